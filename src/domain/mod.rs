@@ -1,0 +1,189 @@
+//! Plain types and the rules of the safe release process (SPEC §1).
+//!
+//! No I/O, no async, no clock: the engine gathers what the rules need
+//! (observed versions, recorded approvals and deploys, the time) and asks
+//! these functions what is allowed.
+
+mod duration;
+mod promotion;
+mod version;
+mod window;
+
+pub use duration::{DurationError, HumanDuration};
+pub use promotion::{
+    ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
+    RollbackPlan, StageInfo, plan_promotion, plan_rollback,
+};
+pub use version::{Version, VersionError};
+pub use window::{TimeWindow, WindowError};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Health of an environment as last observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Down,
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+            Health::Unknown => "unknown",
+        }
+    }
+}
+
+/// What is happening to an environment right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvState {
+    Idle,
+    Deploying,
+    Monitoring,
+    Regression,
+    RollingBack,
+    RolledBack,
+    Failed,
+}
+
+impl EnvState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvState::Idle => "idle",
+            EnvState::Deploying => "deploying",
+            EnvState::Monitoring => "monitoring",
+            EnvState::Regression => "regression",
+            EnvState::RollingBack => "rolling_back",
+            EnvState::RolledBack => "rolled_back",
+            EnvState::Failed => "failed",
+        }
+    }
+}
+
+/// A Go/No-Go decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Go,
+    NoGo,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Go => "go",
+            Decision::NoGo => "no_go",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "go" => Some(Decision::Go),
+            "no_go" => Some(Decision::NoGo),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded approval: `decision` for shipping `version` to `env`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub env: String,
+    pub version: Version,
+    pub decision: Decision,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// What kind of action an audit record describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Promote,
+    Approve,
+    Reject,
+    Rollback,
+    Monitor,
+    Verdict,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Promote => "promote",
+            ActionKind::Approve => "approve",
+            ActionKind::Reject => "reject",
+            ActionKind::Rollback => "rollback",
+            ActionKind::Monitor => "monitor",
+            ActionKind::Verdict => "verdict",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "promote" => ActionKind::Promote,
+            "approve" => ActionKind::Approve,
+            "reject" => ActionKind::Reject,
+            "rollback" => ActionKind::Rollback,
+            "monitor" => ActionKind::Monitor,
+            "verdict" => ActionKind::Verdict,
+            _ => return None,
+        })
+    }
+}
+
+/// How an audited action ended. `Unknown` is what a record reads whose
+/// process died between "started" and its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Started,
+    Succeeded,
+    Failed,
+    Refused,
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Started => "started",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "started" => Outcome::Started,
+            "succeeded" => Outcome::Succeeded,
+            "failed" => Outcome::Failed,
+            "refused" => Outcome::Refused,
+            "unknown" => Outcome::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the audit log as read back: the action and how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: ActionKind,
+    pub env: String,
+    pub version: Option<Version>,
+    pub from_version: Option<Version>,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub finished_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,10 @@
+//! shipdeck: a release console for the terminal.
+//!
+//! One engine, two faces: [`engine`] does everything shipdeck does; [`cli`]
+//! and [`tui`] call it. [`domain`] and [`monitor`] are pure; I/O lives in
+//! [`backends`] and [`store`].
+
+pub mod config;
+pub mod domain;
+pub mod monitor;
+pub mod paths;
