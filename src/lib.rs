@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod monitor;
 pub mod paths;
