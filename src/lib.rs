@@ -5,6 +5,7 @@
 //! [`backends`] and [`store`].
 
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod monitor;

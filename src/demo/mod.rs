@@ -1,0 +1,9 @@
+//! The demo fleet (SPEC §6): synthetic environments behind HTTP, so that
+//! `shipdeck demo` and `shipdeck demo-fleet` need no setup at all.
+
+pub mod fleet;
+pub mod traffic;
+
+pub use fleet::{
+    BAD_VERSION, ENVIRONMENTS, EnvTruth, FleetHandle, FleetOptions, INITIAL_VERSIONS, serve, spawn,
+};
