@@ -4,6 +4,7 @@
 //! and [`tui`] call it. [`domain`] and [`monitor`] are pure; I/O lives in
 //! [`backends`] and [`store`].
 
+pub mod backends;
 pub mod config;
 pub mod demo;
 pub mod domain;
