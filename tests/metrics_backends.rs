@@ -41,7 +41,8 @@ async fn scrape_failures_are_typed_and_named() {
                 "up 1\n"
             }),
         )
-        .route("/binary", get(|| async { vec![0xffu8, 0xfe, 0x00] }));
+        .route("/binary", get(|| async { vec![0xffu8, 0xfe, 0x00] }))
+        .route("/huge", get(|| async { "# padding\n".repeat(3_500_000) }));
     let addr = serve(app).await;
 
     let e = scrape(format!("http://{addr}/garbage"), 2000)
@@ -114,6 +115,17 @@ async fn scrape_failures_are_typed_and_named() {
         !msg.contains("pa55") && !msg.contains("sekret") && !msg.contains("x=1"),
         "{msg}"
     );
+    assert!(
+        msg.contains("cannot connect (") && msg.contains("refused"),
+        "{msg}"
+    );
+    eprintln!("{msg}");
+
+    let e = scrape(format!("http://{addr}/huge"), 5000)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
 }
 
 /// A fake Prometheus answering by the environment named in the query.

@@ -4,7 +4,8 @@
 //! period, and the fleet's own truth).
 //!
 //! Needs the `prometheus` binary (Debian: `apt-get install -y
-//! --no-install-recommends prometheus`). Without it the test fails, saying so.
+//! --no-install-recommends prometheus`, or `./scripts/test` which installs it).
+//! Without it the test fails, saying so: it never skips silently.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use shipdeck::domain::HumanDuration;
 
 const INSTALL_HINT: &str = "the `prometheus` binary is needed by this test: install it with \
      `apt-get install -y --no-install-recommends prometheus` (Debian/Ubuntu), \
-     or put a Prometheus 2.x binary on PATH";
+     or run `./scripts/test`, which installs what the tests need";
 
 /// A Prometheus child process, killed when dropped (also on a panic).
 struct Prometheus {

@@ -321,9 +321,16 @@ impl FleetHandle {
         if let Some(t) = self.ticker.take() {
             let _ = t.await;
         }
-        match self.server.take() {
-            Some(s) => s.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            None => Ok(()),
+        let Some(mut server) = self.server.take() else {
+            return Ok(());
+        };
+        // Open requests get a few seconds to finish; then the server is stopped.
+        match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                server.abort();
+                Ok(())
+            }
         }
     }
 

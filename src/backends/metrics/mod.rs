@@ -231,22 +231,53 @@ pub(crate) fn transport_error(url: &str, timeout: Duration, e: reqwest::Error) -
             timeout_ms: timeout.as_millis(),
         };
     }
-    // The error's own Display names the full URL (with the query); keep the causes only.
+    // The error's own Display names the full URL (with the query); keep the
+    // causes only, and of those the innermost says the most.
     let e = e.without_url();
-    let mut cause = e.to_string();
+    let mut chain = vec![e.to_string()];
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
-        let text = s.to_string();
-        if !cause.contains(&text) {
-            cause.push_str(": ");
-            cause.push_str(&text);
-        }
+        chain.push(s.to_string());
         src = s.source();
     }
+    let innermost = chain.last().cloned().unwrap_or_default();
+    let cause = if e.is_connect() {
+        format!("cannot connect ({innermost})")
+    } else if chain.len() > 1 {
+        format!("{} ({innermost})", chain[0])
+    } else {
+        innermost
+    };
     MetricsError::Unreachable {
         url: url.to_string(),
         cause,
     }
+}
+
+/// Largest answer body read from a metrics source.
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Read an answer body, refusing one larger than [`MAX_BODY`].
+pub(crate) async fn read_body(
+    url: &str,
+    timeout: Duration,
+    mut resp: reqwest::Response,
+) -> Result<Vec<u8>, MetricsError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| transport_error(url, timeout, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(MetricsError::Unexpected {
+                url: url.to_string(),
+                detail: format!("the answer is larger than {} MiB", MAX_BODY / (1024 * 1024)),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Build the HTTP client of a source.

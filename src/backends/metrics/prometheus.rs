@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    MetricPoint, MetricsError, Secret, client, display_url, excerpt, token_from_env,
+    MetricPoint, MetricsError, Secret, client, display_url, excerpt, read_body, token_from_env,
     transport_error,
 };
 use crate::config::{MetricsConfig, QueryTemplates};
@@ -275,10 +275,7 @@ impl PrometheusSource {
             .await
             .map_err(|e| transport_error(&shown, self.timeout, e))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&shown, self.timeout, e))?;
+        let body = read_body(&shown, self.timeout, resp).await?;
         parse_answer(&shown, status, &body)
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::exposition::{self, Exposition};
 use super::{
-    MetricPoint, MetricsError, Secret, client, display_url, excerpt, histogram_quantile,
+    MetricPoint, MetricsError, Secret, client, display_url, excerpt, histogram_quantile, read_body,
     token_from_env, transport_error,
 };
 use crate::config::MetricsConfig;
@@ -246,10 +246,7 @@ impl ScrapeSource {
             .map_err(|e| transport_error(&self.url, self.timeout, e))?;
         let at = Utc::now();
         let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.url, self.timeout, e))?;
+        let body = read_body(&self.url, self.timeout, resp).await?;
         if !status.is_success() {
             return Err(MetricsError::Status {
                 url: self.url.clone(),
