@@ -8,7 +8,11 @@ fn check(fixture: &str) -> assert_cmd::assert::Assert {
     Command::cargo_bin("shipdeck")
         .unwrap()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["config", "check", &format!("tests/fixtures/config/{fixture}")])
+        .args([
+            "config",
+            "check",
+            &format!("tests/fixtures/config/{fixture}"),
+        ])
         .assert()
 }
 
@@ -23,7 +27,11 @@ fn expect(fixture: &str, place: &str, what: &str) {
 
 #[test]
 fn unknown_key() {
-    expect("unknown_key.toml", "12:1", "unknown field `monitord`, expected one of");
+    expect(
+        "unknown_key.toml",
+        "12:1",
+        "unknown field `monitord`, expected one of",
+    );
 }
 
 #[test]
@@ -33,7 +41,11 @@ fn wrong_type() {
 
 #[test]
 fn duplicate_environment() {
-    expect("duplicate_env.toml", "9:8", "duplicate environment name \"staging\"");
+    expect(
+        "duplicate_env.toml",
+        "9:8",
+        "duplicate environment name \"staging\"",
+    );
 }
 
 #[test]
@@ -47,7 +59,11 @@ fn gate_names_a_missing_environment() {
 
 #[test]
 fn malformed_duration() {
-    expect("bad_duration.toml", "9:10", "malformed duration \"30 minutes\"");
+    expect(
+        "bad_duration.toml",
+        "9:10",
+        "malformed duration \"30 minutes\"",
+    );
 }
 
 #[test]
@@ -57,7 +73,11 @@ fn toml_syntax_error() {
 
 #[test]
 fn deploy_with_two_methods() {
-    expect("two_deploys.toml", "11:10", "deploy needs exactly one of webhook");
+    expect(
+        "two_deploys.toml",
+        "11:10",
+        "deploy needs exactly one of webhook",
+    );
 }
 
 #[test]
@@ -99,7 +119,10 @@ fn config_is_found_through_the_environment_variable() {
         .current_dir(dir.path())
         .env(
             "SHIPDECK_CONFIG",
-            format!("{}/tests/fixtures/config/wrong_type.toml", env!("CARGO_MANIFEST_DIR")),
+            format!(
+                "{}/tests/fixtures/config/wrong_type.toml",
+                env!("CARGO_MANIFEST_DIR")
+            ),
         )
         .env("XDG_STATE_HOME", dir.path().join("state"))
         .args(["config", "check"])
