@@ -47,9 +47,10 @@ async fn versions_and_a_deploy_round_trip() {
         let (s, body) = get_json(&format!("{base}/envs/{env}/version")).await;
         assert_eq!((s, body), (200, json!({ "version": v })));
     }
+    // The body shipdeck's deploy webhook sends: env and version.
     let (s, body) = post(
         &format!("{base}/envs/production/deploy"),
-        r#"{"version":"v1.8.0"}"#,
+        r#"{"env":"production","version":"v1.8.0","note":"extra fields are ignored"}"#,
     )
     .await;
     assert_eq!(s, 202, "{body}");
@@ -106,6 +107,10 @@ async fn bad_input_is_refused_with_a_reason() {
         (r#"{"version":18}"#, "invalid JSON body"),
         (r#"{"version":"v1; rm -rf /"}"#, "character ';'"),
         (r#"{"version":""}"#, "empty version"),
+        (
+            r#"{"env":"production","version":"v1.9.0"}"#,
+            "names environment \"production\"",
+        ),
     ];
     for (input, needle) in cases {
         let (s, body) = post(&format!("{base}/envs/staging/deploy"), input).await;

@@ -538,10 +538,12 @@ async fn truth(State(state): State<AppState>, Path(env): Path<String>) -> Respon
     }
 }
 
+/// The deploy webhook's body. Other fields are ignored, as a real webhook
+/// would; an `env` that contradicts the URL is refused.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DeployRequest {
     version: String,
+    env: Option<String>,
 }
 
 async fn deploy(State(state): State<AppState>, Path(env): Path<String>, body: Bytes) -> Response {
@@ -557,6 +559,12 @@ async fn deploy(State(state): State<AppState>, Path(env): Path<String>, body: By
             );
         }
     };
+    if let Some(named) = req.env.as_deref().filter(|n| *n != env) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("the body names environment {named:?} but the URL names {env:?}"),
+        );
+    }
     let to = match Version::parse(&req.version) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid version: {e}")),
