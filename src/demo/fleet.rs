@@ -274,6 +274,75 @@ impl World {
     }
 }
 
+/// Record a trace in the `replay` format (SPEC §5) from the simulation
+/// alone, without a server: `baseline_s` seconds of `env` on its initial
+/// version, then `version` goes live at `t = 0` and `window_s` seconds
+/// follow. One row per `step_s`; quantiles come from histogram bucket deltas,
+/// as a scrape would compute them. `None` for an unknown environment, a
+/// malformed version or a zero step.
+pub fn record_trace(
+    seed: u64,
+    env: &str,
+    version: &str,
+    baseline_s: u32,
+    window_s: u32,
+    step_s: u32,
+) -> Option<String> {
+    use std::fmt::Write;
+    const TICK_S: f64 = 0.1;
+    if step_s == 0 {
+        return None;
+    }
+    let to = Version::parse(version).ok()?;
+    let mut world = World::new(&FleetOptions {
+        seed,
+        ..FleetOptions::default()
+    });
+    world.env(env)?;
+    let ticks_per_step = (f64::from(step_s) / TICK_S).round() as usize;
+    let mut out = String::from("t,requests,errors,p50_ms,p95_ms,p99_ms\n");
+    let steps_before = baseline_s / step_s;
+    let steps_after = window_s / step_s;
+    let mut prev = world.env(env)?.traffic.counters.clone();
+    for i in 0..(steps_before + steps_after) {
+        if i == steps_before {
+            let now = Instant::now();
+            world.start_deploy(env, to.clone(), now).ok()?;
+            world.settle(now);
+        }
+        for _ in 0..ticks_per_step {
+            world.advance(TICK_S);
+        }
+        let cur = world.env(env)?.traffic.counters.clone();
+        let t = (i64::from(i) - i64::from(steps_before) + 1) * i64::from(step_s);
+        let requests = cur.requests() - prev.requests();
+        let errors = cur.errors() - prev.errors();
+        let (c, p) = (cur.cumulative_buckets(), prev.cumulative_buckets());
+        let deltas: Vec<(f64, f64)> = c
+            .iter()
+            .zip(p)
+            .enumerate()
+            .map(|(k, (now, before))| {
+                let le = BUCKETS.get(k).copied().unwrap_or(f64::INFINITY);
+                (le, (now - before) as f64)
+            })
+            .collect();
+        let q = |q: f64| {
+            crate::backends::metrics::histogram_quantile(q, &deltas)
+                .map_or_else(String::new, |s| format!("{:.1}", s * 1000.0))
+        };
+        let _ = writeln!(
+            out,
+            "{t},{requests},{errors},{},{},{}",
+            q(0.5),
+            q(0.95),
+            q(0.99)
+        );
+        prev = cur;
+    }
+    Some(out)
+}
+
 #[derive(Clone)]
 struct AppState {
     world: Arc<Mutex<World>>,
@@ -700,6 +769,72 @@ mod tests {
         let (er, _) = window(&mut w, "production", 400);
         assert!(er < 0.015, "error rate {er}");
         assert_eq!(w.truth("production").unwrap().traffic.badness, 0.0);
+    }
+
+    #[test]
+    fn traces_record_the_bad_release() {
+        let trace = record_trace(4, "production", BAD_VERSION, 60, 60, 2).unwrap();
+        let rows: Vec<Vec<&str>> = trace
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert_eq!(rows.len(), 60);
+        assert_eq!(rows[0][0], "-58");
+        assert_eq!(rows[29][0], "0");
+        assert_eq!(rows[59][0], "60");
+        let rate = |r: &[Vec<&str>]| {
+            let n: f64 = r.iter().map(|x| x[1].parse::<f64>().unwrap()).sum();
+            let e: f64 = r.iter().map(|x| x[2].parse::<f64>().unwrap()).sum();
+            e / n
+        };
+        let p50 = |r: &[Vec<&str>]| {
+            r.iter().map(|x| x[3].parse::<f64>().unwrap()).sum::<f64>() / r.len() as f64
+        };
+        let (before, first_4s, last_20s) = (&rows[..30], &rows[30..32], &rows[50..]);
+        assert!(rate(before) < 0.012, "{}", rate(before));
+        assert!(rate(first_4s) < 0.03, "{}", rate(first_4s));
+        assert!(rate(last_20s) > 0.05, "{}", rate(last_20s));
+        assert!(
+            p50(last_20s) > 2.0 * p50(before),
+            "{} {}",
+            p50(before),
+            p50(last_20s)
+        );
+        let good = record_trace(4, "production", "v1.8.1", 60, 60, 2).unwrap();
+        let rows: Vec<Vec<&str>> = good
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert!(rate(&rows[50..]) < 0.012);
+        assert_eq!(record_trace(4, "qa", "v1", 10, 10, 2), None);
+        assert_eq!(record_trace(4, "production", "v1;x", 10, 10, 2), None);
+        assert_eq!(record_trace(4, "production", "v1", 10, 10, 0), None);
+    }
+
+    #[test]
+    fn the_recorded_demo_traces_are_current() {
+        // assets/traces/*.csv are made by record_trace; regenerate them with
+        // `SHIPDECK_WRITE_TRACES=1 cargo test --lib recorded_demo_traces`.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/traces");
+        for (file, version) in [
+            ("demo-bad-release.csv", BAD_VERSION),
+            ("demo-good-release.csv", "v1.8.1"),
+        ] {
+            let fresh = record_trace(1, "production", version, 300, 300, 2).unwrap();
+            let path = dir.join(file);
+            if std::env::var_os("SHIPDECK_WRITE_TRACES").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &fresh).unwrap();
+            }
+            let stored = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                stored == fresh,
+                "{} is stale or missing; regenerate it (see the comment)",
+                path.display()
+            );
+        }
     }
 
     #[test]
