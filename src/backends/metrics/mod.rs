@@ -416,6 +416,28 @@ mod tests {
         assert_eq!(idle.requests_per_s(), None);
     }
 
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    #[test]
+    fn sources_and_their_futures_can_cross_threads() {
+        for source in [
+            MetricsSource::from_config(&MetricsConfig::default()).unwrap(),
+            MetricsSource::from_config(&MetricsConfig {
+                source: MetricsSourceKind::Prometheus,
+                url: "http://127.0.0.1:9090".into(),
+                ..MetricsConfig::default()
+            })
+            .unwrap(),
+        ] {
+            send_sync(&source);
+            let labels = vec!["production".to_string()];
+            send(source.poll(&labels));
+            let now = Utc::now();
+            send(source.history("production", now, now, Duration::from_secs(10)));
+        }
+    }
+
     #[test]
     fn urls_lose_credentials_and_queries() {
         assert_eq!(
