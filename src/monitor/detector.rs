@@ -74,7 +74,7 @@ impl Default for DetectorConfig {
             gap_steps: 3,
             warmup_s: 30.0,
             min_evidence_s: 20.0,
-            false_alarm: 0.05,
+            false_alarm: 0.02,
             min_baseline_steps: 5,
         }
     }
@@ -88,7 +88,7 @@ const LAT_MULTS: [f64; 3] = [1.0, 2.0, 4.0];
 /// Throughput collapse: requests fall to this fraction of the baseline.
 const COLLAPSE_RATIO: f64 = 0.1;
 /// How many standard deviations of slow level wander count as normal.
-const WANDER_Z: f64 = 1.5;
+const WANDER_Z: f64 = 2.0;
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 1) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
