@@ -89,6 +89,9 @@ const LAT_MULTS: [f64; 3] = [1.0, 2.0, 4.0];
 const COLLAPSE_RATIO: f64 = 0.1;
 /// How many standard deviations of slow level wander count as normal.
 const WANDER_Z: f64 = 2.0;
+/// The same for latency levels, whose block estimate sees less of a slow
+/// wander (block means average part of it away).
+const LAT_WANDER_Z: f64 = 2.5;
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 1) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
@@ -605,10 +608,18 @@ impl Detector {
                     (e * e - v, m2 * m2)
                 })
                 .collect();
-            let tau = block_excess_var(&blocks)
-                .map(f64::sqrt)
-                .unwrap_or(0.1)
-                .min(0.5);
+            // Shrunk towards a prior wander of 10% (weight of one block of
+            // 10 expected errors): at low traffic the counts cannot tell
+            // wander from Poisson noise, and wander matters little there.
+            let tau = if blocks.len() >= 4 {
+                let (num, den) = blocks
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
+                ((num + 0.01 * 100.0) / (den + 100.0)).max(0.0).sqrt()
+            } else {
+                0.1
+            }
+            .min(0.5);
             let p_ref = p_ref * (WANDER_Z * tau).exp();
             let reqs: Vec<f64> = data.iter().map(|s| s.requests).collect();
             ErrStats {
@@ -656,7 +667,7 @@ impl Detector {
                 })
                 .collect();
             let tau = block_excess_var(&bl).map(f64::sqrt).unwrap_or(0.0).min(0.3);
-            let m_ref = m0 + 1.25 * sigma / k.sqrt() + WANDER_Z * tau;
+            let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
             *slot = Some(LatStats {
                 m: m0,
                 m_ref,
