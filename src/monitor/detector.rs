@@ -247,7 +247,7 @@ impl Detector {
     /// Feed the next sample (in time order). Samples out of order, after the
     /// window's end or after a regression are ignored.
     pub fn push(&mut self, s: Sample) -> &Verdict {
-        if self.verdict.kind == VerdictKind::Regression {
+        if self.verdict.kind == VerdictKind::Regression || !s.t.is_finite() {
             return &self.verdict;
         }
         if let Some(last) = self.last_t
@@ -801,9 +801,10 @@ fn block_excess_var(blocks: &[(f64, f64)]) -> Option<f64> {
     Some(if den > 0.0 { (num / den).max(0.0) } else { 0.0 })
 }
 
-/// A sample that carries data (a NaN or negative request count is a gap).
+/// A sample that carries data (a NaN or negative request count, or an
+/// unknown error count, is a gap).
 fn is_data(s: &Sample) -> bool {
-    s.requests.is_finite() && s.requests >= 0.0
+    s.requests.is_finite() && s.requests >= 0.0 && s.errors.is_finite()
 }
 
 fn regression(metric: Metric, t: f64, reason: String) -> Verdict {
@@ -1198,6 +1199,17 @@ mod tests {
         for s in &tr {
             assert_ne!(d.push(*s).kind, VerdictKind::InsufficientData, "t={}", s.t);
         }
+    }
+
+    #[test]
+    fn broken_samples_are_gaps_or_ignored_never_a_panic() {
+        let mut tr = std_trace(21, 50.0, |_| normal());
+        tr[200].errors = f64::NAN;
+        tr[201].requests = -5.0;
+        tr[202].p95_ms = Some(f64::NAN);
+        tr[203].t = f64::NAN;
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Healthy, "{v:?}");
     }
 
     #[test]
