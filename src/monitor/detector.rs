@@ -80,6 +80,22 @@ impl Default for DetectorConfig {
     }
 }
 
+impl From<&crate::config::MonitorConfig> for DetectorConfig {
+    /// The `[monitor]` section of the config: window, baseline and the hard
+    /// guards; the tuning fields keep their defaults.
+    fn from(m: &crate::config::MonitorConfig) -> Self {
+        DetectorConfig {
+            baseline_s: m.baseline.0.as_secs_f64(),
+            window_s: m.window.0.as_secs_f64(),
+            max_error_rate: m.max_error_rate,
+            max_p50_ms: m.max_p50_ms,
+            max_p95_ms: m.max_p95_ms,
+            max_p99_ms: m.max_p99_ms,
+            ..DetectorConfig::default()
+        }
+    }
+}
+
 /// Error-rate ratios the error CUSUMs look for.
 const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
 /// Smallest latency shift that matters (log of ×1.3), and multiples of it.
@@ -1210,6 +1226,19 @@ mod tests {
         tr[203].t = f64::NAN;
         let v = run(&tr, DetectorConfig::default());
         assert_eq!(v.kind, VerdictKind::Healthy, "{v:?}");
+    }
+
+    #[test]
+    fn config_from_the_monitor_section() {
+        let m = crate::config::MonitorConfig {
+            max_p95_ms: Some(300.0),
+            ..Default::default()
+        };
+        let c = DetectorConfig::from(&m);
+        assert_eq!((c.baseline_s, c.window_s), (1800.0, 1800.0));
+        assert_eq!(c.max_p95_ms, Some(300.0));
+        assert_eq!(c.max_error_rate, None);
+        assert_eq!(c.guard_steps, DetectorConfig::default().guard_steps);
     }
 
     #[test]

@@ -311,3 +311,61 @@ impl Judge for Kayenta {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::eval::corpus::{HealthyKind, Kind, RegressionKind, Shape, generate};
+    use crate::monitor::eval::rng::Rng;
+
+    #[test]
+    fn every_judge_catches_a_blatant_error_rise_and_its_timing_fits_its_cadence() {
+        let mut rng = Rng::new(31);
+        let bad = generate(
+            &mut rng,
+            Kind::Regression(RegressionKind::ErrorRise),
+            Some(200.0),
+            Shape::default(),
+        );
+        let judges: Vec<(Box<dyn Judge>, f64)> = vec![
+            (Box::new(Shipdeck(DetectorConfig::default())), 10.0),
+            (Box::new(Flagger::default()), 60.0),
+            (Box::new(Argo::default()), 60.0),
+            (Box::new(Kayenta::default()), 300.0),
+        ];
+        for (j, cadence) in &judges {
+            let at = j
+                .judge(&bad.samples)
+                .unwrap_or_else(|| panic!("{} missed it", j.name()));
+            assert!(at > 0.0 && at % cadence == 0.0, "{} at {at}", j.name());
+        }
+        // Flagger needs 5 failed 1-minute checks, Argo 4, Kayenta one 5-minute analysis.
+        assert_eq!(judges[1].0.judge(&bad.samples), Some(300.0));
+        assert_eq!(judges[2].0.judge(&bad.samples), Some(240.0));
+        assert_eq!(judges[3].0.judge(&bad.samples), Some(300.0));
+    }
+
+    #[test]
+    fn peers_stay_quiet_on_a_plain_healthy_trace_and_flagger_counts_no_data() {
+        let mut rng = Rng::new(32);
+        let ok = generate(
+            &mut rng,
+            Kind::Healthy(HealthyKind::Noise),
+            Some(100.0),
+            Shape::default(),
+        );
+        assert_eq!(Flagger::default().judge(&ok.samples), None);
+        assert_eq!(Argo::default().judge(&ok.samples), None);
+        // Traffic stops entirely: Flagger fails on "no values", Argo errors.
+        let mut dead = ok.samples.clone();
+        for s in dead.iter_mut().filter(|s| s.t > 0.0) {
+            s.requests = 0.0;
+            s.errors = 0.0;
+            s.p50_ms = None;
+            s.p95_ms = None;
+            s.p99_ms = None;
+        }
+        assert_eq!(Flagger::default().judge(&dead), Some(300.0));
+        assert_eq!(Argo::default().judge(&dead), Some(300.0));
+    }
+}
