@@ -104,7 +104,7 @@ const LAT_MULTS: [f64; 3] = [1.0, 2.0, 4.0];
 /// Throughput collapse: requests fall to this fraction of the baseline.
 const COLLAPSE_RATIO: f64 = 0.1;
 /// How many standard deviations of slow level wander count as normal.
-const WANDER_Z: f64 = 2.0;
+const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow
 /// wander (block means average part of it away).
 const LAT_WANDER_Z: f64 = 2.5;
