@@ -24,6 +24,16 @@
 //!   it adds no evidence; [`DetectorConfig::gap_steps`] gaps in a row make the
 //!   verdict `InsufficientData` until data returns.
 //! * A regression verdict latches.
+//!
+//! Feeding it (live window, `watch`, `replay` alike): push the baseline
+//! samples (`t <= 0`, oldest first), then each window sample as its step
+//! closes (`t > 0`). When a scrape fails or returns nothing, push a sample
+//! with `requests: f64::NAN` for that step rather than skipping it, so gaps
+//! are counted; a step with real zero traffic is `requests: 0.0` (that is a
+//! throughput collapse, not a gap). Samples past `window_s` are ignored: the
+//! window is over and `verdict()` is final. The detector needs at least
+//! `min_baseline_steps` (5) usable baseline samples, else it answers
+//! `InsufficientData`.
 
 use super::stats::{
     fmt_duration, fmt_ms, fmt_p, fmt_pct, fmt_t, mad_sigma, median, norm_sf, poisson_cdf,
