@@ -13,8 +13,8 @@ pub const HEADER: &str = "t,requests,errors,p50_ms,p95_ms,p99_ms";
 const FIELDS: [&str; 6] = ["t", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"];
 
 /// A malformed trace: 1-based line, 1-based column of the offending field
-/// (where there is one) and what is wrong. Displays as `line N: …`, or
-/// `line N, column C: …`.
+/// (where there is one) and what is wrong, naming the field. Displays as
+/// `line N: <field>: <problem>` with ` (column C)` appended where known.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct TraceError {
     pub line: usize,
@@ -24,10 +24,11 @@ pub struct TraceError {
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.column {
-            Some(c) => write!(f, "line {}, column {}: {}", self.line, c, self.message),
-            None => write!(f, "line {}: {}", self.line, self.message),
+        write!(f, "line {}: {}", self.line, self.message)?;
+        if let Some(c) = self.column {
+            write!(f, " (column {c})")?;
         }
+        Ok(())
     }
 }
 
@@ -108,7 +109,10 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
         {
             return Err(err(
                 0,
-                format!("t: {t} does not increase (previous row has t={})", prev.t),
+                format!(
+                    "t: {t} does not increase: the previous row has t={}",
+                    prev.t
+                ),
             ));
         }
         // Extension: a row whose counts are both empty is a gap (no data).
@@ -292,20 +296,23 @@ mod tests {
         let e = err(&format!("{h}-20,5,0,1,2,3\n-10,abc,0,1,2,3\n"));
         assert_eq!(
             e.to_string(),
-            "line 3, column 5: requests: `abc` is not a number"
+            "line 3: requests: `abc` is not a number (column 5)"
         );
         assert_eq!((e.line, e.column), (3, Some(5)));
         let e = err(&format!("{h}-10,5,-1,1,2,3\n"));
-        assert_eq!(e.to_string(), "line 2, column 7: errors: negative count -1");
+        assert_eq!(
+            e.to_string(),
+            "line 2: errors: negative count -1 (column 7)"
+        );
         let e = err(&format!("{h}-10,5,6,1,2,3\n"));
         assert_eq!(
             e.to_string(),
-            "line 2, column 7: errors: 6 errors exceed the 5 requests of the step"
+            "line 2: errors: 6 errors exceed the 5 requests of the step (column 7)"
         );
         let e = err(&format!("{h}-10,5,0,1,2,3\n-10,5,0,1,2,3\n"));
         assert_eq!(
             e.to_string(),
-            "line 3, column 1: t: -10 does not increase (previous row has t=-10)"
+            "line 3: t: -10 does not increase: the previous row has t=-10 (column 1)"
         );
         let e = err(&format!("{h}-10,5,0,1,2\n"));
         assert_eq!(
@@ -315,13 +322,13 @@ mod tests {
         let e = err(&format!("{h}-10,5,0,1,2,-3\n"));
         assert!(
             e.to_string()
-                .starts_with("line 2, column 13: p99_ms: negative latency"),
+                .starts_with("line 2: p99_ms: negative latency -3 (column 13)"),
             "{e}"
         );
         let e = err(&format!("{h}-10,5,,1,2,3\n"));
-        assert_eq!(e.to_string(), "line 2, column 7: errors: missing value");
+        assert_eq!(e.to_string(), "line 2: errors: missing value (column 7)");
         let e = err(&format!("{h}x,5,0,1,2,3\n"));
-        assert_eq!(e.to_string(), "line 2, column 1: t: `x` is not a number");
+        assert_eq!(e.to_string(), "line 2: t: `x` is not a number (column 1)");
         let e = err(&format!("{h}-10,,,1,,\n"));
         assert!(
             e.to_string()
@@ -429,7 +436,11 @@ mod tests {
             if name == "malformed_line" {
                 let e = parse(&text).unwrap_err();
                 assert_eq!(e.line, 5, "{e}");
-                assert!(e.to_string().starts_with("line 5, column"), "{e}");
+                assert!(
+                    e.to_string()
+                        .starts_with("line 5: errors: `n/a` is not a number (column"),
+                    "{e}"
+                );
                 assert!(
                     e.to_string().contains("errors: `n/a` is not a number"),
                     "{e}"
