@@ -335,3 +335,111 @@ async fn prometheus_source_agrees_with_the_fleet() {
     drop(prom);
     fleet.shutdown().await.expect("fleet shutdown");
 }
+
+/// Run the real binary in `home` with `args`; (exit code, stdout, stderr).
+fn shipdeck(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .current_dir(home)
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .args(args)
+        .output()
+        .expect("run shipdeck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `shipdeck watch` as a CI/CD gate, with the baseline read from a real
+/// Prometheus: the demo's bad release goes to production, the window finds
+/// the regression (exit 4) and rolls production back by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_catches_the_bad_release_and_rolls_back() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fleet = demo::spawn(
+        listener,
+        FleetOptions {
+            seed: 7,
+            tick: Duration::from_millis(100),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet");
+    let prom = Prometheus::start(fleet.addr);
+    let home = tempfile::tempdir().expect("home");
+    let a = fleet.addr;
+    let mut cfg = format!(
+        "project = \"demo-shop\"\n[metrics]\nsource = \"prometheus\"\nurl = \"http://{}\"\nstep = \"2s\"\n\
+         [monitor]\nwindow = \"2m\"\nbaseline = \"20s\"\nauto_rollback = true\n",
+        prom.addr
+    );
+    for env in ["staging", "production"] {
+        cfg.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\n\
+             deploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\" }}\n"
+        ));
+    }
+    cfg.push_str("monitored = true\ngates = { requires_approval = true }\n");
+    std::fs::write(home.path().join("shipdeck.toml"), cfg).expect("config");
+
+    // Let Prometheus gather a baseline of healthy production traffic.
+    tokio::time::sleep(Duration::from_secs(28)).await;
+    let h = home.path().to_path_buf();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let (c, o, e) = shipdeck(&h, &["approve", "production"]);
+        assert_eq!(c, 0, "approve: {o}{e}");
+        let (c, o, e) = shipdeck(&h, &["promote", "production", "--yes"]);
+        assert_eq!(c, 0, "promote: {o}{e}");
+        shipdeck(&h, &["watch", "production", "--json"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        code,
+        4,
+        "watch must find the regression: {out}\n{err}\nprometheus:\n{}",
+        prom.log_tail()
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).expect("watch --json");
+    assert_eq!(j["verdict"], "regression", "{j}");
+    assert_eq!(j["version"], "v1.8.0");
+    let detected = j["detected_at"].as_f64().expect("detected_at");
+    assert!(
+        detected > 0.0 && detected <= 90.0,
+        "detected at t={detected}"
+    );
+    assert!(
+        ["error_rate", "latency_p50", "latency_p95", "latency_p99"]
+            .contains(&j["metric"].as_str().unwrap_or("")),
+        "{j}"
+    );
+    assert_eq!(j["rolled_back"]["version"], "v1.7.3", "{j}");
+    assert_eq!(fleet.truth("production").expect("truth").version, "v1.7.3");
+    let h = home.path().to_path_buf();
+    let (_, hist, _) = tokio::task::spawn_blocking(move || shipdeck(&h, &["history", "--json"]))
+        .await
+        .expect("join");
+    let hist: serde_json::Value = serde_json::from_str(&hist).expect("history");
+    let first = &hist["entries"][0];
+    assert_eq!(
+        (first["action"].as_str(), first["outcome"].as_str()),
+        (Some("rollback"), Some("succeeded"))
+    );
+    let monitor = &hist["entries"][1];
+    assert_eq!(monitor["action"], "monitor");
+    assert_eq!(monitor["outcome"], "failed");
+    assert!(
+        monitor["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("regression"),
+        "{monitor}"
+    );
+}
