@@ -9,3 +9,4 @@ pub mod domain;
 pub mod engine;
 pub mod monitor;
 pub mod paths;
+pub mod tui;
