@@ -343,7 +343,10 @@ impl Config {
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
         if self.environments.is_empty() {
-            return Err((None, "no [[environments]]: list at least one, in pipeline order".into()));
+            return Err((
+                None,
+                "no [[environments]]: list at least one, in pipeline order".into(),
+            ));
         }
         let mut seen = HashSet::new();
         for env in &self.environments {
@@ -373,33 +376,59 @@ impl Config {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err((
                         Some(env.version.span()),
-                        format!("environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"),
+                        format!(
+                            "environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"
+                        ),
                     ));
                 }
                 (None, Some(c)) if c.is_empty() => {
-                    return Err((Some(env.version.span()), format!("environment {name:?}: version command is empty")));
+                    return Err((
+                        Some(env.version.span()),
+                        format!("environment {name:?}: version command is empty"),
+                    ));
                 }
                 (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err((Some(env.version.span()), format!("environment {name:?}: version url {u:?} must start with http:// or https://")));
+                    return Err((
+                        Some(env.version.span()),
+                        format!(
+                            "environment {name:?}: version url {u:?} must start with http:// or https://"
+                        ),
+                    ));
                 }
                 _ => {}
             }
             if !vs.pointer.is_empty() && !vs.pointer.starts_with('/') {
-                return Err((Some(env.version.span()), format!("environment {name:?}: pointer {:?} must be a JSON pointer starting with /", vs.pointer)));
+                return Err((
+                    Some(env.version.span()),
+                    format!(
+                        "environment {name:?}: pointer {:?} must be a JSON pointer starting with /",
+                        vs.pointer
+                    ),
+                ));
             }
             let d = env.deploy.get_ref();
             match (&d.webhook, &d.command) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err((
                         Some(env.deploy.span()),
-                        format!("environment {name:?}: deploy needs exactly one of webhook = \"…\" or command = [\"…\"]"),
+                        format!(
+                            "environment {name:?}: deploy needs exactly one of webhook = \"…\" or command = [\"…\"]"
+                        ),
                     ));
                 }
                 (None, Some(c)) if c.is_empty() => {
-                    return Err((Some(env.deploy.span()), format!("environment {name:?}: deploy command is empty")));
+                    return Err((
+                        Some(env.deploy.span()),
+                        format!("environment {name:?}: deploy command is empty"),
+                    ));
                 }
                 (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err((Some(env.deploy.span()), format!("environment {name:?}: webhook {u:?} must start with http:// or https://")));
+                    return Err((
+                        Some(env.deploy.span()),
+                        format!(
+                            "environment {name:?}: webhook {u:?} must start with http:// or https://"
+                        ),
+                    ));
                 }
                 _ => {}
             }
@@ -430,13 +459,18 @@ impl Config {
             if env.gates.requires_approval && i == 0 && env.gates.approval_stage.is_none() {
                 return Err((
                     Some(env.name.span()),
-                    format!("environment {name:?} requires approval but has no earlier stage to accept it in"),
+                    format!(
+                        "environment {name:?} requires approval but has no earlier stage to accept it in"
+                    ),
                 ));
             }
         }
         let m = &self.monitor;
         if m.window.0.is_zero() || m.baseline.0.is_zero() {
-            return Err((None, "[monitor] window and baseline must be longer than zero".into()));
+            return Err((
+                None,
+                "[monitor] window and baseline must be longer than zero".into(),
+            ));
         }
         if m.window.0 > std::time::Duration::from_secs(24 * 3600) {
             return Err((None, "[monitor] window is at most 24h".into()));
@@ -447,17 +481,27 @@ impl Config {
         if let Some(r) = m.max_error_rate
             && !(0.0..=1.0).contains(&r)
         {
-            return Err((None, format!("[monitor] max_error_rate {r} must be a fraction between 0 and 1 (1% = 0.01)")));
+            return Err((
+                None,
+                format!(
+                    "[monitor] max_error_rate {r} must be a fraction between 0 and 1 (1% = 0.01)"
+                ),
+            ));
         }
         Ok(())
     }
 
     pub fn names(&self) -> Vec<&str> {
-        self.environments.iter().map(|e| e.name.get_ref().as_str()).collect()
+        self.environments
+            .iter()
+            .map(|e| e.name.get_ref().as_str())
+            .collect()
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.environments.iter().position(|e| e.name.get_ref() == name)
+        self.environments
+            .iter()
+            .position(|e| e.name.get_ref() == name)
     }
 
     pub fn env(&self, name: &str) -> Option<&EnvironmentConfig> {

@@ -1,3 +1,3 @@
 fn main() {
-    println!("shipdeck");
+    std::process::exit(shipdeck::cli::main());
 }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct HumanDuration(pub Duration);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed duration {input:?}: expected a number with a unit (ms, s, m, h, d), like \"30s\", \"5m\" or \"1h30m\"")]
+#[error(
+    "malformed duration {input:?}: expected a number with a unit (ms, s, m, h, d), like \"30s\", \"5m\" or \"1h30m\""
+)]
 pub struct DurationError {
     pub input: String,
 }
@@ -68,7 +70,7 @@ impl fmt::Display for HumanDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let mut s = (ms / 1000) as u64;
@@ -108,16 +110,40 @@ mod tests {
 
     #[test]
     fn parses_units_and_compounds() {
-        assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(HumanDuration::parse("5m").unwrap().0, Duration::from_secs(300));
-        assert_eq!(HumanDuration::parse("1h30m").unwrap().0, Duration::from_secs(5400));
-        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
-        assert_eq!(HumanDuration::parse("2d").unwrap().0, Duration::from_secs(172_800));
+        assert_eq!(
+            HumanDuration::parse("30s").unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            HumanDuration::parse("5m").unwrap().0,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            HumanDuration::parse("1h30m").unwrap().0,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            HumanDuration::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            HumanDuration::parse("2d").unwrap().0,
+            Duration::from_secs(172_800)
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for s in ["", "30", "m", "5 minutes", "1.5h", "-3s", "3x", "99999999999999999999999h"] {
+        for s in [
+            "",
+            "30",
+            "m",
+            "5 minutes",
+            "1.5h",
+            "-3s",
+            "3x",
+            "99999999999999999999999h",
+        ] {
             assert!(HumanDuration::parse(s).is_err(), "{s:?} accepted");
         }
     }

@@ -184,11 +184,7 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
                     let detail = if skips.is_empty() {
                         format!("{v} runs in {}", stages[i].name)
                     } else {
-                        format!(
-                            "{v} runs in {}; skips {}",
-                            stages[i].name,
-                            skips.join(", ")
-                        )
+                        format!("{v} runs in {}; skips {}", stages[i].name, skips.join(", "))
                     };
                     gates.push(Gate::block("previous_stage", true, detail));
                     (v.clone(), Some(stages[i].name.clone()), skips)
@@ -198,8 +194,12 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
                     gates.push(Gate::block(
                         "previous_stage",
                         false,
-                        format!("{v} runs in no earlier stage (the stage before, {p}, runs {})",
-                            prev.and_then(|p| p.version.as_ref()).map(|v| v.to_string()).unwrap_or_else(|| "an unknown version".into())),
+                        format!(
+                            "{v} runs in no earlier stage (the stage before, {p}, runs {})",
+                            prev.and_then(|p| p.version.as_ref())
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "an unknown version".into())
+                        ),
                     ));
                     (v.clone(), None, vec![])
                 }
@@ -274,7 +274,10 @@ fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Vers
         return Gate::block(
             "approval",
             false,
-            format!("no Go recorded for {version} (shipdeck approve {})", target.name),
+            format!(
+                "no Go recorded for {version} (shipdeck approve {})",
+                target.name
+            ),
         );
     };
     let who = format!("{} at {}", a.actor, a.at.format("%Y-%m-%d %H:%M UTC"));
@@ -294,10 +297,7 @@ fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Vers
                 Gate::block(
                     "approval",
                     false,
-                    format!(
-                        "Go by {who} is void: {} changed version since",
-                        stage.name
-                    ),
+                    format!("Go by {who} is void: {} changed version since", stage.name),
                 )
             } else {
                 Gate::block("approval", true, format!("Go by {who}"))
@@ -466,7 +466,12 @@ mod tests {
         let p = plan_promotion(&input(&st, 3, &other)).unwrap();
         assert_eq!(p.refusal().unwrap().name, "approval");
 
-        let ok = [go("production", "v2", t0() - Duration::minutes(5), Decision::Go)];
+        let ok = [go(
+            "production",
+            "v2",
+            t0() - Duration::minutes(5),
+            Decision::Go,
+        )];
         let p = plan_promotion(&input(&st, 3, &ok)).unwrap();
         assert!(p.refusal().is_none(), "{:?}", p.gates);
     }
@@ -474,7 +479,12 @@ mod tests {
     #[test]
     fn approval_is_void_once_staging_changes() {
         let mut st = stages(["v4", "v3", "v2", "v1"]);
-        let ok = [go("production", "v2", t0() - Duration::minutes(5), Decision::Go)];
+        let ok = [go(
+            "production",
+            "v2",
+            t0() - Duration::minutes(5),
+            Decision::Go,
+        )];
         // Staging redeployed after the approval, even to the same version.
         st[2].last_deploy_at = Some(t0() - Duration::minutes(1));
         let p = plan_promotion(&input(&st, 3, &ok)).unwrap();
@@ -484,25 +494,55 @@ mod tests {
         let st = stages(["v4", "v3", "v3", "v1"]);
         let p = plan_promotion(&input(&st, 3, &ok)).unwrap();
         assert_eq!(p.version, v("v3"));
-        assert!(p.refusal().unwrap().detail.contains("no Go recorded for v3"));
+        assert!(
+            p.refusal()
+                .unwrap()
+                .detail
+                .contains("no Go recorded for v3")
+        );
     }
 
     #[test]
     fn no_go_blocks_and_newest_decision_wins() {
         let st = stages(["v4", "v3", "v2", "v1"]);
         let ds = [
-            go("production", "v2", t0() - Duration::minutes(9), Decision::Go),
-            go("production", "v2", t0() - Duration::minutes(3), Decision::NoGo),
+            go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(9),
+                Decision::Go,
+            ),
+            go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(3),
+                Decision::NoGo,
+            ),
         ];
         let p = plan_promotion(&input(&st, 3, &ds)).unwrap();
         let r = p.refusal().unwrap();
         assert!(r.detail.starts_with("No-Go by alice"), "{}", r.detail);
         assert!(r.detail.ends_with("looks good"));
         let ds = [
-            go("production", "v2", t0() - Duration::minutes(9), Decision::NoGo),
-            go("production", "v2", t0() - Duration::minutes(3), Decision::Go),
+            go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(9),
+                Decision::NoGo,
+            ),
+            go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(3),
+                Decision::Go,
+            ),
         ];
-        assert!(plan_promotion(&input(&st, 3, &ds)).unwrap().refusal().is_none());
+        assert!(
+            plan_promotion(&input(&st, 3, &ds))
+                .unwrap()
+                .refusal()
+                .is_none()
+        );
     }
 
     #[test]
@@ -541,7 +581,13 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].detail.contains("outside"));
         st[2].low_traffic = Some(TimeWindow::parse("11:00-13:00").unwrap());
-        assert_eq!(plan_promotion(&input(&st, 2, &[])).unwrap().warnings().count(), 0);
+        assert_eq!(
+            plan_promotion(&input(&st, 2, &[]))
+                .unwrap()
+                .warnings()
+                .count(),
+            0
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum VersionError {
     Empty,
     #[error("version is {0} characters long; at most {MAX_LEN} are allowed")]
     TooLong(usize),
-    #[error("version {shown} has the character {ch:?} at position {pos}; allowed are letters, digits and . _ - +")]
+    #[error(
+        "version {shown} has the character {ch:?} at position {pos}; allowed are letters, digits and . _ - +"
+    )]
     BadChar { shown: String, ch: char, pos: usize },
     #[error("version {0} must start with a letter or a digit")]
     BadStart(String),

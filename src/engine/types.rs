@@ -16,6 +16,8 @@ pub struct Status {
     pub environments: Vec<EnvStatus>,
     /// The promotion closest to production that would change something.
     pub pending: Option<PromotionPlan>,
+    /// Why history could not be read, when it could not.
+    pub store_error: Option<String>,
 }
 
 /// Metrics over the last step; each `None` where unknown.
@@ -52,6 +54,8 @@ pub struct EnvStatus {
 }
 
 /// Progress the engine reports while it acts; the TUI turns each into a `Msg`.
+// Events are few per second; boxing the monitor variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

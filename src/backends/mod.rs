@@ -1,0 +1,15 @@
+//! Outside systems, one trait-like enum per kind and one file per
+//! implementation. Every call has a timeout and returns a typed error that
+//! names the backend and the cause; none panics, none retries forever.
+
+pub mod deploy;
+pub mod version;
+
+mod util;
+
+pub use util::BackendError;
+
+/// A URL fit for messages, without credentials.
+pub fn show_url_public(url: &str) -> String {
+    util::show_url(url)
+}

@@ -1,0 +1,120 @@
+//! Reading the version an environment runs: an HTTP JSON endpoint with a
+//! JSON pointer, or a command whose standard output is the version.
+
+use std::time::Duration;
+
+use super::BackendError;
+use super::util::{fill, http_error, run_command, secret, show_url};
+use crate::config::VersionSourceConfig;
+use crate::domain::Version;
+
+#[derive(Clone, Debug)]
+pub enum VersionSource {
+    Http {
+        client: reqwest::Client,
+        url: String,
+        pointer: String,
+        token_env: Option<String>,
+        timeout: Duration,
+        name: String,
+    },
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+        name: String,
+    },
+}
+
+impl VersionSource {
+    pub fn from_config(env: &str, cfg: &VersionSourceConfig, client: reqwest::Client) -> Self {
+        let timeout = cfg.timeout.0;
+        match (&cfg.url, &cfg.command) {
+            (Some(url), _) => {
+                let url = url.replace("{env}", env);
+                VersionSource::Http {
+                    client,
+                    name: format!("version source of {env} ({})", show_url(&url)),
+                    url,
+                    pointer: cfg.pointer.clone(),
+                    token_env: cfg.token_env.clone(),
+                    timeout,
+                }
+            }
+            (None, cmd) => {
+                let argv = fill(cmd.as_deref().unwrap_or_default(), &[("env", env)]);
+                VersionSource::Command {
+                    name: format!(
+                        "version command of {env} ({})",
+                        argv.first().map(String::as_str).unwrap_or("")
+                    ),
+                    argv,
+                    timeout,
+                }
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            VersionSource::Http { name, .. } | VersionSource::Command { name, .. } => name,
+        }
+    }
+
+    /// Read and validate the running version.
+    pub async fn read(&self) -> Result<Version, BackendError> {
+        let raw = match self {
+            VersionSource::Http {
+                client,
+                url,
+                pointer,
+                token_env,
+                timeout,
+                name,
+            } => {
+                let mut req = client.get(url).timeout(*timeout);
+                if let Some(tok) = secret(name, token_env.as_deref())? {
+                    req = req.bearer_auth(tok);
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| http_error(name, e, *timeout))?;
+                let status = resp.status();
+                let body = resp
+                    .text()
+                    .await
+                    .map_err(|e| http_error(name, e, *timeout))?;
+                if !status.is_success() {
+                    return Err(BackendError::Status {
+                        backend: name.clone(),
+                        status: status.as_u16(),
+                        body,
+                    });
+                }
+                let garbage = |cause: String| BackendError::Garbage {
+                    backend: name.clone(),
+                    cause,
+                };
+                let json: serde_json::Value =
+                    serde_json::from_str(&body).map_err(|e| garbage(format!("not JSON ({e})")))?;
+                let at = json
+                    .pointer(pointer)
+                    .ok_or_else(|| garbage(format!("no value at JSON pointer {pointer}")))?;
+                at.as_str()
+                    .ok_or_else(|| {
+                        garbage(format!("the value at {pointer} is not a string: {at}"))
+                    })?
+                    .to_string()
+            }
+            VersionSource::Command {
+                argv,
+                timeout,
+                name,
+            } => run_command(name, argv, *timeout).await?,
+        };
+        Version::parse(raw.trim()).map_err(|e| BackendError::Garbage {
+            backend: self.name().to_string(),
+            cause: e.to_string(),
+        })
+    }
+}

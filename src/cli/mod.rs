@@ -1,0 +1,406 @@
+//! The command line: parses argv, calls the engine, prints tables or JSON,
+//! and maps every outcome to SPEC §3's exit codes.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Located, locate};
+use crate::domain::{Decision, Version};
+use crate::engine::{Engine, EngineError, Event};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shipdeck",
+    version,
+    about = "A release console for the terminal: see every environment, promote one stage at a time, approve, watch the monitoring window, roll back.",
+    after_help = "Config lookup: --config, $SHIPDECK_CONFIG, ./shipdeck.toml, then the platform config dir.\nLogs go to shipdeck.log in the platform state dir ($XDG_STATE_HOME/shipdeck on Linux).\nExit codes: 0 done/healthy, 1 an outside system failed, 2 bad usage/config/input, 3 a gate refused, 4 regression found."
+)]
+pub struct Cli {
+    /// Config file (default: $SHIPDECK_CONFIG, ./shipdeck.toml, platform config dir)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One snapshot of all environments and the pending release
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy to ENV what the stage before it runs (or --version V)
+    Promote {
+        env: String,
+        /// Ship this version instead (it must run in an earlier stage; skipping stages is recorded)
+        #[arg(long)]
+        version: Option<String>,
+        /// Do not ask again (outside the low-traffic window, or on a terminal)
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a Go (or --reject: a No-Go) for the version promoting ENV would ship
+    Approve {
+        env: String,
+        #[arg(long)]
+        reject: bool,
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Return ENV to the version it ran before its last deploy (or --to V)
+    Rollback {
+        env: String,
+        #[arg(long, value_name = "V")]
+        to: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log, newest first
+    History {
+        env: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Config files
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate a config file (default: the one shipdeck would use)
+    Check { path: Option<PathBuf> },
+}
+
+/// Exit code and message of a failed command.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+/// Entry point: returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let log = crate::logging::init();
+    let json = cli.command.as_ref().is_some_and(Command::wants_json);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shipdeck: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": f.message, "exit_code": f.code})
+                );
+            }
+            eprintln!("shipdeck: {}", f.message);
+            if f.code == 1
+                && let Some(p) = log
+            {
+                eprintln!("(log: {})", p.display());
+            }
+            f.code
+        }
+    }
+}
+
+impl Command {
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Status { json }
+            | Command::Promote { json, .. }
+            | Command::Approve { json, .. }
+            | Command::Rollback { json, .. }
+            | Command::History { json, .. } => *json,
+            Command::Config { .. } => false,
+        }
+    }
+}
+
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
+    match locate(explicit) {
+        Located::Found(p) => Config::load(&p).map_err(|e| usage(e.to_string())),
+        Located::Missing(looked) => Err(usage(format!(
+            "no config found (looked at {}).\nTo start: run `shipdeck demo` to try it on the embedded demo fleet, or copy config.example.toml to ./shipdeck.toml and edit it.",
+            looked
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn open_engine(explicit: Option<&Path>) -> Result<Engine, Failure> {
+    let cfg = load_config(explicit)?;
+    Ok(Engine::open(cfg)?)
+}
+
+fn parse_version(raw: Option<String>, flag: &str) -> Result<Option<Version>, Failure> {
+    raw.map(|v| Version::parse(&v).map_err(|e| usage(format!("{flag}: {e}"))))
+        .transpose()
+}
+
+/// Ask a yes/no question on the terminal; `false` when there is none.
+fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// Print deploy progress on stderr while an action runs.
+fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut last_print = -10.0;
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::DeployStarted {
+                    env,
+                    version,
+                    from,
+                    rollback,
+                } => eprintln!(
+                    "{} {env}: {} → {version}",
+                    if rollback {
+                        "rolling back"
+                    } else {
+                        "deploying"
+                    },
+                    from.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+                ),
+                Event::DeployWaiting {
+                    env,
+                    elapsed_s,
+                    observed,
+                } if elapsed_s - last_print >= 5.0 => {
+                    last_print = elapsed_s;
+                    eprintln!(
+                        "  waiting for {env} to report the new version ({elapsed_s:.0}s, now {})",
+                        observed
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "unreadable".into())
+                    );
+                }
+                _ => {}
+            }
+        }
+    });
+    (tx, task)
+}
+
+async fn run(cli: Cli) -> Result<i32, Failure> {
+    let cfg_path = cli.config.as_deref();
+    let Some(command) = cli.command else {
+        // The interactive console comes with the TUI.
+        let _ = load_config(cfg_path)?;
+        return Err(usage(
+            "the interactive console is not part of this build; use the subcommands (shipdeck --help)",
+        ));
+    };
+    match command {
+        Command::Config {
+            command: ConfigCommand::Check { path },
+        } => {
+            let cfg = match path {
+                Some(p) => Config::load(&p).map(|c| (p, c)),
+                None => match locate(cfg_path) {
+                    Located::Found(p) => Config::load(&p).map(|c| (p, c)),
+                    Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
+                },
+            };
+            let (p, cfg) = cfg.map_err(|e| usage(e.to_string()))?;
+            println!(
+                "{}: ok — project {:?}, {} environments: {}",
+                p.display(),
+                cfg.project,
+                cfg.environments.len(),
+                cfg.names().join(" → ")
+            );
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let engine = open_engine(cfg_path)?;
+            let status = engine.status().await;
+            if json {
+                println!("{}", output::to_json(&status));
+            } else {
+                print!("{}", output::status_table(&status));
+            }
+            let failed = status
+                .environments
+                .iter()
+                .any(|e| e.version_error.is_some())
+                || status.store_error.is_some();
+            Ok(if failed { 1 } else { 0 })
+        }
+        Command::Promote {
+            env,
+            version,
+            yes,
+            json,
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let version = parse_version(version, "--version")?;
+            let mut accept = yes;
+            if !yes && std::io::stdin().is_terminal() {
+                let plan = engine.plan(&env, version.as_ref()).await?;
+                eprint!("{}", output::plan_text(&plan));
+                if plan.refusal().is_none() {
+                    let q = format!(
+                        "Deploy {} to {}{}?",
+                        plan.version,
+                        plan.to,
+                        if plan.warnings().next().is_some() {
+                            " despite the warning"
+                        } else {
+                            ""
+                        }
+                    );
+                    if !confirm(&q) {
+                        eprintln!("not deployed");
+                        return Ok(3);
+                    }
+                    accept = true;
+                }
+            }
+            let (tx, printer) = progress_printer();
+            let res = engine.promote(&env, version, accept, Some(tx)).await;
+            let _ = printer.await;
+            let rec = res?;
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"deployed": rec})));
+            } else {
+                println!(
+                    "{} now runs {} (was {})",
+                    rec.env,
+                    rec.version,
+                    output::opt(&rec.from_version)
+                );
+                if engine.config().env(&env).is_some_and(|e| e.monitored) {
+                    println!("{env} is monitored: run `shipdeck watch {env}` to judge the deploy");
+                }
+            }
+            Ok(0)
+        }
+        Command::Approve {
+            env,
+            reject,
+            note,
+            json,
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let decision = if reject { Decision::NoGo } else { Decision::Go };
+            let a = engine.approve(&env, decision, note).await?;
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"approval": a})));
+            } else {
+                println!(
+                    "{} recorded for {} → {} by {} at {}",
+                    if reject { "No-Go" } else { "Go" },
+                    a.version,
+                    a.env,
+                    a.actor,
+                    a.at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            Ok(0)
+        }
+        Command::Rollback { env, to, yes, json } => {
+            let engine = open_engine(cfg_path)?;
+            let to = parse_version(to, "--to")?;
+            if !yes && std::io::stdin().is_terminal() {
+                let q = format!(
+                    "Roll {env} back{}?",
+                    to.as_ref().map(|v| format!(" to {v}")).unwrap_or_default()
+                );
+                if !confirm(&q) {
+                    eprintln!("not rolled back");
+                    return Ok(3);
+                }
+            }
+            let (tx, printer) = progress_printer();
+            let res = engine.rollback(&env, to, Some(tx)).await;
+            let _ = printer.await;
+            let rec = res?;
+            if json {
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({"rolled_back": rec}))
+                );
+            } else {
+                println!(
+                    "{} rolled back to {} (was {})",
+                    rec.env,
+                    rec.version,
+                    output::opt(&rec.from_version)
+                );
+            }
+            Ok(0)
+        }
+        Command::History { env, limit, json } => {
+            let engine = open_engine(cfg_path)?;
+            let h = engine.history(env.as_deref(), limit).await?;
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"entries": h})));
+            } else {
+                print!("{}", output::history_table(&h));
+            }
+            Ok(0)
+        }
+    }
+}

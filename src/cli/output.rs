@@ -1,0 +1,194 @@
+//! Human tables and JSON documents.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::domain::{AuditEntry, PromotionPlan, Version};
+use crate::engine::Status;
+
+pub fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| {
+        serde_json::json!({"error": format!("cannot encode the result: {e}")}).to_string()
+    })
+}
+
+pub fn opt(v: &Option<Version>) -> String {
+    v.as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Lay out rows in columns, the first row being the header.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[c] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.2}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.0}ms")).unwrap_or_else(|| "—".into())
+}
+
+pub fn status_table(s: &Status) -> String {
+    let mut out = format!(
+        "{} · {} environments · checked {} by {}\n\n",
+        s.project,
+        s.environments.len(),
+        s.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        s.actor
+    );
+    let mut rows = vec![
+        [
+            "ENV",
+            "VERSION",
+            "HEALTH",
+            "STATE",
+            "ERRORS",
+            "P95",
+            "REQ/S",
+            "LAST DEPLOY",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for e in &s.environments {
+        rows.push(vec![
+            e.name.clone(),
+            opt(&e.version),
+            e.health.as_str().into(),
+            e.state.as_str().into(),
+            pct(e.metrics.error_rate),
+            ms(e.metrics.p95_ms),
+            e.metrics
+                .requests_per_s
+                .map(|r| format!("{r:.1}"))
+                .unwrap_or_else(|| "—".into()),
+            e.last_deploy
+                .as_ref()
+                .map(|d| {
+                    format!(
+                        "{} by {} at {}",
+                        d.version,
+                        d.actor,
+                        d.at.format("%m-%d %H:%M")
+                    )
+                })
+                .unwrap_or_else(|| "—".into()),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    for e in &s.environments {
+        if let Some(err) = &e.version_error {
+            let _ = writeln!(out, "! {}: {err}", e.name);
+        }
+        if let Some(err) = &e.metrics_error {
+            let _ = writeln!(out, "! {} metrics: {err}", e.name);
+        }
+    }
+    if let Some(err) = &s.store_error {
+        let _ = writeln!(out, "! store: {err}");
+    }
+    out.push('\n');
+    match &s.pending {
+        Some(p) => out.push_str(&plan_text(p)),
+        None => {
+            out.push_str("Pending: nothing — every stage runs what the stage before it runs.\n")
+        }
+    }
+    out
+}
+
+pub fn plan_text(p: &PromotionPlan) -> String {
+    let mut out = format!(
+        "Pending: {} {} → {} ({} runs {})\n",
+        p.version,
+        p.from.as_deref().unwrap_or("(explicit)"),
+        p.to,
+        p.to,
+        opt(&p.current)
+    );
+    if !p.skips.is_empty() {
+        let _ = writeln!(out, "  skips: {}", p.skips.join(", "));
+    }
+    for g in &p.gates {
+        let mark = match (g.ok, g.severity) {
+            (true, _) => "✓",
+            (false, crate::domain::GateSeverity::Block) => "✗",
+            (false, crate::domain::GateSeverity::Warn) => "!",
+        };
+        let _ = writeln!(out, "  {mark} {:<20} {}", g.name, g.detail);
+    }
+    out
+}
+
+pub fn history_table(h: &[AuditEntry]) -> String {
+    if h.is_empty() {
+        return "No recorded actions yet.\n".into();
+    }
+    let mut rows = vec![
+        [
+            "WHEN", "WHO", "ACTION", "ENV", "VERSION", "OUTCOME", "DETAIL",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for e in h {
+        rows.push(vec![
+            e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            e.actor.clone(),
+            e.action.as_str().into(),
+            e.env.clone(),
+            match (&e.from_version, &e.version) {
+                (Some(f), Some(v)) => format!("{f} → {v}"),
+                (None, Some(v)) => v.to_string(),
+                _ => "—".into(),
+            },
+            e.outcome.as_str().into(),
+            e.detail.clone(),
+        ]);
+    }
+    table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns() {
+        let t = table(&[
+            vec!["A".into(), "BB".into(), "C".into()],
+            vec!["long".into(), "x".into(), "y".into()],
+        ]);
+        assert_eq!(t, "A     BB  C\nlong  x   y\n");
+    }
+}

@@ -1,0 +1,52 @@
+//! Engine errors, each with the exit code SPEC §3 gives it.
+
+use crate::backends::BackendError;
+use crate::domain::{Gate, PlanError, Version};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown environment {name:?} (known: {known})")]
+    UnknownEnv { name: String, known: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("refused: {} ({})", gate.detail, gate.name)]
+    Refused { gate: Gate },
+    #[error("needs confirmation: {}; pass --yes to go ahead", warnings.iter().map(|g| g.detail.as_str()).collect::<Vec<_>>().join("; "))]
+    NeedsConfirmation { warnings: Vec<Gate> },
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{env}: deploy of {version} not confirmed: {detail}")]
+    DeployFailed {
+        env: String,
+        version: Version,
+        detail: String,
+    },
+    #[error("{0}")]
+    Metrics(String),
+}
+
+impl EngineError {
+    /// 1 an outside system failed; 2 bad usage; 3 a gate refused.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::UnknownEnv { .. } | EngineError::Usage(_) => 2,
+            EngineError::Refused { .. } | EngineError::NeedsConfirmation { .. } => 3,
+            EngineError::Plan(p) => match p {
+                PlanError::FirstStageNeedsVersion(_) => 2,
+                PlanError::SourceUnknown { .. } => 1,
+                PlanError::NothingToRollBack { .. }
+                | PlanError::NeverRan { .. }
+                | PlanError::AlreadyRunning { .. } => 3,
+            },
+            EngineError::Backend(_)
+            | EngineError::Store(_)
+            | EngineError::DeployFailed { .. }
+            | EngineError::Metrics(_) => 1,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Where shipdeck keeps what happened: deploy history, approvals, the
+//! append-only audit log, deploy locks, monitoring verdicts and recent metric
+//! samples. One trait; the embedded SQLite store is the default.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
+use crate::monitor::Sample;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {cause}")]
+    Sqlite { path: String, cause: String },
+    #[error("store {path}: cannot create its directory: {cause}")]
+    Dir { path: String, cause: String },
+    #[error("store {path}: unreadable record: {cause}")]
+    Corrupt { path: String, cause: String },
+}
+
+/// A new audit record.
+#[derive(Clone, Debug)]
+pub struct NewAudit<'a> {
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: ActionKind,
+    pub env: &'a str,
+    pub version: Option<&'a Version>,
+    pub from_version: Option<&'a Version>,
+    pub outcome: Outcome,
+    pub detail: &'a str,
+}
+
+/// Who holds an environment's deploy lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub env: String,
+    pub holder: String,
+    pub pid: u32,
+    pub host: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of a finished monitoring window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitorRecord {
+    pub env: String,
+    pub version: Version,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub verdict: String,
+    pub metric: Option<String>,
+    pub reason: String,
+}
+
+pub trait Store: Send + Sync {
+    /// Append an audit record; returns its id. Written before the action runs.
+    fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+    /// Append the outcome of a started action (the started record is never changed).
+    fn audit_finish(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+    /// Append a successful deploy and its audit outcome in one transaction.
+    fn record_deploy(
+        &self,
+        started: i64,
+        rec: &DeployRecord,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+    /// Record a Go/No-Go and its audit record in one transaction.
+    fn record_approval(&self, a: &Approval) -> Result<i64, StoreError>;
+    /// Audit entries, newest first, each with the outcome it ended with.
+    fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Recorded deploys, oldest first.
+    fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+    /// Recorded decisions about `env`, oldest first.
+    fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError>;
+    /// Take the deploy lock of `env`; `Err(holder)` when someone else holds it.
+    fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
+    fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
+    /// The live lock on `env`, if any (stale locks are not reported).
+    fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
+    fn record_monitor(&self, rec: &MonitorRecord) -> Result<(), StoreError>;
+    fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError>;
+    /// Keep a metric sample (absolute time in `at`); pruned beyond `keep`.
+    fn record_sample(
+        &self,
+        env: &str,
+        at: DateTime<Utc>,
+        s: &Sample,
+        keep: chrono::Duration,
+    ) -> Result<(), StoreError>;
+    /// Samples of `env` in `[from, to]`, oldest first, with their absolute times.
+    fn samples(
+        &self,
+        env: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+    /// Where the store lives, for messages.
+    fn describe(&self) -> String;
+}
