@@ -241,6 +241,7 @@ pub struct State {
     pub status: Option<Status>,
     pub status_error: Option<String>,
     pub status_loading: bool,
+    pub status_requested_at: Option<DateTime<Utc>>,
 
     pub history: Option<Vec<AuditEntry>>,
     pub history_error: Option<String>,
@@ -268,6 +269,7 @@ impl State {
             status: None,
             status_error: None,
             status_loading: false,
+            status_requested_at: None,
             history: None,
             history_error: None,
             history_loading: false,

@@ -184,6 +184,7 @@ pub(crate) mod fixture {
             actor: "alice".into(),
             environments: envs,
             pending: Some(plan),
+            store_error: None,
         }
     }
 

@@ -67,12 +67,23 @@ fn on_tick(s: &mut State, now: chrono::DateTime<chrono::Utc>) -> Vec<Effect> {
             ui.live.pop_front();
         }
     }
+    // The clock may tick faster than `refresh` (countdowns); poll the
+    // status every `refresh`, allowing a tick that comes a little early.
+    let refresh_ms = s.settings.refresh.as_millis() as i64;
+    let due = s
+        .status_requested_at
+        .is_none_or(|at| (now - at).num_milliseconds() * 10 >= refresh_ms * 9);
+    if due { load_status(s) } else { vec![] }
+}
+
+/// Ask for a status snapshot unless one is on its way.
+fn load_status(s: &mut State) -> Vec<Effect> {
     if s.status_loading {
-        vec![]
-    } else {
-        s.status_loading = true;
-        vec![Effect::LoadStatus]
+        return vec![];
     }
+    s.status_loading = true;
+    s.status_requested_at = Some(s.now);
+    vec![Effect::LoadStatus]
 }
 
 fn on_status(s: &mut State, result: Result<Status, String>) {
@@ -518,7 +529,7 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                     format!("{what} of {version} to {env} failed: {detail}"),
                 );
             }
-            return vec![Effect::LoadStatus];
+            return load_status(s);
         }
         Event::MonitorStarted {
             env,
@@ -615,7 +626,7 @@ fn on_done(
     if ui.task.as_ref().is_some_and(|t| t.kind == kind) {
         ui.task = None;
     }
-    let mut effects = vec![Effect::LoadStatus];
+    let mut effects = load_status(s);
     if s.mode == Mode::History {
         effects.extend(load_history(s));
     }
@@ -671,4 +682,514 @@ fn on_done(
         }
     }
     effects
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::domain::{Approval, DeployRecord};
+    use crate::monitor::{Metric, Sample};
+    use crate::tui::msg::{Done, Failure};
+    use crate::tui::state::{Level, MAX_SAMPLES, Settings};
+    use crate::tui::tests::fixture::*;
+    use crate::tui::theme::Theme;
+
+    fn ctrl_c(s: &mut State) -> Vec<Effect> {
+        update(
+            s,
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        )
+    }
+
+    fn notice(s: &State) -> String {
+        s.notices
+            .front()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    fn dialog(s: &State) -> Option<&Pending> {
+        match s.overlays.last() {
+            Some(Overlay::Dialog(d)) => Some(&d.action),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn selection_stays_in_bounds_and_survives_reloads() {
+        let mut s = console();
+        assert_eq!(s.selected, 3);
+        key(&mut s, 'l');
+        assert_eq!(s.selected, 3, "no column right of production");
+        for _ in 0..6 {
+            key(&mut s, 'h');
+        }
+        assert_eq!(s.selected, 0);
+        code(&mut s, KeyCode::Right);
+        let st = status(s.now, 1);
+        update(&mut s, Msg::StatusLoaded(Ok(st)));
+        assert_eq!(s.selected_env().unwrap().name, "development");
+    }
+
+    #[test]
+    fn ticks_poll_the_status_every_refresh_and_never_twice_at_once() {
+        let settings = Settings {
+            refresh: std::time::Duration::from_secs(5),
+            ..settings()
+        };
+        let mut s = State::new(settings, Theme::dark(), t0());
+        assert_eq!(update(&mut s, Msg::Tick(t0())), vec![Effect::LoadStatus]);
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(6))),
+            vec![],
+            "still loading"
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(7))),
+            vec![Effect::LoadStatus]
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(8))),
+            vec![],
+            "refresh not due"
+        );
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(12))),
+            vec![Effect::LoadStatus]
+        );
+    }
+
+    #[test]
+    fn status_error_keeps_the_last_snapshot() {
+        let mut s = console();
+        let before = s.status.as_ref().unwrap().generated_at;
+        update(&mut s, Msg::StatusLoaded(Err("boom".into())));
+        assert_eq!(s.status.as_ref().unwrap().generated_at, before);
+        assert!(matches!(
+            s.status_panel(),
+            crate::tui::state::PanelState::Error { reason: "boom", .. }
+        ));
+        let st = status(s.now, 3);
+        update(&mut s, Msg::StatusLoaded(Ok(st)));
+        assert!(matches!(
+            s.status_panel(),
+            crate::tui::state::PanelState::Loaded { .. }
+        ));
+    }
+
+    #[test]
+    fn live_points_are_deduplicated_and_age_pruned() {
+        let mut s = console();
+        let n = s.envs["production"].live.len();
+        assert_eq!(n, 121);
+        let again = s.status.clone().unwrap();
+        update(&mut s, Msg::StatusLoaded(Ok(again)));
+        assert_eq!(
+            s.envs["production"].live.len(),
+            n,
+            "same as_of is one point"
+        );
+        s.status_loading = false;
+        let later = s.now + Duration::minutes(25);
+        update(&mut s, Msg::Tick(later));
+        let left = s.envs["production"].live.len();
+        assert!(left < n && left > 0, "older than 30 min dropped: {left}");
+    }
+
+    #[test]
+    fn promote_refused_by_a_gate_says_why_without_a_dialog() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'p'), vec![]);
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).contains("cannot promote production: approval — no Go recorded"));
+        code(&mut s, KeyCode::Left);
+        code(&mut s, KeyCode::Left);
+        key(&mut s, 'p');
+        assert!(notice(&s).contains("development already runs v1.8.1"));
+    }
+
+    #[test]
+    fn promote_dialog_confirms_the_version_it_showed() {
+        let mut s = console();
+        approved(&mut s);
+        key(&mut s, 'p');
+        let Some(Pending::Promote {
+            version, warnings, ..
+        }) = dialog(&s)
+        else {
+            panic!("no promote dialog");
+        };
+        assert_eq!(version, &v("v1.8.0"));
+        assert_eq!(warnings.len(), 1);
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Promote {
+                env: "production".into(),
+                version: v("v1.8.0"),
+                accept_warnings: true
+            }]
+        );
+        assert!(s.overlays.is_empty());
+        assert_eq!(
+            s.envs["production"].task.as_ref().unwrap().kind,
+            TaskKind::Promote
+        );
+        // A second promote while the first runs is refused locally.
+        key(&mut s, 'p');
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).contains("busy"));
+    }
+
+    #[test]
+    fn staging_promote_without_warnings_does_not_accept_any() {
+        let mut s = console();
+        code(&mut s, KeyCode::Left);
+        key(&mut s, 'p');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Promote {
+                env: "staging".into(),
+                version: v("v1.8.1"),
+                accept_warnings: false
+            }]
+        );
+    }
+
+    #[test]
+    fn esc_cancels_without_effects() {
+        let mut s = console();
+        approved(&mut s);
+        key(&mut s, 'p');
+        assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
+        assert!(s.overlays.is_empty());
+        assert!(s.envs["production"].task.is_none());
+    }
+
+    #[test]
+    fn approval_takes_a_note_and_typing_does_not_trigger_keys() {
+        let mut s = console();
+        key(&mut s, 'x');
+        for c in "p q r?".chars() {
+            assert_eq!(key(&mut s, c), vec![]);
+        }
+        code(&mut s, KeyCode::Backspace);
+        update(&mut s, Msg::Paste("\nsee INC-42".into()));
+        assert!(!s.quit);
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Approve {
+                env: "production".into(),
+                decision: Decision::NoGo,
+                note: Some("p q r see INC-42".into())
+            }]
+        );
+        // One decision at a time per environment.
+        key(&mut s, 'a');
+        assert!(s.overlays.is_empty() && notice(&s).contains("busy"));
+        let a = Approval {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            decision: Decision::NoGo,
+            actor: "alice".into(),
+            at: t0(),
+            note: None,
+        };
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Reject,
+                result: Ok(Done::Recorded(a)),
+            },
+        );
+        // An empty note is no note.
+        key(&mut s, 'a');
+        key(&mut s, ' ');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::Approve {
+                    decision: Decision::Go,
+                    note: None,
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn read_only_refuses_every_action_with_a_notice() {
+        let settings = Settings {
+            read_only: true,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        approved(&mut s);
+        for c in ['p', 'a', 'x', 'r'] {
+            assert_eq!(key(&mut s, c), vec![]);
+            assert!(s.overlays.is_empty());
+            assert!(
+                notice(&s).starts_with("read-only mode"),
+                "{c}: {}",
+                notice(&s)
+            );
+        }
+    }
+
+    #[test]
+    fn rollback_without_confirmation_acts_at_once() {
+        let settings = Settings {
+            confirm_rollback: false,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        let fx = key(&mut s, 'r');
+        assert_eq!(
+            fx,
+            vec![Effect::Rollback {
+                env: "production".into(),
+                to: Some(v("v1.7.2"))
+            }]
+        );
+        assert!(s.overlays.is_empty());
+    }
+
+    #[test]
+    fn rollback_asks_by_default_and_names_the_strategy() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'r'), vec![]);
+        let Some(Pending::Rollback {
+            from, to, strategy, ..
+        }) = dialog(&s)
+        else {
+            panic!("no rollback dialog");
+        };
+        assert_eq!(
+            (from.clone(), to.clone(), *strategy),
+            (Some(v("v1.7.3")), Some(v("v1.7.2")), "redeploy")
+        );
+    }
+
+    #[test]
+    fn quit_asks_while_something_runs_and_ctrl_c_never_asks() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'q'), vec![Effect::Quit]);
+
+        let mut s = console();
+        monitored(&mut s, 60, false);
+        assert_eq!(key(&mut s, 'q'), vec![]);
+        let Some(Pending::Quit { running }) = dialog(&s) else {
+            panic!("no quit dialog")
+        };
+        assert_eq!(
+            running,
+            &vec!["monitoring window of production (29:00 left)".to_string()]
+        );
+        assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
+        assert!(!s.quit);
+        key(&mut s, 'q');
+        assert_eq!(code(&mut s, KeyCode::Enter), vec![Effect::Quit]);
+        assert!(s.quit);
+
+        let mut s = console();
+        monitored(&mut s, 60, false);
+        key(&mut s, 'a'); // even inside a text field
+        assert_eq!(ctrl_c(&mut s), vec![Effect::Quit]);
+        assert!(s.quit);
+    }
+
+    #[test]
+    fn promote_of_a_monitored_env_starts_its_window_and_others_do_not() {
+        let mut s = console();
+        let record = |env: &str| DeployRecord {
+            env: env.into(),
+            version: v("v1.8.1"),
+            from_version: Some(v("v1.8.0")),
+            at: t0(),
+            actor: "alice".into(),
+            kind: "promote".into(),
+        };
+        let fx = update(
+            &mut s,
+            Msg::ActionDone {
+                env: "staging".into(),
+                kind: TaskKind::Promote,
+                result: Ok(Done::Deployed(record("staging"))),
+            },
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Watch { .. })));
+        s.status_loading = false;
+        let fx = update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Promote,
+                result: Ok(Done::Deployed(record("production"))),
+            },
+        );
+        assert_eq!(
+            fx,
+            vec![
+                Effect::LoadStatus,
+                Effect::Watch {
+                    env: "production".into()
+                }
+            ]
+        );
+        assert_eq!(
+            s.envs["production"].task.as_ref().unwrap().kind,
+            TaskKind::Watch
+        );
+    }
+
+    #[test]
+    fn refused_and_failed_actions_show_the_engine_reason() {
+        let mut s = console();
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Promote,
+                result: Err(Failure {
+                    reason: "refused: no Go recorded for v1.8.0 (approval)".into(),
+                    refused: true,
+                }),
+            },
+        );
+        assert_eq!(
+            notice(&s),
+            "promote of production refused: refused: no Go recorded for v1.8.0 (approval)"
+        );
+        assert_eq!(s.notices.front().unwrap().level, Level::Error);
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "staging".into(),
+                kind: TaskKind::Rollback,
+                result: Err(Failure {
+                    reason: "deploy hook exited 1".into(),
+                    refused: false,
+                }),
+            },
+        );
+        assert_eq!(
+            notice(&s),
+            "roll back of staging failed: deploy hook exited 1"
+        );
+        let a = Approval {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            decision: Decision::Go,
+            actor: "alice".into(),
+            at: t0(),
+            note: None,
+        };
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Approve,
+                result: Ok(Done::Recorded(a)),
+            },
+        );
+        assert_eq!(notice(&s), "Go recorded for v1.8.0 → production by alice");
+    }
+
+    #[test]
+    fn regression_alarms_once_without_auto_rollback_and_r_targets_it() {
+        let mut s = console();
+        monitored(&mut s, 200, true);
+        let alarm = s.alarm.clone().expect("alarm");
+        assert_eq!(alarm.env, "production");
+        assert!(alarm.reason.contains("6.1%"));
+        s.alarm = None;
+        let verdict = s.envs["production"]
+            .window
+            .as_ref()
+            .unwrap()
+            .verdict
+            .clone()
+            .unwrap();
+        update(
+            &mut s,
+            Msg::Engine(Event::MonitorFinished {
+                env: "production".into(),
+                verdict,
+            }),
+        );
+        assert!(s.alarm.is_none(), "announced once per window");
+    }
+
+    #[test]
+    fn regression_with_auto_rollback_only_notifies() {
+        let settings = Settings {
+            auto_rollback: true,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        monitored(&mut s, 200, true);
+        assert!(s.alarm.is_none());
+        assert!(
+            s.notices
+                .iter()
+                .any(|n| n.text.contains("rolling back automatically"))
+        );
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployStarted {
+                env: "production".into(),
+                version: v("v1.7.3"),
+                from: Some(v("v1.8.0")),
+                rollback: true,
+            }),
+        );
+        assert!(s.envs["production"].deploy.as_ref().unwrap().rollback);
+    }
+
+    #[test]
+    fn window_series_are_bounded() {
+        let mut s = console();
+        monitored(&mut s, 10, false);
+        let w = s.env_ui_mut("production").window.as_mut().unwrap();
+        for i in 0..(MAX_SAMPLES + 50) {
+            w.push(Sample {
+                t: 1.0 + i as f64,
+                requests: 1.0,
+                errors: 0.0,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            });
+        }
+        assert_eq!(w.samples.len(), MAX_SAMPLES);
+        assert_eq!(w.samples.front().unwrap().t, 51.0, "oldest dropped first");
+        assert_eq!(w.baseline.len(), 180, "baseline untouched");
+    }
+
+    #[test]
+    fn history_toggles_and_scrolls_within_bounds() {
+        let mut s = console();
+        assert!(matches!(
+            &key(&mut s, 'H')[..],
+            [Effect::LoadHistory { .. }]
+        ));
+        assert_eq!(s.mode, Mode::History);
+        assert_eq!(key(&mut s, 'p'), vec![], "no actions from the audit log");
+        update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
+        key(&mut s, 'j');
+        assert_eq!(s.history_scroll, 0);
+        code(&mut s, KeyCode::Tab);
+        assert_eq!(s.mode, Mode::Console);
+        let _ = Metric::ErrorRate;
+    }
 }

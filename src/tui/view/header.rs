@@ -26,6 +26,13 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
 
     let mut right = Vec::new();
+    if let Some(e) = state.status.as_ref().and_then(|s| s.store_error.as_deref()) {
+        right.push(Span::styled(
+            format!("✗ store: {}", format::clip(e, 50)),
+            t.error,
+        ));
+        right.push(Span::styled(" · ", t.dim));
+    }
     if let Some(s) = &state.status {
         right.push(Span::styled(s.actor.clone(), t.text));
         right.push(Span::styled(" · ", t.dim));
