@@ -110,9 +110,9 @@ impl Theme {
         Theme {
             kind: ThemeKind::Light,
             text: Style::new(),
-            dim: fg(Color::Gray),
+            dim: fg(Color::DarkGray),
             title: Style::new().add_modifier(Modifier::BOLD),
-            border: fg(Color::Gray),
+            border: fg(Color::DarkGray),
             selected_border: fg(Color::Blue).add_modifier(Modifier::BOLD),
             selected_title: fg(Color::Blue).add_modifier(Modifier::BOLD | Modifier::REVERSED),
             production: fg(Color::Magenta),
@@ -131,7 +131,7 @@ impl Theme {
             series_p50: fg(Color::Green),
             series_p95: fg(Color::Indexed(130)),
             series_p99: fg(Color::Magenta),
-            band: fg(Color::Gray),
+            band: fg(Color::DarkGray),
             threshold: fg(Color::Red),
             deploy_line: fg(Color::Blue),
             marker_main: Marker::Braille,
@@ -188,6 +188,40 @@ mod tests {
         assert!(Theme::no_color_requested(Some("1".as_ref())));
         assert_eq!(Theme::new(ThemeName::Light, true).kind, ThemeKind::Mono);
         assert_eq!(Theme::new(ThemeName::Light, false).kind, ThemeKind::Light);
+    }
+
+    #[test]
+    fn light_avoids_colours_that_vanish_on_white() {
+        let t = Theme::light();
+        let faint = [
+            Color::Yellow,
+            Color::LightYellow,
+            Color::LightCyan,
+            Color::White,
+            Color::Gray,
+        ];
+        for s in [
+            t.text,
+            t.dim,
+            t.border,
+            t.selected_border,
+            t.selected_title,
+            t.production,
+            t.ok,
+            t.warn,
+            t.error,
+            t.busy,
+            t.key,
+            t.series_errors,
+            t.series_p50,
+            t.series_p95,
+            t.series_p99,
+            t.band,
+            t.threshold,
+            t.deploy_line,
+        ] {
+            assert!(!s.fg.is_some_and(|c| faint.contains(&c)), "{s:?}");
+        }
     }
 
     #[test]
