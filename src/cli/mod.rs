@@ -66,6 +66,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Headless monitoring window of ENV (a CI/CD gate): exit 0 healthy, 4 regression
+    Watch {
+        env: String,
+        /// Window length (default: [monitor] window)
+        #[arg(long, value_name = "DUR")]
+        window: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feed a recorded trace (SPEC §5 CSV) through the live detector, row by row
+    Replay {
+        trace: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The demo fleet alone, as HTTP services
+    DemoFleet {
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// The audit log, newest first
     History {
         env: Option<String>,
@@ -158,8 +180,10 @@ impl Command {
             | Command::Promote { json, .. }
             | Command::Approve { json, .. }
             | Command::Rollback { json, .. }
-            | Command::History { json, .. } => *json,
-            Command::Config { .. } => false,
+            | Command::History { json, .. }
+            | Command::Watch { json, .. }
+            | Command::Replay { json, .. } => *json,
+            Command::Config { .. } | Command::DemoFleet { .. } => false,
         }
     }
 }
@@ -235,6 +259,55 @@ fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>)
                             .map(|v| v.to_string())
                             .unwrap_or_else(|| "unreadable".into())
                     );
+                }
+                _ => {}
+            }
+        }
+    });
+    (tx, task)
+}
+
+/// Print the window's progress on stderr (one line per step).
+fn watch_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            if quiet {
+                continue;
+            }
+            match ev {
+                Event::MonitorStarted {
+                    env,
+                    version,
+                    window_s,
+                    baseline,
+                    ..
+                } => eprintln!(
+                    "watching {env} {version} for {:.0}s against {} baseline samples",
+                    window_s,
+                    baseline.len()
+                ),
+                Event::MonitorSample {
+                    sample, verdict, ..
+                } => {
+                    let rate = if sample.requests > 0.0 {
+                        format!("{:.2}%", 100.0 * sample.errors / sample.requests)
+                    } else {
+                        "—".into()
+                    };
+                    eprintln!(
+                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {:?}",
+                        sample.t,
+                        sample.requests,
+                        sample
+                            .p95_ms
+                            .map(|p| format!("{p:.0}ms"))
+                            .unwrap_or_else(|| "—".into()),
+                        verdict.kind
+                    );
+                }
+                Event::DeployStarted { env, version, .. } => {
+                    eprintln!("rolling {env} back to {version}")
                 }
                 _ => {}
             }
@@ -391,6 +464,103 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 );
             }
             Ok(0)
+        }
+        Command::DemoFleet { listen, seed } => {
+            let opts = crate::demo::FleetOptions {
+                seed,
+                ..Default::default()
+            };
+            crate::demo::serve(listen, opts)
+                .await
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("demo fleet on {listen}: {e}"),
+                })?;
+            Ok(0)
+        }
+        Command::Replay { trace, json } => {
+            let text = std::fs::read_to_string(&trace)
+                .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
+            let samples = crate::monitor::parse(&text)
+                .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
+            // Default monitoring settings, or those of an explicit --config.
+            let dcfg = match cfg_path {
+                Some(p) => {
+                    let cfg = Config::load(p).map_err(|e| usage(e.to_string()))?;
+                    crate::monitor::DetectorConfig::from(&cfg.monitor)
+                }
+                None => crate::monitor::DetectorConfig::default(),
+            };
+            let report = crate::monitor::replay(&samples, dcfg);
+            if json {
+                println!("{}", output::to_json(&report));
+            } else {
+                println!(
+                    "{}{}: {}",
+                    report.verdict,
+                    report
+                        .detected_at
+                        .map(|t| format!(" at t={t}s"))
+                        .unwrap_or_default(),
+                    report.reason
+                );
+            }
+            Ok(if report.is_regression() { 4 } else { 0 })
+        }
+        Command::Watch { env, window, json } => {
+            let engine = open_engine(cfg_path)?;
+            let window = window
+                .map(|w| {
+                    crate::domain::HumanDuration::parse(&w)
+                        .map(|d| d.0)
+                        .map_err(|e| usage(format!("--window: {e}")))
+                })
+                .transpose()?;
+            let (tx, printer) = watch_printer(json);
+            let res = engine.watch(&env, window, Some(tx)).await;
+            let _ = printer.await;
+            let out = res?;
+            let v = &out.verdict;
+            if json {
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "env": out.env,
+                        "version": out.version,
+                        "deploy_at": out.deploy_at,
+                        "verdict": v.kind,
+                        "detected_at": v.detected_at,
+                        "metric": v.metric,
+                        "reason": v.reason,
+                        "rolled_back": out.rolled_back,
+                        "rollback_error": out.rollback_error,
+                    }))
+                );
+            } else {
+                println!("{env} {}: {:?} — {}", out.version, v.kind, v.reason);
+                if let Some(r) = &out.rolled_back {
+                    println!(
+                        "rolled back automatically: {} now runs {}",
+                        r.env, r.version
+                    );
+                }
+                if let Some(e) = &out.rollback_error {
+                    println!("automatic rollback FAILED: {e}");
+                }
+            }
+            use crate::monitor::VerdictKind;
+            Ok(match v.kind {
+                VerdictKind::Regression => 4,
+                VerdictKind::Healthy => 0,
+                // No baseline or a source that went quiet: the gate cannot pass.
+                VerdictKind::InsufficientData | VerdictKind::Collecting => {
+                    eprintln!(
+                        "shipdeck: not enough metric data to judge {env}: {}",
+                        v.reason
+                    );
+                    1
+                }
+            })
         }
         Command::History { env, limit, json } => {
             let engine = open_engine(cfg_path)?;

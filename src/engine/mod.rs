@@ -5,10 +5,14 @@
 //! as done only once the environment itself reports the new version.
 
 mod error;
+mod sampler;
 mod types;
+mod watch;
 
 pub use error::EngineError;
+pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, Status};
+pub use watch::WatchOutcome;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::backends::BackendError;
 use crate::backends::deploy::DeployTarget;
+use crate::backends::metrics::MetricsSource;
 use crate::backends::version::VersionSource;
 use crate::config::Config;
 use crate::domain::{
@@ -71,6 +76,9 @@ struct Inner {
     actor: String,
     store: Arc<dyn Store>,
     envs: Vec<Env>,
+    /// The metrics source, polled at most once per step; `Err` when the
+    /// `[metrics]` section cannot be used.
+    sampler: Result<Sampler, String>,
     /// What this process is doing to each environment right now.
     activity: Mutex<HashMap<String, (EnvState, DateTime<Utc>)>>,
 }
@@ -116,8 +124,19 @@ impl Engine {
                 deploy: DeployTarget::from_config(e.name(), e.deploy.get_ref(), client.clone()),
             })
             .collect();
+        let sampler = MetricsSource::from_config(&config.metrics)
+            .map(|src| match src {
+                MetricsSource::Scrape(s) => match crate::paths::state_dir() {
+                    Some(d) => MetricsSource::Scrape(s.with_cache(d.join("scrape-cache.json"))),
+                    None => MetricsSource::Scrape(s),
+                },
+                other => other,
+            })
+            .map(|src| Sampler::new(src, config.metrics.step.0))
+            .map_err(|e| e.to_string());
         Engine {
             inner: Arc::new(Inner {
+                sampler,
                 actor: actor_from(&config),
                 config,
                 store,
@@ -268,7 +287,19 @@ impl Engine {
     /// fails: what could not be read is reported per environment.
     pub async fn status(&self) -> Status {
         let now = Utc::now();
-        let versions = self.observe().await;
+        let labels: Vec<(String, String)> = self
+            .inner
+            .config
+            .environments
+            .iter()
+            .map(|e| (e.label().to_string(), e.name().to_string()))
+            .collect();
+        let (versions, reading) = tokio::join!(self.observe(), async {
+            match &self.inner.sampler {
+                Ok(s) => Ok(s.read(&labels, &*self.inner.store).await),
+                Err(e) => Err(e.clone()),
+            }
+        });
         let checked_at = Utc::now();
         let mut store_error = None;
         let deploys = self.inner.store.deploys(None).unwrap_or_else(|e| {
@@ -307,9 +338,35 @@ impl Engine {
                     Err(e) => (None, Some(e.to_string())),
                 }
             };
+            let (metrics, metrics_error) = match &reading {
+                Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
+                Ok(r) => {
+                    let m = r
+                        .points
+                        .get(e.label())
+                        .map(|p| p.to_snapshot())
+                        .unwrap_or_default();
+                    let err = match (&r.error, m.as_of) {
+                        (Some((at, why)), _) => {
+                            Some(format!("{why} (since {})", at.format("%H:%M:%S UTC")))
+                        }
+                        (None, None) => Some("no data yet: rates need two scrapes".into()),
+                        (None, Some(_)) => None,
+                    };
+                    (m, err)
+                }
+            };
+            let guard_breached = match (metrics.error_rate, cfg.monitor.max_error_rate) {
+                (Some(r), Some(max)) => r > max,
+                _ => false,
+            } || match (metrics.p95_ms, cfg.monitor.max_p95_ms) {
+                (Some(p), Some(max)) => p > max,
+                _ => false,
+            };
             let health = match (&version, state) {
                 (None, _) => Health::Down,
                 (Some(_), EnvState::Regression) => Health::Degraded,
+                (Some(_), _) if guard_breached => Health::Degraded,
                 (Some(_), _) => Health::Healthy,
             };
             environments.push(EnvStatus {
@@ -322,8 +379,8 @@ impl Engine {
                 checked_at,
                 state,
                 state_since,
-                metrics: MetricsSnapshot::default(),
-                metrics_error: None,
+                metrics,
+                metrics_error,
                 approval,
                 last_deploy,
                 promotion,
@@ -368,9 +425,15 @@ impl Engine {
         }
         if let Ok(Some(m)) = self.inner.store.last_monitor(env)
             && Some(&m.version) == version
-            && m.verdict == "regression"
         {
-            return (EnvState::Regression, m.finished_at.or(Some(m.started_at)));
+            let window = chrono::Duration::from_std(self.inner.config.monitor.window.0)
+                .unwrap_or(chrono::Duration::hours(24));
+            if m.verdict == "regression" {
+                return (EnvState::Regression, m.finished_at.or(Some(m.started_at)));
+            }
+            if m.verdict == "monitoring" && m.finished_at.is_none() && m.started_at + window > now {
+                return (EnvState::Monitoring, Some(m.started_at));
+            }
         }
         match last_deploy {
             Some(d) if d.kind == "rollback" => (EnvState::RolledBack, Some(d.at)),

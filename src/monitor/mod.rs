@@ -81,3 +81,11 @@ pub struct BaselineSummary {
     /// Requests per step.
     pub requests: Option<Band>,
 }
+
+pub mod detector;
+pub mod eval;
+pub mod stats;
+pub mod trace;
+
+pub use detector::{Detector, DetectorConfig};
+pub use trace::{ReplayReport, TraceError, parse, replay};

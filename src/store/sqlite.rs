@@ -352,12 +352,12 @@ impl Store for SqliteStore {
                         (_, f) => f,
                     };
                     let outcome = fin.as_deref().unwrap_or(&status);
+                    // What was attempted, then how it ended.
                     let detail = match fin_detail {
-                        Some(fd) if !fd.is_empty() => fd,
-                        _ if fin.as_deref() == Some("unknown") => {
-                            "no outcome recorded: the process ended before the backend answered"
-                                .to_string()
-                        }
+                        Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
+                        _ if fin.as_deref() == Some("unknown") => format!(
+                            "{detail} — no outcome recorded: the process ended before the backend answered"
+                        ),
                         _ => detail,
                     };
                     Ok(AuditEntry {
@@ -718,7 +718,7 @@ mod tests {
         let h = s.history(Some("staging"), 10).unwrap();
         assert_eq!(h.len(), 1, "outcome records fold into their action");
         assert_eq!(h[0].outcome, Outcome::Succeeded);
-        assert_eq!(h[0].detail, "staging reports v2");
+        assert_eq!(h[0].detail, "deploying — staging reports v2");
         assert_eq!(h[0].finished_at, Some(t(1)));
         assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
         assert!(s.history(Some("production"), 10).unwrap().is_empty());

@@ -71,3 +71,60 @@ impl Output {
         self
     }
 }
+
+/// A demo fleet run by the real binary (`shipdeck demo-fleet`) on a free
+/// loopback port; killed when dropped.
+pub struct Fleet {
+    child: std::process::Child,
+    pub addr: String,
+}
+
+impl Fleet {
+    pub fn start() -> Fleet {
+        use std::io::BufRead;
+        let bin = assert_cmd::cargo::cargo_bin("shipdeck");
+        let mut child = std::process::Command::new(bin)
+            .args(["demo-fleet", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start shipdeck demo-fleet");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(stdout);
+        reader
+            .read_line(&mut line)
+            .expect("read the fleet's address");
+        // Keep draining: a closed pipe would kill the fleet on its next line.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Fleet { child, addr }
+    }
+
+    /// A config naming the fleet's four environments, production gated and monitored.
+    pub fn config(&self, extra: &str) -> String {
+        let a = &self.addr;
+        let mut s = format!(
+            "project = \"demo-shop\"\n{extra}\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n"
+        );
+        for env in ["local", "development", "staging", "production"] {
+            s.push_str(&format!(
+                "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\" }}\n"
+            ));
+        }
+        s.push_str("monitored = true\ngates = { requires_approval = true }\n");
+        s
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

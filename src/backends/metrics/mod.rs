@@ -1,0 +1,461 @@
+//! Metrics sources: where the monitoring window's samples come from.
+//!
+//! - [`ScrapeSource`] reads a `/metrics` text exposition directly and turns
+//!   two successive scrapes into one step (counter deltas, histogram quantiles).
+//! - [`PrometheusSource`] asks a Prometheus server with PromQL templates.
+//!
+//! Both answer with [`MetricPoint`]s: requests and 5xx errors counted over a
+//! step, and latency quantiles in milliseconds. Dispatch is a plain enum.
+
+pub mod exposition;
+pub mod prometheus;
+pub mod scrape;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{MetricsConfig, MetricsSourceKind};
+use crate::engine::MetricsSnapshot;
+use crate::monitor::Sample;
+
+pub use prometheus::PrometheusSource;
+pub use scrape::ScrapeSource;
+
+/// One step of one environment's metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// End of the step.
+    pub at: DateTime<Utc>,
+    /// Length of the step in seconds.
+    pub step_s: f64,
+    /// Requests in the step.
+    pub requests: f64,
+    /// Failed (5xx) requests in the step.
+    pub errors: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl MetricPoint {
+    /// The detector's sample: `t` in seconds relative to `deploy_at`.
+    pub fn to_sample(&self, deploy_at: DateTime<Utc>) -> Sample {
+        let t = (self.at - deploy_at).num_microseconds().map_or_else(
+            || (self.at - deploy_at).num_seconds() as f64,
+            |us| us as f64 / 1e6,
+        );
+        Sample {
+            t,
+            requests: self.requests,
+            errors: self.errors,
+            p50_ms: self.p50_ms,
+            p95_ms: self.p95_ms,
+            p99_ms: self.p99_ms,
+        }
+    }
+
+    /// Errors per request; `None` without traffic.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.requests > 0.0).then(|| (self.errors / self.requests).clamp(0.0, 1.0))
+    }
+
+    /// Requests per second over the step; `None` for an empty step.
+    pub fn requests_per_s(&self) -> Option<f64> {
+        (self.step_s > 0.0).then(|| self.requests / self.step_s)
+    }
+
+    /// The `metrics` object of `status` (SPEC §3).
+    pub fn to_snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            error_rate: self.error_rate(),
+            p50_ms: self.p50_ms,
+            p95_ms: self.p95_ms,
+            p99_ms: self.p99_ms,
+            requests_per_s: self.requests_per_s(),
+            as_of: Some(self.at),
+        }
+    }
+}
+
+/// What went wrong with a metrics source. Names the source (its URL without
+/// credentials or query) and the cause; never carries a token.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics config: {0}")]
+    Config(String),
+    #[error("metrics source {url} is unreachable: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("metrics source {url} did not answer within {timeout_ms} ms")]
+    Timeout { url: String, timeout_ms: u128 },
+    #[error("metrics source {url} answered HTTP {status}: {excerpt}")]
+    Status {
+        url: String,
+        status: u16,
+        excerpt: String,
+    },
+    #[error("metrics source {url}: malformed exposition: line {line}: {message}")]
+    Exposition {
+        url: String,
+        line: usize,
+        message: String,
+    },
+    #[error("Prometheus {url} refused the query ({error_type}): {error}")]
+    Query {
+        url: String,
+        error_type: String,
+        error: String,
+    },
+    #[error("metrics source {url}: unexpected answer: {detail}")]
+    Unexpected { url: String, detail: String },
+}
+
+/// A configured metrics source.
+#[derive(Debug)]
+pub enum MetricsSource {
+    Scrape(ScrapeSource),
+    Prometheus(PrometheusSource),
+}
+
+impl MetricsSource {
+    pub fn from_config(cfg: &MetricsConfig) -> Result<Self, MetricsError> {
+        Ok(match cfg.source {
+            MetricsSourceKind::Scrape => MetricsSource::Scrape(ScrapeSource::from_config(cfg)?),
+            MetricsSourceKind::Prometheus => {
+                MetricsSource::Prometheus(PrometheusSource::from_config(cfg)?)
+            }
+        })
+    }
+
+    /// The latest step for each env label: `None` for a label that has no
+    /// data yet (scrape: the first poll, or a label absent from the exposition;
+    /// Prometheus: an empty result).
+    pub async fn poll(
+        &self,
+        labels: &[String],
+    ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
+        match self {
+            MetricsSource::Scrape(s) => s.poll(labels).await,
+            MetricsSource::Prometheus(p) => p.poll(labels).await,
+        }
+    }
+
+    /// History over `[start, end]` at `step`. `Ok(None)` when the source
+    /// keeps none (scrape).
+    pub async fn history(
+        &self,
+        label: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Option<Vec<MetricPoint>>, MetricsError> {
+        match self {
+            MetricsSource::Scrape(_) => Ok(None),
+            MetricsSource::Prometheus(p) => p.history(label, start, end, step).await.map(Some),
+        }
+    }
+
+    /// Where the metrics come from, for display (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            MetricsSource::Scrape(s) => format!("scrape {}", s.url()),
+            MetricsSource::Prometheus(p) => format!("prometheus {}", p.url()),
+        }
+    }
+}
+
+/// A token: kept out of `Debug` output.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The URL without userinfo, query or fragment: safe for messages.
+pub(crate) fn display_url(raw: &str) -> String {
+    let no_query = raw.split(['?', '#']).next().unwrap_or(raw);
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => no_query.to_string(),
+    }
+}
+
+/// A short, printable excerpt of an answer body.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = flat.chars().take(200).collect();
+    if cut.is_empty() {
+        "(empty body)".into()
+    } else if cut.len() < flat.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// Read the bearer token named by `token_env`.
+pub(crate) fn token_from_env(token_env: Option<&str>) -> Result<Option<String>, MetricsError> {
+    let Some(var) = token_env else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+        Ok(_) => Err(MetricsError::Config(format!(
+            "token_env names {var}, which is empty"
+        ))),
+        Err(_) => Err(MetricsError::Config(format!(
+            "token_env names {var}, which is not set"
+        ))),
+    }
+}
+
+/// Turn a reqwest failure into a typed error that names `url`.
+pub(crate) fn transport_error(url: &str, timeout: Duration, e: reqwest::Error) -> MetricsError {
+    if e.is_timeout() {
+        return MetricsError::Timeout {
+            url: url.to_string(),
+            timeout_ms: timeout.as_millis(),
+        };
+    }
+    // The error's own Display names the full URL (with the query); keep the
+    // causes only, and of those the innermost says the most.
+    let e = e.without_url();
+    let mut chain = vec![e.to_string()];
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let innermost = chain.last().cloned().unwrap_or_default();
+    let cause = if e.is_connect() {
+        format!("cannot connect ({innermost})")
+    } else if chain.len() > 1 {
+        format!("{} ({innermost})", chain[0])
+    } else {
+        innermost
+    };
+    MetricsError::Unreachable {
+        url: url.to_string(),
+        cause,
+    }
+}
+
+/// Largest answer body read from a metrics source.
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Read an answer body, refusing one larger than [`MAX_BODY`].
+pub(crate) async fn read_body(
+    url: &str,
+    timeout: Duration,
+    mut resp: reqwest::Response,
+) -> Result<Vec<u8>, MetricsError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| transport_error(url, timeout, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(MetricsError::Unexpected {
+                url: url.to_string(),
+                detail: format!("the answer is larger than {} MiB", MAX_BODY / (1024 * 1024)),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Build the HTTP client of a source.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, MetricsError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| MetricsError::Config(format!("cannot build an HTTP client: {e}")))
+}
+
+/// `histogram_quantile` over cumulative bucket counts `(upper bound, count)`, the way Prometheus computes it: linear
+/// interpolation inside the bucket holding the rank, 0 as the lower bound of
+/// the first bucket, and the largest finite bound when the rank falls into
+/// `+Inf`. `None` without observations or without a `+Inf` bucket.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    if !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let mut b: Vec<(f64, f64)> = buckets
+        .iter()
+        .copied()
+        .filter(|(le, n)| !le.is_nan() && n.is_finite())
+        .collect();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    b.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 += later.1;
+            true
+        } else {
+            false
+        }
+    });
+    if b.len() < 2 || b.last().map(|l| l.0) != Some(f64::INFINITY) {
+        return None;
+    }
+    // Counts must not decrease with the bound (they can after deltas of a reset).
+    for i in 1..b.len() {
+        if b[i].1 < b[i - 1].1 {
+            b[i].1 = b[i - 1].1;
+        }
+    }
+    let total = b.last().map_or(0.0, |l| l.1);
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let idx = b
+        .iter()
+        .position(|(_, n)| *n >= rank)
+        .unwrap_or(b.len() - 1);
+    if idx == b.len() - 1 {
+        return Some(b[b.len() - 2].0);
+    }
+    let (upper, count) = b[idx];
+    let (lower, below) = if idx == 0 {
+        if upper <= 0.0 {
+            return Some(upper);
+        }
+        (0.0, 0.0)
+    } else {
+        b[idx - 1]
+    };
+    let in_bucket = count - below;
+    if in_bucket <= 0.0 {
+        return Some(upper);
+    }
+    Some(lower + (upper - lower) * (rank - below) / in_bucket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates_like_prometheus() {
+        let b = [
+            (0.1, 50.0),
+            (0.2, 90.0),
+            (0.5, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
+        assert!((histogram_quantile(0.5, &b).unwrap() - 0.1).abs() < 1e-12);
+        assert!((histogram_quantile(0.25, &b).unwrap() - 0.05).abs() < 1e-12);
+        assert!((histogram_quantile(0.7, &b).unwrap() - 0.15).abs() < 1e-12);
+        assert!((histogram_quantile(0.95, &b).unwrap() - 0.35).abs() < 1e-12);
+        // Above the largest finite bucket: its bound.
+        let over = [(0.1, 10.0), (f64::INFINITY, 100.0)];
+        assert_eq!(histogram_quantile(0.99, &over), Some(0.1));
+        // No observations, or no +Inf bucket: no answer.
+        assert_eq!(
+            histogram_quantile(0.5, &[(0.1, 0.0), (f64::INFINITY, 0.0)]),
+            None
+        );
+        assert_eq!(histogram_quantile(0.5, &[(0.1, 3.0), (0.2, 5.0)]), None);
+        assert_eq!(histogram_quantile(1.5, &b), None);
+        // Unordered input and a non-monotonic bucket are fixed up.
+        let messy = [(f64::INFINITY, 10.0), (0.2, 9.0), (0.1, 10.0)];
+        assert_eq!(histogram_quantile(0.5, &messy), Some(0.05));
+    }
+
+    #[test]
+    fn point_derivations() {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T00:00:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = MetricPoint {
+            at,
+            step_s: 10.0,
+            requests: 2000.0,
+            errors: 10.0,
+            p50_ms: Some(40.0),
+            p95_ms: Some(120.0),
+            p99_ms: None,
+        };
+        assert_eq!(p.error_rate(), Some(0.005));
+        assert_eq!(p.requests_per_s(), Some(200.0));
+        let deploy = at - chrono::Duration::milliseconds(2500);
+        let s = p.to_sample(deploy);
+        assert_eq!(s.t, 2.5);
+        assert_eq!(
+            (s.requests, s.errors, s.p95_ms),
+            (2000.0, 10.0, Some(120.0))
+        );
+        let snap = p.to_snapshot();
+        assert_eq!(snap.as_of, Some(at));
+        assert_eq!(snap.requests_per_s, Some(200.0));
+        let idle = MetricPoint {
+            requests: 0.0,
+            errors: 0.0,
+            step_s: 0.0,
+            ..p
+        };
+        assert_eq!(idle.error_rate(), None);
+        assert_eq!(idle.requests_per_s(), None);
+    }
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    #[test]
+    fn sources_and_their_futures_can_cross_threads() {
+        for source in [
+            MetricsSource::from_config(&MetricsConfig::default()).unwrap(),
+            MetricsSource::from_config(&MetricsConfig {
+                source: MetricsSourceKind::Prometheus,
+                url: "http://127.0.0.1:9090".into(),
+                ..MetricsConfig::default()
+            })
+            .unwrap(),
+        ] {
+            send_sync(&source);
+            let labels = vec!["production".to_string()];
+            send(source.poll(&labels));
+            let now = Utc::now();
+            send(source.history("production", now, now, Duration::from_secs(10)));
+        }
+    }
+
+    #[test]
+    fn urls_lose_credentials_and_queries() {
+        assert_eq!(
+            display_url("https://user:secret@prom.example:9090/api/v1/query?query=up"),
+            "https://prom.example:9090/api/v1/query"
+        );
+        assert_eq!(
+            display_url("http://127.0.0.1:7878/metrics"),
+            "http://127.0.0.1:7878/metrics"
+        );
+        assert_eq!(display_url("http://h"), "http://h");
+    }
+
+    #[test]
+    fn excerpts_are_short_and_flat() {
+        assert_eq!(excerpt(b"404 page not found\n"), "404 page not found");
+        assert_eq!(excerpt(b""), "(empty body)");
+        let long = excerpt("x".repeat(1000).as_bytes());
+        assert!(long.chars().count() <= 201 && long.ends_with('…'));
+    }
+}

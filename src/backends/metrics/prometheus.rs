@@ -1,0 +1,611 @@
+//! The Prometheus source: PromQL templates evaluated with `/api/v1/query`
+//! (the latest step) and `/api/v1/query_range` (history).
+//!
+//! Three states are kept apart (see notes/prometheus.md): *no data* (an
+//! empty result: the point is `None`, or for the errors query, 0 errors —
+//! no 5xx series ever existed), *no traffic* (`"NaN"`, e.g. a quantile of an
+//! empty histogram: the quantile is `None`), and a value.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{
+    MetricPoint, MetricsError, Secret, client, display_url, excerpt, read_body, token_from_env,
+    transport_error,
+};
+use crate::config::{MetricsConfig, QueryTemplates};
+
+/// The quantiles asked for, in the order of [`MetricPoint`]'s fields.
+const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+pub struct PrometheusSource {
+    base: String,
+    shown: String,
+    step: Duration,
+    timeout: Duration,
+    token: Option<Secret>,
+    queries: QueryTemplates,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for PrometheusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusSource")
+            .field("url", &self.shown)
+            .field("step", &self.step)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token)
+            .field("queries", &self.queries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One series of a result: `(unix seconds, value)` pairs.
+type Series = Vec<(f64, f64)>;
+
+/// A Prometheus duration for `{step}`: whole seconds as `10s`, else milliseconds.
+pub fn prom_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Escape a label value for a double-quoted PromQL string.
+fn promql_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fill a query template.
+pub fn render_query(template: &str, label: &str, step: Duration, q: Option<f64>) -> String {
+    let mut out = template
+        .replace("{env}", &promql_escape(label))
+        .replace("{step}", &prom_duration(step));
+    if let Some(q) = q {
+        out = out.replace("{q}", &q.to_string());
+    }
+    out
+}
+
+fn unix_seconds(t: DateTime<Utc>) -> String {
+    format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Read a Prometheus API answer: the series of a successful vector, matrix
+/// or scalar result, or a typed error.
+pub fn parse_answer(url: &str, status: u16, body: &[u8]) -> Result<Vec<Series>, MetricsError> {
+    let unexpected = |detail: String| MetricsError::Unexpected {
+        url: url.to_string(),
+        detail,
+    };
+    let json: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) if !(200..300).contains(&status) => {
+            return Err(MetricsError::Status {
+                url: url.to_string(),
+                status,
+                excerpt: excerpt(body),
+            });
+        }
+        Err(e) => {
+            return Err(unexpected(format!("not JSON ({e}): {}", excerpt(body))));
+        }
+    };
+    match json.get("status").and_then(Value::as_str) {
+        Some("success") if (200..300).contains(&status) => {}
+        Some("error") => {
+            let field = |k: &str| {
+                json.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("(none given)")
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            };
+            return Err(MetricsError::Query {
+                url: url.to_string(),
+                error_type: field("errorType"),
+                error: field("error"),
+            });
+        }
+        _ if !(200..300).contains(&status) => {
+            return Err(MetricsError::Status {
+                url: url.to_string(),
+                status,
+                excerpt: excerpt(body),
+            });
+        }
+        _ => {
+            return Err(unexpected(format!(
+                "no \"status\":\"success\" in {}",
+                excerpt(body)
+            )));
+        }
+    }
+    let data = json
+        .get("data")
+        .ok_or_else(|| unexpected("a success without \"data\"".into()))?;
+    let result = data.get("result");
+    match data.get("resultType").and_then(Value::as_str) {
+        Some("vector") => array(result)
+            .ok_or_else(|| unexpected("a vector result that is not an array".into()))?
+            .iter()
+            .map(|s| {
+                let v = s
+                    .get("value")
+                    .ok_or_else(|| unexpected("a vector sample without \"value\"".into()))?;
+                Ok(vec![pair(v).map_err(unexpected)?])
+            })
+            .collect(),
+        Some("matrix") => array(result)
+            .ok_or_else(|| unexpected("a matrix result that is not an array".into()))?
+            .iter()
+            .map(|s| {
+                array(s.get("values"))
+                    .ok_or_else(|| unexpected("a matrix series without \"values\"".into()))?
+                    .iter()
+                    .map(|v| pair(v).map_err(unexpected))
+                    .collect()
+            })
+            .collect(),
+        Some("scalar") => {
+            let v = result.ok_or_else(|| unexpected("a scalar without \"result\"".into()))?;
+            Ok(vec![vec![pair(v).map_err(unexpected)?]])
+        }
+        other => Err(unexpected(format!(
+            "result type {} where a vector, matrix or scalar was expected",
+            other.map_or_else(|| "(missing)".to_string(), |t| format!("{t:?}"))
+        ))),
+    }
+}
+
+fn array(v: Option<&Value>) -> Option<&Vec<Value>> {
+    v.and_then(Value::as_array)
+}
+
+/// `[1795547706.714, "0.199"]` → `(1795547706.714, 0.199)`; the value may be
+/// `"NaN"`, `"+Inf"` or `"-Inf"`.
+fn pair(v: &Value) -> Result<(f64, f64), String> {
+    let a = v
+        .as_array()
+        .filter(|a| a.len() == 2)
+        .ok_or_else(|| format!("a sample that is not [time, \"value\"]: {v}"))?;
+    let t = a[0]
+        .as_f64()
+        .ok_or_else(|| format!("a sample time that is not a number: {}", a[0]))?;
+    let text = a[1]
+        .as_str()
+        .ok_or_else(|| format!("a sample value that is not a string: {}", a[1]))?;
+    let x = super::exposition::parse_value(text)
+        .ok_or_else(|| format!("a sample value that is not a number: {text:?}"))?;
+    Ok((t, x))
+}
+
+impl PrometheusSource {
+    pub fn new(
+        base_url: &str,
+        step: Duration,
+        timeout: Duration,
+        token: Option<String>,
+        queries: QueryTemplates,
+    ) -> Result<Self, MetricsError> {
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(MetricsError::Config(format!(
+                "Prometheus url {:?} must start with http:// or https://",
+                display_url(base_url)
+            )));
+        }
+        if step.is_zero() {
+            return Err(MetricsError::Config(
+                "[metrics] step must be longer than zero".into(),
+            ));
+        }
+        for (name, t) in [
+            ("requests", &queries.requests),
+            ("errors", &queries.errors),
+            ("latency", &queries.latency),
+        ] {
+            if t.trim().is_empty() {
+                return Err(MetricsError::Config(format!(
+                    "[metrics.queries] {name} is empty"
+                )));
+            }
+        }
+        if !queries.latency.contains("{q}") {
+            return Err(MetricsError::Config(
+                "[metrics.queries] latency must contain {q} (the quantile: 0.5, 0.95, 0.99)".into(),
+            ));
+        }
+        let base = base_url.trim_end_matches('/').to_string();
+        Ok(PrometheusSource {
+            shown: display_url(&base),
+            base,
+            step,
+            timeout,
+            token: token.map(Secret),
+            queries,
+            client: client(timeout)?,
+        })
+    }
+
+    pub fn from_config(cfg: &MetricsConfig) -> Result<Self, MetricsError> {
+        PrometheusSource::new(
+            &cfg.url,
+            cfg.step.0,
+            cfg.timeout.0,
+            token_from_env(cfg.token_env.as_deref())?,
+            cfg.queries.clone(),
+        )
+    }
+
+    /// The base URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    async fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, MetricsError> {
+        let shown = format!("{}{path}", self.shown);
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(params);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(&t.0);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&shown, self.timeout, e))?;
+        let status = resp.status().as_u16();
+        let body = read_body(&shown, self.timeout, resp).await?;
+        parse_answer(&shown, status, &body)
+    }
+
+    async fn instant(&self, query: String, at: DateTime<Utc>) -> Result<Vec<Series>, MetricsError> {
+        self.call(
+            "/api/v1/query",
+            &[("query", query), ("time", unix_seconds(at))],
+        )
+        .await
+    }
+
+    async fn range(
+        &self,
+        query: String,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<Series>, MetricsError> {
+        let step_s = format!("{:.3}", step.as_secs_f64());
+        self.call(
+            "/api/v1/query_range",
+            &[
+                ("query", query),
+                ("start", unix_seconds(start)),
+                ("end", unix_seconds(end)),
+                ("step", step_s),
+            ],
+        )
+        .await
+    }
+
+    fn queries(&self, label: &str, step: Duration) -> [String; 5] {
+        let t = &self.queries;
+        [
+            render_query(&t.requests, label, step, None),
+            render_query(&t.errors, label, step, None),
+            render_query(&t.latency, label, step, Some(QUANTILES[0])),
+            render_query(&t.latency, label, step, Some(QUANTILES[1])),
+            render_query(&t.latency, label, step, Some(QUANTILES[2])),
+        ]
+    }
+
+    /// The latest step of each label, evaluated at one common instant.
+    pub async fn poll(
+        &self,
+        labels: &[String],
+    ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
+        let at = Utc::now();
+        let mut out = HashMap::new();
+        for label in labels {
+            let [r, e, q50, q95, q99] = self.queries(label, self.step);
+            let (r, e, q50, q95, q99) = tokio::try_join!(
+                self.instant(r, at),
+                self.instant(e, at),
+                self.instant(q50, at),
+                self.instant(q95, at),
+                self.instant(q99, at),
+            )?;
+            let shown = format!("{}/api/v1/query", self.shown);
+            let latest = |s: Vec<Series>| -> Vec<(f64, f64)> {
+                s.into_iter().filter_map(|v| v.last().copied()).collect()
+            };
+            let point = match sum_values(&latest(r)) {
+                None => None,
+                Some(requests) => Some(MetricPoint {
+                    at,
+                    step_s: self.step.as_secs_f64(),
+                    requests,
+                    errors: sum_values(&latest(e)).unwrap_or(0.0),
+                    p50_ms: one_latency(&shown, &latest(q50))?,
+                    p95_ms: one_latency(&shown, &latest(q95))?,
+                    p99_ms: one_latency(&shown, &latest(q99))?,
+                }),
+            };
+            out.insert(label.clone(), point);
+        }
+        Ok(out)
+    }
+
+    /// Points over `[start, end]` every `step`, aligned by timestamp; steps
+    /// without requests data are left out (as Prometheus leaves them out).
+    pub async fn history(
+        &self,
+        label: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<MetricPoint>, MetricsError> {
+        if step.is_zero() {
+            return Err(MetricsError::Config(
+                "history step must be longer than zero".into(),
+            ));
+        }
+        if end < start {
+            return Ok(Vec::new());
+        }
+        let [r, e, q50, q95, q99] = self.queries(label, step);
+        let (r, e, q50, q95, q99) = tokio::try_join!(
+            self.range(r, start, end, step),
+            self.range(e, start, end, step),
+            self.range(q50, start, end, step),
+            self.range(q95, start, end, step),
+            self.range(q99, start, end, step),
+        )?;
+        let shown = format!("{}/api/v1/query_range", self.shown);
+        align(&shown, step, r, e, [q50, q95, q99])
+    }
+}
+
+/// Sum of the finite values; `None` when there are none (no data, or NaN only).
+fn sum_values(values: &[(f64, f64)]) -> Option<f64> {
+    let finite: Vec<f64> = values
+        .iter()
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite())
+        .collect();
+    (!finite.is_empty()).then(|| finite.iter().sum::<f64>().max(0.0))
+}
+
+/// A latency quantile in seconds → milliseconds; NaN (no traffic) and ±Inf
+/// (no finite bucket) are unknown. More than one series means the template
+/// does not aggregate.
+fn one_latency(url: &str, values: &[(f64, f64)]) -> Result<Option<f64>, MetricsError> {
+    if values.len() > 1 {
+        return Err(MetricsError::Unexpected {
+            url: url.to_string(),
+            detail: format!(
+                "the latency query returned {} series; it must return one (aggregate, e.g. sum by (le))",
+                values.len()
+            ),
+        });
+    }
+    Ok(values
+        .first()
+        .map(|(_, v)| *v)
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|s| s * 1000.0))
+}
+
+fn by_time(series: Vec<Series>) -> BTreeMap<i64, Vec<f64>> {
+    let mut m: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for s in series {
+        for (t, v) in s {
+            m.entry((t * 1000.0).round() as i64).or_default().push(v);
+        }
+    }
+    m
+}
+
+fn align(
+    url: &str,
+    step: Duration,
+    requests: Vec<Series>,
+    errors: Vec<Series>,
+    latency: [Vec<Series>; 3],
+) -> Result<Vec<MetricPoint>, MetricsError> {
+    let requests = by_time(requests);
+    let errors = by_time(errors);
+    let latency = latency.map(by_time);
+    let mut out = Vec::with_capacity(requests.len());
+    for (ms, values) in &requests {
+        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
+        let Some(req) = sum_values(&pairs) else {
+            continue;
+        };
+        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
+            continue;
+        };
+        let err = errors
+            .get(ms)
+            .and_then(|v| sum_values(&v.iter().map(|x| (0.0, *x)).collect::<Vec<_>>()))
+            .unwrap_or(0.0);
+        let mut q = [None; 3];
+        for (slot, l) in q.iter_mut().zip(&latency) {
+            let vals: Vec<(f64, f64)> = l
+                .get(ms)
+                .map(|v| v.iter().map(|x| (0.0, *x)).collect())
+                .unwrap_or_default();
+            *slot = one_latency(url, &vals)?;
+        }
+        out.push(MetricPoint {
+            at,
+            step_s: step.as_secs_f64(),
+            requests: req,
+            errors: err,
+            p50_ms: q[0],
+            p95_ms: q[1],
+            p99_ms: q[2],
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "http://prom:9090/api/v1/query";
+
+    #[test]
+    fn templates_are_filled_and_escaped() {
+        let t = QueryTemplates::default();
+        let q = render_query(
+            &t.latency,
+            "prod\"uction",
+            Duration::from_secs(10),
+            Some(0.95),
+        );
+        assert_eq!(
+            q,
+            r#"histogram_quantile(0.95, sum by (le) (increase(http_request_duration_seconds_bucket{env="prod\"uction"}[10s])))"#
+        );
+        assert_eq!(prom_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(prom_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(
+            render_query(&t.errors, "staging", Duration::from_secs(5), None),
+            r#"sum(increase(http_requests_total{env="staging",code=~"5.."}[5s]))"#
+        );
+    }
+
+    #[test]
+    fn vector_matrix_scalar() {
+        let v = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"env":"a"},"value":[1795547706.714,"0.199"]},{"metric":{},"value":[1795547706.714,"NaN"]}]}}"#;
+        let s = parse_answer(URL, 200, v).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0], vec![(1795547706.714, 0.199)]);
+        assert!(s[1][0].1.is_nan());
+        let m = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1704067500,"0.0088"],[1704067510,"+Inf"]]}]}}"#;
+        let s = parse_answer(URL, 200, m).unwrap();
+        assert_eq!(s[0][0], (1704067500.0, 0.0088));
+        assert_eq!(s[0][1].1, f64::INFINITY);
+        let sc =
+            br#"{"status":"success","data":{"resultType":"scalar","result":[1704067500,"3"]}}"#;
+        assert_eq!(
+            parse_answer(URL, 200, sc).unwrap(),
+            vec![vec![(1704067500.0, 3.0)]]
+        );
+        let empty = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(parse_answer(URL, 200, empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_kind_of_failure_is_named() {
+        let e = parse_answer(
+            URL,
+            400,
+            br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Prometheus http://prom:9090/api/v1/query refused the query (bad_data): 1:5: parse error: unexpected"
+        );
+        let e = parse_answer(
+            URL,
+            503,
+            br#"{"status":"error","errorType":"timeout","error":"query timed out"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(e, MetricsError::Query { ref error_type, .. } if error_type == "timeout"));
+        let e = parse_answer(URL, 404, b"404 page not found\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "metrics source http://prom:9090/api/v1/query answered HTTP 404: 404 page not found"
+        );
+        let e = parse_answer(URL, 200, b"<html>proxy login</html>").unwrap_err();
+        assert!(
+            matches!(e, MetricsError::Unexpected { ref detail, .. } if detail.contains("not JSON")),
+            "{e}"
+        );
+        let e = parse_answer(URL, 502, br#"{"message":"bad gateway"}"#).unwrap_err();
+        assert!(matches!(e, MetricsError::Status { status: 502, .. }), "{e}");
+        for bad in [
+            &br#"{"status":"success"}"#[..],
+            br#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}}"#,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}}"#,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"value":["x","2"]}]}}"#,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"two"]}]}}"#,
+            br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{}}]}}"#,
+            br#"{"status":"weird"}"#,
+        ] {
+            let e = parse_answer(URL, 200, bad).unwrap_err();
+            assert!(matches!(e, MetricsError::Unexpected { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn values_map_to_the_three_states() {
+        assert_eq!(sum_values(&[]), None);
+        assert_eq!(sum_values(&[(0.0, f64::NAN)]), None);
+        assert_eq!(sum_values(&[(0.0, 2.0), (0.0, 3.0)]), Some(5.0));
+        assert_eq!(one_latency(URL, &[]).unwrap(), None);
+        assert_eq!(one_latency(URL, &[(0.0, f64::NAN)]).unwrap(), None);
+        assert_eq!(one_latency(URL, &[(0.0, f64::INFINITY)]).unwrap(), None);
+        assert_eq!(one_latency(URL, &[(0.0, 0.12)]).unwrap(), Some(120.0));
+        assert!(one_latency(URL, &[(0.0, 0.1), (0.0, 0.2)]).is_err());
+    }
+
+    #[test]
+    fn matrices_align_by_timestamp() {
+        let r = vec![vec![(100.0, 50.0), (110.0, 60.0), (130.0, 0.0)]];
+        // No 5xx at 110 (left out), errors from two series at 100.
+        let e = vec![vec![(100.0, 1.0), (130.0, 0.0)], vec![(100.0, 2.0)]];
+        let q50 = vec![vec![(100.0, 0.04), (110.0, 0.05), (130.0, f64::NAN)]];
+        let q95 = vec![vec![(110.0, 0.2)]];
+        let q99: Vec<Series> = vec![];
+        let pts = align(URL, Duration::from_secs(10), r, e, [q50, q95, q99]).unwrap();
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[0].at.timestamp(), 100);
+        assert_eq!((pts[0].requests, pts[0].errors), (50.0, 3.0));
+        assert_eq!((pts[0].p50_ms, pts[0].p95_ms), (Some(40.0), None));
+        assert_eq!((pts[1].errors, pts[1].p95_ms), (0.0, Some(200.0)));
+        assert_eq!(pts[2].requests, 0.0);
+        assert_eq!(pts[2].p50_ms, None);
+        assert_eq!(pts[2].step_s, 10.0);
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let t = QueryTemplates::default();
+        let d = Duration::from_secs(10);
+        assert!(PrometheusSource::new("prom:9090", d, d, None, t.clone()).is_err());
+        assert!(PrometheusSource::new("http://p", Duration::ZERO, d, None, t.clone()).is_err());
+        let mut no_q = t.clone();
+        no_q.latency = "histogram_quantile(0.9, x)".into();
+        assert!(PrometheusSource::new("http://p", d, d, None, no_q).is_err());
+        let p = PrometheusSource::new("http://u:pw@p:9090/", d, d, Some("tok".into()), t).unwrap();
+        assert_eq!(p.url(), "http://p:9090");
+        let dbg = format!("{p:?}");
+        assert!(!dbg.contains("tok\"") && !dbg.contains("pw"), "{dbg}");
+    }
+}

@@ -1,0 +1,494 @@
+//! The scrape source: read a `/metrics` text exposition and turn two
+//! successive scrapes into one step per environment label.
+//!
+//! Requests are `http_requests_total{env=…}` summed over codes (or the
+//! histogram's `_count` when there is no request counter), errors the 5xx
+//! codes, latency quantiles come from `http_request_duration_seconds_bucket`
+//! deltas, interpolated like Prometheus' `histogram_quantile`. A counter that
+//! went down was reset: its new value is the delta.
+//!
+//! One-shot callers (`shipdeck status`) have no previous scrape in memory;
+//! [`ScrapeSource::with_cache`] keeps the last scrape's counters in a small
+//! JSON file and uses it when it is younger than [`CACHE_MAX_AGE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::exposition::{self, Exposition};
+use super::{
+    MetricPoint, MetricsError, Secret, client, display_url, excerpt, histogram_quantile, read_body,
+    token_from_env, transport_error,
+};
+use crate::config::MetricsConfig;
+
+/// A cached scrape older than this is not used as the previous one.
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(600);
+
+const REQUESTS: &str = "http_requests_total";
+const BUCKET: &str = "http_request_duration_seconds_bucket";
+const COUNT: &str = "http_request_duration_seconds_count";
+const ENV_LABEL: &str = "env";
+
+/// The cumulative counters of one env label in one scrape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelCounters {
+    /// `http_requests_total` by `code` (`""` for samples without one).
+    pub requests: BTreeMap<String, f64>,
+    /// Cumulative bucket counts by the `le` text.
+    pub buckets: BTreeMap<String, f64>,
+    /// `http_request_duration_seconds_count`.
+    pub count: Option<f64>,
+}
+
+/// One scrape: when, and the counters per env label.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub at: DateTime<Utc>,
+    pub labels: BTreeMap<String, LabelCounters>,
+}
+
+impl Snapshot {
+    /// Gather the counters of every env label from an exposition.
+    pub fn from_exposition(at: DateTime<Utc>, e: &Exposition) -> Snapshot {
+        let mut labels: BTreeMap<String, LabelCounters> = BTreeMap::new();
+        for s in &e.samples {
+            if !(s.value.is_finite() && s.value >= 0.0) {
+                continue;
+            }
+            let Some(env) = s.label(ENV_LABEL) else {
+                continue;
+            };
+            match s.name.as_str() {
+                REQUESTS => {
+                    let code = s.label("code").unwrap_or("").to_string();
+                    let entry = labels.entry(env.to_string()).or_default();
+                    *entry.requests.entry(code).or_insert(0.0) += s.value;
+                }
+                BUCKET => {
+                    let Some(le) = s.label("le") else { continue };
+                    // Normalise "1" / "1.0" / "+Inf" spellings to one key.
+                    let Some(bound) = exposition::parse_value(le) else {
+                        continue;
+                    };
+                    let entry = labels.entry(env.to_string()).or_default();
+                    *entry.buckets.entry(le_key(bound)).or_insert(0.0) += s.value;
+                }
+                COUNT => {
+                    let entry = labels.entry(env.to_string()).or_default();
+                    *entry.count.get_or_insert(0.0) += s.value;
+                }
+                _ => {}
+            }
+        }
+        Snapshot { at, labels }
+    }
+
+    /// The step from `prev` to `self` for `label`; `None` when either scrape
+    /// lacks the label.
+    pub fn step_since(&self, prev: &Snapshot, label: &str) -> Option<MetricPoint> {
+        let cur = self.labels.get(label)?;
+        let old = prev.labels.get(label)?;
+        let step_s = (self.at - prev.at).num_milliseconds().max(0) as f64 / 1000.0;
+
+        let mut requests = 0.0;
+        let mut errors = 0.0;
+        for (code, now) in &cur.requests {
+            let d = counter_delta(old.requests.get(code).copied(), *now);
+            requests += d;
+            if is_5xx(code) {
+                errors += d;
+            }
+        }
+
+        // A histogram resets as a whole: if any bucket went down, every
+        // bucket's current value is its delta.
+        let reset = cur
+            .buckets
+            .iter()
+            .any(|(le, n)| old.buckets.get(le).is_some_and(|o| *n < *o));
+        let deltas: Vec<(f64, f64)> = cur
+            .buckets
+            .iter()
+            .filter_map(|(le, now)| {
+                let bound = exposition::parse_value(le)?;
+                let d = if reset {
+                    *now
+                } else {
+                    counter_delta(old.buckets.get(le).copied(), *now)
+                };
+                Some((bound, d))
+            })
+            .collect();
+        if cur.requests.is_empty()
+            && let Some(now) = cur.count
+        {
+            requests = counter_delta(old.count, now);
+        }
+        let q = |q: f64| histogram_quantile(q, &deltas).map(|s| s * 1000.0);
+        Some(MetricPoint {
+            at: self.at,
+            step_s,
+            requests,
+            errors,
+            p50_ms: q(0.5),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+        })
+    }
+}
+
+fn le_key(bound: f64) -> String {
+    if bound == f64::INFINITY {
+        "+Inf".into()
+    } else {
+        bound.to_string()
+    }
+}
+
+fn is_5xx(code: &str) -> bool {
+    code.len() == 3 && code.starts_with('5') && code.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Increase of a counter from `prev` to `now`: a series that did not exist
+/// counted from zero; a counter that went down was reset.
+fn counter_delta(prev: Option<f64>, now: f64) -> f64 {
+    match prev {
+        Some(p) if now >= p => now - p,
+        _ => now,
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    url: String,
+    snapshot: Snapshot,
+}
+
+pub struct ScrapeSource {
+    /// Where to fetch (may hold credentials).
+    target: String,
+    /// `target` without credentials or query, for messages.
+    url: String,
+    timeout: Duration,
+    token: Option<Secret>,
+    client: reqwest::Client,
+    cache: Option<PathBuf>,
+    prev: Mutex<Option<Snapshot>>,
+}
+
+impl std::fmt::Debug for ScrapeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeSource")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScrapeSource {
+    pub fn new(url: &str, timeout: Duration, token: Option<String>) -> Result<Self, MetricsError> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(MetricsError::Config(format!(
+                "metrics url {:?} must start with http:// or https://",
+                display_url(url)
+            )));
+        }
+        Ok(ScrapeSource {
+            target: url.to_string(),
+            url: display_url(url),
+            timeout,
+            token: token.map(Secret),
+            client: client(timeout)?,
+            cache: None,
+            prev: Mutex::new(None),
+        })
+    }
+
+    pub fn from_config(cfg: &MetricsConfig) -> Result<Self, MetricsError> {
+        ScrapeSource::new(
+            &cfg.url,
+            cfg.timeout.0,
+            token_from_env(cfg.token_env.as_deref())?,
+        )
+    }
+
+    /// Keep the last scrape in `path` so that the next process can compute a
+    /// step from it (written atomically: a temp file, then a rename).
+    pub fn with_cache(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cache = Some(path.into());
+        self
+    }
+
+    /// The URL, without credentials or query.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetch and parse one exposition.
+    pub async fn scrape(&self) -> Result<Snapshot, MetricsError> {
+        let mut req = self
+            .client
+            .get(&self.target)
+            .header(reqwest::header::ACCEPT, "text/plain; version=0.0.4");
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(&t.0);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.url, self.timeout, e))?;
+        let at = Utc::now();
+        let status = resp.status();
+        let body = read_body(&self.url, self.timeout, resp).await?;
+        if !status.is_success() {
+            return Err(MetricsError::Status {
+                url: self.url.clone(),
+                status: status.as_u16(),
+                excerpt: excerpt(&body),
+            });
+        }
+        let text = std::str::from_utf8(&body).map_err(|e| MetricsError::Unexpected {
+            url: self.url.clone(),
+            detail: format!("the exposition is not UTF-8 ({e})"),
+        })?;
+        let parsed = exposition::parse(text).map_err(|e| MetricsError::Exposition {
+            url: self.url.clone(),
+            line: e.line,
+            message: e.message,
+        })?;
+        Ok(Snapshot::from_exposition(at, &parsed))
+    }
+
+    /// Scrape once and return the step since the previous scrape for each
+    /// label (`None` on the first scrape, or for a label not in the exposition).
+    pub async fn poll(
+        &self,
+        labels: &[String],
+    ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
+        let cur = self.scrape().await?;
+        let prev = {
+            let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
+            let prev = match guard.take() {
+                Some(p) => Some(p),
+                None => self.cache.as_deref().and_then(|p| self.load_cache(p)),
+            };
+            match prev {
+                // An answer that overtook a later one: keep the later as the reference.
+                Some(p) if p.at > cur.at => {
+                    *guard = Some(p);
+                    return Ok(labels.iter().map(|l| (l.clone(), None)).collect());
+                }
+                p => {
+                    *guard = Some(cur.clone());
+                    p
+                }
+            }
+        };
+        if let Some(path) = &self.cache {
+            self.store_cache(path, &cur);
+        }
+        Ok(labels
+            .iter()
+            .map(|l| {
+                let point = prev.as_ref().and_then(|p| cur.step_since(p, l));
+                (l.clone(), point)
+            })
+            .collect())
+    }
+
+    fn load_cache(&self, path: &Path) -> Option<Snapshot> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let file: CacheFile = match serde_json::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unreadable scrape cache: {e}");
+                return None;
+            }
+        };
+        if file.url != self.url {
+            return None;
+        }
+        let age = Utc::now() - file.snapshot.at;
+        let fresh =
+            age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|a| a <= CACHE_MAX_AGE);
+        fresh.then_some(file.snapshot)
+    }
+
+    fn store_cache(&self, path: &Path, snapshot: &Snapshot) {
+        let file = CacheFile {
+            url: self.url.clone(),
+            snapshot: snapshot.clone(),
+        };
+        if let Err(e) = write_atomically(path, &file) {
+            tracing::warn!(path = %path.display(), "cannot write the scrape cache: {e}");
+        }
+    }
+}
+
+fn write_atomically(path: &Path, file: &CacheFile) -> std::io::Result<()> {
+    let json = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn snap(t: i64, text: &str) -> Snapshot {
+        Snapshot::from_exposition(at(t), &exposition::parse(text).unwrap())
+    }
+
+    fn text(ok: u64, err500: u64, b: [u64; 4]) -> String {
+        format!(
+            "# TYPE http_requests_total counter\n\
+http_requests_total{{env=\"prod\",code=\"200\"}} {ok}\n\
+http_requests_total{{env=\"prod\",code=\"500\"}} {err500}\n\
+http_requests_total{{env=\"prod\",code=\"404\"}} 7\n\
+http_request_duration_seconds_bucket{{env=\"prod\",le=\"0.05\"}} {}\n\
+http_request_duration_seconds_bucket{{env=\"prod\",le=\"0.1\"}} {}\n\
+http_request_duration_seconds_bucket{{env=\"prod\",le=\"0.25\"}} {}\n\
+http_request_duration_seconds_bucket{{env=\"prod\",le=\"+Inf\"}} {}\n\
+http_request_duration_seconds_count{{env=\"prod\"}} {}\n\
+other_metric{{env=\"prod\"}} 5\n",
+            b[0], b[1], b[2], b[3], b[3]
+        )
+    }
+
+    #[test]
+    fn step_from_two_scrapes() {
+        let a = snap(0, &text(1000, 10, [500, 900, 1000, 1010]));
+        let b = snap(10, &text(1990, 20, [1000, 1800, 1990, 2010]));
+        let p = b.step_since(&a, "prod").unwrap();
+        assert_eq!(p.step_s, 10.0);
+        assert_eq!(p.requests, 1000.0);
+        assert_eq!(p.errors, 10.0);
+        assert_eq!(p.error_rate(), Some(0.01));
+        assert_eq!(p.requests_per_s(), Some(100.0));
+        // Bucket deltas: 500 ≤ 50 ms, 900 ≤ 100 ms, 990 ≤ 250 ms, 1000 total.
+        assert!((p.p50_ms.unwrap() - 50.0).abs() < 1e-9);
+        assert!((p.p95_ms.unwrap() - (100.0 + 150.0 * 50.0 / 90.0)).abs() < 1e-9);
+        assert_eq!(p.p99_ms, Some(250.0));
+        assert_eq!(b.step_since(&a, "staging"), None);
+    }
+
+    #[test]
+    fn counter_resets_count_from_zero() {
+        let a = snap(0, &text(1000, 10, [500, 900, 1000, 1010]));
+        // The process restarted: everything is lower than before.
+        let b = snap(10, &text(95, 2, [50, 90, 100, 104]));
+        let p = b.step_since(&a, "prod").unwrap();
+        // 200 and 500 went down (reset: their values are the deltas); the 404
+        // series did not move (7 → 7), so it adds nothing.
+        assert_eq!(p.requests, 95.0 + 2.0);
+        assert_eq!(p.errors, 2.0);
+        // Quantiles from the fresh histogram alone: 50 of 104 ≤ 50 ms.
+        let expect = 50.0 + 50.0 * (52.0 - 50.0) / 40.0;
+        assert!((p.p50_ms.unwrap() - expect).abs() < 1e-9, "{:?}", p.p50_ms);
+    }
+
+    #[test]
+    fn no_traffic_gives_no_quantiles() {
+        let a = snap(0, &text(1000, 10, [500, 900, 1000, 1010]));
+        let b = snap(5, &text(1000, 10, [500, 900, 1000, 1010]));
+        let p = b.step_since(&a, "prod").unwrap();
+        assert_eq!((p.requests, p.errors), (0.0, 0.0));
+        assert_eq!((p.p50_ms, p.error_rate()), (None, None));
+        assert_eq!(p.requests_per_s(), Some(0.0));
+    }
+
+    #[test]
+    fn new_series_count_from_zero_and_le_spellings_merge() {
+        let a = snap(
+            0,
+            "http_requests_total{env=\"e\",code=\"200\"} 10\nhttp_request_duration_seconds_bucket{env=\"e\",le=\"1.0\"} 10\nhttp_request_duration_seconds_bucket{env=\"e\",le=\"+Inf\"} 10\n",
+        );
+        let b = snap(
+            1,
+            "http_requests_total{env=\"e\",code=\"200\"} 20\nhttp_requests_total{env=\"e\",code=\"503\"} 4\nhttp_request_duration_seconds_bucket{env=\"e\",le=\"1\"} 24\nhttp_request_duration_seconds_bucket{env=\"e\",le=\"Inf\"} 24\n",
+        );
+        let p = b.step_since(&a, "e").unwrap();
+        assert_eq!((p.requests, p.errors), (14.0, 4.0));
+        assert_eq!(p.p50_ms, Some(500.0));
+    }
+
+    #[test]
+    fn histogram_count_stands_in_for_missing_request_counter() {
+        let a = snap(0, "http_request_duration_seconds_count{env=\"e\"} 10\n");
+        let b = snap(2, "http_request_duration_seconds_count{env=\"e\"} 30\n");
+        let p = b.step_since(&a, "e").unwrap();
+        assert_eq!((p.requests, p.errors, p.p95_ms), (20.0, 0.0, None));
+    }
+
+    #[test]
+    fn non_finite_and_unlabelled_samples_are_ignored() {
+        let s = snap(
+            0,
+            "http_requests_total{code=\"200\"} 5\nhttp_requests_total{env=\"e\",code=\"200\"} NaN\nhttp_requests_total{env=\"e\",code=\"500\"} 3\n",
+        );
+        let c = &s.labels["e"];
+        assert_eq!(c.requests.len(), 1);
+        assert_eq!(c.requests["500"], 3.0);
+        assert!(!s.labels.contains_key(""));
+    }
+
+    #[test]
+    fn five_xx_codes() {
+        assert!(is_5xx("500") && is_5xx("503") && is_5xx("599"));
+        assert!(!is_5xx("404") && !is_5xx("5") && !is_5xx("5xx") && !is_5xx(""));
+    }
+
+    #[test]
+    fn cache_round_trip_respects_url_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("scrape.json");
+        let src = ScrapeSource::new("http://127.0.0.1:1/metrics", Duration::from_secs(1), None)
+            .unwrap()
+            .with_cache(&path);
+        let mut s = snap(0, &text(1, 0, [1, 1, 1, 1]));
+        s.at = Utc::now();
+        src.store_cache(&path, &s);
+        assert_eq!(src.load_cache(&path), Some(s.clone()));
+        let other =
+            ScrapeSource::new("http://127.0.0.1:2/metrics", Duration::from_secs(1), None).unwrap();
+        assert_eq!(other.load_cache(&path), None);
+        s.at = Utc::now() - chrono::TimeDelta::minutes(11);
+        src.store_cache(&path, &s);
+        assert_eq!(src.load_cache(&path), None);
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(src.load_cache(&path), None);
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp files left behind");
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let src = ScrapeSource::new(
+            "http://u:pw@127.0.0.1:1/metrics",
+            Duration::from_secs(1),
+            Some("s3cr3t".into()),
+        )
+        .unwrap();
+        let dbg = format!("{src:?}");
+        assert!(!dbg.contains("s3cr3t") && !dbg.contains("pw"), "{dbg}");
+    }
+}

@@ -1,0 +1,65 @@
+//! The built-in config of `shipdeck demo`: the four demo environments on the
+//! fleet's address, production gated by a Go and monitored with a short
+//! window, so the whole process (approve, promote, regression, rollback)
+//! fits in a minute or two.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use super::fleet::ENVIRONMENTS;
+
+/// Metrics step of the demo: short, so the detector has evidence quickly.
+pub const DEMO_STEP: &str = "2s";
+/// Monitoring window and baseline of the demo.
+pub const DEMO_WINDOW: &str = "2m";
+pub const DEMO_BASELINE: &str = "1m";
+
+/// TOML for [`crate::config::Config::parse`], pointing at a fleet on `addr`.
+pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
+    let base = format!("http://{addr}");
+    let mut s = format!(
+        "project = \"demo-shop\"\n\n\
+         [metrics]\nsource = \"scrape\"\nurl = \"{base}/metrics\"\nstep = \"{DEMO_STEP}\"\ntimeout = \"2s\"\n\n\
+         [monitor]\nwindow = \"{DEMO_WINDOW}\"\nbaseline = \"{DEMO_BASELINE}\"\nauto_rollback = {auto_rollback}\n\n\
+         [ui]\nrefresh = \"1s\"\n"
+    );
+    for env in ENVIRONMENTS {
+        let _ = write!(
+            s,
+            "\n[[environments]]\nname = \"{env}\"\n\
+             version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
+             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n"
+        );
+        if env == "production" {
+            s.push_str("monitored = true\ngates = { requires_approval = true }\n");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, MetricsSourceKind};
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let addr: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        for auto in [true, false] {
+            let text = demo_config(addr, auto);
+            let c = Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
+            assert_eq!(c.names(), ENVIRONMENTS.to_vec());
+            assert_eq!(c.monitor.auto_rollback, auto);
+            assert_eq!(c.metrics.source, MetricsSourceKind::Scrape);
+            assert_eq!(c.metrics.url, "http://127.0.0.1:40001/metrics");
+            assert_eq!(c.metrics.step.to_string(), DEMO_STEP);
+            let prod = c.env("production").unwrap();
+            assert!(prod.monitored && prod.gates.requires_approval);
+            assert!(!c.env("staging").unwrap().monitored);
+            assert_eq!(
+                prod.version.get_ref().url.as_deref(),
+                Some("http://127.0.0.1:40001/envs/production/version")
+            );
+        }
+    }
+}

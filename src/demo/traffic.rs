@@ -1,0 +1,493 @@
+//! Synthetic traffic for the demo fleet: a small seeded PRNG, the samplers it
+//! needs (normal, gamma, Poisson) and a per-environment traffic model that
+//! advances cumulative Prometheus-style counters one tick at a time.
+//!
+//! The model, per environment:
+//! - request rate = base rate × slow drift (an Ornstein–Uhlenbeck process on
+//!   the log rate plus a 10-minute swell), and the count of a tick is
+//!   gamma–Poisson (overdispersed: burstier than Poisson, like real traffic);
+//! - a small base 5xx rate that drifts too, with its own overdispersion;
+//! - log-normal latency (median ~40 ms, p95 ~3× the median);
+//! - a *badness* in `[0, 1]` supplied by the caller (the fleet derives it from
+//!   how long a bad release has been live) that raises the 5xx rate towards
+//!   [`BAD_ERROR_RATE`] and multiplies latency by up to [`BAD_LATENCY_FACTOR`].
+//!
+//! Everything is a function of the seed and of the sequence of `step` calls,
+//! so a test that drives the model directly gets the same numbers every run.
+
+use serde::Serialize;
+
+/// Upper bounds (seconds) of the latency histogram: the Prometheus client
+/// libraries' default buckets; `+Inf` is implied after the last one.
+pub const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Status codes every environment reports (all exist from the start, at 0).
+pub const CODES: [u16; 4] = [200, 404, 500, 503];
+
+/// 5xx rate of a fully bad release.
+pub const BAD_ERROR_RATE: f64 = 0.08;
+/// Latency multiplier of a fully bad release.
+pub const BAD_LATENCY_FACTOR: f64 = 2.8;
+/// Share of the non-5xx answers that are 404.
+const NOT_FOUND_SHARE: f64 = 0.01;
+/// Share of the 5xx answers that are 503 (the rest are 500).
+const UNAVAILABLE_SHARE: f64 = 0.3;
+
+/// splitmix64: tiny, fast, good enough for simulation, and seedable.
+#[derive(Clone, Debug)]
+pub struct Rng {
+    state: u64,
+    spare_normal: Option<f64>,
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng {
+            state: seed,
+            spare_normal: None,
+        }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in the open interval (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Marsaglia's polar method; the second value is kept).
+    pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare_normal.take() {
+            return z;
+        }
+        loop {
+            let u = 2.0 * self.uniform() - 1.0;
+            let v = 2.0 * self.uniform() - 1.0;
+            let s = u * u + v * v;
+            if s > 0.0 && s < 1.0 {
+                let m = (-2.0 * s.ln() / s).sqrt();
+                self.spare_normal = Some(v * m);
+                return u * m;
+            }
+        }
+    }
+
+    /// Gamma(shape, scale) by Marsaglia–Tsang; mean = shape × scale.
+    pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
+        if shape.is_nan() || scale.is_nan() || shape <= 0.0 || scale <= 0.0 {
+            return 0.0;
+        }
+        if shape < 1.0 {
+            // Boost: Gamma(a) = Gamma(a + 1) × U^(1/a).
+            let u = self.uniform();
+            return self.gamma(shape + 1.0, scale) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = 1.0 + c * x;
+            if v <= 0.0 {
+                continue;
+            }
+            let v = v * v * v;
+            let u = self.uniform();
+            if u < 1.0 - 0.0331 * x.powi(4) || u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+                return d * v * scale;
+            }
+        }
+    }
+
+    /// Poisson(lambda): Knuth's product method on pieces of at most 30 (exact,
+    /// and fast for the per-tick counts of the fleet), a rounded normal
+    /// beyond a million.
+    pub fn poisson(&mut self, lambda: f64) -> u64 {
+        if lambda.is_nan() || lambda <= 0.0 || lambda.is_infinite() {
+            return 0;
+        }
+        if lambda > 1e6 {
+            let x = lambda + lambda.sqrt() * self.normal();
+            return x.round().max(0.0) as u64;
+        }
+        let mut rest = lambda;
+        let mut total = 0;
+        while rest > 0.0 {
+            let piece = rest.min(30.0);
+            rest -= piece;
+            let limit = (-piece).exp();
+            let mut p = 1.0;
+            loop {
+                p *= self.uniform();
+                if p <= limit {
+                    break;
+                }
+                total += 1;
+            }
+        }
+        total
+    }
+
+    /// Bernoulli(p).
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.uniform() < p
+    }
+}
+
+/// The standing traits of one environment's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Profile {
+    /// Mean requests per second.
+    pub base_rps: f64,
+    /// Median latency of a healthy release, in milliseconds.
+    pub median_ms: f64,
+    /// Log-normal shape: p95 = median × exp(1.645 σ).
+    pub sigma: f64,
+    /// Mean 5xx rate of a healthy release.
+    pub base_error_rate: f64,
+}
+
+impl Profile {
+    /// The demo's environments: production busy, the others quieter.
+    pub fn for_env(name: &str) -> Profile {
+        let (base_rps, median_ms, base_error_rate) = match name {
+            "production" => (200.0, 40.0, 0.004),
+            "staging" => (20.0, 38.0, 0.005),
+            "development" => (5.0, 35.0, 0.006),
+            _ => (1.0, 30.0, 0.004),
+        };
+        Profile {
+            base_rps,
+            median_ms,
+            // p95 = 3 × median.
+            sigma: 3f64.ln() / 1.644_853_6,
+            base_error_rate,
+        }
+    }
+}
+
+/// Cumulative counters, as `/metrics` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    /// Requests per status code, in the order of [`CODES`].
+    pub by_code: [u64; CODES.len()],
+    /// Non-cumulative counts per bucket of [`BUCKETS`], then the overflow.
+    pub buckets: [u64; BUCKETS.len() + 1],
+    /// Sum of all latencies, in seconds.
+    pub sum_s: f64,
+    pub count: u64,
+}
+
+impl Counters {
+    pub fn requests(&self) -> u64 {
+        self.by_code.iter().sum()
+    }
+    pub fn errors(&self) -> u64 {
+        CODES
+            .iter()
+            .zip(self.by_code)
+            .filter(|(c, _)| **c >= 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+    /// Cumulative bucket counts (Prometheus `le` semantics), `+Inf` last.
+    pub fn cumulative_buckets(&self) -> [u64; BUCKETS.len() + 1] {
+        let mut out = self.buckets;
+        for i in 1..out.len() {
+            out[i] += out[i - 1];
+        }
+        out
+    }
+}
+
+/// The fleet's own view of an environment's traffic right now — the "truth"
+/// the scraped and queried numbers can be compared with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Truth {
+    /// Current mean request rate (before per-tick noise).
+    pub requests_per_s: f64,
+    /// Current mean 5xx rate (before per-tick noise).
+    pub error_rate: f64,
+    /// Model latency quantiles (log-normal), in milliseconds.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// How bad the running release is: 0 healthy … 1 fully bad.
+    pub badness: f64,
+    /// Cumulative totals.
+    pub requests_total: u64,
+    pub errors_total: u64,
+}
+
+/// One environment's traffic: model state plus cumulative counters.
+#[derive(Clone, Debug)]
+pub struct EnvTraffic {
+    pub profile: Profile,
+    rng: Rng,
+    /// Ornstein–Uhlenbeck state of the log request rate.
+    rate_drift: f64,
+    /// Ornstein–Uhlenbeck state of the log base error rate.
+    error_drift: f64,
+    /// Phase of the slow swell, so environments do not move in lockstep.
+    phase: f64,
+    elapsed_s: f64,
+    badness: f64,
+    pub counters: Counters,
+}
+
+/// Time constant of the drifts.
+const DRIFT_TAU_S: f64 = 120.0;
+/// Stationary standard deviation of the log request rate drift.
+const RATE_DRIFT_SD: f64 = 0.08;
+/// Stationary standard deviation of the log error rate drift.
+const ERROR_DRIFT_SD: f64 = 0.15;
+/// Gamma shape of the per-second rate noise (coefficient of variation 1/√k).
+const RATE_NOISE_SHAPE: f64 = 60.0;
+const ERROR_NOISE_SHAPE: f64 = 8.0;
+/// Period and amplitude of the slow swell of the request rate.
+const SWELL_PERIOD_S: f64 = 600.0;
+const SWELL_AMPLITUDE: f64 = 0.1;
+
+/// z-scores of the quantiles the truth reports.
+const Z50: f64 = 0.0;
+const Z95: f64 = 1.644_853_6;
+const Z99: f64 = 2.326_347_9;
+
+impl EnvTraffic {
+    pub fn new(profile: Profile, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let phase = rng.uniform() * std::f64::consts::TAU;
+        let rate_drift = RATE_DRIFT_SD * rng.normal();
+        let error_drift = ERROR_DRIFT_SD * rng.normal();
+        EnvTraffic {
+            profile,
+            rng,
+            rate_drift,
+            error_drift,
+            phase,
+            elapsed_s: 0.0,
+            badness: 0.0,
+            counters: Counters::default(),
+        }
+    }
+
+    fn mean_rps(&self) -> f64 {
+        let swell = 1.0
+            + SWELL_AMPLITUDE
+                * (std::f64::consts::TAU * self.elapsed_s / SWELL_PERIOD_S + self.phase).sin();
+        self.profile.base_rps * swell * self.rate_drift.exp()
+    }
+
+    fn mean_error_rate(&self) -> f64 {
+        let healthy = self.profile.base_error_rate * self.error_drift.exp();
+        healthy + self.badness * (BAD_ERROR_RATE - healthy).max(0.0)
+    }
+
+    fn median_ms(&self) -> f64 {
+        self.profile.median_ms * (1.0 + self.badness * (BAD_LATENCY_FACTOR - 1.0))
+    }
+
+    /// Advance by `dt_s` seconds with the running release at `badness`.
+    pub fn step(&mut self, dt_s: f64, badness: f64) {
+        if dt_s.is_nan() || dt_s <= 0.0 {
+            return;
+        }
+        self.badness = badness.clamp(0.0, 1.0);
+        // Drifts: exact OU update over dt.
+        let a = (-dt_s / DRIFT_TAU_S).exp();
+        let b = (1.0 - a * a).sqrt();
+        self.rate_drift = a * self.rate_drift + RATE_DRIFT_SD * b * self.rng.normal();
+        self.error_drift = a * self.error_drift + ERROR_DRIFT_SD * b * self.rng.normal();
+        self.elapsed_s += dt_s;
+
+        // Overdispersed count: gamma-distributed intensity, then Poisson. The
+        // gamma noise is per second of traffic, so a tick of dt seconds gets
+        // shape k·dt (sums of independent ticks keep the per-second spread).
+        let mean = self.mean_rps() * dt_s;
+        let k = RATE_NOISE_SHAPE * dt_s;
+        let intensity = self.rng.gamma(k, mean / k);
+        let n = self.rng.poisson(intensity);
+
+        let ke = ERROR_NOISE_SHAPE * dt_s;
+        let p_err = (self.rng.gamma(ke, self.mean_error_rate() / ke)).min(1.0);
+        let mu = self.median_ms().ln() - (1000f64).ln(); // log of the median in seconds
+        let sigma = self.profile.sigma;
+        for _ in 0..n {
+            let code = if self.rng.chance(p_err) {
+                if self.rng.chance(UNAVAILABLE_SHARE) {
+                    3
+                } else {
+                    2
+                }
+            } else if self.rng.chance(NOT_FOUND_SHARE) {
+                1
+            } else {
+                0
+            };
+            self.counters.by_code[code] += 1;
+            let latency_s = (mu + sigma * self.rng.normal()).exp();
+            let bucket = BUCKETS
+                .iter()
+                .position(|le| latency_s <= *le)
+                .unwrap_or(BUCKETS.len());
+            self.counters.buckets[bucket] += 1;
+            self.counters.sum_s += latency_s;
+            self.counters.count += 1;
+        }
+    }
+
+    pub fn truth(&self) -> Truth {
+        let median = self.median_ms();
+        let sigma = self.profile.sigma;
+        Truth {
+            requests_per_s: self.mean_rps(),
+            error_rate: self.mean_error_rate(),
+            p50_ms: median * (sigma * Z50).exp(),
+            p95_ms: median * (sigma * Z95).exp(),
+            p99_ms: median * (sigma * Z99).exp(),
+            badness: self.badness,
+            requests_total: self.counters.requests(),
+            errors_total: self.counters.errors(),
+        }
+    }
+}
+
+/// How bad a bad release is `since_live_s` seconds after it went live: 0
+/// until `onset_s`, then a smooth ramp reaching 1 at `onset_s + ramp_s`.
+pub fn badness(since_live_s: f64, onset_s: f64, ramp_s: f64) -> f64 {
+    if since_live_s <= onset_s {
+        return 0.0;
+    }
+    if ramp_s <= 0.0 {
+        return 1.0;
+    }
+    let x = ((since_live_s - onset_s) / ramp_s).clamp(0.0, 1.0);
+    x * x * (3.0 - 2.0 * x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean_var(xs: &[f64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let m = xs.iter().sum::<f64>() / n;
+        let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+        (m, v)
+    }
+
+    #[test]
+    fn rng_is_deterministic_and_uniform() {
+        let mut a = Rng::new(42);
+        let mut b = Rng::new(42);
+        let xs: Vec<f64> = (0..20_000).map(|_| a.uniform()).collect();
+        let ys: Vec<f64> = (0..20_000).map(|_| b.uniform()).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|x| *x > 0.0 && *x < 1.0));
+        let (m, v) = mean_var(&xs);
+        assert!((m - 0.5).abs() < 0.01, "mean {m}");
+        assert!((v - 1.0 / 12.0).abs() < 0.003, "var {v}");
+        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
+    }
+
+    #[test]
+    fn samplers_have_the_right_moments() {
+        let mut r = Rng::new(7);
+        let (m, v) = mean_var(&(0..40_000).map(|_| r.normal()).collect::<Vec<_>>());
+        assert!(m.abs() < 0.03 && (v - 1.0).abs() < 0.04, "normal {m} {v}");
+        for (shape, scale) in [(0.5, 2.0), (3.0, 1.5), (60.0, 0.1)] {
+            let (m, v) = mean_var(
+                &(0..40_000)
+                    .map(|_| r.gamma(shape, scale))
+                    .collect::<Vec<_>>(),
+            );
+            let (em, ev) = (shape * scale, shape * scale * scale);
+            assert!(
+                (m - em).abs() / em < 0.03,
+                "gamma({shape},{scale}) mean {m} vs {em}"
+            );
+            assert!(
+                (v - ev).abs() / ev < 0.08,
+                "gamma({shape},{scale}) var {v} vs {ev}"
+            );
+        }
+        for lambda in [0.3, 4.0, 75.0] {
+            let xs: Vec<f64> = (0..40_000).map(|_| r.poisson(lambda) as f64).collect();
+            let (m, v) = mean_var(&xs);
+            assert!(
+                (m - lambda).abs() / lambda < 0.03,
+                "poisson({lambda}) mean {m}"
+            );
+            assert!(
+                (v - lambda).abs() / lambda < 0.06,
+                "poisson({lambda}) var {v}"
+            );
+        }
+        assert_eq!(r.poisson(0.0), 0);
+        assert_eq!(r.poisson(f64::NAN), 0);
+    }
+
+    #[test]
+    fn healthy_production_traffic_looks_like_the_profile() {
+        let mut t = EnvTraffic::new(Profile::for_env("production"), 3);
+        for _ in 0..600 {
+            t.step(0.1, 0.0);
+        }
+        let c = &t.counters;
+        let rps = c.requests() as f64 / 60.0;
+        assert!((140.0..=270.0).contains(&rps), "rps {rps}");
+        let er = c.errors() as f64 / c.requests() as f64;
+        assert!((0.001..=0.009).contains(&er), "error rate {er}");
+        assert_eq!(c.count, c.requests());
+        let cum = c.cumulative_buckets();
+        assert_eq!(cum[BUCKETS.len()], c.count);
+        // Median between 25 and 75 ms, p95 between 75 and 250 ms.
+        let below = |i: usize| cum[i] as f64 / c.count as f64;
+        assert!(below(2) < 0.5 && below(4) > 0.5, "median off: {cum:?}");
+        assert!(below(4) < 0.95 && below(6) > 0.95, "p95 off: {cum:?}");
+        let tr = t.truth();
+        assert!((tr.p95_ms / tr.p50_ms - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_bad_release_raises_errors_and_latency() {
+        let mut good = EnvTraffic::new(Profile::for_env("production"), 9);
+        let mut bad = EnvTraffic::new(Profile::for_env("production"), 9);
+        for _ in 0..300 {
+            good.step(0.1, 0.0);
+            bad.step(0.1, 1.0);
+        }
+        let er = |c: &Counters| c.errors() as f64 / c.requests() as f64;
+        assert!(
+            er(&bad.counters) > 0.05,
+            "bad error rate {}",
+            er(&bad.counters)
+        );
+        assert!(
+            er(&good.counters) < 0.012,
+            "good error rate {}",
+            er(&good.counters)
+        );
+        let mean = |c: &Counters| c.sum_s / c.count as f64;
+        let ratio = mean(&bad.counters) / mean(&good.counters);
+        assert!((2.2..=3.4).contains(&ratio), "latency ratio {ratio}");
+    }
+
+    #[test]
+    fn badness_ramps_smoothly() {
+        assert_eq!(badness(0.0, 7.0, 15.0), 0.0);
+        assert_eq!(badness(7.0, 7.0, 15.0), 0.0);
+        let mid = badness(14.5, 7.0, 15.0);
+        assert!((mid - 0.5).abs() < 1e-9);
+        assert_eq!(badness(22.0, 7.0, 15.0), 1.0);
+        assert_eq!(badness(1e6, 7.0, 15.0), 1.0);
+        assert_eq!(badness(8.0, 7.0, 0.0), 1.0);
+    }
+}

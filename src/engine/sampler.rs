@@ -1,0 +1,98 @@
+//! One place polls the metrics source, at most once per step, for every
+//! environment at once; `status`, the console's charts and the monitoring
+//! window all read from it. (A scrape source turns counters into per-step
+//! deltas, so two independent pollers would each see half a step.) Every
+//! point is also kept in the store, so a later window finds its baseline
+//! even when the source itself has no history.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::backends::metrics::{MetricPoint, MetricsSource};
+use crate::store::Store;
+
+/// How long samples are kept in the store: enough for any baseline.
+const KEEP: chrono::Duration = chrono::Duration::hours(26);
+
+pub struct Sampler {
+    source: MetricsSource,
+    step: Duration,
+    state: tokio::sync::Mutex<SamplerState>,
+}
+
+#[derive(Default)]
+struct SamplerState {
+    polled: Option<Instant>,
+    latest: HashMap<String, MetricPoint>,
+    error: Option<(DateTime<Utc>, String)>,
+}
+
+/// What the sampler knows about every environment label.
+#[derive(Clone, Debug, Default)]
+pub struct Reading {
+    /// Latest point per label.
+    pub points: HashMap<String, MetricPoint>,
+    /// Why the last poll failed, and when.
+    pub error: Option<(DateTime<Utc>, String)>,
+    /// True when this call polled the source (a new step).
+    pub fresh: bool,
+}
+
+impl Sampler {
+    pub fn new(source: MetricsSource, step: Duration) -> Self {
+        Sampler {
+            source,
+            step,
+            state: tokio::sync::Mutex::new(SamplerState::default()),
+        }
+    }
+
+    pub fn source(&self) -> &MetricsSource {
+        &self.source
+    }
+
+    /// Poll the source if a step has passed since the last poll; return
+    /// what is known. `labels` maps metric labels to environment names.
+    pub async fn read(&self, labels: &[(String, String)], store: &dyn Store) -> Reading {
+        let mut st = self.state.lock().await;
+        let due = st
+            .polled
+            .is_none_or(|t| t.elapsed() + Duration::from_millis(50) >= self.step);
+        let mut fresh = false;
+        if due {
+            st.polled = Some(Instant::now());
+            let names: Vec<String> = labels.iter().map(|(l, _)| l.clone()).collect();
+            match self.source.poll(&names).await {
+                Ok(points) => {
+                    st.error = None;
+                    fresh = true;
+                    for (label, env) in labels {
+                        match points.get(label).cloned().flatten() {
+                            Some(p) => {
+                                let s = p.to_sample(p.at);
+                                if let Err(e) = store.record_sample(env, p.at, &s, KEEP) {
+                                    tracing::warn!("cannot keep a metric sample: {e}");
+                                }
+                                st.latest.insert(label.clone(), p);
+                            }
+                            None => {
+                                st.latest.remove(label);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("metrics poll failed: {e}");
+                    st.error = Some((Utc::now(), e.to_string()));
+                }
+            }
+        }
+        Reading {
+            points: st.latest.clone(),
+            error: st.error.clone(),
+            fresh,
+        }
+    }
+}

@@ -1,0 +1,1411 @@
+//! The regression detector: a pure, deterministic state machine fed one
+//! [`Sample`] at a time (baseline first, then the monitoring window).
+//!
+//! How it decides:
+//!
+//! * The baseline (`t <= 0`) is summarised robustly when the first window
+//!   sample arrives and then frozen: the pooled error rate and its
+//!   overdispersion (quasi-Poisson), the median and MAD of each log latency
+//!   quantile, the median request rate and its overdispersion. Short
+//!   baselines widen every band (uncertainty of the estimates).
+//! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
+//!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
+//!   quantile against shifts ×1.3/×1.7/×2.9, request counts against a fall
+//!   to 10% (a throughput collapse). Every step's contribution is capped so
+//!   that no single step (a blip) and no short warm-up right after the deploy
+//!   can decide alone: at least 3 steps and [`DetectorConfig::min_evidence_s`]
+//!   seconds of evidence are needed.
+//! * The alarm threshold is set for the window length (number of steps ×
+//!   number of tests) so the false-alarm probability per window stays small.
+//! * Optional absolute guards (`max_error_rate`, `max_p*_ms`) are hard SLO
+//!   limits: a regression after [`DetectorConfig::guard_steps`] breaching
+//!   steps in a row.
+//! * A sample whose `requests` is NaN is a gap (the source returned nothing):
+//!   it adds no evidence; [`DetectorConfig::gap_steps`] gaps in a row make the
+//!   verdict `InsufficientData` until data returns.
+//! * A regression verdict latches.
+//!
+//! Feeding it (live window, `watch`, `replay` alike): push the baseline
+//! samples (`t <= 0`, oldest first), then each window sample as its step
+//! closes (`t > 0`). When a scrape fails or returns nothing, push a sample
+//! with `requests: f64::NAN` for that step rather than skipping it, so gaps
+//! are counted; a step with real zero traffic is `requests: 0.0` (that is a
+//! throughput collapse, not a gap). Samples past `window_s` are ignored: the
+//! window is over and `verdict()` is final. The detector needs at least
+//! `min_baseline_steps` (5) usable baseline samples, else it answers
+//! `InsufficientData`.
+
+use super::stats::{
+    fmt_duration, fmt_ms, fmt_p, fmt_pct, fmt_t, mad_sigma, median, norm_sf, poisson_cdf,
+    poisson_sf,
+};
+use super::{Band, BaselineSummary, Metric, Sample, Verdict, VerdictKind};
+
+/// Settings of the detector. `Default` is the SPEC's default monitoring
+/// window: 30 min of baseline, 30 min of window, no absolute guards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorConfig {
+    /// Seconds of pre-deploy data used as the baseline.
+    pub baseline_s: f64,
+    /// Length of the monitoring window in seconds; later samples are ignored.
+    pub window_s: f64,
+    /// Hard limit on the error rate (0.05 = 5%).
+    pub max_error_rate: Option<f64>,
+    pub max_p50_ms: Option<f64>,
+    pub max_p95_ms: Option<f64>,
+    pub max_p99_ms: Option<f64>,
+    /// Breaching steps in a row before a hard guard fires.
+    pub guard_steps: usize,
+    /// Gaps in a row before the verdict becomes `InsufficientData`.
+    pub gap_steps: usize,
+    /// Seconds after the deploy during which a warm-up is tolerated: steps
+    /// starting in this period count for less.
+    pub warmup_s: f64,
+    /// Minimum seconds of evidence before a statistical alarm (never fewer
+    /// than 3 steps).
+    pub min_evidence_s: f64,
+    /// Nominal false-alarm probability per window on well-behaved noise; sets
+    /// the CUSUM threshold together with the window length.
+    pub false_alarm: f64,
+    /// Usable baseline steps needed before judging at all.
+    pub min_baseline_steps: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            baseline_s: 1800.0,
+            window_s: 1800.0,
+            max_error_rate: None,
+            max_p50_ms: None,
+            max_p95_ms: None,
+            max_p99_ms: None,
+            guard_steps: 3,
+            gap_steps: 3,
+            warmup_s: 30.0,
+            min_evidence_s: 20.0,
+            false_alarm: 0.02,
+            min_baseline_steps: 5,
+        }
+    }
+}
+
+impl From<&crate::config::MonitorConfig> for DetectorConfig {
+    /// The `[monitor]` section of the config: window, baseline and the hard
+    /// guards; the tuning fields keep their defaults.
+    fn from(m: &crate::config::MonitorConfig) -> Self {
+        DetectorConfig {
+            baseline_s: m.baseline.0.as_secs_f64(),
+            window_s: m.window.0.as_secs_f64(),
+            max_error_rate: m.max_error_rate,
+            max_p50_ms: m.max_p50_ms,
+            max_p95_ms: m.max_p95_ms,
+            max_p99_ms: m.max_p99_ms,
+            ..DetectorConfig::default()
+        }
+    }
+}
+
+/// Error-rate ratios the error CUSUMs look for.
+const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
+/// Smallest latency shift that matters (log of ×1.3), and multiples of it.
+const LAT_DELTA: f64 = 0.262_364_264_467_491_1;
+const LAT_MULTS: [f64; 3] = [1.0, 2.0, 4.0];
+/// Throughput collapse: requests fall to this fraction of the baseline.
+const COLLAPSE_RATIO: f64 = 0.1;
+/// How many standard deviations of slow level wander count as normal.
+const WANDER_Z: f64 = 2.5;
+/// The same for latency levels, whose block estimate sees less of a slow
+/// wander (block means average part of it away).
+const LAT_WANDER_Z: f64 = 2.5;
+const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 1) as f64;
+const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
+const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
+
+/// One one-sided CUSUM plus what the reason needs about its current excursion.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cusum {
+    s: f64,
+    start_t: f64,
+    steps: u32,
+    /// Per-signal sums over the excursion (errors/requests, Σd/count, …).
+    a: f64,
+    b: f64,
+    c: f64,
+}
+
+impl Cusum {
+    fn update(&mut self, t: f64, llr: f64, a: f64, b: f64, c: f64) {
+        let next = (self.s + llr).max(0.0);
+        if next <= 0.0 {
+            *self = Cusum::default();
+            return;
+        }
+        if self.s <= 0.0 {
+            self.start_t = t;
+            self.steps = 0;
+            self.a = 0.0;
+            self.b = 0.0;
+            self.c = 0.0;
+        }
+        self.s = next;
+        self.steps += 1;
+        self.a += a;
+        self.b += b;
+        self.c += c;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ErrStats {
+    /// Pooled baseline error rate.
+    p0: f64,
+    /// Conservative reference rate (p0 widened by its own uncertainty).
+    p_ref: f64,
+    /// Overdispersion: Var(e) = mu (1 + c mu).
+    c: f64,
+    /// Median requests per step (for the drawing band).
+    n_med: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LatStats {
+    /// Median of log latency.
+    m: f64,
+    /// Reference level (median widened by its uncertainty).
+    m_ref: f64,
+    /// Effective noise of log latency per step.
+    sigma: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ThrStats {
+    /// Median requests per second.
+    rate: f64,
+    /// Overdispersion of requests per step.
+    c: f64,
+    /// Median requests per step.
+    per_step: f64,
+}
+
+#[derive(Clone, Debug)]
+struct Model {
+    dt: f64,
+    h: f64,
+    cap: f64,
+    warm_cap: f64,
+    err: Option<ErrStats>,
+    lat: [Option<LatStats>; 3],
+    thr: Option<ThrStats>,
+    usable: usize,
+}
+
+/// Consecutive breaches of a hard guard.
+#[derive(Clone, Copy, Debug, Default)]
+struct Guard {
+    run: usize,
+    since: f64,
+    sum_a: f64,
+    sum_b: f64,
+}
+
+/// The regression detector. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    cfg: DetectorConfig,
+    baseline: Vec<Sample>,
+    model: Option<Model>,
+    verdict: Verdict,
+    last_t: Option<f64>,
+    gap_run: usize,
+    gap_since: f64,
+    err: [Cusum; 3],
+    lat: [[Cusum; 3]; 3],
+    thr: Cusum,
+    err_guard: Guard,
+    lat_guard: [Guard; 3],
+    // Window totals for the healthy reason.
+    w_req: f64,
+    w_err: f64,
+    w_lat_sum: [f64; 3],
+    w_lat_n: [f64; 3],
+    w_last_t: f64,
+    w_steps: usize,
+}
+
+impl Detector {
+    pub fn new(cfg: DetectorConfig) -> Self {
+        Detector {
+            cfg,
+            baseline: Vec::new(),
+            model: None,
+            verdict: Verdict {
+                kind: VerdictKind::Collecting,
+                metric: None,
+                detected_at: None,
+                reason: "collecting the baseline".to_string(),
+            },
+            last_t: None,
+            gap_run: 0,
+            gap_since: 0.0,
+            err: [Cusum::default(); 3],
+            lat: [[Cusum::default(); 3]; 3],
+            thr: Cusum::default(),
+            err_guard: Guard::default(),
+            lat_guard: [Guard::default(); 3],
+            w_req: 0.0,
+            w_err: 0.0,
+            w_lat_sum: [0.0; 3],
+            w_lat_n: [0.0; 3],
+            w_last_t: 0.0,
+            w_steps: 0,
+        }
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.cfg
+    }
+
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// Feed the next sample (in time order). Samples out of order, after the
+    /// window's end or after a regression are ignored.
+    pub fn push(&mut self, s: Sample) -> &Verdict {
+        if self.verdict.kind == VerdictKind::Regression || !s.t.is_finite() {
+            return &self.verdict;
+        }
+        if let Some(last) = self.last_t
+            && s.t <= last
+        {
+            return &self.verdict;
+        }
+        if s.t <= 0.0 {
+            if self.model.is_none() {
+                self.last_t = Some(s.t);
+                self.baseline.push(s);
+                let usable = self.baseline.iter().filter(|b| is_data(b)).count();
+                self.verdict.reason = format!("collecting the baseline: {usable} steps so far");
+            }
+            return &self.verdict;
+        }
+        if s.t > self.cfg.window_s + 1e-9 {
+            return &self.verdict;
+        }
+        let prev_t = self.last_t.unwrap_or(0.0).max(0.0);
+        self.last_t = Some(s.t);
+        if self.model.is_none() {
+            self.model = Some(self.build_model(s.t));
+        }
+        let model = self.model.clone().expect("model built above");
+        if model.usable < self.cfg.min_baseline_steps.max(2) {
+            self.verdict = Verdict {
+                kind: VerdictKind::InsufficientData,
+                metric: None,
+                detected_at: None,
+                reason: format!(
+                    "insufficient data: the baseline has {} usable steps (need {})",
+                    model.usable,
+                    self.cfg.min_baseline_steps.max(2)
+                ),
+            };
+            return &self.verdict;
+        }
+        if !is_data(&s) {
+            if self.gap_run == 0 {
+                self.gap_since = s.t;
+            }
+            self.gap_run += 1;
+            if self.gap_run >= self.cfg.gap_steps.max(1) {
+                self.verdict = Verdict {
+                    kind: VerdictKind::InsufficientData,
+                    metric: None,
+                    detected_at: None,
+                    reason: format!(
+                        "insufficient data: no metrics for {} steps in a row since t={}",
+                        self.gap_run,
+                        fmt_t(self.gap_since)
+                    ),
+                };
+            }
+            return &self.verdict;
+        }
+        self.gap_run = 0;
+        let step = (s.t - prev_t).clamp(0.25 * model.dt, 4.0 * model.dt);
+        let in_warmup = prev_t < self.cfg.warmup_s;
+        let cap = if in_warmup { model.warm_cap } else { model.cap };
+        if let Some(v) = self.step(&model, &s, step, cap) {
+            self.verdict = v;
+        } else {
+            self.verdict = self.healthy(&model);
+        }
+        &self.verdict
+    }
+
+    /// Update every test with one window sample; `Some` on a regression.
+    #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
+    fn step(&mut self, m: &Model, s: &Sample, step: f64, cap: f64) -> Option<Verdict> {
+        let t = s.t;
+        let n = s.requests.max(0.0);
+        let e = if s.errors.is_finite() {
+            s.errors.clamp(0.0, n)
+        } else {
+            0.0
+        };
+        self.w_steps += 1;
+        self.w_last_t = t;
+        self.w_req += n;
+        self.w_err += e;
+        let q = [s.p50_ms, s.p95_ms, s.p99_ms];
+        let mut found: Option<Verdict> = None;
+
+        // Hard guards first: they are the operator's explicit limits.
+        if let Some(max) = self.cfg.max_error_rate
+            && n > 0.0
+        {
+            let g = &mut self.err_guard;
+            if e / n > max {
+                if g.run == 0 {
+                    *g = Guard {
+                        since: t,
+                        ..Guard::default()
+                    };
+                }
+                g.run += 1;
+                g.sum_a += e;
+                g.sum_b += n;
+                if g.run >= self.cfg.guard_steps.max(1) && found.is_none() {
+                    let base = m.err.map(|x| x.p0).unwrap_or(0.0);
+                    found = Some(regression(
+                        Metric::ErrorRate,
+                        t,
+                        format!(
+                            "error rate {} over the {} limit (max_error_rate) since t={}, {} steps in a row (baseline {})",
+                            fmt_pct(g.sum_a / g.sum_b),
+                            fmt_pct(max),
+                            fmt_t(g.since),
+                            g.run,
+                            fmt_pct(base)
+                        ),
+                    ));
+                }
+            } else {
+                *g = Guard::default();
+            }
+        }
+        let maxes = [
+            self.cfg.max_p50_ms,
+            self.cfg.max_p95_ms,
+            self.cfg.max_p99_ms,
+        ];
+        for i in 0..3 {
+            let (Some(max), Some(v)) = (maxes[i], q[i]) else {
+                continue;
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let g = &mut self.lat_guard[i];
+            if v > max {
+                if g.run == 0 {
+                    *g = Guard {
+                        since: t,
+                        ..Guard::default()
+                    };
+                }
+                g.run += 1;
+                g.sum_a += v.ln();
+                if g.run >= self.cfg.guard_steps.max(1) && found.is_none() {
+                    let base = m.lat[i].map(|l| format!(" (baseline {})", fmt_ms(l.m.exp())));
+                    found = Some(regression(
+                        LAT_METRICS[i],
+                        t,
+                        format!(
+                            "{} latency {} over the {} limit (max_{}_ms) since t={}, {} steps in a row{}",
+                            LAT_NAMES[i],
+                            fmt_ms((g.sum_a / g.run as f64).exp()),
+                            fmt_ms(max),
+                            LAT_NAMES[i],
+                            fmt_t(g.since),
+                            g.run,
+                            base.unwrap_or_default()
+                        ),
+                    ));
+                }
+            } else {
+                *g = Guard::default();
+            }
+        }
+
+        // Error rate: quasi-Poisson CUSUMs on the error count.
+        if let Some(es) = m.err
+            && n > 0.0
+        {
+            let mu = n * es.p_ref;
+            for (k, &r) in ERR_RATIOS.iter().enumerate() {
+                let llr = nb_llr(e, mu, r, es.c).clamp(-cap, cap);
+                self.err[k].update(t, llr, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
+                if self.err[k].s >= m.h && found.is_none() {
+                    found = Some(self.err_reason(es, &self.err[k], t));
+                }
+            }
+        }
+
+        // Latency: Gaussian CUSUMs on log quantiles, per quantile.
+        for i in 0..3 {
+            let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
+                continue;
+            };
+            if !(v.is_finite() && v > 0.0) || n <= 0.0 {
+                continue;
+            }
+            let x = v.ln();
+            self.w_lat_sum[i] += x;
+            self.w_lat_n[i] += 1.0;
+            let dev = x - ls.m_ref;
+            for (k, &mult) in LAT_MULTS.iter().enumerate() {
+                let delta = LAT_DELTA * mult;
+                let llr = (delta / (ls.sigma * ls.sigma) * (dev - delta / 2.0)).clamp(-cap, cap);
+                self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
+                if self.lat[i][k].s >= m.h && found.is_none() {
+                    found = Some(lat_reason(i, ls, &self.lat[i][k], t));
+                }
+            }
+        }
+
+        // Throughput collapse: quasi-Poisson CUSUM on the request count.
+        if let Some(ts) = m.thr {
+            let lam = ts.rate * step;
+            let llr = nb_llr(n, lam, COLLAPSE_RATIO, ts.c).clamp(-cap, cap);
+            self.thr.update(t, llr, n, lam, step);
+            if self.thr.s >= m.h && found.is_none() {
+                found = Some(thr_reason(ts, &self.thr, t));
+            }
+        }
+        found
+    }
+
+    fn err_reason(&self, es: ErrStats, c: &Cusum, t: f64) -> Verdict {
+        let (errs, reqs, var) = (c.a, c.b, c.c);
+        let rate = if reqs > 0.0 { errs / reqs } else { 0.0 };
+        let mu = reqs * es.p0;
+        let p = if mu < 30.0 {
+            // Small counts: Poisson tail inflated for overdispersion.
+            let infl = if mu > 0.0 { (var / mu).max(1.0) } else { 1.0 };
+            poisson_sf((errs / infl).floor(), mu / infl)
+        } else {
+            norm_sf((errs - mu) / var.max(1e-9).sqrt())
+        };
+        let ratio = if es.p0 > 0.0 {
+            format!(" ({:.1}x)", rate / es.p0)
+        } else {
+            String::new()
+        };
+        regression(
+            Metric::ErrorRate,
+            t,
+            format!(
+                "error rate {} vs baseline {}{} since t={}, over {} steps ({} errors in {} requests), {}",
+                fmt_pct(rate),
+                fmt_pct(es.p0),
+                ratio,
+                fmt_t(c.start_t),
+                c.steps,
+                errs,
+                reqs,
+                fmt_p(p)
+            ),
+        )
+    }
+
+    /// The healthy verdict and its one-line summary of the window so far.
+    fn healthy(&self, m: &Model) -> Verdict {
+        let mut parts = Vec::new();
+        if let Some(es) = m.err
+            && self.w_req > 0.0
+        {
+            parts.push(format!(
+                "error rate {} vs {}",
+                fmt_pct(self.w_err / self.w_req),
+                fmt_pct(es.p0)
+            ));
+        }
+        for i in [1usize, 2, 0] {
+            if let Some(ls) = m.lat[i]
+                && self.w_lat_n[i] > 0.0
+            {
+                parts.push(format!(
+                    "{} {} vs {}",
+                    LAT_NAMES[i],
+                    fmt_ms((self.w_lat_sum[i] / self.w_lat_n[i]).exp()),
+                    fmt_ms(ls.m.exp())
+                ));
+                break;
+            }
+        }
+        if let Some(ts) = m.thr
+            && self.w_last_t > 0.0
+        {
+            parts.push(format!(
+                "{} vs {} req/s",
+                fmt_rate(self.w_req / self.w_last_t),
+                fmt_rate(ts.rate)
+            ));
+        }
+        let mut reason = format!("no significant change over {}", fmt_duration(self.w_last_t));
+        if !parts.is_empty() {
+            reason.push_str(": ");
+            reason.push_str(&parts.join(", "));
+        }
+        Verdict {
+            kind: VerdictKind::Healthy,
+            metric: None,
+            detected_at: None,
+            reason,
+        }
+    }
+
+    /// Summarise and freeze the baseline.
+    fn build_model(&self, first_window_t: f64) -> Model {
+        let lo = -self.cfg.baseline_s - 1e-9;
+        let rows: Vec<&Sample> = self.baseline.iter().filter(|s| s.t > lo).collect();
+        // Step length from the t values (baseline rows, else the first window row).
+        let diffs: Vec<f64> = rows
+            .windows(2)
+            .map(|w| w[1].t - w[0].t)
+            .filter(|d| *d > 0.0)
+            .collect();
+        let dt = median(&diffs)
+            .or_else(|| rows.last().map(|s| first_window_t - s.t))
+            .unwrap_or(first_window_t)
+            .clamp(0.1, 3600.0);
+        let data: Vec<&Sample> = rows.iter().copied().filter(|s| is_data(s)).collect();
+        let usable = data.len();
+        let nf = usable.max(1) as f64;
+
+        let window_steps = (self.cfg.window_s / dt).max(10.0);
+        let h = (window_steps * N_TESTS / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
+        let steps_needed = (self.cfg.min_evidence_s / dt).ceil().max(3.0);
+        let cap = h / steps_needed * 1.0001;
+        let warm_steps = (self.cfg.warmup_s / dt).ceil().max(1.0);
+        let warm_cap = (0.75 * cap).min(0.75 * h / warm_steps);
+
+        // Blocks of about two minutes for the slow-wander estimates.
+        let block = ((120.0 / dt).round() as usize).max(3);
+
+        // Error rate.
+        let e_tot: f64 = data.iter().map(|s| s.errors.clamp(0.0, s.requests)).sum();
+        let n_tot: f64 = data.iter().map(|s| s.requests).sum();
+        let err = (n_tot > 0.0).then(|| {
+            let p0 = (e_tot + 0.5) / (n_tot + 1.0);
+            let p_ref = p0 * (1.0 + 1.0 / (e_tot + 1.0).sqrt());
+            // Method of moments for c, trimming the largest 5% of contributions.
+            let mut contrib: Vec<(f64, f64)> = data
+                .iter()
+                .filter(|s| s.requests > 0.0)
+                .map(|s| {
+                    let mu = s.requests * p0;
+                    let e = s.errors.clamp(0.0, s.requests);
+                    ((e - mu) * (e - mu) - mu, mu * mu)
+                })
+                .collect();
+            contrib.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let keep = contrib.len() - contrib.len() / 20;
+            let (num, den) = contrib[..keep]
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            // Shrunk towards c = 0.05 (a 22% per-step wobble of the rate)
+            // with the weight of one step of ~7 expected errors: at low
+            // traffic a single error step would otherwise look like
+            // enormous dispersion and mute the test.
+            let c_hat = ((num + 0.05 * 50.0) / (den + 50.0)).clamp(0.0, 2.0);
+            let c = c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.02;
+            // Slow wander of the rate over minutes (autocorrelated, so not
+            // in the per-step dispersion): excess variance of block counts.
+            let blocks: Vec<(f64, f64)> = data
+                .chunks(block)
+                .filter(|b| b.len() == block)
+                .map(|b| {
+                    let (e, v, m2) = b.iter().fold((0.0, 0.0, 0.0), |(e, v, m2), s| {
+                        let mu = s.requests * p0;
+                        (
+                            e + s.errors.clamp(0.0, s.requests) - mu,
+                            v + mu * (1.0 + c_hat * mu),
+                            m2 + mu,
+                        )
+                    });
+                    (e * e - v, m2 * m2)
+                })
+                .collect();
+            // Shrunk towards a prior wander of 10% (weight of one block of
+            // 10 expected errors): at low traffic the counts cannot tell
+            // wander from Poisson noise, and wander matters little there.
+            let tau = if blocks.len() >= 4 {
+                let (num, den) = blocks
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
+                ((num + 0.01 * 100.0) / (den + 100.0)).max(0.0).sqrt()
+            } else {
+                0.1
+            }
+            .min(0.5);
+            let p_ref = p_ref * (WANDER_Z * tau).exp();
+            let reqs: Vec<f64> = data.iter().map(|s| s.requests).collect();
+            ErrStats {
+                p0,
+                p_ref,
+                c,
+                n_med: median(&reqs).unwrap_or(0.0),
+            }
+        });
+
+        // Latency quantiles, in log space.
+        let mut lat = [None; 3];
+        for (i, slot) in lat.iter_mut().enumerate() {
+            let xs: Vec<f64> = data
+                .iter()
+                .filter(|s| s.requests > 0.0)
+                .filter_map(|s| [s.p50_ms, s.p95_ms, s.p99_ms][i])
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(f64::ln)
+                .collect();
+            if xs.len() < self.cfg.min_baseline_steps.max(2) {
+                continue;
+            }
+            let k = xs.len() as f64;
+            let m0 = median(&xs).unwrap_or(0.0);
+            let sig_mad = mad_sigma(&xs, m0);
+            // Lag-1 autocorrelation (robustly, from the spread of differences).
+            let dif: Vec<f64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
+            let sig_dif = mad_sigma(&dif, 0.0) / std::f64::consts::SQRT_2;
+            let rho = if sig_mad > 0.0 {
+                (1.0 - (sig_dif / sig_mad).powi(2)).clamp(0.0, 0.6)
+            } else {
+                0.0
+            };
+            let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
+            let sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            // Slow wander of the level: variance of block means beyond the
+            // per-step noise.
+            let bl: Vec<(f64, f64)> = xs
+                .chunks(block)
+                .filter(|b| b.len() == block)
+                .map(|b| {
+                    let mb = b.iter().sum::<f64>() / b.len() as f64;
+                    ((mb - m0).powi(2) - sig_dif * sig_dif / b.len() as f64, 1.0)
+                })
+                .collect();
+            let tau = block_excess_var(&bl).map(f64::sqrt).unwrap_or(0.0).min(0.3);
+            let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
+            *slot = Some(LatStats {
+                m: m0,
+                m_ref,
+                sigma,
+            });
+        }
+
+        // Throughput: requests per second and their overdispersion.
+        let mut per_s = Vec::new();
+        let mut per_step = Vec::new();
+        let mut prev: Option<f64> = None;
+        for s in &rows {
+            let step = prev
+                .map(|p| s.t - p)
+                .unwrap_or(dt)
+                .clamp(0.25 * dt, 4.0 * dt);
+            prev = Some(s.t);
+            if is_data(s) {
+                per_s.push(s.requests / step);
+                per_step.push(s.requests);
+            }
+        }
+        let thr = median(&per_s).filter(|r| *r > 0.0).map(|rate| {
+            let lam = rate * dt;
+            let var = mad_sigma(&per_step, lam).powi(2);
+            let c_hat = ((var - lam) / (lam * lam)).max(0.0);
+            ThrStats {
+                rate,
+                c: c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.01,
+                per_step: lam,
+            }
+        });
+
+        Model {
+            dt,
+            h,
+            cap,
+            warm_cap,
+            err,
+            lat,
+            thr,
+            usable,
+        }
+    }
+
+    /// Centre, normal band and regression threshold per signal, for charts.
+    /// Before the first window sample this summarises the baseline so far.
+    /// For `requests` the threshold is the level *below* which throughput
+    /// counts as collapsed.
+    pub fn baseline(&self) -> BaselineSummary {
+        let model = match &self.model {
+            Some(m) => m.clone(),
+            None => self.build_model(self.baseline.last().map(|s| s.t).unwrap_or(0.0) + 1.0),
+        };
+        let mut out = BaselineSummary::default();
+        if let Some(es) = model.err {
+            let n = es.n_med.max(1.0);
+            let sd = (es.p0 / n + es.c * es.p0 * es.p0).sqrt();
+            let r = ERR_RATIOS[0];
+            let mut threshold = es.p_ref * (r - 1.0) / r.ln();
+            if let Some(max) = self.cfg.max_error_rate {
+                threshold = threshold.min(max);
+            }
+            out.error_rate = Some(Band {
+                center: es.p0,
+                low: (es.p0 - 2.0 * sd).max(0.0),
+                high: es.p0 + 2.0 * sd,
+                threshold: Some(threshold),
+            });
+        }
+        let maxes = [
+            self.cfg.max_p50_ms,
+            self.cfg.max_p95_ms,
+            self.cfg.max_p99_ms,
+        ];
+        let bands: Vec<Option<Band>> = (0..3)
+            .map(|i| {
+                model.lat[i].map(|ls| {
+                    let mut threshold = (ls.m_ref + LAT_DELTA / 2.0).exp();
+                    if let Some(max) = maxes[i] {
+                        threshold = threshold.min(max);
+                    }
+                    Band {
+                        center: ls.m.exp(),
+                        low: (ls.m - 2.0 * ls.sigma).exp(),
+                        high: (ls.m + 2.0 * ls.sigma).exp(),
+                        threshold: Some(threshold),
+                    }
+                })
+            })
+            .collect();
+        out.p50_ms = bands[0];
+        out.p95_ms = bands[1];
+        out.p99_ms = bands[2];
+        if let Some(ts) = model.thr {
+            let sd = (ts.per_step + ts.c * ts.per_step * ts.per_step).sqrt();
+            let r = COLLAPSE_RATIO;
+            out.requests = Some(Band {
+                center: ts.per_step,
+                low: (ts.per_step - 2.0 * sd).max(0.0),
+                high: ts.per_step + 2.0 * sd,
+                threshold: Some(ts.per_step * (r - 1.0) / r.ln()),
+            });
+        }
+        out
+    }
+}
+
+/// Log-likelihood ratio of a count `x` under a negative binomial of mean
+/// `ratio * mu` against mean `mu`, both with overdispersion `c`
+/// (Var = m + c m²). Heavy-tailed bursts add little evidence per count;
+/// as `c` → 0 it is the Poisson ratio `x ln r - (r - 1) mu`.
+fn nb_llr(x: f64, mu: f64, ratio: f64, c: f64) -> f64 {
+    if c < 1e-9 {
+        return x * ratio.ln() - (ratio - 1.0) * mu;
+    }
+    let k = 1.0 / c;
+    x * ratio.ln() + (x + k) * ((k + mu).ln() - (k + ratio * mu).ln())
+}
+
+/// Slow wander of a level, from blocks of consecutive baseline steps: the
+/// variance of the block values beyond what per-step noise explains.
+/// Returns `None` with fewer than 4 blocks.
+fn block_excess_var(blocks: &[(f64, f64)]) -> Option<f64> {
+    if blocks.len() < 4 {
+        return None;
+    }
+    let (num, den) = blocks.iter().fold((0.0, 0.0), |(a, b), (excess, weight)| {
+        (a + excess, b + weight)
+    });
+    Some(if den > 0.0 { (num / den).max(0.0) } else { 0.0 })
+}
+
+/// A sample that carries data (a NaN or negative request count, or an
+/// unknown error count, is a gap).
+fn is_data(s: &Sample) -> bool {
+    s.requests.is_finite() && s.requests >= 0.0 && s.errors.is_finite()
+}
+
+fn regression(metric: Metric, t: f64, reason: String) -> Verdict {
+    Verdict {
+        kind: VerdictKind::Regression,
+        metric: Some(metric),
+        detected_at: Some(t),
+        reason,
+    }
+}
+
+fn lat_reason(i: usize, ls: LatStats, c: &Cusum, t: f64) -> Verdict {
+    let k = c.steps.max(1) as f64;
+    let shift = c.a / k;
+    let z = shift / (ls.sigma / k.sqrt());
+    regression(
+        LAT_METRICS[i],
+        t,
+        format!(
+            "{} latency {} vs baseline {} ({:.2}x) since t={}, over {} steps, {}",
+            LAT_NAMES[i],
+            fmt_ms((ls.m + shift).exp()),
+            fmt_ms(ls.m.exp()),
+            shift.exp(),
+            fmt_t(c.start_t),
+            c.steps,
+            fmt_p(norm_sf(z))
+        ),
+    )
+}
+
+fn thr_reason(ts: ThrStats, c: &Cusum, t: f64) -> Verdict {
+    let (got, expected, secs) = (c.a, c.b, c.c);
+    let rate = if secs > 0.0 { got / secs } else { 0.0 };
+    let infl = 1.0 + ts.c * ts.per_step;
+    let p = poisson_cdf((got / infl).floor(), expected / infl);
+    regression(
+        Metric::Throughput,
+        t,
+        format!(
+            "throughput collapsed: {} req/s vs baseline {} req/s ({:+.0}%) since t={}, over {} steps, {}",
+            fmt_rate(rate),
+            fmt_rate(ts.rate),
+            (rate / ts.rate - 1.0) * 100.0,
+            fmt_t(c.start_t),
+            c.steps,
+            fmt_p(p)
+        ),
+    )
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}")
+    } else if r >= 1.0 {
+        format!("{r:.1}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::eval::rng::Rng;
+
+    /// What the service does at time `t` (seconds from the deploy).
+    #[derive(Clone, Copy)]
+    struct At {
+        traffic: f64,
+        err: f64,
+        lat: [f64; 3],
+        gap: bool,
+    }
+
+    fn normal() -> At {
+        At {
+            traffic: 1.0,
+            err: 1.0,
+            lat: [1.0; 3],
+            gap: false,
+        }
+    }
+
+    /// A hand-made trace: `rps` req/s with overdispersed counts, base error
+    /// rate `p`, p50/p95/p99 of 40/120/250 ms with per-step noise that grows
+    /// at low traffic; `f` modifies each step.
+    fn sim(
+        seed: u64,
+        rps: f64,
+        p: f64,
+        dt: f64,
+        nb: usize,
+        nw: usize,
+        f: impl Fn(f64) -> At,
+    ) -> Vec<Sample> {
+        let mut r = Rng::new(seed);
+        (0..nb + nw)
+            .map(|i| {
+                let t = (i as f64 - nb as f64 + 1.0) * dt;
+                let a = f(t);
+                if a.gap {
+                    return Sample {
+                        t,
+                        requests: f64::NAN,
+                        errors: f64::NAN,
+                        p50_ms: None,
+                        p95_ms: None,
+                        p99_ms: None,
+                    };
+                }
+                let n = r.neg_binomial(rps * dt * a.traffic, 0.1);
+                let rate = (p * a.err).min(1.0) * r.gamma_factor(0.3);
+                let e = r.poisson(n * rate).min(n);
+                let q = |r: &mut Rng, base: f64, k: usize, se: f64| {
+                    let se = (se / n.max(1.0).sqrt()).min(0.5) + 0.03;
+                    Some(base * a.lat[k] * (se * r.normal()).exp())
+                };
+                let (p50_ms, p95_ms, p99_ms) = if n > 0.0 {
+                    (
+                        q(&mut r, 40.0, 0, 0.6),
+                        q(&mut r, 120.0, 1, 1.2),
+                        q(&mut r, 250.0, 2, 2.0),
+                    )
+                } else {
+                    (None, None, None)
+                };
+                Sample {
+                    t,
+                    requests: n,
+                    errors: e,
+                    p50_ms,
+                    p95_ms,
+                    p99_ms,
+                }
+            })
+            .collect()
+    }
+
+    fn run(samples: &[Sample], cfg: DetectorConfig) -> Verdict {
+        let mut d = Detector::new(cfg);
+        for s in samples {
+            d.push(*s);
+        }
+        d.verdict().clone()
+    }
+
+    fn std_trace(seed: u64, rps: f64, f: impl Fn(f64) -> At) -> Vec<Sample> {
+        sim(seed, rps, 0.005, 10.0, 180, 180, f)
+    }
+
+    fn assert_regression(v: &Verdict, metric: Metric, by: f64) {
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert_eq!(v.metric, Some(metric), "{v:?}");
+        let at = v.detected_at.expect("detected_at set");
+        assert!(at <= by, "detected at {at}, wanted by {by}: {}", v.reason);
+    }
+
+    fn assert_quiet(v: &Verdict) {
+        assert_ne!(v.kind, VerdictKind::Regression, "{v:?}");
+    }
+
+    #[test]
+    fn error_rise_at_high_traffic_is_caught_within_a_few_steps() {
+        let tr = std_trace(1, 200.0, |t| At {
+            err: if t > 0.0 { 8.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 40.0);
+        assert!(v.reason.starts_with("error rate "), "{}", v.reason);
+        assert!(
+            v.reason.contains("x) since t=+10s, over 4 steps"),
+            "{}",
+            v.reason
+        );
+        assert!(v.reason.contains("vs baseline 0.5"), "{}", v.reason);
+        assert!(v.reason.contains("since t=+10s"), "{}", v.reason);
+        assert!(v.reason.contains("p<0.001"), "{}", v.reason);
+    }
+
+    #[test]
+    fn error_rise_at_low_traffic_accumulates_evidence() {
+        // 1 req/s: ten requests a step, 0.2% → 4%: most steps have no error.
+        let tr = sim(2, 1.0, 0.002, 10.0, 180, 180, |t| At {
+            err: if t > 0.0 { 20.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 900.0);
+        assert!(
+            v.detected_at.unwrap() > 30.0,
+            "one error is not enough: {v:?}"
+        );
+    }
+
+    #[test]
+    fn latency_shifts_of_each_quantile_are_caught_on_that_quantile() {
+        for (k, metric) in LAT_METRICS.into_iter().enumerate() {
+            let tr = std_trace(3 + k as u64, 50.0, |t| {
+                let mut a = normal();
+                if t > 0.0 {
+                    a.lat[k] = 1.8;
+                }
+                a
+            });
+            let v = run(&tr, DetectorConfig::default());
+            assert_regression(&v, metric, 120.0);
+            assert!(v.reason.contains(LAT_NAMES[k]), "{}", v.reason);
+        }
+    }
+
+    #[test]
+    fn gradual_creep_is_caught_before_it_is_huge() {
+        // Latency rises linearly from ×1 to ×3 over 10 minutes.
+        let tr = std_trace(7, 20.0, |t| {
+            let f = 1.0 + 2.0 * (t / 600.0).clamp(0.0, 1.0);
+            At {
+                lat: [f; 3],
+                ..normal()
+            }
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert!(v.detected_at.unwrap() < 400.0, "{v:?}");
+    }
+
+    #[test]
+    fn late_regression_is_caught_soon_after_it_starts_and_not_before() {
+        let tr = std_trace(8, 100.0, |t| At {
+            err: if t > 600.0 { 6.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 660.0);
+        assert!(v.detected_at.unwrap() > 600.0);
+        assert!(v.reason.contains("since t=+10m"), "{}", v.reason);
+    }
+
+    #[test]
+    fn throughput_collapse_is_caught() {
+        let tr = std_trace(9, 30.0, |t| At {
+            traffic: if t > 0.0 { 0.03 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::Throughput, 60.0);
+        assert!(v.reason.starts_with("throughput collapsed"), "{}", v.reason);
+        // And a drop to zero requests (no latency at all) too.
+        let tr = std_trace(10, 30.0, |t| At {
+            traffic: if t > 0.0 { 0.0 } else { 1.0 },
+            ..normal()
+        });
+        assert_regression(
+            &run(&tr, DetectorConfig::default()),
+            Metric::Throughput,
+            60.0,
+        );
+    }
+
+    #[test]
+    fn overdispersed_noise_stays_healthy() {
+        for seed in 0..30 {
+            for rps in [0.5, 5.0, 50.0, 500.0] {
+                let tr = std_trace(100 + seed, rps, |_| normal());
+                let v = run(&tr, DetectorConfig::default());
+                assert_eq!(v.kind, VerdictKind::Healthy, "seed {seed} rps {rps}: {v:?}");
+            }
+        }
+        let v = run(&std_trace(1, 50.0, |_| normal()), DetectorConfig::default());
+        assert!(
+            v.reason
+                .starts_with("no significant change over 30m: error rate"),
+            "{}",
+            v.reason
+        );
+    }
+
+    #[test]
+    fn single_step_blips_are_ignored() {
+        for seed in 0..10 {
+            let tr = std_trace(200 + seed, 100.0, |t| {
+                let mut a = normal();
+                if t == 300.0 {
+                    a.err = 30.0;
+                }
+                if t == 900.0 {
+                    a.lat = [4.0; 3];
+                }
+                if t == 1200.0 {
+                    a.traffic = 0.01;
+                }
+                a
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+
+    #[test]
+    fn slow_drift_is_not_a_regression() {
+        for seed in 0..10 {
+            let tr = std_trace(300 + seed, 50.0, |t| {
+                let h = t / 3600.0;
+                At {
+                    traffic: (-0.4 * h).exp(),
+                    err: (0.2 * h).exp(),
+                    lat: [(0.07 * h).exp(); 3],
+                    gap: false,
+                }
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+
+    #[test]
+    fn moderate_traffic_dip_is_not_a_collapse() {
+        for (seed, rps) in [(1, 2.0), (2, 20.0), (3, 400.0)] {
+            let tr = std_trace(400 + seed, rps, |t| At {
+                traffic: if t > 0.0 { 0.6 } else { 1.0 },
+                ..normal()
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+
+    #[test]
+    fn short_warmup_after_the_deploy_is_tolerated() {
+        for seed in 0..10 {
+            let tr = std_trace(500 + seed, 100.0, |t| {
+                let f = match t as i64 {
+                    10 => 3.0,
+                    20 => 2.0,
+                    30 => 1.5,
+                    _ => 1.0,
+                };
+                At {
+                    err: f * f,
+                    lat: [f; 3],
+                    ..normal()
+                }
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+
+    #[test]
+    fn a_benign_small_shift_is_not_a_regression() {
+        for seed in 0..10 {
+            let tr = std_trace(600 + seed, 200.0, |t| {
+                if t > 0.0 {
+                    At {
+                        err: 1.1,
+                        lat: [1.06; 3],
+                        traffic: 1.1,
+                        gap: false,
+                    }
+                } else {
+                    normal()
+                }
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+
+    #[test]
+    fn gaps_make_insufficient_data_not_regression() {
+        let tr = std_trace(11, 50.0, |t| At {
+            gap: (300.0..=340.0).contains(&t),
+            ..normal()
+        });
+        let mut d = Detector::new(DetectorConfig::default());
+        let mut saw_insufficient = false;
+        for s in &tr {
+            let v = d.push(*s);
+            assert_ne!(v.kind, VerdictKind::Regression, "{v:?}");
+            if s.t == 330.0 {
+                assert_eq!(v.kind, VerdictKind::InsufficientData, "{v:?}");
+                assert!(v.reason.contains("since t=+5m"), "{}", v.reason);
+                saw_insufficient = true;
+            }
+            if s.t == 350.0 {
+                assert_eq!(v.kind, VerdictKind::Healthy, "data is back: {v:?}");
+            }
+        }
+        assert!(saw_insufficient);
+        // Two gaps in a row are tolerated silently.
+        let tr = std_trace(12, 50.0, |t| At {
+            gap: t == 300.0 || t == 310.0,
+            ..normal()
+        });
+        let mut d = Detector::new(DetectorConfig::default());
+        for s in &tr {
+            assert_ne!(d.push(*s).kind, VerdictKind::InsufficientData, "t={}", s.t);
+        }
+    }
+
+    #[test]
+    fn broken_samples_are_gaps_or_ignored_never_a_panic() {
+        let mut tr = std_trace(21, 50.0, |_| normal());
+        tr[200].errors = f64::NAN;
+        tr[201].requests = -5.0;
+        tr[202].p95_ms = Some(f64::NAN);
+        tr[203].t = f64::NAN;
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Healthy, "{v:?}");
+    }
+
+    #[test]
+    fn config_from_the_monitor_section() {
+        let m = crate::config::MonitorConfig {
+            max_p95_ms: Some(300.0),
+            ..Default::default()
+        };
+        let c = DetectorConfig::from(&m);
+        assert_eq!((c.baseline_s, c.window_s), (1800.0, 1800.0));
+        assert_eq!(c.max_p95_ms, Some(300.0));
+        assert_eq!(c.max_error_rate, None);
+        assert_eq!(c.guard_steps, DetectorConfig::default().guard_steps);
+    }
+
+    #[test]
+    fn an_empty_baseline_is_insufficient_data() {
+        let tr = std_trace(13, 50.0, |t| At {
+            gap: t <= 0.0,
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::InsufficientData);
+        assert!(
+            v.reason.contains("baseline has 0 usable steps"),
+            "{}",
+            v.reason
+        );
+    }
+
+    #[test]
+    fn a_short_live_baseline_still_works() {
+        // The demo: ~10 baseline samples at 2 s steps, a short window.
+        let cfg = DetectorConfig {
+            baseline_s: 20.0,
+            window_s: 120.0,
+            ..DetectorConfig::default()
+        };
+        for seed in 0..20 {
+            let tr = sim(700 + seed, 20.0, 0.01, 2.0, 10, 60, |_| normal());
+            assert_eq!(
+                run(&tr, cfg.clone()).kind,
+                VerdictKind::Healthy,
+                "seed {seed}"
+            );
+        }
+        let tr = sim(720, 20.0, 0.01, 2.0, 10, 60, |t| At {
+            err: if t > 0.0 { 6.0 } else { 1.0 },
+            lat: if t > 0.0 { [1.6; 3] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, cfg);
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert!(v.detected_at.unwrap() <= 40.0, "{v:?}");
+    }
+
+    #[test]
+    fn minute_steps_are_derived_from_t() {
+        let tr = sim(14, 10.0, 0.005, 60.0, 30, 30, |t| At {
+            err: if t > 0.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 240.0);
+        assert!(v.detected_at.unwrap() >= 180.0, "needs 3 steps: {v:?}");
+    }
+
+    #[test]
+    fn guards_are_hard_limits_that_need_consecutive_breaches() {
+        // Baseline already at 5% errors: the statistics see no change, the
+        // 2% SLO guard fires after three breaching steps.
+        let tr = sim(15, 100.0, 0.05, 10.0, 180, 180, |_| normal());
+        let cfg = DetectorConfig {
+            max_error_rate: Some(0.02),
+            ..DetectorConfig::default()
+        };
+        let v = run(&tr, cfg.clone());
+        assert_regression(&v, Metric::ErrorRate, 30.0);
+        assert!(
+            v.reason.contains("over the 2.0% limit (max_error_rate)"),
+            "{}",
+            v.reason
+        );
+        assert!(v.reason.contains("3 steps in a row"), "{}", v.reason);
+        // A single breaching step (a blip) is not enough.
+        let tr = sim(16, 100.0, 0.005, 10.0, 180, 180, |t| At {
+            err: if t == 100.0 || t == 300.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, cfg));
+        // Latency guard on p99.
+        let tr = std_trace(17, 100.0, |_| normal());
+        let cfg = DetectorConfig {
+            max_p99_ms: Some(200.0),
+            ..DetectorConfig::default()
+        };
+        let v = run(&tr, cfg);
+        assert_regression(&v, Metric::LatencyP99, 30.0);
+        assert!(v.reason.contains("max_p99_ms"), "{}", v.reason);
+    }
+
+    #[test]
+    fn a_regression_latches_and_decisions_use_only_the_past() {
+        let tr = std_trace(18, 100.0, |t| At {
+            err: if (100.0..300.0).contains(&t) {
+                10.0
+            } else {
+                1.0
+            },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression);
+        let at = v.detected_at.unwrap();
+        assert!(at < 300.0);
+        // The same verdict from the prefix that ends at the deciding row.
+        let prefix: Vec<Sample> = tr.iter().copied().filter(|s| s.t <= at).collect();
+        assert_eq!(run(&prefix, DetectorConfig::default()), v);
+        // One row less: not yet.
+        let shorter = &prefix[..prefix.len() - 1];
+        assert_ne!(
+            run(shorter, DetectorConfig::default()).kind,
+            VerdictKind::Regression
+        );
+    }
+
+    #[test]
+    fn collecting_until_the_window_and_bands_for_the_charts() {
+        let tr = std_trace(19, 100.0, |_| normal());
+        let mut d = Detector::new(DetectorConfig::default());
+        for s in tr.iter().filter(|s| s.t <= 0.0) {
+            assert_eq!(d.push(*s).kind, VerdictKind::Collecting);
+        }
+        assert!(
+            d.verdict().reason.contains("180 steps"),
+            "{}",
+            d.verdict().reason
+        );
+        let b = d.baseline();
+        let er = b.error_rate.expect("error band");
+        assert!((er.center - 0.005).abs() < 0.0015, "{er:?}");
+        assert!(er.low <= er.center && er.center < er.high);
+        assert!(er.threshold.unwrap() > er.center);
+        let p95 = b.p95_ms.expect("p95 band");
+        assert!((p95.center / 120.0 - 1.0).abs() < 0.1, "{p95:?}");
+        assert!(p95.threshold.unwrap() > p95.center);
+        let req = b.requests.expect("requests band");
+        assert!((req.center / 1000.0 - 1.0).abs() < 0.1, "{req:?}");
+        assert!(req.threshold.unwrap() < req.low);
+        d.push(tr[180]);
+        assert_eq!(d.verdict().kind, VerdictKind::Healthy);
+        assert_eq!(d.baseline(), b);
+    }
+
+    #[test]
+    fn samples_after_the_window_are_ignored() {
+        let tr = std_trace(20, 100.0, |t| At {
+            err: if t > 1000.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        let cfg = DetectorConfig {
+            window_s: 900.0,
+            ..DetectorConfig::default()
+        };
+        let v = run(&tr, cfg);
+        assert_eq!(v.kind, VerdictKind::Healthy, "{v:?}");
+        assert!(v.reason.contains("over 15m"), "{}", v.reason);
+    }
+}

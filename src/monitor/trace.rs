@@ -1,0 +1,471 @@
+//! Recorded traces (SPEC §5): parsing the CSV and replaying it through the
+//! live detector, row by row.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::detector::{Detector, DetectorConfig};
+use super::{Sample, VerdictKind};
+
+/// The exact header of a trace file.
+pub const HEADER: &str = "t,requests,errors,p50_ms,p95_ms,p99_ms";
+const FIELDS: [&str; 6] = ["t", "requests", "errors", "p50_ms", "p95_ms", "p99_ms"];
+
+/// A malformed trace: 1-based line, 1-based column of the offending field
+/// (where there is one) and what is wrong, naming the field. Displays as
+/// `line N: <field>: <problem>` with ` (column C)` appended where known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct TraceError {
+    pub line: usize,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)?;
+        if let Some(c) = self.column {
+            write!(f, " (column {c})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse a trace. Blank lines are skipped; whitespace around fields and CRLF
+/// line ends are accepted; the quantiles may be empty (no traffic in the
+/// step). Extension to SPEC §5: a row with `requests` and `errors` (and the
+/// quantiles) all empty, like `40,,,,,`, is a gap — the source returned
+/// nothing — and becomes a sample with NaN counts.
+pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((hline, header)) = lines.next() else {
+        return Err(TraceError {
+            line: 1,
+            column: None,
+            message: format!("empty file: expected the header `{HEADER}`"),
+        });
+    };
+    let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+    if cols != FIELDS {
+        let what = if header
+            .split(',')
+            .next()
+            .map(str::trim)
+            .and_then(|f| f.parse::<f64>().ok())
+            .is_some()
+        {
+            "missing header"
+        } else {
+            "bad header"
+        };
+        return Err(TraceError {
+            line: hline,
+            column: None,
+            message: format!("{what}: expected `{HEADER}`, found `{}`", header.trim()),
+        });
+    }
+    let mut out: Vec<Sample> = Vec::new();
+    for (ln, line) in lines {
+        let mut cols = Vec::with_capacity(6);
+        let mut pos = 1;
+        for f in line.split(',') {
+            cols.push((pos, f.trim()));
+            pos += f.chars().count() + 1;
+        }
+        if cols.len() != FIELDS.len() {
+            return Err(TraceError {
+                line: ln,
+                column: None,
+                message: format!(
+                    "wrong number of fields: expected 6 ({HEADER}), found {}",
+                    cols.len()
+                ),
+            });
+        }
+        let err = |i: usize, message: String| TraceError {
+            line: ln,
+            column: Some(cols[i].0),
+            message,
+        };
+        let num = |i: usize| -> Result<f64, TraceError> {
+            let raw = cols[i].1;
+            if raw.is_empty() {
+                return Err(err(i, format!("{}: missing value", FIELDS[i])));
+            }
+            match raw.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(err(i, format!("{}: `{raw}` is not a number", FIELDS[i]))),
+            }
+        };
+        let t = num(0)?;
+        if let Some(prev) = out.last()
+            && t <= prev.t
+        {
+            return Err(err(
+                0,
+                format!(
+                    "t: {t} does not increase: the previous row has t={}",
+                    prev.t
+                ),
+            ));
+        }
+        // Extension: a row whose counts are both empty is a gap (no data).
+        if cols[1].1.is_empty() && cols[2].1.is_empty() {
+            if let Some(i) = (3..6).find(|&i| !cols[i].1.is_empty()) {
+                return Err(err(
+                    i,
+                    format!(
+                        "{}: a row without counts (a gap) cannot have latencies",
+                        FIELDS[i]
+                    ),
+                ));
+            }
+            out.push(Sample {
+                t,
+                requests: f64::NAN,
+                errors: f64::NAN,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            });
+            continue;
+        }
+        let requests = num(1)?;
+        let errors = num(2)?;
+        for (i, v) in [(1, requests), (2, errors)] {
+            if v < 0.0 {
+                return Err(err(i, format!("{}: negative count {v}", FIELDS[i])));
+            }
+        }
+        if errors > requests {
+            return Err(err(
+                2,
+                format!("errors: {errors} errors exceed the {requests} requests of the step"),
+            ));
+        }
+        let mut q = [None; 3];
+        for (k, slot) in q.iter_mut().enumerate() {
+            let i = 3 + k;
+            if cols[i].1.is_empty() {
+                continue;
+            }
+            let v = num(i)?;
+            if v < 0.0 {
+                return Err(err(i, format!("{}: negative latency {v}", FIELDS[i])));
+            }
+            *slot = Some(v);
+        }
+        out.push(Sample {
+            t,
+            requests,
+            errors,
+            p50_ms: q[0],
+            p95_ms: q[1],
+            p99_ms: q[2],
+        });
+    }
+    Ok(out)
+}
+
+/// Write samples in the trace format (header included). A gap (NaN
+/// requests) is written as a row with empty fields, which [`parse`] reads
+/// back as a gap.
+pub fn to_csv(samples: &[Sample]) -> String {
+    let mut s = String::with_capacity(32 * (samples.len() + 1));
+    s.push_str(HEADER);
+    s.push('\n');
+    let q = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_default();
+    for x in samples {
+        if !x.requests.is_finite() {
+            s.push_str(&format!("{},,,,,\n", x.t));
+            continue;
+        }
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            x.t,
+            x.requests,
+            x.errors,
+            q(x.p50_ms),
+            q(x.p95_ms),
+            q(x.p99_ms)
+        ));
+    }
+    s
+}
+
+/// What `shipdeck replay --json` prints (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    /// `"regression"` or `"healthy"`.
+    pub verdict: String,
+    pub detected_at: Option<f64>,
+    /// `"error_rate"`, `"latency_p50"`, `"latency_p95"`, `"latency_p99"`,
+    /// `"throughput"` (a collapse of requests), or null.
+    pub metric: Option<String>,
+    pub reason: String,
+}
+
+impl ReplayReport {
+    pub fn is_regression(&self) -> bool {
+        self.verdict == "regression"
+    }
+}
+
+/// Feed the samples one by one to the detector. Anything but a regression
+/// is reported as `"healthy"`; when the window ended without enough data to
+/// judge (gaps, thin baseline), the reason says so, starting with
+/// `no regression found, but …`.
+pub fn replay(samples: &[Sample], cfg: DetectorConfig) -> ReplayReport {
+    let mut det = Detector::new(cfg);
+    for s in samples {
+        if det.push(*s).kind == VerdictKind::Regression {
+            break;
+        }
+    }
+    let v = det.verdict();
+    match v.kind {
+        VerdictKind::Regression => ReplayReport {
+            verdict: "regression".into(),
+            detected_at: v.detected_at,
+            metric: v.metric.map(|m| m.as_str().to_string()),
+            reason: v.reason.clone(),
+        },
+        VerdictKind::Healthy => ReplayReport {
+            verdict: "healthy".into(),
+            detected_at: None,
+            metric: None,
+            reason: v.reason.clone(),
+        },
+        VerdictKind::InsufficientData => ReplayReport {
+            verdict: "healthy".into(),
+            detected_at: None,
+            metric: None,
+            reason: format!("no regression found, but {}", v.reason),
+        },
+        VerdictKind::Collecting => ReplayReport {
+            verdict: "healthy".into(),
+            detected_at: None,
+            metric: None,
+            reason: "no regression found, but the trace has no monitoring-window rows (t > 0)"
+                .into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::eval::{FIXTURES, fixture_csv};
+
+    fn err(text: &str) -> TraceError {
+        parse(text).expect_err("should not parse")
+    }
+
+    #[test]
+    fn parses_the_spec_example_with_crlf_whitespace_and_empty_quantiles() {
+        let text = "  t, requests ,errors,p50_ms,p95_ms,p99_ms  \r\n-1790,1187,3,41.2,120.5,230.0\r\n\r\n-1780, 0 ,0,,,\r\n10,1203,41,44.0,131.9,260.3\r\n20.5,,,,,\r\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0].t, -1790.0);
+        assert_eq!(s[0].requests, 1187.0);
+        assert_eq!(s[0].p99_ms, Some(230.0));
+        assert_eq!((s[1].requests, s[1].p50_ms), (0.0, None));
+        assert_eq!(s[2].errors, 41.0);
+        assert_eq!(s[3].t, 20.5);
+        assert!(s[3].requests.is_nan(), "an empty row is a gap");
+    }
+
+    #[test]
+    fn every_malformation_names_its_line_and_field() {
+        let h = format!("{HEADER}\n");
+        let e = err("");
+        assert_eq!(
+            e.to_string(),
+            "line 1: empty file: expected the header `t,requests,errors,p50_ms,p95_ms,p99_ms`"
+        );
+        let e = err("-10,5,0,1,2,3\n");
+        assert!(e.to_string().starts_with("line 1: missing header"), "{e}");
+        let e = err("t,requests,errors\n");
+        assert!(e.to_string().starts_with("line 1: bad header"), "{e}");
+        let e = err(&format!("{h}-20,5,0,1,2,3\n-10,abc,0,1,2,3\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 3: requests: `abc` is not a number (column 5)"
+        );
+        assert_eq!((e.line, e.column), (3, Some(5)));
+        let e = err(&format!("{h}-10,5,-1,1,2,3\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 2: errors: negative count -1 (column 7)"
+        );
+        let e = err(&format!("{h}-10,5,6,1,2,3\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 2: errors: 6 errors exceed the 5 requests of the step (column 7)"
+        );
+        let e = err(&format!("{h}-10,5,0,1,2,3\n-10,5,0,1,2,3\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 3: t: -10 does not increase: the previous row has t=-10 (column 1)"
+        );
+        let e = err(&format!("{h}-10,5,0,1,2\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 2: wrong number of fields: expected 6 (t,requests,errors,p50_ms,p95_ms,p99_ms), found 5"
+        );
+        let e = err(&format!("{h}-10,5,0,1,2,-3\n"));
+        assert!(
+            e.to_string()
+                .starts_with("line 2: p99_ms: negative latency -3 (column 13)"),
+            "{e}"
+        );
+        let e = err(&format!("{h}-10,5,,1,2,3\n"));
+        assert_eq!(e.to_string(), "line 2: errors: missing value (column 7)");
+        let e = err(&format!("{h}x,5,0,1,2,3\n"));
+        assert_eq!(e.to_string(), "line 2: t: `x` is not a number (column 1)");
+        let e = err(&format!("{h}-10,,,1,,\n"));
+        assert!(
+            e.to_string()
+                .contains("p50_ms: a row without counts (a gap) cannot have latencies"),
+            "{e}"
+        );
+        let e = err(&format!("{h}-10,NaN,0,1,2,3\n"));
+        assert!(
+            e.to_string().contains("requests: `NaN` is not a number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn csv_round_trips() {
+        let s = vec![
+            Sample {
+                t: -10.0,
+                requests: 100.0,
+                errors: 1.0,
+                p50_ms: Some(40.5),
+                p95_ms: Some(120.0),
+                p99_ms: Some(250.0),
+            },
+            Sample {
+                t: 0.0,
+                requests: 0.0,
+                errors: 0.0,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            },
+            Sample {
+                t: 10.0,
+                requests: f64::NAN,
+                errors: f64::NAN,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            },
+        ];
+        let back = parse(&to_csv(&s)).unwrap();
+        assert_eq!(back[..2], s[..2]);
+        assert!(back[2].requests.is_nan() && back[2].t == 10.0);
+    }
+
+    #[test]
+    fn replay_report_serializes_as_the_spec_says() {
+        let text = fixture_csv("error_spike").unwrap();
+        let r = replay(&parse(&text).unwrap(), DetectorConfig::default());
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["detected_at", "metric", "reason", "verdict"]);
+        assert_eq!(v["verdict"], "regression");
+        assert_eq!(v["metric"], "error_rate");
+        assert!(v["detected_at"].as_f64().unwrap() > 0.0);
+        let r = replay(
+            &parse(&fixture_csv("healthy").unwrap()).unwrap(),
+            DetectorConfig::default(),
+        );
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["verdict"], "healthy");
+        assert!(v["detected_at"].is_null() && v["metric"].is_null());
+    }
+
+    #[test]
+    fn replay_without_enough_data_is_healthy_but_says_so() {
+        let mut s = parse(&fixture_csv("healthy").unwrap()).unwrap();
+        for x in s.iter_mut().filter(|x| x.t > 1700.0) {
+            x.requests = f64::NAN;
+        }
+        let r = replay(&s, DetectorConfig::default());
+        assert_eq!(r.verdict, "healthy");
+        assert!(
+            r.reason
+                .starts_with("no regression found, but insufficient data: no metrics for 10 steps"),
+            "{}",
+            r.reason
+        );
+        let base_only: Vec<Sample> = s.iter().copied().filter(|x| x.t <= 0.0).collect();
+        let r = replay(&base_only, DetectorConfig::default());
+        assert_eq!(r.verdict, "healthy");
+        assert!(
+            r.reason.contains("no monitoring-window rows"),
+            "{}",
+            r.reason
+        );
+    }
+
+    /// The committed fixtures are exactly what the generator makes (set
+    /// SHIPDECK_REGEN_FIXTURES=1 to rewrite them), and each replays to its
+    /// expected verdict.
+    #[test]
+    fn fixture_traces_replay_to_their_verdicts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces");
+        for name in FIXTURES {
+            let path = dir.join(format!("{name}.csv"));
+            let want = fixture_csv(name).unwrap();
+            if std::env::var_os("SHIPDECK_REGEN_FIXTURES").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &want).unwrap();
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text, want, "{name}.csv differs from the generator");
+            if name == "malformed_line" {
+                let e = parse(&text).unwrap_err();
+                assert_eq!(e.line, 5, "{e}");
+                assert!(
+                    e.to_string()
+                        .starts_with("line 5: errors: `n/a` is not a number (column"),
+                    "{e}"
+                );
+                assert!(
+                    e.to_string().contains("errors: `n/a` is not a number"),
+                    "{e}"
+                );
+                continue;
+            }
+            let samples = parse(&text).unwrap();
+            assert_eq!(samples.len(), 360, "{name}: 1 h at 10 s steps");
+            let r = replay(&samples, DetectorConfig::default());
+            let expected = match name {
+                "healthy" => (None, "healthy"),
+                "error_spike" => (Some("error_rate"), "regression"),
+                "latency_p95" => (Some("latency_p95"), "regression"),
+                _ => (Some("throughput"), "regression"),
+            };
+            assert_eq!(
+                (r.metric.as_deref(), r.verdict.as_str()),
+                expected,
+                "{name}: {}",
+                r.reason
+            );
+            if r.is_regression() {
+                let at = r.detected_at.unwrap();
+                assert!(at > 0.0 && at <= 120.0, "{name}: detected at {at}");
+            }
+        }
+    }
+}

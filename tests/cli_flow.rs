@@ -1,0 +1,203 @@
+//! The release process end to end, through the real binary against a real
+//! demo fleet: status, promote, the approval gate, approve, promote to
+//! production, roll back, and the history of it all.
+
+mod common;
+
+use common::{Fleet, Home};
+use serde_json::Value;
+
+fn versions(home: &Home) -> Vec<String> {
+    let j = home.run(&["status", "--json"]).expect_code(0).json();
+    j["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn the_release_process_end_to_end() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+
+    // status: four environments in pipeline order and the pending release.
+    let s = home.run(&["status", "--json"]).expect_code(0).json();
+    assert_eq!(s["project"], "demo-shop");
+    let envs = s["environments"].as_array().unwrap();
+    let names: Vec<&str> = envs.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["local", "development", "staging", "production"]);
+    for e in envs {
+        for key in ["version", "health", "checked_at", "state", "metrics"] {
+            assert!(e.get(key).is_some(), "{key} missing in {e}");
+        }
+        assert_eq!(e["state"], "idle");
+        assert_eq!(e["health"], "healthy");
+        chrono::DateTime::parse_from_rfc3339(e["checked_at"].as_str().unwrap()).unwrap();
+    }
+    assert_eq!(versions(&home), ["v1.9.0", "v1.8.1", "v1.8.0", "v1.7.3"]);
+    let p = &s["pending"];
+    assert_eq!(
+        (p["from"].as_str(), p["to"].as_str()),
+        (Some("staging"), Some("production"))
+    );
+    assert_eq!(p["version"], "v1.8.0");
+    let approval = p["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "approval")
+        .expect("approval gate");
+    assert_eq!(approval["ok"], false);
+    assert!(
+        approval["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no Go recorded for v1.8.0")
+    );
+
+    // Human table too.
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("production") && out.stdout.contains("✗ approval"),
+        "{out:#?}"
+    );
+
+    // development → staging.
+    let out = home.run(&["promote", "staging", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("staging now runs v1.8.1 (was v1.8.0)"),
+        "{out:#?}"
+    );
+    assert_eq!(versions(&home)[2], "v1.8.1");
+
+    // production without a Go: refused, exit 3, nothing deployed.
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("no Go recorded for v1.8.1"), "{out:#?}");
+    assert_eq!(versions(&home)[3], "v1.7.3");
+
+    // A No-Go blocks the version.
+    home.run(&[
+        "approve",
+        "production",
+        "--reject",
+        "--note",
+        "p95 too high",
+    ])
+    .expect_code(0);
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("No-Go by tester@") && out.stderr.contains("p95 too high"),
+        "{out:#?}"
+    );
+
+    // A Go of that exact version opens the gate.
+    let out = home.run(&[
+        "approve",
+        "production",
+        "--note",
+        "acceptance passed",
+        "--json",
+    ]);
+    out.expect_code(0);
+    let a = out.json();
+    assert_eq!(a["approval"]["version"], "v1.8.1");
+    assert_eq!(a["approval"]["decision"], "go");
+    let out = home.run(&["promote", "production", "--yes", "--json"]);
+    out.expect_code(0);
+    assert_eq!(out.json()["deployed"]["version"], "v1.8.1");
+    assert_eq!(versions(&home), ["v1.9.0", "v1.8.1", "v1.8.1", "v1.8.1"]);
+
+    // rollback returns production to what it ran before.
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("production rolled back to v1.7.3 (was v1.8.1)"),
+        "{out:#?}"
+    );
+    assert_eq!(versions(&home)[3], "v1.7.3");
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][3]["state"], "rolled_back");
+
+    // Staging moves on (skipping development, recorded as such): the Go is void.
+    let out = home.run(&["promote", "staging", "--version", "v1.9.0", "--yes"]);
+    out.expect_code(0);
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("no Go recorded for v1.9.0"), "{out:#?}");
+
+    // history: every step with actor and time, newest first.
+    let h = home.run(&["history", "--json"]).expect_code(0).json();
+    let entries = h["entries"].as_array().unwrap();
+    let steps: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["env"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("promote", "production", "refused"),
+        ("promote", "staging", "succeeded"),
+        ("rollback", "production", "succeeded"),
+        ("promote", "production", "succeeded"),
+        ("approve", "production", "succeeded"),
+        ("promote", "production", "refused"),
+        ("reject", "production", "succeeded"),
+        ("promote", "production", "refused"),
+        ("promote", "staging", "succeeded"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(steps, expected);
+    for e in entries {
+        assert!(e["actor"].as_str().unwrap().starts_with("tester@"), "{e}");
+        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap();
+    }
+    assert!(
+        entries[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("skips development"),
+        "{}",
+        entries[1]
+    );
+    let out = home.run(&["history", "production"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("v1.8.1 → v1.7.3") && out.stdout.contains("rollback"),
+        "{out:#?}"
+    );
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some("staging")),
+        "only production rows: {out:#?}"
+    );
+}
+
+#[test]
+fn the_first_stage_needs_an_explicit_version() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    let out = home.run(&["promote", "local", "--yes"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("local is the first stage"), "{out:#?}");
+    let out = home.run(&["promote", "local", "--version", "v2.0.0", "--yes"]);
+    out.expect_code(0);
+    let s: Value = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][0]["version"], "v2.0.0");
+}

@@ -1,0 +1,336 @@
+//! The metrics backends against small fake servers: every failure is typed
+//! and named, and Prometheus' three states (value, no traffic, no data) stay apart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use shipdeck::backends::metrics::{MetricsError, MetricsSource, PrometheusSource, ScrapeSource};
+use shipdeck::config::{MetricsConfig, MetricsSourceKind, QueryTemplates};
+use shipdeck::domain::HumanDuration;
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn scrape(url: String, timeout_ms: u64) -> ScrapeSource {
+    ScrapeSource::new(&url, Duration::from_millis(timeout_ms), None).unwrap()
+}
+
+#[tokio::test]
+async fn scrape_failures_are_typed_and_named() {
+    let app = Router::new()
+        .route("/garbage", get(|| async { "ok 1\nthis is { not\n" }))
+        .route(
+            "/boom",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "internal\nkaboom") }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "up 1\n"
+            }),
+        )
+        .route("/binary", get(|| async { vec![0xffu8, 0xfe, 0x00] }))
+        .route("/huge", get(|| async { "# padding\n".repeat(3_500_000) }));
+    let addr = serve(app).await;
+
+    let e = scrape(format!("http://{addr}/garbage"), 2000)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Exposition { line: 2, .. }), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "metrics source http://{addr}/garbage: malformed exposition: line 2:"
+        )),
+        "{e}"
+    );
+
+    let e = scrape(format!("http://{addr}/boom"), 2000)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("metrics source http://{addr}/boom answered HTTP 500: internal kaboom")
+    );
+
+    let started = std::time::Instant::now();
+    let e = scrape(format!("http://{addr}/slow"), 300)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MetricsError::Timeout {
+                timeout_ms: 300,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let e = scrape(format!("http://{addr}/binary"), 2000)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let e = ScrapeSource::new(
+        &format!("http://user:pa55@{closed}/metrics?x=1"),
+        Duration::from_secs(2),
+        Some("sekret".into()),
+    )
+    .unwrap()
+    .scrape()
+    .await
+    .unwrap_err();
+    assert!(matches!(e, MetricsError::Unreachable { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "metrics source http://{closed}/metrics is unreachable: "
+        )),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("pa55") && !msg.contains("sekret") && !msg.contains("x=1"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("cannot connect (") && msg.contains("refused"),
+        "{msg}"
+    );
+    eprintln!("{msg}");
+
+    let e = scrape(format!("http://{addr}/huge"), 5000)
+        .scrape()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
+}
+
+/// A fake Prometheus answering by the environment named in the query.
+async fn fake_prometheus(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let time: f64 = q.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let vector = |v: &str| {
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{time},"{v}"]}}]}}}}"#
+        )
+    };
+    let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.to_string();
+    let latency = query.starts_with("histogram_quantile");
+    let errors = query.contains("5..");
+    let body = if query.contains(r#"env="prod""#) {
+        if latency {
+            let q = if query.contains("(0.5,") {
+                "0.04"
+            } else if query.contains("(0.95,") {
+                "0.12"
+            } else {
+                "0.25"
+            };
+            vector(q)
+        } else if errors {
+            vector("12")
+        } else {
+            vector("1200")
+        }
+    } else if query.contains(r#"env="idle""#) {
+        if latency {
+            vector("NaN")
+        } else if errors {
+            empty
+        } else {
+            vector("0")
+        }
+    } else if query.contains(r#"env="broken""#) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r#"{"status":"error","errorType":"execution","error":"many-to-many matching not allowed"}"#,
+        )
+            .into_response();
+    } else {
+        empty
+    };
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn fake_range(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let series = if query.starts_with("histogram_quantile") {
+        if query.contains("(0.95,") {
+            r#"[[1000,"0.1"],[1020,"0.3"]]"#
+        } else {
+            r#"[[1000,"0.05"],[1010,"NaN"],[1020,"0.06"]]"#
+        }
+    } else if query.contains("5..") {
+        r#"[[1020,"7"]]"#
+    } else {
+        r#"[[1000,"100"],[1010,"0"],[1020,"140"]]"#
+    };
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":{series}}}]}}}}"#
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+fn prometheus_config(url: String) -> MetricsConfig {
+    MetricsConfig {
+        source: MetricsSourceKind::Prometheus,
+        url,
+        step: HumanDuration::from_secs(10),
+        timeout: HumanDuration::from_secs(2),
+        token_env: None,
+        queries: QueryTemplates::default(),
+    }
+}
+
+#[tokio::test]
+async fn prometheus_answers_map_to_points() {
+    let app = Router::new()
+        .route("/api/v1/query", get(fake_prometheus))
+        .route("/api/v1/query_range", get(fake_range));
+    let addr = serve(app).await;
+    let src = MetricsSource::from_config(&prometheus_config(format!("http://{addr}/"))).unwrap();
+    assert_eq!(src.describe(), format!("prometheus http://{addr}"));
+    let labels: Vec<String> = ["prod", "idle", "gone"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let got = src.poll(&labels).await.unwrap();
+    let p = got["prod"].clone().unwrap();
+    assert_eq!((p.requests, p.errors, p.step_s), (1200.0, 12.0, 10.0));
+    assert_eq!(p.error_rate(), Some(0.01));
+    assert_eq!(p.requests_per_s(), Some(120.0));
+    assert_eq!(
+        (p.p50_ms, p.p95_ms, p.p99_ms),
+        (Some(40.0), Some(120.0), Some(250.0))
+    );
+    assert!((Utc::now() - p.at).num_seconds().abs() < 5);
+    // No traffic: zero requests, no 5xx series at all, NaN quantiles.
+    let idle = got["idle"].clone().unwrap();
+    assert_eq!(
+        (idle.requests, idle.errors, idle.p95_ms, idle.error_rate()),
+        (0.0, 0.0, None, None)
+    );
+    // No data at all.
+    assert_eq!(got["gone"], None);
+
+    let e = src.poll(&["broken".to_string()]).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Prometheus http://{addr}/api/v1/query refused the query (execution): many-to-many matching not allowed"
+        )
+    );
+
+    let t = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+    let h = src
+        .history("prod", t(1000), t(1020), Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("Prometheus keeps history");
+    assert_eq!(h.len(), 3);
+    assert_eq!(
+        h.iter().map(|p| p.at.timestamp()).collect::<Vec<_>>(),
+        [1000, 1010, 1020]
+    );
+    assert_eq!(
+        h.iter().map(|p| p.requests).collect::<Vec<_>>(),
+        [100.0, 0.0, 140.0]
+    );
+    assert_eq!(
+        h.iter().map(|p| p.errors).collect::<Vec<_>>(),
+        [0.0, 0.0, 7.0]
+    );
+    assert_eq!(
+        h.iter().map(|p| p.p50_ms).collect::<Vec<_>>(),
+        [Some(50.0), None, Some(60.0)]
+    );
+    assert_eq!(
+        h.iter().map(|p| p.p95_ms).collect::<Vec<_>>(),
+        [Some(100.0), None, Some(300.0)]
+    );
+}
+
+#[tokio::test]
+async fn prometheus_transport_failures() {
+    // Wrong base path: Prometheus' plain-text 404.
+    let app = Router::new().fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") });
+    let addr = serve(app).await;
+    let src = PrometheusSource::new(
+        &format!("http://{addr}/prom"),
+        Duration::from_secs(10),
+        Duration::from_secs(2),
+        None,
+        QueryTemplates::default(),
+    )
+    .unwrap();
+    let e = src.poll(&["prod".to_string()]).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "metrics source http://{addr}/prom/api/v1/query answered HTTP 404: 404 page not found"
+        )
+    );
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let src = MetricsSource::from_config(&prometheus_config(format!("http://{closed}"))).unwrap();
+    let e = src.poll(&["prod".to_string()]).await.unwrap_err();
+    assert!(matches!(e, MetricsError::Unreachable { .. }), "{e}");
+    let e = src
+        .history(
+            "prod",
+            Utc::now() - chrono::Duration::minutes(5),
+            Utc::now(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Unreachable { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn scrape_keeps_no_history_and_tokens_come_from_the_environment() {
+    let mut cfg = prometheus_config("http://127.0.0.1:9/metrics".into());
+    cfg.source = MetricsSourceKind::Scrape;
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    let h = src
+        .history(
+            "prod",
+            Utc::now() - chrono::Duration::minutes(5),
+            Utc::now(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h, None);
+    cfg.token_env = Some("SHIPDECK_TEST_SURELY_UNSET_TOKEN".into());
+    let e = MetricsSource::from_config(&cfg).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "metrics config: token_env names SHIPDECK_TEST_SURELY_UNSET_TOKEN, which is not set"
+    );
+}

@@ -1,0 +1,337 @@
+//! shipdeck's Prometheus source against a real Prometheus scraping the demo
+//! fleet every second: its error rate, p95 and request rate for production
+//! must agree with what the fleet serves (the scrape source over the same
+//! period, and the fleet's own truth).
+//!
+//! Needs the `prometheus` binary (Debian: `apt-get install -y
+//! --no-install-recommends prometheus`, or `./scripts/test` which installs it).
+//! Without it the test fails, saying so: it never skips silently.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use shipdeck::backends::metrics::{MetricPoint, MetricsError, MetricsSource, ScrapeSource};
+use shipdeck::config::{MetricsConfig, MetricsSourceKind, QueryTemplates};
+use shipdeck::demo::{self, FleetOptions};
+use shipdeck::domain::HumanDuration;
+
+const INSTALL_HINT: &str = "the `prometheus` binary is needed by this test: install it with \
+     `apt-get install -y --no-install-recommends prometheus` (Debian/Ubuntu), \
+     or run `./scripts/test`, which installs what the tests need";
+
+/// A Prometheus child process, killed when dropped (also on a panic).
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter()
+            .rev()
+            .take(15)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Start Prometheus scraping `target` every second.
+    fn start(target: SocketAddr) -> Prometheus {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let config = data.path().join("prom.yml");
+        let yaml = [
+            "global:",
+            "  scrape_interval: 1s",
+            "  evaluation_interval: 1s",
+            "scrape_configs:",
+            "  - job_name: demo",
+            "    scrape_interval: 1s",
+            "    scrape_timeout: 900ms",
+            "    static_configs:",
+            &format!("      - targets: ['{target}']"),
+        ]
+        .join("\n");
+        std::fs::write(&config, yaml + "\n").expect("write prom.yml");
+        let spawned = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data.path().join("tsdb").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+            Err(e) => panic!("cannot start prometheus: {e}; {INSTALL_HINT}"),
+        };
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let mut prom = Prometheus {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            _data: data,
+        };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => prom.addr = addr,
+            Err(_) => panic!(
+                "prometheus did not report `msg=\"Listening on\"` within 30 s; its log:\n{}",
+                prom.log_tail()
+            ),
+        }
+        prom
+    }
+}
+
+/// `… msg="Listening on" address=127.0.0.1:40123` → the address.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    if !line.contains("msg=\"Listening on\"") {
+        return None;
+    }
+    let rest = &line[line.find("address=")? + "address=".len()..];
+    rest.split_whitespace()
+        .next()?
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+fn prometheus_source(url: String, step_s: u64, queries: QueryTemplates) -> MetricsSource {
+    MetricsSource::from_config(&MetricsConfig {
+        source: MetricsSourceKind::Prometheus,
+        url,
+        step: HumanDuration::from_secs(step_s),
+        timeout: HumanDuration::from_secs(5),
+        token_env: None,
+        queries,
+    })
+    .expect("a valid Prometheus source")
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(a.abs())
+}
+
+#[test]
+fn listening_line_is_understood() {
+    let line = r#"ts=2026-11-24T20:00:00.000Z caller=web.go:562 level=info component=web msg="Listening on" address=127.0.0.1:40123"#;
+    assert_eq!(
+        listening_address(line),
+        Some(SocketAddr::from(([127, 0, 0, 1], 40123)))
+    );
+    assert_eq!(
+        listening_address("level=info msg=\"Server is ready\""),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_source_agrees_with_the_fleet() {
+    // Production's starting release is marked bad (and has been live for an
+    // hour), so its error rate is high enough (~8%) to compare over 10 s.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fleet = demo::spawn(
+        listener,
+        FleetOptions {
+            seed: 2026,
+            tick: Duration::from_millis(100),
+            bad_versions: vec!["v1.7.3".into(), demo::BAD_VERSION.into()],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet");
+    let prom = Prometheus::start(fleet.addr);
+    let base = format!("http://{}", prom.addr);
+    let src = prometheus_source(base.clone(), 10, QueryTemplates::default());
+    let labels = vec!["production".to_string(), "nowhere".to_string()];
+
+    // Ready (it answers 503 until the TSDB is open) …
+    let started = Instant::now();
+    loop {
+        let ready = reqwest::get(format!("{base}/-/ready")).await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "Prometheus at {base} not ready after 30 s; its log:\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // … then wait for the first scrapes (about 5 s after start, then a rate needs two).
+    let started = Instant::now();
+    loop {
+        match src.poll(&labels).await {
+            Ok(m)
+                if m.get("production")
+                    .is_some_and(|p| p.as_ref().is_some_and(|p| p.p95_ms.is_some())) =>
+            {
+                break;
+            }
+            Ok(_) | Err(MetricsError::Query { .. }) => {}
+            Err(e) => panic!("Prometheus at {base} failed: {e}\n{}", prom.log_tail()),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no production data from Prometheus after 40 s; its log:\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The same 10 s through the scrape source and through Prometheus.
+    let scrape = ScrapeSource::new(
+        &format!("{}/metrics", fleet.url()),
+        Duration::from_secs(5),
+        None,
+    )
+    .expect("scrape source");
+    scrape.poll(&labels).await.expect("first scrape");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let direct: MetricPoint = scrape.poll(&labels).await.expect("second scrape")["production"]
+        .clone()
+        .expect("a scrape step");
+    // Let Prometheus take its scrape of the moment the window ends.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let polled = src.poll(&labels).await.expect("Prometheus poll");
+    assert_eq!(
+        polled["nowhere"], None,
+        "a label without series has no data"
+    );
+    let via_prom = polled["production"].clone().expect("a Prometheus point");
+    let truth = fleet.truth("production").expect("truth");
+    eprintln!(
+        "production over 10 s — scrape: {:.1} req/s, errors {:.2}%, p50 {:.0} ms, p95 {:.0} ms | \
+         prometheus: {:.1} req/s, errors {:.2}%, p50 {:.0} ms, p95 {:.0} ms | \
+         truth: {:.1} req/s, errors {:.2}%, p95 {:.0} ms (model)",
+        direct.requests_per_s().unwrap_or(f64::NAN),
+        100.0 * direct.error_rate().unwrap_or(f64::NAN),
+        direct.p50_ms.unwrap_or(f64::NAN),
+        direct.p95_ms.unwrap_or(f64::NAN),
+        via_prom.requests_per_s().unwrap_or(f64::NAN),
+        100.0 * via_prom.error_rate().unwrap_or(f64::NAN),
+        via_prom.p50_ms.unwrap_or(f64::NAN),
+        via_prom.p95_ms.unwrap_or(f64::NAN),
+        truth.traffic.requests_per_s,
+        100.0 * truth.traffic.error_rate,
+        truth.traffic.p95_ms,
+    );
+
+    let (dr, pr) = (
+        direct.requests_per_s().unwrap(),
+        via_prom.requests_per_s().unwrap(),
+    );
+    assert!(
+        close(pr, dr, 0.25),
+        "requests/s: prometheus {pr} vs scrape {dr}"
+    );
+    assert!(
+        close(pr, truth.traffic.requests_per_s, 0.35),
+        "requests/s: prometheus {pr} vs truth {}",
+        truth.traffic.requests_per_s
+    );
+    let (de, pe) = (direct.error_rate().unwrap(), via_prom.error_rate().unwrap());
+    assert!(
+        close(pe, de, 0.3),
+        "error rate: prometheus {pe} vs scrape {de}"
+    );
+    assert!(
+        (0.04..=0.14).contains(&pe),
+        "error rate: prometheus {pe}, truth {}",
+        truth.traffic.error_rate
+    );
+    let (dp, pp) = (direct.p95_ms.unwrap(), via_prom.p95_ms.unwrap());
+    assert!(
+        close(pp, dp, 0.25),
+        "p95: prometheus {pp} ms vs scrape {dp} ms"
+    );
+    // A bad release: p95 ~2.8 × 120 ms (the buckets blur it somewhat).
+    assert!((200.0..=600.0).contains(&pp), "p95 {pp} ms");
+    let (d50, p50) = (direct.p50_ms.unwrap(), via_prom.p50_ms.unwrap());
+    assert!(
+        close(p50, d50, 0.25),
+        "p50: prometheus {p50} ms vs scrape {d50} ms"
+    );
+
+    // History: query_range over the last 12 s at 3 s steps.
+    let end = Utc::now();
+    let hist = src
+        .history(
+            "production",
+            end - chrono::Duration::seconds(12),
+            end,
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("query_range")
+        .expect("Prometheus keeps history");
+    assert!(hist.len() >= 3, "{} history points", hist.len());
+    for w in hist.windows(2) {
+        assert_eq!((w[1].at - w[0].at).num_seconds(), 3);
+    }
+    for p in &hist {
+        assert!(p.requests > 0.0 && p.step_s == 3.0, "{p:?}");
+        let er = p.error_rate().unwrap();
+        assert!(
+            (0.01..=0.25).contains(&er),
+            "history error rate {er}: {p:?}"
+        );
+    }
+
+    // Prometheus' own refusals come back typed.
+    let broken = QueryTemplates {
+        requests: "sum(".into(),
+        ..QueryTemplates::default()
+    };
+    let e = prometheus_source(base.clone(), 10, broken)
+        .poll(&labels)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, MetricsError::Query { ref error_type, .. } if error_type == "bad_data"),
+        "{e}"
+    );
+    let e = prometheus_source(format!("{base}/nope"), 10, QueryTemplates::default())
+        .poll(&labels)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Status { status: 404, .. }), "{e}");
+
+    drop(prom);
+    fleet.shutdown().await.expect("fleet shutdown");
+}
