@@ -8,6 +8,7 @@
 //!
 //! [`keymap`] is the one table of key bindings; [`theme`] names colours by role.
 
+pub mod app;
 mod format;
 pub mod keymap;
 pub mod msg;
@@ -19,6 +20,7 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+pub use app::run;
 pub use msg::{Done, Effect, Failure, Msg, TaskKind};
 pub use state::{Settings, State};
 pub use theme::Theme;
