@@ -14,3 +14,4 @@ pub mod logging;
 pub mod monitor;
 pub mod paths;
 pub mod store;
+pub mod tui;

@@ -1,0 +1,426 @@
+//! The running console: terminal setup and restore, the event loop, and the
+//! effect runner.
+//!
+//! The loop is `select!` over terminal events, effect results, engine events,
+//! the clock and termination signals → `update` → draw if dirty. Each effect
+//! runs as a tokio task that answers with one `Msg`; monitoring windows are
+//! kept by environment so they can be cancelled.
+//!
+//! The terminal is restored on every way out: normal return, `?` errors
+//! (the guard's `Drop`), SIGTERM/SIGHUP, and a panic in any thread or task
+//! (the panic hook restores it, logs the panic and exits).
+
+use std::collections::HashMap;
+use std::io::{self, Stdout};
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{
+    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::AbortHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::engine::{Engine, EngineError, Event, WatchOutcome};
+use crate::monitor::VerdictKind;
+
+use super::msg::{Done, Effect, Failure, Msg, TaskKind};
+use super::state::{Settings, State};
+use super::theme::Theme;
+use super::update::update;
+use super::view;
+
+/// Open the console on `engine` and run it until the user quits.
+///
+/// Returns an error only for terminal I/O failures; everything the engine
+/// reports is shown in the console itself.
+pub async fn run(engine: Engine) -> anyhow::Result<()> {
+    let config = engine.config();
+    let no_color = Theme::no_color_requested(std::env::var_os("NO_COLOR").as_deref());
+    let theme = Theme::new(config.ui.theme, no_color);
+    let settings = Settings::from_config(config);
+    let mut state = State::new(settings, theme, Utc::now());
+
+    let previous_hook = std::panic::take_hook();
+    install_panic_hook();
+    let result = run_loop(engine, &mut state).await;
+    // Restore the default hook for whatever runs after the console.
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(previous_hook);
+    result
+}
+
+async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
+    let guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    let size = terminal.size()?;
+    state.size = (size.width, size.height);
+
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
+    let mut runner = Runner {
+        engine,
+        msgs: msg_tx,
+        events: event_tx,
+        watches: HashMap::new(),
+    };
+    let mut term_events = EventStream::new();
+    let mut signals = Signals::new()?;
+    // The clock ticks at least every second (countdowns, ages); the status
+    // is polled every `ui.refresh` (see `update`).
+    let period = state
+        .settings
+        .refresh
+        .clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+
+    loop {
+        if state.dirty {
+            terminal.draw(|f| view::draw(state, f))?;
+            state.dirty = false;
+        }
+        if state.quit {
+            break;
+        }
+        let msg = tokio::select! {
+            ev = next_term_event(&mut term_events) => match ev {
+                Some(Ok(ev)) => match translate(ev) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(msg) = msg_rx.recv() => msg,
+            Some(ev) = event_rx.recv() => Msg::Engine(ev),
+            _ = tick.tick() => Msg::Tick(Utc::now()),
+            _ = signals.recv() => break,
+        };
+        for effect in update(state, msg) {
+            runner.run(effect);
+        }
+    }
+    runner.abort_all();
+    drop(terminal);
+    drop(guard);
+    Ok(())
+}
+
+fn translate(ev: TermEvent) -> Option<Msg> {
+    match ev {
+        TermEvent::Key(k) => Some(Msg::Key(k)),
+        TermEvent::Paste(text) => Some(Msg::Paste(text)),
+        TermEvent::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}
+
+async fn next_term_event(stream: &mut EventStream) -> Option<io::Result<TermEvent>> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// Runs effects as tasks; each answers with a `Msg` on `msgs`.
+struct Runner {
+    engine: Engine,
+    msgs: UnboundedSender<Msg>,
+    events: UnboundedSender<Event>,
+    /// Running monitoring windows by environment, to cancel them.
+    watches: HashMap<String, AbortHandle>,
+}
+
+fn failure(e: EngineError) -> Failure {
+    Failure {
+        reason: e.to_string(),
+        refused: e.exit_code() == 3,
+    }
+}
+
+impl Runner {
+    fn spawn<F>(&self, fut: F) -> AbortHandle
+    where
+        F: std::future::Future<Output = Msg> + Send + 'static,
+    {
+        let tx = self.msgs.clone();
+        tokio::spawn(async move {
+            let msg = fut.await;
+            // The loop has ended when the receiver is gone: nothing to tell.
+            let _ = tx.send(msg);
+        })
+        .abort_handle()
+    }
+
+    fn run(&mut self, effect: Effect) {
+        let engine = self.engine.clone();
+        let events = self.events.clone();
+        match effect {
+            Effect::LoadStatus => {
+                self.spawn(async move { Msg::StatusLoaded(Ok(engine.status().await)) });
+            }
+            Effect::LoadHistory { limit } => {
+                self.spawn(async move {
+                    Msg::HistoryLoaded(engine.history(None, limit).await.map_err(|e| e.to_string()))
+                });
+            }
+            Effect::Promote {
+                env,
+                version,
+                accept_warnings,
+            } => {
+                self.spawn(async move {
+                    let result = engine
+                        .promote(&env, Some(version), accept_warnings, Some(events))
+                        .await
+                        .map(Done::Deployed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Promote,
+                        result,
+                    }
+                });
+            }
+            Effect::Approve {
+                env,
+                decision,
+                note,
+            } => {
+                let kind = match decision {
+                    crate::domain::Decision::Go => TaskKind::Approve,
+                    crate::domain::Decision::NoGo => TaskKind::Reject,
+                };
+                self.spawn(async move {
+                    let result = engine
+                        .approve(&env, decision, note)
+                        .await
+                        .map(Done::Recorded)
+                        .map_err(failure);
+                    Msg::ActionDone { env, kind, result }
+                });
+            }
+            Effect::Rollback { env, to } => {
+                self.spawn(async move {
+                    let result = engine
+                        .rollback(&env, to, Some(events))
+                        .await
+                        .map(Done::Deployed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Rollback,
+                        result,
+                    }
+                });
+            }
+            Effect::Watch { env } => {
+                let key = env.clone();
+                let handle = self.spawn(watch(engine, env, events));
+                if let Some(old) = self.watches.insert(key, handle) {
+                    old.abort();
+                }
+            }
+            Effect::CancelWatch { env } => {
+                if let Some(h) = self.watches.remove(&env) {
+                    h.abort();
+                }
+            }
+            Effect::Quit => self.abort_all(),
+        }
+    }
+
+    fn abort_all(&mut self) {
+        for (_, h) in self.watches.drain() {
+            h.abort();
+        }
+    }
+}
+
+/// Run the monitoring window of `env`; its samples arrive as engine events.
+async fn watch(engine: Engine, env: String, events: UnboundedSender<Event>) -> Msg {
+    let result = match engine.watch(&env, None, Some(events)).await {
+        Ok(outcome) => watched(&outcome),
+        Err(e) => Err(failure(e)),
+    };
+    Msg::ActionDone {
+        env,
+        kind: TaskKind::Watch,
+        result,
+    }
+}
+
+/// How a monitoring window ended, in one line; a failed automatic
+/// rollback is a failure the engineer must see.
+fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
+    let v = &o.verdict;
+    if let Some(e) = &o.rollback_error {
+        return Err(Failure {
+            reason: format!(
+                "regression of {} ({}); automatic rollback failed: {e}",
+                o.version, v.reason
+            ),
+            refused: false,
+        });
+    }
+    let line = match (v.kind, &o.rolled_back) {
+        (VerdictKind::Regression, Some(r)) => format!(
+            "regression of {} ({}); rolled back to {}",
+            o.version, v.reason, r.version
+        ),
+        (VerdictKind::Regression, None) => {
+            format!("regression of {}: {} — r rolls back", o.version, v.reason)
+        }
+        (VerdictKind::Healthy, _) => format!("window of {} passed: {}", o.version, v.reason),
+        (VerdictKind::Collecting | VerdictKind::InsufficientData, _) => {
+            format!(
+                "window of {} ended without a verdict: {}",
+                o.version, v.reason
+            )
+        }
+    };
+    Ok(Done::Watched(line))
+}
+
+/// Raw mode, the alternate screen and bracketed paste, undone on drop.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<TerminalGuard> {
+        enable_raw_mode()?;
+        // From here on, dropping the guard restores the terminal.
+        let guard = TerminalGuard;
+        execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Put the terminal back as the shell had it. Safe to call more than once.
+pub fn restore_terminal() {
+    let mut out: Stdout = io::stdout();
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+/// On a panic anywhere (the loop or any task): restore the terminal, log
+/// the panic, say one line on stderr and exit, rather than leave a raw-mode
+/// terminal with a backtrace drawn over the console.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        restore_terminal();
+        tracing::error!(target: "shipdeck::tui", "panic: {info}");
+        let log = crate::paths::log_file()
+            .map(|p| format!("; details in {}", p.display()))
+            .unwrap_or_default();
+        eprintln!("shipdeck: the console stopped on an internal error{log}");
+        std::process::exit(101);
+    }));
+}
+
+/// SIGTERM and SIGHUP end the console cleanly (Ctrl-C arrives as a key in
+/// raw mode).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeployRecord, Version};
+    use crate::monitor::{Metric, Verdict};
+
+    fn outcome(kind: VerdictKind, rolled: bool, err: Option<&str>) -> WatchOutcome {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let at = Utc::now();
+        WatchOutcome {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            deploy_at: at,
+            verdict: Verdict {
+                kind,
+                metric: Some(Metric::ErrorRate),
+                detected_at: Some(40.0),
+                reason: "error rate 6% above 2%".into(),
+            },
+            rolled_back: rolled.then(|| DeployRecord {
+                env: "production".into(),
+                version: v("v1.7.3"),
+                from_version: Some(v("v1.8.0")),
+                at,
+                actor: "shipdeck".into(),
+                kind: "rollback".into(),
+            }),
+            rollback_error: err.map(String::from),
+        }
+    }
+
+    #[test]
+    fn watch_outcomes_read_as_one_line() {
+        assert_eq!(
+            watched(&outcome(VerdictKind::Regression, true, None)),
+            Ok(Done::Watched(
+                "regression of v1.8.0 (error rate 6% above 2%); rolled back to v1.7.3".into()
+            ))
+        );
+        assert_eq!(
+            watched(&outcome(VerdictKind::Healthy, false, None)),
+            Ok(Done::Watched(
+                "window of v1.8.0 passed: error rate 6% above 2%".into()
+            ))
+        );
+        let failed = watched(&outcome(
+            VerdictKind::Regression,
+            false,
+            Some("hook exited 1"),
+        ));
+        assert!(
+            matches!(failed, Err(Failure { ref reason, refused: false }) if reason.ends_with("automatic rollback failed: hook exited 1"))
+        );
+    }
+}

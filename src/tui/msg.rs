@@ -1,0 +1,102 @@
+//! Everything that can happen to the console (`Msg`) and everything the
+//! console asks the outside world to do (`Effect`).
+//!
+//! `update` turns one `Msg` into state changes and a list of `Effect`s; the
+//! app runs each effect as a tokio task that answers with a `Msg`.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::domain::{Approval, AuditEntry, Decision, DeployRecord, Version};
+use crate::engine::{Event, Status};
+
+/// The engine call an environment is busy with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    Promote,
+    Approve,
+    Reject,
+    Rollback,
+    Watch,
+}
+
+impl TaskKind {
+    pub fn verb(self) -> &'static str {
+        match self {
+            TaskKind::Promote => "promote",
+            TaskKind::Approve => "approve",
+            TaskKind::Reject => "reject",
+            TaskKind::Rollback => "roll back",
+            TaskKind::Watch => "monitoring window",
+        }
+    }
+}
+
+/// What a finished engine call reported.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Done {
+    Deployed(DeployRecord),
+    Recorded(Approval),
+    /// The monitoring window ended; one line saying how.
+    Watched(String),
+}
+
+/// Why an engine call did not do what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The engine's one-line reason.
+    pub reason: String,
+    /// A gate refused it (exit code 3) rather than an outside system failing.
+    pub refused: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(String),
+    Resize(u16, u16),
+    /// The clock: the only way time enters the state.
+    Tick(DateTime<Utc>),
+    StatusLoaded(Result<Status, String>),
+    HistoryLoaded(Result<Vec<AuditEntry>, String>),
+    /// Progress reported by the engine while it acts.
+    Engine(Event),
+    ActionDone {
+        env: String,
+        kind: TaskKind,
+        result: Result<Done, Failure>,
+    },
+}
+
+/// Work for the app to start. Each engine call answers with
+/// `Msg::ActionDone` (or `StatusLoaded` / `HistoryLoaded`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    LoadStatus,
+    LoadHistory {
+        limit: usize,
+    },
+    Promote {
+        env: String,
+        version: Version,
+        accept_warnings: bool,
+    },
+    Approve {
+        env: String,
+        decision: Decision,
+        note: Option<String>,
+    },
+    Rollback {
+        env: String,
+        to: Option<Version>,
+    },
+    Watch {
+        env: String,
+    },
+    /// Stop the monitoring window task of `env` (the engineer rolls back by hand).
+    CancelWatch {
+        env: String,
+    },
+    Quit,
+}

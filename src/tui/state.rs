@@ -1,0 +1,402 @@
+//! Everything the console knows, in one value. `update` changes it, `view`
+//! draws it; neither reads the clock (`now` arrives with `Msg::Tick`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, RollbackStrategy};
+use crate::domain::{AuditEntry, Decision, Gate, Version};
+use crate::engine::{EnvStatus, Status};
+use crate::monitor::{BaselineSummary, Sample, Verdict};
+
+use super::keymap::Context;
+use super::msg::TaskKind;
+use super::theme::Theme;
+
+/// Most samples kept per series (baseline and window each): three hours of
+/// one-second steps. Beyond it the oldest are dropped.
+pub const MAX_SAMPLES: usize = 10_800;
+/// Live metrics gathered from status snapshots cover this much time.
+pub const LIVE_SPAN_S: i64 = 30 * 60;
+/// And at most this many points.
+pub const MAX_LIVE: usize = 3_600;
+/// Notices kept (the newest is shown).
+pub const MAX_NOTICES: usize = 20;
+/// Audit entries loaded for the history view.
+pub const HISTORY_LIMIT: usize = 500;
+
+/// The settings the console acts on, taken from the config.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub confirm_rollback: bool,
+    pub read_only: bool,
+    pub auto_rollback: bool,
+    pub refresh: Duration,
+    pub strategies: BTreeMap<String, RollbackStrategy>,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Settings {
+            confirm_rollback: config.ui.confirm_rollback,
+            read_only: config.ui.read_only,
+            auto_rollback: config.monitor.auto_rollback,
+            refresh: config.ui.refresh.0,
+            strategies: config
+                .environments
+                .iter()
+                .map(|e| (e.name().to_string(), e.rollback))
+                .collect(),
+        }
+    }
+
+    pub fn strategy(&self, env: &str) -> &'static str {
+        match self.strategies.get(env).copied().unwrap_or_default() {
+            RollbackStrategy::Redeploy => "redeploy",
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            confirm_rollback: true,
+            read_only: false,
+            auto_rollback: true,
+            refresh: Duration::from_secs(1),
+            strategies: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Console,
+    History,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Overlay {
+    Help,
+    Dialog(Dialog),
+}
+
+/// A dialog: the typed action it will start on Enter, and the note being
+/// typed when the action takes one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dialog {
+    pub action: Pending,
+    pub note: Option<String>,
+}
+
+/// Longest note accepted in the approval dialog.
+pub const MAX_NOTE: usize = 200;
+
+/// An action waiting for Enter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pending {
+    Promote {
+        env: String,
+        version: Version,
+        current: Option<Version>,
+        source: Option<String>,
+        skips: Vec<String>,
+        warnings: Vec<Gate>,
+        production: bool,
+    },
+    Approve {
+        env: String,
+        version: Version,
+        source: Option<String>,
+        decision: Decision,
+    },
+    Rollback {
+        env: String,
+        from: Option<Version>,
+        to: Option<Version>,
+        strategy: &'static str,
+        production: bool,
+    },
+    Quit {
+        running: Vec<String>,
+    },
+}
+
+/// An engine call running for an environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub kind: TaskKind,
+    pub started: DateTime<Utc>,
+    pub version: Option<Version>,
+}
+
+/// A deploy (or rollback) as the engine reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeployProgress {
+    pub version: Version,
+    pub from: Option<Version>,
+    pub rollback: bool,
+    pub started: DateTime<Utc>,
+    pub elapsed_s: f64,
+    pub observed: Option<Version>,
+    /// `(ok, detail)` once finished.
+    pub finished: Option<(bool, String)>,
+}
+
+/// A monitoring window: the baseline before the deploy, the samples after
+/// it, and the detector's latest verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub version: Version,
+    pub deploy_at: DateTime<Utc>,
+    pub window_s: f64,
+    pub baseline: VecDeque<Sample>,
+    pub samples: VecDeque<Sample>,
+    pub verdict: Option<Verdict>,
+    pub summary: BaselineSummary,
+    pub running: bool,
+    /// A regression of this window has been announced already.
+    pub alarmed: bool,
+}
+
+impl Window {
+    pub fn push(&mut self, sample: Sample) {
+        let list = if sample.t <= 0.0 {
+            &mut self.baseline
+        } else {
+            &mut self.samples
+        };
+        list.push_back(sample);
+        while list.len() > MAX_SAMPLES {
+            list.pop_front();
+        }
+    }
+
+    /// Seconds left in the window at `now` (never negative).
+    pub fn remaining_s(&self, now: DateTime<Utc>) -> f64 {
+        let elapsed = (now - self.deploy_at).num_milliseconds() as f64 / 1000.0;
+        (self.window_s - elapsed).max(0.0)
+    }
+}
+
+/// One point of live metrics, from a status snapshot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LivePoint {
+    pub at: DateTime<Utc>,
+    pub error_rate: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// What the console tracks per environment beyond the status snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvUi {
+    pub task: Option<Task>,
+    pub deploy: Option<DeployProgress>,
+    pub window: Option<Window>,
+    pub live: VecDeque<LivePoint>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub at: DateTime<Utc>,
+    pub level: Level,
+    pub text: String,
+}
+
+/// A regression the engineer has to act on (auto-rollback is off).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alarm {
+    pub env: String,
+    pub version: Version,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Loading / Loaded(age) / Error of a panel's source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PanelState<'a> {
+    Loading,
+    Loaded { age_s: i64 },
+    Error { reason: &'a str, age_s: Option<i64> },
+}
+
+#[derive(Clone, Debug)]
+pub struct State {
+    pub now: DateTime<Utc>,
+    pub settings: Settings,
+    pub theme: Theme,
+    pub size: (u16, u16),
+
+    pub status: Option<Status>,
+    pub status_error: Option<String>,
+    pub status_loading: bool,
+    pub status_requested_at: Option<DateTime<Utc>>,
+
+    pub history: Option<Vec<AuditEntry>>,
+    pub history_error: Option<String>,
+    pub history_loading: bool,
+    pub history_scroll: usize,
+
+    pub selected: usize,
+    pub mode: Mode,
+    pub overlays: Vec<Overlay>,
+    pub envs: BTreeMap<String, EnvUi>,
+    pub notices: VecDeque<Notice>,
+    pub alarm: Option<Alarm>,
+
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(settings: Settings, theme: Theme, now: DateTime<Utc>) -> Self {
+        State {
+            now,
+            settings,
+            theme,
+            size: (0, 0),
+            status: None,
+            status_error: None,
+            status_loading: false,
+            status_requested_at: None,
+            history: None,
+            history_error: None,
+            history_loading: false,
+            history_scroll: 0,
+            selected: 0,
+            mode: Mode::Console,
+            overlays: Vec::new(),
+            envs: BTreeMap::new(),
+            notices: VecDeque::new(),
+            alarm: None,
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    pub fn environments(&self) -> &[EnvStatus] {
+        self.status
+            .as_ref()
+            .map(|s| s.environments.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub fn selected_env(&self) -> Option<&EnvStatus> {
+        self.environments().get(self.selected)
+    }
+
+    pub fn env_status(&self, name: &str) -> Option<&EnvStatus> {
+        self.environments().iter().find(|e| e.name == name)
+    }
+
+    pub fn env_ui(&self, name: &str) -> Option<&EnvUi> {
+        self.envs.get(name)
+    }
+
+    pub fn env_ui_mut(&mut self, name: &str) -> &mut EnvUi {
+        self.envs.entry(name.to_string()).or_default()
+    }
+
+    /// Where the keyboard goes now.
+    pub fn context(&self) -> Context {
+        match self.overlays.last() {
+            Some(Overlay::Help) => Context::Help,
+            Some(Overlay::Dialog(d)) if d.note.is_some() => Context::Input,
+            Some(Overlay::Dialog(_)) => Context::Dialog,
+            None => match self.mode {
+                Mode::Console => Context::Main,
+                Mode::History => Context::History,
+            },
+        }
+    }
+
+    pub fn status_panel(&self) -> PanelState<'_> {
+        let age = self
+            .status
+            .as_ref()
+            .map(|s| (self.now - s.generated_at).num_seconds().max(0));
+        match (&self.status_error, age) {
+            (Some(reason), age_s) => PanelState::Error { reason, age_s },
+            (None, Some(age_s)) => PanelState::Loaded { age_s },
+            (None, None) => PanelState::Loading,
+        }
+    }
+
+    /// What runs now, one line each, for the quit question.
+    pub fn running(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (env, ui) in &self.envs {
+            if let Some(task) = &ui.task {
+                match task.kind {
+                    TaskKind::Watch => {
+                        let left = ui
+                            .window
+                            .as_ref()
+                            .map(|w| w.remaining_s(self.now))
+                            .unwrap_or(0.0);
+                        out.push(format!(
+                            "monitoring window of {env} ({} left)",
+                            super::format::countdown(left)
+                        ));
+                    }
+                    kind => out.push(format!("{} of {env}", kind.verb())),
+                }
+            }
+        }
+        out
+    }
+
+    /// The environment whose charts the monitoring panel shows: the selected
+    /// one if it has a running window, else any running window, else the
+    /// selected one (its last window, or its live metrics).
+    pub fn chart_env(&self) -> Option<&str> {
+        let selected = self.selected_env().map(|e| e.name.as_str());
+        let running = |name: &str| {
+            self.envs
+                .get(name)
+                .and_then(|u| u.window.as_ref())
+                .is_some_and(|w| w.running)
+        };
+        if let Some(sel) = selected.filter(|n| running(n)) {
+            return Some(sel);
+        }
+        self.environments()
+            .iter()
+            .map(|e| e.name.as_str())
+            .find(|n| running(n))
+            .or(selected)
+    }
+
+    pub fn notify(&mut self, level: Level, text: impl Into<String>) {
+        self.notices.push_front(Notice {
+            at: self.now,
+            level,
+            text: text.into(),
+        });
+        self.notices.truncate(MAX_NOTICES);
+        self.dirty = true;
+    }
+
+    /// The notice to show now: the newest, while it is recent enough.
+    pub fn current_notice(&self) -> Option<&Notice> {
+        self.notices.front().filter(|n| {
+            let keep = match n.level {
+                Level::Info => 15,
+                Level::Warn => 30,
+                Level::Error => 60,
+            };
+            (self.now - n.at).num_seconds() < keep
+        })
+    }
+}

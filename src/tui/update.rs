@@ -1,0 +1,1195 @@
+//! `update(&mut State, Msg) -> Vec<Effect>`: every change of the console's
+//! state happens here, without I/O and without reading the clock.
+//!
+//! The TUI holds no release rules of its own: whether an action is allowed
+//! is the engine's answer (the plan's gates in the status snapshot, or the
+//! engine's refusal when it acts). What the TUI adds is asking first,
+//! refusing in read-only mode, and not starting two actions on one env.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::domain::Decision;
+use crate::engine::{EnvStatus, Event, Status};
+use crate::monitor::{Verdict, VerdictKind};
+
+use super::keymap::{self, Action, Context};
+use super::msg::{Done, Effect, Failure, Msg, TaskKind};
+use super::state::{
+    Alarm, DeployProgress, Dialog, HISTORY_LIMIT, LIVE_SPAN_S, Level, LivePoint, MAX_LIVE,
+    MAX_NOTE, Mode, Overlay, Pending, State, Task, Window,
+};
+
+pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(ev) => on_key(s, ev),
+        Msg::Paste(text) => {
+            if let Some(note) = top_note(s) {
+                for c in text.chars() {
+                    push_note_char(note, if c.is_control() { ' ' } else { c });
+                }
+                s.dirty = true;
+            }
+            vec![]
+        }
+        Msg::Resize(w, h) => {
+            s.size = (w, h);
+            s.dirty = true;
+            vec![]
+        }
+        Msg::Tick(now) => on_tick(s, now),
+        Msg::StatusLoaded(result) => {
+            on_status(s, result);
+            vec![]
+        }
+        Msg::HistoryLoaded(result) => {
+            s.history_loading = false;
+            match result {
+                Ok(entries) => {
+                    s.history = Some(entries);
+                    s.history_error = None;
+                }
+                Err(e) => s.history_error = Some(e),
+            }
+            s.dirty = true;
+            vec![]
+        }
+        Msg::Engine(ev) => on_engine(s, ev),
+        Msg::ActionDone { env, kind, result } => on_done(s, env, kind, result),
+    }
+}
+
+fn on_tick(s: &mut State, now: chrono::DateTime<chrono::Utc>) -> Vec<Effect> {
+    s.now = now;
+    s.dirty = true;
+    let cutoff = now - chrono::Duration::seconds(LIVE_SPAN_S);
+    for ui in s.envs.values_mut() {
+        while ui.live.front().is_some_and(|p| p.at < cutoff) {
+            ui.live.pop_front();
+        }
+    }
+    // The clock may tick faster than `refresh` (countdowns); poll the
+    // status every `refresh`, allowing a tick that comes a little early.
+    let refresh_ms = s.settings.refresh.as_millis() as i64;
+    let due = s
+        .status_requested_at
+        .is_none_or(|at| (now - at).num_milliseconds() * 10 >= refresh_ms * 9);
+    if due { load_status(s) } else { vec![] }
+}
+
+/// Ask for a status snapshot unless one is on its way.
+fn load_status(s: &mut State) -> Vec<Effect> {
+    if s.status_loading {
+        return vec![];
+    }
+    s.status_loading = true;
+    s.status_requested_at = Some(s.now);
+    vec![Effect::LoadStatus]
+}
+
+fn on_status(s: &mut State, result: Result<Status, String>) {
+    s.status_loading = false;
+    s.dirty = true;
+    let status = match result {
+        Ok(st) => st,
+        Err(e) => {
+            s.status_error = Some(e);
+            return;
+        }
+    };
+    // First snapshot: open on the pending release; later ones keep the
+    // selection on the same environment.
+    let keep = match &s.status {
+        None => status.pending.as_ref().map(|p| p.to.clone()),
+        Some(_) => s.selected_env().map(|e| e.name.clone()),
+    };
+    for env in &status.environments {
+        let Some(at) = env.metrics.as_of else {
+            continue;
+        };
+        let ui = s.env_ui_mut(&env.name);
+        if ui.live.back().is_some_and(|p| p.at >= at) {
+            continue;
+        }
+        ui.live.push_back(LivePoint {
+            at,
+            error_rate: env.metrics.error_rate,
+            p50_ms: env.metrics.p50_ms,
+            p95_ms: env.metrics.p95_ms,
+            p99_ms: env.metrics.p99_ms,
+        });
+        while ui.live.len() > MAX_LIVE {
+            ui.live.pop_front();
+        }
+    }
+    s.selected = keep
+        .and_then(|name| status.environments.iter().position(|e| e.name == name))
+        .unwrap_or(s.selected)
+        .min(status.environments.len().saturating_sub(1));
+    s.status = Some(status);
+    s.status_error = None;
+}
+
+fn top_note(s: &mut State) -> Option<&mut String> {
+    match s.overlays.last_mut() {
+        Some(Overlay::Dialog(Dialog { note: Some(n), .. })) => Some(n),
+        _ => None,
+    }
+}
+
+fn push_note_char(note: &mut String, c: char) {
+    if note.chars().count() < MAX_NOTE {
+        note.push(c);
+    }
+}
+
+fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
+    if ev.kind == KeyEventKind::Release {
+        return vec![];
+    }
+    let ctx = s.context();
+    if let Some(action) = keymap::lookup(ctx, &ev) {
+        return on_action(s, action);
+    }
+    if ctx == Context::Input
+        && let Some(note) = top_note(s)
+    {
+        match ev.code {
+            KeyCode::Char(c) if !ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                push_note_char(note, c)
+            }
+            KeyCode::Backspace => {
+                note.pop();
+            }
+            _ => return vec![],
+        }
+        s.dirty = true;
+    }
+    vec![]
+}
+
+fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
+    s.dirty = true;
+    match action {
+        Action::SelectPrev => {
+            s.selected = s.selected.saturating_sub(1);
+            vec![]
+        }
+        Action::SelectNext => {
+            let n = s.environments().len();
+            if s.selected + 1 < n {
+                s.selected += 1;
+            }
+            vec![]
+        }
+        Action::Promote => ask_promote(s),
+        Action::Approve => ask_approval(s, Decision::Go),
+        Action::Reject => ask_approval(s, Decision::NoGo),
+        Action::Rollback => ask_rollback(s),
+        Action::ToggleHistory => match s.mode {
+            Mode::Console => {
+                s.mode = Mode::History;
+                s.history_scroll = 0;
+                load_history(s)
+            }
+            Mode::History => {
+                s.mode = Mode::Console;
+                vec![]
+            }
+        },
+        Action::ScrollUp => {
+            s.history_scroll = s.history_scroll.saturating_sub(1);
+            vec![]
+        }
+        Action::ScrollDown => {
+            let n = s.history.as_ref().map_or(0, Vec::len);
+            if s.history_scroll + 1 < n {
+                s.history_scroll += 1;
+            }
+            vec![]
+        }
+        Action::Help => {
+            s.overlays.push(Overlay::Help);
+            vec![]
+        }
+        Action::Cancel => {
+            if s.overlays.pop().is_none() {
+                s.alarm = None;
+                s.notices.clear();
+            }
+            vec![]
+        }
+        Action::Confirm => match s.overlays.pop() {
+            Some(Overlay::Dialog(d)) => confirm(s, d),
+            Some(other) => {
+                s.overlays.push(other);
+                vec![]
+            }
+            None => vec![],
+        },
+        Action::Quit => {
+            let running = s.running();
+            if running.is_empty() {
+                quit(s)
+            } else {
+                s.overlays.push(Overlay::Dialog(Dialog {
+                    action: Pending::Quit { running },
+                    note: None,
+                }));
+                vec![]
+            }
+        }
+        Action::ForceQuit => quit(s),
+    }
+}
+
+fn quit(s: &mut State) -> Vec<Effect> {
+    s.quit = true;
+    vec![Effect::Quit]
+}
+
+fn load_history(s: &mut State) -> Vec<Effect> {
+    if s.history_loading {
+        return vec![];
+    }
+    s.history_loading = true;
+    vec![Effect::LoadHistory {
+        limit: HISTORY_LIMIT,
+    }]
+}
+
+/// Refuse in read-only mode or while `env` is busy; `None` means go on.
+fn refuse(s: &mut State, what: &str, env: &EnvStatus, allow_watch: bool) -> bool {
+    if s.settings.read_only {
+        s.notify(
+            Level::Warn,
+            format!("read-only mode: {what} is not allowed"),
+        );
+        return true;
+    }
+    let busy = s
+        .env_ui(&env.name)
+        .and_then(|u| u.task.as_ref())
+        .filter(|t| !(allow_watch && t.kind == TaskKind::Watch))
+        .map(|t| t.kind.verb());
+    if let Some(verb) = busy {
+        let name = env.name.clone();
+        s.notify(
+            Level::Warn,
+            format!("{name} is busy ({verb} running): wait for it to finish"),
+        );
+        return true;
+    }
+    false
+}
+
+fn ask_promote(s: &mut State) -> Vec<Effect> {
+    let Some(env) = s.selected_env().cloned() else {
+        return vec![];
+    };
+    if refuse(s, "promote", &env, false) {
+        return vec![];
+    }
+    let Some(plan) = env.promotion.clone() else {
+        let why = env
+            .promotion_error
+            .clone()
+            .unwrap_or_else(|| "nothing to promote".into());
+        s.notify(Level::Warn, format!("cannot promote {}: {why}", env.name));
+        return vec![];
+    };
+    if let Some(gate) = plan.refusal() {
+        s.notify(
+            Level::Error,
+            format!(
+                "cannot promote {}: {} — {}",
+                env.name, gate.name, gate.detail
+            ),
+        );
+        return vec![];
+    }
+    let warnings = plan.warnings().cloned().collect();
+    s.overlays.push(Overlay::Dialog(Dialog {
+        action: Pending::Promote {
+            env: env.name.clone(),
+            version: plan.version.clone(),
+            current: env.version.clone(),
+            source: plan.from.clone(),
+            skips: plan.skips.clone(),
+            warnings,
+            production: env.production,
+        },
+        note: None,
+    }));
+    vec![]
+}
+
+fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
+    let Some(env) = s.selected_env().cloned() else {
+        return vec![];
+    };
+    let what = match decision {
+        Decision::Go => "approve",
+        Decision::NoGo => "reject",
+    };
+    if refuse(s, what, &env, true) {
+        return vec![];
+    }
+    let Some(plan) = env.promotion.as_ref() else {
+        let why = env
+            .promotion_error
+            .clone()
+            .unwrap_or_else(|| "no pending release".into());
+        s.notify(
+            Level::Warn,
+            format!("nothing to {what} for {}: {why}", env.name),
+        );
+        return vec![];
+    };
+    s.overlays.push(Overlay::Dialog(Dialog {
+        action: Pending::Approve {
+            env: env.name.clone(),
+            version: plan.version.clone(),
+            source: plan.from.clone(),
+            decision,
+        },
+        note: Some(String::new()),
+    }));
+    vec![]
+}
+
+fn ask_rollback(s: &mut State) -> Vec<Effect> {
+    let target = match &s.alarm {
+        Some(a) => s.env_status(&a.env).cloned(),
+        None => s.selected_env().cloned(),
+    };
+    let Some(env) = target else {
+        return vec![];
+    };
+    if refuse(s, "roll back", &env, true) {
+        return vec![];
+    }
+    let to = env
+        .last_deploy
+        .as_ref()
+        .and_then(|d| d.from_version.clone());
+    let pending = Pending::Rollback {
+        env: env.name.clone(),
+        from: env.version.clone(),
+        to,
+        strategy: s.settings.strategy(&env.name),
+        production: env.production,
+    };
+    if s.settings.confirm_rollback {
+        s.overlays.push(Overlay::Dialog(Dialog {
+            action: pending,
+            note: None,
+        }));
+        vec![]
+    } else {
+        confirm(
+            s,
+            Dialog {
+                action: pending,
+                note: None,
+            },
+        )
+    }
+}
+
+fn start(s: &mut State, env: &str, kind: TaskKind, version: Option<crate::domain::Version>) {
+    let now = s.now;
+    s.env_ui_mut(env).task = Some(Task {
+        kind,
+        started: now,
+        version,
+    });
+}
+
+fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
+    match d.action {
+        Pending::Promote {
+            env,
+            version,
+            warnings,
+            ..
+        } => {
+            start(s, &env, TaskKind::Promote, Some(version.clone()));
+            vec![Effect::Promote {
+                env,
+                version,
+                accept_warnings: !warnings.is_empty(),
+            }]
+        }
+        Pending::Approve {
+            env,
+            version,
+            decision,
+            ..
+        } => {
+            let kind = match decision {
+                Decision::Go => TaskKind::Approve,
+                Decision::NoGo => TaskKind::Reject,
+            };
+            let watching = s
+                .env_ui(&env)
+                .and_then(|u| u.task.as_ref())
+                .is_some_and(|t| t.kind == TaskKind::Watch);
+            if !watching {
+                start(s, &env, kind, Some(version));
+            }
+            let note = d
+                .note
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
+            vec![Effect::Approve {
+                env,
+                decision,
+                note,
+            }]
+        }
+        Pending::Rollback { env, to, .. } => {
+            let mut effects = Vec::new();
+            if s.env_ui(&env)
+                .and_then(|u| u.task.as_ref())
+                .is_some_and(|t| t.kind == TaskKind::Watch)
+            {
+                effects.push(Effect::CancelWatch { env: env.clone() });
+                if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
+                    w.running = false;
+                }
+            }
+            if s.alarm.as_ref().is_some_and(|a| a.env == env) {
+                s.alarm = None;
+            }
+            start(s, &env, TaskKind::Rollback, to.clone());
+            effects.push(Effect::Rollback { env, to });
+            effects
+        }
+        Pending::Quit { .. } => quit(s),
+    }
+}
+
+fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
+    s.dirty = true;
+    let now = s.now;
+    match ev {
+        Event::DeployStarted {
+            env,
+            version,
+            from,
+            rollback,
+        } => {
+            if rollback
+                && s.env_ui(&env).and_then(|u| u.task.as_ref()).map(|t| t.kind)
+                    != Some(TaskKind::Rollback)
+            {
+                s.notify(
+                    Level::Warn,
+                    format!("{env}: rolling back automatically to {version}"),
+                );
+            }
+            if s.alarm.as_ref().is_some_and(|a| a.env == env) && rollback {
+                s.alarm = None;
+            }
+            s.env_ui_mut(&env).deploy = Some(DeployProgress {
+                version,
+                from,
+                rollback,
+                started: now,
+                elapsed_s: 0.0,
+                observed: None,
+                finished: None,
+            });
+        }
+        Event::DeployWaiting {
+            env,
+            elapsed_s,
+            observed,
+        } => {
+            if let Some(d) = s.env_ui_mut(&env).deploy.as_mut() {
+                d.elapsed_s = elapsed_s;
+                d.observed = observed;
+            }
+        }
+        Event::DeployFinished {
+            env,
+            version,
+            ok,
+            detail,
+        } => {
+            let ui = s.env_ui_mut(&env);
+            let rollback = ui.deploy.as_ref().is_some_and(|d| d.rollback);
+            if let Some(d) = ui.deploy.as_mut() {
+                d.finished = Some((ok, detail.clone()));
+            }
+            if !ok {
+                let what = if rollback { "rollback" } else { "deploy" };
+                s.notify(
+                    Level::Error,
+                    format!("{what} of {version} to {env} failed: {detail}"),
+                );
+            }
+            return load_status(s);
+        }
+        Event::MonitorStarted {
+            env,
+            version,
+            deploy_at,
+            window_s,
+            baseline,
+        } => {
+            let mut w = Window {
+                version,
+                deploy_at,
+                window_s,
+                baseline: Default::default(),
+                samples: Default::default(),
+                verdict: None,
+                summary: Default::default(),
+                running: true,
+                alarmed: false,
+            };
+            for sample in baseline {
+                w.push(sample);
+            }
+            s.env_ui_mut(&env).window = Some(w);
+        }
+        Event::MonitorSample {
+            env,
+            sample,
+            verdict,
+            baseline,
+        } => {
+            if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
+                w.push(sample);
+                w.summary = baseline;
+            }
+            on_verdict(s, &env, verdict, false);
+        }
+        Event::MonitorFinished { env, verdict } => {
+            on_verdict(s, &env, verdict, true);
+        }
+    }
+    vec![]
+}
+
+fn on_verdict(s: &mut State, env: &str, verdict: Verdict, finished: bool) {
+    let auto = s.settings.auto_rollback;
+    let now = s.now;
+    let Some(w) = s.env_ui_mut(env).window.as_mut() else {
+        return;
+    };
+    w.verdict = Some(verdict.clone());
+    if finished {
+        w.running = false;
+    }
+    let version = w.version.clone();
+    match verdict.kind {
+        VerdictKind::Regression if !w.alarmed => {
+            w.alarmed = true;
+            if auto {
+                s.notify(
+                    Level::Warn,
+                    format!(
+                        "regression in {env} ({version}): {} — rolling back automatically",
+                        verdict.reason
+                    ),
+                );
+            } else {
+                s.alarm = Some(Alarm {
+                    env: env.to_string(),
+                    version,
+                    reason: verdict.reason,
+                    at: now,
+                });
+            }
+        }
+        VerdictKind::Healthy if finished => s.notify(
+            Level::Info,
+            format!(
+                "{env}: monitoring window of {version} passed — {}",
+                verdict.reason
+            ),
+        ),
+        _ => {}
+    }
+}
+
+fn on_done(
+    s: &mut State,
+    env: String,
+    kind: TaskKind,
+    result: Result<Done, Failure>,
+) -> Vec<Effect> {
+    s.dirty = true;
+    let ui = s.env_ui_mut(&env);
+    if ui.task.as_ref().is_some_and(|t| t.kind == kind) {
+        ui.task = None;
+    }
+    let mut effects = load_status(s);
+    if s.mode == Mode::History {
+        effects.extend(load_history(s));
+    }
+    match result {
+        Ok(Done::Deployed(record)) => {
+            let monitored = s.env_status(&env).is_some_and(|e| e.monitored);
+            if kind == TaskKind::Rollback {
+                s.notify(
+                    Level::Info,
+                    format!("{env} rolled back to {}", record.version),
+                );
+            } else if monitored {
+                s.notify(
+                    Level::Info,
+                    format!(
+                        "{env} now runs {} — monitoring window started",
+                        record.version
+                    ),
+                );
+                start(s, &env, TaskKind::Watch, Some(record.version.clone()));
+                effects.push(Effect::Watch { env });
+            } else {
+                s.notify(Level::Info, format!("{env} now runs {}", record.version));
+            }
+        }
+        Ok(Done::Recorded(a)) => {
+            let what = match a.decision {
+                Decision::Go => "Go",
+                Decision::NoGo => "No-Go",
+            };
+            s.notify(
+                Level::Info,
+                format!("{what} recorded for {} → {env} by {}", a.version, a.actor),
+            );
+        }
+        Ok(Done::Watched(line)) => {
+            if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
+                w.running = false;
+            }
+            s.notify(Level::Info, format!("{env}: {line}"));
+        }
+        Err(Failure { reason, refused }) => {
+            if kind == TaskKind::Watch
+                && let Some(w) = s.env_ui_mut(&env).window.as_mut()
+            {
+                w.running = false;
+            }
+            let how = if refused { "refused" } else { "failed" };
+            s.notify(
+                Level::Error,
+                format!("{} of {env} {how}: {reason}", kind.verb()),
+            );
+        }
+    }
+    effects
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::domain::{Approval, DeployRecord};
+    use crate::monitor::{Metric, Sample};
+    use crate::tui::msg::{Done, Failure};
+    use crate::tui::state::{Level, MAX_SAMPLES, Settings};
+    use crate::tui::tests::fixture::*;
+    use crate::tui::theme::Theme;
+
+    fn ctrl_c(s: &mut State) -> Vec<Effect> {
+        update(
+            s,
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        )
+    }
+
+    fn notice(s: &State) -> String {
+        s.notices
+            .front()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    fn dialog(s: &State) -> Option<&Pending> {
+        match s.overlays.last() {
+            Some(Overlay::Dialog(d)) => Some(&d.action),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn selection_stays_in_bounds_and_survives_reloads() {
+        let mut s = console();
+        assert_eq!(s.selected, 3);
+        key(&mut s, 'l');
+        assert_eq!(s.selected, 3, "no column right of production");
+        for _ in 0..6 {
+            key(&mut s, 'h');
+        }
+        assert_eq!(s.selected, 0);
+        code(&mut s, KeyCode::Right);
+        let st = status(s.now, 1);
+        update(&mut s, Msg::StatusLoaded(Ok(st)));
+        assert_eq!(s.selected_env().unwrap().name, "development");
+    }
+
+    #[test]
+    fn ticks_poll_the_status_every_refresh_and_never_twice_at_once() {
+        let settings = Settings {
+            refresh: std::time::Duration::from_secs(5),
+            ..settings()
+        };
+        let mut s = State::new(settings, Theme::dark(), t0());
+        assert_eq!(update(&mut s, Msg::Tick(t0())), vec![Effect::LoadStatus]);
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(6))),
+            vec![],
+            "still loading"
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(7))),
+            vec![Effect::LoadStatus]
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(8))),
+            vec![],
+            "refresh not due"
+        );
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(12))),
+            vec![Effect::LoadStatus]
+        );
+    }
+
+    #[test]
+    fn status_error_keeps_the_last_snapshot() {
+        let mut s = console();
+        let before = s.status.as_ref().unwrap().generated_at;
+        update(&mut s, Msg::StatusLoaded(Err("boom".into())));
+        assert_eq!(s.status.as_ref().unwrap().generated_at, before);
+        assert!(matches!(
+            s.status_panel(),
+            crate::tui::state::PanelState::Error { reason: "boom", .. }
+        ));
+        let st = status(s.now, 3);
+        update(&mut s, Msg::StatusLoaded(Ok(st)));
+        assert!(matches!(
+            s.status_panel(),
+            crate::tui::state::PanelState::Loaded { .. }
+        ));
+    }
+
+    #[test]
+    fn live_points_are_deduplicated_and_age_pruned() {
+        let mut s = console();
+        let n = s.envs["production"].live.len();
+        assert_eq!(n, 121);
+        let again = s.status.clone().unwrap();
+        update(&mut s, Msg::StatusLoaded(Ok(again)));
+        assert_eq!(
+            s.envs["production"].live.len(),
+            n,
+            "same as_of is one point"
+        );
+        s.status_loading = false;
+        let later = s.now + Duration::minutes(25);
+        update(&mut s, Msg::Tick(later));
+        let left = s.envs["production"].live.len();
+        assert!(left < n && left > 0, "older than 30 min dropped: {left}");
+    }
+
+    #[test]
+    fn promote_refused_by_a_gate_says_why_without_a_dialog() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'p'), vec![]);
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).contains("cannot promote production: approval — no Go recorded"));
+        code(&mut s, KeyCode::Left);
+        code(&mut s, KeyCode::Left);
+        key(&mut s, 'p');
+        assert!(notice(&s).contains("development already runs v1.8.1"));
+    }
+
+    #[test]
+    fn promote_dialog_confirms_the_version_it_showed() {
+        let mut s = console();
+        approved(&mut s);
+        key(&mut s, 'p');
+        let Some(Pending::Promote {
+            version, warnings, ..
+        }) = dialog(&s)
+        else {
+            panic!("no promote dialog");
+        };
+        assert_eq!(version, &v("v1.8.0"));
+        assert_eq!(warnings.len(), 1);
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Promote {
+                env: "production".into(),
+                version: v("v1.8.0"),
+                accept_warnings: true
+            }]
+        );
+        assert!(s.overlays.is_empty());
+        assert_eq!(
+            s.envs["production"].task.as_ref().unwrap().kind,
+            TaskKind::Promote
+        );
+        // A second promote while the first runs is refused locally.
+        key(&mut s, 'p');
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).contains("busy"));
+    }
+
+    #[test]
+    fn staging_promote_without_warnings_does_not_accept_any() {
+        let mut s = console();
+        code(&mut s, KeyCode::Left);
+        key(&mut s, 'p');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Promote {
+                env: "staging".into(),
+                version: v("v1.8.1"),
+                accept_warnings: false
+            }]
+        );
+    }
+
+    #[test]
+    fn esc_cancels_without_effects() {
+        let mut s = console();
+        approved(&mut s);
+        key(&mut s, 'p');
+        assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
+        assert!(s.overlays.is_empty());
+        assert!(s.envs["production"].task.is_none());
+    }
+
+    #[test]
+    fn approval_takes_a_note_and_typing_does_not_trigger_keys() {
+        let mut s = console();
+        key(&mut s, 'x');
+        for c in "p q r?".chars() {
+            assert_eq!(key(&mut s, c), vec![]);
+        }
+        code(&mut s, KeyCode::Backspace);
+        update(&mut s, Msg::Paste("\nsee INC-42".into()));
+        assert!(!s.quit);
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Approve {
+                env: "production".into(),
+                decision: Decision::NoGo,
+                note: Some("p q r see INC-42".into())
+            }]
+        );
+        // One decision at a time per environment.
+        key(&mut s, 'a');
+        assert!(s.overlays.is_empty() && notice(&s).contains("busy"));
+        let a = Approval {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            decision: Decision::NoGo,
+            actor: "alice".into(),
+            at: t0(),
+            note: None,
+        };
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Reject,
+                result: Ok(Done::Recorded(a)),
+            },
+        );
+        // An empty note is no note.
+        key(&mut s, 'a');
+        key(&mut s, ' ');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::Approve {
+                    decision: Decision::Go,
+                    note: None,
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn read_only_refuses_every_action_with_a_notice() {
+        let settings = Settings {
+            read_only: true,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        approved(&mut s);
+        for c in ['p', 'a', 'x', 'r'] {
+            assert_eq!(key(&mut s, c), vec![]);
+            assert!(s.overlays.is_empty());
+            assert!(
+                notice(&s).starts_with("read-only mode"),
+                "{c}: {}",
+                notice(&s)
+            );
+        }
+    }
+
+    #[test]
+    fn rollback_without_confirmation_acts_at_once() {
+        let settings = Settings {
+            confirm_rollback: false,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        let fx = key(&mut s, 'r');
+        assert_eq!(
+            fx,
+            vec![Effect::Rollback {
+                env: "production".into(),
+                to: Some(v("v1.7.2"))
+            }]
+        );
+        assert!(s.overlays.is_empty());
+    }
+
+    #[test]
+    fn rollback_asks_by_default_and_names_the_strategy() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'r'), vec![]);
+        let Some(Pending::Rollback {
+            from, to, strategy, ..
+        }) = dialog(&s)
+        else {
+            panic!("no rollback dialog");
+        };
+        assert_eq!(
+            (from.clone(), to.clone(), *strategy),
+            (Some(v("v1.7.3")), Some(v("v1.7.2")), "redeploy")
+        );
+    }
+
+    #[test]
+    fn quit_asks_while_something_runs_and_ctrl_c_never_asks() {
+        let mut s = console();
+        assert_eq!(key(&mut s, 'q'), vec![Effect::Quit]);
+
+        let mut s = console();
+        monitored(&mut s, 60, false);
+        assert_eq!(key(&mut s, 'q'), vec![]);
+        let Some(Pending::Quit { running }) = dialog(&s) else {
+            panic!("no quit dialog")
+        };
+        assert_eq!(
+            running,
+            &vec!["monitoring window of production (29:00 left)".to_string()]
+        );
+        assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
+        assert!(!s.quit);
+        key(&mut s, 'q');
+        assert_eq!(code(&mut s, KeyCode::Enter), vec![Effect::Quit]);
+        assert!(s.quit);
+
+        let mut s = console();
+        monitored(&mut s, 60, false);
+        key(&mut s, 'a'); // even inside a text field
+        assert_eq!(ctrl_c(&mut s), vec![Effect::Quit]);
+        assert!(s.quit);
+    }
+
+    #[test]
+    fn promote_of_a_monitored_env_starts_its_window_and_others_do_not() {
+        let mut s = console();
+        let record = |env: &str| DeployRecord {
+            env: env.into(),
+            version: v("v1.8.1"),
+            from_version: Some(v("v1.8.0")),
+            at: t0(),
+            actor: "alice".into(),
+            kind: "promote".into(),
+        };
+        let fx = update(
+            &mut s,
+            Msg::ActionDone {
+                env: "staging".into(),
+                kind: TaskKind::Promote,
+                result: Ok(Done::Deployed(record("staging"))),
+            },
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Watch { .. })));
+        s.status_loading = false;
+        let fx = update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Promote,
+                result: Ok(Done::Deployed(record("production"))),
+            },
+        );
+        assert_eq!(
+            fx,
+            vec![
+                Effect::LoadStatus,
+                Effect::Watch {
+                    env: "production".into()
+                }
+            ]
+        );
+        assert_eq!(
+            s.envs["production"].task.as_ref().unwrap().kind,
+            TaskKind::Watch
+        );
+    }
+
+    #[test]
+    fn refused_and_failed_actions_show_the_engine_reason() {
+        let mut s = console();
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Promote,
+                result: Err(Failure {
+                    reason: "refused: no Go recorded for v1.8.0 (approval)".into(),
+                    refused: true,
+                }),
+            },
+        );
+        assert_eq!(
+            notice(&s),
+            "promote of production refused: refused: no Go recorded for v1.8.0 (approval)"
+        );
+        assert_eq!(s.notices.front().unwrap().level, Level::Error);
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "staging".into(),
+                kind: TaskKind::Rollback,
+                result: Err(Failure {
+                    reason: "deploy hook exited 1".into(),
+                    refused: false,
+                }),
+            },
+        );
+        assert_eq!(
+            notice(&s),
+            "roll back of staging failed: deploy hook exited 1"
+        );
+        let a = Approval {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            decision: Decision::Go,
+            actor: "alice".into(),
+            at: t0(),
+            note: None,
+        };
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Approve,
+                result: Ok(Done::Recorded(a)),
+            },
+        );
+        assert_eq!(notice(&s), "Go recorded for v1.8.0 → production by alice");
+    }
+
+    #[test]
+    fn regression_alarms_once_without_auto_rollback_and_r_targets_it() {
+        let mut s = console();
+        monitored(&mut s, 200, true);
+        let alarm = s.alarm.clone().expect("alarm");
+        assert_eq!(alarm.env, "production");
+        assert!(alarm.reason.contains("6.1%"));
+        s.alarm = None;
+        let verdict = s.envs["production"]
+            .window
+            .as_ref()
+            .unwrap()
+            .verdict
+            .clone()
+            .unwrap();
+        update(
+            &mut s,
+            Msg::Engine(Event::MonitorFinished {
+                env: "production".into(),
+                verdict,
+            }),
+        );
+        assert!(s.alarm.is_none(), "announced once per window");
+    }
+
+    #[test]
+    fn regression_with_auto_rollback_only_notifies() {
+        let settings = Settings {
+            auto_rollback: true,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        monitored(&mut s, 200, true);
+        assert!(s.alarm.is_none());
+        assert!(
+            s.notices
+                .iter()
+                .any(|n| n.text.contains("rolling back automatically"))
+        );
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployStarted {
+                env: "production".into(),
+                version: v("v1.7.3"),
+                from: Some(v("v1.8.0")),
+                rollback: true,
+            }),
+        );
+        assert!(s.envs["production"].deploy.as_ref().unwrap().rollback);
+    }
+
+    #[test]
+    fn window_series_are_bounded() {
+        let mut s = console();
+        monitored(&mut s, 10, false);
+        let w = s.env_ui_mut("production").window.as_mut().unwrap();
+        for i in 0..(MAX_SAMPLES + 50) {
+            w.push(Sample {
+                t: 1.0 + i as f64,
+                requests: 1.0,
+                errors: 0.0,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            });
+        }
+        assert_eq!(w.samples.len(), MAX_SAMPLES);
+        assert_eq!(w.samples.front().unwrap().t, 51.0, "oldest dropped first");
+        assert_eq!(w.baseline.len(), 180, "baseline untouched");
+    }
+
+    #[test]
+    fn history_toggles_and_scrolls_within_bounds() {
+        let mut s = console();
+        assert!(matches!(
+            &key(&mut s, 'H')[..],
+            [Effect::LoadHistory { .. }]
+        ));
+        assert_eq!(s.mode, Mode::History);
+        assert_eq!(key(&mut s, 'p'), vec![], "no actions from the audit log");
+        update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
+        key(&mut s, 'j');
+        assert_eq!(s.history_scroll, 0);
+        code(&mut s, KeyCode::Tab);
+        assert_eq!(s.mode, Mode::Console);
+        let _ = Metric::ErrorRate;
+    }
+}
