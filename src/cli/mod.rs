@@ -81,6 +81,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The console over the embedded demo fleet: no setup at all
+    Demo {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Leave the rollback to the engineer's one key
+        #[arg(long)]
+        no_auto_rollback: bool,
+    },
     /// The demo fleet alone, as HTTP services
     DemoFleet {
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
@@ -143,10 +151,20 @@ pub fn main() -> i32 {
     };
     let log = crate::logging::init();
     let json = cli.command.as_ref().is_some_and(Command::wants_json);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The console runs polls, actions and the monitoring window beside the
+    // UI loop; one-shot commands are quickest on a single thread.
+    let interactive = matches!(cli.command, None | Some(Command::Demo { .. }));
+    let built = if interactive {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("shipdeck: cannot start the async runtime: {e}");
@@ -183,7 +201,7 @@ impl Command {
             | Command::History { json, .. }
             | Command::Watch { json, .. }
             | Command::Replay { json, .. } => *json,
-            Command::Config { .. } | Command::DemoFleet { .. } => false,
+            Command::Config { .. } | Command::DemoFleet { .. } | Command::Demo { .. } => false,
         }
     }
 }
@@ -267,6 +285,52 @@ fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>)
     (tx, task)
 }
 
+async fn console(engine: Engine) -> Result<i32, Failure> {
+    if !std::io::stdout().is_terminal() {
+        return Err(usage(
+            "the console needs a terminal; for scripts use the subcommands (shipdeck --help)",
+        ));
+    }
+    crate::tui::run(engine).await.map_err(|e| Failure {
+        code: 1,
+        message: format!("{e:#}"),
+    })?;
+    Ok(0)
+}
+
+/// `shipdeck demo`: the fleet in-process on a free loopback port, a
+/// built-in config, and a store of its own that lives as long as the run.
+async fn demo(seed: u64, auto_rollback: bool) -> Result<i32, Failure> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| Failure {
+        code: 1,
+        message: format!("demo: {what}: {e}"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail("cannot bind a loopback port", &e))?;
+    let fleet = crate::demo::spawn(
+        listener,
+        crate::demo::FleetOptions {
+            seed,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| fail("cannot start the fleet", &e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("shipdeck-demo-")
+        .tempdir()
+        .map_err(|e| fail("cannot create its store", &e))?;
+    let text = crate::demo::demo_config(fleet.addr, auto_rollback);
+    let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
+        .map_err(|e| fail("built-in config", &e))?;
+    cfg.store.path = Some(dir.path().join("demo.db"));
+    let engine = Engine::open(cfg)?;
+    let res = console(engine).await;
+    drop(fleet);
+    res
+}
+
 /// Print the window's progress on stderr (one line per step).
 fn watch_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -319,11 +383,8 @@ fn watch_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
 async fn run(cli: Cli) -> Result<i32, Failure> {
     let cfg_path = cli.config.as_deref();
     let Some(command) = cli.command else {
-        // The interactive console comes with the TUI.
-        let _ = load_config(cfg_path)?;
-        return Err(usage(
-            "the interactive console is not part of this build; use the subcommands (shipdeck --help)",
-        ));
+        let engine = open_engine(cfg_path)?;
+        return console(engine).await;
     };
     match command {
         Command::Config {
@@ -465,6 +526,10 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(0)
         }
+        Command::Demo {
+            seed,
+            no_auto_rollback,
+        } => demo(seed, !no_auto_rollback).await,
         Command::DemoFleet { listen, seed } => {
             let opts = crate::demo::FleetOptions {
                 seed,

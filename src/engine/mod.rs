@@ -56,6 +56,7 @@ pub fn actor_from(config: &Config) -> String {
         return n.trim().to_string();
     }
     let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
     format!("{user}@{}", hostname())

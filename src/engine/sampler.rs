@@ -15,6 +15,8 @@ use crate::store::Store;
 
 /// How long samples are kept in the store: enough for any baseline.
 const KEEP: chrono::Duration = chrono::Duration::hours(26);
+/// Points kept in memory per label.
+const RECENT: usize = 256;
 
 pub struct Sampler {
     source: MetricsSource,
@@ -26,6 +28,9 @@ pub struct Sampler {
 struct SamplerState {
     polled: Option<Instant>,
     latest: HashMap<String, MetricPoint>,
+    /// The last points per label, oldest first, so that a reader polling
+    /// less often than the source misses none.
+    recent: HashMap<String, std::collections::VecDeque<MetricPoint>>,
     error: Option<(DateTime<Utc>, String)>,
 }
 
@@ -53,6 +58,15 @@ impl Sampler {
         &self.source
     }
 
+    /// Points of `label` newer than `after`, oldest first.
+    pub async fn points_since(&self, label: &str, after: DateTime<Utc>) -> Vec<MetricPoint> {
+        let st = self.state.lock().await;
+        st.recent
+            .get(label)
+            .map(|q| q.iter().filter(|p| p.at > after).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Poll the source if a step has passed since the last poll; return
     /// what is known. `labels` maps metric labels to environment names.
     pub async fn read(&self, labels: &[(String, String)], store: &dyn Store) -> Reading {
@@ -74,6 +88,13 @@ impl Sampler {
                                 let s = p.to_sample(p.at);
                                 if let Err(e) = store.record_sample(env, p.at, &s, KEEP) {
                                     tracing::warn!("cannot keep a metric sample: {e}");
+                                }
+                                let q = st.recent.entry(label.clone()).or_default();
+                                if q.back().is_none_or(|b| b.at < p.at) {
+                                    q.push_back(p.clone());
+                                }
+                                while q.len() > RECENT {
+                                    q.pop_front();
                                 }
                                 st.latest.insert(label.clone(), p);
                             }

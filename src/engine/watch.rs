@@ -148,7 +148,7 @@ impl Engine {
         let past = self
             .samples_between(env, &label, deploy_at, now.min(end), deploy_at)
             .await?;
-        let mut last_t = 0.0;
+        let mut last_t = 0.0_f64;
         for s in past.into_iter().filter(|s| s.t > 0.0) {
             last_t = s.t;
             detector.push(s);
@@ -156,42 +156,54 @@ impl Engine {
 
         let labels = vec![(label.clone(), env.to_string())];
         let step = self.inner.config.metrics.step.0;
-        let mut ticker = tokio::time::interval(step);
+        let step_d = chrono::Duration::from_std(step).unwrap_or(chrono::Duration::seconds(10));
+        // Check twice a step so that no point of the shared sampler is missed.
+        let mut ticker = tokio::time::interval((step / 2).max(Duration::from_millis(100)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut consumed = deploy_at + chrono::Duration::milliseconds((last_t * 1000.0) as i64);
+        let mut last_new = Utc::now();
         let verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
             }
             ticker.tick().await;
             let reading = sampler.read(&labels, &*self.inner.store).await;
-            let t = (Utc::now() - deploy_at).num_milliseconds() as f64 / 1000.0;
-            if !reading.fresh && reading.error.is_none() {
-                continue;
-            }
-            let sample = match (&reading.error, reading.points.get(&label)) {
-                (None, Some(p)) => p.to_sample(deploy_at),
-                // The source failed or has nothing: a gap, which the detector
-                // counts as missing data, never as health.
-                _ => Sample {
-                    t,
+            let fresh = sampler.points_since(&label, consumed).await;
+            let mut samples: Vec<Sample> = fresh
+                .iter()
+                .filter(|p| p.at > deploy_at)
+                .map(|p| p.to_sample(deploy_at))
+                .collect();
+            if let Some(p) = fresh.last() {
+                consumed = p.at;
+                last_new = Utc::now();
+            } else if Utc::now() - last_new > step_d * 2 {
+                // The source failed or has nothing for this environment: a
+                // gap, which the detector counts as missing data, never as health.
+                if let Some((_, why)) = &reading.error {
+                    tracing::warn!(env, "monitoring window: no sample ({why})");
+                }
+                let now = Utc::now();
+                samples.push(Sample {
+                    t: (now - deploy_at).num_milliseconds() as f64 / 1000.0,
                     requests: f64::NAN,
                     errors: f64::NAN,
                     p50_ms: None,
                     p95_ms: None,
                     p99_ms: None,
-                },
-            };
-            if sample.t <= last_t {
-                continue;
+                });
+                consumed = consumed.max(now);
+                last_new = now;
             }
-            last_t = sample.t;
-            let verdict = detector.push(sample).clone();
-            emit(Event::MonitorSample {
-                env: env.to_string(),
-                sample,
-                verdict,
-                baseline: detector.baseline(),
-            });
+            for sample in samples {
+                let verdict = detector.push(sample).clone();
+                emit(Event::MonitorSample {
+                    env: env.to_string(),
+                    sample,
+                    verdict,
+                    baseline: detector.baseline(),
+                });
+            }
         };
         let finished = Utc::now();
         let regression = verdict.kind == VerdictKind::Regression;
