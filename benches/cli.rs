@@ -1,0 +1,81 @@
+//! Whole-process wall time of the command line, next to its budget:
+//! `shipdeck status` against the demo fleet (≤ 50 ms median) and
+//! `shipdeck --help` (≤ 10 ms). Run with `cargo bench --bench cli`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn time(runs: usize, mut cmd: impl FnMut() -> Command) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(runs);
+    for i in 0..runs + 3 {
+        let mut c = cmd();
+        let t = Instant::now();
+        let o = c.output().expect("run shipdeck");
+        let d = t.elapsed();
+        assert!(
+            o.status.success(),
+            "shipdeck failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if i >= 3 {
+            out.push(d); // the first runs warm caches
+        }
+    }
+    out.sort();
+    out
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fleet = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        shipdeck::demo::spawn(l, shipdeck::demo::FleetOptions::default())
+            .await
+            .expect("fleet")
+    });
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = home.path().join("shipdeck.toml");
+    std::fs::write(&cfg, shipdeck::demo::demo_config(fleet.addr, true)).expect("config");
+    let bin = env!("CARGO_BIN_EXE_shipdeck");
+    let base = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.current_dir(home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .args(args);
+        c
+    };
+    let status = time(runs, || base(&["--config", cfg.to_str().unwrap_or(""), "status"]));
+    let help = time(runs, || base(&["--help"]));
+    println!("{:<28} {:>10} {:>10} {:>10}  verdict", "command", "median", "p90", "budget");
+    for (name, v, budget) in [
+        ("shipdeck status (demo)", &status, Duration::from_millis(50)),
+        ("shipdeck --help", &help, Duration::from_millis(10)),
+    ] {
+        let med = percentile(v, 0.5);
+        println!(
+            "{:<28} {:>8.1}ms {:>8.1}ms {:>8.1}ms  {}",
+            name,
+            med.as_secs_f64() * 1e3,
+            percentile(v, 0.9).as_secs_f64() * 1e3,
+            budget.as_secs_f64() * 1e3,
+            if med <= budget { "within" } else { "OVER" }
+        );
+    }
+    println!("({runs} runs each, after 3 warm-up runs)");
+    drop(fleet);
+}
