@@ -41,7 +41,9 @@ fn main() {
         .build()
         .expect("runtime");
     let fleet = rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         shipdeck::demo::spawn(l, shipdeck::demo::FleetOptions::default())
             .await
             .expect("fleet")
@@ -59,9 +61,14 @@ fn main() {
             .args(args);
         c
     };
-    let status = time(runs, || base(&["--config", cfg.to_str().unwrap_or(""), "status"]));
+    let status = time(runs, || {
+        base(&["--config", cfg.to_str().unwrap_or(""), "status"])
+    });
     let help = time(runs, || base(&["--help"]));
-    println!("{:<28} {:>10} {:>10} {:>10}  verdict", "command", "median", "p90", "budget");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}  verdict",
+        "command", "median", "p90", "budget"
+    );
     for (name, v, budget) in [
         ("shipdeck status (demo)", &status, Duration::from_millis(50)),
         ("shipdeck --help", &help, Duration::from_millis(10)),

@@ -132,7 +132,7 @@ impl World {
                     name,
                     version: Version::parse(v).unwrap_or_else(|_| unreachable!("valid constant")),
                     live_since_s: -INITIAL_UPTIME_S,
-                    onset_s: ONSET_MIN_S + ONSET_JITTER_S * rng.uniform(),
+                    onset_s: ONSET_MIN_S + ONSET_JITTER_S * rng.f64(),
                     deploying: None,
                     traffic: EnvTraffic::new(Profile::for_env(name), env_seed),
                 }
@@ -181,7 +181,7 @@ impl World {
         for i in 0..self.envs.len() {
             let due = matches!(&self.envs[i].deploying, Some(d) if d.done_at <= now);
             if due && let Some(d) = self.envs[i].deploying.take() {
-                let onset = ONSET_MIN_S + ONSET_JITTER_S * self.rng.uniform();
+                let onset = ONSET_MIN_S + ONSET_JITTER_S * self.rng.f64();
                 let e = &mut self.envs[i];
                 tracing::info!(env = e.name, from = %e.version, to = %d.to, "demo deploy done");
                 e.version = d.to;

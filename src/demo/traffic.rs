@@ -35,111 +35,8 @@ const NOT_FOUND_SHARE: f64 = 0.01;
 /// Share of the 5xx answers that are 503 (the rest are 500).
 const UNAVAILABLE_SHARE: f64 = 0.3;
 
-/// splitmix64: tiny, fast, good enough for simulation, and seedable.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-    spare_normal: Option<f64>,
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng {
-            state: seed,
-            spare_normal: None,
-        }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in the open interval (0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Marsaglia's polar method; the second value is kept).
-    pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare_normal.take() {
-            return z;
-        }
-        loop {
-            let u = 2.0 * self.uniform() - 1.0;
-            let v = 2.0 * self.uniform() - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let m = (-2.0 * s.ln() / s).sqrt();
-                self.spare_normal = Some(v * m);
-                return u * m;
-            }
-        }
-    }
-
-    /// Gamma(shape, scale) by Marsaglia–Tsang; mean = shape × scale.
-    pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
-        if shape.is_nan() || scale.is_nan() || shape <= 0.0 || scale <= 0.0 {
-            return 0.0;
-        }
-        if shape < 1.0 {
-            // Boost: Gamma(a) = Gamma(a + 1) × U^(1/a).
-            let u = self.uniform();
-            return self.gamma(shape + 1.0, scale) * u.powf(1.0 / shape);
-        }
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let x = self.normal();
-            let v = 1.0 + c * x;
-            if v <= 0.0 {
-                continue;
-            }
-            let v = v * v * v;
-            let u = self.uniform();
-            if u < 1.0 - 0.0331 * x.powi(4) || u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
-                return d * v * scale;
-            }
-        }
-    }
-
-    /// Poisson(lambda): Knuth's product method on pieces of at most 30 (exact,
-    /// and fast for the per-tick counts of the fleet), a rounded normal
-    /// beyond a million.
-    pub fn poisson(&mut self, lambda: f64) -> u64 {
-        if lambda.is_nan() || lambda <= 0.0 || lambda.is_infinite() {
-            return 0;
-        }
-        if lambda > 1e6 {
-            let x = lambda + lambda.sqrt() * self.normal();
-            return x.round().max(0.0) as u64;
-        }
-        let mut rest = lambda;
-        let mut total = 0;
-        while rest > 0.0 {
-            let piece = rest.min(30.0);
-            rest -= piece;
-            let limit = (-piece).exp();
-            let mut p = 1.0;
-            loop {
-                p *= self.uniform();
-                if p <= limit {
-                    break;
-                }
-                total += 1;
-            }
-        }
-        total
-    }
-
-    /// Bernoulli(p).
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.uniform() < p
-    }
-}
+/// The seeded generator and samplers shared with the detector's corpus.
+pub use crate::monitor::eval::rng::Rng;
 
 /// The standing traits of one environment's traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -263,7 +160,7 @@ const Z99: f64 = 2.326_347_9;
 impl EnvTraffic {
     pub fn new(profile: Profile, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let phase = rng.uniform() * std::f64::consts::TAU;
+        let phase = rng.f64() * std::f64::consts::TAU;
         let rate_drift = RATE_DRIFT_SD * rng.normal();
         let error_drift = ERROR_DRIFT_SD * rng.normal();
         EnvTraffic {
@@ -312,11 +209,15 @@ impl EnvTraffic {
         // shape k·dt (sums of independent ticks keep the per-second spread).
         let mean = self.mean_rps() * dt_s;
         let k = RATE_NOISE_SHAPE * dt_s;
-        let intensity = self.rng.gamma(k, mean / k);
-        let n = self.rng.poisson(intensity);
+        let intensity = if mean > 0.0 {
+            self.rng.gamma(k) * mean / k
+        } else {
+            0.0
+        };
+        let n = self.rng.poisson(intensity) as u64;
 
         let ke = ERROR_NOISE_SHAPE * dt_s;
-        let p_err = (self.rng.gamma(ke, self.mean_error_rate() / ke)).min(1.0);
+        let p_err = (self.rng.gamma(ke) * self.mean_error_rate() / ke).min(1.0);
         let mu = self.median_ms().ln() - (1000f64).ln(); // log of the median in seconds
         let sigma = self.profile.sigma;
         for _ in 0..n {
@@ -381,57 +282,6 @@ mod tests {
         let m = xs.iter().sum::<f64>() / n;
         let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
         (m, v)
-    }
-
-    #[test]
-    fn rng_is_deterministic_and_uniform() {
-        let mut a = Rng::new(42);
-        let mut b = Rng::new(42);
-        let xs: Vec<f64> = (0..20_000).map(|_| a.uniform()).collect();
-        let ys: Vec<f64> = (0..20_000).map(|_| b.uniform()).collect();
-        assert_eq!(xs, ys);
-        assert!(xs.iter().all(|x| *x > 0.0 && *x < 1.0));
-        let (m, v) = mean_var(&xs);
-        assert!((m - 0.5).abs() < 0.01, "mean {m}");
-        assert!((v - 1.0 / 12.0).abs() < 0.003, "var {v}");
-        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
-    }
-
-    #[test]
-    fn samplers_have_the_right_moments() {
-        let mut r = Rng::new(7);
-        let (m, v) = mean_var(&(0..40_000).map(|_| r.normal()).collect::<Vec<_>>());
-        assert!(m.abs() < 0.03 && (v - 1.0).abs() < 0.04, "normal {m} {v}");
-        for (shape, scale) in [(0.5, 2.0), (3.0, 1.5), (60.0, 0.1)] {
-            let (m, v) = mean_var(
-                &(0..40_000)
-                    .map(|_| r.gamma(shape, scale))
-                    .collect::<Vec<_>>(),
-            );
-            let (em, ev) = (shape * scale, shape * scale * scale);
-            assert!(
-                (m - em).abs() / em < 0.03,
-                "gamma({shape},{scale}) mean {m} vs {em}"
-            );
-            assert!(
-                (v - ev).abs() / ev < 0.08,
-                "gamma({shape},{scale}) var {v} vs {ev}"
-            );
-        }
-        for lambda in [0.3, 4.0, 75.0] {
-            let xs: Vec<f64> = (0..40_000).map(|_| r.poisson(lambda) as f64).collect();
-            let (m, v) = mean_var(&xs);
-            assert!(
-                (m - lambda).abs() / lambda < 0.03,
-                "poisson({lambda}) mean {m}"
-            );
-            assert!(
-                (v - lambda).abs() / lambda < 0.06,
-                "poisson({lambda}) var {v}"
-            );
-        }
-        assert_eq!(r.poisson(0.0), 0);
-        assert_eq!(r.poisson(f64::NAN), 0);
     }
 
     #[test]

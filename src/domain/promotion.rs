@@ -56,7 +56,8 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn block(name: &str, ok: bool, detail: impl Into<String>) -> Self {
+    /// A blocking gate.
+    pub fn block(name: &str, ok: bool, detail: impl Into<String>) -> Self {
         Gate {
             name: name.to_string(),
             ok,

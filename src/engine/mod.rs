@@ -27,9 +27,8 @@ use crate::backends::metrics::MetricsSource;
 use crate::backends::version::VersionSource;
 use crate::config::Config;
 use crate::domain::{
-    ActionKind, Approval, ApprovalRule, AuditEntry, Decision, DeployRecord, EnvState, Gate,
-    GateSeverity, Health, Outcome, PromotionInput, PromotionPlan, StageInfo, Version,
-    plan_promotion, plan_rollback,
+    ActionKind, Approval, ApprovalRule, AuditEntry, Decision, DeployRecord, EnvState, Gate, Health,
+    Outcome, PromotionInput, PromotionPlan, StageInfo, Version, plan_promotion, plan_rollback,
 };
 use crate::store::{LockInfo, NewAudit, SqliteStore, Store};
 
@@ -248,9 +247,7 @@ impl Engine {
         let env = &stages[idx].name;
         let approvals = self.inner.store.approvals(env)?;
         let lock = self.foreign_lock(env, now)?;
-        let holder = lock
-            .as_ref()
-            .map(|l| format!("{} (pid {} on {})", l.holder, l.pid, l.host));
+        let holder = lock.as_ref().map(LockInfo::describe);
         let input = PromotionInput {
             stages: &stages,
             target: idx,
@@ -589,26 +586,17 @@ impl Engine {
         let plan = match plan_rollback(env, Some(&current), &deploys, to.as_ref()) {
             Ok(p) => p,
             Err(e) => {
-                let gate = Gate {
-                    name: "rollback_target".into(),
-                    ok: false,
-                    detail: e.to_string(),
-                    severity: GateSeverity::Block,
-                };
+                let gate = Gate::block("rollback_target", false, e.to_string());
                 self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate);
                 return Err(e.into());
             }
         };
         if let Some(l) = self.foreign_lock(env, Utc::now())? {
-            let gate = Gate {
-                name: "lock".into(),
-                ok: false,
-                detail: format!(
-                    "{env} is locked by {} (pid {} on {})",
-                    l.holder, l.pid, l.host
-                ),
-                severity: GateSeverity::Block,
-            };
+            let gate = Gate::block(
+                "lock",
+                false,
+                format!("{env} is locked by {}", l.describe()),
+            );
             return Err(self.refuse(
                 ActionKind::Rollback,
                 env,
@@ -676,15 +664,11 @@ impl Engine {
                     .unwrap_or(chrono::Duration::hours(1)),
         };
         if let Err(held) = self.inner.store.try_lock(&lock)? {
-            let gate = Gate {
-                name: "lock".into(),
-                ok: false,
-                detail: format!(
-                    "{env} is locked by {} (pid {} on {})",
-                    held.holder, held.pid, held.host
-                ),
-                severity: GateSeverity::Block,
-            };
+            let gate = Gate::block(
+                "lock",
+                false,
+                format!("{env} is locked by {}", held.describe()),
+            );
             return Err(self.refuse(action, env, Some(version), from, gate));
         }
         let started = match self.inner.store.audit_start(&NewAudit {

@@ -45,6 +45,13 @@ pub struct LockInfo {
     pub expires_at: DateTime<Utc>,
 }
 
+impl LockInfo {
+    /// `alice (pid 4242 on build-7)`
+    pub fn describe(&self) -> String {
+        format!("{} (pid {} on {})", self.holder, self.pid, self.host)
+    }
+}
+
 /// The outcome of a finished monitoring window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MonitorRecord {

@@ -49,6 +49,17 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .unwrap_or_else(|| format!("nothing to promote to {}", env.name));
             lines.push(Line::styled(why, t.dim));
         }
+        Some(plan) if plan.current.as_ref() == Some(&plan.version) => {
+            lines.push(Line::styled(
+                format!(
+                    "nothing to promote: {} already runs {}, as {} does",
+                    env.name,
+                    plan.version,
+                    plan.from.as_deref().unwrap_or("the stage before")
+                ),
+                t.dim,
+            ));
+        }
         Some(plan) => {
             let current = plan
                 .current
