@@ -277,13 +277,6 @@ pub fn badness(since_live_s: f64, onset_s: f64, ramp_s: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn mean_var(xs: &[f64]) -> (f64, f64) {
-        let n = xs.len() as f64;
-        let m = xs.iter().sum::<f64>() / n;
-        let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-        (m, v)
-    }
-
     #[test]
     fn healthy_production_traffic_looks_like_the_profile() {
         let mut t = EnvTraffic::new(Profile::for_env("production"), 3);
