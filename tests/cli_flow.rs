@@ -201,3 +201,57 @@ fn the_first_stage_needs_an_explicit_version() {
     let s: Value = home.run(&["status", "--json"]).json();
     assert_eq!(s["environments"][0]["version"], "v2.0.0");
 }
+
+#[test]
+fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
+    cmd.current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .args(["promote", "staging", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // The demo fleet's deploy takes about 3 s: interrupt in the middle of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let h = home.run(&["history", "--json"]).json();
+        if h["entries"][0]["outcome"] == "started" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "promotion never started: {h}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+        "{out:?}"
+    );
+    let h = home.run(&["history", "--json"]).json();
+    let e = &h["entries"][0];
+    assert_eq!(e["action"], "promote");
+    assert_eq!(e["outcome"], "unknown", "{e}");
+    assert!(e["detail"].as_str().unwrap().contains("interrupted"), "{e}");
+    // The lock was released: staging is not shown as deploying any more.
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(
+        s["environments"][2]["state"], "idle",
+        "{}",
+        s["environments"][2]
+    );
+}

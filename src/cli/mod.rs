@@ -244,6 +244,21 @@ fn confirm(question: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// Run an engine action until it ends or Ctrl-C. On Ctrl-C the action is
+/// dropped, which writes its outcome as "unknown (interrupted)" to the audit
+/// log and releases its lock before the process exits.
+async fn interruptible<T>(
+    action: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        r = action => r.map_err(Failure::from),
+        _ = tokio::signal::ctrl_c() => Err(Failure {
+            code: 1,
+            message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
+        }),
+    }
+}
+
 /// Print deploy progress on stderr while an action runs.
 fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -453,7 +468,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
             }
             let (tx, printer) = progress_printer();
-            let res = engine.promote(&env, version, accept, Some(tx)).await;
+            let res = interruptible(engine.promote(&env, version, accept, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
             if json {
@@ -508,7 +523,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
             }
             let (tx, printer) = progress_printer();
-            let res = engine.rollback(&env, to, Some(tx)).await;
+            let res = interruptible(engine.rollback(&env, to, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
             if json {
@@ -582,7 +597,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 })
                 .transpose()?;
             let (tx, printer) = watch_printer(json);
-            let res = engine.watch(&env, window, Some(tx)).await;
+            let res = interruptible(engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
             let out = res?;
             let v = &out.verdict;
