@@ -156,24 +156,29 @@ fn listening_line_is_understood() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_source_agrees_with_the_fleet() {
-    // Production's starting release is marked bad (and has been live for an
-    // hour), so its error rate is high enough (~8%) to compare over 10 s.
+/// The demo fleet on a free loopback port, ticking every 100 ms.
+async fn fleet(seed: u64, bad_versions: Vec<String>) -> demo::FleetHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let fleet = demo::spawn(
+    demo::spawn(
         listener,
         FleetOptions {
-            seed: 2026,
+            seed,
             tick: Duration::from_millis(100),
-            bad_versions: vec!["v1.7.3".into(), demo::BAD_VERSION.into()],
+            bad_versions,
             ..FleetOptions::default()
         },
     )
     .await
-    .expect("fleet");
+    .expect("fleet")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_source_agrees_with_the_fleet() {
+    // Production's starting release is marked bad (and has been live for an
+    // hour), so its error rate is high enough (~8%) to compare over 10 s.
+    let fleet = fleet(2026, vec!["v1.7.3".into(), demo::BAD_VERSION.into()]).await;
     let prom = Prometheus::start(fleet.addr);
     let base = format!("http://{}", prom.addr);
     let src = prometheus_source(base.clone(), 10, QueryTemplates::default());
@@ -359,19 +364,7 @@ fn shipdeck(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 /// the regression (exit 4) and rolls production back by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_catches_the_bad_release_and_rolls_back() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let fleet = demo::spawn(
-        listener,
-        FleetOptions {
-            seed: 7,
-            tick: Duration::from_millis(100),
-            ..FleetOptions::default()
-        },
-    )
-    .await
-    .expect("fleet");
+    let fleet = fleet(7, FleetOptions::default().bad_versions).await;
     let prom = Prometheus::start(fleet.addr);
     let home = tempfile::tempdir().expect("home");
     let a = fleet.addr;
