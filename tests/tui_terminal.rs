@@ -1,0 +1,367 @@
+//! The console as a person uses it: the real binary in a real terminal
+//! (tmux, 160×45), driven by keystrokes and read back from the screen.
+//!
+//! `shipdeck demo` → approve → promote production → v1.8.0 goes out → the
+//! monitoring window catches the regression → production is rolled back to
+//! v1.7.3 → `q` → the terminal is back to normal (no alternate screen, cooked
+//! mode with echo).
+//!
+//! Needs `tmux` (Debian: `apt-get install tmux`; `./scripts/test` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const WIDTH: u32 = 160;
+const HEIGHT: u32 = 45;
+const SESSION: &str = "shipdeck";
+const POLL: Duration = Duration::from_millis(250);
+const ENVS: [&str; 4] = ["local", "development", "staging", "production"];
+const EXIT_MARK: &str = "SHIPDECK-EXITED";
+
+/// A private tmux server (its own socket in a temp dir), killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn command(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-u") // UTF-8 whatever the locale says: the console draws boxes
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&self.socket)
+            .env_remove("TMUX");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", SESSION];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// What the pane shows now, as plain text (wrapped lines joined).
+    fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", SESSION]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn format(&self, fmt: &str) -> String {
+        let out = self.run(&["display-message", "-p", "-t", SESSION, fmt]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
+fn require_tmux() {
+    match Command::new("tmux").arg("-V").output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "`tmux -V` failed ({}): this test drives the console in a real terminal through tmux. \
+             Install it (`apt-get install tmux`) or run `./scripts/test`, which installs it.",
+            o.status
+        ),
+        Err(e) => panic!(
+            "tmux not found ({e}): this test drives the console in a real terminal through tmux. \
+             Install it (`apt-get install tmux`) or run `./scripts/test`, which installs it."
+        ),
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Polls the screen until `done` holds; on timeout fails with the last screen.
+fn wait_for(tmux: &Tmux, what: &str, timeout: Duration, mut done: impl FnMut(&str) -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let screen = tmux.screen();
+        if done(&screen) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last screen:\n{screen}");
+        }
+        sleep(POLL);
+    }
+}
+
+fn chars(line: &str) -> Vec<char> {
+    line.chars().collect()
+}
+
+/// The line naming all four environments (the column titles).
+fn titles_row(screen: &str) -> Option<usize> {
+    screen
+        .lines()
+        .position(|l| ENVS.iter().all(|e| l.contains(e)))
+}
+
+/// Production's column (the rightmost one), one string per line below the
+/// titles, from its left border to the end of the line.
+fn production_column(screen: &str) -> Option<Vec<String>> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let row = titles_row(screen)?;
+    let title = chars(lines[row]);
+    let name: Vec<char> = "production".chars().collect();
+    let at = title.windows(name.len()).position(|w| w == name)?;
+    let left = title[..at]
+        .iter()
+        .rposition(|c| matches!(c, '┌' | '╔' | '┏' | '╭'))?;
+    let mut column = Vec::new();
+    for line in &lines[row + 1..] {
+        let cs = chars(line);
+        if cs.len() <= left || matches!(cs[left], '└' | '╚' | '┗' | '╰') {
+            break;
+        }
+        column.push(cs[left..].iter().collect());
+    }
+    Some(column)
+}
+
+/// The text after `label` in production's column, e.g. `field(s, "version")`.
+fn production_field(screen: &str, label: &str) -> Option<String> {
+    production_column(screen)?.into_iter().find_map(|l| {
+        let l = l.trim_start_matches(|c: char| !c.is_alphanumeric());
+        l.strip_prefix(label)
+            .map(|rest| rest.trim_end_matches(['│', '║', '┃']).trim().to_string())
+    })
+}
+
+/// The monitoring panel (the box whose title mentions monitoring), from its
+/// left border to the end of each line.
+fn monitoring_panel(screen: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = titles_row(screen).unwrap_or(0);
+    let (row, left) = lines
+        .iter()
+        .enumerate()
+        .skip(start + 1)
+        .find_map(|(i, l)| {
+            let cs = chars(l);
+            let word: Vec<char> = "onitoring".chars().collect();
+            let at = cs.windows(word.len()).position(|w| w == word)?;
+            let left = cs[..at]
+                .iter()
+                .rposition(|c| matches!(c, '┌' | '╔' | '┏' | '╭'))?;
+            Some((i, left))
+        })?;
+    let mut panel = String::new();
+    for line in &lines[row..] {
+        let cs = chars(line);
+        if cs.len() <= left {
+            break;
+        }
+        panel.extend(&cs[left..]);
+        panel.push('\n');
+        if matches!(cs[left], '└' | '╚' | '┗' | '╰') {
+            break;
+        }
+    }
+    Some(panel)
+}
+
+/// How many points the live-metrics panel has before any deploy
+/// ("… from status snapshots (12 points over 22s)").
+fn live_points(screen: &str) -> Option<usize> {
+    let (_, rest) = screen.split_once("snapshots (")?;
+    rest.split_once(" point")?.0.trim().parse().ok()
+}
+
+/// A dialog is open: the footer offers Esc to cancel it.
+fn dialog_open(screen: &str) -> bool {
+    screen.contains("Esc cancel")
+}
+
+#[test]
+fn demo_promote_regression_rollback_and_terminal_restored() {
+    require_tmux();
+    let started = Instant::now();
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux {
+        socket: home.path().join("tmux.sock"),
+    };
+    for d in ["config", "data", "state"] {
+        std::fs::create_dir_all(home.path().join(d)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    // The shell reports how shipdeck exited and the terminal mode it left.
+    let script = format!(
+        "{} demo; echo {EXIT_MARK} $?; stty -a; sleep 600",
+        shell_quote(bin)
+    );
+    // The server starts from this command, so the pane inherits its env.
+    let out = tmux
+        .command()
+        .current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .env("TERM", "xterm-256color")
+        .args(["new-session", "-d", "-s", SESSION])
+        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
+        .args(["sh", "-c", &script])
+        .output()
+        .expect("start tmux");
+    assert!(
+        out.status.success(),
+        "tmux new-session failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The console is up: the four environment columns side by side.
+    wait_for(
+        &tmux,
+        "the four environment columns",
+        Duration::from_secs(60),
+        |s| titles_row(s).is_some() && production_field(s, "version").is_some(),
+    );
+    let screen = tmux.screen();
+    let v = production_field(&screen, "version").unwrap();
+    assert!(
+        v.starts_with("v1.7.3"),
+        "production should start on v1.7.3, shows {v:?}:\n{screen}"
+    );
+
+    // Let the console collect a baseline first. The window's detector needs 5
+    // usable steps from before the deploy (~2 s each); promoting within the
+    // first seconds leaves it at "insufficient data" for the whole window and
+    // the bad release stays in production. The live-metrics panel counts the
+    // points it has: wait for 8.
+    wait_for(
+        &tmux,
+        "8 points of live metrics",
+        Duration::from_secs(90),
+        |s| live_points(s).is_some_and(|n| n >= 8),
+    );
+
+    // Approve: `a` opens the dialog (with an optional note), Enter records the Go.
+    tmux.keys(&["a"]);
+    wait_for(&tmux, "the approval dialog", Duration::from_secs(20), |s| {
+        dialog_open(s) && s.contains("pproval")
+    });
+    tmux.keys(&["Enter"]);
+    wait_for(
+        &tmux,
+        "the Go to be recorded",
+        Duration::from_secs(30),
+        |s| !dialog_open(s) && s.contains("Go recorded") && s.contains("ready: p promotes"),
+    );
+
+    // (The "Go recorded" notice comes before the refreshed plan: a `p` in
+    // between is refused with "no Go recorded", hence the wait for "ready".)
+    // Promote production (selected at start): `p`, then Enter in the dialog.
+    tmux.keys(&["p"]);
+    wait_for(&tmux, "the promote dialog", Duration::from_secs(20), |s| {
+        dialog_open(s) && s.contains("Promote production")
+    });
+    tmux.keys(&["Enter"]);
+    let promoted = Instant::now();
+    wait_for(
+        &tmux,
+        "production to run v1.8.0",
+        Duration::from_secs(60),
+        |s| production_field(s, "version").is_some_and(|v| v.starts_with("v1.8.0")),
+    );
+
+    // The window catches the regression and production goes back to v1.7.3.
+    let mut regression_seen = false;
+    wait_for(
+        &tmux,
+        "the regression and the rollback to v1.7.3",
+        Duration::from_secs(120),
+        |s| {
+            regression_seen |= monitoring_panel(s)
+                .is_some_and(|p| p.contains("REGRESSION") || p.contains("regression"));
+            let version = production_field(s, "version").unwrap_or_default();
+            let state = production_field(s, "state").unwrap_or_default();
+            regression_seen && version.starts_with("v1.7.3") && state.contains("rolled back")
+        },
+    );
+    eprintln!(
+        "promote → rolled back on screen in {:.1}s",
+        promoted.elapsed().as_secs_f64()
+    );
+
+    // Quit: `q` (confirm if the console asks), then the shell's report.
+    tmux.keys(&["q"]);
+    let asked_at = Instant::now();
+    let mut confirmed = false;
+    let deadline = asked_at + Duration::from_secs(30);
+    let screen = loop {
+        let s = tmux.screen();
+        if s.contains(EXIT_MARK) && s.contains("icanon") {
+            break s;
+        }
+        if !confirmed && dialog_open(&s) {
+            tmux.keys(&["Enter"]);
+            confirmed = true;
+        }
+        if Instant::now() >= deadline {
+            // Leave the terminal usable for whoever looks, then fail.
+            tmux.keys(&["C-c"]);
+            sleep(Duration::from_secs(2));
+            panic!(
+                "`q` did not quit within 30s (confirmed: {confirmed}); screen after Ctrl-C:\n{}",
+                tmux.screen()
+            );
+        }
+        sleep(POLL);
+    };
+
+    // The terminal is restored: exit status 0, main screen, cooked mode, echo.
+    assert!(
+        screen.lines().any(|l| l.trim() == format!("{EXIT_MARK} 0")),
+        "shipdeck should exit with status 0:\n{screen}"
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "the pane is still on the alternate screen:\n{screen}"
+    );
+    assert_eq!(
+        tmux.format("#{cursor_flag}"),
+        "1",
+        "the cursor is still hidden:\n{screen}"
+    );
+    assert!(
+        !screen.contains("PRODUCTION") && !screen.contains("←/→ select"),
+        "the console is still drawn after exit:\n{screen}"
+    );
+    let words: Vec<&str> = screen
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .collect();
+    for mode in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(
+            words.contains(&mode) && !words.contains(&format!("-{mode}").as_str()),
+            "terminal left without `{mode}` (stty -a):\n{screen}"
+        );
+    }
+    eprintln!("whole run: {:.1}s", started.elapsed().as_secs_f64());
+}
