@@ -242,6 +242,12 @@ pub struct State {
     pub status_error: Option<String>,
     pub status_loading: bool,
     pub status_requested_at: Option<DateTime<Utc>>,
+    /// An action finished since the last snapshot: gates shown may be stale.
+    pub status_stale: bool,
+    /// `p` was pressed while the snapshot was stale: ask once it is fresh.
+    pub promote_when_fresh: bool,
+    /// A snapshot was already on its way when an action finished: load again.
+    pub reload_after: bool,
 
     pub history: Option<Vec<AuditEntry>>,
     pub history_error: Option<String>,
@@ -267,6 +273,9 @@ impl State {
             theme,
             size: (0, 0),
             status: None,
+            status_stale: false,
+            promote_when_fresh: false,
+            reload_after: false,
             status_error: None,
             status_loading: false,
             status_requested_at: None,

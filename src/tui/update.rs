@@ -38,7 +38,18 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => on_tick(s, now),
         Msg::StatusLoaded(result) => {
+            let ok = result.is_ok();
             on_status(s, result);
+            if std::mem::take(&mut s.reload_after) {
+                // That snapshot may predate the action: fetch one that does not.
+                return load_status(s);
+            }
+            if ok {
+                s.status_stale = false;
+                if std::mem::take(&mut s.promote_when_fresh) {
+                    return ask_promote(s);
+                }
+            }
             vec![]
         }
         Msg::HistoryLoaded(result) => {
@@ -287,6 +298,12 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
         return vec![];
     };
     if refuse(s, "promote", &env, false) {
+        return vec![];
+    }
+    if s.status_stale {
+        // The gates shown predate the last action (a Go just recorded, say):
+        // judge the promotion on the snapshot that is on its way.
+        s.promote_when_fresh = true;
         return vec![];
     }
     let Some(plan) = env.promotion.clone() else {
@@ -626,6 +643,8 @@ fn on_done(
     if ui.task.as_ref().is_some_and(|t| t.kind == kind) {
         ui.task = None;
     }
+    s.status_stale = true;
+    s.reload_after = s.status_loading;
     let mut effects = load_status(s);
     if s.mode == Mode::History {
         effects.extend(load_history(s));
@@ -799,6 +818,49 @@ mod tests {
         update(&mut s, Msg::Tick(later));
         let left = s.envs["production"].live.len();
         assert!(left < n && left > 0, "older than 30 min dropped: {left}");
+    }
+
+    #[test]
+    fn promote_right_after_a_go_waits_for_the_fresh_snapshot() {
+        let mut s = console();
+        key(&mut s, 'a');
+        code(&mut s, KeyCode::Enter);
+        let a = Approval {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            decision: Decision::Go,
+            actor: "alice".into(),
+            at: t0(),
+            note: None,
+        };
+        let fx = update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Approve,
+                result: Ok(Done::Recorded(a)),
+            },
+        );
+        assert!(fx.contains(&Effect::LoadStatus) || s.reload_after, "{fx:?}");
+        // The snapshot on screen still says "no Go": p must not be refused on it.
+        assert_eq!(key(&mut s, 'p'), vec![]);
+        assert!(s.overlays.is_empty());
+        assert!(!notice(&s).contains("cannot promote"), "{}", notice(&s));
+        let mut fresh = s.status.clone().unwrap();
+        let prod = fresh
+            .environments
+            .iter_mut()
+            .find(|e| e.name == "production")
+            .unwrap();
+        for g in &mut prod.promotion.as_mut().unwrap().gates {
+            g.ok = true;
+        }
+        s.reload_after = false;
+        update(&mut s, Msg::StatusLoaded(Ok(fresh)));
+        assert!(
+            matches!(s.overlays.last(), Some(Overlay::Dialog(_))),
+            "the promote dialog opens once the snapshot is fresh"
+        );
     }
 
     #[test]
