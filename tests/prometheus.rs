@@ -425,7 +425,19 @@ async fn watch_catches_the_bad_release_and_rolls_back() {
         (first["action"].as_str(), first["outcome"].as_str()),
         (Some("rollback"), Some("succeeded"))
     );
-    let monitor = &hist["entries"][1];
+    let no_go = &hist["entries"][1];
+    assert_eq!(
+        no_go["action"], "reject",
+        "the caught release is blocked: {no_go}"
+    );
+    assert!(
+        no_go["actor"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("(monitoring window)"),
+        "{no_go}"
+    );
+    let monitor = &hist["entries"][2];
     assert_eq!(monitor["action"], "monitor");
     assert_eq!(monitor["outcome"], "failed");
     assert!(

@@ -84,6 +84,8 @@ pub struct PromotionInput<'a> {
     pub approvals: &'a [Approval],
     /// Holder of the target's deploy lock, when someone else holds it.
     pub lock_holder: Option<&'a str>,
+    /// For a monitored target: baseline steps collected so far and needed.
+    pub baseline: Option<(usize, usize)>,
     pub now: DateTime<Utc>,
 }
 
@@ -247,6 +249,20 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         ));
     }
 
+    if let Some((have, need)) = input.baseline {
+        gates.push(Gate::warn(
+            "monitoring_baseline",
+            have >= need,
+            if have >= need {
+                format!("{have} baseline steps to judge the deploy against")
+            } else {
+                format!(
+                    "only {have} of {need} baseline steps collected: the monitoring window could not judge this deploy yet"
+                )
+            },
+        ));
+    }
+
     gates.push(match input.lock_holder {
         Some(h) => Gate::block("lock", false, format!("{} is locked by {h}", target.name)),
         None => Gate::block("lock", true, "no other deploy in progress"),
@@ -406,6 +422,7 @@ mod tests {
             explicit: None,
             approvals,
             lock_holder: None,
+            baseline: None,
             now: t0(),
         }
     }
@@ -589,6 +606,24 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn a_thin_monitoring_baseline_warns() {
+        let st = stages(["v4", "v3", "v2", "v1"]);
+        let mut i = input(&st, 2, &[]);
+        i.baseline = Some((3, 5));
+        let p = plan_promotion(&i).unwrap();
+        assert!(p.refusal().is_none());
+        let w: Vec<_> = p.warnings().collect();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].detail.contains("only 3 of 5 baseline steps"),
+            "{}",
+            w[0].detail
+        );
+        i.baseline = Some((5, 5));
+        assert_eq!(plan_promotion(&i).unwrap().warnings().count(), 0);
     }
 
     #[test]

@@ -254,6 +254,7 @@ impl Engine {
             explicit,
             approvals: &approvals,
             lock_holder: holder.as_deref(),
+            baseline: self.baseline_check(idx, now),
             now,
         };
         match plan_promotion(&input) {
@@ -267,6 +268,30 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// For a monitored environment whose metrics source has no history of
+    /// its own (scrape): baseline steps kept so far, and how many the
+    /// detector needs.
+    fn baseline_check(&self, idx: usize, now: DateTime<Utc>) -> Option<(usize, usize)> {
+        let e = &self.inner.config.environments[idx];
+        let scrape = self.inner.config.metrics.source == crate::config::MetricsSourceKind::Scrape;
+        if !e.monitored || !scrape {
+            return None;
+        }
+        let span = chrono::Duration::from_std(self.inner.config.monitor.baseline.0).ok()?;
+        let have = self
+            .inner
+            .store
+            .samples(e.name(), now - span, now)
+            .ok()?
+            .iter()
+            .filter(|(_, s)| s.requests.is_finite())
+            .count();
+        Some((
+            have,
+            crate::monitor::DetectorConfig::default().min_baseline_steps,
+        ))
     }
 
     /// What promoting `env` would ship, with every gate checked.
@@ -314,15 +339,6 @@ impl Engine {
             let last_deploy = deploys.iter().rev().find(|d| d.env == name).cloned();
             let (state, state_since) =
                 self.state_of(name, version.as_ref(), last_deploy.as_ref(), now);
-            let approval = version.as_ref().and_then(|v| {
-                self.inner
-                    .store
-                    .approvals(name)
-                    .ok()?
-                    .into_iter()
-                    .filter(|a| &a.version == v)
-                    .max_by_key(|a| a.at)
-            });
             let (promotion, promotion_error) = if i == 0 {
                 (
                     None,
@@ -336,6 +352,18 @@ impl Engine {
                     Err(e) => (None, Some(e.to_string())),
                 }
             };
+            // The decision that matters: about what promoting would ship, or
+            // else about what it runs.
+            let about = promotion.as_ref().map(|p| &p.version).or(version.as_ref());
+            let approval = about.and_then(|v| {
+                self.inner
+                    .store
+                    .approvals(name)
+                    .ok()?
+                    .into_iter()
+                    .filter(|a| &a.version == v)
+                    .max_by_key(|a| a.at)
+            });
             let (metrics, metrics_error) = match &reading {
                 Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
                 Ok(r) => {

@@ -236,6 +236,19 @@ impl Engine {
             env: env.to_string(),
             verdict: verdict.clone(),
         });
+        if regression {
+            // A release the window caught is blocked until someone records a
+            // new Go for it: roll back, and it must not be re-promoted by reflex.
+            let no_go = crate::domain::Approval {
+                env: env.to_string(),
+                version: version.clone(),
+                decision: crate::domain::Decision::NoGo,
+                actor: format!("{} (monitoring window)", self.inner.actor),
+                at: Utc::now(),
+                note: Some(format!("regression: {}", verdict.reason)),
+            };
+            self.inner.store.record_approval(&no_go)?;
+        }
         let mut outcome = WatchOutcome {
             env: env.to_string(),
             version,

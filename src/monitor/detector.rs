@@ -337,6 +337,19 @@ impl Detector {
         let cap = if in_warmup { model.warm_cap } else { model.cap };
         if let Some(v) = self.step(&model, &s, step, cap) {
             self.verdict = v;
+        } else if s.t < self.cfg.warmup_s {
+            // Too early to call it healthy: say what is seen, without a verdict.
+            let h = self.healthy(&model);
+            let seen = h.reason.split_once(": ").map_or("", |(_, r)| r);
+            self.verdict = Verdict {
+                kind: VerdictKind::Collecting,
+                metric: None,
+                detected_at: None,
+                reason: format!(
+                    "warm-up: no verdict before t=+{}s; so far {seen}",
+                    self.cfg.warmup_s
+                ),
+            };
         } else {
             self.verdict = self.healthy(&model);
         }
@@ -1390,7 +1403,17 @@ mod tests {
         assert!((req.center / 1000.0 - 1.0).abs() < 0.1, "{req:?}");
         assert!(req.threshold.unwrap() < req.low);
         d.push(tr[180]);
-        assert_eq!(d.verdict().kind, VerdictKind::Healthy);
+        // Inside the warm-up there is no verdict yet, only what is seen.
+        assert_eq!(d.verdict().kind, VerdictKind::Collecting);
+        assert!(
+            d.verdict().reason.starts_with("warm-up"),
+            "{}",
+            d.verdict().reason
+        );
+        for s in &tr[181..=184] {
+            d.push(*s);
+        }
+        assert_eq!(d.verdict().kind, VerdictKind::Healthy, "{:?}", d.verdict());
         assert_eq!(d.baseline(), b);
     }
 
