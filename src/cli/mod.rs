@@ -259,12 +259,16 @@ async fn interruptible<T>(
     }
 }
 
-/// Print deploy progress on stderr while an action runs.
-fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
+/// Print an action's progress (deploys, the monitoring window) on stderr
+/// while it runs; `quiet` swallows it.
+fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut last_print = -10.0;
         while let Some(ev) = rx.recv().await {
+            if quiet {
+                continue;
+            }
             match ev {
                 Event::DeployStarted {
                     env,
@@ -291,6 +295,36 @@ fn progress_printer() -> (crate::engine::EventSink, tokio::task::JoinHandle<()>)
                         observed
                             .map(|v| v.to_string())
                             .unwrap_or_else(|| "unreadable".into())
+                    );
+                }
+                Event::MonitorStarted {
+                    env,
+                    version,
+                    window_s,
+                    baseline,
+                    ..
+                } => eprintln!(
+                    "watching {env} {version} for {:.0}s against {} baseline samples",
+                    window_s,
+                    baseline.len()
+                ),
+                Event::MonitorSample {
+                    sample, verdict, ..
+                } => {
+                    let rate = if sample.requests > 0.0 {
+                        format!("{:.2}%", 100.0 * sample.errors / sample.requests)
+                    } else {
+                        "—".into()
+                    };
+                    eprintln!(
+                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {:?}",
+                        sample.t,
+                        sample.requests,
+                        sample
+                            .p95_ms
+                            .map(|p| format!("{p:.0}ms"))
+                            .unwrap_or_else(|| "—".into()),
+                        verdict.kind
                     );
                 }
                 _ => {}
@@ -344,55 +378,6 @@ async fn demo(seed: u64, auto_rollback: bool) -> Result<i32, Failure> {
     let res = console(engine).await;
     drop(fleet);
     res
-}
-
-/// Print the window's progress on stderr (one line per step).
-fn watch_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
-            if quiet {
-                continue;
-            }
-            match ev {
-                Event::MonitorStarted {
-                    env,
-                    version,
-                    window_s,
-                    baseline,
-                    ..
-                } => eprintln!(
-                    "watching {env} {version} for {:.0}s against {} baseline samples",
-                    window_s,
-                    baseline.len()
-                ),
-                Event::MonitorSample {
-                    sample, verdict, ..
-                } => {
-                    let rate = if sample.requests > 0.0 {
-                        format!("{:.2}%", 100.0 * sample.errors / sample.requests)
-                    } else {
-                        "—".into()
-                    };
-                    eprintln!(
-                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {:?}",
-                        sample.t,
-                        sample.requests,
-                        sample
-                            .p95_ms
-                            .map(|p| format!("{p:.0}ms"))
-                            .unwrap_or_else(|| "—".into()),
-                        verdict.kind
-                    );
-                }
-                Event::DeployStarted { env, version, .. } => {
-                    eprintln!("rolling {env} back to {version}")
-                }
-                _ => {}
-            }
-        }
-    });
-    (tx, task)
 }
 
 async fn run(cli: Cli) -> Result<i32, Failure> {
@@ -467,7 +452,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     accept = true;
                 }
             }
-            let (tx, printer) = progress_printer();
+            let (tx, printer) = event_printer(false);
             let res = interruptible(engine.promote(&env, version, accept, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
@@ -522,7 +507,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     return Ok(3);
                 }
             }
-            let (tx, printer) = progress_printer();
+            let (tx, printer) = event_printer(false);
             let res = interruptible(engine.rollback(&env, to, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
@@ -596,7 +581,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                         .map_err(|e| usage(format!("--window: {e}")))
                 })
                 .transpose()?;
-            let (tx, printer) = watch_printer(json);
+            let (tx, printer) = event_printer(json);
             let res = interruptible(engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
             let out = res?;
