@@ -1,0 +1,226 @@
+//! One deploy, audited: lock, started record, backend call, polling until
+//! the environment reports the version, outcome record — and "unknown" when
+//! interrupted.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{Engine, EngineError, Event, EventSink, hostname};
+use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version};
+use crate::store::{LockInfo, NewAudit};
+
+impl Engine {
+    /// Take the lock, audit, start the deploy and poll until the environment
+    /// reports `version` or the deploy timeout passes.
+    pub(super) async fn deploy(
+        &self,
+        idx: usize,
+        action: ActionKind,
+        version: &Version,
+        from: Option<&Version>,
+        detail: &str,
+        events: Option<EventSink>,
+    ) -> Result<DeployRecord, EngineError> {
+        let cfg_env = &self.inner.config.environments[idx];
+        let env = cfg_env.name();
+        let backend = &self.inner.envs[idx];
+        let timeout = cfg_env.deploy.get_ref().timeout.0;
+        let poll = cfg_env
+            .deploy
+            .get_ref()
+            .poll
+            .0
+            .max(Duration::from_millis(100));
+        let now = Utc::now();
+        let host = hostname();
+        let pid = std::process::id();
+        let lock = LockInfo {
+            env: env.to_string(),
+            holder: self.inner.actor.clone(),
+            pid,
+            host: host.clone(),
+            acquired_at: now,
+            expires_at: now
+                + chrono::Duration::from_std(timeout + Duration::from_secs(120))
+                    .unwrap_or(chrono::Duration::hours(1)),
+        };
+        if let Err(held) = self.inner.store.try_lock(&lock)? {
+            let gate = Gate::block(
+                "lock",
+                false,
+                format!("{env} is locked by {}", held.describe()),
+            );
+            return Err(self.refuse(action, env, Some(version), from, gate));
+        }
+        let started = match self.inner.store.audit_start(&NewAudit {
+            at: Utc::now(),
+            actor: &self.inner.actor,
+            action,
+            env,
+            version: Some(version),
+            from_version: from,
+            outcome: Outcome::Started,
+            detail,
+        }) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = self.inner.store.unlock(env, pid, &host);
+                return Err(e.into());
+            }
+        };
+        let rolling_back = action == ActionKind::Rollback;
+        let mut guard = InFlight {
+            engine: self,
+            env,
+            started,
+            host,
+            pid,
+            finished: false,
+        };
+        self.set_activity(
+            env,
+            Some(if rolling_back {
+                EnvState::RollingBack
+            } else {
+                EnvState::Deploying
+            }),
+        );
+        let emit = |ev: Event| {
+            if let Some(tx) = &events {
+                let _ = tx.send(ev);
+            }
+        };
+        emit(Event::DeployStarted {
+            env: env.to_string(),
+            version: version.clone(),
+            from: from.cloned(),
+            rollback: rolling_back,
+        });
+        let fail = |guard: &mut InFlight<'_>, detail: String| {
+            guard.finish(Outcome::Failed, &detail);
+            emit(Event::DeployFinished {
+                env: env.to_string(),
+                version: version.clone(),
+                ok: false,
+                detail: detail.clone(),
+            });
+        };
+        let accepted = match backend.deploy.start(env, version).await {
+            Ok(a) => a,
+            Err(e) => {
+                fail(&mut guard, e.to_string());
+                return Err(e.into());
+            }
+        };
+        tracing::info!(env, %version, "{accepted}");
+        let t0 = Instant::now();
+        let mut observed: Option<Version> = None;
+        let mut last_error: Option<String>;
+        loop {
+            match backend.version.read().await {
+                Ok(v) if &v == version => break,
+                Ok(v) => {
+                    observed = Some(v);
+                    last_error = None;
+                }
+                Err(e) => last_error = Some(e.to_string()),
+            }
+            let elapsed = t0.elapsed();
+            if elapsed >= timeout {
+                let mut why = format!(
+                    "{env} still reports {} after {}s",
+                    observed
+                        .as_ref()
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "no version".into()),
+                    timeout.as_secs()
+                );
+                if let Some(e) = &last_error {
+                    why.push_str(&format!(" (last read failed: {e})"));
+                }
+                fail(&mut guard, why.clone());
+                return Err(EngineError::DeployFailed {
+                    env: env.to_string(),
+                    version: version.clone(),
+                    detail: why,
+                });
+            }
+            emit(Event::DeployWaiting {
+                env: env.to_string(),
+                elapsed_s: elapsed.as_secs_f64(),
+                observed: observed.clone(),
+            });
+            tokio::time::sleep(poll.min(timeout.saturating_sub(elapsed))).await;
+        }
+        let rec = DeployRecord {
+            env: env.to_string(),
+            version: version.clone(),
+            from_version: from.cloned(),
+            at: Utc::now(),
+            actor: self.inner.actor.clone(),
+            kind: if rolling_back { "rollback" } else { "promote" }.to_string(),
+        };
+        let took = t0.elapsed().as_secs_f64();
+        let done = format!("{env} reports {version} after {took:.1}s");
+        if let Err(e) = self.inner.store.record_deploy(started, &rec, &done) {
+            // Deployed but not recorded: say so; the started record reads unknown.
+            guard.finished = true;
+            let _ = self.inner.store.unlock(env, pid, &guard.host);
+            self.set_activity(env, None);
+            return Err(e.into());
+        }
+        guard.finished = true;
+        drop(guard);
+        emit(Event::DeployFinished {
+            env: env.to_string(),
+            version: version.clone(),
+            ok: true,
+            detail: done,
+        });
+        Ok(rec)
+    }
+}
+
+/// An audited action in flight. Finishing it writes the outcome; dropping it
+/// unfinished (Ctrl-C, a cancelled task) writes "unknown" so the audit log
+/// says what happened. Either way the lock is released.
+struct InFlight<'a> {
+    engine: &'a Engine,
+    env: &'a str,
+    started: i64,
+    host: String,
+    pid: u32,
+    finished: bool,
+}
+
+impl InFlight<'_> {
+    fn finish(&mut self, outcome: Outcome, detail: &str) {
+        if let Err(e) =
+            self.engine
+                .inner
+                .store
+                .audit_finish(self.started, Utc::now(), outcome, detail)
+        {
+            tracing::error!("cannot record the outcome of audit #{}: {e}", self.started);
+        }
+        self.finished = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish(
+                Outcome::Unknown,
+                "interrupted before the environment reported the new version; check it with `shipdeck status`",
+            );
+        }
+        let _ = self
+            .engine
+            .inner
+            .store
+            .unlock(self.env, self.pid, &self.host);
+        self.engine.set_activity(self.env, None);
+    }
+}
