@@ -4,16 +4,20 @@
 //! (observed versions, recorded approvals and deploys, the time) and asks
 //! these functions what is allowed.
 
+pub mod baseline;
 mod duration;
+pub mod health;
 mod promotion;
+pub mod state;
 mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
-    RollbackPlan, StageInfo, plan_promotion, plan_rollback,
+    RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,
 };
+pub use state::{DeployKind, WindowVerdict};
 pub use version::{Version, VersionError};
 pub use window::{TimeWindow, WindowError};
 

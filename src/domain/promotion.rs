@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Approval, Decision, TimeWindow, Version};
+use super::{Approval, Decision, DeployKind, TimeWindow, Version};
 
 /// What the rules need to know about one stage of the pipeline.
 #[derive(Clone, Debug)]
@@ -34,8 +34,7 @@ pub struct DeployRecord {
     pub from_version: Option<Version>,
     pub at: DateTime<Utc>,
     pub actor: String,
-    /// `promote` or `rollback`.
-    pub kind: String,
+    pub kind: DeployKind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -134,6 +133,20 @@ pub enum PlanError {
     },
     #[error("{env} already runs {version}")]
     AlreadyRunning { env: String, version: Version },
+    #[error("nothing to roll back to: {}", match last_good {
+        Some(v) => format!("{v} is the last known-good version {env} ran"),
+        None => format!("{env} ran no other known-good version (none without a No-Go or a caught regression)"),
+    })]
+    NoKnownGood {
+        env: String,
+        last_good: Option<Version>,
+    },
+    #[error("{version} is not a rollback target for {env}: {why}")]
+    NotKnownGood {
+        env: String,
+        version: Version,
+        why: String,
+    },
 }
 
 /// Decide what promoting `input.target` ships and check every gate.
@@ -331,23 +344,54 @@ pub struct RollbackPlan {
     pub to: Version,
 }
 
-/// Pick the version to roll back to: the one the environment ran before its
-/// last deploy, or `to`, which must be one it ran before.
-pub fn plan_rollback(
-    env: &str,
-    current: Option<&Version>,
-    history: &[DeployRecord],
-    to: Option<&Version>,
-) -> Result<RollbackPlan, PlanError> {
-    let mine: Vec<&DeployRecord> = history.iter().filter(|d| d.env == env).collect();
-    let target = match to {
+/// What the rollback rules need about one environment.
+#[derive(Clone, Debug)]
+pub struct RollbackInput<'a> {
+    pub env: &'a str,
+    /// What it runs now.
+    pub current: Option<&'a Version>,
+    /// Its recorded deploys, oldest first (other environments' are ignored).
+    pub history: &'a [DeployRecord],
+    /// `--to V`, when given.
+    pub to: Option<&'a Version>,
+    /// Recorded decisions about the environment, oldest first: the newest
+    /// decision about a version is the one that counts.
+    pub approvals: &'a [Approval],
+    /// Versions a monitoring window caught in this environment.
+    pub caught: &'a [Version],
+}
+
+/// Why a version is not known-good, when it is not.
+fn not_known_good(i: &RollbackInput<'_>, v: &Version) -> Option<String> {
+    if i.caught.contains(v) {
+        return Some(format!("the monitoring window caught {v} in {}", i.env));
+    }
+    let latest = i
+        .approvals
+        .iter()
+        .filter(|a| a.env == i.env && &a.version == v)
+        .max_by_key(|a| a.at)?;
+    (latest.decision == Decision::NoGo)
+        .then(|| format!("{v} is blocked by a No-Go ({})", latest.actor))
+}
+
+/// Pick the version to roll back to: the last *known-good* version the
+/// environment ran — one without a No-Go and never caught by a monitoring
+/// window, and not one it was already rolled back from — or `to`, which must
+/// be a version it ran before and known-good.
+pub fn plan_rollback(i: &RollbackInput<'_>) -> Result<RollbackPlan, PlanError> {
+    let env = i.env;
+    let mine: Vec<&DeployRecord> = i.history.iter().filter(|d| d.env == env).collect();
+    // Versions it ran, newest first.
+    let ran: Vec<&Version> = mine
+        .iter()
+        .rev()
+        .flat_map(|d| std::iter::once(&d.version).chain(d.from_version.iter()))
+        .collect();
+    let target = match i.to {
         Some(v) => {
-            let known: Vec<&Version> = mine
-                .iter()
-                .flat_map(|d| d.from_version.iter().chain(std::iter::once(&d.version)))
-                .collect();
-            if !known.contains(&v) {
-                let mut names: Vec<String> = known.iter().map(|v| v.to_string()).collect();
+            if !ran.contains(&v) {
+                let mut names: Vec<String> = ran.iter().map(|v| v.to_string()).collect();
                 names.sort();
                 names.dedup();
                 return Err(PlanError::NeverRan {
@@ -360,20 +404,46 @@ pub fn plan_rollback(
                     },
                 });
             }
+            if let Some(why) = not_known_good(i, v) {
+                return Err(PlanError::NotKnownGood {
+                    env: env.to_string(),
+                    version: v.clone(),
+                    why,
+                });
+            }
             v.clone()
         }
         None => {
-            let last = mine.last().ok_or_else(|| PlanError::NothingToRollBack {
-                env: env.to_string(),
-            })?;
-            last.from_version
-                .clone()
-                .ok_or_else(|| PlanError::NothingToRollBack {
+            if mine.is_empty() {
+                return Err(PlanError::NothingToRollBack {
                     env: env.to_string(),
-                })?
+                });
+            }
+            let rolled_back_from: Vec<&Version> = mine
+                .iter()
+                .filter(|d| d.kind == DeployKind::Rollback)
+                .filter_map(|d| d.from_version.as_ref())
+                .collect();
+            let pick = ran.iter().copied().find(|v| {
+                Some(*v) != i.current
+                    && !rolled_back_from.contains(v)
+                    && not_known_good(i, v).is_none()
+            });
+            match pick {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(PlanError::NoKnownGood {
+                        env: env.to_string(),
+                        last_good: i
+                            .current
+                            .filter(|c| not_known_good(i, c).is_none())
+                            .cloned(),
+                    });
+                }
+            }
         }
     };
-    if current == Some(&target) {
+    if i.current == Some(&target) {
         return Err(PlanError::AlreadyRunning {
             env: env.to_string(),
             version: target,
@@ -381,7 +451,7 @@ pub fn plan_rollback(
     }
     Ok(RollbackPlan {
         env: env.to_string(),
-        from: current.cloned(),
+        from: i.current.cloned(),
         to: target,
     })
 }
@@ -642,7 +712,29 @@ mod tests {
             from_version: from.map(v),
             at: t0() + Duration::minutes(min),
             actor: "alice".into(),
-            kind: "promote".into(),
+            kind: DeployKind::Promote,
+        }
+    }
+
+    fn dep_kind(env: &str, from: &str, to: &str, min: i64, kind: DeployKind) -> DeployRecord {
+        DeployRecord {
+            kind,
+            ..dep(env, Some(from), to, min)
+        }
+    }
+    fn rb<'a>(
+        env: &'a str,
+        current: Option<&'a Version>,
+        history: &'a [DeployRecord],
+        to: Option<&'a Version>,
+    ) -> RollbackInput<'a> {
+        RollbackInput {
+            env,
+            current,
+            history,
+            to,
+            approvals: &[],
+            caught: &[],
         }
     }
 
@@ -653,22 +745,131 @@ mod tests {
             dep("staging", Some("v2"), "v3", 1),
             dep("production", Some("v2"), "v3", 2),
         ];
-        let p = plan_rollback("production", Some(&v("v3")), &h, None).unwrap();
+        let (v1, v2, v3, v9) = (v("v1"), v("v2"), v("v3"), v("v9"));
+        let p = plan_rollback(&rb("production", Some(&v3), &h, None)).unwrap();
         assert_eq!(p.to, v("v2"));
         assert_eq!(p.from, Some(v("v3")));
-        let p = plan_rollback("production", Some(&v("v3")), &h, Some(&v("v1"))).unwrap();
+        let p = plan_rollback(&rb("production", Some(&v3), &h, Some(&v1))).unwrap();
         assert_eq!(p.to, v("v1"));
         assert!(matches!(
-            plan_rollback("production", Some(&v("v3")), &h, Some(&v("v9"))),
+            plan_rollback(&rb("production", Some(&v3), &h, Some(&v9))),
             Err(PlanError::NeverRan { .. })
         ));
         assert!(matches!(
-            plan_rollback("local", None, &h, None),
+            plan_rollback(&rb("local", None, &h, None)),
             Err(PlanError::NothingToRollBack { .. })
         ));
         assert!(matches!(
-            plan_rollback("production", Some(&v("v2")), &h, Some(&v("v2"))),
+            plan_rollback(&rb("production", Some(&v2), &h, Some(&v2))),
             Err(PlanError::AlreadyRunning { .. })
         ));
+    }
+
+    #[test]
+    fn rollback_never_brings_a_caught_release_back() {
+        // v1.7.3 → v1.8.0, caught by the window, rolled back to v1.7.3.
+        let h = [
+            dep("production", Some("v1.7.3"), "v1.8.0", 0),
+            dep_kind("production", "v1.8.0", "v1.7.3", 1, DeployKind::Rollback),
+        ];
+        let caught = [v("v1.8.0")];
+        let good = v("v1.7.3");
+        let mut i = rb("production", Some(&good), &h, None);
+        i.caught = &caught;
+        let e = plan_rollback(&i).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::NoKnownGood {
+                env: "production".into(),
+                last_good: Some(v("v1.7.3"))
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "nothing to roll back to: v1.7.3 is the last known-good version production ran"
+        );
+        // Nor by name.
+        let bad = v("v1.8.0");
+        i.to = Some(&bad);
+        let e = plan_rollback(&i).unwrap_err();
+        assert!(matches!(e, PlanError::NotKnownGood { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("the monitoring window caught v1.8.0")
+        );
+    }
+
+    #[test]
+    fn a_second_rollback_does_not_flip_back_onto_the_version_rolled_back_from() {
+        let h = [
+            dep("production", Some("v1"), "v2", 0),
+            dep_kind("production", "v2", "v1", 1, DeployKind::Rollback),
+        ];
+        let cur = v("v1");
+        let e = plan_rollback(&rb("production", Some(&cur), &h, None)).unwrap_err();
+        assert!(matches!(e, PlanError::NoKnownGood { .. }), "{e:?}");
+        // Naming it is a deliberate choice, allowed: no No-Go, never caught.
+        let v2 = v("v2");
+        let p = plan_rollback(&rb("production", Some(&cur), &h, Some(&v2))).unwrap();
+        assert_eq!(p.to, v2);
+    }
+
+    #[test]
+    fn rollback_skips_no_go_versions_for_an_older_known_good_one() {
+        let h = [
+            dep("production", Some("v1"), "v2", 0),
+            dep("production", Some("v2"), "v3", 1),
+        ];
+        let approvals = [
+            go("production", "v2", t0(), Decision::Go),
+            go(
+                "production",
+                "v2",
+                t0() + Duration::minutes(3),
+                Decision::NoGo,
+            ),
+        ];
+        let cur = v("v3");
+        let mut i = rb("production", Some(&cur), &h, None);
+        i.approvals = &approvals;
+        assert_eq!(plan_rollback(&i).unwrap().to, v("v1"));
+        let v2 = v("v2");
+        i.to = Some(&v2);
+        let e = plan_rollback(&i).unwrap_err();
+        assert!(e.to_string().contains("blocked by a No-Go"), "{e}");
+        // A newer Go lifts it.
+        let approvals = [
+            go("production", "v2", t0(), Decision::NoGo),
+            go(
+                "production",
+                "v2",
+                t0() + Duration::minutes(3),
+                Decision::Go,
+            ),
+        ];
+        i.approvals = &approvals;
+        assert_eq!(plan_rollback(&i).unwrap().to, v2);
+    }
+
+    #[test]
+    fn a_caught_current_release_rolls_back_to_the_one_before() {
+        let h = [dep("production", Some("v1"), "v2", 0)];
+        let caught = [v("v2")];
+        let cur = v("v2");
+        let mut i = rb("production", Some(&cur), &h, None);
+        i.caught = &caught;
+        assert_eq!(plan_rollback(&i).unwrap().to, v("v1"));
+        // With v1 blocked too there is nothing known-good at all.
+        let approvals = [go("production", "v1", t0(), Decision::NoGo)];
+        i.approvals = &approvals;
+        let e = plan_rollback(&i).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::NoKnownGood {
+                env: "production".into(),
+                last_good: None
+            }
+        );
+        assert!(e.to_string().contains("no other known-good version"), "{e}");
     }
 }

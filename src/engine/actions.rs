@@ -5,7 +5,8 @@ use chrono::Utc;
 
 use super::{Engine, EngineError, EventSink};
 use crate::domain::{
-    ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, Version, plan_rollback,
+    ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, RollbackInput,
+    Version, plan_rollback,
 };
 use crate::store::NewAudit;
 
@@ -138,7 +139,16 @@ impl Engine {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
         let deploys = self.inner.store.deploys(Some(env))?;
-        let plan = match plan_rollback(env, Some(&current), &deploys, to.as_ref()) {
+        let approvals = self.inner.store.approvals(env)?;
+        let caught = self.caught_versions(env)?;
+        let plan = match plan_rollback(&RollbackInput {
+            env,
+            current: Some(&current),
+            history: &deploys,
+            to: to.as_ref(),
+            approvals: &approvals,
+            caught: &caught,
+        }) {
             Ok(p) => p,
             Err(e) => {
                 let gate = Gate::block("rollback_target", false, e.to_string());
@@ -170,6 +180,21 @@ impl Engine {
             events,
         )
         .await
+    }
+
+    /// Versions a monitoring window caught in `env`, from the audit log.
+    pub(super) fn caught_versions(&self, env: &str) -> Result<Vec<Version>, EngineError> {
+        let mut out: Vec<Version> = Vec::new();
+        for e in self.inner.store.history(Some(env), 100_000)? {
+            if e.action == ActionKind::Monitor
+                && e.outcome == Outcome::Failed
+                && let Some(v) = e.version
+                && !out.contains(&v)
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 
     /// The audit log, newest first.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
-use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version};
+use crate::domain::{ActionKind, DeployKind, DeployRecord, EnvState, Gate, Outcome, Version};
 use crate::store::{LockInfo, NewAudit};
 
 impl Engine {
@@ -159,7 +159,11 @@ impl Engine {
             from_version: from.cloned(),
             at: Utc::now(),
             actor: self.inner.actor.clone(),
-            kind: if rolling_back { "rollback" } else { "promote" }.to_string(),
+            kind: if rolling_back {
+                DeployKind::Rollback
+            } else {
+                DeployKind::Promote
+            },
         };
         let took = t0.elapsed().as_secs_f64();
         let done = format!("{env} reports {version} after {took:.1}s");

@@ -41,7 +41,9 @@ impl EngineError {
                 PlanError::SourceUnknown { .. } => 1,
                 PlanError::NothingToRollBack { .. }
                 | PlanError::NeverRan { .. }
-                | PlanError::AlreadyRunning { .. } => 3,
+                | PlanError::AlreadyRunning { .. }
+                | PlanError::NoKnownGood { .. }
+                | PlanError::NotKnownGood { .. } => 3,
             },
             EngineError::Backend(_)
             | EngineError::Store(_)

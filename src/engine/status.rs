@@ -283,7 +283,9 @@ impl Engine {
             }
         }
         match last_deploy {
-            Some(d) if d.kind == "rollback" => (EnvState::RolledBack, Some(d.at)),
+            Some(d) if d.kind == crate::domain::DeployKind::Rollback => {
+                (EnvState::RolledBack, Some(d.at))
+            }
             _ => (EnvState::Idle, None),
         }
     }

@@ -10,7 +10,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError};
-use crate::domain::{ActionKind, Approval, AuditEntry, Decision, DeployRecord, Outcome, Version};
+use crate::domain::{
+    ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
+};
 use crate::monitor::Sample;
 
 const SCHEMA: &str = r#"
@@ -230,7 +232,7 @@ impl Store for SqliteStore {
                     rec.from_version.as_ref().map(|v| v.as_str()),
                     ts(rec.at),
                     rec.actor,
-                    rec.kind,
+                    rec.kind.as_str(),
                     started
                 ],
             )?;
@@ -406,7 +408,8 @@ impl Store for SqliteStore {
                     from_version: self.parse_version(from)?,
                     at: self.parse_time(&at)?,
                     actor,
-                    kind,
+                    kind: DeployKind::parse(&kind)
+                        .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
                 })
             })
             .collect()
@@ -712,7 +715,7 @@ mod tests {
             from_version: Some(v("v1")),
             at: t(1),
             actor: "alice@box".into(),
-            kind: "promote".into(),
+            kind: DeployKind::Promote,
         };
         s.record_deploy(id, &rec, "staging reports v2").unwrap();
         let h = s.history(Some("staging"), 10).unwrap();

@@ -394,7 +394,7 @@ mod tests {
                 from_version: Some(v("v1.8.0")),
                 at,
                 actor: "shipdeck".into(),
-                kind: "rollback".into(),
+                kind: crate::domain::DeployKind::Rollback,
             }),
             rollback_error: err.map(String::from),
         }

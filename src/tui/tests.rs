@@ -65,7 +65,7 @@ pub(crate) mod fixture {
             from_version: Some(v(from)),
             at,
             actor: who.into(),
-            kind: "promote".into(),
+            kind: crate::domain::DeployKind::Promote,
         }
     }
 
@@ -354,7 +354,7 @@ pub(crate) mod fixture {
             from_version: Some(v("v1.7.3")),
             at: s.now,
             actor: "alice".into(),
-            kind: "promote".into(),
+            kind: crate::domain::DeployKind::Promote,
         };
         update(
             s,

@@ -1079,7 +1079,7 @@ mod tests {
             from_version: Some(v("v1.8.0")),
             at: t0(),
             actor: "alice".into(),
-            kind: "promote".into(),
+            kind: crate::domain::DeployKind::Promote,
         };
         let fx = update(
             &mut s,

@@ -1,0 +1,348 @@
+//! Which past metrics a baseline may use. A baseline that contains an
+//! incident (a window that caught a release, the time until its rollback, a
+//! regression still running) makes every limit meaningless, so known-bad
+//! periods are cut out and older clean data takes their place — and the
+//! verdict says what the baseline was.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{DeployKind, DeployRecord, HumanDuration, Version};
+
+/// A stretch of time an environment is known to have been unwell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// What happened, for the verdict ("v1.8.0 caught by the window").
+    pub what: String,
+}
+
+/// Known-bad periods of one environment from its deploy history (oldest
+/// first): every deploy of a version a monitoring window caught, and every
+/// version rolled back from, counts as bad from the deploy that brought it
+/// until the deploy that replaced it (or `now`, when it still runs), plus
+/// `margin` for the last affected metric steps.
+pub fn incident_periods(
+    history: &[DeployRecord],
+    caught: &[Version],
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+) -> Vec<Period> {
+    let mut out: Vec<Period> = Vec::new();
+    for (i, d) in history.iter().enumerate() {
+        let next = history.get(i + 1);
+        let end = next.map(|n| n.at).unwrap_or(now);
+        let rolled_back_from = next.is_some_and(|n| {
+            n.kind == DeployKind::Rollback && n.from_version.as_ref() == Some(&d.version)
+        });
+        if caught.contains(&d.version) {
+            out.push(Period {
+                from: d.at,
+                to: end + margin,
+                what: format!("{} caught by the monitoring window", d.version),
+            });
+        } else if rolled_back_from {
+            out.push(Period {
+                from: d.at,
+                to: end + margin,
+                what: format!("{} until its rollback", d.version),
+            });
+        }
+    }
+    // A rollback from a version shipdeck never deployed (changed outside):
+    // bad from the deploy before the rollback, at the latest.
+    for (i, d) in history.iter().enumerate() {
+        if d.kind == DeployKind::Rollback
+            && i > 0
+            && d.from_version.as_ref() != Some(&history[i - 1].version)
+            && let Some(from) = &d.from_version
+        {
+            out.push(Period {
+                from: history[i - 1].at,
+                to: d.at + margin,
+                what: format!("{from} until its rollback"),
+            });
+        }
+    }
+    out.sort_by_key(|p| p.from);
+    out
+}
+
+/// One clean stretch of a baseline and how far its samples move so that the
+/// stretches read as one contiguous baseline ending at the deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub shift: chrono::Duration,
+}
+
+/// The stretches a baseline reads, newest first, and what it left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselinePlan {
+    pub deploy_at: DateTime<Utc>,
+    pub span: chrono::Duration,
+    pub ranges: Vec<BaselineRange>,
+    /// The known-bad periods cut out of it.
+    pub excluded: Vec<Period>,
+}
+
+fn clock(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+fn human(d: chrono::Duration) -> String {
+    HumanDuration(d.to_std().unwrap_or_default()).to_string()
+}
+
+impl BaselinePlan {
+    /// Clean time covered by the ranges.
+    pub fn covered(&self) -> chrono::Duration {
+        self.ranges
+            .iter()
+            .fold(chrono::Duration::zero(), |a, r| a + (r.to - r.from))
+    }
+
+    /// One line for the verdict: "baseline: 30s before 14:02:10 UTC,
+    /// excluding the incident 13:50:02–13:58:40 (v1.8.0 caught by the
+    /// monitoring window)".
+    pub fn describe(&self) -> String {
+        let covered = self.covered();
+        let mut s = if covered >= self.span {
+            format!(
+                "baseline: {} before {} UTC",
+                human(self.span),
+                clock(self.deploy_at)
+            )
+        } else {
+            format!(
+                "baseline: only {} of {} clean before {} UTC",
+                human(covered),
+                human(self.span),
+                clock(self.deploy_at)
+            )
+        };
+        for (i, p) in self.excluded.iter().enumerate() {
+            s.push_str(if i == 0 {
+                ", excluding the incident "
+            } else {
+                " and "
+            });
+            s.push_str(&format!("{}–{} ({})", clock(p.from), clock(p.to), p.what));
+        }
+        s
+    }
+
+    /// Where a sample taken at `at` sits in the baseline, in seconds
+    /// relative to the deploy (≤ 0); `None` when no range holds it.
+    pub fn place(&self, at: DateTime<Utc>) -> Option<f64> {
+        let r = self.ranges.iter().find(|r| at > r.from && at <= r.to)?;
+        let t = at + r.shift - self.deploy_at;
+        Some(t.num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// Plan a baseline of `span` before `deploy_at`, leaving out `bad` periods
+/// and reaching at most `lookback` back for older clean data.
+pub fn plan_baseline(
+    deploy_at: DateTime<Utc>,
+    span: chrono::Duration,
+    lookback: chrono::Duration,
+    bad: &[Period],
+) -> BaselinePlan {
+    let limit = deploy_at - lookback.max(span);
+    let mut ranges = Vec::new();
+    let mut excluded: Vec<Period> = Vec::new();
+    let mut cursor = deploy_at;
+    let mut taken = chrono::Duration::zero();
+    while taken < span && cursor > limit {
+        // The newest bad period reaching into (…, cursor].
+        let blocker = bad
+            .iter()
+            .filter(|p| p.from < cursor && p.to > limit)
+            .max_by_key(|p| p.to.min(cursor));
+        let clean_from = match blocker {
+            Some(p) if p.to >= cursor => {
+                // Inside a bad period: skip to its start.
+                if !excluded.contains(p) {
+                    excluded.push(p.clone());
+                }
+                cursor = p.from;
+                continue;
+            }
+            Some(p) => p.to.max(limit),
+            None => limit,
+        };
+        let len = (cursor - clean_from).min(span - taken);
+        let from = cursor - len;
+        ranges.push(BaselineRange {
+            from,
+            to: cursor,
+            shift: (deploy_at - taken) - cursor,
+        });
+        taken += len;
+        cursor = from;
+    }
+    excluded.sort_by_key(|p| p.from);
+    BaselinePlan {
+        deploy_at,
+        span,
+        ranges,
+        excluded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap() + Duration::minutes(min)
+    }
+    fn dep(from: &str, to: &str, kind: DeployKind, min: i64) -> DeployRecord {
+        DeployRecord {
+            env: "production".into(),
+            version: v(to),
+            from_version: Some(v(from)),
+            at: t(min),
+            actor: "alice".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_caught_release_is_bad_until_its_rollback() {
+        let h = [
+            dep("v1.7.3", "v1.8.0", DeployKind::Promote, -12),
+            dep("v1.8.0", "v1.7.3", DeployKind::Rollback, -4),
+        ];
+        let p = incident_periods(&h, &[v("v1.8.0")], t(0), Duration::seconds(10));
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].from, p[0].to),
+            (t(-12), t(-4) + Duration::seconds(10))
+        );
+        assert!(p[0].what.contains("v1.8.0 caught"));
+        // Without the window's verdict, the rollback alone marks it.
+        let p = incident_periods(&h, &[], t(0), Duration::zero());
+        assert_eq!((p[0].from, p[0].to), (t(-12), t(-4)));
+        assert!(p[0].what.contains("until its rollback"));
+    }
+
+    #[test]
+    fn a_regression_still_running_is_bad_until_now() {
+        let h = [dep("v1.7.3", "v1.8.0", DeployKind::Promote, -3)];
+        let p = incident_periods(&h, &[v("v1.8.0")], t(0), Duration::zero());
+        assert_eq!((p[0].from, p[0].to), (t(-3), t(0)));
+    }
+
+    #[test]
+    fn healthy_history_has_no_incidents() {
+        let h = [
+            dep("v1", "v2", DeployKind::Promote, -30),
+            dep("v2", "v3", DeployKind::Promote, -10),
+        ];
+        assert!(incident_periods(&h, &[v("v9")], t(0), Duration::zero()).is_empty());
+    }
+
+    #[test]
+    fn a_rollback_from_a_version_changed_outside_marks_the_time_before_it() {
+        let h = [
+            dep("v1", "v2", DeployKind::Promote, -30),
+            dep("v3", "v2", DeployKind::Rollback, -5),
+        ];
+        let p = incident_periods(&h, &[], t(0), Duration::zero());
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].from, p[0].to), (t(-30), t(-5)));
+        assert!(p[0].what.starts_with("v3"));
+    }
+
+    #[test]
+    fn without_incidents_the_baseline_is_the_span_before_the_deploy() {
+        let b = plan_baseline(t(0), Duration::minutes(10), Duration::hours(2), &[]);
+        assert_eq!(
+            b.ranges,
+            vec![BaselineRange {
+                from: t(-10),
+                to: t(0),
+                shift: Duration::zero()
+            }]
+        );
+        assert_eq!(b.describe(), "baseline: 10m before 14:00:00 UTC");
+        assert_eq!(b.place(t(-5)), Some(-300.0));
+        assert_eq!(b.place(t(-11)), None);
+    }
+
+    #[test]
+    fn a_deploy_right_after_a_rollback_skips_the_incident_for_older_data() {
+        // Incident 13:50–13:58, deploy at 14:00, 10 minutes of baseline.
+        let bad = [Period {
+            from: t(-10),
+            to: t(-2),
+            what: "v1.8.0 caught by the monitoring window".into(),
+        }];
+        let b = plan_baseline(t(0), Duration::minutes(10), Duration::hours(2), &bad);
+        assert_eq!(b.covered(), Duration::minutes(10));
+        assert_eq!(b.ranges.len(), 2);
+        assert_eq!((b.ranges[0].from, b.ranges[0].to), (t(-2), t(0)));
+        assert_eq!((b.ranges[1].from, b.ranges[1].to), (t(-18), t(-10)));
+        // The older stretch reads as if it came right before the newer one.
+        assert_eq!(b.place(t(-1)), Some(-60.0));
+        assert_eq!(b.place(t(-10)), Some(-120.0));
+        assert_eq!(b.place(t(-18) + Duration::seconds(60)), Some(-540.0));
+        // Nothing from inside the incident.
+        assert_eq!(b.place(t(-5)), None);
+        assert_eq!(
+            b.describe(),
+            "baseline: 10m before 14:00:00 UTC, excluding the incident 13:50:00–13:58:00 (v1.8.0 caught by the monitoring window)"
+        );
+    }
+
+    #[test]
+    fn a_regression_up_to_the_deploy_is_skipped_entirely() {
+        let bad = [Period {
+            from: t(-6),
+            to: t(0),
+            what: "v2 caught by the monitoring window".into(),
+        }];
+        let b = plan_baseline(t(0), Duration::minutes(5), Duration::hours(1), &bad);
+        assert_eq!(b.ranges.len(), 1);
+        assert_eq!((b.ranges[0].from, b.ranges[0].to), (t(-11), t(-6)));
+        assert_eq!(b.place(t(-6)), Some(0.0));
+        assert_eq!(b.excluded.len(), 1);
+    }
+
+    #[test]
+    fn lookback_bounds_the_search_and_the_description_says_so() {
+        let bad = [Period {
+            from: t(-50),
+            to: t(-1),
+            what: "v2 until its rollback".into(),
+        }];
+        let b = plan_baseline(t(0), Duration::minutes(10), Duration::minutes(55), &bad);
+        assert_eq!(b.covered(), Duration::minutes(6));
+        assert!(
+            b.describe()
+                .starts_with("baseline: only 6m of 10m clean before 14:00:00 UTC"),
+            "{}",
+            b.describe()
+        );
+    }
+
+    #[test]
+    fn incidents_outside_the_baseline_are_not_mentioned() {
+        let bad = [Period {
+            from: t(-90),
+            to: t(-80),
+            what: "old".into(),
+        }];
+        let b = plan_baseline(t(0), Duration::minutes(10), Duration::hours(2), &bad);
+        assert!(b.excluded.is_empty());
+        assert_eq!(b.ranges.len(), 1);
+    }
+}

@@ -1,0 +1,491 @@
+//! Health of an environment: reachability is one signal, the metrics are
+//! another. An environment is judged against its own recent baseline, and a
+//! pre-production stage also against production (different traffic, so only
+//! large differences count). The verdict says which comparison it used.
+
+use serde::Serialize;
+
+use super::{EnvState, Health};
+use crate::monitor::Sample;
+
+/// Usable baseline steps below which an environment's own baseline is not used.
+pub const MIN_BASELINE_STEPS: usize = 3;
+/// Rises below this many standard deviations are noise, whatever the ratio.
+const MIN_Z: f64 = 4.0;
+/// A handful of extra errors is never enough on its own.
+const MIN_EXCESS_ERRORS: f64 = 5.0;
+
+/// Traffic summed over a few steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Traffic {
+    pub requests: f64,
+    pub errors: f64,
+    /// Median of the steps' p95 latency.
+    pub p95_ms: Option<f64>,
+    /// Steps with data behind the sums.
+    pub steps: usize,
+}
+
+impl Traffic {
+    /// Sum the steps that carry data (gaps — NaN counts — are skipped).
+    pub fn of(samples: &[Sample]) -> Traffic {
+        let data: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.requests.is_finite() && s.errors.is_finite() && s.requests >= 0.0)
+            .collect();
+        let mut p95: Vec<f64> = data
+            .iter()
+            .filter_map(|s| s.p95_ms)
+            .filter(|p| p.is_finite())
+            .collect();
+        p95.sort_by(f64::total_cmp);
+        Traffic {
+            requests: data.iter().map(|s| s.requests).sum(),
+            errors: data.iter().map(|s| s.errors.clamp(0.0, s.requests)).sum(),
+            p95_ms: (!p95.is_empty()).then(|| {
+                let m = p95.len() / 2;
+                if p95.len() % 2 == 1 {
+                    p95[m]
+                } else {
+                    (p95[m - 1] + p95[m]) / 2.0
+                }
+            }),
+            steps: data.len(),
+        }
+    }
+
+    /// Errors per request; `None` without traffic.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.requests > 0.0).then(|| self.errors / self.requests)
+    }
+}
+
+/// Which comparison decided an environment's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Only whether the version endpoint answers.
+    Reachability,
+    /// The configured limits (`max_error_rate`, `max_p95_ms`).
+    Limits,
+    /// The environment against its own recent baseline.
+    OwnBaseline,
+    /// A pre-production stage against production.
+    Production,
+    /// The monitoring window's verdict on the running version.
+    MonitoringWindow,
+}
+
+/// What [`assess`] decides from.
+#[derive(Clone, Debug, Default)]
+pub struct HealthInput<'a> {
+    /// The version endpoint answered.
+    pub reachable: bool,
+    /// Why it did not, when it did not.
+    pub reach_error: Option<&'a str>,
+    pub state: Option<EnvState>,
+    /// A metrics source is configured (else health is reachability alone).
+    pub metrics_configured: bool,
+    /// The last few steps.
+    pub recent: Option<Traffic>,
+    /// The environment's own baseline before them, known-bad periods excluded.
+    pub baseline: Option<Traffic>,
+    /// How the baseline reads in words ("the last 30 min").
+    pub baseline_span: &'a str,
+    /// Production's last few steps, for a pre-production stage.
+    pub production: Option<Traffic>,
+    pub max_error_rate: Option<f64>,
+    pub max_p95_ms: Option<f64>,
+}
+
+/// Health, the comparison behind it, and one line saying why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HealthAssessment {
+    pub health: Health,
+    pub comparison: Comparison,
+    pub detail: String,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+/// How a rise of the error rate from `base` to `cur` reads: significant
+/// only when both the ratio and the absolute rise are large and the counts
+/// make it more than noise.
+fn error_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs: f64) -> Option<(f64, f64)> {
+    let (c, b) = (cur.error_rate()?, base.error_rate()?);
+    // A clean baseline does not prove a zero rate: one error of pseudo-count.
+    let p = ((base.errors + 1.0) / (base.requests + 1.0)).clamp(1e-6, 0.5);
+    let expected = cur.requests * p;
+    let excess = cur.errors - expected;
+    let z = excess / (cur.requests * p * (1.0 - p)).max(1e-12).sqrt();
+    (c > b * ratio + abs && z > MIN_Z && excess >= MIN_EXCESS_ERRORS).then_some((c, b))
+}
+
+fn latency_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs_ms: f64) -> Option<(f64, f64)> {
+    let (c, b) = (cur.p95_ms?, base.p95_ms?);
+    (c > b * ratio + abs_ms && cur.steps >= 2).then_some((c, b))
+}
+
+fn degraded(comparison: Comparison, detail: String) -> HealthAssessment {
+    HealthAssessment {
+        health: Health::Degraded,
+        comparison,
+        detail,
+    }
+}
+
+/// Decide an environment's health.
+///
+/// Down when the version endpoint does not answer; degraded when the
+/// monitoring window caught the running version, when a limit is breached,
+/// when its errors or p95 rose clearly against its own baseline, or — for a
+/// pre-production stage — when they are far above production's; unknown
+/// when there are metrics to read but none arrived; else healthy.
+pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
+    if !i.reachable {
+        return HealthAssessment {
+            health: Health::Down,
+            comparison: Comparison::Reachability,
+            detail: match i.reach_error {
+                Some(e) => format!("version endpoint does not answer: {e}"),
+                None => "version endpoint does not answer".into(),
+            },
+        };
+    }
+    if i.state == Some(EnvState::Regression) {
+        return degraded(
+            Comparison::MonitoringWindow,
+            "the monitoring window caught a regression of the version it runs".into(),
+        );
+    }
+    if !i.metrics_configured {
+        return HealthAssessment {
+            health: Health::Healthy,
+            comparison: Comparison::Reachability,
+            detail: "reachable; no metrics source configured".into(),
+        };
+    }
+    let Some(cur) = i.recent.filter(|r| r.steps > 0 && r.requests > 0.0) else {
+        return HealthAssessment {
+            health: Health::Unknown,
+            comparison: Comparison::Reachability,
+            detail: "reachable; no recent traffic in the metrics to judge".into(),
+        };
+    };
+    let rate = cur.error_rate().unwrap_or(0.0);
+    if let Some(max) = i.max_error_rate
+        && rate > max
+    {
+        return degraded(
+            Comparison::Limits,
+            format!("error rate {} above the limit {}", pct(rate), pct(max)),
+        );
+    }
+    if let (Some(p), Some(max)) = (cur.p95_ms, i.max_p95_ms)
+        && p > max
+    {
+        return degraded(
+            Comparison::Limits,
+            format!("p95 {p:.0}ms above the limit {max:.0}ms"),
+        );
+    }
+    let own = i
+        .baseline
+        .filter(|b| b.steps >= MIN_BASELINE_STEPS && b.requests > 0.0);
+    if let Some(b) = &own {
+        if let Some((c, was)) = error_rise(&cur, b, 3.0, 0.005) {
+            return degraded(
+                Comparison::OwnBaseline,
+                format!(
+                    "error rate {} vs {} over its own {}",
+                    pct(c),
+                    pct(was),
+                    i.baseline_span
+                ),
+            );
+        }
+        if let Some((c, was)) = latency_rise(&cur, b, 2.0, 20.0) {
+            return degraded(
+                Comparison::OwnBaseline,
+                format!(
+                    "p95 {c:.0}ms vs {was:.0}ms over its own {}",
+                    i.baseline_span
+                ),
+            );
+        }
+    }
+    let prod = i.production.filter(|p| p.steps > 0 && p.requests > 0.0);
+    if let Some(p) = &prod {
+        if let Some((c, was)) = error_rise(&cur, p, 5.0, 0.02) {
+            return degraded(
+                Comparison::Production,
+                format!(
+                    "error rate {} vs production's {} (against production: only large differences count)",
+                    pct(c),
+                    pct(was)
+                ),
+            );
+        }
+        if let Some((c, was)) = latency_rise(&cur, p, 3.0, 50.0) {
+            return degraded(
+                Comparison::Production,
+                format!(
+                    "p95 {c:.0}ms vs production's {was:.0}ms (against production: only large differences count)"
+                ),
+            );
+        }
+    }
+    let p95 = cur
+        .p95_ms
+        .map(|p| format!(", p95 {p:.0}ms"))
+        .unwrap_or_default();
+    let (comparison, against) = match (&own, &prod) {
+        (Some(_), Some(_)) => (
+            Comparison::OwnBaseline,
+            format!(
+                "in line with its own {} and with production",
+                i.baseline_span
+            ),
+        ),
+        (Some(_), None) => (
+            Comparison::OwnBaseline,
+            format!("in line with its own {}", i.baseline_span),
+        ),
+        (None, Some(_)) => (
+            Comparison::Production,
+            "no far worse than production (its own baseline is too short)".into(),
+        ),
+        (None, None) if i.max_error_rate.is_some() || i.max_p95_ms.is_some() => (
+            Comparison::Limits,
+            "within the limits (no baseline yet)".into(),
+        ),
+        (None, None) => {
+            return HealthAssessment {
+                health: Health::Unknown,
+                comparison: Comparison::Reachability,
+                detail: format!(
+                    "reachable; error rate {}{p95}, but no baseline yet to compare with",
+                    pct(rate)
+                ),
+            };
+        }
+    };
+    HealthAssessment {
+        health: Health::Healthy,
+        comparison,
+        detail: format!("error rate {}{p95}: {against}", pct(rate)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(n: usize, requests: f64, errors: f64, p95: f64) -> Traffic {
+        let s: Vec<Sample> = (0..n)
+            .map(|i| Sample {
+                t: i as f64,
+                requests,
+                errors,
+                p50_ms: None,
+                p95_ms: Some(p95),
+                p99_ms: None,
+            })
+            .collect();
+        Traffic::of(&s)
+    }
+    fn base<'a>() -> HealthInput<'a> {
+        HealthInput {
+            reachable: true,
+            metrics_configured: true,
+            baseline_span: "last 30 min",
+            ..HealthInput::default()
+        }
+    }
+
+    #[test]
+    fn traffic_sums_data_steps_and_takes_the_median_p95() {
+        let mut s: Vec<Sample> = [(100.0, 1.0, 10.0), (200.0, 3.0, 30.0), (100.0, 0.0, 20.0)]
+            .iter()
+            .map(|&(r, e, p)| Sample {
+                t: 0.0,
+                requests: r,
+                errors: e,
+                p50_ms: None,
+                p95_ms: Some(p),
+                p99_ms: None,
+            })
+            .collect();
+        s.push(Sample {
+            t: 0.0,
+            requests: f64::NAN,
+            errors: f64::NAN,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        });
+        let t = Traffic::of(&s);
+        assert_eq!((t.requests, t.errors, t.steps), (400.0, 4.0, 3));
+        assert_eq!(t.p95_ms, Some(20.0));
+        assert_eq!(t.error_rate(), Some(0.01));
+        assert_eq!(Traffic::of(&[]).error_rate(), None);
+    }
+
+    #[test]
+    fn unreachable_is_down_whatever_the_metrics() {
+        let mut i = base();
+        i.reachable = false;
+        i.reach_error = Some("connection refused");
+        i.recent = Some(steps(5, 1000.0, 1.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Down);
+        assert_eq!(a.comparison, Comparison::Reachability);
+        assert!(a.detail.contains("connection refused"), "{}", a.detail);
+    }
+
+    #[test]
+    fn a_caught_regression_is_degraded() {
+        let mut i = base();
+        i.state = Some(EnvState::Regression);
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::MonitoringWindow)
+        );
+    }
+
+    #[test]
+    fn without_a_metrics_source_reachable_is_healthy_and_says_so() {
+        let mut i = base();
+        i.metrics_configured = false;
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::Reachability)
+        );
+        assert!(a.detail.contains("no metrics source"));
+    }
+
+    #[test]
+    fn no_recent_traffic_or_no_baseline_is_unknown_not_healthy() {
+        let i = base();
+        assert_eq!(assess(&i).health, Health::Unknown);
+        let mut i = base();
+        i.recent = Some(steps(5, 0.0, 0.0, 0.0));
+        assert_eq!(assess(&i).health, Health::Unknown);
+        let mut i = base();
+        i.recent = Some(steps(5, 1000.0, 3.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Unknown);
+        assert!(a.detail.contains("no baseline yet"), "{}", a.detail);
+    }
+
+    #[test]
+    fn a_breached_limit_is_degraded() {
+        let mut i = base();
+        i.recent = Some(steps(5, 1000.0, 60.0, 100.0));
+        i.max_error_rate = Some(0.05);
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::Limits)
+        );
+        assert_eq!(a.detail, "error rate 6.00% above the limit 5.00%");
+        let mut i = base();
+        i.recent = Some(steps(5, 1000.0, 0.0, 300.0));
+        i.max_p95_ms = Some(250.0);
+        assert_eq!(assess(&i).detail, "p95 300ms above the limit 250ms");
+        // Within the limits and nothing else to compare with.
+        i.max_p95_ms = Some(400.0);
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::Limits)
+        );
+    }
+
+    #[test]
+    fn twelve_percent_errors_against_its_own_baseline_is_degraded() {
+        let mut i = base();
+        i.recent = Some(steps(5, 200.0, 26.0, 100.0));
+        i.baseline = Some(steps(30, 200.0, 0.7, 100.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::OwnBaseline)
+        );
+        assert_eq!(
+            a.detail,
+            "error rate 13.00% vs 0.35% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn latency_doubling_against_its_own_baseline_is_degraded() {
+        let mut i = base();
+        i.recent = Some(steps(5, 200.0, 1.0, 260.0));
+        i.baseline = Some(steps(30, 200.0, 1.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Degraded);
+        assert!(a.detail.starts_with("p95 260ms vs 100ms"), "{}", a.detail);
+    }
+
+    #[test]
+    fn noise_is_not_a_regression() {
+        // One error in 20 requests over a spotless baseline: 5%, but noise.
+        let mut i = base();
+        i.recent = Some(steps(1, 20.0, 1.0, 100.0));
+        i.baseline = Some(steps(30, 20.0, 0.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Healthy, "{}", a.detail);
+        assert_eq!(a.comparison, Comparison::OwnBaseline);
+        assert!(a.detail.contains("in line with its own last 30 min"));
+        // A baseline too short is not used.
+        i.baseline = Some(steps(2, 20.0, 0.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Unknown);
+    }
+
+    #[test]
+    fn a_stage_bad_since_it_started_is_caught_against_production() {
+        // Staging on the bad release: its own baseline is as bad as now.
+        let mut i = base();
+        i.recent = Some(steps(5, 100.0, 8.0, 300.0));
+        i.baseline = Some(steps(30, 100.0, 8.0, 300.0));
+        i.production = Some(steps(5, 2000.0, 7.0, 110.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::Production)
+        );
+        assert!(
+            a.detail
+                .starts_with("error rate 8.00% vs production's 0.35%")
+                && a.detail.contains("only large differences count"),
+            "{}",
+            a.detail
+        );
+    }
+
+    #[test]
+    fn moderate_differences_from_production_are_not_counted() {
+        // Staging's traffic differs: twice production's error rate is fine.
+        let mut i = base();
+        i.recent = Some(steps(5, 100.0, 0.7, 150.0));
+        i.production = Some(steps(5, 2000.0, 7.0, 110.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::Production)
+        );
+        assert!(a.detail.contains("production"), "{}", a.detail);
+        i.baseline = Some(steps(30, 100.0, 0.7, 150.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::OwnBaseline)
+        );
+        assert!(a.detail.ends_with("and with production"), "{}", a.detail);
+    }
+}
