@@ -9,8 +9,12 @@ use crate::domain::{
 };
 use crate::store::NewAudit;
 
+/// How many of an environment's last deploys a rollback plan looks at: the
+/// versions `rollback --to` may name.
+const ROLLBACK_HISTORY: usize = 500;
+
 impl Engine {
-    pub(super) fn refuse(
+    pub(super) async fn refuse(
         &self,
         action: ActionKind,
         env: &str,
@@ -30,7 +34,7 @@ impl Engine {
             outcome: Outcome::Refused,
             detail: &format!("{}: {}", gate.name, gate.detail),
         };
-        match self.inner.store.audit_start(&rec) {
+        match self.inner.store.audit_start(&rec).await {
             Ok(_) => EngineError::Refused { gate },
             Err(e) => EngineError::Store(e),
         }
@@ -52,16 +56,20 @@ impl Engine {
             // Without reading the target we could never confirm the deploy.
             return Err(EngineError::Backend(e.clone()));
         }
-        let deploys = self.inner.store.deploys(None)?;
-        let plan = self.plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())?;
+        let deploys = self.inner.store.latest_deploys().await?;
+        let plan = self
+            .plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())
+            .await?;
         if let Some(g) = plan.refusal() {
-            return Err(self.refuse(
-                ActionKind::Promote,
-                env,
-                Some(&plan.version),
-                plan.current.as_ref(),
-                g.clone(),
-            ));
+            return Err(self
+                .refuse(
+                    ActionKind::Promote,
+                    env,
+                    Some(&plan.version),
+                    plan.current.as_ref(),
+                    g.clone(),
+                )
+                .await);
         }
         let warnings: Vec<Gate> = plan.warnings().cloned().collect();
         if !warnings.is_empty() && !accept_warnings {
@@ -124,7 +132,7 @@ impl Engine {
             at: Utc::now(),
             note,
         };
-        self.inner.store.record_approval(&a)?;
+        self.inner.store.record_approval(&a).await?;
         Ok(a)
     }
 
@@ -137,28 +145,35 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
-        let deploys = self.inner.store.deploys(Some(env))?;
+        let deploys = self
+            .inner
+            .store
+            .recent_deploys(env, ROLLBACK_HISTORY)
+            .await?;
         let plan = match plan_rollback(env, Some(&current), &deploys, to.as_ref()) {
             Ok(p) => p,
             Err(e) => {
                 let gate = Gate::block("rollback_target", false, e.to_string());
-                self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate);
+                self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate)
+                    .await;
                 return Err(e.into());
             }
         };
-        if let Some(l) = self.foreign_lock(env, Utc::now())? {
+        if let Some(l) = self.foreign_lock(env, Utc::now()).await? {
             let gate = Gate::block(
                 "lock",
                 false,
                 format!("{env} is locked by {}", l.describe()),
             );
-            return Err(self.refuse(
-                ActionKind::Rollback,
-                env,
-                Some(&plan.to),
-                Some(&current),
-                gate,
-            ));
+            return Err(self
+                .refuse(
+                    ActionKind::Rollback,
+                    env,
+                    Some(&plan.to),
+                    Some(&current),
+                    gate,
+                )
+                .await);
         }
         let detail = format!("roll {env} back from {current} to {} (redeploy)", plan.to);
         self.deploy(
@@ -181,6 +196,6 @@ impl Engine {
         if let Some(e) = env {
             self.index(e)?;
         }
-        Ok(self.inner.store.history(env, limit)?)
+        Ok(self.inner.store.history(env, limit).await?)
     }
 }
