@@ -244,19 +244,42 @@ fn confirm(question: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// How long a command waits, before it exits, for the store to take the
+/// records its action queued (an outcome, a lock release).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Run an engine action until it ends or Ctrl-C. On Ctrl-C the action is
-/// dropped, which writes its outcome as "unknown (interrupted)" to the audit
-/// log and releases its lock before the process exits.
+/// dropped, which queues its outcome as "unknown (interrupted)" and the
+/// release of its lock; either way the command waits (at most [`SETTLE`])
+/// for the store to write what was queued before the process exits. The
+/// store works on a thread of its own, so a locked database never delays
+/// the Ctrl-C itself.
 async fn interruptible<T>(
+    engine: &Engine,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
-    tokio::select! {
+    let res = tokio::select! {
         r = action => r.map_err(Failure::from),
         _ = tokio::signal::ctrl_c() => Err(Failure {
             code: 1,
             message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
         }),
+    };
+    if !engine.settle(SETTLE).await {
+        let note = format!(
+            "the store ({}) did not take the outcome within {}s; the action reads \"unknown\" in the history",
+            engine.store_location(),
+            SETTLE.as_secs()
+        );
+        tracing::error!("{note}");
+        // A finished action's own records are written before it returns;
+        // what may be left is a lock release, which a dead pid undoes.
+        return res.map_err(|mut f| {
+            f.message = format!("{}; {note}", f.message);
+            f
+        });
     }
+    res
 }
 
 /// Print an action's progress (deploys, the monitoring window) on stderr
@@ -340,7 +363,10 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
             "the console needs a terminal; for scripts use the subcommands (shipdeck --help)",
         ));
     }
-    crate::tui::run(engine).await.map_err(|e| Failure {
+    let res = crate::tui::run(engine.clone()).await;
+    // Outcomes of actions the console was running when it quit.
+    engine.settle(SETTLE).await;
+    res.map_err(|e| Failure {
         code: 1,
         message: format!("{e:#}"),
     })?;
@@ -410,6 +436,8 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Status { json } => {
             let engine = open_engine(cfg_path)?;
             let status = engine.status().await;
+            // The metric samples it kept.
+            engine.settle(SETTLE).await;
             if json {
                 println!("{}", output::to_json(&status));
             } else {
@@ -453,7 +481,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
             }
             let (tx, printer) = event_printer(false);
-            let res = interruptible(engine.promote(&env, version, accept, Some(tx))).await;
+            let res = interruptible(&engine, engine.promote(&env, version, accept, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
             if json {
@@ -508,7 +536,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
             }
             let (tx, printer) = event_printer(false);
-            let res = interruptible(engine.rollback(&env, to, Some(tx))).await;
+            let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
             if json {
@@ -582,7 +610,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 })
                 .transpose()?;
             let (tx, printer) = event_printer(json);
-            let res = interruptible(engine.watch(&env, window, Some(tx))).await;
+            let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
             let out = res?;
             let v = &out.verdict;

@@ -10,8 +10,12 @@ use crate::domain::{
 };
 use crate::store::NewAudit;
 
+/// How many of an environment's last deploys a rollback plan looks at: the
+/// versions `rollback --to` may name.
+const ROLLBACK_HISTORY: usize = 500;
+
 impl Engine {
-    pub(super) fn refuse(
+    pub(super) async fn refuse(
         &self,
         action: ActionKind,
         env: &str,
@@ -31,7 +35,7 @@ impl Engine {
             outcome: Outcome::Refused,
             detail: &format!("{}: {}", gate.name, gate.detail),
         };
-        match self.inner.store.audit_start(&rec) {
+        match self.inner.store.audit_start(&rec).await {
             Ok(_) => EngineError::Refused { gate },
             Err(e) => EngineError::Store(e),
         }
@@ -53,16 +57,20 @@ impl Engine {
             // Without reading the target we could never confirm the deploy.
             return Err(EngineError::Backend(e.clone()));
         }
-        let deploys = self.inner.store.deploys(None)?;
-        let plan = self.plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())?;
+        let deploys = self.inner.store.latest_deploys().await?;
+        let plan = self
+            .plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())
+            .await?;
         if let Some(g) = plan.refusal() {
-            return Err(self.refuse(
-                ActionKind::Promote,
-                env,
-                Some(&plan.version),
-                plan.current.as_ref(),
-                g.clone(),
-            ));
+            return Err(self
+                .refuse(
+                    ActionKind::Promote,
+                    env,
+                    Some(&plan.version),
+                    plan.current.as_ref(),
+                    g.clone(),
+                )
+                .await);
         }
         let warnings: Vec<Gate> = plan.warnings().cloned().collect();
         if !warnings.is_empty() && !accept_warnings {
@@ -125,7 +133,7 @@ impl Engine {
             at: Utc::now(),
             note,
         };
-        self.inner.store.record_approval(&a)?;
+        self.inner.store.record_approval(&a).await?;
         Ok(a)
     }
 
@@ -138,9 +146,13 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
-        let deploys = self.inner.store.deploys(Some(env))?;
-        let approvals = self.inner.store.approvals(env)?;
-        let caught = self.caught_versions(env)?;
+        let deploys = self
+            .inner
+            .store
+            .recent_deploys(env, ROLLBACK_HISTORY)
+            .await?;
+        let approvals = self.inner.store.approvals(env).await?;
+        let caught = self.caught_versions(env).await?;
         let plan = match plan_rollback(&RollbackInput {
             env,
             current: Some(&current),
@@ -152,23 +164,26 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 let gate = Gate::block("rollback_target", false, e.to_string());
-                self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate);
+                self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate)
+                    .await;
                 return Err(e.into());
             }
         };
-        if let Some(l) = self.foreign_lock(env, Utc::now())? {
+        if let Some(l) = self.foreign_lock(env, Utc::now()).await? {
             let gate = Gate::block(
                 "lock",
                 false,
                 format!("{env} is locked by {}", l.describe()),
             );
-            return Err(self.refuse(
-                ActionKind::Rollback,
-                env,
-                Some(&plan.to),
-                Some(&current),
-                gate,
-            ));
+            return Err(self
+                .refuse(
+                    ActionKind::Rollback,
+                    env,
+                    Some(&plan.to),
+                    Some(&current),
+                    gate,
+                )
+                .await);
         }
         let detail = format!("roll {env} back from {current} to {} (redeploy)", plan.to);
         self.deploy(
@@ -183,9 +198,9 @@ impl Engine {
     }
 
     /// Versions a monitoring window caught in `env`, from the audit log.
-    pub(super) fn caught_versions(&self, env: &str) -> Result<Vec<Version>, EngineError> {
+    pub(super) async fn caught_versions(&self, env: &str) -> Result<Vec<Version>, EngineError> {
         let mut out: Vec<Version> = Vec::new();
-        for e in self.inner.store.history(Some(env), 100_000)? {
+        for e in self.inner.store.history(Some(env), 100_000).await? {
             if e.action == ActionKind::Monitor
                 && e.outcome == Outcome::Failed
                 && let Some(v) = e.version
@@ -206,6 +221,6 @@ impl Engine {
         if let Some(e) = env {
             self.index(e)?;
         }
-        Ok(self.inner.store.history(env, limit)?)
+        Ok(self.inner.store.history(env, limit).await?)
     }
 }

@@ -45,27 +45,32 @@ impl Engine {
                 + chrono::Duration::from_std(timeout + Duration::from_secs(120))
                     .unwrap_or(chrono::Duration::hours(1)),
         };
-        if let Err(held) = self.inner.store.try_lock(&lock)? {
+        if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = Gate::block(
                 "lock",
                 false,
                 format!("{env} is locked by {}", held.describe()),
             );
-            return Err(self.refuse(action, env, Some(version), from, gate));
+            return Err(self.refuse(action, env, Some(version), from, gate).await);
         }
-        let started = match self.inner.store.audit_start(&NewAudit {
-            at: Utc::now(),
-            actor: &self.inner.actor,
-            action,
-            env,
-            version: Some(version),
-            from_version: from,
-            outcome: Outcome::Started,
-            detail,
-        }) {
+        let started = match self
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: &self.inner.actor,
+                action,
+                env,
+                version: Some(version),
+                from_version: from,
+                outcome: Outcome::Started,
+                detail,
+            })
+            .await
+        {
             Ok(id) => id,
             Err(e) => {
-                let _ = self.inner.store.unlock(env, pid, &host);
+                let _ = self.inner.store.unlock(env, pid, &host).await;
                 return Err(e.into());
             }
         };
@@ -167,11 +172,11 @@ impl Engine {
         };
         let took = t0.elapsed().as_secs_f64();
         let done = format!("{env} reports {version} after {took:.1}s");
-        if let Err(e) = self.inner.store.record_deploy(started, &rec, &done) {
-            // Deployed but not recorded: say so; the started record reads unknown.
+        if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
+            // Deployed but not recorded: say so; the started record reads
+            // unknown. (Dropping the guard releases the lock.)
             guard.finished = true;
-            let _ = self.inner.store.unlock(env, pid, &guard.host);
-            self.set_activity(env, None);
+            drop(guard);
             return Err(e.into());
         }
         guard.finished = true;
@@ -199,15 +204,16 @@ struct InFlight<'a> {
 }
 
 impl InFlight<'_> {
+    /// Queue the outcome record. It is written by the store thread, in
+    /// order after the started record; the CLI waits for it before exiting
+    /// ([`Engine::settle`]).
     fn finish(&mut self, outcome: Outcome, detail: &str) {
-        if let Err(e) =
-            self.engine
-                .inner
-                .store
-                .audit_finish(self.started, Utc::now(), outcome, detail)
-        {
-            tracing::error!("cannot record the outcome of audit #{}: {e}", self.started);
-        }
+        let (started, at, detail) = (self.started, Utc::now(), detail.to_string());
+        self.engine.inner.store.detach(move |s| {
+            if let Err(e) = s.audit_finish(started, at, outcome, &detail) {
+                tracing::error!("cannot record the outcome of audit #{started}: {e}");
+            }
+        });
         self.finished = true;
     }
 }
@@ -220,11 +226,10 @@ impl Drop for InFlight<'_> {
                 "interrupted before the environment reported the new version; check it with `shipdeck status`",
             );
         }
-        let _ = self
-            .engine
-            .inner
-            .store
-            .unlock(self.env, self.pid, &self.host);
+        let (env, pid, host) = (self.env.to_string(), self.pid, self.host.clone());
+        self.engine.inner.store.detach(move |s| {
+            let _ = s.unlock(&env, pid, &host);
+        });
         self.engine.set_activity(self.env, None);
     }
 }

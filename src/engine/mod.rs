@@ -30,7 +30,7 @@ use crate::backends::metrics::MetricsSource;
 use crate::backends::version::VersionSource;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
-use crate::store::{SqliteStore, Store};
+use crate::store::{AsyncStore, SqliteStore, Store};
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -74,7 +74,7 @@ struct Env {
 struct Inner {
     config: Config,
     actor: String,
-    store: Arc<dyn Store>,
+    store: AsyncStore,
     envs: Vec<Env>,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
@@ -139,7 +139,7 @@ impl Engine {
                 sampler,
                 actor: actor_from(&config),
                 config,
-                store,
+                store: AsyncStore::new(store),
                 envs,
                 activity: Mutex::new(HashMap::new()),
             }),
@@ -156,6 +156,13 @@ impl Engine {
 
     pub fn store_location(&self) -> String {
         self.inner.store.describe()
+    }
+
+    /// Wait (at most `limit`) until every store write queued so far — such
+    /// as the "unknown" outcome an interrupted action leaves — has landed.
+    /// False when the store did not answer in time.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        self.inner.store.flush(limit).await
     }
 
     fn index(&self, env: &str) -> Result<usize, EngineError> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::backends::metrics::{MetricPoint, MetricsSource};
-use crate::store::Store;
+use crate::store::AsyncStore;
 
 /// How long samples are kept in the store: enough for any baseline.
 const KEEP: chrono::Duration = chrono::Duration::hours(26);
@@ -69,7 +69,8 @@ impl Sampler {
 
     /// Poll the source if a step has passed since the last poll; return
     /// what is known. `labels` maps metric labels to environment names.
-    pub async fn read(&self, labels: &[(String, String)], store: &dyn Store) -> Reading {
+    pub async fn read(&self, labels: &[(String, String)], store: &AsyncStore) -> Reading {
+        let mut keep = Vec::new();
         let mut st = self.state.lock().await;
         let due = st
             .polled
@@ -86,9 +87,7 @@ impl Sampler {
                         match points.get(label).cloned().flatten() {
                             Some(p) => {
                                 let s = p.to_sample(p.at);
-                                if let Err(e) = store.record_sample(env, p.at, &s, KEEP) {
-                                    tracing::warn!("cannot keep a metric sample: {e}");
-                                }
+                                keep.push((env.clone(), p.at, s));
                                 let q = st.recent.entry(label.clone()).or_default();
                                 if q.back().is_none_or(|b| b.at < p.at) {
                                     q.push_back(p.clone());
@@ -110,10 +109,25 @@ impl Sampler {
                 }
             }
         }
-        Reading {
+        let reading = Reading {
             points: st.latest.clone(),
             error: st.error.clone(),
             fresh,
+        };
+        drop(st);
+        // Kept without waiting, and never under the lock: a slow store must
+        // not hold up the next reader. The store thread runs jobs in order,
+        // so a later read of the samples sees these.
+        if !keep.is_empty() {
+            store.detach(move |s| {
+                for (env, at, smp) in &keep {
+                    if let Err(e) = s.record_sample(env, *at, smp, KEEP) {
+                        tracing::warn!("cannot keep a metric sample: {e}");
+                        return;
+                    }
+                }
+            });
         }
+        reading
     }
 }

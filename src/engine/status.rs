@@ -42,7 +42,7 @@ impl Engine {
             .collect()
     }
 
-    pub(super) fn foreign_lock(
+    pub(super) async fn foreign_lock(
         &self,
         env: &str,
         now: DateTime<Utc>,
@@ -52,11 +52,12 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .lock_of(env, now)?
+            .lock_of(env, now)
+            .await?
             .filter(|l| !(l.pid == pid && l.host == host)))
     }
 
-    pub(super) fn plan_with(
+    pub(super) async fn plan_with(
         &self,
         idx: usize,
         explicit: Option<&Version>,
@@ -66,8 +67,8 @@ impl Engine {
     ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
-        let approvals = self.inner.store.approvals(env)?;
-        let lock = self.foreign_lock(env, now)?;
+        let approvals = self.inner.store.approvals(env).await?;
+        let lock = self.foreign_lock(env, now).await?;
         let holder = lock.as_ref().map(LockInfo::describe);
         let input = PromotionInput {
             stages: &stages,
@@ -75,7 +76,7 @@ impl Engine {
             explicit,
             approvals: &approvals,
             lock_holder: holder.as_deref(),
-            baseline: self.baseline_check(idx, now),
+            baseline: self.baseline_check(idx, now).await,
             now,
         };
         match plan_promotion(&input) {
@@ -94,7 +95,11 @@ impl Engine {
     /// For a monitored environment whose metrics source has no history of
     /// its own (scrape): baseline steps kept so far, and how many the
     /// detector needs.
-    pub(super) fn baseline_check(&self, idx: usize, now: DateTime<Utc>) -> Option<(usize, usize)> {
+    pub(super) async fn baseline_check(
+        &self,
+        idx: usize,
+        now: DateTime<Utc>,
+    ) -> Option<(usize, usize)> {
         let e = &self.inner.config.environments[idx];
         let scrape = self.inner.config.metrics.source == crate::config::MetricsSourceKind::Scrape;
         if !e.monitored || !scrape {
@@ -105,6 +110,7 @@ impl Engine {
             .inner
             .store
             .samples(e.name(), now - span, now)
+            .await
             .ok()?
             .iter()
             .filter(|(_, s)| s.requests.is_finite())
@@ -123,8 +129,9 @@ impl Engine {
     ) -> Result<PromotionPlan, EngineError> {
         let idx = self.index(env)?;
         let versions = self.observe().await;
-        let deploys = self.inner.store.deploys(None)?;
+        let deploys = self.inner.store.latest_deploys().await?;
         self.plan_with(idx, version, &versions, &deploys, Utc::now())
+            .await
     }
 
     /// One snapshot of all environments and the pending release. Never
@@ -140,13 +147,13 @@ impl Engine {
             .collect();
         let (versions, reading) = tokio::join!(self.observe(), async {
             match &self.inner.sampler {
-                Ok(s) => Ok(s.read(&labels, &*self.inner.store).await),
+                Ok(s) => Ok(s.read(&labels, &self.inner.store).await),
                 Err(e) => Err(e.clone()),
             }
         });
         let checked_at = Utc::now();
         let mut store_error = None;
-        let deploys = self.inner.store.deploys(None).unwrap_or_else(|e| {
+        let deploys = self.inner.store.latest_deploys().await.unwrap_or_else(|e| {
             store_error = Some(e.to_string());
             Vec::new()
         });
@@ -158,8 +165,9 @@ impl Engine {
             let version = versions[i].as_ref().ok().cloned();
             let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let last_deploy = deploys.iter().rev().find(|d| d.env == name).cloned();
-            let (state, state_since) =
-                self.state_of(name, version.as_ref(), last_deploy.as_ref(), now);
+            let (state, state_since) = self
+                .state_of(name, version.as_ref(), last_deploy.as_ref(), now)
+                .await;
             let (promotion, promotion_error) = if i == 0 {
                 (
                     None,
@@ -168,7 +176,7 @@ impl Engine {
                     )),
                 )
             } else {
-                match self.plan_with(i, None, &versions, &deploys, now) {
+                match self.plan_with(i, None, &versions, &deploys, now).await {
                     Ok(p) => (Some(p), None),
                     Err(e) => (None, Some(e.to_string())),
                 }
@@ -176,15 +184,14 @@ impl Engine {
             // The decision that matters: about what promoting would ship, or
             // else about what it runs.
             let about = promotion.as_ref().map(|p| &p.version).or(version.as_ref());
-            let approval = about.and_then(|v| {
-                self.inner
-                    .store
-                    .approvals(name)
-                    .ok()?
-                    .into_iter()
-                    .filter(|a| &a.version == v)
-                    .max_by_key(|a| a.at)
-            });
+            let approval = match about {
+                Some(v) => self.inner.store.approvals(name).await.ok().and_then(|all| {
+                    all.into_iter()
+                        .filter(|a| &a.version == v)
+                        .max_by_key(|a| a.at)
+                }),
+                None => None,
+            };
             let (metrics, metrics_error) = match &reading {
                 Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
                 Ok(r) => {
@@ -251,26 +258,27 @@ impl Engine {
         }
     }
 
-    pub(super) fn state_of(
+    pub(super) async fn state_of(
         &self,
         env: &str,
         version: Option<&Version>,
         last_deploy: Option<&DeployRecord>,
         now: DateTime<Utc>,
     ) -> (EnvState, Option<DateTime<Utc>>) {
-        if let Some(&(s, since)) = self
+        let active = self
             .inner
             .activity
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(env)
-        {
+            .copied();
+        if let Some((s, since)) = active {
             return (s, Some(since));
         }
-        if let Ok(Some(l)) = self.inner.store.lock_of(env, now) {
+        if let Ok(Some(l)) = self.inner.store.lock_of(env, now).await {
             return (EnvState::Deploying, Some(l.acquired_at));
         }
-        if let Ok(Some(m)) = self.inner.store.last_monitor(env)
+        if let Ok(Some(m)) = self.inner.store.last_monitor(env).await
             && Some(&m.version) == version
         {
             let window = chrono::Duration::from_std(self.inner.config.monitor.window.0)

@@ -64,7 +64,8 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .samples(env, from, to)?
+            .samples(env, from, to)
+            .await?
             .into_iter()
             .map(|(at, mut s)| {
                 s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
@@ -94,7 +95,7 @@ impl Engine {
         let baseline_d = chrono::Duration::milliseconds((dcfg.baseline_s * 1000.0) as i64);
         let now = Utc::now();
         let version = self.inner.envs[idx].version.read().await?;
-        let last = self.inner.store.deploys(Some(env))?.pop();
+        let last = self.inner.store.recent_deploys(env, 1).await?.pop();
         let deploy_at = match &last {
             Some(d) if d.version == version && now - d.at < window_d => d.at,
             _ => now,
@@ -113,29 +114,36 @@ impl Engine {
         for s in &baseline {
             detector.push(*s);
         }
-        let started = self.inner.store.audit_start(&NewAudit {
-            at: now,
-            actor: &self.inner.actor,
-            action: ActionKind::Monitor,
-            env,
-            version: Some(&version),
-            from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
-            outcome: Outcome::Started,
-            detail: &format!(
-                "monitoring window of {} for {version} ({} baseline samples)",
-                crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
-                baseline.len()
-            ),
-        })?;
-        self.inner.store.record_monitor(&MonitorRecord {
-            env: env.to_string(),
-            version: version.clone(),
-            started_at: deploy_at,
-            finished_at: None,
-            verdict: "monitoring".into(),
-            metric: None,
-            reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
-        })?;
+        let started = self
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: now,
+                actor: &self.inner.actor,
+                action: ActionKind::Monitor,
+                env,
+                version: Some(&version),
+                from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
+                outcome: Outcome::Started,
+                detail: &format!(
+                    "monitoring window of {} for {version} ({} baseline samples)",
+                    crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
+                    baseline.len()
+                ),
+            })
+            .await?;
+        self.inner
+            .store
+            .record_monitor(&MonitorRecord {
+                env: env.to_string(),
+                version: version.clone(),
+                started_at: deploy_at,
+                finished_at: None,
+                verdict: "monitoring".into(),
+                metric: None,
+                reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
+            })
+            .await?;
         self.set_activity(env, Some(EnvState::Monitoring));
         emit(Event::MonitorStarted {
             env: env.to_string(),
@@ -167,7 +175,7 @@ impl Engine {
                 break detector.verdict().clone();
             }
             ticker.tick().await;
-            let reading = sampler.read(&labels, &*self.inner.store).await;
+            let reading = sampler.read(&labels, &self.inner.store).await;
             let fresh = sampler.points_since(&label, consumed).await;
             let mut samples: Vec<Sample> = fresh
                 .iter()
@@ -207,30 +215,36 @@ impl Engine {
         };
         let finished = Utc::now();
         let regression = verdict.kind == VerdictKind::Regression;
-        self.inner.store.record_monitor(&MonitorRecord {
-            env: env.to_string(),
-            version: version.clone(),
-            started_at: deploy_at,
-            finished_at: Some(finished),
-            verdict: match verdict.kind {
-                VerdictKind::Regression => "regression",
-                VerdictKind::Healthy => "healthy",
-                VerdictKind::InsufficientData | VerdictKind::Collecting => "insufficient_data",
-            }
-            .into(),
-            metric: verdict.metric.map(|m| m.as_str().to_string()),
-            reason: verdict.reason.clone(),
-        })?;
-        self.inner.store.audit_finish(
-            started,
-            finished,
-            match verdict.kind {
-                VerdictKind::Healthy => Outcome::Succeeded,
-                VerdictKind::Regression => Outcome::Failed,
-                _ => Outcome::Unknown,
-            },
-            &format!("{}: {}", verdict_word(&verdict), verdict.reason),
-        )?;
+        self.inner
+            .store
+            .record_monitor(&MonitorRecord {
+                env: env.to_string(),
+                version: version.clone(),
+                started_at: deploy_at,
+                finished_at: Some(finished),
+                verdict: match verdict.kind {
+                    VerdictKind::Regression => "regression",
+                    VerdictKind::Healthy => "healthy",
+                    VerdictKind::InsufficientData | VerdictKind::Collecting => "insufficient_data",
+                }
+                .into(),
+                metric: verdict.metric.map(|m| m.as_str().to_string()),
+                reason: verdict.reason.clone(),
+            })
+            .await?;
+        self.inner
+            .store
+            .audit_finish(
+                started,
+                finished,
+                match verdict.kind {
+                    VerdictKind::Healthy => Outcome::Succeeded,
+                    VerdictKind::Regression => Outcome::Failed,
+                    _ => Outcome::Unknown,
+                },
+                &format!("{}: {}", verdict_word(&verdict), verdict.reason),
+            )
+            .await?;
         self.set_activity(env, regression.then_some(EnvState::Regression));
         emit(Event::MonitorFinished {
             env: env.to_string(),
@@ -247,7 +261,7 @@ impl Engine {
                 at: Utc::now(),
                 note: Some(format!("regression: {}", verdict.reason)),
             };
-            self.inner.store.record_approval(&no_go)?;
+            self.inner.store.record_approval(&no_go).await?;
         }
         let mut outcome = WatchOutcome {
             env: env.to_string(),

@@ -2,8 +2,10 @@
 //! append-only audit log, deploy locks, monitoring verdicts and recent metric
 //! samples. One trait; the embedded SQLite store is the default.
 
+mod face;
 mod sqlite;
 
+pub use face::AsyncStore;
 pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};
@@ -88,6 +90,12 @@ pub trait Store: Send + Sync {
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
     /// Recorded deploys, oldest first.
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+    /// The newest recorded deploy of each environment, oldest first: what a
+    /// status view needs, without reading the whole history.
+    fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError>;
+    /// The last `limit` deploys of `env`, oldest first: enough history to
+    /// plan a rollback.
+    fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
     /// Recorded decisions about `env`, oldest first.
     fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError>;
     /// Take the deploy lock of `env`; `Err(holder)` when someone else holds it.

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS deploys (
     kind         TEXT NOT NULL,
     audit_id     INTEGER REFERENCES audit(id)
 );
+CREATE INDEX IF NOT EXISTS deploys_env ON deploys(env, id);
 CREATE TABLE IF NOT EXISTS approvals (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     env      TEXT NOT NULL,
@@ -147,6 +148,42 @@ impl SqliteStore {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| self.corrupt(format!("time {s:?}: {e}")))
+    }
+
+    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind).
+    fn query_deploys(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<DeployRecord>, StoreError> {
+        type Row = (String, String, Option<String>, String, String, String);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(sql)?;
+            let it = st.query_map(args, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(|(env, version, from, at, actor, kind)| {
+                Ok(DeployRecord {
+                    env,
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    from_version: self.parse_version(from)?,
+                    at: self.parse_time(&at)?,
+                    actor,
+                    kind: DeployKind::parse(&kind)
+                        .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
+                })
+            })
+            .collect()
     }
 
     fn parse_version(&self, s: Option<String>) -> Result<Option<Version>, StoreError> {
@@ -382,37 +419,28 @@ impl Store for SqliteStore {
     }
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
-        let rows: Vec<(String, String, Option<String>, String, String, String)> =
-            self.with(|c| {
-                let mut st = c.prepare(
-                    "SELECT env, version, from_version, at, actor, kind FROM deploys
-                     WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
-                )?;
-                let it = st.query_map(params![env], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?;
-                it.collect()
-            })?;
-        rows.into_iter()
-            .map(|(env, version, from, at, actor, kind)| {
-                Ok(DeployRecord {
-                    env,
-                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                    from_version: self.parse_version(from)?,
-                    at: self.parse_time(&at)?,
-                    actor,
-                    kind: DeployKind::parse(&kind)
-                        .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
-                })
-            })
-            .collect()
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind FROM deploys
+             WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
+            params![env],
+        )
+    }
+
+    fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind FROM deploys
+             WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id",
+            [],
+        )
+    }
+
+    fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind FROM
+               (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2)
+             ORDER BY id",
+            params![env, limit as i64],
+        )
     }
 
     fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
@@ -725,6 +753,51 @@ mod tests {
         assert_eq!(h[0].finished_at, Some(t(1)));
         assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
         assert!(s.history(Some("production"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn status_reads_only_the_latest_deploy_of_each_environment() {
+        let (_d, s) = open();
+        for (i, (env, ver)) in [
+            ("staging", "v1"),
+            ("production", "v1"),
+            ("staging", "v2"),
+            ("staging", "v3"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = start(&s, env, t(i as i64));
+            let rec = DeployRecord {
+                env: env.into(),
+                version: v(ver),
+                from_version: None,
+                at: t(i as i64),
+                actor: "alice".into(),
+                kind: DeployKind::Promote,
+            };
+            s.record_deploy(id, &rec, "ok").unwrap();
+        }
+        let latest: Vec<(String, String)> = s
+            .latest_deploys()
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.env, d.version.to_string()))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("production".to_string(), "v1".to_string()),
+                ("staging".to_string(), "v3".to_string())
+            ]
+        );
+        let recent: Vec<String> = s
+            .recent_deploys("staging", 2)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.version.to_string())
+            .collect();
+        assert_eq!(recent, ["v2", "v3"], "the last two, oldest first");
     }
 
     #[test]

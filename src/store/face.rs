@@ -1,0 +1,340 @@
+//! The store's async face. The store itself is synchronous (SQLite waits up
+//! to its busy timeout on a locked file), so async code never calls it
+//! directly: every call is a job for one dedicated store thread, answered
+//! through a oneshot channel. Jobs run one after another in the order they
+//! were sent, so a "started" record is always written before its outcome,
+//! and the runtime — Ctrl-C handling, the console's event loop — keeps
+//! running while the store waits on a lock.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError};
+use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
+use crate::monitor::Sample;
+
+type Job = Box<dyn FnOnce(&dyn Store) + Send>;
+
+/// A cheap-to-clone handle on the store thread.
+#[derive(Clone)]
+pub struct AsyncStore {
+    tx: mpsc::Sender<Job>,
+    location: Arc<str>,
+}
+
+/// A [`NewAudit`] that owns its text, so it can cross to the store thread.
+struct OwnedAudit {
+    at: DateTime<Utc>,
+    actor: String,
+    action: ActionKind,
+    env: String,
+    version: Option<Version>,
+    from_version: Option<Version>,
+    outcome: Outcome,
+    detail: String,
+}
+
+impl OwnedAudit {
+    fn of(r: &NewAudit<'_>) -> Self {
+        OwnedAudit {
+            at: r.at,
+            actor: r.actor.to_string(),
+            action: r.action,
+            env: r.env.to_string(),
+            version: r.version.cloned(),
+            from_version: r.from_version.cloned(),
+            outcome: r.outcome,
+            detail: r.detail.to_string(),
+        }
+    }
+
+    fn as_new(&self) -> NewAudit<'_> {
+        NewAudit {
+            at: self.at,
+            actor: &self.actor,
+            action: self.action,
+            env: &self.env,
+            version: self.version.as_ref(),
+            from_version: self.from_version.as_ref(),
+            outcome: self.outcome,
+            detail: &self.detail,
+        }
+    }
+}
+
+impl AsyncStore {
+    /// Move `store` onto a thread of its own. The thread ends when the last
+    /// handle is dropped.
+    pub fn new(store: Arc<dyn Store>) -> AsyncStore {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let location: Arc<str> = store.describe().into();
+        let spawned = std::thread::Builder::new()
+            .name("shipdeck-store".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&*store);
+                }
+            });
+        if let Err(e) = spawned {
+            // Without a thread every call answers with this error (the
+            // receiver is gone), which names the cause in the log.
+            tracing::error!("cannot start the store thread: {e}");
+        }
+        AsyncStore { tx, location }
+    }
+
+    fn gone(&self) -> StoreError {
+        StoreError::Sqlite {
+            path: self.location.to_string(),
+            cause: "the store thread has stopped".into(),
+        }
+    }
+
+    /// Run `f` on the store thread and wait for its answer without
+    /// blocking the runtime.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |s: &dyn Store| {
+                let _ = tx.send(f(s));
+            }))
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Queue `f` without waiting for it: for `Drop`, which cannot await.
+    /// [`AsyncStore::flush`] waits until it (and everything before it) ran.
+    pub fn detach(&self, f: impl FnOnce(&dyn Store) + Send + 'static) {
+        if self.tx.send(Box::new(f)).is_err() {
+            tracing::error!("{}: a detached store write was dropped", self.gone());
+        }
+    }
+
+    /// Wait until every job queued so far has run, at most `limit`. False
+    /// when the store did not get through them in time (a locked database).
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let done = self.call(|_| Ok(()));
+        matches!(tokio::time::timeout(limit, done).await, Ok(Ok(())))
+    }
+
+    /// Where the store lives, for messages.
+    pub fn describe(&self) -> String {
+        self.location.to_string()
+    }
+
+    pub async fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
+        let rec = OwnedAudit::of(rec);
+        self.call(move |s| s.audit_start(&rec.as_new())).await
+    }
+
+    pub async fn audit_finish(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let detail = detail.to_string();
+        self.call(move |s| s.audit_finish(started, at, outcome, &detail))
+            .await
+    }
+
+    pub async fn record_deploy(
+        &self,
+        started: i64,
+        rec: &DeployRecord,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let (rec, detail) = (rec.clone(), detail.to_string());
+        self.call(move |s| s.record_deploy(started, &rec, &detail))
+            .await
+    }
+
+    pub async fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
+        let a = a.clone();
+        self.call(move |s| s.record_approval(&a)).await
+    }
+
+    pub async fn history(
+        &self,
+        env: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let env = env.map(str::to_string);
+        self.call(move |s| s.history(env.as_deref(), limit)).await
+    }
+
+    pub async fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
+        let env = env.map(str::to_string);
+        self.call(move |s| s.deploys(env.as_deref())).await
+    }
+
+    pub async fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        self.call(|s| s.latest_deploys()).await
+    }
+
+    pub async fn recent_deploys(
+        &self,
+        env: &str,
+        limit: usize,
+    ) -> Result<Vec<DeployRecord>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.recent_deploys(&env, limit)).await
+    }
+
+    pub async fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.approvals(&env)).await
+    }
+
+    pub async fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
+        let lock = lock.clone();
+        self.call(move |s| s.try_lock(&lock)).await
+    }
+
+    pub async fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
+        let (env, host) = (env.to_string(), host.to_string());
+        self.call(move |s| s.unlock(&env, pid, &host)).await
+    }
+
+    pub async fn lock_of(
+        &self,
+        env: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LockInfo>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.lock_of(&env, now)).await
+    }
+
+    pub async fn record_monitor(&self, rec: &MonitorRecord) -> Result<(), StoreError> {
+        let rec = rec.clone();
+        self.call(move |s| s.record_monitor(&rec)).await
+    }
+
+    pub async fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.last_monitor(&env)).await
+    }
+
+    pub async fn samples(
+        &self,
+        env: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.samples(&env, from, to)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    /// A store whose every call waits on a gate, like a database locked by
+    /// another process.
+    struct Stuck {
+        inner: SqliteStore,
+        gate: std::sync::Mutex<()>,
+    }
+
+    impl Stuck {
+        fn wait(&self) {
+            drop(self.gate.lock());
+        }
+    }
+
+    macro_rules! pass {
+        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+            $(fn $name(&self, $($a: $t),*) -> $r { self.wait(); self.inner.$name($($a),*) })*
+        };
+    }
+
+    impl Store for Stuck {
+        pass! {
+            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
+            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
+            record_approval(a: &Approval) -> Result<i64, StoreError>;
+            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
+            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
+            try_lock(lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
+            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
+            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
+            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
+            record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
+            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+    }
+
+    // The held gate stands for another process's lock on the database: the
+    // point is that awaiting while it is held does not stall the runtime.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_locked_store_does_not_stall_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let stuck = Arc::new(Stuck {
+            inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
+            gate: std::sync::Mutex::new(()),
+        });
+        let held = stuck.gate.lock().unwrap();
+        let store = AsyncStore::new(stuck.clone());
+        let call = tokio::spawn({
+            let store = store.clone();
+            async move { store.history(None, 10).await }
+        });
+        // The runtime (a single thread, like a one-shot command's) still
+        // runs timers — and would run the Ctrl-C handler — while the store waits.
+        let ticked = tokio::time::timeout(Duration::from_millis(200), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await;
+        assert!(ticked.is_ok(), "the runtime stalled behind the store");
+        assert!(!store.flush(Duration::from_millis(50)).await);
+        drop(held);
+        assert!(call.await.unwrap().unwrap().is_empty());
+        assert!(store.flush(Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn detached_writes_land_in_order_before_flush_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AsyncStore::new(Arc::new(
+            SqliteStore::open(&dir.path().join("s.db")).unwrap(),
+        ));
+        let v = Version::parse("v2").unwrap();
+        let id = store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: "alice",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&v),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            })
+            .await
+            .unwrap();
+        store.detach(move |s| {
+            let _ = s.audit_finish(id, Utc::now(), Outcome::Unknown, "interrupted");
+        });
+        assert!(store.flush(Duration::from_secs(5)).await);
+        let h = store.history(None, 10).await.unwrap();
+        assert_eq!(h[0].detail, "deploying — interrupted");
+    }
+}
