@@ -200,6 +200,15 @@ pub enum RollbackStrategy {
     Redeploy,
 }
 
+impl RollbackStrategy {
+    /// The strategy's name as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackStrategy::Redeploy => "redeploy",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentConfig {
@@ -549,6 +558,38 @@ pub fn locate(explicit: Option<&Path>) -> Located {
     Located::Missing(looked)
 }
 
+/// Only the `[ui]` table of a config file (everything else is ignored), for
+/// `shipdeck demo --config FILE`, which runs its own fleet but honours the
+/// file's look and confirmations.
+pub fn load_ui(path: &Path) -> Result<UiConfig, ConfigError> {
+    #[derive(Deserialize)]
+    struct UiOnly {
+        #[serde(default)]
+        ui: UiConfig,
+    }
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    toml::from_str::<UiOnly>(&src).map(|u| u.ui).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(s) => {
+                let (l, c) = line_col(&src, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,5 +656,22 @@ monitored = true
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn load_ui_reads_only_the_ui_table_and_names_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "project = \"x\"\n[ui]\ntheme = \"light\"\nconfirm_rollback = false\n",
+        )
+        .unwrap();
+        let ui = load_ui(&p).unwrap();
+        assert_eq!(ui.theme, ThemeName::Light);
+        assert!(!ui.confirm_rollback);
+        std::fs::write(&p, "[ui]\ntheme = \"neon\"\n").unwrap();
+        let e = load_ui(&p).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 }

@@ -34,7 +34,13 @@ fn the_release_process_end_to_end() {
             assert!(e.get(key).is_some(), "{key} missing in {e}");
         }
         assert_eq!(e["state"], "idle");
-        assert_eq!(e["health"], "healthy");
+        // Reachable, but no metrics yet (rates need two scrapes): health is
+        // not claimed before the metrics say so.
+        assert_eq!(e["reachable"], true);
+        assert_eq!(e["health"], "unknown", "{e}");
+        assert_eq!(e["watcher"], Value::Null);
+        assert_eq!(e["unwatched"], false);
+        assert_eq!(e["drift"], Value::Null);
         chrono::DateTime::parse_from_rfc3339(e["checked_at"].as_str().unwrap()).unwrap();
     }
     assert_eq!(versions(&home), ["v1.9.0", "v1.8.1", "v1.8.0", "v1.7.3"]);

@@ -1,5 +1,5 @@
 //! The command line: parses argv, calls the engine, prints tables or JSON,
-//! and maps every outcome to SPEC §3's exit codes.
+//! and maps every outcome to the documented exit codes.
 
 mod output;
 
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Located, locate};
 use crate::domain::{Decision, Version};
-use crate::engine::{Engine, EngineError, Event};
+use crate::engine::{Confirm, Engine, EngineError, Event, Expect};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,11 +31,13 @@ pub struct Cli {
 pub enum Command {
     /// One snapshot of all environments and the pending release
     Status {
+        /// Print one JSON document on stdout instead of a table
         #[arg(long)]
         json: bool,
     },
     /// Deploy to ENV what the stage before it runs (or --version V)
     Promote {
+        /// The environment to deploy to
         env: String,
         /// Ship this version instead (it must run in an earlier stage; skipping stages is recorded)
         #[arg(long)]
@@ -43,46 +45,66 @@ pub enum Command {
         /// Do not ask again (outside the low-traffic window, or on a terminal)
         #[arg(long)]
         yes: bool,
+        /// Then run the monitoring window (exit 4 on a regression), for pipelines
+        #[arg(long)]
+        watch: bool,
+        /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
     },
     /// Record a Go (or --reject: a No-Go) for the version promoting ENV would ship
     Approve {
+        /// The environment whose promotion the decision is about
         env: String,
+        /// Record a No-Go instead: it blocks the version
         #[arg(long)]
         reject: bool,
+        /// Why, in a few words (kept in the audit log)
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// Refuse unless promoting ENV would ship exactly this version
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
     },
-    /// Return ENV to the version it ran before its last deploy (or --to V)
+    /// Return ENV to its last known-good version (or --to V)
     Rollback {
+        /// The environment to roll back
         env: String,
+        /// Roll back to this version: one ENV ran before, not caught by a window, no No-Go
         #[arg(long, value_name = "V")]
         to: Option<String>,
+        /// Do not ask (required off a terminal)
         #[arg(long)]
         yes: bool,
+        /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
     },
     /// Headless monitoring window of ENV (a CI/CD gate): exit 0 healthy, 4 regression
     Watch {
+        /// The environment to watch
         env: String,
-        /// Window length (default: [monitor] window)
+        /// Window length, like 90s or 30m (default: [monitor] window)
         #[arg(long, value_name = "DUR")]
         window: Option<String>,
+        /// Print one JSON document on stdout (progress is not printed)
         #[arg(long)]
         json: bool,
     },
-    /// Feed a recorded trace (SPEC §5 CSV) through the live detector, row by row
+    /// Feed a recorded trace through the live detector, row by row
     Replay {
+        /// CSV with the header t,requests,errors,p50_ms,p95_ms,p99_ms (see the README)
         trace: PathBuf,
+        /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
     },
-    /// The console over the embedded demo fleet: no setup at all
+    /// The console over the embedded demo fleet: no setup at all (--config: only its [ui] is used)
     Demo {
+        /// Seed of the fleet's synthetic traffic
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Leave the rollback to the engineer's one key
@@ -91,16 +113,21 @@ pub enum Command {
     },
     /// The demo fleet alone, as HTTP services
     DemoFleet {
+        /// Address to serve on
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
         listen: std::net::SocketAddr,
+        /// Seed of the fleet's synthetic traffic
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
     /// The audit log, newest first
     History {
+        /// Only this environment's entries
         env: Option<String>,
+        /// At most this many entries
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
     },
@@ -114,7 +141,10 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Validate a config file (default: the one shipdeck would use)
-    Check { path: Option<PathBuf> },
+    Check {
+        /// The file to check
+        path: Option<PathBuf>,
+    },
 }
 
 /// Exit code and message of a failed command.
@@ -244,12 +274,31 @@ fn confirm(question: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
+        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// How long a command waits, before it exits, for the store to take the
 /// records its action queued (an outcome, a lock release).
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Run an engine action until it ends or Ctrl-C. On Ctrl-C the action is
-/// dropped, which queues its outcome as "unknown (interrupted)" and the
+/// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
+/// SIGHUP). On a signal the action is dropped, which queues its outcome as "unknown (interrupted)" and the
 /// release of its lock; either way the command waits (at most [`SETTLE`])
 /// for the store to write what was queued before the process exits. The
 /// store works on a thread of its own, so a locked database never delays
@@ -260,7 +309,7 @@ async fn interruptible<T>(
 ) -> Result<T, Failure> {
     let res = tokio::select! {
         r = action => r.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => Err(Failure {
+        _ = stop_signal() => Err(Failure {
             code: 1,
             message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
         }),
@@ -327,9 +376,11 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     baseline,
                     ..
                 } => eprintln!(
-                    "watching {env} {version} for {:.0}s against {} baseline samples",
-                    window_s,
-                    baseline.len()
+                    "watching {env} {version} for {} against {}",
+                    crate::domain::HumanDuration(std::time::Duration::from_secs_f64(
+                        window_s.max(0.0)
+                    )),
+                    output::count(baseline.len(), "baseline sample", "baseline samples")
                 ),
                 Event::MonitorSample {
                     sample, verdict, ..
@@ -340,14 +391,14 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                         "—".into()
                     };
                     eprintln!(
-                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {:?}",
+                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {}",
                         sample.t,
                         sample.requests,
                         sample
                             .p95_ms
                             .map(|p| format!("{p:.0}ms"))
                             .unwrap_or_else(|| "—".into()),
-                        verdict.kind
+                        output::verdict_words(verdict.kind)
                     );
                 }
                 _ => {}
@@ -355,6 +406,23 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
         }
     });
     (tx, task)
+}
+
+/// The exit code of a monitoring window: 0 healthy, 4 regression, 1 when
+/// it could not judge (no baseline, a source gone quiet).
+fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
+    use crate::monitor::VerdictKind;
+    match out.verdict.kind {
+        VerdictKind::Regression => 4,
+        VerdictKind::Healthy => 0,
+        VerdictKind::InsufficientData | VerdictKind::Collecting => {
+            eprintln!(
+                "shipdeck: not enough metric data to judge {env}: {}",
+                out.verdict.reason
+            );
+            1
+        }
+    }
 }
 
 async fn console(engine: Engine) -> Result<i32, Failure> {
@@ -375,7 +443,11 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
 
 /// `shipdeck demo`: the fleet in-process on a free loopback port, a
 /// built-in config, and a store of its own that lives as long as the run.
-async fn demo(seed: u64, auto_rollback: bool) -> Result<i32, Failure> {
+async fn demo(
+    seed: u64,
+    auto_rollback: bool,
+    ui: Option<crate::config::UiConfig>,
+) -> Result<i32, Failure> {
     let fail = |what: &str, e: &dyn std::fmt::Display| Failure {
         code: 1,
         message: format!("demo: {what}: {e}"),
@@ -400,6 +472,9 @@ async fn demo(seed: u64, auto_rollback: bool) -> Result<i32, Failure> {
     let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
         .map_err(|e| fail("built-in config", &e))?;
     cfg.store.path = Some(dir.path().join("demo.db"));
+    if let Some(ui) = ui {
+        cfg.ui = ui;
+    }
     let engine = Engine::open(cfg)?;
     let res = console(engine).await;
     drop(fleet);
@@ -454,12 +529,18 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             env,
             version,
             yes,
+            watch,
             json,
         } => {
             let engine = open_engine(cfg_path)?;
             let version = parse_version(version, "--version")?;
-            let mut accept = yes;
-            if !yes && std::io::stdin().is_terminal() {
+            let confirm_with = if yes {
+                Confirm::Unseen {
+                    accept_warnings: true,
+                }
+            } else if std::io::stdin().is_terminal() {
+                // The human sees the plan and says yes to exactly it: the
+                // engine refuses if what promoting ships has changed since.
                 let plan = engine.plan(&env, version.as_ref()).await?;
                 eprint!("{}", output::plan_text(&plan));
                 if plan.refusal().is_none() {
@@ -477,13 +558,45 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                         eprintln!("not deployed");
                         return Ok(3);
                     }
-                    accept = true;
                 }
-            }
-            let (tx, printer) = event_printer(false);
-            let res = interruptible(&engine, engine.promote(&env, version, accept, Some(tx))).await;
+                Confirm::Seen(Expect::from_plan(&plan))
+            } else {
+                Confirm::Unseen {
+                    accept_warnings: false,
+                }
+            };
+            let (tx, printer) = event_printer(json);
+            let res = interruptible(
+                &engine,
+                engine.promote(&env, version, confirm_with, Some(tx)),
+            )
+            .await;
             let _ = printer.await;
             let rec = res?;
+            if watch {
+                let (tx, printer) = event_printer(json);
+                let res = interruptible(&engine, engine.watch(&env, None, Some(tx))).await;
+                let _ = printer.await;
+                let out = res?;
+                if json {
+                    println!(
+                        "{}",
+                        output::to_json(&serde_json::json!({
+                            "deployed": rec,
+                            "watch": output::watch_json(&out),
+                        }))
+                    );
+                } else {
+                    println!(
+                        "{} now runs {} (was {})",
+                        rec.env,
+                        rec.version,
+                        output::opt(&rec.from_version)
+                    );
+                    print!("{}", output::watch_text(&out));
+                }
+                return Ok(watch_exit(&env, &out));
+            }
             if json {
                 println!("{}", output::to_json(&serde_json::json!({"deployed": rec})));
             } else {
@@ -494,7 +607,12 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     output::opt(&rec.from_version)
                 );
                 if engine.config().env(&env).is_some_and(|e| e.monitored) {
-                    println!("{env} is monitored: run `shipdeck watch {env}` to judge the deploy");
+                    match engine.watcher(&env).await {
+                        Some(w) => println!("{env} is monitored: {w} is watching this deploy"),
+                        None => println!(
+                            "{env} is monitored, and nobody is watching this deploy yet: run `shipdeck watch {env}` (or promote with --watch), or keep a console open"
+                        ),
+                    }
                 }
             }
             Ok(0)
@@ -503,11 +621,15 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             env,
             reject,
             note,
+            version,
             json,
         } => {
             let engine = open_engine(cfg_path)?;
+            let version = parse_version(version, "--version")?;
             let decision = if reject { Decision::NoGo } else { Decision::Go };
-            let a = engine.approve(&env, decision, note).await?;
+            let a = engine
+                .approve(&env, decision, version.as_ref(), note)
+                .await?;
             if json {
                 println!("{}", output::to_json(&serde_json::json!({"approval": a})));
             } else {
@@ -525,15 +647,31 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Rollback { env, to, yes, json } => {
             let engine = open_engine(cfg_path)?;
             let to = parse_version(to, "--to")?;
-            if !yes && std::io::stdin().is_terminal() {
+            if !yes && !std::io::stdin().is_terminal() {
+                return Err(usage(format!(
+                    "rollback {env} needs a confirmation and there is no terminal to ask on: add --yes"
+                )));
+            }
+            let mut to = to;
+            if !yes {
+                // Name both versions and the strategy, then roll back to
+                // exactly the version the human agreed to.
+                let plan = engine.rollback_plan(&env, to.as_ref()).await?;
+                let strategy = engine
+                    .config()
+                    .env(&env)
+                    .map(|e| e.rollback.as_str())
+                    .unwrap_or("redeploy");
                 let q = format!(
-                    "Roll {env} back{}?",
-                    to.as_ref().map(|v| format!(" to {v}")).unwrap_or_default()
+                    "Roll {env} back from {} to {} ({strategy})?",
+                    output::opt(&plan.from),
+                    plan.to
                 );
                 if !confirm(&q) {
                     eprintln!("not rolled back");
                     return Ok(3);
                 }
+                to = Some(plan.to);
             }
             let (tx, printer) = event_printer(false);
             let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
@@ -557,7 +695,13 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Demo {
             seed,
             no_auto_rollback,
-        } => demo(seed, !no_auto_rollback).await,
+        } => {
+            // The demo runs its own fleet; a config file lends it only its [ui].
+            let ui = cfg_path
+                .map(|p| crate::config::load_ui(p).map_err(|e| usage(e.to_string())))
+                .transpose()?;
+            demo(seed, !no_auto_rollback, ui).await
+        }
         Command::DemoFleet { listen, seed } => {
             let opts = crate::demo::FleetOptions {
                 seed,
@@ -613,47 +757,12 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
             let out = res?;
-            let v = &out.verdict;
             if json {
-                println!(
-                    "{}",
-                    output::to_json(&serde_json::json!({
-                        "env": out.env,
-                        "version": out.version,
-                        "deploy_at": out.deploy_at,
-                        "verdict": v.kind,
-                        "detected_at": v.detected_at,
-                        "metric": v.metric,
-                        "reason": v.reason,
-                        "rolled_back": out.rolled_back,
-                        "rollback_error": out.rollback_error,
-                    }))
-                );
+                println!("{}", output::to_json(&output::watch_json(&out)));
             } else {
-                println!("{env} {}: {:?} — {}", out.version, v.kind, v.reason);
-                if let Some(r) = &out.rolled_back {
-                    println!(
-                        "rolled back automatically: {} now runs {}",
-                        r.env, r.version
-                    );
-                }
-                if let Some(e) = &out.rollback_error {
-                    println!("automatic rollback FAILED: {e}");
-                }
+                print!("{}", output::watch_text(&out));
             }
-            use crate::monitor::VerdictKind;
-            Ok(match v.kind {
-                VerdictKind::Regression => 4,
-                VerdictKind::Healthy => 0,
-                // No baseline or a source that went quiet: the gate cannot pass.
-                VerdictKind::InsufficientData | VerdictKind::Collecting => {
-                    eprintln!(
-                        "shipdeck: not enough metric data to judge {env}: {}",
-                        v.reason
-                    );
-                    1
-                }
-            })
+            Ok(watch_exit(&env, &out))
         }
         Command::History { env, limit, json } => {
             let engine = open_engine(cfg_path)?;

@@ -13,6 +13,64 @@ pub fn to_json<T: Serialize>(v: &T) -> String {
     })
 }
 
+/// "1 baseline sample", "3 baseline samples".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A verdict in words a human reads; never a type's name, and nothing is
+/// called healthy before the window has judged.
+pub fn verdict_words(k: crate::monitor::VerdictKind) -> &'static str {
+    use crate::monitor::VerdictKind;
+    match k {
+        VerdictKind::Collecting => "collecting",
+        VerdictKind::InsufficientData => "not enough data",
+        VerdictKind::Healthy => "no regression",
+        VerdictKind::Regression => "REGRESSION",
+    }
+}
+
+/// How a monitoring window ended, as `watch --json` prints it.
+pub fn watch_json(out: &crate::engine::WatchOutcome) -> serde_json::Value {
+    let v = &out.verdict;
+    serde_json::json!({
+        "env": out.env,
+        "version": out.version,
+        "deploy_at": out.deploy_at,
+        "verdict": v.kind,
+        "detected_at": v.detected_at,
+        "metric": v.metric,
+        "reason": v.reason,
+        "baseline": out.baseline,
+        "rolled_back": out.rolled_back,
+        "rollback_error": out.rollback_error,
+    })
+}
+
+/// How a monitoring window ended, for humans.
+pub fn watch_text(out: &crate::engine::WatchOutcome) -> String {
+    let v = &out.verdict;
+    let mut s = format!(
+        "{} {}: {} — {}\n  {}\n",
+        out.env,
+        out.version,
+        verdict_words(v.kind),
+        v.reason,
+        out.baseline
+    );
+    if let Some(r) = &out.rolled_back {
+        let _ = writeln!(
+            s,
+            "rolled back automatically: {} now runs {}",
+            r.env, r.version
+        );
+    }
+    if let Some(e) = &out.rollback_error {
+        let _ = writeln!(s, "automatic rollback FAILED: {e}");
+    }
+    s
+}
+
 pub fn opt(v: &Option<Version>) -> String {
     v.as_ref()
         .map(|v| v.to_string())
@@ -110,6 +168,31 @@ pub fn status_table(s: &Status) -> String {
         if let Some(err) = &e.version_error {
             let _ = writeln!(out, "! {}: {err}", e.name);
         }
+        if let Some(d) = &e.drift {
+            let _ = writeln!(out, "! {}: {}", e.name, d.detail);
+        }
+        if matches!(
+            e.health,
+            crate::domain::Health::Degraded | crate::domain::Health::Unknown
+        ) && e.reachable
+        {
+            let _ = writeln!(
+                out,
+                "! {} is {}: {}",
+                e.name,
+                e.health.as_str(),
+                e.health_detail
+            );
+        }
+        if let Some(w) = &e.watcher {
+            let _ = writeln!(out, "  {}: monitoring window watched by {w}", e.name);
+        } else if e.unwatched {
+            let _ = writeln!(
+                out,
+                "! {}: its new release is in the monitoring window and nobody is watching it (shipdeck watch {})",
+                e.name, e.name
+            );
+        }
         if let Some(err) = &e.metrics_error {
             let _ = writeln!(out, "! {} metrics: {err}", e.name);
         }
@@ -182,6 +265,40 @@ pub fn history_table(h: &[AuditEntry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_say_one_sample_and_two_samples() {
+        assert_eq!(
+            count(1, "baseline sample", "baseline samples"),
+            "1 baseline sample"
+        );
+        assert_eq!(
+            count(0, "baseline sample", "baseline samples"),
+            "0 baseline samples"
+        );
+        assert_eq!(
+            count(2, "baseline sample", "baseline samples"),
+            "2 baseline samples"
+        );
+    }
+
+    #[test]
+    fn verdicts_read_as_words_not_type_names() {
+        use crate::monitor::VerdictKind;
+        for k in [
+            VerdictKind::Collecting,
+            VerdictKind::InsufficientData,
+            VerdictKind::Healthy,
+            VerdictKind::Regression,
+        ] {
+            let w = verdict_words(k);
+            assert!(
+                !w.contains("Insufficient") && !w.contains("Collecting"),
+                "{w}"
+            );
+            assert_ne!(w, format!("{k:?}"));
+        }
+    }
 
     #[test]
     fn table_pads_columns() {

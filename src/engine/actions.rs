@@ -5,14 +5,49 @@ use chrono::Utc;
 
 use super::{Engine, EngineError, EventSink};
 use crate::domain::{
-    ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, RollbackInput,
-    Version, plan_rollback,
+    ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, PromotionPlan,
+    RollbackInput, RollbackPlan, Version, plan_rollback,
 };
 use crate::store::NewAudit;
 
 /// How many of an environment's last deploys a rollback plan looks at: the
 /// versions `rollback --to` may name.
 const ROLLBACK_HISTORY: usize = 500;
+
+/// What a human was shown before saying yes to a promotion. The engine
+/// ships exactly this or refuses: between the plan shown and the deploy,
+/// another engineer (or a deploy elsewhere) may have changed what ships.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// The version shown.
+    pub version: Version,
+    /// The stage it was shown coming from (`None` for the first stage).
+    pub from: Option<String>,
+    /// The warning gates shown and accepted, by name.
+    pub accepted: Vec<String>,
+}
+
+impl Expect {
+    /// What a human agrees to by saying yes to `plan`: its version, its
+    /// source and every warning it showed.
+    pub fn from_plan(plan: &PromotionPlan) -> Expect {
+        Expect {
+            version: plan.version.clone(),
+            from: plan.from.clone(),
+            accepted: plan.warnings().map(|g| g.name.clone()).collect(),
+        }
+    }
+}
+
+/// How a promotion was confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// A human saw a plan and said yes to exactly it.
+    Seen(Expect),
+    /// Nobody was shown a plan (a script): ship what the plan says now;
+    /// `accept_warnings` (`--yes`) answers the "ask again" of warning gates.
+    Unseen { accept_warnings: bool },
+}
 
 impl Engine {
     pub(super) async fn refuse(
@@ -42,13 +77,14 @@ impl Engine {
     }
 
     /// Deploy the version promoting `env` ships (or `version`), once every
-    /// gate allows it. `accept_warnings` answers the "ask again" of warning
-    /// gates (low-traffic window).
+    /// gate allows it. With [`Confirm::Seen`] the plan must still be the one
+    /// the human saw — same version from the same stage, no warning they
+    /// did not accept — else it is refused (exit 3) and the refusal audited.
     pub async fn promote(
         &self,
         env: &str,
         version: Option<Version>,
-        accept_warnings: bool,
+        confirm: Confirm,
         events: Option<EventSink>,
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
@@ -72,9 +108,33 @@ impl Engine {
                 )
                 .await);
         }
+        if let Confirm::Seen(expect) = &confirm
+            && let Some(gate) = self.changed_since_shown(&plan, expect, &versions)
+        {
+            return Err(self
+                .refuse(
+                    ActionKind::Promote,
+                    env,
+                    Some(&expect.version),
+                    plan.current.as_ref(),
+                    gate,
+                )
+                .await);
+        }
         let warnings: Vec<Gate> = plan.warnings().cloned().collect();
-        if !warnings.is_empty() && !accept_warnings {
-            return Err(EngineError::NeedsConfirmation { warnings });
+        let unaccepted: Vec<Gate> = match &confirm {
+            Confirm::Seen(expect) => warnings
+                .iter()
+                .filter(|w| !expect.accepted.contains(&w.name))
+                .cloned()
+                .collect(),
+            Confirm::Unseen { accept_warnings } if *accept_warnings => Vec::new(),
+            Confirm::Unseen { .. } => warnings.clone(),
+        };
+        if !unaccepted.is_empty() {
+            return Err(EngineError::NeedsConfirmation {
+                warnings: unaccepted,
+            });
         }
         let mut detail = match &plan.from {
             Some(f) => format!("promote {} from {f} to {env}", plan.version),
@@ -97,12 +157,46 @@ impl Engine {
         .await
     }
 
+    /// Why the plan is not the one a human was shown, as a refusing gate.
+    fn changed_since_shown(
+        &self,
+        plan: &PromotionPlan,
+        expect: &Expect,
+        versions: &[Result<Version, crate::backends::BackendError>],
+    ) -> Option<Gate> {
+        if plan.version == expect.version && plan.from == expect.from {
+            return None;
+        }
+        let runs = |stage: &str| {
+            self.inner
+                .config
+                .index_of(stage)
+                .and_then(|i| versions[i].as_ref().ok())
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "an unknown version".into())
+        };
+        let detail = match &expect.from {
+            Some(stage) => format!(
+                "{stage} now runs {}, you confirmed {}",
+                runs(stage),
+                expect.version
+            ),
+            None => format!(
+                "promoting {} now ships {}, you confirmed {}",
+                plan.to, plan.version, expect.version
+            ),
+        };
+        Some(Gate::block("exact_version", false, detail))
+    }
+
     /// Record a Go (or No-Go) for the version promoting `env` would ship:
-    /// what the stage before it runs now.
+    /// what the stage before it runs now. With `expected`, the version the
+    /// human saw, a mismatch is refused (exit 3) and the refusal audited.
     pub async fn approve(
         &self,
         env: &str,
         decision: Decision,
+        expected: Option<&Version>,
         note: Option<String>,
     ) -> Result<Approval, EngineError> {
         let idx = self.index(env)?;
@@ -117,6 +211,23 @@ impl Engine {
             }
         };
         let version = self.inner.envs[source].version.read().await?;
+        if let Some(want) = expected
+            && want != &version
+        {
+            let gate = Gate::block(
+                "exact_version",
+                false,
+                format!(
+                    "{} now runs {version}, you approved {want}",
+                    self.inner.config.environments[source].name()
+                ),
+            );
+            let action = match decision {
+                Decision::Go => ActionKind::Approve,
+                Decision::NoGo => ActionKind::Reject,
+            };
+            return Err(self.refuse(action, env, Some(want), None, gate).await);
+        }
         let note = note
             .map(|n| {
                 n.chars()
@@ -137,7 +248,43 @@ impl Engine {
         Ok(a)
     }
 
-    /// Return `env` to the version it ran before its last deploy, or to `to`.
+    /// What rolling `env` back would do: from what it runs to its last
+    /// known-good version (or `to`, which must be one it ran and known-good).
+    pub async fn rollback_plan(
+        &self,
+        env: &str,
+        to: Option<&Version>,
+    ) -> Result<RollbackPlan, EngineError> {
+        let idx = self.index(env)?;
+        let current = self.inner.envs[idx].version.read().await?;
+        Ok(self.rollback_plan_from(env, &current, to).await??)
+    }
+
+    async fn rollback_plan_from(
+        &self,
+        env: &str,
+        current: &Version,
+        to: Option<&Version>,
+    ) -> Result<Result<RollbackPlan, crate::domain::PlanError>, EngineError> {
+        let deploys = self
+            .inner
+            .store
+            .recent_deploys(env, ROLLBACK_HISTORY)
+            .await?;
+        let approvals = self.inner.store.approvals(env).await?;
+        let caught = self.caught_versions(env).await?;
+        Ok(plan_rollback(&RollbackInput {
+            env,
+            current: Some(current),
+            history: &deploys,
+            to,
+            approvals: &approvals,
+            caught: &caught,
+        }))
+    }
+
+    /// Return `env` to its last known-good version (never one a monitoring
+    /// window caught, a No-Go blocks, or it was rolled back from), or to `to`.
     pub async fn rollback(
         &self,
         env: &str,
@@ -146,27 +293,17 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
-        let deploys = self
-            .inner
-            .store
-            .recent_deploys(env, ROLLBACK_HISTORY)
-            .await?;
-        let approvals = self.inner.store.approvals(env).await?;
-        let caught = self.caught_versions(env).await?;
-        let plan = match plan_rollback(&RollbackInput {
-            env,
-            current: Some(&current),
-            history: &deploys,
-            to: to.as_ref(),
-            approvals: &approvals,
-            caught: &caught,
-        }) {
+        let plan = match self.rollback_plan_from(env, &current, to.as_ref()).await? {
             Ok(p) => p,
             Err(e) => {
                 let gate = Gate::block("rollback_target", false, e.to_string());
-                self.refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate)
+                let refused = self
+                    .refuse(ActionKind::Rollback, env, to.as_ref(), Some(&current), gate)
                     .await;
-                return Err(e.into());
+                return Err(match refused {
+                    EngineError::Store(s) => EngineError::Store(s),
+                    _ => e.into(),
+                });
             }
         };
         if let Some(l) = self.foreign_lock(env, Utc::now()).await? {
@@ -185,7 +322,11 @@ impl Engine {
                 )
                 .await);
         }
-        let detail = format!("roll {env} back from {current} to {} (redeploy)", plan.to);
+        let detail = format!(
+            "roll {env} back from {current} to {} ({})",
+            plan.to,
+            self.inner.config.environments[idx].rollback.as_str()
+        );
         self.deploy(
             idx,
             ActionKind::Rollback,

@@ -12,6 +12,7 @@ mod status;
 mod types;
 mod watch;
 
+pub use actions::{Confirm, Expect};
 pub use error::EngineError;
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, Status};
@@ -81,6 +82,10 @@ struct Inner {
     sampler: Result<Sampler, String>,
     /// What this process is doing to each environment right now.
     activity: Mutex<HashMap<String, (EnvState, DateTime<Utc>)>>,
+    /// The monitoring window this process runs per environment (its id):
+    /// a newer window of the same environment takes over from an older one.
+    watching: Mutex<HashMap<String, u64>>,
+    next_watch: std::sync::atomic::AtomicU64,
 }
 
 /// The engine; cheap to clone.
@@ -142,6 +147,8 @@ impl Engine {
                 store: AsyncStore::new(store),
                 envs,
                 activity: Mutex::new(HashMap::new()),
+                watching: Mutex::new(HashMap::new()),
+                next_watch: std::sync::atomic::AtomicU64::new(1),
             }),
         }
     }

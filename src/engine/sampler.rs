@@ -86,6 +86,7 @@ impl Sampler {
                     for (label, env) in labels {
                         match points.get(label).cloned().flatten() {
                             Some(p) => {
+                                let p = per_step(p, self.step);
                                 let s = p.to_sample(p.at);
                                 keep.push((env.clone(), p.at, s));
                                 let q = st.recent.entry(label.clone()).or_default();
@@ -129,5 +130,53 @@ impl Sampler {
             });
         }
         reading
+    }
+}
+
+/// A point whose counters span much more than a step — the first poll after
+/// a pause reads the counters' growth since the last scrape, however long
+/// ago that was — scaled to one step, so that its counts compare with every
+/// other step's (a first window step of 4,612 requests against ~2,200 a
+/// step was two steps counted as one). Rates and latencies are unchanged.
+pub(crate) fn per_step(mut p: MetricPoint, step: Duration) -> MetricPoint {
+    let step_s = step.as_secs_f64();
+    if step_s > 0.0 && p.step_s > step_s * 1.5 {
+        let k = step_s / p.step_s;
+        p.requests *= k;
+        p.errors *= k;
+        p.step_s = step_s;
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(step_s: f64, requests: f64, errors: f64) -> MetricPoint {
+        MetricPoint {
+            at: Utc::now(),
+            step_s,
+            requests,
+            errors,
+            p50_ms: Some(40.0),
+            p95_ms: Some(120.0),
+            p99_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_first_step_spanning_two_steps_counts_as_one() {
+        let p = per_step(point(2.1, 4612.0, 46.0), Duration::from_secs(1));
+        assert!((p.requests - 4612.0 / 2.1).abs() < 1e-9, "{}", p.requests);
+        assert_eq!(p.step_s, 1.0);
+        assert_eq!(p.error_rate(), Some(46.0 / 4612.0));
+        assert_eq!(p.p95_ms, Some(120.0));
+    }
+
+    #[test]
+    fn an_ordinary_step_is_left_alone() {
+        let p = point(1.05, 2200.0, 7.0);
+        assert_eq!(per_step(p.clone(), Duration::from_secs(1)), p);
     }
 }

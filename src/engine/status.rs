@@ -5,9 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, Status, hostname};
 use crate::backends::BackendError;
+use crate::domain::baseline::{incident_periods, plan_baseline};
+use crate::domain::health::{HealthInput, Traffic, assess};
+use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, StageInfo,
-    Version, plan_promotion,
+    ApprovalRule, DeployRecord, EnvState, PromotionInput, PromotionPlan, StageInfo, Version,
+    WindowVerdict, plan_promotion,
 };
 use crate::store::LockInfo;
 
@@ -159,15 +162,85 @@ impl Engine {
         });
         let cfg = &self.inner.config;
         let last = cfg.environments.len().saturating_sub(1);
-        let mut environments = Vec::with_capacity(cfg.environments.len());
+        let window =
+            chrono::Duration::from_std(cfg.monitor.window.0).unwrap_or(chrono::Duration::hours(24));
+        // First what each environment runs, its state and its traffic …
+        let mut seen = Vec::with_capacity(cfg.environments.len());
         for (i, e) in cfg.environments.iter().enumerate() {
             let name = e.name();
             let version = versions[i].as_ref().ok().cloned();
-            let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let last_deploy = deploys.iter().rev().find(|d| d.env == name).cloned();
-            let (state, state_since) = self
-                .state_of(name, version.as_ref(), last_deploy.as_ref(), now)
-                .await;
+            let last_window = self.last_window(name).await;
+            let claim = self.watch_claim(name, now).await;
+            let locked_since = self
+                .inner
+                .store
+                .lock_of(name, now)
+                .await
+                .ok()
+                .flatten()
+                .map(|l| l.acquired_at);
+            let activity = self
+                .inner
+                .activity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(name)
+                .copied();
+            let (state, state_since) = env_state(&StateInput {
+                activity,
+                locked_since,
+                version: version.as_ref(),
+                last_window: last_window.as_ref(),
+                watcher_alive: claim.is_some(),
+                last_deploy: last_deploy.as_ref(),
+                window,
+                now,
+            });
+            let unwatched = unwatched(
+                e.monitored,
+                version.as_ref(),
+                last_deploy.as_ref(),
+                last_window.as_ref(),
+                claim.is_some(),
+                window,
+                now,
+            );
+            let traffic = self.traffic(name, state, last_window.as_ref(), now).await;
+            seen.push(Seen {
+                version,
+                last_deploy,
+                state,
+                state_since,
+                watcher: claim.map(|l| l.describe()),
+                unwatched,
+                traffic,
+            });
+        }
+        let prod_idx = cfg
+            .environments
+            .iter()
+            .enumerate()
+            .rposition(|(i, e)| e.production.unwrap_or(i == last));
+        let production_traffic = prod_idx.and_then(|p| seen[p].traffic.map(|t| t.0));
+        let baseline_span = format!(
+            "last {}",
+            crate::domain::HumanDuration(cfg.monitor.baseline.0)
+        );
+        // … then health, plans and approvals.
+        let mut environments = Vec::with_capacity(cfg.environments.len());
+        for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
+            let name = e.name();
+            let Seen {
+                version,
+                last_deploy,
+                state,
+                state_since,
+                watcher,
+                unwatched,
+                traffic,
+            } = seen;
+            let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let (promotion, promotion_error) = if i == 0 {
                 (
                     None,
@@ -210,29 +283,35 @@ impl Engine {
                     (m, err)
                 }
             };
-            let guard_breached = match (metrics.error_rate, cfg.monitor.max_error_rate) {
-                (Some(r), Some(max)) => r > max,
-                _ => false,
-            } || match (metrics.p95_ms, cfg.monitor.max_p95_ms) {
-                (Some(p), Some(max)) => p > max,
-                _ => false,
-            };
-            let health = match (&version, state) {
-                (None, _) => Health::Down,
-                (Some(_), EnvState::Regression) => Health::Degraded,
-                (Some(_), _) if guard_breached => Health::Degraded,
-                (Some(_), _) => Health::Healthy,
-            };
+            let assessed = assess(&HealthInput {
+                reachable: version.is_some(),
+                reach_error: version_error.as_deref(),
+                state: Some(state),
+                metrics_configured: reading.is_ok(),
+                recent: traffic.map(|t| t.0),
+                baseline: traffic.and_then(|t| t.1),
+                baseline_span: &baseline_span,
+                production: production_traffic.filter(|_| prod_idx.is_some_and(|p| i < p)),
+                max_error_rate: cfg.monitor.max_error_rate,
+                max_p95_ms: cfg.monitor.max_p95_ms,
+            });
+            let drift = drift(version.as_ref(), last_deploy.as_ref());
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
                 monitored: e.monitored,
+                reachable: version.is_some(),
                 version,
                 version_error,
-                health,
+                health: assessed.health,
+                health_detail: assessed.detail,
+                health_basis: assessed.comparison,
                 checked_at,
                 state,
                 state_since,
+                watcher,
+                unwatched,
+                drift,
                 metrics,
                 metrics_error,
                 approval,
@@ -258,43 +337,82 @@ impl Engine {
         }
     }
 
-    pub(super) async fn state_of(
+    /// The last monitoring window of `env`, typed; `None` when there is
+    /// none or it cannot be read.
+    pub(super) async fn last_window(&self, env: &str) -> Option<WindowRecord> {
+        let m = self.inner.store.last_monitor(env).await.ok()??;
+        Some(WindowRecord {
+            verdict: WindowVerdict::parse(&m.verdict)?,
+            version: m.version,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+        })
+    }
+
+    /// The last few steps of `env` and its own baseline before them (known
+    /// incidents left out), from the samples the sampler keeps.
+    async fn traffic(
         &self,
         env: &str,
-        version: Option<&Version>,
-        last_deploy: Option<&DeployRecord>,
+        state: EnvState,
+        last_window: Option<&WindowRecord>,
         now: DateTime<Utc>,
-    ) -> (EnvState, Option<DateTime<Utc>>) {
-        let active = self
+    ) -> Option<(Traffic, Option<Traffic>)> {
+        self.inner.sampler.as_ref().ok()?;
+        let cfg = &self.inner.config;
+        let step =
+            chrono::Duration::from_std(cfg.metrics.step.0).unwrap_or(chrono::Duration::seconds(10));
+        let span = chrono::Duration::from_std(cfg.monitor.baseline.0)
+            .unwrap_or(chrono::Duration::minutes(30))
+            .min(chrono::Duration::hours(24));
+        let recent_from = now - step * (RECENT_STEPS + 1);
+        let samples = self
             .inner
-            .activity
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(env)
-            .copied();
-        if let Some((s, since)) = active {
-            return (s, Some(since));
+            .store
+            .samples(env, recent_from - span * 2, now)
+            .await
+            .ok()?;
+        let (recent, older): (Vec<_>, Vec<_>) =
+            samples.into_iter().partition(|(at, _)| *at > recent_from);
+        let recent: Vec<_> = recent.into_iter().map(|(_, s)| s).collect();
+        if recent.is_empty() {
+            return None;
         }
-        if let Ok(Some(l)) = self.inner.store.lock_of(env, now).await {
-            return (EnvState::Deploying, Some(l.acquired_at));
-        }
-        if let Ok(Some(m)) = self.inner.store.last_monitor(env).await
-            && Some(&m.version) == version
-        {
-            let window = chrono::Duration::from_std(self.inner.config.monitor.window.0)
-                .unwrap_or(chrono::Duration::hours(24));
-            if m.verdict == "regression" {
-                return (EnvState::Regression, m.finished_at.or(Some(m.started_at)));
-            }
-            if m.verdict == "monitoring" && m.finished_at.is_none() && m.started_at + window > now {
-                return (EnvState::Monitoring, Some(m.started_at));
-            }
-        }
-        match last_deploy {
-            Some(d) if d.kind == crate::domain::DeployKind::Rollback => {
-                (EnvState::RolledBack, Some(d.at))
-            }
-            _ => (EnvState::Idle, None),
-        }
+        // A regression still running is an incident too.
+        let caught: Vec<Version> = last_window
+            .filter(|w| state == EnvState::Regression && w.verdict == WindowVerdict::Regression)
+            .map(|w| vec![w.version.clone()])
+            .unwrap_or_default();
+        let history = self
+            .inner
+            .store
+            .recent_deploys(env, 20)
+            .await
+            .unwrap_or_default();
+        let bad = incident_periods(&history, &caught, now, step * 2);
+        let plan = plan_baseline(recent_from, span, span * 2, &bad);
+        let baseline: Vec<_> = older
+            .into_iter()
+            .filter(|(at, _)| plan.place(*at).is_some())
+            .map(|(_, s)| s)
+            .collect();
+        Some((
+            Traffic::of(&recent),
+            (!baseline.is_empty()).then(|| Traffic::of(&baseline)),
+        ))
     }
+}
+
+/// Steps that make up an environment's "now" for its health.
+const RECENT_STEPS: i32 = 5;
+
+/// What `status` learns about one environment before judging its health.
+struct Seen {
+    version: Option<Version>,
+    last_deploy: Option<DeployRecord>,
+    state: EnvState,
+    state_since: Option<DateTime<Utc>>,
+    watcher: Option<String>,
+    unwatched: bool,
+    traffic: Option<(Traffic, Option<Traffic>)>,
 }

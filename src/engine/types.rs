@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::health::Comparison;
+use crate::domain::state::Drift;
 use crate::domain::{Approval, DeployRecord, EnvState, Health, PromotionPlan, Version};
 use crate::monitor::{BaselineSummary, Sample, Verdict};
 
@@ -39,10 +41,31 @@ pub struct EnvStatus {
     pub version: Option<Version>,
     /// Why `version` is unknown, when it is.
     pub version_error: Option<String>,
+    /// healthy, degraded, down or unknown: reachability and the metrics
+    /// (against its own recent baseline, and for a pre-production stage
+    /// against production).
     pub health: Health,
+    /// Why, in one line, naming the comparison.
+    pub health_detail: String,
+    /// Which comparison decided `health`.
+    pub health_basis: Comparison,
+    /// The version endpoint answered (reachability, on its own).
+    pub reachable: bool,
     pub checked_at: DateTime<Utc>,
     pub state: EnvState,
     pub state_since: Option<DateTime<Utc>>,
+    /// Who watches its monitoring window right now (a live owner:
+    /// "alice (pid 4242 on build-7)"); `None` when nobody does.
+    pub watcher: Option<String>,
+    /// A monitored environment whose running version went live through a
+    /// recorded promotion within the monitoring window, that nobody alive
+    /// watches and whose window has not judged that deploy. A console that
+    /// sees this starts the window for it (the engine's `watch` claims it
+    /// atomically, so two consoles never both watch one deploy).
+    pub unwatched: bool,
+    /// It runs another version than shipdeck last deployed there: changed
+    /// outside shipdeck.
+    pub drift: Option<Drift>,
     pub metrics: MetricsSnapshot,
     pub metrics_error: Option<String>,
     /// The newest Go/No-Go recorded for the version it runs.

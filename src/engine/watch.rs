@@ -6,10 +6,25 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Engine, EngineError, Event, EventSink};
-use crate::domain::{ActionKind, DeployRecord, EnvState, Outcome, Version};
+use super::{Engine, EngineError, Event, EventSink, hostname};
+use crate::domain::baseline::{BaselinePlan, incident_periods, plan_baseline};
+use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version, WindowVerdict};
 use crate::monitor::{Detector, DetectorConfig, Sample, Verdict, VerdictKind};
-use crate::store::{MonitorRecord, NewAudit};
+use crate::store::{LockInfo, MonitorRecord, NewAudit};
+
+/// The key of an environment's monitoring claim among the store's locks
+/// (environment names cannot contain `#`).
+pub(super) fn watch_key(env: &str) -> String {
+    format!("{env}#watch")
+}
+
+/// How long a watcher's claim lives without a heartbeat: a watcher on
+/// another machine that died is seen gone after this (one on this machine
+/// as soon as its process is gone).
+fn claim_ttl(step: Duration) -> chrono::Duration {
+    chrono::Duration::from_std((step * 3).max(Duration::from_secs(30)))
+        .unwrap_or(chrono::Duration::seconds(30))
+}
 
 /// How a monitoring window ended.
 #[derive(Clone, Debug, Serialize)]
@@ -18,6 +33,8 @@ pub struct WatchOutcome {
     pub version: Version,
     pub deploy_at: DateTime<Utc>,
     pub verdict: Verdict,
+    /// What the baseline was ("baseline: 30m before 14:02:10 UTC, excluding …").
+    pub baseline: String,
     /// The automatic rollback, when one ran: its record or why it failed.
     pub rolled_back: Option<DeployRecord>,
     pub rollback_error: Option<String>,
@@ -38,16 +55,15 @@ impl Engine {
         }
     }
 
-    /// Samples of `env` between `from` and `to`, relative to `deploy_at`:
-    /// from the source's history where it has one, else from the store.
-    async fn samples_between(
+    /// Samples of `env` in `(from, to]` with their times: from the
+    /// source's history where it has one, else from the store.
+    async fn samples_at(
         &self,
         env: &str,
         label: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        deploy_at: DateTime<Utc>,
-    ) -> Result<Vec<Sample>, EngineError> {
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>, EngineError> {
         if to <= from {
             return Ok(Vec::new());
         }
@@ -59,19 +75,107 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::Metrics(e.to_string()))?
         {
-            return Ok(points.iter().map(|p| p.to_sample(deploy_at)).collect());
+            return Ok(points
+                .iter()
+                .map(|p| {
+                    (
+                        p.at,
+                        super::sampler::per_step(p.clone(), step).to_sample(p.at),
+                    )
+                })
+                .collect());
         }
-        Ok(self
-            .inner
+        Ok(self.inner.store.samples(env, from, to).await?)
+    }
+
+    /// The baseline before `deploy_at`, with known-bad periods (caught
+    /// windows, the time until a rollback, a regression) left out and
+    /// older clean data in their place.
+    async fn baseline(
+        &self,
+        env: &str,
+        label: &str,
+        deploy_at: DateTime<Utc>,
+        span: chrono::Duration,
+    ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
+        let history = self.inner.store.recent_deploys(env, 100).await?;
+        let caught = self.caught_versions(env).await?;
+        let step = chrono::Duration::from_std(self.inner.config.metrics.step.0)
+            .unwrap_or(chrono::Duration::seconds(10));
+        let bad = incident_periods(&history, &caught, Utc::now(), step * 2);
+        let lookback = (span * 4).min(chrono::Duration::hours(24));
+        let plan = plan_baseline(deploy_at, span, lookback, &bad);
+        let mut out = Vec::new();
+        for r in &plan.ranges {
+            for (at, mut s) in self.samples_at(env, label, r.from, r.to).await? {
+                if let Some(t) = plan.place(at) {
+                    s.t = t;
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.t.total_cmp(&b.t));
+        Ok((out, plan))
+    }
+
+    /// Who watches `env` right now (a live owner of its monitoring claim),
+    /// as "alice (pid 4242 on build-7)".
+    pub async fn watcher(&self, env: &str) -> Option<String> {
+        self.watch_claim(env, Utc::now())
+            .await
+            .map(|l| l.describe())
+    }
+
+    pub(super) async fn watch_claim(&self, env: &str, now: DateTime<Utc>) -> Option<LockInfo> {
+        self.inner
             .store
-            .samples(env, from, to)
-            .await?
-            .into_iter()
-            .map(|(at, mut s)| {
-                s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
-                s
-            })
-            .collect())
+            .lock_of(&watch_key(env), now)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Claim the monitoring window of `env` for this process: refused when
+    /// someone else alive holds it (one watcher per deploy); within this
+    /// process a newer window takes over from an older one.
+    async fn claim_watch(&self, env: &str) -> Result<WatchClaim, EngineError> {
+        let now = Utc::now();
+        let step = self.inner.config.metrics.step.0;
+        let lock = LockInfo {
+            env: watch_key(env),
+            holder: self.inner.actor.clone(),
+            pid: std::process::id(),
+            host: hostname(),
+            acquired_at: now,
+            expires_at: now + claim_ttl(step),
+        };
+        if let Err(held) = self.inner.store.try_lock(&lock).await? {
+            let gate = Gate::block(
+                "watcher",
+                false,
+                format!("{env} is already watched by {}", held.describe()),
+            );
+            return Err(self
+                .refuse(ActionKind::Monitor, env, None, None, gate)
+                .await);
+        }
+        let id = self
+            .inner
+            .next_watch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .watching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env.to_string(), id);
+        Ok(WatchClaim {
+            engine: self.clone(),
+            env: env.to_string(),
+            id,
+            lock,
+            opened: None,
+            finished: false,
+        })
     }
 
     /// Run the monitoring window of `env`: from its last recorded deploy if
@@ -93,8 +197,9 @@ impl Engine {
         let dcfg = self.detector_config(window);
         let window_d = chrono::Duration::milliseconds((dcfg.window_s * 1000.0) as i64);
         let baseline_d = chrono::Duration::milliseconds((dcfg.baseline_s * 1000.0) as i64);
-        let now = Utc::now();
         let version = self.inner.envs[idx].version.read().await?;
+        let mut claim = self.claim_watch(env).await?;
+        let now = Utc::now();
         let last = self.inner.store.recent_deploys(env, 1).await?.pop();
         let deploy_at = match &last {
             Some(d) if d.version == version && now - d.at < window_d => d.at,
@@ -108,12 +213,16 @@ impl Engine {
         };
 
         let mut detector = Detector::new(dcfg.clone());
-        let baseline = self
-            .samples_between(env, &label, deploy_at - baseline_d, deploy_at, deploy_at)
-            .await?;
+        let (baseline, plan) = self.baseline(env, &label, deploy_at, baseline_d).await?;
         for s in &baseline {
             detector.push(*s);
         }
+        let baseline_note = format!(
+            "{} ({} step{})",
+            plan.describe(),
+            baseline.len(),
+            if baseline.len() == 1 { "" } else { "s" }
+        );
         let started = self
             .inner
             .store
@@ -126,12 +235,12 @@ impl Engine {
                 from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
                 outcome: Outcome::Started,
                 detail: &format!(
-                    "monitoring window of {} for {version} ({} baseline samples)",
+                    "monitoring window of {} for {version}; {baseline_note}",
                     crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
-                    baseline.len()
                 ),
             })
             .await?;
+        claim.opened = Some((started, version.clone(), deploy_at));
         self.inner
             .store
             .record_monitor(&MonitorRecord {
@@ -139,7 +248,7 @@ impl Engine {
                 version: version.clone(),
                 started_at: deploy_at,
                 finished_at: None,
-                verdict: "monitoring".into(),
+                verdict: WindowVerdict::Monitoring.as_str().into(),
                 metric: None,
                 reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
             })
@@ -154,12 +263,15 @@ impl Engine {
         });
         // Window steps already past (a console started mid-window).
         let past = self
-            .samples_between(env, &label, deploy_at, now.min(end), deploy_at)
+            .samples_at(env, &label, deploy_at, now.min(end))
             .await?;
         let mut last_t = 0.0_f64;
-        for s in past.into_iter().filter(|s| s.t > 0.0) {
-            last_t = s.t;
-            detector.push(s);
+        for (at, mut s) in past {
+            s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
+            if s.t > 0.0 {
+                last_t = s.t;
+                detector.push(s);
+            }
         }
 
         let labels = vec![(label.clone(), env.to_string())];
@@ -175,6 +287,7 @@ impl Engine {
                 break detector.verdict().clone();
             }
             ticker.tick().await;
+            claim.keep_alive().await?;
             let reading = sampler.read(&labels, &self.inner.store).await;
             let fresh = sampler.points_since(&label, consumed).await;
             let mut samples: Vec<Sample> = fresh
@@ -223,13 +336,16 @@ impl Engine {
                 started_at: deploy_at,
                 finished_at: Some(finished),
                 verdict: match verdict.kind {
-                    VerdictKind::Regression => "regression",
-                    VerdictKind::Healthy => "healthy",
-                    VerdictKind::InsufficientData | VerdictKind::Collecting => "insufficient_data",
+                    VerdictKind::Regression => WindowVerdict::Regression,
+                    VerdictKind::Healthy => WindowVerdict::Healthy,
+                    VerdictKind::InsufficientData | VerdictKind::Collecting => {
+                        WindowVerdict::InsufficientData
+                    }
                 }
+                .as_str()
                 .into(),
                 metric: verdict.metric.map(|m| m.as_str().to_string()),
-                reason: verdict.reason.clone(),
+                reason: format!("{}; {baseline_note}", verdict.reason),
             })
             .await?;
         self.inner
@@ -242,9 +358,16 @@ impl Engine {
                     VerdictKind::Regression => Outcome::Failed,
                     _ => Outcome::Unknown,
                 },
-                &format!("{}: {}", verdict_word(&verdict), verdict.reason),
+                &format!(
+                    "{}: {}; {baseline_note}",
+                    verdict_word(&verdict),
+                    verdict.reason
+                ),
             )
             .await?;
+        // Judged: the claim ends here (the rollback below takes the deploy lock).
+        claim.finished = true;
+        drop(claim);
         self.set_activity(env, regression.then_some(EnvState::Regression));
         emit(Event::MonitorFinished {
             env: env.to_string(),
@@ -268,6 +391,7 @@ impl Engine {
             version,
             deploy_at,
             verdict,
+            baseline: baseline_note,
             rolled_back: None,
             rollback_error: None,
         };
@@ -291,5 +415,110 @@ fn verdict_word(v: &Verdict) -> &'static str {
         VerdictKind::Healthy => "healthy",
         VerdictKind::InsufficientData => "insufficient data",
         VerdictKind::Collecting => "still collecting",
+    }
+}
+
+/// This process's claim on an environment's monitoring window. It is kept
+/// alive (a heartbeat renews its expiry) while the window runs; dropping it
+/// unfinished — a signal, a cancelled task, an error — ends the window's
+/// record as interrupted and the audit record as unknown, and either way
+/// releases the claim, so that `status` never shows a window nobody watches.
+struct WatchClaim {
+    engine: Engine,
+    env: String,
+    id: u64,
+    lock: LockInfo,
+    /// The audit record, version and deploy time of the opened window.
+    opened: Option<(i64, Version, DateTime<Utc>)>,
+    finished: bool,
+}
+
+impl WatchClaim {
+    /// Still ours in this process (no newer window took over)?
+    fn current(&self) -> bool {
+        self.engine
+            .inner
+            .watching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.env)
+            == Some(&self.id)
+    }
+
+    /// Renew the claim's expiry; fails when another window took over.
+    async fn keep_alive(&mut self) -> Result<(), EngineError> {
+        if !self.current() {
+            return Err(EngineError::Refused {
+                gate: Gate::block(
+                    "watcher",
+                    false,
+                    format!("a newer monitoring window of {} took over", self.env),
+                ),
+            });
+        }
+        let now = Utc::now();
+        self.lock.expires_at = now + claim_ttl(self.engine.inner.config.metrics.step.0);
+        if let Err(held) = self.engine.inner.store.try_lock(&self.lock).await? {
+            return Err(EngineError::Refused {
+                gate: Gate::block(
+                    "watcher",
+                    false,
+                    format!(
+                        "{} is watched by {} now (this window's claim lapsed)",
+                        self.env,
+                        held.describe()
+                    ),
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WatchClaim {
+    fn drop(&mut self) {
+        let mine = self.current();
+        if mine {
+            self.engine
+                .inner
+                .watching
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.env);
+        }
+        let opened = self.opened.take();
+        let interrupted = !self.finished;
+        if interrupted && opened.is_some() && mine {
+            self.engine.set_activity(&self.env, None);
+        }
+        let (env, key, pid, host) = (
+            self.env.clone(),
+            self.lock.env.clone(),
+            self.lock.pid,
+            self.lock.host.clone(),
+        );
+        self.engine.inner.store.detach(move |s| {
+            if interrupted && let Some((started, version, deploy_at)) = opened {
+                let now = Utc::now();
+                let why = "interrupted: the window's watcher stopped before a verdict";
+                if let Err(e) = s.record_monitor(&MonitorRecord {
+                    env: env.clone(),
+                    version,
+                    started_at: deploy_at,
+                    finished_at: Some(now),
+                    verdict: WindowVerdict::Interrupted.as_str().into(),
+                    metric: None,
+                    reason: why.into(),
+                }) {
+                    tracing::error!("cannot end the monitoring window of {env}: {e}");
+                }
+                if let Err(e) = s.audit_finish(started, now, Outcome::Unknown, why) {
+                    tracing::error!("cannot record the outcome of audit #{started}: {e}");
+                }
+            }
+            if mine {
+                let _ = s.unlock(&key, pid, &host);
+            }
+        });
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::AbortHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::engine::{Engine, EngineError, Event, WatchOutcome};
+use crate::engine::{Confirm, Engine, EngineError, Event, Expect, WatchOutcome};
 use crate::monitor::VerdictKind;
 
 use super::msg::{Done, Effect, Failure, Msg, TaskKind};
@@ -174,11 +174,17 @@ impl Runner {
             Effect::Promote {
                 env,
                 version,
-                accept_warnings,
+                from,
+                accepted,
             } => {
                 self.spawn(async move {
+                    let expect = Expect {
+                        version: version.clone(),
+                        from,
+                        accepted,
+                    };
                     let result = engine
-                        .promote(&env, Some(version), accept_warnings, Some(events))
+                        .promote(&env, Some(version), Confirm::Seen(expect), Some(events))
                         .await
                         .map(Done::Deployed)
                         .map_err(failure);
@@ -191,6 +197,7 @@ impl Runner {
             }
             Effect::Approve {
                 env,
+                version,
                 decision,
                 note,
             } => {
@@ -200,7 +207,7 @@ impl Runner {
                 };
                 self.spawn(async move {
                     let result = engine
-                        .approve(&env, decision, note)
+                        .approve(&env, decision, Some(&version), note)
                         .await
                         .map(Done::Recorded)
                         .map_err(failure);
@@ -382,6 +389,7 @@ mod tests {
             env: "production".into(),
             version: v("v1.8.0"),
             deploy_at: at,
+            baseline: "baseline: 30m before 14:00:00 UTC".into(),
             verdict: Verdict {
                 kind,
                 metric: Some(Metric::ErrorRate),

@@ -77,13 +77,18 @@ pub enum Effect {
     LoadHistory {
         limit: usize,
     },
+    /// Ship exactly what the dialog showed: `version` from the stage
+    /// `from`, despite the warning gates named in `accepted`.
     Promote {
         env: String,
         version: Version,
-        accept_warnings: bool,
+        from: Option<String>,
+        accepted: Vec<String>,
     },
+    /// Record `decision` about exactly the `version` the dialog showed.
     Approve {
         env: String,
+        version: Version,
         decision: Decision,
         note: Option<String>,
     },

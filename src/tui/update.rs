@@ -427,6 +427,7 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
         Pending::Promote {
             env,
             version,
+            source,
             warnings,
             ..
         } => {
@@ -434,7 +435,8 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             vec![Effect::Promote {
                 env,
                 version,
-                accept_warnings: !warnings.is_empty(),
+                from: source,
+                accepted: warnings.into_iter().map(|g| g.name).collect(),
             }]
         }
         Pending::Approve {
@@ -452,7 +454,7 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
                 .and_then(|u| u.task.as_ref())
                 .is_some_and(|t| t.kind == TaskKind::Watch);
             if !watching {
-                start(s, &env, kind, Some(version));
+                start(s, &env, kind, Some(version.clone()));
             }
             let note = d
                 .note
@@ -460,6 +462,7 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
                 .filter(|n| !n.is_empty());
             vec![Effect::Approve {
                 env,
+                version,
                 decision,
                 note,
             }]
@@ -888,13 +891,15 @@ mod tests {
         };
         assert_eq!(version, &v("v1.8.0"));
         assert_eq!(warnings.len(), 1);
+        let shown: Vec<String> = warnings.iter().map(|g| g.name.clone()).collect();
         let fx = code(&mut s, KeyCode::Enter);
         assert_eq!(
             fx,
             vec![Effect::Promote {
                 env: "production".into(),
                 version: v("v1.8.0"),
-                accept_warnings: true
+                from: Some("staging".into()),
+                accepted: shown,
             }]
         );
         assert!(s.overlays.is_empty());
@@ -919,7 +924,8 @@ mod tests {
             vec![Effect::Promote {
                 env: "staging".into(),
                 version: v("v1.8.1"),
-                accept_warnings: false
+                from: Some("development".into()),
+                accepted: vec![],
             }]
         );
     }
@@ -949,6 +955,7 @@ mod tests {
             fx,
             vec![Effect::Approve {
                 env: "production".into(),
+                version: v("v1.8.0"),
                 decision: Decision::NoGo,
                 note: Some("p q r see INC-42".into())
             }]

@@ -209,6 +209,9 @@ fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, are
             .map(|l| Line::styled(l, t.error))
             .collect();
         frame.render_widget(Paragraph::new(lines), below);
+    } else if let Some(d) = &env.drift {
+        let line = Line::styled(format!("! {}", d.detail), t.warn);
+        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), below);
     } else if let Some(e) = &env.promotion_error {
         frame.render_widget(
             Paragraph::new(Line::styled(e.clone(), t.dim)).wrap(Wrap { trim: true }),

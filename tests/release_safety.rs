@@ -1,0 +1,313 @@
+//! Release safety through the real binary against the demo fleet: rollback
+//! never brings a caught release back, the exact version a human approved,
+//! drift, `promote --watch`, and monitoring windows that always have a live
+//! owner (a killed `watch` leaves no ghost; two watchers never share a deploy).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{Fleet, Home};
+use serde_json::Value;
+
+/// The fleet's config with a short monitoring window for production.
+fn config(fleet: &Fleet, auto_rollback: bool) -> String {
+    fleet.config(&format!(
+        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = {auto_rollback}\n"
+    ))
+}
+
+fn status(home: &Home) -> Value {
+    home.run(&["status", "--json"]).json()
+}
+
+fn env<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {s}"))
+}
+
+fn version_of(home: &Home, name: &str) -> String {
+    env(&status(home), name)["version"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// Poll `status` once a step so that the sampler keeps a baseline for
+/// every environment (the scrape source has no history of its own).
+fn collect_baseline(home: &Home, steps: usize) {
+    for _ in 0..steps {
+        home.run(&["status", "--json"]);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}
+
+/// POST a JSON body to the fleet, as a deploy made outside shipdeck.
+fn post(addr: &str, path: &str, body: &str) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the fleet");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A `shipdeck` child process in the home (for signals).
+fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
+        .current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn shipdeck")
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn promote_watch_catches_the_bad_release_and_production_returns_to_known_good() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["approve", "production"]).expect_code(0);
+    collect_baseline(&home, 8);
+
+    let out = home.run(&["promote", "production", "--yes", "--watch"]);
+    out.expect_code(4);
+    assert!(out.stdout.contains("REGRESSION"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("rolled back automatically: production now runs v1.7.3"),
+        "{out:#?}"
+    );
+    assert!(out.stdout.contains("baseline: 20s before"), "{out:#?}");
+    assert!(!out.stderr.contains("Collecting") && !out.stderr.contains("InsufficientData"));
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+
+    // Rolling back again never brings the caught release back.
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr
+            .contains("nothing to roll back to: v1.7.3 is the last known-good"),
+        "{out:#?}"
+    );
+    let out = home.run(&["rollback", "production", "--to", "v1.8.0", "--yes"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("caught v1.8.0"), "{out:#?}");
+    let s = status(&home);
+    let p = env(&s, "production");
+    assert_eq!(p["version"], "v1.7.3");
+    assert_ne!(p["state"], "monitoring", "{p}");
+    assert_eq!(p["watcher"], Value::Null, "{p}");
+}
+
+#[test]
+fn a_double_rollback_stays_on_the_known_good_version() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, false));
+    home.run(&["approve", "production"]).expect_code(0);
+    collect_baseline(&home, 8);
+
+    let out = home.run(&["promote", "production", "--yes", "--watch", "--json"]);
+    out.expect_code(4);
+    let j = out.json();
+    assert_eq!(j["watch"]["verdict"], "regression", "{j}");
+    assert_eq!(j["watch"]["rolled_back"], Value::Null);
+    let s = status(&home);
+    assert_eq!(env(&s, "production")["state"], "regression");
+    assert_eq!(env(&s, "production")["health"], "degraded");
+
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("production rolled back to v1.7.3 (was v1.8.0)"),
+        "{out:#?}"
+    );
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr
+            .contains("nothing to roll back to: v1.7.3 is the last known-good"),
+        "{out:#?}"
+    );
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+}
+
+#[test]
+fn rollback_off_a_terminal_without_yes_refuses() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    let out = home.run(&["rollback", "staging"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("add --yes"), "{out:#?}");
+    assert_eq!(version_of(&home, "staging"), "v1.8.1");
+}
+
+#[test]
+fn an_approval_of_a_version_staging_no_longer_runs_is_refused_and_audited() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    let out = home.run(&["approve", "production", "--version", "v1.8.0", "--json"]);
+    out.expect_code(0);
+    assert_eq!(out.json()["approval"]["version"], "v1.8.0");
+    // Staging moves on after the Go.
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("no Go recorded for v1.8.1"), "{out:#?}");
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+
+    // A Go for the version the human saw, when staging runs another now.
+    let out = home.run(&["approve", "production", "--version", "v1.8.0"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr
+            .contains("staging now runs v1.8.1, you approved v1.8.0"),
+        "{out:#?}"
+    );
+    let h = home.run(&["history", "production", "--json"]).json();
+    let e = &h["entries"][0];
+    assert_eq!(
+        (&e["action"], &e["outcome"]),
+        (&"approve".into(), &"refused".into())
+    );
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("staging now runs v1.8.1, you approved v1.8.0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn drift_is_shown_when_an_environment_changes_outside_shipdeck() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    assert_eq!(env(&status(&home), "staging")["drift"], Value::Null);
+    post(
+        &fleet.addr,
+        "/envs/staging/deploy",
+        r#"{"version": "v1.8.0"}"#,
+    );
+    wait_for("staging to run v1.8.0", 30, || {
+        version_of(&home, "staging") == "v1.8.0"
+    });
+    let s = status(&home);
+    assert_eq!(
+        env(&s, "staging")["drift"]["detail"],
+        "runs v1.8.0; shipdeck last deployed v1.8.1 — changed outside shipdeck"
+    );
+    let out = home.run(&["status"]);
+    assert!(
+        out.stdout.contains(
+            "staging: runs v1.8.0; shipdeck last deployed v1.8.1 — changed outside shipdeck"
+        ),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_killed_watch_leaves_no_monitoring_ghost() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    for sig in ["-TERM", "-KILL"] {
+        let child = spawn(&home, &["watch", "production", "--window", "60s"]);
+        wait_for("the window to start", 30, || {
+            env(&status(&home), "production")["state"] == "monitoring"
+        });
+        let s = status(&home);
+        let w = env(&s, "production")["watcher"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            w.starts_with("tester@") && w.contains(&format!("pid {}", child.id())),
+            "{s}"
+        );
+        signal(&child, sig);
+        let out = child.wait_with_output().unwrap();
+        if sig == "-TERM" {
+            assert_eq!(out.status.code(), Some(1), "{out:?}");
+        }
+        let s = status(&home);
+        let p = env(&s, "production");
+        assert_eq!(p["state"], "idle", "after {sig}: {p}");
+        assert_eq!(p["watcher"], Value::Null, "after {sig}: {p}");
+    }
+    // SIGTERM let the window end its own record.
+    let h = home.run(&["history", "production", "--json"]).json();
+    let monitors: Vec<&Value> = h["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "monitor")
+        .collect();
+    assert_eq!(monitors.len(), 2, "{h}");
+    assert_eq!(monitors[1]["outcome"], "unknown", "{h}");
+    assert!(
+        monitors[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{h}"
+    );
+}
+
+#[test]
+fn two_watchers_never_share_a_window() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    let first = spawn(&home, &["watch", "production", "--window", "60s"]);
+    wait_for("the first window", 30, || {
+        env(&status(&home), "production")["state"] == "monitoring"
+    });
+    let out = home.run(&["watch", "production", "--window", "5s"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("already watched by tester@")
+            && out.stderr.contains(&format!("pid {}", first.id())),
+        "{out:#?}"
+    );
+    signal(&first, "-TERM");
+    let _ = first.wait_with_output();
+}
