@@ -94,11 +94,17 @@ impl SqliteStore {
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir {
+            crate::paths::ensure_private_dir(dir).map_err(|e| StoreError::Dir {
                 path: dir.display().to_string(),
                 cause: e.to_string(),
             })?;
         }
+        // Owner-only (0600) before SQLite opens it: its -wal and -shm files
+        // take the database file's permissions.
+        crate::paths::private_db_files(path).map_err(|e| StoreError::Sqlite {
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        })?;
         let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
             path: path.display().to_string(),
             cause: e.to_string(),
