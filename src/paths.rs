@@ -127,19 +127,4 @@ mod tests {
         create_private_file(&file).unwrap();
         assert_eq!(mode(&file), 0o600);
     }
-
-    #[test]
-    fn a_new_store_and_its_wal_are_owner_only() {
-        let tmp = tempfile::tempdir().unwrap();
-        let db = tmp.path().join("data/shipdeck.db");
-        let store = crate::store::SqliteStore::open(&db).unwrap();
-        assert_eq!(mode(&db), 0o600);
-        assert_eq!(mode(db.parent().unwrap()), 0o700);
-        // The schema was written in WAL mode: both files exist while open.
-        for suffix in ["-wal", "-shm"] {
-            let p = PathBuf::from(format!("{}{suffix}", db.display()));
-            assert_eq!(mode(&p), 0o600, "{}", p.display());
-        }
-        drop(store);
-    }
 }

@@ -717,3 +717,60 @@ fn the_store_log_and_scrape_cache_are_owner_only() {
         assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
     }
 }
+
+/// One panic hook for every command: a panic is one short line on stderr
+/// naming the log, and the report (redacted) is in the log. The test runs
+/// itself as the panicking child, with the hook shipdeck's `main` installs.
+#[test]
+fn a_panic_is_one_line_on_stderr_and_a_redacted_report_in_the_log() {
+    const NAME: &str = "a_panic_is_one_line_on_stderr_and_a_redacted_report_in_the_log";
+    if std::env::var_os("SD_PANIC_CHILD").is_some() {
+        shipdeck::text::register_secret(TOKEN);
+        shipdeck::logging::install_panic_hook();
+        panic!("planted panic carrying {TOKEN}");
+    }
+    let home = Home::new();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("SD_PANIC_CHILD", "1")
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+    let log = home.path().join("state/shipdeck/shipdeck.log");
+    assert!(
+        stderr.contains("shipdeck: stopped on an internal error")
+            && stderr.contains(&log.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("planted panic"),
+        "the report belongs in the log: {stderr}"
+    );
+    let report = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        report.contains("planted panic carrying [redacted]"),
+        "{report}"
+    );
+    assert!(!report.contains(TOKEN), "{report}");
+}
+
+/// The store opened in-process: its file, -wal and -shm (which exist while
+/// it is open) are 0600 and its new directory 0700.
+#[cfg(unix)]
+#[test]
+fn a_new_store_and_its_wal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("data/shipdeck.db");
+    let store = shipdeck::store::SqliteStore::open(&db).unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(db.parent().unwrap()), 0o700);
+    for suffix in ["-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    drop(store);
+}

@@ -527,7 +527,7 @@ impl Store for SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             expires_at: self.parse_time(&expires)?,
         };
-        let stale = info.expires_at < now || (host == crate::engine::hostname() && !pid_alive(pid));
+        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
         Ok((!stale).then_some(info))
     }
 
@@ -761,7 +761,7 @@ mod tests {
     #[test]
     fn locks_exclude_other_holders_until_released_or_expired() {
         let (_d, s) = open();
-        let host = crate::engine::hostname();
+        let host = crate::host::hostname();
         let mine = LockInfo {
             env: "production".into(),
             holder: "alice".into(),
@@ -800,7 +800,7 @@ mod tests {
             env: "staging".into(),
             holder: "ghost".into(),
             pid: u32::MAX - 7,
-            host: crate::engine::hostname(),
+            host: crate::host::hostname(),
             acquired_at: t(0),
             expires_at: t(60),
         };
