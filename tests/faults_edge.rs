@@ -601,6 +601,8 @@ fn escape_sequences_in_a_backend_error_are_removed() {
     let mut t = Tally { tried: 0 };
     let out = t.run(&home, &["status"]);
     assert!(out.stdout.contains("HTTP 500"), "{out:#?}");
+    // The sequence is removed whole, payload included, not just its ESC.
+    assert!(!out.stdout.contains("pwned-title"), "{out:#?}");
     let out = t.run(&home, &["status", "--json"]);
     assert!(
         !out.stdout.contains("\\u001b"),
