@@ -249,7 +249,9 @@ pub struct DeployConfig {
     pub webhook: Option<String>,
     pub command: Option<Vec<String>>,
     pub token_env: Option<String>,
-    /// How long the deploy may take until the environment reports the new version.
+    /// How long the deploy may take until the environment reports the new
+    /// version; it also bounds the hook itself (the webhook's answer, the
+    /// command's exit).
     #[serde(default = "default_deploy_timeout")]
     pub timeout: HumanDuration,
     /// How often the version is polled while deploying.
