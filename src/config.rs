@@ -258,7 +258,9 @@ pub struct DeployConfig {
     pub webhook: Option<String>,
     pub command: Option<Vec<String>>,
     pub token_env: Option<String>,
-    /// How long the deploy may take until the environment reports the new version.
+    /// How long the deploy may take until the environment reports the new
+    /// version; it also bounds the hook itself (the webhook's answer, the
+    /// command's exit).
     #[serde(default = "default_deploy_timeout")]
     pub timeout: HumanDuration,
     /// How often the version is polled while deploying.
@@ -321,7 +323,9 @@ impl Config {
             column: None,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, path)
+        let cfg = Config::parse(&src, path)?;
+        cfg.register_secrets();
+        Ok(cfg)
     }
 
     /// Parse and validate config text; `path` only names it in errors.
@@ -347,7 +351,35 @@ impl Config {
             at(e.span(), msg)
         })?;
         cfg.validate().map_err(|(span, msg)| at(span, msg))?;
+        // The same text once more, for the places of the values whose
+        // limits are checked below (the typed config keeps plain values).
+        let probe: Probe =
+            toml::from_str(src).map_err(|e| at(e.span(), e.message().to_string()))?;
+        probe.validate().map_err(|(span, msg)| at(span, msg))?;
         Ok(cfg)
+    }
+
+    /// Register every secret this config names with the redactor: the
+    /// values of the `token_env` variables that are set, and the
+    /// credentials of every URL. Called by [`Config::load`]; the backends
+    /// also register what they read.
+    pub fn register_secrets(&self) {
+        let mut vars = vec![self.metrics.token_env.as_deref()];
+        let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
+        for e in &self.environments {
+            vars.push(e.version.get_ref().token_env.as_deref());
+            vars.push(e.deploy.get_ref().token_env.as_deref());
+            urls.push(e.version.get_ref().url.as_deref());
+            urls.push(e.deploy.get_ref().webhook.as_deref());
+        }
+        for v in vars.into_iter().flatten() {
+            if let Ok(secret) = std::env::var(v) {
+                crate::text::register_secret(&secret);
+            }
+        }
+        for u in urls.into_iter().flatten() {
+            crate::text::register_url_credentials(u);
+        }
     }
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
@@ -481,21 +513,8 @@ impl Config {
                 "[monitor] window and baseline must be longer than zero".into(),
             ));
         }
-        if m.window.0 > std::time::Duration::from_secs(24 * 3600) {
-            return Err((None, "[monitor] window is at most 24h".into()));
-        }
         if self.metrics.step.0 < std::time::Duration::from_millis(100) {
             return Err((None, "[metrics] step must be at least 100ms".into()));
-        }
-        if let Some(r) = m.max_error_rate
-            && !(0.0..=1.0).contains(&r)
-        {
-            return Err((
-                None,
-                format!(
-                    "[monitor] max_error_rate {r} must be a fraction between 0 and 1 (1% = 0.01)"
-                ),
-            ));
         }
         Ok(())
     }
@@ -515,6 +534,186 @@ impl Config {
 
     pub fn env(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name.get_ref() == name)
+    }
+}
+
+/// Limits on durations beyond the global one (365 days, see
+/// `HumanDuration::parse`).
+pub mod limits {
+    use std::time::Duration;
+
+    const H: u64 = 3600;
+    /// `[monitor] window`.
+    pub const WINDOW: Duration = Duration::from_secs(24 * H);
+    /// `[monitor] baseline`.
+    pub const BASELINE: Duration = Duration::from_secs(7 * 24 * H);
+    /// `[metrics] step`.
+    pub const STEP: Duration = Duration::from_secs(H);
+    /// `timeout` of `[metrics]` and of a version source.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    /// `timeout` of a deploy.
+    pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(24 * H);
+    /// `poll` of a deploy and `[ui] refresh`.
+    pub const POLL: Duration = Duration::from_secs(5 * 60);
+}
+
+type Span = Option<std::ops::Range<usize>>;
+type Problem = (Span, String);
+
+/// The places of the values [`Probe::validate`] checks: the same file read
+/// a second time, leniently (unknown keys are the typed parse's business).
+#[derive(Deserialize, Default)]
+struct Probe {
+    project: Option<Spanned<String>>,
+    #[serde(default)]
+    identity: IdentityProbe,
+    #[serde(default)]
+    metrics: MetricsProbe,
+    #[serde(default)]
+    monitor: MonitorProbe,
+    #[serde(default)]
+    ui: UiProbe,
+    #[serde(default)]
+    environments: Vec<EnvProbe>,
+}
+
+#[derive(Deserialize, Default)]
+struct IdentityProbe {
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetricsProbe {
+    url: Option<Spanned<String>>,
+    step: Option<Spanned<HumanDuration>>,
+    timeout: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MonitorProbe {
+    window: Option<Spanned<HumanDuration>>,
+    baseline: Option<Spanned<HumanDuration>>,
+    max_error_rate: Option<Spanned<f64>>,
+    max_p50_ms: Option<Spanned<f64>>,
+    max_p95_ms: Option<Spanned<f64>>,
+    max_p99_ms: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+struct UiProbe {
+    refresh: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize)]
+struct EnvProbe {
+    #[serde(default)]
+    version: SourceProbe,
+    #[serde(default)]
+    deploy: SourceProbe,
+    metrics_label: Option<Spanned<String>>,
+    restore_command: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SourceProbe {
+    url: Option<Spanned<String>>,
+    webhook: Option<Spanned<String>>,
+    command: Option<Vec<Spanned<String>>>,
+    timeout: Option<Spanned<HumanDuration>>,
+    poll: Option<Spanned<HumanDuration>>,
+}
+
+/// A text shown to people must not carry control characters or escape
+/// sequences: refuse it here, with its place, rather than clean it later.
+fn printable(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
+    match v {
+        Some(v) if crate::text::has_control(v.get_ref()) => Err((
+            Some(v.span()),
+            format!(
+                "{what} {:?} contains control characters or escape sequences; use printable text",
+                v.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn at_most(
+    what: &str,
+    v: &Option<Spanned<HumanDuration>>,
+    limit: std::time::Duration,
+) -> Result<(), Problem> {
+    match v {
+        Some(d) if d.get_ref().0 > limit => Err((
+            Some(d.span()),
+            format!(
+                "{what} = \"{}\" is too long: at most {}",
+                d.get_ref(),
+                HumanDuration(limit)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A limit in milliseconds: a finite number above zero.
+fn positive_ms(what: &str, v: &Option<Spanned<f64>>) -> Result<(), Problem> {
+    match v {
+        Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => Err((
+            Some(x.span()),
+            format!(
+                "{what} = {} must be a finite number of milliseconds above 0",
+                x.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Probe {
+    fn validate(&self) -> Result<(), Problem> {
+        printable("project", &self.project)?;
+        printable("[identity] name", &self.identity.name)?;
+        printable("[metrics] url", &self.metrics.url)?;
+        let m = &self.monitor;
+        at_most("[monitor] window", &m.window, limits::WINDOW)?;
+        at_most("[monitor] baseline", &m.baseline, limits::BASELINE)?;
+        at_most("[metrics] step", &self.metrics.step, limits::STEP)?;
+        at_most(
+            "[metrics] timeout",
+            &self.metrics.timeout,
+            limits::READ_TIMEOUT,
+        )?;
+        at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
+        if let Some(r) = &m.max_error_rate
+            && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
+        {
+            return Err((
+                Some(r.span()),
+                format!(
+                    "[monitor] max_error_rate = {} must be a fraction between 0 and 1 (1% = 0.01)",
+                    r.get_ref()
+                ),
+            ));
+        }
+        positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
+        positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
+        positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
+        for e in &self.environments {
+            printable("metrics_label", &e.metrics_label)?;
+            printable("restore_command", &e.restore_command)?;
+            for src in [&e.version, &e.deploy] {
+                printable("url", &src.url)?;
+                printable("webhook", &src.webhook)?;
+                if let Some(prog) = src.command.as_ref().and_then(|c| c.first()) {
+                    printable("command", &Some(prog.clone()))?;
+                }
+            }
+            at_most("version timeout", &e.version.timeout, limits::READ_TIMEOUT)?;
+            at_most("deploy timeout", &e.deploy.timeout, limits::DEPLOY_TIMEOUT)?;
+            at_most("deploy poll", &e.deploy.poll, limits::POLL)?;
+        }
+        Ok(())
     }
 }
 
@@ -650,6 +849,67 @@ monitored = true
         let e = parse(&missing).unwrap_err();
         assert_eq!(e.line, Some(11));
         assert!(e.message.contains("not an environment"), "{}", e.message);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_their_place_and_limit() {
+        let e = parse(&format!(
+            "{MINIMAL}\n[monitor]\nbaseline = \"5000000000h\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(15), Some(12)));
+        assert!(e.message.contains("at most 365d"), "{}", e.message);
+        let e = parse(&format!("{MINIMAL}\n[monitor]\nbaseline = \"30d\"\n")).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(15), Some(12)));
+        assert!(e.message.contains("at most 168h"), "{}", e.message);
+        let e = parse(&format!("{MINIMAL}\n[monitor]\nwindow = \"2d\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(15));
+        let long_deploy = MINIMAL.replace(
+            r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy" }"#,
+            r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy", timeout = "400d" }"#,
+        );
+        let e = parse(&long_deploy).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("too long"), "{}", e.message);
+    }
+
+    #[test]
+    fn negative_and_non_finite_limits_are_refused_with_their_place() {
+        for (key, value) in [
+            ("max_p95_ms", "-5.0"),
+            ("max_p50_ms", "nan"),
+            ("max_p99_ms", "inf"),
+            ("max_p95_ms", "0.0"),
+            ("max_error_rate", "nan"),
+            ("max_error_rate", "-0.1"),
+            ("max_error_rate", "1.5"),
+        ] {
+            let e = parse(&format!("{MINIMAL}\n[monitor]\n{key} = {value}\n")).unwrap_err();
+            assert_eq!(
+                (e.line, e.column),
+                (Some(15), Some(key.len() + 4)),
+                "{key} = {value}: {e}"
+            );
+            assert!(e.message.contains(key), "{}", e.message);
+        }
+        assert!(
+            parse(&format!(
+                "{MINIMAL}\n[monitor]\nmax_p95_ms = 250\nmax_error_rate = 0.02\n"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn escape_sequences_in_shown_names_are_refused_with_their_place() {
+        let e = parse(&format!(
+            "project = \"shop\\u001b]0;pwned\\u0007\"\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(1), Some(11)));
+        assert!(e.message.contains("escape sequences"), "{}", e.message);
+        let e = parse(&format!("[identity]\nname = \"ops\\u202e\"\n{MINIMAL}")).unwrap_err();
+        assert_eq!(e.line, Some(2));
     }
 
     #[test]

@@ -748,7 +748,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let engine = open_engine(cfg_path)?;
             let window = window
                 .map(|w| {
-                    crate::domain::HumanDuration::parse(&w)
+                    crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
                         .map(|d| d.0)
                         .map_err(|e| usage(format!("--window: {e}")))
                 })

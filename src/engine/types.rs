@@ -22,16 +22,8 @@ pub struct Status {
     pub store_error: Option<String>,
 }
 
-/// Metrics over the last step; each `None` where unknown.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct MetricsSnapshot {
-    pub error_rate: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub requests_per_s: Option<f64>,
-    pub as_of: Option<DateTime<Utc>>,
-}
+/// Metrics over the last step (lives with the metrics backends; re-exported).
+pub use crate::backends::metrics::MetricsSnapshot;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EnvStatus {

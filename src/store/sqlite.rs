@@ -97,11 +97,17 @@ impl SqliteStore {
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir {
+            crate::paths::ensure_private_dir(dir).map_err(|e| StoreError::Dir {
                 path: dir.display().to_string(),
                 cause: e.to_string(),
             })?;
         }
+        // Owner-only (0600) before SQLite opens it: its -wal and -shm files
+        // take the database file's permissions.
+        crate::paths::private_db_files(path).map_err(|e| StoreError::Sqlite {
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        })?;
         let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
             path: path.display().to_string(),
             cause: e.to_string(),
@@ -552,7 +558,7 @@ impl Store for SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             expires_at: self.parse_time(&expires)?,
         };
-        let stale = info.expires_at < now || (host == crate::engine::hostname() && !pid_alive(pid));
+        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
         Ok((!stale).then_some(info))
     }
 
@@ -831,7 +837,7 @@ mod tests {
     #[test]
     fn locks_exclude_other_holders_until_released_or_expired() {
         let (_d, s) = open();
-        let host = crate::engine::hostname();
+        let host = crate::host::hostname();
         let mine = LockInfo {
             env: "production".into(),
             holder: "alice".into(),
@@ -870,7 +876,7 @@ mod tests {
             env: "staging".into(),
             holder: "ghost".into(),
             pid: u32::MAX - 7,
-            host: crate::engine::hostname(),
+            host: crate::host::hostname(),
             acquired_at: t(0),
             expires_at: t(60),
         };
