@@ -446,7 +446,10 @@ fn buffer_text(buf: &Buffer) -> String {
 
 fn draw(state: &State, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| view::draw(state, f)).unwrap();
+    term.draw(|f| {
+        view::draw(state, f);
+    })
+    .unwrap();
     term.backend().buffer().clone()
 }
 
@@ -553,7 +556,14 @@ fn monitoring_with_charts() {
     monitored(&mut s, 600, false);
     let text = screen(&s, 160, 45);
     assert!(text.contains("Monitoring production · v1.8.0 · 20:00 left"));
-    assert!(text.contains("✓ healthy"));
+    assert!(
+        text.contains("… no regression so far, 10m in: error rate 0.31%"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("healthy:"),
+        "not called healthy before the window ends"
+    );
     assert!(text.contains("-30m"));
     insta::assert_snapshot!(text);
 }
@@ -564,7 +574,7 @@ fn regression_banner() {
     monitored(&mut s, 200, true);
     let text = screen(&s, 160, 45);
     assert!(text.contains("REGRESSION in production (v1.8.0)"));
-    assert!(text.contains("press r to roll back now"));
+    assert!(text.contains("r rolls back"));
     insta::assert_snapshot!(text);
 }
 
@@ -662,17 +672,276 @@ fn too_small_terminal() {
     insta::assert_snapshot!(text);
 }
 
+/// The cells of `buf` inside `area` (x, y, w, h), as text.
+fn region(buf: &Buffer, x: u16, y: u16, w: u16, h: u16) -> String {
+    let mut out = String::new();
+    for row in y..y + h {
+        for col in x..x + w {
+            out.push_str(buf[(col, row)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Plot rows of the error-rate and latency charts: from each legend to
+/// the next legend, or to the panel's bottom border.
+fn chart_heights(text: &str) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |what: &str| lines.iter().position(|l| l.contains(what)).unwrap();
+    let err = find("Error rate");
+    let lat = find("Latency");
+    let bottom = (lat..lines.len())
+        .find(|&i| lines[i].contains("┘└") || lines[i].contains("╝└") || lines[i].ends_with("┘"))
+        .unwrap();
+    (lat - err - 1, bottom - lat - 1)
+}
+
+/// No visible text may end in a cut without `…`, nor may `…` follow a key
+/// label directly (`p95 …`, `· 1…`).
+fn assert_no_bad_cuts(text: &str) {
+    for bad in ["p95 …", "· 1…", "monitoring · 1", "err …", "limit …", "/…"] {
+        assert!(!text.contains(bad), "bad cut {bad:?} in\n{text}");
+    }
+}
+
+#[test]
+fn warm_up_evidence_is_neutral_and_never_called_healthy() {
+    let mut s = console();
+    monitored(&mut s, 30, false);
+    let reason = "warm-up: no verdict before t=+30s; so far error rate 4.4% vs 0.36%";
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(37.0, false),
+            verdict: Verdict {
+                kind: VerdictKind::Collecting,
+                metric: None,
+                detected_at: None,
+                reason: reason.into(),
+            },
+            baseline: summary(),
+        }),
+    );
+    let later = s.now + Duration::seconds(7);
+    update(&mut s, Msg::Tick(later));
+    let buf = draw(&s, 160, 45);
+    let text = buffer_text(&buf);
+    assert!(
+        text.contains(&format!("… collecting, 37s: {reason}")),
+        "{text}"
+    );
+    assert!(!text.contains("healthy:"), "{text}");
+    // A window still running calls nothing healthy, even on a healthy
+    // judgement so far, and draws it in neutral colours.
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(47.0, false),
+            verdict: Verdict {
+                kind: VerdictKind::Healthy,
+                metric: None,
+                detected_at: None,
+                reason: "no significant change over 47s".into(),
+            },
+            baseline: summary(),
+        }),
+    );
+    let buf = draw(&s, 160, 45);
+    let text = buffer_text(&buf);
+    let (row, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("no regression so far"))
+        .expect("the judgement so far is shown");
+    assert!(!line.contains('✓') && !line.contains("healthy:"), "{line}");
+    let col = line.chars().take_while(|c| *c != '…').count() as u16;
+    let ok = Theme::dark().ok;
+    assert_ne!(buf[(col, row as u16)].fg, ok.fg.unwrap(), "not green");
+    // Once the window has ended healthy, it is called healthy.
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorFinished {
+            env: "production".into(),
+            verdict: Verdict {
+                kind: VerdictKind::Healthy,
+                metric: None,
+                detected_at: None,
+                reason: "no significant change over 30m".into(),
+            },
+        }),
+    );
+    assert!(screen(&s, 160, 45).contains("✓ healthy: no significant change over 30m"));
+}
+
+#[test]
+fn minimum_size_80x24_shows_every_gate_the_help_hint_and_four_row_charts() {
+    let mut s = console();
+    approved(&mut s);
+    let text = screen(&s, 80, 24);
+    for gate in ["✓ ci", "✓ approval", "! window"] {
+        assert!(text.contains(gate), "{gate} missing:\n{text}");
+    }
+    assert!(text.contains("p promotes"), "{text}");
+    assert!(text.contains("? help") && text.contains("q quit"), "{text}");
+    for label in [
+        "version", "health", "state", "approval", "deployed", "metrics",
+    ] {
+        assert!(text.contains(label), "card label {label} missing");
+    }
+    let (e, l) = chart_heights(&text);
+    assert!(
+        e >= 4 && l >= 4,
+        "two charts of 4+ rows ({e}, {l}):\n{text}"
+    );
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn minimum_size_80x24_while_monitoring() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("watch · 29:00"), "{text}");
+    assert!(text.contains("? help"), "{text}");
+    let (e, l) = chart_heights(&text);
+    assert!(
+        e >= 4 && l >= 4,
+        "two charts of 4+ rows ({e}, {l}):\n{text}"
+    );
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn at_100x30_the_blocked_by_line_is_whole() {
+    let s = console();
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("✗ blocked by approval"), "{text}");
+    for gate in ["✓ ci", "✗ approval", "✓ window"] {
+        assert!(text.contains(gate), "{gate} missing:\n{text}");
+    }
+    assert!(text.contains("? help"), "{text}");
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn the_full_verdict_is_in_the_detail_view() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    let small = screen(&s, 80, 24);
+    let reason = "error rate 6.1% for 3 steps, above the 2.00% limit (baseline 0.30%)";
+    assert!(!small.contains(reason), "too long for 80 columns");
+    key(&mut s, 'v');
+    let buf = draw(&s, 80, 24);
+    let text = buffer_text(&buf);
+    let inside = region(&buf, 3, 2, 74, 20);
+    let words = inside.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(reason), "{text}");
+    assert!(text.contains("2026-11-24"), "times with their date");
+    assert!(text.contains("UTC"), "and their zone");
+    insta::assert_snapshot!(text);
+    code(&mut s, KeyCode::Esc);
+    assert!(s.overlays.is_empty());
+}
+
+#[test]
+fn tiny_terminal_ignores_keys_and_keeps_the_alarm_for_later() {
+    let mut s = console();
+    monitored(&mut s, 100, true);
+    update(&mut s, Msg::Resize(60, 20));
+    // While tiny: the regression is found; keys open nothing unseen.
+    monitored_regression(&mut s);
+    for c in ['r', 'p', 'a', 'H', '?', 'v', 'P'] {
+        assert_eq!(key(&mut s, c), vec![], "{c}");
+    }
+    code(&mut s, KeyCode::Esc);
+    assert!(s.overlays.is_empty(), "no invisible dialog");
+    assert!(s.alarm.is_some(), "Esc did not dismiss an alarm nobody saw");
+    let tiny = screen(&s, 60, 20);
+    assert!(
+        tiny.contains("⚠ REGRESSION in production (v1.8.0)"),
+        "{tiny}"
+    );
+    assert!(tiny.contains("Ctrl-C quits"), "{tiny}");
+    assert_eq!(key(&mut s, 'q'), vec![], "q would stop the window unasked");
+    update(&mut s, Msg::Resize(160, 45));
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("REGRESSION in production (v1.8.0)"), "{text}");
+    assert!(text.contains("r rolls back"));
+}
+
+/// Play the regression verdict of the window on production.
+fn monitored_regression(s: &mut State) {
+    update(
+        s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(150.0, true),
+            verdict: Verdict {
+                kind: VerdictKind::Regression,
+                metric: Some(Metric::ErrorRate),
+                detected_at: Some(150.0),
+                reason: "error rate 6.1% for 3 steps, above the 2.00% limit (baseline 0.30%)"
+                    .into(),
+            },
+            baseline: summary(),
+        }),
+    );
+}
+
+#[test]
+fn charts_mark_the_verdict_and_the_rollback_distinctly_without_colour() {
+    let mut s = running_console(settings(), Theme::mono());
+    monitored(&mut s, 200, true);
+    let before = screen(&s, 160, 45);
+    assert!(before.contains("┃ verdict"), "{before}");
+    assert!(!before.contains("╎ rollback"));
+    key(&mut s, 'r');
+    code(&mut s, KeyCode::Enter);
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from: Some(v("v1.8.0")),
+            rollback: true,
+        }),
+    );
+    let text = screen(&s, 160, 45);
+    for legend in ["· band", "- limit", "│ deploy", "┃ verdict", "╎ rollback"] {
+        assert!(text.contains(legend), "{legend}:\n{text}");
+    }
+    // The lines themselves: each guide in its own symbol.
+    let chart_lines = || {
+        text.lines()
+            .skip(14)
+            .map(|l| l.chars().skip(45).collect::<String>())
+    };
+    for glyph in ['·', '-'] {
+        let line = chart_lines().any(|l| l.chars().filter(|c| *c == glyph).count() >= 20);
+        assert!(line, "horizontal {glyph} not drawn:\n{text}");
+    }
+    for glyph in ['│', '┃', '╎'] {
+        let rows = chart_lines().filter(|l| l.contains(glyph)).count();
+        assert!(rows >= 8, "vertical {glyph} not drawn:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn help() {
     let mut s = console();
     key(&mut s, '?');
     let text = screen(&s, 160, 45);
+    let all = screen(&s, 200, 60);
     for b in super::keymap::BINDINGS {
-        if !matches!(
-            b.action,
-            super::keymap::Action::SelectNext | super::keymap::Action::ScrollDown
-        ) {
-            assert!(text.contains(b.help), "help lacks {:?}", b.help);
+        if !super::keymap::paired(b.action) {
+            assert!(all.contains(b.help), "help lacks {:?}", b.help);
         }
     }
     insta::assert_snapshot!(text);
