@@ -10,6 +10,7 @@ use ratatui::style::Modifier;
 use crate::domain::{
     Approval, Decision, DeployRecord, EnvState, Gate, GateSeverity, Health, PromotionPlan, Version,
 };
+
 use crate::engine::{EnvStatus, Event, MetricsSnapshot, Status};
 use crate::monitor::{Band, BaselineSummary, Metric, Sample, Verdict, VerdictKind};
 
@@ -321,6 +322,166 @@ pub(crate) mod fixture {
         }
         st.pending = None;
         st
+    }
+
+    /// An audit record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        id: i64,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: crate::domain::ActionKind,
+        env: &str,
+        version: &str,
+        from: Option<&str>,
+        outcome: crate::domain::Outcome,
+        detail: &str,
+        took_s: Option<i64>,
+    ) -> crate::domain::AuditEntry {
+        crate::domain::AuditEntry {
+            id,
+            at,
+            actor: actor.into(),
+            action,
+            env: env.into(),
+            version: Some(v(version)),
+            from_version: from.map(v),
+            outcome,
+            detail: detail.into(),
+            finished_at: took_s.map(|s| at + Duration::seconds(s)),
+        }
+    }
+
+    /// An audit log of the fleet: deploys with their durations, a verdict,
+    /// approvals; newest first.
+    pub fn audit_log(now: DateTime<Utc>) -> Vec<crate::domain::AuditEntry> {
+        use crate::domain::ActionKind::*;
+        use crate::domain::Outcome::*;
+        let mut out = vec![
+            audit(
+                40,
+                now - Duration::minutes(5),
+                "dana",
+                Approve,
+                "production",
+                "v1.8.0",
+                None,
+                Succeeded,
+                "Go: soak looked clean",
+                None,
+            ),
+            audit(
+                39,
+                now - Duration::minutes(40),
+                "carol",
+                Promote,
+                "development",
+                "v1.8.1",
+                Some("v1.8.0"),
+                Succeeded,
+                "observed v1.8.1 after 9s",
+                Some(9),
+            ),
+            audit(
+                38,
+                now - Duration::hours(2),
+                "bob",
+                Promote,
+                "local",
+                "v1.8.1",
+                Some("v1.8.0"),
+                Succeeded,
+                "observed v1.8.1 after 4s",
+                Some(4),
+            ),
+            audit(
+                37,
+                now - Duration::hours(3),
+                "carol",
+                Promote,
+                "staging",
+                "v1.8.0",
+                Some("v1.7.3"),
+                Succeeded,
+                "observed v1.8.0 after 14s",
+                Some(14),
+            ),
+            audit(
+                36,
+                now - Duration::hours(20),
+                "carol",
+                Promote,
+                "staging",
+                "v1.7.9",
+                Some("v1.7.3"),
+                Succeeded,
+                "observed v1.7.9 after 12s",
+                Some(12),
+            ),
+            audit(
+                35,
+                now - Duration::days(2),
+                "shipdeck",
+                Verdict,
+                "production",
+                "v1.7.3",
+                None,
+                Succeeded,
+                "healthy: no significant change over 30m",
+                None,
+            ),
+            audit(
+                34,
+                now - Duration::days(2),
+                "erin",
+                Promote,
+                "production",
+                "v1.7.3",
+                Some("v1.7.2"),
+                Succeeded,
+                "observed v1.7.3 after 21s",
+                Some(21),
+            ),
+            audit(
+                33,
+                now - Duration::days(3),
+                "erin",
+                Promote,
+                "production",
+                "v1.7.2",
+                Some("v1.7.1"),
+                Succeeded,
+                "observed v1.7.2 after 17s",
+                Some(17),
+            ),
+            audit(
+                32,
+                now - Duration::days(4),
+                "erin",
+                Rollback,
+                "production",
+                "v1.7.1",
+                Some("v1.7.2"),
+                Succeeded,
+                "rolled back after 25s",
+                Some(25),
+            ),
+        ];
+        for i in 0..31 {
+            out.push(audit(
+                31 - i,
+                now - Duration::days(5 + i),
+                "bob",
+                Approve,
+                "staging",
+                "v1.6.0",
+                None,
+                Refused,
+                "older record",
+                None,
+            ));
+        }
+        out
     }
 
     /// Promote production through the dialog and play the deploy and
@@ -875,6 +1036,133 @@ fn tiny_terminal_ignores_keys_and_keeps_the_alarm_for_later() {
     assert!(text.contains("r rolls back"));
 }
 
+#[test]
+fn someone_elses_deploy_shows_who_and_what() {
+    use crate::domain::{ActionKind, Outcome};
+    let mut s = console();
+    let now = s.now;
+    let mut st = status(now, 9);
+    st.environments[3].state = EnvState::Deploying;
+    st.environments[3].state_since = Some(now - Duration::seconds(12));
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let mut log = audit_log(now);
+    log.insert(
+        0,
+        audit(
+            41,
+            now - Duration::seconds(12),
+            "ops@laptop",
+            ActionKind::Promote,
+            "production",
+            "v1.8.1",
+            Some("v1.7.3"),
+            Outcome::Started,
+            "promote production from v1.7.3 to v1.8.1",
+            None,
+        ),
+    );
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let wide = screen(&s, 200, 50);
+    assert!(
+        wide.contains("deploying v1.8.1 · ops@laptop · 12s"),
+        "{wide}"
+    );
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("→ v1.8.1 · ops · 12s"), "{text}");
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("→ v1.8.1 · ops"), "{small}");
+}
+
+#[test]
+fn rollback_dialog_shows_expected_time_auto_rollback_and_the_targets_record() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    key(&mut s, 'r');
+    let loading = screen(&s, 100, 30);
+    assert!(loading.contains("expected time: loading"), "{loading}");
+    let log = audit_log(s.now);
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("expected time: about 21s (median of the last 3 deploys here)"),
+        "{text}"
+    );
+    assert!(text.contains("auto-rollback: off"), "{text}");
+    assert!(
+        text.contains("v1.7.3: deployed by erin at 2026-11-2"),
+        "{text}"
+    );
+    assert!(text.contains("last verdict:"), "{text}");
+    assert!(
+        text.contains("healthy: no significant change over 30m"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    // Without a record of deploy durations, it says so.
+    let mut s = console();
+    update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
+    key(&mut s, 'r');
+    assert!(screen(&s, 100, 30).contains("expected time: unknown"));
+}
+
+#[test]
+fn links_show_in_the_column_and_the_banner_as_hyperlink_spots() {
+    let mut settings = settings();
+    settings.links.insert(
+        "production".into(),
+        vec![
+            (
+                "logs".into(),
+                "https://logs.example.com/?q=env%3D{env}".into(),
+            ),
+            (
+                "dashboard".into(),
+                "https://grafana.example.com/d/shop?v={version}".into(),
+            ),
+        ],
+    );
+    let mut s = running_console(settings, Theme::dark());
+    monitored(&mut s, 200, true);
+    let mut term = Terminal::new(TestBackend::new(160, 45)).unwrap();
+    let mut spots = Vec::new();
+    term.draw(|f| spots = view::draw(&s, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let text = buffer_text(&buf);
+    let at = |sp: &view::LinkSpot| region(&buf, sp.x, sp.y, sp.width, 1).trim_end().to_string();
+    let found: Vec<(String, String, u16)> = spots
+        .iter()
+        .map(|sp| (at(sp), sp.url.clone(), sp.y))
+        .collect();
+    let banner_y = 1;
+    assert!(
+        found.contains(&(
+            "logs".into(),
+            "https://logs.example.com/?q=env%3Dproduction".into(),
+            banner_y
+        )),
+        "banner: {found:?}\n{text}"
+    );
+    assert!(
+        found.contains(&(
+            "dashboard".into(),
+            "https://grafana.example.com/d/shop?v=v1.8.0".into(),
+            banner_y
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(t, _, y)| t == "logs" && *y > banner_y),
+        "column: {found:?}\n{text}"
+    );
+    for (_, url, _) in &found {
+        assert!(url.bytes().all(|b| (0x21..0x7f).contains(&b)), "{url}");
+    }
+    // No links under an overlay.
+    key(&mut s, '?');
+    term.draw(|f| spots = view::draw(&s, f)).unwrap();
+    assert!(spots.is_empty());
+}
+
 /// Play the regression verdict of the window on production.
 fn monitored_regression(s: &mut State) {
     update(
@@ -988,7 +1276,41 @@ fn history_view() {
     let text = screen(&s, 160, 45);
     assert!(text.contains("Audit log · 2 entries"));
     assert!(text.contains("v1.7.3 → v1.8.0"));
+    assert!(text.contains("when (UTC)"), "times say their zone");
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn history_at_100x30_with_cursor_filter_and_a_record_in_full() {
+    let mut s = console();
+    update(&mut s, Msg::Resize(100, 30));
+    key(&mut s, 'H');
+    let log = audit_log(s.now);
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    key(&mut s, 'j');
+    key(&mut s, 'j');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("▶ 11-24 18:00 bob"),
+        "cursor on the third row:\n{text}"
+    );
+    assert!(text.contains("Esc console"), "{text}");
+    assert!(text.contains("? help"), "{text}");
+    insta::assert_snapshot!("history_100x30_cursor", text);
+    key(&mut s, '/');
+    for c in "erin".chars() {
+        key(&mut s, c);
+    }
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("filter: erin▏"), "{text}");
+    assert!(text.contains("3 of 40 entries"), "{text}");
+    insta::assert_snapshot!("history_100x30_filter", text);
+    code(&mut s, KeyCode::Enter);
+    code(&mut s, KeyCode::Enter);
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("Audit record #34"), "{text}");
+    assert!(text.contains("2026-11-22 20:00:00 UTC"), "{text}");
+    insta::assert_snapshot!("history_100x30_record", text);
 }
 
 #[test]

@@ -450,10 +450,17 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             } else {
                 ("rolling back", "↩", t.warn)
             };
-            let mut p = vec![Part::new(word, style).short(short)];
+            // Shortened in this order: who (its name without the host),
+            // the word; then the age goes, then who.
+            let mut p = vec![Part::new(word, style).short(short).prio(1)];
             if let Some((version, actor)) = foreign_action(state, env) {
                 p.push(Part::new(format!(" {version}"), style));
-                p.push(Part::new(format!(" · {actor}"), style).prio(2));
+                let name = actor.split('@').next().unwrap_or(&actor).to_string();
+                p.push(
+                    Part::new(format!(" · {actor}"), style)
+                        .prio(1)
+                        .short(format!(" · {name}")),
+                );
             }
             p.extend(age("", style));
             return p;
