@@ -156,7 +156,7 @@ pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
             .map(|(i, _)| i);
         let Some(i) = victim else { break };
         let room = max.saturating_sub(total(&parts) - width(&parts[i].text));
-        if parts[i].cut && room >= 6 {
+        if parts[i].cut && room >= 12 {
             parts[i].text = clip(&parts[i].text, room);
             break;
         }

@@ -890,8 +890,13 @@ fn warm_up_evidence_is_neutral_and_never_called_healthy() {
     let buf = draw(&s, 160, 45);
     let text = buffer_text(&buf);
     assert!(
-        text.contains(&format!("… collecting, 37s: {reason}")),
+        text.contains("… collecting, 37s: error rate 4.4% vs 0.36% — judging from t=+30s"),
         "{text}"
+    );
+    let small = screen(&s, 80, 24);
+    assert!(
+        small.contains("… collecting, 37s: error rate 4.4% vs 0.36%"),
+        "the evidence, even at 80×24:\n{small}"
     );
     assert!(!text.contains("healthy:"), "{text}");
     // A window still running calls nothing healthy, even on a healthy

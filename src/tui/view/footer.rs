@@ -21,15 +21,20 @@ pub fn draw_notice(state: &State, frame: &mut Frame, area: Rect) {
         Level::Warn => ("!", t.warn),
         Level::Error => ("✗", t.error),
     };
-    let line = format::fit(
-        vec![
-            Part::new(format!(" {mark} {}", n.text), style)
-                .prio(1)
-                .cut(),
-            Part::new(" (v: in full)", t.dim).prio(2),
-        ],
-        area.width as usize,
-    );
+    let text = format!(" {mark} {}", n.text);
+    let w = area.width as usize;
+    // When it does not fit, say where it is in full.
+    let line = if format::width(&text) <= w {
+        Line::styled(text, style)
+    } else {
+        format::fit(
+            vec![
+                Part::new(text, style).prio(1).cut(),
+                Part::new(" (v: in full)", t.dim),
+            ],
+            w,
+        )
+    };
     frame.render_widget(Paragraph::new(line), area);
 }
 

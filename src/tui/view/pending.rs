@@ -112,12 +112,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     w,
                 ));
             }
-            let name_w = plan
+            let longest = plan
                 .gates
                 .iter()
                 .map(|g| g.name.chars().count())
                 .max()
                 .unwrap_or(0);
+            // Names in a column when that leaves room for the details.
+            let name_w = if w >= longest + 24 { longest } else { 0 };
             let gate_style = |g: &crate::domain::Gate| match (g.ok, g.severity) {
                 (true, _) => ("✓", t.ok),
                 (false, GateSeverity::Block) => ("✗", t.error),
@@ -145,12 +147,17 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .iter()
                 .flat_map(|g| {
                     let (mark, style) = gate_style(g);
-                    let indent = name_w + 4;
-                    let body = format::wrap_words(&g.detail, w.saturating_sub(indent).max(8));
+                    let first = format!("{mark} {:<name_w$}  ", g.name);
+                    let indent = if name_w > 0 { name_w + 4 } else { 4 };
+                    let body = hanging(
+                        &g.detail,
+                        w.saturating_sub(format::width(&first)).max(8),
+                        w.saturating_sub(indent).max(8),
+                    );
                     let mut out = Vec::new();
                     for (k, l) in body.into_iter().enumerate() {
                         let head = if k == 0 {
-                            format!("{mark} {:<name_w$}  ", g.name)
+                            first.clone()
                         } else {
                             " ".repeat(indent)
                         };
@@ -162,10 +169,11 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     out
                 })
                 .collect();
+            // The blank line and "Gates" come only when everything fits.
             let header = usize::from(!plan.gates.is_empty()) * 2;
             let gates = if plan.gates.is_empty() {
                 vec![Line::styled("no gates configured", t.dim)]
-            } else if lines.len() + header + long.len() + extra.len() <= rows {
+            } else if lines.len() + long.len() + extra.len() <= rows {
                 long
             } else {
                 short
@@ -183,6 +191,18 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Words of `text` in lines: the first `first` columns wide, the others `rest`.
+fn hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut lines = format::wrap_words(text, first);
+    if lines.len() > 1 {
+        let head = lines.remove(0);
+        let tail = text[head.len()..].trim_start();
+        lines = format::wrap_words(tail, rest);
+        lines.insert(0, head);
+    }
+    lines
 }
 
 fn wrap(text: &str, style: ratatui::style::Style, w: usize) -> Vec<Line<'static>> {
