@@ -1106,7 +1106,13 @@ fn rollback_dialog_shows_expected_time_auto_rollback_and_the_targets_record() {
     // Without a record of deploy durations, it says so.
     let mut s = console();
     update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
-    key(&mut s, 'r');
+    assert_eq!(
+        key(&mut s, 'r'),
+        vec![Effect::LoadHistory {
+            limit: super::state::HISTORY_LIMIT
+        }],
+        "a log loaded earlier may predate the last deploy: load it again"
+    );
     assert!(screen(&s, 100, 30).contains("expected time: unknown"));
 }
 

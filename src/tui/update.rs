@@ -771,12 +771,8 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
             note: None,
         }));
         // The dialog's expected time and the target's record come from the
-        // audit log.
-        if s.history.is_none() {
-            load_history(s)
-        } else {
-            vec![]
-        }
+        // audit log, as it is now.
+        load_history(s)
     } else {
         confirm(
             s,

@@ -57,7 +57,7 @@ pub fn target_record(state: &State, env: &str, version: &Version) -> String {
             format::timestamp(e.at),
             format::age((state.now - e.at).num_seconds())
         ),
-        None => "no deploy of it in the audit log shown".into(),
+        None => "no deploy of it recorded (it may predate shipdeck)".into(),
     };
     match verdict {
         Some(v) => out.push_str(&format!("; last verdict: {}", v.detail)),
@@ -176,12 +176,16 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             ]));
             lines.push(Line::styled(format!("strategy: {strategy}"), t.dim));
             let expected = match expected_deploy_s(state, env) {
+                Some((s, 1)) => format!(
+                    "expected time: about {} (as its one recorded deploy took)",
+                    format::age(s.round() as i64)
+                ),
                 Some((s, n)) => format!(
                     "expected time: about {} (median of the last {n} deploys here)",
                     format::age(s.round() as i64)
                 ),
                 None if state.history.is_none() => "expected time: loading the audit log…".into(),
-                None => "expected time: unknown (no finished deploy of it recorded)".into(),
+                None => format!("expected time: unknown (no finished deploy of {env} recorded)"),
             };
             lines.push(Line::styled(expected, t.dim));
             let monitored = state.env_status(env).is_some_and(|e| e.monitored);
