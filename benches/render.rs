@@ -154,7 +154,9 @@ fn main() {
     for i in 0..WARMUP + RUNS {
         let start = Instant::now();
         terminal
-            .draw(|f| view::draw(&state, f))
+            .draw(|f| {
+                view::draw(&state, f);
+            })
             .expect("draw into the test backend");
         let took = start.elapsed();
         if i >= WARMUP {

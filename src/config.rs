@@ -1,7 +1,7 @@
 //! The config file: TOML, typed, validated, with errors that name the file,
 //! line and column (DESIGN habit 9).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -176,6 +176,10 @@ pub struct UiConfig {
     /// Show everything, allow nothing.
     #[serde(default)]
     pub read_only: bool,
+    /// Clicks select an environment and the wheel scrolls; `false` leaves
+    /// the mouse to the terminal (select and copy text).
+    #[serde(default = "default_true")]
+    pub mouse: bool,
 }
 
 impl Default for UiConfig {
@@ -185,6 +189,7 @@ impl Default for UiConfig {
             theme: ThemeName::Dark,
             refresh: default_refresh(),
             read_only: false,
+            mouse: true,
         }
     }
 }
@@ -209,6 +214,81 @@ impl RollbackStrategy {
     }
 }
 
+/// Longest link template accepted.
+const MAX_LINK: usize = 2048;
+
+/// A link template is an http(s) URL with only `{env}` and `{version}`
+/// placeholders and no control characters or spaces (it ends up inside a
+/// terminal escape sequence).
+fn check_link(name: &str, template: &str) -> Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 20
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err("a link name is 1-20 letters, digits, - or _".into());
+    }
+    if template.len() > MAX_LINK {
+        return Err(format!("longer than {MAX_LINK} bytes"));
+    }
+    if let Some(c) = template
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "{template:?} contains {c:?}: write spaces and control characters percent-encoded"
+        ));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("{template:?} has a '{{' without '}}'"));
+        };
+        let placeholder = &after[..close];
+        if placeholder != "env" && placeholder != "version" {
+            return Err(format!(
+                "{template:?}: unknown placeholder {{{placeholder}}} (use {{env}} and {{version}})"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    if !(template.starts_with("http://") || template.starts_with("https://")) {
+        return Err(format!("{template:?} must start with http:// or https://"));
+    }
+    let sample = expand_link(template, "env", Some("v1.0.0"))
+        .ok_or_else(|| format!("{template:?} is not a usable URL"))?;
+    match reqwest::Url::parse(&sample) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        Ok(u) => Err(format!(
+            "{template:?}: scheme {:?} is not allowed (http or https)",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{template:?} is not a URL: {e}")),
+    }
+}
+
+/// Fill `{env}` and `{version}` into a link template and make the result
+/// safe to put in a terminal escape sequence: anything but printable ASCII
+/// is percent-encoded. `None` when the template needs a version that is
+/// unknown, or when the result is not an http(s) URL.
+pub fn expand_link(template: &str, env: &str, version: Option<&str>) -> Option<String> {
+    let mut out = template.replace("{env}", env);
+    if out.contains("{version}") {
+        out = out.replace("{version}", version?);
+    }
+    let mut safe = String::with_capacity(out.len());
+    for b in out.bytes() {
+        if (0x21..0x7f).contains(&b) {
+            safe.push(b as char);
+        } else {
+            safe.push_str(&format!("%{b:02X}"));
+        }
+    }
+    (safe.starts_with("http://") || safe.starts_with("https://")).then_some(safe)
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentConfig {
@@ -229,6 +309,9 @@ pub struct EnvironmentConfig {
     pub production: Option<bool>,
     /// Restore command shown when a release with migrations is rolled back.
     pub restore_command: Option<String>,
+    /// Links the console shows for this environment (terminal hyperlinks):
+    /// name → URL template with `{env}` and `{version}` placeholders.
+    pub links: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// How an environment's running version is read: an HTTP JSON endpoint with
@@ -495,6 +578,14 @@ impl Config {
                         ));
                     }
                     _ => {}
+                }
+            }
+            for (link, template) in env.links.iter().flat_map(|l| l.get_ref()) {
+                if let Err(why) = check_link(link, template) {
+                    return Err((
+                        env.links.as_ref().map(|l| l.span()),
+                        format!("environment {name:?}: links.{link}: {why}"),
+                    ));
                 }
             }
             if env.gates.requires_approval && i == 0 && env.gates.approval_stage.is_none() {
@@ -910,6 +1001,57 @@ monitored = true
         assert!(e.message.contains("escape sequences"), "{}", e.message);
         let e = parse(&format!("[identity]\nname = \"ops\\u202e\"\n{MINIMAL}")).unwrap_err();
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn links_are_checked_and_expanded_safely() {
+        let with = |links: &str| {
+            parse(&MINIMAL.replace(
+                "monitored = true",
+                &format!("monitored = true\nlinks = {links}"),
+            ))
+        };
+        let c = with(r#"{ logs = "https://logs.example.com/?q=env%3D{env}", dashboard = "https://grafana.example.com/d/x?v={version}" }"#)
+            .unwrap();
+        let links = c.environments[1].links.as_ref().unwrap().get_ref();
+        assert_eq!(links.len(), 2);
+        assert_eq!(
+            expand_link(&links["logs"], "production", None).as_deref(),
+            Some("https://logs.example.com/?q=env%3Dproduction")
+        );
+        assert_eq!(
+            expand_link(&links["dashboard"], "production", None),
+            None,
+            "needs the version"
+        );
+        assert_eq!(
+            expand_link(&links["dashboard"], "production", Some("v1.8.0")).as_deref(),
+            Some("https://grafana.example.com/d/x?v=v1.8.0")
+        );
+        for (bad, why) in [
+            (r#"{ logs = "ftp://x/{env}" }"#, "must start with http"),
+            (
+                r#"{ logs = "https://x/{user}" }"#,
+                "unknown placeholder {user}",
+            ),
+            (r#"{ logs = "https://x/\u001b]8;;evil" }"#, "contains"),
+            (r#"{ logs = "https://x/ a" }"#, "contains"),
+            (r#"{ logs = "https://x/{env" }"#, "without"),
+            (r#"{ "bad name" = "https://x/" }"#, "link name"),
+        ] {
+            let e = with(bad).unwrap_err();
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+            assert!(e.message.contains("links."), "{bad}: {}", e.message);
+            assert_eq!(e.line, Some(13), "{bad}: points at the links");
+        }
+        assert_eq!(
+            expand_link("https://x/é?{env}", "a b", None).as_deref(),
+            Some("https://x/%C3%A9?a%20b"),
+            "only printable ASCII reaches the terminal"
+        );
+        let ui = parse(&format!("{MINIMAL}\n[ui]\nmouse = false\n")).unwrap();
+        assert!(!ui.ui.mouse);
+        assert!(parse(MINIMAL).unwrap().ui.mouse);
     }
 
     #[test]

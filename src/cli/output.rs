@@ -157,7 +157,7 @@ pub fn status_table(s: &Status) -> String {
                         "{} by {} at {}",
                         d.version,
                         d.actor,
-                        d.at.format("%m-%d %H:%M")
+                        d.at.format("%m-%d %H:%M UTC")
                     )
                 })
                 .unwrap_or_else(|| "—".into()),
@@ -239,7 +239,13 @@ pub fn history_table(h: &[AuditEntry]) -> String {
     }
     let mut rows = vec![
         [
-            "WHEN", "WHO", "ACTION", "ENV", "VERSION", "OUTCOME", "DETAIL",
+            "WHEN (UTC)",
+            "WHO",
+            "ACTION",
+            "ENV",
+            "VERSION",
+            "OUTCOME",
+            "DETAIL",
         ]
         .map(String::from)
         .to_vec(),
