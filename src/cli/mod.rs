@@ -317,7 +317,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                         "—".into()
                     };
                     eprintln!(
-                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {:?}",
+                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {}",
                         sample.t,
                         sample.requests,
                         sample
@@ -552,7 +552,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let dcfg = match cfg_path {
                 Some(p) => {
                     let cfg = Config::load(p).map_err(|e| usage(e.to_string()))?;
-                    crate::monitor::DetectorConfig::from(&cfg.monitor)
+                    cfg.monitor.detector_config(None)
                 }
                 None => crate::monitor::DetectorConfig::default(),
             };
@@ -560,17 +560,17 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             if json {
                 println!("{}", output::to_json(&report));
             } else {
-                println!(
-                    "{}{}: {}",
-                    report.verdict,
-                    report
-                        .detected_at
-                        .map(|t| format!(" at t={t}s"))
-                        .unwrap_or_default(),
-                    report.reason
-                );
+                let verdict = report.verdict.replace('_', " ");
+                let at = report
+                    .detected_at
+                    .map(|t| format!(" at t={t}s"))
+                    .unwrap_or_default();
+                match report.reason.strip_prefix(&format!("{verdict}: ")) {
+                    Some(rest) => println!("{verdict}{at}: {rest}"),
+                    None => println!("{verdict}{at}: {}", report.reason),
+                }
             }
-            Ok(if report.is_regression() { 4 } else { 0 })
+            Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
             let engine = open_engine(cfg_path)?;
@@ -602,7 +602,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     }))
                 );
             } else {
-                println!("{env} {}: {:?} — {}", out.version, v.kind, v.reason);
+                println!("{env} {}: {} — {}", out.version, v.kind, v.reason);
                 if let Some(r) = &out.rolled_back {
                     println!(
                         "rolled back automatically: {} now runs {}",
