@@ -147,6 +147,27 @@ impl Default for MonitorConfig {
     }
 }
 
+impl MonitorConfig {
+    /// The one mapping from `[monitor]` to the detector's settings, used by
+    /// the live window, `watch` and `replay --config` alike: window (or
+    /// `window` when given, e.g. `watch --window`), baseline and the hard
+    /// guards; the detector's tuning keeps its defaults.
+    pub fn detector_config(
+        &self,
+        window: Option<std::time::Duration>,
+    ) -> crate::monitor::DetectorConfig {
+        crate::monitor::DetectorConfig {
+            baseline_s: self.baseline.0.as_secs_f64(),
+            window_s: window.unwrap_or(self.window.0).as_secs_f64(),
+            max_error_rate: self.max_error_rate,
+            max_p50_ms: self.max_p50_ms,
+            max_p95_ms: self.max_p95_ms,
+            max_p99_ms: self.max_p99_ms,
+            ..crate::monitor::DetectorConfig::default()
+        }
+    }
+}
+
 fn default_window() -> HumanDuration {
     HumanDuration::from_secs(30 * 60)
 }
@@ -1052,6 +1073,24 @@ monitored = true
         let ui = parse(&format!("{MINIMAL}\n[ui]\nmouse = false\n")).unwrap();
         assert!(!ui.ui.mouse);
         assert!(parse(MINIMAL).unwrap().ui.mouse);
+    }
+
+    #[test]
+    fn one_mapping_from_the_monitor_section_to_the_detector() {
+        let m = MonitorConfig {
+            baseline: HumanDuration::from_secs(600),
+            max_p95_ms: Some(300.0),
+            ..Default::default()
+        };
+        let c = m.detector_config(None);
+        assert_eq!((c.baseline_s, c.window_s), (600.0, 1800.0));
+        assert_eq!(c.max_p95_ms, Some(300.0));
+        assert_eq!(c.max_error_rate, None);
+        let d = crate::monitor::DetectorConfig::default();
+        assert_eq!(c.guard_steps, d.guard_steps);
+        assert_eq!(c.min_evidence_s, d.min_evidence_s);
+        let c = m.detector_config(Some(std::time::Duration::from_secs(120)));
+        assert_eq!(c.window_s, 120.0);
     }
 
     #[test]

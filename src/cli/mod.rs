@@ -724,7 +724,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let dcfg = match cfg_path {
                 Some(p) => {
                     let cfg = Config::load(p).map_err(|e| usage(e.to_string()))?;
-                    crate::monitor::DetectorConfig::from(&cfg.monitor)
+                    cfg.monitor.detector_config(None)
                 }
                 None => crate::monitor::DetectorConfig::default(),
             };
@@ -732,17 +732,17 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             if json {
                 println!("{}", output::to_json(&report));
             } else {
-                println!(
-                    "{}{}: {}",
-                    report.verdict,
-                    report
-                        .detected_at
-                        .map(|t| format!(" at t={t}s"))
-                        .unwrap_or_default(),
-                    report.reason
-                );
+                let verdict = report.verdict.replace('_', " ");
+                let at = report
+                    .detected_at
+                    .map(|t| format!(" at t={t}s"))
+                    .unwrap_or_default();
+                match report.reason.strip_prefix(&format!("{verdict}: ")) {
+                    Some(rest) => println!("{verdict}{at}: {rest}"),
+                    None => println!("{verdict}{at}: {}", report.reason),
+                }
             }
-            Ok(if report.is_regression() { 4 } else { 0 })
+            Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
             let engine = open_engine(cfg_path)?;
