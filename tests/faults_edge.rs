@@ -129,6 +129,13 @@ fn start_fakes() -> Fakes {
             }),
         )
         .route(
+            "/hang/metrics",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                StatusCode::OK
+            }),
+        )
+        .route(
             "/hang/deploy",
             axum::routing::post(|| async {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -525,6 +532,47 @@ fn the_webhook_honours_a_short_configured_timeout() {
         took < Duration::from_secs(15),
         "took {took:?}: the fixed 60 s again?"
     );
+}
+
+#[test]
+fn hanging_metrics_and_a_hanging_hook_time_out_as_configured() {
+    let f = start_fakes();
+    let a = f.addr;
+    let home = Home::new();
+    home.config(&config(
+        &scrape(&format!("http://{a}/hang/metrics"))
+            .replace("timeout = \"3s\"", "timeout = \"1s\""),
+        (
+            "{ command = [\"sleep\", \"30\"], timeout = \"1s\" }",
+            "{ command = [\"true\"] }",
+        ),
+        (
+            "{ command = [\"echo\", \"v0.9.0\"] }",
+            "{ command = [\"true\"] }",
+        ),
+    ));
+    let started = Instant::now();
+    let mut t = Tally { tried: 0 };
+    let out = t.run(&home, &["status", "--json"]);
+    let took = started.elapsed();
+    let j = out.json();
+    let dev = &j["environments"][0];
+    assert!(
+        dev["version_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no answer within 1s"),
+        "{out:#?}"
+    );
+    assert!(
+        dev["metrics_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not answer within 1000 ms"),
+        "{out:#?}"
+    );
+    assert_eq!(j["environments"][1]["version"], "v0.9.0");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 #[test]
