@@ -56,6 +56,7 @@ impl Engine {
             // Without reading the target we could never confirm the deploy.
             return Err(EngineError::Backend(e.clone()));
         }
+        self.reconcile(&versions).await;
         let deploys = self.inner.store.latest_deploys().await?;
         let plan = self
             .plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())
@@ -145,6 +146,7 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
+        self.reconcile_env(env, &current).await;
         let deploys = self
             .inner
             .store
@@ -185,6 +187,11 @@ impl Engine {
             events,
         )
         .await
+    }
+
+    /// Walk the audit log's hash chain from its first record.
+    pub async fn verify_audit(&self) -> Result<crate::store::ChainReport, EngineError> {
+        Ok(self.inner.store.verify().await?)
     }
 
     /// The audit log, newest first.

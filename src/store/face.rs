@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError};
+use super::{ChainReport, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 
@@ -222,6 +222,22 @@ impl AsyncStore {
         self.call(move |s| s.last_monitor(&env)).await
     }
 
+    pub async fn verify(&self) -> Result<ChainReport, StoreError> {
+        self.call(|s| s.verify()).await
+    }
+
+    /// What is wrong with the store (see [`Store::integrity`]); a store
+    /// that does not answer is itself the problem.
+    pub async fn integrity(&self) -> Option<String> {
+        self.call(|s| Ok(s.integrity()))
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()))
+    }
+
+    pub async fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
+        self.call(|s| s.unfinished()).await
+    }
+
     pub async fn samples(
         &self,
         env: &str,
@@ -275,6 +291,9 @@ mod tests {
             last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
             record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
             samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+            verify() -> Result<ChainReport, StoreError>;
+            integrity() -> Option<String>;
+            unfinished() -> Result<Vec<Unfinished>, StoreError>;
         }
         fn describe(&self) -> String {
             self.inner.describe()
