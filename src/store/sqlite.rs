@@ -152,6 +152,13 @@ impl SqliteStore {
         };
         let conn = Connection::open(path).map_err(sqlite)?;
         match prepare(&conn) {
+            // SQLite falls back to reading a file it may not write (mode
+            // 0444, a read-only mount) without saying so: ask.
+            Ok(notes) if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) => {
+                let why = "the file or its file system does not allow writing".to_string();
+                tracing::warn!("store {}: opened read-only: {why}", path.display());
+                Ok(SqliteStore::new(path, conn, Some(why), notes))
+            }
             Ok(notes) => Ok(SqliteStore::new(path, conn, None, notes)),
             Err(e) if is_read_only(&e) => {
                 drop(conn);
@@ -204,10 +211,10 @@ impl SqliteStore {
     fn file_moved(&self) -> Option<String> {
         let opened = self.identity?;
         match file_identity(&self.path) {
-            None => Some("the file was deleted after this process opened it".into()),
-            Some(now) if now != opened => {
-                Some("the file was replaced by another one after this process opened it".into())
-            }
+            None => Some("the store file was deleted after this process opened it".into()),
+            Some(now) if now != opened => Some(
+                "the store file was replaced by another one after this process opened it".into(),
+            ),
             Some(_) => None,
         }
     }
@@ -1254,7 +1261,7 @@ impl Store for SqliteStore {
         let mut problems = Vec::new();
         if let Some(why) = self.file_moved() {
             problems.push(format!(
-                "store {}: {why}; this process no longer acts (restart it)",
+                "{why} ({}); this process no longer acts: restart it",
                 self.path.display()
             ));
         }
