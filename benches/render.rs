@@ -105,6 +105,7 @@ fn main() {
             .collect(),
         pending: None,
         store_error: None,
+        integrity: None,
     };
     update(&mut state, Msg::Tick(now));
     update(&mut state, Msg::StatusLoaded(Ok(status)));

@@ -127,6 +127,9 @@ pub enum Command {
         /// At most this many entries
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Check the audit log's hash chain instead: exit 0 intact, 1 naming the first broken record
+        #[arg(long, conflicts_with = "env")]
+        verify: bool,
         /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
@@ -764,7 +767,30 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(watch_exit(&env, &out))
         }
-        Command::History { env, limit, json } => {
+        Command::History {
+            verify: true, json, ..
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let report = engine.verify_audit().await?;
+            if json {
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "intact": report.intact(),
+                        "records": report.records,
+                        "head": report.head,
+                        "broken": report.broken,
+                        "warnings": report.warnings,
+                    }))
+                );
+            } else {
+                print!("{}", output::verify_text(&report, &engine.store_location()));
+            }
+            Ok(if report.intact() { 0 } else { 1 })
+        }
+        Command::History {
+            env, limit, json, ..
+        } => {
             let engine = open_engine(cfg_path)?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {

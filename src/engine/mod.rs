@@ -7,6 +7,7 @@
 mod actions;
 mod deploy;
 mod error;
+mod reconcile;
 mod sampler;
 mod status;
 mod types;

@@ -20,6 +20,10 @@ pub struct Status {
     pub pending: Option<PromotionPlan>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
+    /// What is wrong with the store when something is: a broken audit
+    /// chain, a store file deleted or replaced under this process, tamper
+    /// found on open, a read-only store (actions are then refused).
+    pub integrity: Option<String>,
 }
 
 /// Metrics over the last step (lives with the metrics backends; re-exported).

@@ -192,6 +192,7 @@ pub(crate) mod fixture {
             environments: envs,
             pending: Some(plan),
             store_error: None,
+            integrity: None,
         }
     }
 

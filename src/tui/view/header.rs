@@ -26,7 +26,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
 
     let mut right = Vec::new();
-    if let Some(e) = state.status.as_ref().and_then(|s| s.store_error.as_deref()) {
+    if let Some(e) =
+        (state.status.as_ref()).and_then(|s| s.store_error.as_deref().or(s.integrity.as_deref()))
+    {
         right.push(Span::styled(
             format!("✗ store: {}", format::clip(e, 50)),
             t.error,
