@@ -129,6 +129,47 @@ fn promote_watch_catches_the_bad_release_and_production_returns_to_known_good() 
     assert_eq!(p["version"], "v1.7.3");
     assert_ne!(p["state"], "monitoring", "{p}");
     assert_eq!(p["watcher"], Value::Null, "{p}");
+    assert!(
+        p["rollback"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to roll back to"),
+        "{p}"
+    );
+
+    // A window right after the rollback judges against a baseline without
+    // the incident, and says so.
+    let out = home.run(&["watch", "production", "--window", "3s"]);
+    assert!(out.stdout.contains("excluding the incident"), "{out:#?}");
+}
+
+#[test]
+fn a_stage_on_the_bad_release_reads_degraded_against_production() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    // Staging runs the bad release from the start; give it time to turn
+    // bad and the sampler a few steps of every environment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(&home);
+        let st = env(&s, "staging");
+        if st["health"] == "degraded" {
+            assert_eq!(st["health_basis"], "production", "{st}");
+            assert!(
+                st["health_detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("vs production's"),
+                "{st}"
+            );
+            assert_eq!(st["reachable"], true);
+            assert_ne!(env(&s, "production")["health"], "degraded", "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "staging never degraded: {st}");
+        std::thread::sleep(Duration::from_millis(1000));
+    }
 }
 
 #[test]
