@@ -254,6 +254,35 @@ fn an_approval_of_a_version_staging_no_longer_runs_is_refused_and_audited() {
             .contains("staging now runs v1.8.1, you approved v1.8.0"),
         "{e}"
     );
+
+    // The Go of what staging runs now ships; nobody watches the monitored
+    // deploy, and both the CLI and status say so.
+    home.run(&["approve", "production", "--version", "v1.8.1"])
+        .expect_code(0);
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("production is monitored, and nobody is watching this deploy yet"),
+        "{out:#?}"
+    );
+    let s = status(&home);
+    assert_eq!(env(&s, "production")["unwatched"], true, "{s}");
+    assert_eq!(env(&s, "staging")["unwatched"], false, "{s}");
+}
+
+#[test]
+fn demo_config_reads_the_files_ui_and_names_a_bad_line() {
+    let home = Home::new();
+    let p = home.path().join("ui.toml");
+    std::fs::write(
+        &p,
+        "[ui]\ntheme = \"light\"\nconfirm_rollback = \"maybe\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["demo", "--config", p.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("ui.toml:3:"), "{out:#?}");
 }
 
 #[test]

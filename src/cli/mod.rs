@@ -776,3 +776,50 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn every_command(c: &clap::Command, out: &mut Vec<clap::Command>) {
+        out.push(c.clone());
+        for s in c.get_subcommands() {
+            every_command(s, out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_argument_in_help_has_a_description() {
+        let mut all = Vec::new();
+        every_command(&Cli::command(), &mut all);
+        let mut missing = Vec::new();
+        for c in &all {
+            if c.get_about().is_none() && c.get_name() != "shipdeck" {
+                missing.push(format!("command {}", c.get_name()));
+            }
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+
+    #[test]
+    fn help_points_to_no_document_outside_the_repository() {
+        let mut all = Vec::new();
+        every_command(&Cli::command(), &mut all);
+        for mut c in all {
+            let help = c.render_long_help().to_string();
+            for doc in ["SPEC", "DESIGN", "§"] {
+                assert!(!help.contains(doc), "{}: {help}", c.get_name());
+            }
+        }
+    }
+}
