@@ -137,6 +137,17 @@ fn promote_watch_catches_the_bad_release_and_production_returns_to_known_good() 
         "{p}"
     );
 
+    // The point status just took counts: every stage has recent traffic.
+    for e in s["environments"].as_array().unwrap() {
+        assert!(
+            !e["health_detail"]
+                .as_str()
+                .unwrap()
+                .contains("no recent traffic"),
+            "{e}"
+        );
+    }
+
     // A window right after the rollback judges against a baseline without
     // the incident, and says so.
     let out = home.run(&["watch", "production", "--window", "3s"]);

@@ -298,8 +298,9 @@ async fn stop_signal() {
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
-/// SIGHUP). On a signal the action is dropped, which queues its outcome as "unknown (interrupted)" and the
-/// release of its lock; either way the command waits (at most [`SETTLE`])
+/// SIGHUP). On a signal the action is dropped, which queues its outcome as
+/// "unknown (interrupted)", the end of a monitoring window's record and the
+/// release of its lock or claim; either way the command waits (at most [`SETTLE`])
 /// for the store to write what was queued before the process exits. The
 /// store works on a thread of its own, so a locked database never delays
 /// the Ctrl-C itself.
@@ -398,7 +399,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                             .p95_ms
                             .map(|p| format!("{p:.0}ms"))
                             .unwrap_or_else(|| "—".into()),
-                        output::verdict_words(verdict.kind)
+                        output::step_words(verdict.kind)
                     );
                 }
                 _ => {}

@@ -245,7 +245,7 @@ impl Engine {
                     },
                 }
             });
-            let traffic = self.traffic(name, &history, &caught, now).await;
+            let traffic = self.traffic(name, &history, &caught, checked_at).await;
             seen.push(Seen {
                 version,
                 last_deploy,
@@ -392,7 +392,9 @@ impl Engine {
     }
 
     /// The last few steps of `env` and its own baseline before them (known
-    /// incidents left out), from the samples the sampler keeps.
+    /// incidents left out, older clean data in their place), from the
+    /// samples the sampler keeps. `now` must be taken after the sampler's
+    /// read, so that the point it just took counts.
     async fn traffic(
         &self,
         env: &str,
@@ -411,7 +413,7 @@ impl Engine {
         let samples = self
             .inner
             .store
-            .samples(env, recent_from - span * 2, now)
+            .samples(env, recent_from - span * 4, now)
             .await
             .ok()?;
         let (recent, older): (Vec<_>, Vec<_>) =
@@ -421,7 +423,7 @@ impl Engine {
             return None;
         }
         let bad = incident_periods(history, caught, now, step * 2);
-        let plan = plan_baseline(recent_from, span, span * 2, &bad);
+        let plan = plan_baseline(recent_from, span, span * 4, &bad);
         let baseline: Vec<_> = older
             .into_iter()
             .filter(|(at, _)| plan.place(*at).is_some())
