@@ -41,6 +41,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         watcher: None,
         unwatched: false,
         drift: None,
+        rollback: None,
         metrics: MetricsSnapshot {
             error_rate: Some(0.003 * (k + 1) as f64),
             p50_ms: Some(41.0),

@@ -129,6 +129,58 @@ fn promote_watch_catches_the_bad_release_and_production_returns_to_known_good() 
     assert_eq!(p["version"], "v1.7.3");
     assert_ne!(p["state"], "monitoring", "{p}");
     assert_eq!(p["watcher"], Value::Null, "{p}");
+    assert!(
+        p["rollback"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to roll back to"),
+        "{p}"
+    );
+
+    // The point status just took counts: every stage has recent traffic.
+    for e in s["environments"].as_array().unwrap() {
+        assert!(
+            !e["health_detail"]
+                .as_str()
+                .unwrap()
+                .contains("no recent traffic"),
+            "{e}"
+        );
+    }
+
+    // A window right after the rollback judges against a baseline without
+    // the incident, and says so.
+    let out = home.run(&["watch", "production", "--window", "3s"]);
+    assert!(out.stdout.contains("excluding the incident"), "{out:#?}");
+}
+
+#[test]
+fn a_stage_on_the_bad_release_reads_degraded_against_production() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    // Staging runs the bad release from the start; give it time to turn
+    // bad and the sampler a few steps of every environment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(&home);
+        let st = env(&s, "staging");
+        if st["health"] == "degraded" {
+            assert_eq!(st["health_basis"], "production", "{st}");
+            assert!(
+                st["health_detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("vs production's"),
+                "{st}"
+            );
+            assert_eq!(st["reachable"], true);
+            assert_ne!(env(&s, "production")["health"], "degraded", "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "staging never degraded: {st}");
+        std::thread::sleep(Duration::from_millis(1000));
+    }
 }
 
 #[test]
@@ -213,6 +265,35 @@ fn an_approval_of_a_version_staging_no_longer_runs_is_refused_and_audited() {
             .contains("staging now runs v1.8.1, you approved v1.8.0"),
         "{e}"
     );
+
+    // The Go of what staging runs now ships; nobody watches the monitored
+    // deploy, and both the CLI and status say so.
+    home.run(&["approve", "production", "--version", "v1.8.1"])
+        .expect_code(0);
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("production is monitored, and nobody is watching this deploy yet"),
+        "{out:#?}"
+    );
+    let s = status(&home);
+    assert_eq!(env(&s, "production")["unwatched"], true, "{s}");
+    assert_eq!(env(&s, "staging")["unwatched"], false, "{s}");
+}
+
+#[test]
+fn demo_config_reads_the_files_ui_and_names_a_bad_line() {
+    let home = Home::new();
+    let p = home.path().join("ui.toml");
+    std::fs::write(
+        &p,
+        "[ui]\ntheme = \"light\"\nconfirm_rollback = \"maybe\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["demo", "--config", p.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("ui.toml:3:"), "{out:#?}");
 }
 
 #[test]

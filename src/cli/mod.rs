@@ -301,8 +301,9 @@ async fn stop_signal() {
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
-/// SIGHUP). On a signal the action is dropped, which queues its outcome as "unknown (interrupted)" and the
-/// release of its lock; either way the command waits (at most [`SETTLE`])
+/// SIGHUP). On a signal the action is dropped, which queues its outcome as
+/// "unknown (interrupted)", the end of a monitoring window's record and the
+/// release of its lock or claim; either way the command waits (at most [`SETTLE`])
 /// for the store to write what was queued before the process exits. The
 /// store works on a thread of its own, so a locked database never delays
 /// the Ctrl-C itself.
@@ -401,7 +402,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                             .p95_ms
                             .map(|p| format!("{p:.0}ms"))
                             .unwrap_or_else(|| "—".into()),
-                        output::verdict_words(verdict.kind)
+                        output::step_words(verdict.kind)
                     );
                 }
                 _ => {}
@@ -799,6 +800,53 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 print!("{}", output::history_table(&h));
             }
             Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn every_command(c: &clap::Command, out: &mut Vec<clap::Command>) {
+        out.push(c.clone());
+        for s in c.get_subcommands() {
+            every_command(s, out);
+        }
+    }
+
+    #[test]
+    fn every_flag_and_argument_in_help_has_a_description() {
+        let mut all = Vec::new();
+        every_command(&Cli::command(), &mut all);
+        let mut missing = Vec::new();
+        for c in &all {
+            if c.get_about().is_none() && c.get_name() != "shipdeck" {
+                missing.push(format!("command {}", c.get_name()));
+            }
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() {
+                    missing.push(format!("{} {id}", c.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+
+    #[test]
+    fn help_points_to_no_document_outside_the_repository() {
+        let mut all = Vec::new();
+        every_command(&Cli::command(), &mut all);
+        for mut c in all {
+            let help = c.render_long_help().to_string();
+            for doc in ["SPEC", "DESIGN", "§"] {
+                assert!(!help.contains(doc), "{}: {help}", c.get_name());
+            }
         }
     }
 }

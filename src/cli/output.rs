@@ -18,14 +18,25 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A verdict in words a human reads; never a type's name, and nothing is
-/// called healthy before the window has judged.
+/// A window's final verdict in words a human reads; never a type's name.
 pub fn verdict_words(k: crate::monitor::VerdictKind) -> &'static str {
+    use crate::monitor::VerdictKind;
+    match k {
+        VerdictKind::Collecting => "no verdict (still collecting)",
+        VerdictKind::InsufficientData => "not enough data",
+        VerdictKind::Healthy => "healthy",
+        VerdictKind::Regression => "REGRESSION",
+    }
+}
+
+/// Where a window stands after one step: nothing is called healthy
+/// before the window has ended.
+pub fn step_words(k: crate::monitor::VerdictKind) -> &'static str {
     use crate::monitor::VerdictKind;
     match k {
         VerdictKind::Collecting => "collecting",
         VerdictKind::InsufficientData => "not enough data",
-        VerdictKind::Healthy => "no regression",
+        VerdictKind::Healthy => "no regression so far",
         VerdictKind::Regression => "REGRESSION",
     }
 }
@@ -327,13 +338,16 @@ mod tests {
             VerdictKind::Healthy,
             VerdictKind::Regression,
         ] {
-            let w = verdict_words(k);
-            assert!(
-                !w.contains("Insufficient") && !w.contains("Collecting"),
-                "{w}"
-            );
-            assert_ne!(w, format!("{k:?}"));
+            for w in [verdict_words(k), step_words(k)] {
+                assert!(
+                    !w.contains("Insufficient") && !w.contains("Collecting"),
+                    "{w}"
+                );
+                assert_ne!(w, format!("{k:?}"));
+            }
         }
+        // Nothing is called healthy before the window has ended.
+        assert!(!step_words(VerdictKind::Healthy).contains("healthy"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod watch;
 pub use actions::{Confirm, Expect};
 pub use error::EngineError;
 pub use sampler::{Reading, Sampler};
-pub use types::{EnvStatus, Event, MetricsSnapshot, Status};
+pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::WatchOutcome;
 
 use std::collections::HashMap;

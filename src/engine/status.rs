@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, Status, hostname};
+use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status, hostname};
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, PromotionInput, PromotionPlan, StageInfo, Version,
-    WindowVerdict, plan_promotion,
+    ApprovalRule, DeployRecord, EnvState, PromotionInput, PromotionPlan, RollbackInput, StageInfo,
+    Version, WindowVerdict, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -207,7 +207,46 @@ impl Engine {
                 window,
                 now,
             );
-            let traffic = self.traffic(name, state, last_window.as_ref(), now).await;
+            let history = self
+                .inner
+                .store
+                .recent_deploys(name, 50)
+                .await
+                .unwrap_or_default();
+            let approvals = self.inner.store.approvals(name).await.unwrap_or_default();
+            // A regression still running is an incident (and no rollback target).
+            let caught: Vec<Version> = last_window
+                .as_ref()
+                .filter(|w| state == EnvState::Regression && w.verdict == WindowVerdict::Regression)
+                .map(|w| vec![w.version.clone()])
+                .unwrap_or_default();
+            let rollback = (!history.is_empty()).then(|| {
+                match plan_rollback(&RollbackInput {
+                    env: name,
+                    current: version.as_ref(),
+                    history: &history,
+                    to: None,
+                    approvals: &approvals,
+                    caught: &caught,
+                }) {
+                    Ok(p) => RollbackTarget {
+                        detail: format!(
+                            "{} → {}, the last known-good version",
+                            p.from
+                                .as_ref()
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "?".into()),
+                            p.to
+                        ),
+                        to: Some(p.to),
+                    },
+                    Err(e) => RollbackTarget {
+                        to: None,
+                        detail: e.to_string(),
+                    },
+                }
+            });
+            let traffic = self.traffic(name, &history, &caught, checked_at).await;
             seen.push(Seen {
                 version,
                 last_deploy,
@@ -216,6 +255,8 @@ impl Engine {
                 watcher: claim.map(|l| l.describe()),
                 unwatched,
                 traffic,
+                approvals,
+                rollback,
             });
         }
         let prod_idx = cfg
@@ -240,6 +281,8 @@ impl Engine {
                 watcher,
                 unwatched,
                 traffic,
+                approvals,
+                rollback,
             } = seen;
             let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let (promotion, promotion_error) = if i == 0 {
@@ -258,14 +301,12 @@ impl Engine {
             // The decision that matters: about what promoting would ship, or
             // else about what it runs.
             let about = promotion.as_ref().map(|p| &p.version).or(version.as_ref());
-            let approval = match about {
-                Some(v) => self.inner.store.approvals(name).await.ok().and_then(|all| {
-                    all.into_iter()
-                        .filter(|a| &a.version == v)
-                        .max_by_key(|a| a.at)
-                }),
-                None => None,
-            };
+            let approval = about.and_then(|v| {
+                approvals
+                    .into_iter()
+                    .filter(|a| &a.version == v)
+                    .max_by_key(|a| a.at)
+            });
             let (metrics, metrics_error) = match &reading {
                 Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
                 Ok(r) => {
@@ -313,6 +354,7 @@ impl Engine {
                 watcher,
                 unwatched,
                 drift,
+                rollback,
                 metrics,
                 metrics_error,
                 approval,
@@ -354,12 +396,14 @@ impl Engine {
     }
 
     /// The last few steps of `env` and its own baseline before them (known
-    /// incidents left out), from the samples the sampler keeps.
+    /// incidents left out, older clean data in their place), from the
+    /// samples the sampler keeps. `now` must be taken after the sampler's
+    /// read, so that the point it just took counts.
     async fn traffic(
         &self,
         env: &str,
-        state: EnvState,
-        last_window: Option<&WindowRecord>,
+        history: &[DeployRecord],
+        caught: &[Version],
         now: DateTime<Utc>,
     ) -> Option<(Traffic, Option<Traffic>)> {
         self.inner.sampler.as_ref().ok()?;
@@ -373,7 +417,7 @@ impl Engine {
         let samples = self
             .inner
             .store
-            .samples(env, recent_from - span * 2, now)
+            .samples(env, recent_from - span * 4, now)
             .await
             .ok()?;
         let (recent, older): (Vec<_>, Vec<_>) =
@@ -382,19 +426,8 @@ impl Engine {
         if recent.is_empty() {
             return None;
         }
-        // A regression still running is an incident too.
-        let caught: Vec<Version> = last_window
-            .filter(|w| state == EnvState::Regression && w.verdict == WindowVerdict::Regression)
-            .map(|w| vec![w.version.clone()])
-            .unwrap_or_default();
-        let history = self
-            .inner
-            .store
-            .recent_deploys(env, 20)
-            .await
-            .unwrap_or_default();
-        let bad = incident_periods(&history, &caught, now, step * 2);
-        let plan = plan_baseline(recent_from, span, span * 2, &bad);
+        let bad = incident_periods(history, caught, now, step * 2);
+        let plan = plan_baseline(recent_from, span, span * 4, &bad);
         let baseline: Vec<_> = older
             .into_iter()
             .filter(|(at, _)| plan.place(*at).is_some())
@@ -419,4 +452,6 @@ struct Seen {
     watcher: Option<String>,
     unwatched: bool,
     traffic: Option<(Traffic, Option<Traffic>)>,
+    approvals: Vec<crate::domain::Approval>,
+    rollback: Option<RollbackTarget>,
 }

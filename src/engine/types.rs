@@ -62,6 +62,9 @@ pub struct EnvStatus {
     /// It runs another version than shipdeck last deployed there: changed
     /// outside shipdeck.
     pub drift: Option<Drift>,
+    /// Where rolling back would go now (the last known-good version), or
+    /// why nowhere; `None` without any recorded deploy.
+    pub rollback: Option<RollbackTarget>,
     pub metrics: MetricsSnapshot,
     pub metrics_error: Option<String>,
     /// The newest Go/No-Go recorded for the version it runs.
@@ -70,6 +73,15 @@ pub struct EnvStatus {
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
+}
+
+/// Where rolling an environment back would go now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RollbackTarget {
+    /// The last known-good version; `None` when there is none to go to.
+    pub to: Option<Version>,
+    /// One line: "v1.8.0 → v1.7.3, the last known-good version", or why not.
+    pub detail: String,
 }
 
 /// Progress the engine reports while it acts; the TUI turns each into a `Msg`.

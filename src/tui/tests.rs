@@ -56,6 +56,7 @@ pub(crate) mod fixture {
             watcher: None,
             unwatched: false,
             drift: None,
+            rollback: None,
             metrics: MetricsSnapshot::default(),
             metrics_error: None,
             approval: None,

@@ -757,10 +757,14 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
     if refuse(s, "roll back", &env, true) {
         return vec![];
     }
-    let to = env
-        .last_deploy
-        .as_ref()
-        .and_then(|d| d.from_version.clone());
+    // The engine's known-good target (never a caught or No-Go release).
+    let to = match &env.rollback {
+        Some(r) => r.to.clone(),
+        None => env
+            .last_deploy
+            .as_ref()
+            .and_then(|d| d.from_version.clone()),
+    };
     let pending = Pending::Rollback {
         env: env.name.clone(),
         from: env.version.clone(),
@@ -1412,6 +1416,33 @@ mod tests {
             }]
         );
         assert!(s.overlays.is_empty());
+    }
+
+    #[test]
+    fn rollback_goes_to_the_engines_known_good_target_never_the_caught_release() {
+        let settings = Settings {
+            confirm_rollback: false,
+            ..settings()
+        };
+        let mut s = running_console(settings, Theme::dark());
+        // Back on v1.7.2 after v1.8.0 was caught: the last deploy's "from" is
+        // the caught release, and the engine says there is nowhere to go.
+        let prod = s
+            .status
+            .as_mut()
+            .and_then(|st| st.environments.iter_mut().find(|e| e.name == "production"))
+            .unwrap();
+        prod.rollback = Some(crate::engine::RollbackTarget {
+            to: None,
+            detail: "nothing to roll back to: v1.7.2 is the last known-good version".into(),
+        });
+        assert_eq!(
+            key(&mut s, 'r'),
+            vec![Effect::Rollback {
+                env: "production".into(),
+                to: None
+            }]
+        );
     }
 
     #[test]
