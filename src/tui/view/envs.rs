@@ -287,7 +287,8 @@ fn column(
             if lines.len() > rows {
                 lines.truncate(rows);
                 if let Some(last) = lines.last_mut() {
-                    *last = format::clip(&format!("{last} …"), width);
+                    // Cut where a word ends, marked; v shows it whole.
+                    *last = format::continued(last, width);
                 }
             }
             Some((lines, t.dim))
@@ -345,7 +346,7 @@ fn wrap_chars(text: &str, width: usize, rows: usize) -> Vec<String> {
     if out.len() > rows {
         out.truncate(rows);
         if let Some(last) = out.last_mut() {
-            *last = format::clip(&format!("{last}…"), width);
+            *last = format::continued(last, width);
         }
     }
     out
