@@ -290,7 +290,7 @@ pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
 
 /// [`fit`] for one plain string: cut with `…` when it is too long.
 pub fn fit_str(s: &str, style: Style, max: usize) -> Line<'static> {
-    Line::styled(clip(s, max), style)
+    Line::styled(clip_at_boundary(s, max), style)
 }
 
 /// A time with its zone: `2026-11-24 19:55:00 UTC`.

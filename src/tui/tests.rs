@@ -1238,6 +1238,17 @@ fn help() {
     key(&mut s, '?');
     let text = screen(&s, 160, 45);
     let all = screen(&s, 200, 60);
+    // At 80×24 help does not fit: it scrolls to its last line.
+    let mut small = console();
+    update(&mut small, Msg::Resize(80, 24));
+    key(&mut small, '?');
+    assert!(!screen(&small, 80, 24).contains("close this help"));
+    for _ in 0..80 {
+        key(&mut small, 'j');
+    }
+    let end = screen(&small, 80, 24);
+    assert!(end.contains("close this help"), "{end}");
+    assert!(end.contains("↑↓ scroll"), "{end}");
     for b in super::keymap::BINDINGS {
         if !super::keymap::paired(b.action) {
             assert!(all.contains(b.help), "help lacks {:?}", b.help);
