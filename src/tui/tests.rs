@@ -995,6 +995,34 @@ fn at_100x30_the_blocked_by_line_is_whole() {
     insta::assert_snapshot!(text);
 }
 
+/// Column where the monitoring panel starts (its title's box corner).
+fn monitor_left(text: &str) -> usize {
+    text.lines()
+        .find_map(|l| {
+            let at = l.find("┐┌")?;
+            Some(l[..at].chars().count() + 1)
+        })
+        .expect("two panels side by side")
+}
+
+#[test]
+fn space_goes_to_what_matters_now() {
+    let s = console();
+    let pending = monitor_left(&screen(&s, 160, 45));
+    // Nothing to promote to production any more, and a window runs.
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let watching = monitor_left(&screen(&s, 160, 45));
+    assert!(
+        watching + 20 <= pending,
+        "the monitoring window grows: starts at {watching} rather than {pending}"
+    );
+    // Staging has something to promote: its pending panel is wide again.
+    code(&mut s, KeyCode::Left);
+    let staging = monitor_left(&screen(&s, 160, 45));
+    assert!(staging > watching, "{staging} vs {watching}");
+}
+
 #[test]
 fn the_full_verdict_is_in_the_detail_view() {
     let mut s = console();

@@ -225,7 +225,7 @@ fn column(
     let metrics = match (&env.metrics_error, &env.metrics.as_of) {
         (Some(e), _) => vec![
             Part::new("✗ metrics", t.error),
-            Part::new(format!(": {e}"), t.error).prio(1),
+            Part::new(format!(": {e}"), t.error).prio(1).cut(),
         ],
         (None, None) => vec![Part::new("– no data", t.dim)],
         (None, Some(at)) => {
