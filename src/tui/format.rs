@@ -97,6 +97,64 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// Cut free text to `max` columns with `…`, never inside a word: at the
+/// end of a clause (`, ` `; ` `: ` ` — `) when one is near, else between
+/// words, so no number is left half shown.
+pub fn clip_at_boundary(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let room = max.saturating_sub(1);
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        if width(&s[..i + c.len_utf8()]) > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    let head = &s[..end];
+    // A cut right at a space keeps the whole last word.
+    let whole = s[end..].starts_with(' ');
+    let clause = [", ", "; ", ": ", " — "]
+        .iter()
+        .filter_map(|sep| head.rfind(sep))
+        .max()
+        .filter(|at| *at * 2 >= room);
+    let cut = match (whole, clause) {
+        (true, _) => head.trim_end(),
+        (false, Some(at)) => &head[..at],
+        (false, None) => head.rfind(' ').map_or(head, |at| &head[..at]),
+    };
+    let cut = without_lead(cut);
+    if cut.trim().is_empty() {
+        return clip(s, max);
+    }
+    format!("{cut}…")
+}
+
+/// Without a last word that only leads to what was cut (`6.1% vs…`).
+fn without_lead(s: &str) -> &str {
+    const LEADS: [&str; 15] = [
+        "vs", "at", "of", "for", "and", "the", "by", "over", "above", "below", "since", "in", "to",
+        "from", "with",
+    ];
+    let s = s.trim_end();
+    match s.rsplit_once(' ') {
+        Some((rest, last)) if LEADS.contains(&last) => rest.trim_end(),
+        _ => s,
+    }
+}
+
+/// The last line shown of a longer text: ends with `…`, cut where a word
+/// ends if the mark does not fit after it.
+pub fn continued(s: &str, max: usize) -> String {
+    let s = without_lead(s);
+    if width(s) < max {
+        return format!("{s}…");
+    }
+    clip_at_boundary(&format!("{s} …"), max)
+}
+
 /// One piece of a line for [`fit`]: its text (with its own leading
 /// separator), style, and how readily it goes when space is short.
 #[derive(Clone, Debug)]
@@ -157,7 +215,7 @@ pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
         let Some(i) = victim else { break };
         let room = max.saturating_sub(total(&parts) - width(&parts[i].text));
         if parts[i].cut && room >= 12 {
-            parts[i].text = clip(&parts[i].text, room);
+            parts[i].text = clip_at_boundary(&parts[i].text, room);
             break;
         }
         match parts[i].short.take() {
@@ -232,7 +290,7 @@ pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
 
 /// [`fit`] for one plain string: cut with `…` when it is too long.
 pub fn fit_str(s: &str, style: Style, max: usize) -> Line<'static> {
-    Line::styled(clip(s, max), style)
+    Line::styled(clip_at_boundary(s, max), style)
 }
 
 /// A time with its zone: `2026-11-24 19:55:00 UTC`.
@@ -330,7 +388,19 @@ mod tests {
                 Part::new("  no Go recorded for v1.8.0", s).prio(1).cut(),
             ]
         };
-        assert_eq!(text(&fit(gate(), 24)), "✗ approval  no Go recor…");
+        assert_eq!(text(&fit(gate(), 24)), "✗ approval  no Go…");
+        assert_eq!(
+            clip_at_boundary(
+                "regression of v1.8.0: error rate 6.1% vs baseline 0.36%",
+                48
+            ),
+            "regression of v1.8.0: error rate 6.1%…",
+            "never `baseline 0…`"
+        );
+        assert_eq!(clip_at_boundary("abcdefghijklmnop", 8), "abcdefg…");
+        assert_eq!(continued("stage: nothing comes", 20), "stage: nothing…");
+        assert_eq!(continued("stage: nothing", 20), "stage: nothing…");
+        assert_eq!(continued("so give the", 20), "so give…");
         assert_eq!(
             text(&fit(gate(), 14)),
             "✗ approval",

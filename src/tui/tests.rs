@@ -1003,6 +1003,34 @@ fn at_100x30_the_blocked_by_line_is_whole() {
     insta::assert_snapshot!(text);
 }
 
+/// Column where the monitoring panel starts (its title's box corner).
+fn monitor_left(text: &str) -> usize {
+    text.lines()
+        .find_map(|l| {
+            let at = l.find("┐┌")?;
+            Some(l[..at].chars().count() + 1)
+        })
+        .expect("two panels side by side")
+}
+
+#[test]
+fn space_goes_to_what_matters_now() {
+    let s = console();
+    let pending = monitor_left(&screen(&s, 160, 45));
+    // Nothing to promote to production any more, and a window runs.
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let watching = monitor_left(&screen(&s, 160, 45));
+    assert!(
+        watching + 20 <= pending,
+        "the monitoring window grows: starts at {watching} rather than {pending}"
+    );
+    // Staging has something to promote: its pending panel is wide again.
+    code(&mut s, KeyCode::Left);
+    let staging = monitor_left(&screen(&s, 160, 45));
+    assert!(staging > watching, "{staging} vs {watching}");
+}
+
 #[test]
 fn the_full_verdict_is_in_the_detail_view() {
     let mut s = console();
@@ -1246,6 +1274,17 @@ fn help() {
     key(&mut s, '?');
     let text = screen(&s, 160, 45);
     let all = screen(&s, 200, 60);
+    // At 80×24 help does not fit: it scrolls to its last line.
+    let mut small = console();
+    update(&mut small, Msg::Resize(80, 24));
+    key(&mut small, '?');
+    assert!(!screen(&small, 80, 24).contains("close this help"));
+    for _ in 0..80 {
+        key(&mut small, 'j');
+    }
+    let end = screen(&small, 80, 24);
+    assert!(end.contains("close this help"), "{end}");
+    assert!(end.contains("↑↓ scroll"), "{end}");
     for b in super::keymap::BINDINGS {
         if !super::keymap::paired(b.action) {
             assert!(all.contains(b.help), "help lacks {:?}", b.help);

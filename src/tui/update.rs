@@ -435,12 +435,9 @@ fn move_cursor(s: &mut State, by: isize) {
             p.cursor = step(p.cursor, p.items.len());
             return;
         }
-        Some(Overlay::Help) => {
-            s.help_scroll = step(s.help_scroll, super::view::help_lines(s));
-            return;
-        }
-        Some(Overlay::Detail(_)) => {
-            s.help_scroll = step(s.help_scroll, 200);
+        Some(Overlay::Help | Overlay::Detail(_)) => {
+            let max = super::view::overlay_scroll_max(s);
+            s.help_scroll = step(s.help_scroll, max + 1);
             return;
         }
         _ => {}

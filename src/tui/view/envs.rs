@@ -225,7 +225,7 @@ fn column(
     let metrics = match (&env.metrics_error, &env.metrics.as_of) {
         (Some(e), _) => vec![
             Part::new("✗ metrics", t.error),
-            Part::new(format!(": {e}"), t.error).prio(1),
+            Part::new(format!(": {e}"), t.error).prio(1).cut(),
         ],
         (None, None) => vec![Part::new("– no data", t.dim)],
         (None, Some(at)) => {
@@ -284,7 +284,8 @@ fn column(
         if lines.len() > rows {
             lines.truncate(rows);
             if let Some(last) = lines.last_mut() {
-                *last = format::clip(&format!("{last} …"), width);
+                // Cut where a word ends, marked; v shows it whole.
+                *last = format::continued(last, width);
             }
         }
         lines
@@ -347,7 +348,7 @@ fn wrap_chars(text: &str, width: usize, rows: usize) -> Vec<String> {
     if out.len() > rows {
         out.truncate(rows);
         if let Some(last) = out.last_mut() {
-            *last = format::clip(&format!("{last}…"), width);
+            *last = format::continued(last, width);
         }
     }
     out

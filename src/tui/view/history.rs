@@ -144,7 +144,7 @@ fn table(state: &State, entries: &[&AuditEntry], frame: &mut Frame, area: Rect) 
             e.detail.clone(),
         ];
         Row::new(cols.iter().zip(texts).enumerate().map(|(i, (c, text))| {
-            let text = format::clip(&text, c.1 as usize);
+            let text = format::clip_at_boundary(&text, c.1 as usize);
             if i == 5 {
                 Cell::from(Span::styled(text, outcome_style))
             } else {

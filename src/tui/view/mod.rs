@@ -171,8 +171,20 @@ pub fn env_at(state: &State, x: u16, y: u16) -> Option<usize> {
 }
 
 /// Lines of the help screen (for scrolling it).
-pub fn help_lines(state: &State) -> usize {
-    help::lines(state).len()
+/// The furthest the help screen or the detail view on top can scroll: its
+/// lines less the rows it shows.
+pub fn overlay_scroll_max(state: &State) -> usize {
+    let (w, h) = state.size;
+    let lines = match state.overlays.last() {
+        Some(Overlay::Help) => help::lines(state, w).len(),
+        Some(Overlay::Detail(d)) => {
+            let inner = w.saturating_sub(4).min(110).saturating_sub(2).max(1) as usize;
+            detail::lines(state, d, inner).1.len()
+        }
+        _ => 0,
+    };
+    // The box takes the whole height but one row above and below, and its borders.
+    lines.saturating_sub(h.saturating_sub(4) as usize)
 }
 
 fn too_small(state: &State, frame: &mut Frame, area: Rect) {

@@ -4,7 +4,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, BorderType, Clear, List, ListItem, ListState, Paragraph};
 
 use crate::tui::format::{self, Part};
@@ -29,19 +29,18 @@ pub fn draw(state: &State, p: &Picker, frame: &mut Frame, area: Rect) {
     let inner = block.inner(rect);
     frame.render_widget(Clear, rect);
     frame.render_widget(block, rect);
-    let mut hint = vec![Span::styled(
-        "The engine checks the gates for it before you confirm.",
-        t.dim,
-    )];
+    let mut hint =
+        vec![Part::new("The engine checks its gates before you confirm.", t.dim).prio(2)];
     if state.history_loading {
-        hint.push(Span::styled(" Loading what ran before…", t.busy));
+        hint.insert(0, Part::new("Loading what ran before… ", t.busy).prio(1));
     }
+    let hint = format::fit(hint, inner.width as usize);
     let [top, list_a] = ratatui::layout::Layout::vertical([
         ratatui::layout::Constraint::Length(1),
         ratatui::layout::Constraint::Fill(1),
     ])
     .areas(inner);
-    frame.render_widget(Paragraph::new(Line::from(hint)), top);
+    frame.render_widget(Paragraph::new(hint), top);
     if p.items.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled(
