@@ -4,7 +4,7 @@
 //! targets, a sharp-regression check at 300 s steps, and the time to replay
 //! a 1-hour trace against its 5 ms budget.
 //!
-//! `cargo bench --bench detector [-- --traces N --verbose]`
+//! `cargo bench --bench detector [-- --traces N --verbose --tuning --step S]`
 //! `SHIPDECK_BENCH_QUICK=1` runs a smaller corpus (a quick look, not figures).
 //!
 //! Seeds: the TUNING seeds were looked at while the detector was tuned; the
@@ -29,12 +29,14 @@ fn main() {
     let mut n = if quick { 120 } else { DEFAULT_TRACES };
     let mut verbose = false;
     let mut only_tuning = false;
+    let mut only_step: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--traces" => n = args.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--verbose" => verbose = true,
             "--tuning" => only_tuning = true,
+            "--step" => only_step = args.next().and_then(|v| v.parse().ok()),
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -64,6 +66,9 @@ fn main() {
         .collect();
     let mut verdicts = Vec::new();
     for (factor, step) in [(1usize, 10.0), (6, 60.0), (30, 300.0)] {
+        if only_step.is_some_and(|s| s != step) {
+            continue;
+        }
         for (set, traces) in &base {
             let traces: Vec<LabeledTrace> = traces
                 .iter()

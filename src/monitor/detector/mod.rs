@@ -10,11 +10,28 @@
 //!   baselines widen every band (uncertainty of the estimates).
 //! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
 //!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
-//!   quantile against shifts ×1.3/×1.7/×2.9, request counts against a fall
-//!   to 10% (a throughput collapse). Every step's contribution is capped so
-//!   that no single step (a blip) and no short warm-up right after the deploy
-//!   can decide alone: at least 3 steps and [`DetectorConfig::min_evidence_s`]
-//!   seconds of evidence are needed.
+//!   quantile against shifts ×1.3/×1.7/×2.9 (its noise widened when a step
+//!   holds fewer requests than the baseline's usual), request counts against
+//!   a fall. Evidence is capped per second of a step (less in the seconds of
+//!   the warm-up, [`DetectorConfig::warmup_s`]), so that what decides is
+//!   time and counts, not step counts: an alarm needs evidence spanning more
+//!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
+//!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
+//! * A whole-window error test (from the end of the warm-up, never from its
+//!   single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
+//!   variance that counts overdispersion, the baseline rate's own
+//!   uncertainty and its slow wander: it catches slow creeps and small rises
+//!   at low traffic that no stretch of steps shows alone.
+//! * Throughput: traffic legitimately dips (to [`DetectorConfig::dip_floor`]
+//!   of the baseline, or the baseline's own lows). A collapse on traffic
+//!   alone must fall far below that floor; a shallower fall (below about
+//!   half) counts only with other evidence, which the reason names: errors
+//!   or latency rising with it, no recovery for
+//!   [`DetectorConfig::max_dip_s`], or — when the caller supplies a seasonal
+//!   reference ([`Detector::push_with_reference`], e.g. the same step a day
+//!   earlier) — traffic far below what the reference predicts; with a
+//!   reference, the expected level is the reference's, so a fall it shows
+//!   too (the nightly slide) is no evidence at all.
 //! * The alarm threshold is set for the window length (number of steps ×
 //!   number of tests) so the false-alarm probability per window stays small.
 //! * Optional absolute guards (`max_error_rate`, `max_p*_ms`) are hard SLO
@@ -570,7 +587,7 @@ impl Detector {
             // grows as 1/sqrt(n)): a dip in traffic below the baseline's
             // usual range is no latency evidence.
             let thin = m.thr.map_or(1.0, |ts| {
-                (0.7 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
+                (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
             });
             let var = ls.sigma * ls.sigma * thin;
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
@@ -696,15 +713,16 @@ impl Detector {
         ))
     }
 
-    /// The signal, if any, whose evidence of a regression has reached half
-    /// the alarm threshold: what makes a fall in traffic more than a dip.
+    /// The signal, if any, whose evidence of a regression has come close
+    /// to the alarm threshold (half of it for errors; three quarters for a
+    /// latency quantile, which a thinner step makes noisier): what makes a
+    /// fall in traffic more than a dip.
     fn moving_with_it(&self, m: &Model) -> Option<String> {
-        let half = 0.5 * m.h;
-        if self.err.iter().any(|c| c.s >= half) {
+        if self.err.iter().any(|c| c.s >= 0.5 * m.h) {
             return Some("the error rate".into());
         }
         (0..3)
-            .find(|&i| self.lat[i].iter().any(|c| c.s >= half))
+            .find(|&i| self.lat[i].iter().any(|c| c.s >= 0.75 * m.h))
             .map(|i| format!("{} latency", LAT_NAMES[i]))
     }
 
