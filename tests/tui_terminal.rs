@@ -375,3 +375,131 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     }
     eprintln!("whole run: {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// The demo fleet as its own process on a free port, killed on drop.
+struct Fleet(std::process::Child);
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A deploy made elsewhere (the CLI, another engineer) is noticed by an open
+/// console, which watches it: one monitoring window for that deploy.
+#[test]
+fn a_cli_deploy_is_caught_by_an_open_console() {
+    require_tmux();
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux {
+        socket: home.path().join("tmux.sock"),
+    };
+    for d in ["config", "data", "state"] {
+        std::fs::create_dir_all(home.path().join(d)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let _fleet = Fleet(
+        Command::new(bin)
+            .args(["demo-fleet", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the demo fleet"),
+    );
+    // The example config, on this fleet's port, with a short window.
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .expect("config.example.toml");
+    let config = home.path().join("shipdeck.toml");
+    std::fs::write(
+        &config,
+        example
+            .replace("127.0.0.1:7878", &format!("127.0.0.1:{port}"))
+            .replace("window = \"30m\"", "window = \"2m\"")
+            .replace("baseline = \"30m\"", "baseline = \"1m\""),
+    )
+    .unwrap();
+    let env = |c: &mut Command| {
+        c.current_dir(home.path())
+            .env_remove("SHIPDECK_CONFIG")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("TERM", "xterm-256color");
+    };
+    let script = format!(
+        "{} --config {}; sleep 600",
+        shell_quote(bin),
+        shell_quote(&config)
+    );
+    let mut start = tmux.command();
+    env(&mut start);
+    let out = start
+        .env("USER", "console")
+        .args(["new-session", "-d", "-s", SESSION])
+        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
+        .args(["sh", "-c", &script])
+        .output()
+        .expect("start tmux");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        &tmux,
+        "the console on production v1.7.3",
+        Duration::from_secs(60),
+        |s| production_field(s, "version").is_some_and(|v| v.starts_with("v1.7.3")),
+    );
+    // Metrics flow (the window needs some baseline).
+    wait_for(
+        &tmux,
+        "3 points of live metrics",
+        Duration::from_secs(60),
+        |s| live_points(s).is_some_and(|n| n >= 3),
+    );
+
+    // Someone else approves and promotes production from the command line.
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        env(&mut c);
+        let out = c
+            .env("USER", "ops")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "shipdeck {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["approve", "production", "--note", "from the pipeline"]);
+    cli(&["promote", "production", "--yes"]);
+
+    // The open console notices the new version and watches it.
+    wait_for(
+        &tmux,
+        "the console to watch the CLI's deploy",
+        Duration::from_secs(30),
+        |s| {
+            production_field(s, "version").is_some_and(|v| v.starts_with("v1.8.0"))
+                && monitoring_panel(s).is_some_and(|p| p.contains("Monitoring production"))
+        },
+    );
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("this console watches it"),
+        "the console says it took the deploy over:\n{screen}"
+    );
+}

@@ -1396,3 +1396,18 @@ fn no_color() {
     assert!(buf[(col, row as u16)].modifier.contains(Modifier::REVERSED));
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_header_keeps_the_status_age_and_cuts_with_an_ellipsis() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    st.project = "the-checkout-and-payments-platform-of-the-shop".into();
+    st.store_error = Some("database is locked (another process holds the write lock)".into());
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let text = screen(&s, 80, 24);
+    let top = text.lines().next().unwrap();
+    assert!(top.contains("status 1s ago"), "{top}");
+    assert!(top.contains("✗ store"), "{top}");
+    assert!(top.contains(" shipdeck"), "{top}");
+    assert!(top.contains('…'), "whatever is cut says so: {top}");
+}

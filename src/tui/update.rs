@@ -422,7 +422,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
 
 /// Rows a page of the history view holds.
 fn page(s: &State) -> usize {
-    (s.size.1 as usize).saturating_sub(18).max(5)
+    super::view::history_page(s)
 }
 
 /// Move the cursor of the picker, the help screen or the history view.
@@ -1697,7 +1697,7 @@ mod tests {
         assert_eq!(s.history_cursor, 0);
         code(&mut s, KeyCode::PageDown);
         let page = s.history_cursor;
-        assert!(page >= 5, "a page moves several rows: {page}");
+        assert_eq!(page, 14, "a page is what the view shows at 100×30");
         code(&mut s, KeyCode::PageUp);
         assert_eq!(s.history_cursor, 0);
         // Enter opens the highlighted record in full; Esc closes it.

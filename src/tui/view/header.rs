@@ -1,11 +1,12 @@
-//! The top line: project, who is acting, and how fresh the status is.
+//! The top line: project, who is acting, and how fresh the status is. When
+//! the line is short, the store error's detail, the actor and the project
+//! name go first; the status age and READ-ONLY stay.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::format;
+use crate::tui::format::{self, Part};
 use crate::tui::state::{PanelState, State};
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -15,33 +16,29 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         .as_ref()
         .map(|s| s.project.as_str())
         .unwrap_or("");
-    let mut left = vec![Span::styled(" shipdeck", t.title)];
+    let mut left = vec![Part::new(" shipdeck", t.title)];
     if !project.is_empty() {
-        left.push(Span::styled(" · ", t.dim));
-        left.push(Span::styled(project.to_string(), t.title));
+        left.push(Part::new(format!(" · {project}"), t.title).prio(2).cut());
     }
     if state.settings.read_only {
-        left.push(Span::raw("  "));
-        left.push(Span::styled(" READ-ONLY ", t.selected_title));
+        left.push(Part::new("  ", t.text));
+        left.push(Part::new(" READ-ONLY ", t.selected_title));
     }
 
     let mut right = Vec::new();
     if let Some(e) =
         (state.status.as_ref()).and_then(|s| s.store_error.as_deref().or(s.integrity.as_deref()))
     {
-        right.push(Span::styled(
-            format!("✗ store: {}", format::clip_at_boundary(e, 50)),
-            t.error,
-        ));
-        right.push(Span::styled(" · ", t.dim));
+        right.push(Part::new("✗ store", t.error));
+        right.push(Part::new(format!(": {e}"), t.error).prio(3).cut());
+        right.push(Part::new(" · ", t.dim));
     }
     if let Some(s) = &state.status {
-        right.push(Span::styled(s.actor.clone(), t.text));
-        right.push(Span::styled(" · ", t.dim));
+        right.push(Part::new(format!("{} · ", s.actor), t.text).prio(1));
     }
     match state.status_panel() {
-        PanelState::Loading => right.push(Span::styled("loading status…", t.busy)),
-        PanelState::Loaded { age_s } => right.push(Span::styled(
+        PanelState::Loading => right.push(Part::new("loading status…", t.busy)),
+        PanelState::Loaded { age_s } => right.push(Part::new(
             format!("status {} ago", format::age(age_s)),
             if age_s > 3 * state.settings.refresh.as_secs().max(1) as i64 {
                 t.warn
@@ -50,23 +47,29 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             },
         )),
         PanelState::Error { reason, age_s } => {
-            let age = age_s
-                .map(|a| format!(" (last good {} ago)", format::age(a)))
-                .unwrap_or_default();
-            right.push(Span::styled(
-                format!(
-                    "status failed: {}{age}",
-                    format::clip_at_boundary(reason, 60)
-                ),
-                t.error,
-            ));
+            right.push(Part::new("status failed", t.error));
+            right.push(Part::new(format!(": {reason}"), t.error).prio(3).cut());
+            if let Some(a) = age_s {
+                right.push(Part::new(
+                    format!(" (last good {} ago)", format::age(a)),
+                    t.error,
+                ));
+            }
         }
     }
-    right.push(Span::raw(" "));
-    let right = Line::from(right).right_aligned();
+    right.push(Part::new(" ", t.text));
+    // The right side first (its state matters more), then the project in
+    // what is left.
+    let w = area.width as usize;
+    let left_min: usize = left
+        .iter()
+        .filter(|p| p.prio == 0)
+        .map(|p| format::width(&p.text))
+        .sum();
+    let right = format::fit(right, w.saturating_sub(left_min + 1)).right_aligned();
     let rw = right.width() as u16;
     let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(rw.min(area.width))])
         .areas(area);
-    frame.render_widget(Paragraph::new(Line::from(left)), l);
+    frame.render_widget(Paragraph::new(format::fit(left, l.width as usize)), l);
     frame.render_widget(Paragraph::new(right), r);
 }

@@ -170,7 +170,14 @@ pub fn env_at(state: &State, x: u16, y: u16) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// Lines of the help screen (for scrolling it).
+/// Rows of the audit log the history view shows at once (a page).
+pub fn history_page(state: &State) -> usize {
+    let h = state.size.1;
+    // Header, banner, notice and footer lines; the table's borders and header.
+    let around = 3 + banner::height(state, state.size.0) + 3;
+    h.saturating_sub(envs::height(h) + around).max(1) as usize
+}
+
 /// The furthest the help screen or the detail view on top can scroll: its
 /// lines less the rows it shows.
 pub fn overlay_scroll_max(state: &State) -> usize {

@@ -587,7 +587,7 @@ fn draw_chart(
                 format!(" {} {}", marker_symbol(s.marker, false), s.name),
                 s.style,
             )
-            .prio(3),
+            .prio(4),
         );
     }
     if !spec.bands.is_empty() {
@@ -596,7 +596,7 @@ fn draw_chart(
                 format!(" {} band", marker_symbol(t.marker_band, false)),
                 t.band,
             )
-            .prio(4),
+            .prio(5),
         );
     }
     if !spec.limits.is_empty() {
@@ -629,7 +629,7 @@ fn draw_chart(
                 format!(" {} {}", marker_symbol(m.marker, true), m.name),
                 m.style,
             )
-            .prio(5),
+            .prio(3),
         );
     }
     if let Some(now) = &spec.now {
