@@ -195,7 +195,10 @@ fn watch_new_deploys(s: &mut State, status: &Status) -> Vec<Effect> {
             .and_then(|u| u.window.as_ref())
             .is_some_and(|w| w.running && w.version == version);
         let watched = s.watched.get(&env.name) == Some(&version);
-        if rolled_back || busy || watching || watched {
+        // Mid-deploy (the version moved before the record was written):
+        // wait for the record that says what kind of deploy it was.
+        let in_flight = matches!(env.state, EnvState::Deploying | EnvState::RollingBack);
+        if rolled_back || busy || watching || watched || in_flight {
             continue;
         }
         let by = env
@@ -874,6 +877,13 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             from,
             rollback,
         } => {
+            if rollback {
+                // Where a rollback lands is a known version, not a release
+                // to judge: never start a window for it, even when a
+                // snapshot shows the version before the record of the
+                // rollback is written.
+                s.watched.insert(env.clone(), version.clone());
+            }
             if rollback
                 && s.env_ui(&env).and_then(|u| u.task.as_ref()).map(|t| t.kind)
                     != Some(TaskKind::Rollback)
@@ -1888,6 +1898,26 @@ mod tests {
             kind: crate::domain::DeployKind::Rollback,
         });
         assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(back))), vec![]);
+        // Nor is the version a rollback lands on, seen before the rollback
+        // is recorded (the snapshot still names the promote as last deploy).
+        let mut s = console();
+        update(&mut s, Msg::StatusLoaded(Ok(status(now, 1))));
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployStarted {
+                env: "production".into(),
+                version: v("v1.7.2"),
+                from: Some(v("v1.7.3")),
+                rollback: true,
+            }),
+        );
+        let mut mid = status(now, 2);
+        mid.environments[3].version = Some(v("v1.7.2"));
+        let fx = update(&mut s, Msg::StatusLoaded(Ok(mid)));
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Watch { .. })),
+            "{fx:?}"
+        );
         // Its own promote starts its own window, and only one.
         let mut s = console();
         monitored(&mut s, 20, false);
