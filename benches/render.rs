@@ -106,6 +106,7 @@ fn main() {
             .collect(),
         pending: None,
         store_error: None,
+        integrity: None,
     };
     update(&mut state, Msg::Tick(now));
     update(&mut state, Msg::StatusLoaded(Ok(status)));
@@ -155,7 +156,9 @@ fn main() {
     for i in 0..WARMUP + RUNS {
         let start = Instant::now();
         terminal
-            .draw(|f| view::draw(&state, f))
+            .draw(|f| {
+                view::draw(&state, f);
+            })
             .expect("draw into the test backend");
         let took = start.elapsed();
         if i >= WARMUP {

@@ -1,7 +1,7 @@
 //! The config file: TOML, typed, validated, with errors that name the file,
 //! line and column (DESIGN habit 9).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -147,6 +147,27 @@ impl Default for MonitorConfig {
     }
 }
 
+impl MonitorConfig {
+    /// The one mapping from `[monitor]` to the detector's settings, used by
+    /// the live window, `watch` and `replay --config` alike: window (or
+    /// `window` when given, e.g. `watch --window`), baseline and the hard
+    /// guards; the detector's tuning keeps its defaults.
+    pub fn detector_config(
+        &self,
+        window: Option<std::time::Duration>,
+    ) -> crate::monitor::DetectorConfig {
+        crate::monitor::DetectorConfig {
+            baseline_s: self.baseline.0.as_secs_f64(),
+            window_s: window.unwrap_or(self.window.0).as_secs_f64(),
+            max_error_rate: self.max_error_rate,
+            max_p50_ms: self.max_p50_ms,
+            max_p95_ms: self.max_p95_ms,
+            max_p99_ms: self.max_p99_ms,
+            ..crate::monitor::DetectorConfig::default()
+        }
+    }
+}
+
 fn default_window() -> HumanDuration {
     HumanDuration::from_secs(30 * 60)
 }
@@ -176,6 +197,10 @@ pub struct UiConfig {
     /// Show everything, allow nothing.
     #[serde(default)]
     pub read_only: bool,
+    /// Clicks select an environment and the wheel scrolls; `false` leaves
+    /// the mouse to the terminal (select and copy text).
+    #[serde(default = "default_true")]
+    pub mouse: bool,
 }
 
 impl Default for UiConfig {
@@ -185,6 +210,7 @@ impl Default for UiConfig {
             theme: ThemeName::Dark,
             refresh: default_refresh(),
             read_only: false,
+            mouse: true,
         }
     }
 }
@@ -209,6 +235,81 @@ impl RollbackStrategy {
     }
 }
 
+/// Longest link template accepted.
+const MAX_LINK: usize = 2048;
+
+/// A link template is an http(s) URL with only `{env}` and `{version}`
+/// placeholders and no control characters or spaces (it ends up inside a
+/// terminal escape sequence).
+fn check_link(name: &str, template: &str) -> Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 20
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err("a link name is 1-20 letters, digits, - or _".into());
+    }
+    if template.len() > MAX_LINK {
+        return Err(format!("longer than {MAX_LINK} bytes"));
+    }
+    if let Some(c) = template
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "{template:?} contains {c:?}: write spaces and control characters percent-encoded"
+        ));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("{template:?} has a '{{' without '}}'"));
+        };
+        let placeholder = &after[..close];
+        if placeholder != "env" && placeholder != "version" {
+            return Err(format!(
+                "{template:?}: unknown placeholder {{{placeholder}}} (use {{env}} and {{version}})"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    if !(template.starts_with("http://") || template.starts_with("https://")) {
+        return Err(format!("{template:?} must start with http:// or https://"));
+    }
+    let sample = expand_link(template, "env", Some("v1.0.0"))
+        .ok_or_else(|| format!("{template:?} is not a usable URL"))?;
+    match reqwest::Url::parse(&sample) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        Ok(u) => Err(format!(
+            "{template:?}: scheme {:?} is not allowed (http or https)",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{template:?} is not a URL: {e}")),
+    }
+}
+
+/// Fill `{env}` and `{version}` into a link template and make the result
+/// safe to put in a terminal escape sequence: anything but printable ASCII
+/// is percent-encoded. `None` when the template needs a version that is
+/// unknown, or when the result is not an http(s) URL.
+pub fn expand_link(template: &str, env: &str, version: Option<&str>) -> Option<String> {
+    let mut out = template.replace("{env}", env);
+    if out.contains("{version}") {
+        out = out.replace("{version}", version?);
+    }
+    let mut safe = String::with_capacity(out.len());
+    for b in out.bytes() {
+        if (0x21..0x7f).contains(&b) {
+            safe.push(b as char);
+        } else {
+            safe.push_str(&format!("%{b:02X}"));
+        }
+    }
+    (safe.starts_with("http://") || safe.starts_with("https://")).then_some(safe)
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentConfig {
@@ -229,6 +330,9 @@ pub struct EnvironmentConfig {
     pub production: Option<bool>,
     /// Restore command shown when a release with migrations is rolled back.
     pub restore_command: Option<String>,
+    /// Links the console shows for this environment (terminal hyperlinks):
+    /// name → URL template with `{env}` and `{version}` placeholders.
+    pub links: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// How an environment's running version is read: an HTTP JSON endpoint with
@@ -258,7 +362,9 @@ pub struct DeployConfig {
     pub webhook: Option<String>,
     pub command: Option<Vec<String>>,
     pub token_env: Option<String>,
-    /// How long the deploy may take until the environment reports the new version.
+    /// How long the deploy may take until the environment reports the new
+    /// version; it also bounds the hook itself (the webhook's answer, the
+    /// command's exit).
     #[serde(default = "default_deploy_timeout")]
     pub timeout: HumanDuration,
     /// How often the version is polled while deploying.
@@ -321,7 +427,9 @@ impl Config {
             column: None,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, path)
+        let cfg = Config::parse(&src, path)?;
+        cfg.register_secrets();
+        Ok(cfg)
     }
 
     /// Parse and validate config text; `path` only names it in errors.
@@ -347,7 +455,35 @@ impl Config {
             at(e.span(), msg)
         })?;
         cfg.validate().map_err(|(span, msg)| at(span, msg))?;
+        // The same text once more, for the places of the values whose
+        // limits are checked below (the typed config keeps plain values).
+        let probe: Probe =
+            toml::from_str(src).map_err(|e| at(e.span(), e.message().to_string()))?;
+        probe.validate().map_err(|(span, msg)| at(span, msg))?;
         Ok(cfg)
+    }
+
+    /// Register every secret this config names with the redactor: the
+    /// values of the `token_env` variables that are set, and the
+    /// credentials of every URL. Called by [`Config::load`]; the backends
+    /// also register what they read.
+    pub fn register_secrets(&self) {
+        let mut vars = vec![self.metrics.token_env.as_deref()];
+        let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
+        for e in &self.environments {
+            vars.push(e.version.get_ref().token_env.as_deref());
+            vars.push(e.deploy.get_ref().token_env.as_deref());
+            urls.push(e.version.get_ref().url.as_deref());
+            urls.push(e.deploy.get_ref().webhook.as_deref());
+        }
+        for v in vars.into_iter().flatten() {
+            if let Ok(secret) = std::env::var(v) {
+                crate::text::register_secret(&secret);
+            }
+        }
+        for u in urls.into_iter().flatten() {
+            crate::text::register_url_credentials(u);
+        }
     }
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
@@ -465,6 +601,14 @@ impl Config {
                     _ => {}
                 }
             }
+            for (link, template) in env.links.iter().flat_map(|l| l.get_ref()) {
+                if let Err(why) = check_link(link, template) {
+                    return Err((
+                        env.links.as_ref().map(|l| l.span()),
+                        format!("environment {name:?}: links.{link}: {why}"),
+                    ));
+                }
+            }
             if env.gates.requires_approval && i == 0 && env.gates.approval_stage.is_none() {
                 return Err((
                     Some(env.name.span()),
@@ -481,21 +625,8 @@ impl Config {
                 "[monitor] window and baseline must be longer than zero".into(),
             ));
         }
-        if m.window.0 > std::time::Duration::from_secs(24 * 3600) {
-            return Err((None, "[monitor] window is at most 24h".into()));
-        }
         if self.metrics.step.0 < std::time::Duration::from_millis(100) {
             return Err((None, "[metrics] step must be at least 100ms".into()));
-        }
-        if let Some(r) = m.max_error_rate
-            && !(0.0..=1.0).contains(&r)
-        {
-            return Err((
-                None,
-                format!(
-                    "[monitor] max_error_rate {r} must be a fraction between 0 and 1 (1% = 0.01)"
-                ),
-            ));
         }
         Ok(())
     }
@@ -515,6 +646,186 @@ impl Config {
 
     pub fn env(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name.get_ref() == name)
+    }
+}
+
+/// Limits on durations beyond the global one (365 days, see
+/// `HumanDuration::parse`).
+pub mod limits {
+    use std::time::Duration;
+
+    const H: u64 = 3600;
+    /// `[monitor] window`.
+    pub const WINDOW: Duration = Duration::from_secs(24 * H);
+    /// `[monitor] baseline`.
+    pub const BASELINE: Duration = Duration::from_secs(7 * 24 * H);
+    /// `[metrics] step`.
+    pub const STEP: Duration = Duration::from_secs(H);
+    /// `timeout` of `[metrics]` and of a version source.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    /// `timeout` of a deploy.
+    pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(24 * H);
+    /// `poll` of a deploy and `[ui] refresh`.
+    pub const POLL: Duration = Duration::from_secs(5 * 60);
+}
+
+type Span = Option<std::ops::Range<usize>>;
+type Problem = (Span, String);
+
+/// The places of the values [`Probe::validate`] checks: the same file read
+/// a second time, leniently (unknown keys are the typed parse's business).
+#[derive(Deserialize, Default)]
+struct Probe {
+    project: Option<Spanned<String>>,
+    #[serde(default)]
+    identity: IdentityProbe,
+    #[serde(default)]
+    metrics: MetricsProbe,
+    #[serde(default)]
+    monitor: MonitorProbe,
+    #[serde(default)]
+    ui: UiProbe,
+    #[serde(default)]
+    environments: Vec<EnvProbe>,
+}
+
+#[derive(Deserialize, Default)]
+struct IdentityProbe {
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetricsProbe {
+    url: Option<Spanned<String>>,
+    step: Option<Spanned<HumanDuration>>,
+    timeout: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MonitorProbe {
+    window: Option<Spanned<HumanDuration>>,
+    baseline: Option<Spanned<HumanDuration>>,
+    max_error_rate: Option<Spanned<f64>>,
+    max_p50_ms: Option<Spanned<f64>>,
+    max_p95_ms: Option<Spanned<f64>>,
+    max_p99_ms: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+struct UiProbe {
+    refresh: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize)]
+struct EnvProbe {
+    #[serde(default)]
+    version: SourceProbe,
+    #[serde(default)]
+    deploy: SourceProbe,
+    metrics_label: Option<Spanned<String>>,
+    restore_command: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct SourceProbe {
+    url: Option<Spanned<String>>,
+    webhook: Option<Spanned<String>>,
+    command: Option<Vec<Spanned<String>>>,
+    timeout: Option<Spanned<HumanDuration>>,
+    poll: Option<Spanned<HumanDuration>>,
+}
+
+/// A text shown to people must not carry control characters or escape
+/// sequences: refuse it here, with its place, rather than clean it later.
+fn printable(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
+    match v {
+        Some(v) if crate::text::has_control(v.get_ref()) => Err((
+            Some(v.span()),
+            format!(
+                "{what} {:?} contains control characters or escape sequences; use printable text",
+                v.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn at_most(
+    what: &str,
+    v: &Option<Spanned<HumanDuration>>,
+    limit: std::time::Duration,
+) -> Result<(), Problem> {
+    match v {
+        Some(d) if d.get_ref().0 > limit => Err((
+            Some(d.span()),
+            format!(
+                "{what} = \"{}\" is too long: at most {}",
+                d.get_ref(),
+                HumanDuration(limit)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A limit in milliseconds: a finite number above zero.
+fn positive_ms(what: &str, v: &Option<Spanned<f64>>) -> Result<(), Problem> {
+    match v {
+        Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => Err((
+            Some(x.span()),
+            format!(
+                "{what} = {} must be a finite number of milliseconds above 0",
+                x.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Probe {
+    fn validate(&self) -> Result<(), Problem> {
+        printable("project", &self.project)?;
+        printable("[identity] name", &self.identity.name)?;
+        printable("[metrics] url", &self.metrics.url)?;
+        let m = &self.monitor;
+        at_most("[monitor] window", &m.window, limits::WINDOW)?;
+        at_most("[monitor] baseline", &m.baseline, limits::BASELINE)?;
+        at_most("[metrics] step", &self.metrics.step, limits::STEP)?;
+        at_most(
+            "[metrics] timeout",
+            &self.metrics.timeout,
+            limits::READ_TIMEOUT,
+        )?;
+        at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
+        if let Some(r) = &m.max_error_rate
+            && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
+        {
+            return Err((
+                Some(r.span()),
+                format!(
+                    "[monitor] max_error_rate = {} must be a fraction between 0 and 1 (1% = 0.01)",
+                    r.get_ref()
+                ),
+            ));
+        }
+        positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
+        positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
+        positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
+        for e in &self.environments {
+            printable("metrics_label", &e.metrics_label)?;
+            printable("restore_command", &e.restore_command)?;
+            for src in [&e.version, &e.deploy] {
+                printable("url", &src.url)?;
+                printable("webhook", &src.webhook)?;
+                if let Some(prog) = src.command.as_ref().and_then(|c| c.first()) {
+                    printable("command", &Some(prog.clone()))?;
+                }
+            }
+            at_most("version timeout", &e.version.timeout, limits::READ_TIMEOUT)?;
+            at_most("deploy timeout", &e.deploy.timeout, limits::DEPLOY_TIMEOUT)?;
+            at_most("deploy poll", &e.deploy.poll, limits::POLL)?;
+        }
+        Ok(())
     }
 }
 
@@ -650,6 +961,136 @@ monitored = true
         let e = parse(&missing).unwrap_err();
         assert_eq!(e.line, Some(11));
         assert!(e.message.contains("not an environment"), "{}", e.message);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_their_place_and_limit() {
+        let e = parse(&format!(
+            "{MINIMAL}\n[monitor]\nbaseline = \"5000000000h\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(15), Some(12)));
+        assert!(e.message.contains("at most 365d"), "{}", e.message);
+        let e = parse(&format!("{MINIMAL}\n[monitor]\nbaseline = \"30d\"\n")).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(15), Some(12)));
+        assert!(e.message.contains("at most 168h"), "{}", e.message);
+        let e = parse(&format!("{MINIMAL}\n[monitor]\nwindow = \"2d\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(15));
+        let long_deploy = MINIMAL.replace(
+            r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy" }"#,
+            r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy", timeout = "400d" }"#,
+        );
+        let e = parse(&long_deploy).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("too long"), "{}", e.message);
+    }
+
+    #[test]
+    fn negative_and_non_finite_limits_are_refused_with_their_place() {
+        for (key, value) in [
+            ("max_p95_ms", "-5.0"),
+            ("max_p50_ms", "nan"),
+            ("max_p99_ms", "inf"),
+            ("max_p95_ms", "0.0"),
+            ("max_error_rate", "nan"),
+            ("max_error_rate", "-0.1"),
+            ("max_error_rate", "1.5"),
+        ] {
+            let e = parse(&format!("{MINIMAL}\n[monitor]\n{key} = {value}\n")).unwrap_err();
+            assert_eq!(
+                (e.line, e.column),
+                (Some(15), Some(key.len() + 4)),
+                "{key} = {value}: {e}"
+            );
+            assert!(e.message.contains(key), "{}", e.message);
+        }
+        assert!(
+            parse(&format!(
+                "{MINIMAL}\n[monitor]\nmax_p95_ms = 250\nmax_error_rate = 0.02\n"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn escape_sequences_in_shown_names_are_refused_with_their_place() {
+        let e = parse(&format!(
+            "project = \"shop\\u001b]0;pwned\\u0007\"\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(1), Some(11)));
+        assert!(e.message.contains("escape sequences"), "{}", e.message);
+        let e = parse(&format!("[identity]\nname = \"ops\\u202e\"\n{MINIMAL}")).unwrap_err();
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn links_are_checked_and_expanded_safely() {
+        let with = |links: &str| {
+            parse(&MINIMAL.replace(
+                "monitored = true",
+                &format!("monitored = true\nlinks = {links}"),
+            ))
+        };
+        let c = with(r#"{ logs = "https://logs.example.com/?q=env%3D{env}", dashboard = "https://grafana.example.com/d/x?v={version}" }"#)
+            .unwrap();
+        let links = c.environments[1].links.as_ref().unwrap().get_ref();
+        assert_eq!(links.len(), 2);
+        assert_eq!(
+            expand_link(&links["logs"], "production", None).as_deref(),
+            Some("https://logs.example.com/?q=env%3Dproduction")
+        );
+        assert_eq!(
+            expand_link(&links["dashboard"], "production", None),
+            None,
+            "needs the version"
+        );
+        assert_eq!(
+            expand_link(&links["dashboard"], "production", Some("v1.8.0")).as_deref(),
+            Some("https://grafana.example.com/d/x?v=v1.8.0")
+        );
+        for (bad, why) in [
+            (r#"{ logs = "ftp://x/{env}" }"#, "must start with http"),
+            (
+                r#"{ logs = "https://x/{user}" }"#,
+                "unknown placeholder {user}",
+            ),
+            (r#"{ logs = "https://x/\u001b]8;;evil" }"#, "contains"),
+            (r#"{ logs = "https://x/ a" }"#, "contains"),
+            (r#"{ logs = "https://x/{env" }"#, "without"),
+            (r#"{ "bad name" = "https://x/" }"#, "link name"),
+        ] {
+            let e = with(bad).unwrap_err();
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+            assert!(e.message.contains("links."), "{bad}: {}", e.message);
+            assert_eq!(e.line, Some(13), "{bad}: points at the links");
+        }
+        assert_eq!(
+            expand_link("https://x/é?{env}", "a b", None).as_deref(),
+            Some("https://x/%C3%A9?a%20b"),
+            "only printable ASCII reaches the terminal"
+        );
+        let ui = parse(&format!("{MINIMAL}\n[ui]\nmouse = false\n")).unwrap();
+        assert!(!ui.ui.mouse);
+        assert!(parse(MINIMAL).unwrap().ui.mouse);
+    }
+
+    #[test]
+    fn one_mapping_from_the_monitor_section_to_the_detector() {
+        let m = MonitorConfig {
+            baseline: HumanDuration::from_secs(600),
+            max_p95_ms: Some(300.0),
+            ..Default::default()
+        };
+        let c = m.detector_config(None);
+        assert_eq!((c.baseline_s, c.window_s), (600.0, 1800.0));
+        assert_eq!(c.max_p95_ms, Some(300.0));
+        assert_eq!(c.max_error_rate, None);
+        let d = crate::monitor::DetectorConfig::default();
+        assert_eq!(c.guard_steps, d.guard_steps);
+        assert_eq!(c.min_evidence_s, d.min_evidence_s);
+        let c = m.detector_config(Some(std::time::Duration::from_secs(120)));
+        assert_eq!(c.window_s, 120.0);
     }
 
     #[test]

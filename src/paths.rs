@@ -2,7 +2,7 @@
 //! `$XDG_STATE_HOME` are honoured on every platform; otherwise the
 //! `directories` crate's platform defaults apply.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use directories::ProjectDirs;
 
@@ -33,4 +33,98 @@ pub fn state_dir() -> Option<PathBuf> {
 
 pub fn log_file() -> Option<PathBuf> {
     state_dir().map(|d| d.join("shipdeck.log"))
+}
+
+/// Create `dir` (and its missing parents) readable by the owner only
+/// (0700 on Unix). Directories that already exist are left as they are:
+/// they may be shared on purpose.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Open `path` for appending, creating it (and its directory, see
+/// [`ensure_private_dir`]) readable and writable by the owner only (0600 on
+/// Unix). A file of ours that already exists with wider permissions is
+/// narrowed to 0600.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir)?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(path)?;
+    make_private(path)?;
+    Ok(file)
+}
+
+/// Narrow an existing file to 0600 (Unix); a missing file is fine.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Make an SQLite database file owner-only before it is opened: create it
+/// empty with 0600 when missing (SQLite then creates its `-wal` and `-shm`
+/// files with the same permissions), and narrow an existing database and
+/// its `-wal`/`-shm` files to 0600 where we may (a read-only or shared
+/// store is left as it is).
+pub fn private_db_files(db: &Path) -> std::io::Result<()> {
+    if !db.exists() {
+        create_private_file(db)?;
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = make_private(Path::new(&p));
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn private_files_and_dirs_are_owner_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a/b/shipdeck.log");
+        create_private_file(&file).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        assert_eq!(mode(&tmp.path().join("a/b")), 0o700);
+        // A world-readable file from an older version is narrowed.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        create_private_file(&file).unwrap();
+        assert_eq!(mode(&file), 0o600);
+    }
 }

@@ -282,7 +282,12 @@ async fn the_cache_gives_a_one_shot_caller_a_step() {
         .unwrap()
         .with_cache(&cache);
     assert!(one.poll(&labels).await.unwrap()["production"].is_none());
-    assert!(cache.is_file());
+    // Keyed by the URL: `scrape-cache-<hash>.json` beside the name given.
+    let file = one.cache_path().unwrap();
+    assert!(
+        file.is_file() && file.parent() == cache.parent(),
+        "{file:?}"
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // A new process (a new source) finds the previous scrape on disk.
     let two = ScrapeSource::new(&url, Duration::from_secs(2), None)

@@ -125,7 +125,7 @@ async fn scrape_failures_are_typed_and_named() {
         .scrape()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("larger than 32 MiB"), "{e}");
+    assert!(e.to_string().contains("larger than the 16 MiB cap"), "{e}");
 }
 
 /// A fake Prometheus answering by the environment named in the query.

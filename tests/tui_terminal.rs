@@ -3,8 +3,8 @@
 //!
 //! `shipdeck demo` → approve → promote production → v1.8.0 goes out → the
 //! monitoring window catches the regression → production is rolled back to
-//! v1.7.3 → `q` → the terminal is back to normal (no alternate screen, cooked
-//! mode with echo).
+//! v1.7.3 → `q` → the terminal is back to normal (no alternate screen, no
+//! mouse capture, cooked mode with echo).
 //!
 //! Needs `tmux` (Debian: `apt-get install tmux`; `./scripts/test` installs it).
 
@@ -243,6 +243,11 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         |s| titles_row(s).is_some() && production_field(s, "version").is_some(),
     );
     let screen = tmux.screen();
+    assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "1",
+        "the console captures the mouse ([ui] mouse defaults to true)"
+    );
     let v = production_field(&screen, "version").unwrap();
     assert!(
         v.starts_with("v1.7.3"),
@@ -346,12 +351,17 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         "the pane is still on the alternate screen:\n{screen}"
     );
     assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "0",
+        "mouse capture is still on after exit:\n{screen}"
+    );
+    assert_eq!(
         tmux.format("#{cursor_flag}"),
         "1",
         "the cursor is still hidden:\n{screen}"
     );
     assert!(
-        !screen.contains("PRODUCTION") && !screen.contains("←/→ select"),
+        !screen.contains("PRODUCTION") && !screen.contains("←→ select"),
         "the console is still drawn after exit:\n{screen}"
     );
     let words: Vec<&str> = screen

@@ -3,6 +3,7 @@
 //! names the backend and the cause; none panics, none retries forever.
 
 pub mod deploy;
+pub mod http;
 pub mod metrics;
 pub mod version;
 

@@ -4,11 +4,17 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+use super::http::{BodyError, show_cap};
 
 /// A failure of an outside system. `backend` names which one (kind, env and
 /// target, with any credentials stripped from URLs).
+///
+/// Every error that leaves a backend has been through [`BackendError::cleaned`]:
+/// configured secrets are redacted and escape sequences removed from every
+/// text it carries, so whoever shows, logs or stores it cannot leak them.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("{backend}: no answer within {}s", after.as_secs_f64())]
@@ -27,28 +33,84 @@ pub enum BackendError {
     Command { backend: String, cause: String },
     #[error("{backend}: the environment variable {var} (token_env) is not set")]
     MissingSecret { backend: String, var: String },
+    #[error("{backend}: the answer is larger than the {} cap; refused", show_cap(*cap))]
+    TooLarge { backend: String, cap: usize },
 }
 
-fn excerpt(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    let t = one_line.trim();
-    if t.is_empty() {
-        String::new()
-    } else {
-        format!(": {t}")
+impl BackendError {
+    /// The same error with every configured secret redacted and every
+    /// escape sequence removed from the texts it carries. Bodies are also
+    /// cut to a short excerpt: nothing downstream needs a whole one.
+    pub fn cleaned(self) -> Self {
+        use crate::text::clean;
+        match self {
+            BackendError::Timeout { backend, after } => BackendError::Timeout {
+                backend: clean(&backend),
+                after,
+            },
+            BackendError::Unreachable { backend, cause } => BackendError::Unreachable {
+                backend: clean(&backend),
+                cause: clean(&cause),
+            },
+            BackendError::Status {
+                backend,
+                status,
+                body,
+            } => BackendError::Status {
+                backend: clean(&backend),
+                status,
+                body: cut(&body),
+            },
+            BackendError::Garbage { backend, cause } => BackendError::Garbage {
+                backend: clean(&backend),
+                cause: cut(&cause),
+            },
+            BackendError::Command { backend, cause } => BackendError::Command {
+                backend: clean(&backend),
+                cause: cut(&cause),
+            },
+            BackendError::MissingSecret { backend, var } => BackendError::MissingSecret {
+                backend: clean(&backend),
+                var: clean(&var),
+            },
+            BackendError::TooLarge { backend, cap } => BackendError::TooLarge {
+                backend: clean(&backend),
+                cap,
+            },
+        }
     }
 }
 
-/// Read a secret named by `token_env`; never logged, never shown.
+/// Clean and shorten a text from outside to at most 500 characters.
+fn cut(s: &str) -> String {
+    let head: String = s.chars().take(2000).collect();
+    let c = crate::text::clean(&head);
+    if c.chars().count() > 500 || head.len() < s.len() {
+        format!("{}…", c.chars().take(500).collect::<String>())
+    } else {
+        c
+    }
+}
+
+fn excerpt(body: &str) -> String {
+    let e = crate::text::excerpt(body.as_bytes());
+    if body.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {e}")
+    }
+}
+
+/// Read a secret named by `token_env`; never logged, never shown, and
+/// registered with the redactor so that an echo of it is hidden too.
 pub(crate) fn secret(backend: &str, var: Option<&str>) -> Result<Option<String>, BackendError> {
     match var {
         None => Ok(None),
         Some(v) => match std::env::var(v) {
-            Ok(s) if !s.is_empty() => Ok(Some(s)),
+            Ok(s) if !s.is_empty() => {
+                crate::text::register_secret(&s);
+                Ok(Some(s))
+            }
             _ => Err(BackendError::MissingSecret {
                 backend: backend.to_string(),
                 var: v.to_string(),
@@ -66,7 +128,7 @@ pub(crate) fn show_url(url: &str) -> String {
             u.set_query(None);
             u.to_string()
         }
-        Err(_) => url.chars().take(120).collect(),
+        Err(_) => crate::text::sanitize(&url.chars().take(120).collect::<String>()),
     }
 }
 
@@ -84,7 +146,34 @@ pub(crate) fn fill(template: &[String], vars: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-/// Run argv with a timeout; returns trimmed stdout on exit 0.
+/// How much of a hook's standard output is kept.
+pub(crate) const STDOUT_CAP: usize = 1024 * 1024;
+/// How much of a hook's standard error is kept (only an excerpt is shown).
+pub(crate) const STDERR_CAP: usize = 64 * 1024;
+
+/// Read a stream to its end, keeping its first `cap` bytes and discarding
+/// the rest, so that a chatty child never blocks on a full pipe.
+async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut s) = stream else {
+        return kept;
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+}
+
+/// Run argv with a timeout; returns trimmed stdout on exit 0. Standard
+/// output and standard error are read at the same time, each capped
+/// ([`STDOUT_CAP`], [`STDERR_CAP`]), so a hook that writes a lot to either
+/// never deadlocks against us; on a timeout the child is killed.
 pub(crate) async fn run_command(
     backend: &str,
     argv: &[String],
@@ -105,27 +194,26 @@ pub(crate) async fn run_command(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| err(format!("cannot run {prog:?}: {e}")))?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
     let work = async {
-        let mut out = Vec::new();
-        let mut errb = Vec::new();
-        if let Some(o) = stdout.as_mut() {
-            let _ = o.read_to_end(&mut out).await;
-        }
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.read_to_end(&mut errb).await;
-        }
+        let (out, errb) = tokio::join!(
+            drain_capped(stdout, STDOUT_CAP),
+            drain_capped(stderr, STDERR_CAP)
+        );
         let status = child.wait().await;
         (status, out, errb)
     };
-    let (status, out, errb) =
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| BackendError::Timeout {
+    let (status, out, errb) = match tokio::time::timeout(timeout, work).await {
+        Ok(done) => done,
+        Err(_) => {
+            let _ = child.start_kill();
+            return Err(BackendError::Timeout {
                 backend: backend.to_string(),
                 after: timeout,
-            })?;
+            });
+        }
+    };
     let status = status.map_err(|e| err(format!("{prog:?} failed: {e}")))?;
     if !status.success() {
         let msg = String::from_utf8_lossy(&errb);
@@ -136,6 +224,23 @@ pub(crate) async fn run_command(
         return Err(err(format!("{prog:?} failed with {code}{}", excerpt(&msg))));
     }
     Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Read an answer body with the one capped reader, as a typed error.
+pub(crate) async fn read_body(
+    backend: &str,
+    resp: reqwest::Response,
+    cap: usize,
+    timeout: Duration,
+) -> Result<String, BackendError> {
+    match super::http::read_capped(resp, cap).await {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(BodyError::TooLarge { cap }) => Err(BackendError::TooLarge {
+            backend: backend.to_string(),
+            cap,
+        }),
+        Err(BodyError::Transport(e)) => Err(http_error(backend, e, timeout)),
+    }
 }
 
 /// Turn a reqwest error into a typed backend error.
@@ -197,6 +302,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out, "$(id); rm -rf /");
+    }
+
+    #[tokio::test]
+    async fn a_hook_writing_a_megabyte_to_stderr_is_not_a_false_timeout() {
+        let argv: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            "head -c 1048576 /dev/zero | tr '\\0' e >&2; head -c 2000000 /dev/zero | tr '\\0' o; echo; echo v1.2.3".into(),
+        ];
+        let out = run_command("hook", &argv, Duration::from_secs(20))
+            .await
+            .unwrap();
+        // Standard output is kept up to its cap, and the rest is drained.
+        assert_eq!(out.len(), STDOUT_CAP);
+        let failing: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            "head -c 1048576 /dev/zero | tr '\\0' e >&2; exit 3".into(),
+        ];
+        let e = run_command("hook", &failing, Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("exit code 3"), "{e}");
+    }
+
+    #[test]
+    fn cleaned_errors_carry_no_secret_and_no_escape() {
+        crate::text::register_secret("util-test-token-4411");
+        let e = BackendError::Status {
+            backend: "deploy webhook of prod".into(),
+            status: 401,
+            body: "bad token util-test-token-4411 \u{1b}]0;pwned\u{7}".into(),
+        }
+        .cleaned();
+        let shown = e.to_string();
+        assert!(!shown.contains("util-test-token-4411"), "{shown}");
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains("pwned"),
+            "{shown}"
+        );
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 
     #[tokio::test]

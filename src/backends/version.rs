@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::BackendError;
-use super::util::{fill, http_error, run_command, secret, show_url};
+use super::http::SMALL_BODY_CAP;
+use super::util::{fill, http_error, read_body, run_command, secret, show_url};
 use crate::config::VersionSourceConfig;
 use crate::domain::Version;
 
@@ -31,6 +32,7 @@ impl VersionSource {
         match (&cfg.url, &cfg.command) {
             (Some(url), _) => {
                 let url = url.replace("{env}", env);
+                crate::text::register_url_credentials(&url);
                 VersionSource::Http {
                     client,
                     name: format!("version source of {env} ({})", show_url(&url)),
@@ -60,8 +62,13 @@ impl VersionSource {
         }
     }
 
-    /// Read and validate the running version.
+    /// Read and validate the running version. The answer is read up to
+    /// [`SMALL_BODY_CAP`]; an error is [cleaned](BackendError::cleaned).
     pub async fn read(&self) -> Result<Version, BackendError> {
+        self.read_raw().await.map_err(BackendError::cleaned)
+    }
+
+    async fn read_raw(&self) -> Result<Version, BackendError> {
         let raw = match self {
             VersionSource::Http {
                 client,
@@ -80,10 +87,7 @@ impl VersionSource {
                     .await
                     .map_err(|e| http_error(name, e, *timeout))?;
                 let status = resp.status();
-                let body = resp
-                    .text()
-                    .await
-                    .map_err(|e| http_error(name, e, *timeout))?;
+                let body = read_body(name, resp, SMALL_BODY_CAP, *timeout).await?;
                 if !status.is_success() {
                     return Err(BackendError::Status {
                         backend: name.clone(),

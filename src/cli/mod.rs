@@ -127,6 +127,9 @@ pub enum Command {
         /// At most this many entries
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Check the audit log's hash chain instead: exit 0 intact, 1 naming the first broken record
+        #[arg(long, conflicts_with = "env")]
+        verify: bool,
         /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
@@ -725,7 +728,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let dcfg = match cfg_path {
                 Some(p) => {
                     let cfg = Config::load(p).map_err(|e| usage(e.to_string()))?;
-                    crate::monitor::DetectorConfig::from(&cfg.monitor)
+                    cfg.monitor.detector_config(None)
                 }
                 None => crate::monitor::DetectorConfig::default(),
             };
@@ -733,23 +736,23 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             if json {
                 println!("{}", output::to_json(&report));
             } else {
-                println!(
-                    "{}{}: {}",
-                    report.verdict,
-                    report
-                        .detected_at
-                        .map(|t| format!(" at t={t}s"))
-                        .unwrap_or_default(),
-                    report.reason
-                );
+                let verdict = report.verdict.replace('_', " ");
+                let at = report
+                    .detected_at
+                    .map(|t| format!(" at t={t}s"))
+                    .unwrap_or_default();
+                match report.reason.strip_prefix(&format!("{verdict}: ")) {
+                    Some(rest) => println!("{verdict}{at}: {rest}"),
+                    None => println!("{verdict}{at}: {}", report.reason),
+                }
             }
-            Ok(if report.is_regression() { 4 } else { 0 })
+            Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
             let engine = open_engine(cfg_path)?;
             let window = window
                 .map(|w| {
-                    crate::domain::HumanDuration::parse(&w)
+                    crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
                         .map(|d| d.0)
                         .map_err(|e| usage(format!("--window: {e}")))
                 })
@@ -765,7 +768,30 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(watch_exit(&env, &out))
         }
-        Command::History { env, limit, json } => {
+        Command::History {
+            verify: true, json, ..
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let report = engine.verify_audit().await?;
+            if json {
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "intact": report.intact(),
+                        "records": report.records,
+                        "head": report.head,
+                        "broken": report.broken,
+                        "warnings": report.warnings,
+                    }))
+                );
+            } else {
+                print!("{}", output::verify_text(&report, &engine.store_location()));
+            }
+            Ok(if report.intact() { 0 } else { 1 })
+        }
+        Command::History {
+            env, limit, json, ..
+        } => {
             let engine = open_engine(cfg_path)?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {

@@ -88,6 +88,33 @@ pub fn opt(v: &Option<Version>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// `history --verify`: the chain's verdict, its head and any warnings.
+pub fn verify_text(r: &crate::store::ChainReport, store: &str) -> String {
+    let mut out = String::new();
+    match &r.broken {
+        None => {
+            let _ = writeln!(
+                out,
+                "audit log of {store}: {} records, hash chain intact",
+                r.records
+            );
+            if let Some(h) = &r.head {
+                let _ = writeln!(
+                    out,
+                    "head: {h}  (keep it elsewhere to detect a rewrite of the whole log)"
+                );
+            }
+        }
+        Some(b) => {
+            let _ = writeln!(out, "audit log of {store}: hash chain BROKEN at {b}");
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "! {w}");
+    }
+    out
+}
+
 /// Lay out rows in columns, the first row being the header.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -168,7 +195,7 @@ pub fn status_table(s: &Status) -> String {
                         "{} by {} at {}",
                         d.version,
                         d.actor,
-                        d.at.format("%m-%d %H:%M")
+                        d.at.format("%m-%d %H:%M UTC")
                     )
                 })
                 .unwrap_or_else(|| "—".into()),
@@ -214,6 +241,9 @@ pub fn status_table(s: &Status) -> String {
     if let Some(err) = &s.store_error {
         let _ = writeln!(out, "! store: {err}");
     }
+    if let Some(problem) = &s.integrity {
+        let _ = writeln!(out, "! integrity: {problem}");
+    }
     out.push('\n');
     match &s.pending {
         Some(p) => out.push_str(&plan_text(p)),
@@ -253,7 +283,13 @@ pub fn history_table(h: &[AuditEntry]) -> String {
     }
     let mut rows = vec![
         [
-            "WHEN", "WHO", "ACTION", "ENV", "VERSION", "OUTCOME", "DETAIL",
+            "WHEN (UTC)",
+            "WHO",
+            "ACTION",
+            "ENV",
+            "VERSION",
+            "OUTCOME",
+            "DETAIL",
         ]
         .map(String::from)
         .to_vec(),

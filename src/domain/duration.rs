@@ -8,12 +8,29 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanDuration(pub Duration);
 
+/// The longest duration shipdeck accepts anywhere: 365 days. Longer ones
+/// are a mistake, and chrono's date arithmetic would overflow on absurd
+/// ones; each use may have a tighter limit of its own.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "malformed duration {input:?}: expected a number with a unit (ms, s, m, h, d), like \"30s\", \"5m\" or \"1h30m\""
-)]
-pub struct DurationError {
-    pub input: String,
+pub enum DurationError {
+    #[error(
+        "malformed duration {input:?}: expected a number with a unit (ms, s, m, h, d), like \"30s\", \"5m\" or \"1h30m\""
+    )]
+    Malformed { input: String },
+    #[error("duration {input:?} is too long: at most {}", in_days(*limit))]
+    TooLong { input: String, limit: HumanDuration },
+}
+
+/// A whole number of days as `365d`; anything else as [`HumanDuration`] shows it.
+fn in_days(d: HumanDuration) -> String {
+    let s = d.0.as_secs();
+    if s >= 86_400 && s.is_multiple_of(86_400) && d.0.subsec_nanos() == 0 {
+        format!("{}d", s / 86_400)
+    } else {
+        d.to_string()
+    }
 }
 
 impl HumanDuration {
@@ -22,8 +39,12 @@ impl HumanDuration {
     }
 
     pub fn parse(input: &str) -> Result<Self, DurationError> {
-        let err = || DurationError {
+        let err = || DurationError::Malformed {
             input: input.to_string(),
+        };
+        let too_long = || DurationError::TooLong {
+            input: input.chars().take(40).collect(),
+            limit: HumanDuration(MAX_DURATION),
         };
         let s = input.trim();
         if s.is_empty() {
@@ -52,11 +73,33 @@ impl HumanDuration {
                 _ => return Err(err()),
             };
             total_ms = total_ms
-                .checked_add(n.checked_mul(ms_per).ok_or_else(err)?)
-                .ok_or_else(err)?;
+                .checked_add(n.checked_mul(ms_per).ok_or_else(too_long)?)
+                .ok_or_else(too_long)?;
+            if total_ms > MAX_DURATION.as_millis() {
+                return Err(too_long());
+            }
         }
-        let ms = u64::try_from(total_ms).map_err(|_| err())?;
+        let ms = u64::try_from(total_ms).map_err(|_| too_long())?;
         Ok(HumanDuration(Duration::from_millis(ms)))
+    }
+
+    /// Parse, and refuse a duration longer than `limit` (named in the error).
+    pub fn parse_at_most(input: &str, limit: Duration) -> Result<Self, DurationError> {
+        let too_long = || DurationError::TooLong {
+            input: input.chars().take(40).collect(),
+            limit: HumanDuration(limit),
+        };
+        let d = match HumanDuration::parse(input) {
+            Err(DurationError::TooLong { .. }) => return Err(too_long()),
+            other => other?,
+        };
+        if d.0 > limit {
+            return Err(DurationError::TooLong {
+                input: input.chars().take(40).collect(),
+                limit: HumanDuration(limit),
+            });
+        }
+        Ok(d)
     }
 
     pub fn as_secs_f64(self) -> f64 {
@@ -146,6 +189,28 @@ mod tests {
         ] {
             assert!(HumanDuration::parse(s).is_err(), "{s:?} accepted");
         }
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_the_limit() {
+        for s in [
+            "5000000000h",
+            "999999999d",
+            "366d",
+            "365d1ms",
+            "18446744073709551615ms",
+        ] {
+            let e = HumanDuration::parse(s).unwrap_err();
+            assert!(matches!(e, DurationError::TooLong { .. }), "{s:?}: {e}");
+            assert!(e.to_string().contains("at most 365d"), "{e}");
+        }
+        assert_eq!(HumanDuration::parse("365d").unwrap().0, MAX_DURATION);
+        let e = HumanDuration::parse_at_most("25h", Duration::from_secs(86_400)).unwrap_err();
+        assert_eq!(e.to_string(), "duration \"25h\" is too long: at most 1d");
+        assert!(HumanDuration::parse_at_most("24h", Duration::from_secs(86_400)).is_ok());
+        let e =
+            HumanDuration::parse_at_most("999999999d", Duration::from_secs(86_400)).unwrap_err();
+        assert!(e.to_string().ends_with("at most 1d"), "{e}");
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl Engine {
             // Without reading the target we could never confirm the deploy.
             return Err(EngineError::Backend(e.clone()));
         }
+        self.reconcile(&versions).await;
         let deploys = self.inner.store.latest_deploys().await?;
         let plan = self
             .plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())
@@ -293,6 +294,7 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].version.read().await?;
+        self.reconcile_env(env, &current).await;
         let plan = match self.rollback_plan_from(env, &current, to.as_ref()).await? {
             Ok(p) => p,
             Err(e) => {
@@ -351,6 +353,11 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Walk the audit log's hash chain from its first record.
+    pub async fn verify_audit(&self) -> Result<crate::store::ChainReport, EngineError> {
+        Ok(self.inner.store.verify().await?)
     }
 
     /// The audit log, newest first.

@@ -173,11 +173,24 @@ impl Engine {
         let took = t0.elapsed().as_secs_f64();
         let done = format!("{env} reports {version} after {took:.1}s");
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
-            // Deployed but not recorded: say so; the started record reads
-            // unknown. (Dropping the guard releases the lock.)
+            // Deployed but not recorded: say what happened. The started
+            // record stays without outcome, which the next run reconciles
+            // with what the environment reports. (Dropping the guard
+            // releases the lock.)
+            tracing::error!(env, %version, "deployed but not recorded: {e}");
             guard.finished = true;
             drop(guard);
-            return Err(e.into());
+            emit(Event::DeployFinished {
+                env: env.to_string(),
+                version: version.clone(),
+                ok: true,
+                detail: format!("{done} (not recorded: {e})"),
+            });
+            return Err(EngineError::Unrecorded {
+                env: env.to_string(),
+                version: version.clone(),
+                cause: e,
+            });
         }
         guard.finished = true;
         drop(guard);

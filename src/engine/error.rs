@@ -28,6 +28,16 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Metrics(String),
+    /// The environment reports the new version, but the store would not
+    /// take the record: the deploy happened all the same.
+    #[error(
+        "deployed {version} to {env}, but could not record it: {cause}; the next shipdeck run against this store records it from what {env} reports"
+    )]
+    Unrecorded {
+        env: String,
+        version: Version,
+        cause: StoreError,
+    },
 }
 
 impl EngineError {
@@ -48,6 +58,7 @@ impl EngineError {
             EngineError::Backend(_)
             | EngineError::Store(_)
             | EngineError::DeployFailed { .. }
+            | EngineError::Unrecorded { .. }
             | EngineError::Metrics(_) => 1,
         }
     }

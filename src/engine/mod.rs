@@ -7,6 +7,7 @@
 mod actions;
 mod deploy;
 mod error;
+mod reconcile;
 mod sampler;
 mod status;
 mod types;
@@ -36,30 +37,12 @@ use crate::store::{AsyncStore, SqliteStore, Store};
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
 
-/// This machine's name, for actor names and locks.
-pub fn hostname() -> String {
-    gethostname::gethostname()
-        .to_string_lossy()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
-}
+/// This machine's name (moved to [`crate::host`]; re-exported here).
+pub use crate::host::hostname;
 
-/// Who acts: `[identity] name`, else `$USER@hostname`.
+/// Who acts: `[identity] name`, else `$USER@hostname`, sanitised.
 pub fn actor_from(config: &Config) -> String {
-    if let Some(n) = config
-        .identity
-        .name
-        .as_ref()
-        .filter(|n| !n.trim().is_empty())
-    {
-        return n.trim().to_string();
-    }
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{}", hostname())
+    crate::host::actor(config.identity.name.as_deref())
 }
 
 /// The default embedded store file.
@@ -116,10 +99,7 @@ impl Engine {
     }
 
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Engine {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
+        let client = crate::backends::http::client(Duration::from_secs(5), None)
             .unwrap_or_else(|_| reqwest::Client::new());
         let envs = config
             .environments

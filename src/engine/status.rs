@@ -155,6 +155,7 @@ impl Engine {
             }
         });
         let checked_at = Utc::now();
+        self.reconcile(&versions).await;
         let mut store_error = None;
         let deploys = self.inner.store.latest_deploys().await.unwrap_or_else(|e| {
             store_error = Some(e.to_string());
@@ -369,6 +370,8 @@ impl Engine {
             .filter_map(|e| e.promotion.as_ref())
             .find(|p| p.current.as_ref() != Some(&p.version))
             .cloned();
+        // Last: reading approvals above is what notices an edited table.
+        let integrity = self.inner.store.integrity().await;
         Status {
             project: cfg.project.clone(),
             generated_at: now,
@@ -376,6 +379,7 @@ impl Engine {
             environments,
             pending,
             store_error,
+            integrity,
         }
     }
 

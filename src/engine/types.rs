@@ -20,18 +20,14 @@ pub struct Status {
     pub pending: Option<PromotionPlan>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
+    /// What is wrong with the store when something is: a broken audit
+    /// chain, a store file deleted or replaced under this process, tamper
+    /// found on open, a read-only store (actions are then refused).
+    pub integrity: Option<String>,
 }
 
-/// Metrics over the last step; each `None` where unknown.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct MetricsSnapshot {
-    pub error_rate: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub requests_per_s: Option<f64>,
-    pub as_of: Option<DateTime<Utc>>,
-}
+/// Metrics over the last step (lives with the metrics backends; re-exported).
+pub use crate::backends::metrics::MetricsSnapshot;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EnvStatus {

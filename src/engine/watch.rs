@@ -43,16 +43,7 @@ pub struct WatchOutcome {
 impl Engine {
     /// The detector settings from `[monitor]`, with `window` overridden.
     pub fn detector_config(&self, window: Option<Duration>) -> DetectorConfig {
-        let m = &self.inner.config.monitor;
-        DetectorConfig {
-            baseline_s: m.baseline.as_secs_f64(),
-            window_s: window.unwrap_or(m.window.0).as_secs_f64(),
-            max_error_rate: m.max_error_rate,
-            max_p50_ms: m.max_p50_ms,
-            max_p95_ms: m.max_p95_ms,
-            max_p99_ms: m.max_p99_ms,
-            ..DetectorConfig::default()
-        }
+        self.inner.config.monitor.detector_config(window)
     }
 
     /// Samples of `env` in `(from, to]` with their times: from the

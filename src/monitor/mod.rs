@@ -50,6 +50,24 @@ pub enum VerdictKind {
     Regression,
 }
 
+impl VerdictKind {
+    /// The kind in plain words, for humans (never the Rust name).
+    pub fn label(self) -> &'static str {
+        match self {
+            VerdictKind::Collecting => "collecting",
+            VerdictKind::InsufficientData => "insufficient data",
+            VerdictKind::Healthy => "healthy",
+            VerdictKind::Regression => "regression",
+        }
+    }
+}
+
+impl std::fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// The detector's current judgement, explained in one line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {

@@ -32,6 +32,38 @@ impl fmt::Display for TraceError {
     }
 }
 
+/// Largest accepted magnitudes: beyond them the detector's arithmetic
+/// (sums of counts, products of rates) would overflow to infinity or NaN.
+/// `|t|` in seconds (about 30 years), counts per step, latencies in ms.
+pub const MAX_T: f64 = 1e9;
+pub const MAX_COUNT: f64 = 1e12;
+pub const MAX_LATENCY_MS: f64 = 1e9;
+
+/// At most this many characters of an offending field are echoed.
+const ECHO_CHARS: usize = 40;
+
+/// An untrusted field as shown in an error: cut after [`ECHO_CHARS`]
+/// characters (saying how long it was), control characters escaped.
+fn echo(raw: &str) -> String {
+    let n = raw.chars().count();
+    let shown: String = raw
+        .chars()
+        .take(ECHO_CHARS)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if n > ECHO_CHARS {
+        format!("{shown}… ({n} characters)")
+    } else {
+        shown
+    }
+}
+
 /// Parse a trace. Blank lines are skipped; whitespace around fields and CRLF
 /// line ends are accepted; the quantiles may be empty (no traffic in the
 /// step). Extension to SPEC §5: a row with `requests` and `errors` (and the
@@ -67,7 +99,10 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
         return Err(TraceError {
             line: hline,
             column: None,
-            message: format!("{what}: expected `{HEADER}`, found `{}`", header.trim()),
+            message: format!(
+                "{what}: expected `{HEADER}`, found `{}`",
+                echo(header.trim())
+            ),
         });
     }
     let mut out: Vec<Sample> = Vec::new();
@@ -98,9 +133,25 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
             if raw.is_empty() {
                 return Err(err(i, format!("{}: missing value", FIELDS[i])));
             }
+            let max = match i {
+                0 => MAX_T,
+                1 | 2 => MAX_COUNT,
+                _ => MAX_LATENCY_MS,
+            };
             match raw.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(err(i, format!("{}: `{raw}` is not a number", FIELDS[i]))),
+                Ok(v) if v.is_finite() && v.abs() <= max => Ok(v),
+                Ok(v) if v.is_finite() => Err(err(
+                    i,
+                    format!(
+                        "{}: `{}` is out of range (at most {max:e} in magnitude)",
+                        FIELDS[i],
+                        echo(raw)
+                    ),
+                )),
+                _ => Err(err(
+                    i,
+                    format!("{}: `{}` is not a number", FIELDS[i], echo(raw)),
+                )),
             }
         };
         let t = num(0)?;
@@ -202,7 +253,9 @@ pub fn to_csv(samples: &[Sample]) -> String {
 /// What `shipdeck replay --json` prints (SPEC §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplayReport {
-    /// `"regression"` or `"healthy"`.
+    /// `"regression"`, `"healthy"`, or `"insufficient_data"` when the trace
+    /// cannot be judged (no usable baseline, no window rows, a window that
+    /// ends in a gap or inside the warm-up).
     pub verdict: String,
     pub detected_at: Option<f64>,
     /// `"error_rate"`, `"latency_p50"`, `"latency_p95"`, `"latency_p99"`,
@@ -215,20 +268,47 @@ impl ReplayReport {
     pub fn is_regression(&self) -> bool {
         self.verdict == "regression"
     }
+
+    /// The command's exit code (SPEC §3): 4 regression, 0 healthy, 1 when
+    /// there was not enough data to judge — never 0.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict.as_str() {
+            "regression" => 4,
+            "healthy" => 0,
+            _ => 1,
+        }
+    }
 }
 
-/// Feed the samples one by one to the detector. Anything but a regression
-/// is reported as `"healthy"`; when the window ended without enough data to
-/// judge (gaps, thin baseline), the reason says so, starting with
-/// `no regression found, but …`.
+/// Feed the samples one by one to the detector and report its final
+/// verdict: a regression, health, or — when the trace could not be judged —
+/// `"insufficient_data"` with the reason (never health by default).
 pub fn replay(samples: &[Sample], cfg: DetectorConfig) -> ReplayReport {
+    replay_with_reference(samples, &[], cfg)
+}
+
+/// [`replay`] with a seasonal reference: `reference[i]`, where present, is
+/// the same step of `samples[i]` at an earlier time (e.g. a day before); see
+/// [`Detector::push_with_reference`].
+pub fn replay_with_reference(
+    samples: &[Sample],
+    reference: &[Option<Sample>],
+    cfg: DetectorConfig,
+) -> ReplayReport {
     let mut det = Detector::new(cfg);
-    for s in samples {
-        if det.push(*s).kind == VerdictKind::Regression {
+    for (i, s) in samples.iter().enumerate() {
+        let r = reference.get(i).copied().flatten();
+        if det.push_with_reference(*s, r).kind == VerdictKind::Regression {
             break;
         }
     }
     let v = det.verdict();
+    let insufficient = |reason: String| ReplayReport {
+        verdict: "insufficient_data".into(),
+        detected_at: None,
+        metric: None,
+        reason,
+    };
     match v.kind {
         VerdictKind::Regression => ReplayReport {
             verdict: "regression".into(),
@@ -242,19 +322,15 @@ pub fn replay(samples: &[Sample], cfg: DetectorConfig) -> ReplayReport {
             metric: None,
             reason: v.reason.clone(),
         },
-        VerdictKind::InsufficientData => ReplayReport {
-            verdict: "healthy".into(),
-            detected_at: None,
-            metric: None,
-            reason: format!("no regression found, but {}", v.reason),
-        },
-        VerdictKind::Collecting => ReplayReport {
-            verdict: "healthy".into(),
-            detected_at: None,
-            metric: None,
-            reason: "no regression found, but the trace has no monitoring-window rows (t > 0)"
-                .into(),
-        },
+        VerdictKind::InsufficientData => insufficient(v.reason.clone()),
+        VerdictKind::Collecting if samples.iter().any(|s| s.t > 0.0) => {
+            insufficient(format!("the trace ends before a verdict: {}", v.reason))
+        }
+        VerdictKind::Collecting => insufficient(if samples.is_empty() {
+            "insufficient data: the trace has no rows".into()
+        } else {
+            "insufficient data: the trace has no monitoring-window rows (t > 0)".into()
+        }),
     }
 }
 
@@ -395,27 +471,136 @@ mod tests {
     }
 
     #[test]
-    fn replay_without_enough_data_is_healthy_but_says_so() {
+    fn replay_without_enough_data_is_insufficient_data_never_healthy() {
         let mut s = parse(&fixture_csv("healthy").unwrap()).unwrap();
         for x in s.iter_mut().filter(|x| x.t > 1700.0) {
             x.requests = f64::NAN;
         }
         let r = replay(&s, DetectorConfig::default());
-        assert_eq!(r.verdict, "healthy");
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
         assert!(
             r.reason
-                .starts_with("no regression found, but insufficient data: no metrics for 10 steps"),
+                .starts_with("insufficient data: no metrics for 10 steps"),
             "{}",
             r.reason
         );
         let base_only: Vec<Sample> = s.iter().copied().filter(|x| x.t <= 0.0).collect();
         let r = replay(&base_only, DetectorConfig::default());
-        assert_eq!(r.verdict, "healthy");
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
         assert!(
             r.reason.contains("no monitoring-window rows"),
             "{}",
             r.reason
         );
+        // Window rows that end inside the warm-up: no verdict yet.
+        let early: Vec<Sample> = s.iter().copied().filter(|x| x.t <= 10.0).collect();
+        let r = replay(&early, DetectorConfig::default());
+        assert_eq!(r.exit_code(), 1, "{r:?}");
+        assert!(r.reason.contains("warm-up"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_header_only_or_all_gap_trace_is_insufficient_data() {
+        let r = replay(
+            &parse(&format!("{HEADER}\n")).unwrap(),
+            DetectorConfig::default(),
+        );
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
+        assert!(r.reason.contains("no rows"), "{}", r.reason);
+        let gaps: String = (-30..=30)
+            .filter(|i| *i != 0)
+            .map(|i| format!("{},,,,,\n", i * 10))
+            .collect();
+        let r = replay(
+            &parse(&format!("{HEADER}\n{gaps}")).unwrap(),
+            DetectorConfig::default(),
+        );
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
+        assert!(r.reason.contains("0 usable steps"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_four_step_baseline_with_most_requests_failing_is_insufficient_data() {
+        let mut text = format!("{HEADER}\n");
+        for (t, e) in [(-30, 700), (-20, 650), (-10, 800), (0, 600)] {
+            text.push_str(&format!("{t},1000,{e},40,120,250\n"));
+        }
+        for k in 1..=30 {
+            text.push_str(&format!("{},1000,{},40,120,250\n", k * 10, 600 + k));
+        }
+        let r = replay(&parse(&text).unwrap(), DetectorConfig::default());
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
+        assert!(
+            r.reason
+                .contains("the baseline has 4 usable steps (need 5)"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn values_that_would_overflow_the_arithmetic_are_rejected_with_their_line() {
+        let h = format!("{HEADER}\n");
+        let e = err(&format!("{h}-20,5,0,1,2,3\n-10,1e308,0,1,2,3\n"));
+        assert_eq!(
+            e.to_string(),
+            "line 3: requests: `1e308` is out of range (at most 1e12 in magnitude) (column 5)"
+        );
+        let e = err(&format!("{h}-10,5,0,1,2,1e300\n"));
+        assert!(
+            e.to_string()
+                .starts_with("line 2: p99_ms: `1e300` is out of range"),
+            "{e}"
+        );
+        let e = err(&format!("{h}1e10,5,0,1,2,3\n"));
+        assert!(
+            e.to_string()
+                .starts_with("line 2: t: `1e10` is out of range"),
+            "{e}"
+        );
+        // At the limits, the detector's arithmetic stays finite.
+        let mut text = h.clone();
+        for k in -10..=10 {
+            text.push_str(&format!(
+                "{},1e12,{},1e9,1e9,1e9\n",
+                k * 10,
+                if k > 0 { 1e11 } else { 1e9 }
+            ));
+        }
+        let r = replay(&parse(&text).unwrap(), DetectorConfig::default());
+        assert!(
+            !r.reason.contains("NaN") && !r.reason.contains("inf"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(r.verdict, "regression", "{}", r.reason);
+    }
+
+    #[test]
+    fn a_huge_field_is_cut_in_the_error() {
+        let big = "9".repeat(5_000_000) + "x";
+        let e = err(&format!("{HEADER}\n-10,{big},0,1,2,3\n"));
+        let msg = e.to_string();
+        assert!(msg.len() < 200, "{} bytes", msg.len());
+        assert!(msg.starts_with("line 2: requests: `9999"), "{msg}");
+        assert!(msg.contains("… (5000001 characters)"), "{msg}");
+        let e = err(&format!("{big}\n"));
+        assert!(e.to_string().len() < 200);
     }
 
     /// The committed fixtures are exactly what the generator makes (set
@@ -448,11 +633,14 @@ mod tests {
                 continue;
             }
             let samples = parse(&text).unwrap();
-            assert_eq!(samples.len(), 360, "{name}: 1 h at 10 s steps");
+            let rows = if name.starts_with("coarse_") { 12 } else { 360 };
+            assert_eq!(samples.len(), rows, "{name}: 1 h");
             let r = replay(&samples, DetectorConfig::default());
             let expected = match name {
-                "healthy" => (None, "healthy"),
-                "error_spike" => (Some("error_rate"), "regression"),
+                "healthy" | "traffic_dip" | "coarse_warmup" => (None, "healthy"),
+                "error_spike" | "slow_creep" | "coarse_error_spike" => {
+                    (Some("error_rate"), "regression")
+                }
                 "latency_p95" => (Some("latency_p95"), "regression"),
                 _ => (Some("throughput"), "regression"),
             };
@@ -464,7 +652,12 @@ mod tests {
             );
             if r.is_regression() {
                 let at = r.detected_at.unwrap();
-                assert!(at > 0.0 && at <= 120.0, "{name}: detected at {at}");
+                let by = match name {
+                    "slow_creep" => 1800.0,
+                    "coarse_error_spike" => 600.0,
+                    _ => 120.0,
+                };
+                assert!(at > 0.0 && at <= by, "{name}: detected at {at}");
             }
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError};
+use super::{ChainReport, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 
@@ -23,6 +23,27 @@ type Job = Box<dyn FnOnce(&dyn Store) + Send>;
 pub struct AsyncStore {
     tx: mpsc::Sender<Job>,
     location: Arc<str>,
+    _thread: Arc<Thread>,
+}
+
+/// The store thread, joined when the last handle goes: it finishes the jobs
+/// queued so far and closes the database cleanly (SQLite checkpoints its
+/// write-ahead log on close) before the process moves on.
+struct Thread {
+    handle: Option<std::thread::JoinHandle<()>>,
+    /// The thread's own sender, dropped first so that it sees the end.
+    stop: Option<mpsc::Sender<Job>>,
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take()
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
+    }
 }
 
 /// A [`NewAudit`] that owns its text, so it can cross to the store thread.
@@ -78,12 +99,23 @@ impl AsyncStore {
                     job(&*store);
                 }
             });
-        if let Err(e) = spawned {
-            // Without a thread every call answers with this error (the
-            // receiver is gone), which names the cause in the log.
-            tracing::error!("cannot start the store thread: {e}");
+        let handle = match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
+                // Without a thread every call answers "stopped" (the
+                // receiver is gone); the log names the cause.
+                tracing::error!("cannot start the store thread: {e}");
+                None
+            }
+        };
+        AsyncStore {
+            tx: tx.clone(),
+            location,
+            _thread: Arc::new(Thread {
+                handle,
+                stop: Some(tx),
+            }),
         }
-        AsyncStore { tx, location }
     }
 
     fn gone(&self) -> StoreError {
@@ -222,6 +254,22 @@ impl AsyncStore {
         self.call(move |s| s.last_monitor(&env)).await
     }
 
+    pub async fn verify(&self) -> Result<ChainReport, StoreError> {
+        self.call(|s| s.verify()).await
+    }
+
+    /// What is wrong with the store (see [`Store::integrity`]); a store
+    /// that does not answer is itself the problem.
+    pub async fn integrity(&self) -> Option<String> {
+        self.call(|s| Ok(s.integrity()))
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()))
+    }
+
+    pub async fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
+        self.call(|s| s.unfinished()).await
+    }
+
     pub async fn samples(
         &self,
         env: &str,
@@ -275,6 +323,9 @@ mod tests {
             last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
             record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
             samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+            verify() -> Result<ChainReport, StoreError>;
+            integrity() -> Option<String>;
+            unfinished() -> Result<Vec<Unfinished>, StoreError>;
         }
         fn describe(&self) -> String {
             self.inner.describe()

@@ -2,9 +2,11 @@
 //! append-only audit log, deploy locks, monitoring verdicts and recent metric
 //! samples. One trait; the embedded SQLite store is the default.
 
+mod chain;
 mod face;
 mod sqlite;
 
+pub use chain::{Broken, ChainReport};
 pub use face::AsyncStore;
 pub use sqlite::SqliteStore;
 
@@ -21,6 +23,29 @@ pub enum StoreError {
     Dir { path: String, cause: String },
     #[error("store {path}: unreadable record: {cause}")]
     Corrupt { path: String, cause: String },
+    #[error("store {path} is read-only ({cause}): status and history work, actions are refused")]
+    ReadOnly { path: String, cause: String },
+    #[error(
+        "store {path}: {cause}; refusing to act on a store nobody else reads (restart shipdeck)"
+    )]
+    Replaced { path: String, cause: String },
+    #[error("store {path}: {cause}")]
+    Tampered { path: String, cause: String },
+}
+
+/// A deploy or rollback whose "started" record has no outcome: its process
+/// ended (or could not record) before it said how the deploy went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unfinished {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: ActionKind,
+    pub env: String,
+    pub version: Version,
+    pub from_version: Option<Version>,
+    /// A later deploy of the same environment that also has no outcome.
+    pub superseded_by: Option<i64>,
 }
 
 /// A new audit record.
@@ -120,6 +145,14 @@ pub trait Store: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+    /// Walk the audit log's hash chain from its first record.
+    fn verify(&self) -> Result<ChainReport, StoreError>;
+    /// What is wrong with the store, for every view to show: a broken
+    /// chain, a store file deleted or replaced under this process, tamper
+    /// found on open, a read-only store. `None` when all is well.
+    fn integrity(&self) -> Option<String>;
+    /// Deploys and rollbacks that started and have no outcome, oldest first.
+    fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError>;
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError};
+use super::chain::{self, ChainReport, ChainRow};
+use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -26,7 +27,10 @@ CREATE TABLE IF NOT EXISTS audit (
     from_version TEXT,
     outcome      TEXT NOT NULL,
     detail       TEXT NOT NULL,
-    finishes     INTEGER REFERENCES audit(id)
+    finishes     INTEGER REFERENCES audit(id),
+    note         TEXT,
+    prev_hash    TEXT,
+    hash         TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_finishes ON audit(finishes);
 CREATE INDEX IF NOT EXISTS audit_env ON audit(env, id);
@@ -45,6 +49,17 @@ CREATE TABLE IF NOT EXISTS deploys (
     audit_id     INTEGER REFERENCES audit(id)
 );
 CREATE INDEX IF NOT EXISTS deploys_env ON deploys(env, id);
+CREATE TABLE IF NOT EXISTS integrity_events (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    at   TEXT NOT NULL,
+    what TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS integrity_no_update BEFORE UPDATE ON integrity_events
+    BEGIN SELECT RAISE(ABORT, 'integrity events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS integrity_no_delete BEFORE DELETE ON integrity_events
+    BEGIN SELECT RAISE(ABORT, 'integrity events are append-only'); END;
+-- An index of Go/No-Go decisions; the audit log is the truth (approvals()
+-- reads the audit log and reports when this table disagrees).
 CREATE TABLE IF NOT EXISTS approvals (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     env      TEXT NOT NULL,
@@ -84,40 +99,270 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 "#;
 
+/// The append-only triggers of the audit log, by name.
+const AUDIT_TRIGGERS: [&str; 2] = ["audit_no_update", "audit_no_delete"];
+const RECREATE_TRIGGERS: &str = r#"
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+const AUDIT_COLUMNS: &str = "id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash";
+
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Device and inode of the file this store opened: before each write it
+    /// checks that the path still names that file.
+    identity: Option<(u64, u64)>,
+    /// Why this store is read-only, when it is.
+    read_only: Option<String>,
+    /// Integrity problems noticed by this process (missing triggers on
+    /// open, approvals that disagree with the audit log), newest last.
+    notes: Mutex<Vec<String>>,
+    /// The last walk of the hash chain, and the state of the log it saw.
+    verified: Mutex<Option<(ChainKey, ChainReport)>>,
 }
+
+/// What changes when anyone appends to (or tampers with) the audit log:
+/// SQLite's `data_version` (bumped by other connections' commits), the
+/// highest id and the AUTOINCREMENT counter.
+type ChainKey = (i64, Option<i64>, Option<i64>);
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl SqliteStore {
-    /// Open (creating if needed) the store at `path`.
+    /// Open (creating if needed) the store at `path`. A store that cannot
+    /// be written (a read-only file, directory or file system) is opened
+    /// read-only: it serves `status` and `history`, and every write answers
+    /// [`StoreError::ReadOnly`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            crate::paths::ensure_private_dir(dir).map_err(|e| StoreError::Dir {
                 path: dir.display().to_string(),
                 cause: e.to_string(),
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
+        // Owner-only (0600) before SQLite opens it: its -wal and -shm files
+        // take the database file's permissions.
+        crate::paths::private_db_files(path).map_err(|e| StoreError::Sqlite {
             path: path.display().to_string(),
             cause: e.to_string(),
         })?;
-        let store = SqliteStore {
+        let sqlite = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        match prepare(&conn) {
+            // SQLite falls back to reading a file it may not write (mode
+            // 0444, a read-only mount) without saying so: ask.
+            Ok(notes) if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) => {
+                let why = "the file or its file system does not allow writing".to_string();
+                tracing::warn!("store {}: opened read-only: {why}", path.display());
+                Ok(SqliteStore::new(path, conn, Some(why), notes))
+            }
+            Ok(notes) => Ok(SqliteStore::new(path, conn, None, notes)),
+            Err(e) if is_read_only(&e) => {
+                drop(conn);
+                let conn = open_read_only(path).map_err(sqlite)?;
+                let why = format!("it cannot be written ({e})");
+                tracing::warn!("store {}: opened read-only: {why}", path.display());
+                Ok(SqliteStore::new(path, conn, Some(why), Vec::new()))
+            }
+            Err(e) => Err(sqlite(e)),
+        }
+    }
+
+    fn new(
+        path: &Path,
+        conn: Connection,
+        read_only: Option<String>,
+        notes: Vec<String>,
+    ) -> SqliteStore {
+        SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
-        };
-        store.with(|c| {
-            c.busy_timeout(Duration::from_secs(10))?;
-            c.pragma_update(None, "journal_mode", "WAL")?;
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            c.pragma_update(None, "foreign_keys", "ON")?;
-            c.execute_batch(SCHEMA)
-        })?;
-        Ok(store)
+            identity: file_identity(path),
+            read_only,
+            notes: Mutex::new(notes),
+            verified: Mutex::new(None),
+        }
+    }
+
+    /// Refuse a write when the store is read-only, or when the path no
+    /// longer names the file this process opened (deleted or replaced
+    /// under a running console: writing on would record into a file
+    /// nobody else reads).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(why) = &self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.display().to_string(),
+                cause: why.clone(),
+            });
+        }
+        if let Some(why) = self.file_moved() {
+            return Err(StoreError::Replaced {
+                path: self.path.display().to_string(),
+                cause: why,
+            });
+        }
+        Ok(())
+    }
+
+    /// Why the path no longer names the opened file, if it does not.
+    fn file_moved(&self) -> Option<String> {
+        let opened = self.identity?;
+        match file_identity(&self.path) {
+            None => Some("the store file was deleted after this process opened it".into()),
+            Some(now) if now != opened => Some(
+                "the store file was replaced by another one after this process opened it".into(),
+            ),
+            Some(_) => None,
+        }
+    }
+
+    fn note(&self, what: String) {
+        tracing::warn!("store {}: {what}", self.path.display());
+        let mut n = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        if !n.contains(&what) {
+            n.push(what);
+        }
+    }
+
+    /// Append audit records: refused on a read-only or replaced store and
+    /// on a log whose chain is broken or unreadable (a corrupted log must
+    /// stop actions, not record beside them); one immediate transaction, so
+    /// two processes never interleave inside the chain.
+    fn with_audit<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.check_writable()?;
+        let report = self.chain_report()?;
+        if let Some(b) = &report.broken {
+            return Err(StoreError::Tampered {
+                path: self.path.display().to_string(),
+                cause: format!(
+                    "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
+                ),
+            });
+        }
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })()
+        .map_err(|e: rusqlite::Error| self.err(e))?;
+        // Our own appends keep the chain intact: remember the new state of
+        // the log, so the next write does not walk it again.
+        if let Ok(key) = chain_key(&mut conn) {
+            let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((k, r)) = v.as_mut()
+                && r.intact()
+            {
+                *k = key;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Other writes (locks, samples, monitoring runs): refused on a
+    /// read-only or replaced store.
+    fn with_write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.check_writable()?;
+        self.with(f)
+    }
+
+    /// The hash chain's state, walked again only when the log changed.
+    fn chain_report(&self) -> Result<ChainReport, StoreError> {
+        let key = self.with(chain_key)?;
+        if let Some((k, r)) = &*self.verified.lock().unwrap_or_else(|p| p.into_inner())
+            && *k == key
+        {
+            return Ok(r.clone());
+        }
+        let report = self.walk_chain()?;
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, report.clone()));
+        Ok(report)
+    }
+
+    /// Read every audit record and walk the chain.
+    fn walk_chain(&self) -> Result<ChainReport, StoreError> {
+        let (rows, highest, warnings) = self
+            .with(|c| {
+                // One read transaction: a consistent snapshot while others append.
+                let c = c.transaction()?;
+                let rows = c
+                    .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?
+                    .query_map([], chain_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let highest: Option<i64> = c
+                    .query_row(
+                        "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let warnings = c
+                    .prepare("SELECT at, what FROM integrity_events ORDER BY id")?
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "{}: {}",
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                c.commit()?;
+                Ok((rows, highest, warnings))
+            })
+            .map_err(|e| match e {
+                StoreError::Sqlite { path, cause } => StoreError::Corrupt {
+                    path,
+                    cause: format!("the audit log cannot be read: {cause}"),
+                },
+                other => other,
+            })?;
+        let mut report = chain::verify(&rows, highest);
+        report.warnings = warnings;
+        if report.broken.is_none() {
+            // Every record must also read back as one: a value no shipdeck
+            // writes is a corrupted record even when its hash was forged.
+            for r in &rows {
+                let bad = DateTime::parse_from_rfc3339(&r.at)
+                    .err()
+                    .map(|e| format!("time {:?}: {e}", r.at))
+                    .or_else(|| {
+                        ActionKind::parse(&r.action)
+                            .is_none()
+                            .then(|| format!("action {:?}", r.action))
+                    })
+                    .or_else(|| {
+                        Outcome::parse(&r.outcome)
+                            .is_none()
+                            .then(|| format!("outcome {:?}", r.outcome))
+                    });
+                if let Some(what) = bad {
+                    report.broken = Some(chain::Broken {
+                        id: r.id,
+                        what: format!("unreadable: {what}"),
+                    });
+                    break;
+                }
+            }
+        }
+        Ok(report)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -192,26 +437,258 @@ impl SqliteStore {
     }
 }
 
-fn insert_audit(c: &Connection, r: &NewAudit<'_>, finishes: Option<i64>) -> rusqlite::Result<i64> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, env, version, from_version, outcome, detail, finishes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            ts(r.at),
-            r.actor,
-            r.action.as_str(),
-            r.env,
-            r.version.map(|v| v.as_str()),
-            r.from_version.map(|v| v.as_str()),
-            r.outcome.as_str(),
-            r.detail,
-            finishes
-        ],
+/// Set up a read-write connection: pragmas, schema, and the audit log's
+/// migration to a hash chain. Returns what it found wrong (and repaired).
+fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    c.busy_timeout(Duration::from_secs(10))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    let mut notes = Vec::new();
+    let had_audit: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit'",
+        [],
+        |r| r.get(0),
     )?;
-    Ok(c.last_insert_rowid())
+    if had_audit {
+        // Append-only triggers that an existing log lacks were dropped by
+        // someone: recreate them, and say so (never silently).
+        let missing: Vec<&str> = AUDIT_TRIGGERS
+            .into_iter()
+            .filter(|t| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                    params![t],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n == 0)
+                .unwrap_or(true)
+            })
+            .collect();
+        if !missing.is_empty() {
+            notes.push(format!(
+                "the audit log's append-only triggers ({}) were missing when shipdeck opened the store: someone removed them; they were recreated — run `shipdeck history --verify`",
+                missing.join(", ")
+            ));
+        }
+    }
+    // Recorded for `history --verify`; only tamper is shown on every view.
+    let mut events = notes.clone();
+    if had_audit {
+        migrate_audit(c, &mut events)?;
+    }
+    c.execute_batch(SCHEMA)?;
+    c.execute_batch(RECREATE_TRIGGERS)?;
+    for n in &events {
+        c.execute(
+            "INSERT INTO integrity_events (at, what) VALUES (?1, ?2)",
+            params![ts(Utc::now()), n],
+        )?;
+    }
+    Ok(notes)
 }
 
-/// Append the outcome record of `started`, copying its action and env.
+/// A store written before the audit log was hash-chained: add the columns
+/// and chain the existing records, recording where the chain starts.
+fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()> {
+    let has_hash: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'hash'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_hash {
+        return Ok(());
+    }
+    c.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        c.execute_batch(
+            "ALTER TABLE audit ADD COLUMN note TEXT;
+             ALTER TABLE audit ADD COLUMN prev_hash TEXT;
+             ALTER TABLE audit ADD COLUMN hash TEXT;
+             DROP TRIGGER IF EXISTS audit_no_update;",
+        )?;
+        let rows = {
+            let mut st = c.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?;
+            st.query_map([], chain_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut prev = String::new();
+        for mut r in rows.iter().cloned() {
+            // Decisions kept their note only inside the detail text.
+            r.note = legacy_note(&r.action, &r.detail);
+            let h = r.compute_hash(&prev);
+            c.execute(
+                "UPDATE audit SET note = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
+                params![r.note, prev, h, r.id],
+            )?;
+            prev = h;
+        }
+        c.execute_batch(RECREATE_TRIGGERS)?;
+        Ok(rows.last().map(|r| r.id))
+    })();
+    match done {
+        Ok(last) => {
+            c.execute_batch("COMMIT")?;
+            notes.push(match last {
+                Some(id) => format!(
+                    "the audit log was hash-chained when this version of shipdeck first opened it: records #1 to #{id} were written before and are vouched for only from then on"
+                ),
+                None => "the audit log is hash-chained from its first record".into(),
+            });
+            Ok(())
+        }
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The note of a decision recorded before notes had a column of their
+/// own: the text after "Go: " / "No-Go: ".
+fn legacy_note(action: &str, detail: &str) -> Option<String> {
+    match action {
+        "approve" => detail.strip_prefix("Go: "),
+        "reject" => detail.strip_prefix("No-Go: "),
+        _ => None,
+    }
+    .map(str::to_string)
+}
+
+fn chain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainRow> {
+    Ok(ChainRow {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        env: r.get(4)?,
+        version: r.get(5)?,
+        from_version: r.get(6)?,
+        outcome: r.get(7)?,
+        detail: r.get(8)?,
+        finishes: r.get(9)?,
+        note: r.get(10)?,
+        prev_hash: r.get(11)?,
+        hash: r.get(12)?,
+    })
+}
+
+fn chain_key(c: &mut Connection) -> rusqlite::Result<ChainKey> {
+    let c = c.transaction()?;
+    let dv: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    let max: Option<i64> = c.query_row("SELECT MAX(id) FROM audit", [], |r| r.get(0))?;
+    let seq: Option<i64> = c
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    c.commit()?;
+    Ok((dv, max, seq))
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
+}
+
+/// Open an existing store for reading only. In a directory where SQLite
+/// cannot create its WAL index, the file is read as an immutable snapshot.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    let plain = Connection::open_with_flags(path, flags).and_then(|c| {
+        c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?;
+        Ok(c)
+    });
+    match plain {
+        Ok(c) => Ok(c),
+        Err(_) => {
+            let uri = format!("file:{}?immutable=1", path.display());
+            Connection::open_with_flags(uri, flags)
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Append one audit record, chained to the newest one. Runs inside an
+/// immediate transaction (see [`SqliteStore::with_audit`]).
+fn insert_audit(
+    c: &Connection,
+    r: &NewAudit<'_>,
+    finishes: Option<i64>,
+    note: Option<&str>,
+) -> rusqlite::Result<i64> {
+    let last: Option<(i64, Option<String>)> = c
+        .query_row(
+            "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let seq: i64 = c
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let (last_id, prev) = last
+        .map(|(i, h)| (i, h.unwrap_or_default()))
+        .unwrap_or((0, String::new()));
+    let row = ChainRow {
+        id: last_id.max(seq) + 1,
+        at: ts(r.at),
+        actor: r.actor.to_string(),
+        action: r.action.as_str().to_string(),
+        env: r.env.to_string(),
+        version: r.version.map(|v| v.as_str().to_string()),
+        from_version: r.from_version.map(|v| v.as_str().to_string()),
+        outcome: r.outcome.as_str().to_string(),
+        detail: r.detail.to_string(),
+        finishes,
+        note: note.map(str::to_string),
+        prev_hash: Some(prev.clone()),
+        hash: None,
+    };
+    let hash = row.compute_hash(&prev);
+    c.execute(
+        &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            row.id,
+            row.at,
+            row.actor,
+            row.action,
+            row.env,
+            row.version,
+            row.from_version,
+            row.outcome,
+            row.detail,
+            row.finishes,
+            row.note,
+            prev,
+            hash
+        ],
+    )?;
+    Ok(row.id)
+}
+
+/// Append the outcome record of `started`, copying its actor, action, env
+/// and versions.
 fn insert_finish(
     c: &Connection,
     started: i64,
@@ -219,10 +696,47 @@ fn insert_finish(
     outcome: Outcome,
     detail: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, env, version, from_version, outcome, detail, finishes)
-         SELECT ?1, actor, action, env, version, from_version, ?2, ?3, id FROM audit WHERE id = ?4",
-        params![ts(at), outcome.as_str(), detail, started],
+    let (actor, action, env, version, from): (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    ) = c.query_row(
+        "SELECT actor, action, env, version, from_version FROM audit WHERE id = ?1",
+        params![started],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    let action = ActionKind::parse(&action).ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(
+            1,
+            format!("action {action:?}"),
+            rusqlite::types::Type::Text,
+        )
+    })?;
+    let parse = |v: Option<String>| {
+        v.map(|v| {
+            Version::parse(&v).map_err(|e| {
+                rusqlite::Error::InvalidColumnType(3, e.to_string(), rusqlite::types::Type::Text)
+            })
+        })
+        .transpose()
+    };
+    let (version, from) = (parse(version)?, parse(from)?);
+    insert_audit(
+        c,
+        &NewAudit {
+            at,
+            actor: &actor,
+            action,
+            env: &env,
+            version: version.as_ref(),
+            from_version: from.as_ref(),
+            outcome,
+            detail,
+        },
+        Some(started),
+        None,
     )?;
     Ok(())
 }
@@ -239,7 +753,7 @@ fn pid_alive(_pid: u32) -> bool {
 
 impl Store for SqliteStore {
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
-        self.with(|c| insert_audit(c, rec, None))
+        self.with_audit(|tx| insert_audit(tx, rec, None, None))
     }
 
     fn audit_finish(
@@ -249,7 +763,7 @@ impl Store for SqliteStore {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| insert_finish(c, started, at, outcome, detail))
+        self.with_audit(|tx| insert_finish(tx, started, at, outcome, detail))
     }
 
     fn record_deploy(
@@ -258,8 +772,7 @@ impl Store for SqliteStore {
         rec: &DeployRecord,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.with_audit(|tx| {
             tx.execute(
                 "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -273,14 +786,12 @@ impl Store for SqliteStore {
                     started
                 ],
             )?;
-            insert_finish(&tx, started, rec.at, Outcome::Succeeded, detail)?;
-            tx.commit()
+            insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
         })
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        self.with_audit(|tx| {
             tx.execute(
                 "INSERT INTO approvals (env, version, decision, actor, at, note)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -299,8 +810,8 @@ impl Store for SqliteStore {
                 (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
                 (Decision::NoGo, None) => "No-Go".to_string(),
             };
-            let id = insert_audit(
-                &tx,
+            insert_audit(
+                tx,
                 &NewAudit {
                     at: a.at,
                     actor: &a.actor,
@@ -315,9 +826,8 @@ impl Store for SqliteStore {
                     detail: &detail,
                 },
                 None,
-            )?;
-            tx.commit()?;
-            Ok(id)
+                a.note.as_deref(),
+            )
         })
     }
 
@@ -443,29 +953,82 @@ impl Store for SqliteStore {
         )
     }
 
+    /// Decisions about `env` as the audit log records them. The
+    /// `approvals` table is only an index: when it disagrees (someone
+    /// edited it), the audit log wins and the disagreement is reported
+    /// through [`Store::integrity`].
     fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
-        let rows: Vec<(String, String, String, String, Option<String>)> = self.with(|c| {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(
-                "SELECT version, decision, actor, at, note FROM approvals WHERE env = ?1 ORDER BY id",
+                "SELECT action, version, actor, at, note, detail FROM audit
+                 WHERE env = ?1 AND finishes IS NULL AND outcome = 'succeeded'
+                   AND action IN ('approve', 'reject')
+                 ORDER BY id",
             )?;
             let it = st.query_map(params![env], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?;
             it.collect()
         })?;
-        rows.into_iter()
-            .map(|(version, decision, actor, at, note)| {
+        let from_audit = rows
+            .into_iter()
+            .map(|(action, version, actor, at, note, detail)| {
+                let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
                 Ok(Approval {
                     env: env.to_string(),
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                    decision: Decision::parse(&decision)
-                        .ok_or_else(|| self.corrupt(format!("decision {decision:?}")))?,
+                    decision: if action == "approve" {
+                        Decision::Go
+                    } else {
+                        Decision::NoGo
+                    },
                     actor,
                     at: self.parse_time(&at)?,
-                    note,
+                    note: note.or_else(|| legacy_note(&action, &detail)),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let indexed: Vec<(String, String, String, String)> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT version, decision, actor, at FROM approvals WHERE env = ?1 ORDER BY id",
+            )?;
+            let it = st.query_map(params![env], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            it.collect()
+        })?;
+        let expected: Vec<(String, String, String, String)> = from_audit
+            .iter()
+            .map(|a| {
+                (
+                    a.version.as_str().to_string(),
+                    a.decision.as_str().to_string(),
+                    a.actor.clone(),
+                    ts(a.at),
+                )
+            })
+            .collect();
+        if indexed != expected {
+            self.note(format!(
+                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
+            ));
+        }
+        Ok(from_audit)
     }
 
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
@@ -478,7 +1041,7 @@ impl Store for SqliteStore {
         }
         // Insert-or-replace inside an immediate transaction so two processes
         // racing for the same lock cannot both win.
-        let won = self.with(|c| {
+        let won = self.with_write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing: Option<(u32, String, String)> = tx
                 .query_row(
@@ -523,7 +1086,7 @@ impl Store for SqliteStore {
     }
 
     fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.with_write(|c| {
             c.execute(
                 "DELETE FROM locks WHERE env = ?1 AND pid = ?2 AND host = ?3",
                 params![env, pid, host],
@@ -552,12 +1115,12 @@ impl Store for SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             expires_at: self.parse_time(&expires)?,
         };
-        let stale = info.expires_at < now || (host == crate::engine::hostname() && !pid_alive(pid));
+        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
         Ok((!stale).then_some(info))
     }
 
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.with_write(|c| {
             c.execute(
                 "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -623,7 +1186,7 @@ impl Store for SqliteStore {
         s: &Sample,
         keep: chrono::Duration,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.with_write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO samples (env, at, requests, errors, p50_ms, p95_ms, p99_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -682,6 +1245,113 @@ impl Store for SqliteStore {
                         p99_ms,
                     },
                 ))
+            })
+            .collect()
+    }
+
+    fn verify(&self) -> Result<ChainReport, StoreError> {
+        let mut report = self.walk_chain()?;
+        let live: Vec<String> = self.with(|c| {
+            let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")?;
+            let it = st.query_map([], |r| r.get(0))?;
+            it.collect()
+        })?;
+        for t in AUDIT_TRIGGERS {
+            if !live.iter().any(|l| l == t) {
+                report.warnings.push(format!(
+                    "the audit log's append-only trigger {t} is missing right now"
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    fn integrity(&self) -> Option<String> {
+        let mut problems = Vec::new();
+        if let Some(why) = self.file_moved() {
+            problems.push(format!(
+                "{why} ({}); this process no longer acts: restart it",
+                self.path.display()
+            ));
+        }
+        match self.chain_report() {
+            Ok(r) => {
+                if let Some(b) = r.broken {
+                    problems.push(format!(
+                        "the audit log's hash chain is broken at {b}; actions are refused (see `shipdeck history --verify`)"
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("the audit log cannot be verified: {e}")),
+        }
+        problems.extend(
+            self.notes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        if let Some(why) = &self.read_only {
+            problems.push(format!(
+                "store {} is read-only ({why}): status and history work, actions are refused",
+                self.path.display()
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        (SELECT MIN(l.id) FROM audit l
+                          WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))
+                 FROM audit s
+                 WHERE s.finishes IS NULL AND s.outcome = 'started'
+                   AND s.action IN ('promote', 'rollback')
+                   AND NOT EXISTS (SELECT 1 FROM audit f WHERE f.finishes = s.id)
+                 ORDER BY s.id",
+            )?;
+            let it = st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, at, actor, action, env, version, from, later)| {
+                Ok(Unfinished {
+                    id,
+                    at: self.parse_time(&at)?,
+                    actor,
+                    action: ActionKind::parse(&action)
+                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                    env,
+                    version: self
+                        .parse_version(version)?
+                        .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
+                    from_version: self.parse_version(from)?,
+                    superseded_by: later,
+                })
             })
             .collect()
     }
@@ -800,6 +1470,181 @@ mod tests {
         assert_eq!(recent, ["v2", "v3"], "the last two, oldest first");
     }
 
+    fn no_go(s: &SqliteStore) -> Approval {
+        let a = Approval {
+            env: "production".into(),
+            version: v("v2"),
+            decision: Decision::NoGo,
+            actor: "bob".into(),
+            at: t(3),
+            note: Some("p95".into()),
+        };
+        s.record_approval(&a).unwrap();
+        a
+    }
+
+    #[test]
+    fn an_edited_approvals_table_does_not_turn_a_no_go_into_a_go() {
+        let (_d, s) = open();
+        let a = no_go(&s);
+        s.with(|c| c.execute("UPDATE approvals SET decision = 'go'", []))
+            .unwrap();
+        assert_eq!(s.approvals("production").unwrap(), vec![a]);
+        let why = s.integrity().expect("the disagreement is reported");
+        assert!(why.contains("approvals table disagrees"), "{why}");
+    }
+
+    #[test]
+    fn a_rewritten_audit_record_breaks_the_chain_and_stops_actions() {
+        let (_d, s) = open();
+        no_go(&s);
+        start(&s, "staging", t(4));
+        assert!(s.verify().unwrap().intact());
+        // Someone else, with the sqlite3 shell.
+        Connection::open(&s.path)
+            .unwrap()
+            .execute_batch(
+                "DROP TRIGGER audit_no_update;
+                 UPDATE audit SET action = 'approve', detail = 'Go' WHERE id = 1;",
+            )
+            .unwrap();
+        let b = s.verify().unwrap().broken.unwrap();
+        assert_eq!(b.id, 1);
+        let err = s.audit_start(&NewAudit {
+            at: t(5),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "production",
+            version: None,
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "x",
+        });
+        assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+        assert!(s.integrity().unwrap().contains("broken at record #1"));
+    }
+
+    #[test]
+    fn missing_triggers_are_recreated_and_reported_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            no_go(&s);
+            s.with(|c| c.execute_batch("DROP TRIGGER audit_no_delete"))
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let why = s.integrity().expect("reported");
+        assert!(
+            why.contains("audit_no_delete") && why.contains("missing"),
+            "{why}"
+        );
+        let r = s.with(|c| c.execute("DELETE FROM audit", []));
+        assert!(r.is_err(), "recreated");
+        let report = s.verify().unwrap();
+        assert!(report.intact());
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("audit_no_delete"))
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_the_chain_is_chained_on_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // The schema and rows an earlier shipdeck wrote.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+                   actor TEXT NOT NULL, action TEXT NOT NULL, env TEXT NOT NULL, version TEXT,
+                   from_version TEXT, outcome TEXT NOT NULL, detail TEXT NOT NULL,
+                   finishes INTEGER REFERENCES audit(id));
+                 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                 CREATE TABLE approvals (id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL,
+                   version TEXT NOT NULL, decision TEXT NOT NULL, actor TEXT NOT NULL,
+                   at TEXT NOT NULL, note TEXT);
+                 INSERT INTO audit (at, actor, action, env, version, outcome, detail)
+                   VALUES ('2026-11-24T12:03:00.000Z', 'bob', 'reject', 'production', 'v2',
+                           'succeeded', 'No-Go: p95');
+                 INSERT INTO approvals (env, version, decision, actor, at, note)
+                   VALUES ('production', 'v2', 'no_go', 'bob', '2026-11-24T12:03:00.000Z', 'p95');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let report = s.verify().unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("records #1 to #1")),
+            "{report:?}"
+        );
+        let a = s.approvals("production").unwrap();
+        assert_eq!(a[0].note.as_deref(), Some("p95"));
+        assert_eq!(a[0].decision, Decision::NoGo);
+        start(&s, "staging", t(5));
+        assert!(s.verify().unwrap().intact());
+        assert_eq!(s.integrity(), None);
+        // Opening again migrates nothing more.
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.verify().unwrap().warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_deleted_store_file_stops_writes_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        std::fs::remove_file(&path).unwrap();
+        let err = s.record_approval(&Approval {
+            decision: Decision::Go,
+            ..no_go_template()
+        });
+        let msg = err.unwrap_err().to_string();
+        assert!(msg.contains("deleted") && msg.contains("s.db"), "{msg}");
+        assert!(s.integrity().unwrap().contains("deleted"));
+        // A new file at the path is another store, not this one.
+        let _other = SqliteStore::open(&path).unwrap();
+        assert!(s.integrity().unwrap().contains("replaced"));
+    }
+
+    fn no_go_template() -> Approval {
+        Approval {
+            env: "production".into(),
+            version: v("v2"),
+            decision: Decision::NoGo,
+            actor: "bob".into(),
+            at: t(3),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn unfinished_deploys_are_listed_until_they_have_an_outcome() {
+        let (_d, s) = open();
+        let a = start(&s, "staging", t(0));
+        let b = start(&s, "staging", t(1));
+        let u = s.unfinished().unwrap();
+        assert_eq!(u.len(), 2);
+        assert_eq!((u[0].id, u[0].superseded_by), (a, Some(b)));
+        assert_eq!(u[1].superseded_by, None);
+        s.audit_finish(a, t(2), Outcome::Unknown, "reconciled")
+            .unwrap();
+        assert_eq!(s.unfinished().unwrap().len(), 1);
+    }
+
     #[test]
     fn audit_log_is_append_only() {
         let (_d, s) = open();
@@ -831,7 +1676,7 @@ mod tests {
     #[test]
     fn locks_exclude_other_holders_until_released_or_expired() {
         let (_d, s) = open();
-        let host = crate::engine::hostname();
+        let host = crate::host::hostname();
         let mine = LockInfo {
             env: "production".into(),
             holder: "alice".into(),
@@ -870,7 +1715,7 @@ mod tests {
             env: "staging".into(),
             holder: "ghost".into(),
             pid: u32::MAX - 7,
-            host: crate::engine::hostname(),
+            host: crate::host::hostname(),
             acquired_at: t(0),
             expires_at: t(60),
         };

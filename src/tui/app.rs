@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{
-    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
 };
 use crossterm::execute;
 use crossterm::terminal::{
@@ -58,7 +59,7 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
 }
 
 async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
-    let guard = TerminalGuard::enter()?;
+    let guard = TerminalGuard::enter(state.settings.mouse)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
     let size = terminal.size()?;
@@ -85,7 +86,11 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
 
     loop {
         if state.dirty {
-            terminal.draw(|f| view::draw(state, f))?;
+            let mut links = Vec::new();
+            let frame = terminal.draw(|f| links = view::draw(state, f))?;
+            if !links.is_empty() {
+                write_links(&mut io::stdout(), frame.buffer, &links)?;
+            }
             state.dirty = false;
         }
         if state.quit {
@@ -93,7 +98,7 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         }
         let msg = tokio::select! {
             ev = next_term_event(&mut term_events) => match ev {
-                Some(Ok(ev)) => match translate(ev) {
+                Some(Ok(ev)) => match translate(ev, state.settings.mouse) {
                     Some(msg) => msg,
                     None => continue,
                 },
@@ -115,13 +120,57 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn translate(ev: TermEvent) -> Option<Msg> {
+fn translate(ev: TermEvent, mouse: bool) -> Option<Msg> {
     match ev {
         TermEvent::Key(k) => Some(Msg::Key(k)),
+        TermEvent::Mouse(m) if mouse => Some(Msg::Mouse(m)),
         TermEvent::Paste(text) => Some(Msg::Paste(text)),
         TermEvent::Resize(w, h) => Some(Msg::Resize(w, h)),
         _ => None,
     }
+}
+
+/// Make the drawn text of each spot a terminal hyperlink (OSC 8): a
+/// buffer cell cannot carry one, so after each frame the spot's cells are
+/// written again, with their styles, between the link's opening and
+/// closing sequences. The URL is printable ASCII only (`expand_link`), so
+/// no escape from the config can reach the terminal.
+fn write_links(
+    out: &mut impl io::Write,
+    buffer: &ratatui::buffer::Buffer,
+    links: &[view::LinkSpot],
+) -> io::Result<()> {
+    use crossterm::style::{Print, PrintStyledContent, ResetColor, SetAttribute, StyledContent};
+    use crossterm::{cursor::MoveTo, queue};
+    use ratatui::backend::IntoCrossterm;
+    for l in links {
+        if !l.url.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            continue;
+        }
+        queue!(
+            out,
+            MoveTo(l.x, l.y),
+            Print(format!("\x1b]8;;{}\x1b\\", l.url))
+        )?;
+        for x in l.x..l.x.saturating_add(l.width) {
+            let Some(cell) = buffer.cell((x, l.y)) else {
+                break;
+            };
+            let style = cell.style().into_crossterm();
+            queue!(
+                out,
+                SetAttribute(crossterm::style::Attribute::Reset),
+                PrintStyledContent(StyledContent::new(style, cell.symbol().to_string()))
+            )?;
+        }
+        queue!(
+            out,
+            Print("\x1b]8;;\x1b\\"),
+            SetAttribute(crossterm::style::Attribute::Reset),
+            ResetColor
+        )?;
+    }
+    out.flush()
 }
 
 async fn next_term_event(stream: &mut EventStream) -> Option<io::Result<TermEvent>> {
@@ -191,6 +240,16 @@ impl Runner {
                     Msg::ActionDone {
                         env,
                         kind: TaskKind::Promote,
+                        result,
+                    }
+                });
+            }
+            Effect::Plan { env, version } => {
+                self.spawn(async move {
+                    let result = engine.plan(&env, Some(&version)).await.map_err(failure);
+                    Msg::PlanLoaded {
+                        env,
+                        version,
                         result,
                     }
                 });
@@ -296,15 +355,19 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
     Ok(Done::Watched(line))
 }
 
-/// Raw mode, the alternate screen and bracketed paste, undone on drop.
+/// Raw mode, the alternate screen, bracketed paste and (unless `[ui]
+/// mouse = false`) mouse capture, undone on drop.
 struct TerminalGuard;
 
 impl TerminalGuard {
-    fn enter() -> io::Result<TerminalGuard> {
+    fn enter(mouse: bool) -> io::Result<TerminalGuard> {
         enable_raw_mode()?;
         // From here on, dropping the guard restores the terminal.
         let guard = TerminalGuard;
         execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+        if mouse {
+            execute!(io::stdout(), EnableMouseCapture)?;
+        }
         Ok(guard)
     }
 }
@@ -320,6 +383,7 @@ pub fn restore_terminal() {
     let mut out: Stdout = io::stdout();
     let _ = execute!(
         out,
+        DisableMouseCapture,
         DisableBracketedPaste,
         LeaveAlternateScreen,
         crossterm::cursor::Show
@@ -406,6 +470,32 @@ mod tests {
             }),
             rollback_error: err.map(String::from),
         }
+    }
+
+    #[test]
+    fn links_are_written_as_osc8_around_the_drawn_cells() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        let mut buf = Buffer::empty(Rect::new(0, 0, 20, 2));
+        buf.set_string(3, 1, "logs", ratatui::style::Style::new());
+        let spot = |url: &str| view::LinkSpot {
+            x: 3,
+            y: 1,
+            width: 4,
+            url: url.into(),
+        };
+        let mut out = Vec::new();
+        write_links(&mut out, &buf, &[spot("https://logs.example.com/?q=prod")]).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("\x1b]8;;https://logs.example.com/?q=prod\x1b\\"),
+            "{s:?}"
+        );
+        assert!(s.contains('l') && s.contains('s'));
+        assert!(s.contains("\x1b]8;;\x1b\\"), "closed: {s:?}");
+        let mut out = Vec::new();
+        write_links(&mut out, &buf, &[spot("https://x/\x1b]0;evil\x07")]).unwrap();
+        assert!(out.is_empty(), "an unsafe URL is never written");
     }
 
     #[test]

@@ -1,4 +1,9 @@
-//! Small formatting helpers shared by the views.
+//! Small formatting helpers shared by the views, and the one truncation rule
+//! ([`fit`]) every panel uses.
+
+use chrono::{DateTime, Utc};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 
 /// `42s`, `5m`, `3h`, `2d`: an age, coarse enough to stay short.
 pub fn age(secs: i64) -> String {
@@ -65,17 +70,251 @@ pub fn ms(v: f64) -> String {
     }
 }
 
-/// Cut `s` to at most `max` characters, marking the cut with `…`.
+/// Display width of `s` in terminal columns.
+pub fn width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// Cut `s` to at most `max` columns, marking the cut with `…`.
 pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    if width(s) <= max {
         return s.to_string();
     }
     if max == 0 {
         return String::new();
     }
-    let mut out: String = s.chars().take(max - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = width(c.encode_utf8(&mut [0; 4]));
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// Cut free text to `max` columns with `…`, never inside a word: at the
+/// end of a clause (`, ` `; ` `: ` ` — `) when one is near, else between
+/// words, so no number is left half shown.
+pub fn clip_at_boundary(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let room = max.saturating_sub(1);
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        if width(&s[..i + c.len_utf8()]) > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    let head = &s[..end];
+    // A cut right at a space keeps the whole last word.
+    let whole = s[end..].starts_with(' ');
+    let clause = [", ", "; ", ": ", " — "]
+        .iter()
+        .filter_map(|sep| head.rfind(sep))
+        .max()
+        .filter(|at| *at * 2 >= room);
+    let cut = match (whole, clause) {
+        (true, _) => head.trim_end(),
+        (false, Some(at)) => &head[..at],
+        (false, None) => head.rfind(' ').map_or(head, |at| &head[..at]),
+    };
+    let cut = without_lead(cut);
+    if cut.trim().is_empty() {
+        return clip(s, max);
+    }
+    format!("{cut}…")
+}
+
+/// Without a last word that only leads to what was cut (`6.1% vs…`).
+fn without_lead(s: &str) -> &str {
+    const LEADS: [&str; 15] = [
+        "vs", "at", "of", "for", "and", "the", "by", "over", "above", "below", "since", "in", "to",
+        "from", "with",
+    ];
+    let s = s.trim_end();
+    match s.rsplit_once(' ') {
+        Some((rest, last)) if LEADS.contains(&last) => rest.trim_end(),
+        _ => s,
+    }
+}
+
+/// The last line shown of a longer text: ends with `…`, cut where a word
+/// ends if the mark does not fit after it.
+pub fn continued(s: &str, max: usize) -> String {
+    let s = without_lead(s);
+    if width(s) < max {
+        return format!("{s}…");
+    }
+    clip_at_boundary(&format!("{s} …"), max)
+}
+
+/// One piece of a line for [`fit`]: its text (with its own leading
+/// separator), style, and how readily it goes when space is short.
+#[derive(Clone, Debug)]
+pub struct Part {
+    pub text: String,
+    pub style: Style,
+    /// 0: the key value, never dropped; higher numbers go first.
+    pub prio: u8,
+    /// A shorter form tried before the part is dropped.
+    pub short: Option<String>,
+    /// Free text whose sense survives a cut: cut it with `…` (when at
+    /// least a few columns are left) rather than drop it.
+    pub cut: bool,
+}
+
+impl Part {
+    pub fn new(text: impl Into<String>, style: Style) -> Part {
+        Part {
+            text: text.into(),
+            style,
+            prio: 0,
+            short: None,
+            cut: false,
+        }
+    }
+
+    /// May be cut with `…` instead of dropped.
+    pub fn cut(mut self) -> Part {
+        self.cut = true;
+        self
+    }
+
+    /// Droppable: parts with higher `prio` go first.
+    pub fn prio(mut self, prio: u8) -> Part {
+        self.prio = prio;
+        self
+    }
+
+    pub fn short(mut self, short: impl Into<String>) -> Part {
+        self.short = Some(short.into());
+        self
+    }
+}
+
+/// The one truncation rule of the console: make `parts` fit `max` columns by
+/// shortening, then dropping, the lowest-priority parts first (rightmost
+/// first among equals), so the key value stays whole; only when the key
+/// values alone do not fit is the line cut, and then always with `…`.
+pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
+    let total = |parts: &[Part]| parts.iter().map(|p| width(&p.text)).sum::<usize>();
+    while total(&parts) > max {
+        let victim = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.prio > 0 || p.short.is_some())
+            .max_by_key(|(i, p)| (p.prio, p.short.is_some(), *i))
+            .map(|(i, _)| i);
+        let Some(i) = victim else { break };
+        let room = max.saturating_sub(total(&parts) - width(&parts[i].text));
+        if parts[i].cut && room >= 12 {
+            parts[i].text = clip_at_boundary(&parts[i].text, room);
+            break;
+        }
+        match parts[i].short.take() {
+            Some(s) => parts[i].text = s,
+            None => {
+                parts.remove(i);
+            }
+        }
+    }
+    // A separator has nothing to separate at the start of the line.
+    if let Some(first) = parts.first_mut()
+        && let Some(rest) = first.text.strip_prefix(" · ")
+    {
+        first.text = rest.to_string();
+    }
+    let mut spans = Vec::new();
+    let mut used = 0;
+    let cut = total(&parts) > max;
+    for p in parts {
+        let w = width(&p.text);
+        if !cut || used + w < max {
+            used += w;
+            spans.push(Span::styled(p.text, p.style));
+            continue;
+        }
+        spans.push(Span::styled(clip(&p.text, max - used), p.style));
+        break;
+    }
+    if cut && max > 0 && !spans.last().is_some_and(|s| s.content.ends_with('…')) {
+        // The cut fell exactly between two parts.
+        if let Some(last) = spans.last_mut() {
+            let w = width(&last.content);
+            last.content = clip(&format!("{}…", last.content), w).into();
+        }
+    }
+    Line::from(spans)
+}
+
+/// Break `text` into lines of at most `max` columns at spaces; a word
+/// longer than a line is cut by characters.
+pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
+    if max == 0 {
+        return Vec::new();
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if width(&line) + sep + width(word) <= max {
+            if sep == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        let mut rest = word.to_string();
+        while width(&rest) > max {
+            let head: String = rest.chars().take(max).collect();
+            rest = rest.chars().skip(head.chars().count()).collect();
+            lines.push(head);
+        }
+        line = rest;
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// [`fit`] for one plain string: cut with `…` when it is too long.
+pub fn fit_str(s: &str, style: Style, max: usize) -> Line<'static> {
+    Line::styled(clip_at_boundary(s, max), style)
+}
+
+/// A time with its zone: `2026-11-24 19:55:00 UTC`.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A short time with its zone: `11-24 19:55:00 UTC`.
+pub fn short_timestamp(at: DateTime<Utc>) -> String {
+    at.format("%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The median of `values` (`None` when empty).
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
 }
 
 #[cfg(test)]
@@ -102,5 +341,93 @@ mod tests {
         assert_eq!(ms(1234.0), "1.23s");
         assert_eq!(clip("production", 5), "prod…");
         assert_eq!(clip("prod", 5), "prod");
+        assert_eq!(clip("✓ ok", 3), "✓ …");
+    }
+
+    fn text(l: &Line) -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn fit_drops_lower_priority_parts_before_cutting_a_key_value() {
+        let s = Style::new();
+        let metrics = || {
+            vec![
+                Part::new("err 0.73%", s),
+                Part::new(" p95 138ms", s).prio(1),
+                Part::new(" · 1s", s).prio(2),
+            ]
+        };
+        assert_eq!(text(&fit(metrics(), 30)), "err 0.73% p95 138ms · 1s");
+        assert_eq!(text(&fit(metrics(), 20)), "err 0.73% p95 138ms");
+        assert_eq!(text(&fit(metrics(), 15)), "err 0.73%", "never `p95 …`");
+        assert_eq!(
+            text(&fit(metrics(), 6)),
+            "err 0…",
+            "cut only when nothing else can go"
+        );
+        let state = || {
+            vec![
+                Part::new("monitoring", s).short("watch"),
+                Part::new(" · 12:04", s),
+                Part::new(" left", s).prio(1),
+            ]
+        };
+        assert_eq!(text(&fit(state(), 40)), "monitoring · 12:04 left");
+        assert_eq!(text(&fit(state(), 18)), "monitoring · 12:04");
+        assert_eq!(
+            text(&fit(state(), 14)),
+            "watch · 12:04",
+            "never `monitoring · 1…`"
+        );
+        let lead = vec![Part::new("erin", s).prio(1), Part::new(" · 2d ago", s)];
+        assert_eq!(text(&fit(lead, 8)), "2d ago", "no dangling separator");
+        let gate = || {
+            vec![
+                Part::new("✗ approval", s),
+                Part::new("  no Go recorded for v1.8.0", s).prio(1).cut(),
+            ]
+        };
+        assert_eq!(text(&fit(gate(), 24)), "✗ approval  no Go…");
+        assert_eq!(
+            clip_at_boundary(
+                "regression of v1.8.0: error rate 6.1% vs baseline 0.36%",
+                48
+            ),
+            "regression of v1.8.0: error rate 6.1%…",
+            "never `baseline 0…`"
+        );
+        assert_eq!(clip_at_boundary("abcdefghijklmnop", 8), "abcdefg…");
+        assert_eq!(continued("stage: nothing comes", 20), "stage: nothing…");
+        assert_eq!(continued("stage: nothing", 20), "stage: nothing…");
+        assert_eq!(continued("so give the", 20), "so give…");
+        assert_eq!(
+            text(&fit(gate(), 14)),
+            "✗ approval",
+            "too little left: dropped"
+        );
+        let exact = vec![Part::new("abc", s), Part::new("def", s)];
+        assert_eq!(text(&fit(exact, 3)), "ab…");
+        assert!(fit(vec![Part::new("abc", s)], 0).width() == 0);
+    }
+
+    #[test]
+    fn wrap_words_breaks_at_spaces() {
+        assert_eq!(
+            wrap_words("error rate 4.4% vs 0.36%", 12),
+            ["error rate", "4.4% vs", "0.36%"]
+        );
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("", 4), [""]);
+    }
+
+    #[test]
+    fn timestamps_name_their_zone_and_median_is_the_middle() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 19, 55, 0).unwrap();
+        assert_eq!(timestamp(at), "2026-11-24 19:55:00 UTC");
+        assert_eq!(short_timestamp(at), "11-24 19:55:00 UTC");
+        assert_eq!(median(&mut [9.0, 1.0, 4.0]), Some(4.0));
+        assert_eq!(median(&mut [1.0, 2.0, 3.0, 10.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
     }
 }

@@ -10,12 +10,24 @@ pub enum Action {
     SelectPrev,
     SelectNext,
     Promote,
+    /// Choose the version to promote from what the earlier stages run or ran.
+    PickVersion,
     Approve,
     Reject,
     Rollback,
+    /// The unabridged view of the selected environment (or history record).
+    Details,
     ToggleHistory,
+    /// Back from the history view to the console.
+    Back,
     ScrollUp,
     ScrollDown,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    /// Type a filter for the history view.
+    Filter,
     Help,
     Confirm,
     Cancel,
@@ -34,6 +46,10 @@ pub enum Context {
     Dialog,
     /// A dialog with a text field: printable keys type into it.
     Input,
+    /// The version picker.
+    Picker,
+    /// A detail view.
+    Detail,
     Help,
 }
 
@@ -43,7 +59,9 @@ impl Context {
             Context::Main => "Console",
             Context::History => "History view",
             Context::Dialog => "Confirmation dialog",
-            Context::Input => "Dialog with a note",
+            Context::Input => "Dialog with a note, or the history filter",
+            Context::Picker => "Version picker",
+            Context::Detail => "Detail view",
             Context::Help => "Help",
         }
     }
@@ -104,19 +122,21 @@ pub struct Binding {
     pub in_footer: bool,
 }
 
-use Context::{Dialog, Help, History, Input, Main};
+use Context::{Detail, Dialog, Help, History, Input, Main, Picker};
 
 const MAIN: &[Context] = &[Main, History];
-const ALL: &[Context] = &[Main, History, Dialog, Input, Help];
+const ALL: &[Context] = &[Main, History, Dialog, Input, Picker, Detail, Help];
 
+/// In table order; the footer drops the later entries first when the
+/// terminal is narrow, but always keeps help and quit.
 pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[code(KeyCode::Left), k('h')],
-        shown: "←/→",
+        shown: "←→",
         action: Action::SelectPrev,
         label: "select",
         help: "select the environment on the left (← or h) / right (→ or l)",
-        contexts: MAIN,
+        contexts: &[Main],
         in_footer: true,
     },
     Binding {
@@ -125,7 +145,7 @@ pub static BINDINGS: &[Binding] = &[
         action: Action::SelectNext,
         label: "select",
         help: "select the environment on the right",
-        contexts: MAIN,
+        contexts: &[Main],
         in_footer: false,
     },
     Binding {
@@ -147,15 +167,6 @@ pub static BINDINGS: &[Binding] = &[
         in_footer: true,
     },
     Binding {
-        keys: &[k('x')],
-        shown: "x",
-        action: Action::Reject,
-        label: "reject",
-        help: "record a No-Go for that version, with a note",
-        contexts: &[Main],
-        in_footer: true,
-    },
-    Binding {
         keys: &[k('r')],
         shown: "r",
         action: Action::Rollback,
@@ -165,39 +176,129 @@ pub static BINDINGS: &[Binding] = &[
         in_footer: true,
     },
     Binding {
-        keys: &[k('H'), code(KeyCode::Tab)],
-        shown: "H/Tab",
-        action: Action::ToggleHistory,
-        label: "history",
-        help: "switch between the console and the audit log",
-        contexts: MAIN,
+        keys: &[k('v'), code(KeyCode::Enter)],
+        shown: "v",
+        action: Action::Details,
+        label: "details",
+        help: "everything about the selected environment: state, full verdict, links",
+        contexts: &[Main],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('x')],
+        shown: "x",
+        action: Action::Reject,
+        label: "reject",
+        help: "record a No-Go for that version, with a note",
+        contexts: &[Main],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('P')],
+        shown: "P",
+        action: Action::PickVersion,
+        label: "pick version",
+        help: "promote a version of your choice: what the earlier stages run or ran",
+        contexts: &[Main],
         in_footer: true,
     },
     Binding {
         keys: &[code(KeyCode::Up), k('k')],
-        shown: "↑/↓",
+        shown: "↑↓",
         action: Action::ScrollUp,
-        label: "scroll",
-        help: "scroll the audit log up (↑ or k) / down (↓ or j)",
-        contexts: &[History],
+        label: "move",
+        help: "move the cursor up (↑ or k) / down (↓ or j); scroll help and details",
+        contexts: &[History, Picker, Detail, Help],
         in_footer: true,
     },
     Binding {
         keys: &[code(KeyCode::Down), k('j')],
         shown: "↓/j",
         action: Action::ScrollDown,
-        label: "scroll",
-        help: "scroll the audit log down",
+        label: "move",
+        help: "move the cursor down",
+        contexts: &[History, Picker, Detail, Help],
+        in_footer: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::Enter)],
+        shown: "Enter",
+        action: Action::Details,
+        label: "details",
+        help: "open the highlighted record in full",
+        contexts: &[History],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('/')],
+        shown: "/",
+        action: Action::Filter,
+        label: "filter",
+        help: "show only records containing some text (Enter keeps it, Esc clears it)",
+        contexts: &[History],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('g'), code(KeyCode::Home)],
+        shown: "g/G",
+        action: Action::Top,
+        label: "first/last",
+        help: "jump to the newest record (g or Home) / the oldest (G or End)",
+        contexts: &[History],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('G'), code(KeyCode::End)],
+        shown: "G",
+        action: Action::Bottom,
+        label: "last",
+        help: "jump to the oldest record",
         contexts: &[History],
         in_footer: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::PageUp)],
+        shown: "PgUp/PgDn",
+        action: Action::PageUp,
+        label: "page",
+        help: "one page up (PageUp) / down (PageDown)",
+        contexts: &[History],
+        in_footer: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::PageDown)],
+        shown: "PgDn",
+        action: Action::PageDown,
+        label: "page",
+        help: "one page down",
+        contexts: &[History],
+        in_footer: false,
+    },
+    Binding {
+        keys: &[code(KeyCode::Esc)],
+        shown: "Esc",
+        action: Action::Back,
+        label: "console",
+        help: "back to the console",
+        contexts: &[History],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[k('H'), code(KeyCode::Tab)],
+        shown: "H",
+        action: Action::ToggleHistory,
+        label: "history",
+        help: "switch between the console and the audit log (H or Tab)",
+        contexts: MAIN,
+        in_footer: true,
     },
     Binding {
         keys: &[code(KeyCode::Enter)],
         shown: "Enter",
         action: Action::Confirm,
         label: "confirm",
-        help: "do what the dialog says",
-        contexts: &[Dialog, Input],
+        help: "do what the dialog says (in the picker: promote the highlighted version)",
+        contexts: &[Dialog, Input, Picker],
         in_footer: true,
     },
     Binding {
@@ -206,7 +307,16 @@ pub static BINDINGS: &[Binding] = &[
         action: Action::Cancel,
         label: "cancel",
         help: "close the dialog without doing anything",
-        contexts: &[Dialog, Input],
+        contexts: &[Dialog, Input, Picker],
+        in_footer: true,
+    },
+    Binding {
+        keys: &[code(KeyCode::Esc), code(KeyCode::Enter), k('v'), k('q')],
+        shown: "Esc",
+        action: Action::Cancel,
+        label: "close",
+        help: "close the detail view (Esc, Enter, v or q)",
+        contexts: &[Detail],
         in_footer: true,
     },
     Binding {
@@ -224,7 +334,7 @@ pub static BINDINGS: &[Binding] = &[
         action: Action::Cancel,
         label: "dismiss",
         help: "dismiss the alarm banner and notices",
-        contexts: MAIN,
+        contexts: &[Main],
         in_footer: false,
     },
     Binding {
@@ -256,6 +366,14 @@ pub static BINDINGS: &[Binding] = &[
     },
 ];
 
+/// Actions listed in help together with the binding before them.
+pub fn paired(a: Action) -> bool {
+    matches!(
+        a,
+        Action::SelectNext | Action::ScrollDown | Action::Bottom | Action::PageDown
+    )
+}
+
 /// The action `ev` is bound to in `ctx`, if any.
 pub fn lookup(ctx: Context, ev: &KeyEvent) -> Option<Action> {
     BINDINGS
@@ -276,14 +394,14 @@ pub fn footer(ctx: Context) -> Vec<(&'static str, &'static str)> {
 
 /// The help screen: for each context, `(keys, explanation)` lines.
 pub fn help_sections() -> Vec<(Context, Vec<(String, &'static str)>)> {
-    [Main, History, Dialog, Input, Help]
+    [Main, History, Dialog, Input, Picker, Detail, Help]
         .into_iter()
         .map(|ctx| {
             let lines = BINDINGS
                 .iter()
                 .filter(|b| b.contexts.contains(&ctx))
                 .filter(|b| ctx == Main || !b.contexts.contains(&Main))
-                .filter(|b| b.action != Action::SelectNext && b.action != Action::ScrollDown)
+                .filter(|b| !paired(b.action))
                 .map(|b| (keys_text(b), b.help))
                 .collect();
             (ctx, lines)
@@ -296,6 +414,8 @@ fn keys_text(b: &Binding) -> String {
     match b.action {
         Action::SelectPrev => "← → h l".into(),
         Action::ScrollUp => "↑ ↓ k j".into(),
+        Action::Top => "g G Home End".into(),
+        Action::PageUp => "PgUp PgDn".into(),
         _ => b
             .keys
             .iter()
@@ -315,6 +435,10 @@ fn key_name(key: Key) -> String {
         KeyCode::Right => "→".into(),
         KeyCode::Up => "↑".into(),
         KeyCode::Down => "↓".into(),
+        KeyCode::Home => "Home".into(),
+        KeyCode::End => "End".into(),
+        KeyCode::PageUp => "PgUp".into(),
+        KeyCode::PageDown => "PgDn".into(),
         other => format!("{other:?}"),
     };
     if key.mods.contains(KeyModifiers::CONTROL) {
@@ -344,6 +468,16 @@ mod tests {
         assert_eq!(lookup(Main, &q), Some(Action::Quit));
         assert_eq!(lookup(Help, &q), Some(Action::Cancel));
         assert_eq!(lookup(Input, &q), None);
+        assert_eq!(
+            lookup(History, &esc),
+            Some(Action::Back),
+            "Esc leaves the history"
+        );
+        let enter = ev(KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(lookup(History, &enter), Some(Action::Details));
+        assert_eq!(lookup(Picker, &enter), Some(Action::Confirm));
+        let big_p = ev(KeyCode::Char('P'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(Main, &big_p), Some(Action::PickVersion));
     }
 
     #[test]
@@ -353,7 +487,7 @@ mod tests {
         let small_h = ev(KeyCode::Char('h'), KeyModifiers::NONE);
         assert_eq!(lookup(Main, &small_h), Some(Action::SelectPrev));
         let ctrl_c = ev(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        for ctx in [Main, History, Dialog, Input, Help] {
+        for ctx in [Main, History, Dialog, Input, Picker, Detail, Help] {
             assert_eq!(lookup(ctx, &ctrl_c), Some(Action::ForceQuit));
         }
         let ctrl_p = ev(KeyCode::Char('p'), KeyModifiers::CONTROL);
@@ -363,14 +497,13 @@ mod tests {
     #[test]
     fn footer_and_help_come_from_the_table() {
         let main: Vec<_> = footer(Main).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(main, ["←/→", "p", "a", "x", "r", "H/Tab", "?", "q"]);
+        assert_eq!(main, ["←→", "p", "a", "r", "v", "x", "P", "H", "?", "q"]);
         assert_eq!(footer(Dialog), [("Enter", "confirm"), ("Esc", "cancel")]);
         for b in BINDINGS {
             let listed = help_sections()
                 .iter()
                 .any(|(_, lines)| lines.iter().any(|(_, h)| *h == b.help));
-            let paired = matches!(b.action, Action::SelectNext | Action::ScrollDown);
-            assert!(listed || paired, "{} missing from help", b.help);
+            assert!(listed || paired(b.action), "{} missing from help", b.help);
         }
     }
 }

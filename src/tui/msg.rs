@@ -5,9 +5,9 @@
 //! app runs each effect as a tokio task that answers with a `Msg`.
 
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::domain::{Approval, AuditEntry, Decision, DeployRecord, Version};
+use crate::domain::{Approval, AuditEntry, Decision, DeployRecord, PromotionPlan, Version};
 use crate::engine::{Event, Status};
 
 /// The engine call an environment is busy with.
@@ -53,6 +53,8 @@ pub struct Failure {
 #[derive(Clone, Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// A click or a wheel turn (only when `[ui] mouse` is on).
+    Mouse(MouseEvent),
     /// Text pasted into the terminal (bracketed paste).
     Paste(String),
     Resize(u16, u16),
@@ -66,6 +68,12 @@ pub enum Msg {
         env: String,
         kind: TaskKind,
         result: Result<Done, Failure>,
+    },
+    /// The engine's plan for promoting a version chosen in the picker.
+    PlanLoaded {
+        env: String,
+        version: Version,
+        result: Result<PromotionPlan, Failure>,
     },
 }
 
@@ -84,6 +92,11 @@ pub enum Effect {
         version: Version,
         from: Option<String>,
         accepted: Vec<String>,
+    },
+    /// Plan the promotion of an explicit version (gates checked, nothing done).
+    Plan {
+        env: String,
+        version: Version,
     },
     /// Record `decision` about exactly the `version` the dialog showed.
     Approve {

@@ -8,6 +8,25 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, RollbackStrategy};
 use crate::domain::{AuditEntry, Decision, Gate, Version};
+
+/// One audit record as one searchable line.
+pub fn audit_text(e: &AuditEntry) -> String {
+    let version = match (&e.from_version, &e.version) {
+        (Some(f), Some(v)) => format!("{f} → {v}"),
+        (None, Some(v)) => v.to_string(),
+        _ => String::new(),
+    };
+    format!(
+        "{} {} {} {} {} {} {}",
+        super::format::short_timestamp(e.at),
+        e.actor,
+        e.action.as_str(),
+        e.env,
+        version,
+        e.outcome.as_str(),
+        e.detail
+    )
+}
 use crate::engine::{EnvStatus, Status};
 use crate::monitor::{BaselineSummary, Sample, Verdict};
 
@@ -35,6 +54,11 @@ pub struct Settings {
     pub auto_rollback: bool,
     pub refresh: Duration,
     pub strategies: BTreeMap<String, RollbackStrategy>,
+    /// Clicks select, the wheel scrolls (`[ui] mouse`).
+    pub mouse: bool,
+    /// Per environment, `(name, URL template)` pairs with `{env}` and
+    /// `{version}` placeholders (`links = { … }`).
+    pub links: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl Settings {
@@ -48,6 +72,16 @@ impl Settings {
                 .environments
                 .iter()
                 .map(|e| (e.name().to_string(), e.rollback))
+                .collect(),
+            mouse: config.ui.mouse,
+            links: config
+                .environments
+                .iter()
+                .filter_map(|e| {
+                    let links = e.links.as_ref()?.get_ref();
+                    let l = links.iter().map(|(k, v)| (k.clone(), v.clone()));
+                    Some((e.name().to_string(), l.collect()))
+                })
                 .collect(),
         }
     }
@@ -67,6 +101,8 @@ impl Default for Settings {
             auto_rollback: true,
             refresh: Duration::from_secs(1),
             strategies: BTreeMap::new(),
+            mouse: true,
+            links: BTreeMap::new(),
         }
     }
 }
@@ -81,6 +117,37 @@ pub enum Mode {
 pub enum Overlay {
     Help,
     Dialog(Dialog),
+    /// Everything known about one thing, unabridged.
+    Detail(Detail),
+    /// Typing the history filter (`/`).
+    Filter,
+    /// Choosing a version to promote.
+    Picker(Picker),
+}
+
+/// What a detail view shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Detail {
+    /// An environment: its state, its last monitoring window and verdict.
+    Env(String),
+    /// One audit record.
+    Audit(AuditEntry),
+}
+
+/// Versions that could be promoted to `env`: what the earlier stages run
+/// or ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Picker {
+    pub env: String,
+    pub items: Vec<PickItem>,
+    pub cursor: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PickItem {
+    pub version: Version,
+    /// Where it was seen: `runs on staging`, `ran on development 3h ago`.
+    pub seen: String,
 }
 
 /// A dialog: the typed action it will start on Enter, and the note being
@@ -105,6 +172,8 @@ pub enum Pending {
         skips: Vec<String>,
         warnings: Vec<Gate>,
         production: bool,
+        /// Chosen in the picker rather than what the stage before runs.
+        explicit: bool,
     },
     Approve {
         env: String,
@@ -159,6 +228,8 @@ pub struct Window {
     pub running: bool,
     /// A regression of this window has been announced already.
     pub alarmed: bool,
+    /// When a rollback of this version began, seconds after the deploy.
+    pub rollback_t: Option<f64>,
 }
 
 impl Window {
@@ -252,7 +323,12 @@ pub struct State {
     pub history: Option<Vec<AuditEntry>>,
     pub history_error: Option<String>,
     pub history_loading: bool,
-    pub history_scroll: usize,
+    /// The highlighted row of the (filtered) audit log.
+    pub history_cursor: usize,
+    /// Only rows containing this text (case-insensitive) are listed.
+    pub history_filter: String,
+    /// First line of the help screen shown (it scrolls when the terminal is short).
+    pub help_scroll: usize,
 
     pub selected: usize,
     pub mode: Mode,
@@ -260,6 +336,9 @@ pub struct State {
     pub envs: BTreeMap<String, EnvUi>,
     pub notices: VecDeque<Notice>,
     pub alarm: Option<Alarm>,
+    /// The version whose monitoring window this console started last, per
+    /// environment: one watcher per deploy.
+    pub watched: BTreeMap<String, Version>,
 
     pub dirty: bool,
     pub quit: bool,
@@ -282,13 +361,16 @@ impl State {
             history: None,
             history_error: None,
             history_loading: false,
-            history_scroll: 0,
+            history_cursor: 0,
+            history_filter: String::new(),
+            help_scroll: 0,
             selected: 0,
             mode: Mode::Console,
             overlays: Vec::new(),
             envs: BTreeMap::new(),
             notices: VecDeque::new(),
             alarm: None,
+            watched: BTreeMap::new(),
             dirty: true,
             quit: false,
         }
@@ -323,11 +405,50 @@ impl State {
             Some(Overlay::Help) => Context::Help,
             Some(Overlay::Dialog(d)) if d.note.is_some() => Context::Input,
             Some(Overlay::Dialog(_)) => Context::Dialog,
+            Some(Overlay::Filter) => Context::Input,
+            Some(Overlay::Detail(_)) => Context::Detail,
+            Some(Overlay::Picker(_)) => Context::Picker,
             None => match self.mode {
                 Mode::Console => Context::Main,
                 Mode::History => Context::History,
             },
         }
+    }
+
+    /// The terminal is smaller than the console needs: only the
+    /// "enlarge" screen shows, and keys other than quitting do nothing.
+    pub fn too_small(&self) -> bool {
+        let (w, h) = self.size;
+        // (0, 0): not measured yet (tests draw at any size).
+        (w, h) != (0, 0) && (w < super::view::MIN_WIDTH || h < super::view::MIN_HEIGHT)
+    }
+
+    /// The audit log as listed: newest first, filtered.
+    pub fn history_rows(&self) -> Vec<&AuditEntry> {
+        let needle = self.history_filter.to_lowercase();
+        self.history
+            .iter()
+            .flatten()
+            .filter(|e| needle.is_empty() || audit_text(e).to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    /// The links of `env` with its placeholders filled in (a link that
+    /// needs the version is left out while the version is unknown).
+    pub fn links(&self, env: &EnvStatus) -> Vec<(String, String)> {
+        let Some(list) = self.settings.links.get(&env.name) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|(name, template)| {
+                let url = crate::config::expand_link(
+                    template,
+                    &env.name,
+                    env.version.as_ref().map(|v| v.as_str()),
+                )?;
+                Some((name.clone(), url))
+            })
+            .collect()
     }
 
     pub fn status_panel(&self) -> PanelState<'_> {

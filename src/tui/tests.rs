@@ -10,6 +10,7 @@ use ratatui::style::Modifier;
 use crate::domain::{
     Approval, Decision, DeployRecord, EnvState, Gate, GateSeverity, Health, PromotionPlan, Version,
 };
+
 use crate::engine::{EnvStatus, Event, MetricsSnapshot, Status};
 use crate::monitor::{Band, BaselineSummary, Metric, Sample, Verdict, VerdictKind};
 
@@ -192,6 +193,7 @@ pub(crate) mod fixture {
             environments: envs,
             pending: Some(plan),
             store_error: None,
+            integrity: None,
         }
     }
 
@@ -330,6 +332,166 @@ pub(crate) mod fixture {
         st
     }
 
+    /// An audit record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        id: i64,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: crate::domain::ActionKind,
+        env: &str,
+        version: &str,
+        from: Option<&str>,
+        outcome: crate::domain::Outcome,
+        detail: &str,
+        took_s: Option<i64>,
+    ) -> crate::domain::AuditEntry {
+        crate::domain::AuditEntry {
+            id,
+            at,
+            actor: actor.into(),
+            action,
+            env: env.into(),
+            version: Some(v(version)),
+            from_version: from.map(v),
+            outcome,
+            detail: detail.into(),
+            finished_at: took_s.map(|s| at + Duration::seconds(s)),
+        }
+    }
+
+    /// An audit log of the fleet: deploys with their durations, a verdict,
+    /// approvals; newest first.
+    pub fn audit_log(now: DateTime<Utc>) -> Vec<crate::domain::AuditEntry> {
+        use crate::domain::ActionKind::*;
+        use crate::domain::Outcome::*;
+        let mut out = vec![
+            audit(
+                40,
+                now - Duration::minutes(5),
+                "dana",
+                Approve,
+                "production",
+                "v1.8.0",
+                None,
+                Succeeded,
+                "Go: soak looked clean",
+                None,
+            ),
+            audit(
+                39,
+                now - Duration::minutes(40),
+                "carol",
+                Promote,
+                "development",
+                "v1.8.1",
+                Some("v1.8.0"),
+                Succeeded,
+                "observed v1.8.1 after 9s",
+                Some(9),
+            ),
+            audit(
+                38,
+                now - Duration::hours(2),
+                "bob",
+                Promote,
+                "local",
+                "v1.8.1",
+                Some("v1.8.0"),
+                Succeeded,
+                "observed v1.8.1 after 4s",
+                Some(4),
+            ),
+            audit(
+                37,
+                now - Duration::hours(3),
+                "carol",
+                Promote,
+                "staging",
+                "v1.8.0",
+                Some("v1.7.3"),
+                Succeeded,
+                "observed v1.8.0 after 14s",
+                Some(14),
+            ),
+            audit(
+                36,
+                now - Duration::hours(20),
+                "carol",
+                Promote,
+                "staging",
+                "v1.7.9",
+                Some("v1.7.3"),
+                Succeeded,
+                "observed v1.7.9 after 12s",
+                Some(12),
+            ),
+            audit(
+                35,
+                now - Duration::days(2),
+                "shipdeck",
+                Verdict,
+                "production",
+                "v1.7.3",
+                None,
+                Succeeded,
+                "healthy: no significant change over 30m",
+                None,
+            ),
+            audit(
+                34,
+                now - Duration::days(2),
+                "erin",
+                Promote,
+                "production",
+                "v1.7.3",
+                Some("v1.7.2"),
+                Succeeded,
+                "observed v1.7.3 after 21s",
+                Some(21),
+            ),
+            audit(
+                33,
+                now - Duration::days(3),
+                "erin",
+                Promote,
+                "production",
+                "v1.7.2",
+                Some("v1.7.1"),
+                Succeeded,
+                "observed v1.7.2 after 17s",
+                Some(17),
+            ),
+            audit(
+                32,
+                now - Duration::days(4),
+                "erin",
+                Rollback,
+                "production",
+                "v1.7.1",
+                Some("v1.7.2"),
+                Succeeded,
+                "rolled back after 25s",
+                Some(25),
+            ),
+        ];
+        for i in 0..31 {
+            out.push(audit(
+                31 - i,
+                now - Duration::days(5 + i),
+                "bob",
+                Approve,
+                "staging",
+                "v1.6.0",
+                None,
+                Refused,
+                "older record",
+                None,
+            ));
+        }
+        out
+    }
+
     /// Promote production through the dialog and play the deploy and
     /// `upto` seconds of the monitoring window.
     pub fn monitored(s: &mut State, upto: i64, bad: bool) {
@@ -453,7 +615,10 @@ fn buffer_text(buf: &Buffer) -> String {
 
 fn draw(state: &State, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| view::draw(state, f)).unwrap();
+    term.draw(|f| {
+        view::draw(state, f);
+    })
+    .unwrap();
     term.backend().buffer().clone()
 }
 
@@ -560,7 +725,14 @@ fn monitoring_with_charts() {
     monitored(&mut s, 600, false);
     let text = screen(&s, 160, 45);
     assert!(text.contains("Monitoring production · v1.8.0 · 20:00 left"));
-    assert!(text.contains("✓ healthy"));
+    assert!(
+        text.contains("… no regression so far, 10m in: error rate 0.31%"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("healthy:"),
+        "not called healthy before the window ends"
+    );
     assert!(text.contains("-30m"));
     insta::assert_snapshot!(text);
 }
@@ -571,7 +743,7 @@ fn regression_banner() {
     monitored(&mut s, 200, true);
     let text = screen(&s, 160, 45);
     assert!(text.contains("REGRESSION in production (v1.8.0)"));
-    assert!(text.contains("press r to roll back now"));
+    assert!(text.contains("r rolls back"));
     insta::assert_snapshot!(text);
 }
 
@@ -669,17 +841,453 @@ fn too_small_terminal() {
     insta::assert_snapshot!(text);
 }
 
+/// The cells of `buf` inside `area` (x, y, w, h), as text.
+fn region(buf: &Buffer, x: u16, y: u16, w: u16, h: u16) -> String {
+    let mut out = String::new();
+    for row in y..y + h {
+        for col in x..x + w {
+            out.push_str(buf[(col, row)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Plot rows of the error-rate and latency charts: from each legend to
+/// the next legend, or to the panel's bottom border.
+fn chart_heights(text: &str) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |what: &str| lines.iter().position(|l| l.contains(what)).unwrap();
+    let err = find("Error rate");
+    let lat = find("Latency");
+    let bottom = (lat..lines.len())
+        .find(|&i| lines[i].contains("┘└") || lines[i].contains("╝└") || lines[i].ends_with("┘"))
+        .unwrap();
+    (lat - err - 1, bottom - lat - 1)
+}
+
+/// No visible text may end in a cut without `…`, nor may `…` follow a key
+/// label directly (`p95 …`, `· 1…`).
+fn assert_no_bad_cuts(text: &str) {
+    for bad in ["p95 …", "· 1…", "monitoring · 1", "err …", "limit …", "/…"] {
+        assert!(!text.contains(bad), "bad cut {bad:?} in\n{text}");
+    }
+}
+
+#[test]
+fn warm_up_evidence_is_neutral_and_never_called_healthy() {
+    let mut s = console();
+    monitored(&mut s, 30, false);
+    let reason = "warm-up: no verdict before t=+30s; so far error rate 4.4% vs 0.36%";
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(37.0, false),
+            verdict: Verdict {
+                kind: VerdictKind::Collecting,
+                metric: None,
+                detected_at: None,
+                reason: reason.into(),
+            },
+            baseline: summary(),
+        }),
+    );
+    let later = s.now + Duration::seconds(7);
+    update(&mut s, Msg::Tick(later));
+    let buf = draw(&s, 160, 45);
+    let text = buffer_text(&buf);
+    assert!(
+        text.contains("… collecting, 37s: error rate 4.4% vs 0.36% — judging from t=+30s"),
+        "{text}"
+    );
+    let small = screen(&s, 80, 24);
+    assert!(
+        small.contains("… collecting, 37s: error rate 4.4% vs 0.36%"),
+        "the evidence, even at 80×24:\n{small}"
+    );
+    assert!(!text.contains("healthy:"), "{text}");
+    // A window still running calls nothing healthy, even on a healthy
+    // judgement so far, and draws it in neutral colours.
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(47.0, false),
+            verdict: Verdict {
+                kind: VerdictKind::Healthy,
+                metric: None,
+                detected_at: None,
+                reason: "no significant change over 47s".into(),
+            },
+            baseline: summary(),
+        }),
+    );
+    let buf = draw(&s, 160, 45);
+    let text = buffer_text(&buf);
+    let (row, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("no regression so far"))
+        .expect("the judgement so far is shown");
+    assert!(!line.contains('✓') && !line.contains("healthy:"), "{line}");
+    let col = line.chars().take_while(|c| *c != '…').count() as u16;
+    let ok = Theme::dark().ok;
+    assert_ne!(buf[(col, row as u16)].fg, ok.fg.unwrap(), "not green");
+    // Once the window has ended healthy, it is called healthy.
+    update(
+        &mut s,
+        Msg::Engine(Event::MonitorFinished {
+            env: "production".into(),
+            verdict: Verdict {
+                kind: VerdictKind::Healthy,
+                metric: None,
+                detected_at: None,
+                reason: "no significant change over 30m".into(),
+            },
+        }),
+    );
+    assert!(screen(&s, 160, 45).contains("✓ healthy: no significant change over 30m"));
+}
+
+#[test]
+fn minimum_size_80x24_shows_every_gate_the_help_hint_and_four_row_charts() {
+    let mut s = console();
+    approved(&mut s);
+    let text = screen(&s, 80, 24);
+    for gate in ["✓ ci", "✓ approval", "! window"] {
+        assert!(text.contains(gate), "{gate} missing:\n{text}");
+    }
+    assert!(text.contains("p promotes"), "{text}");
+    assert!(text.contains("? help") && text.contains("q quit"), "{text}");
+    for label in [
+        "version", "health", "state", "approval", "deployed", "metrics",
+    ] {
+        assert!(text.contains(label), "card label {label} missing");
+    }
+    let (e, l) = chart_heights(&text);
+    assert!(
+        e >= 4 && l >= 4,
+        "two charts of 4+ rows ({e}, {l}):\n{text}"
+    );
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn minimum_size_80x24_while_monitoring() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("watch · 29:00"), "{text}");
+    assert!(text.contains("? help"), "{text}");
+    let (e, l) = chart_heights(&text);
+    assert!(
+        e >= 4 && l >= 4,
+        "two charts of 4+ rows ({e}, {l}):\n{text}"
+    );
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn at_100x30_the_blocked_by_line_is_whole() {
+    let s = console();
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("✗ blocked by approval"), "{text}");
+    for gate in ["✓ ci", "✗ approval", "✓ window"] {
+        assert!(text.contains(gate), "{gate} missing:\n{text}");
+    }
+    assert!(text.contains("? help"), "{text}");
+    assert_no_bad_cuts(&text);
+    insta::assert_snapshot!(text);
+}
+
+/// Column where the monitoring panel starts (its title's box corner).
+fn monitor_left(text: &str) -> usize {
+    text.lines()
+        .find_map(|l| {
+            let at = l.find("┐┌")?;
+            Some(l[..at].chars().count() + 1)
+        })
+        .expect("two panels side by side")
+}
+
+#[test]
+fn space_goes_to_what_matters_now() {
+    let s = console();
+    let pending = monitor_left(&screen(&s, 160, 45));
+    // Nothing to promote to production any more, and a window runs.
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let watching = monitor_left(&screen(&s, 160, 45));
+    assert!(
+        watching + 20 <= pending,
+        "the monitoring window grows: starts at {watching} rather than {pending}"
+    );
+    // Staging has something to promote: its pending panel is wide again.
+    code(&mut s, KeyCode::Left);
+    let staging = monitor_left(&screen(&s, 160, 45));
+    assert!(staging > watching, "{staging} vs {watching}");
+}
+
+#[test]
+fn the_full_verdict_is_in_the_detail_view() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    let small = screen(&s, 80, 24);
+    let reason = "error rate 6.1% for 3 steps, above the 2.00% limit (baseline 0.30%)";
+    assert!(!small.contains(reason), "too long for 80 columns");
+    key(&mut s, 'v');
+    let buf = draw(&s, 80, 24);
+    let text = buffer_text(&buf);
+    let inside = region(&buf, 3, 2, 74, 20);
+    let words = inside.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(reason), "{text}");
+    assert!(text.contains("2026-11-24"), "times with their date");
+    assert!(text.contains("UTC"), "and their zone");
+    insta::assert_snapshot!(text);
+    code(&mut s, KeyCode::Esc);
+    assert!(s.overlays.is_empty());
+}
+
+#[test]
+fn tiny_terminal_ignores_keys_and_keeps_the_alarm_for_later() {
+    let mut s = console();
+    monitored(&mut s, 100, true);
+    update(&mut s, Msg::Resize(60, 20));
+    // While tiny: the regression is found; keys open nothing unseen.
+    monitored_regression(&mut s);
+    for c in ['r', 'p', 'a', 'H', '?', 'v', 'P'] {
+        assert_eq!(key(&mut s, c), vec![], "{c}");
+    }
+    code(&mut s, KeyCode::Esc);
+    assert!(s.overlays.is_empty(), "no invisible dialog");
+    assert!(s.alarm.is_some(), "Esc did not dismiss an alarm nobody saw");
+    let tiny = screen(&s, 60, 20);
+    assert!(
+        tiny.contains("⚠ REGRESSION in production (v1.8.0)"),
+        "{tiny}"
+    );
+    assert!(tiny.contains("Ctrl-C quits"), "{tiny}");
+    assert_eq!(key(&mut s, 'q'), vec![], "q would stop the window unasked");
+    update(&mut s, Msg::Resize(160, 45));
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("REGRESSION in production (v1.8.0)"), "{text}");
+    assert!(text.contains("r rolls back"));
+}
+
+#[test]
+fn someone_elses_deploy_shows_who_and_what() {
+    use crate::domain::{ActionKind, Outcome};
+    let mut s = console();
+    let now = s.now;
+    let mut st = status(now, 9);
+    st.environments[3].state = EnvState::Deploying;
+    st.environments[3].state_since = Some(now - Duration::seconds(12));
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let mut log = audit_log(now);
+    log.insert(
+        0,
+        audit(
+            41,
+            now - Duration::seconds(12),
+            "ops@laptop",
+            ActionKind::Promote,
+            "production",
+            "v1.8.1",
+            Some("v1.7.3"),
+            Outcome::Started,
+            "promote production from v1.7.3 to v1.8.1",
+            None,
+        ),
+    );
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let wide = screen(&s, 200, 50);
+    assert!(
+        wide.contains("deploying v1.8.1 · ops@laptop · 12s"),
+        "{wide}"
+    );
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("→ v1.8.1 · ops · 12s"), "{text}");
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("→ v1.8.1 · ops"), "{small}");
+}
+
+#[test]
+fn rollback_dialog_shows_expected_time_auto_rollback_and_the_targets_record() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    key(&mut s, 'r');
+    let loading = screen(&s, 100, 30);
+    assert!(loading.contains("expected time: loading"), "{loading}");
+    let log = audit_log(s.now);
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("expected time: about 21s (median of the last 3 deploys here)"),
+        "{text}"
+    );
+    assert!(text.contains("auto-rollback: off"), "{text}");
+    assert!(
+        text.contains("v1.7.3: deployed by erin at 2026-11-2"),
+        "{text}"
+    );
+    assert!(text.contains("last verdict:"), "{text}");
+    assert!(
+        text.contains("healthy: no significant change over 30m"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    // Without a record of deploy durations, it says so.
+    let mut s = console();
+    update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
+    assert_eq!(
+        key(&mut s, 'r'),
+        vec![Effect::LoadHistory {
+            limit: super::state::HISTORY_LIMIT
+        }],
+        "a log loaded earlier may predate the last deploy: load it again"
+    );
+    assert!(screen(&s, 100, 30).contains("expected time: unknown"));
+}
+
+#[test]
+fn links_show_in_the_column_and_the_banner_as_hyperlink_spots() {
+    let mut settings = settings();
+    settings.links.insert(
+        "production".into(),
+        vec![
+            (
+                "logs".into(),
+                "https://logs.example.com/?q=env%3D{env}".into(),
+            ),
+            (
+                "dashboard".into(),
+                "https://grafana.example.com/d/shop?v={version}".into(),
+            ),
+        ],
+    );
+    let mut s = running_console(settings, Theme::dark());
+    monitored(&mut s, 200, true);
+    let mut term = Terminal::new(TestBackend::new(160, 45)).unwrap();
+    let mut spots = Vec::new();
+    term.draw(|f| spots = view::draw(&s, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let text = buffer_text(&buf);
+    let at = |sp: &view::LinkSpot| region(&buf, sp.x, sp.y, sp.width, 1).trim_end().to_string();
+    let found: Vec<(String, String, u16)> = spots
+        .iter()
+        .map(|sp| (at(sp), sp.url.clone(), sp.y))
+        .collect();
+    let banner_y = 1;
+    assert!(
+        found.contains(&(
+            "logs".into(),
+            "https://logs.example.com/?q=env%3Dproduction".into(),
+            banner_y
+        )),
+        "banner: {found:?}\n{text}"
+    );
+    assert!(
+        found.contains(&(
+            "dashboard".into(),
+            "https://grafana.example.com/d/shop?v=v1.8.0".into(),
+            banner_y
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(t, _, y)| t == "logs" && *y > banner_y),
+        "column: {found:?}\n{text}"
+    );
+    for (_, url, _) in &found {
+        assert!(url.bytes().all(|b| (0x21..0x7f).contains(&b)), "{url}");
+    }
+    // No links under an overlay.
+    key(&mut s, '?');
+    term.draw(|f| spots = view::draw(&s, f)).unwrap();
+    assert!(spots.is_empty());
+}
+
+/// Play the regression verdict of the window on production.
+fn monitored_regression(s: &mut State) {
+    update(
+        s,
+        Msg::Engine(Event::MonitorSample {
+            env: "production".into(),
+            sample: sample(150.0, true),
+            verdict: Verdict {
+                kind: VerdictKind::Regression,
+                metric: Some(Metric::ErrorRate),
+                detected_at: Some(150.0),
+                reason: "error rate 6.1% for 3 steps, above the 2.00% limit (baseline 0.30%)"
+                    .into(),
+            },
+            baseline: summary(),
+        }),
+    );
+}
+
+#[test]
+fn charts_mark_the_verdict_and_the_rollback_distinctly_without_colour() {
+    let mut s = running_console(settings(), Theme::mono());
+    monitored(&mut s, 200, true);
+    let before = screen(&s, 160, 45);
+    assert!(before.contains("┃ verdict"), "{before}");
+    assert!(!before.contains("╎ rollback"));
+    key(&mut s, 'r');
+    code(&mut s, KeyCode::Enter);
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from: Some(v("v1.8.0")),
+            rollback: true,
+        }),
+    );
+    let text = screen(&s, 160, 45);
+    for legend in ["· band", "- limit", "│ deploy", "┃ verdict", "╎ rollback"] {
+        assert!(text.contains(legend), "{legend}:\n{text}");
+    }
+    // The lines themselves: each guide in its own symbol.
+    let chart_lines = || {
+        text.lines()
+            .skip(14)
+            .map(|l| l.chars().skip(45).collect::<String>())
+    };
+    for glyph in ['·', '-'] {
+        let line = chart_lines().any(|l| l.chars().filter(|c| *c == glyph).count() >= 20);
+        assert!(line, "horizontal {glyph} not drawn:\n{text}");
+    }
+    for glyph in ['│', '┃', '╎'] {
+        let rows = chart_lines().filter(|l| l.contains(glyph)).count();
+        assert!(rows >= 8, "vertical {glyph} not drawn:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn help() {
     let mut s = console();
     key(&mut s, '?');
     let text = screen(&s, 160, 45);
+    let all = screen(&s, 200, 60);
+    // At 80×24 help does not fit: it scrolls to its last line.
+    let mut small = console();
+    update(&mut small, Msg::Resize(80, 24));
+    key(&mut small, '?');
+    assert!(!screen(&small, 80, 24).contains("close this help"));
+    for _ in 0..80 {
+        key(&mut small, 'j');
+    }
+    let end = screen(&small, 80, 24);
+    assert!(end.contains("close this help"), "{end}");
+    assert!(end.contains("↑↓ scroll"), "{end}");
     for b in super::keymap::BINDINGS {
-        if !matches!(
-            b.action,
-            super::keymap::Action::SelectNext | super::keymap::Action::ScrollDown
-        ) {
-            assert!(text.contains(b.help), "help lacks {:?}", b.help);
+        if !super::keymap::paired(b.action) {
+            assert!(all.contains(b.help), "help lacks {:?}", b.help);
         }
     }
     insta::assert_snapshot!(text);
@@ -726,7 +1334,41 @@ fn history_view() {
     let text = screen(&s, 160, 45);
     assert!(text.contains("Audit log · 2 entries"));
     assert!(text.contains("v1.7.3 → v1.8.0"));
+    assert!(text.contains("when (UTC)"), "times say their zone");
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn history_at_100x30_with_cursor_filter_and_a_record_in_full() {
+    let mut s = console();
+    update(&mut s, Msg::Resize(100, 30));
+    key(&mut s, 'H');
+    let log = audit_log(s.now);
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    key(&mut s, 'j');
+    key(&mut s, 'j');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("▶ 11-24 18:00 bob"),
+        "cursor on the third row:\n{text}"
+    );
+    assert!(text.contains("Esc console"), "{text}");
+    assert!(text.contains("? help"), "{text}");
+    insta::assert_snapshot!("history_100x30_cursor", text);
+    key(&mut s, '/');
+    for c in "erin".chars() {
+        key(&mut s, c);
+    }
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("filter: erin▏"), "{text}");
+    assert!(text.contains("3 of 40 entries"), "{text}");
+    insta::assert_snapshot!("history_100x30_filter", text);
+    code(&mut s, KeyCode::Enter);
+    code(&mut s, KeyCode::Enter);
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("Audit record #34"), "{text}");
+    assert!(text.contains("2026-11-22 20:00:00 UTC"), "{text}");
+    insta::assert_snapshot!("history_100x30_record", text);
 }
 
 #[test]

@@ -46,10 +46,21 @@ pub struct Theme {
     pub band: Style,
     pub threshold: Style,
     pub deploy_line: Style,
+    /// The moment the verdict found a regression.
+    pub verdict_line: Style,
+    /// The moment the rollback began.
+    pub rollback_line: Style,
+    /// A terminal hyperlink's text.
+    pub link: Style,
     pub marker_main: Marker,
     pub marker_p50: Marker,
     pub marker_p99: Marker,
-    pub marker_guides: Marker,
+    /// Markers of the guides: each distinct without colour.
+    pub marker_band: Marker,
+    pub marker_limit: Marker,
+    pub marker_deploy: Marker,
+    pub marker_verdict: Marker,
+    pub marker_rollback: Marker,
 }
 
 impl Theme {
@@ -98,10 +109,17 @@ impl Theme {
             band: fg(Color::DarkGray),
             threshold: fg(Color::LightRed),
             deploy_line: fg(Color::Cyan),
+            verdict_line: fg(Color::Red).add_modifier(Modifier::BOLD),
+            rollback_line: fg(Color::Yellow),
+            link: fg(Color::Cyan).add_modifier(Modifier::UNDERLINED),
             marker_main: Marker::Braille,
             marker_p50: Marker::Braille,
             marker_p99: Marker::Braille,
-            marker_guides: Marker::Braille,
+            marker_band: Marker::Braille,
+            marker_limit: Marker::Braille,
+            marker_deploy: Marker::Braille,
+            marker_verdict: Marker::Braille,
+            marker_rollback: Marker::Braille,
         }
     }
 
@@ -134,10 +152,17 @@ impl Theme {
             band: fg(Color::DarkGray),
             threshold: fg(Color::Red),
             deploy_line: fg(Color::Blue),
+            verdict_line: fg(Color::Red).add_modifier(Modifier::BOLD),
+            rollback_line: fg(Color::Indexed(130)),
+            link: fg(Color::Blue).add_modifier(Modifier::UNDERLINED),
             marker_main: Marker::Braille,
             marker_p50: Marker::Braille,
             marker_p99: Marker::Braille,
-            marker_guides: Marker::Braille,
+            marker_band: Marker::Braille,
+            marker_limit: Marker::Braille,
+            marker_deploy: Marker::Braille,
+            marker_verdict: Marker::Braille,
+            marker_rollback: Marker::Braille,
         }
     }
 
@@ -169,10 +194,17 @@ impl Theme {
             band: plain,
             threshold: plain,
             deploy_line: plain,
+            verdict_line: bold,
+            rollback_line: plain,
+            link: Style::new().add_modifier(Modifier::UNDERLINED),
             marker_main: Marker::Braille,
             marker_p50: Marker::Dot,
             marker_p99: Marker::Custom('×'),
-            marker_guides: Marker::Custom('·'),
+            marker_band: Marker::Custom('·'),
+            marker_limit: Marker::Custom('-'),
+            marker_deploy: Marker::Custom('│'),
+            marker_verdict: Marker::Custom('┃'),
+            marker_rollback: Marker::Custom('╎'),
         }
     }
 }
@@ -219,6 +251,9 @@ mod tests {
             t.band,
             t.threshold,
             t.deploy_line,
+            t.verdict_line,
+            t.rollback_line,
+            t.link,
         ] {
             assert!(!s.fg.is_some_and(|c| faint.contains(&c)), "{s:?}");
         }
@@ -239,5 +274,17 @@ mod tests {
             assert_eq!(s.bg, None);
         }
         assert!(t.selected_title.add_modifier.contains(Modifier::REVERSED));
+        let guides = [
+            t.marker_band,
+            t.marker_limit,
+            t.marker_deploy,
+            t.marker_verdict,
+            t.marker_rollback,
+        ];
+        for (i, a) in guides.iter().enumerate() {
+            for b in &guides[i + 1..] {
+                assert_ne!(a, b, "guides must differ without colour");
+            }
+        }
     }
 }

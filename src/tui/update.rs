@@ -6,22 +6,25 @@
 //! engine's refusal when it acts). What the TUI adds is asking first,
 //! refusing in read-only mode, and not starting two actions on one env.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 
-use crate::domain::Decision;
+use crate::domain::{ActionKind, Decision, EnvState, Outcome, PromotionPlan, Version};
 use crate::engine::{EnvStatus, Event, Status};
 use crate::monitor::{Verdict, VerdictKind};
 
 use super::keymap::{self, Action, Context};
 use super::msg::{Done, Effect, Failure, Msg, TaskKind};
 use super::state::{
-    Alarm, DeployProgress, Dialog, HISTORY_LIMIT, LIVE_SPAN_S, Level, LivePoint, MAX_LIVE,
-    MAX_NOTE, Mode, Overlay, Pending, State, Task, Window,
+    Alarm, DeployProgress, Detail, Dialog, HISTORY_LIMIT, LIVE_SPAN_S, Level, LivePoint, MAX_LIVE,
+    MAX_NOTE, Mode, Overlay, Pending, PickItem, Picker, State, Task, Window,
 };
 
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(s, ev),
+        Msg::Mouse(ev) => on_mouse(s, ev),
         Msg::Paste(text) => {
             if let Some(note) = top_note(s) {
                 for c in text.chars() {
@@ -39,18 +42,19 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Tick(now) => on_tick(s, now),
         Msg::StatusLoaded(result) => {
             let ok = result.is_ok();
-            on_status(s, result);
+            let mut effects = on_status(s, result);
             if std::mem::take(&mut s.reload_after) {
                 // That snapshot may predate the action: fetch one that does not.
-                return load_status(s);
+                effects.extend(load_status(s));
+                return effects;
             }
             if ok {
                 s.status_stale = false;
                 if std::mem::take(&mut s.promote_when_fresh) {
-                    return ask_promote(s);
+                    effects.extend(ask_promote(s));
                 }
             }
-            vec![]
+            effects
         }
         Msg::HistoryLoaded(result) => {
             s.history_loading = false;
@@ -61,9 +65,17 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                 }
                 Err(e) => s.history_error = Some(e),
             }
+            let rows = s.history_rows().len();
+            s.history_cursor = s.history_cursor.min(rows.saturating_sub(1));
+            refresh_picker(s);
             s.dirty = true;
             vec![]
         }
+        Msg::PlanLoaded {
+            env,
+            version,
+            result,
+        } => on_plan(s, env, version, result),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::ActionDone { env, kind, result } => on_done(s, env, kind, result),
     }
@@ -97,16 +109,20 @@ fn load_status(s: &mut State) -> Vec<Effect> {
     vec![Effect::LoadStatus]
 }
 
-fn on_status(s: &mut State, result: Result<Status, String>) {
+fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     s.status_loading = false;
     s.dirty = true;
     let status = match result {
         Ok(st) => st,
         Err(e) => {
             s.status_error = Some(e);
-            return;
+            return vec![];
         }
     };
+    let mut effects = watch_new_deploys(s, &status);
+    if someone_else_started_acting(s, &status) {
+        effects.extend(load_history(s));
+    }
     // First snapshot: open on the pending release; later ones keep the
     // selection on the same environment.
     let keep = match &s.status {
@@ -138,12 +154,102 @@ fn on_status(s: &mut State, result: Result<Status, String>) {
         .min(status.environments.len().saturating_sub(1));
     s.status = Some(status);
     s.status_error = None;
+    effects
 }
 
+/// A monitored environment that runs a new version (a deploy made
+/// elsewhere: another console, the CLI, a pipeline) or that newly shows a
+/// monitoring window, and that no window of this console watches: watch it.
+/// One watcher per deploy: a version this console already watched is not
+/// watched again, and its own actions start their own windows.
+fn watch_new_deploys(s: &mut State, status: &Status) -> Vec<Effect> {
+    let mut starts = Vec::new();
+    for env in status.environments.iter().filter(|e| e.monitored) {
+        let Some(version) = env.version.clone() else {
+            continue;
+        };
+        // The engine's word first: a deploy within its window that nobody
+        // alive watches. Besides it, what this console saw change since its
+        // last snapshot, when nobody else claims the window.
+        let before = s
+            .status
+            .as_ref()
+            .and_then(|p| p.environments.iter().find(|p| p.name == env.name));
+        let changed = before.is_some_and(|before| {
+            let new_version = before.version.as_ref().is_some_and(|b| *b != version);
+            let newly_monitoring =
+                env.state == EnvState::Monitoring && before.state != EnvState::Monitoring;
+            new_version || newly_monitoring
+        });
+        if !(env.unwatched || (changed && env.watcher.is_none())) {
+            continue;
+        }
+        // A rollback returns to a known version; it is not a release to judge.
+        let rolled_back = env
+            .last_deploy
+            .as_ref()
+            .is_some_and(|d| d.kind == crate::domain::DeployKind::Rollback && d.version == version);
+        let ui = s.env_ui(&env.name);
+        let busy = ui.is_some_and(|u| u.task.is_some());
+        let watching = ui
+            .and_then(|u| u.window.as_ref())
+            .is_some_and(|w| w.running && w.version == version);
+        let watched = s.watched.get(&env.name) == Some(&version);
+        if rolled_back || busy || watching || watched {
+            continue;
+        }
+        let by = env
+            .last_deploy
+            .as_ref()
+            .filter(|d| d.version == version)
+            .map(|d| format!(" by {}", d.actor))
+            .unwrap_or_else(|| " outside this console".into());
+        starts.push((env.name.clone(), version, by));
+    }
+    let mut effects = Vec::new();
+    for (env, version, by) in starts {
+        s.notify(
+            Level::Info,
+            format!("{env} now runs {version} (deployed{by}) — this console watches it"),
+        );
+        effects.extend(start_watch(s, &env, version));
+    }
+    effects
+}
+
+/// Start the monitoring window of `env` for `version` (once per version).
+fn start_watch(s: &mut State, env: &str, version: Version) -> Vec<Effect> {
+    s.watched.insert(env.to_string(), version.clone());
+    start(s, env, TaskKind::Watch, Some(version));
+    vec![Effect::Watch {
+        env: env.to_string(),
+    }]
+}
+
+/// An environment newly deploying or rolling back without this console
+/// acting on it: load the audit log, which says who does what.
+fn someone_else_started_acting(s: &State, status: &Status) -> bool {
+    let acting = |e: &EnvStatus| matches!(e.state, EnvState::Deploying | EnvState::RollingBack);
+    status.environments.iter().filter(|e| acting(e)).any(|e| {
+        let before = s.env_status(&e.name).map(|p| p.state);
+        let ours = s.env_ui(&e.name).is_some_and(|u| {
+            u.task.is_some() || u.deploy.as_ref().is_some_and(|d| d.finished.is_none())
+        });
+        before != Some(e.state) && !ours
+    })
+}
+
+/// The text field being typed into: a dialog's note or the history filter.
 fn top_note(s: &mut State) -> Option<&mut String> {
-    match s.overlays.last_mut() {
-        Some(Overlay::Dialog(Dialog { note: Some(n), .. })) => Some(n),
-        _ => None,
+    match s.overlays.last() {
+        Some(Overlay::Filter) => {
+            s.history_cursor = 0;
+            Some(&mut s.history_filter)
+        }
+        _ => match s.overlays.last_mut() {
+            Some(Overlay::Dialog(Dialog { note: Some(n), .. })) => Some(n),
+            _ => None,
+        },
     }
 }
 
@@ -158,6 +264,15 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     let ctx = s.context();
+    if s.too_small() {
+        // Nothing else is visible: no dialog may open unseen. Ctrl-C
+        // quits; q quits when nothing would be interrupted.
+        return match keymap::lookup(ctx, &ev) {
+            Some(Action::ForceQuit) => quit(s),
+            Some(Action::Quit) if s.running().is_empty() => quit(s),
+            _ => vec![],
+        };
+    }
     if let Some(action) = keymap::lookup(ctx, &ev) {
         return on_action(s, action);
     }
@@ -199,7 +314,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::ToggleHistory => match s.mode {
             Mode::Console => {
                 s.mode = Mode::History;
-                s.history_scroll = 0;
+                s.history_cursor = 0;
                 load_history(s)
             }
             Mode::History => {
@@ -207,30 +322,82 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
                 vec![]
             }
         },
+        Action::Back => {
+            s.mode = Mode::Console;
+            vec![]
+        }
         Action::ScrollUp => {
-            s.history_scroll = s.history_scroll.saturating_sub(1);
+            move_cursor(s, -1);
             vec![]
         }
         Action::ScrollDown => {
-            let n = s.history.as_ref().map_or(0, Vec::len);
-            if s.history_scroll + 1 < n {
-                s.history_scroll += 1;
+            move_cursor(s, 1);
+            vec![]
+        }
+        Action::PageUp => {
+            move_cursor(s, -(page(s) as isize));
+            vec![]
+        }
+        Action::PageDown => {
+            move_cursor(s, page(s) as isize);
+            vec![]
+        }
+        Action::Top => {
+            s.history_cursor = 0;
+            vec![]
+        }
+        Action::Bottom => {
+            s.history_cursor = s.history_rows().len().saturating_sub(1);
+            vec![]
+        }
+        Action::Filter => {
+            s.history_filter.clear();
+            s.history_cursor = 0;
+            s.overlays.push(Overlay::Filter);
+            vec![]
+        }
+        Action::Details => {
+            let detail = match s.mode {
+                Mode::History => s
+                    .history_rows()
+                    .get(s.history_cursor)
+                    .map(|e| Detail::Audit((*e).clone())),
+                Mode::Console => s.selected_env().map(|e| Detail::Env(e.name.clone())),
+            };
+            if let Some(d) = detail {
+                s.help_scroll = 0;
+                s.overlays.push(Overlay::Detail(d));
             }
             vec![]
         }
+        Action::PickVersion => open_picker(s),
         Action::Help => {
+            s.help_scroll = 0;
             s.overlays.push(Overlay::Help);
             vec![]
         }
         Action::Cancel => {
-            if s.overlays.pop().is_none() {
-                s.alarm = None;
-                s.notices.clear();
+            match s.overlays.pop() {
+                None => {
+                    s.alarm = None;
+                    s.notices.clear();
+                }
+                Some(Overlay::Filter) => s.history_filter.clear(),
+                Some(_) => {}
             }
             vec![]
         }
         Action::Confirm => match s.overlays.pop() {
             Some(Overlay::Dialog(d)) => confirm(s, d),
+            Some(Overlay::Picker(p)) => match p.items.get(p.cursor) {
+                Some(item) => vec![Effect::Plan {
+                    env: p.env.clone(),
+                    version: item.version.clone(),
+                }],
+                None => vec![],
+            },
+            // Enter keeps the filter.
+            Some(Overlay::Filter) => vec![],
             Some(other) => {
                 s.overlays.push(other);
                 vec![]
@@ -251,6 +418,207 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::ForceQuit => quit(s),
     }
+}
+
+/// Rows a page of the history view holds.
+fn page(s: &State) -> usize {
+    (s.size.1 as usize).saturating_sub(18).max(5)
+}
+
+/// Move the cursor of the picker, the help screen or the history view.
+fn move_cursor(s: &mut State, by: isize) {
+    let step = |at: usize, len: usize| -> usize {
+        (at as isize + by).clamp(0, len.saturating_sub(1) as isize) as usize
+    };
+    match s.overlays.last_mut() {
+        Some(Overlay::Picker(p)) => {
+            p.cursor = step(p.cursor, p.items.len());
+            return;
+        }
+        Some(Overlay::Help | Overlay::Detail(_)) => {
+            let max = super::view::overlay_scroll_max(s);
+            s.help_scroll = step(s.help_scroll, max + 1);
+            return;
+        }
+        _ => {}
+    }
+    let n = s.history_rows().len();
+    s.history_cursor = step(s.history_cursor, n);
+}
+
+fn on_mouse(s: &mut State, ev: MouseEvent) -> Vec<Effect> {
+    if !s.settings.mouse || s.too_small() || !s.overlays.is_empty() {
+        return vec![];
+    }
+    match ev.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            if let Some(i) = super::view::env_at(s, ev.column, ev.row) {
+                s.selected = i;
+                s.dirty = true;
+            }
+        }
+        MouseEventKind::ScrollUp if s.mode == Mode::History => {
+            move_cursor(s, -3);
+            s.dirty = true;
+        }
+        MouseEventKind::ScrollDown if s.mode == Mode::History => {
+            move_cursor(s, 3);
+            s.dirty = true;
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+/// Versions that could go to the environment at `idx`: what the earlier
+/// stages run (nearest first), then what they ran (newest first), never
+/// what it runs already.
+fn pick_items(s: &State, idx: usize) -> Vec<PickItem> {
+    let envs = s.environments();
+    let Some(target) = envs.get(idx) else {
+        return Vec::new();
+    };
+    let earlier = &envs[..idx];
+    let mut items: Vec<PickItem> = Vec::new();
+    let mut add = |version: &Version, seen: String, merge: bool| {
+        if target.version.as_ref() == Some(version) {
+            return;
+        }
+        match items.iter_mut().find(|i| &i.version == version) {
+            Some(i) if merge => {
+                let name = seen.trim_start_matches("runs on ");
+                i.seen = format!("{}, {name}", i.seen);
+            }
+            Some(_) => {}
+            None => items.push(PickItem {
+                version: version.clone(),
+                seen,
+            }),
+        }
+    };
+    for e in earlier.iter().rev() {
+        if let Some(v) = &e.version {
+            add(v, format!("runs on {}", e.name), true);
+        }
+    }
+    let names: Vec<&str> = earlier.iter().map(|e| e.name.as_str()).collect();
+    for entry in s.history.iter().flatten() {
+        let deployed = matches!(entry.action, ActionKind::Promote | ActionKind::Rollback)
+            && entry.outcome == Outcome::Succeeded;
+        if let (true, true, Some(v)) = (
+            deployed,
+            names.contains(&entry.env.as_str()),
+            &entry.version,
+        ) {
+            let ago = super::format::age((s.now - entry.at).num_seconds());
+            add(v, format!("ran on {} · {ago} ago", entry.env), false);
+        }
+    }
+    for e in earlier.iter().rev() {
+        if let Some(from) = e.last_deploy.as_ref().and_then(|d| d.from_version.as_ref()) {
+            add(
+                from,
+                format!("ran on {} before its last deploy", e.name),
+                false,
+            );
+        }
+    }
+    items
+}
+
+fn open_picker(s: &mut State) -> Vec<Effect> {
+    let Some(env) = s.selected_env().cloned() else {
+        return vec![];
+    };
+    if refuse(s, "promote", &env, false) {
+        return vec![];
+    }
+    if s.selected == 0 {
+        s.notify(
+            Level::Warn,
+            format!(
+                "{} is the first stage: nothing before it to pick from (shipdeck promote {} --version V)",
+                env.name, env.name
+            ),
+        );
+        return vec![];
+    }
+    let items = pick_items(s, s.selected);
+    s.overlays.push(Overlay::Picker(Picker {
+        env: env.name.clone(),
+        items,
+        cursor: 0,
+    }));
+    // What the earlier stages ran comes from the audit log.
+    load_history(s)
+}
+
+/// The audit log arrived while the picker is open: list what it adds,
+/// keeping the cursor on the same version.
+fn refresh_picker(s: &mut State) {
+    let Some(Overlay::Picker(p)) = s.overlays.last() else {
+        return;
+    };
+    let Some(idx) = s.environments().iter().position(|e| e.name == p.env) else {
+        return;
+    };
+    let current = p.items.get(p.cursor).map(|i| i.version.clone());
+    let items = pick_items(s, idx);
+    let cursor = current
+        .and_then(|v| items.iter().position(|i| i.version == v))
+        .unwrap_or(0);
+    if let Some(Overlay::Picker(p)) = s.overlays.last_mut() {
+        p.items = items;
+        p.cursor = cursor;
+    }
+}
+
+/// The engine planned the promotion of a picked version: refuse with its
+/// reason, or ask with the normal promote dialog.
+fn on_plan(
+    s: &mut State,
+    env: String,
+    version: Version,
+    result: Result<PromotionPlan, Failure>,
+) -> Vec<Effect> {
+    s.dirty = true;
+    let plan = match result {
+        Ok(p) => p,
+        Err(f) => {
+            s.notify(
+                Level::Error,
+                format!("cannot promote {version} to {env}: {}", f.reason),
+            );
+            return vec![];
+        }
+    };
+    if let Some(gate) = plan.refusal() {
+        s.notify(
+            Level::Error,
+            format!(
+                "cannot promote {version} to {env}: {} — {}",
+                gate.name, gate.detail
+            ),
+        );
+        return vec![];
+    }
+    let Some(status) = s.env_status(&env).cloned() else {
+        return vec![];
+    };
+    s.overlays.push(Overlay::Dialog(Dialog {
+        action: Pending::Promote {
+            env,
+            version: plan.version.clone(),
+            current: status.version.clone(),
+            source: plan.from.clone(),
+            skips: plan.skips.clone(),
+            warnings: plan.warnings().cloned().collect(),
+            production: status.production,
+            explicit: true,
+        },
+        note: None,
+    }));
+    vec![]
 }
 
 fn quit(s: &mut State) -> Vec<Effect> {
@@ -334,6 +702,7 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
             skips: plan.skips.clone(),
             warnings,
             production: env.production,
+            explicit: false,
         },
         note: None,
     }));
@@ -405,7 +774,9 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
             action: pending,
             note: None,
         }));
-        vec![]
+        // The dialog's expected time and the target's record come from the
+        // audit log, as it is now.
+        load_history(s)
     } else {
         confirm(
             s,
@@ -515,6 +886,12 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             if s.alarm.as_ref().is_some_and(|a| a.env == env) && rollback {
                 s.alarm = None;
             }
+            if rollback
+                && let Some(w) = s.env_ui_mut(&env).window.as_mut()
+                && w.rollback_t.is_none()
+            {
+                w.rollback_t = Some((now - w.deploy_at).num_milliseconds() as f64 / 1000.0);
+            }
             s.env_ui_mut(&env).deploy = Some(DeployProgress {
                 version,
                 from,
@@ -572,6 +949,7 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                 summary: Default::default(),
                 running: true,
                 alarmed: false,
+                rollback_t: None,
             };
             for sample in baseline {
                 w.push(sample);
@@ -672,8 +1050,7 @@ fn on_done(
                         record.version
                     ),
                 );
-                start(s, &env, TaskKind::Watch, Some(record.version.clone()));
-                effects.push(Effect::Watch { env });
+                effects.extend(start_watch(s, &env, record.version.clone()));
             } else {
                 s.notify(Level::Info, format!("{env} now runs {}", record.version));
             }
@@ -719,6 +1096,7 @@ mod tests {
     use crate::domain::{Approval, DeployRecord};
     use crate::monitor::{Metric, Sample};
     use crate::tui::msg::{Done, Failure};
+    use crate::tui::state::Detail;
     use crate::tui::state::{Level, MAX_SAMPLES, Settings};
     use crate::tui::tests::fixture::*;
     use crate::tui::theme::Theme;
@@ -1067,7 +1445,13 @@ mod tests {
     #[test]
     fn rollback_asks_by_default_and_names_the_strategy() {
         let mut s = console();
-        assert_eq!(key(&mut s, 'r'), vec![]);
+        assert_eq!(
+            key(&mut s, 'r'),
+            vec![Effect::LoadHistory {
+                limit: HISTORY_LIMIT
+            }],
+            "the dialog's expected time and target record come from the audit log"
+        );
         let Some(Pending::Rollback {
             from, to, strategy, ..
         }) = dialog(&s)
@@ -1287,9 +1671,294 @@ mod tests {
         assert_eq!(key(&mut s, 'p'), vec![], "no actions from the audit log");
         update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
         key(&mut s, 'j');
-        assert_eq!(s.history_scroll, 0);
+        assert_eq!(s.history_cursor, 0);
         code(&mut s, KeyCode::Tab);
         assert_eq!(s.mode, Mode::Console);
         let _ = Metric::ErrorRate;
+    }
+
+    #[test]
+    fn history_has_a_cursor_pages_a_filter_details_and_esc_returns() {
+        let mut s = console();
+        update(&mut s, Msg::Resize(100, 30));
+        key(&mut s, 'H');
+        let log = audit_log(s.now);
+        update(&mut s, Msg::HistoryLoaded(Ok(log)));
+        let n = s.history_rows().len();
+        assert_eq!(n, 40);
+        key(&mut s, 'j');
+        code(&mut s, KeyCode::Down);
+        assert_eq!(s.history_cursor, 2);
+        key(&mut s, 'G');
+        assert_eq!(s.history_cursor, n - 1);
+        key(&mut s, 'j');
+        assert_eq!(s.history_cursor, n - 1, "stays on the last row");
+        key(&mut s, 'g');
+        assert_eq!(s.history_cursor, 0);
+        code(&mut s, KeyCode::PageDown);
+        let page = s.history_cursor;
+        assert!(page >= 5, "a page moves several rows: {page}");
+        code(&mut s, KeyCode::PageUp);
+        assert_eq!(s.history_cursor, 0);
+        // Enter opens the highlighted record in full; Esc closes it.
+        key(&mut s, 'j');
+        code(&mut s, KeyCode::Enter);
+        match s.overlays.last() {
+            Some(Overlay::Detail(Detail::Audit(e))) => assert_eq!(e.id, 39),
+            other => panic!("no detail: {other:?}"),
+        }
+        code(&mut s, KeyCode::Esc);
+        assert!(s.overlays.is_empty());
+        assert_eq!(s.mode, Mode::History);
+        // `/` filters; typed keys are text, not commands.
+        key(&mut s, '/');
+        for c in "rollback".chars() {
+            key(&mut s, c);
+        }
+        assert_eq!(s.history_filter, "rollback");
+        assert_eq!(s.mode, Mode::History);
+        assert_eq!(s.history_rows().len(), 1);
+        code(&mut s, KeyCode::Enter);
+        assert!(s.overlays.is_empty(), "Enter keeps the filter");
+        assert_eq!(s.history_rows().len(), 1);
+        key(&mut s, '/');
+        key(&mut s, 'q');
+        assert!(!s.quit, "q typed into the filter");
+        code(&mut s, KeyCode::Esc);
+        assert!(s.history_filter.is_empty(), "Esc clears the filter");
+        assert_eq!(s.history_rows().len(), n);
+        // Esc returns to the console.
+        code(&mut s, KeyCode::Esc);
+        assert_eq!(s.mode, Mode::Console);
+    }
+
+    #[test]
+    fn picker_offers_what_earlier_stages_run_or_ran_and_promotes_that_version() {
+        let mut s = console();
+        s.history = Some(audit_log(s.now));
+        let fx = key(&mut s, 'P');
+        assert_eq!(
+            fx,
+            vec![Effect::LoadHistory {
+                limit: HISTORY_LIMIT
+            }]
+        );
+        let Some(Overlay::Picker(p)) = s.overlays.last() else {
+            panic!("no picker");
+        };
+        let listed: Vec<(String, &str)> = p
+            .items
+            .iter()
+            .map(|i| (i.version.to_string(), i.seen.as_str()))
+            .collect();
+        assert_eq!(listed[0], ("v1.8.0".to_string(), "runs on staging"));
+        assert_eq!(
+            listed[1],
+            ("v1.8.1".to_string(), "runs on development, local")
+        );
+        assert!(
+            listed
+                .iter()
+                .any(|(v, seen)| v == "v1.7.9" && seen.starts_with("ran on staging")),
+            "{listed:?}"
+        );
+        assert!(
+            !listed.iter().any(|(v, _)| v == "v1.7.3"),
+            "production runs it already"
+        );
+        key(&mut s, 'j');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Plan {
+                env: "production".into(),
+                version: v("v1.8.1")
+            }]
+        );
+        // The engine's plan: a warning, so the normal dialog asks again.
+        let mut plan = s
+            .env_status("production")
+            .unwrap()
+            .promotion
+            .clone()
+            .unwrap();
+        plan.version = v("v1.8.1");
+        plan.skips = vec!["staging".into()];
+        for g in &mut plan.gates {
+            g.ok = g.severity == crate::domain::GateSeverity::Block;
+        }
+        update(
+            &mut s,
+            Msg::PlanLoaded {
+                env: "production".into(),
+                version: v("v1.8.1"),
+                result: Ok(plan.clone()),
+            },
+        );
+        let Some(Pending::Promote {
+            version,
+            explicit,
+            skips,
+            ..
+        }) = dialog(&s)
+        else {
+            panic!("no promote dialog");
+        };
+        assert_eq!((version, *explicit), (&v("v1.8.1"), true));
+        assert_eq!(skips, &vec!["staging".to_string()]);
+        assert_eq!(
+            code(&mut s, KeyCode::Enter),
+            vec![Effect::Promote {
+                env: "production".into(),
+                version: v("v1.8.1"),
+                from: plan.from.clone(),
+                accepted: plan.warnings().map(|g| g.name.clone()).collect(),
+            }]
+        );
+        // A refused plan says why, without a dialog.
+        let mut s = console();
+        key(&mut s, 'P');
+        code(&mut s, KeyCode::Enter);
+        plan.gates[1].ok = false;
+        update(
+            &mut s,
+            Msg::PlanLoaded {
+                env: "production".into(),
+                version: v("v1.8.1"),
+                result: Ok(plan),
+            },
+        );
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).starts_with("cannot promote v1.8.1 to production: approval"));
+        // The first stage has nothing before it.
+        let mut s = console();
+        for _ in 0..3 {
+            key(&mut s, 'h');
+        }
+        key(&mut s, 'P');
+        assert!(s.overlays.is_empty());
+        assert!(notice(&s).contains("first stage"), "{}", notice(&s));
+    }
+
+    #[test]
+    fn a_deploy_made_elsewhere_is_watched_once() {
+        let mut s = console();
+        let now = s.now;
+        // Another console promotes production: it runs v1.8.0 now.
+        let mut st = deployed_status(now, 300, now - Duration::seconds(3), false);
+        st.environments[3].state = EnvState::Idle;
+        st.environments[3].last_deploy.as_mut().unwrap().actor = "ops@laptop".into();
+        let fx = update(&mut s, Msg::StatusLoaded(Ok(st.clone())));
+        assert_eq!(
+            fx,
+            vec![Effect::Watch {
+                env: "production".into()
+            }]
+        );
+        assert_eq!(
+            s.envs["production"].task.as_ref().map(|t| t.kind),
+            Some(TaskKind::Watch)
+        );
+        assert!(
+            notice(&s).contains("deployed by ops@laptop"),
+            "{}",
+            notice(&s)
+        );
+        // The next snapshots of the same deploy start nothing more, even
+        // once this console's window has ended.
+        assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(st.clone()))), vec![]);
+        s.envs.get_mut("production").unwrap().task = None;
+        let mut monitoring = st.clone();
+        monitoring.environments[3].state = EnvState::Monitoring;
+        assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(monitoring))), vec![]);
+        // An environment that is not monitored is not watched.
+        let mut st2 = st.clone();
+        st2.environments[2].version = Some(v("v1.8.1"));
+        assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(st2))), vec![]);
+        // A rollback is not a release to judge.
+        let mut s = console();
+        let mut back = status(now, 1);
+        back.environments[3].version = Some(v("v1.7.2"));
+        back.environments[3].last_deploy = Some(DeployRecord {
+            env: "production".into(),
+            version: v("v1.7.2"),
+            from_version: Some(v("v1.7.3")),
+            at: now,
+            actor: "ops".into(),
+            kind: crate::domain::DeployKind::Rollback,
+        });
+        assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(back))), vec![]);
+        // Its own promote starts its own window, and only one.
+        let mut s = console();
+        monitored(&mut s, 20, false);
+        let again = deployed_status(s.now, 400, s.now, false);
+        let fx = update(&mut s, Msg::StatusLoaded(Ok(again)));
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Watch { .. })),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn someone_elses_deploy_loads_the_audit_log_that_names_them() {
+        let mut s = console();
+        let now = s.now;
+        let mut st = status(now, 7);
+        st.environments[3].state = EnvState::Deploying;
+        st.environments[3].state_since = Some(now - Duration::seconds(12));
+        let fx = update(&mut s, Msg::StatusLoaded(Ok(st.clone())));
+        assert!(
+            fx.contains(&Effect::LoadHistory {
+                limit: HISTORY_LIMIT
+            }),
+            "{fx:?}"
+        );
+        update(&mut s, Msg::HistoryLoaded(Ok(vec![])));
+        // Still deploying: no reload every second.
+        let fx = update(&mut s, Msg::StatusLoaded(Ok(st)));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::LoadHistory { .. })));
+    }
+
+    #[test]
+    fn mouse_click_selects_and_wheel_scrolls_unless_turned_off() {
+        use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+        let ev = |kind, column, row| {
+            Msg::Mouse(MouseEvent {
+                kind,
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        let mut s = console();
+        update(&mut s, Msg::Resize(160, 45));
+        assert_eq!(s.selected, 3);
+        update(&mut s, ev(MouseEventKind::Down(MouseButton::Left), 10, 4));
+        assert_eq!(s.selected_env().unwrap().name, "local");
+        update(&mut s, ev(MouseEventKind::Down(MouseButton::Left), 100, 4));
+        assert_eq!(s.selected_env().unwrap().name, "staging");
+        update(&mut s, ev(MouseEventKind::Down(MouseButton::Left), 100, 30));
+        assert_eq!(
+            s.selected_env().unwrap().name,
+            "staging",
+            "outside the columns"
+        );
+        key(&mut s, 'H');
+        let log = audit_log(s.now);
+        update(&mut s, Msg::HistoryLoaded(Ok(log)));
+        update(&mut s, ev(MouseEventKind::ScrollDown, 50, 20));
+        update(&mut s, ev(MouseEventKind::ScrollDown, 50, 20));
+        assert_eq!(s.history_cursor, 6);
+        update(&mut s, ev(MouseEventKind::ScrollUp, 50, 20));
+        assert_eq!(s.history_cursor, 3);
+
+        let off = Settings {
+            mouse: false,
+            ..settings()
+        };
+        let mut s = running_console(off, Theme::dark());
+        update(&mut s, Msg::Resize(160, 45));
+        update(&mut s, ev(MouseEventKind::Down(MouseButton::Left), 10, 4));
+        assert_eq!(s.selected, 3, "mouse = false ignores clicks");
     }
 }

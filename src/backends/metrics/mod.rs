@@ -18,11 +18,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MetricsConfig, MetricsSourceKind};
-use crate::engine::MetricsSnapshot;
 use crate::monitor::Sample;
 
 pub use prometheus::PrometheusSource;
 pub use scrape::ScrapeSource;
+
+/// Metrics over the last step; each `None` where unknown (the `metrics`
+/// object of `status`, SPEC §3).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MetricsSnapshot {
+    pub error_rate: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub requests_per_s: Option<f64>,
+    pub as_of: Option<DateTime<Utc>>,
+}
 
 /// One step of one environment's metrics.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +123,61 @@ pub enum MetricsError {
     Unexpected { url: String, detail: String },
 }
 
+impl MetricsError {
+    /// The same error with configured secrets redacted and escape
+    /// sequences removed from every text it carries (what a source
+    /// answered included). Every error leaving [`MetricsSource`] is cleaned.
+    pub fn cleaned(self) -> Self {
+        use crate::text::clean;
+        let short = |s: &str| {
+            let c = clean(&s.chars().take(2000).collect::<String>());
+            if c.chars().count() > 500 {
+                format!("{}…", c.chars().take(500).collect::<String>())
+            } else {
+                c
+            }
+        };
+        match self {
+            MetricsError::Config(m) => MetricsError::Config(short(&m)),
+            MetricsError::Unreachable { url, cause } => MetricsError::Unreachable {
+                url: clean(&url),
+                cause: short(&cause),
+            },
+            MetricsError::Timeout { url, timeout_ms } => MetricsError::Timeout {
+                url: clean(&url),
+                timeout_ms,
+            },
+            MetricsError::Status {
+                url,
+                status,
+                excerpt,
+            } => MetricsError::Status {
+                url: clean(&url),
+                status,
+                excerpt: short(&excerpt),
+            },
+            MetricsError::Exposition { url, line, message } => MetricsError::Exposition {
+                url: clean(&url),
+                line,
+                message: short(&message),
+            },
+            MetricsError::Query {
+                url,
+                error_type,
+                error,
+            } => MetricsError::Query {
+                url: clean(&url),
+                error_type: short(&error_type),
+                error: short(&error),
+            },
+            MetricsError::Unexpected { url, detail } => MetricsError::Unexpected {
+                url: clean(&url),
+                detail: short(&detail),
+            },
+        }
+    }
+}
+
 /// A configured metrics source.
 #[derive(Debug)]
 pub enum MetricsSource {
@@ -121,6 +187,7 @@ pub enum MetricsSource {
 
 impl MetricsSource {
     pub fn from_config(cfg: &MetricsConfig) -> Result<Self, MetricsError> {
+        crate::text::register_url_credentials(&cfg.url);
         Ok(match cfg.source {
             MetricsSourceKind::Scrape => MetricsSource::Scrape(ScrapeSource::from_config(cfg)?),
             MetricsSourceKind::Prometheus => {
@@ -140,6 +207,7 @@ impl MetricsSource {
             MetricsSource::Scrape(s) => s.poll(labels).await,
             MetricsSource::Prometheus(p) => p.poll(labels).await,
         }
+        .map_err(MetricsError::cleaned)
     }
 
     /// History over `[start, end]` at `step`. `Ok(None)` when the source
@@ -155,6 +223,7 @@ impl MetricsSource {
             MetricsSource::Scrape(_) => Ok(None),
             MetricsSource::Prometheus(p) => p.history(label, start, end, step).await.map(Some),
         }
+        .map_err(MetricsError::cleaned)
     }
 
     /// Where the metrics come from, for display (no credentials).
@@ -189,22 +258,10 @@ pub(crate) fn display_url(raw: &str) -> String {
     }
 }
 
-/// A short, printable excerpt of an answer body.
+/// A short, printable excerpt of an answer body (the one sanitiser and
+/// redactor, see [`crate::text::excerpt`]).
 pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut: String = flat.chars().take(200).collect();
-    if cut.is_empty() {
-        "(empty body)".into()
-    } else if cut.len() < flat.len() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
+    crate::text::excerpt(body)
 }
 
 /// Read the bearer token named by `token_env`.
@@ -213,7 +270,10 @@ pub(crate) fn token_from_env(token_env: Option<&str>) -> Result<Option<String>, 
         return Ok(None);
     };
     match std::env::var(var) {
-        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+        Ok(t) if !t.trim().is_empty() => {
+            crate::text::register_secret(&t);
+            Ok(Some(t.trim().to_string()))
+        }
         Ok(_) => Err(MetricsError::Config(format!(
             "token_env names {var}, which is empty"
         ))),
@@ -255,38 +315,32 @@ pub(crate) fn transport_error(url: &str, timeout: Duration, e: reqwest::Error) -
 }
 
 /// Largest answer body read from a metrics source.
-pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = crate::backends::http::METRICS_BODY_CAP;
 
-/// Read an answer body, refusing one larger than [`MAX_BODY`].
+/// Read an answer body with the one capped reader, refusing one larger
+/// than [`MAX_BODY`] with an error naming the source and the cap.
 pub(crate) async fn read_body(
     url: &str,
     timeout: Duration,
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
 ) -> Result<Vec<u8>, MetricsError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| transport_error(url, timeout, e))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(MetricsError::Unexpected {
-                url: url.to_string(),
-                detail: format!("the answer is larger than {} MiB", MAX_BODY / (1024 * 1024)),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    use crate::backends::http::{BodyError, read_capped, show_cap};
+    read_capped(resp, MAX_BODY).await.map_err(|e| match e {
+        BodyError::TooLarge { cap } => MetricsError::Unexpected {
+            url: url.to_string(),
+            detail: format!(
+                "the answer is larger than the {} cap for metrics answers; refused",
+                show_cap(cap)
+            ),
+        },
+        BodyError::Transport(e) => transport_error(url, timeout, e),
+    })
 }
 
-/// Build the HTTP client of a source.
+/// Build the HTTP client of a source (the one builder, see
+/// [`crate::backends::http::client`]).
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, MetricsError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
-        .build()
+    crate::backends::http::client(timeout, Some(timeout))
         .map_err(|e| MetricsError::Config(format!("cannot build an HTTP client: {e}")))
 }
 

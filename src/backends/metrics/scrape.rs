@@ -9,7 +9,9 @@
 //!
 //! One-shot callers (`shipdeck status`) have no previous scrape in memory;
 //! [`ScrapeSource::with_cache`] keeps the last scrape's counters in a small
-//! JSON file and uses it when it is younger than [`CACHE_MAX_AGE`].
+//! JSON file per metrics URL (0600, in a 0700 directory) and uses it when it
+//! is younger than [`CACHE_MAX_AGE`]. Its file I/O runs on the blocking
+//! pool, never on the async runtime's threads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -219,11 +221,32 @@ impl ScrapeSource {
         )
     }
 
-    /// Keep the last scrape in `path` so that the next process can compute a
-    /// step from it (written atomically: a temp file, then a rename).
+    /// Keep the last scrape beside `path` so that the next process can
+    /// compute a step from it (written atomically: a temp file, then a
+    /// rename). The file is keyed by the URL: `scrape-cache.json` becomes
+    /// `scrape-cache-<hash of the URL>.json`, so two configs (or a demo
+    /// beside a real config) scraping different URLs never share one.
     pub fn with_cache(mut self, path: impl Into<PathBuf>) -> Self {
-        self.cache = Some(path.into());
+        self.cache = Some(keyed_cache_path(&path.into(), &self.cache_key()));
         self
+    }
+
+    /// What the cache is keyed by: the full URL, query included, without
+    /// credentials.
+    fn cache_key(&self) -> String {
+        match reqwest::Url::parse(&self.target) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            Err(_) => self.url.clone(),
+        }
+    }
+
+    /// The cache file in use, if any.
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.cache.as_deref()
     }
 
     /// The URL, without credentials or query.
@@ -273,12 +296,24 @@ impl ScrapeSource {
         labels: &[String],
     ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
         let cur = self.scrape().await?;
+        let need_cache = self
+            .prev
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none();
+        let cached = match (&self.cache, need_cache) {
+            (Some(path), true) => {
+                let (path, url) = (path.clone(), self.url.clone());
+                tokio::task::spawn_blocking(move || load_cache(&path, &url))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
         let prev = {
             let mut guard = self.prev.lock().unwrap_or_else(|e| e.into_inner());
-            let prev = match guard.take() {
-                Some(p) => Some(p),
-                None => self.cache.as_deref().and_then(|p| self.load_cache(p)),
-            };
+            let prev = guard.take().or(cached);
             match prev {
                 // An answer that overtook a later one: keep the later as the reference.
                 Some(p) if p.at > cur.at => {
@@ -292,7 +327,8 @@ impl ScrapeSource {
             }
         };
         if let Some(path) = &self.cache {
-            self.store_cache(path, &cur);
+            let (path, url, snap) = (path.clone(), self.url.clone(), cur.clone());
+            let _ = tokio::task::spawn_blocking(move || store_cache(&path, &url, &snap)).await;
         }
         Ok(labels
             .iter()
@@ -302,48 +338,70 @@ impl ScrapeSource {
             })
             .collect())
     }
+}
 
-    fn load_cache(&self, path: &Path) -> Option<Snapshot> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let file: CacheFile = match serde_json::from_str(&text) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring unreadable scrape cache: {e}");
-                return None;
-            }
-        };
-        if file.url != self.url {
+/// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.
+fn keyed_cache_path(path: &Path, key: &str) -> PathBuf {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scrape-cache".into());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{hash:016x}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{hash:016x}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The cached scrape of `url` at `path`, if it is that URL's and fresh.
+/// Blocking: call it off the async runtime.
+fn load_cache(path: &Path, url: &str) -> Option<Snapshot> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let file: CacheFile = match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignoring unreadable scrape cache: {e}");
             return None;
         }
-        let age = Utc::now() - file.snapshot.at;
-        let fresh =
-            age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|a| a <= CACHE_MAX_AGE);
-        fresh.then_some(file.snapshot)
+    };
+    if file.url != url {
+        return None;
     }
+    let age = Utc::now() - file.snapshot.at;
+    let fresh = age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|a| a <= CACHE_MAX_AGE);
+    fresh.then_some(file.snapshot)
+}
 
-    fn store_cache(&self, path: &Path, snapshot: &Snapshot) {
-        let file = CacheFile {
-            url: self.url.clone(),
-            snapshot: snapshot.clone(),
-        };
-        if let Err(e) = write_atomically(path, &file) {
-            tracing::warn!(path = %path.display(), "cannot write the scrape cache: {e}");
-        }
+/// Blocking: call it off the async runtime.
+fn store_cache(path: &Path, url: &str, snapshot: &Snapshot) {
+    let file = CacheFile {
+        url: url.to_string(),
+        snapshot: snapshot.clone(),
+    };
+    if let Err(e) = write_atomically(path, &file) {
+        tracing::warn!(path = %path.display(), "cannot write the scrape cache: {e}");
     }
 }
 
 fn write_atomically(path: &Path, file: &CacheFile) -> std::io::Result<()> {
+    use std::io::Write;
     let json = serde_json::to_vec(file).map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent() {
+        crate::paths::ensure_private_dir(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let _ = std::fs::remove_file(&tmp);
+    let written = crate::paths::create_private_file(&tmp).and_then(|mut f| f.write_all(&json));
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 #[cfg(test)]
@@ -461,23 +519,64 @@ other_metric{{env=\"prod\"}} 5\n",
     fn cache_round_trip_respects_url_and_age() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("scrape.json");
-        let src = ScrapeSource::new("http://127.0.0.1:1/metrics", Duration::from_secs(1), None)
-            .unwrap()
-            .with_cache(&path);
+        let url = "http://127.0.0.1:1/metrics";
         let mut s = snap(0, &text(1, 0, [1, 1, 1, 1]));
         s.at = Utc::now();
-        src.store_cache(&path, &s);
-        assert_eq!(src.load_cache(&path), Some(s.clone()));
-        let other =
-            ScrapeSource::new("http://127.0.0.1:2/metrics", Duration::from_secs(1), None).unwrap();
-        assert_eq!(other.load_cache(&path), None);
+        store_cache(&path, url, &s);
+        assert_eq!(load_cache(&path, url), Some(s.clone()));
+        assert_eq!(load_cache(&path, "http://127.0.0.1:2/metrics"), None);
         s.at = Utc::now() - chrono::TimeDelta::minutes(11);
-        src.store_cache(&path, &s);
-        assert_eq!(src.load_cache(&path), None);
+        store_cache(&path, url, &s);
+        assert_eq!(load_cache(&path, url), None);
         std::fs::write(&path, "{not json").unwrap();
-        assert_eq!(src.load_cache(&path), None);
+        assert_eq!(load_cache(&path, url), None);
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp files left behind");
+    }
+
+    #[test]
+    fn two_metrics_urls_get_two_cache_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("scrape-cache.json");
+        let a = ScrapeSource::new("http://127.0.0.1:1/metrics", Duration::from_secs(1), None)
+            .unwrap()
+            .with_cache(&base);
+        let b = ScrapeSource::new("http://127.0.0.1:2/metrics", Duration::from_secs(1), None)
+            .unwrap()
+            .with_cache(&base);
+        let a2 = ScrapeSource::new(
+            "http://u:pw@127.0.0.1:1/metrics",
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap()
+        .with_cache(&base);
+        let (pa, pb) = (a.cache_path().unwrap(), b.cache_path().unwrap());
+        assert_ne!(pa, pb);
+        assert_eq!(
+            pa,
+            a2.cache_path().unwrap(),
+            "credentials are not part of the key"
+        );
+        let name = pa.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("scrape-cache-") && name.ends_with(".json"),
+            "{name}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("scrape.json");
+        let mut s = snap(0, &text(1, 0, [1, 1, 1, 1]));
+        s.at = Utc::now();
+        store_cache(&path, "http://x/metrics", &s);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
     }
 
     #[test]

@@ -10,11 +10,28 @@
 //!   baselines widen every band (uncertainty of the estimates).
 //! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
 //!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
-//!   quantile against shifts ×1.3/×1.7/×2.9, request counts against a fall
-//!   to 10% (a throughput collapse). Every step's contribution is capped so
-//!   that no single step (a blip) and no short warm-up right after the deploy
-//!   can decide alone: at least 3 steps and [`DetectorConfig::min_evidence_s`]
-//!   seconds of evidence are needed.
+//!   quantile against shifts ×1.3/×1.7/×2.9 (its noise widened when a step
+//!   holds fewer requests than the baseline's usual), request counts against
+//!   a fall. Evidence is capped per second of a step (less in the seconds of
+//!   the warm-up, [`DetectorConfig::warmup_s`]), so that what decides is
+//!   time and counts, not step counts: an alarm needs evidence spanning more
+//!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
+//!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
+//! * A whole-window error test (from the end of the warm-up, never from its
+//!   single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
+//!   variance that counts overdispersion, the baseline rate's own
+//!   uncertainty and its slow wander: it catches slow creeps and small rises
+//!   at low traffic that no stretch of steps shows alone.
+//! * Throughput: traffic legitimately dips (to [`DetectorConfig::dip_floor`]
+//!   of the baseline, or the baseline's own lows). A collapse on traffic
+//!   alone must fall far below that floor; a shallower fall (below about
+//!   half) counts only with other evidence, which the reason names: errors
+//!   or latency rising with it, no recovery for
+//!   [`DetectorConfig::max_dip_s`], or — when the caller supplies a seasonal
+//!   reference ([`Detector::push_with_reference`], e.g. the same step a day
+//!   earlier) — traffic far below what the reference predicts; with a
+//!   reference, the expected level is the reference's, so a fall it shows
+//!   too (the nightly slide) is no evidence at all.
 //! * The alarm threshold is set for the window length (number of steps ×
 //!   number of tests) so the false-alarm probability per window stays small.
 //! * Optional absolute guards (`max_error_rate`, `max_p*_ms`) are hard SLO
@@ -69,6 +86,14 @@ pub struct DetectorConfig {
     pub false_alarm: f64,
     /// Usable baseline steps needed before judging at all.
     pub min_baseline_steps: usize,
+    /// Traffic may legitimately fall to this fraction of its baseline (a
+    /// batch client stops, the evening slide): 0.3 tolerates dips of 70%.
+    /// A collapse on traffic alone must fall far below this (or below the
+    /// baseline's own lows, when they are lower).
+    pub dip_floor: f64,
+    /// A fall in traffic that lasts longer than this without recovering is
+    /// no dip, even without other evidence.
+    pub max_dip_s: f64,
 }
 
 impl Default for DetectorConfig {
@@ -86,22 +111,8 @@ impl Default for DetectorConfig {
             min_evidence_s: 20.0,
             false_alarm: 0.02,
             min_baseline_steps: 5,
-        }
-    }
-}
-
-impl From<&crate::config::MonitorConfig> for DetectorConfig {
-    /// The `[monitor]` section of the config: window, baseline and the hard
-    /// guards; the tuning fields keep their defaults.
-    fn from(m: &crate::config::MonitorConfig) -> Self {
-        DetectorConfig {
-            baseline_s: m.baseline.0.as_secs_f64(),
-            window_s: m.window.0.as_secs_f64(),
-            max_error_rate: m.max_error_rate,
-            max_p50_ms: m.max_p50_ms,
-            max_p95_ms: m.max_p95_ms,
-            max_p99_ms: m.max_p99_ms,
-            ..DetectorConfig::default()
+            dip_floor: 0.3,
+            max_dip_s: 1200.0,
         }
     }
 }
@@ -111,14 +122,25 @@ const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
 /// Smallest latency shift that matters (log of ×1.3), and multiples of it.
 const LAT_DELTA: f64 = 0.262_364_264_467_491_1;
 const LAT_MULTS: [f64; 3] = [1.0, 2.0, 4.0];
-/// Throughput collapse: requests fall to this fraction of the baseline.
+/// Throughput collapse: requests fall to this fraction of the expected
+/// level (for the deep test: of the healthy-dip floor).
 const COLLAPSE_RATIO: f64 = 0.1;
+/// A fall in traffic worth other evidence: to this fraction of the
+/// expected level.
+const FALL_RATIO: f64 = 0.3;
+/// Error-rate ratios the whole-window test mixes (a slow creep, a small
+/// rise at low traffic).
+const CUM_RATIOS: [f64; 3] = [1.5, 2.0, 3.0];
+/// Evidence needed spans more than `min_evidence_s`: `k` steps decide where
+/// `k - 1` cannot; each full step may bring `h / (k - SLACK)`.
+const SLACK: f64 = 0.25;
 /// How many standard deviations of slow level wander count as normal.
 const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow
 /// wander (block means average part of it away).
 const LAT_WANDER_Z: f64 = 2.5;
-const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 1) as f64;
+/// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
+const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
 
@@ -166,6 +188,10 @@ struct ErrStats {
     c: f64,
     /// Median requests per step (for the drawing band).
     n_med: f64,
+    /// Baseline errors (the precision of `p0`).
+    e_base: f64,
+    /// Slow wander of the rate (log sd) for the whole-window test.
+    tau: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -186,14 +212,22 @@ struct ThrStats {
     c: f64,
     /// Median requests per step.
     per_step: f64,
+    /// Deepest level a healthy dip may reach, as a fraction of the expected
+    /// traffic: the configured floor or the baseline's own lows.
+    floor: f64,
+    /// Baseline requests over the reference's requests for the same steps,
+    /// when the caller supplied a reference for the baseline.
+    ref_k: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
 struct Model {
     dt: f64,
     h: f64,
-    cap: f64,
-    warm_cap: f64,
+    /// Most evidence one second of a step may bring, outside and inside the
+    /// warm-up.
+    cap_rate: f64,
+    warm_rate: f64,
     err: Option<ErrStats>,
     lat: [Option<LatStats>; 3],
     thr: Option<ThrStats>,
@@ -214,6 +248,8 @@ struct Guard {
 pub struct Detector {
     cfg: DetectorConfig,
     baseline: Vec<Sample>,
+    /// Reference request counts of the baseline rows (same index).
+    baseline_ref: Vec<Option<f64>>,
     model: Option<Model>,
     verdict: Verdict,
     last_t: Option<f64>,
@@ -221,7 +257,17 @@ pub struct Detector {
     gap_since: f64,
     err: [Cusum; 3],
     lat: [[Cusum; 3]; 3],
+    /// Whole-window error test (after the warm-up): errors, expected
+    /// errors, Σ expected², steps, first step's t.
+    cum: Cusum,
+    /// The step of `cum` with the largest excess of errors: (errors, expected).
+    cum_worst: (f64, f64),
+    /// Fall of traffic against the expected level (baseline or reference).
     thr: Cusum,
+    /// Fall far below the healthy-dip floor.
+    thr_deep: Cusum,
+    /// Since when `thr` has held enough evidence of a fall, without a break.
+    thr_low_since: Option<f64>,
     err_guard: Guard,
     lat_guard: [Guard; 3],
     // Window totals for the healthy reason.
@@ -238,6 +284,7 @@ impl Detector {
         Detector {
             cfg,
             baseline: Vec::new(),
+            baseline_ref: Vec::new(),
             model: None,
             verdict: Verdict {
                 kind: VerdictKind::Collecting,
@@ -250,7 +297,11 @@ impl Detector {
             gap_since: 0.0,
             err: [Cusum::default(); 3],
             lat: [[Cusum::default(); 3]; 3],
+            cum: Cusum::default(),
+            cum_worst: (0.0, 0.0),
             thr: Cusum::default(),
+            thr_deep: Cusum::default(),
+            thr_low_since: None,
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
             w_req: 0.0,
@@ -273,6 +324,20 @@ impl Detector {
     /// Feed the next sample (in time order). Samples out of order, after the
     /// window's end or after a regression are ignored.
     pub fn push(&mut self, s: Sample) -> &Verdict {
+        self.push_with_reference(s, None)
+    }
+
+    /// [`push`](Self::push) with a seasonal reference: the same step at an
+    /// earlier time (e.g. a day or a week before; Prometheus' `offset 1d`).
+    /// Only its request count is used: the traffic expected now is the
+    /// reference's, scaled by how the baseline compared with the reference
+    /// over the same baseline steps. So a fall the reference shows too (the
+    /// nightly slide) is expected, and a fall far below it is a collapse
+    /// on its own. The reference counts only when the baseline had one too.
+    pub fn push_with_reference(&mut self, s: Sample, reference: Option<Sample>) -> &Verdict {
+        let ref_n = reference
+            .map(|r| r.requests)
+            .filter(|n| n.is_finite() && *n >= 0.0);
         if self.verdict.kind == VerdictKind::Regression || !s.t.is_finite() {
             return &self.verdict;
         }
@@ -285,6 +350,7 @@ impl Detector {
             if self.model.is_none() {
                 self.last_t = Some(s.t);
                 self.baseline.push(s);
+                self.baseline_ref.push(ref_n);
                 let usable = self.baseline.iter().filter(|b| is_data(b)).count();
                 self.verdict.reason = format!("collecting the baseline: {usable} steps so far");
             }
@@ -333,9 +399,13 @@ impl Detector {
         }
         self.gap_run = 0;
         let step = (s.t - prev_t).clamp(0.25 * model.dt, 4.0 * model.dt);
-        let in_warmup = prev_t < self.cfg.warmup_s;
-        let cap = if in_warmup { model.warm_cap } else { model.cap };
-        if let Some(v) = self.step(&model, &s, step, cap) {
+        // Evidence is capped per second of the step, less in the seconds
+        // of the warm-up: whatever the step, no single step and no warm-up
+        // alone can decide.
+        let warm = (s.t.min(self.cfg.warmup_s) - prev_t).clamp(0.0, step);
+        let cap = model.cap_rate * (step - warm) + model.warm_rate * warm;
+        let after_warmup = prev_t >= self.cfg.warmup_s;
+        if let Some(v) = self.step(&model, &s, step, cap, ref_n, after_warmup) {
             self.verdict = v;
         } else if s.t < self.cfg.warmup_s {
             // Too early to call it healthy: say what is seen, without a verdict.
@@ -358,7 +428,15 @@ impl Detector {
 
     /// Update every test with one window sample; `Some` on a regression.
     #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
-    fn step(&mut self, m: &Model, s: &Sample, step: f64, cap: f64) -> Option<Verdict> {
+    fn step(
+        &mut self,
+        m: &Model,
+        s: &Sample,
+        step: f64,
+        cap: f64,
+        ref_n: Option<f64>,
+        after_warmup: bool,
+    ) -> Option<Verdict> {
         let t = s.t;
         let n = s.requests.max(0.0);
         let e = if s.errors.is_finite() {
@@ -465,6 +543,34 @@ impl Detector {
             }
         }
 
+        // Errors over the whole window since the warm-up: slow creeps and
+        // small rises at low traffic, which no stretch of steps shows alone.
+        if let Some(es) = m.err
+            && n > 0.0
+            && after_warmup
+        {
+            let mu = n * es.p0;
+            // One step (a blip) counts for at most a fourfold rate.
+            let x = e.min(4.0 * mu + 4.0);
+            let c = &mut self.cum;
+            if c.steps == 0 {
+                c.start_t = t;
+            }
+            c.steps += 1;
+            c.s += x;
+            c.a += e;
+            c.b += n;
+            c.c += mu;
+            if x - mu > self.cum_worst.0 - self.cum_worst.1 {
+                self.cum_worst = (x, mu);
+            }
+            if found.is_none()
+                && let Some(v) = self.cum_verdict(m, es, t)
+            {
+                found = Some(v);
+            }
+        }
+
         // Latency: Gaussian CUSUMs on log quantiles, per quantile.
         for i in 0..3 {
             let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
@@ -477,9 +583,16 @@ impl Detector {
             self.w_lat_sum[i] += x;
             self.w_lat_n[i] += 1.0;
             let dev = x - ls.m_ref;
+            // A quantile of fewer requests is noisier (sampling error
+            // grows as 1/sqrt(n)): a dip in traffic below the baseline's
+            // usual range is no latency evidence.
+            let thin = m.thr.map_or(1.0, |ts| {
+                (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
+            });
+            let var = ls.sigma * ls.sigma * thin;
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
-                let llr = (delta / (ls.sigma * ls.sigma) * (dev - delta / 2.0)).clamp(-cap, cap);
+                let llr = (delta / var * (dev - delta / 2.0)).clamp(-cap, cap);
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     found = Some(lat_reason(i, ls, &self.lat[i][k], t));
@@ -487,16 +600,130 @@ impl Detector {
             }
         }
 
-        // Throughput collapse: quasi-Poisson CUSUM on the request count.
+        // Throughput collapse: quasi-Poisson CUSUMs on the request count,
+        // against the level expected now (the baseline's, or the seasonal
+        // reference's when there is one).
         if let Some(ts) = m.thr {
-            let lam = ts.rate * step;
-            let llr = nb_llr(n, lam, COLLAPSE_RATIO, ts.c).clamp(-cap, cap);
+            let (lam, c, seasonal) = match (ts.ref_k, ref_n) {
+                (Some(k), Some(r)) => (k * r, 2.0 * ts.c + 1.0 / (r + 1.0), true),
+                _ => (ts.rate * step, ts.c, false),
+            };
+            let llr = nb_llr(n, lam, FALL_RATIO, c).clamp(-cap, cap);
             self.thr.update(t, llr, n, lam, step);
-            if self.thr.s >= m.h && found.is_none() {
-                found = Some(thr_reason(ts, &self.thr, t));
+            // A ceiling, so that the evidence fades soon after a recovery.
+            self.thr.s = self.thr.s.min(2.0 * m.h);
+            let llr = nb_llr(n, ts.floor * lam, COLLAPSE_RATIO, c).clamp(-cap, cap);
+            self.thr_deep.update(t, llr, n, lam, step);
+            if self.thr.s >= m.h {
+                self.thr_low_since.get_or_insert(self.thr.start_t);
+            } else {
+                self.thr_low_since = None;
+            }
+            if found.is_none() {
+                let low_for = self.thr_low_since.map_or(0.0, |since| t - since);
+                let with = self.moving_with_it(m);
+                let evidence = if self.thr_deep.s >= m.h {
+                    Some((
+                        &self.thr_deep,
+                        ts.floor,
+                        format!(
+                            "far below the deepest healthy dip ({:.0}% of {})",
+                            ts.floor * 100.0,
+                            if seasonal {
+                                "the reference"
+                            } else {
+                                "the baseline"
+                            }
+                        ),
+                    ))
+                } else if self.thr.s >= m.h && seasonal {
+                    Some((
+                        &self.thr,
+                        1.0,
+                        "far below the same time in the seasonal reference".to_string(),
+                    ))
+                } else if self.thr.s >= m.h && with.is_some() {
+                    Some((
+                        &self.thr,
+                        1.0,
+                        format!("{} rose with it", with.unwrap_or_default()),
+                    ))
+                } else if self.thr.s >= m.h && low_for >= self.cfg.max_dip_s {
+                    Some((
+                        &self.thr,
+                        1.0,
+                        format!("no recovery for {}", fmt_duration(low_for)),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((c, null, why)) = evidence {
+                    found = Some(thr_reason(ts, c, t, seasonal, null, &why));
+                }
             }
         }
         found
+    }
+
+    /// The whole-window error test: quasi-likelihood ratios of the error
+    /// count since the warm-up for rates ×1.5/×2/×3, their mixture against
+    /// a threshold set by the false-alarm goal. The variance counts the
+    /// per-step overdispersion, the uncertainty of the baseline rate and
+    /// its slow wander, so that high traffic needs a clear shift and low
+    /// traffic enough errors.
+    fn cum_verdict(&self, m: &Model, es: ErrStats, t: f64) -> Option<Verdict> {
+        let c = &self.cum;
+        // Without its worst step: no single step (a blip) decides.
+        let (x, mu) = (c.s - self.cum_worst.0, c.c - self.cum_worst.1);
+        if c.steps < 2 || mu <= 0.0 || t - c.start_t + m.dt < self.cfg.min_evidence_s {
+            return None;
+        }
+        let per_step = mu / (c.steps - 1) as f64;
+        // Dispersion and wander no smaller than modest priors: over a whole
+        // window, an underestimate would add up.
+        let (disp, tau) = (es.c.max(0.1), es.tau);
+        let phi = 1.0 + disp * per_step + mu / (es.e_base + 1.0) + tau * tau * mu;
+        let mix = CUM_RATIOS
+            .iter()
+            .map(|r| ((x * r.ln() - (r - 1.0) * mu) / phi).min(700.0).exp())
+            .sum::<f64>()
+            / CUM_RATIOS.len() as f64;
+        let a = (4.0 / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
+        if mix.ln() < a {
+            return None;
+        }
+        let (errs, reqs) = (c.a, c.b);
+        let rate = errs / reqs;
+        let z = (x - mu) / (phi * mu).sqrt();
+        Some(regression(
+            Metric::ErrorRate,
+            t,
+            format!(
+                "error rate {} vs baseline {} ({:.1}x) since t={}, over {} steps ({} errors in {} requests, {:.1} expected), {}: a sustained rise over the whole window",
+                fmt_pct(rate),
+                fmt_pct(es.p0),
+                rate / es.p0,
+                fmt_t(c.start_t),
+                c.steps,
+                errs,
+                reqs,
+                mu,
+                fmt_p(norm_sf(z))
+            ),
+        ))
+    }
+
+    /// The signal, if any, whose evidence of a regression has come close
+    /// to the alarm threshold (half of it for errors; three quarters for a
+    /// latency quantile, which a thinner step makes noisier): what makes a
+    /// fall in traffic more than a dip.
+    fn moving_with_it(&self, m: &Model) -> Option<String> {
+        if self.err.iter().any(|c| c.s >= 0.5 * m.h) {
+            return Some("the error rate".into());
+        }
+        (0..3)
+            .find(|&i| self.lat[i].iter().any(|c| c.s >= 0.75 * m.h))
+            .map(|i| format!("{} latency", LAT_NAMES[i]))
     }
 
     fn err_reason(&self, es: ErrStats, c: &Cusum, t: f64) -> Verdict {
@@ -599,10 +826,11 @@ impl Detector {
 
         let window_steps = (self.cfg.window_s / dt).max(10.0);
         let h = (window_steps * N_TESTS / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
-        let steps_needed = (self.cfg.min_evidence_s / dt).ceil().max(3.0);
-        let cap = h / steps_needed * 1.0001;
-        let warm_steps = (self.cfg.warmup_s / dt).ceil().max(1.0);
-        let warm_cap = (0.75 * cap).min(0.75 * h / warm_steps);
+        // Evidence must span more than `min_evidence_s`, and never one step.
+        let steps_needed = ((self.cfg.min_evidence_s / dt).floor() + 1.0).max(2.0);
+        let cap_rate = h / ((steps_needed - SLACK) * dt);
+        // The whole warm-up may bring at most 3/4 of the threshold.
+        let warm_rate = cap_rate.min(0.75 * h / self.cfg.warmup_s.max(dt));
 
         // Blocks of about two minutes for the slow-wander estimates.
         let block = ((120.0 / dt).round() as usize).max(3);
@@ -654,15 +882,22 @@ impl Detector {
             // Shrunk towards a prior wander of 10% (weight of one block of
             // 10 expected errors): at low traffic the counts cannot tell
             // wander from Poisson noise, and wander matters little there.
+            let (num, den) = blocks
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
             let tau = if blocks.len() >= 4 {
-                let (num, den) = blocks
-                    .iter()
-                    .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
                 ((num + 0.01 * 100.0) / (den + 100.0)).max(0.0).sqrt()
             } else {
                 0.1
             }
             .min(0.5);
+            // For the whole-window test, shrunk much harder towards a 12%
+            // wander: at low traffic the blocks hold a few errors each and
+            // their spread says next to nothing about a wander.
+            let tau_cum = ((num + 0.0144 * 1000.0) / (den + 1000.0))
+                .max(0.0144)
+                .sqrt()
+                .min(0.5);
             let p_ref = p_ref * (WANDER_Z * tau).exp();
             let reqs: Vec<f64> = data.iter().map(|s| s.requests).collect();
             ErrStats {
@@ -670,6 +905,8 @@ impl Detector {
                 p_ref,
                 c,
                 n_med: median(&reqs).unwrap_or(0.0),
+                e_base: e_tot,
+                tau: tau_cum,
             }
         });
 
@@ -709,7 +946,9 @@ impl Detector {
                     ((mb - m0).powi(2) - sig_dif * sig_dif / b.len() as f64, 1.0)
                 })
                 .collect();
-            let tau = block_excess_var(&bl).map(f64::sqrt).unwrap_or(0.0).min(0.3);
+            // Too few blocks to see a wander (coarse steps, a short
+            // baseline): the per-step spread already holds it.
+            let tau = block_excess_var(&bl).map_or(0.0, f64::sqrt).min(0.3);
             let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
             *slot = Some(LatStats {
                 m: m0,
@@ -733,22 +972,44 @@ impl Detector {
                 per_step.push(s.requests);
             }
         }
+        // The baseline's seasonal reference: how today's baseline compares
+        // with the reference over the steps where both have data.
+        let (mut b_n, mut r_n, mut paired) = (0.0, 0.0, 0usize);
+        for (s, r) in self.baseline.iter().zip(&self.baseline_ref) {
+            if let Some(r) = r
+                && s.t > lo
+                && is_data(s)
+            {
+                b_n += s.requests;
+                r_n += r;
+                paired += 1;
+            }
+        }
+        let ref_k = (paired >= self.cfg.min_baseline_steps.max(2) && b_n > 0.0 && r_n > 0.0)
+            .then(|| b_n / r_n);
         let thr = median(&per_s).filter(|r| *r > 0.0).map(|rate| {
             let lam = rate * dt;
             let var = mad_sigma(&per_step, lam).powi(2);
             let c_hat = ((var - lam) / (lam * lam)).max(0.0);
+            // The baseline's own lows (its 5th percentile), when they go
+            // deeper than the configured floor.
+            let mut sorted = per_s.clone();
+            sorted.sort_by(f64::total_cmp);
+            let low = sorted[sorted.len() / 20] / rate;
             ThrStats {
                 rate,
                 c: c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.01,
                 per_step: lam,
+                floor: self.cfg.dip_floor.clamp(0.01, 1.0).min(low.max(0.01)),
+                ref_k,
             }
         });
 
         Model {
             dt,
             h,
-            cap,
-            warm_cap,
+            cap_rate,
+            warm_rate,
             err,
             lat,
             thr,
@@ -812,7 +1073,9 @@ impl Detector {
                 center: ts.per_step,
                 low: (ts.per_step - 2.0 * sd).max(0.0),
                 high: ts.per_step + 2.0 * sd,
-                threshold: Some(ts.per_step * (r - 1.0) / r.ln()),
+                // Below this, traffic alone is a collapse (far under the
+                // deepest healthy dip); a shallower fall needs other evidence.
+                threshold: Some(ts.floor * ts.per_step * (r - 1.0) / r.ln()),
             });
         }
         out
@@ -879,22 +1142,31 @@ fn lat_reason(i: usize, ls: LatStats, c: &Cusum, t: f64) -> Verdict {
     )
 }
 
-fn thr_reason(ts: ThrStats, c: &Cusum, t: f64) -> Verdict {
+/// A throughput collapse in one line: how far requests fell, against what
+/// they were expected to be, and which evidence made it more than a dip.
+fn thr_reason(ts: ThrStats, c: &Cusum, t: f64, seasonal: bool, null: f64, why: &str) -> Verdict {
     let (got, expected, secs) = (c.a, c.b, c.c);
     let rate = if secs > 0.0 { got / secs } else { 0.0 };
+    let expected_rate = if secs > 0.0 { expected / secs } else { ts.rate };
     let infl = 1.0 + ts.c * ts.per_step;
-    let p = poisson_cdf((got / infl).floor(), expected / infl);
+    let p = poisson_cdf((got / infl).floor(), null * expected / infl);
     regression(
         Metric::Throughput,
         t,
         format!(
-            "throughput collapsed: {} req/s vs baseline {} req/s ({:+.0}%) since t={}, over {} steps, {}",
+            "throughput collapsed: {} req/s vs {} req/s {} ({:+.0}%) since t={}, over {} steps, {}: {}",
             fmt_rate(rate),
-            fmt_rate(ts.rate),
-            (rate / ts.rate - 1.0) * 100.0,
+            fmt_rate(expected_rate),
+            if seasonal {
+                "expected from the seasonal reference"
+            } else {
+                "in the baseline"
+            },
+            (rate / expected_rate.max(1e-12) - 1.0) * 100.0,
             fmt_t(c.start_t),
             c.steps,
-            fmt_p(p)
+            fmt_p(p),
+            why
         ),
     )
 }

@@ -32,6 +32,10 @@ pub enum HealthyKind {
     Warmup,
     BenignShift,
     Gaps,
+    /// A legitimate fall in traffic (a batch client stops, the evening
+    /// slide): 40–70% fewer requests for 3–15 minutes, then back, with
+    /// errors and latency unchanged.
+    TrafficDip,
 }
 
 /// Bad deploys: a detector must fire.
@@ -51,6 +55,11 @@ pub enum RegressionKind {
     Late,
     /// Requests fall to a trickle.
     Collapse,
+    /// The error rate creeps up to ×3 over 25–30 minutes.
+    SlowCreep,
+    /// The error rate triples at low traffic (0.5–5 req/s), with a base rate
+    /// the counts can show at all: at least ~12 errors in the baseline.
+    LowTrafficRise,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +69,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const HEALTHY: [HealthyKind; 7] = [
+    pub const HEALTHY: [HealthyKind; 8] = [
         HealthyKind::Noise,
         HealthyKind::Blip,
         HealthyKind::Drift,
@@ -68,8 +77,9 @@ impl Kind {
         HealthyKind::Warmup,
         HealthyKind::BenignShift,
         HealthyKind::Gaps,
+        HealthyKind::TrafficDip,
     ];
-    pub const REGRESSIONS: [RegressionKind; 8] = [
+    pub const REGRESSIONS: [RegressionKind; 10] = [
         RegressionKind::ErrorRise,
         RegressionKind::LatencyP50,
         RegressionKind::LatencyP95,
@@ -78,6 +88,8 @@ impl Kind {
         RegressionKind::Creep,
         RegressionKind::Late,
         RegressionKind::Collapse,
+        RegressionKind::SlowCreep,
+        RegressionKind::LowTrafficRise,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +102,7 @@ impl Kind {
                 HealthyKind::Warmup => "healthy/warmup",
                 HealthyKind::BenignShift => "healthy/benign_shift",
                 HealthyKind::Gaps => "healthy/gaps",
+                HealthyKind::TrafficDip => "healthy/traffic_dip",
             },
             Kind::Regression(r) => match r {
                 RegressionKind::ErrorRise => "regression/error_rise",
@@ -100,6 +113,8 @@ impl Kind {
                 RegressionKind::Creep => "regression/creep",
                 RegressionKind::Late => "regression/late",
                 RegressionKind::Collapse => "regression/collapse",
+                RegressionKind::SlowCreep => "regression/slow_creep",
+                RegressionKind::LowTrafficRise => "regression/low_traffic_x3",
             },
         }
     }
@@ -149,6 +164,64 @@ pub fn corpus(seed: u64, n: usize) -> Vec<LabeledTrace> {
         .collect()
 }
 
+/// The trace at a coarser step: `factor` consecutive rows merged into one,
+/// as a metrics system with a longer step reports them (CloudWatch's 1- or
+/// 5-minute periods). Rows are grouped so that every group ends on a
+/// multiple of the new step (`t = 0` still closes the baseline); counts are
+/// summed over the rows with data, each latency quantile is the worst
+/// (largest) of the merged rows, and a group with no data at all is a gap.
+pub fn resample(samples: &[Sample], factor: usize) -> Vec<Sample> {
+    if factor <= 1 || samples.len() < 2 {
+        return samples.to_vec();
+    }
+    let dt = samples[1].t - samples[0].t;
+    let big = dt * factor as f64;
+    let mut out: Vec<Sample> = Vec::new();
+    let mut key = i64::MIN;
+    for s in samples {
+        let k = (s.t / big - 1e-9).ceil() as i64;
+        if k != key {
+            key = k;
+            out.push(Sample {
+                t: k as f64 * big,
+                requests: f64::NAN,
+                errors: f64::NAN,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            });
+        }
+        let cur = out.last_mut().expect("pushed above");
+        if !s.requests.is_finite() {
+            continue;
+        }
+        if cur.requests.is_finite() {
+            cur.requests += s.requests;
+            cur.errors += s.errors;
+        } else {
+            cur.requests = s.requests;
+            cur.errors = s.errors;
+        }
+        let worst = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        cur.p50_ms = worst(cur.p50_ms, s.p50_ms);
+        cur.p95_ms = worst(cur.p95_ms, s.p95_ms);
+        cur.p99_ms = worst(cur.p99_ms, s.p99_ms);
+    }
+    out
+}
+
+/// A labelled trace at a coarser step (see [`resample`]); the truth is
+/// unchanged.
+pub fn resample_trace(tr: &LabeledTrace, factor: usize) -> LabeledTrace {
+    LabeledTrace {
+        samples: resample(&tr.samples, factor),
+        ..tr.clone()
+    }
+}
+
 /// Per-step modifiers applied on top of the base noise processes.
 struct Effects {
     traffic: Vec<f64>,
@@ -162,8 +235,31 @@ struct Effects {
 
 /// Generate one trace of `kind`. `rps` fixes the mean traffic (else drawn
 /// log-uniformly from 0.5 to 500 req/s).
-#[allow(clippy::needless_range_loop)] // indexes several parallel per-step arrays
 pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> LabeledTrace {
+    generate_with(rng, kind, rps, shape, None)
+}
+
+/// A sharp regression from the deploy on: the error rate ×`ratio` (no
+/// floor) when `errors`, else every latency quantile ×`ratio`.
+pub fn sharp(rng: &mut Rng, errors: bool, ratio: f64, rps: f64, shape: Shape) -> LabeledTrace {
+    let kind = if errors {
+        RegressionKind::ErrorRise
+    } else {
+        RegressionKind::LatencyP50
+    };
+    generate_with(rng, Kind::Regression(kind), Some(rps), shape, Some(ratio))
+}
+
+/// [`generate`] with the regression's size fixed (`magnitude`: the error
+/// ratio or the latency factor) instead of drawn.
+#[allow(clippy::needless_range_loop)] // indexes several parallel per-step arrays
+fn generate_with(
+    rng: &mut Rng,
+    kind: Kind,
+    rps: Option<f64>,
+    shape: Shape,
+    magnitude: Option<f64>,
+) -> LabeledTrace {
     let dt = shape.step_s;
     let nb = (shape.baseline_s / dt).round() as usize;
     let nw = (shape.window_s / dt).round() as usize;
@@ -173,8 +269,18 @@ pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> La
     let w0 = nb;
 
     // Service profile.
-    let rps = rps.unwrap_or_else(|| rng.log_uniform(0.5, 500.0));
-    let p_err = rng.log_uniform(0.001, 0.02);
+    let low = kind == Kind::Regression(RegressionKind::LowTrafficRise);
+    let rps = rps.unwrap_or_else(|| {
+        if low {
+            rng.log_uniform(0.5, 5.0)
+        } else {
+            rng.log_uniform(0.5, 500.0)
+        }
+    });
+    let mut p_err = rng.log_uniform(0.001, 0.02);
+    if low {
+        p_err = p_err.max(12.0 / (rps * shape.baseline_s)).min(0.05);
+    }
     let p50 = rng.log_uniform(10.0, 300.0);
     let spread = rng.uniform(0.3, 0.8); // lognormal shape of request latency
     // Noise profile.
@@ -259,6 +365,27 @@ pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> La
                     fx.traffic[i] *= tf;
                 }
             }
+            HealthyKind::TrafficDip => {
+                let len = (rng.uniform(180.0, 900.0) / dt).round().max(1.0) as usize;
+                let start = step_at(rng.uniform(0.0, (shape.window_s - 300.0).max(0.0)));
+                let f = rng.uniform(0.3, 0.6);
+                // A minute's slide down and back up on each side.
+                let edge = (60.0 / dt).round().max(1.0) as usize;
+                for k in 0..len + 2 * edge {
+                    let i = start + k;
+                    if i >= n {
+                        break;
+                    }
+                    let depth = if k < edge {
+                        (k + 1) as f64 / (edge + 1) as f64
+                    } else if k >= edge + len {
+                        (len + 2 * edge - k) as f64 / (edge + 1) as f64
+                    } else {
+                        1.0
+                    };
+                    fx.traffic[i] *= 1.0 - (1.0 - f) * depth;
+                }
+            }
             HealthyKind::Gaps => {
                 for _ in 0..rng.int(1, 3) {
                     let i = rng.int(w0 as i64, (n - 6) as i64) as usize;
@@ -288,8 +415,11 @@ pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> La
                 r
             };
             let err_rise = |rng: &mut Rng, fx: &mut Effects, ramp: usize| {
-                let ratio = rng.log_uniform(3.0, 20.0);
-                let floor = rng.uniform(0.015, 0.04);
+                let mut ratio = rng.log_uniform(3.0, 20.0);
+                let mut floor = rng.uniform(0.015, 0.04);
+                if let Some(m) = magnitude {
+                    (ratio, floor) = (m, 0.0);
+                }
                 for i in start..n {
                     let k = ((i - start + 1) as f64 / ramp as f64).min(1.0);
                     fx.err_mult[i] *= 1.0 + (ratio - 1.0) * k;
@@ -297,7 +427,7 @@ pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> La
                 }
             };
             let lat_rise = |rng: &mut Rng, fx: &mut Effects, which: RegressionKind, ramp: usize| {
-                let f = rng.log_uniform(1.4, 3.0);
+                let f = magnitude.unwrap_or_else(|| rng.log_uniform(1.4, 3.0));
                 let target = match which {
                     RegressionKind::LatencyP50 => [f, f, f],
                     RegressionKind::LatencyP95 => [f.powf(0.1), f, f],
@@ -342,6 +472,17 @@ pub fn generate(rng: &mut Rng, kind: Kind, rps: Option<f64>, shape: Shape) -> La
                     };
                     for v in fx.traffic.iter_mut().skip(start) {
                         *v *= f;
+                    }
+                }
+                RegressionKind::SlowCreep | RegressionKind::LowTrafficRise => {
+                    let ramp = if r == RegressionKind::SlowCreep {
+                        (rng.uniform(1500.0, 1800.0) / dt).round() as usize
+                    } else {
+                        1
+                    };
+                    for i in start..n {
+                        let k = ((i - start + 1) as f64 / ramp as f64).min(1.0);
+                        fx.err_mult[i] *= 1.0 + 2.0 * k;
                     }
                 }
                 RegressionKind::Late => {}
@@ -450,6 +591,85 @@ mod tests {
         let first = &a[0].samples;
         assert_eq!(first[0].t, -1790.0);
         assert_eq!(first[359].t, 1800.0);
+    }
+
+    #[test]
+    fn resampling_sums_counts_takes_the_worst_quantile_and_keeps_gaps() {
+        let mut rng = Rng::new(5);
+        let mut tr = generate(
+            &mut rng,
+            Kind::Healthy(HealthyKind::Noise),
+            Some(20.0),
+            Shape::default(),
+        );
+        for s in tr
+            .samples
+            .iter_mut()
+            .filter(|s| (610.0..=660.0).contains(&s.t))
+        {
+            s.requests = f64::NAN;
+        }
+        let coarse = resample(&tr.samples, 6);
+        assert_eq!(coarse.len(), 60);
+        assert_eq!(
+            (coarse[0].t, coarse[29].t, coarse[30].t),
+            (-1740.0, 0.0, 60.0)
+        );
+        let first = &tr.samples[..6];
+        assert_eq!(
+            coarse[0].requests,
+            first.iter().map(|s| s.requests).sum::<f64>()
+        );
+        assert_eq!(
+            coarse[0].errors,
+            first.iter().map(|s| s.errors).sum::<f64>()
+        );
+        let worst = first.iter().filter_map(|s| s.p95_ms).fold(0.0, f64::max);
+        assert_eq!(coarse[0].p95_ms, Some(worst));
+        // 610..=660 covers the whole group (600, 660]: a gap.
+        let g = coarse.iter().find(|s| s.t == 660.0).unwrap();
+        assert!(g.requests.is_nan());
+        assert_eq!(resample(&tr.samples, 30).len(), 12);
+    }
+
+    #[test]
+    fn new_kinds_do_what_they_say() {
+        let rate = |xs: &[Sample]| {
+            xs.iter().map(|s| s.errors).sum::<f64>() / xs.iter().map(|s| s.requests).sum::<f64>()
+        };
+        let reqs = |xs: &[Sample]| xs.iter().map(|s| s.requests).sum::<f64>();
+        let mut rng = Rng::new(9);
+        let d = generate(
+            &mut rng,
+            Kind::Healthy(HealthyKind::TrafficDip),
+            Some(100.0),
+            Shape::default(),
+        );
+        let lowest = d.samples[180..]
+            .windows(6)
+            .map(reqs)
+            .fold(f64::INFINITY, f64::min);
+        assert!(lowest < 0.7 * reqs(&d.samples[..6]), "a dip: {lowest}");
+        assert!(
+            reqs(&d.samples[330..]) > 0.7 * reqs(&d.samples[150..180]),
+            "and back"
+        );
+        let c = generate(
+            &mut rng,
+            Kind::Regression(RegressionKind::SlowCreep),
+            Some(300.0),
+            Shape::default(),
+        );
+        assert!(rate(&c.samples[190..220]) < 1.8 * rate(&c.samples[..180]));
+        assert!(rate(&c.samples[330..]) > 2.0 * rate(&c.samples[..180]));
+        let l = generate(
+            &mut rng,
+            Kind::Regression(RegressionKind::LowTrafficRise),
+            None,
+            Shape::default(),
+        );
+        assert!(l.rps <= 5.0);
+        assert!(l.samples[..180].iter().map(|s| s.errors).sum::<f64>() >= 3.0);
     }
 
     #[test]

@@ -68,28 +68,36 @@ pub fn score(judge: &dyn Judge, traces: &[LabeledTrace]) -> Score {
 }
 
 /// Names of the fixture traces under `tests/fixtures/traces/`.
-pub const FIXTURES: [&str; 5] = [
+pub const FIXTURES: [&str; 9] = [
     "healthy",
     "error_spike",
     "latency_p95",
     "throughput_collapse",
     "malformed_line",
+    "traffic_dip",
+    "slow_creep",
+    "coarse_error_spike",
+    "coarse_warmup",
 ];
 
 /// The CSV text of a fixture trace, from the corpus generator (1 h, 10 s
-/// steps, 50 req/s). `malformed_line` is the healthy trace with a bad value
-/// on line 5.
+/// steps, 50 req/s; `coarse_*` resampled to 5-minute steps).
+/// `malformed_line` is the healthy trace with a bad value on line 5.
 pub fn fixture_csv(name: &str) -> Option<String> {
-    use corpus::{HealthyKind, Kind, RegressionKind, Shape, generate};
-    let (seed, kind) = match name {
-        "healthy" | "malformed_line" => (101, Kind::Healthy(HealthyKind::Noise)),
-        "error_spike" => (102, Kind::Regression(RegressionKind::ErrorRise)),
-        "latency_p95" => (103, Kind::Regression(RegressionKind::LatencyP95)),
-        "throughput_collapse" => (104, Kind::Regression(RegressionKind::Collapse)),
+    use corpus::{HealthyKind, Kind, RegressionKind, Shape, generate, resample};
+    let (seed, kind, factor) = match name {
+        "healthy" | "malformed_line" => (101, Kind::Healthy(HealthyKind::Noise), 1),
+        "error_spike" => (102, Kind::Regression(RegressionKind::ErrorRise), 1),
+        "latency_p95" => (103, Kind::Regression(RegressionKind::LatencyP95), 1),
+        "throughput_collapse" => (104, Kind::Regression(RegressionKind::Collapse), 1),
+        "traffic_dip" => (105, Kind::Healthy(HealthyKind::TrafficDip), 1),
+        "slow_creep" => (106, Kind::Regression(RegressionKind::SlowCreep), 1),
+        "coarse_error_spike" => (102, Kind::Regression(RegressionKind::ErrorRise), 30),
+        "coarse_warmup" => (107, Kind::Healthy(HealthyKind::Warmup), 30),
         _ => return None,
     };
     let tr = generate(&mut rng::Rng::new(seed), kind, Some(50.0), Shape::default());
-    let csv = crate::monitor::trace::to_csv(&tr.samples);
+    let csv = crate::monitor::trace::to_csv(&resample(&tr.samples, factor));
     if name != "malformed_line" {
         return Some(csv);
     }
@@ -166,9 +174,15 @@ mod live_shape_tests {
             let kind = if i % 2 == 0 {
                 Kind::Healthy(Kind::HEALTHY[(i / 2) % Kind::HEALTHY.len()])
             } else {
-                // Late regressions start after a 2-minute window ends.
+                // Late regressions start after a 2-minute window ends; a
+                // 30-minute creep and a x3 at low traffic cannot show in 2.
                 let r = Kind::REGRESSIONS[(i / 2) % Kind::REGRESSIONS.len()];
-                if r == RegressionKind::Late {
+                if matches!(
+                    r,
+                    RegressionKind::Late
+                        | RegressionKind::SlowCreep
+                        | RegressionKind::LowTrafficRise
+                ) {
                     continue;
                 }
                 Kind::Regression(r)

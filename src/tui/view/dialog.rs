@@ -7,9 +7,64 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
-use crate::domain::Decision;
+use crate::domain::{ActionKind, Decision, Outcome, Version};
+use crate::tui::format;
 use crate::tui::keymap;
 use crate::tui::state::{Dialog, Pending, State};
+
+/// How long a deploy of `env` takes: the median of its recent finished
+/// deploys and rollbacks in the audit log, and how many there were.
+pub fn expected_deploy_s(state: &State, env: &str) -> Option<(f64, usize)> {
+    let mut secs: Vec<f64> = state
+        .history
+        .iter()
+        .flatten()
+        .filter(|e| e.env == env && e.outcome == Outcome::Succeeded)
+        .filter(|e| matches!(e.action, ActionKind::Promote | ActionKind::Rollback))
+        .filter_map(|e| Some((e.finished_at? - e.at).num_milliseconds() as f64 / 1000.0))
+        .filter(|s| *s >= 0.0)
+        .take(10)
+        .collect();
+    let n = secs.len();
+    format::median(&mut secs).map(|m| (m, n))
+}
+
+/// What the audit log says about `version` on `env`: when it went there,
+/// by whom, and its last monitoring verdict.
+pub fn target_record(state: &State, env: &str, version: &Version) -> String {
+    let Some(history) = &state.history else {
+        return "record: loading the audit log…".into();
+    };
+    let mine = |e: &&crate::domain::AuditEntry| e.env == env && e.version.as_ref() == Some(version);
+    let deployed = history
+        .iter()
+        .filter(mine)
+        .filter(|e| e.outcome == Outcome::Succeeded)
+        .find(|e| matches!(e.action, ActionKind::Promote | ActionKind::Rollback));
+    let verdict = history
+        .iter()
+        .filter(mine)
+        .find(|e| e.action == ActionKind::Verdict);
+    let mut out = match deployed {
+        Some(e) => format!(
+            "{} by {} at {} ({} ago)",
+            if e.action == ActionKind::Rollback {
+                "rolled back to"
+            } else {
+                "deployed"
+            },
+            e.actor,
+            format::timestamp(e.at),
+            format::age((state.now - e.at).num_seconds())
+        ),
+        None => "no deploy of it recorded (it may predate shipdeck)".into(),
+    };
+    match verdict {
+        Some(v) => out.push_str(&format!("; last verdict: {}", v.detail)),
+        None => out.push_str("; no verdict recorded"),
+    }
+    out
+}
 
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
@@ -23,6 +78,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             skips,
             warnings,
             production,
+            explicit,
         } => {
             let cur = current
                 .as_ref()
@@ -35,9 +91,10 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 Span::styled(version.to_string(), t.title),
             ]));
             lines.push(Line::styled(
-                match source {
-                    Some(s) => format!("source: {s} (what it runs now)"),
-                    None => "source: explicit version".to_string(),
+                match (source, explicit) {
+                    (_, true) => "source: a version you picked (explicit --version)".to_string(),
+                    (Some(s), false) => format!("source: {s} (what it runs now)"),
+                    (None, false) => "source: explicit version".to_string(),
                 },
                 t.dim,
             ));
@@ -106,6 +163,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
+            let to_version = to.as_ref();
             let to = to
                 .as_ref()
                 .map(|v| v.to_string())
@@ -117,6 +175,32 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 Span::styled(to, t.title),
             ]));
             lines.push(Line::styled(format!("strategy: {strategy}"), t.dim));
+            let expected = match expected_deploy_s(state, env) {
+                Some((s, 1)) => format!(
+                    "expected time: about {} (as its one recorded deploy took)",
+                    format::age(s.round() as i64)
+                ),
+                Some((s, n)) => format!(
+                    "expected time: about {} (median of the last {n} deploys here)",
+                    format::age(s.round() as i64)
+                ),
+                None if state.history.is_none() => "expected time: loading the audit log…".into(),
+                None => format!("expected time: unknown (no finished deploy of {env} recorded)"),
+            };
+            lines.push(Line::styled(expected, t.dim));
+            let monitored = state.env_status(env).is_some_and(|e| e.monitored);
+            let auto = match (monitored, state.settings.auto_rollback) {
+                (false, _) => "auto-rollback: no (not monitored)",
+                (true, true) => "auto-rollback: on (a regression rolls back by itself)",
+                (true, false) => "auto-rollback: off (a regression raises the alarm)",
+            };
+            lines.push(Line::styled(auto, t.dim));
+            if let Some(v) = to_version {
+                lines.push(Line::styled(
+                    format!("{v}: {}", target_record(state, env, v)),
+                    t.text,
+                ));
+            }
             if *production {
                 lines.push(Line::styled("This changes PRODUCTION.", t.error));
             }

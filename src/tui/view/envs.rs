@@ -1,6 +1,8 @@
 //! The environment columns, left to right in pipeline order. The selected
 //! column has a thick border and a reversed title; production has a double
-//! border and a PRODUCTION tag, in every theme.
+//! border and a PRODUCTION tag, in every theme. When the columns are too
+//! narrow for their row labels, the labels stand once in a gutter on the
+//! left. An environment's links sit in its bottom border.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,21 +10,74 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
 
-use crate::domain::{Decision, EnvState, Health};
+use super::LinkSpot;
+use crate::domain::{ActionKind, Decision, EnvState, Health, Outcome};
 use crate::engine::EnvStatus;
-use crate::tui::format;
+use crate::tui::format::{self, Part};
 use crate::tui::msg::TaskKind;
 use crate::tui::state::{PanelState, State};
 use crate::tui::theme::Theme;
 
-/// Rows the panel wants: six rows and two for a reason, inside a border.
-pub const HEIGHT: u16 = 10;
+/// The rows of a column, in order; their labels.
+const LABELS: [&str; 6] = [
+    "version", "health", "state", "approval", "deployed", "metrics",
+];
+/// Width of a row label (and of the gutter holding them).
+const LABEL_W: u16 = 9;
 /// Narrowest legible column.
 const MIN_COL: u16 = 16;
-/// Below this inner width the row labels are dropped.
+/// Below this inner width the row labels move to the gutter.
 const LABELS_FROM: u16 = 30;
 
-pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
+/// Rows the panel takes in a terminal `height` rows high: the six rows in
+/// a border, and two more for a reason when there is room.
+pub fn height(height: u16) -> u16 {
+    if height >= 30 { 10 } else { 8 }
+}
+
+/// Whether the row labels stand in a gutter rather than in each column.
+fn gutter(state: &State, area: Rect) -> bool {
+    let n = state.environments().len().max(1) as u16;
+    let col = area.width.saturating_sub(n - 1) / n;
+    col.saturating_sub(4) < LABELS_FROM
+}
+
+/// Each shown environment's index and rectangle.
+pub fn columns(state: &State, area: Rect) -> Vec<(usize, Rect)> {
+    let envs = state.environments();
+    if envs.is_empty() {
+        return Vec::new();
+    }
+    let area = if gutter(state, area) {
+        Rect {
+            x: area.x + LABEL_W,
+            width: area.width.saturating_sub(LABEL_W),
+            ..area
+        }
+    } else {
+        area
+    };
+    // How many columns fit; scroll so the selected one is visible.
+    let fit = ((area.width + 1) / (MIN_COL + 1)).max(1) as usize;
+    let shown = envs.len().min(fit);
+    let first = state
+        .selected
+        .saturating_sub(shown / 2)
+        .min(envs.len() - shown);
+    let mut constraints = Vec::new();
+    for i in 0..shown {
+        if i > 0 {
+            constraints.push(Constraint::Length(1));
+        }
+        constraints.push(Constraint::Fill(1));
+    }
+    let cells = Layout::horizontal(constraints).split(area);
+    (first..first + shown)
+        .map(|i| (i, cells[(i - first) * 2]))
+        .collect()
+}
+
+pub fn draw(state: &State, frame: &mut Frame, area: Rect) -> Vec<LinkSpot> {
     let t = &state.theme;
     let envs = state.environments();
     if envs.is_empty() {
@@ -42,37 +97,47 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 ),
             area,
         );
-        return;
+        return Vec::new();
     }
-
-    // How many columns fit; scroll so the selected one is visible.
-    let fit = ((area.width + 1) / (MIN_COL + 1)).max(1) as usize;
-    let shown = envs.len().min(fit);
-    let first = state
-        .selected
-        .saturating_sub(shown / 2)
-        .min(envs.len() - shown);
-
-    let mut constraints = Vec::new();
-    for i in 0..shown {
-        if i > 0 {
-            constraints.push(Constraint::Length(1));
-        }
-        constraints.push(Constraint::Fill(1));
+    let in_gutter = gutter(state, area);
+    if in_gutter {
+        let lines: Vec<Line> = LABELS.iter().map(|l| Line::styled(*l, t.dim)).collect();
+        let g = Rect {
+            y: area.y + 1,
+            width: LABEL_W.min(area.width),
+            height: area.height.saturating_sub(2),
+            ..area
+        };
+        frame.render_widget(Paragraph::new(lines), g);
     }
-    let cells = Layout::horizontal(constraints).split(area);
-    for (i, env) in envs.iter().enumerate().skip(first).take(shown) {
-        let slot = (i - first) * 2;
-        if slot > 0 {
-            let gap = cells[slot - 1];
-            let arrow = Rect::new(gap.x, gap.y + gap.height / 2, 1, 1);
+    let mut links = Vec::new();
+    let cols = columns(state, area);
+    for (k, (i, rect)) in cols.iter().enumerate() {
+        if k > 0 {
+            let arrow = Rect::new(rect.x - 1, rect.y + rect.height / 2, 1, 1);
             frame.render_widget(Paragraph::new("→").style(t.dim), arrow);
         }
-        column(state, env, i == state.selected, frame, cells[slot]);
+        let env = &envs[*i];
+        links.extend(column(
+            state,
+            env,
+            *i == state.selected,
+            !in_gutter,
+            frame,
+            *rect,
+        ));
     }
+    links
 }
 
-fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, area: Rect) {
+fn column(
+    state: &State,
+    env: &EnvStatus,
+    selected: bool,
+    labels: bool,
+    frame: &mut Frame,
+    area: Rect,
+) -> Vec<LinkSpot> {
     let t = &state.theme;
     let broken = env.version_error.is_some();
     let border_type = match (env.production, selected) {
@@ -98,7 +163,7 @@ fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, are
     let mut block = Block::bordered()
         .border_type(border_type)
         .border_style(border_style)
-        .padding(Padding::horizontal(1))
+        .padding(Padding::horizontal(u16::from(labels)))
         .title(Line::from(name));
     if env.production && tag_fits {
         block = block.title(Line::from(Span::styled(" PRODUCTION ", t.production)).right_aligned());
@@ -106,32 +171,25 @@ fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, are
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let labels = inner.width >= LABELS_FROM;
-    let w = inner.width as usize;
-    let row = |label: &str, spans: Vec<Span<'static>>| -> Line<'static> {
-        let mut out = Vec::new();
-        if labels {
-            out.push(Span::styled(format!("{label:<9}"), t.dim));
-        }
-        out.extend(spans);
-        Line::from(out)
-    };
+    let label_w = if labels { LABEL_W as usize } else { 0 };
+    let w = (inner.width as usize).saturating_sub(label_w);
     let now = state.now;
 
     let version = match (&env.version, &env.version_error) {
-        (Some(v), _) => Span::styled(v.to_string(), t.title),
-        (None, Some(_)) => Span::styled("? unknown", t.error),
-        (None, None) => Span::styled("? unknown", t.dim),
+        (Some(v), _) => vec![Part::new(v.to_string(), t.title)],
+        (None, Some(_)) => vec![
+            Part::new("? unknown", t.error),
+            Part::new(" · v: why", t.dim).prio(1),
+        ],
+        (None, None) => vec![Part::new("? unknown", t.dim)],
     };
 
     let (dot, hstyle) = health_mark(env.health, t);
     let health_age = (now - env.checked_at).num_seconds();
     let health = vec![
-        Span::styled(format!("{dot} {}", env.health.as_str()), hstyle),
-        Span::styled(format!(" · {}", format::age(health_age)), t.dim),
+        Part::new(format!("{dot} {}", env.health.as_str()), hstyle),
+        Part::new(format!(" · {}", format::age(health_age)), t.dim).prio(1),
     ];
-
-    let (state_text, state_style) = state_line(state, env);
 
     let approval = match &env.approval {
         Some(a) => {
@@ -140,32 +198,36 @@ fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, are
                 Decision::NoGo => ("✗", "No-Go", t.error),
             };
             vec![
-                Span::styled(format!("{mark} {word}"), style),
-                Span::styled(
-                    format!(" {} · {}", a.actor, format::age((now - a.at).num_seconds())),
+                Part::new(format!("{mark} {word}"), style),
+                Part::new(format!(" {}", a.actor), t.dim).prio(2),
+                Part::new(
+                    format!(" · {}", format::age((now - a.at).num_seconds())),
                     t.dim,
-                ),
+                )
+                .prio(1),
             ]
         }
-        None => vec![Span::styled("– none", t.dim)],
+        None => vec![Part::new("– none", t.dim)],
     };
 
     let deploy = match &env.last_deploy {
-        Some(d) => vec![Span::styled(
-            format!(
-                "{} {} · {} ago",
-                d.actor,
-                d.kind,
-                format::age((now - d.at).num_seconds())
+        Some(d) => vec![
+            Part::new(d.actor.clone(), t.text).prio(1),
+            Part::new(format!(" {}", d.kind), t.text).prio(2),
+            Part::new(
+                format!(" · {} ago", format::age((now - d.at).num_seconds())),
+                t.text,
             ),
-            t.text,
-        )],
-        None => vec![Span::styled("– none recorded", t.dim)],
+        ],
+        None => vec![Part::new("– none recorded", t.dim).short("– none")],
     };
 
     let metrics = match (&env.metrics_error, &env.metrics.as_of) {
-        (Some(e), _) => vec![Span::styled(format!("✗ {e}"), t.error)],
-        (None, None) => vec![Span::styled("– no data", t.dim)],
+        (Some(e), _) => vec![
+            Part::new("✗ metrics", t.error),
+            Part::new(format!(": {e}"), t.error).prio(1).cut(),
+        ],
+        (None, None) => vec![Part::new("– no data", t.dim)],
         (None, Some(at)) => {
             let m = &env.metrics;
             let err = m
@@ -174,50 +236,105 @@ fn column(state: &State, env: &EnvStatus, selected: bool, frame: &mut Frame, are
                 .unwrap_or_else(|| "–".into());
             let p95 = m.p95_ms.map(format::ms).unwrap_or_else(|| "–".into());
             vec![
-                Span::styled(format!("err {err} p95 {p95}"), t.text),
-                Span::styled(
+                Part::new(format!("err {err}"), t.text),
+                Part::new(format!(" p95 {p95}"), t.text).prio(1),
+                Part::new(
                     format!(" · {}", format::age((now - *at).num_seconds())),
                     t.dim,
-                ),
+                )
+                .prio(2),
             ]
         }
     };
 
-    let lines = vec![
-        row("version", vec![version]),
-        row("health", health),
-        row("state", vec![Span::styled(state_text, state_style)]),
-        row("approval", approval),
-        row("deployed", deploy),
-        row("metrics", metrics),
+    let rows = [
+        version,
+        health,
+        state_parts(state, env),
+        approval,
+        deploy,
+        metrics,
     ];
-    let rows = lines.len() as u16;
-    let lines: Vec<Line> = lines.into_iter().map(|l| clip_line(l, w)).collect();
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .zip(LABELS)
+        .map(|(parts, label)| {
+            let mut line = format::fit(parts, w);
+            if labels {
+                line.spans
+                    .insert(0, Span::styled(format!("{label:<9}"), t.dim));
+            }
+            line
+        })
+        .collect();
+    let n_rows = lines.len() as u16;
     frame.render_widget(Paragraph::new(lines), inner);
 
-    // Below the rows, wrapped over what is left: why the version is
-    // unknown, or why there is nothing to promote.
+    // Below the rows, when there is room: why the version is unknown, or
+    // why there is nothing to promote (the detail view has it in full).
     let below = Rect {
-        y: inner.y + rows.min(inner.height),
-        height: inner.height.saturating_sub(rows),
+        y: inner.y + n_rows.min(inner.height),
+        height: inner.height.saturating_sub(n_rows),
         ..inner
     };
-    if let Some(e) = &env.version_error {
+    let width = inner.width as usize;
+    let rows = below.height as usize;
+    let words = |text: &str| {
+        let mut lines = format::wrap_words(text, width);
+        if lines.len() > rows {
+            lines.truncate(rows);
+            if let Some(last) = lines.last_mut() {
+                // Cut where a word ends, marked; v shows it whole.
+                *last = format::continued(last, width);
+            }
+        }
+        lines
+    };
+    let reason = match (&env.version_error, &env.drift, &env.promotion_error) {
         // Errors often are URLs: cut by characters, not words.
-        let lines: Vec<Line> = wrap_chars(&format!("✗ {e}"), w, below.height as usize)
-            .into_iter()
-            .map(|l| Line::styled(l, t.error))
-            .collect();
+        (Some(e), _, _) => Some((wrap_chars(&format!("✗ {e}"), width, rows), t.error)),
+        (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
+        (None, None, Some(e)) => Some((words(e), t.dim)),
+        (None, None, None) => None,
+    };
+    if let Some((lines, style)) = reason
+        && below.height > 0
+    {
+        let lines: Vec<Line> = lines.into_iter().map(|l| Line::styled(l, style)).collect();
         frame.render_widget(Paragraph::new(lines), below);
-    } else if let Some(d) = &env.drift {
-        let line = Line::styled(format!("! {}", d.detail), t.warn);
-        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), below);
-    } else if let Some(e) = &env.promotion_error {
-        frame.render_widget(
-            Paragraph::new(Line::styled(e.clone(), t.dim)).wrap(Wrap { trim: true }),
-            below,
-        );
     }
+
+    links_row(state, env, frame, area)
+}
+
+/// The environment's links, in its bottom border: whole names or none.
+fn links_row(state: &State, env: &EnvStatus, frame: &mut Frame, area: Rect) -> Vec<LinkSpot> {
+    let links = state.links(env);
+    if links.is_empty() || area.height < 2 || area.width < 6 {
+        return Vec::new();
+    }
+    let y = area.bottom() - 1;
+    let mut x = area.x + 2;
+    let end = area.right() - 2;
+    let mut spots = Vec::new();
+    for (name, url) in links {
+        let w = format::width(&name) as u16;
+        if x + w + 2 > end {
+            break;
+        }
+        frame.render_widget(
+            Paragraph::new(Line::styled(format!(" {name} "), state.theme.link)),
+            Rect::new(x, y, w + 2, 1),
+        );
+        spots.push(LinkSpot {
+            x: x + 1,
+            y,
+            width: w,
+            url,
+        });
+        x += w + 3;
+    }
+    spots
 }
 
 /// Cut `text` into at most `rows` lines of `width` characters (URLs and
@@ -231,7 +348,7 @@ fn wrap_chars(text: &str, width: usize, rows: usize) -> Vec<String> {
     if out.len() > rows {
         out.truncate(rows);
         if let Some(last) = out.last_mut() {
-            *last = format::clip(&format!("{last}…"), width);
+            *last = format::continued(last, width);
         }
     }
     out
@@ -246,9 +363,31 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
     }
 }
 
-/// The state of `env` in words: what the console sees happening (from the
-/// engine's events) first, else the status snapshot's state.
-pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
+/// Who is deploying or rolling back `env` outside this console, and what:
+/// the newest started deploy in the audit log.
+fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String)> {
+    let since = env.state_since?;
+    state
+        .history
+        .iter()
+        .flatten()
+        .filter(|e| e.env == env.name && e.outcome == Outcome::Started)
+        .filter(|e| matches!(e.action, ActionKind::Promote | ActionKind::Rollback))
+        .filter(|e| (e.at - since).num_seconds().abs() <= 60)
+        .max_by_key(|e| e.at)
+        .map(|e| {
+            let v = e
+                .version
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            (v, e.actor.clone())
+        })
+}
+
+/// The state of `env`, as parts to fit: what the console sees happening
+/// (from the engine's events) first, else the status snapshot's state.
+pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let t = &state.theme;
     let now = state.now;
     let ui = state.env_ui(&env.name);
@@ -259,22 +398,34 @@ pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
         let elapsed = d.elapsed_s.max((now - d.started).num_seconds() as f64);
         let secs = format::age(elapsed as i64);
         return if d.rollback {
-            (format!("rolling back → {} · {secs}", d.version), t.warn)
+            vec![
+                Part::new("rolling back", t.warn).short("↩"),
+                Part::new(format!(" → {}", d.version), t.warn),
+                Part::new(format!(" · {secs}"), t.warn).prio(1),
+            ]
         } else {
-            (format!("deploying {} · {secs}", d.version), t.busy)
+            vec![
+                Part::new("deploying", t.busy).short("→"),
+                Part::new(format!(" {}", d.version), t.busy),
+                Part::new(format!(" · {secs}"), t.busy).prio(1),
+            ]
         };
     }
     if state.alarm.as_ref().is_some_and(|a| a.env == env.name) {
-        return ("REGRESSION · r rolls back".into(), t.error);
+        return vec![
+            Part::new("REGRESSION", t.error),
+            Part::new(" · r rolls back", t.error).prio(1),
+        ];
     }
     if let Some(w) = ui.and_then(|u| u.window.as_ref()).filter(|w| w.running) {
-        return (
-            format!(
-                "monitoring · {} left",
-                format::countdown(w.remaining_s(now))
+        return vec![
+            Part::new("monitoring", t.busy).short("watch"),
+            Part::new(
+                format!(" · {}", format::countdown(w.remaining_s(now))),
+                t.busy,
             ),
-            t.busy,
-        );
+            Part::new(" left", t.busy).prio(1),
+        ];
     }
     if let Some(task) = ui.and_then(|u| u.task.as_ref()) {
         let what = match task.kind {
@@ -283,42 +434,58 @@ pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
             TaskKind::Approve | TaskKind::Reject => "recording decision…",
             TaskKind::Watch => "starting monitoring…",
         };
-        return (what.into(), t.busy);
+        return vec![Part::new(what, t.busy)];
     }
     let since = env
         .state_since
-        .map(|s| format!(" · {}", format::age((now - s).num_seconds())))
-        .unwrap_or_default();
-    match env.state {
-        EnvState::Idle => ("idle".into(), t.text),
-        EnvState::Deploying => (format!("deploying{since}"), t.busy),
-        EnvState::Monitoring => (format!("monitoring{since}"), t.busy),
-        EnvState::Regression => (format!("REGRESSION{since}"), t.error),
-        EnvState::RollingBack => (format!("rolling back{since}"), t.warn),
-        EnvState::RolledBack => (format!("rolled back{since} ago"), t.warn),
-        EnvState::Failed => (format!("failed{since}"), t.error),
-    }
+        .map(|s| format::age((now - s).num_seconds()));
+    let age = |suffix: &str, style| {
+        since
+            .as_ref()
+            .map(|s| Part::new(format!(" · {s}{suffix}"), style).prio(1))
+    };
+    let mut parts = match env.state {
+        EnvState::Idle => vec![Part::new("idle", t.text)],
+        EnvState::Deploying | EnvState::RollingBack => {
+            // Someone else acts: say who and what.
+            let (word, short, style) = if env.state == EnvState::Deploying {
+                ("deploying", "→", t.busy)
+            } else {
+                ("rolling back", "↩", t.warn)
+            };
+            // Shortened in this order: who (its name without the host),
+            // the word; then the age goes, then who.
+            let mut p = vec![Part::new(word, style).short(short).prio(1)];
+            if let Some((version, actor)) = foreign_action(state, env) {
+                p.push(Part::new(format!(" {version}"), style));
+                let name = actor.split('@').next().unwrap_or(&actor).to_string();
+                p.push(
+                    Part::new(format!(" · {actor}"), style)
+                        .prio(1)
+                        .short(format!(" · {name}")),
+                );
+            }
+            p.extend(age("", style));
+            return p;
+        }
+        EnvState::Monitoring => vec![Part::new("monitoring", t.busy)],
+        EnvState::Regression => vec![Part::new("REGRESSION", t.error)],
+        EnvState::RolledBack => vec![Part::new("rolled back", t.warn)],
+        EnvState::Failed => vec![Part::new("failed", t.error)],
+    };
+    let suffix = if env.state == EnvState::RolledBack {
+        " ago"
+    } else {
+        ""
+    };
+    let style = parts[0].style;
+    parts.extend(age(suffix, style));
+    parts
 }
 
-/// Cut a line to `w` columns, ending it with `…` when cut.
-fn clip_line(line: Line<'static>, w: usize) -> Line<'static> {
-    if line.width() <= w {
-        return line;
-    }
-    let mut out = Vec::new();
-    let mut left = w;
-    for span in line.spans {
-        let n = span.content.chars().count();
-        if n < left {
-            left -= n;
-            out.push(span);
-        } else {
-            // Something after this point is cut: end with the marker.
-            let mut cut: String = span.content.chars().take(left.saturating_sub(1)).collect();
-            cut.push('…');
-            out.push(Span::styled(cut, span.style));
-            break;
-        }
-    }
-    Line::from(out)
+/// The state of `env` in words, unabridged.
+pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
+    let parts = state_parts(state, env);
+    let style = parts.first().map(|p| p.style).unwrap_or_default();
+    (parts.into_iter().map(|p| p.text).collect(), style)
 }

@@ -26,9 +26,11 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
 
     let mut right = Vec::new();
-    if let Some(e) = state.status.as_ref().and_then(|s| s.store_error.as_deref()) {
+    if let Some(e) =
+        (state.status.as_ref()).and_then(|s| s.store_error.as_deref().or(s.integrity.as_deref()))
+    {
         right.push(Span::styled(
-            format!("✗ store: {}", format::clip(e, 50)),
+            format!("✗ store: {}", format::clip_at_boundary(e, 50)),
             t.error,
         ));
         right.push(Span::styled(" · ", t.dim));
@@ -52,7 +54,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .map(|a| format!(" (last good {} ago)", format::age(a)))
                 .unwrap_or_default();
             right.push(Span::styled(
-                format!("status failed: {}{age}", format::clip(reason, 60)),
+                format!(
+                    "status failed: {}{age}",
+                    format::clip_at_boundary(reason, 60)
+                ),
                 t.error,
             ));
         }

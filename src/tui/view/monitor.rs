@@ -17,7 +17,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::engine::EnvStatus;
 use crate::monitor::{Band, Sample, VerdictKind};
-use crate::tui::format;
+use crate::tui::format::{self, Part};
 use crate::tui::state::{EnvUi, State, Window};
 use crate::tui::theme::Theme;
 
@@ -128,14 +128,37 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let ui = state.env_ui(name).unwrap_or(&empty);
     let window = ui.window.as_ref();
 
+    let title_w = area.width.saturating_sub(4) as usize;
     let title = match window {
-        Some(w) if w.running => format!(
-            " Monitoring {name} · {} · {} left ",
-            w.version,
-            format::countdown(w.remaining_s(state.now))
+        Some(w) if w.running => format::fit(
+            vec![
+                Part::new(" Monitoring", t.title).short(" Window"),
+                Part::new(format!(" {name}"), t.title),
+                Part::new(format!(" · {}", w.version), t.title).prio(1),
+                Part::new(
+                    format!(" · {} left ", format::countdown(w.remaining_s(state.now))),
+                    t.title,
+                ),
+            ],
+            title_w,
         ),
-        Some(w) => format!(" Last monitoring window · {name} · {} ", w.version),
-        None => format!(" Live metrics · {name} · no monitoring window yet "),
+        Some(w) => format::fit(
+            vec![
+                Part::new(" Last monitoring window", t.title).short(" Last window"),
+                Part::new(format!(" · {name}"), t.title),
+                Part::new(format!(" · {} ", w.version), t.title),
+            ],
+            title_w,
+        ),
+        None => format::fit(
+            vec![
+                Part::new(" Live metrics", t.title),
+                Part::new(format!(" · {name}"), t.title),
+                Part::new(" · no monitoring window yet", t.title).prio(1),
+                Part::new(" ", t.title),
+            ],
+            title_w,
+        ),
     };
     let metrics_error = env.and_then(|e| e.metrics_error.as_deref());
     let regression = window
@@ -149,24 +172,70 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     } else {
         t.border
     };
-    let block = Block::bordered()
-        .border_style(border)
-        .title(Line::styled(title, t.title));
+    let mut block = Block::bordered().border_style(border).title(title);
+
+    // Where the verdict goes: inside, wrapped over up to three lines, when
+    // the charts keep their four rows; else in the bottom border, one line.
+    let inner_h = area.height.saturating_sub(2);
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let verdict = verdict_parts(state, env, ui, metrics_error);
+    let full: String = verdict.iter().flatten().map(|p| p.text.as_str()).collect();
+    let wrapped: Vec<Vec<String>> = verdict
+        .iter()
+        .map(|parts| {
+            let text: String = parts.iter().map(|p| p.text.as_str()).collect();
+            format::wrap_words(&text, inner_w)
+        })
+        .collect();
+    let wrapped_h: u16 = wrapped.iter().map(|l| l.len() as u16).sum();
+    let charts_need = 2 * CHART_MIN + 2;
+    let inside = wrapped_h <= 3 && inner_h >= charts_need + wrapped_h;
+    if !inside && !full.is_empty() {
+        let mut parts: Vec<Part> = verdict.into_iter().flatten().collect();
+        parts.insert(0, Part::new(" ", t.text));
+        parts.push(Part::new(" · v: in full", t.dim).prio(9));
+        parts.push(Part::new(" ", t.text));
+        block = block.title_bottom(format::fit(parts, inner_w.saturating_sub(2)));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let verdict_h = if inside { wrapped_h } else { 0 };
+    let styles: Vec<Style> = verdict_style(state, ui, metrics_error);
+    let verdict_text: Vec<Line> = wrapped
+        .into_iter()
+        .zip(styles)
+        .flat_map(|(lines, style)| lines.into_iter().map(move |l| Line::styled(l, style)))
+        .collect();
 
-    let verdict = verdict_lines(state, env, ui, metrics_error);
-    let verdict_h = (verdict.len() as u16).min(inner.height);
-    if inner.height < 9 {
-        frame.render_widget(Paragraph::new(verdict).wrap(Wrap { trim: true }), inner);
+    let charts_h = inner.height.saturating_sub(verdict_h);
+    if charts_h < CHART_MIN {
+        frame.render_widget(
+            Paragraph::new(verdict_text).wrap(Wrap { trim: true }),
+            inner,
+        );
         return;
     }
-    let [err_a, lat_a, verdict_a] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Length(verdict_h),
-    ])
-    .areas(inner);
+    let two = charts_h >= 2 * CHART_MIN;
+    // The x axis (2 rows) goes under the lower chart first, then both.
+    let axes = if two {
+        (charts_h >= 2 * CHART_MIN + 4, charts_h >= 2 * CHART_MIN + 2)
+    } else {
+        (false, charts_h >= CHART_MIN + 2)
+    };
+    let (err_a, lat_a, verdict_a) = if two {
+        let top_h = (charts_h - if axes.1 && !axes.0 { 2 } else { 0 }) / 2;
+        let [a, b, c] = Layout::vertical([
+            Constraint::Length(top_h),
+            Constraint::Fill(1),
+            Constraint::Length(verdict_h),
+        ])
+        .areas(inner);
+        (a, Some(b), c)
+    } else {
+        let [a, c] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(verdict_h)]).areas(inner);
+        (a, None, c)
+    };
 
     let (series, x_min, x_max, deploy) = match window {
         Some(w) => {
@@ -202,6 +271,35 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let buckets = (err_a.width as usize).saturating_sub(10) * 2;
     let summary = window.map(|w| w.summary.clone()).unwrap_or_default();
     let latest_age = latest_age_s(state, ui);
+    let mut marks = Vec::new();
+    if deploy {
+        marks.push(Mark {
+            x: 0.0,
+            name: "deploy",
+            style: t.deploy_line,
+            marker: t.marker_deploy,
+        });
+    }
+    if let Some(at) = window
+        .and_then(|w| w.verdict.as_ref())
+        .filter(|v| v.kind == VerdictKind::Regression)
+        .and_then(|v| v.detected_at)
+    {
+        marks.push(Mark {
+            x: at,
+            name: "verdict",
+            style: t.verdict_line,
+            marker: t.marker_verdict,
+        });
+    }
+    if let Some(at) = window.and_then(|w| w.rollback_t) {
+        marks.push(Mark {
+            x: at,
+            name: "rollback",
+            style: t.rollback_line,
+            marker: t.marker_rollback,
+        });
+    }
 
     // Error rate.
     let errors = downsample(&series.errors, x_min, x_max, buckets);
@@ -215,59 +313,73 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             marker: t.marker_main,
         }],
         bands: summary.error_rate.into_iter().collect(),
-        thresholds: summary
+        limits: summary
             .error_rate
             .and_then(|b| b.threshold)
-            .into_iter()
-            .collect(),
-        now: now_err.map(|v| format!("now {v}{}", age_suffix(latest_age))),
+            .map(|v| vec![("", v)])
+            .unwrap_or_default(),
+        now: now_err.map(|v| format!("now {v}")),
+        age: latest_age,
         fmt: format::percent,
         floor: 0.01,
     };
-    draw_chart(frame, err_a, t, err_chart, x_min, x_max, deploy);
+    let err_axis = if lat_a.is_some() { axes.0 } else { axes.1 };
+    draw_chart(frame, err_a, t, err_chart, (x_min, x_max), &marks, err_axis);
 
     // Latency.
-    let now_p95 = series.p95.last().map(|p| format::ms(p.1));
-    let lat_chart = ChartSpec {
-        title: "Latency",
-        lines: vec![
-            SeriesSpec {
-                name: "p50",
-                points: downsample(&series.p50, x_min, x_max, buckets),
-                style: t.series_p50,
-                marker: t.marker_p50,
-            },
-            SeriesSpec {
-                name: "p95",
-                points: downsample(&series.p95, x_min, x_max, buckets),
-                style: t.series_p95,
-                marker: t.marker_main,
-            },
-            SeriesSpec {
-                name: "p99",
-                points: downsample(&series.p99, x_min, x_max, buckets),
-                style: t.series_p99,
-                marker: t.marker_p99,
-            },
-        ],
-        bands: summary.p95_ms.into_iter().collect(),
-        thresholds: [summary.p50_ms, summary.p95_ms, summary.p99_ms]
+    if let Some(lat_a) = lat_a {
+        let now_p95 = series.p95.last().map(|p| format::ms(p.1));
+        let lat_chart = ChartSpec {
+            title: "Latency",
+            lines: vec![
+                SeriesSpec {
+                    name: "p50",
+                    points: downsample(&series.p50, x_min, x_max, buckets),
+                    style: t.series_p50,
+                    marker: t.marker_p50,
+                },
+                SeriesSpec {
+                    name: "p95",
+                    points: downsample(&series.p95, x_min, x_max, buckets),
+                    style: t.series_p95,
+                    marker: t.marker_main,
+                },
+                SeriesSpec {
+                    name: "p99",
+                    points: downsample(&series.p99, x_min, x_max, buckets),
+                    style: t.series_p99,
+                    marker: t.marker_p99,
+                },
+            ],
+            bands: summary.p95_ms.into_iter().collect(),
+            limits: [
+                ("p50 ", summary.p50_ms),
+                ("p95 ", summary.p95_ms),
+                ("p99 ", summary.p99_ms),
+            ]
             .into_iter()
-            .flatten()
-            .filter_map(|b| b.threshold)
+            .filter_map(|(n, b)| Some((n, b?.threshold?)))
             .collect(),
-        now: now_p95.map(|v| format!("now p95 {v}{}", age_suffix(latest_age))),
-        fmt: format::ms,
-        floor: 10.0,
-    };
-    draw_chart(frame, lat_a, t, lat_chart, x_min, x_max, deploy);
+            now: now_p95.map(|v| format!("now p95 {v}")),
+            age: latest_age,
+            fmt: format::ms,
+            floor: 10.0,
+        };
+        draw_chart(frame, lat_a, t, lat_chart, (x_min, x_max), &marks, axes.1);
+    }
 
-    frame.render_widget(Paragraph::new(verdict).wrap(Wrap { trim: true }), verdict_a);
+    frame.render_widget(Paragraph::new(verdict_text), verdict_a);
 }
 
-fn age_suffix(age: Option<i64>) -> String {
-    age.map(|a| format!(" · {} ago", format::age(a)))
-        .unwrap_or_default()
+/// Rows a chart needs: its legend and four rows of plot.
+const CHART_MIN: u16 = 5;
+
+/// A vertical line on the charts: the deploy, the verdict, the rollback.
+struct Mark {
+    x: f64,
+    name: &'static str,
+    style: Style,
+    marker: Marker,
 }
 
 /// Age of the newest data point shown.
@@ -282,24 +394,91 @@ fn latest_age_s(state: &State, ui: &EnvUi) -> Option<i64> {
     Some((state.now - at).num_seconds())
 }
 
-fn verdict_lines<'a>(
+/// The styles of the lines [`verdict_parts`] returns, for the wrapped form.
+fn verdict_style(state: &State, ui: &EnvUi, metrics_error: Option<&str>) -> Vec<Style> {
+    let t = &state.theme;
+    let mut out = Vec::new();
+    match &ui.window {
+        Some(w) => out.push(match w.verdict.as_ref().map(|v| v.kind) {
+            Some(VerdictKind::Regression) => t.error,
+            Some(VerdictKind::Healthy) if !w.running => t.ok,
+            Some(VerdictKind::InsufficientData) => t.warn,
+            _ => t.text,
+        }),
+        None if metrics_error.is_none() => out.push(t.dim),
+        None => {}
+    }
+    if metrics_error.is_some() {
+        out.push(t.error);
+    }
+    out
+}
+
+/// A detector's reason as parts to fit: its findings one by one (the
+/// first matters most, the later ones go first), and when it is still
+/// warming up, from when it will judge — dropped before any finding.
+/// `warm-up: no verdict before t=+30s; so far error rate 4.4% vs 0.36%`
+/// reads `: error rate 4.4% vs 0.36% — judging from t=+30s`.
+fn evidence(reason: &str, style: Style) -> Vec<Part> {
+    let (body, judging) = match reason.split_once("; so far ") {
+        Some((head, rest)) => {
+            let from = head
+                .split_once("before ")
+                .map(|(_, t)| format!(" — judging from {t}"));
+            (rest, from)
+        }
+        None => (reason, None),
+    };
+    // `no significant change over 37s: a, b` lists its findings after ": ".
+    let body = body
+        .strip_prefix("no significant change over ")
+        .and_then(|b| b.split_once(": ").map(|(_, r)| r))
+        .unwrap_or(body);
+    let mut out: Vec<Part> = body
+        .split(", ")
+        .enumerate()
+        .map(|(i, piece)| {
+            let sep = if i == 0 { ": " } else { ", " };
+            Part::new(format!("{sep}{piece}"), style).prio(if i == 0 { 1 } else { 3 + i as u8 })
+        })
+        .collect();
+    if let Some(j) = judging {
+        out.push(Part::new(j, style).prio(2));
+    }
+    out
+}
+
+/// The verdict in words, one `Vec<Part>` per line. Nothing is called
+/// healthy before the window has ended: until then the evidence so far is
+/// shown in neutral colours.
+pub fn verdict_parts(
     state: &State,
     env: Option<&EnvStatus>,
     ui: &EnvUi,
     metrics_error: Option<&str>,
-) -> Vec<Line<'a>> {
+) -> Vec<Vec<Part>> {
     let t = &state.theme;
     let mut out = Vec::new();
     match &ui.window {
         Some(w) => {
+            let elapsed = (state.now - w.deploy_at).num_seconds().max(0);
             let line = match &w.verdict {
-                None => Line::styled("… waiting for the first sample of the window", t.dim),
+                None => vec![Part::new(
+                    "… waiting for the first sample of the window",
+                    t.dim,
+                )],
                 Some(v) => {
                     let (head, style) = match v.kind {
-                        VerdictKind::Collecting => ("… collecting".to_string(), t.dim),
+                        VerdictKind::Collecting => {
+                            (format!("… collecting, {}", format::age(elapsed)), t.text)
+                        }
                         VerdictKind::InsufficientData => {
                             ("? insufficient data".to_string(), t.warn)
                         }
+                        VerdictKind::Healthy if w.running => (
+                            format!("… no regression so far, {} in", format::age(elapsed)),
+                            t.text,
+                        ),
                         VerdictKind::Healthy => ("✓ healthy".to_string(), t.ok),
                         VerdictKind::Regression => (
                             match v.detected_at {
@@ -309,10 +488,9 @@ fn verdict_lines<'a>(
                             t.error,
                         ),
                     };
-                    Line::from(vec![
-                        Span::styled(format!("{head}: "), style),
-                        Span::styled(v.reason.clone(), t.text),
-                    ])
+                    let mut line = vec![Part::new(head, style)];
+                    line.extend(evidence(&v.reason, t.text));
+                    line
                 }
             };
             out.push(line);
@@ -326,20 +504,30 @@ fn verdict_lines<'a>(
                     .map(|p| format::age((state.now - p.at).num_seconds()))
                     .unwrap_or_else(|| "0s".into());
                 let what = env.map(|e| e.name.as_str()).unwrap_or("");
-                out.push(Line::styled(
-                    format!(
-                        "no deploy watched yet: live metrics of {what} from status snapshots ({n} points over {since})"
-                    ),
-                    t.dim,
-                ));
+                out.push(vec![
+                    Part::new("no deploy watched yet", t.dim),
+                    Part::new(
+                        format!(
+                            ": live metrics of {what} from status snapshots ({n} points over {since})"
+                        ),
+                        t.dim,
+                    )
+                    .prio(1),
+                ]);
             }
         }
     }
     if let Some(e) = metrics_error {
-        out.push(Line::styled(format!("✗ metrics: {e}"), t.error));
+        out.push(vec![
+            Part::new("✗ metrics", t.error),
+            Part::new(format!(": {e}"), t.error).prio(1),
+        ]);
     }
     out
 }
+
+/// A guide line: its points, style and marker.
+type Guide = (Vec<(f64, f64)>, Style, Marker);
 
 struct SeriesSpec {
     name: &'static str,
@@ -352,17 +540,22 @@ struct ChartSpec {
     title: &'static str,
     lines: Vec<SeriesSpec>,
     bands: Vec<Band>,
-    thresholds: Vec<f64>,
+    /// `(which, level)`: the level above which the detector calls a regression.
+    limits: Vec<(&'static str, f64)>,
     now: Option<String>,
+    /// Age of the newest point, seconds.
+    age: Option<i64>,
     fmt: fn(f64) -> String,
     /// Smallest y range, so flat noise does not fill the chart.
     floor: f64,
 }
 
-fn marker_symbol(m: Marker) -> String {
+/// How a marker shows in a legend; `vertical` for the deploy-like lines.
+fn marker_symbol(m: Marker, vertical: bool) -> String {
     match m {
         Marker::Dot => "•".into(),
         Marker::Custom(c) => c.to_string(),
+        _ if vertical => "│".into(),
         _ => "━".into(),
     }
 }
@@ -372,61 +565,107 @@ fn draw_chart(
     area: Rect,
     t: &Theme,
     spec: ChartSpec,
-    x_min: f64,
-    x_max: f64,
-    deploy: bool,
+    (x_min, x_max): (f64, f64),
+    marks: &[Mark],
+    x_axis: bool,
 ) {
     let y_top = spec
         .lines
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .chain(spec.bands.iter().map(|b| b.high))
-        .chain(spec.thresholds.iter().copied())
+        .chain(spec.limits.iter().map(|l| l.1))
         .fold(spec.floor, f64::max)
         * 1.15;
 
-    let guide = marker_symbol(t.marker_guides);
-    let mut legend = vec![Span::styled(format!("{} ", spec.title), t.title)];
+    // The legend drops its least useful parts first; the limit values stay
+    // whole or go together.
+    let mut legend = vec![Part::new(format!("{} ", spec.title), t.title)];
     for s in &spec.lines {
-        legend.push(Span::styled(
-            format!(" {} {}", marker_symbol(s.marker), s.name),
-            s.style,
-        ));
+        legend.push(
+            Part::new(
+                format!(" {} {}", marker_symbol(s.marker, false), s.name),
+                s.style,
+            )
+            .prio(3),
+        );
     }
     if !spec.bands.is_empty() {
-        legend.push(Span::styled(format!(" {guide} band"), t.band));
+        legend.push(
+            Part::new(
+                format!(" {} band", marker_symbol(t.marker_band, false)),
+                t.band,
+            )
+            .prio(4),
+        );
     }
-    if !spec.thresholds.is_empty() {
-        let limits: Vec<String> = spec.thresholds.iter().map(|v| (spec.fmt)(*v)).collect();
-        legend.push(Span::styled(
-            format!(" {guide} limit {}", limits.join("/")),
+    if !spec.limits.is_empty() {
+        let all: Vec<String> = spec
+            .limits
+            .iter()
+            .map(|(n, v)| format!("{n}{}", (spec.fmt)(*v)))
+            .collect();
+        let mut part = Part::new(
+            format!(
+                " {} limit {}",
+                marker_symbol(t.marker_limit, false),
+                all.join(" ")
+            ),
             t.threshold,
-        ));
+        )
+        .prio(2);
+        if let Some((n, v)) = spec.limits.iter().find(|l| l.0 == "p95 ") {
+            part = part.short(format!(
+                " {} limit {n}{}",
+                marker_symbol(t.marker_limit, false),
+                (spec.fmt)(*v)
+            ));
+        }
+        legend.push(part);
     }
-    if deploy {
-        legend.push(Span::styled(" │ deploy", t.deploy_line));
+    for m in marks {
+        legend.push(
+            Part::new(
+                format!(" {} {}", marker_symbol(m.marker, true), m.name),
+                m.style,
+            )
+            .prio(5),
+        );
     }
     if let Some(now) = &spec.now {
-        legend.push(Span::styled(format!("  {now}"), t.dim));
+        legend.push(Part::new(format!("  {now}"), t.dim).prio(1));
+        if let Some(a) = spec.age {
+            legend.push(Part::new(format!(" · {} ago", format::age(a)), t.dim).prio(6));
+        }
     }
+    let legend = format::fit(legend, area.width as usize);
 
     let hline = |y: f64| vec![(x_min, y), (x_max, y)];
-    let guides: Vec<(Vec<(f64, f64)>, Style)> = spec
+    let guides: Vec<Guide> = spec
         .bands
         .iter()
         .flat_map(|b| [hline(b.low), hline(b.high)])
-        .map(|l| (l, t.band))
-        .chain(spec.thresholds.iter().map(|v| (hline(*v), t.threshold)))
-        .chain(deploy.then(|| (vec![(0.0, 0.0), (0.0, y_top)], t.deploy_line)))
+        .map(|l| (l, t.band, t.marker_band))
+        .chain(
+            spec.limits
+                .iter()
+                .map(|(_, v)| (hline(*v), t.threshold, t.marker_limit)),
+        )
+        .chain(
+            marks
+                .iter()
+                .filter(|m| m.x >= x_min && m.x <= x_max)
+                .map(|m| (vec![(m.x, 0.0), (m.x, y_top)], m.style, m.marker)),
+        )
         .collect();
 
     let mut datasets: Vec<Dataset> = guides
         .iter()
-        .map(|(pts, style)| {
+        .map(|(pts, style, marker)| {
             Dataset::default()
                 .data(pts)
                 .graph_type(GraphType::Line)
-                .marker(t.marker_guides)
+                .marker(*marker)
                 .style(*style)
         })
         .collect();
@@ -440,25 +679,30 @@ fn draw_chart(
         );
     }
 
-    let x_labels = vec![
-        Span::styled(format::offset(x_min), t.dim),
-        Span::styled(format::offset((x_min + x_max) / 2.0), t.dim),
-        Span::styled(
-            if deploy {
-                format::offset(x_max)
-            } else {
-                "now".into()
-            },
-            t.dim,
-        ),
-    ];
+    let deploy = marks.iter().any(|m| m.name == "deploy");
+    let x_labels = if x_axis {
+        vec![
+            Span::styled(format::offset(x_min), t.dim),
+            Span::styled(format::offset((x_min + x_max) / 2.0), t.dim),
+            Span::styled(
+                if deploy {
+                    format::offset(x_max)
+                } else {
+                    "now".into()
+                },
+                t.dim,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
     let y_labels = vec![
         Span::styled((spec.fmt)(0.0), t.dim),
         Span::styled((spec.fmt)(y_top / 2.0), t.dim),
         Span::styled((spec.fmt)(y_top), t.dim),
     ];
     let chart = Chart::new(datasets)
-        .block(Block::new().title(Line::from(legend)))
+        .block(Block::new().title(legend))
         .legend_position(None)
         .x_axis(
             Axis::default()

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph, Wrap};
 
 use crate::domain::GateSeverity;
+use crate::tui::format::{self, Part};
 use crate::tui::state::{PanelState, State};
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
@@ -40,6 +41,20 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             },
         ),
     ]);
+    let border = if env.production {
+        t.production
+    } else {
+        t.border
+    };
+    let block = Block::bordered()
+        .border_style(border)
+        .padding(Padding::horizontal(1))
+        .title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let rows = inner.height as usize;
+
     let mut lines: Vec<Line> = Vec::new();
     match &env.promotion {
         None => {
@@ -47,86 +62,152 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .promotion_error
                 .clone()
                 .unwrap_or_else(|| format!("nothing to promote to {}", env.name));
-            lines.push(Line::styled(why, t.dim));
+            lines.extend(wrap(&why, t.dim, w));
         }
         Some(plan) if plan.current.as_ref() == Some(&plan.version) => {
-            lines.push(Line::styled(
-                format!(
-                    "nothing to promote: {} already runs {}, as {} does",
-                    env.name,
-                    plan.version,
-                    plan.from.as_deref().unwrap_or("the stage before")
-                ),
-                t.dim,
-            ));
+            let text = format!(
+                "nothing to promote: {} already runs {}, as {} does",
+                env.name,
+                plan.version,
+                plan.from.as_deref().unwrap_or("the stage before")
+            );
+            lines.extend(wrap(&text, t.dim, w));
         }
         Some(plan) => {
+            // What matters first: the versions, and whether it can go.
             let current = plan
                 .current
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
-            lines.push(Line::from(vec![
-                Span::styled(current, t.text),
-                Span::styled(" → ", t.dim),
-                Span::styled(plan.version.to_string(), t.title),
-            ]));
+            lines.push(format::fit(
+                vec![
+                    Part::new(current, t.text),
+                    Part::new(" → ", t.dim),
+                    Part::new(plan.version.to_string(), t.title),
+                ],
+                w,
+            ));
+            let verdict = match plan.refusal() {
+                Some(g) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
+                None if plan.warnings().next().is_some() => vec![
+                    Part::new("p promotes", t.warn),
+                    Part::new(" after a second confirmation", t.warn).prio(1),
+                ],
+                None => vec![Part::new("ready: p promotes", t.ok)],
+            };
+            lines.push(format::fit(verdict, w));
+            let mut extra: Vec<Line> = Vec::new();
             let source = match &plan.from {
                 Some(from) => format!("from {from}, what it runs now"),
                 None => "explicit version (first stage)".to_string(),
             };
-            lines.push(Line::styled(source, t.dim));
+            extra.push(format::fit_str(&source, t.dim, w));
             if !plan.skips.is_empty() {
-                lines.push(Line::styled(
-                    format!("skips {}", plan.skips.join(", ")),
-                    t.warn,
+                extra.push(format::fit(
+                    vec![
+                        Part::new("skips ", t.warn),
+                        Part::new(plan.skips.join(", "), t.warn).cut(),
+                    ],
+                    w,
                 ));
             }
-            lines.push(Line::raw(""));
-            lines.push(Line::styled("Gates", t.title));
-            if plan.gates.is_empty() {
-                lines.push(Line::styled("none configured", t.dim));
-            }
-            let name_w = plan
+            let longest = plan
                 .gates
                 .iter()
                 .map(|g| g.name.chars().count())
                 .max()
                 .unwrap_or(0);
-            for g in &plan.gates {
-                let (mark, style) = match (g.ok, g.severity) {
-                    (true, _) => ("✓", t.ok),
-                    (false, GateSeverity::Block) => ("✗", t.error),
-                    (false, GateSeverity::Warn) => ("!", t.warn),
-                };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{mark} {:<name_w$}  ", g.name), style),
-                    Span::styled(g.detail.clone(), if g.ok { t.text } else { style }),
-                ]));
-            }
-            lines.push(Line::raw(""));
-            let verdict = match plan.refusal() {
-                Some(g) => Line::styled(format!("blocked by {}", g.name), t.error),
-                None if plan.warnings().next().is_some() => {
-                    Line::styled("p promotes after a second confirmation", t.warn)
-                }
-                None => Line::styled("ready: p promotes", t.ok),
+            // Names in a column when that leaves room for the details.
+            let name_w = if w >= longest + 24 { longest } else { 0 };
+            let gate_style = |g: &crate::domain::Gate| match (g.ok, g.severity) {
+                (true, _) => ("✓", t.ok),
+                (false, GateSeverity::Block) => ("✗", t.error),
+                (false, GateSeverity::Warn) => ("!", t.warn),
             };
-            lines.push(verdict);
+            // Every gate gets a line; details wrap when there is room.
+            let short: Vec<Line> = plan
+                .gates
+                .iter()
+                .map(|g| {
+                    let (mark, style) = gate_style(g);
+                    format::fit(
+                        vec![
+                            Part::new(format!("{mark} {:<name_w$}", g.name), style),
+                            Part::new(format!("  {}", g.detail), if g.ok { t.text } else { style })
+                                .prio(1)
+                                .cut(),
+                        ],
+                        w,
+                    )
+                })
+                .collect();
+            let long: Vec<Line> = plan
+                .gates
+                .iter()
+                .flat_map(|g| {
+                    let (mark, style) = gate_style(g);
+                    let first = format!("{mark} {:<name_w$}  ", g.name);
+                    let indent = if name_w > 0 { name_w + 4 } else { 4 };
+                    let body = hanging(
+                        &g.detail,
+                        w.saturating_sub(format::width(&first)).max(8),
+                        w.saturating_sub(indent).max(8),
+                    );
+                    let mut out = Vec::new();
+                    for (k, l) in body.into_iter().enumerate() {
+                        let head = if k == 0 {
+                            first.clone()
+                        } else {
+                            " ".repeat(indent)
+                        };
+                        out.push(Line::from(vec![
+                            Span::styled(head, style),
+                            Span::styled(l, if g.ok { t.text } else { style }),
+                        ]));
+                    }
+                    out
+                })
+                .collect();
+            // The blank line and "Gates" come only when everything fits.
+            let header = usize::from(!plan.gates.is_empty()) * 2;
+            let gates = if plan.gates.is_empty() {
+                vec![Line::styled("no gates configured", t.dim)]
+            } else if lines.len() + long.len() + extra.len() <= rows {
+                long
+            } else {
+                short
+            };
+            if lines.len() + header + gates.len() + extra.len() <= rows {
+                lines.push(Line::raw(""));
+                lines.push(Line::styled("Gates", t.title));
+            }
+            lines.extend(gates);
+            for l in extra {
+                if lines.len() < rows {
+                    lines.push(l);
+                }
+            }
         }
     }
-    let border = if env.production {
-        t.production
-    } else {
-        t.border
-    };
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .border_style(border)
-                .padding(Padding::horizontal(1))
-                .title(title),
-        ),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Words of `text` in lines: the first `first` columns wide, the others `rest`.
+fn hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut lines = format::wrap_words(text, first);
+    if lines.len() > 1 {
+        let head = lines.remove(0);
+        let tail = text[head.len()..].trim_start();
+        lines = format::wrap_words(tail, rest);
+        lines.insert(0, head);
+    }
+    lines
+}
+
+fn wrap(text: &str, style: ratatui::style::Style, w: usize) -> Vec<Line<'static>> {
+    format::wrap_words(text, w)
+        .into_iter()
+        .map(|l| Line::styled(l, style))
+        .collect()
 }

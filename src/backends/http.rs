@@ -1,0 +1,99 @@
+//! HTTP at the edge: one client builder and one body reader with a size
+//! cap, used by every HTTP call shipdeck makes.
+//!
+//! Redirects are followed only within the same origin (scheme, host and
+//! port) and at most [`MAX_REDIRECTS`] times: a redirect to another host
+//! is not followed, so a bearer token or Basic credentials never travel to
+//! a host the config does not name. The redirect answer itself is then
+//! returned (a 3xx, which callers report as an HTTP error).
+
+use std::time::Duration;
+
+/// Largest answer read from a version endpoint or a deploy webhook.
+pub const SMALL_BODY_CAP: usize = 1024 * 1024;
+/// Largest answer read from a metrics source (a `/metrics` exposition or a
+/// Prometheus API answer).
+pub const METRICS_BODY_CAP: usize = 16 * 1024 * 1024;
+/// Same-origin redirects followed before giving up.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The one HTTP client builder. `timeout` bounds each whole request (body
+/// included) unless a request sets its own.
+pub fn client(
+    connect_timeout: Duration,
+    timeout: Option<Duration>,
+) -> reqwest::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            let next = attempt.url();
+            first.scheme() == next.scheme()
+                && first.host_str() == next.host_str()
+                && first.port_or_known_default() == next.port_or_known_default()
+        });
+        if !same_origin || attempt.previous().len() > MAX_REDIRECTS {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("shipdeck/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect_timeout)
+        .redirect(policy);
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build()
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The answer is larger than `cap` bytes (announced or streamed).
+    TooLarge {
+        cap: usize,
+    },
+    Transport(reqwest::Error),
+}
+
+/// `cap` in words: "1 MiB", "16 MiB", "512 KiB".
+pub fn show_cap(cap: usize) -> String {
+    if cap >= 1024 * 1024 && cap.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", cap / (1024 * 1024))
+    } else if cap >= 1024 && cap.is_multiple_of(1024) {
+        format!("{} KiB", cap / 1024)
+    } else {
+        format!("{cap} bytes")
+    }
+}
+
+/// The one body reader: read at most `cap` bytes of an answer. A larger
+/// `Content-Length` is refused before anything is read; a streamed body is
+/// cut off as soon as it passes the cap, so memory stays bounded whatever
+/// the server sends.
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_read_in_words() {
+        assert_eq!(show_cap(SMALL_BODY_CAP), "1 MiB");
+        assert_eq!(show_cap(METRICS_BODY_CAP), "16 MiB");
+        assert_eq!(show_cap(2048), "2 KiB");
+        assert_eq!(show_cap(100), "100 bytes");
+    }
+}

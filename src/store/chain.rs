@@ -1,0 +1,231 @@
+//! The audit log's hash chain: every record carries a SHA-256 over its own
+//! canonical content and the hash of the record before it, so rewriting,
+//! deleting or inserting a record anywhere shows up when the chain is
+//! walked. Pure: the store reads the rows, this judges them.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// One audit row as stored, every column that the hash covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub env: String,
+    pub version: Option<String>,
+    pub from_version: Option<String>,
+    pub outcome: String,
+    pub detail: String,
+    pub finishes: Option<i64>,
+    pub note: Option<String>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl ChainRow {
+    /// SHA-256 (hex) of `prev` and this record's canonical content: a JSON
+    /// array of its fields in a fixed order, so no two records share an
+    /// encoding.
+    pub fn compute_hash(&self, prev: &str) -> String {
+        let content = serde_json::json!([
+            self.id,
+            self.at,
+            self.actor,
+            self.action,
+            self.env,
+            self.version,
+            self.from_version,
+            self.outcome,
+            self.detail,
+            self.finishes,
+            self.note,
+        ]);
+        let mut h = Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(b"\n");
+        h.update(content.to_string().as_bytes());
+        hex(&h.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first record that breaks the chain, and how.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    /// The record at fault (for deletions: the first missing one).
+    pub id: i64,
+    pub what: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record #{}: {}", self.id, self.what)
+    }
+}
+
+/// The result of walking the chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    pub records: usize,
+    /// The hash of the newest record: note it somewhere else to detect a
+    /// rewrite of the whole chain later.
+    pub head: Option<String>,
+    pub broken: Option<Broken>,
+    /// Problems that name no record (missing triggers), newest last.
+    pub warnings: Vec<String>,
+}
+
+impl ChainReport {
+    pub fn intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Walk `rows` (in id order); `highest` is the highest id the log ever
+/// handed out (SQLite's AUTOINCREMENT counter), which catches records
+/// deleted from the end.
+pub fn verify(rows: &[ChainRow], highest: Option<i64>) -> ChainReport {
+    let mut report = ChainReport {
+        records: rows.len(),
+        ..ChainReport::default()
+    };
+    let mut prev = String::new();
+    let mut expected_id = 1;
+    for row in rows {
+        let broken = |what: String| Broken { id: row.id, what };
+        if row.id != expected_id {
+            report.broken = Some(Broken {
+                id: expected_id,
+                what: if expected_id + 1 == row.id {
+                    "deleted (the log jumps to the next one)".into()
+                } else {
+                    format!(
+                        "deleted, with the {} after it (the log jumps to #{})",
+                        row.id - expected_id - 1,
+                        row.id
+                    )
+                },
+            });
+            return report;
+        }
+        let Some(hash) = &row.hash else {
+            report.broken = Some(broken(
+                "has no hash: written around shipdeck, not by it".into(),
+            ));
+            return report;
+        };
+        if row.prev_hash.as_deref().unwrap_or("") != prev {
+            report.broken = Some(broken(
+                "does not follow the record before it (its previous-hash differs)".into(),
+            ));
+            return report;
+        }
+        if &row.compute_hash(&prev) != hash {
+            report.broken = Some(broken(
+                "its content does not match its hash: the record was rewritten".into(),
+            ));
+            return report;
+        }
+        prev = hash.clone();
+        expected_id += 1;
+    }
+    if let Some(h) = highest
+        && h >= expected_id
+    {
+        report.broken = Some(Broken {
+            id: expected_id,
+            what: format!(
+                "deleted: the log ends at #{} but had reached #{h}",
+                expected_id - 1
+            ),
+        });
+        return report;
+    }
+    report.head = (!prev.is_empty()).then_some(prev);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<ChainRow> {
+        let mut prev = String::new();
+        (1..=n)
+            .map(|id| {
+                let mut r = ChainRow {
+                    id,
+                    at: format!("2026-11-25T12:00:0{id}.000Z"),
+                    actor: "alice".into(),
+                    action: "reject".into(),
+                    env: "production".into(),
+                    version: Some("v1.8.0".into()),
+                    from_version: None,
+                    outcome: "succeeded".into(),
+                    detail: "No-Go".into(),
+                    finishes: None,
+                    note: Some("p95".into()),
+                    prev_hash: Some(prev.clone()),
+                    hash: None,
+                };
+                let h = r.compute_hash(&prev);
+                r.hash = Some(h.clone());
+                prev = h;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_names_its_head() {
+        let rows = chain(3);
+        let r = verify(&rows, Some(3));
+        assert!(r.intact(), "{r:?}");
+        assert_eq!(r.head.as_deref(), rows[2].hash.as_deref());
+        assert!(verify(&[], None).intact());
+    }
+
+    #[test]
+    fn a_rewritten_record_breaks_the_chain_at_that_record() {
+        let mut rows = chain(4);
+        rows[1].action = "approve".into();
+        let b = verify(&rows, Some(4)).broken.unwrap();
+        assert_eq!(b.id, 2);
+        assert!(b.what.contains("rewritten"), "{b}");
+    }
+
+    #[test]
+    fn a_rewritten_record_with_a_recomputed_hash_breaks_the_next_link() {
+        let mut rows = chain(4);
+        rows[1].note = Some("fine".into());
+        let prev = rows[0].hash.clone().unwrap();
+        rows[1].hash = Some(rows[1].compute_hash(&prev));
+        let b = verify(&rows, Some(4)).broken.unwrap();
+        assert_eq!(b.id, 3);
+        assert!(b.what.contains("does not follow"), "{b}");
+    }
+
+    #[test]
+    fn deleted_records_are_named() {
+        let mut rows = chain(5);
+        rows.remove(2);
+        let b = verify(&rows, Some(5)).broken.unwrap();
+        assert_eq!(b.id, 3);
+        assert!(b.what.contains("deleted"), "{b}");
+        let rows = chain(5)[..3].to_vec();
+        let b = verify(&rows, Some(5)).broken.unwrap();
+        assert_eq!((b.id, b.what.contains("had reached #5")), (4, true), "{b}");
+    }
+
+    #[test]
+    fn a_record_without_hash_is_named() {
+        let mut rows = chain(2);
+        rows[1].hash = None;
+        assert_eq!(verify(&rows, Some(2)).broken.unwrap().id, 2);
+    }
+}

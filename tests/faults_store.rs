@@ -1,0 +1,499 @@
+//! The store under attack and under strain, through the real binary against
+//! a real demo fleet: approvals edited behind shipdeck's back, audit rows
+//! rewritten, triggers dropped, a corrupted file, a read-only store, the
+//! store deleted under a running process, and a full disk in the middle of
+//! a promotion. Nothing that happened may be lost or misreported.
+//!
+//! The read-only and full-disk scenarios mount a small tmpfs, which needs
+//! root (as in the dev container); the console scenario needs tmux
+//! (Debian: `apt-get install tmux`).
+
+mod common;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fleet, Home};
+use rusqlite::Connection;
+
+/// A home whose config names its own store file at `store`.
+fn home_with_store(fleet: &Fleet, store: &Path) -> Home {
+    let home = Home::new();
+    home.config(&fleet.config(&format!(
+        "[store]\npath = {:?}\n",
+        store.display().to_string()
+    )));
+    home
+}
+
+/// The real binary as a std command (to read its output while it runs),
+/// with the home's isolated dirs.
+fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
+    let p = home.path();
+    Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
+        .args(args)
+        .current_dir(p)
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", p.join("config"))
+        .env("XDG_DATA_HOME", p.join("data"))
+        .env("XDG_STATE_HOME", p.join("state"))
+        .env("USER", "tester")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shipdeck")
+}
+
+/// A No-Go for what promoting production would ship (v1.8.0).
+fn reject_production(home: &Home) {
+    home.run(&[
+        "approve",
+        "production",
+        "--reject",
+        "--note",
+        "p95 too high",
+    ])
+    .expect_code(0);
+}
+
+/// Run SQL on the store as someone with the sqlite3 shell would.
+fn tamper(store: &Path, sql: &str) {
+    Connection::open(store)
+        .expect("open the store behind shipdeck's back")
+        .execute_batch(sql)
+        .unwrap_or_else(|e| panic!("tamper {sql:?}: {e}"));
+}
+
+fn audit_count(store: &Path) -> i64 {
+    Connection::open(store)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn an_edited_approvals_table_does_not_let_promote_pass() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+    tamper(
+        &store,
+        "UPDATE approvals SET decision = 'go', note = 'fine'",
+    );
+
+    let out = home.run(&["promote", "production", "--yes"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("No-Go"), "{out:#?}");
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][3]["version"], "v1.7.3", "nothing shipped");
+    let integrity = s["integrity"].as_str().unwrap_or_default();
+    assert!(
+        integrity.contains("approvals table disagrees with the audit log"),
+        "{s}"
+    );
+}
+
+#[test]
+fn rewritten_audit_rows_fail_verify_naming_the_record_and_stop_actions() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    home.run(&["history", "--verify"]).expect_code(0);
+
+    // Turn the No-Go (record #1) into a Go, triggers dropped first.
+    tamper(
+        &store,
+        "DROP TRIGGER audit_no_update;
+         UPDATE audit SET action = 'approve', detail = 'Go' WHERE id = 1;",
+    );
+    let out = home.run(&["history", "--verify"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("BROKEN at record #1") && out.stdout.contains("rewritten"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains("triggers"),
+        "the dropped trigger is reported: {out:#?}"
+    );
+    let j = home.run(&["history", "--verify", "--json"]);
+    j.expect_code(1);
+    assert_eq!(j.json()["broken"]["id"], 1);
+    assert_eq!(j.json()["intact"], false);
+
+    let status = home.run(&["status", "--json"]).json();
+    assert!(
+        status["integrity"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("broken at record #1"),
+        "{status}"
+    );
+    let human = home.run(&["status"]);
+    assert!(human.stdout.contains("! integrity:"), "{human:#?}");
+    // Actions refuse on a log that cannot be trusted.
+    let out = home.run(&["approve", "production"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("hash chain is broken"), "{out:#?}");
+    home.run(&["promote", "production", "--yes"]).expect_code(1);
+}
+
+#[test]
+fn a_deleted_record_fails_verify() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+    home.run(&["approve", "production", "--reject", "--note", "again"])
+        .expect_code(0);
+    home.run(&["approve", "production", "--reject", "--note", "and again"])
+        .expect_code(0);
+    tamper(
+        &store,
+        "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE id = 2;",
+    );
+    let out = home.run(&["history", "--verify"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("record #2: deleted"), "{out:#?}");
+}
+
+#[test]
+fn dropped_triggers_are_reported_on_open_and_recreated() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+    tamper(
+        &store,
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;",
+    );
+
+    let s = home.run(&["status", "--json"]).json();
+    let integrity = s["integrity"].as_str().unwrap_or_default();
+    assert!(
+        integrity.contains("append-only triggers") && integrity.contains("missing"),
+        "{s}"
+    );
+    // Recreated: the log is append-only again, and the event stays on record.
+    let c = Connection::open(&store).unwrap();
+    assert!(c.execute("DELETE FROM audit", []).is_err());
+    let out = home.run(&["history", "--verify"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("were missing"), "{out:#?}");
+}
+
+#[test]
+fn a_corrupted_audit_table_makes_actions_refuse() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+
+    // A row written around shipdeck: a value no shipdeck writes, no hash.
+    tamper(
+        &store,
+        "INSERT INTO audit (at, actor, action, env, version, outcome, detail)
+         VALUES ('yesterday', 'mallory', 'approve', 'production', 'v1.8.0', 'succeeded', 'Go');",
+    );
+    let out = home.run(&["approve", "production"]);
+    out.expect_code(1);
+    home.run(&["promote", "production", "--yes"]).expect_code(1);
+    let out = home.run(&["history", "--verify"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("record #2"), "{out:#?}");
+
+    // Pages of the file overwritten: every command that needs the log fails, none acts.
+    let store_dir2 = tempfile::tempdir().unwrap();
+    let store2 = store_dir2.path().join("shipdeck.db");
+    let home2 = home_with_store(&fleet, &store2);
+    reject_production(&home2);
+    let mut bytes = std::fs::read(&store2).unwrap();
+    for b in bytes.iter_mut().skip(4096) {
+        *b = 0xA5;
+    }
+    std::fs::write(&store2, bytes).unwrap();
+    home2.run(&["approve", "production"]).expect_code(1);
+    home2
+        .run(&["promote", "production", "--yes"])
+        .expect_code(1);
+    home2.run(&["history"]).expect_code(1);
+    home2.run(&["status", "--json"]).expect_code(1);
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][3]["version"], "v1.7.3", "nothing shipped");
+}
+
+/// A tmpfs of `size` mounted at `dir`, unmounted on drop. Needs root.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs to make a store read-only or fill its disk, which needs root (run the suite as root, as in the dev container): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn remount_read_only(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {} read-only", self.dir.display());
+    }
+
+    /// Write zeros until the file system is full.
+    fn fill(&self) -> PathBuf {
+        let p = self.dir.join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        p
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_read_only_store_serves_status_and_history_and_refuses_actions() {
+    let fleet = Fleet::start();
+    let mnt = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(mnt.path(), "4m");
+    let store = fs.dir.join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    reject_production(&home);
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    fs.remount_read_only();
+
+    let s = home.run(&["status", "--json"]);
+    s.expect_code(0);
+    let integrity = s.json()["integrity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(integrity.contains("read-only"), "{s:#?}");
+    let h = home.run(&["history", "--json"]);
+    h.expect_code(0);
+    assert_eq!(h.json()["entries"].as_array().unwrap().len(), 2);
+    home.run(&["history", "--verify"]).expect_code(0);
+
+    let out = home.run(&["approve", "production"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("read-only") && out.stderr.contains(&store.display().to_string()),
+        "{out:#?}"
+    );
+    let out = home.run(&["promote", "production", "--yes"]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][3]["version"], "v1.7.3", "nothing shipped");
+}
+
+#[test]
+fn a_full_disk_during_promote_says_what_happened_and_is_reconciled() {
+    let fleet = Fleet::start();
+    let mnt = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(mnt.path(), "1m");
+    let store = fs.dir.join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    home.run(&["status"]).expect_code(0);
+
+    let mut child = spawn(&home, &["promote", "staging", "--yes"]);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut err = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The started record is written; the backend is deploying: fill the disk.
+    while Instant::now() < deadline {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("promote output");
+        err.push_str(&line);
+        err.push('\n');
+        if line.starts_with("deploying staging") {
+            break;
+        }
+    }
+    let filler = fs.fill();
+    let status = child.wait().unwrap();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        err.push_str(&line);
+        err.push('\n');
+    }
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("deployed v1.8.1 to staging, but could not record it"),
+        "{err}"
+    );
+    std::fs::remove_file(filler).unwrap();
+
+    // The next run reconciles: the outcome and the deploy row are there.
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(s["environments"][2]["version"], "v1.8.1");
+    assert_eq!(
+        s["environments"][2]["last_deploy"]["version"], "v1.8.1",
+        "{s}"
+    );
+    let h = home.run(&["history", "--json"]).json();
+    let e = &h["entries"][0];
+    assert_eq!(e["outcome"], "succeeded", "{h}");
+    assert!(e["detail"].as_str().unwrap().contains("reconciled"), "{h}");
+    // Rollback planning knows what staging ran before.
+    let out = home.run(&["rollback", "staging", "--yes"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("staging rolled back to v1.8.0"),
+        "{out:#?}"
+    );
+    home.run(&["history", "--verify"]).expect_code(0);
+    // Records lost: none — the promote (reconciled) and the rollback.
+    assert_eq!(audit_count(&store), 4, "started + outcome, twice");
+}
+
+#[test]
+fn a_store_deleted_under_a_running_watch_stops_it_from_recording() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    home.run(&["status"]).expect_code(0);
+    let child = spawn(&home, &["watch", "production", "--window", "4s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::remove_file(&store).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("deleted") && stderr.contains(&store.display().to_string()),
+        "{stderr}"
+    );
+}
+
+/// The console over a store that is deleted while it runs: it says so in
+/// its header, and a No-Go given there is refused rather than written into
+/// a file nobody else reads.
+#[test]
+fn a_console_whose_store_is_deleted_says_so_and_refuses_to_act() {
+    let tmux_ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(tmux_ok, "this test needs tmux: apt-get install tmux");
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    let cfg = home.path().join("shipdeck.toml");
+    let socket = home.path().join("tmux.sock");
+    struct KillServer(PathBuf);
+    impl Drop for KillServer {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(&self.0)
+                .arg("kill-server")
+                .output();
+        }
+    }
+    let _server = KillServer(socket.clone());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-u")
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&socket)
+            .env_remove("TMUX")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let bin = assert_cmd::cargo::cargo_bin("shipdeck");
+    let p = home.path().display().to_string();
+    let script = format!(
+        "cd {p} && XDG_CONFIG_HOME={p}/config XDG_DATA_HOME={p}/data XDG_STATE_HOME={p}/state USER=tester {} --config {}; sleep 30",
+        bin.display(),
+        cfg.display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "c",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "c"]).stdout).into_owned()
+    };
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never showed {what:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for("production");
+    std::fs::remove_file(&store).unwrap();
+    let s = wait_for("deleted");
+    assert!(s.contains("store file"), "{s}");
+    // A No-Go for production, from the keyboard.
+    for key in ["l", "l", "l", "l", "x"] {
+        tmux(&["send-keys", "-t", "c", key]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tmux(&["send-keys", "-t", "c", "-l", "bad p95"]);
+    tmux(&["send-keys", "-t", "c", "Enter"]);
+    let s = wait_for("refusing to act");
+    assert!(!s.contains("No-Go recorded"), "{s}");
+    // Nothing was written anywhere else meanwhile.
+    assert!(
+        !store.exists(),
+        "the console must not recreate the store behind the path"
+    );
+}

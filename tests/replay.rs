@@ -1,0 +1,124 @@
+//! `shipdeck replay` as a user runs it: every fixture trace under
+//! tests/fixtures/traces/ through the real binary, its verdict, its exit
+//! code (SPEC §3/§5: 4 regression, 0 healthy, 1 insufficient data, 2 a
+//! malformed file) and its one-line reason.
+
+mod common;
+
+use common::Home;
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/traces/{name}.csv",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Runs `replay --json` on a fixture: (exit code, JSON document or stderr).
+fn replay(name: &str) -> (i32, serde_json::Value, String) {
+    let home = Home::new();
+    let out = home
+        .cmd()
+        .args(["replay", &fixture(name), "--json"])
+        .output()
+        .expect("run shipdeck");
+    let code = out.status.code().expect("exit code");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (code, json, stderr)
+}
+
+#[test]
+fn every_fixture_replays_to_its_verdict_and_exit_code() {
+    for (name, code, verdict, metric) in [
+        ("healthy", 0, "healthy", None),
+        ("traffic_dip", 0, "healthy", None),
+        ("coarse_warmup", 0, "healthy", None),
+        ("error_spike", 4, "regression", Some("error_rate")),
+        ("slow_creep", 4, "regression", Some("error_rate")),
+        ("coarse_error_spike", 4, "regression", Some("error_rate")),
+        ("latency_p95", 4, "regression", Some("latency_p95")),
+        ("throughput_collapse", 4, "regression", Some("throughput")),
+        ("header_only", 1, "insufficient_data", None),
+        ("all_gaps", 1, "insufficient_data", None),
+        ("short_baseline_errors", 1, "insufficient_data", None),
+    ] {
+        let (got, json, stderr) = replay(name);
+        assert_eq!(got, code, "{name}: {json} {stderr}");
+        assert_eq!(json["verdict"], verdict, "{name}: {json}");
+        assert_eq!(json["metric"].as_str(), metric, "{name}: {json}");
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["detected_at", "metric", "reason", "verdict"],
+            "{name}"
+        );
+        let reason = json["reason"].as_str().unwrap();
+        assert!(
+            !reason.contains('\n') && !reason.is_empty(),
+            "{name}: {reason}"
+        );
+        for rust_name in ["InsufficientData", "Collecting", "NaN", "inf"] {
+            assert!(!reason.contains(rust_name), "{name}: {reason}");
+        }
+        assert_eq!(json["detected_at"].is_null(), code != 4, "{name}: {json}");
+    }
+}
+
+#[test]
+fn the_coarse_sharp_regression_is_called_by_its_second_five_minute_step() {
+    let (_, json, _) = replay("coarse_error_spike");
+    let at = json["detected_at"].as_f64().unwrap();
+    assert!(at <= 600.0, "{json}");
+}
+
+#[test]
+fn malformed_files_exit_2_naming_the_line() {
+    let (code, _, stderr) = replay("huge_value");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("huge_value.csv: line 3: requests: `1e308` is out of range"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = replay("malformed_line");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("line 5: errors:"), "{stderr}");
+}
+
+#[test]
+fn a_huge_field_is_cut_in_the_message() {
+    let home = Home::new();
+    let path = home.path().join("big.csv");
+    let big = "7".repeat(5_000_000);
+    std::fs::write(
+        &path,
+        format!("t,requests,errors,p50_ms,p95_ms,p99_ms\n-10,{big}x,0,1,2,3\n"),
+    )
+    .unwrap();
+    let out = home
+        .cmd()
+        .args(["replay", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 500, "{} bytes on stderr", stderr.len());
+    assert!(stderr.contains("(5000001 characters)"), "{stderr}");
+}
+
+#[test]
+fn human_output_uses_words() {
+    let home = Home::new();
+    let out = home
+        .cmd()
+        .args(["replay", &fixture("short_baseline_errors")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("insufficient data: the baseline has 4 usable steps (need 5)"),
+        "{stdout}"
+    );
+}
