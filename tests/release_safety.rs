@@ -392,3 +392,65 @@ fn two_watchers_never_share_a_window() {
     signal(&first, "-TERM");
     let _ = first.wait_with_output();
 }
+
+/// Run shipdeck on a pseudo-terminal (`script` from util-linux), typing `input`.
+fn on_a_terminal(home: &Home, args: &str, input: &str) -> (i32, String) {
+    use std::process::{Command, Stdio};
+    let ok = Command::new("script")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "this test needs `script` (util-linux) for a pseudo-terminal: apt-get install util-linux"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("shipdeck");
+    let mut child = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} {args}", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn rollback_on_a_terminal_names_both_versions_and_the_strategy() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    let (code, screen) = on_a_terminal(&home, "rollback staging", "n\n");
+    assert_eq!(code, 3, "{screen}");
+    assert!(
+        screen.contains("Roll staging back from v1.8.1 to v1.8.0 (redeploy)? [y/N]"),
+        "{screen}"
+    );
+    assert_eq!(version_of(&home, "staging"), "v1.8.1");
+    let (code, screen) = on_a_terminal(&home, "rollback staging", "y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("staging rolled back to v1.8.0"), "{screen}");
+}

@@ -209,10 +209,13 @@ pub fn status_table(s: &Status) -> String {
         if let Some(d) = &e.drift {
             let _ = writeln!(out, "! {}: {}", e.name, d.detail);
         }
+        // Unknown for want of metrics is said once, by the metrics line.
+        let said = e.metrics_error.is_some() && e.health == crate::domain::Health::Unknown;
         if matches!(
             e.health,
             crate::domain::Health::Degraded | crate::domain::Health::Unknown
         ) && e.reachable
+            && !said
         {
             let _ = writeln!(
                 out,

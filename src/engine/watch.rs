@@ -491,16 +491,23 @@ impl Drop for WatchClaim {
         self.engine.inner.store.detach(move |s| {
             if interrupted && let Some((started, version, deploy_at)) = opened {
                 let now = Utc::now();
-                let why = "interrupted: the window's watcher stopped before a verdict";
-                if let Err(e) = s.record_monitor(&MonitorRecord {
-                    env: env.clone(),
-                    version,
-                    started_at: deploy_at,
-                    finished_at: Some(now),
-                    verdict: WindowVerdict::Interrupted.as_str().into(),
-                    metric: None,
-                    reason: why.into(),
-                }) {
+                let why = if mine {
+                    "interrupted: the window's watcher stopped before a verdict"
+                } else {
+                    "ended: a newer window of this process took over"
+                };
+                // A newer window took over: its record is the live one.
+                if mine
+                    && let Err(e) = s.record_monitor(&MonitorRecord {
+                        env: env.clone(),
+                        version,
+                        started_at: deploy_at,
+                        finished_at: Some(now),
+                        verdict: WindowVerdict::Interrupted.as_str().into(),
+                        metric: None,
+                        reason: why.into(),
+                    })
+                {
                     tracing::error!("cannot end the monitoring window of {env}: {e}");
                 }
                 if let Err(e) = s.audit_finish(started, now, Outcome::Unknown, why) {

@@ -1,0 +1,78 @@
+//! Within one process (a console), a newer monitoring window of an
+//! environment takes over from an older one: the older ends, and the
+//! environment stays "monitoring" under the newer one.
+
+use std::time::Duration;
+
+use shipdeck::config::Config;
+use shipdeck::demo::{self, FleetOptions};
+use shipdeck::domain::EnvState;
+use shipdeck::engine::{Engine, EngineError};
+
+#[tokio::test]
+async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let f = demo::spawn(
+        listener,
+        FleetOptions {
+            seed: 3,
+            tick: Duration::from_millis(100),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = f.addr;
+    let mut s = format!(
+        "project = \"takeover\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
+        dir.path().join("s.db").display()
+    );
+    for env in ["staging", "production"] {
+        s.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\" }}\n"
+        ));
+    }
+    s.push_str("monitored = true\n");
+    let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg.clone()).unwrap();
+    // Another console's view of the same store: it knows only the records
+    // and whether their watcher lives.
+    let other = Engine::open(cfg).unwrap();
+
+    let window = Some(Duration::from_secs(30));
+    let first = tokio::spawn({
+        let e = e.clone();
+        async move { e.watch("production", window, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(e.status().await.environments[1].state, EnvState::Monitoring);
+    let second = tokio::spawn({
+        let e = e.clone();
+        async move { e.watch("production", window, None).await }
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the older window ends")
+        .unwrap();
+    match ended {
+        Err(EngineError::Refused { gate }) => {
+            assert!(gate.detail.contains("took over"), "{}", gate.detail)
+        }
+        other => panic!("{other:?}"),
+    }
+    e.settle(Duration::from_secs(5)).await;
+    let st = e.status().await;
+    let p = &st.environments[1];
+    assert_eq!(p.state, EnvState::Monitoring, "{p:?}");
+    assert!(p.watcher.is_some(), "{p:?}");
+    let seen = &other.status().await.environments[1];
+    assert_eq!(seen.state, EnvState::Monitoring, "{seen:?}");
+    assert!(!seen.unwatched, "{seen:?}");
+    second.abort();
+    let _ = second.await;
+    e.settle(Duration::from_secs(5)).await;
+    let p = &e.status().await.environments[1];
+    assert_eq!(p.state, EnvState::Idle, "{p:?}");
+    assert_eq!(p.watcher, None, "{p:?}");
+}
