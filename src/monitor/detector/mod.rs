@@ -75,11 +75,12 @@ pub struct DetectorConfig {
     pub guard_steps: usize,
     /// Gaps in a row before the verdict becomes `InsufficientData`.
     pub gap_steps: usize,
-    /// Seconds after the deploy during which a warm-up is tolerated: steps
-    /// starting in this period count for less.
+    /// Seconds after the deploy during which a warm-up is tolerated: the
+    /// seconds of any step that fall in this period bring less evidence (at
+    /// most 3/4 of the alarm threshold in all), whatever the step length.
     pub warmup_s: f64,
-    /// Minimum seconds of evidence before a statistical alarm (never fewer
-    /// than 3 steps).
+    /// A statistical alarm needs evidence spanning more than this many
+    /// seconds, and never a single step alone (3 steps at 10 s, 2 at 60 s).
     pub min_evidence_s: f64,
     /// Nominal false-alarm probability per window on well-behaved noise; sets
     /// the CUSUM threshold together with the window length.
