@@ -603,6 +603,42 @@ mod tests {
         assert!(e.to_string().len() < 200);
     }
 
+    #[test]
+    fn replay_with_a_seasonal_reference_expects_the_falls_the_reference_shows() {
+        // Traffic slides to a quarter in five minutes and stays there: with
+        // no reference it is a fall that does not recover; the same slide a
+        // day earlier makes it expected.
+        let samples: Vec<Sample> = (-179..=180)
+            .map(|i| {
+                let t = i as f64 * 10.0;
+                let f = if t > 0.0 {
+                    1.0 - 0.75 * (t / 300.0).min(1.0)
+                } else {
+                    1.0
+                };
+                let n = (500.0 * f + (i % 7) as f64 * 3.0).round();
+                Sample {
+                    t,
+                    requests: n,
+                    errors: 0.0,
+                    p50_ms: Some(40.0 + (i % 5) as f64),
+                    p95_ms: Some(120.0 + (i % 3) as f64),
+                    p99_ms: Some(250.0 + (i % 4) as f64),
+                }
+            })
+            .collect();
+        let alone = replay(&samples, DetectorConfig::default());
+        assert_eq!(alone.metric.as_deref(), Some("throughput"), "{alone:?}");
+        assert!(alone.reason.contains("no recovery"), "{}", alone.reason);
+        let reference: Vec<Option<Sample>> = samples.iter().copied().map(Some).collect();
+        let with = replay_with_reference(&samples, &reference, DetectorConfig::default());
+        assert_eq!(
+            (with.verdict.as_str(), with.exit_code()),
+            ("healthy", 0),
+            "{with:?}"
+        );
+    }
+
     /// The committed fixtures are exactly what the generator makes (set
     /// SHIPDECK_REGEN_FIXTURES=1 to rewrite them), and each replays to its
     /// expected verdict.

@@ -75,11 +75,12 @@ pub struct DetectorConfig {
     pub guard_steps: usize,
     /// Gaps in a row before the verdict becomes `InsufficientData`.
     pub gap_steps: usize,
-    /// Seconds after the deploy during which a warm-up is tolerated: steps
-    /// starting in this period count for less.
+    /// Seconds after the deploy during which a warm-up is tolerated: the
+    /// seconds of any step that fall in this period bring less evidence (at
+    /// most 3/4 of the alarm threshold in all), whatever the step length.
     pub warmup_s: f64,
-    /// Minimum seconds of evidence before a statistical alarm (never fewer
-    /// than 3 steps).
+    /// A statistical alarm needs evidence spanning more than this many
+    /// seconds, and never a single step alone (3 steps at 10 s, 2 at 60 s).
     pub min_evidence_s: f64,
     /// Nominal false-alarm probability per window on well-behaved noise; sets
     /// the CUSUM threshold together with the window length.
@@ -234,6 +235,18 @@ struct Model {
     usable: usize,
 }
 
+/// One window step as the whole-window error test keeps it.
+#[derive(Clone, Copy, Debug)]
+struct CumStep {
+    t: f64,
+    /// Errors, capped for a blip.
+    x: f64,
+    /// Expected errors at the baseline rate.
+    mu: f64,
+    errors: f64,
+    requests: f64,
+}
+
 /// Consecutive breaches of a hard guard.
 #[derive(Clone, Copy, Debug, Default)]
 struct Guard {
@@ -259,9 +272,7 @@ pub struct Detector {
     lat: [[Cusum; 3]; 3],
     /// Whole-window error test (after the warm-up): errors, expected
     /// errors, Σ expected², steps, first step's t.
-    cum: Cusum,
-    /// The step of `cum` with the largest excess of errors: (errors, expected).
-    cum_worst: (f64, f64),
+    cum: Vec<CumStep>,
     /// Fall of traffic against the expected level (baseline or reference).
     thr: Cusum,
     /// Fall far below the healthy-dip floor.
@@ -297,8 +308,7 @@ impl Detector {
             gap_since: 0.0,
             err: [Cusum::default(); 3],
             lat: [[Cusum::default(); 3]; 3],
-            cum: Cusum::default(),
-            cum_worst: (0.0, 0.0),
+            cum: Vec::new(),
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
             thr_low_since: None,
@@ -550,20 +560,14 @@ impl Detector {
             && after_warmup
         {
             let mu = n * es.p0;
-            // One step (a blip) counts for at most a fourfold rate.
-            let x = e.min(4.0 * mu + 4.0);
-            let c = &mut self.cum;
-            if c.steps == 0 {
-                c.start_t = t;
-            }
-            c.steps += 1;
-            c.s += x;
-            c.a += e;
-            c.b += n;
-            c.c += mu;
-            if x - mu > self.cum_worst.0 - self.cum_worst.1 {
-                self.cum_worst = (x, mu);
-            }
+            self.cum.push(CumStep {
+                t,
+                // One step (a blip) counts for at most a fourfold rate.
+                x: e.min(4.0 * mu + 4.0),
+                mu,
+                errors: e,
+                requests: n,
+            });
             if found.is_none()
                 && let Some(v) = self.cum_verdict(m, es, t)
             {
@@ -666,51 +670,69 @@ impl Detector {
     }
 
     /// The whole-window error test: quasi-likelihood ratios of the error
-    /// count since the warm-up for rates ×1.5/×2/×3, their mixture against
-    /// a threshold set by the false-alarm goal. The variance counts the
-    /// per-step overdispersion, the uncertainty of the baseline rate and
-    /// its slow wander, so that high traffic needs a clear shift and low
-    /// traffic enough errors.
+    /// count since the warm-up (and, for a creep, over the later half of
+    /// that) for rates ×1.5/×2/×3, their mixture against a threshold set by
+    /// the false-alarm goal. The variance counts the per-step
+    /// overdispersion, the uncertainty of the baseline rate and its slow
+    /// wander, so that high traffic needs a clear shift and low traffic
+    /// enough errors. The single worst step is left out.
     fn cum_verdict(&self, m: &Model, es: ErrStats, t: f64) -> Option<Verdict> {
-        let c = &self.cum;
-        // Without its worst step: no single step (a blip) decides.
-        let (x, mu) = (c.s - self.cum_worst.0, c.c - self.cum_worst.1);
-        if c.steps < 2 || mu <= 0.0 || t - c.start_t + m.dt < self.cfg.min_evidence_s {
-            return None;
+        let starts = [0, self.cum.len() / 2];
+        let a = (2.0 * starts.len() as f64 / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
+        for (k, &from) in starts.iter().enumerate() {
+            if k > 0 && from == starts[k - 1] {
+                continue;
+            }
+            let steps = &self.cum[from..];
+            if steps.len() < 2 || t - steps[0].t + m.dt < self.cfg.min_evidence_s {
+                continue;
+            }
+            let worst = steps
+                .iter()
+                .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
+                .expect("two steps or more");
+            let (x, mu) = steps
+                .iter()
+                .fold((-worst.x, -worst.mu), |(x, mu), c| (x + c.x, mu + c.mu));
+            if mu <= 0.0 {
+                continue;
+            }
+            let per_step = mu / (steps.len() - 1) as f64;
+            // Dispersion no smaller than a modest prior: over a whole
+            // window, an underestimate would add up.
+            let phi =
+                1.0 + es.c.max(0.1) * per_step + mu / (es.e_base + 1.0) + es.tau * es.tau * mu;
+            let mix = CUM_RATIOS
+                .iter()
+                .map(|r| ((x * r.ln() - (r - 1.0) * mu) / phi).min(700.0).exp())
+                .sum::<f64>()
+                / CUM_RATIOS.len() as f64;
+            if mix.ln() < a {
+                continue;
+            }
+            let (errs, reqs) = steps
+                .iter()
+                .fold((0.0, 0.0), |(e, n), c| (e + c.errors, n + c.requests));
+            let rate = errs / reqs;
+            let z = (x - mu) / (phi * mu).sqrt();
+            return Some(regression(
+                Metric::ErrorRate,
+                t,
+                format!(
+                    "error rate {} vs baseline {} ({:.1}x) since t={}, over {} steps ({} errors in {} requests, {:.1} expected), {}: a sustained rise",
+                    fmt_pct(rate),
+                    fmt_pct(es.p0),
+                    rate / es.p0,
+                    fmt_t(steps[0].t),
+                    steps.len(),
+                    errs,
+                    reqs,
+                    mu + worst.mu,
+                    fmt_p(norm_sf(z))
+                ),
+            ));
         }
-        let per_step = mu / (c.steps - 1) as f64;
-        // Dispersion and wander no smaller than modest priors: over a whole
-        // window, an underestimate would add up.
-        let (disp, tau) = (es.c.max(0.1), es.tau);
-        let phi = 1.0 + disp * per_step + mu / (es.e_base + 1.0) + tau * tau * mu;
-        let mix = CUM_RATIOS
-            .iter()
-            .map(|r| ((x * r.ln() - (r - 1.0) * mu) / phi).min(700.0).exp())
-            .sum::<f64>()
-            / CUM_RATIOS.len() as f64;
-        let a = (4.0 / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
-        if mix.ln() < a {
-            return None;
-        }
-        let (errs, reqs) = (c.a, c.b);
-        let rate = errs / reqs;
-        let z = (x - mu) / (phi * mu).sqrt();
-        Some(regression(
-            Metric::ErrorRate,
-            t,
-            format!(
-                "error rate {} vs baseline {} ({:.1}x) since t={}, over {} steps ({} errors in {} requests, {:.1} expected), {}: a sustained rise over the whole window",
-                fmt_pct(rate),
-                fmt_pct(es.p0),
-                rate / es.p0,
-                fmt_t(c.start_t),
-                c.steps,
-                errs,
-                reqs,
-                mu,
-                fmt_p(norm_sf(z))
-            ),
-        ))
+        None
     }
 
     /// The signal, if any, whose evidence of a regression has come close
