@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod host;
 pub mod logging;
 pub mod monitor;
 pub mod paths;

@@ -313,7 +313,8 @@ fn a_read_only_store_serves_status_and_history_and_refuses_actions() {
         "{out:#?}"
     );
     let out = home.run(&["promote", "production", "--yes"]);
-    assert_ne!(out.code, 0, "{out:#?}");
+    out.expect_code(1);
+    assert!(out.stderr.contains("read-only"), "{out:#?}");
     let s = home.run(&["status", "--json"]).json();
     assert_eq!(s["environments"][3]["version"], "v1.7.3", "nothing shipped");
 }

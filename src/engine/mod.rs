@@ -36,14 +36,7 @@ use crate::store::{AsyncStore, SqliteStore, Store};
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
 
-/// This machine's name, for actor names and locks.
-pub fn hostname() -> String {
-    gethostname::gethostname()
-        .to_string_lossy()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
-}
+pub use crate::host::hostname;
 
 /// Who acts: `[identity] name`, else `$USER@hostname`.
 pub fn actor_from(config: &Config) -> String {

@@ -97,6 +97,9 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 "#;
 
+/// How often a view re-walks an audit log that only changed in place.
+const VIEW_RECHECK: Duration = Duration::from_secs(10);
+
 /// The append-only triggers of the audit log, by name.
 const AUDIT_TRIGGERS: [&str; 2] = ["audit_no_update", "audit_no_delete"];
 const RECREATE_TRIGGERS: &str = r#"
@@ -120,7 +123,7 @@ pub struct SqliteStore {
     /// open, approvals that disagree with the audit log), newest last.
     notes: Mutex<Vec<String>>,
     /// The last walk of the hash chain, and the state of the log it saw.
-    verified: Mutex<Option<(ChainKey, ChainReport)>>,
+    verified: Mutex<Option<(ChainKey, ChainReport, std::time::Instant)>>,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -236,7 +239,7 @@ impl SqliteStore {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.check_writable()?;
-        let report = self.chain_report()?;
+        let report = self.chain_report(true)?;
         if let Some(b) = &report.broken {
             return Err(StoreError::Tampered {
                 path: self.path.display().to_string(),
@@ -257,7 +260,7 @@ impl SqliteStore {
         // the log, so the next write does not walk it again.
         if let Ok(key) = chain_key(&mut conn) {
             let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((k, r)) = v.as_mut()
+            if let Some((k, r, _)) = v.as_mut()
                 && r.intact()
             {
                 *k = key;
@@ -277,15 +280,21 @@ impl SqliteStore {
     }
 
     /// The hash chain's state, walked again only when the log changed.
-    fn chain_report(&self) -> Result<ChainReport, StoreError> {
+    /// `strict` (before a write) walks on any change to the database; a
+    /// view walks again at most every [`VIEW_RECHECK`] when no record was
+    /// added (other processes' samples and locks change the database all
+    /// the time).
+    fn chain_report(&self, strict: bool) -> Result<ChainReport, StoreError> {
         let key = self.with(chain_key)?;
-        if let Some((k, r)) = &*self.verified.lock().unwrap_or_else(|p| p.into_inner())
-            && *k == key
-        {
-            return Ok(r.clone());
+        if let Some((k, r, at)) = &*self.verified.lock().unwrap_or_else(|p| p.into_inner()) {
+            let same_records = (k.1, k.2) == (key.1, key.2);
+            if *k == key || (!strict && same_records && at.elapsed() < VIEW_RECHECK) {
+                return Ok(r.clone());
+            }
         }
         let report = self.walk_chain()?;
-        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, report.clone()));
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((key, report.clone(), std::time::Instant::now()));
         Ok(report)
     }
 
@@ -482,15 +491,21 @@ fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
 /// A store written before the audit log was hash-chained: add the columns
 /// and chain the existing records, recording where the chain starts.
 fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()> {
-    let has_hash: bool = c.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'hash'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_hash {
+    let has_hash = || -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'hash'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if has_hash()? {
         return Ok(());
     }
     c.execute_batch("BEGIN IMMEDIATE")?;
+    // Another process may have migrated it while this one waited.
+    if has_hash()? {
+        return c.execute_batch("COMMIT");
+    }
     let done = (|| {
         c.execute_batch(
             "ALTER TABLE audit ADD COLUMN note TEXT;
@@ -1106,7 +1121,7 @@ impl Store for SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             expires_at: self.parse_time(&expires)?,
         };
-        let stale = info.expires_at < now || (host == crate::engine::hostname() && !pid_alive(pid));
+        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
         Ok((!stale).then_some(info))
     }
 
@@ -1265,7 +1280,7 @@ impl Store for SqliteStore {
                 self.path.display()
             ));
         }
-        match self.chain_report() {
+        match self.chain_report(false) {
             Ok(r) => {
                 if let Some(b) = r.broken {
                     problems.push(format!(
@@ -1667,7 +1682,7 @@ mod tests {
     #[test]
     fn locks_exclude_other_holders_until_released_or_expired() {
         let (_d, s) = open();
-        let host = crate::engine::hostname();
+        let host = crate::host::hostname();
         let mine = LockInfo {
             env: "production".into(),
             holder: "alice".into(),
@@ -1706,7 +1721,7 @@ mod tests {
             env: "staging".into(),
             holder: "ghost".into(),
             pid: u32::MAX - 7,
-            host: crate::engine::hostname(),
+            host: crate::host::hostname(),
             acquired_at: t(0),
             expires_at: t(60),
         };
