@@ -702,6 +702,18 @@ fn insert_finish(
     outcome: Outcome,
     detail: &str,
 ) -> rusqlite::Result<()> {
+    // An interrupted action's "unknown" after an outcome already written
+    // (Ctrl-C while its outcome was on its way to the store) adds nothing.
+    if outcome == Outcome::Unknown {
+        let finished: bool = c.query_row(
+            "SELECT COUNT(*) > 0 FROM audit WHERE finishes = ?1",
+            params![started],
+            |r| r.get(0),
+        )?;
+        if finished {
+            return Ok(());
+        }
+    }
     let (actor, action, env, version, from): (
         String,
         String,
@@ -856,7 +868,8 @@ impl Store for SqliteStore {
             let mut st = c.prepare(
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         s.outcome, s.detail, f.outcome, f.detail, f.at
-                 FROM audit s LEFT JOIN audit f ON f.finishes = s.id
+                 FROM audit s LEFT JOIN audit f
+                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
                  WHERE s.finishes IS NULL AND (?1 IS NULL OR s.env = ?1)
                  ORDER BY s.id DESC LIMIT ?2",
             )?;
@@ -1649,6 +1662,27 @@ mod tests {
         s.audit_finish(a, t(2), Outcome::Unknown, "reconciled")
             .unwrap();
         assert_eq!(s.unfinished().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_interrupted_marker_after_a_recorded_outcome_adds_nothing() {
+        let (_d, s) = open();
+        let id = start(&s, "staging", t(0));
+        let rec = DeployRecord {
+            env: "staging".into(),
+            version: v("v2"),
+            from_version: None,
+            at: t(1),
+            actor: "alice".into(),
+            kind: "promote".into(),
+        };
+        s.record_deploy(id, &rec, "staging reports v2").unwrap();
+        s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")
+            .unwrap();
+        let h = s.history(None, 10).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].outcome, Outcome::Succeeded);
+        assert!(s.verify().unwrap().intact());
     }
 
     #[test]
