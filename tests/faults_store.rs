@@ -313,7 +313,8 @@ fn a_read_only_store_serves_status_and_history_and_refuses_actions() {
         "{out:#?}"
     );
     let out = home.run(&["promote", "production", "--yes"]);
-    assert_ne!(out.code, 0, "{out:#?}");
+    out.expect_code(1);
+    assert!(out.stderr.contains("read-only"), "{out:#?}");
     let s = home.run(&["status", "--json"]).json();
     assert_eq!(s["environments"][3]["version"], "v1.7.3", "nothing shipped");
 }
@@ -496,4 +497,44 @@ fn a_console_whose_store_is_deleted_says_so_and_refuses_to_act() {
         !store.exists(),
         "the console must not recreate the store behind the path"
     );
+}
+
+/// Ctrl-C while another process holds the database locked: the command
+/// answers at once (within its bounded wait for the store), instead of
+/// sitting in SQLite's busy wait with the signal unhandled.
+#[test]
+fn ctrl_c_is_handled_while_the_store_is_locked() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    home.run(&["status"]).expect_code(0);
+    let mut child = spawn(&home, &["watch", "production", "--window", "60s"]);
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().expect("watch output").unwrap();
+        if line.starts_with("watching production") {
+            break;
+        }
+    }
+    let locker = Connection::open(&store).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // Let the window's next steps queue store writes behind the lock.
+    std::thread::sleep(Duration::from_millis(2500));
+    let sent = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    locker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(status.code(), Some(1), "handled, not killed: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    // The store's busy wait is 10 s; the command waits at most 5 s for it.
+    assert!(took < Duration::from_secs(8), "took {took:?}: {rest:?}");
 }

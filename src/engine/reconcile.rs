@@ -105,3 +105,92 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::AuditEntry;
+    use crate::store::{NewAudit, SqliteStore, Store};
+
+    /// An engine whose only environment, staging, reports v2.
+    fn engine(dir: &Path) -> (Engine, Arc<SqliteStore>) {
+        let text = format!(
+            "project = \"t\"\n[store]\npath = {:?}\n[[environments]]\nname = \"staging\"\nversion = {{ command = [\"echo\", \"v2\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+            dir.join("s.db").display().to_string()
+        );
+        let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.join("s.db")).unwrap());
+        (Engine::with_store(cfg, store.clone()), store)
+    }
+
+    fn started(store: &SqliteStore, version: &str) -> i64 {
+        let v = Version::parse(version).unwrap();
+        let from = Version::parse("v1").unwrap();
+        store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: "alice",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&v),
+                from_version: Some(&from),
+                outcome: Outcome::Started,
+                detail: "promote",
+            })
+            .unwrap()
+    }
+
+    fn entry(h: &[AuditEntry], id: i64) -> &AuditEntry {
+        h.iter().find(|e| e.id == id).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_deploy_the_environment_confirms_gets_its_outcome_and_deploy_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let id = started(&store, "v2");
+        engine.status().await;
+        let h = store.history(None, 10).unwrap();
+        let e = entry(&h, id);
+        assert_eq!(e.outcome, Outcome::Succeeded);
+        assert!(e.detail.contains("reconciled"), "{}", e.detail);
+        let d = store.deploys(Some("staging")).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].from_version, Some(Version::parse("v1").unwrap()));
+        // Settled once: a second look adds nothing.
+        engine.status().await;
+        assert_eq!(store.deploys(None).unwrap().len(), 1);
+        assert!(store.verify().unwrap().intact());
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_deploy_of_another_version_reads_unknown_without_deploy_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let id = started(&store, "v3");
+        engine.status().await;
+        let h = store.history(None, 10).unwrap();
+        let e = entry(&h, id);
+        assert_eq!(e.outcome, Outcome::Unknown);
+        assert!(e.detail.contains("reported v2, not v3"), "{}", e.detail);
+        assert!(store.deploys(None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unrecorded_deploy_followed_by_another_is_not_credited_with_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let first = started(&store, "v2");
+        let second = started(&store, "v2");
+        engine.status().await;
+        let h = store.history(None, 10).unwrap();
+        assert_eq!(entry(&h, first).outcome, Outcome::Unknown);
+        assert!(entry(&h, first).detail.contains(&format!("#{second}")));
+        assert_eq!(entry(&h, second).outcome, Outcome::Succeeded);
+        assert_eq!(store.deploys(None).unwrap().len(), 1);
+    }
+}

@@ -26,22 +26,41 @@ pub struct AsyncStore {
     _thread: Arc<Thread>,
 }
 
-/// The store thread, joined when the last handle goes: it finishes the jobs
-/// queued so far and closes the database cleanly (SQLite checkpoints its
-/// write-ahead log on close) before the process moves on.
+/// The store thread, waited for when the last handle goes: it finishes the
+/// jobs queued so far and closes the database cleanly (SQLite checkpoints
+/// its write-ahead log on close) before the process moves on — for at most
+/// [`CLOSE_WAIT`], so that a locked database cannot hold up an exit.
 struct Thread {
     handle: Option<std::thread::JoinHandle<()>>,
+    /// Answers once the thread has closed the store.
+    closed: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
     /// The thread's own sender, dropped first so that it sees the end.
     stop: Option<mpsc::Sender<Job>>,
 }
 
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 impl Drop for Thread {
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(h) = self.handle.take()
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
+        let closed = self
+            .closed
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let (Some(h), Some(closed)) = (self.handle.take(), closed) else {
+            return;
+        };
+        if h.thread().id() == std::thread::current().id() {
+            return;
+        }
+        match closed.recv_timeout(CLOSE_WAIT) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = h.join();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("the store is still busy; leaving without closing it");
+            }
         }
     }
 }
@@ -92,12 +111,15 @@ impl AsyncStore {
     pub fn new(store: Arc<dyn Store>) -> AsyncStore {
         let (tx, rx) = mpsc::channel::<Job>();
         let location: Arc<str> = store.describe().into();
+        let (closed_tx, closed) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("shipdeck-store".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     job(&*store);
                 }
+                drop(store);
+                let _ = closed_tx.send(());
             });
         let handle = match spawned {
             Ok(h) => Some(h),
@@ -113,6 +135,7 @@ impl AsyncStore {
             location,
             _thread: Arc::new(Thread {
                 handle,
+                closed: std::sync::Mutex::new(Some(closed)),
                 stop: Some(tx),
             }),
         }

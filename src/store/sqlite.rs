@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 "#;
 
+/// How often a view re-walks an audit log that only changed in place.
+const VIEW_RECHECK: Duration = Duration::from_secs(10);
+
 /// The append-only triggers of the audit log, by name.
 const AUDIT_TRIGGERS: [&str; 2] = ["audit_no_update", "audit_no_delete"];
 const RECREATE_TRIGGERS: &str = r#"
@@ -122,7 +125,7 @@ pub struct SqliteStore {
     /// open, approvals that disagree with the audit log), newest last.
     notes: Mutex<Vec<String>>,
     /// The last walk of the hash chain, and the state of the log it saw.
-    verified: Mutex<Option<(ChainKey, ChainReport)>>,
+    verified: Mutex<Option<(ChainKey, ChainReport, std::time::Instant)>>,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -244,7 +247,7 @@ impl SqliteStore {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.check_writable()?;
-        let report = self.chain_report()?;
+        let report = self.chain_report(true)?;
         if let Some(b) = &report.broken {
             return Err(StoreError::Tampered {
                 path: self.path.display().to_string(),
@@ -265,7 +268,7 @@ impl SqliteStore {
         // the log, so the next write does not walk it again.
         if let Ok(key) = chain_key(&mut conn) {
             let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((k, r)) = v.as_mut()
+            if let Some((k, r, _)) = v.as_mut()
                 && r.intact()
             {
                 *k = key;
@@ -285,15 +288,21 @@ impl SqliteStore {
     }
 
     /// The hash chain's state, walked again only when the log changed.
-    fn chain_report(&self) -> Result<ChainReport, StoreError> {
+    /// `strict` (before a write) walks on any change to the database; a
+    /// view walks again at most every [`VIEW_RECHECK`] when no record was
+    /// added (other processes' samples and locks change the database all
+    /// the time).
+    fn chain_report(&self, strict: bool) -> Result<ChainReport, StoreError> {
         let key = self.with(chain_key)?;
-        if let Some((k, r)) = &*self.verified.lock().unwrap_or_else(|p| p.into_inner())
-            && *k == key
-        {
-            return Ok(r.clone());
+        if let Some((k, r, at)) = &*self.verified.lock().unwrap_or_else(|p| p.into_inner()) {
+            let same_records = (k.1, k.2) == (key.1, key.2);
+            if *k == key || (!strict && same_records && at.elapsed() < VIEW_RECHECK) {
+                return Ok(r.clone());
+            }
         }
         let report = self.walk_chain()?;
-        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, report.clone()));
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((key, report.clone(), std::time::Instant::now()));
         Ok(report)
     }
 
@@ -491,15 +500,21 @@ fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
 /// A store written before the audit log was hash-chained: add the columns
 /// and chain the existing records, recording where the chain starts.
 fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()> {
-    let has_hash: bool = c.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'hash'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_hash {
+    let has_hash = || -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'hash'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if has_hash()? {
         return Ok(());
     }
     c.execute_batch("BEGIN IMMEDIATE")?;
+    // Another process may have migrated it while this one waited.
+    if has_hash()? {
+        return c.execute_batch("COMMIT");
+    }
     let done = (|| {
         c.execute_batch(
             "ALTER TABLE audit ADD COLUMN note TEXT;
@@ -696,6 +711,18 @@ fn insert_finish(
     outcome: Outcome,
     detail: &str,
 ) -> rusqlite::Result<()> {
+    // An interrupted action's "unknown" after an outcome already written
+    // (Ctrl-C while its outcome was on its way to the store) adds nothing.
+    if outcome == Outcome::Unknown {
+        let finished: bool = c.query_row(
+            "SELECT COUNT(*) > 0 FROM audit WHERE finishes = ?1",
+            params![started],
+            |r| r.get(0),
+        )?;
+        if finished {
+            return Ok(());
+        }
+    }
     let (actor, action, env, version, from): (
         String,
         String,
@@ -850,7 +877,8 @@ impl Store for SqliteStore {
             let mut st = c.prepare(
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         s.outcome, s.detail, f.outcome, f.detail, f.at
-                 FROM audit s LEFT JOIN audit f ON f.finishes = s.id
+                 FROM audit s LEFT JOIN audit f
+                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
                  WHERE s.finishes IS NULL AND (?1 IS NULL OR s.env = ?1)
                  ORDER BY s.id DESC LIMIT ?2",
             )?;
@@ -1274,7 +1302,7 @@ impl Store for SqliteStore {
                 self.path.display()
             ));
         }
-        match self.chain_report() {
+        match self.chain_report(false) {
             Ok(r) => {
                 if let Some(b) = r.broken {
                     problems.push(format!(
@@ -1643,6 +1671,27 @@ mod tests {
         s.audit_finish(a, t(2), Outcome::Unknown, "reconciled")
             .unwrap();
         assert_eq!(s.unfinished().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_interrupted_marker_after_a_recorded_outcome_adds_nothing() {
+        let (_d, s) = open();
+        let id = start(&s, "staging", t(0));
+        let rec = DeployRecord {
+            env: "staging".into(),
+            version: v("v2"),
+            from_version: None,
+            at: t(1),
+            actor: "alice".into(),
+            kind: DeployKind::Promote,
+        };
+        s.record_deploy(id, &rec, "staging reports v2").unwrap();
+        s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")
+            .unwrap();
+        let h = s.history(None, 10).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].outcome, Outcome::Succeeded);
+        assert!(s.verify().unwrap().intact());
     }
 
     #[test]
