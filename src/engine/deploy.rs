@@ -113,6 +113,17 @@ impl Engine {
         };
         let accepted = match backend.deploy.start(env, version).await {
             Ok(a) => a,
+            Err(e @ crate::backends::BackendError::OutcomeUnknown { .. }) => {
+                // The backend may have started it: neither done nor failed.
+                guard.finish(Outcome::Unknown, &e.to_string());
+                emit(Event::DeployFinished {
+                    env: env.to_string(),
+                    version: version.clone(),
+                    ok: false,
+                    detail: e.to_string(),
+                });
+                return Err(e.into());
+            }
             Err(e) => {
                 fail(&mut guard, e.to_string());
                 return Err(e.into());
