@@ -477,6 +477,13 @@ fn github_actions_dispatches_follows_its_run_and_waits_for_the_version() {
     // The audit log carries the run's URL and the observed version.
     let e = last_audit(&home);
     assert_eq!(e["outcome"], "succeeded", "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("local reports v2.0.0")
+            && detail.contains("GitHub Actions run #242")
+            && detail.contains("/acme/shop/actions/runs/4242"),
+        "{e}"
+    );
     let log = std::fs::read_to_string(find_log(&home)).unwrap();
     assert!(
         log.contains("GitHub Actions run #242") && log.contains("/acme/shop/actions/runs/4242"),
@@ -553,6 +560,8 @@ fn github_actions_success_without_the_new_version_is_not_a_deploy() {
     home.config(&gh_config(&fake.addr, "2s"));
     let out = promote(&home);
     assert!(out.stderr.contains("still reports v1.0.0"), "{out:#?}");
+    // The run's success is said, but it is not taken for the deploy.
+    assert!(out.stderr.contains("completed: success"), "{out:#?}");
     assert_not_recorded(&home, &out, "failed");
 }
 

@@ -155,6 +155,7 @@ impl Engine {
                 if let Some(e) = &last_error {
                     why.push_str(&format!(" (last read failed: {e})"));
                 }
+                why.push_str(&format!("; {accepted}"));
                 fail(&mut guard, why.clone());
                 return Err(EngineError::DeployFailed {
                     env: env.to_string(),
@@ -182,7 +183,8 @@ impl Engine {
             },
         };
         let took = t0.elapsed().as_secs_f64();
-        let done = format!("{env} reports {version} after {took:.1}s");
+        // The backend's answer (a CI run's or build's URL) goes into the audit record.
+        let done = format!("{env} reports {version} after {took:.1}s; {accepted}");
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
             // Deployed but not recorded: say what happened. The started
             // record stays without outcome, which the next run reconciles
