@@ -302,6 +302,10 @@ struct Gh {
     rate_limited: bool,
     /// Never answer the dispatch in time.
     hang: bool,
+    /// The run never leaves in_progress.
+    stall: bool,
+    /// The first read of the run answers 502.
+    flaky: bool,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -393,6 +397,12 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
         }
         ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
             s.run_reads += 1;
+            if s.flaky && s.run_reads == 1 {
+                return answer(502, json!({"message": "Server Error"}));
+            }
+            if s.stall {
+                s.run_reads = 2;
+            }
             let (status, conclusion) = match s.run_reads {
                 1 => ("queued", Value::Null),
                 2 => ("in_progress", Value::Null),
@@ -1010,4 +1020,92 @@ fn command_deploy_is_observed_and_its_failure_is_exit_1() {
     let out = promote(&home2);
     assert!(out.stderr.contains("exit code 4"), "{out:#?}");
     assert_not_recorded(&home2, &out, "failed");
+}
+
+#[test]
+fn github_actions_read_answered_5xx_is_read_again_and_the_deploy_goes_on() {
+    let fake = gh_fake(|s| s.flaky = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("answered HTTP 502; reading again"), "{log}");
+}
+
+#[test]
+fn github_actions_unknown_workflow_is_a_failure_naming_the_call() {
+    fn missing(_: &Req, _: &mut Gh, _: &str) -> Resp {
+        answer(
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        )
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            ..Gh::default()
+        },
+        missing,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "5s"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("GitHub Actions of local (acme/shop deploy.yml): POST /repos/acme/shop/actions/workflows/deploy.yml/dispatches: answered HTTP 404"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    assert_eq!(fake.calls().len(), 1, "a refused dispatch is not repeated");
+}
+
+#[test]
+fn ctrl_c_while_following_a_run_leaves_unknown() {
+    let fake = gh_fake(|s| s.stall = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "60s"));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
+    cmd.current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .env(TOKEN_VAR, TOKEN)
+        .args(["promote", "local", "--version", "v2.0.0", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let run_reads = || {
+        fake.calls()
+            .iter()
+            .filter(|r| r.path.ends_with("/actions/runs/4242"))
+            .count()
+    };
+    while run_reads() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was never followed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let e = last_audit(&home);
+    assert_eq!(e["outcome"], "unknown", "{e}");
+    assert_eq!(reported(&home), "v1.0.0");
+    let o = Output {
+        code: 1,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_no_token(&home, &[&o], &[]);
 }

@@ -37,7 +37,10 @@ fn kubernetes_and_argo_rollouts_recipes_pass_config_check() {
     let all = configs("assets/recipes");
     assert_eq!(
         all,
-        ["assets/recipes/argo-rollouts.toml", "assets/recipes/kubernetes.toml"]
+        [
+            "assets/recipes/argo-rollouts.toml",
+            "assets/recipes/kubernetes.toml"
+        ]
     );
     for p in &all {
         check(p);
