@@ -308,6 +308,9 @@ struct Gh {
     flaky: bool,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Deployments API: the records created and the statuses posted.
+    records: Vec<Value>,
+    statuses: Vec<Value>,
 }
 
 impl HasVersion for Gh {
@@ -370,6 +373,20 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
             }
         }
         ("GET", "/api/v3/user") => answer(200, json!({"login": "release-bot"})),
+        ("POST", p) if p == format!("{GH_BASE}/deployments") => {
+            s.records.push(req.json());
+            answer(
+                201,
+                json!({"id": 9001, "environment": req.json()["environment"]}),
+            )
+        }
+        ("POST", p) if p == format!("{GH_BASE}/deployments/9001/statuses") => {
+            s.statuses.push(req.json());
+            answer(
+                201,
+                json!({"id": s.statuses.len(), "state": req.json()["state"]}),
+            )
+        }
         ("GET", p) if p == format!("{GH_BASE}/actions/workflows/deploy.yml/runs") => {
             // Other runs come and go: push CI (the newest), another
             // person's dispatch, an older dispatch of ours.
@@ -421,6 +438,15 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
     }
 }
 
+fn states(fake: &Fake<Gh>) -> Vec<String> {
+    fake.with(|s| {
+        s.statuses
+            .iter()
+            .map(|s| s["state"].as_str().unwrap_or("").to_string())
+            .collect()
+    })
+}
+
 fn gh_config(addr: &str, timeout: &str) -> String {
     config(
         addr,
@@ -462,6 +488,36 @@ fn github_actions_dispatches_follows_its_run_and_waits_for_the_version() {
     out.expect_code(0);
     assert_eq!(reported(&home), "v2.0.0");
     let calls = fake.calls();
+    for r in &calls {
+        assert_github_headers(r);
+    }
+    // The Deployments API record, then the dispatch.
+    let rec = &calls[0];
+    assert_eq!(
+        (rec.method.as_str(), rec.path.as_str()),
+        ("POST", "/api/v3/repos/acme/shop/deployments")
+    );
+    assert_eq!(
+        rec.json(),
+        json!({"ref": "main", "environment": "local", "description": "shipdeck: v2.0.0",
+               "payload": {"version": "v2.0.0"}, "auto_merge": false, "required_contexts": []})
+    );
+    let statuses = fake.with(|s| s.statuses.clone());
+    let states: Vec<&str> = statuses
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    assert!(
+        statuses[0]["log_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/shop/actions/runs/4242")
+    );
+    let calls: Vec<Req> = calls
+        .into_iter()
+        .filter(|r| !r.path.contains("/deployments"))
+        .collect();
     let d = &calls[0];
     assert_eq!(
         (d.method.as_str(), d.path.as_str()),
@@ -560,6 +616,7 @@ fn github_actions_failed_run_fails_the_deploy_with_its_url() {
         e["detail"].as_str().unwrap().contains("/actions/runs/4242"),
         "{e}"
     );
+    assert_eq!(states(&fake), ["in_progress", "failure"]);
     assert_no_token(&home, &[&out], &[]);
 }
 
@@ -573,6 +630,8 @@ fn github_actions_success_without_the_new_version_is_not_a_deploy() {
     // The run's success is said, but it is not taken for the deploy.
     assert!(out.stderr.contains("completed: success"), "{out:#?}");
     assert_not_recorded(&home, &out, "failed");
+    // GitHub's record says failure too: the run's success is not the deploy's.
+    assert_eq!(states(&fake), ["in_progress", "failure"]);
 }
 
 #[test]
@@ -1058,7 +1117,15 @@ fn github_actions_unknown_workflow_is_a_failure_naming_the_call() {
         "{out:#?}"
     );
     assert_not_recorded(&home, &out, "failed");
-    assert_eq!(fake.calls().len(), 1, "a refused dispatch is not repeated");
+    let dispatches = fake
+        .calls()
+        .iter()
+        .filter(|r| r.path.ends_with("/dispatches"))
+        .count();
+    assert_eq!(dispatches, 1, "a refused dispatch is not repeated");
+    // The Deployments API refused too: a warning, not the deploy's failure.
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("without a GitHub deployment record"), "{log}");
 }
 
 #[test]

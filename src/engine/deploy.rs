@@ -157,6 +157,7 @@ impl Engine {
                 }
                 why.push_str(&format!("; {accepted}"));
                 fail(&mut guard, why.clone());
+                backend.deploy.finished(false, &why).await;
                 return Err(EngineError::DeployFailed {
                     env: env.to_string(),
                     version: version.clone(),
@@ -207,6 +208,11 @@ impl Engine {
         }
         guard.finished = true;
         drop(guard);
+        // Recorded first: the backend's own record is told after.
+        backend
+            .deploy
+            .finished(true, &format!("{env} reports {version}"))
+            .await;
         emit(Event::DeployFinished {
             env: env.to_string(),
             version: version.clone(),

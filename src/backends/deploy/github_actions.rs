@@ -26,6 +26,16 @@
 //!   sends `shipdeck/VERSION`). Rate limits: 403 or 429 with `retry-after`,
 //!   or `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds).
 //!
+//! - Deployments (recorded alongside, best effort: a token without the
+//!   `deployments` permission only costs a warning in the log):
+//!   `POST {api}/repos/{owner}/{repo}/deployments` with `{ref, environment,
+//!   description, payload, auto_merge: false, required_contexts: []}`
+//!   answers `201` with `{id}`; `POST …/deployments/{id}/statuses` with
+//!   `{state, log_url, description}` — in_progress once the run is known,
+//!   then success once the environment reports the version, or failure.
+//!   `auto_inactive` (on by default) marks the replaced deployment of that
+//!   environment inactive when the new one succeeds.
+//!
 //! The run to follow is the one this dispatch started: the run id from the
 //! dispatch's answer, or else the only run of this workflow with event
 //! `workflow_dispatch` on the dispatched branch, by the token's user, created
@@ -34,6 +44,7 @@
 //! stops as "outcome unknown" and lists them.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -63,7 +74,15 @@ pub struct GithubActions {
     pub(super) name: String,
     timeout: Duration,
     poll: Duration,
+    env: String,
+    /// The Deployments API record of the deploy in flight (one per
+    /// environment at a time: the engine holds the environment's lock)
+    /// and the run's URL.
+    record: Arc<Mutex<Option<(u64, String)>>>,
 }
+
+/// Longest wait for the closing deployment status.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl GithubActions {
     pub(super) fn new(
@@ -95,7 +114,106 @@ impl GithubActions {
             name: format!("GitHub Actions of {env} ({} {})", cfg.repo, cfg.workflow),
             timeout,
             poll: poll.max(Duration::from_millis(100)),
+            env: env.to_string(),
+            record: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Create the Deployments API record of this deploy; `None` (and a
+    /// warning) when GitHub would not.
+    async fn create_record(
+        &self,
+        token: &str,
+        version: &Version,
+        deadline: Instant,
+    ) -> Option<u64> {
+        let path = format!("/repos/{}/deployments", self.repo);
+        let call = format!("POST {path}");
+        let body = json!({
+            "ref": self.git_ref,
+            "environment": self.env,
+            "description": format!("shipdeck: {version}"),
+            "payload": {"version": version.as_str()},
+            "auto_merge": false,
+            "required_contexts": [],
+        });
+        let url = format!("{}{path}", self.api);
+        let r = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || self.headers(self.client.post(&url), token).json(&body),
+        )
+        .await;
+        match r {
+            Ok(a) if a.status == 201 => a
+                .json(&self.name, &call)
+                .ok()
+                .and_then(|j| j.get("id").and_then(Value::as_u64)),
+            Ok(a) => {
+                let e = a.error(&self.name, &call).cleaned();
+                tracing::warn!("{e}; the deploy goes on without a GitHub deployment record");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{}; the deploy goes on without a GitHub deployment record",
+                    e.cleaned()
+                );
+                None
+            }
+        }
+    }
+
+    /// Add a status to the deploy's record, if it has one; a failure is a
+    /// warning in the log.
+    async fn record_status(&self, token: &str, state: &str, description: &str, deadline: Instant) {
+        let Some((id, log_url)) = self
+            .record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let path = format!("/repos/{}/deployments/{id}/statuses", self.repo);
+        let call = format!("POST {path}");
+        let mut body = json!({
+            "state": state,
+            "description": description.chars().take(140).collect::<String>(),
+        });
+        if !log_url.is_empty() {
+            body["log_url"] = json!(log_url);
+        }
+        let url = format!("{}{path}", self.api);
+        let r = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || self.headers(self.client.post(&url), token).json(&body),
+        )
+        .await;
+        match r {
+            Ok(a) if a.ok() => {}
+            Ok(a) => tracing::warn!("{}", a.error(&self.name, &call).cleaned()),
+            Err(e) => tracing::warn!("{}", e.cleaned()),
+        }
+    }
+
+    /// Close the deploy's Deployments API record: success once the
+    /// environment reports the version, failure otherwise.
+    pub(super) async fn finished(&self, ok: bool, detail: &str) {
+        let Ok(Some(token)) = secret(&self.name, Some(&self.token_env)) else {
+            return;
+        };
+        let state = if ok { "success" } else { "failure" };
+        self.record_status(&token, state, detail, Instant::now() + RECORD_TIMEOUT)
+            .await;
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn get(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
@@ -114,6 +232,28 @@ impl GithubActions {
         let t0 = Instant::now();
         let deadline = t0 + self.timeout;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let record = self.create_record(&token, version, deadline).await;
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) =
+            record.map(|id| (id, String::new()));
+        let r = self
+            .dispatch_and_follow(&token, version, t0, deadline)
+            .await;
+        if let Err(e) = &r {
+            let e = e.clone().cleaned().to_string();
+            self.record_status(&token, "failure", &e, Instant::now() + RECORD_TIMEOUT)
+                .await;
+            *self.record.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        r
+    }
+
+    async fn dispatch_and_follow(
+        &self,
+        token: &str,
+        version: &Version,
+        t0: Instant,
+        deadline: Instant,
+    ) -> Result<String, BackendError> {
         let inputs: BTreeMap<&String, String> = self
             .inputs
             .iter()
@@ -129,7 +269,7 @@ impl GithubActions {
             self.repo, self.workflow
         );
         let call = format!("POST {path}");
-        let token_ref = token.as_str();
+        let token_ref = token;
         let dispatch = |details: bool| {
             let mut body = json!({"ref": self.git_ref, "inputs": inputs});
             if details {
@@ -181,10 +321,10 @@ impl GithubActions {
                     .map(|d| d.with_timezone(&Utc))
                     .unwrap_or_else(Utc::now)
                     - chrono::Duration::seconds(2);
-                self.find_run(&token, since, deadline).await?
+                self.find_run(token, since, deadline).await?
             }
         };
-        self.follow(&token, run_id, t0, deadline).await
+        self.follow(token, run_id, t0, deadline).await
     }
 
     /// The run this dispatch started, when GitHub did not say: see the
@@ -343,6 +483,22 @@ impl GithubActions {
                 .map(|n| format!("#{n}"))
                 .unwrap_or_else(|| format!("id {id}"));
             let what = format!("GitHub Actions run {number} ({url})");
+            if last_status.is_empty() {
+                let known = {
+                    let mut r = self.record.lock().unwrap_or_else(|p| p.into_inner());
+                    match r.as_mut() {
+                        Some((_, log)) if log.is_empty() => {
+                            *log = url.clone();
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if known {
+                    self.record_status(token, "in_progress", &format!("run {number}"), deadline)
+                        .await;
+                }
+            }
             if status != last_status {
                 tracing::info!(
                     "{what}: {}, {} — {}",

@@ -100,4 +100,14 @@ impl DeployTarget {
         r.map(|line| crate::text::clean(&line))
             .map_err(BackendError::cleaned)
     }
+
+    /// Tell the backend how the deploy ended — `ok` once the environment
+    /// reported the version — so a system that keeps its own record of
+    /// deploys (GitHub's Deployments API) tells the same story. Best
+    /// effort and bounded in time: a failure here is a warning in the log.
+    pub async fn finished(&self, ok: bool, detail: &str) {
+        if let DeployTarget::GithubActions(b) = self {
+            b.finished(ok, detail).await;
+        }
+    }
 }
