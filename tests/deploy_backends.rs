@@ -695,6 +695,10 @@ struct Jk {
     build_reads: u32,
     requested: String,
     triggers: u32,
+    /// CSRF protection off: no crumb issued.
+    no_crumb: bool,
+    /// The queue item is cancelled before it starts.
+    cancel: bool,
 }
 
 impl HasVersion for Jk {
@@ -705,6 +709,11 @@ impl HasVersion for Jk {
 
 fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
     match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/ci/crumbIssuer/api/json") if s.no_crumb => answer(404, Value::Null),
+        ("GET", "/ci/queue/item/77/api/json") if s.cancel => answer(
+            200,
+            json!({"id": 77, "cancelled": true, "executable": null}),
+        ),
         ("GET", "/ci/crumbIssuer/api/json") => answer(
             200,
             json!({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": "crumb-abc", "crumbRequestField": "Jenkins-Crumb"}),
@@ -1175,4 +1184,103 @@ fn ctrl_c_while_following_a_run_leaves_unknown() {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     assert_no_token(&home, &[&o], &[]);
+}
+
+#[test]
+fn jenkins_without_csrf_sends_no_crumb_and_a_cancelled_queue_item_fails() {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            no_crumb: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    promote(&home).expect_code(0);
+    let trigger = fake
+        .calls()
+        .into_iter()
+        .find(|r| r.path.ends_with("/buildWithParameters"))
+        .unwrap();
+    assert!(
+        !trigger.headers.contains_key("jenkins-crumb"),
+        "{trigger:?}"
+    );
+
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            cancel: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("queue item /ci/queue/item/77/ was cancelled"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+}
+
+#[test]
+fn jenkins_refusing_the_token_is_a_failure_naming_the_call_without_the_token() {
+    fn refuse(req: &Req, _: &mut Jk, _: &str) -> Resp {
+        answer(
+            401,
+            json!({"error": format!("invalid credentials {}", req.header("authorization"))}),
+        )
+    }
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            ..Jk::default()
+        },
+        refuse,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("GET /crumbIssuer/api/json: answered HTTP 401"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+#[test]
+fn a_run_read_that_hangs_is_bounded_by_the_deploy_timeout() {
+    fn hang(req: &Req, s: &mut Gh, addr: &str) -> Resp {
+        if req.path.ends_with("/actions/runs/4242") {
+            let mut r = answer(200, json!({}));
+            r.delay = Some(Duration::from_secs(60));
+            return r;
+        }
+        github(req, s, addr)
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            details: true,
+            conclusion: "success",
+            ..Gh::default()
+        },
+        hang,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "2s"));
+    let t0 = std::time::Instant::now();
+    let out = promote(&home);
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert!(out.stderr.contains("no answer within"), "{out:#?}");
+    assert_not_recorded(&home, &out, "failed");
 }
