@@ -354,14 +354,21 @@ fn default_pointer() -> String {
 }
 
 /// How an environment is deployed: an HTTP webhook (POST `{"version": …}`
-/// with a bearer token from `token_env`) or a command given as argv, with
-/// `{env}` and `{version}` replaced — never through a shell.
+/// with a bearer token from `token_env`), a command given as argv, with
+/// `{env}` and `{version}` replaced — never through a shell — or a CI/CD
+/// system (SPEC §8): exactly one of them.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployConfig {
     pub webhook: Option<String>,
     pub command: Option<Vec<String>>,
     pub token_env: Option<String>,
+    /// `[environments.deploy.github_actions]`: dispatch a workflow and follow its run.
+    pub github_actions: Option<Spanned<GithubActionsConfig>>,
+    /// `[environments.deploy.jenkins]`: buildWithParameters and follow the build.
+    pub jenkins: Option<Spanned<JenkinsConfig>>,
+    /// `[environments.deploy.vercel]`: promote the deployment built for the version.
+    pub vercel: Option<Spanned<VercelConfig>>,
     /// How long the deploy may take until the environment reports the new
     /// version; it also bounds the hook itself (the webhook's answer, the
     /// command's exit).
@@ -370,6 +377,54 @@ pub struct DeployConfig {
     /// How often the version is polled while deploying.
     #[serde(default = "default_poll")]
     pub poll: HumanDuration,
+}
+
+/// `[environments.deploy.github_actions]` (SPEC §8).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubActionsConfig {
+    /// `owner/name`.
+    pub repo: String,
+    /// The workflow's file name (`deploy.yml`) or numeric id.
+    pub workflow: String,
+    /// The branch or tag the workflow runs on.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// `workflow_dispatch` inputs; `{env}` and `{version}` are filled in.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    pub token_env: String,
+    /// The REST API root; GitHub Enterprise Server is `https://HOST/api/v3`.
+    pub api_url: Option<String>,
+}
+
+/// `[environments.deploy.jenkins]` (SPEC §8).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JenkinsConfig {
+    /// Jenkins' root URL (with its context path, if any).
+    pub url: String,
+    /// The job; jobs in folders as `team/deploy-shop`.
+    pub job: String,
+    /// Build parameters; `{env}` and `{version}` are filled in.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The user the API token belongs to (Basic auth `user:token`).
+    pub user: String,
+    pub token_env: String,
+}
+
+/// `[environments.deploy.vercel]` (SPEC §8).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VercelConfig {
+    /// The project's name or id.
+    pub project: String,
+    /// The team id (`team_…`); sent as `teamId` on every call.
+    pub team: Option<String>,
+    pub token_env: String,
+    /// The REST API root (default `https://api.vercel.com`).
+    pub api_url: Option<String>,
 }
 
 fn default_deploy_timeout() -> HumanDuration {
@@ -472,7 +527,16 @@ impl Config {
         let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
         for e in &self.environments {
             vars.push(e.version.get_ref().token_env.as_deref());
-            vars.push(e.deploy.get_ref().token_env.as_deref());
+            let d = e.deploy.get_ref();
+            vars.push(d.token_env.as_deref());
+            vars.push(
+                d.github_actions
+                    .as_ref()
+                    .map(|g| g.get_ref().token_env.as_str()),
+            );
+            vars.push(d.jenkins.as_ref().map(|j| j.get_ref().token_env.as_str()));
+            vars.push(d.vercel.as_ref().map(|v| v.get_ref().token_env.as_str()));
+            urls.push(d.jenkins.as_ref().map(|j| j.get_ref().url.as_str()));
             urls.push(e.version.get_ref().url.as_deref());
             urls.push(e.deploy.get_ref().webhook.as_deref());
         }
@@ -552,15 +616,23 @@ impl Config {
                 ));
             }
             let d = env.deploy.get_ref();
+            let kinds = [
+                d.webhook.is_some(),
+                d.command.is_some(),
+                d.github_actions.is_some(),
+                d.jenkins.is_some(),
+                d.vercel.is_some(),
+            ];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                return Err((
+                    Some(env.deploy.span()),
+                    format!(
+                        "environment {name:?}: deploy needs exactly one of webhook = \"…\", command = [\"…\"], [….deploy.github_actions], [….deploy.jenkins] or [….deploy.vercel]"
+                    ),
+                ));
+            }
+            check_ci_backends(name, d)?;
             match (&d.webhook, &d.command) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err((
-                        Some(env.deploy.span()),
-                        format!(
-                            "environment {name:?}: deploy needs exactly one of webhook = \"…\" or command = [\"…\"]"
-                        ),
-                    ));
-                }
                 (None, Some(c)) if c.is_empty() => {
                     return Err((
                         Some(env.deploy.span()),
@@ -647,6 +719,179 @@ impl Config {
     pub fn env(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name.get_ref() == name)
     }
+}
+
+/// The keys of the CI/CD deploy tables: present, well-formed, with only
+/// `{env}` and `{version}` placeholders; errors point at the table.
+fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
+    let url_ok = |u: &str| {
+        (u.starts_with("http://") || u.starts_with("https://")) && reqwest::Url::parse(u).is_ok()
+    };
+    let placeholders_ok = |v: &str| {
+        let mut rest = v;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) if matches!(&after[..close], "env" | "version") => {
+                    rest = &after[close + 1..]
+                }
+                _ => return false,
+            }
+        }
+        true
+    };
+    let env_var_ok =
+        |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let problem = |span: std::ops::Range<usize>, table: &str, why: String| {
+        Err((
+            Some(span),
+            format!("environment {name:?}: deploy.{table}: {why}"),
+        ))
+    };
+    if let Some(g) = &d.github_actions {
+        let c = g.get_ref();
+        let parts: Vec<&str> = c.repo.split('/').collect();
+        let seg_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if parts.len() != 2 || !parts.iter().all(|p| seg_ok(p)) {
+            return problem(
+                g.span(),
+                "github_actions",
+                format!("repo {:?} must be \"owner/name\"", c.repo),
+            );
+        }
+        if c.workflow.is_empty() || c.workflow.contains(['/', '?', '#', ' ']) {
+            return problem(
+                g.span(),
+                "github_actions",
+                format!(
+                    "workflow {:?} must be a workflow file name (deploy.yml) or id",
+                    c.workflow
+                ),
+            );
+        }
+        if c.git_ref.trim().is_empty() {
+            return problem(
+                g.span(),
+                "github_actions",
+                "ref must name a branch or tag".into(),
+            );
+        }
+        if let Some((k, v)) = c.inputs.iter().find(|(_, v)| !placeholders_ok(v)) {
+            return problem(
+                g.span(),
+                "github_actions",
+                format!("inputs.{k} = {v:?}: only {{env}} and {{version}} are filled in"),
+            );
+        }
+        if !env_var_ok(&c.token_env) {
+            return problem(
+                g.span(),
+                "github_actions",
+                format!(
+                    "token_env {:?} must name an environment variable",
+                    c.token_env
+                ),
+            );
+        }
+        if let Some(u) = c.api_url.as_deref().filter(|u| !url_ok(u)) {
+            return problem(
+                g.span(),
+                "github_actions",
+                format!("api_url {u:?} must be an http:// or https:// URL"),
+            );
+        }
+    }
+    if let Some(j) = &d.jenkins {
+        let c = j.get_ref();
+        if !url_ok(&c.url) {
+            return problem(
+                j.span(),
+                "jenkins",
+                format!("url {:?} must be an http:// or https:// URL", c.url),
+            );
+        }
+        if c.job.is_empty()
+            || c.job.split('/').any(|s| s.trim().is_empty())
+            || c.job.contains(['?', '#'])
+        {
+            return problem(
+                j.span(),
+                "jenkins",
+                format!(
+                    "job {:?} must be a job name, folders as \"team/deploy-shop\"",
+                    c.job
+                ),
+            );
+        }
+        if let Some((k, v)) = c.params.iter().find(|(_, v)| !placeholders_ok(v)) {
+            return problem(
+                j.span(),
+                "jenkins",
+                format!("params.{k} = {v:?}: only {{env}} and {{version}} are filled in"),
+            );
+        }
+        if c.user.trim().is_empty() {
+            return problem(
+                j.span(),
+                "jenkins",
+                "user must name the API token's user".into(),
+            );
+        }
+        if !env_var_ok(&c.token_env) {
+            return problem(
+                j.span(),
+                "jenkins",
+                format!(
+                    "token_env {:?} must name an environment variable",
+                    c.token_env
+                ),
+            );
+        }
+    }
+    if let Some(v) = &d.vercel {
+        let c = v.get_ref();
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !id_ok(&c.project) {
+            return problem(
+                v.span(),
+                "vercel",
+                format!("project {:?} must be a project name or id", c.project),
+            );
+        }
+        if let Some(t) = c.team.as_deref().filter(|t| !id_ok(t)) {
+            return problem(
+                v.span(),
+                "vercel",
+                format!("team {t:?} must be a team id (team_…)"),
+            );
+        }
+        if !env_var_ok(&c.token_env) {
+            return problem(
+                v.span(),
+                "vercel",
+                format!(
+                    "token_env {:?} must name an environment variable",
+                    c.token_env
+                ),
+            );
+        }
+        if let Some(u) = c.api_url.as_deref().filter(|u| !url_ok(u)) {
+            return problem(
+                v.span(),
+                "vercel",
+                format!("api_url {u:?} must be an http:// or https:// URL"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Limits on durations beyond the global one (365 days, see
@@ -921,6 +1166,69 @@ monitored = true
 
     fn parse(src: &str) -> Result<Config, ConfigError> {
         Config::parse(src, Path::new("test.toml"))
+    }
+
+    const CI_ENV: &str = "project = \"shop\"\n[[environments]]\nname = \"prod\"\nversion = { url = \"https://shop.example/version\" }\n";
+
+    #[test]
+    fn ci_deploy_tables_parse_with_their_keys() {
+        let c = parse(&format!(
+            "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"acme/shop\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ninputs = {{ environment = \"{{env}}\", version = \"{{version}}\" }}\ntoken_env = \"GITHUB_TOKEN\"\napi_url = \"https://ghe.example/api/v3\"\n"
+        ))
+        .unwrap();
+        let g = c.environments[0]
+            .deploy
+            .get_ref()
+            .github_actions
+            .as_ref()
+            .unwrap();
+        assert_eq!(g.get_ref().git_ref, "main");
+        assert_eq!(g.get_ref().inputs["version"], "{version}");
+        let c = parse(&format!(
+            "{CI_ENV}[environments.deploy.jenkins]\nurl = \"https://ci.example\"\njob = \"team/deploy-shop\"\nparams = {{ VERSION = \"{{version}}\" }}\nuser = \"bot\"\ntoken_env = \"JENKINS_TOKEN\"\n"
+        ))
+        .unwrap();
+        assert!(c.environments[0].deploy.get_ref().jenkins.is_some());
+        let c = parse(&format!(
+            "{CI_ENV}[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"VERCEL_TOKEN\"\n"
+        ))
+        .unwrap();
+        assert!(c.environments[0].deploy.get_ref().vercel.is_some());
+    }
+
+    #[test]
+    fn bad_ci_deploy_tables_name_the_key_and_the_place() {
+        // A misspelt key: toml names it, line and column.
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.jenkins]\nurl = \"https://ci.example\"\njobb = \"x\"\nuser = \"bot\"\ntoken_env = \"T\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(7), Some(1)), "{e}");
+        assert!(e.message.contains("unknown field `jobb`"), "{e}");
+        // A repo that is not owner/name: the table's place.
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"shop\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ntoken_env = \"GITHUB_TOKEN\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(5), Some(1)), "{e}");
+        assert!(
+            e.message
+                .contains("deploy.github_actions: repo \"shop\" must be \"owner/name\""),
+            "{e}"
+        );
+        // An unknown placeholder.
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"a/b\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ninputs = {{ v = \"{{tag}}\" }}\ntoken_env = \"GITHUB_TOKEN\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("inputs.v"), "{e}");
+        // Two backends at once.
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy]\ncommand = [\"true\"]\n[environments.deploy.vercel]\nproject = \"shop\"\ntoken_env = \"VERCEL_TOKEN\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("exactly one of"), "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum BackendError {
     MissingSecret { backend: String, var: String },
     #[error("{backend}: the answer is larger than the {} cap; refused", show_cap(*cap))]
     TooLarge { backend: String, cap: usize },
+    /// A call that starts something (a dispatch, a build) whose answer was
+    /// lost: it may or may not have happened, so it is never repeated.
+    #[error("{backend}: outcome unknown: {cause}")]
+    OutcomeUnknown { backend: String, cause: String },
 }
 
 impl BackendError {
@@ -76,6 +80,10 @@ impl BackendError {
             BackendError::TooLarge { backend, cap } => BackendError::TooLarge {
                 backend: clean(&backend),
                 cap,
+            },
+            BackendError::OutcomeUnknown { backend, cause } => BackendError::OutcomeUnknown {
+                backend: clean(&backend),
+                cause: cut(&cause),
             },
         }
     }

@@ -113,6 +113,17 @@ impl Engine {
         };
         let accepted = match backend.deploy.start(env, version).await {
             Ok(a) => a,
+            Err(e @ crate::backends::BackendError::OutcomeUnknown { .. }) => {
+                // The backend may have started it: neither done nor failed.
+                guard.finish(Outcome::Unknown, &e.to_string());
+                emit(Event::DeployFinished {
+                    env: env.to_string(),
+                    version: version.clone(),
+                    ok: false,
+                    detail: e.to_string(),
+                });
+                return Err(e.into());
+            }
             Err(e) => {
                 fail(&mut guard, e.to_string());
                 return Err(e.into());
@@ -144,7 +155,9 @@ impl Engine {
                 if let Some(e) = &last_error {
                     why.push_str(&format!(" (last read failed: {e})"));
                 }
+                why.push_str(&format!("; {accepted}"));
                 fail(&mut guard, why.clone());
+                backend.deploy.finished(false, &why).await;
                 return Err(EngineError::DeployFailed {
                     env: env.to_string(),
                     version: version.clone(),
@@ -171,7 +184,8 @@ impl Engine {
             },
         };
         let took = t0.elapsed().as_secs_f64();
-        let done = format!("{env} reports {version} after {took:.1}s");
+        // The backend's answer (a CI run's or build's URL) goes into the audit record.
+        let done = format!("{env} reports {version} after {took:.1}s; {accepted}");
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
             // Deployed but not recorded: say what happened. The started
             // record stays without outcome, which the next run reconciles
@@ -194,6 +208,11 @@ impl Engine {
         }
         guard.finished = true;
         drop(guard);
+        // Recorded first: the backend's own record is told after.
+        backend
+            .deploy
+            .finished(true, &format!("{env} reports {version}"))
+            .await;
         emit(Event::DeployFinished {
             env: env.to_string(),
             version: version.clone(),

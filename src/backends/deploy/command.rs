@@ -1,0 +1,35 @@
+//! A deploy command given as argv with `{env}` and `{version}` filled in —
+//! never through a shell.
+
+use std::time::Duration;
+
+use crate::backends::BackendError;
+use crate::backends::util::{fill, run_command};
+use crate::domain::Version;
+
+#[derive(Clone, Debug)]
+pub struct CommandDeploy {
+    template: Vec<String>,
+    pub(super) name: String,
+    timeout: Duration,
+}
+
+impl CommandDeploy {
+    pub(super) fn new(env: &str, cmd: &[String], timeout: Duration) -> Self {
+        let template = fill(cmd, &[("env", env)]);
+        CommandDeploy {
+            name: format!(
+                "deploy command of {env} ({})",
+                template.first().map(String::as_str).unwrap_or("")
+            ),
+            template,
+            timeout,
+        }
+    }
+
+    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+        let argv = fill(&self.template, &[("version", version.as_str())]);
+        run_command(&self.name, &argv, self.timeout).await?;
+        Ok(format!("{} exited 0", self.name))
+    }
+}

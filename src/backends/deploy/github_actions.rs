@@ -1,0 +1,533 @@
+//! GitHub Actions: dispatch a workflow and follow the run it started.
+//!
+//! What this relies on, from GitHub's REST API documentation ("Workflows",
+//! "Workflow runs", API version 2022-11-28) and the changelog of 2026-02-19
+//! ("Workflow dispatch API now returns run IDs"):
+//!
+//! - `POST {api}/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches`
+//!   with `{"ref", "inputs", "return_run_details": true}` answers `200` with
+//!   `{"workflow_run_id", "run_url", "html_url"}`; without
+//!   `return_run_details` (and on older GitHub Enterprise Server, which
+//!   refuses the key with `422`) it answers `204 No Content`.
+//! - `GET {api}/repos/{owner}/{repo}/actions/workflows/{workflow}/runs` takes
+//!   `event`, `branch`, `actor` and `created` (`>=2026-11-25T13:00:00Z`)
+//!   filters and answers `{"workflow_runs": [{id, run_number, event,
+//!   head_branch, created_at, actor{login}, status, conclusion, html_url}]}`.
+//! - `GET {api}/user` names the token's user (`login`); a GitHub App's
+//!   installation token cannot read it (403).
+//! - `GET {api}/repos/{owner}/{repo}/actions/runs/{id}` answers the run:
+//!   `status` queued / waiting / requested / pending / in_progress /
+//!   completed, and once completed a `conclusion` (success, failure,
+//!   cancelled, timed_out, action_required, neutral, skipped, stale,
+//!   startup_failure).
+//! - Every request carries `Accept: application/vnd.github+json`,
+//!   `X-GitHub-Api-Version: 2022-11-28`, `Authorization: Bearer TOKEN` and a
+//!   `User-Agent` (GitHub refuses requests without one; the shared client
+//!   sends `shipdeck/VERSION`). Rate limits: 403 or 429 with `retry-after`,
+//!   or `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds).
+//!
+//! - Deployments (recorded alongside, best effort: a token without the
+//!   `deployments` permission only costs a warning in the log):
+//!   `POST {api}/repos/{owner}/{repo}/deployments` with `{ref, environment,
+//!   description, payload, auto_merge: false, required_contexts: []}`
+//!   answers `201` with `{id}`; `POST …/deployments/{id}/statuses` with
+//!   `{state, log_url, description}` — in_progress once the run is known,
+//!   then success once the environment reports the version, or failure.
+//!   `auto_inactive` (on by default) marks the replaced deployment of that
+//!   environment inactive when the new one succeeds.
+//!
+//! The run to follow is the one this dispatch started: the run id from the
+//! dispatch's answer, or else the only run of this workflow with event
+//! `workflow_dispatch` on the dispatched branch, by the token's user, created
+//! no earlier than the dispatch (by GitHub's own `Date` header, so our clock
+//! does not matter). Never "the newest run": when several match, the deploy
+//! stops as "outcome unknown" and lists them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::call::{self, Kind, pause, took};
+use crate::backends::BackendError;
+use crate::backends::util::{fill, secret};
+use crate::config::GithubActionsConfig;
+use crate::domain::Version;
+
+/// The REST API version sent with every call.
+pub const API_VERSION: &str = "2022-11-28";
+const PUBLIC_API: &str = "https://api.github.com";
+
+#[derive(Clone, Debug)]
+pub struct GithubActions {
+    client: reqwest::Client,
+    /// The API root without a trailing slash; its path is kept (GHE's `/api/v3`).
+    api: String,
+    repo: String,
+    workflow: String,
+    git_ref: String,
+    /// Inputs with `{env}` filled in; `{version}` is filled in per deploy.
+    inputs: BTreeMap<String, String>,
+    token_env: String,
+    pub(super) name: String,
+    timeout: Duration,
+    poll: Duration,
+    env: String,
+    /// The Deployments API record of the deploy in flight (one per
+    /// environment at a time: the engine holds the environment's lock)
+    /// and the run's URL.
+    record: Arc<Mutex<Option<(u64, String)>>>,
+}
+
+/// Longest wait for the closing deployment status.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl GithubActions {
+    pub(super) fn new(
+        env: &str,
+        cfg: &GithubActionsConfig,
+        client: reqwest::Client,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Self {
+        let api = cfg
+            .api_url
+            .as_deref()
+            .unwrap_or(PUBLIC_API)
+            .trim_end_matches('/')
+            .to_string();
+        let inputs = cfg
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{env}", env)))
+            .collect();
+        GithubActions {
+            client,
+            api,
+            repo: cfg.repo.clone(),
+            workflow: cfg.workflow.clone(),
+            git_ref: cfg.git_ref.clone(),
+            inputs,
+            token_env: cfg.token_env.clone(),
+            name: format!("GitHub Actions of {env} ({} {})", cfg.repo, cfg.workflow),
+            timeout,
+            poll: poll.max(Duration::from_millis(100)),
+            env: env.to_string(),
+            record: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Create the Deployments API record of this deploy; `None` (and a
+    /// warning) when GitHub would not.
+    async fn create_record(
+        &self,
+        token: &str,
+        version: &Version,
+        deadline: Instant,
+    ) -> Option<u64> {
+        let path = format!("/repos/{}/deployments", self.repo);
+        let call = format!("POST {path}");
+        let body = json!({
+            "ref": self.git_ref,
+            "environment": self.env,
+            "description": format!("shipdeck: {version}"),
+            "payload": {"version": version.as_str()},
+            "auto_merge": false,
+            "required_contexts": [],
+        });
+        let url = format!("{}{path}", self.api);
+        let r = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || self.headers(self.client.post(&url), token).json(&body),
+        )
+        .await;
+        match r {
+            Ok(a) if a.status == 201 => a
+                .json(&self.name, &call)
+                .ok()
+                .and_then(|j| j.get("id").and_then(Value::as_u64)),
+            Ok(a) => {
+                let e = a.error(&self.name, &call).cleaned();
+                tracing::warn!("{e}; the deploy goes on without a GitHub deployment record");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{}; the deploy goes on without a GitHub deployment record",
+                    e.cleaned()
+                );
+                None
+            }
+        }
+    }
+
+    /// Add a status to the deploy's record, if it has one; a failure is a
+    /// warning in the log.
+    async fn record_status(&self, token: &str, state: &str, description: &str, deadline: Instant) {
+        let Some((id, log_url)) = self
+            .record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let path = format!("/repos/{}/deployments/{id}/statuses", self.repo);
+        let call = format!("POST {path}");
+        let mut body = json!({
+            "state": state,
+            "description": description.chars().take(140).collect::<String>(),
+        });
+        if !log_url.is_empty() {
+            body["log_url"] = json!(log_url);
+        }
+        let url = format!("{}{path}", self.api);
+        let r = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || self.headers(self.client.post(&url), token).json(&body),
+        )
+        .await;
+        match r {
+            Ok(a) if a.ok() => {}
+            Ok(a) => tracing::warn!("{}", a.error(&self.name, &call).cleaned()),
+            Err(e) => tracing::warn!("{}", e.cleaned()),
+        }
+    }
+
+    /// Close the deploy's Deployments API record: success once the
+    /// environment reports the version, failure otherwise.
+    pub(super) async fn finished(&self, ok: bool, detail: &str) {
+        let Ok(Some(token)) = secret(&self.name, Some(&self.token_env)) else {
+            return;
+        };
+        let state = if ok { "success" } else { "failure" };
+        self.record_status(&token, state, detail, Instant::now() + RECORD_TIMEOUT)
+            .await;
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn get(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.headers(self.client.get(format!("{}{path}", self.api)), token)
+    }
+
+    fn headers(&self, rb: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+        rb.bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", API_VERSION)
+    }
+
+    /// Dispatch, find the run, follow it; Ok with the run's URL once it
+    /// concluded `success`.
+    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+        let t0 = Instant::now();
+        let deadline = t0 + self.timeout;
+        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let record = self.create_record(&token, version, deadline).await;
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) =
+            record.map(|id| (id, String::new()));
+        let r = self
+            .dispatch_and_follow(&token, version, t0, deadline)
+            .await;
+        if let Err(e) = &r {
+            let e = e.clone().cleaned().to_string();
+            self.record_status(&token, "failure", &e, Instant::now() + RECORD_TIMEOUT)
+                .await;
+            *self.record.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        r
+    }
+
+    async fn dispatch_and_follow(
+        &self,
+        token: &str,
+        version: &Version,
+        t0: Instant,
+        deadline: Instant,
+    ) -> Result<String, BackendError> {
+        let inputs: BTreeMap<&String, String> = self
+            .inputs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    fill(std::slice::from_ref(v), &[("version", version.as_str())]).remove(0),
+                )
+            })
+            .collect();
+        let path = format!(
+            "/repos/{}/actions/workflows/{}/dispatches",
+            self.repo, self.workflow
+        );
+        let call = format!("POST {path}");
+        let token_ref = token;
+        let dispatch = |details: bool| {
+            let mut body = json!({"ref": self.git_ref, "inputs": inputs});
+            if details {
+                body["return_run_details"] = json!(true);
+            }
+            let url = format!("{}{path}", self.api);
+            move || self.headers(self.client.post(&url), token_ref).json(&body)
+        };
+        let mut answer = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            dispatch(true),
+        )
+        .await?;
+        if answer.status == 422 && answer.body.contains("return_run_details") {
+            // An older GitHub Enterprise Server: refused, so nothing started.
+            answer = call::send(
+                &self.name,
+                &call,
+                Kind::Start,
+                deadline,
+                self.timeout,
+                dispatch(false),
+            )
+            .await?;
+        }
+        if !answer.ok() {
+            return Err(answer.error(&self.name, &call));
+        }
+        let run_id = if answer.status == 200 {
+            answer
+                .json(&self.name, &call)?
+                .get("workflow_run_id")
+                .and_then(Value::as_u64)
+        } else {
+            None
+        };
+        let run_id = match run_id {
+            Some(id) => id,
+            None => {
+                let since = answer
+                    .headers
+                    .get(reqwest::header::DATE)
+                    .and_then(|d| d.to_str().ok())
+                    .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or_else(Utc::now)
+                    - chrono::Duration::seconds(2);
+                self.find_run(token, since, deadline).await?
+            }
+        };
+        self.follow(token, run_id, t0, deadline).await
+    }
+
+    /// The run this dispatch started, when GitHub did not say: see the
+    /// module's documentation for the rule.
+    async fn find_run(
+        &self,
+        token: &str,
+        since: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<u64, BackendError> {
+        let user = call::send(
+            &self.name,
+            "GET /user",
+            Kind::Read,
+            deadline,
+            self.timeout,
+            || self.get(token, "/user"),
+        )
+        .await?;
+        // A GitHub App's token has no user: match without the actor then.
+        let actor = if user.ok() {
+            user.json(&self.name, "GET /user")?
+                .get("login")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        } else if user.status == 403 || user.status == 404 {
+            None
+        } else {
+            return Err(user.error(&self.name, "GET /user"));
+        };
+        let branch = self
+            .git_ref
+            .trim_start_matches("refs/heads/")
+            .trim_start_matches("refs/tags/")
+            .to_string();
+        // `created` takes GitHub's search syntax: ">=" and an ISO time.
+        let mut query: Vec<(&str, String)> = vec![
+            ("event", "workflow_dispatch".into()),
+            ("branch", branch.clone()),
+            (
+                "created",
+                format!(">={}", since.format("%Y-%m-%dT%H:%M:%SZ")),
+            ),
+            ("per_page", "30".into()),
+        ];
+        if let Some(a) = &actor {
+            query.push(("actor", a.clone()));
+        }
+        let path = format!(
+            "/repos/{}/actions/workflows/{}/runs",
+            self.repo, self.workflow
+        );
+        let call = format!("GET {path}");
+        loop {
+            let answer = call::send(
+                &self.name,
+                &call,
+                Kind::Read,
+                deadline,
+                self.timeout,
+                || self.get(token, &path).query(&query),
+            )
+            .await?;
+            if !answer.ok() {
+                return Err(answer.error(&self.name, &call));
+            }
+            let json = answer.json(&self.name, &call)?;
+            let runs: Vec<&Value> = json
+                .get("workflow_runs")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            let matching: Vec<&Value> = runs
+                .into_iter()
+                .filter(|r| {
+                    r.get("event").and_then(Value::as_str) == Some("workflow_dispatch")
+                        && r.get("head_branch").and_then(Value::as_str) == Some(branch.as_str())
+                        && r.get("created_at")
+                            .and_then(Value::as_str)
+                            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+                            .is_some_and(|c| c.with_timezone(&Utc) >= since)
+                        && actor.as_deref().is_none_or(|a| {
+                            r.pointer("/actor/login").and_then(Value::as_str) == Some(a)
+                        })
+                })
+                .collect();
+            match matching.as_slice() {
+                [one] => {
+                    if let Some(id) = one.get("id").and_then(Value::as_u64) {
+                        return Ok(id);
+                    }
+                    return Err(BackendError::Garbage {
+                        backend: format!("{}: {call}", self.name),
+                        cause: "a run without an id".into(),
+                    });
+                }
+                [] => {}
+                several => {
+                    let urls: Vec<&str> = several
+                        .iter()
+                        .filter_map(|r| r.get("html_url").and_then(Value::as_str))
+                        .collect();
+                    return Err(BackendError::OutcomeUnknown {
+                        backend: self.name.clone(),
+                        cause: format!(
+                            "dispatched, but {} runs match this dispatch and none can be told apart: {}",
+                            several.len(),
+                            urls.join(", ")
+                        ),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(BackendError::OutcomeUnknown {
+                    backend: self.name.clone(),
+                    cause: format!(
+                        "dispatched, but no run of {} on {branch} appeared before the deploy's timeout",
+                        self.workflow
+                    ),
+                });
+            }
+            pause(self.poll, deadline).await;
+        }
+    }
+
+    /// Follow run `id` to its conclusion.
+    async fn follow(
+        &self,
+        token: &str,
+        id: u64,
+        t0: Instant,
+        deadline: Instant,
+    ) -> Result<String, BackendError> {
+        let path = format!("/repos/{}/actions/runs/{id}", self.repo);
+        let call = format!("GET {path}");
+        let mut last_status = String::new();
+        loop {
+            let answer = call::send(
+                &self.name,
+                &call,
+                Kind::Read,
+                deadline,
+                self.timeout,
+                || self.get(token, &path),
+            )
+            .await?;
+            if !answer.ok() {
+                return Err(answer.error(&self.name, &call));
+            }
+            let run = answer.json(&self.name, &call)?;
+            let s = |k: &str| run.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let (status, url) = (s("status"), s("html_url"));
+            let number = run
+                .get("run_number")
+                .and_then(Value::as_u64)
+                .map(|n| format!("#{n}"))
+                .unwrap_or_else(|| format!("id {id}"));
+            let what = format!("GitHub Actions run {number} ({url})");
+            if last_status.is_empty() {
+                let known = {
+                    let mut r = self.record.lock().unwrap_or_else(|p| p.into_inner());
+                    match r.as_mut() {
+                        Some((_, log)) if log.is_empty() => {
+                            *log = url.clone();
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if known {
+                    self.record_status(token, "in_progress", &format!("run {number}"), deadline)
+                        .await;
+                }
+            }
+            if status != last_status {
+                tracing::info!(
+                    "{what}: {}, {} — {}",
+                    status.replace('_', " "),
+                    took(t0.elapsed()),
+                    s("display_title")
+                );
+                last_status = status.clone();
+            }
+            if status == "completed" {
+                let conclusion = s("conclusion");
+                if conclusion == "success" {
+                    return Ok(format!(
+                        "{what} completed: success after {}",
+                        took(t0.elapsed())
+                    ));
+                }
+                return Err(BackendError::Command {
+                    backend: self.name.clone(),
+                    cause: format!("{what} ended: {}", conclusion.replace('_', " ")),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(BackendError::Timeout {
+                    backend: format!("{}: {what} still {}", self.name, status.replace('_', " ")),
+                    after: self.timeout,
+                });
+            }
+            pause(self.poll, deadline).await;
+        }
+    }
+}

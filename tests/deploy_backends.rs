@@ -1,0 +1,1286 @@
+//! Every deploy backend — command, webhook, GitHub Actions, Jenkins, Vercel
+//! — through the real binary against a local HTTP fake that checks the
+//! exact method, path, headers and body of each call and flips the
+//! environment's version only when the vendor's work succeeded. Shared
+//! behaviour: the deploy is observed; a failure exits 1 and names the run
+//! or build; nothing is recorded as deployed that was not observed; a lost
+//! answer to a dispatch is "unknown" and not repeated; no token anywhere.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::{Home, Output};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------- the fake
+
+#[derive(Clone, Debug)]
+struct Req {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+impl Req {
+    fn header(&self, k: &str) -> &str {
+        self.headers.get(k).map(String::as_str).unwrap_or("")
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Option<Duration>,
+}
+
+fn answer(status: u16, body: Value) -> Resp {
+    Resp {
+        status,
+        headers: vec![("content-type", "application/json".into())],
+        body: if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        },
+        delay: None,
+    }
+}
+
+type Handler<S> = fn(&Req, &mut S, &str) -> Resp;
+
+struct Shared<S> {
+    reqs: Vec<Req>,
+    state: S,
+    handler: Handler<S>,
+    addr: String,
+}
+
+/// A vendor fake on a free loopback port, serving `/version` from the
+/// scenario's state and everything else through `handler`.
+struct Fake<S> {
+    shared: Arc<Mutex<Shared<S>>>,
+    addr: String,
+}
+
+trait HasVersion {
+    fn version(&self) -> String;
+}
+
+impl<S: HasVersion + Send + 'static> Fake<S> {
+    fn start(state: S, handler: Handler<S>) -> Fake<S> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(Mutex::new(Shared {
+            reqs: Vec::new(),
+            state,
+            handler,
+            addr: String::new(),
+        }));
+        let s2 = shared.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = l.local_addr().unwrap().to_string();
+                s2.lock().unwrap().addr = addr.clone();
+                tx.send(addr).unwrap();
+                let app = axum::Router::new().fallback(serve::<S>).with_state(s2);
+                axum::serve(l, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Fake { shared, addr }
+    }
+
+    fn reqs(&self) -> Vec<Req> {
+        self.shared.lock().unwrap().reqs.clone()
+    }
+
+    /// The calls to the vendor (not the version reads).
+    fn calls(&self) -> Vec<Req> {
+        self.reqs()
+            .into_iter()
+            .filter(|r| r.path != "/version" && r.path != "/metrics")
+            .collect()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut S) -> T) -> T {
+        f(&mut self.shared.lock().unwrap().state)
+    }
+}
+
+async fn serve<S: HasVersion + Send + 'static>(
+    State(shared): State<Arc<Mutex<Shared<S>>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = Req {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(url_decode_pairs).unwrap_or_default(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let resp = {
+        let mut g = shared.lock().unwrap();
+        if req.path == "/version" {
+            answer(200, json!({"version": g.state.version()}))
+        } else if req.path == "/metrics" {
+            answer(404, Value::Null)
+        } else {
+            g.reqs.push(req.clone());
+            let addr = g.addr.clone();
+            let h = g.handler;
+            h(&req, &mut g.state, &addr)
+        }
+    };
+    if let Some(d) = resp.delay {
+        tokio::time::sleep(d).await;
+    }
+    let mut r = (StatusCode::from_u16(resp.status).unwrap(), resp.body).into_response();
+    for (k, v) in resp.headers {
+        r.headers_mut().insert(k, v.parse().unwrap());
+    }
+    r
+}
+
+fn url_decode_pairs(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap();
+            out.push(h);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+// ---------------------------------------------------------------- the shared checks
+
+const TOKEN_VAR: &str = "SHIPDECK_TEST_DEPLOY_TOKEN";
+const TOKEN: &str = "tok_PLANTED-deploy-secret-7731";
+
+fn config(addr: &str, deploy: &str) -> String {
+    format!(
+        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{addr}/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ url = \"http://{addr}/version\" }}\n{deploy}\n"
+    )
+}
+
+fn run(home: &Home, args: &[&str]) -> Output {
+    let out = home
+        .cmd()
+        .env(TOKEN_VAR, TOKEN)
+        .args(args)
+        .output()
+        .expect("run shipdeck");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn promote(home: &Home) -> Output {
+    run(home, &["promote", "local", "--version", "v2.0.0", "--yes"])
+}
+
+/// The newest audit entry.
+fn last_audit(home: &Home) -> Value {
+    let h = run(home, &["history", "--json"]);
+    h.expect_code(0);
+    h.json()["entries"][0].clone()
+}
+
+fn reported(home: &Home) -> Value {
+    run(home, &["status", "--json"]).json()["environments"][0]["version"].clone()
+}
+
+/// The planted token (and its Basic form) appears in no output and in no
+/// file shipdeck wrote: log, store, anything under its home.
+fn assert_no_token(home: &Home, outputs: &[&Output], extra: &[&str]) {
+    let mut secrets = vec![TOKEN.to_string()];
+    secrets.extend(extra.iter().map(|s| s.to_string()));
+    let json = run(home, &["status", "--json"]);
+    let hist = run(home, &["history", "--json"]);
+    for o in outputs.iter().copied().chain([&json, &hist]) {
+        for s in &secrets {
+            assert!(
+                !o.stdout.contains(s.as_str()) && !o.stderr.contains(s.as_str()),
+                "token in output: {o:#?}"
+            );
+        }
+    }
+    let mut stack = vec![home.path().to_path_buf()];
+    let mut files = 0;
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&path).unwrap();
+                for s in &secrets {
+                    assert!(
+                        !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                        "token in {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(files >= 2, "expected the store and the log under the home");
+}
+
+/// A deploy the environment did not confirm: exit 1, the audit says
+/// failed (or unknown), the status still reports the old version.
+fn assert_not_recorded(home: &Home, out: &Output, outcome: &str) {
+    out.expect_code(1);
+    let e = last_audit(home);
+    assert_eq!(e["action"], "promote", "{e}");
+    assert_eq!(e["outcome"], outcome, "{e}");
+    assert_eq!(reported(home), "v1.0.0");
+    let h = run(home, &["history", "--json"]).json();
+    assert!(
+        !h["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "succeeded"),
+        "{h}"
+    );
+}
+
+// ---------------------------------------------------------------- GitHub Actions
+
+#[derive(Default)]
+struct Gh {
+    version: String,
+    /// Answer the dispatch with the run's id (newer GitHub).
+    details: bool,
+    conclusion: &'static str,
+    /// Flip the version when the run succeeds.
+    flip: bool,
+    dispatches: u32,
+    run_reads: u32,
+    /// Answer the first dispatch with a rate limit.
+    rate_limited: bool,
+    /// Never answer the dispatch in time.
+    hang: bool,
+    /// The run never leaves in_progress.
+    stall: bool,
+    /// The first read of the run answers 502.
+    flaky: bool,
+    requested: String,
+    dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Deployments API: the records created and the statuses posted.
+    records: Vec<Value>,
+    statuses: Vec<Value>,
+}
+
+impl HasVersion for Gh {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}
+
+const GH_BASE: &str = "/api/v3/repos/acme/shop";
+const OUR_RUN: u64 = 4242;
+
+fn gh_run(
+    id: u64,
+    event: &str,
+    actor: &str,
+    created: chrono::DateTime<chrono::Utc>,
+    addr: &str,
+) -> Value {
+    json!({
+        "id": id, "run_number": id - 4000, "event": event, "head_branch": "main",
+        "actor": {"login": actor},
+        "created_at": created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "status": "queued", "conclusion": null,
+        "html_url": format!("http://{addr}/acme/shop/actions/runs/{id}"),
+    })
+}
+
+fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
+    let now = chrono::Utc::now();
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", p) if p == format!("{GH_BASE}/actions/workflows/deploy.yml/dispatches") => {
+            if s.rate_limited && s.dispatches == 0 {
+                s.dispatches += 1;
+                let mut r = answer(429, json!({"message": "API rate limit exceeded"}));
+                r.headers.push(("retry-after", "1".into()));
+                return r;
+            }
+            s.dispatches += 1;
+            s.requested = req.json()["inputs"]["version"]
+                .as_str()
+                .unwrap_or("")
+                .into();
+            s.dispatched_at = Some(now);
+            if s.hang {
+                let mut r = answer(204, Value::Null);
+                r.delay = Some(Duration::from_secs(30));
+                return r;
+            }
+            if s.details {
+                answer(
+                    200,
+                    json!({
+                        "workflow_run_id": OUR_RUN,
+                        "run_url": format!("http://{addr}{GH_BASE}/actions/runs/{OUR_RUN}"),
+                        "html_url": format!("http://{addr}/acme/shop/actions/runs/{OUR_RUN}"),
+                    }),
+                )
+            } else {
+                answer(204, Value::Null)
+            }
+        }
+        ("GET", "/api/v3/user") => answer(200, json!({"login": "release-bot"})),
+        ("POST", p) if p == format!("{GH_BASE}/deployments") => {
+            s.records.push(req.json());
+            answer(
+                201,
+                json!({"id": 9001, "environment": req.json()["environment"]}),
+            )
+        }
+        ("POST", p) if p == format!("{GH_BASE}/deployments/9001/statuses") => {
+            s.statuses.push(req.json());
+            answer(
+                201,
+                json!({"id": s.statuses.len(), "state": req.json()["state"]}),
+            )
+        }
+        ("GET", p) if p == format!("{GH_BASE}/actions/workflows/deploy.yml/runs") => {
+            // Other runs come and go: push CI (the newest), another
+            // person's dispatch, an older dispatch of ours.
+            let mut runs = vec![
+                gh_run(4999, "push", "release-bot", now, addr),
+                gh_run(4998, "workflow_dispatch", "someone-else", now, addr),
+                gh_run(
+                    4100,
+                    "workflow_dispatch",
+                    "release-bot",
+                    now - chrono::Duration::hours(1),
+                    addr,
+                ),
+            ];
+            if let Some(at) = s.dispatched_at {
+                runs.insert(
+                    1,
+                    gh_run(OUR_RUN, "workflow_dispatch", "release-bot", at, addr),
+                );
+            }
+            answer(
+                200,
+                json!({"total_count": runs.len(), "workflow_runs": runs}),
+            )
+        }
+        ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
+            s.run_reads += 1;
+            if s.flaky && s.run_reads == 1 {
+                return answer(502, json!({"message": "Server Error"}));
+            }
+            if s.stall {
+                s.run_reads = 2;
+            }
+            let (status, conclusion) = match s.run_reads {
+                1 => ("queued", Value::Null),
+                2 => ("in_progress", Value::Null),
+                _ => ("completed", json!(s.conclusion)),
+            };
+            if status == "completed" && s.conclusion == "success" && s.flip {
+                s.version = s.requested.clone();
+            }
+            let mut run = gh_run(OUR_RUN, "workflow_dispatch", "release-bot", now, addr);
+            run["status"] = json!(status);
+            run["conclusion"] = conclusion;
+            run["display_title"] = json!("deploy / migrate");
+            answer(200, run)
+        }
+        _ => answer(404, json!({"message": "Not Found"})),
+    }
+}
+
+fn states(fake: &Fake<Gh>) -> Vec<String> {
+    fake.with(|s| {
+        s.statuses
+            .iter()
+            .map(|s| s["state"].as_str().unwrap_or("").to_string())
+            .collect()
+    })
+}
+
+fn gh_config(addr: &str, timeout: &str) -> String {
+    config(
+        addr,
+        &format!(
+            "[environments.deploy]\ntimeout = \"{timeout}\"\npoll = \"100ms\"\n[environments.deploy.github_actions]\nrepo = \"acme/shop\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ninputs = {{ environment = \"{{env}}\", version = \"{{version}}\" }}\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}/api/v3\"\n"
+        ),
+    )
+}
+
+fn gh_fake(f: impl FnOnce(&mut Gh)) -> Fake<Gh> {
+    let mut s = Gh {
+        version: "v1.0.0".into(),
+        details: true,
+        conclusion: "success",
+        flip: true,
+        ..Gh::default()
+    };
+    f(&mut s);
+    Fake::start(s, github)
+}
+
+fn assert_github_headers(r: &Req) {
+    assert_eq!(
+        r.header("authorization"),
+        format!("Bearer {TOKEN}"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("accept"), "application/vnd.github+json", "{r:?}");
+    assert_eq!(r.header("x-github-api-version"), "2022-11-28", "{r:?}");
+    assert!(r.header("user-agent").starts_with("shipdeck/"), "{r:?}");
+}
+
+#[test]
+fn github_actions_dispatches_follows_its_run_and_waits_for_the_version() {
+    let fake = gh_fake(|_| {});
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    let calls = fake.calls();
+    for r in &calls {
+        assert_github_headers(r);
+    }
+    // The Deployments API record, then the dispatch.
+    let rec = &calls[0];
+    assert_eq!(
+        (rec.method.as_str(), rec.path.as_str()),
+        ("POST", "/api/v3/repos/acme/shop/deployments")
+    );
+    assert_eq!(
+        rec.json(),
+        json!({"ref": "main", "environment": "local", "description": "shipdeck: v2.0.0",
+               "payload": {"version": "v2.0.0"}, "auto_merge": false, "required_contexts": []})
+    );
+    let statuses = fake.with(|s| s.statuses.clone());
+    let states: Vec<&str> = statuses
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    assert!(
+        statuses[0]["log_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/shop/actions/runs/4242")
+    );
+    let calls: Vec<Req> = calls
+        .into_iter()
+        .filter(|r| !r.path.contains("/deployments"))
+        .collect();
+    let d = &calls[0];
+    assert_eq!(
+        (d.method.as_str(), d.path.as_str()),
+        (
+            "POST",
+            "/api/v3/repos/acme/shop/actions/workflows/deploy.yml/dispatches"
+        )
+    );
+    assert_github_headers(d);
+    assert_eq!(
+        d.json(),
+        json!({"ref": "main", "inputs": {"environment": "local", "version": "v2.0.0"}, "return_run_details": true})
+    );
+    // Then only the run it started, read until it completed.
+    for r in &calls[1..] {
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/v3/repos/acme/shop/actions/runs/4242")
+        );
+        assert_github_headers(r);
+    }
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+    // The audit log carries the run's URL and the observed version.
+    let e = last_audit(&home);
+    assert_eq!(e["outcome"], "succeeded", "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("local reports v2.0.0")
+            && detail.contains("GitHub Actions run #242")
+            && detail.contains("/acme/shop/actions/runs/4242"),
+        "{e}"
+    );
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(
+        log.contains("GitHub Actions run #242") && log.contains("/acme/shop/actions/runs/4242"),
+        "{log}"
+    );
+    assert_no_token(&home, &[&out], &[]);
+}
+
+fn find_log(home: &Home) -> std::path::PathBuf {
+    let mut stack = vec![home.path().join("state")];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "log")
+                || path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("log"))
+            {
+                return path;
+            }
+        }
+    }
+    panic!("no log file under {}", home.path().display());
+}
+
+#[test]
+fn github_actions_without_run_details_follows_the_run_of_this_dispatch_not_the_newest() {
+    let fake = gh_fake(|s| s.details = false);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    let calls = fake.calls();
+    let lists: Vec<&Req> = calls.iter().filter(|r| r.path.ends_with("/runs")).collect();
+    assert!(!lists.is_empty());
+    let q = &lists[0].query;
+    assert_eq!(q["event"], "workflow_dispatch");
+    assert_eq!(q["branch"], "main");
+    assert_eq!(q["actor"], "release-bot");
+    assert!(q["created"].starts_with(">="), "{q:?}");
+    // The run followed is ours, not the newer push run or another's dispatch.
+    assert!(calls.iter().any(|r| r.path.ends_with("/actions/runs/4242")));
+    assert!(!calls.iter().any(|r| r.path.ends_with("/4999")
+        || r.path.ends_with("/4998")
+        || r.path.ends_with("/4100")));
+}
+
+#[test]
+fn github_actions_failed_run_fails_the_deploy_with_its_url() {
+    let fake = gh_fake(|s| s.conclusion = "failure");
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("/acme/shop/actions/runs/4242") && out.stderr.contains("failure"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    let e = last_audit(&home);
+    assert!(
+        e["detail"].as_str().unwrap().contains("/actions/runs/4242"),
+        "{e}"
+    );
+    assert_eq!(states(&fake), ["in_progress", "failure"]);
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn github_actions_success_without_the_new_version_is_not_a_deploy() {
+    let fake = gh_fake(|s| s.flip = false);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "2s"));
+    let out = promote(&home);
+    assert!(out.stderr.contains("still reports v1.0.0"), "{out:#?}");
+    // The run's success is said, but it is not taken for the deploy.
+    assert!(out.stderr.contains("completed: success"), "{out:#?}");
+    assert_not_recorded(&home, &out, "failed");
+    // GitHub's record says failure too: the run's success is not the deploy's.
+    assert_eq!(states(&fake), ["in_progress", "failure"]);
+}
+
+#[test]
+fn github_actions_rate_limit_is_waited_out_and_said() {
+    let fake = gh_fake(|s| s.rate_limited = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(fake.with(|s| s.dispatches), 2);
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("rate limited (HTTP 429); waiting 1s"), "{log}");
+}
+
+#[test]
+fn github_actions_lost_dispatch_answer_is_unknown_and_not_repeated() {
+    let fake = gh_fake(|s| s.hang = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "2s"));
+    let out = promote(&home);
+    assert!(out.stderr.contains("outcome unknown"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn github_actions_refusal_echoing_the_token_names_the_call_and_hides_the_token() {
+    // A 401 whose body echoes the token back.
+    fn refuse(req: &Req, _: &mut Gh, _: &str) -> Resp {
+        answer(
+            401,
+            json!({"message": format!("Bad credentials: {}", req.header("authorization"))}),
+        )
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            ..Gh::default()
+        },
+        refuse,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "5s"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("HTTP 401") && out.stderr.contains("/dispatches"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    assert_no_token(&home, &[&out], &[]);
+}
+
+// ---------------------------------------------------------------- Jenkins
+
+#[derive(Default)]
+struct Jk {
+    version: String,
+    result: &'static str,
+    item_reads: u32,
+    build_reads: u32,
+    requested: String,
+    triggers: u32,
+    /// CSRF protection off: no crumb issued.
+    no_crumb: bool,
+    /// The queue item is cancelled before it starts.
+    cancel: bool,
+}
+
+impl HasVersion for Jk {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}
+
+fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/ci/crumbIssuer/api/json") if s.no_crumb => answer(404, Value::Null),
+        ("GET", "/ci/queue/item/77/api/json") if s.cancel => answer(
+            200,
+            json!({"id": 77, "cancelled": true, "executable": null}),
+        ),
+        ("GET", "/ci/crumbIssuer/api/json") => answer(
+            200,
+            json!({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": "crumb-abc", "crumbRequestField": "Jenkins-Crumb"}),
+        ),
+        ("POST", "/ci/job/team/job/deploy-shop/buildWithParameters") => {
+            s.triggers += 1;
+            s.requested = url_decode_pairs(&req.body)
+                .get("VERSION")
+                .cloned()
+                .unwrap_or_default();
+            let mut r = answer(201, Value::Null);
+            // Jenkins names itself by its configured root URL.
+            r.headers
+                .push(("location", format!("http://{addr}/ci/queue/item/77/")));
+            r
+        }
+        ("GET", "/ci/queue/item/77/api/json") => {
+            s.item_reads += 1;
+            if s.item_reads < 2 {
+                answer(
+                    200,
+                    json!({"id": 77, "why": "Waiting for next available executor"}),
+                )
+            } else {
+                answer(
+                    200,
+                    json!({"id": 77, "executable": {"number": 12, "url": format!("http://{addr}/ci/job/team/job/deploy-shop/12/")}}),
+                )
+            }
+        }
+        ("GET", "/ci/job/team/job/deploy-shop/12/api/json") => {
+            s.build_reads += 1;
+            if s.build_reads < 2 {
+                answer(200, json!({"number": 12, "building": true, "result": null}))
+            } else {
+                if s.result == "SUCCESS" {
+                    s.version = s.requested.clone();
+                }
+                answer(
+                    200,
+                    json!({"number": 12, "building": false, "result": s.result}),
+                )
+            }
+        }
+        _ => answer(404, Value::Null),
+    }
+}
+
+fn jk_config(addr: &str) -> String {
+    config(
+        addr,
+        &format!(
+            "[environments.deploy]\ntimeout = \"20s\"\npoll = \"100ms\"\n[environments.deploy.jenkins]\nurl = \"http://{addr}/ci\"\njob = \"team/deploy-shop\"\nparams = {{ ENV = \"{{env}}\", VERSION = \"{{version}}\" }}\nuser = \"release-bot\"\ntoken_env = \"{TOKEN_VAR}\"\n"
+        ),
+    )
+}
+
+fn basic() -> String {
+    use std::io::Write;
+    // base64("release-bot:TOKEN") with the standard alphabet.
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("release-bot:{TOKEN}");
+    let mut out = Vec::new();
+    for c in input.as_bytes().chunks(3) {
+        let v = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.write_all(&[T[((v >> (18 - 6 * i)) & 63) as usize]])
+                    .unwrap();
+            } else {
+                out.write_all(b"=").unwrap();
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_build() {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    let calls = fake.calls();
+    let auth = format!("Basic {}", basic());
+    for r in &calls {
+        assert_eq!(r.header("authorization"), auth, "{r:?}");
+    }
+    assert_eq!(
+        (calls[0].method.as_str(), calls[0].path.as_str()),
+        ("GET", "/ci/crumbIssuer/api/json")
+    );
+    let t = &calls[1];
+    assert_eq!(
+        (t.method.as_str(), t.path.as_str()),
+        ("POST", "/ci/job/team/job/deploy-shop/buildWithParameters")
+    );
+    assert_eq!(t.header("jenkins-crumb"), "crumb-abc");
+    assert_eq!(
+        t.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        url_decode_pairs(&t.body),
+        BTreeMap::from([
+            ("ENV".to_string(), "local".to_string()),
+            ("VERSION".to_string(), "v2.0.0".to_string())
+        ])
+    );
+    let paths: Vec<&str> = calls[2..].iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/ci/queue/item/77/api/json",
+            "/ci/queue/item/77/api/json",
+            "/ci/job/team/job/deploy-shop/12/api/json",
+            "/ci/job/team/job/deploy-shop/12/api/json"
+        ]
+    );
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(
+        log.contains("Jenkins build #12") && log.contains("/ci/job/team/job/deploy-shop/12/"),
+        "{log}"
+    );
+    assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+#[test]
+fn jenkins_failed_build_fails_the_deploy_with_the_build_url() {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "FAILURE",
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("/ci/job/team/job/deploy-shop/12/") && out.stderr.contains("FAILURE"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    assert_eq!(fake.with(|s| s.triggers), 1);
+    assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+// ---------------------------------------------------------------- Vercel
+
+#[derive(Default)]
+struct Vc {
+    version: String,
+    promoted: Vec<String>,
+    /// Answer the promotion with 409.
+    conflict: bool,
+}
+
+impl HasVersion for Vc {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}
+
+fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
+    if req.query.get("teamId").map(String::as_str) != Some("team_acme") {
+        return answer(
+            403,
+            json!({"error": {"code": "forbidden", "message": "no teamId"}}),
+        );
+    }
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v6/deployments") => {
+            let d = |uid: &str, state: &str, target: Value, r: &str, created: i64| {
+                json!({"uid": uid, "url": format!("shop-{uid}.vercel.app"), "state": state, "target": target,
+                       "created": created, "meta": {"githubCommitRef": r, "githubCommitSha": "0123456789abcdef"}})
+            };
+            answer(
+                200,
+                json!({"deployments": [
+                d("dpl_preview", "READY", Value::Null, "v2.0.0", 400),
+                d("dpl_building", "BUILDING", json!("production"), "v2.0.0", 300),
+                d("dpl_right", "READY", json!("production"), "v2.0.0", 200),
+                d("dpl_old", "READY", json!("production"), "v1.0.0", 100),
+            ], "pagination": {"count": 4, "next": null, "prev": null}}),
+            )
+        }
+        ("POST", p) if p.starts_with("/v10/projects/shop/promote/") => {
+            let id = p.rsplit('/').next().unwrap().to_string();
+            if s.conflict {
+                return answer(
+                    409,
+                    json!({"error": {"code": "conflict", "message": "already promoting"}}),
+                );
+            }
+            if id == "dpl_right" {
+                s.version = "v2.0.0".into();
+            }
+            s.promoted.push(id);
+            answer(201, json!({}))
+        }
+        _ => answer(404, Value::Null),
+    }
+}
+
+fn vc_config(addr: &str) -> String {
+    config(
+        addr,
+        &format!(
+            "[environments.deploy]\ntimeout = \"5s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}\"\n"
+        ),
+    )
+}
+
+#[test]
+fn vercel_promotes_the_ready_production_build_of_the_version_never_a_preview() {
+    let fake = Fake::start(
+        Vc {
+            version: "v1.0.0".into(),
+            ..Vc::default()
+        },
+        vercel,
+    );
+    let home = Home::new();
+    home.config(&vc_config(&fake.addr));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.promoted.clone()), ["dpl_right"]);
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    let (l, p) = (&calls[0], &calls[1]);
+    assert_eq!(
+        (l.method.as_str(), l.path.as_str()),
+        ("GET", "/v6/deployments")
+    );
+    assert_eq!(l.query["projectId"], "shop");
+    assert_eq!(l.query["target"], "production");
+    assert_eq!(l.query["state"], "READY");
+    assert_eq!(
+        (p.method.as_str(), p.path.as_str()),
+        ("POST", "/v10/projects/shop/promote/dpl_right")
+    );
+    for r in &calls {
+        assert_eq!(r.query["teamId"], "team_acme");
+        assert_eq!(r.header("authorization"), format!("Bearer {TOKEN}"));
+    }
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn vercel_refused_promotion_fails_and_a_version_without_a_build_is_not_promoted() {
+    let fake = Fake::start(
+        Vc {
+            version: "v1.0.0".into(),
+            conflict: true,
+            ..Vc::default()
+        },
+        vercel,
+    );
+    let home = Home::new();
+    home.config(&vc_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("HTTP 409") && out.stderr.contains("/promote/dpl_right"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    let out = run(&home, &["promote", "local", "--version", "v3.0.0", "--yes"]);
+    assert!(
+        out.stderr
+            .contains("no READY production deployment built for v3.0.0"),
+        "{out:#?}"
+    );
+    out.expect_code(1);
+    assert_no_token(&home, &[&out], &[]);
+}
+
+// ---------------------------------------------------------------- webhook and command
+
+#[derive(Default)]
+struct Hook {
+    version: String,
+    fail: bool,
+}
+
+impl HasVersion for Hook {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}
+
+fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
+    if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {
+        return answer(404, Value::Null);
+    }
+    if s.fail {
+        return answer(
+            500,
+            json!({"error": format!("boom {}", req.header("authorization"))}),
+        );
+    }
+    s.version = req.json()["version"].as_str().unwrap_or("").into();
+    answer(202, json!({"accepted": true}))
+}
+
+#[test]
+fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+        },
+        hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    out.expect_code(0);
+    let c = &fake.calls()[0];
+    assert_eq!(c.json(), json!({"env": "local", "version": "v2.0.0"}));
+    assert_eq!(c.header("authorization"), format!("Bearer {TOKEN}"));
+    assert_eq!(reported(&home), "v2.0.0");
+    fake.with(|s| {
+        s.fail = true;
+        s.version = "v1.0.0".into();
+    });
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    assert!(out.stderr.contains("HTTP 500"), "{out:#?}");
+    assert_not_recorded(&home, &out, "failed");
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn command_deploy_is_observed_and_its_failure_is_exit_1() {
+    let home = Home::new();
+    let state = home.path().join("running");
+    std::fs::write(&state, "v1.0.0").unwrap();
+    let s = state.display();
+    let cfg = |script: &str| {
+        format!(
+            "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:9/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ command = [\"cat\", \"{s}\"] }}\ndeploy = {{ command = [\"sh\", \"-c\", \"{script}\", \"deploy\", \"{{version}}\"], timeout = \"5s\", poll = \"100ms\" }}\n"
+        )
+    };
+    home.config(&cfg(&format!("printf %s \\\"$1\\\" > {s}")));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "v2.0.0");
+    std::fs::write(&state, "v1.0.0").unwrap();
+    let home2 = Home::new();
+    home2.config(&cfg("echo no cluster >&2; exit 4"));
+    let out = promote(&home2);
+    assert!(out.stderr.contains("exit code 4"), "{out:#?}");
+    assert_not_recorded(&home2, &out, "failed");
+}
+
+#[test]
+fn github_actions_read_answered_5xx_is_read_again_and_the_deploy_goes_on() {
+    let fake = gh_fake(|s| s.flaky = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("answered HTTP 502; reading again"), "{log}");
+}
+
+#[test]
+fn github_actions_unknown_workflow_is_a_failure_naming_the_call() {
+    fn missing(_: &Req, _: &mut Gh, _: &str) -> Resp {
+        answer(
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        )
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            ..Gh::default()
+        },
+        missing,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "5s"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("GitHub Actions of local (acme/shop deploy.yml): POST /repos/acme/shop/actions/workflows/deploy.yml/dispatches: answered HTTP 404"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    let dispatches = fake
+        .calls()
+        .iter()
+        .filter(|r| r.path.ends_with("/dispatches"))
+        .count();
+    assert_eq!(dispatches, 1, "a refused dispatch is not repeated");
+    // The Deployments API refused too: a warning, not the deploy's failure.
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("without a GitHub deployment record"), "{log}");
+}
+
+#[test]
+fn ctrl_c_while_following_a_run_leaves_unknown() {
+    let fake = gh_fake(|s| s.stall = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "60s"));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
+    cmd.current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .env(TOKEN_VAR, TOKEN)
+        .args(["promote", "local", "--version", "v2.0.0", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let run_reads = || {
+        fake.calls()
+            .iter()
+            .filter(|r| r.path.ends_with("/actions/runs/4242"))
+            .count()
+    };
+    while run_reads() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was never followed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let e = last_audit(&home);
+    assert_eq!(e["outcome"], "unknown", "{e}");
+    assert_eq!(reported(&home), "v1.0.0");
+    let o = Output {
+        code: 1,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_no_token(&home, &[&o], &[]);
+}
+
+#[test]
+fn jenkins_without_csrf_sends_no_crumb_and_a_cancelled_queue_item_fails() {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            no_crumb: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    promote(&home).expect_code(0);
+    let trigger = fake
+        .calls()
+        .into_iter()
+        .find(|r| r.path.ends_with("/buildWithParameters"))
+        .unwrap();
+    assert!(
+        !trigger.headers.contains_key("jenkins-crumb"),
+        "{trigger:?}"
+    );
+
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            cancel: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("queue item /ci/queue/item/77/ was cancelled"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+}
+
+#[test]
+fn jenkins_refusing_the_token_is_a_failure_naming_the_call_without_the_token() {
+    fn refuse(req: &Req, _: &mut Jk, _: &str) -> Resp {
+        answer(
+            401,
+            json!({"error": format!("invalid credentials {}", req.header("authorization"))}),
+        )
+    }
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            ..Jk::default()
+        },
+        refuse,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("GET /crumbIssuer/api/json: answered HTTP 401"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+#[test]
+fn a_run_read_that_hangs_is_bounded_by_the_deploy_timeout() {
+    fn hang(req: &Req, s: &mut Gh, addr: &str) -> Resp {
+        if req.path.ends_with("/actions/runs/4242") {
+            let mut r = answer(200, json!({}));
+            r.delay = Some(Duration::from_secs(60));
+            return r;
+        }
+        github(req, s, addr)
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            details: true,
+            conclusion: "success",
+            ..Gh::default()
+        },
+        hang,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "2s"));
+    let t0 = std::time::Instant::now();
+    let out = promote(&home);
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert!(out.stderr.contains("no answer within"), "{out:#?}");
+    assert_not_recorded(&home, &out, "failed");
+}
