@@ -948,11 +948,13 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             deploy_at,
             window_s,
             baseline,
+            baseline_note,
         } => {
             let mut w = Window {
                 version,
                 deploy_at,
                 window_s,
+                baseline_note,
                 baseline: Default::default(),
                 samples: Default::default(),
                 verdict: None,
@@ -1074,6 +1076,9 @@ fn on_done(
                 Level::Info,
                 format!("{what} recorded for {} → {env} by {}", a.version, a.actor),
             );
+        }
+        Ok(Done::WatchedElsewhere(holder)) => {
+            s.notify(Level::Info, format!("{env}: watched by {holder}"));
         }
         Ok(Done::Watched(line)) => {
             if let Some(w) = s.env_ui_mut(&env).window.as_mut() {

@@ -226,6 +226,15 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                     let style = parts.first().map(|p| p.style).unwrap_or(t.text);
                     out.extend(rows(width, "verdict", text, style, t.dim));
                 }
+                let mut label = "baseline";
+                if !w.baseline_note.is_empty() {
+                    let note = w
+                        .baseline_note
+                        .strip_prefix("baseline: ")
+                        .unwrap_or(&w.baseline_note);
+                    out.extend(rows(width, label, note.to_string(), t.text, t.dim));
+                    label = "";
+                }
                 if let Some(b) = w.summary.error_rate {
                     let limit = b
                         .threshold
@@ -233,7 +242,7 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                         .unwrap_or_default();
                     out.extend(rows(
                         width,
-                        "baseline",
+                        label,
                         format!(
                             "error rate {} (band {}–{}{limit})",
                             format::percent(b.center),
