@@ -1060,6 +1060,23 @@ fn the_full_verdict_is_in_the_detail_view() {
 }
 
 #[test]
+fn the_detail_view_says_why_healthy_and_keeps_notice_times_apart_from_their_text() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    key(&mut s, 'v');
+    let text = screen(&s, 100, 80);
+    assert!(
+        text.contains("healthy: error rate 0.30%: in line with its own last 30m"),
+        "{text}"
+    );
+    assert!(text.contains("Recent notices (times in UTC)"), "{text}");
+    let glued = text
+        .match_indices("UTC")
+        .any(|(i, _)| text[i + 3..].starts_with(|c: char| c.is_alphabetic()));
+    assert!(!glued, "a notice's time runs into its text:\n{text}");
+}
+
+#[test]
 fn the_monitoring_panel_shows_the_baseline_the_verdict_uses() {
     let mut s = console();
     monitored(&mut s, 60, false);
