@@ -1,6 +1,7 @@
 //! Whole-process wall time of the command line, next to its budget:
 //! `shipdeck status` against the demo fleet (≤ 50 ms median) and
-//! `shipdeck --help` (≤ 10 ms). Run with `cargo bench --bench cli`.
+//! `shipdeck --help` (≤ 10 ms), and `status` again with a long history
+//! (20,000 audit records). Run with `cargo bench --bench cli`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -65,6 +66,19 @@ fn main() {
         base(&["--config", cfg.to_str().unwrap_or(""), "status"])
     });
     let help = time(runs, || base(&["--help"]));
+    // The same fleet, with a store that has seen a long life.
+    let seeded = tempfile::tempdir().expect("tempdir");
+    let t = Instant::now();
+    seed(&seeded.path().join("data/shipdeck/shipdeck.db"), 20_000);
+    eprintln!(
+        "seeded 20,000 audit records in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let long = time(runs, || {
+        let mut c = base(&["--config", cfg.to_str().unwrap_or(""), "status"]);
+        c.env("XDG_DATA_HOME", seeded.path().join("data"));
+        c
+    });
     println!(
         "{:<28} {:>10} {:>10} {:>10}  verdict",
         "command", "median", "p90", "budget"
@@ -72,6 +86,11 @@ fn main() {
     for (name, v, budget) in [
         ("shipdeck status (demo)", &status, Duration::from_millis(50)),
         ("shipdeck --help", &help, Duration::from_millis(10)),
+        (
+            "status (20,000 audit rows)",
+            &long,
+            Duration::from_millis(50),
+        ),
     ] {
         let med = percentile(v, 0.5);
         println!(
@@ -85,4 +104,46 @@ fn main() {
     }
     println!("({runs} runs each, after 3 warm-up runs)");
     drop(fleet);
+}
+
+/// A store with `n` audit records on the demo's environments (monitoring
+/// windows that passed or failed, refused promotions), as a long-lived
+/// team's would hold, written through the store so the hash chain holds.
+fn seed(path: &std::path::Path, n: usize) {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::{NewAudit, SqliteStore, Store};
+    let store = SqliteStore::open(path).expect("store");
+    let envs = shipdeck::demo::ENVIRONMENTS;
+    let start = chrono::Utc::now() - chrono::Duration::days(400);
+    for i in 0..n / 2 {
+        let at = start + chrono::Duration::minutes(i as i64 * 20);
+        let version: Version = format!("v0.{}.{}", i / 100, i % 100)
+            .parse()
+            .expect("version");
+        let monitor = i % 2 == 0;
+        let id = store
+            .audit_start(&NewAudit {
+                at,
+                actor: "bench",
+                action: if monitor {
+                    ActionKind::Monitor
+                } else {
+                    ActionKind::Promote
+                },
+                env: envs[i % envs.len()],
+                version: Some(&version),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "seeded",
+            })
+            .expect("audit");
+        let outcome = match (monitor, i % 7) {
+            (true, 0) => Outcome::Failed,
+            (true, _) => Outcome::Succeeded,
+            (false, _) => Outcome::Refused,
+        };
+        store
+            .audit_finish(id, at + chrono::Duration::minutes(2), outcome, "seeded")
+            .expect("audit");
+    }
 }

@@ -126,6 +126,7 @@ fn main() {
             deploy_at,
             window_s: 1800.0,
             baseline: (0..1800).map(|i| sample(-1799.0 + i as f64)).collect(),
+            baseline_note: "baseline: 30m before the deploy (1800 steps)".into(),
         }),
     );
     for t in 1..=1800 {

@@ -3,7 +3,8 @@
 //!
 //! `shipdeck demo` → approve → promote production → v1.8.0 goes out → the
 //! monitoring window catches the regression → production is rolled back to
-//! v1.7.3 → `q` → the terminal is back to normal (no alternate screen, no
+//! v1.7.3 → `r` offers nothing to roll back to (never the caught release)
+//! → `q` → the terminal is back to normal (no alternate screen, no
 //! mouse capture, cooked mode with echo).
 //!
 //! Needs `tmux` (Debian: `apt-get install tmux`; `./scripts/test` installs it).
@@ -313,6 +314,34 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         "promote → rolled back on screen in {:.1}s",
         promoted.elapsed().as_secs_f64()
     );
+
+    // `r` again never offers the caught release: nothing to roll back to,
+    // and Enter changes nothing. (Any alarm banner is dismissed first.)
+    tmux.keys(&["Escape"]);
+    sleep(Duration::from_millis(500));
+    tmux.keys(&["r"]);
+    wait_for(
+        &tmux,
+        "`r` to say there is nothing to roll back to",
+        Duration::from_secs(20),
+        |s| s.contains("nothing to roll back to") || s.contains("→ v1.8.0"),
+    );
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("nothing to roll back to") && !screen.contains("→ v1.8.0"),
+        "`r` after the rollback offers the caught release:\n{screen}"
+    );
+    tmux.keys(&["Enter"]);
+    sleep(Duration::from_secs(4));
+    let screen = tmux.screen();
+    let version = production_field(&screen, "version").unwrap_or_default();
+    let state = production_field(&screen, "state").unwrap_or_default();
+    assert!(
+        version.starts_with("v1.7.3") && !state.contains("rolling") && !state.contains("deploying"),
+        "production left v1.7.3 after `r`, Enter:\n{screen}"
+    );
+    tmux.keys(&["Escape"]);
+    sleep(Duration::from_millis(500));
 
     // Quit: `q` (confirm if the console asks), then the shell's report.
     tmux.keys(&["q"]);

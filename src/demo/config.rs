@@ -1,7 +1,8 @@
 //! The built-in config of `shipdeck demo`: the four demo environments on the
 //! fleet's address, production gated by a Go and monitored with a short
 //! window, so the whole process (approve, promote, regression, rollback)
-//! fits in a minute or two.
+//! fits in a minute or two. Each environment links to what the fleet
+//! serves about it (its true state as a dashboard, the metrics page).
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -28,7 +29,8 @@ pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
             s,
             "\n[[environments]]\nname = \"{env}\"\n\
              version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
-             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n"
+             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
+             links = {{ dashboard = \"{base}/envs/{{env}}/truth\", metrics = \"{base}/metrics\" }}\n"
         );
         if env == "production" {
             s.push_str("monitored = true\ngates = { requires_approval = true }\n");
@@ -56,6 +58,15 @@ mod tests {
             let prod = c.env("production").unwrap();
             assert!(prod.monitored && prod.gates.requires_approval);
             assert!(!c.env("staging").unwrap().monitored);
+            let links = prod.links.as_ref().unwrap().get_ref();
+            assert_eq!(
+                links.get("dashboard").map(String::as_str),
+                Some("http://127.0.0.1:40001/envs/{env}/truth")
+            );
+            assert_eq!(
+                links.get("metrics").map(String::as_str),
+                Some("http://127.0.0.1:40001/metrics")
+            );
             assert_eq!(
                 prod.version.get_ref().url.as_deref(),
                 Some("http://127.0.0.1:40001/envs/production/version")

@@ -92,8 +92,14 @@ pub struct HealthInput<'a> {
     pub baseline: Option<Traffic>,
     /// How the baseline reads in words ("the last 30 min").
     pub baseline_span: &'a str,
-    /// Production's last few steps, for a pre-production stage.
+    /// Production's known-good traffic, for a pre-production stage: its
+    /// baseline with known-bad periods left out — never its current steps
+    /// while it is itself unwell, or a stage on the same bad release would
+    /// read "in line with production".
     pub production: Option<Traffic>,
+    /// Why a pre-production stage is not compared with production (it is
+    /// unwell itself and has no known-good baseline): said in the detail.
+    pub production_skipped: Option<&'a str>,
     pub max_error_rate: Option<f64>,
     pub max_p95_ms: Option<f64>,
 }
@@ -266,16 +272,23 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
                 health: Health::Unknown,
                 comparison: Comparison::Reachability,
                 detail: format!(
-                    "reachable; error rate {}{p95}, but no baseline yet to compare with",
-                    pct(rate)
+                    "reachable; error rate {}{p95}, but no baseline yet to compare with{}",
+                    pct(rate),
+                    i.production_skipped
+                        .map(|why| format!(" (not with production: {why})"))
+                        .unwrap_or_default()
                 ),
             };
         }
     };
+    let skipped = i
+        .production_skipped
+        .map(|why| format!("; not compared with production: {why}"))
+        .unwrap_or_default();
     HealthAssessment {
         health: Health::Healthy,
         comparison,
-        detail: format!("error rate {}{p95}: {against}", pct(rate)),
+        detail: format!("error rate {}{p95}: {against}{skipped}", pct(rate)),
     }
 }
 
@@ -466,6 +479,49 @@ mod tests {
             "{}",
             a.detail
         );
+    }
+
+    #[test]
+    fn a_stage_as_bad_as_a_regressed_production_is_degraded_against_its_known_good_baseline() {
+        // Production regressed to 9% on the bad release; staging runs it too.
+        let mut i = base();
+        i.recent = Some(steps(5, 100.0, 10.0, 300.0));
+        i.baseline = Some(steps(30, 100.0, 10.0, 300.0));
+        i.production = Some(steps(5, 2000.0, 180.0, 300.0));
+        assert_eq!(
+            assess(&i).health,
+            Health::Healthy,
+            "against production's current steps the stage looks fine"
+        );
+        // Production's baseline before the bad deploy is what counts.
+        i.production = Some(steps(30, 2000.0, 8.0, 110.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::Production),
+            "{}",
+            a.detail
+        );
+    }
+
+    #[test]
+    fn a_stage_not_compared_with_an_unwell_production_says_so() {
+        let mut i = base();
+        i.recent = Some(steps(5, 100.0, 0.2, 100.0));
+        i.baseline = Some(steps(30, 100.0, 0.2, 100.0));
+        i.production_skipped = Some("production is degraded itself");
+        let a = assess(&i);
+        assert_eq!(a.comparison, Comparison::OwnBaseline);
+        assert!(
+            a.detail
+                .ends_with("; not compared with production: production is degraded itself"),
+            "{}",
+            a.detail
+        );
+        i.baseline = None;
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Unknown);
+        assert!(a.detail.contains("not with production"), "{}", a.detail);
     }
 
     #[test]

@@ -342,17 +342,7 @@ impl Engine {
 
     /// Versions a monitoring window caught in `env`, from the audit log.
     pub(super) async fn caught_versions(&self, env: &str) -> Result<Vec<Version>, EngineError> {
-        let mut out: Vec<Version> = Vec::new();
-        for e in self.inner.store.history(Some(env), 100_000).await? {
-            if e.action == ActionKind::Monitor
-                && e.outcome == Outcome::Failed
-                && let Some(v) = e.version
-                && !out.contains(&v)
-            {
-                out.push(v);
-            }
-        }
-        Ok(out)
+        Ok(self.inner.store.caught_versions(env).await?)
     }
 
     /// Walk the audit log's hash chain from its first record.

@@ -17,7 +17,7 @@ pub use actions::{Confirm, Expect};
 pub use error::EngineError;
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
-pub use watch::WatchOutcome;
+pub use watch::{WatchOutcome, watcher_refusal};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -9,8 +9,8 @@ use crate::domain::baseline::{incident_periods, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, PromotionInput, PromotionPlan, RollbackInput, StageInfo,
-    Version, WindowVerdict, plan_promotion, plan_rollback,
+    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
+    StageInfo, Version, WindowVerdict, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -248,6 +248,8 @@ impl Engine {
             });
             let traffic = self.traffic(name, &history, &caught, checked_at).await;
             seen.push(Seen {
+                history,
+                caught,
                 version,
                 last_deploy,
                 state,
@@ -264,16 +266,25 @@ impl Engine {
             .iter()
             .enumerate()
             .rposition(|(i, e)| e.production.unwrap_or(i == last));
-        let production_traffic = prod_idx.and_then(|p| seen[p].traffic.map(|t| t.0));
         let baseline_span = format!(
             "last {}",
             crate::domain::HumanDuration(cfg.monitor.baseline.0)
         );
+        let (production_traffic, production_skipped) = match prod_idx {
+            Some(p) => {
+                let name = cfg.environments[p].name();
+                self.production_reference(name, &seen[p], &baseline_span, checked_at)
+                    .await
+            }
+            None => (None, None),
+        };
         // … then health, plans and approvals.
         let mut environments = Vec::with_capacity(cfg.environments.len());
         for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
             let name = e.name();
             let Seen {
+                history: _,
+                caught: _,
                 version,
                 last_deploy,
                 state,
@@ -334,6 +345,9 @@ impl Engine {
                 baseline: traffic.and_then(|t| t.1),
                 baseline_span: &baseline_span,
                 production: production_traffic.filter(|_| prod_idx.is_some_and(|p| i < p)),
+                production_skipped: production_skipped
+                    .as_deref()
+                    .filter(|_| prod_idx.is_some_and(|p| i < p)),
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
@@ -380,6 +394,66 @@ impl Engine {
             pending,
             store_error,
             integrity,
+        }
+    }
+
+    /// What a pre-production stage is compared with: production's
+    /// known-good traffic — its baseline with known incidents left out, and
+    /// while it is itself unwell (degraded, a regression, a window still
+    /// judging its version) the time since the deploy of what it runs too.
+    /// When that cannot be told (a bad version deployed outside shipdeck),
+    /// no comparison, and why.
+    async fn production_reference(
+        &self,
+        name: &str,
+        prod: &Seen,
+        baseline_span: &str,
+        now: DateTime<Utc>,
+    ) -> (Option<Traffic>, Option<String>) {
+        let cfg = &self.inner.config;
+        let own = assess(&HealthInput {
+            reachable: prod.version.is_some(),
+            state: Some(prod.state),
+            metrics_configured: true,
+            recent: prod.traffic.map(|t| t.0),
+            baseline: prod.traffic.and_then(|t| t.1),
+            baseline_span,
+            max_error_rate: cfg.monitor.max_error_rate,
+            max_p95_ms: cfg.monitor.max_p95_ms,
+            ..HealthInput::default()
+        });
+        let unproven = matches!(prod.state, EnvState::Monitoring | EnvState::Regression);
+        if own.health != Health::Degraded && !unproven {
+            let known = prod.traffic.and_then(|t| t.1);
+            let fallback = prod
+                .traffic
+                .map(|t| t.0)
+                .filter(|_| own.health == Health::Healthy);
+            return (known.or(fallback), None);
+        }
+        let why = if own.health == Health::Degraded {
+            format!("production is degraded itself ({})", own.detail)
+        } else {
+            "production's own window is still judging what it runs".to_string()
+        };
+        // Its deploy is known: the baseline before it is known-good.
+        let deployed = prod
+            .version
+            .as_ref()
+            .filter(|v| prod.history.last().is_some_and(|d| &d.version == *v));
+        let Some(running) = deployed else {
+            return (None, Some(why));
+        };
+        let mut caught = prod.caught.clone();
+        caught.push(running.clone());
+        match self
+            .traffic(name, &prod.history, &caught, now)
+            .await
+            .and_then(|t| t.1)
+            .filter(|b| b.steps >= crate::domain::health::MIN_BASELINE_STEPS)
+        {
+            Some(before) => (Some(before), None),
+            None => (None, Some(why)),
         }
     }
 
@@ -445,6 +519,8 @@ const RECENT_STEPS: i32 = 5;
 
 /// What `status` learns about one environment before judging its health.
 struct Seen {
+    history: Vec<DeployRecord>,
+    caught: Vec<Version>,
     version: Option<Version>,
     last_deploy: Option<DeployRecord>,
     state: EnvState,

@@ -114,6 +114,9 @@ pub enum Event {
         deploy_at: DateTime<Utc>,
         window_s: f64,
         baseline: Vec<Sample>,
+        /// What the baseline is, in words: "baseline: 1m before 14:00:00
+        /// UTC, excluding the incident … (30 steps)".
+        baseline_note: String,
     },
     MonitorSample {
         env: String,

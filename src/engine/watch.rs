@@ -40,6 +40,19 @@ pub struct WatchOutcome {
     pub rollback_error: Option<String>,
 }
 
+/// The gate that refuses a second watcher of one deploy, and its wording.
+const WATCHER_GATE: &str = "watcher";
+const ALREADY_WATCHED_BY: &str = " is already watched by ";
+
+/// The gate refusing a watch of `env` because `holder` watches it.
+pub fn watcher_refusal(env: &str, holder: &str) -> Gate {
+    Gate::block(
+        WATCHER_GATE,
+        false,
+        format!("{env}{ALREADY_WATCHED_BY}{holder}"),
+    )
+}
+
 impl Engine {
     /// The detector settings from `[monitor]`, with `window` overridden.
     pub fn detector_config(&self, window: Option<Duration>) -> DetectorConfig {
@@ -126,6 +139,19 @@ impl Engine {
             .flatten()
     }
 
+    /// Who holds the window when `e` is the refusal of a watch because
+    /// someone else watches already (one watcher per deploy): that is no
+    /// failure, another watcher does the job.
+    pub fn watched_elsewhere(e: &EngineError) -> Option<&str> {
+        match e {
+            EngineError::Refused { gate } if gate.name == WATCHER_GATE => gate
+                .detail
+                .split_once(ALREADY_WATCHED_BY)
+                .map(|(_, holder)| holder),
+            _ => None,
+        }
+    }
+
     /// Claim the monitoring window of `env` for this process: refused when
     /// someone else alive holds it (one watcher per deploy); within this
     /// process a newer window takes over from an older one.
@@ -141,11 +167,7 @@ impl Engine {
             expires_at: now + claim_ttl(step),
         };
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
-            let gate = Gate::block(
-                "watcher",
-                false,
-                format!("{env} is already watched by {}", held.describe()),
-            );
+            let gate = watcher_refusal(env, &held.describe());
             return Err(self
                 .refuse(ActionKind::Monitor, env, None, None, gate)
                 .await);
@@ -251,6 +273,7 @@ impl Engine {
             deploy_at,
             window_s: dcfg.window_s,
             baseline: baseline.clone(),
+            baseline_note: baseline_note.clone(),
         });
         // Window steps already past (a console started mid-window).
         let past = self

@@ -272,6 +272,11 @@ impl AsyncStore {
         self.call(move |s| s.record_monitor(&rec)).await
     }
 
+    pub async fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.caught_versions(&env)).await
+    }
+
     pub async fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
         let env = env.to_string();
         self.call(move |s| s.last_monitor(&env)).await
@@ -339,6 +344,7 @@ mod tests {
             latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
             recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
             approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
+            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
             try_lock(lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
             unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
             lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;

@@ -123,6 +123,10 @@ pub trait Store: Send + Sync {
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
     /// Recorded decisions about `env`, oldest first.
     fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError>;
+    /// Versions whose monitoring window in `env` ended failed (caught a
+    /// regression), oldest first, each once: one targeted read, whatever
+    /// the length of the audit log.
+    fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError>;
     /// Take the deploy lock of `env`; `Err(holder)` when someone else holds it.
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
     fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError>;

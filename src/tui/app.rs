@@ -314,12 +314,21 @@ impl Runner {
 async fn watch(engine: Engine, env: String, events: UnboundedSender<Event>) -> Msg {
     let result = match engine.watch(&env, None, Some(events)).await {
         Ok(outcome) => watched(&outcome),
-        Err(e) => Err(failure(e)),
+        Err(e) => watch_refused(e),
     };
     Msg::ActionDone {
         env,
         kind: TaskKind::Watch,
         result,
+    }
+}
+
+/// A watch that did not run: losing the claim to another watcher of the
+/// same deploy is no failure (two consoles both saw it unwatched).
+fn watch_refused(e: EngineError) -> Result<Done, Failure> {
+    match Engine::watched_elsewhere(&e) {
+        Some(holder) => Ok(Done::WatchedElsewhere(holder.to_string())),
+        None => Err(failure(e)),
     }
 }
 
@@ -496,6 +505,25 @@ mod tests {
         let mut out = Vec::new();
         write_links(&mut out, &buf, &[spot("https://x/\x1b]0;evil\x07")]).unwrap();
         assert!(out.is_empty(), "an unsafe URL is never written");
+    }
+
+    #[test]
+    fn losing_the_watch_claim_to_another_console_is_no_failure() {
+        let lost = EngineError::Refused {
+            gate: crate::engine::watcher_refusal("production", "ops@laptop (pid 4242)"),
+        };
+        assert_eq!(
+            watch_refused(lost),
+            Ok(Done::WatchedElsewhere("ops@laptop (pid 4242)".into()))
+        );
+        // Any other refusal still is one.
+        let other = EngineError::Refused {
+            gate: crate::domain::Gate::block("lock", false, "production is locked"),
+        };
+        assert!(matches!(
+            watch_refused(other),
+            Err(Failure { refused: true, .. })
+        ));
     }
 
     #[test]

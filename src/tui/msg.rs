@@ -39,6 +39,8 @@ pub enum Done {
     Recorded(Approval),
     /// The monitoring window ended; one line saying how.
     Watched(String),
+    /// Someone else (another console, a `watch`) holds the window: who.
+    WatchedElsewhere(String),
 }
 
 /// Why an engine call did not do what was asked.

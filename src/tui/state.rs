@@ -221,6 +221,8 @@ pub struct Window {
     pub version: Version,
     pub deploy_at: DateTime<Utc>,
     pub window_s: f64,
+    /// The engine's words for the baseline the verdict uses.
+    pub baseline_note: String,
     pub baseline: VecDeque<Sample>,
     pub samples: VecDeque<Sample>,
     pub verdict: Option<Verdict>,

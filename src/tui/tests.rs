@@ -15,7 +15,7 @@ use crate::engine::{EnvStatus, Event, MetricsSnapshot, Status};
 use crate::monitor::{Band, BaselineSummary, Metric, Sample, Verdict, VerdictKind};
 
 use super::msg::{Done, Effect, Msg, TaskKind};
-use super::state::{Settings, State};
+use super::state::{Level, Settings, State};
 use super::theme::Theme;
 use super::{update, view};
 
@@ -549,6 +549,10 @@ pub(crate) mod fixture {
                 deploy_at,
                 window_s: 1800.0,
                 baseline,
+                baseline_note: format!(
+                    "baseline: 30m before {} UTC (180 steps)",
+                    deploy_at.format("%H:%M:%S")
+                ),
             }),
         );
         let mut t = 10;
@@ -1044,11 +1048,74 @@ fn the_full_verdict_is_in_the_detail_view() {
     let inside = region(&buf, 3, 2, 74, 20);
     let words = inside.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(words.contains(reason), "{text}");
+    assert!(
+        words.contains("baseline 30m before"),
+        "the baseline the verdict used: {text}"
+    );
     assert!(text.contains("2026-11-24"), "times with their date");
     assert!(text.contains("UTC"), "and their zone");
     insta::assert_snapshot!(text);
     code(&mut s, KeyCode::Esc);
     assert!(s.overlays.is_empty());
+}
+
+#[test]
+fn the_detail_view_says_why_healthy_and_keeps_notice_times_apart_from_their_text() {
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    key(&mut s, 'v');
+    let text = screen(&s, 100, 80);
+    assert!(
+        text.contains("healthy: error rate 0.30%: in line with its own last 30m"),
+        "{text}"
+    );
+    assert!(text.contains("Recent notices (times in UTC)"), "{text}");
+    let glued = text
+        .match_indices("UTC")
+        .any(|(i, _)| text[i + 3..].starts_with(|c: char| c.is_alphabetic()));
+    assert!(!glued, "a notice's time runs into its text:\n{text}");
+}
+
+#[test]
+fn the_monitoring_panel_shows_the_baseline_the_verdict_uses() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let big = screen(&s, 160, 45);
+    assert!(
+        big.contains("baseline: 30m before") && big.contains("(180 steps)"),
+        "{big}"
+    );
+    // At the minimum size the charts keep their rows; the detail view has it.
+    let small = screen(&s, 80, 24);
+    assert!(!small.contains("baseline: 30m"), "{small}");
+}
+
+#[test]
+fn a_deploy_another_console_watches_reads_watched_by_it_without_an_error() {
+    let mut s = console();
+    let now = s.now;
+    let mut st = status(now, 121);
+    for e in st.environments.iter_mut().filter(|e| e.production) {
+        e.watcher = Some("ops@laptop (pid 4242)".into());
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: TaskKind::Watch,
+            result: Ok(Done::WatchedElsewhere("ops@laptop (pid 4242)".into())),
+        },
+    );
+    assert!(
+        s.notices.iter().all(|n| n.level != Level::Error),
+        "{:?}",
+        s.notices
+    );
+    assert!(s.alarm.is_none());
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("watched by ops@laptop (pid 4242)"), "{text}");
+    assert!(!text.contains("no deploy watched yet"), "{text}");
 }
 
 #[test]

@@ -757,7 +757,12 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
     if refuse(s, "roll back", &env, true) {
         return vec![];
     }
-    // The engine's known-good target (never a caught or No-Go release).
+    // The engine's known-good target (never a caught or No-Go release);
+    // when it knows none, say so rather than offer a dialog.
+    if let Some(r) = env.rollback.as_ref().filter(|r| r.to.is_none()) {
+        s.notify(Level::Warn, format!("{}: {}", env.name, r.detail));
+        return vec![];
+    }
     let to = match &env.rollback {
         Some(r) => r.to.clone(),
         None => env
@@ -948,11 +953,13 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             deploy_at,
             window_s,
             baseline,
+            baseline_note,
         } => {
             let mut w = Window {
                 version,
                 deploy_at,
                 window_s,
+                baseline_note,
                 baseline: Default::default(),
                 samples: Default::default(),
                 verdict: None,
@@ -1074,6 +1081,9 @@ fn on_done(
                 Level::Info,
                 format!("{what} recorded for {} → {env} by {}", a.version, a.actor),
             );
+        }
+        Ok(Done::WatchedElsewhere(holder)) => {
+            s.notify(Level::Info, format!("{env}: watched by {holder}"));
         }
         Ok(Done::Watched(line)) => {
             if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
@@ -1426,7 +1436,7 @@ mod tests {
     }
 
     #[test]
-    fn rollback_goes_to_the_engines_known_good_target_never_the_caught_release() {
+    fn rollback_with_no_known_good_target_says_so_and_opens_no_dialog() {
         let settings = Settings {
             confirm_rollback: false,
             ..settings()
@@ -1443,13 +1453,15 @@ mod tests {
             to: None,
             detail: "nothing to roll back to: v1.7.2 is the last known-good version".into(),
         });
+        assert_eq!(key(&mut s, 'r'), vec![]);
         assert_eq!(
-            key(&mut s, 'r'),
-            vec![Effect::Rollback {
-                env: "production".into(),
-                to: None
-            }]
+            notice(&s),
+            "production: nothing to roll back to: v1.7.2 is the last known-good version"
         );
+        // Nor does the confirming console offer a dialog towards "the version before".
+        s.settings.confirm_rollback = true;
+        assert_eq!(key(&mut s, 'r'), vec![]);
+        assert!(dialog(&s).is_none(), "{:?}", s.overlays);
     }
 
     #[test]

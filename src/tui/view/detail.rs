@@ -101,8 +101,15 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             out.extend(rows(
                 width,
                 "health",
-                format!("{} (checked {})", env.health.as_str(), ago(env.checked_at)),
+                format!("{}: {}", env.health.as_str(), env.health_detail),
                 t.text,
+                t.dim,
+            ));
+            out.extend(rows(
+                width,
+                "",
+                format!("checked {}", ago(env.checked_at)),
+                t.dim,
                 t.dim,
             ));
             let (st, style) = super::envs::state_line(state, env);
@@ -226,6 +233,15 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                     let style = parts.first().map(|p| p.style).unwrap_or(t.text);
                     out.extend(rows(width, "verdict", text, style, t.dim));
                 }
+                let mut label = "baseline";
+                if !w.baseline_note.is_empty() {
+                    let note = w
+                        .baseline_note
+                        .strip_prefix("baseline: ")
+                        .unwrap_or(&w.baseline_note);
+                    out.extend(rows(width, label, note.to_string(), t.text, t.dim));
+                    label = "";
+                }
                 if let Some(b) = w.summary.error_rate {
                     let limit = b
                         .threshold
@@ -233,7 +249,7 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                         .unwrap_or_default();
                     out.extend(rows(
                         width,
-                        "baseline",
+                        label,
                         format!(
                             "error rate {} (band {}–{}{limit})",
                             format::percent(b.center),
@@ -286,11 +302,11 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             }
             if !state.notices.is_empty() {
                 out.push(Line::raw(""));
-                out.push(Line::styled("Recent notices", t.title));
+                out.push(Line::styled("Recent notices (times in UTC)", t.title));
                 for n in state.notices.iter().take(5) {
                     out.extend(rows(
                         width,
-                        &n.at.format("%H:%M:%S UTC").to_string(),
+                        &n.at.format("%H:%M:%S").to_string(),
                         n.text.clone(),
                         t.text,
                         t.dim,

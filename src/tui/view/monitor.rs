@@ -18,6 +18,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 use crate::engine::EnvStatus;
 use crate::monitor::{Band, Sample, VerdictKind};
 use crate::tui::format::{self, Part};
+use crate::tui::msg::TaskKind;
 use crate::tui::state::{EnvUi, State, Window};
 use crate::tui::theme::Theme;
 
@@ -197,15 +198,30 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         parts.push(Part::new(" ", t.text));
         block = block.title_bottom(format::fit(parts, inner_w.saturating_sub(2)));
     }
+    // The baseline the verdict uses, under it, when the charts can spare
+    // the rows (else it is in the detail view).
+    let note: Vec<String> = window
+        .filter(|w| !w.baseline_note.is_empty())
+        .map(|w| format::wrap_words(&w.baseline_note, inner_w))
+        .unwrap_or_default();
+    let note_h = note.len() as u16;
+    let show_note = inside && note_h <= 2 && inner_h >= charts_need + 4 + wrapped_h + note_h;
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let verdict_h = if inside { wrapped_h } else { 0 };
+    let verdict_h = match (inside, show_note) {
+        (false, _) => 0,
+        (true, false) => wrapped_h,
+        (true, true) => wrapped_h + note_h,
+    };
     let styles: Vec<Style> = verdict_style(state, ui, metrics_error);
-    let verdict_text: Vec<Line> = wrapped
+    let mut verdict_text: Vec<Line> = wrapped
         .into_iter()
         .zip(styles)
         .flat_map(|(lines, style)| lines.into_iter().map(move |l| Line::styled(l, style)))
         .collect();
+    if show_note {
+        verdict_text.extend(note.into_iter().map(|l| Line::styled(l, t.dim)));
+    }
 
     let charts_h = inner.height.saturating_sub(verdict_h);
     if charts_h < CHART_MIN {
@@ -504,8 +520,16 @@ pub fn verdict_parts(
                     .map(|p| format::age((state.now - p.at).num_seconds()))
                     .unwrap_or_else(|| "0s".into());
                 let what = env.map(|e| e.name.as_str()).unwrap_or("");
+                // Someone else's window (another console, a `watch`).
+                let elsewhere = env
+                    .and_then(|e| e.watcher.as_deref())
+                    .filter(|_| !ui.task.as_ref().is_some_and(|t| t.kind == TaskKind::Watch));
+                let head = match elsewhere {
+                    Some(by) => format!("watched by {by}"),
+                    None => "no deploy watched yet".into(),
+                };
                 out.push(vec![
-                    Part::new("no deploy watched yet", t.dim),
+                    Part::new(head, t.dim),
                     Part::new(
                         format!(
                             ": live metrics of {what} from status snapshots ({n} points over {since})"
