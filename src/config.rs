@@ -476,12 +476,7 @@ fn line_col(src: &str, offset: usize) -> (usize, usize) {
 impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            column: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let src = read_config_text(path)?;
         let cfg = Config::parse(&src, path)?;
         cfg.register_secrets();
         Ok(cfg)
@@ -1114,6 +1109,17 @@ pub fn locate(explicit: Option<&Path>) -> Located {
     Located::Missing(looked)
 }
 
+/// A config file's text, read with a size cap (a config pointing at
+/// `/dev/zero` must not be read forever).
+fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    crate::paths::read_text_capped(path, crate::paths::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("cannot read: {e}"),
+    })
+}
+
 /// Only the `[ui]` table of a config file (everything else is ignored), for
 /// `shipdeck demo --config FILE`, which runs its own fleet but honours the
 /// file's look and confirmations.
@@ -1123,12 +1129,7 @@ pub fn load_ui(path: &Path) -> Result<UiConfig, ConfigError> {
         #[serde(default)]
         ui: UiConfig,
     }
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        path: path.to_path_buf(),
-        line: None,
-        column: None,
-        message: format!("cannot read: {e}"),
-    })?;
+    let src = read_config_text(path)?;
     toml::from_str::<UiOnly>(&src).map(|u| u.ui).map_err(|e| {
         let (line, column) = match e.span() {
             Some(s) => {

@@ -6,6 +6,29 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether a console holds the terminal (raw mode, alternate screen):
+/// set by the console's terminal guard, read by the panic hook.
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Say that a console has taken the terminal (`true`) or given it back.
+pub fn terminal_taken(taken: bool) {
+    TERMINAL_TAKEN.store(taken, Ordering::SeqCst);
+}
+
+/// Put the terminal back as the shell had it: mouse capture, bracketed
+/// paste, alternate screen, cursor, raw mode. Safe to call more than once.
+pub fn restore_terminal() {
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
+        crossterm::event::DisableBracketedPaste,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+}
 
 /// Start logging to the state dir's `shipdeck.log`; returns its path, or
 /// `None` when no log file could be opened (then nothing is logged).
@@ -39,21 +62,31 @@ impl<W: Write> Write for Redacting<W> {
     }
 }
 
-/// One panic hook for every command: restore the terminal if raw mode is
-/// on (a console was up), write the report (redacted) to the log, and say
-/// one short line on stderr with the log's path — never a backtrace on the
-/// user's terminal. The process then exits with 101.
+/// The environment variable that makes a one-shot command panic on
+/// purpose, to prove the hook. Honoured only in debug builds.
+pub const FORCE_PANIC_ENV: &str = "SHIPDECK_DEBUG_FORCE_PANIC";
+
+/// Panic when [`FORCE_PANIC_ENV`] is set, in a debug build only: the tests'
+/// way to reach the panic hook through the real binary. A release build
+/// compiles this to nothing.
+pub fn panic_if_forced() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os(FORCE_PANIC_ENV).is_some() {
+        panic!("forced by {FORCE_PANIC_ENV} (a test of the panic hook)");
+    }
+}
+
+/// The one panic hook, for every command and the console alike (installed
+/// once in `main`): restore the terminal if a console holds it (or raw mode
+/// is on), write the report (redacted) to the log, and say one short line
+/// on stderr with the log's path — never a backtrace on the user's
+/// terminal. The process then exits with 101, whichever thread panicked.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
-            let _ = crossterm::execute!(
-                std::io::stdout(),
-                crossterm::event::DisableMouseCapture,
-                crossterm::event::DisableBracketedPaste,
-                crossterm::terminal::LeaveAlternateScreen,
-                crossterm::cursor::Show
-            );
-            let _ = crossterm::terminal::disable_raw_mode();
+        if TERMINAL_TAKEN.load(Ordering::SeqCst)
+            || crossterm::terminal::is_raw_mode_enabled().unwrap_or(false)
+        {
+            restore_terminal();
         }
         let report = crate::text::redact(&format!(
             "panic: {info}\n{}",

@@ -128,3 +128,37 @@ mod tests {
         assert_eq!(mode(&file), 0o600);
     }
 }
+
+/// The largest config file shipdeck reads: far above any real one.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The largest trace file `replay` reads (a day of 1 s steps is ~4 MB).
+pub const MAX_TRACE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Read a text file a user named, at most `cap` bytes: a directory, a
+/// device that never ends (`/dev/zero`), a file past the cap or bytes that
+/// are not UTF-8 are refused with a message saying which (and where, for
+/// bad bytes), never read forever.
+pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, String> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Err("is a directory, not a file".into());
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(format!(
+            "larger than {} KB: not a file shipdeck reads",
+            cap / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        format!("not UTF-8 text: invalid byte at line {line}, column {column}")
+    })
+}

@@ -824,3 +824,38 @@ fn a_new_store_and_its_wal_are_owner_only() {
     }
     drop(store);
 }
+
+#[test]
+fn an_approval_note_is_stored_and_shown_through_the_sanitiser() {
+    let f = start_fakes();
+    let a = f.addr;
+    let home = Home::new();
+    home.config(&config(
+        "",
+        (
+            &format!("{{ url = \"http://{a}/ok/version\" }}"),
+            "{ command = [\"true\"] }",
+        ),
+        (
+            &format!("{{ url = \"http://{a}/old/version\" }}"),
+            "{ command = [\"true\"] }",
+        ),
+    ));
+    let mut t = Tally { tried: 0 };
+    let note = format!("fine{OSC} \u{202e}gnp.exe\u{202c} INC-42");
+    let ok = t.run(&home, &["approve", "prod", "--note", &note]);
+    assert_eq!(ok.code, 0, "{ok:#?}");
+    let h = t.run(&home, &["history", "--json"]);
+    assert!(h.stdout.contains("INC-42"), "{h:#?}");
+    assert!(!h.stdout.contains("pwned-title"), "{h:#?}");
+    assert!(!h.stdout.contains("\\u202e"), "{h:#?}");
+    assert!(!h.stdout.contains('\u{202e}'), "{h:#?}");
+    t.run(&home, &["history"]);
+    t.run(&home, &["status"]);
+    let db = std::fs::read(home.path().join("data/shipdeck/shipdeck.db")).unwrap_or_default();
+    let db = String::from_utf8_lossy(&db);
+    assert!(
+        !db.contains("pwned-title"),
+        "the raw note reached the store"
+    );
+}

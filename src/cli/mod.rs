@@ -394,10 +394,15 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     } else {
                         "—".into()
                     };
+                    // A gap (the source failed) has no request count.
+                    let req = if sample.requests.is_finite() {
+                        format!("{:.0}", sample.requests)
+                    } else {
+                        "—".into()
+                    };
                     eprintln!(
-                        "  t=+{:.0}s  req {:.0}  err {rate}  p95 {}  {}",
+                        "  t=+{:.0}s  req {req}  err {rate}  p95 {}  {}",
                         sample.t,
-                        sample.requests,
                         sample
                             .p95_ms
                             .map(|p| format!("{p:.0}ms"))
@@ -491,6 +496,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         let engine = open_engine(cfg_path)?;
         return console(engine).await;
     };
+    crate::logging::panic_if_forced();
     match command {
         Command::Config {
             command: ConfigCommand::Check { path },
@@ -720,7 +726,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Replay { trace, json } => {
-            let text = std::fs::read_to_string(&trace)
+            let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
                 .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
             let samples = crate::monitor::parse(&text)
                 .map_err(|e| usage(format!("{}: {e}", trace.display())))?;

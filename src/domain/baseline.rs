@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::duration::clock;
 use super::{DeployKind, DeployRecord, HumanDuration, Version};
 
 /// A stretch of time an environment is known to have been unwell.
@@ -39,13 +40,13 @@ pub fn incident_periods(
         if caught.contains(&d.version) {
             out.push(Period {
                 from: d.at,
-                to: end + margin,
+                to: clock::after(end, margin),
                 what: format!("{} caught by the monitoring window", d.version),
             });
         } else if rolled_back_from {
             out.push(Period {
                 from: d.at,
-                to: end + margin,
+                to: clock::after(end, margin),
                 what: format!("{} until its rollback", d.version),
             });
         }
@@ -60,7 +61,7 @@ pub fn incident_periods(
         {
             out.push(Period {
                 from: history[i - 1].at,
-                to: d.at + margin,
+                to: clock::after(d.at, margin),
                 what: format!("{from} until its rollback"),
             });
         }
@@ -151,7 +152,7 @@ pub fn plan_baseline(
     lookback: chrono::Duration,
     bad: &[Period],
 ) -> BaselinePlan {
-    let limit = deploy_at - lookback.max(span);
+    let limit = clock::before(deploy_at, lookback.max(span));
     let mut ranges = Vec::new();
     let mut excluded: Vec<Period> = Vec::new();
     let mut cursor = deploy_at;
@@ -179,7 +180,7 @@ pub fn plan_baseline(
         ranges.push(BaselineRange {
             from,
             to: cursor,
-            shift: (deploy_at - taken) - cursor,
+            shift: clock::before(deploy_at, taken) - cursor,
         });
         taken += len;
         cursor = from;
@@ -197,6 +198,23 @@ pub fn plan_baseline(
 mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn the_largest_span_and_margin_chrono_knows_do_not_overflow() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let plan = plan_baseline(at, Duration::MAX, Duration::MAX, &[]);
+        assert_eq!(plan.ranges.len(), 1);
+        let h = vec![DeployRecord {
+            env: "p".into(),
+            version: Version::parse("v1").unwrap(),
+            from_version: None,
+            at,
+            actor: "a".into(),
+            kind: DeployKind::Promote,
+        }];
+        let p = incident_periods(&h, &[Version::parse("v1").unwrap()], at, Duration::MAX);
+        assert_eq!(p[0].to, DateTime::<Utc>::MAX_UTC);
+    }
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()

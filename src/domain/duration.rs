@@ -147,6 +147,100 @@ impl Serialize for HumanDuration {
     }
 }
 
+/// Chrono arithmetic with a configured duration, saturating instead of
+/// panicking: every place where a duration from the config meets a time
+/// goes through these, so no future change of a bound can overflow.
+pub mod clock {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use std::time::Duration;
+
+    /// A configured duration as chrono's, saturating at chrono's largest.
+    pub fn delta(d: Duration) -> TimeDelta {
+        TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// `at + d`, saturating at the first or last instant chrono knows.
+    pub fn after(at: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+        at.checked_add_signed(d)
+            .unwrap_or(if d < TimeDelta::zero() {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            })
+    }
+
+    /// `at - d`, saturating likewise.
+    pub fn before(at: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+        at.checked_sub_signed(d)
+            .unwrap_or(if d < TimeDelta::zero() {
+                DateTime::<Utc>::MAX_UTC
+            } else {
+                DateTime::<Utc>::MIN_UTC
+            })
+    }
+
+    /// `d * n`, saturating at chrono's largest (or smallest) delta.
+    pub fn times(d: TimeDelta, n: i32) -> TimeDelta {
+        // Through milliseconds: chrono's own `checked_mul` lets a product
+        // past its bounds through.
+        d.num_milliseconds()
+            .checked_mul(i64::from(n))
+            .and_then(TimeDelta::try_milliseconds)
+            .unwrap_or(if (d < TimeDelta::zero()) != (n < 0) {
+                TimeDelta::MIN
+            } else {
+                TimeDelta::MAX
+            })
+    }
+
+    /// `a + b` between two deltas, saturating.
+    pub fn sum(a: TimeDelta, b: TimeDelta) -> TimeDelta {
+        a.checked_add(&b).unwrap_or(if b < TimeDelta::zero() {
+            TimeDelta::MIN
+        } else {
+            TimeDelta::MAX
+        })
+    }
+
+    /// Seconds (from a detector setting) as a delta, saturating; NaN is zero.
+    pub fn secs_f64(s: f64) -> TimeDelta {
+        let ms = (s * 1000.0).clamp(i64::MIN as f64, i64::MAX as f64);
+        TimeDelta::try_milliseconds(if ms.is_nan() { 0 } else { ms as i64 }).unwrap_or(if s < 0.0 {
+            TimeDelta::MIN
+        } else {
+            TimeDelta::MAX
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn arithmetic_with_an_absurd_duration_saturates_instead_of_panicking() {
+            let now = Utc::now();
+            let huge = delta(Duration::from_secs(u64::MAX));
+            assert_eq!(huge, TimeDelta::MAX);
+            assert_eq!(after(now, huge), DateTime::<Utc>::MAX_UTC);
+            assert_eq!(before(now, huge), DateTime::<Utc>::MIN_UTC);
+            assert_eq!(after(now, TimeDelta::MIN), DateTime::<Utc>::MIN_UTC);
+            assert_eq!(times(huge, 4), TimeDelta::MAX);
+            assert_eq!(times(huge, -4), TimeDelta::MIN);
+            assert_eq!(sum(huge, huge), TimeDelta::MAX);
+            assert_eq!(secs_f64(1e300), TimeDelta::MAX);
+            assert_eq!(secs_f64(f64::NAN), TimeDelta::zero());
+            assert_eq!(secs_f64(-1e300), TimeDelta::MIN);
+            // Ordinary values are exact.
+            assert_eq!(delta(Duration::from_secs(90)), TimeDelta::seconds(90));
+            assert_eq!(
+                after(now, TimeDelta::seconds(5)) - now,
+                TimeDelta::seconds(5)
+            );
+            assert_eq!(secs_f64(1.5), TimeDelta::milliseconds(1500));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ pub mod state;
 mod version;
 mod window;
 
-pub use duration::{DurationError, HumanDuration};
+pub use duration::{DurationError, HumanDuration, clock};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,

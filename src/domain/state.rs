@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::duration::clock;
 use super::{DeployRecord, EnvState, Version};
 
 /// How a monitoring window stands, as recorded.
@@ -128,7 +129,7 @@ pub fn env_state(i: &StateInput<'_>) -> (EnvState, Option<DateTime<Utc>>) {
             WindowVerdict::Monitoring
                 if w.finished_at.is_none()
                     && i.watcher_alive
-                    && w.started_at + i.window > i.now =>
+                    && clock::after(w.started_at, i.window) > i.now =>
             {
                 return (EnvState::Monitoring, Some(w.started_at));
             }
@@ -164,7 +165,7 @@ pub fn unwatched(
         || watcher_alive
         || d.kind != DeployKind::Promote
         || Some(&d.version) != version
-        || d.at + window <= now
+        || clock::after(d.at, window) <= now
     {
         return false;
     }
@@ -331,6 +332,28 @@ mod tests {
         let mut i = input(&ver);
         i.last_deploy = Some(&p);
         assert_eq!(env_state(&i), (EnvState::Idle, None));
+    }
+
+    #[test]
+    fn the_largest_window_chrono_knows_does_not_overflow() {
+        let ver = v("v2");
+        let d = dep("v2", DeployKind::Promote, 5);
+        assert!(unwatched(
+            true,
+            Some(&ver),
+            Some(&d),
+            None,
+            false,
+            Duration::MAX,
+            t(10)
+        ));
+        let w = win("v2", WindowVerdict::Monitoring, 5, None);
+        let mut i = input(&ver);
+        i.window = Duration::MAX;
+        i.last_window = Some(&w);
+        i.watcher_alive = true;
+        i.last_deploy = Some(&d);
+        env_state(&i);
     }
 
     #[test]

@@ -229,13 +229,10 @@ impl Engine {
             };
             return Err(self.refuse(action, env, Some(want), None, gate).await);
         }
+        // Typed by a human, stored for good and shown on every terminal:
+        // through the one sanitiser (escape sequences, BiDi controls).
         let note = note
-            .map(|n| {
-                n.chars()
-                    .filter(|c| !c.is_control() || *c == ' ')
-                    .collect::<String>()
-            })
-            .map(|n| n.trim().to_string())
+            .map(|n| crate::text::sanitize(&n).trim().to_string())
             .filter(|n| !n.is_empty());
         let a = Approval {
             env: env.to_string(),

@@ -41,9 +41,10 @@ impl Engine {
             pid,
             host: host.clone(),
             acquired_at: now,
-            expires_at: now
-                + chrono::Duration::from_std(timeout + Duration::from_secs(120))
-                    .unwrap_or(chrono::Duration::hours(1)),
+            expires_at: crate::domain::clock::after(
+                now,
+                crate::domain::clock::delta(timeout.saturating_add(Duration::from_secs(120))),
+            ),
         };
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = Gate::block(

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::clock;
+
 use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status, hostname};
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, plan_baseline};
@@ -108,11 +110,11 @@ impl Engine {
         if !e.monitored || !scrape {
             return None;
         }
-        let span = chrono::Duration::from_std(self.inner.config.monitor.baseline.0).ok()?;
+        let span = clock::delta(self.inner.config.monitor.baseline.0);
         let have = self
             .inner
             .store
-            .samples(e.name(), now - span, now)
+            .samples(e.name(), clock::before(now, span), now)
             .await
             .ok()?
             .iter()
@@ -163,8 +165,7 @@ impl Engine {
         });
         let cfg = &self.inner.config;
         let last = cfg.environments.len().saturating_sub(1);
-        let window =
-            chrono::Duration::from_std(cfg.monitor.window.0).unwrap_or(chrono::Duration::hours(24));
+        let window = clock::delta(cfg.monitor.window.0);
         // First what each environment runs, its state and its traffic …
         let mut seen = Vec::with_capacity(cfg.environments.len());
         for (i, e) in cfg.environments.iter().enumerate() {
@@ -482,16 +483,13 @@ impl Engine {
     ) -> Option<(Traffic, Option<Traffic>)> {
         self.inner.sampler.as_ref().ok()?;
         let cfg = &self.inner.config;
-        let step =
-            chrono::Duration::from_std(cfg.metrics.step.0).unwrap_or(chrono::Duration::seconds(10));
-        let span = chrono::Duration::from_std(cfg.monitor.baseline.0)
-            .unwrap_or(chrono::Duration::minutes(30))
-            .min(chrono::Duration::hours(24));
-        let recent_from = now - step * (RECENT_STEPS + 1);
+        let step = clock::delta(cfg.metrics.step.0);
+        let span = clock::delta(cfg.monitor.baseline.0).min(chrono::Duration::hours(24));
+        let recent_from = clock::before(now, clock::times(step, RECENT_STEPS + 1));
         let samples = self
             .inner
             .store
-            .samples(env, recent_from - span * 4, now)
+            .samples(env, clock::before(recent_from, clock::times(span, 4)), now)
             .await
             .ok()?;
         let (recent, older): (Vec<_>, Vec<_>) =

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::domain::clock;
 use serde::Serialize;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
@@ -22,8 +24,7 @@ pub(super) fn watch_key(env: &str) -> String {
 /// another machine that died is seen gone after this (one on this machine
 /// as soon as its process is gone).
 fn claim_ttl(step: Duration) -> chrono::Duration {
-    chrono::Duration::from_std((step * 3).max(Duration::from_secs(30)))
-        .unwrap_or(chrono::Duration::seconds(30))
+    clock::delta(step.saturating_mul(3).max(Duration::from_secs(30)))
 }
 
 /// How a monitoring window ended.
@@ -104,10 +105,9 @@ impl Engine {
     ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
         let history = self.inner.store.recent_deploys(env, 100).await?;
         let caught = self.caught_versions(env).await?;
-        let step = chrono::Duration::from_std(self.inner.config.metrics.step.0)
-            .unwrap_or(chrono::Duration::seconds(10));
-        let bad = incident_periods(&history, &caught, Utc::now(), step * 2);
-        let lookback = (span * 4).min(chrono::Duration::hours(24));
+        let step = clock::delta(self.inner.config.metrics.step.0);
+        let bad = incident_periods(&history, &caught, Utc::now(), clock::times(step, 2));
+        let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();
         for r in &plan.ranges {
@@ -164,7 +164,7 @@ impl Engine {
             pid: std::process::id(),
             host: hostname(),
             acquired_at: now,
-            expires_at: now + claim_ttl(step),
+            expires_at: clock::after(now, claim_ttl(step)),
         };
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = watcher_refusal(env, &held.describe());
@@ -208,8 +208,8 @@ impl Engine {
             Err(e) => return Err(EngineError::Metrics(e.clone())),
         };
         let dcfg = self.detector_config(window);
-        let window_d = chrono::Duration::milliseconds((dcfg.window_s * 1000.0) as i64);
-        let baseline_d = chrono::Duration::milliseconds((dcfg.baseline_s * 1000.0) as i64);
+        let window_d = clock::secs_f64(dcfg.window_s);
+        let baseline_d = clock::secs_f64(dcfg.baseline_s);
         let version = self.inner.envs[idx].version.read().await?;
         let mut claim = self.claim_watch(env).await?;
         let now = Utc::now();
@@ -218,7 +218,7 @@ impl Engine {
             Some(d) if d.version == version && now - d.at < window_d => d.at,
             _ => now,
         };
-        let end = deploy_at + window_d;
+        let end = clock::after(deploy_at, window_d);
         let emit = |ev: Event| {
             if let Some(tx) = &events {
                 let _ = tx.send(ev);
@@ -290,19 +290,25 @@ impl Engine {
 
         let labels = vec![(label.clone(), env.to_string())];
         let step = self.inner.config.metrics.step.0;
-        let step_d = chrono::Duration::from_std(step).unwrap_or(chrono::Duration::seconds(10));
+        let step_d = clock::delta(step);
         // Check twice a step so that no point of the shared sampler is missed.
         let mut ticker = tokio::time::interval((step / 2).max(Duration::from_millis(100)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut consumed = deploy_at + chrono::Duration::milliseconds((last_t * 1000.0) as i64);
+        let mut consumed = clock::after(deploy_at, clock::secs_f64(last_t));
         let mut last_new = Utc::now();
-        let verdict = loop {
+        // The metrics source's last failure, named in a verdict that could
+        // not be reached (rather than a bare "not enough data").
+        let mut source_error: Option<String> = None;
+        let mut verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
             }
             ticker.tick().await;
             claim.keep_alive().await?;
             let reading = sampler.read(&labels, &self.inner.store).await;
+            if let Some((_, why)) = &reading.error {
+                source_error = Some(why.clone());
+            }
             let fresh = sampler.points_since(&label, consumed).await;
             let mut samples: Vec<Sample> = fresh
                 .iter()
@@ -340,6 +346,13 @@ impl Engine {
                 });
             }
         };
+        if matches!(
+            verdict.kind,
+            VerdictKind::InsufficientData | VerdictKind::Collecting
+        ) && let Some(why) = &source_error
+        {
+            verdict.reason = format!("{}; the metrics source failed: {why}", verdict.reason);
+        }
         let finished = Utc::now();
         let regression = verdict.kind == VerdictKind::Regression;
         self.inner
@@ -471,7 +484,8 @@ impl WatchClaim {
             });
         }
         let now = Utc::now();
-        self.lock.expires_at = now + claim_ttl(self.engine.inner.config.metrics.step.0);
+        self.lock.expires_at =
+            clock::after(now, claim_ttl(self.engine.inner.config.metrics.step.0));
         if let Err(held) = self.engine.inner.store.try_lock(&self.lock).await? {
             return Err(EngineError::Refused {
                 gate: Gate::block(

@@ -143,6 +143,23 @@ impl SqliteStore {
     /// read-only: it serves `status` and `history`, and every write answers
     /// [`StoreError::ReadOnly`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // A directory or a device (`/dev/zero`) is no store: say so rather
+        // than let SQLite answer "unable to open database file".
+        if let Ok(m) = std::fs::metadata(path)
+            && !m.is_file()
+        {
+            let what = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(StoreError::Sqlite {
+                path: path.display().to_string(),
+                cause: format!(
+                    "{what}, not a store file (`[store] path` names the database file itself)"
+                ),
+            });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
         {
@@ -1248,7 +1265,7 @@ impl Store for SqliteStore {
             )?;
             c.execute(
                 "DELETE FROM samples WHERE env = ?1 AND at < ?2",
-                params![env, ts(at - keep)],
+                params![env, ts(crate::domain::clock::before(at, keep))],
             )?;
             Ok(())
         })
@@ -1439,6 +1456,21 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn a_directory_or_a_device_as_the_store_path_is_named_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = SqliteStore::open(dir.path())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("a directory, not a store file"), "{e}");
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        let e = SqliteStore::open(Path::new("/dev/zero"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
     #[test]
     fn a_started_action_without_outcome_reads_unknown() {
         let (_d, s) = open();

@@ -11,18 +11,13 @@
 //! (the panic hook restores it, logs the panic and exits).
 
 use std::collections::HashMap;
-use std::io::{self, Stdout};
+use std::io;
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event as TermEvent, EventStream,
-};
+use crossterm::event::{EnableBracketedPaste, EnableMouseCapture, Event as TermEvent, EventStream};
 use crossterm::execute;
-use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
+use crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -49,13 +44,9 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
     let settings = Settings::from_config(config);
     let mut state = State::new(settings, theme, Utc::now());
 
-    let previous_hook = std::panic::take_hook();
-    install_panic_hook();
-    let result = run_loop(engine, &mut state).await;
-    // Restore the default hook for whatever runs after the console.
-    let _ = std::panic::take_hook();
-    std::panic::set_hook(previous_hook);
-    result
+    // A panic anywhere (the loop or any task) reaches the one hook that
+    // `main` installed: the terminal guard tells it to restore the terminal.
+    run_loop(engine, &mut state).await
 }
 
 async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
@@ -371,7 +362,9 @@ struct TerminalGuard;
 impl TerminalGuard {
     fn enter(mouse: bool) -> io::Result<TerminalGuard> {
         enable_raw_mode()?;
-        // From here on, dropping the guard restores the terminal.
+        // From here on, dropping the guard (or the panic hook) restores
+        // the terminal.
+        crate::logging::terminal_taken(true);
         let guard = TerminalGuard;
         execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
         if mouse {
@@ -384,36 +377,11 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
+        crate::logging::terminal_taken(false);
     }
 }
 
-/// Put the terminal back as the shell had it. Safe to call more than once.
-pub fn restore_terminal() {
-    let mut out: Stdout = io::stdout();
-    let _ = execute!(
-        out,
-        DisableMouseCapture,
-        DisableBracketedPaste,
-        LeaveAlternateScreen,
-        crossterm::cursor::Show
-    );
-    let _ = disable_raw_mode();
-}
-
-/// On a panic anywhere (the loop or any task): restore the terminal, log
-/// the panic, say one line on stderr and exit, rather than leave a raw-mode
-/// terminal with a backtrace drawn over the console.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        restore_terminal();
-        tracing::error!(target: "shipdeck::tui", "panic: {info}");
-        let log = crate::paths::log_file()
-            .map(|p| format!("; details in {}", p.display()))
-            .unwrap_or_default();
-        eprintln!("shipdeck: the console stopped on an internal error{log}");
-        std::process::exit(101);
-    }));
-}
+use crate::logging::restore_terminal;
 
 /// SIGTERM and SIGHUP end the console cleanly (Ctrl-C arrives as a key in
 /// raw mode).

@@ -27,8 +27,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(ev) => on_mouse(s, ev),
         Msg::Paste(text) => {
             if let Some(note) = top_note(s) {
-                for c in text.chars() {
-                    push_note_char(note, if c.is_control() { ' ' } else { c });
+                for c in crate::text::sanitize(&text).chars() {
+                    push_note_char(note, c);
                 }
                 s.dirty = true;
             }
@@ -256,9 +256,14 @@ fn top_note(s: &mut State) -> Option<&mut String> {
     }
 }
 
+/// Add one typed character to a note, through the one sanitiser: a BiDi
+/// control is dropped, another control character becomes a space.
 fn push_note_char(note: &mut String, c: char) {
-    if note.chars().count() < MAX_NOTE {
-        note.push(c);
+    let mut buf = [0u8; 4];
+    for c in crate::text::sanitize(c.encode_utf8(&mut buf)).chars() {
+        if note.chars().count() < MAX_NOTE {
+            note.push(c);
+        }
     }
 }
 
@@ -1340,6 +1345,23 @@ mod tests {
         assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
         assert!(s.overlays.is_empty());
         assert!(s.envs["production"].task.is_none());
+    }
+
+    #[test]
+    fn a_pasted_or_typed_note_loses_escape_sequences_and_bidi_controls() {
+        let mut s = console();
+        key(&mut s, 'x');
+        update(
+            &mut s,
+            Msg::Paste("\u{1b}]0;pwned-title\u{7}see\u{202e}".into()),
+        );
+        key(&mut s, '\u{2066}');
+        key(&mut s, '!');
+        let fx = code(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(&fx[..], [Effect::Approve { note: Some(n), .. }] if n == "see!"),
+            "{fx:?}"
+        );
     }
 
     #[test]
