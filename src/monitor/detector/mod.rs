@@ -229,6 +229,12 @@ struct Model {
     /// warm-up.
     cap_rate: f64,
     warm_rate: f64,
+    /// Most evidence one second of a step may bring to a latency test: no
+    /// slack, so that a latency call needs every one of its steps strongly
+    /// off. At coarse steps a worst-of-merged quantile holds any 10-second
+    /// blip inside the step, and one such step plus one noisy step must
+    /// not decide.
+    lat_cap_rate: f64,
     err: Option<ErrStats>,
     lat: [Option<LatStats>; 3],
     thr: Option<ThrStats>,
@@ -594,9 +600,10 @@ impl Detector {
                 (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
             });
             let var = ls.sigma * ls.sigma * thin;
+            let lat_cap = cap.min(m.lat_cap_rate * step);
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
-                let llr = (delta / var * (dev - delta / 2.0)).clamp(-cap, cap);
+                let llr = (delta / var * (dev - delta / 2.0)).clamp(-cap, lat_cap);
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     found = Some(lat_reason(i, ls, &self.lat[i][k], t));
@@ -851,6 +858,7 @@ impl Detector {
         // Evidence must span more than `min_evidence_s`, and never one step.
         let steps_needed = ((self.cfg.min_evidence_s / dt).floor() + 1.0).max(2.0);
         let cap_rate = h / ((steps_needed - SLACK) * dt);
+        let lat_cap_rate = h * (1.0 + 1e-9) / (steps_needed * dt);
         // The whole warm-up may bring at most 3/4 of the threshold.
         let warm_rate = cap_rate.min(0.75 * h / self.cfg.warmup_s.max(dt));
 
@@ -957,7 +965,16 @@ impl Detector {
                 0.0
             };
             let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
-            let sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            let mut sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            // A few baseline steps (coarse metrics: 6 steps of 5 minutes)
+            // cannot show a tail to a median absolute deviation, yet a
+            // worst-of-merged quantile has one: a blip inside any of the
+            // merged steps. The baseline's highest step must then be an
+            // ordinary deviation, not a 5-sigma event.
+            if xs.len() < 30 {
+                let top = xs.iter().copied().fold(f64::MIN, f64::max) - m0;
+                sigma = sigma.max(top / ((2.0 * k.ln()).sqrt() + 1.0));
+            }
             // Slow wander of the level: variance of block means beyond the
             // per-step noise.
             let bl: Vec<(f64, f64)> = xs
@@ -1032,6 +1049,7 @@ impl Detector {
             h,
             cap_rate,
             warm_rate,
+            lat_cap_rate,
             err,
             lat,
             thr,

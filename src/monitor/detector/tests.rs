@@ -785,3 +785,37 @@ fn verdict_kinds_read_as_words() {
     assert_eq!(VerdictKind::Healthy.to_string(), "healthy");
     assert_eq!(VerdictKind::Regression.to_string(), "regression");
 }
+
+#[test]
+fn at_five_minute_steps_a_blip_step_and_a_slightly_slow_one_are_no_latency_regression() {
+    // Worst-of-merged quantiles: a 10-second blip (x2) makes its whole
+    // 5-minute step look slow, in the baseline (at -15 min) as in the
+    // window (at +10 min), and the next window step is a little slow (x1.3).
+    // The baseline's own tail says such steps happen: no verdict.
+    let blip = |t: f64| At {
+        lat: if t == -900.0 || t == 600.0 {
+            [2.0; 3]
+        } else if t == 900.0 {
+            [1.3; 3]
+        } else {
+            [1.0; 3]
+        },
+        ..normal()
+    };
+    for seed in 0..5 {
+        let tr = coarse(920 + seed, 300.0, 100.0, blip);
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+    // The same baseline, and a real x2 latency from the deploy on: caught,
+    // if later than against a baseline without a tail.
+    let tr = coarse(925, 300.0, 100.0, |t| At {
+        lat: if t == -900.0 || t > 0.0 {
+            [2.0; 3]
+        } else {
+            [1.0; 3]
+        },
+        ..normal()
+    });
+    let v = run(&tr, DetectorConfig::default());
+    assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+}
