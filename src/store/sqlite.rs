@@ -169,6 +169,24 @@ impl SqliteStore {
                 ),
             });
         }
+        if let Ok(target) = std::fs::read_link(path)
+            && std::fs::metadata(path).is_err()
+        {
+            let to = if target.is_relative() {
+                path.parent().unwrap_or(Path::new("")).join(&target)
+            } else {
+                target.clone()
+            };
+            if to.parent().is_some_and(|d| !d.is_dir()) {
+                return Err(StoreError::Sqlite {
+                    path: path.display().to_string(),
+                    cause: format!(
+                        "a symbolic link to {}, whose directory does not exist",
+                        target.display()
+                    ),
+                });
+            }
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
         {
@@ -1533,6 +1551,13 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(e.contains("not a regular file"), "{e}");
+        let link = dir.path().join("s.db");
+        std::os::unix::fs::symlink("/nonexistent-dir/s.db", &link).unwrap();
+        let e = SqliteStore::open(&link).err().expect("refused").to_string();
+        assert!(
+            e.contains("symbolic link to /nonexistent-dir/s.db, whose directory does not exist"),
+            "{e}"
+        );
     }
     #[test]
     fn a_started_action_without_outcome_reads_unknown() {
