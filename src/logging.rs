@@ -66,14 +66,17 @@ impl<W: Write> Write for Redacting<W> {
 /// purpose, to prove the hook. Honoured only in debug builds.
 pub const FORCE_PANIC_ENV: &str = "SHIPDECK_DEBUG_FORCE_PANIC";
 
-/// Panic when [`FORCE_PANIC_ENV`] is set, in a debug build only: the tests'
-/// way to reach the panic hook through the real binary. A release build
-/// compiles this to nothing.
-pub fn panic_if_forced() {
+/// Panic when [`FORCE_PANIC_ENV`] names `place` (`command`: a one-shot
+/// command; `console`: a task of the running console), in a debug build
+/// only: the tests' way to reach the panic hook through the real binary.
+/// A release build compiles this to nothing.
+pub fn panic_if_forced(place: &str) {
     #[cfg(debug_assertions)]
-    if std::env::var_os(FORCE_PANIC_ENV).is_some() {
-        panic!("forced by {FORCE_PANIC_ENV} (a test of the panic hook)");
+    if std::env::var_os(FORCE_PANIC_ENV).is_some_and(|v| v == place) {
+        panic!("forced by {FORCE_PANIC_ENV}={place} (a test of the panic hook)");
     }
+    #[cfg(not(debug_assertions))]
+    let _ = place;
 }
 
 /// The one panic hook, for every command and the console alike (installed
@@ -83,6 +86,10 @@ pub fn panic_if_forced() {
 /// terminal. The process then exits with 101, whichever thread panicked.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        // Hold stdout until the process exits: another thread of the console
+        // must not draw a frame after the terminal is restored. (The lock is
+        // reentrant: this thread still writes through it.)
+        let _stdout = std::io::stdout().lock();
         if TERMINAL_TAKEN.load(Ordering::SeqCst)
             || crossterm::terminal::is_raw_mode_enabled().unwrap_or(false)
         {

@@ -43,7 +43,10 @@ fn a_panic_in_a_one_shot_command_is_logged_and_exits_101_with_one_line() {
     let out = run_with(
         &home,
         &["history"],
-        &[("SHIPDECK_DEBUG_FORCE_PANIC", "1"), ("RUST_BACKTRACE", "1")],
+        &[
+            ("SHIPDECK_DEBUG_FORCE_PANIC", "command"),
+            ("RUST_BACKTRACE", "1"),
+        ],
     );
     assert_eq!(out.code, 101, "{out:#?}");
     assert_eq!(out.stdout, "", "{out:#?}");

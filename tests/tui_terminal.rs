@@ -532,3 +532,73 @@ fn a_cli_deploy_is_caught_by_an_open_console() {
         "the console says it took the deploy over:\n{screen}"
     );
 }
+
+/// A panic in a task of the running console reaches the one panic hook
+/// (the same as every command's): the terminal is restored, one line names
+/// the log, the report is in the log, and the exit status is 101. The panic
+/// is forced through `SHIPDECK_DEBUG_FORCE_PANIC=console` (debug builds only).
+#[test]
+fn a_panic_in_the_console_restores_the_terminal_and_logs_the_report() {
+    require_tmux();
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux {
+        socket: home.path().join("tmux.sock"),
+    };
+    for d in ["config", "data", "state"] {
+        std::fs::create_dir_all(home.path().join(d)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let script = format!(
+        "{} demo; echo {EXIT_MARK} $?; stty -a; sleep 600",
+        shell_quote(bin)
+    );
+    let out = tmux
+        .command()
+        .current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .env("TERM", "xterm-256color")
+        .env("SHIPDECK_DEBUG_FORCE_PANIC", "console")
+        .args(["new-session", "-d", "-s", SESSION])
+        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
+        .args(["sh", "-c", &script])
+        .output()
+        .expect("start tmux");
+    assert!(out.status.success(), "tmux new-session failed");
+    wait_for(&tmux, "shipdeck to exit", Duration::from_secs(60), |s| {
+        s.contains(EXIT_MARK)
+    });
+    let screen = tmux.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.trim() == format!("{EXIT_MARK} 101")),
+        "exit status 101:\n{screen}"
+    );
+    let said: Vec<&str> = screen
+        .lines()
+        .take_while(|l| !l.contains(EXIT_MARK))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(said.len(), 1, "one line, no backtrace:\n{screen}");
+    assert!(said[0].contains("internal error"), "{screen}");
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{screen}");
+    assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "{screen}");
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "{screen}");
+    let words: Vec<&str> = screen
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .collect();
+    for mode in ["icanon", "echo", "isig"] {
+        assert!(
+            words.contains(&mode) && !words.contains(&format!("-{mode}").as_str()),
+            "terminal left without `{mode}`:\n{screen}"
+        );
+    }
+    let log =
+        std::fs::read_to_string(home.path().join("state/shipdeck/shipdeck.log")).expect("the log");
+    assert!(log.contains("SHIPDECK_DEBUG_FORCE_PANIC=console"), "{log}");
+}

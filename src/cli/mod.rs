@@ -496,7 +496,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         let engine = open_engine(cfg_path)?;
         return console(engine).await;
     };
-    crate::logging::panic_if_forced();
+    crate::logging::panic_if_forced("command");
     match command {
         Command::Config {
             command: ConfigCommand::Check { path },

@@ -89,13 +89,33 @@ impl ChainReport {
 /// Walk `rows` (in id order); `highest` is the highest id the log ever
 /// handed out (SQLite's AUTOINCREMENT counter), which catches records
 /// deleted from the end.
+#[cfg(test)]
 pub fn verify(rows: &[ChainRow], highest: Option<i64>) -> ChainReport {
+    verify_from(None, rows, highest)
+}
+
+/// A record already verified: its id and hash. The walk of the records
+/// after it starts from there instead of from the first record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub id: i64,
+    pub hash: String,
+}
+
+/// Walk `rows`, the records after `from` (all of them when `None`) in id
+/// order, as [`verify`] does; `records` counts the checkpoint's too.
+pub fn verify_from(
+    from: Option<&Checkpoint>,
+    rows: &[ChainRow],
+    highest: Option<i64>,
+) -> ChainReport {
+    let before = from.map(|c| c.id).unwrap_or(0);
     let mut report = ChainReport {
-        records: rows.len(),
+        records: before as usize + rows.len(),
         ..ChainReport::default()
     };
-    let mut prev = String::new();
-    let mut expected_id = 1;
+    let mut prev = from.map(|c| c.hash.clone()).unwrap_or_default();
+    let mut expected_id = before + 1;
     for row in rows {
         let broken = |what: String| Broken { id: row.id, what };
         if row.id != expected_id {
@@ -179,6 +199,34 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn a_walk_from_a_checkpoint_checks_only_what_follows_and_still_links_to_it() {
+        let rows = chain(6);
+        let full = verify(&rows, Some(6));
+        let cp = Checkpoint {
+            id: 4,
+            hash: rows[3].hash.clone().unwrap(),
+        };
+        let part = verify_from(Some(&cp), &rows[4..], Some(6));
+        assert_eq!(part, full);
+        // A record after the checkpoint that does not follow it is named.
+        let wrong = Checkpoint {
+            id: 4,
+            hash: "0".repeat(64),
+        };
+        assert_eq!(
+            verify_from(Some(&wrong), &rows[4..], Some(6))
+                .broken
+                .unwrap()
+                .id,
+            5
+        );
+        // Nothing new since the checkpoint: intact, and its head is the checkpoint's.
+        let head = verify_from(Some(&cp), &[], Some(4));
+        assert_eq!(head.head.as_deref(), Some(cp.hash.as_str()));
+        assert_eq!(head.records, 4);
     }
 
     #[test]

@@ -87,6 +87,15 @@ CREATE TABLE IF NOT EXISTS monitor_runs (
     metric      TEXT,
     reason      TEXT NOT NULL
 );
+-- The last record whose chain was walked and found intact, so that each
+-- action walks only what was appended since. It is covered by the chain:
+-- its hash must still be the record's at its id, or the whole log is walked.
+CREATE TABLE IF NOT EXISTS chain_checkpoint (
+    one  INTEGER PRIMARY KEY CHECK (one = 1),
+    id   INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     env      TEXT NOT NULL,
     at       TEXT NOT NULL,
@@ -159,6 +168,24 @@ impl SqliteStore {
                     "{what}, not a store file (`[store] path` names the database file itself)"
                 ),
             });
+        }
+        if let Ok(target) = std::fs::read_link(path)
+            && std::fs::metadata(path).is_err()
+        {
+            let to = if target.is_relative() {
+                path.parent().unwrap_or(Path::new("")).join(&target)
+            } else {
+                target.clone()
+            };
+            if to.parent().is_some_and(|d| !d.is_dir()) {
+                return Err(StoreError::Sqlite {
+                    path: path.display().to_string(),
+                    cause: format!(
+                        "a symbolic link to {}, whose directory does not exist",
+                        target.display()
+                    ),
+                });
+            }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
@@ -317,21 +344,55 @@ impl SqliteStore {
                 return Ok(r.clone());
             }
         }
-        let report = self.walk_chain()?;
+        let report = self.walk_chain_since_checkpoint()?;
         *self.verified.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((key, report.clone(), std::time::Instant::now()));
         Ok(report)
     }
 
-    /// Read every audit record and walk the chain.
-    fn walk_chain(&self) -> Result<ChainReport, StoreError> {
+    /// The per-action check: walk only the records after the checkpoint,
+    /// once the checkpoint is seen to be the chain's own (the record at its
+    /// id still carries its hash, and that hash still matches the record's
+    /// content). Anything else — no checkpoint yet, a checkpoint the chain
+    /// does not vouch for — walks the whole log. Rewrites *before* the
+    /// checkpoint that keep its record intact are for `history --verify`.
+    fn walk_chain_since_checkpoint(&self) -> Result<ChainReport, StoreError> {
+        let anchored = self
+            .with(|c| {
+                let Some(cp) = read_checkpoint(c) else {
+                    return Ok(None);
+                };
+                let row = c
+                    .query_row(
+                        &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE id = ?1"),
+                        params![cp.id],
+                        chain_row,
+                    )
+                    .optional()?;
+                Ok(row
+                    .filter(|r| {
+                        r.hash.as_deref() == Some(cp.hash.as_str())
+                            && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash
+                    })
+                    .map(|_| cp))
+            })
+            .unwrap_or(None);
+        self.walk_chain(anchored)
+    }
+
+    /// Walk the chain from `from` (every record when `None`), and move the
+    /// checkpoint to the head when it is intact and the store writable.
+    fn walk_chain(&self, from: Option<chain::Checkpoint>) -> Result<ChainReport, StoreError> {
+        let after = from.as_ref().map(|c| c.id).unwrap_or(0);
         let (rows, highest, warnings) = self
             .with(|c| {
                 // One read transaction: a consistent snapshot while others append.
                 let c = c.transaction()?;
                 let rows = c
-                    .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?
-                    .query_map([], chain_row)?
+                    .prepare(&format!(
+                        "SELECT {AUDIT_COLUMNS} FROM audit WHERE id > ?1 ORDER BY id"
+                    ))?
+                    .query_map(params![after], chain_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let highest: Option<i64> = c
                     .query_row(
@@ -360,7 +421,7 @@ impl SqliteStore {
                 },
                 other => other,
             })?;
-        let mut report = chain::verify(&rows, highest);
+        let mut report = chain::verify_from(from.as_ref(), &rows, highest);
         report.warnings = warnings;
         if report.broken.is_none() {
             // Every record must also read back as one: a value no shipdeck
@@ -387,6 +448,27 @@ impl SqliteStore {
                     break;
                 }
             }
+        }
+        if report.broken.is_none()
+            && let Some(head) = &report.head
+            && report.records as i64 > after
+            && self.check_writable().is_ok()
+        {
+            let id = report.records as i64;
+            let saved = self.with(|c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO chain_checkpoint (one, id, hash, at) VALUES (1, ?1, ?2, ?3)",
+                    params![id, head, ts(Utc::now())],
+                )
+            });
+            if let Err(e) = saved {
+                // Only a cost: the next process walks from the older checkpoint.
+                tracing::debug!("store {}: checkpoint not saved: {e}", self.path.display());
+            }
+        } else if report.broken.is_some() && self.check_writable().is_ok() {
+            // A broken chain vouches for nothing: every later check walks
+            // the whole log (and refuses actions) until it is repaired.
+            let _ = self.with(|c| c.execute("DELETE FROM chain_checkpoint", []));
         }
         Ok(report)
     }
@@ -603,6 +685,22 @@ fn chain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainRow> {
         prev_hash: r.get(11)?,
         hash: r.get(12)?,
     })
+}
+
+/// The last verified record, if the store has one (a store written by an
+/// earlier shipdeck, or opened read-only before, has none).
+fn read_checkpoint(c: &Connection) -> Option<chain::Checkpoint> {
+    c.query_row(
+        "SELECT id, hash FROM chain_checkpoint WHERE one = 1",
+        [],
+        |r| {
+            Ok(chain::Checkpoint {
+                id: r.get(0)?,
+                hash: r.get(1)?,
+            })
+        },
+    )
+    .ok()
 }
 
 fn chain_key(c: &mut Connection) -> rusqlite::Result<ChainKey> {
@@ -1312,8 +1410,9 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    /// `history --verify`: the whole log, from its first record.
     fn verify(&self) -> Result<ChainReport, StoreError> {
-        let mut report = self.walk_chain()?;
+        let mut report = self.walk_chain(None)?;
         let live: Vec<String> = self.with(|c| {
             let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")?;
             let it = st.query_map([], |r| r.get(0))?;
@@ -1470,6 +1569,13 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(e.contains("not a regular file"), "{e}");
+        let link = dir.path().join("s.db");
+        std::os::unix::fs::symlink("/nonexistent-dir/s.db", &link).unwrap();
+        let e = SqliteStore::open(&link).err().expect("refused").to_string();
+        assert!(
+            e.contains("symbolic link to /nonexistent-dir/s.db, whose directory does not exist"),
+            "{e}"
+        );
     }
     #[test]
     fn a_started_action_without_outcome_reads_unknown() {
@@ -1549,16 +1655,20 @@ mod tests {
     }
 
     fn no_go(s: &SqliteStore) -> Approval {
-        let a = Approval {
+        let a = no_go_value();
+        s.record_approval(&a).unwrap();
+        a
+    }
+
+    fn no_go_value() -> Approval {
+        Approval {
             env: "production".into(),
             version: v("v2"),
             decision: Decision::NoGo,
             actor: "bob".into(),
             at: t(3),
             note: Some("p95".into()),
-        };
-        s.record_approval(&a).unwrap();
-        a
+        }
     }
 
     #[test]
@@ -1600,6 +1710,86 @@ mod tests {
         });
         assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
         assert!(s.integrity().unwrap().contains("broken at record #1"));
+    }
+
+    fn checkpoint(s: &SqliteStore) -> Option<chain::Checkpoint> {
+        s.with(|c| Ok(read_checkpoint(c))).unwrap()
+    }
+
+    #[test]
+    fn an_action_walks_only_what_was_appended_since_the_verified_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            for _ in 0..3 {
+                no_go(&s);
+            }
+            assert!(s.verify().unwrap().intact());
+            assert_eq!(checkpoint(&s).map(|c| c.id), Some(3));
+        }
+        // Record #1, before the checkpoint, rewritten behind shipdeck's back.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "DROP TRIGGER audit_no_update;
+                 UPDATE audit SET detail = 'Go' WHERE id = 1;",
+            )
+            .unwrap();
+        // A fresh process's action reads from the checkpoint on: it does
+        // not walk record #1 again (that is `history --verify`'s job) …
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        assert_eq!(checkpoint(&s).map(|c| c.id), Some(3));
+        // … which walks the whole log, names #1, and drops the checkpoint,
+        // so that every later action walks the whole log and refuses.
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.verify().unwrap().broken.unwrap().id, 1);
+        assert_eq!(checkpoint(&s), None);
+        let s = SqliteStore::open(&path).unwrap();
+        let err = s.record_approval(&no_go_value());
+        assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_the_chain_does_not_vouch_for_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            no_go(&s);
+            no_go(&s);
+            assert!(s.verify().unwrap().intact());
+        }
+        // A forged checkpoint: the whole log is walked, found intact, and
+        // the checkpoint put back on the chain's head.
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE chain_checkpoint SET hash = 'forged'", [])
+            .unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        // (The check runs before the action's own record is appended.)
+        let cp = checkpoint(&s).unwrap();
+        assert_eq!(cp.id, 2);
+        assert_ne!(cp.hash, "forged");
+        let head = s.verify().unwrap().head;
+        assert_eq!(
+            checkpoint(&s).map(|c| (c.id, Some(c.hash))),
+            Some((3, head))
+        );
+        // The checkpoint's own record rewritten: it no longer vouches, the
+        // whole log is walked and the action refused.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "DROP TRIGGER audit_no_update;
+                 UPDATE audit SET detail = 'Go' WHERE id = 3;",
+            )
+            .unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        let err = s.record_approval(&no_go_value());
+        assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
     }
 
     #[test]

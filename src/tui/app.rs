@@ -74,6 +74,7 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         .clamp(Duration::from_millis(100), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut first_frame = true;
 
     loop {
         if state.dirty {
@@ -83,6 +84,11 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
                 write_links(&mut io::stdout(), frame.buffer, &links)?;
             }
             state.dirty = false;
+            if std::mem::take(&mut first_frame) {
+                // Debug builds, under test only: a panic in a task of the
+                // console reaches the one hook, which restores the terminal.
+                tokio::spawn(async { crate::logging::panic_if_forced("console") });
+            }
         }
         if state.quit {
             break;

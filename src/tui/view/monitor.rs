@@ -403,7 +403,7 @@ fn latest_age_s(state: &State, ui: &EnvUi) -> Option<i64> {
     let at = match &ui.window {
         Some(w) => {
             let t = w.samples.back().or(w.baseline.back())?.t;
-            w.deploy_at + chrono::Duration::milliseconds((t * 1000.0) as i64)
+            crate::domain::clock::after(w.deploy_at, crate::domain::clock::secs_f64(t))
         }
         None => ui.live.back()?.at,
     };

@@ -1,0 +1,291 @@
+//! Signals at each step, against the real binary: SIGINT and SIGTERM
+//! delivered to `promote` (a) before the backend call, while it reads
+//! versions, (b) while the deploy is polling for the new version, (c) right
+//! after the deploy was observed, while it records; and to `watch` in the
+//! middle of its window. After each: the audit chain verifies, no action
+//! lacks an outcome (an interrupted one reads "unknown … interrupted"), no
+//! lock or watch claim is left held (the next `promote`/`watch` is not
+//! refused), and the process was not killed by the signal nor panicked.
+//!
+//! The environments are commands over files, so that each step can be made
+//! slow on purpose and the signal lands where it is meant to.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fleet, Home};
+use serde_json::Value;
+
+const SIGNALS: [&str; 2] = ["-INT", "-TERM"];
+
+/// dev runs `dev.txt`; prod runs `prod.txt`. Reading prod's version sleeps
+/// `read-delay` seconds; when `signal-on-observe` exists and prod reports
+/// the version it names, the reader signals shipdeck just after answering.
+/// The deploy returns at once and writes the version `deploy-delay`
+/// seconds later (shipdeck polls meanwhile), touching `deploying`.
+fn setup(home: &Home) {
+    let p = home.path();
+    std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    std::fs::write(
+        p.join("read-prod"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+sleep "$(cat read-delay 2>/dev/null || echo 0)"
+v=$(cat prod.txt)
+echo "$v"
+if [ -f signal-on-observe ] && [ "$v" = "$(cat observe-version)" ]; then
+  sig=$(cat signal-on-observe); rm -f signal-on-observe
+  (sleep 0.02; kill "$sig" "$PPID") >/dev/null 2>&1 &
+fi
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("deploy-prod"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+touch deploying
+d=$(cat deploy-delay 2>/dev/null || echo 0)
+( sleep "$d"; echo "$1" > prod.txt ) >/dev/null 2>&1 &
+"#,
+    )
+    .unwrap();
+    for f in ["read-prod", "deploy-prod"] {
+        let _ = Command::new("chmod").arg("+x").arg(p.join(f)).status();
+    }
+    home.config(&format!(
+        r#"project = "signals"
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+version = {{ command = ["{dir}/read-prod"], timeout = "30s" }}
+deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "60s", poll = "200ms" }}
+"#,
+        dir = p.display()
+    ));
+}
+
+fn spawn(home: &Home, args: &[&str]) -> Child {
+    let p = home.path();
+    Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
+        .args(args)
+        .current_dir(p)
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", p.join("config"))
+        .env("XDG_DATA_HOME", p.join("data"))
+        .env("XDG_STATE_HOME", p.join("state"))
+        .env("USER", "tester")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shipdeck")
+}
+
+fn kill(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill {sig}");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The process handled the signal: it exited with a code, not by the
+/// signal, and did not panic.
+#[track_caller]
+fn handled(what: &str, out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some(),
+        "{what}: killed by the signal, not handled: {out:?}"
+    );
+    assert_ne!(out.status.code(), Some(101), "{what}: panicked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+}
+
+/// The log afterwards: the chain verifies, every action has an outcome (an
+/// interrupted one "unknown … interrupted"). Returns the records counted.
+#[track_caller]
+fn log_checks(home: &Home, what: &str) -> usize {
+    let v = home.run(&["history", "--verify"]);
+    assert_eq!(v.code, 0, "{what}: the chain must verify: {v:#?}");
+    let h = home.run(&["history", "--json"]).json();
+    let entries = h["entries"].as_array().cloned().unwrap_or_default();
+    for e in &entries {
+        let outcome = e["outcome"].as_str().unwrap_or("");
+        assert_ne!(outcome, "started", "{what}: an action without outcome: {e}");
+        // (A monitoring window that ended without enough data is also
+        // "unknown", with its reason: only actions are held to this.)
+        if outcome == "unknown" && e["action"] != "monitor" {
+            assert!(
+                e["detail"].as_str().unwrap_or("").contains("interrupted"),
+                "{what}: {e}"
+            );
+        }
+    }
+    entries.len()
+}
+
+/// The next promote of prod is not refused (no lock left held) and ships.
+#[track_caller]
+fn next_promote_goes_ahead(home: &Home, what: &str) {
+    for f in [
+        "read-delay",
+        "deploy-delay",
+        "signal-on-observe",
+        "deploying",
+    ] {
+        let _ = std::fs::remove_file(home.path().join(f));
+    }
+    // Back to the old version, so that there is something to ship.
+    std::fs::write(home.path().join("prod.txt"), "v1.0.0\n").unwrap();
+    let out = home.run(&["promote", "prod", "--yes"]);
+    assert_ne!(out.code, 3, "{what}: a lock was left held: {out:#?}");
+    assert_eq!(out.code, 0, "{what}: {out:#?}");
+}
+
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    passed: usize,
+}
+
+fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
+    t.tried += 1;
+    let home = Home::new();
+    setup(&home);
+    home.run(&["status"]).expect_code(0);
+    let p = home.path();
+    let what = format!("promote, {step}, {sig}");
+    let child = match step {
+        "reading versions" => {
+            std::fs::write(p.join("read-delay"), "3").unwrap();
+            let c = spawn(&home, &["promote", "prod", "--yes"]);
+            std::thread::sleep(Duration::from_millis(1200));
+            kill(&c, sig);
+            c
+        }
+        "polling the deploy" => {
+            std::fs::write(p.join("deploy-delay"), "6").unwrap();
+            let c = spawn(&home, &["promote", "prod", "--yes"]);
+            wait_for("the deploy to start", Duration::from_secs(20), || {
+                p.join("deploying").exists()
+            });
+            std::thread::sleep(Duration::from_millis(800));
+            kill(&c, sig);
+            c
+        }
+        "recording" => {
+            std::fs::write(p.join("deploy-delay"), "1").unwrap();
+            std::fs::write(p.join("observe-version"), "v2.0.0").unwrap();
+            std::fs::write(p.join("signal-on-observe"), sig).unwrap();
+            spawn(&home, &["promote", "prod", "--yes"])
+        }
+        other => unreachable!("{other}"),
+    };
+    let out = child.wait_with_output().unwrap();
+    handled(&what, &out);
+    if step == "recording" {
+        assert!(
+            !p.join("signal-on-observe").exists(),
+            "{what}: the signal was sent when the new version was observed"
+        );
+    }
+    let h = home.run(&["history", "--json"]).json();
+    let promote = h["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+        .map(|e| format!("{} ({})", e["outcome"], e["detail"]))
+        .unwrap_or_else(|| "no record".into());
+    println!(
+        "{what}: exit {:?}; promote record: {promote}",
+        out.status.code()
+    );
+    let records = log_checks(&home, &what);
+    // Before the backend call nothing was started, so nothing is recorded;
+    // from the deploy on, the action is.
+    assert!(
+        records > 0 || step == "reading versions",
+        "{what}: the action was recorded"
+    );
+    next_promote_goes_ahead(&home, &what);
+    log_checks(&home, &what);
+    t.passed += 1;
+}
+
+#[test]
+fn signals_at_each_step_of_promote_leave_a_verified_log_and_no_lock() {
+    let mut t = Tally::default();
+    for step in ["reading versions", "polling the deploy", "recording"] {
+        for sig in SIGNALS {
+            promote_scenario(&mut t, step, sig);
+        }
+    }
+    println!(
+        "signals during promote: {} scenarios tried, {} passed, 0 records lost, 0 panics",
+        t.tried, t.passed
+    );
+    assert_eq!(t.tried, t.passed);
+}
+
+#[test]
+fn signals_mid_window_leave_a_verified_log_and_no_watch_claim() {
+    let fleet = Fleet::start();
+    let mut t = Tally::default();
+    for sig in SIGNALS {
+        t.tried += 1;
+        let home = Home::new();
+        home.config(&fleet.config(""));
+        home.run(&["status"]).expect_code(0);
+        let c = spawn(&home, &["watch", "production", "--window", "60s"]);
+        let what = format!("watch mid-window, {sig}");
+        let store = home.path().join("data/shipdeck/shipdeck.db");
+        wait_for("the window to start", Duration::from_secs(30), || {
+            store.exists()
+                && home.run(&["status", "--json"]).json()["environments"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|e| !e["watcher"].is_null()))
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        kill(&c, sig);
+        let out = c.wait_with_output().unwrap();
+        handled(&what, &out);
+        log_checks(&home, &what);
+        let s = home.run(&["status", "--json"]).json();
+        let prod = s["environments"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["name"] == "production"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_ne!(
+            prod["state"], "monitoring",
+            "{what}: a ghost window: {prod}"
+        );
+        let next = home.run(&["watch", "production", "--window", "2s"]);
+        assert_ne!(next.code, 3, "{what}: the claim was left held: {next:#?}");
+        assert_ne!(next.code, 101, "{what}: {next:#?}");
+        log_checks(&home, &what);
+        t.passed += 1;
+    }
+    println!(
+        "signals during watch: {} scenarios tried, {} passed, 0 records lost, 0 panics",
+        t.tried, t.passed
+    );
+    assert_eq!(t.tried, t.passed);
+}
