@@ -17,6 +17,15 @@
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
 //!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
+//!   The warm-up is in evidence as well as time: a step whose evidence
+//!   alone passes the threshold, and has not faded since the first window
+//!   step as a warm-up does, counts in full even inside the warm-up, so a
+//!   clearly bad release at high traffic is called at the minimum span.
+//!   A latency step brings at most `h / k` (no slack): at coarse steps, a
+//!   worst-of-merged quantile carries any short blip inside the step, and
+//!   one such step plus one noisy step must not decide; for the same
+//!   reason, a baseline of few steps cannot hide its highest step from the
+//!   latency noise estimate.
 //! * A whole-window error test (from the end of the warm-up, never from its
 //!   single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
 //!   variance that counts overdispersion, the baseline rate's own
@@ -77,7 +86,9 @@ pub struct DetectorConfig {
     pub gap_steps: usize,
     /// Seconds after the deploy during which a warm-up is tolerated: the
     /// seconds of any step that fall in this period bring less evidence (at
-    /// most 3/4 of the alarm threshold in all), whatever the step length.
+    /// most 3/4 of the alarm threshold in all), whatever the step length —
+    /// unless the evidence is overwhelming and not fading (see the module
+    /// documentation).
     pub warmup_s: f64,
     /// A statistical alarm needs evidence spanning more than this many
     /// seconds, and never a single step alone (3 steps at 10 s, 2 at 60 s).
@@ -283,6 +294,11 @@ pub struct Detector {
     thr: Cusum,
     /// Fall far below the healthy-dip floor.
     thr_deep: Cusum,
+    /// Each test's raw evidence in the window's first step (see
+    /// [`Detector::warm_cap`]): errors ×3, latencies 3×3, the two falls.
+    warm_first: [f64; 14],
+    /// Some test's evidence counted in full inside the warm-up.
+    warm_waived: bool,
     /// Since when `thr` has held enough evidence of a fall, without a break.
     thr_low_since: Option<f64>,
     err_guard: Guard,
@@ -318,6 +334,8 @@ impl Detector {
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
             thr_low_since: None,
+            warm_first: [0.0; 14],
+            warm_waived: false,
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
             w_req: 0.0,
@@ -420,8 +438,14 @@ impl Detector {
         // alone can decide.
         let warm = (s.t.min(self.cfg.warmup_s) - prev_t).clamp(0.0, step);
         let cap = model.cap_rate * (step - warm) + model.warm_rate * warm;
+        let full = model.cap_rate * step;
         let after_warmup = prev_t >= self.cfg.warmup_s;
-        if let Some(v) = self.step(&model, &s, step, cap, ref_n, after_warmup) {
+        if let Some(mut v) = self.step(&model, &s, step, (cap, full), ref_n, after_warmup) {
+            if self.warm_waived && s.t <= self.cfg.warmup_s {
+                v.reason.push_str(
+                    " (inside the warm-up: every step overwhelming, none fading as a warm-up does)",
+                );
+            }
             self.verdict = v;
         } else if s.t < self.cfg.warmup_s {
             // Too early to call it healthy: say what is seen, without a verdict.
@@ -449,11 +473,12 @@ impl Detector {
         m: &Model,
         s: &Sample,
         step: f64,
-        cap: f64,
+        (cap, full): (f64, f64),
         ref_n: Option<f64>,
         after_warmup: bool,
     ) -> Option<Verdict> {
         let t = s.t;
+        let first = self.w_steps == 0;
         let n = s.requests.max(0.0);
         let e = if s.errors.is_finite() {
             s.errors.clamp(0.0, n)
@@ -551,7 +576,9 @@ impl Detector {
         {
             let mu = n * es.p_ref;
             for (k, &r) in ERR_RATIOS.iter().enumerate() {
-                let llr = nb_llr(e, mu, r, es.c).clamp(-cap, cap);
+                let raw = nb_llr(e, mu, r, es.c);
+                let cap = self.warm_cap(k, raw, (cap, full), first, m.h);
+                let llr = raw.clamp(-cap, cap);
                 self.err[k].update(t, llr, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
                 if self.err[k].s >= m.h && found.is_none() {
                     found = Some(self.err_reason(es, &self.err[k], t));
@@ -600,10 +627,14 @@ impl Detector {
                 (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
             });
             let var = ls.sigma * ls.sigma * thin;
-            let lat_cap = cap.min(m.lat_cap_rate * step);
+            let lat_full = full.min(m.lat_cap_rate * step);
+            let lat_cap = cap.min(lat_full);
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
-                let llr = (delta / var * (dev - delta / 2.0)).clamp(-cap, lat_cap);
+                let raw = delta / var * (dev - delta / 2.0);
+                let id = 3 + 3 * i + k;
+                let lat_cap = self.warm_cap(id, raw, (lat_cap, lat_full), first, m.h);
+                let llr = raw.clamp(-cap, lat_cap);
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     found = Some(lat_reason(i, ls, &self.lat[i][k], t));
@@ -619,11 +650,15 @@ impl Detector {
                 (Some(k), Some(r)) => (k * r, 2.0 * ts.c + 1.0 / (r + 1.0), true),
                 _ => (ts.rate * step, ts.c, false),
             };
-            let llr = nb_llr(n, lam, FALL_RATIO, c).clamp(-cap, cap);
+            let raw = nb_llr(n, lam, FALL_RATIO, c);
+            let cap = self.warm_cap(12, raw, (cap, full), first, m.h);
+            let llr = raw.clamp(-cap, cap);
             self.thr.update(t, llr, n, lam, step);
             // A ceiling, so that the evidence fades soon after a recovery.
             self.thr.s = self.thr.s.min(2.0 * m.h);
-            let llr = nb_llr(n, ts.floor * lam, COLLAPSE_RATIO, c).clamp(-cap, cap);
+            let raw = nb_llr(n, ts.floor * lam, COLLAPSE_RATIO, c);
+            let cap = self.warm_cap(13, raw, (cap, full), first, m.h);
+            let llr = raw.clamp(-cap, cap);
             self.thr_deep.update(t, llr, n, lam, step);
             if self.thr.s >= m.h {
                 self.thr_low_since.get_or_insert(self.thr.start_t);
@@ -674,6 +709,32 @@ impl Detector {
             }
         }
         found
+    }
+
+    /// Warm-up in evidence and time: inside the warm-up a step brings at
+    /// most `cap` (the warm-up allowance), unless its evidence is
+    /// overwhelming — alone past the alarm threshold — and has not faded
+    /// since the window's first step (a warm-up fades within seconds; a bad
+    /// release does not): then it brings what any later step could, `full`.
+    /// The call still needs evidence spanning `min_evidence_s`.
+    fn warm_cap(
+        &mut self,
+        test: usize,
+        raw: f64,
+        (cap, full): (f64, f64),
+        first: bool,
+        h: f64,
+    ) -> f64 {
+        if first {
+            self.warm_first[test] = raw;
+        }
+        let f = self.warm_first[test];
+        if full > cap && f >= h && raw >= h && raw >= 0.8 * f {
+            self.warm_waived = true;
+            full
+        } else {
+            cap
+        }
     }
 
     /// The whole-window error test: quasi-likelihood ratios of the error

@@ -109,7 +109,8 @@ fn error_rise_at_high_traffic_is_caught_within_a_few_steps() {
     assert_regression(&v, Metric::ErrorRate, 40.0);
     assert!(v.reason.starts_with("error rate "), "{}", v.reason);
     assert!(
-        v.reason.contains("x) since t=+10s, over 4 steps"),
+        v.reason.contains("x) since t=+10s, over 3 steps")
+            || v.reason.contains("x) since t=+10s, over 4 steps"),
         "{}",
         v.reason
     );
@@ -818,4 +819,40 @@ fn at_five_minute_steps_a_blip_step_and_a_slightly_slow_one_are_no_latency_regre
     });
     let v = run(&tr, DetectorConfig::default());
     assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+}
+
+#[test]
+fn an_overwhelming_bad_release_at_high_traffic_is_called_inside_the_warmup() {
+    // Warm-up in evidence and time: x10 errors and x2 latency at 400 req/s
+    // from the deploy on, not fading: called at the third step (30 s, the
+    // minimum evidence span), not after the 30 s allowance.
+    for seed in 0..5 {
+        let tr = std_trace(530 + seed, 400.0, |t| At {
+            err: if t > 0.0 { 10.0 } else { 1.0 },
+            lat: if t > 0.0 { [2.0; 3] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert!(v.detected_at.unwrap() < 40.0, "{v:?}");
+        assert!(v.reason.contains("inside the warm-up"), "{}", v.reason);
+    }
+    // A warm-up as strong at first but fading (x10, x5.5, x4 errors; x3,
+    // x2, x1.7 latency) at the same traffic: no verdict.
+    for seed in 0..5 {
+        let tr = std_trace(540 + seed, 400.0, |t| {
+            let k = (t / 10.0).round();
+            let (e, l) = if (1.0..=3.0).contains(&k) {
+                (1.0 + 9.0 / k, 1.0 + 2.0 / k)
+            } else {
+                (1.0, 1.0)
+            };
+            At {
+                err: e,
+                lat: [l; 3],
+                ..normal()
+            }
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
 }
