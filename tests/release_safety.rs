@@ -454,3 +454,21 @@ fn rollback_on_a_terminal_names_both_versions_and_the_strategy() {
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("staging rolled back to v1.8.0"), "{screen}");
 }
+
+#[test]
+fn a_window_ends_on_time_whatever_the_step() {
+    // A 1 h metrics step once made a 5 s window wait for its second tick,
+    // half an hour later.
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, false).replace("step = \"1s\"", "step = \"1h\""));
+    let started = Instant::now();
+    let out = home.run(&["watch", "production", "--window", "5s", "--json"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "a 5 s window took {took:?}: {out:#?}"
+    );
+    // Too little data in 5 s at a 1 h step: never a pass.
+    assert_eq!(out.code, 1, "{out:#?}");
+}

@@ -303,7 +303,15 @@ impl Engine {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
             }
-            ticker.tick().await;
+            // The window ends on time, whatever the step: a tick due after
+            // the end (a 1 h step, a 5 s window) is not waited for.
+            let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if tokio::time::timeout(left + Duration::from_millis(10), ticker.tick())
+                .await
+                .is_err()
+            {
+                continue;
+            }
             claim.keep_alive().await?;
             let reading = sampler.read(&labels, &self.inner.store).await;
             if let Some((_, why)) = &reading.error {
