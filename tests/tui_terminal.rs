@@ -324,11 +324,13 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         &tmux,
         "`r` to say there is nothing to roll back to",
         Duration::from_secs(20),
-        |s| s.contains("nothing to roll back to") || s.contains("→ v1.8.0"),
+        |s| s.contains("nothing to roll back to") || s.contains("Roll back production"),
     );
     let screen = tmux.screen();
     assert!(
-        screen.contains("nothing to roll back to") && !screen.contains("→ v1.8.0"),
+        screen.contains("nothing to roll back to")
+            && !screen.contains("Roll back production")
+            && !dialog_open(&screen),
         "`r` after the rollback offers the caught release:\n{screen}"
     );
     tmux.keys(&["Enter"]);

@@ -70,16 +70,32 @@ impl Engine {
         deploys: &[DeployRecord],
         now: DateTime<Utc>,
     ) -> Result<PromotionPlan, EngineError> {
+        let env = self.inner.config.environments[idx].name();
+        let approvals = self.inner.store.approvals(env).await?;
+        self.plan_given(idx, explicit, versions, deploys, &approvals, now)
+            .await
+    }
+
+    /// [`Self::plan_with`] with the approvals of the environment already
+    /// read (a status view reads them once per environment).
+    async fn plan_given(
+        &self,
+        idx: usize,
+        explicit: Option<&Version>,
+        versions: &[Result<Version, BackendError>],
+        deploys: &[DeployRecord],
+        approvals: &[crate::domain::Approval],
+        now: DateTime<Utc>,
+    ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
-        let approvals = self.inner.store.approvals(env).await?;
         let lock = self.foreign_lock(env, now).await?;
         let holder = lock.as_ref().map(LockInfo::describe);
         let input = PromotionInput {
             stages: &stages,
             target: idx,
             explicit,
-            approvals: &approvals,
+            approvals,
             lock_holder: holder.as_deref(),
             baseline: self.baseline_check(idx, now).await,
             now,
@@ -214,7 +230,13 @@ impl Engine {
                 .recent_deploys(name, 50)
                 .await
                 .unwrap_or_default();
-            let approvals = self.inner.store.approvals(name).await.unwrap_or_default();
+            let approvals_read = self
+                .inner
+                .store
+                .approvals(name)
+                .await
+                .map_err(|e| EngineError::from(e).to_string());
+            let approvals = approvals_read.clone().unwrap_or_default();
             // A regression still running is an incident (and no rollback target).
             let caught: Vec<Version> = last_window
                 .as_ref()
@@ -258,7 +280,7 @@ impl Engine {
                 watcher: claim.map(|l| l.describe()),
                 unwatched,
                 traffic,
-                approvals,
+                approvals: approvals_read,
                 rollback,
             });
         }
@@ -305,9 +327,16 @@ impl Engine {
                     )),
                 )
             } else {
-                match self.plan_with(i, None, &versions, &deploys, now).await {
+                let planned = match &approvals {
+                    Ok(a) => self
+                        .plan_given(i, None, &versions, &deploys, a, now)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.clone()),
+                };
+                match planned {
                     Ok(p) => (Some(p), None),
-                    Err(e) => (None, Some(e.to_string())),
+                    Err(e) => (None, Some(e)),
                 }
             };
             // The decision that matters: about what promoting would ship, or
@@ -315,6 +344,7 @@ impl Engine {
             let about = promotion.as_ref().map(|p| &p.version).or(version.as_ref());
             let approval = about.and_then(|v| {
                 approvals
+                    .unwrap_or_default()
                     .into_iter()
                     .filter(|a| &a.version == v)
                     .max_by_key(|a| a.at)
@@ -526,6 +556,7 @@ struct Seen {
     watcher: Option<String>,
     unwatched: bool,
     traffic: Option<(Traffic, Option<Traffic>)>,
-    approvals: Vec<crate::domain::Approval>,
+    /// As read once for both the rollback target and the promotion plan.
+    approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
 }
