@@ -1284,3 +1284,31 @@ fn a_run_read_that_hangs_is_bounded_by_the_deploy_timeout() {
     assert!(out.stderr.contains("no answer within"), "{out:#?}");
     assert_not_recorded(&home, &out, "failed");
 }
+
+#[test]
+fn github_actions_losing_track_of_a_dispatched_run_is_unknown_not_failed() {
+    fn no_user(req: &Req, s: &mut Gh, addr: &str) -> Resp {
+        if req.path == "/api/v3/user" {
+            return answer(500, json!({"message": "Server Error"}));
+        }
+        github(req, s, addr)
+    }
+    let fake = Fake::start(
+        Gh {
+            version: "v1.0.0".into(),
+            details: false,
+            conclusion: "success",
+            ..Gh::default()
+        },
+        no_user,
+    );
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "10s"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("outcome unknown") && out.stderr.contains("GET /user"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+}

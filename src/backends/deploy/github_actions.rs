@@ -56,6 +56,19 @@ use crate::backends::util::{fill, secret};
 use crate::config::GithubActionsConfig;
 use crate::domain::Version;
 
+/// An error met after something was started and before what it started
+/// could be followed: the outcome is unknown.
+pub(super) fn lost_track(backend: &str, e: BackendError) -> BackendError {
+    match e {
+        // Unknown already, or a definite end (a cancelled queue item).
+        e @ (BackendError::OutcomeUnknown { .. } | BackendError::Command { .. }) => e,
+        e => BackendError::OutcomeUnknown {
+            backend: backend.to_string(),
+            cause: format!("started, but it could not be followed: {e}"),
+        },
+    }
+}
+
 /// The REST API version sent with every call.
 pub const API_VERSION: &str = "2022-11-28";
 const PUBLIC_API: &str = "https://api.github.com";
@@ -321,7 +334,11 @@ impl GithubActions {
                     .map(|d| d.with_timezone(&Utc))
                     .unwrap_or_else(Utc::now)
                     - chrono::Duration::seconds(2);
-                self.find_run(token, since, deadline).await?
+                // Dispatched: losing track of the run now leaves the deploy
+                // unknown, not failed — the run may well be deploying.
+                self.find_run(token, since, deadline)
+                    .await
+                    .map_err(|e| lost_track(&self.name, e))?
             }
         };
         self.follow(token, run_id, t0, deadline).await

@@ -179,45 +179,51 @@ impl Jenkins {
         // Queue item → build.
         let item_api = with_api_json(&location);
         let call = format!("GET {}", item_api.path());
-        let build = loop {
-            let a = call::send(
-                &self.name,
-                &call,
-                Kind::Read,
-                deadline,
-                self.timeout,
-                || get(&item_api),
-            )
-            .await?;
-            if !a.ok() {
-                return Err(a.error(&self.name, &call));
+        // Triggered: losing track of the queue item now leaves the deploy
+        // unknown, not failed.
+        let build: Result<reqwest::Url, BackendError> = async {
+            loop {
+                let a = call::send(
+                    &self.name,
+                    &call,
+                    Kind::Read,
+                    deadline,
+                    self.timeout,
+                    || get(&item_api),
+                )
+                .await?;
+                if !a.ok() {
+                    return Err(a.error(&self.name, &call));
+                }
+                let j = a.json(&self.name, &call)?;
+                if j.get("cancelled").and_then(Value::as_bool) == Some(true) {
+                    return Err(BackendError::Command {
+                        backend: self.name.clone(),
+                        cause: format!("the queue item {} was cancelled", location.path()),
+                    });
+                }
+                if let Some(url) = j.pointer("/executable/url").and_then(Value::as_str) {
+                    return on_base(&base, url).ok_or_else(|| BackendError::Garbage {
+                        backend: format!("{}: {call}", self.name),
+                        cause: format!("executable.url {url:?} is not a URL"),
+                    });
+                }
+                if Instant::now() >= deadline {
+                    let why = j.get("why").and_then(Value::as_str).unwrap_or("queued");
+                    return Err(BackendError::Timeout {
+                        backend: format!(
+                            "{}: queue item {} still waiting ({why})",
+                            self.name,
+                            location.path()
+                        ),
+                        after: self.timeout,
+                    });
+                }
+                pause(self.poll, deadline).await;
             }
-            let j = a.json(&self.name, &call)?;
-            if j.get("cancelled").and_then(Value::as_bool) == Some(true) {
-                return Err(BackendError::Command {
-                    backend: self.name.clone(),
-                    cause: format!("the queue item {} was cancelled", location.path()),
-                });
-            }
-            if let Some(url) = j.pointer("/executable/url").and_then(Value::as_str) {
-                break on_base(&base, url).ok_or_else(|| BackendError::Garbage {
-                    backend: format!("{}: {call}", self.name),
-                    cause: format!("executable.url {url:?} is not a URL"),
-                })?;
-            }
-            if Instant::now() >= deadline {
-                let why = j.get("why").and_then(Value::as_str).unwrap_or("queued");
-                return Err(BackendError::Timeout {
-                    backend: format!(
-                        "{}: queue item {} still waiting ({why})",
-                        self.name,
-                        location.path()
-                    ),
-                    after: self.timeout,
-                });
-            }
-            pause(self.poll, deadline).await;
-        };
+        }
+        .await;
+        let build = build.map_err(|e| super::github_actions::lost_track(&self.name, e))?;
 
         // Build → result.
         let build_api = with_api_json(&build);
