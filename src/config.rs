@@ -743,6 +743,25 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
             format!("environment {name:?}: deploy.{table}: {why}"),
         ))
     };
+    // Every CI/CD table names its token's variable, and may move its API.
+    let credentials =
+        |span: std::ops::Range<usize>, table: &str, token_env: &str, api_url: Option<&str>| {
+            if !env_var_ok(token_env) {
+                return problem(
+                    span,
+                    table,
+                    format!("token_env {token_env:?} must name an environment variable"),
+                );
+            }
+            if let Some(u) = api_url.filter(|u| !url_ok(u)) {
+                return problem(
+                    span,
+                    table,
+                    format!("api_url {u:?} must be an http:// or https:// URL"),
+                );
+            }
+            Ok(())
+        };
     if let Some(g) = &d.github_actions {
         let c = g.get_ref();
         let parts: Vec<&str> = c.repo.split('/').collect();
@@ -782,23 +801,12 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("inputs.{k} = {v:?}: only {{env}} and {{version}} are filled in"),
             );
         }
-        if !env_var_ok(&c.token_env) {
-            return problem(
-                g.span(),
-                "github_actions",
-                format!(
-                    "token_env {:?} must name an environment variable",
-                    c.token_env
-                ),
-            );
-        }
-        if let Some(u) = c.api_url.as_deref().filter(|u| !url_ok(u)) {
-            return problem(
-                g.span(),
-                "github_actions",
-                format!("api_url {u:?} must be an http:// or https:// URL"),
-            );
-        }
+        credentials(
+            g.span(),
+            "github_actions",
+            &c.token_env,
+            c.api_url.as_deref(),
+        )?;
     }
     if let Some(j) = &d.jenkins {
         let c = j.get_ref();
@@ -836,16 +844,7 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 "user must name the API token's user".into(),
             );
         }
-        if !env_var_ok(&c.token_env) {
-            return problem(
-                j.span(),
-                "jenkins",
-                format!(
-                    "token_env {:?} must name an environment variable",
-                    c.token_env
-                ),
-            );
-        }
+        credentials(j.span(), "jenkins", &c.token_env, None)?;
     }
     if let Some(v) = &d.vercel {
         let c = v.get_ref();
@@ -868,23 +867,7 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("team {t:?} must be a team id (team_…)"),
             );
         }
-        if !env_var_ok(&c.token_env) {
-            return problem(
-                v.span(),
-                "vercel",
-                format!(
-                    "token_env {:?} must name an environment variable",
-                    c.token_env
-                ),
-            );
-        }
-        if let Some(u) = c.api_url.as_deref().filter(|u| !url_ok(u)) {
-            return problem(
-                v.span(),
-                "vercel",
-                format!("api_url {u:?} must be an http:// or https:// URL"),
-            );
-        }
+        credentials(v.span(), "vercel", &c.token_env, c.api_url.as_deref())?;
     }
     Ok(())
 }

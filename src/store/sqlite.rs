@@ -206,7 +206,7 @@ impl SqliteStore {
             cause: e.to_string(),
         };
         let conn = Connection::open(path).map_err(sqlite)?;
-        match prepare(&conn) {
+        match prepare_waiting(&conn) {
             // SQLite falls back to reading a file it may not write (mode
             // 0444, a read-only mount) without saying so: ask.
             Ok(notes) if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) => {
@@ -547,6 +547,30 @@ impl SqliteStore {
 
 /// Set up a read-write connection: pragmas, schema, and the audit log's
 /// migration to a hash chain. Returns what it found wrong (and repaired).
+/// [`prepare`], waiting out another process that is preparing the same new
+/// store: switching a fresh file to WAL and creating the schema can answer
+/// "database is locked" at once (SQLite skips the busy handler where two
+/// connections would otherwise deadlock), so a console and a command
+/// started together on a new store must not fail on it. Every step of
+/// `prepare` is idempotent.
+fn prepare_waiting(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pause = Duration::from_millis(20 + u64::from(std::process::id() % 30));
+    loop {
+        match prepare(c) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     c.busy_timeout(Duration::from_secs(10))?;
     c.pragma_update(None, "journal_mode", "WAL")?;
@@ -1553,6 +1577,26 @@ mod tests {
             detail: "deploying",
         })
         .unwrap()
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_together_never_see_it_locked() {
+        // A console and a command started at once on a fresh store: one
+        // of them was told "database is locked".
+        for _ in 0..15 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("data/shipdeck.db");
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+                })
+                .collect();
+            for o in opens {
+                let r = o.join().unwrap();
+                assert!(r.is_ok(), "{r:?}");
+            }
+        }
     }
 
     #[test]
