@@ -75,6 +75,9 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
             ],
         }),
         promotion_error: None,
+        release: None,
+        rollback_schema: None,
+        freeze: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod actions;
 mod deploy;
 mod error;
 mod reconcile;
+mod release;
 mod sampler;
 mod status;
 mod types;
@@ -15,6 +16,7 @@ mod watch;
 
 pub use actions::{Confirm, Expect};
 pub use error::EngineError;
+pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
@@ -60,6 +62,8 @@ struct Inner {
     actor: String,
     store: AsyncStore,
     envs: Vec<Env>,
+    /// `[release]` and `[[freeze]]`: the repository, its cache, the backup hook.
+    release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
     sampler: Result<Sampler, String>,
@@ -119,8 +123,10 @@ impl Engine {
             })
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
+        let release = release::ReleaseSource::from_config(&config);
         Engine {
             inner: Arc::new(Inner {
+                release,
                 sampler,
                 actor: actor_from(&config),
                 config,
