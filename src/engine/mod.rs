@@ -152,6 +152,13 @@ impl Engine {
         self.inner.store.flush(limit).await
     }
 
+    /// A feed that ticks when anyone records something in the store this
+    /// engine uses (another console, a CLI, this process): a view re-reads
+    /// its status when it ticks. See [`crate::store::Changes`].
+    pub async fn changes(&self) -> Result<crate::store::Changes, EngineError> {
+        Ok(self.inner.store.changes().await?)
+    }
+
     fn index(&self, env: &str) -> Result<usize, EngineError> {
         self.inner
             .config
