@@ -11,6 +11,10 @@ use crate::domain::{HumanDuration, TimeWindow};
 
 mod strategy;
 pub use strategy::{BlueGreenConfig, CanaryConfig, LiveSourceConfig};
+mod release;
+pub use release::{
+    BackupConfig, CiConfig, FreezeConfig, GithubSourceConfig, ReleaseConfig, freezes,
+};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +33,12 @@ pub struct Config {
     #[serde(default)]
     pub ui: UiConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// `[release]`: the repository, migrations, CI, backup and restore.
+    #[serde(default)]
+    pub release: ReleaseConfig,
+    /// `[[freeze]]` windows.
+    #[serde(default)]
+    pub freeze: Vec<FreezeConfig>,
 }
 
 fn default_project() -> String {
@@ -465,6 +475,18 @@ pub struct GatesConfig {
     pub approval_stage: Option<Spanned<String>>,
     /// Deploys outside this UTC window warn and ask again: "22:00-06:00".
     pub low_traffic_window: Option<TimeWindow>,
+    /// The release's commit has green CI (`[release] ci`).
+    #[serde(default)]
+    pub requires_ci: bool,
+    /// Every commit of the release came through an approved pull request.
+    #[serde(default)]
+    pub requires_review: bool,
+    /// A migration release needs a backup taken for this deploy first.
+    #[serde(default)]
+    pub requires_backup: bool,
+    /// The approval stage's own metrics since it got the version show no regression.
+    #[serde(default)]
+    pub requires_healthy_stage: bool,
 }
 
 /// A config error with its place in the file.
@@ -498,7 +520,8 @@ impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = read_config_text(path)?;
-        let cfg = Config::parse(&src, path)?;
+        let mut cfg = Config::parse(&src, path)?;
+        cfg.release.anchor(path);
         cfg.register_secrets();
         Ok(cfg)
     }
@@ -575,6 +598,15 @@ impl Config {
                 urls.push(d.jenkins.as_ref().map(|j| j.get_ref().url.as_str()));
                 urls.push(d.webhook.as_deref());
             }
+        }
+        if let Some(g) = self
+            .release
+            .ci
+            .as_ref()
+            .and_then(|c| c.get_ref().github.as_ref())
+        {
+            vars.push(Some(g.token_env.as_str()));
+            urls.push(g.api_url.as_deref());
         }
         for v in vars.into_iter().flatten() {
             if let Ok(secret) = std::env::var(v) {
@@ -674,6 +706,7 @@ impl Config {
         if self.metrics.step.0 < std::time::Duration::from_millis(100) {
             return Err((None, "[metrics] step must be at least 100ms".into()));
         }
+        release::validate(&self.release, &self.freeze, &self.names())?;
         Ok(())
     }
 
@@ -967,6 +1000,8 @@ struct Probe {
     ui: UiProbe,
     #[serde(default)]
     environments: Vec<EnvProbe>,
+    #[serde(default)]
+    release: release::ReleaseProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -1004,6 +1039,9 @@ struct EnvProbe {
     deploy: SourceProbe,
     metrics_label: Option<Spanned<String>>,
     restore_command: Option<Spanned<String>>,
+    name: Option<String>,
+    #[serde(default)]
+    gates: release::GatesProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -1091,7 +1129,9 @@ impl Probe {
         positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
         positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
         positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
-        for e in &self.environments {
+        for (i, e) in self.environments.iter().enumerate() {
+            let name = e.name.as_deref().unwrap_or("?");
+            release::check_gate_keys(&self.release, name, i, &e.gates)?;
             printable("metrics_label", &e.metrics_label)?;
             printable("restore_command", &e.restore_command)?;
             for src in [&e.version, &e.deploy] {
