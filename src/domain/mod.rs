@@ -8,6 +8,7 @@ pub mod baseline;
 mod duration;
 pub mod health;
 mod promotion;
+pub mod release;
 pub mod state;
 mod version;
 mod window;
