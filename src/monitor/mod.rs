@@ -102,8 +102,10 @@ pub struct BaselineSummary {
 
 pub mod detector;
 pub mod eval;
+pub mod stage;
 pub mod stats;
 pub mod trace;
 
 pub use detector::{Detector, DetectorConfig};
+pub use stage::{StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};
