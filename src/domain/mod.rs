@@ -9,6 +9,7 @@ mod duration;
 pub mod evidence;
 pub mod health;
 mod promotion;
+pub mod release;
 pub mod state;
 mod version;
 mod window;

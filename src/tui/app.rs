@@ -67,6 +67,15 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         events: event_tx,
         watches: HashMap::new(),
     };
+    // The live-events seam: another's action shows as soon as the store
+    // says so, whatever `ui.refresh` is.
+    let mut changes = match runner.engine.changes().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no live updates from the store (status every refresh only): {e}");
+            None
+        }
+    };
     let mut term_events = EventStream::new();
     let mut signals = Signals::new()?;
     // The clock ticks at least every second (countdowns, ages); the status
@@ -107,6 +116,7 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
             },
             Some(msg) = msg_rx.recv() => msg,
             Some(ev) = event_rx.recv() => Msg::Engine(ev),
+            () = next_change(&mut changes) => Msg::StoreChanged,
             _ = tick.tick() => Msg::Tick(Utc::now()),
             _ = signals.recv() => break,
         };
@@ -171,6 +181,18 @@ fn write_links(
         )?;
     }
     out.flush()
+}
+
+/// The store's next change; never, once its feed has ended.
+async fn next_change(feed: &mut Option<crate::store::Changes>) {
+    if let Some(f) = feed {
+        if f.changed().await {
+            return;
+        }
+        tracing::warn!("the store's change feed ended; status every refresh only");
+        *feed = None;
+    }
+    std::future::pending::<()>().await
 }
 
 async fn next_term_event(stream: &mut EventStream) -> Option<io::Result<TermEvent>> {
