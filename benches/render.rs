@@ -73,6 +73,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
                     severity: GateSeverity::Warn,
                 },
             ],
+            evidence: Default::default(),
         }),
         promotion_error: None,
     }

@@ -6,6 +6,7 @@
 
 pub mod baseline;
 mod duration;
+pub mod evidence;
 pub mod health;
 mod promotion;
 pub mod release;
@@ -14,6 +15,7 @@ mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration, clock};
+pub use evidence::{Check, CheckState, PlanEvidence, Requirements, apply_evidence};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,

@@ -100,6 +100,10 @@ pub struct PromotionPlan {
     /// The release skips at least one stage (explicit `--version`).
     pub skips: Vec<String>,
     pub gates: Vec<Gate>,
+    /// CI, review and the approval stage's verdict (SPEC §7), flattened
+    /// into the plan's JSON as `ci`, `review` and `stage_verdict`.
+    #[serde(flatten)]
+    pub evidence: super::evidence::PlanEvidence,
 }
 
 impl PromotionPlan {
@@ -288,6 +292,7 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         current: target.version.clone(),
         skips,
         gates,
+        evidence: Default::default(),
     })
 }
 

@@ -7,6 +7,7 @@
 mod actions;
 mod deploy;
 mod error;
+mod evidence;
 mod reconcile;
 mod sampler;
 mod status;
@@ -67,6 +68,11 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// Evidence about pending releases (stage verdicts, CI, review), fetched
+    /// in the background and kept briefly.
+    evidence: evidence::Slots,
+    /// Views wait for evidence (the CLI) rather than show "checking…".
+    evidence_wait: std::sync::atomic::AtomicBool,
 }
 
 /// The engine; cheap to clone.
@@ -126,6 +132,8 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                evidence: Default::default(),
+                evidence_wait: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }

@@ -11,8 +11,9 @@ use crate::domain::baseline::{incident_periods, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
-    StageInfo, Version, WindowVerdict, plan_promotion, plan_rollback,
+    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, Requirements,
+    RollbackInput, StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion,
+    plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -72,12 +73,15 @@ impl Engine {
     ) -> Result<PromotionPlan, EngineError> {
         let env = self.inner.config.environments[idx].name();
         let approvals = self.inner.store.approvals(env).await?;
-        self.plan_given(idx, explicit, versions, deploys, &approvals, now)
+        self.plan_given(idx, explicit, versions, deploys, &approvals, now, true)
             .await
     }
 
     /// [`Self::plan_with`] with the approvals of the environment already
-    /// read (a status view reads them once per environment).
+    /// read (a status view reads them once per environment). With `wait`
+    /// the evidence (stage verdict, CI, review) is waited for; without, what
+    /// is known now ("checking…" until its source answers).
+    #[allow(clippy::too_many_arguments)]
     async fn plan_given(
         &self,
         idx: usize,
@@ -86,6 +90,7 @@ impl Engine {
         deploys: &[DeployRecord],
         approvals: &[crate::domain::Approval],
         now: DateTime<Utc>,
+        wait: bool,
     ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
@@ -101,7 +106,10 @@ impl Engine {
             now,
         };
         match plan_promotion(&input) {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
+                Ok(apply_evidence(p, Requirements::default(), evidence))
+            }
             // The source stage's version could not be read: that is the backend's failure.
             Err(crate::domain::PlanError::SourceUnknown { .. }) if idx > 0 => {
                 match &versions[idx - 1] {
@@ -159,6 +167,7 @@ impl Engine {
     /// fails: what could not be read is reported per environment.
     pub async fn status(&self) -> Status {
         let now = Utc::now();
+        let evidence_wait = self.waits_for_evidence();
         let labels: Vec<(String, String)> = self
             .inner
             .config
@@ -329,7 +338,7 @@ impl Engine {
             } else {
                 let planned = match &approvals {
                     Ok(a) => self
-                        .plan_given(i, None, &versions, &deploys, a, now)
+                        .plan_given(i, None, &versions, &deploys, a, now, evidence_wait)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.clone()),

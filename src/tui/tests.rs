@@ -136,6 +136,7 @@ pub(crate) mod fixture {
                 gate("ci", true, GateSeverity::Block, "checks passed on 3f2a9c1"),
                 gate("review", true, GateSeverity::Block, "approved by dana"),
             ],
+            evidence: Default::default(),
         });
         let mut prod = env("production", "v1.7.3", now);
         prod.production = true;
@@ -176,6 +177,7 @@ pub(crate) mod fixture {
                     "inside the low-traffic window 19:00–23:00",
                 ),
             ],
+            evidence: Default::default(),
         };
         prod.promotion = Some(plan.clone());
         let mut envs = vec![local, dev, staging, prod];

@@ -139,6 +139,20 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             if *decision == Decision::NoGo {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
             }
+            // The approval stage's own evidence, for the one giving the Go.
+            if let Some(v) = state
+                .env_status(env)
+                .and_then(|e| e.promotion.as_ref())
+                .filter(|p| &p.version == version)
+                .and_then(|p| p.evidence.stage_verdict.as_ref())
+            {
+                let style = match v.verdict {
+                    crate::monitor::StageState::Healthy => t.ok,
+                    crate::monitor::StageState::Regression => t.error,
+                    crate::monitor::StageState::InsufficientData => t.dim,
+                };
+                lines.push(Line::styled(format!("Evidence: {}", v.reason), style));
+            }
             lines.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
             lines.push(Line::from(vec![
