@@ -7,6 +7,7 @@
 pub mod baseline;
 mod duration;
 pub mod health;
+pub mod policy;
 mod promotion;
 pub mod state;
 mod version;

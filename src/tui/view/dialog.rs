@@ -123,10 +123,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             version,
             source,
             decision,
+            refused,
         } => {
-            let (word, verb) = match decision {
-                Decision::Go => ("a Go", "record Go"),
-                Decision::NoGo => ("a No-Go", "record No-Go"),
+            let (word, verb) = match (decision, refused) {
+                (Decision::Go, None) => ("a Go", "record Go"),
+                (Decision::Go, Some(_)) => ("a Go", "try anyway"),
+                (Decision::NoGo, _) => ("a No-Go", "record No-Go"),
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("Record {word} for "), t.text),
@@ -138,6 +140,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             if *decision == Decision::NoGo {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
+            }
+            if let Some(g) = refused {
+                lines.push(Line::styled(
+                    format!("✗ refused by policy: {}", g.detail),
+                    t.error,
+                ));
             }
             lines.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
