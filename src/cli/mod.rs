@@ -670,7 +670,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 let strategy = engine
                     .config()
                     .env(&env)
-                    .map(|e| e.rollback.as_str())
+                    .map(|e| e.strategy().as_str())
                     .unwrap_or("redeploy");
                 let q = format!(
                     "Roll {env} back from {} to {} ({strategy})?",

@@ -9,6 +9,7 @@ mod duration;
 pub mod health;
 pub mod policy;
 mod promotion;
+pub mod release;
 pub mod state;
 mod version;
 mod window;

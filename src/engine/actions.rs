@@ -212,7 +212,7 @@ impl Engine {
                 )));
             }
         };
-        let version = self.inner.envs[source].version.read().await?;
+        let version = self.inner.envs[source].strategy.read_version().await?;
         if let Some(want) = expected
             && want != &version
         {
@@ -284,7 +284,7 @@ impl Engine {
         to: Option<&Version>,
     ) -> Result<RollbackPlan, EngineError> {
         let idx = self.index(env)?;
-        let current = self.inner.envs[idx].version.read().await?;
+        let current = self.inner.envs[idx].strategy.read_version().await?;
         Ok(self.rollback_plan_from(env, &current, to).await??)
     }
 
@@ -320,7 +320,7 @@ impl Engine {
         events: Option<EventSink>,
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
-        let current = self.inner.envs[idx].version.read().await?;
+        let current = self.inner.envs[idx].strategy.read_version().await?;
         self.reconcile_env(env, &current).await;
         let plan = match self.rollback_plan_from(env, &current, to.as_ref()).await? {
             Ok(p) => p,
@@ -354,7 +354,7 @@ impl Engine {
         let detail = format!(
             "roll {env} back from {current} to {} ({})",
             plan.to,
-            self.inner.config.environments[idx].rollback.as_str()
+            self.inner.config.environments[idx].strategy().as_str()
         );
         self.deploy(
             idx,

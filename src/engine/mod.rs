@@ -10,6 +10,7 @@ mod error;
 mod reconcile;
 mod sampler;
 mod status;
+mod strategy;
 mod types;
 mod watch;
 
@@ -27,9 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::backends::BackendError;
-use crate::backends::deploy::DeployTarget;
 use crate::backends::metrics::MetricsSource;
-use crate::backends::version::VersionSource;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
 use crate::store::{AsyncStore, SqliteStore, Store};
@@ -51,8 +50,7 @@ pub fn default_store_path() -> Option<PathBuf> {
 }
 
 struct Env {
-    version: VersionSource,
-    deploy: DeployTarget,
+    strategy: strategy::Strategy,
 }
 
 struct Inner {
@@ -105,8 +103,7 @@ impl Engine {
             .environments
             .iter()
             .map(|e| Env {
-                version: VersionSource::from_config(e.name(), e.version.get_ref(), client.clone()),
-                deploy: DeployTarget::from_config(e.name(), e.deploy.get_ref(), client.clone()),
+                strategy: strategy::Strategy::from_config(e, &client),
             })
             .collect();
         let sampler = MetricsSource::from_config(&config.metrics)
@@ -172,9 +169,9 @@ impl Engine {
     /// Read every environment's version at once.
     async fn observe(&self) -> Vec<Result<Version, BackendError>> {
         let mut set = tokio::task::JoinSet::new();
-        for (i, e) in self.inner.envs.iter().enumerate() {
-            let src = e.version.clone();
-            set.spawn(async move { (i, src.read().await) });
+        for i in 0..self.inner.envs.len() {
+            let engine = self.clone();
+            set.spawn(async move { (i, engine.inner.envs[i].strategy.read_version().await) });
         }
         let mut out: Vec<Option<Result<Version, BackendError>>> =
             (0..self.inner.envs.len()).map(|_| None).collect();
@@ -188,7 +185,7 @@ impl Engine {
             .map(|(i, r)| {
                 r.unwrap_or_else(|| {
                     Err(BackendError::Command {
-                        backend: self.inner.envs[i].version.name().to_string(),
+                        backend: self.inner.envs[i].strategy.version_name().to_string(),
                         cause: "the read task ended unexpectedly".into(),
                     })
                 })

@@ -210,7 +210,7 @@ impl Engine {
         let dcfg = self.detector_config(window);
         let window_d = clock::secs_f64(dcfg.window_s);
         let baseline_d = clock::secs_f64(dcfg.baseline_s);
-        let version = self.inner.envs[idx].version.read().await?;
+        let version = self.inner.envs[idx].strategy.read_version().await?;
         let mut claim = self.claim_watch(env).await?;
         let now = Utc::now();
         let last = self.inner.store.recent_deploys(env, 1).await?.pop();

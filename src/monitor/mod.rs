@@ -100,10 +100,12 @@ pub struct BaselineSummary {
     pub requests: Option<Band>,
 }
 
+pub mod canary;
 pub mod detector;
 pub mod eval;
 pub mod stats;
 pub mod trace;
 
+pub use canary::{CanaryConfig, CanaryJudge, TrackPair};
 pub use detector::{Detector, DetectorConfig};
 pub use trace::{ReplayReport, TraceError, parse, replay};
