@@ -19,7 +19,7 @@ pub struct Status {
     pub environments: Vec<EnvStatus>,
     /// The promotion closest to production that would change something,
     /// with what it carries (commits, migrations, backup).
-    pub pending: Option<super::Pending>,
+    pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
     /// What is wrong with the store when something is: a broken audit
@@ -72,6 +72,10 @@ pub struct EnvStatus {
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
+    /// Why a Go from this console's actor for promoting this environment
+    /// would be refused (`[policy] allow_self_approval = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go_refusal: Option<crate::domain::Gate>,
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
