@@ -480,7 +480,13 @@ async fn demo(
         .prefix("shipdeck-demo-")
         .tempdir()
         .map_err(|e| fail("cannot create its store", &e))?;
-    let text = crate::demo::demo_config(fleet.addr, auto_rollback);
+    // A small repository with tagged commits (one a migration), so the
+    // pending panel lists real commits; without git the panel says so.
+    let repo = crate::demo::repo::make(&dir.path().join("repo.git"), chrono::Utc::now());
+    if let Err(e) = &repo.made {
+        tracing::warn!("demo repository: {e}");
+    }
+    let text = crate::demo::demo_config_with(fleet.addr, auto_rollback, Some(&repo));
     let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
         .map_err(|e| fail("built-in config", &e))?;
     cfg.store.path = Some(dir.path().join("demo.db"));

@@ -17,6 +17,18 @@ pub const DEMO_BASELINE: &str = "1m";
 
 /// TOML for [`crate::config::Config::parse`], pointing at a fleet on `addr`.
 pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
+    demo_config_with(addr, auto_rollback, None)
+}
+
+/// [`demo_config`] with the demo repository as `[release]` (production
+/// then requires a backup before a migration release, when the repository
+/// could be made).
+pub fn demo_config_with(
+    addr: SocketAddr,
+    auto_rollback: bool,
+    repo: Option<&super::repo::DemoRepo>,
+) -> String {
+    let backup = repo.is_some_and(|r| r.made.is_ok());
     let base = format!("http://{addr}");
     let mut s = format!(
         "project = \"demo-shop\"\n\n\
@@ -33,8 +45,15 @@ pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
              links = {{ dashboard = \"{base}/envs/{{env}}/truth\", metrics = \"{base}/metrics\" }}\n"
         );
         if env == "production" {
-            s.push_str("monitored = true\ngates = { requires_approval = true }\n");
+            s.push_str(if backup {
+                "monitored = true\ngates = { requires_approval = true, requires_backup = true }\n"
+            } else {
+                "monitored = true\ngates = { requires_approval = true }\n"
+            });
         }
+    }
+    if let Some(r) = repo {
+        s.push_str(&super::repo::release_table(r));
     }
     s
 }

@@ -271,6 +271,9 @@ pub fn evidence_lines(
     out
 }
 
+/// Panel width from which commit lines show their author.
+const AUTHOR_FROM: usize = 48;
+
 /// The commits of the release in at most `room` lines: a heading that says
 /// which of how many are shown, then one line each (short sha, age, author,
 /// subject) from the scroll position; or why the repository cannot tell.
@@ -324,15 +327,17 @@ fn commit_lines(
     for c in &r.commits[first..last] {
         let age = format::age((state.now - c.date.with_timezone(&chrono::Utc)).num_seconds());
         let author: String = c.author.chars().take(14).collect();
-        out.push(format::fit(
-            vec![
-                Part::new(c.short().to_string(), t.dim),
-                Part::new(format!(" {age:>4}"), t.dim).prio(2),
-                Part::new(format!(" {author:<14}"), t.dim).prio(1),
-                Part::new(format!(" {}", c.subject), t.text).cut(),
-            ],
-            w,
-        ));
+        // The same columns on every line: the author only where the panel
+        // is wide enough to leave the subject room.
+        let mut parts = vec![
+            Part::new(c.short().to_string(), t.dim),
+            Part::new(format!(" {age:>4}"), t.dim),
+        ];
+        if w >= AUTHOR_FROM {
+            parts.push(Part::new(format!(" {author:<14}"), t.dim));
+        }
+        parts.push(Part::new(format!(" {}", c.subject), t.text).cut());
+        out.push(format::fit(parts, w));
     }
     out
 }
