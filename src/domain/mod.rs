@@ -9,6 +9,7 @@ mod duration;
 pub mod health;
 mod promotion;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
