@@ -120,10 +120,7 @@ async fn a_promotion_deploys_the_idle_slot_waits_for_it_switches_and_waits_for_t
     let e = f.engine(&switch_ok(&f), "1h");
     assert_eq!(e.status().await.environments[1].version, Some(v("v1.7.3")));
     f.clear_calls();
-    let rec = e
-        .promote("production", None, unseen(), None)
-        .await
-        .unwrap();
+    let rec = e.promote("production", None, unseen(), None).await.unwrap();
     assert_eq!(rec.version, v("v1.8.0"));
     assert_eq!(f.read("live"), "green");
     assert_eq!(f.read("green"), "v1.8.0");
@@ -178,7 +175,11 @@ async fn a_rollback_while_the_old_slot_is_warm_switches_back_and_deploys_nothing
         !calls.iter().any(|c| c.starts_with("deploy")),
         "no deploy while warm: {calls:?}"
     );
-    assert_eq!(from_deploy(&calls), vec!["switch green", "live"], "{calls:?}");
+    assert_eq!(
+        from_deploy(&calls),
+        vec!["switch green", "live"],
+        "{calls:?}"
+    );
     let h = e.history(Some("production"), 1).await.unwrap();
     assert!(
         h[0].detail.contains("switched back, nothing redeployed"),
@@ -232,7 +233,10 @@ async fn a_rollback_past_keep_warm_deploys_the_idle_slot_again() {
     f.clear_calls();
     e.rollback("production", None, None).await.unwrap();
     let calls = f.calls();
-    assert!(calls.contains(&"deploy green v1.7.3".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"deploy green v1.7.3".to_string()),
+        "{calls:?}"
+    );
     assert_eq!(f.read("live"), "green");
 }
 
@@ -253,7 +257,11 @@ async fn a_failing_switch_leaves_the_old_slot_live_and_says_so() {
     assert_eq!(f.read("live"), "blue");
     let h = e.history(Some("production"), 1).await.unwrap();
     assert_eq!(h[0].outcome, Outcome::Failed, "{}", h[0].detail);
-    assert!(h[0].detail.contains("switching traffic to green"), "{}", h[0].detail);
+    assert!(
+        h[0].detail.contains("switching traffic to green"),
+        "{}",
+        h[0].detail
+    );
     assert_eq!(e.status().await.environments[1].version, Some(v("v1.7.3")));
 }
 

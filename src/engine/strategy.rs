@@ -16,6 +16,8 @@ use crate::domain::strategy::{BlueGreenMove, BlueGreenRollback, blue_green_rollb
 use crate::domain::{ActionKind, Outcome, Version};
 
 /// One environment's backends, by strategy.
+// One per environment, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Strategy {
     /// Deploy (and roll back) through the environment's deploy backend;
     /// its version source says what it runs.
@@ -26,7 +28,7 @@ pub(super) enum Strategy {
     /// Deploy the idle slot and switch traffic to it; roll back by
     /// switching back while the old slot is warm.
     BlueGreen {
-        backends: Box<BlueGreen>,
+        backends: BlueGreen,
         keep_warm: Duration,
         /// How long a switch may take until the live slot reads the new one.
         switch_timeout: Duration,
@@ -41,7 +43,7 @@ impl Strategy {
         {
             let cfg = bg.get_ref();
             return Strategy::BlueGreen {
-                backends: Box::new(BlueGreen::from_config(name, cfg, client.clone())),
+                backends: BlueGreen::from_config(name, cfg, client.clone()),
                 keep_warm: cfg.keep_warm.0,
                 switch_timeout: cfg.switch.get_ref().timeout.0,
             };
