@@ -12,6 +12,7 @@ pub mod policy;
 mod promotion;
 pub mod release;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
