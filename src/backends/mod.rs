@@ -2,6 +2,7 @@
 //! implementation. Every call has a timeout and returns a typed error that
 //! names the backend and the cause; none panics, none retries forever.
 
+pub mod ci;
 pub mod deploy;
 pub mod http;
 pub mod metrics;
