@@ -502,9 +502,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             command: ConfigCommand::Check { path },
         } => {
             let cfg = match path {
-                Some(p) => Config::load(&p).map(|c| (p, c)),
+                Some(p) => Config::load_checked(&p).map(|c| (p, c)),
                 None => match locate(cfg_path) {
-                    Located::Found(p) => Config::load(&p).map(|c| (p, c)),
+                    Located::Found(p) => Config::load_checked(&p).map(|c| (p, c)),
                     Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
                 },
             };

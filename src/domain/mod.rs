@@ -8,6 +8,7 @@ pub mod baseline;
 mod duration;
 pub mod evidence;
 pub mod health;
+pub mod policy;
 mod promotion;
 pub mod release;
 pub mod state;

@@ -4,6 +4,7 @@
 use chrono::Utc;
 
 use super::{Engine, EngineError, EventSink};
+use crate::domain::policy;
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, PromotionPlan,
     RollbackInput, RollbackPlan, Version, plan_rollback,
@@ -229,6 +230,13 @@ impl Engine {
             };
             return Err(self.refuse(action, env, Some(want), None, gate).await);
         }
+        if decision == Decision::Go
+            && let Some(gate) = self.self_approval_refusal(env, source, &version).await?
+        {
+            return Err(self
+                .refuse(ActionKind::Approve, env, Some(&version), None, gate)
+                .await);
+        }
         // Typed by a human, stored for good and shown on every terminal:
         // through the one sanitiser (escape sequences, BiDi controls).
         let note = note
@@ -244,6 +252,28 @@ impl Engine {
         };
         self.inner.store.record_approval(&a).await?;
         Ok(a)
+    }
+
+    /// Under `[policy] allow_self_approval = false`, why this actor may not
+    /// give `version` its Go for `env`: they promoted it into the approval
+    /// stage (`source`).
+    async fn self_approval_refusal(
+        &self,
+        env: &str,
+        source: usize,
+        version: &Version,
+    ) -> Result<Option<Gate>, EngineError> {
+        if self.inner.config.policy.allow_self_approval {
+            return Ok(None);
+        }
+        let stage = self.inner.config.environments[source].name();
+        let deploys = self.inner.store.recent_deploys(stage, 1).await?;
+        let p = policy::SelfApproval {
+            actor: &self.inner.actor,
+            stage,
+            stage_promoter: policy::stage_promoter(&deploys, stage, version),
+        };
+        Ok(policy::go_refusal(&p, version, env))
     }
 
     /// What rolling `env` back would do: from what it runs to its last

@@ -9,6 +9,7 @@ use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Sta
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
+use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
     ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, Requirements,
@@ -96,6 +97,22 @@ impl Engine {
         let env = &stages[idx].name;
         let lock = self.foreign_lock(env, now).await?;
         let holder = lock.as_ref().map(LockInfo::describe);
+        // The version the approval stage runs is the one a valid Go is for.
+        let self_approval = stages[idx]
+            .approval
+            .as_ref()
+            .filter(|_| !self.inner.config.policy.allow_self_approval)
+            .map(|rule| {
+                let stage = &stages[rule.stage];
+                SelfApproval {
+                    actor: &self.inner.actor,
+                    stage: &stage.name,
+                    stage_promoter: stage
+                        .version
+                        .as_ref()
+                        .and_then(|v| policy::stage_promoter(deploys, &stage.name, v)),
+                }
+            });
         let input = PromotionInput {
             stages: &stages,
             target: idx,
@@ -103,6 +120,7 @@ impl Engine {
             approvals,
             lock_holder: holder.as_deref(),
             baseline: self.baseline_check(idx, now).await,
+            self_approval,
             now,
         };
         match plan_promotion(&input) {
@@ -148,6 +166,29 @@ impl Engine {
             have,
             crate::monitor::DetectorConfig::default().min_baseline_steps,
         ))
+    }
+
+    /// Why a Go from this actor for promoting environment `idx` would be
+    /// refused by `[policy] allow_self_approval = false`, if it would.
+    fn go_refusal(
+        &self,
+        idx: usize,
+        versions: &[Result<Version, BackendError>],
+        deploys: &[DeployRecord],
+    ) -> Option<crate::domain::Gate> {
+        let cfg = &self.inner.config;
+        if cfg.policy.allow_self_approval {
+            return None;
+        }
+        let rule = self.stages(versions, deploys)[idx].approval.clone()?;
+        let stage = cfg.environments[rule.stage].name();
+        let version = versions[rule.stage].as_ref().ok()?;
+        let p = SelfApproval {
+            actor: &self.inner.actor,
+            stage,
+            stage_promoter: policy::stage_promoter(deploys, stage, version),
+        };
+        policy::go_refusal(&p, version, cfg.environments[idx].name())
     }
 
     /// What promoting `env` would ship, with every gate checked.
@@ -413,6 +454,7 @@ impl Engine {
                 metrics_error,
                 approval,
                 last_deploy,
+                go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
             });

@@ -61,6 +61,7 @@ pub(crate) mod fixture {
             metrics_error: None,
             approval: None,
             last_deploy: None,
+            go_refusal: None,
             promotion: None,
             promotion_error: None,
         }
@@ -680,6 +681,34 @@ fn approval_dialog() {
     assert!(text.contains("Record a Go for v1.8.0 → production"));
     assert!(text.contains("Note (optional): soak clean"));
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn approval_dialog_says_when_the_policy_refuses_this_go() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        if e.name == "production" {
+            e.go_refusal = Some(crate::domain::Gate::block(
+                "self_approval",
+                false,
+                "tester promoted v1.8.0 into staging",
+            ));
+        }
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("✗ refused by policy: tester promoted v1.8.0 into staging"),
+        "{text}"
+    );
+    assert!(text.contains("try anyway"), "{text}");
+    // A No-Go is never refused by it.
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'x');
+    let text = screen(&s, 160, 45);
+    assert!(!text.contains("refused by policy"), "{text}");
 }
 
 #[test]

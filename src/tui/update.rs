@@ -758,6 +758,7 @@ fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
             version: plan.version.clone(),
             source: plan.from.clone(),
             decision,
+            refused: env.go_refusal.clone().filter(|_| decision == Decision::Go),
         },
         note: Some(String::new()),
     }));

@@ -123,10 +123,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             version,
             source,
             decision,
+            refused,
         } => {
-            let (word, verb) = match decision {
-                Decision::Go => ("a Go", "record Go"),
-                Decision::NoGo => ("a No-Go", "record No-Go"),
+            let (word, verb) = match (decision, refused) {
+                (Decision::Go, None) => ("a Go", "record Go"),
+                (Decision::Go, Some(_)) => ("a Go", "try anyway"),
+                (Decision::NoGo, _) => ("a No-Go", "record No-Go"),
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("Record {word} for "), t.text),
@@ -152,6 +154,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     crate::monitor::StageState::InsufficientData => t.dim,
                 };
                 lines.push(Line::styled(format!("Evidence: {}", v.reason), style));
+            }
+            if let Some(g) = refused {
+                lines.push(Line::styled(
+                    format!("✗ refused by policy: {}", g.detail),
+                    t.error,
+                ));
             }
             lines.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
