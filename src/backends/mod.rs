@@ -3,6 +3,7 @@
 //! names the backend and the cause; none panics, none retries forever.
 
 pub mod backup;
+pub mod ci;
 pub mod deploy;
 pub mod http;
 pub mod metrics;
