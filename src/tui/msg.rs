@@ -52,6 +52,9 @@ pub struct Failure {
     pub refused: bool,
 }
 
+// A status snapshot is the big variant; a message is moved a few times per
+// second at most, so boxing it would buy nothing but noise at every sender.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Msg {
     Key(KeyEvent),
