@@ -77,6 +77,9 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
             evidence: Default::default(),
         }),
         promotion_error: None,
+        release: None,
+        rollback_schema: None,
+        freeze: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod policy;
 mod promotion;
 pub mod release;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
@@ -121,6 +122,8 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// A database backup taken before a migration release was deployed.
+    Backup,
 }
 
 impl ActionKind {
@@ -132,6 +135,7 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Backup => "backup",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -142,6 +146,7 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "backup" => ActionKind::Backup,
             _ => return None,
         })
     }

@@ -125,7 +125,9 @@ impl Engine {
         match plan_promotion(&input) {
             Ok(p) => {
                 let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
-                Ok(apply_evidence(p, self.requirements(idx), evidence))
+                let mut p = apply_evidence(p, self.requirements(idx), evidence);
+                self.release_gates(idx, &mut p, now, None).await;
+                Ok(p)
             }
             // The source stage's version could not be read: that is the backend's failure.
             Err(crate::domain::PlanError::SourceUnknown { .. }) if idx > 0 => {
@@ -432,6 +434,17 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let release = match &promotion {
+                Some(p) => Some(
+                    self.release_facts(name, p.current.as_ref(), &p.version)
+                        .await,
+                ),
+                None => None,
+            };
+            let rollback_schema = match (&version, rollback.as_ref().and_then(|r| r.to.as_ref())) {
+                (Some(cur), Some(to)) => self.schema_notice(name, cur, to).await.ok().flatten(),
+                _ => None,
+            };
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
@@ -456,15 +469,21 @@ impl Engine {
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
+                release,
+                rollback_schema,
+                freeze: self.freeze_of(name, now),
             });
         }
         // The pending release: the promotion closest to production that ships something new.
         let pending = environments
             .iter()
             .rev()
-            .filter_map(|e| e.promotion.as_ref())
-            .find(|p| p.current.as_ref() != Some(&p.version))
-            .cloned();
+            .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
+            .find(|(p, _)| p.current.as_ref() != Some(&p.version))
+            .map(|(p, r)| super::Pending {
+                plan: p.clone(),
+                release: r.clone().unwrap_or_default(),
+            });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
         Status {

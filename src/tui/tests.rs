@@ -64,6 +64,9 @@ pub(crate) mod fixture {
             go_refusal: None,
             promotion: None,
             promotion_error: None,
+            release: None,
+            rollback_schema: None,
+            freeze: None,
         }
     }
 
@@ -194,7 +197,10 @@ pub(crate) mod fixture {
             generated_at: now - Duration::seconds(1),
             actor: "alice".into(),
             environments: envs,
-            pending: Some(plan),
+            pending: Some(crate::engine::Pending {
+                plan,
+                release: Default::default(),
+            }),
             store_error: None,
             integrity: None,
         }

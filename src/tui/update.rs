@@ -139,7 +139,7 @@ fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     // First snapshot: open on the pending release; later ones keep the
     // selection on the same environment.
     let keep = match &s.status {
-        None => status.pending.as_ref().map(|p| p.to.clone()),
+        None => status.pending.as_ref().map(|p| p.plan.to.clone()),
         Some(_) => s.selected_env().map(|e| e.name.clone()),
     };
     for env in &status.environments {
