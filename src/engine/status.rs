@@ -12,9 +12,8 @@ use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, Requirements,
-    RollbackInput, StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion,
-    plan_rollback,
+    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
+    StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -126,7 +125,7 @@ impl Engine {
         match plan_promotion(&input) {
             Ok(p) => {
                 let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
-                let mut p = apply_evidence(p, Requirements::default(), evidence);
+                let mut p = apply_evidence(p, self.requirements(idx), evidence);
                 self.release_gates(idx, &mut p, now, None).await;
                 Ok(p)
             }
