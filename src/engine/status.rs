@@ -480,9 +480,11 @@ impl Engine {
             .rev()
             .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
             .find(|(p, _)| p.current.as_ref() != Some(&p.version))
-            .map(|(p, r)| super::Pending {
-                plan: p.clone(),
-                release: r.clone().unwrap_or_default(),
+            .map(|(p, r)| {
+                Box::new(super::Pending {
+                    plan: p.clone(),
+                    release: r.clone().unwrap_or_default(),
+                })
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;

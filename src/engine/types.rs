@@ -19,7 +19,7 @@ pub struct Status {
     pub environments: Vec<EnvStatus>,
     /// The promotion closest to production that would change something,
     /// with what it carries (commits, migrations, backup).
-    pub pending: Option<super::Pending>,
+    pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
     /// What is wrong with the store when something is: a broken audit

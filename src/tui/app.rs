@@ -247,6 +247,7 @@ impl Runner {
                 version,
                 from,
                 accepted,
+                break_freeze,
             } => {
                 self.spawn(async move {
                     let expect = Expect {
@@ -255,7 +256,13 @@ impl Runner {
                         accepted,
                     };
                     let result = engine
-                        .promote(&env, Some(version), Confirm::Seen(expect), Some(events))
+                        .promote_breaking(
+                            &env,
+                            Some(version),
+                            Confirm::Seen(expect),
+                            break_freeze,
+                            Some(events),
+                        )
                         .await
                         .map(Done::Deployed)
                         .map_err(failure);

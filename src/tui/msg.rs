@@ -100,6 +100,8 @@ pub enum Effect {
         version: Version,
         from: Option<String>,
         accepted: Vec<String>,
+        /// Why the engineer breaks the freeze that holds (audited).
+        break_freeze: Option<String>,
     },
     /// Plan the promotion of an explicit version (gates checked, nothing done).
     Plan {

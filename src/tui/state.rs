@@ -336,6 +336,8 @@ pub struct State {
     pub history_filter: String,
     /// First line of the help screen shown (it scrolls when the terminal is short).
     pub help_scroll: usize,
+    /// First commit of the pending release shown in its panel (↑↓ scroll it).
+    pub commit_scroll: usize,
 
     pub selected: usize,
     pub mode: Mode,
@@ -371,6 +373,7 @@ impl State {
             history_cursor: 0,
             history_filter: String::new(),
             help_scroll: 0,
+            commit_scroll: 0,
             selected: 0,
             mode: Mode::Console,
             overlays: Vec::new(),

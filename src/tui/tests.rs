@@ -197,10 +197,10 @@ pub(crate) mod fixture {
             generated_at: now - Duration::seconds(1),
             actor: "alice".into(),
             environments: envs,
-            pending: Some(crate::engine::Pending {
+            pending: Some(Box::new(crate::engine::Pending {
                 plan,
                 release: Default::default(),
-            }),
+            })),
             store_error: None,
             integrity: None,
         }

@@ -319,6 +319,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::SelectPrev => {
             s.selected = s.selected.saturating_sub(1);
+            s.commit_scroll = 0;
             vec![]
         }
         Action::SelectNext => {
@@ -326,6 +327,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
             if s.selected + 1 < n {
                 s.selected += 1;
             }
+            s.commit_scroll = 0;
             vec![]
         }
         Action::Promote => ask_promote(s),
@@ -443,8 +445,14 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
 
 /// Rows a page of the history view holds.
 fn page(s: &State) -> usize {
+    if s.overlays.is_empty() && s.mode == Mode::Console {
+        return COMMIT_PAGE;
+    }
     super::view::history_page(s)
 }
+
+/// Commits one PageUp/PageDown moves in the pending panel.
+const COMMIT_PAGE: usize = 10;
 
 /// Move the cursor of the picker, the help screen or the history view.
 fn move_cursor(s: &mut State, by: isize) {
@@ -459,6 +467,14 @@ fn move_cursor(s: &mut State, by: isize) {
         Some(Overlay::Help | Overlay::Detail(_)) => {
             let max = super::view::overlay_scroll_max(s);
             s.help_scroll = step(s.help_scroll, max + 1);
+            return;
+        }
+        None if s.mode == Mode::Console => {
+            let n = s
+                .selected_env()
+                .and_then(|e| e.release.as_ref())
+                .map_or(0, |r| r.commits.len());
+            s.commit_scroll = step(s.commit_scroll, n);
             return;
         }
         _ => {}
@@ -478,11 +494,11 @@ fn on_mouse(s: &mut State, ev: MouseEvent) -> Vec<Effect> {
                 s.dirty = true;
             }
         }
-        MouseEventKind::ScrollUp if s.mode == Mode::History => {
+        MouseEventKind::ScrollUp => {
             move_cursor(s, -3);
             s.dirty = true;
         }
-        MouseEventKind::ScrollDown if s.mode == Mode::History => {
+        MouseEventKind::ScrollDown => {
             move_cursor(s, 3);
             s.dirty = true;
         }
@@ -703,7 +719,13 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
         s.notify(Level::Warn, format!("cannot promote {}: {why}", env.name));
         return vec![];
     };
-    if let Some(gate) = plan.refusal() {
+    // A freeze alone does not end it here: the dialog asks why it is broken.
+    let frozen_only = plan
+        .gates
+        .iter()
+        .filter(|g| !g.ok && g.severity == crate::domain::GateSeverity::Block)
+        .all(|g| g.name == "freeze");
+    if let Some(gate) = plan.refusal().filter(|_| !frozen_only) {
         s.notify(
             Level::Error,
             format!(
@@ -713,6 +735,7 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
         );
         return vec![];
     }
+    let frozen = plan.refusal().is_some();
     let warnings = plan.warnings().cloned().collect();
     s.overlays.push(Overlay::Dialog(Dialog {
         action: Pending::Promote {
@@ -725,7 +748,8 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
             production: env.production,
             explicit: false,
         },
-        note: None,
+        // The reason for breaking the freeze, typed in the dialog.
+        note: frozen.then(String::new),
     }));
     vec![]
 }
@@ -825,6 +849,17 @@ fn start(s: &mut State, env: &str, kind: TaskKind, version: Option<crate::domain
 }
 
 fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
+    if let Pending::Promote { env, .. } = &d.action
+        && d.note.as_deref().is_some_and(|n| n.trim().is_empty())
+    {
+        // A freeze holds: no reason, no promotion.
+        s.notify(
+            Level::Warn,
+            format!("{env} is frozen: type why you break the freeze, then Enter (Esc cancels)"),
+        );
+        s.overlays.push(Overlay::Dialog(d));
+        return vec![];
+    }
     match d.action {
         Pending::Promote {
             env,
@@ -834,11 +869,16 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             ..
         } => {
             start(s, &env, TaskKind::Promote, Some(version.clone()));
+            let break_freeze = d
+                .note
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
             vec![Effect::Promote {
                 env,
                 version,
                 from: source,
                 accepted: warnings.into_iter().map(|g| g.name).collect(),
+                break_freeze,
             }]
         }
         Pending::Approve {
@@ -1347,6 +1387,7 @@ mod tests {
                 version: v("v1.8.0"),
                 from: Some("staging".into()),
                 accepted: shown,
+                break_freeze: None,
             }]
         );
         assert!(s.overlays.is_empty());
@@ -1373,6 +1414,7 @@ mod tests {
                 version: v("v1.8.1"),
                 from: Some("development".into()),
                 accepted: vec![],
+                break_freeze: None,
             }]
         );
     }
@@ -1897,6 +1939,7 @@ mod tests {
                 version: v("v1.8.1"),
                 from: plan.from.clone(),
                 accepted: plan.warnings().map(|g| g.name.clone()).collect(),
+                break_freeze: None,
             }]
         );
         // A refused plan says why, without a dialog.

@@ -175,7 +175,7 @@ fn column(
     let w = (inner.width as usize).saturating_sub(label_w);
     let now = state.now;
 
-    let version = match (&env.version, &env.version_error) {
+    let mut version = match (&env.version, &env.version_error) {
         (Some(v), _) => vec![Part::new(v.to_string(), t.title)],
         (None, Some(_)) => vec![
             Part::new("? unknown", t.error),
@@ -183,6 +183,18 @@ fn column(
         ],
         (None, None) => vec![Part::new("? unknown", t.dim)],
     };
+    // Database changes: what it runs came with migrations (a rollback
+    // leaves the schema), or what promoting it would ship brings some.
+    let incoming = env.release.as_ref().is_some_and(|r| r.migration_release)
+        && env
+            .promotion
+            .as_ref()
+            .is_some_and(|p| p.current.as_ref() != Some(&p.version));
+    if env.rollback_schema.is_some() {
+        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ db"));
+    } else if incoming {
+        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db"));
+    }
 
     let (dot, hstyle) = health_mark(env.health, t);
     let health_age = (now - env.checked_at).num_seconds();
