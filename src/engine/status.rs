@@ -62,6 +62,33 @@ impl Engine {
             .filter(|l| !(l.pid == pid && l.host == host)))
     }
 
+    /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
+    /// what the holder of `env`'s lock is doing, read from its started
+    /// record (a lock taken a moment before its record reads "deployed").
+    pub(super) async fn lock_text(&self, env: &str, l: &LockInfo) -> String {
+        let verb = self
+            .inner
+            .store
+            .unfinished()
+            .await
+            .ok()
+            .and_then(|u| {
+                u.iter()
+                    .rev()
+                    .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
+                    .map(|u| match u.action {
+                        crate::domain::ActionKind::Rollback => "rolled back",
+                        _ => "promoted",
+                    })
+            })
+            .unwrap_or("deployed");
+        format!(
+            "being {verb} by {} since {} UTC",
+            l.describe(),
+            l.acquired_at.format("%H:%M:%S")
+        )
+    }
+
     pub(super) async fn plan_with(
         &self,
         idx: usize,
@@ -90,7 +117,10 @@ impl Engine {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
         let lock = self.foreign_lock(env, now).await?;
-        let holder = lock.as_ref().map(LockInfo::describe);
+        let holder = match &lock {
+            Some(l) => Some(self.lock_text(env, l).await),
+            None => None,
+        };
         let input = PromotionInput {
             stages: &stages,
             target: idx,
