@@ -57,13 +57,23 @@ pub fn migrate_store(
         ));
     };
     let export = crate::store::export_sqlite(from)?;
-    let store = match PgStore::open(url, config.store.password_env.as_deref()) {
-        Err(e @ crate::store::StoreError::Config { .. }) => {
-            return Err(EngineError::Usage(e.to_string()));
+    let pw = config.store.password_env.as_deref();
+    // The synchronous client may neither block nor be dropped inside the
+    // async runtime: the copy runs on a thread of its own.
+    let done = std::thread::scope(|s| {
+        s.spawn(|| PgStore::open(url, pw).and_then(|store| store.import(&export)))
+            .join()
+    });
+    match done {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e @ crate::store::StoreError::Config { .. })) => {
+            Err(EngineError::Usage(e.to_string()))
         }
-        other => other?,
-    };
-    Ok(store.import(&export)?)
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(EngineError::Usage(
+            "store migrate stopped on an internal error".into(),
+        )),
+    }
 }
 
 /// The default embedded store file.

@@ -1,6 +1,8 @@
 //! Reading the world: every environment's version, state and metrics, and
 //! what promoting each would ship (plans with their gates).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
@@ -66,13 +68,14 @@ impl Engine {
     /// what the holder of `env`'s lock is doing, read from its started
     /// record (a lock taken a moment before its record reads "deployed").
     pub(super) async fn lock_text(&self, env: &str, l: &LockInfo) -> String {
-        let verb = self
-            .inner
-            .store
-            .unfinished()
-            .await
-            .ok()
-            .and_then(|u| {
+        // The holder writes its started record right after it takes the
+        // lock: a refusal in between waits a moment for it.
+        let mut verb = None;
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            verb = self.inner.store.unfinished().await.ok().and_then(|u| {
                 u.iter()
                     .rev()
                     .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
@@ -80,10 +83,14 @@ impl Engine {
                         crate::domain::ActionKind::Rollback => "rolled back",
                         _ => "promoted",
                     })
-            })
-            .unwrap_or("deployed");
+            });
+            if verb.is_some() {
+                break;
+            }
+        }
         format!(
-            "being {verb} by {} since {} UTC",
+            "being {} by {} since {} UTC",
+            verb.unwrap_or("deployed"),
             l.describe(),
             l.acquired_at.format("%H:%M:%S")
         )

@@ -131,7 +131,24 @@ fn is_lost(e: &postgres::Error) -> bool {
 impl PgStore {
     /// Connect to the store at `target`, migrating its schema if needed.
     /// Unreachable: [`StoreError::Unreachable`], naming the store and host.
+    ///
+    /// The synchronous client runs a runtime of its own, which may not be
+    /// started (nor dropped) inside an async task: this connects on a
+    /// thread of its own, so that async code may call it.
     pub fn connect(target: PgTarget) -> Result<PgStore, StoreError> {
+        std::thread::scope(|s| {
+            s.spawn(|| PgStore::connect_here(target))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Config {
+                        store: "postgres".into(),
+                        cause: "the connection attempt stopped on an internal error".into(),
+                    })
+                })
+        })
+    }
+
+    fn connect_here(target: PgTarget) -> Result<PgStore, StoreError> {
         let mut client = target.connect()?;
         schema::migrate(&mut client, &target.describe)?;
         let store = PgStore {
@@ -274,7 +291,10 @@ impl PgStore {
                         other => other.to_string(),
                     };
                     self.mark_down(link, why, true);
-                    return Err(e);
+                    return Err(match &link.down {
+                        Some(d) => self.down_error(d),
+                        None => e,
+                    });
                 }
             }
         }

@@ -154,25 +154,22 @@ pub(super) fn migrate(c: &mut Client, store: &str) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&NS_SCHEMA])
         .map_err(err)?;
     // Another process may have migrated while this one waited for the lock.
-    let found = current(&mut tx).map_err(err)?;
-    let from = match found {
-        Some(v) => {
-            check_known(store, v)?;
-            v
-        }
-        None => {
-            tx.batch_execute(
-                "CREATE TABLE shipdeck_schema (
-                     one        INTEGER PRIMARY KEY CHECK (one = 1),
-                     version    INTEGER NOT NULL,
-                     written_by TEXT NOT NULL
-                 );
-                 INSERT INTO shipdeck_schema (one, version, written_by) VALUES (1, 0, '');",
-            )
-            .map_err(err)?;
-            0
-        }
-    };
+    // (IF NOT EXISTS: a process that raced to the lock finds the table.)
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS shipdeck_schema (
+             one        INTEGER PRIMARY KEY CHECK (one = 1),
+             version    INTEGER NOT NULL,
+             written_by TEXT NOT NULL
+         );
+         INSERT INTO shipdeck_schema (one, version, written_by) VALUES (1, 0, '')
+             ON CONFLICT (one) DO NOTHING;",
+    )
+    .map_err(err)?;
+    let from = current(&mut tx).map_err(err)?.unwrap_or(0);
+    check_known(store, from)?;
+    if from == SCHEMA_VERSION {
+        return tx.commit().map_err(err);
+    }
     for (i, step) in STEPS.iter().enumerate() {
         let to = i as i32 + 1;
         if to > from {
