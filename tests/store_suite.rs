@@ -67,6 +67,7 @@ suite!(
     the_chain_verifies_and_names_its_head,
     two_handles_append_concurrently_and_the_chain_holds,
     a_new_store_reports_nothing_wrong,
+    a_record_by_another_handle_ticks_the_change_feed,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -456,4 +457,28 @@ fn a_new_store_reports_nothing_wrong(open: &Open) {
     assert!(!s.describe().is_empty());
     assert!(s.history(None, 10).unwrap().is_empty());
     assert!(s.unfinished().unwrap().is_empty());
+}
+
+fn a_record_by_another_handle_ticks_the_change_feed(open: &Open) {
+    let (watcher, writer) = (open(), open());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut feed = watcher.changes().unwrap();
+    let approval = Approval {
+        env: "production".into(),
+        version: v("v2"),
+        decision: Decision::Go,
+        actor: "ops".into(),
+        at: t(0),
+        note: None,
+    };
+    // Let the watcher settle, then record from the other handle.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    writer.record_approval(&approval).unwrap();
+    let ticked = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(2), feed.changed()).await
+    });
+    assert_eq!(ticked, Ok(true), "no tick within 2 s of another's record");
 }

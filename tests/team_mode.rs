@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pg::{self, Cluster};
+use common::tmux::{Tmux, shell_quote};
 use common::{Fleet, Home};
 use shipdeck::store::{LockInfo, PgStore, PgTarget, SqliteStore, Store, StoreError};
 
@@ -474,4 +475,57 @@ fn approval(actor: &str) -> shipdeck::domain::Approval {
         at: chrono::Utc::now(),
         note: None,
     }
+}
+
+#[test]
+fn an_approval_by_one_shows_in_the_others_open_console_within_two_seconds() {
+    let cluster = pg::shared();
+    let fleet = Fleet::start();
+    let url = cluster.url(&cluster.create_db());
+    // The console polls once a minute: only the store's feed can be this quick.
+    let config = |user: &'static str| {
+        let home = Home::new();
+        home.config(&fleet.config(&format!(
+            "[ui]\nrefresh = \"60s\"\n[store]\nurl = \"{url}\"\npassword_env = \"TEAM_PW\"\n"
+        )));
+        Engineer { home, user }
+    };
+    let (watcher, ops) = (config("console"), config("ops"));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let h = watcher.home.path().to_path_buf();
+    let tmux = Tmux::new(&h);
+    let script = format!("{} ; sleep 600", shell_quote(bin));
+    tmux.start("console", &script, move |c: &mut Command| {
+        c.current_dir(&h)
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", &h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("USER", "console")
+            .env("TEAM_PW", pg::PASSWORD);
+    });
+    tmux.wait_for(
+        "console",
+        "the pending release waiting for a Go",
+        Duration::from_secs(60),
+        |s| s.contains("no Go recorded"),
+    );
+    ops.run(&["approve", "production", "--note", "looks good"])
+        .expect_code(0);
+    let (seen, screen) = tmux.wait_for(
+        "console",
+        "ops's Go in the console",
+        Duration::from_secs(10),
+        |s| s.contains("Go by ops"),
+    );
+    eprintln!(
+        "the console showed ops's Go {:.0} ms after it was recorded",
+        seen.as_secs_f64() * 1e3
+    );
+    assert!(
+        seen <= Duration::from_secs(2),
+        "shown {seen:?} after it was recorded:\n{screen}"
+    );
 }

@@ -70,6 +70,10 @@ pub struct EnvStatus {
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
+    /// Why a Go from this console's actor for promoting this environment
+    /// would be refused (`[policy] allow_self_approval = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go_refusal: Option<crate::domain::Gate>,
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,

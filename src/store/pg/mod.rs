@@ -26,7 +26,9 @@ use postgres::{Client, Statement};
 
 use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{legacy_note, pid_alive, ts};
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
+use super::{
+    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
+};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -1377,6 +1379,77 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         self.target.describe.clone()
+    }
+
+    /// LISTEN on a connection of its own, on a thread of its own: every
+    /// record anyone commits ticks the feed (NOTIFY from the tables'
+    /// triggers), pushed by the server rather than polled. A lost
+    /// connection is taken up again every [`RECONNECT_PAUSE`], with one
+    /// tick once back (what happened meanwhile was not announced).
+    fn changes(&self) -> Result<Changes, StoreError> {
+        let mut client = listener(&self.target)?;
+        let (notifier, feed) = Changes::channel();
+        let target = self.target.clone();
+        std::thread::Builder::new()
+            .name("shipdeck-listen".into())
+            .spawn(move || {
+                listen(&mut client, &target, &notifier);
+            })
+            .map_err(|e| {
+                self.target
+                    .unreachable(&format!("cannot start the listener: {e}"))
+            })?;
+        Ok(feed)
+    }
+}
+
+/// A session that LISTENs on the change channel.
+fn listener(target: &PgTarget) -> Result<Client, StoreError> {
+    let mut c = target.connect()?;
+    c.batch_execute(&format!("LISTEN {}", schema::CHANNEL))
+        .map_err(|e| target.unreachable(&cause(&e)))?;
+    Ok(c)
+}
+
+/// Forward notifications to `notifier` until nobody subscribes.
+fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNotifier) {
+    const WAKE: Duration = Duration::from_millis(500);
+    loop {
+        if notifier.is_closed() {
+            return;
+        }
+        let next = {
+            let mut n = client.notifications();
+            let mut it = n.timeout_iter(WAKE);
+            postgres::fallible_iterator::FallibleIterator::next(&mut it)
+        };
+        let lost = match next {
+            Ok(Some(_)) => {
+                notifier.notify();
+                None
+            }
+            Ok(None) => None,
+            Err(e) => Some(cause(&e)),
+        };
+        if lost.is_none() && !client.is_closed() {
+            continue;
+        }
+        tracing::warn!(
+            "store {}: the change feed lost its connection ({}); reconnecting",
+            target.describe,
+            lost.unwrap_or_else(|| "closed".into())
+        );
+        loop {
+            if notifier.is_closed() {
+                return;
+            }
+            std::thread::sleep(RECONNECT_PAUSE);
+            if let Ok(c) = listener(target) {
+                *client = c;
+                notifier.notify();
+                break;
+            }
+        }
     }
 }
 

@@ -119,6 +119,17 @@ CREATE TABLE shipdeck_chain_checkpoint (
     hash TEXT NOT NULL,
     at   TEXT NOT NULL
 );
+-- The live feed (Store::changes): every committed audit record or
+-- monitoring verdict tells the listening consoles, once per statement.
+CREATE FUNCTION shipdeck_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('shipdeck_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
+CREATE TRIGGER shipdeck_monitor_runs_changed AFTER INSERT ON shipdeck_monitor_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
 CREATE TABLE shipdeck_samples (
     env      TEXT NOT NULL,
     at       TEXT NOT NULL,
@@ -134,6 +145,9 @@ CREATE TABLE shipdeck_samples (
 /// The append-only triggers every process checks for.
 pub(super) const AUDIT_TRIGGERS: [&str; 2] =
     ["shipdeck_audit_no_update", "shipdeck_audit_no_truncate"];
+
+/// The channel the live feed listens on.
+pub(super) const CHANNEL: &str = "shipdeck_changes";
 
 /// Bring the schema to [`SCHEMA_VERSION`], or refuse a newer one. A
 /// store already at this version runs no DDL at all, so a role with only
