@@ -529,3 +529,94 @@ fn an_approval_by_one_shows_in_the_others_open_console_within_two_seconds() {
         "shown {seen:?} after it was recorded:\n{screen}"
     );
 }
+
+#[test]
+fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    // The owner creates the schema; the team's role gets the README's grants.
+    drop(store(cluster, &db));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("CREATE ROLE shipdeck_team")
+        .expect("the grants in the README");
+    let end = start + readme[start..].find("```").unwrap();
+    let role = format!("team_{db}");
+    let sql = readme[start..end]
+        .replace("shipdeck_team", &role)
+        .replace("DATABASE shipdeck", &format!("DATABASE {db}"))
+        .replace("'…'", "'team-pw'");
+    cluster.admin(&db).batch_execute(&sql).unwrap();
+    let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
+    let s = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
+    // Everything shipdeck does works with these rights.
+    s.record_approval(&approval("bob")).unwrap();
+    let now = chrono::Utc::now();
+    let lock = LockInfo {
+        env: "production".into(),
+        holder: "alice".into(),
+        pid: std::process::id(),
+        host: shipdeck::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    s.try_lock(&lock).unwrap().unwrap();
+    let v = shipdeck::domain::Version::parse("v3").unwrap();
+    let id = s
+        .audit_start(&shipdeck::store::NewAudit {
+            at: now,
+            actor: "alice",
+            action: shipdeck::domain::ActionKind::Promote,
+            env: "production",
+            version: Some(&v),
+            from_version: None,
+            outcome: shipdeck::domain::Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap();
+    s.record_deploy(
+        id,
+        &shipdeck::domain::DeployRecord {
+            env: "production".into(),
+            version: v,
+            from_version: None,
+            at: now,
+            actor: "alice".into(),
+            kind: shipdeck::domain::DeployKind::Promote,
+        },
+        "ok",
+    )
+    .unwrap();
+    s.unlock(
+        "production",
+        std::process::id(),
+        &shipdeck::host::hostname(),
+    )
+    .unwrap();
+    let sample = shipdeck::monitor::Sample {
+        t: 0.0,
+        requests: 10.0,
+        errors: 0.0,
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
+    };
+    s.record_sample("production", now, &sample, chrono::Duration::minutes(5))
+        .unwrap();
+    assert!(s.verify().unwrap().intact());
+    assert_eq!(s.history(None, 10).unwrap().len(), 2);
+    // And the role cannot edit the log, triggers or not.
+    let mut team = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    for edit in [
+        "UPDATE shipdeck_audit SET actor = 'mallory'",
+        "DELETE FROM shipdeck_audit",
+        "ALTER TABLE shipdeck_audit DISABLE TRIGGER shipdeck_audit_no_update",
+    ] {
+        let e = format!("{:?}", team.batch_execute(edit).unwrap_err());
+        assert!(
+            e.contains("permission denied") || e.contains("must be owner"),
+            "{edit}: {e}"
+        );
+    }
+}
