@@ -67,6 +67,9 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
     /// `postgres://…` for a shared team store.
     pub url: Option<String>,
+    /// Environment variable holding the team store's password (else
+    /// `$PGPASSWORD`, else `~/.pgpass`).
+    pub password_env: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -596,7 +599,11 @@ impl Config {
     /// credentials of every URL. Called by [`Config::load`]; the backends
     /// also register what they read.
     pub fn register_secrets(&self) {
-        let mut vars = vec![self.metrics.token_env.as_deref()];
+        let mut vars = vec![
+            self.metrics.token_env.as_deref(),
+            self.store.password_env.as_deref(),
+            Some("PGPASSWORD"),
+        ];
         let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
         for e in &self.environments {
             let mut sources: Vec<&VersionSourceConfig> = Vec::new();

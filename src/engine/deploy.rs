@@ -44,7 +44,7 @@ impl Engine {
             let gate = Gate::block(
                 "lock",
                 false,
-                format!("{env} is locked by {}", held.describe()),
+                format!("{env} is {}", self.lock_text(env, &held).await),
             );
             return Err(self.refuse(action, env, Some(version), from, gate).await);
         }

@@ -428,30 +428,7 @@ impl SqliteStore {
         let mut report = chain::verify_from(from.as_ref(), &rows, highest);
         report.warnings = warnings;
         if report.broken.is_none() {
-            // Every record must also read back as one: a value no shipdeck
-            // writes is a corrupted record even when its hash was forged.
-            for r in &rows {
-                let bad = DateTime::parse_from_rfc3339(&r.at)
-                    .err()
-                    .map(|e| format!("time {:?}: {e}", r.at))
-                    .or_else(|| {
-                        ActionKind::parse(&r.action)
-                            .is_none()
-                            .then(|| format!("action {:?}", r.action))
-                    })
-                    .or_else(|| {
-                        Outcome::parse(&r.outcome)
-                            .is_none()
-                            .then(|| format!("outcome {:?}", r.outcome))
-                    });
-                if let Some(what) = bad {
-                    report.broken = Some(chain::Broken {
-                        id: r.id,
-                        what: format!("unreadable: {what}"),
-                    });
-                    break;
-                }
-            }
+            report.broken = chain::unreadable(&rows);
         }
         if report.broken.is_none()
             && let Some(head) = &report.head
@@ -546,6 +523,71 @@ impl SqliteStore {
     fn parse_version(&self, s: Option<String>) -> Result<Option<Version>, StoreError> {
         s.map(|v| Version::parse(&v).map_err(|e| self.corrupt(e)))
             .transpose()
+    }
+}
+
+impl SqliteStore {
+    /// Every row a team store keeps, as stored (`store migrate`).
+    pub(crate) fn export(&self) -> Result<super::pg::Export, StoreError> {
+        self.with(|c| {
+            let c = c.transaction()?;
+            let audit = c
+                .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?
+                .query_map([], chain_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let highest: i64 = c
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let deploys = c
+                .prepare(
+                    "SELECT env, version, from_version, at, actor, kind, audit_id FROM deploys ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let approvals = c
+                .prepare("SELECT env, version, decision, actor, at, note FROM approvals ORDER BY id")?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let monitor_runs = c
+                .prepare(
+                    "SELECT env, version, started_at, finished_at, verdict, metric, reason FROM monitor_runs ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let samples = c
+                .prepare(
+                    "SELECT env, at, requests, errors, p50_ms, p95_ms, p99_ms FROM samples ORDER BY env, at",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let integrity_events = c
+                .prepare("SELECT at, what FROM integrity_events ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            c.commit()?;
+            Ok(super::pg::Export {
+                audit,
+                highest,
+                deploys,
+                approvals,
+                monitor_runs,
+                samples,
+                integrity_events,
+            })
+        })
     }
 }
 
@@ -688,7 +730,7 @@ fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()
 
 /// The note of a decision recorded before notes had a column of their
 /// own: the text after "Go: " / "No-Go: ".
-fn legacy_note(action: &str, detail: &str) -> Option<String> {
+pub(super) fn legacy_note(action: &str, detail: &str) -> Option<String> {
     match action {
         "approve" => detail.strip_prefix("Go: "),
         "reject" => detail.strip_prefix("No-Go: "),
@@ -969,12 +1011,12 @@ fn insert_finish(
 }
 
 #[cfg(unix)]
-fn pid_alive(pid: u32) -> bool {
+pub(super) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists()
 }
 
 #[cfg(not(unix))]
-fn pid_alive(_pid: u32) -> bool {
+pub(super) fn pid_alive(_pid: u32) -> bool {
     true
 }
 
