@@ -412,6 +412,15 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
                 json!({"total_count": runs.len(), "workflow_runs": runs}),
             )
         }
+        ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}/jobs") => answer(
+            200,
+            json!({"total_count": 2, "jobs": [
+                {"name": "build", "status": "completed", "steps": [{"name": "compile", "status": "completed"}]},
+                {"name": "deploy", "status": "in_progress", "steps": [
+                    {"name": "checkout", "status": "completed"},
+                    {"name": "migrate", "status": "in_progress"},
+                    {"name": "rollout", "status": "queued"}]}]}),
+        ),
         ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
             s.run_reads += 1;
             if s.flaky && s.run_reads == 1 {
@@ -514,9 +523,40 @@ fn github_actions_dispatches_follows_its_run_and_waits_for_the_version() {
             .unwrap()
             .ends_with("/acme/shop/actions/runs/4242")
     );
+    // While the run is in progress, its jobs name the step it is at; the
+    // console and the CLI say so.
+    let jobs: Vec<&Req> = calls.iter().filter(|r| r.path.ends_with("/jobs")).collect();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(
+        jobs[0].path,
+        "/api/v3/repos/acme/shop/actions/runs/4242/jobs"
+    );
+    assert_eq!(
+        jobs[0].query.get("filter").map(String::as_str),
+        Some("latest")
+    );
+    assert!(
+        out.stderr
+            .contains("local: GitHub Actions run #242: queued, ")
+            && out
+                .stderr
+                .contains("local: GitHub Actions run #242: in progress, ")
+            && out.stderr.contains(" — deploy / migrate"),
+        "{out:#?}"
+    );
+    // The run's page is the deploy's URL in status --json.
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        format!("http://{}/acme/shop/actions/runs/4242", fake.addr)
+    );
+    assert_eq!(
+        st["environments"][0]["last_deploy"]["url"],
+        st["environments"][0]["deploy_url"]
+    );
     let calls: Vec<Req> = calls
         .into_iter()
-        .filter(|r| !r.path.contains("/deployments"))
+        .filter(|r| !r.path.contains("/deployments") && !r.path.ends_with("/jobs"))
         .collect();
     let d = &calls[0];
     assert_eq!(
@@ -849,6 +889,21 @@ fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_bui
         log.contains("Jenkins build #12") && log.contains("/ci/job/team/job/deploy-shop/12/"),
         "{log}"
     );
+    // Its progress on the way, and the build's page as the deploy's URL.
+    assert!(
+        out.stderr
+            .contains("local: Jenkins queue item 77: queued, ")
+            && out
+                .stderr
+                .contains(" — Waiting for next available executor")
+            && out.stderr.contains("local: Jenkins build #12: running, "),
+        "{out:#?}"
+    );
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        format!("http://{}/ci/job/team/job/deploy-shop/12/", fake.addr)
+    );
     assert_no_token(&home, &[&out], &[&basic()]);
 }
 
@@ -1010,6 +1065,8 @@ fn vercel_refused_promotion_fails_and_a_version_without_a_build_is_not_promoted(
 struct Hook {
     version: String,
     fail: bool,
+    /// Take the deploy, then answer only after this long.
+    answer_after: Option<Duration>,
 }
 
 impl HasVersion for Hook {
@@ -1029,7 +1086,12 @@ fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
         );
     }
     s.version = req.json()["version"].as_str().unwrap_or("").into();
-    answer(202, json!({"accepted": true}))
+    let mut r = answer(
+        202,
+        json!({"accepted": true, "url": "https://deploys.example/shop/1234"}),
+    );
+    r.delay = s.answer_after;
+    r
 }
 
 #[test]
@@ -1038,6 +1100,7 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
         Hook {
             version: "v1.0.0".into(),
             fail: false,
+            answer_after: None,
         },
         hook,
     );
@@ -1052,6 +1115,12 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     assert_eq!(c.json(), json!({"env": "local", "version": "v2.0.0"}));
     assert_eq!(c.header("authorization"), format!("Bearer {TOKEN}"));
     assert_eq!(reported(&home), "v2.0.0");
+    // The hook's answer named the deploy's page.
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        "https://deploys.example/shop/1234"
+    );
     fake.with(|s| {
         s.fail = true;
         s.version = "v1.0.0".into();
@@ -1065,6 +1134,54 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     assert!(out.stderr.contains("HTTP 500"), "{out:#?}");
     assert_not_recorded(&home, &out, "failed");
     assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn webhook_answer_lost_after_the_request_went_out_is_unknown_and_not_repeated() {
+    // The hook takes the deploy (and deploys) but answers only after the
+    // deploy's timeout: the request went out, so the outcome is unknown.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: Some(Duration::from_secs(10)),
+        },
+        hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"1s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    out.expect_code(1);
+    assert_eq!(fake.calls().len(), 1, "never repeated: {:#?}", fake.calls());
+    assert!(
+        out.stderr.contains("not repeated") && out.stderr.contains("deploy webhook of local"),
+        "{out:#?}"
+    );
+    let e = last_audit(&home);
+    assert_eq!(
+        (e["action"].as_str(), e["outcome"].as_str()),
+        (Some("promote"), Some("unknown")),
+        "{e}"
+    );
+    assert_no_token(&home, &[&out], &[]);
+
+    // A hook that cannot be reached at all got nothing: a plain failure.
+    fake.with(|s| s.version = "v1.0.0".into());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{dead}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"2s\", poll = \"100ms\" }}"),
+    ));
+    let out = promote(&home);
+    out.expect_code(1);
+    let e = last_audit(&home);
+    assert_eq!(e["outcome"], "failed", "{e}");
 }
 
 #[test]

@@ -117,6 +117,10 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// An answer given from shipdeck to a deploy backend's own approval
+    /// (a GitHub environment's required reviewers) while a deploy waits
+    /// on it. Not a Go/No-Go: it gates nothing in shipdeck.
+    Review,
 }
 
 impl ActionKind {
@@ -128,6 +132,7 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Review => "review",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -138,6 +143,7 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "review" => ActionKind::Review,
             _ => return None,
         })
     }

@@ -112,7 +112,14 @@ impl Engine {
                 detail: detail.clone(),
             });
         };
-        let accepted = match backend.deploy.start(env, version).await {
+        let report = |progress: crate::backends::deploy::Progress| {
+            tracing::debug!(env, "{}", progress.line());
+            emit(Event::DeployProgress {
+                env: env.to_string(),
+                progress,
+            });
+        };
+        let accepted = match backend.deploy.start(env, version, &report).await {
             Ok(a) => a,
             Err(e @ crate::backends::BackendError::OutcomeUnknown { .. }) => {
                 // The backend may have started it: neither done nor failed.
@@ -130,6 +137,8 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        let deploy_url = accepted.url.clone();
+        let accepted = accepted.line;
         tracing::info!(env, %version, "{accepted}");
         let t0 = Instant::now();
         let mut observed: Option<Version> = None;
@@ -183,6 +192,7 @@ impl Engine {
             } else {
                 DeployKind::Promote
             },
+            url: deploy_url,
         };
         let took = t0.elapsed().as_secs_f64();
         // The backend's answer (a CI run's or build's URL) goes into the audit record.

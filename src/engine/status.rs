@@ -403,6 +403,7 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
                 promotion,
                 promotion_error,

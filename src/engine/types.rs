@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::backends::deploy::Progress;
 use crate::domain::health::Comparison;
 use crate::domain::state::Drift;
 use crate::domain::{Approval, DeployRecord, EnvState, Health, PromotionPlan, Version};
@@ -70,6 +71,9 @@ pub struct EnvStatus {
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
+    /// The deploy backend's page of the last deploy (its workflow run,
+    /// build or deployment), when the backend gave one.
+    pub deploy_url: Option<String>,
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
@@ -101,6 +105,12 @@ pub enum Event {
         env: String,
         elapsed_s: f64,
         observed: Option<Version>,
+    },
+    /// What the deploy backend says it is doing (a CI run's state, its
+    /// current job and step, a review it waits for).
+    DeployProgress {
+        env: String,
+        progress: Progress,
     },
     DeployFinished {
         env: String,

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::Started;
 use super::call::{self, Kind};
 use crate::backends::BackendError;
 use crate::backends::util::secret;
@@ -106,7 +107,7 @@ impl Vercel {
     /// Find the deployment built for `version` and promote it; Ok once
     /// Vercel accepted. The engine then waits for the environment to
     /// report the version.
-    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+    pub(super) async fn start(&self, version: &Version) -> Result<Started, BackendError> {
         let deadline = Instant::now() + self.timeout;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
         let call = "GET /v6/deployments";
@@ -153,11 +154,11 @@ impl Vercel {
                 cause: "a deployment without a usable uid".into(),
             })?
             .to_string();
-        let url = chosen
+        let page = chosen
             .get("url")
             .and_then(Value::as_str)
-            .map(|u| format!(" (https://{u})"))
-            .unwrap_or_default();
+            .map(|u| format!("https://{u}"));
+        let url = page.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
         let path = format!("/v10/projects/{}/promote/{id}", self.project);
         let call = format!("POST {path}");
         let a = call::send(
@@ -172,10 +173,13 @@ impl Vercel {
         if !a.ok() {
             return Err(a.error(&self.name, &call));
         }
-        Ok(format!(
-            "Vercel promoting deployment {id}{url} to production (HTTP {})",
-            a.status
-        ))
+        Ok(Started {
+            line: format!(
+                "Vercel promoting deployment {id}{url} to production (HTTP {})",
+                a.status
+            ),
+            url: page,
+        })
     }
 }
 
