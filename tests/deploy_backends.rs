@@ -937,6 +937,10 @@ struct Vc {
     promoted: Vec<String>,
     /// Answer the promotion with 409.
     conflict: bool,
+    /// The deployment serving production (Vercel as the version source).
+    serving: String,
+    /// Instant rollbacks asked for: (deployment, description).
+    rollbacks: Vec<(String, String)>,
 }
 
 impl HasVersion for Vc {
@@ -979,9 +983,36 @@ fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
             if id == "dpl_right" {
                 s.version = "v2.0.0".into();
             }
+            s.serving = id.clone();
             s.promoted.push(id);
             answer(201, json!({}))
         }
+        ("POST", p) if p.starts_with("/v1/projects/shop/rollback/") => {
+            let id = p.rsplit('/').next().unwrap().to_string();
+            let why = req.query.get("description").cloned().unwrap_or_default();
+            s.serving = id.clone();
+            s.rollbacks.push((id, why));
+            answer(201, Value::Null)
+        }
+        ("GET", "/v9/projects/shop") => {
+            // The promoted build comes with its metadata; the older one
+            // only with its id (read from /v13/deployments then).
+            let mut serving = json!({"id": s.serving, "url": format!("shop-{}.vercel.app", s.serving),
+                                     "target": "production", "readyState": "READY"});
+            if s.serving == "dpl_right" {
+                serving["meta"] =
+                    json!({"githubCommitRef": "v2.0.0", "githubCommitSha": "0123456789abcdef"});
+            }
+            answer(
+                200,
+                json!({"id": "prj_1", "name": "shop", "targets": {"production": serving}}),
+            )
+        }
+        ("GET", "/v13/deployments/dpl_old") => answer(
+            200,
+            json!({"id": "dpl_old", "url": "shop-dpl_old.vercel.app", "target": "production",
+                   "readyState": "READY", "meta": {"githubCommitRef": "v1.0.0", "githubCommitSha": "fedcba9876543210"}}),
+        ),
         _ => answer(404, Value::Null),
     }
 }
@@ -1028,6 +1059,62 @@ fn vercel_promotes_the_ready_production_build_of_the_version_never_a_preview() {
         assert_eq!(r.query["teamId"], "team_acme");
         assert_eq!(r.header("authorization"), format!("Bearer {TOKEN}"));
     }
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn vercel_reads_the_version_production_serves_and_rolls_back_with_instant_rollback() {
+    let fake = Fake::start(
+        Vc {
+            version: "unused".into(),
+            serving: "dpl_old".into(),
+            ..Vc::default()
+        },
+        vercel,
+    );
+    let home = Home::new();
+    let vercel_table = format!(
+        "project = \"shop\", team = \"team_acme\", token_env = \"{TOKEN_VAR}\", api_url = \"http://{}\"",
+        fake.addr
+    );
+    home.config(&format!(
+        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ vercel = {{ {vercel_table} }} }}\n[environments.deploy]\ntimeout = \"5s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\n{}\n",
+        vercel_table.replace(", ", "\n"),
+        a = fake.addr
+    ));
+    // The deployment serving production, by its git ref (read through
+    // /v13/deployments: the project names only its id).
+    assert_eq!(reported(&home), "v1.0.0");
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        "https://shop-dpl_right.vercel.app"
+    );
+    // Rollback: Vercel's Instant Rollback to the earlier production build,
+    // not a promotion, and observed through the version source.
+    let out = run(&home, &["rollback", "local", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v1.0.0");
+    assert_eq!(
+        fake.with(|s| s.rollbacks.clone()),
+        [(
+            "dpl_old".to_string(),
+            "shipdeck: rollback to v1.0.0".to_string()
+        )]
+    );
+    assert_eq!(fake.with(|s| s.promoted.clone()), ["dpl_right"]);
+    for r in fake.calls() {
+        assert_eq!(r.query["teamId"], "team_acme", "{r:?}");
+        assert_eq!(r.header("authorization"), format!("Bearer {TOKEN}"));
+    }
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/v13/deployments/dpl_old")
+    );
     assert_no_token(&home, &[&out], &[]);
 }
 

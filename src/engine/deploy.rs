@@ -119,7 +119,12 @@ impl Engine {
                 progress,
             });
         };
-        let accepted = match backend.deploy.start(env, version, &report).await {
+        let asked = if rolling_back {
+            backend.deploy.rollback(env, version, &report).await
+        } else {
+            backend.deploy.start(env, version, &report).await
+        };
+        let accepted = match asked {
             Ok(a) => a,
             Err(e @ crate::backends::BackendError::OutcomeUnknown { .. }) => {
                 // The backend may have started it: neither done nor failed.

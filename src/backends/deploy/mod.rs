@@ -130,6 +130,29 @@ impl DeployTarget {
         .map_err(BackendError::cleaned)
     }
 
+    /// Roll `env` back to `version`: Vercel's Instant Rollback points
+    /// production back at the earlier deployment built for it (no rebuild);
+    /// every other backend deploys `version` the way [`start`](Self::start)
+    /// does.
+    pub async fn rollback(
+        &self,
+        env: &str,
+        version: &Version,
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
+        match self {
+            DeployTarget::Vercel(b) => b
+                .rollback(version)
+                .await
+                .map(|s| Started {
+                    line: crate::text::clean(&s.line),
+                    url: s.url.map(|u| crate::text::clean(&u)),
+                })
+                .map_err(BackendError::cleaned),
+            other => other.start(env, version, report).await,
+        }
+    }
+
     /// Answer the decision the deploy in flight waits for inside the CI/CD
     /// system (a GitHub environment's required reviewers); Ok with a line
     /// saying what was answered. An error when nothing waits, or when the
