@@ -54,6 +54,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         approval: None,
         last_deploy: None,
         deploy_url: None,
+        go_refusal: None,
         promotion: Some(PromotionPlan {
             from: Some("staging".into()),
             to: name.into(),
@@ -74,6 +75,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
                     severity: GateSeverity::Warn,
                 },
             ],
+            evidence: Default::default(),
         }),
         promotion_error: None,
     }

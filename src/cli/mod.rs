@@ -513,9 +513,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             command: ConfigCommand::Check { path },
         } => {
             let cfg = match path {
-                Some(p) => Config::load(&p).map(|c| (p, c)),
+                Some(p) => Config::load_checked(&p).map(|c| (p, c)),
                 None => match locate(cfg_path) {
-                    Located::Found(p) => Config::load(&p).map(|c| (p, c)),
+                    Located::Found(p) => Config::load_checked(&p).map(|c| (p, c)),
                     Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
                 },
             };
@@ -681,7 +681,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 let strategy = engine
                     .config()
                     .env(&env)
-                    .map(|e| e.rollback.as_str())
+                    .map(|e| e.strategy().as_str())
                     .unwrap_or("redeploy");
                 let q = format!(
                     "Roll {env} back from {} to {} ({strategy})?",

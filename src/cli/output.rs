@@ -274,6 +274,26 @@ pub fn plan_text(p: &PromotionPlan) -> String {
         };
         let _ = writeln!(out, "  {mark} {:<20} {}", g.name, g.detail);
     }
+    let ev = &p.evidence;
+    if let Some(v) = &ev.stage_verdict {
+        let _ = writeln!(out, "  stage:  {}", v.reason);
+    }
+    for (label, c) in [("ci", &ev.ci), ("review", &ev.review)] {
+        if let Some(c) = c {
+            let _ = write!(
+                out,
+                "  {label}:{:w$}{} — {}",
+                "",
+                c.state.as_str(),
+                c.detail,
+                w = 7 - label.len()
+            );
+            if let Some(u) = &c.url {
+                let _ = write!(out, " ({u})");
+            }
+            out.push('\n');
+        }
+    }
     out
 }
 

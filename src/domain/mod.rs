@@ -6,13 +6,17 @@
 
 pub mod baseline;
 mod duration;
+pub mod evidence;
 pub mod health;
+pub mod policy;
 mod promotion;
+pub mod release;
 pub mod state;
 mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration, clock};
+pub use evidence::{Check, CheckState, PlanEvidence, Requirements, apply_evidence};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,

@@ -47,7 +47,7 @@ impl Engine {
             })
             .await?;
         let answer = Review { approve, note };
-        let r = self.inner.envs[idx].deploy.review(&answer).await;
+        let r = self.inner.envs[idx].strategy.review(&answer).await;
         let (outcome, detail) = match &r {
             Ok(line) => (Outcome::Succeeded, line.clone()),
             Err(e) => (Outcome::Failed, e.to_string()),

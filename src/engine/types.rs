@@ -74,6 +74,10 @@ pub struct EnvStatus {
     /// The deploy backend's page of the last deploy (its workflow run,
     /// build or deployment), when the backend gave one.
     pub deploy_url: Option<String>,
+    /// Why a Go from this console's actor for promoting this environment
+    /// would be refused (`[policy] allow_self_approval = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go_refusal: Option<crate::domain::Gate>,
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,

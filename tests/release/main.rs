@@ -1,0 +1,6 @@
+//! The pending release from a real git repository: the git backend, and
+//! the real binary over the demo fleet (commits, migrations, the backup
+//! gate, freezes, the restore command).
+
+mod git_backend;
+mod repo;
