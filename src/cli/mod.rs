@@ -363,6 +363,8 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut last_print = -10.0;
+        // What the deploy backend said last, without its clock.
+        let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
             if quiet {
                 continue;
@@ -394,6 +396,15 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                             .map(|v| v.to_string())
                             .unwrap_or_else(|| "unreadable".into())
                     );
+                }
+                Event::DeployProgress { env, progress } => {
+                    let mut same = progress.clone();
+                    same.elapsed_s = 0.0;
+                    let key = format!("{env} {}", same.line());
+                    if key != last_backend {
+                        last_backend = key;
+                        eprintln!("  {env}: {}", progress.line());
+                    }
                 }
                 Event::MonitorStarted {
                     env,

@@ -10,6 +10,7 @@ mod error;
 mod evidence;
 mod reconcile;
 mod release;
+mod review;
 mod sampler;
 mod status;
 mod strategy;

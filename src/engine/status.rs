@@ -502,6 +502,7 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,

@@ -85,6 +85,17 @@ impl Strategy {
         }
     }
 
+    /// Answer the review the deploy in flight waits for in its CI/CD system
+    /// (see [`DeployTarget::review`]).
+    pub(super) async fn review(
+        &self,
+        answer: &crate::backends::deploy::Review,
+    ) -> Result<String, BackendError> {
+        match self {
+            Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+        }
+    }
+
     /// Tell the backend how the deploy ended (see [`DeployTarget::finished`]).
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
@@ -112,6 +123,7 @@ fn empty_source() -> VersionSourceConfig {
         command: Some(Vec::new()),
         token_env: None,
         timeout: crate::domain::HumanDuration::from_secs(5),
+        vercel: None,
     }
 }
 
@@ -165,17 +177,19 @@ pub(super) struct Steps<'a> {
     /// How often the version is polled while deploying.
     pub poll: Duration,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
+    /// A rollback (a backend with its own rollback uses it: Vercel).
+    pub rollback: bool,
 }
 
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
-    /// version.
+    /// version, and the deploy's page where the backend gave one.
     pub(super) async fn run_steps(
         &self,
         idx: usize,
         steps: &Steps<'_>,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
             Strategy::BlueGreen {
@@ -196,12 +210,22 @@ async fn redeploy_steps(
     s: &Steps<'_>,
     source: &VersionSource,
     deploy: &DeployTarget,
-) -> Result<String, StepFailure> {
+) -> Result<(String, Option<String>), StepFailure> {
     let (env, version) = (s.env, s.version);
-    let accepted = deploy
-        .start(env, version)
-        .await
-        .map_err(StepFailure::backend)?;
+    let report = |progress: crate::backends::deploy::Progress| {
+        tracing::debug!(env, "{}", progress.line());
+        (s.emit)(Event::DeployProgress {
+            env: env.to_string(),
+            progress,
+        });
+    };
+    let asked = if s.rollback {
+        deploy.rollback(env, version, &report).await
+    } else {
+        deploy.start(env, version, &report).await
+    };
+    let asked = asked.map_err(StepFailure::backend)?;
+    let (accepted, url) = (asked.line, asked.url);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
     let mut observed: Option<Version> = None;
@@ -249,8 +273,9 @@ async fn redeploy_steps(
     }
     let took = t0.elapsed().as_secs_f64();
     // The backend's answer (a CI run's or build's URL) goes into the audit record.
-    Ok(format!(
-        "{env} reports {version} after {took:.1}s; {accepted}"
+    Ok((
+        format!("{env} reports {version} after {took:.1}s; {accepted}"),
+        url,
     ))
 }
 
