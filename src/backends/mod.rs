@@ -3,9 +3,11 @@
 //! names the backend and the cause; none panics, none retries forever.
 
 pub mod backup;
+pub mod ci;
 pub mod deploy;
 pub mod http;
 pub mod metrics;
+pub mod slots;
 pub mod vcs;
 pub mod version;
 

@@ -302,6 +302,25 @@ impl Runner {
                     Msg::ActionDone { env, kind, result }
                 });
             }
+            Effect::Review {
+                env,
+                version,
+                approve,
+                note,
+            } => {
+                self.spawn(async move {
+                    let result = engine
+                        .review(&env, Some(&version), approve, note)
+                        .await
+                        .map(Done::Reviewed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Review,
+                        result,
+                    }
+                });
+            }
             Effect::Rollback { env, to } => {
                 self.spawn(async move {
                     let result = engine
@@ -482,6 +501,7 @@ mod tests {
                 at,
                 actor: "shipdeck".into(),
                 kind: crate::domain::DeployKind::Rollback,
+                url: None,
             }),
             rollback_error: err.map(String::from),
         }

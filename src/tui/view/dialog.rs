@@ -226,6 +226,40 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 *decision == Decision::NoGo,
             )
         }
+        Pending::Review {
+            env,
+            version,
+            what,
+            prompt,
+            approve,
+        } => {
+            let (word, verb) = if *approve {
+                ("Approve", "approve")
+            } else {
+                ("Reject", "reject")
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{word} the deploy of "), t.text),
+                Span::styled(version.to_string(), t.title),
+                Span::styled(format!(" → {env}"), t.text),
+            ]));
+            lines.push(Line::styled(format!("{what}: {prompt}"), t.dim));
+            lines.push(Line::styled(
+                "The answer and the note go to the CI/CD system and the audit log.",
+                t.dim,
+            ));
+            if !*approve {
+                lines.push(Line::styled("Rejecting stops this deploy.", t.warn));
+            }
+            lines.push(Line::raw(""));
+            let note = d.note.clone().unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled("Note (optional): ", t.dim),
+                Span::styled(note, t.text),
+                Span::styled("▏", t.key),
+            ]));
+            (format!(" Review for {env} "), verb, !*approve)
+        }
         Pending::Rollback {
             env,
             from,

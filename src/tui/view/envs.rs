@@ -302,7 +302,21 @@ fn column(
         }
         lines
     };
+    // While a CI/CD backend deploys: what it says it is doing.
+    let deploying = state
+        .env_ui(&env.name)
+        .and_then(|u| u.deploy.as_ref())
+        .filter(|d| d.finished.is_none());
+    let backend = deploying.and_then(|d| {
+        let style = if d.waiting().is_some() {
+            t.warn
+        } else {
+            t.busy
+        };
+        d.backend_line(now).map(|l| (words(&l), style))
+    });
     let reason = match (&env.version_error, &env.drift, &env.promotion_error) {
+        _ if backend.is_some() => backend,
         // Errors often are URLs: cut by characters, not words.
         (Some(e), _, _) => Some((wrap_chars(&format!("✗ {e}"), width, rows), t.error)),
         (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
@@ -445,6 +459,7 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             TaskKind::Rollback => "rolling back…",
             TaskKind::Approve | TaskKind::Reject => "recording decision…",
             TaskKind::Watch => "starting monitoring…",
+            TaskKind::Review => "answering the review…",
         };
         return vec![Part::new(what, t.busy)];
     }
