@@ -10,3 +10,4 @@ mod github;
 #[path = "../release/repo.rs"]
 mod repo;
 mod stage;
+mod stall;
