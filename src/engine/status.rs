@@ -1,6 +1,8 @@
 //! Reading the world: every environment's version, state and metrics, and
 //! what promoting each would ship (plans with their gates).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
@@ -63,6 +65,38 @@ impl Engine {
             .filter(|l| !(l.pid == pid && l.host == host)))
     }
 
+    /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
+    /// what the holder of `env`'s lock is doing, read from its started
+    /// record (a lock taken a moment before its record reads "deployed").
+    pub(super) async fn lock_text(&self, env: &str, l: &LockInfo) -> String {
+        // The holder writes its started record right after it takes the
+        // lock: a refusal in between waits a moment for it.
+        let mut verb = None;
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            verb = self.inner.store.unfinished().await.ok().and_then(|u| {
+                u.iter()
+                    .rev()
+                    .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
+                    .map(|u| match u.action {
+                        crate::domain::ActionKind::Rollback => "rolled back",
+                        _ => "promoted",
+                    })
+            });
+            if verb.is_some() {
+                break;
+            }
+        }
+        format!(
+            "being {} by {} since {} UTC",
+            verb.unwrap_or("deployed"),
+            l.describe(),
+            l.acquired_at.format("%H:%M:%S")
+        )
+    }
+
     pub(super) async fn plan_with(
         &self,
         idx: usize,
@@ -95,7 +129,10 @@ impl Engine {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
         let lock = self.foreign_lock(env, now).await?;
-        let holder = lock.as_ref().map(LockInfo::describe);
+        let holder = match &lock {
+            Some(l) => Some(self.lock_text(env, l).await),
+            None => None,
+        };
         // The version the approval stage runs is the one a valid Go is for.
         let self_approval = stages[idx]
             .approval
@@ -465,6 +502,7 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
@@ -480,9 +518,11 @@ impl Engine {
             .rev()
             .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
             .find(|(p, _)| p.current.as_ref() != Some(&p.version))
-            .map(|(p, r)| super::Pending {
-                plan: p.clone(),
-                release: r.clone().unwrap_or_default(),
+            .map(|(p, r)| {
+                Box::new(super::Pending {
+                    plan: p.clone(),
+                    release: r.clone().unwrap_or_default(),
+                })
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
