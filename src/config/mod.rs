@@ -682,6 +682,13 @@ impl Config {
                 .iter()
                 .map(|n| Some(n.get_ref().url_env.as_str())),
         );
+        vars.push(
+            self.release
+                .ci
+                .as_ref()
+                .and_then(|c| c.get_ref().github.as_ref())
+                .map(|g| g.token_env.as_str()),
+        );
         for v in vars.into_iter().flatten() {
             if let Ok(secret) = std::env::var(v) {
                 crate::text::register_secret(&secret);

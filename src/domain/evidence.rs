@@ -111,7 +111,7 @@ pub fn apply_evidence(
     if req.healthy_stage {
         plan.gates.push(stage_gate(ev.stage_verdict.as_ref()));
     }
-    plan.evidence = ev;
+    plan.evidence = Box::new(ev);
     plan
 }
 
@@ -260,7 +260,7 @@ mod tests {
             names.ends_with(&["ci", "review", "healthy_stage"]),
             "{names:?}"
         );
-        assert_eq!(p.evidence, green());
+        assert_eq!(*p.evidence, green());
     }
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
         let p = apply_evidence(plan(), Requirements::default(), ev.clone());
         assert!(p.refusal().is_none());
         assert!(!p.gates.iter().any(|g| g.name == "ci"));
-        assert_eq!(p.evidence, ev);
+        assert_eq!(*p.evidence, ev);
         let j = serde_json::to_value(&p).unwrap();
         assert_eq!(j["ci"]["state"], "failure");
         assert_eq!(j["ci"]["detail"], "build failed");

@@ -111,7 +111,8 @@ pub struct PromotionPlan {
     /// CI, review and the approval stage's verdict (SPEC §7), flattened
     /// into the plan's JSON as `ci`, `review` and `stage_verdict`.
     #[serde(flatten)]
-    pub evidence: super::evidence::PlanEvidence,
+    /// Boxed: a plan travels inside every status message.
+    pub evidence: Box<super::evidence::PlanEvidence>,
 }
 
 impl PromotionPlan {

@@ -17,18 +17,25 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use crate::domain::clock;
-use crate::domain::{DeployRecord, PlanEvidence, PromotionPlan, Requirements, StageInfo, Version};
+use crate::domain::{
+    Check, DeployRecord, PlanEvidence, PromotionPlan, Requirements, StageInfo, Version,
+};
 use crate::monitor::stage::{StageInput, judge_stage};
 use crate::monitor::{Sample, StageVerdict};
 
 /// Longest wait of a caller that waits for an answer.
 pub(super) const WAIT: Duration = Duration::from_secs(20);
+/// How long a CI answer is reused.
+const CHECK_TTL: Duration = Duration::from_secs(10);
+/// How long a review answer is reused (reviews of merged pull requests change rarely).
+const REVIEW_TTL: Duration = Duration::from_secs(30);
 /// Answers kept at most (the oldest are dropped first).
 const MAX_SLOTS: usize = 128;
 
 /// One answer about the pending release.
 #[derive(Clone, Debug)]
 pub(super) enum Answer {
+    Check(Check),
     Stage(StageVerdict),
 }
 
@@ -171,10 +178,122 @@ impl Engine {
             ),
             None => None,
         };
+        let (ci, review) = tokio::join!(
+            self.ci_check(&plan.version, wait),
+            self.review_check(plan.current.as_ref(), &plan.version, wait)
+        );
         PlanEvidence {
+            ci,
+            review,
             stage_verdict,
-            ..PlanEvidence::default()
         }
+    }
+
+    /// The CI state of the commit `version` names; `None` without `[release] ci`.
+    async fn ci_check(&self, version: &Version, wait: bool) -> Option<Check> {
+        self.inner.ci.as_ref()?;
+        let key = format!("ci\u{0}{version}");
+        let v = version.clone();
+        let answer = self
+            .answer(
+                key,
+                CHECK_TTL,
+                wait.then_some(WAIT),
+                move |engine| async move { Answer::Check(engine.fetch_ci(&v).await) },
+            )
+            .await;
+        Some(match answer {
+            Some(Answer::Check(c)) => c,
+            _ => Check::checking(),
+        })
+    }
+
+    async fn fetch_ci(&self, version: &Version) -> Check {
+        let Some(ci) = &self.inner.ci else {
+            return Check::unknown("no [release] ci configured");
+        };
+        // The commit from the local clone; without one, GitHub resolves
+        // the version's tag itself (a command needs the commit).
+        let sha = match &self.inner.release.repo {
+            Some(repo) => match self.resolve(repo, version).await {
+                Ok(r) => r.sha,
+                Err(e) => return Check::unknown(e.to_string()),
+            },
+            None => match ci {
+                crate::backends::ci::CiSource::Github(_) => {
+                    match crate::domain::release::ref_for(
+                        self.inner.config.release.tag_template(),
+                        version.as_str(),
+                    ) {
+                        Ok(r) => r,
+                        Err(why) => return Check::unknown(format!("{version}: {why}")),
+                    }
+                }
+                crate::backends::ci::CiSource::Command(_) => {
+                    return Check::unknown(format!(
+                        "the commit of {version} is unknown: set [release] git (a local clone) for the CI command's {{sha}}"
+                    ));
+                }
+            },
+        };
+        ci.ci(&sha, version.as_str()).await
+    }
+
+    /// Whether every commit from `current` to `version` came through an
+    /// approved pull request; `None` unless `[release] ci` is GitHub.
+    async fn review_check(
+        &self,
+        current: Option<&Version>,
+        version: &Version,
+        wait: bool,
+    ) -> Option<Check> {
+        let Some(crate::backends::ci::CiSource::Github(_)) = &self.inner.ci else {
+            return None;
+        };
+        let Some(current) = current else {
+            return Some(Check::unknown(
+                "what the target runs is unknown, so the release's commits cannot be listed",
+            ));
+        };
+        let key = format!("review\u{0}{current}\u{0}{version}");
+        let (from, to) = (current.clone(), version.clone());
+        let answer = self
+            .answer(
+                key,
+                REVIEW_TTL,
+                wait.then_some(WAIT),
+                move |engine| async move { Answer::Check(engine.fetch_review(&from, &to).await) },
+            )
+            .await;
+        Some(match answer {
+            Some(Answer::Check(c)) => c,
+            _ => Check::checking(),
+        })
+    }
+
+    async fn fetch_review(&self, from: &Version, to: &Version) -> Check {
+        let Some(ci) = &self.inner.ci else {
+            return Check::unknown("no [release] ci configured");
+        };
+        if self.inner.release.repo.is_none() {
+            return Check::unknown(
+                "the release's commits are unknown: set [release] git (a local clone)",
+            );
+        }
+        let range = match self.range(from, to).await {
+            Ok(r) => r,
+            Err(e) => return Check::unknown(e.to_string()),
+        };
+        if range.capped() {
+            return Check::unknown(format!(
+                "{} commits between {from} and {to}: more than the {} that can be checked",
+                range.total,
+                range.commits.len()
+            ));
+        }
+        ci.review(&range.commits)
+            .await
+            .unwrap_or_else(|| Check::unknown("reviews come from GitHub only"))
     }
 
     /// The detector's verdict on `stage` (index `idx`) running `version`,

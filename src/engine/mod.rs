@@ -107,6 +107,8 @@ struct Inner {
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
     /// in the background and kept briefly.
     evidence: evidence::Slots,
+    /// `[release] ci`: where CI state (and, with GitHub, reviews) come from.
+    ci: Option<crate::backends::ci::CiSource>,
     /// Views wait for evidence (the CLI) rather than show "checking…".
     evidence_wait: std::sync::atomic::AtomicBool,
 }
@@ -164,6 +166,10 @@ impl Engine {
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
         let release = release::ReleaseSource::from_config(&config);
+        let ci =
+            config.release.ci.as_ref().and_then(|c| {
+                crate::backends::ci::CiSource::from_config(c.get_ref(), client.clone())
+            });
         Engine {
             inner: Arc::new(Inner {
                 release,
@@ -176,6 +182,7 @@ impl Engine {
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
                 evidence: Default::default(),
+                ci,
                 evidence_wait: std::sync::atomic::AtomicBool::new(true),
             }),
         }

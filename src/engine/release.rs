@@ -34,7 +34,7 @@ const BACKUP_LOOKBACK: usize = 500;
 
 /// What the engine knows of `[release]` and `[[freeze]]`.
 pub(super) struct ReleaseSource {
-    repo: Option<GitRepo>,
+    pub(super) repo: Option<GitRepo>,
     globs: Vec<Glob>,
     backup: Option<BackupHook>,
     freezes: Vec<Freeze>,
@@ -106,7 +106,7 @@ pub struct Pending {
 
 impl Engine {
     /// A version resolved in the repository, reused for [`RESOLVE_TTL`].
-    async fn resolve(&self, repo: &GitRepo, v: &Version) -> Result<Resolved, VcsError> {
+    pub(super) async fn resolve(&self, repo: &GitRepo, v: &Version) -> Result<Resolved, VcsError> {
         let src = &self.inner.release;
         if let Some((at, r)) = src.cache().resolved.get(v)
             && at.elapsed() < RESOLVE_TTL
@@ -130,7 +130,7 @@ impl Engine {
     }
 
     /// The range from `from` to `to`, cached by the pair of commits.
-    async fn range(&self, from: &Version, to: &Version) -> Result<Arc<Range>, VcsError> {
+    pub(super) async fn range(&self, from: &Version, to: &Version) -> Result<Arc<Range>, VcsError> {
         let Some(repo) = &self.inner.release.repo else {
             return Err(VcsError::Failed {
                 repo: "-".into(),

@@ -1585,3 +1585,45 @@ fn the_header_keeps_the_status_age_and_cuts_with_an_ellipsis() {
     assert!(top.contains(" shipdeck"), "{top}");
     assert!(top.contains('…'), "whatever is cut says so: {top}");
 }
+
+/// The approval stage's verdict, CI and review: in the pending panel (whole
+/// sentences, wrapped under their label) and in the Go/No-Go dialog.
+#[test]
+fn the_stage_verdict_and_ci_show_in_the_pending_panel_and_the_go_dialog() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    let verdict = crate::monitor::StageVerdict {
+        verdict: crate::monitor::StageState::Regression,
+        reason: "staging since v1.8.0: error rate 3.9% vs 0.30% before (13x) — regression".into(),
+        stage: "staging".into(),
+        version: "v1.8.0".into(),
+        since: None,
+        detail: String::new(),
+    };
+    for e in &mut st.environments {
+        if let Some(p) = e.promotion.as_mut().filter(|_| e.name == "production") {
+            p.evidence.stage_verdict = Some(verdict.clone());
+            p.evidence.ci = Some(crate::domain::Check::new(
+                crate::domain::CheckState::Pending,
+                "2 of 7 checks still running on 9be41d0: e2e, deploy-preview",
+                None,
+            ));
+        }
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let text = screen(&s, 160, 45);
+    // Wrapped, not cut: the whole sentence is there, over two lines.
+    assert!(
+        text.contains("stage: staging since v1.8.0: error rate 3.9% vs 0.30% before"),
+        "{text}"
+    );
+    assert!(text.contains("  (13x) — regression"), "{text}");
+    // The plan has a "ci" gate already: its evidence is not said twice.
+    assert!(!text.contains("ci: pending"), "{text}");
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("Evidence: staging since v1.8.0: error rate 3.9% vs 0.30% before"),
+        "{text}"
+    );
+}

@@ -216,7 +216,10 @@ impl GithubEvidence {
                 (Some("completed"), Some("success" | "neutral" | "skipped")) => Outcome::Passed,
                 (Some("completed"), Some(c)) => Outcome::Concluded(c.to_string()),
                 (Some("completed"), None) => Outcome::Odd("completed without a conclusion".into()),
-                (Some(_), _) => Outcome::Running,
+                (Some("queued" | "in_progress" | "waiting" | "requested" | "pending"), _) => {
+                    Outcome::Running
+                }
+                (Some(other), _) => Outcome::Odd(format!("status {other}")),
                 (None, _) => Outcome::Odd("no status".into()),
             };
             seen.push(Seen {

@@ -140,14 +140,24 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 ));
             }
             // Evidence no gate requires is shown for what it is.
+            // Wrapped under their label: each is one sentence a human reads.
             for (label, text, style) in evidence_lines(plan, t) {
-                extra.push(format::fit(
-                    vec![
-                        Part::new(format!("{label}: "), t.dim),
-                        Part::new(text, style).cut(),
-                    ],
-                    w,
-                ));
+                let head = format!("{label}: ");
+                let body = hanging(
+                    &text,
+                    w.saturating_sub(format::width(&head)).max(8),
+                    w.saturating_sub(2).max(8),
+                );
+                for (k, l) in body.into_iter().enumerate() {
+                    extra.push(if k == 0 {
+                        Line::from(vec![
+                            Span::styled(head.clone(), t.dim),
+                            Span::styled(l, style),
+                        ])
+                    } else {
+                        Line::from(vec![Span::raw("  "), Span::styled(l, style)])
+                    });
+                }
             }
             let longest = plan
                 .gates

@@ -5,11 +5,9 @@
 //! so in `pending.stage_verdict`, and with `requires_healthy_stage`
 //! production refuses it (exit 3, naming the gate) even with a Go.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home};
+use crate::common::{Fleet, Home};
 use serde_json::Value;
 
 fn config(fleet: &Fleet) -> String {
