@@ -12,6 +12,7 @@ pub mod policy;
 mod promotion;
 pub mod release;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
@@ -121,6 +122,12 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// A database backup taken before a migration release was deployed.
+    Backup,
+    /// An answer given from shipdeck to a deploy backend's own approval
+    /// (a GitHub environment's required reviewers) while a deploy waits
+    /// on it. Not a Go/No-Go: it gates nothing in shipdeck.
+    Review,
 }
 
 impl ActionKind {
@@ -132,6 +139,8 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Backup => "backup",
+            ActionKind::Review => "review",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -142,6 +151,8 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "backup" => ActionKind::Backup,
+            "review" => ActionKind::Review,
             _ => return None,
         })
     }

@@ -35,6 +35,9 @@ pub struct DeployRecord {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub kind: DeployKind,
+    /// The deploy backend's page of this deploy (a workflow run, a build, a
+    /// Vercel deployment), where the backend gave one.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -779,6 +782,7 @@ mod tests {
             at: t0() + Duration::minutes(min),
             actor: "alice".into(),
             kind: DeployKind::Promote,
+            url: None,
         }
     }
 

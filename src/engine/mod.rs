@@ -9,6 +9,8 @@ mod deploy;
 mod error;
 mod evidence;
 mod reconcile;
+mod release;
+mod review;
 mod sampler;
 mod status;
 mod strategy;
@@ -17,6 +19,7 @@ mod watch;
 
 pub use actions::{Confirm, Expect};
 pub use error::EngineError;
+pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
@@ -90,6 +93,8 @@ struct Inner {
     actor: String,
     store: AsyncStore,
     envs: Vec<Env>,
+    /// `[release]` and `[[freeze]]`: the repository, its cache, the backup hook.
+    release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
     sampler: Result<Sampler, String>,
@@ -158,8 +163,10 @@ impl Engine {
             })
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
+        let release = release::ReleaseSource::from_config(&config);
         Engine {
             inner: Arc::new(Inner {
+                release,
                 sampler,
                 actor: actor_from(&config),
                 config,

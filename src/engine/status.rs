@@ -14,9 +14,8 @@ use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, Requirements,
-    RollbackInput, StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion,
-    plan_rollback,
+    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
+    StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -163,7 +162,9 @@ impl Engine {
         match plan_promotion(&input) {
             Ok(p) => {
                 let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
-                Ok(apply_evidence(p, Requirements::default(), evidence))
+                let mut p = apply_evidence(p, self.requirements(idx), evidence);
+                self.release_gates(idx, &mut p, now, None).await;
+                Ok(p)
             }
             // The source stage's version could not be read: that is the backend's failure.
             Err(crate::domain::PlanError::SourceUnknown { .. }) if idx > 0 => {
@@ -470,6 +471,17 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let release = match &promotion {
+                Some(p) => Some(
+                    self.release_facts(name, p.current.as_ref(), &p.version)
+                        .await,
+                ),
+                None => None,
+            };
+            let rollback_schema = match (&version, rollback.as_ref().and_then(|r| r.to.as_ref())) {
+                (Some(cur), Some(to)) => self.schema_notice(name, cur, to).await.ok().flatten(),
+                _ => None,
+            };
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
@@ -490,19 +502,28 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
+                release,
+                rollback_schema,
+                freeze: self.freeze_of(name, now),
             });
         }
         // The pending release: the promotion closest to production that ships something new.
         let pending = environments
             .iter()
             .rev()
-            .filter_map(|e| e.promotion.as_ref())
-            .find(|p| p.current.as_ref() != Some(&p.version))
-            .cloned();
+            .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
+            .find(|(p, _)| p.current.as_ref() != Some(&p.version))
+            .map(|(p, r)| {
+                Box::new(super::Pending {
+                    plan: p.clone(),
+                    release: r.clone().unwrap_or_default(),
+                })
+            });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
         Status {
