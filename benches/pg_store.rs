@@ -157,6 +157,7 @@ fn seed(s: &PgStore) {
                 at: Utc::now(),
                 actor: "seed".into(),
                 kind: DeployKind::Promote,
+                url: None,
             },
             "seeded",
         )

@@ -102,6 +102,8 @@ fn deploy(env: &str, ver: &str, at: i64) -> DeployRecord {
         at: t(at),
         actor: "alice".into(),
         kind: DeployKind::Promote,
+        // Both stores must keep the deploy's page (status --json deploy_url).
+        url: Some(format!("https://ci.example.com/{env}/{ver}")),
     }
 }
 

@@ -423,6 +423,7 @@ fn store_migrate_copies_an_embedded_store_with_its_chain_and_refuses_other_conte
                 at: chrono::Utc::now(),
                 actor: "alice".into(),
                 kind: shipdeck::domain::DeployKind::Promote,
+                url: Some("https://ci.example.com/job/deploy/7/".into()),
             },
             "staging reports v2",
         )
@@ -584,6 +585,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
             at: now,
             actor: "alice".into(),
             kind: shipdeck::domain::DeployKind::Promote,
+            url: None,
         },
         "ok",
     )

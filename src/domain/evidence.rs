@@ -216,7 +216,6 @@ mod tests {
             baseline: None,
             self_approval: None,
             now: Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
-            self_approval: None,
         })
         .unwrap()
     }

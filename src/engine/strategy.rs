@@ -93,6 +93,12 @@ impl Strategy {
     ) -> Result<String, BackendError> {
         match self {
             Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+            Strategy::BlueGreen { .. } => Err(BackendError::Command {
+                backend: "blue-green".into(),
+                cause:
+                    "nothing waits for an answer here: slot deploys have no approvals of their own"
+                        .into(),
+            }),
         }
     }
 
@@ -333,8 +339,9 @@ impl Engine {
         bg: &BlueGreen,
         keep_warm: Duration,
         switch_timeout: Duration,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         let (env, version) = (s.env, s.version);
+        let mut url = None;
         let t0 = Instant::now();
         let live = bg
             .live()
@@ -387,7 +394,14 @@ impl Engine {
                 if !why.is_empty() {
                     notes.push(format!("old slot not warm ({why})"));
                 }
-                let accepted = bg.deploy(&idle, version).await.map_err(|e| {
+                let report = |progress: crate::backends::deploy::Progress| {
+                    tracing::debug!(env, slot = %idle, "{}", progress.line());
+                    (s.emit)(Event::DeployProgress {
+                        env: env.to_string(),
+                        progress,
+                    });
+                };
+                let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
                     step_error(
                         env,
                         version,
@@ -395,6 +409,8 @@ impl Engine {
                         e,
                     )
                 })?;
+                let accepted = started.line;
+                url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let t_deploy = Instant::now();
                 let mut observed: Option<Version> = None;
@@ -487,10 +503,11 @@ impl Engine {
             &idle,
             t_switch.elapsed().as_secs_f64(),
         ));
-        Ok(format!(
+        let line = format!(
             "{env} live on {idle} ({version}) after {:.1}s, was {live}: {}",
             t0.elapsed().as_secs_f64(),
             notes.join("; ")
-        ))
+        );
+        Ok((line, url))
     }
 }

@@ -556,10 +556,10 @@ impl SqliteStore {
                 .unwrap_or(0);
             let deploys = c
                 .prepare(
-                    "SELECT env, version, from_version, at, actor, kind, audit_id FROM deploys ORDER BY id",
+                    "SELECT env, version, from_version, at, actor, kind, audit_id, url FROM deploys ORDER BY id",
                 )?
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let approvals = c

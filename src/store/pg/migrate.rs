@@ -11,7 +11,7 @@ use super::schema::NS_SCHEMA;
 use crate::store::chain::ChainRow;
 use crate::store::{SqliteStore, Store, StoreError};
 
-/// A deploy row: env, version, from_version, at, actor, kind, audit_id.
+/// A deploy row: env, version, from_version, at, actor, kind, audit_id, url.
 pub type DeployRow = (
     String,
     String,
@@ -20,6 +20,7 @@ pub type DeployRow = (
     String,
     String,
     Option<i64>,
+    Option<String>,
 );
 /// A decision row: env, version, decision, actor, at, note.
 pub type ApprovalRow = (String, String, String, String, String, Option<String>);
@@ -167,11 +168,11 @@ impl PgStore {
                 &[&last],
             )?;
             let ins = tx.prepare(
-                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?;
             for d in &src.deploys {
-                tx.execute(&ins, &[&d.0, &d.1, &d.2, &d.3, &d.4, &d.5, &d.6])?;
+                tx.execute(&ins, &[&d.0, &d.1, &d.2, &d.3, &d.4, &d.5, &d.6, &d.7])?;
             }
             let ins = tx.prepare(
                 "INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)

@@ -380,6 +380,7 @@ impl PgStore {
                     actor: self.get(r, 4)?,
                     kind: DeployKind::parse(&kind)
                         .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
+                    url: self.get(r, 6)?,
                 })
             })
             .collect()
@@ -875,8 +876,8 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         self.with_audit(|tx, p| {
             tx.execute(
-                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &rec.env,
                     &rec.version.as_str(),
@@ -885,6 +886,7 @@ impl Store for PgStore {
                     &rec.actor,
                     &rec.kind.as_str(),
                     &started,
+                    &rec.url,
                 ],
             )?;
             p.insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
@@ -996,7 +998,7 @@ impl Store for PgStore {
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         let rows = self.with(true, |s| {
             let st = s.st(
-                "SELECT env, version, from_version, at, actor, kind FROM shipdeck_deploys
+                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
                  WHERE $1::text IS NULL OR env = $1 ORDER BY id",
             )?;
             s.client.query(&st, &[&env])
@@ -1007,7 +1009,7 @@ impl Store for PgStore {
     fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
         let rows = self.with(true, |s| {
             let st = s.st(
-                "SELECT env, version, from_version, at, actor, kind FROM shipdeck_deploys
+                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
                  WHERE id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env) ORDER BY id",
             )?;
             s.client.query(&st, &[])
@@ -1018,9 +1020,11 @@ impl Store for PgStore {
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(true, |s| {
-            let st = s.st("SELECT env, version, from_version, at, actor, kind FROM
+            let st = s.st(
+                "SELECT env, version, from_version, at, actor, kind, url FROM
                    (SELECT * FROM shipdeck_deploys WHERE env = $1 ORDER BY id DESC LIMIT $2) d
-                 ORDER BY id")?;
+                 ORDER BY id",
+            )?;
             s.client.query(&st, &[&env, &limit])
         })?;
         self.deploy_rows(rows)

@@ -70,7 +70,8 @@ CREATE TABLE shipdeck_deploys (
     at           TEXT NOT NULL,
     actor        TEXT NOT NULL,
     kind         TEXT NOT NULL,
-    audit_id     BIGINT REFERENCES shipdeck_audit(id)
+    audit_id     BIGINT REFERENCES shipdeck_audit(id),
+    url          TEXT
 );
 CREATE INDEX shipdeck_deploys_env ON shipdeck_deploys(env, id);
 CREATE TABLE shipdeck_integrity_events (
