@@ -407,10 +407,40 @@ impl PgStore {
         let mut f = Some(f);
         let (out, appended) = self.with(false, |s| {
             let p = Prepared::on(s)?;
+            let flush = s.st(
+                "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
+                 ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at",
+            )?;
+            let checkpoint = s.st(
+                "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at) VALUES (1, $1, $2, $3)
+                 ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
+                 WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
+            )?;
             let mut tx = s.client.transaction()?;
+            // Appends take turns on the counter row until they commit: the
+            // commit does not wait for the disk here, so the next append
+            // need not either (group commit); the flush below makes this
+            // one durable before the call returns.
+            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
             let f = f.take().expect("run once: writes are not retried");
             let out = f(&mut tx, &p)?;
+            // Records appended right after the head this process walked
+            // carry the chain on: the stored checkpoint moves with them,
+            // so the next action anywhere walks from here.
+            {
+                let app = p.appended.borrow();
+                if let (Some(first), Some(last)) = (app.first(), app.last())
+                    && report.head.as_deref().unwrap_or("") == first.prev
+                    && report.records as i64 + 1 == first.id
+                {
+                    tx.execute(&checkpoint, &[&last.id, &last.hash, &ts(Utc::now())])?;
+                }
+            }
             tx.commit()?;
+            // A write of this session's own row, committed synchronously:
+            // it waits until the log is on disk up to it, this append's
+            // commit included (and shares the flush with everyone's).
+            s.client.execute(&flush, &[&ts(Utc::now())])?;
             Ok((out, p.appended.into_inner()))
         })?;
         // Records this process appended right after the head it had
@@ -435,14 +465,25 @@ impl PgStore {
     /// The chain's state, walked again from the last intact point only
     /// when records were added since (the highest id and the counter).
     fn chain_report(&self) -> Result<ChainReport, StoreError> {
-        let key: (Option<i64>, i64) = self.with(true, |s| {
+        let (key, stored) = self.with(true, |s| {
             let st = s.st(
-                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1)",
+                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1),
+                        (SELECT id FROM shipdeck_chain_checkpoint WHERE one = 1),
+                        (SELECT hash FROM shipdeck_chain_checkpoint WHERE one = 1)",
             )?;
             let r = s.client.query_one(&st, &[])?;
-            Ok((r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(0)))
+            let key: (Option<i64>, i64) = (r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(0));
+            let stored = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<String>>(3)) {
+                (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
+                _ => None,
+            };
+            Ok((key, stored))
         })?;
-        let from = {
+        *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
+        let mine = {
             let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
             match &*v {
                 Some(ver) if ver.key == key => return Ok(ver.report.clone()),
@@ -455,14 +496,17 @@ impl PgStore {
                 _ => None,
             }
         };
-        let from = match from {
-            Some(cp) => Some(cp),
-            None => self.stored_checkpoint()?,
-        };
-        let from = match from {
-            Some(cp) if self.vouches(&cp)? => Some(cp),
-            _ => None,
-        };
+        // Walk from the furthest point that still vouches for itself:
+        // what this process walked, or what another one stored since.
+        let mut candidates: Vec<chain::Checkpoint> = [mine, stored].into_iter().flatten().collect();
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
+        let mut from = None;
+        for cp in candidates {
+            if self.vouches(&cp)? {
+                from = Some(cp);
+                break;
+            }
+        }
         self.walk_chain(from)
     }
 
@@ -479,21 +523,6 @@ impl PgStore {
         let r = self.chain_row(&row)?;
         Ok(r.hash.as_deref() == Some(cp.hash.as_str())
             && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash)
-    }
-
-    fn stored_checkpoint(&self) -> Result<Option<chain::Checkpoint>, StoreError> {
-        let cp = self.with(true, |s| {
-            let st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
-            Ok(s.client.query_opt(&st, &[])?.map(|r| chain::Checkpoint {
-                id: r.get(0),
-                hash: r.get(1),
-            }))
-        })?;
-        *self
-            .stored_checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = cp.as_ref().map(|c| c.id);
-        Ok(cp)
     }
 
     fn chain_row(&self, r: &postgres::Row) -> Result<ChainRow, StoreError> {

@@ -131,6 +131,12 @@ CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
     FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
 CREATE TRIGGER shipdeck_monitor_runs_changed AFTER INSERT ON shipdeck_monitor_runs
     FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
+-- One row per session that appended: a synchronous write of it after an
+-- append (whose own commit does not wait) waits for the disk for both.
+CREATE TABLE shipdeck_flush (
+    pid INTEGER PRIMARY KEY,
+    at  TEXT NOT NULL
+);
 CREATE TABLE shipdeck_samples (
     env      TEXT NOT NULL,
     at       TEXT NOT NULL,
