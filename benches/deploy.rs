@@ -58,7 +58,8 @@ fn target(rt: &tokio::runtime::Runtime, deploy: &str) -> DeployTarget {
     let client = rt.block_on(async {
         shipdeck::backends::http::client(Duration::from_secs(2), None).expect("client")
     });
-    DeployTarget::from_config("prod", cfg.environments[0].deploy.get_ref(), client)
+    let deploy = cfg.environments[0].deploy.as_ref().expect("deploy");
+    DeployTarget::from_config("prod", deploy.get_ref(), client)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

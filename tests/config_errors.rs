@@ -130,3 +130,21 @@ fn config_is_found_through_the_environment_variable() {
         .code(2)
         .stderr(predicate::str::contains("wrong_type.toml:9:17"));
 }
+
+#[test]
+fn canary_strategy_is_refused_until_its_flow_lands() {
+    expect(
+        "canary_unavailable.toml",
+        "12:12",
+        "canary strategy: not available yet in this build",
+    );
+}
+
+#[test]
+fn canary_steps_that_fall_name_the_steps() {
+    expect(
+        "canary_steps_fall.toml",
+        "15:9",
+        "canary.steps must rise step by step, but 10 follows 50",
+    );
+}

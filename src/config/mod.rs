@@ -9,6 +9,15 @@ use toml::Spanned;
 
 use crate::domain::{HumanDuration, TimeWindow};
 
+mod team;
+pub use team::{NotifyConfig, NotifyEvent, NotifyKind, PolicyConfig};
+mod strategy;
+pub use strategy::{BlueGreenConfig, CanaryConfig, LiveSourceConfig};
+mod release;
+pub use release::{
+    BackupConfig, CiConfig, FreezeConfig, GithubSourceConfig, ReleaseConfig, freezes,
+};
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -26,6 +35,18 @@ pub struct Config {
     #[serde(default)]
     pub ui: UiConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// `[policy]`: team rules (self-approval).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// `[[notify]]`: receivers of release events.
+    #[serde(default)]
+    pub notify: Vec<Spanned<NotifyConfig>>,
+    /// `[release]`: the repository, migrations, CI, backup and restore.
+    #[serde(default)]
+    pub release: ReleaseConfig,
+    /// `[[freeze]]` windows.
+    #[serde(default)]
+    pub freeze: Vec<FreezeConfig>,
 }
 
 fn default_project() -> String {
@@ -224,6 +245,8 @@ fn default_refresh() -> HumanDuration {
 pub enum RollbackStrategy {
     #[default]
     Redeploy,
+    BlueGreen,
+    Canary,
 }
 
 impl RollbackStrategy {
@@ -231,8 +254,14 @@ impl RollbackStrategy {
     pub fn as_str(self) -> &'static str {
         match self {
             RollbackStrategy::Redeploy => "redeploy",
+            RollbackStrategy::BlueGreen => "blue-green",
+            RollbackStrategy::Canary => "canary",
         }
     }
+}
+
+fn default_rollback() -> Spanned<RollbackStrategy> {
+    Spanned::new(0..0, RollbackStrategy::Redeploy)
 }
 
 /// Longest link template accepted.
@@ -314,15 +343,25 @@ pub fn expand_link(template: &str, env: &str, version: Option<&str>) -> Option<S
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentConfig {
     pub name: Spanned<String>,
-    pub version: Spanned<VersionSourceConfig>,
-    pub deploy: Spanned<DeployConfig>,
+    /// How its running version is read. Required, except for
+    /// `rollback = "blue-green"`, whose version is what the live slot runs
+    /// (`[environments.blue_green]`).
+    pub version: Option<Spanned<VersionSourceConfig>>,
+    /// How it is deployed. Required, except for `rollback = "blue-green"`,
+    /// which deploys one slot (`blue_green.deploy`).
+    pub deploy: Option<Spanned<DeployConfig>>,
     #[serde(default)]
     pub gates: GatesConfig,
     /// Run the monitoring window after each deploy.
     #[serde(default)]
     pub monitored: bool,
-    #[serde(default)]
-    pub rollback: RollbackStrategy,
+    /// The rollback strategy (SPEC §2): "redeploy", "blue-green" or "canary".
+    #[serde(default = "default_rollback")]
+    pub rollback: Spanned<RollbackStrategy>,
+    /// `[environments.blue_green]`, with `rollback = "blue-green"`.
+    pub blue_green: Option<Spanned<BlueGreenConfig>>,
+    /// `[environments.canary]`, with `rollback = "canary"`.
+    pub canary: Option<Spanned<CanaryConfig>>,
     /// Value of the `env` label selecting this environment's metrics
     /// (default: its name).
     pub metrics_label: Option<String>,
@@ -444,6 +483,18 @@ pub struct GatesConfig {
     pub approval_stage: Option<Spanned<String>>,
     /// Deploys outside this UTC window warn and ask again: "22:00-06:00".
     pub low_traffic_window: Option<TimeWindow>,
+    /// The release's commit has green CI (`[release] ci`).
+    #[serde(default)]
+    pub requires_ci: bool,
+    /// Every commit of the release came through an approved pull request.
+    #[serde(default)]
+    pub requires_review: bool,
+    /// A migration release needs a backup taken for this deploy first.
+    #[serde(default)]
+    pub requires_backup: bool,
+    /// The approval stage's own metrics since it got the version show no regression.
+    #[serde(default)]
+    pub requires_healthy_stage: bool,
 }
 
 /// A config error with its place in the file.
@@ -477,7 +528,8 @@ impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = read_config_text(path)?;
-        let cfg = Config::parse(&src, path)?;
+        let mut cfg = Config::parse(&src, path)?;
+        cfg.release.anchor(path);
         cfg.register_secrets();
         Ok(cfg)
     }
@@ -513,6 +565,32 @@ impl Config {
         Ok(cfg)
     }
 
+    /// [`Config::load`], and what `config check` insists on besides: every
+    /// environment variable a `[[notify]]` table names is set (a running
+    /// shipdeck skips such a receiver and logs why, rather than fail the
+    /// action it would have reported).
+    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+        let src = read_config_text(path)?;
+        let cfg = Config::parse(&src, path)?;
+        if let Some((span, message)) = team::unset_notify_vars(&cfg.notify).into_iter().next() {
+            let (line, column) = match span {
+                Some(s) => {
+                    let (l, c) = line_col(&src, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            });
+        }
+        cfg.register_secrets();
+        Ok(cfg)
+    }
+
     /// Register every secret this config names with the redactor: the
     /// values of the `token_env` variables that are set, and the
     /// credentials of every URL. Called by [`Config::load`]; the backends
@@ -521,20 +599,56 @@ impl Config {
         let mut vars = vec![self.metrics.token_env.as_deref()];
         let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
         for e in &self.environments {
-            vars.push(e.version.get_ref().token_env.as_deref());
-            let d = e.deploy.get_ref();
-            vars.push(d.token_env.as_deref());
-            vars.push(
-                d.github_actions
-                    .as_ref()
-                    .map(|g| g.get_ref().token_env.as_str()),
-            );
-            vars.push(d.jenkins.as_ref().map(|j| j.get_ref().token_env.as_str()));
-            vars.push(d.vercel.as_ref().map(|v| v.get_ref().token_env.as_str()));
-            urls.push(d.jenkins.as_ref().map(|j| j.get_ref().url.as_str()));
-            urls.push(e.version.get_ref().url.as_deref());
-            urls.push(e.deploy.get_ref().webhook.as_deref());
+            let mut sources: Vec<&VersionSourceConfig> = Vec::new();
+            let mut hooks: Vec<&DeployConfig> = Vec::new();
+            sources.extend(e.version.as_ref().map(|v| v.get_ref()));
+            hooks.extend(e.deploy.as_ref().map(|d| d.get_ref()));
+            if let Some(bg) = &e.blue_green {
+                let bg = bg.get_ref();
+                let live = bg.live.get_ref();
+                vars.push(live.token_env.as_deref());
+                urls.push(live.url.as_deref());
+                sources.push(bg.slot_version.get_ref());
+                hooks.extend([bg.deploy.get_ref(), bg.switch.get_ref()]);
+            }
+            if let Some(c) = &e.canary {
+                let c = c.get_ref();
+                sources.push(c.version.get_ref());
+                hooks.extend([c.deploy.get_ref(), c.weight.get_ref()]);
+            }
+            for v in sources {
+                vars.push(v.token_env.as_deref());
+                urls.push(v.url.as_deref());
+            }
+            for d in hooks {
+                vars.push(d.token_env.as_deref());
+                vars.push(
+                    d.github_actions
+                        .as_ref()
+                        .map(|g| g.get_ref().token_env.as_str()),
+                );
+                vars.push(d.jenkins.as_ref().map(|j| j.get_ref().token_env.as_str()));
+                vars.push(d.vercel.as_ref().map(|v| v.get_ref().token_env.as_str()));
+                urls.push(d.jenkins.as_ref().map(|j| j.get_ref().url.as_str()));
+                urls.push(d.webhook.as_deref());
+            }
         }
+        if let Some(g) = self
+            .release
+            .ci
+            .as_ref()
+            .and_then(|c| c.get_ref().github.as_ref())
+        {
+            vars.push(Some(g.token_env.as_str()));
+            urls.push(g.api_url.as_deref());
+        }
+        // A notification URL is a secret as a whole (a Slack webhook's
+        // path is its token).
+        vars.extend(
+            self.notify
+                .iter()
+                .map(|n| Some(n.get_ref().url_env.as_str())),
+        );
         for v in vars.into_iter().flatten() {
             if let Ok(secret) = std::env::var(v) {
                 crate::text::register_secret(&secret);
@@ -546,6 +660,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        team::check_notify(&self.notify)?;
         if self.environments.is_empty() {
             return Err((
                 None,
@@ -575,74 +690,12 @@ impl Config {
         }
         for (i, env) in self.environments.iter().enumerate() {
             let name = env.name.get_ref();
-            let vs = env.version.get_ref();
-            match (&vs.url, &vs.command) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err((
-                        Some(env.version.span()),
-                        format!(
-                            "environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"
-                        ),
-                    ));
-                }
-                (None, Some(c)) if c.is_empty() => {
-                    return Err((
-                        Some(env.version.span()),
-                        format!("environment {name:?}: version command is empty"),
-                    ));
-                }
-                (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err((
-                        Some(env.version.span()),
-                        format!(
-                            "environment {name:?}: version url {u:?} must start with http:// or https://"
-                        ),
-                    ));
-                }
-                _ => {}
+            strategy::check_strategy(env)?;
+            if let Some(version) = &env.version {
+                check_version(name, version)?;
             }
-            if !vs.pointer.is_empty() && !vs.pointer.starts_with('/') {
-                return Err((
-                    Some(env.version.span()),
-                    format!(
-                        "environment {name:?}: pointer {:?} must be a JSON pointer starting with /",
-                        vs.pointer
-                    ),
-                ));
-            }
-            let d = env.deploy.get_ref();
-            let kinds = [
-                d.webhook.is_some(),
-                d.command.is_some(),
-                d.github_actions.is_some(),
-                d.jenkins.is_some(),
-                d.vercel.is_some(),
-            ];
-            if kinds.iter().filter(|k| **k).count() != 1 {
-                return Err((
-                    Some(env.deploy.span()),
-                    format!(
-                        "environment {name:?}: deploy needs exactly one of webhook = \"…\", command = [\"…\"], [….deploy.github_actions], [….deploy.jenkins] or [….deploy.vercel]"
-                    ),
-                ));
-            }
-            check_ci_backends(name, d)?;
-            match (&d.webhook, &d.command) {
-                (None, Some(c)) if c.is_empty() => {
-                    return Err((
-                        Some(env.deploy.span()),
-                        format!("environment {name:?}: deploy command is empty"),
-                    ));
-                }
-                (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err((
-                        Some(env.deploy.span()),
-                        format!(
-                            "environment {name:?}: webhook {u:?} must start with http:// or https://"
-                        ),
-                    ));
-                }
-                _ => {}
+            if let Some(deploy) = &env.deploy {
+                check_deploy(name, deploy)?;
             }
             if let Some(stage) = &env.gates.approval_stage {
                 match self.index_of(stage.get_ref()) {
@@ -695,6 +748,7 @@ impl Config {
         if self.metrics.step.0 < std::time::Duration::from_millis(100) {
             return Err((None, "[metrics] step must be at least 100ms".into()));
         }
+        release::validate(&self.release, &self.freeze, &self.names())?;
         Ok(())
     }
 
@@ -714,6 +768,84 @@ impl Config {
     pub fn env(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name.get_ref() == name)
     }
+}
+
+/// The top-level `version` source: exactly one of url or command, a usable
+/// URL, a JSON pointer.
+fn check_version(name: &str, version: &Spanned<VersionSourceConfig>) -> Result<(), Problem> {
+    let vs = version.get_ref();
+    match (&vs.url, &vs.command) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err((
+                Some(version.span()),
+                format!(
+                    "environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"
+                ),
+            ));
+        }
+        (None, Some(c)) if c.is_empty() => {
+            return Err((
+                Some(version.span()),
+                format!("environment {name:?}: version command is empty"),
+            ));
+        }
+        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            return Err((
+                Some(version.span()),
+                format!(
+                    "environment {name:?}: version url {u:?} must start with http:// or https://"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if !vs.pointer.is_empty() && !vs.pointer.starts_with('/') {
+        return Err((
+            Some(version.span()),
+            format!(
+                "environment {name:?}: pointer {:?} must be a JSON pointer starting with /",
+                vs.pointer
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The top-level `deploy`: exactly one backend, each well-formed.
+fn check_deploy(name: &str, deploy: &Spanned<DeployConfig>) -> Result<(), Problem> {
+    let d = deploy.get_ref();
+    let kinds = [
+        d.webhook.is_some(),
+        d.command.is_some(),
+        d.github_actions.is_some(),
+        d.jenkins.is_some(),
+        d.vercel.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err((
+            Some(deploy.span()),
+            format!(
+                "environment {name:?}: deploy needs exactly one of webhook = \"…\", command = [\"…\"], [….deploy.github_actions], [….deploy.jenkins] or [….deploy.vercel]"
+            ),
+        ));
+    }
+    check_ci_backends(name, d)?;
+    match (&d.webhook, &d.command) {
+        (None, Some(c)) if c.is_empty() => {
+            return Err((
+                Some(deploy.span()),
+                format!("environment {name:?}: deploy command is empty"),
+            ));
+        }
+        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            return Err((
+                Some(deploy.span()),
+                format!("environment {name:?}: webhook {u:?} must start with http:// or https://"),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The keys of the CI/CD deploy tables: present, well-formed, with only
@@ -910,6 +1042,8 @@ struct Probe {
     ui: UiProbe,
     #[serde(default)]
     environments: Vec<EnvProbe>,
+    #[serde(default)]
+    release: release::ReleaseProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -947,6 +1081,9 @@ struct EnvProbe {
     deploy: SourceProbe,
     metrics_label: Option<Spanned<String>>,
     restore_command: Option<Spanned<String>>,
+    name: Option<String>,
+    #[serde(default)]
+    gates: release::GatesProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -1034,7 +1171,9 @@ impl Probe {
         positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
         positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
         positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
-        for e in &self.environments {
+        for (i, e) in self.environments.iter().enumerate() {
+            let name = e.name.as_deref().unwrap_or("?");
+            release::check_gate_keys(&self.release, name, i, &e.gates)?;
             printable("metrics_label", &e.metrics_label)?;
             printable("restore_command", &e.restore_command)?;
             for src in [&e.version, &e.deploy] {

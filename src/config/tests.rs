@@ -28,6 +28,8 @@ fn ci_deploy_tables_parse_with_their_keys() {
     .unwrap();
     let g = c.environments[0]
         .deploy
+        .as_ref()
+        .unwrap()
         .get_ref()
         .github_actions
         .as_ref()
@@ -38,12 +40,28 @@ fn ci_deploy_tables_parse_with_their_keys() {
         "{CI_ENV}[environments.deploy.jenkins]\nurl = \"https://ci.example\"\njob = \"team/deploy-shop\"\nparams = {{ VERSION = \"{{version}}\" }}\nuser = \"bot\"\ntoken_env = \"JENKINS_TOKEN\"\n"
     ))
     .unwrap();
-    assert!(c.environments[0].deploy.get_ref().jenkins.is_some());
+    assert!(
+        c.environments[0]
+            .deploy
+            .as_ref()
+            .unwrap()
+            .get_ref()
+            .jenkins
+            .is_some()
+    );
     let c = parse(&format!(
         "{CI_ENV}[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"VERCEL_TOKEN\"\n"
     ))
     .unwrap();
-    assert!(c.environments[0].deploy.get_ref().vercel.is_some());
+    assert!(
+        c.environments[0]
+            .deploy
+            .as_ref()
+            .unwrap()
+            .get_ref()
+            .vercel
+            .is_some()
+    );
 }
 
 #[test]

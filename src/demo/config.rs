@@ -68,7 +68,9 @@ mod tests {
                 Some("http://127.0.0.1:40001/metrics")
             );
             assert_eq!(
-                prod.version.get_ref().url.as_deref(),
+                prod.version
+                    .as_ref()
+                    .and_then(|v| v.get_ref().url.as_deref()),
                 Some("http://127.0.0.1:40001/envs/production/version")
             );
         }

@@ -6,13 +6,18 @@
 
 pub mod baseline;
 mod duration;
+pub mod evidence;
 pub mod health;
+pub mod policy;
 mod promotion;
+pub mod release;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration, clock};
+pub use evidence::{Check, CheckState, PlanEvidence, Requirements, apply_evidence};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,
@@ -117,6 +122,8 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// A database backup taken before a migration release was deployed.
+    Backup,
 }
 
 impl ActionKind {
@@ -128,6 +135,7 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Backup => "backup",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -138,6 +146,7 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "backup" => ActionKind::Backup,
             _ => return None,
         })
     }

@@ -2,7 +2,7 @@
 //! the environment reports the version, outcome record — and "unknown" when
 //! interrupted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 
@@ -25,13 +25,7 @@ impl Engine {
         let cfg_env = &self.inner.config.environments[idx];
         let env = cfg_env.name();
         let backend = &self.inner.envs[idx];
-        let timeout = cfg_env.deploy.get_ref().timeout.0;
-        let poll = cfg_env
-            .deploy
-            .get_ref()
-            .poll
-            .0
-            .max(Duration::from_millis(100));
+        let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         let now = Utc::now();
         let host = hostname();
         let pid = std::process::id();
@@ -92,7 +86,7 @@ impl Engine {
                 EnvState::Deploying
             }),
         );
-        let emit = |ev: Event| {
+        let emit = move |ev: Event| {
             if let Some(tx) = &events {
                 let _ = tx.send(ev);
             }
@@ -103,75 +97,32 @@ impl Engine {
             from: from.cloned(),
             rollback: rolling_back,
         });
-        let fail = |guard: &mut InFlight<'_>, detail: String| {
-            guard.finish(Outcome::Failed, &detail);
-            emit(Event::DeployFinished {
-                env: env.to_string(),
-                version: version.clone(),
-                ok: false,
-                detail: detail.clone(),
-            });
+        let steps = super::strategy::Steps {
+            env,
+            action,
+            version,
+            timeout,
+            poll,
+            emit: &emit,
         };
-        let accepted = match backend.deploy.start(env, version).await {
-            Ok(a) => a,
-            Err(e @ crate::backends::BackendError::OutcomeUnknown { .. }) => {
-                // The backend may have started it: neither done nor failed.
-                guard.finish(Outcome::Unknown, &e.to_string());
+        let done = match self.run_steps(idx, &steps).await {
+            Ok(done) => done,
+            Err(f) => {
+                // Unknown: the backend may have started it, so neither done
+                // nor failed.
+                guard.finish(f.outcome, &f.detail);
                 emit(Event::DeployFinished {
                     env: env.to_string(),
                     version: version.clone(),
                     ok: false,
-                    detail: e.to_string(),
+                    detail: f.detail.clone(),
                 });
-                return Err(e.into());
-            }
-            Err(e) => {
-                fail(&mut guard, e.to_string());
-                return Err(e.into());
+                if f.tell_backend {
+                    backend.strategy.finished(false, &f.detail).await;
+                }
+                return Err(f.error);
             }
         };
-        tracing::info!(env, %version, "{accepted}");
-        let t0 = Instant::now();
-        let mut observed: Option<Version> = None;
-        let mut last_error: Option<String>;
-        loop {
-            match backend.version.read().await {
-                Ok(v) if &v == version => break,
-                Ok(v) => {
-                    observed = Some(v);
-                    last_error = None;
-                }
-                Err(e) => last_error = Some(e.to_string()),
-            }
-            let elapsed = t0.elapsed();
-            if elapsed >= timeout {
-                let mut why = format!(
-                    "{env} still reports {} after {}s",
-                    observed
-                        .as_ref()
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "no version".into()),
-                    timeout.as_secs()
-                );
-                if let Some(e) = &last_error {
-                    why.push_str(&format!(" (last read failed: {e})"));
-                }
-                why.push_str(&format!("; {accepted}"));
-                fail(&mut guard, why.clone());
-                backend.deploy.finished(false, &why).await;
-                return Err(EngineError::DeployFailed {
-                    env: env.to_string(),
-                    version: version.clone(),
-                    detail: why,
-                });
-            }
-            emit(Event::DeployWaiting {
-                env: env.to_string(),
-                elapsed_s: elapsed.as_secs_f64(),
-                observed: observed.clone(),
-            });
-            tokio::time::sleep(poll.min(timeout.saturating_sub(elapsed))).await;
-        }
         let rec = DeployRecord {
             env: env.to_string(),
             version: version.clone(),
@@ -184,9 +135,6 @@ impl Engine {
                 DeployKind::Promote
             },
         };
-        let took = t0.elapsed().as_secs_f64();
-        // The backend's answer (a CI run's or build's URL) goes into the audit record.
-        let done = format!("{env} reports {version} after {took:.1}s; {accepted}");
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
             // Deployed but not recorded: say what happened. The started
             // record stays without outcome, which the next run reconciles
@@ -211,7 +159,7 @@ impl Engine {
         drop(guard);
         // Recorded first: the backend's own record is told after.
         backend
-            .deploy
+            .strategy
             .finished(true, &format!("{env} reports {version}"))
             .await;
         emit(Event::DeployFinished {

@@ -7,14 +7,18 @@
 mod actions;
 mod deploy;
 mod error;
+mod evidence;
 mod reconcile;
+mod release;
 mod sampler;
 mod status;
+mod strategy;
 mod types;
 mod watch;
 
 pub use actions::{Confirm, Expect};
 pub use error::EngineError;
+pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
@@ -27,9 +31,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::backends::BackendError;
-use crate::backends::deploy::DeployTarget;
 use crate::backends::metrics::MetricsSource;
-use crate::backends::version::VersionSource;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
 use crate::store::{AsyncStore, SqliteStore, Store};
@@ -51,8 +53,7 @@ pub fn default_store_path() -> Option<PathBuf> {
 }
 
 struct Env {
-    version: VersionSource,
-    deploy: DeployTarget,
+    strategy: strategy::Strategy,
 }
 
 struct Inner {
@@ -60,6 +61,8 @@ struct Inner {
     actor: String,
     store: AsyncStore,
     envs: Vec<Env>,
+    /// `[release]` and `[[freeze]]`: the repository, its cache, the backup hook.
+    release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
     sampler: Result<Sampler, String>,
@@ -69,6 +72,11 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// Evidence about pending releases (stage verdicts, CI, review), fetched
+    /// in the background and kept briefly.
+    evidence: evidence::Slots,
+    /// Views wait for evidence (the CLI) rather than show "checking…".
+    evidence_wait: std::sync::atomic::AtomicBool,
 }
 
 /// The engine; cheap to clone.
@@ -105,8 +113,7 @@ impl Engine {
             .environments
             .iter()
             .map(|e| Env {
-                version: VersionSource::from_config(e.name(), e.version.get_ref(), client.clone()),
-                deploy: DeployTarget::from_config(e.name(), e.deploy.get_ref(), client.clone()),
+                strategy: strategy::Strategy::from_config(e, &client),
             })
             .collect();
         let sampler = MetricsSource::from_config(&config.metrics)
@@ -119,8 +126,10 @@ impl Engine {
             })
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
+        let release = release::ReleaseSource::from_config(&config);
         Engine {
             inner: Arc::new(Inner {
+                release,
                 sampler,
                 actor: actor_from(&config),
                 config,
@@ -129,6 +138,8 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                evidence: Default::default(),
+                evidence_wait: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }
@@ -152,6 +163,13 @@ impl Engine {
         self.inner.store.flush(limit).await
     }
 
+    /// A feed that ticks when anyone records something in the store this
+    /// engine uses (another console, a CLI, this process): a view re-reads
+    /// its status when it ticks. See [`crate::store::Changes`].
+    pub async fn changes(&self) -> Result<crate::store::Changes, EngineError> {
+        Ok(self.inner.store.changes().await?)
+    }
+
     fn index(&self, env: &str) -> Result<usize, EngineError> {
         self.inner
             .config
@@ -165,9 +183,9 @@ impl Engine {
     /// Read every environment's version at once.
     async fn observe(&self) -> Vec<Result<Version, BackendError>> {
         let mut set = tokio::task::JoinSet::new();
-        for (i, e) in self.inner.envs.iter().enumerate() {
-            let src = e.version.clone();
-            set.spawn(async move { (i, src.read().await) });
+        for i in 0..self.inner.envs.len() {
+            let engine = self.clone();
+            set.spawn(async move { (i, engine.inner.envs[i].strategy.read_version().await) });
         }
         let mut out: Vec<Option<Result<Version, BackendError>>> =
             (0..self.inner.envs.len()).map(|_| None).collect();
@@ -181,7 +199,7 @@ impl Engine {
             .map(|(i, r)| {
                 r.unwrap_or_else(|| {
                     Err(BackendError::Command {
-                        backend: self.inner.envs[i].version.name().to_string(),
+                        backend: self.inner.envs[i].strategy.version_name().to_string(),
                         cause: "the read task ended unexpectedly".into(),
                     })
                 })

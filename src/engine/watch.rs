@@ -63,7 +63,7 @@ impl Engine {
 
     /// Samples of `env` in `(from, to]` with their times: from the
     /// source's history where it has one, else from the store.
-    async fn samples_at(
+    pub(super) async fn samples_at(
         &self,
         env: &str,
         label: &str,
@@ -104,10 +104,41 @@ impl Engine {
         deploy_at: DateTime<Utc>,
         span: chrono::Duration,
     ) -> Result<(Vec<(DateTime<Utc>, Sample)>, BaselinePlan), EngineError> {
+        self.baseline_timed(env, label, deploy_at, span, incident_periods)
+            .await
+    }
+
+    /// [`Self::baseline`] leaving out the periods `bad` finds in the
+    /// environment's history (`incident_periods`, or for the approval
+    /// stage's verdict `caught_periods`).
+    pub(super) async fn baseline_without(
+        &self,
+        env: &str,
+        label: &str,
+        deploy_at: DateTime<Utc>,
+        span: chrono::Duration,
+        bad: crate::domain::baseline::BadPeriods,
+    ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
+        let (timed, plan) = self
+            .baseline_timed(env, label, deploy_at, span, bad)
+            .await?;
+        Ok((timed.into_iter().map(|(_, s)| s).collect(), plan))
+    }
+
+    /// [`Self::baseline_without`] with the time each sample stands for
+    /// (where the seasonal reference is looked up).
+    async fn baseline_timed(
+        &self,
+        env: &str,
+        label: &str,
+        deploy_at: DateTime<Utc>,
+        span: chrono::Duration,
+        bad: crate::domain::baseline::BadPeriods,
+    ) -> Result<(Vec<(DateTime<Utc>, Sample)>, BaselinePlan), EngineError> {
         let history = self.inner.store.recent_deploys(env, 100).await?;
         let caught = self.caught_versions(env).await?;
         let step = clock::delta(self.inner.config.metrics.step.0);
-        let bad = incident_periods(&history, &caught, Utc::now(), clock::times(step, 2));
+        let bad = bad(&history, &caught, Utc::now(), clock::times(step, 2));
         let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();
@@ -248,7 +279,7 @@ impl Engine {
         let dcfg = self.detector_config(window);
         let window_d = clock::secs_f64(dcfg.window_s);
         let baseline_d = clock::secs_f64(dcfg.baseline_s);
-        let version = self.inner.envs[idx].version.read().await?;
+        let version = self.inner.envs[idx].strategy.read_version().await?;
         let mut claim = self.claim_watch(env).await?;
         let now = Utc::now();
         let last = self.inner.store.recent_deploys(env, 1).await?.pop();

@@ -3,10 +3,12 @@
 //! samples. One trait; the embedded SQLite store is the default.
 
 mod chain;
+mod changes;
 mod face;
 mod sqlite;
 
 pub use chain::{Broken, ChainReport};
+pub use changes::{ChangeNotifier, Changes};
 pub use face::AsyncStore;
 pub use sqlite::SqliteStore;
 
@@ -159,4 +161,10 @@ pub trait Store: Send + Sync {
     fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError>;
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
+    /// The live-events seam: a feed that ticks soon after anyone — another
+    /// console, a CLI, this process — records something a view shows: an
+    /// approval or No-Go, a deploy or rollback starting or ending, a
+    /// monitoring window starting or its verdict, a refusal. See
+    /// [`Changes`]. SQLite watches its file; a shared database pushes.
+    fn changes(&self) -> Result<Changes, StoreError>;
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainReport, ChainRow};
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
+use super::{Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -110,6 +110,10 @@ CREATE TABLE IF NOT EXISTS samples (
 
 /// How often a view re-walks an audit log that only changed in place.
 const VIEW_RECHECK: Duration = Duration::from_secs(10);
+
+/// How often the change watcher asks the file whether another connection
+/// committed (`PRAGMA data_version`: no disk read when nothing did).
+const CHANGE_CHECK: Duration = Duration::from_millis(500);
 
 /// The append-only triggers of the audit log, by name.
 const AUDIT_TRIGGERS: [&str; 2] = ["audit_no_update", "audit_no_delete"];
@@ -740,6 +744,63 @@ fn chain_key(c: &mut Connection) -> rusqlite::Result<ChainKey> {
         .optional()?;
     c.commit()?;
     Ok((dv, max, seq))
+}
+
+/// What a view shows changed when this changed: the newest audit record
+/// (every action, outcome, refusal and verdict is one) and the newest
+/// monitoring window. Samples and lock renewals do not count.
+type ChangeMark = (Option<i64>, Option<i64>);
+
+fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
+    c.query_row(
+        "SELECT (SELECT MAX(id) FROM audit), (SELECT MAX(id) FROM monitor_runs)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Watch the store file on a thread of its own, with its own connection
+/// (whose `data_version` moves on every other connection's commit, this
+/// process's included): tick `notifier` when the [`ChangeMark`] moved;
+/// stop when nobody subscribes any more.
+fn watch_changes(c: Connection, notifier: super::ChangeNotifier, path: PathBuf) {
+    let mut version = data_version(&c).ok();
+    let mut mark = change_mark(&c).ok();
+    let mut failing = false;
+    while !notifier.is_closed() {
+        std::thread::sleep(CHANGE_CHECK);
+        let now = match data_version(&c) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+                continue;
+            }
+        };
+        if now == version {
+            continue;
+        }
+        match change_mark(&c) {
+            Ok(m) => {
+                failing = false;
+                version = now;
+                if mark != Some(m) {
+                    mark = Some(m);
+                    notifier.notify();
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+            }
+        }
+    }
 }
 
 fn is_read_only(e: &rusqlite::Error) -> bool {
@@ -1545,6 +1606,26 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// A watcher thread with its own connection, checking every
+    /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
+    /// when it moved); it ends once every subscriber has gone.
+    fn changes(&self) -> Result<Changes, StoreError> {
+        let conn = match &self.read_only {
+            None => Connection::open(&self.path),
+            Some(_) => open_read_only(&self.path),
+        }
+        .map_err(|e| self.err(e))?;
+        conn.busy_timeout(Duration::from_secs(1))
+            .map_err(|e| self.err(e))?;
+        let (notifier, feed) = Changes::channel();
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("shipdeck-changes".into())
+            .spawn(move || watch_changes(conn, notifier, path))
+            .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
+        Ok(feed)
+    }
 }
 
 #[cfg(test)]
@@ -2131,6 +2212,48 @@ mod tests {
         assert_eq!(got[0].0, t(4));
         assert_eq!(got[5].1.requests, 109.0);
         assert_eq!(got[5].1.p95_ms, None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn another_handles_approval_ticks_the_change_feed_and_a_sample_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let watcher = SqliteStore::open(&path).unwrap();
+        let other = SqliteStore::open(&path).unwrap();
+        let mut feed = watcher.changes().unwrap();
+        let wait = |feed: &Changes, limit_ms: u64| {
+            let mut feed = feed.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(limit_ms), feed.changed())
+                    .await
+                    .is_ok()
+            }
+        };
+        let smp = Sample {
+            t: 0.0,
+            requests: 1.0,
+            errors: 0.0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        };
+        other
+            .record_sample("production", t(0), &smp, chrono::Duration::minutes(5))
+            .unwrap();
+        assert!(!wait(&feed, 1500).await, "a metric sample is no change");
+        let asked = std::time::Instant::now();
+        other.record_approval(&no_go_value()).unwrap();
+        assert!(feed.changed().await);
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "seen after {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(feed.count(), 1);
+        // The watcher's own store writes are changes too (another console
+        // of this machine may be the one that wrote).
+        start(&watcher, "staging", t(1));
+        assert!(wait(&feed, 2000).await);
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub enum Msg {
     HistoryLoaded(Result<Vec<AuditEntry>, String>),
     /// Progress reported by the engine while it acts.
     Engine(Event),
+    /// Someone (another console, a CLI, this one) recorded something in
+    /// the store: read the status again now rather than at the next refresh.
+    StoreChanged,
     ActionDone {
         env: String,
         kind: TaskKind,

@@ -71,7 +71,7 @@ impl Settings {
             strategies: config
                 .environments
                 .iter()
-                .map(|e| (e.name().to_string(), e.rollback))
+                .map(|e| (e.name().to_string(), e.strategy()))
                 .collect(),
             mouse: config.ui.mouse,
             links: config
@@ -87,9 +87,11 @@ impl Settings {
     }
 
     pub fn strategy(&self, env: &str) -> &'static str {
-        match self.strategies.get(env).copied().unwrap_or_default() {
-            RollbackStrategy::Redeploy => "redeploy",
-        }
+        self.strategies
+            .get(env)
+            .copied()
+            .unwrap_or_default()
+            .as_str()
     }
 }
 
@@ -180,6 +182,9 @@ pub enum Pending {
         version: Version,
         source: Option<String>,
         decision: Decision,
+        /// The engine's word that this Go would be refused (team policy),
+        /// shown before Enter; the engine decides again when it acts.
+        refused: Option<Gate>,
     },
     Rollback {
         env: String,

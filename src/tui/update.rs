@@ -77,6 +77,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             result,
         } => on_plan(s, env, version, result),
         Msg::Engine(ev) => on_engine(s, ev),
+        Msg::StoreChanged => on_store_changed(s),
         Msg::ActionDone { env, kind, result } => on_done(s, env, kind, result),
     }
 }
@@ -97,6 +98,18 @@ fn on_tick(s: &mut State, now: chrono::DateTime<chrono::Utc>) -> Vec<Effect> {
         .status_requested_at
         .is_none_or(|at| (now - at).num_milliseconds() * 10 >= refresh_ms * 9);
     if due { load_status(s) } else { vec![] }
+}
+
+/// Another's action (or our own) reached the store: a fresh snapshot now,
+/// and the history when it is on screen. A snapshot already on its way may
+/// have been read before the change, so another follows it.
+fn on_store_changed(s: &mut State) -> Vec<Effect> {
+    s.reload_after = s.status_loading;
+    let mut effects = load_status(s);
+    if s.mode == Mode::History {
+        effects.extend(load_history(s));
+    }
+    effects
 }
 
 /// Ask for a status snapshot unless one is on its way.
@@ -126,7 +139,7 @@ fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     // First snapshot: open on the pending release; later ones keep the
     // selection on the same environment.
     let keep = match &s.status {
-        None => status.pending.as_ref().map(|p| p.to.clone()),
+        None => status.pending.as_ref().map(|p| p.plan.to.clone()),
         Some(_) => s.selected_env().map(|e| e.name.clone()),
     };
     for env in &status.environments {
@@ -745,6 +758,7 @@ fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
             version: plan.version.clone(),
             source: plan.from.clone(),
             decision,
+            refused: env.go_refusal.clone().filter(|_| decision == Decision::Go),
         },
         note: Some(String::new()),
     }));
@@ -1190,6 +1204,32 @@ mod tests {
         assert_eq!(
             update(&mut s, Msg::Tick(t0() + Duration::seconds(12))),
             vec![Effect::LoadStatus]
+        );
+    }
+
+    #[test]
+    fn a_store_change_reads_the_status_at_once_and_again_after_one_in_flight() {
+        let settings = Settings {
+            refresh: std::time::Duration::from_secs(60),
+            ..settings()
+        };
+        let mut s = State::new(settings, Theme::dark(), t0());
+        assert_eq!(update(&mut s, Msg::Tick(t0())), vec![Effect::LoadStatus]);
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        // Long before the next refresh, another process approved.
+        assert_eq!(update(&mut s, Msg::StoreChanged), vec![Effect::LoadStatus]);
+        // A change while that read is on its way: it may predate the
+        // change, so one more read follows it.
+        assert_eq!(update(&mut s, Msg::StoreChanged), vec![]);
+        assert_eq!(
+            update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0)))),
+            vec![Effect::LoadStatus]
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(5))),
+            vec![],
+            "the refresh clock is not shortened by it"
         );
     }
 
