@@ -124,6 +124,10 @@ pub enum ActionKind {
     Verdict,
     /// A database backup taken before a migration release was deployed.
     Backup,
+    /// An answer given from shipdeck to a deploy backend's own approval
+    /// (a GitHub environment's required reviewers) while a deploy waits
+    /// on it. Not a Go/No-Go: it gates nothing in shipdeck.
+    Review,
 }
 
 impl ActionKind {
@@ -136,6 +140,7 @@ impl ActionKind {
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
             ActionKind::Backup => "backup",
+            ActionKind::Review => "review",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -147,6 +152,7 @@ impl ActionKind {
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
             "backup" => ActionKind::Backup,
+            "review" => ActionKind::Review,
             _ => return None,
         })
     }
