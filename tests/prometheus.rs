@@ -39,6 +39,24 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
+    /// Wait until it answers (503 until its TSDB is open).
+    async fn ready(&self) {
+        let base = format!("http://{}", self.addr);
+        let started = Instant::now();
+        loop {
+            let ready = reqwest::get(format!("{base}/-/ready")).await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "Prometheus at {base} not ready after 30 s; its log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn log_tail(&self) -> String {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.iter()
@@ -52,7 +70,33 @@ impl Prometheus {
 
     /// Start Prometheus scraping `target` every second.
     fn start(target: SocketAddr) -> Prometheus {
+        Prometheus::start_with_history(target, None)
+    }
+
+    /// Start Prometheus scraping `target` every second, its TSDB first
+    /// filled with `history` (OpenMetrics text) by `promtool tsdb
+    /// create-blocks-from openmetrics`: past data queryable at once.
+    fn start_with_history(target: SocketAddr, history: Option<&str>) -> Prometheus {
         let data = tempfile::tempdir().expect("a temp dir");
+        if let Some(om) = history {
+            let file = data.path().join("history.om");
+            std::fs::write(&file, om).expect("write history.om");
+            let out = Command::new("promtool")
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&file)
+                .arg(data.path().join("tsdb"))
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => panic!(
+                    "promtool could not convert the history: {}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+                Err(e) => panic!("cannot run promtool: {e}; {INSTALL_HINT}"),
+            }
+        }
         let config = data.path().join("prom.yml");
         let yaml = [
             "global:",
@@ -185,19 +229,7 @@ async fn prometheus_source_agrees_with_the_fleet() {
     let labels = vec!["production".to_string(), "nowhere".to_string()];
 
     // Ready (it answers 503 until the TSDB is open) …
-    let started = Instant::now();
-    loop {
-        let ready = reqwest::get(format!("{base}/-/ready")).await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "Prometheus at {base} not ready after 30 s; its log:\n{}",
-            prom.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    prom.ready().await;
     // … then wait for the first scrapes (about 5 s after start, then a rate needs two).
     let started = Instant::now();
     loop {
@@ -447,4 +479,134 @@ async fn watch_catches_the_bad_release_and_rolls_back() {
             .contains("regression"),
         "{monitor}"
     );
+}
+
+/// OpenMetrics text of production's request counter as it was `ago`
+/// seconds before each second of `[from, to]` (Unix seconds): `rate(t)`
+/// requests per second, 1 s apart, so that `increase(…[2s])` has two
+/// samples in every step.
+fn history_at(ago: i64, from: i64, to: i64, rate: impl Fn(i64) -> f64) -> String {
+    let mut out = String::new();
+    let mut total = 0.0;
+    for t in from..=to {
+        total += rate(t);
+        out.push_str(&format!(
+            "http_requests_total{{env=\"production\",code=\"200\"}} {total} {}\n",
+            t - ago
+        ));
+    }
+    out
+}
+
+/// The seasonal reference from a real Prometheus: the same steps a day and
+/// a week earlier (history backfilled with promtool), the lower of the two
+/// per step; and `shipdeck watch` with it. Today's traffic stays flat
+/// while yesterday's and last week's rose twentyfold at the hour of the
+/// deploy (the morning ramp): the window calls a throughput collapse and
+/// says the seasonal reference was its evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seasonal_reference_comes_from_a_day_and_a_week_earlier_and_decides_a_collapse() {
+    // A healthy release only: nothing but the reference can call this window.
+    let fleet = fleet(11, vec![]).await;
+    let now = Utc::now().timestamp();
+    // Prometheus' start, a 28 s baseline and the deploy: the ramp of the
+    // reference is placed where the window will begin.
+    let ramp = now + 36;
+    let mut om = String::from("# TYPE http_requests counter\n");
+    for (ago, level) in [(86_400, 10.0), (7 * 86_400, 12.0)] {
+        om.push_str(&history_at(ago, now - 600, now + 900, |t| {
+            if t < ramp { level } else { 20.0 * level }
+        }));
+    }
+    om.push_str("# EOF\n");
+    let prom = Prometheus::start_with_history(fleet.addr, Some(&om));
+    prom.ready().await;
+    let base = format!("http://{}", prom.addr);
+
+    // The source: per 2 s step, the lower of the day's and the week's.
+    let src = prometheus_source(base.clone(), 2, QueryTemplates::default());
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).expect("a time");
+    let reference = src
+        .seasonal_reference(
+            "production",
+            &[(at(now - 300), at(now - 200))],
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("Prometheus answers")
+        .expect("Prometheus keeps history");
+    assert_eq!(reference.offsets, vec!["1d", "7d"], "{reference:?}");
+    let n = reference
+        .requests_at(at(now - 250))
+        .expect("a reference step");
+    assert!(close(n, 20.0, 0.15), "2 s at 10 req/s a day ago: {n}");
+    let later = src
+        .seasonal_reference(
+            "production",
+            &[(at(ramp + 60), at(ramp + 80))],
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("Prometheus answers")
+        .expect("history");
+    let n = later.requests_at(at(ramp + 70)).expect("a reference step");
+    assert!(close(n, 400.0, 0.15), "2 s at 200 req/s a day ago: {n}");
+    let none = src
+        .seasonal_reference(
+            "nowhere",
+            &[(at(now - 300), at(now - 200))],
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("Prometheus answers")
+        .expect("history");
+    assert!(
+        none.offsets.is_empty() && none.describe().contains("none"),
+        "{none:?}"
+    );
+
+    // The watch, with the same reference.
+    let home = tempfile::tempdir().expect("home");
+    let a = fleet.addr;
+    let mut cfg = format!(
+        "project = \"demo-shop\"\n[metrics]\nsource = \"prometheus\"\nurl = \"{base}\"\nstep = \"2s\"\n\
+         [monitor]\nwindow = \"2m\"\nbaseline = \"20s\"\nauto_rollback = false\n"
+    );
+    for env in ["staging", "production"] {
+        cfg.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\n\
+             deploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\" }}\n"
+        ));
+    }
+    cfg.push_str("monitored = true\n");
+    std::fs::write(home.path().join("shipdeck.toml"), cfg).expect("config");
+    let wait = (ramp - 4 - Utc::now().timestamp()).max(0) as u64;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let h = home.path().to_path_buf();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let (c, o, e) = shipdeck(&h, &["promote", "production", "--yes"]);
+        assert_eq!(c, 0, "promote: {o}{e}");
+        shipdeck(&h, &["watch", "production", "--json"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        code,
+        4,
+        "traffic far below the reference is a collapse: {out}\n{err}\nprometheus:\n{}",
+        prom.log_tail()
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).expect("watch --json");
+    assert_eq!(j["metric"], "throughput", "{j}");
+    let reason = j["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("seasonal reference"), "{reason}");
+    assert!(
+        j["baseline"]
+            .as_str()
+            .unwrap_or("")
+            .contains("seasonal reference: the same steps 1d and 7d earlier"),
+        "{j}"
+    );
+    drop(prom);
+    fleet.shutdown().await.expect("fleet shutdown");
 }

@@ -38,6 +38,8 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
         ("error_spike", 4, "regression", Some("error_rate")),
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
+        ("coarse_latency_x2", 4, "regression", Some("latency_p50")),
+        ("low_traffic_x3", 4, "regression", Some("error_rate")),
         ("latency_p95", 4, "regression", Some("latency_p95")),
         ("throughput_collapse", 4, "regression", Some("throughput")),
         ("header_only", 1, "insufficient_data", None),

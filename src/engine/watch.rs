@@ -9,6 +9,7 @@ use crate::domain::clock;
 use serde::Serialize;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
+use crate::backends::metrics::SeasonalReference;
 use crate::domain::baseline::{BaselinePlan, incident_periods, plan_baseline};
 use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version, WindowVerdict};
 use crate::monitor::{Detector, DetectorConfig, Sample, Verdict, VerdictKind};
@@ -102,8 +103,8 @@ impl Engine {
         label: &str,
         deploy_at: DateTime<Utc>,
         span: chrono::Duration,
-    ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
-        self.baseline_without(env, label, deploy_at, span, incident_periods)
+    ) -> Result<(Vec<(DateTime<Utc>, Sample)>, BaselinePlan), EngineError> {
+        self.baseline_timed(env, label, deploy_at, span, incident_periods)
             .await
     }
 
@@ -118,6 +119,22 @@ impl Engine {
         span: chrono::Duration,
         bad: crate::domain::baseline::BadPeriods,
     ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
+        let (timed, plan) = self
+            .baseline_timed(env, label, deploy_at, span, bad)
+            .await?;
+        Ok((timed.into_iter().map(|(_, s)| s).collect(), plan))
+    }
+
+    /// [`Self::baseline_without`] with the time each sample stands for
+    /// (where the seasonal reference is looked up).
+    async fn baseline_timed(
+        &self,
+        env: &str,
+        label: &str,
+        deploy_at: DateTime<Utc>,
+        span: chrono::Duration,
+        bad: crate::domain::baseline::BadPeriods,
+    ) -> Result<(Vec<(DateTime<Utc>, Sample)>, BaselinePlan), EngineError> {
         let history = self.inner.store.recent_deploys(env, 100).await?;
         let caught = self.caught_versions(env).await?;
         let step = clock::delta(self.inner.config.metrics.step.0);
@@ -129,12 +146,49 @@ impl Engine {
             for (at, mut s) in self.samples_at(env, label, r.from, r.to).await? {
                 if let Some(t) = plan.place(at) {
                     s.t = t;
-                    out.push(s);
+                    out.push((at, s));
                 }
             }
         }
-        out.sort_by(|a, b| a.t.total_cmp(&b.t));
+        out.sort_by(|a, b| a.1.t.total_cmp(&b.1.t));
         Ok((out, plan))
+    }
+
+    /// The seasonal reference of a window (Prometheus only: the same steps
+    /// a day and a week earlier) over the baseline's ranges and the
+    /// window, and the line saying what it was. A reference that cannot be
+    /// read leaves the window without one (and says so); it never stops it.
+    async fn seasonal(
+        &self,
+        label: &str,
+        plan: &BaselinePlan,
+        end: DateTime<Utc>,
+    ) -> (Option<SeasonalReference>, Option<String>) {
+        let Ok(sampler) = &self.inner.sampler else {
+            return (None, None);
+        };
+        let mut ranges: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+            plan.ranges.iter().map(|r| (r.from, r.to)).collect();
+        ranges.push((plan.deploy_at, end));
+        let step = self.inner.config.metrics.step.0;
+        match sampler
+            .source()
+            .seasonal_reference(label, &ranges, step)
+            .await
+        {
+            Ok(Some(r)) => {
+                let note = r.describe();
+                (Some(r).filter(|r| !r.offsets.is_empty()), Some(note))
+            }
+            Ok(None) => (None, None),
+            Err(e) => {
+                tracing::warn!(label, "monitoring window: no seasonal reference ({e})");
+                (
+                    None,
+                    Some(format!("seasonal reference: none (Prometheus failed: {e})")),
+                )
+            }
+        }
     }
 
     /// Who watches `env` right now (a live owner of its monitoring claim),
@@ -242,15 +296,22 @@ impl Engine {
 
         let mut detector = Detector::new(dcfg.clone());
         let (baseline, plan) = self.baseline(env, &label, deploy_at, baseline_d).await?;
-        for s in &baseline {
-            detector.push(*s);
+        let (seasonal, seasonal_note) = self.seasonal(&label, &plan, end).await;
+        let reference =
+            |at: DateTime<Utc>, t: f64| seasonal.as_ref().and_then(|r| r.sample_at(at, t));
+        for (at, s) in &baseline {
+            detector.push_with_reference(*s, reference(*at, s.t));
         }
-        let baseline_note = format!(
+        let baseline: Vec<Sample> = baseline.into_iter().map(|(_, s)| s).collect();
+        let mut baseline_note = format!(
             "{} ({} step{})",
             plan.describe(),
             baseline.len(),
             if baseline.len() == 1 { "" } else { "s" }
         );
+        if let Some(note) = seasonal_note {
+            baseline_note = format!("{baseline_note}; {note}");
+        }
         let started = self
             .inner
             .store
@@ -299,7 +360,7 @@ impl Engine {
             s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
             if s.t > 0.0 {
                 last_t = s.t;
-                detector.push(s);
+                detector.push_with_reference(s, reference(at, s.t));
             }
         }
 
@@ -333,10 +394,13 @@ impl Engine {
                 source_error = Some(why.clone());
             }
             let fresh = sampler.points_since(&label, consumed).await;
-            let mut samples: Vec<Sample> = fresh
+            let mut samples: Vec<(Sample, Option<Sample>)> = fresh
                 .iter()
                 .filter(|p| p.at > deploy_at)
-                .map(|p| p.to_sample(deploy_at))
+                .map(|p| {
+                    let s = p.to_sample(deploy_at);
+                    (s, reference(p.at, s.t))
+                })
                 .collect();
             if let Some(p) = fresh.last() {
                 consumed = p.at;
@@ -348,19 +412,20 @@ impl Engine {
                     tracing::warn!(env, "monitoring window: no sample ({why})");
                 }
                 let now = Utc::now();
-                samples.push(Sample {
+                let gap = Sample {
                     t: (now - deploy_at).num_milliseconds() as f64 / 1000.0,
                     requests: f64::NAN,
                     errors: f64::NAN,
                     p50_ms: None,
                     p95_ms: None,
                     p99_ms: None,
-                });
+                };
+                samples.push((gap, None));
                 consumed = consumed.max(now);
                 last_new = now;
             }
-            for sample in samples {
-                let verdict = detector.push(sample).clone();
+            for (sample, reference) in samples {
+                let verdict = detector.push_with_reference(sample, reference).clone();
                 emit(Event::MonitorSample {
                     env: env.to_string(),
                     sample,

@@ -674,10 +674,11 @@ mod tests {
             let r = replay(&samples, DetectorConfig::default());
             let expected = match name {
                 "healthy" | "traffic_dip" | "coarse_warmup" => (None, "healthy"),
-                "error_spike" | "slow_creep" | "coarse_error_spike" => {
+                "error_spike" | "slow_creep" | "coarse_error_spike" | "low_traffic_x3" => {
                     (Some("error_rate"), "regression")
                 }
                 "latency_p95" => (Some("latency_p95"), "regression"),
+                "coarse_latency_x2" => (Some("latency_p50"), "regression"),
                 _ => (Some("throughput"), "regression"),
             };
             assert_eq!(
@@ -689,8 +690,10 @@ mod tests {
             if r.is_regression() {
                 let at = r.detected_at.unwrap();
                 let by = match name {
-                    "slow_creep" => 1800.0,
+                    "slow_creep" | "low_traffic_x3" => 1800.0,
                     "coarse_error_spike" => 600.0,
+                    // Latency at 5-minute steps: by the third slow step.
+                    "coarse_latency_x2" => 900.0,
                     _ => 120.0,
                 };
                 assert!(at > 0.0 && at <= by, "{name}: detected at {at}");

@@ -11,7 +11,7 @@ pub mod exposition;
 pub mod prometheus;
 pub mod scrape;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -268,11 +268,122 @@ impl MetricsSource {
         .map_err(MetricsError::cleaned)
     }
 
+    /// The seasonal reference over `ranges` at `step` (see
+    /// [`SeasonalReference`]). `Ok(None)` when the source keeps no history
+    /// (scrape).
+    pub async fn seasonal_reference(
+        &self,
+        label: &str,
+        ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+        step: Duration,
+    ) -> Result<Option<SeasonalReference>, MetricsError> {
+        let MetricsSource::Prometheus(p) = self else {
+            return Ok(None);
+        };
+        let mut answers = Vec::new();
+        for (name, ago) in SEASONAL_OFFSETS {
+            let mut pts = Vec::new();
+            for (from, to) in ranges {
+                pts.extend(
+                    p.requests_ago(label, *from, *to, step, ago)
+                        .await
+                        .map_err(MetricsError::cleaned)?,
+                );
+            }
+            answers.push((name, pts));
+        }
+        Ok(Some(SeasonalReference::combine(step, answers)))
+    }
+
     /// Where the metrics come from, for display (no credentials).
     pub fn describe(&self) -> String {
         match self {
             MetricsSource::Scrape(s) => format!("scrape {}", s.url()),
             MetricsSource::Prometheus(p) => format!("prometheus {}", p.url()),
+        }
+    }
+}
+
+/// The offsets of the seasonal reference: the same step a day and a week
+/// earlier (PromQL's `offset 1d`, `offset 7d`).
+pub const SEASONAL_OFFSETS: [(&str, Duration); 2] = [
+    ("1d", Duration::from_secs(86_400)),
+    ("7d", Duration::from_secs(7 * 86_400)),
+];
+
+/// A count at the end of a step.
+pub type TimedCount = (DateTime<Utc>, f64);
+
+/// The traffic expected at each step from the same time a day and a week
+/// earlier: requests per step, the lower of the two where both answered
+/// (a fall must be far below both to count as a collapse on that ground).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeasonalReference {
+    /// Requests per step, by the time (Unix ms) they stand for now.
+    points: BTreeMap<i64, f64>,
+    step_ms: i64,
+    /// The offsets that had data ("1d", "7d").
+    pub offsets: Vec<&'static str>,
+}
+
+impl SeasonalReference {
+    /// Combine the answers of each offset (`(name, points)`): per step,
+    /// the lowest of the offsets that have it.
+    pub fn combine(step: Duration, answers: Vec<(&'static str, Vec<TimedCount>)>) -> Self {
+        let mut points: BTreeMap<i64, f64> = BTreeMap::new();
+        let mut offsets = Vec::new();
+        for (name, pts) in answers {
+            if pts.is_empty() {
+                continue;
+            }
+            offsets.push(name);
+            for (at, n) in pts {
+                points
+                    .entry(at.timestamp_millis())
+                    .and_modify(|v| *v = v.min(n))
+                    .or_insert(n);
+            }
+        }
+        SeasonalReference {
+            points,
+            step_ms: (step.as_millis() as i64).max(1),
+            offsets,
+        }
+    }
+
+    /// The reference's requests for the step ending at `at` (its nearest
+    /// point within half a step), if it has one.
+    pub fn requests_at(&self, at: DateTime<Utc>) -> Option<f64> {
+        let ms = at.timestamp_millis();
+        let half = self.step_ms / 2;
+        self.points
+            .range(ms - half..=ms + half)
+            .min_by_key(|(k, _)| (**k - ms).abs())
+            .map(|(_, v)| *v)
+    }
+
+    /// The detector's reference sample for the step ending at `at`: only
+    /// its request count is used.
+    pub fn sample_at(&self, at: DateTime<Utc>, t: f64) -> Option<Sample> {
+        self.requests_at(at).map(|requests| Sample {
+            t,
+            requests,
+            errors: f64::NAN,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        })
+    }
+
+    /// One line for the verdict: which reference the throughput test had.
+    pub fn describe(&self) -> String {
+        match self.offsets.as_slice() {
+            [] => "seasonal reference: none (no traffic recorded a day or a week earlier)".into(),
+            [one] => format!("seasonal reference: the same steps {one} earlier"),
+            many => format!(
+                "seasonal reference: the same steps {} earlier (the lower of them)",
+                many.join(" and ")
+            ),
         }
     }
 }
@@ -532,6 +643,39 @@ mod tests {
             let now = Utc::now();
             send(source.history("production", now, now, Duration::from_secs(10)));
         }
+    }
+
+    #[test]
+    fn the_seasonal_reference_is_the_lower_offset_per_step_and_says_which() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-08T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let step = Duration::from_secs(10);
+        let r = SeasonalReference::combine(
+            step,
+            vec![
+                ("1d", vec![(at(0), 500.0), (at(10), 400.0)]),
+                ("7d", vec![(at(0), 450.0), (at(20), 300.0)]),
+            ],
+        );
+        assert_eq!(r.requests_at(at(0)), Some(450.0));
+        assert_eq!(r.requests_at(at(10)), Some(400.0));
+        assert_eq!(r.requests_at(at(22)), Some(300.0), "within half a step");
+        assert_eq!(r.requests_at(at(40)), None, "no point near");
+        assert_eq!(r.sample_at(at(10), 10.0).map(|s| s.requests), Some(400.0));
+        assert!(r.describe().contains("1d and 7d"), "{}", r.describe());
+        let only =
+            SeasonalReference::combine(step, vec![("1d", vec![]), ("7d", vec![(at(0), 1.0)])]);
+        assert_eq!(only.offsets, vec!["7d"]);
+        assert!(
+            only.describe().contains("7d earlier"),
+            "{}",
+            only.describe()
+        );
+        let none = SeasonalReference::combine(step, vec![("1d", vec![]), ("7d", vec![])]);
+        assert_eq!(none.requests_at(at(0)), None);
+        assert!(none.describe().contains("none"), "{}", none.describe());
     }
 
     #[test]

@@ -477,7 +477,54 @@ impl PrometheusSource {
         let shown = format!("{}/api/v1/query_range", self.shown);
         align(&shown, step, r, e, [q50, q95, q99])
     }
+
+    /// Requests per `step` of `label` over `[start, end]` as they were
+    /// `ago` earlier — what PromQL's `offset` gives, for any template —
+    /// keyed by the time they stand for now: a seasonal reference (the
+    /// same hour yesterday, last week). Long spans are asked in pieces
+    /// that stay under Prometheus' 11,000 points per series.
+    pub async fn requests_ago(
+        &self,
+        label: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+        ago: Duration,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, MetricsError> {
+        if step.is_zero() {
+            return Err(MetricsError::Config(
+                "history step must be longer than zero".into(),
+            ));
+        }
+        let shift = chrono::Duration::from_std(ago).map_err(|_| {
+            MetricsError::Config(format!("a reference offset of {ago:?} is too long"))
+        })?;
+        let step_c = chrono::Duration::from_std(step)
+            .map_err(|_| MetricsError::Config(format!("a step of {step:?} is too long")))?;
+        let query = render_query(&self.queries.requests, label, step, None);
+        let mut out = Vec::new();
+        let mut from = start;
+        while from <= end {
+            let to = (from + step_c * (MAX_POINTS - 1)).min(end);
+            let series = self
+                .range(query.clone(), from - shift, to - shift, step)
+                .await?;
+            for (ms, values) in by_time(series) {
+                let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
+                if let (Some(n), Some(at)) =
+                    (sum_values(&pairs), DateTime::from_timestamp_millis(ms))
+                {
+                    out.push((at + shift, n));
+                }
+            }
+            from = to + step_c;
+        }
+        Ok(out)
+    }
 }
+
+/// Points asked of one range query (Prometheus refuses more than 11,000).
+const MAX_POINTS: i32 = 10_000;
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
 fn sum_values(values: &[(f64, f64)]) -> Option<f64> {

@@ -25,9 +25,12 @@
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
 //!   reason, a baseline of few steps cannot hide its highest step from the
-//!   latency noise estimate.
-//! * A whole-window error test (from the end of the warm-up, never from its
-//!   single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
+//!   latency noise estimate. At coarse steps with a baseline of fewer than
+//!   30 steps (30 minutes of 5-minute steps), which cannot show how often
+//!   such blip steps come, a latency call needs one step more than the
+//!   other tests: two blip steps in a row are no shift.
+//! * A whole-window error test (from the end of the warm-up, over stretches
+//!   of at least two minutes, never from its single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
 //!   variance that counts overdispersion, the baseline rate's own
 //!   uncertainty and its slow wander: it catches slow creeps and small rises
 //!   at low traffic that no stretch of steps shows alone.
@@ -143,6 +146,9 @@ const FALL_RATIO: f64 = 0.3;
 /// Error-rate ratios the whole-window test mixes (a slow creep, a small
 /// rise at low traffic).
 const CUM_RATIOS: [f64; 3] = [1.5, 2.0, 3.0];
+/// The whole-window error test judges stretches of at least this many
+/// seconds: a sustained rise, not a burst of a few steps.
+const CUM_MIN_S: f64 = 120.0;
 /// Evidence needed spans more than `min_evidence_s`: `k` steps decide where
 /// `k - 1` cannot; each full step may bring `h / (k - SLACK)`.
 const SLACK: f64 = 0.25;
@@ -214,6 +220,13 @@ struct LatStats {
     m_ref: f64,
     /// Effective noise of log latency per step.
     sigma: f64,
+    /// Most evidence one second of a step may bring to this quantile's
+    /// tests: no slack, so that a latency call needs every one of its
+    /// steps strongly off (at coarse steps a worst-of-merged quantile holds
+    /// any 10-second blip inside the step, and one such step plus one
+    /// noisy step must not decide); less still at coarse steps with a
+    /// short baseline (see `build_model`).
+    cap_rate: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -240,12 +253,6 @@ struct Model {
     /// warm-up.
     cap_rate: f64,
     warm_rate: f64,
-    /// Most evidence one second of a step may bring to a latency test: no
-    /// slack, so that a latency call needs every one of its steps strongly
-    /// off. At coarse steps a worst-of-merged quantile holds any 10-second
-    /// blip inside the step, and one such step plus one noisy step must
-    /// not decide.
-    lat_cap_rate: f64,
     err: Option<ErrStats>,
     lat: [Option<LatStats>; 3],
     thr: Option<ThrStats>,
@@ -627,7 +634,7 @@ impl Detector {
                 (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
             });
             let var = ls.sigma * ls.sigma * thin;
-            let lat_full = full.min(m.lat_cap_rate * step);
+            let lat_full = full.min(ls.cap_rate * step);
             let lat_cap = cap.min(lat_full);
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
@@ -752,7 +759,9 @@ impl Detector {
                 continue;
             }
             let steps = &self.cum[from..];
-            if steps.len() < 2 || t - steps[0].t + m.dt < self.cfg.min_evidence_s {
+            // A sustained rise spans minutes, never a burst of a few steps
+            // (which the step tests judge): at least `CUM_MIN_S`.
+            if steps.len() < 2 || t - steps[0].t + m.dt < self.cfg.min_evidence_s.max(CUM_MIN_S) {
                 continue;
             }
             let worst = steps
@@ -1050,10 +1059,26 @@ impl Detector {
             // baseline): the per-step spread already holds it.
             let tau = block_excess_var(&bl).map_or(0.0, f64::sqrt).min(0.3);
             let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
+            // Coarse steps (a call could come from two steps): a step's
+            // quantile is then often the worst of many shorter ones, so a
+            // blip of seconds makes a whole step look slow, and two such
+            // steps in a row look like a shift. A baseline of fewer than 30
+            // such steps cannot show how often that happens, so a latency
+            // call needs evidence spanning one step more than the other
+            // tests (at 5-minute steps, the third slow step). A false alarm
+            // at 3 a.m. costs more trust than five more minutes of a slower
+            // service; errors and throughput still decide by the second.
+            let coarse = xs.len() < 30 && steps_needed <= 2.0;
+            let cap_rate = if coarse {
+                h * (1.0 + 1e-9) / ((steps_needed + 1.0) * dt)
+            } else {
+                lat_cap_rate
+            };
             *slot = Some(LatStats {
                 m: m0,
                 m_ref,
                 sigma,
+                cap_rate,
             });
         }
 
@@ -1110,7 +1135,6 @@ impl Detector {
             h,
             cap_rate,
             warm_rate,
-            lat_cap_rate,
             err,
             lat,
             thr,

@@ -68,7 +68,7 @@ pub fn score(judge: &dyn Judge, traces: &[LabeledTrace]) -> Score {
 }
 
 /// Names of the fixture traces under `tests/fixtures/traces/`.
-pub const FIXTURES: [&str; 9] = [
+pub const FIXTURES: [&str; 11] = [
     "healthy",
     "error_spike",
     "latency_p95",
@@ -78,10 +78,13 @@ pub const FIXTURES: [&str; 9] = [
     "slow_creep",
     "coarse_error_spike",
     "coarse_warmup",
+    "coarse_latency_x2",
+    "low_traffic_x3",
 ];
 
 /// The CSV text of a fixture trace, from the corpus generator (1 h, 10 s
-/// steps, 50 req/s; `coarse_*` resampled to 5-minute steps).
+/// steps, 50 req/s — `low_traffic_x3` 2 req/s; `coarse_*` resampled to
+/// 5-minute steps; `coarse_latency_x2` every quantile ×2 from the deploy).
 /// `malformed_line` is the healthy trace with a bad value on line 5.
 pub fn fixture_csv(name: &str) -> Option<String> {
     use corpus::{HealthyKind, Kind, RegressionKind, Shape, generate, resample};
@@ -94,9 +97,15 @@ pub fn fixture_csv(name: &str) -> Option<String> {
         "slow_creep" => (106, Kind::Regression(RegressionKind::SlowCreep), 1),
         "coarse_error_spike" => (102, Kind::Regression(RegressionKind::ErrorRise), 30),
         "coarse_warmup" => (107, Kind::Healthy(HealthyKind::Warmup), 30),
+        "coarse_latency_x2" => {
+            let tr = corpus::sharp(&mut rng::Rng::new(108), false, 2.0, 50.0, Shape::default());
+            return Some(crate::monitor::trace::to_csv(&resample(&tr.samples, 30)));
+        }
+        "low_traffic_x3" => (109, Kind::Regression(RegressionKind::LowTrafficRise), 1),
         _ => return None,
     };
-    let tr = generate(&mut rng::Rng::new(seed), kind, Some(50.0), Shape::default());
+    let rps = if name == "low_traffic_x3" { 2.0 } else { 50.0 };
+    let tr = generate(&mut rng::Rng::new(seed), kind, Some(rps), Shape::default());
     let csv = crate::monitor::trace::to_csv(&resample(&tr.samples, factor));
     if name != "malformed_line" {
         return Some(csv);
