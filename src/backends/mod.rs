@@ -7,6 +7,7 @@ pub mod http;
 pub mod metrics;
 pub mod vcs;
 pub mod version;
+pub mod weight;
 
 mod util;
 

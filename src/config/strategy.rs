@@ -365,14 +365,6 @@ pub(super) fn check_strategy(env: &EnvironmentConfig) -> Result<(), Problem> {
             ),
         ));
     }
-    if strategy == RollbackStrategy::Canary {
-        return Err((
-            Some(rollback_at),
-            format!(
-                "environment {name:?}: canary strategy: not available yet in this build (use \"redeploy\" or \"blue-green\")"
-            ),
-        ));
-    }
     Ok(())
 }
 
@@ -634,13 +626,14 @@ mod tests {
     }
 
     #[test]
-    fn canary_is_refused_until_its_flow_lands() {
-        let (line, col, msg) = err(&canary(CANARY_TABLE));
-        assert_eq!((line, col), (Some(9), Some(12)), "{msg}");
-        assert!(
-            msg.contains("canary strategy: not available yet in this build"),
-            "{msg}"
-        );
+    fn a_canary_table_is_accepted_as_written() {
+        let c = parse(&canary(CANARY_TABLE)).unwrap();
+        let prod = &c.environments[1];
+        assert_eq!(prod.strategy(), RollbackStrategy::Canary);
+        let t = prod.canary.as_ref().unwrap().get_ref();
+        assert_eq!(t.steps.get_ref(), &vec![10, 50, 100]);
+        assert_eq!(t.step_time.0, std::time::Duration::from_secs(120));
+        assert_eq!(t.track_label, "track");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// One step of a canary release: a weight set, a step judged, the
+    /// canary stopped (weight to 0).
+    Canary,
 }
 
 impl ActionKind {
@@ -129,6 +132,7 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Canary => "canary",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -139,6 +143,7 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "canary" => ActionKind::Canary,
             _ => return None,
         })
     }

@@ -102,6 +102,7 @@ impl Engine {
             version,
             timeout,
             poll,
+            rollback: rolling_back,
             emit: &emit,
         };
         let done = match self.run_steps(idx, &steps).await {

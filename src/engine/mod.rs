@@ -5,6 +5,7 @@
 //! as done only once the environment itself reports the new version.
 
 mod actions;
+mod canary;
 mod deploy;
 mod error;
 mod reconcile;
@@ -15,8 +16,9 @@ mod types;
 mod watch;
 
 pub use actions::{Confirm, Expect};
+pub use canary::CanaryState;
 pub use error::EngineError;
-pub use sampler::{Reading, Sampler};
+pub use sampler::{Reading, Sampler, TrackStep};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 
@@ -67,6 +69,8 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// The canary this process runs per environment, while it runs.
+    canaries: Mutex<HashMap<String, CanaryState>>,
 }
 
 /// The engine; cheap to clone.
@@ -114,7 +118,10 @@ impl Engine {
                 },
                 other => other,
             })
-            .map(|src| Sampler::new(src, config.metrics.step.0))
+            .map(|src| {
+                Sampler::new(src, config.metrics.step.0)
+                    .with_tracks(canary::track_selectors(&config))
+            })
             .map_err(|e| e.to_string());
         Engine {
             inner: Arc::new(Inner {
@@ -126,6 +133,7 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                canaries: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -208,4 +216,9 @@ impl Engine {
             }
         }
     }
+}
+
+/// A std duration as a chrono one (saturating).
+fn clock_delta(d: Duration) -> chrono::Duration {
+    crate::domain::clock::delta(d)
 }

@@ -383,6 +383,7 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let canary = self.canary_status(i).await;
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
@@ -406,6 +407,7 @@ impl Engine {
                 last_deploy,
                 promotion,
                 promotion_error,
+                canary,
             });
         }
         // The pending release: the promotion closest to production that ships something new.

@@ -21,6 +21,13 @@ pub(super) enum Strategy {
         version: VersionSource,
         deploy: DeployTarget,
     },
+    /// The canary (see [`super::canary`]): the env's own version source and
+    /// deploy are the stable track's.
+    Canary {
+        version: VersionSource,
+        deploy: DeployTarget,
+        canary: Box<super::canary::CanaryBackends>,
+    },
 }
 
 impl Strategy {
@@ -38,30 +45,42 @@ impl Strategy {
             .as_ref()
             .map(|d| d.get_ref().clone())
             .unwrap_or_else(empty_hook);
-        Strategy::Redeploy {
-            version: VersionSource::from_config(name, &version, client.clone()),
-            deploy: DeployTarget::from_config(name, &deploy, client.clone()),
+        let version = VersionSource::from_config(name, &version, client.clone());
+        let deploy = DeployTarget::from_config(name, &deploy, client.clone());
+        match super::canary::CanaryBackends::from_config(e, client) {
+            Some(c) if e.strategy() == crate::config::RollbackStrategy::Canary => {
+                Strategy::Canary {
+                    version,
+                    deploy,
+                    canary: Box::new(c),
+                }
+            }
+            _ => Strategy::Redeploy { version, deploy },
         }
     }
 
     /// What the environment runs.
     pub(super) async fn read_version(&self) -> Result<Version, BackendError> {
         match self {
-            Strategy::Redeploy { version, .. } => version.read().await,
+            Strategy::Redeploy { version, .. } | Strategy::Canary { version, .. } => {
+                version.read().await
+            }
         }
     }
 
     /// The backend that says what the environment runs, for messages.
     pub(super) fn version_name(&self) -> &str {
         match self {
-            Strategy::Redeploy { version, .. } => version.name(),
+            Strategy::Redeploy { version, .. } | Strategy::Canary { version, .. } => version.name(),
         }
     }
 
     /// Tell the backend how the deploy ended (see [`DeployTarget::finished`]).
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
-            Strategy::Redeploy { deploy, .. } => deploy.finished(ok, detail).await,
+            Strategy::Redeploy { deploy, .. } | Strategy::Canary { deploy, .. } => {
+                deploy.finished(ok, detail).await
+            }
         }
     }
 }
@@ -131,6 +150,8 @@ pub(super) struct Steps<'a> {
     pub timeout: Duration,
     /// How often the version is polled while deploying.
     pub poll: Duration,
+    /// A rollback rather than a promotion.
+    pub rollback: bool,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
 }
 
@@ -145,6 +166,18 @@ impl Engine {
     ) -> Result<String, StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
+            // A rollback of the stable track (the canary already at 0) is a redeploy.
+            Strategy::Canary {
+                version, deploy, ..
+            } if steps.rollback => redeploy_steps(steps, version, deploy).await,
+            Strategy::Canary {
+                version,
+                deploy,
+                canary,
+            } => {
+                self.canary_steps(idx, steps, (version, deploy), canary)
+                    .await
+            }
         }
     }
 }

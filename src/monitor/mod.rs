@@ -106,6 +106,6 @@ pub mod eval;
 pub mod stats;
 pub mod trace;
 
-pub use canary::{CanaryConfig, CanaryJudge, TrackPair};
+pub use canary::{CanaryJudge, CanaryJudgeConfig, TrackPair};
 pub use detector::{Detector, DetectorConfig};
 pub use trace::{ReplayReport, TraceError, parse, replay};
