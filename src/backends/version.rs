@@ -65,10 +65,24 @@ impl VersionSource {
     /// Read and validate the running version. The answer is read up to
     /// [`SMALL_BODY_CAP`]; an error is [cleaned](BackendError::cleaned).
     pub async fn read(&self) -> Result<Version, BackendError> {
-        self.read_raw().await.map_err(BackendError::cleaned)
+        let raw = self.read_raw().await.map_err(BackendError::cleaned)?;
+        Version::parse(raw.trim()).map_err(|e| BackendError::Garbage {
+            backend: self.name().to_string(),
+            cause: e.to_string(),
+        })
     }
 
-    async fn read_raw(&self) -> Result<Version, BackendError> {
+    /// Read the answer as text, trimmed, not read as a version (the live
+    /// slot's name of a blue-green environment). Capped and cleaned like
+    /// [`Self::read`].
+    pub async fn read_text(&self) -> Result<String, BackendError> {
+        self.read_raw()
+            .await
+            .map(|raw| crate::text::clean(raw.trim()))
+            .map_err(BackendError::cleaned)
+    }
+
+    async fn read_raw(&self) -> Result<String, BackendError> {
         let raw = match self {
             VersionSource::Http {
                 client,
@@ -116,9 +130,6 @@ impl VersionSource {
                 name,
             } => run_command(name, argv, *timeout).await?,
         };
-        Version::parse(raw.trim()).map_err(|e| BackendError::Garbage {
-            backend: self.name().to_string(),
-            cause: e.to_string(),
-        })
+        Ok(raw)
     }
 }

@@ -48,6 +48,9 @@ pub enum Command {
         /// Then run the monitoring window (exit 4 on a regression), for pipelines
         #[arg(long)]
         watch: bool,
+        /// Promote although a freeze window holds, for this reason (kept in the audit log)
+        #[arg(long, value_name = "REASON")]
+        break_freeze: Option<String>,
         /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
@@ -506,9 +509,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             command: ConfigCommand::Check { path },
         } => {
             let cfg = match path {
-                Some(p) => Config::load(&p).map(|c| (p, c)),
+                Some(p) => Config::load_checked(&p).map(|c| (p, c)),
                 None => match locate(cfg_path) {
-                    Located::Found(p) => Config::load(&p).map(|c| (p, c)),
+                    Located::Found(p) => Config::load_checked(&p).map(|c| (p, c)),
                     Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
                 },
             };
@@ -544,10 +547,16 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             version,
             yes,
             watch,
+            break_freeze,
             json,
         } => {
             let engine = open_engine(cfg_path)?;
             let version = parse_version(version, "--version")?;
+            if break_freeze.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(usage(
+                    "--break-freeze needs a reason: --break-freeze \"hotfix for INC-42\"",
+                ));
+            }
             let confirm_with = if yes {
                 Confirm::Unseen {
                     accept_warnings: true,
@@ -555,8 +564,11 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             } else if std::io::stdin().is_terminal() {
                 // The human sees the plan and says yes to exactly it: the
                 // engine refuses if what promoting ships has changed since.
-                let plan = engine.plan(&env, version.as_ref()).await?;
+                let plan = engine
+                    .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
+                    .await?;
                 eprint!("{}", output::plan_text(&plan));
+                eprint!("{}", output::release_text(&engine.release_of(&plan).await));
                 if plan.refusal().is_none() {
                     let q = format!(
                         "Deploy {} to {}{}?",
@@ -582,7 +594,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let (tx, printer) = event_printer(json);
             let res = interruptible(
                 &engine,
-                engine.promote(&env, version, confirm_with, Some(tx)),
+                engine.promote_breaking(&env, version, confirm_with, break_freeze, Some(tx)),
             )
             .await;
             let _ = printer.await;
@@ -676,6 +688,15 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     .env(&env)
                     .map(|e| e.strategy().as_str())
                     .unwrap_or("redeploy");
+                if let Some(from) = &plan.from {
+                    match engine.schema_notice(&env, from, &plan.to).await {
+                        Ok(Some(n)) => eprint!("{}", output::schema_text(&n, &env)),
+                        Ok(None) => {}
+                        Err(e) => eprintln!(
+                            "! cannot tell whether this rollback crosses database migrations: {e}"
+                        ),
+                    }
+                }
                 let q = format!(
                     "Roll {env} back from {} to {} ({strategy})?",
                     output::opt(&plan.from),
@@ -691,10 +712,24 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
+            // Code rollback does not undo a schema change: say so, with the
+            // restore command (shown, never run).
+            let schema = match &rec.from_version {
+                Some(from) => engine.schema_notice(&env, from, &rec.version).await,
+                None => Ok(None),
+            };
             if json {
+                let (notice, error) = match &schema {
+                    Ok(n) => (n.clone(), None),
+                    Err(e) => (None, Some(e.clone())),
+                };
                 println!(
                     "{}",
-                    output::to_json(&serde_json::json!({"rolled_back": rec}))
+                    output::to_json(&serde_json::json!({
+                        "rolled_back": rec,
+                        "schema": notice,
+                        "schema_error": error,
+                    }))
                 );
             } else {
                 println!(
@@ -703,6 +738,13 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     rec.version,
                     output::opt(&rec.from_version)
                 );
+                match &schema {
+                    Ok(Some(n)) => print!("{}", output::schema_text(n, &env)),
+                    Ok(None) => {}
+                    Err(e) => println!(
+                        "! cannot tell whether this rollback crossed database migrations: {e}"
+                    ),
+                }
             }
             Ok(0)
         }

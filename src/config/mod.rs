@@ -9,6 +9,8 @@ use toml::Spanned;
 
 use crate::domain::{HumanDuration, TimeWindow};
 
+mod team;
+pub use team::{NotifyConfig, NotifyEvent, NotifyKind, PolicyConfig};
 mod strategy;
 pub use strategy::{BlueGreenConfig, CanaryConfig, LiveSourceConfig};
 mod release;
@@ -33,6 +35,12 @@ pub struct Config {
     #[serde(default)]
     pub ui: UiConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// `[policy]`: team rules (self-approval).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// `[[notify]]`: receivers of release events.
+    #[serde(default)]
+    pub notify: Vec<Spanned<NotifyConfig>>,
     /// `[release]`: the repository, migrations, CI, backup and restore.
     #[serde(default)]
     pub release: ReleaseConfig,
@@ -557,6 +565,32 @@ impl Config {
         Ok(cfg)
     }
 
+    /// [`Config::load`], and what `config check` insists on besides: every
+    /// environment variable a `[[notify]]` table names is set (a running
+    /// shipdeck skips such a receiver and logs why, rather than fail the
+    /// action it would have reported).
+    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+        let src = read_config_text(path)?;
+        let cfg = Config::parse(&src, path)?;
+        if let Some((span, message)) = team::unset_notify_vars(&cfg.notify).into_iter().next() {
+            let (line, column) = match span {
+                Some(s) => {
+                    let (l, c) = line_col(&src, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            });
+        }
+        cfg.register_secrets();
+        Ok(cfg)
+    }
+
     /// Register every secret this config names with the redactor: the
     /// values of the `token_env` variables that are set, and the
     /// credentials of every URL. Called by [`Config::load`]; the backends
@@ -608,6 +642,13 @@ impl Config {
             vars.push(Some(g.token_env.as_str()));
             urls.push(g.api_url.as_deref());
         }
+        // A notification URL is a secret as a whole (a Slack webhook's
+        // path is its token).
+        vars.extend(
+            self.notify
+                .iter()
+                .map(|n| Some(n.get_ref().url_env.as_str())),
+        );
         for v in vars.into_iter().flatten() {
             if let Ok(secret) = std::env::var(v) {
                 crate::text::register_secret(&secret);
@@ -619,6 +660,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        team::check_notify(&self.notify)?;
         if self.environments.is_empty() {
             return Err((
                 None,

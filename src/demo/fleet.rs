@@ -660,6 +660,7 @@ struct DeployRequest {
 }
 
 /// The version a deploy body asks for, or the answer refusing it.
+#[allow(clippy::result_large_err)] // the error is the HTTP answer itself, sent as is
 fn parse_deploy(env: &str, body: &[u8]) -> Result<Version, Response> {
     let req: DeployRequest = serde_json::from_slice(body).map_err(|e| {
         error(

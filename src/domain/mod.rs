@@ -6,14 +6,18 @@
 
 pub mod baseline;
 mod duration;
+pub mod evidence;
 pub mod health;
+pub mod policy;
 mod promotion;
 pub mod release;
 pub mod state;
+pub mod strategy;
 mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration, clock};
+pub use evidence::{Check, CheckState, PlanEvidence, Requirements, apply_evidence};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,
@@ -121,6 +125,8 @@ pub enum ActionKind {
     /// One step of a canary release: a weight set, a step judged, the
     /// canary stopped (weight to 0).
     Canary,
+    /// A database backup taken before a migration release was deployed.
+    Backup,
 }
 
 impl ActionKind {
@@ -133,6 +139,7 @@ impl ActionKind {
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
             ActionKind::Canary => "canary",
+            ActionKind::Backup => "backup",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -144,6 +151,7 @@ impl ActionKind {
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
             "canary" => ActionKind::Canary,
+            "backup" => ActionKind::Backup,
             _ => return None,
         })
     }

@@ -99,6 +99,7 @@ impl Engine {
         });
         let steps = super::strategy::Steps {
             env,
+            action,
             version,
             timeout,
             poll,

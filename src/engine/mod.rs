@@ -8,7 +8,9 @@ mod actions;
 mod canary;
 mod deploy;
 mod error;
+mod evidence;
 mod reconcile;
+mod release;
 mod sampler;
 mod status;
 mod strategy;
@@ -18,6 +20,7 @@ mod watch;
 pub use actions::{Confirm, Expect};
 pub use canary::CanaryState;
 pub use error::EngineError;
+pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
@@ -60,6 +63,8 @@ struct Inner {
     actor: String,
     store: AsyncStore,
     envs: Vec<Env>,
+    /// `[release]` and `[[freeze]]`: the repository, its cache, the backup hook.
+    release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
     sampler: Result<Sampler, String>,
@@ -71,6 +76,11 @@ struct Inner {
     next_watch: std::sync::atomic::AtomicU64,
     /// The canary this process runs per environment, while it runs.
     canaries: Mutex<HashMap<String, CanaryState>>,
+    /// Evidence about pending releases (stage verdicts, CI, review), fetched
+    /// in the background and kept briefly.
+    evidence: evidence::Slots,
+    /// Views wait for evidence (the CLI) rather than show "checking…".
+    evidence_wait: std::sync::atomic::AtomicBool,
 }
 
 /// The engine; cheap to clone.
@@ -123,8 +133,10 @@ impl Engine {
                     .with_tracks(canary::track_selectors(&config))
             })
             .map_err(|e| e.to_string());
+        let release = release::ReleaseSource::from_config(&config);
         Engine {
             inner: Arc::new(Inner {
+                release,
                 sampler,
                 actor: actor_from(&config),
                 config,
@@ -134,6 +146,8 @@ impl Engine {
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
                 canaries: Mutex::new(HashMap::new()),
+                evidence: Default::default(),
+                evidence_wait: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }

@@ -43,6 +43,9 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
     let theme = Theme::new(config.ui.theme, no_color);
     let settings = Settings::from_config(config);
     let mut state = State::new(settings, theme, Utc::now());
+    // The console never waits for CI, review or a stage verdict: it shows
+    // "checking…" and the answer on a later refresh.
+    engine.evidence_in_background();
 
     // A panic anywhere (the loop or any task) reaches the one hook that
     // `main` installed: the terminal guard tells it to restore the terminal.

@@ -52,6 +52,8 @@ pub struct Failure {
     pub refused: bool,
 }
 
+// Messages are few per second; boxing the engine's events buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Msg {
     Key(KeyEvent),

@@ -182,6 +182,9 @@ pub enum Pending {
         version: Version,
         source: Option<String>,
         decision: Decision,
+        /// The engine's word that this Go would be refused (team policy),
+        /// shown before Enter; the engine decides again when it acts.
+        refused: Option<Gate>,
     },
     Rollback {
         env: String,

@@ -61,9 +61,13 @@ pub(crate) mod fixture {
             metrics_error: None,
             approval: None,
             last_deploy: None,
+            go_refusal: None,
             promotion: None,
             promotion_error: None,
             canary: None,
+            release: None,
+            rollback_schema: None,
+            freeze: None,
         }
     }
 
@@ -137,6 +141,7 @@ pub(crate) mod fixture {
                 gate("ci", true, GateSeverity::Block, "checks passed on 3f2a9c1"),
                 gate("review", true, GateSeverity::Block, "approved by dana"),
             ],
+            evidence: Default::default(),
         });
         let mut prod = env("production", "v1.7.3", now);
         prod.production = true;
@@ -177,6 +182,7 @@ pub(crate) mod fixture {
                     "inside the low-traffic window 19:00–23:00",
                 ),
             ],
+            evidence: Default::default(),
         };
         prod.promotion = Some(plan.clone());
         let mut envs = vec![local, dev, staging, prod];
@@ -192,7 +198,10 @@ pub(crate) mod fixture {
             generated_at: now - Duration::seconds(1),
             actor: "alice".into(),
             environments: envs,
-            pending: Some(plan),
+            pending: Some(crate::engine::Pending {
+                plan,
+                release: Default::default(),
+            }),
             store_error: None,
             integrity: None,
         }
@@ -679,6 +688,34 @@ fn approval_dialog() {
     assert!(text.contains("Record a Go for v1.8.0 → production"));
     assert!(text.contains("Note (optional): soak clean"));
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn approval_dialog_says_when_the_policy_refuses_this_go() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        if e.name == "production" {
+            e.go_refusal = Some(crate::domain::Gate::block(
+                "self_approval",
+                false,
+                "tester promoted v1.8.0 into staging",
+            ));
+        }
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("✗ refused by policy: tester promoted v1.8.0 into staging"),
+        "{text}"
+    );
+    assert!(text.contains("try anyway"), "{text}");
+    // A No-Go is never refused by it.
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'x');
+    let text = screen(&s, 160, 45);
+    assert!(!text.contains("refused by policy"), "{text}");
 }
 
 #[test]

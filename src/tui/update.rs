@@ -139,7 +139,7 @@ fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     // First snapshot: open on the pending release; later ones keep the
     // selection on the same environment.
     let keep = match &s.status {
-        None => status.pending.as_ref().map(|p| p.to.clone()),
+        None => status.pending.as_ref().map(|p| p.plan.to.clone()),
         Some(_) => s.selected_env().map(|e| e.name.clone()),
     };
     for env in &status.environments {
@@ -758,6 +758,7 @@ fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
             version: plan.version.clone(),
             source: plan.from.clone(),
             decision,
+            refused: env.go_refusal.clone().filter(|_| decision == Decision::Go),
         },
         note: Some(String::new()),
     }));

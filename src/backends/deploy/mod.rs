@@ -10,7 +10,7 @@
 //! which the engine logs and audits. A call that starts something and loses
 //! its answer is [`BackendError::OutcomeUnknown`], never repeated.
 
-mod call;
+pub(crate) mod call;
 pub mod command;
 pub mod github_actions;
 pub mod jenkins;

@@ -123,10 +123,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             version,
             source,
             decision,
+            refused,
         } => {
-            let (word, verb) = match decision {
-                Decision::Go => ("a Go", "record Go"),
-                Decision::NoGo => ("a No-Go", "record No-Go"),
+            let (word, verb) = match (decision, refused) {
+                (Decision::Go, None) => ("a Go", "record Go"),
+                (Decision::Go, Some(_)) => ("a Go", "try anyway"),
+                (Decision::NoGo, _) => ("a No-Go", "record No-Go"),
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("Record {word} for "), t.text),
@@ -138,6 +140,26 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             if *decision == Decision::NoGo {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
+            }
+            // The approval stage's own evidence, for the one giving the Go.
+            if let Some(v) = state
+                .env_status(env)
+                .and_then(|e| e.promotion.as_ref())
+                .filter(|p| &p.version == version)
+                .and_then(|p| p.evidence.stage_verdict.as_ref())
+            {
+                let style = match v.verdict {
+                    crate::monitor::StageState::Healthy => t.ok,
+                    crate::monitor::StageState::Regression => t.error,
+                    crate::monitor::StageState::InsufficientData => t.dim,
+                };
+                lines.push(Line::styled(format!("Evidence: {}", v.reason), style));
+            }
+            if let Some(g) = refused {
+                lines.push(Line::styled(
+                    format!("✗ refused by policy: {}", g.detail),
+                    t.error,
+                ));
             }
             lines.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();

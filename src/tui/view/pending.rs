@@ -112,6 +112,16 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     w,
                 ));
             }
+            // Evidence no gate requires is shown for what it is.
+            for (label, text, style) in evidence_lines(plan, t) {
+                extra.push(format::fit(
+                    vec![
+                        Part::new(format!("{label}: "), t.dim),
+                        Part::new(text, style).cut(),
+                    ],
+                    w,
+                ));
+            }
             let longest = plan
                 .gates
                 .iter()
@@ -191,6 +201,43 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The pending release's evidence that no gate shows already: the approval
+/// stage's verdict, CI and review, as (label, text, style).
+pub fn evidence_lines(
+    plan: &crate::domain::PromotionPlan,
+    t: &crate::tui::theme::Theme,
+) -> Vec<(&'static str, String, ratatui::style::Style)> {
+    use crate::domain::CheckState;
+    use crate::monitor::StageState;
+    let gated = |name: &str| plan.gates.iter().any(|g| g.name == name);
+    let mut out = Vec::new();
+    let ev = &plan.evidence;
+    if let Some(v) = ev
+        .stage_verdict
+        .as_ref()
+        .filter(|_| !gated("healthy_stage"))
+    {
+        let style = match v.verdict {
+            StageState::Healthy => t.ok,
+            StageState::Regression => t.error,
+            StageState::InsufficientData => t.dim,
+        };
+        out.push(("stage", v.reason.clone(), style));
+    }
+    for (label, c) in [("ci", &ev.ci), ("review", &ev.review)] {
+        if let Some(c) = c.as_ref().filter(|_| !gated(label)) {
+            let style = match c.state {
+                CheckState::Success => t.ok,
+                CheckState::Failure => t.error,
+                CheckState::Pending => t.warn,
+                CheckState::Unknown => t.dim,
+            };
+            out.push((label, format!("{} — {}", c.state.as_str(), c.detail), style));
+        }
+    }
+    out
 }
 
 /// Words of `text` in lines: the first `first` columns wide, the others `rest`.
