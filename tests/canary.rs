@@ -22,9 +22,13 @@ fn get(addr: &str, path: &str) -> serde_json::Value {
 }
 
 fn config(fleet: &Fleet, step_time: &str) -> String {
+    config_with(fleet, step_time, true)
+}
+
+fn config_with(fleet: &Fleet, step_time: &str, auto_rollback: bool) -> String {
     let a = &fleet.addr;
     let mut s = format!(
-        "project = \"demo-shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n\n[monitor]\nauto_rollback = true\n"
+        "project = \"demo-shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n\n[monitor]\nauto_rollback = {auto_rollback}\n"
     );
     for env in ["development", "staging", "production"] {
         s.push_str(&format!(
@@ -146,4 +150,40 @@ fn a_good_release_walks_10_50_100_and_the_stable_track_gets_it() {
         .map(|(_, d)| d.clone())
         .unwrap_or_default();
     assert!(!promote.is_empty(), "{h:#?}");
+}
+
+#[test]
+fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_it_to_0() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config_with(&fleet, "25s", false));
+    let out = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("caught at 10% (step 1/3)"), "{said}");
+    assert!(
+        said.contains("keeps 10% of the traffic until rolled back"),
+        "{said}"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        10
+    );
+    // Another process rolls back: the audit log says the canary has 10%.
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/version")["version"],
+        "v1.7.3"
+    );
+    let h = history(&home);
+    assert!(
+        h.iter()
+            .any(|(a, d)| a == "rollback" && d.contains("canary weight 10% → 0")),
+        "{h:#?}"
+    );
 }
