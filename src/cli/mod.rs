@@ -145,6 +145,22 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The team store (PostgreSQL)
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy an embedded store (deploys, decisions, the audit log with its
+    /// hash chain, verdicts, samples) into the empty team store of [store] url
+    Migrate {
+        /// The embedded store to copy, as sqlite:PATH
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -240,7 +256,10 @@ impl Command {
             | Command::History { json, .. }
             | Command::Watch { json, .. }
             | Command::Replay { json, .. } => *json,
-            Command::Config { .. } | Command::DemoFleet { .. } | Command::Demo { .. } => false,
+            Command::Config { .. }
+            | Command::Store { .. }
+            | Command::DemoFleet { .. }
+            | Command::Demo { .. } => false,
         }
     }
 }
@@ -347,6 +366,8 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut last_print = -10.0;
+        // What the deploy backend said last, without its clock.
+        let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
             if quiet {
                 continue;
@@ -378,6 +399,15 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                             .map(|v| v.to_string())
                             .unwrap_or_else(|| "unreadable".into())
                     );
+                }
+                Event::DeployProgress { env, progress } => {
+                    let mut same = progress.clone();
+                    same.elapsed_s = 0.0;
+                    let key = format!("{env} {}", same.line());
+                    if key != last_backend {
+                        last_backend = key;
+                        eprintln!("  {env}: {}", progress.line());
+                    }
                 }
                 Event::MonitorStarted {
                     env,
@@ -523,6 +553,40 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 cfg.environments.len(),
                 cfg.names().join(" → ")
             );
+            Ok(0)
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { from },
+        } => {
+            let cfg = load_config(cfg_path)?;
+            let Some(path) = from.strip_prefix("sqlite:") else {
+                return Err(usage(format!(
+                    "--from {from:?}: give the embedded store as sqlite:PATH"
+                )));
+            };
+            let r = crate::engine::migrate_store(&cfg, Path::new(path))?;
+            if r.already {
+                println!(
+                    "{}: already holds this store's {} audit records (chain head {}): nothing to do",
+                    cfg.store
+                        .url
+                        .as_deref()
+                        .map(crate::backends::show_url_public)
+                        .unwrap_or_default(),
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-")
+                );
+            } else {
+                println!(
+                    "copied {path}: {} audit records (chain preserved and verified, head {}), {} deploys, {} decisions, {} monitoring verdicts, {} metric samples",
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-"),
+                    r.deploys,
+                    r.approvals,
+                    r.monitor_runs,
+                    r.samples
+                );
+            }
             Ok(0)
         }
         Command::Status { json } => {

@@ -241,6 +241,7 @@ mod tests {
             at,
             actor: "a".into(),
             kind: DeployKind::Promote,
+            url: None,
         }];
         let p = incident_periods(&h, &[Version::parse("v1").unwrap()], at, Duration::MAX);
         assert_eq!(p[0].to, DateTime::<Utc>::MAX_UTC);
@@ -260,6 +261,7 @@ mod tests {
             at: t(min),
             actor: "alice".into(),
             kind,
+            url: None,
         }
     }
 

@@ -127,6 +127,10 @@ pub enum ActionKind {
     Canary,
     /// A database backup taken before a migration release was deployed.
     Backup,
+    /// An answer given from shipdeck to a deploy backend's own approval
+    /// (a GitHub environment's required reviewers) while a deploy waits
+    /// on it. Not a Go/No-Go: it gates nothing in shipdeck.
+    Review,
 }
 
 impl ActionKind {
@@ -140,6 +144,7 @@ impl ActionKind {
             ActionKind::Verdict => "verdict",
             ActionKind::Canary => "canary",
             ActionKind::Backup => "backup",
+            ActionKind::Review => "review",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -152,6 +157,7 @@ impl ActionKind {
             "verdict" => ActionKind::Verdict,
             "canary" => ActionKind::Canary,
             "backup" => ActionKind::Backup,
+            "review" => ActionKind::Review,
             _ => return None,
         })
     }

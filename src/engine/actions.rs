@@ -385,7 +385,7 @@ impl Engine {
             let gate = Gate::block(
                 "lock",
                 false,
-                format!("{env} is locked by {}", l.describe()),
+                format!("{env} is {}", self.lock_text(env, &l).await),
             );
             return Err(self
                 .refuse(

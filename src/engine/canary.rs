@@ -321,11 +321,18 @@ impl Engine {
         let (env, version) = (s.env, s.version);
         let t0 = Instant::now();
         // 1. The canary gets the version (no traffic yet).
+        let report = |progress: crate::backends::deploy::Progress| {
+            (s.emit)(Event::DeployProgress {
+                env: env.to_string(),
+                progress,
+            });
+        };
         let accepted = c
             .deploy
-            .start(env, version)
+            .start(env, version, &report)
             .await
-            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
+            .line;
         wait_reports(s, &c.version, "the canary").await?;
         let _ = self
             .canary_record(
@@ -479,9 +486,10 @@ impl Engine {
 
         // 3. The stable track gets the version; then the canary steps aside.
         let accepted = stable_deploy
-            .start(env, version)
+            .start(env, version, &report)
             .await
-            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
+            .line;
         wait_reports(s, stable_version, "the stable track").await?;
         let stopped = self
             .stop_canary(env, version, &c.weight, "the stable track runs the version")
@@ -565,6 +573,7 @@ impl Engine {
                     at: Utc::now(),
                     actor: self.inner.actor.clone(),
                     kind: crate::domain::DeployKind::Rollback,
+                    url: None,
                 }))
             }
             Err(e) => Err(EngineError::DeployFailed {

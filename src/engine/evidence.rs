@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use crate::domain::clock;
-use crate::domain::{DeployRecord, PlanEvidence, PromotionPlan, StageInfo, Version};
+use crate::domain::{DeployRecord, PlanEvidence, PromotionPlan, Requirements, StageInfo, Version};
 use crate::monitor::stage::{StageInput, judge_stage};
 use crate::monitor::{Sample, StageVerdict};
 
@@ -128,6 +128,16 @@ impl Engine {
         }
     }
 
+    /// Which evidence gates environment `idx` has (its `[environments.gates]`).
+    pub(super) fn requirements(&self, idx: usize) -> Requirements {
+        let g = &self.inner.config.environments[idx].gates;
+        Requirements {
+            ci: g.requires_ci,
+            review: g.requires_review,
+            healthy_stage: g.requires_healthy_stage,
+        }
+    }
+
     /// The evidence about `plan`: the verdict of its approval stage (the
     /// stage `target`'s approval rule names), waited for when `wait`.
     pub(super) async fn evidence_for(
@@ -138,7 +148,22 @@ impl Engine {
         deploys: &[DeployRecord],
         wait: bool,
     ) -> PlanEvidence {
-        let stage = stages[target].approval.as_ref().map(|r| r.stage);
+        // The approval stage; with requires_healthy_stage and no approval
+        // rule, the configured approval_stage or else the stage before.
+        let gates = &self.inner.config.environments[target].gates;
+        let stage = stages[target]
+            .approval
+            .as_ref()
+            .map(|r| r.stage)
+            .or_else(|| {
+                gates.requires_healthy_stage.then(|| {
+                    gates
+                        .approval_stage
+                        .as_ref()
+                        .and_then(|s| self.inner.config.index_of(s.get_ref()))
+                        .unwrap_or(target.saturating_sub(1))
+                })
+            });
         let stage_verdict = match stage {
             Some(s) => Some(
                 self.stage_verdict(&stages[s], s, &plan.version, deploys, wait)

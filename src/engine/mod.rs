@@ -11,6 +11,7 @@ mod error;
 mod evidence;
 mod reconcile;
 mod release;
+mod review;
 mod sampler;
 mod status;
 mod strategy;
@@ -36,7 +37,7 @@ use crate::backends::BackendError;
 use crate::backends::metrics::MetricsSource;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
-use crate::store::{AsyncStore, SqliteStore, Store};
+use crate::store::{AsyncStore, PgStore, SqliteStore, Store};
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -47,6 +48,37 @@ pub use crate::host::hostname;
 /// Who acts: `[identity] name`, else `$USER@hostname`, sanitised.
 pub fn actor_from(config: &Config) -> String {
     crate::host::actor(config.identity.name.as_deref())
+}
+
+/// `shipdeck store migrate --from sqlite:PATH`: copy the embedded store at
+/// `from` into the team store that `config`'s `[store] url` names.
+pub fn migrate_store(
+    config: &Config,
+    from: &std::path::Path,
+) -> Result<crate::store::MigrateReport, EngineError> {
+    let Some(url) = &config.store.url else {
+        return Err(EngineError::Usage(
+            "store migrate copies into the team store: set [store] url = \"postgres://…\" in the config first".into(),
+        ));
+    };
+    let export = crate::store::export_sqlite(from)?;
+    let pw = config.store.password_env.as_deref();
+    // The synchronous client may neither block nor be dropped inside the
+    // async runtime: the copy runs on a thread of its own.
+    let done = std::thread::scope(|s| {
+        s.spawn(|| PgStore::open(url, pw).and_then(|store| store.import(&export)))
+            .join()
+    });
+    match done {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e @ crate::store::StoreError::Config { .. })) => {
+            Err(EngineError::Usage(e.to_string()))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(EngineError::Usage(
+            "store migrate stopped on an internal error".into(),
+        )),
+    }
 }
 
 /// The default embedded store file.
@@ -93,10 +125,15 @@ impl Engine {
     /// Open the engine on `config`, with the store it names (or the default one).
     pub fn open(config: Config) -> Result<Engine, EngineError> {
         if let Some(url) = &config.store.url {
-            return Err(EngineError::Usage(format!(
-                "[store] url = {:?}: this build keeps state in the embedded store only; remove url (or set path)",
-                crate::backends::show_url_public(url)
-            )));
+            let store = match PgStore::open(url, config.store.password_env.as_deref()) {
+                Ok(s) => s,
+                // A URL that cannot be used as written is bad config.
+                Err(e @ crate::store::StoreError::Config { .. }) => {
+                    return Err(EngineError::Usage(e.to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return Ok(Engine::with_store(config, Arc::new(store)));
         }
         let path = match &config.store.path {
             Some(p) => p.clone(),

@@ -93,8 +93,9 @@ pub struct ReleaseFacts {
     pub backup: Option<Backup>,
 }
 
-/// The pending release: the plan and what it carries. CI, review and the
-/// approval stage's verdict join it beside `release`.
+/// The pending release: the plan (with its gates and its evidence: CI,
+/// review, the approval stage's verdict) and what it carries from the
+/// repository.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Pending {
     #[serde(flatten)]
@@ -117,6 +118,15 @@ impl Engine {
             .resolved
             .insert(v.clone(), (Instant::now(), r.clone()));
         Ok(r)
+    }
+
+    /// The commit a version names in `[release] git` (cached like every
+    /// resolution): what the CI and review sources ask about. `None`
+    /// without a repository configured.
+    #[allow(dead_code)]
+    pub(super) async fn commit_of(&self, v: &Version) -> Option<Result<Resolved, VcsError>> {
+        let repo = self.inner.release.repo.as_ref()?;
+        Some(self.resolve(repo, v).await)
     }
 
     /// The range from `from` to `to`, cached by the pair of commits.

@@ -1,6 +1,8 @@
 //! Reading the world: every environment's version, state and metrics, and
 //! what promoting each would ship (plans with their gates).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
@@ -12,9 +14,8 @@ use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
-    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, Requirements,
-    RollbackInput, StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion,
-    plan_rollback,
+    ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
+    StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -64,6 +65,38 @@ impl Engine {
             .filter(|l| !(l.pid == pid && l.host == host)))
     }
 
+    /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
+    /// what the holder of `env`'s lock is doing, read from its started
+    /// record (a lock taken a moment before its record reads "deployed").
+    pub(super) async fn lock_text(&self, env: &str, l: &LockInfo) -> String {
+        // The holder writes its started record right after it takes the
+        // lock: a refusal in between waits a moment for it.
+        let mut verb = None;
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            verb = self.inner.store.unfinished().await.ok().and_then(|u| {
+                u.iter()
+                    .rev()
+                    .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
+                    .map(|u| match u.action {
+                        crate::domain::ActionKind::Rollback => "rolled back",
+                        _ => "promoted",
+                    })
+            });
+            if verb.is_some() {
+                break;
+            }
+        }
+        format!(
+            "being {} by {} since {} UTC",
+            verb.unwrap_or("deployed"),
+            l.describe(),
+            l.acquired_at.format("%H:%M:%S")
+        )
+    }
+
     pub(super) async fn plan_with(
         &self,
         idx: usize,
@@ -96,7 +129,10 @@ impl Engine {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
         let lock = self.foreign_lock(env, now).await?;
-        let holder = lock.as_ref().map(LockInfo::describe);
+        let holder = match &lock {
+            Some(l) => Some(self.lock_text(env, l).await),
+            None => None,
+        };
         // The version the approval stage runs is the one a valid Go is for.
         let self_approval = stages[idx]
             .approval
@@ -126,7 +162,7 @@ impl Engine {
         match plan_promotion(&input) {
             Ok(p) => {
                 let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
-                let mut p = apply_evidence(p, Requirements::default(), evidence);
+                let mut p = apply_evidence(p, self.requirements(idx), evidence);
                 self.release_gates(idx, &mut p, now, None).await;
                 Ok(p)
             }
@@ -467,6 +503,7 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
@@ -483,9 +520,11 @@ impl Engine {
             .rev()
             .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
             .find(|(p, _)| p.current.as_ref() != Some(&p.version))
-            .map(|(p, r)| super::Pending {
-                plan: p.clone(),
-                release: r.clone().unwrap_or_default(),
+            .map(|(p, r)| {
+                Box::new(super::Pending {
+                    plan: p.clone(),
+                    release: r.clone().unwrap_or_default(),
+                })
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;

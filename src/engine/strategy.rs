@@ -102,6 +102,28 @@ impl Strategy {
         }
     }
 
+    /// Answer the review the deploy in flight waits for in its CI/CD system
+    /// (see [`DeployTarget::review`]).
+    pub(super) async fn review(
+        &self,
+        answer: &crate::backends::deploy::Review,
+    ) -> Result<String, BackendError> {
+        match self {
+            Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+            Strategy::Canary { .. } => Err(BackendError::Command {
+                backend: "canary".into(),
+                cause: "nothing waits for an answer here: the canary is judged on its metrics"
+                    .into(),
+            }),
+            Strategy::BlueGreen { .. } => Err(BackendError::Command {
+                backend: "blue-green".into(),
+                cause:
+                    "nothing waits for an answer here: slot deploys have no approvals of their own"
+                        .into(),
+            }),
+        }
+    }
+
     /// Tell the backend how the deploy ended (see [`DeployTarget::finished`]).
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
@@ -131,6 +153,7 @@ fn empty_source() -> VersionSourceConfig {
         command: Some(Vec::new()),
         token_env: None,
         timeout: crate::domain::HumanDuration::from_secs(5),
+        vercel: None,
     }
 }
 
@@ -183,20 +206,20 @@ pub(super) struct Steps<'a> {
     pub timeout: Duration,
     /// How often the version is polled while deploying.
     pub poll: Duration,
-    /// A rollback rather than a promotion.
-    pub rollback: bool,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
+    /// A rollback (a backend with its own rollback uses it: Vercel).
+    pub rollback: bool,
 }
 
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
-    /// version.
+    /// version, and the deploy's page where the backend gave one.
     pub(super) async fn run_steps(
         &self,
         idx: usize,
         steps: &Steps<'_>,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
             // A rollback of the stable track (the canary already at 0) is a redeploy.
@@ -207,10 +230,10 @@ impl Engine {
                 version,
                 deploy,
                 canary,
-            } => {
-                self.canary_steps(idx, steps, (version, deploy), canary)
-                    .await
-            }
+            } => self
+                .canary_steps(idx, steps, (version, deploy), canary)
+                .await
+                .map(|line| (line, None)),
             Strategy::BlueGreen {
                 backends,
                 keep_warm,
@@ -229,12 +252,22 @@ async fn redeploy_steps(
     s: &Steps<'_>,
     source: &VersionSource,
     deploy: &DeployTarget,
-) -> Result<String, StepFailure> {
+) -> Result<(String, Option<String>), StepFailure> {
     let (env, version) = (s.env, s.version);
-    let accepted = deploy
-        .start(env, version)
-        .await
-        .map_err(StepFailure::backend)?;
+    let report = |progress: crate::backends::deploy::Progress| {
+        tracing::debug!(env, "{}", progress.line());
+        (s.emit)(Event::DeployProgress {
+            env: env.to_string(),
+            progress,
+        });
+    };
+    let asked = if s.rollback {
+        deploy.rollback(env, version, &report).await
+    } else {
+        deploy.start(env, version, &report).await
+    };
+    let asked = asked.map_err(StepFailure::backend)?;
+    let (accepted, url) = (asked.line, asked.url);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
     let mut observed: Option<Version> = None;
@@ -282,8 +315,9 @@ async fn redeploy_steps(
     }
     let took = t0.elapsed().as_secs_f64();
     // The backend's answer (a CI run's or build's URL) goes into the audit record.
-    Ok(format!(
-        "{env} reports {version} after {took:.1}s; {accepted}"
+    Ok((
+        format!("{env} reports {version} after {took:.1}s; {accepted}"),
+        url,
     ))
 }
 
@@ -341,8 +375,9 @@ impl Engine {
         bg: &BlueGreen,
         keep_warm: Duration,
         switch_timeout: Duration,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         let (env, version) = (s.env, s.version);
+        let mut url = None;
         let t0 = Instant::now();
         let live = bg
             .live()
@@ -395,7 +430,14 @@ impl Engine {
                 if !why.is_empty() {
                     notes.push(format!("old slot not warm ({why})"));
                 }
-                let accepted = bg.deploy(&idle, version).await.map_err(|e| {
+                let report = |progress: crate::backends::deploy::Progress| {
+                    tracing::debug!(env, slot = %idle, "{}", progress.line());
+                    (s.emit)(Event::DeployProgress {
+                        env: env.to_string(),
+                        progress,
+                    });
+                };
+                let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
                     step_error(
                         env,
                         version,
@@ -403,6 +445,8 @@ impl Engine {
                         e,
                     )
                 })?;
+                let accepted = started.line;
+                url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let t_deploy = Instant::now();
                 let mut observed: Option<Version> = None;
@@ -495,10 +539,11 @@ impl Engine {
             &idle,
             t_switch.elapsed().as_secs_f64(),
         ));
-        Ok(format!(
+        let line = format!(
             "{env} live on {idle} ({version}) after {:.1}s, was {live}: {}",
             t0.elapsed().as_secs_f64(),
             notes.join("; ")
-        ))
+        );
+        Ok((line, url))
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::backends::deploy::Progress;
 use crate::domain::health::Comparison;
 use crate::domain::release::{Freeze, SchemaNotice};
 use crate::domain::state::Drift;
@@ -19,7 +20,7 @@ pub struct Status {
     pub environments: Vec<EnvStatus>,
     /// The promotion closest to production that would change something,
     /// with what it carries (commits, migrations, backup).
-    pub pending: Option<super::Pending>,
+    pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
     /// What is wrong with the store when something is: a broken audit
@@ -72,6 +73,9 @@ pub struct EnvStatus {
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
+    /// The deploy backend's page of the last deploy (its workflow run,
+    /// build or deployment), when the backend gave one.
+    pub deploy_url: Option<String>,
     /// Why a Go from this console's actor for promoting this environment
     /// would be refused (`[policy] allow_self_approval = false`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +122,12 @@ pub enum Event {
         env: String,
         elapsed_s: f64,
         observed: Option<Version>,
+    },
+    /// What the deploy backend says it is doing (a CI run's state, its
+    /// current job and step, a review it waits for).
+    DeployProgress {
+        env: String,
+        progress: Progress,
     },
     DeployFinished {
         env: String,

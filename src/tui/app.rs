@@ -247,6 +247,7 @@ impl Runner {
                 version,
                 from,
                 accepted,
+                break_freeze,
             } => {
                 self.spawn(async move {
                     let expect = Expect {
@@ -255,7 +256,13 @@ impl Runner {
                         accepted,
                     };
                     let result = engine
-                        .promote(&env, Some(version), Confirm::Seen(expect), Some(events))
+                        .promote_breaking(
+                            &env,
+                            Some(version),
+                            Confirm::Seen(expect),
+                            break_freeze,
+                            Some(events),
+                        )
                         .await
                         .map(Done::Deployed)
                         .map_err(failure);
@@ -293,6 +300,25 @@ impl Runner {
                         .map(Done::Recorded)
                         .map_err(failure);
                     Msg::ActionDone { env, kind, result }
+                });
+            }
+            Effect::Review {
+                env,
+                version,
+                approve,
+                note,
+            } => {
+                self.spawn(async move {
+                    let result = engine
+                        .review(&env, Some(&version), approve, note)
+                        .await
+                        .map(Done::Reviewed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Review,
+                        result,
+                    }
                 });
             }
             Effect::Rollback { env, to } => {
@@ -475,6 +501,7 @@ mod tests {
                 at,
                 actor: "shipdeck".into(),
                 kind: crate::domain::DeployKind::Rollback,
+                url: None,
             }),
             rollback_error: err.map(String::from),
         }

@@ -115,7 +115,13 @@ pub(crate) async fn send(
         attempt += 1;
         let room = left(backend, call, deadline, timeout)?;
         let per_call = room.min(CALL_TIMEOUT);
-        let sent = build().timeout(per_call).send().await;
+        let sent = match build().timeout(per_call).send().await {
+            // Never connected: nothing reached the server, nothing started.
+            Err(e) if kind == Kind::Start && e.is_connect() => {
+                return Err(http_error(&named, e, per_call));
+            }
+            sent => sent,
+        };
         let answer = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
@@ -190,6 +196,23 @@ pub(crate) async fn send(
             }
         }
         return Ok(answer);
+    }
+}
+
+/// The error of a call that starts something and got no answer: a plain
+/// failure when the connection was never made (nothing reached the
+/// server), else [`BackendError::OutcomeUnknown`] — the request may have
+/// arrived and started the deploy, so it must not be repeated blindly.
+pub(super) fn lost_answer(backend: &str, e: reqwest::Error, timeout: Duration) -> BackendError {
+    if e.is_connect() {
+        return http_error(backend, e, timeout);
+    }
+    let e = http_error(backend, e, timeout);
+    BackendError::OutcomeUnknown {
+        backend: backend.to_string(),
+        cause: format!(
+            "the answer was lost ({e}); not repeated — it may have started: look before deploying again"
+        ),
     }
 }
 
