@@ -132,11 +132,11 @@ fn config_is_found_through_the_environment_variable() {
 }
 
 #[test]
-fn canary_strategy_is_refused_until_its_flow_lands() {
+fn a_canary_track_label_that_is_no_label_name_is_named() {
     expect(
-        "canary_unavailable.toml",
-        "12:12",
-        "canary strategy: not available yet in this build",
+        "canary_bad_track_label.toml",
+        "14:1",
+        "canary.track_label \"canary track\" is not a metrics label name",
     );
 }
 

@@ -609,4 +609,97 @@ async fn the_seasonal_reference_comes_from_a_day_and_a_week_earlier_and_decides_
     );
     drop(prom);
     fleet.shutdown().await.expect("fleet shutdown");
+
+/// POST a JSON body to the fleet.
+async fn post(url: String, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    assert!(r.status().is_success(), "POST {url}: {}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_reads_the_canary_and_stable_tracks_apart() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fleet = demo::spawn(
+        listener,
+        FleetOptions {
+            seed: 77,
+            tick: Duration::from_millis(100),
+            deploy_duration: Duration::from_millis(100),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet");
+    // The bad release on the canary, with a fifth of production's traffic.
+    let url = fleet.url();
+    post(
+        format!("{url}/envs/production/canary/deploy"),
+        serde_json::json!({"version": demo::BAD_VERSION}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    post(
+        format!("{url}/envs/production/canary/weight"),
+        serde_json::json!({"weight": 20}),
+    )
+    .await;
+    let prom = Prometheus::start(fleet.addr);
+    let base = format!("http://{}", prom.addr);
+    let src = prometheus_source(base.clone(), 10, QueryTemplates::default());
+    let labels = vec!["production".to_string()];
+    let tracks = vec![shipdeck::backends::metrics::TrackSelector {
+        env: "production".into(),
+        label: "track".into(),
+    }];
+    // Wait until the canary has turned bad (5–10 s, then a 15 s ramp) and
+    // Prometheus' last 10 s show it.
+    let started = Instant::now();
+    let (total, canary, stable) = loop {
+        match src.poll_tracked(&labels, &tracks).await {
+            Ok(p) => {
+                let t = &p.tracks[&tracks[0]];
+                if let (Some(Some(all)), Some(c), Some(s)) =
+                    (p.points.get("production"), &t.canary, &t.stable)
+                    && c.error_rate().is_some_and(|r| r > 0.04)
+                {
+                    break (all.clone(), c.clone(), s.clone());
+                }
+            }
+            // Not ready yet (503 until its TSDB is open), or no data yet.
+            Err(MetricsError::Query { .. } | MetricsError::Status { status: 503, .. }) => {}
+            Err(e) => panic!("Prometheus at {base} failed: {e}\n{}", prom.log_tail()),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(70),
+            "the canary track never showed the bad release; its log:\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let share = canary.requests / (canary.requests + stable.requests);
+    assert!((0.12..=0.28).contains(&share), "canary share {share}");
+    let stable_rate = stable.error_rate().unwrap_or(1.0);
+    assert!(stable_rate < 0.015, "stable error rate {stable_rate}");
+    assert!(
+        canary.p95_ms.unwrap_or(0.0) > stable.p95_ms.unwrap_or(f64::MAX),
+        "canary p95 {:?} vs stable {:?}",
+        canary.p95_ms,
+        stable.p95_ms
+    );
+    // The env's own total still counts both tracks.
+    assert!(
+        close(total.requests, canary.requests + stable.requests, 0.05),
+        "total {} vs tracks {} + {}",
+        total.requests,
+        canary.requests,
+        stable.requests
+    );
+    assert_eq!(fleet.canary().weight, 20);
 }

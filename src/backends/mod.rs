@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod slots;
 pub mod vcs;
 pub mod version;
+pub mod weight;
 
 mod util;
 

@@ -358,14 +358,6 @@ pub(super) fn check_strategy(env: &EnvironmentConfig) -> Result<(), Problem> {
     if let Some(c) = &env.canary {
         check_canary(name, c)?;
     }
-    if strategy == RollbackStrategy::Canary {
-        return Err((
-            Some(rollback_at),
-            format!(
-                "environment {name:?}: canary strategy: not available yet in this build (use \"redeploy\" or \"blue-green\")"
-            ),
-        ));
-    }
     Ok(())
 }
 
@@ -627,6 +619,17 @@ mod tests {
     }
 
     #[test]
+    fn a_canary_table_is_accepted_as_written() {
+        let c = parse(&canary(CANARY_TABLE)).unwrap();
+        let prod = &c.environments[1];
+        assert_eq!(prod.strategy(), RollbackStrategy::Canary);
+        let t = prod.canary.as_ref().unwrap().get_ref();
+        assert_eq!(t.steps.get_ref(), &vec![10, 50, 100]);
+        assert_eq!(t.step_time.0, std::time::Duration::from_secs(120));
+        assert_eq!(t.track_label, "track");
+    }
+
+    #[test]
     fn a_blue_green_table_parses_typed() {
         let c = parse(&blue_green(BG_TABLE)).unwrap();
         let prod = &c.environments[1];
@@ -639,16 +642,6 @@ mod tests {
         assert_eq!(
             bg.switch.get_ref().command.as_deref(),
             Some(&["./switch-slot".to_string(), "{slot}".to_string()][..])
-        );
-    }
-
-    #[test]
-    fn canary_is_refused_until_its_flow_lands() {
-        let (line, col, msg) = err(&canary(CANARY_TABLE));
-        assert_eq!((line, col), (Some(9), Some(12)), "{msg}");
-        assert!(
-            msg.contains("canary strategy: not available yet in this build"),
-            "{msg}"
         );
     }
 

@@ -17,16 +17,17 @@ pub const DEMO_BASELINE: &str = "1m";
 
 /// TOML for [`crate::config::Config::parse`], pointing at a fleet on `addr`.
 pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
-    demo_config_with(addr, auto_rollback, None)
+    demo_config_with(addr, auto_rollback, None, DemoStrategy::Redeploy)
 }
 
-/// [`demo_config`] with the demo repository as `[release]` (production
-/// then requires a backup before a migration release, when the repository
-/// could be made).
+/// [`demo_config`] with production on `strategy` and the demo repository
+/// as `[release]` (production then requires a backup before a migration
+/// release, when the repository could be made).
 pub fn demo_config_with(
     addr: SocketAddr,
     auto_rollback: bool,
     repo: Option<&super::repo::DemoRepo>,
+    strategy: DemoStrategy,
 ) -> String {
     let backup = repo.is_some_and(|r| r.made.is_ok());
     let base = format!("http://{addr}");
@@ -52,16 +53,65 @@ pub fn demo_config_with(
             });
         }
     }
+    // Production is the last environment: its strategy keys and table go
+    // right after it, before any top-level table.
+    if strategy == DemoStrategy::Canary {
+        s.push_str(&canary_table(&base, DEMO_CANARY_STEP_TIME));
+    }
     if let Some(r) = repo {
         s.push_str(&super::repo::release_table(r));
     }
     s
 }
 
+/// How long each canary step of the demo is judged: long enough for the
+/// bad release to turn bad on the canary (5–10 s, then a 15 s ramp).
+pub const DEMO_CANARY_STEP_TIME: &str = "30s";
+
+/// Which rollback strategy the demo's production runs (`--strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoStrategy {
+    #[default]
+    Redeploy,
+    Canary,
+}
+
+/// `rollback = "canary"` and its table on the demo fleet's canary
+/// endpoints, for the last `[[environments]]` of a config (production).
+pub fn canary_table(base: &str, step_time: &str) -> String {
+    format!(
+        "rollback = \"canary\"\n\n[environments.canary]\nsteps = [10, 50, 100]\nstep_time = \"{step_time}\"\n\
+         version = {{ url = \"{base}/envs/production/canary/version\", timeout = \"2s\" }}\n\
+         deploy = {{ webhook = \"{base}/envs/production/canary/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
+         weight = {{ webhook = \"{base}/envs/production/canary/weight\", timeout = \"5s\" }}\n\
+         track_label = \"track\"\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Config, MetricsSourceKind};
+
+    #[test]
+    fn the_canary_demo_config_is_valid() {
+        let addr: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let text = demo_config_with(addr, true, DemoStrategy::Canary);
+        let c = Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
+        let prod = c.env("production").unwrap();
+        assert_eq!(prod.strategy(), crate::config::RollbackStrategy::Canary);
+        let t = prod.canary.as_ref().unwrap().get_ref();
+        assert_eq!(t.steps.get_ref(), &vec![10, 50, 100]);
+        assert_eq!(t.track_label, "track");
+        assert_eq!(
+            t.weight.get_ref().webhook.as_deref(),
+            Some("http://127.0.0.1:40001/envs/production/canary/weight")
+        );
+        assert_eq!(
+            demo_config_with(addr, true, DemoStrategy::Redeploy),
+            demo_config(addr, true)
+        );
+    }
 
     #[test]
     fn the_demo_config_is_valid() {

@@ -6,7 +6,7 @@ pub mod fleet;
 pub mod repo;
 pub mod traffic;
 
-pub use config::{demo_config, demo_config_with};
+pub use config::{DemoStrategy, canary_table, demo_config, demo_config_with};
 pub use fleet::{
     BAD_VERSION, ENVIRONMENTS, EnvTruth, FleetHandle, FleetOptions, INITIAL_VERSIONS, record_trace,
     serve, spawn,

@@ -122,6 +122,9 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// One step of a canary release: a weight set, a step judged, the
+    /// canary stopped (weight to 0).
+    Canary,
     /// A database backup taken before a migration release was deployed.
     Backup,
     /// An answer given from shipdeck to a deploy backend's own approval
@@ -139,6 +142,7 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Canary => "canary",
             ActionKind::Backup => "backup",
             ActionKind::Review => "review",
         }
@@ -151,6 +155,7 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "canary" => ActionKind::Canary,
             "backup" => ActionKind::Backup,
             "review" => ActionKind::Review,
             _ => return None,

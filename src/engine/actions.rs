@@ -361,6 +361,12 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].strategy.read_version().await?;
+        // A canary with traffic is rolled back by taking its traffic away.
+        if to.is_none()
+            && let Some(rec) = self.rollback_canary(idx, &current).await?
+        {
+            return Ok(rec);
+        }
         self.reconcile_env(env, &current).await;
         let plan = match self.rollback_plan_from(env, &current, to.as_ref()).await? {
             Ok(p) => p,

@@ -5,6 +5,7 @@
 //! as done only once the environment itself reports the new version.
 
 mod actions;
+mod canary;
 mod deploy;
 mod error;
 mod evidence;
@@ -18,9 +19,10 @@ mod types;
 mod watch;
 
 pub use actions::{Confirm, Expect};
+pub use canary::CanaryState;
 pub use error::EngineError;
 pub use release::{Pending, ReleaseFacts};
-pub use sampler::{Reading, Sampler};
+pub use sampler::{Reading, Sampler, TrackStep};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 
@@ -104,6 +106,8 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// The canary this process runs per environment, while it runs.
+    canaries: Mutex<HashMap<String, CanaryState>>,
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
     /// in the background and kept briefly.
     evidence: evidence::Slots,
@@ -163,7 +167,10 @@ impl Engine {
                 },
                 other => other,
             })
-            .map(|src| Sampler::new(src, config.metrics.step.0))
+            .map(|src| {
+                Sampler::new(src, config.metrics.step.0)
+                    .with_tracks(canary::track_selectors(&config))
+            })
             .map_err(|e| e.to_string());
         let release = release::ReleaseSource::from_config(&config);
         let ci =
@@ -181,6 +188,7 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                canaries: Mutex::new(HashMap::new()),
                 evidence: Default::default(),
                 ci,
                 evidence_wait: std::sync::atomic::AtomicBool::new(true),
@@ -266,4 +274,9 @@ impl Engine {
             }
         }
     }
+}
+
+/// A std duration as a chrono one (saturating).
+fn clock_delta(d: Duration) -> chrono::Duration {
+    crate::domain::clock::delta(d)
 }

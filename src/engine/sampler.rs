@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::backends::metrics::{MetricPoint, MetricsSource};
+use crate::backends::metrics::{MetricPoint, MetricsSource, TrackSelector};
 use crate::store::AsyncStore;
 
 /// How long samples are kept in the store: enough for any baseline.
@@ -21,7 +21,17 @@ const RECENT: usize = 256;
 pub struct Sampler {
     source: MetricsSource,
     step: Duration,
+    /// Canary environments whose metrics are also read by track.
+    tracks: Vec<TrackSelector>,
     state: tokio::sync::Mutex<SamplerState>,
+}
+
+/// One step of a canary environment's two tracks (`None`: no data).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackStep {
+    pub at: DateTime<Utc>,
+    pub canary: Option<MetricPoint>,
+    pub stable: Option<MetricPoint>,
 }
 
 #[derive(Default)]
@@ -32,6 +42,8 @@ struct SamplerState {
     /// less often than the source misses none.
     recent: HashMap<String, std::collections::VecDeque<MetricPoint>>,
     error: Option<(DateTime<Utc>, String)>,
+    /// The last track steps per env label, oldest first.
+    tracks: HashMap<String, std::collections::VecDeque<TrackStep>>,
 }
 
 /// What the sampler knows about every environment label.
@@ -50,8 +62,24 @@ impl Sampler {
         Sampler {
             source,
             step,
+            tracks: Vec::new(),
             state: tokio::sync::Mutex::new(SamplerState::default()),
         }
+    }
+
+    /// Also read these environments' canary and stable tracks on every poll.
+    pub fn with_tracks(mut self, tracks: Vec<TrackSelector>) -> Self {
+        self.tracks = tracks;
+        self
+    }
+
+    /// Track steps of env label `label` newer than `after`, oldest first.
+    pub async fn track_steps_since(&self, label: &str, after: DateTime<Utc>) -> Vec<TrackStep> {
+        let st = self.state.lock().await;
+        st.tracks
+            .get(label)
+            .map(|q| q.iter().filter(|p| p.at > after).cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn source(&self) -> &MetricsSource {
@@ -79,10 +107,30 @@ impl Sampler {
         if due {
             st.polled = Some(Instant::now());
             let names: Vec<String> = labels.iter().map(|(l, _)| l.clone()).collect();
-            match self.source.poll(&names).await {
-                Ok(points) => {
+            match self.source.poll_tracked(&names, &self.tracks).await {
+                Ok(polled) => {
+                    let points = polled.points;
                     st.error = None;
                     fresh = true;
+                    let now = Utc::now();
+                    for (sel, tp) in polled.tracks {
+                        let at = tp
+                            .canary
+                            .as_ref()
+                            .or(tp.stable.as_ref())
+                            .map_or(now, |p| p.at);
+                        let q = st.tracks.entry(sel.env).or_default();
+                        if q.back().is_none_or(|b| b.at < at) {
+                            q.push_back(TrackStep {
+                                at,
+                                canary: tp.canary,
+                                stable: tp.stable,
+                            });
+                        }
+                        while q.len() > RECENT {
+                            q.pop_front();
+                        }
+                    }
                     for (label, env) in labels {
                         match points.get(label).cloned().flatten() {
                             Some(p) => {

@@ -471,6 +471,7 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let canary = self.canary_status(i).await;
             let release = match &promotion {
                 Some(p) => Some(
                     self.release_facts(name, p.current.as_ref(), &p.version)
@@ -507,6 +508,7 @@ impl Engine {
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
+                canary,
                 release,
                 rollback_schema,
                 freeze: self.freeze_of(name, now),

@@ -25,6 +25,13 @@ pub(super) enum Strategy {
         version: VersionSource,
         deploy: DeployTarget,
     },
+    /// The canary (see [`super::canary`]): the env's own version source and
+    /// deploy are the stable track's.
+    Canary {
+        version: VersionSource,
+        deploy: DeployTarget,
+        canary: Box<super::canary::CanaryBackends>,
+    },
     /// Deploy the idle slot and switch traffic to it; roll back by
     /// switching back while the old slot is warm.
     BlueGreen {
@@ -60,16 +67,26 @@ impl Strategy {
             .as_ref()
             .map(|d| d.get_ref().clone())
             .unwrap_or_else(empty_hook);
-        Strategy::Redeploy {
-            version: VersionSource::from_config(name, &version, client.clone()),
-            deploy: DeployTarget::from_config(name, &deploy, client.clone()),
+        let version = VersionSource::from_config(name, &version, client.clone());
+        let deploy = DeployTarget::from_config(name, &deploy, client.clone());
+        match super::canary::CanaryBackends::from_config(e, client) {
+            Some(c) if e.strategy() == crate::config::RollbackStrategy::Canary => {
+                Strategy::Canary {
+                    version,
+                    deploy,
+                    canary: Box::new(c),
+                }
+            }
+            _ => Strategy::Redeploy { version, deploy },
         }
     }
 
     /// What the environment runs.
     pub(super) async fn read_version(&self) -> Result<Version, BackendError> {
         match self {
-            Strategy::Redeploy { version, .. } => version.read().await,
+            Strategy::Redeploy { version, .. } | Strategy::Canary { version, .. } => {
+                version.read().await
+            }
             Strategy::BlueGreen { backends, .. } => {
                 let live = backends.live().await?;
                 backends.version_of(&live).await
@@ -80,7 +97,7 @@ impl Strategy {
     /// The backend that says what the environment runs, for messages.
     pub(super) fn version_name(&self) -> &str {
         match self {
-            Strategy::Redeploy { version, .. } => version.name(),
+            Strategy::Redeploy { version, .. } | Strategy::Canary { version, .. } => version.name(),
             Strategy::BlueGreen { backends, .. } => backends.live_name(),
         }
     }
@@ -93,6 +110,11 @@ impl Strategy {
     ) -> Result<String, BackendError> {
         match self {
             Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+            Strategy::Canary { .. } => Err(BackendError::Command {
+                backend: "canary".into(),
+                cause: "nothing waits for an answer here: the canary is judged on its metrics"
+                    .into(),
+            }),
             Strategy::BlueGreen { .. } => Err(BackendError::Command {
                 backend: "blue-green".into(),
                 cause:
@@ -105,7 +127,9 @@ impl Strategy {
     /// Tell the backend how the deploy ended (see [`DeployTarget::finished`]).
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
-            Strategy::Redeploy { deploy, .. } => deploy.finished(ok, detail).await,
+            Strategy::Redeploy { deploy, .. } | Strategy::Canary { deploy, .. } => {
+                deploy.finished(ok, detail).await
+            }
             Strategy::BlueGreen { .. } => {}
         }
     }
@@ -198,6 +222,18 @@ impl Engine {
     ) -> Result<(String, Option<String>), StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
+            // A rollback of the stable track (the canary already at 0) is a redeploy.
+            Strategy::Canary {
+                version, deploy, ..
+            } if steps.rollback => redeploy_steps(steps, version, deploy).await,
+            Strategy::Canary {
+                version,
+                deploy,
+                canary,
+            } => self
+                .canary_steps(idx, steps, (version, deploy), canary)
+                .await
+                .map(|line| (line, None)),
             Strategy::BlueGreen {
                 backends,
                 keep_warm,

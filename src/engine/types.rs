@@ -83,6 +83,9 @@ pub struct EnvStatus {
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
+    /// A canary environment's canary: `{version, weight, step, …}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<super::CanaryState>,
     /// What its promotion carries (commits, migrations, backup), from
     /// `[release] git`.
     pub release: Option<super::ReleaseFacts>,
@@ -150,6 +153,17 @@ pub enum Event {
     },
     MonitorFinished {
         env: String,
+        verdict: Verdict,
+    },
+    /// A canary step is being judged: its weight, where it stands, the
+    /// time left and the judge's verdict so far.
+    CanaryStep {
+        env: String,
+        version: Version,
+        weight: u8,
+        step: usize,
+        steps: usize,
+        left_s: f64,
         verdict: Verdict,
     },
 }

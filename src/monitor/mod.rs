@@ -107,7 +107,7 @@ pub mod stage;
 pub mod stats;
 pub mod trace;
 
-pub use canary::{CanaryConfig, CanaryJudge, TrackPair};
+pub use canary::{CanaryJudge, CanaryJudgeConfig, TrackPair};
 pub use detector::{Detector, DetectorConfig};
 pub use stage::{StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};

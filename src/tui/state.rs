@@ -307,6 +307,21 @@ pub struct EnvUi {
     pub deploy: Option<DeployProgress>,
     pub window: Option<Window>,
     pub live: VecDeque<LivePoint>,
+    /// The canary being judged, from the engine's last canary event.
+    pub canary: Option<CanaryView>,
+}
+
+/// A canary step as the console shows it: weight, step, time left.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CanaryView {
+    pub version: Version,
+    pub weight: u8,
+    pub step: usize,
+    pub steps: usize,
+    /// Seconds left in the step when `at` was seen.
+    pub left_s: f64,
+    pub at: DateTime<Utc>,
+    pub verdict: crate::monitor::Verdict,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,6 +65,7 @@ pub(crate) mod fixture {
             go_refusal: None,
             promotion: None,
             promotion_error: None,
+            canary: None,
             release: None,
             rollback_schema: None,
             freeze: None,

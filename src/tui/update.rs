@@ -17,8 +17,8 @@ use crate::monitor::{Verdict, VerdictKind};
 use super::keymap::{self, Action, Context};
 use super::msg::{Done, Effect, Failure, Msg, TaskKind};
 use super::state::{
-    Alarm, DeployProgress, Detail, Dialog, HISTORY_LIMIT, LIVE_SPAN_S, Level, LivePoint, MAX_LIVE,
-    MAX_NOTE, Mode, Overlay, Pending, PickItem, Picker, State, Task, Window,
+    Alarm, CanaryView, DeployProgress, Detail, Dialog, HISTORY_LIMIT, LIVE_SPAN_S, Level,
+    LivePoint, MAX_LIVE, MAX_NOTE, Mode, Overlay, Pending, PickItem, Picker, State, Task, Window,
 };
 
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
@@ -1133,6 +1133,45 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::MonitorFinished { env, verdict } => {
             on_verdict(s, &env, verdict, true);
+        }
+        Event::CanaryStep {
+            env,
+            version,
+            weight,
+            step,
+            steps,
+            left_s,
+            verdict,
+        } => {
+            let first_alarm = verdict.kind == crate::monitor::VerdictKind::Regression
+                && s.env_ui(&env)
+                    .and_then(|u| u.canary.as_ref())
+                    .is_none_or(|c| c.verdict.kind != crate::monitor::VerdictKind::Regression);
+            if first_alarm {
+                let text = format!(
+                    "canary of {version} in {env} caught at {weight}%: {}",
+                    verdict.reason
+                );
+                if s.settings.auto_rollback {
+                    s.notify(Level::Warn, format!("{text} — weight → 0 automatically"));
+                } else {
+                    s.alarm = Some(Alarm {
+                        env: env.clone(),
+                        version: version.clone(),
+                        reason: verdict.reason.clone(),
+                        at: now,
+                    });
+                }
+            }
+            s.env_ui_mut(&env).canary = Some(CanaryView {
+                version,
+                weight,
+                step,
+                steps,
+                left_s,
+                at: now,
+                verdict,
+            });
         }
     }
     vec![]

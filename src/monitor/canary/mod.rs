@@ -16,12 +16,14 @@
 //!   the false-alarm probability under `α` however often it is looked at.
 //! * Latency: per step, the canary's p95 and p99 against stable's at the
 //!   same step, in log space; a regression needs at least
-//!   [`CanaryConfig::min_latency_steps`] such pairs, the canary slower by
-//!   more than [`CanaryConfig::latency_ratio`] (Hodges-Lehmann shift) and a
-//!   one-sided Mann-Whitney `p` under [`CanaryConfig::latency_alpha`] — the
+//!   [`CanaryJudgeConfig::min_latency_steps`] such pairs, the canary slower by
+//!   more than [`CanaryJudgeConfig::latency_ratio`] (Hodges-Lehmann shift) and a
+//!   one-sided Mann-Whitney `p` under [`CanaryJudgeConfig::latency_alpha`] — the
 //!   statistics of [`super::stats`] the Kayenta-style judges use.
+//! * At 100% the stable track serves nothing: the canary's errors are
+//!   then weighed against stable's rate over the earlier steps.
 //! * Too little canary traffic in the current weight step (fewer than
-//!   [`CanaryConfig::min_requests`] canary requests in steps where both
+//!   [`CanaryJudgeConfig::min_requests`] canary requests in steps where both
 //!   tracks answered) is *insufficient data*: the caller holds the step.
 //!   A gap (either track without data) adds nothing: never health.
 //! * A regression latches.
@@ -31,7 +33,7 @@ use super::{Metric, Sample, Verdict, VerdictKind};
 
 /// Settings of the canary judge.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CanaryConfig {
+pub struct CanaryJudgeConfig {
     /// Canary requests a weight step needs (in steps where both tracks
     /// answered) before it can be called healthy.
     pub min_requests: f64,
@@ -50,9 +52,9 @@ pub struct CanaryConfig {
     pub min_latency_requests: f64,
 }
 
-impl Default for CanaryConfig {
+impl Default for CanaryJudgeConfig {
     fn default() -> Self {
-        CanaryConfig {
+        CanaryJudgeConfig {
             min_requests: 50.0,
             error_alpha: 0.001,
             min_error_steps: 2,
@@ -130,7 +132,7 @@ impl Totals {
 /// The canary judge. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct CanaryJudge {
-    cfg: CanaryConfig,
+    cfg: CanaryJudgeConfig,
     /// Log likelihood ratio per ratio of [`ERR_RATIOS`], since the canary started.
     llr: [f64; 4],
     /// Since the canary started.
@@ -145,7 +147,7 @@ pub struct CanaryJudge {
 }
 
 impl CanaryJudge {
-    pub fn new(cfg: CanaryConfig) -> Self {
+    pub fn new(cfg: CanaryJudgeConfig) -> Self {
         CanaryJudge {
             cfg,
             llr: [0.0; 4],
@@ -158,7 +160,7 @@ impl CanaryJudge {
         }
     }
 
-    pub fn config(&self) -> &CanaryConfig {
+    pub fn config(&self) -> &CanaryJudgeConfig {
         &self.cfg
     }
 
@@ -210,7 +212,16 @@ impl CanaryJudge {
         // Errors: conditional binomial likelihood ratios.
         let (nc, ns) = (p.canary.requests, p.stable.requests);
         let (ec, es) = (p.canary.errors, p.stable.errors);
-        if nc + ns > 0.0 && ec + es > 0.0 {
+        if ns <= 0.0 && nc > 0.0 && self.all.stable_n > 0.0 {
+            // The canary serves everything (the 100% step): nothing to
+            // compare with at this moment, so against stable's rate over
+            // the earlier steps (Poisson likelihood ratios).
+            let p_s = (self.all.stable_e + 0.5) / (self.all.stable_n + 1.0);
+            let mu = nc * p_s;
+            for (l, r) in self.llr.iter_mut().zip(ERR_RATIOS) {
+                *l += ec * r.ln() - (r - 1.0) * mu;
+            }
+        } else if nc + ns > 0.0 && ec + es > 0.0 {
             let pi = nc / (nc + ns);
             if pi > 0.0 && pi < 1.0 {
                 for (l, r) in self.llr.iter_mut().zip(ERR_RATIOS) {

@@ -73,7 +73,7 @@ fn pairs(seed: u64, steps: usize, f: impl Fn(usize) -> Moment) -> Vec<TrackPair>
 }
 
 fn judge(ps: &[TrackPair], weight: u8) -> CanaryJudge {
-    let mut j = CanaryJudge::new(CanaryConfig::default());
+    let mut j = CanaryJudge::new(CanaryJudgeConfig::default());
     j.begin_step(weight);
     for p in ps {
         j.push(*p);
@@ -113,7 +113,7 @@ fn a_bad_canary_at_ten_percent_is_a_regression_within_seconds() {
             canary_lat: 2.8,
             ..moment()
         });
-        let mut j = CanaryJudge::new(CanaryConfig::default());
+        let mut j = CanaryJudge::new(CanaryJudgeConfig::default());
         j.begin_step(10);
         let at = ps
             .iter()

@@ -417,6 +417,22 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let t = &state.theme;
     let now = state.now;
     let ui = state.env_ui(&env.name);
+    let deploying = ui
+        .and_then(|u| u.deploy.as_ref())
+        .is_some_and(|d| d.finished.is_none() && !d.rollback);
+    if let Some(c) = ui.and_then(|u| u.canary.as_ref()).filter(|_| deploying) {
+        let left = (c.left_s - (now - c.at).num_milliseconds() as f64 / 1000.0).max(0.0);
+        let style = if c.verdict.kind == crate::monitor::VerdictKind::Regression {
+            t.error
+        } else {
+            t.busy
+        };
+        return vec![
+            Part::new(format!("canary {}%", c.weight), style).short(format!("{}%", c.weight)),
+            Part::new(format!(" · step {}/{}", c.step, c.steps), style).prio(1),
+            Part::new(format!(" · {} left", format::countdown(left)), style).prio(2),
+        ];
+    }
     if let Some(d) = ui
         .and_then(|u| u.deploy.as_ref())
         .filter(|d| d.finished.is_none())

@@ -1,0 +1,662 @@
+//! The canary strategy's flow (SPEC §2): deploy the canary, raise its
+//! traffic weight step by step while the canary judge
+//! ([`crate::monitor::CanaryJudge`]) compares it with the stable track at
+//! the same time, and after the last step give the stable track the
+//! version and return the canary's weight to 0. A regression sets the
+//! weight to 0 at once (`auto_rollback`) or leaves it for the engineer's
+//! rollback, which for a canary is "weight → 0". Every step and decision
+//! is its own audit record (action `canary`), written before the backend
+//! is called or the decision acted on.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::strategy::{StepFailure, Steps};
+use super::{Engine, EngineError, Event};
+use crate::backends::BackendError;
+use crate::backends::deploy::DeployTarget;
+use crate::backends::metrics::TrackSelector;
+use crate::backends::version::VersionSource;
+use crate::backends::weight::WeightHook;
+use crate::config::{Config, EnvironmentConfig};
+use crate::domain::{ActionKind, Outcome, Version};
+use crate::monitor::{CanaryJudge, CanaryJudgeConfig, Sample, TrackPair, Verdict, VerdictKind};
+use crate::store::NewAudit;
+
+/// A step that never gets enough canary traffic is held this many extra
+/// `step_time`s; then the canary is stopped (weight 0) as inconclusive.
+pub const MAX_HOLDS: u32 = 3;
+/// Attempts at setting the weight to 0 when the weight backend fails.
+const STOP_ATTEMPTS: u32 = 10;
+
+/// The canary backends of one environment.
+pub(super) struct CanaryBackends {
+    pub version: VersionSource,
+    pub deploy: DeployTarget,
+    pub weight: WeightHook,
+    pub steps: Vec<u8>,
+    pub step_time: Duration,
+}
+
+impl CanaryBackends {
+    pub(super) fn from_config(e: &EnvironmentConfig, client: &reqwest::Client) -> Option<Self> {
+        let c = e.canary.as_ref()?.get_ref();
+        let name = e.name();
+        Some(CanaryBackends {
+            version: VersionSource::from_config(name, c.version.get_ref(), client.clone()),
+            deploy: DeployTarget::from_config(name, c.deploy.get_ref(), client.clone()),
+            weight: WeightHook::from_config(name, c.weight.get_ref(), client.clone()),
+            steps: c
+                .steps
+                .get_ref()
+                .iter()
+                .map(|s| (*s).clamp(0, 100) as u8)
+                .collect(),
+            step_time: c.step_time.0,
+        })
+    }
+}
+
+/// Every canary environment's metrics, read by track.
+pub(super) fn track_selectors(config: &Config) -> Vec<TrackSelector> {
+    config
+        .environments
+        .iter()
+        .filter_map(|e| {
+            e.canary.as_ref().map(|c| TrackSelector {
+                env: e.label().to_string(),
+                label: c.get_ref().track_label.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Where a canary stands (`status --json` `canary`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CanaryState {
+    /// What the canary runs (or is being given).
+    pub version: Version,
+    /// Its share of the traffic, in percent.
+    pub weight: u8,
+    /// 1-based step, 0 before the first weight is set.
+    pub step: usize,
+    pub steps: usize,
+    /// When the current step's judgement ends (holds push it back).
+    pub step_ends_at: Option<DateTime<Utc>>,
+    /// The judge's latest verdict.
+    pub verdict: Option<Verdict>,
+}
+
+/// How a canary's judging ended.
+enum Judged {
+    Passed,
+    Regression(Verdict),
+    Inconclusive(Verdict),
+}
+
+impl Engine {
+    /// The canary this process runs in `env`, if any.
+    pub fn canary_state(&self, env: &str) -> Option<CanaryState> {
+        self.canaries().get(env).cloned()
+    }
+
+    fn canaries(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, CanaryState>> {
+        self.inner
+            .canaries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_canary(&self, env: &str, state: Option<CanaryState>) {
+        let mut c = self.canaries();
+        match state {
+            Some(s) => {
+                c.insert(env.to_string(), s);
+            }
+            None => {
+                c.remove(env);
+            }
+        }
+    }
+
+    /// One audit record of the canary flow, complete in itself.
+    async fn canary_record(
+        &self,
+        env: &str,
+        version: &Version,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), EngineError> {
+        self.inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: &self.inner.actor,
+                action: ActionKind::Canary,
+                env,
+                version: Some(version),
+                from_version: None,
+                outcome,
+                detail,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The canary of environment `idx` for `status`: this process's own
+    /// flow when it runs one, else what the canary's version source says
+    /// and the weight the audit log last recorded. `None` for an
+    /// environment without a canary.
+    pub(super) async fn canary_status(&self, idx: usize) -> Option<CanaryState> {
+        let super::strategy::Strategy::Canary { canary, .. } = &self.inner.envs[idx].strategy
+        else {
+            return None;
+        };
+        let env = self.inner.config.environments[idx].name();
+        if let Some(s) = self.canary_state(env) {
+            return Some(s);
+        }
+        let recorded = self.recorded_canary(env).await.ok().flatten();
+        let version = match canary.version.read().await {
+            Ok(v) => v,
+            Err(_) => recorded.as_ref().and_then(|(_, v)| v.clone())?,
+        };
+        Some(CanaryState {
+            version,
+            weight: recorded.map_or(0, |(w, _)| w),
+            step: 0,
+            steps: canary.steps.len(),
+            step_ends_at: None,
+            verdict: None,
+        })
+    }
+
+    /// The canary's weight as the audit log last recorded it (`None`
+    /// without any canary record): what a rollback from another process
+    /// must undo.
+    pub(super) async fn recorded_canary(
+        &self,
+        env: &str,
+    ) -> Result<Option<(u8, Option<Version>)>, EngineError> {
+        if let Some(s) = self.canary_state(env) {
+            return Ok(Some((s.weight, Some(s.version))));
+        }
+        let h = self.inner.store.history(Some(env), 200).await?;
+        Ok(h.iter()
+            .find(|e| e.action == ActionKind::Canary && e.outcome == Outcome::Succeeded)
+            .and_then(|e| {
+                let rest = e.detail.strip_prefix("weight ")?;
+                let n: u8 = rest.split('%').next()?.parse().ok()?;
+                Some((n, e.version.clone()))
+            }))
+    }
+
+    /// Set the canary's weight, audited first ("weight N%: why").
+    async fn set_weight(
+        &self,
+        env: &str,
+        version: &Version,
+        hook: &WeightHook,
+        weight: u8,
+        why: &str,
+    ) -> Result<String, BackendError> {
+        let detail = format!("weight {weight}%: {why}");
+        if let Err(e) = self
+            .canary_record(env, version, Outcome::Started, &detail)
+            .await
+        {
+            tracing::error!(env, "cannot record the canary weight change: {e}");
+        }
+        let r = hook.set(weight).await;
+        let (outcome, line) = match &r {
+            Ok(done) => (Outcome::Succeeded, format!("{detail} ({done})")),
+            Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
+        };
+        if let Err(e) = self.canary_record(env, version, outcome, &line).await {
+            tracing::error!(env, "cannot record the canary weight change: {e}");
+        }
+        r
+    }
+
+    /// Weight → 0, retried (each attempt audited) until the backend accepts
+    /// or [`STOP_ATTEMPTS`] attempts failed.
+    pub(super) async fn stop_canary(
+        &self,
+        env: &str,
+        version: &Version,
+        hook: &WeightHook,
+        why: &str,
+    ) -> Result<String, BackendError> {
+        let mut last = None;
+        for attempt in 1..=STOP_ATTEMPTS {
+            let why = if attempt == 1 {
+                why.to_string()
+            } else {
+                format!("{why} (attempt {attempt} of {STOP_ATTEMPTS})")
+            };
+            match self.set_weight(env, version, hook, 0, &why).await {
+                Ok(done) => {
+                    if let Some(mut s) = self.canary_state(env) {
+                        s.weight = 0;
+                        self.set_canary(env, Some(s));
+                    }
+                    return Ok(done);
+                }
+                Err(e) => {
+                    tracing::warn!(env, attempt, "cannot set the canary weight to 0: {e}");
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| BackendError::Command {
+            backend: hook.name().to_string(),
+            cause: "no attempt made".into(),
+        }))
+    }
+
+    /// The canary flow inside the audited deploy frame (see the module
+    /// documentation). Ok once the stable track reports the version and
+    /// the canary weight is back to 0.
+    pub(super) async fn canary_steps(
+        &self,
+        idx: usize,
+        s: &Steps<'_>,
+        stable: (&VersionSource, &DeployTarget),
+        c: &CanaryBackends,
+    ) -> Result<String, StepFailure> {
+        let (env, version) = (s.env, s.version);
+        let fail = |detail: String| StepFailure {
+            outcome: Outcome::Failed,
+            detail: detail.clone(),
+            error: EngineError::DeployFailed {
+                env: env.to_string(),
+                version: version.clone(),
+                detail,
+            },
+            tell_backend: false,
+        };
+        let sampler = match &self.inner.sampler {
+            Ok(sm) => sm,
+            Err(e) => {
+                return Err(fail(format!(
+                    "a canary is judged on metrics, and [metrics] cannot be used: {e}"
+                )));
+            }
+        };
+        let mut state = CanaryState {
+            version: version.clone(),
+            weight: 0,
+            step: 0,
+            steps: c.steps.len(),
+            step_ends_at: None,
+            verdict: None,
+        };
+        self.set_canary(env, Some(state.clone()));
+        let r = self
+            .canary_flow(idx, s, stable, c, sampler, &mut state)
+            .await;
+        if r.is_ok() {
+            self.set_canary(env, None);
+        }
+        r.map_err(|e| match e {
+            Flow::Failed(f) => f,
+            Flow::Detail(d) => fail(d),
+        })
+    }
+
+    async fn canary_flow(
+        &self,
+        idx: usize,
+        s: &Steps<'_>,
+        (stable_version, stable_deploy): (&VersionSource, &DeployTarget),
+        c: &CanaryBackends,
+        sampler: &super::Sampler,
+        state: &mut CanaryState,
+    ) -> Result<String, Flow> {
+        let (env, version) = (s.env, s.version);
+        let t0 = Instant::now();
+        // 1. The canary gets the version (no traffic yet).
+        let report = |progress: crate::backends::deploy::Progress| {
+            (s.emit)(Event::DeployProgress {
+                env: env.to_string(),
+                progress,
+            });
+        };
+        let accepted = c
+            .deploy
+            .start(env, version, &report)
+            .await
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
+            .line;
+        wait_reports(s, &c.version, "the canary").await?;
+        let _ = self
+            .canary_record(
+                env,
+                version,
+                Outcome::Succeeded,
+                &format!("canary deployed: the canary reports {version}; {accepted}"),
+            )
+            .await;
+
+        // 2. Weight step by step, each judged against stable at the same time.
+        let label = self.inner.config.environments[idx].label().to_string();
+        let labels = vec![(label.clone(), env.to_string())];
+        let auto = self.inner.config.monitor.auto_rollback;
+        let mut judge = CanaryJudge::new(CanaryJudgeConfig::default());
+        let step = self.inner.config.metrics.step.0;
+        let tick = (step / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let origin = Utc::now();
+        let n = c.steps.len();
+        let judged = 'steps: {
+            for (i, &w) in c.steps.iter().enumerate() {
+                let why = format!(
+                    "step {}/{n} of the canary of {version}, judged for {}",
+                    i + 1,
+                    crate::domain::HumanDuration(c.step_time)
+                );
+                if let Err(e) = self.set_weight(env, version, &c.weight, w, &why).await {
+                    let stopped = self
+                        .stop_canary(env, version, &c.weight, "the weight could not be raised")
+                        .await;
+                    return Err(Flow::Detail(format!(
+                        "canary of {version}: setting the weight to {w}% failed: {e}; {}",
+                        stop_words(&stopped)
+                    )));
+                }
+                // Points read before the new weight carry the old one.
+                let mut consumed = Utc::now();
+                judge.begin_step(w);
+                let mut ends = Instant::now() + c.step_time;
+                let mut holds = 0;
+                state.weight = w;
+                state.step = i + 1;
+                state.step_ends_at = Some(Utc::now() + super::clock_delta(c.step_time));
+                state.verdict = Some(judge.verdict().clone());
+                self.set_canary(env, Some(state.clone()));
+                loop {
+                    tokio::time::sleep(tick).await;
+                    let _ = sampler.read(&labels, &self.inner.store).await;
+                    for ts in sampler.track_steps_since(&label, consumed).await {
+                        consumed = ts.at;
+                        let t = (ts.at - origin).num_milliseconds() as f64 / 1000.0;
+                        judge.push(pair(t, &ts));
+                    }
+                    let v = judge.verdict().clone();
+                    state.verdict = Some(v.clone());
+                    self.set_canary(env, Some(state.clone()));
+                    (s.emit)(Event::CanaryStep {
+                        env: env.to_string(),
+                        version: version.clone(),
+                        weight: w,
+                        step: i + 1,
+                        steps: n,
+                        left_s: ends.saturating_duration_since(Instant::now()).as_secs_f64(),
+                        verdict: v.clone(),
+                    });
+                    if v.kind == VerdictKind::Regression {
+                        break 'steps Judged::Regression(v);
+                    }
+                    if Instant::now() < ends {
+                        continue;
+                    }
+                    if v.kind == VerdictKind::Healthy {
+                        let _ = self
+                            .canary_record(
+                                env,
+                                version,
+                                Outcome::Succeeded,
+                                &format!("step {}/{n} at {w}% passed: {}", i + 1, v.reason),
+                            )
+                            .await;
+                        break;
+                    }
+                    if holds >= MAX_HOLDS {
+                        break 'steps Judged::Inconclusive(v);
+                    }
+                    holds += 1;
+                    ends += c.step_time;
+                    state.step_ends_at = Some(Utc::now() + super::clock_delta(c.step_time));
+                    let _ = self
+                        .canary_record(
+                            env,
+                            version,
+                            Outcome::Succeeded,
+                            &format!(
+                                "step {}/{n} at {w}% held ({holds} of {MAX_HOLDS}): {}",
+                                i + 1,
+                                v.reason
+                            ),
+                        )
+                        .await;
+                }
+            }
+            Judged::Passed
+        };
+        match judged {
+            Judged::Passed => {}
+            Judged::Regression(v) => {
+                let at = format!("at {}% (step {}/{n})", state.weight, state.step);
+                let _ = self
+                    .canary_record(
+                        env,
+                        version,
+                        Outcome::Failed,
+                        &format!("regression {at}: {}", v.reason),
+                    )
+                    .await;
+                self.set_activity(env, Some(crate::domain::EnvState::Regression));
+                if !auto {
+                    return Err(Flow::Detail(format!(
+                        "canary of {version} caught {at}: {}; the canary keeps {}% of the traffic until rolled back (r, or `shipdeck rollback {env}`: weight → 0)",
+                        v.reason, state.weight
+                    )));
+                }
+                let stopped = self
+                    .stop_canary(env, version, &c.weight, "regression: auto-rollback")
+                    .await;
+                return Err(Flow::Detail(format!(
+                    "canary of {version} caught {at}: {}; {}",
+                    v.reason,
+                    stop_words(&stopped)
+                )));
+            }
+            Judged::Inconclusive(v) => {
+                let stopped = self
+                    .stop_canary(
+                        env,
+                        version,
+                        &c.weight,
+                        "inconclusive: too little canary traffic",
+                    )
+                    .await;
+                return Err(Flow::Detail(format!(
+                    "canary of {version} inconclusive at {}% after {} holds: {}; {}; nothing promoted",
+                    state.weight,
+                    MAX_HOLDS,
+                    v.reason,
+                    stop_words(&stopped)
+                )));
+            }
+        }
+
+        // 3. The stable track gets the version; then the canary steps aside.
+        let accepted = stable_deploy
+            .start(env, version, &report)
+            .await
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
+            .line;
+        wait_reports(s, stable_version, "the stable track").await?;
+        let stopped = self
+            .stop_canary(env, version, &c.weight, "the stable track runs the version")
+            .await;
+        if let Err(e) = &stopped {
+            return Err(Flow::Detail(format!(
+                "{env}'s stable track reports {version}, but the canary weight could not return to 0: {e}"
+            )));
+        }
+        Ok(format!(
+            "canary of {version} passed {} in {:.0}s; {env}'s stable track reports it; canary weight back to 0; {accepted}",
+            c.steps
+                .iter()
+                .map(|w| format!("{w}%"))
+                .collect::<Vec<_>>()
+                .join("→"),
+            t0.elapsed().as_secs_f64()
+        ))
+    }
+}
+
+impl Engine {
+    /// A rollback of a canary environment whose canary still has traffic:
+    /// weight → 0 (audited as a rollback, each attempt as a canary
+    /// record). `None` when the canary has no traffic (or the environment
+    /// is no canary one): the rollback is then the stable track's.
+    pub(super) async fn rollback_canary(
+        &self,
+        idx: usize,
+        stable: &Version,
+    ) -> Result<Option<crate::domain::DeployRecord>, EngineError> {
+        let super::strategy::Strategy::Canary { canary, .. } = &self.inner.envs[idx].strategy
+        else {
+            return Ok(None);
+        };
+        let env = self.inner.config.environments[idx].name();
+        let Some((weight, version)) = self.recorded_canary(env).await? else {
+            return Ok(None);
+        };
+        if weight == 0 {
+            return Ok(None);
+        }
+        let version = version.unwrap_or_else(|| stable.clone());
+        let detail = format!(
+            "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
+        );
+        let started = self
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: &self.inner.actor,
+                action: ActionKind::Rollback,
+                env,
+                version: Some(stable),
+                from_version: Some(&version),
+                outcome: Outcome::Started,
+                detail: &detail,
+            })
+            .await?;
+        self.set_activity(env, Some(crate::domain::EnvState::RollingBack));
+        let r = self
+            .stop_canary(env, &version, &canary.weight, "rollback")
+            .await;
+        self.set_activity(env, None);
+        let (outcome, line) = match &r {
+            Ok(done) => (Outcome::Succeeded, format!("{detail}: {done}")),
+            Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
+        };
+        self.inner
+            .store
+            .audit_finish(started, Utc::now(), outcome, &line)
+            .await?;
+        match r {
+            Ok(_) => {
+                self.set_canary(env, None);
+                Ok(Some(crate::domain::DeployRecord {
+                    env: env.to_string(),
+                    version: stable.clone(),
+                    from_version: Some(version),
+                    at: Utc::now(),
+                    actor: self.inner.actor.clone(),
+                    kind: crate::domain::DeployKind::Rollback,
+                    url: None,
+                }))
+            }
+            Err(e) => Err(EngineError::DeployFailed {
+                env: env.to_string(),
+                version: stable.clone(),
+                detail: format!("setting the canary weight to 0 failed: {e}"),
+            }),
+        }
+    }
+}
+
+pub(super) enum Flow {
+    Failed(StepFailure),
+    Detail(String),
+}
+
+fn stop_words(r: &Result<String, BackendError>) -> String {
+    match r {
+        Ok(_) => "canary weight set to 0".into(),
+        Err(e) => format!(
+            "ALARM: the canary weight could not be set to 0 after {STOP_ATTEMPTS} attempts ({e})"
+        ),
+    }
+}
+
+/// A track step as the judge's pair; a track without data is a gap.
+fn pair(t: f64, ts: &super::TrackStep) -> TrackPair {
+    let gap = Sample {
+        t,
+        requests: f64::NAN,
+        errors: f64::NAN,
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
+    };
+    let sample = |p: &Option<crate::backends::metrics::MetricPoint>| {
+        p.as_ref().map_or(gap, |p| Sample {
+            t,
+            ..p.to_sample(p.at)
+        })
+    };
+    TrackPair {
+        t,
+        canary: sample(&ts.canary),
+        stable: sample(&ts.stable),
+    }
+}
+
+/// Poll `source` until it reports the version or the deploy's timeout.
+async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Result<(), Flow> {
+    let t0 = Instant::now();
+    let mut observed: Option<Version> = None;
+    let mut last_error: Option<String>;
+    loop {
+        match source.read().await {
+            Ok(v) if &v == s.version => return Ok(()),
+            Ok(v) => {
+                observed = Some(v);
+                last_error = None;
+            }
+            Err(e) => last_error = Some(e.to_string()),
+        }
+        let elapsed = t0.elapsed();
+        if elapsed >= s.timeout {
+            let mut why = format!(
+                "{what} of {} still reports {} after {}s",
+                s.env,
+                observed
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "no version".into()),
+                s.timeout.as_secs()
+            );
+            if let Some(e) = last_error {
+                why.push_str(&format!(" (last read failed: {e})"));
+            }
+            return Err(Flow::Detail(why));
+        }
+        (s.emit)(Event::DeployWaiting {
+            env: s.env.to_string(),
+            elapsed_s: elapsed.as_secs_f64(),
+            observed: observed.clone(),
+        });
+        tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
+    }
+}

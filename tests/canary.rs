@@ -1,0 +1,189 @@
+//! The canary strategy end to end: the real binary promotes production of
+//! the demo fleet (`shipdeck demo-fleet`, also the real binary) through its
+//! canary. The bad v1.8.0 is caught at the first step and its weight goes
+//! back to 0 with the stable track untouched; a good release walks
+//! 10 → 50 → 100 and the stable track gets it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use common::{Fleet, Home};
+
+/// GET `http://addr/path` and its JSON answer.
+fn get(addr: &str, path: &str) -> serde_json::Value {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the fleet");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+}
+
+fn config(fleet: &Fleet, step_time: &str) -> String {
+    config_with(fleet, step_time, true)
+}
+
+fn config_with(fleet: &Fleet, step_time: &str, auto_rollback: bool) -> String {
+    let a = &fleet.addr;
+    let mut s = format!(
+        "project = \"demo-shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n\n[monitor]\nauto_rollback = {auto_rollback}\n"
+    );
+    for env in ["development", "staging", "production"] {
+        s.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\" }}\n"
+        ));
+    }
+    s.push_str(&shipdeck::demo::canary_table(
+        &format!("http://{a}"),
+        step_time,
+    ));
+    s
+}
+
+fn history(home: &Home) -> Vec<(String, String)> {
+    let out = home.run(&["history", "production", "--json"]);
+    out.expect_code(0);
+    let v = out.json();
+    let rows = v
+        .as_array()
+        .or_else(|| v.get("entries").and_then(|e| e.as_array()))
+        .cloned()
+        .unwrap_or_else(|| panic!("history --json: {v}"));
+    rows.iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").to_string(),
+                r["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_bad_release_is_caught_at_the_first_step_and_its_weight_returns_to_0() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, "25s"));
+    let t0 = Instant::now();
+    let out = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
+    let took = t0.elapsed().as_secs_f64();
+    assert_eq!(out.code, 1, "a caught canary fails the promotion: {out:#?}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("caught at 10% (step 1/3)"), "{said}");
+    assert!(said.contains("canary weight set to 0"), "{said}");
+    assert!(took < 45.0, "caught after {took:.0}s");
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/version")["version"],
+        "v1.7.3",
+        "the stable track never got the bad release"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/version")["version"],
+        "v1.8.0"
+    );
+    let h = history(&home);
+    let canary: Vec<&String> = h
+        .iter()
+        .filter(|(a, _)| a == "canary")
+        .map(|(_, d)| d)
+        .collect();
+    assert!(canary.iter().any(|d| d.starts_with("weight 10%")), "{h:#?}");
+    assert!(
+        canary.iter().any(
+            |d| d.starts_with("regression at 10% (step 1/3): canary error rate")
+                || d.starts_with("regression at 10% (step 1/3): canary p")
+        ),
+        "{h:#?}"
+    );
+    assert!(canary.iter().any(|d| d.starts_with("weight 0%")), "{h:#?}");
+    assert!(
+        !canary.iter().any(|d| d.starts_with("weight 50%")),
+        "{h:#?}"
+    );
+    // status --json shows the canary: its version and weight.
+    let st = home.run(&["status", "--json"]);
+    let prod = &st.json()["environments"][2];
+    assert_eq!(prod["canary"]["version"], "v1.8.0", "{prod}");
+    assert_eq!(prod["canary"]["weight"], 0, "{prod}");
+}
+
+#[test]
+fn a_good_release_walks_10_50_100_and_the_stable_track_gets_it() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, "3s"));
+    let out = home.run(&["promote", "production", "--version", "v1.8.1", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/version")["version"],
+        "v1.8.1"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    let h = history(&home);
+    let details: Vec<&String> = h
+        .iter()
+        .filter(|(a, _)| a == "canary")
+        .map(|(_, d)| d)
+        .collect();
+    for w in ["weight 10%", "weight 50%", "weight 100%"] {
+        assert!(details.iter().any(|d| d.starts_with(w)), "{w}: {h:#?}");
+    }
+    for s in [
+        "step 1/3 at 10% passed",
+        "step 2/3 at 50% passed",
+        "step 3/3 at 100% passed",
+    ] {
+        assert!(details.iter().any(|d| d.starts_with(s)), "{s}: {h:#?}");
+    }
+    let promote = h
+        .iter()
+        .find(|(a, _)| a == "promote")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_default();
+    assert!(!promote.is_empty(), "{h:#?}");
+}
+
+#[test]
+fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_it_to_0() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config_with(&fleet, "25s", false));
+    let out = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("caught at 10% (step 1/3)"), "{said}");
+    assert!(
+        said.contains("keeps 10% of the traffic until rolled back"),
+        "{said}"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        10
+    );
+    // Another process rolls back: the audit log says the canary has 10%.
+    let out = home.run(&["rollback", "production", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/version")["version"],
+        "v1.7.3"
+    );
+    let h = history(&home);
+    assert!(
+        h.iter()
+            .any(|(a, d)| a == "rollback" && d.contains("canary weight 10% → 0")),
+        "{h:#?}"
+    );
+}
