@@ -609,6 +609,7 @@ async fn the_seasonal_reference_comes_from_a_day_and_a_week_earlier_and_decides_
     );
     drop(prom);
     fleet.shutdown().await.expect("fleet shutdown");
+}
 
 /// POST a JSON body to the fleet.
 async fn post(url: String, body: serde_json::Value) {

@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn the_canary_demo_config_is_valid() {
         let addr: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-        let text = demo_config_with(addr, true, DemoStrategy::Canary);
+        let text = demo_config_with(addr, true, None, DemoStrategy::Canary);
         let c = Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
         let prod = c.env("production").unwrap();
         assert_eq!(prod.strategy(), crate::config::RollbackStrategy::Canary);
@@ -108,7 +108,7 @@ mod tests {
             Some("http://127.0.0.1:40001/envs/production/canary/weight")
         );
         assert_eq!(
-            demo_config_with(addr, true, DemoStrategy::Redeploy),
+            demo_config_with(addr, true, None, DemoStrategy::Redeploy),
             demo_config(addr, true)
         );
     }

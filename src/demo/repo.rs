@@ -251,13 +251,12 @@ mod tests {
         assert!(!r.paths.iter().any(|p| p.starts_with("migrations/")));
         g.range(&v("v1.8.1"), &v("v1.9.0")).await.unwrap();
         // The config table it makes is valid, with the backup required.
-        let text =
-            crate::demo::demo_config_with(
-                "127.0.0.1:40001".parse().unwrap(),
-                true,
-                Some(&repo),
-                crate::demo::DemoStrategy::Redeploy,
-            );
+        let text = crate::demo::demo_config_with(
+            "127.0.0.1:40001".parse().unwrap(),
+            true,
+            Some(&repo),
+            crate::demo::DemoStrategy::Redeploy,
+        );
         let c = crate::config::Config::parse(&text, Path::new("<demo>")).unwrap();
         assert!(c.env("production").unwrap().gates.requires_backup);
         assert_eq!(c.release.migration_globs().len(), 1);
@@ -269,13 +268,12 @@ mod tests {
             path: PathBuf::from("/tmp/none"),
             made: Err("git is not installed".into()),
         };
-        let text =
-            crate::demo::demo_config_with(
-                "127.0.0.1:40001".parse().unwrap(),
-                true,
-                Some(&repo),
-                crate::demo::DemoStrategy::Redeploy,
-            );
+        let text = crate::demo::demo_config_with(
+            "127.0.0.1:40001".parse().unwrap(),
+            true,
+            Some(&repo),
+            crate::demo::DemoStrategy::Redeploy,
+        );
         let c = crate::config::Config::parse(&text, Path::new("<demo>")).unwrap();
         assert!(!c.env("production").unwrap().gates.requires_backup);
         assert!(c.release.git.is_some());
