@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod vcs;
 pub mod version;
 

@@ -7,6 +7,7 @@
 mod actions;
 mod deploy;
 mod error;
+mod notify;
 mod reconcile;
 mod sampler;
 mod status;
@@ -35,6 +36,11 @@ use crate::store::{AsyncStore, SqliteStore, Store};
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
+
+/// How often an open console says it is still there (presence).
+pub const PRESENCE_BEAT: Duration = Duration::from_secs(5);
+/// A console not heard of for this long is gone (three missed beats).
+pub const PRESENCE_STALE: Duration = Duration::from_secs(15);
 
 /// This machine's name (moved to [`crate::host`]; re-exported here).
 pub use crate::host::hostname;
@@ -67,6 +73,8 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// `[[notify]]` receivers of release events.
+    notifier: crate::backends::notify::Notifier,
 }
 
 /// The engine; cheap to clone.
@@ -116,6 +124,8 @@ impl Engine {
             })
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
+        let receivers: Vec<_> = config.notify.iter().map(|n| n.get_ref().clone()).collect();
+        let notifier = crate::backends::notify::Notifier::from_config(&receivers);
         Engine {
             inner: Arc::new(Inner {
                 sampler,
@@ -126,6 +136,7 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                notifier,
             }),
         }
     }
@@ -154,6 +165,48 @@ impl Engine {
     /// its status when it ticks. See [`crate::store::Changes`].
     pub async fn changes(&self) -> Result<crate::store::Changes, EngineError> {
         Ok(self.inner.store.changes().await?)
+    }
+
+    /// Presence: say this process's console is open (since `since`), and
+    /// forget consoles whose heartbeat stopped. A console calls it every
+    /// [`PRESENCE_BEAT`].
+    pub async fn heartbeat(&self, since: DateTime<Utc>) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let me = crate::store::Presence {
+            actor: self.inner.actor.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            since,
+            last_seen: now,
+        };
+        let expire = crate::domain::clock::before(now, crate::domain::clock::delta(PRESENCE_STALE));
+        Ok(self.inner.store.heartbeat(&me, expire).await?)
+    }
+
+    /// Presence: this process's console closed.
+    pub async fn leave(&self) -> Result<(), EngineError> {
+        Ok(self
+            .inner
+            .store
+            .leave(&hostname(), std::process::id())
+            .await?)
+    }
+
+    /// The other consoles open on this store (not this process's), oldest first.
+    pub async fn others_watching(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::store::Presence>, EngineError> {
+        let fresh = crate::domain::clock::before(now, crate::domain::clock::delta(PRESENCE_STALE));
+        let (host, pid) = (hostname(), std::process::id());
+        Ok(self
+            .inner
+            .store
+            .present(fresh)
+            .await?
+            .into_iter()
+            .filter(|p| !p.is_process(&host, pid))
+            .collect())
     }
 
     fn index(&self, env: &str) -> Result<usize, EngineError> {

@@ -459,6 +459,10 @@ impl Engine {
             .cloned();
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
+        let watching = self.others_watching(now).await.unwrap_or_else(|e| {
+            tracing::warn!("who else is watching: {e}");
+            Vec::new()
+        });
         Status {
             project: cfg.project.clone(),
             generated_at: now,
@@ -467,6 +471,7 @@ impl Engine {
             pending,
             store_error,
             integrity,
+            watching,
         }
     }
 
