@@ -1,5 +1,7 @@
 //! Reading the version an environment runs: an HTTP JSON endpoint with a
-//! JSON pointer, or a command whose standard output is the version.
+//! JSON pointer, a command whose standard output is the version, or the
+//! deployment that serves a Vercel project's production
+//! ([`VercelVersion`](super::deploy::vercel::VercelVersion)).
 
 use std::time::Duration;
 
@@ -24,11 +26,17 @@ pub enum VersionSource {
         timeout: Duration,
         name: String,
     },
+    Vercel(super::deploy::vercel::VercelVersion),
 }
 
 impl VersionSource {
     pub fn from_config(env: &str, cfg: &VersionSourceConfig, client: reqwest::Client) -> Self {
         let timeout = cfg.timeout.0;
+        if let Some(v) = &cfg.vercel {
+            return VersionSource::Vercel(super::deploy::vercel::VercelVersion::new(
+                env, v, client, timeout,
+            ));
+        }
         match (&cfg.url, &cfg.command) {
             (Some(url), _) => {
                 let url = url.replace("{env}", env);
@@ -59,16 +67,31 @@ impl VersionSource {
     pub fn name(&self) -> &str {
         match self {
             VersionSource::Http { name, .. } | VersionSource::Command { name, .. } => name,
+            VersionSource::Vercel(v) => &v.name,
         }
     }
 
     /// Read and validate the running version. The answer is read up to
     /// [`SMALL_BODY_CAP`]; an error is [cleaned](BackendError::cleaned).
     pub async fn read(&self) -> Result<Version, BackendError> {
-        self.read_raw().await.map_err(BackendError::cleaned)
+        let raw = self.read_raw().await.map_err(BackendError::cleaned)?;
+        Version::parse(raw.trim()).map_err(|e| BackendError::Garbage {
+            backend: self.name().to_string(),
+            cause: e.to_string(),
+        })
     }
 
-    async fn read_raw(&self) -> Result<Version, BackendError> {
+    /// Read the answer as text, trimmed, not read as a version (the live
+    /// slot's name of a blue-green environment). Capped and cleaned like
+    /// [`Self::read`].
+    pub async fn read_text(&self) -> Result<String, BackendError> {
+        self.read_raw()
+            .await
+            .map(|raw| crate::text::clean(raw.trim()))
+            .map_err(BackendError::cleaned)
+    }
+
+    async fn read_raw(&self) -> Result<String, BackendError> {
         let raw = match self {
             VersionSource::Http {
                 client,
@@ -115,10 +138,8 @@ impl VersionSource {
                 timeout,
                 name,
             } => run_command(name, argv, *timeout).await?,
+            VersionSource::Vercel(v) => v.read().await?,
         };
-        Version::parse(raw.trim()).map_err(|e| BackendError::Garbage {
-            backend: self.name().to_string(),
-            cause: e.to_string(),
-        })
+        Ok(raw)
     }
 }

@@ -67,6 +67,9 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
     /// `postgres://…` for a shared team store.
     pub url: Option<String>,
+    /// Environment variable holding the team store's password (else
+    /// `$PGPASSWORD`, else `~/.pgpass`).
+    pub password_env: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -386,6 +389,31 @@ pub struct VersionSourceConfig {
     pub token_env: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// `version = { vercel = { project, team, token_env } }`: the version of
+    /// the deployment that serves the Vercel project's production.
+    pub vercel: Option<VercelVersionConfig>,
+}
+
+/// A Vercel project as a version source: which deployment serves
+/// production, read as a version by its metadata (`from`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VercelVersionConfig {
+    /// The project's name or id.
+    pub project: String,
+    /// The team id (`team_…`); sent as `teamId` on every call.
+    pub team: Option<String>,
+    pub token_env: String,
+    /// The REST API root (default `https://api.vercel.com`).
+    pub api_url: Option<String>,
+    /// Which metadata names the version: `"auto"` (default: `meta.version`,
+    /// else the git ref it was built from), `"meta"`, `"ref"` or `"sha"`.
+    #[serde(default = "default_vercel_from")]
+    pub from: String,
+}
+
+fn default_vercel_from() -> String {
+    "auto".into()
 }
 
 fn default_pointer() -> String {
@@ -596,7 +624,11 @@ impl Config {
     /// credentials of every URL. Called by [`Config::load`]; the backends
     /// also register what they read.
     pub fn register_secrets(&self) {
-        let mut vars = vec![self.metrics.token_env.as_deref()];
+        let mut vars = vec![
+            self.metrics.token_env.as_deref(),
+            self.store.password_env.as_deref(),
+            Some("PGPASSWORD"),
+        ];
         let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
         for e in &self.environments {
             let mut sources: Vec<&VersionSourceConfig> = Vec::new();
@@ -618,6 +650,7 @@ impl Config {
             }
             for v in sources {
                 vars.push(v.token_env.as_deref());
+                vars.push(v.vercel.as_ref().map(|x| x.token_env.as_str()));
                 urls.push(v.url.as_deref());
             }
             for d in hooks {
@@ -774,12 +807,47 @@ impl Config {
 /// URL, a JSON pointer.
 fn check_version(name: &str, version: &Spanned<VersionSourceConfig>) -> Result<(), Problem> {
     let vs = version.get_ref();
+    if let Some(v) = &vs.vercel {
+        let why = if vs.url.is_some() || vs.command.is_some() {
+            Some("version needs exactly one of url, command or vercel".to_string())
+        } else if v.project.is_empty() {
+            Some("version.vercel: project must not be empty".to_string())
+        } else if v.token_env.is_empty()
+            || !v
+                .token_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            Some(format!(
+                "version.vercel: token_env {:?} must name an environment variable",
+                v.token_env
+            ))
+        } else if let Some(u) = v.api_url.as_deref().filter(|u| {
+            !((u.starts_with("http://") || u.starts_with("https://"))
+                && reqwest::Url::parse(u).is_ok())
+        }) {
+            Some(format!(
+                "version.vercel: api_url {u:?} must be an http:// or https:// URL"
+            ))
+        } else if !matches!(v.from.as_str(), "auto" | "meta" | "ref" | "sha") {
+            Some(format!(
+                "version.vercel: from {:?} must be one of \"auto\", \"meta\", \"ref\" or \"sha\"",
+                v.from
+            ))
+        } else {
+            None
+        };
+        return match why {
+            Some(why) => Err((Some(version.span()), format!("environment {name:?}: {why}"))),
+            None => Ok(()),
+        };
+    }
     match (&vs.url, &vs.command) {
         (Some(_), Some(_)) | (None, None) => {
             return Err((
                 Some(version.span()),
                 format!(
-                    "environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"
+                    "environment {name:?}: version needs exactly one of url = \"…\", command = [\"…\"] or vercel = {{ project, token_env }}"
                 ),
             ));
         }

@@ -106,6 +106,7 @@ mod tests {
                 + chrono::Duration::minutes(min),
             actor: actor.into(),
             kind: DeployKind::Promote,
+            url: None,
         }
     }
 

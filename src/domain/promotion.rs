@@ -35,6 +35,9 @@ pub struct DeployRecord {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub kind: DeployKind,
+    /// The deploy backend's page of this deploy (a workflow run, a build, a
+    /// Vercel deployment), where the backend gave one.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,6 +85,8 @@ pub struct PromotionInput<'a> {
     /// Every recorded decision about the target environment, oldest first.
     pub approvals: &'a [Approval],
     /// Holder of the target's deploy lock, when someone else holds it.
+    /// What the holder of the target's lock does: "being promoted by
+    /// alice since 14:03:12 UTC".
     pub lock_holder: Option<&'a str>,
     /// For a monitored target: baseline steps collected so far and needed.
     pub baseline: Option<(usize, usize)>,
@@ -103,6 +108,10 @@ pub struct PromotionPlan {
     /// The release skips at least one stage (explicit `--version`).
     pub skips: Vec<String>,
     pub gates: Vec<Gate>,
+    /// CI, review and the approval stage's verdict (SPEC §7), flattened
+    /// into the plan's JSON as `ci`, `review` and `stage_verdict`.
+    #[serde(flatten)]
+    pub evidence: super::evidence::PlanEvidence,
 }
 
 impl PromotionPlan {
@@ -283,7 +292,7 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
     }
 
     gates.push(match input.lock_holder {
-        Some(h) => Gate::block("lock", false, format!("{} is locked by {h}", target.name)),
+        Some(h) => Gate::block("lock", false, format!("{} is {h}", target.name)),
         None => Gate::block("lock", true, "no other deploy in progress"),
     });
 
@@ -294,6 +303,7 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         current: target.version.clone(),
         skips,
         gates,
+        evidence: Default::default(),
     })
 }
 
@@ -754,9 +764,14 @@ mod tests {
     fn a_lock_held_by_someone_else_refuses() {
         let st = stages(["v4", "v3", "v2", "v1"]);
         let mut i = input(&st, 2, &[]);
-        i.lock_holder = Some("bob@host");
+        i.lock_holder = Some("being promoted by bob@host since 14:03:12 UTC");
         let p = plan_promotion(&i).unwrap();
-        assert_eq!(p.refusal().unwrap().name, "lock");
+        let r = p.refusal().unwrap();
+        assert_eq!(r.name, "lock");
+        assert_eq!(
+            r.detail,
+            "staging is being promoted by bob@host since 14:03:12 UTC"
+        );
     }
 
     fn dep(env: &str, from: Option<&str>, to: &str, min: i64) -> DeployRecord {
@@ -767,6 +782,7 @@ mod tests {
             at: t0() + Duration::minutes(min),
             actor: "alice".into(),
             kind: DeployKind::Promote,
+            url: None,
         }
     }
 

@@ -259,6 +259,56 @@ pub fn needs_backup(requires_backup: bool, migrations: &[String]) -> bool {
     requires_backup && !migrations.is_empty()
 }
 
+/// The `backup` gate of a promotion to an environment with
+/// `requires_backup`: `migrations` is what the repository says the release
+/// changes in the database, or why it cannot tell — which blocks, since an
+/// unknown release may well carry migrations. `None` without the key.
+pub fn backup_gate(
+    requires_backup: bool,
+    version: &str,
+    migrations: Result<&[String], &str>,
+) -> Option<Gate> {
+    if !requires_backup {
+        return None;
+    }
+    Some(match migrations {
+        Err(why) => Gate::block(
+            "backup",
+            false,
+            format!("unknown: cannot tell whether {version} carries migrations ({why})"),
+        ),
+        Ok([]) => Gate::block(
+            "backup",
+            true,
+            format!("{version} carries no migrations: no backup needed"),
+        ),
+        Ok(m) => Gate::block(
+            "backup",
+            true,
+            format!(
+                "{version} carries {} migration file{}: the backup hook runs before the deploy",
+                m.len(),
+                if m.len() == 1 { "" } else { "s" }
+            ),
+        ),
+    })
+}
+
+/// The audit detail of a backup, and reading the id back from it.
+pub fn backup_detail(id: &str) -> String {
+    format!("{BACKUP_PREFIX}{id}")
+}
+
+/// The id in a backup's audit detail.
+pub fn backup_id_of(detail: &str) -> Option<&str> {
+    detail
+        .strip_prefix(BACKUP_PREFIX)
+        .map(|rest| rest.split(" (").next().unwrap_or(rest).trim())
+        .filter(|id| !id.is_empty())
+}
+
+const BACKUP_PREFIX: &str = "backup id: ";
+
 /// The restore command shown to a human after a migration release is
 /// rolled back: `{backup}`, `{env}` and `{version}` filled in. shipdeck
 /// never runs it. Without a backup id the placeholder stays visible.
@@ -268,6 +318,44 @@ pub fn restore_text(template: &str, backup: Option<&str>, env: &str, version: &s
         out = out.replace("{backup}", b);
     }
     out
+}
+
+/// What a human must know before rolling `env` back across migrations:
+/// the schema stays, and how to restore the backup taken for the release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SchemaNotice {
+    /// The migration paths between the rollback target and what runs.
+    pub migrations: Vec<String>,
+    /// "v1.8.0 carries database migrations (…): rolling back the code
+    /// leaves the schema as it is".
+    pub warning: String,
+    /// The restore command with the backup id filled in (shown, never run);
+    /// `None` when no `restore` is configured.
+    pub restore: Option<String>,
+    /// The backup recorded for the release in that environment.
+    pub backup: Option<Backup>,
+}
+
+/// The notice for rolling back from `version` across `migrations`; `None`
+/// when the rollback crosses no migration.
+pub fn schema_notice(
+    env: &str,
+    version: &str,
+    migrations: Vec<String>,
+    restore_template: Option<&str>,
+    backup: Option<Backup>,
+) -> Option<SchemaNotice> {
+    if migrations.is_empty() {
+        return None;
+    }
+    let restore = restore_template
+        .map(|t| restore_text(t, backup.as_ref().map(|b| b.id.as_str()), env, version));
+    Some(SchemaNotice {
+        warning: schema_warning(version, &migrations),
+        migrations,
+        restore,
+        backup,
+    })
 }
 
 /// What rolling back a migration release means, in one line.
@@ -535,6 +623,34 @@ mod tests {
     }
 
     #[test]
+    fn the_backup_gate_blocks_when_the_repository_cannot_tell() {
+        assert_eq!(backup_gate(false, "v1", Err("no repo")), None);
+        let g = backup_gate(true, "v1.8.0", Err("v1.8.0: no tag v1.8.0 in /srv/shop")).unwrap();
+        assert!(!g.ok);
+        assert!(g.detail.starts_with("unknown: cannot tell"), "{}", g.detail);
+        assert!(backup_gate(true, "v1.8.0", Ok(&[])).unwrap().ok);
+        let m = vec!["migrations/3.sql".to_string()];
+        let g = backup_gate(true, "v1.8.0", Ok(&m)).unwrap();
+        assert!(
+            g.ok && g.detail.contains("1 migration file:"),
+            "{}",
+            g.detail
+        );
+    }
+
+    #[test]
+    fn a_backup_id_survives_the_audit_detail() {
+        let d = backup_detail("bk-20261125-1500");
+        assert_eq!(backup_id_of(&d), Some("bk-20261125-1500"));
+        assert_eq!(
+            backup_id_of(&format!("{d} (./backup-db production v1.8.0)")),
+            Some("bk-20261125-1500")
+        );
+        assert_eq!(backup_id_of("something else"), None);
+        assert_eq!(backup_id_of("backup id: "), None);
+    }
+
+    #[test]
     fn restore_text_fills_the_backup_id() {
         assert_eq!(
             restore_text(
@@ -555,6 +671,32 @@ mod tests {
         );
         assert!(w.contains("a.sql, b.sql, c.sql and 1 more"), "{w}");
         assert!(w.contains("leaves the schema as it is"), "{w}");
+    }
+
+    #[test]
+    fn a_rollback_across_migrations_names_the_restore_command_with_the_backup() {
+        assert_eq!(
+            schema_notice("p", "v1", vec![], Some("r {backup}"), None),
+            None
+        );
+        let b = Backup {
+            id: "bk-7".into(),
+            at: Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap(),
+        };
+        let n = schema_notice(
+            "production",
+            "v1.8.0",
+            vec!["migrations/0003_orders.sql".into()],
+            Some("pg_restore --clean -d shop /backups/{backup}"),
+            Some(b.clone()),
+        )
+        .unwrap();
+        assert_eq!(
+            n.restore.as_deref(),
+            Some("pg_restore --clean -d shop /backups/bk-7")
+        );
+        assert!(n.warning.contains("schema as it is"), "{}", n.warning);
+        assert_eq!(n.backup, Some(b));
     }
 
     fn t(h: u32) -> DateTime<Utc> {

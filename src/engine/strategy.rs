@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 use super::{Engine, EngineError, Event};
 use crate::backends::BackendError;
 use crate::backends::deploy::DeployTarget;
+use crate::backends::slots::BlueGreen;
 use crate::backends::version::VersionSource;
 use crate::config::{DeployConfig, EnvironmentConfig, VersionSourceConfig};
-use crate::domain::{Outcome, Version};
+use crate::domain::strategy::{BlueGreenMove, BlueGreenRollback, blue_green_rollback, idle_slot};
+use crate::domain::{ActionKind, Outcome, Version};
 
 /// One environment's backends, by strategy.
+// One per environment, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Strategy {
     /// Deploy (and roll back) through the environment's deploy backend;
     /// its version source says what it runs.
@@ -21,11 +25,29 @@ pub(super) enum Strategy {
         version: VersionSource,
         deploy: DeployTarget,
     },
+    /// Deploy the idle slot and switch traffic to it; roll back by
+    /// switching back while the old slot is warm.
+    BlueGreen {
+        backends: BlueGreen,
+        keep_warm: Duration,
+        /// How long a switch may take until the live slot reads the new one.
+        switch_timeout: Duration,
+    },
 }
 
 impl Strategy {
     pub(super) fn from_config(e: &EnvironmentConfig, client: &reqwest::Client) -> Strategy {
         let name = e.name();
+        if let Some(bg) = &e.blue_green
+            && e.strategy() == crate::config::RollbackStrategy::BlueGreen
+        {
+            let cfg = bg.get_ref();
+            return Strategy::BlueGreen {
+                backends: BlueGreen::from_config(name, cfg, client.clone()),
+                keep_warm: cfg.keep_warm.0,
+                switch_timeout: cfg.switch.get_ref().timeout.0,
+            };
+        }
         // A validated config always has both; a config built in code
         // without them gets sources that fail with "empty command".
         let version = e
@@ -48,6 +70,10 @@ impl Strategy {
     pub(super) async fn read_version(&self) -> Result<Version, BackendError> {
         match self {
             Strategy::Redeploy { version, .. } => version.read().await,
+            Strategy::BlueGreen { backends, .. } => {
+                let live = backends.live().await?;
+                backends.version_of(&live).await
+            }
         }
     }
 
@@ -55,6 +81,24 @@ impl Strategy {
     pub(super) fn version_name(&self) -> &str {
         match self {
             Strategy::Redeploy { version, .. } => version.name(),
+            Strategy::BlueGreen { backends, .. } => backends.live_name(),
+        }
+    }
+
+    /// Answer the review the deploy in flight waits for in its CI/CD system
+    /// (see [`DeployTarget::review`]).
+    pub(super) async fn review(
+        &self,
+        answer: &crate::backends::deploy::Review,
+    ) -> Result<String, BackendError> {
+        match self {
+            Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+            Strategy::BlueGreen { .. } => Err(BackendError::Command {
+                backend: "blue-green".into(),
+                cause:
+                    "nothing waits for an answer here: slot deploys have no approvals of their own"
+                        .into(),
+            }),
         }
     }
 
@@ -62,13 +106,17 @@ impl Strategy {
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
             Strategy::Redeploy { deploy, .. } => deploy.finished(ok, detail).await,
+            Strategy::BlueGreen { .. } => {}
         }
     }
 }
 
 /// The deploy's timeout and poll interval.
 pub(super) fn deploy_timing(e: &EnvironmentConfig) -> (Duration, Duration) {
-    let d = e.deploy.as_ref().map(|d| d.get_ref());
+    let d = match &e.blue_green {
+        Some(bg) if e.deploy.is_none() => Some(bg.get_ref().deploy.get_ref()),
+        _ => e.deploy.as_ref().map(|d| d.get_ref()),
+    };
     let timeout = d.map(|d| d.timeout.0).unwrap_or(Duration::from_secs(120));
     let poll = d.map(|d| d.poll.0).unwrap_or(Duration::from_secs(1));
     (timeout, poll.max(Duration::from_millis(100)))
@@ -81,6 +129,7 @@ fn empty_source() -> VersionSourceConfig {
         command: Some(Vec::new()),
         token_env: None,
         timeout: crate::domain::HumanDuration::from_secs(5),
+        vercel: None,
     }
 }
 
@@ -126,25 +175,37 @@ impl StepFailure {
 /// What a deploy's steps need from the frame around them.
 pub(super) struct Steps<'a> {
     pub env: &'a str,
+    /// Promote or Rollback.
+    pub action: ActionKind,
     pub version: &'a Version,
     /// The deploy's timeout (until the environment reports the version).
     pub timeout: Duration,
     /// How often the version is polled while deploying.
     pub poll: Duration,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
+    /// A rollback (a backend with its own rollback uses it: Vercel).
+    pub rollback: bool,
 }
 
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
-    /// version.
+    /// version, and the deploy's page where the backend gave one.
     pub(super) async fn run_steps(
         &self,
         idx: usize,
         steps: &Steps<'_>,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
+            Strategy::BlueGreen {
+                backends,
+                keep_warm,
+                switch_timeout,
+            } => {
+                self.blue_green_steps(steps, backends, *keep_warm, *switch_timeout)
+                    .await
+            }
         }
     }
 }
@@ -155,12 +216,22 @@ async fn redeploy_steps(
     s: &Steps<'_>,
     source: &VersionSource,
     deploy: &DeployTarget,
-) -> Result<String, StepFailure> {
+) -> Result<(String, Option<String>), StepFailure> {
     let (env, version) = (s.env, s.version);
-    let accepted = deploy
-        .start(env, version)
-        .await
-        .map_err(StepFailure::backend)?;
+    let report = |progress: crate::backends::deploy::Progress| {
+        tracing::debug!(env, "{}", progress.line());
+        (s.emit)(Event::DeployProgress {
+            env: env.to_string(),
+            progress,
+        });
+    };
+    let asked = if s.rollback {
+        deploy.rollback(env, version, &report).await
+    } else {
+        deploy.start(env, version, &report).await
+    };
+    let asked = asked.map_err(StepFailure::backend)?;
+    let (accepted, url) = (asked.line, asked.url);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
     let mut observed: Option<Version> = None;
@@ -208,7 +279,235 @@ async fn redeploy_steps(
     }
     let took = t0.elapsed().as_secs_f64();
     // The backend's answer (a CI run's or build's URL) goes into the audit record.
-    Ok(format!(
-        "{env} reports {version} after {took:.1}s; {accepted}"
+    Ok((
+        format!("{env} reports {version} after {took:.1}s; {accepted}"),
+        url,
     ))
+}
+
+/// A failed step, named: which slot, which step.
+fn step_failed(env: &str, version: &Version, detail: String) -> StepFailure {
+    StepFailure {
+        outcome: Outcome::Failed,
+        error: EngineError::DeployFailed {
+            env: env.to_string(),
+            version: version.clone(),
+            detail: detail.clone(),
+        },
+        detail,
+        tell_backend: false,
+    }
+}
+
+/// A backend's failure in a named step: unknown stays unknown.
+fn step_error(env: &str, version: &Version, step: String, e: BackendError) -> StepFailure {
+    let unknown = matches!(e, BackendError::OutcomeUnknown { .. });
+    let detail = format!("{step}: {e}");
+    StepFailure {
+        outcome: if unknown {
+            Outcome::Unknown
+        } else {
+            Outcome::Failed
+        },
+        error: if unknown {
+            EngineError::Backend(e)
+        } else {
+            EngineError::DeployFailed {
+                env: env.to_string(),
+                version: version.clone(),
+                detail: detail.clone(),
+            }
+        },
+        detail,
+        tell_backend: false,
+    }
+}
+
+/// The next pause while waiting for something that usually answers at
+/// once (a switch): 10 ms, doubling up to `cap`.
+fn next_pause(pause: Duration, cap: Duration) -> Duration {
+    (pause * 2).min(cap.max(Duration::from_millis(10)))
+}
+
+impl Engine {
+    /// Blue-green: deploy the idle slot and wait until it reports the
+    /// version (skipped for a rollback while the old slot is warm), switch
+    /// traffic to it, and wait until the live slot reads it.
+    async fn blue_green_steps(
+        &self,
+        s: &Steps<'_>,
+        bg: &BlueGreen,
+        keep_warm: Duration,
+        switch_timeout: Duration,
+    ) -> Result<(String, Option<String>), StepFailure> {
+        let (env, version) = (s.env, s.version);
+        let mut url = None;
+        let t0 = Instant::now();
+        let live = bg
+            .live()
+            .await
+            .map_err(|e| step_error(env, version, "reading the live slot".into(), e))?;
+        let Some(idle) = idle_slot(bg.slots(), &live).map(str::to_string) else {
+            return Err(step_failed(
+                env,
+                version,
+                format!("the live slot {live:?} is not one of the slots"),
+            ));
+        };
+        let step = if s.action == ActionKind::Rollback {
+            let idle_runs = bg.version_of(&idle).await.ok();
+            let live_runs = bg.version_of(&live).await.ok();
+            // Traffic left the idle slot when the live slot's version went
+            // live: the environment's last recorded deploy.
+            let left_idle_at = self
+                .inner
+                .store
+                .recent_deploys(env, 1)
+                .await
+                .ok()
+                .and_then(|mut d| d.pop())
+                .filter(|d| Some(&d.version) == live_runs.as_ref())
+                .map(|d| d.at);
+            blue_green_rollback(&BlueGreenRollback {
+                slots: bg.slots(),
+                live: &live,
+                idle_runs: idle_runs.as_ref(),
+                target: version,
+                left_idle_at,
+                keep_warm,
+                now: chrono::Utc::now(),
+            })
+        } else {
+            Some(BlueGreenMove::DeployAndSwitch {
+                slot: idle.clone(),
+                why: String::new(),
+            })
+        };
+        let mut notes = Vec::new();
+        match step {
+            Some(BlueGreenMove::SwitchBack { .. }) => {
+                notes.push(format!(
+                    "{idle} still runs {version} and is warm: switched back, nothing redeployed"
+                ));
+            }
+            Some(BlueGreenMove::DeployAndSwitch { why, .. }) => {
+                if !why.is_empty() {
+                    notes.push(format!("old slot not warm ({why})"));
+                }
+                let report = |progress: crate::backends::deploy::Progress| {
+                    tracing::debug!(env, slot = %idle, "{}", progress.line());
+                    (s.emit)(Event::DeployProgress {
+                        env: env.to_string(),
+                        progress,
+                    });
+                };
+                let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
+                    step_error(
+                        env,
+                        version,
+                        format!("deploying {version} to slot {idle} (traffic stays on {live})"),
+                        e,
+                    )
+                })?;
+                let accepted = started.line;
+                url = started.url;
+                tracing::info!(env, %version, slot = %idle, "{accepted}");
+                let t_deploy = Instant::now();
+                let mut observed: Option<Version> = None;
+                let mut last_error: Option<String>;
+                loop {
+                    match bg.version_of(&idle).await {
+                        Ok(v) if &v == version => break,
+                        Ok(v) => {
+                            observed = Some(v);
+                            last_error = None;
+                        }
+                        Err(e) => last_error = Some(e.to_string()),
+                    }
+                    let elapsed = t_deploy.elapsed();
+                    if elapsed >= s.timeout {
+                        let mut why = format!(
+                            "slot {idle} still reports {} after {}s (traffic stays on {live})",
+                            observed
+                                .as_ref()
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "no version".into()),
+                            s.timeout.as_secs()
+                        );
+                        if let Some(e) = &last_error {
+                            why.push_str(&format!(" (last read failed: {e})"));
+                        }
+                        why.push_str(&format!("; {accepted}"));
+                        return Err(step_failed(env, version, why));
+                    }
+                    (s.emit)(Event::DeployWaiting {
+                        env: env.to_string(),
+                        elapsed_s: t0.elapsed().as_secs_f64(),
+                        observed: observed.clone(),
+                    });
+                    tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
+                }
+                notes.push(format!(
+                    "deployed {version} to {idle}, which reports it after {:.1}s; {accepted}",
+                    t_deploy.elapsed().as_secs_f64()
+                ));
+            }
+            None => {
+                return Err(step_failed(
+                    env,
+                    version,
+                    format!("the live slot {live:?} is not one of the slots"),
+                ));
+            }
+        }
+        // The switch, then the live slot read back.
+        let t_switch = Instant::now();
+        if let Err(e) = bg.switch(&idle).await {
+            let now_live = match bg.live().await {
+                Ok(l) if l == live => format!("{env} stays live on {live}"),
+                Ok(l) => format!("the live slot now reads {l}"),
+                Err(r) => format!("the live slot cannot be read ({r})"),
+            };
+            let mut f = step_error(env, version, format!("switching traffic to {idle}"), e);
+            f.detail = format!("{}; {now_live}", f.detail);
+            if let EngineError::DeployFailed { detail, .. } = &mut f.error {
+                *detail = f.detail.clone();
+            }
+            return Err(f);
+        }
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let read = bg.live().await;
+            if matches!(&read, Ok(l) if *l == idle) {
+                break;
+            }
+            let elapsed = t_switch.elapsed();
+            if elapsed >= switch_timeout {
+                let now = match read {
+                    Ok(l) => format!("reads {l}"),
+                    Err(e) => format!("cannot be read ({e})"),
+                };
+                return Err(step_failed(
+                    env,
+                    version,
+                    format!(
+                        "switched traffic to {idle}, but after {}s the live slot still {now}",
+                        switch_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause.min(switch_timeout.saturating_sub(elapsed))).await;
+            pause = next_pause(pause, s.poll);
+        }
+        notes.push(crate::domain::strategy::switch_note(
+            &idle,
+            t_switch.elapsed().as_secs_f64(),
+        ));
+        let line = format!(
+            "{env} live on {idle} ({version}) after {:.1}s, was {live}: {}",
+            t0.elapsed().as_secs_f64(),
+            notes.join("; ")
+        );
+        Ok((line, url))
+    }
 }

@@ -103,9 +103,11 @@ pub struct BaselineSummary {
 pub mod canary;
 pub mod detector;
 pub mod eval;
+pub mod stage;
 pub mod stats;
 pub mod trace;
 
 pub use canary::{CanaryConfig, CanaryJudge, TrackPair};
 pub use detector::{Detector, DetectorConfig};
+pub use stage::{StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};

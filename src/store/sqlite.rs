@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS deploys (
     at           TEXT NOT NULL,
     actor        TEXT NOT NULL,
     kind         TEXT NOT NULL,
-    audit_id     INTEGER REFERENCES audit(id)
+    audit_id     INTEGER REFERENCES audit(id),
+    url          TEXT
 );
 CREATE INDEX IF NOT EXISTS deploys_env ON deploys(env, id);
 CREATE TABLE IF NOT EXISTS integrity_events (
@@ -437,30 +438,7 @@ impl SqliteStore {
         let mut report = chain::verify_from(from.as_ref(), &rows, highest);
         report.warnings = warnings;
         if report.broken.is_none() {
-            // Every record must also read back as one: a value no shipdeck
-            // writes is a corrupted record even when its hash was forged.
-            for r in &rows {
-                let bad = DateTime::parse_from_rfc3339(&r.at)
-                    .err()
-                    .map(|e| format!("time {:?}: {e}", r.at))
-                    .or_else(|| {
-                        ActionKind::parse(&r.action)
-                            .is_none()
-                            .then(|| format!("action {:?}", r.action))
-                    })
-                    .or_else(|| {
-                        Outcome::parse(&r.outcome)
-                            .is_none()
-                            .then(|| format!("outcome {:?}", r.outcome))
-                    });
-                if let Some(what) = bad {
-                    report.broken = Some(chain::Broken {
-                        id: r.id,
-                        what: format!("unreadable: {what}"),
-                    });
-                    break;
-                }
-            }
+            report.broken = chain::unreadable(&rows);
         }
         if report.broken.is_none()
             && let Some(head) = &report.head
@@ -516,13 +494,21 @@ impl SqliteStore {
             .map_err(|e| self.corrupt(format!("time {s:?}: {e}")))
     }
 
-    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind).
+    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind, url).
     fn query_deploys(
         &self,
         sql: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<DeployRecord>, StoreError> {
-        type Row = (String, String, Option<String>, String, String, String);
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            Option<String>,
+        );
         let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(sql)?;
             let it = st.query_map(args, |r| {
@@ -533,12 +519,13 @@ impl SqliteStore {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })?;
             it.collect()
         })?;
         rows.into_iter()
-            .map(|(env, version, from, at, actor, kind)| {
+            .map(|(env, version, from, at, actor, kind, url)| {
                 Ok(DeployRecord {
                     env,
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
@@ -547,6 +534,7 @@ impl SqliteStore {
                     actor,
                     kind: DeployKind::parse(&kind)
                         .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
+                    url,
                 })
             })
             .collect()
@@ -555,6 +543,71 @@ impl SqliteStore {
     fn parse_version(&self, s: Option<String>) -> Result<Option<Version>, StoreError> {
         s.map(|v| Version::parse(&v).map_err(|e| self.corrupt(e)))
             .transpose()
+    }
+}
+
+impl SqliteStore {
+    /// Every row a team store keeps, as stored (`store migrate`).
+    pub(crate) fn export(&self) -> Result<super::pg::Export, StoreError> {
+        self.with(|c| {
+            let c = c.transaction()?;
+            let audit = c
+                .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?
+                .query_map([], chain_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let highest: i64 = c
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let deploys = c
+                .prepare(
+                    "SELECT env, version, from_version, at, actor, kind, audit_id, url FROM deploys ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let approvals = c
+                .prepare("SELECT env, version, decision, actor, at, note FROM approvals ORDER BY id")?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let monitor_runs = c
+                .prepare(
+                    "SELECT env, version, started_at, finished_at, verdict, metric, reason FROM monitor_runs ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let samples = c
+                .prepare(
+                    "SELECT env, at, requests, errors, p50_ms, p95_ms, p99_ms FROM samples ORDER BY env, at",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let integrity_events = c
+                .prepare("SELECT at, what FROM integrity_events ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            c.commit()?;
+            Ok(super::pg::Export {
+                audit,
+                highest,
+                deploys,
+                approvals,
+                monitor_runs,
+                samples,
+                integrity_events,
+            })
+        })
     }
 }
 
@@ -622,6 +675,7 @@ fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     if had_audit {
         migrate_audit(c, &mut events)?;
     }
+    migrate_deploys(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
     for n in &events {
@@ -695,9 +749,30 @@ fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()
     }
 }
 
+/// A store written before deploys kept their backend's URL: add the
+/// column (empty for the deploys recorded before).
+fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('deploys') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store): the schema creates it with the column.
+    if !has("id")? || has("url")? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE deploys ADD COLUMN url TEXT") {
+        // Another process added it while this one looked.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r,
+    }
+}
+
 /// The note of a decision recorded before notes had a column of their
 /// own: the text after "Go: " / "No-Go: ".
-fn legacy_note(action: &str, detail: &str) -> Option<String> {
+pub(super) fn legacy_note(action: &str, detail: &str) -> Option<String> {
     match action {
         "approve" => detail.strip_prefix("Go: "),
         "reject" => detail.strip_prefix("No-Go: "),
@@ -980,12 +1055,12 @@ fn insert_finish(
 }
 
 #[cfg(unix)]
-fn pid_alive(pid: u32) -> bool {
+pub(super) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists()
 }
 
 #[cfg(not(unix))]
-fn pid_alive(_pid: u32) -> bool {
+pub(super) fn pid_alive(_pid: u32) -> bool {
     true
 }
 
@@ -1012,8 +1087,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.with_audit(|tx| {
             tx.execute(
-                "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     rec.env,
                     rec.version.as_str(),
@@ -1021,7 +1096,8 @@ impl Store for SqliteStore {
                     ts(rec.at),
                     rec.actor,
                     rec.kind.as_str(),
-                    started
+                    started,
+                    rec.url
                 ],
             )?;
             insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
@@ -1169,7 +1245,7 @@ impl Store for SqliteStore {
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM deploys
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
              WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
             params![env],
         )
@@ -1177,7 +1253,7 @@ impl Store for SqliteStore {
 
     fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM deploys
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
              WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id",
             [],
         )
@@ -1185,7 +1261,7 @@ impl Store for SqliteStore {
 
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM
+            "SELECT env, version, from_version, at, actor, kind, url FROM
                (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2)
              ORDER BY id",
             params![env, limit as i64],
@@ -1791,6 +1867,7 @@ mod tests {
             at: t(1),
             actor: "alice@box".into(),
             kind: DeployKind::Promote,
+            url: Some("https://github.com/acme/shop/actions/runs/4242".into()),
         };
         s.record_deploy(id, &rec, "staging reports v2").unwrap();
         let h = s.history(Some("staging"), 10).unwrap();
@@ -1800,6 +1877,45 @@ mod tests {
         assert_eq!(h[0].finished_at, Some(t(1)));
         assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
         assert!(s.history(Some("production"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            let id = start(&s, "staging", t(0));
+            let rec = DeployRecord {
+                env: "staging".into(),
+                version: v("v2"),
+                from_version: None,
+                at: t(1),
+                actor: "alice".into(),
+                kind: DeployKind::Promote,
+                url: None,
+            };
+            s.record_deploy(id, &rec, "staging reports v2").unwrap();
+            // The deploys table as an earlier shipdeck wrote it.
+            s.with(|c| c.execute_batch("ALTER TABLE deploys DROP COLUMN url"))
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let old = s.deploys(Some("staging")).unwrap();
+        assert_eq!((old.len(), old[0].url.as_deref()), (1, None));
+        let id = start(&s, "staging", t(2));
+        let rec = DeployRecord {
+            env: "staging".into(),
+            version: v("v3"),
+            from_version: Some(v("v2")),
+            at: t(3),
+            actor: "alice".into(),
+            kind: DeployKind::Promote,
+            url: Some("https://ci.example.com/job/deploy/311/".into()),
+        };
+        s.record_deploy(id, &rec, "staging reports v3").unwrap();
+        assert_eq!(s.latest_deploys().unwrap(), vec![rec]);
+        assert!(s.verify().unwrap().intact());
     }
 
     #[test]
@@ -1822,6 +1938,7 @@ mod tests {
                 at: t(i as i64),
                 actor: "alice".into(),
                 kind: DeployKind::Promote,
+                url: None,
             };
             s.record_deploy(id, &rec, "ok").unwrap();
         }
@@ -2117,6 +2234,7 @@ mod tests {
             at: t(1),
             actor: "alice".into(),
             kind: DeployKind::Promote,
+            url: None,
         };
         s.record_deploy(id, &rec, "staging reports v2").unwrap();
         s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")

@@ -43,6 +43,9 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
     let theme = Theme::new(config.ui.theme, no_color);
     let settings = Settings::from_config(config);
     let mut state = State::new(settings, theme, Utc::now());
+    // The console never waits for CI, review or a stage verdict: it shows
+    // "checking…" and the answer on a later refresh.
+    engine.evidence_in_background();
 
     // A panic anywhere (the loop or any task) reaches the one hook that
     // `main` installed: the terminal guard tells it to restore the terminal.
@@ -269,6 +272,7 @@ impl Runner {
                 version,
                 from,
                 accepted,
+                break_freeze,
             } => {
                 self.spawn(async move {
                     let expect = Expect {
@@ -277,7 +281,13 @@ impl Runner {
                         accepted,
                     };
                     let result = engine
-                        .promote(&env, Some(version), Confirm::Seen(expect), Some(events))
+                        .promote_breaking(
+                            &env,
+                            Some(version),
+                            Confirm::Seen(expect),
+                            break_freeze,
+                            Some(events),
+                        )
                         .await
                         .map(Done::Deployed)
                         .map_err(failure);
@@ -315,6 +325,25 @@ impl Runner {
                         .map(Done::Recorded)
                         .map_err(failure);
                     Msg::ActionDone { env, kind, result }
+                });
+            }
+            Effect::Review {
+                env,
+                version,
+                approve,
+                note,
+            } => {
+                self.spawn(async move {
+                    let result = engine
+                        .review(&env, Some(&version), approve, note)
+                        .await
+                        .map(Done::Reviewed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Review,
+                        result,
+                    }
                 });
             }
             Effect::Rollback { env, to } => {
@@ -497,6 +526,7 @@ mod tests {
                 at,
                 actor: "shipdeck".into(),
                 kind: crate::domain::DeployKind::Rollback,
+                url: None,
             }),
             rollback_error: err.map(String::from),
         }

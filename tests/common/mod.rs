@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

@@ -2,5 +2,8 @@
 //! the real binary over the demo fleet (commits, migrations, the backup
 //! gate, freezes, the restore command).
 
+#[path = "../common/mod.rs"]
+mod common;
+mod e2e;
 mod git_backend;
 mod repo;

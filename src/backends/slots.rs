@@ -1,0 +1,254 @@
+//! A blue-green environment's outside systems (SPEC §2): which slot is
+//! live, what each slot runs, deploying one slot, and switching traffic.
+//! Each reuses an existing backend — a version source, a deploy target —
+//! with `{slot}` filled in; only the switch is new: a command with
+//! `{slot}` (argv, never a shell) or a webhook POSTed `{"slot": …}`.
+
+use std::time::Duration;
+
+use super::BackendError;
+use super::deploy::DeployTarget;
+use super::http::SMALL_BODY_CAP;
+use super::util::{fill, read_body, run_command, secret, show_url};
+use super::version::VersionSource;
+use crate::config::{BlueGreenConfig, DeployConfig, VersionSourceConfig};
+use crate::domain::Version;
+
+/// One blue-green environment's backends.
+#[derive(Clone, Debug)]
+pub struct BlueGreen {
+    env: String,
+    slots: [String; 2],
+    live: VersionSource,
+    versions: [VersionSource; 2],
+    deploys: [DeployTarget; 2],
+    switch: Switch,
+}
+
+/// Sending all traffic to one slot.
+#[derive(Clone, Debug)]
+enum Switch {
+    Command {
+        template: Vec<String>,
+        name: String,
+        timeout: Duration,
+    },
+    Webhook {
+        client: reqwest::Client,
+        url: String,
+        token_env: Option<String>,
+        name: String,
+        timeout: Duration,
+    },
+}
+
+fn with_slot_source(cfg: &VersionSourceConfig, slot: &str) -> VersionSourceConfig {
+    let mut c = cfg.clone();
+    c.url = c.url.map(|u| u.replace("{slot}", slot));
+    c.command = c.command.map(|argv| fill(&argv, &[("slot", slot)]));
+    c
+}
+
+fn with_slot_hook(cfg: &DeployConfig, slot: &str) -> DeployConfig {
+    let mut c = cfg.clone();
+    c.webhook = c.webhook.map(|u| u.replace("{slot}", slot));
+    c.command = c.command.map(|argv| fill(&argv, &[("slot", slot)]));
+    c
+}
+
+impl BlueGreen {
+    /// `cfg` has been validated: two distinct slot names, one backend each.
+    pub fn from_config(env: &str, cfg: &BlueGreenConfig, client: reqwest::Client) -> BlueGreen {
+        let names = cfg.slots.get_ref();
+        let slot = |i: usize| names.get(i).cloned().unwrap_or_default();
+        let slots = [slot(0), slot(1)];
+        let version = |s: &str| {
+            VersionSource::from_config(
+                env,
+                &with_slot_source(cfg.slot_version.get_ref(), s),
+                client.clone(),
+            )
+        };
+        let deploy = |s: &str| {
+            DeployTarget::from_config(
+                env,
+                &with_slot_hook(cfg.deploy.get_ref(), s),
+                client.clone(),
+            )
+        };
+        let sw = cfg.switch.get_ref();
+        let timeout = sw.timeout.0;
+        let switch = match (&sw.webhook, &sw.command) {
+            (Some(url), _) => {
+                let url = url.replace("{env}", env);
+                crate::text::register_url_credentials(&url);
+                Switch::Webhook {
+                    client: client.clone(),
+                    name: format!("switch webhook of {env} ({})", show_url(&url)),
+                    url,
+                    token_env: sw.token_env.clone(),
+                    timeout,
+                }
+            }
+            (None, cmd) => {
+                let template = fill(cmd.as_deref().unwrap_or_default(), &[("env", env)]);
+                Switch::Command {
+                    name: format!(
+                        "switch command of {env} ({})",
+                        template.first().map(String::as_str).unwrap_or("")
+                    ),
+                    template,
+                    timeout,
+                }
+            }
+        };
+        BlueGreen {
+            env: env.to_string(),
+            live: VersionSource::from_config(env, &cfg.live.get_ref().as_source(), client.clone()),
+            versions: [version(&slots[0]), version(&slots[1])],
+            deploys: [deploy(&slots[0]), deploy(&slots[1])],
+            switch,
+            slots,
+        }
+    }
+
+    pub fn slots(&self) -> &[String; 2] {
+        &self.slots
+    }
+
+    fn index(&self, slot: &str) -> Result<usize, BackendError> {
+        self.slots
+            .iter()
+            .position(|s| s == slot)
+            .ok_or_else(|| BackendError::Garbage {
+                backend: format!("slots of {}", self.env),
+                cause: format!(
+                    "{slot:?} is not one of its slots ({})",
+                    self.slots.join(", ")
+                ),
+            })
+    }
+
+    /// The backend that says which slot is live, for messages.
+    pub fn live_name(&self) -> &str {
+        self.live.name()
+    }
+
+    /// Which slot is live; an answer that is not one of the slots is an
+    /// error naming it.
+    pub async fn live(&self) -> Result<String, BackendError> {
+        let answer = self.live.read_text().await?;
+        match self.slots.iter().find(|s| **s == answer) {
+            Some(s) => Ok(s.clone()),
+            None => Err(BackendError::Garbage {
+                backend: self.live.name().to_string(),
+                cause: format!(
+                    "the live slot reads {:?}, which is not one of the slots ({})",
+                    crate::text::excerpt(answer.as_bytes()),
+                    self.slots.join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// What `slot` runs.
+    pub async fn version_of(&self, slot: &str) -> Result<Version, BackendError> {
+        let i = self.index(slot)?;
+        self.versions[i].read().await
+    }
+
+    /// Deploy `version` to `slot` (the deploy target with `{slot}` filled in).
+    pub async fn deploy(
+        &self,
+        slot: &str,
+        version: &Version,
+        report: crate::backends::deploy::Report<'_>,
+    ) -> Result<crate::backends::deploy::Started, BackendError> {
+        let i = self.index(slot)?;
+        self.deploys[i].start(&self.env, version, report).await
+    }
+
+    /// Send all traffic to `slot`. A webhook whose answer was lost (or
+    /// that answered 5xx) may have switched: that is
+    /// [`BackendError::OutcomeUnknown`]; so is a command that timed out.
+    pub async fn switch(&self, slot: &str) -> Result<String, BackendError> {
+        self.index(slot)?;
+        self.switch_raw(slot).await.map_err(BackendError::cleaned)
+    }
+
+    async fn switch_raw(&self, slot: &str) -> Result<String, BackendError> {
+        match &self.switch {
+            Switch::Command {
+                template,
+                name,
+                timeout,
+            } => {
+                let argv = fill(template, &[("slot", slot)]);
+                match run_command(name, &argv, *timeout).await {
+                    Ok(_) => Ok(format!("{name} exited 0")),
+                    Err(BackendError::Timeout { backend, after }) => {
+                        Err(BackendError::OutcomeUnknown {
+                            backend,
+                            cause: format!(
+                                "no exit within {}s; it was stopped, and may have switched",
+                                after.as_secs_f64()
+                            ),
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Switch::Webhook {
+                client,
+                url,
+                token_env,
+                name,
+                timeout,
+            } => {
+                let url = url.replace("{slot}", slot);
+                let mut req = client
+                    .post(&url)
+                    .timeout(*timeout)
+                    .json(&serde_json::json!({"env": self.env, "slot": slot}));
+                if let Some(tok) = secret(name, token_env.as_deref())? {
+                    req = req.bearer_auth(tok);
+                }
+                let unknown = |cause: String| BackendError::OutcomeUnknown {
+                    backend: name.clone(),
+                    cause,
+                };
+                let resp = match req.send().await {
+                    Ok(r) => r,
+                    // Never connected: nothing was sent.
+                    Err(e) if e.is_connect() => {
+                        return Err(super::util::http_error(name, e, *timeout));
+                    }
+                    Err(e) => {
+                        let e = super::util::http_error(name, e, *timeout);
+                        return Err(unknown(format!("the answer was lost ({e})")));
+                    }
+                };
+                let status = resp.status();
+                let body = match read_body(name, resp, SMALL_BODY_CAP, *timeout).await {
+                    Ok(b) => b,
+                    Err(e) => return Err(unknown(format!("the answer was lost ({e})"))),
+                };
+                if status.is_server_error() {
+                    return Err(unknown(format!(
+                        "answered HTTP {} ({})",
+                        status.as_u16(),
+                        crate::text::excerpt(body.as_bytes())
+                    )));
+                }
+                if !status.is_success() {
+                    return Err(BackendError::Status {
+                        backend: name.clone(),
+                        status: status.as_u16(),
+                        body,
+                    });
+                }
+                Ok(format!("{name} accepted (HTTP {})", status.as_u16()))
+            }
+        }
+    }
+}

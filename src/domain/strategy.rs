@@ -1,0 +1,461 @@
+//! The rules of the rollback strategies (SPEC §2), pure: which blue-green
+//! slot is idle, whether the old slot is still warm enough for a switch
+//! back, and every environment's rollback plan with its expected time,
+//! measured from its own history.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{ActionKind, AuditEntry, Outcome, Version};
+
+/// The slot that is not `live`; `None` when `live` is not one of `slots`.
+pub fn idle_slot<'a>(slots: &'a [String; 2], live: &str) -> Option<&'a str> {
+    match slots.iter().position(|s| s == live)? {
+        0 => Some(&slots[1]),
+        _ => Some(&slots[0]),
+    }
+}
+
+/// What a blue-green rollback does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlueGreenMove {
+    /// The old slot still runs the target and is warm: switch traffic back,
+    /// deploy nothing.
+    SwitchBack { slot: String },
+    /// Deploy the target to the idle slot, then switch to it; `why` says
+    /// why the old slot could not simply take the traffic back.
+    DeployAndSwitch { slot: String, why: String },
+}
+
+/// What a blue-green rollback sees.
+#[derive(Clone, Debug)]
+pub struct BlueGreenRollback<'a> {
+    pub slots: &'a [String; 2],
+    pub live: &'a str,
+    /// What the idle slot runs (`None`: unknown, or its source failed).
+    pub idle_runs: Option<&'a Version>,
+    /// Where the rollback goes.
+    pub target: &'a Version,
+    /// When traffic left the idle slot: when the live slot's version went
+    /// live (the last recorded deploy of the environment).
+    pub left_idle_at: Option<DateTime<Utc>>,
+    pub keep_warm: Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// The old slot is warm within `keep_warm` of the switch away from it, and
+/// while it still runs the version the rollback goes to.
+pub fn blue_green_rollback(i: &BlueGreenRollback<'_>) -> Option<BlueGreenMove> {
+    let idle = idle_slot(i.slots, i.live)?.to_string();
+    let cold = |why: String| {
+        Some(BlueGreenMove::DeployAndSwitch {
+            slot: idle.clone(),
+            why,
+        })
+    };
+    match i.idle_runs {
+        Some(v) if v == i.target => {}
+        Some(v) => return cold(format!("{idle} runs {v}, not {}", i.target)),
+        None => return cold(format!("what {idle} runs is unknown")),
+    }
+    let Some(left) = i.left_idle_at else {
+        return cold(format!(
+            "no record of when traffic left {idle}: it may have been idle for long"
+        ));
+    };
+    let idle_for = (i.now - left).to_std().unwrap_or(Duration::ZERO);
+    if idle_for > i.keep_warm {
+        return cold(format!(
+            "{idle} has been idle for {}, longer than keep_warm ({})",
+            super::HumanDuration(Duration::from_secs(idle_for.as_secs())),
+            super::HumanDuration(i.keep_warm)
+        ));
+    }
+    Some(BlueGreenMove::SwitchBack { slot: idle })
+}
+
+/// The words the audit log uses for a switch and its time: the engine
+/// writes them with [`switch_note`], the plan reads them back with
+/// [`switch_secs`].
+const SWITCHED_TO: &str = "switched traffic to ";
+
+/// "switched traffic to green in 0.042s".
+pub fn switch_note(slot: &str, secs: f64) -> String {
+    format!("{SWITCHED_TO}{slot} in {secs:.3}s")
+}
+
+/// The switch time an audit record's detail carries, if any.
+pub fn switch_secs(detail: &str) -> Option<f64> {
+    let at = detail.find(SWITCHED_TO)? + SWITCHED_TO.len();
+    let rest = &detail[at..];
+    let after_in = &rest[rest.find(" in ")? + 4..];
+    let num = after_in.split('s').next()?;
+    num.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+/// How an environment is returned to its previous version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertAction {
+    /// Deploy the previous version through the deploy backend.
+    Redeploy,
+    /// Switch traffic back to the old, still warm blue-green slot.
+    SwitchBack,
+    /// Deploy the previous version to the idle slot and switch to it.
+    DeployAndSwitch,
+    /// Set the canary's traffic weight to 0.
+    CanaryWeightZero,
+}
+
+impl RevertAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevertAction::Redeploy => "redeploy",
+            RevertAction::SwitchBack => "switch_back",
+            RevertAction::DeployAndSwitch => "deploy_and_switch",
+            RevertAction::CanaryWeightZero => "canary_weight_zero",
+        }
+    }
+}
+
+/// An environment's rollback plan, shown before anyone needs it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RevertPlan {
+    pub action: RevertAction,
+    /// The version it returns to; `None` when there is none (yet).
+    pub target: Option<Version>,
+    /// The blue-green slot that would take the traffic.
+    pub slot: Option<String>,
+    /// Expected seconds to revert, from the environment's own history.
+    pub expected_s: Option<f64>,
+    /// Where `expected_s` comes from: "median of the last 5", or why
+    /// there is none.
+    pub basis: String,
+}
+
+/// How many past reverts or deploys the expected time looks at.
+pub const TIMING_SAMPLES: usize = 5;
+
+/// The median of the newest [`TIMING_SAMPLES`] of `secs` (newest first)
+/// and how many it used.
+pub fn expected_time(secs: &[f64]) -> Option<(f64, usize)> {
+    let mut last: Vec<f64> = secs
+        .iter()
+        .copied()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .take(TIMING_SAMPLES)
+        .collect();
+    if last.is_empty() {
+        return None;
+    }
+    last.sort_by(f64::total_cmp);
+    let n = last.len();
+    let median = if n % 2 == 1 {
+        last[n / 2]
+    } else {
+        (last[n / 2 - 1] + last[n / 2]) / 2.0
+    };
+    Some((median, n))
+}
+
+/// The times, newest first, that predict `action` in `history` (newest
+/// first; any environment's entries are ignored but `env`'s): for a switch
+/// back, the switches the audit records carry; for a deploy, how long each
+/// succeeded promote or rollback took from start to the environment
+/// reporting the version.
+pub fn timings(history: &[AuditEntry], env: &str, action: RevertAction) -> Vec<f64> {
+    let done = history.iter().filter(|a| {
+        a.env == env
+            && a.outcome == Outcome::Succeeded
+            && matches!(a.action, ActionKind::Promote | ActionKind::Rollback)
+    });
+    match action {
+        RevertAction::SwitchBack => done.filter_map(|a| switch_secs(&a.detail)).collect(),
+        RevertAction::Redeploy | RevertAction::DeployAndSwitch => done
+            .filter_map(|a| {
+                let end = a.finished_at?;
+                (end - a.at).to_std().ok().map(|d| d.as_secs_f64())
+            })
+            .collect(),
+        RevertAction::CanaryWeightZero => Vec::new(),
+    }
+}
+
+/// The plan for `action` to `target`, with its expected time from `history`.
+pub fn revert_plan(
+    action: RevertAction,
+    target: Option<Version>,
+    slot: Option<String>,
+    history: &[AuditEntry],
+    env: &str,
+) -> RevertPlan {
+    let (expected_s, basis) = match expected_time(&timings(history, env, action)) {
+        Some((s, 1)) => (Some(s), "the last one".to_string()),
+        Some((s, n)) => (Some(s), format!("median of the last {n}")),
+        None => (None, "no timing in its history yet".to_string()),
+    };
+    RevertPlan {
+        action,
+        target,
+        slot,
+        expected_s,
+        basis,
+    }
+}
+
+/// Seconds as people read an expected time: "0.2 s", "40 s", "12 min".
+pub fn show_secs(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else if s < 120.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
+}
+
+impl RevertPlan {
+    /// One line: "switch back to blue (v1.7.3), ~0.2 s (median of the
+    /// last 5)" / "redeploy v1.7.3, ~40 s (median of the last 5)".
+    pub fn line(&self) -> String {
+        let what = match (&self.action, &self.target, &self.slot) {
+            (RevertAction::CanaryWeightZero, _, _) => "canary weight → 0".to_string(),
+            (_, None, _) => {
+                return format!("{}: nothing to roll back to yet", self.action_words());
+            }
+            (RevertAction::SwitchBack, Some(v), Some(s)) => format!("switch back to {s} ({v})"),
+            (RevertAction::DeployAndSwitch, Some(v), Some(s)) => {
+                format!("deploy {v} to {s} and switch")
+            }
+            (_, Some(v), _) => format!("redeploy {v}"),
+        };
+        match self.expected_s {
+            Some(s) => format!("{what}, ~{} ({})", show_secs(s), self.basis),
+            None => format!("{what} ({})", self.basis),
+        }
+    }
+
+    fn action_words(&self) -> &'static str {
+        match self.action {
+            RevertAction::Redeploy => "redeploy",
+            RevertAction::SwitchBack => "switch back",
+            RevertAction::DeployAndSwitch => "deploy and switch",
+            RevertAction::CanaryWeightZero => "canary weight → 0",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    fn slots() -> [String; 2] {
+        ["blue".to_string(), "green".to_string()]
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_idle_slot_is_the_other_one() {
+        let s = slots();
+        assert_eq!(idle_slot(&s, "blue"), Some("green"));
+        assert_eq!(idle_slot(&s, "green"), Some("blue"));
+        assert_eq!(idle_slot(&s, "red"), None);
+    }
+
+    fn input<'a>(
+        s: &'a [String; 2],
+        idle_runs: Option<&'a Version>,
+        target: &'a Version,
+        left: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> BlueGreenRollback<'a> {
+        BlueGreenRollback {
+            slots: s,
+            live: "green",
+            idle_runs,
+            target,
+            left_idle_at: left,
+            keep_warm: Duration::from_secs(3600),
+            now,
+        }
+    }
+
+    #[test]
+    fn a_warm_old_slot_running_the_target_is_switched_back_to() {
+        let (s, old) = (slots(), v("v1.7.3"));
+        let later = t0() + chrono::Duration::minutes(59);
+        assert_eq!(
+            blue_green_rollback(&input(&s, Some(&old), &old, Some(t0()), later)),
+            Some(BlueGreenMove::SwitchBack {
+                slot: "blue".into()
+            })
+        );
+    }
+
+    #[test]
+    fn past_keep_warm_the_old_slot_is_deployed_again() {
+        let (s, old) = (slots(), v("v1.7.3"));
+        let later = t0() + chrono::Duration::minutes(61);
+        match blue_green_rollback(&input(&s, Some(&old), &old, Some(t0()), later)) {
+            Some(BlueGreenMove::DeployAndSwitch { slot, why }) => {
+                assert_eq!(slot, "blue");
+                assert!(why.contains("longer than keep_warm (1h)"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_old_slot_running_another_version_is_not_warm() {
+        let (s, old, other) = (slots(), v("v1.7.3"), v("v1.6.0"));
+        let now = t0() + chrono::Duration::seconds(5);
+        match blue_green_rollback(&input(&s, Some(&other), &old, Some(t0()), now)) {
+            Some(BlueGreenMove::DeployAndSwitch { why, .. }) => {
+                assert!(why.contains("blue runs v1.6.0, not v1.7.3"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let cold = blue_green_rollback(&input(&s, None, &old, Some(t0()), now));
+        assert!(matches!(cold, Some(BlueGreenMove::DeployAndSwitch { .. })));
+        let never = blue_green_rollback(&input(&s, Some(&old), &old, None, now));
+        assert!(matches!(never, Some(BlueGreenMove::DeployAndSwitch { .. })));
+    }
+
+    #[test]
+    fn a_switch_note_reads_back() {
+        let d = format!("production live on blue: {}", switch_note("blue", 0.0421));
+        assert_eq!(switch_secs(&d), Some(0.042));
+        assert_eq!(switch_secs("redeploy of v1.7.3 in 40s"), None);
+    }
+
+    #[test]
+    fn the_expected_time_is_the_median_of_the_last_five() {
+        assert_eq!(expected_time(&[]), None);
+        assert_eq!(expected_time(&[3.0]), Some((3.0, 1)));
+        assert_eq!(expected_time(&[4.0, 2.0]), Some((3.0, 2)));
+        // Newest first: the sixth and older do not count.
+        assert_eq!(
+            expected_time(&[40.0, 41.0, 39.0, 100.0, 38.0, 1.0, 1.0]),
+            Some((40.0, 5))
+        );
+        assert_eq!(expected_time(&[f64::NAN, 2.0]), Some((2.0, 1)));
+    }
+
+    fn entry(action: ActionKind, outcome: Outcome, secs: i64, detail: &str) -> AuditEntry {
+        AuditEntry {
+            id: 1,
+            at: t0(),
+            actor: "a".into(),
+            action,
+            env: "production".into(),
+            version: Some(v("v1.7.3")),
+            from_version: None,
+            outcome,
+            detail: detail.into(),
+            finished_at: Some(t0() + chrono::Duration::seconds(secs)),
+        }
+    }
+
+    #[test]
+    fn plans_take_their_time_from_the_environments_own_history() {
+        let history = vec![
+            entry(
+                ActionKind::Rollback,
+                Outcome::Succeeded,
+                40,
+                "reports v1.7.3",
+            ),
+            entry(
+                ActionKind::Promote,
+                Outcome::Succeeded,
+                44,
+                "reports v1.8.0",
+            ),
+            entry(ActionKind::Promote, Outcome::Failed, 500, "timed out"),
+            entry(ActionKind::Approve, Outcome::Succeeded, 900, "go"),
+            entry(
+                ActionKind::Promote,
+                Outcome::Succeeded,
+                36,
+                "reports v1.7.3",
+            ),
+        ];
+        let p = revert_plan(
+            RevertAction::Redeploy,
+            Some(v("v1.7.3")),
+            None,
+            &history,
+            "production",
+        );
+        assert_eq!(p.expected_s, Some(40.0));
+        assert_eq!(p.line(), "redeploy v1.7.3, ~40 s (median of the last 3)");
+        let other_env = revert_plan(RevertAction::Redeploy, None, None, &history, "staging");
+        assert_eq!(other_env.expected_s, None);
+        assert_eq!(other_env.line(), "redeploy: nothing to roll back to yet");
+    }
+
+    #[test]
+    fn a_switch_back_is_timed_by_the_switches_alone() {
+        let history = vec![
+            entry(
+                ActionKind::Promote,
+                Outcome::Succeeded,
+                30,
+                &format!("deployed v1.8.0 to green; {}", switch_note("green", 0.2)),
+            ),
+            entry(
+                ActionKind::Promote,
+                Outcome::Succeeded,
+                30,
+                "no switch here",
+            ),
+        ];
+        let p = revert_plan(
+            RevertAction::SwitchBack,
+            Some(v("v1.7.3")),
+            Some("blue".into()),
+            &history,
+            "production",
+        );
+        assert_eq!(
+            p.line(),
+            "switch back to blue (v1.7.3), ~0.2 s (the last one)"
+        );
+        let fresh = revert_plan(
+            RevertAction::SwitchBack,
+            Some(v("v1.7.3")),
+            Some("blue".into()),
+            &[],
+            "production",
+        );
+        assert_eq!(
+            fresh.line(),
+            "switch back to blue (v1.7.3) (no timing in its history yet)"
+        );
+        let canary = revert_plan(RevertAction::CanaryWeightZero, None, None, &[], "p");
+        assert!(
+            canary.line().starts_with("canary weight → 0"),
+            "{}",
+            canary.line()
+        );
+    }
+
+    #[test]
+    fn expected_times_read_as_people_read_them() {
+        assert_eq!(show_secs(0.21), "0.2 s");
+        assert_eq!(show_secs(40.2), "40 s");
+        assert_eq!(show_secs(600.0), "10 min");
+    }
+}

@@ -1,0 +1,301 @@
+//! Blue-green through the engine against a fake that records every call
+//! (commands given as argv, writing to files in a temp dir): the order of
+//! a promotion — deploy slot → slot reports version → switch → live reads
+//! new slot —, a rollback while warm that deploys nothing, a cold one that
+//! does, and the faults: a failing switch, a live slot that is not a slot.
+
+use std::path::Path;
+
+use shipdeck::config::Config;
+use shipdeck::domain::{ActionKind, Outcome, Version};
+use shipdeck::engine::{Confirm, Engine};
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+/// A fake fleet in `dir`: `staging` (a file), and production's two slots
+/// (`blue`, `green` files), its live slot (`live`) and a call log (`calls`).
+struct Fake {
+    dir: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new(live: &str, blue: &str, green: &str, staging: &str) -> Fake {
+        let f = Fake {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        f.write("live", live);
+        f.write("blue", blue);
+        f.write("green", green);
+        f.write("staging", staging);
+        f.write("calls", "");
+        f
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), format!("{text}\n")).unwrap();
+    }
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+    /// The calls that change something or that the order is about: slot
+    /// deploys, switches, and reads of a slot's version or of the live slot.
+    fn calls(&self) -> Vec<String> {
+        self.read("calls")
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+    fn clear_calls(&self) {
+        self.write("calls", "");
+    }
+
+    /// `switch` is the switch command's script (`$0` is the slot).
+    fn engine(&self, switch: &str, keep_warm: &str) -> Engine {
+        let d = self.dir.path().display();
+        let log = self.path("calls");
+        // Each hook is `sh -c SCRIPT ARGS…`: the test's own scripts; shipdeck
+        // passes {slot} and {version} as separate argv elements.
+        let src = format!(
+            r#"project = "bg"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["sh", "-c", "echo $0 > {d}/staging", "{{version}}"] }}
+
+[[environments]]
+name = "production"
+rollback = "blue-green"
+[environments.blue_green]
+slots = ["blue", "green"]
+live = {{ command = ["sh", "-c", "echo live >> {log}; cat {d}/live"] }}
+slot_version = {{ command = ["sh", "-c", "echo read $0 `cat {d}/$0` >> {log}; cat {d}/$0", "{{slot}}"] }}
+deploy = {{ command = ["sh", "-c", "echo deploy $0 $1 >> {log}; echo $1 > {d}/$0", "{{slot}}", "{{version}}"], timeout = "10s", poll = "100ms" }}
+switch = {{ command = ["sh", "-c", "{switch}", "{{slot}}"], timeout = "5s" }}
+keep_warm = "{keep_warm}"
+"#
+        );
+        let cfg = Config::parse(&src, Path::new("<test>")).unwrap();
+        Engine::open(cfg).unwrap()
+    }
+}
+
+fn switch_ok(f: &Fake) -> String {
+    format!(
+        "echo switch $0 >> {}; echo $0 > {}",
+        f.path("calls"),
+        f.path("live")
+    )
+}
+
+fn unseen() -> Confirm {
+    Confirm::Unseen {
+        accept_warnings: true,
+    }
+}
+
+/// The calls from the first deploy on, without the reads of the slot that
+/// stays idle and of the live slot before the switch.
+fn from_deploy(calls: &[String]) -> Vec<String> {
+    let start = calls
+        .iter()
+        .position(|c| c.starts_with("deploy") || c.starts_with("switch"))
+        .unwrap_or(calls.len());
+    calls[start..].to_vec()
+}
+
+#[tokio::test]
+async fn a_promotion_deploys_the_idle_slot_waits_for_it_switches_and_waits_for_the_live_slot() {
+    let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine(&switch_ok(&f), "1h");
+    assert_eq!(e.status().await.environments[1].version, Some(v("v1.7.3")));
+    f.clear_calls();
+    let rec = e.promote("production", None, unseen(), None).await.unwrap();
+    assert_eq!(rec.version, v("v1.8.0"));
+    assert_eq!(f.read("live"), "green");
+    assert_eq!(f.read("green"), "v1.8.0");
+    assert_eq!(f.read("blue"), "v1.7.3", "the old slot is left as it was");
+    let calls = from_deploy(&f.calls());
+    assert_eq!(
+        calls,
+        vec![
+            "deploy green v1.8.0",
+            "read green v1.8.0",
+            "switch green",
+            "live"
+        ],
+        "{:?}",
+        f.calls()
+    );
+    // The audit log says which slot and how the switch went.
+    let h = e.history(Some("production"), 5).await.unwrap();
+    let done = h
+        .iter()
+        .find(|a| a.action == ActionKind::Promote && a.outcome == Outcome::Succeeded)
+        .unwrap();
+    assert!(
+        done.detail.contains("production live on green (v1.8.0)")
+            && done.detail.contains("deployed v1.8.0 to green")
+            && done.detail.contains("switched traffic to green in "),
+        "{}",
+        done.detail
+    );
+    // The environment's version is what the live slot runs.
+    assert_eq!(e.status().await.environments[1].version, Some(v("v1.8.0")));
+}
+
+#[tokio::test]
+async fn a_rollback_while_the_old_slot_is_warm_switches_back_and_deploys_nothing() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine(&switch_ok(&f), "1h");
+    // Two promotions: v1.7.3 goes to green, then v1.8.0 to blue.
+    e.promote("production", None, unseen(), None).await.unwrap();
+    f.write("staging", "v1.8.0");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    assert_eq!(
+        (f.read("live"), f.read("blue"), f.read("green")),
+        ("blue".into(), "v1.8.0".into(), "v1.7.3".into())
+    );
+    f.clear_calls();
+    let rec = e.rollback("production", None, None).await.unwrap();
+    assert_eq!(rec.version, v("v1.7.3"));
+    assert_eq!(f.read("live"), "green");
+    let calls = f.calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("deploy")),
+        "no deploy while warm: {calls:?}"
+    );
+    assert_eq!(
+        from_deploy(&calls),
+        vec!["switch green", "live"],
+        "{calls:?}"
+    );
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert!(
+        h[0].detail.contains("switched back, nothing redeployed"),
+        "{}",
+        h[0].detail
+    );
+    assert_eq!(e.status().await.environments[1].version, Some(v("v1.7.3")));
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_old_slot_that_moved_on_deploys_it_again_and_switches() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine(&switch_ok(&f), "1h");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    f.write("staging", "v1.8.0");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    // Someone reused the idle slot: it no longer runs the previous version.
+    f.write("green", "v1.9.0-rc1");
+    f.clear_calls();
+    e.rollback("production", None, None).await.unwrap();
+    assert_eq!(
+        (f.read("live"), f.read("green")),
+        ("green".into(), "v1.7.3".into())
+    );
+    assert_eq!(
+        from_deploy(&f.calls()),
+        vec![
+            "deploy green v1.7.3",
+            "read green v1.7.3",
+            "switch green",
+            "live"
+        ]
+    );
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert!(
+        h[0].detail
+            .contains("old slot not warm (green runs v1.9.0-rc1, not v1.7.3)"),
+        "{}",
+        h[0].detail
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_past_keep_warm_deploys_the_idle_slot_again() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine(&switch_ok(&f), "1s");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    f.write("staging", "v1.8.0");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    f.clear_calls();
+    e.rollback("production", None, None).await.unwrap();
+    let calls = f.calls();
+    assert!(
+        calls.contains(&"deploy green v1.7.3".to_string()),
+        "{calls:?}"
+    );
+    assert_eq!(f.read("live"), "green");
+}
+
+#[tokio::test]
+async fn a_failing_switch_leaves_the_old_slot_live_and_says_so() {
+    let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine("echo switch refused >&2; exit 1", "1h");
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("switching traffic to green") && msg.contains("production stays live on blue"),
+        "{msg}"
+    );
+    assert_eq!(f.read("live"), "blue");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, Outcome::Failed, "{}", h[0].detail);
+    assert!(
+        h[0].detail.contains("switching traffic to green"),
+        "{}",
+        h[0].detail
+    );
+    assert_eq!(e.status().await.environments[1].version, Some(v("v1.7.3")));
+}
+
+#[tokio::test]
+async fn a_switch_that_times_out_is_outcome_unknown() {
+    let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine("sleep 30", "1h");
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("outcome unknown"), "{err}");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, Outcome::Unknown, "{}", h[0].detail);
+}
+
+#[tokio::test]
+async fn a_live_slot_that_is_not_a_slot_is_an_error_naming_it() {
+    let f = Fake::new("purple", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine(&switch_ok(&f), "1h");
+    let st = e.status().await;
+    let why = st.environments[1].version_error.clone().unwrap_or_default();
+    assert!(
+        why.contains("\"purple\"") && why.contains("not one of the slots (blue, green)"),
+        "{why}"
+    );
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("purple"), "{err}");
+    assert!(
+        f.calls().iter().all(|c| !c.starts_with("deploy")),
+        "{:?}",
+        f.calls()
+    );
+}
