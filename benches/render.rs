@@ -114,6 +114,7 @@ fn main() {
         pending: None,
         store_error: None,
         integrity: None,
+        watching: Vec::new(),
     };
     update(&mut state, Msg::Tick(now));
     update(&mut state, Msg::StatusLoaded(Ok(status)));

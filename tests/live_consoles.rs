@@ -102,3 +102,99 @@ fn a_cli_approval_shows_in_an_open_console_within_two_seconds() {
         "the console showed the Go {seen:?} after it was recorded (refresh is 60s):\n{screen}"
     );
 }
+
+/// Two engineers, two consoles on one store: each header names the other;
+/// a Go given in one console shows in the other within 2 s; when one quits,
+/// the other's header no longer names them.
+#[test]
+fn two_consoles_see_each_other_and_each_others_approval() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for d in ["config", "data", "state"] {
+        std::fs::create_dir_all(home.join(d)).unwrap();
+    }
+    let fleet = common::Fleet::start();
+    let config = slow_refresh_config(home, &fleet.addr);
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let tmux = Tmux::new(home);
+    // A session started on a running tmux server does not get the
+    // starting command's environment: each says who it is itself.
+    let script = |user: &str| {
+        format!(
+            "USER={user} {} --config {}; echo SHIPDECK-EXITED $?; sleep 600",
+            shell_quote(bin),
+            shell_quote(&config)
+        )
+    };
+    tmux.start("alice", &script("alice"), as_user(home, "alice"));
+    tmux.start("bob", &script("bob"), as_user(home, "bob"));
+    let header = |s: &str| s.lines().next().unwrap_or("").to_string();
+    let (_, _) = tmux.wait_for(
+        "alice",
+        "bob named in alice's header",
+        Duration::from_secs(60),
+        |s| header(s).contains("also watching: bob@"),
+    );
+    tmux.wait_for(
+        "bob",
+        "alice named in bob's header",
+        Duration::from_secs(30),
+        |s| header(s).contains("also watching: alice@") && s.contains("no Go recorded"),
+    );
+
+    // alice approves production in her console.
+    tmux.keys("alice", &["a"]);
+    tmux.wait_for(
+        "alice",
+        "the approval dialog",
+        Duration::from_secs(20),
+        |s| s.contains("Esc cancel") && s.contains("Record a Go"),
+    );
+    tmux.keys("alice", &["Enter"]);
+    // Measured from alice's Enter: the Go is recorded, then bob's console
+    // learns of it from the store.
+    let (seen, screen) = tmux.wait_for(
+        "bob",
+        "alice's Go in bob's console",
+        Duration::from_secs(10),
+        |s| s.contains("Go by alice"),
+    );
+    tmux.wait_for(
+        "alice",
+        "the Go recorded in alice's console",
+        Duration::from_secs(10),
+        |s| s.contains("Go by alice"),
+    );
+    eprintln!(
+        "bob's console showed alice's Go {:.0} ms after she pressed Enter",
+        seen.as_secs_f64() * 1e3
+    );
+    assert!(
+        seen <= Duration::from_secs(2),
+        "bob saw alice's Go {seen:?} after she pressed Enter (refresh is 60s):\n{screen}"
+    );
+
+    // bob quits: alice's header forgets him at once (no wait for expiry).
+    tmux.keys("bob", &["q"]);
+    tmux.wait_for(
+        "bob",
+        "bob's console to quit",
+        Duration::from_secs(20),
+        |s| {
+            if s.contains("Esc cancel") {
+                tmux.keys("bob", &["Enter"]);
+            }
+            s.contains("SHIPDECK-EXITED")
+        },
+    );
+    let (gone, screen) = tmux.wait_for(
+        "alice",
+        "bob gone from alice's header",
+        Duration::from_secs(10),
+        |s| !header(s).contains("also watching"),
+    );
+    assert!(
+        gone <= Duration::from_secs(2),
+        "bob left {gone:?} ago and alice's header still named him:\n{screen}"
+    );
+}

@@ -7,6 +7,7 @@ pub mod ci;
 pub mod deploy;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod slots;
 pub mod vcs;
 pub mod version;

@@ -226,7 +226,14 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run(cli)) {
+    // Notifications still being sent are waited for, at most
+    // notify::EXIT_WAIT in all, whatever the command's outcome.
+    let result = rt.block_on(async {
+        let result = run(cli).await;
+        crate::backends::notify::drain(crate::backends::notify::EXIT_WAIT).await;
+        result
+    });
+    match result {
         Ok(code) => code,
         Err(f) => {
             if json {

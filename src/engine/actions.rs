@@ -291,6 +291,18 @@ impl Engine {
             note,
         };
         self.inner.store.record_approval(&a).await?;
+        let kind = match decision {
+            Decision::Go => crate::config::NotifyEvent::Approve,
+            Decision::NoGo => crate::config::NotifyEvent::NoGo,
+        };
+        self.notify(
+            kind,
+            env,
+            Some(&a.version),
+            None,
+            "recorded",
+            a.note.as_deref().unwrap_or(""),
+        );
         Ok(a)
     }
 

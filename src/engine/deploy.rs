@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
+use crate::config::NotifyEvent;
 use crate::domain::{ActionKind, DeployKind, DeployRecord, EnvState, Gate, Outcome, Version};
 use crate::store::{LockInfo, NewAudit};
 
@@ -70,6 +71,12 @@ impl Engine {
             }
         };
         let rolling_back = action == ActionKind::Rollback;
+        let notice = if rolling_back {
+            NotifyEvent::Rollback
+        } else {
+            NotifyEvent::Promote
+        };
+        self.notify(notice, env, Some(version), from, "started", detail);
         let mut guard = InFlight {
             engine: self,
             env,
@@ -77,6 +84,9 @@ impl Engine {
             host,
             pid,
             finished: false,
+            notice,
+            version,
+            from,
         };
         self.set_activity(
             env,
@@ -145,11 +155,13 @@ impl Engine {
             tracing::error!(env, %version, "deployed but not recorded: {e}");
             guard.finished = true;
             drop(guard);
+            let detail = format!("{done} (not recorded: {e})");
+            self.notify(notice, env, Some(version), from, "succeeded", &detail);
             emit(Event::DeployFinished {
                 env: env.to_string(),
                 version: version.clone(),
                 ok: true,
-                detail: format!("{done} (not recorded: {e})"),
+                detail,
             });
             return Err(EngineError::Unrecorded {
                 env: env.to_string(),
@@ -159,6 +171,7 @@ impl Engine {
         }
         guard.finished = true;
         drop(guard);
+        self.notify(notice, env, Some(version), from, "succeeded", &done);
         // Recorded first: the backend's own record is told after.
         backend
             .strategy
@@ -184,6 +197,10 @@ struct InFlight<'a> {
     host: String,
     pid: u32,
     finished: bool,
+    /// What its end is notified as, and about which versions.
+    notice: NotifyEvent,
+    version: &'a Version,
+    from: Option<&'a Version>,
 }
 
 impl InFlight<'_> {
@@ -191,6 +208,14 @@ impl InFlight<'_> {
     /// order after the started record; the CLI waits for it before exiting
     /// ([`Engine::settle`]).
     fn finish(&mut self, outcome: Outcome, detail: &str) {
+        self.engine.notify(
+            self.notice,
+            self.env,
+            Some(self.version),
+            self.from,
+            outcome.as_str(),
+            detail,
+        );
         let (started, at, detail) = (self.started, Utc::now(), detail.to_string());
         self.engine.inner.store.detach(move |s| {
             if let Err(e) = s.audit_finish(started, at, outcome, &detail) {

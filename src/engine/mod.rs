@@ -9,6 +9,7 @@ mod canary;
 mod deploy;
 mod error;
 mod evidence;
+mod notify;
 mod reconcile;
 mod release;
 mod review;
@@ -41,6 +42,11 @@ use crate::store::{AsyncStore, PgStore, SqliteStore, Store};
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
+
+/// How often an open console says it is still there (presence).
+pub const PRESENCE_BEAT: Duration = Duration::from_secs(5);
+/// A console not heard of for this long is gone (three missed beats).
+pub const PRESENCE_STALE: Duration = Duration::from_secs(15);
 
 /// This machine's name (moved to [`crate::host`]; re-exported here).
 pub use crate::host::hostname;
@@ -108,6 +114,8 @@ struct Inner {
     next_watch: std::sync::atomic::AtomicU64,
     /// The canary this process runs per environment, while it runs.
     canaries: Mutex<HashMap<String, CanaryState>>,
+    /// `[[notify]]` receivers of release events.
+    notifier: crate::backends::notify::Notifier,
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
     /// in the background and kept briefly.
     evidence: evidence::Slots,
@@ -172,6 +180,8 @@ impl Engine {
                     .with_tracks(canary::track_selectors(&config))
             })
             .map_err(|e| e.to_string());
+        let receivers: Vec<_> = config.notify.iter().map(|n| n.get_ref().clone()).collect();
+        let notifier = crate::backends::notify::Notifier::from_config(&receivers);
         let release = release::ReleaseSource::from_config(&config);
         let ci =
             config.release.ci.as_ref().and_then(|c| {
@@ -189,6 +199,7 @@ impl Engine {
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
                 canaries: Mutex::new(HashMap::new()),
+                notifier,
                 evidence: Default::default(),
                 ci,
                 evidence_wait: std::sync::atomic::AtomicBool::new(true),
@@ -220,6 +231,48 @@ impl Engine {
     /// its status when it ticks. See [`crate::store::Changes`].
     pub async fn changes(&self) -> Result<crate::store::Changes, EngineError> {
         Ok(self.inner.store.changes().await?)
+    }
+
+    /// Presence: say this process's console is open (since `since`), and
+    /// forget consoles whose heartbeat stopped. A console calls it every
+    /// [`PRESENCE_BEAT`].
+    pub async fn heartbeat(&self, since: DateTime<Utc>) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let me = crate::store::Presence {
+            actor: self.inner.actor.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            since,
+            last_seen: now,
+        };
+        let expire = crate::domain::clock::before(now, crate::domain::clock::delta(PRESENCE_STALE));
+        Ok(self.inner.store.heartbeat(&me, expire).await?)
+    }
+
+    /// Presence: this process's console closed.
+    pub async fn leave(&self) -> Result<(), EngineError> {
+        Ok(self
+            .inner
+            .store
+            .leave(&hostname(), std::process::id())
+            .await?)
+    }
+
+    /// The other consoles open on this store (not this process's), oldest first.
+    pub async fn others_watching(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::store::Presence>, EngineError> {
+        let fresh = crate::domain::clock::before(now, crate::domain::clock::delta(PRESENCE_STALE));
+        let (host, pid) = (hostname(), std::process::id());
+        Ok(self
+            .inner
+            .store
+            .present(fresh)
+            .await?
+            .into_iter()
+            .filter(|p| !p.is_process(&host, pid))
+            .collect())
     }
 
     fn index(&self, env: &str) -> Result<usize, EngineError> {

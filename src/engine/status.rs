@@ -528,6 +528,10 @@ impl Engine {
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
+        let watching = self.others_watching(now).await.unwrap_or_else(|e| {
+            tracing::warn!("who else is watching: {e}");
+            Vec::new()
+        });
         Status {
             project: cfg.project.clone(),
             generated_at: now,
@@ -536,6 +540,7 @@ impl Engine {
             pending,
             store_error,
             integrity,
+            watching,
         }
     }
 

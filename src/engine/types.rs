@@ -27,6 +27,8 @@ pub struct Status {
     /// chain, a store file deleted or replaced under this process, tamper
     /// found on open, a read-only store (actions are then refused).
     pub integrity: Option<String>,
+    /// Who else has a console open on this store (presence), oldest first.
+    pub watching: Vec<crate::store::Presence>,
 }
 
 /// Metrics over the last step (lives with the metrics backends; re-exported).

@@ -480,6 +480,16 @@ impl Engine {
                 ),
             )
             .await?;
+        if regression {
+            self.notify(
+                crate::config::NotifyEvent::Regression,
+                env,
+                Some(&version),
+                None,
+                "regression",
+                &verdict.reason,
+            );
+        }
         // Judged: the claim ends here (the rollback below takes the deploy lock).
         claim.finished = true;
         drop(claim);

@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ChainReport, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
+    ChainReport, Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError,
+    Unfinished,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
@@ -301,6 +302,24 @@ impl AsyncStore {
         self.call(|s| s.changes()).await
     }
 
+    pub async fn heartbeat(
+        &self,
+        p: &Presence,
+        expire_before: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let p = p.clone();
+        self.call(move |s| s.heartbeat(&p, expire_before)).await
+    }
+
+    pub async fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+        let host = host.to_string();
+        self.call(move |s| s.leave(&host, pid)).await
+    }
+
+    pub async fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
+        self.call(move |s| s.present(fresh_since)).await
+    }
+
     pub async fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
         self.call(|s| s.unfinished()).await
     }
@@ -363,6 +382,9 @@ mod tests {
             integrity() -> Option<String>;
             unfinished() -> Result<Vec<Unfinished>, StoreError>;
             changes() -> Result<Changes, StoreError>;
+            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
+            leave(host: &str, pid: u32) -> Result<(), StoreError>;
+            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
         }
         fn describe(&self) -> String {
             self.inner.describe()

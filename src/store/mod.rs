@@ -107,6 +107,27 @@ impl LockInfo {
     }
 }
 
+/// An open console on the store, kept alive by its heartbeat: who else is
+/// watching. A row whose heartbeat stopped (the console quit, crashed or
+/// lost its network) expires.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Presence {
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    /// When the console opened.
+    pub since: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub last_seen: DateTime<Utc>,
+}
+
+impl Presence {
+    /// Whether `self` is this very process.
+    pub fn is_process(&self, host: &str, pid: u32) -> bool {
+        self.host == host && self.pid == pid
+    }
+}
+
 /// The outcome of a finished monitoring window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MonitorRecord {
@@ -193,4 +214,13 @@ pub trait Store: Send + Sync {
     /// monitoring window starting or its verdict, a refusal. See
     /// [`Changes`]. SQLite watches its file; a shared database pushes.
     fn changes(&self) -> Result<Changes, StoreError>;
+    /// Presence: record that `p`'s console is open (insert, or refresh its
+    /// `last_seen`), and forget every console last seen before
+    /// `expire_before`.
+    fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Presence: the console of `pid` on `host` closed.
+    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError>;
+    /// Presence: consoles seen at or after `fresh_since`, oldest first (a
+    /// console of this machine whose process is gone is not listed).
+    fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
 }

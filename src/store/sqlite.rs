@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainReport, ChainRow};
-use super::{Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
+use super::{Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError, Unfinished};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -96,6 +96,15 @@ CREATE TABLE IF NOT EXISTS chain_checkpoint (
     id   INTEGER NOT NULL,
     hash TEXT NOT NULL,
     at   TEXT NOT NULL
+);
+-- Open consoles (who else is watching), kept by their heartbeat.
+CREATE TABLE IF NOT EXISTS presence (
+    host      TEXT NOT NULL,
+    pid       INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    since     TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (host, pid)
 );
 CREATE TABLE IF NOT EXISTS samples (
     env      TEXT NOT NULL,
@@ -822,15 +831,17 @@ fn chain_key(c: &mut Connection) -> rusqlite::Result<ChainKey> {
 }
 
 /// What a view shows changed when this changed: the newest audit record
-/// (every action, outcome, refusal and verdict is one) and the newest
-/// monitoring window. Samples and lock renewals do not count.
-type ChangeMark = (Option<i64>, Option<i64>);
+/// (every action, outcome, refusal and verdict is one), the newest
+/// monitoring window, and who has a console open (one came or went).
+/// Samples, heartbeats and lock renewals do not count.
+type ChangeMark = (Option<i64>, Option<i64>, i64);
 
 fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
     c.query_row(
-        "SELECT (SELECT MAX(id) FROM audit), (SELECT MAX(id) FROM monitor_runs)",
+        "SELECT (SELECT MAX(id) FROM audit), (SELECT MAX(id) FROM monitor_runs),
+                (SELECT COUNT(*) FROM presence)",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
 }
 
@@ -1683,6 +1694,63 @@ impl Store for SqliteStore {
         self.path.display().to_string()
     }
 
+    fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM presence WHERE last_seen < ?1",
+                params![ts(expire_before)],
+            )?;
+            tx.execute(
+                "INSERT INTO presence (host, pid, actor, since, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (host, pid) DO UPDATE SET
+                     actor = excluded.actor, last_seen = excluded.last_seen",
+                params![p.host, p.pid, p.actor, ts(p.since), ts(p.last_seen)],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            c.execute(
+                "DELETE FROM presence WHERE host = ?1 AND pid = ?2",
+                params![host, pid],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
+        type Row = (String, u32, String, String, String);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT host, pid, actor, since, last_seen FROM presence
+                 WHERE last_seen >= ?1 ORDER BY since, host, pid",
+            )?;
+            let it = st.query_map(params![ts(fresh_since)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            it.collect()
+        })?;
+        let here = crate::host::hostname();
+        let mut out = Vec::with_capacity(rows.len());
+        for (host, pid, actor, since, last_seen) in rows {
+            if host == here && !pid_alive(pid) {
+                continue;
+            }
+            out.push(Presence {
+                actor,
+                host,
+                pid,
+                since: self.parse_time(&since)?,
+                last_seen: self.parse_time(&last_seen)?,
+            });
+        }
+        Ok(out)
+    }
+
     /// A watcher thread with its own connection, checking every
     /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
     /// when it moved); it ends once every subscriber has gone.
@@ -2361,7 +2429,8 @@ mod tests {
         assert!(!wait(&feed, 1500).await, "a metric sample is no change");
         let asked = std::time::Instant::now();
         other.record_approval(&no_go_value()).unwrap();
-        assert!(feed.changed().await);
+        let ticked = tokio::time::timeout(Duration::from_secs(10), feed.changed()).await;
+        assert_eq!(ticked.ok(), Some(true), "no tick for another's approval");
         assert!(
             asked.elapsed() < Duration::from_secs(2),
             "seen after {:?}",
@@ -2372,6 +2441,95 @@ mod tests {
         // of this machine may be the one that wrote).
         start(&watcher, "staging", t(1));
         assert!(wait(&feed, 2000).await);
+    }
+
+    #[test]
+    fn presence_is_kept_by_heartbeats_and_expires_without_them() {
+        let (_d, s) = open();
+        let seen = |actor: &str, host: &str, pid, at| Presence {
+            actor: actor.into(),
+            host: host.into(),
+            pid,
+            since: t(0),
+            last_seen: at,
+        };
+        s.heartbeat(&seen("alice@a", "host-a", 10, t(0)), t(-1))
+            .unwrap();
+        s.heartbeat(&seen("bob@b", "host-b", 20, t(1)), t(0))
+            .unwrap();
+        let who: Vec<String> = s
+            .present(t(0))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.actor)
+            .collect();
+        assert_eq!(who, ["alice@a", "bob@b"]);
+        // alice's heartbeats stop; bob's go on: after a while only bob is
+        // listed, and alice's row is gone for good.
+        s.heartbeat(&seen("bob@b", "host-b", 20, t(5)), t(3))
+            .unwrap();
+        let now = s.present(t(3)).unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].actor, "bob@b");
+        assert_eq!((now[0].since, now[0].last_seen), (t(0), t(5)));
+        assert_eq!(s.present(t(-10)).unwrap().len(), 1, "alice was pruned");
+        // bob quits.
+        s.leave("host-b", 20).unwrap();
+        assert!(s.present(t(-10)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_console_of_this_machine_whose_process_is_gone_is_not_present() {
+        let (_d, s) = open();
+        let here = crate::host::hostname();
+        for pid in [std::process::id(), u32::MAX - 7] {
+            let p = Presence {
+                actor: "me".into(),
+                host: here.clone(),
+                pid,
+                since: t(0),
+                last_seen: t(0),
+            };
+            s.heartbeat(&p, t(-1)).unwrap();
+        }
+        let who = s.present(t(0)).unwrap();
+        assert_eq!(who.len(), 1);
+        assert_eq!(who[0].pid, std::process::id());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_console_opening_or_closing_ticks_the_change_feed_and_a_heartbeat_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let watcher = SqliteStore::open(&path).unwrap();
+        let other = SqliteStore::open(&path).unwrap();
+        let mut feed = watcher.changes().unwrap();
+        let p = Presence {
+            actor: "bob@b".into(),
+            host: "host-b".into(),
+            pid: 20,
+            since: t(0),
+            last_seen: t(0),
+        };
+        let ticks = |feed: &Changes| {
+            let mut feed = feed.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(1500), feed.changed())
+                    .await
+                    .is_ok()
+            }
+        };
+        other.heartbeat(&p, t(-1)).unwrap();
+        let ticked = tokio::time::timeout(Duration::from_secs(10), feed.changed()).await;
+        assert_eq!(ticked.ok(), Some(true), "no tick for a console that opened");
+        let beat = Presence {
+            last_seen: t(1),
+            ..p.clone()
+        };
+        other.heartbeat(&beat, t(-1)).unwrap();
+        assert!(!ticks(&feed).await, "a heartbeat is no change");
+        other.leave("host-b", 20).unwrap();
+        assert!(ticks(&feed).await, "a console closed");
     }
 
     #[test]

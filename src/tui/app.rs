@@ -76,6 +76,8 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
             None
         }
     };
+    // Presence: other consoles on this store show this one in their header.
+    let presence = tokio::spawn(heartbeat(runner.engine.clone()));
     let mut term_events = EventStream::new();
     let mut signals = Signals::new()?;
     // The clock ticks at least every second (countdowns, ages); the status
@@ -125,9 +127,32 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         }
     }
     runner.abort_all();
+    presence.abort();
     drop(terminal);
     drop(guard);
+    // Leave at once rather than expire (bounded: a locked store must not
+    // hold the exit up).
+    let _ = tokio::time::timeout(Duration::from_secs(1), runner.engine.leave()).await;
     Ok(())
+}
+
+/// Say this console is open every [`crate::engine::PRESENCE_BEAT`], until aborted.
+async fn heartbeat(engine: Engine) {
+    let since = Utc::now();
+    let mut every = tokio::time::interval(crate::engine::PRESENCE_BEAT);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        every.tick().await;
+        match engine.heartbeat(since).await {
+            Ok(()) => failing = false,
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("presence heartbeat: {e}");
+                }
+            }
+        }
+    }
 }
 
 fn translate(ev: TermEvent, mouse: bool) -> Option<Msg> {

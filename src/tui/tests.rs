@@ -206,6 +206,7 @@ pub(crate) mod fixture {
             })),
             store_error: None,
             integrity: None,
+            watching: Vec::new(),
         }
     }
 
@@ -719,6 +720,37 @@ fn approval_dialog_says_when_the_policy_refuses_this_go() {
     key(&mut s, 'x');
     let text = screen(&s, 160, 45);
     assert!(!text.contains("refused by policy"), "{text}");
+}
+
+#[test]
+fn the_header_names_who_else_is_watching_once_each() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    let at = st.generated_at;
+    let p = |actor: &str, pid| crate::store::Presence {
+        actor: actor.into(),
+        host: "h".into(),
+        pid,
+        since: at,
+        last_seen: at,
+    };
+    st.watching = vec![
+        p("bob@laptop", 1),
+        p("carol@desk\u{1b}[31m", 2),
+        p("bob@laptop", 3),
+    ];
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let text = screen(&s, 160, 45);
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("also watching: bob@laptop ×2, carol@desk"),
+        "{header}"
+    );
+    assert!(!text.contains('\u{1b}'));
+    let mut st = s.status.clone().unwrap();
+    st.watching.clear();
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    assert!(!screen(&s, 160, 45).contains("also watching"));
 }
 
 #[test]

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use postgres::{Client, Statement};
 
+use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{legacy_note, pid_alive, ts};
 use super::{
@@ -1412,6 +1413,68 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         self.target.describe.clone()
+    }
+
+    /// Refresh this console's row (an UPDATE, which does not tick the
+    /// feed) or insert it (which does), and forget expired ones.
+    fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError> {
+        let pid = i64::from(p.pid);
+        self.with(false, |s| {
+            let gone = s.st("DELETE FROM shipdeck_presence WHERE last_seen < $1")?;
+            s.client.execute(&gone, &[&ts(expire_before)])?;
+            let beat = s.st(
+                "UPDATE shipdeck_presence SET actor = $3, last_seen = $4 WHERE host = $1 AND pid = $2",
+            )?;
+            if s.client
+                .execute(&beat, &[&p.host, &pid, &p.actor, &ts(p.last_seen)])?
+                == 0
+            {
+                let new = s.st(
+                    "INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host, pid) DO NOTHING",
+                )?;
+                s.client.execute(
+                    &new,
+                    &[&p.host, &pid, &p.actor, &ts(p.since), &ts(p.last_seen)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+        self.with(false, |s| {
+            let st = s.st("DELETE FROM shipdeck_presence WHERE host = $1 AND pid = $2")?;
+            s.client.execute(&st, &[&host, &i64::from(pid)])
+        })
+        .map(|_| ())
+    }
+
+    fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT host, pid, actor, since, last_seen FROM shipdeck_presence
+                 WHERE last_seen >= $1 ORDER BY since, host, pid",
+            )?;
+            s.client.query(&st, &[&ts(fresh_since)])
+        })?;
+        let here = crate::host::hostname();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (host, pid): (String, i64) = (r.get(0), r.get(1));
+            let pid = u32::try_from(pid).unwrap_or(u32::MAX);
+            if host == here && !pid_alive(pid) {
+                continue;
+            }
+            out.push(Presence {
+                actor: r.get(2),
+                host,
+                pid,
+                since: self.parse_time(&r.get::<_, String>(3))?,
+                last_seen: self.parse_time(&r.get::<_, String>(4))?,
+            });
+        }
+        Ok(out)
     }
 
     /// LISTEN on a connection of its own, on a thread of its own: every

@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 1] = [V1];
+const STEPS: [&str; 2] = [V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -147,6 +147,21 @@ CREATE TABLE shipdeck_samples (
     p99_ms   DOUBLE PRECISION,
     PRIMARY KEY (env, at)
 );
+"#;
+
+/// Version 2: presence (who has a console open). A console coming or
+/// going ticks the live feed; a heartbeat (an UPDATE) does not.
+const V2: &str = r#"
+CREATE TABLE shipdeck_presence (
+    host      TEXT NOT NULL,
+    pid       BIGINT NOT NULL,
+    actor     TEXT NOT NULL,
+    since     TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (host, pid)
+);
+CREATE TRIGGER shipdeck_presence_changed AFTER INSERT OR DELETE ON shipdeck_presence
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_notify_change();
 "#;
 
 /// The append-only triggers every process checks for.

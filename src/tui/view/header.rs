@@ -47,6 +47,13 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         right.push(Part::new(" · ", t.dim));
     }
     if let Some(s) = &state.status {
+        if let Some(others) = watching(s) {
+            right.push(
+                Part::new(format!("also watching: {others} · "), t.key)
+                    .prio(2)
+                    .cut(),
+            );
+        }
         right.push(Part::new(format!("{} · ", s.actor), t.text).prio(1));
     }
     match state.status_panel() {
@@ -85,4 +92,23 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         .areas(area);
     frame.render_widget(Paragraph::new(format::fit(left, l.width as usize)), l);
     frame.render_widget(Paragraph::new(right), r);
+}
+
+/// Who else has a console open, once each ("bob@laptop ×2" for two).
+fn watching(s: &crate::engine::Status) -> Option<String> {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for p in &s.watching {
+        let who = crate::text::sanitize(&p.actor);
+        match names.iter_mut().find(|(n, _)| *n == who) {
+            Some((_, k)) => *k += 1,
+            None => names.push((who, 1)),
+        }
+    }
+    (!names.is_empty()).then(|| {
+        names
+            .into_iter()
+            .map(|(n, k)| if k > 1 { format!("{n} ×{k}") } else { n })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
