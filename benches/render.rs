@@ -75,6 +75,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
             ],
         }),
         promotion_error: None,
+        revert: Default::default(),
     }
 }
 

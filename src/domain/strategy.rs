@@ -249,6 +249,38 @@ impl RevertPlan {
     }
 }
 
+/// What a blue-green environment's slots run, as last read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SlotsView {
+    /// The live slot; `None` when it could not be read.
+    pub live: Option<String>,
+    /// Each slot's version (`None`: unknown), in the config's order.
+    pub versions: std::collections::BTreeMap<String, Option<Version>>,
+    /// Why something above is unknown.
+    pub error: Option<String>,
+}
+
+/// An environment's strategy as `status` shows it: its name, its rollback
+/// plan, and for blue-green its slots.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StrategyStatus {
+    /// "redeploy", "blue-green" or "canary".
+    pub strategy: String,
+    pub rollback_plan: RevertPlan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsView>,
+}
+
+impl Default for StrategyStatus {
+    fn default() -> Self {
+        StrategyStatus {
+            strategy: "redeploy".into(),
+            rollback_plan: revert_plan(RevertAction::Redeploy, None, None, &[], ""),
+            slots: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

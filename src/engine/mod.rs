@@ -8,6 +8,7 @@ mod actions;
 mod deploy;
 mod error;
 mod reconcile;
+mod revert;
 mod sampler;
 mod status;
 mod strategy;

@@ -383,6 +383,14 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let revert = self
+                .strategy_status(
+                    i,
+                    rollback.as_ref().and_then(|r| r.to.as_ref()),
+                    last_deploy.as_ref(),
+                    now,
+                )
+                .await;
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
@@ -406,6 +414,7 @@ impl Engine {
                 last_deploy,
                 promotion,
                 promotion_error,
+                revert,
             });
         }
         // The pending release: the promotion closest to production that ships something new.

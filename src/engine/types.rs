@@ -73,6 +73,9 @@ pub struct EnvStatus {
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
+    /// `strategy`, `rollback_plan` and, for blue-green, `slots`.
+    #[serde(flatten)]
+    pub revert: crate::domain::strategy::StrategyStatus,
 }
 
 /// Where rolling an environment back would go now.

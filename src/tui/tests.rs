@@ -63,6 +63,7 @@ pub(crate) mod fixture {
             last_deploy: None,
             promotion: None,
             promotion_error: None,
+            revert: Default::default(),
         }
     }
 
