@@ -110,6 +110,9 @@ pub enum Command {
         /// Leave the rollback to the engineer's one key
         #[arg(long)]
         no_auto_rollback: bool,
+        /// How production is deployed and rolled back
+        #[arg(long, value_enum, default_value_t = crate::demo::DemoStrategy::Redeploy)]
+        strategy: crate::demo::DemoStrategy,
     },
     /// The demo fleet alone, as HTTP services
     DemoFleet {
@@ -455,6 +458,7 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
 async fn demo(
     seed: u64,
     auto_rollback: bool,
+    strategy: crate::demo::DemoStrategy,
     ui: Option<crate::config::UiConfig>,
 ) -> Result<i32, Failure> {
     let fail = |what: &str, e: &dyn std::fmt::Display| Failure {
@@ -477,7 +481,7 @@ async fn demo(
         .prefix("shipdeck-demo-")
         .tempdir()
         .map_err(|e| fail("cannot create its store", &e))?;
-    let text = crate::demo::demo_config(fleet.addr, auto_rollback);
+    let text = crate::demo::demo_config_with(fleet.addr, auto_rollback, strategy);
     let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
         .map_err(|e| fail("built-in config", &e))?;
     cfg.store.path = Some(dir.path().join("demo.db"));
@@ -705,12 +709,18 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Demo {
             seed,
             no_auto_rollback,
+            strategy,
         } => {
             // The demo runs its own fleet; a config file lends it only its [ui].
             let ui = cfg_path
                 .map(|p| crate::config::load_ui(p).map_err(|e| usage(e.to_string())))
                 .transpose()?;
-            demo(seed, !no_auto_rollback, ui).await
+            if strategy == crate::demo::DemoStrategy::Canary {
+                return Err(usage(
+                    "demo --strategy canary: canary strategy: not available yet in this build (use redeploy or blue-green)",
+                ));
+            }
+            demo(seed, !no_auto_rollback, strategy, ui).await
         }
         Command::DemoFleet { listen, seed } => {
             let opts = crate::demo::FleetOptions {

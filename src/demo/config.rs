@@ -15,8 +15,25 @@ pub const DEMO_STEP: &str = "2s";
 pub const DEMO_WINDOW: &str = "2m";
 pub const DEMO_BASELINE: &str = "1m";
 
+/// How the demo's production is deployed and rolled back (`shipdeck demo
+/// --strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoStrategy {
+    #[default]
+    Redeploy,
+    BlueGreen,
+    Canary,
+}
+
 /// TOML for [`crate::config::Config::parse`], pointing at a fleet on `addr`.
 pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
+    demo_config_with(addr, auto_rollback, DemoStrategy::Redeploy)
+}
+
+/// [`demo_config`] with production on `strategy`: blue-green uses the
+/// fleet's two slots. (Canary has no built-in config in this build; the
+/// command line refuses it.)
+pub fn demo_config_with(addr: SocketAddr, auto_rollback: bool, strategy: DemoStrategy) -> String {
     let base = format!("http://{addr}");
     let mut s = format!(
         "project = \"demo-shop\"\n\n\
@@ -28,9 +45,28 @@ pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
         let _ = write!(
             s,
             "\n[[environments]]\nname = \"{env}\"\n\
-             version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
-             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
              links = {{ dashboard = \"{base}/envs/{{env}}/truth\", metrics = \"{base}/metrics\" }}\n"
+        );
+        if env == "production" && strategy == DemoStrategy::BlueGreen {
+            let p = format!("{base}/envs/production");
+            let _ = write!(
+                s,
+                "monitored = true\ngates = {{ requires_approval = true }}\n\
+                 rollback = \"blue-green\"\n\
+                 [environments.blue_green]\n\
+                 slots = [\"blue\", \"green\"]\n\
+                 live = {{ url = \"{p}/live\", pointer = \"/slot\", timeout = \"2s\" }}\n\
+                 slot_version = {{ url = \"{p}/slots/{{slot}}/version\", timeout = \"2s\" }}\n\
+                 deploy = {{ webhook = \"{p}/slots/{{slot}}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
+                 switch = {{ webhook = \"{p}/live\", timeout = \"5s\" }}\n\
+                 keep_warm = \"1h\"\n"
+            );
+            continue;
+        }
+        let _ = write!(
+            s,
+            "version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
+             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n"
         );
         if env == "production" {
             s.push_str("monitored = true\ngates = { requires_approval = true }\n");
@@ -74,5 +110,26 @@ mod tests {
                 Some("http://127.0.0.1:40001/envs/production/version")
             );
         }
+    }
+
+    #[test]
+    fn the_blue_green_demo_config_uses_the_fleets_slots() {
+        let addr: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let text = demo_config_with(addr, true, DemoStrategy::BlueGreen);
+        let c = Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
+        let prod = c.env("production").unwrap();
+        assert_eq!(prod.strategy(), crate::config::RollbackStrategy::BlueGreen);
+        assert!(prod.monitored && prod.gates.requires_approval);
+        let bg = prod.blue_green.as_ref().unwrap().get_ref();
+        assert_eq!(
+            bg.live.get_ref().url.as_deref(),
+            Some("http://127.0.0.1:40001/envs/production/live")
+        );
+        assert_eq!(
+            bg.deploy.get_ref().webhook.as_deref(),
+            Some("http://127.0.0.1:40001/envs/production/slots/{slot}/deploy")
+        );
+        // The other environments stay as they are.
+        assert!(c.env("staging").unwrap().version.is_some());
     }
 }

@@ -35,6 +35,8 @@ use tokio::task::JoinHandle;
 use super::traffic::{self, BUCKETS, CODES, EnvTraffic, Profile, Rng, Truth};
 use crate::domain::Version;
 
+pub mod bluegreen;
+
 /// The demo's environments, in pipeline order.
 pub const ENVIRONMENTS: [&str; 4] = ["local", "development", "staging", "production"];
 /// What each environment runs when the fleet starts.
@@ -115,6 +117,8 @@ enum DeployRefusal {
 /// The whole simulated fleet. Pure apart from the `Instant`s it is handed.
 struct World {
     envs: Vec<EnvSim>,
+    /// Production's blue-green slots.
+    slots: bluegreen::Slots,
     sim_s: f64,
     bad_versions: Vec<String>,
     rng: Rng,
@@ -137,8 +141,14 @@ impl World {
                     traffic: EnvTraffic::new(Profile::for_env(name), env_seed),
                 }
             })
-            .collect();
+            .collect::<Vec<EnvSim>>();
+        let production = envs
+            .iter()
+            .find(|e| e.name == bluegreen::SLOT_ENV)
+            .map(|e| e.version.clone())
+            .unwrap_or_else(|| unreachable!("production is a demo environment"));
         World {
+            slots: bluegreen::Slots::new(&production),
             envs,
             sim_s: 0.0,
             bad_versions: opts.bad_versions.clone(),
@@ -187,8 +197,13 @@ impl World {
                 e.version = d.to;
                 e.live_since_s = sim_s;
                 e.onset_s = onset;
+                if e.name == bluegreen::SLOT_ENV {
+                    let v = e.version.clone();
+                    self.live_slot_now_runs(&v);
+                }
             }
         }
+        self.settle_slots(now);
     }
 
     fn start_deploy(
@@ -469,6 +484,9 @@ pub async fn serve(addr: SocketAddr, opts: FleetOptions) -> std::io::Result<()> 
     for env in ENVIRONMENTS {
         println!("  {url}/envs/{env}/version   POST {url}/envs/{env}/deploy");
     }
+    println!(
+        "  {url}/envs/production/live   {url}/envs/production/slots/{{blue,green}}/version   POST …/deploy"
+    );
     println!("  {url}/metrics");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await
@@ -507,6 +525,18 @@ fn router(state: AppState) -> Router {
         .route("/envs/{env}/version", get(version))
         .route("/envs/{env}/deploy", post(deploy))
         .route("/envs/{env}/truth", get(truth))
+        .route(
+            "/envs/{env}/live",
+            get(bluegreen::get_live).post(bluegreen::post_live),
+        )
+        .route(
+            "/envs/{env}/slots/{slot}/version",
+            get(bluegreen::slot_version),
+        )
+        .route(
+            "/envs/{env}/slots/{slot}/deploy",
+            post(bluegreen::slot_deploy),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)

@@ -5,7 +5,7 @@ pub mod config;
 pub mod fleet;
 pub mod traffic;
 
-pub use config::demo_config;
+pub use config::{DemoStrategy, demo_config, demo_config_with};
 pub use fleet::{
     BAD_VERSION, ENVIRONMENTS, EnvTruth, FleetHandle, FleetOptions, INITIAL_VERSIONS, record_trace,
     serve, spawn,
