@@ -81,10 +81,10 @@ impl World {
 
     /// Finish the slot deploys due at `now` (called by `settle`).
     pub(super) fn settle_slots(&mut self, now: Instant) {
-        for i in 0..2 {
+        for (i, slot) in SLOTS.iter().enumerate() {
             let due = matches!(&self.slots.deploying[i], Some(d) if d.done_at <= now);
             if due && let Some(d) = self.slots.deploying[i].take() {
-                tracing::info!(slot = SLOTS[i], to = %d.to, "demo slot deploy done");
+                tracing::info!(slot, to = %d.to, "demo slot deploy done");
                 self.slots.versions[i] = d.to;
                 if i == self.slots.live {
                     self.go_live(i);
