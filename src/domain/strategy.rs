@@ -239,6 +239,18 @@ impl RevertPlan {
         }
     }
 
+    /// [`Self::line`] without where the time comes from, for a narrow
+    /// column: "switch back to blue (v1.7.3), ~0.2 s".
+    pub fn short(&self) -> String {
+        let line = self.line();
+        match line.rfind(" (") {
+            Some(i) if line.ends_with(')') && line[i..].contains(&self.basis) => {
+                line[..i].to_string()
+            }
+            _ => line,
+        }
+    }
+
     fn action_words(&self) -> &'static str {
         match self.action {
             RevertAction::Redeploy => "redeploy",
@@ -465,6 +477,7 @@ mod tests {
             p.line(),
             "switch back to blue (v1.7.3), ~0.2 s (the last one)"
         );
+        assert_eq!(p.short(), "switch back to blue (v1.7.3), ~0.2 s");
         let fresh = revert_plan(
             RevertAction::SwitchBack,
             Some(v("v1.7.3")),

@@ -293,7 +293,7 @@ fn column(
     // The rollback plan first, on one line, when there is a target: it is
     // what `r` does, shown before anyone needs it.
     let plan = env.revert.rollback_plan.target.is_some().then(|| {
-        let line = format!("r: {}", env.revert.rollback_plan.line());
+        let line = format!("r: {}", env.revert.rollback_plan.short());
         format::fit_str(&line, t.dim, width)
     });
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
