@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
 use serde_json::json;
-use shipdeck::backends::deploy::DeployTarget;
+use shipdeck::backends::deploy::{DeployTarget, progress};
 use shipdeck::domain::Version;
 
 async fn fake(method: Method, uri: Uri, _h: HeaderMap) -> axum::response::Response {
@@ -116,7 +116,9 @@ fn main() {
         for i in 0..runs + 5 {
             let t0 = Instant::now();
             rt.block_on(async {
-                t.start("prod", &v).await.expect("deploy");
+                t.start("prod", &v, &progress::ignore)
+                    .await
+                    .expect("deploy");
                 t.finished(true, "prod reports v1.2.3").await;
             });
             if i >= 5 {
@@ -141,7 +143,11 @@ fn main() {
     let c0 = cpu_time();
     let t0 = Instant::now();
     for _ in 0..reads {
-        rt.block_on(async { gh.start("prod", &v).await.expect("deploy") });
+        rt.block_on(async {
+            gh.start("prod", &v, &progress::ignore)
+                .await
+                .expect("deploy")
+        });
     }
     let wall = t0.elapsed();
     if let (Some(c0), Some(c1)) = (c0, cpu_time()) {

@@ -53,6 +53,8 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         metrics_error: None,
         approval: None,
         last_deploy: None,
+        deploy_url: None,
+        go_refusal: None,
         promotion: Some(PromotionPlan {
             from: Some("staging".into()),
             to: name.into(),
@@ -73,8 +75,12 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
                     severity: GateSeverity::Warn,
                 },
             ],
+            evidence: Default::default(),
         }),
         promotion_error: None,
+        release: None,
+        rollback_schema: None,
+        freeze: None,
         revert: Default::default(),
     }
 }

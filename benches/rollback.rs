@@ -13,8 +13,10 @@ use shipdeck::engine::{Confirm, Engine};
 fn engine(addr: std::net::SocketAddr, strategy: DemoStrategy, dir: &std::path::Path) -> Engine {
     // The demo's config without production's gates and window: only the
     // deploys and rollbacks are timed here.
-    let text = shipdeck::demo::demo_config_with(addr, false, strategy)
-        .replace("monitored = true\ngates = { requires_approval = true }\n", "");
+    let text = shipdeck::demo::demo_config_with(addr, false, strategy).replace(
+        "monitored = true\ngates = { requires_approval = true }\n",
+        "",
+    );
     let mut cfg = Config::parse(&text, std::path::Path::new("<bench>")).expect("config");
     cfg.store.path = Some(dir.join("bench.db"));
     Engine::open(cfg).expect("engine")
@@ -71,7 +73,9 @@ fn main() {
                 .await
                 .expect("promote");
                 let t = Instant::now();
-                e.rollback("production", None, None).await.expect("rollback");
+                e.rollback("production", None, None)
+                    .await
+                    .expect("rollback");
                 times.push(t.elapsed());
             }
             times

@@ -412,6 +412,15 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
                 json!({"total_count": runs.len(), "workflow_runs": runs}),
             )
         }
+        ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}/jobs") => answer(
+            200,
+            json!({"total_count": 2, "jobs": [
+                {"name": "build", "status": "completed", "steps": [{"name": "compile", "status": "completed"}]},
+                {"name": "deploy", "status": "in_progress", "steps": [
+                    {"name": "checkout", "status": "completed"},
+                    {"name": "migrate", "status": "in_progress"},
+                    {"name": "rollout", "status": "queued"}]}]}),
+        ),
         ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
             s.run_reads += 1;
             if s.flaky && s.run_reads == 1 {
@@ -514,9 +523,40 @@ fn github_actions_dispatches_follows_its_run_and_waits_for_the_version() {
             .unwrap()
             .ends_with("/acme/shop/actions/runs/4242")
     );
+    // While the run is in progress, its jobs name the step it is at; the
+    // console and the CLI say so.
+    let jobs: Vec<&Req> = calls.iter().filter(|r| r.path.ends_with("/jobs")).collect();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(
+        jobs[0].path,
+        "/api/v3/repos/acme/shop/actions/runs/4242/jobs"
+    );
+    assert_eq!(
+        jobs[0].query.get("filter").map(String::as_str),
+        Some("latest")
+    );
+    assert!(
+        out.stderr
+            .contains("local: GitHub Actions run #242: queued, ")
+            && out
+                .stderr
+                .contains("local: GitHub Actions run #242: in progress, ")
+            && out.stderr.contains(" — deploy / migrate"),
+        "{out:#?}"
+    );
+    // The run's page is the deploy's URL in status --json.
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        format!("http://{}/acme/shop/actions/runs/4242", fake.addr)
+    );
+    assert_eq!(
+        st["environments"][0]["last_deploy"]["url"],
+        st["environments"][0]["deploy_url"]
+    );
     let calls: Vec<Req> = calls
         .into_iter()
-        .filter(|r| !r.path.contains("/deployments"))
+        .filter(|r| !r.path.contains("/deployments") && !r.path.ends_with("/jobs"))
         .collect();
     let d = &calls[0];
     assert_eq!(
@@ -849,6 +889,21 @@ fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_bui
         log.contains("Jenkins build #12") && log.contains("/ci/job/team/job/deploy-shop/12/"),
         "{log}"
     );
+    // Its progress on the way, and the build's page as the deploy's URL.
+    assert!(
+        out.stderr
+            .contains("local: Jenkins queue item 77: queued, ")
+            && out
+                .stderr
+                .contains(" — Waiting for next available executor")
+            && out.stderr.contains("local: Jenkins build #12: running, "),
+        "{out:#?}"
+    );
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        format!("http://{}/ci/job/team/job/deploy-shop/12/", fake.addr)
+    );
     assert_no_token(&home, &[&out], &[&basic()]);
 }
 
@@ -882,6 +937,10 @@ struct Vc {
     promoted: Vec<String>,
     /// Answer the promotion with 409.
     conflict: bool,
+    /// The deployment serving production (Vercel as the version source).
+    serving: String,
+    /// Instant rollbacks asked for: (deployment, description).
+    rollbacks: Vec<(String, String)>,
 }
 
 impl HasVersion for Vc {
@@ -924,9 +983,36 @@ fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
             if id == "dpl_right" {
                 s.version = "v2.0.0".into();
             }
+            s.serving = id.clone();
             s.promoted.push(id);
             answer(201, json!({}))
         }
+        ("POST", p) if p.starts_with("/v1/projects/shop/rollback/") => {
+            let id = p.rsplit('/').next().unwrap().to_string();
+            let why = req.query.get("description").cloned().unwrap_or_default();
+            s.serving = id.clone();
+            s.rollbacks.push((id, why));
+            answer(201, Value::Null)
+        }
+        ("GET", "/v9/projects/shop") => {
+            // The promoted build comes with its metadata; the older one
+            // only with its id (read from /v13/deployments then).
+            let mut serving = json!({"id": s.serving, "url": format!("shop-{}.vercel.app", s.serving),
+                                     "target": "production", "readyState": "READY"});
+            if s.serving == "dpl_right" {
+                serving["meta"] =
+                    json!({"githubCommitRef": "v2.0.0", "githubCommitSha": "0123456789abcdef"});
+            }
+            answer(
+                200,
+                json!({"id": "prj_1", "name": "shop", "targets": {"production": serving}}),
+            )
+        }
+        ("GET", "/v13/deployments/dpl_old") => answer(
+            200,
+            json!({"id": "dpl_old", "url": "shop-dpl_old.vercel.app", "target": "production",
+                   "readyState": "READY", "meta": {"githubCommitRef": "v1.0.0", "githubCommitSha": "fedcba9876543210"}}),
+        ),
         _ => answer(404, Value::Null),
     }
 }
@@ -977,6 +1063,62 @@ fn vercel_promotes_the_ready_production_build_of_the_version_never_a_preview() {
 }
 
 #[test]
+fn vercel_reads_the_version_production_serves_and_rolls_back_with_instant_rollback() {
+    let fake = Fake::start(
+        Vc {
+            version: "unused".into(),
+            serving: "dpl_old".into(),
+            ..Vc::default()
+        },
+        vercel,
+    );
+    let home = Home::new();
+    let vercel_table = format!(
+        "project = \"shop\", team = \"team_acme\", token_env = \"{TOKEN_VAR}\", api_url = \"http://{}\"",
+        fake.addr
+    );
+    home.config(&format!(
+        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ vercel = {{ {vercel_table} }} }}\n[environments.deploy]\ntimeout = \"5s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\n{}\n",
+        vercel_table.replace(", ", "\n"),
+        a = fake.addr
+    ));
+    // The deployment serving production, by its git ref (read through
+    // /v13/deployments: the project names only its id).
+    assert_eq!(reported(&home), "v1.0.0");
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        "https://shop-dpl_right.vercel.app"
+    );
+    // Rollback: Vercel's Instant Rollback to the earlier production build,
+    // not a promotion, and observed through the version source.
+    let out = run(&home, &["rollback", "local", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v1.0.0");
+    assert_eq!(
+        fake.with(|s| s.rollbacks.clone()),
+        [(
+            "dpl_old".to_string(),
+            "shipdeck: rollback to v1.0.0".to_string()
+        )]
+    );
+    assert_eq!(fake.with(|s| s.promoted.clone()), ["dpl_right"]);
+    for r in fake.calls() {
+        assert_eq!(r.query["teamId"], "team_acme", "{r:?}");
+        assert_eq!(r.header("authorization"), format!("Bearer {TOKEN}"));
+    }
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/v13/deployments/dpl_old")
+    );
+    assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
 fn vercel_refused_promotion_fails_and_a_version_without_a_build_is_not_promoted() {
     let fake = Fake::start(
         Vc {
@@ -1010,6 +1152,8 @@ fn vercel_refused_promotion_fails_and_a_version_without_a_build_is_not_promoted(
 struct Hook {
     version: String,
     fail: bool,
+    /// Take the deploy, then answer only after this long.
+    answer_after: Option<Duration>,
 }
 
 impl HasVersion for Hook {
@@ -1029,7 +1173,12 @@ fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
         );
     }
     s.version = req.json()["version"].as_str().unwrap_or("").into();
-    answer(202, json!({"accepted": true}))
+    let mut r = answer(
+        202,
+        json!({"accepted": true, "url": "https://deploys.example/shop/1234"}),
+    );
+    r.delay = s.answer_after;
+    r
 }
 
 #[test]
@@ -1038,6 +1187,7 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
         Hook {
             version: "v1.0.0".into(),
             fail: false,
+            answer_after: None,
         },
         hook,
     );
@@ -1052,6 +1202,12 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     assert_eq!(c.json(), json!({"env": "local", "version": "v2.0.0"}));
     assert_eq!(c.header("authorization"), format!("Bearer {TOKEN}"));
     assert_eq!(reported(&home), "v2.0.0");
+    // The hook's answer named the deploy's page.
+    let st = run(&home, &["status", "--json"]).json();
+    assert_eq!(
+        st["environments"][0]["deploy_url"],
+        "https://deploys.example/shop/1234"
+    );
     fake.with(|s| {
         s.fail = true;
         s.version = "v1.0.0".into();
@@ -1065,6 +1221,54 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     assert!(out.stderr.contains("HTTP 500"), "{out:#?}");
     assert_not_recorded(&home, &out, "failed");
     assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn webhook_answer_lost_after_the_request_went_out_is_unknown_and_not_repeated() {
+    // The hook takes the deploy (and deploys) but answers only after the
+    // deploy's timeout: the request went out, so the outcome is unknown.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: Some(Duration::from_secs(10)),
+        },
+        hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"1s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    out.expect_code(1);
+    assert_eq!(fake.calls().len(), 1, "never repeated: {:#?}", fake.calls());
+    assert!(
+        out.stderr.contains("not repeated") && out.stderr.contains("deploy webhook of local"),
+        "{out:#?}"
+    );
+    let e = last_audit(&home);
+    assert_eq!(
+        (e["action"].as_str(), e["outcome"].as_str()),
+        (Some("promote"), Some("unknown")),
+        "{e}"
+    );
+    assert_no_token(&home, &[&out], &[]);
+
+    // A hook that cannot be reached at all got nothing: a plain failure.
+    fake.with(|s| s.version = "v1.0.0".into());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{dead}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"2s\", poll = \"100ms\" }}"),
+    ));
+    let out = promote(&home);
+    out.expect_code(1);
+    let e = last_audit(&home);
+    assert_eq!(e["outcome"], "failed", "{e}");
 }
 
 #[test]

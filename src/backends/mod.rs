@@ -2,10 +2,13 @@
 //! implementation. Every call has a timeout and returns a typed error that
 //! names the backend and the cause; none panics, none retries forever.
 
+pub mod backup;
+pub mod ci;
 pub mod deploy;
 pub mod http;
 pub mod metrics;
 pub mod slots;
+pub mod vcs;
 pub mod version;
 
 mod util;

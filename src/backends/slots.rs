@@ -158,9 +158,14 @@ impl BlueGreen {
     }
 
     /// Deploy `version` to `slot` (the deploy target with `{slot}` filled in).
-    pub async fn deploy(&self, slot: &str, version: &Version) -> Result<String, BackendError> {
+    pub async fn deploy(
+        &self,
+        slot: &str,
+        version: &Version,
+        report: crate::backends::deploy::Report<'_>,
+    ) -> Result<crate::backends::deploy::Started, BackendError> {
         let i = self.index(slot)?;
-        self.deploys[i].start(&self.env, version).await
+        self.deploys[i].start(&self.env, version, report).await
     }
 
     /// Send all traffic to `slot`. A webhook whose answer was lost (or

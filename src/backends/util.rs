@@ -100,7 +100,7 @@ fn cut(s: &str) -> String {
     }
 }
 
-fn excerpt(body: &str) -> String {
+pub(crate) fn excerpt(body: &str) -> String {
     let e = crate::text::excerpt(body.as_bytes());
     if body.trim().is_empty() {
         String::new()
@@ -194,8 +194,51 @@ pub(crate) async fn run_command(
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| err("empty command".into()))?;
-    let mut child = Command::new(prog)
-        .args(args)
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    let done = run_capped(backend, cmd, timeout, STDOUT_CAP).await?;
+    if !done.status.success() {
+        let msg = String::from_utf8_lossy(&done.stderr);
+        return Err(err(format!(
+            "{prog:?} failed with {}{}",
+            exit_words(done.status),
+            excerpt(&msg)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&done.stdout).trim().to_string())
+}
+
+/// "exit code 3", or "killed by a signal".
+pub(crate) fn exit_words(status: std::process::ExitStatus) -> String {
+    status
+        .code()
+        .map(|c| format!("exit code {c}"))
+        .unwrap_or_else(|| "killed by a signal".into())
+}
+
+/// What a finished child left: its status and its capped output.
+pub(crate) struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// The one way shipdeck runs a program: `cmd` (argv, never a shell) with
+/// standard input closed, standard output kept up to `stdout_cap` and
+/// standard error up to [`STDERR_CAP`], both read at once, and the child
+/// killed when `timeout` passes. Its exit status is the caller's to judge.
+pub(crate) async fn run_capped(
+    backend: &str,
+    mut cmd: Command,
+    timeout: Duration,
+    stdout_cap: usize,
+) -> Result<Finished, BackendError> {
+    let prog = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let err = |cause: String| BackendError::Command {
+        backend: backend.to_string(),
+        cause,
+    };
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -206,13 +249,13 @@ pub(crate) async fn run_command(
     let stderr = child.stderr.take();
     let work = async {
         let (out, errb) = tokio::join!(
-            drain_capped(stdout, STDOUT_CAP),
+            drain_capped(stdout, stdout_cap),
             drain_capped(stderr, STDERR_CAP)
         );
         let status = child.wait().await;
         (status, out, errb)
     };
-    let (status, out, errb) = match tokio::time::timeout(timeout, work).await {
+    let (status, stdout, stderr) = match tokio::time::timeout(timeout, work).await {
         Ok(done) => done,
         Err(_) => {
             let _ = child.start_kill();
@@ -223,15 +266,11 @@ pub(crate) async fn run_command(
         }
     };
     let status = status.map_err(|e| err(format!("{prog:?} failed: {e}")))?;
-    if !status.success() {
-        let msg = String::from_utf8_lossy(&errb);
-        let code = status
-            .code()
-            .map(|c| format!("exit code {c}"))
-            .unwrap_or_else(|| "killed by a signal".into());
-        return Err(err(format!("{prog:?} failed with {code}{}", excerpt(&msg))));
-    }
-    Ok(String::from_utf8_lossy(&out).trim().to_string())
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Read an answer body with the one capped reader, as a typed error.

@@ -1,5 +1,7 @@
 //! Reading the version an environment runs: an HTTP JSON endpoint with a
-//! JSON pointer, or a command whose standard output is the version.
+//! JSON pointer, a command whose standard output is the version, or the
+//! deployment that serves a Vercel project's production
+//! ([`VercelVersion`](super::deploy::vercel::VercelVersion)).
 
 use std::time::Duration;
 
@@ -24,11 +26,17 @@ pub enum VersionSource {
         timeout: Duration,
         name: String,
     },
+    Vercel(super::deploy::vercel::VercelVersion),
 }
 
 impl VersionSource {
     pub fn from_config(env: &str, cfg: &VersionSourceConfig, client: reqwest::Client) -> Self {
         let timeout = cfg.timeout.0;
+        if let Some(v) = &cfg.vercel {
+            return VersionSource::Vercel(super::deploy::vercel::VercelVersion::new(
+                env, v, client, timeout,
+            ));
+        }
         match (&cfg.url, &cfg.command) {
             (Some(url), _) => {
                 let url = url.replace("{env}", env);
@@ -59,6 +67,7 @@ impl VersionSource {
     pub fn name(&self) -> &str {
         match self {
             VersionSource::Http { name, .. } | VersionSource::Command { name, .. } => name,
+            VersionSource::Vercel(v) => &v.name,
         }
     }
 
@@ -129,6 +138,7 @@ impl VersionSource {
                 timeout,
                 name,
             } => run_command(name, argv, *timeout).await?,
+            VersionSource::Vercel(v) => v.read().await?,
         };
         Ok(raw)
     }

@@ -48,6 +48,9 @@ pub enum Command {
         /// Then run the monitoring window (exit 4 on a regression), for pipelines
         #[arg(long)]
         watch: bool,
+        /// Promote although a freeze window holds, for this reason (kept in the audit log)
+        #[arg(long, value_name = "REASON")]
+        break_freeze: Option<String>,
         /// Print one JSON document on stdout
         #[arg(long)]
         json: bool,
@@ -141,6 +144,22 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// The team store (PostgreSQL)
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy an embedded store (deploys, decisions, the audit log with its
+    /// hash chain, verdicts, samples) into the empty team store of [store] url
+    Migrate {
+        /// The embedded store to copy, as sqlite:PATH
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
     },
 }
 
@@ -237,7 +256,10 @@ impl Command {
             | Command::History { json, .. }
             | Command::Watch { json, .. }
             | Command::Replay { json, .. } => *json,
-            Command::Config { .. } | Command::DemoFleet { .. } | Command::Demo { .. } => false,
+            Command::Config { .. }
+            | Command::Store { .. }
+            | Command::DemoFleet { .. }
+            | Command::Demo { .. } => false,
         }
     }
 }
@@ -344,6 +366,8 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut last_print = -10.0;
+        // What the deploy backend said last, without its clock.
+        let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
             if quiet {
                 continue;
@@ -375,6 +399,15 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                             .map(|v| v.to_string())
                             .unwrap_or_else(|| "unreadable".into())
                     );
+                }
+                Event::DeployProgress { env, progress } => {
+                    let mut same = progress.clone();
+                    same.elapsed_s = 0.0;
+                    let key = format!("{env} {}", same.line());
+                    if key != last_backend {
+                        last_backend = key;
+                        eprintln!("  {env}: {}", progress.line());
+                    }
                 }
                 Event::MonitorStarted {
                     env,
@@ -506,9 +539,9 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             command: ConfigCommand::Check { path },
         } => {
             let cfg = match path {
-                Some(p) => Config::load(&p).map(|c| (p, c)),
+                Some(p) => Config::load_checked(&p).map(|c| (p, c)),
                 None => match locate(cfg_path) {
-                    Located::Found(p) => Config::load(&p).map(|c| (p, c)),
+                    Located::Found(p) => Config::load_checked(&p).map(|c| (p, c)),
                     Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
                 },
             };
@@ -520,6 +553,40 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 cfg.environments.len(),
                 cfg.names().join(" → ")
             );
+            Ok(0)
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { from },
+        } => {
+            let cfg = load_config(cfg_path)?;
+            let Some(path) = from.strip_prefix("sqlite:") else {
+                return Err(usage(format!(
+                    "--from {from:?}: give the embedded store as sqlite:PATH"
+                )));
+            };
+            let r = crate::engine::migrate_store(&cfg, Path::new(path))?;
+            if r.already {
+                println!(
+                    "{}: already holds this store's {} audit records (chain head {}): nothing to do",
+                    cfg.store
+                        .url
+                        .as_deref()
+                        .map(crate::backends::show_url_public)
+                        .unwrap_or_default(),
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-")
+                );
+            } else {
+                println!(
+                    "copied {path}: {} audit records (chain preserved and verified, head {}), {} deploys, {} decisions, {} monitoring verdicts, {} metric samples",
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-"),
+                    r.deploys,
+                    r.approvals,
+                    r.monitor_runs,
+                    r.samples
+                );
+            }
             Ok(0)
         }
         Command::Status { json } => {
@@ -544,10 +611,16 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             version,
             yes,
             watch,
+            break_freeze,
             json,
         } => {
             let engine = open_engine(cfg_path)?;
             let version = parse_version(version, "--version")?;
+            if break_freeze.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(usage(
+                    "--break-freeze needs a reason: --break-freeze \"hotfix for INC-42\"",
+                ));
+            }
             let confirm_with = if yes {
                 Confirm::Unseen {
                     accept_warnings: true,
@@ -555,8 +628,11 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             } else if std::io::stdin().is_terminal() {
                 // The human sees the plan and says yes to exactly it: the
                 // engine refuses if what promoting ships has changed since.
-                let plan = engine.plan(&env, version.as_ref()).await?;
+                let plan = engine
+                    .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
+                    .await?;
                 eprint!("{}", output::plan_text(&plan));
+                eprint!("{}", output::release_text(&engine.release_of(&plan).await));
                 if plan.refusal().is_none() {
                     let q = format!(
                         "Deploy {} to {}{}?",
@@ -582,7 +658,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let (tx, printer) = event_printer(json);
             let res = interruptible(
                 &engine,
-                engine.promote(&env, version, confirm_with, Some(tx)),
+                engine.promote_breaking(&env, version, confirm_with, break_freeze, Some(tx)),
             )
             .await;
             let _ = printer.await;
@@ -676,6 +752,15 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     .env(&env)
                     .map(|e| e.strategy().as_str())
                     .unwrap_or("redeploy");
+                if let Some(from) = &plan.from {
+                    match engine.schema_notice(&env, from, &plan.to).await {
+                        Ok(Some(n)) => eprint!("{}", output::schema_text(&n, &env)),
+                        Ok(None) => {}
+                        Err(e) => eprintln!(
+                            "! cannot tell whether this rollback crosses database migrations: {e}"
+                        ),
+                    }
+                }
                 let q = format!(
                     "Roll {env} back from {} to {} ({strategy})?",
                     output::opt(&plan.from),
@@ -691,10 +776,24 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
             let _ = printer.await;
             let rec = res?;
+            // Code rollback does not undo a schema change: say so, with the
+            // restore command (shown, never run).
+            let schema = match &rec.from_version {
+                Some(from) => engine.schema_notice(&env, from, &rec.version).await,
+                None => Ok(None),
+            };
             if json {
+                let (notice, error) = match &schema {
+                    Ok(n) => (n.clone(), None),
+                    Err(e) => (None, Some(e.clone())),
+                };
                 println!(
                     "{}",
-                    output::to_json(&serde_json::json!({"rolled_back": rec}))
+                    output::to_json(&serde_json::json!({
+                        "rolled_back": rec,
+                        "schema": notice,
+                        "schema_error": error,
+                    }))
                 );
             } else {
                 println!(
@@ -703,6 +802,13 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                     rec.version,
                     output::opt(&rec.from_version)
                 );
+                match &schema {
+                    Ok(Some(n)) => print!("{}", output::schema_text(n, &env)),
+                    Ok(None) => {}
+                    Err(e) => println!(
+                        "! cannot tell whether this rollback crossed database migrations: {e}"
+                    ),
+                }
             }
             Ok(0)
         }

@@ -237,6 +237,24 @@ pub fn status_table(s: &Status) -> String {
         if let Some(err) = &e.metrics_error {
             let _ = writeln!(out, "! {} metrics: {err}", e.name);
         }
+        if let Some(f) = &e.freeze {
+            let _ = writeln!(out, "! {} is {}", e.name, f.describe());
+        }
+        if let (Some(p), Some(r)) = (&e.promotion, &e.release)
+            && r.migration_release
+            && p.current.as_ref() != Some(&p.version)
+        {
+            let _ = writeln!(
+                out,
+                "! {}: promoting {} brings database migrations ({})",
+                e.name,
+                p.version,
+                r.migrations.join(", ")
+            );
+        }
+        if let Some(n) = &e.rollback_schema {
+            let _ = writeln!(out, "! {} rollback: {}", e.name, n.warning);
+        }
     }
     if let Some(err) = &s.store_error {
         let _ = writeln!(out, "! store: {err}");
@@ -246,7 +264,10 @@ pub fn status_table(s: &Status) -> String {
     }
     out.push('\n');
     match &s.pending {
-        Some(p) => out.push_str(&plan_text(p)),
+        Some(p) => {
+            out.push_str(&plan_text(&p.plan));
+            out.push_str(&release_text(&p.release));
+        }
         None => {
             out.push_str("Pending: nothing — every stage runs what the stage before it runs.\n")
         }
@@ -273,6 +294,120 @@ pub fn plan_text(p: &PromotionPlan) -> String {
             (false, crate::domain::GateSeverity::Warn) => "!",
         };
         let _ = writeln!(out, "  {mark} {:<20} {}", g.name, g.detail);
+    }
+    let ev = &p.evidence;
+    if let Some(v) = &ev.stage_verdict {
+        let _ = writeln!(out, "  stage:  {}", v.reason);
+    }
+    for (label, c) in [("ci", &ev.ci), ("review", &ev.review)] {
+        if let Some(c) = c {
+            let _ = write!(
+                out,
+                "  {label}:{:w$}{} — {}",
+                "",
+                c.state.as_str(),
+                c.detail,
+                w = 7 - label.len()
+            );
+            if let Some(u) = &c.url {
+                let _ = write!(out, " ({u})");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Rolling back across migrations: the schema stays; the restore command
+/// (filled in, never run by shipdeck) and the backup it restores.
+pub fn schema_text(n: &crate::domain::release::SchemaNotice, env: &str) -> String {
+    let mut out = format!(
+        "! {}
+",
+        n.warning
+    );
+    match &n.restore {
+        Some(cmd) => {
+            let _ = writeln!(
+                out,
+                "  to restore the database too (shipdeck never runs this): {cmd}"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  no restore command configured ([release] restore)");
+        }
+    }
+    match &n.backup {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "  backup {} was taken at {} before the release reached {env}",
+                b.id,
+                b.at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  no backup is recorded for this release in {env}");
+        }
+    }
+    out
+}
+
+/// Commits shown in a human table; the rest are counted.
+const TEXT_COMMITS: usize = 15;
+
+/// What a release carries, for humans: migrations first (they need care),
+/// the backup, then the commits.
+pub fn release_text(r: &crate::engine::ReleaseFacts) -> String {
+    let mut out = String::new();
+    let Some(repo) = &r.repository else {
+        return out;
+    };
+    if let Some(e) = &r.git_error {
+        let _ = writeln!(out, "  commits: unknown — {e}");
+        return out;
+    }
+    if r.migration_release {
+        let _ = writeln!(
+            out,
+            "  MIGRATIONS: this release changes the database ({}); a code rollback leaves the schema as it is",
+            r.migrations.join(", ")
+        );
+        if let Some(b) = &r.backup {
+            let _ = writeln!(
+                out,
+                "  backup: {} taken {}",
+                b.id,
+                b.at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  commits ({}{}, newest first, from {repo}):",
+        r.commits_total,
+        if r.commits_capped {
+            format!(", {} listed", r.commits.len())
+        } else {
+            String::new()
+        }
+    );
+    for c in r.commits.iter().take(TEXT_COMMITS) {
+        let _ = writeln!(
+            out,
+            "    {} {} {:<16} {}",
+            c.short(),
+            c.date.format("%Y-%m-%d"),
+            c.author.chars().take(16).collect::<String>(),
+            c.subject
+        );
+    }
+    if r.commits_total > TEXT_COMMITS {
+        let _ = writeln!(
+            out,
+            "    … and {} more (status --json lists up to 500)",
+            r.commits_total - TEXT_COMMITS
+        );
     }
     out
 }

@@ -9,8 +9,14 @@ use toml::Spanned;
 
 use crate::domain::{HumanDuration, TimeWindow};
 
+mod team;
+pub use team::{NotifyConfig, NotifyEvent, NotifyKind, PolicyConfig};
 mod strategy;
 pub use strategy::{BlueGreenConfig, CanaryConfig, LiveSourceConfig};
+mod release;
+pub use release::{
+    BackupConfig, CiConfig, FreezeConfig, GithubSourceConfig, ReleaseConfig, freezes,
+};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +35,18 @@ pub struct Config {
     #[serde(default)]
     pub ui: UiConfig,
     pub environments: Vec<EnvironmentConfig>,
+    /// `[policy]`: team rules (self-approval).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// `[[notify]]`: receivers of release events.
+    #[serde(default)]
+    pub notify: Vec<Spanned<NotifyConfig>>,
+    /// `[release]`: the repository, migrations, CI, backup and restore.
+    #[serde(default)]
+    pub release: ReleaseConfig,
+    /// `[[freeze]]` windows.
+    #[serde(default)]
+    pub freeze: Vec<FreezeConfig>,
 }
 
 fn default_project() -> String {
@@ -49,6 +67,9 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
     /// `postgres://…` for a shared team store.
     pub url: Option<String>,
+    /// Environment variable holding the team store's password (else
+    /// `$PGPASSWORD`, else `~/.pgpass`).
+    pub password_env: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -368,6 +389,31 @@ pub struct VersionSourceConfig {
     pub token_env: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// `version = { vercel = { project, team, token_env } }`: the version of
+    /// the deployment that serves the Vercel project's production.
+    pub vercel: Option<VercelVersionConfig>,
+}
+
+/// A Vercel project as a version source: which deployment serves
+/// production, read as a version by its metadata (`from`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VercelVersionConfig {
+    /// The project's name or id.
+    pub project: String,
+    /// The team id (`team_…`); sent as `teamId` on every call.
+    pub team: Option<String>,
+    pub token_env: String,
+    /// The REST API root (default `https://api.vercel.com`).
+    pub api_url: Option<String>,
+    /// Which metadata names the version: `"auto"` (default: `meta.version`,
+    /// else the git ref it was built from), `"meta"`, `"ref"` or `"sha"`.
+    #[serde(default = "default_vercel_from")]
+    pub from: String,
+}
+
+fn default_vercel_from() -> String {
+    "auto".into()
 }
 
 fn default_pointer() -> String {
@@ -465,6 +511,18 @@ pub struct GatesConfig {
     pub approval_stage: Option<Spanned<String>>,
     /// Deploys outside this UTC window warn and ask again: "22:00-06:00".
     pub low_traffic_window: Option<TimeWindow>,
+    /// The release's commit has green CI (`[release] ci`).
+    #[serde(default)]
+    pub requires_ci: bool,
+    /// Every commit of the release came through an approved pull request.
+    #[serde(default)]
+    pub requires_review: bool,
+    /// A migration release needs a backup taken for this deploy first.
+    #[serde(default)]
+    pub requires_backup: bool,
+    /// The approval stage's own metrics since it got the version show no regression.
+    #[serde(default)]
+    pub requires_healthy_stage: bool,
 }
 
 /// A config error with its place in the file.
@@ -498,7 +556,8 @@ impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = read_config_text(path)?;
-        let cfg = Config::parse(&src, path)?;
+        let mut cfg = Config::parse(&src, path)?;
+        cfg.release.anchor(path);
         cfg.register_secrets();
         Ok(cfg)
     }
@@ -534,12 +593,42 @@ impl Config {
         Ok(cfg)
     }
 
+    /// [`Config::load`], and what `config check` insists on besides: every
+    /// environment variable a `[[notify]]` table names is set (a running
+    /// shipdeck skips such a receiver and logs why, rather than fail the
+    /// action it would have reported).
+    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+        let src = read_config_text(path)?;
+        let cfg = Config::parse(&src, path)?;
+        if let Some((span, message)) = team::unset_notify_vars(&cfg.notify).into_iter().next() {
+            let (line, column) = match span {
+                Some(s) => {
+                    let (l, c) = line_col(&src, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            });
+        }
+        cfg.register_secrets();
+        Ok(cfg)
+    }
+
     /// Register every secret this config names with the redactor: the
     /// values of the `token_env` variables that are set, and the
     /// credentials of every URL. Called by [`Config::load`]; the backends
     /// also register what they read.
     pub fn register_secrets(&self) {
-        let mut vars = vec![self.metrics.token_env.as_deref()];
+        let mut vars = vec![
+            self.metrics.token_env.as_deref(),
+            self.store.password_env.as_deref(),
+            Some("PGPASSWORD"),
+        ];
         let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
         for e in &self.environments {
             let mut sources: Vec<&VersionSourceConfig> = Vec::new();
@@ -561,6 +650,7 @@ impl Config {
             }
             for v in sources {
                 vars.push(v.token_env.as_deref());
+                vars.push(v.vercel.as_ref().map(|x| x.token_env.as_str()));
                 urls.push(v.url.as_deref());
             }
             for d in hooks {
@@ -576,6 +666,22 @@ impl Config {
                 urls.push(d.webhook.as_deref());
             }
         }
+        if let Some(g) = self
+            .release
+            .ci
+            .as_ref()
+            .and_then(|c| c.get_ref().github.as_ref())
+        {
+            vars.push(Some(g.token_env.as_str()));
+            urls.push(g.api_url.as_deref());
+        }
+        // A notification URL is a secret as a whole (a Slack webhook's
+        // path is its token).
+        vars.extend(
+            self.notify
+                .iter()
+                .map(|n| Some(n.get_ref().url_env.as_str())),
+        );
         for v in vars.into_iter().flatten() {
             if let Ok(secret) = std::env::var(v) {
                 crate::text::register_secret(&secret);
@@ -587,6 +693,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        team::check_notify(&self.notify)?;
         if self.environments.is_empty() {
             return Err((
                 None,
@@ -674,6 +781,7 @@ impl Config {
         if self.metrics.step.0 < std::time::Duration::from_millis(100) {
             return Err((None, "[metrics] step must be at least 100ms".into()));
         }
+        release::validate(&self.release, &self.freeze, &self.names())?;
         Ok(())
     }
 
@@ -699,12 +807,47 @@ impl Config {
 /// URL, a JSON pointer.
 fn check_version(name: &str, version: &Spanned<VersionSourceConfig>) -> Result<(), Problem> {
     let vs = version.get_ref();
+    if let Some(v) = &vs.vercel {
+        let why = if vs.url.is_some() || vs.command.is_some() {
+            Some("version needs exactly one of url, command or vercel".to_string())
+        } else if v.project.is_empty() {
+            Some("version.vercel: project must not be empty".to_string())
+        } else if v.token_env.is_empty()
+            || !v
+                .token_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            Some(format!(
+                "version.vercel: token_env {:?} must name an environment variable",
+                v.token_env
+            ))
+        } else if let Some(u) = v.api_url.as_deref().filter(|u| {
+            !((u.starts_with("http://") || u.starts_with("https://"))
+                && reqwest::Url::parse(u).is_ok())
+        }) {
+            Some(format!(
+                "version.vercel: api_url {u:?} must be an http:// or https:// URL"
+            ))
+        } else if !matches!(v.from.as_str(), "auto" | "meta" | "ref" | "sha") {
+            Some(format!(
+                "version.vercel: from {:?} must be one of \"auto\", \"meta\", \"ref\" or \"sha\"",
+                v.from
+            ))
+        } else {
+            None
+        };
+        return match why {
+            Some(why) => Err((Some(version.span()), format!("environment {name:?}: {why}"))),
+            None => Ok(()),
+        };
+    }
     match (&vs.url, &vs.command) {
         (Some(_), Some(_)) | (None, None) => {
             return Err((
                 Some(version.span()),
                 format!(
-                    "environment {name:?}: version needs exactly one of url = \"…\" or command = [\"…\"]"
+                    "environment {name:?}: version needs exactly one of url = \"…\", command = [\"…\"] or vercel = {{ project, token_env }}"
                 ),
             ));
         }
@@ -967,6 +1110,8 @@ struct Probe {
     ui: UiProbe,
     #[serde(default)]
     environments: Vec<EnvProbe>,
+    #[serde(default)]
+    release: release::ReleaseProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -1004,6 +1149,9 @@ struct EnvProbe {
     deploy: SourceProbe,
     metrics_label: Option<Spanned<String>>,
     restore_command: Option<Spanned<String>>,
+    name: Option<String>,
+    #[serde(default)]
+    gates: release::GatesProbe,
 }
 
 #[derive(Deserialize, Default)]
@@ -1091,7 +1239,9 @@ impl Probe {
         positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
         positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
         positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
-        for e in &self.environments {
+        for (i, e) in self.environments.iter().enumerate() {
+            let name = e.name.as_deref().unwrap_or("?");
+            release::check_gate_keys(&self.release, name, i, &e.gates)?;
             printable("metrics_label", &e.metrics_label)?;
             printable("restore_command", &e.restore_command)?;
             for src in [&e.version, &e.deploy] {

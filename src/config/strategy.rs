@@ -67,6 +67,7 @@ impl LiveSourceConfig {
             command: self.command.clone(),
             token_env: self.token_env.clone(),
             timeout: self.timeout,
+            vercel: None,
         }
     }
 }

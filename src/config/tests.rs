@@ -291,3 +291,42 @@ fn load_ui_reads_only_the_ui_table_and_names_bad_lines() {
     let e = load_ui(&p).unwrap_err();
     assert_eq!(e.line, Some(2), "{e}");
 }
+
+#[test]
+fn a_vercel_version_source_parses_and_its_mistakes_are_named() {
+    let env = |version: &str| {
+        format!(
+            "project = \"shop\"\n[[environments]]\nname = \"prod\"\nversion = {version}\ndeploy = {{ command = [\"./deploy\"] }}\n"
+        )
+    };
+    let c = parse(&env(
+        "{ vercel = { project = \"shop\", team = \"team_acme\", token_env = \"VERCEL_TOKEN\" } }",
+    ))
+    .unwrap();
+    let v = c.environments[0]
+        .version
+        .as_ref()
+        .unwrap()
+        .get_ref()
+        .vercel
+        .clone()
+        .unwrap();
+    assert_eq!((v.project.as_str(), v.from.as_str()), ("shop", "auto"));
+    for (version, says) in [
+        (
+            "{ url = \"https://x.example/v\", vercel = { project = \"shop\", token_env = \"T\" } }",
+            "version needs exactly one of url, command or vercel",
+        ),
+        (
+            "{ vercel = { project = \"shop\", token_env = \"T\", from = \"tag\" } }",
+            "version.vercel: from \"tag\" must be one of",
+        ),
+        (
+            "{ vercel = { project = \"shop\", token_env = \"$T\" } }",
+            "version.vercel: token_env \"$T\" must name an environment variable",
+        ),
+    ] {
+        let e = parse(&env(version)).unwrap_err().to_string();
+        assert!(e.contains(says) && e.contains("prod"), "{e}");
+    }
+}

@@ -6,6 +6,8 @@
 //! POST /envs/E/deploy         {"version": "v1.8.0"} -> 202; the version changes after `deploy_duration`
 //! GET  /envs/E/truth          the fleet's own ground truth (mean rates, model quantiles)
 //! GET  /metrics               Prometheus text exposition, every environment labelled env="E"
+//! GET  /envs/production/canary/version, POST …/canary/deploy, GET|POST …/canary/weight
+//!                             production's canary (see [`canary`]): track="canary"|"stable"
 //! ```
 //!
 //! Traffic advances on a ticker in *simulated* time: tick `n` always covers
@@ -32,10 +34,12 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::traffic::{self, BUCKETS, CODES, EnvTraffic, Profile, Rng, Truth};
+use super::traffic::{self, BUCKETS, CODES, CanaryShare, EnvTraffic, Profile, Rng, Truth};
 use crate::domain::Version;
 
 pub mod bluegreen;
+mod canary;
+pub use canary::{CANARY_ENV, CanaryTruth, TRACK_LABEL};
 
 /// The demo's environments, in pipeline order.
 pub const ENVIRONMENTS: [&str; 4] = ["local", "development", "staging", "production"];
@@ -122,6 +126,8 @@ struct World {
     sim_s: f64,
     bad_versions: Vec<String>,
     rng: Rng,
+    /// Production's canary (see [`canary`]).
+    canary: canary::CanarySim,
 }
 
 impl World {
@@ -142,17 +148,20 @@ impl World {
                 }
             })
             .collect::<Vec<EnvSim>>();
-        let production = envs
+        let production = INITIAL_VERSIONS[ENVIRONMENTS
             .iter()
-            .find(|e| e.name == bluegreen::SLOT_ENV)
-            .map(|e| e.version.clone())
-            .unwrap_or_else(|| unreachable!("production is a demo environment"));
+            .position(|e| *e == CANARY_ENV)
+            .unwrap_or(ENVIRONMENTS.len() - 1)];
+        let production =
+            Version::parse(production).unwrap_or_else(|_| unreachable!("valid constant"));
+        let canary = canary::CanarySim::new(production.clone(), ONSET_MIN_S);
         World {
             slots: bluegreen::Slots::new(&production),
             envs,
             sim_s: 0.0,
             bad_versions: opts.bad_versions.clone(),
             rng,
+            canary,
         }
     }
 
@@ -179,8 +188,18 @@ impl World {
     /// Advance simulated traffic by `dt_s` seconds.
     fn advance(&mut self, dt_s: f64) {
         let levels: Vec<f64> = self.envs.iter().map(|e| self.badness_of(e)).collect();
+        let canary_badness = self.canary_badness();
         for (e, b) in self.envs.iter_mut().zip(levels) {
-            e.traffic.step(dt_s, b);
+            if e.name == CANARY_ENV && self.canary.weight > 0 {
+                let share = CanaryShare {
+                    share: f64::from(self.canary.weight) / 100.0,
+                    badness: canary_badness,
+                    counters: &mut self.canary.counters,
+                };
+                e.traffic.step_split(dt_s, b, Some(share));
+            } else {
+                e.traffic.step(dt_s, b);
+            }
         }
         self.sim_s += dt_s;
     }
@@ -204,6 +223,7 @@ impl World {
             }
         }
         self.settle_slots(now);
+        self.settle_canary(now);
     }
 
     fn start_deploy(
@@ -242,39 +262,42 @@ impl World {
         );
         out.push_str("# TYPE http_requests_total counter\n");
         for e in &self.envs {
-            for (code, n) in CODES.iter().zip(e.traffic.counters.by_code) {
-                let _ = writeln!(
-                    out,
-                    "http_requests_total{{env=\"{}\",code=\"{code}\"}} {n}",
-                    e.name
-                );
+            for (track, c) in self.series_of(e) {
+                for (code, n) in CODES.iter().zip(c.by_code) {
+                    let _ = writeln!(
+                        out,
+                        "http_requests_total{{env=\"{}\"{track},code=\"{code}\"}} {n}",
+                        e.name
+                    );
+                }
             }
         }
         out.push_str("# HELP http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
         for e in &self.envs {
-            let c = &e.traffic.counters;
-            let cum = c.cumulative_buckets();
-            for (i, n) in cum.iter().enumerate() {
-                let le = BUCKETS
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            for (track, c) in self.series_of(e) {
+                let cum = c.cumulative_buckets();
+                for (i, n) in cum.iter().enumerate() {
+                    let le = BUCKETS
+                        .get(i)
+                        .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+                    let _ = writeln!(
+                        out,
+                        "http_request_duration_seconds_bucket{{env=\"{}\"{track},le=\"{le}\"}} {n}",
+                        e.name
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "http_request_duration_seconds_bucket{{env=\"{}\",le=\"{le}\"}} {n}",
-                    e.name
+                    "http_request_duration_seconds_sum{{env=\"{}\"{track}}} {}",
+                    e.name, c.sum_s
+                );
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_count{{env=\"{}\"{track}}} {}",
+                    e.name, c.count
                 );
             }
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_sum{{env=\"{}\"}} {}",
-                e.name, c.sum_s
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_count{{env=\"{}\"}} {}",
-                e.name, c.count
-            );
         }
         out.push_str("# HELP demo_build_info The version each environment runs (always 1).\n");
         out.push_str("# TYPE demo_build_info gauge\n");
@@ -399,6 +422,11 @@ impl FleetHandle {
         lock(&self.world).truth(env)
     }
 
+    /// Production's canary: version, weight and the canary track's totals.
+    pub fn canary(&self) -> CanaryTruth {
+        lock(&self.world).canary_truth()
+    }
+
     /// Stop serving and wait for the server task to end.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.signal_stop();
@@ -485,6 +513,9 @@ pub async fn serve(addr: SocketAddr, opts: FleetOptions) -> std::io::Result<()> 
         println!("  {url}/envs/{env}/version   POST {url}/envs/{env}/deploy");
     }
     println!(
+        "  {url}/envs/{CANARY_ENV}/canary/version   POST {url}/envs/{CANARY_ENV}/canary/deploy   GET|POST {url}/envs/{CANARY_ENV}/canary/weight"
+    );
+    println!(
         "  {url}/envs/production/live   {url}/envs/production/slots/{{blue,green}}/version   POST …/deploy"
     );
     println!("  {url}/metrics");
@@ -537,6 +568,12 @@ fn router(state: AppState) -> Router {
             "/envs/{env}/slots/{slot}/deploy",
             post(bluegreen::slot_deploy),
         )
+        .route("/envs/{env}/canary/version", get(canary::version))
+        .route("/envs/{env}/canary/deploy", post(canary::deploy))
+        .route(
+            "/envs/{env}/canary/weight",
+            get(canary::weight).post(canary::set_weight),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
@@ -584,7 +621,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint; try /metrics, /envs, /envs/E/version, /envs/E/deploy, /envs/E/truth",
+        "no such endpoint; try /metrics, /envs, /envs/E/version, /envs/E/deploy, /envs/E/truth, /envs/production/canary/{version,deploy,weight}",
     )
 }
 
@@ -645,28 +682,32 @@ struct DeployRequest {
     env: Option<String>,
 }
 
+/// The version a deploy body asks for, or the answer refusing it.
+#[allow(clippy::result_large_err)] // the error is the HTTP answer itself, sent as is
+fn parse_deploy(env: &str, body: &[u8]) -> Result<Version, Response> {
+    let req: DeployRequest = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {e}; expected {{\"version\": \"v1.2.3\"}}"),
+        )
+    })?;
+    if let Some(named) = req.env.as_deref().filter(|n| *n != env) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("the body names environment {named:?} but the URL names {env:?}"),
+        ));
+    }
+    Version::parse(&req.version)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid version: {e}")))
+}
+
 async fn deploy(State(state): State<AppState>, Path(env): Path<String>, body: Bytes) -> Response {
     if !ENVIRONMENTS.contains(&env.as_str()) {
         return unknown_env(&env);
     }
-    let req: DeployRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid JSON body: {e}; expected {{\"version\": \"v1.2.3\"}}"),
-            );
-        }
-    };
-    if let Some(named) = req.env.as_deref().filter(|n| *n != env) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("the body names environment {named:?} but the URL names {env:?}"),
-        );
-    }
-    let to = match Version::parse(&req.version) {
+    let to = match parse_deploy(&env, &body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid version: {e}")),
+        Err(r) => return r,
     };
     let now = Instant::now();
     let mut w = state.world();

@@ -123,6 +123,31 @@ pub struct Truth {
     pub errors_total: u64,
 }
 
+/// A canary beside an environment's running release: its share of the
+/// requests (0..1), how bad its release is, and its own counters.
+#[derive(Debug)]
+pub struct CanaryShare<'a> {
+    pub share: f64,
+    pub badness: f64,
+    pub counters: &'a mut Counters,
+}
+
+impl Counters {
+    /// The sum of two tracks' counters (what the environment serves in all).
+    pub fn plus(&self, other: &Counters) -> Counters {
+        let mut out = self.clone();
+        for (a, b) in out.by_code.iter_mut().zip(other.by_code) {
+            *a += b;
+        }
+        for (a, b) in out.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        out.sum_s += other.sum_s;
+        out.count += other.count;
+        out
+    }
+}
+
 /// One environment's traffic: model state plus cumulative counters.
 #[derive(Clone, Debug)]
 pub struct EnvTraffic {
@@ -183,16 +208,34 @@ impl EnvTraffic {
     }
 
     fn mean_error_rate(&self) -> f64 {
+        self.error_rate_at(self.badness)
+    }
+
+    fn error_rate_at(&self, badness: f64) -> f64 {
         let healthy = self.profile.base_error_rate * self.error_drift.exp();
-        healthy + self.badness * (BAD_ERROR_RATE - healthy).max(0.0)
+        healthy + badness * (BAD_ERROR_RATE - healthy).max(0.0)
     }
 
     fn median_ms(&self) -> f64 {
-        self.profile.median_ms * (1.0 + self.badness * (BAD_LATENCY_FACTOR - 1.0))
+        self.median_ms_at(self.badness)
+    }
+
+    fn median_ms_at(&self, badness: f64) -> f64 {
+        self.profile.median_ms * (1.0 + badness * (BAD_LATENCY_FACTOR - 1.0))
     }
 
     /// Advance by `dt_s` seconds with the running release at `badness`.
     pub fn step(&mut self, dt_s: f64, badness: f64) {
+        self.step_split(dt_s, badness, None);
+    }
+
+    /// [`step`](Self::step) with a canary beside the running (stable)
+    /// release: each request goes to the canary with the canary's share,
+    /// and is counted in the canary's counters with the canary's badness.
+    /// Both tracks share the moment's traffic level and error-rate wobble
+    /// (the same hour, the same mix). Without a canary the random sequence
+    /// is exactly that of [`step`](Self::step).
+    pub fn step_split(&mut self, dt_s: f64, badness: f64, mut canary: Option<CanaryShare<'_>>) {
         if dt_s.is_nan() || dt_s <= 0.0 {
             return;
         }
@@ -217,10 +260,21 @@ impl EnvTraffic {
         let n = self.rng.poisson(intensity) as u64;
 
         let ke = ERROR_NOISE_SHAPE * dt_s;
-        let p_err = (self.rng.gamma(ke) * self.mean_error_rate() / ke).min(1.0);
+        let wobble = self.rng.gamma(ke);
+        let p_err = (wobble * self.mean_error_rate() / ke).min(1.0);
         let mu = self.median_ms().ln() - (1000f64).ln(); // log of the median in seconds
         let sigma = self.profile.sigma;
+        let canary_model = canary.as_ref().map(|c| {
+            let b = c.badness.clamp(0.0, 1.0);
+            (
+                c.share.clamp(0.0, 1.0),
+                (wobble * self.error_rate_at(b) / ke).min(1.0),
+                self.median_ms_at(b).ln() - (1000f64).ln(),
+            )
+        });
         for _ in 0..n {
+            let on_canary = canary_model.filter(|(share, _, _)| self.rng.chance(*share));
+            let (p_err, mu) = on_canary.map_or((p_err, mu), |(_, p, m)| (p, m));
             let code = if self.rng.chance(p_err) {
                 if self.rng.chance(UNAVAILABLE_SHARE) {
                     3
@@ -232,15 +286,19 @@ impl EnvTraffic {
             } else {
                 0
             };
-            self.counters.by_code[code] += 1;
             let latency_s = (mu + sigma * self.rng.normal()).exp();
             let bucket = BUCKETS
                 .iter()
                 .position(|le| latency_s <= *le)
                 .unwrap_or(BUCKETS.len());
-            self.counters.buckets[bucket] += 1;
-            self.counters.sum_s += latency_s;
-            self.counters.count += 1;
+            let counters = match (&mut canary, on_canary) {
+                (Some(c), Some(_)) => &mut *c.counters,
+                _ => &mut self.counters,
+            };
+            counters.by_code[code] += 1;
+            counters.buckets[bucket] += 1;
+            counters.sum_s += latency_s;
+            counters.count += 1;
         }
     }
 
@@ -321,6 +379,47 @@ mod tests {
         let mean = |c: &Counters| c.sum_s / c.count as f64;
         let ratio = mean(&bad.counters) / mean(&good.counters);
         assert!((2.2..=3.4).contains(&ratio), "latency ratio {ratio}");
+    }
+
+    #[test]
+    fn a_canary_takes_its_share_and_only_it_is_bad() {
+        let mut t = EnvTraffic::new(Profile::for_env("production"), 5);
+        let mut canary = Counters::default();
+        for _ in 0..600 {
+            t.step_split(
+                0.1,
+                0.0,
+                Some(CanaryShare {
+                    share: 0.1,
+                    badness: 1.0,
+                    counters: &mut canary,
+                }),
+            );
+        }
+        let total = t.counters.requests() + canary.requests();
+        let share = canary.requests() as f64 / total as f64;
+        assert!((0.08..=0.12).contains(&share), "canary share {share}");
+        let er = |c: &Counters| c.errors() as f64 / c.requests() as f64;
+        assert!(er(&canary) > 0.05, "canary error rate {}", er(&canary));
+        assert!(
+            er(&t.counters) < 0.012,
+            "stable error rate {}",
+            er(&t.counters)
+        );
+        let mean = |c: &Counters| c.sum_s / c.count as f64;
+        assert!(mean(&canary) / mean(&t.counters) > 2.0);
+        assert_eq!(t.counters.plus(&canary).requests(), total);
+    }
+
+    #[test]
+    fn without_a_canary_the_numbers_are_those_of_step() {
+        let mut a = EnvTraffic::new(Profile::for_env("staging"), 11);
+        let mut b = EnvTraffic::new(Profile::for_env("staging"), 11);
+        for _ in 0..100 {
+            a.step(0.1, 0.3);
+            b.step_split(0.1, 0.3, None);
+        }
+        assert_eq!(a.counters, b.counters);
     }
 
     #[test]

@@ -30,13 +30,43 @@ pub fn incident_periods(
     now: DateTime<Utc>,
     margin: chrono::Duration,
 ) -> Vec<Period> {
+    periods(history, caught, now, margin, true)
+}
+
+/// A rule finding an environment's known-bad periods: [`incident_periods`]
+/// or [`caught_periods`].
+pub type BadPeriods =
+    fn(&[DeployRecord], &[Version], DateTime<Utc>, chrono::Duration) -> Vec<Period>;
+
+/// Only the periods of versions a monitoring window caught (see
+/// [`incident_periods`]). The approval stage's verdict uses these: there a
+/// rollback is how an engineer puts a candidate back on the stage and
+/// carries no verdict on the version replaced, which is the stage's
+/// freshest baseline.
+pub fn caught_periods(
+    history: &[DeployRecord],
+    caught: &[Version],
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+) -> Vec<Period> {
+    periods(history, caught, now, margin, false)
+}
+
+fn periods(
+    history: &[DeployRecord],
+    caught: &[Version],
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+    rollbacks: bool,
+) -> Vec<Period> {
     let mut out: Vec<Period> = Vec::new();
     for (i, d) in history.iter().enumerate() {
         let next = history.get(i + 1);
         let end = next.map(|n| n.at).unwrap_or(now);
-        let rolled_back_from = next.is_some_and(|n| {
-            n.kind == DeployKind::Rollback && n.from_version.as_ref() == Some(&d.version)
-        });
+        let rolled_back_from = rollbacks
+            && next.is_some_and(|n| {
+                n.kind == DeployKind::Rollback && n.from_version.as_ref() == Some(&d.version)
+            });
         if caught.contains(&d.version) {
             out.push(Period {
                 from: d.at,
@@ -53,7 +83,7 @@ pub fn incident_periods(
     }
     // A rollback from a version shipdeck never deployed (changed outside):
     // bad from the deploy before the rollback, at the latest.
-    for (i, d) in history.iter().enumerate() {
+    for (i, d) in history.iter().enumerate().filter(|_| rollbacks) {
         if d.kind == DeployKind::Rollback
             && i > 0
             && d.from_version.as_ref() != Some(&history[i - 1].version)
@@ -211,6 +241,7 @@ mod tests {
             at,
             actor: "a".into(),
             kind: DeployKind::Promote,
+            url: None,
         }];
         let p = incident_periods(&h, &[Version::parse("v1").unwrap()], at, Duration::MAX);
         assert_eq!(p[0].to, DateTime::<Utc>::MAX_UTC);
@@ -230,6 +261,7 @@ mod tests {
             at: t(min),
             actor: "alice".into(),
             kind,
+            url: None,
         }
     }
 
@@ -257,6 +289,23 @@ mod tests {
         let h = [dep("v1.7.3", "v1.8.0", DeployKind::Promote, -3)];
         let p = incident_periods(&h, &[v("v1.8.0")], t(0), Duration::zero());
         assert_eq!((p[0].from, p[0].to), (t(-3), t(0)));
+    }
+
+    #[test]
+    fn the_stage_baseline_keeps_a_version_rolled_back_from_but_not_a_caught_one() {
+        // Staging: v1 → v2, rolled back to v1; later v3, caught by a window.
+        let h = [
+            dep("v1", "v2", DeployKind::Promote, -30),
+            dep("v2", "v1", DeployKind::Rollback, -20),
+            dep("v1", "v3", DeployKind::Promote, -10),
+            dep("v3", "v1", DeployKind::Rollback, -5),
+        ];
+        let all = incident_periods(&h, &[v("v3")], t(0), Duration::zero());
+        assert_eq!(all.len(), 2, "{all:?}");
+        let caught = caught_periods(&h, &[v("v3")], t(0), Duration::zero());
+        assert_eq!(caught.len(), 1, "{caught:?}");
+        assert_eq!((caught[0].from, caught[0].to), (t(-10), t(-5)));
+        assert!(caught[0].what.contains("v3 caught"), "{caught:?}");
     }
 
     #[test]

@@ -6,14 +6,18 @@
 
 pub mod baseline;
 mod duration;
+pub mod evidence;
 pub mod health;
+pub mod policy;
 mod promotion;
+pub mod release;
 pub mod state;
 pub mod strategy;
 mod version;
 mod window;
 
 pub use duration::{DurationError, HumanDuration, clock};
+pub use evidence::{Check, CheckState, PlanEvidence, Requirements, apply_evidence};
 pub use promotion::{
     ApprovalRule, DeployRecord, Gate, GateSeverity, PlanError, PromotionInput, PromotionPlan,
     RollbackInput, RollbackPlan, StageInfo, plan_promotion, plan_rollback,
@@ -118,6 +122,12 @@ pub enum ActionKind {
     Rollback,
     Monitor,
     Verdict,
+    /// A database backup taken before a migration release was deployed.
+    Backup,
+    /// An answer given from shipdeck to a deploy backend's own approval
+    /// (a GitHub environment's required reviewers) while a deploy waits
+    /// on it. Not a Go/No-Go: it gates nothing in shipdeck.
+    Review,
 }
 
 impl ActionKind {
@@ -129,6 +139,8 @@ impl ActionKind {
             ActionKind::Rollback => "rollback",
             ActionKind::Monitor => "monitor",
             ActionKind::Verdict => "verdict",
+            ActionKind::Backup => "backup",
+            ActionKind::Review => "review",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -139,6 +151,8 @@ impl ActionKind {
             "rollback" => ActionKind::Rollback,
             "monitor" => ActionKind::Monitor,
             "verdict" => ActionKind::Verdict,
+            "backup" => ActionKind::Backup,
+            "review" => ActionKind::Review,
             _ => return None,
         })
     }

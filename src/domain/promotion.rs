@@ -35,6 +35,9 @@ pub struct DeployRecord {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub kind: DeployKind,
+    /// The deploy backend's page of this deploy (a workflow run, a build, a
+    /// Vercel deployment), where the backend gave one.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,9 +85,14 @@ pub struct PromotionInput<'a> {
     /// Every recorded decision about the target environment, oldest first.
     pub approvals: &'a [Approval],
     /// Holder of the target's deploy lock, when someone else holds it.
+    /// What the holder of the target's lock does: "being promoted by
+    /// alice since 14:03:12 UTC".
     pub lock_holder: Option<&'a str>,
     /// For a monitored target: baseline steps collected so far and needed.
     pub baseline: Option<(usize, usize)>,
+    /// `[policy] allow_self_approval = false`: who promotes now and who
+    /// brought the version into the approval stage ([`super::policy`]).
+    pub self_approval: Option<super::policy::SelfApproval<'a>>,
     pub now: DateTime<Utc>,
 }
 
@@ -100,6 +108,10 @@ pub struct PromotionPlan {
     /// The release skips at least one stage (explicit `--version`).
     pub skips: Vec<String>,
     pub gates: Vec<Gate>,
+    /// CI, review and the approval stage's verdict (SPEC §7), flattened
+    /// into the plan's JSON as `ci`, `review` and `stage_verdict`.
+    #[serde(flatten)]
+    pub evidence: super::evidence::PlanEvidence,
 }
 
 impl PromotionPlan {
@@ -247,6 +259,9 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
 
     if let Some(rule) = &target.approval {
         gates.push(approval_gate(input, rule, &version));
+        if let (Some(p), Some(a)) = (&input.self_approval, latest_go(input, &version)) {
+            gates.push(super::policy::promotion_gate(p, &version, &a.actor));
+        }
     }
 
     if let Some(w) = &target.low_traffic {
@@ -277,7 +292,7 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
     }
 
     gates.push(match input.lock_holder {
-        Some(h) => Gate::block("lock", false, format!("{} is locked by {h}", target.name)),
+        Some(h) => Gate::block("lock", false, format!("{} is {h}", target.name)),
         None => Gate::block("lock", true, "no other deploy in progress"),
     });
 
@@ -288,7 +303,19 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         current: target.version.clone(),
         skips,
         gates,
+        evidence: Default::default(),
     })
+}
+
+/// The newest decision about `version` for the target, when it is a Go.
+fn latest_go<'a>(input: &PromotionInput<'a>, version: &Version) -> Option<&'a Approval> {
+    let target = &input.stages[input.target];
+    input
+        .approvals
+        .iter()
+        .filter(|a| a.env == target.name && &a.version == version)
+        .max_by_key(|a| a.at)
+        .filter(|a| a.decision == Decision::Go)
 }
 
 fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Version) -> Gate {
@@ -493,6 +520,7 @@ mod tests {
             approvals,
             lock_holder: None,
             baseline: None,
+            self_approval: None,
             now: t0(),
         }
     }
@@ -540,6 +568,42 @@ mod tests {
             plan_promotion(&input(&st, 2, &[])),
             Err(PlanError::SourceUnknown { .. })
         ));
+    }
+
+    #[test]
+    fn with_self_approval_refused_the_promoter_cannot_ship_on_their_own_go() {
+        let st = stages(["v4", "v3", "v2", "v1"]);
+        let goes = [go(
+            "production",
+            "v2",
+            t0() - Duration::minutes(5),
+            Decision::Go,
+        )];
+        let policy = |actor| crate::domain::policy::SelfApproval {
+            actor,
+            stage: "staging",
+            stage_promoter: Some("bob"),
+        };
+        let mut i = input(&st, 3, &goes);
+        i.self_approval = Some(policy("alice"));
+        let p = plan_promotion(&i).unwrap();
+        let r = p.refusal().unwrap();
+        assert_eq!(r.name, "self_approval");
+        assert!(r.detail.contains("alice's own"), "{}", r.detail);
+        i.self_approval = Some(policy("carol"));
+        let p = plan_promotion(&i).unwrap();
+        assert!(p.refusal().is_none(), "{:?}", p.refusal());
+        assert!(p.gates.iter().any(|g| g.name == "self_approval" && g.ok));
+        // The default (allowed) adds no gate at all.
+        i.self_approval = None;
+        let p = plan_promotion(&i).unwrap();
+        assert!(p.gates.iter().all(|g| g.name != "self_approval"));
+        // Without a Go there is nothing to judge: the approval gate refuses.
+        let mut i = input(&st, 3, &[]);
+        i.self_approval = Some(policy("alice"));
+        let p = plan_promotion(&i).unwrap();
+        assert_eq!(p.refusal().unwrap().name, "approval");
+        assert!(p.gates.iter().all(|g| g.name != "self_approval"));
     }
 
     #[test]
@@ -700,9 +764,14 @@ mod tests {
     fn a_lock_held_by_someone_else_refuses() {
         let st = stages(["v4", "v3", "v2", "v1"]);
         let mut i = input(&st, 2, &[]);
-        i.lock_holder = Some("bob@host");
+        i.lock_holder = Some("being promoted by bob@host since 14:03:12 UTC");
         let p = plan_promotion(&i).unwrap();
-        assert_eq!(p.refusal().unwrap().name, "lock");
+        let r = p.refusal().unwrap();
+        assert_eq!(r.name, "lock");
+        assert_eq!(
+            r.detail,
+            "staging is being promoted by bob@host since 14:03:12 UTC"
+        );
     }
 
     fn dep(env: &str, from: Option<&str>, to: &str, min: i64) -> DeployRecord {
@@ -713,6 +782,7 @@ mod tests {
             at: t0() + Duration::minutes(min),
             actor: "alice".into(),
             kind: DeployKind::Promote,
+            url: None,
         }
     }
 

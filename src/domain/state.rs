@@ -226,6 +226,7 @@ mod tests {
             at: t(min),
             actor: "alice".into(),
             kind,
+            url: None,
         }
     }
     fn win(ver: &str, verdict: WindowVerdict, start: i64, end: Option<i64>) -> WindowRecord {

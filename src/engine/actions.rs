@@ -4,6 +4,7 @@
 use chrono::Utc;
 
 use super::{Engine, EngineError, EventSink};
+use crate::domain::policy;
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployRecord, Gate, Outcome, PromotionPlan,
     RollbackInput, RollbackPlan, Version, plan_rollback,
@@ -87,7 +88,27 @@ impl Engine {
         confirm: Confirm,
         events: Option<EventSink>,
     ) -> Result<DeployRecord, EngineError> {
+        self.promote_breaking(env, version, confirm, None, events)
+            .await
+    }
+
+    /// [`Self::promote`], breaking the freeze that holds for `env` (if one
+    /// does) for `break_freeze`, a reason: the audit record says who broke
+    /// which freeze and why. A migration release to an environment with
+    /// `requires_backup` gets its backup first; a failed backup deploys
+    /// nothing (exit 3).
+    pub async fn promote_breaking(
+        &self,
+        env: &str,
+        version: Option<Version>,
+        confirm: Confirm,
+        break_freeze: Option<String>,
+        events: Option<EventSink>,
+    ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
+        let break_freeze = break_freeze
+            .map(|r| crate::text::sanitize(&r).trim().to_string())
+            .filter(|r| !r.is_empty());
         let versions = self.observe().await;
         if let Err(e) = &versions[idx] {
             // Without reading the target we could never confirm the deploy.
@@ -95,9 +116,13 @@ impl Engine {
         }
         self.reconcile(&versions).await;
         let deploys = self.inner.store.latest_deploys().await?;
-        let plan = self
-            .plan_with(idx, version.as_ref(), &versions, &deploys, Utc::now())
+        let now = Utc::now();
+        let mut plan = self
+            .plan_with(idx, version.as_ref(), &versions, &deploys, now)
             .await?;
+        let facts = self
+            .release_gates(idx, &mut plan, now, break_freeze.as_deref())
+            .await;
         if let Some(g) = plan.refusal() {
             return Err(self
                 .refuse(
@@ -146,6 +171,22 @@ impl Engine {
         }
         for w in &warnings {
             detail.push_str(&format!("; confirmed despite: {}", w.detail));
+        }
+        if let (Some(f), Some(why)) = (self.freeze_of(env, now), &break_freeze) {
+            detail.push_str(&format!(
+                "; {} broke the freeze \"{}\" ({} to {}) because: {why}",
+                self.inner.actor, f.reason, f.from, f.to
+            ));
+        }
+        if let Some(b) = self
+            .backup_before_deploy(idx, &plan, facts.as_ref())
+            .await?
+        {
+            detail.push_str(&format!(
+                "; database backup {} taken at {} first",
+                b.id,
+                b.at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
         }
         self.deploy(
             idx,
@@ -229,6 +270,13 @@ impl Engine {
             };
             return Err(self.refuse(action, env, Some(want), None, gate).await);
         }
+        if decision == Decision::Go
+            && let Some(gate) = self.self_approval_refusal(env, source, &version).await?
+        {
+            return Err(self
+                .refuse(ActionKind::Approve, env, Some(&version), None, gate)
+                .await);
+        }
         // Typed by a human, stored for good and shown on every terminal:
         // through the one sanitiser (escape sequences, BiDi controls).
         let note = note
@@ -244,6 +292,28 @@ impl Engine {
         };
         self.inner.store.record_approval(&a).await?;
         Ok(a)
+    }
+
+    /// Under `[policy] allow_self_approval = false`, why this actor may not
+    /// give `version` its Go for `env`: they promoted it into the approval
+    /// stage (`source`).
+    async fn self_approval_refusal(
+        &self,
+        env: &str,
+        source: usize,
+        version: &Version,
+    ) -> Result<Option<Gate>, EngineError> {
+        if self.inner.config.policy.allow_self_approval {
+            return Ok(None);
+        }
+        let stage = self.inner.config.environments[source].name();
+        let deploys = self.inner.store.recent_deploys(stage, 1).await?;
+        let p = policy::SelfApproval {
+            actor: &self.inner.actor,
+            stage,
+            stage_promoter: policy::stage_promoter(&deploys, stage, version),
+        };
+        Ok(policy::go_refusal(&p, version, env))
     }
 
     /// What rolling `env` back would do: from what it runs to its last
@@ -309,7 +379,7 @@ impl Engine {
             let gate = Gate::block(
                 "lock",
                 false,
-                format!("{env} is locked by {}", l.describe()),
+                format!("{env} is {}", self.lock_text(env, &l).await),
             );
             return Err(self
                 .refuse(

@@ -44,7 +44,7 @@ impl Engine {
             let gate = Gate::block(
                 "lock",
                 false,
-                format!("{env} is locked by {}", held.describe()),
+                format!("{env} is {}", self.lock_text(env, &held).await),
             );
             return Err(self.refuse(action, env, Some(version), from, gate).await);
         }
@@ -104,8 +104,9 @@ impl Engine {
             timeout,
             poll,
             emit: &emit,
+            rollback: rolling_back,
         };
-        let done = match self.run_steps(idx, &steps).await {
+        let (done, deploy_url) = match self.run_steps(idx, &steps).await {
             Ok(done) => done,
             Err(f) => {
                 // Unknown: the backend may have started it, so neither done
@@ -134,6 +135,7 @@ impl Engine {
             } else {
                 DeployKind::Promote
             },
+            url: deploy_url,
         };
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
             // Deployed but not recorded: say what happened. The started

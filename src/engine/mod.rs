@@ -7,8 +7,11 @@
 mod actions;
 mod deploy;
 mod error;
+mod evidence;
 mod reconcile;
+mod release;
 mod revert;
+mod review;
 mod sampler;
 mod status;
 mod strategy;
@@ -17,6 +20,7 @@ mod watch;
 
 pub use actions::{Confirm, Expect};
 pub use error::EngineError;
+pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler};
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
@@ -32,7 +36,7 @@ use crate::backends::BackendError;
 use crate::backends::metrics::MetricsSource;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
-use crate::store::{AsyncStore, SqliteStore, Store};
+use crate::store::{AsyncStore, PgStore, SqliteStore, Store};
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -43,6 +47,37 @@ pub use crate::host::hostname;
 /// Who acts: `[identity] name`, else `$USER@hostname`, sanitised.
 pub fn actor_from(config: &Config) -> String {
     crate::host::actor(config.identity.name.as_deref())
+}
+
+/// `shipdeck store migrate --from sqlite:PATH`: copy the embedded store at
+/// `from` into the team store that `config`'s `[store] url` names.
+pub fn migrate_store(
+    config: &Config,
+    from: &std::path::Path,
+) -> Result<crate::store::MigrateReport, EngineError> {
+    let Some(url) = &config.store.url else {
+        return Err(EngineError::Usage(
+            "store migrate copies into the team store: set [store] url = \"postgres://…\" in the config first".into(),
+        ));
+    };
+    let export = crate::store::export_sqlite(from)?;
+    let pw = config.store.password_env.as_deref();
+    // The synchronous client may neither block nor be dropped inside the
+    // async runtime: the copy runs on a thread of its own.
+    let done = std::thread::scope(|s| {
+        s.spawn(|| PgStore::open(url, pw).and_then(|store| store.import(&export)))
+            .join()
+    });
+    match done {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e @ crate::store::StoreError::Config { .. })) => {
+            Err(EngineError::Usage(e.to_string()))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(EngineError::Usage(
+            "store migrate stopped on an internal error".into(),
+        )),
+    }
 }
 
 /// The default embedded store file.
@@ -59,6 +94,8 @@ struct Inner {
     actor: String,
     store: AsyncStore,
     envs: Vec<Env>,
+    /// `[release]` and `[[freeze]]`: the repository, its cache, the backup hook.
+    release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
     sampler: Result<Sampler, String>,
@@ -68,6 +105,11 @@ struct Inner {
     /// a newer window of the same environment takes over from an older one.
     watching: Mutex<HashMap<String, u64>>,
     next_watch: std::sync::atomic::AtomicU64,
+    /// Evidence about pending releases (stage verdicts, CI, review), fetched
+    /// in the background and kept briefly.
+    evidence: evidence::Slots,
+    /// Views wait for evidence (the CLI) rather than show "checking…".
+    evidence_wait: std::sync::atomic::AtomicBool,
 }
 
 /// The engine; cheap to clone.
@@ -80,10 +122,15 @@ impl Engine {
     /// Open the engine on `config`, with the store it names (or the default one).
     pub fn open(config: Config) -> Result<Engine, EngineError> {
         if let Some(url) = &config.store.url {
-            return Err(EngineError::Usage(format!(
-                "[store] url = {:?}: this build keeps state in the embedded store only; remove url (or set path)",
-                crate::backends::show_url_public(url)
-            )));
+            let store = match PgStore::open(url, config.store.password_env.as_deref()) {
+                Ok(s) => s,
+                // A URL that cannot be used as written is bad config.
+                Err(e @ crate::store::StoreError::Config { .. }) => {
+                    return Err(EngineError::Usage(e.to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return Ok(Engine::with_store(config, Arc::new(store)));
         }
         let path = match &config.store.path {
             Some(p) => p.clone(),
@@ -117,8 +164,10 @@ impl Engine {
             })
             .map(|src| Sampler::new(src, config.metrics.step.0))
             .map_err(|e| e.to_string());
+        let release = release::ReleaseSource::from_config(&config);
         Engine {
             inner: Arc::new(Inner {
+                release,
                 sampler,
                 actor: actor_from(&config),
                 config,
@@ -127,6 +176,8 @@ impl Engine {
                 activity: Mutex::new(HashMap::new()),
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
+                evidence: Default::default(),
+                evidence_wait: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }
@@ -148,6 +199,13 @@ impl Engine {
     /// False when the store did not answer in time.
     pub async fn settle(&self, limit: Duration) -> bool {
         self.inner.store.flush(limit).await
+    }
+
+    /// A feed that ticks when anyone records something in the store this
+    /// engine uses (another console, a CLI, this process): a view re-reads
+    /// its status when it ticks. See [`crate::store::Changes`].
+    pub async fn changes(&self) -> Result<crate::store::Changes, EngineError> {
+        Ok(self.inner.store.changes().await?)
     }
 
     fn index(&self, env: &str) -> Result<usize, EngineError> {

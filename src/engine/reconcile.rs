@@ -76,6 +76,7 @@ impl Engine {
                         } else {
                             DeployKind::Promote
                         },
+                        url: None,
                     };
                     let detail = format!(
                         "reconciled: the outcome was not recorded; {} reported {} when shipdeck next looked",

@@ -1,6 +1,8 @@
 //! Reading the world: every environment's version, state and metrics, and
 //! what promoting each would ship (plans with their gates).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
@@ -9,10 +11,11 @@ use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Sta
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
+use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
 use crate::domain::{
     ApprovalRule, DeployRecord, EnvState, Health, PromotionInput, PromotionPlan, RollbackInput,
-    StageInfo, Version, WindowVerdict, plan_promotion, plan_rollback,
+    StageInfo, Version, WindowVerdict, apply_evidence, plan_promotion, plan_rollback,
 };
 use crate::store::LockInfo;
 
@@ -62,6 +65,38 @@ impl Engine {
             .filter(|l| !(l.pid == pid && l.host == host)))
     }
 
+    /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
+    /// what the holder of `env`'s lock is doing, read from its started
+    /// record (a lock taken a moment before its record reads "deployed").
+    pub(super) async fn lock_text(&self, env: &str, l: &LockInfo) -> String {
+        // The holder writes its started record right after it takes the
+        // lock: a refusal in between waits a moment for it.
+        let mut verb = None;
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            verb = self.inner.store.unfinished().await.ok().and_then(|u| {
+                u.iter()
+                    .rev()
+                    .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
+                    .map(|u| match u.action {
+                        crate::domain::ActionKind::Rollback => "rolled back",
+                        _ => "promoted",
+                    })
+            });
+            if verb.is_some() {
+                break;
+            }
+        }
+        format!(
+            "being {} by {} since {} UTC",
+            verb.unwrap_or("deployed"),
+            l.describe(),
+            l.acquired_at.format("%H:%M:%S")
+        )
+    }
+
     pub(super) async fn plan_with(
         &self,
         idx: usize,
@@ -72,12 +107,15 @@ impl Engine {
     ) -> Result<PromotionPlan, EngineError> {
         let env = self.inner.config.environments[idx].name();
         let approvals = self.inner.store.approvals(env).await?;
-        self.plan_given(idx, explicit, versions, deploys, &approvals, now)
+        self.plan_given(idx, explicit, versions, deploys, &approvals, now, true)
             .await
     }
 
     /// [`Self::plan_with`] with the approvals of the environment already
-    /// read (a status view reads them once per environment).
+    /// read (a status view reads them once per environment). With `wait`
+    /// the evidence (stage verdict, CI, review) is waited for; without, what
+    /// is known now ("checking…" until its source answers).
+    #[allow(clippy::too_many_arguments)]
     async fn plan_given(
         &self,
         idx: usize,
@@ -86,11 +124,31 @@ impl Engine {
         deploys: &[DeployRecord],
         approvals: &[crate::domain::Approval],
         now: DateTime<Utc>,
+        wait: bool,
     ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
         let lock = self.foreign_lock(env, now).await?;
-        let holder = lock.as_ref().map(LockInfo::describe);
+        let holder = match &lock {
+            Some(l) => Some(self.lock_text(env, l).await),
+            None => None,
+        };
+        // The version the approval stage runs is the one a valid Go is for.
+        let self_approval = stages[idx]
+            .approval
+            .as_ref()
+            .filter(|_| !self.inner.config.policy.allow_self_approval)
+            .map(|rule| {
+                let stage = &stages[rule.stage];
+                SelfApproval {
+                    actor: &self.inner.actor,
+                    stage: &stage.name,
+                    stage_promoter: stage
+                        .version
+                        .as_ref()
+                        .and_then(|v| policy::stage_promoter(deploys, &stage.name, v)),
+                }
+            });
         let input = PromotionInput {
             stages: &stages,
             target: idx,
@@ -98,10 +156,16 @@ impl Engine {
             approvals,
             lock_holder: holder.as_deref(),
             baseline: self.baseline_check(idx, now).await,
+            self_approval,
             now,
         };
         match plan_promotion(&input) {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                let evidence = self.evidence_for(&p, &stages, idx, deploys, wait).await;
+                let mut p = apply_evidence(p, self.requirements(idx), evidence);
+                self.release_gates(idx, &mut p, now, None).await;
+                Ok(p)
+            }
             // The source stage's version could not be read: that is the backend's failure.
             Err(crate::domain::PlanError::SourceUnknown { .. }) if idx > 0 => {
                 match &versions[idx - 1] {
@@ -142,6 +206,29 @@ impl Engine {
         ))
     }
 
+    /// Why a Go from this actor for promoting environment `idx` would be
+    /// refused by `[policy] allow_self_approval = false`, if it would.
+    fn go_refusal(
+        &self,
+        idx: usize,
+        versions: &[Result<Version, BackendError>],
+        deploys: &[DeployRecord],
+    ) -> Option<crate::domain::Gate> {
+        let cfg = &self.inner.config;
+        if cfg.policy.allow_self_approval {
+            return None;
+        }
+        let rule = self.stages(versions, deploys)[idx].approval.clone()?;
+        let stage = cfg.environments[rule.stage].name();
+        let version = versions[rule.stage].as_ref().ok()?;
+        let p = SelfApproval {
+            actor: &self.inner.actor,
+            stage,
+            stage_promoter: policy::stage_promoter(deploys, stage, version),
+        };
+        policy::go_refusal(&p, version, cfg.environments[idx].name())
+    }
+
     /// What promoting `env` would ship, with every gate checked.
     pub async fn plan(
         &self,
@@ -159,6 +246,7 @@ impl Engine {
     /// fails: what could not be read is reported per environment.
     pub async fn status(&self) -> Status {
         let now = Utc::now();
+        let evidence_wait = self.waits_for_evidence();
         let labels: Vec<(String, String)> = self
             .inner
             .config
@@ -329,7 +417,7 @@ impl Engine {
             } else {
                 let planned = match &approvals {
                     Ok(a) => self
-                        .plan_given(i, None, &versions, &deploys, a, now)
+                        .plan_given(i, None, &versions, &deploys, a, now, evidence_wait)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.clone()),
@@ -383,6 +471,17 @@ impl Engine {
                 max_p95_ms: cfg.monitor.max_p95_ms,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
+            let release = match &promotion {
+                Some(p) => Some(
+                    self.release_facts(name, p.current.as_ref(), &p.version)
+                        .await,
+                ),
+                None => None,
+            };
+            let rollback_schema = match (&version, rollback.as_ref().and_then(|r| r.to.as_ref())) {
+                (Some(cur), Some(to)) => self.schema_notice(name, cur, to).await.ok().flatten(),
+                _ => None,
+            };
             let revert = self
                 .strategy_status(
                     i,
@@ -411,9 +510,14 @@ impl Engine {
                 metrics,
                 metrics_error,
                 approval,
+                deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
+                go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
+                release,
+                rollback_schema,
+                freeze: self.freeze_of(name, now),
                 revert,
             });
         }
@@ -421,9 +525,14 @@ impl Engine {
         let pending = environments
             .iter()
             .rev()
-            .filter_map(|e| e.promotion.as_ref())
-            .find(|p| p.current.as_ref() != Some(&p.version))
-            .cloned();
+            .filter_map(|e| e.promotion.as_ref().map(|p| (p, &e.release)))
+            .find(|(p, _)| p.current.as_ref() != Some(&p.version))
+            .map(|(p, r)| {
+                Box::new(super::Pending {
+                    plan: p.clone(),
+                    release: r.clone().unwrap_or_default(),
+                })
+            });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
         Status {

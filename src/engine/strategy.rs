@@ -85,6 +85,23 @@ impl Strategy {
         }
     }
 
+    /// Answer the review the deploy in flight waits for in its CI/CD system
+    /// (see [`DeployTarget::review`]).
+    pub(super) async fn review(
+        &self,
+        answer: &crate::backends::deploy::Review,
+    ) -> Result<String, BackendError> {
+        match self {
+            Strategy::Redeploy { deploy, .. } => deploy.review(answer).await,
+            Strategy::BlueGreen { .. } => Err(BackendError::Command {
+                backend: "blue-green".into(),
+                cause:
+                    "nothing waits for an answer here: slot deploys have no approvals of their own"
+                        .into(),
+            }),
+        }
+    }
+
     /// Tell the backend how the deploy ended (see [`DeployTarget::finished`]).
     pub(super) async fn finished(&self, ok: bool, detail: &str) {
         match self {
@@ -112,6 +129,7 @@ fn empty_source() -> VersionSourceConfig {
         command: Some(Vec::new()),
         token_env: None,
         timeout: crate::domain::HumanDuration::from_secs(5),
+        vercel: None,
     }
 }
 
@@ -165,17 +183,19 @@ pub(super) struct Steps<'a> {
     /// How often the version is polled while deploying.
     pub poll: Duration,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
+    /// A rollback (a backend with its own rollback uses it: Vercel).
+    pub rollback: bool,
 }
 
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
-    /// version.
+    /// version, and the deploy's page where the backend gave one.
     pub(super) async fn run_steps(
         &self,
         idx: usize,
         steps: &Steps<'_>,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         match &self.inner.envs[idx].strategy {
             Strategy::Redeploy { version, deploy } => redeploy_steps(steps, version, deploy).await,
             Strategy::BlueGreen {
@@ -196,12 +216,22 @@ async fn redeploy_steps(
     s: &Steps<'_>,
     source: &VersionSource,
     deploy: &DeployTarget,
-) -> Result<String, StepFailure> {
+) -> Result<(String, Option<String>), StepFailure> {
     let (env, version) = (s.env, s.version);
-    let accepted = deploy
-        .start(env, version)
-        .await
-        .map_err(StepFailure::backend)?;
+    let report = |progress: crate::backends::deploy::Progress| {
+        tracing::debug!(env, "{}", progress.line());
+        (s.emit)(Event::DeployProgress {
+            env: env.to_string(),
+            progress,
+        });
+    };
+    let asked = if s.rollback {
+        deploy.rollback(env, version, &report).await
+    } else {
+        deploy.start(env, version, &report).await
+    };
+    let asked = asked.map_err(StepFailure::backend)?;
+    let (accepted, url) = (asked.line, asked.url);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
     let mut observed: Option<Version> = None;
@@ -249,8 +279,9 @@ async fn redeploy_steps(
     }
     let took = t0.elapsed().as_secs_f64();
     // The backend's answer (a CI run's or build's URL) goes into the audit record.
-    Ok(format!(
-        "{env} reports {version} after {took:.1}s; {accepted}"
+    Ok((
+        format!("{env} reports {version} after {took:.1}s; {accepted}"),
+        url,
     ))
 }
 
@@ -308,8 +339,9 @@ impl Engine {
         bg: &BlueGreen,
         keep_warm: Duration,
         switch_timeout: Duration,
-    ) -> Result<String, StepFailure> {
+    ) -> Result<(String, Option<String>), StepFailure> {
         let (env, version) = (s.env, s.version);
+        let mut url = None;
         let t0 = Instant::now();
         let live = bg
             .live()
@@ -362,7 +394,14 @@ impl Engine {
                 if !why.is_empty() {
                     notes.push(format!("old slot not warm ({why})"));
                 }
-                let accepted = bg.deploy(&idle, version).await.map_err(|e| {
+                let report = |progress: crate::backends::deploy::Progress| {
+                    tracing::debug!(env, slot = %idle, "{}", progress.line());
+                    (s.emit)(Event::DeployProgress {
+                        env: env.to_string(),
+                        progress,
+                    });
+                };
+                let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
                     step_error(
                         env,
                         version,
@@ -370,6 +409,8 @@ impl Engine {
                         e,
                     )
                 })?;
+                let accepted = started.line;
+                url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let t_deploy = Instant::now();
                 let mut observed: Option<Version> = None;
@@ -462,10 +503,11 @@ impl Engine {
             &idle,
             t_switch.elapsed().as_secs_f64(),
         ));
-        Ok(format!(
+        let line = format!(
             "{env} live on {idle} ({version}) after {:.1}s, was {live}: {}",
             t0.elapsed().as_secs_f64(),
             notes.join("; ")
-        ))
+        );
+        Ok((line, url))
     }
 }

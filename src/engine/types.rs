@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::backends::deploy::Progress;
 use crate::domain::health::Comparison;
+use crate::domain::release::{Freeze, SchemaNotice};
 use crate::domain::state::Drift;
 use crate::domain::{Approval, DeployRecord, EnvState, Health, PromotionPlan, Version};
 use crate::monitor::{BaselineSummary, Sample, Verdict};
@@ -16,8 +18,9 @@ pub struct Status {
     pub actor: String,
     /// In pipeline order.
     pub environments: Vec<EnvStatus>,
-    /// The promotion closest to production that would change something.
-    pub pending: Option<PromotionPlan>,
+    /// The promotion closest to production that would change something,
+    /// with what it carries (commits, migrations, backup).
+    pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
     /// What is wrong with the store when something is: a broken audit
@@ -70,9 +73,24 @@ pub struct EnvStatus {
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
+    /// The deploy backend's page of the last deploy (its workflow run,
+    /// build or deployment), when the backend gave one.
+    pub deploy_url: Option<String>,
+    /// Why a Go from this console's actor for promoting this environment
+    /// would be refused (`[policy] allow_self_approval = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go_refusal: Option<crate::domain::Gate>,
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
+    /// What its promotion carries (commits, migrations, backup), from
+    /// `[release] git`.
+    pub release: Option<super::ReleaseFacts>,
+    /// Rolling back now would cross database migrations: the schema stays,
+    /// and the restore command to use.
+    pub rollback_schema: Option<SchemaNotice>,
+    /// The freeze window that holds for it now.
+    pub freeze: Option<Freeze>,
     /// `strategy`, `rollback_plan` and, for blue-green, `slots`.
     #[serde(flatten)]
     pub revert: crate::domain::strategy::StrategyStatus,
@@ -104,6 +122,12 @@ pub enum Event {
         env: String,
         elapsed_s: f64,
         observed: Option<Version>,
+    },
+    /// What the deploy backend says it is doing (a CI run's state, its
+    /// current job and step, a review it waits for).
+    DeployProgress {
+        env: String,
+        progress: Progress,
     },
     DeployFinished {
         env: String,

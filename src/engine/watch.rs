@@ -62,7 +62,7 @@ impl Engine {
 
     /// Samples of `env` in `(from, to]` with their times: from the
     /// source's history where it has one, else from the store.
-    async fn samples_at(
+    pub(super) async fn samples_at(
         &self,
         env: &str,
         label: &str,
@@ -103,10 +103,25 @@ impl Engine {
         deploy_at: DateTime<Utc>,
         span: chrono::Duration,
     ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
+        self.baseline_without(env, label, deploy_at, span, incident_periods)
+            .await
+    }
+
+    /// [`Self::baseline`] leaving out the periods `bad` finds in the
+    /// environment's history (`incident_periods`, or for the approval
+    /// stage's verdict `caught_periods`).
+    pub(super) async fn baseline_without(
+        &self,
+        env: &str,
+        label: &str,
+        deploy_at: DateTime<Utc>,
+        span: chrono::Duration,
+        bad: crate::domain::baseline::BadPeriods,
+    ) -> Result<(Vec<Sample>, BaselinePlan), EngineError> {
         let history = self.inner.store.recent_deploys(env, 100).await?;
         let caught = self.caught_versions(env).await?;
         let step = clock::delta(self.inner.config.metrics.step.0);
-        let bad = incident_periods(&history, &caught, Utc::now(), clock::times(step, 2));
+        let bad = bad(&history, &caught, Utc::now(), clock::times(step, 2));
         let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();

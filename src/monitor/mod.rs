@@ -100,10 +100,14 @@ pub struct BaselineSummary {
     pub requests: Option<Band>,
 }
 
+pub mod canary;
 pub mod detector;
 pub mod eval;
+pub mod stage;
 pub mod stats;
 pub mod trace;
 
+pub use canary::{CanaryConfig, CanaryJudge, TrackPair};
 pub use detector::{Detector, DetectorConfig};
+pub use stage::{StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};

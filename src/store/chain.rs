@@ -170,6 +170,31 @@ pub fn verify_from(
     report
 }
 
+/// The first record that does not read back as one: a value no shipdeck
+/// writes is a corrupted record even when its hash was forged.
+pub fn unreadable(rows: &[ChainRow]) -> Option<Broken> {
+    use crate::domain::{ActionKind, Outcome};
+    rows.iter().find_map(|r| {
+        let bad = chrono::DateTime::parse_from_rfc3339(&r.at)
+            .err()
+            .map(|e| format!("time {:?}: {e}", r.at))
+            .or_else(|| {
+                ActionKind::parse(&r.action)
+                    .is_none()
+                    .then(|| format!("action {:?}", r.action))
+            })
+            .or_else(|| {
+                Outcome::parse(&r.outcome)
+                    .is_none()
+                    .then(|| format!("outcome {:?}", r.outcome))
+            });
+        bad.map(|what| Broken {
+            id: r.id,
+            what: format!("unreadable: {what}"),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{ChainReport, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
+use super::{
+    ChainReport, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
+};
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 
@@ -294,6 +296,11 @@ impl AsyncStore {
             .unwrap_or_else(|e| Some(e.to_string()))
     }
 
+    /// Subscribe to the store's changes (see [`Store::changes`]).
+    pub async fn changes(&self) -> Result<Changes, StoreError> {
+        self.call(|s| s.changes()).await
+    }
+
     pub async fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
         self.call(|s| s.unfinished()).await
     }
@@ -355,6 +362,7 @@ mod tests {
             verify() -> Result<ChainReport, StoreError>;
             integrity() -> Option<String>;
             unfinished() -> Result<Vec<Unfinished>, StoreError>;
+            changes() -> Result<Changes, StoreError>;
         }
         fn describe(&self) -> String {
             self.inner.describe()

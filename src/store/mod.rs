@@ -3,11 +3,15 @@
 //! samples. One trait; the embedded SQLite store is the default.
 
 mod chain;
+mod changes;
 mod face;
+mod pg;
 mod sqlite;
 
 pub use chain::{Broken, ChainReport};
+pub use changes::{ChangeNotifier, Changes};
 pub use face::AsyncStore;
+pub use pg::{MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite};
 pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +35,30 @@ pub enum StoreError {
     Replaced { path: String, cause: String },
     #[error("store {path}: {cause}")]
     Tampered { path: String, cause: String },
+    /// A `[store] url` that cannot be used as written.
+    #[error("store {store}: {cause}")]
+    Config { store: String, cause: String },
+    /// The database server cannot be reached (or stopped answering).
+    #[error("store {store} is unreachable (host {host}): {cause}")]
+    Unreachable {
+        store: String,
+        host: String,
+        cause: String,
+    },
+    /// The server answered with an error.
+    #[error("store {store}: {cause}")]
+    Postgres { store: String, cause: String },
+    #[error(
+        "store {store} has schema version {found}, written by a newer shipdeck; this shipdeck knows up to version {known}: upgrade shipdeck rather than let it guess"
+    )]
+    NewerSchema {
+        store: String,
+        found: i32,
+        known: i32,
+    },
+    /// `store migrate` into a store that already holds other records.
+    #[error("store {store}: {cause}")]
+    NotEmpty { store: String, cause: String },
 }
 
 /// A deploy or rollback whose "started" record has no outcome: its process
@@ -159,4 +187,10 @@ pub trait Store: Send + Sync {
     fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError>;
     /// Where the store lives, for messages.
     fn describe(&self) -> String;
+    /// The live-events seam: a feed that ticks soon after anyone — another
+    /// console, a CLI, this process — records something a view shows: an
+    /// approval or No-Go, a deploy or rollback starting or ending, a
+    /// monitoring window starting or its verdict, a refusal. See
+    /// [`Changes`]. SQLite watches its file; a shared database pushes.
+    fn changes(&self) -> Result<Changes, StoreError>;
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainReport, ChainRow};
-use super::{LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
+use super::{Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS deploys (
     at           TEXT NOT NULL,
     actor        TEXT NOT NULL,
     kind         TEXT NOT NULL,
-    audit_id     INTEGER REFERENCES audit(id)
+    audit_id     INTEGER REFERENCES audit(id),
+    url          TEXT
 );
 CREATE INDEX IF NOT EXISTS deploys_env ON deploys(env, id);
 CREATE TABLE IF NOT EXISTS integrity_events (
@@ -110,6 +111,10 @@ CREATE TABLE IF NOT EXISTS samples (
 
 /// How often a view re-walks an audit log that only changed in place.
 const VIEW_RECHECK: Duration = Duration::from_secs(10);
+
+/// How often the change watcher asks the file whether another connection
+/// committed (`PRAGMA data_version`: no disk read when nothing did).
+const CHANGE_CHECK: Duration = Duration::from_millis(500);
 
 /// The append-only triggers of the audit log, by name.
 const AUDIT_TRIGGERS: [&str; 2] = ["audit_no_update", "audit_no_delete"];
@@ -424,30 +429,7 @@ impl SqliteStore {
         let mut report = chain::verify_from(from.as_ref(), &rows, highest);
         report.warnings = warnings;
         if report.broken.is_none() {
-            // Every record must also read back as one: a value no shipdeck
-            // writes is a corrupted record even when its hash was forged.
-            for r in &rows {
-                let bad = DateTime::parse_from_rfc3339(&r.at)
-                    .err()
-                    .map(|e| format!("time {:?}: {e}", r.at))
-                    .or_else(|| {
-                        ActionKind::parse(&r.action)
-                            .is_none()
-                            .then(|| format!("action {:?}", r.action))
-                    })
-                    .or_else(|| {
-                        Outcome::parse(&r.outcome)
-                            .is_none()
-                            .then(|| format!("outcome {:?}", r.outcome))
-                    });
-                if let Some(what) = bad {
-                    report.broken = Some(chain::Broken {
-                        id: r.id,
-                        what: format!("unreadable: {what}"),
-                    });
-                    break;
-                }
-            }
+            report.broken = chain::unreadable(&rows);
         }
         if report.broken.is_none()
             && let Some(head) = &report.head
@@ -503,13 +485,21 @@ impl SqliteStore {
             .map_err(|e| self.corrupt(format!("time {s:?}: {e}")))
     }
 
-    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind).
+    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind, url).
     fn query_deploys(
         &self,
         sql: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<DeployRecord>, StoreError> {
-        type Row = (String, String, Option<String>, String, String, String);
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            Option<String>,
+        );
         let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(sql)?;
             let it = st.query_map(args, |r| {
@@ -520,12 +510,13 @@ impl SqliteStore {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })?;
             it.collect()
         })?;
         rows.into_iter()
-            .map(|(env, version, from, at, actor, kind)| {
+            .map(|(env, version, from, at, actor, kind, url)| {
                 Ok(DeployRecord {
                     env,
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
@@ -534,6 +525,7 @@ impl SqliteStore {
                     actor,
                     kind: DeployKind::parse(&kind)
                         .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
+                    url,
                 })
             })
             .collect()
@@ -542,6 +534,71 @@ impl SqliteStore {
     fn parse_version(&self, s: Option<String>) -> Result<Option<Version>, StoreError> {
         s.map(|v| Version::parse(&v).map_err(|e| self.corrupt(e)))
             .transpose()
+    }
+}
+
+impl SqliteStore {
+    /// Every row a team store keeps, as stored (`store migrate`).
+    pub(crate) fn export(&self) -> Result<super::pg::Export, StoreError> {
+        self.with(|c| {
+            let c = c.transaction()?;
+            let audit = c
+                .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id"))?
+                .query_map([], chain_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let highest: i64 = c
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let deploys = c
+                .prepare(
+                    "SELECT env, version, from_version, at, actor, kind, audit_id, url FROM deploys ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let approvals = c
+                .prepare("SELECT env, version, decision, actor, at, note FROM approvals ORDER BY id")?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let monitor_runs = c
+                .prepare(
+                    "SELECT env, version, started_at, finished_at, verdict, metric, reason FROM monitor_runs ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let samples = c
+                .prepare(
+                    "SELECT env, at, requests, errors, p50_ms, p95_ms, p99_ms FROM samples ORDER BY env, at",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let integrity_events = c
+                .prepare("SELECT at, what FROM integrity_events ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            c.commit()?;
+            Ok(super::pg::Export {
+                audit,
+                highest,
+                deploys,
+                approvals,
+                monitor_runs,
+                samples,
+                integrity_events,
+            })
+        })
     }
 }
 
@@ -609,6 +666,7 @@ fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     if had_audit {
         migrate_audit(c, &mut events)?;
     }
+    migrate_deploys(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
     for n in &events {
@@ -682,9 +740,30 @@ fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite::Result<()
     }
 }
 
+/// A store written before deploys kept their backend's URL: add the
+/// column (empty for the deploys recorded before).
+fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('deploys') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store): the schema creates it with the column.
+    if !has("id")? || has("url")? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE deploys ADD COLUMN url TEXT") {
+        // Another process added it while this one looked.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r,
+    }
+}
+
 /// The note of a decision recorded before notes had a column of their
 /// own: the text after "Go: " / "No-Go: ".
-fn legacy_note(action: &str, detail: &str) -> Option<String> {
+pub(super) fn legacy_note(action: &str, detail: &str) -> Option<String> {
     match action {
         "approve" => detail.strip_prefix("Go: "),
         "reject" => detail.strip_prefix("No-Go: "),
@@ -740,6 +819,63 @@ fn chain_key(c: &mut Connection) -> rusqlite::Result<ChainKey> {
         .optional()?;
     c.commit()?;
     Ok((dv, max, seq))
+}
+
+/// What a view shows changed when this changed: the newest audit record
+/// (every action, outcome, refusal and verdict is one) and the newest
+/// monitoring window. Samples and lock renewals do not count.
+type ChangeMark = (Option<i64>, Option<i64>);
+
+fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
+    c.query_row(
+        "SELECT (SELECT MAX(id) FROM audit), (SELECT MAX(id) FROM monitor_runs)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Watch the store file on a thread of its own, with its own connection
+/// (whose `data_version` moves on every other connection's commit, this
+/// process's included): tick `notifier` when the [`ChangeMark`] moved;
+/// stop when nobody subscribes any more.
+fn watch_changes(c: Connection, notifier: super::ChangeNotifier, path: PathBuf) {
+    let mut version = data_version(&c).ok();
+    let mut mark = change_mark(&c).ok();
+    let mut failing = false;
+    while !notifier.is_closed() {
+        std::thread::sleep(CHANGE_CHECK);
+        let now = match data_version(&c) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+                continue;
+            }
+        };
+        if now == version {
+            continue;
+        }
+        match change_mark(&c) {
+            Ok(m) => {
+                failing = false;
+                version = now;
+                if mark != Some(m) {
+                    mark = Some(m);
+                    notifier.notify();
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+            }
+        }
+    }
 }
 
 fn is_read_only(e: &rusqlite::Error) -> bool {
@@ -908,12 +1044,12 @@ fn insert_finish(
 }
 
 #[cfg(unix)]
-fn pid_alive(pid: u32) -> bool {
+pub(super) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists()
 }
 
 #[cfg(not(unix))]
-fn pid_alive(_pid: u32) -> bool {
+pub(super) fn pid_alive(_pid: u32) -> bool {
     true
 }
 
@@ -940,8 +1076,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.with_audit(|tx| {
             tx.execute(
-                "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     rec.env,
                     rec.version.as_str(),
@@ -949,7 +1085,8 @@ impl Store for SqliteStore {
                     ts(rec.at),
                     rec.actor,
                     rec.kind.as_str(),
-                    started
+                    started,
+                    rec.url
                 ],
             )?;
             insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
@@ -1097,7 +1234,7 @@ impl Store for SqliteStore {
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM deploys
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
              WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
             params![env],
         )
@@ -1105,7 +1242,7 @@ impl Store for SqliteStore {
 
     fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM deploys
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
              WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id",
             [],
         )
@@ -1113,7 +1250,7 @@ impl Store for SqliteStore {
 
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind FROM
+            "SELECT env, version, from_version, at, actor, kind, url FROM
                (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2)
              ORDER BY id",
             params![env, limit as i64],
@@ -1545,6 +1682,26 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// A watcher thread with its own connection, checking every
+    /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
+    /// when it moved); it ends once every subscriber has gone.
+    fn changes(&self) -> Result<Changes, StoreError> {
+        let conn = match &self.read_only {
+            None => Connection::open(&self.path),
+            Some(_) => open_read_only(&self.path),
+        }
+        .map_err(|e| self.err(e))?;
+        conn.busy_timeout(Duration::from_secs(1))
+            .map_err(|e| self.err(e))?;
+        let (notifier, feed) = Changes::channel();
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("shipdeck-changes".into())
+            .spawn(move || watch_changes(conn, notifier, path))
+            .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
+        Ok(feed)
+    }
 }
 
 #[cfg(test)]
@@ -1642,6 +1799,7 @@ mod tests {
             at: t(1),
             actor: "alice@box".into(),
             kind: DeployKind::Promote,
+            url: Some("https://github.com/acme/shop/actions/runs/4242".into()),
         };
         s.record_deploy(id, &rec, "staging reports v2").unwrap();
         let h = s.history(Some("staging"), 10).unwrap();
@@ -1651,6 +1809,45 @@ mod tests {
         assert_eq!(h[0].finished_at, Some(t(1)));
         assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
         assert!(s.history(Some("production"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            let id = start(&s, "staging", t(0));
+            let rec = DeployRecord {
+                env: "staging".into(),
+                version: v("v2"),
+                from_version: None,
+                at: t(1),
+                actor: "alice".into(),
+                kind: DeployKind::Promote,
+                url: None,
+            };
+            s.record_deploy(id, &rec, "staging reports v2").unwrap();
+            // The deploys table as an earlier shipdeck wrote it.
+            s.with(|c| c.execute_batch("ALTER TABLE deploys DROP COLUMN url"))
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let old = s.deploys(Some("staging")).unwrap();
+        assert_eq!((old.len(), old[0].url.as_deref()), (1, None));
+        let id = start(&s, "staging", t(2));
+        let rec = DeployRecord {
+            env: "staging".into(),
+            version: v("v3"),
+            from_version: Some(v("v2")),
+            at: t(3),
+            actor: "alice".into(),
+            kind: DeployKind::Promote,
+            url: Some("https://ci.example.com/job/deploy/311/".into()),
+        };
+        s.record_deploy(id, &rec, "staging reports v3").unwrap();
+        assert_eq!(s.latest_deploys().unwrap(), vec![rec]);
+        assert!(s.verify().unwrap().intact());
     }
 
     #[test]
@@ -1673,6 +1870,7 @@ mod tests {
                 at: t(i as i64),
                 actor: "alice".into(),
                 kind: DeployKind::Promote,
+                url: None,
             };
             s.record_deploy(id, &rec, "ok").unwrap();
         }
@@ -1968,6 +2166,7 @@ mod tests {
             at: t(1),
             actor: "alice".into(),
             kind: DeployKind::Promote,
+            url: None,
         };
         s.record_deploy(id, &rec, "staging reports v2").unwrap();
         s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")
@@ -2131,6 +2330,48 @@ mod tests {
         assert_eq!(got[0].0, t(4));
         assert_eq!(got[5].1.requests, 109.0);
         assert_eq!(got[5].1.p95_ms, None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn another_handles_approval_ticks_the_change_feed_and_a_sample_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let watcher = SqliteStore::open(&path).unwrap();
+        let other = SqliteStore::open(&path).unwrap();
+        let mut feed = watcher.changes().unwrap();
+        let wait = |feed: &Changes, limit_ms: u64| {
+            let mut feed = feed.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(limit_ms), feed.changed())
+                    .await
+                    .is_ok()
+            }
+        };
+        let smp = Sample {
+            t: 0.0,
+            requests: 1.0,
+            errors: 0.0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        };
+        other
+            .record_sample("production", t(0), &smp, chrono::Duration::minutes(5))
+            .unwrap();
+        assert!(!wait(&feed, 1500).await, "a metric sample is no change");
+        let asked = std::time::Instant::now();
+        other.record_approval(&no_go_value()).unwrap();
+        assert!(feed.changed().await);
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "seen after {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(feed.count(), 1);
+        // The watcher's own store writes are changes too (another console
+        // of this machine may be the one that wrote).
+        start(&watcher, "staging", t(1));
+        assert!(wait(&feed, 2000).await);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
     let theme = Theme::new(config.ui.theme, no_color);
     let settings = Settings::from_config(config);
     let mut state = State::new(settings, theme, Utc::now());
+    // The console never waits for CI, review or a stage verdict: it shows
+    // "checking…" and the answer on a later refresh.
+    engine.evidence_in_background();
 
     // A panic anywhere (the loop or any task) reaches the one hook that
     // `main` installed: the terminal guard tells it to restore the terminal.
@@ -63,6 +66,15 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         msgs: msg_tx,
         events: event_tx,
         watches: HashMap::new(),
+    };
+    // The live-events seam: another's action shows as soon as the store
+    // says so, whatever `ui.refresh` is.
+    let mut changes = match runner.engine.changes().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no live updates from the store (status every refresh only): {e}");
+            None
+        }
     };
     let mut term_events = EventStream::new();
     let mut signals = Signals::new()?;
@@ -104,6 +116,7 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
             },
             Some(msg) = msg_rx.recv() => msg,
             Some(ev) = event_rx.recv() => Msg::Engine(ev),
+            () = next_change(&mut changes) => Msg::StoreChanged,
             _ = tick.tick() => Msg::Tick(Utc::now()),
             _ = signals.recv() => break,
         };
@@ -170,6 +183,18 @@ fn write_links(
     out.flush()
 }
 
+/// The store's next change; never, once its feed has ended.
+async fn next_change(feed: &mut Option<crate::store::Changes>) {
+    if let Some(f) = feed {
+        if f.changed().await {
+            return;
+        }
+        tracing::warn!("the store's change feed ended; status every refresh only");
+        *feed = None;
+    }
+    std::future::pending::<()>().await
+}
+
 async fn next_term_event(stream: &mut EventStream) -> Option<io::Result<TermEvent>> {
     use futures_core::Stream;
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
@@ -222,6 +247,7 @@ impl Runner {
                 version,
                 from,
                 accepted,
+                break_freeze,
             } => {
                 self.spawn(async move {
                     let expect = Expect {
@@ -230,7 +256,13 @@ impl Runner {
                         accepted,
                     };
                     let result = engine
-                        .promote(&env, Some(version), Confirm::Seen(expect), Some(events))
+                        .promote_breaking(
+                            &env,
+                            Some(version),
+                            Confirm::Seen(expect),
+                            break_freeze,
+                            Some(events),
+                        )
                         .await
                         .map(Done::Deployed)
                         .map_err(failure);
@@ -268,6 +300,25 @@ impl Runner {
                         .map(Done::Recorded)
                         .map_err(failure);
                     Msg::ActionDone { env, kind, result }
+                });
+            }
+            Effect::Review {
+                env,
+                version,
+                approve,
+                note,
+            } => {
+                self.spawn(async move {
+                    let result = engine
+                        .review(&env, Some(&version), approve, note)
+                        .await
+                        .map(Done::Reviewed)
+                        .map_err(failure);
+                    Msg::ActionDone {
+                        env,
+                        kind: TaskKind::Review,
+                        result,
+                    }
                 });
             }
             Effect::Rollback { env, to } => {
@@ -450,6 +501,7 @@ mod tests {
                 at,
                 actor: "shipdeck".into(),
                 kind: crate::domain::DeployKind::Rollback,
+                url: None,
             }),
             rollback_error: err.map(String::from),
         }

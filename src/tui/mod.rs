@@ -19,6 +19,8 @@ pub mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_release;
 
 pub use app::run;
 pub use msg::{Done, Effect, Failure, Msg, TaskKind};

@@ -18,6 +18,8 @@ pub enum TaskKind {
     Reject,
     Rollback,
     Watch,
+    /// Answering a review the deploy backend waits for.
+    Review,
 }
 
 impl TaskKind {
@@ -28,6 +30,7 @@ impl TaskKind {
             TaskKind::Reject => "reject",
             TaskKind::Rollback => "roll back",
             TaskKind::Watch => "monitoring window",
+            TaskKind::Review => "review answer",
         }
     }
 }
@@ -41,6 +44,8 @@ pub enum Done {
     Watched(String),
     /// Someone else (another console, a `watch`) holds the window: who.
     WatchedElsewhere(String),
+    /// The deploy backend took the answer to its review: what was said.
+    Reviewed(String),
 }
 
 /// Why an engine call did not do what was asked.
@@ -52,6 +57,9 @@ pub struct Failure {
     pub refused: bool,
 }
 
+// A status snapshot is the big variant; a message is moved a few times per
+// second at most, so boxing it would buy nothing but noise at every sender.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Msg {
     Key(KeyEvent),
@@ -66,6 +74,9 @@ pub enum Msg {
     HistoryLoaded(Result<Vec<AuditEntry>, String>),
     /// Progress reported by the engine while it acts.
     Engine(Event),
+    /// Someone (another console, a CLI, this one) recorded something in
+    /// the store: read the status again now rather than at the next refresh.
+    StoreChanged,
     ActionDone {
         env: String,
         kind: TaskKind,
@@ -94,6 +105,8 @@ pub enum Effect {
         version: Version,
         from: Option<String>,
         accepted: Vec<String>,
+        /// Why the engineer breaks the freeze that holds (audited).
+        break_freeze: Option<String>,
     },
     /// Plan the promotion of an explicit version (gates checked, nothing done).
     Plan {
@@ -113,6 +126,14 @@ pub enum Effect {
     },
     Watch {
         env: String,
+    },
+    /// Answer the review the deploy of `version` to `env` waits for in its
+    /// CI/CD system (a GitHub environment's required reviewers).
+    Review {
+        env: String,
+        version: Version,
+        approve: bool,
+        note: Option<String>,
     },
     /// Stop the monitoring window task of `env` (the engineer rolls back by hand).
     CancelWatch {

@@ -182,6 +182,9 @@ pub enum Pending {
         version: Version,
         source: Option<String>,
         decision: Decision,
+        /// The engine's word that this Go would be refused (team policy),
+        /// shown before Enter; the engine decides again when it acts.
+        refused: Option<Gate>,
     },
     Rollback {
         env: String,
@@ -192,6 +195,16 @@ pub enum Pending {
     },
     Quit {
         running: Vec<String>,
+    },
+    /// Answer the review a deploy waits for in its CI/CD system.
+    Review {
+        env: String,
+        version: Version,
+        /// "GitHub Actions run #4812".
+        what: String,
+        /// "waiting on a reviewer for environment production".
+        prompt: String,
+        approve: bool,
     },
 }
 
@@ -214,6 +227,27 @@ pub struct DeployProgress {
     pub observed: Option<Version>,
     /// `(ok, detail)` once finished.
     pub finished: Option<(bool, String)>,
+    /// The deploy backend's latest report (a CI run's state and step, a
+    /// review it waits for) and when it arrived.
+    pub backend: Option<(crate::backends::deploy::Progress, DateTime<Utc>)>,
+}
+
+impl DeployProgress {
+    /// The backend's line, its elapsed time counted on to `now`.
+    pub fn backend_line(&self, now: DateTime<Utc>) -> Option<String> {
+        self.backend.as_ref().map(|(p, at)| {
+            let since = (now - *at).num_milliseconds().max(0) as f64 / 1000.0;
+            p.line_at(p.elapsed_s + since)
+        })
+    }
+
+    /// What the backend's run waits for from a human, while it does.
+    pub fn waiting(&self) -> Option<&crate::backends::deploy::Waiting> {
+        self.backend
+            .as_ref()
+            .filter(|_| self.finished.is_none())
+            .and_then(|(p, _)| p.waiting.as_ref())
+    }
 }
 
 /// A monitoring window: the baseline before the deploy, the samples after
@@ -333,6 +367,8 @@ pub struct State {
     pub history_filter: String,
     /// First line of the help screen shown (it scrolls when the terminal is short).
     pub help_scroll: usize,
+    /// First commit of the pending release shown in its panel (↑↓ scroll it).
+    pub commit_scroll: usize,
 
     pub selected: usize,
     pub mode: Mode,
@@ -368,6 +404,7 @@ impl State {
             history_cursor: 0,
             history_filter: String::new(),
             help_scroll: 0,
+            commit_scroll: 0,
             selected: 0,
             mode: Mode::Console,
             overlays: Vec::new(),

@@ -61,8 +61,13 @@ pub(crate) mod fixture {
             metrics_error: None,
             approval: None,
             last_deploy: None,
+            deploy_url: None,
+            go_refusal: None,
             promotion: None,
             promotion_error: None,
+            release: None,
+            rollback_schema: None,
+            freeze: None,
             revert: Default::default(),
         }
     }
@@ -75,6 +80,7 @@ pub(crate) mod fixture {
             at,
             actor: who.into(),
             kind: crate::domain::DeployKind::Promote,
+            url: None,
         }
     }
 
@@ -137,6 +143,7 @@ pub(crate) mod fixture {
                 gate("ci", true, GateSeverity::Block, "checks passed on 3f2a9c1"),
                 gate("review", true, GateSeverity::Block, "approved by dana"),
             ],
+            evidence: Default::default(),
         });
         let mut prod = env("production", "v1.7.3", now);
         prod.production = true;
@@ -177,6 +184,7 @@ pub(crate) mod fixture {
                     "inside the low-traffic window 19:00–23:00",
                 ),
             ],
+            evidence: Default::default(),
         };
         prod.promotion = Some(plan.clone());
         let mut envs = vec![local, dev, staging, prod];
@@ -192,7 +200,10 @@ pub(crate) mod fixture {
             generated_at: now - Duration::seconds(1),
             actor: "alice".into(),
             environments: envs,
-            pending: Some(plan),
+            pending: Some(Box::new(crate::engine::Pending {
+                plan,
+                release: Default::default(),
+            })),
             store_error: None,
             integrity: None,
         }
@@ -525,6 +536,7 @@ pub(crate) mod fixture {
             at: s.now,
             actor: "alice".into(),
             kind: crate::domain::DeployKind::Promote,
+            url: None,
         };
         update(
             s,
@@ -682,6 +694,34 @@ fn approval_dialog() {
 }
 
 #[test]
+fn approval_dialog_says_when_the_policy_refuses_this_go() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        if e.name == "production" {
+            e.go_refusal = Some(crate::domain::Gate::block(
+                "self_approval",
+                false,
+                "tester promoted v1.8.0 into staging",
+            ));
+        }
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("✗ refused by policy: tester promoted v1.8.0 into staging"),
+        "{text}"
+    );
+    assert!(text.contains("try anyway"), "{text}");
+    // A No-Go is never refused by it.
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'x');
+    let text = screen(&s, 160, 45);
+    assert!(!text.contains("refused by policy"), "{text}");
+}
+
+#[test]
 fn promote_dialog() {
     let mut s = console();
     approved(&mut s);
@@ -722,6 +762,73 @@ fn deploying() {
     let text = screen(&s, 160, 45);
     assert!(text.contains("deploying v1.8.0 · 12s"));
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn deploying_through_a_ci_system_shows_its_run_and_the_review_it_waits_for() {
+    let mut s = console();
+    approved(&mut s);
+    key(&mut s, 'p');
+    code(&mut s, KeyCode::Enter);
+    let env = "production".to_string();
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: env.clone(),
+            version: v("v1.8.0"),
+            from: Some(v("v1.7.3")),
+            rollback: false,
+        }),
+    );
+    let mut p = crate::backends::deploy::Progress {
+        what: "GitHub Actions run #4812".into(),
+        state: "in progress".into(),
+        elapsed_s: 72.0,
+        step: Some("deploy / migrate".into()),
+        url: Some("https://github.com/acme/shop/actions/runs/4812".into()),
+        waiting: None,
+    };
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployProgress {
+            env: env.clone(),
+            progress: p.clone(),
+        }),
+    );
+    // In the column, its words wrapped…
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("GitHub Actions run #4812: in")
+            && text.contains("progress, 1m12s — deploy / migrate"),
+        "{text}"
+    );
+    // …and whole in the details, with the run's page.
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("GitHub Actions run #4812: in progress, 1m12s — deploy / migrate"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://github.com/acme/shop/actions/runs/4812"),
+        "{text}"
+    );
+    p.state = "waiting".into();
+    p.step = None;
+    p.waiting = Some(crate::backends::deploy::Waiting {
+        prompt: "waiting on a reviewer for environment production".into(),
+        can_answer: true,
+    });
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployProgress { env, progress: p }),
+    );
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("waiting on a reviewer for environment production"),
+        "{text}"
+    );
+    assert!(text.contains("a approves · x rejects"), "{text}");
 }
 
 #[test]

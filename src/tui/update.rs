@@ -77,6 +77,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             result,
         } => on_plan(s, env, version, result),
         Msg::Engine(ev) => on_engine(s, ev),
+        Msg::StoreChanged => on_store_changed(s),
         Msg::ActionDone { env, kind, result } => on_done(s, env, kind, result),
     }
 }
@@ -97,6 +98,18 @@ fn on_tick(s: &mut State, now: chrono::DateTime<chrono::Utc>) -> Vec<Effect> {
         .status_requested_at
         .is_none_or(|at| (now - at).num_milliseconds() * 10 >= refresh_ms * 9);
     if due { load_status(s) } else { vec![] }
+}
+
+/// Another's action (or our own) reached the store: a fresh snapshot now,
+/// and the history when it is on screen. A snapshot already on its way may
+/// have been read before the change, so another follows it.
+fn on_store_changed(s: &mut State) -> Vec<Effect> {
+    s.reload_after = s.status_loading;
+    let mut effects = load_status(s);
+    if s.mode == Mode::History {
+        effects.extend(load_history(s));
+    }
+    effects
 }
 
 /// Ask for a status snapshot unless one is on its way.
@@ -126,7 +139,7 @@ fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     // First snapshot: open on the pending release; later ones keep the
     // selection on the same environment.
     let keep = match &s.status {
-        None => status.pending.as_ref().map(|p| p.to.clone()),
+        None => status.pending.as_ref().map(|p| p.plan.to.clone()),
         Some(_) => s.selected_env().map(|e| e.name.clone()),
     };
     for env in &status.environments {
@@ -306,6 +319,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::SelectPrev => {
             s.selected = s.selected.saturating_sub(1);
+            s.commit_scroll = 0;
             vec![]
         }
         Action::SelectNext => {
@@ -313,6 +327,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
             if s.selected + 1 < n {
                 s.selected += 1;
             }
+            s.commit_scroll = 0;
             vec![]
         }
         Action::Promote => ask_promote(s),
@@ -430,8 +445,14 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
 
 /// Rows a page of the history view holds.
 fn page(s: &State) -> usize {
+    if s.overlays.is_empty() && s.mode == Mode::Console {
+        return COMMIT_PAGE;
+    }
     super::view::history_page(s)
 }
+
+/// Commits one PageUp/PageDown moves in the pending panel.
+const COMMIT_PAGE: usize = 10;
 
 /// Move the cursor of the picker, the help screen or the history view.
 fn move_cursor(s: &mut State, by: isize) {
@@ -446,6 +467,14 @@ fn move_cursor(s: &mut State, by: isize) {
         Some(Overlay::Help | Overlay::Detail(_)) => {
             let max = super::view::overlay_scroll_max(s);
             s.help_scroll = step(s.help_scroll, max + 1);
+            return;
+        }
+        None if s.mode == Mode::Console => {
+            let n = s
+                .selected_env()
+                .and_then(|e| e.release.as_ref())
+                .map_or(0, |r| r.commits.len());
+            s.commit_scroll = step(s.commit_scroll, n);
             return;
         }
         _ => {}
@@ -465,11 +494,11 @@ fn on_mouse(s: &mut State, ev: MouseEvent) -> Vec<Effect> {
                 s.dirty = true;
             }
         }
-        MouseEventKind::ScrollUp if s.mode == Mode::History => {
+        MouseEventKind::ScrollUp => {
             move_cursor(s, -3);
             s.dirty = true;
         }
-        MouseEventKind::ScrollDown if s.mode == Mode::History => {
+        MouseEventKind::ScrollDown => {
             move_cursor(s, 3);
             s.dirty = true;
         }
@@ -690,7 +719,13 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
         s.notify(Level::Warn, format!("cannot promote {}: {why}", env.name));
         return vec![];
     };
-    if let Some(gate) = plan.refusal() {
+    // A freeze alone does not end it here: the dialog asks why it is broken.
+    let frozen_only = plan
+        .gates
+        .iter()
+        .filter(|g| !g.ok && g.severity == crate::domain::GateSeverity::Block)
+        .all(|g| g.name == "freeze");
+    if let Some(gate) = plan.refusal().filter(|_| !frozen_only) {
         s.notify(
             Level::Error,
             format!(
@@ -700,6 +735,7 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
         );
         return vec![];
     }
+    let frozen = plan.refusal().is_some();
     let warnings = plan.warnings().cloned().collect();
     s.overlays.push(Overlay::Dialog(Dialog {
         action: Pending::Promote {
@@ -712,7 +748,8 @@ fn ask_promote(s: &mut State) -> Vec<Effect> {
             production: env.production,
             explicit: false,
         },
-        note: None,
+        // The reason for breaking the freeze, typed in the dialog.
+        note: frozen.then(String::new),
     }));
     vec![]
 }
@@ -721,6 +758,20 @@ fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
     let Some(env) = s.selected_env().cloned() else {
         return vec![];
     };
+    // A deploy that waits on a review in its CI/CD system: a and x answer it.
+    if let Some(d) = s.env_ui(&env.name).and_then(|u| u.deploy.as_ref())
+        && let Some(w) = d.waiting()
+    {
+        let (version, what, w) = (
+            d.version.clone(),
+            d.backend
+                .as_ref()
+                .map(|(p, _)| p.what.clone())
+                .unwrap_or_default(),
+            w.clone(),
+        );
+        return ask_review(s, &env.name, version, what, w, decision == Decision::Go);
+    }
     let what = match decision {
         Decision::Go => "approve",
         Decision::NoGo => "reject",
@@ -745,6 +796,45 @@ fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
             version: plan.version.clone(),
             source: plan.from.clone(),
             decision,
+            refused: env.go_refusal.clone().filter(|_| decision == Decision::Go),
+        },
+        note: Some(String::new()),
+    }));
+    vec![]
+}
+
+fn ask_review(
+    s: &mut State,
+    env: &str,
+    version: crate::domain::Version,
+    what: String,
+    w: crate::backends::deploy::Waiting,
+    approve: bool,
+) -> Vec<Effect> {
+    if s.settings.read_only {
+        s.notify(
+            Level::Warn,
+            "read-only mode: answering a review is not allowed",
+        );
+        return vec![];
+    }
+    if !w.can_answer {
+        s.notify(
+            Level::Warn,
+            format!(
+                "{env}: {what} is {}, and this token may not answer it: a required reviewer must",
+                w.prompt
+            ),
+        );
+        return vec![];
+    }
+    s.overlays.push(Overlay::Dialog(Dialog {
+        action: Pending::Review {
+            env: env.to_string(),
+            version,
+            what,
+            prompt: w.prompt,
+            approve,
         },
         note: Some(String::new()),
     }));
@@ -811,6 +901,17 @@ fn start(s: &mut State, env: &str, kind: TaskKind, version: Option<crate::domain
 }
 
 fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
+    if let Pending::Promote { env, .. } = &d.action
+        && d.note.as_deref().is_some_and(|n| n.trim().is_empty())
+    {
+        // A freeze holds: no reason, no promotion.
+        s.notify(
+            Level::Warn,
+            format!("{env} is frozen: type why you break the freeze, then Enter (Esc cancels)"),
+        );
+        s.overlays.push(Overlay::Dialog(d));
+        return vec![];
+    }
     match d.action {
         Pending::Promote {
             env,
@@ -820,11 +921,16 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             ..
         } => {
             start(s, &env, TaskKind::Promote, Some(version.clone()));
+            let break_freeze = d
+                .note
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
             vec![Effect::Promote {
                 env,
                 version,
                 from: source,
                 accepted: warnings.into_iter().map(|g| g.name).collect(),
+                break_freeze,
             }]
         }
         Pending::Approve {
@@ -874,6 +980,23 @@ fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             effects
         }
         Pending::Quit { .. } => quit(s),
+        Pending::Review {
+            env,
+            version,
+            approve,
+            ..
+        } => {
+            let note = d
+                .note
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
+            vec![Effect::Review {
+                env,
+                version,
+                approve,
+                note,
+            }]
+        }
     }
 }
 
@@ -920,7 +1043,25 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                 elapsed_s: 0.0,
                 observed: None,
                 finished: None,
+                backend: None,
             });
+        }
+        Event::DeployProgress { env, progress } => {
+            let first_wait = progress.waiting.is_some()
+                && s.env_ui(&env)
+                    .and_then(|u| u.deploy.as_ref())
+                    .is_none_or(|d| d.waiting().is_none());
+            if first_wait && let Some(w) = &progress.waiting {
+                let how = if w.can_answer {
+                    "a approves, x rejects"
+                } else {
+                    "this token may not answer it"
+                };
+                s.notify(Level::Warn, format!("{env}: {} — {how}", w.prompt));
+            }
+            if let Some(d) = s.env_ui_mut(&env).deploy.as_mut() {
+                d.backend = Some((progress, now));
+            }
         }
         Event::DeployWaiting {
             env,
@@ -1087,6 +1228,9 @@ fn on_done(
                 format!("{what} recorded for {} → {env} by {}", a.version, a.actor),
             );
         }
+        Ok(Done::Reviewed(line)) => {
+            s.notify(Level::Info, format!("{env}: {line}"));
+        }
         Ok(Done::WatchedElsewhere(holder)) => {
             s.notify(Level::Info, format!("{env}: watched by {holder}"));
         }
@@ -1190,6 +1334,32 @@ mod tests {
         assert_eq!(
             update(&mut s, Msg::Tick(t0() + Duration::seconds(12))),
             vec![Effect::LoadStatus]
+        );
+    }
+
+    #[test]
+    fn a_store_change_reads_the_status_at_once_and_again_after_one_in_flight() {
+        let settings = Settings {
+            refresh: std::time::Duration::from_secs(60),
+            ..settings()
+        };
+        let mut s = State::new(settings, Theme::dark(), t0());
+        assert_eq!(update(&mut s, Msg::Tick(t0())), vec![Effect::LoadStatus]);
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        // Long before the next refresh, another process approved.
+        assert_eq!(update(&mut s, Msg::StoreChanged), vec![Effect::LoadStatus]);
+        // A change while that read is on its way: it may predate the
+        // change, so one more read follows it.
+        assert_eq!(update(&mut s, Msg::StoreChanged), vec![]);
+        assert_eq!(
+            update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0)))),
+            vec![Effect::LoadStatus]
+        );
+        update(&mut s, Msg::StatusLoaded(Ok(status(t0(), 0))));
+        assert_eq!(
+            update(&mut s, Msg::Tick(t0() + Duration::seconds(5))),
+            vec![],
+            "the refresh clock is not shortened by it"
         );
     }
 
@@ -1307,6 +1477,7 @@ mod tests {
                 version: v("v1.8.0"),
                 from: Some("staging".into()),
                 accepted: shown,
+                break_freeze: None,
             }]
         );
         assert!(s.overlays.is_empty());
@@ -1333,6 +1504,7 @@ mod tests {
                 version: v("v1.8.1"),
                 from: Some("development".into()),
                 accepted: vec![],
+                break_freeze: None,
             }]
         );
     }
@@ -1546,6 +1718,7 @@ mod tests {
             at: t0(),
             actor: "alice".into(),
             kind: crate::domain::DeployKind::Promote,
+            url: None,
         };
         let fx = update(
             &mut s,
@@ -1857,6 +2030,7 @@ mod tests {
                 version: v("v1.8.1"),
                 from: plan.from.clone(),
                 accepted: plan.warnings().map(|g| g.name.clone()).collect(),
+                break_freeze: None,
             }]
         );
         // A refused plan says why, without a dialog.
@@ -1930,6 +2104,7 @@ mod tests {
             at: now,
             actor: "ops".into(),
             kind: crate::domain::DeployKind::Rollback,
+            url: None,
         });
         assert_eq!(update(&mut s, Msg::StatusLoaded(Ok(back))), vec![]);
         // Nor is the version a rollback lands on, seen before the rollback
@@ -2024,5 +2199,143 @@ mod tests {
         update(&mut s, Msg::Resize(160, 45));
         update(&mut s, ev(MouseEventKind::Down(MouseButton::Left), 10, 4));
         assert_eq!(s.selected, 3, "mouse = false ignores clicks");
+    }
+
+    fn progress(waiting: Option<bool>) -> crate::backends::deploy::Progress {
+        crate::backends::deploy::Progress {
+            what: "GitHub Actions run #812".into(),
+            state: if waiting.is_some() {
+                "waiting".into()
+            } else {
+                "in progress".into()
+            },
+            elapsed_s: 72.0,
+            step: waiting.is_none().then(|| "deploy / migrate".into()),
+            url: Some("https://github.com/acme/shop/actions/runs/4242".into()),
+            waiting: waiting.map(|can_answer| crate::backends::deploy::Waiting {
+                prompt: "waiting on a reviewer for environment production".into(),
+                can_answer,
+            }),
+        }
+    }
+
+    fn deploying(s: &mut State) {
+        update(
+            s,
+            Msg::Engine(Event::DeployStarted {
+                env: "production".into(),
+                version: v("v1.8.0"),
+                from: Some(v("v1.7.3")),
+                rollback: false,
+            }),
+        );
+    }
+
+    #[test]
+    fn a_backend_report_is_kept_and_its_clock_counts_on() {
+        let mut s = console();
+        deploying(&mut s);
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployProgress {
+                env: "production".into(),
+                progress: progress(None),
+            }),
+        );
+        let now = s.now + Duration::seconds(8);
+        update(&mut s, Msg::Tick(now));
+        let d = s.envs["production"].deploy.as_ref().unwrap();
+        assert_eq!(
+            d.backend_line(s.now).as_deref(),
+            Some("GitHub Actions run #812: in progress, 1m20s — deploy / migrate")
+        );
+        assert!(d.waiting().is_none());
+    }
+
+    #[test]
+    fn a_and_x_answer_the_review_a_deploy_waits_for_with_the_note() {
+        let mut s = console();
+        deploying(&mut s);
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployProgress {
+                env: "production".into(),
+                progress: progress(Some(true)),
+            }),
+        );
+        assert!(
+            notice(&s).contains("waiting on a reviewer for environment production")
+                && notice(&s).contains("a approves"),
+            "{}",
+            notice(&s)
+        );
+        key(&mut s, 'a');
+        assert!(
+            matches!(dialog(&s), Some(Pending::Review { approve: true, .. })),
+            "{:?}",
+            dialog(&s)
+        );
+        for c in "db ok".chars() {
+            key(&mut s, c);
+        }
+        let fx = code(&mut s, KeyCode::Enter);
+        assert_eq!(
+            fx,
+            vec![Effect::Review {
+                env: "production".into(),
+                version: v("v1.8.0"),
+                approve: true,
+                note: Some("db ok".into()),
+            }]
+        );
+        key(&mut s, 'x');
+        assert!(matches!(
+            dialog(&s),
+            Some(Pending::Review { approve: false, .. })
+        ));
+        let fx = code(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(
+                &fx[..],
+                [Effect::Review {
+                    approve: false,
+                    note: None,
+                    ..
+                }]
+            ),
+            "{fx:?}"
+        );
+        // The answer lands: said, and the deploy task goes on.
+        update(
+            &mut s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Review,
+                result: Ok(Done::Reviewed(
+                    "GitHub environment production: approved".into(),
+                )),
+            },
+        );
+        assert!(notice(&s).contains("approved"), "{}", notice(&s));
+    }
+
+    #[test]
+    fn a_review_the_token_may_not_answer_opens_no_dialog_and_says_who_must() {
+        let mut s = console();
+        deploying(&mut s);
+        update(
+            &mut s,
+            Msg::Engine(Event::DeployProgress {
+                env: "production".into(),
+                progress: progress(Some(false)),
+            }),
+        );
+        assert_eq!(key(&mut s, 'a'), vec![]);
+        assert!(dialog(&s).is_none());
+        assert!(
+            notice(&s).contains("may not answer it: a required reviewer must"),
+            "{}",
+            notice(&s)
+        );
     }
 }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

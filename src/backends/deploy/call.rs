@@ -20,7 +20,7 @@ const READ_ATTEMPTS: u32 = 3;
 
 /// Whether a call may be repeated when its answer is lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// A read: repeated on a lost answer or a 5xx.
     Read,
     /// A call that starts something: a lost answer or a 5xx is
@@ -29,7 +29,7 @@ pub(super) enum Kind {
 }
 
 /// An answer, whatever its status.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: String,
@@ -59,7 +59,7 @@ impl Answer {
 }
 
 /// Time left before `deadline`, or a timeout error naming the call.
-pub(super) fn left(
+pub(crate) fn left(
     backend: &str,
     call: &str,
     deadline: Instant,
@@ -101,7 +101,7 @@ fn rate_limit_wait(status: u16, headers: &HeaderMap) -> Option<Duration> {
 /// Send the request `build` makes (built afresh for each attempt) and read
 /// its answer. `call` names it in errors and log lines ("POST
 /// /repos/…/dispatches").
-pub(super) async fn send(
+pub(crate) async fn send(
     backend: &str,
     call: &str,
     kind: Kind,
@@ -115,7 +115,13 @@ pub(super) async fn send(
         attempt += 1;
         let room = left(backend, call, deadline, timeout)?;
         let per_call = room.min(CALL_TIMEOUT);
-        let sent = build().timeout(per_call).send().await;
+        let sent = match build().timeout(per_call).send().await {
+            // Never connected: nothing reached the server, nothing started.
+            Err(e) if kind == Kind::Start && e.is_connect() => {
+                return Err(http_error(&named, e, per_call));
+            }
+            sent => sent,
+        };
         let answer = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
@@ -157,7 +163,7 @@ pub(super) async fn send(
                     backend: named,
                     status: answer.status,
                     body: format!(
-                        "rate limited for {}s more, past the deploy's timeout: {}",
+                        "rate limited for {}s more, past the call's deadline: {}",
                         wait.as_secs(),
                         answer.body
                     ),
@@ -193,14 +199,31 @@ pub(super) async fn send(
     }
 }
 
+/// The error of a call that starts something and got no answer: a plain
+/// failure when the connection was never made (nothing reached the
+/// server), else [`BackendError::OutcomeUnknown`] — the request may have
+/// arrived and started the deploy, so it must not be repeated blindly.
+pub(super) fn lost_answer(backend: &str, e: reqwest::Error, timeout: Duration) -> BackendError {
+    if e.is_connect() {
+        return http_error(backend, e, timeout);
+    }
+    let e = http_error(backend, e, timeout);
+    BackendError::OutcomeUnknown {
+        backend: backend.to_string(),
+        cause: format!(
+            "the answer was lost ({e}); not repeated — it may have started: look before deploying again"
+        ),
+    }
+}
+
 /// Sleep `d`, but not past `deadline`.
-pub(super) async fn pause(d: Duration, deadline: Instant) {
+pub(crate) async fn pause(d: Duration, deadline: Instant) {
     let room = deadline.saturating_duration_since(Instant::now());
     tokio::time::sleep(d.min(room)).await;
 }
 
 /// `"1m12s"`, `"8s"`.
-pub(super) fn took(d: Duration) -> String {
+pub(crate) fn took(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
@@ -212,7 +235,7 @@ pub(super) fn took(d: Duration) -> String {
 /// `url` reduced to the path and query of `base`'s origin: a link a
 /// server sends back (a Jenkins queue item, a build) is followed on the
 /// host the config names, so credentials never travel elsewhere.
-pub(super) fn on_base(base: &reqwest::Url, url: &str) -> Option<reqwest::Url> {
+pub(crate) fn on_base(base: &reqwest::Url, url: &str) -> Option<reqwest::Url> {
     let given = base.join(url).ok()?;
     let mut out = base.clone();
     out.set_path(given.path());

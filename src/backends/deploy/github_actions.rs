@@ -36,6 +36,21 @@
 //!   `auto_inactive` (on by default) marks the replaced deployment of that
 //!   environment inactive when the new one succeeds.
 //!
+//! - Progress ("Workflow jobs"): `GET …/actions/runs/{id}/jobs?filter=latest`
+//!   answers `{"jobs": [{name, status, steps: [{name, status, number}]}]}`;
+//!   the job and step `in_progress` name where the run is ("deploy /
+//!   migrate"). Read only while the run is in progress; a failed read only
+//!   costs the step name.
+//! - Environment approvals ("Workflow runs" → "Get pending deployments for a
+//!   workflow run" / "Review pending deployments for a workflow run"): a run
+//!   held by an environment's required reviewers has `status: waiting`;
+//!   `GET …/actions/runs/{id}/pending_deployments` answers `[{environment:
+//!   {id, name}, current_user_can_approve, reviewers, wait_timer}]`, and
+//!   `POST …/actions/runs/{id}/pending_deployments` with `{environment_ids,
+//!   state: "approved" | "rejected", comment}` (GitHub requires the comment)
+//!   answers `200` with the deployments it let through; a token that may
+//!   not review gets `403`. The POST is never repeated on a lost answer.
+//!
 //! The run to follow is the one this dispatch started: the run id from the
 //! dispatch's answer, or else the only run of this workflow with event
 //! `workflow_dispatch` on the dispatched branch, by the token's user, created
@@ -51,6 +66,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::call::{self, Kind, pause, took};
+use super::{Progress, Report, Review, Started, Waiting};
 use crate::backends::BackendError;
 use crate::backends::util::{fill, secret};
 use crate::config::GithubActionsConfig;
@@ -92,6 +108,18 @@ pub struct GithubActions {
     /// environment at a time: the engine holds the environment's lock)
     /// and the run's URL.
     record: Arc<Mutex<Option<(u64, String)>>>,
+    /// The review the followed run waits for, while it does.
+    gate: Arc<Mutex<Option<Gate>>>,
+}
+
+/// Environments of a run held by their required reviewers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Gate {
+    run_id: u64,
+    /// "run #4812".
+    run: String,
+    env_ids: Vec<u64>,
+    env_names: Vec<String>,
 }
 
 /// Longest wait for the closing deployment status.
@@ -129,6 +157,7 @@ impl GithubActions {
             poll: poll.max(Duration::from_millis(100)),
             env: env.to_string(),
             record: Arc::new(Mutex::new(None)),
+            gate: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -241,7 +270,11 @@ impl GithubActions {
 
     /// Dispatch, find the run, follow it; Ok with the run's URL once it
     /// concluded `success`.
-    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+    pub(super) async fn start(
+        &self,
+        version: &Version,
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
         let t0 = Instant::now();
         let deadline = t0 + self.timeout;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
@@ -249,8 +282,9 @@ impl GithubActions {
         *self.record.lock().unwrap_or_else(|p| p.into_inner()) =
             record.map(|id| (id, String::new()));
         let r = self
-            .dispatch_and_follow(&token, version, t0, deadline)
+            .dispatch_and_follow(&token, version, t0, deadline, report)
             .await;
+        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Err(e) = &r {
             let e = e.clone().cleaned().to_string();
             self.record_status(&token, "failure", &e, Instant::now() + RECORD_TIMEOUT)
@@ -266,7 +300,8 @@ impl GithubActions {
         version: &Version,
         t0: Instant,
         deadline: Instant,
-    ) -> Result<String, BackendError> {
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
         let inputs: BTreeMap<&String, String> = self
             .inputs
             .iter()
@@ -341,7 +376,7 @@ impl GithubActions {
                     .map_err(|e| lost_track(&self.name, e))?
             }
         };
-        self.follow(token, run_id, t0, deadline).await
+        self.follow(token, run_id, t0, deadline, report).await
     }
 
     /// The run this dispatch started, when GitHub did not say: see the
@@ -467,6 +502,139 @@ impl GithubActions {
         }
     }
 
+    /// Where run `id` is: "job / step" of the job in progress; `None` when
+    /// GitHub does not say (or the read failed: only the name is lost).
+    async fn current_step(&self, token: &str, id: u64, deadline: Instant) -> Option<String> {
+        let path = format!("/repos/{}/actions/runs/{id}/jobs", self.repo);
+        let call = format!("GET {path}");
+        let a = call::send(
+            &self.name,
+            &call,
+            Kind::Read,
+            deadline,
+            self.timeout,
+            || {
+                self.get(token, &path)
+                    .query(&[("filter", "latest"), ("per_page", "100")])
+            },
+        )
+        .await;
+        let a = match a {
+            Ok(a) if a.ok() => a,
+            Ok(a) => {
+                tracing::debug!("{}", a.error(&self.name, &call).cleaned());
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!("{}", e.cleaned());
+                return None;
+            }
+        };
+        current_step(&a.json(&self.name, &call).ok()?)
+    }
+
+    /// The review run `id` waits for: remembered for [`review`](Self::review)
+    /// and said as a [`Waiting`]. `None` when nothing waits on a reviewer
+    /// (a wait timer, or the read failed).
+    async fn pending_review(
+        &self,
+        token: &str,
+        id: u64,
+        number: &str,
+        deadline: Instant,
+    ) -> Option<Waiting> {
+        let path = format!("/repos/{}/actions/runs/{id}/pending_deployments", self.repo);
+        let call = format!("GET {path}");
+        let a = call::send(
+            &self.name,
+            &call,
+            Kind::Read,
+            deadline,
+            self.timeout,
+            || self.get(token, &path),
+        )
+        .await;
+        let json = match a {
+            Ok(a) if a.ok() => a.json(&self.name, &call).ok(),
+            Ok(a) => {
+                tracing::warn!("{}", a.error(&self.name, &call).cleaned());
+                None
+            }
+            Err(e) => {
+                tracing::warn!("{}", e.cleaned());
+                None
+            }
+        };
+        let gate = json.as_ref().and_then(|j| pending_gate(j, id, number));
+        let waiting = gate.as_ref().map(|(g, can)| Waiting {
+            prompt: format!(
+                "waiting on a reviewer for environment {}",
+                g.env_names.join(", ")
+            ),
+            can_answer: *can,
+        });
+        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = gate.map(|(g, _)| g);
+        waiting
+    }
+
+    /// Answer the review the followed run waits for: approved or rejected,
+    /// with the note as GitHub's review comment. Sent once, never repeated.
+    pub(super) async fn review(&self, answer: &Review) -> Result<String, BackendError> {
+        let gate = self
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| BackendError::Command {
+                backend: self.name.clone(),
+                cause: "no run of this deploy waits on a reviewer now".into(),
+            })?;
+        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let state = if answer.approve {
+            "approved"
+        } else {
+            "rejected"
+        };
+        let comment = if answer.note.trim().is_empty() {
+            format!("{state} in shipdeck")
+        } else {
+            answer.note.trim().to_string()
+        };
+        let path = format!(
+            "/repos/{}/actions/runs/{}/pending_deployments",
+            self.repo, gate.run_id
+        );
+        let call = format!("POST {path}");
+        let body = json!({"environment_ids": gate.env_ids, "state": state, "comment": comment});
+        let url = format!("{}{path}", self.api);
+        let a = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            Instant::now() + RECORD_TIMEOUT,
+            RECORD_TIMEOUT,
+            || self.headers(self.client.post(&url), &token).json(&body),
+        )
+        .await?;
+        let envs = gate.env_names.join(", ");
+        if a.status == 403 {
+            return Err(BackendError::Command {
+                backend: format!("{}: {call}", self.name),
+                cause: format!(
+                    "GitHub refused the review (HTTP 403): this token may not approve deployments to environment {envs}; a required reviewer must answer on GitHub"
+                ),
+            });
+        }
+        if !a.ok() {
+            return Err(a.error(&self.name, &call));
+        }
+        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(format!(
+            "GitHub environment {envs}: {state} for {} (comment: {comment})",
+            gate.run
+        ))
+    }
+
     /// Follow run `id` to its conclusion.
     async fn follow(
         &self,
@@ -474,7 +642,8 @@ impl GithubActions {
         id: u64,
         t0: Instant,
         deadline: Instant,
-    ) -> Result<String, BackendError> {
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
         let path = format!("/repos/{}/actions/runs/{id}", self.repo);
         let call = format!("GET {path}");
         let mut last_status = String::new();
@@ -525,13 +694,34 @@ impl GithubActions {
                 );
                 last_status = status.clone();
             }
+            if status != "completed" {
+                let step = if status == "in_progress" {
+                    self.current_step(token, id, deadline).await
+                } else {
+                    None
+                };
+                let waiting = if status == "waiting" {
+                    self.pending_review(token, id, &number, deadline).await
+                } else {
+                    *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    None
+                };
+                report(Progress {
+                    what: format!("GitHub Actions run {number}"),
+                    state: status.replace('_', " "),
+                    elapsed_s: t0.elapsed().as_secs_f64(),
+                    step,
+                    url: (!url.is_empty()).then(|| url.clone()),
+                    waiting,
+                });
+            }
             if status == "completed" {
                 let conclusion = s("conclusion");
                 if conclusion == "success" {
-                    return Ok(format!(
-                        "{what} completed: success after {}",
-                        took(t0.elapsed())
-                    ));
+                    return Ok(Started {
+                        line: format!("{what} completed: success after {}", took(t0.elapsed())),
+                        url: (!url.is_empty()).then_some(url),
+                    });
                 }
                 return Err(BackendError::Command {
                     backend: self.name.clone(),
@@ -546,5 +736,85 @@ impl GithubActions {
             }
             pause(self.poll, deadline).await;
         }
+    }
+}
+
+/// "job / step" of the first job in progress in a `…/jobs` answer.
+fn current_step(jobs: &Value) -> Option<String> {
+    let job = jobs
+        .get("jobs")?
+        .as_array()?
+        .iter()
+        .find(|j| j.get("status").and_then(Value::as_str) == Some("in_progress"))?;
+    let name = job.get("name").and_then(Value::as_str)?;
+    let step = job
+        .get("steps")
+        .and_then(Value::as_array)
+        .and_then(|steps| {
+            steps
+                .iter()
+                .find(|s| s.get("status").and_then(Value::as_str) == Some("in_progress"))
+        })
+        .and_then(|s| s.get("name").and_then(Value::as_str));
+    Some(match step {
+        Some(step) => format!("{name} / {step}"),
+        None => name.to_string(),
+    })
+}
+
+/// The environments a `…/pending_deployments` answer waits on, and
+/// whether the token may answer for all of them; `None` when it waits on
+/// none.
+fn pending_gate(answer: &Value, run_id: u64, number: &str) -> Option<(Gate, bool)> {
+    let pending = answer.as_array()?;
+    let mut gate = Gate {
+        run_id,
+        run: format!("run {number}"),
+        env_ids: Vec::new(),
+        env_names: Vec::new(),
+    };
+    let mut can = true;
+    for p in pending {
+        let (Some(id), Some(name)) = (
+            p.pointer("/environment/id").and_then(Value::as_u64),
+            p.pointer("/environment/name").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        gate.env_ids.push(id);
+        gate.env_names.push(name.to_string());
+        can &= p.get("current_user_can_approve").and_then(Value::as_bool) == Some(true);
+    }
+    (!gate.env_ids.is_empty()).then_some((gate, can))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_in_progress_names_where_the_run_is() {
+        let jobs = json!({"jobs": [
+            {"name": "build", "status": "completed", "steps": []},
+            {"name": "deploy", "status": "in_progress", "steps": [
+                {"name": "checkout", "status": "completed"},
+                {"name": "migrate", "status": "in_progress"},
+                {"name": "rollout", "status": "queued"}]}]});
+        assert_eq!(current_step(&jobs).as_deref(), Some("deploy / migrate"));
+        let starting = json!({"jobs": [{"name": "deploy", "status": "in_progress", "steps": []}]});
+        assert_eq!(current_step(&starting).as_deref(), Some("deploy"));
+        assert_eq!(current_step(&json!({"jobs": []})), None);
+    }
+
+    #[test]
+    fn pending_deployments_name_the_environments_and_who_may_answer() {
+        let answer = json!([
+            {"environment": {"id": 161171787, "name": "production"}, "current_user_can_approve": true},
+            {"environment": {"id": 7, "name": "eu"}, "current_user_can_approve": false}]);
+        let (g, can) = pending_gate(&answer, 4242, "#12").unwrap();
+        assert_eq!(g.env_ids, [161171787, 7]);
+        assert_eq!(g.env_names, ["production", "eu"]);
+        assert!(!can);
+        assert_eq!(pending_gate(&json!([]), 4242, "#12"), None);
     }
 }

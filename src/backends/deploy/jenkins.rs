@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::call::{self, Kind, on_base, pause, took};
+use super::{Progress, Report, Started};
 use crate::backends::BackendError;
 use crate::backends::util::{fill, secret, show_url};
 use crate::config::JenkinsConfig;
@@ -82,7 +83,11 @@ impl Jenkins {
     }
 
     /// Trigger, follow; Ok with the build's URL once its result is SUCCESS.
-    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+    pub(super) async fn start(
+        &self,
+        version: &Version,
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
         let t0 = Instant::now();
         let deadline = t0 + self.timeout;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
@@ -208,8 +213,17 @@ impl Jenkins {
                         cause: format!("executable.url {url:?} is not a URL"),
                     });
                 }
+                let why = j.get("why").and_then(Value::as_str);
+                report(Progress {
+                    what: format!("Jenkins queue item {}", queue_number(&location)),
+                    state: "queued".into(),
+                    elapsed_s: t0.elapsed().as_secs_f64(),
+                    step: why.map(str::to_string),
+                    url: None,
+                    waiting: None,
+                });
                 if Instant::now() >= deadline {
-                    let why = j.get("why").and_then(Value::as_str).unwrap_or("queued");
+                    let why = why.unwrap_or("queued");
                     return Err(BackendError::Timeout {
                         backend: format!(
                             "{}: queue item {} still waiting ({why})",
@@ -255,12 +269,22 @@ impl Jenkins {
                 tracing::info!("{what}: building, {}", took(t0.elapsed()));
                 announced = true;
             }
+            if building {
+                report(Progress {
+                    what: format!("Jenkins build{number}"),
+                    state: "running".into(),
+                    elapsed_s: t0.elapsed().as_secs_f64(),
+                    step: None,
+                    url: Some(build.to_string()),
+                    waiting: None,
+                });
+            }
             match result {
                 Some("SUCCESS") if !building => {
-                    return Ok(format!(
-                        "{what} finished: SUCCESS after {}",
-                        took(t0.elapsed())
-                    ));
+                    return Ok(Started {
+                        line: format!("{what} finished: SUCCESS after {}", took(t0.elapsed())),
+                        url: Some(build.to_string()),
+                    });
                 }
                 Some(r) if !building => {
                     return Err(BackendError::Command {
@@ -286,6 +310,14 @@ impl Jenkins {
             cause: format!("cannot form the URL: {e}"),
         }
     }
+}
+
+/// `…/queue/item/7/` → `7`.
+fn queue_number(u: &reqwest::Url) -> String {
+    u.path_segments()
+        .and_then(|mut s| s.rfind(|seg| !seg.is_empty()))
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `…/queue/item/7/` → `…/queue/item/7/api/json`.

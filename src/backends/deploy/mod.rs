@@ -10,16 +10,35 @@
 //! which the engine logs and audits. A call that starts something and loses
 //! its answer is [`BackendError::OutcomeUnknown`], never repeated.
 
-mod call;
+pub(crate) mod call;
 pub mod command;
 pub mod github_actions;
 pub mod jenkins;
+pub mod progress;
 pub mod vercel;
 pub mod webhook;
+
+pub use progress::{Progress, Report, Review, Waiting};
 
 use super::BackendError;
 use crate::config::DeployConfig;
 use crate::domain::Version;
+
+/// What a backend answered once it accepted a deploy (a CI/CD backend:
+/// once what it started finished well).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// One line saying so, for the log and the audit record.
+    pub line: String,
+    /// The run's, build's or deployment's page, where there is one.
+    pub url: Option<String>,
+}
+
+impl Started {
+    fn line(line: String) -> Started {
+        Started { line, url: None }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum DeployTarget {
@@ -86,16 +105,66 @@ impl DeployTarget {
 
     /// Ask the backend to deploy `version` to `env`; Ok once it accepted
     /// (a CI/CD backend: once what it started finished well), with a line
-    /// saying so — and the run's or build's URL where there is one. The
-    /// line and any error are [cleaned](BackendError::cleaned): no secret,
-    /// no escape.
-    pub async fn start(&self, env: &str, version: &Version) -> Result<String, BackendError> {
+    /// saying so — and the run's or build's URL where there is one. While
+    /// it works, a CI/CD backend tells `report` where it is. The line, the
+    /// URL, the reports and any error are [cleaned](BackendError::cleaned):
+    /// no secret, no escape.
+    pub async fn start(
+        &self,
+        env: &str,
+        version: &Version,
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
+        let clean_report = |p: Progress| report(progress::cleaned(p));
         let r = match self {
             DeployTarget::Webhook(b) => b.start(env, version).await,
-            DeployTarget::Command(b) => b.start(version).await,
-            DeployTarget::GithubActions(b) => b.start(version).await,
-            DeployTarget::Jenkins(b) => b.start(version).await,
+            DeployTarget::Command(b) => b.start(version).await.map(Started::line),
+            DeployTarget::GithubActions(b) => b.start(version, &clean_report).await,
+            DeployTarget::Jenkins(b) => b.start(version, &clean_report).await,
             DeployTarget::Vercel(b) => b.start(version).await,
+        };
+        r.map(|s| Started {
+            line: crate::text::clean(&s.line),
+            url: s.url.map(|u| crate::text::clean(&u)),
+        })
+        .map_err(BackendError::cleaned)
+    }
+
+    /// Roll `env` back to `version`: Vercel's Instant Rollback points
+    /// production back at the earlier deployment built for it (no rebuild);
+    /// every other backend deploys `version` the way [`start`](Self::start)
+    /// does.
+    pub async fn rollback(
+        &self,
+        env: &str,
+        version: &Version,
+        report: Report<'_>,
+    ) -> Result<Started, BackendError> {
+        match self {
+            DeployTarget::Vercel(b) => b
+                .rollback(version)
+                .await
+                .map(|s| Started {
+                    line: crate::text::clean(&s.line),
+                    url: s.url.map(|u| crate::text::clean(&u)),
+                })
+                .map_err(BackendError::cleaned),
+            other => other.start(env, version, report).await,
+        }
+    }
+
+    /// Answer the decision the deploy in flight waits for inside the CI/CD
+    /// system (a GitHub environment's required reviewers); Ok with a line
+    /// saying what was answered. An error when nothing waits, or when the
+    /// system refused the answer (a 403: the token may not approve).
+    pub async fn review(&self, answer: &Review) -> Result<String, BackendError> {
+        let r = match self {
+            DeployTarget::GithubActions(b) => b.review(answer).await,
+            other => Err(BackendError::Command {
+                backend: other.name().to_string(),
+                cause: "nothing waits for an answer here: this backend has no approvals of its own"
+                    .into(),
+            }),
         };
         r.map(|line| crate::text::clean(&line))
             .map_err(BackendError::cleaned)

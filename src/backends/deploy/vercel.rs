@@ -9,6 +9,19 @@
 //! - `POST {api}/v10/projects/{project}/promote/{deploymentId}` (with
 //!   `teamId`) answers 201 or 202 and points the production domains at that
 //!   deployment without rebuilding it; 409 when it cannot.
+//! - `POST {api}/v1/projects/{project}/rollback/{deploymentId}` (with
+//!   `description` and `teamId` in the query) is Instant Rollback ("Point
+//!   production traffic to a previous production deployment by ID"):
+//!   answers 201 and points the production domains back at that earlier
+//!   production deployment, no rebuild; 409/422 when it cannot (Hobby plans
+//!   only roll back to the immediately previous production deployment).
+//!   Vercel then stops assigning production domains to new builds until a
+//!   deployment is promoted again — which shipdeck's next deploy does.
+//! - `GET {api}/v9/projects/{project}` ("Find a project by id or name")
+//!   answers the project with `targets.production`: the deployment that
+//!   serves production now (`id`, `url`, `meta`, …); when it carries no
+//!   `meta`, `GET {api}/v13/deployments/{id}` ("Get a deployment by ID or
+//!   URL") does.
 //! - `Authorization: Bearer TOKEN`; `teamId` on every call when the project
 //!   belongs to a team.
 //!
@@ -21,15 +34,24 @@
 //! version=v1.8.0`), or `meta.githubCommitSha` (or equivalent) starting
 //! with it when versions are commit SHAs (7 characters at least). Of
 //! several, the newest. The 100 newest production deployments are searched.
+//! A rollback to a version picks its deployment by the same rule.
+//!
+//! **Which version serves production** (the Vercel version source): the
+//! deployment `targets.production` names, read by `from` — `auto` (the
+//! default): its `meta.version` when set, else the git ref it was built
+//! from (`meta.githubCommitRef`, or the GitLab / Bitbucket one: a tag build
+//! reads as the tag); `meta`: only `meta.version`; `ref`: only the git
+//! ref; `sha`: the full commit SHA (`meta.githubCommitSha` or equivalent).
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::Started;
 use super::call::{self, Kind};
 use crate::backends::BackendError;
 use crate::backends::util::secret;
-use crate::config::VercelConfig;
+use crate::config::{VercelConfig, VercelVersionConfig};
 use crate::domain::Version;
 
 const PUBLIC_API: &str = "https://api.vercel.com";
@@ -106,12 +128,79 @@ impl Vercel {
     /// Find the deployment built for `version` and promote it; Ok once
     /// Vercel accepted. The engine then waits for the environment to
     /// report the version.
-    pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {
+    pub(super) async fn start(&self, version: &Version) -> Result<Started, BackendError> {
         let deadline = Instant::now() + self.timeout;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let (id, page) = self.find_built(version, &token, deadline).await?;
+        let path = format!("/v10/projects/{}/promote/{id}", self.project);
+        let call = format!("POST {path}");
+        let a = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || self.request(reqwest::Method::POST, &path, &token),
+        )
+        .await?;
+        if !a.ok() {
+            return Err(a.error(&self.name, &call));
+        }
+        let shown = page.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
+        Ok(Started {
+            line: format!(
+                "Vercel promoting deployment {id}{shown} to production (HTTP {})",
+                a.status
+            ),
+            url: page,
+        })
+    }
+
+    /// Roll production back to the earlier production deployment built for
+    /// `version` with Vercel's Instant Rollback; Ok once Vercel accepted.
+    pub(super) async fn rollback(&self, version: &Version) -> Result<Started, BackendError> {
+        let deadline = Instant::now() + self.timeout;
+        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let (id, page) = self.find_built(version, &token, deadline).await?;
+        let path = format!("/v1/projects/{}/rollback/{id}", self.project);
+        let call = format!("POST {path}");
+        let description = format!("shipdeck: rollback to {version}");
+        let a = call::send(
+            &self.name,
+            &call,
+            Kind::Start,
+            deadline,
+            self.timeout,
+            || {
+                self.request(reqwest::Method::POST, &path, &token)
+                    .query(&[("description", description.as_str())])
+            },
+        )
+        .await?;
+        if !a.ok() {
+            return Err(a.error(&self.name, &call));
+        }
+        let shown = page.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
+        Ok(Started {
+            line: format!(
+                "Vercel instant rollback to deployment {id}{shown} (HTTP {})",
+                a.status
+            ),
+            url: page,
+        })
+    }
+
+    /// The id and page of the READY production deployment built for
+    /// `version` (the module's rule).
+    async fn find_built(
+        &self,
+        version: &Version,
+        token: &str,
+        deadline: Instant,
+    ) -> Result<(String, Option<String>), BackendError> {
         let call = "GET /v6/deployments";
         let a = call::send(&self.name, call, Kind::Read, deadline, self.timeout, || {
-            self.request(reqwest::Method::GET, "/v6/deployments", &token)
+            self.request(reqwest::Method::GET, "/v6/deployments", token)
                 .query(&[
                     ("projectId", self.project.as_str()),
                     ("target", "production"),
@@ -153,29 +242,149 @@ impl Vercel {
                 cause: "a deployment without a usable uid".into(),
             })?
             .to_string();
-        let url = chosen
+        let page = chosen
             .get("url")
             .and_then(Value::as_str)
-            .map(|u| format!(" (https://{u})"))
-            .unwrap_or_default();
-        let path = format!("/v10/projects/{}/promote/{id}", self.project);
-        let call = format!("POST {path}");
+            .map(|u| format!("https://{u}"));
+        Ok((id, page))
+    }
+}
+
+/// The version deployment `d` carries, read by `from` (the module's rule).
+pub fn version_of(d: &Value, from: &str) -> Option<String> {
+    let meta = |k: &str| {
+        d.pointer(&format!("/meta/{k}"))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let first = |keys: &[&str]| keys.iter().find_map(|k| meta(k));
+    let git_ref = || first(&["githubCommitRef", "gitlabCommitRef", "bitbucketCommitRef"]);
+    let sha = || first(&["githubCommitSha", "gitlabCommitSha", "bitbucketCommitSha"]);
+    match from {
+        "meta" => meta("version"),
+        "ref" => git_ref(),
+        "sha" => sha(),
+        _ => meta("version").or_else(git_ref),
+    }
+    .map(str::to_string)
+}
+
+/// A Vercel project as a version source: the version of the deployment
+/// that serves its production now.
+#[derive(Clone, Debug)]
+pub struct VercelVersion {
+    client: reqwest::Client,
+    api: String,
+    project: String,
+    team: Option<String>,
+    token_env: String,
+    from: String,
+    pub name: String,
+    timeout: Duration,
+}
+
+impl VercelVersion {
+    pub fn new(
+        env: &str,
+        cfg: &VercelVersionConfig,
+        client: reqwest::Client,
+        timeout: Duration,
+    ) -> Self {
+        VercelVersion {
+            client,
+            api: cfg
+                .api_url
+                .as_deref()
+                .unwrap_or(PUBLIC_API)
+                .trim_end_matches('/')
+                .to_string(),
+            project: cfg.project.clone(),
+            team: cfg.team.clone(),
+            token_env: cfg.token_env.clone(),
+            from: cfg.from.clone(),
+            name: format!("Vercel version source of {env} (project {})", cfg.project),
+            timeout,
+        }
+    }
+
+    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        let rb = self
+            .client
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(token);
+        match &self.team {
+            Some(t) => rb.query(&[("teamId", t)]),
+            None => rb,
+        }
+    }
+
+    /// The version production serves, as its deployment's metadata names it.
+    pub async fn read(&self) -> Result<String, BackendError> {
+        let deadline = Instant::now() + self.timeout;
+        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let path = format!("/v9/projects/{}", self.project);
+        let call = format!("GET {path}");
         let a = call::send(
             &self.name,
             &call,
-            Kind::Start,
+            Kind::Read,
             deadline,
             self.timeout,
-            || self.request(reqwest::Method::POST, &path, &token),
+            || self.get(&path, &token),
         )
         .await?;
         if !a.ok() {
             return Err(a.error(&self.name, &call));
         }
-        Ok(format!(
-            "Vercel promoting deployment {id}{url} to production (HTTP {})",
-            a.status
-        ))
+        let project = a.json(&self.name, &call)?;
+        let garbage = |cause: String| BackendError::Garbage {
+            backend: format!("{}: {call}", self.name),
+            cause,
+        };
+        let serving = project
+            .pointer("/targets/production")
+            .filter(|d| d.is_object())
+            .ok_or_else(|| {
+                garbage("no deployment serves production (targets.production)".into())
+            })?;
+        let mut deployment = serving.clone();
+        if serving.get("meta").is_none() {
+            let id = serving
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| {
+                    id.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                })
+                .ok_or_else(|| garbage("targets.production has no usable id".into()))?;
+            let path = format!("/v13/deployments/{id}");
+            let call = format!("GET {path}");
+            let a = call::send(
+                &self.name,
+                &call,
+                Kind::Read,
+                deadline,
+                self.timeout,
+                || self.get(&path, &token),
+            )
+            .await?;
+            if !a.ok() {
+                return Err(a.error(&self.name, &call));
+            }
+            deployment = a.json(&self.name, &call)?;
+        }
+        let id = deployment
+            .get("id")
+            .or_else(|| deployment.get("uid"))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        version_of(&deployment, &self.from).ok_or_else(|| {
+            garbage(format!(
+                "the deployment serving production ({id}) carries no version in its metadata (from = {:?}: meta.version, or the git ref / SHA it was built from)",
+                self.from
+            ))
+        })
     }
 }
 
@@ -183,6 +392,19 @@ impl Vercel {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_version_production_serves_is_read_from_its_metadata() {
+        let d = json!({"id": "dpl_1", "meta": {"githubCommitRef": "v1.8.0", "githubCommitSha": "abc1234def"}});
+        assert_eq!(version_of(&d, "auto").as_deref(), Some("v1.8.0"));
+        assert_eq!(version_of(&d, "ref").as_deref(), Some("v1.8.0"));
+        assert_eq!(version_of(&d, "sha").as_deref(), Some("abc1234def"));
+        assert_eq!(version_of(&d, "meta"), None);
+        let custom = json!({"meta": {"version": "2026.11.25", "gitlabCommitRef": "main"}});
+        assert_eq!(version_of(&custom, "auto").as_deref(), Some("2026.11.25"));
+        assert_eq!(version_of(&custom, "ref").as_deref(), Some("main"));
+        assert_eq!(version_of(&json!({"meta": {}}), "auto"), None);
+    }
 
     #[test]
     fn only_ready_production_builds_of_the_version_match() {

@@ -1,11 +1,19 @@
 //! A deploy webhook: POST `{"env", "version"}` with a bearer token from an
-//! environment variable.
+//! environment variable. An answer with a JSON `url` (an `http(s)` link to
+//! the deploy's page) is recorded as the deploy's URL.
+//!
+//! The POST starts a deploy, so it is never repeated: when the connection
+//! breaks or the time runs out after the request may have reached the hook
+//! (a reset, a timeout while waiting for the answer), the outcome is
+//! unknown — not a failure, since the hook may well be deploying. Only a
+//! connection that was never made is a plain failure.
 
 use std::time::Duration;
 
+use super::Started;
 use crate::backends::BackendError;
 use crate::backends::http::SMALL_BODY_CAP;
-use crate::backends::util::{http_error, read_body, secret, show_url};
+use crate::backends::util::{read_body, secret, show_url};
 use crate::domain::Version;
 
 #[derive(Clone, Debug)]
@@ -36,7 +44,11 @@ impl Webhook {
         }
     }
 
-    pub(super) async fn start(&self, env: &str, version: &Version) -> Result<String, BackendError> {
+    pub(super) async fn start(
+        &self,
+        env: &str,
+        version: &Version,
+    ) -> Result<Started, BackendError> {
         let name = &self.name;
         let mut req = self
             .client
@@ -49,9 +61,20 @@ impl Webhook {
         let resp = req
             .send()
             .await
-            .map_err(|e| http_error(name, e, self.timeout))?;
+            .map_err(|e| super::call::lost_answer(name, e, self.timeout))?;
         let status = resp.status();
-        let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout).await?;
+        let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout)
+            .await
+            .map_err(|e| match e {
+                e @ BackendError::TooLarge { .. } => e,
+                e => BackendError::OutcomeUnknown {
+                    backend: name.clone(),
+                    cause: format!(
+                        "answered HTTP {} but the answer was lost ({e}); not repeated — it may be deploying: look before deploying again",
+                        status.as_u16()
+                    ),
+                },
+            })?;
         if !status.is_success() {
             return Err(BackendError::Status {
                 backend: name.clone(),
@@ -59,6 +82,13 @@ impl Webhook {
                 body,
             });
         }
-        Ok(format!("{name} accepted (HTTP {})", status.as_u16()))
+        let url = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|j| j.get("url").and_then(|u| u.as_str()).map(str::to_string))
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+        Ok(Started {
+            line: format!("{name} accepted (HTTP {})", status.as_u16()),
+            url,
+        })
     }
 }

@@ -91,6 +91,34 @@ impl MetricPoint {
     }
 }
 
+/// The track label values of a canary environment's metrics (SPEC §2).
+pub const CANARY_TRACK: &str = "canary";
+pub const STABLE_TRACK: &str = "stable";
+
+/// Which environment's metrics to read split into tracks, and by which
+/// label (`track_label`, `"track"` by default).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TrackSelector {
+    /// The env label value (the environment's `metrics_label`).
+    pub env: String,
+    /// The label whose values are `canary` and `stable`.
+    pub label: String,
+}
+
+/// The latest step of each track; `None` where the track had no data.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrackPoints {
+    pub canary: Option<MetricPoint>,
+    pub stable: Option<MetricPoint>,
+}
+
+/// One poll's answer: each env label's step and each selected env's tracks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Polled {
+    pub points: HashMap<String, Option<MetricPoint>>,
+    pub tracks: HashMap<TrackSelector, TrackPoints>,
+}
+
 /// What went wrong with a metrics source. Names the source (its URL without
 /// credentials or query) and the cause; never carries a token.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -206,6 +234,20 @@ impl MetricsSource {
         match self {
             MetricsSource::Scrape(s) => s.poll(labels).await,
             MetricsSource::Prometheus(p) => p.poll(labels).await,
+        }
+        .map_err(MetricsError::cleaned)
+    }
+
+    /// [`poll`](Self::poll) plus the canary and stable tracks of `tracks`,
+    /// read at the same moment as the env totals.
+    pub async fn poll_tracked(
+        &self,
+        labels: &[String],
+        tracks: &[TrackSelector],
+    ) -> Result<Polled, MetricsError> {
+        match self {
+            MetricsSource::Scrape(s) => s.poll_tracked(labels, tracks).await,
+            MetricsSource::Prometheus(p) => p.poll_tracked(labels, tracks).await,
         }
         .map_err(MetricsError::cleaned)
     }

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    MetricPoint, MetricsError, Secret, client, display_url, excerpt, read_body, token_from_env,
-    transport_error,
+    CANARY_TRACK, MetricPoint, MetricsError, Polled, STABLE_TRACK, Secret, TrackPoints,
+    TrackSelector, client, display_url, excerpt, read_body, token_from_env, transport_error,
 };
 use crate::config::{MetricsConfig, QueryTemplates};
 
@@ -79,6 +79,31 @@ pub fn render_query(template: &str, label: &str, step: Duration, q: Option<f64>)
         out = out.replace("{q}", &q.to_string());
     }
     out
+}
+
+/// A template narrowed to one track: every `"{env}"` matcher gains
+/// `,LABEL="VALUE"` beside it (the default templates select by
+/// `env="{env}"`; a custom one must select by some `"{env}"` too).
+pub fn track_template(template: &str, label: &str, track: &str) -> Result<String, MetricsError> {
+    let name_ok = label
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return Err(MetricsError::Config(format!(
+            "track_label {label:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        )));
+    }
+    if !template.contains("\"{env}\"") {
+        return Err(MetricsError::Config(format!(
+            "the query {template:?} has no \"{{env}}\" matcher to add {label}=\"{track}\" to"
+        )));
+    }
+    Ok(template.replace(
+        "\"{env}\"",
+        &format!("\"{{env}}\",{label}=\"{}\"", promql_escape(track)),
+    ))
 }
 
 fn unix_seconds(t: DateTime<Utc>) -> String {
@@ -318,39 +343,108 @@ impl PrometheusSource {
         ]
     }
 
+    /// The queries of one track of `label` (see [`track_template`]).
+    fn track_queries(
+        &self,
+        label: &str,
+        track_label: &str,
+        track: &str,
+    ) -> Result<[String; 5], MetricsError> {
+        let t = &self.queries;
+        let step = self.step;
+        Ok([
+            render_query(
+                &track_template(&t.requests, track_label, track)?,
+                label,
+                step,
+                None,
+            ),
+            render_query(
+                &track_template(&t.errors, track_label, track)?,
+                label,
+                step,
+                None,
+            ),
+            render_query(
+                &track_template(&t.latency, track_label, track)?,
+                label,
+                step,
+                Some(QUANTILES[0]),
+            ),
+            render_query(
+                &track_template(&t.latency, track_label, track)?,
+                label,
+                step,
+                Some(QUANTILES[1]),
+            ),
+            render_query(
+                &track_template(&t.latency, track_label, track)?,
+                label,
+                step,
+                Some(QUANTILES[2]),
+            ),
+        ])
+    }
+
+    /// One step from the five queries, evaluated at `at`; `None` without
+    /// requests data.
+    async fn point_at(
+        &self,
+        [r, e, q50, q95, q99]: [String; 5],
+        at: DateTime<Utc>,
+    ) -> Result<Option<MetricPoint>, MetricsError> {
+        let (r, e, q50, q95, q99) = tokio::try_join!(
+            self.instant(r, at),
+            self.instant(e, at),
+            self.instant(q50, at),
+            self.instant(q95, at),
+            self.instant(q99, at),
+        )?;
+        let shown = format!("{}/api/v1/query", self.shown);
+        let latest = |s: Vec<Series>| -> Vec<(f64, f64)> {
+            s.into_iter().filter_map(|v| v.last().copied()).collect()
+        };
+        Ok(match sum_values(&latest(r)) {
+            None => None,
+            Some(requests) => Some(MetricPoint {
+                at,
+                step_s: self.step.as_secs_f64(),
+                requests,
+                errors: sum_values(&latest(e)).unwrap_or(0.0),
+                p50_ms: one_latency(&shown, &latest(q50))?,
+                p95_ms: one_latency(&shown, &latest(q95))?,
+                p99_ms: one_latency(&shown, &latest(q99))?,
+            }),
+        })
+    }
+
     /// The latest step of each label, evaluated at one common instant.
     pub async fn poll(
         &self,
         labels: &[String],
     ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
+        Ok(self.poll_tracked(labels, &[]).await?.points)
+    }
+
+    /// [`poll`](Self::poll) plus the canary and stable tracks of `tracks`,
+    /// all evaluated at the same instant.
+    pub async fn poll_tracked(
+        &self,
+        labels: &[String],
+        tracks: &[TrackSelector],
+    ) -> Result<Polled, MetricsError> {
         let at = Utc::now();
-        let mut out = HashMap::new();
+        let mut out = Polled::default();
         for label in labels {
-            let [r, e, q50, q95, q99] = self.queries(label, self.step);
-            let (r, e, q50, q95, q99) = tokio::try_join!(
-                self.instant(r, at),
-                self.instant(e, at),
-                self.instant(q50, at),
-                self.instant(q95, at),
-                self.instant(q99, at),
-            )?;
-            let shown = format!("{}/api/v1/query", self.shown);
-            let latest = |s: Vec<Series>| -> Vec<(f64, f64)> {
-                s.into_iter().filter_map(|v| v.last().copied()).collect()
-            };
-            let point = match sum_values(&latest(r)) {
-                None => None,
-                Some(requests) => Some(MetricPoint {
-                    at,
-                    step_s: self.step.as_secs_f64(),
-                    requests,
-                    errors: sum_values(&latest(e)).unwrap_or(0.0),
-                    p50_ms: one_latency(&shown, &latest(q50))?,
-                    p95_ms: one_latency(&shown, &latest(q95))?,
-                    p99_ms: one_latency(&shown, &latest(q99))?,
-                }),
-            };
-            out.insert(label.clone(), point);
+            let point = self.point_at(self.queries(label, self.step), at).await?;
+            out.points.insert(label.clone(), point);
+        }
+        for t in tracks {
+            let canary = self.track_queries(&t.env, &t.label, CANARY_TRACK)?;
+            let stable = self.track_queries(&t.env, &t.label, STABLE_TRACK)?;
+            let (canary, stable) =
+                tokio::try_join!(self.point_at(canary, at), self.point_at(stable, at))?;
+            out.tracks.insert(t.clone(), TrackPoints { canary, stable });
         }
         Ok(out)
     }
@@ -494,6 +588,31 @@ mod tests {
             render_query(&t.errors, "staging", Duration::from_secs(5), None),
             r#"sum(increase(http_requests_total{env="staging",code=~"5.."}[5s]))"#
         );
+    }
+
+    #[test]
+    fn track_templates_narrow_every_env_matcher() {
+        let t = QueryTemplates::default();
+        let q = render_query(
+            &track_template(&t.errors, "track", "canary").unwrap(),
+            "production",
+            Duration::from_secs(2),
+            None,
+        );
+        assert_eq!(
+            q,
+            r#"sum(increase(http_requests_total{env="production",track="canary",code=~"5.."}[2s]))"#
+        );
+        let q = track_template(&t.latency, "deployment_track", "stable").unwrap();
+        assert!(
+            q.contains(r#"env="{env}",deployment_track="stable"}"#),
+            "{q}"
+        );
+        let e = track_template("sum(rate(x[1m]))", "track", "canary").unwrap_err();
+        assert!(e.to_string().contains("no \"{env}\" matcher"), "{e}");
+        let e = track_template(&t.requests, "tr-ack", "canary").unwrap_err();
+        assert!(e.to_string().contains("not a Prometheus label name"), "{e}");
+        assert!(track_template(&t.requests, "", "canary").is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::exposition::{self, Exposition};
+use super::{CANARY_TRACK, Polled, STABLE_TRACK, TrackPoints, TrackSelector};
 use super::{
     MetricPoint, MetricsError, Secret, client, display_url, excerpt, histogram_quantile, read_body,
     token_from_env, transport_error,
@@ -52,12 +53,54 @@ pub struct LabelCounters {
 pub struct Snapshot {
     pub at: DateTime<Utc>,
     pub labels: BTreeMap<String, LabelCounters>,
+    /// The counters per env label and track (see [`track_key`]), for the
+    /// track label names the scrape was asked to split by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tracks: BTreeMap<String, LabelCounters>,
+}
+
+/// The key of one env label's track in [`Snapshot::tracks`]: the env value,
+/// the track label's name and its value, joined by a separator no label
+/// value of the exposition can hold unescaped.
+pub fn track_key(env: &str, track_label: &str, track: &str) -> String {
+    format!("{env}\u{1f}{track_label}\u{1f}{track}")
+}
+
+impl LabelCounters {
+    fn add(&mut self, s: &exposition::Sample) {
+        match s.name.as_str() {
+            REQUESTS => {
+                let code = s.label("code").unwrap_or("").to_string();
+                *self.requests.entry(code).or_insert(0.0) += s.value;
+            }
+            BUCKET => {
+                // Normalise "1" / "1.0" / "+Inf" spellings to one key.
+                if let Some(bound) = s.label("le").and_then(exposition::parse_value) {
+                    *self.buckets.entry(le_key(bound)).or_insert(0.0) += s.value;
+                }
+            }
+            COUNT => *self.count.get_or_insert(0.0) += s.value,
+            _ => {}
+        }
+    }
 }
 
 impl Snapshot {
     /// Gather the counters of every env label from an exposition.
     pub fn from_exposition(at: DateTime<Utc>, e: &Exposition) -> Snapshot {
+        Snapshot::from_exposition_with_tracks(at, e, &[])
+    }
+
+    /// [`from_exposition`](Self::from_exposition), also keeping the
+    /// counters of each value of the `track_labels` apart (an env's total
+    /// still sums every track).
+    pub fn from_exposition_with_tracks(
+        at: DateTime<Utc>,
+        e: &Exposition,
+        track_labels: &[String],
+    ) -> Snapshot {
         let mut labels: BTreeMap<String, LabelCounters> = BTreeMap::new();
+        let mut tracks: BTreeMap<String, LabelCounters> = BTreeMap::new();
         for s in &e.samples {
             if !(s.value.is_finite() && s.value >= 0.0) {
                 continue;
@@ -65,29 +108,20 @@ impl Snapshot {
             let Some(env) = s.label(ENV_LABEL) else {
                 continue;
             };
-            match s.name.as_str() {
-                REQUESTS => {
-                    let code = s.label("code").unwrap_or("").to_string();
-                    let entry = labels.entry(env.to_string()).or_default();
-                    *entry.requests.entry(code).or_insert(0.0) += s.value;
+            if !matches!(s.name.as_str(), REQUESTS | BUCKET | COUNT) {
+                continue;
+            }
+            labels.entry(env.to_string()).or_default().add(s);
+            for name in track_labels {
+                if let Some(track) = s.label(name) {
+                    tracks
+                        .entry(track_key(env, name, track))
+                        .or_default()
+                        .add(s);
                 }
-                BUCKET => {
-                    let Some(le) = s.label("le") else { continue };
-                    // Normalise "1" / "1.0" / "+Inf" spellings to one key.
-                    let Some(bound) = exposition::parse_value(le) else {
-                        continue;
-                    };
-                    let entry = labels.entry(env.to_string()).or_default();
-                    *entry.buckets.entry(le_key(bound)).or_insert(0.0) += s.value;
-                }
-                COUNT => {
-                    let entry = labels.entry(env.to_string()).or_default();
-                    *entry.count.get_or_insert(0.0) += s.value;
-                }
-                _ => {}
             }
         }
-        Snapshot { at, labels }
+        Snapshot { at, labels, tracks }
     }
 
     /// The step from `prev` to `self` for `label`; `None` when either scrape
@@ -95,6 +129,31 @@ impl Snapshot {
     pub fn step_since(&self, prev: &Snapshot, label: &str) -> Option<MetricPoint> {
         let cur = self.labels.get(label)?;
         let old = prev.labels.get(label)?;
+        self.step_of(prev, cur, old)
+    }
+
+    /// The step of one track of an env label (`track_label="track"`);
+    /// `None` when either scrape lacks it (no canary traffic, or the first
+    /// scrape): a gap, never zero traffic.
+    pub fn track_step_since(
+        &self,
+        prev: &Snapshot,
+        env: &str,
+        track_label: &str,
+        track: &str,
+    ) -> Option<MetricPoint> {
+        let key = track_key(env, track_label, track);
+        let cur = self.tracks.get(&key)?;
+        let old = prev.tracks.get(&key)?;
+        self.step_of(prev, cur, old)
+    }
+
+    fn step_of(
+        &self,
+        prev: &Snapshot,
+        cur: &LabelCounters,
+        old: &LabelCounters,
+    ) -> Option<MetricPoint> {
         let step_s = (self.at - prev.at).num_milliseconds().max(0) as f64 / 1000.0;
 
         let mut requests = 0.0;
@@ -256,6 +315,14 @@ impl ScrapeSource {
 
     /// Fetch and parse one exposition.
     pub async fn scrape(&self) -> Result<Snapshot, MetricsError> {
+        self.scrape_with_tracks(&[]).await
+    }
+
+    /// [`scrape`](Self::scrape), keeping the tracks of `track_labels` apart.
+    pub async fn scrape_with_tracks(
+        &self,
+        track_labels: &[String],
+    ) -> Result<Snapshot, MetricsError> {
         let mut req = self
             .client
             .get(&self.target)
@@ -286,7 +353,11 @@ impl ScrapeSource {
             line: e.line,
             message: e.message,
         })?;
-        Ok(Snapshot::from_exposition(at, &parsed))
+        Ok(Snapshot::from_exposition_with_tracks(
+            at,
+            &parsed,
+            track_labels,
+        ))
     }
 
     /// Scrape once and return the step since the previous scrape for each
@@ -295,7 +366,21 @@ impl ScrapeSource {
         &self,
         labels: &[String],
     ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
-        let cur = self.scrape().await?;
+        Ok(self.poll_tracked(labels, &[]).await?.points)
+    }
+
+    /// [`poll`](Self::poll), plus the canary and stable tracks of each of
+    /// `tracks` from the same two scrapes. Ask with the same `tracks` every
+    /// time: a scrape kept without a track has no previous counters for it.
+    pub async fn poll_tracked(
+        &self,
+        labels: &[String],
+        tracks: &[TrackSelector],
+    ) -> Result<Polled, MetricsError> {
+        let mut names: Vec<String> = tracks.iter().map(|t| t.label.clone()).collect();
+        names.sort();
+        names.dedup();
+        let cur = self.scrape_with_tracks(&names).await?;
         let need_cache = self
             .prev
             .lock()
@@ -318,7 +403,13 @@ impl ScrapeSource {
                 // An answer that overtook a later one: keep the later as the reference.
                 Some(p) if p.at > cur.at => {
                     *guard = Some(p);
-                    return Ok(labels.iter().map(|l| (l.clone(), None)).collect());
+                    return Ok(Polled {
+                        points: labels.iter().map(|l| (l.clone(), None)).collect(),
+                        tracks: tracks
+                            .iter()
+                            .map(|t| (t.clone(), TrackPoints::default()))
+                            .collect(),
+                    });
                 }
                 p => {
                     *guard = Some(cur.clone());
@@ -330,13 +421,28 @@ impl ScrapeSource {
             let (path, url, snap) = (path.clone(), self.url.clone(), cur.clone());
             let _ = tokio::task::spawn_blocking(move || store_cache(&path, &url, &snap)).await;
         }
-        Ok(labels
+        let points = labels
             .iter()
             .map(|l| {
                 let point = prev.as_ref().and_then(|p| cur.step_since(p, l));
                 (l.clone(), point)
             })
-            .collect())
+            .collect();
+        let tracks = tracks
+            .iter()
+            .map(|t| {
+                let step = |track: &str| {
+                    prev.as_ref()
+                        .and_then(|p| cur.track_step_since(p, &t.env, &t.label, track))
+                };
+                let points = TrackPoints {
+                    canary: step(CANARY_TRACK),
+                    stable: step(STABLE_TRACK),
+                };
+                (t.clone(), points)
+            })
+            .collect();
+        Ok(Polled { points, tracks })
     }
 }
 
@@ -507,6 +613,75 @@ other_metric{{env=\"prod\"}} 5\n",
         assert_eq!(c.requests.len(), 1);
         assert_eq!(c.requests["500"], 3.0);
         assert!(!s.labels.contains_key(""));
+    }
+
+    /// Production split into tracks by `track`, as the demo fleet serves it.
+    fn tracked(c_ok: u64, c_err: u64, s_ok: u64, s_err: u64, c_fast: u64, s_fast: u64) -> String {
+        format!(
+            "http_requests_total{{env=\"production\",track=\"canary\",code=\"200\"}} {c_ok}\n\
+http_requests_total{{env=\"production\",track=\"canary\",code=\"500\"}} {c_err}\n\
+http_requests_total{{env=\"production\",track=\"stable\",code=\"200\"}} {s_ok}\n\
+http_requests_total{{env=\"production\",track=\"stable\",code=\"500\"}} {s_err}\n\
+http_requests_total{{env=\"staging\",code=\"200\"}} 5\n\
+http_request_duration_seconds_bucket{{env=\"production\",track=\"canary\",le=\"0.1\"}} {c_fast}\n\
+http_request_duration_seconds_bucket{{env=\"production\",track=\"canary\",le=\"+Inf\"}} {}\n\
+http_request_duration_seconds_bucket{{env=\"production\",track=\"stable\",le=\"0.1\"}} {s_fast}\n\
+http_request_duration_seconds_bucket{{env=\"production\",track=\"stable\",le=\"+Inf\"}} {}\n",
+            c_ok + c_err,
+            s_ok + s_err
+        )
+    }
+
+    fn snap_tracks(t: i64, text: &str, names: &[&str]) -> Snapshot {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        Snapshot::from_exposition_with_tracks(at(t), &exposition::parse(text).unwrap(), &names)
+    }
+
+    #[test]
+    fn tracks_are_read_apart_and_the_env_still_sums_them() {
+        let a = snap_tracks(0, &tracked(100, 0, 900, 3, 100, 900), &["track"]);
+        let b = snap_tracks(10, &tracked(190, 10, 1800, 6, 110, 1800), &["track"]);
+        let c = b
+            .track_step_since(&a, "production", "track", "canary")
+            .unwrap();
+        let s = b
+            .track_step_since(&a, "production", "track", "stable")
+            .unwrap();
+        assert_eq!((c.requests, c.errors), (100.0, 10.0));
+        assert_eq!((s.requests, s.errors), (903.0, 3.0));
+        // Canary: 10 of 100 under 100 ms, the rest above: p50 at the bound.
+        assert_eq!(c.p50_ms, Some(100.0));
+        assert!(s.p50_ms.unwrap() < 100.0);
+        let all = b.step_since(&a, "production").unwrap();
+        assert_eq!((all.requests, all.errors), (1003.0, 13.0));
+        // An env without the track label has no tracks: a gap, not zero.
+        assert_eq!(b.track_step_since(&a, "staging", "track", "canary"), None);
+        // Another label name is not split by unless asked for.
+        assert_eq!(b.track_step_since(&a, "production", "tier", "canary"), None);
+        let other = snap_tracks(10, &tracked(190, 10, 1800, 6, 110, 1800), &["tier"]);
+        assert!(other.tracks.is_empty());
+    }
+
+    #[test]
+    fn a_track_that_appears_counts_from_the_next_scrape() {
+        // Before the canary gets traffic, production is not split at all.
+        let a = snap_tracks(
+            0,
+            "http_requests_total{env=\"production\",code=\"200\"} 1000\n",
+            &["track"],
+        );
+        let b = snap_tracks(1, &tracked(5, 0, 1000, 0, 5, 1000), &["track"]);
+        assert_eq!(
+            b.track_step_since(&a, "production", "track", "canary"),
+            None
+        );
+        // The env's total stays continuous across the split.
+        assert_eq!(b.step_since(&a, "production").unwrap().requests, 5.0);
+        let c = snap_tracks(2, &tracked(25, 1, 1180, 0, 20, 1100), &["track"]);
+        let p = c
+            .track_step_since(&b, "production", "track", "canary")
+            .unwrap();
+        assert_eq!((p.requests, p.errors), (21.0, 1.0));
     }
 
     #[test]

@@ -114,6 +114,30 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             ));
             let (st, style) = super::envs::state_line(state, env);
             out.extend(rows(width, "state", st, style, t.dim));
+            if let Some(d) = state
+                .env_ui(&env.name)
+                .and_then(|u| u.deploy.as_ref())
+                .filter(|d| d.finished.is_none())
+                && let Some(line) = d.backend_line(state.now)
+            {
+                let style = if d.waiting().is_some() {
+                    t.warn
+                } else {
+                    t.busy
+                };
+                out.extend(rows(width, "", line, style, t.dim));
+                if let Some(w) = d.waiting() {
+                    let how = if w.can_answer {
+                        "a approves · x rejects (with a note, sent to the CI/CD system)"
+                    } else {
+                        "this token may not answer it: a required reviewer must"
+                    };
+                    out.extend(rows(width, "", how.to_string(), t.warn, t.dim));
+                }
+                if let Some(url) = d.backend.as_ref().and_then(|(p, _)| p.url.clone()) {
+                    out.extend(rows(width, "", url, t.link, t.dim));
+                }
+            }
             out.extend(rows(
                 width,
                 "rollback",
@@ -191,6 +215,9 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                     t.text,
                     t.dim,
                 ));
+                if let Some(url) = &env.deploy_url {
+                    out.extend(rows(width, "", url.clone(), t.link, t.dim));
+                }
             }
             let m = &env.metrics;
             let v = |x: Option<f64>, f: fn(f64) -> String| x.map(f).unwrap_or_else(|| "–".into());

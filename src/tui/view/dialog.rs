@@ -66,6 +66,38 @@ pub fn target_record(state: &State, env: &str, version: &Version) -> String {
     out
 }
 
+/// A migration release, flagged in the promote and approval dialogs: which
+/// paths, and the backup taken for it (when one is recorded).
+fn migration_lines(state: &State, env: &str, version: &Version) -> Vec<Line<'static>> {
+    let t = &state.theme;
+    let Some(r) = state
+        .env_status(env)
+        .filter(|e| e.promotion.as_ref().is_some_and(|p| &p.version == version))
+        .and_then(|e| e.release.as_ref())
+        .filter(|r| r.migration_release)
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![Line::styled(
+        format!(
+            "⚠ {version} changes the database: {}",
+            r.migrations.join(", ")
+        ),
+        t.warn,
+    )];
+    out.push(Line::styled(
+        "  a code rollback will not undo it (the schema stays as it is)",
+        t.dim,
+    ));
+    if let Some(b) = &r.backup {
+        out.push(Line::styled(
+            format!("  backup {} recorded {}", b.id, format::timestamp(b.at)),
+            t.dim,
+        ));
+    }
+    out
+}
+
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
     let mut lines: Vec<Line> = Vec::new();
@@ -104,10 +136,29 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             for g in warnings {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
+            let facts = state.env_status(env);
+            lines.extend(migration_lines(state, env, version));
             if *production {
                 lines.push(Line::styled("This deploys to PRODUCTION.", t.error));
             }
-            let verb = if warnings.is_empty() {
+            let freeze = facts.and_then(|e| e.freeze.as_ref());
+            if let Some(f) = freeze {
+                lines.push(Line::styled(
+                    format!("❄ {env} is {}", f.describe()),
+                    t.error,
+                ));
+            }
+            if let Some(reason) = &d.note {
+                lines.push(Line::raw(""));
+                lines.push(Line::from(vec![
+                    Span::styled("Why break the freeze (audited): ", t.warn),
+                    Span::styled(reason.clone(), t.text),
+                    Span::styled("▏", t.key),
+                ]));
+            }
+            let verb = if d.note.is_some() {
+                "break the freeze"
+            } else if warnings.is_empty() {
                 "promote"
             } else {
                 "promote anyway"
@@ -123,10 +174,12 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             version,
             source,
             decision,
+            refused,
         } => {
-            let (word, verb) = match decision {
-                Decision::Go => ("a Go", "record Go"),
-                Decision::NoGo => ("a No-Go", "record No-Go"),
+            let (word, verb) = match (decision, refused) {
+                (Decision::Go, None) => ("a Go", "record Go"),
+                (Decision::Go, Some(_)) => ("a Go", "try anyway"),
+                (Decision::NoGo, _) => ("a No-Go", "record No-Go"),
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("Record {word} for "), t.text),
@@ -138,6 +191,27 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             if *decision == Decision::NoGo {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
+            }
+            lines.extend(migration_lines(state, env, version));
+            // The approval stage's own evidence, for the one giving the Go.
+            if let Some(v) = state
+                .env_status(env)
+                .and_then(|e| e.promotion.as_ref())
+                .filter(|p| &p.version == version)
+                .and_then(|p| p.evidence.stage_verdict.as_ref())
+            {
+                let style = match v.verdict {
+                    crate::monitor::StageState::Healthy => t.ok,
+                    crate::monitor::StageState::Regression => t.error,
+                    crate::monitor::StageState::InsufficientData => t.dim,
+                };
+                lines.push(Line::styled(format!("Evidence: {}", v.reason), style));
+            }
+            if let Some(g) = refused {
+                lines.push(Line::styled(
+                    format!("✗ refused by policy: {}", g.detail),
+                    t.error,
+                ));
             }
             lines.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
@@ -151,6 +225,40 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 verb,
                 *decision == Decision::NoGo,
             )
+        }
+        Pending::Review {
+            env,
+            version,
+            what,
+            prompt,
+            approve,
+        } => {
+            let (word, verb) = if *approve {
+                ("Approve", "approve")
+            } else {
+                ("Reject", "reject")
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{word} the deploy of "), t.text),
+                Span::styled(version.to_string(), t.title),
+                Span::styled(format!(" → {env}"), t.text),
+            ]));
+            lines.push(Line::styled(format!("{what}: {prompt}"), t.dim));
+            lines.push(Line::styled(
+                "The answer and the note go to the CI/CD system and the audit log.",
+                t.dim,
+            ));
+            if !*approve {
+                lines.push(Line::styled("Rejecting stops this deploy.", t.warn));
+            }
+            lines.push(Line::raw(""));
+            let note = d.note.clone().unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled("Note (optional): ", t.dim),
+                Span::styled(note, t.text),
+                Span::styled("▏", t.key),
+            ]));
+            (format!(" Review for {env} "), verb, !*approve)
         }
         Pending::Rollback {
             env,
@@ -200,6 +308,33 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     format!("{v}: {}", target_record(state, env, v)),
                     t.text,
                 ));
+            }
+            // Code rollback cannot undo a schema change: say so, and how
+            // to restore the backup (shown, never run).
+            if let Some(n) = state
+                .env_status(env)
+                .and_then(|e| e.rollback_schema.as_ref())
+            {
+                lines.push(Line::styled(format!("⚠ {}", n.warning), t.error));
+                match &n.restore {
+                    Some(cmd) => {
+                        lines.push(Line::styled(
+                            "To restore the database too (shipdeck never runs it):",
+                            t.warn,
+                        ));
+                        lines.push(Line::styled(format!("  {cmd}"), t.text));
+                    }
+                    None => lines.push(Line::styled(
+                        "No restore command configured ([release] restore).",
+                        t.warn,
+                    )),
+                }
+                if n.backup.is_none() {
+                    lines.push(Line::styled(
+                        "No backup is recorded for this release here.",
+                        t.warn,
+                    ));
+                }
             }
             if *production {
                 lines.push(Line::styled("This changes PRODUCTION.", t.error));

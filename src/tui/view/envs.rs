@@ -175,7 +175,7 @@ fn column(
     let w = (inner.width as usize).saturating_sub(label_w);
     let now = state.now;
 
-    let version = match (&env.version, &env.version_error) {
+    let mut version = match (&env.version, &env.version_error) {
         (Some(v), _) => vec![Part::new(v.to_string(), t.title)],
         (None, Some(_)) => vec![
             Part::new("? unknown", t.error),
@@ -183,6 +183,18 @@ fn column(
         ],
         (None, None) => vec![Part::new("? unknown", t.dim)],
     };
+    // Database changes: what it runs came with migrations (a rollback
+    // leaves the schema), or what promoting it would ship brings some.
+    let incoming = env.release.as_ref().is_some_and(|r| r.migration_release)
+        && env
+            .promotion
+            .as_ref()
+            .is_some_and(|p| p.current.as_ref() != Some(&p.version));
+    if env.rollback_schema.is_some() {
+        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ db"));
+    } else if incoming {
+        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db"));
+    }
 
     let (dot, hstyle) = health_mark(env.health, t);
     let health_age = (now - env.checked_at).num_seconds();
@@ -298,7 +310,21 @@ fn column(
     });
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
     let rows = rows.saturating_sub(plan_rows as usize);
+    // While a CI/CD backend deploys: what it says it is doing.
+    let deploying = state
+        .env_ui(&env.name)
+        .and_then(|u| u.deploy.as_ref())
+        .filter(|d| d.finished.is_none());
+    let backend = deploying.and_then(|d| {
+        let style = if d.waiting().is_some() {
+            t.warn
+        } else {
+            t.busy
+        };
+        d.backend_line(now).map(|l| (words(&l), style))
+    });
     let reason = match (&env.version_error, &env.drift, &env.promotion_error) {
+        _ if backend.is_some() => backend,
         // Errors often are URLs: cut by characters, not words.
         (Some(e), _, _) => Some((wrap_chars(&format!("✗ {e}"), width, rows), t.error)),
         (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
@@ -447,6 +473,7 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             TaskKind::Rollback => "rolling back…",
             TaskKind::Approve | TaskKind::Reject => "recording decision…",
             TaskKind::Watch => "starting monitoring…",
+            TaskKind::Review => "answering the review…",
         };
         return vec![Part::new(what, t.busy)];
     }

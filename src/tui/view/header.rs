@@ -24,6 +24,19 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         left.push(Part::new("  ", t.text));
         left.push(Part::new(" READ-ONLY ", t.selected_title));
     }
+    // An active freeze window: which environments, until when, why.
+    let frozen: Vec<&crate::engine::EnvStatus> = state
+        .environments()
+        .iter()
+        .filter(|e| e.freeze.is_some())
+        .collect();
+    if let Some(f) = frozen.first().and_then(|e| e.freeze.as_ref()) {
+        let names: Vec<&str> = frozen.iter().map(|e| e.name.as_str()).collect();
+        left.push(Part::new("  ", t.text));
+        left.push(Part::new(format!("❄ FROZEN {}", names.join(", ")), t.warn));
+        left.push(Part::new(format!(" until {}", f.to), t.warn).prio(1));
+        left.push(Part::new(format!(": {}", f.reason), t.warn).prio(3).cut());
+    }
 
     let mut right = Vec::new();
     if let Some(e) =

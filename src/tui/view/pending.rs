@@ -97,6 +97,33 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 None => vec![Part::new("ready: p promotes", t.ok)],
             };
             lines.push(format::fit(verdict, w));
+            // A release that changes the database says so before anything else.
+            let release = env.release.as_ref().filter(|r| r.repository.is_some());
+            if let Some(r) = release.filter(|r| r.migration_release) {
+                lines.push(format::fit(
+                    vec![
+                        Part::new("⚠ MIGRATIONS ", t.warn),
+                        Part::new(r.migrations.join(", "), t.warn).cut(),
+                    ],
+                    w,
+                ));
+                if let Some(b) = &r.backup {
+                    lines.push(format::fit(
+                        vec![
+                            Part::new(format!("backup {}", b.id), t.text).cut(),
+                            Part::new(
+                                format!(
+                                    " taken {} ago",
+                                    format::age((state.now - b.at).num_seconds())
+                                ),
+                                t.dim,
+                            )
+                            .prio(1),
+                        ],
+                        w,
+                    ));
+                }
+            }
             let mut extra: Vec<Line> = Vec::new();
             let source = match &plan.from {
                 Some(from) => format!("from {from}, what it runs now"),
@@ -108,6 +135,16 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     vec![
                         Part::new("skips ", t.warn),
                         Part::new(plan.skips.join(", "), t.warn).cut(),
+                    ],
+                    w,
+                ));
+            }
+            // Evidence no gate requires is shown for what it is.
+            for (label, text, style) in evidence_lines(plan, t) {
+                extra.push(format::fit(
+                    vec![
+                        Part::new(format!("{label}: "), t.dim),
+                        Part::new(text, style).cut(),
                     ],
                     w,
                 ));
@@ -183,6 +220,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled("Gates", t.title));
             }
             lines.extend(gates);
+            if let Some(r) = release {
+                let room = rows.saturating_sub(lines.len());
+                lines.extend(commit_lines(state, r, room, w));
+            }
             for l in extra {
                 if lines.len() < rows {
                     lines.push(l);
@@ -191,6 +232,109 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The pending release's evidence that no gate shows already: the approval
+/// stage's verdict, CI and review, as (label, text, style).
+pub fn evidence_lines(
+    plan: &crate::domain::PromotionPlan,
+    t: &crate::tui::theme::Theme,
+) -> Vec<(&'static str, String, ratatui::style::Style)> {
+    use crate::domain::CheckState;
+    use crate::monitor::StageState;
+    let gated = |name: &str| plan.gates.iter().any(|g| g.name == name);
+    let mut out = Vec::new();
+    let ev = &plan.evidence;
+    if let Some(v) = ev
+        .stage_verdict
+        .as_ref()
+        .filter(|_| !gated("healthy_stage"))
+    {
+        let style = match v.verdict {
+            StageState::Healthy => t.ok,
+            StageState::Regression => t.error,
+            StageState::InsufficientData => t.dim,
+        };
+        out.push(("stage", v.reason.clone(), style));
+    }
+    for (label, c) in [("ci", &ev.ci), ("review", &ev.review)] {
+        if let Some(c) = c.as_ref().filter(|_| !gated(label)) {
+            let style = match c.state {
+                CheckState::Success => t.ok,
+                CheckState::Failure => t.error,
+                CheckState::Pending => t.warn,
+                CheckState::Unknown => t.dim,
+            };
+            out.push((label, format!("{} — {}", c.state.as_str(), c.detail), style));
+        }
+    }
+    out
+}
+
+/// The commits of the release in at most `room` lines: a heading that says
+/// which of how many are shown, then one line each (short sha, age, author,
+/// subject) from the scroll position; or why the repository cannot tell.
+fn commit_lines(
+    state: &State,
+    r: &crate::engine::ReleaseFacts,
+    room: usize,
+    w: usize,
+) -> Vec<Line<'static>> {
+    let t = &state.theme;
+    let mut out = vec![Line::raw("")];
+    if room < 3 {
+        return Vec::new();
+    }
+    if let Some(e) = &r.git_error {
+        out.push(Line::styled("Commits", t.title));
+        out.extend(wrap(e, t.error, w).into_iter().take(room.saturating_sub(2)));
+        return out;
+    }
+    if r.commits.is_empty() {
+        out.push(format::fit_str(
+            "Commits: none between the two versions",
+            t.dim,
+            w,
+        ));
+        return out;
+    }
+    let n = r.commits.len();
+    let fits = room.saturating_sub(2).max(1);
+    let first = state.commit_scroll.min(n.saturating_sub(fits.min(n)));
+    let last = (first + fits).min(n);
+    let listed = if r.commits_capped {
+        format!(" ({} of {} listed)", n, r.commits_total)
+    } else {
+        String::new()
+    };
+    let heading = if first == 0 && last == n {
+        format!("Commits ({n}){listed}")
+    } else {
+        format!("Commits {}–{last} of {n}{listed}", first + 1)
+    };
+    let more = if last < n || first > 0 {
+        "  ↑↓ scroll"
+    } else {
+        ""
+    };
+    out.push(format::fit(
+        vec![Part::new(heading, t.title), Part::new(more, t.dim).prio(2)],
+        w,
+    ));
+    for c in &r.commits[first..last] {
+        let age = format::age((state.now - c.date.with_timezone(&chrono::Utc)).num_seconds());
+        let author: String = c.author.chars().take(14).collect();
+        out.push(format::fit(
+            vec![
+                Part::new(c.short().to_string(), t.dim),
+                Part::new(format!(" {age:>4}"), t.dim).prio(2),
+                Part::new(format!(" {author:<14}"), t.dim).prio(1),
+                Part::new(format!(" {}", c.subject), t.text).cut(),
+            ],
+            w,
+        ));
+    }
+    out
 }
 
 /// Words of `text` in lines: the first `first` columns wide, the others `rest`.

@@ -1,0 +1,131 @@
+//! What a deploy backend says while it works — one shape for every backend,
+//! so the console draws "GitHub Actions run #4812: in progress, 1m12s —
+//! deploy / migrate" and "Jenkins build #311: running, 0m40s" the same way,
+//! and a run that waits on a human (a GitHub environment's required
+//! reviewers) says so and can be answered from the console.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::call::took;
+
+/// One report of a deploy in flight. Every text in it has been
+/// [cleaned](crate::text::clean) by the backend that made it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Progress {
+    /// What runs: "GitHub Actions run #4812", "Jenkins build #311".
+    pub what: String,
+    /// Its state in the vendor's words, readable: "queued", "in progress",
+    /// "running", "waiting".
+    pub state: String,
+    /// Seconds since the backend was asked to deploy.
+    pub elapsed_s: f64,
+    /// Where it is, when the vendor says: "deploy / migrate" (job / step).
+    pub step: Option<String>,
+    /// The run's or build's page.
+    pub url: Option<String>,
+    /// A decision it waits for, when it does.
+    pub waiting: Option<Waiting>,
+}
+
+/// A human decision a deploy waits for inside the CI/CD system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// "waiting on a reviewer for environment production".
+    pub prompt: String,
+    /// Whether shipdeck's token may answer it (as far as the vendor says).
+    pub can_answer: bool,
+}
+
+impl Progress {
+    /// The line the console shows, with the elapsed time given (the
+    /// console counts on between reports): "GitHub Actions run #4812: in
+    /// progress, 1m12s — deploy / migrate".
+    pub fn line_at(&self, elapsed_s: f64) -> String {
+        let mut s = format!(
+            "{}: {}, {}",
+            self.what,
+            self.state,
+            took(Duration::from_secs_f64(elapsed_s.max(0.0)))
+        );
+        if let Some(step) = &self.step {
+            s.push_str(" — ");
+            s.push_str(step);
+        }
+        if let Some(w) = &self.waiting {
+            s.push_str(" — ");
+            s.push_str(&w.prompt);
+        }
+        s
+    }
+
+    /// [`line_at`](Self::line_at) the time of the report.
+    pub fn line(&self) -> String {
+        self.line_at(self.elapsed_s)
+    }
+}
+
+/// `p` with every text [cleaned](crate::text::clean): no secret a vendor
+/// echoed back, no escape sequence from a job's or step's name.
+pub(super) fn cleaned(p: Progress) -> Progress {
+    use crate::text::clean;
+    Progress {
+        what: clean(&p.what),
+        state: clean(&p.state),
+        elapsed_s: p.elapsed_s,
+        step: p.step.map(|s| clean(&s)),
+        url: p.url.map(|u| clean(&u)),
+        waiting: p.waiting.map(|w| Waiting {
+            prompt: clean(&w.prompt),
+            can_answer: w.can_answer,
+        }),
+    }
+}
+
+/// Where a backend reports its progress: the engine turns each report into
+/// an event for the console and a log line.
+pub type Report<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
+/// A report that goes nowhere (a bench, a caller without a console).
+pub fn ignore(_: Progress) {}
+
+/// The answer a human gives to a deploy's [`Waiting`] decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    pub approve: bool,
+    /// Said to the CI/CD system with the answer (a review comment, an
+    /// approval summary).
+    pub note: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_as_one_line_with_the_step_and_what_it_waits_for() {
+        let mut p = Progress {
+            what: "GitHub Actions run #4812".into(),
+            state: "in progress".into(),
+            elapsed_s: 72.4,
+            step: Some("deploy / migrate".into()),
+            url: None,
+            waiting: None,
+        };
+        assert_eq!(
+            p.line(),
+            "GitHub Actions run #4812: in progress, 1m12s — deploy / migrate"
+        );
+        p.step = None;
+        p.state = "waiting".into();
+        p.waiting = Some(Waiting {
+            prompt: "waiting on a reviewer for environment production".into(),
+            can_answer: true,
+        });
+        assert_eq!(
+            p.line_at(80.0),
+            "GitHub Actions run #4812: waiting, 1m20s — waiting on a reviewer for environment production"
+        );
+    }
+}

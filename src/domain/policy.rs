@@ -1,0 +1,179 @@
+//! Team policy: `[policy] allow_self_approval = false` keeps the Go of a
+//! release from the people who ship it, like GitHub's "prevent
+//! self-review". A Go must come from someone other than the person who
+//! promoted the version into the approval stage (the recorded deploy) and
+//! other than the person promoting it onward.
+//!
+//! People are told apart by the actor shipdeck records (`[identity] name`,
+//! else `$USER@hostname`), compared exactly. That is an identity, not
+//! authentication: the rule keeps honest people from approving their own
+//! release by mistake; it cannot stop someone who sets another name.
+
+use super::{DeployRecord, Gate, Version};
+
+/// The gate's name in plans, refusals and the audit log.
+pub const GATE: &str = "self_approval";
+
+/// Who is involved in one release under `allow_self_approval = false`.
+#[derive(Clone, Copy, Debug)]
+pub struct SelfApproval<'a> {
+    /// Who acts now: gives the Go, or promotes.
+    pub actor: &'a str,
+    /// The approval stage (usually staging).
+    pub stage: &'a str,
+    /// Who promoted the version into `stage`, when shipdeck recorded it.
+    pub stage_promoter: Option<&'a str>,
+}
+
+/// Who brought `version` into `stage`: the actor of the newest recorded
+/// deploy of `stage` when that deploy shipped `version`. `None` when the
+/// stage's newest deploy is another version (it changed outside shipdeck)
+/// or none was recorded.
+pub fn stage_promoter<'a>(
+    deploys: &'a [DeployRecord],
+    stage: &str,
+    version: &Version,
+) -> Option<&'a str> {
+    deploys
+        .iter()
+        .filter(|d| d.env == stage)
+        .max_by_key(|d| d.at)
+        .filter(|d| &d.version == version)
+        .map(|d| d.actor.as_str())
+}
+
+/// Why `p.actor` may not give a Go to `version`, if they may not: they
+/// promoted it into the approval stage.
+pub fn go_refusal(p: &SelfApproval<'_>, version: &Version, target: &str) -> Option<Gate> {
+    (p.stage_promoter == Some(p.actor)).then(|| {
+        Gate::block(
+            GATE,
+            false,
+            format!(
+                "{} promoted {version} into {}, so cannot give its Go for {target}: [policy] allow_self_approval = false needs a Go from someone else",
+                p.actor, p.stage
+            ),
+        )
+    })
+}
+
+/// Whether the Go given by `approver` lets `p.actor` promote `version`:
+/// not when the approver is the promoter, nor when the approver promoted
+/// it into the approval stage.
+pub fn promotion_gate(p: &SelfApproval<'_>, version: &Version, approver: &str) -> Gate {
+    if approver == p.actor {
+        Gate::block(
+            GATE,
+            false,
+            format!(
+                "the Go for {version} is {approver}'s own, who is promoting it: [policy] allow_self_approval = false needs a Go from someone else"
+            ),
+        )
+    } else if p.stage_promoter == Some(approver) {
+        Gate::block(
+            GATE,
+            false,
+            format!(
+                "the Go for {version} is by {approver}, who promoted it into {}: [policy] allow_self_approval = false needs a Go from someone else",
+                p.stage
+            ),
+        )
+    } else {
+        Gate::block(
+            GATE,
+            true,
+            format!("the Go is by {approver}, not by who ships {version}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeployKind;
+    use chrono::{TimeZone, Utc};
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    fn deploy(env: &str, ver: &str, min: i64, actor: &str) -> DeployRecord {
+        DeployRecord {
+            env: env.into(),
+            version: v(ver),
+            from_version: None,
+            at: Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+                + chrono::Duration::minutes(min),
+            actor: actor.into(),
+            kind: DeployKind::Promote,
+            url: None,
+        }
+    }
+
+    fn who<'a>(actor: &'a str, promoter: Option<&'a str>) -> SelfApproval<'a> {
+        SelfApproval {
+            actor,
+            stage: "staging",
+            stage_promoter: promoter,
+        }
+    }
+
+    #[test]
+    fn the_stage_promoter_is_who_shipped_that_version_there_last() {
+        let d = [
+            deploy("staging", "v2", 0, "alice@a"),
+            deploy("production", "v2", 5, "carol@c"),
+            deploy("staging", "v3", 10, "bob@b"),
+        ];
+        assert_eq!(stage_promoter(&d, "staging", &v("v3")), Some("bob@b"));
+        // Staging moved on from v2: nobody "brought v2 in" any more.
+        assert_eq!(stage_promoter(&d, "staging", &v("v2")), None);
+        assert_eq!(stage_promoter(&d, "development", &v("v3")), None);
+    }
+
+    #[test]
+    fn whoever_promoted_into_the_approval_stage_cannot_give_the_go() {
+        let g = go_refusal(&who("alice@a", Some("alice@a")), &v("v3"), "production").unwrap();
+        assert_eq!(g.name, GATE);
+        assert!(!g.ok);
+        assert!(
+            g.detail.starts_with("alice@a promoted v3 into staging"),
+            "{}",
+            g.detail
+        );
+        assert!(g.detail.contains("allow_self_approval = false"));
+        assert_eq!(
+            go_refusal(&who("bob@b", Some("alice@a")), &v("v3"), "production"),
+            None
+        );
+        // Deployed outside shipdeck: nobody to compare with.
+        assert_eq!(
+            go_refusal(&who("alice@a", None), &v("v3"), "production"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_promoter_cannot_ship_on_their_own_go_nor_on_the_stage_promoters() {
+        let own = promotion_gate(&who("alice@a", Some("bob@b")), &v("v3"), "alice@a");
+        assert!(!own.ok);
+        assert!(own.detail.contains("alice@a's own"), "{}", own.detail);
+        let stage = promotion_gate(&who("carol@c", Some("bob@b")), &v("v3"), "bob@b");
+        assert!(!stage.ok);
+        assert!(
+            stage.detail.contains("bob@b, who promoted it into staging"),
+            "{}",
+            stage.detail
+        );
+        let fine = promotion_gate(&who("carol@c", Some("bob@b")), &v("v3"), "dave@d");
+        assert!(fine.ok, "{}", fine.detail);
+    }
+
+    #[test]
+    fn identities_are_compared_exactly() {
+        // Another machine is another actor: set [identity] name to be one
+        // person everywhere.
+        let g = promotion_gate(&who("alice@laptop", None), &v("v3"), "alice@desktop");
+        assert!(g.ok);
+    }
+}

@@ -1,0 +1,385 @@
+//! The pending release from the repository: its commits and migrations
+//! (cached by the pair of commits), the backup gate and the backup taken
+//! before a migration release is deployed, freezes, and what rolling back
+//! across migrations means.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::backends::backup::BackupHook;
+use crate::backends::vcs::{GitRepo, Range, Resolved, VcsError};
+use crate::config::Config;
+use crate::domain::release::{
+    Backup, Commit, Freeze, Glob, SchemaNotice, active_freeze, backup_detail, backup_gate,
+    backup_id_of, freeze_gate, migration_paths, needs_backup, schema_notice,
+};
+use crate::domain::{ActionKind, Gate, Outcome, PromotionPlan, Version};
+use crate::store::NewAudit;
+
+/// How long a version's resolution to a commit is reused: a tag moved by
+/// hand is seen within this time, and a status view of an unchanged fleet
+/// runs no git at all.
+const RESOLVE_TTL: Duration = Duration::from_secs(10);
+
+/// Ranges kept in memory (a handful of pairs are live at any time).
+const MAX_RANGES: usize = 64;
+
+/// How far back in an environment's audit log a backup is looked for.
+const BACKUP_LOOKBACK: usize = 500;
+
+/// What the engine knows of `[release]` and `[[freeze]]`.
+pub(super) struct ReleaseSource {
+    repo: Option<GitRepo>,
+    globs: Vec<Glob>,
+    backup: Option<BackupHook>,
+    freezes: Vec<Freeze>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    resolved: HashMap<Version, (Instant, Resolved)>,
+    ranges: HashMap<(String, String), Arc<Range>>,
+}
+
+impl ReleaseSource {
+    pub(super) fn from_config(cfg: &Config) -> ReleaseSource {
+        let r = &cfg.release;
+        ReleaseSource {
+            repo: r
+                .git
+                .as_ref()
+                .map(|g| GitRepo::new(g.get_ref(), r.tag_template(), r.timeout.0)),
+            globs: r.migration_globs(),
+            backup: r
+                .backup
+                .as_ref()
+                .map(|b| BackupHook::from_config(b.get_ref())),
+            freezes: crate::config::freezes(&cfg.freeze),
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a release carries, as the repository tells it: shown in the
+/// pending panel and in `status --json` (`pending.commits`, `migrations`, …).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReleaseFacts {
+    /// The repository read (`[release] git`); `None` when none is configured.
+    pub repository: Option<String>,
+    /// Commits between what the target runs and the version, newest first
+    /// (at most 500).
+    pub commits: Vec<Commit>,
+    /// How many commits the range has in all.
+    pub commits_total: usize,
+    /// More commits than listed.
+    pub commits_capped: bool,
+    /// Paths the release changes that match `[release] migrations`.
+    pub migrations: Vec<String>,
+    /// It changes the database: flagged wherever it appears.
+    pub migration_release: bool,
+    /// Why the repository could not answer, when it could not.
+    pub git_error: Option<String>,
+    /// The backup recorded for this version in the target environment.
+    pub backup: Option<Backup>,
+}
+
+/// The pending release: the plan (with its gates and its evidence: CI,
+/// review, the approval stage's verdict) and what it carries from the
+/// repository.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pending {
+    #[serde(flatten)]
+    pub plan: PromotionPlan,
+    #[serde(flatten)]
+    pub release: ReleaseFacts,
+}
+
+impl Engine {
+    /// A version resolved in the repository, reused for [`RESOLVE_TTL`].
+    async fn resolve(&self, repo: &GitRepo, v: &Version) -> Result<Resolved, VcsError> {
+        let src = &self.inner.release;
+        if let Some((at, r)) = src.cache().resolved.get(v)
+            && at.elapsed() < RESOLVE_TTL
+        {
+            return Ok(r.clone());
+        }
+        let r = repo.resolve(v).await?;
+        src.cache()
+            .resolved
+            .insert(v.clone(), (Instant::now(), r.clone()));
+        Ok(r)
+    }
+
+    /// The commit a version names in `[release] git` (cached like every
+    /// resolution): what the CI and review sources ask about. `None`
+    /// without a repository configured.
+    #[allow(dead_code)]
+    pub(super) async fn commit_of(&self, v: &Version) -> Option<Result<Resolved, VcsError>> {
+        let repo = self.inner.release.repo.as_ref()?;
+        Some(self.resolve(repo, v).await)
+    }
+
+    /// The range from `from` to `to`, cached by the pair of commits.
+    async fn range(&self, from: &Version, to: &Version) -> Result<Arc<Range>, VcsError> {
+        let Some(repo) = &self.inner.release.repo else {
+            return Err(VcsError::Failed {
+                repo: "-".into(),
+                cause: "no [release] git configured".into(),
+            });
+        };
+        let (f, t) = tokio::try_join!(self.resolve(repo, from), self.resolve(repo, to))?;
+        let key = (f.sha.clone(), t.sha.clone());
+        if let Some(r) = self.inner.release.cache().ranges.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(repo.range_of(f, t).await?);
+        let mut c = self.inner.release.cache();
+        if c.ranges.len() >= MAX_RANGES {
+            c.ranges.clear();
+        }
+        c.ranges.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// What promoting `env` from `from` (what it runs) to `to` carries.
+    /// Never fails: a repository that cannot answer is `git_error`.
+    pub(super) async fn release_facts(
+        &self,
+        env: &str,
+        from: Option<&Version>,
+        to: &Version,
+    ) -> ReleaseFacts {
+        let src = &self.inner.release;
+        let Some(repo) = &src.repo else {
+            return ReleaseFacts::default();
+        };
+        let mut facts = ReleaseFacts {
+            repository: Some(repo.shown().to_string()),
+            ..ReleaseFacts::default()
+        };
+        let Some(from) = from else {
+            facts.git_error = Some(format!(
+                "what {env} runs is unknown, so the commits it would get cannot be listed"
+            ));
+            return facts;
+        };
+        match self.range(from, to).await {
+            Ok(r) => {
+                facts.commits = r.commits.clone();
+                facts.commits_total = r.total;
+                facts.commits_capped = r.capped();
+                facts.migrations = migration_paths(&r.paths, &src.globs)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                facts.migration_release = !facts.migrations.is_empty();
+                if facts.migration_release {
+                    facts.backup = self.last_backup(env, to).await;
+                }
+            }
+            Err(e) => facts.git_error = Some(e.to_string()),
+        }
+        facts
+    }
+
+    /// The newest backup recorded for `version` in `env`.
+    pub(super) async fn last_backup(&self, env: &str, version: &Version) -> Option<Backup> {
+        let h = self
+            .inner
+            .store
+            .history(Some(env), BACKUP_LOOKBACK)
+            .await
+            .ok()?;
+        h.iter()
+            .filter(|e| {
+                e.action == ActionKind::Backup
+                    && e.outcome == Outcome::Succeeded
+                    && e.version.as_ref() == Some(version)
+            })
+            .find_map(|e| {
+                backup_id_of(&e.detail).map(|id| Backup {
+                    id: id.to_string(),
+                    at: e.finished_at.unwrap_or(e.at),
+                })
+            })
+    }
+
+    /// The freeze that holds for `env` now, if any.
+    pub(super) fn freeze_of(&self, env: &str, now: DateTime<Utc>) -> Option<Freeze> {
+        active_freeze(&self.inner.release.freezes, env, now).cloned()
+    }
+
+    /// Add the release's gates to a promotion plan: the freeze (broken
+    /// with `break_freeze`) and, with `requires_backup`, the backup gate.
+    /// Returns the facts the backup gate was judged on, when it needed them.
+    pub(super) async fn release_gates(
+        &self,
+        idx: usize,
+        plan: &mut PromotionPlan,
+        now: DateTime<Utc>,
+        break_freeze: Option<&str>,
+    ) -> Option<ReleaseFacts> {
+        let cfg_env = &self.inner.config.environments[idx];
+        let env = cfg_env.name();
+        if let Some(g) = freeze_gate(&self.inner.release.freezes, env, now, break_freeze) {
+            plan.gates.retain(|x| x.name != "freeze");
+            plan.gates.push(g);
+        }
+        if !cfg_env.gates.requires_backup {
+            return None;
+        }
+        let facts = self
+            .release_facts(env, plan.current.as_ref(), &plan.version)
+            .await;
+        let migrations = match &facts.git_error {
+            Some(e) => Err(e.as_str()),
+            None => Ok(facts.migrations.as_slice()),
+        };
+        if let Some(g) = backup_gate(true, plan.version.as_str(), migrations) {
+            plan.gates.retain(|x| x.name != "backup");
+            plan.gates.push(g);
+        }
+        Some(facts)
+    }
+
+    /// Before a migration release is deployed to an environment with
+    /// `requires_backup`: run the backup hook and record its id. A failed
+    /// backup is recorded too and refuses the deploy (exit 3).
+    pub(super) async fn backup_before_deploy(
+        &self,
+        idx: usize,
+        plan: &PromotionPlan,
+        facts: Option<&ReleaseFacts>,
+    ) -> Result<Option<Backup>, EngineError> {
+        let cfg_env = &self.inner.config.environments[idx];
+        let env = cfg_env.name();
+        let migrations = facts.map(|f| f.migrations.as_slice()).unwrap_or_default();
+        if !needs_backup(cfg_env.gates.requires_backup, migrations) {
+            return Ok(None);
+        }
+        let Some(hook) = &self.inner.release.backup else {
+            // Config validation makes requires_backup need a hook.
+            return Err(self
+                .refuse(
+                    ActionKind::Promote,
+                    env,
+                    Some(&plan.version),
+                    plan.current.as_ref(),
+                    Gate::block("backup", false, "no [release] backup hook configured"),
+                )
+                .await);
+        };
+        let shown = hook.shown(env, plan.version.as_str());
+        let started = Utc::now();
+        let result = hook.run(env, plan.version.as_str()).await;
+        let (outcome, detail) = match &result {
+            Ok(id) => (
+                Outcome::Succeeded,
+                format!("{} ({shown})", backup_detail(id)),
+            ),
+            Err(e) => (Outcome::Failed, format!("backup failed: {e}")),
+        };
+        self.inner
+            .store
+            .audit_start(&NewAudit {
+                at: started,
+                actor: &self.inner.actor,
+                action: ActionKind::Backup,
+                env,
+                version: Some(&plan.version),
+                from_version: plan.current.as_ref(),
+                outcome,
+                detail: &detail,
+            })
+            .await?;
+        match result {
+            Ok(id) => Ok(Some(Backup { id, at: Utc::now() })),
+            Err(e) => Err(self
+                .refuse(
+                    ActionKind::Promote,
+                    env,
+                    Some(&plan.version),
+                    plan.current.as_ref(),
+                    Gate::block(
+                        "backup",
+                        false,
+                        format!(
+                            "the backup before deploying {} failed, so nothing was deployed: {e}",
+                            plan.version
+                        ),
+                    ),
+                )
+                .await),
+        }
+    }
+
+    /// What rolling `env` back from `current` to `to` means for its
+    /// database: `None` when the rollback crosses no migration (or the
+    /// repository cannot tell — then `Err` says why).
+    pub async fn schema_notice(
+        &self,
+        env: &str,
+        current: &Version,
+        to: &Version,
+    ) -> Result<Option<SchemaNotice>, String> {
+        if self.inner.release.repo.is_none() || self.inner.release.globs.is_empty() {
+            return Ok(None);
+        }
+        let r = self.range(to, current).await.map_err(|e| e.to_string())?;
+        let migrations: Vec<String> = migration_paths(&r.paths, &self.inner.release.globs)
+            .into_iter()
+            .cloned()
+            .collect();
+        let template = self
+            .inner
+            .config
+            .env(env)
+            .and_then(|e| e.restore_command.as_deref())
+            .or(self.inner.config.release.restore());
+        let backup = if migrations.is_empty() {
+            None
+        } else {
+            self.last_backup(env, current).await
+        };
+        Ok(schema_notice(
+            env,
+            current.as_str(),
+            migrations,
+            template,
+            backup,
+        ))
+    }
+}
+
+impl Engine {
+    /// What promoting `env` would ship, with every gate checked, the
+    /// freeze broken for `break_freeze` when given: what a human confirms.
+    pub async fn plan_breaking(
+        &self,
+        env: &str,
+        version: Option<&Version>,
+        break_freeze: Option<&str>,
+    ) -> Result<PromotionPlan, EngineError> {
+        let idx = self.index(env)?;
+        let mut plan = self.plan(env, version).await?;
+        self.release_gates(idx, &mut plan, Utc::now(), break_freeze)
+            .await;
+        Ok(plan)
+    }
+
+    /// What promoting to `plan.to` carries (commits, migrations, backup).
+    pub async fn release_of(&self, plan: &PromotionPlan) -> ReleaseFacts {
+        self.release_facts(&plan.to, plan.current.as_ref(), &plan.version)
+            .await
+    }
+}

@@ -1,0 +1,466 @@
+//! Where a PostgreSQL store lives and how to reach it: the `[store] url`,
+//! the password (`password_env`, `$PGPASSWORD`, `~/.pgpass`), `sslmode`
+//! and the TLS connector (rustls). Nothing here ever puts the password in
+//! a message: errors name the store as `postgres://user@host:port/db`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::config::{Host, SslMode};
+
+use crate::store::StoreError;
+
+/// How long a connection attempt may take before the store is called unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A parsed `[store] url` with its password resolved.
+#[derive(Clone)]
+pub struct PgTarget {
+    pub(super) config: postgres::Config,
+    /// `postgres://user@host:port/db`: the store's name in every message.
+    pub(super) describe: String,
+    /// `host:port`, for "cannot reach" messages.
+    pub(super) host: String,
+    pub(super) tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTarget")
+            .field("store", &self.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a password came from (for `store` messages and tests; never the value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    Url,
+    Env,
+    PgPassword,
+    PgPass,
+    None,
+}
+
+impl PgTarget {
+    /// Parse `url` (`postgres://user@host:port/db?sslmode=require`) and
+    /// find its password: in the URL itself, else the variable named by
+    /// `password_env`, else `$PGPASSWORD`, else the first matching line of
+    /// `~/.pgpass` (`$PGPASSFILE`), which is read only when no one but its
+    /// owner may read it (mode 0600).
+    pub fn parse(url: &str, password_env: Option<&str>) -> Result<PgTarget, StoreError> {
+        Self::parse_with(url, password_env, &|k| std::env::var(k).ok(), pgpass_path())
+            .map(|(t, _)| t)
+    }
+
+    pub(crate) fn parse_with(
+        url: &str,
+        password_env: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+        pgpass: Option<PathBuf>,
+    ) -> Result<(PgTarget, PasswordSource), StoreError> {
+        crate::text::register_url_credentials(url);
+        let shown = crate::backends::show_url_public(url);
+        let bad = |cause: String| StoreError::Config {
+            store: shown.clone(),
+            cause,
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad(
+                "[store] url must start with postgres:// (or postgresql://)".into(),
+            ));
+        }
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            if k == "sslmode" && !matches!(v, "disable" | "prefer" | "require") {
+                return Err(bad(format!(
+                    "sslmode={v} is not supported: use disable, prefer or require (with a root certificate in $PGSSLROOTCERT or ~/.postgresql/root.crt, require also verifies the server's certificate and host name)"
+                )));
+            }
+        }
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| bad(format!("{e} (expected postgres://user@host:port/db)")))?;
+        let user = config
+            .get_user()
+            .map(str::to_string)
+            .or_else(|| env("PGUSER"))
+            .or_else(|| env("USER"))
+            .ok_or_else(|| bad("no user: write it in the URL (postgres://USER@host/db)".into()))?;
+        config.user(&user);
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => {
+                return Err(bad(
+                    "no host: write it in the URL (postgres://user@HOST/db)".into(),
+                ));
+            }
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let db = config
+            .get_dbname()
+            .map(str::to_string)
+            .unwrap_or_else(|| user.clone());
+        config.dbname(&db);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        if config.get_application_name().is_none() {
+            config.application_name("shipdeck");
+        }
+        let source = if config.get_password().is_some() {
+            PasswordSource::Url
+        } else if let Some(var) = password_env {
+            let pw = env(var).ok_or_else(|| {
+                bad(format!(
+                    "[store] password_env names {var}, which is not set in the environment"
+                ))
+            })?;
+            config.password(pw.as_str());
+            PasswordSource::Env
+        } else if let Some(pw) = env("PGPASSWORD") {
+            config.password(pw.as_str());
+            PasswordSource::PgPassword
+        } else {
+            let pgpass_host = if host.starts_with('/') {
+                "localhost".to_string()
+            } else {
+                host.clone()
+            };
+            match pgpass.and_then(|p| pgpass_lookup(&p, &pgpass_host, port, &db, &user)) {
+                Some(pw) => {
+                    config.password(pw.as_str());
+                    PasswordSource::PgPass
+                }
+                None => PasswordSource::None,
+            }
+        };
+        if let Some(pw) = config.get_password() {
+            crate::text::register_secret(&String::from_utf8_lossy(pw));
+        }
+        let describe = format!("postgres://{user}@{host}:{port}/{db}");
+        let tls = tls_connector(config.get_ssl_mode(), env).map_err(|e| StoreError::Config {
+            store: describe.clone(),
+            cause: e,
+        })?;
+        Ok((
+            PgTarget {
+                config,
+                describe,
+                host: format!("{host}:{port}"),
+                tls,
+            },
+            source,
+        ))
+    }
+
+    /// A new session. The error names the store and its host, never the password.
+    pub(super) fn connect(&self) -> Result<postgres::Client, StoreError> {
+        self.config
+            .connect(self.tls.clone())
+            .map_err(|e| self.unreachable(&e))
+    }
+
+    pub(super) fn unreachable(&self, e: &dyn std::fmt::Display) -> StoreError {
+        StoreError::Unreachable {
+            store: self.describe.clone(),
+            host: self.host.clone(),
+            cause: crate::text::redact(&e.to_string()),
+        }
+    }
+}
+
+fn pgpass_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PGPASSFILE") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass"))
+}
+
+/// The password of the first `~/.pgpass` line matching host, port, db and
+/// user (`*` matches anything; `\:` and `\\` are escapes). A file others
+/// may read is ignored, as libpq does, with a warning in the log.
+pub(crate) fn pgpass_lookup(
+    path: &Path,
+    host: &str,
+    port: u16,
+    db: &str,
+    user: &str,
+) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "{}: ignored: others may read it (chmod 0600 it, as libpq requires)",
+                path.display()
+            );
+            return None;
+        }
+    }
+    if !meta.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), db, user];
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let fields = pgpass_fields(l);
+            (fields.len() == 5).then_some(fields)
+        })
+        .find(|f| {
+            f.iter()
+                .zip(wanted)
+                .all(|(pat, val)| pat == "*" || pat == val)
+        })
+        .map(|mut f| f.remove(4))
+}
+
+/// Split one `.pgpass` line on unescaped colons, resolving `\:` and `\\`.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(n), Some(f)) = (chars.next(), out.last_mut()) {
+                    f.push(n)
+                }
+            }
+            ':' if out.len() < 5 => out.push(String::new()),
+            c => {
+                if let Some(f) = out.last_mut() {
+                    f.push(c)
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rustls connector for `sslmode`. As libpq does for `prefer` and
+/// `require`, the server's certificate is checked against a root
+/// certificate only when one is given (`$PGSSLROOTCERT` or
+/// `~/.postgresql/root.crt`, PEM): then the chain and the host name must
+/// verify. Without one the connection is encrypted, and the handshake's
+/// signatures checked, but the server is not authenticated. `disable`
+/// never starts TLS.
+fn tls_connector(
+    mode: SslMode,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let root_file = env("PGSSLROOTCERT").map(PathBuf::from).or_else(|| {
+        env("HOME")
+            .map(|h| Path::new(&h).join(".postgresql/root.crt"))
+            .filter(|p| p.is_file())
+    });
+    let config = match root_file {
+        Some(file) if mode != SslMode::Disable => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(&file)
+                .map_err(|e| format!("root certificate {}: {e}", file.display()))?;
+            for c in certs {
+                let c = c.map_err(|e| format!("root certificate {}: {e}", file.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("root certificate {}: {e}", file.display()))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq's `sslmode=prefer|require` without a root certificate: encrypt,
+/// check the handshake's signatures, accept the server's certificate.
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn pgpass(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pgpass");
+        std::fs::write(&p, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        (dir, p)
+    }
+
+    fn password(t: &PgTarget) -> Option<String> {
+        t.config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    #[test]
+    fn the_password_comes_from_password_env_before_pgpassword_and_pgpass() {
+        let (_d, file) = pgpass("*:*:*:*:from-pgpass\n", 0o600);
+        let url = "postgres://shipdeck@db.internal:5432/shipdeck";
+        let both = vars(&[("TEAM_PW", "from-env"), ("PGPASSWORD", "from-pgpassword")]);
+        let (t, src) =
+            PgTarget::parse_with(url, Some("TEAM_PW"), &both, Some(file.clone())).unwrap();
+        assert_eq!(
+            (src, password(&t).as_deref()),
+            (PasswordSource::Env, Some("from-env"))
+        );
+        let (t, src) = PgTarget::parse_with(url, None, &both, Some(file.clone())).unwrap();
+        assert_eq!(
+            (src, password(&t).as_deref()),
+            (PasswordSource::PgPassword, Some("from-pgpassword"))
+        );
+        let none = vars(&[]);
+        let (t, src) = PgTarget::parse_with(url, None, &none, Some(file)).unwrap();
+        assert_eq!(
+            (src, password(&t).as_deref()),
+            (PasswordSource::PgPass, Some("from-pgpass"))
+        );
+        assert_eq!(t.describe, "postgres://shipdeck@db.internal:5432/shipdeck");
+        assert_eq!(t.host, "db.internal:5432");
+    }
+
+    #[test]
+    fn an_unset_password_env_is_named() {
+        let err = PgTarget::parse_with(
+            "postgres://shipdeck@db/shipdeck",
+            Some("NOPE_PW"),
+            &vars(&[]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NOPE_PW") && err.contains("not set"), "{err}");
+    }
+
+    #[test]
+    fn pgpass_matches_fields_with_wildcards_and_escapes() {
+        let (_d, p) = pgpass(
+            "# comment\n\
+             other:5432:shipdeck:shipdeck:wrong-host\n\
+             db.internal:6543:*:shipdeck:wrong-port\n\
+             db.internal:*:ship\\:deck:shipdeck:pa\\:ss\\\\word\n\
+             *:*:*:*:fallback\n",
+            0o600,
+        );
+        assert_eq!(
+            pgpass_lookup(&p, "db.internal", 5432, "ship:deck", "shipdeck").as_deref(),
+            Some("pa:ss\\word")
+        );
+        assert_eq!(
+            pgpass_lookup(&p, "db.internal", 6543, "x", "shipdeck").as_deref(),
+            Some("wrong-port")
+        );
+        assert_eq!(
+            pgpass_lookup(&p, "elsewhere", 1, "x", "y").as_deref(),
+            Some("fallback")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pgpass_others_may_read_is_ignored() {
+        let (_d, p) = pgpass("*:*:*:*:secret\n", 0o644);
+        assert_eq!(pgpass_lookup(&p, "h", 5432, "d", "u"), None);
+    }
+
+    #[test]
+    fn sslmode_is_read_from_the_url_and_a_bad_one_is_refused() {
+        let (t, _) =
+            PgTarget::parse_with("postgres://u@h/d?sslmode=require", None, &vars(&[]), None)
+                .unwrap();
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        let err = PgTarget::parse_with("postgres://u@h/d?sslmode=bogus", None, &vars(&[]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sslmode"), "{err}");
+    }
+
+    #[test]
+    fn a_password_in_the_url_never_shows_in_the_store_name() {
+        let (t, src) =
+            PgTarget::parse_with("postgres://u:hunter2@h:5433/d", None, &vars(&[]), None).unwrap();
+        assert_eq!(src, PasswordSource::Url);
+        assert!(!t.describe.contains("hunter2"));
+        let e = t
+            .unreachable(&"password authentication failed for hunter2")
+            .to_string();
+        assert!(!e.contains("hunter2") && e.contains("h:5433"), "{e}");
+    }
+}

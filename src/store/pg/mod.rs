@@ -1,0 +1,1469 @@
+//! The team store: PostgreSQL, shared by every console and command of a
+//! team. The same [`Store`] as the embedded one, with the same hash-chained
+//! append-only audit log, and locks tied to their owner's database
+//! session, so a lock whose owner died (killed, network gone) holds nothing.
+//!
+//! It runs on the store thread like the SQLite store ([`super::AsyncStore`]),
+//! with the synchronous `postgres` client. A lost connection is taken up
+//! again by the next call (at most one attempt every
+//! [`RECONNECT_PAUSE`]); meanwhile every call answers "unreachable" at once
+//! and [`Store::integrity`] says since when, for every view to show.
+
+mod connect;
+mod migrate;
+mod schema;
+
+pub use connect::{PasswordSource, PgTarget};
+pub use migrate::{Export, MigrateReport, export_sqlite};
+pub use schema::SCHEMA_VERSION;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, Statement};
+
+use super::chain::{self, ChainReport, ChainRow};
+use super::sqlite::{legacy_note, pid_alive, ts};
+use super::{
+    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
+};
+use crate::domain::{
+    ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
+};
+use crate::monitor::Sample;
+use schema::{AUDIT_TRIGGERS, NS_LOCK};
+
+/// The least time between two attempts to reach a server that went away.
+pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+/// How many records the stored chain checkpoint may lag behind: moving it
+/// is a write every process would otherwise make on every action.
+const CHECKPOINT_EVERY: i64 = 64;
+
+/// One session with the server and the statements prepared on it.
+struct Session {
+    client: Client,
+    stmts: HashMap<&'static str, Statement>,
+}
+
+impl Session {
+    fn st(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.stmts.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.stmts.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
+/// The main connection and, while it is away, since when and why.
+#[derive(Default)]
+struct Link {
+    session: Option<Session>,
+    down: Option<Down>,
+}
+
+struct Down {
+    since: Instant,
+    since_utc: DateTime<Utc>,
+    last_try: Instant,
+    cause: String,
+}
+
+/// The session that holds this process's locks: a session-level advisory
+/// lock on `token` lives exactly as long as it does, and every lock row
+/// this process writes names the token.
+struct LockSession {
+    client: Client,
+    token: i64,
+    /// The locks (env, pid, host) this session's token vouches for.
+    held: HashSet<(String, u32, String)>,
+}
+
+/// The last point of the audit log this process walked and found intact.
+#[derive(Clone)]
+struct Verified {
+    key: (Option<i64>, i64),
+    report: ChainReport,
+}
+
+pub struct PgStore {
+    target: PgTarget,
+    link: Mutex<Link>,
+    locks: Mutex<Option<LockSession>>,
+    notes: Mutex<Vec<String>>,
+    verified: Mutex<Option<Verified>>,
+    /// The id of the stored checkpoint, as last seen.
+    stored_checkpoint: Mutex<Option<i64>>,
+}
+
+/// A server error's gist, or the transport's.
+pub(super) fn cause(e: &postgres::Error) -> String {
+    let text = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                let t = inner.to_string();
+                if !s.contains(&t) {
+                    s = format!("{s}: {t}");
+                }
+                src = inner.source();
+            }
+            s
+        }
+    };
+    crate::text::redact(&text)
+}
+
+/// The connection is gone (as opposed to a statement the server refused).
+fn is_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || (e.as_db_error().is_none() && e.code().is_none())
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
+        })
+}
+
+impl PgStore {
+    /// Connect to the store at `target`, migrating its schema if needed.
+    /// Unreachable: [`StoreError::Unreachable`], naming the store and host.
+    ///
+    /// The synchronous client runs a runtime of its own, which may not be
+    /// started (nor dropped) inside an async task: this connects on a
+    /// thread of its own, so that async code may call it.
+    pub fn connect(target: PgTarget) -> Result<PgStore, StoreError> {
+        std::thread::scope(|s| {
+            s.spawn(|| PgStore::connect_here(target))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Config {
+                        store: "postgres".into(),
+                        cause: "the connection attempt stopped on an internal error".into(),
+                    })
+                })
+        })
+    }
+
+    fn connect_here(target: PgTarget) -> Result<PgStore, StoreError> {
+        let mut client = target.connect()?;
+        schema::migrate(&mut client, &target.describe)?;
+        let store = PgStore {
+            target,
+            link: Mutex::new(Link {
+                session: Some(Session {
+                    client,
+                    stmts: HashMap::new(),
+                }),
+                down: None,
+            }),
+            locks: Mutex::new(None),
+            notes: Mutex::new(Vec::new()),
+            verified: Mutex::new(None),
+            stored_checkpoint: Mutex::new(None),
+        };
+        store.check_triggers()?;
+        Ok(store)
+    }
+
+    /// `connect` from a `[store] url` and its `password_env`.
+    pub fn open(url: &str, password_env: Option<&str>) -> Result<PgStore, StoreError> {
+        PgStore::connect(PgTarget::parse(url, password_env)?)
+    }
+
+    /// The append-only triggers, missing or disabled: reported (never
+    /// silently) on every view and recorded for `history --verify`.
+    fn check_triggers(&self) -> Result<(), StoreError> {
+        let missing = self.missing_triggers()?;
+        if !missing.is_empty() {
+            let what = format!(
+                "the audit log's append-only triggers ({}) were missing or disabled when shipdeck connected: someone removed them; restore them as the schema's owner and run `shipdeck history --verify`",
+                missing.join(", ")
+            );
+            self.note(what.clone());
+            let _ = self.with(false, |s| {
+                let st =
+                    s.st("INSERT INTO shipdeck_integrity_events (at, what) VALUES ($1, $2)")?;
+                s.client.execute(&st, &[&ts(Utc::now()), &what])
+            });
+        }
+        Ok(())
+    }
+
+    fn missing_triggers(&self) -> Result<Vec<String>, StoreError> {
+        let live: Vec<String> = self.with(true, |s| {
+            let st = s.st(
+                "SELECT tgname::text FROM pg_trigger
+                 WHERE tgrelid = 'shipdeck_audit'::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+            )?;
+            Ok(s.client.query(&st, &[])?.iter().map(|r| r.get(0)).collect())
+        })?;
+        Ok(AUDIT_TRIGGERS
+            .iter()
+            .filter(|t| !live.iter().any(|l| l == *t))
+            .map(|t| t.to_string())
+            .collect())
+    }
+
+    fn note(&self, what: String) {
+        tracing::warn!("store {}: {what}", self.target.describe);
+        let mut n = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        if !n.contains(&what) {
+            n.push(what);
+        }
+    }
+
+    fn corrupt(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.target.describe.clone(),
+            cause: e.to_string(),
+        }
+    }
+
+    fn server(&self, e: &postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            store: self.target.describe.clone(),
+            cause: cause(e),
+        }
+    }
+
+    /// Run `f` on the main session, connecting first if it is away. A
+    /// lost connection marks the store down (and `retry` runs `f` once
+    /// more on a new session: only for reads, which are safe to repeat).
+    fn with<T>(
+        &self,
+        retry: bool,
+        mut f: impl FnMut(&mut Session) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut attempts = if retry { 2 } else { 1 };
+        loop {
+            attempts -= 1;
+            let session = self.session(&mut link)?;
+            match f(session) {
+                Ok(v) => return Ok(v),
+                Err(e) if is_lost(&e) || session.client.is_closed() => {
+                    let why = cause(&e);
+                    link.session = None;
+                    self.mark_down(&mut link, why.clone(), false);
+                    if attempts == 0 {
+                        return Err(self.target.unreachable(&why));
+                    }
+                }
+                Err(e) => return Err(self.server(&e)),
+            }
+        }
+    }
+
+    /// The live session, reconnecting when the last one was lost (at most
+    /// one attempt per [`RECONNECT_PAUSE`]).
+    fn session<'a>(&self, link: &'a mut Link) -> Result<&'a mut Session, StoreError> {
+        if link.session.as_ref().is_some_and(|s| s.client.is_closed()) {
+            link.session = None;
+            self.mark_down(link, "the server closed the connection".into(), false);
+        }
+        if link.session.is_none() {
+            if let Some(d) = &link.down
+                && d.last_try.elapsed() < RECONNECT_PAUSE
+            {
+                return Err(self.down_error(d));
+            }
+            match self.target.connect() {
+                Ok(client) => {
+                    if let Some(d) = link.down.take() {
+                        tracing::info!(
+                            "store {}: reachable again after {}s",
+                            self.target.describe,
+                            d.since.elapsed().as_secs()
+                        );
+                    }
+                    link.session = Some(Session {
+                        client,
+                        stmts: HashMap::new(),
+                    });
+                }
+                Err(e) => {
+                    let why = match &e {
+                        StoreError::Unreachable { cause, .. } => cause.clone(),
+                        other => other.to_string(),
+                    };
+                    self.mark_down(link, why, true);
+                    return Err(match &link.down {
+                        Some(d) => self.down_error(d),
+                        None => e,
+                    });
+                }
+            }
+        }
+        link.session
+            .as_mut()
+            .ok_or_else(|| self.target.unreachable(&"no session"))
+    }
+
+    fn mark_down(&self, link: &mut Link, cause: String, tried: bool) {
+        let now = Instant::now();
+        match &mut link.down {
+            Some(d) => {
+                d.cause = cause;
+                if tried {
+                    d.last_try = now;
+                }
+            }
+            None => {
+                tracing::warn!("store {}: unreachable: {cause}", self.target.describe);
+                link.down = Some(Down {
+                    since: now,
+                    since_utc: Utc::now(),
+                    // A connection found lost is tried again at once.
+                    last_try: if tried { now } else { now - RECONNECT_PAUSE },
+                    cause,
+                })
+            }
+        }
+    }
+
+    fn down_error(&self, d: &Down) -> StoreError {
+        self.target.unreachable(&format!(
+            "unreachable for {}s (since {}), reconnecting: {}",
+            d.since.elapsed().as_secs(),
+            d.since_utc.format("%H:%M:%S"),
+            d.cause
+        ))
+    }
+
+    /// How long the store has been unreachable, if it is.
+    pub fn unreachable_for(&self) -> Option<Duration> {
+        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        link.down.as_ref().map(|d| d.since.elapsed())
+    }
+
+    fn parse_time(&self, s: &str) -> Result<DateTime<Utc>, StoreError> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| self.corrupt(format!("time {s:?}: {e}")))
+    }
+
+    fn parse_version(&self, s: Option<String>) -> Result<Option<Version>, StoreError> {
+        s.map(|v| Version::parse(&v).map_err(|e| self.corrupt(e)))
+            .transpose()
+    }
+
+    /// A column as `T`, or a typed error naming it (garbage in a row).
+    fn get<T: for<'a> postgres::types::FromSql<'a>>(
+        &self,
+        row: &postgres::Row,
+        idx: usize,
+    ) -> Result<T, StoreError> {
+        row.try_get(idx).map_err(|e| {
+            self.corrupt(format!(
+                "column {:?}: {e}",
+                row.columns().get(idx).map(|c| c.name()).unwrap_or("?")
+            ))
+        })
+    }
+
+    fn deploy_rows(&self, rows: Vec<postgres::Row>) -> Result<Vec<DeployRecord>, StoreError> {
+        rows.iter()
+            .map(|r| {
+                let kind: String = self.get(r, 5)?;
+                Ok(DeployRecord {
+                    env: self.get(r, 0)?,
+                    version: Version::parse(&self.get::<String>(r, 1)?)
+                        .map_err(|e| self.corrupt(e))?,
+                    from_version: self.parse_version(self.get(r, 2)?)?,
+                    at: self.parse_time(&self.get::<String>(r, 3)?)?,
+                    actor: self.get(r, 4)?,
+                    kind: DeployKind::parse(&kind)
+                        .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
+                    url: self.get(r, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    // ----- the audit log's chain -----
+
+    /// Append audit records in one transaction, refused on a log whose
+    /// chain is broken (a corrupted log must stop actions, not record
+    /// beside them). Appends take turns on the counter row.
+    fn with_audit<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>, &Prepared) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let report = self.chain_report()?;
+        if let Some(b) = &report.broken {
+            return Err(StoreError::Tampered {
+                path: self.target.describe.clone(),
+                cause: format!(
+                    "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
+                ),
+            });
+        }
+        let mut f = Some(f);
+        let (out, appended) = self.with(false, |s| {
+            let p = Prepared::on(s)?;
+            let mut tx = s.client.transaction()?;
+            let f = f.take().expect("run once: writes are not retried");
+            let out = f(&mut tx, &p)?;
+            tx.commit()?;
+            Ok((out, p.appended.into_inner()))
+        })?;
+        // Records this process appended right after the head it had
+        // walked need no walk of their own.
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ver) = v.as_mut() {
+            for a in appended {
+                if ver.report.intact()
+                    && ver.report.head.as_deref().unwrap_or("") == a.prev
+                    && ver.key.0.unwrap_or(0) + 1 == a.id
+                    && ver.key.1 + 1 == a.id
+                {
+                    ver.key = (Some(a.id), a.id);
+                    ver.report.head = Some(a.hash);
+                    ver.report.records += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The chain's state, walked again from the last intact point only
+    /// when records were added since (the highest id and the counter).
+    fn chain_report(&self) -> Result<ChainReport, StoreError> {
+        let key: (Option<i64>, i64) = self.with(true, |s| {
+            let st = s.st(
+                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1)",
+            )?;
+            let r = s.client.query_one(&st, &[])?;
+            Ok((r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(0)))
+        })?;
+        let from = {
+            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            match &*v {
+                Some(ver) if ver.key == key => return Ok(ver.report.clone()),
+                Some(ver) if ver.report.intact() => {
+                    ver.report.head.clone().map(|h| chain::Checkpoint {
+                        id: ver.report.records as i64,
+                        hash: h,
+                    })
+                }
+                _ => None,
+            }
+        };
+        let from = match from {
+            Some(cp) => Some(cp),
+            None => self.stored_checkpoint()?,
+        };
+        let from = match from {
+            Some(cp) if self.vouches(&cp)? => Some(cp),
+            _ => None,
+        };
+        self.walk_chain(from)
+    }
+
+    /// The checkpoint is the chain's own: the record at its id still
+    /// carries its hash, and that hash still matches the record's content.
+    fn vouches(&self, cp: &chain::Checkpoint) -> Result<bool, StoreError> {
+        let row = self.with(true, |s| {
+            let st = s.st(
+                "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash FROM shipdeck_audit WHERE id = $1",
+            )?;
+            s.client.query_opt(&st, &[&cp.id])
+        })?;
+        let Some(row) = row else { return Ok(false) };
+        let r = self.chain_row(&row)?;
+        Ok(r.hash.as_deref() == Some(cp.hash.as_str())
+            && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash)
+    }
+
+    fn stored_checkpoint(&self) -> Result<Option<chain::Checkpoint>, StoreError> {
+        let cp = self.with(true, |s| {
+            let st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
+            Ok(s.client.query_opt(&st, &[])?.map(|r| chain::Checkpoint {
+                id: r.get(0),
+                hash: r.get(1),
+            }))
+        })?;
+        *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = cp.as_ref().map(|c| c.id);
+        Ok(cp)
+    }
+
+    fn chain_row(&self, r: &postgres::Row) -> Result<ChainRow, StoreError> {
+        Ok(ChainRow {
+            id: self.get(r, 0)?,
+            at: self.get(r, 1)?,
+            actor: self.get(r, 2)?,
+            action: self.get(r, 3)?,
+            env: self.get(r, 4)?,
+            version: self.get(r, 5)?,
+            from_version: self.get(r, 6)?,
+            outcome: self.get(r, 7)?,
+            detail: self.get(r, 8)?,
+            finishes: self.get(r, 9)?,
+            note: self.get(r, 10)?,
+            prev_hash: self.get(r, 11)?,
+            hash: self.get(r, 12)?,
+        })
+    }
+
+    /// Walk the chain from `from` (every record when `None`) in one
+    /// snapshot, remember the result, and move the stored checkpoint.
+    fn walk_chain(&self, from: Option<chain::Checkpoint>) -> Result<ChainReport, StoreError> {
+        let after = from.as_ref().map(|c| c.id).unwrap_or(0);
+        let (rows, key, warnings) = self.with(true, |s| {
+            let rows_st = s.st(
+                "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash
+                 FROM shipdeck_audit WHERE id > $1 ORDER BY id",
+            )?;
+            let key_st = s.st(
+                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1)",
+            )?;
+            let ev_st = s.st("SELECT at, what FROM shipdeck_integrity_events ORDER BY id")?;
+            // One snapshot: the rows, the counter and the events agree.
+            let mut tx = s
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let rows = tx.query(&rows_st, &[&after])?;
+            let k = tx.query_one(&key_st, &[])?;
+            let key: (Option<i64>, i64) = (k.get(0), k.get::<_, Option<i64>>(1).unwrap_or(0));
+            let warnings: Vec<String> = tx
+                .query(&ev_st, &[])?
+                .iter()
+                .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect();
+            tx.commit()?;
+            Ok((rows, key, warnings))
+        })?;
+        let rows = rows
+            .iter()
+            .map(|r| self.chain_row(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| match e {
+                StoreError::Corrupt { path, cause } => StoreError::Corrupt {
+                    path,
+                    cause: format!("the audit log cannot be read: {cause}"),
+                },
+                other => other,
+            })?;
+        let mut report = chain::verify_from(from.as_ref(), &rows, Some(key.1));
+        report.warnings = warnings;
+        if report.broken.is_none() {
+            report.broken = chain::unreadable(&rows);
+        }
+        let stored = *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if report.broken.is_none()
+            && let Some(head) = &report.head
+        {
+            let id = report.records as i64;
+            if stored.is_none_or(|s| id - s >= CHECKPOINT_EVERY) {
+                let saved = self.with(false, |s| {
+                    let st = s.st(
+                        "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at) VALUES (1, $1, $2, $3)
+                         ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
+                         WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
+                    )?;
+                    s.client.execute(&st, &[&id, head, &ts(Utc::now())])
+                });
+                match saved {
+                    Ok(_) => {
+                        *self
+                            .stored_checkpoint
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = Some(id)
+                    }
+                    // Only a cost: the next process walks from the older checkpoint.
+                    Err(e) => {
+                        tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe)
+                    }
+                }
+            }
+        } else if report.broken.is_some() {
+            // A broken chain vouches for nothing.
+            let _ = self.with(false, |s| {
+                s.client
+                    .execute("DELETE FROM shipdeck_chain_checkpoint", &[])
+            });
+        }
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
+            key,
+            report: report.clone(),
+        });
+        Ok(report)
+    }
+
+    // ----- locks -----
+
+    /// This process's lock session, opened when it first takes a lock.
+    fn lock_token(&self) -> Result<i64, StoreError> {
+        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ls) = guard.as_ref()
+            && !ls.client.is_closed()
+        {
+            return Ok(ls.token);
+        }
+        if guard.take().is_some() {
+            tracing::warn!(
+                "store {}: the lock session was lost; this process's locks were released",
+                self.target.describe
+            );
+        }
+        let mut client = self.target.connect()?;
+        let lost = |e: postgres::Error| self.target.unreachable(&cause(&e));
+        // The server notices a vanished owner within ~15 s (keepalives on
+        // its side of the socket), and releases the session's locks.
+        client
+            .batch_execute(
+                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;
+                 SET tcp_keepalives_count = 3; SET application_name = 'shipdeck lock session'",
+            )
+            .map_err(lost)?;
+        loop {
+            let token = random_token();
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&token])
+                .map_err(lost)?
+                .get(0);
+            if got {
+                *guard = Some(LockSession {
+                    client,
+                    token,
+                    held: HashSet::new(),
+                });
+                return Ok(token);
+            }
+        }
+    }
+
+    fn lock_info(&self, env: &str, r: &postgres::Row) -> Result<(LockInfo, bool), StoreError> {
+        let pid: i64 = self.get(r, 1)?;
+        let info = LockInfo {
+            env: env.to_string(),
+            holder: self.get(r, 0)?,
+            pid: u32::try_from(pid).map_err(|_| self.corrupt(format!("lock pid {pid}")))?,
+            host: self.get(r, 2)?,
+            acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
+            expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
+        };
+        Ok((info, self.get(r, 5)?))
+    }
+}
+
+/// Statements an audit transaction uses, prepared before it starts, and
+/// the records it appended (id, prev, hash).
+pub(super) struct Prepared {
+    next_id: Statement,
+    last_hash: Statement,
+    insert: Statement,
+    finished: Statement,
+    started: Statement,
+    appended: std::cell::RefCell<Vec<Appended>>,
+}
+
+struct Appended {
+    id: i64,
+    prev: String,
+    hash: String,
+}
+
+impl Prepared {
+    fn on(s: &mut Session) -> Result<Prepared, postgres::Error> {
+        Ok(Prepared {
+            next_id: s.st("UPDATE shipdeck_audit_seq SET last = last + 1 WHERE one = 1 RETURNING last")?,
+            last_hash: s.st("SELECT hash FROM shipdeck_audit WHERE id < $1 ORDER BY id DESC LIMIT 1")?,
+            insert: s.st(
+                "INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )?,
+            finished: s.st("SELECT EXISTS (SELECT 1 FROM shipdeck_audit WHERE finishes = $1)")?,
+            started: s.st("SELECT actor, action, env, version, from_version FROM shipdeck_audit WHERE id = $1")?,
+            appended: std::cell::RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Append one record chained to the newest one. The counter row's
+    /// update makes concurrent appends wait for each other until commit,
+    /// and the read after it sees the record the one before committed.
+    fn insert_audit(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        r: &NewAudit<'_>,
+        finishes: Option<i64>,
+        note: Option<&str>,
+    ) -> Result<i64, postgres::Error> {
+        let id: i64 = tx.query_one(&self.next_id, &[])?.get(0);
+        let prev: String = tx
+            .query_opt(&self.last_hash, &[&id])?
+            .and_then(|r| r.get::<_, Option<String>>(0))
+            .unwrap_or_default();
+        let row = ChainRow {
+            id,
+            at: ts(r.at),
+            actor: r.actor.to_string(),
+            action: r.action.as_str().to_string(),
+            env: r.env.to_string(),
+            version: r.version.map(|v| v.as_str().to_string()),
+            from_version: r.from_version.map(|v| v.as_str().to_string()),
+            outcome: r.outcome.as_str().to_string(),
+            detail: r.detail.to_string(),
+            finishes,
+            note: note.map(str::to_string),
+            prev_hash: Some(prev.clone()),
+            hash: None,
+        };
+        let hash = row.compute_hash(&prev);
+        tx.execute(
+            &self.insert,
+            &[
+                &row.id,
+                &row.at,
+                &row.actor,
+                &row.action,
+                &row.env,
+                &row.version,
+                &row.from_version,
+                &row.outcome,
+                &row.detail,
+                &row.finishes,
+                &row.note,
+                &prev,
+                &hash,
+            ],
+        )?;
+        self.appended.borrow_mut().push(Appended { id, prev, hash });
+        Ok(id)
+    }
+
+    /// Append the outcome record of `started`, copying its actor, action,
+    /// env and versions; an "unknown" after a recorded outcome adds nothing.
+    fn insert_finish(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), postgres::Error> {
+        if outcome == Outcome::Unknown {
+            let finished: bool = tx.query_one(&self.finished, &[&started])?.get(0);
+            if finished {
+                return Ok(());
+            }
+        }
+        let r = tx.query_one(&self.started, &[&started])?;
+        let (actor, action, env): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        let (version, from): (Option<String>, Option<String>) = (r.get(3), r.get(4));
+        // Values this store wrote; one that does not parse is recorded as
+        // it stands rather than lost.
+        let action = ActionKind::parse(&action).unwrap_or(ActionKind::Promote);
+        let version = version.and_then(|v| Version::parse(&v).ok());
+        let from = from.and_then(|v| Version::parse(&v).ok());
+        self.insert_audit(
+            tx,
+            &NewAudit {
+                at,
+                actor: &actor,
+                action,
+                env: &env,
+                version: version.as_ref(),
+                from_version: from.as_ref(),
+                outcome,
+                detail,
+            },
+            Some(started),
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+/// A lock session's token: random enough that two sessions never pick
+/// the same (a single-bigint advisory key, positive).
+fn random_token() -> i64 {
+    use sha2::{Digest, Sha256};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(crate::host::hostname().as_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.update(nanos.to_le_bytes());
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (i64::from_le_bytes(b) & i64::MAX).max(1)
+}
+
+/// A lock row with whether its owner's session still holds its token.
+const LOCK_ROW: &str = "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at,
+        EXISTS (SELECT 1 FROM pg_locks p
+                WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
+                  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND p.classid::bigint = (l.token >> 32)
+                  AND p.objid::bigint = (l.token & 4294967295)),
+        l.token
+ FROM shipdeck_locks l WHERE l.env = $1";
+
+impl Store for PgStore {
+    fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
+        self.with_audit(|tx, p| p.insert_audit(tx, rec, None, None))
+    }
+
+    fn audit_finish(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.with_audit(|tx, p| p.insert_finish(tx, started, at, outcome, detail))
+    }
+
+    fn record_deploy(
+        &self,
+        started: i64,
+        rec: &DeployRecord,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.with_audit(|tx, p| {
+            tx.execute(
+                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &rec.env,
+                    &rec.version.as_str(),
+                    &rec.from_version.as_ref().map(|v| v.as_str()),
+                    &ts(rec.at),
+                    &rec.actor,
+                    &rec.kind.as_str(),
+                    &started,
+                    &rec.url,
+                ],
+            )?;
+            p.insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
+        })
+    }
+
+    fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
+        self.with_audit(|tx, p| {
+            tx.execute(
+                "INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &a.env,
+                    &a.version.as_str(),
+                    &a.decision.as_str(),
+                    &a.actor,
+                    &ts(a.at),
+                    &a.note,
+                ],
+            )?;
+            let detail = match (&a.decision, &a.note) {
+                (Decision::Go, Some(n)) => format!("Go: {n}"),
+                (Decision::Go, None) => "Go".to_string(),
+                (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
+                (Decision::NoGo, None) => "No-Go".to_string(),
+            };
+            p.insert_audit(
+                tx,
+                &NewAudit {
+                    at: a.at,
+                    actor: &a.actor,
+                    action: match a.decision {
+                        Decision::Go => ActionKind::Approve,
+                        Decision::NoGo => ActionKind::Reject,
+                    },
+                    env: &a.env,
+                    version: Some(&a.version),
+                    from_version: None,
+                    outcome: Outcome::Succeeded,
+                    detail: &detail,
+                },
+                None,
+                a.note.as_deref(),
+            )
+        })
+    }
+
+    fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        s.outcome, s.detail, f.outcome, f.detail, f.at
+                 FROM shipdeck_audit s LEFT JOIN shipdeck_audit f
+                   ON f.id = (SELECT MIN(id) FROM shipdeck_audit WHERE finishes = s.id)
+                 WHERE s.finishes IS NULL AND ($1::text IS NULL OR s.env = $1)
+                 ORDER BY s.id DESC LIMIT $2",
+            )?;
+            s.client.query(&st, &[&env, &limit])
+        })?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = self.get(r, 0)?;
+                let at = self.parse_time(&self.get::<String>(r, 1)?)?;
+                let env: String = self.get(r, 4)?;
+                let status: String = self.get(r, 7)?;
+                let detail: String = self.get(r, 8)?;
+                let fin: Option<String> = self.get(r, 9)?;
+                let fin_detail: Option<String> = self.get(r, 10)?;
+                let fin_at: Option<String> = self.get(r, 11)?;
+                // A started action with no outcome is in progress while a
+                // live lock taken for it is held; otherwise its owner died.
+                let fin = match (status.as_str(), fin) {
+                    ("started", None) => {
+                        let live = self
+                            .lock_of(&env, Utc::now())?
+                            .is_some_and(|l| l.acquired_at <= at);
+                        (!live).then(|| "unknown".to_string())
+                    }
+                    (_, f) => f,
+                };
+                let outcome = fin.as_deref().unwrap_or(&status);
+                let detail = match fin_detail {
+                    Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
+                    _ if fin.as_deref() == Some("unknown") => format!(
+                        "{detail} — no outcome recorded: the process ended before the backend answered"
+                    ),
+                    _ => detail,
+                };
+                let action: String = self.get(r, 3)?;
+                Ok(AuditEntry {
+                    id,
+                    at,
+                    actor: self.get(r, 2)?,
+                    action: ActionKind::parse(&action)
+                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                    env,
+                    version: self.parse_version(self.get(r, 5)?)?,
+                    from_version: self.parse_version(self.get(r, 6)?)?,
+                    outcome: Outcome::parse(outcome)
+                        .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
+                    detail,
+                    finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
+                 WHERE $1::text IS NULL OR env = $1 ORDER BY id",
+            )?;
+            s.client.query(&st, &[&env])
+        })?;
+        self.deploy_rows(rows)
+    }
+
+    fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
+                 WHERE id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env) ORDER BY id",
+            )?;
+            s.client.query(&st, &[])
+        })?;
+        self.deploy_rows(rows)
+    }
+
+    fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT env, version, from_version, at, actor, kind, url FROM
+                   (SELECT * FROM shipdeck_deploys WHERE env = $1 ORDER BY id DESC LIMIT $2) d
+                 ORDER BY id",
+            )?;
+            s.client.query(&st, &[&env, &limit])
+        })?;
+        self.deploy_rows(rows)
+    }
+
+    /// Decisions about `env` as the audit log records them; the approvals
+    /// table is only an index, and a disagreement is reported.
+    fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
+        let (rows, indexed) = self.with(true, |s| {
+            let a = s.st(
+                "SELECT action, version, actor, at, note, detail FROM shipdeck_audit
+                 WHERE env = $1 AND finishes IS NULL AND outcome = 'succeeded'
+                   AND action IN ('approve', 'reject')
+                 ORDER BY id",
+            )?;
+            let b = s.st(
+                "SELECT version, decision, actor, at FROM shipdeck_approvals WHERE env = $1 ORDER BY id",
+            )?;
+            Ok((s.client.query(&a, &[&env])?, s.client.query(&b, &[&env])?))
+        })?;
+        let from_audit = rows
+            .iter()
+            .map(|r| {
+                let action: String = self.get(r, 0)?;
+                let version: Option<String> = self.get(r, 1)?;
+                let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
+                let note: Option<String> = self.get(r, 4)?;
+                let detail: String = self.get(r, 5)?;
+                Ok(Approval {
+                    env: env.to_string(),
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    decision: if action == "approve" {
+                        Decision::Go
+                    } else {
+                        Decision::NoGo
+                    },
+                    actor: self.get(r, 2)?,
+                    at: self.parse_time(&self.get::<String>(r, 3)?)?,
+                    note: note.or_else(|| legacy_note(&action, &detail)),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let indexed = indexed
+            .iter()
+            .map(|r| {
+                Ok((
+                    self.get::<String>(r, 0)?,
+                    self.get::<String>(r, 1)?,
+                    self.get::<String>(r, 2)?,
+                    self.get::<String>(r, 3)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let expected: Vec<(String, String, String, String)> = from_audit
+            .iter()
+            .map(|a| {
+                (
+                    a.version.as_str().to_string(),
+                    a.decision.as_str().to_string(),
+                    a.actor.clone(),
+                    ts(a.at),
+                )
+            })
+            .collect();
+        if indexed != expected {
+            self.note(format!(
+                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
+            ));
+        }
+        Ok(from_audit)
+    }
+
+    fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT s.version FROM shipdeck_audit s LEFT JOIN shipdeck_audit f
+                   ON f.id = (SELECT MIN(id) FROM shipdeck_audit WHERE finishes = s.id)
+                 WHERE s.env = $1 AND s.action = 'monitor' AND s.finishes IS NULL
+                   AND s.version IS NOT NULL AND COALESCE(f.outcome, s.outcome) = 'failed'
+                 GROUP BY s.version ORDER BY MIN(s.id)",
+            )?;
+            s.client.query(&st, &[&env])
+        })?;
+        rows.iter()
+            .map(|r| Version::parse(&self.get::<String>(r, 0)?).map_err(|e| self.corrupt(e)))
+            .collect()
+    }
+
+    /// Take `lock.env`: free when nobody holds it, when this process does
+    /// (a renewal), when the holder's lock expired, when its owner's
+    /// session is gone, or when its owner is a dead process of this host.
+    /// Takers of one env take turns on a transaction-level advisory lock.
+    fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
+        let token = self.lock_token()?;
+        let here = crate::host::hostname();
+        let pid = i64::from(lock.pid);
+        let now = ts(lock.acquired_at);
+        let rows = self.with(false, |s| {
+            let row_st = s.st(LOCK_ROW)?;
+            let put = s.st(
+                "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (env) DO UPDATE SET holder = EXCLUDED.holder, pid = EXCLUDED.pid,
+                   host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
+                   expires_at = EXCLUDED.expires_at, token = EXCLUDED.token",
+            )?;
+            let mut tx = s.client.transaction()?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&NS_LOCK, &lock.env],
+            )?;
+            let current = tx.query_opt(&row_st, &[&lock.env])?;
+            let free = match &current {
+                None => true,
+                Some(r) => {
+                    let (cpid, chost, expires, alive): (i64, String, String, bool) =
+                        (r.get(1), r.get(2), r.get(4), r.get(5));
+                    let same = cpid == pid && chost == lock.host;
+                    same || !alive
+                        || expires.as_str() < now.as_str()
+                        || (chost == here && u32::try_from(cpid).is_ok_and(|p| !pid_alive(p)))
+                }
+            };
+            if free {
+                // A renewal keeps the time the lock was first taken.
+                let since = match &current {
+                    Some(r)
+                        if r.get::<_, i64>(1) == pid
+                            && r.get::<_, String>(2) == lock.host
+                            && r.get::<_, bool>(5) =>
+                    {
+                        r.get::<_, String>(3)
+                    }
+                    _ => now.clone(),
+                };
+                tx.execute(
+                    &put,
+                    &[
+                        &lock.env,
+                        &lock.holder,
+                        &pid,
+                        &lock.host,
+                        &since,
+                        &ts(lock.expires_at),
+                        &token,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok((free, current))
+        })?;
+        match rows {
+            (true, _) => {
+                if let Some(ls) = self
+                    .locks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_mut()
+                {
+                    ls.held.retain(|(env, ..)| *env != lock.env);
+                    ls.held
+                        .insert((lock.env.clone(), lock.pid, lock.host.clone()));
+                }
+                Ok(Ok(()))
+            }
+            (false, Some(r)) => {
+                self.release_idle_session();
+                Ok(Err(self.lock_info(&lock.env, &r)?.0))
+            }
+            (false, None) => self.try_lock(lock),
+        }
+    }
+
+    fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
+        let out = self.with(false, |s| {
+            let st =
+                s.st("DELETE FROM shipdeck_locks WHERE env = $1 AND pid = $2 AND host = $3")?;
+            s.client.execute(&st, &[&env, &i64::from(pid), &host])
+        });
+        if let Some(ls) = self
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            ls.held.remove(&(env.to_string(), pid, host.to_string()));
+        }
+        self.release_idle_session();
+        out.map(|_| ())
+    }
+
+    fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
+        let row = self.with(true, |s| {
+            let st = s.st(LOCK_ROW)?;
+            s.client.query_opt(&st, &[&env])
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let (info, alive) = self.lock_info(env, &row)?;
+        let stale = !alive
+            || info.expires_at < now
+            || (info.host == crate::host::hostname() && !pid_alive(info.pid));
+        Ok((!stale).then_some(info))
+    }
+
+    fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
+        self.with(false, |s| {
+            let st = s.st(
+                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )?;
+            s.client.execute(
+                &st,
+                &[
+                    &m.env,
+                    &m.version.as_str(),
+                    &ts(m.started_at),
+                    &m.finished_at.map(ts),
+                    &m.verdict,
+                    &m.metric,
+                    &m.reason,
+                ],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
+        let row = self.with(true, |s| {
+            let st = s.st(
+                "SELECT version, started_at, finished_at, verdict, metric, reason
+                 FROM shipdeck_monitor_runs WHERE env = $1 ORDER BY id DESC LIMIT 1",
+            )?;
+            s.client.query_opt(&st, &[&env])
+        })?;
+        row.map(|r| {
+            let finished: Option<String> = self.get(&r, 2)?;
+            Ok(MonitorRecord {
+                env: env.to_string(),
+                version: Version::parse(&self.get::<String>(&r, 0)?)
+                    .map_err(|e| self.corrupt(e))?,
+                started_at: self.parse_time(&self.get::<String>(&r, 1)?)?,
+                finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
+                verdict: self.get(&r, 3)?,
+                metric: self.get(&r, 4)?,
+                reason: self.get(&r, 5)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn record_sample(
+        &self,
+        env: &str,
+        at: DateTime<Utc>,
+        smp: &Sample,
+        keep: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        let cutoff = ts(crate::domain::clock::before(at, keep));
+        self.with(false, |s| {
+            let put = s.st(
+                "INSERT INTO shipdeck_samples (env, at, requests, errors, p50_ms, p95_ms, p99_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (env, at) DO UPDATE SET requests = EXCLUDED.requests,
+                   errors = EXCLUDED.errors, p50_ms = EXCLUDED.p50_ms,
+                   p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms",
+            )?;
+            let prune = s.st("DELETE FROM shipdeck_samples WHERE env = $1 AND at < $2")?;
+            let mut tx = s.client.transaction()?;
+            tx.execute(
+                &put,
+                &[
+                    &env,
+                    &ts(at),
+                    &smp.requests,
+                    &smp.errors,
+                    &smp.p50_ms,
+                    &smp.p95_ms,
+                    &smp.p99_ms,
+                ],
+            )?;
+            tx.execute(&prune, &[&env, &cutoff])?;
+            tx.commit()
+        })
+    }
+
+    fn samples(
+        &self,
+        env: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT at, requests, errors, p50_ms, p95_ms, p99_ms FROM shipdeck_samples
+                 WHERE env = $1 AND at >= $2 AND at <= $3 ORDER BY at",
+            )?;
+            s.client.query(&st, &[&env, &ts(from), &ts(to)])
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    self.parse_time(&self.get::<String>(r, 0)?)?,
+                    Sample {
+                        t: 0.0,
+                        requests: self.get(r, 1)?,
+                        errors: self.get(r, 2)?,
+                        p50_ms: self.get(r, 3)?,
+                        p95_ms: self.get(r, 4)?,
+                        p99_ms: self.get(r, 5)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// `history --verify`: the whole log, from its first record.
+    fn verify(&self) -> Result<ChainReport, StoreError> {
+        let mut report = self.walk_chain(None)?;
+        for t in self.missing_triggers()? {
+            report.warnings.push(format!(
+                "the audit log's append-only trigger {t} is missing or disabled right now"
+            ));
+        }
+        Ok(report)
+    }
+
+    fn integrity(&self) -> Option<String> {
+        let mut problems = Vec::new();
+        match self.chain_report() {
+            Ok(r) => {
+                if let Some(b) = r.broken {
+                    problems.push(format!(
+                        "the audit log's hash chain is broken at {b}; actions are refused (see `shipdeck history --verify`)"
+                    ));
+                }
+            }
+            Err(e @ StoreError::Unreachable { .. }) => problems.push(e.to_string()),
+            Err(e) => problems.push(format!("the audit log cannot be verified: {e}")),
+        }
+        problems.extend(
+            self.notes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
+        let rows = self.with(true, |s| {
+            let st = s.st(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        (SELECT MIN(l.id) FROM shipdeck_audit l
+                          WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))
+                 FROM shipdeck_audit s
+                 WHERE s.finishes IS NULL AND s.outcome = 'started'
+                   AND s.action IN ('promote', 'rollback')
+                   AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = s.id)
+                 ORDER BY s.id",
+            )?;
+            s.client.query(&st, &[])
+        })?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = self.get(r, 0)?;
+                let action: String = self.get(r, 3)?;
+                Ok(Unfinished {
+                    id,
+                    at: self.parse_time(&self.get::<String>(r, 1)?)?,
+                    actor: self.get(r, 2)?,
+                    action: ActionKind::parse(&action)
+                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                    env: self.get(r, 4)?,
+                    version: self
+                        .parse_version(self.get(r, 5)?)?
+                        .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
+                    from_version: self.parse_version(self.get(r, 6)?)?,
+                    superseded_by: self.get(r, 7)?,
+                })
+            })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        self.target.describe.clone()
+    }
+
+    /// LISTEN on a connection of its own, on a thread of its own: every
+    /// record anyone commits ticks the feed (NOTIFY from the tables'
+    /// triggers), pushed by the server rather than polled. A lost
+    /// connection is taken up again every [`RECONNECT_PAUSE`], with one
+    /// tick once back (what happened meanwhile was not announced).
+    fn changes(&self) -> Result<Changes, StoreError> {
+        let mut client = listener(&self.target)?;
+        let (notifier, feed) = Changes::channel();
+        let target = self.target.clone();
+        std::thread::Builder::new()
+            .name("shipdeck-listen".into())
+            .spawn(move || {
+                listen(&mut client, &target, &notifier);
+            })
+            .map_err(|e| {
+                self.target
+                    .unreachable(&format!("cannot start the listener: {e}"))
+            })?;
+        Ok(feed)
+    }
+}
+
+/// A session that LISTENs on the change channel.
+fn listener(target: &PgTarget) -> Result<Client, StoreError> {
+    let mut c = target.connect()?;
+    c.batch_execute(&format!("LISTEN {}", schema::CHANNEL))
+        .map_err(|e| target.unreachable(&cause(&e)))?;
+    Ok(c)
+}
+
+/// Forward notifications to `notifier` until nobody subscribes.
+fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNotifier) {
+    const WAKE: Duration = Duration::from_millis(500);
+    loop {
+        if notifier.is_closed() {
+            return;
+        }
+        let next = {
+            let mut n = client.notifications();
+            let mut it = n.timeout_iter(WAKE);
+            postgres::fallible_iterator::FallibleIterator::next(&mut it)
+        };
+        let lost = match next {
+            Ok(Some(_)) => {
+                notifier.notify();
+                None
+            }
+            Ok(None) => None,
+            Err(e) => Some(cause(&e)),
+        };
+        if lost.is_none() && !client.is_closed() {
+            continue;
+        }
+        tracing::warn!(
+            "store {}: the change feed lost its connection ({}); reconnecting",
+            target.describe,
+            lost.unwrap_or_else(|| "closed".into())
+        );
+        loop {
+            if notifier.is_closed() {
+                return;
+            }
+            std::thread::sleep(RECONNECT_PAUSE);
+            if let Ok(c) = listener(target) {
+                *client = c;
+                notifier.notify();
+                break;
+            }
+        }
+    }
+}
+
+impl PgStore {
+    /// Close the lock session once this process holds no lock: the
+    /// session (and its token) ends with it.
+    fn release_idle_session(&self) {
+        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.as_ref().is_some_and(|ls| ls.held.is_empty()) {
+            *guard = None;
+        }
+    }
+}

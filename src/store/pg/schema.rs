@@ -1,0 +1,229 @@
+//! shipdeck's tables in PostgreSQL, versioned. Every process migrates on
+//! start inside one transaction holding `pg_advisory_xact_lock`, so two
+//! consoles starting at once take turns; a schema written by a newer
+//! shipdeck is refused with both versions named.
+
+use postgres::Client;
+
+use crate::store::StoreError;
+
+/// The schema this shipdeck writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
+/// meet each other nor a single-bigint key (the lock sessions' tokens).
+pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
+pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
+
+/// Each step takes the schema from the version before it to its own.
+const STEPS: [&str; 1] = [V1];
+
+const V1: &str = r#"
+CREATE TABLE shipdeck_audit (
+    id           BIGINT PRIMARY KEY,
+    at           TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    env          TEXT NOT NULL,
+    version      TEXT,
+    from_version TEXT,
+    outcome      TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    finishes     BIGINT REFERENCES shipdeck_audit(id),
+    note         TEXT,
+    prev_hash    TEXT,
+    hash         TEXT
+);
+CREATE INDEX shipdeck_audit_finishes ON shipdeck_audit(finishes);
+CREATE INDEX shipdeck_audit_env ON shipdeck_audit(env, id);
+-- The highest audit id ever handed out: appends take turns on this row,
+-- and a record deleted from the end of the log still shows.
+CREATE TABLE shipdeck_audit_seq (
+    one  INTEGER PRIMARY KEY CHECK (one = 1),
+    last BIGINT NOT NULL
+);
+INSERT INTO shipdeck_audit_seq (one, last) VALUES (1, 0);
+CREATE FUNCTION shipdeck_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE FUNCTION shipdeck_seq_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.last < OLD.last THEN
+        RAISE EXCEPTION 'the audit counter only moves forward' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER shipdeck_audit_no_update BEFORE UPDATE OR DELETE ON shipdeck_audit
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_append_only();
+CREATE TRIGGER shipdeck_audit_no_truncate BEFORE TRUNCATE ON shipdeck_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_append_only();
+CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_seq_forward();
+CREATE TRIGGER shipdeck_audit_seq_no_delete BEFORE DELETE ON shipdeck_audit_seq
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_append_only();
+CREATE TABLE shipdeck_deploys (
+    id           BIGSERIAL PRIMARY KEY,
+    env          TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    from_version TEXT,
+    at           TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    audit_id     BIGINT REFERENCES shipdeck_audit(id),
+    url          TEXT
+);
+CREATE INDEX shipdeck_deploys_env ON shipdeck_deploys(env, id);
+CREATE TABLE shipdeck_integrity_events (
+    id   BIGSERIAL PRIMARY KEY,
+    at   TEXT NOT NULL,
+    what TEXT NOT NULL
+);
+CREATE TRIGGER shipdeck_integrity_no_update BEFORE UPDATE OR DELETE ON shipdeck_integrity_events
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_append_only();
+CREATE TABLE shipdeck_approvals (
+    id       BIGSERIAL PRIMARY KEY,
+    env      TEXT NOT NULL,
+    version  TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    note     TEXT
+);
+CREATE INDEX shipdeck_approvals_env ON shipdeck_approvals(env, id);
+-- Who holds an environment's lock; `token` names the owner's lock
+-- session (a session-level advisory lock): when that session ends — the
+-- owner killed, its network gone — the row no longer holds anything.
+CREATE TABLE shipdeck_locks (
+    env         TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    pid         BIGINT NOT NULL,
+    host        TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    token       BIGINT NOT NULL
+);
+CREATE TABLE shipdeck_monitor_runs (
+    id          BIGSERIAL PRIMARY KEY,
+    env         TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    verdict     TEXT NOT NULL,
+    metric      TEXT,
+    reason      TEXT NOT NULL
+);
+CREATE INDEX shipdeck_monitor_runs_env ON shipdeck_monitor_runs(env, id);
+CREATE TABLE shipdeck_chain_checkpoint (
+    one  INTEGER PRIMARY KEY CHECK (one = 1),
+    id   BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
+-- The live feed (Store::changes): every committed audit record or
+-- monitoring verdict tells the listening consoles, once per statement.
+CREATE FUNCTION shipdeck_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('shipdeck_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
+CREATE TRIGGER shipdeck_monitor_runs_changed AFTER INSERT ON shipdeck_monitor_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
+CREATE TABLE shipdeck_samples (
+    env      TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    requests DOUBLE PRECISION NOT NULL,
+    errors   DOUBLE PRECISION NOT NULL,
+    p50_ms   DOUBLE PRECISION,
+    p95_ms   DOUBLE PRECISION,
+    p99_ms   DOUBLE PRECISION,
+    PRIMARY KEY (env, at)
+);
+"#;
+
+/// The append-only triggers every process checks for.
+pub(super) const AUDIT_TRIGGERS: [&str; 2] =
+    ["shipdeck_audit_no_update", "shipdeck_audit_no_truncate"];
+
+/// The channel the live feed listens on.
+pub(super) const CHANNEL: &str = "shipdeck_changes";
+
+/// Bring the schema to [`SCHEMA_VERSION`], or refuse a newer one. A
+/// store already at this version runs no DDL at all, so a role with only
+/// the documented grants (no CREATE) can use it.
+pub(super) fn migrate(c: &mut Client, store: &str) -> Result<(), StoreError> {
+    let err = |e: postgres::Error| StoreError::Postgres {
+        store: store.to_string(),
+        cause: super::cause(&e),
+    };
+    let found = current(c).map_err(err)?;
+    if let Some(v) = found {
+        check_known(store, v)?;
+        if v == SCHEMA_VERSION {
+            return Ok(());
+        }
+    }
+    let mut tx = c.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&NS_SCHEMA])
+        .map_err(err)?;
+    // Another process may have migrated while this one waited for the lock.
+    // (IF NOT EXISTS: a process that raced to the lock finds the table.)
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS shipdeck_schema (
+             one        INTEGER PRIMARY KEY CHECK (one = 1),
+             version    INTEGER NOT NULL,
+             written_by TEXT NOT NULL
+         );
+         INSERT INTO shipdeck_schema (one, version, written_by) VALUES (1, 0, '')
+             ON CONFLICT (one) DO NOTHING;",
+    )
+    .map_err(err)?;
+    let from = current(&mut tx).map_err(err)?.unwrap_or(0);
+    check_known(store, from)?;
+    if from == SCHEMA_VERSION {
+        return tx.commit().map_err(err);
+    }
+    for (i, step) in STEPS.iter().enumerate() {
+        let to = i as i32 + 1;
+        if to > from {
+            tx.batch_execute(step).map_err(err)?;
+        }
+    }
+    tx.execute(
+        "UPDATE shipdeck_schema SET version = $1, written_by = $2 WHERE one = 1",
+        &[
+            &SCHEMA_VERSION,
+            &format!("shipdeck {}", env!("CARGO_PKG_VERSION")),
+        ],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(())
+}
+
+fn check_known(store: &str, found: i32) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            store: store.to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// The schema version recorded in the database, `None` on an empty one.
+fn current(c: &mut impl postgres::GenericClient) -> Result<Option<i32>, postgres::Error> {
+    let exists: bool = c
+        .query_one("SELECT to_regclass('shipdeck_schema') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    Ok(
+        c.query_opt("SELECT version FROM shipdeck_schema WHERE one = 1", &[])?
+            .map(|r| r.get(0)),
+    )
+}

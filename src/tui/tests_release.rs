@@ -1,0 +1,249 @@
+//! The console and the pending release from the repository: commits that
+//! scroll, migration releases flagged in the panel, the environment column
+//! and the dialogs, freezes in the header and the promote dialog (which
+//! asks why it is broken), and the restore command on a rollback.
+
+use chrono::{Duration, TimeZone, Utc};
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::msg::{Effect, Msg};
+use super::state::{Overlay, State};
+use super::tests::fixture::*;
+use super::{update, view};
+use crate::domain::release::{Backup, Commit, Freeze, Rfc3339, SchemaNotice};
+use crate::domain::{Gate, GateSeverity};
+use crate::engine::{EnvStatus, ReleaseFacts, RollbackTarget};
+
+fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| {
+        view::draw(s, f);
+    })
+    .unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Change production in the console's snapshot.
+fn with_production(s: &mut State, f: impl FnOnce(&mut EnvStatus)) {
+    let mut st = s.status.clone().unwrap();
+    let prod = st
+        .environments
+        .iter_mut()
+        .find(|e| e.name == "production")
+        .unwrap();
+    f(prod);
+    update(s, Msg::StatusLoaded(Ok(st)));
+}
+
+fn commits(n: usize) -> Vec<Commit> {
+    (0..n)
+        .map(|i| Commit {
+            sha: format!("{:040x}", 0xabc0000 + i),
+            author: "Carol Dba".into(),
+            date: (t0() - Duration::hours(i as i64 + 1)).fixed_offset(),
+            subject: format!("change number {}", n - i),
+        })
+        .collect()
+}
+
+fn migration_release(n: usize) -> ReleaseFacts {
+    ReleaseFacts {
+        repository: Some("/srv/shop".into()),
+        commits: commits(n),
+        commits_total: n,
+        commits_capped: false,
+        migrations: vec!["migrations/0003_orders.sql".into()],
+        migration_release: true,
+        git_error: None,
+        backup: None,
+    }
+}
+
+#[test]
+fn the_pending_panel_lists_the_commits_flags_migrations_and_scrolls() {
+    let mut s = console();
+    with_production(&mut s, |p| p.release = Some(migration_release(40)));
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("⚠ MIGRATIONS migrations/0003_orders.sql"),
+        "{text}"
+    );
+    assert!(text.contains("Commits 1–"), "{text}");
+    assert!(text.contains("of 40"), "{text}");
+    assert!(text.contains("change number 40"), "{text}");
+    assert!(text.contains("Carol Dba"), "{text}");
+    // The environment column says what comes next changes the database.
+    assert!(text.contains("⚠ db"), "{text}");
+    for _ in 0..3 {
+        update_key(&mut s, 'j');
+    }
+    assert_eq!(s.commit_scroll, 3);
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("Commits 4–"), "{text}");
+    assert!(!text.contains("change number 40"), "{text}");
+    assert!(text.contains("change number 37"), "{text}");
+    // Page down, and never past the end.
+    for _ in 0..10 {
+        code(&mut s, KeyCode::PageDown);
+    }
+    assert_eq!(s.commit_scroll, 39);
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("change number 1"), "{text}");
+    code(&mut s, KeyCode::Up);
+    assert_eq!(s.commit_scroll, 38);
+    // Another environment starts at its top.
+    code(&mut s, KeyCode::Left);
+    assert_eq!(s.commit_scroll, 0);
+}
+
+fn update_key(s: &mut State, c: char) {
+    key(s, c);
+}
+
+#[test]
+fn a_repository_that_cannot_answer_is_shown_in_the_panel() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.release = Some(ReleaseFacts {
+            repository: Some("/srv/shop".into()),
+            git_error: Some("v1.8.0: no tag v1.8.0 in /srv/shop".into()),
+            ..ReleaseFacts::default()
+        })
+    });
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("v1.8.0: no tag v1.8.0 in /srv/shop"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_promote_and_approval_dialogs_flag_a_migration_release() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        let mut r = migration_release(3);
+        r.backup = Some(Backup {
+            id: "bk-77".into(),
+            at: t0() - Duration::minutes(5),
+        });
+        p.release = Some(r);
+    });
+    key(&mut s, 'p');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("⚠ v1.8.0 changes the database: migrations/0003_orders.sql"),
+        "{text}"
+    );
+    assert!(text.contains("backup bk-77 recorded"), "{text}");
+    code(&mut s, KeyCode::Esc);
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("changes the database"), "{text}");
+}
+
+#[test]
+fn a_frozen_environment_shows_in_the_header_and_its_promote_asks_why() {
+    let mut s = console();
+    approved(&mut s);
+    let freeze = Freeze {
+        from: Rfc3339(
+            Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0)
+                .unwrap()
+                .fixed_offset(),
+        ),
+        to: Rfc3339(
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+                .unwrap()
+                .fixed_offset(),
+        ),
+        envs: vec!["production".into()],
+        reason: "Black Friday".into(),
+    };
+    with_production(&mut s, |p| {
+        p.freeze = Some(freeze.clone());
+        p.promotion.as_mut().unwrap().gates.push(Gate::block(
+            "freeze",
+            false,
+            format!("production is {}", freeze.describe()),
+        ));
+    });
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("❄ FROZEN production"), "{text}");
+    assert!(text.contains("Black Friday"), "{text}");
+    // p opens the dialog with a field for the reason; Enter alone does nothing.
+    key(&mut s, 'p');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("production is frozen until 2026-12-01 00:00 UTC: Black Friday"),
+        "{text}"
+    );
+    assert!(text.contains("Why break the freeze (audited):"), "{text}");
+    assert!(code(&mut s, KeyCode::Enter).is_empty());
+    assert!(matches!(s.overlays.last(), Some(Overlay::Dialog(_))));
+    // Keys type into the reason: p does not promote again.
+    for c in "hotfix INC-42".chars() {
+        key(&mut s, c);
+    }
+    let fx = code(&mut s, KeyCode::Enter);
+    match &fx[..] {
+        [Effect::Promote { break_freeze, .. }] => {
+            assert_eq!(break_freeze.as_deref(), Some("hotfix INC-42"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another refusal is not turned into a freeze dialog.
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.freeze = Some(freeze.clone());
+        p.promotion.as_mut().unwrap().gates.push(Gate {
+            name: "freeze".into(),
+            ok: false,
+            detail: "frozen".into(),
+            severity: GateSeverity::Block,
+        });
+    });
+    key(&mut s, 'p');
+    assert!(s.overlays.is_empty(), "the approval gate still refuses");
+}
+
+#[test]
+fn the_rollback_dialog_says_the_schema_stays_and_shows_the_restore_command() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.rollback = Some(RollbackTarget {
+            to: Some(v("v1.7.2")),
+            detail: "v1.7.3 → v1.7.2, the last known-good version".into(),
+        });
+        p.rollback_schema = Some(SchemaNotice {
+            migrations: vec!["migrations/0003_orders.sql".into()],
+            warning: "v1.7.3 carries database migrations (migrations/0003_orders.sql): rolling back the code leaves the schema as it is".into(),
+            restore: Some("pg_restore --clean -d shop /backups/bk-77".into()),
+            backup: Some(Backup {
+                id: "bk-77".into(),
+                at: t0() - Duration::hours(1),
+            }),
+        });
+    });
+    key(&mut s, 'r');
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("leaves the schema as it is"), "{text}");
+    assert!(text.contains("shipdeck never runs it"), "{text}");
+    assert!(
+        text.contains("pg_restore --clean -d shop /backups/bk-77"),
+        "{text}"
+    );
+    // The environment column flags it too.
+    code(&mut s, KeyCode::Esc);
+    assert!(screen(&s, 160, 45).contains("⚠ db"));
+}

@@ -1,0 +1,486 @@
+//! One behavioural suite for both stores: every case below runs against
+//! the embedded SQLite store and against PostgreSQL (a throwaway cluster,
+//! see tests/common/pg.rs), through the `Store` trait alone, so that
+//! neither store drifts from the other.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use shipdeck::domain::{
+    ActionKind, Approval, Decision, DeployKind, DeployRecord, Outcome, Version,
+};
+use shipdeck::monitor::Sample;
+use shipdeck::store::{LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, SqliteStore, Store};
+
+/// Opens a handle on the store under test; every call opens another
+/// handle on the same store (another process, as far as the store knows).
+type Open = dyn Fn() -> Arc<dyn Store>;
+
+fn sqlite_opener() -> (Option<tempfile::TempDir>, Box<Open>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("suite.db");
+    (
+        Some(dir),
+        Box::new(move || Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>),
+    )
+}
+
+fn pg_opener() -> (Option<tempfile::TempDir>, Box<Open>) {
+    let cluster = common::pg::shared();
+    let url = cluster.url_with_password(&cluster.create_db());
+    (
+        None,
+        Box::new(move || {
+            Arc::new(PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap())
+                as Arc<dyn Store>
+        }),
+    )
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { let (_keep, open) = super::sqlite_opener(); super::$case(&*open); } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() { let (_keep, open) = super::pg_opener(); super::$case(&*open); } )*
+        }
+    };
+}
+
+suite!(
+    a_started_action_and_its_outcome_read_as_one_entry,
+    an_unknown_after_a_recorded_outcome_adds_nothing,
+    a_started_deploy_nobody_holds_a_lock_for_reads_unknown,
+    decisions_round_trip_with_their_audit_records,
+    caught_versions_are_the_failed_windows_of_one_env,
+    locks_exclude_other_holders_until_released_or_expired,
+    a_lock_of_a_dead_local_process_is_stale,
+    a_holder_renews_its_own_lock,
+    a_lock_taken_by_one_handle_is_refused_to_another,
+    samples_are_pruned_and_ranged,
+    unfinished_deploys_are_listed_until_they_have_an_outcome,
+    deploys_latest_and_recent,
+    monitoring_verdicts_round_trip,
+    the_chain_verifies_and_names_its_head,
+    two_handles_append_concurrently_and_the_chain_holds,
+    a_new_store_reports_nothing_wrong,
+    a_record_by_another_handle_ticks_the_change_feed,
+);
+
+fn t(min: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap() + chrono::Duration::minutes(min)
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+fn start(s: &dyn Store, env: &str, at: DateTime<Utc>) -> i64 {
+    let ver = v("v2");
+    let from = v("v1");
+    s.audit_start(&NewAudit {
+        at,
+        actor: "alice",
+        action: ActionKind::Promote,
+        env,
+        version: Some(&ver),
+        from_version: Some(&from),
+        outcome: Outcome::Started,
+        detail: "deploying",
+    })
+    .unwrap()
+}
+
+fn deploy(env: &str, ver: &str, at: i64) -> DeployRecord {
+    DeployRecord {
+        env: env.into(),
+        version: v(ver),
+        from_version: None,
+        at: t(at),
+        actor: "alice".into(),
+        kind: DeployKind::Promote,
+        // Both stores must keep the deploy's page (status --json deploy_url).
+        url: Some(format!("https://ci.example.com/{env}/{ver}")),
+    }
+}
+
+fn lock(env: &str, holder: &str, pid: u32, host: &str, from: i64, to: i64) -> LockInfo {
+    LockInfo {
+        env: env.into(),
+        holder: holder.into(),
+        pid,
+        host: host.into(),
+        acquired_at: t(from),
+        expires_at: t(to),
+    }
+}
+
+fn a_started_action_and_its_outcome_read_as_one_entry(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.record_deploy(id, &deploy("staging", "v2", 1), "staging reports v2")
+        .unwrap();
+    let h = s.history(None, 10).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].outcome, Outcome::Succeeded);
+    assert_eq!(h[0].detail, "deploying — staging reports v2");
+    assert_eq!(h[0].finished_at, Some(t(1)));
+    assert_eq!(h[0].from_version, Some(v("v1")));
+    assert_eq!(s.history(Some("production"), 10).unwrap(), vec![]);
+}
+
+fn an_unknown_after_a_recorded_outcome_adds_nothing(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.record_deploy(id, &deploy("staging", "v2", 1), "ok")
+        .unwrap();
+    s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let h = s.history(None, 10).unwrap();
+    assert_eq!((h.len(), h[0].outcome), (1, Outcome::Succeeded));
+    assert!(s.verify().unwrap().intact());
+}
+
+fn a_started_deploy_nobody_holds_a_lock_for_reads_unknown(open: &Open) {
+    let s = open();
+    start(&*s, "staging", t(0));
+    let h = s.history(None, 10).unwrap();
+    assert_eq!(h[0].outcome, Outcome::Unknown);
+    assert!(
+        h[0].detail.contains("no outcome recorded"),
+        "{}",
+        h[0].detail
+    );
+}
+
+fn decisions_round_trip_with_their_audit_records(open: &Open) {
+    let s = open();
+    let no_go = Approval {
+        env: "production".into(),
+        version: v("v2"),
+        decision: Decision::NoGo,
+        actor: "bob".into(),
+        at: t(3),
+        note: Some("p95 too high in staging".into()),
+    };
+    let go = Approval {
+        version: v("v3"),
+        decision: Decision::Go,
+        note: None,
+        at: t(4),
+        ..no_go.clone()
+    };
+    s.record_approval(&no_go).unwrap();
+    s.record_approval(&go).unwrap();
+    assert_eq!(s.approvals("production").unwrap(), vec![no_go, go]);
+    assert!(s.approvals("staging").unwrap().is_empty());
+    let h = s.history(None, 5).unwrap();
+    assert_eq!(h[1].action, ActionKind::Reject);
+    assert_eq!(h[1].detail, "No-Go: p95 too high in staging");
+    assert_eq!(h[0].action, ActionKind::Approve);
+    // Another handle (another process) sees them at once.
+    assert_eq!(open().approvals("production").unwrap().len(), 2);
+    assert_eq!(s.integrity(), None);
+}
+
+fn caught_versions_are_the_failed_windows_of_one_env(open: &Open) {
+    let s = open();
+    let window = |env: &str, ver: &str, at: i64, outcome: Option<Outcome>| {
+        let version = v(ver);
+        let id = s
+            .audit_start(&NewAudit {
+                at: t(at),
+                actor: "console",
+                action: ActionKind::Monitor,
+                env,
+                version: Some(&version),
+                from_version: None,
+                outcome: if outcome.is_some() {
+                    Outcome::Started
+                } else {
+                    Outcome::Failed
+                },
+                detail: "window",
+            })
+            .unwrap();
+        if let Some(o) = outcome {
+            s.audit_finish(id, t(at + 1), o, "verdict").unwrap();
+        }
+    };
+    window("production", "v3", 0, Some(Outcome::Failed));
+    window("production", "v4", 2, Some(Outcome::Succeeded));
+    window("production", "v3", 4, Some(Outcome::Failed));
+    window("staging", "v5", 6, Some(Outcome::Failed));
+    window("production", "v6", 8, None);
+    window("production", "v7", 10, Some(Outcome::Unknown));
+    assert_eq!(
+        s.caught_versions("production").unwrap(),
+        vec![v("v3"), v("v6")]
+    );
+    assert_eq!(s.caught_versions("staging").unwrap(), vec![v("v5")]);
+    assert!(s.caught_versions("local").unwrap().is_empty());
+}
+
+fn locks_exclude_other_holders_until_released_or_expired(open: &Open) {
+    let s = open();
+    let me = std::process::id();
+    let host = shipdeck::host::hostname();
+    let mine = lock("production", "alice", me, &host, 0, 10);
+    assert_eq!(s.try_lock(&mine).unwrap(), Ok(()));
+    let theirs = lock("production", "bob", 1, "elsewhere", 1, 11);
+    let held = s.try_lock(&theirs).unwrap().unwrap_err();
+    assert_eq!((held.holder.as_str(), held.acquired_at), ("alice", t(0)));
+    assert_eq!(s.lock_of("production", t(5)).unwrap(), Some(mine.clone()));
+    // After expiry it can be taken.
+    let later = lock("production", "bob", 1, "elsewhere", 20, 30);
+    assert_eq!(s.try_lock(&later).unwrap(), Ok(()));
+    // Only its holder's unlock releases it.
+    s.unlock("production", me, &host).unwrap();
+    assert_eq!(s.lock_of("production", t(21)).unwrap(), Some(later));
+    s.unlock("production", 1, "elsewhere").unwrap();
+    assert_eq!(s.lock_of("production", t(21)).unwrap(), None);
+}
+
+fn a_lock_of_a_dead_local_process_is_stale(open: &Open) {
+    let s = open();
+    let dead = lock(
+        "staging",
+        "ghost",
+        u32::MAX - 7,
+        &shipdeck::host::hostname(),
+        0,
+        60,
+    );
+    s.try_lock(&dead).unwrap().unwrap();
+    assert_eq!(s.lock_of("staging", t(1)).unwrap(), None);
+    let next = lock(
+        "staging",
+        "alice",
+        std::process::id(),
+        &shipdeck::host::hostname(),
+        1,
+        61,
+    );
+    assert_eq!(s.try_lock(&next).unwrap(), Ok(()));
+}
+
+fn a_holder_renews_its_own_lock(open: &Open) {
+    let s = open();
+    let host = shipdeck::host::hostname();
+    let me = std::process::id();
+    s.try_lock(&lock("watch:production", "alice", me, &host, 0, 2))
+        .unwrap()
+        .unwrap();
+    s.try_lock(&lock("watch:production", "alice", me, &host, 1, 3))
+        .unwrap()
+        .unwrap();
+    let l = s.lock_of("watch:production", t(2)).unwrap().unwrap();
+    assert_eq!(l.expires_at, t(3));
+    assert_eq!(s.lock_of("watch:production", t(4)).unwrap(), None);
+}
+
+fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {
+    let (a, b) = (open(), open());
+    let host = shipdeck::host::hostname();
+    // Two live processes of this host: this one and its parent.
+    let parent = std::os::unix::process::parent_id();
+    let now = Utc::now();
+    let mk = |holder: &str, pid: u32| LockInfo {
+        env: "production".into(),
+        holder: holder.into(),
+        pid,
+        host: host.clone(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    assert_eq!(
+        a.try_lock(&mk("alice", std::process::id())).unwrap(),
+        Ok(())
+    );
+    let held = b.try_lock(&mk("bob", parent)).unwrap().unwrap_err();
+    assert_eq!(held.holder, "alice");
+    assert_eq!(
+        b.lock_of("production", now).unwrap().unwrap().holder,
+        "alice"
+    );
+    a.unlock("production", std::process::id(), &host).unwrap();
+    assert_eq!(b.try_lock(&mk("bob", parent)).unwrap(), Ok(()));
+    assert_eq!(a.lock_of("production", now).unwrap().unwrap().holder, "bob");
+}
+
+fn samples_are_pruned_and_ranged(open: &Open) {
+    let s = open();
+    for i in 0..10 {
+        let smp = Sample {
+            t: 0.0,
+            requests: 100.0 + i as f64,
+            errors: 1.0,
+            p50_ms: Some(40.0),
+            p95_ms: None,
+            p99_ms: Some(200.0),
+        };
+        s.record_sample("production", t(i), &smp, chrono::Duration::minutes(5))
+            .unwrap();
+    }
+    let got = s.samples("production", t(0), t(100)).unwrap();
+    assert_eq!(
+        got.len(),
+        6,
+        "older than 5 min before the newest are pruned"
+    );
+    assert_eq!(got[0].0, t(4));
+    assert_eq!(got[5].1.requests, 109.0);
+    assert_eq!(got[5].1.p95_ms, None);
+    assert_eq!(s.samples("production", t(5), t(6)).unwrap().len(), 2);
+    assert!(s.samples("staging", t(0), t(100)).unwrap().is_empty());
+}
+
+fn unfinished_deploys_are_listed_until_they_have_an_outcome(open: &Open) {
+    let s = open();
+    let a = start(&*s, "staging", t(0));
+    let b = start(&*s, "staging", t(1));
+    let u = s.unfinished().unwrap();
+    assert_eq!(u.len(), 2);
+    assert_eq!((u[0].id, u[0].superseded_by), (a, Some(b)));
+    assert_eq!(
+        (u[0].actor.as_str(), u[0].action),
+        ("alice", ActionKind::Promote)
+    );
+    assert_eq!(u[1].superseded_by, None);
+    s.audit_finish(a, t(2), Outcome::Unknown, "reconciled")
+        .unwrap();
+    assert_eq!(s.unfinished().unwrap().len(), 1);
+}
+
+fn deploys_latest_and_recent(open: &Open) {
+    let s = open();
+    for (i, (env, ver)) in [
+        ("staging", "v1"),
+        ("production", "v1"),
+        ("staging", "v2"),
+        ("staging", "v3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = start(&*s, env, t(i as i64));
+        s.record_deploy(id, &deploy(env, ver, i as i64), "ok")
+            .unwrap();
+    }
+    let all = s.deploys(None).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(s.deploys(Some("staging")).unwrap().len(), 3);
+    let latest = s.latest_deploys().unwrap();
+    let names: Vec<(&str, &str)> = latest
+        .iter()
+        .map(|d| (d.env.as_str(), d.version.as_str()))
+        .collect();
+    assert_eq!(names, [("production", "v1"), ("staging", "v3")]);
+    let recent = s.recent_deploys("staging", 2).unwrap();
+    assert_eq!(
+        recent
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["v2", "v3"]
+    );
+    assert_eq!(recent[1], deploy("staging", "v3", 3));
+}
+
+fn monitoring_verdicts_round_trip(open: &Open) {
+    let s = open();
+    assert_eq!(s.last_monitor("production").unwrap(), None);
+    let first = MonitorRecord {
+        env: "production".into(),
+        version: v("v2"),
+        started_at: t(0),
+        finished_at: Some(t(30)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "no regression".into(),
+    };
+    let second = MonitorRecord {
+        version: v("v3"),
+        finished_at: None,
+        verdict: "regression".into(),
+        metric: Some("error_rate".into()),
+        reason: "5xx up".into(),
+        ..first.clone()
+    };
+    s.record_monitor(&first).unwrap();
+    s.record_monitor(&second).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(second));
+    assert_eq!(s.last_monitor("staging").unwrap(), None);
+}
+
+fn the_chain_verifies_and_names_its_head(open: &Open) {
+    let s = open();
+    let empty = s.verify().unwrap();
+    assert!(empty.intact() && empty.records == 0 && empty.head.is_none());
+    for i in 0..5 {
+        start(&*s, "staging", t(i));
+    }
+    let r = s.verify().unwrap();
+    assert!(r.intact(), "{r:?}");
+    assert_eq!(r.records, 5);
+    let head = r.head.clone().unwrap();
+    assert_eq!(head.len(), 64);
+    // Another handle walks to the same head.
+    assert_eq!(open().verify().unwrap().head, Some(head));
+}
+
+fn two_handles_append_concurrently_and_the_chain_holds(open: &Open) {
+    let (a, b) = (open(), open());
+    let threads: Vec<_> = [a.clone(), b]
+        .into_iter()
+        .map(|s| {
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    start(&*s, "staging", t(i));
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    assert_eq!(a.history(None, 1000).unwrap().len(), 80);
+    let r = a.verify().unwrap();
+    assert!(r.intact(), "{r:?}");
+    assert_eq!(r.records, 80);
+}
+
+fn a_new_store_reports_nothing_wrong(open: &Open) {
+    let s = open();
+    assert_eq!(s.integrity(), None);
+    assert!(!s.describe().is_empty());
+    assert!(s.history(None, 10).unwrap().is_empty());
+    assert!(s.unfinished().unwrap().is_empty());
+}
+
+fn a_record_by_another_handle_ticks_the_change_feed(open: &Open) {
+    let (watcher, writer) = (open(), open());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut feed = watcher.changes().unwrap();
+    let approval = Approval {
+        env: "production".into(),
+        version: v("v2"),
+        decision: Decision::Go,
+        actor: "ops".into(),
+        at: t(0),
+        note: None,
+    };
+    // Let the watcher settle, then record from the other handle.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    writer.record_approval(&approval).unwrap();
+    let ticked = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(2), feed.changed()).await
+    });
+    assert_eq!(ticked, Ok(true), "no tick within 2 s of another's record");
+}

@@ -1,0 +1,624 @@
+//! Team mode on a real PostgreSQL (a throwaway cluster, tests/common/pg.rs):
+//! two shipdeck processes with separate homes and users share one database
+//! — races for one environment, kill -9 of a promoter, a decision seen at
+//! once — and the faults: unreachable server, server restarted under a
+//! running store, a schema from a newer shipdeck, garbage in rows.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pg::{self, Cluster};
+use common::tmux::{Tmux, shell_quote};
+use common::{Fleet, Home};
+use shipdeck::store::{LockInfo, PgStore, PgTarget, SqliteStore, Store, StoreError};
+
+/// One engineer: a home of their own, `$USER`, the team store's URL in
+/// the config and its password in `TEAM_PW`.
+struct Engineer {
+    home: Home,
+    user: &'static str,
+}
+
+impl Engineer {
+    fn new(user: &'static str, fleet: &Fleet, url: &str) -> Engineer {
+        let home = Home::new();
+        home.config(&fleet.config(&format!(
+            "[store]\nurl = \"{url}\"\npassword_env = \"TEAM_PW\"\n"
+        )));
+        Engineer { home, user }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
+        let h = self.home.path();
+        c.current_dir(h)
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("USER", self.user)
+            .env("TEAM_PW", pg::PASSWORD)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> common::Output {
+        let out = self.cmd(args).output().expect("run shipdeck");
+        common::Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn output(child: std::process::Child) -> common::Output {
+    let out = child.wait_with_output().expect("wait for shipdeck");
+    common::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn team(cluster: &Cluster) -> (Fleet, Engineer, Engineer) {
+    let fleet = Fleet::start();
+    let url = cluster.url(&cluster.create_db());
+    let alice = Engineer::new("alice", &fleet, &url);
+    let bob = Engineer::new("bob", &fleet, &url);
+    (fleet, alice, bob)
+}
+
+fn store(cluster: &Cluster, db: &str) -> PgStore {
+    PgStore::connect(PgTarget::parse(&cluster.url_with_password(db), None).unwrap()).unwrap()
+}
+
+#[test]
+fn two_promoters_race_for_one_env_and_exactly_one_wins_every_time() {
+    let cluster = pg::shared();
+    for round in 0..3 {
+        let (_fleet, alice, bob) = team(cluster);
+        let a = alice.cmd(&["promote", "staging", "--yes"]).spawn().unwrap();
+        let b = bob.cmd(&["promote", "staging", "--yes"]).spawn().unwrap();
+        let (a, b) = (output(a), output(b));
+        let mut codes = [a.code, b.code];
+        codes.sort();
+        assert_eq!(codes, [0, 3], "round {round}: {a:#?}\n{b:#?}");
+        let (winner, loser) = if a.code == 0 {
+            ("alice", &b)
+        } else {
+            ("bob", &a)
+        };
+        assert!(
+            loser
+                .stderr
+                .contains(&format!("staging is being promoted by {winner}@"))
+                && loser.stderr.contains(" since "),
+            "round {round}: {loser:#?}"
+        );
+        // One deploy recorded, one refusal, in the one shared log.
+        let h = alice.run(&["history", "staging", "--json"]);
+        let entries = h.json();
+        let entries = entries["entries"].as_array().unwrap();
+        let promotes: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["action"] == "promote")
+            .map(|e| e["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            promotes.iter().filter(|o| **o == "succeeded").count(),
+            1,
+            "{h:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_promoter_killed_mid_deploy_releases_its_lock_and_reads_unknown() {
+    let cluster = pg::shared();
+    let (_fleet, alice, bob) = team(cluster);
+    let mut child = alice.cmd(&["promote", "staging", "--yes"]).spawn().unwrap();
+    // Wait until bob sees alice's deploy in progress (started, lock live).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = bob.run(&["history", "staging", "--json"]);
+        let j = h.json();
+        if j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "promote" && e["outcome"] == "started")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice's deploy never showed: {h:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+    child.wait().unwrap();
+    // Her session is gone: the lock holds nothing, the deploy reads unknown.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let j = bob.run(&["history", "staging", "--json"]).json();
+        let e = j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "promote")
+            .cloned()
+            .unwrap();
+        if e["outcome"] == "unknown" {
+            assert_eq!(
+                e["actor"].as_str().unwrap().split('@').next(),
+                Some("alice")
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And bob may deploy staging now: no lock stands in the way (once the
+    // fleet has finished the deploy alice started).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bob.run(&["status", "--json"]).json()["environments"][2]["version"] != "v1.8.1" {
+        assert!(
+            Instant::now() < deadline,
+            "staging never finished alice's deploy"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = bob.run(&["promote", "staging", "--yes", "--version", "v1.9.0"]);
+    assert!(
+        !out.stderr.contains("being promoted") && !out.stderr.contains("being deployed"),
+        "{out:#?}"
+    );
+    assert_eq!(out.code, 0, "{out:#?}");
+}
+
+#[test]
+fn a_decision_by_one_is_in_the_others_status_at_once() {
+    let cluster = pg::shared();
+    let (_fleet, alice, bob) = team(cluster);
+    let gate = |who: &Engineer| {
+        let j = who.run(&["status", "--json"]).json();
+        j["pending"]["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "approval")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(gate(&bob)["ok"], false);
+    alice
+        .run(&["approve", "production", "--note", "staging looks good"])
+        .expect_code(0);
+    let g = gate(&bob);
+    assert_eq!(g["ok"], true, "{g}");
+    assert!(g["detail"].as_str().unwrap().contains("alice"), "{g}");
+}
+
+#[test]
+fn an_unreachable_server_at_start_exits_1_naming_the_store_and_host_not_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fleet = Fleet::start();
+    let url = format!("postgres://shipdeck@127.0.0.1:{port}/shipdeck");
+    let alice = Engineer::new("alice", &fleet, &url);
+    let out = alice.run(&["status"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{port}")) && out.stderr.contains("store"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains(pg::PASSWORD) && !out.stdout.contains(pg::PASSWORD));
+}
+
+#[test]
+fn a_schema_from_a_newer_shipdeck_is_refused_with_both_versions_named() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    drop(store(cluster, &db));
+    cluster
+        .admin(&db)
+        .batch_execute("UPDATE shipdeck_schema SET version = 99")
+        .unwrap();
+    let err = PgStore::connect(PgTarget::parse(&cluster.url_with_password(&db), None).unwrap())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 99, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("version 99")
+            && msg.contains(&format!(
+                "up to version {}",
+                shipdeck::store::SCHEMA_VERSION
+            )),
+        "{msg}"
+    );
+    // The command line says the same and exits 1.
+    let fleet = Fleet::start();
+    let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
+    let out = alice.run(&["status"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("version 99"), "{out:#?}");
+}
+
+#[test]
+fn consoles_starting_together_on_an_empty_database_migrate_it_once() {
+    let cluster = pg::shared();
+    let url = cluster.url_with_password(&cluster.create_db());
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn the_audit_log_refuses_update_delete_and_truncate() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    s.record_approval(&approval("bob")).unwrap();
+    let mut admin = cluster.admin(&db);
+    for sql in [
+        "UPDATE shipdeck_audit SET actor = 'mallory'",
+        "DELETE FROM shipdeck_audit",
+        "TRUNCATE shipdeck_audit CASCADE",
+        "UPDATE shipdeck_audit_seq SET last = 0",
+    ] {
+        let e = admin.batch_execute(sql).unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("append-only") || text.contains("only moves forward"),
+            "{sql}: {text}"
+        );
+    }
+    assert!(s.verify().unwrap().intact());
+}
+
+#[test]
+fn garbage_in_a_row_is_a_typed_error_naming_it() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    cluster
+        .admin(&db)
+        .batch_execute(
+            "INSERT INTO shipdeck_deploys (env, version, at, actor, kind)
+             VALUES ('staging', 'v1', 'last tuesday', 'eve', 'promote')",
+        )
+        .unwrap();
+    let err = s.latest_deploys().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("last tuesday"), "{err}");
+}
+
+#[test]
+fn a_lock_whose_owners_session_ended_is_free() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let (a, b) = (store(cluster, &db), store(cluster, &db));
+    let host = shipdeck::host::hostname();
+    let now = chrono::Utc::now();
+    // Two live processes of this host, so that only the session can tell.
+    let lock = |holder: &str, pid: u32| LockInfo {
+        env: "production".into(),
+        holder: holder.into(),
+        pid,
+        host: host.clone(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    a.try_lock(&lock("alice", std::process::id()))
+        .unwrap()
+        .unwrap();
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        b.try_lock(&lock("bob", parent))
+            .unwrap()
+            .unwrap_err()
+            .holder,
+        "alice"
+    );
+    drop(a); // alice's sessions end without unlocking
+    assert_eq!(b.lock_of("production", now).unwrap(), None);
+    assert_eq!(b.try_lock(&lock("bob", parent)).unwrap(), Ok(()));
+}
+
+#[test]
+fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let s = store(&cluster, &db);
+    s.record_approval(&approval("bob")).unwrap();
+    cluster.stop();
+    let err = s.history(None, 10).unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("127.0.0.1:{}", cluster.port)),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let why = s.integrity().expect("the outage is reported");
+    assert!(why.contains("unreachable for"), "{why}");
+    assert!(s.unreachable_for().unwrap() >= Duration::from_secs(1));
+    // Actions that need the lock are refused meanwhile.
+    let now = chrono::Utc::now();
+    let lock = LockInfo {
+        env: "production".into(),
+        holder: "alice".into(),
+        pid: std::process::id(),
+        host: shipdeck::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    assert!(s.try_lock(&lock).is_err());
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let h = loop {
+        match s.history(None, 10) {
+            Ok(h) => break h,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never reconnected: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(h.len(), 1);
+    assert_eq!(s.integrity(), None);
+    assert_eq!(s.unreachable_for(), None);
+    assert_eq!(s.try_lock(&lock).unwrap(), Ok(()));
+}
+
+#[test]
+fn store_migrate_copies_an_embedded_store_with_its_chain_and_refuses_other_content() {
+    let cluster = pg::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.db");
+    let head = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.record_approval(&approval("bob")).unwrap();
+        let v = shipdeck::domain::Version::parse("v2").unwrap();
+        let id = s
+            .audit_start(&shipdeck::store::NewAudit {
+                at: chrono::Utc::now(),
+                actor: "alice",
+                action: shipdeck::domain::ActionKind::Promote,
+                env: "staging",
+                version: Some(&v),
+                from_version: None,
+                outcome: shipdeck::domain::Outcome::Started,
+                detail: "deploying",
+            })
+            .unwrap();
+        s.record_deploy(
+            id,
+            &shipdeck::domain::DeployRecord {
+                env: "staging".into(),
+                version: v.clone(),
+                from_version: None,
+                at: chrono::Utc::now(),
+                actor: "alice".into(),
+                kind: shipdeck::domain::DeployKind::Promote,
+                url: Some("https://ci.example.com/job/deploy/7/".into()),
+            },
+            "staging reports v2",
+        )
+        .unwrap();
+        s.verify().unwrap().head.unwrap()
+    };
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
+    let from = format!("sqlite:{}", path.display());
+    let out = alice.run(&["store", "migrate", "--from", &from]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout.contains("3 audit records") && out.stdout.contains(&head),
+        "{out:#?}"
+    );
+    let pg = store(cluster, &db);
+    let report = pg.verify().unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.head.as_deref(), Some(head.as_str()));
+    assert_eq!(pg.deploys(None).unwrap().len(), 1);
+    assert_eq!(pg.approvals("production").unwrap()[0].actor, "bob");
+    // New records chain on after the copied ones.
+    pg.record_approval(&approval("carol")).unwrap();
+    assert!(pg.verify().unwrap().intact());
+    // Again: the target holds more than this store now: refused, nothing copied.
+    let out = alice.run(&["store", "migrate", "--from", &from]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("only into an empty store"), "{out:#?}");
+    // Into a store holding exactly this copy: nothing to do.
+    let db2 = cluster.create_db();
+    let bob = Engineer::new("bob", &fleet, &cluster.url(&db2));
+    bob.run(&["store", "migrate", "--from", &from])
+        .expect_code(0);
+    let again = bob.run(&["store", "migrate", "--from", &from]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("nothing to do"), "{again:#?}");
+    // A missing source is named.
+    let out = bob.run(&["store", "migrate", "--from", "sqlite:/nonexistent/x.db"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("/nonexistent/x.db"), "{out:#?}");
+}
+
+fn approval(actor: &str) -> shipdeck::domain::Approval {
+    shipdeck::domain::Approval {
+        env: "production".into(),
+        version: shipdeck::domain::Version::parse("v2").unwrap(),
+        decision: shipdeck::domain::Decision::Go,
+        actor: actor.into(),
+        at: chrono::Utc::now(),
+        note: None,
+    }
+}
+
+#[test]
+fn an_approval_by_one_shows_in_the_others_open_console_within_two_seconds() {
+    let cluster = pg::shared();
+    let fleet = Fleet::start();
+    let url = cluster.url(&cluster.create_db());
+    // The console polls once a minute: only the store's feed can be this quick.
+    let config = |user: &'static str| {
+        let home = Home::new();
+        home.config(&fleet.config(&format!(
+            "[ui]\nrefresh = \"60s\"\n[store]\nurl = \"{url}\"\npassword_env = \"TEAM_PW\"\n"
+        )));
+        Engineer { home, user }
+    };
+    let (watcher, ops) = (config("console"), config("ops"));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let h = watcher.home.path().to_path_buf();
+    let tmux = Tmux::new(&h);
+    let script = format!("{} ; sleep 600", shell_quote(bin));
+    tmux.start("console", &script, move |c: &mut Command| {
+        c.current_dir(&h)
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", &h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("USER", "console")
+            .env("TEAM_PW", pg::PASSWORD);
+    });
+    tmux.wait_for(
+        "console",
+        "the pending release waiting for a Go",
+        Duration::from_secs(60),
+        |s| s.contains("no Go recorded"),
+    );
+    ops.run(&["approve", "production", "--note", "looks good"])
+        .expect_code(0);
+    let (seen, screen) = tmux.wait_for(
+        "console",
+        "ops's Go in the console",
+        Duration::from_secs(10),
+        |s| s.contains("Go by ops"),
+    );
+    eprintln!(
+        "the console showed ops's Go {:.0} ms after it was recorded",
+        seen.as_secs_f64() * 1e3
+    );
+    assert!(
+        seen <= Duration::from_secs(2),
+        "shown {seen:?} after it was recorded:\n{screen}"
+    );
+}
+
+#[test]
+fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    // The owner creates the schema; the team's role gets the README's grants.
+    drop(store(cluster, &db));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("CREATE ROLE shipdeck_team")
+        .expect("the grants in the README");
+    let end = start + readme[start..].find("```").unwrap();
+    let role = format!("team_{db}");
+    let sql = readme[start..end]
+        .replace("shipdeck_team", &role)
+        .replace("DATABASE shipdeck", &format!("DATABASE {db}"))
+        .replace("'…'", "'team-pw'");
+    cluster.admin(&db).batch_execute(&sql).unwrap();
+    let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
+    let s = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
+    // Everything shipdeck does works with these rights.
+    s.record_approval(&approval("bob")).unwrap();
+    let now = chrono::Utc::now();
+    let lock = LockInfo {
+        env: "production".into(),
+        holder: "alice".into(),
+        pid: std::process::id(),
+        host: shipdeck::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    s.try_lock(&lock).unwrap().unwrap();
+    let v = shipdeck::domain::Version::parse("v3").unwrap();
+    let id = s
+        .audit_start(&shipdeck::store::NewAudit {
+            at: now,
+            actor: "alice",
+            action: shipdeck::domain::ActionKind::Promote,
+            env: "production",
+            version: Some(&v),
+            from_version: None,
+            outcome: shipdeck::domain::Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap();
+    s.record_deploy(
+        id,
+        &shipdeck::domain::DeployRecord {
+            env: "production".into(),
+            version: v,
+            from_version: None,
+            at: now,
+            actor: "alice".into(),
+            kind: shipdeck::domain::DeployKind::Promote,
+            url: None,
+        },
+        "ok",
+    )
+    .unwrap();
+    s.unlock(
+        "production",
+        std::process::id(),
+        &shipdeck::host::hostname(),
+    )
+    .unwrap();
+    let sample = shipdeck::monitor::Sample {
+        t: 0.0,
+        requests: 10.0,
+        errors: 0.0,
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
+    };
+    s.record_sample("production", now, &sample, chrono::Duration::minutes(5))
+        .unwrap();
+    assert!(s.verify().unwrap().intact());
+    assert_eq!(s.history(None, 10).unwrap().len(), 2);
+    // And the role cannot edit the log, triggers or not.
+    let mut team = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    for edit in [
+        "UPDATE shipdeck_audit SET actor = 'mallory'",
+        "DELETE FROM shipdeck_audit",
+        "ALTER TABLE shipdeck_audit DISABLE TRIGGER shipdeck_audit_no_update",
+    ] {
+        let e = format!("{:?}", team.batch_execute(edit).unwrap_err());
+        assert!(
+            e.contains("permission denied") || e.contains("must be owner"),
+            "{edit}: {e}"
+        );
+    }
+}
