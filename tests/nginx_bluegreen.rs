@@ -225,7 +225,14 @@ keep_warm = "1h"
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let load = {
-        let (stop, ok, failed, client) = (stop.clone(), ok.clone(), failed.clone(), client.clone());
+        // A fresh connection per request: a graceful reload closes the old
+        // worker's idle keep-alive connections, and a client reusing one
+        // races that close (a client-side artefact, not a dropped request).
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
