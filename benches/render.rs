@@ -82,6 +82,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         release: None,
         rollback_schema: None,
         freeze: None,
+        revert: Default::default(),
     }
 }
 

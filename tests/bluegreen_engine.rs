@@ -166,6 +166,25 @@ async fn a_rollback_while_the_old_slot_is_warm_switches_back_and_deploys_nothing
         (f.read("live"), f.read("blue"), f.read("green")),
         ("blue".into(), "v1.8.0".into(), "v1.7.3".into())
     );
+    // The plan is shown before anyone needs it, timed by the two switches.
+    let st = e.status().await;
+    let prod = &st.environments[1];
+    let plan = &prod.revert.rollback_plan;
+    assert!(
+        plan.line()
+            .starts_with("switch back to green (v1.7.3), ~0.")
+            && plan.line().ends_with("(median of the last 2)"),
+        "{}",
+        plan.line()
+    );
+    let json = serde_json::to_value(prod).unwrap();
+    assert_eq!(json["strategy"], "blue-green");
+    assert_eq!(json["rollback_plan"]["action"], "switch_back");
+    assert_eq!(json["rollback_plan"]["target"], "v1.7.3");
+    assert!(json["rollback_plan"]["expected_s"].as_f64().unwrap() < 1.0);
+    assert_eq!(json["slots"]["live"], "blue");
+    assert_eq!(json["slots"]["versions"]["green"], "v1.7.3");
+    assert_eq!(json["slots"]["versions"]["blue"], "v1.8.0");
     f.clear_calls();
     let rec = e.rollback("production", None, None).await.unwrap();
     assert_eq!(rec.version, v("v1.7.3"));

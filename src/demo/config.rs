@@ -15,6 +15,16 @@ pub const DEMO_STEP: &str = "2s";
 pub const DEMO_WINDOW: &str = "2m";
 pub const DEMO_BASELINE: &str = "1m";
 
+/// How the demo's production is deployed and rolled back (`shipdeck demo
+/// --strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoStrategy {
+    #[default]
+    Redeploy,
+    BlueGreen,
+    Canary,
+}
+
 /// TOML for [`crate::config::Config::parse`], pointing at a fleet on `addr`.
 pub fn demo_config(addr: SocketAddr, auto_rollback: bool) -> String {
     demo_config_with(addr, auto_rollback, None, DemoStrategy::Redeploy)
@@ -30,6 +40,11 @@ pub fn demo_config_with(
     strategy: DemoStrategy,
 ) -> String {
     let backup = repo.is_some_and(|r| r.made.is_ok());
+    let gates = if backup {
+        "{ requires_approval = true, requires_backup = true }"
+    } else {
+        "{ requires_approval = true }"
+    };
     let base = format!("http://{addr}");
     let mut s = format!(
         "project = \"demo-shop\"\n\n\
@@ -41,16 +56,31 @@ pub fn demo_config_with(
         let _ = write!(
             s,
             "\n[[environments]]\nname = \"{env}\"\n\
-             version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
-             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
              links = {{ dashboard = \"{base}/envs/{{env}}/truth\", metrics = \"{base}/metrics\" }}\n"
         );
+        if env == "production" && strategy == DemoStrategy::BlueGreen {
+            let p = format!("{base}/envs/production");
+            let _ = write!(
+                s,
+                "monitored = true\ngates = {gates}\n\
+                 rollback = \"blue-green\"\n\
+                 [environments.blue_green]\n\
+                 slots = [\"blue\", \"green\"]\n\
+                 live = {{ url = \"{p}/live\", pointer = \"/slot\", timeout = \"2s\" }}\n\
+                 slot_version = {{ url = \"{p}/slots/{{slot}}/version\", timeout = \"2s\" }}\n\
+                 deploy = {{ webhook = \"{p}/slots/{{slot}}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n\
+                 switch = {{ webhook = \"{p}/live\", timeout = \"5s\" }}\n\
+                 keep_warm = \"1h\"\n"
+            );
+            continue;
+        }
+        let _ = write!(
+            s,
+            "version = {{ url = \"{base}/envs/{env}/version\", timeout = \"2s\" }}\n\
+             deploy = {{ webhook = \"{base}/envs/{env}/deploy\", timeout = \"30s\", poll = \"250ms\" }}\n"
+        );
         if env == "production" {
-            s.push_str(if backup {
-                "monitored = true\ngates = { requires_approval = true, requires_backup = true }\n"
-            } else {
-                "monitored = true\ngates = { requires_approval = true }\n"
-            });
+            let _ = write!(s, "monitored = true\ngates = {gates}\n");
         }
     }
     // Production is the last environment: its strategy keys and table go
@@ -67,14 +97,6 @@ pub fn demo_config_with(
 /// How long each canary step of the demo is judged: long enough for the
 /// bad release to turn bad on the canary (5–10 s, then a 15 s ramp).
 pub const DEMO_CANARY_STEP_TIME: &str = "30s";
-
-/// Which rollback strategy the demo's production runs (`--strategy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum DemoStrategy {
-    #[default]
-    Redeploy,
-    Canary,
-}
 
 /// `rollback = "canary"` and its table on the demo fleet's canary
 /// endpoints, for the last `[[environments]]` of a config (production).
@@ -143,5 +165,26 @@ mod tests {
                 Some("http://127.0.0.1:40001/envs/production/version")
             );
         }
+    }
+
+    #[test]
+    fn the_blue_green_demo_config_uses_the_fleets_slots() {
+        let addr: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let text = demo_config_with(addr, true, None, DemoStrategy::BlueGreen);
+        let c = Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
+        let prod = c.env("production").unwrap();
+        assert_eq!(prod.strategy(), crate::config::RollbackStrategy::BlueGreen);
+        assert!(prod.monitored && prod.gates.requires_approval);
+        let bg = prod.blue_green.as_ref().unwrap().get_ref();
+        assert_eq!(
+            bg.live.get_ref().url.as_deref(),
+            Some("http://127.0.0.1:40001/envs/production/live")
+        );
+        assert_eq!(
+            bg.deploy.get_ref().webhook.as_deref(),
+            Some("http://127.0.0.1:40001/envs/production/slots/{slot}/deploy")
+        );
+        // The other environments stay as they are.
+        assert!(c.env("staging").unwrap().version.is_some());
     }
 }

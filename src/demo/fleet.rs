@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use super::traffic::{self, BUCKETS, CODES, CanaryShare, EnvTraffic, Profile, Rng, Truth};
 use crate::domain::Version;
 
+pub mod bluegreen;
 mod canary;
 pub use canary::{CANARY_ENV, CanaryTruth, TRACK_LABEL};
 
@@ -120,6 +121,8 @@ enum DeployRefusal {
 /// The whole simulated fleet. Pure apart from the `Instant`s it is handed.
 struct World {
     envs: Vec<EnvSim>,
+    /// Production's blue-green slots.
+    slots: bluegreen::Slots,
     sim_s: f64,
     bad_versions: Vec<String>,
     rng: Rng,
@@ -144,16 +147,16 @@ impl World {
                     traffic: EnvTraffic::new(Profile::for_env(name), env_seed),
                 }
             })
-            .collect();
+            .collect::<Vec<EnvSim>>();
         let production = INITIAL_VERSIONS[ENVIRONMENTS
             .iter()
             .position(|e| *e == CANARY_ENV)
             .unwrap_or(ENVIRONMENTS.len() - 1)];
-        let canary = canary::CanarySim::new(
-            Version::parse(production).unwrap_or_else(|_| unreachable!("valid constant")),
-            ONSET_MIN_S,
-        );
+        let production =
+            Version::parse(production).unwrap_or_else(|_| unreachable!("valid constant"));
+        let canary = canary::CanarySim::new(production.clone(), ONSET_MIN_S);
         World {
+            slots: bluegreen::Slots::new(&production),
             envs,
             sim_s: 0.0,
             bad_versions: opts.bad_versions.clone(),
@@ -213,8 +216,13 @@ impl World {
                 e.version = d.to;
                 e.live_since_s = sim_s;
                 e.onset_s = onset;
+                if e.name == bluegreen::SLOT_ENV {
+                    let v = e.version.clone();
+                    self.live_slot_now_runs(&v);
+                }
             }
         }
+        self.settle_slots(now);
         self.settle_canary(now);
     }
 
@@ -507,6 +515,9 @@ pub async fn serve(addr: SocketAddr, opts: FleetOptions) -> std::io::Result<()> 
     println!(
         "  {url}/envs/{CANARY_ENV}/canary/version   POST {url}/envs/{CANARY_ENV}/canary/deploy   GET|POST {url}/envs/{CANARY_ENV}/canary/weight"
     );
+    println!(
+        "  {url}/envs/production/live   {url}/envs/production/slots/{{blue,green}}/version   POST …/deploy"
+    );
     println!("  {url}/metrics");
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await
@@ -545,6 +556,18 @@ fn router(state: AppState) -> Router {
         .route("/envs/{env}/version", get(version))
         .route("/envs/{env}/deploy", post(deploy))
         .route("/envs/{env}/truth", get(truth))
+        .route(
+            "/envs/{env}/live",
+            get(bluegreen::get_live).post(bluegreen::post_live),
+        )
+        .route(
+            "/envs/{env}/slots/{slot}/version",
+            get(bluegreen::slot_version),
+        )
+        .route(
+            "/envs/{env}/slots/{slot}/deploy",
+            post(bluegreen::slot_deploy),
+        )
         .route("/envs/{env}/canary/version", get(canary::version))
         .route("/envs/{env}/canary/deploy", post(canary::deploy))
         .route(

@@ -239,12 +239,56 @@ impl RevertPlan {
         }
     }
 
+    /// [`Self::line`] without where the time comes from, for a narrow
+    /// column: "switch back to blue (v1.7.3), ~0.2 s".
+    pub fn short(&self) -> String {
+        let line = self.line();
+        match line.rfind(" (") {
+            Some(i) if line.ends_with(')') && line[i..].contains(&self.basis) => {
+                line[..i].to_string()
+            }
+            _ => line,
+        }
+    }
+
     fn action_words(&self) -> &'static str {
         match self.action {
             RevertAction::Redeploy => "redeploy",
             RevertAction::SwitchBack => "switch back",
             RevertAction::DeployAndSwitch => "deploy and switch",
             RevertAction::CanaryWeightZero => "canary weight → 0",
+        }
+    }
+}
+
+/// What a blue-green environment's slots run, as last read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SlotsView {
+    /// The live slot; `None` when it could not be read.
+    pub live: Option<String>,
+    /// Each slot's version (`None`: unknown), in the config's order.
+    pub versions: std::collections::BTreeMap<String, Option<Version>>,
+    /// Why something above is unknown.
+    pub error: Option<String>,
+}
+
+/// An environment's strategy as `status` shows it: its name, its rollback
+/// plan, and for blue-green its slots.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StrategyStatus {
+    /// "redeploy", "blue-green" or "canary".
+    pub strategy: String,
+    pub rollback_plan: RevertPlan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsView>,
+}
+
+impl Default for StrategyStatus {
+    fn default() -> Self {
+        StrategyStatus {
+            strategy: "redeploy".into(),
+            rollback_plan: revert_plan(RevertAction::Redeploy, None, None, &[], ""),
+            slots: None,
         }
     }
 }
@@ -433,6 +477,7 @@ mod tests {
             p.line(),
             "switch back to blue (v1.7.3), ~0.2 s (the last one)"
         );
+        assert_eq!(p.short(), "switch back to blue (v1.7.3), ~0.2 s");
         let fresh = revert_plan(
             RevertAction::SwitchBack,
             Some(v("v1.7.3")),

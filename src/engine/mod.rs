@@ -12,6 +12,7 @@ mod evidence;
 mod notify;
 mod reconcile;
 mod release;
+mod revert;
 mod review;
 mod sampler;
 mod status;

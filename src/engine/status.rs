@@ -483,6 +483,14 @@ impl Engine {
                 (Some(cur), Some(to)) => self.schema_notice(name, cur, to).await.ok().flatten(),
                 _ => None,
             };
+            let revert = self
+                .strategy_status(
+                    i,
+                    rollback.as_ref().and_then(|r| r.to.as_ref()),
+                    last_deploy.as_ref(),
+                    now,
+                )
+                .await;
             environments.push(EnvStatus {
                 name: name.to_string(),
                 production: e.production.unwrap_or(i == last),
@@ -512,6 +520,7 @@ impl Engine {
                 release,
                 rollback_schema,
                 freeze: self.freeze_of(name, now),
+                revert,
             });
         }
         // The pending release: the promotion closest to production that ships something new.

@@ -96,6 +96,9 @@ pub struct EnvStatus {
     pub rollback_schema: Option<SchemaNotice>,
     /// The freeze window that holds for it now.
     pub freeze: Option<Freeze>,
+    /// `strategy`, `rollback_plan` and, for blue-green, `slots`.
+    #[serde(flatten)]
+    pub revert: crate::domain::strategy::StrategyStatus,
 }
 
 /// Where rolling an environment back would go now.

@@ -69,6 +69,7 @@ pub(crate) mod fixture {
             release: None,
             rollback_schema: None,
             freeze: None,
+            revert: Default::default(),
         }
     }
 

@@ -138,6 +138,41 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                     out.extend(rows(width, "", url, t.link, t.dim));
                 }
             }
+            out.extend(rows(
+                width,
+                "rollback",
+                {
+                    let plan = &env.revert.rollback_plan;
+                    let key = if plan.target.is_some() { "r: " } else { "" };
+                    let strategy = match env.revert.strategy.as_str() {
+                        "redeploy" => String::new(),
+                        s => format!("{s} · "),
+                    };
+                    format!("{strategy}{key}{}", plan.line())
+                },
+                t.text,
+                t.dim,
+            ));
+            if let Some(slots) = &env.revert.slots {
+                let each: Vec<String> = slots
+                    .versions
+                    .iter()
+                    .map(|(slot, v)| {
+                        let runs = v.as_ref().map(|v| v.to_string());
+                        let live = if slots.live.as_deref() == Some(slot.as_str()) {
+                            " (live)"
+                        } else {
+                            ""
+                        };
+                        format!("{slot} {}{live}", runs.as_deref().unwrap_or("?"))
+                    })
+                    .collect();
+                let mut line = each.join(" · ");
+                if let Some(e) = &slots.error {
+                    line.push_str(&format!(" — {e}"));
+                }
+                out.extend(rows(width, "slots", line, t.text, t.dim));
+            }
             if let Some(a) = &env.approval {
                 let word = match a.decision {
                     Decision::Go => "Go",

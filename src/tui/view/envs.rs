@@ -302,6 +302,14 @@ fn column(
         }
         lines
     };
+    // The rollback plan first, on one line, when there is a target: it is
+    // what `r` does, shown before anyone needs it.
+    let plan = env.revert.rollback_plan.target.is_some().then(|| {
+        let line = format!("r: {}", env.revert.rollback_plan.short());
+        format::fit_str(&line, t.dim, width)
+    });
+    let plan_rows = u16::from(plan.is_some() && below.height > 0);
+    let rows = rows.saturating_sub(plan_rows as usize);
     // While a CI/CD backend deploys: what it says it is doing.
     let deploying = state
         .env_ui(&env.name)
@@ -323,10 +331,16 @@ fn column(
         (None, None, Some(e)) => Some((words(e), t.dim)),
         (None, None, None) => None,
     };
-    if let Some((lines, style)) = reason
-        && below.height > 0
-    {
-        let lines: Vec<Line> = lines.into_iter().map(|l| Line::styled(l, style)).collect();
+    let mut lines: Vec<Line> = plan.into_iter().take(plan_rows as usize).collect();
+    if let Some((reason, style)) = reason {
+        lines.extend(
+            reason
+                .into_iter()
+                .take(rows)
+                .map(|l| Line::styled(l, style)),
+        );
+    }
+    if !lines.is_empty() && below.height > 0 {
         frame.render_widget(Paragraph::new(lines), below);
     }
 

@@ -1,0 +1,108 @@
+//! Every environment's rollback plan, shown before anyone needs it: what
+//! `r` would do (redeploy, switch back, deploy the idle slot and switch,
+//! canary weight to 0), to which version, and how long it is expected to
+//! take, measured from the environment's own audit log.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use super::strategy::Strategy;
+use crate::config::RollbackStrategy;
+use crate::domain::strategy::{
+    BlueGreenMove, BlueGreenRollback, RevertAction, SlotsView, StrategyStatus, blue_green_rollback,
+    revert_plan,
+};
+use crate::domain::{DeployRecord, Version};
+
+/// How many of an environment's newest audit records the expected time is
+/// looked for in.
+const PLAN_HISTORY: usize = 200;
+
+impl Engine {
+    /// The strategy, rollback plan and slots of environment `idx`, given
+    /// where a rollback would go (`target`) and its last recorded deploy.
+    pub(super) async fn strategy_status(
+        &self,
+        idx: usize,
+        target: Option<&Version>,
+        last_deploy: Option<&DeployRecord>,
+        now: DateTime<Utc>,
+    ) -> StrategyStatus {
+        let cfg_env = &self.inner.config.environments[idx];
+        let env = cfg_env.name();
+        let history = self
+            .inner
+            .store
+            .history(Some(env), PLAN_HISTORY)
+            .await
+            .unwrap_or_default();
+        let strategy = cfg_env.strategy();
+        let plan = |action, slot| revert_plan(action, target.cloned(), slot, &history, env);
+        match &self.inner.envs[idx].strategy {
+            Strategy::BlueGreen {
+                backends,
+                keep_warm,
+                ..
+            } => {
+                let [a, b] = backends.slots();
+                let (live, va, vb) = tokio::join!(
+                    backends.live(),
+                    backends.version_of(a),
+                    backends.version_of(b)
+                );
+                let mut errors = Vec::new();
+                let live = live.map_err(|e| errors.push(e.to_string())).ok();
+                let va = va.map_err(|e| errors.push(e.to_string())).ok();
+                let vb = vb.map_err(|e| errors.push(e.to_string())).ok();
+                let slots = SlotsView {
+                    live: live.clone(),
+                    versions: [(a.clone(), va.clone()), (b.clone(), vb.clone())]
+                        .into_iter()
+                        .collect(),
+                    error: (!errors.is_empty()).then(|| errors.join("; ")),
+                };
+                let rollback_plan = match (live.as_deref(), target) {
+                    (Some(live), Some(target)) => {
+                        let (idle_runs, live_runs) =
+                            if live == a { (&vb, &va) } else { (&va, &vb) };
+                        let left_idle_at = last_deploy
+                            .filter(|d| Some(&d.version) == live_runs.as_ref())
+                            .map(|d| d.at);
+                        match blue_green_rollback(&BlueGreenRollback {
+                            slots: backends.slots(),
+                            live,
+                            idle_runs: idle_runs.as_ref(),
+                            target,
+                            left_idle_at,
+                            keep_warm: *keep_warm,
+                            now,
+                        }) {
+                            Some(BlueGreenMove::SwitchBack { slot }) => {
+                                plan(RevertAction::SwitchBack, Some(slot))
+                            }
+                            Some(BlueGreenMove::DeployAndSwitch { slot, .. }) => {
+                                plan(RevertAction::DeployAndSwitch, Some(slot))
+                            }
+                            None => plan(RevertAction::DeployAndSwitch, None),
+                        }
+                    }
+                    _ => plan(RevertAction::SwitchBack, None),
+                };
+                StrategyStatus {
+                    strategy: strategy.as_str().into(),
+                    rollback_plan,
+                    slots: Some(slots),
+                }
+            }
+            Strategy::Redeploy { .. } => StrategyStatus {
+                strategy: strategy.as_str().into(),
+                rollback_plan: if strategy == RollbackStrategy::Canary {
+                    plan(RevertAction::CanaryWeightZero, None)
+                } else {
+                    plan(RevertAction::Redeploy, None)
+                },
+                slots: None,
+            },
+        }
+    }
+}
