@@ -13,7 +13,7 @@ use shipdeck::engine::{Confirm, Engine};
 fn engine(addr: std::net::SocketAddr, strategy: DemoStrategy, dir: &std::path::Path) -> Engine {
     // The demo's config without production's gates and window: only the
     // deploys and rollbacks are timed here.
-    let text = shipdeck::demo::demo_config_with(addr, false, strategy).replace(
+    let text = shipdeck::demo::demo_config_with(addr, false, None, strategy).replace(
         "monitored = true\ngates = { requires_approval = true }\n",
         "",
     );

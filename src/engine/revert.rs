@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use super::strategy::Strategy;
-use crate::config::RollbackStrategy;
 use crate::domain::strategy::{
     BlueGreenMove, BlueGreenRollback, RevertAction, SlotsView, StrategyStatus, blue_green_rollback,
     revert_plan,
@@ -94,13 +93,16 @@ impl Engine {
                     slots: Some(slots),
                 }
             }
+            // A canary is stopped by its weight going to 0: traffic is
+            // back on the stable track at once.
+            Strategy::Canary { .. } => StrategyStatus {
+                strategy: strategy.as_str().into(),
+                rollback_plan: plan(RevertAction::CanaryWeightZero, None),
+                slots: None,
+            },
             Strategy::Redeploy { .. } => StrategyStatus {
                 strategy: strategy.as_str().into(),
-                rollback_plan: if strategy == RollbackStrategy::Canary {
-                    plan(RevertAction::CanaryWeightZero, None)
-                } else {
-                    plan(RevertAction::Redeploy, None)
-                },
+                rollback_plan: plan(RevertAction::Redeploy, None),
                 slots: None,
             },
         }
