@@ -853,9 +853,12 @@ fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 /// (whose `data_version` moves on every other connection's commit, this
 /// process's included): tick `notifier` when the [`ChangeMark`] moved;
 /// stop when nobody subscribes any more.
-fn watch_changes(c: Connection, notifier: super::ChangeNotifier, path: PathBuf) {
-    let mut version = data_version(&c).ok();
-    let mut mark = change_mark(&c).ok();
+fn watch_changes(
+    c: Connection,
+    notifier: super::ChangeNotifier,
+    path: PathBuf,
+    (mut version, mut mark): (Option<i64>, Option<ChangeMark>),
+) {
     let mut failing = false;
     while !notifier.is_closed() {
         std::thread::sleep(CHANGE_CHECK);
@@ -1762,11 +1765,15 @@ impl Store for SqliteStore {
         .map_err(|e| self.err(e))?;
         conn.busy_timeout(Duration::from_secs(1))
             .map_err(|e| self.err(e))?;
+        // The starting point is read here, before the feed is handed out:
+        // read on the watcher thread, a commit made between this return
+        // and the thread's first look would be the baseline, never a tick.
+        let start = (data_version(&conn).ok(), change_mark(&conn).ok());
         let (notifier, feed) = Changes::channel();
         let path = self.path.clone();
         std::thread::Builder::new()
             .name("shipdeck-changes".into())
-            .spawn(move || watch_changes(conn, notifier, path))
+            .spawn(move || watch_changes(conn, notifier, path, start))
             .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
         Ok(feed)
     }
