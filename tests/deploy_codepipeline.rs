@@ -611,6 +611,43 @@ fn a_refused_start_names_the_call_and_the_aws_error() {
 }
 
 #[test]
+fn without_credentials_nothing_starts_and_the_error_says_so() {
+    aws_env();
+    let home = Home::new();
+    let commit = repo(&home);
+    let (cp, addr) = fake(Script::Succeed, &commit);
+    home.config(&config(&addr, "30s", BY_COMMIT, GIT));
+    let out = home
+        .cmd()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/shipdeck-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/shipdeck-test/credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["promote", "production", "--version", "v2.0.0", "--yes"])
+        .output()
+        .unwrap();
+    let out = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_not_recorded(&home, &out, "failed");
+    assert!(
+        out.stderr.contains(
+            "AWS credentials: nothing started: no usable credentials in the standard AWS chain"
+        ),
+        "{out:#?}"
+    );
+    assert!(ops(&cp).is_empty(), "{:?}", ops(&cp));
+}
+
+#[test]
 fn garbage_from_codepipeline_is_a_clear_error_and_the_deploy_unknown() {
     aws_env();
     let home = Home::new();

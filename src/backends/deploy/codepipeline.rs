@@ -89,9 +89,16 @@ pub struct CodePipeline {
     poll: Duration,
     /// The SDK client, made on the first deploy (loading the credential
     /// chain's configuration reads files and the environment).
-    client: Arc<tokio::sync::OnceCell<aws_sdk_codepipeline::Client>>,
+    client: Arc<tokio::sync::OnceCell<Sdk>>,
     /// The manual approval the followed execution waits for, while it does.
     gate: Arc<Mutex<Option<Gate>>>,
+}
+
+/// The SDK client, and the credential chain it signs with.
+#[derive(Debug)]
+struct Sdk {
+    client: aws_sdk_codepipeline::Client,
+    credentials: Option<aws_sdk_codepipeline::config::SharedCredentialsProvider>,
 }
 
 /// A manual approval action waiting on a human, and its token.
@@ -168,6 +175,10 @@ impl CodePipeline {
     }
 
     async fn client(&self) -> &aws_sdk_codepipeline::Client {
+        &self.sdk().await.client
+    }
+
+    async fn sdk(&self) -> &Sdk {
         self.client
             .get_or_init(|| async {
                 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -190,9 +201,51 @@ impl CodePipeline {
                 if let Some(u) = &self.endpoint {
                     loader = loader.endpoint_url(u);
                 }
-                aws_sdk_codepipeline::Client::new(&loader.load().await)
+                let sdk = loader.load().await;
+                Sdk {
+                    client: aws_sdk_codepipeline::Client::new(&sdk),
+                    credentials: sdk.credentials_provider(),
+                }
             })
             .await
+    }
+
+    /// Resolve the credential chain before anything is sent: without
+    /// credentials the SDK fails the call inside its dispatch, which would
+    /// read as "outcome unknown" for a start that never left. The secrets
+    /// found (a profile's, an assumed role's) are redacted from then on.
+    async fn credentials(&self, deadline: Instant) -> Result<(), BackendError> {
+        use aws_sdk_codepipeline::config::ProvideCredentials;
+        let named = format!("{}: AWS credentials", self.name);
+        let Some(provider) = self.sdk().await.credentials.clone() else {
+            return Err(BackendError::Command {
+                backend: named,
+                cause: "no credentials provider: nothing started".into(),
+            });
+        };
+        let room = deadline
+            .saturating_duration_since(Instant::now())
+            .min(CALL_TIMEOUT);
+        match tokio::time::timeout(room, provider.provide_credentials()).await {
+            Ok(Ok(c)) => {
+                crate::text::register_secret(c.secret_access_key());
+                if let Some(t) = c.session_token() {
+                    crate::text::register_secret(t);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(BackendError::Command {
+                backend: named,
+                cause: format!(
+                    "nothing started: no usable credentials in the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or profile, web identity, ECS, instance metadata): {}",
+                    chain(&e)
+                ),
+            }),
+            Err(_) => Err(BackendError::Timeout {
+                backend: named,
+                after: room,
+            }),
+        }
     }
 
     /// The revision the version pins the source action to.
@@ -235,6 +288,7 @@ impl CodePipeline {
         let deadline = t0 + self.timeout;
         let revision = self.revision(version).await?;
         let client = self.client().await;
+        self.credentials(deadline).await?;
 
         let call = "StartPipelineExecution";
         let mut req = client
