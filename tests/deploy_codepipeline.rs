@@ -72,6 +72,10 @@ enum Script {
     Hang,
     /// StartPipelineExecution: the pipeline does not exist.
     NoPipeline,
+    /// The execution stays in progress.
+    Stall,
+    /// StartPipelineExecution answers 500: it may or may not have started.
+    StartFails,
 }
 
 #[derive(Debug)]
@@ -183,6 +187,13 @@ fn answer(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
                     400,
                     "PipelineNotFoundException",
                     "The account with id '123456789012' does not include a pipeline with the name 'shop-release'",
+                );
+            }
+            if s.script == Script::StartFails {
+                return aws_error(
+                    500,
+                    "InternalServerError",
+                    "We encountered an internal error",
                 );
             }
             if body["name"] != "shop-release" {
@@ -648,6 +659,25 @@ fn without_credentials_nothing_starts_and_the_error_says_so() {
 }
 
 #[test]
+fn a_start_answered_500_is_unknown_and_not_repeated() {
+    aws_env();
+    let home = Home::new();
+    let commit = repo(&home);
+    let (cp, addr) = fake(Script::StartFails, &commit);
+    home.config(&config(&addr, "30s", BY_COMMIT, GIT));
+    let out = promote(&home, "v2.0.0");
+    assert_not_recorded(&home, &out, "unknown");
+    assert!(
+        out.stderr
+            .contains("StartPipelineExecution: outcome unknown")
+            && out.stderr.contains("HTTP 500"),
+        "{out:#?}"
+    );
+    // The SDK's retries are off for a start: sent once.
+    assert_eq!(ops(&cp), ["StartPipelineExecution"]);
+}
+
+#[test]
 fn garbage_from_codepipeline_is_a_clear_error_and_the_deploy_unknown() {
     aws_env();
     let home = Home::new();
@@ -688,6 +718,54 @@ fn an_execution_that_does_not_answer_is_bounded_by_the_deploy_timeout() {
         out.stderr.contains("GetPipelineExecution") && out.stderr.contains("no answer within"),
         "{out:#?}"
     );
+}
+
+#[test]
+fn ctrl_c_while_following_an_execution_leaves_unknown() {
+    aws_env();
+    let home = Home::new();
+    let commit = repo(&home);
+    let (cp, addr) = fake(Script::Stall, &commit);
+    home.config(&config(&addr, "60s", BY_COMMIT, GIT));
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("shipdeck"))
+        .current_dir(home.path())
+        .env_remove("SHIPDECK_CONFIG")
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "tester")
+        .args(["promote", "production", "--version", "v2.0.0", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reads = || {
+        ops(&cp)
+            .iter()
+            .filter(|o| *o == "GetPipelineExecution")
+            .count()
+    };
+    while reads() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the execution was never followed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let out = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_not_recorded(&home, &out, "unknown");
+    assert_no_secret(&home, &[&out]);
 }
 
 // ---------------------------------------------------------------- the manual approval, through the engine

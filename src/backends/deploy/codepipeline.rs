@@ -668,15 +668,17 @@ where
             let status = se.raw().status().as_u16();
             let err = se.err();
             match err.code() {
+                // A server error on a start: it may have started anyway.
+                code if kind == Kind::Start && status >= 500 => unknown(format!(
+                    "AWS answered HTTP {status} ({})",
+                    code.unwrap_or("no error code")
+                )),
                 Some(code) => BackendError::Status {
                     backend: named.to_string(),
                     status,
                     body: format!("{code}: {}", err.message().unwrap_or("")),
                 },
                 // An answer the SDK could not read as CodePipeline's error.
-                None if kind == Kind::Start && status >= 500 => {
-                    unknown(format!("AWS answered HTTP {status}"))
-                }
                 None => BackendError::Garbage {
                     backend: named.to_string(),
                     cause: format!(
