@@ -261,3 +261,36 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         s["environments"][2]
     );
 }
+
+/// Who else has a console open comes from the store, where anyone with
+/// write access chose the names: `status --json` shows them sanitised, as
+/// the console's header does (escape sequences gone, controls as spaces).
+#[test]
+fn status_json_sanitises_the_names_of_who_else_is_watching() {
+    use shipdeck::store::{Presence, SqliteStore, Store};
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    home.run(&["status"]).expect_code(0);
+    let store = SqliteStore::open(&home.path().join("data/shipdeck/shipdeck.db")).unwrap();
+    let now = chrono::Utc::now();
+    store
+        .heartbeat(
+            &Presence {
+                actor: "eve\u{1b}]0;pwned\u{7}@lap\ttop\u{1b}[2J".into(),
+                host: "far\u{1b}[31maway\nhost".into(),
+                pid: 4242,
+                since: now,
+                last_seen: now,
+            },
+            now - chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let s = home.run(&["status", "--json"]);
+    s.expect_code(0);
+    let watching = s.json()["watching"].clone();
+    assert_eq!(watching[0]["actor"], "eve@lap top", "{watching}");
+    assert_eq!(watching[0]["host"], "faraway host", "{watching}");
+    assert!(!s.stdout.contains("\\u001b"), "{}", s.stdout);
+    assert!(!s.stdout.contains("\\u0007"), "{}", s.stdout);
+}
