@@ -210,7 +210,9 @@ fn the_first_stage_needs_an_explicit_version() {
 
 #[test]
 fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
-    let fleet = Fleet::start();
+    // A deploy long enough to be interrupted in the middle, however slow
+    // the machine (the signal cuts it short).
+    let fleet = Fleet::with_deploy_duration("60s");
     let home = Home::new();
     home.config(&fleet.config(""));
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
@@ -224,8 +226,8 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    // The demo fleet's deploy takes about 3 s: interrupt in the middle of it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Interrupt in the middle of the deploy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let h = home.run(&["history", "--json"]).json();
         if h["entries"][0]["outcome"] == "started" {
