@@ -346,12 +346,16 @@ async fn interruptible<T>(
     engine: &Engine,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
+    // The signal handlers go in before the action's first step (biased:
+    // polled first): a signal sent once the action has started anything —
+    // a version read, a deploy — is always handled, never fatal.
     let res = tokio::select! {
-        r = action => r.map_err(Failure::from),
+        biased;
         _ = stop_signal() => Err(Failure {
             code: 1,
             message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
         }),
+        r = action => r.map_err(Failure::from),
     };
     if !engine.settle(SETTLE).await {
         let note = format!(
