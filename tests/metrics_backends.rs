@@ -227,7 +227,9 @@ async fn prometheus_answers_map_to_points() {
         (p.p50_ms, p.p95_ms, p.p99_ms),
         (Some(40.0), Some(120.0), Some(250.0))
     );
-    assert!((Utc::now() - p.at).num_seconds().abs() < 5);
+    // Stamped with the poll's time (generous: a loaded machine may pause
+    // between the poll and this line).
+    assert!((Utc::now() - p.at).num_seconds().abs() < 120);
     // No traffic: zero requests, no 5xx series at all, NaN quantiles.
     let idle = got["idle"].clone().unwrap();
     assert_eq!(
