@@ -259,7 +259,8 @@ impl Engine {
             .await?)
     }
 
-    /// The other consoles open on this store (not this process's), oldest first.
+    /// The other consoles open on this store (not this process's), oldest
+    /// first, their names sanitised (they reach terminals and JSON).
     pub async fn others_watching(
         &self,
         now: DateTime<Utc>,
@@ -273,6 +274,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter(|p| !p.is_process(&host, pid))
+            .map(crate::store::Presence::sanitized)
             .collect())
     }
 
