@@ -84,10 +84,22 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn start() -> Fleet {
+        Fleet::start_with(&[])
+    }
+
+    /// A fleet whose deploys take `d` (e.g. "20s"; the default is 3 s): a
+    /// test that acts while a deploy runs gets a window no loaded machine
+    /// can miss.
+    pub fn with_deploy_duration(d: &str) -> Fleet {
+        Fleet::start_with(&["--deploy-duration", d])
+    }
+
+    fn start_with(extra: &[&str]) -> Fleet {
         use std::io::BufRead;
         let bin = assert_cmd::cargo::cargo_bin("shipdeck");
         let mut child = std::process::Command::new(bin)
             .args(["demo-fleet", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
