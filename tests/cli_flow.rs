@@ -225,7 +225,7 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         .args(["promote", "staging", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = common::Running::new(cmd.spawn().unwrap());
     // Interrupt in the middle of the deploy.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

@@ -1357,7 +1357,7 @@ fn ctrl_c_while_following_a_run_leaves_unknown() {
         .args(["promote", "local", "--version", "v2.0.0", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = common::Running::new(cmd.spawn().unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let run_reads = || {
         fake.calls()

@@ -15,7 +15,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home};
+use common::{Fleet, Home, Running};
 use serde_json::Value;
 
 const SIGNALS: [&str; 2] = ["-INT", "-TERM"];
@@ -73,7 +73,7 @@ deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "60s", pol
     ));
 }
 
-fn spawn(home: &Home, args: &[&str]) -> Child {
+fn spawn(home: &Home, args: &[&str]) -> Running {
     let p = home.path();
     Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
         .args(args)
@@ -87,6 +87,7 @@ fn spawn(home: &Home, args: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .expect("start shipdeck")
 }
 

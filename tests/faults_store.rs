@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home};
+use common::{Fleet, Home, Running};
 use rusqlite::Connection;
 
 /// A home whose config names its own store file at `store`.
@@ -30,7 +30,7 @@ fn home_with_store(fleet: &Fleet, store: &Path) -> Home {
 
 /// The real binary as a std command (to read its output while it runs),
 /// with the home's isolated dirs.
-fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
+fn spawn(home: &Home, args: &[&str]) -> Running {
     let p = home.path();
     Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
         .args(args)
@@ -44,6 +44,7 @@ fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .expect("start shipdeck")
 }
 
