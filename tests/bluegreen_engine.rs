@@ -59,6 +59,17 @@ impl Fake {
 
     /// `switch` is the switch command's script (`$0` is the slot).
     fn engine(&self, switch: &str, keep_warm: &str) -> Engine {
+        let deploy = format!(
+            "echo deploy $0 $1 >> {}; echo $1 > {}/$0",
+            self.path("calls"),
+            self.dir.path().display()
+        );
+        self.engine_with(switch, &deploy, keep_warm)
+    }
+
+    /// `deploy` is the slot deploy command's script (`$0` the slot, `$1`
+    /// the version).
+    fn engine_with(&self, switch: &str, deploy: &str, keep_warm: &str) -> Engine {
         let d = self.dir.path().display();
         let log = self.path("calls");
         // Each hook is `sh -c SCRIPT ARGS…`: the test's own scripts; shipdeck
@@ -80,7 +91,7 @@ rollback = "blue-green"
 slots = ["blue", "green"]
 live = {{ command = ["sh", "-c", "echo live >> {log}; cat {d}/live"] }}
 slot_version = {{ command = ["sh", "-c", "echo read $0 `cat {d}/$0` >> {log}; cat {d}/$0", "{{slot}}"] }}
-deploy = {{ command = ["sh", "-c", "echo deploy $0 $1 >> {log}; echo $1 > {d}/$0", "{{slot}}", "{{version}}"], timeout = "10s", poll = "100ms" }}
+deploy = {{ command = ["sh", "-c", "{deploy}", "{{slot}}", "{{version}}"], timeout = "20s", poll = "100ms" }}
 switch = {{ command = ["sh", "-c", "{switch}", "{{slot}}"], timeout = "5s" }}
 keep_warm = "{keep_warm}"
 "#
@@ -95,6 +106,26 @@ fn switch_ok(f: &Fake) -> String {
         "echo switch $0 >> {}; echo $0 > {}",
         f.path("calls"),
         f.path("live")
+    )
+}
+
+/// Like a real slot deploy (and the demo fleet's): accepted at once, the
+/// slot keeps reporting what it ran until the deploy lands a second later;
+/// meanwhile `busy-SLOT` exists.
+fn deploy_async(f: &Fake) -> String {
+    let d = f.dir.path().display();
+    format!(
+        "echo deploy $0 $1 >> {log}; touch {d}/busy-$0; (sleep 1; rm {d}/busy-$0; echo $1 > {d}/$0) >/dev/null 2>&1 &",
+        log = f.path("calls")
+    )
+}
+
+/// A switch that refuses (and records) traffic to a slot in mid-deploy.
+fn switch_checked(f: &Fake) -> String {
+    let d = f.dir.path().display();
+    format!(
+        "if [ -e {d}/busy-$0 ]; then echo switch during a deploy of $0 >> {log}; echo slot $0 is being deployed >&2; exit 1; fi; echo switch $0 >> {log}; echo $0 > {d}/live",
+        log = f.path("calls")
     )
 }
 
@@ -245,20 +276,98 @@ async fn a_rollback_to_an_old_slot_that_moved_on_deploys_it_again_and_switches()
 }
 
 #[tokio::test]
-async fn a_rollback_past_keep_warm_deploys_the_idle_slot_again() {
+async fn a_promotion_to_an_idle_slot_already_running_the_version_switches_without_redeploying() {
+    let f = Fake::new("blue", "v1.7.3", "v1.8.0", "v1.8.0");
+    let e = f.engine_with(&switch_checked(&f), &deploy_async(&f), "1h");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    let calls = f.calls();
+    assert_eq!(
+        from_deploy(&calls),
+        vec!["switch green", "live"],
+        "{calls:?}"
+    );
+    assert_eq!(f.read("live"), "green");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert!(
+        h[0].detail
+            .contains("green already runs v1.8.0 and answers: switched without redeploying"),
+        "{}",
+        h[0].detail
+    );
+}
+
+#[tokio::test]
+async fn slot_deploys_that_land_later_are_waited_for_before_any_switch() {
+    // Every deploy here is accepted at once and lands a second later; the
+    // switch refuses a slot in mid-deploy. Two promotions, then a rollback
+    // past keep_warm to an old slot that still runs the target.
     let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
-    let e = f.engine(&switch_ok(&f), "1s");
+    let e = f.engine_with(&switch_checked(&f), &deploy_async(&f), "1s");
     e.promote("production", None, unseen(), None).await.unwrap();
     f.write("staging", "v1.8.0");
     e.promote("production", None, unseen(), None).await.unwrap();
+    assert_eq!(
+        (f.read("live"), f.read("blue"), f.read("green")),
+        ("blue".into(), "v1.8.0".into(), "v1.7.3".into())
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    // Past keep_warm the plan still says what `r` does: green answers with
+    // v1.7.3, so it takes the traffic back as it is.
+    let st = e.status().await;
+    let plan = &st.environments[1].revert.rollback_plan;
+    assert!(
+        plan.line().starts_with("switch back to green (v1.7.3)"),
+        "{}",
+        plan.line()
+    );
     f.clear_calls();
     e.rollback("production", None, None).await.unwrap();
     let calls = f.calls();
     assert!(
-        calls.contains(&"deploy green v1.7.3".to_string()),
+        !calls.iter().any(|c| c.starts_with("deploy")),
+        "the old slot runs the target: nothing to redeploy: {calls:?}"
+    );
+    assert_eq!(
+        from_deploy(&calls),
+        vec!["switch green", "live"],
         "{calls:?}"
     );
+    assert_eq!(f.read("live"), "green");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert!(
+        h[0].detail
+            .contains("green already runs v1.7.3 and answers (")
+            && h[0].detail.contains("longer than keep_warm (1s)")
+            && h[0].detail.contains("switched without redeploying"),
+        "{}",
+        h[0].detail
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_old_slot_that_no_longer_answers_deploys_it_and_waits() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine_with(&switch_checked(&f), &deploy_async(&f), "1h");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    f.write("staging", "v1.8.0");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    // The old slot was torn down: its version cannot be read.
+    f.write("green", "");
+    f.clear_calls();
+    e.rollback("production", None, None).await.unwrap();
+    let calls = f.calls();
+    assert!(
+        calls.contains(&"deploy green v1.7.3".to_string())
+            && !calls.iter().any(|c| c.starts_with("switch during")),
+        "{calls:?}"
+    );
+    let deploy_at = calls
+        .iter()
+        .position(|c| c == "deploy green v1.7.3")
+        .unwrap();
+    let read_at = calls.iter().position(|c| c == "read green v1.7.3").unwrap();
+    let switch_at = calls.iter().position(|c| c == "switch green").unwrap();
+    assert!(deploy_at < read_at && read_at < switch_at, "{calls:?}");
     assert_eq!(f.read("live"), "green");
 }
 

@@ -82,6 +82,14 @@ impl Engine {
                             Some(BlueGreenMove::SwitchBack { slot }) => {
                                 plan(RevertAction::SwitchBack, Some(slot))
                             }
+                            // The engine switches without redeploying to
+                            // an idle slot that already answers with the
+                            // target, warm or not (see `blue_green_steps`).
+                            Some(BlueGreenMove::DeployAndSwitch { slot, .. })
+                                if idle_runs.as_ref() == Some(target) =>
+                            {
+                                plan(RevertAction::SwitchBack, Some(slot))
+                            }
                             Some(BlueGreenMove::DeployAndSwitch { slot, .. }) => {
                                 plan(RevertAction::DeployAndSwitch, Some(slot))
                             }

@@ -397,8 +397,13 @@ impl Engine {
                 format!("the live slot {live:?} is not one of the slots"),
             ));
         };
+        // What the idle slot runs now: a slot that already answers with
+        // the version takes the traffic without a redeploy. Deploying it
+        // again could not be waited for — it would report the version
+        // before that deploy finished — and traffic would switch to a slot
+        // in the middle of a deploy.
+        let idle_runs = bg.version_of(&idle).await.ok();
         let step = if s.action == ActionKind::Rollback {
-            let idle_runs = bg.version_of(&idle).await.ok();
             let live_runs = bg.version_of(&live).await.ok();
             // Traffic left the idle slot when the live slot's version went
             // live: the environment's last recorded deploy.
@@ -431,6 +436,18 @@ impl Engine {
             Some(BlueGreenMove::SwitchBack { .. }) => {
                 notes.push(format!(
                     "{idle} still runs {version} and is warm: switched back, nothing redeployed"
+                ));
+            }
+            Some(BlueGreenMove::DeployAndSwitch { why, .. })
+                if idle_runs.as_ref() == Some(version) =>
+            {
+                let why = if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({why})")
+                };
+                notes.push(format!(
+                    "{idle} already runs {version} and answers{why}: switched without redeploying"
                 ));
             }
             Some(BlueGreenMove::DeployAndSwitch { why, .. }) => {
