@@ -171,6 +171,12 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         get(&fleet.addr, "/envs/production/canary/weight")["weight"],
         10
     );
+    // While the canary has traffic, `r` sets its weight to 0.
+    let plan = |home: &Home| {
+        let st = home.run(&["status", "--json"]);
+        st.json()["environments"][2]["rollback_plan"].clone()
+    };
+    assert_eq!(plan(&home)["action"], "canary_weight_zero");
     // Another process rolls back: the audit log says the canary has 10%.
     let out = home.run(&["rollback", "production", "--yes"]);
     out.expect_code(0);
@@ -188,4 +194,9 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
             .any(|(a, d)| a == "rollback" && d.contains("canary weight 10% → 0")),
         "{h:#?}"
     );
+    // No canary traffic any more: the plan is the stable track's, not
+    // "canary weight → 0" again.
+    let after = plan(&home);
+    assert_ne!(after["action"], "canary_weight_zero", "{after}");
+    assert_eq!(after["action"], "redeploy", "{after}");
 }

@@ -20,14 +20,16 @@ const PLAN_HISTORY: usize = 200;
 impl Engine {
     /// The strategy, rollback plan and slots of environment `idx`, given
     /// where a rollback would go (`target`), what it runs now (`current`)
-    /// and its last recorded deploy. With nothing to roll back to yet, the
-    /// plan is the one for after the next deploy: back to `current`.
+    /// its last recorded deploy and, for a canary, its traffic weight. With
+    /// nothing to roll back to yet, the plan is the one for after the next
+    /// deploy: back to `current`.
     pub(super) async fn strategy_status(
         &self,
         idx: usize,
         target: Option<&Version>,
         current: Option<&Version>,
         last_deploy: Option<&DeployRecord>,
+        canary_weight: Option<u8>,
         now: DateTime<Utc>,
     ) -> StrategyStatus {
         let cfg_env = &self.inner.config.environments[idx];
@@ -114,14 +116,15 @@ impl Engine {
                     slots: Some(slots),
                 }
             }
-            // A canary is stopped by its weight going to 0: traffic is
-            // back on the stable track at once.
-            Strategy::Canary { .. } => StrategyStatus {
+            // A running canary is stopped by its weight going to 0:
+            // traffic is back on the stable track at once.
+            Strategy::Canary { .. } if canary_weight.is_some_and(|w| w > 0) => StrategyStatus {
                 strategy: strategy.as_str().into(),
                 rollback_plan: plan(RevertAction::CanaryWeightZero, None),
                 slots: None,
             },
-            Strategy::Redeploy { .. } => {
+            // No canary traffic: a rollback redeploys the stable track.
+            Strategy::Redeploy { .. } | Strategy::Canary { .. } => {
                 let mut rollback_plan = plan(RevertAction::Redeploy, None);
                 if let (None, Some(cur)) = (target, current) {
                     rollback_plan = rollback_plan.after_next_deploy(cur.clone(), None);

@@ -489,6 +489,7 @@ impl Engine {
                     rollback.as_ref().and_then(|r| r.to.as_ref()),
                     version.as_ref(),
                     last_deploy.as_ref(),
+                    canary.as_ref().map(|c| c.weight),
                     now,
                 )
                 .await;

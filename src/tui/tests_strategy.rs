@@ -389,9 +389,12 @@ fn every_environment_shows_its_plan_before_any_deploy() {
         p.revert.rollback_plan = revert_plan(RevertAction::Redeploy, None, None, &[], "production")
             .after_next_deploy(v("v1.7.3"), None);
     });
+    // The column says what `r` answers now (nothing to go back to), never
+    // the plan for after the next deploy as if it were today's.
     let text = screen(&s, 160, 45);
-    assert!(text.contains("r: redeploy v1.7.3, time unknown"), "{text}");
-    // The detail view says when it applies.
+    assert!(text.contains("r: nothing to roll back to yet"), "{text}");
+    assert!(!text.contains("r: redeploy v1.7.3"), "{text}");
+    // The detail view says what it will be and when it applies.
     key(&mut s, 'v');
     let flat: String = screen(&s, 160, 45)
         .split_whitespace()
@@ -401,4 +404,29 @@ fn every_environment_shows_its_plan_before_any_deploy() {
         flat.contains("after the next deploy: redeploy v1.7.3, time unknown"),
         "{flat}"
     );
+}
+
+#[test]
+fn after_a_blue_green_rollback_the_column_says_what_r_does_now() {
+    // Rolled back from green (v1.8.0, caught) to blue (v1.7.3): blue is
+    // live and nothing older is known good. The engine's plan is the one
+    // for after the next deploy (back to blue); `r` now has nowhere to go.
+    let mut s = blue_green_console();
+    production(&mut s, |p| {
+        p.rollback = Some(crate::engine::RollbackTarget {
+            to: None,
+            detail: "nothing to roll back to: v1.7.3 is the last known-good version production ran"
+                .into(),
+        });
+        p.revert.rollback_plan =
+            revert_plan(RevertAction::SwitchBack, None, None, &[], "production")
+                .after_next_deploy(v("v1.7.3"), Some("blue".into()));
+    });
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("r: nothing to roll back to"), "{text}");
+    assert!(!text.contains("back to blue (v1.7.3)"), "{text}");
+    // The key says the same.
+    key(&mut s, 'r');
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("nothing to roll back to: v1.7.3"), "{text}");
 }

@@ -328,17 +328,38 @@ fn column(
         }
         lines
     };
-    // The rollback plan first, on one line: what `r` does, shown before
-    // anyone needs it (before any deploy, what it will do after the next).
+    // The rollback plan first, on one line: what `r` does now, shown before
+    // anyone needs it. With nothing to go back to, what `r` answers (the
+    // plan for after the next deploy is in `v`).
     let p = &env.revert.rollback_plan;
-    let has_plan = p.target.is_some() || p.action == RevertAction::CanaryWeightZero;
-    let plan = has_plan.then(|| {
+    let plan_now =
+        p.action == RevertAction::CanaryWeightZero || (p.target.is_some() && !p.after_next_deploy);
+    let nothing = env.rollback.as_ref().filter(|r| r.to.is_none());
+    let plan = if plan_now {
         let mut line = format!("r: {}", p.short());
         if format::width(&line) > width {
             line = format!("r: {}", p.compact());
         }
-        format::fit_str(&line, t.dim, width)
-    });
+        Some(format::fit_str(&line, t.dim, width))
+    } else if let Some(r) = nothing {
+        // "nothing to roll back to: v1.7.3 is the last known-good version
+        // production ran", or its start where too narrow.
+        let full = format!("r: {}", r.detail);
+        let line = if format::width(&full) <= width {
+            full
+        } else {
+            "r: nothing to roll back to".to_string()
+        };
+        Some(format::fit_str(&line, t.dim, width))
+    } else if p.after_next_deploy {
+        Some(format::fit_str(
+            "r: nothing to roll back to yet",
+            t.dim,
+            width,
+        ))
+    } else {
+        None
+    };
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
     let rows = rows.saturating_sub(plan_rows as usize);
     // While a CI/CD backend deploys: what it says it is doing.
