@@ -20,7 +20,7 @@
 mod common;
 
 use std::process::Command as StdCommand;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -38,11 +38,15 @@ const SECRET: &str = "PLANTED/aws-secret-key+0731shipdeck";
 const EXEC: &str = "3f2a9c41-0d8e-4f7b-a1c2-9e8d7c6b5a40";
 const TOKEN: &str = "approval-token-1c9e";
 
-fn aws_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: every test of this binary calls this first, so no other
-        // thread reads the environment while it is set.
+/// The fake credentials (and no config or metadata lookups) are put in
+/// this test binary's environment before `main`, on the only thread there
+/// is then: `set_var` while other threads run (the tests, their runtimes,
+/// C code calling `getenv`) is a data race. Each test checks it.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static AWS_ENV: extern "C" fn() = {
+    extern "C" fn set_aws_env() {
+        // SAFETY: runs before `main`, single-threaded.
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
             std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
@@ -56,7 +60,16 @@ fn aws_env() {
             );
             std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         }
-    });
+    }
+    set_aws_env
+};
+
+fn aws_env() {
+    assert_eq!(std::env::var("AWS_ACCESS_KEY_ID").as_deref(), Ok(KEY_ID));
+    assert_eq!(
+        std::env::var("AWS_EC2_METADATA_DISABLED").as_deref(),
+        Ok("true")
+    );
 }
 
 // ---------------------------------------------------------------- the fake
@@ -738,8 +751,9 @@ fn ctrl_c_while_following_an_execution_leaves_unknown() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(common::Running::new)
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let reads = || {
         ops(&cp)
             .iter()
@@ -804,9 +818,9 @@ async fn deploy_until_waiting(
         .await
     });
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        let ev = tokio::time::timeout(Duration::from_secs(60), rx.recv())
             .await
-            .expect("the execution reported as waiting within 20 s")
+            .expect("the execution reported as waiting within 60 s")
             .expect("events");
         if let Event::DeployProgress { progress, .. } = &ev
             && let Some(w) = &progress.waiting
