@@ -108,6 +108,8 @@ struct Cp {
     bad: Vec<String>,
     /// PutApprovalResult bodies.
     approvals: Vec<Value>,
+    /// The access key id the calls must be signed with.
+    key_id: String,
 }
 
 type Shared = Arc<Mutex<Cp>>;
@@ -159,7 +161,7 @@ async fn serve(
             bad.push(format!("content-type {:?}", h("content-type")));
         }
         let auth = h("authorization");
-        if !(auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={KEY_ID}/"))
+        if !(auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={}/", s.key_id))
             && auth.contains("/eu-west-1/codepipeline/aws4_request")
             && auth.contains("Signature="))
         {
@@ -339,6 +341,7 @@ fn fake(script: Script, commit: &str) -> (Shared, String) {
         calls: Vec::new(),
         bad: Vec::new(),
         approvals: Vec::new(),
+        key_id: KEY_ID.into(),
     }));
     let (tx, rx) = std::sync::mpsc::channel();
     let c2 = cp.clone();
@@ -447,11 +450,16 @@ fn console_url() -> String {
 
 /// The secret key appears in no output and in no file shipdeck wrote.
 fn assert_no_secret(home: &Home, outputs: &[&Output]) {
+    assert_absent(home, outputs, SECRET);
+}
+
+/// `secret` appears in no output and in no file shipdeck wrote.
+fn assert_absent(home: &Home, outputs: &[&Output], secret: &str) {
     let json = run(home, &["status", "--json"]);
     let hist = run(home, &["history", "--json"]);
     for o in outputs.iter().copied().chain([&json, &hist]) {
         assert!(
-            !o.stdout.contains(SECRET) && !o.stderr.contains(SECRET),
+            !o.stdout.contains(secret) && !o.stderr.contains(secret),
             "secret in output: {o:#?}"
         );
     }
@@ -464,7 +472,7 @@ fn assert_no_secret(home: &Home, outputs: &[&Output]) {
             } else {
                 let bytes = std::fs::read(&path).unwrap();
                 assert!(
-                    !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                     "secret in {}",
                     path.display()
                 );
@@ -613,6 +621,61 @@ fn a_pipeline_variable_pins_the_version_without_a_repository() {
         json!([{"name": "VERSION", "value": "v2.0.0"}])
     );
     assert!(s.calls[0].1.get("sourceRevisions").is_none());
+}
+
+#[test]
+fn a_profile_with_credential_process_signs_the_calls_and_its_secret_is_hidden() {
+    aws_env();
+    let home = Home::new();
+    let commit = repo(&home);
+    let (cp, addr) = fake(Script::Succeed, &commit);
+    cp.lock().unwrap().key_id = "AKIDFROMPROCESS".into();
+    let secret = "PLANTED-process-secret/9931";
+    // Outside the home, whose every file is searched for the secret.
+    let aws_dir = tempfile::tempdir().unwrap();
+    let script = aws_dir.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKIDFROMPROCESS\", \"SecretAccessKey\": \"{secret}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let aws_config = aws_dir.path().join("config");
+    std::fs::write(
+        &aws_config,
+        format!(
+            "[profile deploy]\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    home.config(&config(
+        &addr,
+        "30s",
+        "source_action = \"Source\"\nprofile = \"deploy\"\n",
+        GIT,
+    ));
+    let out = home
+        .cmd()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .args(["promote", "production", "--version", "v2.0.0", "--yes"])
+        .output()
+        .unwrap();
+    let out = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    out.expect_code(0);
+    let bad = cp.lock().unwrap().bad.clone();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert!(!ops(&cp).is_empty());
+    assert_absent(&home, &[&out], secret);
 }
 
 #[test]

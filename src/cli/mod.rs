@@ -537,7 +537,19 @@ async fn demo(
     let text = crate::demo::demo_config_with(fleet.addr, auto_rollback, Some(&repo), strategy);
     let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
         .map_err(|e| fail("built-in config", &e))?;
-    cfg.store.path = Some(dir.path().join("demo.db"));
+    let db = dir.path().join("demo.db");
+    // Staging's history before the start: its deploy of the pending
+    // release and its metrics, so the stage verdict has evidence at once.
+    let step = u32::try_from(cfg.metrics.step.0.as_secs())
+        .unwrap_or(2)
+        .max(1);
+    let seeded = crate::store::SqliteStore::open(&db)
+        .map_err(|e| e.to_string())
+        .and_then(|s| crate::demo::seed::seed_stage(&s, seed, step, chrono::Utc::now()));
+    if let Err(e) = seeded {
+        tracing::warn!("demo history: {e}");
+    }
+    cfg.store.path = Some(db);
     if let Some(ui) = ui {
         cfg.ui = ui;
     }

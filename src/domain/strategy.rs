@@ -214,7 +214,10 @@ pub fn revert_plan(
 
 /// Seconds as people read an expected time: "0.2 s", "40 s", "12 min".
 pub fn show_secs(s: f64) -> String {
-    if s < 10.0 {
+    if s < 0.095 {
+        // A switch back takes milliseconds: "~0.0 s" would say nothing.
+        format!("{:.0} ms", (s * 1000.0).max(1.0))
+    } else if s < 10.0 {
         format!("{s:.1} s")
     } else if s < 120.0 {
         format!("{s:.0} s")
@@ -658,6 +661,8 @@ mod tests {
     #[test]
     fn expected_times_read_as_people_read_them() {
         assert_eq!(show_secs(0.21), "0.2 s");
+        assert_eq!(show_secs(0.021), "21 ms");
+        assert_eq!(show_secs(0.0001), "1 ms");
         assert_eq!(show_secs(40.2), "40 s");
         assert_eq!(show_secs(600.0), "10 min");
     }
