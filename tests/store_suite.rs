@@ -13,7 +13,7 @@ use shipdeck::domain::{
 };
 use shipdeck::monitor::Sample;
 use shipdeck::store::{
-    LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, Presence, SqliteStore, Store,
+    EnvKeys, LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, Presence, SqliteStore, Store,
 };
 
 /// Opens a handle on the store under test; every call opens another
@@ -75,6 +75,7 @@ suite!(
     a_heartbeat_refreshes_without_moving_since,
     a_console_that_left_or_went_quiet_is_not_listed,
     a_dead_console_of_this_machine_is_not_listed,
+    status_reads_answer_as_the_single_reads,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -616,4 +617,82 @@ fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
         s.present(t(-10)).unwrap(),
         vec![console("me", &here, me, 1, 1)]
     );
+}
+
+/// A status view's reads at once are the single reads, item for item.
+fn status_reads_answer_as_the_single_reads(open: &Open) {
+    let (s, other) = (open(), open());
+    for (i, env) in ["staging", "production", "staging", "staging"]
+        .iter()
+        .enumerate()
+    {
+        let id = start(&*s, env, t(i as i64));
+        let ver = format!("v{}", i + 2);
+        s.record_deploy(id, &deploy(env, &ver, i as i64 + 1), "ok")
+            .unwrap();
+    }
+    s.record_approval(&Approval {
+        env: "production".into(),
+        version: v("v3"),
+        decision: Decision::NoGo,
+        actor: "ops".into(),
+        at: t(5),
+        note: Some("not on a Friday".into()),
+    })
+    .unwrap();
+    s.record_monitor(&MonitorRecord {
+        env: "staging".into(),
+        version: v("v5"),
+        started_at: t(4),
+        finished_at: Some(t(9)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "no regression".into(),
+    })
+    .unwrap();
+    let me = std::process::id();
+    let here = shipdeck::host::hostname();
+    other
+        .try_lock(&lock("production", "bob", me, &here, 0, 60))
+        .unwrap()
+        .unwrap();
+    other
+        .try_lock(&lock("staging#watch", "carol", me, &here, 0, 60))
+        .unwrap()
+        .unwrap();
+    s.heartbeat(&console("bob", "laptop-b", 4242, 0, 3), t(-10))
+        .unwrap();
+    let now = t(10);
+    let keys = [
+        EnvKeys {
+            env: "development",
+            watch: "development#watch",
+        },
+        EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+        },
+        EnvKeys {
+            env: "production",
+            watch: "production#watch",
+        },
+    ];
+    let got = s.status_reads(&keys, 2, now, t(0)).unwrap();
+    assert_eq!(got.latest, s.latest_deploys().unwrap());
+    assert_eq!(got.present, s.present(t(0)).unwrap());
+    assert_eq!(got.envs.len(), 3);
+    for (k, e) in keys.iter().zip(&got.envs) {
+        assert_eq!(e.recent, s.recent_deploys(k.env, 2).unwrap(), "{}", k.env);
+        assert_eq!(e.lock, s.lock_of(k.env, now).unwrap(), "{}", k.env);
+        assert_eq!(e.watch, s.lock_of(k.watch, now).unwrap(), "{}", k.env);
+        assert_eq!(e.last_monitor, s.last_monitor(k.env).unwrap(), "{}", k.env);
+        assert_eq!(e.approvals, s.approvals(k.env).unwrap(), "{}", k.env);
+    }
+    // Not empty answers compared with empty ones.
+    assert_eq!(got.envs[1].recent.len(), 2);
+    assert!(got.envs[2].lock.is_some() && got.envs[1].watch.is_some());
+    assert!(got.envs[1].last_monitor.is_some());
+    assert_eq!(got.envs[2].approvals.len(), 1);
+    assert_eq!(got.present.len(), 1);
+    assert_eq!(s.integrity(), None);
 }

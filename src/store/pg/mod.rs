@@ -12,6 +12,7 @@
 mod connect;
 mod migrate;
 mod schema;
+mod status;
 
 pub use connect::{PasswordSource, PgTarget};
 pub use migrate::{Export, MigrateReport, export_sqlite};
@@ -26,7 +27,7 @@ use postgres::{Client, Statement};
 
 use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
-use super::sqlite::{legacy_note, pid_alive, ts};
+use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
 };
@@ -1036,25 +1037,16 @@ impl Store for PgStore {
             )?;
             Ok((s.client.query(&a, &[&env])?, s.client.query(&b, &[&env])?))
         })?;
-        let from_audit = rows
+        let rows = rows
             .iter()
             .map(|r| {
-                let action: String = self.get(r, 0)?;
-                let version: Option<String> = self.get(r, 1)?;
-                let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
-                let note: Option<String> = self.get(r, 4)?;
-                let detail: String = self.get(r, 5)?;
-                Ok(Approval {
-                    env: env.to_string(),
-                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                    decision: if action == "approve" {
-                        Decision::Go
-                    } else {
-                        Decision::NoGo
-                    },
+                Ok(status::DecisionRow {
+                    action: self.get(r, 0)?,
+                    version: self.get(r, 1)?,
                     actor: self.get(r, 2)?,
-                    at: self.parse_time(&self.get::<String>(r, 3)?)?,
-                    note: note.or_else(|| legacy_note(&action, &detail)),
+                    at: self.get(r, 3)?,
+                    note: self.get(r, 4)?,
+                    detail: self.get(r, 5)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1062,30 +1054,14 @@ impl Store for PgStore {
             .iter()
             .map(|r| {
                 Ok((
-                    self.get::<String>(r, 0)?,
-                    self.get::<String>(r, 1)?,
-                    self.get::<String>(r, 2)?,
-                    self.get::<String>(r, 3)?,
+                    self.get(r, 0)?,
+                    self.get(r, 1)?,
+                    self.get(r, 2)?,
+                    self.get(r, 3)?,
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let expected: Vec<(String, String, String, String)> = from_audit
-            .iter()
-            .map(|a| {
-                (
-                    a.version.as_str().to_string(),
-                    a.decision.as_str().to_string(),
-                    a.actor.clone(),
-                    ts(a.at),
-                )
-            })
-            .collect();
-        if indexed != expected {
-            self.note(format!(
-                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
-            ));
-        }
-        Ok(from_audit)
+        self.decisions(env, rows, indexed)
     }
 
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
@@ -1214,10 +1190,7 @@ impl Store for PgStore {
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        let stale = !alive
-            || info.expires_at < now
-            || (info.host == crate::host::hostname() && !pid_alive(info.pid));
-        Ok((!stale).then_some(info))
+        Ok(status::live(info, alive, now))
     }
 
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
@@ -1438,6 +1411,17 @@ impl Store for PgStore {
             s.client.execute(&st, &[&host, &i64::from(pid)])
         })
         .map(|_| ())
+    }
+
+    /// One statement, one round trip: see `status.rs`.
+    fn status_reads(
+        &self,
+        envs: &[super::EnvKeys<'_>],
+        recent: usize,
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<super::StatusReads, StoreError> {
+        self.read_status(envs, recent, now, fresh_since)
     }
 
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
