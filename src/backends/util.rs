@@ -159,9 +159,19 @@ pub(crate) const STDOUT_CAP: usize = 1024 * 1024;
 /// How much of a hook's standard error is kept (only an excerpt is shown).
 pub(crate) const STDERR_CAP: usize = 64 * 1024;
 
-/// Read a stream to its end, keeping its first `cap` bytes and discarding
-/// the rest, so that a chatty child never blocks on a full pipe.
-async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8> {
+/// Which part of a long output is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// The first bytes (what git and CI print first matters).
+    Head(usize),
+    /// The last bytes (a hook whose answer is its last line).
+    Tail(usize),
+}
+
+/// Read a stream to its end, keeping the part `keep` says and discarding
+/// the rest, so that a chatty child never blocks on a full pipe and never
+/// grows our memory past twice the cap.
+async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, keep: Keep) -> Vec<u8> {
     let mut kept = Vec::new();
     let Some(mut s) = stream else {
         return kept;
@@ -169,13 +179,27 @@ async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return kept,
-            Ok(n) => {
-                let room = cap.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
+            Ok(0) | Err(_) => break,
+            Ok(n) => match keep {
+                Keep::Head(cap) => {
+                    let room = cap.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Keep::Tail(cap) => {
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > 2 * cap {
+                        kept.drain(..kept.len() - cap);
+                    }
+                }
+            },
         }
     }
+    if let Keep::Tail(cap) = keep
+        && kept.len() > cap
+    {
+        kept.drain(..kept.len() - cap);
+    }
+    kept
 }
 
 /// Run argv with a timeout; returns trimmed stdout on exit 0. Standard
@@ -187,6 +211,18 @@ pub(crate) async fn run_command(
     argv: &[String],
     timeout: Duration,
 ) -> Result<String, BackendError> {
+    run_command_keeping(backend, argv, timeout, Keep::Head(STDOUT_CAP)).await
+}
+
+/// [`run_command`] keeping the part of standard output `keep` says: a
+/// hook whose answer is its last line keeps the tail, so a long log before
+/// it cannot push the answer out.
+pub(crate) async fn run_command_keeping(
+    backend: &str,
+    argv: &[String],
+    timeout: Duration,
+    keep: Keep,
+) -> Result<String, BackendError> {
     let err = |cause: String| BackendError::Command {
         backend: backend.to_string(),
         cause,
@@ -196,7 +232,7 @@ pub(crate) async fn run_command(
         .ok_or_else(|| err("empty command".into()))?;
     let mut cmd = Command::new(prog);
     cmd.args(args);
-    let done = run_capped(backend, cmd, timeout, STDOUT_CAP).await?;
+    let done = run_kept(backend, cmd, timeout, keep).await?;
     if !done.status.success() {
         let msg = String::from_utf8_lossy(&done.stderr);
         return Err(err(format!(
@@ -229,9 +265,19 @@ pub(crate) struct Finished {
 /// killed when `timeout` passes. Its exit status is the caller's to judge.
 pub(crate) async fn run_capped(
     backend: &str,
-    mut cmd: Command,
+    cmd: Command,
     timeout: Duration,
     stdout_cap: usize,
+) -> Result<Finished, BackendError> {
+    run_kept(backend, cmd, timeout, Keep::Head(stdout_cap)).await
+}
+
+/// [`run_capped`] keeping the part of standard output `keep` says.
+async fn run_kept(
+    backend: &str,
+    mut cmd: Command,
+    timeout: Duration,
+    keep: Keep,
 ) -> Result<Finished, BackendError> {
     let prog = cmd.as_std().get_program().to_string_lossy().into_owned();
     let err = |cause: String| BackendError::Command {
@@ -249,8 +295,8 @@ pub(crate) async fn run_capped(
     let stderr = child.stderr.take();
     let work = async {
         let (out, errb) = tokio::join!(
-            drain_capped(stdout, stdout_cap),
-            drain_capped(stderr, STDERR_CAP)
+            drain_capped(stdout, keep),
+            drain_capped(stderr, Keep::Head(STDERR_CAP))
         );
         let status = child.wait().await;
         (status, out, errb)
@@ -345,7 +391,7 @@ mod tests {
             &["echo".into(), "{version}".into()],
             &[("version", "$(id); rm -rf /")],
         );
-        let out = run_command("test", &argv, Duration::from_secs(5))
+        let out = run_command("test", &argv, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!(out, "$(id); rm -rf /");
@@ -394,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn command_failures_and_timeouts_are_typed() {
-        let e = run_command("hook", &["false".into()], Duration::from_secs(5))
+        let e = run_command("hook", &["false".into()], Duration::from_secs(30))
             .await
             .unwrap_err();
         assert!(
@@ -410,7 +456,7 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(e, BackendError::Timeout { .. }));
-        let e = run_command("hook", &["/no/such/binary".into()], Duration::from_secs(1))
+        let e = run_command("hook", &["/no/such/binary".into()], Duration::from_secs(30))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("cannot run"), "{e}");

@@ -125,6 +125,9 @@ pub enum Command {
         /// Seed of the fleet's synthetic traffic
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How long a deploy takes before the new version answers (at most 1h)
+        #[arg(long, default_value = "3s", value_name = "DURATION")]
+        deploy_duration: String,
     },
     /// The audit log, newest first
     History {
@@ -343,12 +346,16 @@ async fn interruptible<T>(
     engine: &Engine,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
+    // The signal handlers go in before the action's first step (biased:
+    // polled first): a signal sent once the action has started anything —
+    // a version read, a deploy — is always handled, never fatal.
     let res = tokio::select! {
-        r = action => r.map_err(Failure::from),
+        biased;
         _ = stop_signal() => Err(Failure {
             code: 1,
             message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
         }),
+        r = action => r.map_err(Failure::from),
     };
     if !engine.settle(SETTLE).await {
         let note = format!(
@@ -530,7 +537,19 @@ async fn demo(
     let text = crate::demo::demo_config_with(fleet.addr, auto_rollback, Some(&repo), strategy);
     let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
         .map_err(|e| fail("built-in config", &e))?;
-    cfg.store.path = Some(dir.path().join("demo.db"));
+    let db = dir.path().join("demo.db");
+    // Staging's history before the start: its deploy of the pending
+    // release and its metrics, so the stage verdict has evidence at once.
+    let step = u32::try_from(cfg.metrics.step.0.as_secs())
+        .unwrap_or(2)
+        .max(1);
+    let seeded = crate::store::SqliteStore::open(&db)
+        .map_err(|e| e.to_string())
+        .and_then(|s| crate::demo::seed::seed_stage(&s, seed, step, chrono::Utc::now()));
+    if let Err(e) = seeded {
+        tracing::warn!("demo history: {e}");
+    }
+    cfg.store.path = Some(db);
     if let Some(ui) = ui {
         cfg.ui = ui;
     }
@@ -836,9 +855,19 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 .transpose()?;
             demo(seed, !no_auto_rollback, strategy, ui).await
         }
-        Command::DemoFleet { listen, seed } => {
+        Command::DemoFleet {
+            listen,
+            seed,
+            deploy_duration,
+        } => {
+            let deploy_duration = crate::domain::HumanDuration::parse_at_most(
+                &deploy_duration,
+                std::time::Duration::from_secs(3600),
+            )
+            .map_err(|e| usage(format!("--deploy-duration: {e}")))?;
             let opts = crate::demo::FleetOptions {
                 seed,
+                deploy_duration: deploy_duration.0,
                 ..Default::default()
             };
             crate::demo::serve(listen, opts)

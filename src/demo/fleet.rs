@@ -327,6 +327,39 @@ pub fn record_trace(
     step_s: u32,
 ) -> Option<String> {
     use std::fmt::Write;
+    let samples = simulate(seed, env, None, version, baseline_s, window_s, step_s)?;
+    let mut out = String::from("t,requests,errors,p50_ms,p95_ms,p99_ms\n");
+    let ms = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.1}"));
+    for s in samples {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            s.t,
+            s.requests,
+            s.errors,
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms)
+        );
+    }
+    Some(out)
+}
+
+/// `env`'s metrics from the simulation alone, one sample per `step_s`
+/// (counts per step, quantiles from histogram bucket deltas, as a scrape
+/// computes them): `baseline_s` seconds on `before` (its initial version
+/// when `None`), then `version` goes live at `t = 0` and `window_s` seconds
+/// follow. `t` is the end of each step, in seconds since the go-live.
+/// `None` for an unknown environment, a malformed version or a zero step.
+pub fn simulate(
+    seed: u64,
+    env: &str,
+    before: Option<&str>,
+    version: &str,
+    baseline_s: u32,
+    window_s: u32,
+    step_s: u32,
+) -> Option<Vec<crate::monitor::Sample>> {
     const TICK_S: f64 = 0.1;
     if step_s == 0 {
         return None;
@@ -337,10 +370,15 @@ pub fn record_trace(
         ..FleetOptions::default()
     });
     world.env(env)?;
+    if let Some(b) = before {
+        let now = Instant::now();
+        world.start_deploy(env, Version::parse(b).ok()?, now).ok()?;
+        world.settle(now);
+    }
     let ticks_per_step = (f64::from(step_s) / TICK_S).round() as usize;
-    let mut out = String::from("t,requests,errors,p50_ms,p95_ms,p99_ms\n");
     let steps_before = baseline_s / step_s;
     let steps_after = window_s / step_s;
+    let mut out = Vec::with_capacity((steps_before + steps_after) as usize);
     let mut prev = world.env(env)?.traffic.counters.clone();
     for i in 0..(steps_before + steps_after) {
         if i == steps_before {
@@ -353,8 +391,6 @@ pub fn record_trace(
         }
         let cur = world.env(env)?.traffic.counters.clone();
         let t = (i64::from(i) - i64::from(steps_before) + 1) * i64::from(step_s);
-        let requests = cur.requests() - prev.requests();
-        let errors = cur.errors() - prev.errors();
         let (c, p) = (cur.cumulative_buckets(), prev.cumulative_buckets());
         let deltas: Vec<(f64, f64)> = c
             .iter()
@@ -365,17 +401,16 @@ pub fn record_trace(
                 (le, (now - before) as f64)
             })
             .collect();
-        let q = |q: f64| {
-            crate::backends::metrics::histogram_quantile(q, &deltas)
-                .map_or_else(String::new, |s| format!("{:.1}", s * 1000.0))
-        };
-        let _ = writeln!(
-            out,
-            "{t},{requests},{errors},{},{},{}",
-            q(0.5),
-            q(0.95),
-            q(0.99)
-        );
+        let q =
+            |q: f64| crate::backends::metrics::histogram_quantile(q, &deltas).map(|s| s * 1000.0);
+        out.push(crate::monitor::Sample {
+            t: t as f64,
+            requests: (cur.requests() - prev.requests()) as f64,
+            errors: (cur.errors() - prev.errors()) as f64,
+            p50_ms: q(0.5),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+        });
         prev = cur;
     }
     Some(out)

@@ -4,10 +4,11 @@
 pub mod config;
 pub mod fleet;
 pub mod repo;
+pub mod seed;
 pub mod traffic;
 
 pub use config::{DemoStrategy, canary_table, demo_config, demo_config_with};
 pub use fleet::{
     BAD_VERSION, ENVIRONMENTS, EnvTruth, FleetHandle, FleetOptions, INITIAL_VERSIONS, record_trace,
-    serve, spawn,
+    serve, simulate, spawn,
 };

@@ -236,6 +236,36 @@ fn match_segment(pat: &[char], text: &[char]) -> bool {
     pat[p..].iter().all(|c| *c == '*')
 }
 
+/// Where in the repository paths matching `globs` can be: for each glob
+/// its leading segments without a wildcard (`migrations/**` →
+/// `migrations`, `db/migrate/*.sql` → `db/migrate`). A path a glob matches
+/// is that directory or lies below it, so reading only those keeps a large
+/// repository's diff small. `None` when a glob can match anywhere
+/// (`**/*.sql`); an empty list when there are no globs (no path is needed).
+pub fn glob_scope(globs: &[Glob]) -> Option<Vec<String>> {
+    let mut dirs: Vec<String> = Vec::new();
+    for g in globs {
+        let literal: Vec<String> = g
+            .segments
+            .iter()
+            .map_while(|s| match s {
+                Segment::One(cs) if !cs.iter().any(|c| matches!(c, '*' | '?')) => {
+                    Some(cs.iter().collect())
+                }
+                _ => None,
+            })
+            .collect();
+        if literal.is_empty() {
+            return None;
+        }
+        let dir = literal.join("/");
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Some(dirs)
+}
+
 /// The paths that match any of `globs`, in the order given.
 pub fn migration_paths<'a>(paths: &'a [String], globs: &[Glob]) -> Vec<&'a String> {
     paths
@@ -568,6 +598,37 @@ mod tests {
         // Repeated ** collapse; backtracking over many segments stays correct.
         assert!(g("**/**/a/**/b").matches("x/y/a/z/a/b"));
         assert!(!g("**/a/**/b").matches("x/y/a/z/a/c"));
+    }
+
+    #[test]
+    fn the_scope_of_globs_is_their_literal_directories() {
+        let gs = |t: &[&str]| t.iter().map(|x| g(x)).collect::<Vec<_>>();
+        assert_eq!(
+            glob_scope(&gs(&["migrations/**", "db/migrate/*.rb", "db/migrate/"])),
+            Some(vec!["migrations".to_string(), "db/migrate".to_string()])
+        );
+        assert_eq!(
+            glob_scope(&gs(&["schema.rb", "db/00?_*.sql"])),
+            Some(vec!["schema.rb".to_string(), "db".to_string()])
+        );
+        // A glob that can match anywhere needs every path; none needs none.
+        assert_eq!(glob_scope(&gs(&["migrations/**", "**/*.sql"])), None);
+        assert_eq!(glob_scope(&gs(&["*.sql"])), None);
+        assert_eq!(glob_scope(&[]), Some(vec![]));
+        // Every path a glob matches lies in its scope.
+        for (glob, path) in [
+            ("migrations/**", "migrations/a/b.sql"),
+            ("db/00?_*.sql", "db/001_x.sql"),
+            ("schema.rb", "schema.rb"),
+        ] {
+            let dirs = glob_scope(&gs(&[glob])).unwrap();
+            assert!(g(glob).matches(path));
+            assert!(
+                dirs.iter()
+                    .any(|d| path == d || path.starts_with(&format!("{d}/"))),
+                "{path} outside {dirs:?}"
+            );
+        }
     }
 
     #[test]

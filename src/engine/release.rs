@@ -16,7 +16,7 @@ use crate::backends::vcs::{GitRepo, Range, Resolved, VcsError};
 use crate::config::Config;
 use crate::domain::release::{
     Backup, Commit, Freeze, Glob, SchemaNotice, active_freeze, backup_detail, backup_gate,
-    backup_id_of, freeze_gate, migration_paths, needs_backup, schema_notice,
+    backup_id_of, freeze_gate, glob_scope, migration_paths, needs_backup, schema_notice,
 };
 use crate::domain::{ActionKind, Gate, Outcome, PromotionPlan, Version};
 use crate::store::NewAudit;
@@ -50,12 +50,15 @@ struct Cache {
 impl ReleaseSource {
     pub(super) fn from_config(cfg: &Config) -> ReleaseSource {
         let r = &cfg.release;
+        let globs = r.migration_globs();
         ReleaseSource {
-            repo: r
-                .git
-                .as_ref()
-                .map(|g| GitRepo::new(g.get_ref(), r.tag_template(), r.timeout.0)),
-            globs: r.migration_globs(),
+            // Only the paths the migration globs can match are read from
+            // the repository: the diff of a large release stays small.
+            repo: r.git.as_ref().map(|g| {
+                GitRepo::new(g.get_ref(), r.tag_template(), r.timeout.0)
+                    .with_scope(glob_scope(&globs))
+            }),
+            globs,
             backup: r
                 .backup
                 .as_ref()
@@ -63,6 +66,11 @@ impl ReleaseSource {
             freezes: crate::config::freezes(&cfg.freeze),
             cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// The repository versions resolve in (`[release] git`), if any.
+    pub(super) fn repo(&self) -> Option<&GitRepo> {
+        self.repo.as_ref()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {

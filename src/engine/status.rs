@@ -500,6 +500,7 @@ impl Engine {
                 .strategy_status(
                     i,
                     rollback.as_ref().and_then(|r| r.to.as_ref()),
+                    version.as_ref(),
                     last_deploy.as_ref(),
                     now,
                 )
@@ -550,17 +551,10 @@ impl Engine {
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
-        let (host, pid) = (hostname(), std::process::id());
-        let watching = present
-            .map(|p| {
-                p.into_iter()
-                    .filter(|p| !p.is_process(&host, pid))
-                    .collect()
-            })
-            .unwrap_or_else(|e| {
-                tracing::warn!("who else is watching: {e}");
-                Vec::new()
-            });
+        let watching = present.map(super::others).unwrap_or_else(|e| {
+            tracing::warn!("who else is watching: {e}");
+            Vec::new()
+        });
         Status {
             project: cfg.project.clone(),
             generated_at: now,

@@ -88,6 +88,23 @@ async fn the_range_lists_commits_newest_first_and_the_paths_changed() {
     // Nothing between a version and itself.
     let none = g.range(&v("v1.8.0"), &v("v1.8.0")).await.unwrap();
     assert!(none.commits.is_empty() && none.paths.is_empty());
+    // Scoped to the migration globs' directories, only paths there are
+    // read (a literal pathspec: `*` in a name is no wildcard to git) …
+    let scoped = repo(&r, "{version}")
+        .with_scope(Some(vec!["migrations".into(), "db/mig*".into()]))
+        .range(&v("v1.7.3"), &v("v1.8.0"))
+        .await
+        .unwrap();
+    assert_eq!(scoped.paths, vec!["migrations/0003_orders.sql".to_string()]);
+    assert_eq!(scoped.commits, range.commits);
+    // … and with no globs, none at all.
+    let unscoped = repo(&r, "{version}")
+        .with_scope(Some(vec![]))
+        .range(&v("v1.7.3"), &v("v1.8.0"))
+        .await
+        .unwrap();
+    assert!(unscoped.paths.is_empty());
+    assert_eq!(unscoped.total, 6);
 }
 
 #[tokio::test]

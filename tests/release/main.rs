@@ -2,6 +2,7 @@
 //! the real binary over the demo fleet (commits, migrations, the backup
 //! gate, freezes, the restore command).
 
+mod backup_faults;
 #[path = "../common/mod.rs"]
 mod common;
 mod e2e;

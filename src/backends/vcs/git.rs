@@ -103,6 +103,9 @@ pub struct GitRepo {
     tag: String,
     timeout: Duration,
     shown: String,
+    /// Where the paths a release changes are looked for (literal
+    /// directories or files); `None`: everywhere.
+    scope: Option<Vec<String>>,
 }
 
 /// Whether a `git` program is on `PATH` (looked up once).
@@ -137,7 +140,17 @@ impl GitRepo {
             tag: tag.to_string(),
             timeout,
             shown: crate::text::sanitize(&dir.display().to_string()),
+            scope: None,
         }
+    }
+
+    /// Only paths in these directories (or files) are asked for: the
+    /// migration globs' literal directories (`domain::release::glob_scope`).
+    /// A tree diff limited to them stays small in a large repository; an
+    /// empty list asks for no paths at all.
+    pub fn with_scope(mut self, scope: Option<Vec<String>>) -> GitRepo {
+        self.scope = scope;
+        self
     }
 
     /// The same repository read through another git program (tests record
@@ -266,7 +279,8 @@ impl GitRepo {
     }
 
     /// The commits reachable from `to` and not from `from`, newest first,
-    /// at most `cap`; and how many there are in all.
+    /// at most `cap`; and how many there are in all. The listing and the
+    /// count are two git processes run side by side.
     pub async fn commits(
         &self,
         from: &Resolved,
@@ -275,18 +289,19 @@ impl GitRepo {
     ) -> Result<(Vec<Commit>, usize), VcsError> {
         let range = format!("{}..{}", from.sha, to.sha);
         let max = format!("--max-count={cap}");
-        let done = self
-            .git(&[
-                "log",
-                "--no-color",
-                "--no-show-signature",
-                "--format=%H%x00%aI%x00%an%x00%s",
-                &max,
-                "--end-of-options",
-                &range,
-                "--",
-            ])
-            .await?;
+        let log = [
+            "log",
+            "--no-color",
+            "--no-show-signature",
+            "--format=%H%x00%aI%x00%an%x00%s",
+            &max,
+            "--end-of-options",
+            &range,
+            "--",
+        ];
+        let count = ["rev-list", "--count", "--end-of-options", &range, "--"];
+        let (done, count) = tokio::join!(self.git(&log), self.git(&count));
+        let done = done?;
         if !done.status.success() {
             return Err(self.failed("git log", &done));
         }
@@ -316,37 +331,47 @@ impl GitRepo {
         let total = if commits.len() < cap {
             commits.len()
         } else {
-            let done = self
-                .git(&["rev-list", "--count", "--end-of-options", &range, "--"])
-                .await?;
+            let done = count?;
             if !done.status.success() {
                 return Err(self.failed("git rev-list --count", &done));
             }
             String::from_utf8_lossy(&done.stdout)
                 .trim()
-                .parse()
-                .unwrap_or(commits.len())
+                .parse::<usize>()
+                .map_or(commits.len(), |n| n.max(commits.len()))
         };
         Ok((commits, total))
     }
 
     /// The paths the release changes: from the common ancestor of `from`
-    /// and `to` to `to`, renames shown as a deletion and an addition.
+    /// and `to` to `to`, renames shown as a deletion and an addition; only
+    /// those in the scope (see [`Self::with_scope`]).
     pub async fn paths(&self, from: &Resolved, to: &Resolved) -> Result<Vec<String>, VcsError> {
+        if self.scope.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
         let range = format!("{}...{}", from.sha, to.sha);
-        let done = self
-            .git(&[
-                "diff",
-                "--name-only",
-                "-z",
-                "--no-renames",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--end-of-options",
-                &range,
-                "--",
-            ])
-            .await?;
+        // Literal pathspecs: a directory name in the config is never
+        // pathspec magic or a wildcard to git.
+        let specs: Vec<String> = self
+            .scope
+            .iter()
+            .flatten()
+            .map(|d| format!(":(literal){d}"))
+            .collect();
+        let mut args = vec![
+            "diff",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--end-of-options",
+            &range,
+            "--",
+        ];
+        args.extend(specs.iter().map(String::as_str));
+        let done = self.git(&args).await?;
         if !done.status.success() {
             return Err(self.failed("git diff", &done));
         }
@@ -387,12 +412,19 @@ impl GitRepo {
     }
 
     /// [`Self::range`] for versions already resolved.
+    ///
+    /// The history check, the listing and the diff run side by side (a
+    /// large repository's answer is as slow as its slowest part, not their
+    /// sum); a shallow clone without the range is reported as such rather
+    /// than as whatever error git gave for the missing history.
     pub async fn range_of(&self, from: Resolved, to: Resolved) -> Result<Range, VcsError> {
-        self.check_history(&from, &to).await?;
-        let ((commits, total), paths) = tokio::try_join!(
+        let (history, commits, paths) = tokio::join!(
+            self.check_history(&from, &to),
             self.commits(&from, &to, MAX_COMMITS),
             self.paths(&from, &to)
-        )?;
+        );
+        history?;
+        let ((commits, total), paths) = (commits?, paths?);
         Ok(Range {
             from,
             to,
