@@ -1,7 +1,8 @@
 //! shipdeck's own overhead per deploy through a CI/CD backend, next to its
 //! budget (issue 9): a GitHub Actions deploy (Deployments record, dispatch
 //! with run details, one run read, closing status) and a Jenkins deploy
-//! (crumb, trigger, queue item, build) against an in-process fake that
+//! (crumb, trigger, queue item, build) and an AWS CodePipeline deploy (start,
+//! one execution read; SigV4 by the SDK) against an in-process fake that
 //! answers at once, so the time measured is shipdeck's (≤ 20 ms median);
 //! and the CPU cost of following a run polled every 2 s (≤ 0.5% of a core).
 //! Run with `cargo bench --bench deploy`.
@@ -14,10 +15,27 @@ use serde_json::json;
 use shipdeck::backends::deploy::{DeployTarget, progress};
 use shipdeck::domain::Version;
 
-async fn fake(method: Method, uri: Uri, _h: HeaderMap) -> axum::response::Response {
+async fn fake(method: Method, uri: Uri, h: HeaderMap) -> axum::response::Response {
     let p = uri.path();
     let j = |v: serde_json::Value| ([("content-type", "application/json")], v.to_string());
+    let aws = |v: serde_json::Value| {
+        (
+            [("content-type", "application/x-amz-json-1.1")],
+            v.to_string(),
+        )
+    };
+    let target = h
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .unwrap_or("");
     match (method.as_str(), p) {
+        ("POST", "/") if target == "CodePipeline_20150709.StartPipelineExecution" => {
+            aws(json!({"pipelineExecutionId": "e-1"})).into_response()
+        }
+        ("POST", "/") if target == "CodePipeline_20150709.GetPipelineExecution" => {
+            aws(json!({"pipelineExecution": {"pipelineExecutionId": "e-1", "status": "Succeeded"}}))
+                .into_response()
+        }
         ("POST", "/repos/acme/shop/deployments") => {
             (axum::http::StatusCode::CREATED, j(json!({"id": 1}))).into_response()
         }
@@ -82,7 +100,17 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(200);
     // SAFETY: set before any other thread of ours reads the environment.
-    unsafe { std::env::set_var("SHIPDECK_BENCH_TOKEN", "bench-token-123") };
+    unsafe {
+        std::env::set_var("SHIPDECK_BENCH_TOKEN", "bench-token-123");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDBENCH");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench-secret");
+        std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/shipdeck-bench/config");
+        std::env::set_var(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/shipdeck-bench/credentials",
+        );
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -110,8 +138,18 @@ fn main() {
             "[environments.deploy]\npoll = \"100ms\"\n[environments.deploy.jenkins]\nurl = \"http://{addr}\"\njob = \"deploy\"\nuser = \"bot\"\ntoken_env = \"SHIPDECK_BENCH_TOKEN\"\n"
         ),
     );
+    let cp = target(
+        &rt,
+        &format!(
+            "[environments.deploy]\npoll = \"100ms\"\n[environments.deploy.codepipeline]\npipeline = \"shop\"\nregion = \"eu-west-1\"\nvariables = {{ VERSION = \"{{version}}\" }}\napi_url = \"http://{addr}\"\n"
+        ),
+    );
     let v = Version::parse("v1.2.3").expect("version");
-    for (name, t) in [("GitHub Actions", &gh), ("Jenkins", &jk)] {
+    for (name, t) in [
+        ("GitHub Actions", &gh),
+        ("Jenkins", &jk),
+        ("CodePipeline", &cp),
+    ] {
         let mut times = Vec::with_capacity(runs);
         for i in 0..runs + 5 {
             let t0 = Instant::now();
@@ -158,6 +196,24 @@ fn main() {
             per_call * 1e3,
             per_call / 2.0 * 100.0,
             wall.as_secs_f64()
+        );
+    }
+    // CodePipeline: every call signed (SigV4) by the SDK; a poll while the
+    // execution runs is two calls (the execution, its actions).
+    let c0 = cpu_time();
+    for _ in 0..reads {
+        rt.block_on(async {
+            cp.start("prod", &v, &progress::ignore)
+                .await
+                .expect("deploy")
+        });
+    }
+    if let (Some(c0), Some(c1)) = (c0, cpu_time()) {
+        let per_call = (c1 - c0).as_secs_f64() / (reads as f64 * 2.0);
+        println!(
+            "following a CodePipeline execution every 2 s: {:.3} ms CPU per signed call (fake included), 2 calls a poll → {:.4}% of a core (budget 0.5%)",
+            per_call * 1e3,
+            per_call * 2.0 / 2.0 * 100.0
         );
     }
 }

@@ -48,6 +48,11 @@ fn main() {
         .expect("runtime");
     let opts = FleetOptions::default();
     let deploy_s = opts.deploy_duration.as_secs_f64();
+    // Between runs, every deploy the fleet started has finished: a
+    // blue-green promotion to a slot that already runs the version goes on
+    // at once while the fleet still "deploys" that slot, and the next run's
+    // deploy to it would be refused as busy (HTTP 409).
+    let settle = opts.deploy_duration + Duration::from_millis(500);
     let mut rows = Vec::new();
     for (name, strategy) in [
         ("blue-green switch back", DemoStrategy::BlueGreen),
@@ -77,6 +82,7 @@ fn main() {
                     .await
                     .expect("rollback");
                 times.push(t.elapsed());
+                tokio::time::sleep(settle).await;
             }
             times
         });

@@ -210,7 +210,9 @@ fn the_first_stage_needs_an_explicit_version() {
 
 #[test]
 fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
-    let fleet = Fleet::start();
+    // A deploy long enough to be interrupted in the middle, however slow
+    // the machine (the signal cuts it short).
+    let fleet = Fleet::with_deploy_duration("60s");
     let home = Home::new();
     home.config(&fleet.config(""));
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
@@ -223,9 +225,9 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         .args(["promote", "staging", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    // The demo fleet's deploy takes about 3 s: interrupt in the middle of it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let child = common::Running::new(cmd.spawn().unwrap());
+    // Interrupt in the middle of the deploy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let h = home.run(&["history", "--json"]).json();
         if h["entries"][0]["outcome"] == "started" {
@@ -260,4 +262,37 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         "{}",
         s["environments"][2]
     );
+}
+
+/// Who else has a console open comes from the store, where anyone with
+/// write access chose the names: `status --json` shows them sanitised, as
+/// the console's header does (escape sequences gone, controls as spaces).
+#[test]
+fn status_json_sanitises_the_names_of_who_else_is_watching() {
+    use shipdeck::store::{Presence, SqliteStore, Store};
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    home.run(&["status"]).expect_code(0);
+    let store = SqliteStore::open(&home.path().join("data/shipdeck/shipdeck.db")).unwrap();
+    let now = chrono::Utc::now();
+    store
+        .heartbeat(
+            &Presence {
+                actor: "eve\u{1b}]0;pwned\u{7}@lap\ttop\u{1b}[2J".into(),
+                host: "far\u{1b}[31maway\nhost".into(),
+                pid: 4242,
+                since: now,
+                last_seen: now,
+            },
+            now - chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let s = home.run(&["status", "--json"]);
+    s.expect_code(0);
+    let watching = s.json()["watching"].clone();
+    assert_eq!(watching[0]["actor"], "eve@lap top", "{watching}");
+    assert_eq!(watching[0]["host"], "faraway host", "{watching}");
+    assert!(!s.stdout.contains("\\u001b"), "{}", s.stdout);
+    assert!(!s.stdout.contains("\\u0007"), "{}", s.stdout);
 }

@@ -93,6 +93,78 @@ fn the_example_config_is_valid() {
         ));
 }
 
+/// config.example.toml with production on `strategy`: its `rollback` line
+/// set and the commented `[environments.TABLE]` block switched on, as a
+/// reader following the comments would.
+fn example_with(strategy: &str, table: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+        .unwrap();
+    let header = format!("# [environments.{table}]");
+    let mut out = String::new();
+    let (mut on, mut found) = (false, false);
+    for line in text.lines() {
+        // Blue-green reads the version from the live slot and deploys per
+        // slot: production's own keys go, as the comment says.
+        let own = line.starts_with("version = { url = \"http://127.0.0.1:7878/envs/production/")
+            || line.starts_with("deploy = { webhook = \"http://127.0.0.1:7878/envs/production/");
+        if strategy == "blue-green" && own {
+            continue;
+        }
+        if line == "rollback = \"redeploy\"" {
+            out.push_str(&format!("rollback = \"{strategy}\"\n"));
+            continue;
+        }
+        if line == header {
+            on = true;
+            found = true;
+        }
+        match line.strip_prefix("# ") {
+            Some(l) if on => out.push_str(l),
+            _ => {
+                on = false;
+                out.push_str(line);
+            }
+        }
+        out.push('\n');
+    }
+    assert!(found, "config.example.toml has no commented {header}");
+    out
+}
+
+#[test]
+fn the_examples_blue_green_and_canary_tables_are_valid() {
+    for (strategy, table) in [("blue-green", "blue_green"), ("canary", "canary")] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shipdeck.toml");
+        let text = example_with(strategy, table);
+        assert!(text.contains(&format!("\n[environments.{table}]\n")));
+        std::fs::write(&file, &text).unwrap();
+        Command::cargo_bin("shipdeck")
+            .unwrap()
+            .args(["config", "check"])
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "4 environments: local → development → staging → production",
+            ));
+        // Without its table the strategy is refused, naming the line.
+        let bare: String = text
+            .split(&format!("[environments.{table}]\n"))
+            .next()
+            .unwrap()
+            .to_string();
+        std::fs::write(&file, &bare).unwrap();
+        Command::cargo_bin("shipdeck")
+            .unwrap()
+            .args(["config", "check"])
+            .arg(&file)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("shipdeck.toml:"));
+    }
+}
+
 #[test]
 fn no_config_at_all_says_how_to_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,9 +39,31 @@ async fn post(url: &str, body: &str) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
+/// Poll `url` until its JSON `field` reads `want` (generous deadline).
+async fn wait_for_json(url: &str, field: &str, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = get_json(url).await;
+        if body[field] == want {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url}: {field} never became {want}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn versions_and_a_deploy_round_trip() {
-    let f = fleet(quick()).await;
+    // The deploy lasts long enough that the checks made while it runs
+    // happen while it runs, however slow the machine.
+    let f = fleet(FleetOptions {
+        deploy_duration: Duration::from_secs(10),
+        ..quick()
+    })
+    .await;
     let base = f.url();
     for (env, v) in demo::ENVIRONMENTS.iter().zip(demo::INITIAL_VERSIONS) {
         let (s, body) = get_json(&format!("{base}/envs/{env}/version")).await;
@@ -69,9 +91,12 @@ async fn versions_and_a_deploy_round_trip() {
     assert_eq!(body["version"], "v1.7.3");
     let (_, truth) = get_json(&format!("{base}/envs/production/truth")).await;
     assert_eq!(truth["deploying_to"], "v1.8.0");
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    let (_, body) = get_json(&format!("{base}/envs/production/version")).await;
-    assert_eq!(body["version"], "v1.8.0");
+    wait_for_json(
+        &format!("{base}/envs/production/version"),
+        "version",
+        "v1.8.0",
+    )
+    .await;
     let (_, list) = get_json(&format!("{base}/envs")).await;
     assert_eq!(list["environments"][3]["name"], "production");
     assert_eq!(list["environments"][3]["version"], "v1.8.0");
@@ -178,16 +203,34 @@ async fn a_token_guards_every_endpoint() {
 #[tokio::test]
 async fn metrics_parse_and_add_up() {
     let f = fleet(quick()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = reqwest::get(format!("{}/metrics", f.url())).await.unwrap();
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = r.text().await.unwrap();
-    let e = exposition::parse(&text).unwrap();
+    // Half a second of simulated traffic at least (the simulation's
+    // ticker may run late on a loaded machine: poll for it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let e = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = reqwest::get(format!("{}/metrics", f.url())).await.unwrap();
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = r.text().await.unwrap();
+        let e = exposition::parse(&text).unwrap();
+        let served: f64 = e
+            .samples
+            .iter()
+            .filter(|s| s.name == "http_requests_total" && s.label("env") == Some("production"))
+            .map(|s| s.value)
+            .sum();
+        if served > 20.0 {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "production served only {served} requests in a minute"
+        );
+    };
     assert_eq!(e.types["http_requests_total"], "counter");
     assert_eq!(e.types["http_request_duration_seconds"], "histogram");
     for env in demo::ENVIRONMENTS {
@@ -213,16 +256,6 @@ async fn metrics_parse_and_add_up() {
         assert_eq!(requests, count, "{env}");
         assert_eq!(of("http_request_duration_seconds_sum").len(), 1);
     }
-    let prod: f64 = e
-        .samples
-        .iter()
-        .filter(|s| s.name == "http_requests_total" && s.label("env") == Some("production"))
-        .map(|s| s.value)
-        .sum();
-    assert!(
-        prod > 20.0,
-        "production served only {prod} requests in 0.5 s"
-    );
     f.shutdown().await.unwrap();
 }
 
@@ -296,7 +329,9 @@ async fn the_cache_gives_a_one_shot_caller_a_step() {
     let p = two.poll(&labels).await.unwrap()["production"]
         .clone()
         .expect("a step from the cache");
-    assert!(p.step_s >= 1.0 && p.step_s < 5.0, "{}", p.step_s);
+    // At least the pause; the upper bound only says it is this test's
+    // previous scrape (a loaded machine may stretch the pause a lot).
+    assert!(p.step_s >= 1.0 && p.step_s < 120.0, "{}", p.step_s);
     assert!(p.requests > 50.0, "{p:?}");
     f.shutdown().await.unwrap();
 }

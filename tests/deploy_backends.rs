@@ -1021,7 +1021,7 @@ fn vc_config(addr: &str) -> String {
     config(
         addr,
         &format!(
-            "[environments.deploy]\ntimeout = \"5s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}\"\n"
+            "[environments.deploy]\ntimeout = \"30s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}\"\n"
         ),
     )
 }
@@ -1078,7 +1078,7 @@ fn vercel_reads_the_version_production_serves_and_rolls_back_with_instant_rollba
         fake.addr
     );
     home.config(&format!(
-        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ vercel = {{ {vercel_table} }} }}\n[environments.deploy]\ntimeout = \"5s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\n{}\n",
+        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ vercel = {{ {vercel_table} }} }}\n[environments.deploy]\ntimeout = \"30s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\n{}\n",
         vercel_table.replace(", ", "\n"),
         a = fake.addr
     ));
@@ -1194,7 +1194,7 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     let home = Home::new();
     home.config(&config(
         &fake.addr,
-        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"30s\", poll = \"100ms\" }}", fake.addr),
     ));
     let out = promote(&home);
     out.expect_code(0);
@@ -1215,7 +1215,7 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     let home = Home::new();
     home.config(&config(
         &fake.addr,
-        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"30s\", poll = \"100ms\" }}", fake.addr),
     ));
     let out = promote(&home);
     assert!(out.stderr.contains("HTTP 500"), "{out:#?}");
@@ -1279,7 +1279,7 @@ fn command_deploy_is_observed_and_its_failure_is_exit_1() {
     let s = state.display();
     let cfg = |script: &str| {
         format!(
-            "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:9/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ command = [\"cat\", \"{s}\"] }}\ndeploy = {{ command = [\"sh\", \"-c\", \"{script}\", \"deploy\", \"{{version}}\"], timeout = \"5s\", poll = \"100ms\" }}\n"
+            "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:9/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ command = [\"cat\", \"{s}\"] }}\ndeploy = {{ command = [\"sh\", \"-c\", \"{script}\", \"deploy\", \"{{version}}\"], timeout = \"30s\", poll = \"100ms\" }}\n"
         )
     };
     home.config(&cfg(&format!("printf %s \\\"$1\\\" > {s}")));
@@ -1357,7 +1357,7 @@ fn ctrl_c_while_following_a_run_leaves_unknown() {
         .args(["promote", "local", "--version", "v2.0.0", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = common::Running::new(cmd.spawn().unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let run_reads = || {
         fake.calls()

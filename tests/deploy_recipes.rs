@@ -50,7 +50,14 @@ fn kubernetes_and_argo_rollouts_recipes_pass_config_check() {
 #[test]
 fn one_example_per_deploy_backend_passes_config_check() {
     let all = configs("assets/examples");
-    for backend in ["command", "github-actions", "jenkins", "vercel", "webhook"] {
+    for backend in [
+        "codepipeline",
+        "command",
+        "github-actions",
+        "jenkins",
+        "vercel",
+        "webhook",
+    ] {
         assert!(
             all.contains(&format!("assets/examples/{backend}.toml")),
             "no example for {backend}: {all:?}"

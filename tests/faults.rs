@@ -72,11 +72,15 @@ fn start(fake: Fake) -> SocketAddr {
     rx.recv().unwrap()
 }
 
-fn config(addr: SocketAddr) -> String {
+/// Version reads time out after 1 s where the endpoint hangs (the tests
+/// name that figure), after a generous 30 s elsewhere (an answer that
+/// comes is not held to a loaded machine's speed).
+fn config(addr: SocketAddr, hanging: &[&str]) -> String {
     let mut s = String::from("project = \"faults\"\n");
     for env in ["dev", "prod"] {
+        let read = if hanging.contains(&env) { "1s" } else { "30s" };
         s.push_str(&format!(
-            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{addr}/{env}/version\", timeout = \"1s\" }}\ndeploy = {{ webhook = \"http://{addr}/{env}/deploy\", timeout = \"2s\", poll = \"200ms\" }}\n"
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{addr}/{env}/version\", timeout = \"{read}\" }}\ndeploy = {{ webhook = \"http://{addr}/{env}/deploy\", timeout = \"2s\", poll = \"200ms\" }}\n"
         ));
     }
     s
@@ -92,7 +96,12 @@ fn setup(answers: &[(&str, Answer)]) -> (Home, Fake) {
     }
     let addr = start(fake.clone());
     let home = Home::new();
-    home.config(&config(addr));
+    let hanging: Vec<&str> = answers
+        .iter()
+        .filter(|(_, a)| matches!(a, Answer::Hang))
+        .map(|(env, _)| *env)
+        .collect();
+    home.config(&config(addr, &hanging));
     (home, fake)
 }
 
@@ -204,7 +213,7 @@ fn a_webhook_secret_comes_from_the_environment_and_is_never_shown() {
     fake.answers.lock().unwrap().insert("prod".into(), ok("v1"));
     let addr = start(fake.clone());
     let home = Home::new();
-    home.config(&config(addr).replace(
+    home.config(&config(addr, &[]).replace(
         &format!("webhook = \"http://{addr}/prod/deploy\""),
         &format!("webhook = \"http://{addr}/prod/deploy\", token_env = \"PROD_DEPLOY_TOKEN\""),
     ));

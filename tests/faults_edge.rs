@@ -459,7 +459,8 @@ fn a_300_mb_version_answer_is_refused_at_the_cap_quickly() {
             err.contains("version source of dev") && err.contains("larger than the 1 MiB cap"),
             "{out:#?}"
         );
-        assert!(took < Duration::from_secs(20), "took {took:?}");
+        // (Bounded, not timed: the byte count below is the cap's proof.)
+        assert!(took < Duration::from_secs(60), "took {took:?}");
         // Bounded: the reader stopped soon after the cap (socket buffers aside).
         std::thread::sleep(Duration::from_millis(200));
         let sent = big.sent.load(Ordering::Relaxed);
@@ -528,8 +529,10 @@ fn the_webhook_honours_a_short_configured_timeout() {
         out.stderr.contains("deploy webhook of prod") && out.stderr.contains("no answer within 2s"),
         "{out:#?}"
     );
+    // Well under the old fixed 60 s (the configured 2 s plus a loaded
+    // machine's slowness).
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(40),
         "took {took:?}: the fixed 60 s again?"
     );
 }
@@ -572,7 +575,9 @@ fn hanging_metrics_and_a_hanging_hook_time_out_as_configured() {
         "{out:#?}"
     );
     assert_eq!(j["environments"][1]["version"], "v0.9.0");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // Neither the 30 s command nor the 60 s hang was waited out (the
+    // configured 1 s each, plus a loaded machine's slowness).
+    assert!(took < Duration::from_secs(25), "took {took:?}");
 }
 
 #[test]

@@ -15,13 +15,13 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home};
+use common::{Fleet, Home, Running};
 use serde_json::Value;
 
 const SIGNALS: [&str; 2] = ["-INT", "-TERM"];
 
 /// dev runs `dev.txt`; prod runs `prod.txt`. Reading prod's version sleeps
-/// `read-delay` seconds; when `signal-on-observe` exists and prod reports
+/// `read-delay` seconds (touching `reading` first, when there is one); when `signal-on-observe` exists and prod reports
 /// the version it names, the reader signals shipdeck just after answering.
 /// The deploy returns at once and writes the version `deploy-delay`
 /// seconds later (shipdeck polls meanwhile), touching `deploying`.
@@ -33,6 +33,7 @@ fn setup(home: &Home) {
         p.join("read-prod"),
         r#"#!/bin/sh
 cd "$(dirname "$0")"
+if [ -f read-delay ]; then touch reading; fi
 sleep "$(cat read-delay 2>/dev/null || echo 0)"
 v=$(cat prod.txt)
 echo "$v"
@@ -72,7 +73,7 @@ deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "60s", pol
     ));
 }
 
-fn spawn(home: &Home, args: &[&str]) -> Child {
+fn spawn(home: &Home, args: &[&str]) -> Running {
     let p = home.path();
     Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
         .args(args)
@@ -86,6 +87,7 @@ fn spawn(home: &Home, args: &[&str]) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Running::new)
         .expect("start shipdeck")
 }
 
@@ -147,6 +149,7 @@ fn log_checks(home: &Home, what: &str) -> usize {
 fn next_promote_goes_ahead(home: &Home, what: &str) {
     for f in [
         "read-delay",
+        "reading",
         "deploy-delay",
         "signal-on-observe",
         "deploying",
@@ -174,19 +177,24 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
     let p = home.path();
     let what = format!("promote, {step}, {sig}");
     let child = match step {
+        // The delays are long so that the signal lands in the step however
+        // slow the machine is; they cost nothing, the signal cuts them short.
         "reading versions" => {
-            std::fs::write(p.join("read-delay"), "3").unwrap();
+            std::fs::write(p.join("read-delay"), "30").unwrap();
             let c = spawn(&home, &["promote", "prod", "--yes"]);
-            std::thread::sleep(Duration::from_millis(1200));
+            wait_for("prod's version read", Duration::from_secs(60), || {
+                p.join("reading").exists()
+            });
             kill(&c, sig);
             c
         }
         "polling the deploy" => {
-            std::fs::write(p.join("deploy-delay"), "6").unwrap();
+            std::fs::write(p.join("deploy-delay"), "30").unwrap();
             let c = spawn(&home, &["promote", "prod", "--yes"]);
-            wait_for("the deploy to start", Duration::from_secs(20), || {
+            wait_for("the deploy to start", Duration::from_secs(60), || {
                 p.join("deploying").exists()
             });
+            // A few polls in (200 ms each); the deploy lasts 30 s.
             std::thread::sleep(Duration::from_millis(800));
             kill(&c, sig);
             c
@@ -256,7 +264,7 @@ fn signals_mid_window_leave_a_verified_log_and_no_watch_claim() {
         let c = spawn(&home, &["watch", "production", "--window", "60s"]);
         let what = format!("watch mid-window, {sig}");
         let store = home.path().join("data/shipdeck/shipdeck.db");
-        wait_for("the window to start", Duration::from_secs(30), || {
+        wait_for("the window to start", Duration::from_secs(60), || {
             store.exists()
                 && home.run(&["status", "--json"]).json()["environments"]
                     .as_array()

@@ -37,7 +37,7 @@ async fn scrape_failures_are_typed_and_named() {
         .route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_secs(3)).await;
+                tokio::time::sleep(Duration::from_secs(120)).await;
                 "up 1\n"
             }),
         )
@@ -81,7 +81,8 @@ async fn scrape_failures_are_typed_and_named() {
         ),
         "{e}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Ended by the timeout, not by the answer (two minutes away).
+    assert!(started.elapsed() < Duration::from_secs(60));
 
     let e = scrape(format!("http://{addr}/binary"), 2000)
         .scrape()
@@ -226,7 +227,9 @@ async fn prometheus_answers_map_to_points() {
         (p.p50_ms, p.p95_ms, p.p99_ms),
         (Some(40.0), Some(120.0), Some(250.0))
     );
-    assert!((Utc::now() - p.at).num_seconds().abs() < 5);
+    // Stamped with the poll's time (generous: a loaded machine may pause
+    // between the poll and this line).
+    assert!((Utc::now() - p.at).num_seconds().abs() < 120);
     // No traffic: zero requests, no 5xx series at all, NaN quantiles.
     let idle = got["idle"].clone().unwrap();
     assert_eq!(

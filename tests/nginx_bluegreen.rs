@@ -104,7 +104,23 @@ fn upstream(port: u16) -> String {
     format!("upstream live {{ server 127.0.0.1:{port}; }}\n")
 }
 
-fn start_nginx(bin: &Path, dir: &Path, port: u16, blue: u16, green: u16) -> Nginx {
+/// nginx on a free port: the port is free when chosen, but anything may
+/// bind it before nginx does; then nginx exits and another port is tried.
+fn start_nginx(bin: &Path, dir: &Path, blue: u16, green: u16) -> (Nginx, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        if let Some(n) = try_start_nginx(bin, dir, port, blue, green) {
+            return (n, port);
+        }
+        eprintln!("nginx could not listen on {port} (taken meanwhile?); another port");
+    }
+    panic!(
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
+}
+
+fn try_start_nginx(bin: &Path, dir: &Path, port: u16, blue: u16, green: u16) -> Option<Nginx> {
     let d = dir.display();
     std::fs::create_dir_all(dir.join("tmp")).unwrap();
     std::fs::write(dir.join("live.conf"), upstream(blue)).unwrap();
@@ -141,8 +157,12 @@ http {{
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut nginx = Nginx { child };
+    let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if nginx.child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
         assert!(
             Instant::now() < deadline,
             "nginx did not listen on {port}: {}",
@@ -150,11 +170,17 @@ http {{
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Nginx { child }
+    Some(nginx)
 }
 
-async fn through_nginx(client: &reqwest::Client, port: u16) -> String {
-    client
+/// One request through nginx on a connection of its own: a pooled one may
+/// be an old worker's idle keep-alive connection, which a reload closes
+/// (racing the request sent on it).
+async fn through_nginx(port: u16) -> String {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
         .get(format!("http://127.0.0.1:{port}/"))
         .send()
         .await
@@ -178,8 +204,7 @@ async fn promote_and_roll_back_by_switching_nginx_with_no_failed_request() {
         version: Arc::new(Mutex::new("v1.6.0".into())),
     };
     let (blue_port, green_port) = (slot_server(blue).await, slot_server(green).await);
-    let port = free_port();
-    let _nginx = start_nginx(&bin, &d, port, blue_port, green_port);
+    let (_nginx, port) = start_nginx(&bin, &d, blue_port, green_port);
     // The switch: rewrite the include file for the slot's port, reload.
     let switch = d.join("switch.sh");
     std::fs::write(
@@ -218,8 +243,7 @@ keep_warm = "1h"
         sw = switch.display()
     );
     let engine = Engine::open(Config::parse(&src, Path::new("<nginx test>")).unwrap()).unwrap();
-    let client = reqwest::Client::new();
-    assert_eq!(through_nginx(&client, port).await, "blue v1.7.3");
+    assert_eq!(through_nginx(port).await, "blue v1.7.3");
 
     // A bounded load loop through nginx for the whole test.
     let stop = Arc::new(AtomicBool::new(false));
@@ -238,7 +262,9 @@ keep_warm = "1h"
             while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
                 let r = client
                     .get(format!("http://127.0.0.1:{port}/"))
-                    .timeout(Duration::from_secs(2))
+                    // Generous: a slow answer on a loaded machine is no
+                    // dropped request.
+                    .timeout(Duration::from_secs(30))
                     .send()
                     .await;
                 match r {
@@ -258,7 +284,7 @@ keep_warm = "1h"
         .unwrap();
     assert_eq!(rec.version, Version::parse("v1.8.0").unwrap());
     assert_eq!(
-        through_nginx(&client, port).await,
+        through_nginx(port).await,
         "green v1.8.0",
         "traffic moved to green"
     );
@@ -267,7 +293,7 @@ keep_warm = "1h"
     engine.rollback("production", None, None).await.unwrap();
     let took = t0.elapsed();
     assert_eq!(
-        through_nginx(&client, port).await,
+        through_nginx(port).await,
         "blue v1.7.3",
         "traffic moved back to blue"
     );

@@ -49,8 +49,8 @@ impl Prometheus {
                 return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "Prometheus at {base} not ready after 30 s; its log:\n{}",
+                started.elapsed() < Duration::from_secs(90),
+                "Prometheus at {base} not ready after 90 s; its log:\n{}",
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -147,10 +147,10 @@ impl Prometheus {
             log,
             _data: data,
         };
-        match rx.recv_timeout(Duration::from_secs(30)) {
+        match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(addr) => prom.addr = addr,
             Err(_) => panic!(
-                "prometheus did not report `msg=\"Listening on\"` within 30 s; its log:\n{}",
+                "prometheus did not report `msg=\"Listening on\"` within 90 s; its log:\n{}",
                 prom.log_tail()
             ),
         }
@@ -244,8 +244,8 @@ async fn prometheus_source_agrees_with_the_fleet() {
             Err(e) => panic!("Prometheus at {base} failed: {e}\n{}", prom.log_tail()),
         }
         assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no production data from Prometheus after 40 s; its log:\n{}",
+            started.elapsed() < Duration::from_secs(90),
+            "no production data from Prometheus after 90 s; its log:\n{}",
             prom.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -678,7 +678,7 @@ async fn prometheus_reads_the_canary_and_stable_tracks_apart() {
             Err(e) => panic!("Prometheus at {base} failed: {e}\n{}", prom.log_tail()),
         }
         assert!(
-            started.elapsed() < Duration::from_secs(70),
+            started.elapsed() < Duration::from_secs(120),
             "the canary track never showed the bad release; its log:\n{}",
             prom.log_tail()
         );

@@ -70,7 +70,7 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 }
 
 /// A `shipdeck` child process in the home (for signals).
-fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
+fn spawn(home: &Home, args: &[&str]) -> common::Running {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
         .current_dir(home.path())
         .env_remove("SHIPDECK_CONFIG")
@@ -82,6 +82,7 @@ fn spawn(home: &Home, args: &[&str]) -> std::process::Child {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(common::Running::new)
         .expect("spawn shipdeck")
 }
 

@@ -319,13 +319,33 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     // and Enter changes nothing. (Any alarm banner is dismissed first.)
     tmux.keys(&["Escape"]);
     sleep(Duration::from_millis(500));
-    tmux.keys(&["r"]);
-    wait_for(
-        &tmux,
-        "`r` to say there is nothing to roll back to",
-        Duration::from_secs(20),
-        |s| s.contains("nothing to roll back to") || s.contains("Roll back production"),
-    );
+    // An Escape and the next key read in one go are one Alt-key to the
+    // terminal (a console starved of CPU for the pause above): `r` is
+    // pressed again until it is answered. It only ever shows a notice or a
+    // dialog, so pressing it twice changes nothing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tmux.keys(&["r"]);
+        let pressed = Instant::now();
+        let answered = loop {
+            let s = tmux.screen();
+            if s.contains("nothing to roll back to") || s.contains("Roll back production") {
+                break true;
+            }
+            if pressed.elapsed() > Duration::from_secs(5) {
+                break false;
+            }
+            sleep(POLL);
+        };
+        if answered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`r` never said there is nothing to roll back to; last screen:\n{}",
+            tmux.screen()
+        );
+    }
     let screen = tmux.screen();
     assert!(
         screen.contains("nothing to roll back to")
@@ -345,11 +365,14 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     tmux.keys(&["Escape"]);
     sleep(Duration::from_millis(500));
 
-    // Quit: `q` (confirm if the console asks), then the shell's report.
+    // Quit: `q` (confirm if the console asks), then the shell's report. As
+    // with `r` above, a `q` read together with the Escape is Alt-q: it is
+    // pressed again while nothing happens (no dialog, no exit).
     tmux.keys(&["q"]);
     let asked_at = Instant::now();
+    let mut pressed_at = asked_at;
     let mut confirmed = false;
-    let deadline = asked_at + Duration::from_secs(30);
+    let deadline = asked_at + Duration::from_secs(60);
     let screen = loop {
         let s = tmux.screen();
         if s.contains(EXIT_MARK) && s.contains("icanon") {
@@ -358,13 +381,19 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         if !confirmed && dialog_open(&s) {
             tmux.keys(&["Enter"]);
             confirmed = true;
+        } else if !confirmed
+            && !s.contains(EXIT_MARK)
+            && pressed_at.elapsed() > Duration::from_secs(5)
+        {
+            tmux.keys(&["q"]);
+            pressed_at = Instant::now();
         }
         if Instant::now() >= deadline {
             // Leave the terminal usable for whoever looks, then fail.
             tmux.keys(&["C-c"]);
             sleep(Duration::from_secs(2));
             panic!(
-                "`q` did not quit within 30s (confirmed: {confirmed}); screen after Ctrl-C:\n{}",
+                "`q` did not quit within 60s (confirmed: {confirmed}); screen after Ctrl-C:\n{}",
                 tmux.screen()
             );
         }
@@ -407,8 +436,34 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     eprintln!("whole run: {:.1}s", started.elapsed().as_secs_f64());
 }
 
-/// The demo fleet as its own process on a free port, killed on drop.
+/// The demo fleet as its own process on a port it chose itself (a port
+/// picked here and bound there could be taken meanwhile), killed on drop.
 struct Fleet(std::process::Child);
+
+impl Fleet {
+    /// Start it; returns it and its port (from the address it prints).
+    fn start(bin: &Path) -> (Fleet, u16) {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .args(["demo-fleet", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the demo fleet");
+        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let fleet = Fleet(child);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the fleet's address");
+        // Keep draining: a closed pipe would end the fleet on its next line.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let port = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://127.0.0.1:"))
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        (fleet, port)
+    }
+}
 
 impl Drop for Fleet {
     fn drop(&mut self) {
@@ -430,18 +485,7 @@ fn a_cli_deploy_is_caught_by_an_open_console() {
         std::fs::create_dir_all(home.path().join(d)).unwrap();
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let _fleet = Fleet(
-        Command::new(bin)
-            .args(["demo-fleet", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the demo fleet"),
-    );
+    let (_fleet, port) = Fleet::start(bin);
     // The example config, on this fleet's port, with a short window.
     let example =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))

@@ -40,18 +40,30 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
     // and whether their watcher lives.
     let other = Engine::open(cfg).unwrap();
 
-    let window = Some(Duration::from_secs(30));
+    // Long enough that neither window ends by itself during the test.
+    let window = Some(Duration::from_secs(300));
     let first = tokio::spawn({
         let e = e.clone();
         async move { e.watch("production", window, None).await }
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(e.status().await.environments[1].state, EnvState::Monitoring);
+    // The first window has started (and claimed the environment).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = e.status().await.environments[1].clone();
+        if p.state == EnvState::Monitoring && p.watcher.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first window never started: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let second = tokio::spawn({
         let e = e.clone();
         async move { e.watch("production", window, None).await }
     });
-    let ended = tokio::time::timeout(Duration::from_secs(10), first)
+    let ended = tokio::time::timeout(Duration::from_secs(60), first)
         .await
         .expect("the older window ends")
         .unwrap();
@@ -61,7 +73,10 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
         }
         other => panic!("{other:?}"),
     }
-    e.settle(Duration::from_secs(5)).await;
+    assert!(
+        e.settle(Duration::from_secs(30)).await,
+        "the store took the records"
+    );
     let st = e.status().await;
     let p = &st.environments[1];
     assert_eq!(p.state, EnvState::Monitoring, "{p:?}");
@@ -71,7 +86,10 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
     assert!(!seen.unwatched, "{seen:?}");
     second.abort();
     let _ = second.await;
-    e.settle(Duration::from_secs(5)).await;
+    assert!(
+        e.settle(Duration::from_secs(30)).await,
+        "the store took the records"
+    );
     let p = &e.status().await.environments[1];
     assert_eq!(p.state, EnvState::Idle, "{p:?}");
     assert_eq!(p.watcher, None, "{p:?}");

@@ -94,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_last_line_is_the_backup_id() {
-        let h = hook("echo dumping $1 $2; echo; echo \"bk-$1-$2\"; echo", 5000);
+        let h = hook("echo dumping $1 $2; echo; echo \"bk-$1-$2\"; echo", 30_000);
         assert_eq!(
             h.run("production", "v1.8.0").await.unwrap(),
             "bk-production-v1.8.0"
@@ -103,7 +103,7 @@ mod tests {
 
     #[tokio::test]
     async fn escape_sequences_in_the_id_are_removed() {
-        let h = hook("printf 'bk-1\\033]0;pwned\\007\\n'", 5000);
+        let h = hook("printf 'bk-1\\033]0;pwned\\007\\n'", 30_000);
         let id = h.run("p", "v1").await.unwrap();
         assert!(!id.chars().any(char::is_control), "{id:?}");
         assert!(id.starts_with("bk-1"), "{id:?}");
@@ -111,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hook_that_fails_hangs_or_prints_nothing_is_an_error() {
-        let e = hook("echo disk full >&2; exit 2", 5000)
+        let e = hook("echo disk full >&2; exit 2", 30_000)
             .run("p", "v1")
             .await
             .unwrap_err();
@@ -119,7 +119,7 @@ mod tests {
         assert!(s.contains("exit code 2") && s.contains("disk full"), "{s}");
         let e = hook("sleep 5", 200).run("p", "v1").await.unwrap_err();
         assert!(matches!(e, BackendError::Timeout { .. }), "{e:?}");
-        let e = hook("true", 5000).run("p", "v1").await.unwrap_err();
+        let e = hook("true", 30_000).run("p", "v1").await.unwrap_err();
         assert!(e.to_string().contains("printed nothing"), "{e}");
     }
 
@@ -148,7 +148,7 @@ mod tests {
     #[tokio::test]
     async fn placeholders_are_argv_never_a_shell() {
         // A version is validated long before, but even so: one argument.
-        let h = hook("printf '%s' \"$2\"", 5000);
+        let h = hook("printf '%s' \"$2\"", 30_000);
         assert_eq!(
             h.run("p", "v1;touch /tmp/x").await.unwrap(),
             "v1;touch /tmp/x"

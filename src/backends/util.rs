@@ -391,7 +391,7 @@ mod tests {
             &["echo".into(), "{version}".into()],
             &[("version", "$(id); rm -rf /")],
         );
-        let out = run_command("test", &argv, Duration::from_secs(5))
+        let out = run_command("test", &argv, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!(out, "$(id); rm -rf /");
@@ -440,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn command_failures_and_timeouts_are_typed() {
-        let e = run_command("hook", &["false".into()], Duration::from_secs(5))
+        let e = run_command("hook", &["false".into()], Duration::from_secs(30))
             .await
             .unwrap_err();
         assert!(
@@ -456,7 +456,7 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(e, BackendError::Timeout { .. }));
-        let e = run_command("hook", &["/no/such/binary".into()], Duration::from_secs(1))
+        let e = run_command("hook", &["/no/such/binary".into()], Duration::from_secs(30))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("cannot run"), "{e}");

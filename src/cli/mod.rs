@@ -125,6 +125,9 @@ pub enum Command {
         /// Seed of the fleet's synthetic traffic
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How long a deploy takes before the new version answers (at most 1h)
+        #[arg(long, default_value = "3s", value_name = "DURATION")]
+        deploy_duration: String,
     },
     /// The audit log, newest first
     History {
@@ -343,12 +346,16 @@ async fn interruptible<T>(
     engine: &Engine,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
+    // The signal handlers go in before the action's first step (biased:
+    // polled first): a signal sent once the action has started anything —
+    // a version read, a deploy — is always handled, never fatal.
     let res = tokio::select! {
-        r = action => r.map_err(Failure::from),
+        biased;
         _ = stop_signal() => Err(Failure {
             code: 1,
             message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
         }),
+        r = action => r.map_err(Failure::from),
     };
     if !engine.settle(SETTLE).await {
         let note = format!(
@@ -848,9 +855,19 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 .transpose()?;
             demo(seed, !no_auto_rollback, strategy, ui).await
         }
-        Command::DemoFleet { listen, seed } => {
+        Command::DemoFleet {
+            listen,
+            seed,
+            deploy_duration,
+        } => {
+            let deploy_duration = crate::domain::HumanDuration::parse_at_most(
+                &deploy_duration,
+                std::time::Duration::from_secs(3600),
+            )
+            .map_err(|e| usage(format!("--deploy-duration: {e}")))?;
             let opts = crate::demo::FleetOptions {
                 seed,
+                deploy_duration: deploy_duration.0,
                 ..Default::default()
             };
             crate::demo::serve(listen, opts)

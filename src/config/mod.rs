@@ -13,6 +13,8 @@ mod team;
 pub use team::{NotifyConfig, NotifyEvent, NotifyKind, PolicyConfig};
 mod strategy;
 pub use strategy::{BlueGreenConfig, CanaryConfig, LiveSourceConfig};
+mod codepipeline;
+pub use codepipeline::CodePipelineConfig;
 mod release;
 pub use release::{
     BackupConfig, CiConfig, FreezeConfig, GithubSourceConfig, ReleaseConfig, freezes,
@@ -436,6 +438,9 @@ pub struct DeployConfig {
     pub jenkins: Option<Spanned<JenkinsConfig>>,
     /// `[environments.deploy.vercel]`: promote the deployment built for the version.
     pub vercel: Option<Spanned<VercelConfig>>,
+    /// `[environments.deploy.codepipeline]`: start an AWS CodePipeline
+    /// execution at the version's revision and follow it.
+    pub codepipeline: Option<Spanned<CodePipelineConfig>>,
     /// How long the deploy may take until the environment reports the new
     /// version; it also bounds the hook itself (the webhook's answer, the
     /// command's exit).
@@ -736,6 +741,9 @@ impl Config {
             }
             if let Some(deploy) = &env.deploy {
                 check_deploy(name, deploy)?;
+                if let Some(t) = &deploy.get_ref().codepipeline {
+                    codepipeline::check(name, t, self.release.git.is_some())?;
+                }
             }
             if let Some(stage) = &env.gates.approval_stage {
                 match self.index_of(stage.get_ref()) {
@@ -895,12 +903,13 @@ fn check_deploy(name: &str, deploy: &Spanned<DeployConfig>) -> Result<(), Proble
         d.github_actions.is_some(),
         d.jenkins.is_some(),
         d.vercel.is_some(),
+        d.codepipeline.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         return Err((
             Some(deploy.span()),
             format!(
-                "environment {name:?}: deploy needs exactly one of webhook = \"…\", command = [\"…\"], [….deploy.github_actions], [….deploy.jenkins] or [….deploy.vercel]"
+                "environment {name:?}: deploy needs exactly one of webhook = \"…\", command = [\"…\"], [….deploy.github_actions], [….deploy.jenkins], [….deploy.vercel] or [….deploy.codepipeline]"
             ),
         ));
     }

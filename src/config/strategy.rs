@@ -230,7 +230,11 @@ fn check_hook(
     d: &DeployConfig,
 ) -> Result<(), Problem> {
     let problem = |why: String| Err((Some(span.clone()), format!("environment {env:?}: {why}")));
-    if d.github_actions.is_some() || d.jenkins.is_some() || d.vercel.is_some() {
+    if d.github_actions.is_some()
+        || d.jenkins.is_some()
+        || d.vercel.is_some()
+        || d.codepipeline.is_some()
+    {
         return problem(format!(
             "{what} must be a webhook = \"…\" or a command = [\"…\"]"
         ));

@@ -135,6 +135,10 @@ pub struct RevertPlan {
     /// Where `expected_s` comes from: "median of the last 5", or why
     /// there is none.
     pub basis: String,
+    /// There is nothing to roll back to yet (no deploy recorded): this is
+    /// the plan once the next deploy lands, going back to what the
+    /// environment runs now (`target`).
+    pub after_next_deploy: bool,
 }
 
 /// How many past reverts or deploys the expected time looks at.
@@ -204,12 +208,16 @@ pub fn revert_plan(
         slot,
         expected_s,
         basis,
+        after_next_deploy: false,
     }
 }
 
 /// Seconds as people read an expected time: "0.2 s", "40 s", "12 min".
 pub fn show_secs(s: f64) -> String {
-    if s < 10.0 {
+    if s < 0.095 {
+        // A switch back takes milliseconds: "~0.0 s" would say nothing.
+        format!("{:.0} ms", (s * 1000.0).max(1.0))
+    } else if s < 10.0 {
         format!("{s:.1} s")
     } else if s < 120.0 {
         format!("{s:.0} s")
@@ -219,9 +227,39 @@ pub fn show_secs(s: f64) -> String {
 }
 
 impl RevertPlan {
+    /// The plan for once the next deploy lands: back to `current`, what
+    /// the environment runs now (for blue-green, on the live `slot`).
+    pub fn after_next_deploy(mut self, current: Version, slot: Option<String>) -> Self {
+        self.target = Some(current);
+        self.slot = slot;
+        self.after_next_deploy = true;
+        self
+    }
+
     /// One line: "switch back to blue (v1.7.3), ~0.2 s (median of the
-    /// last 5)" / "redeploy v1.7.3, ~40 s (median of the last 5)".
+    /// last 5)" / "redeploy v1.7.3, ~40 s (median of the last 5)" /
+    /// "after the next deploy: redeploy v1.7.3, time unknown (no timing
+    /// in its history yet)".
     pub fn line(&self) -> String {
+        let short = self.short();
+        if self.target.is_none() && self.action != RevertAction::CanaryWeightZero {
+            return short;
+        }
+        let when = if self.after_next_deploy {
+            "after the next deploy: "
+        } else {
+            ""
+        };
+        if self.action == RevertAction::CanaryWeightZero && self.expected_s.is_none() {
+            return format!("{when}{short}");
+        }
+        format!("{when}{short} ({})", self.basis)
+    }
+
+    /// [`Self::line`] without where the time comes from, for a narrow
+    /// column: "switch back to blue (v1.7.3), ~0.2 s" / "redeploy v1.7.3,
+    /// time unknown".
+    pub fn short(&self) -> String {
         let what = match (&self.action, &self.target, &self.slot) {
             (RevertAction::CanaryWeightZero, _, _) => "canary weight → 0".to_string(),
             (_, None, _) => {
@@ -234,20 +272,25 @@ impl RevertPlan {
             (_, Some(v), _) => format!("redeploy {v}"),
         };
         match self.expected_s {
-            Some(s) => format!("{what}, ~{} ({})", show_secs(s), self.basis),
-            None => format!("{what} ({})", self.basis),
+            Some(s) => format!("{what}, ~{}", show_secs(s)),
+            // Setting a weight is instant (SPEC §2): no time to guess.
+            None if self.action == RevertAction::CanaryWeightZero => what,
+            None => format!("{what}, time unknown"),
         }
     }
 
-    /// [`Self::line`] without where the time comes from, for a narrow
-    /// column: "switch back to blue (v1.7.3), ~0.2 s".
-    pub fn short(&self) -> String {
-        let line = self.line();
-        match line.rfind(" (") {
-            Some(i) if line.ends_with(')') && line[i..].contains(&self.basis) => {
-                line[..i].to_string()
-            }
-            _ => line,
+    /// [`Self::short`] in fewer words, for a column too narrow for it:
+    /// the version and the time stay. "back to blue (v1.7.3), ~0.2 s".
+    pub fn compact(&self) -> String {
+        let what = match (&self.action, &self.target, &self.slot) {
+            (RevertAction::CanaryWeightZero, _, _) | (_, None, _) => return self.short(),
+            (RevertAction::SwitchBack, Some(v), Some(s)) => format!("back to {s} ({v})"),
+            (RevertAction::DeployAndSwitch, Some(v), Some(s)) => format!("{v} to {s}, switch"),
+            (_, Some(v), _) => format!("redeploy {v}"),
+        };
+        match self.expected_s {
+            Some(s) => format!("{what}, ~{}", show_secs(s)),
+            None => format!("{what}, time ?"),
         }
     }
 
@@ -257,6 +300,56 @@ impl RevertPlan {
             RevertAction::SwitchBack => "switch back",
             RevertAction::DeployAndSwitch => "deploy and switch",
             RevertAction::CanaryWeightZero => "canary weight → 0",
+        }
+    }
+}
+
+/// An environment's strategy as far as saying what a promotion does:
+/// the config's shape of it, without backends.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StrategyOutline {
+    #[default]
+    Redeploy,
+    BlueGreen {
+        slots: [String; 2],
+        keep_warm: Duration,
+    },
+    Canary {
+        /// Canary traffic in percent, one step after another.
+        steps: Vec<u8>,
+        step_time: Duration,
+    },
+}
+
+impl StrategyOutline {
+    /// What promoting to `version` does, in the order it happens, for the
+    /// promote dialog. `live` is the blue-green live slot as last read.
+    pub fn promote_words(&self, version: &Version, live: Option<&str>) -> String {
+        match self {
+            StrategyOutline::Redeploy => format!(
+                "redeploy: deploys {version} in place; a rollback redeploys the previous version the same way"
+            ),
+            StrategyOutline::BlueGreen { slots, keep_warm } => {
+                let (to, from) = match live.and_then(|l| Some((idle_slot(slots, l)?, l))) {
+                    Some((idle, live)) => (idle.to_string(), live.to_string()),
+                    None => ("the idle slot".to_string(), "the live slot".to_string()),
+                };
+                format!(
+                    "blue-green: deploys {version} to {to}, waits until {to} reports it, then switches traffic from {from} to {to}; {from} stays warm for {} for an instant switch back",
+                    super::HumanDuration(*keep_warm)
+                )
+            }
+            StrategyOutline::Canary { steps, step_time } => {
+                let ramp = steps
+                    .iter()
+                    .map(|w| format!("{w}%"))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                format!(
+                    "canary: deploys {version} to the canary, then gives it {ramp} of the traffic, each step judged for {} against stable at the same time; then stable gets {version} and the canary weight returns to 0. A regression sets the weight to 0",
+                    super::HumanDuration(*step_time)
+                )
+            }
         }
     }
 }
@@ -478,6 +571,7 @@ mod tests {
             "switch back to blue (v1.7.3), ~0.2 s (the last one)"
         );
         assert_eq!(p.short(), "switch back to blue (v1.7.3), ~0.2 s");
+        assert_eq!(p.compact(), "back to blue (v1.7.3), ~0.2 s");
         let fresh = revert_plan(
             RevertAction::SwitchBack,
             Some(v("v1.7.3")),
@@ -487,8 +581,9 @@ mod tests {
         );
         assert_eq!(
             fresh.line(),
-            "switch back to blue (v1.7.3) (no timing in its history yet)"
+            "switch back to blue (v1.7.3), time unknown (no timing in its history yet)"
         );
+        assert_eq!(fresh.short(), "switch back to blue (v1.7.3), time unknown");
         let canary = revert_plan(RevertAction::CanaryWeightZero, None, None, &[], "p");
         assert!(
             canary.line().starts_with("canary weight → 0"),
@@ -498,8 +593,76 @@ mod tests {
     }
 
     #[test]
+    fn before_any_deploy_the_plan_is_the_one_for_after_the_next() {
+        let none = revert_plan(RevertAction::Redeploy, None, None, &[], "production");
+        assert_eq!(none.line(), "redeploy: nothing to roll back to yet");
+        let p = none.after_next_deploy(v("v1.7.3"), None);
+        assert_eq!(p.target, Some(v("v1.7.3")));
+        assert!(p.after_next_deploy);
+        assert_eq!(p.short(), "redeploy v1.7.3, time unknown");
+        assert_eq!(
+            p.line(),
+            "after the next deploy: redeploy v1.7.3, time unknown (no timing in its history yet)"
+        );
+        let bg = revert_plan(RevertAction::SwitchBack, None, None, &[], "production")
+            .after_next_deploy(v("v1.7.3"), Some("blue".into()));
+        assert_eq!(bg.short(), "switch back to blue (v1.7.3), time unknown");
+        // A canary's plan needs no previous version: weight → 0.
+        let canary = revert_plan(
+            RevertAction::CanaryWeightZero,
+            None,
+            None,
+            &[],
+            "production",
+        );
+        assert_eq!(canary.short(), "canary weight → 0");
+        assert_eq!(canary.line(), "canary weight → 0");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["target"], "v1.7.3");
+        assert_eq!(json["after_next_deploy"], true);
+    }
+
+    #[test]
+    fn a_promotion_says_what_it_does_per_strategy() {
+        let version = v("v1.8.0");
+        let redeploy = StrategyOutline::Redeploy.promote_words(&version, None);
+        assert!(
+            redeploy.starts_with("redeploy: deploys v1.8.0 in place"),
+            "{redeploy}"
+        );
+        let bg = StrategyOutline::BlueGreen {
+            slots: slots(),
+            keep_warm: Duration::from_secs(3600),
+        };
+        assert_eq!(
+            bg.promote_words(&version, Some("blue")),
+            "blue-green: deploys v1.8.0 to green, waits until green reports it, then switches traffic from blue to green; blue stays warm for 1h for an instant switch back"
+        );
+        let unknown = bg.promote_words(&version, None);
+        assert!(
+            unknown.contains("deploys v1.8.0 to the idle slot")
+                && unknown.contains("from the live slot"),
+            "{unknown}"
+        );
+        let canary = StrategyOutline::Canary {
+            steps: vec![10, 50, 100],
+            step_time: Duration::from_secs(30),
+        }
+        .promote_words(&version, None);
+        assert!(
+            canary.starts_with(
+                "canary: deploys v1.8.0 to the canary, then gives it 10% → 50% → 100% of the traffic, each step judged for 30s"
+            ),
+            "{canary}"
+        );
+        assert!(canary.contains("stable gets v1.8.0"), "{canary}");
+    }
+
+    #[test]
     fn expected_times_read_as_people_read_them() {
         assert_eq!(show_secs(0.21), "0.2 s");
+        assert_eq!(show_secs(0.021), "21 ms");
+        assert_eq!(show_secs(0.0001), "1 ms");
         assert_eq!(show_secs(40.2), "40 s");
         assert_eq!(show_secs(600.0), "10 min");
     }

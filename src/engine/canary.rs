@@ -370,6 +370,7 @@ impl Engine {
                 }
                 // Points read before the new weight carry the old one.
                 let mut consumed = Utc::now();
+                let step_t = (consumed - origin).num_milliseconds() as f64 / 1000.0;
                 judge.begin_step(w);
                 let mut ends = Instant::now() + c.step_time;
                 let mut holds = 0;
@@ -381,10 +382,13 @@ impl Engine {
                 loop {
                     tokio::time::sleep(tick).await;
                     let _ = sampler.read(&labels, &self.inner.store).await;
+                    let mut pairs = Vec::new();
                     for ts in sampler.track_steps_since(&label, consumed).await {
                         consumed = ts.at;
                         let t = (ts.at - origin).num_milliseconds() as f64 / 1000.0;
-                        judge.push(pair(t, &ts));
+                        let p = pair(t, &ts);
+                        judge.push(p);
+                        pairs.push(p);
                     }
                     let v = judge.verdict().clone();
                     state.verdict = Some(v.clone());
@@ -397,6 +401,9 @@ impl Engine {
                         steps: n,
                         left_s: ends.saturating_duration_since(Instant::now()).as_secs_f64(),
                         verdict: v.clone(),
+                        started: origin,
+                        step_t,
+                        pairs,
                     });
                     if v.kind == VerdictKind::Regression {
                         break 'steps Judged::Regression(v);

@@ -161,11 +161,12 @@ impl Engine {
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Engine {
         let client = crate::backends::http::client(Duration::from_secs(5), None)
             .unwrap_or_else(|_| reqwest::Client::new());
+        let release = release::ReleaseSource::from_config(&config);
         let envs = config
             .environments
             .iter()
             .map(|e| Env {
-                strategy: strategy::Strategy::from_config(e, &client),
+                strategy: strategy::Strategy::from_config(e, &client, release.repo()),
             })
             .collect();
         let sampler = MetricsSource::from_config(&config.metrics)
@@ -183,7 +184,6 @@ impl Engine {
             .map_err(|e| e.to_string());
         let receivers: Vec<_> = config.notify.iter().map(|n| n.get_ref().clone()).collect();
         let notifier = crate::backends::notify::Notifier::from_config(&receivers);
-        let release = release::ReleaseSource::from_config(&config);
         let ci =
             config.release.ci.as_ref().and_then(|c| {
                 crate::backends::ci::CiSource::from_config(c.get_ref(), client.clone())
@@ -259,7 +259,8 @@ impl Engine {
             .await?)
     }
 
-    /// The other consoles open on this store (not this process's), oldest first.
+    /// The other consoles open on this store (not this process's), oldest
+    /// first, their names sanitised (they reach terminals and JSON).
     pub async fn others_watching(
         &self,
         now: DateTime<Utc>,
@@ -273,6 +274,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter(|p| !p.is_process(&host, pid))
+            .map(crate::store::Presence::sanitized)
             .collect())
     }
 

@@ -68,6 +68,11 @@ impl ReleaseSource {
         }
     }
 
+    /// The repository versions resolve in (`[release] git`), if any.
+    pub(super) fn repo(&self) -> Option<&GitRepo> {
+        self.repo.as_ref()
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -19,11 +19,14 @@ const PLAN_HISTORY: usize = 200;
 
 impl Engine {
     /// The strategy, rollback plan and slots of environment `idx`, given
-    /// where a rollback would go (`target`) and its last recorded deploy.
+    /// where a rollback would go (`target`), what it runs now (`current`)
+    /// and its last recorded deploy. With nothing to roll back to yet, the
+    /// plan is the one for after the next deploy: back to `current`.
     pub(super) async fn strategy_status(
         &self,
         idx: usize,
         target: Option<&Version>,
+        current: Option<&Version>,
         last_deploy: Option<&DeployRecord>,
         now: DateTime<Utc>,
     ) -> StrategyStatus {
@@ -85,7 +88,17 @@ impl Engine {
                             None => plan(RevertAction::DeployAndSwitch, None),
                         }
                     }
-                    _ => plan(RevertAction::SwitchBack, None),
+                    // Before any deploy: the next one goes to the idle
+                    // slot, and `r` switches back to today's live slot.
+                    (Some(live), None) => {
+                        let live_runs = if live == a { &va } else { &vb };
+                        match live_runs {
+                            Some(v) => plan(RevertAction::SwitchBack, None)
+                                .after_next_deploy(v.clone(), Some(live.to_string())),
+                            None => plan(RevertAction::SwitchBack, None),
+                        }
+                    }
+                    (None, _) => plan(RevertAction::SwitchBack, None),
                 };
                 StrategyStatus {
                     strategy: strategy.as_str().into(),
@@ -100,11 +113,17 @@ impl Engine {
                 rollback_plan: plan(RevertAction::CanaryWeightZero, None),
                 slots: None,
             },
-            Strategy::Redeploy { .. } => StrategyStatus {
-                strategy: strategy.as_str().into(),
-                rollback_plan: plan(RevertAction::Redeploy, None),
-                slots: None,
-            },
+            Strategy::Redeploy { .. } => {
+                let mut rollback_plan = plan(RevertAction::Redeploy, None);
+                if let (None, Some(cur)) = (target, current) {
+                    rollback_plan = rollback_plan.after_next_deploy(cur.clone(), None);
+                }
+                StrategyStatus {
+                    strategy: strategy.as_str().into(),
+                    rollback_plan,
+                    slots: None,
+                }
+            }
         }
     }
 }

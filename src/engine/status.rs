@@ -487,6 +487,7 @@ impl Engine {
                 .strategy_status(
                     i,
                     rollback.as_ref().and_then(|r| r.to.as_ref()),
+                    version.as_ref(),
                     last_deploy.as_ref(),
                     now,
                 )

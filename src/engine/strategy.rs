@@ -43,7 +43,13 @@ pub(super) enum Strategy {
 }
 
 impl Strategy {
-    pub(super) fn from_config(e: &EnvironmentConfig, client: &reqwest::Client) -> Strategy {
+    /// `repo` (`[release] git`) resolves versions to commits for a deploy
+    /// backend that needs one (CodePipeline).
+    pub(super) fn from_config(
+        e: &EnvironmentConfig,
+        client: &reqwest::Client,
+        repo: Option<&crate::backends::vcs::git::GitRepo>,
+    ) -> Strategy {
         let name = e.name();
         if let Some(bg) = &e.blue_green
             && e.strategy() == crate::config::RollbackStrategy::BlueGreen
@@ -68,7 +74,7 @@ impl Strategy {
             .map(|d| d.get_ref().clone())
             .unwrap_or_else(empty_hook);
         let version = VersionSource::from_config(name, &version, client.clone());
-        let deploy = DeployTarget::from_config(name, &deploy, client.clone());
+        let deploy = DeployTarget::from_config(name, &deploy, client.clone()).with_repo(repo);
         match super::canary::CanaryBackends::from_config(e, client) {
             Some(c) if e.strategy() == crate::config::RollbackStrategy::Canary => {
                 Strategy::Canary {
@@ -165,6 +171,7 @@ fn empty_hook() -> DeployConfig {
         github_actions: None,
         jenkins: None,
         vercel: None,
+        codepipeline: None,
         timeout: crate::domain::HumanDuration::from_secs(120),
         poll: crate::domain::HumanDuration::from_secs(1),
     }

@@ -170,5 +170,12 @@ pub enum Event {
         steps: usize,
         left_s: f64,
         verdict: Verdict,
+        /// When the first step began: the origin of `step_t` and of the
+        /// pairs' `t`, and what tells one canary run from the next.
+        started: DateTime<Utc>,
+        /// When this step's weight was set, seconds after `started`.
+        step_t: f64,
+        /// The metrics steps of both tracks read since the last event.
+        pairs: Vec<crate::monitor::TrackPair>,
     },
 }

@@ -409,7 +409,9 @@ mod tests {
         });
         // The runtime (a single thread, like a one-shot command's) still
         // runs timers — and would run the Ctrl-C handler — while the store waits.
-        let ticked = tokio::time::timeout(Duration::from_millis(200), async {
+        // (Generous: the store stays held until this passes, so a stalled
+        // runtime fails here however slow the machine is.)
+        let ticked = tokio::time::timeout(Duration::from_secs(30), async {
             tokio::time::sleep(Duration::from_millis(20)).await;
         })
         .await;

@@ -122,6 +122,18 @@ pub struct Presence {
 }
 
 impl Presence {
+    /// The same console with the names it stored (anyone with write access
+    /// to the store chose them) made safe to show, on a terminal or in JSON
+    /// a terminal will print: [`crate::text::sanitize`], the one sanitiser
+    /// for untrusted text.
+    pub fn sanitized(self) -> Presence {
+        Presence {
+            actor: crate::text::sanitize(&self.actor),
+            host: crate::text::sanitize(&self.host),
+            ..self
+        }
+    }
+
     /// Whether `self` is this very process.
     pub fn is_process(&self, host: &str, pid: u32) -> bool {
         self.host == host && self.pid == pid

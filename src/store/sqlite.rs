@@ -2433,21 +2433,18 @@ mod tests {
         other
             .record_sample("production", t(0), &smp, chrono::Duration::minutes(5))
             .unwrap();
+        // (A short look: under load the watcher may not have checked yet,
+        // so this alone proves little; `feed.count()` below says that the
+        // sample never ticked, whenever the watcher got to see it.)
         assert!(!wait(&feed, 1500).await, "a metric sample is no change");
-        let asked = std::time::Instant::now();
         other.record_approval(&no_go_value()).unwrap();
-        let ticked = tokio::time::timeout(Duration::from_secs(10), feed.changed()).await;
+        let ticked = tokio::time::timeout(Duration::from_secs(30), feed.changed()).await;
         assert_eq!(ticked.ok(), Some(true), "no tick for another's approval");
-        assert!(
-            asked.elapsed() < Duration::from_secs(2),
-            "seen after {:?}",
-            asked.elapsed()
-        );
-        assert_eq!(feed.count(), 1);
+        assert_eq!(feed.count(), 1, "the sample ticked");
         // The watcher's own store writes are changes too (another console
         // of this machine may be the one that wrote).
         start(&watcher, "staging", t(1));
-        assert!(wait(&feed, 2000).await);
+        assert!(wait(&feed, 30_000).await);
     }
 
     #[test]
@@ -2527,16 +2524,22 @@ mod tests {
             }
         };
         other.heartbeat(&p, t(-1)).unwrap();
-        let ticked = tokio::time::timeout(Duration::from_secs(10), feed.changed()).await;
+        let ticked = tokio::time::timeout(Duration::from_secs(30), feed.changed()).await;
         assert_eq!(ticked.ok(), Some(true), "no tick for a console that opened");
+        assert_eq!(feed.count(), 1);
         let beat = Presence {
             last_seen: t(1),
             ..p.clone()
         };
         other.heartbeat(&beat, t(-1)).unwrap();
+        // A short look (under load the watcher may not have checked yet);
+        // the count after the next change is what proves the heartbeat
+        // never ticked.
         assert!(!ticks(&feed).await, "a heartbeat is no change");
         other.leave("host-b", 20).unwrap();
-        assert!(ticks(&feed).await, "a console closed");
+        let ticked = tokio::time::timeout(Duration::from_secs(30), feed.changed()).await;
+        assert_eq!(ticked.ok(), Some(true), "no tick for a console that closed");
+        assert_eq!(feed.count(), 2, "the heartbeat ticked");
     }
 
     #[test]

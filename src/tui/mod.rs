@@ -21,6 +21,8 @@ pub mod view;
 mod tests;
 #[cfg(test)]
 mod tests_release;
+#[cfg(test)]
+mod tests_strategy;
 
 pub use app::run;
 pub use msg::{Done, Effect, Failure, Msg, TaskKind};

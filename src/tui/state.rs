@@ -54,6 +54,8 @@ pub struct Settings {
     pub auto_rollback: bool,
     pub refresh: Duration,
     pub strategies: BTreeMap<String, RollbackStrategy>,
+    /// Per environment, what a promotion does (steps, slots, keep_warm).
+    pub outlines: BTreeMap<String, crate::domain::strategy::StrategyOutline>,
     /// Clicks select, the wheel scrolls (`[ui] mouse`).
     pub mouse: bool,
     /// Per environment, `(name, URL template)` pairs with `{env}` and
@@ -72,6 +74,11 @@ impl Settings {
                 .environments
                 .iter()
                 .map(|e| (e.name().to_string(), e.strategy()))
+                .collect(),
+            outlines: config
+                .environments
+                .iter()
+                .map(|e| (e.name().to_string(), outline(e)))
                 .collect(),
             mouse: config.ui.mouse,
             links: config
@@ -95,6 +102,37 @@ impl Settings {
     }
 }
 
+/// What the config says a promotion of `e` does.
+fn outline(e: &crate::config::EnvironmentConfig) -> crate::domain::strategy::StrategyOutline {
+    use crate::config::RollbackStrategy;
+    use crate::domain::strategy::StrategyOutline;
+    match e.strategy() {
+        RollbackStrategy::BlueGreen => match e.blue_green.as_ref().map(|b| b.get_ref()) {
+            Some(b) => match b.slots.get_ref().as_slice() {
+                [a, c] => StrategyOutline::BlueGreen {
+                    slots: [a.clone(), c.clone()],
+                    keep_warm: b.keep_warm.0,
+                },
+                _ => StrategyOutline::Redeploy,
+            },
+            None => StrategyOutline::Redeploy,
+        },
+        RollbackStrategy::Canary => match e.canary.as_ref().map(|c| c.get_ref()) {
+            Some(c) => StrategyOutline::Canary {
+                steps: c
+                    .steps
+                    .get_ref()
+                    .iter()
+                    .map(|s| (*s).clamp(0, 100) as u8)
+                    .collect(),
+                step_time: c.step_time.0,
+            },
+            None => StrategyOutline::Redeploy,
+        },
+        RollbackStrategy::Redeploy => StrategyOutline::Redeploy,
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -103,6 +141,7 @@ impl Default for Settings {
             auto_rollback: true,
             refresh: Duration::from_secs(1),
             strategies: BTreeMap::new(),
+            outlines: BTreeMap::new(),
             mouse: true,
             links: BTreeMap::new(),
         }
@@ -311,7 +350,8 @@ pub struct EnvUi {
     pub canary: Option<CanaryView>,
 }
 
-/// A canary step as the console shows it: weight, step, time left.
+/// A canary as the console shows it: weight, step, time left, and both
+/// tracks' metrics since its first step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CanaryView {
     pub version: Version,
@@ -322,6 +362,32 @@ pub struct CanaryView {
     pub left_s: f64,
     pub at: DateTime<Utc>,
     pub verdict: crate::monitor::Verdict,
+    /// When its first step began: the origin of `t` below.
+    pub started: DateTime<Utc>,
+    /// Each step's start (seconds after `started`) and weight.
+    pub step_starts: Vec<(f64, u8)>,
+    /// Canary and stable, one pair per metrics step (bounded).
+    pub pairs: VecDeque<crate::monitor::TrackPair>,
+}
+
+impl CanaryView {
+    /// Seconds left in the step at `now` (never negative).
+    pub fn left_at(&self, now: DateTime<Utc>) -> f64 {
+        (self.left_s - (now - self.at).num_milliseconds() as f64 / 1000.0).max(0.0)
+    }
+
+    /// Add the pairs of one event, keeping the newest [`MAX_SAMPLES`].
+    pub fn extend(&mut self, pairs: impl IntoIterator<Item = crate::monitor::TrackPair>) {
+        for p in pairs {
+            if self.pairs.back().is_some_and(|last| p.t <= last.t) {
+                continue;
+            }
+            self.pairs.push_back(p);
+        }
+        while self.pairs.len() > MAX_SAMPLES {
+            self.pairs.pop_front();
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -546,13 +612,26 @@ impl State {
     /// The environment whose charts the monitoring panel shows: the selected
     /// one if it has a running window, else any running window, else the
     /// selected one (its last window, or its live metrics).
+    /// A canary of `name` is being judged now: the console has its events
+    /// and the deploy that runs it has not finished.
+    pub fn canary_running(&self, name: &str) -> bool {
+        self.envs.get(name).is_some_and(|u| {
+            u.canary.is_some()
+                && u.deploy
+                    .as_ref()
+                    .is_some_and(|d| d.finished.is_none() && !d.rollback)
+        })
+    }
+
     pub fn chart_env(&self) -> Option<&str> {
         let selected = self.selected_env().map(|e| e.name.as_str());
         let running = |name: &str| {
-            self.envs
-                .get(name)
-                .and_then(|u| u.window.as_ref())
-                .is_some_and(|w| w.running)
+            self.canary_running(name)
+                || self
+                    .envs
+                    .get(name)
+                    .and_then(|u| u.window.as_ref())
+                    .is_some_and(|w| w.running)
         };
         if let Some(sel) = selected.filter(|n| running(n)) {
             return Some(sel);

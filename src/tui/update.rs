@@ -1142,6 +1142,9 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             steps,
             left_s,
             verdict,
+            started,
+            step_t,
+            pairs,
         } => {
             let first_alarm = verdict.kind == crate::monitor::VerdictKind::Regression
                 && s.env_ui(&env)
@@ -1163,15 +1166,35 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                     });
                 }
             }
-            s.env_ui_mut(&env).canary = Some(CanaryView {
-                version,
-                weight,
-                step,
-                steps,
-                left_s,
-                at: now,
-                verdict,
-            });
+            let ui = s.env_ui_mut(&env);
+            // The same run goes on; a new run (another start) starts afresh.
+            let mut view = ui
+                .canary
+                .take()
+                .filter(|c| c.started == started && c.version == version)
+                .unwrap_or_else(|| CanaryView {
+                    version: version.clone(),
+                    weight,
+                    step,
+                    steps,
+                    left_s,
+                    at: now,
+                    verdict: verdict.clone(),
+                    started,
+                    step_starts: Vec::new(),
+                    pairs: Default::default(),
+                });
+            if view.step_starts.last().is_none_or(|l| l.0 < step_t) {
+                view.step_starts.push((step_t, weight));
+            }
+            view.extend(pairs);
+            view.weight = weight;
+            view.step = step;
+            view.steps = steps;
+            view.left_s = left_s;
+            view.at = now;
+            view.verdict = verdict;
+            ui.canary = Some(view);
         }
     }
     vec![]

@@ -84,10 +84,22 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn start() -> Fleet {
+        Fleet::start_with(&[])
+    }
+
+    /// A fleet whose deploys take `d` (e.g. "20s"; the default is 3 s): a
+    /// test that acts while a deploy runs gets a window no loaded machine
+    /// can miss.
+    pub fn with_deploy_duration(d: &str) -> Fleet {
+        Fleet::start_with(&["--deploy-duration", d])
+    }
+
+    fn start_with(extra: &[&str]) -> Fleet {
         use std::io::BufRead;
         let bin = assert_cmd::cargo::cargo_bin("shipdeck");
         let mut child = std::process::Command::new(bin)
             .args(["demo-fleet", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -129,5 +141,43 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process (a `shipdeck` the test signals or reads while it runs)
+/// killed and reaped when dropped: a test that fails half-way leaves
+/// nothing running behind it.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    pub fn new(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
+    /// Wait for it to end, with all it wrote.
+    pub fn wait_with_output(mut self) -> std::io::Result<std::process::Output> {
+        self.0.take().expect("running child").wait_with_output()
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().expect("running child")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("running child")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

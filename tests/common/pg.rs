@@ -132,14 +132,27 @@ impl Cluster {
             ])
             .arg(format!("--pwfile={}", dir.join("pw").display()));
         run(init, "initdb");
-        let port = free_port();
-        let c = Cluster {
-            port,
+        // A free port is only free until someone binds it: another test
+        // binary (or anything on the machine) may take it before the
+        // server does. Then try another.
+        let mut c = Cluster {
+            port: 0,
             dir,
             bin,
             watchdog: Mutex::new(None),
         };
-        c.pg_ctl_start();
+        let mut tries = 0;
+        loop {
+            c.port = free_port();
+            tries += 1;
+            match c.try_pg_ctl_start() {
+                Ok(()) => break,
+                Err(e) if tries < 5 && c.log().contains("could not bind") => {
+                    eprintln!("port {} was taken meanwhile, another one: {e}", c.port);
+                }
+                Err(e) => panic!("pg_ctl start failed: {e}\n{}", c.log()),
+            }
+        }
         // The watchdog: stops the cluster and removes its files when this
         // process's end of the pipe closes, however the process ends.
         let mut w = as_owner(Path::new("/bin/sh"));
@@ -159,6 +172,12 @@ impl Cluster {
     }
 
     fn pg_ctl_start(&self) {
+        if let Err(e) = self.try_pg_ctl_start() {
+            panic!("pg_ctl start failed: {e}\n{}", self.log());
+        }
+    }
+
+    fn try_pg_ctl_start(&self) -> Result<(), String> {
         let data = self.dir.join("data");
         let mut start = as_owner(&self.bin.join("pg_ctl"));
         start
@@ -173,7 +192,15 @@ impl Cluster {
                 self.dir.display()
             ))
             .args(["-w", "-t", "60", "start"]);
-        run(start, "pg_ctl start");
+        let out = start.output().map_err(|e| format!("pg_ctl: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 
     /// Stop the server (fast shutdown: sessions are cut), keeping its data.

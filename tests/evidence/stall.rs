@@ -14,6 +14,9 @@ use crate::repo::TestRepo;
 async fn a_slow_ci_command_shows_checking_at_once_and_its_answer_later() {
     let repo = TestRepo::shop();
     let dir = tempfile::tempdir().unwrap();
+    // The CI command answers only once this file exists: until then, a
+    // status that waited for it would never return (no clock involved).
+    let go_file = dir.path().join("ci-may-answer");
     let text = format!(
         r#"project = "stall"
 [store]
@@ -24,7 +27,7 @@ url = "http://127.0.0.1:9/metrics"
 timeout = "1s"
 [release]
 git = "{git}"
-ci = {{ command = ["sh", "-c", "sleep 3; echo green after a while", "ci", "{{sha}}"], timeout = "20s" }}
+ci = {{ command = ["sh", "-c", "while [ ! -e '{go_file}' ]; do sleep 0.1; done; echo green after a while", "ci", "{{sha}}"], timeout = "300s" }}
 [[environments]]
 name = "staging"
 version = {{ command = ["echo", "v1.8.0"] }}
@@ -36,19 +39,19 @@ deploy = {{ command = ["true"] }}
 gates = {{ requires_ci = true }}
 "#,
         store = dir.path().join("s.db").display(),
+        go_file = go_file.display(),
         git = repo.path().display()
     );
     let cfg = Config::parse(&text, &dir.path().join("shipdeck.toml")).unwrap();
     let engine = Engine::open(cfg).unwrap();
     engine.evidence_in_background();
 
-    let t0 = Instant::now();
-    let s = engine.status().await;
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "status waited {:?}",
-        t0.elapsed()
-    );
+    // Generous bounds that only a status waiting for CI (blocked until
+    // the file is there, 5 min at most) can exceed.
+    let at_once = Duration::from_secs(60);
+    let s = tokio::time::timeout(at_once, engine.status())
+        .await
+        .expect("status waited for the CI command");
     let p = s.pending.expect("a pending release");
     let ci = p.plan.evidence.ci.clone().expect("ci evidence");
     assert_eq!(
@@ -61,16 +64,22 @@ gates = {{ requires_ci = true }}
         ("ci", "CI state unknown: checking…")
     );
 
-    // Later looks, each at once, until the answer is in.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // A later look while CI is still busy: at once again, still checking.
+    let s = tokio::time::timeout(at_once, engine.status())
+        .await
+        .expect("status waited for the CI command");
+    let ci = s.pending.unwrap().plan.evidence.ci.clone().unwrap();
+    assert_eq!(
+        (ci.state, ci.detail.as_str()),
+        (CheckState::Unknown, "checking…")
+    );
+    // CI answers; later looks, each at once, until the answer is in.
+    std::fs::write(&go_file, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
     let ci = loop {
-        let t = Instant::now();
-        let s = engine.status().await;
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "status waited {:?}",
-            t.elapsed()
-        );
+        let s = tokio::time::timeout(at_once, engine.status())
+            .await
+            .expect("status waited for the CI command");
         let ci = s.pending.unwrap().plan.evidence.ci.clone().unwrap();
         if ci.state != CheckState::Unknown || Instant::now() > deadline {
             break ci;

@@ -274,7 +274,9 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert!((28..=31).contains(&w.as_secs()), "{w:?}");
+        // About 30 s; the lower end leaves room for a descheduled test
+        // thread between reading the clock here and there.
+        assert!((10..=31).contains(&w.as_secs()), "{w:?}");
         // A 403 that is not a rate limit (no permission) is not waited out.
         assert_eq!(
             rate_limit_wait(403, &headers(&[("x-ratelimit-remaining", "4999")])),

@@ -1,7 +1,7 @@
 //! Starting a deploy, one file per backend: an HTTP [webhook], a
 //! [command] given as argv (never through a shell), or a CI/CD system —
-//! [GitHub Actions](github_actions), [Jenkins](jenkins), [Vercel](vercel)
-//! (SPEC §8). A started deploy is not a finished one: whatever the backend
+//! [GitHub Actions](github_actions), [Jenkins](jenkins), [Vercel](vercel),
+//! [AWS CodePipeline](codepipeline) (SPEC §8). A started deploy is not a finished one: whatever the backend
 //! says, the engine then polls the environment's version source, and only
 //! the new version reported there makes the deploy done.
 //!
@@ -11,6 +11,7 @@
 //! its answer is [`BackendError::OutcomeUnknown`], never repeated.
 
 pub(crate) mod call;
+pub mod codepipeline;
 pub mod command;
 pub mod github_actions;
 pub mod jenkins;
@@ -47,6 +48,7 @@ pub enum DeployTarget {
     GithubActions(github_actions::GithubActions),
     Jenkins(jenkins::Jenkins),
     Vercel(vercel::Vercel),
+    CodePipeline(codepipeline::CodePipeline),
 }
 
 impl DeployTarget {
@@ -70,6 +72,14 @@ impl DeployTarget {
                 env,
                 j.get_ref(),
                 client,
+                timeout,
+                poll,
+            ));
+        }
+        if let Some(c) = &cfg.codepipeline {
+            return DeployTarget::CodePipeline(codepipeline::CodePipeline::new(
+                env,
+                c.get_ref(),
                 timeout,
                 poll,
             ));
@@ -100,6 +110,7 @@ impl DeployTarget {
             DeployTarget::GithubActions(b) => &b.name,
             DeployTarget::Jenkins(b) => &b.name,
             DeployTarget::Vercel(b) => &b.name,
+            DeployTarget::CodePipeline(b) => &b.name,
         }
     }
 
@@ -122,6 +133,7 @@ impl DeployTarget {
             DeployTarget::GithubActions(b) => b.start(version, &clean_report).await,
             DeployTarget::Jenkins(b) => b.start(version, &clean_report).await,
             DeployTarget::Vercel(b) => b.start(version).await,
+            DeployTarget::CodePipeline(b) => b.start(version, &clean_report).await,
         };
         r.map(|s| Started {
             line: crate::text::clean(&s.line),
@@ -153,13 +165,24 @@ impl DeployTarget {
         }
     }
 
+    /// Versions resolve to commits through `repo` (`[release] git`) where
+    /// the backend needs a commit (CodePipeline's source revision).
+    pub fn with_repo(self, repo: Option<&crate::backends::vcs::git::GitRepo>) -> Self {
+        match self {
+            DeployTarget::CodePipeline(b) => DeployTarget::CodePipeline(b.with_repo(repo)),
+            other => other,
+        }
+    }
+
     /// Answer the decision the deploy in flight waits for inside the CI/CD
-    /// system (a GitHub environment's required reviewers); Ok with a line
+    /// system (a GitHub environment's required reviewers, a CodePipeline
+    /// manual approval); Ok with a line
     /// saying what was answered. An error when nothing waits, or when the
     /// system refused the answer (a 403: the token may not approve).
     pub async fn review(&self, answer: &Review) -> Result<String, BackendError> {
         let r = match self {
             DeployTarget::GithubActions(b) => b.review(answer).await,
+            DeployTarget::CodePipeline(b) => b.review(answer).await,
             other => Err(BackendError::Command {
                 backend: other.name().to_string(),
                 cause: "nothing waits for an answer here: this backend has no approvals of its own"

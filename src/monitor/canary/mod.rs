@@ -67,7 +67,7 @@ impl Default for CanaryJudgeConfig {
 }
 
 /// One metrics step of both tracks, ending at `t` (seconds, any origin).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct TrackPair {
     pub t: f64,
     pub canary: Sample,

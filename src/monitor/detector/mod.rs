@@ -30,8 +30,9 @@
 //!   such blip steps come, a latency call needs one step more than the
 //!   other tests: two blip steps in a row are no shift.
 //! * A whole-window error test (from the end of the warm-up, over stretches
-//!   of at least two minutes, never from its single worst step) mixes likelihood ratios for ×1.5/×2/×3 with a
-//!   variance that counts overdispersion, the baseline rate's own
+//!   of at least two minutes, never from its single worst step unless the
+//!   steps expect at most half an error each, when that step is one event
+//!   among others) mixes likelihood ratios for ×1.5/×2/×3 with a variance that counts overdispersion, the baseline rate's own
 //!   uncertainty and its slow wander: it catches slow creeps and small rises
 //!   at low traffic that no stretch of steps shows alone.
 //! * Throughput: traffic legitimately dips (to [`DetectorConfig::dip_floor`]
@@ -149,6 +150,9 @@ const CUM_RATIOS: [f64; 3] = [1.5, 2.0, 3.0];
 /// The whole-window error test judges stretches of at least this many
 /// seconds: a sustained rise, not a burst of a few steps.
 const CUM_MIN_S: f64 = 120.0;
+/// The whole-window error test keeps a stretch's worst step when its steps
+/// expect at most this many errors each (see `cum_verdict`).
+const DISCRETE_MU: f64 = 0.5;
 /// Evidence needed spans more than `min_evidence_s`: `k` steps decide where
 /// `k - 1` cannot; each full step may bring `h / (k - SLACK)`.
 const SLACK: f64 = 0.25;
@@ -750,7 +754,8 @@ impl Detector {
     /// the false-alarm goal. The variance counts the per-step
     /// overdispersion, the uncertainty of the baseline rate and its slow
     /// wander, so that high traffic needs a clear shift and low traffic
-    /// enough errors. The single worst step is left out.
+    /// enough errors. The single worst step is left out, unless the steps
+    /// expect so few errors that it is one event among others.
     fn cum_verdict(&self, m: &Model, es: ErrStats, t: f64) -> Option<Verdict> {
         let starts = [0, self.cum.len() / 2];
         let a = (2.0 * starts.len() as f64 / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
@@ -768,13 +773,24 @@ impl Detector {
                 .iter()
                 .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
                 .expect("two steps or more");
-            let (x, mu) = steps
-                .iter()
-                .fold((-worst.x, -worst.mu), |(x, mu), c| (x + c.x, mu + c.mu));
+            // Where a step expects at most half an error, its worst step
+            // holds an error or two: an event, not a burst, and leaving it
+            // out would drop much of the little evidence there is (the
+            // per-step cap still bounds it). Elsewhere it is left out.
+            let per_step_mu = steps.iter().map(|c| c.mu).sum::<f64>() / steps.len() as f64;
+            let keep_worst = per_step_mu <= DISCRETE_MU;
+            let left_out = if keep_worst {
+                (0.0, 0.0)
+            } else {
+                (worst.x, worst.mu)
+            };
+            let (x, mu) = steps.iter().fold((-left_out.0, -left_out.1), |(x, mu), c| {
+                (x + c.x, mu + c.mu)
+            });
             if mu <= 0.0 {
                 continue;
             }
-            let per_step = mu / (steps.len() - 1) as f64;
+            let per_step = mu / (steps.len() - usize::from(!keep_worst)) as f64;
             // Dispersion no smaller than a modest prior: over a whole
             // window, an underestimate would add up.
             let phi =
@@ -804,7 +820,7 @@ impl Detector {
                     steps.len(),
                     errs,
                     reqs,
-                    mu + worst.mu,
+                    mu + left_out.1,
                     fmt_p(norm_sf(z))
                 ),
             ));

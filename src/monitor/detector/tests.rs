@@ -907,3 +907,30 @@ fn a_two_step_error_burst_is_not_a_sustained_rise() {
         assert!(!v.reason.contains("a sustained rise"), "seed {seed}: {v:?}");
     }
 }
+
+#[test]
+fn a_tripled_error_rate_at_a_dozen_baseline_errors_is_caught_most_times() {
+    // 1 req/s at 0.7%: about 12 errors in the whole baseline, a step
+    // expects 0.07 of one. An error or two in one step is then an event
+    // among others, and the whole-window test counts every one of them.
+    let mut caught = Vec::new();
+    for seed in 0..20 {
+        let tr = sim(1200 + seed, 1.0, 0.007, 10.0, 180, 180, |t| At {
+            err: if t > 0.0 { 3.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        if v.kind == VerdictKind::Regression {
+            assert_eq!(v.metric, Some(Metric::ErrorRate), "{v:?}");
+            caught.push(v.detected_at.unwrap());
+        }
+    }
+    // Near what the counts allow at all (the baseline rate itself is
+    // uncertain by a third): at least half, where leaving out each
+    // stretch's worst step caught 10.
+    assert!(
+        caught.len() >= 11,
+        "caught {} of 20: {caught:?}",
+        caught.len()
+    );
+}

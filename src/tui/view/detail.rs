@@ -143,7 +143,8 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                 "rollback",
                 {
                     let plan = &env.revert.rollback_plan;
-                    let key = if plan.target.is_some() { "r: " } else { "" };
+                    let now = plan.target.is_some() && !plan.after_next_deploy;
+                    let key = if now { "r: " } else { "" };
                     let strategy = match env.revert.strategy.as_str() {
                         "redeploy" => String::new(),
                         s => format!("{s} · "),
@@ -172,6 +173,24 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                     line.push_str(&format!(" — {e}"));
                 }
                 out.extend(rows(width, "slots", line, t.text, t.dim));
+            }
+            // The canary this console saw judged: where it stands, and the
+            // judge's whole verdict (the panel may have cut it).
+            if let Some(c) = state.env_ui(&env.name).and_then(|u| u.canary.as_ref()) {
+                let style = match c.verdict.kind {
+                    crate::monitor::VerdictKind::Regression => t.error,
+                    _ => t.text,
+                };
+                out.extend(rows(
+                    width,
+                    "canary",
+                    format!(
+                        "{} at {}% (step {}/{}): {}",
+                        c.version, c.weight, c.step, c.steps, c.verdict.reason
+                    ),
+                    style,
+                    t.dim,
+                ));
             }
             if let Some(a) = &env.approval {
                 let word = match a.decision {

@@ -130,6 +130,19 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 },
                 t.dim,
             ));
+            // What the promotion does, per strategy (deploy, switch, steps).
+            let live = state
+                .env_status(env)
+                .and_then(|e| e.revert.slots.as_ref())
+                .and_then(|s| s.live.as_deref());
+            let how = state
+                .settings
+                .outlines
+                .get(env.as_str())
+                .cloned()
+                .unwrap_or_default()
+                .promote_words(version, live);
+            lines.push(Line::styled(how, t.text));
             if !skips.is_empty() {
                 lines.push(Line::styled(format!("skips: {}", skips.join(", ")), t.warn));
             }

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
 
 use super::LinkSpot;
+use crate::domain::strategy::RevertAction;
 use crate::domain::{ActionKind, Decision, EnvState, Health, Outcome};
 use crate::engine::EnvStatus;
 use crate::tui::format::{self, Part};
@@ -183,6 +184,31 @@ fn column(
         ],
         (None, None) => vec![Part::new("? unknown", t.dim)],
     };
+    // The strategy's live state: which blue-green slot is live and what
+    // the other runs; a canary with traffic and its weight.
+    if let Some(slots) = &env.revert.slots {
+        if let Some(live) = &slots.live {
+            version.push(Part::new(format!(" · {live} live"), t.text).prio(1));
+        }
+        for (slot, runs) in slots
+            .versions
+            .iter()
+            .filter(|(s, _)| slots.live.as_ref() != Some(*s))
+        {
+            let runs = runs.as_ref().map_or("?".to_string(), |v| v.to_string());
+            version.push(Part::new(format!(" · {slot} {runs}"), t.dim).prio(3));
+        }
+        if slots.error.is_some() {
+            version.push(Part::new(" · ✗ slots", t.error).prio(2));
+        }
+    }
+    if let Some(c) = env.canary.as_ref().filter(|c| c.weight > 0) {
+        version.push(
+            Part::new(format!(" · canary {} {}%", c.version, c.weight), t.warn)
+                .prio(1)
+                .short(format!(" · canary {}%", c.weight)),
+        );
+    }
     // Database changes: what it runs came with migrations (a rollback
     // leaves the schema), or what promoting it would ship brings some.
     let incoming = env.release.as_ref().is_some_and(|r| r.migration_release)
@@ -302,10 +328,15 @@ fn column(
         }
         lines
     };
-    // The rollback plan first, on one line, when there is a target: it is
-    // what `r` does, shown before anyone needs it.
-    let plan = env.revert.rollback_plan.target.is_some().then(|| {
-        let line = format!("r: {}", env.revert.rollback_plan.short());
+    // The rollback plan first, on one line: what `r` does, shown before
+    // anyone needs it (before any deploy, what it will do after the next).
+    let p = &env.revert.rollback_plan;
+    let has_plan = p.target.is_some() || p.action == RevertAction::CanaryWeightZero;
+    let plan = has_plan.then(|| {
+        let mut line = format!("r: {}", p.short());
+        if format::width(&line) > width {
+            line = format!("r: {}", p.compact());
+        }
         format::fit_str(&line, t.dim, width)
     });
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
@@ -431,11 +462,11 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let t = &state.theme;
     let now = state.now;
     let ui = state.env_ui(&env.name);
-    let deploying = ui
-        .and_then(|u| u.deploy.as_ref())
-        .is_some_and(|d| d.finished.is_none() && !d.rollback);
-    if let Some(c) = ui.and_then(|u| u.canary.as_ref()).filter(|_| deploying) {
-        let left = (c.left_s - (now - c.at).num_milliseconds() as f64 / 1000.0).max(0.0);
+    if let Some(c) = ui
+        .and_then(|u| u.canary.as_ref())
+        .filter(|_| state.canary_running(&env.name))
+    {
+        let left = c.left_at(now);
         let style = if c.verdict.kind == crate::monitor::VerdictKind::Regression {
             t.error
         } else {

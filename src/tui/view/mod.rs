@@ -10,6 +10,7 @@ mod header;
 mod help;
 mod history;
 mod monitor;
+mod monitor_canary;
 mod pending;
 mod picker;
 
@@ -77,11 +78,13 @@ fn split_main(state: &State, main: Rect) -> (Rect, Rect) {
         .selected_env()
         .and_then(|e| e.promotion.as_ref())
         .is_some_and(|p| p.current.as_ref() != Some(&p.version));
-    let watching = state
-        .chart_env()
-        .and_then(|n| state.env_ui(n))
-        .and_then(|u| u.window.as_ref())
-        .is_some_and(|w| w.running);
+    let watching = state.chart_env().is_some_and(|n| {
+        state.canary_running(n)
+            || state
+                .env_ui(n)
+                .and_then(|u| u.window.as_ref())
+                .is_some_and(|w| w.running)
+    });
     let w = main.width;
     let pending_w = match (promotable, watching) {
         (true, false) => (w * 2 / 5).clamp(34, 64),

@@ -84,7 +84,7 @@ impl Series {
     }
 }
 
-fn error_rate(s: &Sample) -> Option<f64> {
+pub(super) fn error_rate(s: &Sample) -> Option<f64> {
     (s.requests > 0.0).then(|| s.errors / s.requests)
 }
 
@@ -127,6 +127,10 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let env = state.env_status(name);
     let empty = EnvUi::default();
     let ui = state.env_ui(name).unwrap_or(&empty);
+    if let Some(c) = super::monitor_canary::shown(ui) {
+        super::monitor_canary::draw(state, frame, area, name, c);
+        return;
+    }
     let window = ui.window.as_ref();
 
     let title_w = area.width.saturating_sub(4) as usize;
@@ -388,14 +392,15 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
 }
 
 /// Rows a chart needs: its legend and four rows of plot.
-const CHART_MIN: u16 = 5;
+pub(super) const CHART_MIN: u16 = 5;
 
-/// A vertical line on the charts: the deploy, the verdict, the rollback.
-struct Mark {
-    x: f64,
-    name: &'static str,
-    style: Style,
-    marker: Marker,
+/// A vertical line on the charts: the deploy, the verdict, the rollback,
+/// a canary's steps. Marks of one name share one legend entry.
+pub(super) struct Mark {
+    pub x: f64,
+    pub name: &'static str,
+    pub style: Style,
+    pub marker: Marker,
 }
 
 /// Age of the newest data point shown.
@@ -435,7 +440,7 @@ fn verdict_style(state: &State, ui: &EnvUi, metrics_error: Option<&str>) -> Vec<
 /// warming up, from when it will judge — dropped before any finding.
 /// `warm-up: no verdict before t=+30s; so far error rate 4.4% vs 0.36%`
 /// reads `: error rate 4.4% vs 0.36% — judging from t=+30s`.
-fn evidence(reason: &str, style: Style) -> Vec<Part> {
+pub(super) fn evidence(reason: &str, style: Style) -> Vec<Part> {
     let (body, judging) = match reason.split_once("; so far ") {
         Some((head, rest)) => {
             let from = head
@@ -553,25 +558,25 @@ pub fn verdict_parts(
 /// A guide line: its points, style and marker.
 type Guide = (Vec<(f64, f64)>, Style, Marker);
 
-struct SeriesSpec {
-    name: &'static str,
-    points: Vec<(f64, f64)>,
-    style: Style,
-    marker: Marker,
+pub(super) struct SeriesSpec {
+    pub name: &'static str,
+    pub points: Vec<(f64, f64)>,
+    pub style: Style,
+    pub marker: Marker,
 }
 
-struct ChartSpec {
-    title: &'static str,
-    lines: Vec<SeriesSpec>,
-    bands: Vec<Band>,
+pub(super) struct ChartSpec {
+    pub title: &'static str,
+    pub lines: Vec<SeriesSpec>,
+    pub bands: Vec<Band>,
     /// `(which, level)`: the level above which the detector calls a regression.
-    limits: Vec<(&'static str, f64)>,
-    now: Option<String>,
+    pub limits: Vec<(&'static str, f64)>,
+    pub now: Option<String>,
     /// Age of the newest point, seconds.
-    age: Option<i64>,
-    fmt: fn(f64) -> String,
+    pub age: Option<i64>,
+    pub fmt: fn(f64) -> String,
     /// Smallest y range, so flat noise does not fill the chart.
-    floor: f64,
+    pub floor: f64,
 }
 
 /// How a marker shows in a legend; `vertical` for the deploy-like lines.
@@ -584,7 +589,7 @@ fn marker_symbol(m: Marker, vertical: bool) -> String {
     }
 }
 
-fn draw_chart(
+pub(super) fn draw_chart(
     frame: &mut Frame,
     area: Rect,
     t: &Theme,
@@ -647,7 +652,10 @@ fn draw_chart(
         }
         legend.push(part);
     }
-    for m in marks {
+    for (i, m) in marks.iter().enumerate() {
+        if marks[..i].iter().any(|o| o.name == m.name) {
+            continue;
+        }
         legend.push(
             Part::new(
                 format!(" {} {}", marker_symbol(m.marker, true), m.name),
@@ -703,7 +711,8 @@ fn draw_chart(
         );
     }
 
-    let deploy = marks.iter().any(|m| m.name == "deploy");
+    // Live metrics end at now; a window or a canary at its own offset.
+    let deploy = marks.iter().any(|m| m.name == "deploy" || m.name == "step");
     let x_labels = if x_axis {
         vec![
             Span::styled(format::offset(x_min), t.dim),
