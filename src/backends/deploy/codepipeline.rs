@@ -40,7 +40,9 @@
 //! ECS, IMDS). The HTTP client is the SDK's hyper client on rustls with
 //! ring (no aws-lc, no cmake in the build). A call that starts something
 //! (`StartPipelineExecution`, `PutApprovalResult`) is sent once, with the
-//! SDK's retries off: a lost answer is "outcome unknown". Reads keep the
+//! SDK's retries off: a lost answer or a 5xx is "outcome unknown". The
+//! credential chain is resolved before the start, so a missing credential
+//! is a plain failure (nothing sent), not an unknown. Reads keep the
 //! SDK's standard retries (throttling, 5xx). Every call is bounded by the
 //! deploy's deadline.
 
