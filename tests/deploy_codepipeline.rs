@@ -13,9 +13,9 @@
 //! Through the engine: a manual approval shown as waiting on a human and
 //! answered Go (Approved, the note as summary) and No-Go (Rejected).
 //!
-//! Every test calls [`aws_env`] first: the in-process tests need the
-//! credentials in this process's environment, set once before any test
-//! reads it.
+//! The in-process tests need the credentials in this process's
+//! environment: [`AWS_ENV`] sets them before `main`, and every test calls
+//! [`aws_env`] first to check they are there.
 
 mod common;
 
