@@ -9,190 +9,19 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use common::deploy::{
+    self, Backend, Fake, HasVersion, Req, Resp, Scenario, Vars, answer, url_decode_pairs,
+};
 use common::{Home, Output};
 use serde_json::{Value, json};
-
-// ---------------------------------------------------------------- the fake
-
-#[derive(Clone, Debug)]
-struct Req {
-    method: String,
-    path: String,
-    query: BTreeMap<String, String>,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-impl Req {
-    fn header(&self, k: &str) -> &str {
-        self.headers.get(k).map(String::as_str).unwrap_or("")
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Option<Duration>,
-}
-
-fn answer(status: u16, body: Value) -> Resp {
-    Resp {
-        status,
-        headers: vec![("content-type", "application/json".into())],
-        body: if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        },
-        delay: None,
-    }
-}
-
-type Handler<S> = fn(&Req, &mut S, &str) -> Resp;
-
-struct Shared<S> {
-    reqs: Vec<Req>,
-    state: S,
-    handler: Handler<S>,
-    addr: String,
-}
-
-/// A vendor fake on a free loopback port, serving `/version` from the
-/// scenario's state and everything else through `handler`.
-struct Fake<S> {
-    shared: Arc<Mutex<Shared<S>>>,
-    addr: String,
-}
-
-trait HasVersion {
-    fn version(&self) -> String;
-}
-
-impl<S: HasVersion + Send + 'static> Fake<S> {
-    fn start(state: S, handler: Handler<S>) -> Fake<S> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(Mutex::new(Shared {
-            reqs: Vec::new(),
-            state,
-            handler,
-            addr: String::new(),
-        }));
-        let s2 = shared.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = l.local_addr().unwrap().to_string();
-                s2.lock().unwrap().addr = addr.clone();
-                tx.send(addr).unwrap();
-                let app = axum::Router::new().fallback(serve::<S>).with_state(s2);
-                axum::serve(l, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
-        Fake { shared, addr }
-    }
-
-    fn reqs(&self) -> Vec<Req> {
-        self.shared.lock().unwrap().reqs.clone()
-    }
-
-    /// The calls to the vendor (not the version reads).
-    fn calls(&self) -> Vec<Req> {
-        self.reqs()
-            .into_iter()
-            .filter(|r| r.path != "/version" && r.path != "/metrics")
-            .collect()
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut S) -> T) -> T {
-        f(&mut self.shared.lock().unwrap().state)
-    }
-}
-
-async fn serve<S: HasVersion + Send + 'static>(
-    State(shared): State<Arc<Mutex<Shared<S>>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let req = Req {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().map(url_decode_pairs).unwrap_or_default(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
-    let resp = {
-        let mut g = shared.lock().unwrap();
-        if req.path == "/version" {
-            answer(200, json!({"version": g.state.version()}))
-        } else if req.path == "/metrics" {
-            answer(404, Value::Null)
-        } else {
-            g.reqs.push(req.clone());
-            let addr = g.addr.clone();
-            let h = g.handler;
-            h(&req, &mut g.state, &addr)
-        }
-    };
-    if let Some(d) = resp.delay {
-        tokio::time::sleep(d).await;
-    }
-    let mut r = (StatusCode::from_u16(resp.status).unwrap(), resp.body).into_response();
-    for (k, v) in resp.headers {
-        r.headers_mut().insert(k, v.parse().unwrap());
-    }
-    r
-}
-
-fn url_decode_pairs(q: &str) -> BTreeMap<String, String> {
-    q.split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap();
-            out.push(h);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
 
 // ---------------------------------------------------------------- the shared checks
 
 const TOKEN_VAR: &str = "SHIPDECK_TEST_DEPLOY_TOKEN";
 const TOKEN: &str = "tok_PLANTED-deploy-secret-7731";
+const VARS: Vars = &[(TOKEN_VAR, Some(TOKEN))];
 
 fn config(addr: &str, deploy: &str) -> String {
     format!(
@@ -201,89 +30,32 @@ fn config(addr: &str, deploy: &str) -> String {
 }
 
 fn run(home: &Home, args: &[&str]) -> Output {
-    let out = home
-        .cmd()
-        .env(TOKEN_VAR, TOKEN)
-        .args(args)
-        .output()
-        .expect("run shipdeck");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    deploy::run(home, VARS, args)
 }
 
 fn promote(home: &Home) -> Output {
-    run(home, &["promote", "local", "--version", "v2.0.0", "--yes"])
+    deploy::promote(home, VARS, "local")
 }
 
-/// The newest audit entry.
 fn last_audit(home: &Home) -> Value {
-    let h = run(home, &["history", "--json"]);
-    h.expect_code(0);
-    h.json()["entries"][0].clone()
+    deploy::last_audit(home, VARS)
 }
 
 fn reported(home: &Home) -> Value {
-    run(home, &["status", "--json"]).json()["environments"][0]["version"].clone()
+    deploy::reported(home, VARS)
 }
 
-/// The planted token (and its Basic form) appears in no output and in no
-/// file shipdeck wrote: log, store, anything under its home.
+/// The planted token (and `extra` forms of it) appears in no output and in
+/// no file shipdeck wrote.
 fn assert_no_token(home: &Home, outputs: &[&Output], extra: &[&str]) {
     let mut secrets = vec![TOKEN.to_string()];
     secrets.extend(extra.iter().map(|s| s.to_string()));
-    let json = run(home, &["status", "--json"]);
-    let hist = run(home, &["history", "--json"]);
-    for o in outputs.iter().copied().chain([&json, &hist]) {
-        for s in &secrets {
-            assert!(
-                !o.stdout.contains(s.as_str()) && !o.stderr.contains(s.as_str()),
-                "token in output: {o:#?}"
-            );
-        }
-    }
-    let mut stack = vec![home.path().to_path_buf()];
-    let mut files = 0;
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files += 1;
-                let bytes = std::fs::read(&path).unwrap();
-                for s in &secrets {
-                    assert!(
-                        !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
-                        "token in {}",
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
-    assert!(files >= 2, "expected the store and the log under the home");
+    deploy::assert_absent(home, VARS, outputs, &secrets);
 }
 
-/// A deploy the environment did not confirm: exit 1, the audit says
-/// failed (or unknown), the status still reports the old version.
+#[track_caller]
 fn assert_not_recorded(home: &Home, out: &Output, outcome: &str) {
-    out.expect_code(1);
-    let e = last_audit(home);
-    assert_eq!(e["action"], "promote", "{e}");
-    assert_eq!(e["outcome"], outcome, "{e}");
-    assert_eq!(reported(home), "v1.0.0");
-    let h = run(home, &["history", "--json"]).json();
-    assert!(
-        !h["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["outcome"] == "succeeded"),
-        "{h}"
-    );
+    deploy::assert_not_recorded(home, VARS, out, outcome);
 }
 
 // ---------------------------------------------------------------- GitHub Actions
@@ -739,6 +511,10 @@ struct Jk {
     no_crumb: bool,
     /// The queue item is cancelled before it starts.
     cancel: bool,
+    /// The build never ends.
+    stall: bool,
+    /// A successful build does not change the environment's version.
+    no_flip: bool,
 }
 
 impl HasVersion for Jk {
@@ -786,10 +562,10 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
         }
         ("GET", "/ci/job/team/job/deploy-shop/12/api/json") => {
             s.build_reads += 1;
-            if s.build_reads < 2 {
+            if s.build_reads < 2 || s.stall {
                 answer(200, json!({"number": 12, "building": true, "result": null}))
             } else {
-                if s.result == "SUCCESS" {
+                if s.result == "SUCCESS" && !s.no_flip {
                     s.version = s.requested.clone();
                 }
                 answer(
@@ -803,10 +579,14 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
 }
 
 fn jk_config(addr: &str) -> String {
+    jk_config_timeout(addr, "20s")
+}
+
+fn jk_config_timeout(addr: &str, timeout: &str) -> String {
     config(
         addr,
         &format!(
-            "[environments.deploy]\ntimeout = \"20s\"\npoll = \"100ms\"\n[environments.deploy.jenkins]\nurl = \"http://{addr}/ci\"\njob = \"team/deploy-shop\"\nparams = {{ ENV = \"{{env}}\", VERSION = \"{{version}}\" }}\nuser = \"release-bot\"\ntoken_env = \"{TOKEN_VAR}\"\n"
+            "[environments.deploy]\ntimeout = \"{timeout}\"\npoll = \"100ms\"\n[environments.deploy.jenkins]\nurl = \"http://{addr}/ci\"\njob = \"team/deploy-shop\"\nparams = {{ ENV = \"{{env}}\", VERSION = \"{{version}}\" }}\nuser = \"release-bot\"\ntoken_env = \"{TOKEN_VAR}\"\n"
         ),
     )
 }
@@ -941,6 +721,8 @@ struct Vc {
     serving: String,
     /// Instant rollbacks asked for: (deployment, description).
     rollbacks: Vec<(String, String)>,
+    /// A promotion does not change the environment's version.
+    no_flip: bool,
 }
 
 impl HasVersion for Vc {
@@ -980,7 +762,7 @@ fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
                     json!({"error": {"code": "conflict", "message": "already promoting"}}),
                 );
             }
-            if id == "dpl_right" {
+            if id == "dpl_right" && !s.no_flip {
                 s.version = "v2.0.0".into();
             }
             s.serving = id.clone();
@@ -1018,10 +800,14 @@ fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
 }
 
 fn vc_config(addr: &str) -> String {
+    vc_config_timeout(addr, "30s")
+}
+
+fn vc_config_timeout(addr: &str, timeout: &str) -> String {
     config(
         addr,
         &format!(
-            "[environments.deploy]\ntimeout = \"30s\"\npoll = \"100ms\"\n[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}\"\n"
+            "[environments.deploy]\ntimeout = \"{timeout}\"\npoll = \"100ms\"\n[environments.deploy.vercel]\nproject = \"shop\"\nteam = \"team_acme\"\ntoken_env = \"{TOKEN_VAR}\"\napi_url = \"http://{addr}\"\n"
         ),
     )
 }
@@ -1154,6 +940,8 @@ struct Hook {
     fail: bool,
     /// Take the deploy, then answer only after this long.
     answer_after: Option<Duration>,
+    /// Take the deploy without changing the environment's version.
+    no_flip: bool,
 }
 
 impl HasVersion for Hook {
@@ -1172,7 +960,9 @@ fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
             json!({"error": format!("boom {}", req.header("authorization"))}),
         );
     }
-    s.version = req.json()["version"].as_str().unwrap_or("").into();
+    if !s.no_flip {
+        s.version = req.json()["version"].as_str().unwrap_or("").into();
+    }
     let mut r = answer(
         202,
         json!({"accepted": true, "url": "https://deploys.example/shop/1234"}),
@@ -1188,6 +978,7 @@ fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
             version: "v1.0.0".into(),
             fail: false,
             answer_after: None,
+            no_flip: false,
         },
         hook,
     );
@@ -1232,6 +1023,7 @@ fn webhook_answer_lost_after_the_request_went_out_is_unknown_and_not_repeated() 
             version: "v1.0.0".into(),
             fail: false,
             answer_after: Some(Duration::from_secs(10)),
+            no_flip: false,
         },
         hook,
     );
@@ -1339,55 +1131,6 @@ fn github_actions_unknown_workflow_is_a_failure_naming_the_call() {
     // The Deployments API refused too: a warning, not the deploy's failure.
     let log = std::fs::read_to_string(find_log(&home)).unwrap();
     assert!(log.contains("without a GitHub deployment record"), "{log}");
-}
-
-#[test]
-fn ctrl_c_while_following_a_run_leaves_unknown() {
-    let fake = gh_fake(|s| s.stall = true);
-    let home = Home::new();
-    home.config(&gh_config(&fake.addr, "60s"));
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
-    cmd.current_dir(home.path())
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "tester")
-        .env(TOKEN_VAR, TOKEN)
-        .args(["promote", "local", "--version", "v2.0.0", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = common::Running::new(cmd.spawn().unwrap());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let run_reads = || {
-        fake.calls()
-            .iter()
-            .filter(|r| r.path.ends_with("/actions/runs/4242"))
-            .count()
-    };
-    while run_reads() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run was never followed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let e = last_audit(&home);
-    assert_eq!(e["outcome"], "unknown", "{e}");
-    assert_eq!(reported(&home), "v1.0.0");
-    let o = Output {
-        code: 1,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_no_token(&home, &[&o], &[]);
 }
 
 #[test]
@@ -1515,4 +1258,144 @@ fn github_actions_losing_track_of_a_dispatched_run_is_unknown_not_failed() {
     );
     assert_not_recorded(&home, &out, "unknown");
     assert_eq!(fake.with(|s| s.dispatches), 1);
+}
+
+// ---------------------------------------------------------------- the shared suite, every backend
+
+fn token() -> Vec<String> {
+    vec![TOKEN.to_string()]
+}
+
+fn token_and_basic() -> Vec<String> {
+    vec![TOKEN.to_string(), basic()]
+}
+
+/// The deploy's timeout: short where the version is waited for in vain,
+/// long where the test interrupts the deploy.
+fn timeout(sc: Scenario) -> &'static str {
+    match sc {
+        Scenario::SucceedsWithoutTheVersion => "2s",
+        Scenario::Stalls => "60s",
+        _ => "30s",
+    }
+}
+
+/// A command that writes the version to a file `cat` reads back.
+fn start_command(home: &Home, sc: Scenario) -> deploy::Following {
+    let state = home.path().join("running");
+    let started = home.path().join("started");
+    std::fs::write(&state, "v1.0.0").unwrap();
+    let (s, t) = (state.display(), started.display());
+    let script = match sc {
+        Scenario::Succeeds => format!("printf %s \\\"$1\\\" > {s}"),
+        Scenario::Fails => "echo no cluster >&2; exit 4".into(),
+        Scenario::SucceedsWithoutTheVersion => "true".into(),
+        Scenario::Stalls => format!("touch {t}; exec sleep 30"),
+    };
+    home.config(&format!(
+        "project = \"shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:9/metrics\"\n\n[[environments]]\nname = \"local\"\nversion = {{ command = [\"cat\", \"{s}\"] }}\ndeploy = {{ command = [\"sh\", \"-c\", \"{script}\", \"deploy\", \"{{version}}\"], timeout = \"{}\", poll = \"100ms\" }}\n",
+        timeout(sc)
+    ));
+    Box::new(move || started.exists())
+}
+
+fn start_webhook(home: &Home, sc: Scenario) -> deploy::Following {
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: sc == Scenario::Fails,
+            answer_after: None,
+            no_flip: matches!(sc, Scenario::SucceedsWithoutTheVersion | Scenario::Stalls),
+        },
+        hook,
+    );
+    home.config(&config(
+        &fake.addr,
+        &format!(
+            "deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"{}\", poll = \"100ms\" }}",
+            fake.addr,
+            timeout(sc)
+        ),
+    ));
+    Box::new(move || !fake.calls().is_empty())
+}
+
+fn start_github(home: &Home, sc: Scenario) -> deploy::Following {
+    let fake = gh_fake(|s| match sc {
+        Scenario::Succeeds => {}
+        Scenario::Fails => s.conclusion = "failure",
+        Scenario::SucceedsWithoutTheVersion => s.flip = false,
+        Scenario::Stalls => s.stall = true,
+    });
+    home.config(&gh_config(&fake.addr, timeout(sc)));
+    // A stalled run's `run_reads` stays at 2: count the reads themselves.
+    Box::new(move || {
+        fake.calls()
+            .iter()
+            .filter(|r| r.path.ends_with("/actions/runs/4242"))
+            .count()
+            >= 3
+    })
+}
+
+fn start_jenkins(home: &Home, sc: Scenario) -> deploy::Following {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: if sc == Scenario::Fails {
+                "FAILURE"
+            } else {
+                "SUCCESS"
+            },
+            stall: sc == Scenario::Stalls,
+            no_flip: sc == Scenario::SucceedsWithoutTheVersion,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    home.config(&jk_config_timeout(&fake.addr, timeout(sc)));
+    Box::new(move || fake.with(|s| s.build_reads >= 3))
+}
+
+fn start_vercel(home: &Home, sc: Scenario) -> deploy::Following {
+    let fake = Fake::start(
+        Vc {
+            version: "v1.0.0".into(),
+            conflict: sc == Scenario::Fails,
+            no_flip: matches!(sc, Scenario::SucceedsWithoutTheVersion | Scenario::Stalls),
+            ..Vc::default()
+        },
+        vercel,
+    );
+    home.config(&vc_config_timeout(&fake.addr, timeout(sc)));
+    Box::new(move || fake.with(|s| !s.promoted.is_empty()))
+}
+
+/// A row of the suite: environment `local`, the planted token.
+const fn local(
+    secrets: fn() -> Vec<String>,
+    start: fn(&Home, Scenario) -> deploy::Following,
+) -> Backend {
+    Backend {
+        env: "local",
+        vars: VARS,
+        secrets,
+        start,
+    }
+}
+
+const COMMAND: Backend = local(token, start_command);
+const WEBHOOK: Backend = local(token, start_webhook);
+const GITHUB: Backend = local(token, start_github);
+const JENKINS: Backend = local(token_and_basic, start_jenkins);
+const VERCEL: Backend = local(token, start_vercel);
+
+// AWS CodePipeline, the sixth row, runs in tests/deploy_codepipeline.rs
+// with its fake.
+deploy::deploy_suite! {
+    command => COMMAND,
+    webhook => WEBHOOK,
+    github_actions => GITHUB,
+    jenkins => JENKINS,
+    vercel => VERCEL,
 }

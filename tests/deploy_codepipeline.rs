@@ -13,20 +13,16 @@
 //! Through the engine: a manual approval shown as waiting on a human and
 //! answered Go (Approved, the note as summary) and No-Go (Rejected).
 //!
-//! Every test calls [`aws_env`] first: the in-process tests need the
-//! credentials in this process's environment, set once before any test
-//! reads it.
+//! The in-process tests need the credentials in this process's
+//! environment: [`AWS_ENV`] sets them before `main`, and every test calls
+//! [`aws_env`] first to check they are there.
 
 mod common;
 
 use std::process::Command as StdCommand;
-use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use common::deploy::{self, Backend, Fake, HasVersion, Req, Resp, Scenario, Vars};
 use common::{Home, Output};
 use serde_json::{Value, json};
 use shipdeck::config::Config;
@@ -38,25 +34,48 @@ const SECRET: &str = "PLANTED/aws-secret-key+0731shipdeck";
 const EXEC: &str = "3f2a9c41-0d8e-4f7b-a1c2-9e8d7c6b5a40";
 const TOKEN: &str = "approval-token-1c9e";
 
-fn aws_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: every test of this binary calls this first, so no other
-        // thread reads the environment while it is set.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
-            std::env::remove_var("AWS_SESSION_TOKEN");
-            std::env::remove_var("AWS_PROFILE");
-            std::env::remove_var("AWS_ENDPOINT_URL");
-            std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/shipdeck-test/config");
-            std::env::set_var(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/shipdeck-test/credentials",
-            );
-            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+/// The static credentials (and no other source of them) every shipdeck
+/// run gets: the secret key is the planted secret grepped for.
+const VARS: Vars = &[
+    ("AWS_ACCESS_KEY_ID", Some(KEY_ID)),
+    ("AWS_SECRET_ACCESS_KEY", Some(SECRET)),
+    ("AWS_SESSION_TOKEN", None),
+    ("AWS_PROFILE", None),
+    ("AWS_ENDPOINT_URL", None),
+    ("AWS_CONFIG_FILE", Some("/nonexistent/shipdeck-test/config")),
+    (
+        "AWS_SHARED_CREDENTIALS_FILE",
+        Some("/nonexistent/shipdeck-test/credentials"),
+    ),
+    ("AWS_EC2_METADATA_DISABLED", Some("true")),
+];
+
+/// [`VARS`] are put in this test binary's own environment before `main`,
+/// on the only thread there is then (the in-process tests need them):
+/// `set_var` while other threads run (the tests, their runtimes, C code
+/// calling `getenv`) is a data race.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static AWS_ENV: extern "C" fn() = {
+    extern "C" fn set_aws_env() {
+        for (k, v) in VARS {
+            // SAFETY: runs before `main`, single-threaded.
+            unsafe {
+                match v {
+                    Some(v) => std::env::set_var(k, v),
+                    None => std::env::remove_var(k),
+                }
+            }
         }
-    });
+    }
+    set_aws_env
+};
+
+/// Every test checks the environment [`AWS_ENV`] set up is there.
+fn aws_env() {
+    for (k, v) in VARS {
+        assert_eq!(std::env::var(k).ok().as_deref(), *v, "{k}");
+    }
 }
 
 // ---------------------------------------------------------------- the fake
@@ -78,7 +97,7 @@ enum Script {
     StartFails,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Cp {
     script: Script,
     version: String,
@@ -99,7 +118,11 @@ struct Cp {
     key_id: String,
 }
 
-type Shared = Arc<Mutex<Cp>>;
+impl HasVersion for Cp {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}
 
 fn aws_error(status: u16, kind: &str, message: &str) -> (u16, String) {
     (
@@ -108,76 +131,53 @@ fn aws_error(status: u16, kind: &str, message: &str) -> (u16, String) {
     )
 }
 
-async fn serve(
-    State(cp): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let h = |k: &str| {
-        headers
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    if method == Method::GET && uri.path() == "/version" {
-        let v = cp.lock().unwrap().version.clone();
-        return (StatusCode::OK, json!({"version": v}).to_string()).into_response();
-    }
-    if uri.path() == "/metrics" {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let target = h("x-amz-target");
+/// Checks the protocol of every call (noted in `bad`), records it and
+/// answers as the script says.
+fn codepipeline(req: &Req, s: &mut Cp, _: &str) -> Resp {
+    let target = req.header("x-amz-target");
     let op = target
         .strip_prefix("CodePipeline_20150709.")
         .unwrap_or("")
         .to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let hang = {
-        let mut s = cp.lock().unwrap();
-        let mut bad = Vec::new();
-        if method != Method::POST || uri.path() != "/" {
-            bad.push(format!("{method} {}", uri.path()));
-        }
-        if op.is_empty() {
-            bad.push(format!("X-Amz-Target {target:?}"));
-        }
-        if h("content-type") != "application/x-amz-json-1.1" {
-            bad.push(format!("content-type {:?}", h("content-type")));
-        }
-        let auth = h("authorization");
-        if !(auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={}/", s.key_id))
-            && auth.contains("/eu-west-1/codepipeline/aws4_request")
-            && auth.contains("Signature="))
-        {
-            bad.push(format!("authorization {auth:?}"));
-        }
-        if h("x-amz-date").is_empty() {
-            bad.push("no x-amz-date".into());
-        }
-        if !bad.is_empty() {
-            s.bad.push(format!("{op}: {}", bad.join(", ")));
-        }
-        s.calls.push((op.clone(), body.clone()));
-        s.script == Script::Hang && op == "GetPipelineExecution"
-    };
-    if hang {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let mut bad = Vec::new();
+    if req.method != "POST" || req.path != "/" {
+        bad.push(format!("{} {}", req.method, req.path));
     }
-    let (status, text) = answer(&mut cp.lock().unwrap(), &op, &body);
-    let mut r = (StatusCode::from_u16(status).unwrap(), text).into_response();
-    r.headers_mut().insert(
-        "content-type",
-        "application/x-amz-json-1.1".parse().unwrap(),
-    );
-    r.headers_mut()
-        .insert("x-amzn-requestid", "req-0001".parse().unwrap());
-    r
+    if op.is_empty() {
+        bad.push(format!("X-Amz-Target {target:?}"));
+    }
+    if req.header("content-type") != "application/x-amz-json-1.1" {
+        bad.push(format!("content-type {:?}", req.header("content-type")));
+    }
+    let auth = req.header("authorization");
+    if !(auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={}/", s.key_id))
+        && auth.contains("/eu-west-1/codepipeline/aws4_request")
+        && auth.contains("Signature="))
+    {
+        bad.push(format!("authorization {auth:?}"));
+    }
+    if req.header("x-amz-date").is_empty() {
+        bad.push("no x-amz-date".into());
+    }
+    if !bad.is_empty() {
+        s.bad.push(format!("{op}: {}", bad.join(", ")));
+    }
+    s.calls.push((op.clone(), body.clone()));
+    let hang = s.script == Script::Hang && op == "GetPipelineExecution";
+    let (status, text) = reply(s, &op, &body);
+    Resp {
+        status,
+        headers: vec![
+            ("content-type", "application/x-amz-json-1.1".into()),
+            ("x-amzn-requestid", "req-0001".into()),
+        ],
+        body: text,
+        delay: hang.then_some(Duration::from_secs(60)),
+    }
 }
 
-fn answer(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
+fn reply(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
     let approved = s
         .approvals
         .last()
@@ -317,48 +317,34 @@ fn answer(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
     }
 }
 
-fn fake(script: Script, commit: &str) -> (Shared, String) {
-    let cp: Shared = Arc::new(Mutex::new(Cp {
-        script,
-        version: "v1.0.0".into(),
-        commit: commit.into(),
-        target: "v2.0.0".into(),
-        pinned: false,
-        reads: 0,
-        calls: Vec::new(),
-        bad: Vec::new(),
-        approvals: Vec::new(),
-        key_id: KEY_ID.into(),
-    }));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let c2 = cp.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().to_string()).unwrap();
-            let app = axum::Router::new().fallback(serve).with_state(c2);
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    (cp, rx.recv().unwrap())
+fn fake(script: Script, commit: &str) -> (Fake<Cp>, String) {
+    let cp = Fake::start(
+        Cp {
+            script,
+            version: "v1.0.0".into(),
+            commit: commit.into(),
+            target: "v2.0.0".into(),
+            pinned: false,
+            reads: 0,
+            calls: Vec::new(),
+            bad: Vec::new(),
+            approvals: Vec::new(),
+            key_id: KEY_ID.into(),
+        },
+        codepipeline,
+    );
+    let addr = cp.addr.clone();
+    (cp, addr)
 }
 
-fn ops(cp: &Shared) -> Vec<String> {
-    cp.lock()
-        .unwrap()
-        .calls
-        .iter()
-        .map(|(o, _)| o.clone())
-        .collect()
+fn ops(cp: &Fake<Cp>) -> Vec<String> {
+    cp.with(|s| s.calls.iter().map(|(o, _)| o.clone()).collect())
 }
 
 // ---------------------------------------------------------------- the repository
 
-/// A git repository with tags v1.0.0 and v2.0.0; the commit of v2.0.0.
+/// A git repository with tags v1.0.0 and v2.0.0 (made once per home);
+/// the commit of v2.0.0.
 fn repo(home: &Home) -> String {
     let dir = home.path().join("repo");
     std::fs::create_dir_all(&dir).unwrap();
@@ -375,11 +361,13 @@ fn repo(home: &Home) -> String {
         assert!(out.status.success(), "git {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    git(&["init", "-q"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "one"]);
-    git(&["tag", "v1.0.0"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "two"]);
-    git(&["tag", "v2.0.0"]);
+    if !dir.join(".git").exists() {
+        git(&["init", "-q"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&["tag", "v1.0.0"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+        git(&["tag", "v2.0.0"]);
+    }
     git(&["rev-parse", "v2.0.0^{commit}"])
 }
 
@@ -393,27 +381,7 @@ const BY_COMMIT: &str = "source_action = \"Source\"\n";
 const GIT: &str = "\n[release]\ngit = \"repo\"\ntag = \"{version}\"\n";
 
 fn run(home: &Home, args: &[&str]) -> Output {
-    let out = home
-        .cmd()
-        .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_CONFIG_FILE", "/nonexistent/shipdeck-test/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/shipdeck-test/credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(args)
-        .output()
-        .expect("run shipdeck");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    deploy::run(home, VARS, args)
 }
 
 fn promote(home: &Home, version: &str) -> Output {
@@ -424,9 +392,7 @@ fn promote(home: &Home, version: &str) -> Output {
 }
 
 fn last_audit(home: &Home) -> Value {
-    let h = run(home, &["history", "--json"]);
-    h.expect_code(0);
-    h.json()["entries"][0].clone()
+    deploy::last_audit(home, VARS)
 }
 
 fn console_url() -> String {
@@ -440,43 +406,13 @@ fn assert_no_secret(home: &Home, outputs: &[&Output]) {
     assert_absent(home, outputs, SECRET);
 }
 
-/// `secret` appears in no output and in no file shipdeck wrote.
 fn assert_absent(home: &Home, outputs: &[&Output], secret: &str) {
-    let json = run(home, &["status", "--json"]);
-    let hist = run(home, &["history", "--json"]);
-    for o in outputs.iter().copied().chain([&json, &hist]) {
-        assert!(
-            !o.stdout.contains(secret) && !o.stderr.contains(secret),
-            "secret in output: {o:#?}"
-        );
-    }
-    let mut stack = vec![home.path().to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "secret in {}",
-                    path.display()
-                );
-            }
-        }
-    }
+    deploy::assert_absent(home, VARS, outputs, &[secret.to_string()]);
 }
 
-/// Not deployed: exit 1, the audit says `outcome`, the environment still
-/// reports v1.0.0.
+#[track_caller]
 fn assert_not_recorded(home: &Home, out: &Output, outcome: &str) {
-    out.expect_code(1);
-    let e = last_audit(home);
-    assert_eq!(e["action"], "promote", "{e}");
-    assert_eq!(e["outcome"], outcome, "{e}");
-    let st = run(home, &["status", "--json"]).json();
-    assert_eq!(st["environments"][0]["version"], "v1.0.0");
+    deploy::assert_not_recorded(home, VARS, out, outcome);
 }
 
 // ---------------------------------------------------------------- through the binary
@@ -490,7 +426,7 @@ fn an_execution_pinned_to_the_versions_commit_is_followed_to_success() {
     home.config(&config(&addr, "30s", BY_COMMIT, GIT));
     let out = promote(&home, "v2.0.0");
     out.expect_code(0);
-    let s = cp.lock().unwrap();
+    let s = cp.with(|s| s.clone());
     assert!(s.bad.is_empty(), "{:?}", s.bad);
     // Started once, pinned to the commit v2.0.0 names; then followed.
     let (op, start) = &s.calls[0];
@@ -521,7 +457,6 @@ fn an_execution_pinned_to_the_versions_commit_is_followed_to_success() {
         "{:?}",
         s.calls
     );
-    drop(s);
     // The progress names the stage and action; the URL is the console's.
     assert!(
         out.stderr
@@ -559,7 +494,7 @@ fn a_failed_execution_fails_the_deploy_with_its_url() {
             && out.stderr.contains(&console_url()),
         "{out:#?}"
     );
-    assert!(cp.lock().unwrap().bad.is_empty());
+    assert!(cp.with(|s| s.bad.is_empty()));
     assert_no_secret(&home, &[&out]);
 }
 
@@ -602,7 +537,7 @@ fn a_pipeline_variable_pins_the_version_without_a_repository() {
     ));
     let out = promote(&home, "v2.0.0");
     out.expect_code(0);
-    let s = cp.lock().unwrap();
+    let s = cp.with(|s| s.clone());
     assert_eq!(
         s.calls[0].1["variables"],
         json!([{"name": "VERSION", "value": "v2.0.0"}])
@@ -616,7 +551,7 @@ fn a_profile_with_credential_process_signs_the_calls_and_its_secret_is_hidden() 
     let home = Home::new();
     let commit = repo(&home);
     let (cp, addr) = fake(Script::Succeed, &commit);
-    cp.lock().unwrap().key_id = "AKIDFROMPROCESS".into();
+    cp.with(|s| s.key_id = "AKIDFROMPROCESS".into());
     let secret = "PLANTED-process-secret/9931";
     // Outside the home, whose every file is searched for the secret.
     let aws_dir = tempfile::tempdir().unwrap();
@@ -653,13 +588,9 @@ fn a_profile_with_credential_process_signs_the_calls_and_its_secret_is_hidden() 
         .args(["promote", "production", "--version", "v2.0.0", "--yes"])
         .output()
         .unwrap();
-    let out = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let out = deploy::output(out);
     out.expect_code(0);
-    let bad = cp.lock().unwrap().bad.clone();
+    let bad = cp.with(|s| s.bad.clone());
     assert!(bad.is_empty(), "{bad:?}");
     assert!(!ops(&cp).is_empty());
     assert_absent(&home, &[&out], secret);
@@ -691,26 +622,20 @@ fn without_credentials_nothing_starts_and_the_error_says_so() {
     let commit = repo(&home);
     let (cp, addr) = fake(Script::Succeed, &commit);
     home.config(&config(&addr, "30s", BY_COMMIT, GIT));
-    let out = home
-        .cmd()
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent/shipdeck-test/config")
-        .env(
+    // VARS without the key: nothing else in the chain has credentials.
+    const NO_CREDENTIALS: Vars = &[
+        ("AWS_ACCESS_KEY_ID", None),
+        ("AWS_SECRET_ACCESS_KEY", None),
+        ("AWS_SESSION_TOKEN", None),
+        ("AWS_PROFILE", None),
+        ("AWS_CONFIG_FILE", Some("/nonexistent/shipdeck-test/config")),
+        (
             "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/shipdeck-test/credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["promote", "production", "--version", "v2.0.0", "--yes"])
-        .output()
-        .unwrap();
-    let out = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+            Some("/nonexistent/shipdeck-test/credentials"),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", Some("true")),
+    ];
+    let out = deploy::promote(&home, NO_CREDENTIALS, "production");
     assert_not_recorded(&home, &out, "failed");
     assert!(
         out.stderr.contains(
@@ -781,54 +706,6 @@ fn an_execution_that_does_not_answer_is_bounded_by_the_deploy_timeout() {
         out.stderr.contains("GetPipelineExecution") && out.stderr.contains("no answer within"),
         "{out:#?}"
     );
-}
-
-#[test]
-fn ctrl_c_while_following_an_execution_leaves_unknown() {
-    aws_env();
-    let home = Home::new();
-    let commit = repo(&home);
-    let (cp, addr) = fake(Script::Stall, &commit);
-    home.config(&config(&addr, "60s", BY_COMMIT, GIT));
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("shipdeck"))
-        .current_dir(home.path())
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "tester")
-        .args(["promote", "production", "--version", "v2.0.0", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let reads = || {
-        ops(&cp)
-            .iter()
-            .filter(|o| *o == "GetPipelineExecution")
-            .count()
-    };
-    while reads() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the execution was never followed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = StdCommand::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let out = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_not_recorded(&home, &out, "unknown");
-    assert_no_secret(&home, &[&out]);
 }
 
 // ---------------------------------------------------------------- the manual approval, through the engine
@@ -912,7 +789,7 @@ fn a_manual_approval_is_answered_go_with_the_note_and_the_deploy_goes_on() {
     aws_env();
     rt().block_on(async {
         let (cp, addr) = fake(Script::Approval, "unused");
-        cp.lock().unwrap().commit = "v2.0.0".into();
+        cp.with(|s| s.commit = "v2.0.0".into());
         let dir = tempfile::tempdir().unwrap();
         let e = engine(&addr, &dir, "30s");
         let task = deploy_until_waiting(&e).await;
@@ -932,7 +809,7 @@ fn a_manual_approval_is_answered_go_with_the_note_and_the_deploy_goes_on() {
         let rec = task.await.unwrap().expect("deployed once approved");
         assert_eq!(rec.url.as_deref(), Some(console_url().as_str()));
         let (bad, approvals) = {
-            let s = cp.lock().unwrap();
+            let s = cp.with(|s| s.clone());
             (s.bad.clone(), s.approvals.clone())
         };
         assert!(bad.is_empty(), "{bad:?}");
@@ -953,7 +830,7 @@ fn a_manual_approval_is_answered_go_with_the_note_and_the_deploy_goes_on() {
         assert!(review.detail.contains("QA signed off"), "{review:?}");
         // Nothing waits any more: a second answer is refused and sends nothing.
         assert!(e.review("production", None, true, None).await.is_err());
-        assert_eq!(cp.lock().unwrap().approvals.len(), 1);
+        assert_eq!(cp.with(|s| s.approvals.len()), 1);
     });
 }
 
@@ -962,7 +839,7 @@ fn a_manual_approval_answered_no_go_rejects_it_and_the_deploy_fails() {
     aws_env();
     rt().block_on(async {
         let (cp, addr) = fake(Script::Approval, "unused");
-        cp.lock().unwrap().commit = "v2.0.0".into();
+        cp.with(|s| s.commit = "v2.0.0".into());
         let dir = tempfile::tempdir().unwrap();
         let e = engine(&addr, &dir, "30s");
         let task = deploy_until_waiting(&e).await;
@@ -983,7 +860,7 @@ fn a_manual_approval_answered_no_go_rejects_it_and_the_deploy_fails() {
             "{msg}"
         );
         let (approvals, version) = {
-            let s = cp.lock().unwrap();
+            let s = cp.with(|s| s.clone());
             (s.approvals.clone(), s.version.clone())
         };
         assert_eq!(
@@ -998,4 +875,49 @@ fn a_manual_approval_answered_no_go_rejects_it_and_the_deploy_fails() {
             "{h:#?}"
         );
     });
+}
+
+// ---------------------------------------------------------------- the shared suite
+
+/// CodePipeline's row of the suite every backend runs (the others are in
+/// tests/deploy_backends.rs).
+fn start_codepipeline(home: &Home, sc: Scenario) -> deploy::Following {
+    aws_env();
+    let commit = repo(home);
+    let (cp, addr) = match sc {
+        Scenario::Succeeds => fake(Script::Succeed, &commit),
+        Scenario::Fails => fake(Script::Fail, &commit),
+        // The execution succeeds but deploys something else: the start is
+        // pinned to the version's commit, which the fake does not know.
+        Scenario::SucceedsWithoutTheVersion => fake(Script::Succeed, "0000000"),
+        Scenario::Stalls => fake(Script::Stall, &commit),
+    };
+    let timeout = match sc {
+        Scenario::SucceedsWithoutTheVersion => "3s",
+        Scenario::Stalls => "60s",
+        _ => "30s",
+    };
+    home.config(&config(&addr, timeout, BY_COMMIT, GIT));
+    Box::new(move || {
+        ops(&cp)
+            .iter()
+            .filter(|o| *o == "GetPipelineExecution")
+            .count()
+            >= 3
+    })
+}
+
+fn secret() -> Vec<String> {
+    vec![SECRET.to_string()]
+}
+
+const CODEPIPELINE: Backend = Backend {
+    env: "production",
+    vars: VARS,
+    secrets: secret,
+    start: start_codepipeline,
+};
+
+deploy::deploy_suite! {
+    codepipeline => CODEPIPELINE,
 }

@@ -12,7 +12,9 @@ use shipdeck::domain::{
     ActionKind, Approval, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
 use shipdeck::monitor::Sample;
-use shipdeck::store::{LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, SqliteStore, Store};
+use shipdeck::store::{
+    EnvKeys, LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, Presence, SqliteStore, Store,
+};
 
 /// Opens a handle on the store under test; every call opens another
 /// handle on the same store (another process, as far as the store knows).
@@ -68,6 +70,12 @@ suite!(
     two_handles_append_concurrently_and_the_chain_holds,
     a_new_store_reports_nothing_wrong,
     a_record_by_another_handle_ticks_the_change_feed,
+    odd_text_chains_and_verifies_from_another_handle,
+    presence_lists_open_consoles_oldest_first,
+    a_heartbeat_refreshes_without_moving_since,
+    a_console_that_left_or_went_quiet_is_not_listed,
+    a_dead_console_of_this_machine_is_not_listed,
+    status_reads_answer_as_the_single_reads,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -486,4 +494,208 @@ fn a_record_by_another_handle_ticks_the_change_feed(open: &Open) {
         tokio::time::timeout(std::time::Duration::from_secs(30), feed.changed()).await
     });
     assert_eq!(ticked, Ok(true), "no tick within 30 s of another's record");
+}
+
+/// Text the chain's canonical encoding must agree on, whoever hashes it
+/// (PostgreSQL hashes in SQL, the verifier in Rust): quotes, backslashes,
+/// control characters, non-ASCII, a JSON-looking string, and absent fields.
+fn odd_text_chains_and_verifies_from_another_handle(open: &Open) {
+    let s = open();
+    let odd = [
+        "plain",
+        "quote \" and backslash \\ and slash /",
+        "tab\tnewline\nreturn\rbell\u{7}nul-ish\u{1}\u{1f}del\u{7f}",
+        "ünïcödé — 日本語 — emoji 🚀 — \u{2028}",
+        "[1,\"two\",null]",
+        "",
+    ];
+    let ver = v("v2.0.0-rc.1+build.7");
+    for (i, text) in odd.iter().enumerate() {
+        let id = s
+            .audit_start(&NewAudit {
+                at: t(i as i64),
+                actor: text,
+                action: ActionKind::Promote,
+                env: "staging",
+                version: (i % 2 == 0).then_some(&ver),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: text,
+            })
+            .unwrap();
+        s.audit_finish(id, t(i as i64 + 1), Outcome::Failed, text)
+            .unwrap();
+        s.record_approval(&Approval {
+            env: "production".into(),
+            version: ver.clone(),
+            decision: Decision::NoGo,
+            actor: text.to_string(),
+            at: t(i as i64),
+            note: (i % 2 == 1).then(|| text.to_string()),
+        })
+        .unwrap();
+    }
+    let r = open().verify().unwrap();
+    assert!(r.intact(), "{r:?}");
+    assert_eq!(r.records, odd.len() * 3);
+    assert_eq!(s.integrity(), None);
+    let h = s.history(Some("staging"), 100).unwrap();
+    assert_eq!(h.len(), odd.len());
+    assert!(h.iter().any(|e| e.actor == odd[3]), "{h:?}");
+}
+
+fn console(actor: &str, host: &str, pid: u32, since: i64, seen: i64) -> Presence {
+    Presence {
+        actor: actor.into(),
+        host: host.into(),
+        pid,
+        since: t(since),
+        last_seen: t(seen),
+    }
+}
+
+fn presence_lists_open_consoles_oldest_first(open: &Open) {
+    let (a, b) = (open(), open());
+    assert!(a.present(t(0)).unwrap().is_empty());
+    let bob = console("bob", "laptop-b", 4242, 2, 2);
+    let alice = console("alice", "laptop-a", 7, 1, 3);
+    a.heartbeat(&bob, t(-10)).unwrap();
+    b.heartbeat(&alice, t(-10)).unwrap();
+    // Each handle sees both, the one open longest first.
+    for s in [&a, &b] {
+        assert_eq!(s.present(t(0)).unwrap(), vec![alice.clone(), bob.clone()]);
+    }
+    // Only those seen at or after `fresh_since`.
+    assert_eq!(a.present(t(3)).unwrap(), vec![alice.clone()]);
+}
+
+fn a_heartbeat_refreshes_without_moving_since(open: &Open) {
+    let s = open();
+    s.heartbeat(&console("bob", "laptop-b", 4242, 0, 0), t(-10))
+        .unwrap();
+    // A later beat of the same console (its actor renamed meanwhile).
+    s.heartbeat(&console("bob@ci", "laptop-b", 4242, 0, 5), t(-5))
+        .unwrap();
+    assert_eq!(
+        open().present(t(0)).unwrap(),
+        vec![console("bob@ci", "laptop-b", 4242, 0, 5)],
+        "one row per console, its first `since` kept"
+    );
+}
+
+fn a_console_that_left_or_went_quiet_is_not_listed(open: &Open) {
+    let (a, b) = (open(), open());
+    a.heartbeat(&console("alice", "laptop-a", 7, 0, 0), t(-10))
+        .unwrap();
+    a.heartbeat(&console("carol", "laptop-c", 9, 0, 0), t(-10))
+        .unwrap();
+    b.heartbeat(&console("bob", "laptop-b", 4242, 0, 1), t(-10))
+        .unwrap();
+    // Alice closes her console; carol's heartbeat stops and, when bob's
+    // next beat expires what was last seen before minute 1, she is gone.
+    b.leave("laptop-a", 7).unwrap();
+    b.heartbeat(&console("bob", "laptop-b", 4242, 0, 20), t(1))
+        .unwrap();
+    assert_eq!(
+        a.present(t(-100)).unwrap(),
+        vec![console("bob", "laptop-b", 4242, 0, 20)]
+    );
+    // Leaving twice, or a console never seen, is no error.
+    b.leave("laptop-a", 7).unwrap();
+    b.leave("nowhere", 1).unwrap();
+}
+
+fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
+    let s = open();
+    let here = shipdeck::host::hostname();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let me = std::process::id();
+    s.heartbeat(&console("ghost", &here, dead, 0, 0), t(-10))
+        .unwrap();
+    s.heartbeat(&console("me", &here, me, 1, 1), t(-10))
+        .unwrap();
+    assert_eq!(
+        s.present(t(-10)).unwrap(),
+        vec![console("me", &here, me, 1, 1)]
+    );
+}
+
+/// A status view's reads at once are the single reads, item for item.
+fn status_reads_answer_as_the_single_reads(open: &Open) {
+    let (s, other) = (open(), open());
+    for (i, env) in ["staging", "production", "staging", "staging"]
+        .iter()
+        .enumerate()
+    {
+        let id = start(&*s, env, t(i as i64));
+        let ver = format!("v{}", i + 2);
+        s.record_deploy(id, &deploy(env, &ver, i as i64 + 1), "ok")
+            .unwrap();
+    }
+    s.record_approval(&Approval {
+        env: "production".into(),
+        version: v("v3"),
+        decision: Decision::NoGo,
+        actor: "ops".into(),
+        at: t(5),
+        note: Some("not on a Friday".into()),
+    })
+    .unwrap();
+    s.record_monitor(&MonitorRecord {
+        env: "staging".into(),
+        version: v("v5"),
+        started_at: t(4),
+        finished_at: Some(t(9)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "no regression".into(),
+    })
+    .unwrap();
+    let me = std::process::id();
+    let here = shipdeck::host::hostname();
+    other
+        .try_lock(&lock("production", "bob", me, &here, 0, 60))
+        .unwrap()
+        .unwrap();
+    other
+        .try_lock(&lock("staging#watch", "carol", me, &here, 0, 60))
+        .unwrap()
+        .unwrap();
+    s.heartbeat(&console("bob", "laptop-b", 4242, 0, 3), t(-10))
+        .unwrap();
+    let now = t(10);
+    let keys = [
+        EnvKeys {
+            env: "development",
+            watch: "development#watch",
+        },
+        EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+        },
+        EnvKeys {
+            env: "production",
+            watch: "production#watch",
+        },
+    ];
+    let got = s.status_reads(&keys, 2, now, t(0)).unwrap();
+    assert_eq!(got.latest, s.latest_deploys().unwrap());
+    assert_eq!(got.present, s.present(t(0)).unwrap());
+    assert_eq!(got.envs.len(), 3);
+    for (k, e) in keys.iter().zip(&got.envs) {
+        assert_eq!(e.recent, s.recent_deploys(k.env, 2).unwrap(), "{}", k.env);
+        assert_eq!(e.lock, s.lock_of(k.env, now).unwrap(), "{}", k.env);
+        assert_eq!(e.watch, s.lock_of(k.watch, now).unwrap(), "{}", k.env);
+        assert_eq!(e.last_monitor, s.last_monitor(k.env).unwrap(), "{}", k.env);
+        assert_eq!(e.approvals, s.approvals(k.env).unwrap(), "{}", k.env);
+    }
+    // Not empty answers compared with empty ones.
+    assert_eq!(got.envs[1].recent.len(), 2);
+    assert!(got.envs[2].lock.is_some() && got.envs[1].watch.is_some());
+    assert!(got.envs[1].last_monitor.is_some());
+    assert_eq!(got.envs[2].approvals.len(), 1);
+    assert_eq!(got.present.len(), 1);
+    assert_eq!(s.integrity(), None);
 }

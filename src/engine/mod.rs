@@ -266,16 +266,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::store::Presence>, EngineError> {
         let fresh = crate::domain::clock::before(now, crate::domain::clock::delta(PRESENCE_STALE));
-        let (host, pid) = (hostname(), std::process::id());
-        Ok(self
-            .inner
-            .store
-            .present(fresh)
-            .await?
-            .into_iter()
-            .filter(|p| !p.is_process(&host, pid))
-            .map(crate::store::Presence::sanitized)
-            .collect())
+        Ok(others(self.inner.store.present(fresh).await?))
     }
 
     fn index(&self, env: &str) -> Result<usize, EngineError> {
@@ -335,4 +326,15 @@ impl Engine {
 /// A std duration as a chrono one (saturating).
 fn clock_delta(d: Duration) -> chrono::Duration {
     crate::domain::clock::delta(d)
+}
+
+/// The consoles of `present` other than this process's, their names made
+/// safe to show.
+pub(super) fn others(present: Vec<crate::store::Presence>) -> Vec<crate::store::Presence> {
+    let (host, pid) = (hostname(), std::process::id());
+    present
+        .into_iter()
+        .filter(|p| !p.is_process(&host, pid))
+        .map(crate::store::Presence::sanitized)
+        .collect()
 }

@@ -263,10 +263,36 @@ impl Engine {
         let checked_at = Utc::now();
         self.reconcile(&versions).await;
         let mut store_error = None;
-        let deploys = self.inner.store.latest_deploys().await.unwrap_or_else(|e| {
-            store_error = Some(e.to_string());
-            Vec::new()
-        });
+        // Every store read of the view at once (one round trip to a
+        // shared store): what each environment ran, its locks, last
+        // window, decisions, and who else is watching.
+        let keys: Vec<(String, String)> = self
+            .inner
+            .config
+            .environments
+            .iter()
+            .map(|e| (e.name().to_string(), super::watch::watch_key(e.name())))
+            .collect();
+        let n_envs = keys.len();
+        let fresh = clock::before(now, clock::delta(super::PRESENCE_STALE));
+        let (deploys, mut per_env, present, reads_error) = match self
+            .inner
+            .store
+            .status_reads(keys, ROLLBACK_HISTORY, now, fresh)
+            .await
+        {
+            Ok(r) => (r.latest, r.envs, Ok(r.present), None),
+            Err(e) => {
+                store_error = Some(e.to_string());
+                let engine_error = EngineError::from(e).to_string();
+                (
+                    Vec::new(),
+                    vec![crate::store::EnvReads::default(); n_envs],
+                    Err(engine_error.clone()),
+                    Some(engine_error),
+                )
+            }
+        };
         let cfg = &self.inner.config;
         let last = cfg.environments.len().saturating_sub(1);
         let window = clock::delta(cfg.monitor.window.0);
@@ -276,16 +302,10 @@ impl Engine {
             let name = e.name();
             let version = versions[i].as_ref().ok().cloned();
             let last_deploy = deploys.iter().rev().find(|d| d.env == name).cloned();
-            let last_window = self.last_window(name).await;
-            let claim = self.watch_claim(name, now).await;
-            let locked_since = self
-                .inner
-                .store
-                .lock_of(name, now)
-                .await
-                .ok()
-                .flatten()
-                .map(|l| l.acquired_at);
+            let read = std::mem::take(&mut per_env[i]);
+            let last_window = read.last_monitor.and_then(window_of);
+            let claim = read.watch;
+            let locked_since = read.lock.map(|l| l.acquired_at);
             let activity = self
                 .inner
                 .activity
@@ -312,18 +332,11 @@ impl Engine {
                 window,
                 now,
             );
-            let history = self
-                .inner
-                .store
-                .recent_deploys(name, 50)
-                .await
-                .unwrap_or_default();
-            let approvals_read = self
-                .inner
-                .store
-                .approvals(name)
-                .await
-                .map_err(|e| EngineError::from(e).to_string());
+            let history = read.recent;
+            let approvals_read = match &reads_error {
+                None => Ok(read.approvals),
+                Some(e) => Err(e.clone()),
+            };
             let approvals = approvals_read.clone().unwrap_or_default();
             // A regression still running is an incident (and no rollback target).
             let caught: Vec<Version> = last_window
@@ -539,7 +552,7 @@ impl Engine {
             });
         // Last: reading approvals above is what notices an edited table.
         let integrity = self.inner.store.integrity().await;
-        let watching = self.others_watching(now).await.unwrap_or_else(|e| {
+        let watching = present.map(super::others).unwrap_or_else(|e| {
             tracing::warn!("who else is watching: {e}");
             Vec::new()
         });
@@ -615,18 +628,6 @@ impl Engine {
         }
     }
 
-    /// The last monitoring window of `env`, typed; `None` when there is
-    /// none or it cannot be read.
-    pub(super) async fn last_window(&self, env: &str) -> Option<WindowRecord> {
-        let m = self.inner.store.last_monitor(env).await.ok()??;
-        Some(WindowRecord {
-            verdict: WindowVerdict::parse(&m.verdict)?,
-            version: m.version,
-            started_at: m.started_at,
-            finished_at: m.finished_at,
-        })
-    }
-
     /// The last few steps of `env` and its own baseline before them (known
     /// incidents left out, older clean data in their place), from the
     /// samples the sampler keeps. `now` must be taken after the sampler's
@@ -686,4 +687,19 @@ struct Seen {
     /// As read once for both the rollback target and the promotion plan.
     approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
+}
+
+/// How many of an environment's last deploys a status view reads: enough
+/// to plan its rollback.
+const ROLLBACK_HISTORY: usize = 50;
+
+/// A stored monitoring window, typed; `None` for a verdict this version
+/// does not know.
+fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
+    Some(WindowRecord {
+        verdict: WindowVerdict::parse(&m.verdict)?,
+        version: m.version,
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+    })
 }

@@ -320,6 +320,24 @@ impl AsyncStore {
         self.call(move |s| s.present(fresh_since)).await
     }
 
+    /// See [`Store::status_reads`]; `envs` as (env, watch key) pairs.
+    pub async fn status_reads(
+        &self,
+        envs: Vec<(String, String)>,
+        recent: usize,
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<super::StatusReads, StoreError> {
+        self.call(move |s| {
+            let keys: Vec<super::EnvKeys<'_>> = envs
+                .iter()
+                .map(|(env, watch)| super::EnvKeys { env, watch })
+                .collect();
+            s.status_reads(&keys, recent, now, fresh_since)
+        })
+        .await
+    }
+
     pub async fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
         self.call(|s| s.unfinished()).await
     }

@@ -152,6 +152,40 @@ pub struct MonitorRecord {
     pub reason: String,
 }
 
+/// What a status view reads from the store about one environment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvReads {
+    /// Its last deploys (as many as asked), oldest first.
+    pub recent: Vec<DeployRecord>,
+    /// The live deploy lock on it.
+    pub lock: Option<LockInfo>,
+    /// The live lock on its monitoring claim (the key asked for).
+    pub watch: Option<LockInfo>,
+    pub last_monitor: Option<MonitorRecord>,
+    /// Its decisions, oldest first, as [`Store::approvals`] reads them.
+    pub approvals: Vec<Approval>,
+}
+
+/// Everything a status view reads from the store at once: a shared store
+/// answers it in one round trip instead of one per read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatusReads {
+    /// As [`Store::latest_deploys`].
+    pub latest: Vec<DeployRecord>,
+    /// One per environment asked for, in that order.
+    pub envs: Vec<EnvReads>,
+    /// As [`Store::present`].
+    pub present: Vec<Presence>,
+}
+
+/// One environment of a [`Store::status_reads`].
+#[derive(Clone, Copy, Debug)]
+pub struct EnvKeys<'a> {
+    pub env: &'a str,
+    /// The lock key of its monitoring claim.
+    pub watch: &'a str,
+}
+
 pub trait Store: Send + Sync {
     /// Append an audit record; returns its id. Written before the action runs.
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError>;
@@ -235,4 +269,32 @@ pub trait Store: Send + Sync {
     /// Presence: consoles seen at or after `fresh_since`, oldest first (a
     /// console of this machine whose process is gone is not listed).
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
+    /// A status view's reads, all at once: the latest deploys, for each of
+    /// `envs` its last `recent` deploys, locks, last verdict and
+    /// decisions, and the consoles seen since `fresh_since`. The same
+    /// answers as the single reads; a store with round trips to save
+    /// answers it in one.
+    fn status_reads(
+        &self,
+        envs: &[EnvKeys<'_>],
+        recent: usize,
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<StatusReads, StoreError> {
+        let mut out = StatusReads {
+            latest: self.latest_deploys()?,
+            envs: Vec::with_capacity(envs.len()),
+            present: self.present(fresh_since)?,
+        };
+        for k in envs {
+            out.envs.push(EnvReads {
+                recent: self.recent_deploys(k.env, recent)?,
+                lock: self.lock_of(k.env, now)?,
+                watch: self.lock_of(k.watch, now)?,
+                last_monitor: self.last_monitor(k.env)?,
+                approvals: self.approvals(k.env)?,
+            });
+        }
+        Ok(out)
+    }
 }

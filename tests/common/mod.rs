@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod deploy;
 pub mod pg;
 pub mod tmux;
 
@@ -34,14 +35,21 @@ impl Home {
 
     /// The real binary, run in this home with its own XDG dirs.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("shipdeck").expect("binary");
+        let mut c = Command::from_std(self.process());
+        c.timeout(std::time::Duration::from_secs(120));
+        c
+    }
+
+    /// The same as a plain process, for a test that spawns, signals or
+    /// reads it while it runs.
+    pub fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
         c.current_dir(self.dir.path())
             .env_remove("SHIPDECK_CONFIG")
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env("USER", "tester")
-            .timeout(std::time::Duration::from_secs(120));
+            .env("USER", "tester");
         c
     }
 

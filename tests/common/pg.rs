@@ -246,6 +246,58 @@ impl Cluster {
         name
     }
 
+    /// Serve TLS from now on with `cert` and `key` (PEM): copied into the
+    /// cluster's directory, owned by the server's user, `ssl = on`, and the
+    /// configuration reloaded; returns once a new session reports it.
+    pub fn enable_tls(&self, cert: &Path, key: &Path) {
+        let (c, k) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+        std::fs::copy(cert, &c).expect("copy the certificate");
+        std::fs::copy(key, &k).expect("copy the key");
+        if is_root() {
+            run(
+                {
+                    let mut ch = Command::new("chown");
+                    ch.arg("nobody").arg(&c).arg(&k);
+                    ch
+                },
+                "chown the certificate",
+            );
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the key");
+        }
+        let mut admin = self.admin("postgres");
+        for sql in [
+            format!("ALTER SYSTEM SET ssl_cert_file = '{}'", c.display()),
+            format!("ALTER SYSTEM SET ssl_key_file = '{}'", k.display()),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+            "SELECT pg_reload_conf()".to_string(),
+        ] {
+            admin
+                .batch_execute(&sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", self.log()));
+        }
+        let started = std::time::Instant::now();
+        loop {
+            let on: String = self
+                .admin("postgres")
+                .query_one("SHOW ssl", &[])
+                .expect("SHOW ssl")
+                .get(0);
+            if on == "on" {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the server did not turn ssl on:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The server's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()

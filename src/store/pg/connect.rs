@@ -24,6 +24,9 @@ pub struct PgTarget {
     /// `host:port`, for "cannot reach" messages.
     pub(super) host: String,
     pub(super) tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The root certificate file the server's certificate is checked
+    /// against, if any (named when the check fails).
+    pub(super) roots: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -73,14 +76,29 @@ impl PgTarget {
             ));
         }
         let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut verify_full = false;
         for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
-            if k == "sslmode" && !matches!(v, "disable" | "prefer" | "require") {
-                return Err(bad(format!(
-                    "sslmode={v} is not supported: use disable, prefer or require (with a root certificate in $PGSSLROOTCERT or ~/.postgresql/root.crt, require also verifies the server's certificate and host name)"
-                )));
+            if k != "sslmode" {
+                continue;
+            }
+            match v {
+                "disable" | "prefer" | "require" => {}
+                "verify-full" => verify_full = true,
+                _ => {
+                    return Err(bad(format!(
+                        "sslmode={v} is not supported: use disable, prefer, require or verify-full (with a root certificate in $PGSSLROOTCERT or ~/.postgresql/root.crt, require and verify-full verify the server's certificate and host name)"
+                    )));
+                }
             }
         }
-        let mut config = postgres::Config::from_str(url)
+        // The client library knows up to `require`; verify-full is
+        // `require` with a root certificate that must be there.
+        let parsed = if verify_full {
+            url.replace("sslmode=verify-full", "sslmode=require")
+        } else {
+            url.to_string()
+        };
+        let mut config = postgres::Config::from_str(&parsed)
             .map_err(|e| bad(format!("{e} (expected postgres://user@host:port/db)")))?;
         let user = config
             .get_user()
@@ -144,9 +162,11 @@ impl PgTarget {
             crate::text::register_secret(&String::from_utf8_lossy(pw));
         }
         let describe = format!("postgres://{user}@{host}:{port}/{db}");
-        let tls = tls_connector(config.get_ssl_mode(), env).map_err(|e| StoreError::Config {
-            store: describe.clone(),
-            cause: e,
+        let (tls, roots) = tls_connector(config.get_ssl_mode(), verify_full, env).map_err(|e| {
+            StoreError::Config {
+                store: describe.clone(),
+                cause: e,
+            }
         })?;
         Ok((
             PgTarget {
@@ -154,6 +174,7 @@ impl PgTarget {
                 describe,
                 host: format!("{host}:{port}"),
                 tls,
+                roots,
             },
             source,
         ))
@@ -161,9 +182,18 @@ impl PgTarget {
 
     /// A new session. The error names the store and its host, never the password.
     pub(super) fn connect(&self) -> Result<postgres::Client, StoreError> {
-        self.config
-            .connect(self.tls.clone())
-            .map_err(|e| self.unreachable(&e))
+        self.config.connect(self.tls.clone()).map_err(|e| {
+            // With its causes: "error performing TLS handshake" alone
+            // says nothing a person can act on.
+            let text = super::cause(&e);
+            match &self.roots {
+                Some(file) if text.contains("invalid peer certificate") => self.unreachable(&format!(
+                    "{text}: the server's certificate does not verify against the root certificate {}",
+                    file.display()
+                )),
+                _ => self.unreachable(&text),
+            }
+        })
     }
 
     pub(super) fn unreachable(&self, e: &dyn std::fmt::Display) -> StoreError {
@@ -253,10 +283,14 @@ fn pgpass_fields(line: &str) -> Vec<String> {
 /// verify. Without one the connection is encrypted, and the handshake's
 /// signatures checked, but the server is not authenticated. `disable`
 /// never starts TLS.
+///
+/// `verify_full` (libpq's `sslmode=verify-full`) insists on the root
+/// certificate: without one it is an error, not an unauthenticated link.
 fn tls_connector(
     mode: SslMode,
+    verify_full: bool,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+) -> Result<(tokio_postgres_rustls::MakeRustlsConnect, Option<PathBuf>), String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -268,6 +302,12 @@ fn tls_connector(
             .map(|h| Path::new(&h).join(".postgresql/root.crt"))
             .filter(|p| p.is_file())
     });
+    if verify_full && root_file.is_none() {
+        return Err(
+            "sslmode=verify-full needs the root certificate that signed the server's: set $PGSSLROOTCERT to its file or put it in ~/.postgresql/root.crt".into(),
+        );
+    }
+    let roots = root_file.clone().filter(|_| mode != SslMode::Disable);
     let config = match root_file {
         Some(file) if mode != SslMode::Disable => {
             let mut roots = rustls::RootCertStore::empty();
@@ -286,7 +326,7 @@ fn tls_connector(
             .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
             .with_no_client_auth(),
     };
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    Ok((tokio_postgres_rustls::MakeRustlsConnect::new(config), roots))
 }
 
 /// libpq's `sslmode=prefer|require` without a root certificate: encrypt,
@@ -450,6 +490,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sslmode"), "{err}");
+        let err =
+            PgTarget::parse_with("postgres://u@h/d?sslmode=verify-ca", None, &vars(&[]), None)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("verify-full"), "{err}");
+    }
+
+    #[test]
+    fn verify_full_needs_a_root_certificate() {
+        let url = "postgres://u@h/d?sslmode=verify-full";
+        let err = PgTarget::parse_with(url, None, &vars(&[]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PGSSLROOTCERT") && err.contains("verify-full"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.crt");
+        let m = missing.display().to_string();
+        let env = |k: &str| (k == "PGSSLROOTCERT").then(|| m.clone());
+        let err = PgTarget::parse_with(url, None, &env, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&m), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod connect;
 mod migrate;
 mod schema;
+mod status;
 
 pub use connect::{PasswordSource, PgTarget};
 pub use migrate::{Export, MigrateReport, export_sqlite};
@@ -26,7 +27,7 @@ use postgres::{Client, Statement};
 
 use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
-use super::sqlite::{legacy_note, pid_alive, ts};
+use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
 };
@@ -389,13 +390,14 @@ impl PgStore {
 
     // ----- the audit log's chain -----
 
-    /// Append audit records in one transaction, refused on a log whose
-    /// chain is broken (a corrupted log must stop actions, not record
-    /// beside them). Appends take turns on the counter row.
-    fn with_audit<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Transaction<'_>, &Prepared) -> Result<T, postgres::Error>,
-    ) -> Result<T, StoreError> {
+    /// Append one audit record (and, in the same transaction, the row it
+    /// indexes), refused on a log whose chain is broken (a corrupted log
+    /// must stop actions, not record beside them). One statement: the
+    /// server takes the chain's turn, hashes and inserts, and commits
+    /// without waiting for the disk, so no append waits on another's round
+    /// trip or fsync; the synchronous write after it makes this record
+    /// durable before the call returns (see `schema::V3`).
+    fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
         let report = self.chain_report()?;
         if let Some(b) = &report.broken {
             return Err(StoreError::Tampered {
@@ -405,64 +407,151 @@ impl PgStore {
                 ),
             });
         }
-        let mut f = Some(f);
-        let (out, appended) = self.with(false, |s| {
-            let p = Prepared::on(s)?;
-            let flush = s.st(
-                "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
-                 ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at",
-            )?;
-            let checkpoint = s.st(
-                "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at) VALUES (1, $1, $2, $3)
-                 ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
-                 WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
-            )?;
-            let mut tx = s.client.transaction()?;
-            // Appends take turns on the counter row until they commit: the
-            // commit does not wait for the disk here, so the next append
-            // need not either (group commit); the flush below makes this
-            // one durable before the call returns.
-            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-            let f = f.take().expect("run once: writes are not retried");
-            let out = f(&mut tx, &p)?;
-            // Records appended right after the head this process walked
-            // carry the chain on: the stored checkpoint moves with them,
-            // so the next action anywhere walks from here.
-            {
-                let app = p.appended.borrow();
-                if let (Some(first), Some(last)) = (app.first(), app.last())
-                    && report.head.as_deref().unwrap_or("") == first.prev
-                    && report.records as i64 + 1 == first.id
-                {
-                    tx.execute(&checkpoint, &[&last.id, &last.hash, &ts(Utc::now())])?;
+        let (id, prev, hash) = self.with(false, |s| {
+            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
+                &rec.at,
+                &rec.actor,
+                &rec.action,
+                &rec.env,
+                &rec.version,
+                &rec.from_version,
+                &rec.outcome,
+                &rec.detail,
+                &rec.finishes,
+                &rec.note,
+            ];
+            let row = match &also {
+                Also::Nothing => {
+                    let st = s.st(APPEND)?;
+                    s.client.query_one(&st, &fields)?
                 }
-            }
-            tx.commit()?;
+                Also::Deploy { started, rec: d } => {
+                    let st = s.st(APPEND_DEPLOY)?;
+                    let (version, from, at, kind) = (
+                        d.version.as_str(),
+                        d.from_version.as_ref().map(|v| v.as_str()),
+                        ts(d.at),
+                        d.kind.as_str(),
+                    );
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &d.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &from,
+                        &at,
+                        &d.actor,
+                        &kind,
+                        started,
+                        &d.url,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+                Also::Approval(a) => {
+                    let st = s.st(APPEND_APPROVAL)?;
+                    let (version, at, decision) =
+                        (a.version.as_str(), ts(a.at), a.decision.as_str());
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &a.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &decision,
+                        &a.actor,
+                        &at,
+                        &a.note,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+            };
             // A write of this session's own row, committed synchronously:
             // it waits until the log is on disk up to it, this append's
             // commit included (and shares the flush with everyone's).
+            let flush = s.st(FLUSH)?;
             s.client.execute(&flush, &[&ts(Utc::now())])?;
-            Ok((out, p.appended.into_inner()))
+            Ok((
+                row.try_get::<_, i64>(0)?,
+                row.try_get::<_, String>(1)?,
+                row.try_get::<_, String>(2)?,
+            ))
         })?;
-        // Records this process appended right after the head it had
-        // walked need no walk of their own.
-        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ver) = v.as_mut() {
-            for a in appended {
-                if ver.report.intact()
-                    && ver.report.head.as_deref().unwrap_or("") == a.prev
-                    && ver.key.0.unwrap_or(0) + 1 == a.id
-                    && ver.key.1 + 1 == a.id
-                {
-                    ver.key = (Some(a.id), a.id);
-                    ver.report.head = Some(a.hash);
-                    ver.report.records += 1;
-                }
-            }
+        // The server hashed what this process would have: say so at once
+        // if not (the next walk would report the record as broken).
+        let mine = ChainRow {
+            id,
+            prev_hash: Some(prev.clone()),
+            ..rec.clone()
         }
-        Ok(out)
+        .compute_hash(&prev);
+        if mine != hash {
+            self.note(format!(
+                "audit record #{id} was hashed by the server as {hash}, not {mine}: the database's shipdeck_append function differs from this shipdeck's"
+            ));
+            return Ok(id);
+        }
+        // A record appended right after the head this process walked
+        // needs no walk of its own.
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ver) = v.as_mut()
+            && ver.report.intact()
+            && ver.report.head.as_deref().unwrap_or("") == prev
+            && ver.key.0.unwrap_or(0) + 1 == id
+            && ver.key.1 + 1 == id
+        {
+            ver.key = (Some(id), id);
+            ver.report.head = Some(hash);
+            ver.report.records += 1;
+        }
+        Ok(id)
     }
 
+    /// The record that ends `started` with `outcome`, copying its actor,
+    /// action, env and versions; `None` for an "unknown" after a recorded
+    /// outcome, which adds nothing.
+    fn finish_row(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<Option<ChainRow>, StoreError> {
+        let (finished, r) = self.with(true, |s| {
+            let done = s.st("SELECT EXISTS (SELECT 1 FROM shipdeck_audit WHERE finishes = $1)")?;
+            let row = s.st(
+                "SELECT actor, action, env, version, from_version FROM shipdeck_audit WHERE id = $1",
+            )?;
+            let finished: bool = if outcome == Outcome::Unknown {
+                s.client.query_one(&done, &[&started])?.get(0)
+            } else {
+                false
+            };
+            Ok((finished, s.client.query_one(&row, &[&started])?))
+        })?;
+        if finished {
+            return Ok(None);
+        }
+        let (actor, action, env): (String, String, String) =
+            (self.get(&r, 0)?, self.get(&r, 1)?, self.get(&r, 2)?);
+        let (version, from): (Option<String>, Option<String>) =
+            (self.get(&r, 3)?, self.get(&r, 4)?);
+        // Values this store wrote; one that does not parse is recorded as
+        // it stands rather than lost.
+        let action = ActionKind::parse(&action).unwrap_or(ActionKind::Promote);
+        let version = version.and_then(|v| Version::parse(&v).ok());
+        let from = from.and_then(|v| Version::parse(&v).ok());
+        Ok(Some(new_row(
+            &NewAudit {
+                at,
+                actor: &actor,
+                action,
+                env: &env,
+                version: version.as_ref(),
+                from_version: from.as_ref(),
+                outcome,
+                detail,
+            },
+            Some(started),
+            None,
+        )))
+    }
     /// The chain's state, walked again from the last intact point only
     /// when records were added since (the highest id and the counter).
     fn chain_report(&self) -> Result<ChainReport, StoreError> {
@@ -600,9 +689,13 @@ impl PgStore {
         {
             let id = report.records as i64;
             if stored.is_none_or(|s| id - s >= CHECKPOINT_EVERY) {
+                // Its commit need not wait for the disk (a lost checkpoint
+                // only costs a longer walk), so that the processes moving it
+                // at once do not queue on one another's fsync.
                 let saved = self.with(false, |s| {
                     let st = s.st(
-                        "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at) VALUES (1, $1, $2, $3)
+                        "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
+                         SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
                          ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
                          WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
                     )?;
@@ -692,134 +785,57 @@ impl PgStore {
     }
 }
 
-/// Statements an audit transaction uses, prepared before it starts, and
-/// the records it appended (id, prev, hash).
-pub(super) struct Prepared {
-    next_id: Statement,
-    last_hash: Statement,
-    insert: Statement,
-    finished: Statement,
-    started: Statement,
-    appended: std::cell::RefCell<Vec<Appended>>,
+/// What an append writes beside its audit record, in the same transaction.
+enum Also<'a> {
+    Nothing,
+    Deploy { started: i64, rec: &'a DeployRecord },
+    Approval(&'a Approval),
 }
 
-struct Appended {
-    id: i64,
-    prev: String,
-    hash: String,
-}
-
-impl Prepared {
-    fn on(s: &mut Session) -> Result<Prepared, postgres::Error> {
-        Ok(Prepared {
-            next_id: s.st("UPDATE shipdeck_audit_seq SET last = last + 1 WHERE one = 1 RETURNING last")?,
-            last_hash: s.st("SELECT hash FROM shipdeck_audit WHERE id < $1 ORDER BY id DESC LIMIT 1")?,
-            insert: s.st(
-                "INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )?,
-            finished: s.st("SELECT EXISTS (SELECT 1 FROM shipdeck_audit WHERE finishes = $1)")?,
-            started: s.st("SELECT actor, action, env, version, from_version FROM shipdeck_audit WHERE id = $1")?,
-            appended: std::cell::RefCell::new(Vec::new()),
-        })
-    }
-
-    /// Append one record chained to the newest one. The counter row's
-    /// update makes concurrent appends wait for each other until commit,
-    /// and the read after it sees the record the one before committed.
-    fn insert_audit(
-        &self,
-        tx: &mut postgres::Transaction<'_>,
-        r: &NewAudit<'_>,
-        finishes: Option<i64>,
-        note: Option<&str>,
-    ) -> Result<i64, postgres::Error> {
-        let id: i64 = tx.query_one(&self.next_id, &[])?.get(0);
-        let prev: String = tx
-            .query_opt(&self.last_hash, &[&id])?
-            .and_then(|r| r.get::<_, Option<String>>(0))
-            .unwrap_or_default();
-        let row = ChainRow {
-            id,
-            at: ts(r.at),
-            actor: r.actor.to_string(),
-            action: r.action.as_str().to_string(),
-            env: r.env.to_string(),
-            version: r.version.map(|v| v.as_str().to_string()),
-            from_version: r.from_version.map(|v| v.as_str().to_string()),
-            outcome: r.outcome.as_str().to_string(),
-            detail: r.detail.to_string(),
-            finishes,
-            note: note.map(str::to_string),
-            prev_hash: Some(prev.clone()),
-            hash: None,
-        };
-        let hash = row.compute_hash(&prev);
-        tx.execute(
-            &self.insert,
-            &[
-                &row.id,
-                &row.at,
-                &row.actor,
-                &row.action,
-                &row.env,
-                &row.version,
-                &row.from_version,
-                &row.outcome,
-                &row.detail,
-                &row.finishes,
-                &row.note,
-                &prev,
-                &hash,
-            ],
-        )?;
-        self.appended.borrow_mut().push(Appended { id, prev, hash });
-        Ok(id)
-    }
-
-    /// Append the outcome record of `started`, copying its actor, action,
-    /// env and versions; an "unknown" after a recorded outcome adds nothing.
-    fn insert_finish(
-        &self,
-        tx: &mut postgres::Transaction<'_>,
-        started: i64,
-        at: DateTime<Utc>,
-        outcome: Outcome,
-        detail: &str,
-    ) -> Result<(), postgres::Error> {
-        if outcome == Outcome::Unknown {
-            let finished: bool = tx.query_one(&self.finished, &[&started])?.get(0);
-            if finished {
-                return Ok(());
-            }
-        }
-        let r = tx.query_one(&self.started, &[&started])?;
-        let (actor, action, env): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-        let (version, from): (Option<String>, Option<String>) = (r.get(3), r.get(4));
-        // Values this store wrote; one that does not parse is recorded as
-        // it stands rather than lost.
-        let action = ActionKind::parse(&action).unwrap_or(ActionKind::Promote);
-        let version = version.and_then(|v| Version::parse(&v).ok());
-        let from = from.and_then(|v| Version::parse(&v).ok());
-        self.insert_audit(
-            tx,
-            &NewAudit {
-                at,
-                actor: &actor,
-                action,
-                env: &env,
-                version: version.as_ref(),
-                from_version: from.as_ref(),
-                outcome,
-                detail,
-            },
-            Some(started),
-            None,
-        )?;
-        Ok(())
+/// A new record's stored columns (its id, previous hash and hash are the
+/// server's to give, under the chain's turn).
+fn new_row(r: &NewAudit<'_>, finishes: Option<i64>, note: Option<&str>) -> ChainRow {
+    ChainRow {
+        id: 0,
+        at: ts(r.at),
+        actor: r.actor.to_string(),
+        action: r.action.as_str().to_string(),
+        env: r.env.to_string(),
+        version: r.version.map(|v| v.as_str().to_string()),
+        from_version: r.from_version.map(|v| v.as_str().to_string()),
+        outcome: r.outcome.as_str().to_string(),
+        detail: r.detail.to_string(),
+        finishes,
+        note: note.map(str::to_string),
+        prev_hash: None,
+        hash: None,
     }
 }
 
+/// One append: `shipdeck_append` with the record's fields as `$1`..`$10`,
+/// and the statement's other rows, if any, as data-modifying CTEs.
+macro_rules! append_sql {
+    ($also:literal) => {
+        concat!(
+            $also,
+            " SELECT out_id, out_prev, out_hash FROM shipdeck_append(
+                $1::text, $2::text, $3::text, $4::text, $5::text,
+                $6::text, $7::text, $8::text, $9::bigint, $10::text)"
+        )
+    };
+}
+
+const APPEND: &str = append_sql!("");
+const APPEND_DEPLOY: &str = append_sql!(
+    "WITH d AS (INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                VALUES ($11, $12, $13, $14, $15, $16, $17, $18))"
+);
+const APPEND_APPROVAL: &str = append_sql!(
+    "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
+                VALUES ($11, $12, $13, $14, $15, $16))"
+);
+const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
+     ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// A lock session's token: random enough that two sessions never pick
 /// the same (a single-bigint advisory key, positive).
 fn random_token() -> i64 {
@@ -856,7 +872,7 @@ const LOCK_ROW: &str = "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires
 
 impl Store for PgStore {
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
-        self.with_audit(|tx, p| p.insert_audit(tx, rec, None, None))
+        self.append(&new_row(rec, None, None), Also::Nothing)
     }
 
     fn audit_finish(
@@ -866,7 +882,10 @@ impl Store for PgStore {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with_audit(|tx, p| p.insert_finish(tx, started, at, outcome, detail))
+        if let Some(row) = self.finish_row(started, at, outcome, detail)? {
+            self.append(&row, Also::Nothing)?;
+        }
+        Ok(())
     }
 
     fn record_deploy(
@@ -875,66 +894,38 @@ impl Store for PgStore {
         rec: &DeployRecord,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with_audit(|tx, p| {
-            tx.execute(
-                "INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &rec.env,
-                    &rec.version.as_str(),
-                    &rec.from_version.as_ref().map(|v| v.as_str()),
-                    &ts(rec.at),
-                    &rec.actor,
-                    &rec.kind.as_str(),
-                    &started,
-                    &rec.url,
-                ],
-            )?;
-            p.insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
-        })
+        let row = self
+            .finish_row(started, rec.at, Outcome::Succeeded, detail)?
+            .ok_or_else(|| self.corrupt(format!("deploy #{started} cannot be finished")))?;
+        self.append(&row, Also::Deploy { started, rec }).map(|_| ())
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
-        self.with_audit(|tx, p| {
-            tx.execute(
-                "INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &a.env,
-                    &a.version.as_str(),
-                    &a.decision.as_str(),
-                    &a.actor,
-                    &ts(a.at),
-                    &a.note,
-                ],
-            )?;
-            let detail = match (&a.decision, &a.note) {
-                (Decision::Go, Some(n)) => format!("Go: {n}"),
-                (Decision::Go, None) => "Go".to_string(),
-                (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
-                (Decision::NoGo, None) => "No-Go".to_string(),
-            };
-            p.insert_audit(
-                tx,
-                &NewAudit {
-                    at: a.at,
-                    actor: &a.actor,
-                    action: match a.decision {
-                        Decision::Go => ActionKind::Approve,
-                        Decision::NoGo => ActionKind::Reject,
-                    },
-                    env: &a.env,
-                    version: Some(&a.version),
-                    from_version: None,
-                    outcome: Outcome::Succeeded,
-                    detail: &detail,
+        let detail = match (&a.decision, &a.note) {
+            (Decision::Go, Some(n)) => format!("Go: {n}"),
+            (Decision::Go, None) => "Go".to_string(),
+            (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
+            (Decision::NoGo, None) => "No-Go".to_string(),
+        };
+        let row = new_row(
+            &NewAudit {
+                at: a.at,
+                actor: &a.actor,
+                action: match a.decision {
+                    Decision::Go => ActionKind::Approve,
+                    Decision::NoGo => ActionKind::Reject,
                 },
-                None,
-                a.note.as_deref(),
-            )
-        })
+                env: &a.env,
+                version: Some(&a.version),
+                from_version: None,
+                outcome: Outcome::Succeeded,
+                detail: &detail,
+            },
+            None,
+            a.note.as_deref(),
+        );
+        self.append(&row, Also::Approval(a))
     }
-
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(true, |s| {
@@ -1046,25 +1037,16 @@ impl Store for PgStore {
             )?;
             Ok((s.client.query(&a, &[&env])?, s.client.query(&b, &[&env])?))
         })?;
-        let from_audit = rows
+        let rows = rows
             .iter()
             .map(|r| {
-                let action: String = self.get(r, 0)?;
-                let version: Option<String> = self.get(r, 1)?;
-                let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
-                let note: Option<String> = self.get(r, 4)?;
-                let detail: String = self.get(r, 5)?;
-                Ok(Approval {
-                    env: env.to_string(),
-                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                    decision: if action == "approve" {
-                        Decision::Go
-                    } else {
-                        Decision::NoGo
-                    },
+                Ok(status::DecisionRow {
+                    action: self.get(r, 0)?,
+                    version: self.get(r, 1)?,
                     actor: self.get(r, 2)?,
-                    at: self.parse_time(&self.get::<String>(r, 3)?)?,
-                    note: note.or_else(|| legacy_note(&action, &detail)),
+                    at: self.get(r, 3)?,
+                    note: self.get(r, 4)?,
+                    detail: self.get(r, 5)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1072,30 +1054,14 @@ impl Store for PgStore {
             .iter()
             .map(|r| {
                 Ok((
-                    self.get::<String>(r, 0)?,
-                    self.get::<String>(r, 1)?,
-                    self.get::<String>(r, 2)?,
-                    self.get::<String>(r, 3)?,
+                    self.get(r, 0)?,
+                    self.get(r, 1)?,
+                    self.get(r, 2)?,
+                    self.get(r, 3)?,
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let expected: Vec<(String, String, String, String)> = from_audit
-            .iter()
-            .map(|a| {
-                (
-                    a.version.as_str().to_string(),
-                    a.decision.as_str().to_string(),
-                    a.actor.clone(),
-                    ts(a.at),
-                )
-            })
-            .collect();
-        if indexed != expected {
-            self.note(format!(
-                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
-            ));
-        }
-        Ok(from_audit)
+        self.decisions(env, rows, indexed)
     }
 
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
@@ -1224,10 +1190,7 @@ impl Store for PgStore {
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        let stale = !alive
-            || info.expires_at < now
-            || (info.host == crate::host::hostname() && !pid_alive(info.pid));
-        Ok((!stale).then_some(info))
+        Ok(status::live(info, alive, now))
     }
 
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
@@ -1448,6 +1411,17 @@ impl Store for PgStore {
             s.client.execute(&st, &[&host, &i64::from(pid)])
         })
         .map(|_| ())
+    }
+
+    /// One statement, one round trip: see `status.rs`.
+    fn status_reads(
+        &self,
+        envs: &[super::EnvKeys<'_>],
+        recent: usize,
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<super::StatusReads, StoreError> {
+        self.read_status(envs, recent, now, fresh_since)
     }
 
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {

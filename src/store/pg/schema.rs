@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 2] = [V1, V2];
+const STEPS: [&str; 3] = [V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -162,6 +162,48 @@ CREATE TABLE shipdeck_presence (
 );
 CREATE TRIGGER shipdeck_presence_changed AFTER INSERT OR DELETE ON shipdeck_presence
     FOR EACH ROW EXECUTE FUNCTION shipdeck_notify_change();
+"#;
+
+/// Version 3: an append in one statement. The counter row is the chain's
+/// turn-taking: from the moment an append takes it until its commit, no
+/// other append can go, so that critical section must not wait for a
+/// client's round trip nor for the disk. This function takes the turn,
+/// reads the newest record's hash (a fresh snapshot after the wait, so it
+/// sees the record the one before committed), hashes the new record
+/// exactly as `chain::ChainRow::compute_hash` does (SHA-256 over the
+/// previous hash, a newline and the compact JSON array of the fields) and
+/// inserts it; its commit does not wait for the disk (the caller's next
+/// statement, a synchronous write, does, sharing the flush with every
+/// other append's). SECURITY INVOKER: the caller's grants still decide,
+/// so the role needs INSERT on the audit log and UPDATE on the counter,
+/// nothing more.
+const V3: &str = r#"
+CREATE FUNCTION shipdeck_append(
+    p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT, p_version TEXT,
+    p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT, p_note TEXT,
+    OUT out_id BIGINT, OUT out_prev TEXT, OUT out_hash TEXT)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE shipdeck_audit_seq s SET last = s.last + 1 WHERE s.one = 1 RETURNING s.last INTO out_id;
+    IF out_id IS NULL THEN
+        RAISE EXCEPTION 'the audit counter row is missing' USING ERRCODE = 'data_corrupted';
+    END IF;
+    SELECT a.hash INTO out_prev FROM shipdeck_audit a WHERE a.id < out_id ORDER BY a.id DESC LIMIT 1;
+    out_prev := COALESCE(out_prev, '');
+    out_hash := encode(sha256(convert_to(out_prev || chr(10) || '[' || out_id::text
+        || ',' || to_json(p_at)::text || ',' || to_json(p_actor)::text
+        || ',' || to_json(p_action)::text || ',' || to_json(p_env)::text
+        || ',' || COALESCE(to_json(p_version)::text, 'null')
+        || ',' || COALESCE(to_json(p_from_version)::text, 'null')
+        || ',' || to_json(p_outcome)::text || ',' || to_json(p_detail)::text
+        || ',' || COALESCE(p_finishes::text, 'null')
+        || ',' || COALESCE(to_json(p_note)::text, 'null') || ']', 'UTF8')), 'hex');
+    INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome,
+                                detail, finishes, note, prev_hash, hash)
+    VALUES (out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
+            p_detail, p_finishes, p_note, out_prev, out_hash);
+END $$;
 "#;
 
 /// The append-only triggers every process checks for.

@@ -1,0 +1,307 @@
+//! A status view's reads in one round trip: one statement (one snapshot)
+//! whose answer is a JSON document with every part the view shows — the
+//! latest deploys, per environment its recent deploys, locks, last verdict
+//! and decisions, and who else is watching. The same answers as the
+//! single reads ([`super::PgStore`]'s `Store` methods), parsed by the same
+//! rules; `tests/store_suite.rs` holds both stores to that.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::PgStore;
+use crate::domain::{Approval, Decision, DeployKind, DeployRecord, Version};
+use crate::store::sqlite::{legacy_note, pid_alive, ts};
+use crate::store::{EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError};
+
+/// A deploys row as JSON, in the columns `deploy_rows` reads.
+const DEPLOY_JSON: &str =
+    "json_build_object('env', d.env, 'version', d.version, 'from_version', d.from_version,
+    'at', d.at, 'actor', d.actor, 'kind', d.kind, 'url', d.url)";
+
+/// A lock row as JSON with whether its owner's session still holds its
+/// token (as `LOCK_ROW`).
+fn lock_json(key: &str) -> String {
+    format!(
+        "(SELECT json_build_object('holder', l.holder, 'pid', l.pid, 'host', l.host,
+            'acquired_at', l.acquired_at, 'expires_at', l.expires_at,
+            'alive', EXISTS (SELECT 1 FROM pg_locks p
+                WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
+                  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND p.classid::bigint = (l.token >> 32)
+                  AND p.objid::bigint = (l.token & 4294967295)))
+          FROM shipdeck_locks l WHERE l.env = {key})"
+    )
+}
+
+/// `$1` envs, `$2` their watch keys, `$3` how many recent deploys, `$4`
+/// presence's freshness.
+static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH e AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(env, watch, ord))
+SELECT json_build_object(
+  'latest', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM shipdeck_deploys d
+      WHERE d.id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env)), '[]'),
+  'present', COALESCE((SELECT json_agg(json_build_object('host', p.host, 'pid', p.pid, 'actor', p.actor,
+      'since', p.since, 'last_seen', p.last_seen) ORDER BY p.since, p.host, p.pid)
+      FROM shipdeck_presence p WHERE p.last_seen >= $4::text), '[]'),
+  'envs', COALESCE((SELECT json_agg(json_build_object(
+      'recent', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM
+          (SELECT * FROM shipdeck_deploys x WHERE x.env = e.env ORDER BY x.id DESC LIMIT $3::bigint) d), '[]'),
+      'lock', {lock_env},
+      'watch', {lock_watch},
+      'monitor', (SELECT json_build_object('version', m.version, 'started_at', m.started_at,
+          'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason)
+          FROM shipdeck_monitor_runs m WHERE m.env = e.env ORDER BY m.id DESC LIMIT 1),
+      'decisions', COALESCE((SELECT json_agg(json_build_object('action', a.action, 'version', a.version,
+          'actor', a.actor, 'at', a.at, 'note', a.note, 'detail', a.detail) ORDER BY a.id)
+          FROM shipdeck_audit a WHERE a.env = e.env AND a.finishes IS NULL AND a.outcome = 'succeeded'
+            AND a.action IN ('approve', 'reject')), '[]'),
+      'indexed', COALESCE((SELECT json_agg(json_build_array(x.version, x.decision, x.actor, x.at) ORDER BY x.id)
+          FROM shipdeck_approvals x WHERE x.env = e.env), '[]')
+  ) ORDER BY e.ord) FROM e), '[]')
+)::text",
+        lock_env = lock_json("e.env"),
+        lock_watch = lock_json("e.watch"),
+    )
+});
+
+#[derive(Deserialize)]
+struct Snap {
+    latest: Vec<DeployJ>,
+    present: Vec<PresenceJ>,
+    envs: Vec<EnvJ>,
+}
+
+#[derive(Deserialize)]
+struct DeployJ {
+    env: String,
+    version: String,
+    from_version: Option<String>,
+    at: String,
+    actor: String,
+    kind: String,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PresenceJ {
+    host: String,
+    pid: i64,
+    actor: String,
+    since: String,
+    last_seen: String,
+}
+
+#[derive(Deserialize)]
+struct LockJ {
+    holder: String,
+    pid: i64,
+    host: String,
+    acquired_at: String,
+    expires_at: String,
+    alive: bool,
+}
+
+#[derive(Deserialize)]
+struct MonitorJ {
+    version: String,
+    started_at: String,
+    finished_at: Option<String>,
+    verdict: String,
+    metric: Option<String>,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct EnvJ {
+    recent: Vec<DeployJ>,
+    lock: Option<LockJ>,
+    watch: Option<LockJ>,
+    monitor: Option<MonitorJ>,
+    decisions: Vec<DecisionRow>,
+    indexed: Vec<(String, String, String, String)>,
+}
+
+/// A decision as the audit log records it.
+#[derive(Deserialize)]
+pub(super) struct DecisionRow {
+    pub action: String,
+    pub version: Option<String>,
+    pub actor: String,
+    pub at: String,
+    pub note: Option<String>,
+    pub detail: String,
+}
+
+impl PgStore {
+    pub(super) fn read_status(
+        &self,
+        envs: &[EnvKeys<'_>],
+        recent: usize,
+        now: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<StatusReads, StoreError> {
+        let names: Vec<&str> = envs.iter().map(|k| k.env).collect();
+        let watches: Vec<&str> = envs.iter().map(|k| k.watch).collect();
+        let recent = i64::try_from(recent).unwrap_or(i64::MAX);
+        let fresh = ts(fresh_since);
+        let doc: String = self.with(true, |s| {
+            let st = s.st(&STATUS_SQL)?;
+            s.client
+                .query_one(&st, &[&names, &watches, &recent, &fresh])?
+                .try_get(0)
+        })?;
+        let snap: Snap = serde_json::from_str(&doc)
+            .map_err(|e| self.corrupt(format!("the status read's answer: {e}")))?;
+        if snap.envs.len() != envs.len() {
+            return Err(self.corrupt(format!(
+                "the status read answered for {} environments, not {}",
+                snap.envs.len(),
+                envs.len()
+            )));
+        }
+        let here = crate::host::hostname();
+        let mut present = Vec::with_capacity(snap.present.len());
+        for p in snap.present {
+            let pid = u32::try_from(p.pid).unwrap_or(u32::MAX);
+            if p.host == here && !pid_alive(pid) {
+                continue;
+            }
+            present.push(Presence {
+                actor: p.actor,
+                host: p.host,
+                pid,
+                since: self.parse_time(&p.since)?,
+                last_seen: self.parse_time(&p.last_seen)?,
+            });
+        }
+        let mut out = StatusReads {
+            latest: self.deploys_of(snap.latest)?,
+            envs: Vec::with_capacity(envs.len()),
+            present,
+        };
+        for (k, e) in envs.iter().zip(snap.envs) {
+            out.envs.push(EnvReads {
+                recent: self.deploys_of(e.recent)?,
+                lock: e
+                    .lock
+                    .map(|l| self.live_lock(k.env, l, now))
+                    .transpose()?
+                    .flatten(),
+                watch: e
+                    .watch
+                    .map(|l| self.live_lock(k.watch, l, now))
+                    .transpose()?
+                    .flatten(),
+                last_monitor: e
+                    .monitor
+                    .map(|m| {
+                        Ok::<_, StoreError>(MonitorRecord {
+                            env: k.env.to_string(),
+                            version: Version::parse(&m.version).map_err(|e| self.corrupt(e))?,
+                            started_at: self.parse_time(&m.started_at)?,
+                            finished_at: m.finished_at.map(|f| self.parse_time(&f)).transpose()?,
+                            verdict: m.verdict,
+                            metric: m.metric,
+                            reason: m.reason,
+                        })
+                    })
+                    .transpose()?,
+                approvals: self.decisions(k.env, e.decisions, e.indexed)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn deploys_of(&self, rows: Vec<DeployJ>) -> Result<Vec<DeployRecord>, StoreError> {
+        rows.into_iter()
+            .map(|d| {
+                Ok(DeployRecord {
+                    version: Version::parse(&d.version).map_err(|e| self.corrupt(e))?,
+                    from_version: self.parse_version(d.from_version)?,
+                    at: self.parse_time(&d.at)?,
+                    kind: DeployKind::parse(&d.kind)
+                        .ok_or_else(|| self.corrupt(format!("deploy kind {:?}", d.kind)))?,
+                    env: d.env,
+                    actor: d.actor,
+                    url: d.url,
+                })
+            })
+            .collect()
+    }
+
+    fn live_lock(
+        &self,
+        env: &str,
+        l: LockJ,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LockInfo>, StoreError> {
+        let info = LockInfo {
+            env: env.to_string(),
+            holder: l.holder,
+            pid: u32::try_from(l.pid).map_err(|_| self.corrupt(format!("lock pid {}", l.pid)))?,
+            host: l.host,
+            acquired_at: self.parse_time(&l.acquired_at)?,
+            expires_at: self.parse_time(&l.expires_at)?,
+        };
+        Ok(live(info, l.alive, now))
+    }
+
+    /// Decisions about `env` as the audit log records them; the approvals
+    /// table is only an index, and a disagreement is reported.
+    pub(super) fn decisions(
+        &self,
+        env: &str,
+        rows: Vec<DecisionRow>,
+        indexed: Vec<(String, String, String, String)>,
+    ) -> Result<Vec<Approval>, StoreError> {
+        let from_audit = rows
+            .into_iter()
+            .map(|r| {
+                let version = r
+                    .version
+                    .ok_or_else(|| self.corrupt("a decision without version"))?;
+                Ok(Approval {
+                    env: env.to_string(),
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    decision: if r.action == "approve" {
+                        Decision::Go
+                    } else {
+                        Decision::NoGo
+                    },
+                    at: self.parse_time(&r.at)?,
+                    note: r.note.or_else(|| legacy_note(&r.action, &r.detail)),
+                    actor: r.actor,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let expected: Vec<(String, String, String, String)> = from_audit
+            .iter()
+            .map(|a| {
+                (
+                    a.version.as_str().to_string(),
+                    a.decision.as_str().to_string(),
+                    a.actor.clone(),
+                    ts(a.at),
+                )
+            })
+            .collect();
+        if indexed != expected {
+            self.note(format!(
+                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
+            ));
+        }
+        Ok(from_audit)
+    }
+}
+
+/// A lock that still holds: its owner's session alive, not expired, and
+/// not held by a process of this host that is gone.
+pub(super) fn live(info: LockInfo, alive: bool, now: DateTime<Utc>) -> Option<LockInfo> {
+    let stale = !alive
+        || info.expires_at < now
+        || (info.host == crate::host::hostname() && !pid_alive(info.pid));
+    (!stale).then_some(info)
+}
