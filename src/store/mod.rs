@@ -298,3 +298,83 @@ pub trait Store: Send + Sync {
         Ok(out)
     }
 }
+
+/// How an audit record reads once its two halves are joined: the outcome
+/// word (`fin`, else `status`) and the detail (what was attempted, then how
+/// it ended). A "started" record with no outcome is in progress while a live
+/// lock taken for it is held (`live` says so; asked only then); otherwise its
+/// process died before it recorded one: "unknown", and the detail says why.
+/// One reading for both stores, so SQLite and PostgreSQL show the same audit.
+pub(crate) fn audit_outcome(
+    status: String,
+    detail: String,
+    fin: Option<String>,
+    fin_detail: Option<String>,
+    live: impl FnOnce() -> Result<bool, StoreError>,
+) -> Result<(String, String), StoreError> {
+    let fin = match (status.as_str(), fin) {
+        ("started", None) => (!live()?).then(|| "unknown".to_string()),
+        (_, f) => f,
+    };
+    let detail = match fin_detail {
+        Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
+        _ if fin.as_deref() == Some("unknown") => {
+            format!("{detail} — no outcome recorded: the process ended before the backend answered")
+        }
+        _ => detail,
+    };
+    Ok((fin.unwrap_or(status), detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_lock() -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    #[test]
+    fn audit_outcome_prefers_the_recorded_outcome_and_joins_details() {
+        let r = audit_outcome(
+            "started".into(),
+            "deploy v2".into(),
+            Some("failed".into()),
+            Some("exit 1".into()),
+            || panic!("a finished record must not look for a lock"),
+        )
+        .unwrap();
+        assert_eq!(r, ("failed".into(), "deploy v2 — exit 1".into()));
+        let r = audit_outcome(
+            "ok".into(),
+            "approve".into(),
+            None,
+            Some(String::new()),
+            no_lock,
+        )
+        .unwrap();
+        assert_eq!(r, ("ok".into(), "approve".into()));
+    }
+
+    #[test]
+    fn audit_outcome_of_a_started_record_depends_on_its_lock() {
+        let held = audit_outcome("started".into(), "deploy v2".into(), None, None, || {
+            Ok(true)
+        });
+        assert_eq!(held.unwrap(), ("started".into(), "deploy v2".into()));
+        let (outcome, detail) =
+            audit_outcome("started".into(), "deploy v2".into(), None, None, no_lock).unwrap();
+        assert_eq!(outcome, "unknown");
+        assert!(
+            detail.starts_with("deploy v2 — no outcome recorded"),
+            "{detail}"
+        );
+        let err = audit_outcome("started".into(), "d".into(), None, None, || {
+            Err(StoreError::Corrupt {
+                path: "s".into(),
+                cause: "c".into(),
+            })
+        });
+        assert!(err.is_err(), "a failed lock read is an error, not a guess");
+    }
+}

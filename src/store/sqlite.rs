@@ -10,7 +10,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainReport, ChainRow};
-use super::{Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError, Unfinished};
+use super::{
+    Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError, Unfinished,
+    audit_outcome,
+};
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
@@ -1207,26 +1210,11 @@ impl Store for SqliteStore {
                     fin_at,
                 )| {
                     let at = self.parse_time(&at)?;
-                    // A started action with no outcome is in progress while a live
-                    // lock taken for it is held; otherwise its process died: unknown.
-                    let fin = match (status.as_str(), fin) {
-                        ("started", None) => {
-                            let live = self
-                                .lock_of(&env, Utc::now())?
-                                .is_some_and(|l| l.acquired_at <= at);
-                            (!live).then(|| "unknown".to_string())
-                        }
-                        (_, f) => f,
-                    };
-                    let outcome = fin.as_deref().unwrap_or(&status);
-                    // What was attempted, then how it ended.
-                    let detail = match fin_detail {
-                        Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
-                        _ if fin.as_deref() == Some("unknown") => format!(
-                            "{detail} — no outcome recorded: the process ended before the backend answered"
-                        ),
-                        _ => detail,
-                    };
+                    let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                        Ok(self
+                            .lock_of(&env, Utc::now())?
+                            .is_some_and(|l| l.acquired_at <= at))
+                    })?;
                     Ok(AuditEntry {
                         id,
                         at,
@@ -1236,7 +1224,7 @@ impl Store for SqliteStore {
                         env,
                         version: self.parse_version(version)?,
                         from_version: self.parse_version(from)?,
-                        outcome: Outcome::parse(outcome)
+                        outcome: Outcome::parse(&outcome)
                             .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
                         detail,
                         finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,

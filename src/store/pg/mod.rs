@@ -30,6 +30,7 @@ use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
+    audit_outcome,
 };
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
@@ -949,25 +950,11 @@ impl Store for PgStore {
                 let fin: Option<String> = self.get(r, 9)?;
                 let fin_detail: Option<String> = self.get(r, 10)?;
                 let fin_at: Option<String> = self.get(r, 11)?;
-                // A started action with no outcome is in progress while a
-                // live lock taken for it is held; otherwise its owner died.
-                let fin = match (status.as_str(), fin) {
-                    ("started", None) => {
-                        let live = self
-                            .lock_of(&env, Utc::now())?
-                            .is_some_and(|l| l.acquired_at <= at);
-                        (!live).then(|| "unknown".to_string())
-                    }
-                    (_, f) => f,
-                };
-                let outcome = fin.as_deref().unwrap_or(&status);
-                let detail = match fin_detail {
-                    Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
-                    _ if fin.as_deref() == Some("unknown") => format!(
-                        "{detail} — no outcome recorded: the process ended before the backend answered"
-                    ),
-                    _ => detail,
-                };
+                let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                    Ok(self
+                        .lock_of(&env, Utc::now())?
+                        .is_some_and(|l| l.acquired_at <= at))
+                })?;
                 let action: String = self.get(r, 3)?;
                 Ok(AuditEntry {
                     id,
@@ -978,7 +965,7 @@ impl Store for PgStore {
                     env,
                     version: self.parse_version(self.get(r, 5)?)?,
                     from_version: self.parse_version(self.get(r, 6)?)?,
-                    outcome: Outcome::parse(outcome)
+                    outcome: Outcome::parse(&outcome)
                         .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
                     detail,
                     finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
