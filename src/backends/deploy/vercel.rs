@@ -56,15 +56,90 @@ use crate::domain::Version;
 
 const PUBLIC_API: &str = "https://api.vercel.com";
 
+/// One Vercel project's REST API, as both the deploy backend and the
+/// version source call it: the base URL, the bearer token, and `teamId` on
+/// every call when the project belongs to a team.
 #[derive(Clone, Debug)]
-pub struct Vercel {
+struct Api {
     client: reqwest::Client,
-    api: String,
+    base: String,
     project: String,
     team: Option<String>,
     token_env: String,
-    pub(super) name: String,
     timeout: Duration,
+}
+
+impl Api {
+    fn new(
+        client: reqwest::Client,
+        api_url: Option<&str>,
+        project: &str,
+        team: Option<&String>,
+        token_env: &str,
+        timeout: Duration,
+    ) -> Self {
+        Api {
+            client,
+            base: api_url
+                .unwrap_or(PUBLIC_API)
+                .trim_end_matches('/')
+                .to_string(),
+            project: project.to_string(),
+            team: team.cloned(),
+            token_env: token_env.to_string(),
+            timeout,
+        }
+    }
+
+    /// The token, read afresh for each operation; `backend` names it in
+    /// errors.
+    fn token(&self, backend: &str) -> Result<String, BackendError> {
+        Ok(secret(backend, Some(&self.token_env))?.unwrap_or_default())
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        let rb = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        match &self.team {
+            Some(t) => rb.query(&[("teamId", t)]),
+            None => rb,
+        }
+    }
+
+    /// `GET {path}` with `query`, read (retried as reads are) and required
+    /// to answer 2xx with JSON; `call` names it in errors.
+    async fn read_json(
+        &self,
+        backend: &str,
+        call: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        token: &str,
+        deadline: Instant,
+    ) -> Result<Value, BackendError> {
+        let a = call::send(backend, call, Kind::Read, deadline, self.timeout, || {
+            self.request(reqwest::Method::GET, path, token).query(query)
+        })
+        .await?;
+        if !a.ok() {
+            return Err(a.error(backend, call));
+        }
+        a.json(backend, call)
+    }
+}
+
+/// A deployment id fit to go into a URL path.
+fn usable_id(id: &&str) -> bool {
+    id.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[derive(Clone, Debug)]
+pub struct Vercel {
+    api: Api,
+    pub(super) name: String,
 }
 
 /// Does deployment `d` (as listed by the API) carry `version`? See the
@@ -99,29 +174,15 @@ impl Vercel {
         timeout: Duration,
     ) -> Self {
         Vercel {
-            client,
-            api: cfg
-                .api_url
-                .as_deref()
-                .unwrap_or(PUBLIC_API)
-                .trim_end_matches('/')
-                .to_string(),
-            project: cfg.project.clone(),
-            team: cfg.team.clone(),
-            token_env: cfg.token_env.clone(),
+            api: Api::new(
+                client,
+                cfg.api_url.as_deref(),
+                &cfg.project,
+                cfg.team.as_ref(),
+                &cfg.token_env,
+                timeout,
+            ),
             name: format!("Vercel of {env} (project {})", cfg.project),
-            timeout,
-        }
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        let rb = self
-            .client
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(token);
-        match &self.team {
-            Some(t) => rb.query(&[("teamId", t)]),
-            None => rb,
         }
     }
 
@@ -129,18 +190,18 @@ impl Vercel {
     /// Vercel accepted. The engine then waits for the environment to
     /// report the version.
     pub(super) async fn start(&self, version: &Version) -> Result<Started, BackendError> {
-        let deadline = Instant::now() + self.timeout;
-        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let deadline = Instant::now() + self.api.timeout;
+        let token = self.api.token(&self.name)?;
         let (id, page) = self.find_built(version, &token, deadline).await?;
-        let path = format!("/v10/projects/{}/promote/{id}", self.project);
+        let path = format!("/v10/projects/{}/promote/{id}", self.api.project);
         let call = format!("POST {path}");
         let a = call::send(
             &self.name,
             &call,
             Kind::Start,
             deadline,
-            self.timeout,
-            || self.request(reqwest::Method::POST, &path, &token),
+            self.api.timeout,
+            || self.api.request(reqwest::Method::POST, &path, &token),
         )
         .await?;
         if !a.ok() {
@@ -159,10 +220,10 @@ impl Vercel {
     /// Roll production back to the earlier production deployment built for
     /// `version` with Vercel's Instant Rollback; Ok once Vercel accepted.
     pub(super) async fn rollback(&self, version: &Version) -> Result<Started, BackendError> {
-        let deadline = Instant::now() + self.timeout;
-        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
+        let deadline = Instant::now() + self.api.timeout;
+        let token = self.api.token(&self.name)?;
         let (id, page) = self.find_built(version, &token, deadline).await?;
-        let path = format!("/v1/projects/{}/rollback/{id}", self.project);
+        let path = format!("/v1/projects/{}/rollback/{id}", self.api.project);
         let call = format!("POST {path}");
         let description = format!("shipdeck: rollback to {version}");
         let a = call::send(
@@ -170,9 +231,10 @@ impl Vercel {
             &call,
             Kind::Start,
             deadline,
-            self.timeout,
+            self.api.timeout,
             || {
-                self.request(reqwest::Method::POST, &path, &token)
+                self.api
+                    .request(reqwest::Method::POST, &path, &token)
                     .query(&[("description", description.as_str())])
             },
         )
@@ -199,20 +261,16 @@ impl Vercel {
         deadline: Instant,
     ) -> Result<(String, Option<String>), BackendError> {
         let call = "GET /v6/deployments";
-        let a = call::send(&self.name, call, Kind::Read, deadline, self.timeout, || {
-            self.request(reqwest::Method::GET, "/v6/deployments", token)
-                .query(&[
-                    ("projectId", self.project.as_str()),
-                    ("target", "production"),
-                    ("state", "READY"),
-                    ("limit", "100"),
-                ])
-        })
-        .await?;
-        if !a.ok() {
-            return Err(a.error(&self.name, call));
-        }
-        let j = a.json(&self.name, call)?;
+        let query = [
+            ("projectId", self.api.project.as_str()),
+            ("target", "production"),
+            ("state", "READY"),
+            ("limit", "100"),
+        ];
+        let j = self
+            .api
+            .read_json(&self.name, call, "/v6/deployments", &query, token, deadline)
+            .await?;
         let all: Vec<&Value> = j
             .get("deployments")
             .and_then(Value::as_array)
@@ -233,10 +291,7 @@ impl Vercel {
             .get("uid")
             .or_else(|| chosen.get("id"))
             .and_then(Value::as_str)
-            .filter(|id| {
-                id.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            })
+            .filter(usable_id)
             .ok_or_else(|| BackendError::Garbage {
                 backend: format!("{}: {call}", self.name),
                 cause: "a deployment without a usable uid".into(),
@@ -273,14 +328,9 @@ pub fn version_of(d: &Value, from: &str) -> Option<String> {
 /// that serves its production now.
 #[derive(Clone, Debug)]
 pub struct VercelVersion {
-    client: reqwest::Client,
-    api: String,
-    project: String,
-    team: Option<String>,
-    token_env: String,
+    api: Api,
     from: String,
     pub name: String,
-    timeout: Duration,
 }
 
 impl VercelVersion {
@@ -291,52 +341,29 @@ impl VercelVersion {
         timeout: Duration,
     ) -> Self {
         VercelVersion {
-            client,
-            api: cfg
-                .api_url
-                .as_deref()
-                .unwrap_or(PUBLIC_API)
-                .trim_end_matches('/')
-                .to_string(),
-            project: cfg.project.clone(),
-            team: cfg.team.clone(),
-            token_env: cfg.token_env.clone(),
+            api: Api::new(
+                client,
+                cfg.api_url.as_deref(),
+                &cfg.project,
+                cfg.team.as_ref(),
+                &cfg.token_env,
+                timeout,
+            ),
             from: cfg.from.clone(),
             name: format!("Vercel version source of {env} (project {})", cfg.project),
-            timeout,
-        }
-    }
-
-    fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
-        let rb = self
-            .client
-            .get(format!("{}{path}", self.api))
-            .bearer_auth(token);
-        match &self.team {
-            Some(t) => rb.query(&[("teamId", t)]),
-            None => rb,
         }
     }
 
     /// The version production serves, as its deployment's metadata names it.
     pub async fn read(&self) -> Result<String, BackendError> {
-        let deadline = Instant::now() + self.timeout;
-        let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
-        let path = format!("/v9/projects/{}", self.project);
+        let deadline = Instant::now() + self.api.timeout;
+        let token = self.api.token(&self.name)?;
+        let path = format!("/v9/projects/{}", self.api.project);
         let call = format!("GET {path}");
-        let a = call::send(
-            &self.name,
-            &call,
-            Kind::Read,
-            deadline,
-            self.timeout,
-            || self.get(&path, &token),
-        )
-        .await?;
-        if !a.ok() {
-            return Err(a.error(&self.name, &call));
-        }
-        let project = a.json(&self.name, &call)?;
+        let project = self
+            .api
+            .read_json(&self.name, &call, &path, &[], &token, deadline)
+            .await?;
         let garbage = |cause: String| BackendError::Garbage {
             backend: format!("{}: {call}", self.name),
             cause,
@@ -352,26 +379,14 @@ impl VercelVersion {
             let id = serving
                 .get("id")
                 .and_then(Value::as_str)
-                .filter(|id| {
-                    id.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                })
+                .filter(usable_id)
                 .ok_or_else(|| garbage("targets.production has no usable id".into()))?;
             let path = format!("/v13/deployments/{id}");
             let call = format!("GET {path}");
-            let a = call::send(
-                &self.name,
-                &call,
-                Kind::Read,
-                deadline,
-                self.timeout,
-                || self.get(&path, &token),
-            )
-            .await?;
-            if !a.ok() {
-                return Err(a.error(&self.name, &call));
-            }
-            deployment = a.json(&self.name, &call)?;
+            deployment = self
+                .api
+                .read_json(&self.name, &call, &path, &[], &token, deadline)
+                .await?;
         }
         let id = deployment
             .get("id")
