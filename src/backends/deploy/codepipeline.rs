@@ -47,7 +47,7 @@
 //! deploy's deadline.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_codepipeline::error::{ProvideErrorMetadata, SdkError};
@@ -57,6 +57,7 @@ use aws_sdk_codepipeline::types::{
 };
 
 use super::call::{pause, took};
+use super::progress::Pending;
 use super::{Progress, Report, Review, Started, Waiting};
 use crate::backends::BackendError;
 use crate::backends::util::fill;
@@ -93,7 +94,7 @@ pub struct CodePipeline {
     /// chain's configuration reads files and the environment).
     client: Arc<tokio::sync::OnceCell<Sdk>>,
     /// The manual approval the followed execution waits for, while it does.
-    gate: Arc<Mutex<Option<Gate>>>,
+    gate: Pending<Gate>,
 }
 
 /// The SDK client, and the credential chain it signs with.
@@ -157,7 +158,7 @@ impl CodePipeline {
             timeout,
             poll: poll.max(Duration::from_millis(100)),
             client: Arc::new(tokio::sync::OnceCell::new()),
-            gate: Arc::new(Mutex::new(None)),
+            gate: Pending::new(),
         }
     }
 
@@ -340,7 +341,7 @@ impl CodePipeline {
             self.console_url(&id)
         );
         let r = self.follow(&id, t0, deadline, report).await;
-        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.gate.clear();
         // Started: losing track of the execution now leaves the deploy
         // unknown, not failed — it may well be deploying.
         r.map_err(|e| super::github_actions::lost_track(&self.name, e))
@@ -413,7 +414,7 @@ impl CodePipeline {
             let waiting = match approval {
                 Some((stage, action)) => self.open_approval(id, &stage, &action, deadline).await,
                 None => {
-                    *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.gate.clear();
                     None
                 }
             };
@@ -506,7 +507,7 @@ impl CodePipeline {
             ),
             can_answer: true,
         });
-        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = gate;
+        self.gate.set(gate);
         waiting
     }
 
@@ -514,25 +515,17 @@ impl CodePipeline {
     /// Approved or Rejected, with the note as the approval's summary. Sent
     /// once, never repeated.
     pub(super) async fn review(&self, answer: &Review) -> Result<String, BackendError> {
-        let gate = self
-            .gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| BackendError::Command {
-                backend: self.name.clone(),
-                cause: "no execution of this deploy waits on a manual approval now".into(),
-            })?;
-        let (status, word) = if answer.approve {
-            (ApprovalStatus::Approved, "approved")
+        let gate = self.gate.waiting(
+            &self.name,
+            "no execution of this deploy waits on a manual approval now",
+        )?;
+        let status = if answer.approve {
+            ApprovalStatus::Approved
         } else {
-            (ApprovalStatus::Rejected, "rejected")
+            ApprovalStatus::Rejected
         };
-        let summary = if answer.note.trim().is_empty() {
-            format!("{word} in shipdeck")
-        } else {
-            answer.note.trim().chars().take(SUMMARY_MAX).collect()
-        };
+        let word = answer.word();
+        let summary: String = answer.said().chars().take(SUMMARY_MAX).collect();
         let call = "PutApprovalResult";
         let result = ApprovalResult::builder()
             .summary(&summary)
@@ -562,7 +555,7 @@ impl CodePipeline {
             .await;
         match r {
             Ok(_) => {
-                *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.gate.clear();
                 Ok(format!(
                     "CodePipeline {}: manual approval {} / {} {word} for execution {} (summary: {summary})",
                     self.pipeline,
@@ -575,7 +568,7 @@ impl CodePipeline {
                 if body.starts_with("InvalidApprovalTokenException")
                     || body.starts_with("ApprovalAlreadyCompletedException") =>
             {
-                *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.gate.clear();
                 Err(BackendError::Command {
                     backend,
                     cause: format!(

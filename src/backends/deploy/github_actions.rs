@@ -66,6 +66,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::call::{self, Kind, pause, took};
+use super::progress::Pending;
 use super::{Progress, Report, Review, Started, Waiting};
 use crate::backends::BackendError;
 use crate::backends::util::{fill, secret};
@@ -109,7 +110,7 @@ pub struct GithubActions {
     /// and the run's URL.
     record: Arc<Mutex<Option<(u64, String)>>>,
     /// The review the followed run waits for, while it does.
-    gate: Arc<Mutex<Option<Gate>>>,
+    gate: Pending<Gate>,
 }
 
 /// Environments of a run held by their required reviewers.
@@ -157,7 +158,7 @@ impl GithubActions {
             poll: poll.max(Duration::from_millis(100)),
             env: env.to_string(),
             record: Arc::new(Mutex::new(None)),
-            gate: Arc::new(Mutex::new(None)),
+            gate: Pending::new(),
         }
     }
 
@@ -284,7 +285,7 @@ impl GithubActions {
         let r = self
             .dispatch_and_follow(&token, version, t0, deadline, report)
             .await;
-        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.gate.clear();
         if let Err(e) = &r {
             let e = e.clone().cleaned().to_string();
             self.record_status(&token, "failure", &e, Instant::now() + RECORD_TIMEOUT)
@@ -573,7 +574,7 @@ impl GithubActions {
             ),
             can_answer: *can,
         });
-        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = gate.map(|(g, _)| g);
+        self.gate.set(gate.map(|(g, _)| g));
         waiting
     }
 
@@ -582,24 +583,10 @@ impl GithubActions {
     pub(super) async fn review(&self, answer: &Review) -> Result<String, BackendError> {
         let gate = self
             .gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| BackendError::Command {
-                backend: self.name.clone(),
-                cause: "no run of this deploy waits on a reviewer now".into(),
-            })?;
+            .waiting(&self.name, "no run of this deploy waits on a reviewer now")?;
         let token = secret(&self.name, Some(&self.token_env))?.unwrap_or_default();
-        let state = if answer.approve {
-            "approved"
-        } else {
-            "rejected"
-        };
-        let comment = if answer.note.trim().is_empty() {
-            format!("{state} in shipdeck")
-        } else {
-            answer.note.trim().to_string()
-        };
+        let state = answer.word();
+        let comment = answer.said();
         let path = format!(
             "/repos/{}/actions/runs/{}/pending_deployments",
             self.repo, gate.run_id
@@ -628,7 +615,7 @@ impl GithubActions {
         if !a.ok() {
             return Err(a.error(&self.name, &call));
         }
-        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.gate.clear();
         Ok(format!(
             "GitHub environment {envs}: {state} for {} (comment: {comment})",
             gate.run
@@ -703,7 +690,7 @@ impl GithubActions {
                 let waiting = if status == "waiting" {
                     self.pending_review(token, id, &number, deadline).await
                 } else {
-                    *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.gate.clear();
                     None
                 };
                 report(Progress {

@@ -4,11 +4,13 @@
 //! and a run that waits on a human (a GitHub environment's required
 //! reviewers) says so and can be answered from the console.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::call::took;
+use crate::backends::BackendError;
 
 /// One report of a deploy in flight. Every text in it has been
 /// [cleaned](crate::text::clean) by the backend that made it.
@@ -99,6 +101,55 @@ pub struct Review {
     pub note: String,
 }
 
+impl Review {
+    /// "approved" or "rejected".
+    pub fn word(&self) -> &'static str {
+        if self.approve { "approved" } else { "rejected" }
+    }
+
+    /// What is said to the CI/CD system with the answer: the note, trimmed,
+    /// or "approved in shipdeck" / "rejected in shipdeck" when there is none.
+    pub fn said(&self) -> String {
+        match self.note.trim() {
+            "" => format!("{} in shipdeck", self.word()),
+            note => note.to_string(),
+        }
+    }
+}
+
+/// The decision a followed run waits on now (a review, a manual approval),
+/// as the last poll saw it: shared by the backend's clones, so that a
+/// [`Review`] answers the gate the run waits on, and cleared once answered
+/// or the run moved on.
+#[derive(Clone, Debug)]
+pub(super) struct Pending<G>(Arc<Mutex<Option<G>>>);
+
+impl<G: Clone> Pending<G> {
+    pub fn new() -> Self {
+        Pending(Arc::new(Mutex::new(None)))
+    }
+
+    pub fn set(&self, gate: Option<G>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = gate;
+    }
+
+    pub fn clear(&self) {
+        self.set(None);
+    }
+
+    /// The gate waiting now, or an error from `backend` saying `nothing`.
+    pub fn waiting(&self, backend: &str, nothing: &str) -> Result<G, BackendError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| BackendError::Command {
+                backend: backend.to_string(),
+                cause: nothing.to_string(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +178,30 @@ mod tests {
             p.line_at(80.0),
             "GitHub Actions run #4812: waiting, 1m20s — waiting on a reviewer for environment production"
         );
+    }
+
+    #[test]
+    fn a_review_without_a_note_says_where_it_was_given() {
+        let r = |approve, note: &str| Review {
+            approve,
+            note: note.into(),
+        };
+        assert_eq!(r(true, "  ").said(), "approved in shipdeck");
+        assert_eq!(r(false, "").said(), "rejected in shipdeck");
+        assert_eq!(r(false, " smoke test red \n").said(), "smoke test red");
+    }
+
+    #[test]
+    fn a_pending_gate_is_shared_by_clones_and_answered_once() {
+        let p: Pending<u32> = Pending::new();
+        let clone = p.clone();
+        assert!(matches!(
+            p.waiting("b", "nothing waits"),
+            Err(BackendError::Command { cause, .. }) if cause == "nothing waits"
+        ));
+        clone.set(Some(7));
+        assert_eq!(p.waiting("b", "nothing waits").unwrap(), 7);
+        p.clear();
+        assert!(clone.waiting("b", "nothing waits").is_err());
     }
 }
