@@ -326,9 +326,78 @@ pub(crate) fn audit_outcome(
     Ok((fin.unwrap_or(status), detail))
 }
 
+/// The approvals table indexes the audit log's decisions as (version,
+/// decision, actor, at) rows; decisions are always taken from the audit log.
+/// A note naming `env` when the index disagrees with it (it was edited
+/// outside shipdeck), for both stores alike.
+pub(crate) fn approvals_disagree(
+    env: &str,
+    from_audit: &[Approval],
+    indexed: &[(String, String, String, String)],
+) -> Option<String> {
+    let agrees = from_audit.len() == indexed.len()
+        && from_audit
+            .iter()
+            .zip(indexed)
+            .all(|(a, (v, d, actor, at))| {
+                a.version.as_str() == v
+                    && a.decision.as_str() == d
+                    && &a.actor == actor
+                    && sqlite::ts(a.at) == *at
+            });
+    (!agrees).then(|| format!(
+        "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Decision;
+
+    #[test]
+    fn approvals_that_differ_from_the_audit_log_in_any_field_are_noted() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let a = Approval {
+            env: "production".into(),
+            version: Version::parse("v1.2.0").unwrap(),
+            decision: Decision::Go,
+            actor: "alice".into(),
+            at,
+            note: None,
+        };
+        let row = |v: &str, d: &str, actor: &str| {
+            (
+                v.to_string(),
+                d.to_string(),
+                actor.to_string(),
+                sqlite::ts(at),
+            )
+        };
+        let go = Decision::Go.as_str();
+        let audit = [a.clone()];
+        assert_eq!(
+            approvals_disagree("production", &audit, &[row("v1.2.0", go, "alice")]),
+            None
+        );
+        assert_eq!(approvals_disagree("production", &[], &[]), None);
+        for edited in [
+            vec![],
+            vec![row("v1.2.1", go, "alice")],
+            vec![row("v1.2.0", Decision::NoGo.as_str(), "alice")],
+            vec![row("v1.2.0", go, "mallory")],
+            vec![row("v1.2.0", go, "alice"), row("v1.2.0", go, "alice")],
+        ] {
+            let note = approvals_disagree("production", &audit, &edited);
+            assert!(
+                note.as_deref()
+                    .is_some_and(|n| n.contains("for production (it was edited outside shipdeck)")),
+                "{edited:?}: {note:?}"
+            );
+        }
+    }
 
     fn no_lock() -> Result<bool, StoreError> {
         Ok(false)

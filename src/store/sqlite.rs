@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::chain::{self, ChainReport, ChainRow};
 use super::{
     Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError, Unfinished,
-    audit_outcome,
+    approvals_disagree, audit_outcome,
 };
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
@@ -1318,21 +1318,8 @@ impl Store for SqliteStore {
             })?;
             it.collect()
         })?;
-        let expected: Vec<(String, String, String, String)> = from_audit
-            .iter()
-            .map(|a| {
-                (
-                    a.version.as_str().to_string(),
-                    a.decision.as_str().to_string(),
-                    a.actor.clone(),
-                    ts(a.at),
-                )
-            })
-            .collect();
-        if indexed != expected {
-            self.note(format!(
-                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
-            ));
+        if let Some(note) = approvals_disagree(env, &from_audit, &indexed) {
+            self.note(note);
         }
         Ok(from_audit)
     }

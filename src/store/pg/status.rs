@@ -13,7 +13,10 @@ use serde::Deserialize;
 use super::PgStore;
 use crate::domain::{Approval, Decision, DeployKind, DeployRecord, Version};
 use crate::store::sqlite::{legacy_note, pid_alive, ts};
-use crate::store::{EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError};
+use crate::store::{
+    EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError,
+    approvals_disagree,
+};
 
 /// A deploys row as JSON, in the columns `deploy_rows` reads.
 const DEPLOY_JSON: &str =
@@ -277,21 +280,8 @@ impl PgStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let expected: Vec<(String, String, String, String)> = from_audit
-            .iter()
-            .map(|a| {
-                (
-                    a.version.as_str().to_string(),
-                    a.decision.as_str().to_string(),
-                    a.actor.clone(),
-                    ts(a.at),
-                )
-            })
-            .collect();
-        if indexed != expected {
-            self.note(format!(
-                "the approvals table disagrees with the audit log for {env} (it was edited outside shipdeck); decisions are taken from the audit log"
-            ));
+        if let Some(note) = approvals_disagree(env, &from_audit, &indexed) {
+            self.note(note);
         }
         Ok(from_audit)
     }
