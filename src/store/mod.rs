@@ -16,7 +16,7 @@ pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ActionKind, Approval, AuditEntry, DeployRecord, Outcome, Version};
+use crate::domain::{ActionKind, Approval, AuditEntry, Decision, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,39 @@ pub struct NewAudit<'a> {
     pub from_version: Option<&'a Version>,
     pub outcome: Outcome,
     pub detail: &'a str,
+}
+
+impl<'a> NewAudit<'a> {
+    /// How decision `a` reads in the audit log: "Go" or "No-Go", then its
+    /// note.
+    pub(crate) fn approval_detail(a: &Approval) -> String {
+        let word = match a.decision {
+            Decision::Go => "Go",
+            Decision::NoGo => "No-Go",
+        };
+        match &a.note {
+            Some(n) => format!("{word}: {n}"),
+            None => word.to_string(),
+        }
+    }
+
+    /// The audit record of decision `a` (an approve or a reject, always
+    /// succeeded), read as `detail` ([`approval_detail`](Self::approval_detail)).
+    pub(crate) fn of_approval(a: &'a Approval, detail: &'a str) -> Self {
+        NewAudit {
+            at: a.at,
+            actor: &a.actor,
+            action: match a.decision {
+                Decision::Go => ActionKind::Approve,
+                Decision::NoGo => ActionKind::Reject,
+            },
+            env: &a.env,
+            version: Some(&a.version),
+            from_version: None,
+            outcome: Outcome::Succeeded,
+            detail,
+        }
+    }
 }
 
 /// Who holds an environment's deploy lock.
@@ -353,7 +386,6 @@ pub(crate) fn approvals_disagree(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Decision;
 
     #[test]
     fn approvals_that_differ_from_the_audit_log_in_any_field_are_noted() {
@@ -397,6 +429,33 @@ mod tests {
                 "{edited:?}: {note:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_decision_is_audited_as_approve_or_reject_with_its_note() {
+        let mut a = Approval {
+            env: "production".into(),
+            version: Version::parse("v1.2.0").unwrap(),
+            decision: Decision::NoGo,
+            actor: "bob".into(),
+            at: Utc::now(),
+            note: Some("p99 too high".into()),
+        };
+        let detail = NewAudit::approval_detail(&a);
+        assert_eq!(detail, "No-Go: p99 too high");
+        let r = NewAudit::of_approval(&a, &detail);
+        assert_eq!(
+            (r.action, r.env, r.actor),
+            (ActionKind::Reject, "production", "bob")
+        );
+        assert_eq!(
+            (r.version, r.outcome),
+            (Some(&a.version), Outcome::Succeeded)
+        );
+        a.decision = Decision::Go;
+        a.note = None;
+        assert_eq!(NewAudit::approval_detail(&a), "Go");
+        assert_eq!(NewAudit::of_approval(&a, "Go").action, ActionKind::Approve);
     }
 
     fn no_lock() -> Result<bool, StoreError> {

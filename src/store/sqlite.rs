@@ -1124,27 +1124,10 @@ impl Store for SqliteStore {
                     a.note
                 ],
             )?;
-            let detail = match (&a.decision, &a.note) {
-                (Decision::Go, Some(n)) => format!("Go: {n}"),
-                (Decision::Go, None) => "Go".to_string(),
-                (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
-                (Decision::NoGo, None) => "No-Go".to_string(),
-            };
+            let detail = NewAudit::approval_detail(a);
             insert_audit(
                 tx,
-                &NewAudit {
-                    at: a.at,
-                    actor: &a.actor,
-                    action: match a.decision {
-                        Decision::Go => ActionKind::Approve,
-                        Decision::NoGo => ActionKind::Reject,
-                    },
-                    env: &a.env,
-                    version: Some(&a.version),
-                    from_version: None,
-                    outcome: Outcome::Succeeded,
-                    detail: &detail,
-                },
+                &NewAudit::of_approval(a, &detail),
                 None,
                 a.note.as_deref(),
             )

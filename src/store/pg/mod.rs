@@ -32,9 +32,7 @@ use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
     audit_outcome,
 };
-use crate::domain::{
-    ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,
-};
+use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 use schema::{AUDIT_TRIGGERS, NS_LOCK};
 
@@ -902,29 +900,8 @@ impl Store for PgStore {
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
-        let detail = match (&a.decision, &a.note) {
-            (Decision::Go, Some(n)) => format!("Go: {n}"),
-            (Decision::Go, None) => "Go".to_string(),
-            (Decision::NoGo, Some(n)) => format!("No-Go: {n}"),
-            (Decision::NoGo, None) => "No-Go".to_string(),
-        };
-        let row = new_row(
-            &NewAudit {
-                at: a.at,
-                actor: &a.actor,
-                action: match a.decision {
-                    Decision::Go => ActionKind::Approve,
-                    Decision::NoGo => ActionKind::Reject,
-                },
-                env: &a.env,
-                version: Some(&a.version),
-                from_version: None,
-                outcome: Outcome::Succeeded,
-                detail: &detail,
-            },
-            None,
-            a.note.as_deref(),
-        );
+        let detail = NewAudit::approval_detail(a);
+        let row = new_row(&NewAudit::of_approval(a, &detail), None, a.note.as_deref());
         self.append(&row, Also::Approval(a))
     }
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
