@@ -42,6 +42,19 @@ fn config_with(fleet: &Fleet, step_time: &str, auto_rollback: bool) -> String {
     s
 }
 
+/// The environment named `name` in `status --json`, looked up by name
+/// rather than by its position in the pipeline.
+fn env_json(home: &Home, name: &str) -> serde_json::Value {
+    let st = home.run(&["status", "--json"]);
+    st.expect_code(0);
+    let doc = st.json();
+    doc["environments"]
+        .as_array()
+        .and_then(|envs| envs.iter().find(|e| e["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no environment {name:?} in status --json: {doc}"))
+}
+
 fn history(home: &Home) -> Vec<(String, String)> {
     let out = home.run(&["history", "production", "--json"]);
     out.expect_code(0);
@@ -109,8 +122,7 @@ fn the_bad_release_is_caught_at_the_first_step_and_its_weight_returns_to_0() {
         "{h:#?}"
     );
     // status --json shows the canary: its version and weight.
-    let st = home.run(&["status", "--json"]);
-    let prod = &st.json()["environments"][2];
+    let prod = &env_json(&home, "production");
     assert_eq!(prod["canary"]["version"], "v1.8.0", "{prod}");
     assert_eq!(prod["canary"]["weight"], 0, "{prod}");
 }
@@ -172,10 +184,7 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         10
     );
     // While the canary has traffic, `r` sets its weight to 0.
-    let plan = |home: &Home| {
-        let st = home.run(&["status", "--json"]);
-        st.json()["environments"][2]["rollback_plan"].clone()
-    };
+    let plan = |home: &Home| env_json(home, "production")["rollback_plan"].clone();
     assert_eq!(plan(&home)["action"], "canary_weight_zero");
     // Another process rolls back: the audit log says the canary has 10%.
     let out = home.run(&["rollback", "production", "--yes"]);

@@ -210,7 +210,7 @@ async fn promote_and_roll_back_by_switching_nginx_with_no_failed_request() {
     std::fs::write(
         &switch,
         format!(
-            "#!/bin/sh\nset -e\ncase \"$1\" in\n  blue) port={blue_port} ;;\n  green) port={green_port} ;;\n  *) echo \"unknown slot $1\" >&2; exit 2 ;;\nesac\nprintf 'upstream live {{ server 127.0.0.1:%s; }}\\n' \"$port\" > {dd}/live.conf.new\nmv {dd}/live.conf.new {dd}/live.conf\nexec {bin} -p {dd} -c {dd}/nginx.conf -s reload\n",
+            "#!/bin/sh\nset -e\nstart=$(date +%s%N)\ncase \"$1\" in\n  blue) port={blue_port} ;;\n  green) port={green_port} ;;\n  *) echo \"unknown slot $1\" >&2; exit 2 ;;\nesac\nprintf 'upstream live {{ server 127.0.0.1:%s; }}\\n' \"$port\" > {dd}/live.conf.new\nmv {dd}/live.conf.new {dd}/live.conf\n{bin} -p {dd} -c {dd}/nginx.conf -s reload\necho \"$start $(date +%s%N)\" >> {dd}/switch-times\n",
             dd = d.display(),
             bin = bin.display()
         ),
@@ -289,17 +289,42 @@ keep_warm = "1h"
         "traffic moved to green"
     );
 
-    let t0 = Instant::now();
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    };
+    let (t0, w0) = (Instant::now(), wall());
     engine.rollback("production", None, None).await.unwrap();
-    let took = t0.elapsed();
+    let (took, w1) = (t0.elapsed(), wall());
     assert_eq!(
         through_nginx(port).await,
         "blue v1.7.3",
         "traffic moved back to blue"
     );
+    // The figure of the issue's benchmark, printed rather than asserted
+    // (a shared machine's timing is no test): from the rollback to the old
+    // version serving through nginx, and shipdeck's own share of it — all
+    // but the switch command's run (the nginx reload).
+    let times = std::fs::read_to_string(d.join("switch-times")).unwrap();
+    let (start, end) = times
+        .lines()
+        .last()
+        .and_then(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.parse::<u128>().ok()?, b.parse::<u128>().ok()?))
+        })
+        .expect("the switch command wrote its times");
+    let ms = |ns: u128| ns as f64 / 1e6;
     eprintln!(
-        "rollback by switching nginx back: {:.0} ms",
-        took.as_secs_f64() * 1000.0
+        "rollback by switching nginx back: {:.0} ms end to end (goal <= 1000 ms): \
+         shipdeck before the switch {:.0} ms (reads, lock, audit); the switch command \
+         (nginx reload) {:.0} ms; until the live slot read back through nginx {:.0} ms",
+        took.as_secs_f64() * 1000.0,
+        ms(start.saturating_sub(w0)),
+        ms(end.saturating_sub(start)),
+        ms(w1.saturating_sub(end)),
     );
     let h = engine.history(Some("production"), 1).await.unwrap();
     assert_eq!(h[0].action, ActionKind::Rollback);

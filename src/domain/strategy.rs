@@ -139,6 +139,9 @@ pub struct RevertPlan {
     /// the plan once the next deploy lands, going back to what the
     /// environment runs now (`target`).
     pub after_next_deploy: bool,
+    /// A blue-green environment whose live slot could not be read: the
+    /// way back to `target` cannot be planned until it reads again.
+    pub live_slot_unknown: bool,
 }
 
 /// How many past reverts or deploys the expected time looks at.
@@ -209,6 +212,7 @@ pub fn revert_plan(
         expected_s,
         basis,
         after_next_deploy: false,
+        live_slot_unknown: false,
     }
 }
 
@@ -236,13 +240,25 @@ impl RevertPlan {
         self
     }
 
+    /// The blue-green plan while the live slot cannot be read: neither the
+    /// slot to switch to nor the time is known, only where it would go.
+    pub fn live_slot_unknown(mut self) -> Self {
+        self.slot = None;
+        self.expected_s = None;
+        self.basis = "the live slot cannot be read".to_string();
+        self.live_slot_unknown = true;
+        self
+    }
+
     /// One line: "switch back to blue (v1.7.3), ~0.2 s (median of the
     /// last 5)" / "redeploy v1.7.3, ~40 s (median of the last 5)" /
     /// "after the next deploy: redeploy v1.7.3, time unknown (no timing
     /// in its history yet)".
     pub fn line(&self) -> String {
         let short = self.short();
-        if self.target.is_none() && self.action != RevertAction::CanaryWeightZero {
+        if self.live_slot_unknown
+            || (self.target.is_none() && self.action != RevertAction::CanaryWeightZero)
+        {
             return short;
         }
         let when = if self.after_next_deploy {
@@ -265,6 +281,11 @@ impl RevertPlan {
             (_, None, _) => {
                 return format!("{}: nothing to roll back to yet", self.action_words());
             }
+            // Blue-green runs what the live slot runs: without it, which
+            // version `target` is relative to is a guess, so no version.
+            (_, Some(_), _) if self.live_slot_unknown => {
+                return "live slot unknown: no way back planned until it reads".to_string();
+            }
             (RevertAction::SwitchBack, Some(v), Some(s)) => format!("switch back to {s} ({v})"),
             (RevertAction::DeployAndSwitch, Some(v), Some(s)) => {
                 format!("deploy {v} to {s} and switch")
@@ -284,6 +305,7 @@ impl RevertPlan {
     pub fn compact(&self) -> String {
         let what = match (&self.action, &self.target, &self.slot) {
             (RevertAction::CanaryWeightZero, _, _) | (_, None, _) => return self.short(),
+            (_, Some(_), _) if self.live_slot_unknown => return "live slot unknown".to_string(),
             (RevertAction::SwitchBack, Some(v), Some(s)) => format!("back to {s} ({v})"),
             (RevertAction::DeployAndSwitch, Some(v), Some(s)) => format!("{v} to {s}, switch"),
             (_, Some(v), _) => format!("redeploy {v}"),
@@ -589,6 +611,51 @@ mod tests {
             canary.line().starts_with("canary weight → 0"),
             "{}",
             canary.line()
+        );
+    }
+
+    #[test]
+    fn a_blue_green_plan_without_a_live_slot_says_so_rather_than_redeploy() {
+        let history = vec![entry(
+            ActionKind::Promote,
+            Outcome::Succeeded,
+            30,
+            &switch_note("green", 0.2),
+        )];
+        let p = revert_plan(
+            RevertAction::SwitchBack,
+            Some(v("v1.7.3")),
+            None,
+            &history,
+            "production",
+        )
+        .live_slot_unknown();
+        assert_eq!(
+            p.short(),
+            "live slot unknown: no way back planned until it reads"
+        );
+        assert_eq!(p.compact(), "live slot unknown");
+        assert_eq!(p.line(), p.short());
+        assert!(!p.line().contains("redeploy"), "{}", p.line());
+        // status --json: no slot, no time, and why.
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["live_slot_unknown"], true);
+        assert_eq!(json["target"], "v1.7.3");
+        assert!(
+            json["slot"].is_null() && json["expected_s"].is_null(),
+            "{json}"
+        );
+        assert_eq!(json["basis"], "the live slot cannot be read");
+        let known = revert_plan(
+            RevertAction::SwitchBack,
+            Some(v("v1.7.3")),
+            Some("blue".into()),
+            &history,
+            "production",
+        );
+        assert_eq!(
+            serde_json::to_value(&known).unwrap()["live_slot_unknown"],
+            false
         );
     }
 

@@ -95,7 +95,8 @@ impl Engine {
                             Some(BlueGreenMove::DeployAndSwitch { slot, .. }) => {
                                 plan(RevertAction::DeployAndSwitch, Some(slot))
                             }
-                            None => plan(RevertAction::DeployAndSwitch, None),
+                            // The live slot read as none of `slots`.
+                            None => plan(RevertAction::SwitchBack, None).live_slot_unknown(),
                         }
                     }
                     // Before any deploy: the next one goes to the idle
@@ -108,7 +109,8 @@ impl Engine {
                             None => plan(RevertAction::SwitchBack, None),
                         }
                     }
-                    (None, _) => plan(RevertAction::SwitchBack, None),
+                    (None, Some(_)) => plan(RevertAction::SwitchBack, None).live_slot_unknown(),
+                    (None, None) => plan(RevertAction::SwitchBack, None),
                 };
                 StrategyStatus {
                     strategy: strategy.as_str().into(),

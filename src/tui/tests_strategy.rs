@@ -69,6 +69,7 @@ fn plan(action: RevertAction, target: &str, slot: Option<&str>, secs: f64) -> Re
         expected_s: Some(secs),
         basis: "median of the last 3".into(),
         after_next_deploy: false,
+        live_slot_unknown: false,
     }
 }
 
@@ -429,4 +430,33 @@ fn after_a_blue_green_rollback_the_column_says_what_r_does_now() {
     key(&mut s, 'r');
     let text = screen(&s, 160, 45);
     assert!(text.contains("nothing to roll back to: v1.7.3"), "{text}");
+}
+
+#[test]
+fn a_blue_green_environment_whose_live_slot_cannot_be_read_says_so() {
+    let mut s = blue_green_console();
+    production(&mut s, |p| {
+        p.revert.rollback_plan = revert_plan(
+            RevertAction::SwitchBack,
+            Some(v("v1.7.3")),
+            None,
+            &[],
+            "production",
+        )
+        .live_slot_unknown();
+    });
+    let text = screen(&s, 160, 45);
+    // The column is narrow here: the compact form.
+    assert!(text.contains("r: live slot unknown"), "{text}");
+    assert!(!text.contains("redeploy v1.7.3"), "{text}");
+    key(&mut s, 'v');
+    let flat: String = screen(&s, 160, 45)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("r: live slot unknown: no way back planned until it reads"),
+        "{flat}"
+    );
+    assert!(!flat.contains("redeploy v1.7.3"), "{flat}");
 }

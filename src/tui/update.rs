@@ -10,6 +10,7 @@ use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
+use crate::domain::strategy::RevertAction;
 use crate::domain::{ActionKind, Decision, EnvState, Outcome, PromotionPlan, Version};
 use crate::engine::{EnvStatus, Event, Status};
 use crate::monitor::{Verdict, VerdictKind};
@@ -865,6 +866,15 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
             .as_ref()
             .and_then(|d| d.from_version.clone()),
     };
+    // No target and no history: nothing to go back to, as the column says
+    // (a canary with traffic is still stopped by its weight going to 0).
+    if to.is_none() && env.revert.rollback_plan.action != RevertAction::CanaryWeightZero {
+        s.notify(
+            Level::Warn,
+            format!("{}: nothing to roll back to yet", env.name),
+        );
+        return vec![];
+    }
     let pending = Pending::Rollback {
         env: env.name.clone(),
         from: env.version.clone(),
@@ -1718,6 +1728,51 @@ mod tests {
         s.settings.confirm_rollback = true;
         assert_eq!(key(&mut s, 'r'), vec![]);
         assert!(dialog(&s).is_none(), "{:?}", s.overlays);
+    }
+
+    #[test]
+    fn rollback_with_no_target_and_no_history_refuses_as_the_column_says() {
+        use crate::domain::strategy::{RevertAction, revert_plan};
+        let mut s = console();
+        // Before any deploy: the engine knows no target and there is no
+        // history; its plan is the one for after the next deploy.
+        let prod = s
+            .status
+            .as_mut()
+            .and_then(|st| st.environments.iter_mut().find(|e| e.name == "production"))
+            .unwrap();
+        prod.rollback = None;
+        prod.last_deploy = None;
+        prod.revert.rollback_plan =
+            revert_plan(RevertAction::Redeploy, None, None, &[], "production")
+                .after_next_deploy(v("v1.7.3"), None);
+        assert_eq!(key(&mut s, 'r'), vec![]);
+        assert!(dialog(&s).is_none(), "{:?}", s.overlays);
+        assert_eq!(notice(&s), "production: nothing to roll back to yet");
+        s.settings.confirm_rollback = false;
+        assert_eq!(key(&mut s, 'r'), vec![]);
+        assert!(s.overlays.is_empty());
+
+        // A canary with traffic and no history is still stopped by `r`.
+        let prod = s
+            .status
+            .as_mut()
+            .and_then(|st| st.environments.iter_mut().find(|e| e.name == "production"))
+            .unwrap();
+        prod.revert.rollback_plan = revert_plan(
+            RevertAction::CanaryWeightZero,
+            None,
+            None,
+            &[],
+            "production",
+        );
+        assert_eq!(
+            key(&mut s, 'r'),
+            vec![Effect::Rollback {
+                env: "production".into(),
+                to: None
+            }]
+        );
     }
 
     #[test]
