@@ -235,27 +235,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let two = charts_h >= 2 * CHART_MIN;
-    // The x axis (2 rows) goes under the lower chart first, then both.
-    let axes = if two {
-        (charts_h >= 2 * CHART_MIN + 4, charts_h >= 2 * CHART_MIN + 2)
-    } else {
-        (false, charts_h >= CHART_MIN + 2)
-    };
-    let (err_a, lat_a, verdict_a) = if two {
-        let top_h = (charts_h - if axes.1 && !axes.0 { 2 } else { 0 }) / 2;
-        let [a, b, c] = Layout::vertical([
-            Constraint::Length(top_h),
-            Constraint::Fill(1),
-            Constraint::Length(verdict_h),
-        ])
-        .areas(inner);
-        (a, Some(b), c)
-    } else {
-        let [a, c] =
-            Layout::vertical([Constraint::Fill(1), Constraint::Length(verdict_h)]).areas(inner);
-        (a, None, c)
-    };
+    let ChartAreas {
+        err: err_a,
+        lat: lat_a,
+        verdict: verdict_a,
+        axes,
+    } = chart_areas(inner, charts_h, verdict_h);
 
     let (series, x_min, x_max, deploy) = match window {
         Some(w) => {
@@ -750,6 +735,51 @@ pub(super) fn draw_chart(
                 .style(t.dim),
         );
     frame.render_widget(chart, area);
+}
+
+/// Where the error-rate chart, the latency chart (when two fit) and the
+/// verdict go in a monitoring panel's `inner` area, and which charts get
+/// an x axis: `(upper, lower)`.
+pub(super) struct ChartAreas {
+    pub err: Rect,
+    pub lat: Option<Rect>,
+    pub verdict: Rect,
+    pub axes: (bool, bool),
+}
+
+/// The panel's layout, shared by the deploy window and the canary's.
+pub(super) fn chart_areas(inner: Rect, charts_h: u16, verdict_h: u16) -> ChartAreas {
+    let two = charts_h >= 2 * CHART_MIN;
+    // The x axis (2 rows) goes under the lower chart first, then both.
+    let axes = if two {
+        (charts_h >= 2 * CHART_MIN + 4, charts_h >= 2 * CHART_MIN + 2)
+    } else {
+        (false, charts_h >= CHART_MIN + 2)
+    };
+    if two {
+        let top_h = (charts_h - if axes.1 && !axes.0 { 2 } else { 0 }) / 2;
+        let [err, lat, verdict] = Layout::vertical([
+            Constraint::Length(top_h),
+            Constraint::Fill(1),
+            Constraint::Length(verdict_h),
+        ])
+        .areas(inner);
+        ChartAreas {
+            err,
+            lat: Some(lat),
+            verdict,
+            axes,
+        }
+    } else {
+        let [err, verdict] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(verdict_h)]).areas(inner);
+        ChartAreas {
+            err,
+            lat: None,
+            verdict,
+            axes,
+        }
+    }
 }
 
 #[cfg(test)]

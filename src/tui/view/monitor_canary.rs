@@ -17,12 +17,15 @@
 //! ```
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::monitor::{CHART_MIN, ChartSpec, Mark, SeriesSpec, downsample, draw_chart, error_rate};
+use super::monitor::{
+    CHART_MIN, ChartAreas, ChartSpec, Mark, SeriesSpec, chart_areas, downsample, draw_chart,
+    error_rate,
+};
 use crate::monitor::VerdictKind;
 use crate::tui::format::{self, Part};
 use crate::tui::state::{CanaryView, EnvUi, State};
@@ -164,26 +167,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
     let x_max = if running { step_end.max(last) } else { last }.max(30.0);
     let x_min = 0.0;
 
-    let two = charts_h >= 2 * CHART_MIN;
-    let axes = if two {
-        (charts_h >= 2 * CHART_MIN + 4, charts_h >= 2 * CHART_MIN + 2)
-    } else {
-        (false, charts_h >= CHART_MIN + 2)
-    };
-    let (err_a, lat_a, verdict_a) = if two {
-        let top_h = (charts_h - if axes.1 && !axes.0 { 2 } else { 0 }) / 2;
-        let [a, b, v] = Layout::vertical([
-            Constraint::Length(top_h),
-            Constraint::Fill(1),
-            Constraint::Length(verdict_h),
-        ])
-        .areas(inner);
-        (a, Some(b), v)
-    } else {
-        let [a, v] =
-            Layout::vertical([Constraint::Fill(1), Constraint::Length(verdict_h)]).areas(inner);
-        (a, None, v)
-    };
+    let ChartAreas {
+        err: err_a,
+        lat: lat_a,
+        verdict: verdict_a,
+        axes,
+    } = chart_areas(inner, charts_h, verdict_h);
 
     let buckets = (err_a.width as usize).saturating_sub(10) * 2;
     let series = |f: &dyn Fn(&crate::monitor::TrackPair) -> Option<f64>| {
