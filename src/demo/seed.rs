@@ -50,9 +50,14 @@ pub fn seed_stage(
     let version = Version::parse(PENDING).map_err(|e| e.to_string())?;
     let from = Version::parse(BEFORE).map_err(|e| e.to_string())?;
     let err = |e: crate::store::StoreError| format!("seeding the demo store: {e}");
+    // The seeded deploy took as long as the fleet's own deploys do, so the
+    // rollback plan's expected time read from this history is a real one
+    // (a deploy that took no time would promise a ~1 ms redeploy).
+    let took = chrono::Duration::from_std(super::FleetOptions::default().deploy_duration)
+        .map_err(|e| e.to_string())?;
     let started = store
         .audit_start(&NewAudit {
-            at: since,
+            at: since - took,
             actor: ACTOR,
             action: ActionKind::Promote,
             env: STAGE,
