@@ -665,6 +665,8 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
         .unwrap();
     s.heartbeat(&console("bob", "laptop-b", 4242, 0, 3), t(-10))
         .unwrap();
+    // A deploy without outcome, started by the other handle.
+    let open_deploy = start(&*other, "development", t(6));
     let now = t(10);
     let keys = [
         EnvKeys {
@@ -697,5 +699,98 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
     assert!(got.envs[1].last_monitor.is_some());
     assert_eq!(got.envs[2].approvals.len(), 1);
     assert_eq!(got.present.len(), 1);
+    assert_eq!(got.unfinished, s.unfinished().unwrap());
+    assert_eq!(got.unfinished.len(), 1);
+    assert_eq!(got.unfinished[0].id, open_deploy);
+    assert_eq!(got.integrity, None);
     assert_eq!(s.integrity(), None);
+}
+
+/// Tampering with the team store's audit log (as a superuser would, the
+/// append-only triggers disabled) is caught by a process that already
+/// walked the chain: by its status read and by its next append, whether
+/// the rewritten record is the very one its walk ended on or one after.
+mod postgres_tamper {
+    use super::*;
+
+    fn store(url: &str) -> PgStore {
+        PgStore::connect(PgTarget::parse(url, None).unwrap()).unwrap()
+    }
+
+    fn rewrite(admin: &mut ::postgres::Client, id: i64) {
+        admin
+            .batch_execute(&format!(
+                "ALTER TABLE shipdeck_audit DISABLE TRIGGER USER;
+                 UPDATE shipdeck_audit SET detail = 'nothing happened' WHERE id = {id};
+                 ALTER TABLE shipdeck_audit ENABLE TRIGGER USER;"
+            ))
+            .unwrap();
+    }
+
+    fn status_integrity(s: &PgStore) -> Option<String> {
+        let keys = [EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+        }];
+        s.status_reads(&keys, 5, t(10), t(0)).unwrap().integrity
+    }
+
+    fn refused(s: &PgStore) -> String {
+        let ver = v("v9");
+        let e = s
+            .audit_start(&NewAudit {
+                at: t(20),
+                actor: "mallory",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&ver),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "after the rewrite",
+            })
+            .expect_err("an append on a broken chain is refused");
+        e.to_string()
+    }
+
+    /// `at`: which record to rewrite, given the last one this process
+    /// walked to (`head`) and the last one anyone appended (`last`).
+    fn case(at: impl Fn(i64, i64) -> i64) {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        let (me, other) = (store(&url), store(&url));
+        let mut head = 0;
+        for i in 0..4 {
+            head = start(&me, "staging", t(i));
+        }
+        assert_eq!(status_integrity(&me), None);
+        let mut last = head;
+        for i in 4..6 {
+            last = start(&other, "staging", t(i));
+        }
+        let id = at(head, last);
+        rewrite(&mut cluster.admin(&db), id);
+        let why = status_integrity(&me).expect("the rewrite is reported");
+        assert!(why.contains(&format!("broken at record #{id}")), "{why}");
+        let err = refused(&me);
+        assert!(err.contains(&format!("record #{id}")), "{err}");
+        // A process that never walked it finds it too.
+        let fresh = store(&url);
+        assert!(
+            fresh
+                .integrity()
+                .unwrap()
+                .contains(&format!("record #{id}"))
+        );
+    }
+
+    #[test]
+    fn the_record_a_walk_ended_on_rewritten_is_caught_by_the_next_read_and_append() {
+        case(|head, _| head);
+    }
+
+    #[test]
+    fn a_record_after_the_walked_head_rewritten_is_caught_by_the_next_read_and_append() {
+        case(|_, last| last);
+    }
 }

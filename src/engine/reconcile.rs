@@ -11,20 +11,38 @@ use chrono::Utc;
 use super::Engine;
 use crate::backends::BackendError;
 use crate::domain::{ActionKind, DeployKind, DeployRecord, Outcome, Version};
+use crate::store::Unfinished;
 
 impl Engine {
     /// Settle unfinished deploys against `versions` (one per environment,
     /// in pipeline order). Failures are logged: this never stops a view.
     pub(super) async fn reconcile(&self, versions: &[Result<Version, BackendError>]) {
-        let observed: HashMap<&str, &Version> = self
-            .inner
+        self.reconcile_observed(&self.observed(versions)).await;
+    }
+
+    /// [`Self::reconcile`] with the unfinished deploys already read (a
+    /// status view reads them with everything else, in one round trip).
+    /// True when it wrote something: the view's reads are then stale.
+    pub(super) async fn reconcile_read(
+        &self,
+        versions: &[Result<Version, BackendError>],
+        unfinished: Vec<Unfinished>,
+    ) -> bool {
+        self.settle_unfinished(&self.observed(versions), unfinished)
+            .await
+    }
+
+    fn observed<'a>(
+        &'a self,
+        versions: &'a [Result<Version, BackendError>],
+    ) -> HashMap<&'a str, &'a Version> {
+        self.inner
             .config
             .environments
             .iter()
             .zip(versions)
             .filter_map(|(e, v)| Some((e.name(), v.as_ref().ok()?)))
-            .collect();
-        self.reconcile_observed(&observed).await;
+            .collect()
     }
 
     /// Settle unfinished deploys of `env`, which reports `current`.
@@ -41,7 +59,18 @@ impl Engine {
                 return;
             }
         };
+        self.settle_unfinished(observed, unfinished).await;
+    }
+
+    /// Settle those of `unfinished` whose environment `observed` names;
+    /// true when a record was written (or tried).
+    async fn settle_unfinished(
+        &self,
+        observed: &HashMap<&str, &Version>,
+        unfinished: Vec<Unfinished>,
+    ) -> bool {
         let now = Utc::now();
+        let mut wrote = false;
         for u in unfinished {
             let Some(&seen) = observed.get(u.env.as_str()) else {
                 continue;
@@ -99,11 +128,13 @@ impl Engine {
                         .await
                 }
             };
+            wrote = true;
             match res {
                 Ok(()) => tracing::info!(env = u.env, "reconciled audit #{}", u.id),
                 Err(e) => tracing::warn!("cannot reconcile audit #{}: {e}", u.id),
             }
         }
+        wrote
     }
 }
 

@@ -55,14 +55,12 @@ impl Engine {
         env: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<LockInfo>, EngineError> {
-        let host = hostname();
-        let pid = std::process::id();
         Ok(self
             .inner
             .store
             .lock_of(env, now)
             .await?
-            .filter(|l| !(l.pid == pid && l.host == host)))
+            .filter(|l| !is_mine(l)))
     }
 
     /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
@@ -107,12 +105,15 @@ impl Engine {
     ) -> Result<PromotionPlan, EngineError> {
         let env = self.inner.config.environments[idx].name();
         let approvals = self.inner.store.approvals(env).await?;
-        self.plan_given(idx, explicit, versions, deploys, &approvals, now, true)
-            .await
+        self.plan_given(
+            idx, explicit, versions, deploys, &approvals, None, now, true,
+        )
+        .await
     }
 
     /// [`Self::plan_with`] with the approvals of the environment already
-    /// read (a status view reads them once per environment). With `wait`
+    /// read (a status view reads them once per environment), and its lock
+    /// when read too (`Some`: as the view's reads found it). With `wait`
     /// the evidence (stage verdict, CI, review) is waited for; without, what
     /// is known now ("checking…" until its source answers).
     #[allow(clippy::too_many_arguments)]
@@ -123,12 +124,16 @@ impl Engine {
         versions: &[Result<Version, BackendError>],
         deploys: &[DeployRecord],
         approvals: &[crate::domain::Approval],
+        lock: Option<Option<LockInfo>>,
         now: DateTime<Utc>,
         wait: bool,
     ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
-        let lock = self.foreign_lock(env, now).await?;
+        let lock = match lock {
+            Some(read) => read.filter(|l| !is_mine(l)),
+            None => self.foreign_lock(env, now).await?,
+        };
         let holder = match &lock {
             Some(l) => Some(self.lock_text(env, l).await),
             None => None,
@@ -261,11 +266,12 @@ impl Engine {
             }
         });
         let checked_at = Utc::now();
-        self.reconcile(&versions).await;
         let mut store_error = None;
         // Every store read of the view at once (one round trip to a
         // shared store): what each environment ran, its locks, last
-        // window, decisions, and who else is watching.
+        // window, decisions, who else is watching, the deploys without
+        // outcome (settled here against what the environments report, and
+        // read again if that wrote anything) and the store's integrity.
         let keys: Vec<(String, String)> = self
             .inner
             .config
@@ -275,13 +281,19 @@ impl Engine {
             .collect();
         let n_envs = keys.len();
         let fresh = clock::before(now, clock::delta(super::PRESENCE_STALE));
-        let (deploys, mut per_env, present, reads_error) = match self
-            .inner
-            .store
-            .status_reads(keys, ROLLBACK_HISTORY, now, fresh)
-            .await
+        let store = &self.inner.store;
+        let mut reads = store
+            .status_reads(keys.clone(), ROLLBACK_HISTORY, now, fresh)
+            .await;
+        if let Ok(r) = &mut reads
+            && self
+                .reconcile_read(&versions, std::mem::take(&mut r.unfinished))
+                .await
         {
-            Ok(r) => (r.latest, r.envs, Ok(r.present), None),
+            reads = store.status_reads(keys, ROLLBACK_HISTORY, now, fresh).await;
+        }
+        let (deploys, mut per_env, present, reads_error, integrity) = match reads {
+            Ok(r) => (r.latest, r.envs, Ok(r.present), None, r.integrity),
             Err(e) => {
                 store_error = Some(e.to_string());
                 let engine_error = EngineError::from(e).to_string();
@@ -290,6 +302,7 @@ impl Engine {
                     vec![crate::store::EnvReads::default(); n_envs],
                     Err(engine_error.clone()),
                     Some(engine_error),
+                    store.integrity().await,
                 )
             }
         };
@@ -305,7 +318,7 @@ impl Engine {
             let read = std::mem::take(&mut per_env[i]);
             let last_window = read.last_monitor.and_then(window_of);
             let claim = read.watch;
-            let locked_since = read.lock.map(|l| l.acquired_at);
+            let locked_since = read.lock.as_ref().map(|l| l.acquired_at);
             let activity = self
                 .inner
                 .activity
@@ -372,6 +385,7 @@ impl Engine {
             });
             let traffic = self.traffic(name, &history, &caught, checked_at).await;
             seen.push(Seen {
+                lock: read.lock,
                 history,
                 caught,
                 version,
@@ -407,6 +421,7 @@ impl Engine {
         for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
             let name = e.name();
             let Seen {
+                lock,
                 history: _,
                 caught: _,
                 version,
@@ -430,7 +445,16 @@ impl Engine {
             } else {
                 let planned = match &approvals {
                     Ok(a) => self
-                        .plan_given(i, None, &versions, &deploys, a, now, evidence_wait)
+                        .plan_given(
+                            i,
+                            None,
+                            &versions,
+                            &deploys,
+                            a,
+                            Some(lock),
+                            now,
+                            evidence_wait,
+                        )
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.clone()),
@@ -550,8 +574,6 @@ impl Engine {
                     release: r.clone().unwrap_or_default(),
                 })
             });
-        // Last: reading approvals above is what notices an edited table.
-        let integrity = self.inner.store.integrity().await;
         let watching = present.map(super::others).unwrap_or_else(|e| {
             tracing::warn!("who else is watching: {e}");
             Vec::new()
@@ -675,6 +697,8 @@ const RECENT_STEPS: i32 = 5;
 
 /// What `status` learns about one environment before judging its health.
 struct Seen {
+    /// Its deploy lock, as the view's reads found it.
+    lock: Option<LockInfo>,
     history: Vec<DeployRecord>,
     caught: Vec<Version>,
     version: Option<Version>,
@@ -687,6 +711,11 @@ struct Seen {
     /// As read once for both the rollback target and the promotion plan.
     approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
+}
+
+/// A lock this very process holds (not another promoter's).
+fn is_mine(l: &LockInfo) -> bool {
+    l.pid == std::process::id() && l.host == hostname()
 }
 
 /// How many of an environment's last deploys a status view reads: enough

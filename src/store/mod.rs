@@ -209,6 +209,11 @@ pub struct StatusReads {
     pub envs: Vec<EnvReads>,
     /// As [`Store::present`].
     pub present: Vec<Presence>,
+    /// As [`Store::unfinished`].
+    pub unfinished: Vec<Unfinished>,
+    /// As [`Store::integrity`], asked after the reads above (reading the
+    /// decisions is what notices an edited approvals table).
+    pub integrity: Option<String>,
 }
 
 /// One environment of a [`Store::status_reads`].
@@ -304,8 +309,9 @@ pub trait Store: Send + Sync {
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     /// A status view's reads, all at once: the latest deploys, for each of
     /// `envs` its last `recent` deploys, locks, last verdict and
-    /// decisions, and the consoles seen since `fresh_since`. The same
-    /// answers as the single reads; a store with round trips to save
+    /// decisions, the consoles seen since `fresh_since`, the unfinished
+    /// deploys and the store's integrity. The same answers as the single
+    /// reads; a store with round trips to save
     /// answers it in one.
     fn status_reads(
         &self,
@@ -318,6 +324,8 @@ pub trait Store: Send + Sync {
             latest: self.latest_deploys()?,
             envs: Vec::with_capacity(envs.len()),
             present: self.present(fresh_since)?,
+            unfinished: Vec::new(),
+            integrity: None,
         };
         for k in envs {
             out.envs.push(EnvReads {
@@ -328,6 +336,8 @@ pub trait Store: Send + Sync {
                 approvals: self.approvals(k.env)?,
             });
         }
+        out.unfinished = self.unfinished()?;
+        out.integrity = self.integrity();
         Ok(out)
     }
 }

@@ -553,40 +553,127 @@ impl PgStore {
     }
     /// The chain's state, walked again from the last intact point only
     /// when records were added since (the highest id and the counter).
+    ///
+    /// One statement, one snapshot, one round trip (see [`CHAIN_STATE`]):
+    /// the key, the stored checkpoint, the integrity events, and the
+    /// records from the furthest point that still carries the hash this
+    /// process (or another, for the stored checkpoint) walked to. That
+    /// point's own record comes along, so that its content is hashed here
+    /// again before anything is walked from it; should it not vouch for
+    /// itself, the walk takes the slow way, candidate by candidate.
     fn chain_report(&self) -> Result<ChainReport, StoreError> {
-        let (key, stored) = self.with(true, |s| {
-            let st = s.st(
-                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1),
-                        (SELECT id FROM shipdeck_chain_checkpoint WHERE one = 1),
-                        (SELECT hash FROM shipdeck_chain_checkpoint WHERE one = 1)",
-            )?;
-            let r = s.client.query_one(&st, &[])?;
-            let key: (Option<i64>, i64) = (r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(0));
-            let stored = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<String>>(3)) {
-                (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
-                _ => None,
-            };
-            Ok((key, stored))
+        let mine: Option<(Verified, Option<chain::Checkpoint>)> = {
+            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            v.as_ref().map(|ver| {
+                let cp = ver
+                    .report
+                    .intact()
+                    .then(|| ver.report.head.clone())
+                    .flatten()
+                    .map(|h| chain::Checkpoint {
+                        id: ver.report.records as i64,
+                        hash: h,
+                    });
+                (ver.clone(), cp)
+            })
+        };
+        let mine_cp = mine.as_ref().and_then(|(_, cp)| cp.clone());
+        let (mine_id, mine_hash) = match &mine_cp {
+            Some(cp) => (cp.id, Some(cp.hash.clone())),
+            None => (0, None),
+        };
+        // The key this process last judged: nothing added, no rows needed.
+        let (known_max, known_last) = match &mine {
+            Some((ver, _)) => (ver.key.0, ver.key.1),
+            None => (None, -1),
+        };
+        let rows = self.with(true, |s| {
+            let st = s.st(CHAIN_STATE)?;
+            s.client
+                .query(&st, &[&mine_id, &mine_hash, &known_max, &known_last])
         })?;
+        let first = rows
+            .first()
+            .ok_or_else(|| self.corrupt("the audit log's state read answered nothing"))?;
+        let key: (Option<i64>, i64) = (
+            self.get(first, 0)?,
+            self.get::<Option<i64>>(first, 1)?.unwrap_or(0),
+        );
+        let stored = match (
+            self.get::<Option<i64>>(first, 2)?,
+            self.get::<Option<String>>(first, 3)?,
+        ) {
+            (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
+            _ => None,
+        };
+        let from_id: Option<i64> = self.get(first, 4)?;
         *self
             .stored_checkpoint
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
-        let mine = {
-            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            match &*v {
-                Some(ver) if ver.key == key => return Ok(ver.report.clone()),
-                Some(ver) if ver.report.intact() => {
-                    ver.report.head.clone().map(|h| chain::Checkpoint {
-                        id: ver.report.records as i64,
-                        hash: h,
-                    })
+        if let Some((ver, _)) = &mine
+            && ver.key == key
+        {
+            return Ok(ver.report.clone());
+        }
+        let events: Option<String> = self.get(first, 5)?;
+        let warnings = match events {
+            Some(doc) => serde_json::from_str::<Vec<(String, String)>>(&doc)
+                .map_err(|e| self.corrupt(format!("the integrity events: {e}")))?
+                .into_iter()
+                .map(|(at, what)| format!("{at}: {what}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut audit = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if self.get::<Option<i64>>(r, 6)?.is_some() {
+                audit.push(self.chain_row_at(r, 6).map_err(unreadable_log)?);
+            }
+        }
+        let from = match from_id {
+            None => None,
+            Some(id) => {
+                let cp = [mine_cp, stored]
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c.id == id)
+                    .ok_or_else(|| {
+                        self.corrupt(format!(
+                            "the walk would start at #{id}, which no checkpoint names"
+                        ))
+                    })?;
+                // The record the walk starts from must still hash to what
+                // was walked (the statement compared the stored hash only).
+                let own = audit.first().filter(|r| {
+                    r.id == id
+                        && r.hash.as_deref() == Some(cp.hash.as_str())
+                        && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash
+                });
+                if own.is_none() {
+                    return self.chain_report_slow(mine.and_then(|(_, cp)| cp));
                 }
-                _ => None,
+                audit.remove(0);
+                Some(cp)
             }
         };
-        // Walk from the furthest point that still vouches for itself:
-        // what this process walked, or what another one stored since.
+        Ok(self.judge(from, &audit, key, warnings))
+    }
+
+    /// [`Self::chain_report`] the slow way: every candidate vouched for
+    /// on its own, the furthest that does walked from.
+    fn chain_report_slow(
+        &self,
+        mine: Option<chain::Checkpoint>,
+    ) -> Result<ChainReport, StoreError> {
+        let stored = self.with(true, |s| {
+            let st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
+            s.client.query_opt(&st, &[])
+        })?;
+        let stored = stored.map(|r| chain::Checkpoint {
+            id: r.get(0),
+            hash: r.get(1),
+        });
         let mut candidates: Vec<chain::Checkpoint> = [mine, stored].into_iter().flatten().collect();
         candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
         let mut from = None;
@@ -615,20 +702,25 @@ impl PgStore {
     }
 
     fn chain_row(&self, r: &postgres::Row) -> Result<ChainRow, StoreError> {
+        self.chain_row_at(r, 0)
+    }
+
+    /// The audit columns of `r` from column `at` on.
+    fn chain_row_at(&self, r: &postgres::Row, at: usize) -> Result<ChainRow, StoreError> {
         Ok(ChainRow {
-            id: self.get(r, 0)?,
-            at: self.get(r, 1)?,
-            actor: self.get(r, 2)?,
-            action: self.get(r, 3)?,
-            env: self.get(r, 4)?,
-            version: self.get(r, 5)?,
-            from_version: self.get(r, 6)?,
-            outcome: self.get(r, 7)?,
-            detail: self.get(r, 8)?,
-            finishes: self.get(r, 9)?,
-            note: self.get(r, 10)?,
-            prev_hash: self.get(r, 11)?,
-            hash: self.get(r, 12)?,
+            id: self.get(r, at)?,
+            at: self.get(r, at + 1)?,
+            actor: self.get(r, at + 2)?,
+            action: self.get(r, at + 3)?,
+            env: self.get(r, at + 4)?,
+            version: self.get(r, at + 5)?,
+            from_version: self.get(r, at + 6)?,
+            outcome: self.get(r, at + 7)?,
+            detail: self.get(r, at + 8)?,
+            finishes: self.get(r, at + 9)?,
+            note: self.get(r, at + 10)?,
+            prev_hash: self.get(r, at + 11)?,
+            hash: self.get(r, at + 12)?,
         })
     }
 
@@ -667,17 +759,23 @@ impl PgStore {
             .iter()
             .map(|r| self.chain_row(r))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| match e {
-                StoreError::Corrupt { path, cause } => StoreError::Corrupt {
-                    path,
-                    cause: format!("the audit log cannot be read: {cause}"),
-                },
-                other => other,
-            })?;
-        let mut report = chain::verify_from(from.as_ref(), &rows, Some(key.1));
+            .map_err(unreadable_log)?;
+        Ok(self.judge(from, &rows, key, warnings))
+    }
+
+    /// Judge `rows`, the records after `from`, remember the result, and
+    /// move the stored checkpoint.
+    fn judge(
+        &self,
+        from: Option<chain::Checkpoint>,
+        rows: &[ChainRow],
+        key: (Option<i64>, i64),
+        warnings: Vec<String>,
+    ) -> ChainReport {
+        let mut report = chain::verify_from(from.as_ref(), rows, Some(key.1));
         report.warnings = warnings;
         if report.broken.is_none() {
-            report.broken = chain::unreadable(&rows);
+            report.broken = chain::unreadable(rows);
         }
         let stored = *self
             .stored_checkpoint
@@ -724,7 +822,7 @@ impl PgStore {
             key,
             report: report.clone(),
         });
-        Ok(report)
+        report
     }
 
     // ----- locks -----
@@ -835,6 +933,45 @@ const APPEND_APPROVAL: &str = append_sql!(
 );
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
+/// The audit log's state in one statement (one snapshot): the highest id,
+/// the counter, the stored checkpoint, the id the walk may start from —
+/// the furthest of this process's head (`$1`, `$2`) and the stored
+/// checkpoint whose record still carries that hash — and the integrity
+/// events (first row only); then the records from that id on, one a row
+/// (none when the key still equals `$3`, `$4`: nothing was added).
+const CHAIN_STATE: &str = "WITH k AS (
+    SELECT (SELECT MAX(id) FROM shipdeck_audit) AS max_id,
+           (SELECT last FROM shipdeck_audit_seq WHERE one = 1) AS last,
+           c.id AS cp_id, c.hash AS cp_hash
+    FROM (SELECT 1) one LEFT JOIN shipdeck_chain_checkpoint c ON c.one = 1),
+  f AS (
+    SELECT GREATEST(
+        (SELECT a.id FROM shipdeck_audit a WHERE a.id = $1::bigint AND a.hash = $2::text),
+        (SELECT a.id FROM shipdeck_audit a, k WHERE a.id = k.cp_id AND a.hash = k.cp_hash)) AS from_id),
+  w AS (
+    SELECT a.* FROM shipdeck_audit a, k, f
+    WHERE a.id >= COALESCE(f.from_id, 0)
+      AND NOT (k.max_id IS NOT DISTINCT FROM $3::bigint AND COALESCE(k.last, 0) = $4::bigint))
+SELECT k.max_id, k.last, k.cp_id, k.cp_hash, f.from_id,
+       CASE WHEN row_number() OVER (ORDER BY w.id) = 1 THEN
+           (SELECT json_agg(json_build_array(e.at, e.what) ORDER BY e.id)
+            FROM shipdeck_integrity_events e)::text END,
+       w.id, w.at, w.actor, w.action, w.env, w.version, w.from_version, w.outcome,
+       w.detail, w.finishes, w.note, w.prev_hash, w.hash
+FROM k CROSS JOIN f LEFT JOIN w ON true
+ORDER BY w.id";
+
+/// A row that does not read as an audit record, named as such.
+fn unreadable_log(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt { path, cause } => StoreError::Corrupt {
+            path,
+            cause: format!("the audit log cannot be read: {cause}"),
+        },
+        other => other,
+    }
+}
+
 /// A lock session's token: random enough that two sessions never pick
 /// the same (a single-bigint advisory key, positive).
 fn random_token() -> i64 {
@@ -1280,26 +1417,7 @@ impl Store for PgStore {
     }
 
     fn integrity(&self) -> Option<String> {
-        let mut problems = Vec::new();
-        match self.chain_report() {
-            Ok(r) => {
-                if let Some(b) = r.broken {
-                    problems.push(format!(
-                        "the audit log's hash chain is broken at {b}; actions are refused (see `shipdeck history --verify`)"
-                    ));
-                }
-            }
-            Err(e @ StoreError::Unreachable { .. }) => problems.push(e.to_string()),
-            Err(e) => problems.push(format!("the audit log cannot be verified: {e}")),
-        }
-        problems.extend(
-            self.notes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
-        (!problems.is_empty()).then(|| problems.join("; "))
+        self.integrity_of(self.chain_report())
     }
 
     fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
@@ -1434,6 +1552,45 @@ impl Store for PgStore {
                     .unreachable(&format!("cannot start the listener: {e}"))
             })?;
         Ok(feed)
+    }
+}
+
+impl PgStore {
+    /// [`Store::integrity`] for a chain whose key (highest id, counter) a
+    /// status read just saw: the report this process made of that very
+    /// key when it has one, else a walk.
+    pub(super) fn integrity_given(&self, key: (Option<i64>, i64)) -> Option<String> {
+        let known = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|v| v.key == key)
+            .map(|v| v.report.clone());
+        self.integrity_of(known.map_or_else(|| self.chain_report(), Ok))
+    }
+
+    fn integrity_of(&self, report: Result<ChainReport, StoreError>) -> Option<String> {
+        let mut problems = Vec::new();
+        match report {
+            Ok(r) => {
+                if let Some(b) = r.broken {
+                    problems.push(format!(
+                        "the audit log's hash chain is broken at {b}; actions are refused (see `shipdeck history --verify`)"
+                    ));
+                }
+            }
+            Err(e @ StoreError::Unreachable { .. }) => problems.push(e.to_string()),
+            Err(e) => problems.push(format!("the audit log cannot be verified: {e}")),
+        }
+        problems.extend(
+            self.notes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        (!problems.is_empty()).then(|| problems.join("; "))
     }
 }
 

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::PgStore;
-use crate::domain::{Approval, Decision, DeployKind, DeployRecord, Version};
+use crate::domain::{ActionKind, Approval, Decision, DeployKind, DeployRecord, Version};
 use crate::store::sqlite::{legacy_note, pid_alive, ts};
 use crate::store::{
-    EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError,
+    EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
     approvals_disagree,
 };
 
@@ -63,7 +63,17 @@ SELECT json_build_object(
             AND a.action IN ('approve', 'reject')), '[]'),
       'indexed', COALESCE((SELECT json_agg(json_build_array(x.version, x.decision, x.actor, x.at) ORDER BY x.id)
           FROM shipdeck_approvals x WHERE x.env = e.env), '[]')
-  ) ORDER BY e.ord) FROM e), '[]')
+  ) ORDER BY e.ord) FROM e), '[]'),
+  'unfinished', COALESCE((SELECT json_agg(json_build_object('id', u.id, 'at', u.at, 'actor', u.actor,
+      'action', u.action, 'env', u.env, 'version', u.version, 'from_version', u.from_version,
+      'superseded_by', (SELECT MIN(l.id) FROM shipdeck_audit l
+          WHERE l.env = u.env AND l.id > u.id AND l.finishes IS NULL
+            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))) ORDER BY u.id)
+      FROM shipdeck_audit u
+      WHERE u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
+        AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id)), '[]'),
+  'key', json_build_array((SELECT MAX(id) FROM shipdeck_audit),
+      (SELECT last FROM shipdeck_audit_seq WHERE one = 1))
 )::text",
         lock_env = lock_json("e.env"),
         lock_watch = lock_json("e.watch"),
@@ -75,6 +85,21 @@ struct Snap {
     latest: Vec<DeployJ>,
     present: Vec<PresenceJ>,
     envs: Vec<EnvJ>,
+    unfinished: Vec<UnfinishedJ>,
+    /// The audit log's highest id and counter: the chain's key.
+    key: (Option<i64>, Option<i64>),
+}
+
+#[derive(Deserialize)]
+struct UnfinishedJ {
+    id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    env: String,
+    version: Option<String>,
+    from_version: Option<String>,
+    superseded_by: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -180,10 +205,31 @@ impl PgStore {
                 last_seen: self.parse_time(&p.last_seen)?,
             });
         }
+        let unfinished = snap
+            .unfinished
+            .into_iter()
+            .map(|u| {
+                Ok(Unfinished {
+                    id: u.id,
+                    at: self.parse_time(&u.at)?,
+                    action: ActionKind::parse(&u.action)
+                        .ok_or_else(|| self.corrupt(format!("action {:?}", u.action)))?,
+                    version: self
+                        .parse_version(u.version)?
+                        .ok_or_else(|| self.corrupt(format!("deploy #{} without version", u.id)))?,
+                    from_version: self.parse_version(u.from_version)?,
+                    actor: u.actor,
+                    env: u.env,
+                    superseded_by: u.superseded_by,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut out = StatusReads {
             latest: self.deploys_of(snap.latest)?,
             envs: Vec::with_capacity(envs.len()),
             present,
+            unfinished,
+            integrity: None,
         };
         for (k, e) in envs.iter().zip(snap.envs) {
             out.envs.push(EnvReads {
@@ -215,6 +261,10 @@ impl PgStore {
                 approvals: self.decisions(k.env, e.decisions, e.indexed)?,
             });
         }
+        // Last, as the engine asks: the decisions above may have noted a
+        // disagreement. A chain nobody added to since this process judged
+        // it needs no round trip of its own.
+        out.integrity = self.integrity_given((snap.key.0, snap.key.1.unwrap_or(0)));
         Ok(out)
     }
 
