@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod deploy;
+pub mod http;
 pub mod pg;
 pub mod tmux;
 
