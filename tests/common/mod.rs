@@ -54,6 +54,19 @@ impl Home {
         c
     }
 
+    /// `shipdeck args…` started in the home with its output piped and no
+    /// stdin, to be signalled or read while it runs; killed on drop.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        self.process()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map(Running::new)
+            .expect("start shipdeck")
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd().args(args).output().expect("run shipdeck");
         Output {
