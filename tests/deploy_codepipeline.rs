@@ -950,10 +950,10 @@ fn start_codepipeline(home: &Home, sc: Scenario) -> deploy::Following {
         // The execution succeeds but deploys something else: the start is
         // pinned to the version's commit, which the fake does not know.
         Scenario::SucceedsWithoutTheVersion => fake(Script::Succeed, "0000000"),
-        Scenario::Stalls => fake(Script::Stall, &commit),
+        Scenario::Stalls | Scenario::OutlivesTheTimeout => fake(Script::Stall, &commit),
     };
     let timeout = match sc {
-        Scenario::SucceedsWithoutTheVersion => "3s",
+        Scenario::SucceedsWithoutTheVersion | Scenario::OutlivesTheTimeout => "3s",
         Scenario::Stalls => "60s",
         _ => "30s",
     };

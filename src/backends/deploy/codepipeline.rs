@@ -344,7 +344,7 @@ impl CodePipeline {
         self.gate.clear();
         // Started: losing track of the execution now leaves the deploy
         // unknown, not failed — it may well be deploying.
-        r.map_err(|e| super::github_actions::lost_track(&self.name, e))
+        r.map_err(|e| super::call::lost_track(&self.name, e))
     }
 
     /// Follow execution `id` to its end.
