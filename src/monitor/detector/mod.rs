@@ -1132,11 +1132,21 @@ impl Detector {
             }
             // Slow wander of the level: variance of block means beyond the
             // per-step noise.
+            // At coarse steps a single blip step (a worst-of-merged
+            // quantile) is far out and no wander: steps are clipped to six
+            // MADs before block means are taken, or one blip in the
+            // baseline would hide a real shift behind the wander allowance.
+            let lim = if steps_needed <= 2.0 {
+                6.0 * sig_mad.max(0.02)
+            } else {
+                f64::INFINITY
+            };
+            let clip = |x: f64| x.clamp(m0 - lim, m0 + lim);
             let bl: Vec<(f64, f64)> = xs
                 .chunks(block)
                 .filter(|b| b.len() == block)
                 .map(|b| {
-                    let mb = b.iter().sum::<f64>() / b.len() as f64;
+                    let mb = b.iter().map(|x| clip(*x)).sum::<f64>() / b.len() as f64;
                     ((mb - m0).powi(2) - sig_dif * sig_dif / b.len() as f64, 1.0)
                 })
                 .collect();
@@ -1147,13 +1157,17 @@ impl Detector {
             // Coarse steps (a call could come from two steps): a step's
             // quantile is then often the worst of many shorter ones, so a
             // blip of seconds makes a whole step look slow, and two such
-            // steps in a row look like a shift. A baseline of fewer than 30
-            // such steps cannot show how often that happens, so a latency
-            // call needs evidence spanning one step more than the other
-            // tests (at 5-minute steps, the third slow step). A false alarm
-            // at 3 a.m. costs more trust than five more minutes of a slower
-            // service; errors and throughput still decide by the second.
-            let coarse = xs.len() < 30 && steps_needed <= 2.0;
+            // steps in a row look like a shift. A baseline cannot show how
+            // often that happens (at 5-minute steps it holds 6 steps; at
+            // 1-minute steps its 30 still let two blips in a row through
+            // in 2-3% of healthy windows), so a latency call needs evidence
+            // spanning one step more than the other tests (at 5-minute
+            // steps the third slow step, at 1-minute steps the third
+            // minute) — unless it is a steady shift since the deploy (see
+            // `since_deploy`). A false alarm at 3 a.m. costs more trust
+            // than five more minutes of a slower service; errors and
+            // throughput still decide by the second step.
+            let coarse = steps_needed <= 2.0;
             let cap_rate = if coarse {
                 h * (1.0 + 1e-9) / ((steps_needed + 1.0) * dt)
             } else {

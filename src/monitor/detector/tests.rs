@@ -887,8 +887,21 @@ fn at_five_minute_steps_two_blip_steps_in_a_row_are_no_latency_regression() {
             assert_quiet(&run(&tr, DetectorConfig::default()));
         }
     }
-    // One-minute steps have a baseline of 30 steps: two slow steps of a
-    // real x2 still decide there.
+    // One-minute steps too: their 30 baseline steps cannot say how often
+    // two blip minutes come in a row either.
+    for seed in 0..5 {
+        let tr = coarse(935 + seed, 60.0, 50.0, |t| At {
+            lat: if t == 600.0 || t == 660.0 {
+                [2.5; 3]
+            } else {
+                [1.0; 3]
+            },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+    // A real x2 from the deploy on is a steady shift since the deploy:
+    // still the second one-minute step.
     let tr = coarse(940, 60.0, 50.0, |t| At {
         lat: if t > 0.0 { [2.0; 3] } else { [1.0; 3] },
         ..normal()
