@@ -25,10 +25,12 @@
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
 //!   reason, a baseline of few steps cannot hide its highest step from the
-//!   latency noise estimate. At coarse steps with a baseline of fewer than
-//!   30 steps (30 minutes of 5-minute steps), which cannot show how often
-//!   such blip steps come, a latency call needs one step more than the
-//!   other tests (two blip steps in a row are no shift) — unless the
+//!   latency noise estimate. At steps of a minute or more (or shorter ones
+//!   with a baseline of fewer than 30 steps), where a baseline cannot show
+//!   how often two blip steps come in a row, a latency call needs one step
+//!   more than the other tests (two blip steps in a row are no shift), and
+//!   a blip step in the baseline is clipped before it can pass for a slow
+//!   wander of the level — unless the
 //!   evidence says more than "two slow steps": a shift that began with the
 //!   deploy, clear in at least two quantiles and steady in every quantile
 //!   (each step within its noise of the first; a warm-up fades, two blips
@@ -165,6 +167,11 @@ const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow
 /// wander (block means average part of it away).
 const LAT_WANDER_Z: f64 = 2.5;
+/// Steps of this many seconds or more are coarse metrics (CloudWatch's 1-
+/// and 5-minute periods): a step's quantile aggregates many shorter
+/// intervals and carries a blip in any of them. Shorter steps are coarse
+/// only with a baseline of fewer than 30 of them.
+const COARSE_S: f64 = 60.0;
 /// At coarse steps with a short baseline, a latency shift since the deploy
 /// is steady when each step's deviation is within this many standard
 /// deviations (of a difference of two steps) of the first step's.
@@ -1136,7 +1143,8 @@ impl Detector {
             // quantile) is far out and no wander: steps are clipped to six
             // MADs before block means are taken, or one blip in the
             // baseline would hide a real shift behind the wander allowance.
-            let lim = if steps_needed <= 2.0 {
+            let coarse = steps_needed <= 2.0 && (xs.len() < 30 || dt >= COARSE_S);
+            let lim = if coarse {
                 6.0 * sig_mad.max(0.02)
             } else {
                 f64::INFINITY
@@ -1160,14 +1168,13 @@ impl Detector {
             // steps in a row look like a shift. A baseline cannot show how
             // often that happens (at 5-minute steps it holds 6 steps; at
             // 1-minute steps its 30 still let two blips in a row through
-            // in 2-3% of healthy windows), so a latency call needs evidence
+            // in 2-3% of healthy windows; see `COARSE_S`), so a latency call needs evidence
             // spanning one step more than the other tests (at 5-minute
             // steps the third slow step, at 1-minute steps the third
             // minute) — unless it is a steady shift since the deploy (see
             // `since_deploy`). A false alarm at 3 a.m. costs more trust
             // than five more minutes of a slower service; errors and
             // throughput still decide by the second step.
-            let coarse = steps_needed <= 2.0;
             let cap_rate = if coarse {
                 h * (1.0 + 1e-9) / ((steps_needed + 1.0) * dt)
             } else {

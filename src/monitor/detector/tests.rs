@@ -1034,3 +1034,20 @@ fn at_five_minute_steps_only_a_steady_broad_shift_from_the_deploy_is_called_at_t
         assert!(!v.reason.contains("since the deploy"), "{}", v.reason);
     }
 }
+
+#[test]
+fn at_fifteen_second_steps_a_latency_shift_still_decides_in_two_steps() {
+    // A native 15 s scrape is no coarse metric: its quantiles are not the
+    // worst of many shorter ones, and 30 minutes of baseline hold 120
+    // steps. A x2 that begins ten minutes in is called by its second step.
+    for seed in 0..5 {
+        let tr = sim(1350 + seed, 50.0, 0.005, 15.0, 120, 120, |t| At {
+            lat: if t > 600.0 { [2.0; 3] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        let at = v.detected_at.unwrap();
+        assert!(at > 600.0 && at <= 630.0, "seed {seed}: {v:?}");
+    }
+}
