@@ -60,6 +60,11 @@ pub enum RegressionKind {
     /// The error rate triples at low traffic (0.5–5 req/s), with a base rate
     /// the counts can show at all: at least ~12 errors in the baseline.
     LowTrafficRise,
+    /// Everything is ×1.5–2 slower for the first 10–15 minutes after the
+    /// deploy (cold caches, a rebuilding index), then back to normal: what
+    /// a Kayenta-style comparison catches on 5-minute data, where it lasts
+    /// two or three steps.
+    EarlyBump,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +84,7 @@ impl Kind {
         HealthyKind::Gaps,
         HealthyKind::TrafficDip,
     ];
-    pub const REGRESSIONS: [RegressionKind; 10] = [
+    pub const REGRESSIONS: [RegressionKind; 11] = [
         RegressionKind::ErrorRise,
         RegressionKind::LatencyP50,
         RegressionKind::LatencyP95,
@@ -90,6 +95,7 @@ impl Kind {
         RegressionKind::Collapse,
         RegressionKind::SlowCreep,
         RegressionKind::LowTrafficRise,
+        RegressionKind::EarlyBump,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +121,7 @@ impl Kind {
                 RegressionKind::Collapse => "regression/collapse",
                 RegressionKind::SlowCreep => "regression/slow_creep",
                 RegressionKind::LowTrafficRise => "regression/low_traffic_x3",
+                RegressionKind::EarlyBump => "regression/early_bump",
             },
         }
     }
@@ -483,6 +490,13 @@ fn generate_with(
                     for i in start..n {
                         let k = ((i - start + 1) as f64 / ramp as f64).min(1.0);
                         fx.err_mult[i] *= 1.0 + 2.0 * k;
+                    }
+                }
+                RegressionKind::EarlyBump => {
+                    let f = magnitude.unwrap_or_else(|| rng.uniform(1.5, 2.0));
+                    let len = (rng.uniform(600.0, 900.0) / dt).round().max(1.0) as usize;
+                    for l in fx.lat.iter_mut().skip(start).take(len) {
+                        *l = [f, f, f];
                     }
                 }
                 RegressionKind::Late => {}
