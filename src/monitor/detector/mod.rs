@@ -831,9 +831,15 @@ impl Detector {
     /// The signal, if any, whose evidence of a regression has come close
     /// to the alarm threshold (half of it for errors; three quarters for a
     /// latency quantile, which a thinner step makes noisier): what makes a
-    /// fall in traffic more than a dip.
+    /// fall in traffic more than a dip. Errors count only when they rose
+    /// over the fall, beyond its worst step (see
+    /// `errors::rise_is_sustained`).
     fn moving_with_it(&self, m: &Model) -> Option<String> {
-        if self.err.iter().any(|c| c.s >= 0.5 * m.h) {
+        let sustained = m.err.is_none_or(|es| {
+            let since = self.thr_low_since.unwrap_or(self.thr.start_t);
+            errors::rise_is_sustained(&self.cum, since, es.p_ref / es.p0, es.c)
+        });
+        if sustained && self.err.iter().any(|c| c.s >= 0.5 * m.h) {
             return Some("the error rate".into());
         }
         (0..3)
@@ -1321,6 +1327,8 @@ fn fmt_rate(r: f64) -> String {
         format!("{r:.2}")
     }
 }
+
+mod errors;
 
 #[cfg(test)]
 mod tests;
