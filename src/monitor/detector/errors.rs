@@ -16,13 +16,13 @@ use super::CumStep;
 /// warm-up, which these steps do not hold) counts as sustained: the CUSUM
 /// alone decides then.
 pub(super) fn rise_is_sustained(steps: &[CumStep], since: f64, ref_ratio: f64, c: f64) -> bool {
-    let stretch: Vec<&CumStep> = steps.iter().filter(|s| s.t >= since).collect();
+    // The steps are in time order: the stretch is a suffix.
+    let stretch = &steps[steps.partition_point(|s| s.t < since)..];
     if stretch.len() < 2 {
         return true;
     }
     let worst = stretch
         .iter()
-        .copied()
         .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
         .expect("two steps or more");
     let (x, mu, var) = stretch.iter().fold((0.0, 0.0, 0.0), |(x, mu, var), s| {
