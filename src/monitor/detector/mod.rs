@@ -45,7 +45,7 @@
 //!   of the baseline, or the baseline's own lows). A collapse on traffic
 //!   alone must fall far below that floor; a shallower fall (below about
 //!   half) counts only with other evidence, which the reason names: errors
-//!   or latency rising with it, no recovery for
+//!   (over the fall, not one burst) or latency rising with it, no recovery for
 //!   [`DetectorConfig::max_dip_s`], or — when the caller supplies a seasonal
 //!   reference ([`Detector::push_with_reference`], e.g. the same step a day
 //!   earlier) — traffic far below what the reference predicts; with a
@@ -907,9 +907,17 @@ impl Detector {
     /// The signal, if any, whose evidence of a regression has come close
     /// to the alarm threshold (half of it for errors; three quarters for a
     /// latency quantile, which a thinner step makes noisier): what makes a
-    /// fall in traffic more than a dip.
+    /// fall in traffic more than a dip. Errors count only when they rose
+    /// over the fall, beyond its worst step (see
+    /// `errors::rise_is_sustained`).
     fn moving_with_it(&self, m: &Model) -> Option<String> {
-        if self.err.iter().any(|c| c.s >= 0.5 * m.h) {
+        let sustained = || {
+            m.err.is_none_or(|es| {
+                let since = self.thr_low_since.unwrap_or(self.thr.start_t);
+                errors::rise_is_sustained(&self.cum, since, es.p_ref / es.p0, es.c)
+            })
+        };
+        if self.err.iter().any(|c| c.s >= 0.5 * m.h) && sustained() {
             return Some("the error rate".into());
         }
         (0..3)
@@ -1412,6 +1420,8 @@ fn fmt_rate(r: f64) -> String {
         format!("{r:.2}")
     }
 }
+
+mod errors;
 
 #[cfg(test)]
 mod tests;

@@ -55,7 +55,9 @@ pub enum RegressionKind {
     Late,
     /// Requests fall to a trickle.
     Collapse,
-    /// The error rate creeps up to ×3 over 25–30 minutes.
+    /// The error rate creeps up to ×3 over 25–30 minutes, with a base rate
+    /// the counts can show at all: at least ~12 errors in the baseline (as
+    /// for `LowTrafficRise`).
     SlowCreep,
     /// The error rate triples at low traffic (0.5–5 req/s), with a base rate
     /// the counts can show at all: at least ~12 errors in the baseline.
@@ -285,7 +287,12 @@ fn generate_with(
         }
     });
     let mut p_err = rng.log_uniform(0.001, 0.02);
-    if low {
+    // The slow error kinds get a base rate the counts can show at all: at
+    // least ~12 errors in the baseline. Below that a tripled rate is a
+    // handful of errors in the whole window, which no test (not even one
+    // that knows when the change began) tells from noise.
+    let slow = kind == Kind::Regression(RegressionKind::SlowCreep);
+    if low || slow {
         p_err = p_err.max(12.0 / (rps * shape.baseline_s)).min(0.05);
     }
     let p50 = rng.log_uniform(10.0, 300.0);
@@ -684,6 +691,19 @@ mod tests {
         );
         assert!(l.rps <= 5.0);
         assert!(l.samples[..180].iter().map(|s| s.errors).sum::<f64>() >= 3.0);
+        // A creep at a trickle of traffic still has errors to creep from:
+        // at 0.5 req/s and the lowest base rate (0.1%) the baseline would
+        // expect ~1 error; the floor makes it ~12.
+        for seed in 0..5 {
+            let c = generate(
+                &mut Rng::new(seed),
+                Kind::Regression(RegressionKind::SlowCreep),
+                Some(0.5),
+                Shape::default(),
+            );
+            let base: f64 = c.samples[..180].iter().map(|s| s.errors).sum();
+            assert!(base >= 3.0, "seed {seed}: {base} baseline errors");
+        }
     }
 
     #[test]
