@@ -33,6 +33,8 @@ const KEY_ID: &str = "AKIDSHIPDECKTEST";
 const SECRET: &str = "PLANTED/aws-secret-key+0731shipdeck";
 const EXEC: &str = "3f2a9c41-0d8e-4f7b-a1c2-9e8d7c6b5a40";
 const TOKEN: &str = "approval-token-1c9e";
+/// The `nextToken` of ListActionExecutions' second page, when paged.
+const PAGE_2: &str = "page-2-of-actions";
 
 /// The static credentials (and no other source of them) every shipdeck
 /// run gets: the secret key is the planted secret grepped for.
@@ -116,6 +118,9 @@ struct Cp {
     approvals: Vec<Value>,
     /// The access key id the calls must be signed with.
     key_id: String,
+    /// ListActionExecutions answers in two pages (the first with a
+    /// `nextToken`), the open approval on the second.
+    paged: bool,
 }
 
 impl HasVersion for Cp {
@@ -238,8 +243,11 @@ fn reply(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
             (200, json!({"pipelineExecution": exec}).to_string())
         }
         "ListActionExecutions" => {
-            if body
-                != &json!({"pipelineName": "shop-release", "filter": {"pipelineExecutionId": EXEC}})
+            let mut first = body.clone();
+            let token = first.as_object_mut().and_then(|o| o.remove("nextToken"));
+            if first
+                != json!({"pipelineName": "shop-release", "filter": {"pipelineExecutionId": EXEC}})
+                || token.as_ref().is_some_and(|t| t != PAGE_2)
             {
                 return aws_error(400, "ValidationException", &format!("bad input {body}"));
             }
@@ -276,6 +284,18 @@ fn reply(s: &mut Cp, op: &str, body: &Value) -> (u16, String) {
                     ),
                 ]
             };
+            if s.paged {
+                // The newest action (the approval) is on the second page.
+                let (page, next) = match token {
+                    None => (details[1..].to_vec(), Some(PAGE_2)),
+                    Some(_) => (details[..1].to_vec(), None),
+                };
+                let mut out = json!({"actionExecutionDetails": page});
+                if let Some(t) = next {
+                    out["nextToken"] = json!(t);
+                }
+                return (200, out.to_string());
+            }
             (200, json!({"actionExecutionDetails": details}).to_string())
         }
         "GetPipelineState" => {
@@ -330,6 +350,7 @@ fn fake(script: Script, commit: &str) -> (Fake<Cp>, String) {
             bad: Vec::new(),
             approvals: Vec::new(),
             key_id: KEY_ID.into(),
+            paged: false,
         },
         codepipeline,
     );
@@ -834,6 +855,45 @@ fn a_manual_approval_is_answered_go_with_the_note_and_the_deploy_goes_on() {
     });
 }
 
+/// ListActionExecutions pages its answer: the approval on the second page
+/// is found by following `nextToken`, and answered as on one page.
+#[test]
+fn an_approval_on_the_second_page_of_action_executions_is_found() {
+    aws_env();
+    rt().block_on(async {
+        let (cp, addr) = fake(Script::Approval, "unused");
+        cp.with(|s| {
+            s.commit = "v2.0.0".into();
+            s.paged = true;
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(&addr, &dir, "30s");
+        let task = deploy_until_waiting(&e).await;
+        e.review(
+            "production",
+            Some(&Version::parse("v2.0.0").unwrap()),
+            true,
+            None,
+        )
+        .await
+        .expect("approval taken");
+        task.await.unwrap().expect("deployed once approved");
+        let s = cp.with(|s| s.clone());
+        assert!(s.bad.is_empty(), "{:?}", s.bad);
+        let lists: Vec<&Value> = s
+            .calls
+            .iter()
+            .filter(|(op, _)| op == "ListActionExecutions")
+            .map(|(_, b)| b)
+            .collect();
+        assert!(
+            lists.iter().any(|b| b.get("nextToken").is_none())
+                && lists.iter().any(|b| b["nextToken"] == PAGE_2),
+            "{lists:?}"
+        );
+    });
+}
+
 #[test]
 fn a_manual_approval_answered_no_go_rejects_it_and_the_deploy_fails() {
     aws_env();
@@ -890,10 +950,10 @@ fn start_codepipeline(home: &Home, sc: Scenario) -> deploy::Following {
         // The execution succeeds but deploys something else: the start is
         // pinned to the version's commit, which the fake does not know.
         Scenario::SucceedsWithoutTheVersion => fake(Script::Succeed, "0000000"),
-        Scenario::Stalls => fake(Script::Stall, &commit),
+        Scenario::Stalls | Scenario::OutlivesTheTimeout => fake(Script::Stall, &commit),
     };
     let timeout = match sc {
-        Scenario::SucceedsWithoutTheVersion => "3s",
+        Scenario::SucceedsWithoutTheVersion | Scenario::OutlivesTheTimeout => "3s",
         Scenario::Stalls => "60s",
         _ => "30s",
     };

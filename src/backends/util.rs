@@ -284,6 +284,10 @@ async fn run_kept(
         backend: backend.to_string(),
         cause,
     };
+    // Its own process group, so that a timeout or a cancel ends what it
+    // started too (`sh -c 'sleep 100 & wait'`), not the shell alone.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -291,6 +295,7 @@ async fn run_kept(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| err(format!("cannot run {prog:?}: {e}")))?;
+    let mut group = GroupKill(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -304,6 +309,7 @@ async fn run_kept(
     let (status, stdout, stderr) = match tokio::time::timeout(timeout, work).await {
         Ok(done) => done,
         Err(_) => {
+            group.kill();
             let _ = child.start_kill();
             return Err(BackendError::Timeout {
                 backend: backend.to_string(),
@@ -311,12 +317,46 @@ async fn run_kept(
             });
         }
     };
+    // It ended by itself: whatever it left running is its own business.
+    group.disarm();
     let status = status.map_err(|e| err(format!("{prog:?} failed: {e}")))?;
     Ok(Finished {
         status,
         stdout,
         stderr,
     })
+}
+
+/// The process group of a running child (its id: it leads a group of its
+/// own), killed with everything in it unless disarmed — on a timeout, and
+/// when the run is dropped half way (a cancel, an interrupted command).
+/// The child is not reaped before the kill, so the id still names its group.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.0.take().and_then(|p| i32::try_from(p).ok())
+            && pgid > 1
+        {
+            // SAFETY: kill(2) with a negative pid signals that process group;
+            // it touches no memory of ours.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+        self.0 = None;
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Read an answer body with the one capped reader, as a typed error.
@@ -460,5 +500,80 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("cannot run"), "{e}");
+    }
+
+    /// Whether `pid` still runs `sleep` (a zombie waiting for its reaper,
+    /// or a reused id running something else, counts as gone).
+    fn sleep_runs(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next();
+        stat.contains("(sleep)") && state.is_some_and(|s| s != "Z" && s != "X")
+    }
+
+    /// A hook that leaves a grandchild (`sleep 100 &`), its pid written to a
+    /// file in `dir`.
+    fn forking_hook(dir: &std::path::Path) -> Vec<String> {
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!("sleep 100 & echo $! > {}/pid; wait", dir.display()),
+        ]
+    }
+
+    async fn grandchild(dir: &std::path::Path) -> String {
+        for _ in 0..200 {
+            if let Ok(p) = std::fs::read_to_string(dir.join("pid"))
+                && p.ends_with('\n')
+            {
+                return p.trim().to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the hook never started its grandchild");
+    }
+
+    async fn gone(pid: &str) -> bool {
+        for _ in 0..200 {
+            if !sleep_runs(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_hook_takes_its_whole_process_group_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = run_command("hook", &forking_hook(dir.path()), Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BackendError::Timeout { .. }), "{e}");
+        let pid = grandchild(dir.path()).await;
+        assert!(
+            gone(&pid).await,
+            "the hook's `sleep 100` (pid {pid}) outlived its timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_hook_takes_its_whole_process_group_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let argv = forking_hook(dir.path());
+        let run = run_command("hook", &argv, Duration::from_secs(300));
+        let pid = tokio::select! {
+            r = run => panic!("the hook ended by itself: {r:?}"),
+            pid = grandchild(dir.path()) => pid,
+        };
+        // The run was dropped (cancelled) when `select!` took the other arm.
+        assert!(
+            gone(&pid).await,
+            "the hook's `sleep 100` (pid {pid}) outlived its cancel"
+        );
     }
 }

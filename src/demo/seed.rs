@@ -131,4 +131,91 @@ mod tests {
         );
         assert_eq!(h[0].outcome, Outcome::Succeeded);
     }
+
+    /// What the demo's console shows from its first status on: staging's
+    /// seeded bad release is not "healthy" next to its 8-11% error rate,
+    /// although its own recent baseline (the same release) looks alike.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_shows_the_seeded_bad_release_on_staging_as_degraded() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+            .await
+            .unwrap();
+        let text = crate::demo::demo_config_with(
+            fleet.addr,
+            true,
+            None,
+            crate::demo::DemoStrategy::default(),
+        );
+        let mut cfg = crate::config::Config::parse(&text, std::path::Path::new("<demo>")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("demo.db");
+        let step = u32::try_from(cfg.metrics.step.0.as_secs()).unwrap().max(1);
+        seed_stage(&SqliteStore::open(&db).unwrap(), 1, step, Utc::now()).unwrap();
+        cfg.store.path = Some(db);
+        let engine = crate::engine::Engine::open(cfg).unwrap();
+        // As in the console: evidence is worked out in the background, and
+        // a status asks until it is in.
+        engine.evidence_in_background();
+        let staging = |s: &crate::engine::Status| {
+            s.environments
+                .iter()
+                .find(|e| e.name == STAGE)
+                .unwrap()
+                .clone()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let s = engine.status().await;
+            let v = s
+                .pending
+                .as_ref()
+                .and_then(|p| p.plan.evidence.stage_verdict.clone());
+            if v.is_some_and(|v| v.verdict != crate::monitor::stage::StageState::InsufficientData) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no stage verdict in 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // From then on, and after its answer has grown old and is worked out
+        // again (a step, 2 s), the column says degraded and why.
+        // (Later, once production has a baseline, the comparison with
+        // production may say it first.)
+        for _ in 0..20 {
+            let s = engine.status().await;
+            let v = s
+                .pending
+                .as_ref()
+                .and_then(|p| p.plan.evidence.stage_verdict.clone());
+            assert_eq!(
+                v.map(|v| v.verdict),
+                Some(crate::monitor::stage::StageState::Regression),
+                "the verdict went back to checking"
+            );
+            let st = staging(&s);
+            assert_eq!(
+                st.health,
+                crate::domain::Health::Degraded,
+                "{}",
+                st.health_detail
+            );
+            if st.health_basis == crate::domain::health::Comparison::Production {
+                continue;
+            }
+            assert_eq!(
+                st.health_basis,
+                crate::domain::health::Comparison::SinceGoLive
+            );
+            assert!(
+                st.health_detail.starts_with("staging since v1.8.0: ")
+                    && st.health_detail.ends_with("— regression"),
+                "{}",
+                st.health_detail
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
 }

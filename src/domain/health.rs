@@ -74,6 +74,9 @@ pub enum Comparison {
     Production,
     /// The monitoring window's verdict on the running version.
     MonitoringWindow,
+    /// The detector on the stage's metrics since the version it runs went
+    /// live, against before (the approval stage's `stage_verdict`).
+    SinceGoLive,
 }
 
 /// What [`assess`] decides from.
@@ -290,6 +293,28 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
         comparison,
         detail: format!("error rate {}{p95}: {against}{skipped}", pct(rate)),
     }
+}
+
+/// An assessment corrected by the detector's verdict on the version the
+/// environment runs, judged since it went live against before (the
+/// approval stage's evidence). Its own recent baseline cannot see a bad
+/// release that has been live for longer than that baseline — it compares
+/// the release with itself — so a regression found since the go-live makes
+/// an environment that looked healthy (or could not be judged) degraded,
+/// with the verdict's reason. Down stays down; a verdict about another
+/// version than the one running changes nothing.
+pub fn with_go_live_verdict(
+    a: HealthAssessment,
+    running: Option<&str>,
+    verdict: Option<&crate::monitor::stage::StageVerdict>,
+) -> HealthAssessment {
+    let Some(v) = verdict else { return a };
+    let about_it = running == Some(v.version.as_str());
+    let regression = v.verdict == crate::monitor::stage::StageState::Regression;
+    if about_it && regression && matches!(a.health, Health::Healthy | Health::Unknown) {
+        return degraded(Comparison::SinceGoLive, v.reason.clone());
+    }
+    a
 }
 
 #[cfg(test)]
@@ -543,5 +568,59 @@ mod tests {
             (Health::Healthy, Comparison::OwnBaseline)
         );
         assert!(a.detail.ends_with("and with production"), "{}", a.detail);
+    }
+
+    fn verdict(state: crate::monitor::stage::StageState) -> crate::monitor::stage::StageVerdict {
+        crate::monitor::stage::StageVerdict {
+            verdict: state,
+            reason: "staging since v1.8.0: error rate 9.10% vs 0.50% before (18x) — regression"
+                .into(),
+            stage: "staging".into(),
+            version: "v1.8.0".into(),
+            since: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_regression_since_the_go_live_outweighs_a_baseline_of_the_same_release() {
+        use crate::monitor::stage::StageState;
+        // The demo's staging: the bad release has been live longer than the
+        // baseline, so its own baseline is the bad release itself.
+        let mut i = base();
+        i.recent = Some(steps(5, 40.0, 4.0, 250.0));
+        i.baseline = Some(steps(30, 40.0, 4.0, 250.0));
+        let own = assess(&i);
+        assert_eq!(own.health, Health::Healthy, "{own:?}");
+        let bad = verdict(StageState::Regression);
+        let a = with_go_live_verdict(own.clone(), Some("v1.8.0"), Some(&bad));
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::SinceGoLive)
+        );
+        assert!(a.detail.contains("9.10% vs 0.50% before"), "{}", a.detail);
+        // Unknown for want of a baseline: the verdict decides too.
+        let unknown = assess(&base());
+        let a = with_go_live_verdict(unknown, Some("v1.8.0"), Some(&bad));
+        assert_eq!(a.health, Health::Degraded);
+        // About another version, or not a regression: no change.
+        assert_eq!(
+            with_go_live_verdict(own.clone(), Some("v1.8.1"), Some(&bad)),
+            own
+        );
+        for s in [StageState::Healthy, StageState::InsufficientData] {
+            assert_eq!(
+                with_go_live_verdict(own.clone(), Some("v1.8.0"), Some(&verdict(s))),
+                own
+            );
+        }
+        // Down stays down.
+        let mut d = base();
+        d.reachable = false;
+        let down = assess(&d);
+        assert_eq!(
+            with_go_live_verdict(down.clone(), Some("v1.8.0"), Some(&bad)),
+            down
+        );
     }
 }

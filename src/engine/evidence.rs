@@ -127,7 +127,10 @@ impl Engine {
             };
             (rx, stale)
         };
-        let wait = wait?;
+        // Not waiting: the previous answer while a fresh one is worked out,
+        // so a console's verdict does not blink to "checking…" each time
+        // its answer grows old.
+        let Some(wait) = wait else { return stale };
         let got = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
         match got {
             Ok(Ok(v)) => v.clone(),

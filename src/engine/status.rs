@@ -562,6 +562,26 @@ impl Engine {
                 revert,
             });
         }
+        // A stage whose own evidence since it got what it runs is a
+        // regression is not healthy, whatever its recent baseline says.
+        let verdicts: Vec<_> = environments
+            .iter()
+            .filter_map(|e| e.promotion.as_ref()?.evidence.stage_verdict.clone())
+            .collect();
+        for v in &verdicts {
+            if let Some(e) = environments.iter_mut().find(|e| e.name == v.stage) {
+                let a = crate::domain::health::with_go_live_verdict(
+                    crate::domain::health::HealthAssessment {
+                        health: e.health,
+                        comparison: e.health_basis,
+                        detail: std::mem::take(&mut e.health_detail),
+                    },
+                    e.version.as_ref().map(|v| v.as_str()),
+                    Some(v),
+                );
+                (e.health, e.health_basis, e.health_detail) = (a.health, a.comparison, a.detail);
+            }
+        }
         // The pending release: the promotion closest to production that ships something new.
         let pending = environments
             .iter()

@@ -78,29 +78,19 @@ pub trait HasVersion {
 
 impl<S: HasVersion + Send + 'static> Fake<S> {
     pub fn start(state: S, handler: Handler<S>) -> Fake<S> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Mutex::new(Shared {
             reqs: Vec::new(),
             state,
             handler,
             addr: String::new(),
         }));
-        let s2 = shared.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = l.local_addr().unwrap().to_string();
-                s2.lock().unwrap().addr = addr.clone();
-                tx.send(addr).unwrap();
-                let app = axum::Router::new().fallback(serve::<S>).with_state(s2);
-                axum::serve(l, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = axum::Router::new()
+            .fallback(serve::<S>)
+            .with_state(shared.clone());
+        // Nobody knows the address before `serve` returns it, so no request
+        // can reach the handler before `addr` is filled in.
+        let addr = super::http::serve(app).to_string();
+        shared.lock().unwrap().addr = addr.clone();
         Fake { shared, addr }
     }
 
@@ -341,6 +331,10 @@ pub enum Scenario {
     SucceedsWithoutTheVersion,
     /// The vendor's work never ends (the deploy's timeout is long).
     Stalls,
+    /// The vendor's work never ends and the deploy's timeout is short: it
+    /// is still going when the timeout passes (for a webhook or Vercel,
+    /// whose work is the one call, its answer is still awaited).
+    OutlivesTheTimeout,
 }
 
 /// Says whether the backend is following the deploy (the vendor has seen
@@ -396,6 +390,36 @@ pub fn nothing_recorded_that_was_not_observed(b: &Backend) {
     assert_absent(&home, b.vars, &[&out], &(b.secrets)());
 }
 
+/// The one rule for work still going when the deploy's timeout passes
+/// (a run, build or execution followed; a webhook's or Vercel's answer
+/// still awaited): shipdeck did not cancel it, it may still land, so the
+/// outcome is `unknown` and the message says to look before deploying
+/// again — never `failed`. A command is the exception: shipdeck kills it
+/// (with its process group) at its timeout, so it did not land: `failed`.
+pub fn work_outliving_the_timeout_is_unknown(b: &Backend, killed_by_shipdeck: bool) {
+    let home = Home::new();
+    let _fake = (b.start)(&home, Scenario::OutlivesTheTimeout);
+    let out = promote(&home, b.vars, b.env);
+    if killed_by_shipdeck {
+        assert_not_recorded(&home, b.vars, &out, "failed");
+        return;
+    }
+    assert_not_recorded(&home, b.vars, &out, "unknown");
+    assert!(
+        out.stderr.contains("look before deploying again"),
+        "{out:#?}"
+    );
+    let e = last_audit(&home, b.vars);
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("look before deploying again"),
+        "{e}"
+    );
+    assert_absent(&home, b.vars, &[&out], &(b.secrets)());
+}
+
 /// Ctrl-C while the deploy is followed: exit 1, "unknown", not deployed.
 pub fn ctrl_c_leaves_unknown(b: &Backend) {
     let home = Home::new();
@@ -440,6 +464,13 @@ macro_rules! deploy_suite {
             #[test]
             fn nothing_recorded_that_was_not_observed() {
                 $crate::common::deploy::nothing_recorded_that_was_not_observed(&$backend)
+            }
+            #[test]
+            fn work_outliving_the_timeout_is_unknown() {
+                $crate::common::deploy::work_outliving_the_timeout_is_unknown(
+                    &$backend,
+                    stringify!($name) == "command",
+                )
             }
             #[test]
             fn ctrl_c_leaves_unknown() {

@@ -243,6 +243,29 @@ pub(crate) fn on_base(base: &reqwest::Url, url: &str) -> Option<reqwest::Url> {
     Some(out)
 }
 
+/// The one rule for an error met after a deploy's remote work was started
+/// (a workflow run dispatched, a Jenkins build queued, a CodePipeline
+/// execution started) and before it was seen to end: shipdeck never
+/// cancels it, so it may still land — the outcome is unknown, never
+/// "failed", and never repeated blindly. A definite end (the run or build
+/// concluded, a queue item cancelled: [`BackendError::Command`]) and an
+/// unknown stay what they are; running out of the deploy's time says so.
+pub(crate) fn lost_track(backend: &str, e: BackendError) -> BackendError {
+    match e {
+        e @ (BackendError::OutcomeUnknown { .. } | BackendError::Command { .. }) => e,
+        e @ BackendError::Timeout { .. } => BackendError::OutcomeUnknown {
+            backend: backend.to_string(),
+            cause: format!(
+                "still running when the deploy's timeout passed ({e}); shipdeck did not cancel it, so it may still land: look before deploying again"
+            ),
+        },
+        e => BackendError::OutcomeUnknown {
+            backend: backend.to_string(),
+            cause: format!("started, but it could not be followed: {e}"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

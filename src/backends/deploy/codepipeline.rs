@@ -344,7 +344,7 @@ impl CodePipeline {
         self.gate.clear();
         // Started: losing track of the execution now leaves the deploy
         // unknown, not failed — it may well be deploying.
-        r.map_err(|e| super::github_actions::lost_track(&self.name, e))
+        r.map_err(|e| super::call::lost_track(&self.name, e))
     }
 
     /// Follow execution `id` to its end.
@@ -441,36 +441,58 @@ impl CodePipeline {
     }
 
     /// Where execution `id` is ("Deploy / DeployECS") and the manual
-    /// approval in progress, if one is. A failed read only costs the step.
+    /// approval in progress, if one is: every page of its action
+    /// executions (`nextToken` followed, at most [`MAX_ACTION_PAGES`]), as a
+    /// long pipeline or a re-run stage does not fit in one. A failed read
+    /// only costs the step (the pages read before it still count).
     async fn where_it_is(
         &self,
         id: &str,
         deadline: Instant,
     ) -> (Option<String>, Option<(String, String)>) {
         let client = self.client().await;
-        let r = self
-            .bounded(
-                "ListActionExecutions",
-                Kind::Read,
-                deadline,
-                client
-                    .list_action_executions()
-                    .pipeline_name(&self.pipeline)
-                    .filter(
-                        ActionExecutionFilter::builder()
-                            .pipeline_execution_id(id)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .await;
-        match r {
-            Ok(out) => in_progress(out.action_execution_details()),
-            Err(e) => {
-                tracing::debug!("{}", e.cleaned());
-                (None, None)
+        let mut details = Vec::new();
+        let mut token: Option<String> = None;
+        for page in 1..=MAX_ACTION_PAGES {
+            let r = self
+                .bounded(
+                    "ListActionExecutions",
+                    Kind::Read,
+                    deadline,
+                    client
+                        .list_action_executions()
+                        .pipeline_name(&self.pipeline)
+                        .filter(
+                            ActionExecutionFilter::builder()
+                                .pipeline_execution_id(id)
+                                .build(),
+                        )
+                        .set_next_token(token.take())
+                        .send(),
+                )
+                .await;
+            match r {
+                Ok(out) => {
+                    details.extend_from_slice(out.action_execution_details());
+                    match out.next_token().filter(|t| !t.is_empty()) {
+                        Some(t) if page < MAX_ACTION_PAGES => token = Some(t.to_string()),
+                        Some(_) => {
+                            tracing::debug!(
+                                "{}: ListActionExecutions of {id}: more than {MAX_ACTION_PAGES} pages, the rest unread",
+                                self.name
+                            );
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("{}", e.cleaned());
+                    break;
+                }
             }
         }
+        in_progress(&details)
     }
 
     /// The approval `stage / action` of execution `id` as the pipeline's
@@ -786,6 +808,11 @@ fn request_token(env: &str, version: &Version) -> String {
     let d = Sha256::digest(format!("{env}\n{version}\n{now}\n{}", std::process::id()));
     d.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
+
+/// Pages of `ListActionExecutions` read per step: an execution's actions
+/// (100 a page by default) fit many times over; a token that never ends
+/// cannot keep a step going.
+const MAX_ACTION_PAGES: usize = 10;
 
 /// From `ListActionExecutions`: "stage / action" of the actions in
 /// progress, and the manual approval among them, if one is.

@@ -73,19 +73,6 @@ use crate::backends::util::{fill, secret};
 use crate::config::GithubActionsConfig;
 use crate::domain::Version;
 
-/// An error met after something was started and before what it started
-/// could be followed: the outcome is unknown.
-pub(super) fn lost_track(backend: &str, e: BackendError) -> BackendError {
-    match e {
-        // Unknown already, or a definite end (a cancelled queue item).
-        e @ (BackendError::OutcomeUnknown { .. } | BackendError::Command { .. }) => e,
-        e => BackendError::OutcomeUnknown {
-            backend: backend.to_string(),
-            cause: format!("started, but it could not be followed: {e}"),
-        },
-    }
-}
-
 /// The REST API version sent with every call.
 pub const API_VERSION: &str = "2022-11-28";
 const PUBLIC_API: &str = "https://api.github.com";
@@ -374,10 +361,14 @@ impl GithubActions {
                 // unknown, not failed — the run may well be deploying.
                 self.find_run(token, since, deadline)
                     .await
-                    .map_err(|e| lost_track(&self.name, e))?
+                    .map_err(|e| call::lost_track(&self.name, e))?
             }
         };
-        self.follow(token, run_id, t0, deadline, report).await
+        // Dispatched and found: a run still going when the timeout passes,
+        // or one that can no longer be read, may still deploy — unknown.
+        self.follow(token, run_id, t0, deadline, report)
+            .await
+            .map_err(|e| call::lost_track(&self.name, e))
     }
 
     /// The run this dispatch started, when GitHub did not say: see the

@@ -237,71 +237,76 @@ impl Jenkins {
             }
         }
         .await;
-        let build = build.map_err(|e| super::github_actions::lost_track(&self.name, e))?;
+        let build = build.map_err(|e| super::call::lost_track(&self.name, e))?;
 
-        // Build → result.
-        let build_api = with_api_json(&build);
-        let call = format!("GET {}", build_api.path());
-        let mut announced = false;
-        loop {
-            let a = call::send(
-                &self.name,
-                &call,
-                Kind::Read,
-                deadline,
-                self.timeout,
-                || get(&build_api),
-            )
-            .await?;
-            if !a.ok() {
-                return Err(a.error(&self.name, &call));
-            }
-            let j = a.json(&self.name, &call)?;
-            let number = j
-                .get("number")
-                .and_then(Value::as_u64)
-                .map(|n| format!(" #{n}"))
-                .unwrap_or_default();
-            let what = format!("Jenkins build{number} ({build})");
-            let building = j.get("building").and_then(Value::as_bool).unwrap_or(true);
-            let result = j.get("result").and_then(Value::as_str);
-            if !announced {
-                tracing::info!("{what}: building, {}", took(t0.elapsed()));
-                announced = true;
-            }
-            if building {
-                report(Progress {
-                    what: format!("Jenkins build{number}"),
-                    state: "running".into(),
-                    elapsed_s: t0.elapsed().as_secs_f64(),
-                    step: None,
-                    url: Some(build.to_string()),
-                    waiting: None,
-                });
-            }
-            match result {
-                Some("SUCCESS") if !building => {
-                    return Ok(Started {
-                        line: format!("{what} finished: SUCCESS after {}", took(t0.elapsed())),
+        // Build → result. A build still going when the timeout passes, or
+        // one that can no longer be read, may still deploy — unknown.
+        let result = async {
+            let build_api = with_api_json(&build);
+            let call = format!("GET {}", build_api.path());
+            let mut announced = false;
+            loop {
+                let a = call::send(
+                    &self.name,
+                    &call,
+                    Kind::Read,
+                    deadline,
+                    self.timeout,
+                    || get(&build_api),
+                )
+                .await?;
+                if !a.ok() {
+                    return Err(a.error(&self.name, &call));
+                }
+                let j = a.json(&self.name, &call)?;
+                let number = j
+                    .get("number")
+                    .and_then(Value::as_u64)
+                    .map(|n| format!(" #{n}"))
+                    .unwrap_or_default();
+                let what = format!("Jenkins build{number} ({build})");
+                let building = j.get("building").and_then(Value::as_bool).unwrap_or(true);
+                let result = j.get("result").and_then(Value::as_str);
+                if !announced {
+                    tracing::info!("{what}: building, {}", took(t0.elapsed()));
+                    announced = true;
+                }
+                if building {
+                    report(Progress {
+                        what: format!("Jenkins build{number}"),
+                        state: "running".into(),
+                        elapsed_s: t0.elapsed().as_secs_f64(),
+                        step: None,
                         url: Some(build.to_string()),
+                        waiting: None,
                     });
                 }
-                Some(r) if !building => {
-                    return Err(BackendError::Command {
-                        backend: self.name.clone(),
-                        cause: format!("{what} finished: {r}"),
+                match result {
+                    Some("SUCCESS") if !building => {
+                        return Ok(Started {
+                            line: format!("{what} finished: SUCCESS after {}", took(t0.elapsed())),
+                            url: Some(build.to_string()),
+                        });
+                    }
+                    Some(r) if !building => {
+                        return Err(BackendError::Command {
+                            backend: self.name.clone(),
+                            cause: format!("{what} finished: {r}"),
+                        });
+                    }
+                    _ => {}
+                }
+                if Instant::now() >= deadline {
+                    return Err(BackendError::Timeout {
+                        backend: format!("{}: {what} still building", self.name),
+                        after: self.timeout,
                     });
                 }
-                _ => {}
+                pause(self.poll, deadline).await;
             }
-            if Instant::now() >= deadline {
-                return Err(BackendError::Timeout {
-                    backend: format!("{}: {what} still building", self.name),
-                    after: self.timeout,
-                });
-            }
-            pause(self.poll, deadline).await;
         }
+        .await;
+        result.map_err(|e| super::call::lost_track(&self.name, e))
     }
 
     fn bad(&self, e: impl std::fmt::Display) -> BackendError {
