@@ -487,17 +487,31 @@ impl PgStore {
             return Ok(id);
         }
         // A record appended right after the head this process walked
-        // needs no walk of its own.
-        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ver) = v.as_mut()
-            && ver.report.intact()
-            && ver.report.head.as_deref().unwrap_or("") == prev
-            && ver.key.0.unwrap_or(0) + 1 == id
-            && ver.key.1 + 1 == id
-        {
-            ver.key = (Some(id), id);
-            ver.report.head = Some(hash);
-            ver.report.records += 1;
+        // needs no walk of its own; and moves the stored checkpoint as a
+        // walk would, so that a process opened later walks little.
+        let forward = {
+            let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            match v.as_mut() {
+                Some(ver)
+                    if ver.report.intact()
+                        && ver.report.head.as_deref().unwrap_or("") == prev
+                        && ver.key.0.unwrap_or(0) + 1 == id
+                        && ver.key.1 + 1 == id =>
+                {
+                    ver.key = (Some(id), id);
+                    ver.report.head = Some(hash.clone());
+                    ver.report.records += 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if forward {
+            let stored = *self
+                .stored_checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.move_checkpoint(stored, id, &hash);
         }
         Ok(id)
     }
@@ -724,6 +738,38 @@ impl PgStore {
         })
     }
 
+    /// Store `head` (record `id`, intact as walked) as the chain's
+    /// checkpoint when the stored one lags [`CHECKPOINT_EVERY`] behind.
+    fn move_checkpoint(&self, stored: Option<i64>, id: i64, head: &str) {
+        if stored.is_some_and(|s| id - s < CHECKPOINT_EVERY) {
+            return;
+        }
+        // Its commit need not wait for the disk (a lost checkpoint only
+        // costs a longer walk), so that the processes moving it at once do
+        // not queue on one another's fsync.
+        let saved = self.with(false, |s| {
+            let st = s.st(
+                "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
+                 SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
+                 ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
+                 WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
+            )?;
+            s.client.execute(&st, &[&id, &head, &ts(Utc::now())])
+        });
+        match saved {
+            Ok(_) => {
+                *self
+                    .stored_checkpoint
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(id)
+            }
+            // Only a cost: the next process walks from the older checkpoint.
+            Err(e) => {
+                tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe)
+            }
+        }
+    }
+
     /// Walk the chain from `from` (every record when `None`) in one
     /// snapshot, remember the result, and move the stored checkpoint.
     fn walk_chain(&self, from: Option<chain::Checkpoint>) -> Result<ChainReport, StoreError> {
@@ -785,32 +831,7 @@ impl PgStore {
             && let Some(head) = &report.head
         {
             let id = report.records as i64;
-            if stored.is_none_or(|s| id - s >= CHECKPOINT_EVERY) {
-                // Its commit need not wait for the disk (a lost checkpoint
-                // only costs a longer walk), so that the processes moving it
-                // at once do not queue on one another's fsync.
-                let saved = self.with(false, |s| {
-                    let st = s.st(
-                        "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
-                         SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
-                         ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
-                         WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
-                    )?;
-                    s.client.execute(&st, &[&id, head, &ts(Utc::now())])
-                });
-                match saved {
-                    Ok(_) => {
-                        *self
-                            .stored_checkpoint
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner()) = Some(id)
-                    }
-                    // Only a cost: the next process walks from the older checkpoint.
-                    Err(e) => {
-                        tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe)
-                    }
-                }
-            }
+            self.move_checkpoint(stored, id, head);
         } else if report.broken.is_some() {
             // A broken chain vouches for nothing.
             let _ = self.with(false, |s| {
