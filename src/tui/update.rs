@@ -854,8 +854,14 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
         return vec![];
     }
     // The engine's known-good target (never a caught or No-Go release);
-    // when it knows none, say so rather than offer a dialog.
-    if let Some(r) = env.rollback.as_ref().filter(|r| r.to.is_none()) {
+    // when it knows none, say so rather than offer a dialog — unless a
+    // canary has traffic: its weight going to 0 is the rollback.
+    let canary_stop = env.revert.rollback_plan.action == RevertAction::CanaryWeightZero;
+    if let Some(r) = env
+        .rollback
+        .as_ref()
+        .filter(|r| r.to.is_none() && !canary_stop)
+    {
         s.notify(Level::Warn, format!("{}: {}", env.name, r.detail));
         return vec![];
     }
@@ -868,7 +874,7 @@ fn ask_rollback(s: &mut State) -> Vec<Effect> {
     };
     // No target and no history: nothing to go back to, as the column says
     // (a canary with traffic is still stopped by its weight going to 0).
-    if to.is_none() && env.revert.rollback_plan.action != RevertAction::CanaryWeightZero {
+    if to.is_none() && !canary_stop {
         s.notify(
             Level::Warn,
             format!("{}: nothing to roll back to yet", env.name),
@@ -1728,6 +1734,45 @@ mod tests {
         s.settings.confirm_rollback = true;
         assert_eq!(key(&mut s, 'r'), vec![]);
         assert!(dialog(&s).is_none(), "{:?}", s.overlays);
+    }
+
+    #[test]
+    fn a_canary_with_traffic_and_no_known_good_target_is_rolled_back_by_weight_0() {
+        use crate::domain::strategy::{RevertAction, revert_plan};
+        let mut s = console();
+        let prod = s
+            .status
+            .as_mut()
+            .and_then(|st| st.environments.iter_mut().find(|e| e.name == "production"))
+            .unwrap();
+        prod.rollback = Some(crate::engine::RollbackTarget {
+            to: None,
+            detail: "nothing to roll back to yet".into(),
+        });
+        prod.revert.rollback_plan = revert_plan(
+            RevertAction::CanaryWeightZero,
+            None,
+            None,
+            &[],
+            "production",
+        );
+        // Confirming console: the dialog, not "nothing to roll back to".
+        key(&mut s, 'r');
+        assert!(
+            matches!(dialog(&s), Some(Pending::Rollback { to: None, .. })),
+            "{:?} / {}",
+            s.overlays,
+            notice(&s)
+        );
+        s.overlays.clear();
+        s.settings.confirm_rollback = false;
+        assert_eq!(
+            key(&mut s, 'r'),
+            vec![Effect::Rollback {
+                env: "production".into(),
+                to: None
+            }]
+        );
     }
 
     #[test]
