@@ -10,6 +10,8 @@
 //! One test in this file: it sets the token variable in its own process
 //! before any other thread runs.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,21 +135,8 @@ fn fake() -> (Shared, String) {
         version: "v1.0.0".into(),
         ..Gh::default()
     }));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let g2 = gh.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().to_string()).unwrap();
-            let app = axum::Router::new().fallback(serve).with_state(g2);
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    (gh, rx.recv().unwrap())
+    let app = axum::Router::new().fallback(serve).with_state(gh.clone());
+    (gh, common::http::serve(app).to_string())
 }
 
 fn engine(addr: &str, dir: &tempfile::TempDir, timeout: &str) -> Engine {

@@ -51,25 +51,14 @@ async fn deploy(State(f): State<Fake>, Path(env): Path<String>, body: String) ->
     StatusCode::ACCEPTED
 }
 
-/// Start the fake on a background thread with its own runtime.
+/// Start the fake on a free port.
 fn start(fake: Fake) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route("/{env}/version", get(version))
-                .route("/{env}/deploy", post(deploy))
-                .with_state(fake);
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    common::http::serve(
+        Router::new()
+            .route("/{env}/version", get(version))
+            .route("/{env}/deploy", post(deploy))
+            .with_state(fake),
+    )
 }
 
 /// Version reads time out after 1 s where the endpoint hangs (the tests

@@ -20,6 +20,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::http::serve;
 use common::{Home, Output};
 
 /// The planted bearer token (from `token_env`).
@@ -60,22 +61,6 @@ struct Fakes {
     addr: SocketAddr,
     thief: SocketAddr,
     stolen: Arc<Mutex<Vec<String>>>,
-}
-
-fn serve(app: Router) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
 }
 
 fn start_fakes() -> Fakes {

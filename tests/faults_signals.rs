@@ -12,10 +12,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home, Running};
+use common::{Fleet, Home};
 use serde_json::Value;
 
 const SIGNALS: [&str; 2] = ["-INT", "-TERM"];
@@ -71,24 +71,6 @@ deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "60s", pol
 "#,
         dir = p.display()
     ));
-}
-
-fn spawn(home: &Home, args: &[&str]) -> Running {
-    let p = home.path();
-    Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
-        .args(args)
-        .current_dir(p)
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_CONFIG_HOME", p.join("config"))
-        .env("XDG_DATA_HOME", p.join("data"))
-        .env("XDG_STATE_HOME", p.join("state"))
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running::new)
-        .expect("start shipdeck")
 }
 
 fn kill(child: &Child, sig: &str) {
@@ -181,7 +163,7 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
         // slow the machine is; they cost nothing, the signal cuts them short.
         "reading versions" => {
             std::fs::write(p.join("read-delay"), "30").unwrap();
-            let c = spawn(&home, &["promote", "prod", "--yes"]);
+            let c = home.spawn(&["promote", "prod", "--yes"]);
             wait_for("prod's version read", Duration::from_secs(60), || {
                 p.join("reading").exists()
             });
@@ -190,7 +172,7 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
         }
         "polling the deploy" => {
             std::fs::write(p.join("deploy-delay"), "30").unwrap();
-            let c = spawn(&home, &["promote", "prod", "--yes"]);
+            let c = home.spawn(&["promote", "prod", "--yes"]);
             wait_for("the deploy to start", Duration::from_secs(60), || {
                 p.join("deploying").exists()
             });
@@ -203,7 +185,7 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
             std::fs::write(p.join("deploy-delay"), "1").unwrap();
             std::fs::write(p.join("observe-version"), "v2.0.0").unwrap();
             std::fs::write(p.join("signal-on-observe"), sig).unwrap();
-            spawn(&home, &["promote", "prod", "--yes"])
+            home.spawn(&["promote", "prod", "--yes"])
         }
         other => unreachable!("{other}"),
     };
@@ -261,7 +243,7 @@ fn signals_mid_window_leave_a_verified_log_and_no_watch_claim() {
         let home = Home::new();
         home.config(&fleet.config(""));
         home.run(&["status"]).expect_code(0);
-        let c = spawn(&home, &["watch", "production", "--window", "60s"]);
+        let c = home.spawn(&["watch", "production", "--window", "60s"]);
         let what = format!("watch mid-window, {sig}");
         let store = home.path().join("data/shipdeck/shipdeck.db");
         wait_for("the window to start", Duration::from_secs(60), || {

@@ -12,10 +12,10 @@ mod common;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Fleet, Home, Running};
+use common::{Fleet, Home};
 use rusqlite::Connection;
 
 /// A home whose config names its own store file at `store`.
@@ -26,26 +26,6 @@ fn home_with_store(fleet: &Fleet, store: &Path) -> Home {
         store.display().to_string()
     )));
     home
-}
-
-/// The real binary as a std command (to read its output while it runs),
-/// with the home's isolated dirs.
-fn spawn(home: &Home, args: &[&str]) -> Running {
-    let p = home.path();
-    Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
-        .args(args)
-        .current_dir(p)
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_CONFIG_HOME", p.join("config"))
-        .env("XDG_DATA_HOME", p.join("data"))
-        .env("XDG_STATE_HOME", p.join("state"))
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(Running::new)
-        .expect("start shipdeck")
 }
 
 /// A No-Go for what promoting production would ship (v1.8.0).
@@ -330,7 +310,7 @@ fn a_full_disk_during_promote_says_what_happened_and_is_reconciled() {
     let home = home_with_store(&fleet, &store);
     home.run(&["status"]).expect_code(0);
 
-    let mut child = spawn(&home, &["promote", "staging", "--yes"]);
+    let mut child = home.spawn(&["promote", "staging", "--yes"]);
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -400,7 +380,7 @@ fn a_store_deleted_under_a_running_watch_stops_it_from_recording() {
     home.run(&["status"]).expect_code(0);
     // A window long enough not to end by itself before the deletion is
     // noticed; the file goes once the window has started (it said so).
-    let mut child = spawn(&home, &["watch", "production", "--window", "120s"]);
+    let mut child = home.spawn(&["watch", "production", "--window", "120s"]);
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let mut stderr = String::new();
     loop {
@@ -526,7 +506,7 @@ fn ctrl_c_is_handled_while_the_store_is_locked() {
     let store = store_dir.path().join("shipdeck.db");
     let home = home_with_store(&fleet, &store);
     home.run(&["status"]).expect_code(0);
-    let mut child = spawn(&home, &["watch", "production", "--window", "60s"]);
+    let mut child = home.spawn(&["watch", "production", "--window", "60s"]);
     let stderr = child.stderr.take().unwrap();
     let mut lines = std::io::BufReader::new(stderr).lines();
     loop {

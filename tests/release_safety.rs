@@ -69,23 +69,6 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// A `shipdeck` child process in the home (for signals).
-fn spawn(home: &Home, args: &[&str]) -> common::Running {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("shipdeck"))
-        .current_dir(home.path())
-        .env_remove("SHIPDECK_CONFIG")
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "tester")
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map(common::Running::new)
-        .expect("spawn shipdeck")
-}
-
 fn signal(child: &std::process::Child, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -332,7 +315,7 @@ fn a_killed_watch_leaves_no_monitoring_ghost() {
     let home = Home::new();
     home.config(&config(&fleet, true));
     for sig in ["-TERM", "-KILL"] {
-        let child = spawn(&home, &["watch", "production", "--window", "60s"]);
+        let child = home.spawn(&["watch", "production", "--window", "60s"]);
         wait_for("the window to start", 30, || {
             env(&status(&home), "production")["state"] == "monitoring"
         });
@@ -379,7 +362,7 @@ fn two_watchers_never_share_a_window() {
     let fleet = Fleet::start();
     let home = Home::new();
     home.config(&config(&fleet, true));
-    let first = spawn(&home, &["watch", "production", "--window", "60s"]);
+    let first = home.spawn(&["watch", "production", "--window", "60s"]);
     wait_for("the first window", 30, || {
         env(&status(&home), "production")["state"] == "monitoring"
     });

@@ -9,105 +9,52 @@
 //!
 //! Needs `tmux` (Debian: `apt-get install tmux`; `./scripts/test` installs it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-const WIDTH: u32 = 160;
-const HEIGHT: u32 = 45;
+use common::tmux::shell_quote;
+
 const SESSION: &str = "shipdeck";
 const POLL: Duration = Duration::from_millis(250);
 const ENVS: [&str; 4] = ["local", "development", "staging", "production"];
 const EXIT_MARK: &str = "SHIPDECK-EXITED";
 
-/// A private tmux server (its own socket in a temp dir), killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
+/// The shared private tmux server (tests/common/tmux.rs), driving this
+/// file's one session.
+struct Tmux(common::tmux::Tmux);
 
 impl Tmux {
-    fn command(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-u") // UTF-8 whatever the locale says: the console draws boxes
-            .arg("-f")
-            .arg("/dev/null")
-            .arg("-S")
-            .arg(&self.socket)
-            .env_remove("TMUX");
-        c
+    /// Fails with install instructions when tmux is missing.
+    fn new(dir: &Path) -> Tmux {
+        Tmux(common::tmux::Tmux::new(dir))
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self
-            .command()
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+    /// Start `script` in the session, with the environment `setup` gives.
+    fn start(&self, script: &str, setup: impl FnOnce(&mut Command)) {
+        self.0.start(SESSION, script, setup);
     }
 
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", SESSION];
-        args.extend_from_slice(keys);
-        self.run(&args);
+        self.0.keys(SESSION, keys);
     }
 
     /// What the pane shows now, as plain text (wrapped lines joined).
     fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-J", "-t", SESSION]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.0.screen(SESSION)
     }
 
     fn format(&self, fmt: &str) -> String {
-        let out = self.run(&["display-message", "-p", "-t", SESSION, fmt]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        self.0.format(SESSION, fmt)
     }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").output();
-    }
-}
-
-fn require_tmux() {
-    match Command::new("tmux").arg("-V").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "`tmux -V` failed ({}): this test drives the console in a real terminal through tmux. \
-             Install it (`apt-get install tmux`) or run `./scripts/test`, which installs it.",
-            o.status
-        ),
-        Err(e) => panic!(
-            "tmux not found ({e}): this test drives the console in a real terminal through tmux. \
-             Install it (`apt-get install tmux`) or run `./scripts/test`, which installs it."
-        ),
-    }
-}
-
-fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
 /// Polls the screen until `done` holds; on timeout fails with the last screen.
-fn wait_for(tmux: &Tmux, what: &str, timeout: Duration, mut done: impl FnMut(&str) -> bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let screen = tmux.screen();
-        if done(&screen) {
-            return;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}; last screen:\n{screen}");
-        }
-        sleep(POLL);
-    }
+fn wait_for(tmux: &Tmux, what: &str, timeout: Duration, done: impl FnMut(&str) -> bool) {
+    tmux.0.wait_for(SESSION, what, timeout, done);
 }
 
 fn chars(line: &str) -> Vec<char> {
@@ -199,12 +146,9 @@ fn dialog_open(screen: &str) -> bool {
 
 #[test]
 fn demo_promote_regression_rollback_and_terminal_restored() {
-    require_tmux();
     let started = Instant::now();
     let home = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: home.path().join("tmux.sock"),
-    };
+    let tmux = Tmux::new(home.path());
     for d in ["config", "data", "state"] {
         std::fs::create_dir_all(home.path().join(d)).unwrap();
     }
@@ -215,26 +159,15 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         shell_quote(bin)
     );
     // The server starts from this command, so the pane inherits its env.
-    let out = tmux
-        .command()
-        .current_dir(home.path())
-        .env_remove("SHIPDECK_CONFIG")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "tester")
-        .env("TERM", "xterm-256color")
-        .args(["new-session", "-d", "-s", SESSION])
-        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
-        .args(["sh", "-c", &script])
-        .output()
-        .expect("start tmux");
-    assert!(
-        out.status.success(),
-        "tmux new-session failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tmux.start(&script, |c| {
+        c.current_dir(home.path())
+            .env_remove("SHIPDECK_CONFIG")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("USER", "tester");
+    });
 
     // The console is up: the four environment columns side by side.
     wait_for(
@@ -436,56 +369,17 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     eprintln!("whole run: {:.1}s", started.elapsed().as_secs_f64());
 }
 
-/// The demo fleet as its own process on a port it chose itself (a port
-/// picked here and bound there could be taken meanwhile), killed on drop.
-struct Fleet(std::process::Child);
-
-impl Fleet {
-    /// Start it; returns it and its port (from the address it prints).
-    fn start(bin: &Path) -> (Fleet, u16) {
-        use std::io::BufRead;
-        let mut child = Command::new(bin)
-            .args(["demo-fleet", "--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the demo fleet");
-        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let fleet = Fleet(child);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("the fleet's address");
-        // Keep draining: a closed pipe would end the fleet on its next line.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let port = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://127.0.0.1:"))
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        (fleet, port)
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A deploy made elsewhere (the CLI, another engineer) is noticed by an open
 /// console, which watches it: one monitoring window for that deploy.
 #[test]
 fn a_cli_deploy_is_caught_by_an_open_console() {
-    require_tmux();
     let home = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: home.path().join("tmux.sock"),
-    };
+    let tmux = Tmux::new(home.path());
     for d in ["config", "data", "state"] {
         std::fs::create_dir_all(home.path().join(d)).unwrap();
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-    let (_fleet, port) = Fleet::start(bin);
+    let fleet = common::Fleet::start();
     // The example config, on this fleet's port, with a short window.
     let example =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
@@ -494,7 +388,7 @@ fn a_cli_deploy_is_caught_by_an_open_console() {
     std::fs::write(
         &config,
         example
-            .replace("127.0.0.1:7878", &format!("127.0.0.1:{port}"))
+            .replace("127.0.0.1:7878", &fleet.addr)
             .replace("window = \"30m\"", "window = \"2m\"")
             .replace("baseline = \"30m\"", "baseline = \"1m\""),
     )
@@ -513,20 +407,10 @@ fn a_cli_deploy_is_caught_by_an_open_console() {
         shell_quote(bin),
         shell_quote(&config)
     );
-    let mut start = tmux.command();
-    env(&mut start);
-    let out = start
-        .env("USER", "console")
-        .args(["new-session", "-d", "-s", SESSION])
-        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
-        .args(["sh", "-c", &script])
-        .output()
-        .expect("start tmux");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tmux.start(&script, |c| {
+        env(c);
+        c.env("USER", "console");
+    });
     wait_for(
         &tmux,
         "the console on production v1.7.3",
@@ -585,11 +469,8 @@ fn a_cli_deploy_is_caught_by_an_open_console() {
 /// is forced through `SHIPDECK_DEBUG_FORCE_PANIC=console` (debug builds only).
 #[test]
 fn a_panic_in_the_console_restores_the_terminal_and_logs_the_report() {
-    require_tmux();
     let home = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: home.path().join("tmux.sock"),
-    };
+    let tmux = Tmux::new(home.path());
     for d in ["config", "data", "state"] {
         std::fs::create_dir_all(home.path().join(d)).unwrap();
     }
@@ -598,23 +479,16 @@ fn a_panic_in_the_console_restores_the_terminal_and_logs_the_report() {
         "{} demo; echo {EXIT_MARK} $?; stty -a; sleep 600",
         shell_quote(bin)
     );
-    let out = tmux
-        .command()
-        .current_dir(home.path())
-        .env_remove("SHIPDECK_CONFIG")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "tester")
-        .env("TERM", "xterm-256color")
-        .env("SHIPDECK_DEBUG_FORCE_PANIC", "console")
-        .args(["new-session", "-d", "-s", SESSION])
-        .args(["-x", &WIDTH.to_string(), "-y", &HEIGHT.to_string()])
-        .args(["sh", "-c", &script])
-        .output()
-        .expect("start tmux");
-    assert!(out.status.success(), "tmux new-session failed");
+    tmux.start(&script, |c| {
+        c.current_dir(home.path())
+            .env_remove("SHIPDECK_CONFIG")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("USER", "tester")
+            .env("SHIPDECK_DEBUG_FORCE_PANIC", "console");
+    });
     wait_for(&tmux, "shipdeck to exit", Duration::from_secs(60), |s| {
         s.contains(EXIT_MARK)
     });

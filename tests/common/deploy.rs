@@ -78,29 +78,19 @@ pub trait HasVersion {
 
 impl<S: HasVersion + Send + 'static> Fake<S> {
     pub fn start(state: S, handler: Handler<S>) -> Fake<S> {
-        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(Mutex::new(Shared {
             reqs: Vec::new(),
             state,
             handler,
             addr: String::new(),
         }));
-        let s2 = shared.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = l.local_addr().unwrap().to_string();
-                s2.lock().unwrap().addr = addr.clone();
-                tx.send(addr).unwrap();
-                let app = axum::Router::new().fallback(serve::<S>).with_state(s2);
-                axum::serve(l, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = axum::Router::new()
+            .fallback(serve::<S>)
+            .with_state(shared.clone());
+        // Nobody knows the address before `serve` returns it, so no request
+        // can reach the handler before `addr` is filled in.
+        let addr = super::http::serve(app).to_string();
+        shared.lock().unwrap().addr = addr.clone();
         Fake { shared, addr }
     }
 

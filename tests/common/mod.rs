@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod deploy;
+pub mod http;
 pub mod pg;
 pub mod tmux;
 
@@ -51,6 +52,19 @@ impl Home {
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
             .env("USER", "tester");
         c
+    }
+
+    /// `shipdeck args…` started in the home with its output piped and no
+    /// stdin, to be signalled or read while it runs; killed on drop.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        self.process()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map(Running::new)
+            .expect("start shipdeck")
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

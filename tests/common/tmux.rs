@@ -84,6 +84,12 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A tmux format (`#{alternate_on}`, …) evaluated for the session.
+    pub fn format(&self, session: &str, fmt: &str) -> String {
+        let out = self.run(&["display-message", "-p", "-t", session, fmt]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Poll the screen until `done` holds; on timeout fail with the last
     /// screen. Returns how long it took and the screen that satisfied it.
     pub fn wait_for(

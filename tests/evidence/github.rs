@@ -66,22 +66,11 @@ impl FakeGithub {
         };
         f(&mut gh);
         let shared = Arc::new(Mutex::new(gh));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s2 = shared.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(l.local_addr().unwrap().to_string()).unwrap();
-                let app = axum::Router::new().fallback(serve).with_state(s2);
-                axum::serve(l, app).await.unwrap();
-            });
-        });
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state(shared.clone());
         FakeGithub {
-            addr: rx.recv().unwrap(),
+            addr: crate::common::http::serve(app).to_string(),
             shared,
         }
     }

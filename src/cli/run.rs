@@ -1,0 +1,483 @@
+//! Running a parsed command line: one arm per command, each calling the
+//! engine and printing its outcome; the console and the demo open the TUI.
+
+use super::*;
+
+async fn console(engine: Engine) -> Result<i32, Failure> {
+    if !std::io::stdout().is_terminal() {
+        return Err(usage(
+            "the console needs a terminal; for scripts use the subcommands (shipdeck --help)",
+        ));
+    }
+    let res = crate::tui::run(engine.clone()).await;
+    // Outcomes of actions the console was running when it quit.
+    engine.settle(SETTLE).await;
+    res.map_err(|e| Failure {
+        code: 1,
+        message: format!("{e:#}"),
+    })?;
+    Ok(0)
+}
+
+/// `shipdeck demo`: the fleet in-process on a free loopback port, a
+/// built-in config, and a store of its own that lives as long as the run.
+async fn demo(
+    seed: u64,
+    auto_rollback: bool,
+    strategy: crate::demo::DemoStrategy,
+    ui: Option<crate::config::UiConfig>,
+) -> Result<i32, Failure> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| Failure {
+        code: 1,
+        message: format!("demo: {what}: {e}"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail("cannot bind a loopback port", &e))?;
+    let fleet = crate::demo::spawn(
+        listener,
+        crate::demo::FleetOptions {
+            seed,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| fail("cannot start the fleet", &e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("shipdeck-demo-")
+        .tempdir()
+        .map_err(|e| fail("cannot create its store", &e))?;
+    // A small repository with tagged commits (one a migration), so the
+    // pending panel lists real commits; without git the panel says so.
+    let repo = crate::demo::repo::make(&dir.path().join("repo.git"), chrono::Utc::now());
+    if let Err(e) = &repo.made {
+        tracing::warn!("demo repository: {e}");
+    }
+    let text = crate::demo::demo_config_with(fleet.addr, auto_rollback, Some(&repo), strategy);
+    let mut cfg = Config::parse(&text, Path::new("<built-in demo config>"))
+        .map_err(|e| fail("built-in config", &e))?;
+    let db = dir.path().join("demo.db");
+    // Staging's history before the start: its deploy of the pending
+    // release and its metrics, so the stage verdict has evidence at once.
+    let step = u32::try_from(cfg.metrics.step.0.as_secs())
+        .unwrap_or(2)
+        .max(1);
+    let seeded = crate::store::SqliteStore::open(&db)
+        .map_err(|e| e.to_string())
+        .and_then(|s| crate::demo::seed::seed_stage(&s, seed, step, chrono::Utc::now()));
+    if let Err(e) = seeded {
+        tracing::warn!("demo history: {e}");
+    }
+    cfg.store.path = Some(db);
+    if let Some(ui) = ui {
+        cfg.ui = ui;
+    }
+    let engine = Engine::open(cfg)?;
+    let res = console(engine).await;
+    drop(fleet);
+    res
+}
+
+pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
+    let cfg_path = cli.config.as_deref();
+    let Some(command) = cli.command else {
+        let engine = open_engine(cfg_path)?;
+        return console(engine).await;
+    };
+    crate::logging::panic_if_forced("command");
+    match command {
+        Command::Config {
+            command: ConfigCommand::Check { path },
+        } => {
+            let cfg = match path {
+                Some(p) => Config::load_checked(&p).map(|c| (p, c)),
+                None => match locate(cfg_path) {
+                    Located::Found(p) => Config::load_checked(&p).map(|c| (p, c)),
+                    Located::Missing(_) => return load_config(cfg_path).map(|_| 0),
+                },
+            };
+            let (p, cfg) = cfg.map_err(|e| usage(e.to_string()))?;
+            println!(
+                "{}: ok — project {:?}, {} environments: {}",
+                p.display(),
+                cfg.project,
+                cfg.environments.len(),
+                cfg.names().join(" → ")
+            );
+            Ok(0)
+        }
+        Command::Store {
+            command: StoreCommand::Migrate { from },
+        } => {
+            let cfg = load_config(cfg_path)?;
+            let Some(path) = from.strip_prefix("sqlite:") else {
+                return Err(usage(format!(
+                    "--from {from:?}: give the embedded store as sqlite:PATH"
+                )));
+            };
+            let r = crate::engine::migrate_store(&cfg, Path::new(path))?;
+            if r.already {
+                println!(
+                    "{}: already holds this store's {} audit records (chain head {}): nothing to do",
+                    cfg.store
+                        .url
+                        .as_deref()
+                        .map(crate::backends::show_url_public)
+                        .unwrap_or_default(),
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-")
+                );
+            } else {
+                println!(
+                    "copied {path}: {} audit records (chain preserved and verified, head {}), {} deploys, {} decisions, {} monitoring verdicts, {} metric samples",
+                    r.audit,
+                    r.head.as_deref().unwrap_or("-"),
+                    r.deploys,
+                    r.approvals,
+                    r.monitor_runs,
+                    r.samples
+                );
+            }
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let engine = open_engine(cfg_path)?;
+            let status = engine.status().await;
+            // The metric samples it kept.
+            engine.settle(SETTLE).await;
+            if json {
+                println!("{}", output::to_json(&status));
+            } else {
+                print!("{}", output::status_table(&status));
+            }
+            let failed = status
+                .environments
+                .iter()
+                .any(|e| e.version_error.is_some())
+                || status.store_error.is_some();
+            Ok(if failed { 1 } else { 0 })
+        }
+        Command::Promote {
+            env,
+            version,
+            yes,
+            watch,
+            break_freeze,
+            json,
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let version = parse_version(version, "--version")?;
+            if break_freeze.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(usage(
+                    "--break-freeze needs a reason: --break-freeze \"hotfix for INC-42\"",
+                ));
+            }
+            let confirm_with = if yes {
+                Confirm::Unseen {
+                    accept_warnings: true,
+                }
+            } else if std::io::stdin().is_terminal() {
+                // The human sees the plan and says yes to exactly it: the
+                // engine refuses if what promoting ships has changed since.
+                let plan = engine
+                    .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
+                    .await?;
+                eprint!("{}", output::plan_text(&plan));
+                eprint!("{}", output::release_text(&engine.release_of(&plan).await));
+                if plan.refusal().is_none() {
+                    let q = format!(
+                        "Deploy {} to {}{}?",
+                        plan.version,
+                        plan.to,
+                        if plan.warnings().next().is_some() {
+                            " despite the warning"
+                        } else {
+                            ""
+                        }
+                    );
+                    if !confirm(&q) {
+                        eprintln!("not deployed");
+                        return Ok(3);
+                    }
+                }
+                Confirm::Seen(Expect::from_plan(&plan))
+            } else {
+                Confirm::Unseen {
+                    accept_warnings: false,
+                }
+            };
+            let (tx, printer) = event_printer(json);
+            let res = interruptible(
+                &engine,
+                engine.promote_breaking(&env, version, confirm_with, break_freeze, Some(tx)),
+            )
+            .await;
+            let _ = printer.await;
+            let rec = res?;
+            if watch {
+                let (tx, printer) = event_printer(json);
+                let res = interruptible(&engine, engine.watch(&env, None, Some(tx))).await;
+                let _ = printer.await;
+                let out = res?;
+                if json {
+                    println!(
+                        "{}",
+                        output::to_json(&serde_json::json!({
+                            "deployed": rec,
+                            "watch": output::watch_json(&out),
+                        }))
+                    );
+                } else {
+                    println!(
+                        "{} now runs {} (was {})",
+                        rec.env,
+                        rec.version,
+                        output::opt(&rec.from_version)
+                    );
+                    print!("{}", output::watch_text(&out));
+                }
+                return Ok(watch_exit(&env, &out));
+            }
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"deployed": rec})));
+            } else {
+                println!(
+                    "{} now runs {} (was {})",
+                    rec.env,
+                    rec.version,
+                    output::opt(&rec.from_version)
+                );
+                if engine.config().env(&env).is_some_and(|e| e.monitored) {
+                    match engine.watcher(&env).await {
+                        Some(w) => println!("{env} is monitored: {w} is watching this deploy"),
+                        None => println!(
+                            "{env} is monitored, and nobody is watching this deploy yet: run `shipdeck watch {env}` (or promote with --watch), or keep a console open"
+                        ),
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Approve {
+            env,
+            reject,
+            note,
+            version,
+            json,
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let version = parse_version(version, "--version")?;
+            let decision = if reject { Decision::NoGo } else { Decision::Go };
+            let a = engine
+                .approve(&env, decision, version.as_ref(), note)
+                .await?;
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"approval": a})));
+            } else {
+                println!(
+                    "{} recorded for {} → {} by {} at {}",
+                    if reject { "No-Go" } else { "Go" },
+                    a.version,
+                    a.env,
+                    a.actor,
+                    a.at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            Ok(0)
+        }
+        Command::Rollback { env, to, yes, json } => {
+            let engine = open_engine(cfg_path)?;
+            let to = parse_version(to, "--to")?;
+            if !yes && !std::io::stdin().is_terminal() {
+                return Err(usage(format!(
+                    "rollback {env} needs a confirmation and there is no terminal to ask on: add --yes"
+                )));
+            }
+            let mut to = to;
+            if !yes {
+                // Name both versions and the strategy, then roll back to
+                // exactly the version the human agreed to.
+                let plan = engine.rollback_plan(&env, to.as_ref()).await?;
+                let strategy = engine
+                    .config()
+                    .env(&env)
+                    .map(|e| e.strategy().as_str())
+                    .unwrap_or("redeploy");
+                if let Some(from) = &plan.from {
+                    match engine.schema_notice(&env, from, &plan.to).await {
+                        Ok(Some(n)) => eprint!("{}", output::schema_text(&n, &env)),
+                        Ok(None) => {}
+                        Err(e) => eprintln!(
+                            "! cannot tell whether this rollback crosses database migrations: {e}"
+                        ),
+                    }
+                }
+                let q = format!(
+                    "Roll {env} back from {} to {} ({strategy})?",
+                    output::opt(&plan.from),
+                    plan.to
+                );
+                if !confirm(&q) {
+                    eprintln!("not rolled back");
+                    return Ok(3);
+                }
+                to = Some(plan.to);
+            }
+            let (tx, printer) = event_printer(false);
+            let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
+            let _ = printer.await;
+            let rec = res?;
+            // Code rollback does not undo a schema change: say so, with the
+            // restore command (shown, never run).
+            let schema = match &rec.from_version {
+                Some(from) => engine.schema_notice(&env, from, &rec.version).await,
+                None => Ok(None),
+            };
+            if json {
+                let (notice, error) = match &schema {
+                    Ok(n) => (n.clone(), None),
+                    Err(e) => (None, Some(e.clone())),
+                };
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "rolled_back": rec,
+                        "schema": notice,
+                        "schema_error": error,
+                    }))
+                );
+            } else {
+                println!(
+                    "{} rolled back to {} (was {})",
+                    rec.env,
+                    rec.version,
+                    output::opt(&rec.from_version)
+                );
+                match &schema {
+                    Ok(Some(n)) => print!("{}", output::schema_text(n, &env)),
+                    Ok(None) => {}
+                    Err(e) => println!(
+                        "! cannot tell whether this rollback crossed database migrations: {e}"
+                    ),
+                }
+            }
+            Ok(0)
+        }
+        Command::Demo {
+            seed,
+            no_auto_rollback,
+            strategy,
+        } => {
+            // The demo runs its own fleet; a config file lends it only its [ui].
+            let ui = cfg_path
+                .map(|p| crate::config::load_ui(p).map_err(|e| usage(e.to_string())))
+                .transpose()?;
+            demo(seed, !no_auto_rollback, strategy, ui).await
+        }
+        Command::DemoFleet {
+            listen,
+            seed,
+            deploy_duration,
+        } => {
+            let deploy_duration = crate::domain::HumanDuration::parse_at_most(
+                &deploy_duration,
+                std::time::Duration::from_secs(3600),
+            )
+            .map_err(|e| usage(format!("--deploy-duration: {e}")))?;
+            let opts = crate::demo::FleetOptions {
+                seed,
+                deploy_duration: deploy_duration.0,
+                ..Default::default()
+            };
+            crate::demo::serve(listen, opts)
+                .await
+                .map_err(|e| Failure {
+                    code: 1,
+                    message: format!("demo fleet on {listen}: {e}"),
+                })?;
+            Ok(0)
+        }
+        Command::Replay { trace, json } => {
+            let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
+                .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
+            let samples = crate::monitor::parse(&text)
+                .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
+            // Default monitoring settings, or those of an explicit --config.
+            let dcfg = match cfg_path {
+                Some(p) => {
+                    let cfg = Config::load(p).map_err(|e| usage(e.to_string()))?;
+                    cfg.monitor.detector_config(None)
+                }
+                None => crate::monitor::DetectorConfig::default(),
+            };
+            let report = crate::monitor::replay(&samples, dcfg);
+            if json {
+                println!("{}", output::to_json(&report));
+            } else {
+                let verdict = report.verdict.replace('_', " ");
+                let at = report
+                    .detected_at
+                    .map(|t| format!(" at t={t}s"))
+                    .unwrap_or_default();
+                match report.reason.strip_prefix(&format!("{verdict}: ")) {
+                    Some(rest) => println!("{verdict}{at}: {rest}"),
+                    None => println!("{verdict}{at}: {}", report.reason),
+                }
+            }
+            Ok(report.exit_code())
+        }
+        Command::Watch { env, window, json } => {
+            let engine = open_engine(cfg_path)?;
+            let window = window
+                .map(|w| {
+                    crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
+                        .map(|d| d.0)
+                        .map_err(|e| usage(format!("--window: {e}")))
+                })
+                .transpose()?;
+            let (tx, printer) = event_printer(json);
+            let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
+            let _ = printer.await;
+            let out = res?;
+            if json {
+                println!("{}", output::to_json(&output::watch_json(&out)));
+            } else {
+                print!("{}", output::watch_text(&out));
+            }
+            Ok(watch_exit(&env, &out))
+        }
+        Command::History {
+            verify: true, json, ..
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let report = engine.verify_audit().await?;
+            if json {
+                println!(
+                    "{}",
+                    output::to_json(&serde_json::json!({
+                        "intact": report.intact(),
+                        "records": report.records,
+                        "head": report.head,
+                        "broken": report.broken,
+                        "warnings": report.warnings,
+                    }))
+                );
+            } else {
+                print!("{}", output::verify_text(&report, &engine.store_location()));
+            }
+            Ok(if report.intact() { 0 } else { 1 })
+        }
+        Command::History {
+            env, limit, json, ..
+        } => {
+            let engine = open_engine(cfg_path)?;
+            let h = engine.history(env.as_deref(), limit).await?;
+            if json {
+                println!("{}", output::to_json(&serde_json::json!({"entries": h})));
+            } else {
+                print!("{}", output::history_table(&h));
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The second, lenient read of a config file that keeps the places of values
+//! with limits (durations, rates, printable text), so a value out of range
+//! is reported at its line and column.
+
+use super::*;
+
+/// The places of the values [`Probe::validate`] checks: the same file read
+/// a second time, leniently (unknown keys are the typed parse's business).
+#[derive(Deserialize, Default)]
+pub(super) struct Probe {
+    project: Option<Spanned<String>>,
+    #[serde(default)]
+    identity: IdentityProbe,
+    #[serde(default)]
+    metrics: MetricsProbe,
+    #[serde(default)]
+    monitor: MonitorProbe,
+    #[serde(default)]
+    ui: UiProbe,
+    #[serde(default)]
+    environments: Vec<EnvProbe>,
+    #[serde(default)]
+    release: release::ReleaseProbe,
+}
+
+#[derive(Deserialize, Default)]
+struct IdentityProbe {
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MetricsProbe {
+    url: Option<Spanned<String>>,
+    step: Option<Spanned<HumanDuration>>,
+    timeout: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize, Default)]
+struct MonitorProbe {
+    window: Option<Spanned<HumanDuration>>,
+    baseline: Option<Spanned<HumanDuration>>,
+    max_error_rate: Option<Spanned<f64>>,
+    max_p50_ms: Option<Spanned<f64>>,
+    max_p95_ms: Option<Spanned<f64>>,
+    max_p99_ms: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+struct UiProbe {
+    refresh: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize)]
+struct EnvProbe {
+    #[serde(default)]
+    version: SourceProbe,
+    #[serde(default)]
+    deploy: SourceProbe,
+    metrics_label: Option<Spanned<String>>,
+    restore_command: Option<Spanned<String>>,
+    name: Option<String>,
+    #[serde(default)]
+    gates: release::GatesProbe,
+}
+
+#[derive(Deserialize, Default)]
+struct SourceProbe {
+    url: Option<Spanned<String>>,
+    webhook: Option<Spanned<String>>,
+    command: Option<Vec<Spanned<String>>>,
+    timeout: Option<Spanned<HumanDuration>>,
+    poll: Option<Spanned<HumanDuration>>,
+}
+
+/// A text shown to people must not carry control characters or escape
+/// sequences: refuse it here, with its place, rather than clean it later.
+fn printable(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
+    match v {
+        Some(v) if crate::text::has_control(v.get_ref()) => Err((
+            Some(v.span()),
+            format!(
+                "{what} {:?} contains control characters or escape sequences; use printable text",
+                v.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn at_most(
+    what: &str,
+    v: &Option<Spanned<HumanDuration>>,
+    limit: std::time::Duration,
+) -> Result<(), Problem> {
+    match v {
+        Some(d) if d.get_ref().0 > limit => Err((
+            Some(d.span()),
+            format!(
+                "{what} = \"{}\" is too long: at most {}",
+                d.get_ref(),
+                HumanDuration(limit)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A limit in milliseconds: a finite number above zero.
+fn positive_ms(what: &str, v: &Option<Spanned<f64>>) -> Result<(), Problem> {
+    match v {
+        Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => Err((
+            Some(x.span()),
+            format!(
+                "{what} = {} must be a finite number of milliseconds above 0",
+                x.get_ref()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Probe {
+    pub(super) fn validate(&self) -> Result<(), Problem> {
+        printable("project", &self.project)?;
+        printable("[identity] name", &self.identity.name)?;
+        printable("[metrics] url", &self.metrics.url)?;
+        let m = &self.monitor;
+        at_most("[monitor] window", &m.window, limits::WINDOW)?;
+        at_most("[monitor] baseline", &m.baseline, limits::BASELINE)?;
+        at_most("[metrics] step", &self.metrics.step, limits::STEP)?;
+        at_most(
+            "[metrics] timeout",
+            &self.metrics.timeout,
+            limits::READ_TIMEOUT,
+        )?;
+        at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
+        if let Some(r) = &m.max_error_rate
+            && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
+        {
+            return Err((
+                Some(r.span()),
+                format!(
+                    "[monitor] max_error_rate = {} must be a fraction between 0 and 1 (1% = 0.01)",
+                    r.get_ref()
+                ),
+            ));
+        }
+        positive_ms("[monitor] max_p50_ms", &m.max_p50_ms)?;
+        positive_ms("[monitor] max_p95_ms", &m.max_p95_ms)?;
+        positive_ms("[monitor] max_p99_ms", &m.max_p99_ms)?;
+        for (i, e) in self.environments.iter().enumerate() {
+            let name = e.name.as_deref().unwrap_or("?");
+            release::check_gate_keys(&self.release, name, i, &e.gates)?;
+            printable("metrics_label", &e.metrics_label)?;
+            printable("restore_command", &e.restore_command)?;
+            for src in [&e.version, &e.deploy] {
+                printable("url", &src.url)?;
+                printable("webhook", &src.webhook)?;
+                if let Some(prog) = src.command.as_ref().and_then(|c| c.first()) {
+                    printable("command", &Some(prog.clone()))?;
+                }
+            }
+            at_most("version timeout", &e.version.timeout, limits::READ_TIMEOUT)?;
+            at_most("deploy timeout", &e.deploy.timeout, limits::DEPLOY_TIMEOUT)?;
+            at_most("deploy poll", &e.deploy.poll, limits::POLL)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The file itself: watching it for other connections' commits (the change
+//! feed), opening it read-only, and telling whether it was replaced.
+
+use super::*;
+
+/// What a view shows changed when this changed: the newest audit record
+/// (every action, outcome, refusal and verdict is one), the newest
+/// monitoring window, and who has a console open (one came or went).
+/// Samples, heartbeats and lock renewals do not count.
+pub(super) type ChangeMark = (Option<i64>, Option<i64>, i64);
+
+pub(super) fn change_mark(c: &Connection) -> rusqlite::Result<ChangeMark> {
+    c.query_row(
+        "SELECT (SELECT MAX(id) FROM audit), (SELECT MAX(id) FROM monitor_runs),
+                (SELECT COUNT(*) FROM presence)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+}
+
+pub(super) fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Watch the store file on a thread of its own, with its own connection
+/// (whose `data_version` moves on every other connection's commit, this
+/// process's included): tick `notifier` when the [`ChangeMark`] moved;
+/// stop when nobody subscribes any more.
+pub(super) fn watch_changes(
+    c: Connection,
+    notifier: crate::store::ChangeNotifier,
+    path: PathBuf,
+    (mut version, mut mark): (Option<i64>, Option<ChangeMark>),
+) {
+    let mut failing = false;
+    while !notifier.is_closed() {
+        std::thread::sleep(CHANGE_CHECK);
+        let now = match data_version(&c) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+                continue;
+            }
+        };
+        if now == version {
+            continue;
+        }
+        match change_mark(&c) {
+            Ok(m) => {
+                failing = false;
+                version = now;
+                if mark != Some(m) {
+                    mark = Some(m);
+                    notifier.notify();
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!("store {}: change watcher: {e}", path.display());
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
+}
+
+/// Open an existing store for reading only. In a directory where SQLite
+/// cannot create its WAL index, the file is read as an immutable snapshot.
+pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    let plain = Connection::open_with_flags(path, flags).and_then(|c| {
+        c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?;
+        Ok(c)
+    });
+    match plain {
+        Ok(c) => Ok(c),
+        Err(_) => {
+            let uri = format!("file:{}?immutable=1", path.display());
+            Connection::open_with_flags(uri, flags)
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(super) fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub(super) fn file_identity(_path: &Path) -> Option<(u64, u64)> {
+    None
+}

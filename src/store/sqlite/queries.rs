@@ -1,0 +1,672 @@
+//! The `Store` trait on SQLite: audit records and deploys, approvals and
+//! history, locks, monitor records and samples, integrity checks, presence
+//! and the change feed.
+
+use super::*;
+
+impl Store for SqliteStore {
+    fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
+        self.with_audit(|tx| insert_audit(tx, rec, None, None))
+    }
+
+    fn audit_finish(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.with_audit(|tx| insert_finish(tx, started, at, outcome, detail))
+    }
+
+    fn record_deploy(
+        &self,
+        started: i64,
+        rec: &DeployRecord,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.with_audit(|tx| {
+            tx.execute(
+                "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    rec.env,
+                    rec.version.as_str(),
+                    rec.from_version.as_ref().map(|v| v.as_str()),
+                    ts(rec.at),
+                    rec.actor,
+                    rec.kind.as_str(),
+                    started,
+                    rec.url
+                ],
+            )?;
+            insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
+        })
+    }
+
+    fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
+        self.with_audit(|tx| {
+            tx.execute(
+                "INSERT INTO approvals (env, version, decision, actor, at, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.env,
+                    a.version.as_str(),
+                    a.decision.as_str(),
+                    a.actor,
+                    ts(a.at),
+                    a.note
+                ],
+            )?;
+            let detail = NewAudit::approval_detail(a);
+            insert_audit(
+                tx,
+                &NewAudit::of_approval(a, &detail),
+                None,
+                a.note.as_deref(),
+            )
+        })
+    }
+
+    fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        s.outcome, s.detail, f.outcome, f.detail, f.at
+                 FROM audit s LEFT JOIN audit f
+                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
+                 WHERE s.finishes IS NULL AND (?1 IS NULL OR s.env = ?1)
+                 ORDER BY s.id DESC LIMIT ?2",
+            )?;
+            let it = st.query_map(params![env, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    at,
+                    actor,
+                    action,
+                    env,
+                    version,
+                    from,
+                    status,
+                    detail,
+                    fin,
+                    fin_detail,
+                    fin_at,
+                )| {
+                    let at = self.parse_time(&at)?;
+                    let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                        Ok(self
+                            .lock_of(&env, Utc::now())?
+                            .is_some_and(|l| l.acquired_at <= at))
+                    })?;
+                    Ok(AuditEntry {
+                        id,
+                        at,
+                        actor,
+                        action: ActionKind::parse(&action)
+                            .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                        env,
+                        version: self.parse_version(version)?,
+                        from_version: self.parse_version(from)?,
+                        outcome: Outcome::parse(&outcome)
+                            .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
+                        detail,
+                        finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
+             WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
+            params![env],
+        )
+    }
+
+    fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
+             WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id",
+            [],
+        )
+    }
+
+    fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
+        self.query_deploys(
+            "SELECT env, version, from_version, at, actor, kind, url FROM
+               (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2)
+             ORDER BY id",
+            params![env, limit as i64],
+        )
+    }
+
+    /// Decisions about `env` as the audit log records them. The
+    /// `approvals` table is only an index: when it disagrees (someone
+    /// edited it), the audit log wins and the disagreement is reported
+    /// through [`Store::integrity`].
+    fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT action, version, actor, at, note, detail FROM audit
+                 WHERE env = ?1 AND finishes IS NULL AND outcome = 'succeeded'
+                   AND action IN ('approve', 'reject')
+                 ORDER BY id",
+            )?;
+            let it = st.query_map(params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        let from_audit = rows
+            .into_iter()
+            .map(|(action, version, actor, at, note, detail)| {
+                let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
+                Ok(Approval {
+                    env: env.to_string(),
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    decision: if action == "approve" {
+                        Decision::Go
+                    } else {
+                        Decision::NoGo
+                    },
+                    actor,
+                    at: self.parse_time(&at)?,
+                    note: note.or_else(|| legacy_note(&action, &detail)),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let indexed: Vec<(String, String, String, String)> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT version, decision, actor, at FROM approvals WHERE env = ?1 ORDER BY id",
+            )?;
+            let it = st.query_map(params![env], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            it.collect()
+        })?;
+        if let Some(note) = approvals_disagree(env, &from_audit, &indexed) {
+            self.note(note);
+        }
+        Ok(from_audit)
+    }
+
+    fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
+        let now = lock.acquired_at;
+        let current = self.lock_of(&lock.env, now)?;
+        if let Some(held) = current
+            && !(held.pid == lock.pid && held.host == lock.host)
+        {
+            return Ok(Err(held));
+        }
+        // Insert-or-replace inside an immediate transaction so two processes
+        // racing for the same lock cannot both win.
+        let won = self.with_write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let existing: Option<(u32, String, String)> = tx
+                .query_row(
+                    "SELECT pid, host, expires_at FROM locks WHERE env = ?1",
+                    params![lock.env],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let free = match &existing {
+                None => true,
+                Some((pid, host, expires)) => {
+                    (*pid == lock.pid && *host == lock.host)
+                        || expires.as_str() < ts(now).as_str()
+                        || (*host == lock.host && !pid_alive(*pid))
+                }
+            };
+            if free {
+                tx.execute(
+                    "INSERT OR REPLACE INTO locks (env, holder, pid, host, acquired_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        lock.env,
+                        lock.holder,
+                        lock.pid,
+                        lock.host,
+                        ts(lock.acquired_at),
+                        ts(lock.expires_at)
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(free)
+        })?;
+        if won {
+            Ok(Ok(()))
+        } else {
+            match self.lock_of(&lock.env, now)? {
+                Some(h) => Ok(Err(h)),
+                None => self.try_lock(lock),
+            }
+        }
+    }
+
+    fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            c.execute(
+                "DELETE FROM locks WHERE env = ?1 AND pid = ?2 AND host = ?3",
+                params![env, pid, host],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
+        let row: Option<(String, u32, String, String, String)> = self.with(|c| {
+            c.query_row(
+                "SELECT holder, pid, host, acquired_at, expires_at FROM locks WHERE env = ?1",
+                params![env],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+        })?;
+        let Some((holder, pid, host, acquired, expires)) = row else {
+            return Ok(None);
+        };
+        let info = LockInfo {
+            env: env.to_string(),
+            holder,
+            pid,
+            host: host.clone(),
+            acquired_at: self.parse_time(&acquired)?,
+            expires_at: self.parse_time(&expires)?,
+        };
+        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
+        Ok((!stale).then_some(info))
+    }
+
+    fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            c.execute(
+                "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    m.env,
+                    m.version.as_str(),
+                    ts(m.started_at),
+                    m.finished_at.map(ts),
+                    m.verdict,
+                    m.metric,
+                    m.reason
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
+        // A window's outcome is on the record that finishes its start.
+        let rows: Vec<String> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.version FROM audit s LEFT JOIN audit f
+                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
+                 WHERE s.env = ?1 AND s.action = 'monitor' AND s.finishes IS NULL
+                   AND s.version IS NOT NULL AND COALESCE(f.outcome, s.outcome) = 'failed'
+                 GROUP BY s.version ORDER BY MIN(s.id)",
+            )?;
+            let it = st.query_map(params![env], |r| r.get(0))?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(|v| Version::parse(&v).map_err(|e| self.corrupt(e)))
+            .collect()
+    }
+
+    fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+        );
+        let row: Option<Row> = self.with(|c| {
+            c.query_row(
+                "SELECT version, started_at, finished_at, verdict, metric, reason
+                 FROM monitor_runs WHERE env = ?1 ORDER BY id DESC LIMIT 1",
+                params![env],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        row.map(|(version, started, finished, verdict, metric, reason)| {
+            Ok(MonitorRecord {
+                env: env.to_string(),
+                version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                started_at: self.parse_time(&started)?,
+                finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
+                verdict,
+                metric,
+                reason,
+            })
+        })
+        .transpose()
+    }
+
+    fn record_sample(
+        &self,
+        env: &str,
+        at: DateTime<Utc>,
+        s: &Sample,
+        keep: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO samples (env, at, requests, errors, p50_ms, p95_ms, p99_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    env,
+                    ts(at),
+                    s.requests,
+                    s.errors,
+                    s.p50_ms,
+                    s.p95_ms,
+                    s.p99_ms
+                ],
+            )?;
+            c.execute(
+                "DELETE FROM samples WHERE env = ?1 AND at < ?2",
+                params![env, ts(crate::domain::clock::before(at, keep))],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn samples(
+        &self,
+        env: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError> {
+        type Row = (String, f64, f64, Option<f64>, Option<f64>, Option<f64>);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT at, requests, errors, p50_ms, p95_ms, p99_ms FROM samples
+                 WHERE env = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at",
+            )?;
+            let it = st.query_map(params![env, ts(from), ts(to)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(|(at, requests, errors, p50_ms, p95_ms, p99_ms)| {
+                Ok((
+                    self.parse_time(&at)?,
+                    Sample {
+                        t: 0.0,
+                        requests,
+                        errors,
+                        p50_ms,
+                        p95_ms,
+                        p99_ms,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// `history --verify`: the whole log, from its first record.
+    fn verify(&self) -> Result<ChainReport, StoreError> {
+        let mut report = self.walk_chain(None)?;
+        let live: Vec<String> = self.with(|c| {
+            let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")?;
+            let it = st.query_map([], |r| r.get(0))?;
+            it.collect()
+        })?;
+        for t in AUDIT_TRIGGERS {
+            if !live.iter().any(|l| l == t) {
+                report.warnings.push(format!(
+                    "the audit log's append-only trigger {t} is missing right now"
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    fn integrity(&self) -> Option<String> {
+        let mut problems = Vec::new();
+        if let Some(why) = self.file_moved() {
+            problems.push(format!(
+                "{why} ({}); this process no longer acts: restart it",
+                self.path.display()
+            ));
+        }
+        match self.chain_report(false) {
+            Ok(r) => {
+                if let Some(b) = r.broken {
+                    problems.push(format!(
+                        "the audit log's hash chain is broken at {b}; actions are refused (see `shipdeck history --verify`)"
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("the audit log cannot be verified: {e}")),
+        }
+        problems.extend(
+            self.notes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        if let Some(why) = &self.read_only {
+            problems.push(format!(
+                "store {} is read-only ({why}): status and history work, actions are refused",
+                self.path.display()
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        (SELECT MIN(l.id) FROM audit l
+                          WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))
+                 FROM audit s
+                 WHERE s.finishes IS NULL AND s.outcome = 'started'
+                   AND s.action IN ('promote', 'rollback')
+                   AND NOT EXISTS (SELECT 1 FROM audit f WHERE f.finishes = s.id)
+                 ORDER BY s.id",
+            )?;
+            let it = st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, at, actor, action, env, version, from, later)| {
+                Ok(Unfinished {
+                    id,
+                    at: self.parse_time(&at)?,
+                    actor,
+                    action: ActionKind::parse(&action)
+                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                    env,
+                    version: self
+                        .parse_version(version)?
+                        .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
+                    from_version: self.parse_version(from)?,
+                    superseded_by: later,
+                })
+            })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM presence WHERE last_seen < ?1",
+                params![ts(expire_before)],
+            )?;
+            tx.execute(
+                "INSERT INTO presence (host, pid, actor, since, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (host, pid) DO UPDATE SET
+                     actor = excluded.actor, last_seen = excluded.last_seen",
+                params![p.host, p.pid, p.actor, ts(p.since), ts(p.last_seen)],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+        self.with_write(|c| {
+            c.execute(
+                "DELETE FROM presence WHERE host = ?1 AND pid = ?2",
+                params![host, pid],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
+        type Row = (String, u32, String, String, String);
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT host, pid, actor, since, last_seen FROM presence
+                 WHERE last_seen >= ?1 ORDER BY since, host, pid",
+            )?;
+            let it = st.query_map(params![ts(fresh_since)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            it.collect()
+        })?;
+        let here = crate::host::hostname();
+        let mut out = Vec::with_capacity(rows.len());
+        for (host, pid, actor, since, last_seen) in rows {
+            if host == here && !pid_alive(pid) {
+                continue;
+            }
+            out.push(Presence {
+                actor,
+                host,
+                pid,
+                since: self.parse_time(&since)?,
+                last_seen: self.parse_time(&last_seen)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A watcher thread with its own connection, checking every
+    /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
+    /// when it moved); it ends once every subscriber has gone.
+    fn changes(&self) -> Result<Changes, StoreError> {
+        let conn = match &self.read_only {
+            None => Connection::open(&self.path),
+            Some(_) => open_read_only(&self.path),
+        }
+        .map_err(|e| self.err(e))?;
+        conn.busy_timeout(Duration::from_secs(1))
+            .map_err(|e| self.err(e))?;
+        // The starting point is read here, before the feed is handed out:
+        // read on the watcher thread, a commit made between this return
+        // and the thread's first look would be the baseline, never a tick.
+        let start = (data_version(&conn).ok(), change_mark(&conn).ok());
+        let (notifier, feed) = Changes::channel();
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("shipdeck-changes".into())
+            .spawn(move || watch_changes(conn, notifier, path, start))
+            .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
+        Ok(feed)
+    }
+}

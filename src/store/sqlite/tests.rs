@@ -1,0 +1,440 @@
+//! The SQLite store on real files: opening (together, on bad paths, after a
+//! deletion), migrating older files, the audit chain and its checkpoint,
+//! and deploy records.
+
+use super::*;
+use chrono::TimeZone;
+
+mod records;
+
+fn t(min: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap() + chrono::Duration::minutes(min)
+}
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("sub/shipdeck.db")).unwrap();
+    (dir, s)
+}
+
+fn start(s: &SqliteStore, env: &str, at: DateTime<Utc>) -> i64 {
+    let ver = v("v2");
+    s.audit_start(&NewAudit {
+        at,
+        actor: "alice@box",
+        action: ActionKind::Promote,
+        env,
+        version: Some(&ver),
+        from_version: None,
+        outcome: Outcome::Started,
+        detail: "deploying",
+    })
+    .unwrap()
+}
+
+#[test]
+fn processes_opening_a_new_store_together_never_see_it_locked() {
+    // A console and a command started at once on a fresh store: one
+    // of them was told "database is locked".
+    for _ in 0..15 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/shipdeck.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for o in opens {
+            let r = o.join().unwrap();
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn a_directory_or_a_device_as_the_store_path_is_named_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = SqliteStore::open(dir.path())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("a directory, not a store file"), "{e}");
+    assert!(e.contains(&dir.path().display().to_string()), "{e}");
+    let e = SqliteStore::open(Path::new("/dev/zero"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let link = dir.path().join("s.db");
+    std::os::unix::fs::symlink("/nonexistent-dir/s.db", &link).unwrap();
+    let e = SqliteStore::open(&link).err().expect("refused").to_string();
+    assert!(
+        e.contains("symbolic link to /nonexistent-dir/s.db, whose directory does not exist"),
+        "{e}"
+    );
+}
+#[test]
+fn a_started_action_without_outcome_reads_unknown() {
+    let (_d, s) = open();
+    start(&s, "staging", t(0));
+    let h = s.history(None, 10).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].outcome, Outcome::Unknown);
+    assert!(h[0].detail.contains("no outcome recorded"));
+}
+
+#[test]
+fn outcome_and_deploy_are_recorded_together() {
+    let (_d, s) = open();
+    let id = start(&s, "staging", t(0));
+    let rec = DeployRecord {
+        env: "staging".into(),
+        version: v("v2"),
+        from_version: Some(v("v1")),
+        at: t(1),
+        actor: "alice@box".into(),
+        kind: DeployKind::Promote,
+        url: Some("https://github.com/acme/shop/actions/runs/4242".into()),
+    };
+    s.record_deploy(id, &rec, "staging reports v2").unwrap();
+    let h = s.history(Some("staging"), 10).unwrap();
+    assert_eq!(h.len(), 1, "outcome records fold into their action");
+    assert_eq!(h[0].outcome, Outcome::Succeeded);
+    assert_eq!(h[0].detail, "deploying — staging reports v2");
+    assert_eq!(h[0].finished_at, Some(t(1)));
+    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
+    assert!(s.history(Some("production"), 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let id = start(&s, "staging", t(0));
+        let rec = DeployRecord {
+            env: "staging".into(),
+            version: v("v2"),
+            from_version: None,
+            at: t(1),
+            actor: "alice".into(),
+            kind: DeployKind::Promote,
+            url: None,
+        };
+        s.record_deploy(id, &rec, "staging reports v2").unwrap();
+        // The deploys table as an earlier shipdeck wrote it.
+        s.with(|c| c.execute_batch("ALTER TABLE deploys DROP COLUMN url"))
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let old = s.deploys(Some("staging")).unwrap();
+    assert_eq!((old.len(), old[0].url.as_deref()), (1, None));
+    let id = start(&s, "staging", t(2));
+    let rec = DeployRecord {
+        env: "staging".into(),
+        version: v("v3"),
+        from_version: Some(v("v2")),
+        at: t(3),
+        actor: "alice".into(),
+        kind: DeployKind::Promote,
+        url: Some("https://ci.example.com/job/deploy/311/".into()),
+    };
+    s.record_deploy(id, &rec, "staging reports v3").unwrap();
+    assert_eq!(s.latest_deploys().unwrap(), vec![rec]);
+    assert!(s.verify().unwrap().intact());
+}
+
+#[test]
+fn status_reads_only_the_latest_deploy_of_each_environment() {
+    let (_d, s) = open();
+    for (i, (env, ver)) in [
+        ("staging", "v1"),
+        ("production", "v1"),
+        ("staging", "v2"),
+        ("staging", "v3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = start(&s, env, t(i as i64));
+        let rec = DeployRecord {
+            env: env.into(),
+            version: v(ver),
+            from_version: None,
+            at: t(i as i64),
+            actor: "alice".into(),
+            kind: DeployKind::Promote,
+            url: None,
+        };
+        s.record_deploy(id, &rec, "ok").unwrap();
+    }
+    let latest: Vec<(String, String)> = s
+        .latest_deploys()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.env, d.version.to_string()))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            ("production".to_string(), "v1".to_string()),
+            ("staging".to_string(), "v3".to_string())
+        ]
+    );
+    let recent: Vec<String> = s
+        .recent_deploys("staging", 2)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.version.to_string())
+        .collect();
+    assert_eq!(recent, ["v2", "v3"], "the last two, oldest first");
+}
+
+fn no_go(s: &SqliteStore) -> Approval {
+    let a = no_go_value();
+    s.record_approval(&a).unwrap();
+    a
+}
+
+fn no_go_value() -> Approval {
+    Approval {
+        env: "production".into(),
+        version: v("v2"),
+        decision: Decision::NoGo,
+        actor: "bob".into(),
+        at: t(3),
+        note: Some("p95".into()),
+    }
+}
+
+#[test]
+fn an_edited_approvals_table_does_not_turn_a_no_go_into_a_go() {
+    let (_d, s) = open();
+    let a = no_go(&s);
+    s.with(|c| c.execute("UPDATE approvals SET decision = 'go'", []))
+        .unwrap();
+    assert_eq!(s.approvals("production").unwrap(), vec![a]);
+    let why = s.integrity().expect("the disagreement is reported");
+    assert!(why.contains("approvals table disagrees"), "{why}");
+}
+
+#[test]
+fn a_rewritten_audit_record_breaks_the_chain_and_stops_actions() {
+    let (_d, s) = open();
+    no_go(&s);
+    start(&s, "staging", t(4));
+    assert!(s.verify().unwrap().intact());
+    // Someone else, with the sqlite3 shell.
+    Connection::open(&s.path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER audit_no_update;
+             UPDATE audit SET action = 'approve', detail = 'Go' WHERE id = 1;",
+        )
+        .unwrap();
+    let b = s.verify().unwrap().broken.unwrap();
+    assert_eq!(b.id, 1);
+    let err = s.audit_start(&NewAudit {
+        at: t(5),
+        actor: "alice",
+        action: ActionKind::Promote,
+        env: "production",
+        version: None,
+        from_version: None,
+        outcome: Outcome::Started,
+        detail: "x",
+    });
+    assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+    assert!(s.integrity().unwrap().contains("broken at record #1"));
+}
+
+fn checkpoint(s: &SqliteStore) -> Option<chain::Checkpoint> {
+    s.with(|c| Ok(read_checkpoint(c))).unwrap()
+}
+
+#[test]
+fn an_action_walks_only_what_was_appended_since_the_verified_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        for _ in 0..3 {
+            no_go(&s);
+        }
+        assert!(s.verify().unwrap().intact());
+        assert_eq!(checkpoint(&s).map(|c| c.id), Some(3));
+    }
+    // Record #1, before the checkpoint, rewritten behind shipdeck's back.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER audit_no_update;
+             UPDATE audit SET detail = 'Go' WHERE id = 1;",
+        )
+        .unwrap();
+    // A fresh process's action reads from the checkpoint on: it does
+    // not walk record #1 again (that is `history --verify`'s job) …
+    let s = SqliteStore::open(&path).unwrap();
+    no_go(&s);
+    assert_eq!(checkpoint(&s).map(|c| c.id), Some(3));
+    // … which walks the whole log, names #1, and drops the checkpoint,
+    // so that every later action walks the whole log and refuses.
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.verify().unwrap().broken.unwrap().id, 1);
+    assert_eq!(checkpoint(&s), None);
+    let s = SqliteStore::open(&path).unwrap();
+    let err = s.record_approval(&no_go_value());
+    assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+}
+
+#[test]
+fn a_checkpoint_the_chain_does_not_vouch_for_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        no_go(&s);
+        assert!(s.verify().unwrap().intact());
+    }
+    // A forged checkpoint: the whole log is walked, found intact, and
+    // the checkpoint put back on the chain's head.
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE chain_checkpoint SET hash = 'forged'", [])
+        .unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    no_go(&s);
+    // (The check runs before the action's own record is appended.)
+    let cp = checkpoint(&s).unwrap();
+    assert_eq!(cp.id, 2);
+    assert_ne!(cp.hash, "forged");
+    let head = s.verify().unwrap().head;
+    assert_eq!(
+        checkpoint(&s).map(|c| (c.id, Some(c.hash))),
+        Some((3, head))
+    );
+    // The checkpoint's own record rewritten: it no longer vouches, the
+    // whole log is walked and the action refused.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER audit_no_update;
+             UPDATE audit SET detail = 'Go' WHERE id = 3;",
+        )
+        .unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    let err = s.record_approval(&no_go_value());
+    assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+}
+
+#[test]
+fn missing_triggers_are_recreated_and_reported_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        s.with(|c| c.execute_batch("DROP TRIGGER audit_no_delete"))
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let why = s.integrity().expect("reported");
+    assert!(
+        why.contains("audit_no_delete") && why.contains("missing"),
+        "{why}"
+    );
+    let r = s.with(|c| c.execute("DELETE FROM audit", []));
+    assert!(r.is_err(), "recreated");
+    let report = s.verify().unwrap();
+    assert!(report.intact());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("audit_no_delete"))
+    );
+}
+
+#[test]
+fn a_store_from_before_the_chain_is_chained_on_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // The schema and rows an earlier shipdeck wrote.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+               actor TEXT NOT NULL, action TEXT NOT NULL, env TEXT NOT NULL, version TEXT,
+               from_version TEXT, outcome TEXT NOT NULL, detail TEXT NOT NULL,
+               finishes INTEGER REFERENCES audit(id));
+             CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+             CREATE TABLE approvals (id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL,
+               version TEXT NOT NULL, decision TEXT NOT NULL, actor TEXT NOT NULL,
+               at TEXT NOT NULL, note TEXT);
+             INSERT INTO audit (at, actor, action, env, version, outcome, detail)
+               VALUES ('2026-11-24T12:03:00.000Z', 'bob', 'reject', 'production', 'v2',
+                       'succeeded', 'No-Go: p95');
+             INSERT INTO approvals (env, version, decision, actor, at, note)
+               VALUES ('production', 'v2', 'no_go', 'bob', '2026-11-24T12:03:00.000Z', 'p95');",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let report = s.verify().unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("records #1 to #1")),
+        "{report:?}"
+    );
+    let a = s.approvals("production").unwrap();
+    assert_eq!(a[0].note.as_deref(), Some("p95"));
+    assert_eq!(a[0].decision, Decision::NoGo);
+    start(&s, "staging", t(5));
+    assert!(s.verify().unwrap().intact());
+    assert_eq!(s.integrity(), None);
+    // Opening again migrates nothing more.
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.verify().unwrap().warnings.len(), 1);
+}
+
+#[test]
+fn a_deleted_store_file_stops_writes_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = SqliteStore::open(&path).unwrap();
+    no_go(&s);
+    std::fs::remove_file(&path).unwrap();
+    let err = s.record_approval(&Approval {
+        decision: Decision::Go,
+        ..no_go_template()
+    });
+    let msg = err.unwrap_err().to_string();
+    assert!(msg.contains("deleted") && msg.contains("s.db"), "{msg}");
+    assert!(s.integrity().unwrap().contains("deleted"));
+    // A new file at the path is another store, not this one.
+    let _other = SqliteStore::open(&path).unwrap();
+    assert!(s.integrity().unwrap().contains("replaced"));
+}
+
+fn no_go_template() -> Approval {
+    Approval {
+        env: "production".into(),
+        version: v("v2"),
+        decision: Decision::NoGo,
+        actor: "bob".into(),
+        at: t(3),
+        note: None,
+    }
+}
