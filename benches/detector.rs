@@ -45,7 +45,7 @@ fn main() {
         "tuning seeds (looked at while tuning): {TUNING:?}; reporting seeds (never looked at): {REPORTING:?}"
     );
     println!(
-        "{n} traces per seed: half healthy ({} kinds, incl. traffic dips of 40-70% for 3-15 min), half regressions ({} kinds, incl. slow creep x3/30 min and low-traffic x3); 30 min baseline + 30 min window{}",
+        "{n} traces per seed: half healthy ({} kinds, incl. traffic dips of 40-70% for 3-15 min), half regressions ({} kinds, incl. slow creep x3/30 min, low-traffic x3 and a x1.5-2 latency bump for the first 10-15 min); 30 min baseline + 30 min window{}",
         Kind::HEALTHY.len(),
         Kind::REGRESSIONS.len(),
         if quick { " [QUICK MODE]" } else { "" }
@@ -318,7 +318,8 @@ fn table(
 
 /// At 300 s steps, a sharp regression (errors x10, or latency x2): at
 /// which bad step it is called, errors and latency counted apart (a
-/// latency call there needs a third step, see the detector's notes).
+/// latency call there needs a third step unless the shift is steady since
+/// the deploy, see the detector's notes).
 fn sharp_at_coarse_steps(per_kind: usize) {
     let mut rng = Rng::new(REPORTING[0] ^ 0x5a5a);
     let (mut first, mut second, mut third, mut later, mut missed) = (0, 0, 0, 0, 0);

@@ -39,6 +39,7 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
         ("coarse_latency_x2", 4, "regression", Some("latency_p50")),
+        ("coarse_early_bump", 4, "regression", Some("latency_p50")),
         ("low_traffic_x3", 4, "regression", Some("error_rate")),
         ("latency_p95", 4, "regression", Some("latency_p95")),
         ("throughput_collapse", 4, "regression", Some("throughput")),

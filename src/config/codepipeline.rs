@@ -62,8 +62,9 @@ fn name_ok(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_'))
 }
 
-/// Only `{env}` and `{version}` are filled in.
-fn placeholders_ok(v: &str) -> bool {
+/// Only `{env}` and `{version}` are filled in (every CI deploy table's
+/// values: GitHub inputs, Jenkins params, CodePipeline variables).
+pub(super) fn placeholders_ok(v: &str) -> bool {
     let mut rest = v;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];

@@ -2,6 +2,7 @@
 //! command, a webhook or a CI system), its gates and link templates, and the
 //! checks that run on them after parsing.
 
+use super::codepipeline::placeholders_ok;
 use super::*;
 
 /// Longest link template accepted.
@@ -387,19 +388,6 @@ pub(super) fn check_deploy(name: &str, deploy: &Spanned<DeployConfig>) -> Result
 fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
     let url_ok = |u: &str| {
         (u.starts_with("http://") || u.starts_with("https://")) && reqwest::Url::parse(u).is_ok()
-    };
-    let placeholders_ok = |v: &str| {
-        let mut rest = v;
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) if matches!(&after[..close], "env" | "version") => {
-                    rest = &after[close + 1..]
-                }
-                _ => return false,
-            }
-        }
-        true
     };
     let env_var_ok =
         |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::strategy::{StepFailure, Steps};
+use super::strategy::{StepFailure, Steps, wait_until_reported};
 use super::{Engine, EngineError, Event};
 use crate::backends::BackendError;
 use crate::backends::deploy::DeployTarget;
@@ -632,38 +632,7 @@ fn pair(t: f64, ts: &super::TrackStep) -> TrackPair {
 /// Poll `source` until it reports the version or the deploy's timeout.
 async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Result<(), Flow> {
     let t0 = Instant::now();
-    let mut observed: Option<Version> = None;
-    let mut last_error: Option<String>;
-    loop {
-        match source.read().await {
-            Ok(v) if &v == s.version => return Ok(()),
-            Ok(v) => {
-                observed = Some(v);
-                last_error = None;
-            }
-            Err(e) => last_error = Some(e.to_string()),
-        }
-        let elapsed = t0.elapsed();
-        if elapsed >= s.timeout {
-            let mut why = format!(
-                "{what} of {} still reports {} after {}s",
-                s.env,
-                observed
-                    .as_ref()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "no version".into()),
-                s.timeout.as_secs()
-            );
-            if let Some(e) = last_error {
-                why.push_str(&format!(" (last read failed: {e})"));
-            }
-            return Err(Flow::Detail(why));
-        }
-        (s.emit)(Event::DeployWaiting {
-            env: s.env.to_string(),
-            elapsed_s: elapsed.as_secs_f64(),
-            observed: observed.clone(),
-        });
-        tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
-    }
+    wait_until_reported(s, t0, t0, || source.read())
+        .await
+        .map_err(|still| Flow::Detail(still.why(&format!("{what} of {}", s.env), "", s.timeout)))
 }

@@ -218,6 +218,72 @@ pub(super) struct Steps<'a> {
     pub rollback: bool,
 }
 
+/// What a version source last showed when a wait for the deploy's version
+/// ran out of time: the other version it reported, and why its last read
+/// failed (when it did).
+pub(super) struct StillReports {
+    observed: Option<Version>,
+    last_error: Option<String>,
+}
+
+impl StillReports {
+    /// "`subject` still reports v1 after 60s`context` (last read failed: …)".
+    pub(super) fn why(&self, subject: &str, context: &str, timeout: Duration) -> String {
+        let mut why = format!(
+            "{subject} still reports {} after {}s{context}",
+            self.observed
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "no version".into()),
+            timeout.as_secs()
+        );
+        if let Some(e) = &self.last_error {
+            why.push_str(&format!(" (last read failed: {e})"));
+        }
+        why
+    }
+}
+
+/// Read through `read` until it reports `s.version`, at most `s.timeout`
+/// after `started`, telling the console what it sees between reads (time
+/// counted from `shown_since`) every `s.poll`.
+pub(super) async fn wait_until_reported<E, F>(
+    s: &Steps<'_>,
+    started: Instant,
+    shown_since: Instant,
+    mut read: impl FnMut() -> F,
+) -> Result<(), StillReports>
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<Version, E>>,
+{
+    let mut observed: Option<Version> = None;
+    let mut last_error: Option<String>;
+    loop {
+        match read().await {
+            Ok(v) if &v == s.version => return Ok(()),
+            Ok(v) => {
+                observed = Some(v);
+                last_error = None;
+            }
+            Err(e) => last_error = Some(e.to_string()),
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= s.timeout {
+            return Err(StillReports {
+                observed,
+                last_error,
+            });
+        }
+        (s.emit)(Event::DeployWaiting {
+            env: s.env.to_string(),
+            elapsed_s: shown_since.elapsed().as_secs_f64(),
+            observed: observed.clone(),
+        });
+        tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
+    }
+}
+
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
@@ -277,48 +343,18 @@ async fn redeploy_steps(
     let (accepted, url) = (asked.line, asked.url);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
-    let mut observed: Option<Version> = None;
-    let mut last_error: Option<String>;
-    loop {
-        match source.read().await {
-            Ok(v) if &v == version => break,
-            Ok(v) => {
-                observed = Some(v);
-                last_error = None;
-            }
-            Err(e) => last_error = Some(e.to_string()),
-        }
-        let elapsed = t0.elapsed();
-        if elapsed >= s.timeout {
-            let mut why = format!(
-                "{env} still reports {} after {}s",
-                observed
-                    .as_ref()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "no version".into()),
-                s.timeout.as_secs()
-            );
-            if let Some(e) = &last_error {
-                why.push_str(&format!(" (last read failed: {e})"));
-            }
-            why.push_str(&format!("; {accepted}"));
-            return Err(StepFailure {
-                outcome: Outcome::Failed,
-                detail: why.clone(),
-                error: EngineError::DeployFailed {
-                    env: env.to_string(),
-                    version: version.clone(),
-                    detail: why,
-                },
-                tell_backend: true,
-            });
-        }
-        (s.emit)(Event::DeployWaiting {
-            env: env.to_string(),
-            elapsed_s: elapsed.as_secs_f64(),
-            observed: observed.clone(),
+    if let Err(still) = wait_until_reported(s, t0, t0, || source.read()).await {
+        let why = format!("{}; {accepted}", still.why(env, "", s.timeout));
+        return Err(StepFailure {
+            outcome: Outcome::Failed,
+            detail: why.clone(),
+            error: EngineError::DeployFailed {
+                env: env.to_string(),
+                version: version.clone(),
+                detail: why,
+            },
+            tell_backend: true,
         });
-        tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
     }
     let took = t0.elapsed().as_secs_f64();
     // The backend's answer (a CI run's or build's URL) goes into the audit record.
@@ -473,39 +509,15 @@ impl Engine {
                 url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let t_deploy = Instant::now();
-                let mut observed: Option<Version> = None;
-                let mut last_error: Option<String>;
-                loop {
-                    match bg.version_of(&idle).await {
-                        Ok(v) if &v == version => break,
-                        Ok(v) => {
-                            observed = Some(v);
-                            last_error = None;
-                        }
-                        Err(e) => last_error = Some(e.to_string()),
-                    }
-                    let elapsed = t_deploy.elapsed();
-                    if elapsed >= s.timeout {
-                        let mut why = format!(
-                            "slot {idle} still reports {} after {}s (traffic stays on {live})",
-                            observed
-                                .as_ref()
-                                .map(|v| v.to_string())
-                                .unwrap_or_else(|| "no version".into()),
-                            s.timeout.as_secs()
-                        );
-                        if let Some(e) = &last_error {
-                            why.push_str(&format!(" (last read failed: {e})"));
-                        }
-                        why.push_str(&format!("; {accepted}"));
-                        return Err(step_failed(env, version, why));
-                    }
-                    (s.emit)(Event::DeployWaiting {
-                        env: env.to_string(),
-                        elapsed_s: t0.elapsed().as_secs_f64(),
-                        observed: observed.clone(),
-                    });
-                    tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
+                if let Err(still) =
+                    wait_until_reported(s, t_deploy, t0, || bg.version_of(&idle)).await
+                {
+                    let why = still.why(
+                        &format!("slot {idle}"),
+                        &format!(" (traffic stays on {live})"),
+                        s.timeout,
+                    );
+                    return Err(step_failed(env, version, format!("{why}; {accepted}")));
                 }
                 notes.push(format!(
                     "deployed {version} to {idle}, which reports it after {:.1}s; {accepted}",
@@ -569,5 +581,36 @@ impl Engine {
             notes.join("; ")
         );
         Ok((line, url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three waits (redeploy, blue-green slot, canary track) share this
+    /// sentence; each adds its own subject and context.
+    #[test]
+    fn a_timed_out_wait_says_what_was_seen_and_why_the_last_read_failed() {
+        let seen = StillReports {
+            observed: Some(Version::parse("v1").unwrap()),
+            last_error: None,
+        };
+        assert_eq!(
+            seen.why(
+                "slot blue",
+                " (traffic stays on green)",
+                Duration::from_secs(60)
+            ),
+            "slot blue still reports v1 after 60s (traffic stays on green)"
+        );
+        let failed = StillReports {
+            observed: None,
+            last_error: Some("connection refused".into()),
+        };
+        assert_eq!(
+            failed.why("prod", "", Duration::from_secs(2)),
+            "prod still reports no version after 2s (last read failed: connection refused)"
+        );
     }
 }

@@ -25,10 +25,16 @@
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
 //!   reason, a baseline of few steps cannot hide its highest step from the
-//!   latency noise estimate. At coarse steps with a baseline of fewer than
-//!   30 steps (30 minutes of 5-minute steps), which cannot show how often
-//!   such blip steps come, a latency call needs one step more than the
-//!   other tests: two blip steps in a row are no shift.
+//!   latency noise estimate. At steps of a minute or more (or shorter ones
+//!   with a baseline of fewer than 30 steps), where a baseline cannot show
+//!   how often two blip steps come in a row, a latency call needs one step
+//!   more than the other tests (two blip steps in a row are no shift), and
+//!   a blip step in the baseline is clipped before it can pass for a slow
+//!   wander of the level — unless the
+//!   evidence says more than "two slow steps": a shift that began with the
+//!   deploy, clear in at least two quantiles and steady in every quantile
+//!   (each step within its noise of the first; a warm-up fades, two blips
+//!   differ), is called at the second step, and the reason says so.
 //! * A whole-window error test (from the end of the warm-up, over stretches
 //!   of at least two minutes, never from its single worst step unless the
 //!   steps expect at most half an error each, when that step is one event
@@ -39,7 +45,7 @@
 //!   of the baseline, or the baseline's own lows). A collapse on traffic
 //!   alone must fall far below that floor; a shallower fall (below about
 //!   half) counts only with other evidence, which the reason names: errors
-//!   or latency rising with it, no recovery for
+//!   (over the fall, not one burst) or latency rising with it, no recovery for
 //!   [`DetectorConfig::max_dip_s`], or — when the caller supplies a seasonal
 //!   reference ([`Detector::push_with_reference`], e.g. the same step a day
 //!   earlier) — traffic far below what the reference predicts; with a
@@ -161,6 +167,15 @@ const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow
 /// wander (block means average part of it away).
 const LAT_WANDER_Z: f64 = 2.5;
+/// Steps of this many seconds or more are coarse metrics (CloudWatch's 1-
+/// and 5-minute periods): a step's quantile aggregates many shorter
+/// intervals and carries a blip in any of them. Shorter steps are coarse
+/// only with a baseline of fewer than 30 of them.
+const COARSE_S: f64 = 60.0;
+/// At coarse steps with a short baseline, a latency shift since the deploy
+/// is steady when each step's deviation is within this many standard
+/// deviations (of a difference of two steps) of the first step's.
+const STEADY_Z: f64 = 2.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
@@ -231,6 +246,10 @@ struct LatStats {
     /// noisy step must not decide); less still at coarse steps with a
     /// short baseline (see `build_model`).
     cap_rate: f64,
+    /// The same for a shift seen in every step since the deploy (see
+    /// [`Detector::since_deploy`]): `cap_rate` but for the extra step of
+    /// coarse steps with a short baseline.
+    deploy_rate: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -310,6 +329,10 @@ pub struct Detector {
     warm_first: [f64; 14],
     /// Some test's evidence counted in full inside the warm-up.
     warm_waived: bool,
+    /// Per latency quantile: its shift in the window's first step, and
+    /// whether every step since has been clearly off by no less (see
+    /// [`Detector::since_deploy`]).
+    lat_deploy: [(f64, bool, bool); 3],
     /// Since when `thr` has held enough evidence of a fall, without a break.
     thr_low_since: Option<f64>,
     err_guard: Guard,
@@ -347,6 +370,7 @@ impl Detector {
             thr_low_since: None,
             warm_first: [0.0; 14],
             warm_waived: false,
+            lat_deploy: [(0.0, false, false); 3],
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
             w_req: 0.0,
@@ -620,6 +644,13 @@ impl Detector {
         }
 
         // Latency: Gaussian CUSUMs on log quantiles, per quantile.
+        // A quantile of fewer requests is noisier (sampling error grows as
+        // 1/sqrt(n)): a dip in traffic below the baseline's usual range is
+        // no latency evidence.
+        let thin = m.thr.map_or(1.0, |ts| {
+            (0.85 * ts.per_step * step / m.dt / n.max(1e-9)).clamp(1.0, 25.0)
+        });
+        let broad = n > 0.0 && self.since_deploy(m, q, thin, step, first);
         for i in 0..3 {
             let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
                 continue;
@@ -631,14 +662,9 @@ impl Detector {
             self.w_lat_sum[i] += x;
             self.w_lat_n[i] += 1.0;
             let dev = x - ls.m_ref;
-            // A quantile of fewer requests is noisier (sampling error
-            // grows as 1/sqrt(n)): a dip in traffic below the baseline's
-            // usual range is no latency evidence.
-            let thin = m.thr.map_or(1.0, |ts| {
-                (0.85 * ts.per_step * step / m.dt / n).clamp(1.0, 25.0)
-            });
             let var = ls.sigma * ls.sigma * thin;
-            let lat_full = full.min(ls.cap_rate * step);
+            let rate = if broad { ls.deploy_rate } else { ls.cap_rate };
+            let lat_full = full.min(rate * step);
             let lat_cap = cap.min(lat_full);
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
@@ -648,7 +674,12 @@ impl Detector {
                 let llr = raw.clamp(-cap, lat_cap);
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 if self.lat[i][k].s >= m.h && found.is_none() {
-                    found = Some(lat_reason(i, ls, &self.lat[i][k], t));
+                    let mut v = lat_reason(i, ls, &self.lat[i][k], t);
+                    if broad {
+                        v.reason
+                            .push_str(": a steady shift of every quantile since the deploy");
+                    }
+                    found = Some(v);
                 }
             }
         }
@@ -720,6 +751,51 @@ impl Detector {
             }
         }
         found
+    }
+
+    /// Coarse steps with a short baseline: whether the latency has shifted
+    /// broadly and steadily since the deploy — at least two quantiles
+    /// clearly off in every window step so far, and every quantile about
+    /// as far off as in the first step (within [`STEADY_Z`] of its noise).
+    /// Such a shift began with the deploy, as a release's does, and is
+    /// called at the second step. Anything else needs the extra step: a
+    /// worst-of-merged quantile carries any 10-second blip (or the warm-up)
+    /// inside a step, and two of them would have to land on exactly the
+    /// deploy's first two steps, in several quantiles, and match in size (a
+    /// warm-up fades). "Clearly off": the step alone brings its full share
+    /// of the threshold for the smallest shift.
+    #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
+    fn since_deploy(
+        &mut self,
+        m: &Model,
+        q: [Option<f64>; 3],
+        thin: f64,
+        step: f64,
+        first: bool,
+    ) -> bool {
+        let (mut off_all, mut steady_all) = (0, true);
+        for i in 0..3 {
+            let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
+                continue;
+            };
+            if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
+                continue;
+            }
+            let dev = v.ln() - ls.m_ref;
+            let var = ls.sigma * ls.sigma * thin;
+            let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
+            let d = &mut self.lat_deploy[i];
+            if first {
+                *d = (dev, off, true);
+            } else {
+                let steady = (dev - d.0).abs() <= STEADY_Z * (2.0 * var).sqrt();
+                d.1 &= off && steady;
+                d.2 &= steady;
+            }
+            off_all += usize::from(d.1);
+            steady_all &= d.2;
+        }
+        off_all >= 2 && steady_all
     }
 
     /// Warm-up in evidence and time: inside the warm-up a step brings at
@@ -831,9 +907,17 @@ impl Detector {
     /// The signal, if any, whose evidence of a regression has come close
     /// to the alarm threshold (half of it for errors; three quarters for a
     /// latency quantile, which a thinner step makes noisier): what makes a
-    /// fall in traffic more than a dip.
+    /// fall in traffic more than a dip. Errors count only when they rose
+    /// over the fall, beyond its worst step (see
+    /// `errors::rise_is_sustained`).
     fn moving_with_it(&self, m: &Model) -> Option<String> {
-        if self.err.iter().any(|c| c.s >= 0.5 * m.h) {
+        let sustained = || {
+            m.err.is_none_or(|es| {
+                let since = self.thr_low_since.unwrap_or(self.thr.start_t);
+                errors::rise_is_sustained(&self.cum, since, es.p_ref / es.p0, es.c)
+            })
+        };
+        if self.err.iter().any(|c| c.s >= 0.5 * m.h) && sustained() {
             return Some("the error rate".into());
         }
         (0..3)
@@ -1063,11 +1147,22 @@ impl Detector {
             }
             // Slow wander of the level: variance of block means beyond the
             // per-step noise.
+            // At coarse steps a single blip step (a worst-of-merged
+            // quantile) is far out and no wander: steps are clipped to six
+            // MADs before block means are taken, or one blip in the
+            // baseline would hide a real shift behind the wander allowance.
+            let coarse = steps_needed <= 2.0 && (xs.len() < 30 || dt >= COARSE_S);
+            let lim = if coarse {
+                6.0 * sig_mad.max(0.02)
+            } else {
+                f64::INFINITY
+            };
+            let clip = |x: f64| x.clamp(m0 - lim, m0 + lim);
             let bl: Vec<(f64, f64)> = xs
                 .chunks(block)
                 .filter(|b| b.len() == block)
                 .map(|b| {
-                    let mb = b.iter().sum::<f64>() / b.len() as f64;
+                    let mb = b.iter().map(|x| clip(*x)).sum::<f64>() / b.len() as f64;
                     ((mb - m0).powi(2) - sig_dif * sig_dif / b.len() as f64, 1.0)
                 })
                 .collect();
@@ -1078,13 +1173,16 @@ impl Detector {
             // Coarse steps (a call could come from two steps): a step's
             // quantile is then often the worst of many shorter ones, so a
             // blip of seconds makes a whole step look slow, and two such
-            // steps in a row look like a shift. A baseline of fewer than 30
-            // such steps cannot show how often that happens, so a latency
-            // call needs evidence spanning one step more than the other
-            // tests (at 5-minute steps, the third slow step). A false alarm
-            // at 3 a.m. costs more trust than five more minutes of a slower
-            // service; errors and throughput still decide by the second.
-            let coarse = xs.len() < 30 && steps_needed <= 2.0;
+            // steps in a row look like a shift. A baseline cannot show how
+            // often that happens (at 5-minute steps it holds 6 steps; at
+            // 1-minute steps its 30 still let two blips in a row through
+            // in 2-3% of healthy windows; see `COARSE_S`), so a latency call needs evidence
+            // spanning one step more than the other tests (at 5-minute
+            // steps the third slow step, at 1-minute steps the third
+            // minute) — unless it is a steady shift since the deploy (see
+            // `since_deploy`). A false alarm at 3 a.m. costs more trust
+            // than five more minutes of a slower service; errors and
+            // throughput still decide by the second step.
             let cap_rate = if coarse {
                 h * (1.0 + 1e-9) / ((steps_needed + 1.0) * dt)
             } else {
@@ -1095,6 +1193,7 @@ impl Detector {
                 m_ref,
                 sigma,
                 cap_rate,
+                deploy_rate: lat_cap_rate,
             });
         }
 
@@ -1321,6 +1420,8 @@ fn fmt_rate(r: f64) -> String {
         format!("{r:.2}")
     }
 }
+
+mod errors;
 
 #[cfg(test)]
 mod tests;

@@ -55,11 +55,18 @@ pub enum RegressionKind {
     Late,
     /// Requests fall to a trickle.
     Collapse,
-    /// The error rate creeps up to ×3 over 25–30 minutes.
+    /// The error rate creeps up to ×3 over 25–30 minutes, with a base rate
+    /// the counts can show at all: at least ~12 errors in the baseline (as
+    /// for `LowTrafficRise`).
     SlowCreep,
     /// The error rate triples at low traffic (0.5–5 req/s), with a base rate
     /// the counts can show at all: at least ~12 errors in the baseline.
     LowTrafficRise,
+    /// Everything is ×1.5–2 slower for the first 10–15 minutes after the
+    /// deploy (cold caches, a rebuilding index), then back to normal: what
+    /// a Kayenta-style comparison catches on 5-minute data, where it lasts
+    /// two or three steps.
+    EarlyBump,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +86,7 @@ impl Kind {
         HealthyKind::Gaps,
         HealthyKind::TrafficDip,
     ];
-    pub const REGRESSIONS: [RegressionKind; 10] = [
+    pub const REGRESSIONS: [RegressionKind; 11] = [
         RegressionKind::ErrorRise,
         RegressionKind::LatencyP50,
         RegressionKind::LatencyP95,
@@ -90,6 +97,7 @@ impl Kind {
         RegressionKind::Collapse,
         RegressionKind::SlowCreep,
         RegressionKind::LowTrafficRise,
+        RegressionKind::EarlyBump,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +123,7 @@ impl Kind {
                 RegressionKind::Collapse => "regression/collapse",
                 RegressionKind::SlowCreep => "regression/slow_creep",
                 RegressionKind::LowTrafficRise => "regression/low_traffic_x3",
+                RegressionKind::EarlyBump => "regression/early_bump",
             },
         }
     }
@@ -278,7 +287,12 @@ fn generate_with(
         }
     });
     let mut p_err = rng.log_uniform(0.001, 0.02);
-    if low {
+    // The slow error kinds get a base rate the counts can show at all: at
+    // least ~12 errors in the baseline. Below that a tripled rate is a
+    // handful of errors in the whole window, which no test (not even one
+    // that knows when the change began) tells from noise.
+    let slow = kind == Kind::Regression(RegressionKind::SlowCreep);
+    if low || slow {
         p_err = p_err.max(12.0 / (rps * shape.baseline_s)).min(0.05);
     }
     let p50 = rng.log_uniform(10.0, 300.0);
@@ -485,6 +499,13 @@ fn generate_with(
                         fx.err_mult[i] *= 1.0 + 2.0 * k;
                     }
                 }
+                RegressionKind::EarlyBump => {
+                    let f = magnitude.unwrap_or_else(|| rng.uniform(1.5, 2.0));
+                    let len = (rng.uniform(600.0, 900.0) / dt).round().max(1.0) as usize;
+                    for l in fx.lat.iter_mut().skip(start).take(len) {
+                        *l = [f, f, f];
+                    }
+                }
                 RegressionKind::Late => {}
             }
         }
@@ -670,6 +691,19 @@ mod tests {
         );
         assert!(l.rps <= 5.0);
         assert!(l.samples[..180].iter().map(|s| s.errors).sum::<f64>() >= 3.0);
+        // A creep at a trickle of traffic still has errors to creep from:
+        // at 0.5 req/s and the lowest base rate (0.1%) the baseline would
+        // expect ~1 error; the floor makes it ~12.
+        for seed in 0..5 {
+            let c = generate(
+                &mut Rng::new(seed),
+                Kind::Regression(RegressionKind::SlowCreep),
+                Some(0.5),
+                Shape::default(),
+            );
+            let base: f64 = c.samples[..180].iter().map(|s| s.errors).sum();
+            assert!(base >= 3.0, "seed {seed}: {base} baseline errors");
+        }
     }
 
     #[test]

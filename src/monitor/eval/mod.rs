@@ -68,7 +68,7 @@ pub fn score(judge: &dyn Judge, traces: &[LabeledTrace]) -> Score {
 }
 
 /// Names of the fixture traces under `tests/fixtures/traces/`.
-pub const FIXTURES: [&str; 11] = [
+pub const FIXTURES: [&str; 12] = [
     "healthy",
     "error_spike",
     "latency_p95",
@@ -80,11 +80,13 @@ pub const FIXTURES: [&str; 11] = [
     "coarse_warmup",
     "coarse_latency_x2",
     "low_traffic_x3",
+    "coarse_early_bump",
 ];
 
 /// The CSV text of a fixture trace, from the corpus generator (1 h, 10 s
 /// steps, 50 req/s — `low_traffic_x3` 2 req/s; `coarse_*` resampled to
-/// 5-minute steps; `coarse_latency_x2` every quantile ×2 from the deploy).
+/// 5-minute steps; `coarse_latency_x2` every quantile ×2 from the deploy;
+/// `coarse_early_bump` everything ×1.5–2 slower for the first 10–15 min).
 /// `malformed_line` is the healthy trace with a bad value on line 5.
 pub fn fixture_csv(name: &str) -> Option<String> {
     use corpus::{HealthyKind, Kind, RegressionKind, Shape, generate, resample};
@@ -102,6 +104,7 @@ pub fn fixture_csv(name: &str) -> Option<String> {
             return Some(crate::monitor::trace::to_csv(&resample(&tr.samples, 30)));
         }
         "low_traffic_x3" => (109, Kind::Regression(RegressionKind::LowTrafficRise), 1),
+        "coarse_early_bump" => (110, Kind::Regression(RegressionKind::EarlyBump), 30),
         _ => return None,
     };
     let rps = if name == "low_traffic_x3" { 2.0 } else { 50.0 };
