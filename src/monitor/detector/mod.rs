@@ -38,7 +38,11 @@
 //!   evidence says more than "two slow steps": a shift that began with the
 //!   deploy, clear in at least two quantiles and steady in every quantile
 //!   (each step within its noise of the first; a warm-up fades, two blips
-//!   differ), is called at the second step, and the reason says so.
+//!   differ), is called at the second step, and the reason says so. That
+//!   shift is judged by the noise of the baseline's ordinary steps (before
+//!   its highest step widened the estimate): its own tests already rule
+//!   out blips, and one blip step among six baseline steps would otherwise
+//!   hide a x2 shift of every quantile until the third step, or entirely.
 //! * A whole-window error test (from the end of the warm-up, over stretches
 //!   of at least two minutes, never from its single worst step unless the
 //!   steps expect at most half an error each, when that step is one event
@@ -250,6 +254,9 @@ struct LatStats {
     m_ref: f64,
     /// Effective noise of log latency per step.
     sigma: f64,
+    /// The same before a short baseline's highest step widened it (see
+    /// `build_model`): what a steady shift since the deploy is judged by.
+    sigma_core: f64,
     /// Most evidence one second of a step may bring to this quantile's
     /// tests: no slack, so that a latency call needs every one of its
     /// steps strongly off (at coarse steps a worst-of-merged quantile holds
@@ -688,7 +695,8 @@ impl Detector {
             self.w_lat_sum[i] += x;
             self.w_lat_n[i] += 1.0;
             let dev = x - ls.m_ref;
-            let var = ls.sigma * ls.sigma * thin;
+            let sg = if broad { ls.sigma_core } else { ls.sigma };
+            let var = sg * sg * thin;
             let rate = if broad { ls.deploy_rate } else { ls.cap_rate };
             let lat_full = full.min(rate * step);
             let lat_cap = cap.min(lat_full);
@@ -809,7 +817,7 @@ impl Detector {
                 continue;
             }
             let dev = v.ln() - ls.m_ref;
-            let var = ls.sigma * ls.sigma * thin;
+            let var = ls.sigma_core * ls.sigma_core * thin;
             let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
@@ -1191,6 +1199,7 @@ impl Detector {
             };
             let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
             let mut sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            let sigma_core = sigma;
             // A few baseline steps (coarse metrics: 6 steps of 5 minutes)
             // cannot show a tail to a median absolute deviation, yet a
             // worst-of-merged quantile has one: a blip inside any of the
@@ -1247,6 +1256,7 @@ impl Detector {
                 m: m0,
                 m_ref,
                 sigma,
+                sigma_core,
                 cap_rate,
                 deploy_rate: lat_cap_rate,
             });

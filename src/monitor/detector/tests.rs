@@ -1129,3 +1129,61 @@ fn a_fading_warmup_stays_quiet_at_any_traffic() {
         }
     }
 }
+
+#[test]
+fn at_five_minute_steps_a_blip_step_in_the_baseline_does_not_hide_a_steady_shift() {
+    // Six baseline steps, one of them a blip (every quantile x2.5, a
+    // worst-of-merged 10-second spike): that step widens the latency noise
+    // estimate so far that a x2 shift of every quantile would need a third
+    // step. A steady shift since the deploy is judged by the noise of the
+    // other steps, so it is called at the second bad step; the widened
+    // estimate still guards every other latency call.
+    let mut second = 0;
+    let mut n = 0;
+    for seed in 0..6 {
+        for rps in [20.0, 200.0] {
+            let tr = coarse(1400 + seed, 300.0, rps, |t| At {
+                lat: if t > 0.0 {
+                    [2.0; 3]
+                } else if t == -600.0 {
+                    [2.5; 3]
+                } else {
+                    [1.0; 3]
+                },
+                ..normal()
+            });
+            let v = run(&tr, DetectorConfig::default());
+            assert_eq!(
+                v.kind,
+                VerdictKind::Regression,
+                "seed {seed} rps {rps}: {v:?}"
+            );
+            n += 1;
+            if v.detected_at == Some(600.0) {
+                second += 1;
+                assert!(v.reason.contains("steady shift"), "{}", v.reason);
+            }
+        }
+    }
+    assert!(
+        second * 4 >= n * 3,
+        "only {second} of {n} at the second step"
+    );
+    // The same baseline with no shift, but two blip steps in a row in
+    // the window (x2.5 then x1.6, as blips differ): no verdict.
+    for seed in 0..6 {
+        for rps in [20.0, 200.0] {
+            let tr = coarse(1420 + seed, 300.0, rps, |t| At {
+                lat: if t == -600.0 || t == 900.0 {
+                    [2.5; 3]
+                } else if t == 1200.0 {
+                    [1.6; 3]
+                } else {
+                    [1.0; 3]
+                },
+                ..normal()
+            });
+            assert_quiet(&run(&tr, DetectorConfig::default()));
+        }
+    }
+}
