@@ -257,6 +257,8 @@ struct LatStats {
     /// The same before a short baseline's highest step widened it (see
     /// `build_model`): what a steady shift since the deploy is judged by.
     sigma_core: f64,
+    /// The reference level with `sigma_core` for its uncertainty.
+    m_ref_core: f64,
     /// Most evidence one second of a step may bring to this quantile's
     /// tests: no slack, so that a latency call needs every one of its
     /// steps strongly off (at coarse steps a worst-of-merged quantile holds
@@ -694,8 +696,12 @@ impl Detector {
             let x = v.ln();
             self.w_lat_sum[i] += x;
             self.w_lat_n[i] += 1.0;
-            let dev = x - ls.m_ref;
-            let sg = if broad { ls.sigma_core } else { ls.sigma };
+            let (sg, mr) = if broad {
+                (ls.sigma_core, ls.m_ref_core)
+            } else {
+                (ls.sigma, ls.m_ref)
+            };
+            let dev = x - mr;
             let var = sg * sg * thin;
             let rate = if broad { ls.deploy_rate } else { ls.cap_rate };
             let lat_full = full.min(rate * step);
@@ -816,7 +822,7 @@ impl Detector {
             if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
                 continue;
             }
-            let dev = v.ln() - ls.m_ref;
+            let dev = v.ln() - ls.m_ref_core;
             let var = ls.sigma_core * ls.sigma_core * thin;
             let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
@@ -1234,6 +1240,7 @@ impl Detector {
             // baseline): the per-step spread already holds it.
             let tau = block_excess_var(&bl).map_or(0.0, f64::sqrt).min(0.3);
             let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
+            let m_ref_core = m0 + 1.25 * sigma_core / k.sqrt() + LAT_WANDER_Z * tau;
             // Coarse steps (a call could come from two steps): a step's
             // quantile is then often the worst of many shorter ones, so a
             // blip of seconds makes a whole step look slow, and two such
@@ -1255,6 +1262,7 @@ impl Detector {
             *slot = Some(LatStats {
                 m: m0,
                 m_ref,
+                m_ref_core,
                 sigma,
                 sigma_core,
                 cap_rate,
