@@ -438,13 +438,13 @@ async fn a_live_slot_that_cannot_be_read_leaves_the_plan_saying_so_never_redeplo
     e.promote("production", None, unseen(), None).await.unwrap();
     f.write("staging", "v1.8.0");
     e.promote("production", None, unseen(), None).await.unwrap();
-    // The live slot's source fails: the engine still has a rollback
-    // target, but neither the slot to switch to nor what runs is known.
+    // The live slot's source fails: neither the slot to switch to nor
+    // what runs is known, so the plan names no version to go back to.
     std::fs::remove_file(f.dir.path().join("live")).unwrap();
     let st = e.status().await;
     let prod = &st.environments[1];
     let plan = &prod.revert.rollback_plan;
-    assert!(plan.target.is_some(), "{plan:?}");
+    assert!(plan.target.is_none(), "{plan:?}");
     assert_eq!(
         plan.line(),
         "live slot unknown: no way back planned until it reads"
@@ -453,6 +453,7 @@ async fn a_live_slot_that_cannot_be_read_leaves_the_plan_saying_so_never_redeplo
     assert_eq!(json["rollback_plan"]["live_slot_unknown"], true, "{json}");
     assert_eq!(json["rollback_plan"]["action"], "switch_back");
     assert!(json["rollback_plan"]["slot"].is_null(), "{json}");
+    assert!(json["rollback_plan"]["target"].is_null(), "{json}");
     assert!(json["rollback_plan"]["expected_s"].is_null(), "{json}");
     assert!(json["slots"]["live"].is_null(), "{json}");
 }

@@ -170,7 +170,15 @@ fn a_good_release_walks_10_50_100_and_the_stable_track_gets_it() {
 fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_it_to_0() {
     let fleet = Fleet::start();
     let home = Home::new();
-    home.config(&config_with(&fleet, "25s", false));
+    // The store at a known path, so that the engine in this process sees
+    // what the binary recorded.
+    let db = home.path().join("canary.db");
+    let text = format!(
+        "{}\n[store]\npath = \"{}\"\n",
+        config_with(&fleet, "25s", false),
+        db.display()
+    );
+    home.config(&text);
     let out = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
     assert_eq!(out.code, 1, "{out:#?}");
     let said = format!("{}{}", out.stdout, out.stderr);
@@ -186,6 +194,31 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
     // While the canary has traffic, `r` sets its weight to 0.
     let plan = |home: &Home| env_json(home, "production")["rollback_plan"].clone();
     assert_eq!(plan(&home)["action"], "canary_weight_zero");
+    // Production has no known-good version of its own (shipdeck never
+    // deployed it before): taking the canary's traffic away is the
+    // rollback all the same, and the plan the CLI confirms names it —
+    // from the canary's v1.8.0 to the stable track's v1.7.3.
+    let prod = env_json(&home, "production");
+    assert!(prod["rollback"]["to"].is_null(), "{prod}");
+    let engine = shipdeck::engine::Engine::open(
+        shipdeck::config::Config::parse(&text, std::path::Path::new("<test>")).unwrap(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let confirmed = rt
+        .block_on(engine.rollback_plan("production", None))
+        .expect("a canary with traffic can always be rolled back");
+    assert_eq!(
+        (
+            confirmed.from.as_ref().map(|v| v.as_str()),
+            confirmed.to.as_str()
+        ),
+        (Some("v1.8.0"), "v1.7.3")
+    );
+    drop(engine);
     // Another process rolls back: the audit log says the canary has 10%.
     let out = home.run(&["rollback", "production", "--yes"]);
     out.expect_code(0);

@@ -139,8 +139,9 @@ pub struct RevertPlan {
     /// the plan once the next deploy lands, going back to what the
     /// environment runs now (`target`).
     pub after_next_deploy: bool,
-    /// A blue-green environment whose live slot could not be read: the
-    /// way back to `target` cannot be planned until it reads again.
+    /// A blue-green environment whose live slot could not be read: what
+    /// it runs is unknown, so is which version a way back would go to
+    /// (`target` is null) and the way itself, until it reads again.
     pub live_slot_unknown: bool,
 }
 
@@ -241,8 +242,11 @@ impl RevertPlan {
     }
 
     /// The blue-green plan while the live slot cannot be read: neither the
-    /// slot to switch to nor the time is known, only where it would go.
+    /// slot to switch to, nor the time, nor the version it would go back
+    /// to is known (which version runs is what the live slot runs, so any
+    /// target would be a guess).
     pub fn live_slot_unknown(mut self) -> Self {
+        self.target = None;
         self.slot = None;
         self.expected_s = None;
         self.basis = "the live slot cannot be read".to_string();
@@ -278,13 +282,13 @@ impl RevertPlan {
     pub fn short(&self) -> String {
         let what = match (&self.action, &self.target, &self.slot) {
             (RevertAction::CanaryWeightZero, _, _) => "canary weight → 0".to_string(),
+            // Blue-green runs what the live slot runs: without it, which
+            // version a way back goes to is a guess, so no version.
+            _ if self.live_slot_unknown => {
+                return "live slot unknown: no way back planned until it reads".to_string();
+            }
             (_, None, _) => {
                 return format!("{}: nothing to roll back to yet", self.action_words());
-            }
-            // Blue-green runs what the live slot runs: without it, which
-            // version `target` is relative to is a guess, so no version.
-            (_, Some(_), _) if self.live_slot_unknown => {
-                return "live slot unknown: no way back planned until it reads".to_string();
             }
             (RevertAction::SwitchBack, Some(v), Some(s)) => format!("switch back to {s} ({v})"),
             (RevertAction::DeployAndSwitch, Some(v), Some(s)) => {
@@ -304,8 +308,9 @@ impl RevertPlan {
     /// the version and the time stay. "back to blue (v1.7.3), ~0.2 s".
     pub fn compact(&self) -> String {
         let what = match (&self.action, &self.target, &self.slot) {
-            (RevertAction::CanaryWeightZero, _, _) | (_, None, _) => return self.short(),
-            (_, Some(_), _) if self.live_slot_unknown => return "live slot unknown".to_string(),
+            (RevertAction::CanaryWeightZero, _, _) => return self.short(),
+            _ if self.live_slot_unknown => return "live slot unknown".to_string(),
+            (_, None, _) => return self.short(),
             (RevertAction::SwitchBack, Some(v), Some(s)) => format!("back to {s} ({v})"),
             (RevertAction::DeployAndSwitch, Some(v), Some(s)) => format!("{v} to {s}, switch"),
             (_, Some(v), _) => format!("redeploy {v}"),
@@ -640,9 +645,8 @@ mod tests {
         // status --json: no slot, no time, and why.
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["live_slot_unknown"], true);
-        assert_eq!(json["target"], "v1.7.3");
         assert!(
-            json["slot"].is_null() && json["expected_s"].is_null(),
+            json["target"].is_null() && json["slot"].is_null() && json["expected_s"].is_null(),
             "{json}"
         );
         assert_eq!(json["basis"], "the live slot cannot be read");

@@ -337,6 +337,19 @@ impl Engine {
     ) -> Result<RollbackPlan, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].strategy.read_version().await?;
+        // A canary with traffic is rolled back by its weight going to 0,
+        // known-good target or not: from the canary's version to the
+        // stable track's, what runs.
+        if to.is_none_or(|v| v == &current)
+            && let Some((weight, version)) = self.recorded_canary(env).await?
+            && weight > 0
+        {
+            return Ok(RollbackPlan {
+                env: env.to_string(),
+                from: Some(version.unwrap_or_else(|| current.clone())),
+                to: current,
+            });
+        }
         Ok(self.rollback_plan_from(env, &current, to).await??)
     }
 
@@ -373,8 +386,10 @@ impl Engine {
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].strategy.read_version().await?;
-        // A canary with traffic is rolled back by taking its traffic away.
-        if to.is_none()
+        // A canary with traffic is rolled back by taking its traffic away
+        // (also when asked for the stable track's version by name, as the
+        // confirmed plan above names it).
+        if to.as_ref().is_none_or(|v| v == &current)
             && let Some(rec) = self.rollback_canary(idx, &current).await?
         {
             return Ok(rec);

@@ -335,8 +335,14 @@ pub(super) fn ask_rollback(s: &mut State) -> Vec<Effect> {
         return vec![];
     }
     // The engine's known-good target (never a caught or No-Go release);
-    // when it knows none, say so rather than offer a dialog.
-    if let Some(r) = env.rollback.as_ref().filter(|r| r.to.is_none()) {
+    // when it knows none, say so rather than offer a dialog — unless a
+    // canary has traffic: its weight going to 0 is the rollback.
+    let canary_stop = env.revert.rollback_plan.action == RevertAction::CanaryWeightZero;
+    if let Some(r) = env
+        .rollback
+        .as_ref()
+        .filter(|r| r.to.is_none() && !canary_stop)
+    {
         s.notify(Level::Warn, format!("{}: {}", env.name, r.detail));
         return vec![];
     }
@@ -349,7 +355,7 @@ pub(super) fn ask_rollback(s: &mut State) -> Vec<Effect> {
     };
     // No target and no history: nothing to go back to, as the column says
     // (a canary with traffic is still stopped by its weight going to 0).
-    if to.is_none() && env.revert.rollback_plan.action != RevertAction::CanaryWeightZero {
+    if to.is_none() && !canary_stop {
         s.notify(
             Level::Warn,
             format!("{}: nothing to roll back to yet", env.name),

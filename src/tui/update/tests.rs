@@ -405,6 +405,45 @@ fn rollback_with_no_known_good_target_says_so_and_opens_no_dialog() {
 }
 
 #[test]
+fn a_canary_with_traffic_and_no_known_good_target_is_rolled_back_by_weight_0() {
+    use crate::domain::strategy::{RevertAction, revert_plan};
+    let mut s = console();
+    let prod = s
+        .status
+        .as_mut()
+        .and_then(|st| st.environments.iter_mut().find(|e| e.name == "production"))
+        .unwrap();
+    prod.rollback = Some(crate::engine::RollbackTarget {
+        to: None,
+        detail: "nothing to roll back to yet".into(),
+    });
+    prod.revert.rollback_plan = revert_plan(
+        RevertAction::CanaryWeightZero,
+        None,
+        None,
+        &[],
+        "production",
+    );
+    // Confirming console: the dialog, not "nothing to roll back to".
+    key(&mut s, 'r');
+    assert!(
+        matches!(dialog(&s), Some(Pending::Rollback { to: None, .. })),
+        "{:?} / {}",
+        s.overlays,
+        notice(&s)
+    );
+    s.overlays.clear();
+    s.settings.confirm_rollback = false;
+    assert_eq!(
+        key(&mut s, 'r'),
+        vec![Effect::Rollback {
+            env: "production".into(),
+            to: None
+        }]
+    );
+}
+
+#[test]
 fn rollback_with_no_target_and_no_history_refuses_as_the_column_says() {
     use crate::domain::strategy::{RevertAction, revert_plan};
     let mut s = console();

@@ -143,7 +143,8 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
                 "rollback",
                 {
                     let plan = &env.revert.rollback_plan;
-                    let now = plan.target.is_some() && !plan.after_next_deploy;
+                    let now = plan.live_slot_unknown
+                        || (plan.target.is_some() && !plan.after_next_deploy);
                     let key = if now { "r: " } else { "" };
                     let strategy = match env.revert.strategy.as_str() {
                         "redeploy" => String::new(),

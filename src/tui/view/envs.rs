@@ -332,8 +332,9 @@ fn column(
     // anyone needs it. With nothing to go back to, what `r` answers (the
     // plan for after the next deploy is in `v`).
     let p = &env.revert.rollback_plan;
-    let plan_now =
-        p.action == RevertAction::CanaryWeightZero || (p.target.is_some() && !p.after_next_deploy);
+    let plan_now = p.action == RevertAction::CanaryWeightZero
+        || p.live_slot_unknown
+        || (p.target.is_some() && !p.after_next_deploy);
     let nothing = env.rollback.as_ref().filter(|r| r.to.is_none());
     let plan = if plan_now {
         let mut line = format!("r: {}", p.short());

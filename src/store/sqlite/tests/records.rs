@@ -1,44 +1,9 @@
-//! The SQLite store's records: unfinished actions, approvals, caught
-//! versions, locks, samples, presence and the change feed, and two handles
-//! on one file.
+//! The SQLite store's own record cases (the shared ones are in
+//! tests/store_suite.rs, run on both stores): the append-only triggers,
+//! approvals with their audit, caught versions against a history walk,
+//! presence, the change feed, and two handles on one file.
 
 use super::*;
-
-#[test]
-fn unfinished_deploys_are_listed_until_they_have_an_outcome() {
-    let (_d, s) = open();
-    let a = start(&s, "staging", t(0));
-    let b = start(&s, "staging", t(1));
-    let u = s.unfinished().unwrap();
-    assert_eq!(u.len(), 2);
-    assert_eq!((u[0].id, u[0].superseded_by), (a, Some(b)));
-    assert_eq!(u[1].superseded_by, None);
-    s.audit_finish(a, t(2), Outcome::Unknown, "reconciled")
-        .unwrap();
-    assert_eq!(s.unfinished().unwrap().len(), 1);
-}
-
-#[test]
-fn an_interrupted_marker_after_a_recorded_outcome_adds_nothing() {
-    let (_d, s) = open();
-    let id = start(&s, "staging", t(0));
-    let rec = DeployRecord {
-        env: "staging".into(),
-        version: v("v2"),
-        from_version: None,
-        at: t(1),
-        actor: "alice".into(),
-        kind: DeployKind::Promote,
-        url: None,
-    };
-    s.record_deploy(id, &rec, "staging reports v2").unwrap();
-    s.audit_finish(id, t(2), Outcome::Unknown, "interrupted")
-        .unwrap();
-    let h = s.history(None, 10).unwrap();
-    assert_eq!(h.len(), 1);
-    assert_eq!(h[0].outcome, Outcome::Succeeded);
-    assert!(s.verify().unwrap().intact());
-}
 
 #[test]
 fn audit_log_is_append_only() {
@@ -117,82 +82,6 @@ fn caught_versions_are_the_failed_windows_of_one_env_read_in_one_query() {
     assert_eq!(s.caught_versions("production").unwrap(), walked);
     assert_eq!(s.caught_versions("staging").unwrap(), vec![v("v5")]);
     assert!(s.caught_versions("local").unwrap().is_empty());
-}
-
-#[test]
-fn locks_exclude_other_holders_until_released_or_expired() {
-    let (_d, s) = open();
-    let host = crate::host::hostname();
-    let mine = LockInfo {
-        env: "production".into(),
-        holder: "alice".into(),
-        pid: std::process::id(),
-        host: host.clone(),
-        acquired_at: t(0),
-        expires_at: t(10),
-    };
-    assert_eq!(s.try_lock(&mine).unwrap(), Ok(()));
-    // Another live process on another host.
-    let theirs = LockInfo {
-        holder: "bob".into(),
-        pid: 1,
-        host: "elsewhere".into(),
-        acquired_at: t(1),
-        expires_at: t(11),
-        ..mine.clone()
-    };
-    let held = s.try_lock(&theirs).unwrap().unwrap_err();
-    assert_eq!(held.holder, "alice");
-    // After expiry it can be taken.
-    let later = LockInfo {
-        acquired_at: t(20),
-        expires_at: t(30),
-        ..theirs.clone()
-    };
-    assert_eq!(s.try_lock(&later).unwrap(), Ok(()));
-    s.unlock("production", 1, "elsewhere").unwrap();
-    assert_eq!(s.lock_of("production", t(21)).unwrap(), None);
-}
-
-#[test]
-fn a_lock_of_a_dead_local_process_is_stale() {
-    let (_d, s) = open();
-    let dead = LockInfo {
-        env: "staging".into(),
-        holder: "ghost".into(),
-        pid: u32::MAX - 7,
-        host: crate::host::hostname(),
-        acquired_at: t(0),
-        expires_at: t(60),
-    };
-    s.try_lock(&dead).unwrap().unwrap();
-    assert_eq!(s.lock_of("staging", t(1)).unwrap(), None);
-}
-
-#[test]
-fn samples_are_pruned_and_ranged() {
-    let (_d, s) = open();
-    for i in 0..10 {
-        let smp = Sample {
-            t: 0.0,
-            requests: 100.0 + i as f64,
-            errors: 1.0,
-            p50_ms: Some(40.0),
-            p95_ms: None,
-            p99_ms: Some(200.0),
-        };
-        s.record_sample("production", t(i), &smp, chrono::Duration::minutes(5))
-            .unwrap();
-    }
-    let got = s.samples("production", t(0), t(100)).unwrap();
-    assert_eq!(
-        got.len(),
-        6,
-        "older than 5 min before the newest are pruned"
-    );
-    assert_eq!(got[0].0, t(4));
-    assert_eq!(got[5].1.requests, 109.0);
-    assert_eq!(got[5].1.p95_ms, None);
 }
 
 #[tokio::test(flavor = "current_thread")]
