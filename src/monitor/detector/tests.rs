@@ -1169,14 +1169,14 @@ fn at_five_minute_steps_a_blip_step_in_the_baseline_does_not_hide_a_steady_shift
         second * 4 >= n * 3,
         "only {second} of {n} at the second step"
     );
-    // The same baseline with no shift, but two blip steps in a row in
-    // the window (x2.5 then x1.6, as blips differ): no verdict.
+    // The same baseline with no shift, but two blip steps in a row right
+    // after the deploy (x2.5 then x1.6, as blips differ): no verdict.
     for seed in 0..6 {
         for rps in [20.0, 200.0] {
             let tr = coarse(1420 + seed, 300.0, rps, |t| At {
-                lat: if t == -600.0 || t == 900.0 {
+                lat: if t == -600.0 || t == 300.0 {
                     [2.5; 3]
-                } else if t == 1200.0 {
+                } else if t == 600.0 {
                     [1.6; 3]
                 } else {
                     [1.0; 3]
