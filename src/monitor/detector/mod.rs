@@ -17,10 +17,14 @@
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
 //!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
-//!   The warm-up is in evidence as well as time: a step whose evidence
-//!   alone passes the threshold, and has not faded since the first window
-//!   step as a warm-up does, counts in full even inside the warm-up, so a
-//!   clearly bad release at high traffic is called at the minimum span.
+//!   The warm-up is in evidence as well as time: a warm-up fades (its
+//!   first steps are the worst, and falling), a bad release is steady or
+//!   rising. So while a test's signal (error rate, log-quantile shift,
+//!   traffic fall) stays clearly at least 4/5 of the first window step's,
+//!   its steps count in full even inside the warm-up, and the second such
+//!   step returns what the first brought beyond the allowance: a steady
+//!   shift is called at the minimum span (30 s at 10 s steps). A test
+//!   that fades keeps the allowance for the rest of the warm-up.
 //!   A latency step brings at most `h / k` (no slack): at coarse steps, a
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
@@ -34,7 +38,11 @@
 //!   evidence says more than "two slow steps": a shift that began with the
 //!   deploy, clear in at least two quantiles and steady in every quantile
 //!   (each step within its noise of the first; a warm-up fades, two blips
-//!   differ), is called at the second step, and the reason says so.
+//!   differ), is called at the second step, and the reason says so. That
+//!   shift is judged by the noise of the baseline's ordinary steps (before
+//!   its highest step widened the estimate): its own tests already rule
+//!   out blips, and one blip step among six baseline steps would otherwise
+//!   hide a x2 shift of every quantile until the third step, or entirely.
 //! * A whole-window error test (from the end of the warm-up, over stretches
 //!   of at least two minutes, never from its single worst step unless the
 //!   steps expect at most half an error each, when that step is one event
@@ -97,7 +105,7 @@ pub struct DetectorConfig {
     /// Seconds after the deploy during which a warm-up is tolerated: the
     /// seconds of any step that fall in this period bring less evidence (at
     /// most 3/4 of the alarm threshold in all), whatever the step length —
-    /// unless the evidence is overwhelming and not fading (see the module
+    /// unless the signal is steady, not fading as a warm-up does (see the module
     /// documentation).
     pub warmup_s: f64,
     /// A statistical alarm needs evidence spanning more than this many
@@ -176,6 +184,13 @@ const COARSE_S: f64 = 60.0;
 /// is steady when each step's deviation is within this many standard
 /// deviations (of a difference of two steps) of the first step's.
 const STEADY_Z: f64 = 2.5;
+/// Inside the warm-up, a test's evidence is steady (no warm-up fading)
+/// while each step holds at least this share of the first step's.
+const STEADY_WARM: f64 = 0.8;
+/// ... and by this many standard deviations of the difference beyond it:
+/// relief from the warm-up allowance needs evidence that the signal did
+/// not fade, not merely too little evidence that it did.
+const WARM_Z: f64 = 0.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
@@ -239,6 +254,11 @@ struct LatStats {
     m_ref: f64,
     /// Effective noise of log latency per step.
     sigma: f64,
+    /// The same before a short baseline's highest step widened it (see
+    /// `build_model`): what a steady shift since the deploy is judged by.
+    sigma_core: f64,
+    /// The reference level with `sigma_core` for its uncertainty.
+    m_ref_core: f64,
     /// Most evidence one second of a step may bring to this quantile's
     /// tests: no slack, so that a latency call needs every one of its
     /// steps strongly off (at coarse steps a worst-of-merged quantile holds
@@ -327,6 +347,15 @@ pub struct Detector {
     /// Each test's raw evidence in the window's first step (see
     /// [`Detector::warm_cap`]): errors ×3, latencies 3×3, the two falls.
     warm_first: [f64; 14],
+    /// Per test: the first step's signal and its variance, for tests whose
+    /// evidence is not linear in the signal (see [`Detector::warm_cap`]).
+    warm_sig: [(f64, f64); 14],
+    /// Per test: every window step so far has held at least `STEADY_WARM`
+    /// of the first step's evidence (no fading, as a warm-up would).
+    warm_steady: [bool; 14],
+    /// Per test: the first step's evidence above the warm-up allowance,
+    /// held back until the second step shows whether it fades.
+    warm_held: [f64; 14],
     /// Some test's evidence counted in full inside the warm-up.
     warm_waived: bool,
     /// Per latency quantile: its shift in the window's first step, and
@@ -369,6 +398,9 @@ impl Detector {
             thr_deep: Cusum::default(),
             thr_low_since: None,
             warm_first: [0.0; 14],
+            warm_sig: [(0.0, 0.0); 14],
+            warm_steady: [false; 14],
+            warm_held: [0.0; 14],
             warm_waived: false,
             lat_deploy: [(0.0, false, false); 3],
             err_guard: Guard::default(),
@@ -478,7 +510,7 @@ impl Detector {
         if let Some(mut v) = self.step(&model, &s, step, (cap, full), ref_n, after_warmup) {
             if self.warm_waived && s.t <= self.cfg.warmup_s {
                 v.reason.push_str(
-                    " (inside the warm-up: every step overwhelming, none fading as a warm-up does)",
+                    " (inside the warm-up: steady since the deploy, not fading as a warm-up does)",
                 );
             }
             self.verdict = v;
@@ -610,10 +642,13 @@ impl Detector {
             && n > 0.0
         {
             let mu = n * es.p_ref;
+            // The rate and its quasi-Poisson variance, for the warm-up's
+            // fading test.
+            let sig = (e / n, e.max(1.0) * (1.0 + es.c * e.max(1.0)) / (n * n));
             for (k, &r) in ERR_RATIOS.iter().enumerate() {
                 let raw = nb_llr(e, mu, r, es.c);
-                let cap = self.warm_cap(k, raw, (cap, full), first, m.h);
-                let llr = raw.clamp(-cap, cap);
+                let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
+                let llr = raw.clamp(-cap, cap) + bonus;
                 self.err[k].update(t, llr, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
                 if self.err[k].s >= m.h && found.is_none() {
                     found = Some(self.err_reason(es, &self.err[k], t));
@@ -661,8 +696,13 @@ impl Detector {
             let x = v.ln();
             self.w_lat_sum[i] += x;
             self.w_lat_n[i] += 1.0;
-            let dev = x - ls.m_ref;
-            let var = ls.sigma * ls.sigma * thin;
+            let (sg, mr) = if broad {
+                (ls.sigma_core, ls.m_ref_core)
+            } else {
+                (ls.sigma, ls.m_ref)
+            };
+            let dev = x - mr;
+            let var = sg * sg * thin;
             let rate = if broad { ls.deploy_rate } else { ls.cap_rate };
             let lat_full = full.min(rate * step);
             let lat_cap = cap.min(lat_full);
@@ -670,8 +710,9 @@ impl Detector {
                 let delta = LAT_DELTA * mult;
                 let raw = delta / var * (dev - delta / 2.0);
                 let id = 3 + 3 * i + k;
-                let lat_cap = self.warm_cap(id, raw, (lat_cap, lat_full), first, m.h);
-                let llr = raw.clamp(-cap, lat_cap);
+                let (lat_cap, bonus) =
+                    self.warm_cap(id, raw, Some((dev, var)), (lat_cap, lat_full), first);
+                let llr = raw.clamp(-cap, lat_cap) + bonus;
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
@@ -693,14 +734,14 @@ impl Detector {
                 _ => (ts.rate * step, ts.c, false),
             };
             let raw = nb_llr(n, lam, FALL_RATIO, c);
-            let cap = self.warm_cap(12, raw, (cap, full), first, m.h);
-            let llr = raw.clamp(-cap, cap);
+            let (cap, bonus) = self.warm_cap(12, raw, None, (cap, full), first);
+            let llr = raw.clamp(-cap, cap) + bonus;
             self.thr.update(t, llr, n, lam, step);
             // A ceiling, so that the evidence fades soon after a recovery.
             self.thr.s = self.thr.s.min(2.0 * m.h);
             let raw = nb_llr(n, ts.floor * lam, COLLAPSE_RATIO, c);
-            let cap = self.warm_cap(13, raw, (cap, full), first, m.h);
-            let llr = raw.clamp(-cap, cap);
+            let (cap, bonus) = self.warm_cap(13, raw, None, (cap, full), first);
+            let llr = raw.clamp(-cap, cap) + bonus;
             self.thr_deep.update(t, llr, n, lam, step);
             if self.thr.s >= m.h {
                 self.thr_low_since.get_or_insert(self.thr.start_t);
@@ -781,8 +822,8 @@ impl Detector {
             if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
                 continue;
             }
-            let dev = v.ln() - ls.m_ref;
-            let var = ls.sigma * ls.sigma * thin;
+            let dev = v.ln() - ls.m_ref_core;
+            let var = ls.sigma_core * ls.sigma_core * thin;
             let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
@@ -799,29 +840,57 @@ impl Detector {
     }
 
     /// Warm-up in evidence and time: inside the warm-up a step brings at
-    /// most `cap` (the warm-up allowance), unless its evidence is
-    /// overwhelming — alone past the alarm threshold — and has not faded
-    /// since the window's first step (a warm-up fades within seconds; a bad
-    /// release does not): then it brings what any later step could, `full`.
-    /// The call still needs evidence spanning `min_evidence_s`.
+    /// most `cap` (the warm-up allowance) — unless the test's evidence has
+    /// not faded since the window's first step. A warm-up fades within
+    /// seconds (its first steps are the worst, and falling); a bad release
+    /// is steady or rising. So a step that holds at least [`STEADY_WARM`]
+    /// of the first step's evidence, after no step that fell below it,
+    /// brings what any later step could (`full`), and the second such step
+    /// also returns what the first step brought above the allowance (the
+    /// returned bonus): only the second step can show the first did not
+    /// fade. A fading test keeps the allowance for the whole warm-up. The
+    /// call still needs evidence spanning `min_evidence_s`.
+    ///
+    /// Steady is judged on the signal itself when the caller gives it
+    /// (`sig`: the error rate or the log-quantile shift, and its variance):
+    /// each step must stay above [`STEADY_WARM`] of the first step's
+    /// signal by [`WARM_Z`] standard deviations of the difference, so
+    /// noise at low traffic (a p95 of 30 requests) cannot make a fading
+    /// warm-up look steady, and overdispersed error counts at high traffic
+    /// are judged by their rate, not by their evidence, which swings more.
+    /// Without `sig` (traffic falls), the evidence itself is compared.
     fn warm_cap(
         &mut self,
         test: usize,
         raw: f64,
+        sig: Option<(f64, f64)>,
         (cap, full): (f64, f64),
         first: bool,
-        h: f64,
-    ) -> f64 {
+    ) -> (f64, f64) {
         if first {
             self.warm_first[test] = raw;
+            self.warm_sig[test] = sig.unwrap_or_default();
+            self.warm_steady[test] = raw > 0.0;
+            self.warm_held[test] = (raw.min(full) - cap).max(0.0);
+            return (cap, 0.0);
         }
-        let f = self.warm_first[test];
-        if full > cap && f >= h && raw >= h && raw >= 0.8 * f {
+        let held = std::mem::take(&mut self.warm_held[test]);
+        let steady = match sig {
+            Some((x, v)) => {
+                let (x1, v1) = self.warm_sig[test];
+                let sd = (STEADY_WARM * STEADY_WARM * v1 + v).sqrt();
+                x >= STEADY_WARM * x1 + WARM_Z * sd
+            }
+            None => raw >= STEADY_WARM * self.warm_first[test],
+        };
+        self.warm_steady[test] &= steady;
+        if !self.warm_steady[test] {
+            return (cap, 0.0);
+        }
+        if raw > cap && (full > cap || held > 0.0) {
             self.warm_waived = true;
-            full
-        } else {
-            cap
         }
+        (full.max(cap), held)
     }
 
     /// The whole-window error test: quasi-likelihood ratios of the error
@@ -1136,6 +1205,7 @@ impl Detector {
             };
             let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
             let mut sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            let sigma_core = sigma;
             // A few baseline steps (coarse metrics: 6 steps of 5 minutes)
             // cannot show a tail to a median absolute deviation, yet a
             // worst-of-merged quantile has one: a blip inside any of the
@@ -1170,6 +1240,7 @@ impl Detector {
             // baseline): the per-step spread already holds it.
             let tau = block_excess_var(&bl).map_or(0.0, f64::sqrt).min(0.3);
             let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
+            let m_ref_core = m0 + 1.25 * sigma_core / k.sqrt() + LAT_WANDER_Z * tau;
             // Coarse steps (a call could come from two steps): a step's
             // quantile is then often the worst of many shorter ones, so a
             // blip of seconds makes a whole step look slow, and two such
@@ -1191,7 +1262,9 @@ impl Detector {
             *slot = Some(LatStats {
                 m: m0,
                 m_ref,
+                m_ref_core,
                 sigma,
+                sigma_core,
                 cap_rate,
                 deploy_rate: lat_cap_rate,
             });
