@@ -168,16 +168,16 @@ pub(crate) enum Keep {
     Tail(usize),
 }
 
-/// Read a stream to its end, keeping the part `keep` says and discarding
-/// the rest, so that a chatty child never blocks on a full pipe and never
+/// Read a stream to its end (or until dropped) into `kept`, keeping the
+/// part `keep` says and discarding the rest, so that a chatty child never blocks on a full pipe and never
 /// grows our memory past twice the cap.
-async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, keep: Keep) -> Vec<u8> {
-    let mut kept = Vec::new();
+async fn drain_into(stream: Option<impl AsyncRead + Unpin>, keep: Keep, kept: &mut Vec<u8>) {
     let Some(mut s) = stream else {
-        return kept;
+        return;
     };
     let mut buf = vec![0u8; 16 * 1024];
     loop {
+        // Cancel-safe: a read dropped half way has taken nothing.
         match s.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => match keep {
@@ -194,6 +194,11 @@ async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, keep: Keep) -> Vec
             },
         }
     }
+}
+
+/// What [`drain_into`] kept, cut to what `keep` says (it keeps up to twice
+/// a tail while reading).
+fn kept_part(mut kept: Vec<u8>, keep: Keep) -> Vec<u8> {
     if let Keep::Tail(cap) = keep
         && kept.len() > cap
     {
@@ -201,6 +206,11 @@ async fn drain_capped(stream: Option<impl AsyncRead + Unpin>, keep: Keep) -> Vec
     }
     kept
 }
+
+/// How long the output of a command that has exited is still read: what it
+/// wrote before exiting is in the pipe by then; only something it left
+/// running (a worker holding its standard output) keeps the pipe open.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Run argv with a timeout; returns trimmed stdout on exit 0. Standard
 /// output and standard error are read at the same time, each capped
@@ -261,8 +271,11 @@ pub(crate) struct Finished {
 
 /// The one way shipdeck runs a program: `cmd` (argv, never a shell) with
 /// standard input closed, standard output kept up to `stdout_cap` and
-/// standard error up to [`STDERR_CAP`], both read at once, and the child
-/// killed when `timeout` passes. Its exit status is the caller's to judge.
+/// standard error up to [`STDERR_CAP`], both read at once while its exit is
+/// awaited (once it exited, they are read for [`DRAIN_GRACE`] more, not until
+/// whatever it left running closes them), and its whole process group
+/// killed when `timeout` passes; after a normal exit what it left running is
+/// left alone. Its exit status is the caller's to judge.
 pub(crate) async fn run_capped(
     backend: &str,
     cmd: Command,
@@ -284,10 +297,22 @@ async fn run_kept(
         backend: backend.to_string(),
         cause,
     };
-    // Its own process group, so that a timeout or a cancel ends what it
-    // started too (`sh -c 'sleep 100 & wait'`), not the shell alone.
+    // A session of its own, so that a timeout or a cancel ends what it
+    // started too (`sh -c 'sleep 100 & wait'`, its group id is its pid), and
+    // so that it has no controlling terminal: a hook that asks on /dev/tty
+    // (an ssh passphrase, sudo) fails at once (ENXIO) instead of being
+    // stopped by SIGTTIN as a background group of our terminal until its
+    // timeout.
     #[cfg(unix)]
-    cmd.process_group(0);
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -298,16 +323,28 @@ async fn run_kept(
     let mut group = GroupKill(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let (mut out, mut errb) = (Vec::new(), Vec::new());
     let work = async {
-        let (out, errb) = tokio::join!(
-            drain_capped(stdout, keep),
-            drain_capped(stderr, Keep::Head(STDERR_CAP))
-        );
-        let status = child.wait().await;
-        (status, out, errb)
+        let readers = async {
+            tokio::join!(
+                drain_into(stdout, keep, &mut out),
+                drain_into(stderr, Keep::Head(STDERR_CAP), &mut errb)
+            )
+        };
+        tokio::pin!(readers);
+        // Its exit is awaited while reading: something it left running may
+        // hold the pipes open long after (a deploy that starts a worker).
+        tokio::select! {
+            _ = &mut readers => child.wait().await,
+            status = child.wait() => {
+                // What it wrote is in the pipes; read that, briefly.
+                let _ = tokio::time::timeout(DRAIN_GRACE, &mut readers).await;
+                status
+            }
+        }
     };
-    let (status, stdout, stderr) = match tokio::time::timeout(timeout, work).await {
-        Ok(done) => done,
+    let status = match tokio::time::timeout(timeout, work).await {
+        Ok(status) => status,
         Err(_) => {
             group.kill();
             let _ = child.start_kill();
@@ -317,6 +354,7 @@ async fn run_kept(
             });
         }
     };
+    let (stdout, stderr) = (kept_part(out, keep), errb);
     // It ended by itself: whatever it left running is its own business.
     group.disarm();
     let status = status.map_err(|e| err(format!("{prog:?} failed: {e}")))?;
@@ -575,5 +613,114 @@ mod tests {
             gone(&pid).await,
             "the hook's `sleep 100` (pid {pid}) outlived its cancel"
         );
+    }
+
+    #[tokio::test]
+    async fn a_command_that_leaves_a_worker_running_ends_when_it_exits_and_the_worker_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        // A deploy that starts a worker, which keeps the pipes open.
+        let argv: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "sleep 100 & echo $! > {}/pid; echo done",
+                dir.path().display()
+            ),
+        ];
+        let out = run_command("deploy", &argv, Duration::from_secs(20)).await;
+        let pid = grandchild(dir.path()).await;
+        let alive = sleep_runs(&pid);
+        // SAFETY: kill(2) touches no memory of ours; the worker is ours.
+        unsafe {
+            libc::kill(pid.parse().unwrap(), libc::SIGKILL);
+        }
+        assert_eq!(out.unwrap(), "done");
+        assert!(
+            alive,
+            "the worker (pid {pid}) was killed when its command exited"
+        );
+    }
+
+    /// Inside a test process that has a controlling terminal, its own group
+    /// in the foreground (as shipdeck run from a shell): a hook that asks on
+    /// /dev/tty fails at once, it is not stopped until its timeout. The test
+    /// runs itself again in such a process, on a fresh pseudo-terminal.
+    #[test]
+    fn a_hook_that_reads_the_terminal_fails_at_once_instead_of_hanging() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::process::CommandExt;
+        const INSIDE: &str = "SHIPDECK_TEST_ON_A_TERMINAL";
+        if std::env::var_os(INSIDE).is_some() {
+            assert!(
+                std::fs::File::open("/dev/tty").is_ok(),
+                "the test process has no controlling terminal"
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let argv: Vec<String> = vec!["sh".into(), "-c".into(), "read x < /dev/tty".into()];
+            let e = rt
+                .block_on(run_command("hook", &argv, Duration::from_secs(60)))
+                .unwrap_err();
+            assert!(!matches!(e, BackendError::Timeout { .. }), "{e}");
+            assert!(e.to_string().contains("failed with exit code"), "{e}");
+            return;
+        }
+        // SAFETY: plain calls on a descriptor we own and a buffer we pass
+        // with its length.
+        let path = unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(
+                master >= 0,
+                "no pseudo-terminal: {}",
+                std::io::Error::last_os_error()
+            );
+            assert_eq!(libc::grantpt(master), 0);
+            assert_eq!(libc::unlockpt(master), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+            std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let terminal = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .unwrap();
+        let fd = terminal.as_raw_fd();
+        let name = format!(
+            "{}::a_hook_that_reads_the_terminal_fails_at_once_instead_of_hanging",
+            module_path!().split_once("::").unwrap().1
+        );
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", &name, "--nocapture", "--test-threads=1"])
+            .env(INSIDE, "1")
+            .stdin(Stdio::null());
+        // SAFETY: setsid(2) and ioctl(2) are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() == -1 || libc::ioctl(fd, libc::TIOCSCTTY, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let done = cmd.output().unwrap();
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&done.stdout),
+            String::from_utf8_lossy(&done.stderr)
+        );
+        assert!(done.status.success(), "{shown}");
+        assert!(
+            shown.contains("1 passed"),
+            "the test did not run inside: {shown}"
+        );
+        drop(terminal);
     }
 }
