@@ -341,6 +341,10 @@ impl Engine {
         // known-good target or not: from the canary's version to the
         // stable track's, what runs.
         if to.is_none_or(|v| v == &current)
+            && matches!(
+                self.inner.envs[idx].strategy,
+                super::strategy::Strategy::Canary { .. }
+            )
             && let Some((weight, version)) = self.recorded_canary(env).await?
             && weight > 0
         {

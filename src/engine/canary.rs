@@ -176,8 +176,8 @@ impl Engine {
     }
 
     /// The canary's weight as the audit log last recorded it (`None`
-    /// without any canary record): what a rollback from another process
-    /// must undo.
+    /// without any weight record): what a rollback from another process
+    /// must undo. Step records ("step 2/3 at 50% passed") are skipped.
     pub(super) async fn recorded_canary(
         &self,
         env: &str,
@@ -186,13 +186,11 @@ impl Engine {
             return Ok(Some((s.weight, Some(s.version))));
         }
         let h = self.inner.store.history(Some(env), 200).await?;
-        Ok(h.iter()
-            .find(|e| e.action == ActionKind::Canary && e.outcome == Outcome::Succeeded)
-            .and_then(|e| {
-                let rest = e.detail.strip_prefix("weight ")?;
-                let n: u8 = rest.split('%').next()?.parse().ok()?;
-                Some((n, e.version.clone()))
-            }))
+        Ok(last_weight(
+            h.iter()
+                .filter(|e| e.action == ActionKind::Canary)
+                .map(|e| (e.outcome, e.detail.as_str(), e.version.as_ref())),
+        ))
     }
 
     /// Set the canary's weight, audited first ("weight N%: why").
@@ -635,4 +633,105 @@ async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Resu
     wait_until_reported(s, t0, t0, || source.read())
         .await
         .map_err(|still| Flow::Detail(still.why(&format!("{what} of {}", s.env), "", s.timeout)))
+}
+
+/// The weight the newest weight record says the canary may carry, from
+/// canary audit entries newest first (`(outcome, detail, version)`): a
+/// change that succeeded is what runs; one whose outcome is not known
+/// may have been applied, so a positive one counts (a rollback setting 0
+/// again is harmless) and a 0 does not (the traffic may still be there);
+/// a failed change leaves the one before it.
+fn last_weight<'a>(
+    entries: impl Iterator<Item = (Outcome, &'a str, Option<&'a Version>)>,
+) -> Option<(u8, Option<Version>)> {
+    for (outcome, detail, version) in entries {
+        let Some(n) = detail
+            .strip_prefix("weight ")
+            .and_then(|rest| rest.split('%').next())
+            .and_then(|n| n.parse::<u8>().ok())
+        else {
+            continue;
+        };
+        match outcome {
+            Outcome::Succeeded => return Some((n, version.cloned())),
+            Outcome::Failed => {}
+            _ if n > 0 => return Some((n, version.cloned())),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_weight_is_read_past_step_records_and_failed_changes() {
+        let canary = v("v1.8.0");
+        // Newest first: every step passed at 100%, then the stable
+        // track's deploy failed; the weight was set to 100% before that.
+        let log = [
+            (Outcome::Succeeded, "step 3/3 at 100% passed", Some(&canary)),
+            (
+                Outcome::Succeeded,
+                "weight 100%: step 3/3 (ok)",
+                Some(&canary),
+            ),
+            (Outcome::Unknown, "weight 100%: step 3/3", Some(&canary)),
+            (
+                Outcome::Succeeded,
+                "weight 50%: step 2/3 (ok)",
+                Some(&canary),
+            ),
+        ];
+        assert_eq!(
+            last_weight(log.into_iter()),
+            Some((100, Some(canary.clone())))
+        );
+        // A failed change to 0 leaves the traffic where it was.
+        let log = [
+            (
+                Outcome::Failed,
+                "weight 0%: regression: failed: 502",
+                Some(&canary),
+            ),
+            (Outcome::Unknown, "weight 0%: regression", Some(&canary)),
+            (Outcome::Succeeded, "step 1/3 at 10% held", Some(&canary)),
+            (
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+        ];
+        assert_eq!(
+            last_weight(log.into_iter()),
+            Some((10, Some(canary.clone())))
+        );
+        // A change to 50% whose outcome is unknown may have landed.
+        let log = [
+            (Outcome::Unknown, "weight 50%: step 2/3", Some(&canary)),
+            (
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+        ];
+        assert_eq!(
+            last_weight(log.into_iter()),
+            Some((50, Some(canary.clone())))
+        );
+        // Back at 0 by a change that succeeded; no weight record at all.
+        let log = [(
+            Outcome::Succeeded,
+            "weight 0%: rollback (ok)",
+            Some(&canary),
+        )];
+        assert_eq!(last_weight(log.into_iter()), Some((0, Some(canary))));
+        assert_eq!(last_weight(std::iter::empty()), None);
+    }
 }

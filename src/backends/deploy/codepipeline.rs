@@ -735,14 +735,21 @@ where
                 }
             }
         }
-        // Before anything was sent: no credentials, a bad endpoint.
-        SdkError::ConstructionFailure(_) => BackendError::Command {
+        // Before anything was sent: no credentials, a bad endpoint. Before
+        // a start that is a definite refusal; while following an execution
+        // that did start, it only means it could not be followed (an
+        // expired session): the deploy's outcome is then unknown.
+        SdkError::ConstructionFailure(_) if kind == Kind::Start => BackendError::Command {
             backend: named.to_string(),
             cause: format!("the call could not be made: {described}"),
         },
-        _ => BackendError::Command {
+        _ if kind == Kind::Start => BackendError::Command {
             backend: named.to_string(),
             cause: described,
+        },
+        _ => BackendError::Unreachable {
+            backend: named.to_string(),
+            cause: format!("the call could not be made: {described}"),
         },
     }
 }

@@ -717,8 +717,14 @@ impl Detector {
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
                     if broad {
-                        v.reason
-                            .push_str(": a steady shift of every quantile since the deploy");
+                        let shifted: Vec<&str> = (0..3)
+                            .filter(|&j| self.lat_deploy[j].1)
+                            .map(|j| LAT_NAMES[j])
+                            .collect();
+                        v.reason.push_str(&format!(
+                            ": a steady shift of {} since the deploy, no quantile fading",
+                            shifted.join(" and ")
+                        ));
                     }
                     found = Some(v);
                 }
