@@ -1,0 +1,341 @@
+//! The baseline summary: the pre-deploy samples summarised robustly and
+//! frozen when the first window sample arrives (`build_model`),
+//! and the centre, band and threshold per signal that charts draw
+//! ([`Detector::baseline`]).
+
+use super::*;
+
+impl Detector {
+    /// Summarise and freeze the baseline.
+    pub(super) fn build_model(&self, first_window_t: f64) -> Model {
+        let lo = -self.cfg.baseline_s - 1e-9;
+        let rows: Vec<&Sample> = self.baseline.iter().filter(|s| s.t > lo).collect();
+        // Step length from the t values (baseline rows, else the first window row).
+        let diffs: Vec<f64> = rows
+            .windows(2)
+            .map(|w| w[1].t - w[0].t)
+            .filter(|d| *d > 0.0)
+            .collect();
+        let dt = median(&diffs)
+            .or_else(|| rows.last().map(|s| first_window_t - s.t))
+            .unwrap_or(first_window_t)
+            .clamp(0.1, 3600.0);
+        let data: Vec<&Sample> = rows.iter().copied().filter(|s| is_data(s)).collect();
+        let usable = data.len();
+        let nf = usable.max(1) as f64;
+
+        let window_steps = (self.cfg.window_s / dt).max(10.0);
+        let h = (window_steps * N_TESTS / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
+        // Evidence must span more than `min_evidence_s`, and never one step.
+        let steps_needed = ((self.cfg.min_evidence_s / dt).floor() + 1.0).max(2.0);
+        let cap_rate = h / ((steps_needed - SLACK) * dt);
+        let lat_cap_rate = h * (1.0 + 1e-9) / (steps_needed * dt);
+        // The whole warm-up may bring at most 3/4 of the threshold.
+        let warm_rate = cap_rate.min(0.75 * h / self.cfg.warmup_s.max(dt));
+
+        // Blocks of about two minutes for the slow-wander estimates.
+        let block = ((120.0 / dt).round() as usize).max(3);
+
+        // Error rate.
+        let e_tot: f64 = data.iter().map(|s| s.errors.clamp(0.0, s.requests)).sum();
+        let n_tot: f64 = data.iter().map(|s| s.requests).sum();
+        let err = (n_tot > 0.0).then(|| {
+            let p0 = (e_tot + 0.5) / (n_tot + 1.0);
+            let p_ref = p0 * (1.0 + 1.0 / (e_tot + 1.0).sqrt());
+            // Method of moments for c, trimming the largest 5% of contributions.
+            let mut contrib: Vec<(f64, f64)> = data
+                .iter()
+                .filter(|s| s.requests > 0.0)
+                .map(|s| {
+                    let mu = s.requests * p0;
+                    let e = s.errors.clamp(0.0, s.requests);
+                    ((e - mu) * (e - mu) - mu, mu * mu)
+                })
+                .collect();
+            contrib.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let keep = contrib.len() - contrib.len() / 20;
+            let (num, den) = contrib[..keep]
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            // Shrunk towards c = 0.05 (a 22% per-step wobble of the rate)
+            // with the weight of one step of ~7 expected errors: at low
+            // traffic a single error step would otherwise look like
+            // enormous dispersion and mute the test.
+            let c_hat = ((num + 0.05 * 50.0) / (den + 50.0)).clamp(0.0, 2.0);
+            let c = c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.02;
+            // Slow wander of the rate over minutes (autocorrelated, so not
+            // in the per-step dispersion): excess variance of block counts.
+            let blocks: Vec<(f64, f64)> = data
+                .chunks(block)
+                .filter(|b| b.len() == block)
+                .map(|b| {
+                    let (e, v, m2) = b.iter().fold((0.0, 0.0, 0.0), |(e, v, m2), s| {
+                        let mu = s.requests * p0;
+                        (
+                            e + s.errors.clamp(0.0, s.requests) - mu,
+                            v + mu * (1.0 + c_hat * mu),
+                            m2 + mu,
+                        )
+                    });
+                    (e * e - v, m2 * m2)
+                })
+                .collect();
+            // Shrunk towards a prior wander of 10% (weight of one block of
+            // 10 expected errors): at low traffic the counts cannot tell
+            // wander from Poisson noise, and wander matters little there.
+            let (num, den) = blocks
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
+            let tau = if blocks.len() >= 4 {
+                ((num + 0.01 * 100.0) / (den + 100.0)).max(0.0).sqrt()
+            } else {
+                0.1
+            }
+            .min(0.5);
+            // For the whole-window test, shrunk much harder towards a 12%
+            // wander: at low traffic the blocks hold a few errors each and
+            // their spread says next to nothing about a wander.
+            let tau_cum = ((num + 0.0144 * 1000.0) / (den + 1000.0))
+                .max(0.0144)
+                .sqrt()
+                .min(0.5);
+            let p_ref = p_ref * (WANDER_Z * tau).exp();
+            let reqs: Vec<f64> = data.iter().map(|s| s.requests).collect();
+            ErrStats {
+                p0,
+                p_ref,
+                c,
+                n_med: median(&reqs).unwrap_or(0.0),
+                e_base: e_tot,
+                tau: tau_cum,
+            }
+        });
+
+        // Latency quantiles, in log space.
+        let mut lat = [None; 3];
+        for (i, slot) in lat.iter_mut().enumerate() {
+            let xs: Vec<f64> = data
+                .iter()
+                .filter(|s| s.requests > 0.0)
+                .filter_map(|s| [s.p50_ms, s.p95_ms, s.p99_ms][i])
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(f64::ln)
+                .collect();
+            if xs.len() < self.cfg.min_baseline_steps.max(2) {
+                continue;
+            }
+            let k = xs.len() as f64;
+            let m0 = median(&xs).unwrap_or(0.0);
+            let sig_mad = mad_sigma(&xs, m0);
+            // Lag-1 autocorrelation (robustly, from the spread of differences).
+            let dif: Vec<f64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
+            let sig_dif = mad_sigma(&dif, 0.0) / std::f64::consts::SQRT_2;
+            let rho = if sig_mad > 0.0 {
+                (1.0 - (sig_dif / sig_mad).powi(2)).clamp(0.0, 0.6)
+            } else {
+                0.0
+            };
+            let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
+            let mut sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
+            let sigma_core = sigma;
+            // A few baseline steps (coarse metrics: 6 steps of 5 minutes)
+            // cannot show a tail to a median absolute deviation, yet a
+            // worst-of-merged quantile has one: a blip inside any of the
+            // merged steps. The baseline's highest step must then be an
+            // ordinary deviation, not a 5-sigma event.
+            if xs.len() < 30 {
+                let top = xs.iter().copied().fold(f64::MIN, f64::max) - m0;
+                sigma = sigma.max(top / ((2.0 * k.ln()).sqrt() + 1.0));
+            }
+            // Slow wander of the level: variance of block means beyond the
+            // per-step noise.
+            // At coarse steps a single blip step (a worst-of-merged
+            // quantile) is far out and no wander: steps are clipped to six
+            // MADs before block means are taken, or one blip in the
+            // baseline would hide a real shift behind the wander allowance.
+            let coarse = steps_needed <= 2.0 && (xs.len() < 30 || dt >= COARSE_S);
+            let lim = if coarse {
+                6.0 * sig_mad.max(0.02)
+            } else {
+                f64::INFINITY
+            };
+            let clip = |x: f64| x.clamp(m0 - lim, m0 + lim);
+            let bl: Vec<(f64, f64)> = xs
+                .chunks(block)
+                .filter(|b| b.len() == block)
+                .map(|b| {
+                    let mb = b.iter().map(|x| clip(*x)).sum::<f64>() / b.len() as f64;
+                    ((mb - m0).powi(2) - sig_dif * sig_dif / b.len() as f64, 1.0)
+                })
+                .collect();
+            // Too few blocks to see a wander (coarse steps, a short
+            // baseline): the per-step spread already holds it.
+            let tau = block_excess_var(&bl).map_or(0.0, f64::sqrt).min(0.3);
+            let m_ref = m0 + 1.25 * sigma / k.sqrt() + LAT_WANDER_Z * tau;
+            let m_ref_core = m0 + 1.25 * sigma_core / k.sqrt() + LAT_WANDER_Z * tau;
+            // Coarse steps (a call could come from two steps): a step's
+            // quantile is then often the worst of many shorter ones, so a
+            // blip of seconds makes a whole step look slow, and two such
+            // steps in a row look like a shift. A baseline cannot show how
+            // often that happens (at 5-minute steps it holds 6 steps; at
+            // 1-minute steps its 30 still let two blips in a row through
+            // in 2-3% of healthy windows; see `COARSE_S`), so a latency call needs evidence
+            // spanning one step more than the other tests (at 5-minute
+            // steps the third slow step, at 1-minute steps the third
+            // minute) — unless it is a steady shift since the deploy (see
+            // `since_deploy`). A false alarm at 3 a.m. costs more trust
+            // than five more minutes of a slower service; errors and
+            // throughput still decide by the second step.
+            let cap_rate = if coarse {
+                h * (1.0 + 1e-9) / ((steps_needed + 1.0) * dt)
+            } else {
+                lat_cap_rate
+            };
+            *slot = Some(LatStats {
+                m: m0,
+                m_ref,
+                m_ref_core,
+                sigma,
+                sigma_core,
+                cap_rate,
+                deploy_rate: lat_cap_rate,
+            });
+        }
+
+        // Throughput: requests per second and their overdispersion.
+        let mut per_s = Vec::new();
+        let mut per_step = Vec::new();
+        let mut prev: Option<f64> = None;
+        for s in &rows {
+            let step = prev
+                .map(|p| s.t - p)
+                .unwrap_or(dt)
+                .clamp(0.25 * dt, 4.0 * dt);
+            prev = Some(s.t);
+            if is_data(s) {
+                per_s.push(s.requests / step);
+                per_step.push(s.requests);
+            }
+        }
+        // The baseline's seasonal reference: how today's baseline compares
+        // with the reference over the steps where both have data.
+        let (mut b_n, mut r_n, mut paired) = (0.0, 0.0, 0usize);
+        for (s, r) in self.baseline.iter().zip(&self.baseline_ref) {
+            if let Some(r) = r
+                && s.t > lo
+                && is_data(s)
+            {
+                b_n += s.requests;
+                r_n += r;
+                paired += 1;
+            }
+        }
+        let ref_k = (paired >= self.cfg.min_baseline_steps.max(2) && b_n > 0.0 && r_n > 0.0)
+            .then(|| b_n / r_n);
+        let thr = median(&per_s).filter(|r| *r > 0.0).map(|rate| {
+            let lam = rate * dt;
+            let var = mad_sigma(&per_step, lam).powi(2);
+            let c_hat = ((var - lam) / (lam * lam)).max(0.0);
+            // The baseline's own lows (its 5th percentile), when they go
+            // deeper than the configured floor.
+            let mut sorted = per_s.clone();
+            sorted.sort_by(f64::total_cmp);
+            let low = sorted[sorted.len() / 20] / rate;
+            ThrStats {
+                rate,
+                c: c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.01,
+                per_step: lam,
+                floor: self.cfg.dip_floor.clamp(0.01, 1.0).min(low.max(0.01)),
+                ref_k,
+            }
+        });
+
+        Model {
+            dt,
+            h,
+            cap_rate,
+            warm_rate,
+            err,
+            lat,
+            thr,
+            usable,
+        }
+    }
+
+    /// Centre, normal band and regression threshold per signal, for charts.
+    /// Before the first window sample this summarises the baseline so far.
+    /// For `requests` the threshold is the level *below* which throughput
+    /// counts as collapsed.
+    pub fn baseline(&self) -> BaselineSummary {
+        let model = match &self.model {
+            Some(m) => m.clone(),
+            None => self.build_model(self.baseline.last().map(|s| s.t).unwrap_or(0.0) + 1.0),
+        };
+        let mut out = BaselineSummary::default();
+        if let Some(es) = model.err {
+            let n = es.n_med.max(1.0);
+            let sd = (es.p0 / n + es.c * es.p0 * es.p0).sqrt();
+            let r = ERR_RATIOS[0];
+            let mut threshold = es.p_ref * (r - 1.0) / r.ln();
+            if let Some(max) = self.cfg.max_error_rate {
+                threshold = threshold.min(max);
+            }
+            out.error_rate = Some(Band {
+                center: es.p0,
+                low: (es.p0 - 2.0 * sd).max(0.0),
+                high: es.p0 + 2.0 * sd,
+                threshold: Some(threshold),
+            });
+        }
+        let maxes = [
+            self.cfg.max_p50_ms,
+            self.cfg.max_p95_ms,
+            self.cfg.max_p99_ms,
+        ];
+        let bands: Vec<Option<Band>> = (0..3)
+            .map(|i| {
+                model.lat[i].map(|ls| {
+                    let mut threshold = (ls.m_ref + LAT_DELTA / 2.0).exp();
+                    if let Some(max) = maxes[i] {
+                        threshold = threshold.min(max);
+                    }
+                    Band {
+                        center: ls.m.exp(),
+                        low: (ls.m - 2.0 * ls.sigma).exp(),
+                        high: (ls.m + 2.0 * ls.sigma).exp(),
+                        threshold: Some(threshold),
+                    }
+                })
+            })
+            .collect();
+        out.p50_ms = bands[0];
+        out.p95_ms = bands[1];
+        out.p99_ms = bands[2];
+        if let Some(ts) = model.thr {
+            let sd = (ts.per_step + ts.c * ts.per_step * ts.per_step).sqrt();
+            let r = COLLAPSE_RATIO;
+            out.requests = Some(Band {
+                center: ts.per_step,
+                low: (ts.per_step - 2.0 * sd).max(0.0),
+                high: ts.per_step + 2.0 * sd,
+                // Below this, traffic alone is a collapse (far under the
+                // deepest healthy dip); a shallower fall needs other evidence.
+                threshold: Some(ts.floor * ts.per_step * (r - 1.0) / r.ln()),
+            });
+        }
+        out
+    }
+}
+
+/// Slow wander of a level, from blocks of consecutive baseline steps: the
+/// variance of the block values beyond what per-step noise explains.
+/// Returns `None` with fewer than 4 blocks.
+fn block_excess_var(blocks: &[(f64, f64)]) -> Option<f64> {
+    if blocks.len() < 4 {
+        return None;
+    }
+    let (num, den) = blocks.iter().fold((0.0, 0.0), |(a, b), (excess, weight)| {
+        (a + excess, b + weight)
+    });
+    Some(if den > 0.0 { (num / den).max(0.0) } else { 0.0 })
+}
