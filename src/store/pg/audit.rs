@@ -1,0 +1,472 @@
+//! The audit log on PostgreSQL: appending a record (its chain check in
+//! one snapshot, the server's `shipdeck_append`, the durable flush),
+//! finishing a started one, and walking the hash chain from the furthest
+//! checkpoint that still vouches for itself.
+
+use super::*;
+
+impl PgStore {
+    /// Append one audit record (and, in the same transaction, the row it
+    /// indexes), refused on a log whose chain is broken (a corrupted log
+    /// must stop actions, not record beside them). One statement: the
+    /// server takes the chain's turn, hashes and inserts, and commits
+    /// without waiting for the disk, so no append waits on another's round
+    /// trip or fsync; the synchronous write after it makes this record
+    /// durable before the call returns (see `schema::V3`).
+    pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
+        let report = self.chain_report()?;
+        if let Some(b) = &report.broken {
+            return Err(StoreError::Tampered {
+                path: self.target.describe.clone(),
+                cause: format!(
+                    "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
+                ),
+            });
+        }
+        let (id, prev, hash) = self.with(false, |s| {
+            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
+                &rec.at,
+                &rec.actor,
+                &rec.action,
+                &rec.env,
+                &rec.version,
+                &rec.from_version,
+                &rec.outcome,
+                &rec.detail,
+                &rec.finishes,
+                &rec.note,
+            ];
+            let row = match &also {
+                Also::Nothing => {
+                    let st = s.st(APPEND)?;
+                    s.client.query_one(&st, &fields)?
+                }
+                Also::Deploy { started, rec: d } => {
+                    let st = s.st(APPEND_DEPLOY)?;
+                    let (version, from, at, kind) = (
+                        d.version.as_str(),
+                        d.from_version.as_ref().map(|v| v.as_str()),
+                        ts(d.at),
+                        d.kind.as_str(),
+                    );
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &d.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &from,
+                        &at,
+                        &d.actor,
+                        &kind,
+                        started,
+                        &d.url,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+                Also::Approval(a) => {
+                    let st = s.st(APPEND_APPROVAL)?;
+                    let (version, at, decision) =
+                        (a.version.as_str(), ts(a.at), a.decision.as_str());
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &a.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &decision,
+                        &a.actor,
+                        &at,
+                        &a.note,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+            };
+            // A write of this session's own row, committed synchronously:
+            // it waits until the log is on disk up to it, this append's
+            // commit included (and shares the flush with everyone's).
+            let flush = s.st(FLUSH)?;
+            s.client.execute(&flush, &[&ts(Utc::now())])?;
+            Ok((
+                row.try_get::<_, i64>(0)?,
+                row.try_get::<_, String>(1)?,
+                row.try_get::<_, String>(2)?,
+            ))
+        })?;
+        // The server hashed what this process would have: say so at once
+        // if not (the next walk would report the record as broken).
+        let mine = ChainRow {
+            id,
+            prev_hash: Some(prev.clone()),
+            ..rec.clone()
+        }
+        .compute_hash(&prev);
+        if mine != hash {
+            self.note(format!(
+                "audit record #{id} was hashed by the server as {hash}, not {mine}: the database's shipdeck_append function differs from this shipdeck's"
+            ));
+            return Ok(id);
+        }
+        // A record appended right after the head this process walked
+        // needs no walk of its own; and moves the stored checkpoint as a
+        // walk would, so that a process opened later walks little.
+        let forward = {
+            let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            match v.as_mut() {
+                Some(ver)
+                    if ver.report.intact()
+                        && ver.report.head.as_deref().unwrap_or("") == prev
+                        && ver.key.0.unwrap_or(0) + 1 == id
+                        && ver.key.1 + 1 == id =>
+                {
+                    ver.key = (Some(id), id);
+                    ver.report.head = Some(hash.clone());
+                    ver.report.records += 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if forward {
+            let stored = *self
+                .stored_checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.move_checkpoint(stored, id, &hash);
+        }
+        Ok(id)
+    }
+
+    /// The record that ends `started` with `outcome`, copying its actor,
+    /// action, env and versions; `None` for an "unknown" after a recorded
+    /// outcome, which adds nothing.
+    pub(super) fn finish_row(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<Option<ChainRow>, StoreError> {
+        let (finished, r) = self.with(true, |s| {
+            let done = s.st("SELECT EXISTS (SELECT 1 FROM shipdeck_audit WHERE finishes = $1)")?;
+            let row = s.st(
+                "SELECT actor, action, env, version, from_version FROM shipdeck_audit WHERE id = $1",
+            )?;
+            let finished: bool = if outcome == Outcome::Unknown {
+                s.client.query_one(&done, &[&started])?.get(0)
+            } else {
+                false
+            };
+            Ok((finished, s.client.query_one(&row, &[&started])?))
+        })?;
+        if finished {
+            return Ok(None);
+        }
+        let (actor, action, env): (String, String, String) =
+            (self.get(&r, 0)?, self.get(&r, 1)?, self.get(&r, 2)?);
+        let (version, from): (Option<String>, Option<String>) =
+            (self.get(&r, 3)?, self.get(&r, 4)?);
+        // Values this store wrote; one that does not parse is recorded as
+        // it stands rather than lost.
+        let action = ActionKind::parse(&action).unwrap_or(ActionKind::Promote);
+        let version = version.and_then(|v| Version::parse(&v).ok());
+        let from = from.and_then(|v| Version::parse(&v).ok());
+        Ok(Some(new_row(
+            &NewAudit {
+                at,
+                actor: &actor,
+                action,
+                env: &env,
+                version: version.as_ref(),
+                from_version: from.as_ref(),
+                outcome,
+                detail,
+            },
+            Some(started),
+            None,
+        )))
+    }
+    /// The chain's state, walked again from the last intact point only
+    /// when records were added since (the highest id and the counter).
+    ///
+    /// One statement, one snapshot, one round trip (see [`CHAIN_STATE`]):
+    /// the key, the stored checkpoint, the integrity events, and the
+    /// records from the furthest point that still carries the hash this
+    /// process (or another, for the stored checkpoint) walked to. That
+    /// point's own record comes along, so that its content is hashed here
+    /// again before anything is walked from it; should it not vouch for
+    /// itself, the walk takes the slow way, candidate by candidate.
+    pub(super) fn chain_report(&self) -> Result<ChainReport, StoreError> {
+        let mine: Option<(Verified, Option<chain::Checkpoint>)> = {
+            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            v.as_ref().map(|ver| {
+                let cp = ver
+                    .report
+                    .intact()
+                    .then(|| ver.report.head.clone())
+                    .flatten()
+                    .map(|h| chain::Checkpoint {
+                        id: ver.report.records as i64,
+                        hash: h,
+                    });
+                (ver.clone(), cp)
+            })
+        };
+        let mine_cp = mine.as_ref().and_then(|(_, cp)| cp.clone());
+        let (mine_id, mine_hash) = match &mine_cp {
+            Some(cp) => (cp.id, Some(cp.hash.clone())),
+            None => (0, None),
+        };
+        // The key this process last judged: nothing added, no rows needed.
+        let (known_max, known_last) = match &mine {
+            Some((ver, _)) => (ver.key.0, ver.key.1),
+            None => (None, -1),
+        };
+        let rows = self.with(true, |s| {
+            let st = s.st(CHAIN_STATE)?;
+            s.client
+                .query(&st, &[&mine_id, &mine_hash, &known_max, &known_last])
+        })?;
+        let first = rows
+            .first()
+            .ok_or_else(|| self.corrupt("the audit log's state read answered nothing"))?;
+        let key: (Option<i64>, i64) = (
+            self.get(first, 0)?,
+            self.get::<Option<i64>>(first, 1)?.unwrap_or(0),
+        );
+        let stored = match (
+            self.get::<Option<i64>>(first, 2)?,
+            self.get::<Option<String>>(first, 3)?,
+        ) {
+            (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
+            _ => None,
+        };
+        let from_id: Option<i64> = self.get(first, 4)?;
+        *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
+        if let Some((ver, _)) = &mine
+            && ver.key == key
+        {
+            return Ok(ver.report.clone());
+        }
+        let events: Option<String> = self.get(first, 5)?;
+        let warnings = match events {
+            Some(doc) => serde_json::from_str::<Vec<(String, String)>>(&doc)
+                .map_err(|e| self.corrupt(format!("the integrity events: {e}")))?
+                .into_iter()
+                .map(|(at, what)| format!("{at}: {what}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut audit = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if self.get::<Option<i64>>(r, 6)?.is_some() {
+                audit.push(self.chain_row_at(r, 6).map_err(unreadable_log)?);
+            }
+        }
+        let from = match from_id {
+            None => None,
+            Some(id) => {
+                let cp = [mine_cp, stored]
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c.id == id)
+                    .ok_or_else(|| {
+                        self.corrupt(format!(
+                            "the walk would start at #{id}, which no checkpoint names"
+                        ))
+                    })?;
+                // The record the walk starts from must still hash to what
+                // was walked (the statement compared the stored hash only).
+                let own = audit.first().filter(|r| {
+                    r.id == id
+                        && r.hash.as_deref() == Some(cp.hash.as_str())
+                        && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash
+                });
+                if own.is_none() {
+                    return self.chain_report_slow(mine.and_then(|(_, cp)| cp));
+                }
+                audit.remove(0);
+                Some(cp)
+            }
+        };
+        Ok(self.judge(from, &audit, key, warnings))
+    }
+
+    /// [`Self::chain_report`] the slow way: every candidate vouched for
+    /// on its own, the furthest that does walked from.
+    pub(super) fn chain_report_slow(
+        &self,
+        mine: Option<chain::Checkpoint>,
+    ) -> Result<ChainReport, StoreError> {
+        let stored = self.with(true, |s| {
+            let st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
+            s.client.query_opt(&st, &[])
+        })?;
+        let stored = stored.map(|r| chain::Checkpoint {
+            id: r.get(0),
+            hash: r.get(1),
+        });
+        let mut candidates: Vec<chain::Checkpoint> = [mine, stored].into_iter().flatten().collect();
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
+        let mut from = None;
+        for cp in candidates {
+            if self.vouches(&cp)? {
+                from = Some(cp);
+                break;
+            }
+        }
+        self.walk_chain(from)
+    }
+
+    /// The checkpoint is the chain's own: the record at its id still
+    /// carries its hash, and that hash still matches the record's content.
+    pub(super) fn vouches(&self, cp: &chain::Checkpoint) -> Result<bool, StoreError> {
+        let row = self.with(true, |s| {
+            let st = s.st(
+                "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash FROM shipdeck_audit WHERE id = $1",
+            )?;
+            s.client.query_opt(&st, &[&cp.id])
+        })?;
+        let Some(row) = row else { return Ok(false) };
+        let r = self.chain_row(&row)?;
+        Ok(r.hash.as_deref() == Some(cp.hash.as_str())
+            && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash)
+    }
+
+    pub(super) fn chain_row(&self, r: &postgres::Row) -> Result<ChainRow, StoreError> {
+        self.chain_row_at(r, 0)
+    }
+
+    /// The audit columns of `r` from column `at` on.
+    pub(super) fn chain_row_at(
+        &self,
+        r: &postgres::Row,
+        at: usize,
+    ) -> Result<ChainRow, StoreError> {
+        Ok(ChainRow {
+            id: self.get(r, at)?,
+            at: self.get(r, at + 1)?,
+            actor: self.get(r, at + 2)?,
+            action: self.get(r, at + 3)?,
+            env: self.get(r, at + 4)?,
+            version: self.get(r, at + 5)?,
+            from_version: self.get(r, at + 6)?,
+            outcome: self.get(r, at + 7)?,
+            detail: self.get(r, at + 8)?,
+            finishes: self.get(r, at + 9)?,
+            note: self.get(r, at + 10)?,
+            prev_hash: self.get(r, at + 11)?,
+            hash: self.get(r, at + 12)?,
+        })
+    }
+
+    /// Store `head` (record `id`, intact as walked) as the chain's
+    /// checkpoint when the stored one lags [`CHECKPOINT_EVERY`] behind.
+    pub(super) fn move_checkpoint(&self, stored: Option<i64>, id: i64, head: &str) {
+        if stored.is_some_and(|s| id - s < CHECKPOINT_EVERY) {
+            return;
+        }
+        // Its commit need not wait for the disk (a lost checkpoint only
+        // costs a longer walk), so that the processes moving it at once do
+        // not queue on one another's fsync.
+        let saved = self.with(false, |s| {
+            let st = s.st(
+                "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
+                 SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
+                 ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
+                 WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
+            )?;
+            s.client.execute(&st, &[&id, &head, &ts(Utc::now())])
+        });
+        match saved {
+            Ok(_) => {
+                *self
+                    .stored_checkpoint
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(id)
+            }
+            // Only a cost: the next process walks from the older checkpoint.
+            Err(e) => {
+                tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe)
+            }
+        }
+    }
+
+    /// Walk the chain from `from` (every record when `None`) in one
+    /// snapshot, remember the result, and move the stored checkpoint.
+    pub(super) fn walk_chain(
+        &self,
+        from: Option<chain::Checkpoint>,
+    ) -> Result<ChainReport, StoreError> {
+        let after = from.as_ref().map(|c| c.id).unwrap_or(0);
+        let (rows, key, warnings) = self.with(true, |s| {
+            let rows_st = s.st(
+                "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash
+                 FROM shipdeck_audit WHERE id > $1 ORDER BY id",
+            )?;
+            let key_st = s.st(
+                "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1)",
+            )?;
+            let ev_st = s.st("SELECT at, what FROM shipdeck_integrity_events ORDER BY id")?;
+            // One snapshot: the rows, the counter and the events agree.
+            let mut tx = s
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let rows = tx.query(&rows_st, &[&after])?;
+            let k = tx.query_one(&key_st, &[])?;
+            let key: (Option<i64>, i64) = (k.get(0), k.get::<_, Option<i64>>(1).unwrap_or(0));
+            let warnings: Vec<String> = tx
+                .query(&ev_st, &[])?
+                .iter()
+                .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect();
+            tx.commit()?;
+            Ok((rows, key, warnings))
+        })?;
+        let rows = rows
+            .iter()
+            .map(|r| self.chain_row(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable_log)?;
+        Ok(self.judge(from, &rows, key, warnings))
+    }
+
+    /// Judge `rows`, the records after `from`, remember the result, and
+    /// move the stored checkpoint.
+    pub(super) fn judge(
+        &self,
+        from: Option<chain::Checkpoint>,
+        rows: &[ChainRow],
+        key: (Option<i64>, i64),
+        warnings: Vec<String>,
+    ) -> ChainReport {
+        let mut report = chain::verify_from(from.as_ref(), rows, Some(key.1));
+        report.warnings = warnings;
+        if report.broken.is_none() {
+            report.broken = chain::unreadable(rows);
+        }
+        let stored = *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if report.broken.is_none()
+            && let Some(head) = &report.head
+        {
+            let id = report.records as i64;
+            self.move_checkpoint(stored, id, head);
+        } else if report.broken.is_some() {
+            // A broken chain vouches for nothing.
+            let _ = self.with(false, |s| {
+                s.client
+                    .execute("DELETE FROM shipdeck_chain_checkpoint", &[])
+            });
+        }
+        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
+            key,
+            report: report.clone(),
+        });
+        report
+    }
+}
