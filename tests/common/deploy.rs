@@ -300,7 +300,19 @@ pub fn assert_absent(home: &Home, vars: Vars, outputs: &[&Output], secrets: &[St
 /// still reports v1.0.0.
 #[track_caller]
 pub fn assert_not_recorded(home: &Home, vars: Vars, out: &Output, outcome: &str) {
-    out.expect_code(1);
+    assert_not_recorded_exiting(home, vars, out, outcome, 1);
+}
+
+/// [`assert_not_recorded`] with another exit code (130: interrupted).
+#[track_caller]
+pub fn assert_not_recorded_exiting(
+    home: &Home,
+    vars: Vars,
+    out: &Output,
+    outcome: &str,
+    code: i32,
+) {
+    out.expect_code(code);
     let e = last_audit(home, vars);
     assert_eq!(e["action"], "promote", "{e}");
     assert_eq!(e["outcome"], outcome, "{e}\n{out:#?}");
@@ -420,12 +432,13 @@ pub fn work_outliving_the_timeout_is_unknown(b: &Backend, killed_by_shipdeck: bo
     assert_absent(&home, b.vars, &[&out], &(b.secrets)());
 }
 
-/// Ctrl-C while the deploy is followed: exit 1, "unknown", not deployed.
+/// Ctrl-C while the deploy is followed: exit 130 (128 + SIGINT),
+/// "unknown", not deployed.
 pub fn ctrl_c_leaves_unknown(b: &Backend) {
     let home = Home::new();
     let following = (b.start)(&home, Scenario::Stalls);
     let out = interrupt(&home, b.vars, b.env, &*following);
-    assert_not_recorded(&home, b.vars, &out, "unknown");
+    assert_not_recorded_exiting(&home, b.vars, &out, "unknown", 130);
     assert_absent(&home, b.vars, &[&out], &(b.secrets)());
 }
 
