@@ -361,7 +361,7 @@ async fn redeploy_steps(
 /// webhook's 2xx, Vercel's promote), that work was not cancelled and may
 /// still land: by the one rule of `call::lost_track`, the outcome is
 /// unknown — never "failed", and never repeated blindly.
-fn not_reported(
+pub(super) fn not_reported(
     env: &str,
     version: &Version,
     backend: &str,
