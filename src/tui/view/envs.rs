@@ -216,10 +216,12 @@ fn column(
             .promotion
             .as_ref()
             .is_some_and(|p| p.current.as_ref() != Some(&p.version));
+    // Short forms that still tell the two apart: "schema" (it ran one),
+    // "db→" (the next one brings one).
     if env.rollback_schema.is_some() {
-        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ db"));
+        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ schema"));
     } else if incoming {
-        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db"));
+        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db→"));
     }
 
     let (dot, hstyle) = health_mark(env.health, t);
@@ -578,7 +580,23 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             p.extend(age("", style));
             return p;
         }
-        EnvState::Monitoring => vec![Part::new("monitoring", t.busy)],
+        EnvState::Monitoring => match env.watcher.as_deref() {
+            // Another console's window: who watches it, rather than an
+            // age that a narrow column drops (its own shows the time left).
+            Some(w) => {
+                let actor = w.split(" (").next().unwrap_or(w).to_string();
+                let name = actor.split('@').next().unwrap_or(&actor).to_string();
+                let mut p = vec![
+                    Part::new("monitoring", t.busy).short("watch").prio(1),
+                    Part::new(format!(" · {actor}"), t.busy)
+                        .prio(1)
+                        .short(format!(" · {name}")),
+                ];
+                p.extend(age("", t.busy).map(|a| a.prio(2)));
+                return p;
+            }
+            None => vec![Part::new("monitoring", t.busy)],
+        },
         EnvState::Regression => vec![Part::new("REGRESSION", t.error)],
         EnvState::RolledBack => vec![Part::new("rolled back", t.warn)],
         EnvState::Failed => vec![Part::new("failed", t.error)],
