@@ -257,6 +257,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 lines.extend(commit_lines(state, r, room, w));
             }
             let room = rows.saturating_sub(lines.len());
+            let mut extra = extra;
+            if extra.len() > room && room > 0 && plan.from.is_some() {
+                // "from staging, what it runs now" goes first: the
+                // dialogs say it again, and the verdict matters more.
+                extra.remove(0);
+            }
             let cut = extra.len() > room;
             lines.extend(extra.into_iter().take(room));
             if cut && let Some(last) = lines.last_mut() {
@@ -410,7 +416,25 @@ fn mark_cut(line: &mut Line<'static>, w: usize) {
     if text.ends_with('…') || w == 0 {
         return;
     }
-    let room = format::width(text.trim_end()).min(w - 1);
+    let mut room = format::width(text.trim_end()).min(w - 1);
+    if room < format::width(text.trim_end()) {
+        // Cut between words, so the last one shown is whole.
+        let cols: Vec<(usize, char)> = text
+            .chars()
+            .scan(0, |at, c| {
+                let here = *at;
+                *at += format::width(c.encode_utf8(&mut [0; 4]));
+                Some((here, c))
+            })
+            .collect();
+        if let Some(&(at, _)) = cols
+            .iter()
+            .rev()
+            .find(|(at, c)| *c == ' ' && *at <= room && *at > w / 2)
+        {
+            room = at + 1;
+        }
+    }
     let mut used = 0;
     let mut out: Vec<Span<'static>> = Vec::new();
     for s in &line.spans {
