@@ -238,6 +238,10 @@ fn the_pending_panel_at_80x24_leads_the_stage_evidence_with_its_verdict_and_cuts
             "{w}x{h}: a paragraph cut mid-sentence ends with …:\n{text}"
         );
     }
+    // Without a repository (no commits to list) the same holds.
+    with_production(&mut s, |p| p.release = None);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("│ stage: regression"), "{text}");
     // With room, the sentence is whole and wrapped.
     let text = screen(&s, 160, 45);
     assert!(

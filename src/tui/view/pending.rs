@@ -247,7 +247,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             // The evidence in full when it leaves the commits room (a
             // heading and two), else in short; the commits get the rest.
             let room = rows.saturating_sub(lines.len());
-            let extra = if release.is_none() || extra.len() + 4 <= room {
+            let commits_room = if release.is_some() { 4 } else { 0 };
+            let extra = if extra.len() + commits_room <= room {
                 extra
             } else {
                 extra_short
