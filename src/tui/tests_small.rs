@@ -264,3 +264,36 @@ fn another_consoles_window_reads_watch_and_who_at_80x24() {
     let wide = screen(&s, 200, 50);
     assert!(wide.contains("monitoring · bob@vm · 1m"), "{wide}");
 }
+
+#[test]
+fn someone_elses_rollback_reads_as_a_rollback_not_a_deploy() {
+    use crate::domain::{ActionKind, EnvState, Outcome};
+    let mut s = console();
+    let now = s.now;
+    // The snapshot knows only that the lock is held elsewhere.
+    with_production(&mut s, |p| {
+        p.state = EnvState::Deploying;
+        p.state_since = Some(now - Duration::seconds(3));
+    });
+    let mut log = audit_log(now);
+    log.insert(
+        0,
+        audit(
+            41,
+            now - Duration::seconds(3),
+            "bob@vm",
+            ActionKind::Rollback,
+            "production",
+            "v1.7.2",
+            Some("v1.7.3"),
+            Outcome::Started,
+            "roll production back from v1.7.3 to v1.7.2",
+            None,
+        ),
+    );
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let wide = screen(&s, 200, 50);
+    assert!(wide.contains("rolling back v1.7.2 · bob@vm · 3s"), "{wide}");
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("║↩ v1.7.2 · bob"), "{small}");
+}

@@ -460,7 +460,7 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
 
 /// Who is deploying or rolling back `env` outside this console, and what:
 /// the newest started deploy in the audit log.
-fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String)> {
+fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String, bool)> {
     let since = env.state_since?;
     state
         .history
@@ -476,7 +476,7 @@ fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String)> {
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            (v, e.actor.clone())
+            (v, e.actor.clone(), e.action == ActionKind::Rollback)
         })
 }
 
@@ -559,16 +559,21 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let mut parts = match env.state {
         EnvState::Idle => vec![Part::new("idle", t.text)],
         EnvState::Deploying | EnvState::RollingBack => {
-            // Someone else acts: say who and what.
-            let (word, short, style) = if env.state == EnvState::Deploying {
-                ("deploying", "→", t.busy)
-            } else {
+            // Someone else acts: say who and what. A lock held elsewhere
+            // reads "deploying" in the snapshot; the audit log's started
+            // record tells a rollback apart.
+            let foreign = foreign_action(state, env);
+            let rollback =
+                env.state == EnvState::RollingBack || foreign.as_ref().is_some_and(|f| f.2);
+            let (word, short, style) = if rollback {
                 ("rolling back", "↩", t.warn)
+            } else {
+                ("deploying", "→", t.busy)
             };
             // Shortened in this order: who (its name without the host),
             // the word; then the age goes, then who.
             let mut p = vec![Part::new(word, style).short(short).prio(1)];
-            if let Some((version, actor)) = foreign_action(state, env) {
+            if let Some((version, actor, _)) = foreign {
                 p.push(Part::new(format!(" {version}"), style));
                 let name = actor.split('@').next().unwrap_or(&actor).to_string();
                 p.push(
