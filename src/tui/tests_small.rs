@@ -297,3 +297,45 @@ fn someone_elses_rollback_reads_as_a_rollback_not_a_deploy() {
     let small = screen(&s, 80, 24);
     assert!(small.contains("║↩ v1.7.2 · bob"), "{small}");
 }
+
+#[test]
+fn a_columns_note_below_its_rows_ends_with_an_ellipsis_when_cut() {
+    // Local's "why nothing to promote" shares the rows under the card with
+    // the rollback line: cut to what is left, and marked.
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    st.environments[0].rollback = Some(RollbackTarget {
+        to: None,
+        detail: "nothing to roll back to: v1.8.1 is the first version local ran".into(),
+    });
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let mut saw = 0;
+    for (w, h) in [(100, 30), (120, 32)] {
+        let text = screen(&s, w, h);
+        let local: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let at = l.find("│")?;
+                let rest = &l[at + "│".len()..];
+                Some(rest.split('│').next()?.trim_end().to_string())
+            })
+            .collect();
+        if let Some(i) = local
+            .iter()
+            .position(|l| l.starts_with("local is the first"))
+        {
+            let shown: Vec<&String> = local[i..]
+                .iter()
+                .take_while(|l| !l.is_empty() && !l.starts_with([' ', '└']))
+                .collect();
+            let last = shown.last().unwrap();
+            assert!(
+                last.ends_with('…') || last.ends_with("--version"),
+                "{w}x{h}: {shown:?}\n{text}"
+            );
+            saw += 1;
+        }
+        assert!(text.contains("│r: nothing to roll"), "{w}x{h}:\n{text}");
+    }
+    assert!(saw > 0, "the note shows at some size");
+}

@@ -319,17 +319,6 @@ fn column(
     };
     let width = inner.width as usize;
     let rows = below.height as usize;
-    let words = |text: &str| {
-        let mut lines = format::wrap_words(text, width);
-        if lines.len() > rows {
-            lines.truncate(rows);
-            if let Some(last) = lines.last_mut() {
-                // Cut where a word ends, marked; v shows it whole.
-                *last = format::continued(last, width);
-            }
-        }
-        lines
-    };
     // The rollback plan first, on one line: what `r` does now, shown before
     // anyone needs it. With nothing to go back to, what `r` answers (the
     // plan for after the next deploy is in `v`).
@@ -365,6 +354,18 @@ fn column(
     };
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
     let rows = rows.saturating_sub(plan_rows as usize);
+    // (After the plan's row: a paragraph cut here ends with its mark.)
+    let words = |text: &str| {
+        let mut lines = format::wrap_words(text, width);
+        if lines.len() > rows {
+            lines.truncate(rows);
+            if let Some(last) = lines.last_mut() {
+                // Cut where a word ends, marked; v shows it whole.
+                *last = format::continued(last, width);
+            }
+        }
+        lines
+    };
     // While a CI/CD backend deploys: what it says it is doing.
     let deploying = state
         .env_ui(&env.name)
