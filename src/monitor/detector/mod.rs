@@ -869,7 +869,9 @@ impl Detector {
     /// inside a step, and two of them would have to land on exactly the
     /// deploy's first two steps, in several quantiles, and match in size (a
     /// warm-up fades). "Clearly off": the step alone brings its full share
-    /// of the threshold for the smallest shift.
+    /// of the threshold for the shift that fits it best (x1.3, x1.7 or
+    /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
+    /// it for x1.7 when the latency doubled).
     #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
     fn since_deploy(
         &mut self,
@@ -889,7 +891,11 @@ impl Detector {
             }
             let dev = v.ln() - ls.m_ref_core;
             let var = ls.sigma_core * ls.sigma_core * thin;
-            let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
+            let llr = LAT_MULTS
+                .iter()
+                .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
+                .fold(f64::MIN, f64::max);
+            let off = llr >= ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
                 *d = (dev, off, true);

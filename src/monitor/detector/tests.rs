@@ -1241,3 +1241,42 @@ fn a_warmup_that_does_not_fade_gets_its_evidence_back_at_the_first_step_past_it(
         assert_quiet(&v);
     }
 }
+
+#[test]
+fn at_five_minute_steps_a_noisy_quantile_shows_a_x2_shift_by_its_best_fitting_test() {
+    // Every quantile x2 from the deploy at 1 req/s: a 5-minute p95 or p99
+    // of 300 requests is noisy, so the smallest shift's test (x1.3) alone
+    // may fall short of "clearly off" in a step while the x1.7 test, which
+    // fits a doubling better, is well past it. A steady shift since the
+    // deploy is judged by the test that fits it best: called at the second
+    // step.
+    for seed in [10, 12, 13] {
+        let tr = coarse(1400 + seed, 300.0, 1.0, |t| At {
+            lat: if t > 0.0 { [2.0; 3] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert_eq!(v.detected_at, Some(600.0), "seed {seed}: {}", v.reason);
+        assert!(v.reason.contains("since the deploy"), "{}", v.reason);
+    }
+    // At the same traffic, two unlike blip steps after the deploy and a
+    // quiet window stay quiet.
+    for seed in 0..10 {
+        let tr = coarse(1420 + seed, 300.0, 1.0, |t| At {
+            lat: if t == 300.0 {
+                [2.6; 3]
+            } else if t == 600.0 {
+                [1.5; 3]
+            } else {
+                [1.0; 3]
+            },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+        assert_quiet(&run(
+            &coarse(1440 + seed, 300.0, 1.0, |_| normal()),
+            DetectorConfig::default(),
+        ));
+    }
+}
