@@ -369,6 +369,115 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
     eprintln!("whole run: {:.1}s", started.elapsed().as_secs_f64());
 }
 
+/// The classic 80×24 terminal: every environment's name and version, the
+/// help hint, and the dialogs' own confirm and cancel keys are on screen;
+/// smaller, the console asks for 80×24 and comes back when given it.
+#[test]
+fn at_80x24_every_environment_and_the_dialogs_keys_are_visible() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux::new(home.path());
+    for d in ["config", "data", "state"] {
+        std::fs::create_dir_all(home.path().join(d)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let script = format!("{} demo; echo {EXIT_MARK} $?; sleep 600", shell_quote(bin));
+    tmux.start(&script, |c| {
+        c.current_dir(home.path())
+            .env_remove("SHIPDECK_CONFIG")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("USER", "tester");
+    });
+    let resize = |w: u32, h: u32| {
+        let out = tmux
+            .0
+            .command()
+            .args(["resize-window", "-t", SESSION])
+            .args(["-x", &w.to_string(), "-y", &h.to_string()])
+            .output()
+            .expect("tmux resize-window");
+        assert!(out.status.success(), "resize: {out:?}");
+    };
+    resize(80, 24);
+    // The demo's four environments and what each runs, side by side.
+    let versions = ["v1.9.0", "v1.8.1", "v1.8.0", "v1.7.3"];
+    let (_, screen) = tmux.0.wait_for(
+        SESSION,
+        "the four columns with their versions at 80x24",
+        Duration::from_secs(60),
+        |s| {
+            titles_row(s).is_some_and(|row| {
+                let version_row = s.lines().nth(row + 1).unwrap_or("");
+                versions.iter().all(|v| version_row.contains(v))
+            }) && s.contains("Pending release → production")
+        },
+    );
+    assert_eq!(tmux.format("#{window_width}x#{window_height}"), "80x24");
+    for label in [
+        "version", "health", "state", "approval", "deployed", "metrics",
+    ] {
+        assert!(screen.contains(label), "row label {label}:\n{screen}");
+    }
+    assert!(
+        screen.contains("? help") && screen.contains("q quit"),
+        "{screen}"
+    );
+    // Go/No-Go: the dialog itself says which key records it.
+    tmux.keys(&["a"]);
+    wait_for(&tmux, "the approval dialog", Duration::from_secs(20), |s| {
+        s.contains("Record a Go for v1.8.0 → production")
+            && s.contains("Enter record Go")
+            && s.contains("Esc cancel")
+    });
+    tmux.keys(&["Enter"]);
+    wait_for(
+        &tmux,
+        "the Go in production's column",
+        Duration::from_secs(20),
+        // At 80 columns the row labels stand in a gutter on the left.
+        |s| {
+            s.lines()
+                .any(|l| l.starts_with("approval") && l.contains("║✓ Go"))
+        },
+    );
+    // Promote: versions, PRODUCTION and the keys, all inside the dialog.
+    tmux.keys(&["p"]);
+    let (_, screen) = tmux.0.wait_for(
+        SESSION,
+        "the promote dialog",
+        Duration::from_secs(20),
+        |s| s.contains("Promote production: v1.7.3 → v1.8.0"),
+    );
+    let dialog: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("╔ Promote production?"))
+        .take_while(|l| !l.starts_with('╚'))
+        .collect();
+    let dialog = dialog.join("\n");
+    for what in ["This deploys to PRODUCTION.", "Enter promote", "Esc cancel"] {
+        assert!(dialog.contains(what), "{what} inside the dialog:\n{screen}");
+    }
+    tmux.keys(&["Escape"]);
+    wait_for(&tmux, "the dialog closed", Duration::from_secs(20), |s| {
+        !dialog_open(s)
+    });
+    // Smaller than 80x24: says so; back to 80x24: the console again.
+    resize(60, 20);
+    wait_for(&tmux, "the size request", Duration::from_secs(20), |s| {
+        s.contains("enlarge the terminal to 80×24 (now 60×20)")
+    });
+    resize(80, 24);
+    wait_for(&tmux, "the console again", Duration::from_secs(20), |s| {
+        titles_row(s).is_some()
+    });
+    tmux.keys(&["q"]);
+    wait_for(&tmux, "shipdeck to exit", Duration::from_secs(30), |s| {
+        s.contains(&format!("{EXIT_MARK} 0"))
+    });
+}
+
 /// A deploy made elsewhere (the CLI, another engineer) is noticed by an open
 /// console, which watches it: one monitoring window for that deploy.
 #[test]

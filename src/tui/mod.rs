@@ -29,3 +29,5 @@ pub use msg::{Done, Effect, Failure, Msg, TaskKind};
 pub use state::{Settings, State};
 pub use theme::Theme;
 pub use update::update;
+#[cfg(test)]
+mod tests_small;

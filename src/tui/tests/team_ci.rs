@@ -53,14 +53,16 @@ fn the_header_names_who_else_is_watching_once_each() {
     let text = screen(&s, 160, 45);
     let header = text.lines().next().unwrap();
     assert!(
-        header.contains("also watching: bob@laptop ×2, carol@desk"),
-        "{header}"
+        header.contains("also watching: bob@laptop ×2, carol@desk · you: alice ·"),
+        "this console's own name is not one more of the others: {header}"
     );
     assert!(!text.contains('\u{1b}'));
     let mut st = s.status.clone().unwrap();
     st.watching.clear();
     update(&mut s, Msg::StatusLoaded(Ok(st)));
-    assert!(!screen(&s, 160, 45).contains("also watching"));
+    let text = screen(&s, 160, 45);
+    assert!(!text.contains("also watching"));
+    assert!(!text.contains("you: "));
 }
 
 #[test]

@@ -4,10 +4,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
-use crate::domain::{ActionKind, Decision, Outcome, Version};
+use crate::domain::{ActionKind, Decision, EnvState, Outcome, Version};
 use crate::tui::format;
 use crate::tui::keymap;
 use crate::tui::state::{Dialog, Pending, State};
@@ -100,7 +101,10 @@ fn migration_lines(state: &State, env: &str, version: &Version) -> Vec<Line<'sta
 
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
+    // The body may be cut to fit; the tail (what the action changes, the
+    // note being typed, the keys) is always shown whole.
     let mut lines: Vec<Line> = Vec::new();
+    let mut tail: Vec<Line> = Vec::new();
     let (title, verb, danger) = match &d.action {
         Pending::Promote {
             env,
@@ -151,19 +155,20 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             let facts = state.env_status(env);
             lines.extend(migration_lines(state, env, version));
+            tail.extend(changed_since_opened(state, env, current.as_ref()));
             if *production {
-                lines.push(Line::styled("This deploys to PRODUCTION.", t.error));
+                tail.push(Line::styled("This deploys to PRODUCTION.", t.error));
             }
             let freeze = facts.and_then(|e| e.freeze.as_ref());
             if let Some(f) = freeze {
-                lines.push(Line::styled(
+                tail.push(Line::styled(
                     format!("❄ {env} is {}", f.describe()),
                     t.error,
                 ));
             }
             if let Some(reason) = &d.note {
-                lines.push(Line::raw(""));
-                lines.push(Line::from(vec![
+                tail.push(Line::raw(""));
+                tail.push(Line::from(vec![
                     Span::styled("Why break the freeze (audited): ", t.warn),
                     Span::styled(reason.clone(), t.text),
                     Span::styled("▏", t.key),
@@ -226,9 +231,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     t.error,
                 ));
             }
-            lines.push(Line::raw(""));
+            tail.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
-            lines.push(Line::from(vec![
+            tail.push(Line::from(vec![
                 Span::styled("Note (optional): ", t.dim),
                 Span::styled(note, t.text),
                 Span::styled("▏", t.key),
@@ -264,9 +269,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             if !*approve {
                 lines.push(Line::styled("Rejecting stops this deploy.", t.warn));
             }
-            lines.push(Line::raw(""));
+            tail.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
-            lines.push(Line::from(vec![
+            tail.push(Line::from(vec![
                 Span::styled("Note (optional): ", t.dim),
                 Span::styled(note, t.text),
                 Span::styled("▏", t.key),
@@ -280,6 +285,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             strategy,
             production,
         } => {
+            let from_version = from;
             let from = from
                 .as_ref()
                 .map(|v| v.to_string())
@@ -349,8 +355,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     ));
                 }
             }
+            tail.extend(changed_since_opened(state, env, from_version.as_ref()));
             if *production {
-                lines.push(Line::styled("This changes PRODUCTION.", t.error));
+                tail.push(Line::styled("This changes PRODUCTION.", t.error));
             }
             (format!(" Roll back {env}? "), "roll back", true)
         }
@@ -366,29 +373,16 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             (" Quit shipdeck? ".to_string(), "quit", true)
         }
     };
-    lines.push(Line::raw(""));
+    tail.push(Line::raw(""));
     let mut keys = Vec::new();
     for (k, label) in keymap::footer(state.context()) {
         let label = if label == "confirm" { verb } else { label };
         keys.push(Span::styled(k, t.key));
         keys.push(Span::styled(format!(" {label}   "), t.text));
     }
-    lines.push(Line::from(keys));
+    tail.push(Line::from(keys));
 
-    let width = lines
-        .iter()
-        .map(|l| l.width() as u16)
-        .max()
-        .unwrap_or(0)
-        .clamp(40, 76)
-        + 4;
-    let inner = (width - 2).max(1) as usize;
-    let height = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner).max(1) as u16)
-        .sum::<u16>()
-        + 2;
-    let rect = super::centered(area, width, height);
+    let (rect, lines) = layout(lines, tail, area, t.dim);
     let border = if danger {
         t.danger_border
     } else {
@@ -396,7 +390,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Paragraph::new(lines).block(
             Block::bordered()
                 .border_type(if danger {
                     BorderType::Double
@@ -408,4 +402,209 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
         ),
         rect,
     );
+}
+
+/// A warning when the environment changed under an open dialog: someone
+/// else is deploying or rolling it back now, or it no longer runs the
+/// version the dialog was opened on (Enter would act on a stale picture).
+fn changed_since_opened(
+    state: &State,
+    env: &str,
+    opened_on: Option<&Version>,
+) -> Vec<Line<'static>> {
+    let t = &state.theme;
+    let Some(e) = state.env_status(env) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let ours = state.env_ui(env).is_some_and(|u| {
+        u.task.is_some() || u.deploy.as_ref().is_some_and(|d| d.finished.is_none())
+    });
+    if matches!(e.state, EnvState::Deploying | EnvState::RollingBack) && !ours {
+        let (what, _) = super::envs::state_line(state, e);
+        out.push(Line::styled(
+            format!("⚠ {env} is busy right now: {what} — Enter will be refused while it runs"),
+            t.error,
+        ));
+    }
+    if let (Some(was), Some(now)) = (opened_on, e.version.as_ref())
+        && was != now
+    {
+        out.push(Line::styled(
+            format!("⚠ {env} now runs {now}, not {was} as when this opened: Esc and look again"),
+            t.error,
+        ));
+    }
+    out
+}
+
+/// Word-wrap one styled line into rows of at most `max` columns: breaks at
+/// spaces, a word longer than a row is cut by characters; styles are kept.
+pub(crate) fn wrap_line(line: &Line<'_>, max: usize) -> Vec<Line<'static>> {
+    let max = max.max(1);
+    // (word, its cells with their styles), separated by single spaces.
+    let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
+    let mut word: Vec<(char, Style)> = Vec::new();
+    let mut space: Option<Style> = None;
+    let flush = |rows: &mut Vec<Vec<(char, Style)>>,
+                 word: &mut Vec<(char, Style)>,
+                 space: Option<Style>| {
+        if word.is_empty() && space.is_none() {
+            return;
+        }
+        let cells = |v: &[(char, Style)]| {
+            v.iter()
+                .map(|(c, _)| format::width(&c.to_string()))
+                .sum::<usize>()
+        };
+        let first = rows.len() == 1;
+        let row = rows.last_mut().expect("one row");
+        let sep = usize::from(space.is_some() && !row.is_empty());
+        if cells(row) + sep + cells(word) <= max {
+            if sep == 1 {
+                row.push((' ', space.unwrap_or_default()));
+            } else if let Some(st) = space.filter(|_| row.is_empty() && first) {
+                // Leading spaces of the line (indentation) are kept.
+                row.push((' ', st));
+            }
+            row.append(word);
+            return;
+        }
+        if !rows.last().expect("one row").is_empty() {
+            rows.push(Vec::new());
+        }
+        while cells(word) > max {
+            let mut head = Vec::new();
+            while cells(&head) < max && !word.is_empty() {
+                head.push(word.remove(0));
+            }
+            rows.last_mut().expect("one row").extend(head);
+            rows.push(Vec::new());
+        }
+        rows.last_mut().expect("one row").append(word);
+    };
+    for span in &line.spans {
+        let style = line.style.patch(span.style);
+        for c in span.content.chars() {
+            if c == ' ' {
+                flush(&mut rows, &mut word, space);
+                space = Some(style);
+            } else {
+                word.push((c, style));
+            }
+        }
+    }
+    flush(&mut rows, &mut word, space);
+    rows.into_iter()
+        .map(|row| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            for (c, st) in row {
+                match spans.last_mut() {
+                    Some(s) if s.style == st => s.content.to_mut().push(c),
+                    _ => spans.push(Span::styled(c.to_string(), st)),
+                }
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// Where a dialog goes and what it shows: as wide as its longest line (40
+/// to 80 columns), as tall as its wrapped rows; when the terminal is too
+/// short, the body is cut with a line saying so, and the tail — what the
+/// action changes and its keys — stays whole at the bottom.
+pub(crate) fn layout(
+    body: Vec<Line<'_>>,
+    tail: Vec<Line<'_>>,
+    area: Rect,
+    dim: Style,
+) -> (Rect, Vec<Line<'static>>) {
+    let longest = body
+        .iter()
+        .chain(&tail)
+        .map(|l| l.width() as u16)
+        .max()
+        .unwrap_or(0);
+    let width = (longest.clamp(40, 76) + 4).min(area.width);
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let wrap = |ls: &[Line<'_>]| {
+        ls.iter()
+            .flat_map(|l| wrap_line(l, inner))
+            .collect::<Vec<_>>()
+    };
+    let mut body = wrap(&body);
+    let tail = wrap(&tail);
+    let room = (area.height as usize).saturating_sub(2);
+    if body.len() + tail.len() > room {
+        let keep = room.saturating_sub(tail.len() + 1);
+        let hidden = body.len() - keep;
+        body.truncate(keep);
+        let more = format!("… {hidden} more lines: enlarge the terminal to read them");
+        body.push(Line::styled(format::clip(&more, inner), dim));
+    }
+    body.extend(tail);
+    let height = body.len() as u16 + 2;
+    (super::centered(area, width, height), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_keeps_every_word_and_style_and_the_indentation() {
+        use ratatui::style::{Color, Style};
+        use ratatui::text::{Line, Span};
+        let red = Style::default().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::raw("  Roll back "),
+            Span::styled("production", red),
+            Span::raw(": v1.7.3 → v1.7.2 supercalifragilisticexpialidocious end"),
+        ]);
+        for max in [1, 5, 12, 20, 80] {
+            let rows = wrap_line(&line, max);
+            for r in &rows {
+                assert!(r.width() <= max, "{max}: {r:?}");
+            }
+            let words: Vec<String> = rows
+                .iter()
+                .flat_map(|r| {
+                    r.spans
+                        .iter()
+                        .map(|s| s.content.to_string())
+                        .collect::<String>()
+                        .split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if max >= 34 {
+                assert_eq!(
+                    words,
+                    [
+                        "Roll",
+                        "back",
+                        "production:",
+                        "v1.7.3",
+                        "→",
+                        "v1.7.2",
+                        "supercalifragilisticexpialidocious",
+                        "end"
+                    ],
+                    "{max}"
+                );
+            }
+            assert!(
+                rows.iter()
+                    .flat_map(|r| &r.spans)
+                    .any(|s| s.style == red && !s.content.trim().is_empty()),
+                "{max}: the style is kept"
+            );
+        }
+        let rows = wrap_line(&line, 80);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].spans[0].content.starts_with("  Roll"), "{rows:?}");
+        assert_eq!(wrap_line(&Line::raw(""), 10).len(), 1);
+    }
 }

@@ -216,10 +216,12 @@ fn column(
             .promotion
             .as_ref()
             .is_some_and(|p| p.current.as_ref() != Some(&p.version));
+    // Short forms that still tell the two apart: "schema" (it ran one),
+    // "db→" (the next one brings one).
     if env.rollback_schema.is_some() {
-        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ db"));
+        version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ schema"));
     } else if incoming {
-        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db"));
+        version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db→"));
     }
 
     let (dot, hstyle) = health_mark(env.health, t);
@@ -317,17 +319,6 @@ fn column(
     };
     let width = inner.width as usize;
     let rows = below.height as usize;
-    let words = |text: &str| {
-        let mut lines = format::wrap_words(text, width);
-        if lines.len() > rows {
-            lines.truncate(rows);
-            if let Some(last) = lines.last_mut() {
-                // Cut where a word ends, marked; v shows it whole.
-                *last = format::continued(last, width);
-            }
-        }
-        lines
-    };
     // The rollback plan first, on one line: what `r` does now, shown before
     // anyone needs it. With nothing to go back to, what `r` answers (the
     // plan for after the next deploy is in `v`).
@@ -363,6 +354,18 @@ fn column(
     };
     let plan_rows = u16::from(plan.is_some() && below.height > 0);
     let rows = rows.saturating_sub(plan_rows as usize);
+    // (After the plan's row: a paragraph cut here ends with its mark.)
+    let words = |text: &str| {
+        let mut lines = format::wrap_words(text, width);
+        if lines.len() > rows {
+            lines.truncate(rows);
+            if let Some(last) = lines.last_mut() {
+                // Cut where a word ends, marked; v shows it whole.
+                *last = format::continued(last, width);
+            }
+        }
+        lines
+    };
     // While a CI/CD backend deploys: what it says it is doing.
     let deploying = state
         .env_ui(&env.name)
@@ -458,7 +461,7 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
 
 /// Who is deploying or rolling back `env` outside this console, and what:
 /// the newest started deploy in the audit log.
-fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String)> {
+fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String, bool)> {
     let since = env.state_since?;
     state
         .history
@@ -474,7 +477,7 @@ fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String)> {
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            (v, e.actor.clone())
+            (v, e.actor.clone(), e.action == ActionKind::Rollback)
         })
 }
 
@@ -557,16 +560,21 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let mut parts = match env.state {
         EnvState::Idle => vec![Part::new("idle", t.text)],
         EnvState::Deploying | EnvState::RollingBack => {
-            // Someone else acts: say who and what.
-            let (word, short, style) = if env.state == EnvState::Deploying {
-                ("deploying", "→", t.busy)
-            } else {
+            // Someone else acts: say who and what. A lock held elsewhere
+            // reads "deploying" in the snapshot; the audit log's started
+            // record tells a rollback apart.
+            let foreign = foreign_action(state, env);
+            let rollback =
+                env.state == EnvState::RollingBack || foreign.as_ref().is_some_and(|f| f.2);
+            let (word, short, style) = if rollback {
                 ("rolling back", "↩", t.warn)
+            } else {
+                ("deploying", "→", t.busy)
             };
             // Shortened in this order: who (its name without the host),
             // the word; then the age goes, then who.
             let mut p = vec![Part::new(word, style).short(short).prio(1)];
-            if let Some((version, actor)) = foreign_action(state, env) {
+            if let Some((version, actor, _)) = foreign {
                 p.push(Part::new(format!(" {version}"), style));
                 let name = actor.split('@').next().unwrap_or(&actor).to_string();
                 p.push(
@@ -578,7 +586,23 @@ pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             p.extend(age("", style));
             return p;
         }
-        EnvState::Monitoring => vec![Part::new("monitoring", t.busy)],
+        EnvState::Monitoring => match env.watcher.as_deref() {
+            // Another console's window: who watches it, rather than an
+            // age that a narrow column drops (its own shows the time left).
+            Some(w) => {
+                let actor = w.split(" (").next().unwrap_or(w).to_string();
+                let name = actor.split('@').next().unwrap_or(&actor).to_string();
+                let mut p = vec![
+                    Part::new("monitoring", t.busy).short("watch").prio(1),
+                    Part::new(format!(" · {actor}"), t.busy)
+                        .prio(1)
+                        .short(format!(" · {name}")),
+                ];
+                p.extend(age("", t.busy).map(|a| a.prio(2)));
+                return p;
+            }
+            None => vec![Part::new("monitoring", t.busy)],
+        },
         EnvState::Regression => vec![Part::new("REGRESSION", t.error)],
         EnvState::RolledBack => vec![Part::new("rolled back", t.warn)],
         EnvState::Failed => vec![Part::new("failed", t.error)],

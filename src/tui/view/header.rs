@@ -47,14 +47,20 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         right.push(Part::new(" · ", t.dim));
     }
     if let Some(s) = &state.status {
-        if let Some(others) = watching(s) {
-            right.push(
-                Part::new(format!("also watching: {others} · "), t.key)
-                    .prio(2)
-                    .cut(),
-            );
-        }
-        right.push(Part::new(format!("{} · ", s.actor), t.text).prio(1));
+        // Beside the others, "you:" keeps this console's own name from
+        // reading as one more of them.
+        let you = match watching(s) {
+            Some(others) => {
+                right.push(
+                    Part::new(format!("also watching: {others} · "), t.key)
+                        .prio(2)
+                        .cut(),
+                );
+                "you: "
+            }
+            None => "",
+        };
+        right.push(Part::new(format!("{you}{} · ", s.actor), t.text).prio(1));
     }
     match state.status_panel() {
         PanelState::Loading => right.push(Part::new("loading status…", t.busy)),

@@ -445,7 +445,14 @@ pub(super) fn evidence(reason: &str, style: Style) -> Vec<Part> {
         .enumerate()
         .map(|(i, piece)| {
             let sep = if i == 0 { ": " } else { ", " };
-            Part::new(format!("{sep}{piece}"), style).prio(if i == 0 { 1 } else { 3 + i as u8 })
+            let part = Part::new(format!("{sep}{piece}"), style);
+            // The first finding is cut with `…` rather than dropped: "no
+            // regression so far" alone hides an error rate of 6% vs 0.4%.
+            if i == 0 {
+                part.prio(1).cut()
+            } else {
+                part.prio(3 + i as u8)
+            }
         })
         .collect();
     if let Some(j) = judging {

@@ -139,9 +139,23 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     w,
                 ));
             }
+            // Short of room, each piece of evidence takes one line that
+            // starts with its verdict, cut with `…` (`v` shows it whole).
+            let mut extra_short = extra.clone();
+            for (label, text, style, word) in evidence_lines(plan, t) {
+                let mut parts = vec![Part::new(format!("{label}: "), t.dim)];
+                match word {
+                    Some(word) => {
+                        parts.push(Part::new(word, style));
+                        parts.push(Part::new(format!(" · {text}"), style).prio(1).cut());
+                    }
+                    None => parts.push(Part::new(text, style).cut()),
+                }
+                extra_short.push(format::fit(parts, w));
+            }
             // Evidence no gate requires is shown for what it is.
             // Wrapped under their label: each is one sentence a human reads.
-            for (label, text, style) in evidence_lines(plan, t) {
+            for (label, text, style, _) in evidence_lines(plan, t) {
                 let head = format!("{label}: ");
                 let body = hanging(
                     &text,
@@ -230,14 +244,30 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled("Gates", t.title));
             }
             lines.extend(gates);
+            // The evidence in full when it leaves the commits room (a
+            // heading and two), else in short; the commits get the rest.
+            let room = rows.saturating_sub(lines.len());
+            let commits_room = if release.is_some() { 4 } else { 0 };
+            let extra = if extra.len() + commits_room <= room {
+                extra
+            } else {
+                extra_short
+            };
             if let Some(r) = release {
-                let room = rows.saturating_sub(lines.len());
+                let room = room.saturating_sub(extra.len());
                 lines.extend(commit_lines(state, r, room, w));
             }
-            for l in extra {
-                if lines.len() < rows {
-                    lines.push(l);
-                }
+            let room = rows.saturating_sub(lines.len());
+            let mut extra = extra;
+            if extra.len() > room && room > 0 && plan.from.is_some() {
+                // "from staging, what it runs now" goes first: the
+                // dialogs say it again, and the verdict matters more.
+                extra.remove(0);
+            }
+            let cut = extra.len() > room;
+            lines.extend(extra.into_iter().take(room));
+            if cut && let Some(last) = lines.last_mut() {
+                mark_cut(last, w);
             }
         }
     }
@@ -249,7 +279,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
 pub fn evidence_lines(
     plan: &crate::domain::PromotionPlan,
     t: &crate::tui::theme::Theme,
-) -> Vec<(&'static str, String, ratatui::style::Style)> {
+) -> Vec<(
+    &'static str,
+    String,
+    ratatui::style::Style,
+    Option<&'static str>,
+)> {
     use crate::domain::CheckState;
     use crate::monitor::StageState;
     let gated = |name: &str| plan.gates.iter().any(|g| g.name == name);
@@ -265,7 +300,7 @@ pub fn evidence_lines(
             StageState::Regression => t.error,
             StageState::InsufficientData => t.dim,
         };
-        out.push(("stage", v.reason.clone(), style));
+        out.push(("stage", v.reason.clone(), style, Some(v.verdict.label())));
     }
     for (label, c) in [("ci", &ev.ci), ("review", &ev.review)] {
         if let Some(c) = c.as_ref().filter(|_| !gated(label)) {
@@ -275,7 +310,12 @@ pub fn evidence_lines(
                 CheckState::Pending => t.warn,
                 CheckState::Unknown => t.dim,
             };
-            out.push((label, format!("{} — {}", c.state.as_str(), c.detail), style));
+            out.push((
+                label,
+                format!("{} — {}", c.state.as_str(), c.detail),
+                style,
+                None,
+            ));
         }
     }
     out
@@ -369,4 +409,50 @@ fn wrap(text: &str, style: ratatui::style::Style, w: usize) -> Vec<Line<'static>
         .into_iter()
         .map(|l| Line::styled(l, style))
         .collect()
+}
+
+/// End `line` with `…`: more text follows that the panel has no room for.
+fn mark_cut(line: &mut Line<'static>, w: usize) {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    if text.ends_with('…') || w == 0 {
+        return;
+    }
+    let mut room = format::width(text.trim_end()).min(w - 1);
+    if room < format::width(text.trim_end()) {
+        // Cut between words, so the last one shown is whole.
+        let cols: Vec<(usize, char)> = text
+            .chars()
+            .scan(0, |at, c| {
+                let here = *at;
+                *at += format::width(c.encode_utf8(&mut [0; 4]));
+                Some((here, c))
+            })
+            .collect();
+        if let Some(&(at, _)) = cols
+            .iter()
+            .rev()
+            .find(|(at, c)| *c == ' ' && *at <= room && *at > w / 2)
+        {
+            room = at + 1;
+        }
+    }
+    let mut used = 0;
+    let mut out: Vec<Span<'static>> = Vec::new();
+    for s in &line.spans {
+        let mut piece = String::new();
+        for c in s.content.chars() {
+            let cw = format::width(c.encode_utf8(&mut [0; 4]));
+            if used + cw > room {
+                break;
+            }
+            used += cw;
+            piece.push(c);
+        }
+        if !piece.is_empty() {
+            out.push(Span::styled(piece, s.style));
+        }
+    }
+    let style = line.spans.last().map(|s| s.style).unwrap_or_default();
+    out.push(Span::styled("…", style));
+    *line = Line::from(out);
 }

@@ -1,0 +1,341 @@
+//! The console at the classic 80×24: dialogs keep their confirm keys on
+//! screen whatever their body, the pending panel cuts with `…`, labels keep
+//! their meaning.
+
+use chrono::Duration;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::msg::Msg;
+use super::state::State;
+use super::tests::fixture::*;
+use super::{update, view};
+use crate::domain::release::SchemaNotice;
+use crate::domain::{Gate, GateSeverity};
+use crate::engine::{EnvStatus, RollbackTarget};
+
+fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| {
+        view::draw(s, f);
+    })
+    .unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn with_production(s: &mut State, f: impl FnOnce(&mut EnvStatus)) {
+    let mut st = s.status.clone().unwrap();
+    let prod = st
+        .environments
+        .iter_mut()
+        .find(|e| e.name == "production")
+        .unwrap();
+    f(prod);
+    update(s, Msg::StatusLoaded(Ok(st)));
+}
+
+fn long_schema_notice() -> SchemaNotice {
+    let migrations: Vec<String> = (1..=6)
+        .map(|i| format!("migrations/000{i}_orders_and_invoices_backfill.sql"))
+        .collect();
+    SchemaNotice {
+        warning: format!(
+            "v1.7.3 carries database migrations ({}): rolling back the code leaves the schema as it is",
+            migrations.join(", ")
+        ),
+        migrations,
+        restore: Some(
+            "pg_restore --clean --if-exists --no-owner -d postgres://shop@db.internal/shop /backups/production/bk-77.dump".into(),
+        ),
+        backup: None,
+    }
+}
+
+/// Every row of the open dialog (inside its double border) on screen.
+fn dialog_rows(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("╔ Roll back") || l.contains("╔ Promote"))
+        .expect("a dialog is open");
+    let left = lines[top].chars().position(|c| c == '╔').unwrap();
+    lines[top + 1..]
+        .iter()
+        .map(|l| l.chars().skip(left).collect::<String>())
+        .take_while(|l| !l.starts_with('╚'))
+        .map(|l| {
+            let inner: String = l.chars().skip(1).take_while(|&c| c != '║').collect();
+            inner.trim_end().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_tall_rollback_dialog_at_80x24_keeps_what_it_changes_and_its_keys_on_screen() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.rollback = Some(RollbackTarget {
+            to: Some(v("v1.7.2")),
+            detail: "v1.7.3 → v1.7.2, the last known-good version".into(),
+        });
+        p.rollback_schema = Some(long_schema_notice());
+    });
+    key(&mut s, 'r');
+    for (w, h) in [(80, 24), (100, 30), (80, 30)] {
+        let text = screen(&s, w, h);
+        let rows = dialog_rows(&text);
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("Enter roll back") && r.contains("Esc cancel")),
+            "{w}x{h}: the confirm keys are in the dialog:\n{text}"
+        );
+        assert!(
+            rows.iter().any(|r| r == "This changes PRODUCTION."),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r == "Roll back production: v1.7.3 → v1.7.2"),
+            "{w}x{h}:\n{text}"
+        );
+        // Word-wrapped rows all fit: the restore command is there whole.
+        let joined = rows.join(" ");
+        assert!(
+            joined.contains("/backups/production/bk-77.dump"),
+            "{w}x{h}: nothing lost at the bottom:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_dialog_taller_than_the_terminal_says_what_it_leaves_out_and_keeps_its_keys() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        let plan = p.promotion.as_mut().unwrap();
+        for i in 0..9 {
+            plan.gates.push(Gate {
+                name: format!("warn{i}"),
+                ok: false,
+                detail: "outside the low-traffic window, on a weekend, with the on-call rotation changing hands at noon".into(),
+                severity: GateSeverity::Warn,
+            });
+        }
+    });
+    key(&mut s, 'p');
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text);
+    assert!(
+        rows[0].starts_with("Promote production: v1.7.3 → v1.8.0"),
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("… ") && r.contains("more lines")),
+        "the cut is said:\n{text}"
+    );
+    assert!(
+        rows.iter().any(|r| r == "This deploys to PRODUCTION."),
+        "{text}"
+    );
+    assert!(
+        rows.last().unwrap().starts_with("Enter promote anyway")
+            && rows.last().unwrap().contains("Esc cancel"),
+        "{text}"
+    );
+    assert!(
+        text.contains("╔ Promote production?") && text.contains("╚═"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_open_rollback_dialog_says_when_someone_else_acts_or_the_version_moved() {
+    let mut s = console();
+    key(&mut s, 'r');
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("Roll back production: v1.7.3 → "), "{text}");
+    assert!(!text.contains("busy right now"), "{text}");
+    // Someone else starts rolling production back while it is open.
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::RollingBack;
+        p.state_since = Some(t0());
+    });
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(
+        rows.contains("⚠ production is busy right now: rolling back"),
+        "{text}"
+    );
+    assert!(
+        rows.contains("Enter will be refused while it runs"),
+        "{text}"
+    );
+    assert!(rows.contains("Enter roll back"), "{text}");
+    // It ends: production runs another version than when the dialog opened.
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::RolledBack;
+        p.version = Some(v("v1.7.2"));
+    });
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(!rows.contains("busy right now"), "{text}");
+    assert!(
+        rows.contains("⚠ production now runs v1.7.2, not v1.7.3 as when this opened"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_pending_panel_at_80x24_leads_the_stage_evidence_with_its_verdict_and_cuts_with_an_ellipsis()
+{
+    let mut s = console();
+    with_production(&mut s, |p| {
+        let plan = p.promotion.as_mut().unwrap();
+        plan.evidence.stage_verdict = Some(crate::monitor::StageVerdict {
+            verdict: crate::monitor::StageState::Regression,
+            reason: "staging since v1.8.0: shipdeck recorded no deploy of v1.8.0 to staging, so the window is its last 30 minutes: p50 111ms vs 39ms before (2.9x) — regression".into(),
+            stage: "staging".into(),
+            version: "v1.8.0".into(),
+            since: None,
+            detail: String::new(),
+        });
+        p.release = Some(crate::engine::ReleaseFacts {
+            repository: Some("/srv/shop".into()),
+            commits: Vec::new(),
+            commits_total: 0,
+            commits_capped: false,
+            migrations: vec!["migrations/0003_orders.sql".into()],
+            migration_release: true,
+            git_error: None,
+            backup: None,
+        });
+    });
+    for (w, h) in [(80, 24), (100, 30)] {
+        let text = screen(&s, w, h);
+        let panel: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("│ "))
+            .map(|l| l.split('│').next().unwrap_or(l).trim_end())
+            .collect();
+        assert!(
+            panel.iter().any(|l| l.starts_with("stage: regression")),
+            "{w}x{h}: the verdict word survives the cut:\n{text}"
+        );
+        let last = panel.last().unwrap();
+        assert!(
+            !last.ends_with(':') && !last.ends_with(','),
+            "{w}x{h}: a paragraph cut mid-sentence ends with …:\n{text}"
+        );
+    }
+    // Without a repository (no commits to list) the same holds.
+    with_production(&mut s, |p| p.release = None);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("│ stage: regression"), "{text}");
+    // With room, the sentence is whole and wrapped.
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("stage: staging since v1.8.0: shipdeck recorded"),
+        "{text}"
+    );
+    assert!(text.contains("(2.9x) — regression"), "{text}");
+}
+
+#[test]
+fn another_consoles_window_reads_watch_and_who_at_80x24() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::Monitoring;
+        p.state_since = Some(t0() - Duration::seconds(75));
+        p.watcher = Some("bob@vm (pid 26833 on vm)".into());
+    });
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("║watch · bob"), "{small}");
+    let wide = screen(&s, 200, 50);
+    assert!(wide.contains("monitoring · bob@vm · 1m"), "{wide}");
+}
+
+#[test]
+fn someone_elses_rollback_reads_as_a_rollback_not_a_deploy() {
+    use crate::domain::{ActionKind, EnvState, Outcome};
+    let mut s = console();
+    let now = s.now;
+    // The snapshot knows only that the lock is held elsewhere.
+    with_production(&mut s, |p| {
+        p.state = EnvState::Deploying;
+        p.state_since = Some(now - Duration::seconds(3));
+    });
+    let mut log = audit_log(now);
+    log.insert(
+        0,
+        audit(
+            41,
+            now - Duration::seconds(3),
+            "bob@vm",
+            ActionKind::Rollback,
+            "production",
+            "v1.7.2",
+            Some("v1.7.3"),
+            Outcome::Started,
+            "roll production back from v1.7.3 to v1.7.2",
+            None,
+        ),
+    );
+    update(&mut s, Msg::HistoryLoaded(Ok(log)));
+    let wide = screen(&s, 200, 50);
+    assert!(wide.contains("rolling back v1.7.2 · bob@vm · 3s"), "{wide}");
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("║↩ v1.7.2 · bob"), "{small}");
+}
+
+#[test]
+fn a_columns_note_below_its_rows_ends_with_an_ellipsis_when_cut() {
+    // Local's "why nothing to promote" shares the rows under the card with
+    // the rollback line: cut to what is left, and marked.
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    st.environments[0].rollback = Some(RollbackTarget {
+        to: None,
+        detail: "nothing to roll back to: v1.8.1 is the first version local ran".into(),
+    });
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let mut saw = 0;
+    for (w, h) in [(100, 30), (120, 32)] {
+        let text = screen(&s, w, h);
+        let local: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let at = l.find("│")?;
+                let rest = &l[at + "│".len()..];
+                Some(rest.split('│').next()?.trim_end().to_string())
+            })
+            .collect();
+        if let Some(i) = local
+            .iter()
+            .position(|l| l.starts_with("local is the first"))
+        {
+            let shown: Vec<&String> = local[i..]
+                .iter()
+                .take_while(|l| !l.is_empty() && !l.starts_with([' ', '└']))
+                .collect();
+            let last = shown.last().unwrap();
+            assert!(
+                last.ends_with('…') || last.ends_with("--version"),
+                "{w}x{h}: {shown:?}\n{text}"
+            );
+            saw += 1;
+        }
+        assert!(text.contains("│r: nothing to roll"), "{w}x{h}:\n{text}");
+    }
+    assert!(saw > 0, "the note shows at some size");
+}
