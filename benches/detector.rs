@@ -92,7 +92,11 @@ fn main() {
     if let Some((_, traces)) = base.iter().find(|(name, _)| *name == "reporting") {
         oracle_bound(traces);
     }
-    sharp_at_coarse_steps(if quick { 20 } else { 60 });
+    let per_kind = if quick { 20 } else { 60 };
+    sharp_at_coarse_steps("tuning", &TUNING, per_kind);
+    if !only_tuning {
+        sharp_at_coarse_steps("reporting", &REPORTING[..1], per_kind);
+    }
     replay_time();
 }
 
@@ -320,11 +324,19 @@ fn table(
 /// which bad step it is called, errors and latency counted apart (a
 /// latency call there needs a third step unless the shift is steady since
 /// the deploy, see the detector's notes).
-fn sharp_at_coarse_steps(per_kind: usize) {
-    let mut rng = Rng::new(REPORTING[0] ^ 0x5a5a);
+/// Each of `seeds` (xor 0x5a5a) draws `2 * per_kind` traces: the tuning
+/// seeds to decide on, the first reporting seed for the figures.
+fn sharp_at_coarse_steps(set: &str, seeds: &[u64], per_kind: usize) {
     let (mut first, mut second, mut third, mut later, mut missed) = (0, 0, 0, 0, 0);
     let mut by_kind = [[0usize; 5]; 2];
-    for i in 0..2 * per_kind {
+    let mut rng = Rng::new(0);
+    for (seed, i) in seeds
+        .iter()
+        .flat_map(|&s| (0..2 * per_kind).map(move |i| (s, i)))
+    {
+        if i == 0 {
+            rng = Rng::new(seed ^ 0x5a5a);
+        }
         let errors = i % 2 == 0;
         let rps = rng.log_uniform(1.0, 500.0);
         let tr = corpus::sharp(
@@ -354,8 +366,8 @@ fn sharp_at_coarse_steps(per_kind: usize) {
     }
     println!();
     println!(
-        "sharp regressions at 300 s steps (reporting rng; errors x10 and latency x2, 1-500 req/s, {} traces): called at bad step 1: {first}, step 2: {second}, step 3: {third}, later: {later}, missed: {missed}",
-        2 * per_kind
+        "sharp regressions at 300 s steps ({set} seeds {seeds:?}; errors x10 and latency x2, 1-500 req/s, {} traces): called at bad step 1: {first}, step 2: {second}, step 3: {third}, later: {later}, missed: {missed}",
+        2 * per_kind * seeds.len()
     );
     for (name, k) in ["errors x10", "latency x2"].iter().zip(by_kind) {
         println!(

@@ -35,6 +35,13 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
         ("healthy", 0, "healthy", None),
         ("traffic_dip", 0, "healthy", None),
         ("coarse_warmup", 0, "healthy", None),
+        ("warmup", 0, "healthy", None),
+        (
+            "uneven_warmup_error_rise",
+            4,
+            "regression",
+            Some("error_rate"),
+        ),
         ("error_spike", 4, "regression", Some("error_rate")),
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
@@ -74,6 +81,14 @@ fn the_coarse_sharp_regression_is_called_by_its_second_five_minute_step() {
     let (_, json, _) = replay("coarse_error_spike");
     let at = json["detected_at"].as_f64().unwrap();
     assert!(at <= 600.0, "{json}");
+}
+
+#[test]
+fn an_uneven_warmup_that_holds_is_called_at_the_first_step_past_it() {
+    let (_, json, _) = replay("uneven_warmup_error_rise");
+    assert_eq!(json["detected_at"].as_f64(), Some(40.0), "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(reason.contains("held past the warm-up"), "{reason}");
 }
 
 #[test]

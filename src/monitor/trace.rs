@@ -673,10 +673,12 @@ mod tests {
             assert_eq!(samples.len(), rows, "{name}: 1 h");
             let r = replay(&samples, DetectorConfig::default());
             let expected = match name {
-                "healthy" | "traffic_dip" | "coarse_warmup" => (None, "healthy"),
-                "error_spike" | "slow_creep" | "coarse_error_spike" | "low_traffic_x3" => {
-                    (Some("error_rate"), "regression")
-                }
+                "healthy" | "traffic_dip" | "coarse_warmup" | "warmup" => (None, "healthy"),
+                "error_spike"
+                | "slow_creep"
+                | "coarse_error_spike"
+                | "low_traffic_x3"
+                | "uneven_warmup_error_rise" => (Some("error_rate"), "regression"),
                 "latency_p95" => (Some("latency_p95"), "regression"),
                 "coarse_latency_x2" | "coarse_early_bump" => (Some("latency_p50"), "regression"),
                 _ => (Some("throughput"), "regression"),
@@ -695,6 +697,8 @@ mod tests {
                     // Latency at 5-minute steps: a steady shift since the
                     // deploy by the second slow step.
                     "coarse_latency_x2" | "coarse_early_bump" => 600.0,
+                    // The first step past the warm-up confirms it.
+                    "uneven_warmup_error_rise" => 40.0,
                     _ => 120.0,
                 };
                 assert!(at > 0.0 && at <= by, "{name}: detected at {at}");

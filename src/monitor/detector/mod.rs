@@ -24,7 +24,12 @@
 //!   its steps count in full even inside the warm-up, and the second such
 //!   step returns what the first brought beyond the allowance: a steady
 //!   shift is called at the minimum span (30 s at 10 s steps). A test
-//!   that fades keeps the allowance for the rest of the warm-up.
+//!   that fades keeps the allowance for the rest of the warm-up. One that
+//!   was merely uneven there (a noisy second step) gets back what the
+//!   allowance held from its warm-up steps at the first step past a
+//!   warm-up of two steps or more, if that step still holds 4/5 of the
+//!   warm-up steps' mean signal: the shift outlasted the warm-up, which a
+//!   warm-up never does (10 s steps: called at 40 s rather than 50 s).
 //!   A latency step brings at most `h / k` (no slack): at coarse steps, a
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
@@ -191,6 +196,10 @@ const STEADY_WARM: f64 = 0.8;
 /// relief from the warm-up allowance needs evidence that the signal did
 /// not fade, not merely too little evidence that it did.
 const WARM_Z: f64 = 0.5;
+/// A warm-up that did not stay steady gets its evidence back at the first
+/// step past it when that step's signal holds [`STEADY_WARM`] of the
+/// warm-up steps' mean by this many standard deviations.
+const CONFIRM_Z: f64 = 0.0;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
@@ -314,6 +323,18 @@ struct CumStep {
     requests: f64,
 }
 
+/// A test's warm-up steps, when they did not stay steady: the evidence
+/// held back above the allowance, and the sums of their signals (or raw
+/// evidence) and variances.
+#[derive(Clone, Copy, Debug, Default)]
+struct WarmLate {
+    held: f64,
+    sig: f64,
+    var: f64,
+    raw: f64,
+    n: u32,
+}
+
 /// Consecutive breaches of a hard guard.
 #[derive(Clone, Copy, Debug, Default)]
 struct Guard {
@@ -358,6 +379,18 @@ pub struct Detector {
     warm_held: [f64; 14],
     /// Some test's evidence counted in full inside the warm-up.
     warm_waived: bool,
+    /// Per test: what a warm-up that did not stay steady held back, and
+    /// its steps' signals, until the first step past the warm-up shows
+    /// whether the shift outlasted it (see [`Detector::warm_cap`]).
+    warm_late: [WarmLate; 14],
+    /// The current step has seconds inside the warm-up.
+    warm_in: bool,
+    /// The current step is the first one wholly past a warm-up of two
+    /// steps or more.
+    warm_first_after: bool,
+    /// The call needed the warm-up evidence given back at the first step
+    /// past the warm-up (the reason says so).
+    warm_confirmed: bool,
     /// Per latency quantile: its shift in the window's first step, and
     /// whether every step since has been clearly off by no less (see
     /// [`Detector::since_deploy`]).
@@ -402,6 +435,10 @@ impl Detector {
             warm_steady: [false; 14],
             warm_held: [0.0; 14],
             warm_waived: false,
+            warm_late: [WarmLate::default(); 14],
+            warm_in: false,
+            warm_first_after: false,
+            warm_confirmed: false,
             lat_deploy: [(0.0, false, false); 3],
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
@@ -507,10 +544,17 @@ impl Detector {
         let cap = model.cap_rate * (step - warm) + model.warm_rate * warm;
         let full = model.cap_rate * step;
         let after_warmup = prev_t >= self.cfg.warmup_s;
+        let was_in = self.warm_in;
+        self.warm_in = warm > 0.0;
+        self.warm_first_after = was_in && !self.warm_in;
         if let Some(mut v) = self.step(&model, &s, step, (cap, full), ref_n, after_warmup) {
             if self.warm_waived && s.t <= self.cfg.warmup_s {
                 v.reason.push_str(
                     " (inside the warm-up: steady since the deploy, not fading as a warm-up does)",
+                );
+            } else if self.warm_confirmed {
+                v.reason.push_str(
+                    " (the warm-up's evidence counted in full: the shift held past the warm-up, not fading as a warm-up does)",
                 );
             }
             self.verdict = v;
@@ -650,7 +694,9 @@ impl Detector {
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
                 self.err[k].update(t, llr, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
+                self.drop_held_on_reset(k, self.err[k].s);
                 if self.err[k].s >= m.h && found.is_none() {
+                    self.warm_confirmed = self.err[k].s - bonus < m.h;
                     found = Some(self.err_reason(es, &self.err[k], t));
                 }
             }
@@ -714,7 +760,9 @@ impl Detector {
                     self.warm_cap(id, raw, Some((dev, var)), (lat_cap, lat_full), first);
                 let llr = raw.clamp(-cap, lat_cap) + bonus;
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
+                self.drop_held_on_reset(id, self.lat[i][k].s);
                 if self.lat[i][k].s >= m.h && found.is_none() {
+                    self.warm_confirmed = self.lat[i][k].s - bonus < m.h;
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
                     if broad {
                         let shifted: Vec<&str> = (0..3)
@@ -741,14 +789,18 @@ impl Detector {
             };
             let raw = nb_llr(n, lam, FALL_RATIO, c);
             let (cap, bonus) = self.warm_cap(12, raw, None, (cap, full), first);
+            let thr_bonus = bonus;
             let llr = raw.clamp(-cap, cap) + bonus;
             self.thr.update(t, llr, n, lam, step);
+            self.drop_held_on_reset(12, self.thr.s);
             // A ceiling, so that the evidence fades soon after a recovery.
             self.thr.s = self.thr.s.min(2.0 * m.h);
             let raw = nb_llr(n, ts.floor * lam, COLLAPSE_RATIO, c);
             let (cap, bonus) = self.warm_cap(13, raw, None, (cap, full), first);
+            let deep_bonus = bonus;
             let llr = raw.clamp(-cap, cap) + bonus;
             self.thr_deep.update(t, llr, n, lam, step);
+            self.drop_held_on_reset(13, self.thr_deep.s);
             if self.thr.s >= m.h {
                 self.thr_low_since.get_or_insert(self.thr.start_t);
             } else {
@@ -793,7 +845,14 @@ impl Detector {
                     None
                 };
                 if let Some((c, null, why)) = evidence {
+                    let bonus = if std::ptr::eq(c, &self.thr_deep) {
+                        deep_bonus
+                    } else {
+                        thr_bonus
+                    };
+                    let needed = c.s - bonus < m.h;
                     found = Some(thr_reason(ts, c, t, seasonal, null, &why));
+                    self.warm_confirmed = needed;
                 }
             }
         }
@@ -810,7 +869,9 @@ impl Detector {
     /// inside a step, and two of them would have to land on exactly the
     /// deploy's first two steps, in several quantiles, and match in size (a
     /// warm-up fades). "Clearly off": the step alone brings its full share
-    /// of the threshold for the smallest shift.
+    /// of the threshold for the shift that fits it best (x1.3, x1.7 or
+    /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
+    /// it for x1.7 when the latency doubled).
     #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
     fn since_deploy(
         &mut self,
@@ -830,7 +891,11 @@ impl Detector {
             }
             let dev = v.ln() - ls.m_ref_core;
             let var = ls.sigma_core * ls.sigma_core * thin;
-            let off = LAT_DELTA / var * (dev - LAT_DELTA / 2.0) >= ls.deploy_rate * step;
+            let llr = LAT_MULTS
+                .iter()
+                .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
+                .fold(f64::MIN, f64::max);
+            let off = llr >= ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
                 *d = (dev, off, true);
@@ -873,14 +938,48 @@ impl Detector {
         (cap, full): (f64, f64),
         first: bool,
     ) -> (f64, f64) {
+        let (x, v) = sig.unwrap_or_default();
         if first {
             self.warm_first[test] = raw;
-            self.warm_sig[test] = sig.unwrap_or_default();
+            self.warm_sig[test] = (x, v);
             self.warm_steady[test] = raw > 0.0;
             self.warm_held[test] = (raw.min(full) - cap).max(0.0);
+            self.warm_late[test] = WarmLate {
+                held: 0.0,
+                sig: x,
+                var: v,
+                raw,
+                n: 1,
+            };
+            return (cap, 0.0);
+        }
+        if self.warm_first_after && !self.warm_steady[test] {
+            // A warm-up that did not stay steady kept its allowance; the
+            // first step past it shows whether the shift outlasted it.
+            let late = std::mem::take(&mut self.warm_late[test]);
+            if late.n >= 2 && late.held > 0.0 && raw > 0.0 {
+                let n = f64::from(late.n);
+                let confirmed = match sig {
+                    Some(_) => {
+                        let sd = (STEADY_WARM * STEADY_WARM * late.var / (n * n) + v).sqrt();
+                        x >= STEADY_WARM * late.sig / n + CONFIRM_Z * sd
+                    }
+                    None => raw >= STEADY_WARM * late.raw / n,
+                };
+                if confirmed {
+                    return (cap, late.held);
+                }
+            }
             return (cap, 0.0);
         }
         let held = std::mem::take(&mut self.warm_held[test]);
+        if self.warm_in {
+            let late = &mut self.warm_late[test];
+            late.sig += x;
+            late.var += v;
+            late.raw += raw;
+            late.n += 1;
+        }
         let steady = match sig {
             Some((x, v)) => {
                 let (x1, v1) = self.warm_sig[test];
@@ -889,14 +988,32 @@ impl Detector {
             }
             None => raw >= STEADY_WARM * self.warm_first[test],
         };
+        let was_steady = self.warm_steady[test];
         self.warm_steady[test] &= steady;
         if !self.warm_steady[test] {
+            if self.warm_in {
+                let late = &mut self.warm_late[test];
+                // The first step's evidence held back, if it was lost here.
+                if was_steady {
+                    late.held += held;
+                }
+                late.held += (raw.min(full) - cap).max(0.0);
+            }
             return (cap, 0.0);
         }
         if raw > cap && (full > cap || held > 0.0) {
             self.warm_waived = true;
         }
         (full.max(cap), held)
+    }
+
+    /// Evidence held back in the warm-up belongs to its test's current
+    /// excursion: when the CUSUM falls back to zero (the signal went away
+    /// for a while), the held-back evidence goes with it.
+    fn drop_held_on_reset(&mut self, test: usize, s: f64) {
+        if s <= 0.0 {
+            self.warm_late[test].held = 0.0;
+        }
     }
 
     /// The whole-window error test: quasi-likelihood ratios of the error

@@ -1187,3 +1187,96 @@ fn at_five_minute_steps_a_blip_step_in_the_baseline_does_not_hide_a_steady_shift
         }
     }
 }
+
+/// 30 minutes of an even baseline (1000 requests and 5 errors a step,
+/// steady latency), then the window's error counts per 10 s step.
+fn even_errors(window: &[f64]) -> Vec<Sample> {
+    let row = |t: f64, e: f64| Sample {
+        t,
+        requests: 1000.0,
+        errors: e,
+        p50_ms: Some(40.0),
+        p95_ms: Some(120.0),
+        p99_ms: Some(250.0),
+    };
+    (0..180)
+        .map(|i| row((i as f64 - 179.0) * 10.0, 5.0))
+        .chain(
+            window
+                .iter()
+                .enumerate()
+                .map(|(i, &e)| row((i + 1) as f64 * 10.0, e)),
+        )
+        .collect()
+}
+
+#[test]
+fn a_warmup_that_does_not_fade_gets_its_evidence_back_at_the_first_step_past_it() {
+    // Errors about x2.8 from the deploy on, a little uneven in the warm-up
+    // (so not steady by the warm-up's own test): the warm-up allowance
+    // holds back what its steps brought beyond it, and the fourth step
+    // (the first past the warm-up) alone is short of the rest. It holds
+    // 4/5 of the warm-up's mean rate, so the shift outlasted the warm-up
+    // and the held-back evidence counts: called at 40 s, not 50 s.
+    let tail = |w: &[f64], e: f64| {
+        let mut w = w.to_vec();
+        w.resize(20, e);
+        w
+    };
+    let v = run(
+        &even_errors(&tail(&[15.0, 14.0, 14.0], 12.0)),
+        DetectorConfig::default(),
+    );
+    assert_regression(&v, Metric::ErrorRate, 40.0);
+    assert_eq!(v.detected_at, Some(40.0), "{}", v.reason);
+    assert!(v.reason.contains("held past the warm-up"), "{}", v.reason);
+    // The same warm-up fading at the fourth step, to the baseline or to
+    // below 4/5 of its mean, stays quiet.
+    for w in [tail(&[15.0, 14.0, 14.0], 5.0), {
+        let mut w = tail(&[15.0, 14.0, 14.0, 9.0], 5.0);
+        w.truncate(20);
+        w
+    }] {
+        let v = run(&even_errors(&w), DetectorConfig::default());
+        assert_quiet(&v);
+    }
+}
+
+#[test]
+fn at_five_minute_steps_a_noisy_quantile_shows_a_x2_shift_by_its_best_fitting_test() {
+    // Every quantile x2 from the deploy at 1 req/s: a 5-minute p95 or p99
+    // of 300 requests is noisy, so the smallest shift's test (x1.3) alone
+    // may fall short of "clearly off" in a step while the x1.7 test, which
+    // fits a doubling better, is well past it. A steady shift since the
+    // deploy is judged by the test that fits it best: called at the second
+    // step.
+    for seed in [10, 12, 13] {
+        let tr = coarse(1400 + seed, 300.0, 1.0, |t| At {
+            lat: if t > 0.0 { [2.0; 3] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_eq!(v.kind, VerdictKind::Regression, "{v:?}");
+        assert_eq!(v.detected_at, Some(600.0), "seed {seed}: {}", v.reason);
+        assert!(v.reason.contains("since the deploy"), "{}", v.reason);
+    }
+    // At the same traffic, two unlike blip steps after the deploy and a
+    // quiet window stay quiet.
+    for seed in 0..10 {
+        let tr = coarse(1420 + seed, 300.0, 1.0, |t| At {
+            lat: if t == 300.0 {
+                [2.6; 3]
+            } else if t == 600.0 {
+                [1.5; 3]
+            } else {
+                [1.0; 3]
+            },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+        assert_quiet(&run(
+            &coarse(1440 + seed, 300.0, 1.0, |_| normal()),
+            DetectorConfig::default(),
+        ));
+    }
+}

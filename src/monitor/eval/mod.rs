@@ -68,7 +68,7 @@ pub fn score(judge: &dyn Judge, traces: &[LabeledTrace]) -> Score {
 }
 
 /// Names of the fixture traces under `tests/fixtures/traces/`.
-pub const FIXTURES: [&str; 12] = [
+pub const FIXTURES: [&str; 14] = [
     "healthy",
     "error_spike",
     "latency_p95",
@@ -81,12 +81,17 @@ pub const FIXTURES: [&str; 12] = [
     "coarse_latency_x2",
     "low_traffic_x3",
     "coarse_early_bump",
+    "warmup",
+    "uneven_warmup_error_rise",
 ];
 
 /// The CSV text of a fixture trace, from the corpus generator (1 h, 10 s
 /// steps, 50 req/s — `low_traffic_x3` 2 req/s; `coarse_*` resampled to
 /// 5-minute steps; `coarse_latency_x2` every quantile ×2 from the deploy;
-/// `coarse_early_bump` everything ×1.5–2 slower for the first 10–15 min).
+/// `coarse_early_bump` everything ×1.5–2 slower for the first 10–15 min;
+/// `warmup` a healthy warm-up fading within 30 s; `uneven_warmup_error_rise`
+/// an error rise too uneven in the warm-up to look steady there, called
+/// when the first step past the warm-up shows it held).
 /// `malformed_line` is the healthy trace with a bad value on line 5.
 pub fn fixture_csv(name: &str) -> Option<String> {
     use corpus::{HealthyKind, Kind, RegressionKind, Shape, generate, resample};
@@ -105,6 +110,8 @@ pub fn fixture_csv(name: &str) -> Option<String> {
         }
         "low_traffic_x3" => (109, Kind::Regression(RegressionKind::LowTrafficRise), 1),
         "coarse_early_bump" => (110, Kind::Regression(RegressionKind::EarlyBump), 30),
+        "warmup" => (111, Kind::Healthy(HealthyKind::Warmup), 1),
+        "uneven_warmup_error_rise" => (125, Kind::Regression(RegressionKind::ErrorRise), 1),
         _ => return None,
     };
     let rps = if name == "low_traffic_x3" { 2.0 } else { 50.0 };
