@@ -14,6 +14,7 @@ use shipdeck::domain::{
 use shipdeck::monitor::Sample;
 use shipdeck::store::{
     EnvKeys, LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, Presence, SqliteStore, Store,
+    decisions_about,
 };
 
 /// Opens a handle on the store under test; every call opens another
@@ -665,21 +666,38 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
         .unwrap();
     s.heartbeat(&console("bob", "laptop-b", 4242, 0, 3), t(-10))
         .unwrap();
+    // Decisions about versions production never ran: one the view asks
+    // about (what the stage before runs), one it cannot show.
+    for (ver, at) in [("v8", 6), ("v7", 7)] {
+        s.record_approval(&Approval {
+            env: "production".into(),
+            version: v(ver),
+            decision: Decision::Go,
+            actor: "ops".into(),
+            at: t(at),
+            note: None,
+        })
+        .unwrap();
+    }
     // A deploy without outcome, started by the other handle.
     let open_deploy = start(&*other, "development", t(6));
     let now = t(10);
+    let asked = ["v8".to_string()];
     let keys = [
         EnvKeys {
             env: "development",
             watch: "development#watch",
+            versions: &[],
         },
         EnvKeys {
             env: "staging",
             watch: "staging#watch",
+            versions: &[],
         },
         EnvKeys {
             env: "production",
             watch: "production#watch",
+            versions: &asked,
         },
     ];
     let got = s.status_reads(&keys, 2, now, t(0)).unwrap();
@@ -691,13 +709,23 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
         assert_eq!(e.lock, s.lock_of(k.env, now).unwrap(), "{}", k.env);
         assert_eq!(e.watch, s.lock_of(k.watch, now).unwrap(), "{}", k.env);
         assert_eq!(e.last_monitor, s.last_monitor(k.env).unwrap(), "{}", k.env);
-        assert_eq!(e.approvals, s.approvals(k.env).unwrap(), "{}", k.env);
+        let recent = s.recent_deploys(k.env, 2).unwrap();
+        let decided = decisions_about(s.approvals(k.env).unwrap(), &recent, k.versions);
+        assert_eq!(e.approvals, decided, "{}", k.env);
     }
     // Not empty answers compared with empty ones.
     assert_eq!(got.envs[1].recent.len(), 2);
     assert!(got.envs[2].lock.is_some() && got.envs[1].watch.is_some());
     assert!(got.envs[1].last_monitor.is_some());
-    assert_eq!(got.envs[2].approvals.len(), 1);
+    // The decisions about what it ran and what it was asked about, not
+    // the one about a version it cannot show.
+    let shown: Vec<&str> = got.envs[2]
+        .approvals
+        .iter()
+        .map(|a| a.version.as_str())
+        .collect();
+    assert_eq!(shown, ["v3", "v8"]);
+    assert_eq!(s.approvals("production").unwrap().len(), 3);
     assert_eq!(got.present.len(), 1);
     assert_eq!(got.unfinished, s.unfinished().unwrap());
     assert_eq!(got.unfinished.len(), 1);
@@ -731,6 +759,7 @@ mod postgres_tamper {
         let keys = [EnvKeys {
             env: "staging",
             watch: "staging#watch",
+            versions: &[],
         }];
         s.status_reads(&keys, 5, t(10), t(0)).unwrap().integrity
     }
@@ -782,6 +811,55 @@ mod postgres_tamper {
                 .unwrap()
                 .contains(&format!("record #{id}"))
         );
+    }
+
+    /// The status read compares the decisions it reads with the approvals
+    /// table's rows about the same versions: an edited row about a version
+    /// the view shows is noticed there, by a process that already read it
+    /// and by a new one; any edited row, by the full read of the decisions
+    /// that promote and rollback make.
+    #[test]
+    fn an_edited_approval_the_view_shows_is_noticed_by_the_status_read() {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        let me = store(&url);
+        let id = start(&me, "staging", t(0));
+        me.record_deploy(id, &deploy("staging", "v5", 1), "ok")
+            .unwrap();
+        for (ver, at) in [("v5", 2), ("v1", 3)] {
+            me.record_approval(&Approval {
+                env: "staging".into(),
+                version: v(ver),
+                decision: Decision::NoGo,
+                actor: "ops".into(),
+                at: t(at),
+                note: None,
+            })
+            .unwrap();
+        }
+        assert_eq!(status_integrity(&me), None);
+        // A row the view does not show (v1): only the full read notices.
+        cluster
+            .admin(&db)
+            .batch_execute("UPDATE shipdeck_approvals SET decision = 'go' WHERE version = 'v1'")
+            .unwrap();
+        assert_eq!(status_integrity(&store(&url)), None);
+        let fresh = store(&url);
+        fresh.approvals("staging").unwrap();
+        assert!(fresh.integrity().unwrap().contains("disagrees"));
+        // A row about the version it runs: the status read notices.
+        cluster
+            .admin(&db)
+            .batch_execute("UPDATE shipdeck_approvals SET decision = 'go' WHERE version = 'v5'")
+            .unwrap();
+        for s in [&me, &store(&url)] {
+            let why = status_integrity(s).expect("the edit is reported");
+            assert!(
+                why.contains("approvals table disagrees with the audit log for staging"),
+                "{why}"
+            );
+        }
     }
 
     #[test]

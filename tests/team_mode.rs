@@ -264,6 +264,90 @@ fn a_schema_from_a_newer_shipdeck_is_refused_with_both_versions_named() {
     assert!(out.stderr.contains("version 99"), "{out:#?}");
 }
 
+/// A store written by the shipdeck before schema 4 (no unfinished-deploys
+/// table, no decision indexes) is brought up to date by the next process,
+/// which finds the deploys already without outcome there and, from then
+/// on, those that start and end.
+#[test]
+fn a_schema_3_store_is_migrated_with_its_unfinished_deploys() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::{EnvKeys, NewAudit};
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let start = |s: &PgStore, env: &str| {
+        let v = Version::parse("v2").unwrap();
+        s.audit_start(&NewAudit {
+            at: chrono::Utc::now(),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env,
+            version: Some(&v),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap()
+    };
+    let (open, done) = {
+        let s = store(cluster, &db);
+        let open = start(&s, "staging");
+        let done = start(&s, "production");
+        s.audit_finish(done, chrono::Utc::now(), Outcome::Succeeded, "ok")
+            .unwrap();
+        s.record_approval(&approval("bob")).unwrap();
+        (open, done)
+    };
+    // Back to what schema 3 had.
+    cluster
+        .admin(&db)
+        .batch_execute(
+            "DROP TRIGGER shipdeck_audit_unfinished ON shipdeck_audit;
+             DROP FUNCTION shipdeck_track_unfinished();
+             DROP TABLE shipdeck_unfinished;
+             DROP INDEX shipdeck_audit_decisions;
+             DROP INDEX shipdeck_approvals_version;
+             UPDATE shipdeck_schema SET version = 3;",
+        )
+        .unwrap();
+    let s = store(cluster, &db);
+    let found: i32 = cluster
+        .admin(&db)
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    let unfinished = |s: &PgStore| {
+        let now = chrono::Utc::now();
+        let keys = [EnvKeys {
+            env: "production",
+            watch: "production#watch",
+            versions: &[],
+        }];
+        let r = s.status_reads(&keys, 5, now, now).unwrap();
+        assert_eq!(r.unfinished, s.unfinished().unwrap());
+        r.unfinished.iter().map(|u| u.id).collect::<Vec<_>>()
+    };
+    assert_eq!(unfinished(&s), vec![open]);
+    let later = start(&s, "development");
+    assert_eq!(unfinished(&s), vec![open, later]);
+    s.audit_finish(open, chrono::Utc::now(), Outcome::Failed, "gave up")
+        .unwrap();
+    assert_eq!(unfinished(&s), vec![later]);
+    assert!(!unfinished(&s).contains(&done));
+    // The decision about what production runs is read through the new index.
+    let now = chrono::Utc::now();
+    let asked = ["v2".to_string()];
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &asked,
+    }];
+    let r = s.status_reads(&keys, 5, now, now).unwrap();
+    assert_eq!(r.envs[0].approvals, s.approvals("production").unwrap());
+    assert_eq!(r.envs[0].approvals.len(), 1);
+    assert_eq!(r.integrity, None);
+}
+
 #[test]
 fn consoles_starting_together_on_an_empty_database_migrate_it_once() {
     let cluster = pg::shared();

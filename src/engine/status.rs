@@ -272,12 +272,28 @@ impl Engine {
         // window, decisions, who else is watching, the deploys without
         // outcome (settled here against what the environments report, and
         // read again if that wrote anything) and the store's integrity.
-        let keys: Vec<(String, String)> = self
+        // Decisions are read about what each environment and the stage
+        // before it run (the promotion's version), besides its recent
+        // deploys (the rollback targets): all the view can ask about.
+        let live = |i: usize| versions[i].as_ref().ok().map(|v| v.to_string());
+        let keys: Vec<(String, String, Vec<String>)> = self
             .inner
             .config
             .environments
             .iter()
-            .map(|e| (e.name().to_string(), super::watch::watch_key(e.name())))
+            .enumerate()
+            .map(|(i, e)| {
+                let asked = [Some(i), i.checked_sub(1)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(live)
+                    .collect();
+                (
+                    e.name().to_string(),
+                    super::watch::watch_key(e.name()),
+                    asked,
+                )
+            })
             .collect();
         let n_envs = keys.len();
         let fresh = clock::before(now, clock::delta(super::PRESENCE_STALE));

@@ -320,10 +320,11 @@ impl AsyncStore {
         self.call(move |s| s.present(fresh_since)).await
     }
 
-    /// See [`Store::status_reads`]; `envs` as (env, watch key) pairs.
+    /// See [`Store::status_reads`]; `envs` as (env, watch key, versions
+    /// asked about) triples.
     pub async fn status_reads(
         &self,
-        envs: Vec<(String, String)>,
+        envs: Vec<(String, String, Vec<String>)>,
         recent: usize,
         now: DateTime<Utc>,
         fresh_since: DateTime<Utc>,
@@ -331,7 +332,11 @@ impl AsyncStore {
         self.call(move |s| {
             let keys: Vec<super::EnvKeys<'_>> = envs
                 .iter()
-                .map(|(env, watch)| super::EnvKeys { env, watch })
+                .map(|(env, watch, versions)| super::EnvKeys {
+                    env,
+                    watch,
+                    versions,
+                })
                 .collect();
             s.status_reads(&keys, recent, now, fresh_since)
         })

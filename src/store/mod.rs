@@ -195,7 +195,8 @@ pub struct EnvReads {
     /// The live lock on its monitoring claim (the key asked for).
     pub watch: Option<LockInfo>,
     pub last_monitor: Option<MonitorRecord>,
-    /// Its decisions, oldest first, as [`Store::approvals`] reads them.
+    /// Its decisions, oldest first, as [`Store::approvals`] reads them,
+    /// about the versions a view can show only (see [`decisions_about`]).
     pub approvals: Vec<Approval>,
 }
 
@@ -222,6 +223,9 @@ pub struct EnvKeys<'a> {
     pub env: &'a str,
     /// The lock key of its monitoring claim.
     pub watch: &'a str,
+    /// Versions the view asks decisions about besides those of the recent
+    /// deploys: what the environment and the stage before it run.
+    pub versions: &'a [String],
 }
 
 pub trait Store: Send + Sync {
@@ -328,18 +332,39 @@ pub trait Store: Send + Sync {
             integrity: None,
         };
         for k in envs {
+            let recent = self.recent_deploys(k.env, recent)?;
+            let approvals = decisions_about(self.approvals(k.env)?, &recent, k.versions);
             out.envs.push(EnvReads {
-                recent: self.recent_deploys(k.env, recent)?,
+                recent,
                 lock: self.lock_of(k.env, now)?,
                 watch: self.lock_of(k.watch, now)?,
                 last_monitor: self.last_monitor(k.env)?,
-                approvals: self.approvals(k.env)?,
+                approvals,
             });
         }
         out.unfinished = self.unfinished()?;
         out.integrity = self.integrity();
         Ok(out)
     }
+}
+
+/// The decisions a status view can use: those about a version of the
+/// environment's `recent` deploys (rollback targets) or one of `versions`
+/// (what it and the stage before it run), oldest first. Every decision
+/// about such a version is kept, so the newest one — the one that
+/// counts — is among them; the rest of the history is not read, so the
+/// view costs what it shows, not how long the team has been deciding.
+pub fn decisions_about(
+    all: Vec<Approval>,
+    recent: &[DeployRecord],
+    versions: &[String],
+) -> Vec<Approval> {
+    all.into_iter()
+        .filter(|a| {
+            recent.iter().any(|d| d.version == a.version)
+                || versions.iter().any(|v| v == a.version.as_str())
+        })
+        .collect()
 }
 
 /// How an audit record reads once its two halves are joined: the outcome

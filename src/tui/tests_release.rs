@@ -142,7 +142,9 @@ fn the_promote_and_approval_dialogs_flag_a_migration_release() {
     key(&mut s, 'p');
     let text = screen(&s, 160, 45);
     assert!(
-        text.contains("⚠ v1.8.0 changes the database: migrations/0003_orders.sql"),
+        text.contains(
+            "⚠ v1.8.0 changes the database (1 migration): a code rollback will not undo it"
+        ) && text.contains("migrations: migrations/0003_orders.sql"),
         "{text}"
     );
     assert!(text.contains("backup bk-77 recorded"), "{text}");

@@ -340,3 +340,37 @@ fn a_columns_note_below_its_rows_ends_with_an_ellipsis_when_cut() {
     }
     assert!(saw > 0, "the note shows at some size");
 }
+
+#[test]
+fn a_promote_dialog_cut_at_80x24_still_says_the_release_changes_the_database() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        p.release = Some(crate::engine::ReleaseFacts {
+            migrations: vec!["migrations/0003_orders.sql".into()],
+            migration_release: true,
+            ..crate::engine::ReleaseFacts::default()
+        });
+        let plan = p.promotion.as_mut().unwrap();
+        for i in 0..6 {
+            plan.gates.push(Gate {
+                name: format!("warn{i}"),
+                ok: false,
+                detail: "outside the low-traffic window, on a weekend, with the on-call rotation changing hands at noon".into(),
+                severity: GateSeverity::Warn,
+            });
+        }
+    });
+    for k in ['p', 'a'] {
+        key(&mut s, k);
+        let text = screen(&s, 80, 24);
+        let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains(
+                "v1.8.0 changes the database (1 migration): a code rollback will not undo it"
+            ),
+            "'{k}': the migration warning stays on screen whatever the body loses:\n{text}"
+        );
+        code(&mut s, crossterm::event::KeyCode::Esc);
+    }
+}

@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 4] = [V1, V2, V3, V4];
+const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -206,16 +206,53 @@ BEGIN
 END $$;
 "#;
 
-/// V4: the chain checkpoint guarded like the log it vouches for. It is
+/// Version 4: what keeps a status read's cost to what the view shows, not
+/// the history behind it (`status.rs`). Indexes on an environment's
+/// decisions about given versions (in the audit log and in the approvals
+/// table that indexes it); and the deploys and rollbacks still without
+/// outcome, kept by a trigger as the audit log grows — a started one goes
+/// in, its outcome takes it out — instead of looked for in the whole log
+/// on every read (`Store::unfinished` still reads the log itself; the
+/// suites hold both to the same answer). The trigger's function runs with
+/// its owner's rights (SECURITY DEFINER, its search path pinned), so the
+/// team's role needs only SELECT on that table; a trigger only moves ids
+/// of records the role was allowed to append.
+const V4: &str = r#"
+CREATE INDEX shipdeck_audit_decisions ON shipdeck_audit (env, version, id)
+    WHERE finishes IS NULL AND outcome = 'succeeded' AND action IN ('approve', 'reject');
+CREATE INDEX shipdeck_approvals_version ON shipdeck_approvals (env, version, id);
+CREATE TABLE shipdeck_unfinished (id BIGINT PRIMARY KEY);
+INSERT INTO shipdeck_unfinished (id)
+    SELECT s.id FROM shipdeck_audit s
+    WHERE s.finishes IS NULL AND s.outcome = 'started' AND s.action IN ('promote', 'rollback')
+      AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = s.id);
+CREATE FUNCTION shipdeck_track_unfinished() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    IF NEW.finishes IS NOT NULL THEN
+        DELETE FROM public.shipdeck_unfinished WHERE id = NEW.finishes;
+    ELSE
+        INSERT INTO public.shipdeck_unfinished (id) VALUES (NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER shipdeck_audit_unfinished AFTER INSERT ON shipdeck_audit
+    FOR EACH ROW WHEN (NEW.finishes IS NOT NULL
+        OR (NEW.outcome = 'started' AND NEW.action IN ('promote', 'rollback')))
+    EXECUTE FUNCTION shipdeck_track_unfinished();
+"#;
+
+/// Version 5: the chain checkpoint guarded like the log it vouches for. It is
 /// one row that only moves forward, and is dropped (by a walk that found
 /// the chain broken) only once an integrity event names it, so that no
 /// role with the documented grants can roll it back, forge it in place or
 /// remove it without a trace — a rewrite of the log that re-hashes the
 /// chain is caught by the checkpoint, which must therefore not be quietly
 /// replaceable. (A role that owns the tables can drop the triggers; every
-/// process reports missing ones.)
-const V4: &str = r#"
-CREATE FUNCTION shipdeck_checkpoint_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+/// process reports missing ones.) Written to run again safely, as a store
+/// set back to an earlier version is brought forward again.
+const V5: &str = r#"
+CREATE OR REPLACE FUNCTION shipdeck_checkpoint_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF NEW.id <= OLD.id OR NEW.one <> OLD.one THEN
@@ -229,6 +266,8 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$;
+DROP TRIGGER IF EXISTS shipdeck_checkpoint_guard ON shipdeck_chain_checkpoint;
+DROP TRIGGER IF EXISTS shipdeck_checkpoint_no_truncate ON shipdeck_chain_checkpoint;
 CREATE TRIGGER shipdeck_checkpoint_guard BEFORE UPDATE OR DELETE ON shipdeck_chain_checkpoint
     FOR EACH ROW EXECUTE FUNCTION shipdeck_checkpoint_guard();
 CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain_checkpoint
@@ -239,7 +278,7 @@ CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain
 pub(super) const AUDIT_TRIGGERS: [&str; 2] =
     ["shipdeck_audit_no_update", "shipdeck_audit_no_truncate"];
 
-/// The chain checkpoint's guards (V4), checked for beside them.
+/// The chain checkpoint's guards (V5), checked for beside them.
 pub(super) const CHECKPOINT_TRIGGERS: [&str; 2] = [
     "shipdeck_checkpoint_guard",
     "shipdeck_checkpoint_no_truncate",

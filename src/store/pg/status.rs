@@ -38,14 +38,39 @@ fn lock_json(key: &str) -> String {
     )
 }
 
+/// The versions whose decisions an environment's view can use (see
+/// [`crate::store::decisions_about`]): those of its `$3` recent deploys and
+/// those asked about (`$5`, `$6` pairs).
+const ASKED: &str = "(SELECT r.version FROM (SELECT x.version FROM shipdeck_deploys x
+        WHERE x.env = e.env ORDER BY x.id DESC LIMIT $3::bigint) r
+      UNION SELECT q.version FROM q WHERE q.env = e.env)";
+
 /// `$1` envs, `$2` their watch keys, `$3` how many recent deploys, `$4`
-/// presence's freshness.
+/// presence's freshness, `$5`/`$6` (env, version) pairs the decisions are
+/// asked about besides the recent deploys'.
+///
+/// Every part is an index probe bounded by what the view shows, not by the
+/// history (schema version 4): the latest deploy of each environment (a
+/// skip scan over the environments, then the newest of each), the recent
+/// deploys, the decisions about the versions above (in the audit log and
+/// in the approvals table, compared; each version one probe of an index
+/// on (env, version), OFFSET 0 keeping the planner from turning it into a
+/// scan of the environment's decisions), and the unfinished deploys (the
+/// ids the trigger of schema version 4 keeps, each checked against the
+/// log itself).
 static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH e AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(env, watch, ord))
+        "WITH e AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS e(env, watch, ord)),
+  q AS (SELECT * FROM unnest($5::text[], $6::text[]) AS q(env, version))
 SELECT json_build_object(
-  'latest', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM shipdeck_deploys d
-      WHERE d.id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env)), '[]'),
+  'latest', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM
+      (WITH RECURSIVE names(env) AS (
+          (SELECT n.env FROM shipdeck_deploys n ORDER BY n.env LIMIT 1)
+          UNION ALL
+          SELECT (SELECT n.env FROM shipdeck_deploys n WHERE n.env > names.env ORDER BY n.env LIMIT 1)
+          FROM names WHERE names.env IS NOT NULL)
+       SELECT l.* FROM names CROSS JOIN LATERAL (SELECT * FROM shipdeck_deploys x
+           WHERE x.env = names.env ORDER BY x.id DESC LIMIT 1) l) d), '[]'),
   'present', COALESCE((SELECT json_agg(json_build_object('host', p.host, 'pid', p.pid, 'actor', p.actor,
       'since', p.since, 'last_seen', p.last_seen) ORDER BY p.since, p.host, p.pid)
       FROM shipdeck_presence p WHERE p.last_seen >= $4::text), '[]'),
@@ -59,19 +84,21 @@ SELECT json_build_object(
           FROM shipdeck_monitor_runs m WHERE m.env = e.env ORDER BY m.id DESC LIMIT 1),
       'decisions', COALESCE((SELECT json_agg(json_build_object('action', a.action, 'version', a.version,
           'actor', a.actor, 'at', a.at, 'note', a.note, 'detail', a.detail) ORDER BY a.id)
-          FROM shipdeck_audit a WHERE a.env = e.env AND a.finishes IS NULL AND a.outcome = 'succeeded'
-            AND a.action IN ('approve', 'reject')), '[]'),
+          FROM {ASKED} v(version) CROSS JOIN LATERAL (SELECT * FROM shipdeck_audit a
+            WHERE a.env = e.env AND a.version = v.version AND a.finishes IS NULL
+              AND a.outcome = 'succeeded' AND a.action IN ('approve', 'reject') OFFSET 0) a), '[]'),
       'indexed', COALESCE((SELECT json_agg(json_build_array(x.version, x.decision, x.actor, x.at) ORDER BY x.id)
-          FROM shipdeck_approvals x WHERE x.env = e.env), '[]')
+          FROM {ASKED} v(version) CROSS JOIN LATERAL (SELECT * FROM shipdeck_approvals x
+            WHERE x.env = e.env AND x.version = v.version OFFSET 0) x), '[]')
   ) ORDER BY e.ord) FROM e), '[]'),
   'unfinished', COALESCE((SELECT json_agg(json_build_object('id', u.id, 'at', u.at, 'actor', u.actor,
       'action', u.action, 'env', u.env, 'version', u.version, 'from_version', u.from_version,
       'superseded_by', (SELECT MIN(l.id) FROM shipdeck_audit l
           WHERE l.env = u.env AND l.id > u.id AND l.finishes IS NULL
             AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))) ORDER BY u.id)
-      FROM shipdeck_audit u
-      WHERE u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
-        AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id)), '[]'),
+      FROM (SELECT o.id FROM shipdeck_unfinished o OFFSET 0) o CROSS JOIN LATERAL (SELECT * FROM shipdeck_audit u
+          WHERE u.id = o.id AND u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
+            AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id) OFFSET 0) u), '[]'),
   'key', json_build_array((SELECT MAX(id) FROM shipdeck_audit),
       (SELECT last FROM shipdeck_audit_seq WHERE one = 1))
 )::text",
@@ -173,12 +200,19 @@ impl PgStore {
     ) -> Result<StatusReads, StoreError> {
         let names: Vec<&str> = envs.iter().map(|k| k.env).collect();
         let watches: Vec<&str> = envs.iter().map(|k| k.watch).collect();
+        let (asked_envs, asked): (Vec<&str>, Vec<&str>) = envs
+            .iter()
+            .flat_map(|k| k.versions.iter().map(|v| (k.env, v.as_str())))
+            .unzip();
         let recent = i64::try_from(recent).unwrap_or(i64::MAX);
         let fresh = ts(fresh_since);
         let doc: String = self.with(true, |s| {
             let st = s.st(&STATUS_SQL)?;
             s.client
-                .query_one(&st, &[&names, &watches, &recent, &fresh])?
+                .query_one(
+                    &st,
+                    &[&names, &watches, &recent, &fresh, &asked_envs, &asked],
+                )?
                 .try_get(0)
         })?;
         let snap: Snap = serde_json::from_str(&doc)

@@ -67,9 +67,14 @@ pub fn target_record(state: &State, env: &str, version: &Version) -> String {
     out
 }
 
-/// A migration release, flagged in the promote and approval dialogs: which
-/// paths, and the backup taken for it (when one is recorded).
-fn migration_lines(state: &State, env: &str, version: &Version) -> Vec<Line<'static>> {
+/// A migration release, flagged in the promote and approval dialogs: a
+/// one-line warning the dialog always keeps on screen (with its keys), and
+/// the details (which paths, the backup taken for it) that its body may cut.
+fn migration_lines(
+    state: &State,
+    env: &str,
+    version: &Version,
+) -> (Option<Line<'static>>, Vec<Line<'static>>) {
     let t = &state.theme;
     let Some(r) = state
         .env_status(env)
@@ -77,26 +82,27 @@ fn migration_lines(state: &State, env: &str, version: &Version) -> Vec<Line<'sta
         .and_then(|e| e.release.as_ref())
         .filter(|r| r.migration_release)
     else {
-        return Vec::new();
+        return (None, Vec::new());
     };
-    let mut out = vec![Line::styled(
+    let n = r.migrations.len();
+    let warning = Line::styled(
         format!(
-            "⚠ {version} changes the database: {}",
-            r.migrations.join(", ")
+            "⚠ {version} changes the database ({n} migration{}): a code rollback will not undo it",
+            if n == 1 { "" } else { "s" }
         ),
         t.warn,
-    )];
-    out.push(Line::styled(
-        "  a code rollback will not undo it (the schema stays as it is)",
+    );
+    let mut details = vec![Line::styled(
+        format!("  migrations: {}", r.migrations.join(", ")),
         t.dim,
-    ));
+    )];
     if let Some(b) = &r.backup {
-        out.push(Line::styled(
+        details.push(Line::styled(
             format!("  backup {} recorded {}", b.id, format::timestamp(b.at)),
             t.dim,
         ));
     }
-    out
+    (Some(warning), details)
 }
 
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
@@ -147,6 +153,8 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 .unwrap_or_default()
                 .promote_words(version, live);
             lines.push(Line::styled(how, t.text));
+            let (db, db_details) = migration_lines(state, env, version);
+            lines.extend(db_details);
             if !skips.is_empty() {
                 lines.push(Line::styled(format!("skips: {}", skips.join(", ")), t.warn));
             }
@@ -154,7 +162,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
             let facts = state.env_status(env);
-            lines.extend(migration_lines(state, env, version));
+            tail.extend(db);
             tail.extend(changed_since_opened(state, env, current.as_ref()));
             if *production {
                 tail.push(Line::styled("This deploys to PRODUCTION.", t.error));
@@ -210,7 +218,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             if *decision == Decision::NoGo {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
             }
-            lines.extend(migration_lines(state, env, version));
+            let (db, db_details) = migration_lines(state, env, version);
+            lines.extend(db_details);
+            tail.extend(db);
             // The approval stage's own evidence, for the one giving the Go.
             if let Some(v) = state
                 .env_status(env)
