@@ -216,13 +216,16 @@ fn judge_recent(i: &StageInput<'_>, elapsed: f64, metric: Option<Metric>) -> Opt
         fed.push(shifted);
     }
     let v = d.verdict().clone();
+    let usable = |s: &&Sample| s.requests.is_finite() && s.errors.is_finite();
+    let win: Vec<&Sample> = fed.iter().filter(usable).collect();
     let state = match v.kind {
+        // A regression is never taken back on a few scattered samples: the
+        // recent ones must cover the window as the source's steps allow.
+        _ if !covers(&win, span, source_step(i.baseline)) => StageState::InsufficientData,
         VerdictKind::Regression => StageState::Regression,
         VerdictKind::Healthy => StageState::Healthy,
         VerdictKind::Collecting | VerdictKind::InsufficientData => StageState::InsufficientData,
     };
-    let usable = |s: &&Sample| s.requests.is_finite() && s.errors.is_finite();
-    let win: Vec<&Sample> = fed.iter().filter(usable).collect();
     let words = match state {
         StageState::Regression => compare(&d.baseline(), &win, v.metric.or(metric)),
         StageState::Healthy => compare(&d.baseline(), &win, metric),
@@ -234,6 +237,39 @@ fn judge_recent(i: &StageInput<'_>, elapsed: f64, metric: Option<Metric>) -> Opt
         format!("{words} over the last {}", fmt_duration(span))
     };
     Some(RecentCheck { state, summary })
+}
+
+/// The metrics source's step, as the baseline's samples are spaced (their
+/// median spacing); none with fewer than two samples.
+fn source_step(baseline: &[Sample]) -> Option<f64> {
+    let mut gaps: Vec<f64> = baseline
+        .windows(2)
+        .map(|w| w[1].t - w[0].t)
+        .filter(|g| g.is_finite() && *g > 0.0)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_by(f64::total_cmp);
+    Some(gaps[gaps.len() / 2])
+}
+
+/// Whether samples at `t` in (0, span] cover the span: no stretch without
+/// one (the span's ends included) longer than a fifth of it, or than one
+/// and a half of the source's steps when those are coarser.
+fn covers(win: &[&Sample], span: f64, step: Option<f64>) -> bool {
+    if win.is_empty() {
+        return false;
+    }
+    let allowed = (span / 5.0).max(1.5 * step.unwrap_or(0.0));
+    let mut last = 0.0;
+    for s in win {
+        if s.t - last > allowed {
+            return false;
+        }
+        last = s.t;
+    }
+    span - last <= allowed
 }
 
 /// "error rate 3.9% vs 0.3% before (12x)": the window since the go-live
@@ -388,6 +424,20 @@ mod tests {
             v.recent.map(|r| r.state),
             Some(StageState::InsufficientData)
         );
+        // One recent sample (a single `status` scraped it, nothing since)
+        // does not take a regression back, nor does a window half empty.
+        let mut one = early.clone();
+        one.extend(steps(7190, 7200, 0.003, 120.0));
+        let mut half = early.clone();
+        half.extend(steps(6300, 7200, 0.003, 120.0));
+        for (what, win) in [("one sample", one), ("half the window", half)] {
+            let v = judge_stage(&input(&base, &win, 7200));
+            assert_eq!(
+                v.recent.map(|r| r.state),
+                Some(StageState::InsufficientData),
+                "{what}"
+            );
+        }
         // Live for less than a window: the verdict is already about now.
         let v = judge_stage(&input(&base, &steps(10, 600, 0.039, 125.0), 600));
         assert_eq!(v.recent, None);
