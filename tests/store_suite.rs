@@ -1129,6 +1129,106 @@ mod checkpoint_tamper {
         assert_eq!(raw.checkpoint().map(|c| c.1), Some("forged".to_string()));
     }
 
+    /// Records `from` on rewritten (`detail` of `at`) and rehashed.
+    fn rehash_from(raw: &Raw, at: i64) -> String {
+        let mut prev = String::new();
+        let mut sql = String::new();
+        for mut r in raw.rows() {
+            if r.id == at {
+                r.detail = "nothing happened".into();
+            }
+            let h = r.compute_hash(&prev);
+            sql.push_str(&format!(
+                "UPDATE {} SET detail = '{}', prev_hash = '{prev}', hash = '{h}' WHERE id = {};\n",
+                raw.audit(),
+                r.detail,
+                r.id
+            ));
+            prev = h;
+        }
+        sql
+    }
+
+    /// A running console (one handle) sees a disputed checkpoint, and once
+    /// the owner deleted it (README's remedy), reads the chain clean again
+    /// without a restart: the report it remembers is of the checkpoint too.
+    #[test]
+    fn postgres_a_repaired_dispute_reads_clean_on_the_same_handle() {
+        let (raw, open) = pg();
+        let writer = open();
+        for i in 0..2 {
+            start(&*writer, "staging", t(i));
+        }
+        assert_eq!(writer.integrity(), None);
+        let table = raw.checkpoint_table();
+        let (cp_id, _) = raw.checkpoint().expect("a checkpoint after a walk");
+        raw.unguarded(&format!("UPDATE {table} SET hash = 'forged'"));
+        // The console opened on the disputed store.
+        let s = open();
+        let why = s.integrity().expect("the dispute is reported");
+        assert!(why.contains(&format!("record #{cp_id}")), "{why}");
+        assert!(refused(&*s).contains(&format!("record #{cp_id}")));
+        // The owner, having investigated, deletes the disputed checkpoint.
+        raw.unguarded(&format!("DELETE FROM {table}"));
+        // The console's status read (one round trip) and its integrity read.
+        let keys = [shipdeck::store::EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+            versions: &[],
+        }];
+        let status = s.status_reads(&keys, 5, t(10), t(0)).unwrap();
+        assert_eq!(
+            status.integrity, None,
+            "the repair is seen without a restart"
+        );
+        assert_eq!(s.integrity(), None, "the repair is seen without a restart");
+        assert!(s.verify().unwrap().intact());
+        start(&*s, "staging", t(5));
+        assert_eq!(s.integrity(), None);
+    }
+
+    /// A store restored from a backup (or failed over to a replica that
+    /// lagged) is behind what a running console walked: its own memory of
+    /// the head is no evidence of anything and is dropped; the stored
+    /// checkpoint's disagreement still is.
+    #[test]
+    fn postgres_a_store_restored_to_an_earlier_state_is_not_tampered() {
+        let (raw, open) = pg();
+        let s = open();
+        for i in 0..2 {
+            start(&*s, "staging", t(i));
+        }
+        assert_eq!(s.integrity(), None);
+        let (cp_id, _) = raw.checkpoint().expect("a checkpoint after a walk");
+        assert!((1..=2).contains(&cp_id), "{cp_id}");
+        // Two more: the handle's head is #4, the stored checkpoint stays
+        // where it was (PostgreSQL moves it every 64 records).
+        for i in 2..4 {
+            start(&*s, "staging", t(i));
+        }
+        assert_eq!(s.integrity(), None);
+        assert_eq!(raw.checkpoint().map(|c| c.0), Some(cp_id));
+        // Restored to the backup taken at #2.
+        raw.unguarded(&format!(
+            "DELETE FROM shipdeck_unfinished WHERE id > 2;
+             DELETE FROM {audit} WHERE id > 2;
+             ALTER TABLE shipdeck_audit_seq DISABLE TRIGGER USER;
+             UPDATE shipdeck_audit_seq SET last = 2;
+             ALTER TABLE shipdeck_audit_seq ENABLE TRIGGER USER",
+            audit = raw.audit()
+        ));
+        assert_eq!(s.integrity(), None, "a restore is not tampering");
+        assert!(s.verify().unwrap().intact());
+        start(&*s, "staging", t(9));
+        assert_eq!(s.integrity(), None);
+        // A genuine rewrite of the stored checkpoint's record is still
+        // caught (by a fresh walk: a handle's cached report is of the key).
+        raw.unguarded(&rehash_from(&raw, cp_id));
+        let at = format!("record #{cp_id}");
+        let why = open().integrity().expect("the rewrite is caught");
+        assert!(why.contains(&at), "{why}");
+    }
+
     #[test]
     fn sqlite_a_rehashed_rewrite_is_caught_by_the_checkpoint() {
         let (_dir, raw, open) = sqlite();

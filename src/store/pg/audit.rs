@@ -128,7 +128,15 @@ impl PgStore {
                 .stored_checkpoint
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            self.move_checkpoint(stored, id, &hash);
+            if let Some(cp) = self.move_checkpoint(stored, id, &hash)
+                && let Some(ver) = self
+                    .verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_mut()
+            {
+                ver.cp = Some(cp);
+            }
         }
         Ok(id)
     }
@@ -214,14 +222,30 @@ impl PgStore {
             None => (0, None),
         };
         // The key this process last judged: nothing added, no rows needed.
-        let (known_max, known_last) = match &mine {
-            Some((ver, _)) => (ver.key.0, ver.key.1),
-            None => (None, -1),
+        // (The stored checkpoint is part of it: the owner deleting a
+        // disputed one changes nothing else.)
+        let (known_max, known_last, known_cp_id, known_cp_hash) = match &mine {
+            Some((ver, _)) => (
+                ver.key.0,
+                ver.key.1,
+                ver.cp.as_ref().map(|c| c.id),
+                ver.cp.as_ref().map(|c| c.hash.clone()),
+            ),
+            None => (None, -1, None, None),
         };
         let rows = self.with(true, |s| {
             let st = s.st(CHAIN_STATE)?;
-            s.client
-                .query(&st, &[&mine_id, &mine_hash, &known_max, &known_last])
+            s.client.query(
+                &st,
+                &[
+                    &mine_id,
+                    &mine_hash,
+                    &known_max,
+                    &known_last,
+                    &known_cp_id,
+                    &known_cp_hash,
+                ],
+            )
         })?;
         let first = rows
             .first()
@@ -244,6 +268,7 @@ impl PgStore {
             .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
         if let Some((ver, _)) = &mine
             && ver.key == key
+            && ver.cp == stored
         {
             return Ok(ver.report.clone());
         }
@@ -272,12 +297,12 @@ impl PgStore {
             .filter(|c| c.id > start)
             .collect();
         if !passed_over.is_empty() {
-            return self.chain_report_slow(mine.and_then(|(_, cp)| cp));
+            return self.chain_report_slow(mine_cp);
         }
         let from = match from_id {
             None => None,
             Some(id) => {
-                let cp = [mine_cp, stored]
+                let cp = [mine_cp, stored.clone()]
                     .into_iter()
                     .flatten()
                     .find(|c| c.id == id)
@@ -300,14 +325,15 @@ impl PgStore {
                 Some(cp)
             }
         };
-        Ok(self.judge(from, &audit, key, warnings, None))
+        Ok(self.judge(from, &audit, key, stored, warnings, None))
     }
 
     /// [`Self::chain_report`] the slow way: every candidate held against
-    /// its record on its own. One that disagrees with its record is a
-    /// dispute and the chain reads broken there (the whole log is walked
-    /// for the rest, and the stored checkpoint is left as it is: it is the
-    /// evidence); otherwise the walk starts from the furthest.
+    /// its record on its own. A stored checkpoint that disagrees with its
+    /// record is a dispute and the chain reads broken there (the whole log
+    /// is walked for the rest, and the stored checkpoint is left as it is:
+    /// it is the evidence); this process's own (`mine`) that disagrees is
+    /// dropped; the walk starts from the furthest left.
     pub(super) fn chain_report_slow(
         &self,
         mine: Option<chain::Checkpoint>,
@@ -320,20 +346,20 @@ impl PgStore {
             id: r.get(0),
             hash: r.get(1),
         });
-        let mut candidates: Vec<chain::Checkpoint> = [mine, stored].into_iter().flatten().collect();
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
-        let mut dispute: Option<chain::Broken> = None;
-        for cp in &candidates {
-            if let Some(d) = self.dispute(cp)?
-                && dispute.as_ref().is_none_or(|b| d.id < b.id)
-            {
-                dispute = Some(d);
-            }
+        // Only the stored checkpoint's disagreement is evidence: this
+        // process's own one may be ahead of a store restored from a backup
+        // or failed over to a lagging replica, and is dropped silently.
+        if let Some(cp) = &stored
+            && let Some(d) = self.dispute(cp)?
+        {
+            return self.walk_chain(None, Some(d));
         }
-        match dispute {
-            Some(d) => self.walk_chain(None, Some(d)),
-            None => self.walk_chain(candidates.into_iter().next(), None),
-        }
+        let mine = match mine {
+            Some(cp) if self.dispute(&cp)?.is_none() => Some(cp),
+            _ => None,
+        };
+        let from = [mine, stored].into_iter().flatten().max_by_key(|c| c.id);
+        self.walk_chain(from, None)
     }
 
     /// How the checkpoint stands against the record at its id
@@ -395,10 +421,16 @@ impl PgStore {
     }
 
     /// Store `head` (record `id`, intact as walked) as the chain's
-    /// checkpoint when the stored one lags [`CHECKPOINT_EVERY`] behind.
-    pub(super) fn move_checkpoint(&self, stored: Option<i64>, id: i64, head: &str) {
+    /// checkpoint when the stored one lags [`CHECKPOINT_EVERY`] behind;
+    /// the new checkpoint when this stored it.
+    pub(super) fn move_checkpoint(
+        &self,
+        stored: Option<i64>,
+        id: i64,
+        head: &str,
+    ) -> Option<chain::Checkpoint> {
         if stored.is_some_and(|s| id - s < CHECKPOINT_EVERY) {
-            return;
+            return None;
         }
         // Its commit need not wait for the disk (a lost checkpoint only
         // costs a longer walk), so that the processes moving it at once do
@@ -413,15 +445,20 @@ impl PgStore {
             s.client.execute(&st, &[&id, &head, &ts(Utc::now())])
         });
         match saved {
-            Ok(_) => {
+            Ok(n) => {
                 *self
                     .stored_checkpoint
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(id)
+                    .unwrap_or_else(|p| p.into_inner()) = Some(id);
+                (n == 1).then(|| chain::Checkpoint {
+                    id,
+                    hash: head.to_string(),
+                })
             }
             // Only a cost: the next process walks from the older checkpoint.
             Err(e) => {
-                tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe)
+                tracing::debug!("store {}: checkpoint not saved: {e}", self.target.describe);
+                None
             }
         }
     }
@@ -434,7 +471,7 @@ impl PgStore {
         dispute: Option<chain::Broken>,
     ) -> Result<ChainReport, StoreError> {
         let after = from.as_ref().map(|c| c.id).unwrap_or(0);
-        let (rows, key, warnings) = self.with(true, |s| {
+        let (rows, key, stored, warnings) = self.with(true, |s| {
             let rows_st = s.st(
                 "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash
                  FROM shipdeck_audit WHERE id > $1 ORDER BY id",
@@ -443,6 +480,7 @@ impl PgStore {
                 "SELECT (SELECT MAX(id) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq WHERE one = 1)",
             )?;
             let ev_st = s.st("SELECT at, what FROM shipdeck_integrity_events ORDER BY id")?;
+            let cp_st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
             // One snapshot: the rows, the counter and the events agree.
             let mut tx = s
                 .client
@@ -453,20 +491,24 @@ impl PgStore {
             let rows = tx.query(&rows_st, &[&after])?;
             let k = tx.query_one(&key_st, &[])?;
             let key: (Option<i64>, i64) = (k.get(0), k.get::<_, Option<i64>>(1).unwrap_or(0));
+            let stored = tx.query_opt(&cp_st, &[])?.map(|r| chain::Checkpoint {
+                id: r.get(0),
+                hash: r.get(1),
+            });
             let warnings: Vec<String> = tx
                 .query(&ev_st, &[])?
                 .iter()
                 .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
                 .collect();
             tx.commit()?;
-            Ok((rows, key, warnings))
+            Ok((rows, key, stored, warnings))
         })?;
         let rows = rows
             .iter()
             .map(|r| self.chain_row(r))
             .collect::<Result<Vec<_>, _>>()
             .map_err(unreadable_log)?;
-        Ok(self.judge(from, &rows, key, warnings, dispute))
+        Ok(self.judge(from, &rows, key, stored, warnings, dispute))
     }
 
     /// Judge `rows`, the records after `from`, remember the result, and
@@ -478,6 +520,7 @@ impl PgStore {
         from: Option<chain::Checkpoint>,
         rows: &[ChainRow],
         key: (Option<i64>, i64),
+        cp: Option<chain::Checkpoint>,
         warnings: Vec<String>,
         dispute: Option<chain::Broken>,
     ) -> ChainReport {
@@ -492,13 +535,17 @@ impl PgStore {
             .stored_checkpoint
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        // The stored checkpoint once this is done, as far as this knows.
+        let mut cp = cp;
         if disputed {
             // Keep the evidence.
         } else if report.broken.is_none()
             && let Some(head) = &report.head
         {
             let id = report.records as i64;
-            self.move_checkpoint(stored, id, head);
+            if let Some(moved) = self.move_checkpoint(stored, id, head) {
+                cp = Some(moved);
+            }
         } else if let Some(b) = &report.broken {
             // A broken chain vouches for nothing: every later check walks
             // the whole log. The checkpoint goes with an integrity event
@@ -516,6 +563,9 @@ impl PgStore {
                 tx.execute("DELETE FROM shipdeck_chain_checkpoint", &[])?;
                 tx.commit()
             });
+            if dropped.is_ok() {
+                cp = None;
+            }
             if let Err(e) = dropped {
                 tracing::warn!(
                     "store {}: checkpoint not dropped: {e}",
@@ -525,6 +575,7 @@ impl PgStore {
         }
         *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
             key,
+            cp,
             report: report.clone(),
         });
         report

@@ -89,6 +89,10 @@ struct LockSession {
 #[derive(Clone)]
 struct Verified {
     key: (Option<i64>, i64),
+    /// The stored checkpoint as it stood when `report` was made (or as
+    /// this process then set it): with the key, what the report is of. The
+    /// owner deleting a disputed checkpoint changes nothing else.
+    cp: Option<chain::Checkpoint>,
     report: ChainReport,
 }
 
@@ -505,7 +509,8 @@ const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid
 /// the furthest of this process's head (`$1`, `$2`) and the stored
 /// checkpoint whose record still carries that hash — and the integrity
 /// events (first row only); then the records from that id on, one a row
-/// (none when the key still equals `$3`, `$4`: nothing was added).
+/// (none when the key still equals `$3`, `$4` and the stored checkpoint
+/// `$5`, `$6`: nothing was added, nothing repaired).
 const CHAIN_STATE: &str = "WITH k AS (
     SELECT (SELECT MAX(id) FROM shipdeck_audit) AS max_id,
            (SELECT last FROM shipdeck_audit_seq WHERE one = 1) AS last,
@@ -518,7 +523,8 @@ const CHAIN_STATE: &str = "WITH k AS (
   w AS (
     SELECT a.* FROM shipdeck_audit a, k, f
     WHERE a.id >= COALESCE(f.from_id, 0)
-      AND NOT (k.max_id IS NOT DISTINCT FROM $3::bigint AND COALESCE(k.last, 0) = $4::bigint))
+      AND NOT (k.max_id IS NOT DISTINCT FROM $3::bigint AND COALESCE(k.last, 0) = $4::bigint
+               AND k.cp_id IS NOT DISTINCT FROM $5::bigint AND k.cp_hash IS NOT DISTINCT FROM $6::text))
 SELECT k.max_id, k.last, k.cp_id, k.cp_hash, f.from_id,
        CASE WHEN row_number() OVER (ORDER BY w.id) = 1 THEN
            (SELECT json_agg(json_build_array(e.at, e.what) ORDER BY e.id)
@@ -1128,13 +1134,17 @@ impl PgStore {
     /// [`Store::integrity`] for a chain whose key (highest id, counter) a
     /// status read just saw: the report this process made of that very
     /// key when it has one, else a walk.
-    pub(super) fn integrity_given(&self, key: (Option<i64>, i64)) -> Option<String> {
+    pub(super) fn integrity_given(
+        &self,
+        key: (Option<i64>, i64),
+        cp: Option<chain::Checkpoint>,
+    ) -> Option<String> {
         let known = self
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .filter(|v| v.key == key)
+            .filter(|v| v.key == key && v.cp == cp)
             .map(|v| v.report.clone());
         self.integrity_of(known.map_or_else(|| self.chain_report(), Ok))
     }

@@ -100,7 +100,8 @@ SELECT json_build_object(
           WHERE u.id = o.id AND u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
             AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id) OFFSET 0) u), '[]'),
   'key', json_build_array((SELECT MAX(id) FROM shipdeck_audit),
-      (SELECT last FROM shipdeck_audit_seq WHERE one = 1))
+      (SELECT last FROM shipdeck_audit_seq WHERE one = 1)),
+  'cp', (SELECT json_build_array(c.id, c.hash) FROM shipdeck_chain_checkpoint c WHERE c.one = 1)
 )::text",
         lock_env = lock_json("e.env"),
         lock_watch = lock_json("e.watch"),
@@ -115,6 +116,8 @@ struct Snap {
     unfinished: Vec<UnfinishedJ>,
     /// The audit log's highest id and counter: the chain's key.
     key: (Option<i64>, Option<i64>),
+    /// The stored chain checkpoint (id, hash), part of what a report is of.
+    cp: Option<(i64, String)>,
 }
 
 #[derive(Deserialize)]
@@ -298,7 +301,11 @@ impl PgStore {
         // Last, as the engine asks: the decisions above may have noted a
         // disagreement. A chain nobody added to since this process judged
         // it needs no round trip of its own.
-        out.integrity = self.integrity_given((snap.key.0, snap.key.1.unwrap_or(0)));
+        out.integrity = self.integrity_given(
+            (snap.key.0, snap.key.1.unwrap_or(0)),
+            snap.cp
+                .map(|(id, hash)| crate::store::chain::Checkpoint { id, hash }),
+        );
         Ok(out)
     }
 
