@@ -1,11 +1,13 @@
 //! Signals at each step, against the real binary: SIGINT and SIGTERM
 //! delivered to `promote` (a) before the backend call, while it reads
-//! versions, (b) while the deploy is polling for the new version, (c) right
-//! after the deploy was observed, while it records; and to `watch` in the
+//! versions, (b) while the deploy is polling for the new version, (c) once
+//! the new version is in place while the deploy command has not returned
+//! (it blocks until killed); and to `watch` in the
 //! middle of its window. After each: the audit chain verifies, no action
 //! lacks an outcome (an interrupted one reads "unknown … interrupted"), no
 //! lock or watch claim is left held (the next `promote`/`watch` is not
-//! refused), and the process was not killed by the signal nor panicked.
+//! refused), and the process was not killed by the signal nor panicked:
+//! a promote exits 128 + the signal's number.
 //!
 //! The environments are commands over files, so that each step can be made
 //! slow on purpose and the signal lands where it is meant to.
@@ -21,10 +23,11 @@ use serde_json::Value;
 const SIGNALS: [&str; 2] = ["-INT", "-TERM"];
 
 /// dev runs `dev.txt`; prod runs `prod.txt`. Reading prod's version sleeps
-/// `read-delay` seconds (touching `reading` first, when there is one); when `signal-on-observe` exists and prod reports
-/// the version it names, the reader signals shipdeck just after answering.
-/// The deploy returns at once and writes the version `deploy-delay`
-/// seconds later (shipdeck polls meanwhile), touching `deploying`.
+/// `read-delay` seconds (touching `reading` first, when there is one).
+/// The deploy touches `deploying`; it returns at once and writes the
+/// version `deploy-delay` seconds later (shipdeck polls meanwhile) — or,
+/// when `deploy-block` exists, writes it at once and then blocks until
+/// killed.
 fn setup(home: &Home) {
     let p = home.path();
     std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
@@ -35,12 +38,7 @@ fn setup(home: &Home) {
 cd "$(dirname "$0")"
 if [ -f read-delay ]; then touch reading; fi
 sleep "$(cat read-delay 2>/dev/null || echo 0)"
-v=$(cat prod.txt)
-echo "$v"
-if [ -f signal-on-observe ] && [ "$v" = "$(cat observe-version)" ]; then
-  sig=$(cat signal-on-observe); rm -f signal-on-observe
-  (sleep 0.02; kill "$sig" "$PPID") >/dev/null 2>&1 &
-fi
+cat prod.txt
 "#,
     )
     .unwrap();
@@ -48,6 +46,11 @@ fi
         p.join("deploy-prod"),
         r#"#!/bin/sh
 cd "$(dirname "$0")"
+if [ -f deploy-block ]; then
+  echo "$1" > prod.txt
+  touch deploying
+  exec sleep 300
+fi
 touch deploying
 d=$(cat deploy-delay 2>/dev/null || echo 0)
 ( sleep "$d"; echo "$1" > prod.txt ) >/dev/null 2>&1 &
@@ -133,7 +136,7 @@ fn next_promote_goes_ahead(home: &Home, what: &str) {
         "read-delay",
         "reading",
         "deploy-delay",
-        "signal-on-observe",
+        "deploy-block",
         "deploying",
     ] {
         let _ = std::fs::remove_file(home.path().join(f));
@@ -181,26 +184,37 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
             kill(&c, sig);
             c
         }
-        "recording" => {
-            std::fs::write(p.join("deploy-delay"), "1").unwrap();
-            std::fs::write(p.join("observe-version"), "v2.0.0").unwrap();
-            std::fs::write(p.join("signal-on-observe"), sig).unwrap();
-            home.spawn(&["promote", "prod", "--yes"])
+        "new version in place, deploy not returned" => {
+            std::fs::write(p.join("deploy-block"), "").unwrap();
+            let c = home.spawn(&["promote", "prod", "--yes"]);
+            wait_for("the deploy to start", Duration::from_secs(60), || {
+                p.join("deploying").exists()
+            });
+            kill(&c, sig);
+            c
         }
         other => unreachable!("{other}"),
     };
     let out = child.wait_with_output().unwrap();
     handled(&what, &out);
-    if step == "recording" {
-        assert!(
-            !p.join("signal-on-observe").exists(),
-            "{what}: the signal was sent when the new version was observed"
-        );
-    }
+    // Each step lasts until the signal cuts it short: the promote cannot
+    // have finished first.
+    let code = if sig == "-INT" { 130 } else { 143 };
+    assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
     let h = home.run(&["history", "--json"]).json();
-    let promote = h["entries"]
+    let record = h["entries"]
         .as_array()
         .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+        .cloned();
+    if step != "reading versions" {
+        let e = record.clone().unwrap_or(Value::Null);
+        assert_eq!(e["outcome"], "unknown", "{what}: {e}");
+        assert!(
+            e["detail"].as_str().unwrap_or("").contains("interrupted"),
+            "{what}: {e}"
+        );
+    }
+    let promote = record
         .map(|e| format!("{} ({})", e["outcome"], e["detail"]))
         .unwrap_or_else(|| "no record".into());
     println!(
@@ -222,7 +236,11 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
 #[test]
 fn signals_at_each_step_of_promote_leave_a_verified_log_and_no_lock() {
     let mut t = Tally::default();
-    for step in ["reading versions", "polling the deploy", "recording"] {
+    for step in [
+        "reading versions",
+        "polling the deploy",
+        "new version in place, deploy not returned",
+    ] {
         for sig in SIGNALS {
             promote_scenario(&mut t, step, sig);
         }
