@@ -415,3 +415,81 @@ deploy = {{ command = ["true"] }}
         );
     }
 }
+
+/// A PostgreSQL server that accepts connections and never answers: a
+/// connect to it waits for its own timeout. Its port, and how many
+/// connections it accepted so far.
+fn silent_postgres() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_signal_while_the_store_connects_or_migrates_ends_the_command() {
+    use std::sync::atomic::Ordering;
+    let (port, seen) = silent_postgres();
+    let home = Home::new();
+    let p = home.path();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    let envs = format!(
+        r#"project = "signals"
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = ["true"] }}
+"#,
+        dir = p.display()
+    );
+    // An embedded store to migrate from.
+    home.config(&envs);
+    home.run(&["status"]).expect_code(0);
+    let db = p.join("data/shipdeck/shipdeck.db");
+    assert!(db.exists(), "{}", db.display());
+    home.config(&format!(
+        "{envs}\n[store]\nurl = \"postgres://shipdeck@127.0.0.1:{port}/shipdeck\"\n"
+    ));
+    let from = format!("sqlite:{}", db.display());
+    let cases: [(&[&str], &str, i32); 3] = [
+        (&["status"], "-INT", 130),
+        (&["history"], "-TERM", 143),
+        (&["store", "migrate", "--from", &from], "-INT", 130),
+    ];
+    for (args, sig, code) in cases {
+        let what = format!("{args:?} connecting to a silent store, {sig}");
+        let before = seen.load(Ordering::SeqCst);
+        let mut c = home.spawn(args);
+        wait_for("the connect", Duration::from_secs(60), || {
+            seen.load(Ordering::SeqCst) > before
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        kill(&c, sig);
+        let t = Instant::now();
+        // Without a bound: the connect to a silent server waits forever
+        // (the command is killed when this fails).
+        wait_for("the command to end", Duration::from_secs(30), || {
+            c.try_wait().map(|s| s.is_some()).unwrap_or(true)
+        });
+        let took = t.elapsed();
+        let out = c.wait_with_output().unwrap();
+        handled(&what, &out);
+        assert!(took < Duration::from_secs(10), "{what}: took {took:?}");
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("interrupted by SIG"), "{what}: {stderr}");
+        if args[0] == "store" {
+            assert!(stderr.contains("one transaction"), "{what}: {stderr}");
+        }
+        println!("{what}: exit {code} after {took:?}");
+    }
+}

@@ -129,9 +129,19 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
     }
 }
 
-fn open_engine(explicit: Option<&Path>) -> Result<Engine, Failure> {
+/// Open the engine on a blocking thread: opening the store may wait
+/// (SQLite's busy wait, a PostgreSQL connect), and a stop signal must end
+/// the command meanwhile — the outer loop drops this future; the open left
+/// behind ends with the process, having changed nothing it would not redo.
+async fn open_engine(explicit: Option<&Path>) -> Result<Engine, Failure> {
     let cfg = load_config(explicit)?;
-    Ok(Engine::open(cfg)?)
+    match tokio::task::spawn_blocking(move || Engine::open(cfg)).await {
+        Ok(opened) => Ok(opened?),
+        Err(e) => Err(Failure {
+            code: 1,
+            message: format!("opening the store stopped: {e}"),
+        }),
+    }
 }
 
 fn parse_version(raw: Option<String>, flag: &str) -> Result<Option<Version>, Failure> {

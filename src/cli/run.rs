@@ -81,7 +81,7 @@ async fn demo(
 pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
     let cfg_path = cli.config.as_deref();
     let Some(command) = cli.command else {
-        let engine = open_engine(cfg_path)?;
+        let engine = open_engine(cfg_path).await?;
         return console(engine).await;
     };
     crate::logging::panic_if_forced("command");
@@ -115,13 +115,34 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     "--from {from:?}: give the embedded store as sqlite:PATH"
                 )));
             };
-            let r = crate::engine::migrate_store(&cfg, Path::new(path))?;
+            let url = cfg.store.url.clone();
+            let from_path = PathBuf::from(path);
+            // On a blocking thread, so that a stop signal ends the command
+            // while it connects or copies.
+            let copy =
+                tokio::task::spawn_blocking(move || crate::engine::migrate_store(&cfg, &from_path));
+            let r = tokio::select! {
+                biased;
+                done = copy => match done {
+                    Ok(r) => r?,
+                    Err(e) => {
+                        return Err(Failure {
+                            code: 1,
+                            message: format!("store migrate stopped: {e}"),
+                        });
+                    }
+                },
+                sig = interrupt::signalled() => {
+                    return Err(interrupt::failure(
+                        sig,
+                        "store migrate stopped. The copy is one transaction: unless it had just committed, the target is left as it was (run the command again: it copies, or says the target already holds the store)",
+                    ));
+                }
+            };
             if r.already {
                 println!(
                     "{}: already holds this store's {} audit records (chain head {}): nothing to do",
-                    cfg.store
-                        .url
-                        .as_deref()
+                    url.as_deref()
                         .map(crate::backends::show_url_public)
                         .unwrap_or_default(),
                     r.audit,
@@ -141,7 +162,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Status { json } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let status = engine.status().await;
             // The metric samples it kept.
             engine.settle(SETTLE).await;
@@ -165,7 +186,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             break_freeze,
             json,
         } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let version = parse_version(version, "--version")?;
             if break_freeze.as_deref().is_some_and(|r| r.trim().is_empty()) {
                 return Err(usage(
@@ -265,7 +286,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             version,
             json,
         } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let version = parse_version(version, "--version")?;
             let decision = if reject { Decision::NoGo } else { Decision::Go };
             let a = engine
@@ -286,7 +307,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Rollback { env, to, yes, json } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let to = parse_version(to, "--to")?;
             if !yes && !std::io::stdin().is_terminal() {
                 return Err(usage(format!(
@@ -427,7 +448,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let window = window
                 .map(|w| {
                     crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
@@ -449,7 +470,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::History {
             verify: true, json, ..
         } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let report = engine.verify_audit().await?;
             if json {
                 println!(
@@ -470,7 +491,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::History {
             env, limit, json, ..
         } => {
-            let engine = open_engine(cfg_path)?;
+            let engine = open_engine(cfg_path).await?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {
                 println!("{}", output::to_json(&serde_json::json!({"entries": h})));
