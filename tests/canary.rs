@@ -242,3 +242,30 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
     assert_ne!(after["action"], "canary_weight_zero", "{after}");
     assert_eq!(after["action"], "redeploy", "{after}");
 }
+
+#[test]
+fn a_canary_deploy_accepted_but_not_reported_in_time_is_unknown() {
+    // The fleet accepts the canary's deploy and takes a minute; the
+    // deploy's timeout is 2 s. The deploy was not cancelled and may still
+    // land: unknown, never failed (the rule every accepted deploy follows).
+    let fleet = Fleet::with_deploy_duration("60s");
+    let home = Home::new();
+    home.config(&config(&fleet, "3s").replace("timeout = \"30s\"", "timeout = \"2s\""));
+    let out = home.run(&["promote", "production", "--version", "v1.8.1", "--yes"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("the canary of production still reports")
+            && out
+                .stderr
+                .contains("may still land: look before deploying again"),
+        "{out:#?}"
+    );
+    let h = home.run(&["history", "production", "--json"]).json();
+    let promote = h["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(promote["outcome"], "unknown", "{h}");
+}

@@ -245,7 +245,7 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
         .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("interrupted"),
         "{out:?}"

@@ -153,23 +153,26 @@ fn a_version_endpoint_that_hangs_times_out() {
 }
 
 #[test]
-fn a_deploy_that_never_shows_up_fails_and_is_not_recorded() {
+fn a_webhook_deploy_that_never_shows_up_is_unknown_and_not_recorded() {
     let (home, fake) = setup(&[("dev", ok("v2")), ("prod", ok("v1"))]);
     let out = home.run(&["promote", "prod", "--yes"]);
     out.expect_code(1);
+    // The hook accepted it and shipdeck did not cancel it: it may still
+    // land, so neither done nor failed.
     assert!(
         out.stderr
-            .contains("prod: deploy of v2 not confirmed: prod still reports v1 after 2s"),
+            .contains("outcome unknown: prod still reports v1 after 2s")
+            && out.stderr.contains("look before deploying again"),
         "{out:#?}"
     );
     assert_eq!(fake.deploys.lock().unwrap().len(), 1);
     let body: serde_json::Value = serde_json::from_str(&fake.deploys.lock().unwrap()[0].1).unwrap();
     assert_eq!(body, serde_json::json!({"env": "prod", "version": "v2"}));
-    // The audit log says it failed; the deploy history has nothing.
+    // The audit log says unknown; the deploy history has nothing.
     let h = home.run(&["history", "--json"]).json();
     let e = &h["entries"][0];
     assert_eq!(e["action"], "promote");
-    assert_eq!(e["outcome"], "failed");
+    assert_eq!(e["outcome"], "unknown");
     assert_eq!(
         e["actor"],
         format!("tester@{}", gethostname::gethostname().to_string_lossy())

@@ -279,3 +279,121 @@ fn signals_mid_window_leave_a_verified_log_and_no_watch_claim() {
     );
     assert_eq!(t.tried, t.passed);
 }
+
+/// Whether process `pid` is gone (or a zombie waiting to be reaped).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S …": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The pid a command wrote into `file` in the home, once it did.
+fn pid_in(home: &Home, file: &str) -> String {
+    let p = home.path().join(file);
+    let mut pid = String::new();
+    wait_for(file, Duration::from_secs(60), || {
+        pid = std::fs::read_to_string(&p)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        !pid.is_empty()
+    });
+    pid
+}
+
+/// A command that leaves a grandchild (`sleep 100` in the background,
+/// waited for) and writes its pid into `file`: what a real deploy script or
+/// hook that starts a worker looks like.
+fn grandparent(home: &Home, file: &str) -> String {
+    format!(
+        r#"["sh", "-c", "sleep 100 & echo $! > {}/{file}; wait"]"#,
+        home.path().display()
+    )
+}
+
+#[test]
+fn an_interrupted_promote_kills_the_deploy_group_and_records_unknown() {
+    for (sig, code) in [("-INT", 130), ("-TERM", 143)] {
+        let home = Home::new();
+        let p = home.path();
+        std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
+        std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+        home.config(&format!(
+            r#"project = "signals"
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = {deploy}, timeout = "300s" }}
+"#,
+            dir = p.display(),
+            deploy = grandparent(&home, "deploy.pid"),
+        ));
+        let c = home.spawn(&["promote", "prod", "--yes"]);
+        let pid = pid_in(&home, "deploy.pid");
+        assert!(!gone(&pid), "the deploy's grandchild runs");
+        kill(&c, sig);
+        let out = c.wait_with_output().unwrap();
+        let what = format!("promote, deploy running, {sig}");
+        handled(&what, &out);
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("interrupted by SIG"), "{what}: {stderr}");
+        wait_for(
+            "the deploy's grandchild to be killed",
+            Duration::from_secs(20),
+            || gone(&pid),
+        );
+        let h = home.run(&["history", "--json"]).json();
+        let e = h["entries"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(e["outcome"], "unknown", "{what}: {e}");
+        assert!(
+            e["detail"].as_str().unwrap_or("").contains("interrupted"),
+            "{what}: {e}"
+        );
+        log_checks(&home, &what);
+        // The lock was released: prod is not shown as deploying.
+        let s = home.run(&["status", "--json"]).json();
+        assert_eq!(s["environments"][1]["state"], "idle", "{what}: {s}");
+    }
+}
+
+#[test]
+fn an_interrupted_status_kills_the_version_reader_group() {
+    for (sig, code) in [("-INT", 130), ("-HUP", 129)] {
+        let home = Home::new();
+        home.config(&format!(
+            r#"project = "signals"
+[[environments]]
+name = "prod"
+version = {{ command = {reader}, timeout = "300s" }}
+deploy = {{ command = ["true"] }}
+"#,
+            reader = grandparent(&home, "reader.pid"),
+        ));
+        let c = home.spawn(&["status"]);
+        let pid = pid_in(&home, "reader.pid");
+        kill(&c, sig);
+        let out = c.wait_with_output().unwrap();
+        let what = format!("status, version read running, {sig}");
+        handled(&what, &out);
+        assert_eq!(out.status.code(), Some(code), "{what}: {out:?}");
+        wait_for(
+            "the reader's grandchild to be killed",
+            Duration::from_secs(20),
+            || gone(&pid),
+        );
+    }
+}

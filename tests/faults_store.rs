@@ -530,7 +530,7 @@ fn ctrl_c_is_handled_while_the_store_is_locked() {
     let took = sent.elapsed();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     locker.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(status.code(), Some(1), "handled, not killed: {rest:?}");
+    assert_eq!(status.code(), Some(130), "handled, not killed: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
     // The command waits at most 5 s for the store (SETTLE). Stuck in the
     // store's 10 s busy wait with the signal unhandled, it would see the

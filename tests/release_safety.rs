@@ -331,7 +331,7 @@ fn a_killed_watch_leaves_no_monitoring_ghost() {
         signal(&child, sig);
         let out = child.wait_with_output().unwrap();
         if sig == "-TERM" {
-            assert_eq!(out.status.code(), Some(1), "{out:?}");
+            assert_eq!(out.status.code(), Some(143), "{out:?}");
         }
         let s = status(&home);
         let p = env(&s, "production");

@@ -949,3 +949,284 @@ mod postgres_tamper {
         case(|_, last| last);
     }
 }
+
+/// The chain's checkpoint held against its record, on both stores, with
+/// raw SQL as someone with write access to the database would run it.
+mod checkpoint_tamper {
+    use super::*;
+    use shipdeck::store::ChainRow;
+
+    /// The database under a store, reached around shipdeck.
+    enum Raw {
+        Sqlite(std::path::PathBuf),
+        Pg(String),
+    }
+
+    impl Raw {
+        fn audit(&self) -> &'static str {
+            match self {
+                Raw::Sqlite(_) => "audit",
+                Raw::Pg(_) => "shipdeck_audit",
+            }
+        }
+
+        fn checkpoint_table(&self) -> &'static str {
+            match self {
+                Raw::Sqlite(_) => "chain_checkpoint",
+                Raw::Pg(_) => "shipdeck_chain_checkpoint",
+            }
+        }
+
+        /// Run `sql`; the error's text when it is refused.
+        fn exec(&self, sql: &str) -> Result<(), String> {
+            match self {
+                Raw::Sqlite(p) => rusqlite::Connection::open(p)
+                    .and_then(|c| c.execute_batch(sql))
+                    .map_err(|e| e.to_string()),
+                Raw::Pg(db) => common::pg::shared()
+                    .admin(db)
+                    .batch_execute(sql)
+                    .map_err(|e| format!("{e:?}")),
+            }
+        }
+
+        fn checkpoint(&self) -> Option<(i64, String)> {
+            let sql = format!(
+                "SELECT id, hash FROM {} WHERE one = 1",
+                self.checkpoint_table()
+            );
+            match self {
+                Raw::Sqlite(p) => {
+                    let c = rusqlite::Connection::open(p).unwrap();
+                    c.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).ok()
+                }
+                Raw::Pg(db) => common::pg::shared()
+                    .admin(db)
+                    .query_opt(&sql, &[])
+                    .unwrap()
+                    .map(|r| (r.get(0), r.get(1))),
+            }
+        }
+
+        fn rows(&self) -> Vec<ChainRow> {
+            let sql = format!(
+                "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash FROM {} ORDER BY id",
+                self.audit()
+            );
+            match self {
+                Raw::Sqlite(p) => {
+                    let c = rusqlite::Connection::open(p).unwrap();
+                    let mut st = c.prepare(&sql).unwrap();
+                    st.query_map([], |r| {
+                        Ok(ChainRow {
+                            id: r.get(0)?,
+                            at: r.get(1)?,
+                            actor: r.get(2)?,
+                            action: r.get(3)?,
+                            env: r.get(4)?,
+                            version: r.get(5)?,
+                            from_version: r.get(6)?,
+                            outcome: r.get(7)?,
+                            detail: r.get(8)?,
+                            finishes: r.get(9)?,
+                            note: r.get(10)?,
+                            prev_hash: r.get(11)?,
+                            hash: r.get(12)?,
+                        })
+                    })
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+                }
+                Raw::Pg(db) => common::pg::shared()
+                    .admin(db)
+                    .query(&sql, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| ChainRow {
+                        id: r.get(0),
+                        at: r.get(1),
+                        actor: r.get(2),
+                        action: r.get(3),
+                        env: r.get(4),
+                        version: r.get(5),
+                        from_version: r.get(6),
+                        outcome: r.get(7),
+                        detail: r.get(8),
+                        finishes: r.get(9),
+                        note: r.get(10),
+                        prev_hash: r.get(11),
+                        hash: r.get(12),
+                    })
+                    .collect(),
+            }
+        }
+
+        /// Around the triggers: the audit log's, and the checkpoint's guards.
+        fn unguarded(&self, sql: &str) {
+            let wrapped = match self {
+                Raw::Sqlite(_) => format!(
+                    "DROP TRIGGER IF EXISTS audit_no_update;
+                     DROP TRIGGER IF EXISTS chain_checkpoint_forward;
+                     {sql}"
+                ),
+                Raw::Pg(_) => format!(
+                    "ALTER TABLE shipdeck_audit DISABLE TRIGGER USER;
+                     ALTER TABLE shipdeck_chain_checkpoint DISABLE TRIGGER USER;
+                     {sql};
+                     ALTER TABLE shipdeck_audit ENABLE TRIGGER USER;
+                     ALTER TABLE shipdeck_chain_checkpoint ENABLE TRIGGER USER;"
+                ),
+            };
+            self.exec(&wrapped).unwrap();
+        }
+    }
+
+    fn sqlite() -> (tempfile::TempDir, Raw, Box<Open>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("suite.db");
+        let raw = Raw::Sqlite(path.clone());
+        (
+            dir,
+            raw,
+            Box::new(move || Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>),
+        )
+    }
+
+    fn pg() -> (Raw, Box<Open>) {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        (
+            Raw::Pg(db),
+            Box::new(move || {
+                Arc::new(PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap())
+                    as Arc<dyn Store>
+            }),
+        )
+    }
+
+    #[track_caller]
+    fn refused(s: &dyn Store) -> String {
+        let ver = v("v9");
+        s.audit_start(&NewAudit {
+            at: t(20),
+            actor: "mallory",
+            action: ActionKind::Promote,
+            env: "staging",
+            version: Some(&ver),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "after the rewrite",
+        })
+        .expect_err("an append on a disputed chain is refused")
+        .to_string()
+    }
+
+    /// The checkpoint's record rewritten and every hash from it on
+    /// recomputed: a walk from the first record finds the chain intact;
+    /// the checkpoint still remembers the old hash, and says so.
+    fn a_rehashed_rewrite_is_caught_by_the_checkpoint(raw: &Raw, open: &Open) {
+        let s = open();
+        for i in 0..4 {
+            start(&*s, "staging", t(i));
+        }
+        assert!(s.verify().unwrap().intact());
+        // (SQLite moves it on every walk, PostgreSQL every 64 records.)
+        let (cp_id, cp_hash) = raw.checkpoint().expect("a checkpoint after a walk");
+        assert!((1..=4).contains(&cp_id), "{cp_id}");
+        let mut prev = String::new();
+        let mut sql = String::new();
+        for mut r in raw.rows() {
+            if r.id == cp_id {
+                r.detail = "nothing happened".into();
+            }
+            let h = r.compute_hash(&prev);
+            sql.push_str(&format!(
+                "UPDATE {} SET detail = '{}', prev_hash = '{prev}', hash = '{h}' WHERE id = {};\n",
+                raw.audit(),
+                r.detail,
+                r.id
+            ));
+            prev = h;
+        }
+        raw.unguarded(&sql);
+        let fresh = open();
+        let report = fresh.verify().unwrap();
+        let broken = report.broken.expect("the rewrite is caught");
+        assert_eq!(broken.id, cp_id, "{broken}");
+        assert!(broken.what.contains("checkpoint"), "{broken}");
+        let at = format!("record #{cp_id}");
+        let why = fresh.integrity().expect("status reports it");
+        assert!(why.contains(&at), "{why}");
+        assert!(refused(&*fresh).contains(&at));
+        // The checkpoint is the evidence: still there, unchanged.
+        assert_eq!(raw.checkpoint(), Some((cp_id, cp_hash)));
+    }
+
+    /// The guards refuse a forged, stepped-back or silently dropped
+    /// checkpoint; one forged around them is reported, not walked around.
+    fn a_forged_checkpoint_is_refused_or_reported(raw: &Raw, open: &Open) {
+        let s = open();
+        for i in 0..2 {
+            start(&*s, "staging", t(i));
+        }
+        assert!(s.verify().unwrap().intact());
+        let table = raw.checkpoint_table();
+        let cp = raw.checkpoint().expect("a checkpoint after a walk");
+        for sql in [
+            format!("UPDATE {table} SET hash = 'forged'"),
+            format!("UPDATE {table} SET id = 1"),
+            format!("DELETE FROM {table}"),
+        ] {
+            let e = raw.exec(&sql).expect_err(&sql);
+            assert!(e.contains("checkpoint"), "{sql}: {e}");
+        }
+        if let Raw::Sqlite(_) = raw {
+            // REPLACE would delete the row around the delete guard.
+            let e = raw
+                .exec(&format!(
+                    "INSERT OR REPLACE INTO {table} (one, id, hash, at) VALUES (1, 9, 'forged', 'x')"
+                ))
+                .unwrap_err();
+            assert!(e.contains("checkpoint"), "{e}");
+        } else {
+            let e = raw.exec(&format!("TRUNCATE {table}")).unwrap_err();
+            assert!(e.contains("append-only"), "{e}");
+        }
+        assert_eq!(raw.checkpoint(), Some(cp.clone()));
+        raw.unguarded(&format!("UPDATE {table} SET hash = 'forged'"));
+        let fresh = open();
+        let at = format!("record #{}", cp.0);
+        let why = fresh.integrity().expect("a forged checkpoint is reported");
+        assert!(why.contains(&at), "{why}");
+        assert!(refused(&*fresh).contains(&at));
+        let broken = fresh.verify().unwrap().broken.unwrap();
+        assert!(broken.what.contains("checkpoint"), "{broken}");
+        assert_eq!(raw.checkpoint().map(|c| c.1), Some("forged".to_string()));
+    }
+
+    #[test]
+    fn sqlite_a_rehashed_rewrite_is_caught_by_the_checkpoint() {
+        let (_dir, raw, open) = sqlite();
+        a_rehashed_rewrite_is_caught_by_the_checkpoint(&raw, &*open);
+    }
+
+    #[test]
+    fn postgres_a_rehashed_rewrite_is_caught_by_the_checkpoint() {
+        let (raw, open) = pg();
+        a_rehashed_rewrite_is_caught_by_the_checkpoint(&raw, &*open);
+    }
+
+    #[test]
+    fn sqlite_a_forged_checkpoint_is_refused_or_reported() {
+        let (_dir, raw, open) = sqlite();
+        a_forged_checkpoint_is_refused_or_reported(&raw, &*open);
+    }
+
+    #[test]
+    fn postgres_a_forged_checkpoint_is_refused_or_reported() {
+        let (raw, open) = pg();
+        a_forged_checkpoint_is_refused_or_reported(&raw, &*open);
+    }
+}

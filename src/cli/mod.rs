@@ -2,6 +2,7 @@
 //! and maps every outcome to the documented exit codes.
 
 mod args;
+mod interrupt;
 mod output;
 mod run;
 
@@ -74,10 +75,26 @@ pub fn main() -> i32 {
     // Notifications still being sent are waited for, at most
     // notify::EXIT_WAIT in all, whatever the command's outcome.
     let result = rt.block_on(async {
-        let result = run(cli).await;
+        // A one-shot command is stopped by a signal with everything it runs
+        // (see `interrupt`); the console handles signals itself.
+        if !interactive {
+            interrupt::listen();
+        }
+        let result = tokio::select! {
+            biased;
+            r = run(cli) => r,
+            sig = interrupt::outside_action() => Err(interrupt::failure(
+                sig,
+                "stopped with the commands it was running",
+            )),
+        };
         crate::backends::notify::drain(crate::backends::notify::EXIT_WAIT).await;
         result
     });
+    if !interactive {
+        // Do not wait for a question's reader still blocked on the terminal.
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    }
     match result {
         Ok(code) => code,
         Err(f) => {
@@ -122,37 +139,21 @@ fn parse_version(raw: Option<String>, flag: &str) -> Result<Option<Version>, Fai
         .transpose()
 }
 
-/// Ask a yes/no question on the terminal; `false` when there is none.
-fn confirm(question: &str) -> bool {
+/// Ask a yes/no question on the terminal; `false` when there is none. The
+/// answer is read on a blocking thread, so that a stop signal during the
+/// question ends the command at once.
+async fn confirm(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim(), "y" | "Y" | "yes")
-}
-
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let hup = signal(SignalKind::hangup());
-        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    matches!(answer, Ok(Ok(line)) if matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// How long a command waits, before it exits, for the store to take the
@@ -160,25 +161,28 @@ async fn stop_signal() {
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
-/// SIGHUP). On a signal the action is dropped, which queues its outcome as
+/// SIGHUP; see [`interrupt`]). On a signal the action is dropped, which
+/// kills the process groups of the commands it runs, queues its outcome as
 /// "unknown (interrupted)", the end of a monitoring window's record and the
 /// release of its lock or claim; either way the command waits (at most [`SETTLE`])
-/// for the store to write what was queued before the process exits. The
-/// store works on a thread of its own, so a locked database never delays
-/// the Ctrl-C itself.
+/// for the store to write what was queued before the process exits, with
+/// 128 + the signal's number. The store works on a thread of its own, so a
+/// locked database never delays the Ctrl-C itself.
 async fn interruptible<T>(
     engine: &Engine,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
-    // The signal handlers go in before the action's first step (biased:
-    // polled first): a signal sent once the action has started anything —
-    // a version read, a deploy — is always handled, never fatal.
+    // The outer loop leaves the signal to this action until it returns.
+    let _guard = interrupt::Guarded::new();
+    // The signals are listened for since the command started (biased:
+    // polled first), so one sent once the action has started anything — a
+    // version read, a deploy — is always handled, never fatal.
     let res = tokio::select! {
         biased;
-        _ = stop_signal() => Err(Failure {
-            code: 1,
-            message: "interrupted: the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into(),
-        }),
+        sig = interrupt::signalled() => Err(interrupt::failure(
+            sig,
+            "what it ran was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`",
+        )),
         r = action => r.map_err(Failure::from),
     };
     if !engine.settle(SETTLE).await {

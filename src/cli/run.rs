@@ -195,7 +195,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                             ""
                         }
                     );
-                    if !confirm(&q) {
+                    if !confirm(&q).await {
                         eprintln!("not deployed");
                         return Ok(3);
                     }
@@ -317,7 +317,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     output::opt(&plan.from),
                     plan.to
                 );
-                if !confirm(&q) {
+                if !confirm(&q).await {
                     eprintln!("not rolled back");
                     return Ok(3);
                 }

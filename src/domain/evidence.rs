@@ -236,6 +236,7 @@ mod tests {
             version: "v1.8.0".into(),
             since: None,
             detail: String::new(),
+            recent: None,
         }
     }
 

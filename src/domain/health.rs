@@ -301,20 +301,48 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
 /// release that has been live for longer than that baseline — it compares
 /// the release with itself — so a regression found since the go-live makes
 /// an environment that looked healthy (or could not be judged) degraded,
-/// with the verdict's reason. Down stays down; a verdict about another
-/// version than the one running changes nothing.
+/// with the verdict's reason, for as long as the recent evidence (the last
+/// monitoring window's worth, [`crate::monitor::RecentCheck`]) still shows
+/// it or cannot tell. Once the recent samples are back in line with the
+/// baseline from before the go-live, health reflects now: healthy, saying
+/// "recovered" and what it regressed on. Down stays down; a verdict about
+/// another version than the one running changes nothing.
 pub fn with_go_live_verdict(
     a: HealthAssessment,
     running: Option<&str>,
     verdict: Option<&crate::monitor::stage::StageVerdict>,
 ) -> HealthAssessment {
+    use crate::monitor::stage::StageState;
     let Some(v) = verdict else { return a };
     let about_it = running == Some(v.version.as_str());
-    let regression = v.verdict == crate::monitor::stage::StageState::Regression;
-    if about_it && regression && matches!(a.health, Health::Healthy | Health::Unknown) {
-        return degraded(Comparison::SinceGoLive, v.reason.clone());
+    let regression = v.verdict == StageState::Regression;
+    if !(about_it && regression && matches!(a.health, Health::Healthy | Health::Unknown)) {
+        return a;
     }
-    a
+    match &v.recent {
+        None => degraded(Comparison::SinceGoLive, v.reason.clone()),
+        Some(r) => match r.state {
+            StageState::Healthy => HealthAssessment {
+                health: Health::Healthy,
+                comparison: Comparison::SinceGoLive,
+                detail: format!(
+                    "recovered: {}; it regressed after going live ({})",
+                    r.summary, v.reason
+                ),
+            },
+            StageState::Regression => degraded(
+                Comparison::SinceGoLive,
+                format!("{}; still: {}", v.reason, r.summary),
+            ),
+            StageState::InsufficientData => degraded(
+                Comparison::SinceGoLive,
+                format!(
+                    "{}; whether it still is cannot be told yet ({})",
+                    v.reason, r.summary
+                ),
+            ),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -579,6 +607,7 @@ mod tests {
             version: "v1.8.0".into(),
             since: None,
             detail: String::new(),
+            recent: None,
         }
     }
 
@@ -622,5 +651,63 @@ mod tests {
             with_go_live_verdict(down.clone(), Some("v1.8.0"), Some(&bad)),
             down
         );
+    }
+
+    #[test]
+    fn health_follows_the_recent_evidence_once_the_regression_has_ended() {
+        use crate::monitor::stage::{RecentCheck, StageState};
+        let mut i = base();
+        i.recent = Some(steps(5, 40.0, 0.2, 120.0));
+        i.baseline = Some(steps(30, 40.0, 0.2, 120.0));
+        let own = assess(&i);
+        assert_eq!(own.health, Health::Healthy, "{own:?}");
+        let with = |state: StageState, summary: &str| {
+            let mut v = verdict(StageState::Regression);
+            v.recent = Some(RecentCheck {
+                state,
+                summary: summary.into(),
+            });
+            with_go_live_verdict(own.clone(), Some("v1.8.0"), Some(&v))
+        };
+        // The regression ended an hour ago: the last window is back in line.
+        let a = with(
+            StageState::Healthy,
+            "error rate 0.50% vs 0.50% before over the last 30m",
+        );
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::SinceGoLive)
+        );
+        assert!(
+            a.detail.starts_with("recovered: error rate 0.50%"),
+            "{}",
+            a.detail
+        );
+        assert!(a.detail.contains("9.10% vs 0.50% before"), "{}", a.detail);
+        // Still regressed now, or too little recent data to tell: degraded.
+        let a = with(
+            StageState::Regression,
+            "error rate 8.00% vs 0.50% before (16x) over the last 30m",
+        );
+        assert_eq!(a.health, Health::Degraded);
+        assert!(a.detail.contains("still: error rate 8.00%"), "{}", a.detail);
+        let a = with(StageState::InsufficientData, "no metrics over the last 30m");
+        assert_eq!(a.health, Health::Degraded);
+        assert!(a.detail.contains("cannot be told yet"), "{}", a.detail);
+        // Unknown for want of its own baseline: recovered reads healthy too.
+        let mut v = verdict(StageState::Regression);
+        v.recent = Some(RecentCheck {
+            state: StageState::Healthy,
+            summary: "in line".into(),
+        });
+        let a = with_go_live_verdict(assess(&base()), Some("v1.8.0"), Some(&v));
+        assert_eq!(a.health, Health::Healthy);
+        // Degraded by its own baseline stays so whatever the verdict says.
+        let mut worse = base();
+        worse.recent = Some(steps(5, 40.0, 6.0, 120.0));
+        worse.baseline = Some(steps(30, 40.0, 0.2, 120.0));
+        let d = assess(&worse);
+        assert_eq!(d.health, Health::Degraded);
+        assert_eq!(with_go_live_verdict(d.clone(), Some("v1.8.0"), Some(&v)), d);
     }
 }

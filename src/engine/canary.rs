@@ -325,13 +325,15 @@ impl Engine {
                 progress,
             });
         };
-        let accepted = c
+        let started = c
             .deploy
             .start(env, version, &report)
             .await
-            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
-            .line;
-        wait_reports(s, &c.version, "the canary").await?;
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
+        let accepted = started.line;
+        wait_reports(s, &c.version, "the canary")
+            .await
+            .map_err(|f| unreported(f, s, c.deploy.name(), started.ended, &accepted))?;
         let _ = self
             .canary_record(
                 env,
@@ -490,12 +492,14 @@ impl Engine {
         }
 
         // 3. The stable track gets the version; then the canary steps aside.
-        let accepted = stable_deploy
+        let started = stable_deploy
             .start(env, version, &report)
             .await
-            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?
-            .line;
-        wait_reports(s, stable_version, "the stable track").await?;
+            .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
+        let accepted = started.line;
+        wait_reports(s, stable_version, "the stable track")
+            .await
+            .map_err(|f| unreported(f, s, stable_deploy.name(), started.ended, &accepted))?;
         let stopped = self
             .stop_canary(env, version, &c.weight, "the stable track runs the version")
             .await;
@@ -624,6 +628,22 @@ fn pair(t: f64, ts: &super::TrackStep) -> TrackPair {
         t,
         canary: sample(&ts.canary),
         stable: sample(&ts.stable),
+    }
+}
+
+/// A version not reported in time after a deploy the backend only
+/// accepted (a webhook, Vercel) may still land: unknown, not failed (see
+/// `strategy::not_reported`); after one it saw end, the failure stands.
+fn unreported(f: Flow, s: &Steps<'_>, backend: &str, ended: bool, accepted: &str) -> Flow {
+    match f {
+        Flow::Detail(why) if !ended => Flow::Failed(super::strategy::not_reported(
+            s.env,
+            s.version,
+            backend,
+            format!("{why}; {accepted}"),
+            false,
+        )),
+        other => other,
     }
 }
 

@@ -406,16 +406,34 @@ impl Engine {
             since,
             clock::secs_f64(crate::monitor::stage::MAX_JUDGED_S),
         ));
-        let window: Vec<Sample> = match self.samples_at(name, label, since, end).await {
-            Ok(w) => w
-                .into_iter()
+        let relative = |w: Vec<(DateTime<Utc>, Sample)>| {
+            w.into_iter()
                 .map(|(at, mut s)| {
                     s.t = (at - since).num_milliseconds() as f64 / 1000.0;
                     s
                 })
-                .collect(),
+                .collect::<Vec<Sample>>()
+        };
+        let mut window: Vec<Sample> = match self.samples_at(name, label, since, end).await {
+            Ok(w) => relative(w),
             Err(err) => return unreadable("metrics", err),
         };
+        // Live for longer than is judged: the last monitoring window's worth
+        // too, to tell whether a regression is still there now.
+        let tail_from = clock::before(now, clock::secs_f64(dcfg.window_s));
+        if end < now {
+            match self.samples_at(name, label, tail_from.max(end), now).await {
+                Ok(w) => {
+                    let last = window.last().map(|s| s.t);
+                    window.extend(
+                        relative(w)
+                            .into_iter()
+                            .filter(|s| last.is_none_or(|l| s.t > l)),
+                    );
+                }
+                Err(err) => return unreadable("metrics", err),
+            }
+        }
         judge_stage(&StageInput {
             stage: name,
             version: version.as_str(),

@@ -340,12 +340,36 @@ async fn redeploy_steps(
         deploy.start(env, version, &report).await
     };
     let asked = asked.map_err(StepFailure::backend)?;
-    let (accepted, url) = (asked.line, asked.url);
+    let (accepted, url, ended) = (asked.line, asked.url, asked.ended);
     tracing::info!(env, %version, "{accepted}");
     let t0 = Instant::now();
     if let Err(still) = wait_until_reported(s, t0, t0, || source.read()).await {
         let why = format!("{}; {accepted}", still.why(env, "", s.timeout));
-        return Err(StepFailure {
+        return Err(not_reported(env, version, deploy.name(), why, ended));
+    }
+    let took = t0.elapsed().as_secs_f64();
+    // The backend's answer (a CI run's or build's URL) goes into the audit record.
+    Ok((
+        format!("{env} reports {version} after {took:.1}s; {accepted}"),
+        url,
+    ))
+}
+
+/// The environment did not report the version before the deploy's
+/// timeout. When the backend saw its work end (a command exited, a run or
+/// build succeeded), the deploy failed. When it only accepted the work (a
+/// webhook's 2xx, Vercel's promote), that work was not cancelled and may
+/// still land: by the one rule of `call::lost_track`, the outcome is
+/// unknown — never "failed", and never repeated blindly.
+pub(super) fn not_reported(
+    env: &str,
+    version: &Version,
+    backend: &str,
+    why: String,
+    ended: bool,
+) -> StepFailure {
+    if ended {
+        return StepFailure {
             outcome: Outcome::Failed,
             detail: why.clone(),
             error: EngineError::DeployFailed {
@@ -354,14 +378,21 @@ async fn redeploy_steps(
                 detail: why,
             },
             tell_backend: true,
-        });
+        };
     }
-    let took = t0.elapsed().as_secs_f64();
-    // The backend's answer (a CI run's or build's URL) goes into the audit record.
-    Ok((
-        format!("{env} reports {version} after {took:.1}s; {accepted}"),
-        url,
-    ))
+    let cause = format!(
+        "{why}; it was accepted and shipdeck did not cancel it, so it may still land: look before deploying again"
+    );
+    StepFailure {
+        outcome: Outcome::Unknown,
+        detail: cause.clone(),
+        error: EngineError::Backend(BackendError::OutcomeUnknown {
+            backend: backend.to_string(),
+            cause,
+        }),
+        // Neither failed nor done: the backend's own record is not told.
+        tell_backend: false,
+    }
 }
 
 /// A failed step, named: which slot, which step.
@@ -505,7 +536,7 @@ impl Engine {
                         e,
                     )
                 })?;
-                let accepted = started.line;
+                let (accepted, ended) = (started.line, started.ended);
                 url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let t_deploy = Instant::now();
@@ -517,7 +548,17 @@ impl Engine {
                         &format!(" (traffic stays on {live})"),
                         s.timeout,
                     );
-                    return Err(step_failed(env, version, format!("{why}; {accepted}")));
+                    let why = format!("{why}; {accepted}");
+                    if ended {
+                        return Err(step_failed(env, version, why));
+                    }
+                    return Err(not_reported(
+                        env,
+                        version,
+                        &format!("slot {idle} of {env}"),
+                        why,
+                        false,
+                    ));
                 }
                 notes.push(format!(
                     "deployed {version} to {idle}, which reports it after {:.1}s; {accepted}",

@@ -109,5 +109,5 @@ pub mod trace;
 
 pub use canary::{CanaryJudge, CanaryJudgeConfig, TrackPair};
 pub use detector::{Detector, DetectorConfig};
-pub use stage::{StageState, StageVerdict};
+pub use stage::{RecentCheck, StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};

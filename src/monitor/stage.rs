@@ -53,6 +53,22 @@ pub struct StageVerdict {
     pub since: Option<DateTime<Utc>>,
     /// The detector's own words and the baseline it used.
     pub detail: String,
+    /// For a regression, whether it is still there: the same detector on
+    /// the last monitoring window's worth of samples against the same
+    /// baseline. `None` when the version has not been live for longer than
+    /// that (the verdict itself is then about the recent samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent: Option<RecentCheck>,
+}
+
+/// The regression judged again on the recent samples only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecentCheck {
+    /// `Regression`: still there; `Healthy`: back in line with before;
+    /// `InsufficientData`: too few recent samples to tell.
+    pub state: StageState,
+    /// One line: "error rate 0.50% vs 0.48% before over the last 30m".
+    pub summary: String,
 }
 
 impl StageVerdict {
@@ -65,6 +81,7 @@ impl StageVerdict {
             version: version.to_string(),
             since: None,
             detail: why.to_string(),
+            recent: None,
         }
     }
 }
@@ -140,7 +157,11 @@ pub fn judge_stage(i: &StageInput<'_>) -> StageVerdict {
     } else {
         String::new()
     };
+    let recent = (state == StageState::Regression)
+        .then(|| judge_recent(i, elapsed, v.metric))
+        .flatten();
     StageVerdict {
+        recent,
         verdict: state,
         reason: format!(
             "{} since {}: {summary} — {}",
@@ -165,6 +186,90 @@ pub fn judge_stage(i: &StageInput<'_>) -> StageVerdict {
             if base.len() == 1 { "" } else { "s" }
         ),
     }
+}
+
+/// The detector again, on the last monitoring window's worth of samples
+/// since the go-live (`detector.window_s`, shifted to start at 0, with no
+/// warm-up: it is not a fresh deploy) against the same baseline: whether a
+/// regression found since the go-live is still there now. `None` while the
+/// version has not been live for longer than that span.
+fn judge_recent(i: &StageInput<'_>, elapsed: f64, metric: Option<Metric>) -> Option<RecentCheck> {
+    let span = i.detector.window_s;
+    if span.is_nan() || span <= 0.0 || elapsed <= span {
+        return None;
+    }
+    let from = elapsed - span;
+    let mut cfg = i.detector.clone();
+    cfg.window_s = span;
+    cfg.warmup_s = 0.0;
+    let mut d = Detector::new(cfg);
+    for s in i.baseline.iter().filter(|s| s.t <= 0.0) {
+        d.push(*s);
+    }
+    let mut fed = Vec::new();
+    for s in i.window.iter().filter(|s| s.t > from && s.t <= elapsed) {
+        let shifted = Sample {
+            t: s.t - from,
+            ..*s
+        };
+        d.push(shifted);
+        fed.push(shifted);
+    }
+    let v = d.verdict().clone();
+    let usable = |s: &&Sample| s.requests.is_finite() && s.errors.is_finite();
+    let win: Vec<&Sample> = fed.iter().filter(usable).collect();
+    let state = match v.kind {
+        // A regression is never taken back on a few scattered samples: the
+        // recent ones must cover the window as the source's steps allow.
+        _ if !covers(&win, span, source_step(i.baseline)) => StageState::InsufficientData,
+        VerdictKind::Regression => StageState::Regression,
+        VerdictKind::Healthy => StageState::Healthy,
+        VerdictKind::Collecting | VerdictKind::InsufficientData => StageState::InsufficientData,
+    };
+    let words = match state {
+        StageState::Regression => compare(&d.baseline(), &win, v.metric.or(metric)),
+        StageState::Healthy => compare(&d.baseline(), &win, metric),
+        StageState::InsufficientData => String::new(),
+    };
+    let summary = if words.is_empty() {
+        format!("{} over the last {}", v.reason, fmt_duration(span))
+    } else {
+        format!("{words} over the last {}", fmt_duration(span))
+    };
+    Some(RecentCheck { state, summary })
+}
+
+/// The metrics source's step, as the baseline's samples are spaced (their
+/// median spacing); none with fewer than two samples.
+fn source_step(baseline: &[Sample]) -> Option<f64> {
+    let mut gaps: Vec<f64> = baseline
+        .windows(2)
+        .map(|w| w[1].t - w[0].t)
+        .filter(|g| g.is_finite() && *g > 0.0)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_by(f64::total_cmp);
+    Some(gaps[gaps.len() / 2])
+}
+
+/// Whether samples at `t` in (0, span] cover the span: no stretch without
+/// one (the span's ends included) longer than a fifth of it, or than one
+/// and a half of the source's steps when those are coarser.
+fn covers(win: &[&Sample], span: f64, step: Option<f64>) -> bool {
+    if win.is_empty() {
+        return false;
+    }
+    let allowed = (span / 5.0).max(1.5 * step.unwrap_or(0.0));
+    let mut last = 0.0;
+    for s in win {
+        if s.t - last > allowed {
+            return false;
+        }
+        last = s.t;
+    }
+    span - last <= allowed
 }
 
 /// "error rate 3.9% vs 0.3% before (12x)": the window since the go-live
@@ -289,6 +394,53 @@ mod tests {
         assert!(v.reason.ends_with("— regression"), "{}", v.reason);
         assert!(v.detail.contains("baseline: 30m before"), "{}", v.detail);
         assert_eq!(v.since, Some(at(0)));
+    }
+
+    #[test]
+    fn a_regression_that_ended_is_judged_again_on_the_last_window() {
+        // Live for 2 h with the default 30 min window: bad for its first
+        // 20 minutes, back to the baseline since.
+        let base = steps(-1800, 0, 0.003, 120.0);
+        let mut win = steps(10, 1200, 0.039, 125.0);
+        win.extend(steps(1210, 7200, 0.003, 120.0));
+        let v = judge_stage(&input(&base, &win, 7200));
+        assert_eq!(v.verdict, StageState::Regression, "{v:?}");
+        let r = v
+            .recent
+            .clone()
+            .expect("judged again on the recent samples");
+        assert_eq!(r.state, StageState::Healthy, "{r:?}");
+        assert!(r.summary.ends_with("over the last 30m"), "{}", r.summary);
+        // Still bad at the end: still a regression now.
+        let bad = steps(10, 7200, 0.039, 125.0);
+        let v = judge_stage(&input(&base, &bad, 7200));
+        let r = v.recent.expect("judged again");
+        assert_eq!(r.state, StageState::Regression, "{r:?}");
+        assert!(r.summary.contains("error rate 3.9%"), "{}", r.summary);
+        // Nothing recent to judge: it cannot tell.
+        let early = steps(10, 1200, 0.039, 125.0);
+        let v = judge_stage(&input(&base, &early, 7200));
+        assert_eq!(
+            v.recent.map(|r| r.state),
+            Some(StageState::InsufficientData)
+        );
+        // One recent sample (a single `status` scraped it, nothing since)
+        // does not take a regression back, nor does a window half empty.
+        let mut one = early.clone();
+        one.extend(steps(7190, 7200, 0.003, 120.0));
+        let mut half = early.clone();
+        half.extend(steps(6300, 7200, 0.003, 120.0));
+        for (what, win) in [("one sample", one), ("half the window", half)] {
+            let v = judge_stage(&input(&base, &win, 7200));
+            assert_eq!(
+                v.recent.map(|r| r.state),
+                Some(StageState::InsufficientData),
+                "{what}"
+            );
+        }
+        // Live for less than a window: the verdict is already about now.
+        let v = judge_stage(&input(&base, &steps(10, 600, 0.039, 125.0), 600));
+        assert_eq!(v.recent, None);
     }
 
     #[test]

@@ -196,6 +196,53 @@ pub fn verify_from(
     report
 }
 
+/// How a stored checkpoint stands against the record it names (`row`:
+/// the record at its id, `None` when there is none). The checkpoint is
+/// the chain's own when that record still carries the checkpoint's hash
+/// and that hash still matches the record's content. Anything else is
+/// evidence of tampering — of the record (a rewrite that re-hashed the
+/// chain after it walks clean from the start, and only the checkpoint
+/// still remembers the old hash) or of the checkpoint itself — and is
+/// reported as the chain broken at the checkpoint's record, never walked
+/// around. No shipdeck writes a checkpoint its record disagrees with: it
+/// is stored only after a walk found the chain intact up to that record,
+/// records are never updated or deleted (triggers), and the hash has had
+/// one definition since the chain exists (`compute_hash`).
+pub fn checkpoint_dispute(cp: &Checkpoint, row: Option<&ChainRow>) -> Option<Broken> {
+    let what = match row {
+        None => format!(
+            "is missing, though the chain's checkpoint names it (hash {}…): records were deleted, or the checkpoint was forged",
+            short(&cp.hash)
+        ),
+        Some(r) if r.hash.as_deref() != Some(cp.hash.as_str()) => format!(
+            "does not carry the hash the chain's checkpoint recorded for it (checkpoint {}…, record {}…): the record was rewritten and the chain re-hashed after it, or the checkpoint was forged",
+            short(&cp.hash),
+            short(r.hash.as_deref().unwrap_or("")),
+        ),
+        Some(r) if r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) != cp.hash => {
+            "its content does not match its hash: the record was rewritten".into()
+        }
+        Some(_) => return None,
+    };
+    Some(Broken { id: cp.id, what })
+}
+
+/// The first 12 characters of a hash, for messages.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Add a checkpoint's dispute to a walk's report: the chain reads broken
+/// at the earlier of the two places.
+pub fn with_dispute(mut report: ChainReport, dispute: Option<Broken>) -> ChainReport {
+    if let Some(d) = dispute
+        && report.broken.as_ref().is_none_or(|b| d.id < b.id)
+    {
+        report.broken = Some(d);
+    }
+    report
+}
+
 /// The first record that does not read back as one: a value no shipdeck
 /// writes is a corrupted record even when its hash was forged.
 pub fn unreadable(rows: &[ChainRow]) -> Option<Broken> {
@@ -364,5 +411,53 @@ mod tests {
         let mut rows = chain(2);
         rows[1].hash = None;
         assert_eq!(verify(&rows, Some(2)).broken.unwrap().id, 2);
+    }
+
+    #[test]
+    fn a_checkpoint_its_record_disagrees_with_is_a_dispute() {
+        let rows = chain(3);
+        let cp = Checkpoint {
+            id: 2,
+            hash: rows[1].hash.clone().unwrap(),
+        };
+        assert_eq!(checkpoint_dispute(&cp, Some(&rows[1])), None);
+        // The record rewritten and the chain re-hashed from it on: a walk
+        // from the start finds it intact; the checkpoint does not.
+        let mut rewritten = rows.clone();
+        rewritten[1].detail = "Go".into();
+        let mut prev = rewritten[0].hash.clone().unwrap();
+        for r in rewritten.iter_mut().skip(1) {
+            r.prev_hash = Some(prev.clone());
+            let h = r.compute_hash(&prev);
+            r.hash = Some(h.clone());
+            prev = h;
+        }
+        assert!(verify(&rewritten, Some(3)).intact());
+        let d = checkpoint_dispute(&cp, Some(&rewritten[1])).unwrap();
+        assert_eq!(d.id, 2);
+        assert!(d.what.contains("does not carry the hash"), "{d}");
+        // Rewritten in place, hash kept.
+        let mut edited = rows[1].clone();
+        edited.detail = "Go".into();
+        let d = checkpoint_dispute(&cp, Some(&edited)).unwrap();
+        assert!(d.what.contains("content does not match"), "{d}");
+        // A forged checkpoint, and one naming no record.
+        let forged = Checkpoint {
+            id: 2,
+            hash: "forged".into(),
+        };
+        assert!(checkpoint_dispute(&forged, Some(&rows[1])).is_some());
+        let d = checkpoint_dispute(&cp, None).unwrap();
+        assert!(d.what.contains("is missing"), "{d}");
+        // The report reads broken at the earlier place.
+        let intact = verify(&rows, Some(3));
+        let r = with_dispute(intact.clone(), Some(d.clone()));
+        assert_eq!(r.broken.as_ref().map(|b| b.id), Some(2));
+        let mut earlier = intact;
+        earlier.broken = Some(Broken {
+            id: 1,
+            what: "x".into(),
+        });
+        assert_eq!(with_dispute(earlier, Some(d)).broken.map(|b| b.id), Some(1));
     }
 }

@@ -8,7 +8,7 @@ mod face;
 mod pg;
 mod sqlite;
 
-pub use chain::{Broken, ChainReport};
+pub use chain::{Broken, ChainReport, ChainRow};
 pub use changes::{ChangeNotifier, Changes};
 pub use face::AsyncStore;
 pub use pg::{MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite};

@@ -45,6 +45,30 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
+/// The chain checkpoint's guards: one row, moved only forward, dropped only
+/// with an integrity event naming it (a broken chain drops it, so that every
+/// later check walks the whole log). Created from schema mark
+/// [`CHECKPOINT_GUARDED`] (`PRAGMA user_version`) on, so that a store from
+/// before them is not reported as tampered with the first time they are added.
+const CHECKPOINT_TRIGGERS: [&str; 3] = [
+    "chain_checkpoint_one",
+    "chain_checkpoint_forward",
+    "chain_checkpoint_no_delete",
+];
+const CHECKPOINT_GUARDED: i64 = 1;
+const RECREATE_CHECKPOINT_TRIGGERS: &str = r#"
+CREATE TRIGGER IF NOT EXISTS chain_checkpoint_one BEFORE INSERT ON chain_checkpoint
+    WHEN EXISTS (SELECT 1 FROM chain_checkpoint)
+    BEGIN SELECT RAISE(ABORT, 'the chain checkpoint is one row, moved forward by an update'); END;
+CREATE TRIGGER IF NOT EXISTS chain_checkpoint_forward BEFORE UPDATE ON chain_checkpoint
+    WHEN NEW.id <= OLD.id OR NEW.one IS NOT OLD.one
+    BEGIN SELECT RAISE(ABORT, 'the chain checkpoint only moves forward'); END;
+CREATE TRIGGER IF NOT EXISTS chain_checkpoint_no_delete BEFORE DELETE ON chain_checkpoint
+    WHEN NOT EXISTS (SELECT 1 FROM integrity_events
+                     WHERE instr(what, 'checkpoint (#' || OLD.id || ', ' || OLD.hash || ')') > 0)
+    BEGIN SELECT RAISE(ABORT, 'the chain checkpoint is dropped only with an integrity event naming it'); END;
+"#;
+
 const AUDIT_COLUMNS: &str = "id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash";
 
 pub struct SqliteStore {
@@ -282,32 +306,46 @@ impl SqliteStore {
     /// does not vouch for — walks the whole log. Rewrites *before* the
     /// checkpoint that keep its record intact are for `history --verify`.
     fn walk_chain_since_checkpoint(&self) -> Result<ChainReport, StoreError> {
-        let anchored = self
-            .with(|c| {
-                let Some(cp) = read_checkpoint(c) else {
-                    return Ok(None);
-                };
-                let row = c
-                    .query_row(
-                        &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE id = ?1"),
-                        params![cp.id],
-                        chain_row,
-                    )
-                    .optional()?;
-                Ok(row
-                    .filter(|r| {
-                        r.hash.as_deref() == Some(cp.hash.as_str())
-                            && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash
-                    })
-                    .map(|_| cp))
-            })
-            .unwrap_or(None);
-        self.walk_chain(anchored)
+        match self.checkpoint_standing() {
+            Ok(Some((cp, None))) => self.walk_chain(Some(cp), None),
+            Ok(Some((_, dispute))) => self.walk_chain(None, dispute),
+            // No checkpoint (or none readable): the whole log.
+            Ok(None) | Err(_) => self.walk_chain(None, None),
+        }
+    }
+
+    /// The stored checkpoint and, when its record disagrees with it, the
+    /// dispute ([`chain::checkpoint_dispute`]).
+    fn checkpoint_standing(
+        &self,
+    ) -> Result<Option<(chain::Checkpoint, Option<chain::Broken>)>, StoreError> {
+        self.with(|c| {
+            let Some(cp) = read_checkpoint(c) else {
+                return Ok(None);
+            };
+            let row = c
+                .query_row(
+                    &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE id = ?1"),
+                    params![cp.id],
+                    chain_row,
+                )
+                .optional()?;
+            let dispute = chain::checkpoint_dispute(&cp, row.as_ref());
+            Ok(Some((cp, dispute)))
+        })
     }
 
     /// Walk the chain from `from` (every record when `None`), and move the
-    /// checkpoint to the head when it is intact and the store writable.
-    fn walk_chain(&self, from: Option<chain::Checkpoint>) -> Result<ChainReport, StoreError> {
+    /// checkpoint to the head when it is intact and the store writable. A
+    /// `dispute` (the stored checkpoint disagrees with its record) breaks
+    /// the chain there, and leaves the checkpoint as it is: it is the
+    /// evidence.
+    fn walk_chain(
+        &self,
+        from: Option<chain::Checkpoint>,
+        dispute: Option<chain::Broken>,
+    ) -> Result<ChainReport, StoreError> {
+        let disputed = dispute.is_some();
         let after = from.as_ref().map(|c| c.id).unwrap_or(0);
         let (rows, highest, warnings) = self
             .with(|c| {
@@ -351,26 +389,53 @@ impl SqliteStore {
         if report.broken.is_none() {
             report.broken = chain::unreadable(&rows);
         }
+        let report = chain::with_dispute(report, dispute);
+        if disputed || self.check_writable().is_err() {
+            return Ok(report);
+        }
         if report.broken.is_none()
             && let Some(head) = &report.head
             && report.records as i64 > after
-            && self.check_writable().is_ok()
         {
             let id = report.records as i64;
+            // Forward only (the triggers refuse anything else).
             let saved = self.with(|c| {
+                let at = ts(Utc::now());
                 c.execute(
-                    "INSERT OR REPLACE INTO chain_checkpoint (one, id, hash, at) VALUES (1, ?1, ?2, ?3)",
-                    params![id, head, ts(Utc::now())],
+                    "UPDATE chain_checkpoint SET id = ?1, hash = ?2, at = ?3 WHERE one = 1 AND id < ?1",
+                    params![id, head, at],
+                )?;
+                c.execute(
+                    "INSERT INTO chain_checkpoint (one, id, hash, at) SELECT 1, ?1, ?2, ?3
+                     WHERE NOT EXISTS (SELECT 1 FROM chain_checkpoint)",
+                    params![id, head, at],
                 )
             });
             if let Err(e) = saved {
                 // Only a cost: the next process walks from the older checkpoint.
                 tracing::debug!("store {}: checkpoint not saved: {e}", self.path.display());
             }
-        } else if report.broken.is_some() && self.check_writable().is_ok() {
+        } else if let Some(b) = &report.broken {
             // A broken chain vouches for nothing: every later check walks
-            // the whole log (and refuses actions) until it is repaired.
-            let _ = self.with(|c| c.execute("DELETE FROM chain_checkpoint", []));
+            // the whole log (and refuses actions) until it is repaired. The
+            // checkpoint goes with an integrity event naming it (the
+            // trigger refuses a silent drop).
+            let what = b.to_string();
+            let dropped = self.with(|c| {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO integrity_events (at, what)
+                     SELECT ?1, 'the audit chain was found broken at ' || ?2
+                                || '; its checkpoint (#' || id || ', ' || hash || ') was dropped, so that every check walks the whole log'
+                     FROM chain_checkpoint WHERE one = 1",
+                    params![ts(Utc::now()), what],
+                )?;
+                tx.execute("DELETE FROM chain_checkpoint", [])?;
+                tx.commit()
+            });
+            if let Err(e) = dropped {
+                tracing::warn!("store {}: checkpoint not dropped: {e}", self.path.display());
+            }
         }
         Ok(report)
     }

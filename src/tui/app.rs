@@ -66,6 +66,7 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
         msgs: msg_tx,
         events: event_tx,
         watches: HashMap::new(),
+        tasks: Vec::new(),
     };
     // The live-events seam: another's action shows as soon as the store
     // says so, whatever `ui.refresh` is.
@@ -130,6 +131,11 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
     presence.abort();
     drop(terminal);
     drop(guard);
+    // The aborted tasks are dropped on the runtime's threads: wait for that
+    // (bounded), so their outcomes are queued before the exit settles the store.
+    for h in runner.tasks.drain(..) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+    }
     // Leave at once rather than expire (bounded: a locked store must not
     // hold the exit up).
     let _ = tokio::time::timeout(Duration::from_secs(1), runner.engine.leave()).await;
@@ -232,6 +238,12 @@ struct Runner {
     events: UnboundedSender<Event>,
     /// Running monitoring windows by environment, to cancel them.
     watches: HashMap<String, AbortHandle>,
+    /// Every task started (actions, loads), aborted when the console quits:
+    /// an aborted action drops its command runs, which kills their process
+    /// groups (they run in sessions of their own, out of reach of the
+    /// terminal's Ctrl-C), and queues its "unknown (interrupted)" outcome
+    /// before the exit waits for the store.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn failure(e: EngineError) -> Failure {
@@ -242,17 +254,20 @@ fn failure(e: EngineError) -> Failure {
 }
 
 impl Runner {
-    fn spawn<F>(&self, fut: F) -> AbortHandle
+    fn spawn<F>(&mut self, fut: F) -> AbortHandle
     where
         F: std::future::Future<Output = Msg> + Send + 'static,
     {
         let tx = self.msgs.clone();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             let msg = fut.await;
             // The loop has ended when the receiver is gone: nothing to tell.
             let _ = tx.send(msg);
-        })
-        .abort_handle()
+        });
+        let abort = handle.abort_handle();
+        self.tasks.retain(|h| !h.is_finished());
+        self.tasks.push(handle);
+        abort
     }
 
     fn run(&mut self, effect: Effect) {
@@ -378,6 +393,9 @@ impl Runner {
 
     fn abort_all(&mut self) {
         for (_, h) in self.watches.drain() {
+            h.abort();
+        }
+        for h in &self.tasks {
             h.abort();
         }
     }

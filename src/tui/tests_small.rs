@@ -209,6 +209,7 @@ fn the_pending_panel_at_80x24_leads_the_stage_evidence_with_its_verdict_and_cuts
             version: "v1.8.0".into(),
             since: None,
             detail: String::new(),
+            recent: None,
         });
         p.release = Some(crate::engine::ReleaseFacts {
             repository: Some("/srv/shop".into()),

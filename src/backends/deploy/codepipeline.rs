@@ -395,6 +395,7 @@ impl CodePipeline {
                     return Ok(Started {
                         line: format!("{what} succeeded after {} ({url})", took(t0.elapsed())),
                         url: Some(url),
+                        ended: true,
                     });
                 }
                 "InProgress" | "Stopping" => {}

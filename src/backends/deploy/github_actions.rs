@@ -699,6 +699,7 @@ impl GithubActions {
                     return Ok(Started {
                         line: format!("{what} completed: success after {}", took(t0.elapsed())),
                         url: (!url.is_empty()).then_some(url),
+                        ended: true,
                     });
                 }
                 return Err(BackendError::Command {

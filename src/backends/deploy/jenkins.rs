@@ -286,6 +286,7 @@ impl Jenkins {
                         return Ok(Started {
                             line: format!("{what} finished: SUCCESS after {}", took(t0.elapsed())),
                             url: Some(build.to_string()),
+                            ended: true,
                         });
                     }
                     Some(r) if !building => {

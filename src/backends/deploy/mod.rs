@@ -33,11 +33,21 @@ pub struct Started {
     pub line: String,
     /// The run's, build's or deployment's page, where there is one.
     pub url: Option<String>,
+    /// The backend saw its work end (a command exited 0; a workflow run,
+    /// build or pipeline execution succeeded). False when it only accepted
+    /// it (a webhook's 2xx, Vercel's promote or rollback): that work may
+    /// still be going when the environment is given up on, and may still
+    /// land — its deploy is then "unknown", never "failed".
+    pub ended: bool,
 }
 
 impl Started {
     fn line(line: String) -> Started {
-        Started { line, url: None }
+        Started {
+            line,
+            url: None,
+            ended: true,
+        }
     }
 }
 
@@ -138,6 +148,7 @@ impl DeployTarget {
         r.map(|s| Started {
             line: crate::text::clean(&s.line),
             url: s.url.map(|u| crate::text::clean(&u)),
+            ended: s.ended,
         })
         .map_err(BackendError::cleaned)
     }
@@ -159,6 +170,7 @@ impl DeployTarget {
                 .map(|s| Started {
                     line: crate::text::clean(&s.line),
                     url: s.url.map(|u| crate::text::clean(&u)),
+                    ended: s.ended,
                 })
                 .map_err(BackendError::cleaned),
             other => other.start(env, version, report).await,

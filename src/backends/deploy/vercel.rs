@@ -214,6 +214,7 @@ impl Vercel {
                 a.status
             ),
             url: page,
+            ended: false,
         })
     }
 
@@ -249,6 +250,7 @@ impl Vercel {
                 a.status
             ),
             url: page,
+            ended: false,
         })
     }
 

@@ -89,6 +89,7 @@ impl Webhook {
         Ok(Started {
             line: format!("{name} accepted (HTTP {})", status.as_u16()),
             url,
+            ended: false,
         })
     }
 }

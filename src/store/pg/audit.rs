@@ -262,6 +262,18 @@ impl PgStore {
                 audit.push(self.chain_row_at(r, 6).map_err(unreadable_log)?);
             }
         }
+        // A checkpoint further than where the walk may start was not picked:
+        // its record no longer carries its hash. That is a dispute, not a
+        // reason to walk around it (see chain::checkpoint_dispute).
+        let start = from_id.unwrap_or(0);
+        let passed_over: Vec<chain::Checkpoint> = [mine_cp.clone(), stored.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|c| c.id > start)
+            .collect();
+        if !passed_over.is_empty() {
+            return self.chain_report_slow(mine.and_then(|(_, cp)| cp));
+        }
         let from = match from_id {
             None => None,
             Some(id) => {
@@ -288,11 +300,14 @@ impl PgStore {
                 Some(cp)
             }
         };
-        Ok(self.judge(from, &audit, key, warnings))
+        Ok(self.judge(from, &audit, key, warnings, None))
     }
 
-    /// [`Self::chain_report`] the slow way: every candidate vouched for
-    /// on its own, the furthest that does walked from.
+    /// [`Self::chain_report`] the slow way: every candidate held against
+    /// its record on its own. One that disagrees with its record is a
+    /// dispute and the chain reads broken there (the whole log is walked
+    /// for the rest, and the stored checkpoint is left as it is: it is the
+    /// evidence); otherwise the walk starts from the furthest.
     pub(super) fn chain_report_slow(
         &self,
         mine: Option<chain::Checkpoint>,
@@ -307,29 +322,49 @@ impl PgStore {
         });
         let mut candidates: Vec<chain::Checkpoint> = [mine, stored].into_iter().flatten().collect();
         candidates.sort_by_key(|c| std::cmp::Reverse(c.id));
-        let mut from = None;
-        for cp in candidates {
-            if self.vouches(&cp)? {
-                from = Some(cp);
-                break;
+        let mut dispute: Option<chain::Broken> = None;
+        for cp in &candidates {
+            if let Some(d) = self.dispute(cp)?
+                && dispute.as_ref().is_none_or(|b| d.id < b.id)
+            {
+                dispute = Some(d);
             }
         }
-        self.walk_chain(from)
+        match dispute {
+            Some(d) => self.walk_chain(None, Some(d)),
+            None => self.walk_chain(candidates.into_iter().next(), None),
+        }
     }
 
-    /// The checkpoint is the chain's own: the record at its id still
-    /// carries its hash, and that hash still matches the record's content.
-    pub(super) fn vouches(&self, cp: &chain::Checkpoint) -> Result<bool, StoreError> {
+    /// How the checkpoint stands against the record at its id
+    /// ([`chain::checkpoint_dispute`]): `None` when it is the chain's own.
+    pub(super) fn dispute(
+        &self,
+        cp: &chain::Checkpoint,
+    ) -> Result<Option<chain::Broken>, StoreError> {
         let row = self.with(true, |s| {
             let st = s.st(
                 "SELECT id, at, actor, action, env, version, from_version, outcome, detail, finishes, note, prev_hash, hash FROM shipdeck_audit WHERE id = $1",
             )?;
             s.client.query_opt(&st, &[&cp.id])
         })?;
-        let Some(row) = row else { return Ok(false) };
-        let r = self.chain_row(&row)?;
-        Ok(r.hash.as_deref() == Some(cp.hash.as_str())
-            && r.compute_hash(r.prev_hash.as_deref().unwrap_or("")) == cp.hash)
+        let row = row.map(|r| self.chain_row(&r)).transpose()?;
+        Ok(chain::checkpoint_dispute(cp, row.as_ref()))
+    }
+
+    /// The stored checkpoint's dispute with its record, if it has one.
+    pub(super) fn stored_dispute(&self) -> Result<Option<chain::Broken>, StoreError> {
+        let stored = self.with(true, |s| {
+            let st = s.st("SELECT id, hash FROM shipdeck_chain_checkpoint WHERE one = 1")?;
+            s.client.query_opt(&st, &[])
+        })?;
+        match stored {
+            Some(r) => self.dispute(&chain::Checkpoint {
+                id: r.get(0),
+                hash: r.get(1),
+            }),
+            None => Ok(None),
+        }
     }
 
     pub(super) fn chain_row(&self, r: &postgres::Row) -> Result<ChainRow, StoreError> {
@@ -396,6 +431,7 @@ impl PgStore {
     pub(super) fn walk_chain(
         &self,
         from: Option<chain::Checkpoint>,
+        dispute: Option<chain::Broken>,
     ) -> Result<ChainReport, StoreError> {
         let after = from.as_ref().map(|c| c.id).unwrap_or(0);
         let (rows, key, warnings) = self.with(true, |s| {
@@ -430,38 +466,62 @@ impl PgStore {
             .map(|r| self.chain_row(r))
             .collect::<Result<Vec<_>, _>>()
             .map_err(unreadable_log)?;
-        Ok(self.judge(from, &rows, key, warnings))
+        Ok(self.judge(from, &rows, key, warnings, dispute))
     }
 
     /// Judge `rows`, the records after `from`, remember the result, and
-    /// move the stored checkpoint.
+    /// move the stored checkpoint. A `dispute` (a checkpoint that disagrees
+    /// with its record) breaks the chain there and leaves the stored
+    /// checkpoint as it is: it is the evidence.
     pub(super) fn judge(
         &self,
         from: Option<chain::Checkpoint>,
         rows: &[ChainRow],
         key: (Option<i64>, i64),
         warnings: Vec<String>,
+        dispute: Option<chain::Broken>,
     ) -> ChainReport {
+        let disputed = dispute.is_some();
         let mut report = chain::verify_from(from.as_ref(), rows, Some(key.1));
         report.warnings = warnings;
         if report.broken.is_none() {
             report.broken = chain::unreadable(rows);
         }
+        let report = chain::with_dispute(report, dispute);
         let stored = *self
             .stored_checkpoint
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if report.broken.is_none()
+        if disputed {
+            // Keep the evidence.
+        } else if report.broken.is_none()
             && let Some(head) = &report.head
         {
             let id = report.records as i64;
             self.move_checkpoint(stored, id, head);
-        } else if report.broken.is_some() {
-            // A broken chain vouches for nothing.
-            let _ = self.with(false, |s| {
-                s.client
-                    .execute("DELETE FROM shipdeck_chain_checkpoint", &[])
+        } else if let Some(b) = &report.broken {
+            // A broken chain vouches for nothing: every later check walks
+            // the whole log. The checkpoint goes with an integrity event
+            // naming it (the guard trigger refuses a silent drop).
+            let what = b.to_string();
+            let dropped = self.with(false, |s| {
+                let mut tx = s.client.transaction()?;
+                tx.execute(
+                    "INSERT INTO shipdeck_integrity_events (at, what)
+                     SELECT $1, 'the audit chain was found broken at ' || $2::text
+                                || '; its checkpoint (#' || id || ', ' || hash || ') was dropped, so that every check walks the whole log'
+                     FROM shipdeck_chain_checkpoint WHERE one = 1",
+                    &[&ts(Utc::now()), &what],
+                )?;
+                tx.execute("DELETE FROM shipdeck_chain_checkpoint", &[])?;
+                tx.commit()
             });
+            if let Err(e) = dropped {
+                tracing::warn!(
+                    "store {}: checkpoint not dropped: {e}",
+                    self.target.describe
+                );
+            }
         }
         *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
             key,

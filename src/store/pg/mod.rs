@@ -35,7 +35,7 @@ use super::{
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
-use schema::{AUDIT_TRIGGERS, NS_LOCK};
+use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
 
 /// The least time between two attempts to reach a server that went away.
 pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
@@ -201,12 +201,14 @@ impl PgStore {
         let live: Vec<String> = self.with(true, |s| {
             let st = s.st(
                 "SELECT tgname::text FROM pg_trigger
-                 WHERE tgrelid = 'shipdeck_audit'::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+                 WHERE tgrelid IN ('shipdeck_audit'::regclass, 'shipdeck_chain_checkpoint'::regclass)
+                   AND NOT tgisinternal AND tgenabled <> 'D'",
             )?;
             Ok(s.client.query(&st, &[])?.iter().map(|r| r.get(0)).collect())
         })?;
         Ok(AUDIT_TRIGGERS
             .iter()
+            .chain(CHECKPOINT_TRIGGERS.iter())
             .filter(|t| !live.iter().any(|l| l == *t))
             .map(|t| t.to_string())
             .collect())
@@ -972,7 +974,9 @@ impl Store for PgStore {
 
     /// `history --verify`: the whole log, from its first record.
     fn verify(&self) -> Result<ChainReport, StoreError> {
-        let mut report = self.walk_chain(None)?;
+        // The whole log, and the stored checkpoint held against its record.
+        let dispute = self.stored_dispute()?;
+        let mut report = self.walk_chain(None, dispute)?;
         for t in self.missing_triggers()? {
             report.warnings.push(format!(
                 "the audit log's append-only trigger {t} is missing or disabled right now"

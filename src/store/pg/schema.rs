@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 4] = [V1, V2, V3, V4];
+const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -267,9 +267,47 @@ BEGIN
 END $grant$;
 "#;
 
+/// Version 5: the chain checkpoint guarded like the log it vouches for. It is
+/// one row that only moves forward, and is dropped (by a walk that found
+/// the chain broken) only once an integrity event names it, so that no
+/// role with the documented grants can roll it back, forge it in place or
+/// remove it without a trace — a rewrite of the log that re-hashes the
+/// chain is caught by the checkpoint, which must therefore not be quietly
+/// replaceable. (A role that owns the tables can drop the triggers; every
+/// process reports missing ones.) Written to run again safely, as a store
+/// set back to an earlier version is brought forward again.
+const V5: &str = r#"
+CREATE OR REPLACE FUNCTION shipdeck_checkpoint_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.id <= OLD.id OR NEW.one <> OLD.one THEN
+            RAISE EXCEPTION 'the chain checkpoint only moves forward' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM shipdeck_integrity_events
+                   WHERE strpos(what, 'checkpoint (#' || OLD.id || ', ' || OLD.hash || ')') > 0) THEN
+        RAISE EXCEPTION 'the chain checkpoint is dropped only with an integrity event naming it' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN OLD;
+END $$;
+DROP TRIGGER IF EXISTS shipdeck_checkpoint_guard ON shipdeck_chain_checkpoint;
+DROP TRIGGER IF EXISTS shipdeck_checkpoint_no_truncate ON shipdeck_chain_checkpoint;
+CREATE TRIGGER shipdeck_checkpoint_guard BEFORE UPDATE OR DELETE ON shipdeck_chain_checkpoint
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_checkpoint_guard();
+CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain_checkpoint
+    FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_append_only();
+"#;
+
 /// The append-only triggers every process checks for.
 pub(super) const AUDIT_TRIGGERS: [&str; 2] =
     ["shipdeck_audit_no_update", "shipdeck_audit_no_truncate"];
+
+/// The chain checkpoint's guards (V5), checked for beside them.
+pub(super) const CHECKPOINT_TRIGGERS: [&str; 2] = [
+    "shipdeck_checkpoint_guard",
+    "shipdeck_checkpoint_no_truncate",
+];
 
 /// The channel the live feed listens on.
 pub(super) const CHANNEL: &str = "shipdeck_changes";

@@ -479,7 +479,9 @@ impl Store for SqliteStore {
 
     /// `history --verify`: the whole log, from its first record.
     fn verify(&self) -> Result<ChainReport, StoreError> {
-        let mut report = self.walk_chain(None)?;
+        // The whole log, and the checkpoint held against its record.
+        let dispute = self.checkpoint_standing()?.and_then(|(_, d)| d);
+        let mut report = self.walk_chain(None, dispute)?;
         let live: Vec<String> = self.with(|c| {
             let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")?;
             let it = st.query_map([], |r| r.get(0))?;
@@ -490,6 +492,15 @@ impl Store for SqliteStore {
                 report.warnings.push(format!(
                     "the audit log's append-only trigger {t} is missing right now"
                 ));
+            }
+        }
+        if self.read_only.is_none() {
+            for t in CHECKPOINT_TRIGGERS {
+                if !live.iter().any(|l| l == t) {
+                    report.warnings.push(format!(
+                        "the chain checkpoint's guard trigger {t} is missing right now"
+                    ));
+                }
             }
         }
         Ok(report)

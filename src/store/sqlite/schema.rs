@@ -145,8 +145,17 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     if had_audit {
         // Append-only triggers that an existing log lacks were dropped by
         // someone: recreate them, and say so (never silently).
+        // The checkpoint's guards count from the store's mark on: a store
+        // from before them gets them now, without an alarm.
+        let mark: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let guards: &[&str] = if mark >= CHECKPOINT_GUARDED {
+            &CHECKPOINT_TRIGGERS
+        } else {
+            &[]
+        };
         let missing: Vec<&str> = AUDIT_TRIGGERS
             .into_iter()
+            .chain(guards.iter().copied())
             .filter(|t| {
                 c.query_row(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
@@ -172,6 +181,11 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     migrate_deploys(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
+    c.execute_batch(RECREATE_CHECKPOINT_TRIGGERS)?;
+    let mark: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if mark < CHECKPOINT_GUARDED {
+        c.pragma_update(None, "user_version", CHECKPOINT_GUARDED)?;
+    }
     for n in &events {
         c.execute(
             "INSERT INTO integrity_events (at, what) VALUES (?1, ?2)",

@@ -292,7 +292,7 @@ fn an_action_walks_only_what_was_appended_since_the_verified_checkpoint() {
 }
 
 #[test]
-fn a_checkpoint_the_chain_does_not_vouch_for_is_not_trusted() {
+fn a_checkpoint_the_chain_does_not_vouch_for_is_reported_not_walked_around() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
@@ -301,35 +301,67 @@ fn a_checkpoint_the_chain_does_not_vouch_for_is_not_trusted() {
         no_go(&s);
         assert!(s.verify().unwrap().intact());
     }
-    // A forged checkpoint: the whole log is walked, found intact, and
-    // the checkpoint put back on the chain's head.
-    Connection::open(&path)
-        .unwrap()
+    // The guard refuses a forged checkpoint …
+    let c = Connection::open(&path).unwrap();
+    let e = c
         .execute("UPDATE chain_checkpoint SET hash = 'forged'", [])
-        .unwrap();
+        .unwrap_err();
+    assert!(e.to_string().contains("only moves forward"), "{e}");
+    // … so forge it around the guard: evidence of tampering (of the
+    // checkpoint, or of the record it names), reported as a broken chain
+    // at its record and kept, never replaced by a fresh walk.
+    c.execute_batch(
+        "DROP TRIGGER chain_checkpoint_forward;
+         UPDATE chain_checkpoint SET hash = 'forged';",
+    )
+    .unwrap();
+    drop(c);
     let s = SqliteStore::open(&path).unwrap();
-    no_go(&s);
-    // (The check runs before the action's own record is appended.)
-    let cp = checkpoint(&s).unwrap();
-    assert_eq!(cp.id, 2);
-    assert_ne!(cp.hash, "forged");
-    let head = s.verify().unwrap().head;
-    assert_eq!(
-        checkpoint(&s).map(|c| (c.id, Some(c.hash))),
-        Some((3, head))
-    );
-    // The checkpoint's own record rewritten: it no longer vouches, the
-    // whole log is walked and the action refused.
+    let err = s.record_approval(&no_go_value());
+    assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+    let broken = s.verify().unwrap().broken.unwrap();
+    assert_eq!(broken.id, 2, "{broken}");
+    assert!(broken.what.contains("checkpoint"), "{broken}");
+    assert_eq!(checkpoint(&s).map(|c| c.hash), Some("forged".into()));
+}
+
+#[test]
+fn a_dropped_checkpoint_leaves_an_integrity_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        no_go(&s);
+        no_go(&s);
+        assert!(s.verify().unwrap().intact());
+    }
+    let cp = {
+        let s = SqliteStore::open(&path).unwrap();
+        checkpoint(&s).unwrap()
+    };
+    // Record #1 rewritten (hash kept): the walk from the checkpoint does
+    // not see it; `history --verify` does, and drops the checkpoint so
+    // every later check walks the whole log — with an event naming it.
     Connection::open(&path)
         .unwrap()
         .execute_batch(
             "DROP TRIGGER audit_no_update;
-             UPDATE audit SET detail = 'Go' WHERE id = 3;",
+             UPDATE audit SET detail = 'Go' WHERE id = 1;",
         )
         .unwrap();
     let s = SqliteStore::open(&path).unwrap();
-    let err = s.record_approval(&no_go_value());
-    assert!(matches!(err, Err(StoreError::Tampered { .. })), "{err:?}");
+    let report = s.verify().unwrap();
+    assert_eq!(report.broken.unwrap().id, 1);
+    assert_eq!(checkpoint(&s), None);
+    let report = s.verify().unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("checkpoint (#{}, {})", cp.id, cp.hash))),
+        "{:?}",
+        report.warnings
+    );
 }
 
 #[test]

@@ -210,6 +210,7 @@ fn the_stage_verdict_and_ci_show_in_the_pending_panel_and_the_go_dialog() {
         version: "v1.8.0".into(),
         since: None,
         detail: String::new(),
+        recent: None,
     };
     for e in &mut st.environments {
         if let Some(p) = e.promotion.as_mut().filter(|_| e.name == "production") {
