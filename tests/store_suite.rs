@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use shipdeck::domain::{
-    ActionKind, Approval, Decision, DeployKind, DeployRecord, Outcome, Version,
+    ActionKind, Approval, Decision, DeployKind, DeployRecord, Outcome, RollbackInput, Version,
+    plan_rollback,
 };
 use shipdeck::monitor::Sample;
 use shipdeck::store::{
@@ -77,6 +78,7 @@ suite!(
     a_console_that_left_or_went_quiet_is_not_listed,
     a_dead_console_of_this_machine_is_not_listed,
     status_reads_answer_as_the_single_reads,
+    status_reads_decide_about_what_a_deploy_replaced,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -732,6 +734,81 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
     assert_eq!(got.unfinished[0].id, open_deploy);
     assert_eq!(got.integrity, None);
     assert_eq!(s.integrity(), None);
+}
+
+/// A deploy's `from_version` is a rollback target too (`plan_rollback`
+/// walks both), so the status read's decisions include those about it:
+/// production's first recorded deploy is v1.1 from v1.0 and v1.0 has a
+/// No-Go there; the view must not offer "rollback → v1.0" that the
+/// rollback itself (the full read of the decisions) then refuses.
+fn status_reads_decide_about_what_a_deploy_replaced(open: &Open) {
+    let s = open();
+    let (new, old) = (v("v1.1"), v("v1.0"));
+    let id = s
+        .audit_start(&NewAudit {
+            at: t(0),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "production",
+            version: Some(&new),
+            from_version: Some(&old),
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap();
+    let d = DeployRecord {
+        from_version: Some(old.clone()),
+        ..deploy("production", "v1.1", 1)
+    };
+    s.record_deploy(id, &d, "production reports v1.1").unwrap();
+    for (ver, decision, at) in [("v1.0", Decision::NoGo, 2), ("v0.9", Decision::Go, 3)] {
+        s.record_approval(&Approval {
+            env: "production".into(),
+            version: v(ver),
+            decision,
+            actor: "ops".into(),
+            at: t(at),
+            note: None,
+        })
+        .unwrap();
+    }
+    let asked = ["v1.1".to_string()];
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &asked,
+    }];
+    let got = s.status_reads(&keys, 5, t(10), t(0)).unwrap();
+    let recent = s.recent_deploys("production", 5).unwrap();
+    let all = s.approvals("production").unwrap();
+    assert_eq!(
+        got.envs[0].approvals,
+        decisions_about(all.clone(), &recent, &asked)
+    );
+    // The No-Go about the version it replaced; not the Go about one it
+    // never ran.
+    let shown: Vec<&str> = got.envs[0]
+        .approvals
+        .iter()
+        .map(|a| a.version.as_str())
+        .collect();
+    assert_eq!(shown, ["v1.0"]);
+    // What the view offers is what the rollback (the full read) accepts.
+    let plan = |history: &[DeployRecord], approvals: &[Approval]| {
+        plan_rollback(&RollbackInput {
+            env: "production",
+            current: Some(&new),
+            history,
+            to: None,
+            approvals,
+            caught: &[],
+        })
+        .map(|p| p.to)
+        .map_err(|e| e.to_string())
+    };
+    let shown = plan(&got.envs[0].recent, &got.envs[0].approvals);
+    assert_eq!(shown, plan(&recent, &all));
+    assert!(shown.is_err(), "v1.0 is blocked by a No-Go: {shown:?}");
 }
 
 /// Tampering with the team store's audit log (as a superuser would, the

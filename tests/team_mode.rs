@@ -625,23 +625,92 @@ fn an_approval_by_one_shows_in_the_others_open_console_before_its_refresh() {
     );
 }
 
-#[test]
-fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
-    let cluster = pg::shared();
-    let db = cluster.create_db();
-    // The owner creates the schema; the team's role gets the README's grants.
-    drop(store(cluster, &db));
+/// The README's grants for the team's role, as SQL for database `db`,
+/// role `role` with password `pw`.
+fn readme_grants(db: &str, role: &str, pw: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
         .find("CREATE ROLE shipdeck_team")
         .expect("the grants in the README");
     let end = start + readme[start..].find("```").unwrap();
-    let role = format!("team_{db}");
-    let sql = readme[start..end]
-        .replace("shipdeck_team", &role)
+    readme[start..end]
+        .replace("shipdeck_team", role)
         .replace("DATABASE shipdeck", &format!("DATABASE {db}"))
-        .replace("'…'", "'team-pw'");
+        .replace("'…'", &format!("'{pw}'"))
+}
+
+/// Schema 4 brings a table the status read needs (the deploys without
+/// outcome); a team's role set up with the grants of schema 3 had none on
+/// it. The owner's upgrade grants it to every role that may read the audit
+/// log, so the team's `shipdeck status` still works after it.
+#[test]
+fn a_team_role_granted_on_schema_3_still_reads_status_after_the_owner_upgrades() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    drop(store(cluster, &db));
+    // Back to what schema 3 had …
+    cluster
+        .admin(&db)
+        .batch_execute(
+            "DROP TRIGGER shipdeck_audit_unfinished ON shipdeck_audit;
+             DROP FUNCTION shipdeck_track_unfinished();
+             DROP TABLE shipdeck_unfinished;
+             DROP INDEX shipdeck_audit_decisions;
+             DROP INDEX shipdeck_approvals_version;
+             UPDATE shipdeck_schema SET version = 3;",
+        )
+        .unwrap();
+    // … and the team's role granted what the README listed then.
+    let role = format!("team_{db}");
+    let sql = readme_grants(&db, &role, pg::PASSWORD)
+        .replace("shipdeck_schema, shipdeck_unfinished", "shipdeck_schema");
+    assert!(!sql.contains("shipdeck_unfinished"), "{sql}");
+    cluster.admin(&db).batch_execute(&sql).unwrap();
+    // The owner's next process upgrades the store.
+    drop(store(cluster, &db));
+    let found: i32 = cluster
+        .admin(&db)
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    // The team's status works, as a process and through the store.
+    let fleet = Fleet::with_deploy_duration("10s");
+    let url = format!("postgres://{role}@127.0.0.1:{}/{db}", cluster.port);
+    let alice = Engineer::new("alice", &fleet, &url);
+    let out = alice.run(&["status"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let team = PgStore::connect(
+        PgTarget::parse(
+            &format!(
+                "postgres://{role}:{}@127.0.0.1:{}/{db}",
+                pg::PASSWORD,
+                cluster.port
+            ),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    let keys = [shipdeck::store::EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let r = team.status_reads(&keys, 5, now, now).unwrap();
+    assert_eq!(r.unfinished, team.unfinished().unwrap());
+}
+
+#[test]
+fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    // The owner creates the schema; the team's role gets the README's grants.
+    drop(store(cluster, &db));
+    let role = format!("team_{db}");
+    let sql = readme_grants(&db, &role, "team-pw");
     cluster.admin(&db).batch_execute(&sql).unwrap();
     let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
     let s = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();

@@ -768,3 +768,77 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
         finished_at: m.finished_at,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::{ActionKind, Approval, Decision, DeployKind, Outcome};
+    use crate::store::{NewAudit, SqliteStore, Store};
+
+    /// The rollback target status offers is the one the rollback itself
+    /// (the full read of the decisions) accepts, also when the only other
+    /// version production ran is the one its first recorded deploy
+    /// replaced: a No-Go on it there leaves nothing to offer, without it
+    /// it is the target.
+    #[tokio::test]
+    async fn status_offers_the_rollback_target_the_rollback_accepts() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        for no_go in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("s.db");
+            let text = format!(
+                "project = \"t\"\n[store]\npath = {:?}\n[[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1.1\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+                db.display().to_string()
+            );
+            let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+            let store = Arc::new(SqliteStore::open(&db).unwrap());
+            let (new, old) = (v("v1.1"), v("v1.0"));
+            let id = store
+                .audit_start(&NewAudit {
+                    at: Utc::now(),
+                    actor: "alice",
+                    action: ActionKind::Promote,
+                    env: "production",
+                    version: Some(&new),
+                    from_version: Some(&old),
+                    outcome: Outcome::Started,
+                    detail: "promote",
+                })
+                .unwrap();
+            let deploy = DeployRecord {
+                env: "production".into(),
+                version: new.clone(),
+                from_version: Some(old.clone()),
+                at: Utc::now(),
+                actor: "alice".into(),
+                kind: DeployKind::Promote,
+                url: None,
+            };
+            store.record_deploy(id, &deploy, "ok").unwrap();
+            if no_go {
+                store
+                    .record_approval(&Approval {
+                        env: "production".into(),
+                        version: old.clone(),
+                        decision: Decision::NoGo,
+                        actor: "ops".into(),
+                        at: Utc::now(),
+                        note: None,
+                    })
+                    .unwrap();
+            }
+            let engine = Engine::with_store(cfg, store);
+            let offered = engine.status().await.environments[0]
+                .rollback
+                .clone()
+                .expect("production has a recorded deploy");
+            let accepted = engine.rollback_plan("production", None).await.ok();
+            assert_eq!(offered.to, accepted.map(|p| p.to), "{}", offered.detail);
+            assert_eq!(offered.to.is_none(), no_go, "{}", offered.detail);
+        }
+    }
+}

@@ -29,29 +29,55 @@ impl ChainRow {
     /// array of its fields in a fixed order, so no two records share an
     /// encoding.
     pub fn compute_hash(&self, prev: &str) -> String {
-        let content = serde_json::json!([
+        // Serialized straight into the hash (a tuple is a JSON array, in
+        // the compact form `json!([...]).to_string()` writes, byte for
+        // byte): no copy of every field into a `Value` and no string of
+        // the whole array, which the chain check does for every record it
+        // walks.
+        let content = (
             self.id,
-            self.at,
-            self.actor,
-            self.action,
-            self.env,
-            self.version,
-            self.from_version,
-            self.outcome,
-            self.detail,
+            &self.at,
+            &self.actor,
+            &self.action,
+            &self.env,
+            &self.version,
+            &self.from_version,
+            &self.outcome,
+            &self.detail,
             self.finishes,
-            self.note,
-        ]);
+            &self.note,
+        );
         let mut h = Sha256::new();
         h.update(prev.as_bytes());
         h.update(b"\n");
-        h.update(content.to_string().as_bytes());
+        serde_json::to_writer(Hashing(&mut h), &content)
+            .expect("a record of strings and integers serializes");
         hex(&h.finalize())
     }
 }
 
+/// Feeds what is written into the hash.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
 }
 
 /// The first record that breaks the chain, and how.
@@ -271,6 +297,44 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    /// The hash is over exactly the bytes it always was (records already
+    /// written must still verify, and the server's `shipdeck_append`
+    /// writes the same): SHA-256 of the previous hash, a newline and the
+    /// compact JSON array of the fields, odd text and nulls included.
+    #[test]
+    fn the_hash_covers_the_compact_json_array_of_the_fields() {
+        let mut r = chain(1).remove(0);
+        for (detail, note, finishes) in [
+            ("No-Go", Some("p95"), None),
+            ("quote \" back\\slash\n\t\u{1} é 🚀 \u{2028}", None, Some(7)),
+            ("", Some(""), Some(-1)),
+        ] {
+            r.detail = detail.into();
+            r.note = note.map(String::from);
+            r.finishes = finishes;
+            let content = serde_json::json!([
+                r.id,
+                r.at,
+                r.actor,
+                r.action,
+                r.env,
+                r.version,
+                r.from_version,
+                r.outcome,
+                r.detail,
+                r.finishes,
+                r.note,
+            ])
+            .to_string();
+            let prev = "ab12";
+            let want: String = Sha256::digest(format!("{prev}\n{content}").as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(r.compute_hash(prev), want, "{content}");
+        }
     }
 
     #[test]

@@ -349,7 +349,8 @@ pub trait Store: Send + Sync {
 }
 
 /// The decisions a status view can use: those about a version of the
-/// environment's `recent` deploys (rollback targets) or one of `versions`
+/// environment's `recent` deploys or the one each replaced (the rollback
+/// targets [`crate::domain::plan_rollback`] considers) or one of `versions`
 /// (what it and the stage before it run), oldest first. Every decision
 /// about such a version is kept, so the newest one — the one that
 /// counts — is among them; the rest of the history is not read, so the
@@ -361,7 +362,9 @@ pub fn decisions_about(
 ) -> Vec<Approval> {
     all.into_iter()
         .filter(|a| {
-            recent.iter().any(|d| d.version == a.version)
+            recent
+                .iter()
+                .any(|d| d.version == a.version || d.from_version.as_ref() == Some(&a.version))
                 || versions.iter().any(|v| v == a.version.as_str())
         })
         .collect()

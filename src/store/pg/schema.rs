@@ -216,7 +216,9 @@ END $$;
 /// suites hold both to the same answer). The trigger's function runs with
 /// its owner's rights (SECURITY DEFINER, its search path pinned), so the
 /// team's role needs only SELECT on that table; a trigger only moves ids
-/// of records the role was allowed to append.
+/// of records the role was allowed to append. That SELECT is granted here
+/// to every role that may read the audit log, so a store upgraded from
+/// version 3 keeps working for the roles its owner set up then.
 const V4: &str = r#"
 CREATE INDEX shipdeck_audit_decisions ON shipdeck_audit (env, version, id)
     WHERE finishes IS NULL AND outcome = 'succeeded' AND action IN ('approve', 'reject');
@@ -240,6 +242,29 @@ CREATE TRIGGER shipdeck_audit_unfinished AFTER INSERT ON shipdeck_audit
     FOR EACH ROW WHEN (NEW.finishes IS NOT NULL
         OR (NEW.outcome = 'started' AND NEW.action IN ('promote', 'rollback')))
     EXECUTE FUNCTION shipdeck_track_unfinished();
+-- Whoever may read the audit log may read the new table: a status read is
+-- one statement, so without this every role granted only the older tables
+-- (as the README said before) is refused all of it after the upgrade.
+-- Read from the log's ACL itself (its owner's default rights when none
+-- was granted; grantee 0 is PUBLIC), whoever granted them.
+DO $grant$
+DECLARE
+    r RECORD;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT g.grantee, ro.rolname
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) g
+        LEFT JOIN pg_roles ro ON ro.oid = g.grantee
+        WHERE c.oid = 'shipdeck_audit'::regclass AND g.privilege_type = 'SELECT'
+    LOOP
+        IF r.grantee = 0 THEN
+            GRANT SELECT ON shipdeck_unfinished TO PUBLIC;
+        ELSIF r.rolname IS NOT NULL THEN
+            EXECUTE format('GRANT SELECT ON shipdeck_unfinished TO %I', r.rolname);
+        END IF;
+    END LOOP;
+END $grant$;
 "#;
 
 /// Version 5: the chain checkpoint guarded like the log it vouches for. It is

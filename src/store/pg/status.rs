@@ -40,9 +40,13 @@ fn lock_json(key: &str) -> String {
 
 /// The versions whose decisions an environment's view can use (see
 /// [`crate::store::decisions_about`]): those of its `$3` recent deploys and
-/// those asked about (`$5`, `$6` pairs).
-const ASKED: &str = "(SELECT r.version FROM (SELECT x.version FROM shipdeck_deploys x
+/// the ones they replaced (rollback targets both), and those asked about
+/// (`$5`, `$6` pairs).
+const ASKED: &str =
+    "(SELECT w.version FROM (SELECT x.version, x.from_version FROM shipdeck_deploys x
         WHERE x.env = e.env ORDER BY x.id DESC LIMIT $3::bigint) r
+      CROSS JOIN LATERAL (VALUES (r.version), (r.from_version)) w(version)
+      WHERE w.version IS NOT NULL
       UNION SELECT q.version FROM q WHERE q.env = e.env)";
 
 /// `$1` envs, `$2` their watch keys, `$3` how many recent deploys, `$4`
