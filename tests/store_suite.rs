@@ -15,7 +15,7 @@ use shipdeck::domain::{
 use shipdeck::monitor::Sample;
 use shipdeck::store::{
     EnvKeys, LockInfo, MonitorRecord, NewAudit, PgStore, PgTarget, Presence, SqliteStore, Store,
-    decisions_about,
+    caught_among, decisions_about,
 };
 
 /// Opens a handle on the store under test; every call opens another
@@ -79,6 +79,7 @@ suite!(
     a_dead_console_of_this_machine_is_not_listed,
     status_reads_answer_as_the_single_reads,
     status_reads_decide_about_what_a_deploy_replaced,
+    status_reads_know_the_caught_versions_the_rollback_can_pick,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -1329,4 +1330,76 @@ mod checkpoint_tamper {
         let (raw, open) = pg();
         a_forged_checkpoint_is_refused_or_reported(&raw, &*open);
     }
+}
+
+/// The status read's caught versions are those the rollback reads
+/// ([`Store::caught_versions`]: every failed window of the environment, in
+/// order), among the versions of the recent deploys and the ones they
+/// replaced only — what `plan_rollback` can pick from that history — so a
+/// view never offers a version an earlier window caught.
+fn status_reads_know_the_caught_versions_the_rollback_can_pick(open: &Open) {
+    let s = open();
+    // Production v1 → v2 → v3 → v4; the view reads the last two deploys.
+    for (i, (ver, from)) in [("v2", "v1"), ("v3", "v2"), ("v4", "v3")]
+        .into_iter()
+        .enumerate()
+    {
+        let id = start(&*s, "production", t(i as i64));
+        let d = DeployRecord {
+            from_version: Some(v(from)),
+            ..deploy("production", ver, i as i64)
+        };
+        s.record_deploy(id, &d, "ok").unwrap();
+    }
+    let window = |env: &str, ver: &str, at: i64, outcome: Option<Outcome>| {
+        let version = v(ver);
+        let id = s
+            .audit_start(&NewAudit {
+                at: t(at),
+                actor: "console",
+                action: ActionKind::Monitor,
+                env,
+                version: Some(&version),
+                from_version: None,
+                outcome: if outcome.is_some() {
+                    Outcome::Started
+                } else {
+                    Outcome::Failed
+                },
+                detail: "window",
+            })
+            .unwrap();
+        if let Some(o) = outcome {
+            s.audit_finish(id, t(at + 1), o, "verdict").unwrap();
+        }
+    };
+    window("production", "v3", 10, Some(Outcome::Failed));
+    window("production", "v1", 12, Some(Outcome::Failed)); // not in the recent deploys
+    window("production", "v2", 14, None); // recorded failed at once
+    window("production", "v3", 16, Some(Outcome::Failed));
+    window("production", "v4", 18, Some(Outcome::Succeeded));
+    window("production", "v4", 20, Some(Outcome::Unknown));
+    window("staging", "v4", 22, Some(Outcome::Failed)); // another env
+    let keys = [
+        EnvKeys {
+            env: "production",
+            watch: "production#watch",
+            versions: &[],
+        },
+        EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+            versions: &[],
+        },
+    ];
+    let got = s.status_reads(&keys, 2, t(30), t(0)).unwrap();
+    for (k, e) in keys.iter().zip(&got.envs) {
+        let recent = s.recent_deploys(k.env, 2).unwrap();
+        let caught = caught_among(s.caught_versions(k.env).unwrap(), &recent);
+        assert_eq!(e.caught, caught, "{}", k.env);
+    }
+    assert_eq!(got.envs[0].caught, [v("v3"), v("v2")]);
+    assert_eq!(s.caught_versions("production").unwrap().len(), 3);
+    // Staging deployed nothing: no version it can roll back to.
+    assert!(got.envs[1].caught.is_empty());
 }

@@ -367,12 +367,18 @@ impl Engine {
                 Some(e) => Err(e.clone()),
             };
             let approvals = approvals_read.clone().unwrap_or_default();
-            // A regression still running is an incident (and no rollback target).
-            let caught: Vec<Version> = last_window
+            // What the rollback reads as caught (every failed window, among
+            // the versions it can pick here), so the target offered is one
+            // it accepts; and a regression still running is an incident
+            // (and no rollback target) before its window records a failure.
+            let mut caught: Vec<Version> = read.caught;
+            if let Some(w) = last_window
                 .as_ref()
                 .filter(|w| state == EnvState::Regression && w.verdict == WindowVerdict::Regression)
-                .map(|w| vec![w.version.clone()])
-                .unwrap_or_default();
+                && !caught.contains(&w.version)
+            {
+                caught.push(w.version.clone());
+            }
             let rollback = (!history.is_empty()).then(|| {
                 match plan_rollback(&RollbackInput {
                     env: name,
@@ -840,5 +846,63 @@ mod tests {
             assert_eq!(offered.to, accepted.map(|p| p.to), "{}", offered.detail);
             assert_eq!(offered.to.is_none(), no_go, "{}", offered.detail);
         }
+    }
+
+    /// A version a monitoring window caught in an earlier window (not the
+    /// latest) is no rollback target status offers either: production
+    /// v1 → v2 (its window fails, no auto-rollback) → v3 over v2; status
+    /// offers v1, the target `shipdeck rollback` accepts, not v2.
+    #[tokio::test]
+    async fn status_offers_no_version_an_earlier_window_caught() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let text = format!(
+            "project = \"t\"\n[store]\npath = {:?}\n[[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v3\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+            db.display().to_string()
+        );
+        let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        let audit = |action, version: &Version, from: Option<&Version>| {
+            store
+                .audit_start(&NewAudit {
+                    at: Utc::now(),
+                    actor: "alice",
+                    action,
+                    env: "production",
+                    version: Some(version),
+                    from_version: from,
+                    outcome: Outcome::Started,
+                    detail: "start",
+                })
+                .unwrap()
+        };
+        let deploy = |version: &Version, from: &Version| {
+            let id = audit(ActionKind::Promote, version, Some(from));
+            let rec = DeployRecord {
+                env: "production".into(),
+                version: version.clone(),
+                from_version: Some(from.clone()),
+                at: Utc::now(),
+                actor: "alice".into(),
+                kind: DeployKind::Promote,
+                url: None,
+            };
+            store.record_deploy(id, &rec, "ok").unwrap();
+        };
+        deploy(&v("v2"), &v("v1"));
+        let window = audit(ActionKind::Monitor, &v("v2"), None);
+        store
+            .audit_finish(window, Utc::now(), Outcome::Failed, "error rate regressed")
+            .unwrap();
+        deploy(&v("v3"), &v("v2"));
+        let engine = Engine::with_store(cfg, store.clone());
+        let offered = engine.status().await.environments[0]
+            .rollback
+            .clone()
+            .expect("production has recorded deploys");
+        let accepted = engine.rollback_plan("production", None).await.unwrap();
+        assert_eq!(accepted.to, v("v1"));
+        assert_eq!(offered.to, Some(accepted.to), "{}", offered.detail);
     }
 }

@@ -198,6 +198,11 @@ pub struct EnvReads {
     /// Its decisions, oldest first, as [`Store::approvals`] reads them,
     /// about the versions a view can show only (see [`decisions_about`]).
     pub approvals: Vec<Approval>,
+    /// The versions a monitoring window caught in it, as
+    /// [`Store::caught_versions`] reads them, among the versions of its
+    /// `recent` deploys and the ones they replaced only (see
+    /// [`caught_among`]): the rollback targets a view can offer.
+    pub caught: Vec<Version>,
 }
 
 /// Everything a status view reads from the store at once: a shared store
@@ -312,8 +317,8 @@ pub trait Store: Send + Sync {
     /// console of this machine whose process is gone is not listed).
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     /// A status view's reads, all at once: the latest deploys, for each of
-    /// `envs` its last `recent` deploys, locks, last verdict and
-    /// decisions, the consoles seen since `fresh_since`, the unfinished
+    /// `envs` its last `recent` deploys, locks, last verdict, decisions
+    /// and caught versions, the consoles seen since `fresh_since`, the unfinished
     /// deploys and the store's integrity. The same answers as the single
     /// reads; a store with round trips to save
     /// answers it in one.
@@ -334,12 +339,14 @@ pub trait Store: Send + Sync {
         for k in envs {
             let recent = self.recent_deploys(k.env, recent)?;
             let approvals = decisions_about(self.approvals(k.env)?, &recent, k.versions);
+            let caught = caught_among(self.caught_versions(k.env)?, &recent);
             out.envs.push(EnvReads {
                 recent,
                 lock: self.lock_of(k.env, now)?,
                 watch: self.lock_of(k.watch, now)?,
                 last_monitor: self.last_monitor(k.env)?,
                 approvals,
+                caught,
             });
         }
         out.unfinished = self.unfinished()?;
@@ -366,6 +373,22 @@ pub fn decisions_about(
                 .iter()
                 .any(|d| d.version == a.version || d.from_version.as_ref() == Some(&a.version))
                 || versions.iter().any(|v| v == a.version.as_str())
+        })
+        .collect()
+}
+
+/// The caught versions (as [`Store::caught_versions`], oldest first) a
+/// status view plans a rollback with: those among the versions of the
+/// environment's `recent` deploys or the ones each replaced — every version
+/// [`crate::domain::plan_rollback`] can pick from that history — so the
+/// target a view offers is one the rollback itself (reading every caught
+/// version) accepts, and the view reads no more than it can show.
+pub fn caught_among(all: Vec<Version>, recent: &[DeployRecord]) -> Vec<Version> {
+    all.into_iter()
+        .filter(|v| {
+            recent
+                .iter()
+                .any(|d| &d.version == v || d.from_version.as_ref() == Some(v))
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
+const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -297,6 +297,15 @@ CREATE TRIGGER shipdeck_checkpoint_guard BEFORE UPDATE OR DELETE ON shipdeck_cha
     FOR EACH ROW EXECUTE FUNCTION shipdeck_checkpoint_guard();
 CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain_checkpoint
     FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_append_only();
+"#;
+
+/// Version 6: an index on the starts of an environment's monitoring windows
+/// by version, so a status view reads whether the versions it can offer as
+/// rollback targets were caught in one probe each (`status.rs`), however
+/// long the log. Written to run again safely.
+const V6: &str = r#"
+CREATE INDEX IF NOT EXISTS shipdeck_audit_monitors ON shipdeck_audit (env, version, id)
+    WHERE finishes IS NULL AND action = 'monitor';
 "#;
 
 /// The append-only triggers every process checks for.

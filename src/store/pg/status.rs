@@ -1,7 +1,7 @@
 //! A status view's reads in one round trip: one statement (one snapshot)
 //! whose answer is a JSON document with every part the view shows — the
 //! latest deploys, per environment its recent deploys, locks, last verdict
-//! and decisions, and who else is watching. The same answers as the
+//! decisions and caught versions, and who else is watching. The same answers as the
 //! single reads ([`super::PgStore`]'s `Store` methods), parsed by the same
 //! rules; `tests/store_suite.rs` holds both stores to that.
 
@@ -49,6 +49,15 @@ const ASKED: &str =
       WHERE w.version IS NOT NULL
       UNION SELECT q.version FROM q WHERE q.env = e.env)";
 
+/// The versions of an environment's `$3` recent deploys and the ones
+/// they replaced: every rollback target the view can offer (see
+/// [`crate::store::caught_among`]).
+const RAN: &str =
+    "(SELECT DISTINCT w.version FROM (SELECT x.version, x.from_version FROM shipdeck_deploys x
+        WHERE x.env = e.env ORDER BY x.id DESC LIMIT $3::bigint) r
+      CROSS JOIN LATERAL (VALUES (r.version), (r.from_version)) w(version)
+      WHERE w.version IS NOT NULL)";
+
 /// `$1` envs, `$2` their watch keys, `$3` how many recent deploys, `$4`
 /// presence's freshness, `$5`/`$6` (env, version) pairs the decisions are
 /// asked about besides the recent deploys'.
@@ -59,7 +68,10 @@ const ASKED: &str =
 /// deploys, the decisions about the versions above (in the audit log and
 /// in the approvals table, compared; each version one probe of an index
 /// on (env, version), OFFSET 0 keeping the planner from turning it into a
-/// scan of the environment's decisions), and the unfinished deploys (the
+/// scan of the environment's decisions), the caught versions among the
+/// recent deploys' (each version one probe of the monitoring windows'
+/// index of schema version 6; a window's outcome is on the record that
+/// finishes its start, as `caught_versions` reads it), and the unfinished deploys (the
 /// ids the trigger of schema version 4 keeps, each checked against the
 /// log itself).
 static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -93,7 +105,15 @@ SELECT json_build_object(
               AND a.outcome = 'succeeded' AND a.action IN ('approve', 'reject') OFFSET 0) a), '[]'),
       'indexed', COALESCE((SELECT json_agg(json_build_array(x.version, x.decision, x.actor, x.at) ORDER BY x.id)
           FROM {ASKED} v(version) CROSS JOIN LATERAL (SELECT * FROM shipdeck_approvals x
-            WHERE x.env = e.env AND x.version = v.version OFFSET 0) x), '[]')
+            WHERE x.env = e.env AND x.version = v.version OFFSET 0) x), '[]'),
+      'caught', COALESCE((SELECT json_agg(c.version ORDER BY c.first) FROM
+          (SELECT v.version, MIN(s.id) AS first FROM {RAN} v(version)
+            CROSS JOIN LATERAL (SELECT s.id FROM shipdeck_audit s
+              WHERE s.env = e.env AND s.version = v.version AND s.action = 'monitor'
+                AND s.finishes IS NULL AND COALESCE((SELECT f.outcome FROM shipdeck_audit f
+                  WHERE f.id = (SELECT MIN(g.id) FROM shipdeck_audit g WHERE g.finishes = s.id)),
+                  s.outcome) = 'failed' OFFSET 0) s
+            GROUP BY v.version) c), '[]')
   ) ORDER BY e.ord) FROM e), '[]'),
   'unfinished', COALESCE((SELECT json_agg(json_build_object('id', u.id, 'at', u.at, 'actor', u.actor,
       'action', u.action, 'env', u.env, 'version', u.version, 'from_version', u.from_version,
@@ -184,6 +204,7 @@ struct EnvJ {
     monitor: Option<MonitorJ>,
     decisions: Vec<DecisionRow>,
     indexed: Vec<(String, String, String, String)>,
+    caught: Vec<String>,
 }
 
 /// A decision as the audit log records it.
@@ -300,6 +321,11 @@ impl PgStore {
                     })
                     .transpose()?,
                 approvals: self.decisions(k.env, e.decisions, e.indexed)?,
+                caught: e
+                    .caught
+                    .iter()
+                    .map(|v| Version::parse(v).map_err(|e| self.corrupt(e)))
+                    .collect::<Result<_, _>>()?,
             });
         }
         // Last, as the engine asks: the decisions above may have noted a
