@@ -131,6 +131,17 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name("shipdeck");
         }
+        // shipdeck's statements are short index lookups run every second by
+        // every console: JIT compilation (on by default since PostgreSQL 12
+        // for statements the planner estimates as costly) would take tens of
+        // milliseconds per execution and never pay back. Set at connection
+        // start, so it costs no round trip; an `options` in the URL comes after
+        // it and so wins.
+        let options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("-c jit=off {o}"),
+            _ => "-c jit=off".to_string(),
+        };
+        config.options(&options);
         let source = if config.get_password().is_some() {
             PasswordSource::Url
         } else if let Some(var) = password_env {
@@ -478,6 +489,19 @@ mod tests {
     fn a_pgpass_others_may_read_is_ignored() {
         let (_d, p) = pgpass("*:*:*:*:secret\n", 0o644);
         assert_eq!(pgpass_lookup(&p, "h", 5432, "d", "u"), None);
+    }
+
+    #[test]
+    fn sessions_start_with_jit_off_and_the_urls_own_options_after_it() {
+        let (t, _) = PgTarget::parse_with("postgres://u@h/d", None, &vars(&[]), None).unwrap();
+        assert_eq!(t.config.get_options(), Some("-c jit=off"));
+        let url = "postgres://u@h/d?options=-c%20statement_timeout%3D5s%20-c%20jit%3Don";
+        let (t, _) = PgTarget::parse_with(url, None, &vars(&[]), None).unwrap();
+        assert_eq!(
+            t.config.get_options(),
+            Some("-c jit=off -c statement_timeout=5s -c jit=on"),
+            "the URL's options come last, so they win"
+        );
     }
 
     #[test]
