@@ -5,45 +5,13 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
-use super::msg::{Effect, Msg};
+use super::msg::Effect;
 use super::state::{Overlay, State};
 use super::tests::fixture::*;
-use super::{update, view};
 use crate::domain::release::{Backup, Commit, Freeze, Rfc3339, SchemaNotice};
 use crate::domain::{Gate, GateSeverity};
-use crate::engine::{EnvStatus, ReleaseFacts, RollbackTarget};
-
-fn screen(s: &State, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| {
-        view::draw(s, f);
-    })
-    .unwrap();
-    let buf = term.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Change production in the console's snapshot.
-fn with_production(s: &mut State, f: impl FnOnce(&mut EnvStatus)) {
-    let mut st = s.status.clone().unwrap();
-    let prod = st
-        .environments
-        .iter_mut()
-        .find(|e| e.name == "production")
-        .unwrap();
-    f(prod);
-    update(s, Msg::StatusLoaded(Ok(st)));
-}
+use crate::engine::{ReleaseFacts, RollbackTarget};
 
 fn commits(n: usize) -> Vec<Commit> {
     (0..n)

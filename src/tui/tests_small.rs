@@ -3,46 +3,13 @@
 //! their meaning.
 
 use chrono::Duration;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use super::msg::Msg;
-use super::state::State;
 use super::tests::fixture::*;
-use super::{update, view};
+use super::update;
 use crate::domain::release::SchemaNotice;
 use crate::domain::{Gate, GateSeverity};
-use crate::engine::{EnvStatus, RollbackTarget};
-
-fn screen(s: &State, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| {
-        view::draw(s, f);
-    })
-    .unwrap();
-    let buf = term.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        for x in 0..w {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn with_production(s: &mut State, f: impl FnOnce(&mut EnvStatus)) {
-    let mut st = s.status.clone().unwrap();
-    let prod = st
-        .environments
-        .iter_mut()
-        .find(|e| e.name == "production")
-        .unwrap();
-    f(prod);
-    update(s, Msg::StatusLoaded(Ok(st)));
-}
+use crate::engine::RollbackTarget;
 
 fn long_schema_notice() -> SchemaNotice {
     let migrations: Vec<String> = (1..=6)

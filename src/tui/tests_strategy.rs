@@ -8,39 +8,18 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use super::msg::Msg;
 use super::state::{Settings, State};
 use super::tests::fixture::*;
 use super::theme::Theme;
-use super::{update, view};
+use super::update;
 use crate::config::RollbackStrategy;
 use crate::domain::strategy::{
     RevertAction, RevertPlan, SlotsView, StrategyOutline, StrategyStatus, revert_plan,
 };
 use crate::engine::{CanaryState, EnvStatus, Event};
 use crate::monitor::{Sample, TrackPair, Verdict, VerdictKind};
-
-fn screen(state: &State, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| {
-        view::draw(state, f);
-    })
-    .unwrap();
-    let buf = term.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut line = String::new();
-        for x in 0..buf.area.width {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
 
 fn with_strategy(strategy: RollbackStrategy, outline: StrategyOutline) -> Settings {
     let mut s = settings();

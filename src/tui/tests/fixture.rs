@@ -595,3 +595,36 @@ pub fn monitored(s: &mut State, upto: i64, bad: bool) {
         t += 10;
     }
 }
+
+/// The screen `view::draw` makes of `s` at `w`×`h`, a line per row with
+/// its trailing blanks trimmed.
+pub fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    term.draw(|f| {
+        crate::tui::view::draw(s, f);
+    })
+    .unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Change production in the console's snapshot, as a status read would.
+pub fn with_production(s: &mut State, f: impl FnOnce(&mut crate::engine::EnvStatus)) {
+    let mut st = s.status.clone().unwrap();
+    let prod = st
+        .environments
+        .iter_mut()
+        .find(|e| e.name == "production")
+        .unwrap();
+    f(prod);
+    crate::tui::update(s, crate::tui::msg::Msg::StatusLoaded(Ok(st)));
+}
