@@ -493,3 +493,42 @@ deploy = {{ command = ["true"] }}
         println!("{what}: exit {code} after {took:?}");
     }
 }
+
+#[test]
+fn a_store_that_accepts_and_never_answers_is_unreachable_not_waited_for_forever() {
+    let (port, _seen) = silent_postgres();
+    let home = Home::new();
+    let p = home.path();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    home.config(&format!(
+        r#"project = "silent"
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[store]
+url = "postgres://shipdeck@127.0.0.1:{port}/shipdeck"
+"#,
+        dir = p.display()
+    ));
+    let mut c = home.spawn(&["status"]);
+    let t = Instant::now();
+    // The startup's bound is 15 s; a loaded machine gets four times that
+    // (the command is killed when this fails).
+    wait_for("status to give up", Duration::from_secs(60), || {
+        c.try_wait().map(|s| s.is_some()).unwrap_or(true)
+    });
+    let out = c.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}"))
+            && stderr.contains("did not answer its startup within 15 s"),
+        "names the store and what it did not do: {stderr}"
+    );
+    println!(
+        "status against a silent store: exit 1 after {:?}",
+        t.elapsed()
+    );
+}

@@ -14,6 +14,14 @@ use crate::store::StoreError;
 
 /// How long a connection attempt may take before the store is called unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the whole connection may take, the server's answer to the
+/// startup (TLS, authentication, settings) included: the socket's timeout
+/// above ends once the server accepts, and a server that accepts and then
+/// says nothing would otherwise be waited for forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A connection attempt still waiting for the server's answer.
+type Attempt = std::sync::mpsc::Receiver<Result<postgres::Client, postgres::Error>>;
 
 /// A parsed `[store] url` with its password resolved.
 #[derive(Clone)]
@@ -27,6 +35,10 @@ pub struct PgTarget {
     /// The root certificate file the server's certificate is checked
     /// against, if any (named when the check fails).
     pub(super) roots: Option<PathBuf>,
+    /// An attempt given up on (its server accepted and never answered),
+    /// waited for again by the next one rather than joined by another
+    /// thread stuck the same way.
+    pending: std::sync::Arc<std::sync::Mutex<Option<Attempt>>>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -186,6 +198,7 @@ impl PgTarget {
                 host: format!("{host}:{port}"),
                 tls,
                 roots,
+                pending: Default::default(),
             },
             source,
         ))
@@ -193,7 +206,39 @@ impl PgTarget {
 
     /// A new session. The error names the store and its host, never the password.
     pub(super) fn connect(&self) -> Result<postgres::Client, StoreError> {
-        self.config.connect(self.tls.clone()).map_err(|e| {
+        use std::sync::mpsc::RecvTimeoutError;
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let attempt = match pending.take() {
+            Some(a) => a,
+            None => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let (config, tls) = (self.config.clone(), self.tls.clone());
+                std::thread::Builder::new()
+                    .name("shipdeck-pg-connect".into())
+                    .spawn(move || {
+                        let _ = tx.send(config.connect(tls));
+                    })
+                    .map_err(|e| self.unreachable(&format!("cannot start a connection: {e}")))?;
+                rx
+            }
+        };
+        let answer = match attempt.recv_timeout(HANDSHAKE_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(RecvTimeoutError::Timeout) => {
+                *pending = Some(attempt);
+                return Err(self.unreachable(&format!(
+                    "the server accepted the connection but did not answer its startup within {} s",
+                    HANDSHAKE_TIMEOUT.as_secs()
+                )));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(self.unreachable(&"the connection attempt ended without an answer"));
+            }
+        };
+        answer.map_err(|e| {
             // With its causes: "error performing TLS handshake" alone
             // says nothing a person can act on.
             let text = super::cause(&e);
