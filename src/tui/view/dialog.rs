@@ -93,12 +93,12 @@ fn migration_lines(
         t.warn,
     );
     let mut details = vec![Line::styled(
-        format!("  migrations: {}", r.migrations.join(", ")),
+        format!("migrations: {}", r.migrations.join(", ")),
         t.dim,
     )];
     if let Some(b) = &r.backup {
         details.push(Line::styled(
-            format!("  backup {} recorded {}", b.id, format::timestamp(b.at)),
+            format!("backup {} recorded {}", b.id, format::timestamp(b.at)),
             t.dim,
         ));
     }
@@ -154,7 +154,6 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 .promote_words(version, live);
             lines.push(Line::styled(how, t.text));
             let (db, db_details) = migration_lines(state, env, version);
-            lines.extend(db_details);
             if !skips.is_empty() {
                 lines.push(Line::styled(format!("skips: {}", skips.join(", ")), t.warn));
             }
@@ -162,6 +161,8 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
             let facts = state.env_status(env);
+            // The details last in the body, right above their warning.
+            lines.extend(db_details);
             tail.extend(db);
             tail.extend(changed_since_opened(state, env, current.as_ref()));
             if *production {
@@ -219,7 +220,6 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled("A No-Go blocks this version.", t.warn));
             }
             let (db, db_details) = migration_lines(state, env, version);
-            lines.extend(db_details);
             tail.extend(db);
             // The approval stage's own evidence, for the one giving the Go.
             if let Some(v) = state
@@ -241,6 +241,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     t.error,
                 ));
             }
+            lines.extend(db_details);
             tail.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
             tail.push(Line::from(vec![
