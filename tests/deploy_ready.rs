@@ -1,0 +1,288 @@
+//! Deploys that return before the rollout is done, through the real binary:
+//! `deploy = { command, ready = { command } }`. The deploy command writes
+//! the new version into the "spec" at once and exits 0, as `kubectl apply`
+//! does, and the version source reads that spec — so without the ready
+//! check the monitoring window would start while the rollout still runs.
+//! The ready check (`rollout-state`) says "still going" (exit 3) twice and
+//! then "done" (exit 0), or "failed" (exit 1), or goes on for ever (exit 3),
+//! as the files `ready-mode` says; each run is counted in `ready-runs`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Fleet, Home};
+use serde_json::Value;
+
+/// Scripts and a config in `home`: dev runs `dev.txt`, prod runs what
+/// `spec.txt` says; prod's deploy times out after `timeout`. With a
+/// fleet, prod's metrics are the fleet's production.
+fn setup(home: &Home, timeout: &str, fleet: Option<&Fleet>) {
+    let p = home.path();
+    std::fs::write(p.join("dev.txt"), "v1.0.0\n").unwrap();
+    std::fs::write(p.join("spec.txt"), "v0.9.0\n").unwrap();
+    std::fs::write(
+        p.join("apply"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+echo "$1" > spec.txt
+date +%s.%N > applied-at
+echo "deployment.apps/shop configured"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("rollout-state"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+n=$(cat ready-runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > ready-runs
+echo "$1 $2" >> ready-args
+case "$(cat ready-mode 2>/dev/null || echo done)" in
+  fail) echo "deployment shop exceeded its progress deadline"; exit 1;;
+  going) echo "$n of 3 updated replicas"; exit 3;;
+  *) if [ "$n" -le 2 ]; then echo "$n of 3 updated replicas"; exit 3; fi
+     date +%s.%N > ready-done; echo "3 of 3 updated replicas"; exit 0;;
+esac
+"#,
+    )
+    .unwrap();
+    for f in ["apply", "rollout-state"] {
+        let ok = std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(p.join(f))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let metrics = match fleet {
+        Some(f) => format!(
+            "[metrics]\nsource = \"scrape\"\nurl = \"http://{}/metrics\"\nstep = \"1s\"\n[monitor]\nwindow = \"3s\"\nbaseline = \"10s\"\nauto_rollback = false\n",
+            f.addr
+        ),
+        None => String::new(),
+    };
+    home.config(&format!(
+        r#"project = "ready"
+{metrics}
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+metrics_label = "production"
+monitored = true
+version = {{ command = ["cat", "{dir}/spec.txt"] }}
+deploy = {{ command = ["{dir}/apply", "{{version}}"], timeout = "{timeout}", poll = "300ms", ready = {{ command = ["{dir}/rollout-state", "{{env}}", "{{version}}"] }} }}
+"#,
+        dir = p.display()
+    ));
+}
+
+fn read(home: &Home, f: &str) -> String {
+    std::fs::read_to_string(home.path().join(f))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Seconds since the epoch written by `date +%s.%N`.
+fn stamp(home: &Home, f: &str) -> f64 {
+    read(home, f).parse().unwrap_or_else(|e| panic!("{f}: {e}"))
+}
+
+/// The newest audit record of `action` on prod.
+fn last(home: &Home, action: &str) -> Value {
+    let h = home.run(&["history", "prod", "--json"]).json();
+    h["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .max_by_key(|e| e["id"].as_i64().unwrap_or(0))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {action} in {h}"))
+}
+
+fn detail(e: &Value) -> &str {
+    e["detail"].as_str().unwrap_or("")
+}
+
+#[test]
+fn the_monitoring_window_starts_only_once_the_ready_check_says_done() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    setup(&home, "60s", Some(&fleet));
+    // A baseline for the window (the scrape source keeps none of its own).
+    for _ in 0..7 {
+        home.run(&["status", "--json"]);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let out = home.run(&["promote", "prod", "--yes", "--watch", "--json"]);
+    // The verdict does not matter here (0 healthy, 1 too little data):
+    // when the window starts does.
+    assert!(matches!(out.code, 0 | 1), "{out:#?}");
+    let j = out.json();
+    assert_eq!(read(&home, "ready-runs"), "3", "{out:#?}");
+    assert_eq!(
+        read(&home, "ready-args").lines().last(),
+        Some("prod v1.0.0")
+    );
+    let (applied, ready) = (stamp(&home, "applied-at"), stamp(&home, "ready-done"));
+    // The spec said v1.0.0 from `applied` on: the version wait alone
+    // would have started the window then.
+    assert!(ready - applied >= 0.5, "two polls apart: {applied} {ready}");
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("{v}")))
+            .unwrap()
+            .timestamp_millis() as f64
+            / 1000.0
+    };
+    let window_from = at(&j["watch"]["deploy_at"]);
+    assert_eq!(j["watch"]["version"], "v1.0.0", "{j}");
+    assert!(
+        window_from >= ready,
+        "the window started at {window_from}, before the rollout was done at {ready}: {j}"
+    );
+    assert_eq!(at(&j["deployed"]["at"]), window_from, "{j}");
+    let rec = last(&home, "promote");
+    assert_eq!(rec["outcome"], "succeeded", "{rec}");
+    assert!(
+        detail(&rec).contains("rolled out: the ready check said done after")
+            && detail(&rec).contains("(3 runs): 3 of 3 updated replicas"),
+        "{rec}"
+    );
+}
+
+#[test]
+fn a_failed_rollout_fails_the_deploy_and_rollback_works_as_before() {
+    let home = Home::new();
+    setup(&home, "60s", None);
+    home.run(&["promote", "prod", "--yes"]).expect_code(0);
+    // The next release's rollout fails.
+    std::fs::write(home.path().join("dev.txt"), "v2.0.0\n").unwrap();
+    std::fs::write(home.path().join("ready-runs"), "0").unwrap();
+    std::fs::write(home.path().join("ready-mode"), "fail").unwrap();
+    let out = home.run(&["promote", "prod", "--yes"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("the ready check says the rollout failed")
+            && out
+                .stderr
+                .contains("deployment shop exceeded its progress deadline"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        read(&home, "ready-runs"),
+        "1",
+        "failed at once, not polled on"
+    );
+    let rec = last(&home, "promote");
+    assert_eq!(rec["outcome"], "failed", "{rec}");
+    assert_eq!(rec["version"], "v2.0.0", "{rec}");
+    assert!(
+        detail(&rec).contains("the ready check says the rollout failed after"),
+        "{rec}"
+    );
+    // As with any failed deploy: v1.0.0 stays the known-good version to go
+    // back to, and the rollback (followed by its own ready check) gets there.
+    std::fs::write(home.path().join("ready-runs"), "0").unwrap();
+    std::fs::remove_file(home.path().join("ready-mode")).unwrap();
+    let out = home.run(&["rollback", "prod", "--yes"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("v1.0.0"), "{out:#?}");
+    assert_eq!(read(&home, "spec.txt"), "v1.0.0");
+    assert_eq!(
+        read(&home, "ready-args").lines().last(),
+        Some("prod v1.0.0")
+    );
+    let rec = last(&home, "rollback");
+    assert_eq!(rec["outcome"], "succeeded", "{rec}");
+    assert!(detail(&rec).contains("(3 runs)"), "{rec}");
+}
+
+#[test]
+fn a_rollout_still_going_at_the_deploys_timeout_is_unknown() {
+    let home = Home::new();
+    setup(&home, "3s", None);
+    std::fs::write(home.path().join("ready-mode"), "going").unwrap();
+    let t = Instant::now();
+    let out = home.run(&["promote", "prod", "--yes"]);
+    out.expect_code(1);
+    // It waited the deploy's timeout, not for ever (generous: a loaded machine).
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    let runs: u32 = read(&home, "ready-runs").parse().unwrap();
+    assert!(runs >= 2, "polled: {runs} runs");
+    // Meanwhile it said where the rollout was.
+    assert!(
+        out.stderr
+            .contains("prod: rolling out (ready check: still going, 0s) — 1 of 3 updated replicas")
+            && out.stderr.contains("— 2 of 3 updated replicas"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("outcome unknown")
+            && out
+                .stderr
+                .contains("still rolling out when the deploy's timeout (3s) passed")
+            && out.stderr.contains("may still land"),
+        "{out:#?}"
+    );
+    let rec = last(&home, "promote");
+    assert_eq!(rec["outcome"], "unknown", "{rec}");
+    assert!(
+        detail(&rec).contains("ready check: still going: ")
+            && detail(&rec).contains("updated replicas"),
+        "{rec}"
+    );
+    // Nothing recorded as deployed; the lock is free for the next try
+    // (once the rollout was undone by hand: the spec said v1.0.0).
+    assert_eq!(read(&home, "spec.txt"), "v1.0.0");
+    std::fs::write(home.path().join("spec.txt"), "v0.9.0\n").unwrap();
+    std::fs::remove_file(home.path().join("ready-mode")).unwrap();
+    std::fs::write(home.path().join("ready-runs"), "0").unwrap();
+    home.run(&["promote", "prod", "--yes"]).expect_code(0);
+}
+
+#[test]
+fn an_interrupt_while_the_ready_check_polls_records_unknown_interrupted() {
+    let home = Home::new();
+    setup(&home, "120s", None);
+    std::fs::write(home.path().join("ready-mode"), "going").unwrap();
+    let child = home.spawn(&["promote", "prod", "--yes"]);
+    let t = Instant::now();
+    while read(&home, "ready-runs").parse::<u32>().unwrap_or(0) < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the ready check never ran twice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let rec = last(&home, "promote");
+    assert_eq!(rec["outcome"], "unknown", "{rec}");
+    assert!(detail(&rec).contains("interrupted"), "{rec}");
+    home.run(&["history", "--verify"]).expect_code(0);
+    // Polling stopped with it; the lock was released.
+    let runs = read(&home, "ready-runs");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        read(&home, "ready-runs"),
+        runs,
+        "still polled after the exit"
+    );
+    std::fs::write(home.path().join("spec.txt"), "v0.9.0\n").unwrap();
+    std::fs::remove_file(home.path().join("ready-mode")).unwrap();
+    std::fs::write(home.path().join("ready-runs"), "0").unwrap();
+    home.run(&["promote", "prod", "--yes"]).expect_code(0);
+}
