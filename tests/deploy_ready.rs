@@ -286,3 +286,36 @@ fn an_interrupt_while_the_ready_check_polls_records_unknown_interrupted() {
     std::fs::write(home.path().join("ready-runs"), "0").unwrap();
     home.run(&["promote", "prod", "--yes"]).expect_code(0);
 }
+
+#[test]
+fn the_examples_ready_check_is_valid_as_written() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+        .unwrap();
+    let ready = text
+        .lines()
+        .find(|l| l.starts_with("# deploy = ") && l.contains("ready = {"))
+        .expect("config.example.toml shows a ready check")
+        .trim_start_matches("# ");
+    // In place of local's deploy, as a reader following the comment would.
+    let local = "deploy = { webhook = \"http://127.0.0.1:7878/envs/local/deploy\" }";
+    assert!(text.contains(local));
+    let home = Home::new();
+    let path = home.config(&text.replacen(local, ready, 1));
+    let out = home.run(&["config", "check", path.to_str().unwrap()]);
+    out.expect_code(0);
+    // And a misshapen one is refused at its line.
+    let bad = ready.replace(
+        "\"./scripts/rollout-state\", ",
+        "\"./scripts/rollout-state\", \"{sha}\", ",
+    );
+    let line = text.lines().position(|l| l == local).unwrap() + 1;
+    let path = home.config(&text.replacen(local, &bad, 1));
+    let out = home.run(&["config", "check", path.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains(&format!("shipdeck.toml:{line}:"))
+            && out.stderr.contains("deploy.ready")
+            && out.stderr.contains("{sha}"),
+        "{out:#?}"
+    );
+}
