@@ -319,3 +319,123 @@ fn the_examples_ready_check_is_valid_as_written() {
         "{out:#?}"
     );
 }
+
+/// Blue-green through the engine: the slot deploy writes the slot's
+/// version at once; its ready check (`{slot}` filled in) says "still
+/// going" twice, then what `mode` says (exit 0 or 1). The calls are logged
+/// in order.
+async fn blue_green_with_ready(mode: u8) -> (tempfile::TempDir, shipdeck::engine::Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    for (f, text) in [
+        ("live", "blue"),
+        ("blue", "v1.7.3"),
+        ("green", "v1.6.0"),
+        ("staging", "v1.8.0"),
+        ("calls", ""),
+    ] {
+        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
+    }
+    let ready = format!(
+        "n=$(cat {d}/runs-$0 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/runs-$0; echo ready $0 $1 >> {d}/calls; if [ $n -le 2 ]; then exit 3; fi; exit {mode}"
+    );
+    let src = format!(
+        r#"project = "bg"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+rollback = "blue-green"
+[environments.blue_green]
+slots = ["blue", "green"]
+live = {{ command = ["cat", "{d}/live"] }}
+slot_version = {{ command = ["sh", "-c", "echo read $0 >> {d}/calls; cat {d}/$0", "{{slot}}"] }}
+deploy = {{ command = ["sh", "-c", "echo deploy $0 $1 >> {d}/calls; echo $1 > {d}/$0", "{{slot}}", "{{version}}"], timeout = "30s", poll = "100ms", ready = {{ command = ["sh", "-c", "{ready}", "{{slot}}", "{{version}}"] }} }}
+switch = {{ command = ["sh", "-c", "echo switch $0 >> {d}/calls; echo $0 > {d}/live", "{{slot}}"], timeout = "5s" }}
+"#
+    );
+    let cfg = shipdeck::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
+    let e = shipdeck::engine::Engine::open(cfg).unwrap();
+    (dir, e)
+}
+
+/// The calls from the slot deploy on.
+fn bg_calls(dir: &tempfile::TempDir) -> Vec<String> {
+    let all = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    let lines: Vec<String> = all.lines().map(str::to_string).collect();
+    let from = lines
+        .iter()
+        .position(|l| l.starts_with("deploy"))
+        .unwrap_or(lines.len());
+    let mut out: Vec<String> = lines[from..].to_vec();
+    // Reads of the slot between deploy and switch are the version wait.
+    out.dedup();
+    out
+}
+
+fn unseen() -> shipdeck::engine::Confirm {
+    shipdeck::engine::Confirm::Unseen {
+        accept_warnings: true,
+    }
+}
+
+#[tokio::test]
+async fn a_blue_green_slot_is_switched_to_only_once_its_ready_check_says_done() {
+    let (dir, e) = blue_green_with_ready(0).await;
+    let rec = e.promote("production", None, unseen(), None).await.unwrap();
+    assert_eq!(rec.version.as_str(), "v1.8.0");
+    let calls = bg_calls(&dir);
+    assert_eq!(
+        calls,
+        [
+            "deploy green v1.8.0",
+            "ready green v1.8.0",
+            "read green",
+            "switch green"
+        ],
+        "(repeats folded) {calls:?}"
+    );
+    let runs = std::fs::read_to_string(dir.path().join("runs-green")).unwrap();
+    assert_eq!(runs.trim(), "3");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert!(
+        h[0].detail
+            .contains("rolled out: the ready check said done after")
+            && h[0].detail.contains("(3 runs)"),
+        "{}",
+        h[0].detail
+    );
+}
+
+#[tokio::test]
+async fn a_blue_green_slot_whose_rollout_failed_takes_no_traffic() {
+    let (dir, e) = blue_green_with_ready(1).await;
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let calls = bg_calls(&dir);
+    assert!(!calls.iter().any(|c| c.starts_with("switch")), "{calls:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("live"))
+            .unwrap()
+            .trim(),
+        "blue"
+    );
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, shipdeck::domain::Outcome::Failed);
+    assert!(
+        h[0].detail
+            .contains("the ready check says the rollout failed")
+            && h[0].detail.contains("(slot green; traffic stays on blue)"),
+        "{}",
+        h[0].detail
+    );
+}
