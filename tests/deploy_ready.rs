@@ -439,3 +439,82 @@ async fn a_blue_green_slot_whose_rollout_failed_takes_no_traffic() {
         h[0].detail
     );
 }
+
+/// A canary whose deploy writes the canary's version at once; its ready
+/// check fails. Weight changes are logged.
+#[tokio::test]
+async fn a_canary_whose_rollout_failed_never_gets_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    for (f, text) in [
+        ("staging", "v1.8.0"),
+        ("prod", "v1.7.3"),
+        ("canary", "v1.7.3"),
+        ("calls", ""),
+    ] {
+        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
+    }
+    let src = format!(
+        r#"project = "canary"
+[store]
+path = "{d}/s.db"
+[metrics]
+source = "scrape"
+url = "http://127.0.0.1:9/metrics"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+rollback = "canary"
+version = {{ command = ["cat", "{d}/prod"] }}
+deploy = {{ command = ["sh", "-c", "echo $0 > {d}/prod", "{{version}}"] }}
+[environments.canary]
+steps = [50, 100]
+version = {{ command = ["cat", "{d}/canary"] }}
+deploy = {{ command = ["sh", "-c", "echo deploy canary $0 >> {d}/calls; echo $0 > {d}/canary", "{{version}}"], timeout = "30s", poll = "100ms", ready = {{ command = ["sh", "-c", "echo ready canary $0 >> {d}/calls; echo 'canary pods crash-looping'; exit 1", "{{version}}"] }} }}
+weight = {{ command = ["sh", "-c", "echo weight $0 >> {d}/calls", "{{weight}}"] }}
+"#
+    );
+    let cfg = shipdeck::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
+    let e = shipdeck::engine::Engine::open(cfg).unwrap();
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert!(
+        calls
+            .trim_start()
+            .starts_with("deploy canary v1.8.0\nready canary v1.8.0\n"),
+        "{calls}"
+    );
+    assert!(!calls.contains("weight 50"), "traffic went to it: {calls}");
+    let h = e.history(Some("production"), 5).await.unwrap();
+    let promote = h
+        .iter()
+        .find(|a| a.action == shipdeck::domain::ActionKind::Promote)
+        .unwrap();
+    assert_eq!(promote.outcome, shipdeck::domain::Outcome::Failed);
+    assert!(
+        promote
+            .detail
+            .contains("the ready check says the rollout failed")
+            && promote
+                .detail
+                .contains("canary pods crash-looping (the canary)"),
+        "{}",
+        promote.detail
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("prod"))
+            .unwrap()
+            .trim(),
+        "v1.7.3",
+        "the stable track is untouched"
+    );
+}
