@@ -891,6 +891,15 @@ mod tests {
         // A run that outlives the deploy's time is stopped: unknown too.
         let (r, _) = follow(Some(&check("sleep 30")), Duration::from_millis(300)).await;
         assert_eq!(r.expect_err("unknown").outcome, Outcome::Unknown);
+        // A run cut short by the check's own timeout counts as still going.
+        let mut slow = check("sleep 5");
+        slow.run_timeout = Some(Duration::from_millis(150));
+        let (r, events) = follow(Some(&slow), Duration::from_millis(700)).await;
+        assert_eq!(r.expect_err("unknown").outcome, Outcome::Unknown);
+        assert_eq!(
+            lines(&events).first().map(String::as_str),
+            Some("rolling out (ready check: no answer, 0s) — a run took longer than 0.15s")
+        );
         // A check that cannot tell (another exit): unknown at once, with why.
         let (r, _) = follow(Some(&check("echo broken >&2; exit 2")), LONG).await;
         let f = r.expect_err("unknown");

@@ -198,6 +198,28 @@ mod tests {
         assert!(matches!(e, BackendError::Timeout { .. }), "{e}");
     }
 
+    #[test]
+    fn command_and_webhook_deploys_carry_their_check_with_env_filled_in() {
+        let cfg = crate::config::Config::parse(
+            "[[environments]]\nname = \"prod\"\nversion = { url = \"http://h/v\" }\ndeploy = { webhook = \"http://h/d\", ready = { command = [\"./state\", \"{env}\", \"{version}\"] } }\n\n[[environments]]\nname = \"other\"\nversion = { url = \"http://h/v\" }\ndeploy = { command = [\"./deploy\"] }\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let target = |i: usize| {
+            let e = &cfg.environments[i];
+            super::super::DeployTarget::from_config(
+                e.name(),
+                e.deploy.as_ref().unwrap().get_ref(),
+                reqwest::Client::new(),
+            )
+        };
+        let prod = target(0);
+        let check = prod.ready().expect("a webhook deploy with its ready check");
+        assert_eq!(check.template, ["./state", "prod", "{version}"]);
+        assert_eq!(check.name, "ready check of prod (./state)");
+        assert!(target(1).ready().is_none());
+    }
+
     #[tokio::test]
     async fn escape_sequences_in_the_output_never_reach_the_detail() {
         let a = sh("printf 'ok \\033]0;pwned\\007 done\\n'; exit 3", None)
