@@ -35,7 +35,9 @@ echo "deployment.apps/shop configured"
         p.join("rollout-state"),
         r#"#!/bin/sh
 cd "$(dirname "$0")"
-n=$(cat ready-runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > ready-runs
+n=$(cat ready-runs 2>/dev/null || echo 0); n=$((n+1))
+# Atomically: a run may be killed at any point (timeout, Ctrl-C).
+echo $n > ready-runs.$$; mv ready-runs.$$ ready-runs
 echo "$1 $2" >> ready-args
 case "$(cat ready-mode 2>/dev/null || echo done)" in
   fail) echo "deployment shop exceeded its progress deadline"; exit 1;;

@@ -867,11 +867,8 @@ mod tests {
             f.detail
         );
         // Still going when the deploy's time is up: unknown, not failed.
-        let (r, events) = follow(
-            Some(&check("echo waiting; exit 3")),
-            Duration::from_millis(400),
-        )
-        .await;
+        let (r, events) =
+            follow(Some(&check("echo waiting; exit 3")), Duration::from_secs(2)).await;
         let f = r.expect_err("unknown");
         assert_eq!(f.outcome, Outcome::Unknown);
         assert!(!f.tell_backend);
@@ -894,7 +891,7 @@ mod tests {
         // A run cut short by the check's own timeout counts as still going.
         let mut slow = check("sleep 5");
         slow.run_timeout = Some(Duration::from_millis(150));
-        let (r, events) = follow(Some(&slow), Duration::from_millis(700)).await;
+        let (r, events) = follow(Some(&slow), Duration::from_secs(2)).await;
         assert_eq!(r.expect_err("unknown").outcome, Outcome::Unknown);
         assert_eq!(
             lines(&events).first().map(String::as_str),
