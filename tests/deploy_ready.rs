@@ -520,3 +520,57 @@ weight = {{ command = ["sh", "-c", "echo weight $0 >> {d}/calls", "{{weight}}"] 
         "the stable track is untouched"
     );
 }
+
+/// One clock for the deploy, its ready check and the version wait: a
+/// rollout that takes most of the deploy's `timeout` leaves the version
+/// wait only what is left of it — not a whole timeout more, during which
+/// the deploy's lock could lapse. The version source counts its reads
+/// once the deploy ran.
+#[tokio::test]
+async fn the_version_wait_gets_only_what_the_ready_check_left_of_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    for (f, text) in [("staging", "v1.8.0"), ("prod", "v1.7.3")] {
+        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
+    }
+    // The rollout takes 4 s of the 6 s; the version never comes.
+    let src = format!(
+        r#"project = "one-clock"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+version = {{ command = ["sh", "-c", "test -f {d}/deployed && echo read >> {d}/reads; cat {d}/prod"] }}
+deploy = {{ command = ["sh", "-c", "touch {d}/deployed"], timeout = "6s", poll = "1s", ready = {{ command = ["sh", "-c", "sleep 4; echo 3 of 3 updated"] }} }}
+"#
+    );
+    let cfg = shipdeck::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
+    let e = shipdeck::engine::Engine::open(cfg).unwrap();
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, shipdeck::domain::Outcome::Failed, "{h:?}");
+    assert!(
+        h[0].detail
+            .contains(" — production still reports v1.7.3 after 6s; ")
+            && h[0]
+                .detail
+                .contains("rolled out: the ready check said done"),
+        "{}",
+        h[0].detail
+    );
+    // At most 2 s were left, polled every second: 3 reads at most (a
+    // whole timeout more would have been 7). A loaded machine reads less.
+    let reads = std::fs::read_to_string(dir.path().join("reads")).unwrap();
+    let reads = reads.lines().count();
+    assert!((1..=3).contains(&reads), "{reads} reads");
+}
