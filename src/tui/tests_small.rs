@@ -341,3 +341,91 @@ fn a_promote_dialog_cut_at_80x24_still_says_the_release_changes_the_database() {
         code(&mut s, crossterm::event::KeyCode::Esc);
     }
 }
+
+/// The line above the footer at 80×24 (where notices show).
+fn status_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len() - 2].trim().to_string()
+}
+
+#[test]
+fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
+    // Before production's Go: p says which gate holds it.
+    let mut s = console();
+    key(&mut s, 'p');
+    assert!(s.overlays.is_empty());
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("cannot promote production: approval"),
+        "{line:?}"
+    );
+
+    // Right after a Go (a fresh status on its way): p says it is checking,
+    // and the dialog opens when the snapshot comes.
+    let mut s = console();
+    let go = crate::domain::Approval {
+        env: "production".into(),
+        version: v("v1.8.0"),
+        decision: crate::domain::Decision::Go,
+        actor: "alice".into(),
+        at: t0(),
+        note: None,
+    };
+    s.reload_after = false;
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: crate::tui::TaskKind::Approve,
+            result: Ok(crate::tui::Done::Recorded(go)),
+        },
+    );
+    key(&mut s, 'p');
+    assert!(s.overlays.is_empty());
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("checking production's gates on a fresh status"),
+        "{line:?}"
+    );
+    update(&mut s, Msg::StatusLoaded(Err("store unreachable".into())));
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(line.contains("the fresh status did not load"), "{line:?}");
+
+    // Before the first status: p, a, r and v say it is still loading.
+    let mut s = crate::tui::State::new(settings(), crate::tui::Theme::dark(), t0());
+    s.size = (80, 24);
+    for k in ['p', 'a', 'r', 'v'] {
+        key(&mut s, k);
+        let text = screen(&s, 80, 24);
+        assert!(
+            text.contains("yet: the status is still loading"),
+            "'{k}':\n{text}"
+        );
+    }
+
+    // A key bound nowhere here, in the console and in a dialog.
+    let mut s = console();
+    key(&mut s, 'z');
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("`z` does nothing here: ? lists the keys"),
+        "{line:?}"
+    );
+    approved(&mut s);
+    key(&mut s, 'p');
+    assert!(!s.overlays.is_empty(), "the promote dialog opened");
+    key(&mut s, 'z');
+    let text = screen(&s, 80, 24);
+    assert!(
+        text.contains("`z` does nothing here: Enter confirms, Esc cancels"),
+        "{text}"
+    );
+    assert!(!s.overlays.is_empty(), "the dialog stays open");
+
+    // Too small: the enlarge screen says why p did nothing.
+    let mut s = console();
+    s.size = (70, 20);
+    key(&mut s, 'p');
+    let text = screen(&s, 70, 20);
+    assert!(text.contains("`p` waits for a terminal of 80×24"), "{text}");
+}
