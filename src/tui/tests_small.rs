@@ -429,3 +429,53 @@ fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
     let text = screen(&s, 70, 20);
     assert!(text.contains("`p` waits for a terminal of 80×24"), "{text}");
 }
+
+/// The metrics row of each column at 80×24 (the line labelled `metrics`).
+fn metrics_row(text: &str) -> String {
+    text.lines()
+        .find(|l| l.contains("metrics  "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_step_without_requests_holds_the_last_figure_with_its_age_instead_of_blinking() {
+    let mut s = console();
+    let quiet = |s: &mut crate::tui::State, at: chrono::DateTime<chrono::Utc>| {
+        update(s, Msg::Tick(at));
+        let mut st = status(at, 0);
+        for e in &mut st.environments {
+            e.metrics = crate::backends::metrics::MetricsSnapshot {
+                requests_per_s: Some(0.0),
+                as_of: Some(at),
+                ..Default::default()
+            };
+        }
+        update(s, Msg::StatusLoaded(Ok(st)));
+    };
+    let before = metrics_row(&screen(&s, 80, 24));
+    assert_eq!(before.matches("err ").count(), 4, "{before}");
+    // Two quiet steps, then traffic again: every column keeps a figure.
+    for (k, secs) in [20, 25].into_iter().enumerate() {
+        quiet(&mut s, t0() + Duration::seconds(secs));
+        let row = metrics_row(&screen(&s, 80, 24));
+        assert_eq!(row.matches("err ").count(), 4, "step {k}: {row}");
+        assert!(!row.contains('–'), "step {k}: no blank figure: {row}");
+        let age = format!("· {}s", secs + 1);
+        assert_eq!(
+            row.matches(&age).count(),
+            4,
+            "step {k}: held with its age: {row}"
+        );
+    }
+    // Wider, the age reads as one.
+    let wide = screen(&s, 160, 45);
+    assert!(metrics_row(&wide).contains("s ago"), "{wide}");
+
+    // Never any request yet: said calmly, no figure and no dash.
+    let mut s = crate::tui::State::new(settings(), crate::tui::Theme::dark(), t0());
+    quiet(&mut s, t0());
+    let row = metrics_row(&screen(&s, 80, 24));
+    assert_eq!(row.matches("no requests").count(), 4, "{row}");
+    assert!(!row.contains('–'), "{row}");
+}

@@ -308,6 +308,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
 
     // Error rate.
     let errors = downsample(&series.errors, x_min, x_max, buckets);
+    // Live, each figure's own age: a step without requests adds no point,
+    // and the figure shown is the last known one.
+    let age_of = |line: &[(f64, f64)]| match window {
+        Some(_) => latest_age,
+        None => line.last().map(|p| (-p.0).round().max(0.0) as i64),
+    };
     let now_err = series.errors.last().map(|p| format::percent(p.1));
     let err_chart = ChartSpec {
         title: "Error rate",
@@ -324,7 +330,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .map(|v| vec![("", v)])
             .unwrap_or_default(),
         now: now_err.map(|v| format!("now {v}")),
-        age: latest_age,
+        age: age_of(&series.errors),
         fmt: format::percent,
         floor: 0.01,
     };
@@ -366,7 +372,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .filter_map(|(n, b)| Some((n, b?.threshold?)))
             .collect(),
             now: now_p95.map(|v| format!("now p95 {v}")),
-            age: latest_age,
+            age: age_of(&series.p95),
             fmt: format::ms,
             floor: 10.0,
         };
