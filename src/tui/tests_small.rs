@@ -479,3 +479,65 @@ fn a_step_without_requests_holds_the_last_figure_with_its_age_instead_of_blinkin
     assert_eq!(row.matches("no requests").count(), 4, "{row}");
     assert!(!row.contains('–'), "{row}");
 }
+
+/// The lines of the monitoring panel (right of the pending panel).
+fn panel_lines(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("┌ Monitoring") || l.contains("┌ Live metrics"))
+        .expect("the monitoring panel");
+    let left = lines[top]
+        .chars()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .position(|w| w == ['┐', '┌'])
+        .map_or(0, |i| i + 1);
+    lines[top..]
+        .iter()
+        .map(|l| l.chars().skip(left).collect::<String>())
+        .take_while(|l| !l.starts_with('└'))
+        .collect()
+}
+
+#[test]
+fn charts_at_80x24_keep_a_time_axis_and_the_quantile_names() {
+    // Live metrics before any deploy: the axis runs to "now".
+    let s = console();
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let panel = panel_lines(&text);
+        assert!(
+            panel
+                .iter()
+                .any(|l| l.contains("-10m") && l.trim_end_matches('│').trim_end().ends_with("now")),
+            "{w}x{h}: a time axis ending at now:\n{text}"
+        );
+        let legend = panel
+            .iter()
+            .find(|l| l.contains("Latency"))
+            .expect("latency chart");
+        for q in ["p50", "p95", "p99"] {
+            assert!(legend.contains(q), "{w}x{h}: {q} in {legend:?}");
+        }
+    }
+    // A window (band, limits, the deploy line, a regression): the legend
+    // is crowded, the quantiles stay; the axis marks the deploy.
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let panel = panel_lines(&text);
+        let legend = panel
+            .iter()
+            .find(|l| l.contains("Latency"))
+            .expect("latency chart");
+        for q in ["p50", "p95", "p99"] {
+            assert!(legend.contains(q), "{w}x{h}: {q} in {legend:?}\n{text}");
+        }
+        if (w, h) == (80, 24) {
+            let axis = panel.last().unwrap();
+            assert!(axis.contains("↑deploy"), "{w}x{h}: {axis:?}\n{text}");
+        }
+    }
+}
