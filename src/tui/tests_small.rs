@@ -403,6 +403,22 @@ fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
         );
     }
 
+    // → at the last environment, ← at the first.
+    let mut s = console();
+    let last = s.environments().len() - 1;
+    s.selected = last;
+    code(&mut s, crossterm::event::KeyCode::Right);
+    assert_eq!(s.selected, last);
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("production is the last environment"),
+        "{line:?}"
+    );
+    s.selected = 0;
+    key(&mut s, 'h');
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(line.contains("local is the first environment"), "{line:?}");
+
     // A key bound nowhere here, in the console and in a dialog.
     let mut s = console();
     key(&mut s, 'z');

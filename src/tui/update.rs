@@ -350,6 +350,17 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
+/// ← at the first environment, → at the last: the selection cannot move,
+/// and the status line says why.
+fn edge(s: &mut State, which: &str) {
+    match s.selected_env().map(|e| e.name.clone()) {
+        Some(name) => s.notify(Level::Info, format!("{name} is the {which} environment")),
+        None => {
+            not_loaded(s, "select an environment");
+        }
+    }
+}
+
 /// How a key that has no meaning here is named in the notice saying so;
 /// `None` for keys nobody expects an answer to (modifiers, media keys).
 fn key_label(ev: &KeyEvent) -> Option<String> {
@@ -376,6 +387,9 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     s.dirty = true;
     match action {
         Action::SelectPrev => {
+            if s.selected == 0 {
+                edge(s, "first");
+            }
             s.selected = s.selected.saturating_sub(1);
             s.commit_scroll = 0;
             vec![]
@@ -384,6 +398,8 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
             let n = s.environments().len();
             if s.selected + 1 < n {
                 s.selected += 1;
+            } else {
+                edge(s, "last");
             }
             s.commit_scroll = 0;
             vec![]
