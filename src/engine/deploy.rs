@@ -218,8 +218,9 @@ impl Engine {
     /// environment: a canary's steps and holds, a blue-green switch wait
     /// after the deploy's time, the canary's stable-track deploy all
     /// outlast the deploy's timeout. A process that dies stops renewing,
-    /// and its lock lapses `margin` later at most (sooner where the store
-    /// sees the process gone). A renewal the store refuses (another process
+    /// and its lock lapses when last due: as first taken, or `margin`
+    /// after the last renewal (sooner where the store sees the process
+    /// gone). A renewal the store refuses (another process
     /// took the lock after it lapsed: this one was suspended, the store
     /// was unreachable) is logged; the work in flight goes on — stopping it
     /// midway would leave the environment in a state nobody chose.
@@ -326,7 +327,7 @@ mod tests {
         assert_eq!(renewed_expiry(later, now, margin), later);
     }
 
-    /// A lock taken for 1 s, held through 3 s of work: renewed, it is still
+    /// A lock taken for 1 s, held through 2 s of work: renewed, it is still
     /// this process's at the end, and another process is refused meanwhile.
     #[tokio::test]
     async fn a_lock_is_renewed_while_its_work_outlasts_it() {
