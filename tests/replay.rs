@@ -42,6 +42,12 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
             "regression",
             Some("error_rate"),
         ),
+        (
+            "uneven_warmup_half_held",
+            4,
+            "regression",
+            Some("error_rate"),
+        ),
         ("error_spike", 4, "regression", Some("error_rate")),
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
@@ -86,6 +92,17 @@ fn the_coarse_sharp_regression_is_called_by_its_second_five_minute_step() {
 #[test]
 fn an_uneven_warmup_that_holds_is_called_at_the_first_step_past_it() {
     let (_, json, _) = replay("uneven_warmup_error_rise");
+    assert_eq!(json["detected_at"].as_f64(), Some(40.0), "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(reason.contains("held past the warm-up"), "{reason}");
+}
+
+#[test]
+fn a_step_past_the_warmup_nearer_its_level_than_the_baseline_confirms_it() {
+    // The same trace with 11 errors in 601 requests at t=40 (1.8%): below
+    // 4/5 of the warm-up's mean rate (2.7%), yet more than half its excess
+    // over the baseline (0.52%), so the warm-up's evidence counts.
+    let (_, json, _) = replay("uneven_warmup_half_held");
     assert_eq!(json["detected_at"].as_f64(), Some(40.0), "{json}");
     let reason = json["reason"].as_str().unwrap();
     assert!(reason.contains("held past the warm-up"), "{reason}");

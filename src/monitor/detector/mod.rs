@@ -27,9 +27,11 @@
 //!   that fades keeps the allowance for the rest of the warm-up. One that
 //!   was merely uneven there (a noisy second step) gets back what the
 //!   allowance held from its warm-up steps at the first step past a
-//!   warm-up of two steps or more, if that step still holds 4/5 of the
-//!   warm-up steps' mean signal: the shift outlasted the warm-up, which a
-//!   warm-up never does (10 s steps: called at 40 s rather than 50 s).
+//!   warm-up of two steps or more, if that step's signal is nearer the
+//!   warm-up steps' mean than the baseline's level (it holds at least half
+//!   their mean excess over the baseline): the shift outlasted the
+//!   warm-up, where a warm-up returns to the baseline (10 s steps: called
+//!   at 40 s rather than 50 s).
 //!   A latency step brings at most `h / k` (no slack): at coarse steps, a
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
@@ -197,9 +199,12 @@ const STEADY_WARM: f64 = 0.8;
 /// not fade, not merely too little evidence that it did.
 const WARM_Z: f64 = 0.5;
 /// A warm-up that did not stay steady gets its evidence back at the first
-/// step past it when that step's signal holds [`STEADY_WARM`] of the
-/// warm-up steps' mean by this many standard deviations.
-const CONFIRM_Z: f64 = 0.0;
+/// step past it when that step's signal holds at least this share of the
+/// warm-up steps' mean excess over the baseline's level: one half, so
+/// that the step is nearer the shift than the baseline (a warm-up returns
+/// to the baseline). 4/5 of the warm-up's mean level missed shifts that
+/// held: an overdispersed error rate swings by half from step to step.
+const CONFIRM_SHARE: f64 = 0.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
@@ -325,12 +330,11 @@ struct CumStep {
 
 /// A test's warm-up steps, when they did not stay steady: the evidence
 /// held back above the allowance, and the sums of their signals (or raw
-/// evidence) and variances.
+/// evidence).
 #[derive(Clone, Copy, Debug, Default)]
 struct WarmLate {
     held: f64,
     sig: f64,
-    var: f64,
     raw: f64,
     n: u32,
 }
@@ -686,9 +690,13 @@ impl Detector {
             && n > 0.0
         {
             let mu = n * es.p_ref;
-            // The rate and its quasi-Poisson variance, for the warm-up's
-            // fading test.
-            let sig = (e / n, e.max(1.0) * (1.0 + es.c * e.max(1.0)) / (n * n));
+            // The rate, its quasi-Poisson variance and the baseline rate,
+            // for the warm-up's fading test.
+            let sig = (
+                e / n,
+                e.max(1.0) * (1.0 + es.c * e.max(1.0)) / (n * n),
+                es.p0,
+            );
             for (k, &r) in ERR_RATIOS.iter().enumerate() {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
@@ -756,8 +764,13 @@ impl Detector {
                 let delta = LAT_DELTA * mult;
                 let raw = delta / var * (dev - delta / 2.0);
                 let id = 3 + 3 * i + k;
-                let (lat_cap, bonus) =
-                    self.warm_cap(id, raw, Some((dev, var)), (lat_cap, lat_full), first);
+                let (lat_cap, bonus) = self.warm_cap(
+                    id,
+                    raw,
+                    Some((dev, var, ls.m - mr)),
+                    (lat_cap, lat_full),
+                    first,
+                );
                 let llr = raw.clamp(-cap, lat_cap) + bonus;
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 self.drop_held_on_reset(id, self.lat[i][k].s);
@@ -923,7 +936,9 @@ impl Detector {
     /// call still needs evidence spanning `min_evidence_s`.
     ///
     /// Steady is judged on the signal itself when the caller gives it
-    /// (`sig`: the error rate or the log-quantile shift, and its variance):
+    /// (`sig`: the error rate or the log-quantile shift, its variance, and
+    /// the baseline's level of it, which the first step past an uneven
+    /// warm-up is measured from, see [`CONFIRM_SHARE`]):
     /// each step must stay above [`STEADY_WARM`] of the first step's
     /// signal by [`WARM_Z`] standard deviations of the difference, so
     /// noise at low traffic (a p95 of 30 requests) cannot make a fading
@@ -934,11 +949,11 @@ impl Detector {
         &mut self,
         test: usize,
         raw: f64,
-        sig: Option<(f64, f64)>,
+        sig: Option<(f64, f64, f64)>,
         (cap, full): (f64, f64),
         first: bool,
     ) -> (f64, f64) {
-        let (x, v) = sig.unwrap_or_default();
+        let (x, v, base) = sig.unwrap_or_default();
         if first {
             self.warm_first[test] = raw;
             self.warm_sig[test] = (x, v);
@@ -947,7 +962,6 @@ impl Detector {
             self.warm_late[test] = WarmLate {
                 held: 0.0,
                 sig: x,
-                var: v,
                 raw,
                 n: 1,
             };
@@ -960,10 +974,7 @@ impl Detector {
             if late.n >= 2 && late.held > 0.0 && raw > 0.0 {
                 let n = f64::from(late.n);
                 let confirmed = match sig {
-                    Some(_) => {
-                        let sd = (STEADY_WARM * STEADY_WARM * late.var / (n * n) + v).sqrt();
-                        x >= STEADY_WARM * late.sig / n + CONFIRM_Z * sd
-                    }
+                    Some(_) => x - base >= CONFIRM_SHARE * (late.sig / n - base),
                     None => raw >= STEADY_WARM * late.raw / n,
                 };
                 if confirmed {
@@ -976,12 +987,11 @@ impl Detector {
         if self.warm_in {
             let late = &mut self.warm_late[test];
             late.sig += x;
-            late.var += v;
             late.raw += raw;
             late.n += 1;
         }
         let steady = match sig {
-            Some((x, v)) => {
+            Some((x, v, _)) => {
                 let (x1, v1) = self.warm_sig[test];
                 let sd = (STEADY_WARM * STEADY_WARM * v1 + v).sqrt();
                 x >= STEADY_WARM * x1 + WARM_Z * sd

@@ -572,6 +572,27 @@ fn a_warmup_that_does_not_fade_gets_its_evidence_back_at_the_first_step_past_it(
 }
 
 #[test]
+fn an_uneven_warmup_is_confirmed_by_a_step_nearer_its_level_than_the_baseline() {
+    // Errors x2.9 in the warm-up (15, 14, 14 a step against 5), then x2
+    // (10 a step): the first step past the warm-up holds 5 of the warm-up's
+    // mean excess of 9.3 errors, more than half of it, so it is nearer the
+    // shift than the baseline, where a warm-up returns. Its evidence counts:
+    // called at 40 s. (Against 4/5 of the warm-up's mean level, 11.5
+    // errors, it was not confirmed and the call came at 50 s.)
+    let mut w = vec![15.0, 14.0, 14.0];
+    w.resize(20, 10.0);
+    let v = run(&even_errors(&w), DetectorConfig::default());
+    assert_regression(&v, Metric::ErrorRate, 40.0);
+    assert_eq!(v.detected_at, Some(40.0), "{}", v.reason);
+    assert!(v.reason.contains("held past the warm-up"), "{}", v.reason);
+    // Less than half the excess (9 errors a step: 4 of 9.3) is no
+    // confirmation; back to the baseline after it, it stays quiet.
+    let mut w = vec![15.0, 14.0, 14.0, 9.0];
+    w.resize(20, 5.0);
+    assert_quiet(&run(&even_errors(&w), DetectorConfig::default()));
+}
+
+#[test]
 fn at_five_minute_steps_a_noisy_quantile_shows_a_x2_shift_by_its_best_fitting_test() {
     // Every quantile x2 from the deploy at 1 req/s: a 5-minute p95 or p99
     // of 300 requests is noisy, so the smallest shift's test (x1.3) alone
