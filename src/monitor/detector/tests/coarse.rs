@@ -544,9 +544,10 @@ fn a_warmup_that_does_not_fade_gets_its_evidence_back_at_the_first_step_past_it(
     // Errors about x2.8 from the deploy on, a little uneven in the warm-up
     // (so not steady by the warm-up's own test): the warm-up allowance
     // holds back what its steps brought beyond it, and the fourth step
-    // (the first past the warm-up) alone is short of the rest. It holds
-    // 4/5 of the warm-up's mean rate, so the shift outlasted the warm-up
-    // and the held-back evidence counts: called at 40 s, not 50 s.
+    // (the first past the warm-up) alone is short of the rest. It is
+    // nearer the warm-up's mean rate than the baseline's, so the shift
+    // outlasted the warm-up and the held-back evidence counts: called at
+    // 40 s, not 50 s.
     let tail = |w: &[f64], e: f64| {
         let mut w = w.to_vec();
         w.resize(20, e);
@@ -560,7 +561,7 @@ fn a_warmup_that_does_not_fade_gets_its_evidence_back_at_the_first_step_past_it(
     assert_eq!(v.detected_at, Some(40.0), "{}", v.reason);
     assert!(v.reason.contains("held past the warm-up"), "{}", v.reason);
     // The same warm-up fading at the fourth step, to the baseline or to
-    // below 4/5 of its mean, stays quiet.
+    // less than half its mean excess over the baseline, stays quiet.
     for w in [tail(&[15.0, 14.0, 14.0], 5.0), {
         let mut w = tail(&[15.0, 14.0, 14.0, 9.0], 5.0);
         w.truncate(20);
