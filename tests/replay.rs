@@ -51,6 +51,12 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
         ("error_spike", 4, "regression", Some("error_rate")),
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
+        (
+            "coarse_low_traffic_x10",
+            4,
+            "regression",
+            Some("error_rate"),
+        ),
         ("coarse_latency_x2", 4, "regression", Some("latency_p50")),
         ("coarse_early_bump", 4, "regression", Some("latency_p50")),
         ("low_traffic_x3", 4, "regression", Some("error_rate")),
@@ -87,6 +93,14 @@ fn the_coarse_sharp_regression_is_called_by_its_second_five_minute_step() {
     let (_, json, _) = replay("coarse_error_spike");
     let at = json["detected_at"].as_f64().unwrap();
     assert!(at <= 600.0, "{json}");
+}
+
+#[test]
+fn a_low_traffic_x10_error_rise_is_called_by_its_second_five_minute_step() {
+    // 2 req/s, one to seven errors a 5-minute step in the baseline, then
+    // 16 and 21: six baseline steps' dispersion is not widened again.
+    let (_, json, _) = replay("coarse_low_traffic_x10");
+    assert_eq!(json["detected_at"].as_f64(), Some(600.0), "{json}");
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //!   sample arrives and then frozen: the pooled error rate and its
 //!   overdispersion (quasi-Poisson), the median and MAD of each log latency
 //!   quantile, the median request rate and its overdispersion. Short
-//!   baselines widen every band (uncertainty of the estimates).
+//!   baselines widen every band (uncertainty of the estimates) — but the
+//!   error overdispersion of fewer than 30 steps (coarse metrics), whose
+//!   shrinkage towards a prior stands for that uncertainty.
 //! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
 //!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
 //!   quantile against shifts ×1.3/×1.7/×2.9 (its noise widened when a step

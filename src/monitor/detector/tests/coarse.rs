@@ -61,6 +61,27 @@ fn at_five_minute_steps_a_sharp_regression_is_called_by_the_second_bad_step() {
 }
 
 #[test]
+fn at_five_minute_steps_the_error_dispersion_of_six_steps_is_not_widened_again() {
+    // Errors x10 at 2-5 req/s and a base rate of 0.5%: a dozen errors a
+    // 5-minute step where the baseline had one or two. The dispersion of
+    // the error rate, estimated on the six baseline steps and shrunk
+    // towards its prior, is not widened once more for the baseline's
+    // shortness (x1.8), which held these to the third step.
+    for (seed, rps) in [(906, 2.0), (920, 2.0), (936, 2.0), (929, 5.0)] {
+        let tr = sim(seed, rps, 0.005, 300.0, 6, 6, |t| At {
+            err: if t > 0.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 600.0);
+        assert_eq!(v.detected_at, Some(600.0), "seed {seed}: {}", v.reason);
+        // The same service without the rise stays quiet.
+        let tr = sim(seed, rps, 0.005, 300.0, 6, 6, |_| normal());
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+}
+
+#[test]
 fn at_coarse_steps_one_bad_step_never_decides_and_a_faint_regression_takes_longer() {
     // A single 5-minute step at x10 errors (an incident in the baseline's
     // own style) then back: never a verdict on one step.
