@@ -252,3 +252,62 @@ fn a_prometheus_answering_json_of_the_wrong_shape_is_named() {
     no_panic(&st);
     assert!(st.stdout.contains(&addr), "the source is named: {st:#?}");
 }
+
+/// Usage mistakes are exit 2 before anything is opened, and a script that
+/// asked for `--json` still gets one JSON document on stdout.
+#[test]
+fn usage_mistakes_exit_2_with_one_json_document_when_asked() {
+    let home = Home::new();
+    home.config(&format!("project = \"x\"\n{ENVS}"));
+    // A window of nothing judged nothing and exited 1 ("collecting").
+    for window in ["0s", "0ms", "0m"] {
+        let out = home.run(&["watch", "prod", "--window", window, "--json"]);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{window}: {out:#?}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:#?}"));
+        assert_eq!(doc["exit_code"], 2, "{out:#?}");
+        assert!(
+            doc["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("longer than zero")),
+            "{out:#?}"
+        );
+    }
+    // clap's own refusals printed text only: `jq` got nothing to read.
+    for args in [
+        &["status", "--json", "--bogus"][..],
+        &["history", "--json", "--limit", "-1"],
+        &["promote", "--json"],
+    ] {
+        let out = home.run(args);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:#?}"));
+        assert_eq!(doc["exit_code"], 2, "{out:#?}");
+        assert!(
+            doc["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{out:#?}"
+        );
+        assert!(
+            out.stderr.contains("error:"),
+            "clap's text stays on stderr: {out:#?}"
+        );
+    }
+    // Without --json nothing is added to stdout; `--json` after `--` is a value.
+    for args in [&["status", "--bogus"][..], &["status", "--", "--json"]] {
+        let out = home.run(args);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (2, ""),
+            "{args:?}: {out:#?}"
+        );
+    }
+    // `--limit 0` answered "No recorded actions yet." over a full log.
+    assert_eq!(home.run(&["approve", "prod"]).code, 0);
+    let out = home.run(&["history", "--limit", "0"]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stderr.contains("--limit"), "{out:#?}");
+    assert!(!out.stdout.contains("No recorded actions"), "{out:#?}");
+}

@@ -448,14 +448,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
-            let engine = open_engine(cfg_path).await?;
+            // Bad usage is told before the store or the config is opened.
             let window = window
                 .map(|w| {
                     crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
-                        .map(|d| d.0)
                         .map_err(|e| usage(format!("--window: {e}")))
+                        .and_then(|d| match d.0.is_zero() {
+                            // A window of nothing judged nothing and exited 1.
+                            true => Err(usage(format!(
+                                "--window {w}: the monitoring window must be longer than zero"
+                            ))),
+                            false => Ok(d.0),
+                        })
                 })
                 .transpose()?;
+            let engine = open_engine(cfg_path).await?;
             let (tx, printer) = event_printer(json);
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
@@ -491,6 +498,10 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::History {
             env, limit, json, ..
         } => {
+            if limit == 0 {
+                // It printed "No recorded actions yet." over a full log.
+                return Err(usage("--limit 0 shows nothing: give at least 1"));
+            }
             let engine = open_engine(cfg_path).await?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {
