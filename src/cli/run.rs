@@ -419,10 +419,6 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Replay { trace, json } => {
-            let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
-                .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
-            let samples = crate::monitor::parse(&text)
-                .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
             // Default monitoring settings, or those of an explicit --config.
             let dcfg = match cfg_path {
                 Some(p) => {
@@ -431,7 +427,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
                 None => crate::monitor::DetectorConfig::default(),
             };
-            let report = crate::monitor::replay(&samples, dcfg);
+            // Reading, parsing and replaying a large trace is minutes of
+            // CPU: off the runtime's one thread, so that Ctrl-C and SIGTERM
+            // still end the command (they were ignored until it finished).
+            let report = tokio::task::spawn_blocking(move || {
+                let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
+                    .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
+                let samples = crate::monitor::parse(&text)
+                    .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
+                Ok::<_, Failure>(crate::monitor::replay(&samples, dcfg))
+            })
+            .await
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("replay stopped: {e}"),
+            })??;
             if json {
                 println!("{}", output::to_json(&report));
             } else {
