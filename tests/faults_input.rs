@@ -310,4 +310,28 @@ fn usage_mistakes_exit_2_with_one_json_document_when_asked() {
     assert_eq!(out.code, 2, "{out:#?}");
     assert!(out.stderr.contains("--limit"), "{out:#?}");
     assert!(!out.stdout.contains("No recorded actions"), "{out:#?}");
+    // A 100 KB note was stored for good, printed by every history and
+    // sent to every receiver; the console's field holds 200 characters.
+    let long = "x".repeat(1001);
+    for args in [
+        &["approve", "prod", "--note", long.as_str()][..],
+        &["promote", "prod", "--yes", "--break-freeze", long.as_str()],
+    ] {
+        let out = home.run(args);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{out:#?}");
+        assert!(
+            out.stderr.contains("1001 characters long: keep it to 1000"),
+            "{out:#?}"
+        );
+        assert!(!out.stderr.contains(&long), "not echoed: {out:#?}");
+    }
+    let history = home.run(&["history", "--json"]);
+    let entries = history.json()["entries"].as_array().unwrap().len();
+    assert_eq!(
+        entries, 1,
+        "nothing recorded for the refused notes: {history:#?}"
+    );
+    let out = home.run(&["approve", "prod", "--note", &"y".repeat(1000)]);
+    assert_eq!(out.code, 0, "{out:#?}");
 }
