@@ -106,6 +106,45 @@ fn a_config_on_dev_zero_is_refused_at_the_size_cap_not_read_forever() {
     }
 }
 
+/// Opening a FIFO waits for a writer: `--config FIFO` hung for ever, deaf
+/// to SIGTERM (the one thread was stuck in `open`). A pipe with a writer
+/// (`config check /dev/stdin < file`) still reads.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_without_a_writer_is_refused_not_waited_on() {
+    let home = Home::new();
+    let fifo = home.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    let f = fifo.to_str().unwrap();
+    for args in [
+        &["--config", f, "status"][..],
+        &["config", "check", f],
+        &["replay", f, "--json"],
+    ] {
+        let out = run_with(&home, args, &[]);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        assert!(
+            out.stderr
+                .contains("a named pipe (FIFO) that nothing was written to"),
+            "{args:?}: {out:#?}"
+        );
+    }
+    let cfg = home.config(&format!("project = \"x\"\n{ENVS}"));
+    let out = home
+        .cmd()
+        .args(["config", "check", "/dev/stdin"])
+        .pipe_stdin(&cfg)
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 #[test]
 fn a_config_that_is_not_utf8_names_the_line_and_column() {
     let home = Home::new();
