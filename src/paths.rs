@@ -57,10 +57,26 @@ pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir)?;
     }
+    // A FIFO at the log's path made every command wait in open() for a
+    // reader, before it could even hear Ctrl-C; a device is no file of
+    // ours either.
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
     let mut o = std::fs::OpenOptions::new();
     o.create(true).append(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never wait in open() (a FIFO put there after the check above);
+        // no effect on a regular file.
+        o.mode(0o600).custom_flags(libc::O_NONBLOCK);
+    }
     let file = o.open(path)?;
     make_private(path)?;
     Ok(file)

@@ -143,6 +143,22 @@ fn a_named_pipe_without_a_writer_is_refused_not_waited_on() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A FIFO where the log goes made every command wait in open() for a
+    // reader; the command runs, without its log.
+    let log_dir = home.path().join("state/shipdeck");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let log = log_dir.join("shipdeck.log");
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&log)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run_with(&home, &["history"], &[]);
+    no_panic(&out);
+    assert_eq!(out.code, 0, "{out:#?}");
 }
 
 #[test]
