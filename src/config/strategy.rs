@@ -141,6 +141,42 @@ fn holes_in(s: &str) -> Vec<&str> {
     out
 }
 
+/// A `{word}` that is no placeholder shipdeck fills in (`{evn}`,
+/// `{versoin}`), or a `{word` left open at the end (`"{version"`): either
+/// would reach the command or URL as typed. Braces around anything else
+/// (a JSON argument, a PromQL matcher) are left alone.
+pub(super) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let list = || {
+        known
+            .iter()
+            .map(|k| format!("{{{k}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (open, _) in s.match_indices('{') {
+        let after = &s[open + 1..];
+        let name_len = after.find(|c: char| !word(c)).unwrap_or(after.len());
+        let name = &after[..name_len];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        match after[name_len..].chars().next() {
+            Some('}') if !known.contains(&name) => {
+                return Some(format!(
+                    "{s:?}: unknown placeholder {{{name}}} (use {})",
+                    list()
+                ));
+            }
+            None => {
+                return Some(format!("{s:?}: {{{name} is not closed with }}"));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn source_strings(v: &VersionSourceConfig) -> Vec<&str> {
     v.url
         .iter()
@@ -163,6 +199,14 @@ fn check_holes(
     strings: &[&str],
     rule: &Holes<'_>,
 ) -> Result<(), Problem> {
+    for s in strings {
+        if let Some(why) = misspelled_placeholder(s, &["env", "version", "slot", "weight"]) {
+            return Err((
+                Some(span),
+                format!("environment {env:?}: {}: {why}", rule.what),
+            ));
+        }
+    }
     let used: Vec<&str> = strings.iter().flat_map(|s| holes_in(s)).collect();
     for (hole, belongs) in STRATEGY_HOLES {
         if used.contains(&hole) && !rule.needs.contains(&hole) && !rule.may.contains(&hole) {
