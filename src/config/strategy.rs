@@ -141,11 +141,12 @@ fn holes_in(s: &str) -> Vec<&str> {
     out
 }
 
-/// A `{word}` that is no placeholder shipdeck fills in (`{evn}`,
-/// `{versoin}`), or a `{word` left open at the end (`"{version"`): either
-/// would reach the command or URL as typed. Braces around anything else
-/// (a JSON argument, a PromQL matcher) are left alone.
-pub(super) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> {
+/// A `{name}` in `s` that looks meant as one of the `known` placeholders
+/// but is not one (`{evn}`, `{Env}`, `{enviroment}`, `{vesion}`), or one
+/// that is not closed (`{version`). Other braces are the program's own and
+/// left alone: a shell's `${DEPLOY_TOKEN}`, awk's `'{print}'`, kubectl's
+/// `jsonpath={.status.updatedReplicas}`, JSON arguments, PromQL matchers.
+pub(crate) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let list = || {
         known
@@ -155,14 +156,21 @@ pub(super) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> 
             .join(", ")
     };
     for (open, _) in s.match_indices('{') {
+        if s[..open].ends_with('$') {
+            continue;
+        }
         let after = &s[open + 1..];
         let name_len = after.find(|c: char| !word(c)).unwrap_or(after.len());
         let name = &after[..name_len];
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             continue;
         }
+        let exact = known.contains(&name);
+        if !exact && !known.iter().any(|k| meant_as(name, k)) {
+            continue;
+        }
         match after[name_len..].chars().next() {
-            Some('}') if !known.contains(&name) => {
+            Some('}') if !exact => {
                 return Some(format!(
                     "{s:?}: unknown placeholder {{{name}}} (use {})",
                     list()
@@ -175,6 +183,44 @@ pub(super) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> 
         }
     }
     None
+}
+
+/// Whether `name` reads as a mistyped `known`: the same but for case, a
+/// word that starts with it or it with the word (`{environment}`,
+/// `{ver}`), or within one edit (two for longer names), a swap of two
+/// neighbours counting as one (`{evn}`, `{verison}`).
+fn meant_as(name: &str, known: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    if name == known || name.starts_with(known) || (name.len() >= 3 && known.starts_with(&name)) {
+        return true;
+    }
+    let limit = if known.len() <= 3 { 1 } else { 2 };
+    edits(name.as_bytes(), known.as_bytes()) <= limit
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two neighbours.
+fn edits(a: &[u8], b: &[u8]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn source_strings(v: &VersionSourceConfig) -> Vec<&str> {

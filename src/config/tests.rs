@@ -304,6 +304,60 @@ fn values_that_can_never_work_are_refused_at_their_place() {
         "[metrics]\nsource = \"prometheus\"\nurl = \"http://h:9090\"\n[metrics.queries]\nerrors = 'sum(increase(x{env=\"{env}\",code=~\"5..\"}[{step}]))'\n",
     ))
     .unwrap();
+    // The program's own braces, which reached the review as refused: a
+    // shell's ${VAR}, awk's '{print}', kubectl's jsonpath.
+    for args in [
+        r#"["sh", "-c", "curl -H 'Authorization: Bearer ${DEPLOY_TOKEN}' https://h/{env}/{version}"]"#,
+        r#"["sh", "-c", "cat /srv/${APP}/VERSION; awk '{print}' /dev/null; echo {version}"]"#,
+        r#"["kubectl", "get", "deploy/{env}", "-o", "jsonpath={.status.updatedReplicas}", "{version}"]"#,
+    ] {
+        let src = with(prod_deploy, &format!("deploy = {{ command = {args} }}"));
+        parse(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    }
+}
+
+#[test]
+fn only_braces_meant_as_placeholders_are_taken_for_misspelled_ones() {
+    let known = ["env", "version", "slot", "weight"];
+    for typo in [
+        "{evn}",
+        "{Env}",
+        "{ENV}",
+        "{enviroment}",
+        "{environment}",
+        "{ver}",
+        "{verison}",
+        "{vesion}",
+        "{versions}",
+        "{slto}",
+        "{wieght}",
+        "x/{version",
+    ] {
+        assert!(
+            super::strategy::misspelled_placeholder(typo, &known).is_some(),
+            "{typo}"
+        );
+    }
+    for fine in [
+        "${env}",
+        "${DEPLOY_TOKEN}",
+        "{print}",
+        "{.status.updatedReplicas}",
+        "{}",
+        "{\"a\": 1}",
+        "{job=\"x\"}",
+        "{id}",
+        "{x}",
+        "{status}",
+        "{env}/{version}",
+        "${VERSION",
+    ] {
+        assert_eq!(
+            super::strategy::misspelled_placeholder(fine, &known),
+            None,
+            "{fine}"
+        );
+    }
 }
 
 #[test]
