@@ -162,14 +162,27 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(sqlite)?;
         // A store from a newer shipdeck: refuse before any DDL touches it.
         // (A file that is no database fails the read; `prepare` names that.)
-        if let Ok(found) = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            && found > SCHEMA_MARK
-        {
-            return Err(StoreError::NewerSchema {
-                store: path.display().to_string(),
-                found: i32::try_from(found).unwrap_or(i32::MAX),
-                known: SCHEMA_MARK as i32,
-            });
+        // A store busy with another writer is waited for, and if it stays
+        // busy the open fails: a mark not read is no mark to migrate past.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+            Ok(found) if found > SCHEMA_MARK => {
+                return Err(StoreError::NewerSchema {
+                    store: path.display().to_string(),
+                    found: i32::try_from(found).unwrap_or(i32::MAX),
+                    known: SCHEMA_MARK as i32,
+                });
+            }
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                return Err(sqlite(e));
+            }
+            _ => {}
         }
         match prepare_waiting(&conn) {
             // SQLite falls back to reading a file it may not write (mode
