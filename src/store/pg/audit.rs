@@ -12,8 +12,7 @@ impl PgStore {
     /// server takes the chain's turn, hashes and inserts, and commits
     /// without waiting for the disk, so no append waits on another's round
     /// trip or fsync; the synchronous write after it makes this record
-    /// durable before the call returns (see `schema::V3`). Two round trips
-    /// in all: the chain check, then the append and that write as one batch.
+    /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
         let report = self.chain_report()?;
         if let Some(b) = &report.broken {
@@ -24,87 +23,72 @@ impl PgStore {
                 ),
             });
         }
-        // The append and the durable flush in one round trip (see
-        // [`append_and_flush`]): the values go in as SQL literals.
-        let also_at = match &also {
-            Also::Nothing => None,
-            Also::Deploy { rec: d, .. } => Some(ts(d.at)),
-            Also::Approval(a) => Some(ts(a.at)),
-        };
-        let at = also_at.as_deref();
-        let mut lits = vec![
-            Lit::Text(Some(&rec.at)),
-            Lit::Text(Some(&rec.actor)),
-            Lit::Text(Some(&rec.action)),
-            Lit::Text(Some(&rec.env)),
-            Lit::Text(rec.version.as_deref()),
-            Lit::Text(rec.from_version.as_deref()),
-            Lit::Text(Some(&rec.outcome)),
-            Lit::Text(Some(&rec.detail)),
-            Lit::Int(rec.finishes),
-            Lit::Text(rec.note.as_deref()),
-        ];
-        let template = match &also {
-            Also::Nothing => APPEND,
-            Also::Deploy { started, rec: d } => {
-                lits.extend([
-                    Lit::Text(Some(&d.env)),
-                    Lit::Text(Some(d.version.as_str())),
-                    Lit::Text(d.from_version.as_ref().map(|v| v.as_str())),
-                    Lit::Text(at),
-                    Lit::Text(Some(&d.actor)),
-                    Lit::Text(Some(d.kind.as_str())),
-                    Lit::Int(Some(*started)),
-                    Lit::Text(d.url.as_deref()),
-                ]);
-                APPEND_DEPLOY
-            }
-            Also::Approval(a) => {
-                lits.extend([
-                    Lit::Text(Some(&a.env)),
-                    Lit::Text(Some(a.version.as_str())),
-                    Lit::Text(Some(a.decision.as_str())),
-                    Lit::Text(Some(&a.actor)),
-                    Lit::Text(at),
-                    Lit::Text(a.note.as_deref()),
-                ]);
-                APPEND_APPROVAL
-            }
-        };
-        let flushed_at = ts(Utc::now());
-        let sql = append_and_flush(template, &lits, &flushed_at)
-            .map_err(|what| self.corrupt(format!("the record cannot be stored: {what}")))?;
-        let answer = self.with(false, |s| match s.client.simple_query(&sql) {
-            Ok(m) => Ok(m),
-            Err(e) => {
-                // A refused append leaves the session in the failed
-                // transaction block the batch opened: end it, or every
-                // later statement is refused too.
-                if e.as_db_error().is_some() {
-                    let _ = s.client.batch_execute("ROLLBACK");
+        let (id, prev, hash) = self.with(false, |s| {
+            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
+                &rec.at,
+                &rec.actor,
+                &rec.action,
+                &rec.env,
+                &rec.version,
+                &rec.from_version,
+                &rec.outcome,
+                &rec.detail,
+                &rec.finishes,
+                &rec.note,
+            ];
+            let row = match &also {
+                Also::Nothing => {
+                    let st = s.st(APPEND)?;
+                    s.client.query_one(&st, &fields)?
                 }
-                Err(e)
-            }
+                Also::Deploy { started, rec: d } => {
+                    let st = s.st(APPEND_DEPLOY)?;
+                    let (version, from, at, kind) = (
+                        d.version.as_str(),
+                        d.from_version.as_ref().map(|v| v.as_str()),
+                        ts(d.at),
+                        d.kind.as_str(),
+                    );
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &d.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &from,
+                        &at,
+                        &d.actor,
+                        &kind,
+                        started,
+                        &d.url,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+                Also::Approval(a) => {
+                    let st = s.st(APPEND_APPROVAL)?;
+                    let (version, at, decision) =
+                        (a.version.as_str(), ts(a.at), a.decision.as_str());
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &a.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &decision,
+                        &a.actor,
+                        &at,
+                        &a.note,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+            };
+            // A write of this session's own row, committed synchronously:
+            // it waits until the log is on disk up to it, this append's
+            // commit included (and shares the flush with everyone's).
+            let flush = s.st(FLUSH)?;
+            s.client.execute(&flush, &[&ts(Utc::now())])?;
+            Ok((
+                row.try_get::<_, i64>(0)?,
+                row.try_get::<_, String>(1)?,
+                row.try_get::<_, String>(2)?,
+            ))
         })?;
-        let row = answer
-            .iter()
-            .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => Some(r),
-                _ => None,
-            })
-            .ok_or_else(|| self.corrupt("the append answered no record"))?;
-        let field = |i: usize| {
-            row.get(i)
-                .map(str::to_string)
-                .ok_or_else(|| self.corrupt(format!("the append answered no column {i}")))
-        };
-        let (id, prev, hash) = (
-            field(0)?
-                .parse::<i64>()
-                .map_err(|e| self.corrupt(format!("the appended record's id: {e}")))?,
-            field(1)?,
-            field(2)?,
-        );
         // The server hashed what this process would have: say so at once
         // if not (the next walk would report the record as broken).
         let mine = ChainRow {

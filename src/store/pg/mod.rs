@@ -502,81 +502,8 @@ const APPEND_APPROVAL: &str = append_sql!(
     "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
-/// A write of this session's own row, committed synchronously: it waits
-/// until the log is on disk up to it, the append's commit before it
-/// included (and shares the flush with everyone's).
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
-
-/// A value written into a statement as an SQL literal.
-#[derive(Clone, Copy, Debug)]
-enum Lit<'a> {
-    Text(Option<&'a str>),
-    Int(Option<i64>),
-}
-
-/// `s` as an SQL string literal that reads the same whatever the server's
-/// `standard_conforming_strings`: quotes doubled, and a string with a
-/// backslash written as an escape string (`E'…'`) with backslashes doubled
-/// (as libpq's `PQescapeLiteral`). A NUL, which no PostgreSQL text can
-/// hold, is refused (the server refuses it as a parameter as well).
-fn quote_literal(s: &str) -> Result<String, String> {
-    if s.contains('\0') {
-        return Err(format!("{s:?} contains a NUL character"));
-    }
-    let mut out = String::with_capacity(s.len() + 3);
-    if s.contains('\\') {
-        out.push('E');
-    }
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    Ok(out)
-}
-
-/// One append and its durable flush as one batch, sent in one round trip
-/// (the simple query protocol; the synchronous client cannot pipeline
-/// two extended-protocol statements): the append in a transaction of its
-/// own, whose commit does not wait for the disk (`shipdeck_append` says
-/// so for its transaction), then [`FLUSH`] in another, which does. The
-/// server runs the three statements in order and stops at the first
-/// error, so the flush runs only after the append committed, and the
-/// batch answers only once the record is on disk — as the two round
-/// trips did before. `template`'s `$n` are replaced by `lits[n - 1]`.
-fn append_and_flush(template: &str, lits: &[Lit<'_>], flushed_at: &str) -> Result<String, String> {
-    let mut sql = String::with_capacity(template.len() + 512);
-    sql.push_str("BEGIN; ");
-    let mut rest = template;
-    while let Some(at) = rest.find('$') {
-        sql.push_str(&rest[..at]);
-        let digits = rest[at + 1..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - at - 1);
-        let n: usize = rest[at + 1..at + 1 + digits]
-            .parse()
-            .map_err(|_| format!("a '$' without a parameter number in {template:?}"))?;
-        let lit = n
-            .checked_sub(1)
-            .and_then(|i| lits.get(i))
-            .ok_or_else(|| format!("parameter ${n} has no value"))?;
-        match lit {
-            Lit::Text(Some(t)) => sql.push_str(&quote_literal(t)?),
-            Lit::Int(Some(i)) => sql.push_str(&i.to_string()),
-            Lit::Text(None) | Lit::Int(None) => sql.push_str("NULL"),
-        }
-        rest = &rest[at + 1 + digits..];
-    }
-    sql.push_str(rest);
-    sql.push_str("; COMMIT; ");
-    sql.push_str(&FLUSH.replace("$1", &quote_literal(flushed_at)?));
-    Ok(sql)
-}
 /// The audit log's state in one statement (one snapshot): the highest id,
 /// the counter, the stored checkpoint, the id the walk may start from —
 /// the furthest of this process's head (`$1`, `$2`) and the stored
@@ -1304,64 +1231,5 @@ impl PgStore {
         if guard.as_ref().is_some_and(|ls| ls.held.is_empty()) {
             *guard = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod literal_tests {
-    use super::*;
-
-    #[test]
-    fn literals_double_quotes_and_escape_backslashes_whatever_the_server_setting() {
-        assert_eq!(quote_literal("plain").unwrap(), "'plain'");
-        assert_eq!(quote_literal("").unwrap(), "''");
-        assert_eq!(quote_literal("it's").unwrap(), "'it''s'");
-        assert_eq!(
-            quote_literal("'); DELETE FROM shipdeck_audit; --").unwrap(),
-            "'''); DELETE FROM shipdeck_audit; --'"
-        );
-        // With a backslash: an escape string, so that `\'` cannot end it
-        // on a server with standard_conforming_strings off.
-        assert_eq!(quote_literal(r"a\'b").unwrap(), r"E'a\\''b'");
-        assert_eq!(quote_literal(r"C:\dir\").unwrap(), r"E'C:\\dir\\'");
-        assert_eq!(quote_literal("日本 🚀 $1 $$").unwrap(), "'日本 🚀 $1 $$'");
-        let nul = quote_literal("before\0after").unwrap_err();
-        assert!(nul.contains("NUL"), "{nul}");
-    }
-
-    #[test]
-    fn a_batch_fills_every_parameter_once_and_flushes_after_the_commit() {
-        let sql = append_and_flush(
-            "SELECT f($1::text, $2::text, $10::bigint, $11)",
-            &[
-                Lit::Text(Some("a'$2")),
-                Lit::Text(None),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Text(Some("x")),
-                Lit::Int(Some(-7)),
-                Lit::Int(None),
-            ],
-            "2026-01-01T00:00:00Z",
-        )
-        .unwrap();
-        // A value's own `$2` is text, not a placeholder; $10 is not $1 and a 0.
-        assert_eq!(
-            sql,
-            "BEGIN; SELECT f('a''$2'::text, NULL::text, -7::bigint, NULL); COMMIT; \
-             INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), '2026-01-01T00:00:00Z')\n     \
-             ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at"
-        );
-        let missing = append_and_flush("SELECT $3", &[Lit::Int(Some(1))], "t").unwrap_err();
-        assert!(missing.contains("$3"), "{missing}");
-        assert!(
-            append_and_flush("SELECT $1", &[Lit::Text(Some("a\0b"))], "t")
-                .unwrap_err()
-                .contains("NUL")
-        );
     }
 }
