@@ -532,3 +532,48 @@ url = "postgres://shipdeck@127.0.0.1:{port}/shipdeck"
         t.elapsed()
     );
 }
+
+/// `status --json` of an environment another process is acting on says
+/// what it does: `rolling_back` for a rollback (not `deploying`, as any
+/// lock held elsewhere used to read), `deploying` for a promote.
+#[test]
+fn status_of_a_rollback_held_elsewhere_says_rolling_back() {
+    let home = Home::new();
+    setup(&home);
+    let p = home.path();
+    // prod v1.0.0 → v2.0.0, so that a rollback has somewhere to go.
+    home.run(&["promote", "prod", "--yes"]).expect_code(0);
+    for (args, state) in [
+        (&["rollback", "prod", "--yes"][..], "rolling_back"),
+        (&["promote", "prod", "--yes"][..], "deploying"),
+    ] {
+        let _ = std::fs::remove_file(p.join("deploying"));
+        std::fs::write(p.join("deploy-block"), "").unwrap();
+        let c = home.spawn(args);
+        wait_for("the deploy to start", Duration::from_secs(60), || {
+            p.join("deploying").exists()
+        });
+        let s = home.run(&["status", "--json"]).json();
+        let prod = s["environments"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["name"] == "prod"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(prod["state"], state, "{args:?}: {prod}");
+        kill(&c, "-TERM");
+        let out = c.wait_with_output().unwrap();
+        handled(&format!("{args:?}"), &out);
+        std::fs::remove_file(p.join("deploy-block")).unwrap();
+        // The blocked deploy wrote its version before blocking: where it
+        // ends does not matter, only that the next action can run.
+        std::fs::write(
+            p.join("prod.txt"),
+            if state == "rolling_back" {
+                "v1.0.0\n"
+            } else {
+                "v2.0.0\n"
+            },
+        )
+        .unwrap();
+    }
+}

@@ -80,6 +80,7 @@ suite!(
     status_reads_answer_as_the_single_reads,
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
+    status_reads_say_what_a_lock_held_elsewhere_is_for,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -1435,4 +1436,68 @@ fn status_reads_know_the_caught_versions_the_rollback_can_pick(open: &Open) {
     assert_eq!(s.caught_versions("production").unwrap().len(), 3);
     // Staging deployed nothing: no version it can roll back to.
     assert!(got.envs[1].caught.is_empty());
+}
+
+/// What a deploy lock held by another process is for: the status read
+/// carries the lock (holder, since) and its holder's started record without
+/// an outcome (promote or rollback, at or after the lock), from which the
+/// status says `rolling_back` rather than `deploying`.
+fn status_reads_say_what_a_lock_held_elsewhere_is_for(open: &Open) {
+    let (s, other) = (open(), open());
+    let me = std::process::id();
+    let here = shipdeck::host::hostname();
+    for (i, (env, action)) in [
+        ("production", ActionKind::Rollback),
+        ("staging", ActionKind::Promote),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = i as i64 * 2;
+        other
+            .try_lock(&lock(env, "bob@laptop", me, &here, at, 60))
+            .unwrap()
+            .unwrap();
+        let (ver, from) = (v("v1"), v("v2"));
+        other
+            .audit_start(&NewAudit {
+                at: t(at),
+                actor: "bob@laptop",
+                action,
+                env,
+                version: Some(&ver),
+                from_version: Some(&from),
+                outcome: Outcome::Started,
+                detail: "deploying",
+            })
+            .unwrap();
+    }
+    let keys = [
+        EnvKeys {
+            env: "production",
+            watch: "production#watch",
+            versions: &[],
+        },
+        EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+            versions: &[],
+        },
+    ];
+    let got = s.status_reads(&keys, 2, t(5), t(0)).unwrap();
+    for (k, (e, action)) in keys.iter().zip(
+        got.envs
+            .iter()
+            .zip([ActionKind::Rollback, ActionKind::Promote]),
+    ) {
+        let held = e.lock.as_ref().expect("the lock held elsewhere");
+        assert_eq!(held.holder, "bob@laptop", "{}", k.env);
+        let record: Vec<_> = got
+            .unfinished
+            .iter()
+            .filter(|u| u.env == k.env && u.actor == held.holder && u.at >= held.acquired_at)
+            .collect();
+        assert_eq!(record.len(), 1, "{}: {:?}", k.env, got.unfinished);
+        assert_eq!(record[0].action, action, "{}", k.env);
+    }
 }

@@ -631,3 +631,172 @@ fn a_panic_in_the_console_restores_the_terminal_and_logs_the_report() {
         std::fs::read_to_string(home.path().join("state/shipdeck/shipdeck.log")).expect("the log");
     assert!(log.contains("SHIPDECK_DEBUG_FORCE_PANIC=console"), "{log}");
 }
+
+/// Whether process `pid` still exists (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit_once(") ").map(|(_, r)| r.chars().next());
+            !matches!(state, Some(Some('Z' | 'X')))
+        })
+        .unwrap_or(false)
+}
+
+/// The console's pid: the one child of the pane's shell.
+fn console_pid(tmux: &Tmux) -> u32 {
+    let shell: u32 = tmux.format("#{pane_pid}").parse().expect("pane pid");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let pids: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 1, "one console under the shell: {pids:?}");
+    pids[0]
+}
+
+/// SIGTERM or SIGHUP to the open console while a promote it started runs
+/// (its deploy command sleeps, with a child of its own): the terminal is
+/// restored, the exit status is 128 + the signal, the promote is recorded
+/// "unknown … interrupted", its lock is released (the next promote is not
+/// refused), and no process of the deploy is left.
+#[test]
+fn a_signal_to_the_console_stops_its_promote_records_it_and_restores_the_terminal() {
+    for (sig, code) in [("-TERM", 143), ("-HUP", 129)] {
+        let home = common::Home::new();
+        let tmux = Tmux::new(home.path());
+        let p = home.path();
+        std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
+        std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+        // The deploy starts a grandchild (its pid noted) and waits on it.
+        std::fs::write(
+            p.join("deploy-prod"),
+            r#"#!/bin/sh
+cd "$(dirname "$0")"
+if [ -f deploy-block ]; then
+  sleep 300 &
+  echo $! > grandchild.pid
+  touch deploying
+  wait
+fi
+echo "$1" > prod.txt
+"#,
+        )
+        .unwrap();
+        std::fs::write(p.join("deploy-block"), "").unwrap();
+        let _ = Command::new("chmod")
+            .arg("+x")
+            .arg(p.join("deploy-prod"))
+            .status();
+        let config = home.config(&format!(
+            r#"project = "signals"
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "300s", poll = "200ms" }}
+"#,
+            dir = p.display()
+        ));
+        let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+        let script = format!(
+            "{} --config {}; echo {EXIT_MARK} $?; sleep 600",
+            shell_quote(bin),
+            shell_quote(&config)
+        );
+        tmux.start(&script, |c| {
+            c.current_dir(p)
+                .env_remove("SHIPDECK_CONFIG")
+                .env("HOME", p)
+                .env("XDG_CONFIG_HOME", p.join("config"))
+                .env("XDG_DATA_HOME", p.join("data"))
+                .env("XDG_STATE_HOME", p.join("state"))
+                .env("USER", "tester");
+        });
+        wait_for(
+            &tmux,
+            "prod's pending promotion",
+            Duration::from_secs(60),
+            |s| s.contains("v1.0.0 → v2.0.0"),
+        );
+        let opened = Instant::now();
+        while !dialog_open(&tmux.screen()) {
+            assert!(
+                opened.elapsed() < Duration::from_secs(60),
+                "no promote dialog:\n{}",
+                tmux.screen()
+            );
+            tmux.keys(&["p"]);
+            sleep(Duration::from_secs(1));
+        }
+        tmux.keys(&["Enter"]);
+        let started = Instant::now();
+        while !p.join("deploying").exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{sig}: the deploy did not start:\n{}",
+                tmux.screen()
+            );
+            sleep(POLL);
+        }
+        let grandchild: u32 = std::fs::read_to_string(p.join("grandchild.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(alive(grandchild));
+        let console = console_pid(&tmux);
+        let killed = Command::new("kill")
+            .args([sig, &console.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        wait_for(&tmux, "the console to exit", Duration::from_secs(60), |s| {
+            s.contains(EXIT_MARK)
+        });
+        let screen = tmux.screen();
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.trim() == format!("{EXIT_MARK} {code}")),
+            "{sig}: exit status {code}:\n{screen}"
+        );
+        assert!(screen.contains("interrupted by SIG"), "{sig}: {screen}");
+        assert_eq!(tmux.format("#{alternate_on}"), "0", "{sig}: {screen}");
+        assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "{sig}: {screen}");
+        let gone = Instant::now();
+        while alive(grandchild) {
+            assert!(
+                gone.elapsed() < Duration::from_secs(10),
+                "{sig}: the deploy's child {grandchild} is left running"
+            );
+            sleep(POLL);
+        }
+        let h = home.run(&["history", "--json"]).json();
+        let promote = h["entries"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(promote["outcome"], "unknown", "{sig}: {promote}");
+        assert!(
+            promote["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("interrupted"),
+            "{sig}: {promote}"
+        );
+        home.run(&["history", "--verify"]).expect_code(0);
+        // The lock went with it: the next promote goes ahead.
+        std::fs::remove_file(p.join("deploy-block")).unwrap();
+        std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+        home.run(&["promote", "prod", "--yes"]).expect_code(0);
+        println!(
+            "{sig}: console exit {code}, promote recorded unknown (interrupted), no child left"
+        );
+    }
+}

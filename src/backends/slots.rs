@@ -53,6 +53,10 @@ fn with_slot_hook(cfg: &DeployConfig, slot: &str) -> DeployConfig {
     let mut c = cfg.clone();
     c.webhook = c.webhook.map(|u| u.replace("{slot}", slot));
     c.command = c.command.map(|argv| fill(&argv, &[("slot", slot)]));
+    if let Some(r) = c.ready.as_mut() {
+        let r = r.get_mut();
+        r.command = fill(&r.command, &[("slot", slot)]);
+    }
     c
 }
 
@@ -166,6 +170,12 @@ impl BlueGreen {
     ) -> Result<crate::backends::deploy::Started, BackendError> {
         let i = self.index(slot)?;
         self.deploys[i].start(&self.env, version, report).await
+    }
+
+    /// The ready check of `slot`'s deploy, when it has one.
+    pub fn ready(&self, slot: &str) -> Option<&crate::backends::deploy::ready::ReadyCheck> {
+        let i = self.index(slot).ok()?;
+        self.deploys[i].ready()
     }
 
     /// Send all traffic to `slot`. A webhook whose answer was lost (or

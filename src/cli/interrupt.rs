@@ -1,4 +1,5 @@
-//! Ctrl-C, SIGTERM and SIGHUP during a one-shot command.
+//! Ctrl-C, SIGTERM and SIGHUP during a one-shot command, and during the
+//! console (which stops on [`signalled`] itself: `tui::run`).
 //!
 //! Every command shipdeck runs (version reads, deploys, hooks) lives in a
 //! session of its own (see `backends::util::run_capped`), so the terminal's
@@ -87,7 +88,10 @@ pub(super) async fn signalled() -> i32 {
         return std::future::pending().await;
     };
     let mut rx = rx.clone();
-    match rx.wait_for(Option::is_some).await {
+    // The value is copied out: the borrow it came in is not held across
+    // an await (the console polls this on its worker threads).
+    let got = rx.wait_for(Option::is_some).await.map(|sig| *sig);
+    match got {
         Ok(sig) => sig.unwrap_or(libc::SIGINT),
         // The listener is gone (the runtime is ending): nothing will come.
         Err(_) => std::future::pending().await,

@@ -76,10 +76,9 @@ pub fn main() -> i32 {
     // notify::EXIT_WAIT in all, whatever the command's outcome.
     let result = rt.block_on(async {
         // A one-shot command is stopped by a signal with everything it runs
-        // (see `interrupt`); the console handles signals itself.
-        if !interactive {
-            interrupt::listen();
-        }
+        // (see `interrupt`); the console, once open, handles them itself
+        // (listened for from here, before it takes the terminal).
+        interrupt::listen();
         let result = tokio::select! {
             biased;
             r = run(cli) => r,

@@ -9,14 +9,34 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
             "the console needs a terminal; for scripts use the subcommands (shipdeck --help)",
         ));
     }
-    let res = crate::tui::run(engine.clone()).await;
+    // The console handles the stop signals itself (see `interrupt`): the
+    // outer loop leaves them to it until it has closed and settled.
+    let _guard = interrupt::Guarded::new();
+    let res = crate::tui::run(engine.clone(), interrupt::signalled()).await;
     // Outcomes of actions the console was running when it quit.
-    engine.settle(SETTLE).await;
-    res.map_err(|e| Failure {
-        code: 1,
-        message: format!("{e:#}"),
-    })?;
-    Ok(0)
+    let settled = engine.settle(SETTLE).await;
+    match res {
+        Ok(crate::tui::Ended::Quit) => Ok(0),
+        Ok(crate::tui::Ended::Signal(sig)) => {
+            let mut f = interrupt::failure(
+                sig,
+                "the console closed; what it was running was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`",
+            );
+            if !settled {
+                f.message = format!(
+                    "{}; the store ({}) did not take the outcome within {}s",
+                    f.message,
+                    engine.store_location(),
+                    SETTLE.as_secs()
+                );
+            }
+            Err(f)
+        }
+        Err(e) => Err(Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        }),
+    }
 }
 
 /// `shipdeck demo`: the fleet in-process on a free loopback port, a

@@ -182,9 +182,13 @@ pub struct DeployConfig {
     /// command's exit).
     #[serde(default = "default_deploy_timeout")]
     pub timeout: HumanDuration,
-    /// How often the version is polled while deploying.
+    /// How often the version is polled while deploying (and the ready
+    /// check, when there is one).
     #[serde(default = "default_poll")]
     pub poll: HumanDuration,
+    /// `ready = { command = [...] }`: polled after a deploy command or
+    /// webhook returns, until the rollout is done (see [`super::ReadyConfig`]).
+    pub ready: Option<Spanned<super::ReadyConfig>>,
 }
 
 /// `[environments.deploy.github_actions]` (SPEC §8).
@@ -365,6 +369,7 @@ pub(super) fn check_deploy(name: &str, deploy: &Spanned<DeployConfig>) -> Result
         ));
     }
     check_ci_backends(name, d)?;
+    super::ready::check(name, "deploy", d, super::ready::Place::Deploy)?;
     match (&d.webhook, &d.command) {
         (None, Some(c)) if c.is_empty() => {
             return Err((

@@ -24,6 +24,8 @@ pub use environment::{
 use environment::{check_deploy, check_link, check_version};
 mod probe;
 use probe::Probe;
+mod ready;
+pub use ready::ReadyConfig;
 pub use release::{
     BackupConfig, CiConfig, FreezeConfig, GithubSourceConfig, ReleaseConfig, freezes,
 };

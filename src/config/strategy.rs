@@ -239,6 +239,12 @@ fn check_hook(
             "{what} must be a webhook = \"…\" or a command = [\"…\"]"
         ));
     }
+    let place = match what {
+        "blue_green.deploy" => super::ready::Place::SlotDeploy,
+        "canary.deploy" => super::ready::Place::Deploy,
+        _ => super::ready::Place::NotADeploy,
+    };
+    super::ready::check(env, what, d, place)?;
     match (&d.webhook, &d.command) {
         (Some(_), Some(_)) | (None, None) => problem(format!(
             "{what} needs exactly one of webhook = \"…\" or command = [\"…\"]"

@@ -94,6 +94,9 @@ pub struct StateInput<'a> {
     pub activity: Option<(EnvState, DateTime<Utc>)>,
     /// When the live deploy lock (someone else's deploy) was taken.
     pub locked_since: Option<DateTime<Utc>>,
+    /// What that lock is held for, when the store says (its holder's
+    /// started record); unknown reads as a deploy.
+    pub locked_for: Option<DeployKind>,
     /// The version it runs now, when known.
     pub version: Option<&'a Version>,
     pub last_window: Option<&'a WindowRecord>,
@@ -117,7 +120,11 @@ pub fn env_state(i: &StateInput<'_>) -> (EnvState, Option<DateTime<Utc>>) {
         return (s, Some(since));
     }
     if let Some(since) = i.locked_since {
-        return (EnvState::Deploying, Some(since));
+        let state = match i.locked_for {
+            Some(DeployKind::Rollback) => EnvState::RollingBack,
+            Some(DeployKind::Promote) | None => EnvState::Deploying,
+        };
+        return (state, Some(since));
     }
     if let Some(w) = i.last_window
         && Some(&w.version) == i.version
@@ -241,6 +248,7 @@ mod tests {
         StateInput {
             activity: None,
             locked_since: None,
+            locked_for: None,
             version: Some(version),
             last_window: None,
             watcher_alive: false,
@@ -273,6 +281,11 @@ mod tests {
         let ver = v("v2");
         let mut i = input(&ver);
         i.locked_since = Some(t(9));
+        assert_eq!(env_state(&i), (EnvState::Deploying, Some(t(9))));
+        // A rollback held elsewhere reads as one.
+        i.locked_for = Some(DeployKind::Rollback);
+        assert_eq!(env_state(&i), (EnvState::RollingBack, Some(t(9))));
+        i.locked_for = Some(DeployKind::Promote);
         assert_eq!(env_state(&i), (EnvState::Deploying, Some(t(9))));
         i.activity = Some((EnvState::RollingBack, t(8)));
         assert_eq!(env_state(&i), (EnvState::RollingBack, Some(t(8))));

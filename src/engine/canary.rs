@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::strategy::{StepFailure, Steps, wait_until_reported};
+use super::strategy::{StepFailure, Steps, follow_ready, wait_until_reported};
 use super::{Engine, EngineError, Event};
 use crate::backends::BackendError;
 use crate::backends::deploy::DeployTarget;
@@ -325,15 +325,23 @@ impl Engine {
                 progress,
             });
         };
+        let t_asked = Instant::now();
         let started = c
             .deploy
             .start(env, version, &report)
             .await
             .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
-        let accepted = started.line;
+        let (mut accepted, mut ended) = (started.line, started.ended);
+        if let Some(note) = follow_ready(s, c.deploy.ready(), t_asked, &accepted, " (the canary)")
+            .await
+            .map_err(Flow::Failed)?
+        {
+            ended = true;
+            accepted = format!("{accepted}; {note}");
+        }
         wait_reports(s, &c.version, "the canary")
             .await
-            .map_err(|f| unreported(f, s, c.deploy.name(), started.ended, &accepted))?;
+            .map_err(|f| unreported(f, s, c.deploy.name(), ended, &accepted))?;
         let _ = self
             .canary_record(
                 env,
@@ -492,14 +500,28 @@ impl Engine {
         }
 
         // 3. The stable track gets the version; then the canary steps aside.
+        let t_asked = Instant::now();
         let started = stable_deploy
             .start(env, version, &report)
             .await
             .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
-        let accepted = started.line;
+        let (mut accepted, mut ended) = (started.line, started.ended);
+        if let Some(note) = follow_ready(
+            s,
+            stable_deploy.ready(),
+            t_asked,
+            &accepted,
+            " (the stable track)",
+        )
+        .await
+        .map_err(Flow::Failed)?
+        {
+            ended = true;
+            accepted = format!("{accepted}; {note}");
+        }
         wait_reports(s, stable_version, "the stable track")
             .await
-            .map_err(|f| unreported(f, s, stable_deploy.name(), started.ended, &accepted))?;
+            .map_err(|f| unreported(f, s, stable_deploy.name(), ended, &accepted))?;
         let stopped = self
             .stop_canary(env, version, &c.weight, "the stable track runs the version")
             .await;

@@ -301,12 +301,20 @@ impl Engine {
         let mut reads = store
             .status_reads(keys.clone(), ROLLBACK_HISTORY, now, fresh)
             .await;
-        if let Ok(r) = &mut reads
-            && self
+        // The unfinished deploys also say what a lock held elsewhere is
+        // for: its holder's started record (see `lock_action`).
+        let mut unfinished = Vec::new();
+        if let Ok(r) = &mut reads {
+            unfinished = r.unfinished.clone();
+            if self
                 .reconcile_read(&versions, std::mem::take(&mut r.unfinished))
                 .await
-        {
-            reads = store.status_reads(keys, ROLLBACK_HISTORY, now, fresh).await;
+            {
+                reads = store.status_reads(keys, ROLLBACK_HISTORY, now, fresh).await;
+                if let Ok(r) = &reads {
+                    unfinished = r.unfinished.clone();
+                }
+            }
         }
         let (deploys, mut per_env, present, reads_error, integrity) = match reads {
             Ok(r) => (r.latest, r.envs, Ok(r.present), None, r.integrity),
@@ -335,6 +343,10 @@ impl Engine {
             let last_window = read.last_monitor.and_then(window_of);
             let claim = read.watch;
             let locked_since = read.lock.as_ref().map(|l| l.acquired_at);
+            let locked_for = read
+                .lock
+                .as_ref()
+                .and_then(|l| lock_action(name, l, &unfinished));
             let activity = self
                 .inner
                 .activity
@@ -345,6 +357,7 @@ impl Engine {
             let (state, state_since) = env_state(&StateInput {
                 activity,
                 locked_since,
+                locked_for,
                 version: version.as_ref(),
                 last_window: last_window.as_ref(),
                 watcher_alive: claim.is_some(),
@@ -775,6 +788,30 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
     })
 }
 
+/// What the deploy lock `lock` on `env` is held for: the action of its
+/// holder's started record that has no outcome yet, written right after the
+/// lock was taken (the newest, when there are several). `None` — read as a
+/// deploy — in the moment between the two, or for a lock whose record is
+/// not among `unfinished`.
+fn lock_action(
+    env: &str,
+    lock: &LockInfo,
+    unfinished: &[crate::store::Unfinished],
+) -> Option<crate::domain::DeployKind> {
+    // The holder stamps both with its own clock; a renewal keeps the
+    // lock's first time, so the record is never older than the lock.
+    let taken = clock::before(lock.acquired_at, chrono::Duration::seconds(1));
+    unfinished
+        .iter()
+        .filter(|u| u.env == env && u.actor == lock.holder && u.at >= taken)
+        .max_by_key(|u| (u.at, u.id))
+        .and_then(|u| match u.action {
+            crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),
+            crate::domain::ActionKind::Rollback => Some(crate::domain::DeployKind::Rollback),
+            _ => None,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -784,6 +821,53 @@ mod tests {
     use crate::config::Config;
     use crate::domain::{ActionKind, Approval, Decision, DeployKind, Outcome};
     use crate::store::{NewAudit, SqliteStore, Store};
+
+    #[test]
+    fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let lock = LockInfo {
+            env: "production".into(),
+            holder: "bob@laptop".into(),
+            pid: 42,
+            host: "laptop".into(),
+            acquired_at: t(10),
+            expires_at: t(900),
+        };
+        let u = |id: i64, at: i64, actor: &str, env: &str, action: ActionKind| {
+            crate::store::Unfinished {
+                id,
+                at: t(at),
+                actor: actor.into(),
+                action,
+                env: env.into(),
+                version: Version::parse("v1").unwrap(),
+                from_version: None,
+                superseded_by: None,
+            }
+        };
+        let rollback = u(7, 10, "bob@laptop", "production", ActionKind::Rollback);
+        assert_eq!(
+            lock_action("production", &lock, std::slice::from_ref(&rollback)),
+            Some(DeployKind::Rollback)
+        );
+        // Not its record: another holder's, another env's, or one older
+        // than the lock (a crashed earlier attempt).
+        for other in [
+            u(8, 10, "alice@desk", "production", ActionKind::Rollback),
+            u(9, 10, "bob@laptop", "staging", ActionKind::Rollback),
+            u(3, 1, "bob@laptop", "production", ActionKind::Rollback),
+        ] {
+            assert_eq!(lock_action("production", &lock, &[other]), None);
+        }
+        // The newest of its records counts.
+        let promote = u(11, 12, "bob@laptop", "production", ActionKind::Promote);
+        assert_eq!(
+            lock_action("production", &lock, &[rollback, promote]),
+            Some(DeployKind::Promote)
+        );
+        // No record yet (the moment after the lock was taken): a deploy.
+        assert_eq!(lock_action("production", &lock, &[]), None);
+    }
 
     /// The rollback target status offers is the one the rollback itself
     /// (the full read of the decisions) accepts, also when the only other

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError, Event};
 use crate::backends::BackendError;
-use crate::backends::deploy::DeployTarget;
+use crate::backends::deploy::ready::{ReadyCheck, Rollout};
+use crate::backends::deploy::{DeployTarget, Progress};
 use crate::backends::slots::BlueGreen;
 use crate::backends::version::VersionSource;
 use crate::config::{DeployConfig, EnvironmentConfig, VersionSourceConfig};
@@ -172,6 +173,7 @@ fn empty_hook() -> DeployConfig {
         jenkins: None,
         vercel: None,
         codepipeline: None,
+        ready: None,
         timeout: crate::domain::HumanDuration::from_secs(120),
         poll: crate::domain::HumanDuration::from_secs(1),
     }
@@ -284,6 +286,122 @@ where
     }
 }
 
+/// After a deploy call returned while its rollout may go on: poll the
+/// deploy's ready check (`ready = { command }`), if it has one, every
+/// `s.poll` until it says the rollout is done — within the deploy's
+/// timeout counted from `asked` (when the deploy was asked), telling the
+/// console "rolling out (ready check: still going, 40s)" between runs.
+/// Ok(None) without a check; Ok(Some(note)) once done, the note for the
+/// audit record. The check says the rollout failed: the deploy failed.
+/// Time runs out, or the check cannot tell (another exit, cannot run):
+/// unknown — the rollout was not cancelled and may still land. `context`
+/// ends every message (" (slot green; traffic stays on blue)").
+pub(super) async fn follow_ready(
+    s: &Steps<'_>,
+    check: Option<&ReadyCheck>,
+    asked: Instant,
+    accepted: &str,
+    context: &str,
+) -> Result<Option<String>, StepFailure> {
+    let Some(check) = check else {
+        return Ok(None);
+    };
+    let (env, version) = (s.env, s.version);
+    let deadline = asked + s.timeout;
+    let t0 = Instant::now();
+    let mut runs = 0u32;
+    let mut last: Option<String> = None;
+    let said = |d: &Option<String>| d.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
+    let unknown = |cause: String| {
+        let cause = format!(
+            "{cause}{context}; the deploy was not cancelled, so it may still land: look before deploying again; {accepted}"
+        );
+        StepFailure {
+            outcome: Outcome::Unknown,
+            detail: format!("{}: outcome unknown: {cause}", check.name),
+            error: EngineError::Backend(BackendError::OutcomeUnknown {
+                backend: check.name.clone(),
+                cause,
+            }),
+            tell_backend: false,
+        }
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(unknown(format!(
+                "still rolling out when the deploy's timeout ({}s) passed (ready check: still going{}, {})",
+                s.timeout.as_secs(),
+                said(&last),
+                runs_word(runs)
+            )));
+        }
+        runs += 1;
+        let (state, detail) = match check.check(version, left).await {
+            Ok(a) => match a.rollout {
+                Rollout::Done => {
+                    let took = t0.elapsed().as_secs_f64();
+                    (s.emit)(Event::DeployProgress {
+                        env: env.to_string(),
+                        progress: Progress::rolling_out("done", took, a.detail.clone()),
+                    });
+                    return Ok(Some(format!(
+                        "rolled out: the ready check said done after {took:.1}s ({}){}",
+                        runs_word(runs),
+                        said(&a.detail)
+                    )));
+                }
+                Rollout::Failed => {
+                    let detail = format!(
+                        "the ready check says the rollout failed after {:.1}s{}{context}; {accepted}",
+                        t0.elapsed().as_secs_f64(),
+                        said(&a.detail)
+                    );
+                    return Err(StepFailure {
+                        outcome: Outcome::Failed,
+                        error: EngineError::DeployFailed {
+                            env: env.to_string(),
+                            version: version.clone(),
+                            detail: detail.clone(),
+                        },
+                        detail,
+                        tell_backend: true,
+                    });
+                }
+                Rollout::Going => ("still going", a.detail),
+            },
+            // Cut short by its own `timeout` with time left: ask again.
+            Err(BackendError::Timeout { after, .. }) if Instant::now() < deadline => (
+                "no answer",
+                Some(format!("a run took longer than {}s", after.as_secs_f64())),
+            ),
+            Err(BackendError::Timeout { .. }) => continue,
+            Err(e) => {
+                return Err(unknown(format!(
+                    "the ready check could not tell where the rollout is ({e})"
+                )));
+            }
+        };
+        tracing::debug!(env, %version, "ready check: {state}{}", said(&detail));
+        (s.emit)(Event::DeployProgress {
+            env: env.to_string(),
+            progress: Progress::rolling_out(state, t0.elapsed().as_secs_f64(), detail.clone()),
+        });
+        last = detail;
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(s.poll.min(left)).await;
+    }
+}
+
+/// "1 run", "3 runs".
+fn runs_word(n: u32) -> String {
+    if n == 1 {
+        "1 run".into()
+    } else {
+        format!("{n} runs")
+    }
+}
+
 impl Engine {
     /// The steps of a deploy or rollback inside the audited frame: Ok with
     /// the line the audit record keeps once the environment reports the
@@ -334,14 +452,20 @@ async fn redeploy_steps(
             progress,
         });
     };
+    let t_asked = Instant::now();
     let asked = if s.rollback {
         deploy.rollback(env, version, &report).await
     } else {
         deploy.start(env, version, &report).await
     };
     let asked = asked.map_err(StepFailure::backend)?;
-    let (accepted, url, ended) = (asked.line, asked.url, asked.ended);
+    let (mut accepted, url, mut ended) = (asked.line, asked.url, asked.ended);
     tracing::info!(env, %version, "{accepted}");
+    if let Some(note) = follow_ready(s, deploy.ready(), t_asked, &accepted, "").await? {
+        // The rollout was seen to end: a version still not reported is a failure.
+        ended = true;
+        accepted = format!("{accepted}; {note}");
+    }
     let t0 = Instant::now();
     if let Err(still) = wait_until_reported(s, t0, t0, || source.read()).await {
         let why = format!("{}; {accepted}", still.why(env, "", s.timeout));
@@ -528,6 +652,7 @@ impl Engine {
                         progress,
                     });
                 };
+                let t_asked = Instant::now();
                 let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
                     step_error(
                         env,
@@ -536,9 +661,16 @@ impl Engine {
                         e,
                     )
                 })?;
-                let (accepted, ended) = (started.line, started.ended);
+                let (mut accepted, mut ended) = (started.line, started.ended);
                 url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
+                let context = format!(" (slot {idle}; traffic stays on {live})");
+                if let Some(note) =
+                    follow_ready(s, bg.ready(&idle), t_asked, &accepted, &context).await?
+                {
+                    ended = true;
+                    accepted = format!("{accepted}; {note}");
+                }
                 let t_deploy = Instant::now();
                 if let Err(still) =
                     wait_until_reported(s, t_deploy, t0, || bg.version_of(&idle)).await
@@ -628,6 +760,153 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// A ready check running `script` under sh with `$1` = env and `$2` =
+    /// version; a file in `dir` counts its runs.
+    fn check(script: &str) -> ReadyCheck {
+        ReadyCheck::new(
+            "prod",
+            &crate::config::ReadyConfig {
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    script.into(),
+                    "ready".into(),
+                    "{env}".into(),
+                    "{version}".into(),
+                ],
+                timeout: None,
+            },
+        )
+    }
+
+    /// Follow `check` with the deploy's `timeout`; the events it emitted.
+    async fn follow(
+        check: Option<&ReadyCheck>,
+        timeout: Duration,
+    ) -> (Result<Option<String>, StepFailure>, Vec<Event>) {
+        let seen = Mutex::new(Vec::new());
+        let emit = |ev: Event| seen.lock().unwrap().push(ev);
+        let version = Version::parse("v2.0.0").unwrap();
+        let s = Steps {
+            env: "prod",
+            action: ActionKind::Promote,
+            version: &version,
+            timeout,
+            poll: Duration::from_millis(50),
+            emit: &emit,
+            rollback: false,
+        };
+        let r = follow_ready(&s, check, Instant::now(), "deploy exited 0", "").await;
+        (r, seen.into_inner().unwrap())
+    }
+
+    fn lines(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::DeployProgress { progress, .. } => Some(progress.line_at(0.0)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_rollout_is_done_once_the_check_says_so_and_says_where_it_was_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = dir.path().join("runs");
+        let script = format!(
+            "n=$(cat {n} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {n}; \
+             if [ $n -lt 3 ]; then echo \"$n of 3 pods run $2\"; exit 3; fi; echo \"$1 rolled out\"",
+            n = n.display()
+        );
+        let (r, events) = follow(Some(&check(&script)), LONG).await;
+        let note = r.ok().flatten().expect("done");
+        assert!(
+            note.starts_with("rolled out: the ready check said done after")
+                && note.ends_with("(3 runs): prod rolled out"),
+            "{note}"
+        );
+        assert_eq!(
+            lines(&events),
+            [
+                "rolling out (ready check: still going, 0s) — 1 of 3 pods run v2.0.0",
+                "rolling out (ready check: still going, 0s) — 2 of 3 pods run v2.0.0",
+                "rolling out (ready check: done, 0s) — prod rolled out",
+            ]
+        );
+        // No check: nothing to follow, nothing said.
+        let (r, events) = follow(None, LONG).await;
+        assert!(matches!(r, Ok(None)) && events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_rollout_fails_the_deploy_and_a_late_or_mute_one_is_unknown() {
+        let (r, _) = follow(
+            Some(&check("echo 'progress deadline exceeded'; exit 1")),
+            LONG,
+        )
+        .await;
+        let f = r.expect_err("failed");
+        assert_eq!(f.outcome, Outcome::Failed);
+        assert!(f.tell_backend);
+        assert!(
+            matches!(&f.error, EngineError::DeployFailed { detail, .. } if detail == &f.detail),
+            "{}",
+            f.detail
+        );
+        assert!(
+            f.detail
+                .starts_with("the ready check says the rollout failed after")
+                && f.detail
+                    .ends_with(": progress deadline exceeded; deploy exited 0"),
+            "{}",
+            f.detail
+        );
+        // Still going when the deploy's time is up: unknown, not failed.
+        let (r, events) =
+            follow(Some(&check("echo waiting; exit 3")), Duration::from_secs(2)).await;
+        let f = r.expect_err("unknown");
+        assert_eq!(f.outcome, Outcome::Unknown);
+        assert!(!f.tell_backend);
+        assert!(matches!(
+            f.error,
+            EngineError::Backend(BackendError::OutcomeUnknown { .. })
+        ));
+        assert!(
+            f.detail
+                .contains("still rolling out when the deploy's timeout")
+                && f.detail.contains("(ready check: still going: waiting, ")
+                && f.detail.contains("may still land"),
+            "{}",
+            f.detail
+        );
+        assert!(!events.is_empty());
+        // A run that outlives the deploy's time is stopped: unknown too.
+        let (r, _) = follow(Some(&check("sleep 30")), Duration::from_millis(300)).await;
+        assert_eq!(r.expect_err("unknown").outcome, Outcome::Unknown);
+        // A run cut short by the check's own timeout counts as still going.
+        let mut slow = check("sleep 5");
+        slow.run_timeout = Some(Duration::from_millis(150));
+        let (r, events) = follow(Some(&slow), Duration::from_secs(2)).await;
+        assert_eq!(r.expect_err("unknown").outcome, Outcome::Unknown);
+        assert_eq!(
+            lines(&events).first().map(String::as_str),
+            Some("rolling out (ready check: no answer, 0s) — a run took longer than 0.15s")
+        );
+        // A check that cannot tell (another exit): unknown at once, with why.
+        let (r, _) = follow(Some(&check("echo broken >&2; exit 2")), LONG).await;
+        let f = r.expect_err("unknown");
+        assert_eq!(f.outcome, Outcome::Unknown);
+        assert!(
+            f.detail.contains("could not tell") && f.detail.contains("exit code 2"),
+            "{}",
+            f.detail
+        );
+    }
 
     /// The three waits (redeploy, blue-green slot, canary track) share this
     /// sentence; each adds its own subject and context.

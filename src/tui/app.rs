@@ -2,7 +2,7 @@
 //! effect runner.
 //!
 //! The loop is `select!` over terminal events, effect results, engine events,
-//! the clock and termination signals → `update` → draw if dirty. Each effect
+//! the clock and the caller's stop signal → `update` → draw if dirty. Each effect
 //! runs as a tokio task that answers with one `Msg`; monitoring windows are
 //! kept by environment so they can be cancelled.
 //!
@@ -33,11 +33,28 @@ use super::theme::Theme;
 use super::update::update;
 use super::view;
 
-/// Open the console on `engine` and run it until the user quits.
+/// How the console ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The user quit.
+    Quit,
+    /// `stop` resolved with this signal (SIGTERM, SIGHUP, a `kill -INT`).
+    Signal(i32),
+}
+
+/// Open the console on `engine` and run it until the user quits or `stop`
+/// resolves (with a signal's number: the caller listens for SIGTERM and
+/// SIGHUP from before the terminal is taken). Either way what the console
+/// started is aborted — an action's outcome is queued as "unknown
+/// (interrupted)" and its lock released, its commands' process groups
+/// killed — and the terminal restored.
 ///
 /// Returns an error only for terminal I/O failures; everything the engine
 /// reports is shown in the console itself.
-pub async fn run(engine: Engine) -> anyhow::Result<()> {
+pub async fn run<S>(engine: Engine, stop: S) -> anyhow::Result<Ended>
+where
+    S: std::future::Future<Output = i32> + Send,
+{
     let config = engine.config();
     let no_color = Theme::no_color_requested(std::env::var_os("NO_COLOR").as_deref());
     let theme = Theme::new(config.ui.theme, no_color);
@@ -49,10 +66,14 @@ pub async fn run(engine: Engine) -> anyhow::Result<()> {
 
     // A panic anywhere (the loop or any task) reaches the one hook that
     // `main` installed: the terminal guard tells it to restore the terminal.
-    run_loop(engine, &mut state).await
+    run_loop(engine, &mut state, stop).await
 }
 
-async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
+async fn run_loop<S>(engine: Engine, state: &mut State, stop: S) -> anyhow::Result<Ended>
+where
+    S: std::future::Future<Output = i32> + Send,
+{
+    tokio::pin!(stop);
     let guard = TerminalGuard::enter(state.settings.mouse)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
@@ -80,7 +101,6 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
     // Presence: other consoles on this store show this one in their header.
     let presence = tokio::spawn(heartbeat(runner.engine.clone()));
     let mut term_events = EventStream::new();
-    let mut signals = Signals::new()?;
     // The clock ticks at least every second (countdowns, ages); the status
     // is polled every `ui.refresh` (see `update`).
     let period = state
@@ -91,42 +111,61 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut first_frame = true;
 
-    loop {
-        if state.dirty {
-            let mut links = Vec::new();
-            let frame = terminal.draw(|f| links = view::draw(state, f))?;
-            if !links.is_empty() {
-                write_links(&mut io::stdout(), frame.buffer, &links)?;
+    // Every way out of the loop — a quit, a signal, a terminal error (a
+    // closed terminal fails its writes) — goes through the clean-up below.
+    let mut stopped = false;
+    let ended: anyhow::Result<Ended> = async {
+        loop {
+            if state.dirty {
+                let mut links = Vec::new();
+                let frame = terminal.draw(|f| links = view::draw(state, f))?;
+                if !links.is_empty() {
+                    write_links(&mut io::stdout(), frame.buffer, &links)?;
+                }
+                state.dirty = false;
+                if std::mem::take(&mut first_frame) {
+                    // Debug builds, under test only: a panic in a task of the
+                    // console reaches the one hook, which restores the terminal.
+                    tokio::spawn(async { crate::logging::panic_if_forced("console") });
+                }
             }
-            state.dirty = false;
-            if std::mem::take(&mut first_frame) {
-                // Debug builds, under test only: a panic in a task of the
-                // console reaches the one hook, which restores the terminal.
-                tokio::spawn(async { crate::logging::panic_if_forced("console") });
+            if state.quit {
+                return Ok(Ended::Quit);
             }
-        }
-        if state.quit {
-            break;
-        }
-        let msg = tokio::select! {
-            ev = next_term_event(&mut term_events) => match ev {
-                Some(Ok(ev)) => match translate(ev, state.settings.mouse) {
-                    Some(msg) => msg,
-                    None => continue,
+            let msg = tokio::select! {
+                ev = next_term_event(&mut term_events) => match ev {
+                    Some(Ok(ev)) => match translate(ev, state.settings.mouse) {
+                        Some(msg) => msg,
+                        None => continue,
+                    },
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(Ended::Quit),
                 },
-                Some(Err(e)) => return Err(e.into()),
-                None => break,
-            },
-            Some(msg) = msg_rx.recv() => msg,
-            Some(ev) = event_rx.recv() => Msg::Engine(ev),
-            () = next_change(&mut changes) => Msg::StoreChanged,
-            _ = tick.tick() => Msg::Tick(Utc::now()),
-            _ = signals.recv() => break,
-        };
-        for effect in update(state, msg) {
-            runner.run(effect);
+                Some(msg) = msg_rx.recv() => msg,
+                Some(ev) = event_rx.recv() => Msg::Engine(ev),
+                () = next_change(&mut changes) => Msg::StoreChanged,
+                _ = tick.tick() => Msg::Tick(Utc::now()),
+                sig = &mut stop => {
+                    stopped = true;
+                    return Ok(Ended::Signal(sig));
+                }
+            };
+            for effect in update(state, msg) {
+                runner.run(effect);
+            }
         }
     }
+    .await;
+    // A terminal that fails (or whose input ends) is often the hangup
+    // itself: its SIGHUP, arriving a moment later, says how this ended.
+    let ended = match ended {
+        Ok(Ended::Quit) if state.quit => Ok(Ended::Quit),
+        other if !stopped => match tokio::time::timeout(HANGUP_GRACE, &mut stop).await {
+            Ok(sig) => Ok(Ended::Signal(sig)),
+            Err(_) => other,
+        },
+        other => other,
+    };
     runner.abort_all();
     presence.abort();
     drop(terminal);
@@ -139,8 +178,12 @@ async fn run_loop(engine: Engine, state: &mut State) -> anyhow::Result<()> {
     // Leave at once rather than expire (bounded: a locked store must not
     // hold the exit up).
     let _ = tokio::time::timeout(Duration::from_secs(1), runner.engine.leave()).await;
-    Ok(())
+    ended
 }
+
+/// How long a console whose terminal failed waits for the signal that may
+/// explain it (a closed terminal's SIGHUP).
+const HANGUP_GRACE: Duration = Duration::from_millis(300);
 
 /// Say this console is open every [`crate::engine::PRESENCE_BEAT`], until aborted.
 async fn heartbeat(engine: Engine) {
@@ -482,40 +525,6 @@ impl Drop for TerminalGuard {
 }
 
 use crate::logging::restore_terminal;
-
-/// SIGTERM and SIGHUP end the console cleanly (Ctrl-C arrives as a key in
-/// raw mode).
-struct Signals {
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Signals {
-                term: signal(SignalKind::terminate())?,
-                hup: signal(SignalKind::hangup())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
-        }
-        #[cfg(not(unix))]
-        std::future::pending::<()>().await
-    }
-}
 
 #[cfg(test)]
 mod tests {

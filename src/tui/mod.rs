@@ -24,7 +24,7 @@ mod tests_release;
 #[cfg(test)]
 mod tests_strategy;
 
-pub use app::run;
+pub use app::{Ended, run};
 pub use msg::{Done, Effect, Failure, Msg, TaskKind};
 pub use state::{Settings, State};
 pub use theme::Theme;

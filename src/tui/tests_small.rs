@@ -341,3 +341,219 @@ fn a_promote_dialog_cut_at_80x24_still_says_the_release_changes_the_database() {
         code(&mut s, crossterm::event::KeyCode::Esc);
     }
 }
+
+/// The line above the footer at 80×24 (where notices show).
+fn status_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len() - 2].trim().to_string()
+}
+
+#[test]
+fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
+    // Before production's Go: p says which gate holds it.
+    let mut s = console();
+    key(&mut s, 'p');
+    assert!(s.overlays.is_empty());
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("cannot promote production: approval"),
+        "{line:?}"
+    );
+
+    // Right after a Go (a fresh status on its way): p says it is checking,
+    // and the dialog opens when the snapshot comes.
+    let mut s = console();
+    let go = crate::domain::Approval {
+        env: "production".into(),
+        version: v("v1.8.0"),
+        decision: crate::domain::Decision::Go,
+        actor: "alice".into(),
+        at: t0(),
+        note: None,
+    };
+    s.reload_after = false;
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: crate::tui::TaskKind::Approve,
+            result: Ok(crate::tui::Done::Recorded(go)),
+        },
+    );
+    key(&mut s, 'p');
+    assert!(s.overlays.is_empty());
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("checking production's gates on a fresh status"),
+        "{line:?}"
+    );
+    update(&mut s, Msg::StatusLoaded(Err("store unreachable".into())));
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(line.contains("the fresh status did not load"), "{line:?}");
+
+    // Before the first status: p, a, r and v say it is still loading.
+    let mut s = crate::tui::State::new(settings(), crate::tui::Theme::dark(), t0());
+    s.size = (80, 24);
+    for k in ['p', 'a', 'r', 'v'] {
+        key(&mut s, k);
+        let text = screen(&s, 80, 24);
+        assert!(
+            text.contains("yet: the status is still loading"),
+            "'{k}':\n{text}"
+        );
+    }
+
+    // → at the last environment, ← at the first.
+    let mut s = console();
+    let last = s.environments().len() - 1;
+    s.selected = last;
+    code(&mut s, crossterm::event::KeyCode::Right);
+    assert_eq!(s.selected, last);
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("production is the last environment"),
+        "{line:?}"
+    );
+    s.selected = 0;
+    key(&mut s, 'h');
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(line.contains("local is the first environment"), "{line:?}");
+
+    // A key bound nowhere here, in the console and in a dialog.
+    let mut s = console();
+    key(&mut s, 'z');
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("`z` does nothing here: ? lists the keys"),
+        "{line:?}"
+    );
+    approved(&mut s);
+    key(&mut s, 'p');
+    assert!(!s.overlays.is_empty(), "the promote dialog opened");
+    key(&mut s, 'z');
+    let text = screen(&s, 80, 24);
+    assert!(
+        text.contains("`z` does nothing here: Enter confirms, Esc cancels"),
+        "{text}"
+    );
+    assert!(!s.overlays.is_empty(), "the dialog stays open");
+
+    // Too small: the enlarge screen says why p did nothing.
+    let mut s = console();
+    s.size = (70, 20);
+    key(&mut s, 'p');
+    let text = screen(&s, 70, 20);
+    assert!(text.contains("`p` waits for a terminal of 80×24"), "{text}");
+}
+
+/// The metrics row of each column at 80×24 (the line labelled `metrics`).
+fn metrics_row(text: &str) -> String {
+    text.lines()
+        .find(|l| l.contains("metrics  "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_step_without_requests_holds_the_last_figure_with_its_age_instead_of_blinking() {
+    let mut s = console();
+    let quiet = |s: &mut crate::tui::State, at: chrono::DateTime<chrono::Utc>| {
+        update(s, Msg::Tick(at));
+        let mut st = status(at, 0);
+        for e in &mut st.environments {
+            e.metrics = crate::backends::metrics::MetricsSnapshot {
+                requests_per_s: Some(0.0),
+                as_of: Some(at),
+                ..Default::default()
+            };
+        }
+        update(s, Msg::StatusLoaded(Ok(st)));
+    };
+    let before = metrics_row(&screen(&s, 80, 24));
+    assert_eq!(before.matches("err ").count(), 4, "{before}");
+    // Two quiet steps, then traffic again: every column keeps a figure.
+    for (k, secs) in [20, 25].into_iter().enumerate() {
+        quiet(&mut s, t0() + Duration::seconds(secs));
+        let row = metrics_row(&screen(&s, 80, 24));
+        assert_eq!(row.matches("err ").count(), 4, "step {k}: {row}");
+        assert!(!row.contains('–'), "step {k}: no blank figure: {row}");
+        let age = format!("· {}s", secs + 1);
+        assert_eq!(
+            row.matches(&age).count(),
+            4,
+            "step {k}: held with its age: {row}"
+        );
+    }
+    // Wider, the age reads as one.
+    let wide = screen(&s, 160, 45);
+    assert!(metrics_row(&wide).contains("s ago"), "{wide}");
+
+    // Never any request yet: said calmly, no figure and no dash.
+    let mut s = crate::tui::State::new(settings(), crate::tui::Theme::dark(), t0());
+    quiet(&mut s, t0());
+    let row = metrics_row(&screen(&s, 80, 24));
+    assert_eq!(row.matches("no requests").count(), 4, "{row}");
+    assert!(!row.contains('–'), "{row}");
+}
+
+/// The lines of the monitoring panel (right of the pending panel).
+fn panel_lines(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("┌ Monitoring") || l.contains("┌ Live metrics"))
+        .expect("the monitoring panel");
+    let left = lines[top]
+        .chars()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .position(|w| w == ['┐', '┌'])
+        .map_or(0, |i| i + 1);
+    lines[top..]
+        .iter()
+        .map(|l| l.chars().skip(left).collect::<String>())
+        .take_while(|l| !l.starts_with('└'))
+        .collect()
+}
+
+#[test]
+fn charts_at_80x24_keep_a_time_axis_and_the_quantile_names() {
+    // Live metrics before any deploy: the axis runs to "now".
+    let s = console();
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let panel = panel_lines(&text);
+        assert!(
+            panel
+                .iter()
+                .any(|l| l.contains("-10m") && l.trim_end_matches('│').trim_end().ends_with("now")),
+            "{w}x{h}: a time axis ending at now:\n{text}"
+        );
+        let legend = panel
+            .iter()
+            .find(|l| l.contains("Latency"))
+            .expect("latency chart");
+        for q in ["p50", "p95", "p99"] {
+            assert!(legend.contains(q), "{w}x{h}: {q} in {legend:?}");
+        }
+    }
+    // A window (band, limits, the deploy line, a regression): the legend
+    // is crowded, the quantiles stay; the axis marks the deploy.
+    let mut s = console();
+    monitored(&mut s, 200, true);
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let panel = panel_lines(&text);
+        let legend = panel
+            .iter()
+            .find(|l| l.contains("Latency"))
+            .expect("latency chart");
+        for q in ["p50", "p95", "p99"] {
+            assert!(legend.contains(q), "{w}x{h}: {q} in {legend:?}\n{text}");
+        }
+        if (w, h) == (80, 24) {
+            let axis = panel.last().unwrap();
+            assert!(axis.contains("↑deploy"), "{w}x{h}: {axis:?}\n{text}");
+        }
+    }
+}

@@ -59,6 +59,11 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                 if std::mem::take(&mut s.promote_when_fresh) {
                     effects.extend(ask_promote(s));
                 }
+            } else if std::mem::take(&mut s.promote_when_fresh) {
+                s.notify(
+                    Level::Error,
+                    "cannot promote: the fresh status did not load (p tries again)",
+                );
             }
             effects
         }
@@ -297,11 +302,36 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
         return match keymap::lookup(ctx, &ev) {
             Some(Action::ForceQuit) => quit(s),
             Some(Action::Quit) if s.running().is_empty() => quit(s),
-            _ => vec![],
+            _ => {
+                // The enlarge screen shows the newest notice: say why.
+                if let Some(k) = key_label(&ev) {
+                    s.notify(
+                        Level::Warn,
+                        format!(
+                            "{k} waits for a terminal of {}×{}",
+                            super::view::MIN_WIDTH,
+                            super::view::MIN_HEIGHT
+                        ),
+                    );
+                }
+                vec![]
+            }
         };
     }
     if let Some(action) = keymap::lookup(ctx, &ev) {
         return on_action(s, action);
+    }
+    if ctx != Context::Input {
+        // Every key answers: one bound nowhere here says so.
+        if let Some(k) = key_label(&ev) {
+            let hint = match ctx {
+                Context::Dialog => "Enter confirms, Esc cancels",
+                Context::Help | Context::Detail | Context::Picker => "Esc closes this view",
+                _ => "? lists the keys",
+            };
+            s.notify(Level::Info, format!("{k} does nothing here: {hint}"));
+        }
+        return vec![];
     }
     if ctx == Context::Input
         && let Some(note) = top_note(s)
@@ -320,10 +350,46 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
+/// ← at the first environment, → at the last: the selection cannot move,
+/// and the status line says why.
+fn edge(s: &mut State, which: &str) {
+    match s.selected_env().map(|e| e.name.clone()) {
+        Some(name) => s.notify(Level::Info, format!("{name} is the {which} environment")),
+        None => {
+            not_loaded(s, "select an environment");
+        }
+    }
+}
+
+/// How a key that has no meaning here is named in the notice saying so;
+/// `None` for keys nobody expects an answer to (modifiers, media keys).
+fn key_label(ev: &KeyEvent) -> Option<String> {
+    let name = match ev.code {
+        KeyCode::Char(c) if !c.is_control() => format!("`{c}`"),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Tab | KeyCode::BackTab => "Tab".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Delete => "Delete".into(),
+        KeyCode::Insert => "Insert".into(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::Left | KeyCode::Right | KeyCode::Up | KeyCode::Down => "an arrow key".into(),
+        KeyCode::Home | KeyCode::End | KeyCode::PageUp | KeyCode::PageDown => "that key".into(),
+        _ => return None,
+    };
+    Some(if ev.modifiers.contains(KeyModifiers::CONTROL) {
+        format!("Ctrl-{}", name.trim_matches('`'))
+    } else {
+        name
+    })
+}
+
 fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     s.dirty = true;
     match action {
         Action::SelectPrev => {
+            if s.selected == 0 {
+                edge(s, "first");
+            }
             s.selected = s.selected.saturating_sub(1);
             s.commit_scroll = 0;
             vec![]
@@ -332,6 +398,8 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
             let n = s.environments().len();
             if s.selected + 1 < n {
                 s.selected += 1;
+            } else {
+                edge(s, "last");
             }
             s.commit_scroll = 0;
             vec![]
@@ -393,9 +461,15 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
                     .map(|e| Detail::Audit((*e).clone())),
                 Mode::Console => s.selected_env().map(|e| Detail::Env(e.name.clone())),
             };
-            if let Some(d) = detail {
-                s.help_scroll = 0;
-                s.overlays.push(Overlay::Detail(d));
+            match detail {
+                Some(d) => {
+                    s.help_scroll = 0;
+                    s.overlays.push(Overlay::Detail(d));
+                }
+                None if s.mode == Mode::History => {
+                    s.notify(Level::Info, "no history entry to show in full")
+                }
+                None => return not_loaded(s, "show details"),
             }
             vec![]
         }

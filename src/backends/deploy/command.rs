@@ -12,6 +12,7 @@ pub struct CommandDeploy {
     template: Vec<String>,
     pub(super) name: String,
     timeout: Duration,
+    pub(super) ready: Option<super::ready::ReadyCheck>,
 }
 
 impl CommandDeploy {
@@ -24,7 +25,13 @@ impl CommandDeploy {
             ),
             template,
             timeout,
+            ready: None,
         }
+    }
+
+    pub(super) fn with_ready(mut self, ready: Option<super::ready::ReadyCheck>) -> Self {
+        self.ready = ready;
+        self
     }
 
     pub(super) async fn start(&self, version: &Version) -> Result<String, BackendError> {

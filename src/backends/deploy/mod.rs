@@ -16,6 +16,7 @@ pub mod command;
 pub mod github_actions;
 pub mod jenkins;
 pub mod progress;
+pub mod ready;
 pub mod vercel;
 pub mod webhook;
 
@@ -97,19 +98,29 @@ impl DeployTarget {
         if let Some(v) = &cfg.vercel {
             return DeployTarget::Vercel(vercel::Vercel::new(env, v.get_ref(), client, timeout));
         }
+        let ready = cfg
+            .ready
+            .as_ref()
+            .map(|r| ready::ReadyCheck::new(env, r.get_ref()));
         match (&cfg.webhook, &cfg.command) {
-            (Some(url), _) => DeployTarget::Webhook(webhook::Webhook::new(
-                env,
-                url,
-                cfg.token_env.clone(),
-                client,
-                timeout,
-            )),
-            (None, cmd) => DeployTarget::Command(command::CommandDeploy::new(
-                env,
-                cmd.as_deref().unwrap_or_default(),
-                timeout,
-            )),
+            (Some(url), _) => DeployTarget::Webhook(
+                webhook::Webhook::new(env, url, cfg.token_env.clone(), client, timeout)
+                    .with_ready(ready),
+            ),
+            (None, cmd) => DeployTarget::Command(
+                command::CommandDeploy::new(env, cmd.as_deref().unwrap_or_default(), timeout)
+                    .with_ready(ready),
+            ),
+        }
+    }
+
+    /// The readiness check polled after the deploy call returned
+    /// (`ready = { command }`), for a command or webhook deploy that has one.
+    pub fn ready(&self) -> Option<&ready::ReadyCheck> {
+        match self {
+            DeployTarget::Webhook(b) => b.ready.as_ref(),
+            DeployTarget::Command(b) => b.ready.as_ref(),
+            _ => None,
         }
     }
 

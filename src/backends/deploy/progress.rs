@@ -40,17 +40,35 @@ pub struct Waiting {
     pub can_answer: bool,
 }
 
+/// What a deploy's ready check reports as (see [`Progress::rolling_out`]).
+pub const ROLLING_OUT: &str = "rolling out";
+
 impl Progress {
+    /// A deploy that returned while its rollout goes on, as its ready
+    /// check sees it: "rolling out (ready check: still going, 40s) — 2 of
+    /// 3 updated". `detail` is the check's last line, cleaned.
+    pub fn rolling_out(state: &str, elapsed_s: f64, detail: Option<String>) -> Progress {
+        Progress {
+            what: ROLLING_OUT.into(),
+            state: format!("ready check: {state}"),
+            elapsed_s,
+            step: detail,
+            url: None,
+            waiting: None,
+        }
+    }
+
     /// The line the console shows, with the elapsed time given (the
     /// console counts on between reports): "GitHub Actions run #4812: in
-    /// progress, 1m12s — deploy / migrate".
+    /// progress, 1m12s — deploy / migrate"; a rollout followed by its
+    /// ready check: "rolling out (ready check: still going, 40s)".
     pub fn line_at(&self, elapsed_s: f64) -> String {
-        let mut s = format!(
-            "{}: {}, {}",
-            self.what,
-            self.state,
-            took(Duration::from_secs_f64(elapsed_s.max(0.0)))
-        );
+        let took = took(Duration::from_secs_f64(elapsed_s.max(0.0)));
+        let mut s = if self.what == ROLLING_OUT {
+            format!("{} ({}, {took})", self.what, self.state)
+        } else {
+            format!("{}: {}, {took}", self.what, self.state)
+        };
         if let Some(step) = &self.step {
             s.push_str(" — ");
             s.push_str(step);
@@ -177,6 +195,17 @@ mod tests {
         assert_eq!(
             p.line_at(80.0),
             "GitHub Actions run #4812: waiting, 1m20s — waiting on a reviewer for environment production"
+        );
+    }
+
+    #[test]
+    fn a_rollout_followed_by_its_ready_check_reads_as_one_line() {
+        let p = Progress::rolling_out("still going", 40.2, None);
+        assert_eq!(p.line(), "rolling out (ready check: still going, 40s)");
+        let p = Progress::rolling_out("still going", 0.0, Some("2 of 3 updated".into()));
+        assert_eq!(
+            p.line_at(72.0),
+            "rolling out (ready check: still going, 1m12s) — 2 of 3 updated"
         );
     }
 

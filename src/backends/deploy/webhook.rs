@@ -23,6 +23,7 @@ pub struct Webhook {
     token_env: Option<String>,
     pub(super) name: String,
     timeout: Duration,
+    pub(super) ready: Option<super::ready::ReadyCheck>,
 }
 
 impl Webhook {
@@ -41,7 +42,13 @@ impl Webhook {
             name: format!("deploy webhook of {env} ({})", show_url(&url)),
             url,
             token_env,
+            ready: None,
         }
+    }
+
+    pub(super) fn with_ready(mut self, ready: Option<super::ready::ReadyCheck>) -> Self {
+        self.ready = ready;
+        self
     }
 
     pub(super) async fn start(

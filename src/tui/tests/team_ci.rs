@@ -133,6 +133,44 @@ fn deploying_through_a_ci_system_shows_its_run_and_the_review_it_waits_for() {
 }
 
 #[test]
+fn a_rollout_followed_by_its_ready_check_reads_rolling_out_with_its_clock() {
+    let mut s = console();
+    approved(&mut s);
+    key(&mut s, 'p');
+    code(&mut s, KeyCode::Enter);
+    let env = "production".to_string();
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: env.clone(),
+            version: v("v1.8.0"),
+            from: Some(v("v1.7.3")),
+            rollback: false,
+        }),
+    );
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployProgress {
+            env,
+            progress: crate::backends::deploy::Progress::rolling_out(
+                "still going",
+                32.0,
+                Some("2 of 3 updated".into()),
+            ),
+        }),
+    );
+    // The console counts on between two runs of the check.
+    let later = s.now + chrono::Duration::seconds(8);
+    update(&mut s, Msg::Tick(later));
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("rolling out (ready check: still going, 40s) — 2 of 3 updated"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_deploy_another_console_watches_reads_watched_by_it_without_an_error() {
     let mut s = console();
     let now = s.now;

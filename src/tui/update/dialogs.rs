@@ -62,7 +62,7 @@ pub(super) fn pick_items(s: &State, idx: usize) -> Vec<PickItem> {
 
 pub(super) fn open_picker(s: &mut State) -> Vec<Effect> {
     let Some(env) = s.selected_env().cloned() else {
-        return vec![];
+        return not_loaded(s, "pick a version");
     };
     if refuse(s, "promote", &env, false) {
         return vec![];
@@ -155,6 +155,18 @@ pub(super) fn on_plan(
     vec![]
 }
 
+/// A key that acts on the selected environment before the first status
+/// arrived (or with no environment at all) says why nothing opened.
+pub(super) fn not_loaded(s: &mut State, what: &str) -> Vec<Effect> {
+    let why = if s.status.is_none() {
+        "the status is still loading"
+    } else {
+        "no environment is selected"
+    };
+    s.notify(Level::Warn, format!("cannot {what} yet: {why}"));
+    vec![]
+}
+
 /// Refuse in read-only mode or while `env` is busy; `None` means go on.
 pub(super) fn refuse(s: &mut State, what: &str, env: &EnvStatus, allow_watch: bool) -> bool {
     if s.settings.read_only {
@@ -182,7 +194,7 @@ pub(super) fn refuse(s: &mut State, what: &str, env: &EnvStatus, allow_watch: bo
 
 pub(super) fn ask_promote(s: &mut State) -> Vec<Effect> {
     let Some(env) = s.selected_env().cloned() else {
-        return vec![];
+        return not_loaded(s, "promote");
     };
     if refuse(s, "promote", &env, false) {
         return vec![];
@@ -191,6 +203,10 @@ pub(super) fn ask_promote(s: &mut State) -> Vec<Effect> {
         // The gates shown predate the last action (a Go just recorded, say):
         // judge the promotion on the snapshot that is on its way.
         s.promote_when_fresh = true;
+        s.notify(
+            Level::Info,
+            format!("checking {}'s gates on a fresh status…", env.name),
+        );
         return vec![];
     }
     let Some(plan) = env.promotion.clone() else {
@@ -238,7 +254,7 @@ pub(super) fn ask_promote(s: &mut State) -> Vec<Effect> {
 
 pub(super) fn ask_approval(s: &mut State, decision: Decision) -> Vec<Effect> {
     let Some(env) = s.selected_env().cloned() else {
-        return vec![];
+        return not_loaded(s, "record a decision");
     };
     // A deploy that waits on a review in its CI/CD system: a and x answer it.
     if let Some(d) = s.env_ui(&env.name).and_then(|u| u.deploy.as_ref())
@@ -329,7 +345,7 @@ pub(super) fn ask_rollback(s: &mut State) -> Vec<Effect> {
         None => s.selected_env().cloned(),
     };
     let Some(env) = target else {
-        return vec![];
+        return not_loaded(s, "roll back");
     };
     if refuse(s, "roll back", &env, true) {
         return vec![];

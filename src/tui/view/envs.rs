@@ -269,21 +269,14 @@ fn column(
         ],
         (None, None) => vec![Part::new("– no data", t.dim)],
         (None, Some(at)) => {
-            let m = &env.metrics;
-            let err = m
-                .error_rate
-                .map(format::percent)
-                .unwrap_or_else(|| "–".into());
-            let p95 = m.p95_ms.map(format::ms).unwrap_or_else(|| "–".into());
-            vec![
-                Part::new(format!("err {err}"), t.text),
-                Part::new(format!(" p95 {p95}"), t.text).prio(1),
-                Part::new(
-                    format!(" · {}", format::age((now - *at).num_seconds())),
-                    t.dim,
-                )
-                .prio(2),
-            ]
+            let held = state.env_ui(&env.name).and_then(|u| {
+                u.live
+                    .iter()
+                    .rev()
+                    .find(|p| p.error_rate.is_some())
+                    .map(|p| (p.at, p.error_rate, p.p95_ms))
+            });
+            metric_parts(t, &env.metrics, *at, held, now)
         }
     };
 
@@ -479,6 +472,58 @@ fn foreign_action(state: &State, env: &EnvStatus) -> Option<(String, String, boo
                 .unwrap_or_default();
             (v, e.actor.clone(), e.action == ActionKind::Rollback)
         })
+}
+
+/// The metrics row. A step without requests has no error rate: rather than
+/// blink between a figure and `–`, the last known figures are held with
+/// their age (`err 0.00% · 20s ago`), or, when none is known yet, it says
+/// `no requests` calmly. `held` is the newest point that had an error rate:
+/// when, its error rate and its p95.
+pub(crate) fn metric_parts(
+    t: &Theme,
+    m: &crate::backends::metrics::MetricsSnapshot,
+    at: chrono::DateTime<chrono::Utc>,
+    held: Option<(chrono::DateTime<chrono::Utc>, Option<f64>, Option<f64>)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Part> {
+    if let Some(err) = m.error_rate {
+        let p95 = m.p95_ms.map(format::ms).unwrap_or_else(|| "–".into());
+        return vec![
+            Part::new(format!("err {}", format::percent(err)), t.text),
+            Part::new(format!(" p95 {p95}"), t.text).prio(1),
+            Part::new(
+                format!(" · {}", format::age((now - at).num_seconds())),
+                t.dim,
+            )
+            .prio(2),
+        ];
+    }
+    match held {
+        Some((when, Some(err), p95)) if when < at => {
+            let age = format::age((now - when).num_seconds());
+            let mut parts = vec![
+                Part::new(format!("err {}", format::percent(err)), t.dim),
+                Part::new(format!(" · {age} ago"), t.dim)
+                    .short(format!(" · {age}"))
+                    .prio(1),
+            ];
+            if let Some(p95) = p95 {
+                parts.insert(
+                    1,
+                    Part::new(format!(" p95 {}", format::ms(p95)), t.dim).prio(2),
+                );
+            }
+            parts
+        }
+        _ => vec![
+            Part::new("no requests", t.dim),
+            Part::new(
+                format!(" · {}", format::age((now - at).num_seconds())),
+                t.dim,
+            )
+            .prio(2),
+        ],
+    }
 }
 
 /// The state of `env`, as parts to fit: what the console sees happening

@@ -209,6 +209,10 @@ fn too_small(state: &State, frame: &mut Frame, area: Rect) {
             t.banner,
         ));
     }
+    // A key pressed here answers too (see `update::on_key`).
+    if let Some(n) = state.current_notice() {
+        text.push(Line::from(n.text.clone()));
+    }
     let running = state.running();
     if running.is_empty() {
         text.push(Line::from("q or Ctrl-C quits"));

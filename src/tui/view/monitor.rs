@@ -308,6 +308,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
 
     // Error rate.
     let errors = downsample(&series.errors, x_min, x_max, buckets);
+    // Live, each figure's own age: a step without requests adds no point,
+    // and the figure shown is the last known one.
+    let age_of = |line: &[(f64, f64)]| match window {
+        Some(_) => latest_age,
+        None => line.last().map(|p| (-p.0).round().max(0.0) as i64),
+    };
     let now_err = series.errors.last().map(|p| format::percent(p.1));
     let err_chart = ChartSpec {
         title: "Error rate",
@@ -324,7 +330,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .map(|v| vec![("", v)])
             .unwrap_or_default(),
         now: now_err.map(|v| format!("now {v}")),
-        age: latest_age,
+        age: age_of(&series.errors),
         fmt: format::percent,
         floor: 0.01,
     };
@@ -366,7 +372,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .filter_map(|(n, b)| Some((n, b?.threshold?)))
             .collect(),
             now: now_p95.map(|v| format!("now p95 {v}")),
-            age: latest_age,
+            age: age_of(&series.p95),
             fmt: format::ms,
             floor: 10.0,
         };
@@ -588,8 +594,23 @@ pub(super) fn draw_chart(
     spec: ChartSpec,
     (x_min, x_max): (f64, f64),
     marks: &[Mark],
-    x_axis: bool,
+    x_axis: TimeAxis,
 ) {
+    // A compact axis is one row of labels under the plot.
+    let (area, compact_row) = match x_axis {
+        TimeAxis::Compact if area.height >= CHART_MIN => (
+            Rect {
+                height: area.height - 1,
+                ..area
+            },
+            Some(Rect {
+                y: area.bottom() - 1,
+                height: 1,
+                ..area
+            }),
+        ),
+        _ => (area, None),
+    };
     let y_top = spec
         .lines
         .iter()
@@ -601,14 +622,14 @@ pub(super) fn draw_chart(
 
     // The legend drops its least useful parts first; the limit values stay
     // whole or go together.
+    // The series' names (p50/p95/p99) are what the lines mean: they stay
+    // at every size, at worst without their spaces.
     let mut legend = vec![Part::new(format!("{} ", spec.title), t.title)];
     for s in &spec.lines {
+        let symbol = marker_symbol(s.marker, false);
         legend.push(
-            Part::new(
-                format!(" {} {}", marker_symbol(s.marker, false), s.name),
-                s.style,
-            )
-            .prio(4),
+            Part::new(format!(" {symbol} {}", s.name), s.style)
+                .short(format!(" {symbol}{}", s.name)),
         );
     }
     if !spec.bands.is_empty() {
@@ -705,27 +726,43 @@ pub(super) fn draw_chart(
 
     // Live metrics end at now; a window or a canary at its own offset.
     let deploy = marks.iter().any(|m| m.name == "deploy" || m.name == "step");
-    let x_labels = if x_axis {
-        vec![
-            Span::styled(format::offset(x_min), t.dim),
-            Span::styled(format::offset((x_min + x_max) / 2.0), t.dim),
-            Span::styled(
-                if deploy {
-                    format::offset(x_max)
-                } else {
-                    "now".into()
-                },
-                t.dim,
-            ),
-        ]
+    let ends = [
+        format::offset(x_min),
+        format::offset((x_min + x_max) / 2.0),
+        if deploy {
+            format::offset(x_max)
+        } else {
+            "now".into()
+        },
+    ];
+    let x_labels = if x_axis == TimeAxis::Full {
+        ends.iter()
+            .map(|l| Span::styled(l.clone(), t.dim))
+            .collect()
     } else {
         Vec::new()
     };
-    let y_labels = vec![
-        Span::styled((spec.fmt)(0.0), t.dim),
-        Span::styled((spec.fmt)(y_top / 2.0), t.dim),
-        Span::styled((spec.fmt)(y_top), t.dim),
-    ];
+    let y_texts = [(spec.fmt)(0.0), (spec.fmt)(y_top / 2.0), (spec.fmt)(y_top)];
+    if let Some(row) = compact_row {
+        // The plot starts right of the y labels and the axis line.
+        let label_w = y_texts.iter().map(|l| format::width(l)).max().unwrap_or(0) as u16;
+        let plot = Rect {
+            x: row.x + (label_w + 1).min(row.width),
+            width: row.width.saturating_sub(label_w + 1),
+            ..row
+        };
+        let deploy_at = marks
+            .iter()
+            .find(|m| m.name == "deploy")
+            .map(|m| m.x)
+            .filter(|x| *x > x_min && *x < x_max);
+        let text = compact_axis(&ends, deploy_at, (x_min, x_max), plot.width as usize);
+        frame.render_widget(Paragraph::new(Line::styled(text, t.dim)), plot);
+    }
+    let y_labels = y_texts
+        .into_iter()
+        .map(|l| Span::styled(l, t.dim))
+        .collect::<Vec<_>>();
     let chart = Chart::new(datasets)
         .block(Block::new().title(legend))
         .legend_position(None)
@@ -744,27 +781,96 @@ pub(super) fn draw_chart(
     frame.render_widget(chart, area);
 }
 
+/// A chart's time axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TimeAxis {
+    None,
+    /// The axis line and its labels (2 rows).
+    Full,
+    /// One row of labels, `-10m … -5m … now` or `-1m … ↑deploy … +5m`,
+    /// when the panel cannot spare two (80×24).
+    Compact,
+}
+
+/// The compact axis's text, `width` columns: the start at the left, the
+/// end at the right, and between them the deploy (`↑deploy` under its
+/// line) or else the middle; a label that would touch another is left out.
+pub(super) fn compact_axis(
+    [first, middle, last]: &[String; 3],
+    deploy_at: Option<f64>,
+    (x_min, x_max): (f64, f64),
+    width: usize,
+) -> String {
+    let mut row = vec![' '; width];
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut put = |row: &mut Vec<char>, at: usize, text: &str| {
+        let w = text.chars().count();
+        let free = at + w <= width && taken.iter().all(|&(a, b)| at + w < a || b < at);
+        if free {
+            for (i, c) in text.chars().enumerate() {
+                row[at + i] = c;
+            }
+            taken.push((at, at + w));
+        }
+    };
+    put(&mut row, 0, first);
+    put(&mut row, width.saturating_sub(last.chars().count()), last);
+    let span = (x_max - x_min).max(f64::EPSILON);
+    let col = |x: f64| (((x - x_min) / span) * (width.saturating_sub(1)) as f64).round() as usize;
+    match deploy_at {
+        Some(x) => put(&mut row, col(x), "↑deploy"),
+        None => {
+            let w = middle.chars().count();
+            put(&mut row, (width / 2).saturating_sub(w / 2), middle)
+        }
+    }
+    row.into_iter().collect()
+}
+
 /// Where the error-rate chart, the latency chart (when two fit) and the
-/// verdict go in a monitoring panel's `inner` area, and which charts get
-/// an x axis: `(upper, lower)`.
+/// verdict go in a monitoring panel's `inner` area, and which time axis
+/// each chart gets: `(upper, lower)`.
 pub(super) struct ChartAreas {
     pub err: Rect,
     pub lat: Option<Rect>,
     pub verdict: Rect,
-    pub axes: (bool, bool),
+    pub axes: (TimeAxis, TimeAxis),
 }
 
 /// The panel's layout, shared by the deploy window and the canary's.
 pub(super) fn chart_areas(inner: Rect, charts_h: u16, verdict_h: u16) -> ChartAreas {
     let two = charts_h >= 2 * CHART_MIN;
-    // The x axis (2 rows) goes under the lower chart first, then both.
+    // The x axis (2 rows) goes under the lower chart first, then both; a
+    // row to spare gives the lower chart the compact one, and with none
+    // (80×24 under a banner) the lower chart gives a row of its plot for
+    // it: a chart without its time is harder to read than a shorter one.
+    let below = |spare: u16| {
+        if spare >= 2 {
+            TimeAxis::Full
+        } else if spare == 1 {
+            TimeAxis::Compact
+        } else {
+            TimeAxis::None
+        }
+    };
     let axes = if two {
-        (charts_h >= 2 * CHART_MIN + 4, charts_h >= 2 * CHART_MIN + 2)
+        let lower = below((charts_h - 2 * CHART_MIN).max(1));
+        let upper = if charts_h >= 2 * CHART_MIN + 4 {
+            TimeAxis::Full
+        } else {
+            TimeAxis::None
+        };
+        (upper, lower)
     } else {
-        (false, charts_h >= CHART_MIN + 2)
+        (TimeAxis::None, below(charts_h.saturating_sub(CHART_MIN)))
     };
     if two {
-        let top_h = (charts_h - if axes.1 && !axes.0 { 2 } else { 0 }) / 2;
+        let lower_only = match (axes.0, axes.1) {
+            (TimeAxis::None, TimeAxis::Full) => 2,
+            (TimeAxis::None, TimeAxis::Compact) => 1,
+            _ => 0,
+        };
+        let top_h = ((charts_h - lower_only) / 2).max(CHART_MIN);
         let [err, lat, verdict] = Layout::vertical([
             Constraint::Length(top_h),
             Constraint::Fill(1),
@@ -808,5 +914,50 @@ mod tests {
         let clipped = downsample(&pts, 100.0, 199.0, 1000);
         assert_eq!(clipped.len(), 100);
         assert!(clipped.iter().all(|p| (100.0..=199.0).contains(&p.0)));
+    }
+}
+
+#[cfg(test)]
+mod axis_tests {
+    use super::*;
+
+    fn labels() -> [String; 3] {
+        ["-10m".into(), "-5m".into(), "now".into()]
+    }
+
+    #[test]
+    fn the_compact_axis_puts_start_middle_and_end_on_one_row() {
+        let row = compact_axis(&labels(), None, (-600.0, 0.0), 30);
+        assert_eq!(row.chars().count(), 30);
+        assert!(row.starts_with("-10m") && row.ends_with("now"), "{row:?}");
+        assert_eq!(row.find("-5m"), Some(14), "{row:?}");
+        // The deploy replaces the middle, under its line.
+        let row = compact_axis(
+            &["-1m".into(), "+1m".into(), "+5m".into()],
+            Some(0.0),
+            (-60.0, 300.0),
+            37,
+        );
+        assert_eq!(row.chars().position(|c| c == '↑'), Some(6), "{row:?}");
+        assert!(!row.contains("+1m"), "{row:?}");
+        // Too narrow for a label: it is left out, never overlapped.
+        let row = compact_axis(&labels(), Some(-590.0), (-600.0, 0.0), 12);
+        assert_eq!(row, "-10m     now");
+    }
+
+    #[test]
+    fn a_spare_row_gives_the_lower_chart_the_compact_axis() {
+        let at = |h: u16| {
+            let a = chart_areas(Rect::new(0, 0, 44, h), h, 0);
+            (a.axes, a.err.height, a.lat.map(|l| l.height))
+        };
+        use TimeAxis::*;
+        // No row to spare: the latency chart gives one of its plot.
+        assert_eq!(at(10), ((None, Compact), 5, Some(5)));
+        assert_eq!(at(11), ((None, Compact), 5, Some(6)));
+        assert_eq!(at(12), ((None, Full), 5, Some(7)));
+        assert_eq!(at(14), ((Full, Full), 7, Some(7)));
+        assert_eq!(at(6), ((None, Compact), 6, Option::None));
+        assert_eq!(at(5), ((None, None), 5, Option::None));
     }
 }
