@@ -25,6 +25,7 @@ pub use canary::CanaryState;
 pub use error::EngineError;
 pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
+pub use status::lock_action;
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 
