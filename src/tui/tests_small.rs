@@ -596,3 +596,19 @@ fn charts_at_80x24_keep_a_time_axis_and_the_quantile_names() {
         }
     }
 }
+
+/// At 80×24 after a promote the pending panel shrinks (nothing to promote):
+/// its title still names the environment in full, and the reason reads in
+/// whole words.
+#[test]
+fn at_80x24_after_a_promote_the_narrow_pending_panel_names_its_environment() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("┌ Pending → production "), "{text}");
+    assert!(text.contains("│ production already"), "{text}");
+    assert!(text.contains("│ runs v1.8.0"), "{text}");
+    // Wide, the full title.
+    let wide = screen(&s, 160, 45);
+    assert!(wide.contains("Pending release → production"), "{wide}");
+}
