@@ -42,9 +42,21 @@ fn every_fixture_replays_to_its_verdict_and_exit_code() {
             "regression",
             Some("error_rate"),
         ),
+        (
+            "uneven_warmup_half_held",
+            4,
+            "regression",
+            Some("error_rate"),
+        ),
         ("error_spike", 4, "regression", Some("error_rate")),
         ("slow_creep", 4, "regression", Some("error_rate")),
         ("coarse_error_spike", 4, "regression", Some("error_rate")),
+        (
+            "coarse_low_traffic_x10",
+            4,
+            "regression",
+            Some("error_rate"),
+        ),
         ("coarse_latency_x2", 4, "regression", Some("latency_p50")),
         ("coarse_early_bump", 4, "regression", Some("latency_p50")),
         ("low_traffic_x3", 4, "regression", Some("error_rate")),
@@ -84,8 +96,27 @@ fn the_coarse_sharp_regression_is_called_by_its_second_five_minute_step() {
 }
 
 #[test]
+fn a_low_traffic_x10_error_rise_is_called_by_its_second_five_minute_step() {
+    // 2 req/s, one to seven errors a 5-minute step in the baseline, then
+    // 16 and 21: six baseline steps' dispersion is not widened again.
+    let (_, json, _) = replay("coarse_low_traffic_x10");
+    assert_eq!(json["detected_at"].as_f64(), Some(600.0), "{json}");
+}
+
+#[test]
 fn an_uneven_warmup_that_holds_is_called_at_the_first_step_past_it() {
     let (_, json, _) = replay("uneven_warmup_error_rise");
+    assert_eq!(json["detected_at"].as_f64(), Some(40.0), "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(reason.contains("held past the warm-up"), "{reason}");
+}
+
+#[test]
+fn a_step_past_the_warmup_nearer_its_level_than_the_baseline_confirms_it() {
+    // The same trace with 11 errors in 601 requests at t=40 (1.8%): below
+    // 4/5 of the warm-up's mean rate (2.7%), yet more than half its excess
+    // over the baseline (0.52%), so the warm-up's evidence counts.
+    let (_, json, _) = replay("uneven_warmup_half_held");
     assert_eq!(json["detected_at"].as_f64(), Some(40.0), "{json}");
     let reason = json["reason"].as_str().unwrap();
     assert!(reason.contains("held past the warm-up"), "{reason}");

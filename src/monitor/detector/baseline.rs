@@ -62,7 +62,18 @@ impl Detector {
             // traffic a single error step would otherwise look like
             // enormous dispersion and mute the test.
             let c_hat = ((num + 0.05 * 50.0) / (den + 50.0)).clamp(0.0, 2.0);
-            let c = c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.02;
+            // Widened for its own uncertainty (x1.4 on 30 steps) — but not
+            // on a short baseline (fewer than 30 steps: 5-minute metrics),
+            // where the shrinkage above stands for that uncertainty at low
+            // traffic, and a step sums many shorter ones: widened by x1.8
+            // on 6 steps, it kept a x10 error rise at 1-5 req/s from
+            // deciding at the second 5-minute step, and spared no healthy
+            // window (tuning seeds).
+            let c = if usable < 30 {
+                c_hat + 0.02
+            } else {
+                c_hat * (1.0 + 2.0 / nf.sqrt()) + 0.02
+            };
             // Slow wander of the rate over minutes (autocorrelated, so not
             // in the per-step dispersion): excess variance of block counts.
             let blocks: Vec<(f64, f64)> = data

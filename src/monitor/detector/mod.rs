@@ -7,7 +7,9 @@
 //!   sample arrives and then frozen: the pooled error rate and its
 //!   overdispersion (quasi-Poisson), the median and MAD of each log latency
 //!   quantile, the median request rate and its overdispersion. Short
-//!   baselines widen every band (uncertainty of the estimates).
+//!   baselines widen every band (uncertainty of the estimates) — but the
+//!   error overdispersion of fewer than 30 steps (coarse metrics), whose
+//!   shrinkage towards a prior stands for that uncertainty.
 //! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
 //!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
 //!   quantile against shifts ×1.3/×1.7/×2.9 (its noise widened when a step
@@ -27,9 +29,11 @@
 //!   that fades keeps the allowance for the rest of the warm-up. One that
 //!   was merely uneven there (a noisy second step) gets back what the
 //!   allowance held from its warm-up steps at the first step past a
-//!   warm-up of two steps or more, if that step still holds 4/5 of the
-//!   warm-up steps' mean signal: the shift outlasted the warm-up, which a
-//!   warm-up never does (10 s steps: called at 40 s rather than 50 s).
+//!   warm-up of two steps or more, if that step's signal is nearer the
+//!   warm-up steps' mean than the baseline's level (it holds at least half
+//!   their mean excess over the baseline): the shift outlasted the
+//!   warm-up, where a warm-up returns to the baseline (10 s steps: called
+//!   at 40 s rather than 50 s).
 //!   A latency step brings at most `h / k` (no slack): at coarse steps, a
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
@@ -197,9 +201,12 @@ const STEADY_WARM: f64 = 0.8;
 /// not fade, not merely too little evidence that it did.
 const WARM_Z: f64 = 0.5;
 /// A warm-up that did not stay steady gets its evidence back at the first
-/// step past it when that step's signal holds [`STEADY_WARM`] of the
-/// warm-up steps' mean by this many standard deviations.
-const CONFIRM_Z: f64 = 0.0;
+/// step past it when that step's signal holds at least this share of the
+/// warm-up steps' mean excess over the baseline's level: one half, so
+/// that the step is nearer the shift than the baseline (a warm-up returns
+/// to the baseline). 4/5 of the warm-up's mean level missed shifts that
+/// held: an overdispersed error rate swings by half from step to step.
+const CONFIRM_SHARE: f64 = 0.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
@@ -325,12 +332,11 @@ struct CumStep {
 
 /// A test's warm-up steps, when they did not stay steady: the evidence
 /// held back above the allowance, and the sums of their signals (or raw
-/// evidence) and variances.
+/// evidence).
 #[derive(Clone, Copy, Debug, Default)]
 struct WarmLate {
     held: f64,
     sig: f64,
-    var: f64,
     raw: f64,
     n: u32,
 }
@@ -686,9 +692,13 @@ impl Detector {
             && n > 0.0
         {
             let mu = n * es.p_ref;
-            // The rate and its quasi-Poisson variance, for the warm-up's
-            // fading test.
-            let sig = (e / n, e.max(1.0) * (1.0 + es.c * e.max(1.0)) / (n * n));
+            // The rate, its quasi-Poisson variance and the baseline rate,
+            // for the warm-up's fading test.
+            let sig = (
+                e / n,
+                e.max(1.0) * (1.0 + es.c * e.max(1.0)) / (n * n),
+                es.p0,
+            );
             for (k, &r) in ERR_RATIOS.iter().enumerate() {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
@@ -756,8 +766,13 @@ impl Detector {
                 let delta = LAT_DELTA * mult;
                 let raw = delta / var * (dev - delta / 2.0);
                 let id = 3 + 3 * i + k;
-                let (lat_cap, bonus) =
-                    self.warm_cap(id, raw, Some((dev, var)), (lat_cap, lat_full), first);
+                let (lat_cap, bonus) = self.warm_cap(
+                    id,
+                    raw,
+                    Some((dev, var, ls.m - mr)),
+                    (lat_cap, lat_full),
+                    first,
+                );
                 let llr = raw.clamp(-cap, lat_cap) + bonus;
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 self.drop_held_on_reset(id, self.lat[i][k].s);
@@ -859,243 +874,6 @@ impl Detector {
         found
     }
 
-    /// Coarse steps with a short baseline: whether the latency has shifted
-    /// broadly and steadily since the deploy — at least two quantiles
-    /// clearly off in every window step so far, and every quantile about
-    /// as far off as in the first step (within [`STEADY_Z`] of its noise).
-    /// Such a shift began with the deploy, as a release's does, and is
-    /// called at the second step. Anything else needs the extra step: a
-    /// worst-of-merged quantile carries any 10-second blip (or the warm-up)
-    /// inside a step, and two of them would have to land on exactly the
-    /// deploy's first two steps, in several quantiles, and match in size (a
-    /// warm-up fades). "Clearly off": the step alone brings its full share
-    /// of the threshold for the shift that fits it best (x1.3, x1.7 or
-    /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
-    /// it for x1.7 when the latency doubled).
-    #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
-    fn since_deploy(
-        &mut self,
-        m: &Model,
-        q: [Option<f64>; 3],
-        thin: f64,
-        step: f64,
-        first: bool,
-    ) -> bool {
-        let (mut off_all, mut steady_all) = (0, true);
-        for i in 0..3 {
-            let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
-                continue;
-            };
-            if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
-                continue;
-            }
-            let dev = v.ln() - ls.m_ref_core;
-            let var = ls.sigma_core * ls.sigma_core * thin;
-            let llr = LAT_MULTS
-                .iter()
-                .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
-                .fold(f64::MIN, f64::max);
-            let off = llr >= ls.deploy_rate * step;
-            let d = &mut self.lat_deploy[i];
-            if first {
-                *d = (dev, off, true);
-            } else {
-                let steady = (dev - d.0).abs() <= STEADY_Z * (2.0 * var).sqrt();
-                d.1 &= off && steady;
-                d.2 &= steady;
-            }
-            off_all += usize::from(d.1);
-            steady_all &= d.2;
-        }
-        off_all >= 2 && steady_all
-    }
-
-    /// Warm-up in evidence and time: inside the warm-up a step brings at
-    /// most `cap` (the warm-up allowance) — unless the test's evidence has
-    /// not faded since the window's first step. A warm-up fades within
-    /// seconds (its first steps are the worst, and falling); a bad release
-    /// is steady or rising. So a step that holds at least [`STEADY_WARM`]
-    /// of the first step's evidence, after no step that fell below it,
-    /// brings what any later step could (`full`), and the second such step
-    /// also returns what the first step brought above the allowance (the
-    /// returned bonus): only the second step can show the first did not
-    /// fade. A fading test keeps the allowance for the whole warm-up. The
-    /// call still needs evidence spanning `min_evidence_s`.
-    ///
-    /// Steady is judged on the signal itself when the caller gives it
-    /// (`sig`: the error rate or the log-quantile shift, and its variance):
-    /// each step must stay above [`STEADY_WARM`] of the first step's
-    /// signal by [`WARM_Z`] standard deviations of the difference, so
-    /// noise at low traffic (a p95 of 30 requests) cannot make a fading
-    /// warm-up look steady, and overdispersed error counts at high traffic
-    /// are judged by their rate, not by their evidence, which swings more.
-    /// Without `sig` (traffic falls), the evidence itself is compared.
-    fn warm_cap(
-        &mut self,
-        test: usize,
-        raw: f64,
-        sig: Option<(f64, f64)>,
-        (cap, full): (f64, f64),
-        first: bool,
-    ) -> (f64, f64) {
-        let (x, v) = sig.unwrap_or_default();
-        if first {
-            self.warm_first[test] = raw;
-            self.warm_sig[test] = (x, v);
-            self.warm_steady[test] = raw > 0.0;
-            self.warm_held[test] = (raw.min(full) - cap).max(0.0);
-            self.warm_late[test] = WarmLate {
-                held: 0.0,
-                sig: x,
-                var: v,
-                raw,
-                n: 1,
-            };
-            return (cap, 0.0);
-        }
-        if self.warm_first_after && !self.warm_steady[test] {
-            // A warm-up that did not stay steady kept its allowance; the
-            // first step past it shows whether the shift outlasted it.
-            let late = std::mem::take(&mut self.warm_late[test]);
-            if late.n >= 2 && late.held > 0.0 && raw > 0.0 {
-                let n = f64::from(late.n);
-                let confirmed = match sig {
-                    Some(_) => {
-                        let sd = (STEADY_WARM * STEADY_WARM * late.var / (n * n) + v).sqrt();
-                        x >= STEADY_WARM * late.sig / n + CONFIRM_Z * sd
-                    }
-                    None => raw >= STEADY_WARM * late.raw / n,
-                };
-                if confirmed {
-                    return (cap, late.held);
-                }
-            }
-            return (cap, 0.0);
-        }
-        let held = std::mem::take(&mut self.warm_held[test]);
-        if self.warm_in {
-            let late = &mut self.warm_late[test];
-            late.sig += x;
-            late.var += v;
-            late.raw += raw;
-            late.n += 1;
-        }
-        let steady = match sig {
-            Some((x, v)) => {
-                let (x1, v1) = self.warm_sig[test];
-                let sd = (STEADY_WARM * STEADY_WARM * v1 + v).sqrt();
-                x >= STEADY_WARM * x1 + WARM_Z * sd
-            }
-            None => raw >= STEADY_WARM * self.warm_first[test],
-        };
-        let was_steady = self.warm_steady[test];
-        self.warm_steady[test] &= steady;
-        if !self.warm_steady[test] {
-            if self.warm_in {
-                let late = &mut self.warm_late[test];
-                // The first step's evidence held back, if it was lost here.
-                if was_steady {
-                    late.held += held;
-                }
-                late.held += (raw.min(full) - cap).max(0.0);
-            }
-            return (cap, 0.0);
-        }
-        if raw > cap && (full > cap || held > 0.0) {
-            self.warm_waived = true;
-        }
-        (full.max(cap), held)
-    }
-
-    /// Evidence held back in the warm-up belongs to its test's current
-    /// excursion: when the CUSUM falls back to zero (the signal went away
-    /// for a while), the held-back evidence goes with it.
-    fn drop_held_on_reset(&mut self, test: usize, s: f64) {
-        if s <= 0.0 {
-            self.warm_late[test].held = 0.0;
-        }
-    }
-
-    /// The whole-window error test: quasi-likelihood ratios of the error
-    /// count since the warm-up (and, for a creep, over the later half of
-    /// that) for rates ×1.5/×2/×3, their mixture against a threshold set by
-    /// the false-alarm goal. The variance counts the per-step
-    /// overdispersion, the uncertainty of the baseline rate and its slow
-    /// wander, so that high traffic needs a clear shift and low traffic
-    /// enough errors. The single worst step is left out, unless the steps
-    /// expect so few errors that it is one event among others.
-    fn cum_verdict(&self, m: &Model, es: ErrStats, t: f64) -> Option<Verdict> {
-        let starts = [0, self.cum.len() / 2];
-        let a = (2.0 * starts.len() as f64 / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
-        for (k, &from) in starts.iter().enumerate() {
-            if k > 0 && from == starts[k - 1] {
-                continue;
-            }
-            let steps = &self.cum[from..];
-            // A sustained rise spans minutes, never a burst of a few steps
-            // (which the step tests judge): at least `CUM_MIN_S`.
-            if steps.len() < 2 || t - steps[0].t + m.dt < self.cfg.min_evidence_s.max(CUM_MIN_S) {
-                continue;
-            }
-            let worst = steps
-                .iter()
-                .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
-                .expect("two steps or more");
-            // Where a step expects at most half an error, its worst step
-            // holds an error or two: an event, not a burst, and leaving it
-            // out would drop much of the little evidence there is (the
-            // per-step cap still bounds it). Elsewhere it is left out.
-            let per_step_mu = steps.iter().map(|c| c.mu).sum::<f64>() / steps.len() as f64;
-            let keep_worst = per_step_mu <= DISCRETE_MU;
-            let left_out = if keep_worst {
-                (0.0, 0.0)
-            } else {
-                (worst.x, worst.mu)
-            };
-            let (x, mu) = steps.iter().fold((-left_out.0, -left_out.1), |(x, mu), c| {
-                (x + c.x, mu + c.mu)
-            });
-            if mu <= 0.0 {
-                continue;
-            }
-            let per_step = mu / (steps.len() - usize::from(!keep_worst)) as f64;
-            // Dispersion no smaller than a modest prior: over a whole
-            // window, an underestimate would add up.
-            let phi =
-                1.0 + es.c.max(0.1) * per_step + mu / (es.e_base + 1.0) + es.tau * es.tau * mu;
-            let mix = CUM_RATIOS
-                .iter()
-                .map(|r| ((x * r.ln() - (r - 1.0) * mu) / phi).min(700.0).exp())
-                .sum::<f64>()
-                / CUM_RATIOS.len() as f64;
-            if mix.ln() < a {
-                continue;
-            }
-            let (errs, reqs) = steps
-                .iter()
-                .fold((0.0, 0.0), |(e, n), c| (e + c.errors, n + c.requests));
-            let rate = errs / reqs;
-            let z = (x - mu) / (phi * mu).sqrt();
-            return Some(regression(
-                Metric::ErrorRate,
-                t,
-                format!(
-                    "error rate {} vs baseline {} ({:.1}x) since t={}, over {} steps ({} errors in {} requests, {:.1} expected), {}: a sustained rise",
-                    fmt_pct(rate),
-                    fmt_pct(es.p0),
-                    rate / es.p0,
-                    fmt_t(steps[0].t),
-                    steps.len(),
-                    errs,
-                    reqs,
-                    mu + left_out.1,
-                    fmt_p(norm_sf(z))
-                ),
-            ));
-        }
-        None
-    }
-
     /// The signal, if any, whose evidence of a regression has come close
     /// to the alarm threshold (half of it for errors; three quarters for a
     /// latency quantile, which a thinner step makes noisier): what makes a
@@ -1115,86 +893,6 @@ impl Detector {
         (0..3)
             .find(|&i| self.lat[i].iter().any(|c| c.s >= 0.75 * m.h))
             .map(|i| format!("{} latency", LAT_NAMES[i]))
-    }
-
-    fn err_reason(&self, es: ErrStats, c: &Cusum, t: f64) -> Verdict {
-        let (errs, reqs, var) = (c.a, c.b, c.c);
-        let rate = if reqs > 0.0 { errs / reqs } else { 0.0 };
-        let mu = reqs * es.p0;
-        let p = if mu < 30.0 {
-            // Small counts: Poisson tail inflated for overdispersion.
-            let infl = if mu > 0.0 { (var / mu).max(1.0) } else { 1.0 };
-            poisson_sf((errs / infl).floor(), mu / infl)
-        } else {
-            norm_sf((errs - mu) / var.max(1e-9).sqrt())
-        };
-        let ratio = if es.p0 > 0.0 {
-            format!(" ({:.1}x)", rate / es.p0)
-        } else {
-            String::new()
-        };
-        regression(
-            Metric::ErrorRate,
-            t,
-            format!(
-                "error rate {} vs baseline {}{} since t={}, over {} steps ({} errors in {} requests), {}",
-                fmt_pct(rate),
-                fmt_pct(es.p0),
-                ratio,
-                fmt_t(c.start_t),
-                c.steps,
-                errs,
-                reqs,
-                fmt_p(p)
-            ),
-        )
-    }
-
-    /// The healthy verdict and its one-line summary of the window so far.
-    fn healthy(&self, m: &Model) -> Verdict {
-        let mut parts = Vec::new();
-        if let Some(es) = m.err
-            && self.w_req > 0.0
-        {
-            parts.push(format!(
-                "error rate {} vs {}",
-                fmt_pct(self.w_err / self.w_req),
-                fmt_pct(es.p0)
-            ));
-        }
-        for i in [1usize, 2, 0] {
-            if let Some(ls) = m.lat[i]
-                && self.w_lat_n[i] > 0.0
-            {
-                parts.push(format!(
-                    "{} {} vs {}",
-                    LAT_NAMES[i],
-                    fmt_ms((self.w_lat_sum[i] / self.w_lat_n[i]).exp()),
-                    fmt_ms(ls.m.exp())
-                ));
-                break;
-            }
-        }
-        if let Some(ts) = m.thr
-            && self.w_last_t > 0.0
-        {
-            parts.push(format!(
-                "{} vs {} req/s",
-                fmt_rate(self.w_req / self.w_last_t),
-                fmt_rate(ts.rate)
-            ));
-        }
-        let mut reason = format!("no significant change over {}", fmt_duration(self.w_last_t));
-        if !parts.is_empty() {
-            reason.push_str(": ");
-            reason.push_str(&parts.join(", "));
-        }
-        Verdict {
-            kind: VerdictKind::Healthy,
-            metric: None,
-            detected_at: None,
-            reason,
-        }
     }
 }
 
@@ -1216,76 +914,13 @@ fn is_data(s: &Sample) -> bool {
     s.requests.is_finite() && s.requests >= 0.0 && s.errors.is_finite()
 }
 
-fn regression(metric: Metric, t: f64, reason: String) -> Verdict {
-    Verdict {
-        kind: VerdictKind::Regression,
-        metric: Some(metric),
-        detected_at: Some(t),
-        reason,
-    }
-}
-
-fn lat_reason(i: usize, ls: LatStats, c: &Cusum, t: f64) -> Verdict {
-    let k = c.steps.max(1) as f64;
-    let shift = c.a / k;
-    let z = shift / (ls.sigma / k.sqrt());
-    regression(
-        LAT_METRICS[i],
-        t,
-        format!(
-            "{} latency {} vs baseline {} ({:.2}x) since t={}, over {} steps, {}",
-            LAT_NAMES[i],
-            fmt_ms((ls.m + shift).exp()),
-            fmt_ms(ls.m.exp()),
-            shift.exp(),
-            fmt_t(c.start_t),
-            c.steps,
-            fmt_p(norm_sf(z))
-        ),
-    )
-}
-
-/// A throughput collapse in one line: how far requests fell, against what
-/// they were expected to be, and which evidence made it more than a dip.
-fn thr_reason(ts: ThrStats, c: &Cusum, t: f64, seasonal: bool, null: f64, why: &str) -> Verdict {
-    let (got, expected, secs) = (c.a, c.b, c.c);
-    let rate = if secs > 0.0 { got / secs } else { 0.0 };
-    let expected_rate = if secs > 0.0 { expected / secs } else { ts.rate };
-    let infl = 1.0 + ts.c * ts.per_step;
-    let p = poisson_cdf((got / infl).floor(), null * expected / infl);
-    regression(
-        Metric::Throughput,
-        t,
-        format!(
-            "throughput collapsed: {} req/s vs {} req/s {} ({:+.0}%) since t={}, over {} steps, {}: {}",
-            fmt_rate(rate),
-            fmt_rate(expected_rate),
-            if seasonal {
-                "expected from the seasonal reference"
-            } else {
-                "in the baseline"
-            },
-            (rate / expected_rate.max(1e-12) - 1.0) * 100.0,
-            fmt_t(c.start_t),
-            c.steps,
-            fmt_p(p),
-            why
-        ),
-    )
-}
-
-fn fmt_rate(r: f64) -> String {
-    if r >= 100.0 {
-        format!("{r:.0}")
-    } else if r >= 1.0 {
-        format!("{r:.1}")
-    } else {
-        format!("{r:.2}")
-    }
-}
-
 mod baseline;
 mod errors;
+mod latency;
+mod reasons;
+mod warmup;
+
+use reasons::{lat_reason, regression, thr_reason};
 
 #[cfg(test)]
 mod tests;

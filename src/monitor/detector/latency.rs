@@ -1,0 +1,57 @@
+//! Latency at coarse steps with a short baseline: whether a shift began
+//! with the deploy and held steadily in every quantile.
+
+use super::*;
+
+impl Detector {
+    /// Coarse steps with a short baseline: whether the latency has shifted
+    /// broadly and steadily since the deploy — at least two quantiles
+    /// clearly off in every window step so far, and every quantile about
+    /// as far off as in the first step (within [`STEADY_Z`] of its noise).
+    /// Such a shift began with the deploy, as a release's does, and is
+    /// called at the second step. Anything else needs the extra step: a
+    /// worst-of-merged quantile carries any 10-second blip (or the warm-up)
+    /// inside a step, and two of them would have to land on exactly the
+    /// deploy's first two steps, in several quantiles, and match in size (a
+    /// warm-up fades). "Clearly off": the step alone brings its full share
+    /// of the threshold for the shift that fits it best (x1.3, x1.7 or
+    /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
+    /// it for x1.7 when the latency doubled).
+    #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
+    pub(super) fn since_deploy(
+        &mut self,
+        m: &Model,
+        q: [Option<f64>; 3],
+        thin: f64,
+        step: f64,
+        first: bool,
+    ) -> bool {
+        let (mut off_all, mut steady_all) = (0, true);
+        for i in 0..3 {
+            let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
+                continue;
+            };
+            if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
+                continue;
+            }
+            let dev = v.ln() - ls.m_ref_core;
+            let var = ls.sigma_core * ls.sigma_core * thin;
+            let llr = LAT_MULTS
+                .iter()
+                .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
+                .fold(f64::MIN, f64::max);
+            let off = llr >= ls.deploy_rate * step;
+            let d = &mut self.lat_deploy[i];
+            if first {
+                *d = (dev, off, true);
+            } else {
+                let steady = (dev - d.0).abs() <= STEADY_Z * (2.0 * var).sqrt();
+                d.1 &= off && steady;
+                d.2 &= steady;
+            }
+            off_all += usize::from(d.1);
+            steady_all &= d.2;
+        }
+        off_all >= 2 && steady_all
+    }
+}
