@@ -191,8 +191,10 @@ where
 }
 
 /// How long a console whose terminal failed waits for the signal that may
-/// explain it (a closed terminal's SIGHUP).
-const HANGUP_GRACE: Duration = Duration::from_millis(300);
+/// explain it (a closed terminal's SIGHUP: it comes once the session's
+/// leader, the login shell, has died of the hangup — later on a busy
+/// machine). Only a terminal failing without a signal waits it out.
+const HANGUP_GRACE: Duration = Duration::from_secs(1);
 
 /// Say this console is open every [`crate::engine::PRESENCE_BEAT`], until aborted.
 async fn heartbeat(engine: Engine) {
