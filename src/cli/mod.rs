@@ -46,6 +46,15 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
+            // A script that asked for --json gets its one document even
+            // when the command line itself is wrong (clap's text stays on
+            // stderr).
+            if code == 2 && asked_for_json(std::env::args_os().skip(1)) {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": usage_line(&e), "exit_code": code})
+                );
+            }
             let _ = e.print();
             return code;
         }
@@ -116,6 +125,18 @@ pub fn main() -> i32 {
             f.code
         }
     }
+}
+
+/// `--json` among the options (not after `--`, where it would be a value).
+fn asked_for_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// The first line of clap's message, without its `error: ` prefix.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
