@@ -225,6 +225,16 @@ fn table(
         }
     }
     println!("  shipdeck per bad kind: {}", kinds.join("; "));
+    // How near the median is to the next step down: catches by 4 steps
+    // (40 s at 10 s steps), against the half of all catches it needs.
+    let s = &scores[0].1;
+    let by4 = s.delays.iter().filter(|&&d| d <= 4.0 * step).count();
+    println!(
+        "  shipdeck catches by {:.0} s: {by4} of {} (a median there needs {})",
+        4.0 * step,
+        s.caught,
+        s.caught.div_ceil(2)
+    );
     println!(
         "  shipdeck false alarms by healthy kind: {}",
         if fa.is_empty() {

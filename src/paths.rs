@@ -57,10 +57,26 @@ pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir)?;
     }
+    // A FIFO at the log's path made every command wait in open() for a
+    // reader, before it could even hear Ctrl-C; a device is no file of
+    // ours either.
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
     let mut o = std::fs::OpenOptions::new();
     o.create(true).append(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never wait in open() (a FIFO put there after the check above);
+        // no effect on a regular file.
+        o.mode(0o600).custom_flags(libc::O_NONBLOCK);
+    }
     let file = o.open(path)?;
     make_private(path)?;
     Ok(file)
@@ -138,16 +154,63 @@ pub const MAX_TRACE_BYTES: u64 = 64 * 1024 * 1024;
 /// device that never ends (`/dev/zero`), a file past the cap or bytes that
 /// are not UTF-8 are refused with a message saying which (and where, for
 /// bad bytes), never read forever.
+/// Open `path` for reading without waiting: opening a named pipe (FIFO)
+/// blocks until a writer comes, which for `--config some-fifo` was for
+/// ever, with Ctrl-C and SIGTERM unheard (the command's one thread was
+/// stuck in `open`). Reads block again as usual once it is open; a FIFO
+/// without a writer then reads as empty.
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this function owns, with flags it
+        // read from that same descriptor.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+        };
+        if !ok {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    std::fs::File::open(path)
+}
+
+fn is_fifo(file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        file.metadata().is_ok_and(|m| m.file_type().is_fifo())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, String> {
     use std::io::Read;
     if path.is_dir() {
         return Err("is a directory, not a file".into());
     }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = open_without_waiting(path).map_err(|e| e.to_string())?;
+    let fifo = is_fifo(&file);
     let mut bytes = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
+    if fifo && bytes.is_empty() {
+        return Err("a named pipe (FIFO) that nothing was written to, not a file".into());
+    }
     if bytes.len() as u64 > cap {
         return Err(format!(
             "larger than {} KB: not a file shipdeck reads",

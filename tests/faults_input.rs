@@ -106,6 +106,61 @@ fn a_config_on_dev_zero_is_refused_at_the_size_cap_not_read_forever() {
     }
 }
 
+/// Opening a FIFO waits for a writer: `--config FIFO` hung for ever, deaf
+/// to SIGTERM (the one thread was stuck in `open`). A pipe with a writer
+/// (`config check /dev/stdin < file`) still reads.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_without_a_writer_is_refused_not_waited_on() {
+    let home = Home::new();
+    let fifo = home.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    let f = fifo.to_str().unwrap();
+    for args in [
+        &["--config", f, "status"][..],
+        &["config", "check", f],
+        &["replay", f, "--json"],
+    ] {
+        let out = run_with(&home, args, &[]);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        assert!(
+            out.stderr
+                .contains("a named pipe (FIFO) that nothing was written to"),
+            "{args:?}: {out:#?}"
+        );
+    }
+    let cfg = home.config(&format!("project = \"x\"\n{ENVS}"));
+    let out = home
+        .cmd()
+        .args(["config", "check", "/dev/stdin"])
+        .pipe_stdin(&cfg)
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A FIFO where the log goes made every command wait in open() for a
+    // reader; the command runs, without its log.
+    let log_dir = home.path().join("state/shipdeck");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let log = log_dir.join("shipdeck.log");
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&log)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run_with(&home, &["history"], &[]);
+    no_panic(&out);
+    assert_eq!(out.code, 0, "{out:#?}");
+}
+
 #[test]
 fn a_config_that_is_not_utf8_names_the_line_and_column() {
     let home = Home::new();
@@ -251,4 +306,87 @@ fn a_prometheus_answering_json_of_the_wrong_shape_is_named() {
     let st = home.run(&["status", "--json"]);
     no_panic(&st);
     assert!(st.stdout.contains(&addr), "the source is named: {st:#?}");
+}
+
+/// Usage mistakes are exit 2 before anything is opened, and a script that
+/// asked for `--json` still gets one JSON document on stdout.
+#[test]
+fn usage_mistakes_exit_2_with_one_json_document_when_asked() {
+    let home = Home::new();
+    home.config(&format!("project = \"x\"\n{ENVS}"));
+    // A window of nothing judged nothing and exited 1 ("collecting").
+    for window in ["0s", "0ms", "0m"] {
+        let out = home.run(&["watch", "prod", "--window", window, "--json"]);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{window}: {out:#?}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:#?}"));
+        assert_eq!(doc["exit_code"], 2, "{out:#?}");
+        assert!(
+            doc["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("longer than zero")),
+            "{out:#?}"
+        );
+    }
+    // clap's own refusals printed text only: `jq` got nothing to read.
+    for args in [
+        &["status", "--json", "--bogus"][..],
+        &["history", "--json", "--limit", "-1"],
+        &["promote", "--json"],
+    ] {
+        let out = home.run(args);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:#?}"));
+        assert_eq!(doc["exit_code"], 2, "{out:#?}");
+        assert!(
+            doc["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{out:#?}"
+        );
+        assert!(
+            out.stderr.contains("error:"),
+            "clap's text stays on stderr: {out:#?}"
+        );
+    }
+    // Without --json nothing is added to stdout; `--json` after `--` is a value.
+    for args in [&["status", "--bogus"][..], &["status", "--", "--json"]] {
+        let out = home.run(args);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (2, ""),
+            "{args:?}: {out:#?}"
+        );
+    }
+    // `--limit 0` answered "No recorded actions yet." over a full log.
+    assert_eq!(home.run(&["approve", "prod"]).code, 0);
+    let out = home.run(&["history", "--limit", "0"]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stderr.contains("--limit"), "{out:#?}");
+    assert!(!out.stdout.contains("No recorded actions"), "{out:#?}");
+    // A 100 KB note was stored for good, printed by every history and
+    // sent to every receiver; the console's field holds 200 characters.
+    let long = "x".repeat(1001);
+    for args in [
+        &["approve", "prod", "--note", long.as_str()][..],
+        &["promote", "prod", "--yes", "--break-freeze", long.as_str()],
+    ] {
+        let out = home.run(args);
+        no_panic(&out);
+        assert_eq!(out.code, 2, "{out:#?}");
+        assert!(
+            out.stderr.contains("1001 characters long: keep it to 1000"),
+            "{out:#?}"
+        );
+        assert!(!out.stderr.contains(&long), "not echoed: {out:#?}");
+    }
+    let history = home.run(&["history", "--json"]);
+    let entries = history.json()["entries"].as_array().unwrap().len();
+    assert_eq!(
+        entries, 1,
+        "nothing recorded for the refused notes: {history:#?}"
+    );
+    let out = home.run(&["approve", "prod", "--note", &"y".repeat(1000)]);
+    assert_eq!(out.code, 0, "{out:#?}");
 }

@@ -171,3 +171,45 @@ fn human_output_uses_words() {
         "{stdout}"
     );
 }
+
+/// Replaying a large trace is long CPU work (the 64 MiB cap allows
+/// millions of rows); Ctrl-C and SIGTERM were ignored until it finished,
+/// however long that took.
+#[cfg(unix)]
+#[test]
+fn a_long_replay_ends_on_ctrl_c_and_sigterm() {
+    use std::fmt::Write as _;
+    use std::time::{Duration, Instant};
+    let home = Home::new();
+    let path = home.path().join("long.csv");
+    let mut text = String::from("t,requests,errors,p50_ms,p95_ms,p99_ms\n");
+    for t in -1_000_000..200 {
+        let _ = writeln!(text, "{t},100,1,40.0,120.0,200.0");
+    }
+    std::fs::write(&path, text).unwrap();
+    for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
+        let mut child = home.spawn(&["replay", path.to_str().unwrap(), "--json"]);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the trace must outlast half a second of replay for this test to mean anything"
+        );
+        let sent = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let t = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{sig}: replay still running 30 s after the signal");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{sig}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -46,6 +46,15 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
+            // A script that asked for --json gets its one document even
+            // when the command line itself is wrong (clap's text stays on
+            // stderr).
+            if code == 2 && asked_for_json(std::env::args_os().skip(1)) {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": usage_line(&e), "exit_code": code})
+                );
+            }
             let _ = e.print();
             return code;
         }
@@ -97,21 +106,37 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {
+            // The last words may go to a terminal that is gone (a hangup):
+            // a failed write must not turn the exit into a panic.
             if json {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout(),
                     "{}",
                     serde_json::json!({"error": f.message, "exit_code": f.code})
                 );
             }
-            eprintln!("shipdeck: {}", f.message);
+            let mut err = std::io::stderr();
+            let _ = writeln!(err, "shipdeck: {}", f.message);
             if f.code == 1
                 && let Some(p) = log
             {
-                eprintln!("(log: {})", p.display());
+                let _ = writeln!(err, "(log: {})", p.display());
             }
             f.code
         }
     }
+}
+
+/// `--json` among the options (not after `--`, where it would be a value).
+fn asked_for_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// The first line of clap's message, without its `error: ` prefix.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, Failure> {
@@ -165,9 +190,7 @@ async fn confirm(question: &str) -> bool {
     matches!(answer, Ok(Ok(line)) if matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-/// How long a command waits, before it exits, for the store to take the
-/// records its action queued (an outcome, a lock release).
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::engine::SETTLE;
 
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
 /// SIGHUP; see [`interrupt`]). On a signal the action is dropped, which

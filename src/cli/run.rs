@@ -439,10 +439,6 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Replay { trace, json } => {
-            let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
-                .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
-            let samples = crate::monitor::parse(&text)
-                .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
             // Default monitoring settings, or those of an explicit --config.
             let dcfg = match cfg_path {
                 Some(p) => {
@@ -451,7 +447,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
                 None => crate::monitor::DetectorConfig::default(),
             };
-            let report = crate::monitor::replay(&samples, dcfg);
+            // Reading, parsing and replaying a large trace is minutes of
+            // CPU: off the runtime's one thread, so that Ctrl-C and SIGTERM
+            // still end the command (they were ignored until it finished).
+            let report = tokio::task::spawn_blocking(move || {
+                let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
+                    .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
+                let samples = crate::monitor::parse(&text)
+                    .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
+                Ok::<_, Failure>(crate::monitor::replay(&samples, dcfg))
+            })
+            .await
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("replay stopped: {e}"),
+            })??;
             if json {
                 println!("{}", output::to_json(&report));
             } else {
@@ -468,14 +478,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(report.exit_code())
         }
         Command::Watch { env, window, json } => {
-            let engine = open_engine(cfg_path).await?;
+            // Bad usage is told before the store or the config is opened.
             let window = window
                 .map(|w| {
                     crate::domain::HumanDuration::parse_at_most(&w, crate::config::limits::WINDOW)
-                        .map(|d| d.0)
                         .map_err(|e| usage(format!("--window: {e}")))
+                        .and_then(|d| match d.0.is_zero() {
+                            // A window of nothing judged nothing and exited 1.
+                            true => Err(usage(format!(
+                                "--window {w}: the monitoring window must be longer than zero"
+                            ))),
+                            false => Ok(d.0),
+                        })
                 })
                 .transpose()?;
+            let engine = open_engine(cfg_path).await?;
             let (tx, printer) = event_printer(json);
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
@@ -511,6 +528,10 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::History {
             env, limit, json, ..
         } => {
+            if limit == 0 {
+                // It printed "No recorded actions yet." over a full log.
+                return Err(usage("--limit 0 shows nothing: give at least 1"));
+            }
             let engine = open_engine(cfg_path).await?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {

@@ -321,10 +321,10 @@ pub(super) fn check_version(
                 ),
             ));
         }
-        (None, Some(c)) if c.is_empty() => {
+        (None, Some(c)) if c.first().is_none_or(|p| p.trim().is_empty()) => {
             return Err((
                 Some(version.span()),
-                format!("environment {name:?}: version command is empty"),
+                format!("environment {name:?}: version command is empty or names no program"),
             ));
         }
         (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
@@ -371,10 +371,10 @@ pub(super) fn check_deploy(name: &str, deploy: &Spanned<DeployConfig>) -> Result
     check_ci_backends(name, d)?;
     super::ready::check(name, "deploy", d, super::ready::Place::Deploy)?;
     match (&d.webhook, &d.command) {
-        (None, Some(c)) if c.is_empty() => {
+        (None, Some(c)) if c.first().is_none_or(|p| p.trim().is_empty()) => {
             return Err((
                 Some(deploy.span()),
-                format!("environment {name:?}: deploy command is empty"),
+                format!("environment {name:?}: deploy command is empty or names no program"),
             ));
         }
         (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {

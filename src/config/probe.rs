@@ -21,6 +21,14 @@ pub(super) struct Probe {
     environments: Vec<EnvProbe>,
     #[serde(default)]
     release: release::ReleaseProbe,
+    #[serde(default)]
+    store: StoreProbe,
+}
+
+#[derive(Deserialize, Default)]
+struct StoreProbe {
+    path: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,6 +41,15 @@ struct MetricsProbe {
     url: Option<Spanned<String>>,
     step: Option<Spanned<HumanDuration>>,
     timeout: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    queries: QueriesProbe,
+}
+
+#[derive(Deserialize, Default)]
+struct QueriesProbe {
+    requests: Option<Spanned<String>>,
+    errors: Option<Spanned<String>>,
+    latency: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +122,50 @@ fn at_most(
     }
 }
 
+/// A duration that must be at least `min` (above zero when `min` is
+/// zero): a zero timeout fails every call, a zero poll spins.
+fn at_least(
+    what: &str,
+    v: &Option<Spanned<HumanDuration>>,
+    min: std::time::Duration,
+) -> Result<(), Problem> {
+    match v {
+        Some(d) if d.get_ref().0.is_zero() || d.get_ref().0 < min => Err((
+            Some(d.span()),
+            if min.is_zero() {
+                format!("{what} = \"{}\" must be longer than zero", d.get_ref())
+            } else {
+                format!(
+                    "{what} = \"{}\" is too short: at least {}",
+                    d.get_ref(),
+                    HumanDuration(min)
+                )
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An http(s) URL, checked where it is written rather than at the first
+/// call (`config check` passed a metrics url of "not a url").
+fn http_url(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
+    match v {
+        Some(u)
+            if !((u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://"))
+                && reqwest::Url::parse(u.get_ref()).is_ok_and(|p| p.has_host())) =>
+        {
+            Err((
+                Some(u.span()),
+                format!(
+                    "{what} {:?} is not an http:// or https:// URL with a host",
+                    u.get_ref()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A limit in milliseconds: a finite number above zero.
 fn positive_ms(what: &str, v: &Option<Spanned<f64>>) -> Result<(), Problem> {
     match v {
@@ -124,7 +185,55 @@ impl Probe {
         printable("project", &self.project)?;
         printable("[identity] name", &self.identity.name)?;
         printable("[metrics] url", &self.metrics.url)?;
+        http_url("[metrics] url", &self.metrics.url)?;
+        let q = &self.metrics.queries;
+        for (key, template, known) in [
+            ("requests", &q.requests, &["env", "step"][..]),
+            ("errors", &q.errors, &["env", "step"][..]),
+            ("latency", &q.latency, &["env", "step", "q"][..]),
+        ] {
+            if let Some(t) = template
+                && let Some(why) = strategy::misspelled_placeholder(t.get_ref(), known)
+            {
+                return Err((Some(t.span()), format!("[metrics.queries] {key}: {why}")));
+            }
+        }
+        if let Some(p) = &self.store.path
+            && p.get_ref().trim().is_empty()
+        {
+            return Err((
+                Some(p.span()),
+                "[store] path is empty: name the database file, or remove the key for the default"
+                    .into(),
+            ));
+        }
+        if let Some(u) = &self.store.url
+            && !(u.get_ref().starts_with("postgres://") || u.get_ref().starts_with("postgresql://"))
+        {
+            // Only the scheme: the rest may carry a password.
+            let scheme = u.get_ref().split("://").next().unwrap_or("");
+            return Err((
+                Some(u.span()),
+                format!(
+                    "[store] url must start with postgres:// (or postgresql://), not {:?}",
+                    if u.get_ref().contains("://") {
+                        format!("{scheme}://")
+                    } else {
+                        "…".into()
+                    }
+                ),
+            ));
+        }
         let m = &self.monitor;
+        let zero = std::time::Duration::ZERO;
+        at_least("[monitor] window", &m.window, zero)?;
+        at_least("[monitor] baseline", &m.baseline, zero)?;
+        at_least(
+            "[metrics] step",
+            &self.metrics.step,
+            std::time::Duration::from_millis(100),
+        )?;
+        at_least("[metrics] timeout", &self.metrics.timeout, zero)?;
         at_most("[monitor] window", &m.window, limits::WINDOW)?;
         at_most("[monitor] baseline", &m.baseline, limits::BASELINE)?;
         at_most("[metrics] step", &self.metrics.step, limits::STEP)?;
@@ -160,6 +269,13 @@ impl Probe {
                     printable("command", &Some(prog.clone()))?;
                 }
             }
+            at_least("version timeout", &e.version.timeout, zero)?;
+            at_least("deploy timeout", &e.deploy.timeout, zero)?;
+            at_least(
+                "deploy poll",
+                &e.deploy.poll,
+                std::time::Duration::from_millis(100),
+            )?;
             at_most("version timeout", &e.version.timeout, limits::READ_TIMEOUT)?;
             at_most("deploy timeout", &e.deploy.timeout, limits::DEPLOY_TIMEOUT)?;
             at_most("deploy poll", &e.deploy.poll, limits::POLL)?;

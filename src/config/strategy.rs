@@ -141,6 +141,86 @@ fn holes_in(s: &str) -> Vec<&str> {
     out
 }
 
+/// A `{name}` in `s` that looks meant as one of the `known` placeholders
+/// but is not one (`{evn}`, `{Env}`, `{enviroment}`, `{vesion}`), or one
+/// that is not closed (`{version`). Other braces are the program's own and
+/// left alone: a shell's `${DEPLOY_TOKEN}`, awk's `'{print}'`, kubectl's
+/// `jsonpath={.status.updatedReplicas}`, JSON arguments, PromQL matchers.
+pub(crate) fn misspelled_placeholder(s: &str, known: &[&str]) -> Option<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let list = || {
+        known
+            .iter()
+            .map(|k| format!("{{{k}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (open, _) in s.match_indices('{') {
+        if s[..open].ends_with('$') {
+            continue;
+        }
+        let after = &s[open + 1..];
+        let name_len = after.find(|c: char| !word(c)).unwrap_or(after.len());
+        let name = &after[..name_len];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let exact = known.contains(&name);
+        if !exact && !known.iter().any(|k| meant_as(name, k)) {
+            continue;
+        }
+        match after[name_len..].chars().next() {
+            Some('}') if !exact => {
+                return Some(format!(
+                    "{s:?}: unknown placeholder {{{name}}} (use {})",
+                    list()
+                ));
+            }
+            None => {
+                return Some(format!("{s:?}: {{{name} is not closed with }}"));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `name` reads as a mistyped `known`: the same but for case, a
+/// word that starts with it or it with the word (`{environment}`,
+/// `{ver}`), or within one edit (two for longer names), a swap of two
+/// neighbours counting as one (`{evn}`, `{verison}`).
+fn meant_as(name: &str, known: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    if name == known || name.starts_with(known) || (name.len() >= 3 && known.starts_with(&name)) {
+        return true;
+    }
+    let limit = if known.len() <= 3 { 1 } else { 2 };
+    edits(name.as_bytes(), known.as_bytes()) <= limit
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two neighbours.
+fn edits(a: &[u8], b: &[u8]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 fn source_strings(v: &VersionSourceConfig) -> Vec<&str> {
     v.url
         .iter()
@@ -163,6 +243,14 @@ fn check_holes(
     strings: &[&str],
     rule: &Holes<'_>,
 ) -> Result<(), Problem> {
+    for s in strings {
+        if let Some(why) = misspelled_placeholder(s, &["env", "version", "slot", "weight"]) {
+            return Err((
+                Some(span),
+                format!("environment {env:?}: {}: {why}", rule.what),
+            ));
+        }
+    }
     let used: Vec<&str> = strings.iter().flat_map(|s| holes_in(s)).collect();
     for (hole, belongs) in STRATEGY_HOLES {
         if used.contains(&hole) && !rule.needs.contains(&hole) && !rule.may.contains(&hole) {

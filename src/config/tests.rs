@@ -161,6 +161,205 @@ fn huge_durations_are_refused_with_their_place_and_limit() {
     assert!(e.message.contains("too long"), "{}", e.message);
 }
 
+/// `config check` said "ok" to each of these; each failed (or spun) only
+/// once shipdeck ran.
+#[test]
+fn values_that_can_never_work_are_refused_at_their_place() {
+    let staging_deploy = r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy" }"#;
+    let staging_version = r#"version = { url = "http://127.0.0.1:7878/envs/staging/version" }"#;
+    let prod_deploy = r#"deploy = { command = ["./deploy.sh", "{env}", "{version}"] }"#;
+    let with = |old: &str, new: &str| MINIMAL.replacen(old, new, 1);
+    let extra = |tail: &str| format!("{MINIMAL}{tail}");
+    let cases: Vec<(String, &str, &str)> = vec![
+        // Zero and too-short durations: a 0s timeout failed every deploy
+        // ("no answer within 0s"), a 0s poll read the version in a busy loop.
+        (
+            with(
+                staging_deploy,
+                r#"deploy = { webhook = "http://h/d", timeout = "0s" }"#,
+            ),
+            r#""0s""#,
+            "deploy timeout = \"0s\" must be longer than zero",
+        ),
+        (
+            with(
+                staging_deploy,
+                r#"deploy = { webhook = "http://h/d", poll = "0ms" }"#,
+            ),
+            r#""0ms""#,
+            "deploy poll = \"0s\" is too short: at least 100ms",
+        ),
+        (
+            with(
+                staging_version,
+                r#"version = { url = "http://h/v", timeout = "0s" }"#,
+            ),
+            r#""0s""#,
+            "version timeout",
+        ),
+        (
+            extra("[monitor]\nwindow = \"0s\"\n"),
+            r#""0s""#,
+            "[monitor] window = \"0s\" must be longer than zero",
+        ),
+        (
+            extra("[monitor]\nbaseline = \"0m\"\n"),
+            r#""0m""#,
+            "[monitor] baseline",
+        ),
+        (
+            extra("[metrics]\nsource = \"scrape\"\nurl = \"http://h/m\"\nstep = \"50ms\"\n"),
+            r#""50ms""#,
+            "at least 100ms",
+        ),
+        (
+            extra("[metrics]\nsource = \"scrape\"\nurl = \"http://h/m\"\ntimeout = \"0s\"\n"),
+            r#""0s""#,
+            "[metrics] timeout",
+        ),
+        // A metrics url that is no URL was only found by the first scrape.
+        (
+            extra("[metrics]\nsource = \"scrape\"\nurl = \"not a url\"\n"),
+            r#""not a url""#,
+            "[metrics] url \"not a url\" is not an http:// or https:// URL",
+        ),
+        (
+            extra("[metrics]\nsource = \"prometheus\"\nurl = \"http://\"\n"),
+            r#""http://""#,
+            "not an http:// or https:// URL",
+        ),
+        // An empty store path failed as "store : No such file" (exit 1).
+        (
+            extra("[store]\npath = \"\"\n"),
+            r#""""#,
+            "[store] path is empty",
+        ),
+        (
+            extra("[store]\nurl = \"mysql://u:pw@h/db\"\n"),
+            r#""mysql:"#,
+            "must start with postgres://",
+        ),
+        // Misspelled placeholders reached the command or URL as typed.
+        (
+            with(
+                prod_deploy,
+                r#"deploy = { command = ["./deploy.sh", "{evn}", "{version}"] }"#,
+            ),
+            "{ command",
+            "unknown placeholder {evn}",
+        ),
+        (
+            with(
+                prod_deploy,
+                r#"deploy = { command = ["./deploy.sh", "{env}", "{version"] }"#,
+            ),
+            "{ command",
+            "{version is not closed",
+        ),
+        (
+            with(
+                staging_deploy,
+                r#"deploy = { webhook = "http://h/{Env}/deploy" }"#,
+            ),
+            r#"{ webhook = "http://h/{Env}"#,
+            "unknown placeholder {Env}",
+        ),
+        (
+            with(
+                staging_version,
+                r#"version = { url = "http://h/{enviroment}/v" }"#,
+            ),
+            r#"{ url = "http://h/{enviroment}"#,
+            "unknown placeholder {enviroment}",
+        ),
+        (
+            extra(
+                "[metrics]\nsource = \"prometheus\"\nurl = \"http://h\"\n[metrics.queries]\nlatency = 'histogram_quantile({quantile}, x{env=\"{env}\"}[{step}])'\n",
+            ),
+            "'histogram",
+            "[metrics.queries] latency",
+        ),
+        (
+            with(prod_deploy, r#"deploy = { command = ["", "{env}"] }"#),
+            "{ command",
+            "names no program",
+        ),
+    ];
+    // Each error points at the value (or the table) it is about.
+    for (src, at, what) in cases {
+        let e = parse(&src).expect_err(&src);
+        let at = src.rfind(at).expect(at);
+        let (line, column) = line_col(&src, at);
+        assert_eq!((e.line, e.column), (Some(line), Some(column)), "{e}\n{src}");
+        assert!(e.message.contains(what), "{e}\n{src}");
+    }
+    // Braces that are no placeholder stay allowed: a JSON argument, a
+    // PromQL matcher, the known placeholders.
+    let ok = with(
+        prod_deploy,
+        r#"deploy = { command = ["./deploy.sh", "{\"env\": \"{env}\"}", "--v={version}", "{}"] }"#,
+    );
+    parse(&ok).unwrap();
+    parse(&extra(
+        "[metrics]\nsource = \"prometheus\"\nurl = \"http://h:9090\"\n[metrics.queries]\nerrors = 'sum(increase(x{env=\"{env}\",code=~\"5..\"}[{step}]))'\n",
+    ))
+    .unwrap();
+    // The program's own braces, which reached the review as refused: a
+    // shell's ${VAR}, awk's '{print}', kubectl's jsonpath.
+    for args in [
+        r#"["sh", "-c", "curl -H 'Authorization: Bearer ${DEPLOY_TOKEN}' https://h/{env}/{version}"]"#,
+        r#"["sh", "-c", "cat /srv/${APP}/VERSION; awk '{print}' /dev/null; echo {version}"]"#,
+        r#"["kubectl", "get", "deploy/{env}", "-o", "jsonpath={.status.updatedReplicas}", "{version}"]"#,
+    ] {
+        let src = with(prod_deploy, &format!("deploy = {{ command = {args} }}"));
+        parse(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+    }
+}
+
+#[test]
+fn only_braces_meant_as_placeholders_are_taken_for_misspelled_ones() {
+    let known = ["env", "version", "slot", "weight"];
+    for typo in [
+        "{evn}",
+        "{Env}",
+        "{ENV}",
+        "{enviroment}",
+        "{environment}",
+        "{ver}",
+        "{verison}",
+        "{vesion}",
+        "{versions}",
+        "{slto}",
+        "{wieght}",
+        "x/{version",
+    ] {
+        assert!(
+            super::strategy::misspelled_placeholder(typo, &known).is_some(),
+            "{typo}"
+        );
+    }
+    for fine in [
+        "${env}",
+        "${DEPLOY_TOKEN}",
+        "{print}",
+        "{.status.updatedReplicas}",
+        "{}",
+        "{\"a\": 1}",
+        "{job=\"x\"}",
+        "{id}",
+        "{x}",
+        "{status}",
+        "{env}/{version}",
+        "${VERSION",
+    ] {
+        assert_eq!(
+            super::strategy::misspelled_placeholder(fine, &known),
+            None,
+            "{fine}"
+        );
+    }
+}
+
 #[test]
 fn negative_and_non_finite_limits_are_refused_with_their_place() {
     for (key, value) in [

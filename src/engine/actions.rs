@@ -106,9 +106,7 @@ impl Engine {
         events: Option<EventSink>,
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
-        let break_freeze = break_freeze
-            .map(|r| crate::text::sanitize(&r).trim().to_string())
-            .filter(|r| !r.is_empty());
+        let break_freeze = human_text("the reason for breaking the freeze", break_freeze)?;
         let versions = self.observe().await;
         if let Err(e) = &versions[idx] {
             // Without reading the target we could never confirm the deploy.
@@ -242,6 +240,7 @@ impl Engine {
         note: Option<String>,
     ) -> Result<Approval, EngineError> {
         let idx = self.index(env)?;
+        let note = human_text("the note", note)?;
         let cfg_env = &self.inner.config.environments[idx];
         let source = match &cfg_env.gates.approval_stage {
             Some(s) => self.index(s.get_ref())?,
@@ -277,11 +276,6 @@ impl Engine {
                 .refuse(ActionKind::Approve, env, Some(&version), None, gate)
                 .await);
         }
-        // Typed by a human, stored for good and shown on every terminal:
-        // through the one sanitiser (escape sequences, BiDi controls).
-        let note = note
-            .map(|n| crate::text::sanitize(&n).trim().to_string())
-            .filter(|n| !n.is_empty());
         let a = Approval {
             env: env.to_string(),
             version,
@@ -465,4 +459,26 @@ impl Engine {
         }
         Ok(self.inner.store.history(env, limit).await?)
     }
+}
+
+/// Longest note or freeze-breaking reason, in characters: a few sentences
+/// and a ticket link (the console's field holds less). The command line
+/// took 100 KB and more, stored for good, shown in every history and sent
+/// to every notification receiver.
+pub const MAX_HUMAN_TEXT: usize = 1000;
+
+/// A note or reason typed by a human, stored for good and shown on every
+/// terminal: through the one sanitiser (escape sequences, BiDi controls),
+/// trimmed, empty as none, and at most [`MAX_HUMAN_TEXT`] characters.
+fn human_text(what: &str, text: Option<String>) -> Result<Option<String>, EngineError> {
+    let Some(text) = text.map(|t| crate::text::sanitize(&t).trim().to_string()) else {
+        return Ok(None);
+    };
+    let n = text.chars().count();
+    if n > MAX_HUMAN_TEXT {
+        return Err(EngineError::Usage(format!(
+            "{what} is {n} characters long: keep it to {MAX_HUMAN_TEXT} (link to a ticket for more)"
+        )));
+    }
+    Ok(Some(text).filter(|t| !t.is_empty()))
 }

@@ -792,8 +792,9 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 /// holder's started record that has no outcome yet, written right after the
 /// lock was taken (the newest, when there are several). `None` — read as a
 /// deploy — in the moment between the two, or for a lock whose record is
-/// not among `unfinished`.
-fn lock_action(
+/// not among `unfinished`. Public for the store suite, which checks every
+/// store's status reads against this very function.
+pub fn lock_action(
     env: &str,
     lock: &LockInfo,
     unfinished: &[crate::store::Unfinished],

@@ -56,6 +56,11 @@ const CHECKPOINT_TRIGGERS: [&str; 3] = [
     "chain_checkpoint_no_delete",
 ];
 const CHECKPOINT_GUARDED: i64 = 1;
+/// The newest schema mark (`PRAGMA user_version`) this shipdeck writes and
+/// understands. A store marked higher was written by a newer shipdeck: it
+/// is refused rather than altered by this one's migrations (raise this
+/// when a migration adds a mark).
+pub(super) const SCHEMA_MARK: i64 = CHECKPOINT_GUARDED;
 const RECREATE_CHECKPOINT_TRIGGERS: &str = r#"
 CREATE TRIGGER IF NOT EXISTS chain_checkpoint_one BEFORE INSERT ON chain_checkpoint
     WHEN EXISTS (SELECT 1 FROM chain_checkpoint)
@@ -155,6 +160,30 @@ impl SqliteStore {
             cause: e.to_string(),
         };
         let conn = Connection::open(path).map_err(sqlite)?;
+        // A store from a newer shipdeck: refuse before any DDL touches it.
+        // (A file that is no database fails the read; `prepare` names that.)
+        // A store busy with another writer is waited for, and if it stays
+        // busy the open fails: a mark not read is no mark to migrate past.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+            Ok(found) if found > SCHEMA_MARK => {
+                return Err(StoreError::NewerSchema {
+                    store: path.display().to_string(),
+                    found: i32::try_from(found).unwrap_or(i32::MAX),
+                    known: SCHEMA_MARK as i32,
+                });
+            }
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                return Err(sqlite(e));
+            }
+            _ => {}
+        }
         match prepare_waiting(&conn) {
             // SQLite falls back to reading a file it may not write (mode
             // 0444, a read-only mount) without saying so: ask.

@@ -206,6 +206,7 @@ const WARM_Z: f64 = 0.5;
 /// that the step is nearer the shift than the baseline (a warm-up returns
 /// to the baseline). 4/5 of the warm-up's mean level missed shifts that
 /// held: an overdispersed error rate swings by half from step to step.
+/// Error rates only: latency keeps 4/5 of the warm-up's mean shift.
 const CONFIRM_SHARE: f64 = 0.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;

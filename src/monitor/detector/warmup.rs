@@ -56,7 +56,14 @@ impl Detector {
             if late.n >= 2 && late.held > 0.0 && raw > 0.0 {
                 let n = f64::from(late.n);
                 let confirmed = match sig {
-                    Some(_) => x - base >= CONFIRM_SHARE * (late.sig / n - base),
+                    Some(_) if test < ERR_RATIOS.len() => {
+                        x - base >= CONFIRM_SHARE * (late.sig / n - base)
+                    }
+                    // A cold start's quantiles settle through a step at
+                    // about half their shift before they are back (x1.4
+                    // for three steps, then x1.15): latency keeps 4/5 of
+                    // the warm-up's mean shift.
+                    Some(_) => x >= STEADY_WARM * late.sig / n,
                     None => raw >= STEADY_WARM * late.raw / n,
                 };
                 if confirmed {

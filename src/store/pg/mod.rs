@@ -11,8 +11,11 @@
 
 mod audit;
 mod connect;
+mod feed;
+mod locks;
 mod migrate;
 mod schema;
+mod session;
 mod status;
 
 pub use connect::{PasswordSource, PgTarget};
@@ -35,7 +38,10 @@ use super::{
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
+use feed::{listen, listener};
+use locks::{LOCK_ROW, LockSession};
 use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
+use session::{Link, Session, cause};
 
 /// The least time between two attempts to reach a server that went away.
 pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
@@ -43,47 +49,6 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// How many records the stored chain checkpoint may lag behind: moving it
 /// is a write every process would otherwise make on every action.
 const CHECKPOINT_EVERY: i64 = 64;
-
-/// One session with the server and the statements prepared on it.
-struct Session {
-    client: Client,
-    stmts: HashMap<&'static str, Statement>,
-}
-
-impl Session {
-    fn st(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        if let Some(s) = self.stmts.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql)?;
-        self.stmts.insert(sql, s.clone());
-        Ok(s)
-    }
-}
-
-/// The main connection and, while it is away, since when and why.
-#[derive(Default)]
-struct Link {
-    session: Option<Session>,
-    down: Option<Down>,
-}
-
-struct Down {
-    since: Instant,
-    since_utc: DateTime<Utc>,
-    last_try: Instant,
-    cause: String,
-}
-
-/// The session that holds this process's locks: a session-level advisory
-/// lock on `token` lives exactly as long as it does, and every lock row
-/// this process writes names the token.
-struct LockSession {
-    client: Client,
-    token: i64,
-    /// The locks (env, pid, host) this session's token vouches for.
-    held: HashSet<(String, u32, String)>,
-}
 
 /// The last point of the audit log this process walked and found intact.
 #[derive(Clone)]
@@ -104,36 +69,6 @@ pub struct PgStore {
     verified: Mutex<Option<Verified>>,
     /// The id of the stored checkpoint, as last seen.
     stored_checkpoint: Mutex<Option<i64>>,
-}
-
-/// A server error's gist, or the transport's.
-pub(super) fn cause(e: &postgres::Error) -> String {
-    let text = match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                let t = inner.to_string();
-                if !s.contains(&t) {
-                    s = format!("{s}: {t}");
-                }
-                src = inner.source();
-            }
-            s
-        }
-    };
-    crate::text::redact(&text)
-}
-
-/// The connection is gone (as opposed to a statement the server refused).
-fn is_lost(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || (e.as_db_error().is_none() && e.code().is_none())
-        || e.code().is_some_and(|c| {
-            let c = c.code();
-            c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
-        })
 }
 
 impl PgStore {
@@ -240,116 +175,6 @@ impl PgStore {
         }
     }
 
-    /// Run `f` on the main session, connecting first if it is away. A
-    /// lost connection marks the store down (and `retry` runs `f` once
-    /// more on a new session: only for reads, which are safe to repeat).
-    fn with<T>(
-        &self,
-        retry: bool,
-        mut f: impl FnMut(&mut Session) -> Result<T, postgres::Error>,
-    ) -> Result<T, StoreError> {
-        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
-        let mut attempts = if retry { 2 } else { 1 };
-        loop {
-            attempts -= 1;
-            let session = self.session(&mut link)?;
-            match f(session) {
-                Ok(v) => return Ok(v),
-                Err(e) if is_lost(&e) || session.client.is_closed() => {
-                    let why = cause(&e);
-                    link.session = None;
-                    self.mark_down(&mut link, why.clone(), false);
-                    if attempts == 0 {
-                        return Err(self.target.unreachable(&why));
-                    }
-                }
-                Err(e) => return Err(self.server(&e)),
-            }
-        }
-    }
-
-    /// The live session, reconnecting when the last one was lost (at most
-    /// one attempt per [`RECONNECT_PAUSE`]).
-    fn session<'a>(&self, link: &'a mut Link) -> Result<&'a mut Session, StoreError> {
-        if link.session.as_ref().is_some_and(|s| s.client.is_closed()) {
-            link.session = None;
-            self.mark_down(link, "the server closed the connection".into(), false);
-        }
-        if link.session.is_none() {
-            if let Some(d) = &link.down
-                && d.last_try.elapsed() < RECONNECT_PAUSE
-            {
-                return Err(self.down_error(d));
-            }
-            match self.target.connect() {
-                Ok(client) => {
-                    if let Some(d) = link.down.take() {
-                        tracing::info!(
-                            "store {}: reachable again after {}s",
-                            self.target.describe,
-                            d.since.elapsed().as_secs()
-                        );
-                    }
-                    link.session = Some(Session {
-                        client,
-                        stmts: HashMap::new(),
-                    });
-                }
-                Err(e) => {
-                    let why = match &e {
-                        StoreError::Unreachable { cause, .. } => cause.clone(),
-                        other => other.to_string(),
-                    };
-                    self.mark_down(link, why, true);
-                    return Err(match &link.down {
-                        Some(d) => self.down_error(d),
-                        None => e,
-                    });
-                }
-            }
-        }
-        link.session
-            .as_mut()
-            .ok_or_else(|| self.target.unreachable(&"no session"))
-    }
-
-    fn mark_down(&self, link: &mut Link, cause: String, tried: bool) {
-        let now = Instant::now();
-        match &mut link.down {
-            Some(d) => {
-                d.cause = cause;
-                if tried {
-                    d.last_try = now;
-                }
-            }
-            None => {
-                tracing::warn!("store {}: unreachable: {cause}", self.target.describe);
-                link.down = Some(Down {
-                    since: now,
-                    since_utc: Utc::now(),
-                    // A connection found lost is tried again at once.
-                    last_try: if tried { now } else { now - RECONNECT_PAUSE },
-                    cause,
-                })
-            }
-        }
-    }
-
-    fn down_error(&self, d: &Down) -> StoreError {
-        self.target.unreachable(&format!(
-            "unreachable for {}s (since {}), reconnecting: {}",
-            d.since.elapsed().as_secs(),
-            d.since_utc.format("%H:%M:%S"),
-            d.cause
-        ))
-    }
-
-    /// How long the store has been unreachable, if it is.
-    pub fn unreachable_for(&self) -> Option<Duration> {
-        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
-        link.down.as_ref().map(|d| d.since.elapsed())
-    }
-
     fn parse_time(&self, s: &str) -> Result<DateTime<Utc>, StoreError> {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
@@ -392,64 +217,6 @@ impl PgStore {
                 })
             })
             .collect()
-    }
-
-    // ----- the audit log's chain -----
-
-    // ----- locks -----
-
-    /// This process's lock session, opened when it first takes a lock.
-    fn lock_token(&self) -> Result<i64, StoreError> {
-        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ls) = guard.as_ref()
-            && !ls.client.is_closed()
-        {
-            return Ok(ls.token);
-        }
-        if guard.take().is_some() {
-            tracing::warn!(
-                "store {}: the lock session was lost; this process's locks were released",
-                self.target.describe
-            );
-        }
-        let mut client = self.target.connect()?;
-        let lost = |e: postgres::Error| self.target.unreachable(&cause(&e));
-        // The server notices a vanished owner within ~15 s (keepalives on
-        // its side of the socket), and releases the session's locks.
-        client
-            .batch_execute(
-                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;
-                 SET tcp_keepalives_count = 3; SET application_name = 'shipdeck lock session'",
-            )
-            .map_err(lost)?;
-        loop {
-            let token = random_token();
-            let got: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&token])
-                .map_err(lost)?
-                .get(0);
-            if got {
-                *guard = Some(LockSession {
-                    client,
-                    token,
-                    held: HashSet::new(),
-                });
-                return Ok(token);
-            }
-        }
-    }
-
-    fn lock_info(&self, env: &str, r: &postgres::Row) -> Result<(LockInfo, bool), StoreError> {
-        let pid: i64 = self.get(r, 1)?;
-        let info = LockInfo {
-            env: env.to_string(),
-            holder: self.get(r, 0)?,
-            pid: u32::try_from(pid).map_err(|_| self.corrupt(format!("lock pid {pid}")))?,
-            host: self.get(r, 2)?,
-            acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
-            expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
-        };
-        Ok((info, self.get(r, 5)?))
     }
 }
 
@@ -544,40 +311,6 @@ fn unreadable_log(e: StoreError) -> StoreError {
         other => other,
     }
 }
-
-/// A lock session's token: random enough that two sessions never pick
-/// the same (a single-bigint advisory key, positive).
-fn random_token() -> i64 {
-    use sha2::{Digest, Sha256};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = Sha256::new();
-    h.update(std::process::id().to_le_bytes());
-    h.update(crate::host::hostname().as_bytes());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    h.update(nanos.to_le_bytes());
-    h.update(
-        COUNTER
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .to_le_bytes(),
-    );
-    let d = h.finalize();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    (i64::from_le_bytes(b) & i64::MAX).max(1)
-}
-
-/// A lock row with whether its owner's session still holds its token.
-const LOCK_ROW: &str = "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at,
-        EXISTS (SELECT 1 FROM pg_locks p
-                WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
-                  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND p.classid::bigint = (l.token >> 32)
-                  AND p.objid::bigint = (l.token & 4294967295)),
-        l.token
- FROM shipdeck_locks l WHERE l.env = $1";
 
 impl Store for PgStore {
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
@@ -1170,66 +903,5 @@ impl PgStore {
                 .cloned(),
         );
         (!problems.is_empty()).then(|| problems.join("; "))
-    }
-}
-
-/// A session that LISTENs on the change channel.
-fn listener(target: &PgTarget) -> Result<Client, StoreError> {
-    let mut c = target.connect()?;
-    c.batch_execute(&format!("LISTEN {}", schema::CHANNEL))
-        .map_err(|e| target.unreachable(&cause(&e)))?;
-    Ok(c)
-}
-
-/// Forward notifications to `notifier` until nobody subscribes.
-fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNotifier) {
-    const WAKE: Duration = Duration::from_millis(500);
-    loop {
-        if notifier.is_closed() {
-            return;
-        }
-        let next = {
-            let mut n = client.notifications();
-            let mut it = n.timeout_iter(WAKE);
-            postgres::fallible_iterator::FallibleIterator::next(&mut it)
-        };
-        let lost = match next {
-            Ok(Some(_)) => {
-                notifier.notify();
-                None
-            }
-            Ok(None) => None,
-            Err(e) => Some(cause(&e)),
-        };
-        if lost.is_none() && !client.is_closed() {
-            continue;
-        }
-        tracing::warn!(
-            "store {}: the change feed lost its connection ({}); reconnecting",
-            target.describe,
-            lost.unwrap_or_else(|| "closed".into())
-        );
-        loop {
-            if notifier.is_closed() {
-                return;
-            }
-            std::thread::sleep(RECONNECT_PAUSE);
-            if let Ok(c) = listener(target) {
-                *client = c;
-                notifier.notify();
-                break;
-            }
-        }
-    }
-}
-
-impl PgStore {
-    /// Close the lock session once this process holds no lock: the
-    /// session (and its token) ends with it.
-    fn release_idle_session(&self) {
-        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.as_ref().is_some_and(|ls| ls.held.is_empty()) {
-            *guard = None;
-        }
     }
 }

@@ -77,6 +77,43 @@ fn a_directory_or_a_device_as_the_store_path_is_named_not_opened() {
     );
 }
 #[test]
+fn a_store_written_by_a_newer_shipdeck_is_refused_and_left_as_it_is() {
+    // It was opened as if it were ours: this shipdeck's migrations and
+    // triggers ran on a schema it does not know.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipdeck.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let c = Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    c.execute_batch("DROP TRIGGER audit_no_update").unwrap();
+    drop(c);
+    let e = SqliteStore::open(&path).err().expect("refused");
+    assert!(
+        matches!(e, StoreError::NewerSchema { found: 99, .. }),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("written by a newer shipdeck"), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    let c = Connection::open(&path).unwrap();
+    let mark: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let trigger: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_no_update'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((mark, trigger), (99, 0), "nothing was changed");
+    // Today's mark opens as before.
+    c.pragma_update(None, "user_version", SCHEMA_MARK).unwrap();
+    drop(c);
+    assert!(SqliteStore::open(&path).is_ok());
+}
+
+#[test]
 fn a_started_action_without_outcome_reads_unknown() {
     let (_d, s) = open();
     start(&s, "staging", t(0));

@@ -1,0 +1,54 @@
+//! The change feed: a session that LISTENs on the change channel and
+//! forwards what it hears, reconnecting when it is lost.
+
+use super::*;
+
+/// A session that LISTENs on the change channel.
+pub(super) fn listener(target: &PgTarget) -> Result<Client, StoreError> {
+    let mut c = target.connect()?;
+    c.batch_execute(&format!("LISTEN {}", schema::CHANNEL))
+        .map_err(|e| target.unreachable(&cause(&e)))?;
+    Ok(c)
+}
+
+/// Forward notifications to `notifier` until nobody subscribes.
+pub(super) fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNotifier) {
+    const WAKE: Duration = Duration::from_millis(500);
+    loop {
+        if notifier.is_closed() {
+            return;
+        }
+        let next = {
+            let mut n = client.notifications();
+            let mut it = n.timeout_iter(WAKE);
+            postgres::fallible_iterator::FallibleIterator::next(&mut it)
+        };
+        let lost = match next {
+            Ok(Some(_)) => {
+                notifier.notify();
+                None
+            }
+            Ok(None) => None,
+            Err(e) => Some(cause(&e)),
+        };
+        if lost.is_none() && !client.is_closed() {
+            continue;
+        }
+        tracing::warn!(
+            "store {}: the change feed lost its connection ({}); reconnecting",
+            target.describe,
+            lost.unwrap_or_else(|| "closed".into())
+        );
+        loop {
+            if notifier.is_closed() {
+                return;
+            }
+            std::thread::sleep(RECONNECT_PAUSE);
+            if let Ok(c) = listener(target) {
+                *client = c;
+                notifier.notify();
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Deploy locks on PostgreSQL: the session whose advisory lock vouches for
+//! this process's lock rows, its token, and how a lock row is read.
+
+use super::*;
+
+/// The session that holds this process's locks: a session-level advisory
+/// lock on `token` lives exactly as long as it does, and every lock row
+/// this process writes names the token.
+pub(super) struct LockSession {
+    pub(super) client: Client,
+    pub(super) token: i64,
+    /// The locks (env, pid, host) this session's token vouches for.
+    pub(super) held: HashSet<(String, u32, String)>,
+}
+
+impl PgStore {
+    /// This process's lock session, opened when it first takes a lock.
+    pub(super) fn lock_token(&self) -> Result<i64, StoreError> {
+        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ls) = guard.as_ref()
+            && !ls.client.is_closed()
+        {
+            return Ok(ls.token);
+        }
+        if guard.take().is_some() {
+            tracing::warn!(
+                "store {}: the lock session was lost; this process's locks were released",
+                self.target.describe
+            );
+        }
+        let mut client = self.target.connect()?;
+        let lost = |e: postgres::Error| self.target.unreachable(&cause(&e));
+        // The server notices a vanished owner within ~15 s (keepalives on
+        // its side of the socket), and releases the session's locks.
+        client
+            .batch_execute(
+                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;
+                 SET tcp_keepalives_count = 3; SET application_name = 'shipdeck lock session'",
+            )
+            .map_err(lost)?;
+        loop {
+            let token = random_token();
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&token])
+                .map_err(lost)?
+                .get(0);
+            if got {
+                *guard = Some(LockSession {
+                    client,
+                    token,
+                    held: HashSet::new(),
+                });
+                return Ok(token);
+            }
+        }
+    }
+
+    pub(super) fn lock_info(
+        &self,
+        env: &str,
+        r: &postgres::Row,
+    ) -> Result<(LockInfo, bool), StoreError> {
+        let pid: i64 = self.get(r, 1)?;
+        let info = LockInfo {
+            env: env.to_string(),
+            holder: self.get(r, 0)?,
+            pid: u32::try_from(pid).map_err(|_| self.corrupt(format!("lock pid {pid}")))?,
+            host: self.get(r, 2)?,
+            acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
+            expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
+        };
+        Ok((info, self.get(r, 5)?))
+    }
+}
+
+/// A lock session's token: random enough that two sessions never pick
+/// the same (a single-bigint advisory key, positive).
+pub(super) fn random_token() -> i64 {
+    use sha2::{Digest, Sha256};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(crate::host::hostname().as_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.update(nanos.to_le_bytes());
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (i64::from_le_bytes(b) & i64::MAX).max(1)
+}
+
+/// A lock row with whether its owner's session still holds its token.
+pub(super) const LOCK_ROW: &str = "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at,
+        EXISTS (SELECT 1 FROM pg_locks p
+                WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
+                  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND p.classid::bigint = (l.token >> 32)
+                  AND p.objid::bigint = (l.token & 4294967295)),
+        l.token
+ FROM shipdeck_locks l WHERE l.env = $1";
+
+impl PgStore {
+    /// Close the lock session once this process holds no lock: the
+    /// session (and its token) ends with it.
+    pub(super) fn release_idle_session(&self) {
+        let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.as_ref().is_some_and(|ls| ls.held.is_empty()) {
+            *guard = None;
+        }
+    }
+}
