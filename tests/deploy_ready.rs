@@ -308,7 +308,7 @@ fn the_examples_ready_check_is_valid_as_written() {
     // And a misshapen one is refused at its line.
     let bad = ready.replace(
         "\"./scripts/rollout-state\", ",
-        "\"./scripts/rollout-state\", \"{sha}\", ",
+        "\"./scripts/rollout-state\", \"{verison}\", ",
     );
     let line = text.lines().position(|l| l == local).unwrap() + 1;
     let path = home.config(&text.replacen(local, &bad, 1));
@@ -317,9 +317,19 @@ fn the_examples_ready_check_is_valid_as_written() {
     assert!(
         out.stderr.contains(&format!("shipdeck.toml:{line}:"))
             && out.stderr.contains("deploy.ready")
-            && out.stderr.contains("{sha}"),
+            && out.stderr.contains("unknown placeholder {verison}"),
         "{out:#?}"
     );
+    // kubectl's own braces are kubectl's: a check reading the rollout
+    // through jsonpath is taken as written.
+    let kubectl = ready.replace(
+        "\"./scripts/rollout-state\", \"{env}\", \"{version}\"",
+        "\"kubectl\", \"get\", \"deploy/shop\", \"-n\", \"{env}\", \"-o\", \"jsonpath={.status.updatedReplicas}\"",
+    );
+    assert_ne!(kubectl, ready);
+    let path = home.config(&text.replacen(local, &kubectl, 1));
+    home.run(&["config", "check", path.to_str().unwrap()])
+        .expect_code(0);
 }
 
 /// Blue-green through the engine: the slot deploy writes the slot's
