@@ -509,22 +509,23 @@ impl Engine {
                     .filter(|a| &a.version == v)
                     .max_by_key(|a| a.at)
             });
-            let (metrics, metrics_error) = match &reading {
-                Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
+            let (metrics, metrics_error, metrics_note) = match &reading {
+                Err(e) => (MetricsSnapshot::default(), Some(e.clone()), None),
                 Ok(r) => {
                     let m = r
                         .points
                         .get(e.label())
                         .map(|p| p.to_snapshot())
                         .unwrap_or_default();
-                    let err = match (&r.error, m.as_of) {
-                        (Some((at, why)), _) => {
-                            Some(format!("{why} (since {})", at.format("%H:%M:%S UTC")))
-                        }
-                        (None, None) => Some("no data yet: rates need two scrapes".into()),
-                        (None, Some(_)) => None,
+                    let (err, note) = match (&r.error, m.as_of) {
+                        (Some((at, why)), _) => (
+                            Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
+                            None,
+                        ),
+                        (None, None) => (None, Some("no data yet: rates need two scrapes".into())),
+                        (None, Some(_)) => (None, None),
                     };
-                    (m, err)
+                    (m, err, note)
                 }
             };
             let assessed = assess(&HealthInput {
@@ -584,6 +585,7 @@ impl Engine {
                 rollback,
                 metrics,
                 metrics_error,
+                metrics_note,
                 approval,
                 deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,

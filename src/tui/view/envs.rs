@@ -267,7 +267,18 @@ fn column(
             Part::new("✗ metrics", t.error),
             Part::new(format!(": {e}"), t.error).prio(1).cut(),
         ],
-        (None, None) => vec![Part::new("– no data", t.dim)],
+        (None, None) => match &env.metrics_note {
+            Some(note) => vec![
+                Part::new("– no data yet", t.dim),
+                Part::new(
+                    format!(": {}", note.trim_start_matches("no data yet: ")),
+                    t.dim,
+                )
+                .prio(1)
+                .cut(),
+            ],
+            None => vec![Part::new("– no data", t.dim)],
+        },
         (None, Some(at)) => {
             // A figure from before the newest deploy known here describes
             // another release: never held over it.
