@@ -2,10 +2,12 @@
 //! to 60 s and 300 s steps, runs shipdeck's detector and the peer judges
 //! side by side, and prints one table per step size and seed set, the
 //! targets, what an oracle could show at all for the two slow error kinds,
-//! a sharp-regression check at 300 s steps, and the time to replay a 1-hour
-//! trace against its 5 ms budget.
+//! a sharp-regression check at 300 s steps, the time to replay a 1-hour
+//! trace against its 5 ms budget, and replay time at 1k / 10k / 40k rows
+//! (linear scaling: the time per row stays flat).
 //!
 //! `cargo bench --bench detector [-- --traces N --verbose --tuning --step S]`
+//! `cargo bench --bench detector -- --replay-only` prints only the replay times.
 //! `SHIPDECK_BENCH_QUICK=1` runs a smaller corpus (a quick look, not figures).
 //!
 //! Seeds: the TUNING seeds were looked at while the detector was tuned; the
@@ -38,6 +40,11 @@ fn main() {
             "--verbose" => verbose = true,
             "--tuning" => only_tuning = true,
             "--step" => only_step = args.next().and_then(|v| v.parse().ok()),
+            "--replay-only" => {
+                replay_time();
+                replay_scaling();
+                return;
+            }
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -98,6 +105,7 @@ fn main() {
         sharp_at_coarse_steps("reporting", &REPORTING[..1], per_kind);
     }
     replay_time();
+    replay_scaling();
 }
 
 /// What the counts allow at all for the two slow error kinds: an oracle
@@ -407,5 +415,55 @@ fn replay_time() {
         one_hour.len(),
         times[times.len() / 2],
         times.len()
+    );
+}
+
+/// Replay time against trace length: 1 s steps, half baseline and half
+/// window (the config's baseline and window cover them), the rows tiled
+/// from a healthy 1-hour trace. Per-step cost must not grow with the
+/// history, so the time per row stays flat from 1k to 40k rows (it was
+/// quadratic: the baseline was recounted at every row).
+fn replay_scaling() {
+    let healthy = corpus::corpus(REPORTING[0], 2)
+        .into_iter()
+        .find(|t| t.truth == Truth::Healthy)
+        .expect("the corpus has healthy traces")
+        .samples;
+    let mut cells = Vec::new();
+    let mut per_row = Vec::new();
+    for n in [1_000usize, 10_000, 40_000] {
+        let half = (n / 2) as f64;
+        let rows: Vec<_> = (0..n)
+            .map(|i| {
+                let mut s = healthy[i % healthy.len()];
+                s.t = i as f64 + 1.0 - half;
+                s
+            })
+            .collect();
+        let cfg = DetectorConfig {
+            baseline_s: half,
+            window_s: half,
+            ..DetectorConfig::default()
+        };
+        let runs = if n <= 1_000 { 21 } else { 5 };
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                let r = replay(std::hint::black_box(&rows), cfg.clone());
+                std::hint::black_box(r);
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let ms = times[times.len() / 2];
+        cells.push(format!("{}k rows {ms:.1} ms", n / 1000));
+        per_row.push(ms * 1000.0 / n as f64);
+    }
+    println!(
+        "replay scaling (1 s steps, half baseline, half window): {} (per row {:.2} / {:.2} / {:.2} us; linear when flat, quadratic when it grows x10 and x40)",
+        cells.join(" | "),
+        per_row[0],
+        per_row[1],
+        per_row[2]
     );
 }

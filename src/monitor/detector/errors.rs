@@ -4,6 +4,97 @@
 
 use super::*;
 
+/// The window steps the whole-window error test keeps, indexed so that
+/// every question asked of a suffix of them (sums, worst step) costs
+/// O(1) or O(log n), not a scan: at every step the tests look at the whole
+/// window and its later half, so a scan made a long window quadratic.
+#[derive(Clone, Debug, Default)]
+pub(super) struct CumSteps {
+    steps: Vec<CumStep>,
+    /// Prefix sums (index i: over the first i steps) of capped errors,
+    /// expected errors and their squares.
+    sx: Vec<f64>,
+    smu: Vec<f64>,
+    smu2: Vec<f64>,
+    /// Indices of the steps that are each the worst (largest `x - mu`,
+    /// the latest among equals) of the suffix they begin: increasing
+    /// indices, strictly decreasing excess. The worst step of the suffix
+    /// from `i` is the first of them at `i` or later.
+    peaks: Vec<usize>,
+}
+
+impl CumSteps {
+    pub(super) fn push(&mut self, s: CumStep) {
+        let (x, mu, mu2) = (
+            self.sx.last().copied().unwrap_or(0.0),
+            self.smu.last().copied().unwrap_or(0.0),
+            self.smu2.last().copied().unwrap_or(0.0),
+        );
+        if self.sx.is_empty() {
+            self.sx.push(0.0);
+            self.smu.push(0.0);
+            self.smu2.push(0.0);
+        }
+        self.sx.push(x + s.x);
+        self.smu.push(mu + s.mu);
+        self.smu2.push(mu2 + s.mu * s.mu);
+        let excess = s.x - s.mu;
+        while let Some(&last) = self.peaks.last() {
+            let p = &self.steps[last];
+            if (p.x - p.mu).total_cmp(&excess) == std::cmp::Ordering::Greater {
+                break;
+            }
+            self.peaks.pop();
+        }
+        self.peaks.push(self.steps.len());
+        self.steps.push(s);
+    }
+
+    pub(super) fn steps(&self) -> &[CumStep] {
+        &self.steps
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The first step at or after time `since`.
+    fn start_at(&self, since: f64) -> usize {
+        self.steps.partition_point(|s| s.t < since)
+    }
+
+    /// The worst step from index `from` on (the latest of equals, as
+    /// `Iterator::max_by` picks); `None` past the end.
+    fn worst_from(&self, from: usize) -> Option<&CumStep> {
+        let k = self.peaks.partition_point(|&i| i < from);
+        self.peaks.get(k).map(|&i| &self.steps[i])
+    }
+
+    /// Sums from index `from` on: capped errors, expected errors, their
+    /// squares.
+    fn sums_from(&self, from: usize) -> (f64, f64, f64) {
+        let n = self.steps.len();
+        if from >= n {
+            return (0.0, 0.0, 0.0);
+        }
+        (
+            self.sx[n] - self.sx[from],
+            self.smu[n] - self.smu[from],
+            self.smu2[n] - self.smu2[from],
+        )
+    }
+}
+
+impl FromIterator<CumStep> for CumSteps {
+    fn from_iter<I: IntoIterator<Item = CumStep>>(iter: I) -> Self {
+        let mut out = CumSteps::default();
+        for s in iter {
+            out.push(s);
+        }
+        out
+    }
+}
+
 /// Whether the window steps since `since` (when traffic began to fall)
 /// show more errors than the conservative baseline rate predicts
 /// (`ref_ratio` = that rate over the pooled baseline rate), by two
@@ -16,21 +107,18 @@ use super::*;
 /// lasts. Fewer than two steps to judge (the fall began inside the
 /// warm-up, which these steps do not hold) counts as sustained: the CUSUM
 /// alone decides then.
-pub(super) fn rise_is_sustained(steps: &[CumStep], since: f64, ref_ratio: f64, c: f64) -> bool {
+pub(super) fn rise_is_sustained(steps: &CumSteps, since: f64, ref_ratio: f64, c: f64) -> bool {
     // The steps are in time order: the stretch is a suffix.
-    let stretch = &steps[steps.partition_point(|s| s.t < since)..];
-    if stretch.len() < 2 {
+    let from = steps.start_at(since);
+    if steps.len().saturating_sub(from) < 2 {
         return true;
     }
-    let worst = stretch
-        .iter()
-        .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
-        .expect("two steps or more");
-    let (x, mu, var) = stretch.iter().fold((0.0, 0.0, 0.0), |(x, mu, var), s| {
-        let m = s.mu * ref_ratio.max(1.0);
-        (x + s.x, mu + m, var + m * (1.0 + c * m))
-    });
-    let m_worst = worst.mu * ref_ratio.max(1.0);
+    let worst = steps.worst_from(from).expect("two steps or more");
+    // Σ m (1 + c m) with m = mu * r: r Σmu + c r² Σmu².
+    let r = ref_ratio.max(1.0);
+    let (x, mu, mu2) = steps.sums_from(from);
+    let (x, mu, var) = (x, mu * r, mu * r + c * r * r * mu2);
+    let m_worst = worst.mu * r;
     let (x, mu, var) = (
         x - worst.x,
         mu - m_worst,
@@ -55,30 +143,26 @@ impl Detector {
             if k > 0 && from == starts[k - 1] {
                 continue;
             }
-            let steps = &self.cum[from..];
+            let steps = &self.cum.steps()[from..];
             // A sustained rise spans minutes, never a burst of a few steps
             // (which the step tests judge): at least `CUM_MIN_S`.
             if steps.len() < 2 || t - steps[0].t + m.dt < self.cfg.min_evidence_s.max(CUM_MIN_S) {
                 continue;
             }
-            let worst = steps
-                .iter()
-                .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)))
-                .expect("two steps or more");
+            let worst = self.cum.worst_from(from).expect("two steps or more");
+            let (x_all, mu_all, _) = self.cum.sums_from(from);
             // Where a step expects at most half an error, its worst step
             // holds an error or two: an event, not a burst, and leaving it
             // out would drop much of the little evidence there is (the
             // per-step cap still bounds it). Elsewhere it is left out.
-            let per_step_mu = steps.iter().map(|c| c.mu).sum::<f64>() / steps.len() as f64;
+            let per_step_mu = mu_all / steps.len() as f64;
             let keep_worst = per_step_mu <= DISCRETE_MU;
             let left_out = if keep_worst {
                 (0.0, 0.0)
             } else {
                 (worst.x, worst.mu)
             };
-            let (x, mu) = steps.iter().fold((-left_out.0, -left_out.1), |(x, mu), c| {
-                (x + c.x, mu + c.mu)
-            });
+            let (x, mu) = (x_all - left_out.0, mu_all - left_out.1);
             if mu <= 0.0 {
                 continue;
             }
@@ -136,20 +220,58 @@ mod tests {
     }
 
     #[test]
+    fn the_index_answers_as_a_scan_of_each_suffix_does() {
+        // Excesses with ties and falls, so that the latest of equal worst
+        // steps must be the one picked (as `max_by` picks).
+        let xs = [3.0, 1.0, 3.0, 0.0, 2.0, 2.0, 5.0, 1.0, 5.0, 0.5, 0.0, 2.0];
+        let all: Vec<CumStep> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| CumStep {
+                requests: i as f64,
+                ..step(i as f64, x, 0.5)
+            })
+            .collect();
+        let idx: CumSteps = all.iter().copied().collect();
+        for from in 0..=all.len() {
+            let tail = &all[from..];
+            let scan = tail
+                .iter()
+                .max_by(|p, q| (p.x - p.mu).total_cmp(&(q.x - q.mu)));
+            assert_eq!(
+                idx.worst_from(from).map(|w| w.requests),
+                scan.map(|w| w.requests),
+                "from {from}"
+            );
+            let (x, mu, mu2) = idx.sums_from(from);
+            let sx: f64 = tail.iter().map(|c| c.x).sum();
+            let smu: f64 = tail.iter().map(|c| c.mu).sum();
+            let smu2: f64 = tail.iter().map(|c| c.mu * c.mu).sum();
+            assert!(
+                (x - sx).abs() < 1e-9 && (mu - smu).abs() < 1e-9,
+                "from {from}"
+            );
+            assert!((mu2 - smu2).abs() < 1e-9, "from {from}");
+        }
+    }
+
+    #[test]
     fn one_burst_is_no_sustained_rise_and_a_lasting_one_is() {
-        let mut burst: Vec<CumStep> = (1..=30).map(|i| step(i as f64 * 10.0, 1.0, 1.0)).collect();
-        burst[12].x = 10.0;
+        let burst: CumSteps = (1..=30)
+            .map(|i| step(i as f64 * 10.0, if i == 13 { 10.0 } else { 1.0 }, 1.0))
+            .collect();
         assert!(!rise_is_sustained(&burst, 0.0, 1.2, 0.1));
-        let lasting: Vec<CumStep> = (1..=30).map(|i| step(i as f64 * 10.0, 2.0, 1.0)).collect();
+        let lasting: CumSteps = (1..=30).map(|i| step(i as f64 * 10.0, 2.0, 1.0)).collect();
         assert!(rise_is_sustained(&lasting, 0.0, 1.2, 0.1));
         // Within the noise of a few steps, or under the reference rate:
         // not sustained.
-        assert!(!rise_is_sustained(&lasting[..3], 0.0, 1.2, 0.1));
+        let few: CumSteps = lasting.steps()[..3].iter().copied().collect();
+        assert!(!rise_is_sustained(&few, 0.0, 1.2, 0.1));
         assert!(!rise_is_sustained(&lasting, 0.0, 2.5, 0.1));
         // Only the steps since the fall began count; too few to judge
         // leave the call to the CUSUM.
         assert!(!rise_is_sustained(&burst, 100.0, 1.2, 0.1));
         assert!(rise_is_sustained(&burst, 300.0, 1.2, 0.1));
-        assert!(rise_is_sustained(&[], 0.0, 1.2, 0.1));
+        assert!(rise_is_sustained(&CumSteps::default(), 0.0, 1.2, 0.1));
     }
 }

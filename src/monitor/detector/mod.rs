@@ -358,6 +358,9 @@ pub struct Detector {
     baseline: Vec<Sample>,
     /// Reference request counts of the baseline rows (same index).
     baseline_ref: Vec<Option<f64>>,
+    /// Baseline rows that carry data, counted as they arrive (recounting
+    /// them at every row made a long baseline quadratic).
+    baseline_usable: usize,
     model: Option<Model>,
     verdict: Verdict,
     last_t: Option<f64>,
@@ -367,7 +370,7 @@ pub struct Detector {
     lat: [[Cusum; 3]; 3],
     /// Whole-window error test (after the warm-up): errors, expected
     /// errors, Σ expected², steps, first step's t.
-    cum: Vec<CumStep>,
+    cum: errors::CumSteps,
     /// Fall of traffic against the expected level (baseline or reference).
     thr: Cusum,
     /// Fall far below the healthy-dip floor.
@@ -421,6 +424,7 @@ impl Detector {
             cfg,
             baseline: Vec::new(),
             baseline_ref: Vec::new(),
+            baseline_usable: 0,
             model: None,
             verdict: Verdict {
                 kind: VerdictKind::Collecting,
@@ -433,7 +437,7 @@ impl Detector {
             gap_since: 0.0,
             err: [Cusum::default(); 3],
             lat: [[Cusum::default(); 3]; 3],
-            cum: Vec::new(),
+            cum: errors::CumSteps::default(),
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
             thr_low_since: None,
@@ -494,10 +498,13 @@ impl Detector {
         if s.t <= 0.0 {
             if self.model.is_none() {
                 self.last_t = Some(s.t);
+                self.baseline_usable += usize::from(is_data(&s));
                 self.baseline.push(s);
                 self.baseline_ref.push(ref_n);
-                let usable = self.baseline.iter().filter(|b| is_data(b)).count();
-                self.verdict.reason = format!("collecting the baseline: {usable} steps so far");
+                self.verdict.reason = format!(
+                    "collecting the baseline: {} steps so far",
+                    self.baseline_usable
+                );
             }
             return &self.verdict;
         }
