@@ -273,6 +273,12 @@ impl Probe {
             limits::READ_TIMEOUT,
         )?;
         at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
+        at_least("[release] timeout", &self.release.timeout, zero)?;
+        at_most(
+            "[release] timeout",
+            &self.release.timeout,
+            limits::READ_TIMEOUT,
+        )?;
         if let Some(r) = &m.max_error_rate
             && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
         {
