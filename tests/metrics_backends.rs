@@ -164,6 +164,15 @@ async fn fake_prometheus(Query(q): Query<HashMap<String, String>>) -> Response {
         } else {
             vector("0")
         }
+    } else if query.contains(r#"env="garbage""#) {
+        // A NaN counter behind the requests query; NaN quantiles are fine.
+        if latency {
+            vector("NaN")
+        } else if errors {
+            vector("+Inf")
+        } else {
+            vector("NaN")
+        }
     } else if query.contains(r#"env="broken""#) {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -238,6 +247,16 @@ async fn prometheus_answers_map_to_points() {
     );
     // No data at all.
     assert_eq!(got["gone"], None);
+
+    // NaN requests are the source's garbage, not "no traffic".
+    let e = src.poll(&["garbage".to_string()]).await.unwrap_err();
+    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            r#"metrics source http://{addr}/api/v1/query gives unusable numbers: the requests query sum(increase(http_requests_total{{env="garbage"}}[10s])) is NaN, which no count can be"#
+        )
+    );
 
     let e = src.poll(&["broken".to_string()]).await.unwrap_err();
     assert_eq!(
