@@ -51,6 +51,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
             as_of: Some(now),
         },
         metrics_error: None,
+        metrics_note: None,
         approval: None,
         last_deploy: None,
         deploy_url: None,

@@ -109,7 +109,11 @@ pub fn install_panic_hook() {
         let place = log
             .map(|p| format!("; the report is in {}", p.display()))
             .unwrap_or_default();
-        eprintln!("shipdeck: stopped on an internal error (a bug){place}");
+        // Not `eprintln!`: on a closed terminal it would panic in the hook.
+        let _ = writeln!(
+            std::io::stderr(),
+            "shipdeck: stopped on an internal error (a bug){place}"
+        );
         std::process::exit(101);
     }));
 }

@@ -38,6 +38,15 @@ fn the_release_process_end_to_end() {
         // not claimed before the metrics say so.
         assert_eq!(e["reachable"], true);
         assert_eq!(e["health"], "unknown", "{e}");
+        // Said as a note, not as a failed source (the console drew a red
+        // "✗ metrics" on every column for its first second).
+        assert_eq!(e["metrics_error"], Value::Null, "{e}");
+        assert!(
+            e["metrics_note"]
+                .as_str()
+                .is_some_and(|n| n.contains("two scrapes")),
+            "{e}"
+        );
         assert_eq!(e["watcher"], Value::Null);
         assert_eq!(e["unwatched"], false);
         assert_eq!(e["drift"], Value::Null);

@@ -642,17 +642,149 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// The console's pid: the one child of the pane's shell.
+/// The console's pid: under the pane's shell, down through the one child
+/// of each shell (a script may run the console in a shell of its own).
 fn console_pid(tmux: &Tmux) -> u32 {
-    let shell: u32 = tmux.format("#{pane_pid}").parse().expect("pane pid");
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-        .expect("the shell's children");
-    let pids: Vec<u32> = children
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 1, "one console under the shell: {pids:?}");
-    pids[0]
+    let mut pid: u32 = tmux.format("#{pane_pid}").parse().expect("pane pid");
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("the shell's children");
+        let pids: Vec<u32> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        assert_eq!(pids.len(), 1, "one child under the shell {pid}: {pids:?}");
+        pid = pids[0];
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if name.trim() != "sh" {
+            return pid;
+        }
+    }
+}
+
+/// A console (in `tmux`'s session) whose promote of `prod` is running: its
+/// deploy command waits on a child of its own (`sleep 300`) until killed.
+/// The session runs `script(console)`, `console` being the shell command
+/// that opens the console. Returns the deploy's child's pid.
+fn console_with_a_running_promote(
+    home: &common::Home,
+    tmux: &Tmux,
+    script: impl FnOnce(&str) -> String,
+) -> u32 {
+    let p = home.path();
+    std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    // The deploy starts a grandchild (its pid noted) and waits on it.
+    std::fs::write(
+        p.join("deploy-prod"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+if [ -f deploy-block ]; then
+  sleep 300 &
+  echo $! > grandchild.pid
+  touch deploying
+  wait
+fi
+echo "$1" > prod.txt
+"#,
+    )
+    .unwrap();
+    std::fs::write(p.join("deploy-block"), "").unwrap();
+    let _ = Command::new("chmod")
+        .arg("+x")
+        .arg(p.join("deploy-prod"))
+        .status();
+    let config = home.config(&format!(
+        r#"project = "signals"
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "300s", poll = "200ms" }}
+"#,
+        dir = p.display()
+    ));
+    let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let console = format!("{} --config {}", shell_quote(bin), shell_quote(&config));
+    tmux.start(&script(&console), |c| {
+        c.current_dir(p)
+            .env_remove("SHIPDECK_CONFIG")
+            .env("HOME", p)
+            .env("XDG_CONFIG_HOME", p.join("config"))
+            .env("XDG_DATA_HOME", p.join("data"))
+            .env("XDG_STATE_HOME", p.join("state"))
+            .env("USER", "tester");
+    });
+    wait_for(
+        tmux,
+        "prod's pending promotion",
+        Duration::from_secs(60),
+        |s| s.contains("v1.0.0 → v2.0.0"),
+    );
+    let opened = Instant::now();
+    while !dialog_open(&tmux.screen()) {
+        assert!(
+            opened.elapsed() < Duration::from_secs(60),
+            "no promote dialog:\n{}",
+            tmux.screen()
+        );
+        tmux.keys(&["p"]);
+        sleep(Duration::from_secs(1));
+    }
+    tmux.keys(&["Enter"]);
+    let started = Instant::now();
+    while !p.join("deploying").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the deploy did not start:\n{}",
+            tmux.screen()
+        );
+        sleep(POLL);
+    }
+    let grandchild: u32 = std::fs::read_to_string(p.join("grandchild.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(grandchild));
+    grandchild
+}
+
+/// After the console stopped a running promote: no process of the deploy
+/// is left, the promote is recorded "unknown … interrupted", the history
+/// verifies, and the lock went with it (the next promote goes ahead).
+fn the_promote_was_stopped_and_recorded(home: &common::Home, grandchild: u32, what: &str) {
+    let p = home.path();
+    let gone = Instant::now();
+    while alive(grandchild) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "{what}: the deploy's child {grandchild} is left running"
+        );
+        sleep(POLL);
+    }
+    let h = home.run(&["history", "--json"]).json();
+    let promote = h["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(promote["outcome"], "unknown", "{what}: {promote}");
+    assert!(
+        promote["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interrupted"),
+        "{what}: {promote}"
+    );
+    home.run(&["history", "--verify"]).expect_code(0);
+    std::fs::remove_file(p.join("deploy-block")).unwrap();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    home.run(&["promote", "prod", "--yes"]).expect_code(0);
 }
 
 /// SIGTERM or SIGHUP to the open console while a promote it started runs
@@ -665,90 +797,9 @@ fn a_signal_to_the_console_stops_its_promote_records_it_and_restores_the_termina
     for (sig, code) in [("-TERM", 143), ("-HUP", 129)] {
         let home = common::Home::new();
         let tmux = Tmux::new(home.path());
-        let p = home.path();
-        std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
-        std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
-        // The deploy starts a grandchild (its pid noted) and waits on it.
-        std::fs::write(
-            p.join("deploy-prod"),
-            r#"#!/bin/sh
-cd "$(dirname "$0")"
-if [ -f deploy-block ]; then
-  sleep 300 &
-  echo $! > grandchild.pid
-  touch deploying
-  wait
-fi
-echo "$1" > prod.txt
-"#,
-        )
-        .unwrap();
-        std::fs::write(p.join("deploy-block"), "").unwrap();
-        let _ = Command::new("chmod")
-            .arg("+x")
-            .arg(p.join("deploy-prod"))
-            .status();
-        let config = home.config(&format!(
-            r#"project = "signals"
-[[environments]]
-name = "dev"
-version = {{ command = ["cat", "{dir}/dev.txt"] }}
-deploy = {{ command = ["true"] }}
-
-[[environments]]
-name = "prod"
-version = {{ command = ["cat", "{dir}/prod.txt"] }}
-deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "300s", poll = "200ms" }}
-"#,
-            dir = p.display()
-        ));
-        let bin = Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-        let script = format!(
-            "{} --config {}; echo {EXIT_MARK} $?; sleep 600",
-            shell_quote(bin),
-            shell_quote(&config)
-        );
-        tmux.start(&script, |c| {
-            c.current_dir(p)
-                .env_remove("SHIPDECK_CONFIG")
-                .env("HOME", p)
-                .env("XDG_CONFIG_HOME", p.join("config"))
-                .env("XDG_DATA_HOME", p.join("data"))
-                .env("XDG_STATE_HOME", p.join("state"))
-                .env("USER", "tester");
+        let grandchild = console_with_a_running_promote(&home, &tmux, |console| {
+            format!("{console}; echo {EXIT_MARK} $?; sleep 600")
         });
-        wait_for(
-            &tmux,
-            "prod's pending promotion",
-            Duration::from_secs(60),
-            |s| s.contains("v1.0.0 → v2.0.0"),
-        );
-        let opened = Instant::now();
-        while !dialog_open(&tmux.screen()) {
-            assert!(
-                opened.elapsed() < Duration::from_secs(60),
-                "no promote dialog:\n{}",
-                tmux.screen()
-            );
-            tmux.keys(&["p"]);
-            sleep(Duration::from_secs(1));
-        }
-        tmux.keys(&["Enter"]);
-        let started = Instant::now();
-        while !p.join("deploying").exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{sig}: the deploy did not start:\n{}",
-                tmux.screen()
-            );
-            sleep(POLL);
-        }
-        let grandchild: u32 = std::fs::read_to_string(p.join("grandchild.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(alive(grandchild));
         let console = console_pid(&tmux);
         let killed = Command::new("kill")
             .args([sig, &console.to_string()])
@@ -768,35 +819,57 @@ deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "300s", po
         assert!(screen.contains("interrupted by SIG"), "{sig}: {screen}");
         assert_eq!(tmux.format("#{alternate_on}"), "0", "{sig}: {screen}");
         assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "{sig}: {screen}");
-        let gone = Instant::now();
-        while alive(grandchild) {
-            assert!(
-                gone.elapsed() < Duration::from_secs(10),
-                "{sig}: the deploy's child {grandchild} is left running"
-            );
-            sleep(POLL);
-        }
-        let h = home.run(&["history", "--json"]).json();
-        let promote = h["entries"]
-            .as_array()
-            .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(promote["outcome"], "unknown", "{sig}: {promote}");
-        assert!(
-            promote["detail"]
-                .as_str()
-                .unwrap_or("")
-                .contains("interrupted"),
-            "{sig}: {promote}"
-        );
-        home.run(&["history", "--verify"]).expect_code(0);
-        // The lock went with it: the next promote goes ahead.
-        std::fs::remove_file(p.join("deploy-block")).unwrap();
-        std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
-        home.run(&["promote", "prod", "--yes"]).expect_code(0);
+        the_promote_was_stopped_and_recorded(&home, grandchild, sig);
         println!(
             "{sig}: console exit {code}, promote recorded unknown (interrupted), no child left"
         );
     }
+}
+
+/// The terminal closed for real while a promote runs (`tmux kill-pane`: the
+/// pty goes away, SIGHUP arrives and every write to the terminal fails with
+/// EIO): no panic (no "internal error" in the log), the exit status is 129,
+/// the promote is stopped and recorded as interrupted, its lock released.
+#[test]
+fn closing_the_terminal_stops_the_promote_without_a_panic_and_exits_129() {
+    let home = common::Home::new();
+    let tmux = Tmux::new(home.path());
+    let p = home.path();
+    let status = p.join("console-exit");
+    // As in a login: the session's leader (the outer shell) dies of the
+    // hangup and the console gets its SIGHUP. The inner shell, only there to
+    // note the exit status, traps the signal and runs the trap once the
+    // console has exited (a caught signal is reset to its default by exec:
+    // the console's SIGHUP is as usual). `; true` keeps the outer shell from
+    // exec'ing the inner one.
+    let grandchild = console_with_a_running_promote(&home, &tmux, |console| {
+        let inner = format!(
+            "trap true HUP; {console}; echo $? > {}",
+            shell_quote(&status)
+        );
+        format!("sh -c {}; true", shell_quote(Path::new(&inner)))
+    });
+    let console = console_pid(&tmux);
+    let closed = tmux
+        .0
+        .command()
+        .args(["kill-pane", "-t", SESSION])
+        .status()
+        .unwrap();
+    assert!(closed.success());
+    let waited = Instant::now();
+    while !status.exists() || alive(console) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the console ({console}) did not exit after its terminal closed"
+        );
+        sleep(POLL);
+    }
+    sleep(Duration::from_millis(200));
+    let code = std::fs::read_to_string(&status).unwrap();
+    let log = std::fs::read_to_string(p.join("state/shipdeck/shipdeck.log")).unwrap_or_default();
+    assert!(!log.contains("panic"), "a panic on hangup:\n{log}");
+    assert_eq!(code.trim(), "129", "exit status after the hangup");
+    the_promote_was_stopped_and_recorded(&home, grandchild, "hangup");
+    println!("hangup: console exit 129, no panic, promote recorded unknown (interrupted)");
 }

@@ -106,17 +106,21 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {
+            // The last words may go to a terminal that is gone (a hangup):
+            // a failed write must not turn the exit into a panic.
             if json {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout(),
                     "{}",
                     serde_json::json!({"error": f.message, "exit_code": f.code})
                 );
             }
-            eprintln!("shipdeck: {}", f.message);
+            let mut err = std::io::stderr();
+            let _ = writeln!(err, "shipdeck: {}", f.message);
             if f.code == 1
                 && let Some(p) = log
             {
-                eprintln!("(log: {})", p.display());
+                let _ = writeln!(err, "(log: {})", p.display());
             }
             f.code
         }
@@ -186,9 +190,7 @@ async fn confirm(question: &str) -> bool {
     matches!(answer, Ok(Ok(line)) if matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-/// How long a command waits, before it exits, for the store to take the
-/// records its action queued (an outcome, a lock release).
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::engine::SETTLE;
 
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
 /// SIGHUP; see [`interrupt`]). On a signal the action is dropped, which

@@ -210,7 +210,8 @@ pub fn status_table(s: &Status) -> String {
             let _ = writeln!(out, "! {}: {}", e.name, d.detail);
         }
         // Unknown for want of metrics is said once, by the metrics line.
-        let said = e.metrics_error.is_some() && e.health == crate::domain::Health::Unknown;
+        let said = (e.metrics_error.is_some() || e.metrics_note.is_some())
+            && e.health == crate::domain::Health::Unknown;
         if matches!(
             e.health,
             crate::domain::Health::Degraded | crate::domain::Health::Unknown
@@ -236,6 +237,8 @@ pub fn status_table(s: &Status) -> String {
         }
         if let Some(err) = &e.metrics_error {
             let _ = writeln!(out, "! {} metrics: {err}", e.name);
+        } else if let Some(note) = &e.metrics_note {
+            let _ = writeln!(out, "  {} metrics: {note}", e.name);
         }
         if let Some(f) = &e.freeze {
             let _ = writeln!(out, "! {} is {}", e.name, f.describe());

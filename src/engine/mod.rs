@@ -25,6 +25,7 @@ pub use canary::CanaryState;
 pub use error::EngineError;
 pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
+pub use status::lock_action;
 pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 
@@ -46,6 +47,11 @@ pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
 
 /// How often an open console says it is still there (presence).
 pub const PRESENCE_BEAT: Duration = Duration::from_secs(5);
+
+/// How long a command or a closing console waits, before it exits, for the
+/// store to take the records its actions queued (an outcome, a lock release):
+/// the bound given to [`Engine::settle`].
+pub const SETTLE: Duration = Duration::from_secs(5);
 /// A console not heard of for this long is gone (three missed beats).
 pub const PRESENCE_STALE: Duration = Duration::from_secs(15);
 

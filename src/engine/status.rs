@@ -509,22 +509,23 @@ impl Engine {
                     .filter(|a| &a.version == v)
                     .max_by_key(|a| a.at)
             });
-            let (metrics, metrics_error) = match &reading {
-                Err(e) => (MetricsSnapshot::default(), Some(e.clone())),
+            let (metrics, metrics_error, metrics_note) = match &reading {
+                Err(e) => (MetricsSnapshot::default(), Some(e.clone()), None),
                 Ok(r) => {
                     let m = r
                         .points
                         .get(e.label())
                         .map(|p| p.to_snapshot())
                         .unwrap_or_default();
-                    let err = match (&r.error, m.as_of) {
-                        (Some((at, why)), _) => {
-                            Some(format!("{why} (since {})", at.format("%H:%M:%S UTC")))
-                        }
-                        (None, None) => Some("no data yet: rates need two scrapes".into()),
-                        (None, Some(_)) => None,
+                    let (err, note) = match (&r.error, m.as_of) {
+                        (Some((at, why)), _) => (
+                            Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
+                            None,
+                        ),
+                        (None, None) => (None, Some("no data yet: rates need two scrapes".into())),
+                        (None, Some(_)) => (None, None),
                     };
-                    (m, err)
+                    (m, err, note)
                 }
             };
             let assessed = assess(&HealthInput {
@@ -584,6 +585,7 @@ impl Engine {
                 rollback,
                 metrics,
                 metrics_error,
+                metrics_note,
                 approval,
                 deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,
@@ -792,8 +794,9 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 /// holder's started record that has no outcome yet, written right after the
 /// lock was taken (the newest, when there are several). `None` — read as a
 /// deploy — in the moment between the two, or for a lock whose record is
-/// not among `unfinished`.
-fn lock_action(
+/// not among `unfinished`. Public for the store suite, which checks every
+/// store's status reads against this very function.
+pub fn lock_action(
     env: &str,
     lock: &LockInfo,
     unfinished: &[crate::store::Unfinished],

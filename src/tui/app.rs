@@ -168,22 +168,33 @@ where
     };
     runner.abort_all();
     presence.abort();
-    drop(terminal);
-    drop(guard);
+    // What the console started is stopped and recorded before the terminal
+    // is touched: on a hangup every write to it fails, and nothing after
+    // this point may depend on one succeeding.
     // The aborted tasks are dropped on the runtime's threads: wait for that
-    // (bounded), so their outcomes are queued before the exit settles the store.
+    // (bounded), so their outcomes are queued before the store settles.
     for h in runner.tasks.drain(..) {
         let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
     }
     // Leave at once rather than expire (bounded: a locked store must not
     // hold the exit up).
     let _ = tokio::time::timeout(Duration::from_secs(1), runner.engine.leave()).await;
+    runner.engine.settle(crate::engine::SETTLE).await;
+    // Ratatui's `Drop` reports a failed cursor show with `eprintln!`, which
+    // panics on a closed terminal: show it here, ignoring a failure, and
+    // never drop the terminal (it owns nothing but a handle on stdout); the
+    // guard restores the rest, ignoring failures too.
+    let _ = terminal.show_cursor();
+    std::mem::forget(terminal);
+    drop(guard);
     ended
 }
 
 /// How long a console whose terminal failed waits for the signal that may
-/// explain it (a closed terminal's SIGHUP).
-const HANGUP_GRACE: Duration = Duration::from_millis(300);
+/// explain it (a closed terminal's SIGHUP: it comes once the session's
+/// leader, the login shell, has died of the hangup — later on a busy
+/// machine). Only a terminal failing without a signal waits it out.
+const HANGUP_GRACE: Duration = Duration::from_secs(1);
 
 /// Say this console is open every [`crate::engine::PRESENCE_BEAT`], until aborted.
 async fn heartbeat(engine: Engine) {

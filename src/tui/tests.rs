@@ -444,6 +444,52 @@ fn monitored_regression(s: &mut State) {
     );
 }
 
+/// In a window, a figure's age is its own point's: steps without requests
+/// (no error rate, no latency) add no point, so "now 0.3%" after four empty
+/// minutes is four minutes old, however fresh the newest (empty) step is.
+#[test]
+fn a_window_figure_after_empty_steps_says_how_old_it_is() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let deploy_at = s.now - Duration::seconds(60);
+    let fresh = screen(&s, 160, 45);
+    assert!(fresh.contains(" · 0s ago"), "{fresh}");
+    for t in (70..=300).step_by(10) {
+        update(&mut s, Msg::Tick(deploy_at + Duration::seconds(t)));
+        let empty = Sample {
+            t: t as f64,
+            requests: 0.0,
+            errors: 0.0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        };
+        update(
+            &mut s,
+            Msg::Engine(Event::MonitorSample {
+                env: "production".into(),
+                sample: empty,
+                verdict: Verdict {
+                    kind: VerdictKind::Collecting,
+                    metric: None,
+                    detected_at: None,
+                    reason: "no requests".into(),
+                },
+                baseline: summary(),
+            }),
+        );
+    }
+    let text = screen(&s, 160, 45);
+    let legends: Vec<&str> = text.lines().filter(|l| l.contains("  now ")).collect();
+    assert_eq!(legends.len(), 2, "{text}");
+    for l in legends {
+        assert!(
+            l.contains(" · 4m ago"),
+            "the last figure is 240s old: {l}\n{text}"
+        );
+    }
+}
+
 #[test]
 fn charts_mark_the_verdict_and_the_rollback_distinctly_without_colour() {
     let mut s = running_console(settings(), Theme::mono());

@@ -496,6 +496,45 @@ fn a_step_without_requests_holds_the_last_figure_with_its_age_instead_of_blinkin
     assert!(!row.contains('–'), "{row}");
 }
 
+/// A held figure belongs to the release that made it: after a deploy, a
+/// step without requests says `no requests` rather than hold the previous
+/// version's error rate; the other columns keep theirs.
+#[test]
+fn a_figure_from_before_the_deploy_is_not_held_for_the_new_version() {
+    let mut s = console();
+    let deployed = t0() + Duration::seconds(20);
+    let at = t0() + Duration::seconds(25);
+    update(&mut s, Msg::Tick(at));
+    let mut st = status(at, 0);
+    for e in &mut st.environments {
+        e.metrics = crate::backends::metrics::MetricsSnapshot {
+            requests_per_s: Some(0.0),
+            as_of: Some(at),
+            ..Default::default()
+        };
+        if e.name == "production" {
+            e.version = Some(v("v1.8.0"));
+            e.last_deploy = Some(crate::domain::DeployRecord {
+                env: e.name.clone(),
+                version: v("v1.8.0"),
+                from_version: Some(v("v1.7.3")),
+                at: deployed,
+                actor: "alice".into(),
+                kind: crate::domain::DeployKind::Promote,
+                url: None,
+            });
+        }
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let row = metrics_row(&screen(&s, 160, 45));
+    assert_eq!(row.matches("no requests").count(), 1, "{row}");
+    assert_eq!(row.matches("err ").count(), 3, "{row}");
+    assert!(
+        row.rfind("no requests") > row.rfind("err "),
+        "production (the last column) says no requests: {row}"
+    );
+}
+
 /// The lines of the monitoring panel (right of the pending panel).
 fn panel_lines(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
@@ -556,4 +595,20 @@ fn charts_at_80x24_keep_a_time_axis_and_the_quantile_names() {
             assert!(axis.contains("↑deploy"), "{w}x{h}: {axis:?}\n{text}");
         }
     }
+}
+
+/// At 80×24 after a promote the pending panel shrinks (nothing to promote):
+/// its title still names the environment in full, and the reason reads in
+/// whole words.
+#[test]
+fn at_80x24_after_a_promote_the_narrow_pending_panel_names_its_environment() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("┌ Pending → production "), "{text}");
+    assert!(text.contains("│ production already"), "{text}");
+    assert!(text.contains("│ runs v1.8.0"), "{text}");
+    // Wide, the full title.
+    let wide = screen(&s, 160, 45);
+    assert!(wide.contains("Pending release → production"), "{wide}");
 }

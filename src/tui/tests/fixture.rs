@@ -40,6 +40,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         rollback: None,
         metrics: MetricsSnapshot::default(),
         metrics_error: None,
+        metrics_note: None,
         approval: None,
         last_deploy: None,
         deploy_url: None,

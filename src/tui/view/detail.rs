@@ -257,6 +257,8 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             out.extend(rows(width, "metrics", metrics, t.text, t.dim));
             if let Some(e) = &env.metrics_error {
                 out.extend(rows(width, "", format!("✗ {e}"), t.error, t.dim));
+            } else if let Some(note) = &env.metrics_note {
+                out.extend(rows(width, "", note.clone(), t.dim, t.dim));
             }
             match (&env.promotion, &env.promotion_error) {
                 (Some(p), _) => {

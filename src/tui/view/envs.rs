@@ -267,13 +267,33 @@ fn column(
             Part::new("✗ metrics", t.error),
             Part::new(format!(": {e}"), t.error).prio(1).cut(),
         ],
-        (None, None) => vec![Part::new("– no data", t.dim)],
+        (None, None) => match &env.metrics_note {
+            Some(note) => vec![
+                Part::new("– no data yet", t.dim),
+                Part::new(
+                    format!(": {}", note.trim_start_matches("no data yet: ")),
+                    t.dim,
+                )
+                .prio(1)
+                .cut(),
+            ],
+            None => vec![Part::new("– no data", t.dim)],
+        },
         (None, Some(at)) => {
+            // A figure from before the newest deploy known here describes
+            // another release: never held over it.
+            let deployed = env.last_deploy.as_ref().map(|d| d.at).max(
+                state
+                    .env_ui(&env.name)
+                    .and_then(|u| u.window.as_ref())
+                    .map(|w| w.deploy_at),
+            );
             let held = state.env_ui(&env.name).and_then(|u| {
                 u.live
                     .iter()
                     .rev()
                     .find(|p| p.error_rate.is_some())
+                    .filter(|p| deployed.is_none_or(|d| p.at >= d))
                     .map(|p| (p.at, p.error_rate, p.p95_ms))
             });
             metric_parts(t, &env.metrics, *at, held, now)

@@ -275,7 +275,6 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     };
     let buckets = (err_a.width as usize).saturating_sub(10) * 2;
     let summary = window.map(|w| w.summary.clone()).unwrap_or_default();
-    let latest_age = latest_age_s(state, ui);
     let mut marks = Vec::new();
     if deploy {
         marks.push(Mark {
@@ -308,11 +307,18 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
 
     // Error rate.
     let errors = downsample(&series.errors, x_min, x_max, buckets);
-    // Live, each figure's own age: a step without requests adds no point,
-    // and the figure shown is the last known one.
-    let age_of = |line: &[(f64, f64)]| match window {
-        Some(_) => latest_age,
-        None => line.last().map(|p| (-p.0).round().max(0.0) as i64),
+    // Each figure's own age: a step without requests adds no point, and
+    // the figure shown is the last known one (in a window too: its x is
+    // seconds from the deploy).
+    let age_of = |line: &[(f64, f64)]| {
+        let (x, _) = *line.last()?;
+        Some(match window {
+            Some(w) => (state.now
+                - crate::domain::clock::after(w.deploy_at, crate::domain::clock::secs_f64(x)))
+            .num_seconds()
+            .max(0),
+            None => (-x).round().max(0.0) as i64,
+        })
     };
     let now_err = series.errors.last().map(|p| format::percent(p.1));
     let err_chart = ChartSpec {
@@ -392,18 +398,6 @@ pub(super) struct Mark {
     pub name: &'static str,
     pub style: Style,
     pub marker: Marker,
-}
-
-/// Age of the newest data point shown.
-fn latest_age_s(state: &State, ui: &EnvUi) -> Option<i64> {
-    let at = match &ui.window {
-        Some(w) => {
-            let t = w.samples.back().or(w.baseline.back())?.t;
-            crate::domain::clock::after(w.deploy_at, crate::domain::clock::secs_f64(t))
-        }
-        None => ui.live.back()?.at,
-    };
-    Some((state.now - at).num_seconds())
 }
 
 /// The styles of the lines [`verdict_parts`] returns, for the wrapped form.

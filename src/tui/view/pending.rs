@@ -30,8 +30,16 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         return;
     };
 
+    // Narrow (a panel shrunk to nothing to promote, at 80 columns), the
+    // environment's name matters more than the word "release".
+    let long = format!(" Pending release → {} ", env.name);
+    let head = if long.chars().count() + 2 <= area.width as usize {
+        " Pending release → "
+    } else {
+        " Pending → "
+    };
     let title = Line::from(vec![
-        Span::styled(" Pending release → ", t.title),
+        Span::styled(head, t.title),
         Span::styled(
             format!("{} ", env.name),
             if env.production {
