@@ -308,7 +308,7 @@ fn the_examples_ready_check_is_valid_as_written() {
     // And a misshapen one is refused at its line.
     let bad = ready.replace(
         "\"./scripts/rollout-state\", ",
-        "\"./scripts/rollout-state\", \"{sha}\", ",
+        "\"./scripts/rollout-state\", \"{verison}\", ",
     );
     let line = text.lines().position(|l| l == local).unwrap() + 1;
     let path = home.config(&text.replacen(local, &bad, 1));
@@ -317,9 +317,19 @@ fn the_examples_ready_check_is_valid_as_written() {
     assert!(
         out.stderr.contains(&format!("shipdeck.toml:{line}:"))
             && out.stderr.contains("deploy.ready")
-            && out.stderr.contains("{sha}"),
+            && out.stderr.contains("unknown placeholder {verison}"),
         "{out:#?}"
     );
+    // kubectl's own braces are kubectl's: a check reading the rollout
+    // through jsonpath is taken as written.
+    let kubectl = ready.replace(
+        "\"./scripts/rollout-state\", \"{env}\", \"{version}\"",
+        "\"kubectl\", \"get\", \"deploy/shop\", \"-n\", \"{env}\", \"-o\", \"jsonpath={.status.updatedReplicas}\"",
+    );
+    assert_ne!(kubectl, ready);
+    let path = home.config(&text.replacen(local, &kubectl, 1));
+    home.run(&["config", "check", path.to_str().unwrap()])
+        .expect_code(0);
 }
 
 /// Blue-green through the engine: the slot deploy writes the slot's
@@ -518,5 +528,184 @@ weight = {{ command = ["sh", "-c", "echo weight $0 >> {d}/calls", "{{weight}}"] 
             .trim(),
         "v1.7.3",
         "the stable track is untouched"
+    );
+}
+
+/// One clock for the deploy, its ready check and the version wait: a
+/// rollout that takes most of the deploy's `timeout` leaves the version
+/// wait only what is left of it — not a whole timeout more, during which
+/// the deploy's lock could lapse. The version source counts its reads
+/// once the deploy ran.
+#[tokio::test]
+async fn the_version_wait_gets_only_what_the_ready_check_left_of_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    for (f, text) in [("staging", "v1.8.0"), ("prod", "v1.7.3")] {
+        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
+    }
+    // The rollout takes 4 s of the 6 s; the version never comes.
+    let src = format!(
+        r#"project = "one-clock"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+version = {{ command = ["sh", "-c", "test -f {d}/deployed && echo read >> {d}/reads; cat {d}/prod"] }}
+deploy = {{ command = ["sh", "-c", "touch {d}/deployed"], timeout = "6s", poll = "1s", ready = {{ command = ["sh", "-c", "sleep 4; echo 3 of 3 updated"] }} }}
+"#
+    );
+    let cfg = shipdeck::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
+    let e = shipdeck::engine::Engine::open(cfg).unwrap();
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, shipdeck::domain::Outcome::Failed, "{h:?}");
+    assert!(
+        h[0].detail
+            .contains(" — production still reports v1.7.3 after 6s; ")
+            && h[0]
+                .detail
+                .contains("rolled out: the ready check said done"),
+        "{}",
+        h[0].detail
+    );
+    // At most 2 s were left, polled every second: 3 reads at most (a
+    // whole timeout more would have been 7). A loaded machine reads less.
+    let reads = std::fs::read_to_string(dir.path().join("reads")).unwrap();
+    let reads = reads.lines().count();
+    assert!((1..=3).contains(&reads), "{reads} reads");
+}
+
+/// The canary's success path with ready checks on both tracks, through the
+/// real binary and the demo fleet: the canary takes traffic only once its
+/// check said done, the stable track is deployed only after the last step
+/// passed, and its check is followed before the canary steps aside. The
+/// check (`ready TRACK VERSION`) says "still going" once, then "done"; it
+/// logs each run with the time.
+#[test]
+fn a_canary_with_ready_checks_takes_traffic_only_once_rolled_out_and_passes() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    let p = home.path();
+    std::fs::write(
+        p.join("ready"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+n=$(cat runs-$1 2>/dev/null || echo 0); n=$((n+1))
+echo $n > runs-$1.$$; mv runs-$1.$$ runs-$1
+echo "$1 $2 $n $(date +%s.%N)" >> ready-log
+if [ "$n" -le 1 ]; then echo "$1 rolling"; exit 3; fi
+echo "$1 rolled out"; exit 0
+"#,
+    )
+    .unwrap();
+    let ok = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(p.join("ready"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let a = &fleet.addr;
+    let ready = |track: &str| {
+        format!(
+            "ready = {{ command = [\"{}/ready\", \"{track}\", \"{{version}}\"] }} }}",
+            p.display()
+        )
+    };
+    let mut cfg = format!(
+        "project = \"demo-shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n\n[monitor]\nauto_rollback = true\n"
+    );
+    for env in ["development", "staging", "production"] {
+        let extra = if env == "production" {
+            format!(", {}", ready("stable"))
+        } else {
+            " }".into()
+        };
+        cfg.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\"{extra}\n"
+        ));
+    }
+    let table = shipdeck::demo::canary_table(&format!("http://{a}"), "3s");
+    let canary_deploy = "poll = \"250ms\" }";
+    assert_eq!(table.matches(canary_deploy).count(), 1, "{table}");
+    cfg.push_str(&table.replace(
+        canary_deploy,
+        &format!("poll = \"250ms\", {}", ready("canary")),
+    ));
+    home.config(&cfg);
+    home.run(&["config", "check"]).expect_code(0);
+
+    let out = home.run(&["promote", "production", "--version", "v1.8.1", "--yes"]);
+    out.expect_code(0);
+    assert_eq!(
+        read(&home, "ready-log")
+            .lines()
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        [
+            "canary v1.8.1 1",
+            "canary v1.8.1 2",
+            "stable v1.8.1 1",
+            "stable v1.8.1 2"
+        ]
+    );
+    let h = home.run(&["history", "production", "--json"]).json();
+    let entries = h["entries"].as_array().unwrap();
+    let find = |action: &str, starts: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && detail(e).starts_with(starts))
+            .unwrap_or_else(|| panic!("no {action} {starts:?}: {h:#}"))
+    };
+    let id = |e: &Value| e["id"].as_i64().unwrap();
+    let at = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_micros() as f64
+            / 1e6
+    };
+    // The canary was rolled out before its first weight was set.
+    let deployed = find("canary", "canary deployed: the canary reports v1.8.1; ");
+    assert!(
+        detail(deployed).contains("rolled out: the ready check said done after")
+            && detail(deployed).ends_with("(2 runs): canary rolled out"),
+        "{deployed}"
+    );
+    assert!(id(deployed) < id(find("canary", "weight 10%: step 1/3")));
+    // The stable track's check first ran after the last step passed.
+    let passed = find("canary", "step 3/3 at 100% passed");
+    let stable_first: f64 = read(&home, "ready-log")
+        .lines()
+        .find(|l| l.starts_with("stable "))
+        .and_then(|l| l.split(' ').nth(3))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stable_first >= at(passed) - 0.01, "{stable_first} {passed}");
+    let promote = find("promote", "");
+    assert_eq!(promote["outcome"], "succeeded", "{promote}");
+    let d = detail(promote);
+    assert!(
+        d.contains("canary of v1.8.1 passed 10%→50%→100%")
+            && d.contains("production's stable track reports it; canary weight back to 0; ")
+            && d.contains("rolled out: the ready check said done after")
+            && d.ends_with("(2 runs): stable rolled out"),
+        "{promote}"
+    );
+    // The weight went back to 0 after the stable track's rollout.
+    assert!(
+        id(find(
+            "canary",
+            "weight 0%: the stable track runs the version"
+        )) > id(passed)
     );
 }

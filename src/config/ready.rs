@@ -33,19 +33,19 @@ pub(super) enum Place {
     NotADeploy,
 }
 
-/// The `{name}`s `s` uses, or the text after an unclosed `{`.
-fn placeholders(s: &str) -> Result<Vec<&str>, String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(format!("{s:?} has a '{{' without '}}'"));
-        };
-        out.push(&after[..close]);
-        rest = &after[close + 1..];
-    }
-    Ok(out)
+/// Placeholders filled in somewhere, but not in every ready check.
+const ELSEWHERE: [&str; 2] = ["slot", "weight"];
+
+/// A placeholder of another place (`{slot}` outside `blue_green.deploy`)
+/// used in `arg` as such (not after a `$`): it would reach the check as
+/// typed.
+fn foreign(arg: &str, allowed: &[&str]) -> Option<&'static str> {
+    ELSEWHERE.into_iter().find(|name| {
+        !allowed.contains(name)
+            && arg
+                .match_indices(&format!("{{{name}}}"))
+                .any(|(at, _)| !arg[..at].ends_with('$'))
+    })
 }
 
 /// `d.ready`, if any, for the table named `what` ("deploy",
@@ -83,21 +83,22 @@ pub(super) fn check(env: &str, what: &str, d: &DeployConfig, place: Place) -> Re
         Place::SlotDeploy => &["env", "version", "slot"],
         _ => &["env", "version"],
     };
+    // Braces of the program's own (kubectl's `jsonpath={.status…}`, a
+    // shell's `${VAR}`) are left alone; only what reads as a placeholder
+    // is checked — the one rule of every command and URL template.
     for arg in &r.command {
-        match placeholders(arg) {
-            Err(why) => return problem(why),
-            Ok(names) => {
-                if let Some(bad) = names.into_iter().find(|n| !allowed.contains(n)) {
-                    let known = allowed
-                        .iter()
-                        .map(|a| format!("{{{a}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return problem(format!(
-                        "{arg:?} uses {{{bad}}}, which is not filled in here (known: {known})"
-                    ));
-                }
-            }
+        if let Some(why) = super::strategy::misspelled_placeholder(arg, allowed) {
+            return problem(why);
+        }
+        if let Some(bad) = foreign(arg, allowed) {
+            let known = allowed
+                .iter()
+                .map(|a| format!("{{{a}}}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return problem(format!(
+                "{arg:?} uses {{{bad}}}, which is not filled in here (known: {known})"
+            ));
         }
     }
     if let Some(t) = r.timeout {
@@ -170,16 +171,20 @@ mod tests {
                 "command is empty",
             ),
             (
-                "{ command = [\"d\"], ready = { command = [\"r\", \"{sha}\"] } }",
-                "uses {sha}, which is not filled in here (known: {env}, {version})",
+                "{ command = [\"d\"], ready = { command = [\"r\", \"{verison}\"] } }",
+                "\"{verison}\": unknown placeholder {verison} (use {env}, {version})",
+            ),
+            (
+                "{ command = [\"d\"], ready = { command = [\"r\", \"--env={Env}\"] } }",
+                "unknown placeholder {Env}",
             ),
             (
                 "{ command = [\"d\"], ready = { command = [\"r\", \"{slot}\"] } }",
-                "uses {slot}",
+                "uses {slot}, which is not filled in here (known: {env}, {version})",
             ),
             (
                 "{ command = [\"d\"], ready = { command = [\"r\", \"{env\"] } }",
-                "without",
+                "{env is not closed with }",
             ),
             (
                 "{ command = [\"d\"], ready = { command = [\"r\"], timeout = \"0s\" } }",
@@ -198,6 +203,30 @@ mod tests {
                 "{deploy}: {msg}"
             );
         }
+        // The program's own braces are its own: kubectl's jsonpath, a
+        // shell's ${VAR}, awk; {slot} after a $ is the shell's too.
+        let c = parse(&prod(
+            r#"{ command = ["kubectl", "apply", "-f", "k8s/{version}.yaml"], ready = { command = ["kubectl", "get", "deploy/shop", "-o", "jsonpath={.status.updatedReplicas}/{.spec.replicas}"] } }"#,
+        ))
+        .unwrap();
+        let ready = |c: &crate::config::Config| {
+            let d = c.environments[0].deploy.as_ref().unwrap().get_ref();
+            d.ready.as_ref().unwrap().get_ref().command.clone()
+        };
+        assert_eq!(
+            ready(&c)[4],
+            "jsonpath={.status.updatedReplicas}/{.spec.replicas}"
+        );
+        let c = parse(&prod(
+            r#"{ command = ["d"], ready = { command = ["sh", "-c", 'test "$(cat /srv/${APP}/VERSION)" = "$1" && kubectl rollout status deploy/${slot:-shop}', "ready", "{version}"] } }"#,
+        ))
+        .unwrap();
+        assert!(ready(&c)[2].contains("${APP}") && ready(&c)[2].contains("${slot:-shop}"));
+        let c = parse(&prod(
+            r#"{ command = ["d"], ready = { command = ["sh", "-c", "kubectl get pods -o name | awk '{print}'"] } }"#,
+        ))
+        .unwrap();
+        assert!(ready(&c)[2].ends_with("'{print}'"));
         // Unknown keys (a URL form, a misspelling) are named by toml.
         let (line, msg) = err(&prod(
             "{ command = [\"d\"], ready = { url = \"http://h/ready\" } }",

@@ -325,14 +325,13 @@ impl Engine {
                 progress,
             });
         };
-        let t_asked = Instant::now();
         let started = c
             .deploy
             .start(env, version, &report)
             .await
             .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
         let (mut accepted, mut ended) = (started.line, started.ended);
-        if let Some(note) = follow_ready(s, c.deploy.ready(), t_asked, &accepted, " (the canary)")
+        if let Some(note) = follow_ready(s, c.deploy.ready(), &accepted, " (the canary)")
             .await
             .map_err(Flow::Failed)?
         {
@@ -500,21 +499,21 @@ impl Engine {
         }
 
         // 3. The stable track gets the version; then the canary steps aside.
-        let t_asked = Instant::now();
+        // Its deploy is a deploy of its own: the deploy's timeout again,
+        // counted from now (the steps took their own time; the deploy's
+        // lock is renewed while they run, see `Engine::holding`).
+        let s = &Steps {
+            deadline: Instant::now() + s.timeout,
+            ..*s
+        };
         let started = stable_deploy
             .start(env, version, &report)
             .await
             .map_err(|e| Flow::Failed(StepFailure::backend(e)))?;
         let (mut accepted, mut ended) = (started.line, started.ended);
-        if let Some(note) = follow_ready(
-            s,
-            stable_deploy.ready(),
-            t_asked,
-            &accepted,
-            " (the stable track)",
-        )
-        .await
-        .map_err(Flow::Failed)?
+        if let Some(note) = follow_ready(s, stable_deploy.ready(), &accepted, " (the stable track)")
+            .await
+            .map_err(Flow::Failed)?
         {
             ended = true;
             accepted = format!("{accepted}; {note}");
@@ -669,10 +668,10 @@ fn unreported(f: Flow, s: &Steps<'_>, backend: &str, ended: bool, accepted: &str
     }
 }
 
-/// Poll `source` until it reports the version or the deploy's timeout.
+/// Poll `source` until it reports the version or the deploy's time is up
+/// (`s.deadline`).
 async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Result<(), Flow> {
-    let t0 = Instant::now();
-    wait_until_reported(s, t0, t0, || source.read())
+    wait_until_reported(s, Instant::now(), || source.read())
         .await
         .map_err(|still| Flow::Detail(still.why(&format!("{what} of {}", s.env), "", s.timeout)))
 }

@@ -213,6 +213,12 @@ pub(super) struct Steps<'a> {
     pub version: &'a Version,
     /// The deploy's timeout (until the environment reports the version).
     pub timeout: Duration,
+    /// When that time is up: `timeout` after the deploy began. It bounds
+    /// the deploy call, its ready check and the wait for the version
+    /// together — one clock, so the deploy's lock (taken for `timeout`
+    /// and a margin) cannot lapse between them. The canary's stable track
+    /// is a deploy of its own, with a deadline of its own.
+    pub deadline: Instant,
     /// How often the version is polled while deploying.
     pub poll: Duration,
     pub emit: &'a (dyn Fn(Event) + Send + Sync),
@@ -246,12 +252,11 @@ impl StillReports {
     }
 }
 
-/// Read through `read` until it reports `s.version`, at most `s.timeout`
-/// after `started`, telling the console what it sees between reads (time
-/// counted from `shown_since`) every `s.poll`.
+/// Read through `read` until it reports `s.version`, at most until
+/// `s.deadline` (at least once), telling the console what it sees between
+/// reads (time counted from `shown_since`) every `s.poll`.
 pub(super) async fn wait_until_reported<E, F>(
     s: &Steps<'_>,
-    started: Instant,
     shown_since: Instant,
     mut read: impl FnMut() -> F,
 ) -> Result<(), StillReports>
@@ -270,8 +275,8 @@ where
             }
             Err(e) => last_error = Some(e.to_string()),
         }
-        let elapsed = started.elapsed();
-        if elapsed >= s.timeout {
+        let left = s.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(StillReports {
                 observed,
                 last_error,
@@ -282,14 +287,14 @@ where
             elapsed_s: shown_since.elapsed().as_secs_f64(),
             observed: observed.clone(),
         });
-        tokio::time::sleep(s.poll.min(s.timeout.saturating_sub(elapsed))).await;
+        tokio::time::sleep(s.poll.min(left)).await;
     }
 }
 
 /// After a deploy call returned while its rollout may go on: poll the
 /// deploy's ready check (`ready = { command }`), if it has one, every
-/// `s.poll` until it says the rollout is done — within the deploy's
-/// timeout counted from `asked` (when the deploy was asked), telling the
+/// `s.poll` until it says the rollout is done — before `s.deadline` (the
+/// deploy's timeout, counted from the deploy's start), telling the
 /// console "rolling out (ready check: still going, 40s)" between runs.
 /// Ok(None) without a check; Ok(Some(note)) once done, the note for the
 /// audit record. The check says the rollout failed: the deploy failed.
@@ -299,7 +304,6 @@ where
 pub(super) async fn follow_ready(
     s: &Steps<'_>,
     check: Option<&ReadyCheck>,
-    asked: Instant,
     accepted: &str,
     context: &str,
 ) -> Result<Option<String>, StepFailure> {
@@ -307,7 +311,7 @@ pub(super) async fn follow_ready(
         return Ok(None);
     };
     let (env, version) = (s.env, s.version);
-    let deadline = asked + s.timeout;
+    let deadline = s.deadline;
     let t0 = Instant::now();
     let mut runs = 0u32;
     let mut last: Option<String> = None;
@@ -452,7 +456,6 @@ async fn redeploy_steps(
             progress,
         });
     };
-    let t_asked = Instant::now();
     let asked = if s.rollback {
         deploy.rollback(env, version, &report).await
     } else {
@@ -461,13 +464,13 @@ async fn redeploy_steps(
     let asked = asked.map_err(StepFailure::backend)?;
     let (mut accepted, url, mut ended) = (asked.line, asked.url, asked.ended);
     tracing::info!(env, %version, "{accepted}");
-    if let Some(note) = follow_ready(s, deploy.ready(), t_asked, &accepted, "").await? {
+    if let Some(note) = follow_ready(s, deploy.ready(), &accepted, "").await? {
         // The rollout was seen to end: a version still not reported is a failure.
         ended = true;
         accepted = format!("{accepted}; {note}");
     }
     let t0 = Instant::now();
-    if let Err(still) = wait_until_reported(s, t0, t0, || source.read()).await {
+    if let Err(still) = wait_until_reported(s, t0, || source.read()).await {
         let why = format!("{}; {accepted}", still.why(env, "", s.timeout));
         return Err(not_reported(env, version, deploy.name(), why, ended));
     }
@@ -652,7 +655,6 @@ impl Engine {
                         progress,
                     });
                 };
-                let t_asked = Instant::now();
                 let started = bg.deploy(&idle, version, &report).await.map_err(|e| {
                     step_error(
                         env,
@@ -665,16 +667,12 @@ impl Engine {
                 url = started.url;
                 tracing::info!(env, %version, slot = %idle, "{accepted}");
                 let context = format!(" (slot {idle}; traffic stays on {live})");
-                if let Some(note) =
-                    follow_ready(s, bg.ready(&idle), t_asked, &accepted, &context).await?
-                {
+                if let Some(note) = follow_ready(s, bg.ready(&idle), &accepted, &context).await? {
                     ended = true;
                     accepted = format!("{accepted}; {note}");
                 }
                 let t_deploy = Instant::now();
-                if let Err(still) =
-                    wait_until_reported(s, t_deploy, t0, || bg.version_of(&idle)).await
-                {
+                if let Err(still) = wait_until_reported(s, t0, || bg.version_of(&idle)).await {
                     let why = still.why(
                         &format!("slot {idle}"),
                         &format!(" (traffic stays on {live})"),
@@ -794,11 +792,12 @@ mod tests {
             action: ActionKind::Promote,
             version: &version,
             timeout,
+            deadline: Instant::now() + timeout,
             poll: Duration::from_millis(50),
             emit: &emit,
             rollback: false,
         };
-        let r = follow_ready(&s, check, Instant::now(), "deploy exited 0", "").await;
+        let r = follow_ready(&s, check, "deploy exited 0", "").await;
         (r, seen.into_inner().unwrap())
     }
 
@@ -906,6 +905,66 @@ mod tests {
             "{}",
             f.detail
         );
+    }
+
+    /// The deploy call, the ready check and the version wait share one
+    /// deadline: with the deploy's time used up, the check is not run and
+    /// the version is read once, not for another whole timeout.
+    #[tokio::test]
+    async fn with_the_deploys_time_used_up_nothing_waits_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = dir.path().join("runs");
+        let script = format!("echo run >> {}; exit 0", n.display());
+        let emit = |_: Event| {};
+        let version = Version::parse("v2.0.0").unwrap();
+        let s = Steps {
+            env: "prod",
+            action: ActionKind::Promote,
+            version: &version,
+            timeout: LONG,
+            // Began a whole timeout ago.
+            deadline: Instant::now(),
+            poll: Duration::from_millis(50),
+            emit: &emit,
+            rollback: false,
+        };
+        let r = follow_ready(&s, Some(&check(&script)), "deploy exited 0", "").await;
+        let f = r.expect_err("unknown");
+        assert_eq!(f.outcome, Outcome::Unknown);
+        assert!(
+            f.detail
+                .contains("still rolling out when the deploy's timeout (60s) passed")
+                && f.detail.contains("0 runs"),
+            "{}",
+            f.detail
+        );
+        assert!(!n.exists(), "the check ran");
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let still = wait_until_reported(&s, Instant::now(), || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<_, String>(Version::parse("v1.0.0").unwrap()) }
+        })
+        .await
+        .expect_err("not reported");
+        assert_eq!(reads.into_inner(), 1);
+        assert_eq!(
+            still.why("prod", "", s.timeout),
+            "prod still reports v1.0.0 after 60s"
+        );
+        // Time left: the version is read until it is reported.
+        let s = Steps {
+            deadline: Instant::now() + LONG,
+            ..s
+        };
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let r = wait_until_reported(&s, Instant::now(), || {
+            let n = reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let v = if n < 2 { "v1.0.0" } else { "v2.0.0" };
+            async move { Ok::<_, String>(Version::parse(v).unwrap()) }
+        })
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(reads.into_inner(), 3);
     }
 
     /// The three waits (redeploy, blue-green slot, canary track) share this
