@@ -220,3 +220,28 @@ fn canary_steps_that_fall_name_the_steps() {
         "canary.steps must rise step by step, but 10 follows 50",
     );
 }
+
+#[test]
+fn a_notify_variable_that_holds_no_url_is_named_with_its_table() {
+    let run = |value: &str| {
+        Command::cargo_bin("shipdeck")
+            .unwrap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("SHIPDECK_TEST_NOTIFY_URL", value)
+            .args(["config", "check", "tests/fixtures/config/notify_url.toml"])
+            .assert()
+    };
+    for bad in ["not a url", "hooks.slack.com/services/T0/B0/x", "ftp://h/x"] {
+        run(bad)
+            .code(2)
+            .stderr(predicate::str::contains(
+                "tests/fixtures/config/notify_url.toml:7:1: ",
+            ))
+            .stderr(predicate::str::contains(
+                "url_env names SHIPDECK_TEST_NOTIFY_URL, which holds no http:// or https:// URL",
+            ))
+            // The value is a secret: never echoed.
+            .stderr(predicate::str::contains(bad).not());
+    }
+    run("https://hooks.example/services/T0/B0/x").success();
+}

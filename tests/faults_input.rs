@@ -308,6 +308,38 @@ fn a_prometheus_answering_json_of_the_wrong_shape_is_named() {
     assert!(st.stdout.contains(&addr), "the source is named: {st:#?}");
 }
 
+/// Counters that are no numbers are the source's garbage, named with the
+/// metric in `status` and `watch` — not read as an environment without traffic.
+fn unusable_is_named(home: &Home, what: &str) {
+    let st = home.run(&["status", "--json"]);
+    no_panic(&st);
+    assert!(st.stdout.contains(what), "{st:#?}");
+    let st = home.run(&["status"]);
+    no_panic(&st);
+    assert!(st.stdout.contains(what), "{st:#?}");
+    assert!(!st.stdout.contains("no recent traffic"), "{st:#?}");
+    let w = home.run(&["watch", "prod", "--window", "2s"]);
+    no_panic(&w);
+    assert_eq!(w.code, 1, "{w:#?}");
+    assert!(w.stderr.contains(what), "{w:#?}");
+}
+
+#[test]
+fn metrics_sources_answering_nan_counters_are_named_unusable() {
+    let addr = serve_json(
+        "http_requests_total{env=\"prod\",code=\"200\"} NaN\nhttp_requests_total{env=\"dev\",code=\"200\"} +Inf\n",
+    );
+    let home = Home::new();
+    metrics_config(&home, "scrape", &format!("http://{addr}/metrics"));
+    unusable_is_named(&home, "gives unusable numbers: http_requests_total{env=");
+    let addr = serve_json(
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#,
+    );
+    let home = Home::new();
+    metrics_config(&home, "prometheus", &format!("http://{addr}"));
+    unusable_is_named(&home, "gives unusable numbers: the requests query");
+}
+
 /// Usage mistakes are exit 2 before anything is opened, and a script that
 /// asked for `--json` still gets one JSON document on stdout.
 #[test]

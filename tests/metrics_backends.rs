@@ -164,6 +164,15 @@ async fn fake_prometheus(Query(q): Query<HashMap<String, String>>) -> Response {
         } else {
             vector("0")
         }
+    } else if query.contains(r#"env="garbage""#) {
+        // A NaN counter behind the requests query; NaN quantiles are fine.
+        if latency {
+            vector("NaN")
+        } else if errors {
+            vector("+Inf")
+        } else {
+            vector("NaN")
+        }
     } else if query.contains(r#"env="broken""#) {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -238,6 +247,16 @@ async fn prometheus_answers_map_to_points() {
     );
     // No data at all.
     assert_eq!(got["gone"], None);
+
+    // NaN requests are the source's garbage, not "no traffic".
+    let e = src.poll(&["garbage".to_string()]).await.unwrap_err();
+    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            r#"metrics source http://{addr}/api/v1/query gives unusable numbers: the requests query sum(increase(http_requests_total{{env="garbage"}}[10s])) is NaN, which no count can be"#
+        )
+    );
 
     let e = src.poll(&["broken".to_string()]).await.unwrap_err();
     assert_eq!(
@@ -336,4 +355,55 @@ async fn scrape_keeps_no_history_and_tokens_come_from_the_environment() {
         e.to_string(),
         "metrics config: token_env names SHIPDECK_TEST_SURELY_UNSET_TOKEN, which is not set"
     );
+}
+
+/// A source whose counters are NaN or infinite is named as unusable, with
+/// the sample, rather than read as an environment without traffic; other
+/// labels of the same exposition are still read.
+#[tokio::test]
+async fn scrape_counters_that_are_no_numbers_are_named_not_read_as_silence() {
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n = served.clone();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let n = n.clone();
+            async move {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) * 10;
+                format!(
+                    "http_requests_total{{env=\"prod\",code=\"200\"}} NaN\n\
+                     http_request_duration_seconds_count{{env=\"stage\"}} +Inf\n\
+                     http_requests_total{{env=\"ok\",code=\"200\"}} {i}\n"
+                )
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let src = scrape(format!("http://{addr}/metrics"), 5000);
+    for (label, metric, value) in [
+        (
+            "prod",
+            r#"http_requests_total{env="prod",code="200"}"#,
+            "NaN",
+        ),
+        (
+            "stage",
+            r#"http_request_duration_seconds_count{env="stage"}"#,
+            "inf",
+        ),
+    ] {
+        let e = src.poll(&[label.to_string()]).await.unwrap_err();
+        assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "metrics source http://{addr}/metrics gives unusable numbers: {metric} is {value}, which no count can be"
+            )
+        );
+    }
+    // The label with real counters still gets its step.
+    let ok = ["ok".to_string()];
+    src.poll(&ok).await.unwrap();
+    let p = src.poll(&ok).await.unwrap()["ok"].clone().unwrap();
+    assert_eq!(p.requests, 10.0);
 }

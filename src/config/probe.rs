@@ -29,6 +29,7 @@ pub(super) struct Probe {
 struct StoreProbe {
     path: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -41,6 +42,7 @@ struct MetricsProbe {
     url: Option<Spanned<String>>,
     step: Option<Spanned<HumanDuration>>,
     timeout: Option<Spanned<HumanDuration>>,
+    token_env: Option<Spanned<String>>,
     #[serde(default)]
     queries: QueriesProbe,
 }
@@ -87,6 +89,7 @@ struct SourceProbe {
     command: Option<Vec<Spanned<String>>>,
     timeout: Option<Spanned<HumanDuration>>,
     poll: Option<Spanned<HumanDuration>>,
+    token_env: Option<Spanned<String>>,
 }
 
 /// A text shown to people must not carry control characters or escape
@@ -166,6 +169,31 @@ fn http_url(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
     }
 }
 
+/// The name of an environment variable (letters, digits and `_`), checked
+/// where it is written: the variable itself is only read when it is used,
+/// so `token_env = ""` or `"A B"` would otherwise pass `config check` and
+/// fail, or silently send no token, at run time.
+fn env_var_name(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
+    match v {
+        Some(n)
+            if n.get_ref().is_empty()
+                || !n
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Err((
+                Some(n.span()),
+                format!(
+                    "{what} {:?} must name an environment variable (letters, digits and _, like METRICS_TOKEN)",
+                    n.get_ref()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A limit in milliseconds: a finite number above zero.
 fn positive_ms(what: &str, v: &Option<Spanned<f64>>) -> Result<(), Problem> {
     match v {
@@ -186,6 +214,8 @@ impl Probe {
         printable("[identity] name", &self.identity.name)?;
         printable("[metrics] url", &self.metrics.url)?;
         http_url("[metrics] url", &self.metrics.url)?;
+        env_var_name("[metrics] token_env", &self.metrics.token_env)?;
+        env_var_name("[store] password_env", &self.store.password_env)?;
         let q = &self.metrics.queries;
         for (key, template, known) in [
             ("requests", &q.requests, &["env", "step"][..]),
@@ -243,6 +273,12 @@ impl Probe {
             limits::READ_TIMEOUT,
         )?;
         at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
+        at_least("[release] timeout", &self.release.timeout, zero)?;
+        at_most(
+            "[release] timeout",
+            &self.release.timeout,
+            limits::READ_TIMEOUT,
+        )?;
         if let Some(r) = &m.max_error_rate
             && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
         {
@@ -262,7 +298,8 @@ impl Probe {
             release::check_gate_keys(&self.release, name, i, &e.gates)?;
             printable("metrics_label", &e.metrics_label)?;
             printable("restore_command", &e.restore_command)?;
-            for src in [&e.version, &e.deploy] {
+            for (what, src) in [("version", &e.version), ("deploy", &e.deploy)] {
+                env_var_name(&format!("{what} token_env"), &src.token_env)?;
                 printable("url", &src.url)?;
                 printable("webhook", &src.webhook)?;
                 if let Some(prog) = src.command.as_ref().and_then(|c| c.first()) {

@@ -245,7 +245,7 @@ pub(super) fn validate(
             "[release] migrations needs git = \"PATH\" (a local clone) to see which paths a release changes".into(),
         ));
     }
-    too_long("[release] timeout", &r.timeout, limits::READ_TIMEOUT).map_err(|e| (None, e))?;
+    // `[release] timeout` is checked at its place by the probe.
     if let Some(ci) = &r.ci {
         let at = |e: String| (Some(ci.span()), format!("[release] ci: {e}"));
         let c = ci.get_ref();
@@ -370,6 +370,7 @@ pub(super) struct GatesProbe {
 #[derive(Deserialize, Default)]
 pub(super) struct ReleaseProbe {
     git: Option<toml::Value>,
+    pub(super) timeout: Option<Spanned<HumanDuration>>,
     #[serde(default)]
     migrations: Vec<toml::Value>,
     ci: Option<CiProbe>,

@@ -121,6 +121,18 @@ fn bad_release_keys_name_the_place() {
     );
     err_at("[release]\nmigrations = [\"db/**\"]\n", 2, 15, "needs git");
     err_at(
+        "[release]\ngit = \".\"\ntimeout = \"0s\"\n",
+        3,
+        11,
+        "[release] timeout = \"0s\" must be longer than zero",
+    );
+    err_at(
+        "[release]\ntimeout = \"6m\"\n",
+        2,
+        11,
+        "[release] timeout = \"6m\" is too long: at most 5m",
+    );
+    err_at(
         "[release]\nci = { command = [\"./ci\"], github = { repo = \"a/b\", token_env = \"T\" } }\n",
         2,
         6,

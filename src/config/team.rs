@@ -130,24 +130,30 @@ pub(super) fn check_notify(all: &[Spanned<NotifyConfig>]) -> Result<(), Problem>
 }
 
 /// The `[[notify]]` tables whose `url_env` is not set (or empty) in this
-/// process's environment: `config check` names them.
+/// process's environment, or holds no http(s) URL with a host: `config
+/// check` names them (never the value: a webhook URL is a secret).
 pub(super) fn unset_notify_vars(all: &[Spanned<NotifyConfig>]) -> Vec<Problem> {
     all.iter()
         .enumerate()
-        .filter(|(_, n)| {
-            std::env::var(&n.get_ref().url_env)
-                .map(|v| v.trim().is_empty())
-                .unwrap_or(true)
-        })
-        .map(|(i, n)| {
-            (
-                Some(n.span()),
-                format!(
-                    "[[notify]] #{}: url_env names {}, which is not set: export it with the receiver's URL",
-                    i + 1,
-                    n.get_ref().url_env
+        .filter_map(|(i, n)| {
+            let var = &n.get_ref().url_env;
+            let why = match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => {
+                    let v = v.trim();
+                    let is_url = (v.starts_with("http://") || v.starts_with("https://"))
+                        && reqwest::Url::parse(v).is_ok_and(|u| u.has_host());
+                    if is_url {
+                        return None;
+                    }
+                    format!(
+                        "url_env names {var}, which holds no http:// or https:// URL with a host: export it with the receiver's URL"
+                    )
+                }
+                _ => format!(
+                    "url_env names {var}, which is not set: export it with the receiver's URL"
                 ),
-            )
+            };
+            Some((Some(n.span()), format!("[[notify]] #{}: {why}", i + 1)))
         })
         .collect()
 }

@@ -529,3 +529,46 @@ fn a_vercel_version_source_parses_and_its_mistakes_are_named() {
         assert!(e.contains(says) && e.contains("prod"), "{e}");
     }
 }
+
+#[test]
+fn token_env_names_that_are_no_variable_are_refused_at_their_place() {
+    for (table, key, want) in [
+        (
+            "[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:1/metrics\"\n",
+            "token_env = \"\"",
+            "[metrics] token_env \"\"",
+        ),
+        (
+            "[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:1/metrics\"\n",
+            "token_env = \"A B\"",
+            "[metrics] token_env \"A B\"",
+        ),
+        (
+            "[store]\n",
+            "password_env = \"PG-PASS\"",
+            "[store] password_env \"PG-PASS\"",
+        ),
+    ] {
+        let src = format!("{MINIMAL}\n{table}{key}\n");
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains(want), "{key}: {e}");
+        assert!(
+            e.message.contains("must name an environment variable"),
+            "{e}"
+        );
+        let at = src.find(key).unwrap() + key.find('"').unwrap();
+        let (line, column) = line_col(&src, at);
+        assert_eq!((e.line, e.column), (Some(line), Some(column)), "{key}: {e}");
+    }
+    let e = parse(&format!(
+        "{CI_ENV}deploy = {{ webhook = \"https://x.example/d\", token_env = \"$TOKEN\" }}\n"
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("deploy token_env \"$TOKEN\""), "{e}");
+    assert_eq!(e.line, Some(5), "{e}");
+    // A well-formed name passes, set or not (it is read when used).
+    parse(&format!(
+        "{MINIMAL}\n[metrics]\nsource = \"scrape\"\nurl = \"http://127.0.0.1:1/metrics\"\ntoken_env = \"METRICS_TOKEN_SURELY_UNSET\"\n"
+    ))
+    .unwrap();
+}

@@ -149,6 +149,16 @@ pub enum MetricsError {
     },
     #[error("metrics source {url}: unexpected answer: {detail}")]
     Unexpected { url: String, detail: String },
+    /// A number no count or rate can be (NaN, ±Inf, below zero): the
+    /// source's numbers are garbage, which is not the same as no traffic.
+    #[error(
+        "metrics source {url} gives unusable numbers: {metric} is {value}, which no count can be"
+    )]
+    Unusable {
+        url: String,
+        metric: String,
+        value: String,
+    },
 }
 
 impl MetricsError {
@@ -201,6 +211,11 @@ impl MetricsError {
             MetricsError::Unexpected { url, detail } => MetricsError::Unexpected {
                 url: clean(&url),
                 detail: short(&detail),
+            },
+            MetricsError::Unusable { url, metric, value } => MetricsError::Unusable {
+                url: clean(&url),
+                metric: short(&metric),
+                value: short(&value),
             },
         }
     }

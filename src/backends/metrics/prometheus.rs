@@ -393,6 +393,7 @@ impl PrometheusSource {
         [r, e, q50, q95, q99]: [String; 5],
         at: DateTime<Utc>,
     ) -> Result<Option<MetricPoint>, MetricsError> {
+        let (rq, eq) = (r.clone(), e.clone());
         let (r, e, q50, q95, q99) = tokio::try_join!(
             self.instant(r, at),
             self.instant(e, at),
@@ -404,13 +405,25 @@ impl PrometheusSource {
         let latest = |s: Vec<Series>| -> Vec<(f64, f64)> {
             s.into_iter().filter_map(|v| v.last().copied()).collect()
         };
-        Ok(match sum_values(&latest(r)) {
+        let (r, e) = (latest(r), latest(e));
+        // A count that is NaN or infinite is garbage from the source (a
+        // NaN counter), not "no traffic" — which is an empty result.
+        for (what, query, values) in [("requests", &rq, &r), ("errors", &eq, &e)] {
+            if let Some((_, v)) = values.iter().find(|(_, v)| !v.is_finite()) {
+                return Err(MetricsError::Unusable {
+                    url: shown,
+                    metric: format!("the {what} query {query}"),
+                    value: v.to_string(),
+                });
+            }
+        }
+        Ok(match sum_values(&r) {
             None => None,
             Some(requests) => Some(MetricPoint {
                 at,
                 step_s: self.step.as_secs_f64(),
                 requests,
-                errors: sum_values(&latest(e)).unwrap_or(0.0),
+                errors: sum_values(&e).unwrap_or(0.0),
                 p50_ms: one_latency(&shown, &latest(q50))?,
                 p95_ms: one_latency(&shown, &latest(q95))?,
                 p99_ms: one_latency(&shown, &latest(q99))?,

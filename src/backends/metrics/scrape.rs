@@ -57,6 +57,12 @@ pub struct Snapshot {
     /// track label names the scrape was asked to split by.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tracks: BTreeMap<String, LabelCounters>,
+    /// Per env label, the first sample of a read metric whose value no
+    /// counter can hold (NaN, ±Inf, negative): `(sample, value)`. Such a
+    /// sample is left out of the counters, and polling that label fails
+    /// naming it rather than reading silence.
+    #[serde(skip)]
+    pub unusable: BTreeMap<String, (String, f64)>,
 }
 
 /// The key of one env label's track in [`Snapshot::tracks`]: the env value,
@@ -101,14 +107,18 @@ impl Snapshot {
     ) -> Snapshot {
         let mut labels: BTreeMap<String, LabelCounters> = BTreeMap::new();
         let mut tracks: BTreeMap<String, LabelCounters> = BTreeMap::new();
+        let mut unusable: BTreeMap<String, (String, f64)> = BTreeMap::new();
         for s in &e.samples {
-            if !(s.value.is_finite() && s.value >= 0.0) {
-                continue;
-            }
             let Some(env) = s.label(ENV_LABEL) else {
                 continue;
             };
             if !matches!(s.name.as_str(), REQUESTS | BUCKET | COUNT) {
+                continue;
+            }
+            if !(s.value.is_finite() && s.value >= 0.0) {
+                unusable
+                    .entry(env.to_string())
+                    .or_insert_with(|| (sample_text(s), s.value));
                 continue;
             }
             labels.entry(env.to_string()).or_default().add(s);
@@ -121,7 +131,12 @@ impl Snapshot {
                 }
             }
         }
-        Snapshot { at, labels, tracks }
+        Snapshot {
+            at,
+            labels,
+            tracks,
+            unusable,
+        }
     }
 
     /// The step from `prev` to `self` for `label`; `None` when either scrape
@@ -201,6 +216,12 @@ impl Snapshot {
             p99_ms: q(0.99),
         })
     }
+}
+
+/// `name{k="v",…}` as the exposition wrote it (values escaped again).
+fn sample_text(s: &exposition::Sample) -> String {
+    let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{}{{{}}}", s.name, labels.join(","))
 }
 
 fn le_key(bound: f64) -> String {
@@ -381,6 +402,14 @@ impl ScrapeSource {
         names.sort();
         names.dedup();
         let cur = self.scrape_with_tracks(&names).await?;
+        let asked = labels.iter().chain(tracks.iter().map(|t| &t.env));
+        if let Some((metric, value)) = asked.filter_map(|l| cur.unusable.get(l)).next() {
+            return Err(MetricsError::Unusable {
+                url: self.url.clone(),
+                metric: metric.clone(),
+                value: value.to_string(),
+            });
+        }
         let need_cache = self
             .prev
             .lock()
@@ -613,6 +642,10 @@ other_metric{{env=\"prod\"}} 5\n",
         assert_eq!(c.requests.len(), 1);
         assert_eq!(c.requests["500"], 3.0);
         assert!(!s.labels.contains_key(""));
+        // … but the env's NaN is kept as unusable, naming the sample.
+        let (metric, value) = &s.unusable["e"];
+        assert_eq!(metric, r#"http_requests_total{env="e",code="200"}"#);
+        assert!(value.is_nan());
     }
 
     /// Production split into tracks by `track`, as the demo fleet serves it.
