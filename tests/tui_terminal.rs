@@ -598,8 +598,10 @@ fn a_panic_in_the_console_restores_the_terminal_and_logs_the_report() {
             .env("USER", "tester")
             .env("SHIPDECK_DEBUG_FORCE_PANIC", "console");
     });
+    // The exit mark, then `stty -a`'s modes (`icanon` or `-icanon`): the
+    // shell prints them a moment after the mark.
     wait_for(&tmux, "shipdeck to exit", Duration::from_secs(60), |s| {
-        s.contains(EXIT_MARK)
+        s.contains(EXIT_MARK) && s.contains("icanon")
     });
     let screen = tmux.screen();
     assert!(
