@@ -1,6 +1,23 @@
 //! The command line: parses argv, calls the engine, prints tables or JSON,
 //! and maps every outcome to the documented exit codes.
 
+/// `eprintln!` that never panics: on a terminal that hung up, a failed
+/// write is dropped (the hangup's signal ends the command through its
+/// clean-up), where `eprintln!` would panic mid-action.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+/// [`say!`] without the newline.
+macro_rules! say_part {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod args;
 mod interrupt;
 mod output;
@@ -77,7 +94,7 @@ pub fn main() -> i32 {
     let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("shipdeck: cannot start the async runtime: {e}");
+            say!("shipdeck: cannot start the async runtime: {e}");
             return 1;
         }
     };
@@ -180,7 +197,7 @@ async fn confirm(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("{question} [y/N] ");
+    say_part!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
@@ -252,7 +269,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     version,
                     from,
                     rollback,
-                } => eprintln!(
+                } => say!(
                     "{} {env}: {} → {version}",
                     if rollback {
                         "rolling back"
@@ -267,7 +284,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     observed,
                 } if elapsed_s - last_print >= 5.0 => {
                     last_print = elapsed_s;
-                    eprintln!(
+                    say!(
                         "  waiting for {env} to report the new version ({elapsed_s:.0}s, now {})",
                         observed
                             .map(|v| v.to_string())
@@ -280,7 +297,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     let key = format!("{env} {}", same.line());
                     if key != last_backend {
                         last_backend = key;
-                        eprintln!("  {env}: {}", progress.line());
+                        say!("  {env}: {}", progress.line());
                     }
                 }
                 Event::MonitorStarted {
@@ -289,7 +306,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     window_s,
                     baseline,
                     ..
-                } => eprintln!(
+                } => say!(
                     "watching {env} {version} for {} against {}",
                     crate::domain::HumanDuration(std::time::Duration::from_secs_f64(
                         window_s.max(0.0)
@@ -310,7 +327,7 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
                     } else {
                         "—".into()
                     };
-                    eprintln!(
+                    say!(
                         "  t=+{:.0}s  req {req}  err {rate}  p95 {}  {}",
                         sample.t,
                         sample
@@ -335,7 +352,7 @@ fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
         VerdictKind::Regression => 4,
         VerdictKind::Healthy => 0,
         VerdictKind::InsufficientData | VerdictKind::Collecting => {
-            eprintln!(
+            say!(
                 "shipdeck: not enough metric data to judge {env}: {}",
                 out.verdict.reason
             );

@@ -223,8 +223,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 let plan = engine
                     .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
                     .await?;
-                eprint!("{}", output::plan_text(&plan));
-                eprint!("{}", output::release_text(&engine.release_of(&plan).await));
+                say_part!("{}", output::plan_text(&plan));
+                say_part!("{}", output::release_text(&engine.release_of(&plan).await));
                 if plan.refusal().is_none() {
                     let q = format!(
                         "Deploy {} to {}{}?",
@@ -237,7 +237,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                         }
                     );
                     if !confirm(&q).await {
-                        eprintln!("not deployed");
+                        say!("not deployed");
                         return Ok(3);
                     }
                 }
@@ -346,9 +346,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     .unwrap_or("redeploy");
                 if let Some(from) = &plan.from {
                     match engine.schema_notice(&env, from, &plan.to).await {
-                        Ok(Some(n)) => eprint!("{}", output::schema_text(&n, &env)),
+                        Ok(Some(n)) => say_part!("{}", output::schema_text(&n, &env)),
                         Ok(None) => {}
-                        Err(e) => eprintln!(
+                        Err(e) => say!(
                             "! cannot tell whether this rollback crosses database migrations: {e}"
                         ),
                     }
@@ -359,7 +359,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     plan.to
                 );
                 if !confirm(&q).await {
-                    eprintln!("not rolled back");
+                    say!("not rolled back");
                     return Ok(3);
                 }
                 to = Some(plan.to);
