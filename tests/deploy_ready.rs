@@ -337,17 +337,14 @@ fn the_examples_ready_check_is_valid_as_written() {
 /// going" twice, then what `mode` says (exit 0 or 1). The calls are logged
 /// in order.
 async fn blue_green_with_ready(mode: u8) -> (tempfile::TempDir, shipdeck::engine::Engine) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    for (f, text) in [
+    let dir = dir_with(&[
         ("live", "blue"),
         ("blue", "v1.7.3"),
         ("green", "v1.6.0"),
         ("staging", "v1.8.0"),
         ("calls", ""),
-    ] {
-        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
-    }
+    ]);
+    let d = dir.path().display();
     let ready = format!(
         "n=$(cat {d}/runs-$0 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/runs-$0; echo ready $0 $1 >> {d}/calls; if [ $n -le 2 ]; then exit 3; fi; exit {mode}"
     );
@@ -456,16 +453,13 @@ async fn a_blue_green_slot_whose_rollout_failed_takes_no_traffic() {
 /// check fails. Weight changes are logged.
 #[tokio::test]
 async fn a_canary_whose_rollout_failed_never_gets_traffic() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    for (f, text) in [
+    let dir = dir_with(&[
         ("staging", "v1.8.0"),
         ("prod", "v1.7.3"),
         ("canary", "v1.7.3"),
         ("calls", ""),
-    ] {
-        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
-    }
+    ]);
+    let d = dir.path().display();
     let src = format!(
         r#"project = "canary"
 [store]
@@ -538,11 +532,8 @@ weight = {{ command = ["sh", "-c", "echo weight $0 >> {d}/calls", "{{weight}}"] 
 /// once the deploy ran.
 #[tokio::test]
 async fn the_version_wait_gets_only_what_the_ready_check_left_of_the_timeout() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir_with(&[("staging", "v1.8.0"), ("prod", "v1.7.3")]);
     let d = dir.path().display();
-    for (f, text) in [("staging", "v1.8.0"), ("prod", "v1.7.3")] {
-        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
-    }
     // The rollout takes 4 s of the 6 s; the version never comes.
     let src = format!(
         r#"project = "one-clock"
@@ -708,4 +699,13 @@ echo "$1 rolled out"; exit 0
             "weight 0%: the stable track runs the version"
         )) > id(passed)
     );
+}
+
+/// A temp dir holding `files`, each (name, first line).
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (f, text) in files {
+        std::fs::write(dir.path().join(f), format!("{text}\n")).unwrap();
+    }
+    dir
 }
