@@ -238,7 +238,7 @@ pub fn status_table(s: &Status) -> String {
         if let Some(err) = &e.metrics_error {
             let _ = writeln!(out, "! {} metrics: {err}", e.name);
         } else if let Some(note) = &e.metrics_note {
-            let _ = writeln!(out, "  {} metrics: {note}", e.name);
+            let _ = writeln!(out, "  {} metrics: no data yet: {note}", e.name);
         }
         if let Some(f) = &e.freeze {
             let _ = writeln!(out, "! {} is {}", e.name, f.describe());

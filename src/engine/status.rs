@@ -522,7 +522,7 @@ impl Engine {
                             Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
                             None,
                         ),
-                        (None, None) => (None, Some("no data yet: rates need two scrapes".into())),
+                        (None, None) => (None, Some("rates need two scrapes".into())),
                         (None, Some(_)) => (None, None),
                     };
                     (m, err, note)

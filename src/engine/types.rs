@@ -72,8 +72,8 @@ pub struct EnvStatus {
     pub rollback: Option<RollbackTarget>,
     pub metrics: MetricsSnapshot,
     pub metrics_error: Option<String>,
-    /// Why there are no figures yet when nothing failed (a scrape source
-    /// needs two scrapes for a rate): said calmly, never as an error.
+    /// Why there are no figures yet when nothing failed ("rates need two
+    /// scrapes"): said as "no data yet: …", calmly, never as an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_note: Option<String>,
     /// The newest Go/No-Go recorded for the version it runs.

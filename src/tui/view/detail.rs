@@ -258,7 +258,13 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             if let Some(e) = &env.metrics_error {
                 out.extend(rows(width, "", format!("✗ {e}"), t.error, t.dim));
             } else if let Some(note) = &env.metrics_note {
-                out.extend(rows(width, "", note.clone(), t.dim, t.dim));
+                out.extend(rows(
+                    width,
+                    "",
+                    format!("no data yet: {note}"),
+                    t.dim,
+                    t.dim,
+                ));
             }
             match (&env.promotion, &env.promotion_error) {
                 (Some(p), _) => {

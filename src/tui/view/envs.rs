@@ -270,12 +270,7 @@ fn column(
         (None, None) => match &env.metrics_note {
             Some(note) => vec![
                 Part::new("– no data yet", t.dim),
-                Part::new(
-                    format!(": {}", note.trim_start_matches("no data yet: ")),
-                    t.dim,
-                )
-                .prio(1)
-                .cut(),
+                Part::new(format!(": {note}"), t.dim).prio(1).cut(),
             ],
             None => vec![Part::new("– no data", t.dim)],
         },
