@@ -785,3 +785,84 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
         );
     }
 }
+
+/// A server restart ends every session at once, the lock sessions of
+/// promoters that are still alive and deploying included: that says
+/// nothing about the owner. Found by hand: alice's promote went on after a
+/// `pg_ctl restart`, bob's next command took her lock as free, reconciled
+/// her running deploy as `unknown` and could have promoted beside her.
+#[test]
+fn a_server_restart_does_not_free_a_live_promoters_lock() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let (a, b) = (store(&cluster, &db), store(&cluster, &db));
+    let host = shipdeck::host::hostname();
+    let now = chrono::Utc::now();
+    // Two live processes of this host, so that only the store can tell.
+    let lock = |holder: &str, pid: u32| LockInfo {
+        env: "production".into(),
+        holder: holder.into(),
+        pid,
+        host: host.clone(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    a.try_lock(&lock("alice", std::process::id()))
+        .unwrap()
+        .unwrap();
+    cluster.stop();
+    cluster.restart();
+    let parent = std::os::unix::process::parent_id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        match b.try_lock(&lock("bob", parent)) {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never reconnected: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(
+        refused.map_err(|l| l.holder),
+        Err("alice".to_string()),
+        "bob took the lock of a promoter who is still alive"
+    );
+    let held = b.lock_of("production", chrono::Utc::now()).unwrap();
+    assert_eq!(held.map(|l| l.holder), Some("alice".to_string()));
+    // The status view's one-statement read says the same.
+    let keys = [shipdeck::store::EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let now2 = chrono::Utc::now();
+    let reads = b.status_reads(&keys, 5, now2, now2).unwrap();
+    assert_eq!(
+        reads.envs[0].lock.as_ref().map(|l| l.holder.as_str()),
+        Some("alice")
+    );
+    // Alice's renewal takes it back on a session of her own (her store
+    // reconnects first: a call or two may still find it unreachable), and
+    // once she is gone for good her lock is free again at once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match a.try_lock(&lock("alice", std::process::id())) {
+            Ok(r) => break r.unwrap(),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "alice never reconnected: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.lock_of("production", now).unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "alice's renewed lock outlived her session"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.try_lock(&lock("bob", parent)).unwrap(), Ok(()));
+}
