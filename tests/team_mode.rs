@@ -229,6 +229,20 @@ fn an_unreachable_server_at_start_exits_1_naming_the_store_and_host_not_the_pass
         "{out:#?}"
     );
     assert!(!out.stderr.contains(pg::PASSWORD) && !out.stdout.contains(pg::PASSWORD));
+    // A user name is no secret: the store is named as written, in the
+    // message and in the log (the log read `[redacted]://[redacted]@…`
+    // when the user's name was also the scheme's, as postgres's is).
+    for user in ["shipdeck", "postgres"] {
+        let url = format!("postgres://{user}@127.0.0.1:{port}/{user}");
+        let e = Engineer::new("alice", &fleet, &url);
+        let out = e.run(&["status"]);
+        assert_eq!(out.code, 1, "{out:#?}");
+        assert!(out.stderr.contains(&url), "{out:#?}");
+        assert!(!out.stderr.contains("[redacted]"), "{out:#?}");
+        let log = std::fs::read_to_string(e.home.path().join("state/shipdeck/shipdeck.log"))
+            .unwrap_or_default();
+        assert!(!log.contains("[redacted]"), "{log}");
+    }
 }
 
 #[test]
