@@ -613,6 +613,55 @@ fn store_migrate_copies_an_embedded_store_with_its_chain_and_refuses_other_conte
     assert!(out.stderr.contains("/nonexistent/x.db"), "{out:#?}");
 }
 
+/// `store migrate --from sqlite:PATH` reads its source and never writes
+/// it: an empty file or another program's SQLite database is refused as no
+/// shipdeck store, left byte for byte as it was, and nothing is copied
+/// (found by hand: both were given shipdeck's tables, chmod 0600, and the
+/// migration reported "0 audit records" copied, exit 0).
+#[test]
+fn store_migrate_refuses_a_file_that_is_no_shipdeck_store_and_leaves_it_alone() {
+    let cluster = pg::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let other = dir.path().join("other-app.db");
+    {
+        let c = rusqlite::Connection::open(&other).unwrap();
+        c.execute_batch("CREATE TABLE invoices (n INTEGER); INSERT INTO invoices VALUES (7);")
+            .unwrap();
+    }
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
+    for path in [&empty, &other] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::read(path).unwrap();
+        let out = alice.run(&[
+            "store",
+            "migrate",
+            "--from",
+            &format!("sqlite:{}", path.display()),
+        ]);
+        assert_eq!(out.code, 1, "{out:#?}");
+        assert!(
+            out.stderr.contains(&path.display().to_string())
+                && out.stderr.contains("not a shipdeck store"),
+            "{out:#?}"
+        );
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            before,
+            "{} was written",
+            path.display()
+        );
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{} was chmodded", path.display());
+    }
+    let pg = store(cluster, &db);
+    assert!(pg.history(None, 10).unwrap().is_empty());
+}
+
 fn approval(actor: &str) -> shipdeck::domain::Approval {
     shipdeck::domain::Approval {
         env: "production".into(),
