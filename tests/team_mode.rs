@@ -245,6 +245,39 @@ fn an_unreachable_server_at_start_exits_1_naming_the_store_and_host_not_the_pass
     }
 }
 
+/// No password anywhere (no `password_env`, no `$PGPASSWORD`, a
+/// `~/.pgpass` others may read and so ignored): the message says where a
+/// password is looked for, not only the client library's "password
+/// missing" as if the server were down.
+#[test]
+fn a_store_without_a_password_says_where_to_put_one() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(&format!("[store]\nurl = \"{}\"\n", cluster.url(&db))));
+    let e = Engineer {
+        home,
+        user: "alice",
+    };
+    let pgpass = e.home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", pg::PASSWORD)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = e.run(&["status"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("password_env")
+            && out.stderr.contains("PGPASSWORD")
+            && out.stderr.contains(".pgpass")
+            && out.stderr.contains("0600"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains(pg::PASSWORD), "{out:#?}");
+}
+
 #[test]
 fn a_schema_from_a_newer_shipdeck_is_refused_with_both_versions_named() {
     let cluster = pg::shared();

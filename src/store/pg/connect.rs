@@ -218,6 +218,11 @@ impl PgTarget {
                     "{text}: the server's certificate does not verify against the root certificate {}",
                     file.display()
                 )),
+                // The client library's own words, when no password was found
+                // and the server asks for one: say where one is looked for.
+                _ if text.contains("password missing") => self.unreachable(&format!(
+                    "{text}: the server asks for a password and shipdeck found none: set [store] password_env, $PGPASSWORD or a host:port:db:user:password line in ~/.pgpass ($PGPASSFILE), which is read only when chmod 0600"
+                )),
                 _ => self.unreachable(&text),
             }
         })
