@@ -14,9 +14,9 @@ use crate::store::{LockInfo, NewAudit};
 
 /// A deploy's lock outlives its timeout by this margin (the last reads,
 /// the records), and a renewal keeps it at least this far ahead.
-const LOCK_MARGIN: Duration = Duration::from_secs(120);
+pub(super) const LOCK_MARGIN: Duration = Duration::from_secs(120);
 /// How often the lock of an action in flight is renewed.
-const LOCK_RENEW: Duration = Duration::from_secs(30);
+pub(super) const LOCK_RENEW: Duration = Duration::from_secs(30);
 
 use super::lease::LockLost;
 
@@ -251,6 +251,15 @@ impl Engine {
         .await
     }
 
+    /// Forget the lock `env`'s action lost: the action ended.
+    pub(super) fn forget_lost(&self, env: &str) {
+        self.inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(env);
+    }
+
     /// The lock `env`'s action in flight lost, if it lost it.
     pub(super) fn lock_lost(&self, env: &str) -> Option<LockLost> {
         self.inner
@@ -262,7 +271,7 @@ impl Engine {
     }
 
     /// `detail` with the lost lock said, for the outcome record.
-    fn with_lost_note(&self, env: &str, detail: &str) -> String {
+    pub(super) fn with_lost_note(&self, env: &str, detail: &str) -> String {
         match self.lock_lost(env) {
             Some(l) => format!(
                 "{detail} [the deploy lock was lost at {} UTC: {}]",
@@ -327,12 +336,27 @@ impl Drop for InFlight<'_> {
             let _ = s.unlock(&env, pid, &host);
         });
         self.engine.set_activity(self.env, None);
-        self.engine
-            .inner
-            .lost
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(self.env);
+        self.engine.forget_lost(self.env);
+    }
+}
+
+/// A deploy lock taken for an action that keeps its own audit records
+/// (the rollback of a canary's weight): released when dropped, however the
+/// action ends.
+pub(super) struct LockRelease<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) env: &'a str,
+    pub(super) pid: u32,
+    pub(super) host: String,
+}
+
+impl Drop for LockRelease<'_> {
+    fn drop(&mut self) {
+        let (env, pid, host) = (self.env.to_string(), self.pid, self.host.clone());
+        self.engine.inner.store.detach(move |s| {
+            let _ = s.unlock(&env, pid, &host);
+        });
+        self.engine.forget_lost(self.env);
     }
 }
 
