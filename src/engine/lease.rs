@@ -71,6 +71,10 @@ pub async fn hold_lock<T>(
         let mut tell = |holder: Option<String>, detail: String| {
             if !told {
                 told = true;
+                tracing::error!(
+                    env,
+                    "the deploy lock was lost: {detail}; this action goes on"
+                );
                 lost(LockLost {
                     env: env.clone(),
                     at: Utc::now(),
@@ -91,11 +95,6 @@ pub async fn hold_lock<T>(
             match store.try_lock(&lock).await {
                 Ok(Ok(())) => confirmed = lock.expires_at,
                 Ok(Err(held)) => {
-                    tracing::error!(
-                        env = %lock.env,
-                        "the deploy lock lapsed and {} holds it now; this action goes on",
-                        held.describe()
-                    );
                     tell(
                         Some(held.describe()),
                         format!(
