@@ -6,20 +6,14 @@ use super::*;
 impl Detector {
     /// Coarse steps with a short baseline: whether the latency has shifted
     /// broadly and steadily since the deploy — at least two quantiles
-    /// clearly off in every window step so far, and no quantile fading:
-    /// none clearly below its first step's shift (by [`STEADY_Z`] of its
-    /// noise). Such a shift began with the deploy, as a release's does, and
-    /// is called at the second step. A step may rise above the first: a
-    /// worst-of-merged quantile carries any 10-second blip inside the step,
-    /// and a blip on top of a real shift makes the second step look worse,
-    /// never better (judged two-sided, a blip on the second step of 16 of
-    /// 180 sharp x2 shifts left them to the third step; tuning seeds).
-    /// Anything else needs the extra step: a blip (or the warm-up) and a
-    /// second blip would have to land on exactly the deploy's first two
-    /// steps, in several quantiles, the second no smaller (a warm-up
-    /// fades). A blip on the first step of a real shift (the second falls
-    /// back to the shift) still waits for the third step: two steps cannot
-    /// tell it from a warm-up followed by a blip. "Clearly off": the step alone brings its full share
+    /// clearly off in every window step so far, and every quantile about
+    /// as far off as in the first step (within [`STEADY_Z`] of its noise).
+    /// Such a shift began with the deploy, as a release's does, and is
+    /// called at the second step. Anything else needs the extra step: a
+    /// worst-of-merged quantile carries any 10-second blip (or the warm-up)
+    /// inside a step, and two of them would have to land on exactly the
+    /// deploy's first two steps, in several quantiles, and match in size (a
+    /// warm-up fades). "Clearly off": the step alone brings its full share
     /// of the threshold for the shift that fits it best (x1.3, x1.7 or
     /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
     /// it for x1.7 when the latency doubled).
@@ -51,9 +45,7 @@ impl Detector {
             if first {
                 *d = (dev, off, true);
             } else {
-                // Not fading: a step may rise above the first (a blip
-                // on top of the shift), never fall clearly below it.
-                let steady = dev - d.0 >= -STEADY_Z * (2.0 * var).sqrt();
+                let steady = (dev - d.0).abs() <= STEADY_Z * (2.0 * var).sqrt();
                 d.1 &= off && steady;
                 d.2 &= steady;
             }

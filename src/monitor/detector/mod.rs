@@ -50,10 +50,9 @@
 //!   a blip step in the baseline is clipped before it can pass for a slow
 //!   wander of the level — unless the
 //!   evidence says more than "two slow steps": a shift that began with the
-//!   deploy, clear in at least two quantiles and fading in none (no step
-//!   clearly below the first; a warm-up fades, a blip on top of a shift
-//!   only raises a step), is called at the second step, and the reason
-//!   says so. That
+//!   deploy, clear in at least two quantiles and steady in every quantile
+//!   (each step within its noise of the first; a warm-up fades, two blips
+//!   differ), is called at the second step, and the reason says so. That
 //!   shift is judged by the noise of the baseline's ordinary steps (before
 //!   its highest step widened the estimate): its own tests already rule
 //!   out blips, and one blip step among six baseline steps would otherwise
@@ -196,9 +195,8 @@ const LAT_WANDER_Z: f64 = 2.5;
 /// only with a baseline of fewer than 30 of them.
 const COARSE_S: f64 = 60.0;
 /// At coarse steps with a short baseline, a latency shift since the deploy
-/// is steady (not fading) while no step's deviation falls more than this
-/// many standard deviations (of a difference of two steps) below the first
-/// step's.
+/// is steady when each step's deviation is within this many standard
+/// deviations (of a difference of two steps) of the first step's.
 const STEADY_Z: f64 = 2.5;
 /// Inside the warm-up, a test's evidence is steady (no warm-up fading)
 /// while each step holds at least this share of the first step's.
