@@ -19,12 +19,25 @@ impl PgStore {
         let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Asked, not assumed: a session the server ended (a restart) reads
         // as open until something is sent on it, and a renewal writing the
-        // token of a dead session would vouch for nothing.
+        // token of a dead session would vouch for nothing. Only a session
+        // known closed is replaced: one slow to answer (a stalled server)
+        // still holds its advisory lock, and dropping it would free every
+        // lock this process holds for another promoter to take.
         if let Some(ls) = guard.as_mut()
             && !ls.client.is_closed()
-            && ls.client.is_valid(Duration::from_secs(5)).is_ok()
         {
-            return Ok(ls.token);
+            match ls.client.is_valid(Duration::from_secs(5)) {
+                Ok(()) => return Ok(ls.token),
+                Err(e) if !ls.client.is_closed() => {
+                    tracing::warn!(
+                        "store {}: the lock session is slow to answer ({}); kept",
+                        self.target.describe,
+                        cause(&e)
+                    );
+                    return Ok(ls.token);
+                }
+                Err(_) => {}
+            }
         }
         if guard.take().is_some() {
             tracing::warn!(
