@@ -20,6 +20,54 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// says nothing would otherwise be waited for forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Once connected, how long the link may be silent before the client
+/// asks the server whether it is still there (TCP keepalive), how often it
+/// asks again and how many unanswered asks make the peer dead:
+/// 6 + 3 x 3 = 15 s. Without these a dropped network (a cable, a VPN, a
+/// server host that vanished) blocks a store call until the kernel's
+/// default of two hours and more.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(6);
+const KEEPALIVES_INTERVAL: Duration = Duration::from_secs(3);
+const KEEPALIVES_RETRIES: u32 = 3;
+/// How long data the client sent may stay unacknowledged before the
+/// connection is given up (Linux TCP_USER_TIMEOUT): bounds a call whose
+/// request went out into a dead link, which keepalives do not (they probe
+/// only an idle link).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The URL's query keys (`?keepalives_idle=30&...`), for "the user set it".
+fn url_keys(url: &str) -> Vec<&str> {
+    url.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .collect()
+}
+
+/// Bound a connected store call against a dead peer (see the constants
+/// above), each setting only when the URL does not give its own: the
+/// user's URL wins, `keepalives=0` included.
+fn dead_peer_bounds(config: &mut postgres::Config, url: &str) {
+    let keys = url_keys(url);
+    let set = |k: &str| keys.contains(&k);
+    if !set("keepalives") {
+        config.keepalives(true);
+    }
+    if !set("keepalives_idle") {
+        config.keepalives_idle(KEEPALIVES_IDLE);
+    }
+    if !set("keepalives_interval") {
+        config.keepalives_interval(KEEPALIVES_INTERVAL);
+    }
+    if !set("keepalives_retries") {
+        config.keepalives_retries(KEEPALIVES_RETRIES);
+    }
+    if !set("tcp_user_timeout") {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+}
+
 /// A connection attempt still waiting for the server's answer.
 type Attempt = std::sync::mpsc::Receiver<Result<postgres::Client, postgres::Error>>;
 
@@ -109,8 +157,7 @@ impl PgTarget {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(10));
+        dead_peer_bounds(&mut config, url);
         if config.get_application_name().is_none() {
             config.application_name("shipdeck");
         }
@@ -483,6 +530,39 @@ mod tests {
         t.config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    #[test]
+    fn a_connection_gets_dead_peer_bounds_unless_the_url_sets_its_own() {
+        let none = vars(&[]);
+        let url = "postgres://shipdeck:pw@db.internal:5432/shipdeck";
+        let (t, _) = PgTarget::parse_with(url, None, &none, None).unwrap();
+        let c = &t.config;
+        assert!(c.get_keepalives());
+        assert_eq!(c.get_keepalives_idle(), KEEPALIVES_IDLE);
+        assert_eq!(c.get_keepalives_interval(), Some(KEEPALIVES_INTERVAL));
+        assert_eq!(c.get_keepalives_retries(), Some(KEEPALIVES_RETRIES));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        // A dead peer is noticed within ~15-20 s on an idle link and a busy one.
+        let idle = KEEPALIVES_IDLE + KEEPALIVES_INTERVAL * KEEPALIVES_RETRIES;
+        assert!(idle >= Duration::from_secs(10) && idle <= Duration::from_secs(20));
+        assert!(TCP_USER_TIMEOUT <= Duration::from_secs(20));
+
+        let own = "postgres://shipdeck:pw@db.internal:5432/shipdeck?sslmode=disable\
+                   &keepalives_idle=120&keepalives_interval=30&keepalives_retries=9\
+                   &tcp_user_timeout=60";
+        let (t, _) = PgTarget::parse_with(own, None, &none, None).unwrap();
+        let c = &t.config;
+        assert!(c.get_keepalives());
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(120));
+        assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(30)));
+        assert_eq!(c.get_keepalives_retries(), Some(9));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(60)));
+
+        let off = "postgres://shipdeck:pw@db.internal:5432/shipdeck?keepalives=0";
+        let (t, _) = PgTarget::parse_with(off, None, &none, None).unwrap();
+        assert!(!t.config.get_keepalives(), "the URL's keepalives=0 wins");
+        assert_eq!(t.config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
     }
 
     #[test]
