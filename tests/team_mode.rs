@@ -998,3 +998,77 @@ fn a_server_restart_does_not_free_a_live_promoters_lock() {
     }
     assert_eq!(b.try_lock(&lock("bob", parent)).unwrap(), Ok(()));
 }
+
+/// The monitoring window of `env` in the store's history, once it started.
+fn monitor_entry(s: &PgStore, env: &str) -> Option<shipdeck::domain::AuditEntry> {
+    s.history(Some(env), 20)
+        .ok()?
+        .into_iter()
+        .find(|e| e.action == shipdeck::domain::ActionKind::Monitor)
+}
+
+#[test]
+fn a_monitoring_window_survives_a_short_store_outage_and_records_its_verdict() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
+    let s = store(&cluster, &db);
+    let watch = common::Running::new(
+        alice
+            .cmd(&["watch", "production", "--window", "40s"])
+            .spawn()
+            .expect("start shipdeck watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while monitor_entry(&s, "production").is_none() {
+        assert!(Instant::now() < deadline, "the window never opened");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A blip: the server gone for a few seconds mid-window.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(4));
+    cluster.restart();
+    let out = output_of(watch);
+    assert!(
+        out.stderr.contains("store is unreachable for"),
+        "the outage is said, with its length: {out:#?}"
+    );
+    assert!(!out.stderr.contains("could not record"), "{out:#?}");
+    assert!(
+        out.stdout.contains("production"),
+        "the verdict is printed: {out:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let entry = loop {
+        match monitor_entry(&s, "production") {
+            Some(e) => break e,
+            None => {
+                assert!(Instant::now() < deadline, "store never came back");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert!(entry.finished_at.is_some(), "{entry:?}");
+    assert!(!entry.detail.contains("interrupted"), "{entry:?}");
+    assert!(
+        [
+            "healthy",
+            "regression",
+            "insufficient data",
+            "still collecting"
+        ]
+        .iter()
+        .any(|w| entry.detail.contains(&format!(" — {w}: "))),
+        "the window's own verdict is recorded, not an interruption: {entry:?}"
+    );
+}
+
+fn output_of(r: common::Running) -> common::Output {
+    let out = r.wait_with_output().expect("wait for shipdeck");
+    common::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

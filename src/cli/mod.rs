@@ -262,11 +262,13 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
         while let Some(ev) = rx.recv().await {
             // A lost deploy lock is said even to a quiet (--json) run:
             // one line on stderr, while the action goes on.
-            if quiet && !matches!(ev, Event::LockLost { .. }) {
+            if quiet && !matches!(ev, Event::LockLost { .. } | Event::StoreOutage { .. }) {
                 continue;
             }
             match ev {
-                Event::LockLost { detail, .. } => say!("! {detail}"),
+                Event::LockLost { detail, .. } | Event::StoreOutage { detail, .. } => {
+                    say!("! {detail}")
+                }
                 Event::DeployStarted {
                     env,
                     version,
@@ -348,9 +350,18 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
 }
 
 /// The exit code of a monitoring window: 0 healthy, 4 regression, 1 when
-/// it could not judge (no baseline, a source gone quiet).
+/// it could not judge (no baseline, a source gone quiet) or could not
+/// record its verdict (the store, an outside system, failed).
 fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
     use crate::monitor::VerdictKind;
+    if let Some(cause) = &out.unrecorded {
+        say!(
+            "shipdeck: judged {env} {}: {}, but could not record it: {cause}",
+            out.version,
+            output::verdict_words(out.verdict.kind)
+        );
+        return 1;
+    }
     match out.verdict.kind {
         VerdictKind::Regression => 4,
         VerdictKind::Healthy => 0,

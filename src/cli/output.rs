@@ -55,6 +55,7 @@ pub fn watch_json(out: &crate::engine::WatchOutcome) -> serde_json::Value {
         "baseline": out.baseline,
         "rolled_back": out.rolled_back,
         "rollback_error": out.rollback_error,
+        "unrecorded": out.unrecorded,
     })
 }
 

@@ -175,6 +175,13 @@ pub enum Event {
         env: String,
         detail: String,
     },
+    /// The store went away (or came back) while a monitoring window runs;
+    /// the window goes on and records what it could not when it can.
+    /// `detail` is the whole line, env included.
+    StoreOutage {
+        env: String,
+        detail: String,
+    },
     /// A canary step is being judged: its weight, where it stands, the
     /// time left and the judge's verdict so far.
     CanaryStep {

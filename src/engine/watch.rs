@@ -13,7 +13,7 @@ use crate::backends::metrics::SeasonalReference;
 use crate::domain::baseline::{BaselinePlan, incident_periods, plan_baseline};
 use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version, WindowVerdict};
 use crate::monitor::{Detector, DetectorConfig, Sample, Verdict, VerdictKind};
-use crate::store::{LockInfo, MonitorRecord, NewAudit};
+use crate::store::{LockInfo, MonitorRecord, NewAudit, StoreError};
 
 /// The key of an environment's monitoring claim among the store's locks
 /// (environment names cannot contain `#`).
@@ -40,6 +40,9 @@ pub struct WatchOutcome {
     /// The automatic rollback, when one ran: its record or why it failed.
     pub rolled_back: Option<DeployRecord>,
     pub rollback_error: Option<String>,
+    /// Why the verdict (and what follows it) is not in the store: it
+    /// was still unreachable when the window's retries ran out.
+    pub unrecorded: Option<String>,
 }
 
 /// The gate that refuses a second watcher of one deploy, and its wording.
@@ -378,6 +381,9 @@ impl Engine {
         // The metrics source's last failure, named in a verdict that could
         // not be reached (rather than a bare "not enough data").
         let mut source_error: Option<String> = None;
+        // Since when the store has been unreachable, if it is: the window
+        // goes on without it (the metrics and the detector need no store).
+        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
         let mut verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
@@ -391,7 +397,38 @@ impl Engine {
             {
                 continue;
             }
-            claim.keep_alive().await?;
+            match claim.keep_alive().await {
+                Ok(()) => {
+                    if let Some((since, _)) = store_down.take() {
+                        emit(Event::StoreOutage {
+                            env: env.to_string(),
+                            detail: format!(
+                                "{env}: the store is back after {}; the monitoring window goes on",
+                                outage_for(since)
+                            ),
+                        });
+                    }
+                }
+                Err(EngineError::Store(e)) => {
+                    let now = Utc::now();
+                    let (since, said) =
+                        store_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
+                    // Said at once, then every 10 s while it lasts.
+                    if now - *said >= chrono::Duration::seconds(10) {
+                        *said = now;
+                        emit(Event::StoreOutage {
+                            env: env.to_string(),
+                            detail: format!(
+                                "{env}: the store is unreachable for {} (since {}): the monitoring window goes on and records its verdict when the store is back ({e})",
+                                outage_for(*since),
+                                since.format("%H:%M:%S UTC")
+                            ),
+                        });
+                    }
+                    tracing::warn!(env, "monitoring window: store unreachable ({e})");
+                }
+                Err(e) => return Err(e),
+            }
             let reading = sampler.read(&labels, &self.inner.store).await;
             if let Some((_, why)) = &reading.error {
                 source_error = Some(why.clone());
@@ -446,43 +483,62 @@ impl Engine {
         }
         let finished = Utc::now();
         let regression = verdict.kind == VerdictKind::Regression;
-        self.inner
-            .store
-            .record_monitor(&MonitorRecord {
-                env: env.to_string(),
-                version: version.clone(),
-                started_at: deploy_at,
-                finished_at: Some(finished),
-                verdict: match verdict.kind {
-                    VerdictKind::Regression => WindowVerdict::Regression,
-                    VerdictKind::Healthy => WindowVerdict::Healthy,
-                    VerdictKind::InsufficientData | VerdictKind::Collecting => {
-                        WindowVerdict::InsufficientData
-                    }
+        let record = MonitorRecord {
+            env: env.to_string(),
+            version: version.clone(),
+            started_at: deploy_at,
+            finished_at: Some(finished),
+            verdict: match verdict.kind {
+                VerdictKind::Regression => WindowVerdict::Regression,
+                VerdictKind::Healthy => WindowVerdict::Healthy,
+                VerdictKind::InsufficientData | VerdictKind::Collecting => {
+                    WindowVerdict::InsufficientData
                 }
-                .as_str()
-                .into(),
-                metric: verdict.metric.map(|m| m.as_str().to_string()),
-                reason: format!("{}; {baseline_note}", verdict.reason),
-            })
-            .await?;
-        self.inner
-            .store
-            .audit_finish(
-                started,
-                finished,
-                match verdict.kind {
-                    VerdictKind::Healthy => Outcome::Succeeded,
-                    VerdictKind::Regression => Outcome::Failed,
-                    _ => Outcome::Unknown,
-                },
-                &format!(
-                    "{}: {}; {baseline_note}",
-                    verdict_word(&verdict),
-                    verdict.reason
-                ),
-            )
-            .await?;
+            }
+            .as_str()
+            .into(),
+            metric: verdict.metric.map(|m| m.as_str().to_string()),
+            reason: format!("{}; {baseline_note}", verdict.reason),
+        };
+        let audit_outcome = match verdict.kind {
+            VerdictKind::Healthy => Outcome::Succeeded,
+            VerdictKind::Regression => Outcome::Failed,
+            _ => Outcome::Unknown,
+        };
+        let audit_detail = format!(
+            "{}: {}; {baseline_note}",
+            verdict_word(&verdict),
+            verdict.reason
+        );
+        // A release the window caught is blocked until someone records a
+        // new Go for it: roll back, and it must not be re-promoted by reflex.
+        let no_go = regression.then(|| crate::domain::Approval {
+            env: env.to_string(),
+            version: version.clone(),
+            decision: crate::domain::Decision::NoGo,
+            actor: format!("{} (monitoring window)", self.inner.actor),
+            at: Utc::now(),
+            note: Some(format!("regression: {}", verdict.reason)),
+        });
+        let verdict_writes = VerdictWrites {
+            record: &record,
+            started,
+            finished,
+            outcome: audit_outcome,
+            detail: &audit_detail,
+            no_go: no_go.as_ref(),
+        };
+        let mut written = 0;
+        let mut unrecorded = self
+            .write_verdict(&verdict_writes, &mut written)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        if unrecorded.is_some() && !regression {
+            unrecorded = self
+                .retry_verdict(env, &verdict_writes, &mut written, &emit)
+                .await;
+        }
         if regression {
             self.notify(
                 crate::config::NotifyEvent::Regression,
@@ -501,19 +557,6 @@ impl Engine {
             env: env.to_string(),
             verdict: verdict.clone(),
         });
-        if regression {
-            // A release the window caught is blocked until someone records a
-            // new Go for it: roll back, and it must not be re-promoted by reflex.
-            let no_go = crate::domain::Approval {
-                env: env.to_string(),
-                version: version.clone(),
-                decision: crate::domain::Decision::NoGo,
-                actor: format!("{} (monitoring window)", self.inner.actor),
-                at: Utc::now(),
-                note: Some(format!("regression: {}", verdict.reason)),
-            };
-            self.inner.store.record_approval(&no_go).await?;
-        }
         let mut outcome = WatchOutcome {
             env: env.to_string(),
             version,
@@ -522,7 +565,10 @@ impl Engine {
             baseline: baseline_note,
             rolled_back: None,
             rollback_error: None,
+            unrecorded: None,
         };
+        // Release safety before bookkeeping: a regression rolls back even
+        // when its verdict is not recorded yet, and is recorded after.
         if regression && self.inner.config.monitor.auto_rollback {
             self.set_activity(env, None);
             match self.rollback(env, None, events.clone()).await {
@@ -533,7 +579,101 @@ impl Engine {
                 }
             }
         }
+        if unrecorded.is_some() && regression {
+            unrecorded = self
+                .retry_verdict(env, &verdict_writes, &mut written, &emit)
+                .await;
+        }
+        outcome.unrecorded = unrecorded;
         Ok(outcome)
+    }
+}
+
+/// How long a window that ended with the store unreachable keeps trying
+/// to record its verdict before it says it could not.
+const VERDICT_RETRY: Duration = Duration::from_secs(30);
+
+/// What a finished window writes: its record, the end of its audit
+/// record and, on a regression, the No-Go; in this order.
+struct VerdictWrites<'a> {
+    record: &'a MonitorRecord,
+    started: i64,
+    finished: DateTime<Utc>,
+    outcome: Outcome,
+    detail: &'a str,
+    no_go: Option<&'a crate::domain::Approval>,
+}
+
+/// "14s", "2m 5s": how long the store has been away.
+fn outage_for(since: DateTime<Utc>) -> String {
+    let secs = (Utc::now() - since).num_seconds().max(0) as u64;
+    crate::domain::HumanDuration(Duration::from_secs(secs)).to_string()
+}
+
+impl Engine {
+    /// The verdict's writes from the `done`th on (a retry does not write
+    /// twice what went in already); `done` counts those that did.
+    async fn write_verdict(&self, w: &VerdictWrites<'_>, done: &mut u8) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        if *done == 0 {
+            store.record_monitor(w.record).await?;
+            *done = 1;
+        }
+        if *done == 1 {
+            store
+                .audit_finish(w.started, w.finished, w.outcome, w.detail)
+                .await?;
+            *done = 2;
+        }
+        if *done == 2 {
+            if let Some(no_go) = w.no_go {
+                store.record_approval(no_go).await?;
+            }
+            *done = 3;
+        }
+        Ok(())
+    }
+
+    /// Retry the verdict's writes once a second for [`VERDICT_RETRY`];
+    /// the store's last error, in words, when they never all went in.
+    async fn retry_verdict(
+        &self,
+        env: &str,
+        w: &VerdictWrites<'_>,
+        done: &mut u8,
+        emit: &(dyn Fn(Event) + Sync),
+    ) -> Option<String> {
+        let since = Utc::now();
+        emit(Event::StoreOutage {
+            env: env.to_string(),
+            detail: format!(
+                "{env}: the window has ended and the store is unreachable: retrying to record its verdict for up to {}",
+                crate::domain::HumanDuration(VERDICT_RETRY)
+            ),
+        });
+        let deadline = tokio::time::Instant::now() + VERDICT_RETRY;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match self.write_verdict(w, done).await {
+                Ok(()) => {
+                    emit(Event::StoreOutage {
+                        env: env.to_string(),
+                        detail: format!(
+                            "{env}: the store is back after {}; the verdict is recorded",
+                            outage_for(since)
+                        ),
+                    });
+                    return None;
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Some(format!(
+                        "the store stayed unreachable for {} after the window ended: {e}",
+                        outage_for(since)
+                    ));
+                }
+                Err(e) => tracing::warn!(env, "monitoring window: verdict not recorded yet ({e})"),
+            }
+        }
     }
 }
 

@@ -490,6 +490,15 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             refused: false,
         });
     }
+    if let Some(cause) = &o.unrecorded {
+        return Err(Failure {
+            reason: format!(
+                "{:?} verdict on {} ({}), but could not record it: {cause}",
+                v.kind, o.version, v.reason
+            ),
+            refused: false,
+        });
+    }
     let line = match (v.kind, &o.rolled_back) {
         (VerdictKind::Regression, Some(r)) => format!(
             "regression of {} ({}); rolled back to {}",
@@ -567,6 +576,7 @@ mod tests {
                 url: None,
             }),
             rollback_error: err.map(String::from),
+            unrecorded: None,
         }
     }
 

@@ -138,6 +138,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             on_verdict(s, &env, verdict, true);
         }
         Event::LockLost { detail, .. } => s.notify(Level::Error, detail),
+        Event::StoreOutage { detail, .. } => s.notify(Level::Warn, detail),
         Event::CanaryStep {
             env,
             version,
