@@ -1027,7 +1027,9 @@ fn a_monitoring_window_survives_a_short_store_outage_and_records_its_verdict() {
     }
     // A blip: the server gone for a few seconds mid-window.
     cluster.stop();
+    let down = chrono::Utc::now();
     std::thread::sleep(Duration::from_secs(4));
+    let up = chrono::Utc::now();
     cluster.restart();
     let out = output_of(watch);
     assert!(
@@ -1062,6 +1064,51 @@ fn a_monitoring_window_survives_a_short_store_outage_and_records_its_verdict() {
         .any(|w| entry.detail.contains(&format!(" — {w}: "))),
         "the window's own verdict is recorded, not an interruption: {entry:?}"
     );
+    // The metric samples read while the store was away were kept for it.
+    let kept = s
+        .samples(
+            "production",
+            down + chrono::Duration::seconds(1),
+            up - chrono::Duration::seconds(1),
+        )
+        .unwrap();
+    assert!(
+        !kept.is_empty(),
+        "no sample of the outage was written after it"
+    );
+}
+
+#[test]
+fn a_window_that_ends_with_the_store_down_prints_its_verdict_and_says_it_is_unrecorded() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
+    let s = store(&cluster, &db);
+    let watch = common::Running::new(
+        alice
+            .cmd(&["watch", "production", "--window", "10s"])
+            .spawn()
+            .expect("start shipdeck watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while monitor_entry(&s, "production").is_none() {
+        assert!(Instant::now() < deadline, "the window never opened");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.stop();
+    let out = output_of(watch);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout.contains("production v"),
+        "the verdict is printed: {out:#?}"
+    );
+    assert!(
+        out.stderr.contains("but could not record it")
+            && out.stderr.contains("stayed unreachable for"),
+        "{out:#?}"
+    );
+    cluster.restart();
 }
 
 fn output_of(r: common::Running) -> common::Output {

@@ -17,6 +17,15 @@ use crate::store::AsyncStore;
 const KEEP: chrono::Duration = chrono::Duration::hours(26);
 /// Points kept in memory per label.
 const RECENT: usize = 256;
+/// Samples the store did not take (it was unreachable), kept to write in
+/// order when it is back: an hour of four environments at 1 s steps; the
+/// oldest go first beyond that.
+const UNSAVED_MAX: usize = 4 * 3600;
+
+/// Samples waiting for the store, oldest first.
+type Unsaved = std::sync::Arc<
+    std::sync::Mutex<std::collections::VecDeque<(String, DateTime<Utc>, crate::monitor::Sample)>>,
+>;
 
 pub struct Sampler {
     source: MetricsSource,
@@ -24,6 +33,7 @@ pub struct Sampler {
     /// Canary environments whose metrics are also read by track.
     tracks: Vec<TrackSelector>,
     state: tokio::sync::Mutex<SamplerState>,
+    unsaved: Unsaved,
 }
 
 /// One step of a canary environment's two tracks (`None`: no data).
@@ -64,6 +74,7 @@ impl Sampler {
             step,
             tracks: Vec::new(),
             state: tokio::sync::Mutex::new(SamplerState::default()),
+            unsaved: Unsaved::default(),
         }
     }
 
@@ -167,13 +178,38 @@ impl Sampler {
         // Kept without waiting, and never under the lock: a slow store must
         // not hold up the next reader. The store thread runs jobs in order,
         // so a later read of the samples sees these.
-        if !keep.is_empty() {
+        // Samples the store refused (unreachable) wait, in order, for the
+        // next write, bounded by UNSAVED_MAX.
+        let waiting = !self
+            .unsaved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if !keep.is_empty() || waiting {
+            let unsaved = self.unsaved.clone();
             store.detach(move |s| {
-                for (env, at, smp) in &keep {
-                    if let Err(e) = s.record_sample(env, *at, smp, KEEP) {
-                        tracing::warn!("cannot keep a metric sample: {e}");
-                        return;
+                let mut q = unsaved.lock().unwrap_or_else(|p| p.into_inner());
+                q.extend(keep);
+                while let Some((env, at, smp)) = q.front() {
+                    match s.record_sample(env, *at, smp, KEEP) {
+                        Ok(()) => {}
+                        Err(e @ crate::store::StoreError::Unreachable { .. }) => {
+                            tracing::warn!(
+                                "cannot keep a metric sample ({} waiting for the store): {e}",
+                                q.len()
+                            );
+                            break;
+                        }
+                        // Refused for itself, not for an outage: dropped,
+                        // never blocking the ones behind it.
+                        Err(e) => tracing::warn!("cannot keep a metric sample: {e}"),
                     }
+                    q.pop_front();
+                }
+                let over = q.len().saturating_sub(UNSAVED_MAX);
+                if over > 0 {
+                    tracing::warn!("{over} metric samples dropped: the store is away too long");
+                    q.drain(..over);
                 }
             });
         }
