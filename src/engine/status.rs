@@ -451,6 +451,13 @@ impl Engine {
             }
             None => (None, None),
         };
+        // The reading warms up while the source answers and this process
+        // has polled it fewer times than a baseline takes: what is missing
+        // for that reason is pending, not unknown.
+        let warming_up = match (&reading, &self.inner.sampler) {
+            (Ok(r), Ok(s)) => warm_up_of(r, s.source()),
+            _ => None,
+        };
         // … then health, plans and approvals.
         let mut environments = Vec::with_capacity(cfg.environments.len());
         for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
@@ -522,8 +529,11 @@ impl Engine {
                             Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
                             None,
                         ),
-                        (None, None) => (None, Some("rates need two scrapes".into())),
-                        (None, Some(_)) => (None, None),
+                        (None, None) if warming_up.is_some_and(|w| w.first_scrape) => (
+                            None,
+                            Some(crate::domain::health::WarmUpReason::FirstScrape.describe()),
+                        ),
+                        (None, _) => (None, None),
                     };
                     (m, err, note)
                 }
@@ -542,6 +552,7 @@ impl Engine {
                     .filter(|_| prod_idx.is_some_and(|p| i < p)),
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
+                warming_up,
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
             let canary = self.canary_status(i).await;
@@ -576,6 +587,7 @@ impl Engine {
                 health: assessed.health,
                 health_detail: assessed.detail,
                 health_basis: assessed.comparison,
+                warm_up: assessed.warm_up,
                 checked_at,
                 state,
                 state_since,
@@ -612,11 +624,13 @@ impl Engine {
                         health: e.health,
                         comparison: e.health_basis,
                         detail: std::mem::take(&mut e.health_detail),
+                        warm_up: e.warm_up.take(),
                     },
                     e.version.as_ref().map(|v| v.as_str()),
                     Some(v),
                 );
-                (e.health, e.health_basis, e.health_detail) = (a.health, a.comparison, a.detail);
+                (e.health, e.health_basis, e.health_detail, e.warm_up) =
+                    (a.health, a.comparison, a.detail, a.warm_up);
             }
         }
         // The pending release: the promotion closest to production that ships something new.
@@ -751,6 +765,30 @@ impl Engine {
 
 /// Steps that make up an environment's "now" for its health.
 const RECENT_STEPS: i32 = 5;
+
+/// Successful polls after which this process has read enough steps for
+/// a baseline ([`RECENT_STEPS`] and the step before them, then
+/// [`crate::domain::health::MIN_BASELINE_STEPS`] more, and one for the
+/// first scrape that gives no step): missing data past them is not
+/// warm-up.
+pub(super) const WARM_UP_POLLS: usize =
+    RECENT_STEPS as usize + 1 + crate::domain::health::MIN_BASELINE_STEPS + 1;
+
+/// Whether `r` is still warming up (see [`WARM_UP_POLLS`]): never while
+/// the source fails.
+fn warm_up_of(
+    r: &super::sampler::Reading,
+    source: &crate::backends::metrics::MetricsSource,
+) -> Option<crate::domain::health::WarmingUp> {
+    if r.error.is_some() || r.ok_polls >= WARM_UP_POLLS {
+        return None;
+    }
+    Some(crate::domain::health::WarmingUp {
+        since: r.started?,
+        first_scrape: r.ok_polls < 2
+            && matches!(source, crate::backends::metrics::MetricsSource::Scrape(_)),
+    })
+}
 
 /// What `status` learns about one environment before judging its health.
 struct Seen {
@@ -991,5 +1029,111 @@ mod tests {
         let accepted = engine.rollback_plan("production", None).await.unwrap();
         assert_eq!(accepted.to, v("v1"));
         assert_eq!(offered.to, Some(accepted.to), "{}", offered.detail);
+    }
+
+    /// An engine reading the demo fleet's metrics every second: one
+    /// environment the fleet serves, one whose label it never mentions.
+    fn warm_up_engine(metrics_url: &str, dir: &Path) -> Engine {
+        let text = format!(
+            "project = \"t\"\n[store]\npath = {:?}\n\
+             [metrics]\nsource = \"scrape\"\nurl = \"{metrics_url}\"\nstep = \"1s\"\ntimeout = \"2s\"\n\
+             [monitor]\nbaseline = \"1m\"\n\
+             [[environments]]\nname = \"quiet\"\nmetrics_label = \"nowhere\"\n\
+             version = {{ command = [\"echo\", \"v1.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n\
+             [[environments]]\nname = \"production\"\n\
+             version = {{ command = [\"echo\", \"v1.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+            dir.join("s.db").display().to_string()
+        );
+        Engine::open(Config::parse(&text, Path::new("test.toml")).unwrap()).unwrap()
+    }
+
+    fn env_of<'a>(s: &'a Status, name: &str) -> &'a EnvStatus {
+        s.environments.iter().find(|e| e.name == name).unwrap()
+    }
+
+    /// A fresh engine cannot judge health yet: pending, with why and
+    /// since when (a rate needs two scrapes, then a baseline some steps),
+    /// until it can — never "unknown", which reads like an alarm. A label
+    /// the source never mentions is unknown as soon as a rate could have
+    /// been read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_is_pending_while_the_reading_warms_up_then_judged() {
+        use crate::domain::health::WarmUpReason;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let started = Utc::now();
+        let engine = warm_up_engine(&format!("http://{}/metrics", fleet.addr), dir.path());
+
+        let s = engine.status().await;
+        for name in ["production", "quiet"] {
+            let e = env_of(&s, name);
+            assert_eq!(e.health, Health::Pending, "{name}: {}", e.health_detail);
+            let w = e.warm_up.as_ref().expect("pending says why");
+            assert_eq!(w.reason, WarmUpReason::FirstScrape);
+            assert_eq!(w.why, "rates need two scrapes");
+            assert!(w.since >= started - chrono::Duration::seconds(1), "{w:?}");
+            assert!(e.metrics_error.is_none(), "{:?}", e.metrics_error);
+            assert!(
+                e.health_detail.contains("rates need two scrapes"),
+                "{}",
+                e.health_detail
+            );
+        }
+        let json = serde_json::to_value(env_of(&s, "production")).unwrap();
+        assert_eq!(json["health"], "pending");
+        assert_eq!(json["warm_up"]["reason"], "first_scrape", "{json}");
+        assert!(json["warm_up"]["since"].is_string(), "{json}");
+
+        // Step by step until production is judged (generous: a loaded
+        // machine polls late).
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut reasons = Vec::new();
+        let mut quiet = Vec::new();
+        let last = loop {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            let s = engine.status().await;
+            quiet.push(env_of(&s, "quiet").health);
+            let p = env_of(&s, "production").clone();
+            if p.health != Health::Pending {
+                assert!(p.warm_up.is_none(), "{:?}", p.warm_up);
+                break p;
+            }
+            let w = p.warm_up.expect("pending says why");
+            assert_eq!(w.since, reasons.first().map_or(w.since, |(s, _)| *s));
+            reasons.push((w.since, w.reason));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still pending after 90 s: {reasons:?}"
+            );
+        };
+        assert_eq!(last.health, Health::Healthy, "{}", last.health_detail);
+        assert!(
+            reasons
+                .iter()
+                .any(|(_, r)| matches!(r, WarmUpReason::Baseline { need: 3, .. })),
+            "{reasons:?}"
+        );
+        // Silent from the second scrape on: unknown, not pending.
+        assert!(quiet.iter().all(|h| *h == Health::Unknown), "{quiet:?}");
+    }
+
+    /// A source that fails is unknown from the first read: no warm-up
+    /// covers a failure.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_source_is_unknown_not_pending() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = warm_up_engine(&format!("http://{addr}/metrics"), dir.path());
+        let s = engine.status().await;
+        let p = env_of(&s, "production");
+        assert_eq!(p.health, Health::Unknown, "{}", p.health_detail);
+        assert!(p.warm_up.is_none());
+        assert!(p.metrics_error.is_some());
+        assert!(p.metrics_note.is_none());
     }
 }

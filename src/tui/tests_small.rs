@@ -612,3 +612,45 @@ fn at_80x24_after_a_promote_the_narrow_pending_panel_names_its_environment() {
     let wide = screen(&s, 160, 45);
     assert!(wide.contains("Pending release → production"), "{wide}");
 }
+
+/// A console whose engine just started reading the metrics: every card
+/// says "checking" with why (rates need two scrapes, a baseline being
+/// collected), dim and calm, never "? unknown" — at both sizes.
+#[test]
+fn a_warming_up_reading_says_checking_with_why_never_unknown() {
+    use crate::domain::Health;
+    use crate::domain::health::{WarmUp, WarmUpReason};
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    let since = st.generated_at - Duration::seconds(4);
+    for (i, e) in st.environments.iter_mut().enumerate() {
+        let reason = if i % 2 == 0 {
+            WarmUpReason::FirstScrape
+        } else {
+            WarmUpReason::Baseline { have: 1, need: 3 }
+        };
+        if reason == WarmUpReason::FirstScrape {
+            e.metrics = Default::default();
+            e.metrics_note = Some("rates need two scrapes".into());
+        }
+        e.health = Health::Pending;
+        e.health_detail = format!(
+            "reachable; {} (reading the metrics since {} UTC)",
+            reason.describe(),
+            since.format("%H:%M:%S")
+        );
+        e.warm_up = Some(WarmUp {
+            since,
+            reason,
+            why: reason.describe(),
+        });
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    for (w, h) in [(160, 45), (80, 24)] {
+        let text = screen(&s, w, h);
+        let cards: String = text.lines().take(12).collect::<Vec<_>>().join("\n");
+        assert!(!cards.contains("unknown"), "{w}x{h}:\n{cards}");
+        assert!(cards.contains("◌ checking"), "{w}x{h}:\n{cards}");
+        insta::assert_snapshot!(format!("warming_up_{w}x{h}"), cards);
+    }
+}

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
 
 use super::LinkSpot;
+use crate::domain::health::WarmUpReason;
 use crate::domain::strategy::RevertAction;
 use crate::domain::{ActionKind, Decision, EnvState, Health, Outcome};
 use crate::engine::EnvStatus;
@@ -226,10 +227,23 @@ fn column(
 
     let (dot, hstyle) = health_mark(env.health, t);
     let health_age = (now - env.checked_at).num_seconds();
-    let health = vec![
-        Part::new(format!("{dot} {}", env.health.as_str()), hstyle),
-        Part::new(format!(" · {}", format::age(health_age)), t.dim).prio(1),
-    ];
+    let mut health = vec![Part::new(
+        format!("{dot} {}", health_word(env.health)),
+        hstyle,
+    )];
+    // Warming up: what it waits for, calmly, instead of an alarm.
+    if let Some(w) = &env.warm_up {
+        let short = match w.reason {
+            WarmUpReason::FirstScrape => " · first scrape".to_string(),
+            WarmUpReason::Baseline { have, need } => format!(" · baseline {have}/{need}"),
+        };
+        health.push(
+            Part::new(format!(" · {}", w.why), t.dim)
+                .short(short)
+                .prio(1),
+        );
+    }
+    health.push(Part::new(format!(" · {}", format::age(health_age)), t.dim).prio(2));
 
     let approval = match &env.approval {
         Some(a) => {
@@ -463,7 +477,16 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
         Health::Healthy => ("●", t.ok),
         Health::Degraded => ("▲", t.warn),
         Health::Down => ("✗", t.error),
+        Health::Pending => ("◌", t.dim),
         Health::Unknown => ("?", t.dim),
+    }
+}
+
+/// How the console says a health: a warm-up reads "checking", not as an alarm.
+pub(crate) fn health_word(h: Health) -> &'static str {
+    match h {
+        Health::Pending => "checking",
+        h => h.as_str(),
     }
 }
 
