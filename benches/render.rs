@@ -116,6 +116,7 @@ fn main() {
             .collect(),
         pending: None,
         store_error: None,
+        store_unreachable_since: None,
         integrity: None,
         watching: Vec::new(),
     };

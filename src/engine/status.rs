@@ -454,8 +454,9 @@ impl Engine {
         // The reading warms up while the source answers and this process
         // has polled it fewer times than a baseline takes: what is missing
         // for that reason is pending, not unknown.
-        let warming_up = match (&reading, &self.inner.sampler) {
-            (Ok(r), Ok(s)) => warm_up_of(r, s.source()),
+        // (Not while the store, which keeps the samples, cannot be read.)
+        let warming_up = match (&reading, &self.inner.sampler, &store_error) {
+            (Ok(r), Ok(s), None) => warm_up_of(r, s.source()),
             _ => None,
         };
         // … then health, plans and approvals.
@@ -552,7 +553,12 @@ impl Engine {
                     .filter(|_| prod_idx.is_some_and(|p| i < p)),
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
-                warming_up,
+                // A first scrape that found a step (a cached previous one)
+                // has a rate: only its baseline can be warming up.
+                warming_up: warming_up.map(|w| crate::domain::health::WarmingUp {
+                    first_scrape: w.first_scrape && metrics.as_of.is_none(),
+                    ..w
+                }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
             let canary = self.canary_status(i).await;
@@ -649,6 +655,10 @@ impl Engine {
             tracing::warn!("who else is watching: {e}");
             Vec::new()
         });
+        let store_unreachable_since = match &store_error {
+            Some(_) => self.inner.store.unreachable_since().await,
+            None => None,
+        };
         Status {
             project: cfg.project.clone(),
             generated_at: now,
@@ -656,6 +666,7 @@ impl Engine {
             environments,
             pending,
             store_error,
+            store_unreachable_since,
             integrity,
             watching,
         }

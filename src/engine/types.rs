@@ -23,6 +23,11 @@ pub struct Status {
     pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
+    /// Since when a team store has been unreachable (reconnecting), when
+    /// it is: every fact read from it (approvals, deploys, locks, windows)
+    /// is unknown meanwhile, and actions that record are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_unreachable_since: Option<DateTime<Utc>>,
     /// What is wrong with the store when something is: a broken audit
     /// chain, a store file deleted or replaced under this process, tamper
     /// found on open, a read-only store (actions are then refused).

@@ -654,3 +654,57 @@ fn a_warming_up_reading_says_checking_with_why_never_unknown() {
         insta::assert_snapshot!(format!("warming_up_{w}x{h}"), cards);
     }
 }
+
+fn watches(effects: &[super::msg::Effect]) -> bool {
+    effects
+        .iter()
+        .any(|e| matches!(e, super::msg::Effect::Watch { env } if env == "production"))
+}
+
+/// A monitoring window this console ran that failed (the team store went
+/// away mid-window) judged nothing: once the engine says nobody watches
+/// that deploy (the store back), the console watches it again — after a
+/// pause, so that a failure that persists does not loop. It used to mark
+/// the version watched for good: a bad release ran on unwatched.
+#[test]
+fn a_failed_window_is_watched_again_once_nobody_watches_it() {
+    use super::msg::Failure;
+    use super::msg::TaskKind;
+    let mut s = console();
+    let unwatched = |s: &mut crate::tui::state::State, at: chrono::DateTime<chrono::Utc>| {
+        update(s, Msg::Tick(at));
+        let mut st = s.status.clone().unwrap();
+        let p = st
+            .environments
+            .iter_mut()
+            .find(|e| e.name == "production")
+            .unwrap();
+        p.monitored = true;
+        p.unwatched = true;
+        update(s, Msg::StatusLoaded(Ok(st)))
+    };
+    let t = s.now;
+    assert!(
+        watches(&unwatched(&mut s, t)),
+        "an unwatched deploy is watched"
+    );
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: TaskKind::Watch,
+            result: Err(Failure {
+                reason: "store postgres://db/team is unreachable".into(),
+                refused: false,
+            }),
+        },
+    );
+    assert!(
+        !watches(&unwatched(&mut s, t + Duration::seconds(2))),
+        "not again at once"
+    );
+    assert!(
+        watches(&unwatched(&mut s, t + Duration::seconds(20))),
+        "watched again once nobody watches it, after the pause"
+    );
+}

@@ -189,6 +189,7 @@ pub fn status(now: DateTime<Utc>, i: i64) -> Status {
             release: Default::default(),
         })),
         store_error: None,
+        store_unreachable_since: None,
         integrity: None,
         watching: Vec::new(),
     }

@@ -309,14 +309,20 @@ fn column(
         }
     };
 
-    let rows = [
-        version,
-        health,
-        state_parts(state, env),
-        approval,
-        deploy,
-        metrics,
-    ];
+    // The store could not be read: what lives there is unknown, never
+    // "none" (no Go, no deploy, idle, nothing to roll back to).
+    let down = state.store_down().is_some();
+    let unknown = || vec![Part::new("? unknown: store down", t.warn).short("? store down")];
+    let mut env_state = state_parts(state, env);
+    let (mut approval, mut deploy) = (approval, deploy);
+    if down {
+        if env.state == EnvState::Idle && state.env_ui(&env.name).is_none_or(|u| u.task.is_none()) {
+            env_state = unknown();
+        }
+        approval = unknown();
+        deploy = unknown();
+    }
+    let rows = [version, health, env_state, approval, deploy, metrics];
     let lines: Vec<Line> = rows
         .into_iter()
         .zip(LABELS)
@@ -349,7 +355,9 @@ fn column(
         || p.live_slot_unknown
         || (p.target.is_some() && !p.after_next_deploy);
     let nothing = env.rollback.as_ref().filter(|r| r.to.is_none());
-    let plan = if plan_now {
+    let plan = if down {
+        Some(format::fit_str("r: ? unknown: store down", t.warn, width))
+    } else if plan_now {
         let mut line = format!("r: {}", p.short());
         if format::width(&line) > width {
             line = format!("r: {}", p.compact());
