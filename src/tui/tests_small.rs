@@ -708,3 +708,36 @@ fn a_failed_window_is_watched_again_once_nobody_watches_it() {
         "watched again once nobody watches it, after the pause"
     );
 }
+
+/// At 80×24 the latency legend has no room for its band and limits: the
+/// chart draws no unnamed guide lines then (three red and a grey dotted
+/// line across four rows read as data, and ran on into the window's
+/// future). The error chart, whose legend names its limit, keeps it.
+#[test]
+fn at_80x24_a_chart_draws_only_the_guide_lines_its_legend_names() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    let lines: Vec<&str> = text.lines().collect();
+    let legend = |title: &str| lines.iter().position(|l| l.contains(title)).unwrap();
+    let (err, lat) = (legend("Error rate"), legend("Latency"));
+    assert!(lines[err].contains("limit"), "{text}");
+    assert!(
+        !lines[lat].contains("limit") && !lines[lat].contains("band"),
+        "{text}"
+    );
+    // The window's future (its right part: 1m into 30m) is empty in the
+    // latency plot, and carries the limit line in the error plot.
+    let future = |l: &str| -> String { l.chars().rev().skip(2).take(15).collect() };
+    let braille = |x: &str| x.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c));
+    for row in &lines[lat + 1..lat + 5] {
+        assert!(
+            !braille(&future(row)),
+            "an unnamed line in the latency chart:\n{text}"
+        );
+    }
+    assert!(
+        lines[err + 1..lat].iter().any(|row| braille(&future(row))),
+        "the error chart's named limit:\n{text}"
+    );
+}
