@@ -320,6 +320,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             None => (-x).round().max(0.0) as i64,
         })
     };
+    // A window that ended has no "now": its last figures are the end's
+    // (at 80 columns the age beside them goes first, and "now 9.12%" read
+    // as current after the rollback had brought it back to 0.9%).
+    let now_word = if window.is_some_and(|w| !w.running) {
+        "end"
+    } else {
+        "now"
+    };
     let now_err = series.errors.last().map(|p| format::percent(p.1));
     let err_chart = ChartSpec {
         title: "Error rate",
@@ -335,7 +343,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .and_then(|b| b.threshold)
             .map(|v| vec![("", v)])
             .unwrap_or_default(),
-        now: now_err.map(|v| format!("now {v}")),
+        now: now_err.map(|v| format!("{now_word} {v}")),
         age: age_of(&series.errors),
         fmt: format::percent,
         floor: 0.01,
@@ -377,7 +385,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .into_iter()
             .filter_map(|(n, b)| Some((n, b?.threshold?)))
             .collect(),
-            now: now_p95.map(|v| format!("now p95 {v}")),
+            now: now_p95.map(|v| format!("{now_word} p95 {v}")),
             age: age_of(&series.p95),
             fmt: format::ms,
             floor: 10.0,
