@@ -418,7 +418,9 @@ impl Engine {
                     },
                 }
             });
-            let traffic = self.traffic(name, &history, &caught, checked_at).await;
+            let (traffic, first_sample) = self
+                .traffic_since(name, &history, &caught, checked_at)
+                .await;
             seen.push(Seen {
                 lock: read.lock,
                 history,
@@ -430,6 +432,7 @@ impl Engine {
                 watcher: claim.map(|l| l.describe()),
                 unwatched,
                 traffic,
+                first_sample,
                 approvals: approvals_read,
                 rollback,
             });
@@ -453,12 +456,13 @@ impl Engine {
         };
         // The reading warms up while the source answers and this process
         // has polled it fewer times than a baseline takes: what is missing
-        // for that reason is pending, not unknown.
-        // (Not while the store, which keeps the samples, cannot be read.)
+        // for that reason is pending, not unknown. (Not while the store,
+        // which keeps the samples, cannot be read.)
         let warming_up = match (&reading, &self.inner.sampler, &store_error) {
             (Ok(r), Ok(s), None) => warm_up_of(r, s.source()),
             _ => None,
         };
+        let warm_up_span = clock::times(clock::delta(cfg.metrics.step.0), WARM_UP_POLLS as i32);
         // … then health, plans and approvals.
         let mut environments = Vec::with_capacity(cfg.environments.len());
         for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
@@ -474,6 +478,7 @@ impl Engine {
                 watcher,
                 unwatched,
                 traffic,
+                first_sample,
                 approvals,
                 rollback,
             } = seen;
@@ -554,10 +559,17 @@ impl Engine {
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
                 // A first scrape that found a step (a cached previous one)
-                // has a rate: only its baseline can be warming up.
-                warming_up: warming_up.map(|w| crate::domain::health::WarmingUp {
-                    first_scrape: w.first_scrape && metrics.as_of.is_none(),
-                    ..w
+                // has a rate: only its baseline can be warming up — and only
+                // while the samples kept of it are young too (one-shot
+                // `status` runs, each polling once, are not forever
+                // pending: past that, no baseline is unknown).
+                warming_up: warming_up.and_then(|w| {
+                    let first_scrape = w.first_scrape && metrics.as_of.is_none();
+                    let young = first_sample.is_none_or(|f| checked_at - f < warm_up_span);
+                    (first_scrape || young).then(|| crate::domain::health::WarmingUp {
+                        first_scrape,
+                        since: first_sample.map_or(w.since, |f| f.min(w.since)),
+                    })
                 }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
@@ -743,22 +755,40 @@ impl Engine {
         caught: &[Version],
         now: DateTime<Utc>,
     ) -> Option<(Traffic, Option<Traffic>)> {
-        self.inner.sampler.as_ref().ok()?;
+        self.traffic_since(env, history, caught, now).await.0
+    }
+
+    /// [`Self::traffic`], and when the oldest sample kept of `env` (within
+    /// what a baseline may reach back to) was taken: when reading its
+    /// metrics began, as far as the store knows.
+    async fn traffic_since(
+        &self,
+        env: &str,
+        history: &[DeployRecord],
+        caught: &[Version],
+        now: DateTime<Utc>,
+    ) -> (Option<(Traffic, Option<Traffic>)>, Option<DateTime<Utc>>) {
+        if self.inner.sampler.is_err() {
+            return (None, None);
+        }
         let cfg = &self.inner.config;
         let step = clock::delta(cfg.metrics.step.0);
         let span = clock::delta(cfg.monitor.baseline.0).min(chrono::Duration::hours(24));
         let recent_from = clock::before(now, clock::times(step, RECENT_STEPS + 1));
-        let samples = self
+        let Ok(samples) = self
             .inner
             .store
             .samples(env, clock::before(recent_from, clock::times(span, 4)), now)
             .await
-            .ok()?;
+        else {
+            return (None, None);
+        };
+        let first = samples.iter().map(|(at, _)| *at).min();
         let (recent, older): (Vec<_>, Vec<_>) =
             samples.into_iter().partition(|(at, _)| *at > recent_from);
         let recent: Vec<_> = recent.into_iter().map(|(_, s)| s).collect();
         if recent.is_empty() {
-            return None;
+            return (None, first);
         }
         let bad = incident_periods(history, caught, now, step * 2);
         let plan = plan_baseline(recent_from, span, span * 4, &bad);
@@ -767,10 +797,13 @@ impl Engine {
             .filter(|(at, _)| plan.place(*at).is_some())
             .map(|(_, s)| s)
             .collect();
-        Some((
-            Traffic::of(&recent),
-            (!baseline.is_empty()).then(|| Traffic::of(&baseline)),
-        ))
+        (
+            Some((
+                Traffic::of(&recent),
+                (!baseline.is_empty()).then(|| Traffic::of(&baseline)),
+            )),
+            first,
+        )
     }
 }
 
@@ -814,6 +847,8 @@ struct Seen {
     watcher: Option<String>,
     unwatched: bool,
     traffic: Option<(Traffic, Option<Traffic>)>,
+    /// The oldest sample kept of it (see [`Engine::traffic_since`]).
+    first_sample: Option<DateTime<Utc>>,
     /// As read once for both the rollback target and the promotion plan.
     approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
@@ -1146,5 +1181,56 @@ mod tests {
         assert!(p.warm_up.is_none());
         assert!(p.metrics_error.is_some());
         assert!(p.metrics_note.is_none());
+    }
+
+    /// Warm-up is this process's and the store's youth: samples of an
+    /// environment kept long ago (a one-shot `status` runs now and then,
+    /// each polling once) leave a short baseline unknown, not pending
+    /// forever. Its first scrape is still pending.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_short_baseline_with_samples_kept_long_ago_is_unknown_not_pending() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old = crate::monitor::Sample {
+            t: 0.0,
+            requests: 200.0,
+            errors: 1.0,
+            p50_ms: Some(40.0),
+            p95_ms: Some(120.0),
+            p99_ms: Some(200.0),
+        };
+        SqliteStore::open(&dir.path().join("s.db"))
+            .unwrap()
+            .record_sample(
+                "production",
+                Utc::now() - chrono::Duration::minutes(3),
+                &old,
+                chrono::Duration::hours(1),
+            )
+            .unwrap();
+        let engine = warm_up_engine(&format!("http://{}/metrics", fleet.addr), dir.path());
+        let first = engine.status().await;
+        let p = env_of(&first, "production");
+        assert_eq!(p.health, Health::Pending, "{}", p.health_detail);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            let s = engine.status().await;
+            let p = env_of(&s, "production");
+            if p.metrics.as_of.is_some() {
+                assert_eq!(p.health, Health::Unknown, "{}", p.health_detail);
+                assert!(p.warm_up.is_none(), "{:?}", p.warm_up);
+                assert!(
+                    p.health_detail.contains("no baseline yet"),
+                    "{}",
+                    p.health_detail
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no step in 60 s");
+        }
     }
 }
