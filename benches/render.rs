@@ -53,6 +53,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         },
         metrics_error: None,
         metrics_note: None,
+        lock_lost: None,
         approval: None,
         last_deploy: None,
         deploy_url: None,

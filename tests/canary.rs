@@ -219,6 +219,42 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         (Some("v1.8.0"), "v1.7.3")
     );
     drop(engine);
+    // While another process holds production's deploy lock (it promotes
+    // it), weight → 0 is a rollback like any: refused, exit 3, the holder
+    // named, the refusal audited, and the weight left alone.
+    {
+        use shipdeck::store::Store as _;
+        let store = shipdeck::store::SqliteStore::open(&db).unwrap();
+        let now = chrono::Utc::now();
+        let bot = shipdeck::store::LockInfo {
+            env: "production".into(),
+            holder: "deploy-bot@ci-runner".into(),
+            pid: 4242,
+            host: "ci-runner".into(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::minutes(5),
+        };
+        store.try_lock(&bot).unwrap().unwrap();
+        let out = home.run(&["rollback", "production", "--yes"]);
+        assert_eq!(out.code, 3, "{out:#?}");
+        assert!(
+            out.stderr.contains(
+                "production is being deployed by deploy-bot@ci-runner (pid 4242 on ci-runner)"
+            ),
+            "{out:#?}"
+        );
+        assert_eq!(
+            get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+            10
+        );
+        let h = history(&home);
+        assert!(
+            h.iter().any(|(a, d)| a == "rollback"
+                && d.contains("lock: production is being deployed by deploy-bot@ci-runner")),
+            "{h:#?}"
+        );
+        store.unlock("production", 4242, "ci-runner").unwrap();
+    }
     // Another process rolls back: the audit log says the canary has 10%.
     let out = home.run(&["rollback", "production", "--yes"]);
     out.expect_code(0);

@@ -187,7 +187,22 @@ async fn fake_prometheus(Query(q): Query<HashMap<String, String>>) -> Response {
 
 async fn fake_range(Query(q): Query<HashMap<String, String>>) -> Response {
     let query = q.get("query").cloned().unwrap_or_default();
-    let series = if query.starts_with("histogram_quantile") {
+    let series = if query.contains(r#"env="garbage""#) {
+        // A NaN counter at one step of the range; NaN quantiles are fine.
+        if query.starts_with("histogram_quantile") {
+            r#"[[1000,"NaN"],[1010,"NaN"],[1020,"NaN"]]"#
+        } else if query.contains("5..") {
+            r#"[[1020,"1"]]"#
+        } else {
+            r#"[[1000,"100"],[1010,"NaN"],[1020,"140"]]"#
+        }
+    } else if query.contains(r#"env="garbage-errors""#) {
+        if query.contains("5..") {
+            r#"[[1010,"+Inf"]]"#
+        } else {
+            r#"[[1000,"100"],[1010,"90"],[1020,"140"]]"#
+        }
+    } else if query.starts_with("histogram_quantile") {
         if query.contains("(0.95,") {
             r#"[[1000,"0.1"],[1020,"0.3"]]"#
         } else {
@@ -293,6 +308,52 @@ async fn prometheus_answers_map_to_points() {
         h.iter().map(|p| p.p95_ms).collect::<Vec<_>>(),
         [Some(100.0), None, Some(300.0)]
     );
+
+    // Over a range, as live: a count that is no number is the source's
+    // garbage, named with its step, never skipped as "no traffic" — in the
+    // baseline's history and in the seasonal (offset) reads alike.
+    let e = src
+        .history("garbage", t(1000), t(1020), Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            r#"metrics source http://{addr}/api/v1/query_range gives unusable numbers: the requests query sum(increase(http_requests_total{{env="garbage"}}[10s])) at 1970-01-01 00:16:50 UTC is NaN, which no count can be"#
+        )
+    );
+    let e = src
+        .history("garbage-errors", t(1000), t(1020), Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+    assert!(e.to_string().contains("the errors query"), "{e}");
+    assert!(e.to_string().contains("is inf,"), "{e}");
+    let day = 86_400;
+    let e = src
+        .seasonal_reference(
+            "garbage",
+            &[(t(1000 + day), t(1020 + day))],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("(24h earlier) at 1970-01-01 00:16:50 UTC is NaN"),
+        "{e}"
+    );
+    // A range whose quantiles are NaN (no traffic to measure) is no
+    // latency data, not an error.
+    let ok = src
+        .seasonal_reference(
+            "prod",
+            &[(t(1000 + day), t(1020 + day))],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
 }
 
 #[tokio::test]

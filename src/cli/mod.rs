@@ -260,10 +260,13 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
         // What the deploy backend said last, without its clock.
         let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
-            if quiet {
+            // A lost deploy lock is said even to a quiet (--json) run:
+            // one line on stderr, while the action goes on.
+            if quiet && !matches!(ev, Event::LockLost { .. }) {
                 continue;
             }
             match ev {
+                Event::LockLost { detail, .. } => say!("! {detail}"),
                 Event::DeployStarted {
                     env,
                     version,

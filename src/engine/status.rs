@@ -616,6 +616,7 @@ impl Engine {
                 metrics,
                 metrics_error,
                 metrics_note,
+                lock_lost: self.lock_lost(name).map(|l| l.line()),
                 approval,
                 deploy_url: last_deploy.as_ref().and_then(|d| d.url.clone()),
                 last_deploy,

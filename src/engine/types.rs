@@ -85,6 +85,10 @@ pub struct EnvStatus {
     /// scrapes"): said as "no data yet: …", calmly, never as an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_note: Option<String>,
+    /// This process's action in flight on it lost its deploy lock: when,
+    /// to whom (one line). Set while the action runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_lost: Option<String>,
     /// The newest Go/No-Go recorded for the version it runs.
     pub approval: Option<Approval>,
     pub last_deploy: Option<DeployRecord>,
@@ -172,6 +176,13 @@ pub enum Event {
     MonitorFinished {
         env: String,
         verdict: Verdict,
+    },
+    /// The deploy lock of the action in flight on `env` was lost (another
+    /// holder took it, or it expired without a renewal the store took);
+    /// the action goes on. `detail` is the whole line, env included.
+    LockLost {
+        env: String,
+        detail: String,
     },
     /// A canary step is being judged: its weight, where it stands, the
     /// time left and the judge's verdict so far.

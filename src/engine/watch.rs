@@ -309,6 +309,9 @@ impl Engine {
             baseline.len(),
             if baseline.len() == 1 { "" } else { "s" }
         );
+        if let Some(note) = crate::monitor::latency_gap_note(&baseline, dcfg.min_baseline_steps) {
+            baseline_note = format!("{baseline_note}; {note}");
+        }
         if let Some(note) = seasonal_note {
             baseline_note = format!("{baseline_note}; {note}");
         }

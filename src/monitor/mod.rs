@@ -111,3 +111,50 @@ pub use canary::{CanaryJudge, CanaryJudgeConfig, TrackPair};
 pub use detector::{Detector, DetectorConfig};
 pub use stage::{RecentCheck, StageState, StageVerdict};
 pub use trace::{ReplayReport, TraceError, parse, replay};
+
+/// What a baseline whose steps lack latency figures should say: a step
+/// without traffic has no quantile (Prometheus answers NaN, read as no
+/// data), and when that leaves fewer than `min` steps with a p95 the
+/// latency cannot be judged against it. `None` when nothing is missing or
+/// enough is left.
+pub fn latency_gap_note(baseline: &[Sample], min: usize) -> Option<String> {
+    let n = baseline.len();
+    let k = baseline.iter().filter(|s| s.p95_ms.is_some()).count();
+    (k < n && k < min).then(|| {
+        format!(
+            "latency from only {k} of its {n} steps (the others had no traffic to measure: no quantile), fewer than the {min} a latency judgement needs"
+        )
+    })
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+
+    fn s(p95: Option<f64>) -> Sample {
+        Sample {
+            t: 0.0,
+            requests: if p95.is_some() { 10.0 } else { 0.0 },
+            errors: 0.0,
+            p50_ms: p95,
+            p95_ms: p95,
+            p99_ms: p95,
+        }
+    }
+
+    #[test]
+    fn a_baseline_left_with_too_few_latency_steps_says_so() {
+        let mut b = vec![s(Some(100.0)); 3];
+        b.extend(vec![s(None); 27]);
+        assert_eq!(
+            latency_gap_note(&b, 5).as_deref(),
+            Some(
+                "latency from only 3 of its 30 steps (the others had no traffic to measure: no quantile), fewer than the 5 a latency judgement needs"
+            )
+        );
+        // Enough left, or nothing missing: nothing to say.
+        b.extend(vec![s(Some(90.0)); 2]);
+        assert_eq!(latency_gap_note(&b, 5), None);
+        assert_eq!(latency_gap_note(&[s(Some(1.0)); 2], 5), None);
+    }
+}

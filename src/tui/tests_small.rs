@@ -741,3 +741,30 @@ fn at_80x24_a_chart_draws_only_the_guide_lines_its_legend_names() {
         "the error chart's named limit:\n{text}"
     );
 }
+
+#[test]
+fn a_deploy_lock_lost_mid_action_is_said_on_the_environment_and_in_a_notice() {
+    let mut s = console();
+    let now = s.now;
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::Deploying;
+        p.state_since = Some(now - Duration::seconds(40));
+        p.lock_lost = Some(
+            "production: the deploy lock was lost at 12:00:30 UTC: bob (pid 7 on ci) took it at 12:00:29 UTC; the action in flight goes on without it".into(),
+        );
+    });
+    let wide = screen(&s, 200, 50);
+    assert!(wide.contains("LOCK LOST"), "{wide}");
+    update(
+        &mut s,
+        Msg::Engine(crate::engine::Event::LockLost {
+            env: "production".into(),
+            detail:
+                "production: the deploy lock was lost at 12:00:30 UTC: bob (pid 7 on ci) took it"
+                    .into(),
+        }),
+    );
+    let n = s.notices.front().expect("a notice");
+    assert_eq!(n.level, super::state::Level::Error);
+    assert!(n.text.contains("bob (pid 7 on ci) took it"), "{}", n.text);
+}

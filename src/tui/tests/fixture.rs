@@ -42,6 +42,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         metrics: MetricsSnapshot::default(),
         metrics_error: None,
         metrics_note: None,
+        lock_lost: None,
         approval: None,
         last_deploy: None,
         deploy_url: None,

@@ -137,6 +137,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::MonitorFinished { env, verdict } => {
             on_verdict(s, &env, verdict, true);
         }
+        Event::LockLost { detail, .. } => s.notify(Level::Error, detail),
         Event::CanaryStep {
             env,
             version,

@@ -575,6 +575,16 @@ pub(crate) fn metric_parts(
 /// The state of `env`, as parts to fit: what the console sees happening
 /// (from the engine's events) first, else the status snapshot's state.
 pub fn state_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
+    let mut parts = action_parts(state, env);
+    if env.lock_lost.is_some() {
+        // This process's action in flight lost its deploy lock: said in
+        // full by the notice, and here while the action runs.
+        parts.push(Part::new(" · LOCK LOST", state.theme.error));
+    }
+    parts
+}
+
+fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
     let t = &state.theme;
     let now = state.now;
     let ui = state.env_ui(&env.name);
