@@ -129,11 +129,11 @@ pub fn main() -> i32 {
                 let _ = writeln!(
                     std::io::stdout(),
                     "{}",
-                    serde_json::json!({"error": f.message, "exit_code": f.code})
+                    serde_json::json!({"error": crate::text::redact(&f.message), "exit_code": f.code})
                 );
             }
             let mut err = std::io::stderr();
-            let _ = writeln!(err, "shipdeck: {}", f.message);
+            let _ = writeln!(err, "shipdeck: {}", crate::text::redact(&f.message));
             if f.code == 1
                 && let Some(p) = log
             {
