@@ -587,14 +587,30 @@ impl Engine {
                 super::clock_delta(super::deploy::LOCK_MARGIN),
             ),
         };
-        let ours = self
-            .inner
-            .store
-            .lock_of(env, now)
-            .await?
-            .is_some_and(|l| l.pid == pid && l.host == host);
+        // Ours only when an action of this engine instance holds it now
+        // (shared in the same step, so it cannot be released in between)
+        // and the store still has it as ours (not lost): a lock with this
+        // pid and host alone may be a killed predecessor's (a restarted
+        // container, pid 1), which is taken over and released like any.
+        let shared = self.share_lock(env);
+        let ours = shared
+            && self
+                .inner
+                .store
+                .lock_of(env, now)
+                .await
+                .map(|l| l.is_some_and(|l| l.pid == pid && l.host == host))
+                .unwrap_or(false);
+        if shared && !ours {
+            self.release_lock(env, pid, &host);
+        }
         let _release = if ours {
-            None
+            Some(super::deploy::LockRelease {
+                engine: self,
+                env,
+                pid,
+                host,
+            })
         } else {
             if let Err(held) = self.inner.store.try_lock(&lock).await? {
                 let gate = crate::domain::Gate::block(
@@ -612,6 +628,7 @@ impl Engine {
                     )
                     .await);
             }
+            self.hold_lock(env);
             Some(super::deploy::LockRelease {
                 engine: self,
                 env,
