@@ -37,7 +37,7 @@ fn the_release_process_end_to_end() {
         // Reachable, but no metrics yet (rates need two scrapes): health is
         // not claimed before the metrics say so — pending, with why.
         assert_eq!(e["reachable"], true);
-        assert_eq!(e["health"], "pending", "{e}");
+        assert_eq!(e["health"], "warming_up", "{e}");
         assert_eq!(e["warm_up"]["reason"], "first_scrape", "{e}");
         // Said as a note, not as a failed source (the console drew a red
         // "✗ metrics" on every column for its first second).

@@ -241,7 +241,7 @@ pub fn status_table(s: &Status) -> String {
             // Warming up is no alarm: said calmly, once.
             let _ = writeln!(
                 out,
-                "  {} health pending: {} (reading the metrics since {} UTC)",
+                "  {} health warming up: {} (reading the metrics since {} UTC)",
                 e.name,
                 w.why,
                 w.since.format("%H:%M:%S")

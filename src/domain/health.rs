@@ -80,7 +80,7 @@ pub enum Comparison {
     SinceGoLive,
 }
 
-/// Why an environment's health is [`Health::Pending`], and since when.
+/// Why an environment's health is [`Health::WarmingUp`], and since when.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WarmUp {
     /// When this process began reading the metrics source.
@@ -151,7 +151,7 @@ pub struct HealthInput<'a> {
     pub max_error_rate: Option<f64>,
     pub max_p95_ms: Option<f64>,
     /// The reading is warming up: data missing for that reason is
-    /// `Pending`, not `Unknown`.
+    /// `WarmingUp`, not `Unknown`.
     pub warming_up: Option<WarmingUp>,
 }
 
@@ -161,14 +161,14 @@ pub struct HealthAssessment {
     pub health: Health,
     pub comparison: Comparison,
     pub detail: String,
-    /// Why and since when, when `health` is `Pending`.
+    /// Why and since when, when `health` is `WarmingUp`.
     pub warm_up: Option<WarmUp>,
 }
 
 fn pending(since: DateTime<Utc>, reason: WarmUpReason) -> HealthAssessment {
     let why = reason.describe();
     HealthAssessment {
-        health: Health::Pending,
+        health: Health::WarmingUp,
         comparison: Comparison::Reachability,
         detail: format!(
             "reachable; {why} (reading the metrics since {} UTC)",
@@ -405,7 +405,7 @@ pub fn with_go_live_verdict(
         && regression
         && matches!(
             a.health,
-            Health::Healthy | Health::Pending | Health::Unknown
+            Health::Healthy | Health::WarmingUp | Health::Unknown
         ))
     {
         return a;
@@ -478,7 +478,7 @@ mod tests {
         let mut i = base();
         i.warming_up = Some(first);
         let a = assess(&i);
-        assert_eq!(a.health, Health::Pending, "{}", a.detail);
+        assert_eq!(a.health, Health::WarmingUp, "{}", a.detail);
         let w = a.warm_up.unwrap();
         assert_eq!((w.since, w.reason), (since, WarmUpReason::FirstScrape));
         assert!(a.detail.contains("rates need two scrapes"), "{}", a.detail);
@@ -489,7 +489,7 @@ mod tests {
         i.recent = Some(steps(5, 1000.0, 2.0, 100.0));
         i.baseline = Some(steps(1, 1000.0, 2.0, 100.0));
         let a = assess(&i);
-        assert_eq!(a.health, Health::Pending, "{}", a.detail);
+        assert_eq!(a.health, Health::WarmingUp, "{}", a.detail);
         assert_eq!(
             a.warm_up.unwrap().reason,
             WarmUpReason::Baseline { have: 1, need: 3 }

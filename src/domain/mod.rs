@@ -40,7 +40,7 @@ pub enum Health {
     /// has only just started reading the metrics (rates need two scrapes,
     /// a baseline needs a few steps). Why and since when:
     /// [`health::WarmUp`]. Past the warm-up, no data is `Unknown`.
-    Pending,
+    WarmingUp,
     Unknown,
 }
 
@@ -50,7 +50,7 @@ impl Health {
             Health::Healthy => "healthy",
             Health::Degraded => "degraded",
             Health::Down => "down",
-            Health::Pending => "pending",
+            Health::WarmingUp => "warming_up",
             Health::Unknown => "unknown",
         }
     }

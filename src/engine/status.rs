@@ -1117,7 +1117,7 @@ mod tests {
         let s = engine.status().await;
         for name in ["production", "quiet"] {
             let e = env_of(&s, name);
-            assert_eq!(e.health, Health::Pending, "{name}: {}", e.health_detail);
+            assert_eq!(e.health, Health::WarmingUp, "{name}: {}", e.health_detail);
             let w = e.warm_up.as_ref().expect("pending says why");
             assert_eq!(w.reason, WarmUpReason::FirstScrape);
             assert_eq!(w.why, "rates need two scrapes");
@@ -1130,7 +1130,7 @@ mod tests {
             );
         }
         let json = serde_json::to_value(env_of(&s, "production")).unwrap();
-        assert_eq!(json["health"], "pending");
+        assert_eq!(json["health"], "warming_up");
         assert_eq!(json["warm_up"]["reason"], "first_scrape", "{json}");
         assert!(json["warm_up"]["since"].is_string(), "{json}");
 
@@ -1144,7 +1144,7 @@ mod tests {
             let s = engine.status().await;
             quiet.push(env_of(&s, "quiet").health);
             let p = env_of(&s, "production").clone();
-            if p.health != Health::Pending {
+            if p.health != Health::WarmingUp {
                 assert!(p.warm_up.is_none(), "{:?}", p.warm_up);
                 break p;
             }
@@ -1215,7 +1215,7 @@ mod tests {
         let engine = warm_up_engine(&format!("http://{}/metrics", fleet.addr), dir.path());
         let first = engine.status().await;
         let p = env_of(&first, "production");
-        assert_eq!(p.health, Health::Pending, "{}", p.health_detail);
+        assert_eq!(p.health, Health::WarmingUp, "{}", p.health_detail);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             tokio::time::sleep(Duration::from_millis(1050)).await;

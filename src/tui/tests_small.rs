@@ -633,7 +633,7 @@ fn a_warming_up_reading_says_checking_with_why_never_unknown() {
             e.metrics = Default::default();
             e.metrics_note = Some("rates need two scrapes".into());
         }
-        e.health = Health::Pending;
+        e.health = Health::WarmingUp;
         e.health_detail = format!(
             "reachable; {} (reading the metrics since {} UTC)",
             reason.describe(),

@@ -485,7 +485,7 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
         Health::Healthy => ("●", t.ok),
         Health::Degraded => ("▲", t.warn),
         Health::Down => ("✗", t.error),
-        Health::Pending => ("◌", t.dim),
+        Health::WarmingUp => ("◌", t.dim),
         Health::Unknown => ("?", t.dim),
     }
 }
@@ -493,7 +493,7 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
 /// How the console says a health: a warm-up reads "checking", not as an alarm.
 pub(crate) fn health_word(h: Health) -> &'static str {
     match h {
-        Health::Pending => "checking",
+        Health::WarmingUp => "checking",
         h => h.as_str(),
     }
 }
