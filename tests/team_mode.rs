@@ -722,21 +722,7 @@ fn an_approval_by_one_shows_in_the_others_open_console_before_its_refresh() {
         Engineer { home, user }
     };
     let (watcher, ops) = (config("console"), config("ops"));
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-    let h = watcher.home.path().to_path_buf();
-    let tmux = Tmux::new(&h);
-    let script = format!("{} ; sleep 600", shell_quote(bin));
-    tmux.start("console", &script, move |c: &mut Command| {
-        c.current_dir(&h)
-            .env_remove("SHIPDECK_CONFIG")
-            .env_remove("PGPASSWORD")
-            .env("HOME", &h)
-            .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("XDG_DATA_HOME", h.join("data"))
-            .env("XDG_STATE_HOME", h.join("state"))
-            .env("USER", "console")
-            .env("TEAM_PW", pg::PASSWORD);
-    });
+    let tmux = open_console(&watcher);
     tmux.wait_for(
         "console",
         "the pending release waiting for a Go",
@@ -780,21 +766,7 @@ fn a_console_through_a_store_outage_says_so_refuses_and_comes_back_to_the_truth(
     let (watcher, ops) = (config("console"), config("ops"));
     ops.run(&["approve", "production", "--note", "soak clean"])
         .expect_code(0);
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-    let h = watcher.home.path().to_path_buf();
-    let tmux = Tmux::new(&h);
-    let script = format!("{} ; sleep 600", shell_quote(bin));
-    tmux.start("console", &script, move |c: &mut Command| {
-        c.current_dir(&h)
-            .env_remove("SHIPDECK_CONFIG")
-            .env_remove("PGPASSWORD")
-            .env("HOME", &h)
-            .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("XDG_DATA_HOME", h.join("data"))
-            .env("XDG_STATE_HOME", h.join("state"))
-            .env("USER", "console")
-            .env("TEAM_PW", pg::PASSWORD);
-    });
+    let tmux = open_console(&watcher);
     tmux.wait_for("console", "ops's Go", Duration::from_secs(60), |s| {
         s.contains("Go by ops")
     });
@@ -1098,4 +1070,25 @@ fn a_server_restart_does_not_free_a_live_promoters_lock() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(b.try_lock(&lock("bob", parent)).unwrap(), Ok(()));
+}
+
+/// The console of `watcher` (user "console", the team store's password in
+/// `TEAM_PW`) in a tmux window named "console".
+fn open_console(watcher: &Engineer) -> Tmux {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let h = watcher.home.path().to_path_buf();
+    let tmux = Tmux::new(&h);
+    let script = format!("{} ; sleep 600", shell_quote(bin));
+    tmux.start("console", &script, move |c: &mut Command| {
+        c.current_dir(&h)
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", &h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("USER", "console")
+            .env("TEAM_PW", pg::PASSWORD);
+    });
+    tmux
 }
