@@ -575,18 +575,8 @@ impl Engine {
         let detail = format!(
             "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
         );
-        let (host, pid, now) = (super::hostname(), std::process::id(), Utc::now());
-        let lock = crate::store::LockInfo {
-            env: env.to_string(),
-            holder: self.inner.actor.clone(),
-            pid,
-            host: host.clone(),
-            acquired_at: now,
-            expires_at: crate::domain::clock::after(
-                now,
-                super::clock_delta(super::deploy::LOCK_MARGIN),
-            ),
-        };
+        let lock = self.new_lock(env, super::deploy::LOCK_MARGIN);
+        let (host, pid, now) = (lock.host.clone(), lock.pid, lock.acquired_at);
         // Ours only when an action of this engine instance holds it now
         // (shared in the same step, so it cannot be released in between)
         // and the store still has it as ours (not lost): a lock with this

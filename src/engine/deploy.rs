@@ -38,20 +38,8 @@ impl Engine {
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         // The deploy begins: its timeout counts from here (see `Steps::deadline`).
         let deadline = Instant::now() + timeout;
-        let now = Utc::now();
-        let host = hostname();
-        let pid = std::process::id();
-        let lock = LockInfo {
-            env: env.to_string(),
-            holder: self.inner.actor.clone(),
-            pid,
-            host: host.clone(),
-            acquired_at: now,
-            expires_at: crate::domain::clock::after(
-                now,
-                crate::domain::clock::delta(timeout.saturating_add(LOCK_MARGIN)),
-            ),
-        };
+        let lock = self.new_lock(env, timeout.saturating_add(LOCK_MARGIN));
+        let (host, pid) = (lock.host.clone(), lock.pid);
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = Gate::block(
                 "lock",
@@ -206,6 +194,20 @@ impl Engine {
 }
 
 impl Engine {
+    /// The deploy lock on `env` this process asks for: its actor, pid and
+    /// host, taken now and due `hold` from now (renewals move it on).
+    pub(super) fn new_lock(&self, env: &str, hold: Duration) -> LockInfo {
+        let now = Utc::now();
+        LockInfo {
+            env: env.to_string(),
+            holder: self.inner.actor.clone(),
+            pid: std::process::id(),
+            host: hostname(),
+            acquired_at: now,
+            expires_at: crate::domain::clock::after(now, crate::domain::clock::delta(hold)),
+        }
+    }
+
     /// Run `work` holding `lock`, renewed every `every` to at least
     /// `margin` ahead, so it never lapses while this process works on the
     /// environment: a canary's steps and holds, a blue-green switch wait
