@@ -23,27 +23,8 @@ impl PgStore {
                 ),
             });
         }
-        // The head just found intact, to be vouched for as the stored
-        // checkpoint by this append when far enough past it.
-        let vouch: Option<chain::Checkpoint> = {
-            let stored = *self
-                .stored_checkpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let id = report.records as i64;
-            report
-                .head
-                .clone()
-                .filter(|_| id > 0 && stored.is_none_or(|s| id - s >= CHECKPOINT_ON_APPEND))
-                .map(|hash| chain::Checkpoint { id, hash })
-        };
-        let (vouch_id, vouch_hash, vouch_at) = (
-            vouch.as_ref().map(|c| c.id),
-            vouch.as_ref().map(|c| c.hash.clone()),
-            ts(Utc::now()),
-        );
-        let (id, prev, hash, moved) = self.with(false, |s| {
-            let fields: [&(dyn postgres::types::ToSql + Sync); 13] = [
+        let (id, prev, hash) = self.with(false, |s| {
+            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
                 &rec.at,
                 &rec.actor,
                 &rec.action,
@@ -54,15 +35,11 @@ impl PgStore {
                 &rec.detail,
                 &rec.finishes,
                 &rec.note,
-                &vouch_id,
-                &vouch_hash,
-                &vouch_at,
             ];
-            let (fields, cp) = fields.split_at(10);
             let row = match &also {
                 Also::Nothing => {
                     let st = s.st(APPEND)?;
-                    s.client.query_one(&st, &[fields, cp].concat())?
+                    s.client.query_one(&st, &fields)?
                 }
                 Also::Deploy { started, rec: d } => {
                     let st = s.st(APPEND_DEPLOY)?;
@@ -83,7 +60,6 @@ impl PgStore {
                         started,
                         &d.url,
                     ]);
-                    p.extend_from_slice(cp);
                     s.client.query_one(&st, &p)?
                 }
                 Also::Approval(a) => {
@@ -99,7 +75,6 @@ impl PgStore {
                         &at,
                         &a.note,
                     ]);
-                    p.extend_from_slice(cp);
                     s.client.query_one(&st, &p)?
                 }
             };
@@ -112,30 +87,8 @@ impl PgStore {
                 row.try_get::<_, i64>(0)?,
                 row.try_get::<_, String>(1)?,
                 row.try_get::<_, String>(2)?,
-                row.try_get::<_, i64>(3)? == 1,
             ))
         })?;
-        // The stored checkpoint now vouches for the head this append's
-        // check walked: the report this process keeps is of it.
-        if moved && let Some(cp) = vouch {
-            *self
-                .stored_checkpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(cp.id);
-            if let Some(ver) = self
-                .verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-                .filter(|v| {
-                    v.report.intact()
-                        && v.report.records as i64 == cp.id
-                        && v.report.head.as_deref() == Some(cp.hash.as_str())
-                })
-            {
-                ver.cp = Some(cp);
-            }
-        }
         // The server hashed what this process would have: say so at once
         // if not (the next walk would report the record as broken).
         let mine = ChainRow {

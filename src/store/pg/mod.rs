@@ -50,17 +50,6 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// is a write every process would otherwise make on every action.
 const CHECKPOINT_EVERY: i64 = 64;
 
-/// How far the head an append's chain check found intact must be past the
-/// stored checkpoint for the append to move the checkpoint there. The move
-/// rides in the append's own statement (no round trip of its own, and its
-/// commit is the append's), so it can be frequent: with many processes
-/// appending, each check then walks the records since the last vouched
-/// head — about one round trip's worth of others' appends — instead of
-/// since its own last check or a checkpoint up to 64 behind (each record
-/// walked is sent, parsed and hashed again). Not every append: the move is
-/// a write of the one checkpoint row inside the chain's turn.
-const CHECKPOINT_ON_APPEND: i64 = 8;
-
 /// The last point of the audit log this process walked and found intact.
 #[derive(Clone)]
 struct Verified {
@@ -259,53 +248,26 @@ fn new_row(r: &NewAudit<'_>, finishes: Option<i64>, note: Option<&str>) -> Chain
 }
 
 /// One append: `shipdeck_append` with the record's fields as `$1`..`$10`,
-/// and the statement's other rows, if any, as data-modifying CTEs. The
-/// three parameters `$cp` on name the chain head this process has just
-/// walked intact (id, hash) and the time, or are NULL: the stored
-/// checkpoint moves forward to that head in the append's own transaction
-/// (see [`CHECKPOINT_ON_APPEND`]); the fourth column says whether it did.
-/// The counter row is taken first (by the function, in the FROM clause)
-/// and the checkpoint row after it (by the CTE, read in the target list),
-/// the same order in every append, so appends never deadlock on the two.
+/// and the statement's other rows, if any, as data-modifying CTEs.
 macro_rules! append_sql {
-    ($also:literal, $id:literal, $hash:literal, $at:literal) => {
+    ($also:literal) => {
         concat!(
-            "WITH ",
             $also,
-            " cp AS (INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
-                     SELECT 1, ",
-            $id,
-            "::bigint, ",
-            $hash,
-            "::text, ",
-            $at,
-            "::text WHERE ",
-            $id,
-            "::bigint IS NOT NULL
-                     ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
-                     WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id
-                     RETURNING 1)
-             SELECT out_id, out_prev, out_hash, (SELECT count(*) FROM cp) FROM shipdeck_append(
+            " SELECT out_id, out_prev, out_hash FROM shipdeck_append(
                 $1::text, $2::text, $3::text, $4::text, $5::text,
                 $6::text, $7::text, $8::text, $9::bigint, $10::text)"
         )
     };
 }
 
-const APPEND: &str = append_sql!("", "$11", "$12", "$13");
+const APPEND: &str = append_sql!("");
 const APPEND_DEPLOY: &str = append_sql!(
-    "d AS (INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
-           VALUES ($11, $12, $13, $14, $15, $16, $17, $18)),",
-    "$19",
-    "$20",
-    "$21"
+    "WITH d AS (INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                VALUES ($11, $12, $13, $14, $15, $16, $17, $18))"
 );
 const APPEND_APPROVAL: &str = append_sql!(
-    "a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
-           VALUES ($11, $12, $13, $14, $15, $16)),",
-    "$17",
-    "$18",
-    "$19"
+    "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
+                VALUES ($11, $12, $13, $14, $15, $16))"
 );
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
