@@ -245,3 +245,55 @@ fn a_notify_variable_that_holds_no_url_is_named_with_its_table() {
     }
     run("https://hooks.example/services/T0/B0/x").success();
 }
+
+/// A `[store] url` the client library cannot read, with a password in it:
+/// `config check` refuses it at its line and column, and neither it nor a
+/// command that opens the store echoes the URL's password (found by hand:
+/// `…:hunter2@127.0.0.1:notaport/db` came back whole in the message).
+#[test]
+fn a_store_url_that_cannot_be_read_is_named_at_its_place_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, url) in [
+        "postgres://team:Hunter2-pw@127.0.0.1:notaport/shipdeck",
+        "postgres://team:Hunter2-pw@127.0.0.1:99999/shipdeck",
+        "postgres://team:Hunter2-pw@[::1:5432/shipdeck",
+        "postgresql://team:Hunter2-pw@db.internal:5432/shipdeck?connect_timeout=soon",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("bad_store_{i}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[store]\nurl = \"{url}\"\n\n[[environments]]\nname = \"staging\"\nversion = {{ url = \"http://127.0.0.1:7878/envs/staging/version\" }}\ndeploy = {{ webhook = \"http://127.0.0.1:7878/envs/staging/deploy\" }}\n"
+            ),
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let home = dir.path().join(format!("home_{i}"));
+        let run = |args: &[&str]| {
+            Command::cargo_bin("shipdeck")
+                .unwrap()
+                .env("HOME", &home)
+                .env("XDG_STATE_HOME", home.join("state"))
+                .env("XDG_DATA_HOME", home.join("data"))
+                .args(args)
+                .assert()
+        };
+        let out = run(&["config", "check", p]).code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(&format!("{p}:2:7: ")), "{url}: {err}");
+        assert!(err.contains("[store] url"), "{url}: {err}");
+        assert!(!err.contains("Hunter2"), "{url}: the password shown: {err}");
+        let out = run(&["status", "--config", p]).code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(!err.contains("Hunter2"), "{url}: the password shown: {err}");
+        let log =
+            std::fs::read_to_string(home.join("state/shipdeck/shipdeck.log")).unwrap_or_default();
+        assert!(
+            !log.contains("Hunter2"),
+            "{url}: the password logged: {log}"
+        );
+    }
+}

@@ -187,7 +187,22 @@ async fn fake_prometheus(Query(q): Query<HashMap<String, String>>) -> Response {
 
 async fn fake_range(Query(q): Query<HashMap<String, String>>) -> Response {
     let query = q.get("query").cloned().unwrap_or_default();
-    let series = if query.starts_with("histogram_quantile") {
+    let series = if query.contains(r#"env="garbage""#) {
+        // A NaN counter at one step of the range; NaN quantiles are fine.
+        if query.starts_with("histogram_quantile") {
+            r#"[[1000,"NaN"],[1010,"NaN"],[1020,"NaN"]]"#
+        } else if query.contains("5..") {
+            r#"[[1020,"1"]]"#
+        } else {
+            r#"[[1000,"100"],[1010,"NaN"],[1020,"140"]]"#
+        }
+    } else if query.contains(r#"env="garbage-errors""#) {
+        if query.contains("5..") {
+            r#"[[1010,"+Inf"]]"#
+        } else {
+            r#"[[1000,"100"],[1010,"90"],[1020,"140"]]"#
+        }
+    } else if query.starts_with("histogram_quantile") {
         if query.contains("(0.95,") {
             r#"[[1000,"0.1"],[1020,"0.3"]]"#
         } else {
@@ -293,6 +308,64 @@ async fn prometheus_answers_map_to_points() {
         h.iter().map(|p| p.p95_ms).collect::<Vec<_>>(),
         [Some(100.0), None, Some(300.0)]
     );
+
+    // Over a range, unlike live: a step whose count is no number is a gap
+    // of the history (NaN counts, no figures), never "no traffic" and never
+    // the end of the read — in the baseline's history and in the seasonal
+    // (offset) reads alike.
+    let h = src
+        .history("garbage", t(1000), t(1020), Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("history");
+    assert_eq!(
+        h.iter()
+            .map(|p| (p.at.timestamp(), p.is_gap()))
+            .collect::<Vec<_>>(),
+        [(1000, false), (1010, true), (1020, false)]
+    );
+    assert_eq!(
+        (h[0].requests, h[2].requests, h[2].errors),
+        (100.0, 140.0, 1.0)
+    );
+    let h = src
+        .history("garbage-errors", t(1000), t(1020), Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("history");
+    assert_eq!(
+        h.iter().map(|p| p.is_gap()).collect::<Vec<_>>(),
+        [false, true, false]
+    );
+    let day = 86_400;
+    let r = src
+        .seasonal_reference(
+            "garbage",
+            &[(t(1000 + day), t(1020 + day))],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+        .expect("reference");
+    assert_eq!(r.unusable, 2, "one step of each offset: {r:?}");
+    assert!(
+        r.describe()
+            .ends_with("(2 of its steps unusable: a count that is no number, left out)"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.requests_at(t(1000 + day)), Some(100.0));
+    assert_eq!(r.requests_at(t(1010 + day)), None);
+    // A range whose quantiles are NaN (no traffic to measure) is no
+    // latency data, not an error.
+    let ok = src
+        .seasonal_reference(
+            "prod",
+            &[(t(1000 + day), t(1020 + day))],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
 }
 
 #[tokio::test]
@@ -406,4 +479,128 @@ async fn scrape_counters_that_are_no_numbers_are_named_not_read_as_silence() {
     src.poll(&ok).await.unwrap();
     let p = src.poll(&ok).await.unwrap()["ok"].clone().unwrap();
     assert_eq!(p.requests, 10.0);
+}
+
+/// A Prometheus whose `nanbase` history has one step with a NaN requests
+/// count (the third step of any range of ten or more), `nanmost` every
+/// step but two, and whose live answers are healthy and steady.
+async fn nan_history(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let (start, end, step) = (num("start"), num("end"), num("step").max(0.001));
+    let n = ((end - start) / step).round() as i64 + 1;
+    let most = query.contains(r#"env="nanmost""#);
+    let values: Vec<String> = (0..n)
+        .map(|i| {
+            let t = start + i as f64 * step;
+            let v = if query.starts_with("histogram_quantile") {
+                "0.1".to_string()
+            } else if query.contains("5..") {
+                "2".to_string()
+            } else if (most && i >= 2) || (!most && n >= 10 && i == 2) {
+                "NaN".to_string()
+            } else {
+                "1000".to_string()
+            };
+            format!(r#"[{t:.3},"{v}"]"#)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn steady_now(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let time: f64 = q.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let v = if query.starts_with("histogram_quantile") {
+        "0.1"
+    } else if query.contains("5..") {
+        "2"
+    } else {
+        "1000"
+    };
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{time},"{v}"]}}]}}}}"#
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+/// One NaN count in the history before a deploy is a gap of the baseline,
+/// said in its description: the monitoring window still starts and judges
+/// (before, the whole read failed and `watch` returned before it began).
+/// Only when such gaps leave fewer usable steps than the detector needs is
+/// the baseline unusable — and a NaN in the live read stays an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nan_count_in_the_baseline_is_a_gap_and_the_window_still_judges() {
+    use shipdeck::config::Config;
+    use shipdeck::engine::{Engine, EngineError};
+    use shipdeck::monitor::VerdictKind;
+
+    let app = Router::new()
+        .route("/api/v1/query", get(steady_now))
+        .route("/api/v1/query_range", get(nan_history))
+        .route("/version", get(|| async { r#"{"version": "v1"}"# }))
+        .route("/deploy", axum::routing::post(|| async { "{}" }));
+    let a = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = format!(
+        "project = \"nan\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"prometheus\"\nurl = \"http://{a}\"\nstep = \"1s\"\n\
+         [monitor]\nbaseline = \"30s\"\n",
+        dir.path().join("s.db").display()
+    );
+    for env in ["nanbase", "nanmost"] {
+        s.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/version\" }}\n\
+             deploy = {{ webhook = \"http://{a}/deploy\" }}\nmonitored = true\n"
+        ));
+    }
+    let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg).unwrap();
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        e.watch("nanbase", Some(Duration::from_secs(4)), None),
+    )
+    .await
+    .expect("the window ends")
+    .expect("the window starts despite a NaN step in its baseline");
+    // "…; 1 of 30 baseline steps unusable (NaN count: …)" (30 or 31 steps,
+    // as the range falls on the clock).
+    let said = out
+        .baseline
+        .split("; ")
+        .find(|p| p.contains("baseline steps unusable"))
+        .unwrap_or_else(|| panic!("the baseline says its gap: {}", out.baseline));
+    assert!(
+        said.starts_with("1 of 3")
+            && said.ends_with(
+                " baseline steps unusable (NaN count: a requests or errors count that is no number)"
+            ),
+        "{said}"
+    );
+    assert_ne!(
+        out.verdict.kind,
+        VerdictKind::Regression,
+        "{:?}",
+        out.verdict
+    );
+    assert!(out.rolled_back.is_none() && out.rollback_error.is_none());
+
+    // Gaps leaving too few usable steps: the baseline cannot be judged
+    // against, and the error says why (the detector's minimum, 5).
+    let err = e
+        .watch("nanmost", Some(Duration::from_secs(4)), None)
+        .await
+        .expect_err("2 usable steps are no baseline");
+    match &err {
+        EngineError::Metrics(m) => assert!(
+            m.contains("baseline steps unusable (NaN count")
+                && m.contains(" usable, fewer than the 5 a judgement needs"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

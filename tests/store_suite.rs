@@ -64,6 +64,7 @@ suite!(
     a_lock_of_a_dead_local_process_is_stale,
     a_holder_renews_its_own_lock,
     a_lock_taken_by_one_handle_is_refused_to_another,
+    a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said,
     samples_are_pruned_and_ranged,
     unfinished_deploys_are_listed_until_they_have_an_outcome,
     deploys_latest_and_recent,
@@ -293,6 +294,135 @@ fn a_holder_renews_its_own_lock(open: &Open) {
     let l = s.lock_of("watch:production", t(2)).unwrap().unwrap();
     assert_eq!(l.expires_at, t(3));
     assert_eq!(s.lock_of("watch:production", t(4)).unwrap(), None);
+}
+
+/// The engine's renewal (`hold_lock`, which `Engine::holding` runs around
+/// every deploy) on each store: a lock taken short and renewed while its
+/// work runs is refused to another process past its first expiry; one
+/// nobody renews lapses and is taken; one taken by another process after
+/// it lapsed (its renewals kept it only 1 ms ahead, as a suspended process
+/// would) is said lost, once, naming the new holder, while the work goes on.
+fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open) {
+    use shipdeck::engine::{LockLost, hold_lock};
+    use shipdeck::store::AsyncStore;
+    use std::time::{Duration, Instant};
+    let alice = AsyncStore::new(open());
+    let bob = AsyncStore::new(open());
+    let (host, me) = (shipdeck::host::hostname(), std::process::id());
+    let alices = |env: &str, ms: i64| {
+        let now = Utc::now();
+        LockInfo {
+            env: env.into(),
+            holder: "alice".into(),
+            pid: me,
+            host: host.clone(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::milliseconds(ms),
+        }
+    };
+    let bobs = |env: &str| {
+        let now = Utc::now();
+        LockInfo {
+            env: env.into(),
+            holder: "bob".into(),
+            pid: me + 1,
+            host: "there".into(),
+            acquired_at: now,
+            expires_at: now + chrono::Duration::minutes(5),
+        }
+    };
+    // Waits are bounded generously and never assume a speed.
+    async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !f().await {
+            assert!(Instant::now() < end, "gave up waiting: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    async fn past(at: DateTime<Utc>) {
+        until("the time passes", || async { Utc::now() > at }).await;
+    }
+    let lost = std::sync::Mutex::new(Vec::<LockLost>::new());
+    let note = |l: LockLost| lost.lock().unwrap().push(l);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Renewed while the work runs: kept past the time first taken for.
+        let first = alices("production", 1000);
+        assert_eq!(alice.try_lock(&first).await.unwrap(), Ok(()));
+        let work = async {
+            until("a renewal", || async {
+                let l = alice.lock_of("production", Utc::now()).await.unwrap();
+                l.is_some_and(|l| l.expires_at > first.expires_at)
+            })
+            .await;
+            past(first.expires_at + chrono::Duration::milliseconds(100)).await;
+            bob.try_lock(&bobs("production")).await.unwrap()
+        };
+        let refused = hold_lock(
+            &alice,
+            first.clone(),
+            Duration::from_millis(100),
+            Duration::from_secs(30),
+            &note,
+            work,
+        )
+        .await;
+        assert_eq!(refused.expect_err("bob is refused").holder, "alice");
+        let held = bob.lock_of("production", Utc::now()).await.unwrap();
+        assert_eq!(held.map(|l| (l.holder, l.pid)), Some(("alice".into(), me)));
+        // Nobody renews it: it lapses, and another process takes it.
+        let short = alices("staging", 300);
+        assert_eq!(alice.try_lock(&short).await.unwrap(), Ok(()));
+        past(short.expires_at + chrono::Duration::milliseconds(100)).await;
+        assert_eq!(bob.try_lock(&bobs("staging")).await.unwrap(), Ok(()));
+        let held = alice.lock_of("staging", Utc::now()).await.unwrap();
+        assert_eq!(held.map(|l| l.holder), Some("bob".into()));
+        // Renewed only 1 ms ahead, it lapses between renewals; bob takes
+        // it, and alice's next renewal finds it lost.
+        let thin = alices("qa", 300);
+        assert_eq!(alice.try_lock(&thin).await.unwrap(), Ok(()));
+        let work = async {
+            until("bob takes the lapsed lock", || async {
+                bob.try_lock(&bobs("qa")).await.unwrap().is_ok()
+            })
+            .await;
+            until("the loss is said", || async {
+                !lost.lock().unwrap().is_empty()
+            })
+            .await;
+            // More renewals, refused too: said once.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            "the work went on"
+        };
+        let out = hold_lock(
+            &alice,
+            thin,
+            Duration::from_millis(100),
+            Duration::from_millis(1),
+            &note,
+            work,
+        )
+        .await;
+        assert_eq!(out, "the work went on");
+    });
+    drop(rt);
+    let lost = lost.into_inner().unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].env, "qa");
+    assert_eq!(
+        lost[0].holder.as_deref(),
+        Some(format!("bob (pid {} on there)", me + 1).as_str())
+    );
+    assert!(lost[0].detail.starts_with("bob (pid "), "{lost:?}");
+    assert!(
+        lost[0]
+            .line()
+            .starts_with("qa: the deploy lock was lost at ")
+    );
 }
 
 fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {

@@ -95,3 +95,25 @@ fn by_default_the_promoter_may_approve_and_ship_on_their_own_go() {
     as_user(&home, "alice", &["approve", "production"]).expect_code(0);
     as_user(&home, "alice", &["promote", "production", "--yes"]).expect_code(0);
 }
+
+/// One person spelled two ways is still one person: `Alice` (or `ALICE`,
+/// `[identity] name = "Alice@Laptop"` on one machine and the host's own
+/// lower-case name on the other) gave a Go to the release alice promoted
+/// into staging, and then shipped it on that Go (hostile test).
+#[test]
+fn the_same_name_in_another_case_is_the_same_person() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config("[policy]\nallow_self_approval = false\n"));
+    as_user(&home, "alice", &["promote", "staging", "--yes"]).expect_code(0);
+    for spelling in ["Alice", "ALICE"] {
+        let refused = as_user(&home, spelling, &["approve", "production"]);
+        refused.expect_code(3);
+        assert!(refused.stderr.contains("self_approval"), "{refused:?}");
+    }
+    as_user(&home, "bob", &["approve", "production"]).expect_code(0);
+    let own = as_user(&home, "Bob", &["promote", "production", "--yes"]);
+    own.expect_code(3);
+    assert!(own.stderr.contains("self_approval"), "{own:?}");
+    as_user(&home, "carol", &["promote", "production", "--yes"]).expect_code(0);
+}

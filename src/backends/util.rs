@@ -136,7 +136,21 @@ pub(crate) fn show_url(url: &str) -> String {
             u.set_query(None);
             u.to_string()
         }
-        Err(_) => crate::text::sanitize(&url.chars().take(120).collect::<String>()),
+        // Unreadable (a port that is no number, a broken IPv6 host): still
+        // without its credentials and query, which may hold a password.
+        Err(_) => {
+            let url = url.split(['?', '#']).next().unwrap_or("");
+            let shown = match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    let end = rest.find('/').unwrap_or(rest.len());
+                    let (authority, path) = rest.split_at(end);
+                    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                    format!("{scheme}://{host}{path}")
+                }
+                None => url.to_string(),
+            };
+            crate::text::sanitize(&shown.chars().take(120).collect::<String>())
+        }
     }
 }
 

@@ -129,11 +129,11 @@ pub fn main() -> i32 {
                 let _ = writeln!(
                     std::io::stdout(),
                     "{}",
-                    serde_json::json!({"error": f.message, "exit_code": f.code})
+                    serde_json::json!({"error": crate::text::redact(&f.message), "exit_code": f.code})
                 );
             }
             let mut err = std::io::stderr();
-            let _ = writeln!(err, "shipdeck: {}", f.message);
+            let _ = writeln!(err, "shipdeck: {}", crate::text::redact(&f.message));
             if f.code == 1
                 && let Some(p) = log
             {
@@ -260,10 +260,13 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
         // What the deploy backend said last, without its clock.
         let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
-            if quiet {
+            // A lost deploy lock is said even to a quiet (--json) run:
+            // one line on stderr, while the action goes on.
+            if quiet && !matches!(ev, Event::LockLost { .. }) {
                 continue;
             }
             match ev {
+                Event::LockLost { detail, .. } => say!("! {detail}"),
                 Event::DeployStarted {
                     env,
                     version,

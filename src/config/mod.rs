@@ -383,7 +383,12 @@ impl Config {
             self.store.password_env.as_deref(),
             Some("PGPASSWORD"),
         ];
-        let mut urls = vec![Some(self.metrics.url.as_str()), self.store.url.as_deref()];
+        // The store's user name is no secret (it names the store in every
+        // message): only its password is.
+        if let Some(u) = self.store.url.as_deref() {
+            crate::text::register_url_password(u);
+        }
+        let mut urls = vec![Some(self.metrics.url.as_str())];
         for e in &self.environments {
             let mut sources: Vec<&VersionSourceConfig> = Vec::new();
             let mut hooks: Vec<&DeployConfig> = Vec::new();

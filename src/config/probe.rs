@@ -254,6 +254,12 @@ impl Probe {
                 ),
             ));
         }
+        if let Some(u) = &self.store.url
+            && let Err(why) = crate::store::PgTarget::check_url(u.get_ref())
+        {
+            // The cause never quotes the URL: it may hold a password.
+            return Err((Some(u.span()), format!("[store] url cannot be read: {why}")));
+        }
         let m = &self.monitor;
         let zero = std::time::Duration::ZERO;
         at_least("[monitor] window", &m.window, zero)?;

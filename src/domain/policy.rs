@@ -5,7 +5,10 @@
 //! other than the person promoting it onward.
 //!
 //! People are told apart by the actor shipdeck records (`[identity] name`,
-//! else `$USER@hostname`), compared exactly. That is an identity, not
+//! else `$USER@hostname`), compared as [`same_person`] does: ignoring case
+//! (host names are case-blind, and no team tells `Alice` from `alice`) and
+//! surrounding space; a spelling that differs only so is the same person,
+//! which errs towards refusing. That is an identity, not
 //! authentication: the rule keeps honest people from approving their own
 //! release by mistake; it cannot stop someone who sets another name.
 
@@ -42,26 +45,38 @@ pub fn stage_promoter<'a>(
         .map(|d| d.actor.as_str())
 }
 
+/// Whether two recorded actors are one person: equal ignoring case and
+/// surrounding space (`Alice@Laptop` is `alice@laptop`).
+pub fn same_person(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
 /// Why `p.actor` may not give a Go to `version`, if they may not: they
 /// promoted it into the approval stage.
 pub fn go_refusal(p: &SelfApproval<'_>, version: &Version, target: &str) -> Option<Gate> {
-    (p.stage_promoter == Some(p.actor)).then(|| {
-        Gate::block(
-            GATE,
-            false,
-            format!(
-                "{} promoted {version} into {}, so cannot give its Go for {target}: [policy] allow_self_approval = false needs a Go from someone else",
-                p.actor, p.stage
-            ),
-        )
-    })
+    let promoter = p.stage_promoter.filter(|s| same_person(s, p.actor))?;
+    // The promoter as recorded, and who acts now if spelled otherwise.
+    let who = if promoter == p.actor {
+        promoter.to_string()
+    } else {
+        format!("{} (recorded as {promoter})", p.actor)
+    };
+    Some(Gate::block(
+        GATE,
+        false,
+        format!(
+            "{who} promoted {version} into {}, so cannot give its Go for {target}: [policy] allow_self_approval = false needs a Go from someone else",
+            p.stage
+        ),
+    ))
 }
 
 /// Whether the Go given by `approver` lets `p.actor` promote `version`:
 /// not when the approver is the promoter, nor when the approver promoted
 /// it into the approval stage.
 pub fn promotion_gate(p: &SelfApproval<'_>, version: &Version, approver: &str) -> Gate {
-    if approver == p.actor {
+    if same_person(approver, p.actor) {
         Gate::block(
             GATE,
             false,
@@ -69,7 +84,7 @@ pub fn promotion_gate(p: &SelfApproval<'_>, version: &Version, approver: &str) -
                 "the Go for {version} is {approver}'s own, who is promoting it: [policy] allow_self_approval = false needs a Go from someone else"
             ),
         )
-    } else if p.stage_promoter == Some(approver) {
+    } else if p.stage_promoter.is_some_and(|s| same_person(s, approver)) {
         Gate::block(
             GATE,
             false,

@@ -388,7 +388,7 @@ impl Engine {
         // (also when asked for the stable track's version by name, as the
         // confirmed plan above names it).
         if to.as_ref().is_none_or(|v| v == &current)
-            && let Some(rec) = self.rollback_canary(idx, &current).await?
+            && let Some(rec) = self.rollback_canary(idx, &current, events.clone()).await?
         {
             return Ok(rec);
         }

@@ -546,10 +546,19 @@ impl Engine {
     /// weight → 0 (audited as a rollback, each attempt as a canary
     /// record). `None` when the canary has no traffic (or the environment
     /// is no canary one): the rollback is then the stable track's.
+    ///
+    /// It holds the environment's deploy lock like any rollback: another
+    /// process promoting or rolling it back refuses it (exit 3, the holder
+    /// named, the refusal audited). A canary run by this very process
+    /// already holds that lock — its own auto-rollback (`stop_canary` in
+    /// the canary flow) runs under it and takes nothing — so a rollback
+    /// asked for here while it runs acts under that lock too, and leaves it
+    /// for the canary's action to release.
     pub(super) async fn rollback_canary(
         &self,
         idx: usize,
         stable: &Version,
+        events: Option<super::EventSink>,
     ) -> Result<Option<crate::domain::DeployRecord>, EngineError> {
         let super::strategy::Strategy::Canary { canary, .. } = &self.inner.envs[idx].strategy
         else {
@@ -566,6 +575,67 @@ impl Engine {
         let detail = format!(
             "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
         );
+        let (host, pid, now) = (super::hostname(), std::process::id(), Utc::now());
+        let lock = crate::store::LockInfo {
+            env: env.to_string(),
+            holder: self.inner.actor.clone(),
+            pid,
+            host: host.clone(),
+            acquired_at: now,
+            expires_at: crate::domain::clock::after(
+                now,
+                super::clock_delta(super::deploy::LOCK_MARGIN),
+            ),
+        };
+        // Ours only when an action of this engine instance holds it now
+        // (shared in the same step, so it cannot be released in between)
+        // and the store still has it as ours (not lost): a lock with this
+        // pid and host alone may be a killed predecessor's (a restarted
+        // container, pid 1), which is taken over and released like any.
+        let shared = self.share_lock(env);
+        let ours = shared
+            && self
+                .inner
+                .store
+                .lock_of(env, now)
+                .await
+                .map(|l| l.is_some_and(|l| l.pid == pid && l.host == host))
+                .unwrap_or(false);
+        if shared && !ours {
+            self.release_lock(env, pid, &host);
+        }
+        let _release = if ours {
+            Some(super::deploy::LockRelease {
+                engine: self,
+                env,
+                pid,
+                host,
+            })
+        } else {
+            if let Err(held) = self.inner.store.try_lock(&lock).await? {
+                let gate = crate::domain::Gate::block(
+                    "lock",
+                    false,
+                    format!("{env} is {}", self.lock_text(env, &held).await),
+                );
+                return Err(self
+                    .refuse(
+                        ActionKind::Rollback,
+                        env,
+                        Some(stable),
+                        Some(&version),
+                        gate,
+                    )
+                    .await);
+            }
+            self.hold_lock(env);
+            Some(super::deploy::LockRelease {
+                engine: self,
+                env,
+                pid,
+                host,
+            })
+        };
         let started = self
             .inner
             .store
@@ -581,13 +651,33 @@ impl Engine {
             })
             .await?;
         self.set_activity(env, Some(crate::domain::EnvState::RollingBack));
-        let r = self
-            .stop_canary(env, &version, &canary.weight, "rollback")
-            .await;
+        let stop = self.stop_canary(env, &version, &canary.weight, "rollback");
+        let r = if ours {
+            stop.await
+        } else {
+            let emit = |ev: super::Event| {
+                if let Some(tx) = &events {
+                    let _ = tx.send(ev);
+                }
+            };
+            self.holding(
+                lock,
+                super::deploy::LOCK_RENEW,
+                super::deploy::LOCK_MARGIN,
+                &emit,
+                stop,
+            )
+            .await
+        };
         self.set_activity(env, None);
         let (outcome, line) = match &r {
             Ok(done) => (Outcome::Succeeded, format!("{detail}: {done}")),
             Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
+        };
+        let line = if ours {
+            line
+        } else {
+            self.with_lost_note(env, &line)
         };
         self.inner
             .store

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
 use crate::config::NotifyEvent;
@@ -14,22 +14,11 @@ use crate::store::{LockInfo, NewAudit};
 
 /// A deploy's lock outlives its timeout by this margin (the last reads,
 /// the records), and a renewal keeps it at least this far ahead.
-const LOCK_MARGIN: Duration = Duration::from_secs(120);
+pub(super) const LOCK_MARGIN: Duration = Duration::from_secs(120);
 /// How often the lock of an action in flight is renewed.
-const LOCK_RENEW: Duration = Duration::from_secs(30);
+pub(super) const LOCK_RENEW: Duration = Duration::from_secs(30);
 
-/// The lock's expiry after a renewal at `now`: at least `margin` ahead,
-/// never earlier than it was.
-fn renewed_expiry(
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    margin: Duration,
-) -> DateTime<Utc> {
-    expires_at.max(crate::domain::clock::after(
-        now,
-        crate::domain::clock::delta(margin),
-    ))
-}
+use super::lease::LockLost;
 
 impl Engine {
     /// Take the lock, audit, start the deploy and poll until the environment
@@ -71,6 +60,7 @@ impl Engine {
             );
             return Err(self.refuse(action, env, Some(version), from, gate).await);
         }
+        self.hold_lock(env);
         let started = match self
             .inner
             .store
@@ -88,7 +78,7 @@ impl Engine {
         {
             Ok(id) => id,
             Err(e) => {
-                let _ = self.inner.store.unlock(env, pid, &host).await;
+                self.release_lock(env, pid, &host);
                 return Err(e.into());
             }
         };
@@ -140,7 +130,9 @@ impl Engine {
             rollback: rolling_back,
         };
         let steps_run = self.run_steps(idx, &steps);
-        let (done, deploy_url) = match self.holding(lock, LOCK_RENEW, LOCK_MARGIN, steps_run).await
+        let (done, deploy_url) = match self
+            .holding(lock, LOCK_RENEW, LOCK_MARGIN, &emit, steps_run)
+            .await
         {
             Ok(done) => done,
             Err(f) => {
@@ -172,6 +164,7 @@ impl Engine {
             },
             url: deploy_url,
         };
+        let done = self.with_lost_note(env, &done);
         if let Err(e) = self.inner.store.record_deploy(started, &rec, &done).await {
             // Deployed but not recorded: say what happened. The started
             // record stays without outcome, which the next run reconciles
@@ -220,37 +213,125 @@ impl Engine {
     /// outlast the deploy's timeout. A process that dies stops renewing,
     /// and its lock lapses when last due: as first taken, or `margin`
     /// after the last renewal (sooner where the store sees the process
-    /// gone). A renewal the store refuses (another process
-    /// took the lock after it lapsed: this one was suspended, the store
-    /// was unreachable) is logged; the work in flight goes on — stopping it
-    /// midway would leave the environment in a state nobody chose.
+    /// gone). A lock lost meanwhile (another process took it after it
+    /// lapsed: this one was suspended, the store was unreachable) does not
+    /// stop the work — stopping midway would leave the environment in a
+    /// state nobody chose — but is said: an [`Event::LockLost`] (the CLI's
+    /// stderr line, the console's notice), the environment's status
+    /// (`lock_lost`) while the action runs, and its outcome record's detail
+    /// (see [`lease::hold_lock`](super::lease::hold_lock)).
     pub(super) async fn holding<T>(
         &self,
-        mut lock: LockInfo,
+        lock: LockInfo,
         every: Duration,
         margin: Duration,
+        emit: &(dyn Fn(Event) + Sync),
         work: impl Future<Output = T>,
     ) -> T {
-        let mut work = std::pin::pin!(work);
-        let first = tokio::time::Instant::now() + every;
-        let mut tick = tokio::time::interval_at(first, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = tick.tick() => {
-                    lock.expires_at = renewed_expiry(lock.expires_at, Utc::now(), margin);
-                    match self.inner.store.try_lock(&lock).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(held)) => tracing::error!(
-                            env = %lock.env,
-                            "the deploy lock lapsed and {} holds it now; this deploy goes on",
-                            held.describe()
-                        ),
-                        Err(e) => tracing::warn!(env = %lock.env, "cannot renew the deploy lock: {e}"),
-                    }
+        let lost = |l: LockLost| {
+            emit(Event::LockLost {
+                env: l.env.clone(),
+                detail: l.line(),
+            });
+            self.inner
+                .lost
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(l.env.clone(), l);
+        };
+        // Boxed: a deploy's future nests deep enough (strategy, canary,
+        // backends) that the compiler's layout queries overflow without.
+        Box::pin(super::lease::hold_lock(
+            &self.inner.store,
+            lock,
+            every,
+            margin,
+            &lost,
+            work,
+        ))
+        .await
+    }
+
+    /// Count `env`'s deploy lock as held by this engine instance: an
+    /// action took it (`try_lock` succeeded).
+    pub(super) fn hold_lock(&self, env: &str) {
+        *self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(env.to_string())
+            .or_default() += 1;
+    }
+
+    /// Share `env`'s deploy lock if an action of this engine instance holds
+    /// it now — checked and counted in one step, so the holder cannot
+    /// release it in between: `true` when shared (give it back with
+    /// [`Self::release_lock`]), `false` when this instance holds none.
+    pub(super) fn share_lock(&self, env: &str) -> bool {
+        let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.get_mut(env) {
+            Some(n) if *n > 0 => {
+                *n += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One user of `env`'s deploy lock is done; the last one releases it
+    /// in the store (by pid and host, which is how the store knows it).
+    pub(super) fn release_lock(&self, env: &str, pid: u32, host: &str) {
+        let last = {
+            let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+            match held.get_mut(env) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    held.remove(env);
+                    true
                 }
             }
+        };
+        if last {
+            self.forget_lost(env);
+            let (env, host) = (env.to_string(), host.to_string());
+            self.inner.store.detach(move |s| {
+                let _ = s.unlock(&env, pid, &host);
+            });
+        }
+    }
+
+    /// Forget the lock `env`'s action lost: the action ended.
+    pub(super) fn forget_lost(&self, env: &str) {
+        self.inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(env);
+    }
+
+    /// The lock `env`'s action in flight lost, if it lost it.
+    pub(super) fn lock_lost(&self, env: &str) -> Option<LockLost> {
+        self.inner
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(env)
+            .cloned()
+    }
+
+    /// `detail` with the lost lock said, for the outcome record.
+    pub(super) fn with_lost_note(&self, env: &str, detail: &str) -> String {
+        match self.lock_lost(env) {
+            Some(l) => format!(
+                "{detail} [the deploy lock was lost at {} UTC: {}]",
+                l.at.format("%H:%M:%S"),
+                l.detail
+            ),
+            None => detail.to_string(),
         }
     }
 }
@@ -276,6 +357,7 @@ impl InFlight<'_> {
     /// order after the started record; the CLI waits for it before exiting
     /// ([`Engine::settle`]).
     fn finish(&mut self, outcome: Outcome, detail: &str) {
+        let detail = &self.engine.with_lost_note(self.env, detail);
         self.engine.notify(
             self.notice,
             self.env,
@@ -302,36 +384,94 @@ impl Drop for InFlight<'_> {
                 "interrupted before the environment reported the new version; check it with `shipdeck status`",
             );
         }
-        let (env, pid, host) = (self.env.to_string(), self.pid, self.host.clone());
-        self.engine.inner.store.detach(move |s| {
-            let _ = s.unlock(&env, pid, &host);
-        });
+        self.engine.release_lock(self.env, self.pid, &self.host);
         self.engine.set_activity(self.env, None);
+    }
+}
+
+/// A deploy lock taken for an action that keeps its own audit records
+/// (the rollback of a canary's weight): released when dropped, however the
+/// action ends.
+pub(super) struct LockRelease<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) env: &'a str,
+    pub(super) pid: u32,
+    pub(super) host: String,
+}
+
+impl Drop for LockRelease<'_> {
+    fn drop(&mut self) {
+        self.engine.release_lock(self.env, self.pid, &self.host);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Approval, AuditEntry};
+    use crate::monitor::Sample;
+    use crate::store::{
+        ChainReport, Changes, MonitorRecord, Presence, SqliteStore, Store, StoreError, Unfinished,
+    };
+    use chrono::DateTime;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-    #[test]
-    fn a_renewal_moves_the_expiry_ahead_and_never_back() {
-        let now = Utc::now();
-        let soon =
-            crate::domain::clock::after(now, crate::domain::clock::delta(Duration::from_secs(5)));
-        let later =
-            crate::domain::clock::after(now, crate::domain::clock::delta(Duration::from_secs(600)));
-        let margin = Duration::from_secs(120);
-        let ahead = crate::domain::clock::after(now, crate::domain::clock::delta(margin));
-        assert_eq!(renewed_expiry(soon, now, margin), ahead);
-        assert_eq!(renewed_expiry(later, now, margin), later);
+    /// SQLite whose lock renewals fail, while `down`, as an unreachable
+    /// server's would.
+    struct Flaky {
+        inner: SqliteStore,
+        down: Arc<AtomicBool>,
     }
 
-    /// A lock taken for 1 s, held through 2 s of work: renewed, it is still
-    /// this process's at the end, and another process is refused meanwhile.
-    #[tokio::test]
-    async fn a_lock_is_renewed_while_its_work_outlasts_it() {
-        let dir = tempfile::tempdir().unwrap();
+    macro_rules! pass {
+        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+            $(fn $name(&self, $($a: $t),*) -> $r { self.inner.$name($($a),*) })*
+        };
+    }
+
+    impl Store for Flaky {
+        pass! {
+            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
+            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
+            record_approval(a: &Approval) -> Result<i64, StoreError>;
+            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
+            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
+            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
+            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
+            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
+            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
+            record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
+            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+            verify() -> Result<ChainReport, StoreError>;
+            integrity() -> Option<String>;
+            unfinished() -> Result<Vec<Unfinished>, StoreError>;
+            changes() -> Result<Changes, StoreError>;
+            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
+            leave(host: &str, pid: u32) -> Result<(), StoreError>;
+            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
+        }
+        fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unreachable {
+                    store: "postgres://db".into(),
+                    host: "db".into(),
+                    cause: "connection refused".into(),
+                });
+            }
+            self.inner.try_lock(lock)
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+    }
+
+    fn flaky_engine(dir: &std::path::Path) -> (Engine, Arc<AtomicBool>) {
         let src = format!(
             r#"project = "lock"
 [store]
@@ -342,67 +482,207 @@ name = "prod"
 version = {{ command = ["echo", "v1.0.0"] }}
 deploy = {{ command = ["true"] }}
 "#,
-            dir.path().display()
+            dir.display()
         );
         let cfg = crate::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
-        let e = Engine::open(cfg).unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let store = Flaky {
+            inner: SqliteStore::open(&dir.join("s.db")).unwrap(),
+            down: down.clone(),
+        };
+        (Engine::with_store(cfg, Arc::new(store)), down)
+    }
+
+    fn lock_for(env: &str, ms: u64) -> LockInfo {
         let now = Utc::now();
-        let lock = LockInfo {
-            env: "prod".into(),
+        LockInfo {
+            env: env.into(),
             holder: "alice".into(),
             pid: std::process::id(),
-            host: "here".into(),
+            host: hostname(),
             acquired_at: now,
             expires_at: crate::domain::clock::after(
                 now,
-                crate::domain::clock::delta(Duration::from_secs(1)),
+                crate::domain::clock::delta(Duration::from_millis(ms)),
             ),
-        };
+        }
+    }
+
+    /// A deploy lock is "ours" by this engine instance holding it, not by
+    /// pid and host: shared while an action holds it, released in the
+    /// store only by its last user.
+    #[tokio::test]
+    async fn a_lock_is_shared_only_while_this_engine_holds_it_and_the_last_user_releases_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _down) = flaky_engine(dir.path());
+        let lock = lock_for("prod", 60_000);
+        // Same pid and host in the store, but no action of this engine
+        // holds it (a killed predecessor's): nothing to share.
         e.inner.store.try_lock(&lock).await.unwrap().unwrap();
-        let other = |at| LockInfo {
-            holder: "bob".into(),
-            pid: std::process::id() + 1,
-            host: "there".into(),
-            acquired_at: at,
-            expires_at: crate::domain::clock::after(
-                at,
-                crate::domain::clock::delta(Duration::from_secs(60)),
-            ),
-            ..lock.clone()
+        assert!(!e.share_lock("prod"));
+        // An action holds it: another user shares it; the holder ending
+        // first leaves it in the store for the sharer.
+        e.hold_lock("prod");
+        assert!(e.share_lock("prod"));
+        e.release_lock("prod", lock.pid, &lock.host);
+        assert!(e.settle(Duration::from_secs(20)).await);
+        let now = Utc::now();
+        assert!(e.inner.store.lock_of("prod", now).await.unwrap().is_some());
+        e.release_lock("prod", lock.pid, &lock.host);
+        assert!(e.settle(Duration::from_secs(20)).await);
+        assert_eq!(e.inner.store.lock_of("prod", now).await.unwrap(), None);
+        assert!(!e.share_lock("prod"));
+    }
+
+    /// Wait (at most 20 s) until `f` is true.
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < end, "gave up waiting: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Renewals failing for a store error past the lock's expiry: the loss
+    /// is said once (event, status) while the work goes on to its end.
+    #[tokio::test]
+    async fn renewals_failing_past_the_expiry_say_the_lock_was_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, down) = flaky_engine(dir.path());
+        let lock = lock_for("prod", 300);
+        e.inner.store.try_lock(&lock).await.unwrap().unwrap();
+        down.store(true, Ordering::SeqCst);
+        let events = std::sync::Mutex::new(Vec::new());
+        let emit = |ev: Event| events.lock().unwrap().push(ev);
+        let work = async {
+            until("the loss is known", || e.lock_lost("prod").is_some()).await;
+            "work done"
         };
-        let store = e.inner.store.clone();
-        let work = async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            // Past the 1 s the lock was taken for.
-            store.try_lock(&other(Utc::now())).await.unwrap()
-        };
-        let refused = e
+        let out = e
             .holding(
-                lock.clone(),
+                lock,
                 Duration::from_millis(100),
-                Duration::from_secs(30),
+                Duration::from_millis(100),
+                &emit,
                 work,
             )
             .await;
-        assert_eq!(refused.expect_err("bob is refused").holder, "alice");
-        let at = Utc::now();
-        let held = e.inner.store.lock_of("prod", at).await.unwrap();
-        let held = held.expect("still held");
-        assert_eq!((held.holder.as_str(), held.pid), ("alice", lock.pid));
-        assert!(held.expires_at > at, "{held:?}");
-        // Without renewal a lock lapses, and another process takes it.
-        let mut short = lock.clone();
-        short.env = "dev".into();
-        short.expires_at = crate::domain::clock::after(
-            Utc::now(),
-            crate::domain::clock::delta(Duration::from_millis(500)),
+        assert_eq!(out, "work done");
+        let lost = e.lock_lost("prod").unwrap();
+        assert_eq!(lost.holder, None);
+        assert!(
+            lost.detail.contains("without a renewal the store took")
+                && lost.detail.contains("connection refused"),
+            "{lost:?}"
         );
-        e.inner.store.try_lock(&short).await.unwrap().unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let bob = LockInfo {
-            env: "dev".into(),
-            ..other(Utc::now())
+        let events = events.lock().unwrap();
+        let said: Vec<_> = events
+            .iter()
+            .filter_map(|ev| match ev {
+                Event::LockLost { env, detail } => Some((env.as_str(), detail.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(said.len(), 1, "said once: {events:?}");
+        assert_eq!(said[0].0, "prod");
+        assert!(said[0].1.starts_with("prod: the deploy lock was lost at "));
+    }
+
+    /// Renewals failing before the expiry are retried and lose nothing:
+    /// the store back in time, the lock is still this process's.
+    #[tokio::test]
+    async fn a_renewal_failing_within_the_expiry_is_retried_quietly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, down) = flaky_engine(dir.path());
+        let lock = lock_for("prod", 60_000);
+        e.inner.store.try_lock(&lock).await.unwrap().unwrap();
+        down.store(true, Ordering::SeqCst);
+        let events = std::sync::Mutex::new(Vec::new());
+        let emit = |ev: Event| events.lock().unwrap().push(ev);
+        let work = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            down.store(false, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        assert!(e.inner.store.try_lock(&bob).await.unwrap().is_ok());
+        e.holding(
+            lock,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+            &emit,
+            work,
+        )
+        .await;
+        assert!(e.lock_lost("prod").is_none());
+        assert!(events.lock().unwrap().is_empty());
+        let held = e.inner.store.lock_of("prod", Utc::now()).await.unwrap();
+        assert_eq!(held.map(|l| l.holder), Some("alice".to_string()));
+    }
+
+    /// The outcome record of an action whose lock was lost says so, and
+    /// the status stops saying it once the action ended.
+    #[tokio::test]
+    async fn the_outcome_record_says_the_lock_was_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _down) = flaky_engine(dir.path());
+        // Held, as during a deploy (a started record nobody holds a lock
+        // for is reconciled by the status read).
+        let lock = lock_for("prod", 60_000);
+        e.inner.store.try_lock(&lock).await.unwrap().unwrap();
+        let version = Version::parse("v2").unwrap();
+        let started = e
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: "alice",
+                action: ActionKind::Promote,
+                env: "prod",
+                version: Some(&version),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            })
+            .await
+            .unwrap();
+        let mut guard = InFlight {
+            engine: &e,
+            env: "prod",
+            started,
+            host: hostname(),
+            pid: std::process::id(),
+            finished: false,
+            notice: NotifyEvent::Promote,
+            version: &version,
+            from: None,
+        };
+        e.inner.lost.lock().unwrap().insert(
+            "prod".into(),
+            LockLost {
+                env: "prod".into(),
+                at: Utc::now(),
+                holder: Some("bob (pid 7 on there)".into()),
+                detail: "bob (pid 7 on there) took it at 12:00:00 UTC".into(),
+            },
+        );
+        let status = e.status().await;
+        let prod = &status.environments[0];
+        assert!(
+            prod.lock_lost
+                .as_deref()
+                .is_some_and(|l| l.contains("bob (pid 7 on there) took it")),
+            "{prod:?}"
+        );
+        guard.finish(Outcome::Failed, "deploy failed");
+        drop(guard);
+        assert!(e.settle(Duration::from_secs(20)).await);
+        let h = e.history(Some("prod"), 5).await.unwrap();
+        assert!(
+            h[0].detail
+                .contains("deploy failed [the deploy lock was lost at ")
+                && h[0].detail.contains("bob (pid 7 on there) took it"),
+            "{h:?}"
+        );
+        assert!(e.lock_lost("prod").is_none());
+        assert!(e.status().await.environments[0].lock_lost.is_none());
     }
 }

@@ -9,6 +9,7 @@ mod canary;
 mod deploy;
 mod error;
 mod evidence;
+mod lease;
 mod notify;
 mod reconcile;
 mod release;
@@ -23,6 +24,7 @@ mod watch;
 pub use actions::{Confirm, Expect};
 pub use canary::CanaryState;
 pub use error::EngineError;
+pub use lease::{LockLost, hold_lock};
 pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
 pub use status::lock_action;
@@ -121,6 +123,14 @@ struct Inner {
     next_watch: std::sync::atomic::AtomicU64,
     /// The canary this process runs per environment, while it runs.
     canaries: Mutex<HashMap<String, CanaryState>>,
+    /// The deploy locks this process's actions in flight lost, per
+    /// environment, while those actions run (see `Engine::holding`).
+    lost: Mutex<HashMap<String, LockLost>>,
+    /// The deploy locks this engine instance holds, per environment: how
+    /// many of its actions in flight share it (see `Engine::share_lock`).
+    /// What makes a lock "ours" — not its pid and host, which a restarted
+    /// container (same hostname, pid 1) shares with a killed predecessor.
+    held: Mutex<HashMap<String, u32>>,
     /// `[[notify]]` receivers of release events.
     notifier: crate::backends::notify::Notifier,
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
@@ -206,6 +216,8 @@ impl Engine {
                 watching: Mutex::new(HashMap::new()),
                 next_watch: std::sync::atomic::AtomicU64::new(1),
                 canaries: Mutex::new(HashMap::new()),
+                lost: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashMap::new()),
                 notifier,
                 evidence: Default::default(),
                 ci,

@@ -15,7 +15,9 @@
 mod redact;
 mod sanitize;
 
-pub use redact::{REDACTED, redact, register_secret, register_url_credentials};
+pub use redact::{
+    REDACTED, redact, register_secret, register_url_credentials, register_url_password,
+};
 pub use sanitize::{excerpt, has_control, sanitize};
 
 /// Sanitise and redact: what every text from a backend goes through.

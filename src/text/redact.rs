@@ -54,6 +54,23 @@ pub fn register_url_credentials(url: &str) {
     }
 }
 
+/// [`register_url_credentials`] for a URL whose user name is no secret (a
+/// database's: `postgres://shipdeck@db/shipdeck` names its store by it):
+/// only a password in it is registered.
+pub fn register_url_password(url: &str) {
+    let Some((_, rest)) = url.split_once("://") else {
+        return;
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .is_some_and(|(_, pass)| !pass.is_empty())
+    {
+        register_url_credentials(url);
+    }
+}
+
 fn add(secret: String) {
     let mut all = SECRETS.write().unwrap_or_else(|e| e.into_inner());
     if !all.contains(&secret) {

@@ -406,15 +406,9 @@ impl PrometheusSource {
             s.into_iter().filter_map(|v| v.last().copied()).collect()
         };
         let (r, e) = (latest(r), latest(e));
-        // A count that is NaN or infinite is garbage from the source (a
-        // NaN counter), not "no traffic" — which is an empty result.
         for (what, query, values) in [("requests", &rq, &r), ("errors", &eq, &e)] {
-            if let Some((_, v)) = values.iter().find(|(_, v)| !v.is_finite()) {
-                return Err(MetricsError::Unusable {
-                    url: shown,
-                    metric: format!("the {what} query {query}"),
-                    value: v.to_string(),
-                });
+            for (_, v) in values {
+                usable_count(&shown, what, query, None, *v)?;
             }
         }
         Ok(match sum_values(&r) {
@@ -488,7 +482,8 @@ impl PrometheusSource {
             self.range(q99, start, end, step),
         )?;
         let shown = format!("{}/api/v1/query_range", self.shown);
-        align(&shown, step, r, e, [q50, q95, q99])
+        let [rq, eq, ..] = self.queries(label, step);
+        align(&shown, step, (&rq, r), (&eq, e), [q50, q95, q99])
     }
 
     /// Requests per `step` of `label` over `[start, end]` as they were
@@ -515,6 +510,7 @@ impl PrometheusSource {
         let step_c = chrono::Duration::from_std(step)
             .map_err(|_| MetricsError::Config(format!("a step of {step:?} is too long")))?;
         let query = render_query(&self.queries.requests, label, step, None);
+        let shown = format!("{}/api/v1/query_range", self.shown);
         let mut out = Vec::new();
         let mut from = start;
         while from <= end {
@@ -523,10 +519,18 @@ impl PrometheusSource {
                 .range(query.clone(), from - shift, to - shift, step)
                 .await?;
             for (ms, values) in by_time(series) {
+                let Some(at) = DateTime::from_timestamp_millis(ms) else {
+                    continue;
+                };
+                let earlier = format!("{query} ({} earlier)", crate::domain::HumanDuration(ago));
+                if let Some(e) = unusable_step(&shown, "requests", &earlier, ms, &values) {
+                    // A gap of the reference (NaN), counted by its reader.
+                    tracing::warn!("seasonal reference: a step left out ({e})");
+                    out.push((at + shift, f64::NAN));
+                    continue;
+                }
                 let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-                if let (Some(n), Some(at)) =
-                    (sum_values(&pairs), DateTime::from_timestamp_millis(ms))
-                {
+                if let Some(n) = sum_values(&pairs) {
                     out.push((at + shift, n));
                 }
             }
@@ -538,6 +542,49 @@ impl PrometheusSource {
 
 /// Points asked of one range query (Prometheus refuses more than 11,000).
 const MAX_POINTS: i32 = 10_000;
+
+/// The one rule for a count (requests, errors) Prometheus answers, live or
+/// over a range (history, the seasonal offsets): NaN or ±Inf is garbage
+/// from the source (a NaN counter, a division in the template), not "no
+/// traffic" — which is an absent sample or 0 — and is named as unusable.
+/// (A NaN latency quantile is different: no traffic at that step, no data.)
+fn usable_count(
+    url: &str,
+    what: &str,
+    query: &str,
+    at_ms: Option<i64>,
+    v: f64,
+) -> Result<f64, MetricsError> {
+    if v.is_finite() {
+        return Ok(v);
+    }
+    let at = at_ms
+        .and_then(DateTime::from_timestamp_millis)
+        .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .unwrap_or_default();
+    Err(MetricsError::Unusable {
+        url: url.to_string(),
+        metric: format!("the {what} query {query}{at}"),
+        value: v.to_string(),
+    })
+}
+
+/// A history step (the baseline's, the seasonal offsets') whose count is
+/// no number: the [`usable_count`] error of its first such value. Unlike
+/// the live read, such a step is a gap — no data at that step, never
+/// health and never an alarm — which the reader counts and says; one bad
+/// step does not void the rest of the history.
+fn unusable_step(
+    url: &str,
+    what: &str,
+    query: &str,
+    at_ms: i64,
+    values: &[f64],
+) -> Option<MetricsError> {
+    values
+        .iter()
+        .find_map(|v| usable_count(url, what, query, Some(at_ms), *v).err())
+}
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
 fn sum_values(values: &[(f64, f64)]) -> Option<f64> {
@@ -579,23 +626,41 @@ fn by_time(series: Vec<Series>) -> BTreeMap<i64, Vec<f64>> {
     m
 }
 
+/// Steps of the range answers by timestamp: a step without requests data
+/// is left out, a NaN quantile is no latency figure for its step (no
+/// traffic), and a step whose requests or errors count is no number is a
+/// gap ([`unusable_step`]): a point with NaN counts and no quantiles, the
+/// detector's "no data at this step" (see [`MetricPoint::is_gap`]).
 fn align(
     url: &str,
     step: Duration,
-    requests: Vec<Series>,
-    errors: Vec<Series>,
+    (rq, requests): (&str, Vec<Series>),
+    (eq, errors): (&str, Vec<Series>),
     latency: [Vec<Series>; 3],
 ) -> Result<Vec<MetricPoint>, MetricsError> {
     let requests = by_time(requests);
     let errors = by_time(errors);
     let latency = latency.map(by_time);
     let mut out = Vec::with_capacity(requests.len());
+    let mut first_bad: Option<MetricsError> = None;
+    let mut bad = 0;
     for (ms, values) in &requests {
-        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-        let Some(req) = sum_values(&pairs) else {
+        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
             continue;
         };
-        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
+        let unusable = unusable_step(url, "requests", rq, *ms, values).or_else(|| {
+            errors
+                .get(ms)
+                .and_then(|v| unusable_step(url, "errors", eq, *ms, v))
+        });
+        if let Some(e) = unusable {
+            bad += 1;
+            first_bad.get_or_insert(e);
+            out.push(MetricPoint::gap(at, step.as_secs_f64()));
+            continue;
+        }
+        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
+        let Some(req) = sum_values(&pairs) else {
             continue;
         };
         let err = errors
@@ -619,6 +684,9 @@ fn align(
             p95_ms: q[1],
             p99_ms: q[2],
         });
+    }
+    if let Some(e) = first_bad {
+        tracing::warn!("history: {bad} step(s) left as gaps, the first: {e}");
     }
     Ok(out)
 }
@@ -762,7 +830,14 @@ mod tests {
         let q50 = vec![vec![(100.0, 0.04), (110.0, 0.05), (130.0, f64::NAN)]];
         let q95 = vec![vec![(110.0, 0.2)]];
         let q99: Vec<Series> = vec![];
-        let pts = align(URL, Duration::from_secs(10), r, e, [q50, q95, q99]).unwrap();
+        let pts = align(
+            URL,
+            Duration::from_secs(10),
+            ("r", r.clone()),
+            ("e", e.clone()),
+            [q50.clone(), q95.clone(), q99.clone()],
+        )
+        .unwrap();
         assert_eq!(pts.len(), 3);
         assert_eq!(pts[0].at.timestamp(), 100);
         assert_eq!((pts[0].requests, pts[0].errors), (50.0, 3.0));
@@ -771,6 +846,44 @@ mod tests {
         assert_eq!(pts[2].requests, 0.0);
         assert_eq!(pts[2].p50_ms, None);
         assert_eq!(pts[2].step_s, 10.0);
+        // A step whose count is no number is a gap of the history (NaN
+        // counts, no quantiles), not the end of the read: the other steps
+        // keep their figures.
+        let mut bad = r.clone();
+        bad[0][1].1 = f64::NAN;
+        let pts = align(
+            URL,
+            Duration::from_secs(10),
+            ("r", bad),
+            ("e", e.clone()),
+            [q50.clone(), q95.clone(), q99.clone()],
+        )
+        .unwrap();
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[1].at.timestamp(), 110);
+        assert!(pts[1].is_gap(), "{:?}", pts[1]);
+        assert_eq!((pts[1].p50_ms, pts[1].p95_ms), (None, None));
+        assert!(!pts[0].is_gap() && !pts[2].is_gap());
+        assert_eq!((pts[0].requests, pts[0].errors), (50.0, 3.0));
+        let mut bad = e.clone();
+        bad[1][0].1 = f64::INFINITY;
+        let pts = align(
+            URL,
+            Duration::from_secs(10),
+            ("r", r),
+            ("e", bad),
+            [q50, q95, q99],
+        )
+        .unwrap();
+        assert_eq!(pts.iter().filter(|p| p.is_gap()).count(), 1);
+        // The rule it shares with the live read, where it stays an error.
+        let err = usable_count(URL, "requests", "r", Some(110_000), f64::NAN).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "metrics source {URL} gives unusable numbers: the requests query r at 1970-01-01 00:01:50 UTC is NaN, which no count can be"
+            )
+        );
     }
 
     #[test]

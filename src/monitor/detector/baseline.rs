@@ -213,6 +213,8 @@ impl Detector {
             });
         }
 
+        let lat_rho = quantile_correlation(&data, &lat);
+
         // Throughput: requests per second and their overdispersion.
         let mut per_s = Vec::new();
         let mut per_step = Vec::new();
@@ -270,6 +272,7 @@ impl Detector {
             lat,
             thr,
             usable,
+            lat_rho,
         }
     }
 
@@ -349,4 +352,53 @@ fn block_excess_var(blocks: &[(f64, f64)]) -> Option<f64> {
         (a + excess, b + weight)
     });
     Some(if den > 0.0 { (num / den).max(0.0) } else { 0.0 })
+}
+
+/// How much the three log quantiles move together from step to step: the
+/// largest of their pairwise correlations over the baseline's steps,
+/// each estimated robustly (from the spread of the sum and of the
+/// difference of the two standardised series, so that a blip step does
+/// not decide it). 1 (no independent evidence) with fewer than 10 steps
+/// that carry all three quantiles, or fewer than two quantiles.
+fn quantile_correlation(data: &[&Sample], lat: &[Option<LatStats>; 3]) -> f64 {
+    let rows: Vec<[f64; 3]> = data
+        .iter()
+        .filter(|s| s.requests > 0.0)
+        .filter_map(|s| {
+            let q = [s.p50_ms, s.p95_ms, s.p99_ms];
+            let mut x = [0.0; 3];
+            for i in 0..3 {
+                let v = q[i].filter(|v| v.is_finite() && *v > 0.0)?;
+                x[i] = v.ln();
+            }
+            Some(x)
+        })
+        .collect();
+    if rows.len() < 10 || lat.iter().filter(|l| l.is_some()).count() < 2 {
+        return 1.0;
+    }
+    let col = |i: usize| -> Vec<f64> {
+        let xs: Vec<f64> = rows.iter().map(|r| r[i]).collect();
+        let m = median(&xs).unwrap_or(0.0);
+        let s = mad_sigma(&xs, m).max(1e-6);
+        xs.iter().map(|x| (x - m) / s).collect()
+    };
+    let z = [col(0), col(1), col(2)];
+    let mut rho = f64::MIN;
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        let sum: Vec<f64> = z[i].iter().zip(&z[j]).map(|(a, b)| a + b).collect();
+        let dif: Vec<f64> = z[i].iter().zip(&z[j]).map(|(a, b)| a - b).collect();
+        let (vs, vd) = (
+            mad_sigma(&sum, median(&sum).unwrap_or(0.0)).powi(2),
+            mad_sigma(&dif, median(&dif).unwrap_or(0.0)).powi(2),
+        );
+        if vs + vd > 0.0 {
+            rho = rho.max((vs - vd) / (vs + vd));
+        }
+    }
+    if rho == f64::MIN {
+        1.0
+    } else {
+        rho.clamp(0.0, 1.0)
+    }
 }

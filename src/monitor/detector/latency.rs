@@ -54,4 +54,80 @@ impl Detector {
         }
         off_all >= 2 && steady_all
     }
+
+    /// The three quantiles' evidence of a common shift, pooled: each step's
+    /// log-quantile deviations averaged with inverse-variance weights, the
+    /// average's variance counting how much the quantiles move together
+    /// in the baseline (`lat_rho`). At low traffic a quantile's noise is
+    /// mostly its own sampling error, so three quantiles each half-way to
+    /// the threshold are together far past it; at high traffic they move
+    /// together and the pool says no more than one of them. Judged like a
+    /// single quantile (same references, noise, caps and warm-up); `Some`
+    /// on a regression.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    pub(super) fn pooled(
+        &mut self,
+        m: &Model,
+        q: [Option<f64>; 3],
+        thin: f64,
+        step: f64,
+        (cap, full): (f64, f64),
+        first: bool,
+        t: f64,
+    ) -> Option<Verdict> {
+        let mut parts = Vec::with_capacity(3);
+        for i in 0..3 {
+            let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
+                continue;
+            };
+            if v.is_finite() && v > 0.0 {
+                parts.push((i, ls, v.ln(), ls.sigma * ls.sigma * thin));
+            }
+        }
+        if parts.len() < 2 || m.lat_rho >= 1.0 {
+            return None;
+        }
+        let wsum: f64 = parts.iter().map(|p| 1.0 / p.3).sum();
+        let (mut dev, mut shift, mut base, mut var) = (0.0, 0.0, 0.0, 0.0);
+        let mut rate = f64::MAX;
+        for (a, pa) in parts.iter().enumerate() {
+            let w = 1.0 / pa.3 / wsum;
+            dev += w * (pa.2 - pa.1.m_ref);
+            shift += w * (pa.2 - pa.1.m);
+            base += w * (pa.1.m - pa.1.m_ref);
+            rate = rate.min(pa.1.cap_rate);
+            for (b, pb) in parts.iter().enumerate() {
+                let r = if a == b { 1.0 } else { m.lat_rho };
+                var += w * (1.0 / pb.3 / wsum) * r * (pa.3 * pb.3).sqrt();
+            }
+        }
+        let lat_full = full.min(rate * step);
+        let lat_cap = cap.min(lat_full);
+        let mut found = None;
+        for (k, &mult) in LAT_MULTS.iter().enumerate() {
+            let delta = LAT_DELTA * mult;
+            let raw = delta / var * (dev - delta / 2.0);
+            let id = POOL_ID + k;
+            let (lat_cap, bonus) =
+                self.warm_cap(id, raw, Some((dev, var, base)), (lat_cap, lat_full), first);
+            let llr = raw.clamp(-cap, lat_cap) + bonus;
+            self.lat_pool[k].update(t, llr, shift, var, 0.0);
+            self.drop_held_on_reset(id, self.lat_pool[k].s);
+            if self.lat_pool[k].s >= m.h && found.is_none() {
+                self.warm_confirmed = self.lat_pool[k].s - bonus < m.h;
+                let worst = parts
+                    .iter()
+                    .max_by(|a, b| (a.2 - a.1.m).total_cmp(&(b.2 - b.1.m)))
+                    .map_or((0, 0.0), |p| (p.0, p.2));
+                found = Some(pooled_reason(
+                    &parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+                    worst,
+                    m,
+                    &self.lat_pool[k],
+                    t,
+                ));
+            }
+        }
+        found
+    }
 }

@@ -13,7 +13,12 @@
 //! * In the window, each signal feeds one-sided CUSUMs of log-likelihood
 //!   ratios: error counts against rate ratios ×2/×4/×10, each log latency
 //!   quantile against shifts ×1.3/×1.7/×2.9 (its noise widened when a step
-//!   holds fewer requests than the baseline's usual), request counts against
+//!   holds fewer requests than the baseline's usual), and the three
+//!   quantiles together against the same shifts (their deviations averaged
+//!   by inverse variance, the average's noise counting how much they move
+//!   together in the baseline: at low traffic their noise is their own
+//!   sampling error, and three quantiles each part-way to the threshold
+//!   are together past it), request counts against
 //!   a fall. Evidence is capped per second of a step (less in the seconds of
 //!   the warm-up, [`DetectorConfig::warmup_s`]), so that what decides is
 //!   time and counts, not step counts: an alarm needs evidence spanning more
@@ -156,6 +161,14 @@ impl Default for DetectorConfig {
     }
 }
 
+impl DetectorConfig {
+    /// Usable baseline steps a judgement needs: below this the detector
+    /// answers insufficient data (the one figure for "too few").
+    pub fn baseline_needed(&self) -> usize {
+        self.min_baseline_steps.max(2)
+    }
+}
+
 /// Error-rate ratios the error CUSUMs look for.
 const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
 /// Smallest latency shift that matters (log of ×1.3), and multiples of it.
@@ -209,7 +222,14 @@ const WARM_Z: f64 = 0.5;
 /// Error rates only: latency keeps 4/5 of the warm-up's mean shift.
 const CONFIRM_SHARE: f64 = 0.5;
 /// CUSUMs sharing the threshold: errors, latencies, the two traffic falls.
-const N_TESTS: f64 = (ERR_RATIOS.len() + 3 * LAT_MULTS.len() + 2) as f64;
+/// The pooled latency test (the three quantiles' evidence together, see
+/// `Detector::pooled`) has a CUSUM per shift as well.
+const N_TESTS: f64 = (ERR_RATIOS.len() + 4 * LAT_MULTS.len() + 2) as f64;
+/// Tests with a warm-up state: errors x3, latencies 3x3, the two falls,
+/// the pooled latency test x3.
+const WARM_TESTS: usize = 17;
+/// Warm-up ids of the pooled latency tests (one per shift of `LAT_MULTS`).
+const POOL_ID: usize = 14;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
 
@@ -317,6 +337,10 @@ struct Model {
     lat: [Option<LatStats>; 3],
     thr: Option<ThrStats>,
     usable: usize,
+    /// How much the three log quantiles move together from step to step
+    /// (the largest robust pairwise correlation of the baseline; 1 when
+    /// unknown): what the pooled latency test counts their evidence by.
+    lat_rho: f64,
 }
 
 /// One window step as the whole-window error test keeps it.
@@ -368,6 +392,8 @@ pub struct Detector {
     gap_since: f64,
     err: [Cusum; 3],
     lat: [[Cusum; 3]; 3],
+    /// The three quantiles' evidence of a common shift, pooled.
+    lat_pool: [Cusum; 3],
     /// Whole-window error test (after the warm-up): errors, expected
     /// errors, Σ expected², steps, first step's t.
     cum: errors::CumSteps,
@@ -377,22 +403,22 @@ pub struct Detector {
     thr_deep: Cusum,
     /// Each test's raw evidence in the window's first step (see
     /// [`Detector::warm_cap`]): errors ×3, latencies 3×3, the two falls.
-    warm_first: [f64; 14],
+    warm_first: [f64; WARM_TESTS],
     /// Per test: the first step's signal and its variance, for tests whose
     /// evidence is not linear in the signal (see [`Detector::warm_cap`]).
-    warm_sig: [(f64, f64); 14],
+    warm_sig: [(f64, f64); WARM_TESTS],
     /// Per test: every window step so far has held at least `STEADY_WARM`
     /// of the first step's evidence (no fading, as a warm-up would).
-    warm_steady: [bool; 14],
+    warm_steady: [bool; WARM_TESTS],
     /// Per test: the first step's evidence above the warm-up allowance,
     /// held back until the second step shows whether it fades.
-    warm_held: [f64; 14],
+    warm_held: [f64; WARM_TESTS],
     /// Some test's evidence counted in full inside the warm-up.
     warm_waived: bool,
     /// Per test: what a warm-up that did not stay steady held back, and
     /// its steps' signals, until the first step past the warm-up shows
     /// whether the shift outlasted it (see [`Detector::warm_cap`]).
-    warm_late: [WarmLate; 14],
+    warm_late: [WarmLate; WARM_TESTS],
     /// The current step has seconds inside the warm-up.
     warm_in: bool,
     /// The current step is the first one wholly past a warm-up of two
@@ -437,16 +463,17 @@ impl Detector {
             gap_since: 0.0,
             err: [Cusum::default(); 3],
             lat: [[Cusum::default(); 3]; 3],
+            lat_pool: [Cusum::default(); 3],
             cum: errors::CumSteps::default(),
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
             thr_low_since: None,
-            warm_first: [0.0; 14],
-            warm_sig: [(0.0, 0.0); 14],
-            warm_steady: [false; 14],
-            warm_held: [0.0; 14],
+            warm_first: [0.0; WARM_TESTS],
+            warm_sig: [(0.0, 0.0); WARM_TESTS],
+            warm_steady: [false; WARM_TESTS],
+            warm_held: [0.0; WARM_TESTS],
             warm_waived: false,
-            warm_late: [WarmLate::default(); 14],
+            warm_late: [WarmLate::default(); WARM_TESTS],
             warm_in: false,
             warm_first_after: false,
             warm_confirmed: false,
@@ -517,7 +544,7 @@ impl Detector {
             self.model = Some(self.build_model(s.t));
         }
         let model = self.model.clone().expect("model built above");
-        if model.usable < self.cfg.min_baseline_steps.max(2) {
+        if model.usable < self.cfg.baseline_needed() {
             self.verdict = Verdict {
                 kind: VerdictKind::InsufficientData,
                 metric: None,
@@ -525,7 +552,7 @@ impl Detector {
                 reason: format!(
                     "insufficient data: the baseline has {} usable steps (need {})",
                     model.usable,
-                    self.cfg.min_baseline_steps.max(2)
+                    self.cfg.baseline_needed()
                 ),
             };
             return &self.verdict;
@@ -802,6 +829,13 @@ impl Detector {
             }
         }
 
+        if n > 0.0
+            && let Some(v) = self.pooled(m, q, thin, step, (cap, full), first, t)
+            && found.is_none()
+        {
+            found = Some(v);
+        }
+
         // Throughput collapse: quasi-Poisson CUSUMs on the request count,
         // against the level expected now (the baseline's, or the seasonal
         // reference's when there is one).
@@ -918,7 +952,8 @@ fn nb_llr(x: f64, mu: f64, ratio: f64, c: f64) -> f64 {
 
 /// A sample that carries data (a NaN or negative request count, or an
 /// unknown error count, is a gap).
-fn is_data(s: &Sample) -> bool {
+/// Whether `s` holds data: its counts are numbers (a gap has NaN counts).
+pub(crate) fn is_data(s: &Sample) -> bool {
     s.requests.is_finite() && s.requests >= 0.0 && s.errors.is_finite()
 }
 
@@ -928,7 +963,7 @@ mod latency;
 mod reasons;
 mod warmup;
 
-use reasons::{lat_reason, regression, thr_reason};
+use reasons::{lat_reason, pooled_reason, regression, thr_reason};
 
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,41 @@ pub(super) fn lat_reason(i: usize, ls: LatStats, c: &Cusum, t: f64) -> Verdict {
     )
 }
 
+/// The pooled latency test's call in one line: the quantiles it pooled,
+/// their common shift, the worst quantile now against its baseline, and
+/// how much they move together (what their evidence was counted by).
+/// `worst`: that quantile and its log value in this step.
+pub(super) fn pooled_reason(
+    pooled: &[usize],
+    (worst, now): (usize, f64),
+    m: &Model,
+    c: &Cusum,
+    t: f64,
+) -> Verdict {
+    let k = c.steps.max(1) as f64;
+    let shift = c.a / k;
+    // `c.b` sums each step's pooled variance.
+    let z = shift / (c.b / k).max(1e-12).sqrt() * k.sqrt();
+    let names: Vec<&str> = pooled.iter().map(|&i| LAT_NAMES[i]).collect();
+    let base = m.lat[worst].map_or(0.0, |l| l.m);
+    regression(
+        LAT_METRICS[worst],
+        t,
+        format!(
+            "latency {} together {:.2}x their baseline since t={}, over {} steps, {} ({} now {} vs {}): the quantiles' evidence counted together (baseline correlation {:.2})",
+            names.join("/"),
+            shift.exp(),
+            fmt_t(c.start_t),
+            c.steps,
+            fmt_p(norm_sf(z)),
+            LAT_NAMES[worst],
+            fmt_ms(now.exp()),
+            fmt_ms(base.exp()),
+            m.lat_rho
+        ),
+    )
+}
+
 /// A throughput collapse in one line: how far requests fell, against what
 /// they were expected to be, and which evidence made it more than a dip.
 pub(super) fn thr_reason(

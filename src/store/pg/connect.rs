@@ -76,42 +76,13 @@ impl PgTarget {
         env: &dyn Fn(&str) -> Option<String>,
         pgpass: Option<PathBuf>,
     ) -> Result<(PgTarget, PasswordSource), StoreError> {
-        crate::text::register_url_credentials(url);
+        crate::text::register_url_password(url);
         let shown = crate::backends::show_url_public(url);
         let bad = |cause: String| StoreError::Config {
             store: shown.clone(),
             cause,
         };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad(
-                "[store] url must start with postgres:// (or postgresql://)".into(),
-            ));
-        }
-        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let mut verify_full = false;
-        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
-            if k != "sslmode" {
-                continue;
-            }
-            match v {
-                "disable" | "prefer" | "require" => {}
-                "verify-full" => verify_full = true,
-                _ => {
-                    return Err(bad(format!(
-                        "sslmode={v} is not supported: use disable, prefer, require or verify-full (with a root certificate in $PGSSLROOTCERT or ~/.postgresql/root.crt, require and verify-full verify the server's certificate and host name)"
-                    )));
-                }
-            }
-        }
-        // The client library knows up to `require`; verify-full is
-        // `require` with a root certificate that must be there.
-        let parsed = if verify_full {
-            url.replace("sslmode=verify-full", "sslmode=require")
-        } else {
-            url.to_string()
-        };
-        let mut config = postgres::Config::from_str(&parsed)
-            .map_err(|e| bad(format!("{e} (expected postgres://user@host:port/db)")))?;
+        let (mut config, verify_full) = read_url(url).map_err(bad)?;
         let user = config
             .get_user()
             .map(str::to_string)
@@ -247,6 +218,11 @@ impl PgTarget {
                     "{text}: the server's certificate does not verify against the root certificate {}",
                     file.display()
                 )),
+                // The client library's own words, when no password was found
+                // and the server asks for one: say where one is looked for.
+                _ if text.contains("password missing") => self.unreachable(&format!(
+                    "{text}: the server asks for a password and shipdeck found none: set [store] password_env, $PGPASSWORD or a host:port:db:user:password line in ~/.pgpass ($PGPASSFILE), which is read only when chmod 0600"
+                )),
                 _ => self.unreachable(&text),
             }
         })
@@ -330,6 +306,49 @@ fn pgpass_fields(line: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Read `url` as the client library does, nothing looked up yet: the
+/// scheme, `sslmode` and the rest's syntax. The cause never quotes the URL
+/// (it may hold a password). Returns whether `verify-full` was asked.
+fn read_url(url: &str) -> Result<(postgres::Config, bool), String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("[store] url must start with postgres:// (or postgresql://)".into());
+    }
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut verify_full = false;
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        if k != "sslmode" {
+            continue;
+        }
+        match v {
+            "disable" | "prefer" | "require" => {}
+            "verify-full" => verify_full = true,
+            _ => {
+                return Err(format!(
+                    "sslmode={v} is not supported: use disable, prefer, require or verify-full (with a root certificate in $PGSSLROOTCERT or ~/.postgresql/root.crt, require and verify-full verify the server's certificate and host name)"
+                ));
+            }
+        }
+    }
+    // The client library knows up to `require`; verify-full is
+    // `require` with a root certificate that must be there.
+    let parsed = if verify_full {
+        url.replace("sslmode=verify-full", "sslmode=require")
+    } else {
+        url.to_string()
+    };
+    let config = postgres::Config::from_str(&parsed)
+        .map_err(|e| format!("{e} (expected postgres://user@host:port/db)"))?;
+    Ok((config, verify_full))
+}
+
+impl PgTarget {
+    /// Whether `url` is one shipdeck can read (for `config check`): the
+    /// cause names what is wrong, never the URL's password.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        read_url(url).map(|_| ())
+    }
 }
 
 /// The rustls connector for `sslmode`. As libpq does for `prefer` and

@@ -17,10 +17,27 @@ impl PgStore {
     /// This process's lock session, opened when it first takes a lock.
     pub(super) fn lock_token(&self) -> Result<i64, StoreError> {
         let mut guard = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ls) = guard.as_ref()
+        // Asked, not assumed: a session the server ended (a restart) reads
+        // as open until something is sent on it, and a renewal writing the
+        // token of a dead session would vouch for nothing. Only a session
+        // known closed is replaced: one slow to answer (a stalled server)
+        // still holds its advisory lock, and dropping it would free every
+        // lock this process holds for another promoter to take.
+        if let Some(ls) = guard.as_mut()
             && !ls.client.is_closed()
         {
-            return Ok(ls.token);
+            match ls.client.is_valid(Duration::from_secs(5)) {
+                Ok(()) => return Ok(ls.token),
+                Err(e) if !ls.client.is_closed() => {
+                    tracing::warn!(
+                        "store {}: the lock session is slow to answer ({}); kept",
+                        self.target.describe,
+                        cause(&e)
+                    );
+                    return Ok(ls.token);
+                }
+                Err(_) => {}
+            }
         }
         if guard.take().is_some() {
             tracing::warn!(
@@ -97,15 +114,35 @@ pub(super) fn random_token() -> i64 {
     (i64::from_le_bytes(b) & i64::MAX).max(1)
 }
 
-/// A lock row with whether its owner's session still holds its token.
-pub(super) const LOCK_ROW: &str = "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at,
-        EXISTS (SELECT 1 FROM pg_locks p
+/// Whether a lock row (`l`) still vouches for a live owner, as SQL: its
+/// owner's lock session holds the row's token, or the server restarted
+/// since the row was taken. A restart ends every session at once, the lock
+/// sessions of promoters still alive and deploying included, so a session
+/// gone that way says nothing about its owner: the row holds until its
+/// owner takes it again on a new session (its next renewal, within 30 s,
+/// which dates it anew) or it expires. The times compare as the text both
+/// are written in (`ts`: UTC, milliseconds), so a garbled row cannot fail
+/// the statement.
+macro_rules! lock_alive_sql {
+    () => {
+        "(EXISTS (SELECT 1 FROM pg_locks p
                 WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
                   AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                   AND p.classid::bigint = (l.token >> 32)
-                  AND p.objid::bigint = (l.token & 4294967295)),
-        l.token
- FROM shipdeck_locks l WHERE l.env = $1";
+                  AND p.objid::bigint = (l.token & 4294967295))
+          OR l.acquired_at < to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC',
+                                     'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    };
+}
+pub(super) use lock_alive_sql;
+
+/// A lock row with whether its owner still holds it ([`lock_alive_sql`]).
+pub(super) const LOCK_ROW: &str = concat!(
+    "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at, ",
+    lock_alive_sql!(),
+    ", l.token",
+    " FROM shipdeck_locks l WHERE l.env = $1"
+);
 
 impl PgStore {
     /// Close the lock session once this process holds no lock: the

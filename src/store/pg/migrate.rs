@@ -83,6 +83,15 @@ pub fn export_sqlite(path: &Path) -> Result<Export, StoreError> {
             cause: "no such store file (give the embedded store's path: sqlite:PATH)".into(),
         });
     }
+    // Opening a store creates its tables: look first, reading only, so
+    // that an empty file or another program's database is refused as it
+    // is rather than given shipdeck's tables (and made owner-only).
+    if let Ok(false) = has_audit_log(path) {
+        return Err(StoreError::Sqlite {
+            path: path.display().to_string(),
+            cause: "not a shipdeck store: it holds no audit log (nothing was copied, and the file was left as it was)".into(),
+        });
+    }
     let src = SqliteStore::open(path)?;
     let report = src.verify()?;
     if let Some(b) = report.broken {
@@ -94,6 +103,21 @@ pub fn export_sqlite(path: &Path) -> Result<Export, StoreError> {
         });
     }
     src.export()
+}
+
+/// Whether the SQLite file at `path` has shipdeck's audit log, read
+/// without writing anything (an error when it cannot be read so: the
+/// store's own open then says why).
+fn has_audit_log(path: &Path) -> rusqlite::Result<bool> {
+    let c = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 impl PgStore {

@@ -523,14 +523,17 @@ impl Store for PgStore {
                 }
             };
             if free {
-                // A renewal keeps the time the lock was first taken.
+                // A renewal keeps the time the lock was first taken; taken
+                // again on a new lock session (the old one lost, a server
+                // restart), it is dated now, so that the row no longer
+                // reads as one a restart cut from its owner (`LOCK_ROW`).
                 let since = match &current {
-                    Some(r)
-                        if r.get::<_, i64>(1) == pid
-                            && r.get::<_, String>(2) == lock.host
-                            && r.get::<_, bool>(5) =>
-                    {
-                        r.get::<_, String>(3)
+                    Some(r) if r.get::<_, i64>(1) == pid && r.get::<_, String>(2) == lock.host => {
+                        if r.get::<_, bool>(5) && r.get::<_, i64>(6) == token {
+                            r.get::<_, String>(3)
+                        } else {
+                            ts(Utc::now().max(lock.acquired_at))
+                        }
                     }
                     _ => now.clone(),
                 };
@@ -766,6 +769,10 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         self.target.describe.clone()
+    }
+
+    fn unreachable_since(&self) -> Option<DateTime<Utc>> {
+        self.down_since()
     }
 
     /// Refresh this console's row (an UPDATE, which does not tick the

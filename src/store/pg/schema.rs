@@ -329,11 +329,11 @@ pub(super) fn migrate(c: &mut Client, store: &str) -> Result<(), StoreError> {
         store: store.to_string(),
         cause: super::cause(&e),
     };
-    let found = current(c).map_err(err)?;
+    let (found, missing) = current(c).map_err(err)?;
     if let Some(v) = found {
         check_known(store, v)?;
         if v == SCHEMA_VERSION {
-            return Ok(());
+            return check_complete(store, v, &missing);
         }
     }
     let mut tx = c.transaction().map_err(err)?;
@@ -351,9 +351,11 @@ pub(super) fn migrate(c: &mut Client, store: &str) -> Result<(), StoreError> {
              ON CONFLICT (one) DO NOTHING;",
     )
     .map_err(err)?;
-    let from = current(&mut tx).map_err(err)?.unwrap_or(0);
+    let (from, missing) = current(&mut tx).map_err(err)?;
+    let from = from.unwrap_or(0);
     check_known(store, from)?;
     if from == SCHEMA_VERSION {
+        check_complete(store, from, &missing)?;
         return tx.commit().map_err(err);
     }
     for (i, step) in STEPS.iter().enumerate() {
@@ -385,16 +387,58 @@ fn check_known(store: &str, found: i32) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The schema version recorded in the database, `None` on an empty one.
-fn current(c: &mut impl postgres::GenericClient) -> Result<Option<i32>, postgres::Error> {
-    let exists: bool = c
-        .query_one("SELECT to_regclass('shipdeck_schema') IS NOT NULL", &[])?
-        .get(0);
-    if !exists {
-        return Ok(None);
+/// The tables of the current schema version.
+const TABLES: [&str; 13] = [
+    "shipdeck_schema",
+    "shipdeck_audit",
+    "shipdeck_audit_seq",
+    "shipdeck_deploys",
+    "shipdeck_integrity_events",
+    "shipdeck_approvals",
+    "shipdeck_locks",
+    "shipdeck_monitor_runs",
+    "shipdeck_chain_checkpoint",
+    "shipdeck_flush",
+    "shipdeck_samples",
+    "shipdeck_presence",
+    "shipdeck_unfinished",
+];
+
+/// A store at the current version must have every table of it: one that
+/// records the version without them (a migration undone by hand, a table
+/// dropped) is refused, naming what is missing, rather than guessed at.
+fn check_complete(store: &str, version: i32, missing: &[String]) -> Result<(), StoreError> {
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(
+    Err(StoreError::Postgres {
+        store: store.to_string(),
+        cause: format!(
+            "schema version {version} is recorded but its tables {} are missing (a migration half undone, or dropped by hand): refusing to guess; restore them from a backup",
+            missing.join(", ")
+        ),
+    })
+}
+
+/// The schema version recorded in the database, `None` on an empty one,
+/// with the tables of the current version that are not there (asked in
+/// the same round trip).
+fn current(
+    c: &mut impl postgres::GenericClient,
+) -> Result<(Option<i32>, Vec<String>), postgres::Error> {
+    let tables: Vec<&str> = TABLES.to_vec();
+    let row = c.query_one(
+        "SELECT to_regclass('shipdeck_schema') IS NOT NULL,
+                ARRAY(SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL)",
+        &[&tables],
+    )?;
+    let (exists, missing): (bool, Vec<String>) = (row.get(0), row.get(1));
+    if !exists {
+        return Ok((None, missing));
+    }
+    Ok((
         c.query_opt("SELECT version FROM shipdeck_schema WHERE one = 1", &[])?
             .map(|r| r.get(0)),
-    )
+        missing,
+    ))
 }

@@ -24,18 +24,17 @@ use crate::store::{
 const DEPLOY_JSON: &str =
     "json_build_array(d.env, d.version, d.from_version, d.at, d.actor, d.kind, d.url)";
 
-/// A lock row as JSON with whether its owner's session still holds its
-/// token (as `LOCK_ROW`).
+/// A lock row as JSON with whether its owner still holds it (as `LOCK_ROW`).
 fn lock_json(key: &str) -> String {
     format!(
-        "(SELECT json_build_object('holder', l.holder, 'pid', l.pid, 'host', l.host,
+        concat!(
+            "(SELECT json_build_object('holder', l.holder, 'pid', l.pid, 'host', l.host,
             'acquired_at', l.acquired_at, 'expires_at', l.expires_at,
-            'alive', EXISTS (SELECT 1 FROM pg_locks p
-                WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1
-                  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND p.classid::bigint = (l.token >> 32)
-                  AND p.objid::bigint = (l.token & 4294967295)))
-          FROM shipdeck_locks l WHERE l.env = {key})"
+            'alive', ",
+            super::locks::lock_alive_sql!(),
+            ") FROM shipdeck_locks l WHERE l.env = {key})"
+        ),
+        key = key
     )
 }
 

@@ -227,3 +227,23 @@ fn the_header_keeps_the_status_age_and_cuts_with_an_ellipsis() {
     assert!(top.contains(" shipdeck"), "{top}");
     assert!(top.contains('…'), "whatever is cut says so: {top}");
 }
+
+/// A team store that went away: the header says for how long and since
+/// when, not the store's URL cut before it (found by hand at 160 columns:
+/// `✗ store: store postgres://…/t10 is unreachable (host …)…`).
+#[test]
+fn the_header_says_how_long_the_store_has_been_unreachable() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    st.store_error = Some(
+        "store postgres://shipdeck_team@db-primary.internal.example.com:5432/shipdeck is unreachable (host db-primary.internal.example.com:5432): unreachable for 14s (since 21:06:15), reconnecting: error connecting to server: Connection refused (os error 111)".into(),
+    );
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    let text = screen(&s, 120, 30);
+    let top = text.lines().next().unwrap();
+    assert!(
+        top.contains("✗ store unreachable for 14s (since 21:06:15)"),
+        "{top}"
+    );
+    assert!(top.contains("status 1s ago"), "{top}");
+}

@@ -39,11 +39,27 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
 
     let mut right = Vec::new();
-    if let Some(e) =
+    let unreachable = state
+        .status
+        .as_ref()
+        .is_some_and(|s| s.store_unreachable_since.is_some());
+    if let (true, Some(down)) = (unreachable, state.store_down()) {
+        // How long, first: the cause is in the pending panel and `v`.
+        right.push(Part::new(format!("✗ {down}"), t.error));
+        right.push(Part::new(" · reconnecting", t.error).prio(3));
+        right.push(Part::new(" · ", t.dim));
+    } else if let Some(e) =
         (state.status.as_ref()).and_then(|s| s.store_error.as_deref().or(s.integrity.as_deref()))
     {
-        right.push(Part::new("✗ store", t.error));
-        right.push(Part::new(format!(": {e}"), t.error).prio(3).cut());
+        // A store that went away: for how long and since when matter
+        // more than its URL, which the full text (the panels) still names.
+        match outage(e) {
+            Some(o) => right.push(Part::new(format!("✗ store {o}"), t.error)),
+            None => {
+                right.push(Part::new("✗ store", t.error));
+                right.push(Part::new(format!(": {e}"), t.error).prio(3).cut());
+            }
+        }
         right.push(Part::new(" · ", t.dim));
     }
     if let Some(s) = &state.status {
@@ -98,6 +114,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
         .areas(area);
     frame.render_widget(Paragraph::new(format::fit(left, l.width as usize)), l);
     frame.render_widget(Paragraph::new(right), r);
+}
+
+/// `unreachable for 14s (since 21:06:15)` out of a store error that says
+/// so (the team store's, while it reconnects).
+fn outage(e: &str) -> Option<&str> {
+    let start = e.find("unreachable for ")?;
+    let end = start + e[start..].find(')')? + 1;
+    Some(&e[start..end])
 }
 
 /// Who else has a console open, once each ("bob@laptop ×2" for two).

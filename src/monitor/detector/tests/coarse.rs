@@ -690,3 +690,32 @@ fn a_latency_warmup_settling_through_a_half_step_does_not_get_its_evidence_back(
     }
     assert!(held <= 3, "{held} of 160 called on the held-back evidence");
 }
+#[test]
+fn at_coarse_steps_a_fading_warmup_or_a_lone_blip_after_a_clean_step_is_not_called() {
+    for seed in 0..5 {
+        for rps in [5.0, 50.0, 500.0] {
+            for dt in [60.0, 300.0] {
+                // A warm-up that makes the first step x2.5 slow and the
+                // second x1.6 (fading, though still off): no steady shift.
+                let tr = coarse(1420 + seed, dt, rps, |t| At {
+                    lat: if t == dt {
+                        [2.5; 3]
+                    } else if t == 2.0 * dt {
+                        [1.6; 3]
+                    } else {
+                        [1.0; 3]
+                    },
+                    ..normal()
+                });
+                assert_quiet(&run(&tr, DetectorConfig::default()));
+                // A clean first step, then a blip step: a rise above the
+                // first step counts only when the first step was off too.
+                let tr = coarse(1430 + seed, dt, rps, |t| At {
+                    lat: if t == 2.0 * dt { [3.0; 3] } else { [1.0; 3] },
+                    ..normal()
+                });
+                assert_quiet(&run(&tr, DetectorConfig::default()));
+            }
+        }
+    }
+}

@@ -513,4 +513,5 @@ fn samples_after_the_window_are_ignored() {
 }
 
 mod coarse;
+mod pooled;
 mod traffic;
