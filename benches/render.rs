@@ -34,6 +34,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         health: Health::Healthy,
         health_detail: "error rate 0.30%: in line with its own last 30m".into(),
         health_basis: shipdeck::domain::health::Comparison::OwnBaseline,
+        warm_up: None,
         reachable: true,
         checked_at: now,
         state: EnvState::Idle,
@@ -116,6 +117,7 @@ fn main() {
             .collect(),
         pending: None,
         store_error: None,
+        store_unreachable_since: None,
         integrity: None,
         watching: Vec::new(),
     };

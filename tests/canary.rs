@@ -255,9 +255,44 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         );
         store.unlock("production", 4242, "ci-runner").unwrap();
     }
-    // Another process rolls back: the audit log says the canary has 10%.
-    let out = home.run(&["rollback", "production", "--yes"]);
-    out.expect_code(0);
+    // A killed predecessor's lock with this very pid and host (a container
+    // restarted with the same hostname, pid 1): no action of this engine
+    // holds it, so it is not ours — the rollback takes it over, like a
+    // dead holder's, and releases it when done (it used to act without
+    // the lock and leave the stale one behind).
+    let stale = {
+        use shipdeck::store::Store as _;
+        let store = shipdeck::store::SqliteStore::open(&db).unwrap();
+        let now = chrono::Utc::now();
+        store
+            .try_lock(&shipdeck::store::LockInfo {
+                env: "production".into(),
+                holder: "killed-predecessor".into(),
+                pid: std::process::id(),
+                host: shipdeck::engine::hostname(),
+                acquired_at: now,
+                expires_at: now + chrono::Duration::minutes(5),
+            })
+            .unwrap()
+            .unwrap();
+        store
+    };
+    // This process rolls back: the audit log says the canary has 10%.
+    let engine = shipdeck::engine::Engine::open(
+        shipdeck::config::Config::parse(&text, std::path::Path::new("<test>")).unwrap(),
+    )
+    .unwrap();
+    let rec = rt
+        .block_on(engine.rollback("production", None, None))
+        .expect("the canary's weight goes to 0");
+    assert_eq!(rec.version.as_str(), "v1.7.3");
+    assert!(rt.block_on(engine.settle(std::time::Duration::from_secs(30))));
+    drop(engine);
+    {
+        use shipdeck::store::Store as _;
+        let left = stale.lock_of("production", chrono::Utc::now()).unwrap();
+        assert!(left.is_none(), "the stale lock is left behind: {left:?}");
+    }
     assert_eq!(
         get(&fleet.addr, "/envs/production/canary/weight")["weight"],
         0

@@ -35,9 +35,10 @@ fn the_release_process_end_to_end() {
         }
         assert_eq!(e["state"], "idle");
         // Reachable, but no metrics yet (rates need two scrapes): health is
-        // not claimed before the metrics say so.
+        // not claimed before the metrics say so — pending, with why.
         assert_eq!(e["reachable"], true);
-        assert_eq!(e["health"], "unknown", "{e}");
+        assert_eq!(e["health"], "warming_up", "{e}");
+        assert_eq!(e["warm_up"]["reason"], "first_scrape", "{e}");
         // Said as a note, not as a failed source (the console drew a red
         // "✗ metrics" on every column for its first second).
         assert_eq!(e["metrics_error"], Value::Null, "{e}");

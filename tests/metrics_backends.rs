@@ -309,41 +309,53 @@ async fn prometheus_answers_map_to_points() {
         [Some(100.0), None, Some(300.0)]
     );
 
-    // Over a range, as live: a count that is no number is the source's
-    // garbage, named with its step, never skipped as "no traffic" — in the
-    // baseline's history and in the seasonal (offset) reads alike.
-    let e = src
+    // Over a range, unlike live: a step whose count is no number is a gap
+    // of the history (NaN counts, no figures), never "no traffic" and never
+    // the end of the read — in the baseline's history and in the seasonal
+    // (offset) reads alike.
+    let h = src
         .history("garbage", t(1000), t(1020), Duration::from_secs(10))
         .await
-        .unwrap_err();
+        .unwrap()
+        .expect("history");
     assert_eq!(
-        e.to_string(),
-        format!(
-            r#"metrics source http://{addr}/api/v1/query_range gives unusable numbers: the requests query sum(increase(http_requests_total{{env="garbage"}}[10s])) at 1970-01-01 00:16:50 UTC is NaN, which no count can be"#
-        )
+        h.iter()
+            .map(|p| (p.at.timestamp(), p.is_gap()))
+            .collect::<Vec<_>>(),
+        [(1000, false), (1010, true), (1020, false)]
     );
-    let e = src
+    assert_eq!(
+        (h[0].requests, h[2].requests, h[2].errors),
+        (100.0, 140.0, 1.0)
+    );
+    let h = src
         .history("garbage-errors", t(1000), t(1020), Duration::from_secs(10))
         .await
-        .unwrap_err();
-    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
-    assert!(e.to_string().contains("the errors query"), "{e}");
-    assert!(e.to_string().contains("is inf,"), "{e}");
+        .unwrap()
+        .expect("history");
+    assert_eq!(
+        h.iter().map(|p| p.is_gap()).collect::<Vec<_>>(),
+        [false, true, false]
+    );
     let day = 86_400;
-    let e = src
+    let r = src
         .seasonal_reference(
             "garbage",
             &[(t(1000 + day), t(1020 + day))],
             Duration::from_secs(10),
         )
         .await
-        .unwrap_err();
-    assert!(matches!(e, MetricsError::Unusable { .. }), "{e}");
+        .unwrap()
+        .expect("reference");
+    assert_eq!(r.unusable, 2, "one step of each offset: {r:?}");
     assert!(
-        e.to_string()
-            .contains("(24h earlier) at 1970-01-01 00:16:50 UTC is NaN"),
-        "{e}"
+        r.describe()
+            .ends_with("(2 of its steps unusable: a count that is no number, left out)"),
+        "{}",
+        r.describe()
     );
+    assert_eq!(r.requests_at(t(1000 + day)), Some(100.0));
+    assert_eq!(r.requests_at(t(1010 + day)), None);
     // A range whose quantiles are NaN (no traffic to measure) is no
     // latency data, not an error.
     let ok = src
@@ -467,4 +479,128 @@ async fn scrape_counters_that_are_no_numbers_are_named_not_read_as_silence() {
     src.poll(&ok).await.unwrap();
     let p = src.poll(&ok).await.unwrap()["ok"].clone().unwrap();
     assert_eq!(p.requests, 10.0);
+}
+
+/// A Prometheus whose `nanbase` history has one step with a NaN requests
+/// count (the third step of any range of ten or more), `nanmost` every
+/// step but two, and whose live answers are healthy and steady.
+async fn nan_history(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let (start, end, step) = (num("start"), num("end"), num("step").max(0.001));
+    let n = ((end - start) / step).round() as i64 + 1;
+    let most = query.contains(r#"env="nanmost""#);
+    let values: Vec<String> = (0..n)
+        .map(|i| {
+            let t = start + i as f64 * step;
+            let v = if query.starts_with("histogram_quantile") {
+                "0.1".to_string()
+            } else if query.contains("5..") {
+                "2".to_string()
+            } else if (most && i >= 2) || (!most && n >= 10 && i == 2) {
+                "NaN".to_string()
+            } else {
+                "1000".to_string()
+            };
+            format!(r#"[{t:.3},"{v}"]"#)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn steady_now(Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("query").cloned().unwrap_or_default();
+    let time: f64 = q.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let v = if query.starts_with("histogram_quantile") {
+        "0.1"
+    } else if query.contains("5..") {
+        "2"
+    } else {
+        "1000"
+    };
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{time},"{v}"]}}]}}}}"#
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+/// One NaN count in the history before a deploy is a gap of the baseline,
+/// said in its description: the monitoring window still starts and judges
+/// (before, the whole read failed and `watch` returned before it began).
+/// Only when such gaps leave fewer usable steps than the detector needs is
+/// the baseline unusable — and a NaN in the live read stays an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nan_count_in_the_baseline_is_a_gap_and_the_window_still_judges() {
+    use shipdeck::config::Config;
+    use shipdeck::engine::{Engine, EngineError};
+    use shipdeck::monitor::VerdictKind;
+
+    let app = Router::new()
+        .route("/api/v1/query", get(steady_now))
+        .route("/api/v1/query_range", get(nan_history))
+        .route("/version", get(|| async { r#"{"version": "v1"}"# }))
+        .route("/deploy", axum::routing::post(|| async { "{}" }));
+    let a = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = format!(
+        "project = \"nan\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"prometheus\"\nurl = \"http://{a}\"\nstep = \"1s\"\n\
+         [monitor]\nbaseline = \"30s\"\n",
+        dir.path().join("s.db").display()
+    );
+    for env in ["nanbase", "nanmost"] {
+        s.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/version\" }}\n\
+             deploy = {{ webhook = \"http://{a}/deploy\" }}\nmonitored = true\n"
+        ));
+    }
+    let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg).unwrap();
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        e.watch("nanbase", Some(Duration::from_secs(4)), None),
+    )
+    .await
+    .expect("the window ends")
+    .expect("the window starts despite a NaN step in its baseline");
+    // "…; 1 of 30 baseline steps unusable (NaN count: …)" (30 or 31 steps,
+    // as the range falls on the clock).
+    let said = out
+        .baseline
+        .split("; ")
+        .find(|p| p.contains("baseline steps unusable"))
+        .unwrap_or_else(|| panic!("the baseline says its gap: {}", out.baseline));
+    assert!(
+        said.starts_with("1 of 3")
+            && said.ends_with(
+                " baseline steps unusable (NaN count: a requests or errors count that is no number)"
+            ),
+        "{said}"
+    );
+    assert_ne!(
+        out.verdict.kind,
+        VerdictKind::Regression,
+        "{:?}",
+        out.verdict
+    );
+    assert!(out.rolled_back.is_none() && out.rollback_error.is_none());
+
+    // Gaps leaving too few usable steps: the baseline cannot be judged
+    // against, and the error says why (the detector's minimum, 5).
+    let err = e
+        .watch("nanmost", Some(Duration::from_secs(4)), None)
+        .await
+        .expect_err("2 usable steps are no baseline");
+    match &err {
+        EngineError::Metrics(m) => assert!(
+            m.contains("baseline steps unusable (NaN count")
+                && m.contains(" usable, fewer than the 5 a judgement needs"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

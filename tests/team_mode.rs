@@ -722,21 +722,7 @@ fn an_approval_by_one_shows_in_the_others_open_console_before_its_refresh() {
         Engineer { home, user }
     };
     let (watcher, ops) = (config("console"), config("ops"));
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
-    let h = watcher.home.path().to_path_buf();
-    let tmux = Tmux::new(&h);
-    let script = format!("{} ; sleep 600", shell_quote(bin));
-    tmux.start("console", &script, move |c: &mut Command| {
-        c.current_dir(&h)
-            .env_remove("SHIPDECK_CONFIG")
-            .env_remove("PGPASSWORD")
-            .env("HOME", &h)
-            .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("XDG_DATA_HOME", h.join("data"))
-            .env("XDG_STATE_HOME", h.join("state"))
-            .env("USER", "console")
-            .env("TEAM_PW", pg::PASSWORD);
-    });
+    let tmux = open_console(&watcher);
     tmux.wait_for(
         "console",
         "the pending release waiting for a Go",
@@ -754,6 +740,93 @@ fn an_approval_by_one_shows_in_the_others_open_console_before_its_refresh() {
     eprintln!(
         "the console showed ops's Go {:.0} ms after it was recorded (SPEC: within 2000 ms)",
         seen.as_secs_f64() * 1e3
+    );
+}
+
+/// The console through a team-store outage, as the on-call engineer sees
+/// it, with a refresh of five minutes (only the store's feed and the
+/// clock move it): the server stops — the header says "store unreachable
+/// for Ns" at once, the cards say what lived in the store is unknown (not
+/// "– none" and "nothing to roll back to yet", as they did), and every
+/// action key answers with a refusal naming the outage; the server returns
+/// — the console reconnects by itself and shows the truth again (the Go
+/// recorded before, a No-Go recorded right after).
+#[test]
+fn a_console_through_a_store_outage_says_so_refuses_and_comes_back_to_the_truth() {
+    let cluster = Cluster::start();
+    let fleet = Fleet::start();
+    let url = cluster.url(&cluster.create_db());
+    let config = |user: &'static str| {
+        let home = Home::new();
+        home.config(&fleet.config(&format!(
+            "[ui]\nrefresh = \"5m\"\n[store]\nurl = \"{url}\"\npassword_env = \"TEAM_PW\"\n"
+        )));
+        Engineer { home, user }
+    };
+    let (watcher, ops) = (config("console"), config("ops"));
+    ops.run(&["approve", "production", "--note", "soak clean"])
+        .expect_code(0);
+    let tmux = open_console(&watcher);
+    tmux.wait_for("console", "ops's Go", Duration::from_secs(60), |s| {
+        s.contains("Go by ops")
+    });
+
+    cluster.stop();
+    let (_, down) = tmux.wait_for(
+        "console",
+        "the outage in the header, with how long",
+        Duration::from_secs(60),
+        |s| s.contains("store unreachable for"),
+    );
+    assert!(down.contains("? unknown: store down"), "{down}");
+    assert!(!down.contains("approval – none"), "{down}");
+    assert!(!down.contains("nothing to roll back to yet"), "{down}");
+    // It keeps drawing: the outage's age moves on its own.
+    tmux.wait_for(
+        "console",
+        "the outage's age moving",
+        Duration::from_secs(30),
+        |s| {
+            s.lines().next().is_some_and(|top| {
+                top.contains("store unreachable for")
+                    && !top.contains("store unreachable for 0s")
+                    && !top.contains("store unreachable for 1s")
+            })
+        },
+    );
+    for (key, verb) in [
+        ("r", "roll back"),
+        ("a", "approve"),
+        ("x", "reject"),
+        ("p", "promote"),
+    ] {
+        tmux.keys("console", &[key]);
+        tmux.wait_for(
+            "console",
+            &format!("{key} refused while the store is down"),
+            Duration::from_secs(20),
+            |s| s.contains(&format!("cannot {verb} production: store unreachable for")),
+        );
+    }
+
+    cluster.restart();
+    let (back, _) = tmux.wait_for(
+        "console",
+        "the console back on the store, by itself",
+        Duration::from_secs(60),
+        |s| !s.contains("store unreachable") && s.contains("Go by ops"),
+    );
+    eprintln!(
+        "the console was back on the store {:.1} s after the server restarted",
+        back.as_secs_f64()
+    );
+    ops.run(&["approve", "production", "--reject", "--note", "hold"])
+        .expect_code(0);
+    tmux.wait_for(
+        "console",
+        "ops's No-Go after the reconnect (through the feed, refresh is 5m)",
+        Duration::from_secs(60),
+        |s| s.contains("No-Go") && s.contains("ops"),
     );
 }
 
@@ -1118,4 +1191,25 @@ fn output_of(r: common::Running) -> common::Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The console of `watcher` (user "console", the team store's password in
+/// `TEAM_PW`) in a tmux window named "console".
+fn open_console(watcher: &Engineer) -> Tmux {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipdeck"));
+    let h = watcher.home.path().to_path_buf();
+    let tmux = Tmux::new(&h);
+    let script = format!("{} ; sleep 600", shell_quote(bin));
+    tmux.start("console", &script, move |c: &mut Command| {
+        c.current_dir(&h)
+            .env_remove("SHIPDECK_CONFIG")
+            .env_remove("PGPASSWORD")
+            .env("HOME", &h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_STATE_HOME", h.join("state"))
+            .env("USER", "console")
+            .env("TEAM_PW", pg::PASSWORD);
+    });
+    tmux
 }

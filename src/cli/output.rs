@@ -238,6 +238,15 @@ pub fn status_table(s: &Status) -> String {
         }
         if let Some(err) = &e.metrics_error {
             let _ = writeln!(out, "! {} metrics: {err}", e.name);
+        } else if let Some(w) = &e.warm_up {
+            // Warming up is no alarm: said calmly, once.
+            let _ = writeln!(
+                out,
+                "  {} health warming up: {} (reading the metrics since {} UTC)",
+                e.name,
+                w.why,
+                w.since.format("%H:%M:%S")
+            );
         } else if let Some(note) = &e.metrics_note {
             let _ = writeln!(out, "  {} metrics: no data yet: {note}", e.name);
         }

@@ -3,6 +3,7 @@
 //! pre-production stage also against production (different traffic, so only
 //! large differences count). The verdict says which comparison it used.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{EnvState, Health};
@@ -79,6 +80,50 @@ pub enum Comparison {
     SinceGoLive,
 }
 
+/// Why an environment's health is [`Health::WarmingUp`], and since when.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WarmUp {
+    /// When this process began reading the metrics source.
+    pub since: DateTime<Utc>,
+    #[serde(flatten)]
+    pub reason: WarmUpReason,
+    /// The reason in words ("rates need two scrapes").
+    pub why: String,
+}
+
+/// What the warm-up still waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum WarmUpReason {
+    /// A scrape source turns two scrapes into one step: after one there
+    /// is no rate yet.
+    FirstScrape,
+    /// Steps in, but its own baseline (the steps before the recent ones)
+    /// has `have` of the `need` steps it takes.
+    Baseline { have: usize, need: usize },
+}
+
+impl WarmUpReason {
+    pub fn describe(self) -> String {
+        match self {
+            WarmUpReason::FirstScrape => "rates need two scrapes".into(),
+            WarmUpReason::Baseline { have, need } => {
+                format!("collecting a baseline: {have} of {need} steps")
+            }
+        }
+    }
+}
+
+/// The engine's metrics reading is still warming up: set only while the
+/// source answers and this process has polled it fewer times than a
+/// baseline takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WarmingUp {
+    pub since: DateTime<Utc>,
+    /// A scrape source that has answered once: no step, so no rate, yet.
+    pub first_scrape: bool,
+}
+
 /// What [`assess`] decides from.
 #[derive(Clone, Debug, Default)]
 pub struct HealthInput<'a> {
@@ -105,6 +150,9 @@ pub struct HealthInput<'a> {
     pub production_skipped: Option<&'a str>,
     pub max_error_rate: Option<f64>,
     pub max_p95_ms: Option<f64>,
+    /// The reading is warming up: data missing for that reason is
+    /// `WarmingUp`, not `Unknown`.
+    pub warming_up: Option<WarmingUp>,
 }
 
 /// Health, the comparison behind it, and one line saying why.
@@ -113,6 +161,21 @@ pub struct HealthAssessment {
     pub health: Health,
     pub comparison: Comparison,
     pub detail: String,
+    /// Why and since when, when `health` is `WarmingUp`.
+    pub warm_up: Option<WarmUp>,
+}
+
+fn pending(since: DateTime<Utc>, reason: WarmUpReason) -> HealthAssessment {
+    let why = reason.describe();
+    HealthAssessment {
+        health: Health::WarmingUp,
+        comparison: Comparison::Reachability,
+        detail: format!(
+            "reachable; {why} (reading the metrics since {} UTC)",
+            since.format("%H:%M:%S")
+        ),
+        warm_up: Some(WarmUp { since, reason, why }),
+    }
 }
 
 fn pct(x: f64) -> String {
@@ -142,6 +205,7 @@ fn degraded(comparison: Comparison, detail: String) -> HealthAssessment {
         health: Health::Degraded,
         comparison,
         detail,
+        warm_up: None,
     }
 }
 
@@ -161,6 +225,7 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
                 Some(e) => format!("version endpoint does not answer: {e}"),
                 None => "version endpoint does not answer".into(),
             },
+            warm_up: None,
         };
     }
     if i.state == Some(EnvState::Regression) {
@@ -174,13 +239,21 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
             health: Health::Healthy,
             comparison: Comparison::Reachability,
             detail: "reachable; no metrics source configured".into(),
+            warm_up: None,
         };
     }
     let Some(cur) = i.recent.filter(|r| r.steps > 0 && r.requests > 0.0) else {
+        if let Some(w) = i
+            .warming_up
+            .filter(|w| w.first_scrape && i.recent.is_none())
+        {
+            return pending(w.since, WarmUpReason::FirstScrape);
+        }
         return HealthAssessment {
             health: Health::Unknown,
             comparison: Comparison::Reachability,
             detail: "reachable; no recent traffic in the metrics to judge".into(),
+            warm_up: None,
         };
     };
     let rate = cur.error_rate().unwrap_or(0.0);
@@ -271,6 +344,16 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
             "within the limits (no baseline yet)".into(),
         ),
         (None, None) => {
+            let have = i.baseline.map_or(0, |b| b.steps);
+            if let Some(w) = i.warming_up.filter(|_| have < MIN_BASELINE_STEPS) {
+                return pending(
+                    w.since,
+                    WarmUpReason::Baseline {
+                        have,
+                        need: MIN_BASELINE_STEPS,
+                    },
+                );
+            }
             return HealthAssessment {
                 health: Health::Unknown,
                 comparison: Comparison::Reachability,
@@ -281,6 +364,7 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
                         .map(|why| format!(" (not with production: {why})"))
                         .unwrap_or_default()
                 ),
+                warm_up: None,
             };
         }
     };
@@ -292,6 +376,7 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
         health: Health::Healthy,
         comparison,
         detail: format!("error rate {}{p95}: {against}{skipped}", pct(rate)),
+        warm_up: None,
     }
 }
 
@@ -316,7 +401,13 @@ pub fn with_go_live_verdict(
     let Some(v) = verdict else { return a };
     let about_it = running == Some(v.version.as_str());
     let regression = v.verdict == StageState::Regression;
-    if !(about_it && regression && matches!(a.health, Health::Healthy | Health::Unknown)) {
+    if !(about_it
+        && regression
+        && matches!(
+            a.health,
+            Health::Healthy | Health::WarmingUp | Health::Unknown
+        ))
+    {
         return a;
     }
     match &v.recent {
@@ -329,6 +420,7 @@ pub fn with_go_live_verdict(
                     "recovered: {}; it regressed after going live ({})",
                     r.summary, v.reason
                 ),
+                warm_up: None,
             },
             StageState::Regression => degraded(
                 Comparison::SinceGoLive,
@@ -369,6 +461,54 @@ mod tests {
             baseline_span: "last 30 min",
             ..HealthInput::default()
         }
+    }
+
+    #[test]
+    fn missing_data_is_pending_only_for_what_the_warm_up_explains() {
+        let since = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let first = WarmingUp {
+            since,
+            first_scrape: true,
+        };
+        let later = WarmingUp {
+            first_scrape: false,
+            ..first
+        };
+        // No step yet after one scrape: pending, with why and since when.
+        let mut i = base();
+        i.warming_up = Some(first);
+        let a = assess(&i);
+        assert_eq!(a.health, Health::WarmingUp, "{}", a.detail);
+        let w = a.warm_up.unwrap();
+        assert_eq!((w.since, w.reason), (since, WarmUpReason::FirstScrape));
+        assert!(a.detail.contains("rates need two scrapes"), "{}", a.detail);
+        // Past the first scrape, no step is silence: unknown.
+        i.warming_up = Some(later);
+        assert_eq!(assess(&i).health, Health::Unknown);
+        // Steps but a short baseline: pending while warming up, saying how far.
+        i.recent = Some(steps(5, 1000.0, 2.0, 100.0));
+        i.baseline = Some(steps(1, 1000.0, 2.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::WarmingUp, "{}", a.detail);
+        assert_eq!(
+            a.warm_up.unwrap().reason,
+            WarmUpReason::Baseline { have: 1, need: 3 }
+        );
+        assert!(a.detail.contains("1 of 3 steps"), "{}", a.detail);
+        // … and unknown once the warm-up is over.
+        i.warming_up = None;
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Unknown, "{}", a.detail);
+        assert!(a.warm_up.is_none());
+        // A baseline long enough but without traffic is no warm-up.
+        i.warming_up = Some(later);
+        i.baseline = Some(steps(4, 0.0, 0.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Unknown);
+        // Warm-up never hides what is known: a clear rise is degraded.
+        i.baseline = Some(steps(1, 1000.0, 2.0, 100.0));
+        i.max_error_rate = Some(0.01);
+        i.recent = Some(steps(5, 1000.0, 200.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Degraded);
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub enum Health {
     Healthy,
     Degraded,
     Down,
+    /// Nothing failed, but there is not enough yet to judge: the engine
+    /// has only just started reading the metrics (rates need two scrapes,
+    /// a baseline needs a few steps). Why and since when:
+    /// [`health::WarmUp`]. Past the warm-up, no data is `Unknown`.
+    WarmingUp,
     Unknown,
 }
 
@@ -45,6 +50,7 @@ impl Health {
             Health::Healthy => "healthy",
             Health::Degraded => "degraded",
             Health::Down => "down",
+            Health::WarmingUp => "warming_up",
             Health::Unknown => "unknown",
         }
     }

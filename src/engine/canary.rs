@@ -575,26 +575,32 @@ impl Engine {
         let detail = format!(
             "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
         );
-        let (host, pid, now) = (super::hostname(), std::process::id(), Utc::now());
-        let lock = crate::store::LockInfo {
-            env: env.to_string(),
-            holder: self.inner.actor.clone(),
-            pid,
-            host: host.clone(),
-            acquired_at: now,
-            expires_at: crate::domain::clock::after(
-                now,
-                super::clock_delta(super::deploy::LOCK_MARGIN),
-            ),
-        };
-        let ours = self
-            .inner
-            .store
-            .lock_of(env, now)
-            .await?
-            .is_some_and(|l| l.pid == pid && l.host == host);
+        let lock = self.new_lock(env, super::deploy::LOCK_MARGIN);
+        let (host, pid, now) = (lock.host.clone(), lock.pid, lock.acquired_at);
+        // Ours only when an action of this engine instance holds it now
+        // (shared in the same step, so it cannot be released in between)
+        // and the store still has it as ours (not lost): a lock with this
+        // pid and host alone may be a killed predecessor's (a restarted
+        // container, pid 1), which is taken over and released like any.
+        let shared = self.share_lock(env);
+        let ours = shared
+            && self
+                .inner
+                .store
+                .lock_of(env, now)
+                .await
+                .map(|l| l.is_some_and(|l| l.pid == pid && l.host == host))
+                .unwrap_or(false);
+        if shared && !ours {
+            self.release_lock(env, pid, &host);
+        }
         let _release = if ours {
-            None
+            Some(super::deploy::LockRelease {
+                engine: self,
+                env,
+                pid,
+                host,
+            })
         } else {
             if let Err(held) = self.inner.store.try_lock(&lock).await? {
                 let gate = crate::domain::Gate::block(
@@ -612,6 +618,7 @@ impl Engine {
                     )
                     .await);
             }
+            self.hold_lock(env);
             Some(super::deploy::LockRelease {
                 engine: self,
                 env,

@@ -38,20 +38,8 @@ impl Engine {
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         // The deploy begins: its timeout counts from here (see `Steps::deadline`).
         let deadline = Instant::now() + timeout;
-        let now = Utc::now();
-        let host = hostname();
-        let pid = std::process::id();
-        let lock = LockInfo {
-            env: env.to_string(),
-            holder: self.inner.actor.clone(),
-            pid,
-            host: host.clone(),
-            acquired_at: now,
-            expires_at: crate::domain::clock::after(
-                now,
-                crate::domain::clock::delta(timeout.saturating_add(LOCK_MARGIN)),
-            ),
-        };
+        let lock = self.new_lock(env, timeout.saturating_add(LOCK_MARGIN));
+        let (host, pid) = (lock.host.clone(), lock.pid);
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = Gate::block(
                 "lock",
@@ -60,6 +48,7 @@ impl Engine {
             );
             return Err(self.refuse(action, env, Some(version), from, gate).await);
         }
+        self.hold_lock(env);
         let started = match self
             .inner
             .store
@@ -77,7 +66,7 @@ impl Engine {
         {
             Ok(id) => id,
             Err(e) => {
-                let _ = self.inner.store.unlock(env, pid, &host).await;
+                self.release_lock(env, pid, &host);
                 return Err(e.into());
             }
         };
@@ -205,6 +194,20 @@ impl Engine {
 }
 
 impl Engine {
+    /// The deploy lock on `env` this process asks for: its actor, pid and
+    /// host, taken now and due `hold` from now (renewals move it on).
+    pub(super) fn new_lock(&self, env: &str, hold: Duration) -> LockInfo {
+        let now = Utc::now();
+        LockInfo {
+            env: env.to_string(),
+            holder: self.inner.actor.clone(),
+            pid: std::process::id(),
+            host: hostname(),
+            acquired_at: now,
+            expires_at: crate::domain::clock::after(now, crate::domain::clock::delta(hold)),
+        }
+    }
+
     /// Run `work` holding `lock`, renewed every `every` to at least
     /// `margin` ahead, so it never lapses while this process works on the
     /// environment: a canary's steps and holds, a blue-green switch wait
@@ -249,6 +252,58 @@ impl Engine {
             work,
         ))
         .await
+    }
+
+    /// Count `env`'s deploy lock as held by this engine instance: an
+    /// action took it (`try_lock` succeeded).
+    pub(super) fn hold_lock(&self, env: &str) {
+        *self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(env.to_string())
+            .or_default() += 1;
+    }
+
+    /// Share `env`'s deploy lock if an action of this engine instance holds
+    /// it now — checked and counted in one step, so the holder cannot
+    /// release it in between: `true` when shared (give it back with
+    /// [`Self::release_lock`]), `false` when this instance holds none.
+    pub(super) fn share_lock(&self, env: &str) -> bool {
+        let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.get_mut(env) {
+            Some(n) if *n > 0 => {
+                *n += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One user of `env`'s deploy lock is done; the last one releases it
+    /// in the store (by pid and host, which is how the store knows it).
+    pub(super) fn release_lock(&self, env: &str, pid: u32, host: &str) {
+        let last = {
+            let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+            match held.get_mut(env) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    held.remove(env);
+                    true
+                }
+            }
+        };
+        if last {
+            self.forget_lost(env);
+            let (env, host) = (env.to_string(), host.to_string());
+            self.inner.store.detach(move |s| {
+                let _ = s.unlock(&env, pid, &host);
+            });
+        }
     }
 
     /// Forget the lock `env`'s action lost: the action ended.
@@ -331,12 +386,8 @@ impl Drop for InFlight<'_> {
                 "interrupted before the environment reported the new version; check it with `shipdeck status`",
             );
         }
-        let (env, pid, host) = (self.env.to_string(), self.pid, self.host.clone());
-        self.engine.inner.store.detach(move |s| {
-            let _ = s.unlock(&env, pid, &host);
-        });
+        self.engine.release_lock(self.env, self.pid, &self.host);
         self.engine.set_activity(self.env, None);
-        self.engine.forget_lost(self.env);
     }
 }
 
@@ -352,11 +403,7 @@ pub(super) struct LockRelease<'a> {
 
 impl Drop for LockRelease<'_> {
     fn drop(&mut self) {
-        let (env, pid, host) = (self.env.to_string(), self.pid, self.host.clone());
-        self.engine.inner.store.detach(move |s| {
-            let _ = s.unlock(&env, pid, &host);
-        });
-        self.engine.forget_lost(self.env);
+        self.engine.release_lock(self.env, self.pid, &self.host);
     }
 }
 
@@ -461,6 +508,32 @@ deploy = {{ command = ["true"] }}
                 crate::domain::clock::delta(Duration::from_millis(ms)),
             ),
         }
+    }
+
+    /// A deploy lock is "ours" by this engine instance holding it, not by
+    /// pid and host: shared while an action holds it, released in the
+    /// store only by its last user.
+    #[tokio::test]
+    async fn a_lock_is_shared_only_while_this_engine_holds_it_and_the_last_user_releases_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _down) = flaky_engine(dir.path());
+        let lock = lock_for("prod", 60_000);
+        // Same pid and host in the store, but no action of this engine
+        // holds it (a killed predecessor's): nothing to share.
+        e.inner.store.try_lock(&lock).await.unwrap().unwrap();
+        assert!(!e.share_lock("prod"));
+        // An action holds it: another user shares it; the holder ending
+        // first leaves it in the store for the sharer.
+        e.hold_lock("prod");
+        assert!(e.share_lock("prod"));
+        e.release_lock("prod", lock.pid, &lock.host);
+        assert!(e.settle(Duration::from_secs(20)).await);
+        let now = Utc::now();
+        assert!(e.inner.store.lock_of("prod", now).await.unwrap().is_some());
+        e.release_lock("prod", lock.pid, &lock.host);
+        assert!(e.settle(Duration::from_secs(20)).await);
+        assert_eq!(e.inner.store.lock_of("prod", now).await.unwrap(), None);
+        assert!(!e.share_lock("prod"));
     }
 
     /// Wait (at most 20 s) until `f` is true.

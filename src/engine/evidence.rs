@@ -434,6 +434,10 @@ impl Engine {
                 Err(err) => return unreadable("metrics", err),
             }
         }
+        let mut baseline_note = plan.describe();
+        if let Ok(Some(note)) = crate::monitor::baseline_gaps(&baseline, &dcfg) {
+            baseline_note = format!("{baseline_note}; {note}");
+        }
         judge_stage(&StageInput {
             stage: name,
             version: version.as_str(),
@@ -441,7 +445,7 @@ impl Engine {
             now,
             baseline: &baseline,
             window: &window,
-            baseline_note: &plan.describe(),
+            baseline_note: &baseline_note,
             detector: dcfg,
         })
     }

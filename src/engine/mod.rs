@@ -126,6 +126,11 @@ struct Inner {
     /// The deploy locks this process's actions in flight lost, per
     /// environment, while those actions run (see `Engine::holding`).
     lost: Mutex<HashMap<String, LockLost>>,
+    /// The deploy locks this engine instance holds, per environment: how
+    /// many of its actions in flight share it (see `Engine::share_lock`).
+    /// What makes a lock "ours" — not its pid and host, which a restarted
+    /// container (same hostname, pid 1) shares with a killed predecessor.
+    held: Mutex<HashMap<String, u32>>,
     /// `[[notify]]` receivers of release events.
     notifier: crate::backends::notify::Notifier,
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
@@ -212,6 +217,7 @@ impl Engine {
                 next_watch: std::sync::atomic::AtomicU64::new(1),
                 canaries: Mutex::new(HashMap::new()),
                 lost: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashMap::new()),
                 notifier,
                 evidence: Default::default(),
                 ci,

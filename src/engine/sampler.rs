@@ -52,6 +52,9 @@ struct SamplerState {
     /// less often than the source misses none.
     recent: HashMap<String, std::collections::VecDeque<MetricPoint>>,
     error: Option<(DateTime<Utc>, String)>,
+    /// When the first poll was made, and how many answered.
+    started: Option<DateTime<Utc>>,
+    ok_polls: usize,
     /// The last track steps per env label, oldest first.
     tracks: HashMap<String, std::collections::VecDeque<TrackStep>>,
 }
@@ -65,6 +68,10 @@ pub struct Reading {
     pub error: Option<(DateTime<Utc>, String)>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
+    /// When this process first polled the source.
+    pub started: Option<DateTime<Utc>>,
+    /// Polls that the source answered so far.
+    pub ok_polls: usize,
 }
 
 impl Sampler {
@@ -117,11 +124,13 @@ impl Sampler {
         let mut fresh = false;
         if due {
             st.polled = Some(Instant::now());
+            st.started.get_or_insert_with(Utc::now);
             let names: Vec<String> = labels.iter().map(|(l, _)| l.clone()).collect();
             match self.source.poll_tracked(&names, &self.tracks).await {
                 Ok(polled) => {
                     let points = polled.points;
                     st.error = None;
+                    st.ok_polls += 1;
                     fresh = true;
                     let now = Utc::now();
                     for (sel, tp) in polled.tracks {
@@ -173,6 +182,8 @@ impl Sampler {
             points: st.latest.clone(),
             error: st.error.clone(),
             fresh,
+            started: st.started,
+            ok_polls: st.ok_polls,
         };
         drop(st);
         // Kept without waiting, and never under the lock: a slow store must

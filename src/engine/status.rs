@@ -418,7 +418,9 @@ impl Engine {
                     },
                 }
             });
-            let traffic = self.traffic(name, &history, &caught, checked_at).await;
+            let (traffic, first_sample) = self
+                .traffic_since(name, &history, &caught, checked_at)
+                .await;
             seen.push(Seen {
                 lock: read.lock,
                 history,
@@ -430,6 +432,7 @@ impl Engine {
                 watcher: claim.map(|l| l.describe()),
                 unwatched,
                 traffic,
+                first_sample,
                 approvals: approvals_read,
                 rollback,
             });
@@ -451,6 +454,15 @@ impl Engine {
             }
             None => (None, None),
         };
+        // The reading warms up while the source answers and this process
+        // has polled it fewer times than a baseline takes: what is missing
+        // for that reason is pending, not unknown. (Not while the store,
+        // which keeps the samples, cannot be read.)
+        let warming_up = match (&reading, &self.inner.sampler, &store_error) {
+            (Ok(r), Ok(s), None) => warm_up_of(r, s.source()),
+            _ => None,
+        };
+        let warm_up_span = clock::times(clock::delta(cfg.metrics.step.0), WARM_UP_POLLS as i32);
         // … then health, plans and approvals.
         let mut environments = Vec::with_capacity(cfg.environments.len());
         for ((i, e), seen) in cfg.environments.iter().enumerate().zip(seen) {
@@ -466,6 +478,7 @@ impl Engine {
                 watcher,
                 unwatched,
                 traffic,
+                first_sample,
                 approvals,
                 rollback,
             } = seen;
@@ -522,8 +535,11 @@ impl Engine {
                             Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
                             None,
                         ),
-                        (None, None) => (None, Some("rates need two scrapes".into())),
-                        (None, Some(_)) => (None, None),
+                        (None, None) if warming_up.is_some_and(|w| w.first_scrape) => (
+                            None,
+                            Some(crate::domain::health::WarmUpReason::FirstScrape.describe()),
+                        ),
+                        (None, _) => (None, None),
                     };
                     (m, err, note)
                 }
@@ -542,6 +558,19 @@ impl Engine {
                     .filter(|_| prod_idx.is_some_and(|p| i < p)),
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
+                // A first scrape that found a step (a cached previous one)
+                // has a rate: only its baseline can be warming up — and only
+                // while the samples kept of it are young too (one-shot
+                // `status` runs, each polling once, are not forever
+                // pending: past that, no baseline is unknown).
+                warming_up: warming_up.and_then(|w| {
+                    let first_scrape = w.first_scrape && metrics.as_of.is_none();
+                    let young = first_sample.is_none_or(|f| checked_at - f < warm_up_span);
+                    (first_scrape || young).then(|| crate::domain::health::WarmingUp {
+                        first_scrape,
+                        since: first_sample.map_or(w.since, |f| f.min(w.since)),
+                    })
+                }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
             let canary = self.canary_status(i).await;
@@ -576,6 +605,7 @@ impl Engine {
                 health: assessed.health,
                 health_detail: assessed.detail,
                 health_basis: assessed.comparison,
+                warm_up: assessed.warm_up,
                 checked_at,
                 state,
                 state_since,
@@ -613,11 +643,13 @@ impl Engine {
                         health: e.health,
                         comparison: e.health_basis,
                         detail: std::mem::take(&mut e.health_detail),
+                        warm_up: e.warm_up.take(),
                     },
                     e.version.as_ref().map(|v| v.as_str()),
                     Some(v),
                 );
-                (e.health, e.health_basis, e.health_detail) = (a.health, a.comparison, a.detail);
+                (e.health, e.health_basis, e.health_detail, e.warm_up) =
+                    (a.health, a.comparison, a.detail, a.warm_up);
             }
         }
         // The pending release: the promotion closest to production that ships something new.
@@ -636,6 +668,10 @@ impl Engine {
             tracing::warn!("who else is watching: {e}");
             Vec::new()
         });
+        let store_unreachable_since = match &store_error {
+            Some(_) => self.inner.store.unreachable_since().await,
+            None => None,
+        };
         Status {
             project: cfg.project.clone(),
             generated_at: now,
@@ -643,6 +679,7 @@ impl Engine {
             environments,
             pending,
             store_error,
+            store_unreachable_since,
             integrity,
             watching,
         }
@@ -719,22 +756,40 @@ impl Engine {
         caught: &[Version],
         now: DateTime<Utc>,
     ) -> Option<(Traffic, Option<Traffic>)> {
-        self.inner.sampler.as_ref().ok()?;
+        self.traffic_since(env, history, caught, now).await.0
+    }
+
+    /// [`Self::traffic`], and when the oldest sample kept of `env` (within
+    /// what a baseline may reach back to) was taken: when reading its
+    /// metrics began, as far as the store knows.
+    async fn traffic_since(
+        &self,
+        env: &str,
+        history: &[DeployRecord],
+        caught: &[Version],
+        now: DateTime<Utc>,
+    ) -> (Option<(Traffic, Option<Traffic>)>, Option<DateTime<Utc>>) {
+        if self.inner.sampler.is_err() {
+            return (None, None);
+        }
         let cfg = &self.inner.config;
         let step = clock::delta(cfg.metrics.step.0);
         let span = clock::delta(cfg.monitor.baseline.0).min(chrono::Duration::hours(24));
         let recent_from = clock::before(now, clock::times(step, RECENT_STEPS + 1));
-        let samples = self
+        let Ok(samples) = self
             .inner
             .store
             .samples(env, clock::before(recent_from, clock::times(span, 4)), now)
             .await
-            .ok()?;
+        else {
+            return (None, None);
+        };
+        let first = samples.iter().map(|(at, _)| *at).min();
         let (recent, older): (Vec<_>, Vec<_>) =
             samples.into_iter().partition(|(at, _)| *at > recent_from);
         let recent: Vec<_> = recent.into_iter().map(|(_, s)| s).collect();
         if recent.is_empty() {
-            return None;
+            return (None, first);
         }
         let bad = incident_periods(history, caught, now, step * 2);
         let plan = plan_baseline(recent_from, span, span * 4, &bad);
@@ -743,15 +798,42 @@ impl Engine {
             .filter(|(at, _)| plan.place(*at).is_some())
             .map(|(_, s)| s)
             .collect();
-        Some((
-            Traffic::of(&recent),
-            (!baseline.is_empty()).then(|| Traffic::of(&baseline)),
-        ))
+        (
+            Some((
+                Traffic::of(&recent),
+                (!baseline.is_empty()).then(|| Traffic::of(&baseline)),
+            )),
+            first,
+        )
     }
 }
 
 /// Steps that make up an environment's "now" for its health.
 const RECENT_STEPS: i32 = 5;
+
+/// Successful polls after which this process has read enough steps for
+/// a baseline ([`RECENT_STEPS`] and the step before them, then
+/// [`crate::domain::health::MIN_BASELINE_STEPS`] more, and one for the
+/// first scrape that gives no step): missing data past them is not
+/// warm-up.
+pub(super) const WARM_UP_POLLS: usize =
+    RECENT_STEPS as usize + 1 + crate::domain::health::MIN_BASELINE_STEPS + 1;
+
+/// Whether `r` is still warming up (see [`WARM_UP_POLLS`]): never while
+/// the source fails.
+fn warm_up_of(
+    r: &super::sampler::Reading,
+    source: &crate::backends::metrics::MetricsSource,
+) -> Option<crate::domain::health::WarmingUp> {
+    if r.error.is_some() || r.ok_polls >= WARM_UP_POLLS {
+        return None;
+    }
+    Some(crate::domain::health::WarmingUp {
+        since: r.started?,
+        first_scrape: r.ok_polls < 2
+            && matches!(source, crate::backends::metrics::MetricsSource::Scrape(_)),
+    })
+}
 
 /// What `status` learns about one environment before judging its health.
 struct Seen {
@@ -766,6 +848,8 @@ struct Seen {
     watcher: Option<String>,
     unwatched: bool,
     traffic: Option<(Traffic, Option<Traffic>)>,
+    /// The oldest sample kept of it (see [`Engine::traffic_since`]).
+    first_sample: Option<DateTime<Utc>>,
     /// As read once for both the rollback target and the promotion plan.
     approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
@@ -992,5 +1076,162 @@ mod tests {
         let accepted = engine.rollback_plan("production", None).await.unwrap();
         assert_eq!(accepted.to, v("v1"));
         assert_eq!(offered.to, Some(accepted.to), "{}", offered.detail);
+    }
+
+    /// An engine reading the demo fleet's metrics every second: one
+    /// environment the fleet serves, one whose label it never mentions.
+    fn warm_up_engine(metrics_url: &str, dir: &Path) -> Engine {
+        let text = format!(
+            "project = \"t\"\n[store]\npath = {:?}\n\
+             [metrics]\nsource = \"scrape\"\nurl = \"{metrics_url}\"\nstep = \"1s\"\ntimeout = \"2s\"\n\
+             [monitor]\nbaseline = \"1m\"\n\
+             [[environments]]\nname = \"quiet\"\nmetrics_label = \"nowhere\"\n\
+             version = {{ command = [\"echo\", \"v1.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n\
+             [[environments]]\nname = \"production\"\n\
+             version = {{ command = [\"echo\", \"v1.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+            dir.join("s.db").display().to_string()
+        );
+        Engine::open(Config::parse(&text, Path::new("test.toml")).unwrap()).unwrap()
+    }
+
+    fn env_of<'a>(s: &'a Status, name: &str) -> &'a EnvStatus {
+        s.environments.iter().find(|e| e.name == name).unwrap()
+    }
+
+    /// A fresh engine cannot judge health yet: pending, with why and
+    /// since when (a rate needs two scrapes, then a baseline some steps),
+    /// until it can — never "unknown", which reads like an alarm. A label
+    /// the source never mentions is unknown as soon as a rate could have
+    /// been read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_is_pending_while_the_reading_warms_up_then_judged() {
+        use crate::domain::health::WarmUpReason;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let started = Utc::now();
+        let engine = warm_up_engine(&format!("http://{}/metrics", fleet.addr), dir.path());
+
+        let s = engine.status().await;
+        for name in ["production", "quiet"] {
+            let e = env_of(&s, name);
+            assert_eq!(e.health, Health::WarmingUp, "{name}: {}", e.health_detail);
+            let w = e.warm_up.as_ref().expect("pending says why");
+            assert_eq!(w.reason, WarmUpReason::FirstScrape);
+            assert_eq!(w.why, "rates need two scrapes");
+            assert!(w.since >= started - chrono::Duration::seconds(1), "{w:?}");
+            assert!(e.metrics_error.is_none(), "{:?}", e.metrics_error);
+            assert!(
+                e.health_detail.contains("rates need two scrapes"),
+                "{}",
+                e.health_detail
+            );
+        }
+        let json = serde_json::to_value(env_of(&s, "production")).unwrap();
+        assert_eq!(json["health"], "warming_up");
+        assert_eq!(json["warm_up"]["reason"], "first_scrape", "{json}");
+        assert!(json["warm_up"]["since"].is_string(), "{json}");
+
+        // Step by step until production is judged (generous: a loaded
+        // machine polls late).
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut reasons = Vec::new();
+        let mut quiet = Vec::new();
+        let last = loop {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            let s = engine.status().await;
+            quiet.push(env_of(&s, "quiet").health);
+            let p = env_of(&s, "production").clone();
+            if p.health != Health::WarmingUp {
+                assert!(p.warm_up.is_none(), "{:?}", p.warm_up);
+                break p;
+            }
+            let w = p.warm_up.expect("pending says why");
+            assert_eq!(w.since, reasons.first().map_or(w.since, |(s, _)| *s));
+            reasons.push((w.since, w.reason));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still pending after 90 s: {reasons:?}"
+            );
+        };
+        assert_eq!(last.health, Health::Healthy, "{}", last.health_detail);
+        assert!(
+            reasons
+                .iter()
+                .any(|(_, r)| matches!(r, WarmUpReason::Baseline { need: 3, .. })),
+            "{reasons:?}"
+        );
+        // Silent from the second scrape on: unknown, not pending.
+        assert!(quiet.iter().all(|h| *h == Health::Unknown), "{quiet:?}");
+    }
+
+    /// A source that fails is unknown from the first read: no warm-up
+    /// covers a failure.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_source_is_unknown_not_pending() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = warm_up_engine(&format!("http://{addr}/metrics"), dir.path());
+        let s = engine.status().await;
+        let p = env_of(&s, "production");
+        assert_eq!(p.health, Health::Unknown, "{}", p.health_detail);
+        assert!(p.warm_up.is_none());
+        assert!(p.metrics_error.is_some());
+        assert!(p.metrics_note.is_none());
+    }
+
+    /// Warm-up is this process's and the store's youth: samples of an
+    /// environment kept long ago (a one-shot `status` runs now and then,
+    /// each polling once) leave a short baseline unknown, not pending
+    /// forever. Its first scrape is still pending.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_short_baseline_with_samples_kept_long_ago_is_unknown_not_pending() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old = crate::monitor::Sample {
+            t: 0.0,
+            requests: 200.0,
+            errors: 1.0,
+            p50_ms: Some(40.0),
+            p95_ms: Some(120.0),
+            p99_ms: Some(200.0),
+        };
+        SqliteStore::open(&dir.path().join("s.db"))
+            .unwrap()
+            .record_sample(
+                "production",
+                Utc::now() - chrono::Duration::minutes(3),
+                &old,
+                chrono::Duration::hours(1),
+            )
+            .unwrap();
+        let engine = warm_up_engine(&format!("http://{}/metrics", fleet.addr), dir.path());
+        let first = engine.status().await;
+        let p = env_of(&first, "production");
+        assert_eq!(p.health, Health::WarmingUp, "{}", p.health_detail);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            let s = engine.status().await;
+            let p = env_of(&s, "production");
+            if p.metrics.as_of.is_some() {
+                assert_eq!(p.health, Health::Unknown, "{}", p.health_detail);
+                assert!(p.warm_up.is_none(), "{:?}", p.warm_up);
+                assert!(
+                    p.health_detail.contains("no baseline yet"),
+                    "{}",
+                    p.health_detail
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no step in 60 s");
+        }
     }
 }

@@ -23,6 +23,11 @@ pub struct Status {
     pub pending: Option<Box<super::Pending>>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
+    /// Since when a team store has been unreachable (reconnecting), when
+    /// it is: every fact read from it (approvals, deploys, locks, windows)
+    /// is unknown meanwhile, and actions that record are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_unreachable_since: Option<DateTime<Utc>>,
     /// What is wrong with the store when something is: a broken audit
     /// chain, a store file deleted or replaced under this process, tamper
     /// found on open, a read-only store (actions are then refused).
@@ -42,14 +47,18 @@ pub struct EnvStatus {
     pub version: Option<Version>,
     /// Why `version` is unknown, when it is.
     pub version_error: Option<String>,
-    /// healthy, degraded, down or unknown: reachability and the metrics
-    /// (against its own recent baseline, and for a pre-production stage
-    /// against production).
+    /// healthy, degraded, down, pending or unknown: reachability and the
+    /// metrics (against its own recent baseline, and for a pre-production
+    /// stage against production). Pending: nothing failed, the reading
+    /// is warming up (`warm_up` says why and since when).
     pub health: Health,
     /// Why, in one line, naming the comparison.
     pub health_detail: String,
     /// Which comparison decided `health`.
     pub health_basis: Comparison,
+    /// Why `health` is pending, and since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<crate::domain::health::WarmUp>,
     /// The version endpoint answered (reachability, on its own).
     pub reachable: bool,
     pub checked_at: DateTime<Utc>,

@@ -154,6 +154,16 @@ impl Engine {
             }
         }
         out.sort_by(|a, b| a.1.t.total_cmp(&b.1.t));
+        // Steps whose count was no number are gaps; they void the baseline
+        // only when too few usable steps remain (the detector's minimum).
+        let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
+        let cfg = self.detector_config(None);
+        if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
+            return Err(EngineError::Metrics(format!(
+                "the baseline of {env} ({}) is unusable: {why}",
+                plan.describe()
+            )));
+        }
         Ok((out, plan))
     }
 
@@ -312,6 +322,9 @@ impl Engine {
             baseline.len(),
             if baseline.len() == 1 { "" } else { "s" }
         );
+        if let Ok(Some(note)) = crate::monitor::baseline_gaps(&baseline, &dcfg) {
+            baseline_note = format!("{baseline_note}; {note}");
+        }
         if let Some(note) = crate::monitor::latency_gap_note(&baseline, dcfg.min_baseline_steps) {
             baseline_note = format!("{baseline_note}; {note}");
         }

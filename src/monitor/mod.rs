@@ -127,6 +127,32 @@ pub fn latency_gap_note(baseline: &[Sample], min: usize) -> Option<String> {
     })
 }
 
+/// The one rule for a baseline with gaps — steps whose requests or errors
+/// count was no number (Prometheus answering NaN/±Inf for a step of the
+/// history): each is no data at its step, counted and said (`Ok(Some)`);
+/// the baseline is unusable (`Err`, why) only when they leave fewer usable
+/// steps than `cfg` needs to judge ([`DetectorConfig::baseline_needed`]).
+/// `Ok(None)` without gaps.
+pub fn baseline_gaps(baseline: &[Sample], cfg: &DetectorConfig) -> Result<Option<String>, String> {
+    let n = baseline.len();
+    let usable = baseline.iter().filter(|s| detector::is_data(s)).count();
+    let bad = n - usable;
+    if bad == 0 {
+        return Ok(None);
+    }
+    let what = format!(
+        "{bad} of {n} baseline step{} unusable (NaN count: a requests or errors count that is no number)",
+        if n == 1 { "" } else { "s" }
+    );
+    let needed = cfg.baseline_needed();
+    if usable < needed {
+        return Err(format!(
+            "{what}, leaving {usable} usable, fewer than the {needed} a judgement needs"
+        ));
+    }
+    Ok(Some(what))
+}
+
 #[cfg(test)]
 mod gap_tests {
     use super::*;
@@ -140,6 +166,37 @@ mod gap_tests {
             p95_ms: p95,
             p99_ms: p95,
         }
+    }
+
+    fn gap() -> Sample {
+        Sample {
+            requests: f64::NAN,
+            errors: f64::NAN,
+            ..s(None)
+        }
+    }
+
+    #[test]
+    fn a_baseline_step_with_no_number_for_a_count_is_a_gap_said_not_a_failure() {
+        let cfg = DetectorConfig::default();
+        let mut b = vec![s(Some(100.0)); 178];
+        b.insert(40, gap());
+        b.insert(90, gap());
+        assert_eq!(
+            baseline_gaps(&b, &cfg).unwrap().as_deref(),
+            Some(
+                "2 of 180 baseline steps unusable (NaN count: a requests or errors count that is no number)"
+            )
+        );
+        assert_eq!(baseline_gaps(&b[2..40], &cfg), Ok(None));
+        // Too few usable steps left: the detector's own minimum (5).
+        let few = [vec![s(Some(1.0)); 4], vec![gap(); 3]].concat();
+        assert_eq!(
+            baseline_gaps(&few, &cfg).unwrap_err(),
+            "3 of 7 baseline steps unusable (NaN count: a requests or errors count that is no number), leaving 4 usable, fewer than the 5 a judgement needs"
+        );
+        let enough = [vec![s(Some(1.0)); 5], vec![gap(); 3]].concat();
+        assert!(baseline_gaps(&enough, &cfg).unwrap().is_some());
     }
 
     #[test]

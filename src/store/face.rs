@@ -297,6 +297,15 @@ impl AsyncStore {
             .unwrap_or_else(|e| Some(e.to_string()))
     }
 
+    /// Since when the store has been unreachable (see
+    /// [`Store::unreachable_since`]).
+    pub async fn unreachable_since(&self) -> Option<DateTime<Utc>> {
+        self.call(|s| Ok(s.unreachable_since()))
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Subscribe to the store's changes (see [`Store::changes`]).
     pub async fn changes(&self) -> Result<Changes, StoreError> {
         self.call(|s| s.changes()).await

@@ -297,6 +297,11 @@ pub trait Store: Send + Sync {
     /// chain, a store file deleted or replaced under this process, tamper
     /// found on open, a read-only store. `None` when all is well.
     fn integrity(&self) -> Option<String>;
+    /// Since when a server store has been unreachable (its connection lost,
+    /// reconnecting), if it is. An embedded store never is.
+    fn unreachable_since(&self) -> Option<DateTime<Utc>> {
+        None
+    }
     /// Deploys and rollbacks that started and have no outcome, oldest first.
     fn unfinished(&self) -> Result<Vec<Unfinished>, StoreError>;
     /// Where the store lives, for messages.

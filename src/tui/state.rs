@@ -348,6 +348,10 @@ pub struct EnvUi {
     pub live: VecDeque<LivePoint>,
     /// The canary being judged, from the engine's last canary event.
     pub canary: Option<CanaryView>,
+    /// When this console's monitoring window of it last failed (the store
+    /// unreachable, say): its deploy may be watched again, once the engine
+    /// says nobody does, but not before a pause.
+    pub watch_failed_at: Option<DateTime<Utc>>,
 }
 
 /// A canary as the console shows it: weight, step, time left, and both
@@ -466,6 +470,22 @@ pub struct State {
 }
 
 impl State {
+    /// The store could not be read for the snapshot shown: "store
+    /// unreachable for 12s" (a team store reconnecting) or "store error".
+    /// Whatever lives there (approvals, deploys, locks, windows) is then
+    /// unknown, not none, and actions that record are refused.
+    pub fn store_down(&self) -> Option<String> {
+        let s = self.status.as_ref()?;
+        s.store_error.as_ref()?;
+        Some(match s.store_unreachable_since {
+            Some(since) => format!(
+                "store unreachable for {}",
+                crate::tui::format::age((self.now - since).num_seconds().max(0))
+            ),
+            None => "store error".to_string(),
+        })
+    }
+
     pub fn new(settings: Settings, theme: Theme, now: DateTime<Utc>) -> Self {
         State {
             now,

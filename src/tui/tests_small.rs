@@ -613,6 +613,135 @@ fn at_80x24_after_a_promote_the_narrow_pending_panel_names_its_environment() {
     assert!(wide.contains("Pending release → production"), "{wide}");
 }
 
+/// A console whose engine just started reading the metrics: every card
+/// says "checking" with why (rates need two scrapes, a baseline being
+/// collected), dim and calm, never "? unknown" — at both sizes.
+#[test]
+fn a_warming_up_reading_says_checking_with_why_never_unknown() {
+    use crate::domain::Health;
+    use crate::domain::health::{WarmUp, WarmUpReason};
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    let since = st.generated_at - Duration::seconds(4);
+    for (i, e) in st.environments.iter_mut().enumerate() {
+        let reason = if i % 2 == 0 {
+            WarmUpReason::FirstScrape
+        } else {
+            WarmUpReason::Baseline { have: 1, need: 3 }
+        };
+        if reason == WarmUpReason::FirstScrape {
+            e.metrics = Default::default();
+            e.metrics_note = Some("rates need two scrapes".into());
+        }
+        e.health = Health::WarmingUp;
+        e.health_detail = format!(
+            "reachable; {} (reading the metrics since {} UTC)",
+            reason.describe(),
+            since.format("%H:%M:%S")
+        );
+        e.warm_up = Some(WarmUp {
+            since,
+            reason,
+            why: reason.describe(),
+        });
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    for (w, h) in [(160, 45), (80, 24)] {
+        let text = screen(&s, w, h);
+        let cards: String = text.lines().take(12).collect::<Vec<_>>().join("\n");
+        assert!(!cards.contains("unknown"), "{w}x{h}:\n{cards}");
+        assert!(cards.contains("◌ checking"), "{w}x{h}:\n{cards}");
+        insta::assert_snapshot!(format!("warming_up_{w}x{h}"), cards);
+    }
+}
+
+fn watches(effects: &[super::msg::Effect]) -> bool {
+    effects
+        .iter()
+        .any(|e| matches!(e, super::msg::Effect::Watch { env } if env == "production"))
+}
+
+/// A monitoring window this console ran that failed (the team store went
+/// away mid-window) judged nothing: once the engine says nobody watches
+/// that deploy (the store back), the console watches it again — after a
+/// pause, so that a failure that persists does not loop. It used to mark
+/// the version watched for good: a bad release ran on unwatched.
+#[test]
+fn a_failed_window_is_watched_again_once_nobody_watches_it() {
+    use super::msg::Failure;
+    use super::msg::TaskKind;
+    let mut s = console();
+    let unwatched = |s: &mut crate::tui::state::State, at: chrono::DateTime<chrono::Utc>| {
+        update(s, Msg::Tick(at));
+        let mut st = s.status.clone().unwrap();
+        let p = st
+            .environments
+            .iter_mut()
+            .find(|e| e.name == "production")
+            .unwrap();
+        p.monitored = true;
+        p.unwatched = true;
+        update(s, Msg::StatusLoaded(Ok(st)))
+    };
+    let t = s.now;
+    assert!(
+        watches(&unwatched(&mut s, t)),
+        "an unwatched deploy is watched"
+    );
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: TaskKind::Watch,
+            result: Err(Failure {
+                reason: "store postgres://db/team is unreachable".into(),
+                refused: false,
+            }),
+        },
+    );
+    assert!(
+        !watches(&unwatched(&mut s, t + Duration::seconds(2))),
+        "not again at once"
+    );
+    assert!(
+        watches(&unwatched(&mut s, t + Duration::seconds(20))),
+        "watched again once nobody watches it, after the pause"
+    );
+}
+
+/// At 80×24 the latency legend has no room for its band and limits: the
+/// chart draws no unnamed guide lines then (three red and a grey dotted
+/// line across four rows read as data, and ran on into the window's
+/// future). The error chart, whose legend names its limit, keeps it.
+#[test]
+fn at_80x24_a_chart_draws_only_the_guide_lines_its_legend_names() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    let text = screen(&s, 80, 24);
+    let lines: Vec<&str> = text.lines().collect();
+    let legend = |title: &str| lines.iter().position(|l| l.contains(title)).unwrap();
+    let (err, lat) = (legend("Error rate"), legend("Latency"));
+    assert!(lines[err].contains("limit"), "{text}");
+    assert!(
+        !lines[lat].contains("limit") && !lines[lat].contains("band"),
+        "{text}"
+    );
+    // The window's future (its right part: 1m into 30m) is empty in the
+    // latency plot, and carries the limit line in the error plot.
+    let future = |l: &str| -> String { l.chars().rev().skip(2).take(15).collect() };
+    let braille = |x: &str| x.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c));
+    for row in &lines[lat + 1..lat + 5] {
+        assert!(
+            !braille(&future(row)),
+            "an unnamed line in the latency chart:\n{text}"
+        );
+    }
+    assert!(
+        lines[err + 1..lat].iter().any(|row| braille(&future(row))),
+        "the error chart's named limit:\n{text}"
+    );
+}
+
 #[test]
 fn a_deploy_lock_lost_mid_action_is_said_on_the_environment_and_in_a_notice() {
     let mut s = console();

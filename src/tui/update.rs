@@ -218,7 +218,10 @@ fn watch_new_deploys(s: &mut State, status: &Status) -> Vec<Effect> {
         let watching = ui
             .and_then(|u| u.window.as_ref())
             .is_some_and(|w| w.running && w.version == version);
-        let watched = s.watched.get(&env.name) == Some(&version);
+        let watched = s.watched.get(&env.name) == Some(&version)
+            || ui
+                .and_then(|u| u.watch_failed_at)
+                .is_some_and(|t| s.now - t < chrono::Duration::seconds(WATCH_RETRY_S));
         // Mid-deploy (the version moved before the record was written):
         // wait for the record that says what kind of deploy it was.
         let in_flight = matches!(env.state, EnvState::Deploying | EnvState::RollingBack);
@@ -243,6 +246,10 @@ fn watch_new_deploys(s: &mut State, status: &Status) -> Vec<Effect> {
     }
     effects
 }
+
+/// Seconds after a failed monitoring window before this console watches
+/// that deploy again (when the engine says nobody does).
+const WATCH_RETRY_S: i64 = 15;
 
 /// Start the monitoring window of `env` for `version` (once per version).
 fn start_watch(s: &mut State, env: &str, version: Version) -> Vec<Effect> {

@@ -52,6 +52,26 @@ pub struct MetricPoint {
 }
 
 impl MetricPoint {
+    /// A step of a history read whose requests or errors count was no
+    /// number (NaN, ±Inf): no data at that step — the detector's gap
+    /// (NaN counts), never health and never an alarm.
+    pub fn gap(at: DateTime<Utc>, step_s: f64) -> MetricPoint {
+        MetricPoint {
+            at,
+            step_s,
+            requests: f64::NAN,
+            errors: f64::NAN,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+        }
+    }
+
+    /// Whether this is a [`gap`](Self::gap).
+    pub fn is_gap(&self) -> bool {
+        !(self.requests.is_finite() && self.errors.is_finite())
+    }
+
     /// The detector's sample: `t` in seconds relative to `deploy_at`.
     pub fn to_sample(&self, deploy_at: DateTime<Utc>) -> Sample {
         let t = (self.at - deploy_at).num_microseconds().map_or_else(
@@ -339,6 +359,9 @@ pub struct SeasonalReference {
     step_ms: i64,
     /// The offsets that had data ("1d", "7d").
     pub offsets: Vec<&'static str>,
+    /// Steps of the offsets' answers whose count was no number: gaps,
+    /// said in [`describe`](Self::describe).
+    pub unusable: usize,
 }
 
 impl SeasonalReference {
@@ -347,7 +370,11 @@ impl SeasonalReference {
     pub fn combine(step: Duration, answers: Vec<(&'static str, Vec<TimedCount>)>) -> Self {
         let mut points: BTreeMap<i64, f64> = BTreeMap::new();
         let mut offsets = Vec::new();
+        let mut unusable = 0;
         for (name, pts) in answers {
+            let (pts, bad): (Vec<TimedCount>, Vec<TimedCount>) =
+                pts.into_iter().partition(|(_, n)| n.is_finite());
+            unusable += bad.len();
             if pts.is_empty() {
                 continue;
             }
@@ -363,6 +390,7 @@ impl SeasonalReference {
             points,
             step_ms: (step.as_millis() as i64).max(1),
             offsets,
+            unusable,
         }
     }
 
@@ -392,13 +420,17 @@ impl SeasonalReference {
 
     /// One line for the verdict: which reference the throughput test had.
     pub fn describe(&self) -> String {
-        match self.offsets.as_slice() {
+        let line = match self.offsets.as_slice() {
             [] => "seasonal reference: none (no traffic recorded a day or a week earlier)".into(),
             [one] => format!("seasonal reference: the same steps {one} earlier"),
             many => format!(
                 "seasonal reference: the same steps {} earlier (the lower of them)",
                 many.join(" and ")
             ),
+        };
+        match self.unusable {
+            0 => line,
+            n => format!("{line} ({n} of its steps unusable: a count that is no number, left out)"),
         }
     }
 }

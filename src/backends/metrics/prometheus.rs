@@ -519,15 +519,18 @@ impl PrometheusSource {
                 .range(query.clone(), from - shift, to - shift, step)
                 .await?;
             for (ms, values) in by_time(series) {
-                for v in &values {
-                    let earlier =
-                        format!("{query} ({} earlier)", crate::domain::HumanDuration(ago));
-                    usable_count(&shown, "requests", &earlier, Some(ms), *v)?;
+                let Some(at) = DateTime::from_timestamp_millis(ms) else {
+                    continue;
+                };
+                let earlier = format!("{query} ({} earlier)", crate::domain::HumanDuration(ago));
+                if let Some(e) = unusable_step(&shown, "requests", &earlier, ms, &values) {
+                    // A gap of the reference (NaN), counted by its reader.
+                    tracing::warn!("seasonal reference: a step left out ({e})");
+                    out.push((at + shift, f64::NAN));
+                    continue;
                 }
                 let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-                if let (Some(n), Some(at)) =
-                    (sum_values(&pairs), DateTime::from_timestamp_millis(ms))
-                {
+                if let Some(n) = sum_values(&pairs) {
                     out.push((at + shift, n));
                 }
             }
@@ -564,6 +567,23 @@ fn usable_count(
         metric: format!("the {what} query {query}{at}"),
         value: v.to_string(),
     })
+}
+
+/// A history step (the baseline's, the seasonal offsets') whose count is
+/// no number: the [`usable_count`] error of its first such value. Unlike
+/// the live read, such a step is a gap — no data at that step, never
+/// health and never an alarm — which the reader counts and says; one bad
+/// step does not void the rest of the history.
+fn unusable_step(
+    url: &str,
+    what: &str,
+    query: &str,
+    at_ms: i64,
+    values: &[f64],
+) -> Option<MetricsError> {
+    values
+        .iter()
+        .find_map(|v| usable_count(url, what, query, Some(at_ms), *v).err())
 }
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
@@ -608,7 +628,9 @@ fn by_time(series: Vec<Series>) -> BTreeMap<i64, Vec<f64>> {
 
 /// Steps of the range answers by timestamp: a step without requests data
 /// is left out, a NaN quantile is no latency figure for its step (no
-/// traffic), and a count that is no number is an error ([`usable_count`]).
+/// traffic), and a step whose requests or errors count is no number is a
+/// gap ([`unusable_step`]): a point with NaN counts and no quantiles, the
+/// detector's "no data at this step" (see [`MetricPoint::is_gap`]).
 fn align(
     url: &str,
     step: Duration,
@@ -618,21 +640,27 @@ fn align(
 ) -> Result<Vec<MetricPoint>, MetricsError> {
     let requests = by_time(requests);
     let errors = by_time(errors);
-    for (what, query, steps) in [("requests", rq, &requests), ("errors", eq, &errors)] {
-        for (ms, values) in steps {
-            for v in values {
-                usable_count(url, what, query, Some(*ms), *v)?;
-            }
-        }
-    }
     let latency = latency.map(by_time);
     let mut out = Vec::with_capacity(requests.len());
+    let mut first_bad: Option<MetricsError> = None;
+    let mut bad = 0;
     for (ms, values) in &requests {
-        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-        let Some(req) = sum_values(&pairs) else {
+        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
             continue;
         };
-        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
+        let unusable = unusable_step(url, "requests", rq, *ms, values).or_else(|| {
+            errors
+                .get(ms)
+                .and_then(|v| unusable_step(url, "errors", eq, *ms, v))
+        });
+        if let Some(e) = unusable {
+            bad += 1;
+            first_bad.get_or_insert(e);
+            out.push(MetricPoint::gap(at, step.as_secs_f64()));
+            continue;
+        }
+        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
+        let Some(req) = sum_values(&pairs) else {
             continue;
         };
         let err = errors
@@ -656,6 +684,9 @@ fn align(
             p95_ms: q[1],
             p99_ms: q[2],
         });
+    }
+    if let Some(e) = first_bad {
+        tracing::warn!("history: {bad} step(s) left as gaps, the first: {e}");
     }
     Ok(out)
 }
@@ -815,35 +846,44 @@ mod tests {
         assert_eq!(pts[2].requests, 0.0);
         assert_eq!(pts[2].p50_ms, None);
         assert_eq!(pts[2].step_s, 10.0);
-        // A count that is no number, at any step, is the source's garbage.
+        // A step whose count is no number is a gap of the history (NaN
+        // counts, no quantiles), not the end of the read: the other steps
+        // keep their figures.
         let mut bad = r.clone();
         bad[0][1].1 = f64::NAN;
-        let err = align(
+        let pts = align(
             URL,
             Duration::from_secs(10),
             ("r", bad),
             ("e", e.clone()),
             [q50.clone(), q95.clone(), q99.clone()],
         )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "metrics source {URL} gives unusable numbers: the requests query r at 1970-01-01 00:01:50 UTC is NaN, which no count can be"
-            )
-        );
+        .unwrap();
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[1].at.timestamp(), 110);
+        assert!(pts[1].is_gap(), "{:?}", pts[1]);
+        assert_eq!((pts[1].p50_ms, pts[1].p95_ms), (None, None));
+        assert!(!pts[0].is_gap() && !pts[2].is_gap());
+        assert_eq!((pts[0].requests, pts[0].errors), (50.0, 3.0));
         let mut bad = e.clone();
         bad[1][0].1 = f64::INFINITY;
-        let err = align(
+        let pts = align(
             URL,
             Duration::from_secs(10),
             ("r", r),
             ("e", bad),
             [q50, q95, q99],
         )
-        .unwrap_err();
-        assert!(matches!(err, MetricsError::Unusable { .. }), "{err}");
-        assert!(err.to_string().contains("the errors query e at"), "{err}");
+        .unwrap();
+        assert_eq!(pts.iter().filter(|p| p.is_gap()).count(), 1);
+        // The rule it shares with the live read, where it stays an error.
+        let err = usable_count(URL, "requests", "r", Some(110_000), f64::NAN).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "metrics source {URL} gives unusable numbers: the requests query r at 1970-01-01 00:01:50 UTC is NaN, which no count can be"
+            )
+        );
     }
 
     #[test]

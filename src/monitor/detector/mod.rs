@@ -161,6 +161,14 @@ impl Default for DetectorConfig {
     }
 }
 
+impl DetectorConfig {
+    /// Usable baseline steps a judgement needs: below this the detector
+    /// answers insufficient data (the one figure for "too few").
+    pub fn baseline_needed(&self) -> usize {
+        self.min_baseline_steps.max(2)
+    }
+}
+
 /// Error-rate ratios the error CUSUMs look for.
 const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
 /// Smallest latency shift that matters (log of ×1.3), and multiples of it.
@@ -536,7 +544,7 @@ impl Detector {
             self.model = Some(self.build_model(s.t));
         }
         let model = self.model.clone().expect("model built above");
-        if model.usable < self.cfg.min_baseline_steps.max(2) {
+        if model.usable < self.cfg.baseline_needed() {
             self.verdict = Verdict {
                 kind: VerdictKind::InsufficientData,
                 metric: None,
@@ -544,7 +552,7 @@ impl Detector {
                 reason: format!(
                     "insufficient data: the baseline has {} usable steps (need {})",
                     model.usable,
-                    self.cfg.min_baseline_steps.max(2)
+                    self.cfg.baseline_needed()
                 ),
             };
             return &self.verdict;
@@ -944,7 +952,8 @@ fn nb_llr(x: f64, mu: f64, ratio: f64, c: f64) -> f64 {
 
 /// A sample that carries data (a NaN or negative request count, or an
 /// unknown error count, is a gap).
-fn is_data(s: &Sample) -> bool {
+/// Whether `s` holds data: its counts are numbers (a gap has NaN counts).
+pub(crate) fn is_data(s: &Sample) -> bool {
     s.requests.is_finite() && s.requests >= 0.0 && s.errors.is_finite()
 }
 

@@ -39,6 +39,10 @@ pub(super) fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNo
             target.describe,
             lost.unwrap_or_else(|| "closed".into())
         );
+        // Views read again now: they find the store unreachable and say so
+        // at once, not at their next refresh (a console polling every few
+        // minutes drew its last snapshot as if all were well).
+        notifier.notify();
         loop {
             if notifier.is_closed() {
                 return;

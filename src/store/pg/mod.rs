@@ -771,6 +771,10 @@ impl Store for PgStore {
         self.target.describe.clone()
     }
 
+    fn unreachable_since(&self) -> Option<DateTime<Utc>> {
+        self.down_since()
+    }
+
     /// Refresh this console's row (an UPDATE, which does not tick the
     /// feed) or insert it (which does), and forget expired ones.
     fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError> {

@@ -170,6 +170,12 @@ impl PgStore {
         ))
     }
 
+    /// Since when the store has been unreachable, if it is.
+    pub(super) fn down_since(&self) -> Option<DateTime<Utc>> {
+        let link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        link.down.as_ref().map(|d| d.since_utc)
+    }
+
     /// How long the store has been unreachable, if it is.
     pub fn unreachable_for(&self) -> Option<Duration> {
         let link = self.link.lock().unwrap_or_else(|p| p.into_inner());

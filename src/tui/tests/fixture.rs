@@ -30,6 +30,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         health: Health::Healthy,
         health_detail: "error rate 0.30%: in line with its own last 30m".into(),
         health_basis: crate::domain::health::Comparison::OwnBaseline,
+        warm_up: None,
         reachable: true,
         checked_at: now - Duration::seconds(2),
         state: EnvState::Idle,
@@ -189,6 +190,7 @@ pub fn status(now: DateTime<Utc>, i: i64) -> Status {
             release: Default::default(),
         })),
         store_error: None,
+        store_unreachable_since: None,
         integrity: None,
         watching: Vec::new(),
     }

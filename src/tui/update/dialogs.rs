@@ -189,6 +189,18 @@ pub(super) fn refuse(s: &mut State, what: &str, env: &EnvStatus, allow_watch: bo
         );
         return true;
     }
+    // Decisions, history and the deploy lock live in the store: while it
+    // cannot be read, nothing is recorded and no lock can be taken.
+    if let Some(down) = s.store_down() {
+        let name = env.name.clone();
+        s.notify(
+            Level::Warn,
+            format!(
+                "cannot {what} {name}: {down}; it reconnects by itself, try again then (v: details)"
+            ),
+        );
+        return true;
+    }
     false
 }
 

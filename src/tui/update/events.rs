@@ -308,10 +308,17 @@ pub(super) fn on_done(
             s.notify(Level::Info, format!("{env}: {line}"));
         }
         Err(Failure { reason, refused }) => {
-            if kind == TaskKind::Watch
-                && let Some(w) = s.env_ui_mut(&env).window.as_mut()
-            {
-                w.running = false;
+            if kind == TaskKind::Watch {
+                if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
+                    w.running = false;
+                }
+                // A window that failed did not judge its deploy: when the
+                // engine says nobody watches it (the store back, say), it
+                // is watched again — after a pause, so a failure that
+                // persists does not loop.
+                s.watched.remove(&env);
+                let now = s.now;
+                s.env_ui_mut(&env).watch_failed_at = Some(now);
             }
             let how = if refused { "refused" } else { "failed" };
             s.notify(

@@ -101,7 +101,11 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             out.extend(rows(
                 width,
                 "health",
-                format!("{}: {}", env.health.as_str(), env.health_detail),
+                format!(
+                    "{}: {}",
+                    super::envs::health_word(env.health),
+                    env.health_detail
+                ),
                 t.text,
                 t.dim,
             ));

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Padding, Paragraph, Wrap};
 
 use super::LinkSpot;
+use crate::domain::health::WarmUpReason;
 use crate::domain::strategy::RevertAction;
 use crate::domain::{ActionKind, Decision, EnvState, Health, Outcome};
 use crate::engine::EnvStatus;
@@ -226,10 +227,23 @@ fn column(
 
     let (dot, hstyle) = health_mark(env.health, t);
     let health_age = (now - env.checked_at).num_seconds();
-    let health = vec![
-        Part::new(format!("{dot} {}", env.health.as_str()), hstyle),
-        Part::new(format!(" · {}", format::age(health_age)), t.dim).prio(1),
-    ];
+    let mut health = vec![Part::new(
+        format!("{dot} {}", health_word(env.health)),
+        hstyle,
+    )];
+    // Warming up: what it waits for, calmly, instead of an alarm.
+    if let Some(w) = &env.warm_up {
+        let short = match w.reason {
+            WarmUpReason::FirstScrape => " · first scrape".to_string(),
+            WarmUpReason::Baseline { have, need } => format!(" · baseline {have}/{need}"),
+        };
+        health.push(
+            Part::new(format!(" · {}", w.why), t.dim)
+                .short(short)
+                .prio(1),
+        );
+    }
+    health.push(Part::new(format!(" · {}", format::age(health_age)), t.dim).prio(2));
 
     let approval = match &env.approval {
         Some(a) => {
@@ -295,14 +309,20 @@ fn column(
         }
     };
 
-    let rows = [
-        version,
-        health,
-        state_parts(state, env),
-        approval,
-        deploy,
-        metrics,
-    ];
+    // The store could not be read: what lives there is unknown, never
+    // "none" (no Go, no deploy, idle, nothing to roll back to).
+    let down = state.store_down().is_some();
+    let unknown = || vec![Part::new("? unknown: store down", t.warn).short("? store down")];
+    let mut env_state = state_parts(state, env);
+    let (mut approval, mut deploy) = (approval, deploy);
+    if down {
+        if env.state == EnvState::Idle && state.env_ui(&env.name).is_none_or(|u| u.task.is_none()) {
+            env_state = unknown();
+        }
+        approval = unknown();
+        deploy = unknown();
+    }
+    let rows = [version, health, env_state, approval, deploy, metrics];
     let lines: Vec<Line> = rows
         .into_iter()
         .zip(LABELS)
@@ -335,7 +355,9 @@ fn column(
         || p.live_slot_unknown
         || (p.target.is_some() && !p.after_next_deploy);
     let nothing = env.rollback.as_ref().filter(|r| r.to.is_none());
-    let plan = if plan_now {
+    let plan = if down {
+        Some(format::fit_str("r: ? unknown: store down", t.warn, width))
+    } else if plan_now {
         let mut line = format!("r: {}", p.short());
         if format::width(&line) > width {
             line = format!("r: {}", p.compact());
@@ -463,7 +485,16 @@ fn health_mark(h: Health, t: &Theme) -> (&'static str, Style) {
         Health::Healthy => ("●", t.ok),
         Health::Degraded => ("▲", t.warn),
         Health::Down => ("✗", t.error),
+        Health::WarmingUp => ("◌", t.dim),
         Health::Unknown => ("?", t.dim),
+    }
+}
+
+/// How the console says a health: a warm-up reads "checking", not as an alarm.
+pub(crate) fn health_word(h: Health) -> &'static str {
+    match h {
+        Health::WarmingUp => "checking",
+        h => h.as_str(),
     }
 }
 

@@ -39,7 +39,16 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     }
 
     let mut right = Vec::new();
-    if let Some(e) =
+    let unreachable = state
+        .status
+        .as_ref()
+        .is_some_and(|s| s.store_unreachable_since.is_some());
+    if let (true, Some(down)) = (unreachable, state.store_down()) {
+        // How long, first: the cause is in the pending panel and `v`.
+        right.push(Part::new(format!("✗ {down}"), t.error));
+        right.push(Part::new(" · reconnecting", t.error).prio(3));
+        right.push(Part::new(" · ", t.dim));
+    } else if let Some(e) =
         (state.status.as_ref()).and_then(|s| s.store_error.as_deref().or(s.integrity.as_deref()))
     {
         // A store that went away: for how long and since when matter

@@ -320,6 +320,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             None => (-x).round().max(0.0) as i64,
         })
     };
+    // A window that ended has no "now": its last figures are the end's
+    // (at 80 columns the age beside them goes first, and "now 9.12%" read
+    // as current after the rollback had brought it back to 0.9%).
+    let now_word = if window.is_some_and(|w| !w.running) {
+        "end"
+    } else {
+        "now"
+    };
     let now_err = series.errors.last().map(|p| format::percent(p.1));
     let err_chart = ChartSpec {
         title: "Error rate",
@@ -335,7 +343,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .and_then(|b| b.threshold)
             .map(|v| vec![("", v)])
             .unwrap_or_default(),
-        now: now_err.map(|v| format!("now {v}")),
+        now: now_err.map(|v| format!("{now_word} {v}")),
         age: age_of(&series.errors),
         fmt: format::percent,
         floor: 0.01,
@@ -377,7 +385,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .into_iter()
             .filter_map(|(n, b)| Some((n, b?.threshold?)))
             .collect(),
-            now: now_p95.map(|v| format!("now p95 {v}")),
+            now: now_p95.map(|v| format!("{now_word} p95 {v}")),
             age: age_of(&series.p95),
             fmt: format::ms,
             floor: 10.0,
@@ -626,15 +634,11 @@ pub(super) fn draw_chart(
                 .short(format!(" {symbol}{}", s.name)),
         );
     }
+    let band_text = format!(" {} band", marker_symbol(t.marker_band, false));
     if !spec.bands.is_empty() {
-        legend.push(
-            Part::new(
-                format!(" {} band", marker_symbol(t.marker_band, false)),
-                t.band,
-            )
-            .prio(5),
-        );
+        legend.push(Part::new(band_text.clone(), t.band).prio(5));
     }
+    let (mut limits_text, mut p95_limit_text) = (None, None);
     if !spec.limits.is_empty() {
         let all: Vec<String> = spec
             .limits
@@ -651,12 +655,15 @@ pub(super) fn draw_chart(
         )
         .prio(2);
         if let Some((n, v)) = spec.limits.iter().find(|l| l.0 == "p95 ") {
-            part = part.short(format!(
+            let short = format!(
                 " {} limit {n}{}",
                 marker_symbol(t.marker_limit, false),
                 (spec.fmt)(*v)
-            ));
+            );
+            p95_limit_text = Some(short.clone());
+            part = part.short(short);
         }
+        limits_text = Some(part.text.clone());
         legend.push(part);
     }
     for (i, m) in marks.iter().enumerate() {
@@ -678,17 +685,37 @@ pub(super) fn draw_chart(
         }
     }
     let legend = format::fit(legend, area.width as usize);
+    // A guide line is drawn only when the legend says what it is: where
+    // the legend had to drop the band or the limits (or keep only p95's),
+    // unnamed dotted lines across a small chart read as data.
+    let shown = |text: &Option<String>| {
+        text.as_ref()
+            .is_some_and(|x| legend.spans.iter().any(|s| s.content == x.as_str()))
+    };
+    let bands_shown = shown(&Some(band_text));
+    let limits_shown: Vec<f64> = if shown(&limits_text) {
+        spec.limits.iter().map(|l| l.1).collect()
+    } else if shown(&p95_limit_text) {
+        spec.limits
+            .iter()
+            .filter(|l| l.0 == "p95 ")
+            .map(|l| l.1)
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let hline = |y: f64| vec![(x_min, y), (x_max, y)];
     let guides: Vec<Guide> = spec
         .bands
         .iter()
+        .filter(|_| bands_shown)
         .flat_map(|b| [hline(b.low), hline(b.high)])
         .map(|l| (l, t.band, t.marker_band))
         .chain(
-            spec.limits
+            limits_shown
                 .iter()
-                .map(|(_, v)| (hline(*v), t.threshold, t.marker_limit)),
+                .map(|v| (hline(*v), t.threshold, t.marker_limit)),
         )
         .chain(
             marks
