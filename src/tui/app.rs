@@ -493,8 +493,10 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
     if let Some(cause) = &o.unrecorded {
         return Err(Failure {
             reason: format!(
-                "{:?} verdict on {} ({}), but could not record it: {cause}",
-                v.kind, o.version, v.reason
+                "{} verdict on {} ({}), but could not record it: {cause}",
+                v.kind.label(),
+                o.version,
+                v.reason
             ),
             refused: false,
         });
