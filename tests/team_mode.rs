@@ -30,6 +30,15 @@ impl Engineer {
         Engineer { home, user }
     }
 
+    /// One whose config also holds `extra` (top-level sections).
+    fn with(user: &'static str, fleet: &Fleet, url: &str, extra: &str) -> Engineer {
+        let home = Home::new();
+        home.config(&fleet.config(&format!(
+            "{extra}\n[store]\nurl = \"{url}\"\npassword_env = \"TEAM_PW\"\n"
+        )));
+        Engineer { home, user }
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("shipdeck"));
         let h = self.home.path();
@@ -1182,6 +1191,110 @@ fn a_window_that_ends_with_the_store_down_prints_its_verdict_and_says_it_is_unre
         "{out:#?}"
     );
     cluster.restart();
+}
+
+/// What the fleet's `env` reports running, read from its version
+/// endpoint (not through shipdeck or its store).
+fn fleet_version(fleet: &Fleet, env: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(&fleet.addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /envs/{env}/version HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        fleet.addr
+    );
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+}
+
+/// Release safety beats bookkeeping: a window that catches a bad release
+/// while the store is down rolls back at once to the known-good version it
+/// read when it opened — without the store and its deploy lock — and
+/// records the rollback when the store is back.
+#[test]
+fn a_regression_caught_while_the_store_is_down_rolls_back_and_is_recorded_after() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let fleet = Fleet::start();
+    let alice = Engineer::with(
+        "alice",
+        &fleet,
+        &cluster.url(&db),
+        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n",
+    );
+    let s = store(&cluster, &db);
+    let out = alice.run(&["approve", "production"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    // A baseline for the window (the scrape source keeps no history).
+    for _ in 0..8 {
+        alice.run(&["status", "--json"]);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    assert!(fleet_version(&fleet, "production").contains("v1.7.3"));
+    // v1.8.0 is the demo fleet's bad release.
+    let promote = common::Running::new(
+        alice
+            .cmd(&["promote", "production", "--yes", "--watch"])
+            .spawn()
+            .expect("start shipdeck promote --watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while monitor_entry(&s, "production").is_none() {
+        assert!(Instant::now() < deadline, "the window never opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.stop();
+    // Rolled back while the server is down.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fleet_version(&fleet, "production").contains("v1.7.3") {
+        assert!(
+            Instant::now() < deadline,
+            "production was not rolled back while the store was down: it runs {}",
+            fleet_version(&fleet, "production")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.restart();
+    let out = output_of(promote);
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("rolled back automatically: production now runs v1.7.3"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("without the deploy lock"),
+        "the rollback without the store is said: {out:#?}"
+    );
+    assert!(!out.stdout.contains("FAILED"), "{out:#?}");
+    assert!(!out.stderr.contains("could not record"), "{out:#?}");
+    // The audit log holds the rollback, started and succeeded, saying how it ran.
+    let rollback = s
+        .history(Some("production"), 20)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == shipdeck::domain::ActionKind::Rollback)
+        .expect("the rollback is in the audit log");
+    assert_eq!(
+        rollback.version.as_ref().map(|v| v.to_string()).as_deref(),
+        Some("v1.7.3"),
+        "{rollback:?}"
+    );
+    assert_eq!(
+        rollback.outcome,
+        shipdeck::domain::Outcome::Succeeded,
+        "{rollback:?}"
+    );
+    assert!(
+        rollback.detail.contains("while the store was unreachable"),
+        "{rollback:?}"
+    );
+    let last = s.deploys(Some("production")).unwrap().pop().unwrap();
+    assert_eq!(last.version.to_string(), "v1.7.3");
+    assert_eq!(last.kind, shipdeck::domain::DeployKind::Rollback);
 }
 
 fn output_of(r: common::Running) -> common::Output {

@@ -355,8 +355,14 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
 fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
     use crate::monitor::VerdictKind;
     if let Some(cause) = &out.unrecorded {
+        // The rollback that ran, if one did (perhaps unrecorded itself).
+        let rolled = out
+            .rolled_back
+            .as_ref()
+            .map(|r| format!(" and rolled back to {}", r.version))
+            .unwrap_or_default();
         say!(
-            "shipdeck: judged {env} {}: {}, but could not record it: {cause}",
+            "shipdeck: judged {env} {}: {}{rolled}, but could not record it: {cause}",
             out.version,
             output::verdict_words(out.verdict.kind)
         );

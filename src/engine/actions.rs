@@ -351,7 +351,7 @@ impl Engine {
         Ok(self.rollback_plan_from(env, &current, to).await??)
     }
 
-    async fn rollback_plan_from(
+    pub(super) async fn rollback_plan_from(
         &self,
         env: &str,
         current: &Version,

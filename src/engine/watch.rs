@@ -361,6 +361,23 @@ impl Engine {
                 reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
             })
             .await?;
+        // The known-good version before the one judged, read while the
+        // store answers: a regression found while it is unreachable rolls
+        // back to it without the store (see `rollback_unreachable`). Not
+        // for a canary: its rollback takes the canary's traffic away,
+        // which needs the weight the store recorded.
+        let fallback = if self.inner.config.monitor.auto_rollback
+            && !matches!(
+                self.inner.envs[idx].strategy,
+                super::strategy::Strategy::Canary { .. }
+            ) {
+            match self.rollback_plan_from(env, &version, None).await {
+                Ok(Ok(plan)) => Some(plan.to),
+                _ => None,
+            }
+        } else {
+            None
+        };
         self.set_activity(env, Some(EnvState::Monitoring));
         emit(Event::MonitorStarted {
             env: env.to_string(),
@@ -533,15 +550,16 @@ impl Engine {
             at: Utc::now(),
             note: Some(format!("regression: {}", verdict.reason)),
         });
-        let verdict_writes = VerdictWrites {
+        let mut verdict_writes = VerdictWrites {
             record: &record,
             started,
             finished,
             outcome: audit_outcome,
             detail: &audit_detail,
             no_go: no_go.as_ref(),
+            rollback: None,
         };
-        let mut written = 0;
+        let mut written = Written::default();
         let mut unrecorded = self
             .write_verdict(&verdict_writes, &mut written)
             .await
@@ -584,13 +602,36 @@ impl Engine {
         // when its verdict is not recorded yet, and is recorded after.
         if regression && self.inner.config.monitor.auto_rollback {
             self.set_activity(env, None);
-            match self.rollback(env, None, events.clone()).await {
+            let tried = self.rollback(env, None, events.clone()).await;
+            // Only a store that cannot be reached: a refusal, a held lock or
+            // a tampered chain still stops the rollback, as it says.
+            let res = match (tried, &fallback) {
+                (Err(EngineError::Store(StoreError::Unreachable { .. })), Some(to)) => {
+                    let offline = self
+                        .rollback_unreachable(idx, to, &outcome.version, &events)
+                        .await;
+                    let res = offline.result.clone().map_err(|(_, _, e)| e);
+                    verdict_writes.rollback = Some(offline);
+                    res
+                }
+                (r, _) => r.map_err(|e| e.to_string()),
+            };
+            match res {
                 Ok(rec) => outcome.rolled_back = Some(rec),
                 Err(e) => {
                     self.set_activity(env, Some(EnvState::Regression));
-                    outcome.rollback_error = Some(e.to_string());
+                    outcome.rollback_error = Some(e);
                 }
             }
+        }
+        // A rollback run while the store was unreachable is recorded after
+        // the verdict, through the same retries.
+        if verdict_writes.rollback.is_some() && unrecorded.is_none() {
+            unrecorded = self
+                .write_verdict(&verdict_writes, &mut written)
+                .await
+                .err()
+                .map(|e| e.to_string());
         }
         if unrecorded.is_some() && regression {
             unrecorded = self
@@ -615,6 +656,34 @@ struct VerdictWrites<'a> {
     outcome: Outcome,
     detail: &'a str,
     no_go: Option<&'a crate::domain::Approval>,
+    /// The automatic rollback run while the store was unreachable: its
+    /// audit start and outcome, after the verdict's.
+    rollback: Option<UnlockedRollback>,
+}
+
+/// How far a window's writes went in: how many, and the audit id of the
+/// unrecorded rollback's start once that is written.
+#[derive(Default)]
+struct Written {
+    n: u8,
+    rollback_started: Option<i64>,
+}
+
+/// A rollback a monitoring window ran while the store was unreachable,
+/// without the deploy lock, to be recorded when the store is back.
+struct UnlockedRollback {
+    at: DateTime<Utc>,
+    to: Version,
+    from: Version,
+    /// The audit start's detail.
+    detail: String,
+    /// The deploy and its outcome detail, or the outcome, its detail and
+    /// the error in words.
+    result: Result<DeployRecord, (Outcome, String, String)>,
+    /// The success outcome's detail.
+    done: String,
+    /// When it ended.
+    finished: DateTime<Utc>,
 }
 
 /// "14s", "2m 5s": how long the store has been away.
@@ -626,8 +695,13 @@ fn outage_for(since: DateTime<Utc>) -> String {
 impl Engine {
     /// The verdict's writes from the `done`th on (a retry does not write
     /// twice what went in already); `done` counts those that did.
-    async fn write_verdict(&self, w: &VerdictWrites<'_>, done: &mut u8) -> Result<(), StoreError> {
+    async fn write_verdict(
+        &self,
+        w: &VerdictWrites<'_>,
+        written: &mut Written,
+    ) -> Result<(), StoreError> {
         let store = &self.inner.store;
+        let done = &mut written.n;
         if *done == 0 {
             store.record_monitor(w.record).await?;
             *done = 1;
@@ -644,7 +718,153 @@ impl Engine {
             }
             *done = 3;
         }
+        let Some(rb) = &w.rollback else {
+            return Ok(());
+        };
+        let started = match written.rollback_started {
+            Some(id) => id,
+            None => {
+                let id = store
+                    .audit_start(&NewAudit {
+                        at: rb.at,
+                        actor: &self.inner.actor,
+                        action: ActionKind::Rollback,
+                        env: &w.record.env,
+                        version: Some(&rb.to),
+                        from_version: Some(&rb.from),
+                        outcome: Outcome::Started,
+                        detail: &rb.detail,
+                    })
+                    .await?;
+                written.rollback_started = Some(id);
+                id
+            }
+        };
+        if *done == 3 {
+            match &rb.result {
+                Ok(rec) => store.record_deploy(started, rec, &rb.done).await?,
+                Err((outcome, detail, _)) => {
+                    store
+                        .audit_finish(started, rb.finished, *outcome, detail)
+                        .await?
+                }
+            }
+            *done = 4;
+        }
         Ok(())
+    }
+
+    /// Roll `env` back to `to`, the known-good version its window read
+    /// when it opened, while the store is unreachable: without the store
+    /// and without the deploy lock. That is safe against other promoters:
+    /// taking the lock needs the store, so no other shipdeck can take it
+    /// (and deploy) while the store is down either. What ran is recorded
+    /// when the store is back (see [`VerdictWrites::rollback`]).
+    async fn rollback_unreachable(
+        &self,
+        idx: usize,
+        to: &Version,
+        from: &Version,
+        events: &Option<EventSink>,
+    ) -> UnlockedRollback {
+        let cfg_env = &self.inner.config.environments[idx];
+        let env = cfg_env.name();
+        let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
+        let at = Utc::now();
+        let note = "run while the store was unreachable, without the deploy lock";
+        let detail = format!(
+            "roll {env} back from {from} to {to} ({}; {note})",
+            cfg_env.strategy().as_str()
+        );
+        let emit = |ev: Event| {
+            if let Some(tx) = events {
+                let _ = tx.send(ev);
+            }
+        };
+        emit(Event::StoreOutage {
+            env: env.to_string(),
+            detail: format!(
+                "{env}: the store is unreachable: rolling back to {to}, the known-good version before {from}, without the deploy lock (recorded when the store is back)"
+            ),
+        });
+        self.set_activity(env, Some(EnvState::RollingBack));
+        self.notify(
+            crate::config::NotifyEvent::Rollback,
+            env,
+            Some(to),
+            Some(from),
+            "started",
+            &detail,
+        );
+        emit(Event::DeployStarted {
+            env: env.to_string(),
+            version: to.clone(),
+            from: Some(from.clone()),
+            rollback: true,
+        });
+        let steps = super::strategy::Steps {
+            env,
+            action: ActionKind::Rollback,
+            version: to,
+            timeout,
+            deadline: std::time::Instant::now() + timeout,
+            poll,
+            emit: &emit,
+            rollback: true,
+        };
+        let ran = Box::pin(self.run_steps(idx, &steps)).await;
+        let backend = &self.inner.envs[idx].strategy;
+        let (result, done) = match ran {
+            Ok((done, url)) => {
+                let done = format!("{done} ({note})");
+                backend.finished(true, &format!("{env} reports {to}")).await;
+                let rec = DeployRecord {
+                    env: env.to_string(),
+                    version: to.clone(),
+                    from_version: Some(from.clone()),
+                    at: Utc::now(),
+                    actor: self.inner.actor.clone(),
+                    kind: crate::domain::DeployKind::Rollback,
+                    url,
+                };
+                (Ok(rec), done)
+            }
+            Err(f) => {
+                if f.tell_backend {
+                    backend.finished(false, &f.detail).await;
+                }
+                let detail = format!("{} ({note})", f.detail);
+                (
+                    Err((f.outcome, detail.clone(), f.error.to_string())),
+                    detail,
+                )
+            }
+        };
+        self.set_activity(env, None);
+        let ok = result.is_ok();
+        self.notify(
+            crate::config::NotifyEvent::Rollback,
+            env,
+            Some(to),
+            Some(from),
+            if ok { "succeeded" } else { "failed" },
+            &done,
+        );
+        emit(Event::DeployFinished {
+            env: env.to_string(),
+            version: to.clone(),
+            ok,
+            detail: done.clone(),
+        });
+        UnlockedRollback {
+            at,
+            to: to.clone(),
+            from: from.clone(),
+            detail,
+            result,
+            done,
+            finished: Utc::now(),
+        }
     }
 
     /// Retry the verdict's writes once a second for [`VERDICT_RETRY`];
@@ -653,7 +873,7 @@ impl Engine {
         &self,
         env: &str,
         w: &VerdictWrites<'_>,
-        done: &mut u8,
+        done: &mut Written,
         emit: &(dyn Fn(Event) + Sync),
     ) -> Option<String> {
         let since = Utc::now();

@@ -493,10 +493,14 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
     if let Some(cause) = &o.unrecorded {
         return Err(Failure {
             reason: format!(
-                "{} verdict on {} ({}), but could not record it: {cause}",
+                "{} verdict on {} ({}){}, but could not record it: {cause}",
                 v.kind.label(),
                 o.version,
-                v.reason
+                v.reason,
+                o.rolled_back
+                    .as_ref()
+                    .map(|r| format!("; rolled back to {}", r.version))
+                    .unwrap_or_default()
             ),
             refused: false,
         });
