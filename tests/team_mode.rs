@@ -1089,6 +1089,22 @@ fn monitor_entry(s: &PgStore, env: &str) -> Option<shipdeck::domain::AuditEntry>
         .find(|e| e.action == shipdeck::domain::ActionKind::Monitor)
 }
 
+/// `shipdeck watch production --window WINDOW` by `who`, once its window
+/// is open (its audit record in the store).
+fn watch_until_open(who: &Engineer, s: &PgStore, window: &str) -> common::Running {
+    let watch = common::Running::new(
+        who.cmd(&["watch", "production", "--window", window])
+            .spawn()
+            .expect("start shipdeck watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while monitor_entry(s, "production").is_none() {
+        assert!(Instant::now() < deadline, "the window never opened");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    watch
+}
+
 #[test]
 fn a_monitoring_window_survives_a_short_store_outage_and_records_its_verdict() {
     let cluster = Cluster::start();
@@ -1096,17 +1112,7 @@ fn a_monitoring_window_survives_a_short_store_outage_and_records_its_verdict() {
     let fleet = Fleet::start();
     let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
     let s = store(&cluster, &db);
-    let watch = common::Running::new(
-        alice
-            .cmd(&["watch", "production", "--window", "40s"])
-            .spawn()
-            .expect("start shipdeck watch"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while monitor_entry(&s, "production").is_none() {
-        assert!(Instant::now() < deadline, "the window never opened");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let watch = watch_until_open(&alice, &s, "40s");
     // A blip: the server gone for a few seconds mid-window.
     cluster.stop();
     let down = chrono::Utc::now();
@@ -1167,17 +1173,7 @@ fn a_window_that_ends_with_the_store_down_prints_its_verdict_and_says_it_is_unre
     let fleet = Fleet::start();
     let alice = Engineer::new("alice", &fleet, &cluster.url(&db));
     let s = store(&cluster, &db);
-    let watch = common::Running::new(
-        alice
-            .cmd(&["watch", "production", "--window", "10s"])
-            .spawn()
-            .expect("start shipdeck watch"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while monitor_entry(&s, "production").is_none() {
-        assert!(Instant::now() < deadline, "the window never opened");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let watch = watch_until_open(&alice, &s, "10s");
     cluster.stop();
     let out = output_of(watch);
     assert_eq!(out.code, 1, "{out:#?}");
