@@ -136,7 +136,14 @@ pub struct LockInfo {
 impl LockInfo {
     /// `alice (pid 4242 on build-7)`
     pub fn describe(&self) -> String {
-        format!("{} (pid {} on {})", self.holder, self.pid, self.host)
+        // Names another process wrote into the shared store: sanitised
+        // here, so every refusal and lost-lock line prints them safely.
+        format!(
+            "{} (pid {} on {})",
+            crate::text::sanitize(&self.holder),
+            self.pid,
+            crate::text::sanitize(&self.host)
+        )
     }
 }
 
@@ -452,6 +459,24 @@ pub(crate) fn approvals_disagree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A holder or host another process wrote into the shared store
+    /// reaches refusals and lost-lock lines without its escape sequences.
+    #[test]
+    fn a_lock_describes_its_holder_without_terminal_escapes() {
+        let now = Utc::now();
+        let l = LockInfo {
+            env: "production".into(),
+            holder: "bob\u{1b}[2J\nadmin".into(),
+            pid: 7,
+            host: "ci\u{1b}]0;pwned\u{7}".into(),
+            acquired_at: now,
+            expires_at: now,
+        };
+        let d = l.describe();
+        assert!(!d.contains('\u{1b}') && !d.contains('\n'), "{d:?}");
+        assert!(d.starts_with("bob") && d.contains("(pid 7 on ci"), "{d}");
+    }
 
     #[test]
     fn approvals_that_differ_from_the_audit_log_in_any_field_are_noted() {
