@@ -500,17 +500,9 @@ fn a_lock_whose_owners_session_ended_is_free() {
     let cluster = pg::shared();
     let db = cluster.create_db();
     let (a, b) = (store(cluster, &db), store(cluster, &db));
-    let host = shipdeck::host::hostname();
-    let now = chrono::Utc::now();
     // Two live processes of this host, so that only the session can tell.
-    let lock = |holder: &str, pid: u32| LockInfo {
-        env: "production".into(),
-        holder: holder.into(),
-        pid,
-        host: host.clone(),
-        acquired_at: now,
-        expires_at: now + chrono::Duration::hours(1),
-    };
+    let now = chrono::Utc::now();
+    let lock = |holder: &str, pid: u32| hour_lock(holder, pid, now);
     a.try_lock(&lock("alice", std::process::id()))
         .unwrap()
         .unwrap();
@@ -1010,17 +1002,9 @@ fn a_server_restart_does_not_free_a_live_promoters_lock() {
     let cluster = Cluster::start();
     let db = cluster.create_db();
     let (a, b) = (store(&cluster, &db), store(&cluster, &db));
-    let host = shipdeck::host::hostname();
-    let now = chrono::Utc::now();
     // Two live processes of this host, so that only the store can tell.
-    let lock = |holder: &str, pid: u32| LockInfo {
-        env: "production".into(),
-        holder: holder.into(),
-        pid,
-        host: host.clone(),
-        acquired_at: now,
-        expires_at: now + chrono::Duration::hours(1),
-    };
+    let now = chrono::Utc::now();
+    let lock = |holder: &str, pid: u32| hour_lock(holder, pid, now);
     a.try_lock(&lock("alice", std::process::id()))
         .unwrap()
         .unwrap();
@@ -1321,4 +1305,17 @@ fn open_console(watcher: &Engineer) -> Tmux {
             .env("TEAM_PW", pg::PASSWORD);
     });
     tmux
+}
+
+/// A production lock of `holder` (`pid` on this host), taken at `now` for
+/// an hour.
+fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> LockInfo {
+    LockInfo {
+        env: "production".into(),
+        holder: holder.into(),
+        pid,
+        host: shipdeck::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+    }
 }
