@@ -533,7 +533,29 @@ fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
     let db = cluster.create_db();
     let s = store(&cluster, &db);
     s.record_approval(&approval("bob")).unwrap();
+    let mut feed = s.changes().unwrap();
+    let before = feed.count();
     cluster.stop();
+    // The feed ticks when it loses the server, and again once its first
+    // reconnect has failed: a console whose read on the first tick raced
+    // the shutdown (and found all well) reads again, and finds it down.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ticks = rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while feed.count() < before + 2 {
+            if tokio::time::timeout_at(deadline, feed.changed()).await != Ok(true) {
+                break;
+            }
+        }
+        feed.count() - before
+    });
+    assert!(
+        ticks >= 2,
+        "{ticks} tick(s) in 30 s after the server stopped"
+    );
     let err = s.history(None, 10).unwrap_err();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
     assert!(

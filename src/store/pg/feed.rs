@@ -43,15 +43,25 @@ pub(super) fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNo
         // at once, not at their next refresh (a console polling every few
         // minutes drew its last snapshot as if all were well).
         notifier.notify();
+        // And once more when the first attempt to reconnect has failed: a
+        // view's read on that first tick may have raced the server's
+        // shutdown (its own session was not yet terminated) and found all
+        // well, and nothing else would have it read again before its next
+        // refresh. By now the server refuses, and the read says so.
+        let mut failed_once = false;
         loop {
             if notifier.is_closed() {
                 return;
             }
             std::thread::sleep(RECONNECT_PAUSE);
-            if let Ok(c) = listener(target) {
-                *client = c;
-                notifier.notify();
-                break;
+            match listener(target) {
+                Ok(c) => {
+                    *client = c;
+                    notifier.notify();
+                    break;
+                }
+                Err(_) if !std::mem::replace(&mut failed_once, true) => notifier.notify(),
+                Err(_) => {}
             }
         }
     }
