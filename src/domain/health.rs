@@ -11,9 +11,12 @@ use crate::monitor::Sample;
 
 /// Usable baseline steps below which an environment's own baseline is not used.
 pub const MIN_BASELINE_STEPS: usize = 3;
-/// Rises below this many standard deviations are noise, whatever the ratio.
-const MIN_Z: f64 = 4.0;
-/// A handful of extra errors is never enough on its own.
+/// A rise of the error rate whose counts are this likely (one-sided) if
+/// now and the baseline shared one rate is noise, whatever the ratio: the
+/// tail of four standard deviations.
+const MAX_P: f64 = 3.2e-5;
+/// A handful of errors beyond what the baseline's own rate predicts is
+/// never enough on its own.
 const MIN_EXCESS_ERRORS: f64 = 5.0;
 
 /// Traffic summed over a few steps.
@@ -183,16 +186,26 @@ fn pct(x: f64) -> String {
 }
 
 /// How a rise of the error rate from `base` to `cur` reads: significant
-/// only when both the ratio and the absolute rise are large and the counts
-/// make it more than noise.
+/// only when both the ratio and the absolute rise are large, the errors
+/// beyond what the baseline's rate predicts are more than a handful, and
+/// the counts make it more than noise.
+///
+/// Both sides are samples: a clean baseline of 300 requests does not prove
+/// a rate of zero, and a few errors now do not prove a rise. So the test
+/// is two-sample — the conditional binomial: if now and the baseline share
+/// one rate, whatever it is, each of the `k` errors of both falls on now
+/// with now's share of the requests `π = n_now / (n_now + n_base)`; the
+/// rise counts when at least the errors seen now would fall there with a
+/// probability under [`MAX_P`]. A short clean baseline thus needs many
+/// errors now (0 of 300 then 6 of 300 is 1 in 64: noise); against a long
+/// baseline `π` is small and the test is the one-sample test against its
+/// rate, as sensitive as before.
 fn error_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs: f64) -> Option<(f64, f64)> {
     let (c, b) = (cur.error_rate()?, base.error_rate()?);
-    // A clean baseline does not prove a zero rate: one error of pseudo-count.
-    let p = ((base.errors + 1.0) / (base.requests + 1.0)).clamp(1e-6, 0.5);
-    let expected = cur.requests * p;
-    let excess = cur.errors - expected;
-    let z = excess / (cur.requests * p * (1.0 - p)).max(1e-12).sqrt();
-    (c > b * ratio + abs && z > MIN_Z && excess >= MIN_EXCESS_ERRORS).then_some((c, b))
+    let excess = cur.errors - cur.requests * b;
+    let share = cur.requests / (cur.requests + base.requests);
+    let p = crate::monitor::stats::binomial_sf(cur.errors, cur.errors + base.errors, share);
+    (c > b * ratio + abs && excess >= MIN_EXCESS_ERRORS && p < MAX_P).then_some((c, b))
 }
 
 fn latency_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs_ms: f64) -> Option<(f64, f64)> {
@@ -651,6 +664,79 @@ mod tests {
         // A baseline too short is not used.
         i.baseline = Some(steps(2, 20.0, 0.0, 100.0));
         assert_eq!(assess(&i).health, Health::Unknown);
+    }
+
+    #[test]
+    fn a_few_scattered_errors_against_a_short_clean_baseline_are_noise() {
+        // 0 of 300 requests, then 6 of 300: 2% against 0%, and six errors
+        // where the baseline's pseudo-rate expected one read as a z of 5 —
+        // but if both shared one rate, all six fall on now with odds 1/64.
+        let mut i = base();
+        i.baseline = Some(steps(3, 100.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 60.0, 1.2, 100.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::OwnBaseline),
+            "{}",
+            a.detail
+        );
+        assert_eq!(
+            a.detail,
+            "error rate 2.00%, p95 100ms: in line with its own last 30 min"
+        );
+        // Ten of 300 (3.3%): still within what 300 clean requests can hide.
+        i.recent = Some(steps(5, 60.0, 2.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Healthy);
+        // Sixteen of 300 against none: 2^-16, a rise.
+        i.recent = Some(steps(4, 75.0, 4.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Degraded, "{}", a.detail);
+        assert_eq!(
+            a.detail,
+            "error rate 5.33% vs 0.00% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn a_real_jump_after_a_clean_baseline_is_degraded() {
+        // 0 of 3000, then 30 of 3000: 2^-30 if the rate were the same.
+        let mut i = base();
+        i.baseline = Some(steps(3, 1000.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 600.0, 6.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::OwnBaseline)
+        );
+        assert_eq!(
+            a.detail,
+            "error rate 1.00% vs 0.00% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn a_long_baseline_keeps_its_sensitivity() {
+        // 1000 requests now against 180 steps of 200 (36,000): the first
+        // error count read as a rise is where it was with the one-sample
+        // test — the ratio and the handful decide, not the baseline's
+        // own uncertainty.
+        let first_degraded = |per_step_base_errors: f64| {
+            (0..=100)
+                .find(|&e| {
+                    let mut i = base();
+                    i.baseline = Some(steps(180, 200.0, per_step_base_errors, 100.0));
+                    i.recent = Some(steps(5, 200.0, e as f64 / 5.0, 100.0));
+                    assess(&i).health == Health::Degraded
+                })
+                .unwrap()
+        };
+        // Clean: six errors (five beyond none, 0.6% > 0.5%).
+        assert_eq!(first_degraded(0.0), 6);
+        // 0.15%: ten (1.0% > 3 × 0.15% + 0.5%).
+        assert_eq!(first_degraded(0.3), 10);
+        // 0.35%: sixteen (1.6% > 3 × 0.35% + 0.5%).
+        assert_eq!(first_degraded(0.7), 16);
     }
 
     #[test]
