@@ -156,6 +156,10 @@ pub struct HealthInput<'a> {
     /// The reading is warming up: data missing for that reason is
     /// `WarmingUp`, not `Unknown`.
     pub warming_up: Option<WarmingUp>,
+    /// Why the metrics source's last read failed (unreachable, or a count
+    /// that is no number), when it did: the steps kept from before say
+    /// nothing of now, so what they show can be degraded but never healthy.
+    pub metrics_failed: Option<&'a str>,
 }
 
 /// Health, the comparison behind it, and one line saying why.
@@ -265,7 +269,10 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
         return HealthAssessment {
             health: Health::Unknown,
             comparison: Comparison::Reachability,
-            detail: "reachable; no recent traffic in the metrics to judge".into(),
+            detail: match i.metrics_failed {
+                Some(why) => format!("reachable; no usable metrics to judge: {why}"),
+                None => "reachable; no recent traffic in the metrics to judge".into(),
+            },
             warm_up: None,
         };
     };
@@ -381,6 +388,17 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
             };
         }
     };
+    if let Some(why) = i.metrics_failed {
+        return HealthAssessment {
+            health: Health::Unknown,
+            comparison: Comparison::Reachability,
+            detail: format!(
+                "reachable; the last steps read showed error rate {}{p95}, but the metrics cannot be read now: {why}",
+                pct(rate)
+            ),
+            warm_up: None,
+        };
+    }
     let skipped = i
         .production_skipped
         .map(|why| format!("; not compared with production: {why}"))
@@ -695,6 +713,39 @@ mod tests {
         assert_eq!(
             a.detail,
             "error rate 5.33% vs 0.00% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn steps_kept_from_before_a_failed_read_are_never_health() {
+        let why = "metrics source http://p gives unusable numbers: the requests query q is NaN, which no count can be";
+        let mut i = base();
+        i.recent = Some(steps(5, 200.0, 1.0, 100.0));
+        i.baseline = Some(steps(30, 200.0, 1.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Healthy);
+        i.metrics_failed = Some(why);
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Unknown, Comparison::Reachability)
+        );
+        assert!(
+            a.detail
+                .starts_with("reachable; the last steps read showed error rate 0.50%, p95 100ms")
+                && a.detail.ends_with(&format!("cannot be read now: {why}")),
+            "{}",
+            a.detail
+        );
+        // What they show against the baseline still counts when it is bad.
+        i.recent = Some(steps(5, 200.0, 30.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Degraded);
+        // No step at all: unknown, saying why rather than "no traffic".
+        i.recent = None;
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Unknown);
+        assert_eq!(
+            a.detail,
+            format!("reachable; no usable metrics to judge: {why}")
         );
     }
 
