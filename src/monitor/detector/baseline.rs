@@ -119,9 +119,6 @@ impl Detector {
                 n_med: median(&reqs).unwrap_or(0.0),
                 e_base: e_tot,
                 tau: tau_cum,
-                n_base: n_tot,
-                n2_base: data.iter().map(|s| s.requests * s.requests).sum(),
-                q_base: ramp::kernel_form(data.iter().map(|s| (s.t, s.requests))),
             }
         });
 
@@ -276,7 +273,6 @@ impl Detector {
             thr,
             usable,
             lat_rho,
-            ramp_z: ramp::boundary(self.cfg.false_alarm),
         }
     }
 

@@ -65,14 +65,14 @@ impl CumSteps {
 
     /// The worst step from index `from` on (the latest of equals, as
     /// `Iterator::max_by` picks); `None` past the end.
-    pub(super) fn worst_from(&self, from: usize) -> Option<&CumStep> {
+    fn worst_from(&self, from: usize) -> Option<&CumStep> {
         let k = self.peaks.partition_point(|&i| i < from);
         self.peaks.get(k).map(|&i| &self.steps[i])
     }
 
     /// Sums from index `from` on: capped errors, expected errors, their
     /// squares.
-    pub(super) fn sums_from(&self, from: usize) -> (f64, f64, f64) {
+    fn sums_from(&self, from: usize) -> (f64, f64, f64) {
         let n = self.steps.len();
         if from >= n {
             return (0.0, 0.0, 0.0);

@@ -63,13 +63,6 @@
 //!   among others) mixes likelihood ratios for ×1.5/×2/×3 with a variance that counts overdispersion, the baseline rate's own
 //!   uncertainty and its slow wander: it catches slow creeps and small rises
 //!   at low traffic that no stretch of steps shows alone.
-//! * A ramp test beside it (see `ramp`): whether the error rate grows with
-//!   the time since the deploy, scored against a null of any constant
-//!   level plus a 15% drift, with the baseline's overdispersion and its
-//!   slow wander (widened for its uncertainty) in the variance; its
-//!   boundary is on the score against the information projected to the
-//!   window's end (15% of the false-alarm goal), so it spends its budget
-//!   where a slow creep's evidence is: late in the window.
 //! * Throughput: traffic legitimately dips (to [`DetectorConfig::dip_floor`]
 //!   of the baseline, or the baseline's own lows). A collapse on traffic
 //!   alone must fall far below that floor; a shallower fall (below about
@@ -288,11 +281,6 @@ struct ErrStats {
     e_base: f64,
     /// Slow wander of the rate (log sd) for the whole-window test.
     tau: f64,
-    /// Baseline requests, Σ requests², and their wander kernel form (see
-    /// `ramp::kernel_form`): the ramp test's baseline side.
-    n_base: f64,
-    n2_base: f64,
-    q_base: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -353,8 +341,6 @@ struct Model {
     /// (the largest robust pairwise correlation of the baseline; 1 when
     /// unknown): what the pooled latency test counts their evidence by.
     lat_rho: f64,
-    /// The ramp test's boundary (see `ramp::boundary`).
-    ramp_z: f64,
 }
 
 /// One window step as the whole-window error test keeps it.
@@ -411,8 +397,6 @@ pub struct Detector {
     /// Whole-window error test (after the warm-up): errors, expected
     /// errors, Σ expected², steps, first step's t.
     cum: errors::CumSteps,
-    /// The ramp test's running sums over the same steps.
-    ramp: ramp::Ramp,
     /// Fall of traffic against the expected level (baseline or reference).
     thr: Cusum,
     /// Fall far below the healthy-dip floor.
@@ -481,7 +465,6 @@ impl Detector {
             lat: [[Cusum::default(); 3]; 3],
             lat_pool: [Cusum::default(); 3],
             cum: errors::CumSteps::default(),
-            ramp: ramp::Ramp::default(),
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
             thr_low_since: None,
@@ -771,20 +754,16 @@ impl Detector {
             && after_warmup
         {
             let mu = n * es.p0;
-            // One step (a blip) counts for at most a fourfold rate.
-            let x = e.min(4.0 * mu + 4.0);
             self.cum.push(CumStep {
                 t,
-                x,
+                // One step (a blip) counts for at most a fourfold rate.
+                x: e.min(4.0 * mu + 4.0),
                 mu,
                 errors: e,
                 requests: n,
             });
-            self.ramp.push(t, t / self.cfg.window_s.max(1.0), n, x);
             if found.is_none()
-                && let Some(v) = self
-                    .cum_verdict(m, es, t)
-                    .or_else(|| self.ramp_verdict(m, es, t))
+                && let Some(v) = self.cum_verdict(m, es, t)
             {
                 found = Some(v);
             }
@@ -981,7 +960,6 @@ pub(crate) fn is_data(s: &Sample) -> bool {
 mod baseline;
 mod errors;
 mod latency;
-mod ramp;
 mod reasons;
 mod warmup;
 

@@ -514,5 +514,4 @@ fn samples_after_the_window_are_ignored() {
 
 mod coarse;
 mod pooled;
-mod ramp;
 mod traffic;
