@@ -259,7 +259,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 let (tx, printer) = event_printer(json);
                 let res = interruptible(&engine, engine.watch(&env, None, Some(tx))).await;
                 let _ = printer.await;
-                let out = res?;
+                let out = res.map_err(|f| window_failed(&env, f))?;
                 if json {
                     println!(
                         "{}",
@@ -496,7 +496,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let (tx, printer) = event_printer(json);
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
-            let out = res?;
+            let out = res.map_err(|f| window_failed(&env, f))?;
             if json {
                 println!("{}", output::to_json(&output::watch_json(&out)));
             } else {
