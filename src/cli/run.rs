@@ -492,7 +492,10 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                         })
                 })
                 .transpose()?;
-            let engine = open_engine(cfg_path).await?;
+            // A store unreachable at the start fails this window too.
+            let engine = open_engine(cfg_path)
+                .await
+                .map_err(|f| window_failed(&env, f))?;
             let (tx, printer) = event_printer(json);
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
