@@ -937,6 +937,8 @@ impl Engine {
                     });
                     return None;
                 }
+                // The outage turned into a refusal: waiting on is no use.
+                Err(e) if !e.heals_by_waiting() => return Some(refused_for_good(&e)),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Some(format!(
                         "the store stayed unreachable for {} after the window ended: {e}",
