@@ -633,7 +633,9 @@ impl Engine {
             // Only a store that cannot be reached: a refusal, a held lock or
             // a tampered chain still stops the rollback, as it says.
             let res = match (tried, &fallback) {
-                (Err(EngineError::Store(StoreError::Unreachable { .. })), Some(to)) => {
+                (Err(EngineError::Store(e @ StoreError::Unreachable { .. })), Some(to))
+                    if e.heals_by_waiting() =>
+                {
                     let offline = self
                         .rollback_unreachable(idx, to, &outcome.version, &events)
                         .await;

@@ -70,20 +70,29 @@ impl StoreError {
     /// broken audit chain, a newer schema, a read-only, replaced or
     /// unreadable store, a bad `[store]` setting.
     pub fn heals_by_waiting(&self) -> bool {
+        // A server's answer ends in its SQLSTATE: "… (40001)".
+        let sqlstate = |cause: &str| -> String {
+            cause
+                .strip_suffix(')')
+                .and_then(|c| c.rsplit_once('('))
+                .map(|(_, code)| code.to_string())
+                .filter(|c| c.len() == 5)
+                .unwrap_or_default()
+        };
         match self {
-            StoreError::Unreachable { .. } => true,
-            // `cause` ends in the SQLSTATE: "… (40001)".
+            // Unreachable, unless a server did answer the new connection,
+            // refusing it for good: the password or the role's login
+            // refused (class 28), no such database (3D), no CONNECT right.
+            StoreError::Unreachable { cause, .. } => {
+                let code = sqlstate(cause);
+                !(code.starts_with("28") || code.starts_with("3D") || code == "42501")
+            }
             StoreError::Postgres { cause, .. } => {
-                let code = cause
-                    .strip_suffix(')')
-                    .and_then(|c| c.rsplit_once('('))
-                    .map(|(_, code)| code)
-                    .unwrap_or("");
-                code.len() == 5
-                    && (code.starts_with("40")
-                        || code.starts_with("53")
-                        || code == "55P03"
-                        || code == "57014")
+                let code = sqlstate(cause);
+                code.starts_with("40")
+                    || code.starts_with("53")
+                    || code == "55P03"
+                    || code == "57014"
             }
             StoreError::Sqlite { cause, .. } => {
                 cause.contains("database is locked") || cause.contains("database is busy")
@@ -523,6 +532,11 @@ mod tests {
             pg("canceling statement due to statement timeout (57014)"),
             pg("sorry, too many clients already (53300)"),
             sqlite("database is locked"),
+            StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "unreachable for 3s (since 12:00:00), reconnecting: terminating connection due to administrator command (57P01)".into(),
+            },
         ];
         for e in &heals {
             assert!(e.heals_by_waiting(), "{e}");
@@ -532,6 +546,12 @@ mod tests {
             pg("relation \"shipdeck_x\" does not exist (42P01)"),
             pg("no code here"),
             sqlite("disk I/O error"),
+            // A reconnect the server answered with a refusal.
+            StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "unreachable for 3s (since 12:00:00), reconnecting: password authentication failed for user \"alice\" (28P01)".into(),
+            },
             StoreError::Tampered {
                 path: "s.db".into(),
                 cause: "the audit log's hash chain is broken at #4".into(),
