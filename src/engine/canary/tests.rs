@@ -40,8 +40,8 @@ async fn a_shared_rollback_keeps_the_lock_after_its_owner_ends(
     store: Arc<dyn Store>,
     cfg_store: &str,
 ) {
-    let margin = Duration::from_secs(3);
-    let mut e = Engine::with_store(config(cfg_store, 12), store);
+    let margin = Duration::from_secs(5);
+    let mut e = Engine::with_store(config(cfg_store, 20), store);
     Arc::get_mut(&mut e.inner).unwrap().lock_timing = super::super::deploy::LockTiming {
         renew: Duration::from_millis(250),
         margin,
