@@ -799,7 +799,6 @@ impl Engine {
         let env = cfg_env.name();
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         let at = Utc::now();
-        let note = "run while the store was unreachable, without the deploy lock";
         let emit = |ev: Event| {
             if let Some(tx) = events {
                 let _ = tx.send(ev);
@@ -836,10 +835,9 @@ impl Engine {
                 finished: Utc::now(),
             };
         }
-        let note = format!(
-            "{note}; {env} still reported {from} just before it, but another process reaching the store could have acted at the same time"
+        let note = &format!(
+            "run while the store was unreachable, without the deploy lock; {env} still reported {from} just before it, but another process reaching the store could have acted at the same time"
         );
-        let note = note.as_str();
         let detail = format!(
             "roll {env} back from {from} to {to} ({}; {note})",
             cfg_env.strategy().as_str()
