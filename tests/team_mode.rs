@@ -1310,6 +1310,79 @@ fn a_window_that_ends_with_the_store_down_prints_its_verdict_and_says_it_is_unre
     cluster.restart();
 }
 
+/// A REVOKE mid-window is a real "permission denied": the server refuses
+/// the window's claim for good. No outage to wait out (it used to judge on
+/// for the whole window, saying "unreachable" every 10 s): the window ends
+/// at once, exit 1, naming the problem.
+#[test]
+fn a_window_whose_claim_the_server_refuses_for_good_ends_at_once_naming_it() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    drop(store(cluster, &db));
+    let role = format!("team_{db}");
+    cluster
+        .admin(&db)
+        .batch_execute(&readme_grants(&db, &role, pg::PASSWORD))
+        .unwrap();
+    let fleet = Fleet::start();
+    let url = format!("postgres://{role}@127.0.0.1:{}/{db}", cluster.port);
+    let alice = Engineer::new("alice", &fleet, &url);
+    let s = store(cluster, &db);
+    let watch = watch_until_open(&alice, &s, "10m");
+    cluster
+        .admin(&db)
+        .batch_execute(&format!(
+            "REVOKE INSERT, UPDATE ON shipdeck_locks FROM {role}"
+        ))
+        .unwrap();
+    let out = output_of(watch);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("without a verdict")
+            && out
+                .stderr
+                .contains("permission denied for table shipdeck_locks")
+            && out.stderr.contains("waiting will not heal"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("unreachable for"), "{out:#?}");
+}
+
+/// A reconnect the server refuses (the role's password changed while its
+/// session was cut) is no outage either: the window says the store was
+/// unreachable when the session went, then ends, naming the refusal.
+#[test]
+fn a_window_whose_reconnect_the_server_refuses_ends_naming_it() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    drop(store(cluster, &db));
+    let role = format!("team_{db}");
+    cluster
+        .admin(&db)
+        .batch_execute(&readme_grants(&db, &role, pg::PASSWORD))
+        .unwrap();
+    let fleet = Fleet::start();
+    let url = format!("postgres://{role}@127.0.0.1:{}/{db}", cluster.port);
+    let alice = Engineer::new("alice", &fleet, &url);
+    let s = store(cluster, &db);
+    let watch = watch_until_open(&alice, &s, "10m");
+    cluster
+        .admin(&db)
+        .batch_execute(&format!(
+            "ALTER ROLE {role} PASSWORD 'rotated-elsewhere';
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';"
+        ))
+        .unwrap();
+    let out = output_of(watch);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("without a verdict")
+            && out.stderr.contains("password authentication failed")
+            && out.stderr.contains("waiting will not heal"),
+        "{out:#?}"
+    );
+}
+
 /// What the fleet's `env` reports running, read from its version
 /// endpoint (not through shipdeck or its store).
 fn fleet_version(fleet: &Fleet, env: &str) -> String {

@@ -15,6 +15,7 @@ mod reconcile;
 mod release;
 mod revert;
 mod review;
+pub mod rewatch;
 mod sampler;
 mod status;
 mod strategy;

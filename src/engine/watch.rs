@@ -270,6 +270,7 @@ impl Engine {
             lock,
             opened: None,
             finished: false,
+            ended: None,
         })
     }
 
@@ -439,7 +440,27 @@ impl Engine {
                         });
                     }
                 }
+                // Not an outage: a store that refuses the claim for good
+                // (permission denied, a newer schema, a read-only or
+                // replaced file) ends the window here, saying so, rather
+                // than judging on as if the server were only away.
+                Err(EngineError::Store(e)) if !e.heals_by_waiting() => {
+                    let t = (Utc::now() - deploy_at).num_milliseconds() as f64 / 1000.0;
+                    let err = EngineError::WindowEnded {
+                        env: env.to_string(),
+                        version: version.clone(),
+                        t,
+                        cause: Box::new(e),
+                    };
+                    claim.ended = Some(err.to_string());
+                    tracing::error!(env, "monitoring window: {err}");
+                    return Err(err);
+                }
                 Err(EngineError::Store(e)) => {
+                    let how = match e {
+                        StoreError::Unreachable { .. } => "is unreachable",
+                        _ => "fails",
+                    };
                     let now = Utc::now();
                     let (since, said) =
                         store_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
@@ -449,7 +470,7 @@ impl Engine {
                         emit(Event::StoreOutage {
                             env: env.to_string(),
                             detail: format!(
-                                "{env}: the store is unreachable for {} (since {}): the monitoring window goes on and records its verdict when the store is back ({e})",
+                                "{env}: the store {how} for {} (since {}): the monitoring window goes on and records its verdict when the store is back ({e})",
                                 outage_for(*since),
                                 since.format("%H:%M:%S UTC")
                             ),
@@ -560,12 +581,18 @@ impl Engine {
             rollback: None,
         };
         let mut written = Written::default();
-        let mut unrecorded = self
+        // Retried only where waiting may heal it (an outage); a store that
+        // refuses the verdict for good is said at once, as what it is.
+        let first = self
             .write_verdict(&verdict_writes, &mut written)
             .await
-            .err()
-            .map(|e| e.to_string());
-        if unrecorded.is_some() && !regression {
+            .err();
+        let retry = first.as_ref().is_some_and(|e| e.heals_by_waiting());
+        let mut unrecorded = first.map(|e| match retry {
+            true => e.to_string(),
+            false => refused_for_good(&e),
+        });
+        if unrecorded.is_some() && retry && !regression {
             unrecorded = self
                 .retry_verdict(env, &verdict_writes, &mut written, &emit)
                 .await;
@@ -606,7 +633,9 @@ impl Engine {
             // Only a store that cannot be reached: a refusal, a held lock or
             // a tampered chain still stops the rollback, as it says.
             let res = match (tried, &fallback) {
-                (Err(EngineError::Store(StoreError::Unreachable { .. })), Some(to)) => {
+                (Err(EngineError::Store(e @ StoreError::Unreachable { .. })), Some(to))
+                    if e.heals_by_waiting() =>
+                {
                     let offline = self
                         .rollback_unreachable(idx, to, &outcome.version, &events)
                         .await;
@@ -614,6 +643,13 @@ impl Engine {
                     verdict_writes.rollback = Some(offline);
                     res
                 }
+                // A store that refuses for good: the rollback needs the
+                // deploy lock and its audit record there, and a rollback
+                // without them could race a deploy others can still make.
+                (Err(EngineError::Store(e)), _) if !e.heals_by_waiting() => Err(format!(
+                    "not rolled back: {}; roll back once the store is fixed (`shipdeck rollback {env}`) or through the deploy system itself",
+                    refused_for_good(&e)
+                )),
                 (r, _) => r.map_err(|e| e.to_string()),
             };
             match res {
@@ -633,7 +669,7 @@ impl Engine {
                 .err()
                 .map(|e| e.to_string());
         }
-        if unrecorded.is_some() && regression {
+        if unrecorded.is_some() && retry && regression {
             unrecorded = self
                 .retry_verdict(env, &verdict_writes, &mut written, &emit)
                 .await;
@@ -684,6 +720,11 @@ struct UnlockedRollback {
     done: String,
     /// When it ended.
     finished: DateTime<Utc>,
+}
+
+/// A store error waiting will not heal, in words that say so.
+fn refused_for_good(e: &StoreError) -> String {
+    format!("the store refuses it, and waiting will not heal that: {e}")
 }
 
 /// "14s", "2m 5s": how long the store has been away.
@@ -958,6 +999,8 @@ impl Engine {
                     });
                     return None;
                 }
+                // The outage turned into a refusal: waiting on is no use.
+                Err(e) if !e.heals_by_waiting() => return Some(refused_for_good(&e)),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Some(format!(
                         "the store stayed unreachable for {} after the window ended: {e}",
@@ -992,6 +1035,9 @@ struct WatchClaim {
     /// The audit record, version and deploy time of the opened window.
     opened: Option<(i64, Version, DateTime<Utc>)>,
     finished: bool,
+    /// Why the window ended without a verdict, when the engine ended it
+    /// (rather than a signal or a cancelled task).
+    ended: Option<String>,
 }
 
 impl WatchClaim {
@@ -1053,6 +1099,7 @@ impl Drop for WatchClaim {
         if interrupted && opened.is_some() && mine {
             self.engine.set_activity(&self.env, None);
         }
+        let ended = self.ended.take();
         let (env, key, pid, host) = (
             self.env.clone(),
             self.lock.env.clone(),
@@ -1062,10 +1109,12 @@ impl Drop for WatchClaim {
         self.engine.inner.store.detach(move |s| {
             if interrupted && let Some((started, version, deploy_at)) = opened {
                 let now = Utc::now();
-                let why = if mine {
-                    "interrupted: the window's watcher stopped before a verdict"
-                } else {
-                    "ended: a newer window of this process took over"
+                let why = match (&ended, mine) {
+                    (Some(why), _) => format!("interrupted: {why}"),
+                    (None, true) => {
+                        "interrupted: the window's watcher stopped before a verdict".into()
+                    }
+                    (None, false) => "ended: a newer window of this process took over".into(),
                 };
                 // A newer window took over: its record is the live one.
                 if mine
@@ -1076,12 +1125,12 @@ impl Drop for WatchClaim {
                         finished_at: Some(now),
                         verdict: WindowVerdict::Interrupted.as_str().into(),
                         metric: None,
-                        reason: why.into(),
+                        reason: why.clone(),
                     })
                 {
                     tracing::error!("cannot end the monitoring window of {env}: {e}");
                 }
-                if let Err(e) = s.audit_finish(started, now, Outcome::Unknown, why) {
+                if let Err(e) = s.audit_finish(started, now, Outcome::Unknown, &why) {
                     tracing::error!("cannot record the outcome of audit #{started}: {e}");
                 }
             }
@@ -1093,4 +1142,9 @@ impl Drop for WatchClaim {
 }
 
 #[cfg(test)]
+#[path = "watch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "watch_offline_tests.rs"]
+mod offline_tests;
