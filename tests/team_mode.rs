@@ -1439,12 +1439,16 @@ fn a_regression_caught_while_the_store_is_down_rolls_back_and_is_recorded_after(
     cluster.stop();
     // Rolled back while the server is down.
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut promote = promote;
     while !fleet_version(&fleet, "production").contains("v1.7.3") {
-        assert!(
-            Instant::now() < deadline,
-            "production was not rolled back while the store was down: it runs {}",
-            fleet_version(&fleet, "production")
-        );
+        if Instant::now() >= deadline {
+            let runs = fleet_version(&fleet, "production");
+            let _ = promote.kill();
+            panic!(
+                "production was not rolled back while the store was down: it runs {runs}; the promote said: {:#?}",
+                output_of(promote)
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     cluster.restart();
