@@ -332,6 +332,24 @@ impl Engine {
         if let Some(note) = seasonal_note {
             baseline_note = format!("{baseline_note}; {note}");
         }
+        // The known-good version before the one judged, read while the
+        // store answers (before the window's record: once that is written,
+        // the window is open and an outage does not end it): a regression found while it is unreachable rolls
+        // back to it without the store (see `rollback_unreachable`). Not
+        // for a canary: its rollback takes the canary's traffic away,
+        // which needs the weight the store recorded.
+        let fallback = if self.inner.config.monitor.auto_rollback
+            && !matches!(
+                self.inner.envs[idx].strategy,
+                super::strategy::Strategy::Canary { .. }
+            ) {
+            match self.rollback_plan_from(env, &version, None).await {
+                Ok(Ok(plan)) => Some(plan.to),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let started = self
             .inner
             .store
@@ -350,7 +368,13 @@ impl Engine {
             })
             .await?;
         claim.opened = Some((started, version.clone(), deploy_at));
-        self.inner
+        // From here the window is open: an outage of the store (the server
+        // gone a moment after the record above) does not end it — the
+        // metrics and the detector need no store, and the verdict is
+        // recorded when it is back. A refusal that waiting will not heal
+        // still does.
+        let opening = self
+            .inner
             .store
             .record_monitor(&MonitorRecord {
                 env: env.to_string(),
@@ -361,23 +385,18 @@ impl Engine {
                 metric: None,
                 reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
             })
-            .await?;
-        // The known-good version before the one judged, read while the
-        // store answers: a regression found while it is unreachable rolls
-        // back to it without the store (see `rollback_unreachable`). Not
-        // for a canary: its rollback takes the canary's traffic away,
-        // which needs the weight the store recorded.
-        let fallback = if self.inner.config.monitor.auto_rollback
-            && !matches!(
-                self.inner.envs[idx].strategy,
-                super::strategy::Strategy::Canary { .. }
-            ) {
-            match self.rollback_plan_from(env, &version, None).await {
-                Ok(Ok(plan)) => Some(plan.to),
-                _ => None,
+            .await;
+        let mut opened_down = match opening {
+            Ok(()) => None,
+            Err(e) if e.heals_by_waiting() => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: store unreachable at its opening ({e})"
+                );
+                let now = Utc::now();
+                Some((now, now - chrono::Duration::seconds(60)))
             }
-        } else {
-            None
+            Err(e) => return Err(e.into()),
         };
         self.set_activity(env, Some(EnvState::Monitoring));
         emit(Event::MonitorStarted {
@@ -389,9 +408,19 @@ impl Engine {
             baseline_note: baseline_note.clone(),
         });
         // Window steps already past (a console started mid-window).
-        let past = self
-            .samples_at(env, &label, deploy_at, now.min(end))
-            .await?;
+        let past = match self.samples_at(env, &label, deploy_at, now.min(end)).await {
+            Ok(past) => past,
+            Err(EngineError::Store(e)) if e.heals_by_waiting() => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: past steps unread, store unreachable ({e})"
+                );
+                let now = Utc::now();
+                opened_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let mut last_t = 0.0_f64;
         for (at, mut s) in past {
             s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
@@ -414,7 +443,7 @@ impl Engine {
         let mut source_error: Option<String> = None;
         // Since when the store has been unreachable, if it is: the window
         // goes on without it (the metrics and the detector need no store).
-        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = opened_down;
         let mut verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
