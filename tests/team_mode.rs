@@ -1202,6 +1202,93 @@ fn restart_keeps_a_live_promoters_lock(skew: chrono::Duration) {
     assert_eq!(b.try_lock(&lock("bob", parent)).unwrap(), Ok(()));
 }
 
+/// Expiry is judged on the server's clock, never the taker's: alice's
+/// clock runs 3 minutes behind, bob's 3 minutes ahead. Her live lock,
+/// renewed 2 minutes ahead on her clock, is already past on bob's; he must
+/// be refused all the same, and his reads must show it held. The same for
+/// a monitoring window's claim (30 s ahead, a console 40 s off each way).
+#[test]
+fn a_live_lock_holds_against_a_taker_whose_clock_is_minutes_ahead() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let (a, b) = (store(cluster, &db), store(cluster, &db));
+    let parent = std::os::unix::process::parent_id();
+    for (env, skew, ttl) in [
+        ("production", chrono::Duration::minutes(3), chrono::Duration::minutes(2)),
+        ("production#watch", chrono::Duration::seconds(40), chrono::Duration::seconds(30)),
+    ] {
+        let now = chrono::Utc::now();
+        let lock = |holder: &str, pid: u32, at: chrono::DateTime<chrono::Utc>| LockInfo {
+            env: env.into(),
+            holder: holder.into(),
+            pid,
+            host: shipdeck::host::hostname(),
+            acquired_at: at,
+            expires_at: at + ttl,
+        };
+        // Both live processes of this host: only the expiry can free it.
+        a.try_lock(&lock("alice", std::process::id(), now - skew))
+            .unwrap()
+            .unwrap();
+        let ahead = now + skew;
+        assert_eq!(
+            b.try_lock(&lock("bob", parent, ahead))
+                .unwrap()
+                .map_err(|l| l.holder),
+            Err("alice".to_string()),
+            "{env}: bob (clock {skew} ahead) took alice's live lock (her clock {skew} behind)"
+        );
+        assert_eq!(
+            b.lock_of(env, ahead).unwrap().map(|l| l.holder),
+            Some("alice".to_string()),
+            "{env}: bob's read says alice's live lock expired"
+        );
+        let keys = [shipdeck::store::EnvKeys {
+            env: "production",
+            watch: "production#watch",
+            versions: &[],
+        }];
+        let reads = b.status_reads(&keys, 5, ahead, ahead).unwrap();
+        let held = if env == "production" {
+            &reads.envs[0].lock
+        } else {
+            &reads.envs[0].watch
+        };
+        assert_eq!(
+            held.as_ref().map(|l| l.holder.as_str()),
+            Some("alice"),
+            "{env}: bob's status view says alice's live lock expired"
+        );
+    }
+}
+
+/// A lock nobody renews expires when its lifetime is past on the server's
+/// clock, whatever the taker's: alice (alive, silent) took it for 1 s;
+/// bob, his clock 3 minutes behind, takes it once that second is over.
+#[test]
+fn a_lock_past_its_lifetime_on_the_servers_clock_is_taken_by_a_taker_whose_clock_is_behind() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let (a, b) = (store(cluster, &db), store(cluster, &db));
+    let now = chrono::Utc::now();
+    let mut alice = hour_lock("alice", std::process::id(), now);
+    alice.expires_at = now + chrono::Duration::seconds(1);
+    a.try_lock(&alice).unwrap().unwrap();
+    let behind = now - chrono::Duration::minutes(3);
+    let bob = hour_lock("bob", std::os::unix::process::parent_id(), behind);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        b.lock_of("production", behind).unwrap(),
+        None,
+        "alice's lock outlived its 1 s lifetime for a reader whose clock is behind"
+    );
+    assert_eq!(
+        b.try_lock(&bob).unwrap().map_err(|l| l.holder),
+        Ok(()),
+        "alice's lock outlived its 1 s lifetime for a taker whose clock is behind"
+    );
+}
+
 /// The monitoring window of `env` in the store's history, once it started.
 fn monitor_entry(s: &PgStore, env: &str) -> Option<shipdeck::domain::AuditEntry> {
     s.history(Some(env), 20)

@@ -92,6 +92,11 @@ pub async fn hold_lock<T>(
             tick.tick().await;
             let now = Utc::now();
             lock.expires_at = renewed_expiry(lock.expires_at, now, margin);
+            // A renewal is dated when it is sent: the store reads the
+            // lifetime asked for as `expires_at - acquired_at` (a shared
+            // store then expires it on its own clock) and keeps the time
+            // the lock was first taken.
+            lock.acquired_at = now;
             match store.try_lock(&lock).await {
                 Ok(Ok(())) => confirmed = lock.expires_at,
                 Ok(Err(held)) => {

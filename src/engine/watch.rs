@@ -1095,6 +1095,9 @@ impl WatchClaim {
         let now = Utc::now();
         self.lock.expires_at =
             clock::after(now, claim_ttl(self.engine.inner.config.metrics.step.0));
+        // Dated when sent: the lifetime asked for is `expires_at -
+        // acquired_at` (see `hold_lock`).
+        self.lock.acquired_at = now;
         if let Err(held) = self.engine.inner.store.try_lock(&self.lock).await? {
             return Err(EngineError::Refused {
                 gate: Gate::block(

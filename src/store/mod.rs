@@ -325,6 +325,10 @@ pub trait Store: Send + Sync {
     /// the length of the audit log.
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError>;
     /// Take the deploy lock of `env`; `Err(holder)` when someone else holds it.
+    /// `lock.acquired_at` is when the caller took or renews it (a renewal
+    /// keeps the first time in the store) and `expires_at - acquired_at`
+    /// the lifetime it asks for: a shared store expires it on the server's
+    /// clock, the embedded one at `expires_at`.
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
     fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
     /// The live lock on `env`, if any (stale locks are not reported).

@@ -72,6 +72,9 @@ impl PgStore {
         }
     }
 
+    /// A [`LOCK_ROW`] as the lock it says, and whether it still holds on
+    /// the store's side (its owner's session alive, not expired on the
+    /// server's clock).
     pub(super) fn lock_info(
         &self,
         env: &str,
@@ -86,7 +89,8 @@ impl PgStore {
             acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
             expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
         };
-        Ok((info, self.get(r, 5)?))
+        let (alive, unexpired): (bool, bool) = (self.get(r, 5)?, self.get(r, 7)?);
+        Ok((info, alive && unexpired))
     }
 }
 
@@ -140,11 +144,50 @@ macro_rules! lock_alive_sql {
 }
 pub(super) use lock_alive_sql;
 
-/// A lock row with whether its owner still holds it ([`lock_alive_sql`]).
+/// Whether a lock row (`l`) has not expired, as SQL, judged on the
+/// server's clock: every client's clock may be minutes off, and a taker
+/// whose clock runs ahead must not see a live lock as expired. The row's
+/// `expires_at` is the server's clock too ([`PUT_LOCK`]; a row written
+/// by an older shipdeck carries its holder's clock, judged as before, by
+/// one clock against another). Compared as text (in the "C" collation), so
+/// a garbled row cannot fail the statement.
+macro_rules! lock_unexpired_sql {
+    () => {
+        "(l.expires_at COLLATE \"C\" >= to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                                                  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    };
+}
+pub(super) use lock_unexpired_sql;
+
+/// Take or renew a lock row. Its `expires_at` is written by the server:
+/// its own clock now plus the lifetime the client asked for (`$6`,
+/// milliseconds, [`lock_ttl_ms`]), never the client's clock; written in
+/// the form of `ts` (UTC, milliseconds), so that text comparison orders it.
+pub(super) const PUT_LOCK: &str = "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
+     VALUES ($1, $2, $3, $4, $5,
+             to_char((clock_timestamp() + $6::bigint * interval '1 millisecond') AT TIME ZONE 'UTC',
+                     'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+             $7)
+     ON CONFLICT (env) DO UPDATE SET holder = EXCLUDED.holder, pid = EXCLUDED.pid,
+       host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
+       expires_at = EXCLUDED.expires_at, token = EXCLUDED.token";
+
+/// The lifetime a lock asks for: from when the caller took or renewed it
+/// to when it expires, both on the caller's clock (so its skew cancels),
+/// in milliseconds, none if negative.
+pub(super) fn lock_ttl_ms(lock: &LockInfo) -> i64 {
+    (lock.expires_at - lock.acquired_at)
+        .num_milliseconds()
+        .max(0)
+}
+
+/// A lock row with whether its owner still holds it ([`lock_alive_sql`])
+/// and whether it has not expired ([`lock_unexpired_sql`]).
 pub(super) const LOCK_ROW: &str = concat!(
     "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at, ",
     lock_alive_sql!(),
-    ", l.token",
+    ", l.token, ",
+    lock_unexpired_sql!(),
     " FROM shipdeck_locks l WHERE l.env = $1"
 );
 

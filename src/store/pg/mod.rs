@@ -39,7 +39,7 @@ use super::{
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 use feed::{listen, listener};
-use locks::{LOCK_ROW, LockSession};
+use locks::{LOCK_ROW, LockSession, PUT_LOCK, lock_ttl_ms};
 use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
 use session::{Link, Session, cause};
 
@@ -498,13 +498,7 @@ impl Store for PgStore {
         let now = ts(lock.acquired_at);
         let rows = self.with(false, |s| {
             let row_st = s.st(LOCK_ROW)?;
-            let put = s.st(
-                "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (env) DO UPDATE SET holder = EXCLUDED.holder, pid = EXCLUDED.pid,
-                   host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
-                   expires_at = EXCLUDED.expires_at, token = EXCLUDED.token",
-            )?;
+            let put = s.st(PUT_LOCK)?;
             let mut tx = s.client.transaction()?;
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",
@@ -514,11 +508,14 @@ impl Store for PgStore {
             let free = match &current {
                 None => true,
                 Some(r) => {
-                    let (cpid, chost, expires, alive): (i64, String, String, bool) =
-                        (r.get(1), r.get(2), r.get(4), r.get(5));
+                    // Expiry is the server's judgement, on its clock
+                    // (`LOCK_ROW`), never this taker's: its clock may run
+                    // minutes ahead of the holder's.
+                    let (cpid, chost, alive, unexpired): (i64, String, bool, bool) =
+                        (r.get(1), r.get(2), r.get(5), r.get(7));
                     let same = cpid == pid && chost == lock.host;
                     same || !alive
-                        || expires.as_str() < now.as_str()
+                        || !unexpired
                         || (chost == here && u32::try_from(cpid).is_ok_and(|p| !pid_alive(p)))
                 }
             };
@@ -546,7 +543,7 @@ impl Store for PgStore {
                         &pid,
                         &lock.host,
                         &since,
-                        &ts(lock.expires_at),
+                        &lock_ttl_ms(lock),
                         &token,
                     ],
                 )?;
@@ -594,14 +591,16 @@ impl Store for PgStore {
         out.map(|_| ())
     }
 
-    fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
+    /// Judged on the server's clock (`LOCK_ROW`): `_now`, the asker's, is
+    /// not asked.
+    fn lock_of(&self, env: &str, _now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
         let row = self.with(true, |s| {
             let st = s.st(LOCK_ROW)?;
             s.client.query_opt(&st, &[&env])
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        Ok(status::live(info, alive, now))
+        Ok(status::live(info, alive))
     }
 
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {

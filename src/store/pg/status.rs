@@ -32,6 +32,8 @@ fn lock_json(key: &str) -> String {
             'acquired_at', l.acquired_at, 'expires_at', l.expires_at,
             'alive', ",
             super::locks::lock_alive_sql!(),
+            ", 'unexpired', ",
+            super::locks::lock_unexpired_sql!(),
             ") FROM shipdeck_locks l WHERE l.env = {key})"
         ),
         key = key
@@ -194,6 +196,8 @@ struct LockJ {
     acquired_at: String,
     expires_at: String,
     alive: bool,
+    /// Not expired on the server's clock (`lock_unexpired_sql`).
+    unexpired: bool,
 }
 
 #[derive(Deserialize)]
@@ -234,7 +238,7 @@ impl PgStore {
         &self,
         envs: &[EnvKeys<'_>],
         recent: usize,
-        now: DateTime<Utc>,
+        _now: DateTime<Utc>,
         fresh_since: DateTime<Utc>,
     ) -> Result<StatusReads, StoreError> {
         let names: Vec<&str> = envs.iter().map(|k| k.env).collect();
@@ -309,12 +313,12 @@ impl PgStore {
                 recent: self.deploys_of(e.recent)?,
                 lock: e
                     .lock
-                    .map(|l| self.live_lock(k.env, l, now))
+                    .map(|l| self.live_lock(k.env, l))
                     .transpose()?
                     .flatten(),
                 watch: e
                     .watch
-                    .map(|l| self.live_lock(k.watch, l, now))
+                    .map(|l| self.live_lock(k.watch, l))
                     .transpose()?
                     .flatten(),
                 last_monitor: e
@@ -367,12 +371,7 @@ impl PgStore {
             .collect()
     }
 
-    fn live_lock(
-        &self,
-        env: &str,
-        l: LockJ,
-        now: DateTime<Utc>,
-    ) -> Result<Option<LockInfo>, StoreError> {
+    fn live_lock(&self, env: &str, l: LockJ) -> Result<Option<LockInfo>, StoreError> {
         let info = LockInfo {
             env: env.to_string(),
             holder: l.holder,
@@ -381,7 +380,7 @@ impl PgStore {
             acquired_at: self.parse_time(&l.acquired_at)?,
             expires_at: self.parse_time(&l.expires_at)?,
         };
-        Ok(live(info, l.alive, now))
+        Ok(live(info, l.alive && l.unexpired))
     }
 
     /// Decisions about `env` as the audit log records them; the approvals
@@ -419,11 +418,10 @@ impl PgStore {
     }
 }
 
-/// A lock that still holds: its owner's session alive, not expired, and
-/// not held by a process of this host that is gone.
-pub(super) fn live(info: LockInfo, alive: bool, now: DateTime<Utc>) -> Option<LockInfo> {
-    let stale = !alive
-        || info.expires_at < now
-        || (info.host == crate::host::hostname() && !pid_alive(info.pid));
+/// A lock that still holds: `held` on the store's side (its owner's
+/// session alive, not expired on the server's clock: the asker's clock
+/// judges nothing) and not held by a process of this host that is gone.
+pub(super) fn live(info: LockInfo, held: bool) -> Option<LockInfo> {
+    let stale = !held || (info.host == crate::host::hostname() && !pid_alive(info.pid));
     (!stale).then_some(info)
 }

@@ -269,9 +269,15 @@ impl Store for SqliteStore {
                 }
             };
             if free {
+                // A renewal (the same process) keeps the time the lock was
+                // first taken: a renewal says when it was sent.
                 tx.execute(
-                    "INSERT OR REPLACE INTO locks (env, holder, pid, host, acquired_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO locks (env, holder, pid, host, acquired_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (env) DO UPDATE SET holder = excluded.holder,
+                       acquired_at = CASE WHEN locks.pid = excluded.pid AND locks.host = excluded.host
+                                          THEN locks.acquired_at ELSE excluded.acquired_at END,
+                       pid = excluded.pid, host = excluded.host, expires_at = excluded.expires_at",
                     params![
                         lock.env,
                         lock.holder,
