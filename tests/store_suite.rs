@@ -238,24 +238,86 @@ fn caught_versions_are_the_failed_windows_of_one_env(open: &Open) {
     assert!(s.caught_versions("local").unwrap().is_empty());
 }
 
+/// A lock on the real clock, from `at` for `ttl`: a shared store expires
+/// it on the server's clock (here the same machine's), whatever the times
+/// the caller sends say, so expiry is waited for, not dated.
+fn lock_at(
+    env: &str,
+    holder: &str,
+    pid: u32,
+    host: &str,
+    at: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> LockInfo {
+    LockInfo {
+        env: env.into(),
+        holder: holder.into(),
+        pid,
+        host: host.into(),
+        acquired_at: at,
+        expires_at: at + ttl,
+    }
+}
+
+/// Now, to the millisecond the stores keep.
+fn now_ms() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
+}
+
+/// `lock` reads as `want` held, its expiry about `ttl` after `from` (the
+/// store's clock, not the caller's, may date it: a minute's slack).
+fn assert_held(
+    lock: Option<LockInfo>,
+    want: &LockInfo,
+    from: DateTime<Utc>,
+    ttl: chrono::Duration,
+) {
+    let l = lock.unwrap_or_else(|| panic!("{} is not held", want.env));
+    assert_eq!(
+        (&l.env, &l.holder, l.pid, &l.host, l.acquired_at),
+        (
+            &want.env,
+            &want.holder,
+            want.pid,
+            &want.host,
+            want.acquired_at
+        )
+    );
+    let off = (l.expires_at - (from + ttl)).num_seconds().abs();
+    assert!(off < 60, "{l:?} expires {off} s off {ttl} after {from}");
+}
+
 fn locks_exclude_other_holders_until_released_or_expired(open: &Open) {
     let s = open();
     let me = std::process::id();
     let host = shipdeck::host::hostname();
-    let mine = lock("production", "alice", me, &host, 0, 10);
+    let (now, ten) = (now_ms(), chrono::Duration::minutes(10));
+    let mine = lock_at("production", "alice", me, &host, now, ten);
     assert_eq!(s.try_lock(&mine).unwrap(), Ok(()));
-    let theirs = lock("production", "bob", 1, "elsewhere", 1, 11);
+    let theirs = lock_at("production", "bob", 1, "elsewhere", now, ten);
     let held = s.try_lock(&theirs).unwrap().unwrap_err();
-    assert_eq!((held.holder.as_str(), held.acquired_at), ("alice", t(0)));
-    assert_eq!(s.lock_of("production", t(5)).unwrap(), Some(mine.clone()));
-    // After expiry it can be taken.
-    let later = lock("production", "bob", 1, "elsewhere", 20, 30);
+    assert_eq!((held.holder.as_str(), held.acquired_at), ("alice", now));
+    assert_held(s.lock_of("production", now).unwrap(), &mine, now, ten);
+    // Renewed for a second only: once that is over, it can be taken.
+    let short = lock_at(
+        "production",
+        "alice",
+        me,
+        &host,
+        now_ms(),
+        chrono::Duration::seconds(1),
+    );
+    assert_eq!(s.try_lock(&short).unwrap(), Ok(()));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(s.lock_of("production", Utc::now()).unwrap(), None);
+    let at = now_ms();
+    let later = lock_at("production", "bob", 1, "elsewhere", at, ten);
     assert_eq!(s.try_lock(&later).unwrap(), Ok(()));
     // Only its holder's unlock releases it.
     s.unlock("production", me, &host).unwrap();
-    assert_eq!(s.lock_of("production", t(21)).unwrap(), Some(later));
+    assert_held(s.lock_of("production", at).unwrap(), &later, at, ten);
     s.unlock("production", 1, "elsewhere").unwrap();
-    assert_eq!(s.lock_of("production", t(21)).unwrap(), None);
+    assert_eq!(s.lock_of("production", at).unwrap(), None);
 }
 
 fn a_lock_of_a_dead_local_process_is_stale(open: &Open) {
@@ -281,19 +343,31 @@ fn a_lock_of_a_dead_local_process_is_stale(open: &Open) {
     assert_eq!(s.try_lock(&next).unwrap(), Ok(()));
 }
 
+/// A renewal (dated when it is sent) moves the expiry and keeps the time
+/// the lock was first taken; one nobody renews lapses.
 fn a_holder_renews_its_own_lock(open: &Open) {
     let s = open();
     let host = shipdeck::host::hostname();
     let me = std::process::id();
-    s.try_lock(&lock("watch:production", "alice", me, &host, 0, 2))
-        .unwrap()
-        .unwrap();
-    s.try_lock(&lock("watch:production", "alice", me, &host, 1, 3))
-        .unwrap()
-        .unwrap();
-    let l = s.lock_of("watch:production", t(2)).unwrap().unwrap();
-    assert_eq!(l.expires_at, t(3));
-    assert_eq!(s.lock_of("watch:production", t(4)).unwrap(), None);
+    let (second, ten) = (chrono::Duration::seconds(1), chrono::Duration::minutes(10));
+    let first = lock_at("watch:production", "alice", me, &host, now_ms(), second);
+    s.try_lock(&first).unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let at = now_ms();
+    let renewal = lock_at("watch:production", "alice", me, &host, at, ten);
+    s.try_lock(&renewal).unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Held past the first lifetime, since when it was first taken.
+    assert_held(
+        s.lock_of("watch:production", Utc::now()).unwrap(),
+        &first,
+        at,
+        ten,
+    );
+    let last = lock_at("watch:production", "alice", me, &host, now_ms(), second);
+    s.try_lock(&last).unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(s.lock_of("watch:production", Utc::now()).unwrap(), None);
 }
 
 /// The engine's renewal (`hold_lock`, which `Engine::holding` runs around

@@ -163,7 +163,8 @@ pub(super) use lock_unexpired_sql;
 /// its own clock now plus the lifetime the client asked for (`$6`,
 /// milliseconds, [`lock_ttl_ms`]), never the client's clock; written in
 /// the form of `ts` (UTC, milliseconds), so that text comparison orders it.
-pub(super) const PUT_LOCK: &str = "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
+pub(super) const PUT_LOCK: &str =
+    "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
      VALUES ($1, $2, $3, $4, $5,
              to_char((clock_timestamp() + $6::bigint * interval '1 millisecond') AT TIME ZONE 'UTC',
                      'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
