@@ -455,6 +455,190 @@ fn consoles_starting_together_on_an_empty_database_migrate_it_once() {
     }
 }
 
+/// Schema 6's append, as the shipdeck before schema 7 created it.
+const SCHEMA_6_APPEND: &str = r#"
+CREATE FUNCTION shipdeck_append(
+    p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT, p_version TEXT,
+    p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT, p_note TEXT,
+    OUT out_id BIGINT, OUT out_prev TEXT, OUT out_hash TEXT)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE shipdeck_audit_seq s SET last = s.last + 1 WHERE s.one = 1 RETURNING s.last INTO out_id;
+    IF out_id IS NULL THEN
+        RAISE EXCEPTION 'the audit counter row is missing' USING ERRCODE = 'data_corrupted';
+    END IF;
+    SELECT a.hash INTO out_prev FROM shipdeck_audit a WHERE a.id < out_id ORDER BY a.id DESC LIMIT 1;
+    out_prev := COALESCE(out_prev, '');
+    out_hash := encode(sha256(convert_to(out_prev || chr(10) || '[' || out_id::text
+        || ',' || to_json(p_at)::text || ',' || to_json(p_actor)::text
+        || ',' || to_json(p_action)::text || ',' || to_json(p_env)::text
+        || ',' || COALESCE(to_json(p_version)::text, 'null')
+        || ',' || COALESCE(to_json(p_from_version)::text, 'null')
+        || ',' || to_json(p_outcome)::text || ',' || to_json(p_detail)::text
+        || ',' || COALESCE(p_finishes::text, 'null')
+        || ',' || COALESCE(to_json(p_note)::text, 'null') || ']', 'UTF8')), 'hex');
+    INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome,
+                                detail, finishes, note, prev_hash, hash)
+    VALUES (out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
+            p_detail, p_finishes, p_note, out_prev, out_hash);
+END $$;
+"#;
+
+/// A store of schema 6 (appends by `shipdeck_append`, EXECUTE on it taken
+/// from PUBLIC and granted to the team's role by name) is upgraded by two
+/// processes starting at once: the one-call append replaces it, the role
+/// keeps its right to append (and PUBLIC gets none), the old function is
+/// gone, and the chain runs on across the upgrade.
+#[test]
+fn a_schema_6_store_upgraded_by_two_processes_at_once_appends_in_one_call() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let before = {
+        let s = store(cluster, &db);
+        s.record_approval(&approval("bob")).unwrap();
+        s.record_approval(&approval("carol")).unwrap()
+    };
+    let role = format!("team_{db}");
+    let grants = readme_grants(&db, &role, "team-pw").replace(
+        "GRANT EXECUTE ON ROUTINE shipdeck_append_checked, shipdeck_record_hash TO",
+        "GRANT EXECUTE ON FUNCTION shipdeck_append(text, text, text, text, text, text, text, text, bigint, text) TO",
+    );
+    assert!(!grants.contains("ROUTINE shipdeck_append_checked"), "{grants}");
+    // Back to schema 6 …
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(&format!(
+            "DROP PROCEDURE shipdeck_append_checked; DROP FUNCTION shipdeck_record_hash;
+             {SCHEMA_6_APPEND}
+             REVOKE EXECUTE ON FUNCTION shipdeck_append FROM PUBLIC;
+             UPDATE shipdeck_schema SET version = 6;"
+        ))
+        .unwrap();
+    // … with the role granted what the README listed then.
+    admin.batch_execute(&grants).unwrap();
+    // Two processes start at once; both upgrade or find it done.
+    let url = cluster.url_with_password(&db);
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    let owners: Vec<PgStore> = both
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let found: i32 = admin
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    assert_eq!(found, 7);
+    let row = admin
+        .query_one(
+            "SELECT to_regprocedure('shipdeck_append(text, text, text, text, text, text, text, text, bigint, text)') IS NULL,
+                    has_function_privilege($1, 'shipdeck_append_checked(text, text, text, text, text, text, text, text, bigint, text, json, json, bigint, text, text[], text[], bigint, text, text)', 'EXECUTE'),
+                    has_function_privilege($1, 'shipdeck_record_hash(text, bigint, text, text, text, text, text, text, text, text, bigint, text)', 'EXECUTE'),
+                    (SELECT bool_or(g.grantee = 0) FROM pg_proc p, aclexplode(p.proacl) g
+                     WHERE p.proname IN ('shipdeck_append_checked', 'shipdeck_record_hash'))",
+            &[&role],
+        )
+        .unwrap();
+    let (gone, may_call, may_hash, public): (bool, bool, bool, Option<bool>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert!(gone, "shipdeck_append is still there");
+    assert!(may_call && may_hash, "the role lost EXECUTE");
+    assert_eq!(public, Some(false), "PUBLIC was given EXECUTE");
+    // The role appends in one call, and the chain runs on.
+    let team = PgStore::connect(
+        PgTarget::parse(
+            &format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let next = team.record_approval(&approval("dave")).unwrap();
+    assert_eq!(next, before + 1);
+    let last = owners[1].record_approval(&approval("erin")).unwrap();
+    assert_eq!(last, next + 1);
+    let report = owners[0].verify().unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.records, 4);
+    assert_eq!(team.approvals("production").unwrap().len(), 4);
+}
+
+/// The server checks the chain itself before it appends: called with a
+/// point before a record rewritten in place (triggers off, as only the
+/// owner can), it refuses with the place named and writes nothing; a
+/// process whose last append was that record is refused too.
+#[test]
+fn the_server_refuses_an_append_on_a_chain_broken_after_the_callers_point() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    let first = s.record_approval(&approval("bob")).unwrap();
+    let second = s.record_approval(&approval("carol")).unwrap();
+    let mut admin = cluster.admin(&db);
+    let hash_of = |admin: &mut postgres::Client, id: i64| -> String {
+        admin
+            .query_one("SELECT hash FROM shipdeck_audit WHERE id = $1", &[&id])
+            .unwrap()
+            .get(0)
+    };
+    let first_hash = hash_of(&mut admin, first);
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE shipdeck_audit DISABLE TRIGGER USER;
+             UPDATE shipdeck_audit SET actor = 'mallory' WHERE id = {second};
+             ALTER TABLE shipdeck_audit ENABLE TRIGGER USER;"
+        ))
+        .unwrap();
+    let call = |admin: &mut postgres::Client| {
+        admin.query_one(
+            "CALL shipdeck_append_checked('2026-12-07T00:00:00Z', 'mallory', 'approve', 'production',
+                 'v2', NULL, 'succeeded', 'Go', NULL, NULL, NULL, NULL, $1, $2,
+                 ARRAY['approve'], ARRAY['succeeded'], NULL, NULL, NULL)",
+            &[&first, &first_hash],
+        )
+    };
+    let e = call(&mut admin).unwrap_err();
+    let db_err = e.as_db_error().expect("a server error");
+    assert_eq!(
+        db_err.code(),
+        &postgres::error::SqlState::DATA_CORRUPTED,
+        "{db_err:?}"
+    );
+    assert!(
+        db_err.message().contains(&format!("broken at #{second}"))
+            && db_err.message().contains("content does not match its hash"),
+        "{db_err:?}"
+    );
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM shipdeck_audit", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2, "the refused call wrote a record");
+    // This process's last append is the rewritten record: refused.
+    let err = s.record_approval(&approval("dave")).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Tampered { .. })
+            && err.to_string().contains(&format!("#{second}")),
+        "{err}"
+    );
+    // Put back as it was, the chain takes appends again.
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE shipdeck_audit DISABLE TRIGGER USER;
+             UPDATE shipdeck_audit SET actor = 'carol' WHERE id = {second};
+             ALTER TABLE shipdeck_audit ENABLE TRIGGER USER;"
+        ))
+        .unwrap();
+    call(&mut admin).unwrap();
+    assert_eq!(s.record_approval(&approval("dave")).unwrap(), second + 2);
+}
+
 #[test]
 fn the_audit_log_refuses_update_delete_and_truncate() {
     let cluster = pg::shared();
@@ -939,6 +1123,14 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
     drop(store(cluster, &db));
     let role = format!("team_{db}");
     let sql = readme_grants(&db, &role, "team-pw");
+    // A cautious owner takes PUBLIC's default EXECUTE away: the recipe's
+    // own grant must then be what lets the role append.
+    cluster
+        .admin(&db)
+        .batch_execute(
+            "REVOKE EXECUTE ON ROUTINE shipdeck_append_checked, shipdeck_record_hash FROM PUBLIC",
+        )
+        .unwrap();
     cluster.admin(&db).batch_execute(&sql).unwrap();
     let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
     let s = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();

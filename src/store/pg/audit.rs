@@ -192,7 +192,10 @@ impl PgStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        [walked, appended].into_iter().flatten().max_by_key(|c| c.id)
+        [walked, appended]
+            .into_iter()
+            .flatten()
+            .max_by_key(|c| c.id)
     }
 
     /// The refusal of an append on a broken chain.
