@@ -504,7 +504,10 @@ fn a_schema_6_store_upgraded_by_two_processes_at_once_appends_in_one_call() {
         "GRANT EXECUTE ON ROUTINE shipdeck_append_checked, shipdeck_record_hash TO",
         "GRANT EXECUTE ON FUNCTION shipdeck_append(text, text, text, text, text, text, text, text, bigint, text) TO",
     );
-    assert!(!grants.contains("ROUTINE shipdeck_append_checked"), "{grants}");
+    assert!(
+        !grants.contains("ROUTINE shipdeck_append_checked"),
+        "{grants}"
+    );
     // Back to schema 6 …
     let mut admin = cluster.admin(&db);
     admin
