@@ -140,20 +140,6 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    /// Every kind (a kind added below must be added here: `as_str` and
-    /// `parse` fail to compile until it is, and a test holds the three
-    /// together).
-    pub const ALL: [ActionKind; 9] = [
-        ActionKind::Promote,
-        ActionKind::Approve,
-        ActionKind::Reject,
-        ActionKind::Rollback,
-        ActionKind::Monitor,
-        ActionKind::Verdict,
-        ActionKind::Canary,
-        ActionKind::Backup,
-        ActionKind::Review,
-    ];
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Promote => "promote",
@@ -196,14 +182,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome (see [`ActionKind::ALL`]).
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Started,
-        Outcome::Succeeded,
-        Outcome::Failed,
-        Outcome::Refused,
-        Outcome::Unknown,
-    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Started => "started",
@@ -238,41 +216,4 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     pub detail: String,
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-#[cfg(test)]
-mod all_tests {
-    use super::{ActionKind, Outcome};
-
-    /// `ALL` names every variant once, and each reads back as itself (the
-    /// match is exhaustive: a new variant does not compile until placed).
-    #[test]
-    fn all_lists_every_action_kind_and_outcome_once() {
-        let kind_at = |k: ActionKind| match k {
-            ActionKind::Promote => 0,
-            ActionKind::Approve => 1,
-            ActionKind::Reject => 2,
-            ActionKind::Rollback => 3,
-            ActionKind::Monitor => 4,
-            ActionKind::Verdict => 5,
-            ActionKind::Canary => 6,
-            ActionKind::Backup => 7,
-            ActionKind::Review => 8,
-        };
-        for (i, k) in ActionKind::ALL.into_iter().enumerate() {
-            assert_eq!(kind_at(k), i);
-            assert_eq!(ActionKind::parse(k.as_str()), Some(k));
-        }
-        let outcome_at = |o: Outcome| match o {
-            Outcome::Started => 0,
-            Outcome::Succeeded => 1,
-            Outcome::Failed => 2,
-            Outcome::Refused => 3,
-            Outcome::Unknown => 4,
-        };
-        for (i, o) in Outcome::ALL.into_iter().enumerate() {
-            assert_eq!(outcome_at(o), i);
-            assert_eq!(Outcome::parse(o.as_str()), Some(o));
-        }
-    }
 }

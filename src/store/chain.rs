@@ -300,7 +300,7 @@ mod tests {
     }
 
     /// The hash is over exactly the bytes it always was (records already
-    /// written must still verify, and the server's `shipdeck_record_hash`
+    /// written must still verify, and the server's `shipdeck_append`
     /// writes the same): SHA-256 of the previous hash, a newline and the
     /// compact JSON array of the fields, odd text and nulls included.
     #[test]

@@ -1,5 +1,5 @@
-//! The audit log on PostgreSQL: appending a record (one call: the
-//! server's chain check, `shipdeck_append_checked`, the durable flush),
+//! The audit log on PostgreSQL: appending a record (its chain check in
+//! one snapshot, the server's `shipdeck_append`, the durable flush),
 //! finishing a started one, and walking the hash chain from the furthest
 //! checkpoint that still vouches for itself.
 
@@ -8,64 +8,23 @@ use super::*;
 impl PgStore {
     /// Append one audit record (and, in the same transaction, the row it
     /// indexes), refused on a log whose chain is broken (a corrupted log
-    /// must stop actions, not record beside them). One call, one round
-    /// trip (`shipdeck_append_checked`, schema 7): the server checks the
-    /// chain from the furthest point this process judged intact, takes the
-    /// chain's turn, hashes and inserts, commits without waiting for the
-    /// disk (so no append waits on another's fsync while holding the turn),
-    /// then writes this session's row synchronously, which makes the
-    /// record durable before the call returns. With no such point (the
-    /// first append of a process, or a chain it last found broken) this
-    /// process walks the chain itself first, as every append did before.
+    /// must stop actions, not record beside them). One statement: the
+    /// server takes the chain's turn, hashes and inserts, and commits
+    /// without waiting for the disk, so no append waits on another's round
+    /// trip or fsync; the synchronous write after it makes this record
+    /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
-        let from = match self.judged_point() {
-            Some(p) => p,
-            None => {
-                let report = self.chain_report()?;
-                if let Some(b) = &report.broken {
-                    return Err(self.tampered(b));
-                }
-                chain::Checkpoint {
-                    id: report.records as i64,
-                    hash: report.head.clone().unwrap_or_default(),
-                }
-            }
-        };
-        let deploy = match &also {
-            Also::Deploy { started, rec: d } => Some(
-                serde_json::json!({
-                    "env": d.env,
-                    "version": d.version.as_str(),
-                    "from_version": d.from_version.as_ref().map(|v| v.as_str()),
-                    "at": ts(d.at),
-                    "actor": d.actor,
-                    "kind": d.kind.as_str(),
-                    "audit_id": started,
-                    "url": d.url,
-                })
-                .to_string(),
-            ),
-            _ => None,
-        };
-        let approval = match &also {
-            Also::Approval(a) => Some(
-                serde_json::json!({
-                    "env": a.env,
-                    "version": a.version.as_str(),
-                    "decision": a.decision.as_str(),
-                    "actor": a.actor,
-                    "at": ts(a.at),
-                    "note": a.note,
-                })
-                .to_string(),
-            ),
-            _ => None,
-        };
-        let actions: Vec<&str> = ActionKind::ALL.iter().map(|a| a.as_str()).collect();
-        let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
-        let answer = self.with(false, |s| {
-            let st = s.st(APPEND)?;
-            let params: [&(dyn postgres::types::ToSql + Sync); 16] = [
+        let report = self.chain_report()?;
+        if let Some(b) = &report.broken {
+            return Err(StoreError::Tampered {
+                path: self.target.describe.clone(),
+                cause: format!(
+                    "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
+                ),
+            });
+        }
+        let (id, prev, hash) = self.with(false, |s| {
+            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
                 &rec.at,
                 &rec.actor,
                 &rec.action,
@@ -76,44 +35,60 @@ impl PgStore {
                 &rec.detail,
                 &rec.finishes,
                 &rec.note,
-                &deploy,
-                &approval,
-                &from.id,
-                &from.hash,
-                &actions,
-                &outcomes,
             ];
-            match s.client.query_one(&st, &params) {
-                Ok(row) => Ok(Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, String>(1)?,
-                    row.try_get::<_, String>(2)?,
-                ))),
-                Err(e) => match chain_refusal(&e) {
-                    Some(why) => Ok(Err(why)),
-                    None => Err(e),
-                },
-            }
+            let row = match &also {
+                Also::Nothing => {
+                    let st = s.st(APPEND)?;
+                    s.client.query_one(&st, &fields)?
+                }
+                Also::Deploy { started, rec: d } => {
+                    let st = s.st(APPEND_DEPLOY)?;
+                    let (version, from, at, kind) = (
+                        d.version.as_str(),
+                        d.from_version.as_ref().map(|v| v.as_str()),
+                        ts(d.at),
+                        d.kind.as_str(),
+                    );
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &d.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &from,
+                        &at,
+                        &d.actor,
+                        &kind,
+                        started,
+                        &d.url,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+                Also::Approval(a) => {
+                    let st = s.st(APPEND_APPROVAL)?;
+                    let (version, at, decision) =
+                        (a.version.as_str(), ts(a.at), a.decision.as_str());
+                    let mut p = fields.to_vec();
+                    p.extend_from_slice(&[
+                        &a.env as &(dyn postgres::types::ToSql + Sync),
+                        &version,
+                        &decision,
+                        &a.actor,
+                        &at,
+                        &a.note,
+                    ]);
+                    s.client.query_one(&st, &p)?
+                }
+            };
+            // A write of this session's own row, committed synchronously:
+            // it waits until the log is on disk up to it, this append's
+            // commit included (and shares the flush with everyone's).
+            let flush = s.st(FLUSH)?;
+            s.client.execute(&flush, &[&ts(Utc::now())])?;
+            Ok((
+                row.try_get::<_, i64>(0)?,
+                row.try_get::<_, String>(1)?,
+                row.try_get::<_, String>(2)?,
+            ))
         })?;
-        let (id, prev, hash) = match answer {
-            Ok(v) => v,
-            Err(why) => {
-                // Refused by the server's check: this process walks the
-                // chain itself to say where and why, as it always has (and
-                // refuses with the server's words if it sees no break).
-                *self.appended.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                let report = self.chain_report()?;
-                return Err(match &report.broken {
-                    Some(b) => self.tampered(b),
-                    None => StoreError::Tampered {
-                        path: self.target.describe.clone(),
-                        cause: format!(
-                            "the database refused the append: {why}; actions are refused until it is repaired (see `shipdeck history --verify`)"
-                        ),
-                    },
-                });
-            }
-        };
         // The server hashed what this process would have: say so at once
         // if not (the next walk would report the record as broken).
         let mine = ChainRow {
@@ -123,16 +98,11 @@ impl PgStore {
         }
         .compute_hash(&prev);
         if mine != hash {
-            *self.appended.lock().unwrap_or_else(|p| p.into_inner()) = None;
             self.note(format!(
-                "audit record #{id} was hashed by the server as {hash}, not {mine}: the database's shipdeck_record_hash function differs from this shipdeck's"
+                "audit record #{id} was hashed by the server as {hash}, not {mine}: the database's shipdeck_append function differs from this shipdeck's"
             ));
             return Ok(id);
         }
-        *self.appended.lock().unwrap_or_else(|p| p.into_inner()) = Some(chain::Checkpoint {
-            id,
-            hash: hash.clone(),
-        });
         // A record appended right after the head this process walked
         // needs no walk of its own; and moves the stored checkpoint as a
         // walk would, so that a process opened later walks little.
@@ -169,43 +139,6 @@ impl PgStore {
             }
         }
         Ok(id)
-    }
-
-    /// Where the next append's check may start: the furthest of this
-    /// process's own intact walk and its last append (see `appended`);
-    /// `None` while this process last found the chain broken, or knows
-    /// neither.
-    fn judged_point(&self) -> Option<chain::Checkpoint> {
-        let walked = {
-            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            match v.as_ref() {
-                Some(ver) if !ver.report.intact() => return None,
-                Some(ver) => ver.report.head.clone().map(|h| chain::Checkpoint {
-                    id: ver.report.records as i64,
-                    hash: h,
-                }),
-                None => None,
-            }
-        };
-        let appended = self
-            .appended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        [walked, appended]
-            .into_iter()
-            .flatten()
-            .max_by_key(|c| c.id)
-    }
-
-    /// The refusal of an append on a broken chain.
-    fn tampered(&self, b: &chain::Broken) -> StoreError {
-        StoreError::Tampered {
-            path: self.target.describe.clone(),
-            cause: format!(
-                "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
-            ),
-        }
     }
 
     /// The record that ends `started` with `outcome`, copying its actor,
@@ -647,15 +580,4 @@ impl PgStore {
         });
         report
     }
-}
-
-/// The server's refusal of an append on a broken chain (SQLSTATE XX001,
-/// raised by `shipdeck_append_checked` with a message of its own), as its
-/// message; `None` for any other error.
-fn chain_refusal(e: &postgres::Error) -> Option<String> {
-    let db = e.as_db_error()?;
-    (db.code() == &postgres::error::SqlState::DATA_CORRUPTED)
-        .then(|| db.message())
-        .and_then(|m| m.strip_prefix("shipdeck: "))
-        .map(str::to_string)
 }

@@ -69,10 +69,6 @@ pub struct PgStore {
     verified: Mutex<Option<Verified>>,
     /// The id of the stored checkpoint, as last seen.
     stored_checkpoint: Mutex<Option<i64>>,
-    /// This process's last append: the server checked the chain up to the
-    /// record before it, and this process hashed the record itself. The
-    /// next append's check starts here (or from `verified`, if further).
-    appended: Mutex<Option<chain::Checkpoint>>,
 }
 
 impl PgStore {
@@ -111,7 +107,6 @@ impl PgStore {
             notes: Mutex::new(Vec::new()),
             verified: Mutex::new(None),
             stored_checkpoint: Mutex::new(None),
-            appended: Mutex::new(None),
         };
         store.check_triggers()?;
         Ok(store)
@@ -252,16 +247,30 @@ fn new_row(r: &NewAudit<'_>, finishes: Option<i64>, note: Option<&str>) -> Chain
     }
 }
 
-/// One append in one round trip (schema 7, `shipdeck_append_checked`): the
-/// record's fields as `$1`..`$10`, the deploy or approval row that goes
-/// with it as JSON (`$11`, `$12`), the point this process last judged
-/// intact (`$13`, `$14`) and the actions and outcomes it can read (`$15`,
-/// `$16`). The server checks the chain from that point, appends, commits,
-/// and returns once a synchronous write behind the record is on disk.
-const APPEND: &str = "CALL shipdeck_append_checked(
-    $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
-    $9::bigint, $10::text, $11::text::json, $12::text::json, $13::bigint, $14::text,
-    $15::text[], $16::text[], NULL, NULL, NULL)";
+/// One append: `shipdeck_append` with the record's fields as `$1`..`$10`,
+/// and the statement's other rows, if any, as data-modifying CTEs.
+macro_rules! append_sql {
+    ($also:literal) => {
+        concat!(
+            $also,
+            " SELECT out_id, out_prev, out_hash FROM shipdeck_append(
+                $1::text, $2::text, $3::text, $4::text, $5::text,
+                $6::text, $7::text, $8::text, $9::bigint, $10::text)"
+        )
+    };
+}
+
+const APPEND: &str = append_sql!("");
+const APPEND_DEPLOY: &str = append_sql!(
+    "WITH d AS (INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
+                VALUES ($11, $12, $13, $14, $15, $16, $17, $18))"
+);
+const APPEND_APPROVAL: &str = append_sql!(
+    "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
+                VALUES ($11, $12, $13, $14, $15, $16))"
+);
+const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
+     ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,
 /// the counter, the stored checkpoint, the id the walk may start from —
 /// the furthest of this process's head (`$1`, `$2`) and the stored

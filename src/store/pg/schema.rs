@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
+const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -306,196 +306,6 @@ CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain
 const V6: &str = r#"
 CREATE INDEX IF NOT EXISTS shipdeck_audit_monitors ON shipdeck_audit (env, version, id)
     WHERE finishes IS NULL AND action = 'monitor';
-"#;
-
-/// Version 7: an append in one call. `shipdeck_append_checked` is a
-/// procedure (`CALL`, outside any transaction block), so that it may commit
-/// twice: first the record — after checking the chain since the caller's
-/// last judged point, then taking the chain's turn (the counter row),
-/// hashing and inserting, committed without waiting for the disk so that
-/// the turn is not held over an fsync — then a synchronous write of the
-/// session's own row in `shipdeck_flush`, which returns only once the log is
-/// on disk up to it, this record included (sharing the flush with every
-/// other append's). One round trip where there were three (chain read,
-/// `shipdeck_append`, flush), which this step drops.
-///
-/// The check, before the turn (as the client's walk was before its append):
-/// from the furthest of the caller's point (`p_from_id`, `p_from_hash`) and
-/// the stored checkpoint whose record still carries that hash and whose
-/// content still hashes to it (a stored checkpoint ahead of the caller's
-/// point that does not is a dispute: refused), every later record must
-/// follow without a gap, carry a hash, name the hash before it and hash to
-/// its own; its action and outcome must be ones the caller knows
-/// (`p_actions`, `p_outcomes`) and its time must read as RFC 3339; and the
-/// counter must not have passed the last record (records deleted from the
-/// end). A broken chain is refused with SQLSTATE XX001 (`data_corrupted`)
-/// and a message starting "shipdeck: "; nothing is written. The hash is
-/// `shipdeck_record_hash`, one definition for the check and the new record,
-/// as `chain::ChainRow::compute_hash`.
-///
-/// SECURITY INVOKER, as `shipdeck_append` was: the caller's grants decide
-/// what it may read and write (the deploy or approval row that goes with
-/// the record, `p_deploy` / `p_approval` as JSON, in the same transaction).
-/// Both routines are the schema owner's: the check is as trustworthy as that
-/// role, which could replace them (and could edit the log); the team's role
-/// cannot. Roles granted EXECUTE on `shipdeck_append` by name get it on both
-/// (those with PUBLIC's default keep it). Written to run again safely.
-const V7: &str = r#"
-CREATE OR REPLACE FUNCTION shipdeck_record_hash(
-    p_prev TEXT, p_id BIGINT, p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT,
-    p_version TEXT, p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT,
-    p_note TEXT)
-RETURNS TEXT LANGUAGE sql STABLE AS $$
-    SELECT encode(sha256(convert_to(COALESCE(p_prev, '') || chr(10) || '[' || p_id::text
-        || ',' || to_json(p_at)::text || ',' || to_json(p_actor)::text
-        || ',' || to_json(p_action)::text || ',' || to_json(p_env)::text
-        || ',' || COALESCE(to_json(p_version)::text, 'null')
-        || ',' || COALESCE(to_json(p_from_version)::text, 'null')
-        || ',' || to_json(p_outcome)::text || ',' || to_json(p_detail)::text
-        || ',' || COALESCE(p_finishes::text, 'null')
-        || ',' || COALESCE(to_json(p_note)::text, 'null') || ']', 'UTF8')), 'hex')
-$$;
-CREATE OR REPLACE PROCEDURE shipdeck_append_checked(
-    p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT, p_version TEXT,
-    p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT, p_note TEXT,
-    p_deploy JSON, p_approval JSON,
-    p_from_id BIGINT, p_from_hash TEXT, p_actions TEXT[], p_outcomes TEXT[],
-    INOUT out_id BIGINT, INOUT out_prev TEXT, INOUT out_hash TEXT)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_start BIGINT := 0;
-    v_hash TEXT := '';
-    v_cp RECORD;
-    v_bad RECORD;
-BEGIN
-    -- Where the check starts: the caller's point if its record still
-    -- vouches for it (one that does not is dropped, as the client's own
-    -- was: a store restored from a backup may be behind it) ...
-    IF COALESCE(p_from_id, 0) > 0 THEN
-        PERFORM 1 FROM shipdeck_audit a
-        WHERE a.id = p_from_id AND a.hash = p_from_hash
-          AND a.hash = shipdeck_record_hash(a.prev_hash, a.id, a.at, a.actor, a.action, a.env,
-                a.version, a.from_version, a.outcome, a.detail, a.finishes, a.note);
-        IF FOUND THEN
-            v_start := p_from_id;
-            v_hash := p_from_hash;
-        END IF;
-    END IF;
-    -- ... or the stored checkpoint, further on, which must (a dispute).
-    SELECT c.id, c.hash INTO v_cp FROM shipdeck_chain_checkpoint c WHERE c.one = 1;
-    IF FOUND AND v_cp.id > v_start THEN
-        PERFORM 1 FROM shipdeck_audit a
-        WHERE a.id = v_cp.id AND a.hash = v_cp.hash
-          AND a.hash = shipdeck_record_hash(a.prev_hash, a.id, a.at, a.actor, a.action, a.env,
-                a.version, a.from_version, a.outcome, a.detail, a.finishes, a.note);
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'shipdeck: the audit log''s hash chain is broken at #%: the record does not match the chain''s checkpoint', v_cp.id
-                USING ERRCODE = 'data_corrupted';
-        END IF;
-        v_start := v_cp.id;
-        v_hash := v_cp.hash;
-    END IF;
-    -- Every record since, in one snapshot with the counter.
-    BEGIN
-        WITH w AS (
-            SELECT a.*, row_number() OVER (ORDER BY a.id) AS rn,
-                   lag(a.hash) OVER (ORDER BY a.id) AS lprev
-            FROM shipdeck_audit a WHERE a.id > v_start),
-        j AS (
-            SELECT w.rn, CASE
-                WHEN w.id <> v_start + w.rn THEN 'deleted (the log jumps to #' || w.id || ')'
-                WHEN w.hash IS NULL THEN 'has no hash'
-                WHEN w.prev_hash IS DISTINCT FROM COALESCE(w.lprev, v_hash)
-                    THEN 'does not follow the record before it'
-                WHEN w.hash <> shipdeck_record_hash(w.prev_hash, w.id, w.at, w.actor, w.action,
-                        w.env, w.version, w.from_version, w.outcome, w.detail, w.finishes, w.note)
-                    THEN 'its content does not match its hash'
-                WHEN NOT (w.action = ANY (p_actions)) THEN 'unreadable: action ' || to_json(w.action)::text
-                WHEN NOT (w.outcome = ANY (p_outcomes)) THEN 'unreadable: outcome ' || to_json(w.outcome)::text
-                WHEN w.at !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'
-                    OR w.at::timestamptz IS NULL
-                    THEN 'unreadable: time ' || to_json(w.at)::text
-                END AS why
-            FROM w)
-        SELECT (SELECT s.last FROM shipdeck_audit_seq s WHERE s.one = 1) AS last,
-               (SELECT count(*) FROM w) AS n,
-               b.rn, b.why
-        INTO v_bad
-        FROM (SELECT 1) one
-        LEFT JOIN LATERAL (SELECT j.rn, j.why FROM j WHERE j.why IS NOT NULL ORDER BY j.rn LIMIT 1) b ON true;
-    EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
-        RAISE EXCEPTION 'shipdeck: the audit log''s hash chain is broken after #%: a record''s time does not read', v_start
-            USING ERRCODE = 'data_corrupted';
-    END;
-    IF v_bad.why IS NOT NULL THEN
-        RAISE EXCEPTION 'shipdeck: the audit log''s hash chain is broken at #%: %', v_start + v_bad.rn, v_bad.why
-            USING ERRCODE = 'data_corrupted';
-    END IF;
-    IF v_bad.last IS NULL THEN
-        RAISE EXCEPTION 'shipdeck: the audit counter row is missing' USING ERRCODE = 'data_corrupted';
-    END IF;
-    IF v_bad.last > v_start + v_bad.n THEN
-        RAISE EXCEPTION 'shipdeck: the audit log''s hash chain is broken at #%: deleted: the log ends at #% but had reached #%',
-            v_start + v_bad.n + 1, v_start + v_bad.n, v_bad.last USING ERRCODE = 'data_corrupted';
-    END IF;
-    -- The rows that go with the record, before the turn (same transaction).
-    IF p_deploy IS NOT NULL THEN
-        INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
-        SELECT d.env, d.version, d.from_version, d.at, d.actor, d.kind, d.audit_id, d.url
-        FROM json_populate_record(NULL::shipdeck_deploys, p_deploy) d;
-    END IF;
-    IF p_approval IS NOT NULL THEN
-        INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
-        SELECT a.env, a.version, a.decision, a.actor, a.at, a.note
-        FROM json_populate_record(NULL::shipdeck_approvals, p_approval) a;
-    END IF;
-    -- The turn: held from here to the commit, which does not wait for the disk.
-    PERFORM set_config('synchronous_commit', 'off', true);
-    UPDATE shipdeck_audit_seq s SET last = s.last + 1 WHERE s.one = 1 RETURNING s.last INTO out_id;
-    SELECT a.hash INTO out_prev FROM shipdeck_audit a WHERE a.id < out_id ORDER BY a.id DESC LIMIT 1;
-    out_prev := COALESCE(out_prev, '');
-    out_hash := shipdeck_record_hash(out_prev, out_id, p_at, p_actor, p_action, p_env, p_version,
-        p_from_version, p_outcome, p_detail, p_finishes, p_note);
-    INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome,
-                                detail, finishes, note, prev_hash, hash)
-    VALUES (out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
-            p_detail, p_finishes, p_note, out_prev, out_hash);
-    COMMIT;
-    -- The durable point: this commit waits for the disk (never off, whatever
-    -- the session's default), and with it the record's.
-    IF current_setting('synchronous_commit') = 'off' THEN
-        PERFORM set_config('synchronous_commit', 'on', true);
-    END IF;
-    INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), p_at)
-        ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at;
-    COMMIT;
-END $$;
--- Whoever was granted EXECUTE on shipdeck_append by name gets it on these
--- (an ACL never set is PUBLIC's default, which new routines have too).
-DO $grant$
-DECLARE
-    acl aclitem[];
-    r RECORD;
-BEGIN
-    SELECT p.proacl INTO acl FROM pg_proc p
-    WHERE p.oid = to_regprocedure('shipdeck_append(text, text, text, text, text, text, text, text, bigint, text)');
-    IF acl IS NULL THEN
-        RETURN;
-    END IF;
-    REVOKE ALL ON ROUTINE shipdeck_record_hash, shipdeck_append_checked FROM PUBLIC;
-    FOR r IN
-        SELECT DISTINCT g.grantee, ro.rolname
-        FROM aclexplode(acl) g LEFT JOIN pg_roles ro ON ro.oid = g.grantee
-        WHERE g.privilege_type = 'EXECUTE'
-    LOOP
-        IF r.grantee = 0 THEN
-            GRANT EXECUTE ON ROUTINE shipdeck_record_hash, shipdeck_append_checked TO PUBLIC;
-        ELSIF r.rolname IS NOT NULL THEN
-            EXECUTE format('GRANT EXECUTE ON ROUTINE shipdeck_record_hash, shipdeck_append_checked TO %I', r.rolname);
-        END IF;
-    END LOOP;
-END $grant$;
-DROP FUNCTION IF EXISTS shipdeck_append(text, text, text, text, text, text, text, text, bigint, text);
 "#;
 
 /// The append-only triggers every process checks for.
