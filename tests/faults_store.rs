@@ -402,6 +402,33 @@ fn a_store_deleted_under_a_running_watch_stops_it_from_recording() {
         stderr.contains("deleted") && stderr.contains(&store.display().to_string()),
         "{stderr}"
     );
+    // No outage to wait out: the window ends, saying it judged nothing.
+    assert!(stderr.contains("without a verdict"), "{stderr}");
+    assert!(!stderr.contains("unreachable for"), "{stderr}");
+}
+
+/// `watch` is a gate: a window the store keeps from opening exits 1 (the
+/// store failed) rather than retrying like a console, and says so — nobody
+/// watches that deploy now, and how it is watched again.
+#[test]
+fn a_watch_whose_store_is_unreachable_exits_1_and_says_nobody_watches() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = Home::new();
+    home.config(&format!(
+        "project = \"gate\"\n[store]\nurl = \"postgres://shipdeck@127.0.0.1:{port}/shipdeck\"\n\n[[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1.0.0\"] }}\ndeploy = {{ command = [\"true\"] }}\nmonitored = true\n"
+    ));
+    let out = home.run(&["watch", "production", "--window", "5s"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("is unreachable")
+            && out.stderr.contains("nobody watches this deploy now")
+            && out.stderr.contains("run `shipdeck watch production` again"),
+        "{out:#?}"
+    );
 }
 
 /// The console over a store that is deleted while it runs: it says so in

@@ -349,6 +349,21 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
     (tx, task)
 }
 
+/// A window that failed without a verdict (exit 1: the store, the metrics
+/// source) says, by the engine's rule, that this command does not retry it
+/// and who watches that deploy again. A refusal (another watches it: 3) or
+/// a signal needs no such note.
+fn window_failed(env: &str, mut f: Failure) -> Failure {
+    if f.code == 1 {
+        f.message = format!(
+            "{}; {}",
+            f.message,
+            crate::engine::rewatch::after_failure(env)
+        );
+    }
+    f
+}
+
 /// The exit code of a monitoring window: 0 healthy, 4 regression, 1 when
 /// it could not judge (no baseline, a source gone quiet) or could not
 /// record its verdict (the store, an outside system, failed).

@@ -259,7 +259,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 let (tx, printer) = event_printer(json);
                 let res = interruptible(&engine, engine.watch(&env, None, Some(tx))).await;
                 let _ = printer.await;
-                let out = res?;
+                let out = res.map_err(|f| window_failed(&env, f))?;
                 if json {
                     println!(
                         "{}",
@@ -492,11 +492,14 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                         })
                 })
                 .transpose()?;
-            let engine = open_engine(cfg_path).await?;
+            // A store unreachable at the start fails this window too.
+            let engine = open_engine(cfg_path)
+                .await
+                .map_err(|f| window_failed(&env, f))?;
             let (tx, printer) = event_printer(json);
             let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
             let _ = printer.await;
-            let out = res?;
+            let out = res.map_err(|f| window_failed(&env, f))?;
             if json {
                 println!("{}", output::to_json(&output::watch_json(&out)));
             } else {

@@ -61,6 +61,54 @@ pub enum StoreError {
     NotEmpty { store: String, cause: String },
 }
 
+impl StoreError {
+    /// Whether waiting may heal it: the server unreachable (an outage), or
+    /// a refusal the server or SQLite itself calls passing (a serialization
+    /// failure or deadlock, a lock or statement timeout, a server out of
+    /// connections or memory, a database busy with another writer).
+    /// Everything else stays until someone acts: permission denied, a
+    /// broken audit chain, a newer schema, a read-only, replaced or
+    /// unreadable store, a bad `[store]` setting.
+    pub fn heals_by_waiting(&self) -> bool {
+        // A server's answer ends in its SQLSTATE: "… (40001)".
+        let sqlstate = |cause: &str| -> String {
+            cause
+                .strip_suffix(')')
+                .and_then(|c| c.rsplit_once('('))
+                .map(|(_, code)| code.to_string())
+                .filter(|c| c.len() == 5)
+                .unwrap_or_default()
+        };
+        match self {
+            // Unreachable, unless a server did answer the new connection,
+            // refusing it for good: the password or the role's login
+            // refused (class 28), no such database (3D), no CONNECT right.
+            StoreError::Unreachable { cause, .. } => {
+                let code = sqlstate(cause);
+                !(code.starts_with("28") || code.starts_with("3D") || code == "42501")
+            }
+            StoreError::Postgres { cause, .. } => {
+                let code = sqlstate(cause);
+                code.starts_with("40")
+                    || code.starts_with("53")
+                    || code == "55P03"
+                    || code == "57014"
+            }
+            StoreError::Sqlite { cause, .. } => {
+                cause.contains("database is locked") || cause.contains("database is busy")
+            }
+            StoreError::Dir { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Replaced { .. }
+            | StoreError::Tampered { .. }
+            | StoreError::Config { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::NotEmpty { .. } => false,
+        }
+    }
+}
+
 /// A deploy or rollback whose "started" record has no outcome: its process
 /// ended (or could not record) before it said how the deploy went.
 #[derive(Clone, Debug, PartialEq)]
@@ -459,6 +507,73 @@ pub(crate) fn approvals_disagree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An outage heals by waiting; a refusal that stays until someone acts
+    /// (permission denied, a broken chain, a newer schema) does not, so a
+    /// monitoring window does not wait on it as if the server were away.
+    #[test]
+    fn only_an_outage_or_a_passing_refusal_heals_by_waiting() {
+        let pg = |cause: &str| StoreError::Postgres {
+            store: "postgres://db/team".into(),
+            cause: cause.into(),
+        };
+        let sqlite = |cause: &str| StoreError::Sqlite {
+            path: "s.db".into(),
+            cause: cause.into(),
+        };
+        let heals = [
+            StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "connection refused".into(),
+            },
+            pg("could not serialize access due to concurrent update (40001)"),
+            pg("deadlock detected (40P01)"),
+            pg("canceling statement due to statement timeout (57014)"),
+            pg("sorry, too many clients already (53300)"),
+            sqlite("database is locked"),
+            StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "unreachable for 3s (since 12:00:00), reconnecting: terminating connection due to administrator command (57P01)".into(),
+            },
+        ];
+        for e in &heals {
+            assert!(e.heals_by_waiting(), "{e}");
+        }
+        let stays = [
+            pg("permission denied for table shipdeck_locks (42501)"),
+            pg("relation \"shipdeck_x\" does not exist (42P01)"),
+            pg("no code here"),
+            sqlite("disk I/O error"),
+            // A reconnect the server answered with a refusal.
+            StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "unreachable for 3s (since 12:00:00), reconnecting: password authentication failed for user \"alice\" (28P01)".into(),
+            },
+            StoreError::Tampered {
+                path: "s.db".into(),
+                cause: "the audit log's hash chain is broken at #4".into(),
+            },
+            StoreError::NewerSchema {
+                store: "s.db".into(),
+                found: 9,
+                known: 4,
+            },
+            StoreError::ReadOnly {
+                path: "s.db".into(),
+                cause: "mode 0444".into(),
+            },
+            StoreError::Replaced {
+                path: "s.db".into(),
+                cause: "the store file was deleted".into(),
+            },
+        ];
+        for e in &stays {
+            assert!(!e.heals_by_waiting(), "{e}");
+        }
+    }
 
     /// A holder or host another process wrote into the shared store
     /// reaches refusals and lost-lock lines without its escape sequences.

@@ -348,10 +348,6 @@ pub struct EnvUi {
     pub live: VecDeque<LivePoint>,
     /// The canary being judged, from the engine's last canary event.
     pub canary: Option<CanaryView>,
-    /// When this console's monitoring window of it last failed (the store
-    /// unreachable, say): its deploy may be watched again, once the engine
-    /// says nobody does, but not before a pause.
-    pub watch_failed_at: Option<DateTime<Utc>>,
 }
 
 /// A canary as the console shows it: weight, step, time left, and both
@@ -461,9 +457,10 @@ pub struct State {
     pub envs: BTreeMap<String, EnvUi>,
     pub notices: VecDeque<Notice>,
     pub alarm: Option<Alarm>,
-    /// The version whose monitoring window this console started last, per
-    /// environment: one watcher per deploy.
-    pub watched: BTreeMap<String, Version>,
+    /// This console's own monitoring windows, for the engine's rule on
+    /// which deploy needs one (one watcher per deploy; a failed one is
+    /// watched again after a pause).
+    pub watched: crate::engine::rewatch::OwnWindows,
 
     pub dirty: bool,
     pub quit: bool,
@@ -512,7 +509,7 @@ impl State {
             envs: BTreeMap::new(),
             notices: VecDeque::new(),
             alarm: None,
-            watched: BTreeMap::new(),
+            watched: Default::default(),
             dirty: true,
             quit: false,
         }

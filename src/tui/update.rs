@@ -181,79 +181,51 @@ fn on_status(s: &mut State, result: Result<Status, String>) -> Vec<Effect> {
     effects
 }
 
-/// A monitored environment that runs a new version (a deploy made
-/// elsewhere: another console, the CLI, a pipeline) or that newly shows a
-/// monitoring window, and that no window of this console watches: watch it.
-/// One watcher per deploy: a version this console already watched is not
-/// watched again, and its own actions start their own windows.
+/// A monitored environment whose deploy needs a window (made elsewhere:
+/// another console, the CLI, a pipeline; or one whose window failed): the
+/// engine's rule decides ([`crate::engine::rewatch`]); this console only
+/// says so and starts it.
 fn watch_new_deploys(s: &mut State, status: &Status) -> Vec<Effect> {
+    use crate::engine::rewatch::Seen;
     let mut starts = Vec::new();
-    for env in status.environments.iter().filter(|e| e.monitored) {
-        let Some(version) = env.version.clone() else {
-            continue;
-        };
-        // The engine's word first: a deploy within its window that nobody
-        // alive watches. Besides it, what this console saw change since its
-        // last snapshot, when nobody else claims the window.
+    for env in &status.environments {
         let before = s
             .status
             .as_ref()
-            .and_then(|p| p.environments.iter().find(|p| p.name == env.name));
-        let changed = before.is_some_and(|before| {
-            let new_version = before.version.as_ref().is_some_and(|b| *b != version);
-            let newly_monitoring =
-                env.state == EnvState::Monitoring && before.state != EnvState::Monitoring;
-            new_version || newly_monitoring
-        });
-        if !(env.unwatched || (changed && env.watcher.is_none())) {
-            continue;
-        }
-        // A rollback returns to a known version; it is not a release to judge.
-        let rolled_back = env
-            .last_deploy
-            .as_ref()
-            .is_some_and(|d| d.kind == crate::domain::DeployKind::Rollback && d.version == version);
+            .and_then(|p| p.environments.iter().find(|p| p.name == env.name))
+            .map(Seen::from);
         let ui = s.env_ui(&env.name);
-        let busy = ui.is_some_and(|u| u.task.is_some());
-        let watching = ui
-            .and_then(|u| u.window.as_ref())
-            .is_some_and(|w| w.running && w.version == version);
-        let watched = s.watched.get(&env.name) == Some(&version)
-            || ui
-                .and_then(|u| u.watch_failed_at)
-                .is_some_and(|t| s.now - t < chrono::Duration::seconds(WATCH_RETRY_S));
-        // Mid-deploy (the version moved before the record was written):
-        // wait for the record that says what kind of deploy it was.
-        let in_flight = matches!(env.state, EnvState::Deploying | EnvState::RollingBack);
-        if rolled_back || busy || watching || watched || in_flight {
-            continue;
-        }
-        let by = env
-            .last_deploy
-            .as_ref()
-            .filter(|d| d.version == version)
-            .map(|d| format!(" by {}", d.actor))
-            .unwrap_or_else(|| " outside this console".into());
-        starts.push((env.name.clone(), version, by));
+        let busy = ui.is_some_and(|u| {
+            u.task.is_some()
+                || u.window
+                    .as_ref()
+                    .is_some_and(|w| w.running && Some(&w.version) == env.version.as_ref())
+        });
+        starts.extend(
+            s.watched
+                .due(&env.name, before, Seen::from(env), busy, s.now),
+        );
     }
     let mut effects = Vec::new();
-    for (env, version, by) in starts {
+    for w in starts {
+        let by =
+            w.by.map(|a| format!(" by {a}"))
+                .unwrap_or_else(|| " outside this console".into());
         s.notify(
             Level::Info,
-            format!("{env} now runs {version} (deployed{by}) — this console watches it"),
+            format!(
+                "{} now runs {} (deployed{by}) — this console watches it",
+                w.env, w.version
+            ),
         );
-        effects.extend(start_watch(s, &env, version));
+        effects.extend(start_watch(s, &w.env, w.version));
     }
     effects
 }
 
-/// Seconds after a failed monitoring window before this console watches
-/// that deploy again (when the engine says nobody does).
-const WATCH_RETRY_S: i64 = 15;
-
 /// Start the monitoring window of `env` for `version` (once per version).
 fn start_watch(s: &mut State, env: &str, version: Version) -> Vec<Effect> {
-    s.watched.insert(env.to_string(), version.clone());
+    s.watched.started(env, &version);
     start(s, env, TaskKind::Watch, Some(version));
     vec![Effect::Watch {
         env: env.to_string(),

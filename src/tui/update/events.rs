@@ -18,7 +18,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                 // to judge: never start a window for it, even when a
                 // snapshot shows the version before the record of the
                 // rollback is written.
-                s.watched.insert(env.clone(), version.clone());
+                s.watched.not_to_judge(&env, &version);
             }
             if rollback
                 && s.env_ui(&env).and_then(|u| u.task.as_ref()).map(|t| t.kind)
@@ -312,13 +312,10 @@ pub(super) fn on_done(
                 if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
                     w.running = false;
                 }
-                // A window that failed did not judge its deploy: when the
-                // engine says nobody watches it (the store back, say), it
-                // is watched again — after a pause, so a failure that
-                // persists does not loop.
-                s.watched.remove(&env);
+                // A window that failed did not judge its deploy: the
+                // engine's rule watches it again (see `rewatch`).
                 let now = s.now;
-                s.env_ui_mut(&env).watch_failed_at = Some(now);
+                s.watched.failed(&env, now);
             }
             let how = if refused { "refused" } else { "failed" };
             s.notify(

@@ -1,0 +1,328 @@
+//! The monitoring window against a store that fails mid-window: an outage
+//! (unreachable) lets it go on; a refusal that waiting does not heal
+//! (permission denied) ends it, or leaves a regression unrolled-back,
+//! saying so. The in-process demo fleet serves the metrics.
+
+use super::*;
+use crate::domain::{Approval, AuditEntry, Decision};
+use crate::store::{
+    ChainReport, Changes, MonitorRecord, Presence, SqliteStore, Store, StoreError, Unfinished,
+};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A fault the test switches on: what the server would answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    Unreachable,
+    Denied,
+}
+
+impl Fault {
+    fn error(self, table: &str) -> StoreError {
+        match self {
+            Fault::Unreachable => StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                cause: "connection refused".into(),
+            },
+            Fault::Denied => StoreError::Postgres {
+                store: "postgres://db/team".into(),
+                cause: format!("permission denied for table {table} (42501)"),
+            },
+        }
+    }
+}
+
+/// SQLite with switchable faults: on the locks (the window's claim) and on
+/// the records a verdict or a rollback writes (audit, monitor, approval,
+/// deploy), as a REVOKE on those tables would answer.
+struct Faulty {
+    inner: SqliteStore,
+    locks: Arc<Mutex<Option<Fault>>>,
+    writes: Arc<Mutex<Option<Fault>>>,
+}
+
+macro_rules! pass {
+    ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+        $(fn $name(&self, $($a: $t),*) -> $r { self.inner.$name($($a),*) })*
+    };
+}
+
+macro_rules! refused_writes {
+    ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+        $(fn $name(&self, $($a: $t),*) -> $r {
+            if let Some(f) = *self.writes.lock().unwrap() {
+                return Err(f.error("shipdeck_audit"));
+            }
+            self.inner.$name($($a),*)
+        })*
+    };
+}
+
+impl Store for Faulty {
+    pass! {
+        history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+        deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+        latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
+        recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+        approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
+        caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
+        unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
+        lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
+        last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
+        record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
+        samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
+        verify() -> Result<ChainReport, StoreError>;
+        integrity() -> Option<String>;
+        unfinished() -> Result<Vec<Unfinished>, StoreError>;
+        changes() -> Result<Changes, StoreError>;
+        heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
+        leave(host: &str, pid: u32) -> Result<(), StoreError>;
+        present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
+    }
+    refused_writes! {
+        audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+        audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
+        record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
+        record_approval(a: &Approval) -> Result<i64, StoreError>;
+        record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+    }
+    fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
+        if let Some(f) = *self.locks.lock().unwrap() {
+            return Err(f.error("shipdeck_locks"));
+        }
+        self.inner.try_lock(lock)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+struct Rig {
+    engine: Engine,
+    locks: Arc<Mutex<Option<Fault>>>,
+    writes: Arc<Mutex<Option<Fault>>>,
+    _fleet: crate::demo::FleetHandle,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo fleet in-process (1 s steps) and an engine on a faulty store;
+/// production is monitored, `[monitor]` as given.
+async fn rig(monitor: &str) -> Rig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = fleet.addr;
+    let mut src = format!(
+        "project = \"faults\"\n[store]\npath = \"{}\"\n{monitor}\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
+        dir.path().join("s.db").display()
+    );
+    for env in ["staging", "production"] {
+        src.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\", timeout = \"30s\", poll = \"200ms\" }}\n"
+        ));
+    }
+    src.push_str("monitored = true\n");
+    let cfg = crate::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
+    let locks = Arc::new(Mutex::new(None));
+    let writes = Arc::new(Mutex::new(None));
+    let store = Faulty {
+        inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
+        locks: locks.clone(),
+        writes: writes.clone(),
+    };
+    Rig {
+        engine: Engine::with_store(cfg, Arc::new(store)),
+        locks,
+        writes,
+        _fleet: fleet,
+        _dir: dir,
+    }
+}
+
+type Watch = tokio::task::JoinHandle<Result<WatchOutcome, EngineError>>;
+
+/// Start the window of production and wait (generously) until it opened.
+async fn open_window(
+    e: &Engine,
+    window: Duration,
+) -> (Watch, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn({
+        let e = e.clone();
+        async move { e.watch("production", Some(window), Some(tx)).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Event::MonitorStarted { .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("the window never opened: {other:?} / {:?}", task.await),
+        }
+    }
+    (task, rx)
+}
+
+/// Events received until `f` matches one (at most 30 s).
+async fn until_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    f: impl Fn(&Event) -> bool,
+) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(ev)) if f(&ev) => return ev,
+            Ok(Some(_)) => {}
+            other => panic!("the event never came: {other:?}"),
+        }
+    }
+}
+
+/// An outage of the claim is no reason to stop judging: the window goes
+/// on, says so, and says when the store is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_goes_on_through_an_outage_of_its_claim() {
+    let r = rig("").await;
+    let (task, mut rx) = open_window(&r.engine, Duration::from_secs(600)).await;
+    *r.locks.lock().unwrap() = Some(Fault::Unreachable);
+    let said = until_event(&mut rx, |ev| matches!(ev, Event::StoreOutage { .. })).await;
+    let Event::StoreOutage { detail, .. } = said else {
+        unreachable!()
+    };
+    assert!(
+        detail.contains("the store is unreachable for")
+            && detail.contains("the monitoring window goes on"),
+        "{detail}"
+    );
+    // Samples are still judged while it lasts.
+    until_event(&mut rx, |ev| matches!(ev, Event::MonitorSample { .. })).await;
+    assert!(!task.is_finished(), "{:?}", task.await);
+    *r.locks.lock().unwrap() = None;
+    let back = until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::StoreOutage { detail, .. } if detail.contains("is back")),
+    )
+    .await;
+    assert!(format!("{back:?}").contains("goes on"), "{back:?}");
+    assert!(!task.is_finished(), "{:?}", task.await);
+    task.abort();
+}
+
+/// A claim the store refuses for good (permission denied on its table)
+/// ends the window at once, naming the problem — not a window judging on
+/// as if the server were away, printing "unreachable" every 10 s — and its
+/// record says why it ended without a verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_refused_for_good_ends_the_window_naming_the_problem() {
+    let r = rig("").await;
+    let (task, mut rx) = open_window(&r.engine, Duration::from_secs(600)).await;
+    *r.locks.lock().unwrap() = Some(Fault::Denied);
+    let ended = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("the window ends")
+        .unwrap();
+    let err = match ended {
+        Err(e @ EngineError::WindowEnded { .. }) => e,
+        other => panic!("{other:?}"),
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("the monitoring window of production")
+            && text.contains("without a verdict")
+            && text.contains("permission denied for table shipdeck_locks")
+            && text.contains("waiting will not heal"),
+        "{text}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    while let Ok(ev) = rx.try_recv() {
+        assert!(!matches!(ev, Event::StoreOutage { .. }), "{ev:?}");
+    }
+    assert!(r.engine.settle(Duration::from_secs(20)).await);
+    let h = r.engine.history(Some("production"), 5).await.unwrap();
+    let window = h
+        .iter()
+        .find(|a| a.action == ActionKind::Monitor)
+        .expect("the window's audit record");
+    assert_eq!(window.outcome, Outcome::Unknown, "{window:?}");
+    assert!(
+        window
+            .detail
+            .contains("permission denied for table shipdeck_locks"),
+        "{window:?}"
+    );
+    let st = r.engine.status().await;
+    assert_ne!(st.environments[1].state, EnvState::Monitoring);
+}
+
+/// A regression caught while the store refuses writes for good: the
+/// verdict is told at once (no 30 s of "retrying to record" an outage that
+/// is none), and the automatic rollback does not run — it needs the deploy
+/// lock and its audit record in that store, and one run without them could
+/// race a deploy that others, whom the store does not refuse, can still
+/// make. The release stays where it is, and the outcome says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_rolled_back() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    e.approve("production", Decision::Go, None, None)
+        .await
+        .unwrap();
+    // A baseline: the scrape source keeps none of its own.
+    for _ in 0..8 {
+        e.status().await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    // The demo fleet's bad release, from staging.
+    let rec = e
+        .promote(
+            "production",
+            None,
+            crate::engine::Confirm::Unseen {
+                accept_warnings: true,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rec.version.to_string(), crate::demo::BAD_VERSION);
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    *r.writes.lock().unwrap() = Some(Fault::Denied);
+    let out = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    assert!(out.rolled_back.is_none(), "{out:?}");
+    let rb = out.rollback_error.as_deref().unwrap_or_default();
+    assert!(
+        rb.starts_with("not rolled back: the store refuses it, and waiting will not heal that")
+            && rb.contains("permission denied")
+            && rb.contains("shipdeck rollback production"),
+        "{rb}"
+    );
+    let unrecorded = out.unrecorded.as_deref().unwrap_or_default();
+    assert!(
+        unrecorded.contains("waiting will not heal that")
+            && unrecorded.contains("permission denied"),
+        "{unrecorded}"
+    );
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !matches!(&ev, Event::StoreOutage { .. }),
+            "no outage was said: {ev:?}"
+        );
+        assert!(
+            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
+            "no rollback ran: {ev:?}"
+        );
+    }
+    let runs = e.inner.envs[1].strategy.read_version().await.unwrap();
+    assert_eq!(runs.to_string(), crate::demo::BAD_VERSION);
+}
