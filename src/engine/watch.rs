@@ -332,6 +332,24 @@ impl Engine {
         if let Some(note) = seasonal_note {
             baseline_note = format!("{baseline_note}; {note}");
         }
+        // The known-good version before the one judged, read while the
+        // store answers (before the window's record: once that is written,
+        // the window is open and an outage does not end it): a regression found while it is unreachable rolls
+        // back to it without the store (see `rollback_unreachable`). Not
+        // for a canary: its rollback takes the canary's traffic away,
+        // which needs the weight the store recorded.
+        let fallback = if self.inner.config.monitor.auto_rollback
+            && !matches!(
+                self.inner.envs[idx].strategy,
+                super::strategy::Strategy::Canary { .. }
+            ) {
+            match self.rollback_plan_from(env, &version, None).await {
+                Ok(Ok(plan)) => Some(plan.to),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let started = self
             .inner
             .store
@@ -350,7 +368,13 @@ impl Engine {
             })
             .await?;
         claim.opened = Some((started, version.clone(), deploy_at));
-        self.inner
+        // From here the window is open: an outage of the store (the server
+        // gone a moment after the record above) does not end it — the
+        // metrics and the detector need no store, and the verdict is
+        // recorded when it is back. A refusal that waiting will not heal
+        // still does.
+        let opening = self
+            .inner
             .store
             .record_monitor(&MonitorRecord {
                 env: env.to_string(),
@@ -361,23 +385,18 @@ impl Engine {
                 metric: None,
                 reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
             })
-            .await?;
-        // The known-good version before the one judged, read while the
-        // store answers: a regression found while it is unreachable rolls
-        // back to it without the store (see `rollback_unreachable`). Not
-        // for a canary: its rollback takes the canary's traffic away,
-        // which needs the weight the store recorded.
-        let fallback = if self.inner.config.monitor.auto_rollback
-            && !matches!(
-                self.inner.envs[idx].strategy,
-                super::strategy::Strategy::Canary { .. }
-            ) {
-            match self.rollback_plan_from(env, &version, None).await {
-                Ok(Ok(plan)) => Some(plan.to),
-                _ => None,
+            .await;
+        let mut opened_down = match opening {
+            Ok(()) => None,
+            Err(e) if e.heals_by_waiting() => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: store unreachable at its opening ({e})"
+                );
+                let now = Utc::now();
+                Some((now, now - chrono::Duration::seconds(60)))
             }
-        } else {
-            None
+            Err(e) => return Err(e.into()),
         };
         self.set_activity(env, Some(EnvState::Monitoring));
         emit(Event::MonitorStarted {
@@ -389,9 +408,19 @@ impl Engine {
             baseline_note: baseline_note.clone(),
         });
         // Window steps already past (a console started mid-window).
-        let past = self
-            .samples_at(env, &label, deploy_at, now.min(end))
-            .await?;
+        let past = match self.samples_at(env, &label, deploy_at, now.min(end)).await {
+            Ok(past) => past,
+            Err(EngineError::Store(e)) if e.heals_by_waiting() => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: past steps unread, store unreachable ({e})"
+                );
+                let now = Utc::now();
+                opened_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let mut last_t = 0.0_f64;
         for (at, mut s) in past {
             s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
@@ -414,7 +443,7 @@ impl Engine {
         let mut source_error: Option<String> = None;
         // Since when the store has been unreachable, if it is: the window
         // goes on without it (the metrics and the detector need no store).
-        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = opened_down;
         let mut verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
@@ -762,6 +791,26 @@ impl Engine {
         let Some(rb) = &w.rollback else {
             return Ok(());
         };
+        // Not run (`rollback_unreachable` found the environment changed):
+        // one refusal record, like any refused action.
+        if let Err((Outcome::Refused, detail, _)) = &rb.result {
+            if *done == 3 {
+                store
+                    .audit_start(&NewAudit {
+                        at: rb.at,
+                        actor: &self.inner.actor,
+                        action: ActionKind::Rollback,
+                        env: &w.record.env,
+                        version: Some(&rb.to),
+                        from_version: Some(&rb.from),
+                        outcome: Outcome::Refused,
+                        detail,
+                    })
+                    .await?;
+                *done = 4;
+            }
+            return Ok(());
+        }
         let started = match written.rollback_started {
             Some(id) => id,
             None => {
@@ -797,10 +846,18 @@ impl Engine {
 
     /// Roll `env` back to `to`, the known-good version its window read
     /// when it opened, while the store is unreachable: without the store
-    /// and without the deploy lock. That is safe against other promoters:
-    /// taking the lock needs the store, so no other shipdeck can take it
-    /// (and deploy) while the store is down either. What ran is recorded
-    /// when the store is back (see [`VerdictWrites::rollback`]).
+    /// and without the deploy lock. The store may be down for this process
+    /// only (a partial outage): another shipdeck that reaches it can take
+    /// the lock, promote or roll back meanwhile, and this process cannot
+    /// see that lock. So the rollback runs only if `env` still reports
+    /// `from`, the version this window judged, read from its version
+    /// source just before acting; anything else — another version, or no
+    /// answer — means someone else acted or nobody can tell, and it is not
+    /// rolled back (a refusal, said and recorded, the regression left to
+    /// the on-call engineer). Even so another process may act in the same
+    /// moment: the record says it ran unchecked by the lock. What ran, or
+    /// why not, is recorded when the store is back (see
+    /// [`VerdictWrites::rollback`]).
     async fn rollback_unreachable(
         &self,
         idx: usize,
@@ -812,20 +869,53 @@ impl Engine {
         let env = cfg_env.name();
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         let at = Utc::now();
-        let note = "run while the store was unreachable, without the deploy lock";
-        let detail = format!(
-            "roll {env} back from {from} to {to} ({}; {note})",
-            cfg_env.strategy().as_str()
-        );
         let emit = |ev: Event| {
             if let Some(tx) = events {
                 let _ = tx.send(ev);
             }
         };
+        let backend = &self.inner.envs[idx].strategy;
+        let changed = match backend.read_version().await {
+            Ok(live) if &live == from => None,
+            Ok(live) => Some(format!(
+                "{env} reports {live} now, not {from} as this window judged: someone else changed it meanwhile (the store, which would name them, is unreachable from here)"
+            )),
+            Err(e) => Some(format!(
+                "what {env} runs now could not be read ({e}): another process that reaches the store may have changed it"
+            )),
+        };
+        if let Some(why) = changed {
+            let detail = format!(
+                "automatic rollback of {env} from {from} to {to} not run while the store was unreachable: {why}; check it with `shipdeck status` and roll back by hand if it still needs it"
+            );
+            emit(Event::StoreOutage {
+                env: env.to_string(),
+                detail: format!("{env}: the store is unreachable: {detail}"),
+            });
+            let words = format!(
+                "not run while the store was unreachable: {why}; check it with `shipdeck status`"
+            );
+            return UnlockedRollback {
+                at,
+                to: to.clone(),
+                from: from.clone(),
+                detail: detail.clone(),
+                result: Err((Outcome::Refused, detail.clone(), words)),
+                done: detail,
+                finished: Utc::now(),
+            };
+        }
+        let note = &format!(
+            "run while the store was unreachable, without the deploy lock; {env} still reported {from} just before it, but another process reaching the store could have acted at the same time"
+        );
+        let detail = format!(
+            "roll {env} back from {from} to {to} ({}; {note})",
+            cfg_env.strategy().as_str()
+        );
         emit(Event::StoreOutage {
             env: env.to_string(),
             detail: format!(
-                "{env}: the store is unreachable: rolling back to {to}, the known-good version before {from}, without the deploy lock (recorded when the store is back)"
+                "{env}: the store is unreachable: rolling back to {to}, the known-good version before {from} (still running, checked just now), without the deploy lock (recorded when the store is back)"
             ),
         });
         self.set_activity(env, Some(EnvState::RollingBack));
@@ -854,7 +944,6 @@ impl Engine {
             rollback: true,
         };
         let ran = Box::pin(self.run_steps(idx, &steps)).await;
-        let backend = &self.inner.envs[idx].strategy;
         let (result, done) = match ran {
             Ok((done, url)) => {
                 let done = format!("{done} ({note})");
@@ -1084,3 +1173,7 @@ impl Drop for WatchClaim {
 #[cfg(test)]
 #[path = "watch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "watch_offline_tests.rs"]
+mod offline_tests;
