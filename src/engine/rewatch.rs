@@ -232,8 +232,9 @@ impl OwnWindows {
     /// saw it change (a new version, or newly monitoring) and nobody alive
     /// claims it. Never for where a rollback lands, mid-deploy (the record
     /// saying what kind of deploy it is comes after), for a version this
-    /// process watched already, nor within [`RETRY_AFTER_S`] of its own
-    /// failed window.
+    /// process watched already, nor within the pause after its own failed
+    /// window ([`RETRY_AFTER_S`], longer for a lasting cause of the same
+    /// deploy: see [`failed`](Self::failed)).
     pub fn due(
         &self,
         env: &str,
