@@ -704,3 +704,186 @@ async fn prometheus_reads_the_canary_and_stable_tracks_apart() {
     );
     assert_eq!(fleet.canary().weight, 20);
 }
+
+/// A scrape target of its own for production: 100 requests a second, one
+/// in 200 a 5xx, latencies under 100 ms — whose 200s counter reads `NaN`
+/// while `nan` is set (a broken exporter), as the real Prometheus stores
+/// it; plus a version endpoint (`v1`) and a deploy webhook.
+async fn nan_target(nan: Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+    use axum::routing::{get, post};
+    let started = Instant::now();
+    let metrics = move || {
+        let nan = nan.clone();
+        async move {
+            let t = started.elapsed().as_secs_f64();
+            let (ok, err) = (99.5 * t, 0.5 * t);
+            let shown = if nan.load(std::sync::atomic::Ordering::SeqCst) {
+                "NaN".to_string()
+            } else {
+                format!("{ok}")
+            };
+            let n = ok + err;
+            format!(
+                "# TYPE http_requests_total counter\n\
+                 http_requests_total{{env=\"production\",code=\"200\"}} {shown}\n\
+                 http_requests_total{{env=\"production\",code=\"500\"}} {err}\n\
+                 # TYPE http_request_duration_seconds histogram\n\
+                 http_request_duration_seconds_bucket{{env=\"production\",le=\"0.05\"}} {}\n\
+                 http_request_duration_seconds_bucket{{env=\"production\",le=\"0.1\"}} {n}\n\
+                 http_request_duration_seconds_bucket{{env=\"production\",le=\"+Inf\"}} {n}\n\
+                 http_request_duration_seconds_count{{env=\"production\"}} {n}\n",
+                0.6 * n
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/version", get(|| async { r#"{"version": "v1"}"# }))
+        .route("/deploy", post(|| async { "{}" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A NaN count in a real Prometheus: the exporter's counter reads NaN for
+/// a few seconds, Prometheus stores it, and `increase()` over it answers
+/// NaN. In the history a monitoring window reads as its baseline, such a
+/// step is a gap, counted in the baseline's description, and the window
+/// still judges; while the live read is NaN, `status` names the unusable
+/// number and never reads the environment as healthy (the steps it read
+/// before say nothing of now), and a window over it ends in insufficient
+/// data, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nan_count_in_a_real_prometheus_is_a_gap_never_health() {
+    use shipdeck::config::Config;
+    use shipdeck::domain::Health;
+    use shipdeck::engine::Engine;
+    use shipdeck::monitor::VerdictKind;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let nan = Arc::new(AtomicBool::new(false));
+    let target = nan_target(nan.clone()).await;
+    let prom = Prometheus::start(target);
+    prom.ready().await;
+    let base = format!("http://{}", prom.addr);
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = format!(
+        "project = \"nan\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"prometheus\"\nurl = \"{base}\"\nstep = \"2s\"\n\
+         [monitor]\nbaseline = \"30s\"\nauto_rollback = false\n\
+         \n[[environments]]\nname = \"production\"\nversion = {{ url = \"http://{target}/version\" }}\n\
+         deploy = {{ webhook = \"http://{target}/deploy\" }}\nmonitored = true\n",
+        dir.path().join("s.db").display()
+    );
+    let cfg = Config::parse(&cfg, std::path::Path::new("<test>")).expect("config");
+    let e = Engine::open(cfg).expect("engine");
+
+    // A console: `status` every second, its engine polling the source
+    // once a step and keeping the samples its health is judged from.
+    let console = |secs: u64| {
+        let e = &e;
+        async move {
+            let until = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < until {
+                e.status().await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    // Healthy traffic, then three seconds of a NaN counter, then healthy
+    // again: the baseline of a window opened now holds the NaN steps.
+    console(18).await;
+    nan.store(true, Ordering::SeqCst);
+    console(3).await;
+    nan.store(false, Ordering::SeqCst);
+    console(8).await;
+    // A window past the detector's 30 s warm-up, so that it judges.
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        e.watch("production", Some(Duration::from_secs(40)), None),
+    )
+    .await
+    .expect("the window ends")
+    .expect("the window starts despite NaN steps in its baseline");
+    let said = out
+        .baseline
+        .split("; ")
+        .find(|p| p.contains("baseline steps unusable"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the baseline says its gaps: {}\nprometheus:\n{}",
+                out.baseline,
+                prom.log_tail()
+            )
+        });
+    assert!(
+        said.ends_with(
+            " baseline steps unusable (NaN count: a requests or errors count that is no number)"
+        ),
+        "{said}"
+    );
+    assert_eq!(out.verdict.kind, VerdictKind::Healthy, "{:?}", out.verdict);
+    eprintln!("window over a NaN baseline: {:?}; {said}", out.verdict.kind);
+
+    // Healthy before the live read turns NaN: the console has judged
+    // production from the samples it read, against its own baseline.
+    console(2).await;
+    let st = e.status().await;
+    let p = &st.environments[0];
+    assert_eq!(p.metrics_error, None, "{}", p.health_detail);
+    assert_eq!(p.health, Health::Healthy, "{}", p.health_detail);
+
+    // The live read NaN: named, never healthy.
+    nan.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let st = e.status().await;
+    let p = &st.environments[0];
+    let err = p.metrics_error.clone().unwrap_or_default();
+    assert!(
+        err.contains("gives unusable numbers: the requests query") && err.contains("is NaN"),
+        "{err:?}; health {:?}: {}",
+        p.health,
+        p.health_detail
+    );
+    // The steps read before it were fine, but they say nothing of now.
+    assert_eq!(
+        p.health,
+        Health::Unknown,
+        "a NaN read is no health: {}",
+        p.health_detail
+    );
+    assert!(
+        p.health_detail.contains("cannot be read now: ") && p.health_detail.contains("is NaN"),
+        "{}",
+        p.health_detail
+    );
+    eprintln!("status while NaN: {:?}: {}", p.health, p.health_detail);
+    // A window over the NaN read: no step, so gaps (three in a row, one
+    // every two steps without a point: ~12 s), insufficient data — never
+    // health — and the reason names the unusable number.
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        e.watch("production", Some(Duration::from_secs(24)), None),
+    )
+    .await
+    .expect("the window ends")
+    .expect("the window starts: its baseline has enough usable steps");
+    assert_eq!(
+        out.verdict.kind,
+        VerdictKind::InsufficientData,
+        "{:?}",
+        out.verdict
+    );
+    assert!(
+        out.verdict.reason.contains("gives unusable numbers"),
+        "{:?}",
+        out.verdict
+    );
+    eprintln!(
+        "window over a NaN read: {:?}: {}",
+        out.verdict.kind, out.verdict.reason
+    );
+    drop(prom);
+}

@@ -440,6 +440,68 @@ fn a_schema_3_store_is_migrated_with_its_unfinished_deploys() {
     assert_eq!(r.integrity, None);
 }
 
+/// Schema 7 has the server date each lock row itself (`taken_at`, its
+/// clock). A store upgraded from 6 keeps the locks held across the
+/// upgrade: a live holder's row is still refused to another, and once the
+/// holder is gone it is free.
+#[test]
+fn a_schema_6_store_is_migrated_with_its_held_locks() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let a = store(cluster, &db);
+    let now = chrono::Utc::now();
+    a.try_lock(&hour_lock("alice", std::process::id(), now))
+        .unwrap()
+        .unwrap();
+    // Back to what schema 6 had, alice's lock held.
+    cluster
+        .admin(&db)
+        .batch_execute(
+            "DROP TRIGGER shipdeck_lock_taken ON shipdeck_locks;
+             DROP FUNCTION shipdeck_lock_taken();
+             ALTER TABLE shipdeck_locks DROP COLUMN taken_at;
+             UPDATE shipdeck_schema SET version = 6;",
+        )
+        .unwrap();
+    let b = store(cluster, &db);
+    let found: i32 = cluster
+        .admin(&db)
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        b.try_lock(&hour_lock("bob", parent, now))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice".to_string())
+    );
+    // Her renewal works on the upgraded table; gone, her lock is free.
+    a.try_lock(&hour_lock("alice", std::process::id(), now))
+        .unwrap()
+        .unwrap();
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.lock_of("production", now).unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "alice's lock outlived her session"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.try_lock(&hour_lock("bob", parent, now)).unwrap(), Ok(()));
+    let stamped: bool = cluster
+        .admin(&db)
+        .query_one(
+            "SELECT taken_at IS NOT NULL FROM shipdeck_locks WHERE env = 'production'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(stamped, "bob's new lock row is dated by the server");
+}
+
 #[test]
 fn consoles_starting_together_on_an_empty_database_migrate_it_once() {
     let cluster = pg::shared();
@@ -1021,12 +1083,65 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
 /// her running deploy as `unknown` and could have promoted beside her.
 #[test]
 fn a_server_restart_does_not_free_a_live_promoters_lock() {
+    restart_keeps_a_live_promoters_lock(chrono::Duration::zero());
+}
+
+/// The same with alice's clock 10 minutes ahead of the server's: the
+/// `acquired_at` her lock carries is her clock's, later than the server's
+/// restart, and must not make her live lock read as one whose owner died
+/// (the server dates when it took the lock itself, on its own clock).
+#[test]
+fn a_server_restart_does_not_free_the_lock_of_a_promoter_whose_clock_is_ahead() {
+    restart_keeps_a_live_promoters_lock(chrono::Duration::minutes(10));
+}
+
+/// The opposite skew: alice's clock 10 minutes behind, on a server started
+/// a moment ago. Her lock's `acquired_at` is before the server's start;
+/// that must not make it read as one a restart cut from its owner, kept
+/// until it expires: she is killed, her session ends, the lock is free.
+#[test]
+fn the_lock_of_a_dead_promoter_whose_clock_is_behind_is_free_when_her_session_ends() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let (a, b) = (store(&cluster, &db), store(&cluster, &db));
+    let now = chrono::Utc::now();
+    let behind = now - chrono::Duration::minutes(10);
+    a.try_lock(&hour_lock("alice", std::process::id(), behind))
+        .unwrap()
+        .unwrap();
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        b.try_lock(&hour_lock("bob", parent, now))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice".to_string()),
+        "alice's lock is hers while her session lives"
+    );
+    drop(a); // alice killed: her sessions end without unlocking
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.lock_of("production", now).unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the lock of alice (clock 10 min behind) outlived her session by 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.try_lock(&hour_lock("bob", parent, now)).unwrap(), Ok(()));
+}
+
+/// alice (her clock `skew` ahead of the server's) holds production's lock
+/// across a server restart; bob, on this same host, must be refused until
+/// she is gone.
+fn restart_keeps_a_live_promoters_lock(skew: chrono::Duration) {
     let cluster = Cluster::start();
     let db = cluster.create_db();
     let (a, b) = (store(&cluster, &db), store(&cluster, &db));
     // Two live processes of this host, so that only the store can tell.
     let now = chrono::Utc::now();
-    let lock = |holder: &str, pid: u32| hour_lock(holder, pid, now);
+    let lock = |holder: &str, pid: u32| {
+        let at = if holder == "alice" { now + skew } else { now };
+        hour_lock(holder, pid, at)
+    };
     a.try_lock(&lock("alice", std::process::id()))
         .unwrap()
         .unwrap();
@@ -1324,12 +1439,16 @@ fn a_regression_caught_while_the_store_is_down_rolls_back_and_is_recorded_after(
     cluster.stop();
     // Rolled back while the server is down.
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut promote = promote;
     while !fleet_version(&fleet, "production").contains("v1.7.3") {
-        assert!(
-            Instant::now() < deadline,
-            "production was not rolled back while the store was down: it runs {}",
-            fleet_version(&fleet, "production")
-        );
+        if Instant::now() >= deadline {
+            let runs = fleet_version(&fleet, "production");
+            let _ = promote.kill();
+            panic!(
+                "production was not rolled back while the store was down: it runs {runs}; the promote said: {:#?}",
+                output_of(promote)
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     cluster.restart();

@@ -11,10 +11,18 @@ use crate::monitor::Sample;
 
 /// Usable baseline steps below which an environment's own baseline is not used.
 pub const MIN_BASELINE_STEPS: usize = 3;
-/// Rises below this many standard deviations are noise, whatever the ratio.
-const MIN_Z: f64 = 4.0;
-/// A handful of extra errors is never enough on its own.
+/// A rise of the error rate whose counts are this likely (one-sided) if
+/// now and the baseline shared one rate is noise, whatever the ratio: the
+/// tail of four standard deviations.
+const MAX_P: f64 = 3.2e-5;
+/// A handful of errors beyond what the baseline's own rate predicts is
+/// never enough on its own.
 const MIN_EXCESS_ERRORS: f64 = 5.0;
+/// Requests a step's p95 needs on average to be more than its slowest
+/// request: one in ten beyond it.
+const MIN_P95_STEP_REQUESTS: f64 = 10.0;
+/// Requests the recent p95 must rest on (a few beyond it).
+const MIN_P95_REQUESTS: f64 = 50.0;
 
 /// Traffic summed over a few steps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -153,6 +161,10 @@ pub struct HealthInput<'a> {
     /// The reading is warming up: data missing for that reason is
     /// `WarmingUp`, not `Unknown`.
     pub warming_up: Option<WarmingUp>,
+    /// Why the metrics source's last read failed (unreachable, or a count
+    /// that is no number), when it did: the steps kept from before say
+    /// nothing of now, so what they show can be degraded but never healthy.
+    pub metrics_failed: Option<&'a str>,
 }
 
 /// Health, the comparison behind it, and one line saying why.
@@ -183,21 +195,44 @@ fn pct(x: f64) -> String {
 }
 
 /// How a rise of the error rate from `base` to `cur` reads: significant
-/// only when both the ratio and the absolute rise are large and the counts
-/// make it more than noise.
+/// only when both the ratio and the absolute rise are large, the errors
+/// beyond what the baseline's rate predicts are more than a handful, and
+/// the counts make it more than noise.
+///
+/// Both sides are samples: a clean baseline of 300 requests does not prove
+/// a rate of zero, and a few errors now do not prove a rise. So the test
+/// is two-sample — the conditional binomial: if now and the baseline share
+/// one rate, whatever it is, each of the `k` errors of both falls on now
+/// with now's share of the requests `π = n_now / (n_now + n_base)`; the
+/// rise counts when at least the errors seen now would fall there with a
+/// probability under [`MAX_P`]. A short clean baseline thus needs many
+/// errors now (0 of 300 then 6 of 300 is 1 in 64: noise); against a long
+/// baseline `π` is small and the test is the one-sample test against its
+/// rate, as sensitive as before.
 fn error_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs: f64) -> Option<(f64, f64)> {
     let (c, b) = (cur.error_rate()?, base.error_rate()?);
-    // A clean baseline does not prove a zero rate: one error of pseudo-count.
-    let p = ((base.errors + 1.0) / (base.requests + 1.0)).clamp(1e-6, 0.5);
-    let expected = cur.requests * p;
-    let excess = cur.errors - expected;
-    let z = excess / (cur.requests * p * (1.0 - p)).max(1e-12).sqrt();
-    (c > b * ratio + abs && z > MIN_Z && excess >= MIN_EXCESS_ERRORS).then_some((c, b))
+    let excess = cur.errors - cur.requests * b;
+    let share = cur.requests / (cur.requests + base.requests);
+    let p = crate::monitor::stats::binomial_sf(cur.errors, cur.errors + base.errors, share);
+    (c > b * ratio + abs && excess >= MIN_EXCESS_ERRORS && p < MAX_P).then_some((c, b))
 }
 
+/// How a rise of the p95 from `base` to `cur` reads: significant only when
+/// both the ratio and the absolute rise are large and both p95s rest on
+/// requests enough to be p95s — evidence, not a count of steps. Each side
+/// is the median of its steps' p95s, and a step's p95 over a handful of
+/// requests is its slowest request (over one, the request itself: a
+/// median, not a p95): so both sides' steps must average
+/// [`MIN_P95_STEP_REQUESTS`], and now must hold [`MIN_P95_REQUESTS`] in all.
+/// Below that the latency is not compared (the monitoring window's
+/// detector weighs it with its noise at any traffic).
 fn latency_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs_ms: f64) -> Option<(f64, f64)> {
     let (c, b) = (cur.p95_ms?, base.p95_ms?);
-    (c > b * ratio + abs_ms && cur.steps >= 2).then_some((c, b))
+    let per_step = |t: &Traffic| t.requests / t.steps.max(1) as f64;
+    let evidence = cur.requests >= MIN_P95_REQUESTS
+        && per_step(cur) >= MIN_P95_STEP_REQUESTS
+        && per_step(base) >= MIN_P95_STEP_REQUESTS;
+    (c > b * ratio + abs_ms && evidence).then_some((c, b))
 }
 
 fn degraded(comparison: Comparison, detail: String) -> HealthAssessment {
@@ -252,7 +287,10 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
         return HealthAssessment {
             health: Health::Unknown,
             comparison: Comparison::Reachability,
-            detail: "reachable; no recent traffic in the metrics to judge".into(),
+            detail: match i.metrics_failed {
+                Some(why) => format!("reachable; no usable metrics to judge: {why}"),
+                None => "reachable; no recent traffic in the metrics to judge".into(),
+            },
             warm_up: None,
         };
     };
@@ -368,6 +406,17 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
             };
         }
     };
+    if let Some(why) = i.metrics_failed {
+        return HealthAssessment {
+            health: Health::Unknown,
+            comparison: Comparison::Reachability,
+            detail: format!(
+                "reachable; the last steps read showed error rate {}{p95}, but the metrics cannot be read now: {why}",
+                pct(rate)
+            ),
+            warm_up: None,
+        };
+    }
     let skipped = i
         .production_skipped
         .map(|why| format!("; not compared with production: {why}"))
@@ -651,6 +700,183 @@ mod tests {
         // A baseline too short is not used.
         i.baseline = Some(steps(2, 20.0, 0.0, 100.0));
         assert_eq!(assess(&i).health, Health::Unknown);
+    }
+
+    #[test]
+    fn a_few_scattered_errors_against_a_short_clean_baseline_are_noise() {
+        // 0 of 300 requests, then 6 of 300: 2% against 0%, and six errors
+        // where the baseline's pseudo-rate expected one read as a z of 5 —
+        // but if both shared one rate, all six fall on now with odds 1/64.
+        let mut i = base();
+        i.baseline = Some(steps(3, 100.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 60.0, 1.2, 100.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Healthy, Comparison::OwnBaseline),
+            "{}",
+            a.detail
+        );
+        assert_eq!(
+            a.detail,
+            "error rate 2.00%, p95 100ms: in line with its own last 30 min"
+        );
+        // Ten of 300 (3.3%): still within what 300 clean requests can hide.
+        i.recent = Some(steps(5, 60.0, 2.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Healthy);
+        // Sixteen of 300 against none: 2^-16, a rise.
+        i.recent = Some(steps(4, 75.0, 4.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Degraded, "{}", a.detail);
+        assert_eq!(
+            a.detail,
+            "error rate 5.33% vs 0.00% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn steps_kept_from_before_a_failed_read_are_never_health() {
+        let why = "metrics source http://p gives unusable numbers: the requests query q is NaN, which no count can be";
+        let mut i = base();
+        i.recent = Some(steps(5, 200.0, 1.0, 100.0));
+        i.baseline = Some(steps(30, 200.0, 1.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Healthy);
+        i.metrics_failed = Some(why);
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Unknown, Comparison::Reachability)
+        );
+        assert!(
+            a.detail
+                .starts_with("reachable; the last steps read showed error rate 0.50%, p95 100ms")
+                && a.detail.ends_with(&format!("cannot be read now: {why}")),
+            "{}",
+            a.detail
+        );
+        // What they show against the baseline still counts when it is bad.
+        i.recent = Some(steps(5, 200.0, 30.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Degraded);
+        // No step at all: unknown, saying why rather than "no traffic".
+        i.recent = None;
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Unknown);
+        assert_eq!(
+            a.detail,
+            format!("reachable; no usable metrics to judge: {why}")
+        );
+    }
+
+    /// Steps of a stationary environment at `rps` requests a step:
+    /// Poisson counts, log-normal latencies (median 30 ms, p95 3× that, as
+    /// the demo's), each step's p95 the nearest-rank quantile of its own
+    /// requests (none without any) — what a histogram gives at low traffic.
+    fn drawn(r: &mut crate::monitor::eval::rng::Rng, n: usize, rps: f64, slower: f64) -> Traffic {
+        let sigma = 3f64.ln() / 1.644_853_6;
+        let s: Vec<Sample> = (0..n)
+            .map(|i| {
+                let k = r.poisson(rps) as usize;
+                let mut l: Vec<f64> = (0..k)
+                    .map(|_| slower * 30.0 * (sigma * r.normal()).exp())
+                    .collect();
+                l.sort_by(f64::total_cmp);
+                let p95 = (k > 0).then(|| l[((0.95 * k as f64).ceil() as usize).max(1) - 1]);
+                Sample {
+                    t: i as f64,
+                    requests: k as f64,
+                    errors: 0.0,
+                    p50_ms: None,
+                    p95_ms: p95,
+                    p99_ms: None,
+                }
+            })
+            .collect();
+        Traffic::of(&s)
+    }
+
+    #[test]
+    fn a_p95_of_a_handful_of_requests_is_no_latency_rise() {
+        // One request a step: each step's "p95" is that request's latency,
+        // so two or five slow requests made it degraded.
+        let mut i = base();
+        i.baseline = Some(steps(30, 1.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 1.0, 0.0, 260.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Healthy, "{}", a.detail);
+        // One coarse step (5 minutes, 30,000 requests) with the p95 tripled
+        // is evidence enough; it waited for a second step.
+        i.baseline = Some(steps(30, 30_000.0, 0.0, 100.0));
+        i.recent = Some(steps(1, 30_000.0, 0.0, 300.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Degraded, "{}", a.detail);
+        assert!(a.detail.starts_with("p95 300ms vs 100ms"), "{}", a.detail);
+
+        // Drawn: 1000 stationary environments per case (seed 1207). With
+        // a count of steps (>= 2) the rule read 45 of 2000 degraded at 1
+        // request a step, 15 at 2, and 654 when traffic rose from 1 to 20 a
+        // step (a baseline "p95" of single requests is their median).
+        let mut r = crate::monitor::eval::rng::Rng::new(1207);
+        let mut degraded = |base_rps: f64, rps: f64, slower: f64| {
+            (0..1000)
+                .filter(|_| {
+                    let mut i = base();
+                    i.baseline = Some(drawn(&mut r, 30, base_rps, 1.0));
+                    i.recent = Some(drawn(&mut r, 5, rps, slower));
+                    assess(&i).health == Health::Degraded
+                })
+                .count()
+        };
+        assert_eq!(degraded(1.0, 1.0, 1.0), 0);
+        assert_eq!(degraded(2.0, 2.0, 1.0), 0);
+        assert_eq!(degraded(1.0, 20.0, 1.0), 0);
+        assert_eq!(degraded(2.0, 30.0, 1.0), 0);
+        assert!(degraded(200.0, 200.0, 1.0) <= 2);
+        // What there is evidence for is still seen: a p95 three times as
+        // slow at 20 requests a step (it was 96%), at 200 always.
+        let caught = degraded(20.0, 20.0, 3.0);
+        assert!(caught >= 900, "{caught} of 1000");
+        assert_eq!(degraded(200.0, 200.0, 3.0), 1000);
+    }
+
+    #[test]
+    fn a_real_jump_after_a_clean_baseline_is_degraded() {
+        // 0 of 3000, then 30 of 3000: 2^-30 if the rate were the same.
+        let mut i = base();
+        i.baseline = Some(steps(3, 1000.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 600.0, 6.0, 100.0));
+        let a = assess(&i);
+        assert_eq!(
+            (a.health, a.comparison),
+            (Health::Degraded, Comparison::OwnBaseline)
+        );
+        assert_eq!(
+            a.detail,
+            "error rate 1.00% vs 0.00% over its own last 30 min"
+        );
+    }
+
+    #[test]
+    fn a_long_baseline_keeps_its_sensitivity() {
+        // 1000 requests now against 180 steps of 200 (36,000): the first
+        // error count read as a rise is where it was with the one-sample
+        // test — the ratio and the handful decide, not the baseline's
+        // own uncertainty.
+        let first_degraded = |per_step_base_errors: f64| {
+            (0..=100)
+                .find(|&e| {
+                    let mut i = base();
+                    i.baseline = Some(steps(180, 200.0, per_step_base_errors, 100.0));
+                    i.recent = Some(steps(5, 200.0, e as f64 / 5.0, 100.0));
+                    assess(&i).health == Health::Degraded
+                })
+                .unwrap()
+        };
+        // Clean: six errors (five beyond none, 0.6% > 0.5%).
+        assert_eq!(first_degraded(0.0), 6);
+        // 0.15%: ten (1.0% > 3 × 0.15% + 0.5%).
+        assert_eq!(first_degraded(0.3), 10);
+        // 0.35%: sixteen (1.6% > 3 × 0.35% + 0.5%).
+        assert_eq!(first_degraded(0.7), 16);
     }
 
     #[test]

@@ -552,8 +552,9 @@ impl Engine {
     /// named, the refusal audited). A canary run by this very process
     /// already holds that lock — its own auto-rollback (`stop_canary` in
     /// the canary flow) runs under it and takes nothing — so a rollback
-    /// asked for here while it runs acts under that lock too, and leaves it
-    /// for the canary's action to release.
+    /// asked for here while it runs shares that lock: it renews it while it
+    /// runs, like its taker (the canary may end first), and the last of the
+    /// two to end releases it.
     pub(super) async fn rollback_canary(
         &self,
         idx: usize,
@@ -575,7 +576,7 @@ impl Engine {
         let detail = format!(
             "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
         );
-        let lock = self.new_lock(env, super::deploy::LOCK_MARGIN);
+        let lock = self.new_lock(env, self.inner.lock_timing.margin);
         let (host, pid, now) = (lock.host.clone(), lock.pid, lock.acquired_at);
         // Ours only when an action of this engine instance holds it now
         // (shared in the same step, so it cannot be released in between)
@@ -583,48 +584,53 @@ impl Engine {
         // pid and host alone may be a killed predecessor's (a restarted
         // container, pid 1), which is taken over and released like any.
         let shared = self.share_lock(env);
-        let ours = shared
-            && self
-                .inner
+        let held = if shared {
+            self.inner
                 .store
                 .lock_of(env, now)
                 .await
-                .map(|l| l.is_some_and(|l| l.pid == pid && l.host == host))
-                .unwrap_or(false);
-        if shared && !ours {
+                .ok()
+                .flatten()
+                .filter(|l| l.pid == pid && l.host == host)
+        } else {
+            None
+        };
+        if shared && held.is_none() {
             self.release_lock(env, pid, &host);
         }
-        let _release = if ours {
-            Some(super::deploy::LockRelease {
-                engine: self,
-                env,
-                pid,
-                host,
-            })
-        } else {
-            if let Err(held) = self.inner.store.try_lock(&lock).await? {
-                let gate = crate::domain::Gate::block(
-                    "lock",
-                    false,
-                    format!("{env} is {}", self.lock_text(env, &held).await),
-                );
-                return Err(self
-                    .refuse(
-                        ActionKind::Rollback,
-                        env,
-                        Some(stable),
-                        Some(&version),
-                        gate,
-                    )
-                    .await);
+        // The lock this rollback keeps while it runs: the row as the store
+        // has it when shared (its time taken and expiry kept), else the one
+        // it takes now. Shared or not, the rollback renews it: the action
+        // it shares it with may end first (the canary gives up while the
+        // weight hook still runs), and nobody else would.
+        let lock = match held {
+            Some(row) => row,
+            None => {
+                if let Err(held) = self.inner.store.try_lock(&lock).await? {
+                    let gate = crate::domain::Gate::block(
+                        "lock",
+                        false,
+                        format!("{env} is {}", self.lock_text(env, &held).await),
+                    );
+                    return Err(self
+                        .refuse(
+                            ActionKind::Rollback,
+                            env,
+                            Some(stable),
+                            Some(&version),
+                            gate,
+                        )
+                        .await);
+                }
+                self.hold_lock(env);
+                lock
             }
-            self.hold_lock(env);
-            Some(super::deploy::LockRelease {
-                engine: self,
-                env,
-                pid,
-                host,
-            })
+        };
+        let _release = super::deploy::LockRelease {
+            engine: self,
+            env,
+            pid,
+            host,
         };
         let started = self
             .inner
@@ -642,33 +648,18 @@ impl Engine {
             .await?;
         self.set_activity(env, Some(crate::domain::EnvState::RollingBack));
         let stop = self.stop_canary(env, &version, &canary.weight, "rollback");
-        let r = if ours {
-            stop.await
-        } else {
-            let emit = |ev: super::Event| {
-                if let Some(tx) = &events {
-                    let _ = tx.send(ev);
-                }
-            };
-            self.holding(
-                lock,
-                super::deploy::LOCK_RENEW,
-                super::deploy::LOCK_MARGIN,
-                &emit,
-                stop,
-            )
-            .await
+        let emit = |ev: super::Event| {
+            if let Some(tx) = &events {
+                let _ = tx.send(ev);
+            }
         };
+        let r = self.keep_lock(lock, &emit, stop).await;
         self.set_activity(env, None);
         let (outcome, line) = match &r {
             Ok(done) => (Outcome::Succeeded, format!("{detail}: {done}")),
             Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
         };
-        let line = if ours {
-            line
-        } else {
-            self.with_lost_note(env, &line)
-        };
+        let line = self.with_lost_note(env, &line);
         self.inner
             .store
             .audit_finish(started, Utc::now(), outcome, &line)
@@ -856,3 +847,6 @@ mod weight_tests {
         assert_eq!(last_weight(std::iter::empty()), None);
     }
 }
+
+#[cfg(test)]
+mod tests;

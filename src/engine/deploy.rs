@@ -18,6 +18,24 @@ pub(super) const LOCK_MARGIN: Duration = Duration::from_secs(120);
 /// How often the lock of an action in flight is renewed.
 pub(super) const LOCK_RENEW: Duration = Duration::from_secs(30);
 
+/// How this engine keeps the deploy locks its actions hold: renewed every
+/// `renew`, at least `margin` ahead ([`LOCK_RENEW`], [`LOCK_MARGIN`]; the
+/// tests shorten both).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LockTiming {
+    pub(super) renew: Duration,
+    pub(super) margin: Duration,
+}
+
+impl Default for LockTiming {
+    fn default() -> Self {
+        LockTiming {
+            renew: LOCK_RENEW,
+            margin: LOCK_MARGIN,
+        }
+    }
+}
+
 use super::lease::LockLost;
 
 impl Engine {
@@ -38,7 +56,7 @@ impl Engine {
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         // The deploy begins: its timeout counts from here (see `Steps::deadline`).
         let deadline = Instant::now() + timeout;
-        let lock = self.new_lock(env, timeout.saturating_add(LOCK_MARGIN));
+        let lock = self.new_lock(env, timeout.saturating_add(self.inner.lock_timing.margin));
         let (host, pid) = (lock.host.clone(), lock.pid);
         if let Err(held) = self.inner.store.try_lock(&lock).await? {
             let gate = Gate::block(
@@ -118,10 +136,7 @@ impl Engine {
             rollback: rolling_back,
         };
         let steps_run = self.run_steps(idx, &steps);
-        let (done, deploy_url) = match self
-            .holding(lock, LOCK_RENEW, LOCK_MARGIN, &emit, steps_run)
-            .await
-        {
+        let (done, deploy_url) = match self.keep_lock(lock, &emit, steps_run).await {
             Ok(done) => done,
             Err(f) => {
                 // Unknown: the backend may have started it, so neither done
@@ -252,6 +267,22 @@ impl Engine {
             work,
         ))
         .await
+    }
+
+    /// Run `work` holding `lock`, kept as every action of this engine keeps
+    /// the deploy lock it holds ([`LockTiming`], see [`Self::holding`]).
+    /// Every holder of a lock runs its work through here, the one that
+    /// took it and one that shares it alike: a sharer may outlive the
+    /// taker (a canary's rollback asked for while the canary ran), and a
+    /// lock nobody renews lapses under it.
+    pub(super) async fn keep_lock<T>(
+        &self,
+        lock: LockInfo,
+        emit: &(dyn Fn(Event) + Sync),
+        work: impl Future<Output = T>,
+    ) -> T {
+        let t = self.inner.lock_timing;
+        self.holding(lock, t.renew, t.margin, emit, work).await
     }
 
     /// Count `env`'s deploy lock as held by this engine instance: an

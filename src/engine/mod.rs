@@ -132,6 +132,8 @@ struct Inner {
     /// What makes a lock "ours" — not its pid and host, which a restarted
     /// container (same hostname, pid 1) shares with a killed predecessor.
     held: Mutex<HashMap<String, u32>>,
+    /// How those locks are renewed while their actions run.
+    lock_timing: deploy::LockTiming,
     /// `[[notify]]` receivers of release events.
     notifier: crate::backends::notify::Notifier,
     /// Evidence about pending releases (stage verdicts, CI, review), fetched
@@ -219,6 +221,7 @@ impl Engine {
                 canaries: Mutex::new(HashMap::new()),
                 lost: Mutex::new(HashMap::new()),
                 held: Mutex::new(HashMap::new()),
+                lock_timing: Default::default(),
                 notifier,
                 evidence: Default::default(),
                 ci,

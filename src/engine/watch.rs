@@ -762,6 +762,26 @@ impl Engine {
         let Some(rb) = &w.rollback else {
             return Ok(());
         };
+        // Not run (`rollback_unreachable` found the environment changed):
+        // one refusal record, like any refused action.
+        if let Err((Outcome::Refused, detail, _)) = &rb.result {
+            if *done == 3 {
+                store
+                    .audit_start(&NewAudit {
+                        at: rb.at,
+                        actor: &self.inner.actor,
+                        action: ActionKind::Rollback,
+                        env: &w.record.env,
+                        version: Some(&rb.to),
+                        from_version: Some(&rb.from),
+                        outcome: Outcome::Refused,
+                        detail,
+                    })
+                    .await?;
+                *done = 4;
+            }
+            return Ok(());
+        }
         let started = match written.rollback_started {
             Some(id) => id,
             None => {
@@ -797,10 +817,18 @@ impl Engine {
 
     /// Roll `env` back to `to`, the known-good version its window read
     /// when it opened, while the store is unreachable: without the store
-    /// and without the deploy lock. That is safe against other promoters:
-    /// taking the lock needs the store, so no other shipdeck can take it
-    /// (and deploy) while the store is down either. What ran is recorded
-    /// when the store is back (see [`VerdictWrites::rollback`]).
+    /// and without the deploy lock. The store may be down for this process
+    /// only (a partial outage): another shipdeck that reaches it can take
+    /// the lock, promote or roll back meanwhile, and this process cannot
+    /// see that lock. So the rollback runs only if `env` still reports
+    /// `from`, the version this window judged, read from its version
+    /// source just before acting; anything else — another version, or no
+    /// answer — means someone else acted or nobody can tell, and it is not
+    /// rolled back (a refusal, said and recorded, the regression left to
+    /// the on-call engineer). Even so another process may act in the same
+    /// moment: the record says it ran unchecked by the lock. What ran, or
+    /// why not, is recorded when the store is back (see
+    /// [`VerdictWrites::rollback`]).
     async fn rollback_unreachable(
         &self,
         idx: usize,
@@ -812,20 +840,53 @@ impl Engine {
         let env = cfg_env.name();
         let (timeout, poll) = super::strategy::deploy_timing(cfg_env);
         let at = Utc::now();
-        let note = "run while the store was unreachable, without the deploy lock";
-        let detail = format!(
-            "roll {env} back from {from} to {to} ({}; {note})",
-            cfg_env.strategy().as_str()
-        );
         let emit = |ev: Event| {
             if let Some(tx) = events {
                 let _ = tx.send(ev);
             }
         };
+        let backend = &self.inner.envs[idx].strategy;
+        let changed = match backend.read_version().await {
+            Ok(live) if &live == from => None,
+            Ok(live) => Some(format!(
+                "{env} reports {live} now, not {from} as this window judged: someone else changed it meanwhile (the store, which would name them, is unreachable from here)"
+            )),
+            Err(e) => Some(format!(
+                "what {env} runs now could not be read ({e}): another process that reaches the store may have changed it"
+            )),
+        };
+        if let Some(why) = changed {
+            let detail = format!(
+                "automatic rollback of {env} from {from} to {to} not run while the store was unreachable: {why}; check it with `shipdeck status` and roll back by hand if it still needs it"
+            );
+            emit(Event::StoreOutage {
+                env: env.to_string(),
+                detail: format!("{env}: the store is unreachable: {detail}"),
+            });
+            let words = format!(
+                "not run while the store was unreachable: {why}; check it with `shipdeck status`"
+            );
+            return UnlockedRollback {
+                at,
+                to: to.clone(),
+                from: from.clone(),
+                detail: detail.clone(),
+                result: Err((Outcome::Refused, detail.clone(), words)),
+                done: detail,
+                finished: Utc::now(),
+            };
+        }
+        let note = &format!(
+            "run while the store was unreachable, without the deploy lock; {env} still reported {from} just before it, but another process reaching the store could have acted at the same time"
+        );
+        let detail = format!(
+            "roll {env} back from {from} to {to} ({}; {note})",
+            cfg_env.strategy().as_str()
+        );
         emit(Event::StoreOutage {
             env: env.to_string(),
             detail: format!(
-                "{env}: the store is unreachable: rolling back to {to}, the known-good version before {from}, without the deploy lock (recorded when the store is back)"
+                "{env}: the store is unreachable: rolling back to {to}, the known-good version before {from} (still running, checked just now), without the deploy lock (recorded when the store is back)"
             ),
         });
         self.set_activity(env, Some(EnvState::RollingBack));
@@ -854,7 +915,6 @@ impl Engine {
             rollback: true,
         };
         let ran = Box::pin(self.run_steps(idx, &steps)).await;
-        let backend = &self.inner.envs[idx].strategy;
         let (result, done) = match ran {
             Ok((done, url)) => {
                 let done = format!("{done} ({note})");
@@ -1084,3 +1144,7 @@ impl Drop for WatchClaim {
 #[cfg(test)]
 #[path = "watch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "watch_offline_tests.rs"]
+mod offline_tests;

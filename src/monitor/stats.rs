@@ -102,6 +102,107 @@ pub fn poisson_cdf(k: f64, mu: f64) -> f64 {
     sum.min(1.0)
 }
 
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: relative error < 1e-13).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x)Γ(1-x) = π / sin(πx).
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularized incomplete beta function I_x(a, b), for a, b > 0 and
+/// x in [0, 1] (continued fraction, Numerical Recipes' `betai`).
+pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_cf(x, a, b) / a
+    } else {
+        1.0 - front * beta_cf(1.0 - x, b, a) / b
+    }
+}
+
+/// Lentz's continued fraction behind [`incomplete_beta`].
+fn beta_cf(x: f64, a: f64, b: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..=10_000 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-14 {
+            break;
+        }
+    }
+    h
+}
+
+/// P(X >= x) for X ~ Binomial(n, p), continuous in `x` and `n` (counts
+/// summed from rates need not be whole): I_p(x, n - x + 1).
+pub fn binomial_sf(x: f64, n: f64, p: f64) -> f64 {
+    if x <= 0.0 || p >= 1.0 {
+        return 1.0;
+    }
+    if x > n || p <= 0.0 {
+        return 0.0;
+    }
+    incomplete_beta(p, x, n - x + 1.0).clamp(0.0, 1.0)
+}
+
 /// A p-value the way a human reads it: `p<0.001`, `p=0.004`, `p=0.03`.
 pub fn fmt_p(p: f64) -> String {
     if p < 0.001 {
@@ -226,6 +327,28 @@ pub fn fmt_t(t: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binomial_tails_match_exact_sums() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1e-300) + 1e-12;
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+        assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-12);
+        // All of six on one side of a fair coin: 1/64.
+        assert!(close(binomial_sf(6.0, 6.0, 0.5), 1.0 / 64.0));
+        assert!(close(binomial_sf(30.0, 30.0, 0.5), 0.5f64.powi(30)));
+        // P(X >= 3), X ~ Bin(10, 0.3), against the summed pmf.
+        let pmf = |k: i32| {
+            let c = (0..k).fold(1.0, |c, i| c * (10 - i) as f64 / (i + 1) as f64);
+            c * 0.3f64.powi(k) * 0.7f64.powi(10 - k)
+        };
+        let want: f64 = (3..=10).map(pmf).sum();
+        assert!(close(binomial_sf(3.0, 10.0, 0.3), want), "{want}");
+        // Far in the tail of a large n: 40 of 1000 where 10 are expected.
+        let tail = binomial_sf(40.0, 1000.0, 0.01);
+        assert!(tail > 1e-13 && tail < 1e-11, "{tail}");
+        assert_eq!(binomial_sf(0.0, 10.0, 0.3), 1.0);
+        assert_eq!(binomial_sf(11.0, 10.0, 0.3), 0.0);
+    }
 
     #[test]
     fn medians_and_mad() {

@@ -558,6 +558,7 @@ impl Engine {
                     .filter(|_| prod_idx.is_some_and(|p| i < p)),
                 max_error_rate: cfg.monitor.max_error_rate,
                 max_p95_ms: cfg.monitor.max_p95_ms,
+                metrics_failed: metrics_error.as_deref(),
                 // A first scrape that found a step (a cached previous one)
                 // has a rate: only its baseline can be warming up — and only
                 // while the samples kept of it are young too (one-shot

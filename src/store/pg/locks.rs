@@ -120,9 +120,12 @@ pub(super) fn random_token() -> i64 {
 /// sessions of promoters still alive and deploying included, so a session
 /// gone that way says nothing about its owner: the row holds until its
 /// owner takes it again on a new session (its next renewal, within 30 s,
-/// which dates it anew) or it expires. The times compare as the text both
-/// are written in (`ts`: UTC, milliseconds), so a garbled row cannot fail
-/// the statement.
+/// which dates it anew) or it expires. Both times are the server's clock:
+/// `taken_at` is stamped by the server when a row is written for a new lock
+/// session (schema 7), never by the client, whose clock may be minutes off.
+/// Only a row from before that schema (no `taken_at`) is read by its
+/// client-written `acquired_at`, compared as the text it is written in
+/// (`ts`: UTC, milliseconds), so a garbled row cannot fail the statement.
 macro_rules! lock_alive_sql {
     () => {
         "(EXISTS (SELECT 1 FROM pg_locks p
@@ -130,8 +133,9 @@ macro_rules! lock_alive_sql {
                   AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                   AND p.classid::bigint = (l.token >> 32)
                   AND p.objid::bigint = (l.token & 4294967295))
-          OR l.acquired_at < to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC',
-                                     'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+          OR COALESCE(l.taken_at < pg_postmaster_start_time(),
+                      l.acquired_at < to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC',
+                                              'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')))"
     };
 }
 pub(super) use lock_alive_sql;

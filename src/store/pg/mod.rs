@@ -525,8 +525,9 @@ impl Store for PgStore {
             if free {
                 // A renewal keeps the time the lock was first taken; taken
                 // again on a new lock session (the old one lost, a server
-                // restart), it is dated now, so that the row no longer
-                // reads as one a restart cut from its owner (`LOCK_ROW`).
+                // restart), it is dated now. (Whether the row reads as one
+                // a restart cut from its owner is the server's own stamp,
+                // `taken_at`, renewed with the token: `LOCK_ROW`.)
                 let since = match &current {
                     Some(r) if r.get::<_, i64>(1) == pid && r.get::<_, String>(2) == lock.host => {
                         if r.get::<_, bool>(5) && r.get::<_, i64>(6) == token {

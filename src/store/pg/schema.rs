@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -16,7 +16,7 @@ pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -306,6 +306,33 @@ CREATE TRIGGER shipdeck_checkpoint_no_truncate BEFORE TRUNCATE ON shipdeck_chain
 const V6: &str = r#"
 CREATE INDEX IF NOT EXISTS shipdeck_audit_monitors ON shipdeck_audit (env, version, id)
     WHERE finishes IS NULL AND action = 'monitor';
+"#;
+
+/// Version 7: a lock row dated by the server, on its own clock. Whether a
+/// row whose lock session is gone was cut from a live owner by a server
+/// restart is read by comparing when the row was taken with the server's
+/// start (`locks::lock_alive_sql`); `acquired_at` is the client's clock,
+/// and a promoter 10 minutes ahead of the server had its live lock read as
+/// orphaned after a restart (one behind, a dead one's lock as cut). A
+/// trigger stamps `taken_at` when a row is written for a new lock session
+/// (an insert, or another token) and keeps it through renewals on the same
+/// one, so no client, nor an older shipdeck still running during the
+/// upgrade, writes it. Rows from before the upgrade keep NULL (read by
+/// their `acquired_at`, as before). Written to run again safely.
+const V7: &str = r#"
+ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS taken_at TIMESTAMPTZ;
+CREATE OR REPLACE FUNCTION shipdeck_lock_taken() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.token IS DISTINCT FROM OLD.token THEN
+        NEW.taken_at := clock_timestamp();
+    ELSE
+        NEW.taken_at := OLD.taken_at;
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS shipdeck_lock_taken ON shipdeck_locks;
+CREATE TRIGGER shipdeck_lock_taken BEFORE INSERT OR UPDATE ON shipdeck_locks
+    FOR EACH ROW EXECUTE FUNCTION shipdeck_lock_taken();
 "#;
 
 /// The append-only triggers every process checks for.
