@@ -23,6 +23,7 @@ use shipdeck::monitor::eval::corpus::{self, Kind, LabeledTrace, Shape, Truth};
 use shipdeck::monitor::eval::judges::{Argo, Flagger, Judge, Kayenta, Shipdeck};
 use shipdeck::monitor::eval::rng::Rng;
 use shipdeck::monitor::eval::{Score, score};
+use shipdeck::monitor::stats::ln_gamma;
 use shipdeck::monitor::{DetectorConfig, replay};
 
 /// Seeds used while tuning (1 and the earlier default were tuned on before).
@@ -394,29 +395,8 @@ fn ln_norm_sf(z: f64) -> f64 {
     }
 }
 
-/// ln Γ(x) for x > 0 (Lanczos, g = 7).
-fn ln_gamma(x: f64) -> f64 {
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let t = x + 7.5;
-    let a = C[0] + (1..9).map(|i| C[i] / (x + i as f64)).sum::<f64>();
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-/// ln P(X >= k) for X ~ Binomial(n, p).
+/// ln P(X >= k) for X ~ Binomial(n, p), in logs (the bound's tails go
+/// far below what `stats::binomial_sf` returns as a plain number).
 fn ln_binom_sf(n: u64, k: u64, p: f64) -> f64 {
     if k == 0 || n == 0 || p >= 1.0 {
         return 0.0;
