@@ -603,8 +603,14 @@ impl Engine {
         // it takes now. Shared or not, the rollback renews it: the action
         // it shares it with may end first (the canary gives up while the
         // weight hook still runs), and nobody else would.
+        // A shared store dates the row's expiry on its own clock: the
+        // renewals count on this one (what the lock asks for now), never
+        // comparing the server's time with ours.
         let lock = match held {
-            Some(row) => row,
+            Some(row) => crate::store::LockInfo {
+                expires_at: lock.expires_at,
+                ..row
+            },
             None => {
                 if let Err(held) = self.inner.store.try_lock(&lock).await? {
                     let gate = crate::domain::Gate::block(
