@@ -1342,7 +1342,9 @@ fn a_window_whose_claim_the_server_refuses_for_good_ends_at_once_naming_it() {
             && out
                 .stderr
                 .contains("permission denied for table shipdeck_locks")
-            && out.stderr.contains("waiting will not heal"),
+            && out.stderr.contains("waiting will not heal")
+            // What shipdeck watch says to do: fix it first, then rerun.
+            && out.stderr.contains("fix what the store refuses (named above), then run `shipdeck watch production` again"),
         "{out:#?}"
     );
     assert!(!out.stderr.contains("unreachable for"), "{out:#?}");
@@ -1378,7 +1380,9 @@ fn a_window_whose_reconnect_the_server_refuses_ends_naming_it() {
     assert!(
         out.stderr.contains("without a verdict")
             && out.stderr.contains("password authentication failed")
-            && out.stderr.contains("waiting will not heal"),
+            && out.stderr.contains("waiting will not heal")
+            // What shipdeck watch says to do: fix it first, then rerun.
+            && out.stderr.contains("fix what the store refuses (named above), then run `shipdeck watch production` again"),
         "{out:#?}"
     );
 }
