@@ -435,9 +435,11 @@ impl PrometheusSource {
 
     /// [`poll`](Self::poll) plus the canary and stable tracks of `tracks`,
     /// all evaluated at the same instant. A label's own failure (a NaN
-    /// count, a query error or timeout) is kept in [`Polled::errors`] and
-    /// the other labels are still read; only an unreachable Prometheus
-    /// fails the whole poll.
+    /// count, a refused query) is kept in [`Polled::errors`] and the other
+    /// labels are still read; a Prometheus unreachable, or not answering in
+    /// time, fails the whole poll (the labels are read one after another:
+    /// waiting out the timeout once per label would stretch one poll to
+    /// several timeouts).
     pub async fn poll_tracked(
         &self,
         labels: &[String],
@@ -450,7 +452,9 @@ impl PrometheusSource {
                 Ok(point) => {
                     out.points.insert(label.clone(), point);
                 }
-                Err(e @ MetricsError::Unreachable { .. }) => return Err(e),
+                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
+                    return Err(e);
+                }
                 Err(e) => {
                     out.errors.insert(label.clone(), e);
                 }
@@ -463,7 +467,9 @@ impl PrometheusSource {
                 Ok((canary, stable)) => {
                     out.tracks.insert(t.clone(), TrackPoints { canary, stable });
                 }
-                Err(e @ MetricsError::Unreachable { .. }) => return Err(e),
+                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
+                    return Err(e);
+                }
                 Err(e) => {
                     out.track_errors.insert(t.env.clone(), e);
                 }
