@@ -411,6 +411,14 @@ fn a_store_deleted_under_a_running_watch_stops_it_from_recording() {
         "{stderr}"
     );
     assert!(!stderr.contains("unreachable for"), "{stderr}");
+    // And, waiting not healing it, what to do: fix it, then rerun; no
+    // promise that a console picks it up by itself in 15 s.
+    assert!(
+        stderr.contains("waiting will not heal this: fix what the store refuses")
+            && stderr.contains("then run `shipdeck watch production` again")
+            && !stderr.contains("watches it again by itself"),
+        "{stderr}"
+    );
 }
 
 /// `watch` is a gate: a window the store keeps from opening exits 1 (the

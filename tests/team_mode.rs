@@ -1344,7 +1344,9 @@ fn a_window_whose_claim_the_server_refuses_for_good_says_it_and_judges_on() {
             && out
                 .stderr
                 .contains("permission denied for table shipdeck_locks")
-            && out.stderr.contains("waiting will not heal"),
+            && out.stderr.contains("waiting will not heal")
+            // What shipdeck watch says to do: fix it first, then rerun.
+            && out.stderr.contains("fix what the store refuses (named above), then run `shipdeck watch production` again"),
         "{out:#?}"
     );
     assert!(!out.stderr.contains("unreachable for"), "{out:#?}");
@@ -1381,7 +1383,9 @@ fn a_window_whose_reconnect_the_server_refuses_says_it_and_judges_on() {
         out.stderr
             .contains("judges on to its end without its claim")
             && out.stderr.contains("password authentication failed")
-            && out.stderr.contains("waiting will not heal"),
+            && out.stderr.contains("waiting will not heal")
+            // What shipdeck watch says to do: fix it first, then rerun.
+            && out.stderr.contains("fix what the store refuses (named above), then run `shipdeck watch production` again"),
         "{out:#?}"
     );
 }

@@ -140,6 +140,7 @@ pub(super) fn failure(sig: i32, what: &str) -> Failure {
     Failure {
         code: 128 + sig,
         message: format!("interrupted by {}: {what}", name(sig)),
+        cause: None,
     }
 }
 

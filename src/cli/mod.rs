@@ -39,6 +39,9 @@ use crate::engine::{Confirm, Engine, EngineError, Event, Expect};
 pub struct Failure {
     pub code: i32,
     pub message: String,
+    /// Why the engine failed, when it did: whether waiting heals it (what
+    /// a failed monitoring window tells the user to do next).
+    pub cause: Option<crate::engine::rewatch::Cause>,
 }
 
 impl From<EngineError> for Failure {
@@ -46,6 +49,7 @@ impl From<EngineError> for Failure {
         Failure {
             code: e.exit_code(),
             message: e.to_string(),
+            cause: Some(crate::engine::rewatch::Cause::of(&e)),
         }
     }
 }
@@ -54,6 +58,7 @@ fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 2,
         message: message.into(),
+        cause: None,
     }
 }
 
@@ -181,6 +186,7 @@ async fn open_engine(explicit: Option<&Path>) -> Result<Engine, Failure> {
         Err(e) => Err(Failure {
             code: 1,
             message: format!("opening the store stopped: {e}"),
+            cause: None,
         }),
     }
 }
@@ -351,15 +357,16 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
 
 /// A window that failed without a verdict (exit 1: the store, the metrics
 /// source) says, by the engine's rule, that this command does not retry it
-/// and who watches that deploy again. A refusal (another watches it: 3) or
-/// a signal needs no such note.
+/// and who watches that deploy again, or, when waiting will not heal the
+/// cause, what to fix before rerunning. A refusal (another watches it: 3)
+/// or a signal needs no such note.
 fn window_failed(env: &str, mut f: Failure) -> Failure {
+    use crate::engine::rewatch::{Cause, after_failure};
     if f.code == 1 {
-        f.message = format!(
-            "{}; {}",
-            f.message,
-            crate::engine::rewatch::after_failure(env)
-        );
+        // A failure the engine did not classify (a stopped task): as an
+        // outage, the cause is not known to stay.
+        let cause = f.cause.unwrap_or(Cause::Outage);
+        f.message = format!("{}; {}", f.message, after_failure(env, cause));
     }
     f
 }

@@ -35,6 +35,7 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
         Err(e) => Err(Failure {
             code: 1,
             message: format!("{e:#}"),
+            cause: None,
         }),
     }
 }
@@ -50,6 +51,7 @@ async fn demo(
     let fail = |what: &str, e: &dyn std::fmt::Display| Failure {
         code: 1,
         message: format!("demo: {what}: {e}"),
+        cause: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -149,6 +151,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                         return Err(Failure {
                             code: 1,
                             message: format!("store migrate stopped: {e}"),
+                            cause: None,
                         });
                     }
                 },
@@ -435,6 +438,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 .map_err(|e| Failure {
                     code: 1,
                     message: format!("demo fleet on {listen}: {e}"),
+                    cause: None,
                 })?;
             Ok(0)
         }
@@ -461,6 +465,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             .map_err(|e| Failure {
                 code: 1,
                 message: format!("replay stopped: {e}"),
+                cause: None,
             })??;
             if json {
                 println!("{}", output::to_json(&report));

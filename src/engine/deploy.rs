@@ -187,7 +187,7 @@ impl Engine {
             return Err(EngineError::Unrecorded {
                 env: env.to_string(),
                 version: version.clone(),
-                cause: e,
+                cause: Box::new(e),
             });
         }
         guard.finished = true;
@@ -495,6 +495,7 @@ mod tests {
                     store: "postgres://db".into(),
                     host: "db".into(),
                     cause: "connection refused".into(),
+                    sqlstate: None,
                 });
             }
             self.inner.try_lock(lock)

@@ -36,7 +36,9 @@ pub enum EngineError {
     Unrecorded {
         env: String,
         version: Version,
-        cause: StoreError,
+        /// Boxed: a store error beside two names would make every
+        /// `Result<_, EngineError>` carry its size.
+        cause: Box<StoreError>,
     },
 }
 

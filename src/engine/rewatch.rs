@@ -10,13 +10,99 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::EnvStatus;
+use super::{EngineError, EnvStatus};
+use crate::backends::BackendError;
 use crate::domain::{DeployKind, DeployRecord, EnvState, Version};
 
 /// Seconds after a failed monitoring window before its deploy is watched
 /// again (when the store says nobody watches it): a failure that lasts
 /// does not loop.
 pub const RETRY_AFTER_S: i64 = 15;
+
+/// The longest pause between two tries of a window that keeps failing for
+/// a cause waiting will not heal: [`RETRY_AFTER_S`] doubles up to it, so a
+/// revoked grant posts an error every 5 min rather than every 15 s, and the
+/// window still opens within 5 min of the fix.
+pub const LASTING_RETRY_MAX_S: i64 = 300;
+
+/// Why a monitoring window failed without a verdict, as far as what to do
+/// about it depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Waiting may heal it: the store or a backend away, a refusal the
+    /// server calls passing ([`crate::store::StoreError::heals_by_waiting`]).
+    Outage,
+    /// The store refuses it until someone acts: permission denied, a
+    /// newer schema, a read-only or replaced file, a bad `[store]` setting.
+    Store,
+    /// The metrics source: none configured, failing, or no usable
+    /// baseline from it.
+    Metrics,
+    /// Anything else that stays until someone acts (a backend's error).
+    Other,
+}
+
+impl Cause {
+    /// The cause of `e`, a window's (or its store's opening's) failure.
+    pub fn of(e: &EngineError) -> Cause {
+        match e {
+            EngineError::Store(s) => Cause::of_store(s),
+            EngineError::Unrecorded { cause, .. } => Cause::of_store(cause),
+            EngineError::WindowEnded { .. } => Cause::Store,
+            EngineError::Metrics(_) => Cause::Metrics,
+            EngineError::Backend(
+                BackendError::Unreachable { .. } | BackendError::Timeout { .. },
+            ) => Cause::Outage,
+            _ => Cause::Other,
+        }
+    }
+
+    fn of_store(e: &crate::store::StoreError) -> Cause {
+        if e.heals_by_waiting() {
+            Cause::Outage
+        } else {
+            Cause::Store
+        }
+    }
+
+    /// Whether it stays until someone acts.
+    pub fn lasting(self) -> bool {
+        self != Cause::Outage
+    }
+
+    /// What to fix, for "fix X, then …".
+    fn fix(self) -> &'static str {
+        match self {
+            Cause::Outage => "nothing",
+            Cause::Store => "what the store refuses (named above)",
+            Cause::Metrics => "the metrics source (named above)",
+            Cause::Other => "the cause named above",
+        }
+    }
+}
+
+/// A failed window of one environment: when, the version it was for, and
+/// how many windows in a row failed for a lasting cause.
+#[derive(Clone, Debug, PartialEq)]
+struct Failed {
+    at: DateTime<Utc>,
+    version: Option<Version>,
+    cause: Cause,
+    lasting_streak: u32,
+}
+
+impl Failed {
+    /// The pause before its deploy is watched again: [`RETRY_AFTER_S`]
+    /// after an outage; after a lasting cause, that doubled for each
+    /// lasting failure in a row before it, up to [`LASTING_RETRY_MAX_S`].
+    fn pause_s(&self) -> i64 {
+        if self.lasting_streak == 0 {
+            return RETRY_AFTER_S;
+        }
+        let doublings = (self.lasting_streak - 1).min(16);
+        (RETRY_AFTER_S << doublings).min(LASTING_RETRY_MAX_S)
+    }
+}
 
 /// What a status snapshot says of one environment, as far as the rule
 /// needs it.
@@ -61,7 +147,7 @@ pub struct WatchStart {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OwnWindows {
     done: BTreeMap<String, Version>,
-    failed: BTreeMap<String, DateTime<Utc>>,
+    failed: BTreeMap<String, Failed>,
 }
 
 impl OwnWindows {
@@ -77,19 +163,64 @@ impl OwnWindows {
         self.started(env, version);
     }
 
-    /// This process's window of `env` failed at `at` (the store
-    /// unreachable when it opened, its claim lapsed, metrics gone): it
-    /// judged nothing, so its deploy may be watched again, after a pause.
-    pub fn failed(&mut self, env: &str, at: DateTime<Utc>) {
-        self.done.remove(env);
-        self.failed.insert(env.to_string(), at);
+    /// This process's window of `env` opened (its claim taken, its
+    /// baseline read): whatever kept the ones before from opening is
+    /// fixed, so a later failure pauses [`RETRY_AFTER_S`] again.
+    pub fn opened(&mut self, env: &str) {
+        if let Some(f) = self.failed.get_mut(env) {
+            f.lasting_streak = 0;
+        }
+    }
+
+    /// This process's window of `env` failed at `at` for `cause` (the
+    /// store unreachable when it opened, its claim refused, metrics gone):
+    /// it judged nothing, so its deploy may be watched again, after a
+    /// pause: [`RETRY_AFTER_S`] for an outage, doubling up to
+    /// [`LASTING_RETRY_MAX_S`] while the same deploy keeps failing for a
+    /// cause waiting will not heal.
+    pub fn failed(&mut self, env: &str, at: DateTime<Utc>, cause: Cause) {
+        let version = self.done.remove(env);
+        let streak = match self.failed.get(env) {
+            _ if !cause.lasting() => 0,
+            Some(f) if f.version == version => f.lasting_streak + 1,
+            _ => 1,
+        };
+        self.failed.insert(
+            env.to_string(),
+            Failed {
+                at,
+                version,
+                cause,
+                lasting_streak: streak,
+            },
+        );
     }
 
     /// When a failed window of `env` may be opened again, if one failed.
     pub fn retry_at(&self, env: &str) -> Option<DateTime<Utc>> {
         self.failed
             .get(env)
-            .map(|t| *t + chrono::Duration::seconds(RETRY_AFTER_S))
+            .map(|f| f.at + chrono::Duration::seconds(f.pause_s()))
+    }
+
+    /// What a console adds to the error of its failed window of `env`:
+    /// when it tries again and, for a lasting cause, what to fix first.
+    pub fn retry_note(&self, env: &str) -> Option<String> {
+        let f = self.failed.get(env)?;
+        let wait = crate::domain::HumanDuration(std::time::Duration::from_secs(
+            f.pause_s().unsigned_abs(),
+        ));
+        Some(if f.cause.lasting() {
+            format!(
+                "waiting will not heal this: fix {}; this console tries again in {wait} (then less often, up to every {})",
+                f.cause.fix(),
+                crate::domain::HumanDuration(std::time::Duration::from_secs(
+                    LASTING_RETRY_MAX_S.unsigned_abs()
+                ))
+            )
+        } else {
+            format!("this console watches it again in {wait} once nobody else does")
+        })
     }
 
     /// Whether `env` (as `seen` now, `before` in this process's previous
@@ -101,8 +232,9 @@ impl OwnWindows {
     /// saw it change (a new version, or newly monitoring) and nobody alive
     /// claims it. Never for where a rollback lands, mid-deploy (the record
     /// saying what kind of deploy it is comes after), for a version this
-    /// process watched already, nor within [`RETRY_AFTER_S`] of its own
-    /// failed window.
+    /// process watched already, nor within the pause after its own failed
+    /// window ([`RETRY_AFTER_S`], longer for a lasting cause of the same
+    /// deploy: see [`failed`](Self::failed)).
     pub fn due(
         &self,
         env: &str,
@@ -126,7 +258,17 @@ impl OwnWindows {
             .is_some_and(|d| d.kind == DeployKind::Rollback && d.version == *version);
         let in_flight = matches!(seen.state, EnvState::Deploying | EnvState::RollingBack);
         let watched_here = self.done.get(env) == Some(version);
-        let pausing = self.retry_at(env).is_some_and(|at| now < at);
+        // A deploy of another version than the failed one (someone
+        // deployed meanwhile) waits the short pause only, however long
+        // the failed one's back-off.
+        let pausing = self.failed.get(env).is_some_and(|f| {
+            let pause = if f.version.as_ref() == Some(version) {
+                f.pause_s()
+            } else {
+                RETRY_AFTER_S
+            };
+            now < f.at + chrono::Duration::seconds(pause)
+        });
         if landed_by_rollback || in_flight || busy || watched_here || pausing {
             return None;
         }
@@ -142,12 +284,24 @@ impl OwnWindows {
 }
 
 /// What a face that ran `env`'s window says when the window failed
-/// without a verdict (not refused because another watches it): nobody
-/// watches that deploy now, and who watches it again.
-pub fn after_failure(env: &str) -> String {
-    format!(
-        "the monitoring window of {env} judged nothing and this process does not retry it: nobody watches this deploy now; an open console watches it again by itself ({RETRY_AFTER_S} s after its own window failed, once the store says nobody watches it), or run `shipdeck watch {env}` again"
-    )
+/// without a verdict for `cause` (not refused because another watches
+/// it): nobody watches that deploy now, and who watches it again. For an
+/// outage, an open console does by itself; for a lasting cause somebody
+/// must fix it first, and says so.
+pub fn after_failure(env: &str, cause: Cause) -> String {
+    let head = format!(
+        "the monitoring window of {env} judged nothing and this process does not retry it: nobody watches this deploy now"
+    );
+    if cause.lasting() {
+        format!(
+            "{head}, and waiting will not heal this: fix {}, then run `shipdeck watch {env}` again (an open console retries it too, but only every few minutes)",
+            cause.fix()
+        )
+    } else {
+        format!(
+            "{head}; an open console watches it again by itself ({RETRY_AFTER_S} s after its own window failed, once the store says nobody watches it), or run `shipdeck watch {env}` again"
+        )
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +363,7 @@ mod tests {
         let bad = v("v1.8.0");
         let mut own = OwnWindows::default();
         own.started("production", &bad);
-        own.failed("production", t0());
+        own.failed("production", t0(), Cause::Outage);
         let s = seen(&bad, true);
         let at = |secs| t0() + chrono::Duration::seconds(secs);
         assert_eq!(own.due("production", None, s, false, at(2)), None);
@@ -309,9 +463,163 @@ mod tests {
 
     #[test]
     fn after_a_failure_the_cli_says_nobody_watches_and_how_it_is_watched_again() {
-        let note = after_failure("production");
+        let note = after_failure("production", Cause::Outage);
         assert!(note.contains("nobody watches this deploy now"), "{note}");
         assert!(note.contains("shipdeck watch production"), "{note}");
         assert!(note.contains(&format!("{RETRY_AFTER_S} s")), "{note}");
+        assert!(note.contains("watches it again by itself"), "{note}");
+        // A cause waiting will not heal: fix it, then rerun; no promise
+        // that a console picks it up by itself in 15 s.
+        for (cause, what) in [
+            (Cause::Store, "fix what the store refuses"),
+            (Cause::Metrics, "fix the metrics source"),
+            (Cause::Other, "fix the cause named above"),
+        ] {
+            let note = after_failure("production", cause);
+            assert!(note.contains("nobody watches this deploy now"), "{note}");
+            assert!(note.contains("waiting will not heal this"), "{note}");
+            assert!(
+                note.contains(what)
+                    && note.contains(", then run `shipdeck watch production` again"),
+                "{note}"
+            );
+            assert!(!note.contains("watches it again by itself"), "{note}");
+        }
+    }
+
+    /// A window that keeps failing for a lasting cause (a revoked grant)
+    /// is tried again less and less often, up to every 5 min, instead of
+    /// posting an error every 15 s forever; an outage keeps the 15 s pause,
+    /// and a window that opens starts the back-off over.
+    #[test]
+    fn a_lasting_failure_backs_off_to_five_minutes_and_an_opened_window_resets_it() {
+        let bad = v("v1.8.0");
+        let s = seen(&bad, true);
+        let mut own = OwnWindows::default();
+        let mut at = t0();
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            own.started("production", &bad);
+            own.failed("production", at, Cause::Store);
+            let next = own.retry_at("production").unwrap();
+            pauses.push((next - at).num_seconds());
+            // Not due a second early, due on time.
+            let early = next - chrono::Duration::seconds(1);
+            assert_eq!(own.due("production", None, s, false, early), None);
+            assert!(own.due("production", None, s, false, next).is_some());
+            at = next;
+        }
+        assert_eq!(pauses, [15, 30, 60, 120, 240, 300, 300, 300]);
+        let note = own.retry_note("production").unwrap();
+        assert!(
+            note.contains("waiting will not heal this")
+                && note.contains("fix what the store refuses")
+                && note.contains("tries again in 5m"),
+            "{note}"
+        );
+
+        // The window opened (the grant is back) and then failed again:
+        // the short pause again.
+        own.started("production", &bad);
+        own.opened("production");
+        own.failed("production", at, Cause::Store);
+        assert_eq!(
+            own.retry_at("production"),
+            Some(at + chrono::Duration::seconds(RETRY_AFTER_S))
+        );
+        // An outage between lasting failures starts the count over too.
+        own.started("production", &bad);
+        own.failed("production", at, Cause::Store);
+        own.started("production", &bad);
+        own.failed("production", at, Cause::Outage);
+        assert_eq!(
+            own.retry_at("production"),
+            Some(at + chrono::Duration::seconds(RETRY_AFTER_S))
+        );
+        let note = own.retry_note("production").unwrap();
+        assert!(note.contains("watches it again in 15s"), "{note}");
+        assert!(!note.contains("will not heal"), "{note}");
+    }
+
+    /// A new deploy (another version) after a backed-off failure is not
+    /// left unwatched for minutes: it waits the short pause only.
+    #[test]
+    fn another_version_waits_only_the_short_pause_after_a_lasting_failure() {
+        let bad = v("v1.8.0");
+        let fixed = v("v1.8.1");
+        let mut own = OwnWindows::default();
+        for _ in 0..4 {
+            own.started("production", &bad);
+            own.failed("production", t0(), Cause::Metrics);
+        }
+        assert_eq!(
+            own.retry_at("production"),
+            Some(t0() + chrono::Duration::seconds(120))
+        );
+        let at = |secs| t0() + chrono::Duration::seconds(secs);
+        let same = seen(&bad, true);
+        let next = seen(&fixed, true);
+        assert_eq!(own.due("production", None, same, false, at(60)), None);
+        assert_eq!(own.due("production", None, next, false, at(10)), None);
+        assert!(own.due("production", None, next, false, at(15)).is_some());
+        // Its own failure starts a new count.
+        own.started("production", &fixed);
+        own.failed("production", at(15), Cause::Metrics);
+        assert_eq!(own.retry_at("production"), Some(at(30)));
+    }
+
+    #[test]
+    fn the_cause_of_a_failure_is_read_from_the_error_not_its_text() {
+        use crate::store::{SqlState, StoreError};
+        let away = |code: Option<&str>| {
+            EngineError::Store(StoreError::Unreachable {
+                store: "postgres://db/team".into(),
+                host: "db:5432".into(),
+                // Text that reads like a refusal; the code decides.
+                cause: "reconnecting: permission denied (42501)".into(),
+                sqlstate: code.and_then(SqlState::new),
+            })
+        };
+        assert_eq!(Cause::of(&away(None)), Cause::Outage);
+        assert_eq!(Cause::of(&away(Some("57P01"))), Cause::Outage);
+        assert_eq!(Cause::of(&away(Some("28P01"))), Cause::Store);
+        let denied = EngineError::Store(StoreError::Postgres {
+            store: "postgres://db/team".into(),
+            cause: "permission denied for table shipdeck_locks".into(),
+            sqlstate: SqlState::new("42501"),
+        });
+        assert_eq!(Cause::of(&denied), Cause::Store);
+        assert!(Cause::of(&denied).lasting());
+        let ended = EngineError::WindowEnded {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            t: 12.0,
+            cause: Box::new(StoreError::NewerSchema {
+                store: "s.db".into(),
+                found: 9,
+                known: 4,
+            }),
+        };
+        assert_eq!(Cause::of(&ended), Cause::Store);
+        assert_eq!(
+            Cause::of(&EngineError::Metrics("no usable baseline".into())),
+            Cause::Metrics
+        );
+        let backend = |e| Cause::of(&EngineError::Backend(e));
+        assert_eq!(
+            backend(BackendError::Unreachable {
+                backend: "argo".into(),
+                cause: "connection refused".into()
+            }),
+            Cause::Outage
+        );
+        assert_eq!(
+            backend(BackendError::Command {
+                backend: "version".into(),
+                cause: "exited 2".into()
+            }),
+            Cause::Other
+        );
+        assert!(!Cause::Outage.lasting());
     }
 }

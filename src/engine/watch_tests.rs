@@ -27,10 +27,12 @@ impl Fault {
                 store: "postgres://db/team".into(),
                 host: "db:5432".into(),
                 cause: "connection refused".into(),
+                sqlstate: None,
             },
             Fault::Denied => StoreError::Postgres {
                 store: "postgres://db/team".into(),
                 cause: format!("permission denied for table {table} (42501)"),
+                sqlstate: crate::store::SqlState::new("42501"),
             },
         }
     }

@@ -44,10 +44,19 @@ pub enum StoreError {
         store: String,
         host: String,
         cause: String,
+        /// The SQLSTATE of the server's answer, when one answered (a
+        /// session it ended, a new connection it refused): what
+        /// [`heals_by_waiting`](Self::heals_by_waiting) reads, never the text.
+        sqlstate: Option<SqlState>,
     },
     /// The server answered with an error.
     #[error("store {store}: {cause}")]
-    Postgres { store: String, cause: String },
+    Postgres {
+        store: String,
+        cause: String,
+        /// The server's SQLSTATE (`None`: shipdeck's own refusal).
+        sqlstate: Option<SqlState>,
+    },
     #[error(
         "store {store} has schema version {found}, written by a newer shipdeck; this shipdeck knows up to version {known}: upgrade shipdeck rather than let it guess"
     )]
@@ -61,6 +70,46 @@ pub enum StoreError {
     NotEmpty { store: String, cause: String },
 }
 
+/// A PostgreSQL SQLSTATE: the five characters of a server's answer
+/// ("42501" permission denied) that say what kind of error it is, kept
+/// apart from its message so that no rewording, redaction or wrapping of
+/// the text changes what shipdeck does about it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState([u8; 5]);
+
+impl SqlState {
+    /// `code` when it is a SQLSTATE: five ASCII digits or capitals.
+    pub fn new(code: &str) -> Option<SqlState> {
+        let bytes: [u8; 5] = code.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            .then_some(SqlState(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored (see `new`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// Its class: the first two characters ("28" invalid authorization).
+    pub fn class(&self) -> &str {
+        &self.as_str()[..2]
+    }
+}
+
+impl std::fmt::Debug for SqlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlState({})", self.as_str())
+    }
+}
+
+impl std::fmt::Display for SqlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl StoreError {
     /// Whether waiting may heal it: the server unreachable (an outage), or
     /// a refusal the server or SQLite itself calls passing (a serialization
@@ -70,30 +119,18 @@ impl StoreError {
     /// broken audit chain, a newer schema, a read-only, replaced or
     /// unreadable store, a bad `[store]` setting.
     pub fn heals_by_waiting(&self) -> bool {
-        // A server's answer ends in its SQLSTATE: "… (40001)".
-        let sqlstate = |cause: &str| -> String {
-            cause
-                .strip_suffix(')')
-                .and_then(|c| c.rsplit_once('('))
-                .map(|(_, code)| code.to_string())
-                .filter(|c| c.len() == 5)
-                .unwrap_or_default()
-        };
         match self {
             // Unreachable, unless a server did answer the new connection,
             // refusing it for good: the password or the role's login
             // refused (class 28), no such database (3D), no CONNECT right.
-            StoreError::Unreachable { cause, .. } => {
-                let code = sqlstate(cause);
-                !(code.starts_with("28") || code.starts_with("3D") || code == "42501")
-            }
-            StoreError::Postgres { cause, .. } => {
-                let code = sqlstate(cause);
-                code.starts_with("40")
-                    || code.starts_with("53")
-                    || code == "55P03"
-                    || code == "57014"
-            }
+            StoreError::Unreachable { sqlstate, .. } => !sqlstate.is_some_and(|code| {
+                matches!(code.class(), "28" | "3D") || code.as_str() == "42501"
+            }),
+            // Only the server's word that the refusal passes; a refusal
+            // of shipdeck's own (no code) stays.
+            StoreError::Postgres { sqlstate, .. } => sqlstate.is_some_and(|code| {
+                matches!(code.class(), "40" | "53") || matches!(code.as_str(), "55P03" | "57014")
+            }),
             StoreError::Sqlite { cause, .. } => {
                 cause.contains("database is locked") || cause.contains("database is busy")
             }
@@ -511,47 +548,84 @@ mod tests {
     /// An outage heals by waiting; a refusal that stays until someone acts
     /// (permission denied, a broken chain, a newer schema) does not, so a
     /// monitoring window does not wait on it as if the server were away.
+    /// Decided by the server's SQLSTATE the error carries, never its text.
     #[test]
     fn only_an_outage_or_a_passing_refusal_heals_by_waiting() {
-        let pg = |cause: &str| StoreError::Postgres {
+        let pg = |cause: &str, code: Option<&str>| StoreError::Postgres {
             store: "postgres://db/team".into(),
             cause: cause.into(),
+            sqlstate: code.map(|c| SqlState::new(c).unwrap()),
+        };
+        let away = |cause: &str, code: Option<&str>| StoreError::Unreachable {
+            store: "postgres://db/team".into(),
+            host: "db:5432".into(),
+            cause: cause.into(),
+            sqlstate: code.map(|c| SqlState::new(c).unwrap()),
         };
         let sqlite = |cause: &str| StoreError::Sqlite {
             path: "s.db".into(),
             cause: cause.into(),
         };
         let heals = [
-            StoreError::Unreachable {
-                store: "postgres://db/team".into(),
-                host: "db:5432".into(),
-                cause: "connection refused".into(),
-            },
-            pg("could not serialize access due to concurrent update (40001)"),
-            pg("deadlock detected (40P01)"),
-            pg("canceling statement due to statement timeout (57014)"),
-            pg("sorry, too many clients already (53300)"),
+            away("connection refused", None),
+            pg(
+                "could not serialize access due to concurrent update (40001)",
+                Some("40001"),
+            ),
+            pg("deadlock detected (40P01)", Some("40P01")),
+            pg(
+                "canceling statement due to statement timeout (57014)",
+                Some("57014"),
+            ),
+            pg("sorry, too many clients already (53300)", Some("53300")),
             sqlite("database is locked"),
-            StoreError::Unreachable {
-                store: "postgres://db/team".into(),
-                host: "db:5432".into(),
-                cause: "unreachable for 3s (since 12:00:00), reconnecting: terminating connection due to administrator command (57P01)".into(),
-            },
+            away(
+                "unreachable for 3s (since 12:00:00), reconnecting: terminating connection due to administrator command (57P01)",
+                Some("57P01"),
+            ),
+            // Texts that would mislead a parser of the cause: a transport
+            // error whose last parentheses read like a refusal, and a
+            // reworded (or redacted) answer with no code in it at all.
+            away(
+                "unreachable for 3s (since 12:00:00), reconnecting: error connecting to server: no route to host; proxy note (42501)",
+                None,
+            ),
+            away(
+                "unreachable for 3s (since 12:00:00), reconnecting: db error (28P01)",
+                Some("57P03"),
+            ),
+            pg("the lock was not available [redacted]", Some("55P03")),
         ];
         for e in &heals {
             assert!(e.heals_by_waiting(), "{e}");
         }
         let stays = [
-            pg("permission denied for table shipdeck_locks (42501)"),
-            pg("relation \"shipdeck_x\" does not exist (42P01)"),
-            pg("no code here"),
+            pg(
+                "permission denied for table shipdeck_locks (42501)",
+                Some("42501"),
+            ),
+            pg(
+                "relation \"shipdeck_x\" does not exist (42P01)",
+                Some("42P01"),
+            ),
+            pg("no code here", None),
+            // A note whose last parentheses name a passing code: the
+            // server's own code (permission denied) decides.
+            pg(
+                "permission denied for table shipdeck_locks; hint: retry later (40001)",
+                Some("42501"),
+            ),
             sqlite("disk I/O error"),
             // A reconnect the server answered with a refusal.
-            StoreError::Unreachable {
-                store: "postgres://db/team".into(),
-                host: "db:5432".into(),
-                cause: "unreachable for 3s (since 12:00:00), reconnecting: password authentication failed for user \"alice\" (28P01)".into(),
-            },
+            away(
+                "unreachable for 3s (since 12:00:00), reconnecting: password authentication failed for user \"alice\" (28P01)",
+                Some("28P01"),
+            ),
+            away(
+                "unreachable for 3s (since 12:00:00), reconnecting: [redacted]",
+                Some("3D000"),
+            ),
+            away("permission denied for database team", Some("42501")),
             StoreError::Tampered {
                 path: "s.db".into(),
                 cause: "the audit log's hash chain is broken at #4".into(),
@@ -572,6 +646,16 @@ mod tests {
         ];
         for e in &stays {
             assert!(!e.heals_by_waiting(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_sqlstate_is_five_digits_or_capitals() {
+        let code = SqlState::new("28P01").unwrap();
+        assert_eq!((code.as_str(), code.class()), ("28P01", "28"));
+        assert_eq!(code.to_string(), "28P01");
+        for bad in ["", "4250", "425011", "42p01", "(4250", "4250é"] {
+            assert_eq!(SqlState::new(bad), None, "{bad:?}");
         }
     }
 

@@ -304,6 +304,7 @@ fn failure(e: EngineError) -> Failure {
     Failure {
         reason: e.to_string(),
         refused: e.exit_code() == 3,
+        cause: crate::engine::rewatch::Cause::of(&e),
     }
 }
 
@@ -488,6 +489,7 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
                 o.version, v.reason
             ),
             refused: false,
+            cause: crate::engine::rewatch::Cause::Other,
         });
     }
     if let Some(cause) = &o.unrecorded {
@@ -503,6 +505,9 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
                     .unwrap_or_default()
             ),
             refused: false,
+            // The verdict was reached; only the store would not take it
+            // (its retries ran out): watched again as after an outage.
+            cause: crate::engine::rewatch::Cause::Outage,
         });
     }
     let line = match (v.kind, &o.rolled_back) {
@@ -652,7 +657,7 @@ mod tests {
             Some("hook exited 1"),
         ));
         assert!(
-            matches!(failed, Err(Failure { ref reason, refused: false }) if reason.ends_with("automatic rollback failed: hook exited 1"))
+            matches!(failed, Err(Failure { ref reason, refused: false, .. }) if reason.ends_with("automatic rollback failed: hook exited 1"))
         );
     }
 }

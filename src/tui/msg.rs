@@ -55,6 +55,8 @@ pub struct Failure {
     pub reason: String,
     /// A gate refused it (exit code 3) rather than an outside system failing.
     pub refused: bool,
+    /// Whether waiting heals it: when a failed window is tried again.
+    pub cause: crate::engine::rewatch::Cause,
 }
 
 // A status snapshot is the big variant; a message is moved a few times per

@@ -696,6 +696,7 @@ fn a_failed_window_is_watched_again_once_nobody_watches_it() {
             result: Err(Failure {
                 reason: "store postgres://db/team is unreachable".into(),
                 refused: false,
+                cause: crate::engine::rewatch::Cause::Outage,
             }),
         },
     );
@@ -707,6 +708,62 @@ fn a_failed_window_is_watched_again_once_nobody_watches_it() {
         watches(&unwatched(&mut s, t + Duration::seconds(20))),
         "watched again once nobody watches it, after the pause"
     );
+}
+
+/// A window the store refuses for good (a revoked grant) is retried less
+/// and less often, saying what to fix, instead of posting the same error
+/// every 15 s: the engine's back-off, asked by the console.
+#[test]
+fn a_window_refused_for_good_is_retried_less_often_saying_what_to_fix() {
+    use super::msg::{Failure, TaskKind};
+    use crate::engine::rewatch::Cause;
+    let mut s = console();
+    let unwatched = |s: &mut crate::tui::state::State, at: chrono::DateTime<chrono::Utc>| {
+        update(s, Msg::Tick(at));
+        let mut st = s.status.clone().unwrap();
+        let p = st
+            .environments
+            .iter_mut()
+            .find(|e| e.name == "production")
+            .unwrap();
+        p.monitored = true;
+        p.unwatched = true;
+        update(s, Msg::StatusLoaded(Ok(st)))
+    };
+    let refused = |s: &mut crate::tui::state::State| {
+        update(
+            s,
+            Msg::ActionDone {
+                env: "production".into(),
+                kind: TaskKind::Watch,
+                result: Err(Failure {
+                    reason: "store postgres://db/team: permission denied for table shipdeck_locks (42501)".into(),
+                    refused: false,
+                    cause: Cause::Store,
+                }),
+            },
+        );
+        s.notices
+            .front()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    };
+    let t = s.now;
+    assert!(watches(&unwatched(&mut s, t)));
+    let said = refused(&mut s);
+    assert!(
+        said.contains("waiting will not heal this: fix what the store refuses")
+            && said.contains("tries again in 15s"),
+        "{said}"
+    );
+    assert!(watches(&unwatched(&mut s, t + Duration::seconds(15))));
+    let said = refused(&mut s);
+    assert!(said.contains("tries again in 30s"), "{said}");
+    assert!(
+        !watches(&unwatched(&mut s, t + Duration::seconds(35))),
+        "not every 15 s"
+    );
+    assert!(watches(&unwatched(&mut s, t + Duration::seconds(45))));
 }
 
 /// At 80×24 the latency legend has no room for its band and limits: the

@@ -270,17 +270,34 @@ impl PgTarget {
                 _ if text.contains("password missing") => self.unreachable(&format!(
                     "{text}: the server asks for a password and shipdeck found none: set [store] password_env, $PGPASSWORD or a host:port:db:user:password line in ~/.pgpass ($PGPASSFILE), which is read only when chmod 0600"
                 )),
-                _ => self.unreachable(&text),
+                _ => self.lost(&e),
             }
         })
     }
 
+    /// Unreachable, for a reason no server gave (no SQLSTATE).
     pub(super) fn unreachable(&self, e: &dyn std::fmt::Display) -> StoreError {
+        self.unreachable_with(e, None)
+    }
+
+    /// Unreachable, for the server's answer `sqlstate` when one answered.
+    pub(super) fn unreachable_with(
+        &self,
+        e: &dyn std::fmt::Display,
+        sqlstate: Option<crate::store::SqlState>,
+    ) -> StoreError {
         StoreError::Unreachable {
             store: self.describe.clone(),
             host: self.host.clone(),
             cause: crate::text::redact(&e.to_string()),
+            sqlstate,
         }
+    }
+
+    /// A session that could not be had or was lost over `e`: its cause,
+    /// with the server's SQLSTATE when the server answered.
+    pub(super) fn lost(&self, e: &postgres::Error) -> StoreError {
+        self.unreachable_with(&super::cause(e), super::sqlstate(e))
     }
 }
 

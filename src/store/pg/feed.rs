@@ -7,7 +7,7 @@ use super::*;
 pub(super) fn listener(target: &PgTarget) -> Result<Client, StoreError> {
     let mut c = target.connect()?;
     c.batch_execute(&format!("LISTEN {}", schema::CHANNEL))
-        .map_err(|e| target.unreachable(&cause(&e)))?;
+        .map_err(|e| target.lost(&e))?;
     Ok(c)
 }
 

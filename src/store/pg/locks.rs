@@ -46,7 +46,7 @@ impl PgStore {
             );
         }
         let mut client = self.target.connect()?;
-        let lost = |e: postgres::Error| self.target.unreachable(&cause(&e));
+        let lost = |e: postgres::Error| self.target.lost(&e);
         // The server notices a vanished owner within ~15 s (keepalives on
         // its side of the socket), and releases the session's locks.
         client

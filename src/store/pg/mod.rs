@@ -33,15 +33,15 @@ use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
-    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, Store, StoreError, Unfinished,
-    audit_outcome,
+    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, SqlState, Store, StoreError,
+    Unfinished, audit_outcome,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 use feed::{listen, listener};
 use locks::{LOCK_ROW, LockSession};
 use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
-use session::{Link, Session, cause};
+use session::{Link, Session, cause, sqlstate};
 
 /// The least time between two attempts to reach a server that went away.
 pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
@@ -172,6 +172,7 @@ impl PgStore {
         StoreError::Postgres {
             store: self.target.describe.clone(),
             cause: cause(e),
+            sqlstate: sqlstate(e),
         }
     }
 

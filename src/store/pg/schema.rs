@@ -355,6 +355,7 @@ pub(super) fn migrate(c: &mut Client, store: &str) -> Result<(), StoreError> {
     let err = |e: postgres::Error| StoreError::Postgres {
         store: store.to_string(),
         cause: super::cause(&e),
+        sqlstate: super::sqlstate(&e),
     };
     let (found, missing) = current(c).map_err(err)?;
     if let Some(v) = found {
@@ -444,6 +445,7 @@ fn check_complete(store: &str, version: i32, missing: &[String]) -> Result<(), S
             "schema version {version} is recorded but its tables {} are missing (a migration half undone, or dropped by hand): refusing to guess; restore them from a backup",
             missing.join(", ")
         ),
+        sqlstate: None,
     })
 }
 

@@ -33,6 +33,8 @@ pub(super) struct Down {
     pub(super) since_utc: DateTime<Utc>,
     pub(super) last_try: Instant,
     pub(super) cause: String,
+    /// The server's SQLSTATE in `cause`, when a server answered.
+    pub(super) sqlstate: Option<SqlState>,
 }
 
 /// A server error's gist, or the transport's.
@@ -53,6 +55,12 @@ pub(super) fn cause(e: &postgres::Error) -> String {
         }
     };
     crate::text::redact(&text)
+}
+
+/// The server's SQLSTATE in `e`, when the server answered (what decides
+/// whether waiting heals it; see [`StoreError::heals_by_waiting`]).
+pub(super) fn sqlstate(e: &postgres::Error) -> Option<SqlState> {
+    e.code().and_then(|c| SqlState::new(c.code()))
 }
 
 /// The connection is gone (as opposed to a statement the server refused).
@@ -82,11 +90,11 @@ impl PgStore {
             match f(session) {
                 Ok(v) => return Ok(v),
                 Err(e) if is_lost(&e) || session.client.is_closed() => {
-                    let why = cause(&e);
+                    let (why, code) = (cause(&e), sqlstate(&e));
                     link.session = None;
-                    self.mark_down(&mut link, why.clone(), false);
+                    self.mark_down(&mut link, why.clone(), code, false);
                     if attempts == 0 {
-                        return Err(self.target.unreachable(&why));
+                        return Err(self.target.unreachable_with(&why, code));
                     }
                 }
                 Err(e) => return Err(self.server(&e)),
@@ -99,7 +107,7 @@ impl PgStore {
     pub(super) fn session<'a>(&self, link: &'a mut Link) -> Result<&'a mut Session, StoreError> {
         if link.session.as_ref().is_some_and(|s| s.client.is_closed()) {
             link.session = None;
-            self.mark_down(link, "the server closed the connection".into(), false);
+            self.mark_down(link, "the server closed the connection".into(), None, false);
         }
         if link.session.is_none() {
             if let Some(d) = &link.down
@@ -122,11 +130,13 @@ impl PgStore {
                     });
                 }
                 Err(e) => {
-                    let why = match &e {
-                        StoreError::Unreachable { cause, .. } => cause.clone(),
-                        other => other.to_string(),
+                    let (why, code) = match &e {
+                        StoreError::Unreachable {
+                            cause, sqlstate, ..
+                        } => (cause.clone(), *sqlstate),
+                        other => (other.to_string(), None),
                     };
-                    self.mark_down(link, why, true);
+                    self.mark_down(link, why, code, true);
                     return Err(match &link.down {
                         Some(d) => self.down_error(d),
                         None => e,
@@ -139,11 +149,18 @@ impl PgStore {
             .ok_or_else(|| self.target.unreachable(&"no session"))
     }
 
-    pub(super) fn mark_down(&self, link: &mut Link, cause: String, tried: bool) {
+    pub(super) fn mark_down(
+        &self,
+        link: &mut Link,
+        cause: String,
+        sqlstate: Option<SqlState>,
+        tried: bool,
+    ) {
         let now = Instant::now();
         match &mut link.down {
             Some(d) => {
                 d.cause = cause;
+                d.sqlstate = sqlstate;
                 if tried {
                     d.last_try = now;
                 }
@@ -156,18 +173,22 @@ impl PgStore {
                     // A connection found lost is tried again at once.
                     last_try: if tried { now } else { now - RECONNECT_PAUSE },
                     cause,
+                    sqlstate,
                 })
             }
         }
     }
 
     pub(super) fn down_error(&self, d: &Down) -> StoreError {
-        self.target.unreachable(&format!(
-            "unreachable for {}s (since {}), reconnecting: {}",
-            d.since.elapsed().as_secs(),
-            d.since_utc.format("%H:%M:%S"),
-            d.cause
-        ))
+        self.target.unreachable_with(
+            &format!(
+                "unreachable for {}s (since {}), reconnecting: {}",
+                d.since.elapsed().as_secs(),
+                d.since_utc.format("%H:%M:%S"),
+                d.cause
+            ),
+            d.sqlstate,
+        )
     }
 
     /// Since when the store has been unreachable, if it is.

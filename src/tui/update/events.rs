@@ -121,6 +121,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
                 w.push(sample);
             }
             s.env_ui_mut(&env).window = Some(w);
+            s.watched.opened(&env);
         }
         Event::MonitorSample {
             env,
@@ -307,20 +308,29 @@ pub(super) fn on_done(
             }
             s.notify(Level::Info, format!("{env}: {line}"));
         }
-        Err(Failure { reason, refused }) => {
+        Err(Failure {
+            reason,
+            refused,
+            cause,
+        }) => {
+            let mut again = String::new();
             if kind == TaskKind::Watch {
                 if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
                     w.running = false;
                 }
                 // A window that failed did not judge its deploy: the
-                // engine's rule watches it again (see `rewatch`).
+                // engine's rule watches it again (see `rewatch`), sooner
+                // or later by its cause, and says when.
                 let now = s.now;
-                s.watched.failed(&env, now);
+                s.watched.failed(&env, now, cause);
+                if let Some(note) = s.watched.retry_note(&env) {
+                    again = format!(" — {note}");
+                }
             }
             let how = if refused { "refused" } else { "failed" };
             s.notify(
                 Level::Error,
-                format!("{} of {env} {how}: {reason}", kind.verb()),
+                format!("{} of {env} {how}: {reason}{again}", kind.verb()),
             );
         }
     }

@@ -593,6 +593,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
             result: Err(Failure {
                 reason: "refused: no Go recorded for v1.8.0 (approval)".into(),
                 refused: true,
+                cause: crate::engine::rewatch::Cause::Other,
             }),
         },
     );
@@ -609,6 +610,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
             result: Err(Failure {
                 reason: "deploy hook exited 1".into(),
                 refused: false,
+                cause: crate::engine::rewatch::Cause::Other,
             }),
         },
     );
