@@ -379,8 +379,16 @@ fn window_failed(env: &str, mut f: Failure) -> Failure {
 fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
     use crate::monitor::VerdictKind;
     if let Some(cause) = &out.claim_refused {
+        // A regression says how to roll back (its rollback error); any
+        // other verdict, what to fix before this gate is run again.
+        let next = match out.verdict.kind {
+            VerdictKind::Regression => String::new(),
+            _ => format!(
+                "; waiting will not heal this: fix what the store refuses (named above), then run `shipdeck watch {env}` again"
+            ),
+        };
         say!(
-            "shipdeck: {env} {} was judged to the window's end without its claim: {cause}",
+            "shipdeck: {env} {} was judged to the window's end without its claim: {cause}{next}",
             out.version
         );
     }

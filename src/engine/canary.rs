@@ -678,7 +678,7 @@ impl Engine {
                     return Err(EngineError::Unrecorded {
                         env: env.to_string(),
                         version: stable.clone(),
-                        cause,
+                        cause: Box::new(cause),
                     });
                 }
                 Ok(Some(crate::domain::DeployRecord {
