@@ -281,6 +281,25 @@ async fn prometheus_answers_map_to_points() {
         )
     );
 
+    // One label's failure is that label's own: the others still read
+    // (`poll` above answers the first failure, in the order asked).
+    let asked: Vec<String> = ["garbage", "prod", "broken"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let polled = src.poll_tracked(&asked, &[]).await.unwrap();
+    assert_eq!(polled.points["prod"].as_ref().unwrap().requests, 1200.0);
+    assert!(!polled.points.contains_key("garbage"), "{polled:?}");
+    assert!(
+        matches!(polled.errors["garbage"], MetricsError::Unusable { .. }),
+        "{polled:?}"
+    );
+    assert!(
+        matches!(polled.errors["broken"], MetricsError::Query { .. }),
+        "{polled:?}"
+    );
+    assert!(!polled.errors.contains_key("prod"));
+
     let t = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
     let h = src
         .history("prod", t(1000), t(1020), Duration::from_secs(10))

@@ -708,7 +708,8 @@ async fn prometheus_reads_the_canary_and_stable_tracks_apart() {
 /// A scrape target of its own for production: 100 requests a second, one
 /// in 200 a 5xx, latencies under 100 ms — whose 200s counter reads `NaN`
 /// while `nan` is set (a broken exporter), as the real Prometheus stores
-/// it; plus a version endpoint (`v1`) and a deploy webhook.
+/// it; staging's the same, never NaN; plus a version endpoint (`v1`) and a
+/// deploy webhook.
 async fn nan_target(nan: Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
     use axum::routing::{get, post};
     let started = Instant::now();
@@ -731,7 +732,14 @@ async fn nan_target(nan: Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
                  http_request_duration_seconds_bucket{{env=\"production\",le=\"0.05\"}} {}\n\
                  http_request_duration_seconds_bucket{{env=\"production\",le=\"0.1\"}} {n}\n\
                  http_request_duration_seconds_bucket{{env=\"production\",le=\"+Inf\"}} {n}\n\
-                 http_request_duration_seconds_count{{env=\"production\"}} {n}\n",
+                 http_request_duration_seconds_count{{env=\"production\"}} {n}\n\
+                 http_requests_total{{env=\"staging\",code=\"200\"}} {ok}\n\
+                 http_requests_total{{env=\"staging\",code=\"500\"}} {err}\n\
+                 http_request_duration_seconds_bucket{{env=\"staging\",le=\"0.05\"}} {}\n\
+                 http_request_duration_seconds_bucket{{env=\"staging\",le=\"0.1\"}} {n}\n\
+                 http_request_duration_seconds_bucket{{env=\"staging\",le=\"+Inf\"}} {n}\n\
+                 http_request_duration_seconds_count{{env=\"staging\"}} {n}\n",
+                0.6 * n,
                 0.6 * n
             )
         }
@@ -773,6 +781,8 @@ async fn a_nan_count_in_a_real_prometheus_is_a_gap_never_health() {
     let cfg = format!(
         "project = \"nan\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"prometheus\"\nurl = \"{base}\"\nstep = \"2s\"\n\
          [monitor]\nbaseline = \"30s\"\nauto_rollback = false\n\
+         \n[[environments]]\nname = \"staging\"\nversion = {{ url = \"http://{target}/version\" }}\n\
+         deploy = {{ webhook = \"http://{target}/deploy\" }}\n\
          \n[[environments]]\nname = \"production\"\nversion = {{ url = \"http://{target}/version\" }}\n\
          deploy = {{ webhook = \"http://{target}/deploy\" }}\nmonitored = true\n",
         dir.path().join("s.db").display()
@@ -831,7 +841,8 @@ async fn a_nan_count_in_a_real_prometheus_is_a_gap_never_health() {
     // production from the samples it read, against its own baseline.
     console(2).await;
     let st = e.status().await;
-    let p = &st.environments[0];
+    let p = &st.environments[1];
+    assert_eq!(p.name, "production");
     assert_eq!(p.metrics_error, None, "{}", p.health_detail);
     assert_eq!(p.health, Health::Healthy, "{}", p.health_detail);
 
@@ -839,7 +850,7 @@ async fn a_nan_count_in_a_real_prometheus_is_a_gap_never_health() {
     nan.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let st = e.status().await;
-    let p = &st.environments[0];
+    let p = &st.environments[1];
     let err = p.metrics_error.clone().unwrap_or_default();
     assert!(
         err.contains("gives unusable numbers: the requests query") && err.contains("is NaN"),
@@ -860,6 +871,15 @@ async fn a_nan_count_in_a_real_prometheus_is_a_gap_never_health() {
         p.health_detail
     );
     eprintln!("status while NaN: {:?}: {}", p.health, p.health_detail);
+    // Production's NaN is production's only: staging, read by the same
+    // poll, is judged as usual, with its own point and no error.
+    let s = &st.environments[0];
+    assert_eq!(s.name, "staging");
+    assert_eq!(s.metrics_error, None, "{}", s.health_detail);
+    assert!(s.metrics.as_of.is_some(), "{:?}", s.metrics);
+    assert_eq!(s.health, Health::Healthy, "{}", s.health_detail);
+    // … and production shows no stale point beside its error.
+    assert!(p.metrics.as_of.is_none(), "{:?}", p.metrics);
     // A window over the NaN read: no step, so gaps (three in a row, one
     // every two steps without a point: ~12 s), insufficient data — never
     // health — and the reason names the unusable number.

@@ -11,10 +11,18 @@ use crate::monitor::Sample;
 
 /// Usable baseline steps below which an environment's own baseline is not used.
 pub const MIN_BASELINE_STEPS: usize = 3;
-/// A rise of the error rate whose counts are this likely (one-sided) if
-/// now and the baseline shared one rate is noise, whatever the ratio: the
-/// tail of four standard deviations.
-const MAX_P: f64 = 3.2e-5;
+/// A rise of the error rate whose counts are this likely (one-sided, exact
+/// conditional binomial) if now and the baseline shared one rate is noise,
+/// whatever the ratio: about three standard deviations. Health is read at
+/// a glance and acts on nothing (the monitoring window's detector decides
+/// rollbacks); the ratio and [`MIN_EXCESS_ERRORS`] already bound noise, so
+/// the test only has to rule out what a short baseline can hide. At the
+/// tail of four deviations (3.2e-5) 0 of 300 then 14 of 300 (4.7%), or 3
+/// of 300 then 23 of 300, read healthy. Computed over stationary Poisson
+/// errors (0.1% to 5%, baselines of 300 to 3,000 requests against 100 to
+/// 1,000 now), a read is degraded by chance at most 5e-4 of the time
+/// (3.2e-5: 1.6e-5); the mid-p variant would double that for one count.
+const MAX_P: f64 = 1e-3;
 /// A handful of errors beyond what the baseline's own rate predicts is
 /// never enough on its own.
 const MIN_EXCESS_ERRORS: f64 = 5.0;
@@ -205,8 +213,9 @@ fn pct(x: f64) -> String {
 /// one rate, whatever it is, each of the `k` errors of both falls on now
 /// with now's share of the requests `π = n_now / (n_now + n_base)`; the
 /// rise counts when at least the errors seen now would fall there with a
-/// probability under [`MAX_P`]. A short clean baseline thus needs many
-/// errors now (0 of 300 then 6 of 300 is 1 in 64: noise); against a long
+/// probability under [`MAX_P`]. A short clean baseline thus needs several
+/// errors now (0 of 300 then 6 of 300 is 1 in 64: noise; 10 of 300 is
+/// 1 in 1,024: a rise); against a long
 /// baseline `π` is small and the test is the one-sample test against its
 /// rate, as sensitive as before.
 fn error_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs: f64) -> Option<(f64, f64)> {
@@ -228,11 +237,16 @@ fn error_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs: f64) -> Option<(f6
 /// detector weighs it with its noise at any traffic).
 fn latency_rise(cur: &Traffic, base: &Traffic, ratio: f64, abs_ms: f64) -> Option<(f64, f64)> {
     let (c, b) = (cur.p95_ms?, base.p95_ms?);
+    (c > b * ratio + abs_ms && p95_evidence(cur, base)).then_some((c, b))
+}
+
+/// Whether both p95s rest on requests enough to be compared (see
+/// [`latency_rise`]).
+fn p95_evidence(cur: &Traffic, base: &Traffic) -> bool {
     let per_step = |t: &Traffic| t.requests / t.steps.max(1) as f64;
-    let evidence = cur.requests >= MIN_P95_REQUESTS
+    cur.requests >= MIN_P95_REQUESTS
         && per_step(cur) >= MIN_P95_STEP_REQUESTS
-        && per_step(base) >= MIN_P95_STEP_REQUESTS;
-    (c > b * ratio + abs_ms && evidence).then_some((c, b))
+        && per_step(base) >= MIN_P95_STEP_REQUESTS
 }
 
 fn degraded(comparison: Comparison, detail: String) -> HealthAssessment {
@@ -421,10 +435,19 @@ pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
         .production_skipped
         .map(|why| format!("; not compared with production: {why}"))
         .unwrap_or_default();
+    // "In line" covers only what was compared: p95s over too few requests
+    // were not (whatever they read).
+    let uncompared =
+        |b: &Traffic| cur.p95_ms.is_some() && b.p95_ms.is_some() && !p95_evidence(&cur, b);
+    let latency = if own.as_ref().or(prod.as_ref()).is_some_and(uncompared) {
+        "; latency not compared (too few requests)"
+    } else {
+        ""
+    };
     HealthAssessment {
         health: Health::Healthy,
         comparison,
-        detail: format!("error rate {}{p95}: {against}{skipped}", pct(rate)),
+        detail: format!("error rate {}{p95}: {against}{latency}{skipped}", pct(rate)),
         warm_up: None,
     }
 }
@@ -721,17 +744,78 @@ mod tests {
             a.detail,
             "error rate 2.00%, p95 100ms: in line with its own last 30 min"
         );
-        // Ten of 300 (3.3%): still within what 300 clean requests can hide.
-        i.recent = Some(steps(5, 60.0, 2.0, 100.0));
+        // Nine of 300 (3.0%): 2^-9, within what 300 clean requests can hide.
+        i.recent = Some(steps(5, 60.0, 1.8, 100.0));
         assert_eq!(assess(&i).health, Health::Healthy);
-        // Sixteen of 300 against none: 2^-16, a rise.
-        i.recent = Some(steps(4, 75.0, 4.0, 100.0));
+        // Ten of 300 (3.3%) against none: 2^-10, a rise (at the tail of
+        // four deviations it took sixteen).
+        i.recent = Some(steps(5, 60.0, 2.0, 100.0));
         let a = assess(&i);
         assert_eq!(a.health, Health::Degraded, "{}", a.detail);
         assert_eq!(
             a.detail,
-            "error rate 5.33% vs 0.00% over its own last 30 min"
+            "error rate 3.33% vs 0.00% over its own last 30 min"
         );
+        // Fourteen of 300 (4.7%), which read healthy before.
+        i.recent = Some(steps(5, 60.0, 2.8, 100.0));
+        assert_eq!(assess(&i).health, Health::Degraded);
+    }
+
+    #[test]
+    fn a_rise_over_a_short_baseline_with_errors_is_degraded() {
+        // 3 of 300, then 23 of 300 (1% to 7.7%): if both shared one rate,
+        // 23 of the 26 errors fall on now with odds 4.4e-5. It read healthy.
+        let mut i = base();
+        i.baseline = Some(steps(3, 100.0, 1.0, 100.0));
+        i.recent = Some(steps(5, 60.0, 4.6, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Degraded, "{}", a.detail);
+        assert_eq!(
+            a.detail,
+            "error rate 7.67% vs 1.00% over its own last 30 min"
+        );
+        // 3 of 300, then 14 of 300 (4.7%): 14 of 17 on now is 6e-3, noise
+        // for a baseline of 300 (the ratio and the excess alone would pass).
+        i.recent = Some(steps(5, 60.0, 2.8, 100.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Healthy, "{}", a.detail);
+        // 6 of 300, then 20 of 300: 4.7e-3, noise too.
+        i.baseline = Some(steps(3, 100.0, 2.0, 100.0));
+        i.recent = Some(steps(5, 60.0, 4.0, 100.0));
+        assert_eq!(assess(&i).health, Health::Healthy);
+    }
+
+    #[test]
+    fn a_stationary_error_rate_over_a_short_baseline_is_rarely_degraded() {
+        // Drawn: 2000 stationary environments per rate (seed 1312), Poisson
+        // errors at the same rate over a baseline of 3 steps of 100 and now
+        // 5 steps of 60. Expected by chance at MAX_P = 1e-3: under 1 in
+        // 1,000 reads at each rate (computed: 5e-4 at most).
+        let mut r = crate::monitor::eval::rng::Rng::new(1312);
+        let mut draw = |n: usize, requests: f64, rate: f64| {
+            let s: Vec<Sample> = (0..n)
+                .map(|k| Sample {
+                    t: k as f64,
+                    requests,
+                    errors: r.poisson(requests * rate),
+                    p50_ms: None,
+                    p95_ms: Some(100.0),
+                    p99_ms: None,
+                })
+                .collect();
+            Traffic::of(&s)
+        };
+        for rate in [0.002, 0.01, 0.02, 0.05] {
+            let degraded = (0..2000)
+                .filter(|_| {
+                    let mut i = base();
+                    i.baseline = Some(draw(3, 100.0, rate));
+                    i.recent = Some(draw(5, 60.0, rate));
+                    assess(&i).health == Health::Degraded
+                })
+                .count();
+            assert!(degraded <= 4, "{degraded} of 2000 at {rate}");
+        }
     }
 
     #[test]
@@ -803,6 +887,24 @@ mod tests {
         i.recent = Some(steps(5, 1.0, 0.0, 260.0));
         let a = assess(&i);
         assert_eq!(a.health, Health::Healthy, "{}", a.detail);
+        // … and it says so: a 50x p95 at 5 requests a step is not "in
+        // line", it was not compared.
+        i.baseline = Some(steps(30, 5.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 5.0, 0.0, 5000.0));
+        let a = assess(&i);
+        assert_eq!(a.health, Health::Healthy, "{}", a.detail);
+        assert_eq!(
+            a.detail,
+            "error rate 0.00%, p95 5000ms: in line with its own last 30 min; latency not compared (too few requests)"
+        );
+        // Compared (enough requests) and in line: no such note.
+        i.baseline = Some(steps(30, 20.0, 0.0, 100.0));
+        i.recent = Some(steps(5, 20.0, 0.0, 110.0));
+        let a = assess(&i);
+        assert_eq!(
+            a.detail,
+            "error rate 0.00%, p95 110ms: in line with its own last 30 min"
+        );
         // One coarse step (5 minutes, 30,000 requests) with the p95 tripled
         // is evidence enough; it waited for a second step.
         i.baseline = Some(steps(30, 30_000.0, 0.0, 100.0));

@@ -52,6 +52,9 @@ struct SamplerState {
     /// less often than the source misses none.
     recent: HashMap<String, std::collections::VecDeque<MetricPoint>>,
     error: Option<(DateTime<Utc>, String)>,
+    /// Labels whose own read failed at the last poll (the others read),
+    /// since when and why.
+    label_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// When the first poll was made, and how many answered.
     started: Option<DateTime<Utc>>,
     ok_polls: usize,
@@ -64,14 +67,119 @@ struct SamplerState {
 pub struct Reading {
     /// Latest point per label.
     pub points: HashMap<String, MetricPoint>,
-    /// Why the last poll failed, and when.
+    /// Why the last poll failed as a whole (every label), and since when.
     pub error: Option<(DateTime<Utc>, String)>,
+    /// Labels whose own read failed at the last poll, since when and why;
+    /// the other labels read as usual (see [`Reading::error_for`]).
+    pub label_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
     /// When this process first polled the source.
     pub started: Option<DateTime<Utc>>,
     /// Polls that the source answered so far.
     pub ok_polls: usize,
+}
+
+impl Reading {
+    /// Why `label`'s metrics cannot be read now, and since when: the whole
+    /// poll's failure or its own. `None` while its own point reads.
+    pub fn error_for(&self, label: &str) -> Option<&(DateTime<Utc>, String)> {
+        self.error.as_ref().or_else(|| self.label_errors.get(label))
+    }
+}
+
+impl SamplerState {
+    /// Takes one poll's answer at `now`: points, tracks and errors, per
+    /// label. A label whose read failed loses its latest point (no stale
+    /// point is shown next to the error); a poll that failed for every
+    /// label is a failed poll. Samples to keep in the store go to `keep`.
+    /// True when the source answered (a new step).
+    fn take(
+        &mut self,
+        labels: &[(String, String)],
+        polled: Result<crate::backends::metrics::Polled, crate::backends::metrics::MetricsError>,
+        step: Duration,
+        now: DateTime<Utc>,
+        keep: &mut Vec<(String, DateTime<Utc>, crate::monitor::Sample)>,
+    ) -> bool {
+        let all_failed = |p: &crate::backends::metrics::Polled| {
+            !labels.is_empty() && labels.iter().all(|(l, _)| p.errors.contains_key(l))
+        };
+        let polled = match polled {
+            Ok(p) if all_failed(&p) => Err(labels
+                .iter()
+                .find_map(|(l, _)| p.errors.get(l).cloned())
+                .expect("every label failed")),
+            other => other,
+        };
+        let polled = match polled {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("metrics poll failed: {e}");
+                let since = self.error.as_ref().map_or(now, |(at, _)| *at);
+                self.error = Some((since, e.to_string()));
+                self.label_errors.clear();
+                self.latest.clear();
+                return false;
+            }
+        };
+        self.error = None;
+        self.ok_polls += 1;
+        for (env, e) in &polled.track_errors {
+            tracing::warn!(
+                env,
+                "metrics poll: the canary and stable tracks failed: {e}"
+            );
+        }
+        for (sel, tp) in polled.tracks {
+            let at = tp
+                .canary
+                .as_ref()
+                .or(tp.stable.as_ref())
+                .map_or(now, |p| p.at);
+            let q = self.tracks.entry(sel.env).or_default();
+            if q.back().is_none_or(|b| b.at < at) {
+                q.push_back(TrackStep {
+                    at,
+                    canary: tp.canary,
+                    stable: tp.stable,
+                });
+            }
+            while q.len() > RECENT {
+                q.pop_front();
+            }
+        }
+        for (label, env) in labels {
+            if let Some(e) = polled.errors.get(label) {
+                tracing::warn!(env, "metrics poll failed for this environment: {e}");
+                let since = self.label_errors.get(label).map_or(now, |(at, _)| *at);
+                self.label_errors
+                    .insert(label.clone(), (since, e.to_string()));
+                self.latest.remove(label);
+                continue;
+            }
+            self.label_errors.remove(label);
+            match polled.points.get(label).cloned().flatten() {
+                Some(p) => {
+                    let p = per_step(p, step);
+                    let s = p.to_sample(p.at);
+                    keep.push((env.clone(), p.at, s));
+                    let q = self.recent.entry(label.clone()).or_default();
+                    if q.back().is_none_or(|b| b.at < p.at) {
+                        q.push_back(p.clone());
+                    }
+                    while q.len() > RECENT {
+                        q.pop_front();
+                    }
+                    self.latest.insert(label.clone(), p);
+                }
+                None => {
+                    self.latest.remove(label);
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Sampler {
@@ -126,61 +234,13 @@ impl Sampler {
             st.polled = Some(Instant::now());
             st.started.get_or_insert_with(Utc::now);
             let names: Vec<String> = labels.iter().map(|(l, _)| l.clone()).collect();
-            match self.source.poll_tracked(&names, &self.tracks).await {
-                Ok(polled) => {
-                    let points = polled.points;
-                    st.error = None;
-                    st.ok_polls += 1;
-                    fresh = true;
-                    let now = Utc::now();
-                    for (sel, tp) in polled.tracks {
-                        let at = tp
-                            .canary
-                            .as_ref()
-                            .or(tp.stable.as_ref())
-                            .map_or(now, |p| p.at);
-                        let q = st.tracks.entry(sel.env).or_default();
-                        if q.back().is_none_or(|b| b.at < at) {
-                            q.push_back(TrackStep {
-                                at,
-                                canary: tp.canary,
-                                stable: tp.stable,
-                            });
-                        }
-                        while q.len() > RECENT {
-                            q.pop_front();
-                        }
-                    }
-                    for (label, env) in labels {
-                        match points.get(label).cloned().flatten() {
-                            Some(p) => {
-                                let p = per_step(p, self.step);
-                                let s = p.to_sample(p.at);
-                                keep.push((env.clone(), p.at, s));
-                                let q = st.recent.entry(label.clone()).or_default();
-                                if q.back().is_none_or(|b| b.at < p.at) {
-                                    q.push_back(p.clone());
-                                }
-                                while q.len() > RECENT {
-                                    q.pop_front();
-                                }
-                                st.latest.insert(label.clone(), p);
-                            }
-                            None => {
-                                st.latest.remove(label);
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("metrics poll failed: {e}");
-                    st.error = Some((Utc::now(), e.to_string()));
-                }
-            }
+            let polled = self.source.poll_tracked(&names, &self.tracks).await;
+            fresh = st.take(labels, polled, self.step, Utc::now(), &mut keep);
         }
         let reading = Reading {
             points: st.latest.clone(),
             error: st.error.clone(),
+            label_errors: st.label_errors.clone(),
             fresh,
             started: st.started,
             ok_polls: st.ok_polls,
@@ -267,6 +327,151 @@ mod tests {
         assert_eq!(p.step_s, 1.0);
         assert_eq!(p.error_rate(), Some(46.0 / 4612.0));
         assert_eq!(p.p95_ms, Some(120.0));
+    }
+
+    fn labels() -> Vec<(String, String)> {
+        [("stg", "staging"), ("prod", "production")]
+            .map(|(l, e)| (l.to_string(), e.to_string()))
+            .to_vec()
+    }
+
+    fn nan(label: &str) -> crate::backends::metrics::MetricsError {
+        crate::backends::metrics::MetricsError::Unusable {
+            url: "http://prom:9090/api/v1/query".into(),
+            metric: format!("the requests query r{{env=\"{label}\"}}"),
+            value: "NaN".into(),
+        }
+    }
+
+    fn polled(
+        ok: &[(&str, f64)],
+        failed: &[&str],
+    ) -> Result<crate::backends::metrics::Polled, crate::backends::metrics::MetricsError> {
+        let mut p = crate::backends::metrics::Polled::default();
+        for (l, r) in ok {
+            p.points.insert(l.to_string(), Some(point(1.0, *r, 1.0)));
+        }
+        for l in failed {
+            p.errors.insert(l.to_string(), nan(l));
+        }
+        Ok(p)
+    }
+
+    /// A source failing for one label (staging's exporter reading NaN)
+    /// leaves the other read as usual: production keeps its point, its
+    /// kept sample and no error; staging loses its stale point and says
+    /// why, since its first failure; it reads again once its point does.
+    #[test]
+    fn one_labels_failure_is_that_labels_only() {
+        let (step, t0) = (Duration::from_secs(1), Utc::now());
+        let mut st = SamplerState::default();
+        let mut keep = Vec::new();
+        assert!(st.take(
+            &labels(),
+            polled(&[("stg", 10.0), ("prod", 20.0)], &[]),
+            step,
+            t0,
+            &mut keep
+        ));
+        assert_eq!(keep.len(), 2);
+        assert!(st.latest.contains_key("stg"));
+
+        keep.clear();
+        assert!(st.take(
+            &labels(),
+            polled(&[("prod", 21.0)], &["stg"]),
+            step,
+            t0 + chrono::Duration::seconds(1),
+            &mut keep
+        ));
+        assert!(st.take(
+            &labels(),
+            polled(&[("prod", 22.0)], &["stg"]),
+            step,
+            t0 + chrono::Duration::seconds(2),
+            &mut keep
+        ));
+        let r = Reading {
+            points: st.latest.clone(),
+            error: st.error.clone(),
+            label_errors: st.label_errors.clone(),
+            ..Reading::default()
+        };
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert!(r.error_for("prod").is_none());
+        assert_eq!(r.points["prod"].requests, 22.0);
+        let (since, why) = r.error_for("stg").expect("staging's own error");
+        assert_eq!(
+            *since,
+            t0 + chrono::Duration::seconds(1),
+            "since the first failure"
+        );
+        assert!(why.contains("NaN") && why.contains("stg"), "{why}");
+        assert!(
+            !r.points.contains_key("stg"),
+            "no stale point next to the error"
+        );
+        assert!(
+            keep.iter().all(|(env, _, _)| env == "production"),
+            "{keep:?}"
+        );
+        assert_eq!(st.ok_polls, 3);
+
+        assert!(st.take(
+            &labels(),
+            polled(&[("stg", 11.0), ("prod", 23.0)], &[]),
+            step,
+            t0 + chrono::Duration::seconds(3),
+            &mut keep
+        ));
+        assert!(st.label_errors.is_empty());
+        assert!(st.latest.contains_key("stg"));
+    }
+
+    /// A poll that failed for every label, or as a whole, is a failed
+    /// poll: every label's error, no point kept from before it.
+    #[test]
+    fn a_poll_failing_for_every_label_fails_all() {
+        let (step, t0) = (Duration::from_secs(1), Utc::now());
+        let mut st = SamplerState::default();
+        let mut keep = Vec::new();
+        st.take(
+            &labels(),
+            polled(&[("stg", 10.0), ("prod", 20.0)], &[]),
+            step,
+            t0,
+            &mut keep,
+        );
+        assert!(!st.take(
+            &labels(),
+            polled(&[], &["stg", "prod"]),
+            step,
+            t0,
+            &mut keep
+        ));
+        assert!(
+            st.error
+                .as_ref()
+                .is_some_and(|(_, why)| why.contains("stg")),
+            "{:?}",
+            st.error
+        );
+        assert!(st.latest.is_empty());
+        assert_eq!(st.ok_polls, 1);
+        let timeout = crate::backends::metrics::MetricsError::Timeout {
+            url: "http://prom:9090".into(),
+            timeout_ms: 2000,
+        };
+        assert!(!st.take(&labels(), Err(timeout), step, t0, &mut keep));
+        assert!(
+            st.error
+                .as_ref()
+                .is_some_and(|(_, why)| why.contains("2000")
+                    || why.contains("2 s")
+                    || why.contains("timed out")),
+            "{:?}",
+            st.error
+        );
     }
 
     #[test]

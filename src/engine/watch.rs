@@ -525,7 +525,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
             let reading = sampler.read(&labels, &self.inner.store).await;
-            if let Some((_, why)) = &reading.error {
+            if let Some((_, why)) = reading.error_for(&label) {
                 source_error = Some(why.clone());
             }
             let fresh = sampler.points_since(&label, consumed).await;
@@ -543,7 +543,7 @@ impl Engine {
             } else if Utc::now() - last_new > step_d * 2 {
                 // The source failed or has nothing for this environment: a
                 // gap, which the detector counts as missing data, never as health.
-                if let Some((_, why)) = &reading.error {
+                if let Some((_, why)) = reading.error_for(&label) {
                     tracing::warn!(env, "monitoring window: no sample ({why})");
                 }
                 let now = Utc::now();

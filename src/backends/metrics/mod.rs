@@ -133,10 +133,41 @@ pub struct TrackPoints {
 }
 
 /// One poll's answer: each env label's step and each selected env's tracks.
+/// A label whose own read failed (a NaN counter, a query error or timeout
+/// of its queries) is in `errors` instead of `points`, and an env whose
+/// tracks failed is in `track_errors` instead of `tracks`: one
+/// environment's bad data never voids another's read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Polled {
     pub points: HashMap<String, Option<MetricPoint>>,
     pub tracks: HashMap<TrackSelector, TrackPoints>,
+    pub errors: HashMap<String, MetricsError>,
+    pub track_errors: HashMap<String, MetricsError>,
+}
+
+impl Polled {
+    /// The answer as one result: the first failed label's error (in the
+    /// order asked), else the points.
+    fn into_points(
+        mut self,
+        labels: &[String],
+    ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
+        match labels.iter().find_map(|l| self.errors.remove(l)) {
+            Some(e) => Err(e),
+            None => Ok(self.points),
+        }
+    }
+
+    fn cleaned(mut self) -> Self {
+        for e in self
+            .errors
+            .values_mut()
+            .chain(self.track_errors.values_mut())
+        {
+            *e = e.clone().cleaned();
+        }
+        self
+    }
 }
 
 /// What went wrong with a metrics source. Names the source (its URL without
@@ -284,6 +315,7 @@ impl MetricsSource {
             MetricsSource::Scrape(s) => s.poll_tracked(labels, tracks).await,
             MetricsSource::Prometheus(p) => p.poll_tracked(labels, tracks).await,
         }
+        .map(Polled::cleaned)
         .map_err(MetricsError::cleaned)
     }
 

@@ -430,11 +430,16 @@ impl PrometheusSource {
         &self,
         labels: &[String],
     ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
-        Ok(self.poll_tracked(labels, &[]).await?.points)
+        self.poll_tracked(labels, &[]).await?.into_points(labels)
     }
 
     /// [`poll`](Self::poll) plus the canary and stable tracks of `tracks`,
-    /// all evaluated at the same instant.
+    /// all evaluated at the same instant. A label's own failure (a NaN
+    /// count, a refused query) is kept in [`Polled::errors`] and the other
+    /// labels are still read; a Prometheus unreachable, or not answering in
+    /// time, fails the whole poll (the labels are read one after another:
+    /// waiting out the timeout once per label would stretch one poll to
+    /// several timeouts).
     pub async fn poll_tracked(
         &self,
         labels: &[String],
@@ -443,15 +448,32 @@ impl PrometheusSource {
         let at = Utc::now();
         let mut out = Polled::default();
         for label in labels {
-            let point = self.point_at(self.queries(label, self.step), at).await?;
-            out.points.insert(label.clone(), point);
+            match self.point_at(self.queries(label, self.step), at).await {
+                Ok(point) => {
+                    out.points.insert(label.clone(), point);
+                }
+                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    out.errors.insert(label.clone(), e);
+                }
+            }
         }
         for t in tracks {
             let canary = self.track_queries(&t.env, &t.label, CANARY_TRACK)?;
             let stable = self.track_queries(&t.env, &t.label, STABLE_TRACK)?;
-            let (canary, stable) =
-                tokio::try_join!(self.point_at(canary, at), self.point_at(stable, at))?;
-            out.tracks.insert(t.clone(), TrackPoints { canary, stable });
+            match tokio::try_join!(self.point_at(canary, at), self.point_at(stable, at)) {
+                Ok((canary, stable)) => {
+                    out.tracks.insert(t.clone(), TrackPoints { canary, stable });
+                }
+                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    out.track_errors.insert(t.env.clone(), e);
+                }
+            }
         }
         Ok(out)
     }

@@ -387,7 +387,7 @@ impl ScrapeSource {
         &self,
         labels: &[String],
     ) -> Result<HashMap<String, Option<MetricPoint>>, MetricsError> {
-        Ok(self.poll_tracked(labels, &[]).await?.points)
+        self.poll_tracked(labels, &[]).await?.into_points(labels)
     }
 
     /// [`poll`](Self::poll), plus the canary and stable tracks of each of
@@ -402,14 +402,26 @@ impl ScrapeSource {
         names.sort();
         names.dedup();
         let cur = self.scrape_with_tracks(&names).await?;
-        let asked = labels.iter().chain(tracks.iter().map(|t| &t.env));
-        if let Some((metric, value)) = asked.filter_map(|l| cur.unusable.get(l)).next() {
-            return Err(MetricsError::Unusable {
-                url: self.url.clone(),
-                metric: metric.clone(),
-                value: value.to_string(),
-            });
-        }
+        // A label with a garbage sample (NaN, negative) has no step now,
+        // and none from the next scrape either (its counters here lack that
+        // sample); the other labels read as usual.
+        let unusable = |l: &String| {
+            cur.unusable
+                .get(l)
+                .map(|(metric, value)| MetricsError::Unusable {
+                    url: self.url.clone(),
+                    metric: metric.clone(),
+                    value: value.to_string(),
+                })
+        };
+        let errors: HashMap<String, MetricsError> = labels
+            .iter()
+            .filter_map(|l| Some((l.clone(), unusable(l)?)))
+            .collect();
+        let track_errors: HashMap<String, MetricsError> = tracks
+            .iter()
+            .filter_map(|t| Some((t.env.clone(), unusable(&t.env)?)))
+            .collect();
         let need_cache = self
             .prev
             .lock()
@@ -438,6 +450,8 @@ impl ScrapeSource {
                             .iter()
                             .map(|t| (t.clone(), TrackPoints::default()))
                             .collect(),
+                        errors,
+                        track_errors,
                     });
                 }
                 p => {
@@ -450,18 +464,28 @@ impl ScrapeSource {
             let (path, url, snap) = (path.clone(), self.url.clone(), cur.clone());
             let _ = tokio::task::spawn_blocking(move || store_cache(&path, &url, &snap)).await;
         }
+        let clean = |l: &String| {
+            !cur.unusable.contains_key(l)
+                && prev.as_ref().is_none_or(|p| !p.unusable.contains_key(l))
+        };
         let points = labels
             .iter()
+            .filter(|l| !errors.contains_key(*l))
             .map(|l| {
-                let point = prev.as_ref().and_then(|p| cur.step_since(p, l));
+                let point = prev
+                    .as_ref()
+                    .filter(|_| clean(l))
+                    .and_then(|p| cur.step_since(p, l));
                 (l.clone(), point)
             })
             .collect();
         let tracks = tracks
             .iter()
+            .filter(|t| !track_errors.contains_key(&t.env))
             .map(|t| {
                 let step = |track: &str| {
                     prev.as_ref()
+                        .filter(|_| clean(&t.env))
                         .and_then(|p| cur.track_step_since(p, &t.env, &t.label, track))
                 };
                 let points = TrackPoints {
@@ -471,7 +495,12 @@ impl ScrapeSource {
                 (t.clone(), points)
             })
             .collect();
-        Ok(Polled { points, tracks })
+        Ok(Polled {
+            points,
+            tracks,
+            errors,
+            track_errors,
+        })
     }
 }
 

@@ -530,7 +530,7 @@ impl Engine {
                         .get(e.label())
                         .map(|p| p.to_snapshot())
                         .unwrap_or_default();
-                    let (err, note) = match (&r.error, m.as_of) {
+                    let (err, note) = match (r.error_for(e.label()), m.as_of) {
                         (Some((at, why)), _) => (
                             Some(format!("{why} (since {})", at.format("%H:%M:%S UTC"))),
                             None,
@@ -548,7 +548,10 @@ impl Engine {
                 reachable: version.is_some(),
                 reach_error: version_error.as_deref(),
                 state: Some(state),
-                metrics_configured: reading.is_ok(),
+                // A source is always configured ([metrics] has defaults):
+                // one that cannot be built is an error to show, never
+                // "no metrics source configured".
+                metrics_configured: true,
                 recent: traffic.map(|t| t.0),
                 baseline: traffic.and_then(|t| t.1),
                 baseline_span: &baseline_span,
@@ -564,14 +567,17 @@ impl Engine {
                 // while the samples kept of it are young too (one-shot
                 // `status` runs, each polling once, are not forever
                 // pending: past that, no baseline is unknown).
-                warming_up: warming_up.and_then(|w| {
-                    let first_scrape = w.first_scrape && metrics.as_of.is_none();
-                    let young = first_sample.is_none_or(|f| checked_at - f < warm_up_span);
-                    (first_scrape || young).then(|| crate::domain::health::WarmingUp {
-                        first_scrape,
-                        since: first_sample.map_or(w.since, |f| f.min(w.since)),
-                    })
-                }),
+                // (Never while its own read fails: that is unknown.)
+                warming_up: warming_up
+                    .filter(|_| metrics_error.is_none())
+                    .and_then(|w| {
+                        let first_scrape = w.first_scrape && metrics.as_of.is_none();
+                        let young = first_sample.is_none_or(|f| checked_at - f < warm_up_span);
+                        (first_scrape || young).then(|| crate::domain::health::WarmingUp {
+                            first_scrape,
+                            since: first_sample.map_or(w.since, |f| f.min(w.since)),
+                        })
+                    }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
             let canary = self.canary_status(i).await;

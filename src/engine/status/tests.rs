@@ -339,3 +339,34 @@ async fn a_short_baseline_with_samples_kept_long_ago_is_unknown_not_pending() {
         assert!(std::time::Instant::now() < deadline, "no step in 60 s");
     }
 }
+
+/// A metrics source that cannot be built (its token variable unset) is
+/// configured all the same: health is unknown naming why, never the
+/// "no metrics source configured" healthy of a fleet without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_that_cannot_be_built_is_unknown_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "project = \"t\"\n[store]\npath = {:?}\n\
+         [metrics]\nsource = \"prometheus\"\nurl = \"http://127.0.0.1:9/\"\n\
+         token_env = \"SHIPDECK_HEALTH13B_NEVER_SET\"\n\
+         [[environments]]\nname = \"production\"\n\
+         version = {{ command = [\"echo\", \"v1.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+        dir.path().join("s.db").display().to_string()
+    );
+    let engine = Engine::open(Config::parse(&text, Path::new("test.toml")).unwrap()).unwrap();
+    let s = engine.status().await;
+    let p = env_of(&s, "production");
+    assert_eq!(p.health, Health::Unknown, "{}", p.health_detail);
+    let why = p
+        .metrics_error
+        .as_deref()
+        .expect("the source's error shown");
+    assert!(why.contains("SHIPDECK_HEALTH13B_NEVER_SET"), "{why}");
+    assert!(p.health_detail.contains(why), "{}", p.health_detail);
+    assert!(
+        !p.health_detail.contains("no metrics source"),
+        "{}",
+        p.health_detail
+    );
+}
