@@ -371,11 +371,27 @@ fn window_failed(env: &str, mut f: Failure) -> Failure {
     f
 }
 
-/// The exit code of a monitoring window: 0 healthy, 4 regression, 1 when
-/// it could not judge (no baseline, a source gone quiet) or could not
-/// record its verdict (the store, an outside system, failed).
+/// The exit code of a monitoring window (SPEC's table): 4 on a regression,
+/// whatever else failed (its rollback, its record, its claim); else 0
+/// healthy, and 1 when it could not judge (no baseline, a source gone
+/// quiet), could not record its verdict, or judged without its claim
+/// (the store refused it for good mid-window).
 fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
     use crate::monitor::VerdictKind;
+    if let Some(cause) = &out.claim_refused {
+        // A regression says how to roll back (its rollback error); any
+        // other verdict, what to fix before this gate is run again.
+        let next = match out.verdict.kind {
+            VerdictKind::Regression => String::new(),
+            _ => format!(
+                "; waiting will not heal this: fix what the store refuses (named above), then run `shipdeck watch {env}` again"
+            ),
+        };
+        say!(
+            "shipdeck: {env} {} was judged to the window's end without its claim: {cause}{next}",
+            out.version
+        );
+    }
     if let Some(cause) = &out.unrecorded {
         // The rollback that ran, if one did (perhaps unrecorded itself).
         let rolled = out
@@ -388,10 +404,11 @@ fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
             out.version,
             output::verdict_words(out.verdict.kind)
         );
-        return 1;
     }
+    let failed = out.unrecorded.is_some() || out.claim_refused.is_some();
     match out.verdict.kind {
         VerdictKind::Regression => 4,
+        VerdictKind::Healthy if failed => 1,
         VerdictKind::Healthy => 0,
         VerdictKind::InsufficientData | VerdictKind::Collecting => {
             say!(
@@ -413,6 +430,47 @@ mod tests {
         for s in c.get_subcommands() {
             every_command(s, out);
         }
+    }
+
+    fn outcome(kind: crate::monitor::VerdictKind) -> crate::engine::WatchOutcome {
+        crate::engine::WatchOutcome {
+            env: "production".into(),
+            version: "v1.8.0".parse().unwrap(),
+            deploy_at: chrono::Utc::now(),
+            verdict: crate::monitor::Verdict {
+                kind,
+                metric: None,
+                detected_at: None,
+                reason: "r".into(),
+            },
+            baseline: "b".into(),
+            rolled_back: None,
+            rollback_error: None,
+            unrecorded: None,
+            claim_refused: None,
+        }
+    }
+
+    /// SPEC's exit codes: a regression is 4 whatever else failed; a
+    /// healthy verdict the store did not take (or judged without the
+    /// window's claim) is 1.
+    #[test]
+    fn a_regression_exits_4_whatever_else_failed() {
+        use crate::monitor::VerdictKind::*;
+        let mut o = outcome(Regression);
+        assert_eq!(watch_exit("production", &o), 4);
+        o.unrecorded = Some("the store refuses it".into());
+        o.claim_refused = Some("permission denied".into());
+        o.rollback_error = Some("not rolled back automatically".into());
+        assert_eq!(watch_exit("production", &o), 4);
+        let mut o = outcome(Healthy);
+        assert_eq!(watch_exit("production", &o), 0);
+        o.claim_refused = Some("permission denied".into());
+        assert_eq!(watch_exit("production", &o), 1);
+        let mut o = outcome(Healthy);
+        o.unrecorded = Some("the store stayed unreachable".into());
+        assert_eq!(watch_exit("production", &o), 1);
+        assert_eq!(watch_exit("production", &outcome(InsufficientData)), 1);
     }
 
     #[test]

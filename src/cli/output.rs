@@ -56,6 +56,7 @@ pub fn watch_json(out: &crate::engine::WatchOutcome) -> serde_json::Value {
         "rolled_back": out.rolled_back,
         "rollback_error": out.rollback_error,
         "unrecorded": out.unrecorded,
+        "claim_refused": out.claim_refused,
     })
 }
 

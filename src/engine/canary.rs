@@ -666,13 +666,27 @@ impl Engine {
             Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
         };
         let line = self.with_lost_note(env, &line);
-        self.inner
+        // After acting: a store that will not take the outcome does not
+        // undo it. A weight set to 0 is a rollback that happened, told as
+        // unrecorded (as a deploy is), never as one that did not run.
+        let recorded = self
+            .inner
             .store
             .audit_finish(started, Utc::now(), outcome, &line)
-            .await?;
+            .await;
+        if let Err(e) = &recorded {
+            tracing::error!(env, "canary rollback done but not recorded: {e}");
+        }
         match r {
             Ok(_) => {
                 self.set_canary(env, None);
+                if let Err(cause) = recorded {
+                    return Err(EngineError::Unrecorded {
+                        env: env.to_string(),
+                        version: stable.clone(),
+                        cause: Box::new(cause),
+                    });
+                }
                 Ok(Some(crate::domain::DeployRecord {
                     env: env.to_string(),
                     version: stable.clone(),

@@ -43,6 +43,10 @@ pub struct WatchOutcome {
     /// Why the verdict (and what follows it) is not in the store: it
     /// was still unreachable when the window's retries ran out.
     pub unrecorded: Option<String>,
+    /// Why the window judged without its claim: the store refused it for
+    /// good mid-window (permission denied, a read-only store). Its verdict
+    /// stands, but nothing was rolled back automatically (no lock).
+    pub claim_refused: Option<String>,
 }
 
 /// The gate that refuses a second watcher of one deploy, and its wording.
@@ -270,7 +274,6 @@ impl Engine {
             lock,
             opened: None,
             finished: false,
-            ended: None,
         })
     }
 
@@ -444,6 +447,9 @@ impl Engine {
         // Since when the store has been unreachable, if it is: the window
         // goes on without it (the metrics and the detector need no store).
         let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = opened_down;
+        // The store's refusal of the claim, once it refused it for good:
+        // the window judges on without it (and without auto-rollback).
+        let mut claim_refused: Option<StoreError> = None;
         let mut verdict = loop {
             if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
                 break detector.verdict().clone();
@@ -457,7 +463,12 @@ impl Engine {
             {
                 continue;
             }
-            match claim.keep_alive().await {
+            let kept = match claim_refused {
+                Some(_) => Ok(()),
+                None => claim.keep_alive().await,
+            };
+            match kept {
+                Ok(()) if claim_refused.is_some() => {}
                 Ok(()) => {
                     if let Some((since, _)) = store_down.take() {
                         emit(Event::StoreOutage {
@@ -471,19 +482,23 @@ impl Engine {
                 }
                 // Not an outage: a store that refuses the claim for good
                 // (permission denied, a newer schema, a read-only or
-                // replaced file) ends the window here, saying so, rather
-                // than judging on as if the server were only away.
+                // replaced file). Said at once, as what it is; the window
+                // still judges to its end (the metrics, the detector and
+                // [[notify]] need no store) so that a regression is told,
+                // but it rolls nothing back (no lock without the store).
                 Err(EngineError::Store(e)) if !e.heals_by_waiting() => {
                     let t = (Utc::now() - deploy_at).num_milliseconds() as f64 / 1000.0;
-                    let err = EngineError::WindowEnded {
+                    let detail = format!(
+                        "{env}: at t=+{t:.0}s {}: the monitoring window judges on to its end without its claim; a regression will be told and notified but not rolled back automatically",
+                        refused_for_good(&e)
+                    );
+                    tracing::error!(env, "monitoring window: {detail}");
+                    emit(Event::StoreOutage {
                         env: env.to_string(),
-                        version: version.clone(),
-                        t,
-                        cause: Box::new(e),
-                    };
-                    claim.ended = Some(err.to_string());
-                    tracing::error!(env, "monitoring window: {err}");
-                    return Err(err);
+                        detail,
+                    });
+                    store_down = None;
+                    claim_refused = Some(e);
                 }
                 Err(EngineError::Store(e)) => {
                     let how = match e {
@@ -610,20 +625,17 @@ impl Engine {
             rollback: None,
         };
         let mut written = Written::default();
-        // Retried only where waiting may heal it (an outage); a store that
-        // refuses the verdict for good is said at once, as what it is.
-        let first = self
+        // A regression rolls back before any retry: its failed write is
+        // settled (retried or said) after the rollback, with the rollback's
+        // own records.
+        let mut failed = self
             .write_verdict(&verdict_writes, &mut written)
             .await
             .err();
-        let retry = first.as_ref().is_some_and(|e| e.heals_by_waiting());
-        let mut unrecorded = first.map(|e| match retry {
-            true => e.to_string(),
-            false => refused_for_good(&e),
-        });
-        if unrecorded.is_some() && retry && !regression {
+        let mut unrecorded = None;
+        if !regression {
             unrecorded = self
-                .retry_verdict(env, &verdict_writes, &mut written, &emit)
+                .settle_verdict(env, &verdict_writes, &mut written, failed.take(), &emit)
                 .await;
         }
         if regression {
@@ -653,10 +665,23 @@ impl Engine {
             rolled_back: None,
             rollback_error: None,
             unrecorded: None,
+            claim_refused: claim_refused.as_ref().map(refused_for_good),
         };
+        // A rollback that ran but whose record the store would not take.
+        let mut rollback_unrecorded: Option<String> = None;
         // Release safety before bookkeeping: a regression rolls back even
         // when its verdict is not recorded yet, and is recorded after.
-        if regression && self.inner.config.monitor.auto_rollback {
+        if regression
+            && self.inner.config.monitor.auto_rollback
+            && let Some(e) = &claim_refused
+        {
+            // No claim, no lock: a rollback now could race a deploy by
+            // someone the store does not refuse.
+            outcome.rollback_error = Some(format!(
+                "not rolled back automatically: {}; roll back by hand (`shipdeck rollback {env}` once the store is fixed, or through the deploy system itself)",
+                refused_for_good(e)
+            ));
+        } else if regression && self.inner.config.monitor.auto_rollback {
             self.set_activity(env, None);
             let tried = self.rollback(env, None, events.clone()).await;
             // Only a store that cannot be reached: a refusal, a held lock or
@@ -675,10 +700,33 @@ impl Engine {
                 // A store that refuses for good: the rollback needs the
                 // deploy lock and its audit record there, and a rollback
                 // without them could race a deploy others can still make.
+                // (A store error after acting is `Unrecorded`, below: these
+                // are refusals before anything was rolled back.)
                 (Err(EngineError::Store(e)), _) if !e.heals_by_waiting() => Err(format!(
                     "not rolled back: {}; roll back once the store is fixed (`shipdeck rollback {env}`) or through the deploy system itself",
                     refused_for_good(&e)
                 )),
+                // Rolled back (a canary's weight is 0, the stable track
+                // redeployed), but the store would not take its record.
+                (
+                    Err(EngineError::Unrecorded {
+                        version: to, cause, ..
+                    }),
+                    _,
+                ) => {
+                    rollback_unrecorded = Some(format!(
+                        "the rollback to {to} ran, but the store would not take its record: {cause}"
+                    ));
+                    Ok(DeployRecord {
+                        env: env.to_string(),
+                        version: to,
+                        from_version: Some(outcome.version.clone()),
+                        at: Utc::now(),
+                        actor: self.inner.actor.clone(),
+                        kind: crate::domain::DeployKind::Rollback,
+                        url: None,
+                    })
+                }
                 (r, _) => r.map_err(|e| e.to_string()),
             };
             match res {
@@ -690,20 +738,24 @@ impl Engine {
             }
         }
         // A rollback run while the store was unreachable is recorded after
-        // the verdict, through the same retries.
-        if verdict_writes.rollback.is_some() && unrecorded.is_none() {
+        // the verdict, through the same retries: whether to retry is
+        // decided by that write's own error (the verdict may have gone in
+        // before the store dropped).
+        if regression {
+            if verdict_writes.rollback.is_some() && failed.is_none() {
+                failed = self
+                    .write_verdict(&verdict_writes, &mut written)
+                    .await
+                    .err();
+            }
             unrecorded = self
-                .write_verdict(&verdict_writes, &mut written)
-                .await
-                .err()
-                .map(|e| e.to_string());
-        }
-        if unrecorded.is_some() && retry && regression {
-            unrecorded = self
-                .retry_verdict(env, &verdict_writes, &mut written, &emit)
+                .settle_verdict(env, &verdict_writes, &mut written, failed, &emit)
                 .await;
         }
-        outcome.unrecorded = unrecorded;
+        outcome.unrecorded = match (unrecorded, rollback_unrecorded) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         Ok(outcome)
     }
 }
@@ -997,6 +1049,24 @@ impl Engine {
         }
     }
 
+    /// What became of writes that failed with `failed`: retried while
+    /// waiting may heal it (an outage), said at once when the store
+    /// refuses them for good; `None` once all went in.
+    async fn settle_verdict(
+        &self,
+        env: &str,
+        w: &VerdictWrites<'_>,
+        done: &mut Written,
+        failed: Option<StoreError>,
+        emit: &(dyn Fn(Event) + Sync),
+    ) -> Option<String> {
+        match failed {
+            None => None,
+            Some(e) if e.heals_by_waiting() => self.retry_verdict(env, w, done, emit).await,
+            Some(e) => Some(refused_for_good(&e)),
+        }
+    }
+
     /// Retry the verdict's writes once a second for [`VERDICT_RETRY`];
     /// the store's last error, in words, when they never all went in.
     async fn retry_verdict(
@@ -1064,9 +1134,6 @@ struct WatchClaim {
     /// The audit record, version and deploy time of the opened window.
     opened: Option<(i64, Version, DateTime<Utc>)>,
     finished: bool,
-    /// Why the window ended without a verdict, when the engine ended it
-    /// (rather than a signal or a cancelled task).
-    ended: Option<String>,
 }
 
 impl WatchClaim {
@@ -1131,7 +1198,6 @@ impl Drop for WatchClaim {
         if interrupted && opened.is_some() && mine {
             self.engine.set_activity(&self.env, None);
         }
-        let ended = self.ended.take();
         let (env, key, pid, host) = (
             self.env.clone(),
             self.lock.env.clone(),
@@ -1141,13 +1207,11 @@ impl Drop for WatchClaim {
         self.engine.inner.store.detach(move |s| {
             if interrupted && let Some((started, version, deploy_at)) = opened {
                 let now = Utc::now();
-                let why = match (&ended, mine) {
-                    (Some(why), _) => format!("interrupted: {why}"),
-                    (None, true) => {
-                        "interrupted: the window's watcher stopped before a verdict".into()
-                    }
-                    (None, false) => "ended: a newer window of this process took over".into(),
-                };
+                let why = match mine {
+                    true => "interrupted: the window's watcher stopped before a verdict",
+                    false => "ended: a newer window of this process took over",
+                }
+                .to_string();
                 // A newer window took over: its record is the live one.
                 if mine
                     && let Err(e) = s.record_monitor(&MonitorRecord {

@@ -10,6 +10,7 @@ use crate::store::{
 };
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// A fault the test switches on: what the server would answer.
@@ -44,6 +45,10 @@ struct Faulty {
     inner: SqliteStore,
     locks: Arc<Mutex<Option<Fault>>>,
     writes: Arc<Mutex<Option<Fault>>>,
+    /// When set, the store drops (unreachable, locks and writes) just
+    /// after it took a No-Go: a window's verdict went in, what follows
+    /// it (the rollback and its records) meets an outage.
+    drop_after_no_go: Arc<AtomicBool>,
 }
 
 macro_rules! pass {
@@ -88,8 +93,18 @@ impl Store for Faulty {
         audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
         audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
         record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
-        record_approval(a: &Approval) -> Result<i64, StoreError>;
         record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+    }
+    fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
+        if let Some(f) = *self.writes.lock().unwrap() {
+            return Err(f.error("shipdeck_approvals"));
+        }
+        let id = self.inner.record_approval(a)?;
+        if a.decision == Decision::NoGo && self.drop_after_no_go.swap(false, Ordering::SeqCst) {
+            *self.locks.lock().unwrap() = Some(Fault::Unreachable);
+            *self.writes.lock().unwrap() = Some(Fault::Unreachable);
+        }
+        Ok(id)
     }
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
         if let Some(f) = *self.locks.lock().unwrap() {
@@ -106,6 +121,7 @@ struct Rig {
     engine: Engine,
     locks: Arc<Mutex<Option<Fault>>>,
     writes: Arc<Mutex<Option<Fault>>>,
+    drop_after_no_go: Arc<AtomicBool>,
     _fleet: crate::demo::FleetHandle,
     _dir: tempfile::TempDir,
 }
@@ -132,15 +148,18 @@ async fn rig(monitor: &str) -> Rig {
     let cfg = crate::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
     let locks = Arc::new(Mutex::new(None));
     let writes = Arc::new(Mutex::new(None));
+    let drop_after_no_go = Arc::new(AtomicBool::new(false));
     let store = Faulty {
         inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
         locks: locks.clone(),
         writes: writes.clone(),
+        drop_after_no_go: drop_after_no_go.clone(),
     };
     Rig {
         engine: Engine::with_store(cfg, Arc::new(store)),
         locks,
         writes,
+        drop_after_no_go,
         _fleet: fleet,
         _dir: dir,
     }
@@ -217,70 +236,75 @@ async fn a_window_goes_on_through_an_outage_of_its_claim() {
 }
 
 /// A claim the store refuses for good (permission denied on its table)
-/// ends the window at once, naming the problem — not a window judging on
-/// as if the server were away, printing "unreachable" every 10 s — and its
-/// record says why it ended without a verdict.
+/// is said at once, as what it is — not "unreachable" every 10 s — and the
+/// window judges on to its end without it: a regression later in it must
+/// still be caught. Its outcome names the refusal (exit 1 when healthy).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_claim_refused_for_good_ends_the_window_naming_the_problem() {
-    let r = rig("").await;
-    let (task, mut rx) = open_window(&r.engine, Duration::from_secs(600)).await;
+async fn a_claim_refused_for_good_is_told_at_once_and_the_window_judges_on() {
+    let r = rig("[monitor]\nwindow = \"12s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    baseline(&r.engine).await;
+    let (task, mut rx) = open_window(&r.engine, Duration::from_secs(12)).await;
     *r.locks.lock().unwrap() = Some(Fault::Denied);
-    let ended = tokio::time::timeout(Duration::from_secs(60), task)
-        .await
-        .expect("the window ends")
-        .unwrap();
-    let err = match ended {
-        Err(e @ EngineError::WindowEnded { .. }) => e,
-        other => panic!("{other:?}"),
-    };
-    let text = err.to_string();
+    let said = until_event(&mut rx, |ev| matches!(ev, Event::StoreOutage { .. })).await;
+    let text = format!("{said:?}");
     assert!(
-        text.contains("the monitoring window of production")
-            && text.contains("without a verdict")
+        text.contains("the store refuses it, and waiting will not heal that")
             && text.contains("permission denied for table shipdeck_locks")
-            && text.contains("waiting will not heal"),
+            && text.contains("judges on to its end without its claim")
+            && !text.contains("unreachable"),
         "{text}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert!(!task.is_finished(), "it judges on: {:?}", task.await);
+    // Samples are still judged after the refusal.
+    until_event(&mut rx, |ev| matches!(ev, Event::MonitorSample { .. })).await;
+    let out = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    let refused = out.claim_refused.as_deref().unwrap_or_default();
+    assert!(
+        refused.contains("permission denied for table shipdeck_locks"),
+        "{out:?}"
+    );
+    assert!(
+        out.rolled_back.is_none() && out.rollback_error.is_none(),
+        "{out:?}"
+    );
     while let Ok(ev) = rx.try_recv() {
-        assert!(!matches!(ev, Event::StoreOutage { .. }), "{ev:?}");
+        assert!(
+            !format!("{ev:?}").contains("unreachable"),
+            "no outage was said: {ev:?}"
+        );
     }
+    // The audit table still takes writes: the window's record has its end.
     assert!(r.engine.settle(Duration::from_secs(20)).await);
     let h = r.engine.history(Some("production"), 5).await.unwrap();
     let window = h
         .iter()
         .find(|a| a.action == ActionKind::Monitor)
         .expect("the window's audit record");
-    assert_eq!(window.outcome, Outcome::Unknown, "{window:?}");
-    assert!(
-        window
-            .detail
-            .contains("permission denied for table shipdeck_locks"),
-        "{window:?}"
-    );
+    assert_ne!(window.outcome, Outcome::Started, "{window:?}");
     let st = r.engine.status().await;
     assert_ne!(st.environments[1].state, EnvState::Monitoring);
 }
 
-/// A regression caught while the store refuses writes for good: the
-/// verdict is told at once (no 30 s of "retrying to record" an outage that
-/// is none), and the automatic rollback does not run — it needs the deploy
-/// lock and its audit record in that store, and one run without them could
-/// race a deploy that others, whom the store does not refuse, can still
-/// make. The release stays where it is, and the outcome says how to go on.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_rolled_back() {
-    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
-    let e = &r.engine;
-    e.approve("production", Decision::Go, None, None)
-        .await
-        .unwrap();
-    // A baseline: the scrape source keeps none of its own.
+/// A baseline for production: the scrape source keeps none of its own.
+async fn baseline(e: &Engine) {
     for _ in 0..8 {
         e.status().await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    // The demo fleet's bad release, from staging.
+}
+
+/// Promote the demo fleet's bad release from staging to production (Go
+/// recorded, a baseline first).
+async fn promote_bad_release(e: &Engine) {
+    e.approve("production", Decision::Go, None, None)
+        .await
+        .unwrap();
+    baseline(e).await;
     let rec = e
         .promote(
             "production",
@@ -293,6 +317,106 @@ async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_roll
         .await
         .unwrap();
     assert_eq!(rec.version.to_string(), crate::demo::BAD_VERSION);
+}
+
+/// A regression caught after the store refused the claim for good: told
+/// and not rolled back automatically (no lock without the store), saying
+/// how to go on; its verdict is recorded where the store still takes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regression_caught_after_the_claim_was_refused_is_told_and_not_rolled_back() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    promote_bad_release(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    *r.locks.lock().unwrap() = Some(Fault::Denied);
+    let out = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    assert!(out.rolled_back.is_none(), "{out:?}");
+    let rb = out.rollback_error.as_deref().unwrap_or_default();
+    assert!(
+        rb.starts_with("not rolled back automatically: the store refuses it")
+            && rb.contains("permission denied for table shipdeck_locks")
+            && rb.contains("roll back by hand")
+            && rb.contains("shipdeck rollback production"),
+        "{rb}"
+    );
+    assert!(out.claim_refused.is_some(), "{out:?}");
+    assert!(out.unrecorded.is_none(), "{out:?}");
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
+            "no rollback ran: {ev:?}"
+        );
+    }
+    let runs = e.inner.envs[1].strategy.read_version().await.unwrap();
+    assert_eq!(runs.to_string(), crate::demo::BAD_VERSION);
+    let approvals = e.inner.store.approvals("production").await.unwrap();
+    assert!(
+        approvals.iter().any(|a| a.decision == Decision::NoGo),
+        "the No-Go is recorded: {approvals:?}"
+    );
+}
+
+/// The verdict went in, then the store dropped: the rollback run without
+/// it is recorded once the store is back (retried on its own error, not
+/// on the verdict's first write, which succeeded).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_run_after_the_verdict_went_in_is_recorded_when_the_store_is_back() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    promote_bad_release(e).await;
+    r.drop_after_no_go.store(true, Ordering::SeqCst);
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    // The regression, the verdict, the rollback without the store: then
+    // its records wait on the store (within the 60 s window and 30 s).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Event::StoreOutage { detail, .. }))
+                if detail.contains("retrying to record") =>
+            {
+                break;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no retry: {other:?} / {:?}", task.await),
+        }
+    }
+    *r.locks.lock().unwrap() = None;
+    *r.writes.lock().unwrap() = None;
+    let out = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    let rolled = out.rolled_back.as_ref().expect("rolled back");
+    assert_ne!(rolled.version.to_string(), crate::demo::BAD_VERSION);
+    assert!(out.unrecorded.is_none(), "{out:?}");
+    let h = e.history(Some("production"), 10).await.unwrap();
+    let rb = h
+        .iter()
+        .find(|a| a.action == ActionKind::Rollback)
+        .unwrap_or_else(|| panic!("the rollback is in the audit log: {h:?}"));
+    assert_eq!(rb.outcome, Outcome::Succeeded, "{rb:?}");
+    assert!(rb.detail.contains("store was unreachable"), "{rb:?}");
+}
+
+/// A regression caught while the store refuses writes for good: the
+/// verdict is told at once (no 30 s of "retrying to record" an outage that
+/// is none), and the automatic rollback does not run — it needs the deploy
+/// lock and its audit record in that store, and one run without them could
+/// race a deploy that others, whom the store does not refuse, can still
+/// make. The release stays where it is, and the outcome says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_rolled_back() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    promote_bad_release(e).await;
     let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
     *r.writes.lock().unwrap() = Some(Fault::Denied);
     let out = tokio::time::timeout(Duration::from_secs(120), task)

@@ -588,6 +588,7 @@ mod tests {
             }),
             rollback_error: err.map(String::from),
             unrecorded: None,
+            claim_refused: None,
         }
     }
 
