@@ -40,17 +40,6 @@ pub enum EngineError {
         /// `Result<_, EngineError>` carry its size.
         cause: Box<StoreError>,
     },
-    /// A monitoring window the store refused for good mid-way (not an
-    /// outage): it ended without a verdict, as it says.
-    #[error(
-        "the monitoring window of {env} {version} ended at t=+{t:.0}s without a verdict: the store refuses it, and waiting will not heal that ({cause}); up to then no regression was seen, and nothing was rolled back"
-    )]
-    WindowEnded {
-        env: String,
-        version: Version,
-        t: f64,
-        cause: Box<StoreError>,
-    },
 }
 
 impl EngineError {
@@ -72,7 +61,6 @@ impl EngineError {
             | EngineError::Store(_)
             | EngineError::DeployFailed { .. }
             | EngineError::Unrecorded { .. }
-            | EngineError::WindowEnded { .. }
             | EngineError::Metrics(_) => 1,
         }
     }

@@ -48,7 +48,6 @@ impl Cause {
         match e {
             EngineError::Store(s) => Cause::of_store(s),
             EngineError::Unrecorded { cause, .. } => Cause::of_store(cause),
-            EngineError::WindowEnded { .. } => Cause::Store,
             EngineError::Metrics(_) => Cause::Metrics,
             EngineError::Backend(
                 BackendError::Unreachable { .. } | BackendError::Timeout { .. },
@@ -590,17 +589,6 @@ mod tests {
         });
         assert_eq!(Cause::of(&denied), Cause::Store);
         assert!(Cause::of(&denied).lasting());
-        let ended = EngineError::WindowEnded {
-            env: "production".into(),
-            version: v("v1.8.0"),
-            t: 12.0,
-            cause: Box::new(StoreError::NewerSchema {
-                store: "s.db".into(),
-                found: 9,
-                known: 4,
-            }),
-        };
-        assert_eq!(Cause::of(&ended), Cause::Store);
         assert_eq!(
             Cause::of(&EngineError::Metrics("no usable baseline".into())),
             Cause::Metrics
