@@ -664,16 +664,18 @@ async fn prometheus_reads_the_canary_and_stable_tracks_apart() {
     let started = Instant::now();
     let (total, canary, stable) = loop {
         match src.poll_tracked(&labels, &tracks).await {
+            // A label or track whose own read failed (not ready yet: 503
+            // until its TSDB is open, or no data yet) is missing from the
+            // points, its error kept beside them.
             Ok(p) => {
-                let t = &p.tracks[&tracks[0]];
-                if let (Some(Some(all)), Some(c), Some(s)) =
-                    (p.points.get("production"), &t.canary, &t.stable)
+                if let (Some(Some(all)), Some(t)) =
+                    (p.points.get("production"), p.tracks.get(&tracks[0]))
+                    && let (Some(c), Some(s)) = (&t.canary, &t.stable)
                     && c.error_rate().is_some_and(|r| r > 0.04)
                 {
                     break (all.clone(), c.clone(), s.clone());
                 }
             }
-            // Not ready yet (503 until its TSDB is open), or no data yet.
             Err(MetricsError::Query { .. } | MetricsError::Status { status: 503, .. }) => {}
             Err(e) => panic!("Prometheus at {base} failed: {e}\n{}", prom.log_tail()),
         }
