@@ -1406,14 +1406,10 @@ fn a_window_that_ends_with_the_store_down_prints_its_verdict_and_says_it_is_unre
     cluster.restart();
 }
 
-/// A REVOKE mid-window is a real "permission denied": the server refuses
-/// the window's claim for good. No outage to wait out (no "unreachable"
-/// every 10 s): the refusal is said at once, the window judges on to its
-/// end without its claim (a regression would still be caught), and a
-/// healthy one exits 1 naming the refusal.
-#[test]
-fn a_window_whose_claim_the_server_refuses_for_good_says_it_and_judges_on() {
-    let cluster = pg::shared();
+/// A database whose team role has the README's grants, and alice, as that
+/// role, watching production (a 30 s window, open): its name, the role,
+/// the fleet (kept alive by the caller) and the running watch.
+fn watching_as_the_team_role(cluster: &Cluster) -> (String, String, Fleet, common::Running) {
     let db = cluster.create_db();
     drop(store(cluster, &db));
     let role = format!("team_{db}");
@@ -1424,8 +1420,19 @@ fn a_window_whose_claim_the_server_refuses_for_good_says_it_and_judges_on() {
     let fleet = Fleet::start();
     let url = format!("postgres://{role}@127.0.0.1:{}/{db}", cluster.port);
     let alice = Engineer::new("alice", &fleet, &url);
-    let s = store(cluster, &db);
-    let watch = watch_until_open(&alice, &s, "30s");
+    let watch = watch_until_open(&alice, &store(cluster, &db), "30s");
+    (db, role, fleet, watch)
+}
+
+/// A REVOKE mid-window is a real "permission denied": the server refuses
+/// the window's claim for good. No outage to wait out (no "unreachable"
+/// every 10 s): the refusal is said at once, the window judges on to its
+/// end without its claim (a regression would still be caught), and a
+/// healthy one exits 1 naming the refusal.
+#[test]
+fn a_window_whose_claim_the_server_refuses_for_good_says_it_and_judges_on() {
+    let cluster = pg::shared();
+    let (db, role, _fleet, watch) = watching_as_the_team_role(cluster);
     cluster
         .admin(&db)
         .batch_execute(&format!(
@@ -1454,18 +1461,7 @@ fn a_window_whose_claim_the_server_refuses_for_good_says_it_and_judges_on() {
 #[test]
 fn a_window_whose_reconnect_the_server_refuses_says_it_and_judges_on() {
     let cluster = pg::shared();
-    let db = cluster.create_db();
-    drop(store(cluster, &db));
-    let role = format!("team_{db}");
-    cluster
-        .admin(&db)
-        .batch_execute(&readme_grants(&db, &role, pg::PASSWORD))
-        .unwrap();
-    let fleet = Fleet::start();
-    let url = format!("postgres://{role}@127.0.0.1:{}/{db}", cluster.port);
-    let alice = Engineer::new("alice", &fleet, &url);
-    let s = store(cluster, &db);
-    let watch = watch_until_open(&alice, &s, "30s");
+    let (db, role, _fleet, watch) = watching_as_the_team_role(cluster);
     cluster
         .admin(&db)
         .batch_execute(&format!(

@@ -845,20 +845,19 @@ impl Engine {
         };
         // Not run (`rollback_unreachable` found the environment changed):
         // one refusal record, like any refused action.
+        let record = |outcome, detail| NewAudit {
+            at: rb.at,
+            actor: &self.inner.actor,
+            action: ActionKind::Rollback,
+            env: &w.record.env,
+            version: Some(&rb.to),
+            from_version: Some(&rb.from),
+            outcome,
+            detail,
+        };
         if let Err((Outcome::Refused, detail, _)) = &rb.result {
             if *done == 3 {
-                store
-                    .audit_start(&NewAudit {
-                        at: rb.at,
-                        actor: &self.inner.actor,
-                        action: ActionKind::Rollback,
-                        env: &w.record.env,
-                        version: Some(&rb.to),
-                        from_version: Some(&rb.from),
-                        outcome: Outcome::Refused,
-                        detail,
-                    })
-                    .await?;
+                store.audit_start(&record(Outcome::Refused, detail)).await?;
                 *done = 4;
             }
             return Ok(());
@@ -867,16 +866,7 @@ impl Engine {
             Some(id) => id,
             None => {
                 let id = store
-                    .audit_start(&NewAudit {
-                        at: rb.at,
-                        actor: &self.inner.actor,
-                        action: ActionKind::Rollback,
-                        env: &w.record.env,
-                        version: Some(&rb.to),
-                        from_version: Some(&rb.from),
-                        outcome: Outcome::Started,
-                        detail: &rb.detail,
-                    })
+                    .audit_start(&record(Outcome::Started, &rb.detail))
                     .await?;
                 written.rollback_started = Some(id);
                 id

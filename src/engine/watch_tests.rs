@@ -189,6 +189,38 @@ async fn open_window(
     (task, rx)
 }
 
+/// The bad release promoted to production and its 60 s window opened, then
+/// `fault` set on the store: the window's outcome (a regression, not
+/// rolled back) and the events it sent, all checked for a rollback that
+/// must not have run; production still runs the bad release.
+async fn regression_not_rolled_back(
+    r: &Rig,
+    fault: &Mutex<Option<Fault>>,
+) -> (WatchOutcome, Vec<Event>) {
+    let e = &r.engine;
+    promote_bad_release(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    *fault.lock().unwrap() = Some(Fault::Denied);
+    let out = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    assert!(out.rolled_back.is_none(), "{out:?}");
+    let mut events = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
+            "no rollback ran: {ev:?}"
+        );
+        events.push(ev);
+    }
+    let runs = e.inner.envs[1].strategy.read_version().await.unwrap();
+    assert_eq!(runs.to_string(), crate::demo::BAD_VERSION);
+    (out, events)
+}
+
 /// Events received until `f` matches one (at most 30 s).
 async fn until_event(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
@@ -325,17 +357,7 @@ async fn promote_bad_release(e: &Engine) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_regression_caught_after_the_claim_was_refused_is_told_and_not_rolled_back() {
     let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
-    let e = &r.engine;
-    promote_bad_release(e).await;
-    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
-    *r.locks.lock().unwrap() = Some(Fault::Denied);
-    let out = tokio::time::timeout(Duration::from_secs(120), task)
-        .await
-        .expect("the window ends")
-        .unwrap()
-        .unwrap();
-    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
-    assert!(out.rolled_back.is_none(), "{out:?}");
+    let (out, _) = regression_not_rolled_back(&r, &r.locks).await;
     let rb = out.rollback_error.as_deref().unwrap_or_default();
     assert!(
         rb.starts_with("not rolled back automatically: the store refuses it")
@@ -346,15 +368,7 @@ async fn a_regression_caught_after_the_claim_was_refused_is_told_and_not_rolled_
     );
     assert!(out.claim_refused.is_some(), "{out:?}");
     assert!(out.unrecorded.is_none(), "{out:?}");
-    while let Ok(ev) = rx.try_recv() {
-        assert!(
-            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
-            "no rollback ran: {ev:?}"
-        );
-    }
-    let runs = e.inner.envs[1].strategy.read_version().await.unwrap();
-    assert_eq!(runs.to_string(), crate::demo::BAD_VERSION);
-    let approvals = e.inner.store.approvals("production").await.unwrap();
+    let approvals = r.engine.inner.store.approvals("production").await.unwrap();
     assert!(
         approvals.iter().any(|a| a.decision == Decision::NoGo),
         "the No-Go is recorded: {approvals:?}"
@@ -415,17 +429,7 @@ async fn a_rollback_run_after_the_verdict_went_in_is_recorded_when_the_store_is_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_rolled_back() {
     let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
-    let e = &r.engine;
-    promote_bad_release(e).await;
-    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
-    *r.writes.lock().unwrap() = Some(Fault::Denied);
-    let out = tokio::time::timeout(Duration::from_secs(120), task)
-        .await
-        .expect("the window ends")
-        .unwrap()
-        .unwrap();
-    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
-    assert!(out.rolled_back.is_none(), "{out:?}");
+    let (out, events) = regression_not_rolled_back(&r, &r.writes).await;
     let rb = out.rollback_error.as_deref().unwrap_or_default();
     assert!(
         rb.starts_with("not rolled back: the store refuses it, and waiting will not heal that")
@@ -439,16 +443,10 @@ async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_roll
             && unrecorded.contains("permission denied"),
         "{unrecorded}"
     );
-    while let Ok(ev) = rx.try_recv() {
+    for ev in &events {
         assert!(
-            !matches!(&ev, Event::StoreOutage { .. }),
+            !matches!(ev, Event::StoreOutage { .. }),
             "no outage was said: {ev:?}"
         );
-        assert!(
-            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
-            "no rollback ran: {ev:?}"
-        );
     }
-    let runs = e.inner.envs[1].strategy.read_version().await.unwrap();
-    assert_eq!(runs.to_string(), crate::demo::BAD_VERSION);
 }
