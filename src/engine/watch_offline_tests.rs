@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::record::UnlockedRollback;
 use super::*;
 use crate::store::SqliteStore;
 
