@@ -615,11 +615,22 @@ async fn a_nan_count_in_the_baseline_is_a_gap_and_the_window_still_judges() {
         .await
         .expect_err("2 usable steps are no baseline");
     match &err {
-        EngineError::Metrics(m) => assert!(
-            m.contains("baseline steps unusable (NaN count")
-                && m.contains(" usable, fewer than the 5 a judgement needs"),
-            "{m}"
+        EngineError::NoBaseline { env, why, .. } => assert!(
+            env == "nanmost"
+                && why.contains("baseline steps unusable (NaN count")
+                && why.contains(" usable, fewer than the 5 a judgement needs"),
+            "{err}"
         ),
         other => panic!("{other:?}"),
     }
+    // It names the source, and waiting does not heal it: the data is to fix.
+    assert!(
+        err.to_string()
+            .contains(&format!("from prometheus http://{a} is unusable")),
+        "{err}"
+    );
+    assert_eq!(
+        shipdeck::engine::rewatch::Cause::of(&err),
+        shipdeck::engine::rewatch::Cause::Metrics(shipdeck::backends::metrics::MetricsFix::Data)
+    );
 }
