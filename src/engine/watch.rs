@@ -11,12 +11,15 @@ use serde::Serialize;
 use super::{Engine, EngineError, Event, EventSink, hostname};
 use crate::backends::metrics::SeasonalReference;
 use crate::domain::baseline::{BaselinePlan, incident_periods, plan_baseline};
-use crate::domain::{ActionKind, DeployRecord, EnvState, Gate, Outcome, Version, WindowVerdict};
-use crate::monitor::{Detector, DetectorConfig, Sample, Verdict, VerdictKind};
-use crate::store::{LockInfo, MonitorRecord, NewAudit, StoreError};
+use crate::domain::{ActionKind, DeployRecord, Gate, Outcome, Version, WindowVerdict};
+use crate::monitor::{DetectorConfig, Sample, Verdict, VerdictKind};
+use crate::store::{LockInfo, MonitorRecord, StoreError};
 
+mod finish;
+mod open;
 mod record;
-use record::{VerdictWrites, Written};
+mod respond;
+mod sampling;
 
 /// The key of an environment's monitoring claim among the store's locks
 /// (environment names cannot contain `#`).
@@ -89,7 +92,7 @@ impl Engine {
                 .source()
                 .history(label, from, to, step)
                 .await
-                .map_err(|e| EngineError::Metrics(e.to_string()))?
+                .map_err(EngineError::Metrics)?
         {
             return Ok(points
                 .iter()
@@ -166,10 +169,16 @@ impl Engine {
         let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
         let cfg = self.detector_config(None);
         if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
-            return Err(EngineError::Metrics(format!(
-                "the baseline of {env} ({}) is unusable: {why}",
-                plan.describe()
-            )));
+            return Err(EngineError::NoBaseline {
+                env: env.to_string(),
+                plan: plan.describe(),
+                from: self
+                    .inner
+                    .sampler
+                    .as_ref()
+                    .map_or_else(|_| "the store".into(), |s| s.source().describe()),
+                why,
+            });
         }
         Ok((out, plan))
     }
@@ -290,476 +299,20 @@ impl Engine {
         events: Option<EventSink>,
     ) -> Result<WatchOutcome, EngineError> {
         let idx = self.index(env)?;
-        let cfg_env = &self.inner.config.environments[idx];
-        let label = cfg_env.label().to_string();
         let sampler = match &self.inner.sampler {
             Ok(s) => s,
             Err(e) => return Err(EngineError::Metrics(e.clone())),
         };
-        let dcfg = self.detector_config(window);
-        let window_d = clock::secs_f64(dcfg.window_s);
-        let baseline_d = clock::secs_f64(dcfg.baseline_s);
-        let version = self.inner.envs[idx].strategy.read_version().await?;
-        let mut claim = self.claim_watch(env).await?;
-        let now = Utc::now();
-        let last = self.inner.store.recent_deploys(env, 1).await?.pop();
-        let deploy_at = match &last {
-            Some(d) if d.version == version && now - d.at < window_d => d.at,
-            _ => now,
-        };
-        let end = clock::after(deploy_at, window_d);
         let emit = |ev: Event| {
             if let Some(tx) = &events {
                 let _ = tx.send(ev);
             }
         };
-
-        let mut detector = Detector::new(dcfg.clone());
-        let (baseline, plan) = self.baseline(env, &label, deploy_at, baseline_d).await?;
-        let (seasonal, seasonal_note) = self.seasonal(&label, &plan, end).await;
-        let reference =
-            |at: DateTime<Utc>, t: f64| seasonal.as_ref().and_then(|r| r.sample_at(at, t));
-        for (at, s) in &baseline {
-            detector.push_with_reference(*s, reference(*at, s.t));
-        }
-        let baseline: Vec<Sample> = baseline.into_iter().map(|(_, s)| s).collect();
-        let mut baseline_note = format!(
-            "{} ({} step{})",
-            plan.describe(),
-            baseline.len(),
-            if baseline.len() == 1 { "" } else { "s" }
-        );
-        if let Ok(Some(note)) = crate::monitor::baseline_gaps(&baseline, &dcfg) {
-            baseline_note = format!("{baseline_note}; {note}");
-        }
-        if let Some(note) = crate::monitor::latency_gap_note(&baseline, dcfg.min_baseline_steps) {
-            baseline_note = format!("{baseline_note}; {note}");
-        }
-        if let Some(note) = seasonal_note {
-            baseline_note = format!("{baseline_note}; {note}");
-        }
-        // The known-good version before the one judged, read while the
-        // store answers (before the window's record: once that is written,
-        // the window is open and an outage does not end it): a regression found while it is unreachable rolls
-        // back to it without the store (see `rollback_unreachable`). Not
-        // for a canary: its rollback takes the canary's traffic away,
-        // which needs the weight the store recorded.
-        let fallback = if self.inner.config.monitor.auto_rollback
-            && !matches!(
-                self.inner.envs[idx].strategy,
-                super::strategy::Strategy::Canary { .. }
-            ) {
-            match self.rollback_plan_from(env, &version, None).await {
-                Ok(Ok(plan)) => Some(plan.to),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let started = self
-            .inner
-            .store
-            .audit_start(&NewAudit {
-                at: now,
-                actor: &self.inner.actor,
-                action: ActionKind::Monitor,
-                env,
-                version: Some(&version),
-                from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
-                outcome: Outcome::Started,
-                detail: &format!(
-                    "monitoring window of {} for {version}; {baseline_note}",
-                    crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
-                ),
-            })
-            .await?;
-        claim.opened = Some((started, version.clone(), deploy_at));
-        // From here the window is open: an outage of the store (the server
-        // gone a moment after the record above) does not end it — the
-        // metrics and the detector need no store, and the verdict is
-        // recorded when it is back. A refusal that waiting will not heal
-        // still does.
-        let opening = self
-            .inner
-            .store
-            .record_monitor(&MonitorRecord {
-                env: env.to_string(),
-                version: version.clone(),
-                started_at: deploy_at,
-                finished_at: None,
-                verdict: WindowVerdict::Monitoring.as_str().into(),
-                metric: None,
-                reason: format!("window ends {}", end.format("%H:%M:%S UTC")),
-            })
-            .await;
-        let mut opened_down = match opening {
-            Ok(()) => None,
-            Err(e) if e.heals_by_waiting() => {
-                tracing::warn!(
-                    env,
-                    "monitoring window: store unreachable at its opening ({e})"
-                );
-                let now = Utc::now();
-                Some((now, now - chrono::Duration::seconds(60)))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.set_activity(env, Some(EnvState::Monitoring));
-        emit(Event::MonitorStarted {
-            env: env.to_string(),
-            version: version.clone(),
-            deploy_at,
-            window_s: dcfg.window_s,
-            baseline: baseline.clone(),
-            baseline_note: baseline_note.clone(),
-        });
-        // Window steps already past (a console started mid-window).
-        let past = match self.samples_at(env, &label, deploy_at, now.min(end)).await {
-            Ok(past) => past,
-            Err(EngineError::Store(e)) if e.heals_by_waiting() => {
-                tracing::warn!(
-                    env,
-                    "monitoring window: past steps unread, store unreachable ({e})"
-                );
-                let now = Utc::now();
-                opened_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
-        let mut last_t = 0.0_f64;
-        for (at, mut s) in past {
-            s.t = (at - deploy_at).num_milliseconds() as f64 / 1000.0;
-            if s.t > 0.0 {
-                last_t = s.t;
-                detector.push_with_reference(s, reference(at, s.t));
-            }
-        }
-
-        let labels = vec![(label.clone(), env.to_string())];
-        let step = self.inner.config.metrics.step.0;
-        let step_d = clock::delta(step);
-        // Check twice a step so that no point of the shared sampler is missed.
-        let mut ticker = tokio::time::interval((step / 2).max(Duration::from_millis(100)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut consumed = clock::after(deploy_at, clock::secs_f64(last_t));
-        let mut last_new = Utc::now();
-        // The metrics source's last failure, named in a verdict that could
-        // not be reached (rather than a bare "not enough data").
-        let mut source_error: Option<String> = None;
-        // Since when the store has been unreachable, if it is: the window
-        // goes on without it (the metrics and the detector need no store).
-        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = opened_down;
-        // The store's refusal of the claim, once it refused it for good:
-        // the window judges on without it (and without auto-rollback).
-        let mut claim_refused: Option<StoreError> = None;
-        let mut verdict = loop {
-            if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
-                break detector.verdict().clone();
-            }
-            // The window ends on time, whatever the step: a tick due after
-            // the end (a 1 h step, a 5 s window) is not waited for.
-            let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            if tokio::time::timeout(left + Duration::from_millis(10), ticker.tick())
-                .await
-                .is_err()
-            {
-                continue;
-            }
-            let kept = match claim_refused {
-                Some(_) => Ok(()),
-                None => claim.keep_alive().await,
-            };
-            match kept {
-                Ok(()) if claim_refused.is_some() => {}
-                Ok(()) => {
-                    if let Some((since, _)) = store_down.take() {
-                        emit(Event::StoreOutage {
-                            env: env.to_string(),
-                            detail: format!(
-                                "{env}: the store is back after {}; the monitoring window goes on",
-                                outage_for(since)
-                            ),
-                        });
-                    }
-                }
-                // Not an outage: a store that refuses the claim for good
-                // (permission denied, a newer schema, a read-only or
-                // replaced file). Said at once, as what it is; the window
-                // still judges to its end (the metrics, the detector and
-                // [[notify]] need no store) so that a regression is told,
-                // but it rolls nothing back (no lock without the store).
-                Err(EngineError::Store(e)) if !e.heals_by_waiting() => {
-                    let t = (Utc::now() - deploy_at).num_milliseconds() as f64 / 1000.0;
-                    let detail = format!(
-                        "{env}: at t=+{t:.0}s {}: the monitoring window judges on to its end without its claim; a regression will be told and notified but not rolled back automatically",
-                        refused_for_good(&e)
-                    );
-                    tracing::error!(env, "monitoring window: {detail}");
-                    emit(Event::StoreOutage {
-                        env: env.to_string(),
-                        detail,
-                    });
-                    store_down = None;
-                    claim_refused = Some(e);
-                }
-                Err(EngineError::Store(e)) => {
-                    let how = match e {
-                        StoreError::Unreachable { .. } => "is unreachable",
-                        _ => "fails",
-                    };
-                    let now = Utc::now();
-                    let (since, said) =
-                        store_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
-                    // Said at once, then every 10 s while it lasts.
-                    if now - *said >= chrono::Duration::seconds(10) {
-                        *said = now;
-                        emit(Event::StoreOutage {
-                            env: env.to_string(),
-                            detail: format!(
-                                "{env}: the store {how} for {} (since {}): the monitoring window goes on and records its verdict when the store is back ({e})",
-                                outage_for(*since),
-                                since.format("%H:%M:%S UTC")
-                            ),
-                        });
-                    }
-                    tracing::warn!(env, "monitoring window: store unreachable ({e})");
-                }
-                Err(e) => return Err(e),
-            }
-            let reading = sampler.read(&labels, &self.inner.store).await;
-            if let Some((_, why)) = reading.error_for(&label) {
-                source_error = Some(why.clone());
-            }
-            let fresh = sampler.points_since(&label, consumed).await;
-            let mut samples: Vec<(Sample, Option<Sample>)> = fresh
-                .iter()
-                .filter(|p| p.at > deploy_at)
-                .map(|p| {
-                    let s = p.to_sample(deploy_at);
-                    (s, reference(p.at, s.t))
-                })
-                .collect();
-            if let Some(p) = fresh.last() {
-                consumed = p.at;
-                last_new = Utc::now();
-            } else if Utc::now() - last_new > step_d * 2 {
-                // The source failed or has nothing for this environment: a
-                // gap, which the detector counts as missing data, never as health.
-                if let Some((_, why)) = reading.error_for(&label) {
-                    tracing::warn!(env, "monitoring window: no sample ({why})");
-                }
-                let now = Utc::now();
-                let gap = Sample {
-                    t: (now - deploy_at).num_milliseconds() as f64 / 1000.0,
-                    requests: f64::NAN,
-                    errors: f64::NAN,
-                    p50_ms: None,
-                    p95_ms: None,
-                    p99_ms: None,
-                };
-                samples.push((gap, None));
-                consumed = consumed.max(now);
-                last_new = now;
-            }
-            for (sample, reference) in samples {
-                let verdict = detector.push_with_reference(sample, reference).clone();
-                emit(Event::MonitorSample {
-                    env: env.to_string(),
-                    sample,
-                    verdict,
-                    baseline: detector.baseline(),
-                });
-            }
-        };
-        if matches!(
-            verdict.kind,
-            VerdictKind::InsufficientData | VerdictKind::Collecting
-        ) && let Some(why) = &source_error
-        {
-            verdict.reason = format!("{}; the metrics source failed: {why}", verdict.reason);
-        }
-        let finished = Utc::now();
-        let regression = verdict.kind == VerdictKind::Regression;
-        let record = MonitorRecord {
-            env: env.to_string(),
-            version: version.clone(),
-            started_at: deploy_at,
-            finished_at: Some(finished),
-            verdict: match verdict.kind {
-                VerdictKind::Regression => WindowVerdict::Regression,
-                VerdictKind::Healthy => WindowVerdict::Healthy,
-                VerdictKind::InsufficientData | VerdictKind::Collecting => {
-                    WindowVerdict::InsufficientData
-                }
-            }
-            .as_str()
-            .into(),
-            metric: verdict.metric.map(|m| m.as_str().to_string()),
-            reason: format!("{}; {baseline_note}", verdict.reason),
-        };
-        let audit_outcome = match verdict.kind {
-            VerdictKind::Healthy => Outcome::Succeeded,
-            VerdictKind::Regression => Outcome::Failed,
-            _ => Outcome::Unknown,
-        };
-        let audit_detail = format!(
-            "{}: {}; {baseline_note}",
-            verdict_word(&verdict),
-            verdict.reason
-        );
-        // A release the window caught is blocked until someone records a
-        // new Go for it: roll back, and it must not be re-promoted by reflex.
-        let no_go = regression.then(|| crate::domain::Approval {
-            env: env.to_string(),
-            version: version.clone(),
-            decision: crate::domain::Decision::NoGo,
-            actor: format!("{} (monitoring window)", self.inner.actor),
-            at: Utc::now(),
-            note: Some(format!("regression: {}", verdict.reason)),
-        });
-        let mut verdict_writes = VerdictWrites {
-            record: &record,
-            started,
-            finished,
-            outcome: audit_outcome,
-            detail: &audit_detail,
-            no_go: no_go.as_ref(),
-            rollback: None,
-        };
-        let mut written = Written::default();
-        // A regression rolls back before any retry: its failed write is
-        // settled (retried or said) after the rollback, with the rollback's
-        // own records.
-        let mut failed = self
-            .write_verdict(&verdict_writes, &mut written)
-            .await
-            .err();
-        let mut unrecorded = None;
-        if !regression {
-            unrecorded = self
-                .settle_verdict(env, &verdict_writes, &mut written, failed.take(), &emit)
-                .await;
-        }
-        if regression {
-            self.notify(
-                crate::config::NotifyEvent::Regression,
-                env,
-                Some(&version),
-                None,
-                "regression",
-                &verdict.reason,
-            );
-        }
-        // Judged: the claim ends here (the rollback below takes the deploy lock).
-        claim.finished = true;
-        drop(claim);
-        self.set_activity(env, regression.then_some(EnvState::Regression));
-        emit(Event::MonitorFinished {
-            env: env.to_string(),
-            verdict: verdict.clone(),
-        });
-        let mut outcome = WatchOutcome {
-            env: env.to_string(),
-            version,
-            deploy_at,
-            verdict,
-            baseline: baseline_note,
-            rolled_back: None,
-            rollback_error: None,
-            unrecorded: None,
-            claim_refused: claim_refused.as_ref().map(refused_for_good),
-        };
-        // A rollback that ran but whose record the store would not take.
-        let mut rollback_unrecorded: Option<String> = None;
-        // Release safety before bookkeeping: a regression rolls back even
-        // when its verdict is not recorded yet, and is recorded after.
-        if regression
-            && self.inner.config.monitor.auto_rollback
-            && let Some(e) = &claim_refused
-        {
-            // No claim, no lock: a rollback now could race a deploy by
-            // someone the store does not refuse.
-            outcome.rollback_error = Some(format!(
-                "not rolled back automatically: {}; roll back by hand (`shipdeck rollback {env}` once the store is fixed, or through the deploy system itself)",
-                refused_for_good(e)
-            ));
-        } else if regression && self.inner.config.monitor.auto_rollback {
-            self.set_activity(env, None);
-            let tried = self.rollback(env, None, events.clone()).await;
-            // Only a store that cannot be reached: a refusal, a held lock or
-            // a tampered chain still stops the rollback, as it says.
-            let res = match (tried, &fallback) {
-                (Err(EngineError::Store(e @ StoreError::Unreachable { .. })), Some(to))
-                    if e.heals_by_waiting() =>
-                {
-                    let offline = self
-                        .rollback_unreachable(idx, to, &outcome.version, &events)
-                        .await;
-                    let res = offline.result.clone().map_err(|(_, _, e)| e);
-                    verdict_writes.rollback = Some(offline);
-                    res
-                }
-                // A store that refuses for good: the rollback needs the
-                // deploy lock and its audit record there, and a rollback
-                // without them could race a deploy others can still make.
-                // (A store error after acting is `Unrecorded`, below: these
-                // are refusals before anything was rolled back.)
-                (Err(EngineError::Store(e)), _) if !e.heals_by_waiting() => Err(format!(
-                    "not rolled back: {}; roll back once the store is fixed (`shipdeck rollback {env}`) or through the deploy system itself",
-                    refused_for_good(&e)
-                )),
-                // Rolled back (a canary's weight is 0, the stable track
-                // redeployed), but the store would not take its record.
-                (
-                    Err(EngineError::Unrecorded {
-                        version: to, cause, ..
-                    }),
-                    _,
-                ) => {
-                    rollback_unrecorded = Some(format!(
-                        "the rollback to {to} ran, but the store would not take its record: {cause}"
-                    ));
-                    Ok(DeployRecord {
-                        env: env.to_string(),
-                        version: to,
-                        from_version: Some(outcome.version.clone()),
-                        at: Utc::now(),
-                        actor: self.inner.actor.clone(),
-                        kind: crate::domain::DeployKind::Rollback,
-                        url: None,
-                    })
-                }
-                (r, _) => r.map_err(|e| e.to_string()),
-            };
-            match res {
-                Ok(rec) => outcome.rolled_back = Some(rec),
-                Err(e) => {
-                    self.set_activity(env, Some(EnvState::Regression));
-                    outcome.rollback_error = Some(e);
-                }
-            }
-        }
-        // A rollback run while the store was unreachable is recorded after
-        // the verdict, through the same retries: whether to retry is
-        // decided by that write's own error (the verdict may have gone in
-        // before the store dropped).
-        if regression {
-            if verdict_writes.rollback.is_some() && failed.is_none() {
-                failed = self
-                    .write_verdict(&verdict_writes, &mut written)
-                    .await
-                    .err();
-            }
-            unrecorded = self
-                .settle_verdict(env, &verdict_writes, &mut written, failed, &emit)
-                .await;
-        }
-        outcome.unrecorded = match (unrecorded, rollback_unrecorded) {
-            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-            (a, b) => a.or(b),
-        };
-        Ok(outcome)
+        // Each phase boxed: one future nesting them all is too deep for
+        // the compiler's layout queries in the callers' async blocks.
+        let mut opened = Box::pin(self.open_window(env, idx, window, &emit)).await?;
+        let sampled = Box::pin(self.sample_window(env, sampler, &mut opened, &emit)).await?;
+        Ok(Box::pin(self.finish_window(env, opened, sampled, &events, &emit)).await)
     }
 }
 
