@@ -24,6 +24,12 @@
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
 //!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
+//!   A capped step's evidence beyond the cap is not lost at 1- or 5-minute
+//!   steps: two error steps in a row that agree on the rise (each one's
+//!   excess rate over the baseline at least half the other's; a burst
+//!   inside one step has no such neighbour) count in full, each up to the
+//!   threshold (`Detector::err_pair`), so a x10 at a request a second is
+//!   called at the second step, never at the first.
 //!   The warm-up is in evidence as well as time: a warm-up fades (its
 //!   first steps are the worst, and falling), a bad release is steady or
 //!   rising. So while a test's signal (error rate, log-quantile shift,
@@ -50,7 +56,8 @@
 //!   a blip step in the baseline is clipped before it can pass for a slow
 //!   wander of the level — unless the
 //!   evidence says more than "two slow steps": a shift that began with the
-//!   deploy, clear in at least two quantiles and steady in every quantile
+//!   deploy, clear in at least two quantiles (or one quantile past the
+//!   whole threshold alone in every step) and steady in every quantile
 //!   (each step within its noise of the first; a warm-up fades, two blips
 //!   differ), is called at the second step, and the reason says so. That
 //!   shift is judged by the noise of the baseline's ordinary steps (before
