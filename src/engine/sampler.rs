@@ -55,6 +55,9 @@ struct SamplerState {
     /// Labels whose own read failed at the last poll (the others read),
     /// since when and why.
     label_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Env labels whose canary and stable tracks failed to read at the
+    /// last poll, since when and why.
+    track_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// When the first poll was made, and how many answered.
     started: Option<DateTime<Utc>>,
     ok_polls: usize,
@@ -72,6 +75,9 @@ pub struct Reading {
     /// Labels whose own read failed at the last poll, since when and why;
     /// the other labels read as usual (see [`Reading::error_for`]).
     pub label_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Env labels whose canary and stable tracks failed to read at the
+    /// last poll, since when and why (see [`Reading::track_error_for`]).
+    pub track_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
     /// When this process first polled the source.
@@ -85,6 +91,12 @@ impl Reading {
     /// poll's failure or its own. `None` while its own point reads.
     pub fn error_for(&self, label: &str) -> Option<&(DateTime<Utc>, String)> {
         self.error.as_ref().or_else(|| self.label_errors.get(label))
+    }
+
+    /// Why the canary and stable tracks of env label `label` cannot be
+    /// read now, and since when: the whole poll's failure or their own.
+    pub fn track_error_for(&self, label: &str) -> Option<&(DateTime<Utc>, String)> {
+        self.error.as_ref().or_else(|| self.track_errors.get(label))
     }
 }
 
@@ -130,6 +142,12 @@ impl SamplerState {
                 env,
                 "metrics poll: the canary and stable tracks failed: {e}"
             );
+            let since = self.track_errors.get(env).map_or(now, |(at, _)| *at);
+            self.track_errors
+                .insert(env.clone(), (since, e.to_string()));
+        }
+        for sel in polled.tracks.keys() {
+            self.track_errors.remove(&sel.env);
         }
         for (sel, tp) in polled.tracks {
             let at = tp
@@ -241,6 +259,7 @@ impl Sampler {
             points: st.latest.clone(),
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
+            track_errors: st.track_errors.clone(),
             fresh,
             started: st.started,
             ok_polls: st.ok_polls,
@@ -395,6 +414,7 @@ mod tests {
             points: st.latest.clone(),
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
+            track_errors: st.track_errors.clone(),
             ..Reading::default()
         };
         assert!(r.error.is_none(), "{:?}", r.error);
