@@ -448,6 +448,48 @@ mod tests {
         assert!(st.latest.contains_key("stg"));
     }
 
+    /// A canary environment whose tracks failed to read (its own label
+    /// read) keeps that error, since its first failure, until its tracks
+    /// read again: the monitoring window counts such steps as gaps.
+    #[test]
+    fn a_track_failure_is_kept_until_the_tracks_read_again() {
+        let (step, t0) = (Duration::from_secs(1), Utc::now());
+        let mut st = SamplerState::default();
+        let mut keep = Vec::new();
+        let sel = crate::backends::metrics::TrackSelector {
+            env: "prod".into(),
+            label: "track".into(),
+        };
+        let tracks_failed = || {
+            let mut p = polled(&[("stg", 10.0), ("prod", 20.0)], &[]).unwrap();
+            p.track_errors.insert("prod".into(), nan("prod"));
+            Ok(p)
+        };
+        for i in 0..2 {
+            assert!(st.take(
+                &labels(),
+                tracks_failed(),
+                step,
+                t0 + chrono::Duration::seconds(i),
+                &mut keep
+            ));
+        }
+        let (since, why) = st.track_errors.get("prod").expect("the tracks' error");
+        assert_eq!(*since, t0, "since the first failure");
+        assert!(why.contains("NaN"), "{why}");
+        assert!(st.latest.contains_key("prod"), "its own point reads");
+        let mut p = polled(&[("stg", 11.0), ("prod", 21.0)], &[]).unwrap();
+        p.tracks.insert(sel, Default::default());
+        assert!(st.take(
+            &labels(),
+            Ok(p),
+            step,
+            t0 + chrono::Duration::seconds(2),
+            &mut keep
+        ));
+        assert!(st.track_errors.is_empty(), "{:?}", st.track_errors);
+    }
+
     /// A poll that failed for every label, or as a whole, is a failed
     /// poll: every label's error, no point kept from before it.
     #[test]
