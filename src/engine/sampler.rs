@@ -450,7 +450,7 @@ mod tests {
 
     /// A canary environment whose tracks failed to read (its own label
     /// read) keeps that error, since its first failure, until its tracks
-    /// read again: the monitoring window counts such steps as gaps.
+    /// read again: the monitoring window counts such steps against health.
     #[test]
     fn a_track_failure_is_kept_until_the_tracks_read_again() {
         let (step, t0) = (Duration::from_secs(1), Utc::now());

@@ -47,8 +47,12 @@ impl Engine {
         // The store's refusal of the claim, once it refused it for good:
         // the window judges on without it (and without auto-rollback).
         let mut claim_refused: Option<StoreError> = None;
-        // A canary with traffic: the window's steps carry its track, and a
-        // step without it is a gap, never judged on the stable track alone.
+        // A canary with traffic: the window's steps carry its track. The
+        // environment's own series (both tracks together) is still judged
+        // while the canary's track is gone — a failing canary shows in it,
+        // diluted by its weight — but a window that ends healthy after
+        // `gap_steps` such steps in a row did not judge the canary's own
+        // traffic: insufficient data, never health on the aggregate alone.
         // Its weight as recorded when the window starts, then as this
         // process changes it (its own rollback sets it to 0).
         let is_canary = matches!(
@@ -70,6 +74,9 @@ impl Engine {
         // such cause (named in a verdict that could not be reached).
         let mut canary_gone: Option<String> = None;
         let mut canary_error: Option<String> = None;
+        // Window steps judged while the canary's metrics were gone: in a
+        // row now, and the longest run.
+        let (mut canary_run, mut canary_most) = (0_usize, 0_usize);
         let gap_steps = w.detector.config().gap_steps.max(1);
         let detector = &mut w.detector;
         let seasonal = &w.seasonal;
@@ -174,7 +181,7 @@ impl Engine {
             match (&gone, &canary_gone) {
                 (Some(why), None) => {
                     let detail = format!(
-                        "{env}: the canary ({canary_weight}% of the traffic) has no metrics: {why}; the window counts its steps as gaps instead of judging the stable track alone ({gap_steps} in a row: insufficient data)"
+                        "{env}: the canary ({canary_weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {gap_steps} steps in a row it cannot call the release healthy (insufficient data)"
                     );
                     tracing::warn!(env, "monitoring window: {detail}");
                     emit(Event::WindowNotice {
@@ -201,10 +208,14 @@ impl Engine {
                     (s, reference(seasonal, p.at, s.t))
                 })
                 .collect();
-            if canary_gone.is_some() {
-                for (s, reference) in &mut samples {
-                    *s = gap(s.t);
-                    *reference = None;
+            for (s, _) in &samples {
+                if !s.requests.is_nan() {
+                    canary_run = if canary_gone.is_some() {
+                        canary_run + 1
+                    } else {
+                        0
+                    };
+                    canary_most = canary_most.max(canary_run);
                 }
             }
             if let Some(p) = fresh.last() {
@@ -241,7 +252,20 @@ impl Engine {
         {
             verdict.reason = format!("{}; the metrics source failed: {why}", verdict.reason);
         }
-        if matches!(
+        if matches!(verdict.kind, VerdictKind::Healthy | VerdictKind::Collecting)
+            && canary_most >= gap_steps
+            && let Some(why) = &canary_error
+        {
+            verdict = Verdict {
+                kind: VerdictKind::InsufficientData,
+                metric: None,
+                detected_at: None,
+                reason: format!(
+                    "insufficient data: the canary had no metrics for {canary_most} steps in a row ({why}); the environment as a whole read: {}",
+                    verdict.reason
+                ),
+            };
+        } else if matches!(
             verdict.kind,
             VerdictKind::InsufficientData | VerdictKind::Collecting
         ) && let Some(why) = &canary_error
