@@ -82,6 +82,10 @@ suite!(
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
     status_reads_say_what_a_lock_held_elsewhere_is_for,
+    a_retried_outcome_lands_once_and_a_different_one_is_refused,
+    a_retried_deploy_record_lands_once,
+    finishes_of_one_start_at_once_land_once,
+    a_retried_verdict_lands_once_and_a_different_one_is_refused,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -156,6 +160,90 @@ fn an_unknown_after_a_recorded_outcome_adds_nothing(open: &Open) {
     let h = s.history(None, 10).unwrap();
     assert_eq!((h.len(), h[0].outcome), (1, Outcome::Succeeded));
     assert!(s.verify().unwrap().intact());
+}
+
+/// A finish written again — its first attempt committed but the reply was
+/// lost, so the caller retried — is done, not appended twice; an outcome
+/// that disagrees with the recorded one is refused naming both, for good
+/// (no retry heals it).
+fn a_retried_outcome_lands_once_and_a_different_one_is_refused(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.audit_finish(id, t(1), Outcome::Failed, "exit 1").unwrap();
+    s.audit_finish(id, t(1), Outcome::Failed, "exit 1").unwrap();
+    // Another handle (another process) retrying it, too.
+    open()
+        .audit_finish(id, t(2), Outcome::Failed, "exit 1")
+        .unwrap();
+    assert_eq!(s.verify().unwrap().records, 2, "one start, one outcome");
+    let e = s
+        .audit_finish(id, t(3), Outcome::Succeeded, "ok")
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("#{id}"))
+            && msg.contains("\"failed\"")
+            && msg.contains("\"succeeded\""),
+        "{msg}"
+    );
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    s.audit_finish(id, t(4), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 2, "{r:?}");
+    let h = s.history(None, 10).unwrap();
+    assert_eq!((h.len(), h[0].outcome), (1, Outcome::Failed));
+}
+
+/// A deploy's outcome written again adds neither a second outcome nor a
+/// second deploy row.
+fn a_retried_deploy_record_lands_once(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    let rec = deploy("staging", "v2", 1);
+    s.record_deploy(id, &rec, "ok").unwrap();
+    s.record_deploy(id, &rec, "ok").unwrap();
+    open().record_deploy(id, &rec, "ok").unwrap();
+    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec.clone()]);
+    assert_eq!(s.verify().unwrap().records, 2);
+    // A failure recorded first: the deploy is refused, and not indexed.
+    let other = start(&*s, "production", t(5));
+    s.audit_finish(other, t(6), Outcome::Failed, "exit 1")
+        .unwrap();
+    let e = s
+        .record_deploy(other, &deploy("production", "v2", 7), "ok")
+        .unwrap_err();
+    assert!(e.to_string().contains("\"failed\""), "{e}");
+    assert!(s.deploys(Some("production")).unwrap().is_empty());
+    assert!(s.verify().unwrap().intact());
+}
+
+/// Several processes finishing the same start at the same moment (a
+/// retry racing another's, two consoles reconciling one deploy): exactly
+/// one outcome is recorded, and every caller is told it is.
+fn finishes_of_one_start_at_once_land_once(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    let handles: Vec<_> = (0..4).map(|_| open()).collect();
+    let barrier = Arc::new(std::sync::Barrier::new(handles.len()));
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|h| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                // Each handle has walked the chain before the race.
+                assert!(h.verify().unwrap().intact());
+                barrier.wait();
+                h.audit_finish(id, t(1), Outcome::Succeeded, "ok")
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap().unwrap();
+    }
+    let r = s.verify().unwrap();
+    assert!(r.intact(), "{r:?}");
+    assert_eq!(r.records, 2, "one start, one outcome");
 }
 
 fn a_started_deploy_nobody_holds_a_lock_for_reads_unknown(open: &Open) {
@@ -631,6 +719,46 @@ fn monitoring_verdicts_round_trip(open: &Open) {
     s.record_monitor(&second).unwrap();
     assert_eq!(s.last_monitor("production").unwrap(), Some(second));
     assert_eq!(s.last_monitor("staging").unwrap(), None);
+}
+
+/// One verdict per monitoring window: written again (a retry whose first
+/// attempt committed) it is done, not added; a different one is refused
+/// naming both; another window of the same environment is its own.
+fn a_retried_verdict_lands_once_and_a_different_one_is_refused(open: &Open) {
+    let s = open();
+    let window = MonitorRecord {
+        env: "production".into(),
+        version: v("v2"),
+        started_at: t(0),
+        finished_at: Some(t(30)),
+        verdict: "regression".into(),
+        metric: Some("error_rate".into()),
+        reason: "5xx up".into(),
+    };
+    s.record_monitor(&window).unwrap();
+    s.record_monitor(&window).unwrap();
+    open().record_monitor(&window).unwrap();
+    let e = s
+        .record_monitor(&MonitorRecord {
+            verdict: "healthy".into(),
+            ..window.clone()
+        })
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("\"regression\"") && msg.contains("\"healthy\"") && msg.contains("production"),
+        "{msg}"
+    );
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    assert_eq!(s.last_monitor("production").unwrap(), Some(window.clone()));
+    let next = MonitorRecord {
+        started_at: t(40),
+        finished_at: Some(t(70)),
+        verdict: "healthy".into(),
+        ..window
+    };
+    s.record_monitor(&next).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(next));
 }
 
 fn the_chain_verifies_and_names_its_head(open: &Open) {

@@ -502,6 +502,156 @@ fn a_schema_6_store_is_migrated_with_its_held_locks() {
     assert!(stamped, "bob's new lock row is dated by the server");
 }
 
+/// A second outcome for a started record is refused by the server itself
+/// (schema 8), whoever appends it and whatever it read before: the check
+/// runs under the chain's turn, with SQLSTATE SHD01, and the refused
+/// statement leaves nothing behind (not even a counter step).
+#[test]
+fn a_second_outcome_is_refused_by_the_server_with_its_own_sqlstate() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    let v2 = Version::parse("v2").unwrap();
+    let id = s
+        .audit_start(&NewAudit {
+            at: chrono::Utc::now(),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "staging",
+            version: Some(&v2),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap();
+    s.audit_finish(id, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap();
+    let mut admin = cluster.admin(&db);
+    let append =
+        "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+                  'staging', 'v2', NULL, $2, 'again', $1, NULL)";
+    for outcome in ["succeeded", "failed"] {
+        let e = admin.query_one(append, &[&id, &outcome]).unwrap_err();
+        assert_eq!(
+            e.code().map(|c| c.code()),
+            Some("SHD01"),
+            "{outcome}: {e:?}"
+        );
+    }
+    let (records, last): (i64, i64) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((records, last), (2, 2));
+    assert!(s.verify().unwrap().intact());
+}
+
+/// A store at schema 7 (no outcome check: `shipdeck_finish_once` a no-op,
+/// as good as absent) that already holds two outcomes for one start — the
+/// retry bug this schema closes — is brought to schema 8 by six consoles
+/// starting at once; the log is left as it was (chain intact, both old
+/// outcomes kept), the first outcome is the one a later finish is judged
+/// against, and a new second outcome is refused from then on.
+#[test]
+fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let url = cluster.url_with_password(&db);
+    let v2 = Version::parse("v2").unwrap();
+    let start = |s: &PgStore| {
+        s.audit_start(&NewAudit {
+            at: chrono::Utc::now(),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "staging",
+            version: Some(&v2),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap()
+    };
+    let (doubled, open) = {
+        let s = store(cluster, &db);
+        let doubled = start(&s);
+        s.audit_finish(doubled, chrono::Utc::now(), Outcome::Failed, "exit 1")
+            .unwrap();
+        (doubled, start(&s))
+    };
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(
+            "CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT) RETURNS void
+                 LANGUAGE plpgsql AS $$ BEGIN END $$;
+             DROP INDEX shipdeck_monitor_runs_window;
+             UPDATE shipdeck_schema SET version = 7;",
+        )
+        .unwrap();
+    // What a retry wrote under schema 7: a second outcome, chained.
+    admin
+        .query_one(
+            "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+              'staging', 'v2', NULL, 'failed', 'exit 1', $1, NULL)",
+            &[&doubled],
+        )
+        .unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    let stores: Vec<PgStore> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let found: i32 = admin
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    let s = &stores[0];
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 4, "{r:?}");
+    // Judged against the first recorded outcome.
+    s.audit_finish(doubled, chrono::Utc::now(), Outcome::Failed, "exit 1")
+        .unwrap();
+    let e = s
+        .audit_finish(doubled, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap_err();
+    assert!(e.to_string().contains("\"failed\""), "{e}");
+    // The open one takes one outcome, and no second.
+    s.audit_finish(open, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap();
+    let e = admin
+        .query_one(
+            "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+              'staging', 'v2', NULL, 'succeeded', 'again', $1, NULL)",
+            &[&open],
+        )
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("SHD01"), "{e:?}");
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 5, "{r:?}");
+    let indexed: bool = admin
+        .query_one(
+            "SELECT to_regclass('shipdeck_monitor_runs_window') IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(indexed);
+}
+
 #[test]
 fn consoles_starting_together_on_an_empty_database_migrate_it_once() {
     let cluster = pg::shared();

@@ -68,6 +68,10 @@ pub enum StoreError {
     /// `store migrate` into a store that already holds other records.
     #[error("store {store}: {cause}")]
     NotEmpty { store: String, cause: String },
+    /// A second outcome (or verdict) for what already has a different one
+    /// recorded: both named, neither replaced (see [`second_finish`]).
+    #[error("store {store}: {cause}")]
+    Conflict { store: String, cause: String },
 }
 
 /// A PostgreSQL SQLSTATE: the five characters of a server's answer
@@ -141,9 +145,59 @@ impl StoreError {
             | StoreError::Tampered { .. }
             | StoreError::Config { .. }
             | StoreError::NewerSchema { .. }
-            | StoreError::NotEmpty { .. } => false,
+            | StoreError::NotEmpty { .. }
+            | StoreError::Conflict { .. } => false,
         }
     }
+}
+
+/// A finish of `started` (with `new`) that found its outcome already
+/// recorded (record `recorded.0`, outcome `recorded.1`): a write retried
+/// after its first attempt went in (the commit landed, the reply was
+/// lost) is done, not written twice; an "unknown" after any outcome adds
+/// nothing; a different outcome is refused, naming both. Both stores
+/// answer through this, so they cannot drift.
+pub(crate) fn second_finish(
+    store: &str,
+    started: i64,
+    recorded: (i64, &str),
+    new: Outcome,
+) -> Result<(), StoreError> {
+    if new == Outcome::Unknown || recorded.1 == new.as_str() {
+        return Ok(());
+    }
+    Err(StoreError::Conflict {
+        store: store.to_string(),
+        cause: format!(
+            "audit record #{started} already has its outcome recorded as \"{}\" (record #{}); refusing to record \"{}\" beside it — the two disagree: check what the environment runs with `shipdeck status`",
+            recorded.1,
+            recorded.0,
+            new.as_str()
+        ),
+    })
+}
+
+/// [`second_finish`] for a monitoring window's verdict: one verdict per
+/// window (its environment, version and start), the same one again is
+/// done, another is refused naming both.
+pub(crate) fn second_verdict(
+    store: &str,
+    m: &MonitorRecord,
+    recorded: &str,
+) -> Result<(), StoreError> {
+    if recorded == m.verdict {
+        return Ok(());
+    }
+    Err(StoreError::Conflict {
+        store: store.to_string(),
+        cause: format!(
+            "the monitoring window of {} {} started {} already has its verdict recorded as \"{recorded}\"; refusing to record \"{}\" beside it",
+            m.env,
+            m.version,
+            sqlite::ts(m.started_at),
+            m.verdict
+        ),
+    })
 }
 
 /// A deploy or rollback whose "started" record has no outcome: its process

@@ -34,13 +34,13 @@ use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, SqlState, Store, StoreError,
-    Unfinished, audit_outcome,
+    Unfinished, audit_outcome, second_finish, second_verdict,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 use feed::{listen, listener};
 use locks::{LOCK_ROW, LockSession, PUT_LOCK, lock_ttl_ms};
-use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
+use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK, NS_VERDICT};
 use session::{Link, Session, cause, sqlstate};
 
 /// The least time between two attempts to reach a server that went away.
@@ -270,6 +270,10 @@ const APPEND_APPROVAL: &str = append_sql!(
     "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
+/// The outcome recorded for a started record (`$1`), its first if an
+/// older log holds two: its id and outcome.
+const RECORDED_FINISH: &str =
+    "SELECT id, outcome FROM shipdeck_audit WHERE finishes = $1 ORDER BY id LIMIT 1";
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,
@@ -325,10 +329,10 @@ impl Store for PgStore {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        if let Some(row) = self.finish_row(started, at, outcome, detail)? {
-            self.append(&row, Also::Nothing)?;
+        match self.finish_row(started, at, outcome, detail)? {
+            Ok(row) => self.append_finish(started, &row, outcome, Also::Nothing),
+            Err((id, was)) => second_finish(&self.target.describe, started, (id, &was), outcome),
         }
-        Ok(())
     }
 
     fn record_deploy(
@@ -337,10 +341,22 @@ impl Store for PgStore {
         rec: &DeployRecord,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let row = self
-            .finish_row(started, rec.at, Outcome::Succeeded, detail)?
-            .ok_or_else(|| self.corrupt(format!("deploy #{started} cannot be finished")))?;
-        self.append(&row, Also::Deploy { started, rec }).map(|_| ())
+        // Finished already (a retry whose first attempt went in): no second
+        // deploy row either (the server refuses both as one statement).
+        match self.finish_row(started, rec.at, Outcome::Succeeded, detail)? {
+            Ok(row) => self.append_finish(
+                started,
+                &row,
+                Outcome::Succeeded,
+                Also::Deploy { started, rec },
+            ),
+            Err((id, was)) => second_finish(
+                &self.target.describe,
+                started,
+                (id, &was),
+                Outcome::Succeeded,
+            ),
+        }
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
@@ -604,26 +620,51 @@ impl Store for PgStore {
         Ok(status::live(info, alive))
     }
 
+    /// One verdict per window (its env, version and start): a second write
+    /// of it — a retry whose first attempt committed — is judged by
+    /// [`second_verdict`], not added. Writers of one env's verdicts take
+    /// turns (a transaction-level advisory lock), so two at once cannot
+    /// both find none.
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        self.with(false, |s| {
-            let st = s.st(
+        let found: Option<String> = self.with(false, |s| {
+            let prior = s.st(
+                "SELECT verdict FROM shipdeck_monitor_runs
+                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id LIMIT 1",
+            )?;
+            let put = s.st(
                 "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )?;
-            s.client.execute(
-                &st,
-                &[
-                    &m.env,
-                    &m.version.as_str(),
-                    &ts(m.started_at),
-                    &m.finished_at.map(ts),
-                    &m.verdict,
-                    &m.metric,
-                    &m.reason,
-                ],
-            )
-        })
-        .map(|_| ())
+            let mut tx = s.client.transaction()?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&NS_VERDICT, &m.env],
+            )?;
+            let (version, started) = (m.version.as_str(), ts(m.started_at));
+            let found = tx
+                .query_opt(&prior, &[&m.env, &version, &started])?
+                .map(|r| r.get::<_, String>(0));
+            if found.is_none() {
+                tx.execute(
+                    &put,
+                    &[
+                        &m.env,
+                        &version,
+                        &started,
+                        &m.finished_at.map(ts),
+                        &m.verdict,
+                        &m.metric,
+                        &m.reason,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(found)
+        })?;
+        match found {
+            None => Ok(()),
+            Some(was) => second_verdict(&self.target.describe, m, &was),
+        }
     }
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
