@@ -287,6 +287,47 @@ fn a_store_without_a_password_says_where_to_put_one() {
     assert!(!out.stderr.contains(pg::PASSWORD), "{out:#?}");
 }
 
+/// No password to give a server that asks for one is no outage: nothing
+/// comes of waiting, so the error is lasting (`heals_by_waiting` false:
+/// said at once, not retried with back-off as if the server would come
+/// back), and says where shipdeck looks for a password.
+#[test]
+fn a_missing_password_is_lasting_and_says_where_one_is_looked_for() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().to_str().unwrap().to_string();
+    // Nothing but a HOME without ~/.pgpass: no password anywhere.
+    let env = move |k: &str| (k == "HOME").then(|| home_dir.clone());
+    let target = PgTarget::parse_in(&cluster.url(&db), None, &env).unwrap();
+    let e = PgStore::connect(target)
+        .err()
+        .expect("refused without a password");
+    assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    let msg = e.to_string();
+    for want in [
+        cluster.url(&db).as_str(),
+        "password_env",
+        "PGPASSWORD",
+        ".pgpass",
+        "0600",
+    ] {
+        assert!(msg.contains(want), "{want:?} missing from: {msg}");
+    }
+    // With the password where it says, the same store connects.
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", pg::PASSWORD)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let home_dir = home.path().to_str().unwrap().to_string();
+    let env = move |k: &str| (k == "HOME").then(|| home_dir.clone());
+    PgStore::connect(PgTarget::parse_in(&cluster.url(&db), None, &env).unwrap())
+        .expect("connects with ~/.pgpass");
+}
+
 #[test]
 fn a_schema_from_a_newer_shipdeck_is_refused_with_both_versions_named() {
     let cluster = pg::shared();
@@ -650,6 +691,91 @@ fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
         .unwrap()
         .get(0);
     assert!(indexed);
+}
+
+/// A lock's "since" is the server's clock, not its taker's: a promoter
+/// whose clock runs 10 minutes ahead is shown (in refusals, the header,
+/// status) as having taken it now. Its renewals keep that first time; a
+/// new holder's lock is dated anew.
+#[test]
+fn a_locks_since_is_the_servers_clock_not_its_takers() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let (a, b) = (store(cluster, &db), store(cluster, &db));
+    let server_now = || -> chrono::DateTime<chrono::Utc> {
+        let text: String = cluster
+            .admin(&db)
+            .query_one(
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .unwrap()
+            .to_utc()
+    };
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let before = server_now();
+    a.try_lock(&hour_lock("alice", std::process::id(), ahead))
+        .unwrap()
+        .unwrap();
+    let after = server_now();
+    let since = |s: &PgStore| {
+        s.lock_of("production", chrono::Utc::now())
+            .unwrap()
+            .unwrap()
+            .acquired_at
+    };
+    let first = since(&b);
+    let slack = chrono::Duration::seconds(1);
+    assert!(
+        first >= before - slack && first <= after + slack,
+        "dated {first}, the server's clock read {before}..{after} (the taker's {ahead})"
+    );
+    // The status read says the same.
+    let now = chrono::Utc::now();
+    let keys = [shipdeck::store::EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let read = b.status_reads(&keys, 5, now, now).unwrap();
+    assert_eq!(
+        read.envs[0].lock.as_ref().map(|l| l.acquired_at),
+        Some(first)
+    );
+    // A renewal (its taker's clock later still) keeps the first time.
+    std::thread::sleep(Duration::from_millis(50));
+    a.try_lock(&hour_lock(
+        "alice",
+        std::process::id(),
+        ahead + chrono::Duration::minutes(1),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(since(&b), first);
+    // Another holder, once it is free, is dated anew on the server's clock.
+    a.unlock(
+        "production",
+        std::process::id(),
+        &shipdeck::host::hostname(),
+    )
+    .unwrap();
+    let parent = std::os::unix::process::parent_id();
+    std::thread::sleep(Duration::from_millis(50));
+    b.try_lock(&hour_lock(
+        "bob",
+        parent,
+        chrono::Utc::now() - chrono::Duration::minutes(10),
+    ))
+    .unwrap()
+    .unwrap();
+    let second = since(&a);
+    assert!(
+        second > first && second <= server_now(),
+        "{first} then {second}"
+    );
 }
 
 #[test]

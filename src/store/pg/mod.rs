@@ -34,7 +34,7 @@ use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, SqlState, Store, StoreError,
-    Unfinished, audit_outcome, second_finish, second_verdict,
+    Unfinished, audit_outcome, second_finish, verdict_write,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
@@ -388,9 +388,9 @@ impl Store for PgStore {
                 let fin_detail: Option<String> = self.get(r, 10)?;
                 let fin_at: Option<String> = self.get(r, 11)?;
                 let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                    Ok(self
-                        .lock_of(&env, Utc::now())?
-                        .is_some_and(|l| l.acquired_at <= at))
+                    Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
+                        crate::domain::clock::before(l.acquired_at, super::HOLDER_SKEW) <= at
+                    }))
                 })?;
                 let action: String = self.get(r, 3)?;
                 Ok(AuditEntry {
@@ -512,7 +512,6 @@ impl Store for PgStore {
         let token = self.lock_token()?;
         let here = crate::host::hostname();
         let pid = i64::from(lock.pid);
-        let now = ts(lock.acquired_at);
         let rows = self.with(false, |s| {
             let row_st = s.st(LOCK_ROW)?;
             let put = s.st(PUT_LOCK)?;
@@ -537,21 +536,13 @@ impl Store for PgStore {
                 }
             };
             if free {
-                // A renewal keeps the time the lock was first taken; taken
-                // again on a new lock session (the old one lost, a server
-                // restart), it is dated now. (Whether the row reads as one
+                // The server dates it (`PUT_LOCK`): a renewal on the same
+                // lock session keeps the time the lock was first taken;
+                // taken anew (another holder, a new lock session after the
+                // old one was lost or the server restarted), it is dated
+                // now on the server's clock. (Whether the row reads as one
                 // a restart cut from its owner is the server's own stamp,
                 // `taken_at`, renewed with the token: `LOCK_ROW`.)
-                let since = match &current {
-                    Some(r) if r.get::<_, i64>(1) == pid && r.get::<_, String>(2) == lock.host => {
-                        if r.get::<_, bool>(5) && r.get::<_, i64>(6) == token {
-                            r.get::<_, String>(3)
-                        } else {
-                            ts(Utc::now().max(lock.acquired_at))
-                        }
-                    }
-                    _ => now.clone(),
-                };
                 tx.execute(
                     &put,
                     &[
@@ -559,7 +550,6 @@ impl Store for PgStore {
                         &lock.holder,
                         &pid,
                         &lock.host,
-                        &since,
                         &lock_ttl_ms(lock),
                         &token,
                     ],
@@ -620,16 +610,17 @@ impl Store for PgStore {
         Ok(status::live(info, alive))
     }
 
-    /// One verdict per window (its env, version and start): a second write
-    /// of it — a retry whose first attempt committed — is judged by
-    /// [`second_verdict`], not added. Writers of one env's verdicts take
-    /// turns (a transaction-level advisory lock), so two at once cannot
-    /// both find none.
+    /// One opening and one verdict per window (its env, version and
+    /// start): what it has already — a retry whose first attempt committed
+    /// finds it — is judged by [`verdict_write`]. Writers of one env's
+    /// windows take turns (a transaction-level advisory lock), so two at
+    /// once cannot both find none.
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        let found: Option<String> = self.with(false, |s| {
+        let describe = &self.target.describe;
+        self.with(false, |s| {
             let prior = s.st(
-                "SELECT verdict FROM shipdeck_monitor_runs
-                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id LIMIT 1",
+                "SELECT verdict, finished_at IS NOT NULL FROM shipdeck_monitor_runs
+                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id",
             )?;
             let put = s.st(
                 "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
@@ -641,10 +632,16 @@ impl Store for PgStore {
                 &[&NS_VERDICT, &m.env],
             )?;
             let (version, started) = (m.version.as_str(), ts(m.started_at));
-            let found = tx
-                .query_opt(&prior, &[&m.env, &version, &started])?
-                .map(|r| r.get::<_, String>(0));
-            if found.is_none() {
+            let recorded: Vec<(String, bool)> = tx
+                .query(&prior, &[&m.env, &version, &started])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let write = match verdict_write(describe, m, &recorded) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            if write {
                 tx.execute(
                     &put,
                     &[
@@ -659,12 +656,8 @@ impl Store for PgStore {
                 )?;
             }
             tx.commit()?;
-            Ok(found)
-        })?;
-        match found {
-            None => Ok(()),
-            Some(was) => second_verdict(&self.target.describe, m, &was),
-        }
+            Ok(Ok(()))
+        })?
     }
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {

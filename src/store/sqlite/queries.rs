@@ -142,9 +142,10 @@ impl Store for SqliteStore {
                 )| {
                     let at = self.parse_time(&at)?;
                     let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                        Ok(self
-                            .lock_of(&env, Utc::now())?
-                            .is_some_and(|l| l.acquired_at <= at))
+                        Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
+                            crate::domain::clock::before(l.acquired_at, super::super::HOLDER_SKEW)
+                                <= at
+                        }))
                     })?;
                     Ok(AuditEntry {
                         id,
@@ -349,20 +350,26 @@ impl Store for SqliteStore {
         Ok((!stale).then_some(info))
     }
 
-    /// One verdict per window (its env, version and start): a second
-    /// write of it is judged by [`second_verdict`], not added.
+    /// One opening and one verdict per window (its env, version and
+    /// start): what it has already is judged by [`verdict_write`].
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        let found = self.with_write(|c| {
+        let describe = self.describe();
+        self.with_write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let found: Option<String> = tx
-                .query_row(
-                    "SELECT verdict FROM monitor_runs WHERE env = ?1 AND version = ?2 AND started_at = ?3
-                     ORDER BY id LIMIT 1",
-                    params![m.env, m.version.as_str(), ts(m.started_at)],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if found.is_none() {
+            let recorded = tx
+                .prepare(
+                    "SELECT verdict, finished_at IS NOT NULL FROM monitor_runs
+                     WHERE env = ?1 AND version = ?2 AND started_at = ?3 ORDER BY id",
+                )?
+                .query_map(params![m.env, m.version.as_str(), ts(m.started_at)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let write = match verdict_write(&describe, m, &recorded) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            if write {
                 tx.execute(
                     "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -378,12 +385,8 @@ impl Store for SqliteStore {
                 )?;
             }
             tx.commit()?;
-            Ok(found)
-        })?;
-        match found {
-            None => Ok(()),
-            Some(was) => second_verdict(&self.describe(), m, &was),
-        }
+            Ok(Ok(()))
+        })?
     }
 
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
