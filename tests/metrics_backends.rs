@@ -678,6 +678,9 @@ async fn concurrency_prometheus(
     if env == "slow" {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
+    if env.starts_with("lag") {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     if env.starts_with("meet") {
         f.arrived.lock().unwrap().insert(env.clone());
         while f.arrived.lock().unwrap().len() < MEET {
@@ -775,6 +778,18 @@ async fn prometheus_labels_are_polled_at_once_and_a_slow_one_holds_none_back() {
     // flight (the slow label's five included).
     let most = fake.most.load(SeqCst);
     assert!(most <= POLL_CONCURRENCY * 5, "{most} requests at once");
+
+    // Twenty labels each answered after 1 s, four reads at a time: five
+    // waves, longer than one 4 s timeout but within the 10 s step. Each
+    // read has its timeout from when it begins: none times out for having
+    // waited its turn.
+    let mut cfg = prometheus_config(format!("http://{addr}"));
+    cfg.timeout = HumanDuration::from_secs(4);
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    let lag: Vec<String> = (0..20).map(|i| format!("lag{i}")).collect();
+    let polled = src.poll_tracked(&lag, &[]).await.unwrap();
+    assert!(polled.errors.is_empty(), "{:?}", polled.errors);
+    assert_eq!(polled.points.len(), lag.len());
 
     // `poll` answers the first failed label in the order asked.
     let e = src

@@ -442,9 +442,9 @@ impl PrometheusSource {
     /// the tracks (five queries each) are asked concurrently, at most
     /// [`POLL_CONCURRENCY`] at once, in this one task: a watch over many
     /// labels costs about one round trip, not one per label. A label's own
-    /// failure (a NaN count, a refused query, no answer before the poll's
-    /// deadline — its timeout from when it began, however many reads
-    /// waited for a free slot) is kept in [`Polled::errors`] and the other
+    /// failure (a NaN count, a refused query, no answer within its timeout
+    /// from when it began, or none before the poll's end — a step or the
+    /// timeout, whichever is longer) is kept in [`Polled::errors`] and the other
     /// labels are still read: a slow label does not hold the others past
     /// the deadline. A Prometheus unreachable fails the whole poll.
     pub async fn poll_tracked(
@@ -455,7 +455,11 @@ impl PrometheusSource {
         use futures_util::stream::{self, StreamExt};
 
         let at = Utc::now();
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        // Each read has its own timeout from when it begins (a read that
+        // waited for a free slot is not cut short by the others' time),
+        // and the whole poll ends within a step (or the timeout, when that
+        // is longer): a read still waiting then is that label's timeout.
+        let deadline = tokio::time::Instant::now() + self.timeout.max(self.step);
         // Every read's queries first (a track_label that is no label name
         // fails the poll before anything is asked): each label's, then
         // each track's canary and stable.
@@ -474,8 +478,11 @@ impl PrometheusSource {
                 .map(|(i, queries)| {
                     let late = late.clone();
                     async move {
-                        let answer = tokio::time::timeout_at(deadline, self.point_at(queries, at))
+                        let read = tokio::time::timeout(self.timeout, self.point_at(queries, at));
+                        let answer = tokio::time::timeout_at(deadline, read)
                             .await
+                            .ok()
+                            .and_then(Result::ok)
                             .unwrap_or(Err(late));
                         (i, answer)
                     }
