@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use chrono::Utc;
 use common::pg;
 use shipdeck::domain::{ActionKind, Outcome};
-use shipdeck::store::{NewAudit, PgStore, Store};
+use shipdeck::store::{NewAudit, PgStore, PgTarget, Store, StoreError};
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
@@ -207,4 +207,75 @@ fn require_encrypts_and_verify_full_checks_the_servers_certificate() {
     let (code, err) = history(home, &url, None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("PGSSLROOTCERT"), "{err}");
+}
+
+/// A server certificate that does not verify against the root certificate
+/// (`sslmode=verify-full`) is no outage: nothing comes of waiting, so it is
+/// lasting (`heals_by_waiting` false: said, not retried with back-off),
+/// naming the root certificate — at start, and for a store already
+/// running whose server comes back with a certificate another authority
+/// signed.
+#[test]
+fn a_certificate_that_does_not_verify_is_lasting_not_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ours"), dir.path().join("theirs"));
+    std::fs::create_dir_all(&ours).unwrap();
+    std::fs::create_dir_all(&theirs).unwrap();
+    let ca = authority(&ours, "shipdeck-test-ca");
+    authority(&theirs, "someone-else");
+    let (good_crt, good_key) = server_cert(&ours, "shipdeck-test-ca");
+    let (bad_crt, bad_key) = server_cert(&theirs, "someone-else");
+    let cluster = pg::Cluster::start();
+    cluster.enable_tls(&good_crt, &good_key);
+    let db = cluster.create_db();
+    let url = format!("{}?sslmode=verify-full", cluster.url_with_password(&db));
+    let root = ca.to_str().unwrap().to_string();
+    let env = move |k: &str| (k == "PGSSLROOTCERT").then(|| root.clone());
+    let target = || PgTarget::parse_in(&url, None, &env).unwrap();
+    let store = PgStore::connect(target()).expect("verify-full with the right root connects");
+    assert!(store.verify().unwrap().intact());
+
+    // The server now serves a certificate another authority signed, and
+    // the running store's session is cut: reconnecting fails to verify.
+    cluster.enable_tls(&bad_crt, &bad_key);
+    cluster
+        .admin("postgres")
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND application_name = 'shipdeck'",
+            &[&db],
+        )
+        .unwrap();
+    let lasting = |e: &StoreError| {
+        let msg = e.to_string();
+        assert!(!e.heals_by_waiting(), "{e:?}");
+        assert!(
+            msg.contains("certificate") && msg.contains(ca.to_str().unwrap()),
+            "{msg}"
+        );
+        assert!(!msg.contains(pg::PASSWORD), "the password leaked: {msg}");
+    };
+    // The first call may find its session cut (an outage, for all it can
+    // tell); the reconnections after it fail to verify, and say so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = 0;
+    while seen < 2 {
+        match store.verify() {
+            Err(e) if !e.heals_by_waiting() => {
+                lasting(&e);
+                seen += 1;
+            }
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "no lasting refusal within 30 s: {other:?}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(600));
+    }
+    drop(store);
+
+    // At start, the same.
+    let e = PgStore::connect(target()).err().expect("refused");
+    assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
+    lasting(&e);
 }

@@ -82,6 +82,10 @@ suite!(
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
     status_reads_say_what_a_lock_held_elsewhere_is_for,
+    a_retried_outcome_lands_once_and_a_different_one_is_refused,
+    a_retried_deploy_record_lands_once,
+    finishes_of_one_start_at_once_land_once,
+    a_retried_verdict_lands_once_and_a_different_one_is_refused,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -156,6 +160,90 @@ fn an_unknown_after_a_recorded_outcome_adds_nothing(open: &Open) {
     let h = s.history(None, 10).unwrap();
     assert_eq!((h.len(), h[0].outcome), (1, Outcome::Succeeded));
     assert!(s.verify().unwrap().intact());
+}
+
+/// A finish written again — its first attempt committed but the reply was
+/// lost, so the caller retried — is done, not appended twice; an outcome
+/// that disagrees with the recorded one is refused naming both, for good
+/// (no retry heals it).
+fn a_retried_outcome_lands_once_and_a_different_one_is_refused(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.audit_finish(id, t(1), Outcome::Failed, "exit 1").unwrap();
+    s.audit_finish(id, t(1), Outcome::Failed, "exit 1").unwrap();
+    // Another handle (another process) retrying it, too.
+    open()
+        .audit_finish(id, t(2), Outcome::Failed, "exit 1")
+        .unwrap();
+    assert_eq!(s.verify().unwrap().records, 2, "one start, one outcome");
+    let e = s
+        .audit_finish(id, t(3), Outcome::Succeeded, "ok")
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("#{id}"))
+            && msg.contains("\"failed\"")
+            && msg.contains("\"succeeded\""),
+        "{msg}"
+    );
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    s.audit_finish(id, t(4), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 2, "{r:?}");
+    let h = s.history(None, 10).unwrap();
+    assert_eq!((h.len(), h[0].outcome), (1, Outcome::Failed));
+}
+
+/// A deploy's outcome written again adds neither a second outcome nor a
+/// second deploy row.
+fn a_retried_deploy_record_lands_once(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    let rec = deploy("staging", "v2", 1);
+    s.record_deploy(id, &rec, "ok").unwrap();
+    s.record_deploy(id, &rec, "ok").unwrap();
+    open().record_deploy(id, &rec, "ok").unwrap();
+    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec.clone()]);
+    assert_eq!(s.verify().unwrap().records, 2);
+    // A failure recorded first: the deploy is refused, and not indexed.
+    let other = start(&*s, "production", t(5));
+    s.audit_finish(other, t(6), Outcome::Failed, "exit 1")
+        .unwrap();
+    let e = s
+        .record_deploy(other, &deploy("production", "v2", 7), "ok")
+        .unwrap_err();
+    assert!(e.to_string().contains("\"failed\""), "{e}");
+    assert!(s.deploys(Some("production")).unwrap().is_empty());
+    assert!(s.verify().unwrap().intact());
+}
+
+/// Several processes finishing the same start at the same moment (a
+/// retry racing another's, two consoles reconciling one deploy): exactly
+/// one outcome is recorded, and every caller is told it is.
+fn finishes_of_one_start_at_once_land_once(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    let handles: Vec<_> = (0..4).map(|_| open()).collect();
+    let barrier = Arc::new(std::sync::Barrier::new(handles.len()));
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|h| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                // Each handle has walked the chain before the race.
+                assert!(h.verify().unwrap().intact());
+                barrier.wait();
+                h.audit_finish(id, t(1), Outcome::Succeeded, "ok")
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap().unwrap();
+    }
+    let r = s.verify().unwrap();
+    assert!(r.intact(), "{r:?}");
+    assert_eq!(r.records, 2, "one start, one outcome");
 }
 
 fn a_started_deploy_nobody_holds_a_lock_for_reads_unknown(open: &Open) {
@@ -264,8 +352,9 @@ fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
 }
 
-/// `lock` reads as `want` held, its expiry about `ttl` after `from` (the
-/// store's clock, not the caller's, may date it: a minute's slack).
+/// `lock` reads as `want` held, taken about when `want` says and its
+/// expiry about `ttl` after `from` (the store's clock, not the caller's,
+/// may date both — a shared store dates them on its own: a minute's slack).
 fn assert_held(
     lock: Option<LockInfo>,
     want: &LockInfo,
@@ -274,15 +363,11 @@ fn assert_held(
 ) {
     let l = lock.unwrap_or_else(|| panic!("{} is not held", want.env));
     assert_eq!(
-        (&l.env, &l.holder, l.pid, &l.host, l.acquired_at),
-        (
-            &want.env,
-            &want.holder,
-            want.pid,
-            &want.host,
-            want.acquired_at
-        )
+        (&l.env, &l.holder, l.pid, &l.host),
+        (&want.env, &want.holder, want.pid, &want.host)
     );
+    let since = (l.acquired_at - want.acquired_at).num_seconds().abs();
+    assert!(since < 60, "{l:?} taken {since} s off {}", want.acquired_at);
     let off = (l.expires_at - (from + ttl)).num_seconds().abs();
     assert!(off < 60, "{l:?} expires {off} s off {ttl} after {from}");
 }
@@ -296,7 +381,11 @@ fn locks_exclude_other_holders_until_released_or_expired(open: &Open) {
     assert_eq!(s.try_lock(&mine).unwrap(), Ok(()));
     let theirs = lock_at("production", "bob", 1, "elsewhere", now, ten);
     let held = s.try_lock(&theirs).unwrap().unwrap_err();
-    assert_eq!((held.holder.as_str(), held.acquired_at), ("alice", now));
+    assert_eq!(held.holder.as_str(), "alice");
+    assert!(
+        (held.acquired_at - now).num_seconds().abs() < 60,
+        "{held:?}"
+    );
     assert_held(s.lock_of("production", now).unwrap(), &mine, now, ten);
     // Renewed for a second only: once that is over, it can be taken.
     let short = lock_at(
@@ -352,6 +441,12 @@ fn a_holder_renews_its_own_lock(open: &Open) {
     let (second, ten) = (chrono::Duration::seconds(1), chrono::Duration::minutes(10));
     let first = lock_at("watch:production", "alice", me, &host, now_ms(), second);
     s.try_lock(&first).unwrap().unwrap();
+    let since = |s: &dyn Store| {
+        s.lock_of("watch:production", Utc::now())
+            .unwrap()
+            .map(|l| l.acquired_at)
+    };
+    let taken = since(&*s).expect("held");
     std::thread::sleep(std::time::Duration::from_millis(100));
     let at = now_ms();
     let renewal = lock_at("watch:production", "alice", me, &host, at, ten);
@@ -364,6 +459,7 @@ fn a_holder_renews_its_own_lock(open: &Open) {
         at,
         ten,
     );
+    assert_eq!(since(&*s), Some(taken), "a renewal keeps the first time");
     let last = lock_at("watch:production", "alice", me, &host, now_ms(), second);
     s.try_lock(&last).unwrap().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
@@ -631,6 +727,66 @@ fn monitoring_verdicts_round_trip(open: &Open) {
     s.record_monitor(&second).unwrap();
     assert_eq!(s.last_monitor("production").unwrap(), Some(second));
     assert_eq!(s.last_monitor("staging").unwrap(), None);
+}
+
+/// One opening and one verdict per monitoring window: written again (a
+/// retry whose first attempt committed but whose answer was lost) either
+/// is done, not added; an opening after the verdict, or an "interrupted"
+/// after it, adds nothing; a different verdict is refused naming both;
+/// another window of the same environment is its own.
+fn a_retried_verdict_lands_once_and_a_different_one_is_refused(open: &Open) {
+    let s = open();
+    let opening = MonitorRecord {
+        env: "production".into(),
+        version: v("v2"),
+        started_at: t(0),
+        finished_at: None,
+        verdict: "monitoring".into(),
+        metric: None,
+        reason: "window ends 12:30:00 UTC".into(),
+    };
+    s.record_monitor(&opening).unwrap();
+    s.record_monitor(&opening).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(opening.clone()));
+    let verdict = MonitorRecord {
+        finished_at: Some(t(30)),
+        verdict: "regression".into(),
+        metric: Some("error_rate".into()),
+        reason: "5xx up".into(),
+        ..opening.clone()
+    };
+    s.record_monitor(&verdict).unwrap();
+    s.record_monitor(&verdict).unwrap();
+    open().record_monitor(&verdict).unwrap();
+    let e = s
+        .record_monitor(&MonitorRecord {
+            verdict: "healthy".into(),
+            ..verdict.clone()
+        })
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("\"regression\"") && msg.contains("\"healthy\"") && msg.contains("production"),
+        "{msg}"
+    );
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    // Late writes of the same window add nothing.
+    s.record_monitor(&MonitorRecord {
+        verdict: "interrupted".into(),
+        reason: "interrupted: the window's watcher stopped before a verdict".into(),
+        ..verdict.clone()
+    })
+    .unwrap();
+    s.record_monitor(&opening).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(verdict.clone()));
+    let next = MonitorRecord {
+        started_at: t(40),
+        finished_at: Some(t(70)),
+        verdict: "healthy".into(),
+        ..verdict
+    };
+    s.record_monitor(&next).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(next));
 }
 
 fn the_chain_verifies_and_names_its_head(open: &Open) {
@@ -1650,6 +1806,8 @@ fn status_reads_say_what_a_lock_held_elsewhere_is_for(open: &Open) {
     let (s, other) = (open(), open());
     let me = std::process::id();
     let here = shipdeck::host::hostname();
+    // Real times: a shared store dates the lock on its own clock.
+    let base = now_ms();
     for (i, (env, action)) in [
         ("production", ActionKind::Rollback),
         ("staging", ActionKind::Promote),
@@ -1657,15 +1815,22 @@ fn status_reads_say_what_a_lock_held_elsewhere_is_for(open: &Open) {
     .into_iter()
     .enumerate()
     {
-        let at = i as i64 * 2;
+        let at = base + chrono::Duration::seconds(i as i64 * 2);
         other
-            .try_lock(&lock(env, "bob@laptop", me, &here, at, 60))
+            .try_lock(&lock_at(
+                env,
+                "bob@laptop",
+                me,
+                &here,
+                at,
+                chrono::Duration::hours(1),
+            ))
             .unwrap()
             .unwrap();
         let (ver, from) = (v("v1"), v("v2"));
         other
             .audit_start(&NewAudit {
-                at: t(at),
+                at,
                 actor: "bob@laptop",
                 action,
                 env,
@@ -1688,7 +1853,7 @@ fn status_reads_say_what_a_lock_held_elsewhere_is_for(open: &Open) {
             versions: &[],
         },
     ];
-    let got = s.status_reads(&keys, 2, t(5), t(0)).unwrap();
+    let got = s.status_reads(&keys, 2, Utc::now(), base).unwrap();
     // The engine's own reading of the lock (not a copy of it here: a
     // change to either side that parts them fails this test).
     for (k, (e, kind)) in keys.iter().zip(

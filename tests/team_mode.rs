@@ -287,6 +287,47 @@ fn a_store_without_a_password_says_where_to_put_one() {
     assert!(!out.stderr.contains(pg::PASSWORD), "{out:#?}");
 }
 
+/// No password to give a server that asks for one is no outage: nothing
+/// comes of waiting, so the error is lasting (`heals_by_waiting` false:
+/// said at once, not retried with back-off as if the server would come
+/// back), and says where shipdeck looks for a password.
+#[test]
+fn a_missing_password_is_lasting_and_says_where_one_is_looked_for() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().to_str().unwrap().to_string();
+    // Nothing but a HOME without ~/.pgpass: no password anywhere.
+    let env = move |k: &str| (k == "HOME").then(|| home_dir.clone());
+    let target = PgTarget::parse_in(&cluster.url(&db), None, &env).unwrap();
+    let e = PgStore::connect(target)
+        .err()
+        .expect("refused without a password");
+    assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
+    assert!(!e.heals_by_waiting(), "{e:?}");
+    let msg = e.to_string();
+    for want in [
+        cluster.url(&db).as_str(),
+        "password_env",
+        "PGPASSWORD",
+        ".pgpass",
+        "0600",
+    ] {
+        assert!(msg.contains(want), "{want:?} missing from: {msg}");
+    }
+    // With the password where it says, the same store connects.
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", pg::PASSWORD)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let home_dir = home.path().to_str().unwrap().to_string();
+    let env = move |k: &str| (k == "HOME").then(|| home_dir.clone());
+    PgStore::connect(PgTarget::parse_in(&cluster.url(&db), None, &env).unwrap())
+        .expect("connects with ~/.pgpass");
+}
+
 #[test]
 fn a_schema_from_a_newer_shipdeck_is_refused_with_both_versions_named() {
     let cluster = pg::shared();
@@ -500,6 +541,241 @@ fn a_schema_6_store_is_migrated_with_its_held_locks() {
         .unwrap()
         .get(0);
     assert!(stamped, "bob's new lock row is dated by the server");
+}
+
+/// A second outcome for a started record is refused by the server itself
+/// (schema 8), whoever appends it and whatever it read before: the check
+/// runs under the chain's turn, with SQLSTATE SHD01, and the refused
+/// statement leaves nothing behind (not even a counter step).
+#[test]
+fn a_second_outcome_is_refused_by_the_server_with_its_own_sqlstate() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    let v2 = Version::parse("v2").unwrap();
+    let id = s
+        .audit_start(&NewAudit {
+            at: chrono::Utc::now(),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "staging",
+            version: Some(&v2),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap();
+    s.audit_finish(id, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap();
+    let mut admin = cluster.admin(&db);
+    let append =
+        "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+                  'staging', 'v2', NULL, $2, 'again', $1, NULL)";
+    for outcome in ["succeeded", "failed"] {
+        let e = admin.query_one(append, &[&id, &outcome]).unwrap_err();
+        assert_eq!(
+            e.code().map(|c| c.code()),
+            Some("SHD01"),
+            "{outcome}: {e:?}"
+        );
+    }
+    let (records, last): (i64, i64) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((records, last), (2, 2));
+    assert!(s.verify().unwrap().intact());
+}
+
+/// A store at schema 7 (no outcome check: `shipdeck_finish_once` a no-op,
+/// as good as absent) that already holds two outcomes for one start — the
+/// retry bug this schema closes — is brought to schema 8 by six consoles
+/// starting at once; the log is left as it was (chain intact, both old
+/// outcomes kept), the first outcome is the one a later finish is judged
+/// against, and a new second outcome is refused from then on.
+#[test]
+fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let url = cluster.url_with_password(&db);
+    let v2 = Version::parse("v2").unwrap();
+    let start = |s: &PgStore| {
+        s.audit_start(&NewAudit {
+            at: chrono::Utc::now(),
+            actor: "alice",
+            action: ActionKind::Promote,
+            env: "staging",
+            version: Some(&v2),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "deploying",
+        })
+        .unwrap()
+    };
+    let (doubled, open) = {
+        let s = store(cluster, &db);
+        let doubled = start(&s);
+        s.audit_finish(doubled, chrono::Utc::now(), Outcome::Failed, "exit 1")
+            .unwrap();
+        (doubled, start(&s))
+    };
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(
+            "CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT) RETURNS void
+                 LANGUAGE plpgsql AS $$ BEGIN END $$;
+             DROP INDEX shipdeck_monitor_runs_window;
+             UPDATE shipdeck_schema SET version = 7;",
+        )
+        .unwrap();
+    // What a retry wrote under schema 7: a second outcome, chained.
+    admin
+        .query_one(
+            "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+              'staging', 'v2', NULL, 'failed', 'exit 1', $1, NULL)",
+            &[&doubled],
+        )
+        .unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    let stores: Vec<PgStore> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let found: i32 = admin
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, shipdeck::store::SCHEMA_VERSION);
+    let s = &stores[0];
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 4, "{r:?}");
+    // Judged against the first recorded outcome.
+    s.audit_finish(doubled, chrono::Utc::now(), Outcome::Failed, "exit 1")
+        .unwrap();
+    let e = s
+        .audit_finish(doubled, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap_err();
+    assert!(e.to_string().contains("\"failed\""), "{e}");
+    // The open one takes one outcome, and no second.
+    s.audit_finish(open, chrono::Utc::now(), Outcome::Succeeded, "ok")
+        .unwrap();
+    let e = admin
+        .query_one(
+            "SELECT out_id FROM shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+              'staging', 'v2', NULL, 'succeeded', 'again', $1, NULL)",
+            &[&open],
+        )
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("SHD01"), "{e:?}");
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 5, "{r:?}");
+    let indexed: bool = admin
+        .query_one(
+            "SELECT to_regclass('shipdeck_monitor_runs_window') IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(indexed);
+}
+
+/// A lock's "since" is the server's clock, not its taker's: a promoter
+/// whose clock runs 10 minutes ahead is shown (in refusals, the header,
+/// status) as having taken it now. Its renewals keep that first time; a
+/// new holder's lock is dated anew.
+#[test]
+fn a_locks_since_is_the_servers_clock_not_its_takers() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let (a, b) = (store(cluster, &db), store(cluster, &db));
+    let server_now = || -> chrono::DateTime<chrono::Utc> {
+        let text: String = cluster
+            .admin(&db)
+            .query_one(
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .unwrap()
+            .to_utc()
+    };
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let before = server_now();
+    a.try_lock(&hour_lock("alice", std::process::id(), ahead))
+        .unwrap()
+        .unwrap();
+    let after = server_now();
+    let since = |s: &PgStore| {
+        s.lock_of("production", chrono::Utc::now())
+            .unwrap()
+            .unwrap()
+            .acquired_at
+    };
+    let first = since(&b);
+    let slack = chrono::Duration::seconds(1);
+    assert!(
+        first >= before - slack && first <= after + slack,
+        "dated {first}, the server's clock read {before}..{after} (the taker's {ahead})"
+    );
+    // The status read says the same.
+    let now = chrono::Utc::now();
+    let keys = [shipdeck::store::EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let read = b.status_reads(&keys, 5, now, now).unwrap();
+    assert_eq!(
+        read.envs[0].lock.as_ref().map(|l| l.acquired_at),
+        Some(first)
+    );
+    // A renewal (its taker's clock later still) keeps the first time.
+    std::thread::sleep(Duration::from_millis(50));
+    a.try_lock(&hour_lock(
+        "alice",
+        std::process::id(),
+        ahead + chrono::Duration::minutes(1),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(since(&b), first);
+    // Another holder, once it is free, is dated anew on the server's clock.
+    a.unlock(
+        "production",
+        std::process::id(),
+        &shipdeck::host::hostname(),
+    )
+    .unwrap();
+    let parent = std::os::unix::process::parent_id();
+    std::thread::sleep(Duration::from_millis(50));
+    b.try_lock(&hour_lock(
+        "bob",
+        parent,
+        chrono::Utc::now() - chrono::Duration::minutes(10),
+    ))
+    .unwrap()
+    .unwrap();
+    let second = since(&a);
+    assert!(
+        second > first && second <= server_now(),
+        "{first} then {second}"
+    );
 }
 
 #[test]

@@ -497,6 +497,7 @@ mod tests {
                     host: "db".into(),
                     cause: "connection refused".into(),
                     sqlstate: None,
+                    lasting: false,
                 });
             }
             self.inner.try_lock(lock)

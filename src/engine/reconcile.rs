@@ -75,9 +75,16 @@ impl Engine {
             let Some(&seen) = observed.get(u.env.as_str()) else {
                 continue;
             };
-            // Still in flight: its owner holds the deploy lock.
+            // Still in flight: its owner holds the deploy lock. (The lock
+            // is dated on the store's clock, the record on its holder's:
+            // see `HOLDER_SKEW`.)
             match self.inner.store.lock_of(&u.env, now).await {
-                Ok(Some(l)) if l.acquired_at <= u.at => continue,
+                Ok(Some(l))
+                    if crate::domain::clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
+                        <= u.at =>
+                {
+                    continue;
+                }
                 Ok(_) => {}
                 Err(_) => continue,
             }
@@ -178,6 +185,34 @@ mod tests {
 
     fn entry(h: &[AuditEntry], id: i64) -> &AuditEntry {
         h.iter().find(|e| e.id == id).unwrap()
+    }
+
+    /// A shared store dates a lock on its own clock; a holder whose clock
+    /// runs behind the server's wrote its started record "before" the lock
+    /// it took first. Its deploy is in flight, not reconciled under it.
+    #[tokio::test]
+    async fn a_deploy_whose_lock_reads_later_than_its_record_is_left_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let id = started(&store, "v2");
+        let now = Utc::now();
+        let lock = crate::store::LockInfo {
+            env: "staging".into(),
+            holder: "alice".into(),
+            pid: std::process::id(),
+            host: crate::host::hostname(),
+            acquired_at: now + chrono::Duration::minutes(2),
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        store.try_lock(&lock).unwrap().unwrap();
+        engine.status().await;
+        let open: Vec<i64> = store.unfinished().unwrap().iter().map(|u| u.id).collect();
+        assert_eq!(open, vec![id], "reconciled under its live owner");
+        assert!(store.deploys(None).unwrap().is_empty());
+        // Its lock gone, it is settled as before.
+        store.unlock("staging", lock.pid, &lock.host).unwrap();
+        engine.status().await;
+        assert!(store.unfinished().unwrap().is_empty());
     }
 
     #[tokio::test]

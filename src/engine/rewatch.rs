@@ -622,6 +622,7 @@ mod tests {
                 // Text that reads like a refusal; the code decides.
                 cause: "reconnecting: permission denied (42501)".into(),
                 sqlstate: code.and_then(SqlState::new),
+                lasting: false,
             })
         };
         assert_eq!(Cause::of(&away(None)), Cause::Outage);

@@ -30,6 +30,7 @@ impl Fault {
                 host: "db:5432".into(),
                 cause: "connection refused".into(),
                 sqlstate: None,
+                lasting: false,
             },
             Fault::Denied => StoreError::Postgres {
                 store: "postgres://db/team".into(),

@@ -48,6 +48,10 @@ pub enum StoreError {
         /// session it ended, a new connection it refused): what
         /// [`heals_by_waiting`](Self::heals_by_waiting) reads, never the text.
         sqlstate: Option<SqlState>,
+        /// A cause the client itself found, which no waiting heals though
+        /// no server said so (no SQLSTATE): no password to give a server
+        /// that asks for one, a server certificate that does not verify.
+        lasting: bool,
     },
     /// The server answered with an error.
     #[error("store {store}: {cause}")]
@@ -68,6 +72,10 @@ pub enum StoreError {
     /// `store migrate` into a store that already holds other records.
     #[error("store {store}: {cause}")]
     NotEmpty { store: String, cause: String },
+    /// A second outcome (or verdict) for what already has a different one
+    /// recorded: both named, neither replaced (see [`second_finish`]).
+    #[error("store {store}: {cause}")]
+    Conflict { store: String, cause: String },
 }
 
 /// A PostgreSQL SQLSTATE: the five characters of a server's answer
@@ -122,10 +130,17 @@ impl StoreError {
         match self {
             // Unreachable, unless a server did answer the new connection,
             // refusing it for good: the password or the role's login
-            // refused (class 28), no such database (3D), no CONNECT right.
-            StoreError::Unreachable { sqlstate, .. } => !sqlstate.is_some_and(|code| {
-                matches!(code.class(), "28" | "3D") || code.as_str() == "42501"
-            }),
+            // refused (class 28), no such database (3D), no CONNECT right;
+            // or the client found it cannot log in (no password) or trust
+            // the server (its certificate does not verify).
+            StoreError::Unreachable {
+                sqlstate, lasting, ..
+            } => {
+                !*lasting
+                    && !sqlstate.is_some_and(|code| {
+                        matches!(code.class(), "28" | "3D") || code.as_str() == "42501"
+                    })
+            }
             // Only the server's word that the refusal passes; a refusal
             // of shipdeck's own (no code) stays.
             StoreError::Postgres { sqlstate, .. } => sqlstate.is_some_and(|code| {
@@ -141,9 +156,82 @@ impl StoreError {
             | StoreError::Tampered { .. }
             | StoreError::Config { .. }
             | StoreError::NewerSchema { .. }
-            | StoreError::NotEmpty { .. } => false,
+            | StoreError::NotEmpty { .. }
+            | StoreError::Conflict { .. } => false,
         }
     }
+}
+
+/// How far a lock's `acquired_at` and its holder's own records may
+/// disagree when held against each other. A shared store dates a lock on
+/// its own clock (so that every console shows the same "since"), while the
+/// holder dates its audit records on its clock, which may be minutes off
+/// the server's: a record up to this much older than the lock is still
+/// taken as possibly the lock's own. Erring this way keeps a deploy in
+/// flight from being reconciled, or read "unknown", under its live owner
+/// whose clock runs behind the server's; the cost is that a dead deploy
+/// followed within this time by another one's lock waits for that lock to
+/// go before it is reconciled.
+pub const HOLDER_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// A finish of `started` (with `new`) that found its outcome already
+/// recorded (record `recorded.0`, outcome `recorded.1`): a write retried
+/// after its first attempt went in (the commit landed, the reply was
+/// lost) is done, not written twice; an "unknown" after any outcome adds
+/// nothing; a different outcome is refused, naming both. Both stores
+/// answer through this, so they cannot drift.
+pub(crate) fn second_finish(
+    store: &str,
+    started: i64,
+    recorded: (i64, &str),
+    new: Outcome,
+) -> Result<(), StoreError> {
+    if new == Outcome::Unknown || recorded.1 == new.as_str() {
+        return Ok(());
+    }
+    Err(StoreError::Conflict {
+        store: store.to_string(),
+        cause: format!(
+            "audit record #{started} already has its outcome recorded as \"{}\" (record #{}); refusing to record \"{}\" beside it — the two disagree: check what the environment runs with `shipdeck status`",
+            recorded.1,
+            recorded.0,
+            new.as_str()
+        ),
+    })
+}
+
+/// Whether to write `m`, a record of a monitoring window that already has
+/// `recorded` (its records' verdicts, and whether each is a final one,
+/// with `finished_at`), oldest first. A window has its opening record
+/// ("monitoring", not finished) and one final verdict. Written again — a
+/// retry whose first attempt committed but whose answer was lost — either
+/// is done, not added; an opening after anything, or an "interrupted"
+/// after a verdict, adds nothing; another final verdict is refused, naming
+/// both ([`second_finish`] for verdicts).
+pub(crate) fn verdict_write(
+    store: &str,
+    m: &MonitorRecord,
+    recorded: &[(String, bool)],
+) -> Result<bool, StoreError> {
+    if m.finished_at.is_none() {
+        return Ok(recorded.is_empty());
+    }
+    let Some((was, _)) = recorded.iter().find(|(_, fin)| *fin) else {
+        return Ok(true);
+    };
+    if *was == m.verdict || m.verdict == crate::domain::WindowVerdict::Interrupted.as_str() {
+        return Ok(false);
+    }
+    Err(StoreError::Conflict {
+        store: store.to_string(),
+        cause: format!(
+            "the monitoring window of {} {} started {} already has its verdict recorded as \"{was}\"; refusing to record \"{}\" beside it",
+            m.env,
+            m.version,
+            sqlite::ts(m.started_at),
+            m.verdict
+        ),
+    })
 }
 
 /// A deploy or rollback whose "started" record has no outcome: its process
@@ -565,6 +653,7 @@ mod tests {
             host: "db:5432".into(),
             cause: cause.into(),
             sqlstate: code.map(|c| SqlState::new(c).unwrap()),
+            lasting: false,
         };
         let sqlite = |cause: &str| StoreError::Sqlite {
             path: "s.db".into(),

@@ -77,7 +77,11 @@ impl Engine {
             verb = self.inner.store.unfinished().await.ok().and_then(|u| {
                 u.iter()
                     .rev()
-                    .find(|u| u.env == env && u.actor == l.holder && u.at >= l.acquired_at)
+                    .find(|u| {
+                        u.env == env
+                            && u.actor == l.holder
+                            && u.at >= clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
+                    })
                     .map(|u| match u.action {
                         crate::domain::ActionKind::Rollback => "rolled back",
                         _ => "promoted",
@@ -893,9 +897,10 @@ pub fn lock_action(
     lock: &LockInfo,
     unfinished: &[crate::store::Unfinished],
 ) -> Option<crate::domain::DeployKind> {
-    // The holder stamps both with its own clock; a renewal keeps the
-    // lock's first time, so the record is never older than the lock.
-    let taken = clock::before(lock.acquired_at, chrono::Duration::seconds(1));
+    // The holder dates its record on its own clock, a shared store the lock
+    // on the server's (a renewal keeps the lock's first time): the record
+    // is never older than the lock by more than the two clocks' skew.
+    let taken = clock::before(lock.acquired_at, crate::store::HOLDER_SKEW);
     unfinished
         .iter()
         .filter(|u| u.env == env && u.actor == lock.holder && u.at >= taken)

@@ -35,15 +35,29 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
         lock_action("production", &lock, std::slice::from_ref(&rollback)),
         Some(DeployKind::Rollback)
     );
-    // Not its record: another holder's, another env's, or one older
-    // than the lock (a crashed earlier attempt).
+    // Not its record: another holder's, another env's, or one older than
+    // the lock by more than clocks may be apart (a crashed earlier attempt).
+    // One a little older is: the lock is dated on a shared store's clock,
+    // the record on its holder's, which may run behind it.
+    let skew = crate::store::HOLDER_SKEW.num_seconds();
     for other in [
         u(8, 10, "alice@desk", "production", ActionKind::Rollback),
         u(9, 10, "bob@laptop", "staging", ActionKind::Rollback),
-        u(3, 1, "bob@laptop", "production", ActionKind::Rollback),
+        u(
+            3,
+            10 - skew - 1,
+            "bob@laptop",
+            "production",
+            ActionKind::Rollback,
+        ),
     ] {
         assert_eq!(lock_action("production", &lock, &[other]), None);
     }
+    let behind = u(4, 1, "bob@laptop", "production", ActionKind::Rollback);
+    assert_eq!(
+        lock_action("production", &lock, &[behind]),
+        Some(DeployKind::Rollback)
+    );
     // The newest of its records counts.
     let promote = u(11, 12, "bob@laptop", "production", ActionKind::Promote);
     assert_eq!(

@@ -142,29 +142,28 @@ impl PgStore {
     }
 
     /// The record that ends `started` with `outcome`, copying its actor,
-    /// action, env and versions; `None` for an "unknown" after a recorded
-    /// outcome, which adds nothing.
+    /// action, env and versions; or the outcome recorded for it already
+    /// (its record's id and outcome), for `store::second_finish` to judge.
     pub(super) fn finish_row(
         &self,
         started: i64,
         at: DateTime<Utc>,
         outcome: Outcome,
         detail: &str,
-    ) -> Result<Option<ChainRow>, StoreError> {
+    ) -> Result<Result<ChainRow, (i64, String)>, StoreError> {
         let (finished, r) = self.with(true, |s| {
-            let done = s.st("SELECT EXISTS (SELECT 1 FROM shipdeck_audit WHERE finishes = $1)")?;
+            let done = s.st(RECORDED_FINISH)?;
             let row = s.st(
                 "SELECT actor, action, env, version, from_version FROM shipdeck_audit WHERE id = $1",
             )?;
-            let finished: bool = if outcome == Outcome::Unknown {
-                s.client.query_one(&done, &[&started])?.get(0)
-            } else {
-                false
-            };
+            let finished = s
+                .client
+                .query_opt(&done, &[&started])?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
             Ok((finished, s.client.query_one(&row, &[&started])?))
         })?;
-        if finished {
-            return Ok(None);
+        if let Some(found) = finished {
+            return Ok(Err(found));
         }
         let (actor, action, env): (String, String, String) =
             (self.get(&r, 0)?, self.get(&r, 1)?, self.get(&r, 2)?);
@@ -175,7 +174,7 @@ impl PgStore {
         let action = ActionKind::parse(&action).unwrap_or(ActionKind::Promote);
         let version = version.and_then(|v| Version::parse(&v).ok());
         let from = from.and_then(|v| Version::parse(&v).ok());
-        Ok(Some(new_row(
+        Ok(Ok(new_row(
             &NewAudit {
                 at,
                 actor: &actor,
@@ -190,6 +189,34 @@ impl PgStore {
             None,
         )))
     }
+    /// Append `row`, the outcome of `started`; refused by the server
+    /// (schema 8) when another finish of it went in first (a retry whose
+    /// first attempt committed, a finish by another process at the same
+    /// time): then that one is read and judged like one found before.
+    pub(super) fn append_finish(
+        &self,
+        started: i64,
+        row: &ChainRow,
+        outcome: Outcome,
+        also: Also<'_>,
+    ) -> Result<(), StoreError> {
+        match self.append(row, also) {
+            Ok(_) => Ok(()),
+            Err(StoreError::Postgres {
+                sqlstate: Some(code),
+                ..
+            }) if code.as_str() == schema::ALREADY_FINISHED => {
+                let found = self.with(true, |s| {
+                    let st = s.st(RECORDED_FINISH)?;
+                    s.client.query_one(&st, &[&started])
+                })?;
+                let (id, was): (i64, String) = (self.get(&found, 0)?, self.get(&found, 1)?);
+                second_finish(&self.target.describe, started, (id, &was), outcome)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The chain's state, walked again from the last intact point only
     /// when records were added since (the highest id and the counter).
     ///

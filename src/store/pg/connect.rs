@@ -118,6 +118,22 @@ impl PgTarget {
             .map(|(t, _)| t)
     }
 
+    /// [`parse`](Self::parse) in the environment `env` gives (a variable's
+    /// value by name) rather than this process's: the password variables,
+    /// `~/.pgpass` (`$PGPASSFILE`, else under `$HOME`) and the root
+    /// certificate (`$PGSSLROOTCERT`, else under `$HOME`) are looked up
+    /// there alone.
+    pub fn parse_in(
+        url: &str,
+        password_env: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<PgTarget, StoreError> {
+        let pgpass = env("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")));
+        Self::parse_with(url, password_env, env, pgpass).map(|(t, _)| t)
+    }
+
     pub(crate) fn parse_with(
         url: &str,
         password_env: Option<&str>,
@@ -261,15 +277,26 @@ impl PgTarget {
             // says nothing a person can act on.
             let text = super::cause(&e);
             match &self.roots {
-                Some(file) if text.contains("invalid peer certificate") => self.unreachable(&format!(
-                    "{text}: the server's certificate does not verify against the root certificate {}",
-                    file.display()
-                )),
+                // Neither carries a SQLSTATE (the client gave up, not the
+                // server), and neither passes by waiting: lasting, said
+                // rather than retried as an outage.
+                Some(file) if text.contains("invalid peer certificate") => self.unreachable_as(
+                    &format!(
+                        "{text}: the server's certificate does not verify against the root certificate {}",
+                        file.display()
+                    ),
+                    None,
+                    true,
+                ),
                 // The client library's own words, when no password was found
                 // and the server asks for one: say where one is looked for.
-                _ if text.contains("password missing") => self.unreachable(&format!(
-                    "{text}: the server asks for a password and shipdeck found none: set [store] password_env, $PGPASSWORD or a host:port:db:user:password line in ~/.pgpass ($PGPASSFILE), which is read only when chmod 0600"
-                )),
+                _ if text.contains("password missing") => self.unreachable_as(
+                    &format!(
+                        "{text}: the server asks for a password and shipdeck found none: set [store] password_env, $PGPASSWORD or a host:port:db:user:password line in ~/.pgpass ($PGPASSFILE), which is read only when chmod 0600"
+                    ),
+                    None,
+                    true,
+                ),
                 _ => self.lost(&e),
             }
         })
@@ -286,11 +313,23 @@ impl PgTarget {
         e: &dyn std::fmt::Display,
         sqlstate: Option<crate::store::SqlState>,
     ) -> StoreError {
+        self.unreachable_as(e, sqlstate, false)
+    }
+
+    /// Unreachable, `lasting` when the client found a cause no waiting
+    /// heals (see [`StoreError::heals_by_waiting`]).
+    pub(super) fn unreachable_as(
+        &self,
+        e: &dyn std::fmt::Display,
+        sqlstate: Option<crate::store::SqlState>,
+        lasting: bool,
+    ) -> StoreError {
         StoreError::Unreachable {
             store: self.describe.clone(),
             host: self.host.clone(),
             cause: crate::text::redact(&e.to_string()),
             sqlstate,
+            lasting,
         }
     }
 

@@ -159,18 +159,28 @@ macro_rules! lock_unexpired_sql {
 }
 pub(super) use lock_unexpired_sql;
 
-/// Take or renew a lock row. Its `expires_at` is written by the server:
-/// its own clock now plus the lifetime the client asked for (`$6`,
-/// milliseconds, [`lock_ttl_ms`]), never the client's clock; written in
-/// the form of `ts` (UTC, milliseconds), so that text comparison orders it.
+/// Take or renew a lock row. Both its times are written by the server, on
+/// its own clock, never the client's (which may be minutes off, and which
+/// every other console would show as "since 14:03:12"): `acquired_at` is
+/// the server's now when the lock is taken — a new row, another holder, or
+/// the same holder on a new lock session (its old one lost, a server
+/// restart) — and is kept through the holder's renewals on the same
+/// session; `expires_at` is the server's now plus the lifetime the client
+/// asked for (`$5`, milliseconds, [`lock_ttl_ms`]). Written in the form of
+/// `ts` (UTC, milliseconds), so that text comparison orders them.
 pub(super) const PUT_LOCK: &str =
     "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
-     VALUES ($1, $2, $3, $4, $5,
-             to_char((clock_timestamp() + $6::bigint * interval '1 millisecond') AT TIME ZONE 'UTC',
+     VALUES ($1, $2, $3, $4,
+             to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+             to_char((clock_timestamp() + $5::bigint * interval '1 millisecond') AT TIME ZONE 'UTC',
                      'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-             $7)
+             $6)
      ON CONFLICT (env) DO UPDATE SET holder = EXCLUDED.holder, pid = EXCLUDED.pid,
-       host = EXCLUDED.host, acquired_at = EXCLUDED.acquired_at,
+       host = EXCLUDED.host,
+       acquired_at = CASE WHEN shipdeck_locks.token = EXCLUDED.token
+                           AND shipdeck_locks.pid = EXCLUDED.pid
+                           AND shipdeck_locks.host = EXCLUDED.host
+                          THEN shipdeck_locks.acquired_at ELSE EXCLUDED.acquired_at END,
        expires_at = EXCLUDED.expires_at, token = EXCLUDED.token";
 
 /// The lifetime a lock asks for: from when the caller took or renewed it

@@ -34,13 +34,13 @@ use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, SqlState, Store, StoreError,
-    Unfinished, audit_outcome,
+    Unfinished, audit_outcome, second_finish, verdict_write,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
 use feed::{listen, listener};
 use locks::{LOCK_ROW, LockSession, PUT_LOCK, lock_ttl_ms};
-use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK};
+use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK, NS_VERDICT};
 use session::{Link, Session, cause, sqlstate};
 
 /// The least time between two attempts to reach a server that went away.
@@ -270,6 +270,10 @@ const APPEND_APPROVAL: &str = append_sql!(
     "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
+/// The outcome recorded for a started record (`$1`), its first if an
+/// older log holds two: its id and outcome.
+const RECORDED_FINISH: &str =
+    "SELECT id, outcome FROM shipdeck_audit WHERE finishes = $1 ORDER BY id LIMIT 1";
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,
@@ -325,10 +329,10 @@ impl Store for PgStore {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        if let Some(row) = self.finish_row(started, at, outcome, detail)? {
-            self.append(&row, Also::Nothing)?;
+        match self.finish_row(started, at, outcome, detail)? {
+            Ok(row) => self.append_finish(started, &row, outcome, Also::Nothing),
+            Err((id, was)) => second_finish(&self.target.describe, started, (id, &was), outcome),
         }
-        Ok(())
     }
 
     fn record_deploy(
@@ -337,10 +341,22 @@ impl Store for PgStore {
         rec: &DeployRecord,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let row = self
-            .finish_row(started, rec.at, Outcome::Succeeded, detail)?
-            .ok_or_else(|| self.corrupt(format!("deploy #{started} cannot be finished")))?;
-        self.append(&row, Also::Deploy { started, rec }).map(|_| ())
+        // Finished already (a retry whose first attempt went in): no second
+        // deploy row either (the server refuses both as one statement).
+        match self.finish_row(started, rec.at, Outcome::Succeeded, detail)? {
+            Ok(row) => self.append_finish(
+                started,
+                &row,
+                Outcome::Succeeded,
+                Also::Deploy { started, rec },
+            ),
+            Err((id, was)) => second_finish(
+                &self.target.describe,
+                started,
+                (id, &was),
+                Outcome::Succeeded,
+            ),
+        }
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
@@ -372,9 +388,9 @@ impl Store for PgStore {
                 let fin_detail: Option<String> = self.get(r, 10)?;
                 let fin_at: Option<String> = self.get(r, 11)?;
                 let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                    Ok(self
-                        .lock_of(&env, Utc::now())?
-                        .is_some_and(|l| l.acquired_at <= at))
+                    Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
+                        crate::domain::clock::before(l.acquired_at, super::HOLDER_SKEW) <= at
+                    }))
                 })?;
                 let action: String = self.get(r, 3)?;
                 Ok(AuditEntry {
@@ -496,7 +512,6 @@ impl Store for PgStore {
         let token = self.lock_token()?;
         let here = crate::host::hostname();
         let pid = i64::from(lock.pid);
-        let now = ts(lock.acquired_at);
         let rows = self.with(false, |s| {
             let row_st = s.st(LOCK_ROW)?;
             let put = s.st(PUT_LOCK)?;
@@ -521,21 +536,13 @@ impl Store for PgStore {
                 }
             };
             if free {
-                // A renewal keeps the time the lock was first taken; taken
-                // again on a new lock session (the old one lost, a server
-                // restart), it is dated now. (Whether the row reads as one
+                // The server dates it (`PUT_LOCK`): a renewal on the same
+                // lock session keeps the time the lock was first taken;
+                // taken anew (another holder, a new lock session after the
+                // old one was lost or the server restarted), it is dated
+                // now on the server's clock. (Whether the row reads as one
                 // a restart cut from its owner is the server's own stamp,
                 // `taken_at`, renewed with the token: `LOCK_ROW`.)
-                let since = match &current {
-                    Some(r) if r.get::<_, i64>(1) == pid && r.get::<_, String>(2) == lock.host => {
-                        if r.get::<_, bool>(5) && r.get::<_, i64>(6) == token {
-                            r.get::<_, String>(3)
-                        } else {
-                            ts(Utc::now().max(lock.acquired_at))
-                        }
-                    }
-                    _ => now.clone(),
-                };
                 tx.execute(
                     &put,
                     &[
@@ -543,7 +550,6 @@ impl Store for PgStore {
                         &lock.holder,
                         &pid,
                         &lock.host,
-                        &since,
                         &lock_ttl_ms(lock),
                         &token,
                     ],
@@ -604,26 +610,54 @@ impl Store for PgStore {
         Ok(status::live(info, alive))
     }
 
+    /// One opening and one verdict per window (its env, version and
+    /// start): what it has already — a retry whose first attempt committed
+    /// finds it — is judged by [`verdict_write`]. Writers of one env's
+    /// windows take turns (a transaction-level advisory lock), so two at
+    /// once cannot both find none.
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
+        let describe = &self.target.describe;
         self.with(false, |s| {
-            let st = s.st(
+            let prior = s.st(
+                "SELECT verdict, finished_at IS NOT NULL FROM shipdeck_monitor_runs
+                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id",
+            )?;
+            let put = s.st(
                 "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )?;
-            s.client.execute(
-                &st,
-                &[
-                    &m.env,
-                    &m.version.as_str(),
-                    &ts(m.started_at),
-                    &m.finished_at.map(ts),
-                    &m.verdict,
-                    &m.metric,
-                    &m.reason,
-                ],
-            )
-        })
-        .map(|_| ())
+            let mut tx = s.client.transaction()?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&NS_VERDICT, &m.env],
+            )?;
+            let (version, started) = (m.version.as_str(), ts(m.started_at));
+            let recorded: Vec<(String, bool)> = tx
+                .query(&prior, &[&m.env, &version, &started])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let write = match verdict_write(describe, m, &recorded) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            if write {
+                tx.execute(
+                    &put,
+                    &[
+                        &m.env,
+                        &version,
+                        &started,
+                        &m.finished_at.map(ts),
+                        &m.verdict,
+                        &m.metric,
+                        &m.reason,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })?
     }
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {

@@ -8,15 +8,22 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
 pub(super) const NS_SCHEMA: i32 = 0x5348_4950; // "SHIP"
 pub(super) const NS_LOCK: i32 = 0x5348_4c4b; // "SHLK"
+pub(super) const NS_VERDICT: i32 = 0x5348_5644; // "SHVD"
+
+/// The SQLSTATE of a second outcome for a started record (schema 8): the
+/// server refused it because one is recorded already; the client reads
+/// which and judges (`store::second_finish`). A code of shipdeck's own,
+/// in a class PostgreSQL does not use.
+pub(super) const ALREADY_FINISHED: &str = "SHD01";
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
+const STEPS: [&str; 8] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -333,6 +340,60 @@ END $$;
 DROP TRIGGER IF EXISTS shipdeck_lock_taken ON shipdeck_locks;
 CREATE TRIGGER shipdeck_lock_taken BEFORE INSERT OR UPDATE ON shipdeck_locks
     FOR EACH ROW EXECUTE FUNCTION shipdeck_lock_taken();
+"#;
+
+/// Version 8: one outcome per started record. A write retried after its
+/// commit went in but the reply was lost (the monitoring window retries its
+/// writes through an outage; a deploy's outcome is written once more by
+/// whoever retries it) must not append a second outcome for the same start.
+/// `shipdeck_append` now asks `shipdeck_finish_once` after it has taken the
+/// chain's turn — so every other append has committed or waits, and the
+/// check's fresh snapshot sees any outcome committed before — and a second
+/// outcome is refused with SQLSTATE SHD01 (`ALREADY_FINISHED`), rolling
+/// back the whole statement (the deploy row it carries included). A check
+/// rather than a unique index: logs written before this (or copied by
+/// `store migrate` from an embedded store) may already hold two outcomes
+/// for a start, which must stay as they are. Also an index on the
+/// monitoring windows by start, for the one-verdict-per-window check
+/// (`record_monitor`). Written to run again safely; no new grants (EXECUTE
+/// on a new function is PUBLIC's, and it runs with the caller's rights).
+const V8: &str = r#"
+CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_finishes IS NOT NULL
+       AND EXISTS (SELECT 1 FROM shipdeck_audit a WHERE a.finishes = p_finishes) THEN
+        RAISE EXCEPTION 'audit record #% already has its outcome recorded', p_finishes
+            USING ERRCODE = 'SHD01';
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION shipdeck_append(
+    p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT, p_version TEXT,
+    p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT, p_note TEXT,
+    OUT out_id BIGINT, OUT out_prev TEXT, OUT out_hash TEXT)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE shipdeck_audit_seq s SET last = s.last + 1 WHERE s.one = 1 RETURNING s.last INTO out_id;
+    IF out_id IS NULL THEN
+        RAISE EXCEPTION 'the audit counter row is missing' USING ERRCODE = 'data_corrupted';
+    END IF;
+    PERFORM shipdeck_finish_once(p_finishes);
+    SELECT a.hash INTO out_prev FROM shipdeck_audit a WHERE a.id < out_id ORDER BY a.id DESC LIMIT 1;
+    out_prev := COALESCE(out_prev, '');
+    out_hash := encode(sha256(convert_to(out_prev || chr(10) || '[' || out_id::text
+        || ',' || to_json(p_at)::text || ',' || to_json(p_actor)::text
+        || ',' || to_json(p_action)::text || ',' || to_json(p_env)::text
+        || ',' || COALESCE(to_json(p_version)::text, 'null')
+        || ',' || COALESCE(to_json(p_from_version)::text, 'null')
+        || ',' || to_json(p_outcome)::text || ',' || to_json(p_detail)::text
+        || ',' || COALESCE(p_finishes::text, 'null')
+        || ',' || COALESCE(to_json(p_note)::text, 'null') || ']', 'UTF8')), 'hex');
+    INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome,
+                                detail, finishes, note, prev_hash, hash)
+    VALUES (out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
+            p_detail, p_finishes, p_note, out_prev, out_hash);
+END $$;
+CREATE INDEX IF NOT EXISTS shipdeck_monitor_runs_window ON shipdeck_monitor_runs (env, started_at);
 "#;
 
 /// The append-only triggers every process checks for.

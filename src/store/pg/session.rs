@@ -35,6 +35,9 @@ pub(super) struct Down {
     pub(super) cause: String,
     /// The server's SQLSTATE in `cause`, when a server answered.
     pub(super) sqlstate: Option<SqlState>,
+    /// The last attempt failed on a cause waiting does not heal (see
+    /// `StoreError::Unreachable::lasting`).
+    pub(super) lasting: bool,
 }
 
 /// A server error's gist, or the transport's.
@@ -130,13 +133,19 @@ impl PgStore {
                     });
                 }
                 Err(e) => {
-                    let (why, code) = match &e {
+                    let (why, code, lasting) = match &e {
                         StoreError::Unreachable {
-                            cause, sqlstate, ..
-                        } => (cause.clone(), *sqlstate),
-                        other => (other.to_string(), None),
+                            cause,
+                            sqlstate,
+                            lasting,
+                            ..
+                        } => (cause.clone(), *sqlstate, *lasting),
+                        other => (other.to_string(), None, !other.heals_by_waiting()),
                     };
                     self.mark_down(link, why, code, true);
+                    if let Some(d) = link.down.as_mut() {
+                        d.lasting = lasting;
+                    }
                     return Err(match &link.down {
                         Some(d) => self.down_error(d),
                         None => e,
@@ -161,6 +170,7 @@ impl PgStore {
             Some(d) => {
                 d.cause = cause;
                 d.sqlstate = sqlstate;
+                d.lasting = false;
                 if tried {
                     d.last_try = now;
                 }
@@ -174,20 +184,27 @@ impl PgStore {
                     last_try: if tried { now } else { now - RECONNECT_PAUSE },
                     cause,
                     sqlstate,
+                    lasting: false,
                 })
             }
         }
     }
 
     pub(super) fn down_error(&self, d: &Down) -> StoreError {
-        self.target.unreachable_with(
+        let waiting = if d.lasting {
+            "which waiting will not heal"
+        } else {
+            "reconnecting"
+        };
+        self.target.unreachable_as(
             &format!(
-                "unreachable for {}s (since {}), reconnecting: {}",
+                "unreachable for {}s (since {}), {waiting}: {}",
                 d.since.elapsed().as_secs(),
                 d.since_utc.format("%H:%M:%S"),
                 d.cause
             ),
             d.sqlstate,
+            d.lasting,
         )
     }
 

@@ -115,26 +115,34 @@ pub(super) fn insert_audit(
     Ok(row.id)
 }
 
+/// The outcome already recorded for `started` (its record's id and
+/// outcome), if any: one finish per start (see [`second_finish`]).
+pub(super) fn recorded_finish(
+    c: &Connection,
+    started: i64,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    c.query_row(
+        "SELECT id, outcome FROM audit WHERE finishes = ?1 ORDER BY id LIMIT 1",
+        params![started],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Append the outcome record of `started`, copying its actor, action, env
-/// and versions.
+/// and versions; or, when it has one already, write nothing and return that
+/// one (a retried write whose first attempt went in, an interrupted
+/// action's "unknown" after its outcome: the caller judges). Inside the
+/// immediate transaction, so no other writer finishes it in between.
 pub(super) fn insert_finish(
     c: &Connection,
     started: i64,
     at: DateTime<Utc>,
     outcome: Outcome,
     detail: &str,
-) -> rusqlite::Result<()> {
-    // An interrupted action's "unknown" after an outcome already written
-    // (Ctrl-C while its outcome was on its way to the store) adds nothing.
-    if outcome == Outcome::Unknown {
-        let finished: bool = c.query_row(
-            "SELECT COUNT(*) > 0 FROM audit WHERE finishes = ?1",
-            params![started],
-            |r| r.get(0),
-        )?;
-        if finished {
-            return Ok(());
-        }
+) -> rusqlite::Result<Option<(i64, String)>> {
+    if let Some(found) = recorded_finish(c, started)? {
+        return Ok(Some(found));
     }
     let (actor, action, env, version, from): (
         String,
@@ -178,5 +186,5 @@ pub(super) fn insert_finish(
         Some(started),
         None,
     )?;
-    Ok(())
+    Ok(None)
 }

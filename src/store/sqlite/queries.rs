@@ -16,7 +16,10 @@ impl Store for SqliteStore {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with_audit(|tx| insert_finish(tx, started, at, outcome, detail))
+        match self.with_audit(|tx| insert_finish(tx, started, at, outcome, detail))? {
+            None => Ok(()),
+            Some((id, was)) => second_finish(&self.describe(), started, (id, &was), outcome),
+        }
     }
 
     fn record_deploy(
@@ -25,7 +28,12 @@ impl Store for SqliteStore {
         rec: &DeployRecord,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.with_audit(|tx| {
+        let found = self.with_audit(|tx| {
+            // Finished already (a retry whose first attempt went in): no
+            // second deploy row either.
+            if let Some(found) = recorded_finish(tx, started)? {
+                return Ok(Some(found));
+            }
             tx.execute(
                 "INSERT INTO deploys (env, version, from_version, at, actor, kind, audit_id, url)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -41,7 +49,13 @@ impl Store for SqliteStore {
                 ],
             )?;
             insert_finish(tx, started, rec.at, Outcome::Succeeded, detail)
-        })
+        })?;
+        match found {
+            None => Ok(()),
+            Some((id, was)) => {
+                second_finish(&self.describe(), started, (id, &was), Outcome::Succeeded)
+            }
+        }
     }
 
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
@@ -128,9 +142,10 @@ impl Store for SqliteStore {
                 )| {
                     let at = self.parse_time(&at)?;
                     let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                        Ok(self
-                            .lock_of(&env, Utc::now())?
-                            .is_some_and(|l| l.acquired_at <= at))
+                        Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
+                            crate::domain::clock::before(l.acquired_at, super::super::HOLDER_SKEW)
+                                <= at
+                        }))
                     })?;
                     Ok(AuditEntry {
                         id,
@@ -335,23 +350,43 @@ impl Store for SqliteStore {
         Ok((!stale).then_some(info))
     }
 
+    /// One opening and one verdict per window (its env, version and
+    /// start): what it has already is judged by [`verdict_write`].
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
+        let describe = self.describe();
         self.with_write(|c| {
-            c.execute(
-                "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    m.env,
-                    m.version.as_str(),
-                    ts(m.started_at),
-                    m.finished_at.map(ts),
-                    m.verdict,
-                    m.metric,
-                    m.reason
-                ],
-            )
-            .map(|_| ())
-        })
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let recorded = tx
+                .prepare(
+                    "SELECT verdict, finished_at IS NOT NULL FROM monitor_runs
+                     WHERE env = ?1 AND version = ?2 AND started_at = ?3 ORDER BY id",
+                )?
+                .query_map(params![m.env, m.version.as_str(), ts(m.started_at)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let write = match verdict_write(&describe, m, &recorded) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            if write {
+                tx.execute(
+                    "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        m.env,
+                        m.version.as_str(),
+                        ts(m.started_at),
+                        m.finished_at.map(ts),
+                        m.verdict,
+                        m.metric,
+                        m.reason
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })?
     }
 
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
