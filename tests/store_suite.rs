@@ -85,7 +85,8 @@ suite!(
     a_retried_outcome_lands_once_and_a_different_one_is_refused,
     a_retried_deploy_record_lands_once,
     finishes_of_one_start_at_once_land_once,
-    a_retried_verdict_lands_once_and_a_different_one_is_refused,
+    a_retried_verdict_lands_once_and_later_windows_are_their_own,
+    a_real_outcome_after_a_reconciled_unknown_is_written,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -193,6 +194,28 @@ fn a_retried_outcome_lands_once_and_a_different_one_is_refused(open: &Open) {
     assert!(r.intact() && r.records == 2, "{r:?}");
     let h = s.history(None, 10).unwrap();
     assert_eq!((h.len(), h[0].outcome), (1, Outcome::Failed));
+}
+
+/// An "unknown" recorded first (another console's reconciler, the owner's
+/// lock seemed gone) is no outcome: the owner's real outcome and its
+/// deploy row still go in after it, and history shows the real one.
+fn a_real_outcome_after_a_reconciled_unknown_is_written(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.audit_finish(id, t(1), Outcome::Unknown, "reconciled")
+        .unwrap();
+    let rec = deploy("staging", "v2", 2);
+    s.record_deploy(id, &rec, "ok").unwrap();
+    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec.clone()]);
+    let h = s.history(None, 10).unwrap();
+    assert_eq!((h.len(), h[0].outcome), (1, Outcome::Succeeded), "{h:?}");
+    // Then it is the outcome: retried, it lands once; another is refused.
+    s.record_deploy(id, &rec, "ok").unwrap();
+    assert!(s.audit_finish(id, t(3), Outcome::Failed, "x").is_err());
+    s.audit_finish(id, t(4), Outcome::Unknown, "again").unwrap();
+    let r = s.verify().unwrap();
+    assert!(r.intact() && r.records == 3, "{r:?}");
+    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
 }
 
 /// A deploy's outcome written again adds neither a second outcome nor a
@@ -729,12 +752,12 @@ fn monitoring_verdicts_round_trip(open: &Open) {
     assert_eq!(s.last_monitor("staging").unwrap(), None);
 }
 
-/// One opening and one verdict per monitoring window: written again (a
-/// retry whose first attempt committed but whose answer was lost) either
-/// is done, not added; an opening after the verdict, or an "interrupted"
-/// after it, adds nothing; a different verdict is refused naming both;
-/// another window of the same environment is its own.
-fn a_retried_verdict_lands_once_and_a_different_one_is_refused(open: &Open) {
+/// A monitoring window's record written again (a retry whose first
+/// attempt committed but whose answer was lost) is kept once; an
+/// "interrupted" right after the verdict adds nothing; a later window on
+/// the same deploy (`watch` again, a re-watch after an interrupted one)
+/// records its own opening and verdict, whatever the earlier one said.
+fn a_retried_verdict_lands_once_and_later_windows_are_their_own(open: &Open) {
     let s = open();
     let opening = MonitorRecord {
         env: "production".into(),
@@ -748,6 +771,21 @@ fn a_retried_verdict_lands_once_and_a_different_one_is_refused(open: &Open) {
     s.record_monitor(&opening).unwrap();
     s.record_monitor(&opening).unwrap();
     assert_eq!(s.last_monitor("production").unwrap(), Some(opening.clone()));
+    let interrupted = MonitorRecord {
+        finished_at: Some(t(10)),
+        verdict: "interrupted".into(),
+        reason: "interrupted: the window's watcher stopped before a verdict".into(),
+        ..opening.clone()
+    };
+    s.record_monitor(&interrupted).unwrap();
+    s.record_monitor(&interrupted).unwrap();
+    assert_eq!(
+        s.last_monitor("production").unwrap(),
+        Some(interrupted.clone())
+    );
+    // The re-watch of the same deploy: its opening and its verdict.
+    s.record_monitor(&opening).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(opening.clone()));
     let verdict = MonitorRecord {
         finished_at: Some(t(30)),
         verdict: "regression".into(),
@@ -758,27 +796,25 @@ fn a_retried_verdict_lands_once_and_a_different_one_is_refused(open: &Open) {
     s.record_monitor(&verdict).unwrap();
     s.record_monitor(&verdict).unwrap();
     open().record_monitor(&verdict).unwrap();
-    let e = s
-        .record_monitor(&MonitorRecord {
-            verdict: "healthy".into(),
-            ..verdict.clone()
-        })
-        .unwrap_err();
-    let msg = e.to_string();
-    assert!(
-        msg.contains("\"regression\"") && msg.contains("\"healthy\"") && msg.contains("production"),
-        "{msg}"
-    );
-    assert!(!e.heals_by_waiting(), "{e:?}");
-    // Late writes of the same window add nothing.
+    assert_eq!(s.last_monitor("production").unwrap(), Some(verdict.clone()));
+    // Its watcher stopping after the verdict adds nothing.
     s.record_monitor(&MonitorRecord {
-        verdict: "interrupted".into(),
-        reason: "interrupted: the window's watcher stopped before a verdict".into(),
-        ..verdict.clone()
+        finished_at: Some(t(31)),
+        ..interrupted.clone()
     })
     .unwrap();
-    s.record_monitor(&opening).unwrap();
     assert_eq!(s.last_monitor("production").unwrap(), Some(verdict.clone()));
+    // `watch` again later: a healthy verdict of its own.
+    let again = MonitorRecord {
+        finished_at: Some(t(70)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "no regression".into(),
+        ..opening.clone()
+    };
+    s.record_monitor(&opening).unwrap();
+    s.record_monitor(&again).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(again));
     let next = MonitorRecord {
         started_at: t(40),
         finished_at: Some(t(70)),

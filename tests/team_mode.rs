@@ -631,8 +631,8 @@ fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
     let mut admin = cluster.admin(&db);
     admin
         .batch_execute(
-            "CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT) RETURNS void
-                 LANGUAGE plpgsql AS $$ BEGIN END $$;
+            "CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT, p_outcome TEXT)
+                 RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
              DROP INDEX shipdeck_monitor_runs_window;
              UPDATE shipdeck_schema SET version = 7;",
         )

@@ -178,8 +178,11 @@ pub const HOLDER_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// recorded (record `recorded.0`, outcome `recorded.1`): a write retried
 /// after its first attempt went in (the commit landed, the reply was
 /// lost) is done, not written twice; an "unknown" after any outcome adds
-/// nothing; a different outcome is refused, naming both. Both stores
-/// answer through this, so they cannot drift.
+/// nothing; a different outcome is refused, naming both. An "unknown"
+/// recorded first (a reconciler's placeholder for a deploy whose owner
+/// seemed gone) is no outcome to a real one: the lookups skip it and the
+/// real outcome is written after it. Both stores answer through this, so
+/// they cannot drift.
 pub(crate) fn second_finish(
     store: &str,
     started: i64,
@@ -200,38 +203,32 @@ pub(crate) fn second_finish(
     })
 }
 
-/// Whether to write `m`, a record of a monitoring window that already has
-/// `recorded` (its records' verdicts, and whether each is a final one,
-/// with `finished_at`), oldest first. A window has its opening record
-/// ("monitoring", not finished) and one final verdict. Written again — a
-/// retry whose first attempt committed but whose answer was lost — either
-/// is done, not added; an opening after anything, or an "interrupted"
-/// after a verdict, adds nothing; another final verdict is refused, naming
-/// both ([`second_finish`] for verdicts).
-pub(crate) fn verdict_write(
-    store: &str,
-    m: &MonitorRecord,
-    recorded: &[(String, bool)],
-) -> Result<bool, StoreError> {
-    if m.finished_at.is_none() {
-        return Ok(recorded.is_empty());
-    }
-    let Some((was, _)) = recorded.iter().find(|(_, fin)| *fin) else {
-        return Ok(true);
+/// The newest record of a monitoring window's deploy (its env, version and
+/// `started_at`), as [`verdict_write`] compares it: verdict, finished_at
+/// (as stored), metric, reason.
+pub(crate) type NewestMonitor = (String, Option<String>, Option<String>, String);
+
+/// Whether to write `m`, given the newest record already kept for the same
+/// deploy's windows. The same record again is a retry whose first attempt
+/// committed but whose answer was lost: done, not added. An "interrupted"
+/// right after a final verdict (the watcher stopping once its verdict went
+/// in) adds nothing. Anything else is written: a later window on the same
+/// deploy (`shipdeck watch` again, a re-watch after an interrupted one)
+/// has its own opening and verdict, whatever an earlier one recorded.
+pub(crate) fn verdict_write(m: &MonitorRecord, newest: Option<&NewestMonitor>) -> bool {
+    let Some((verdict, finished, metric, reason)) = newest else {
+        return true;
     };
-    if *was == m.verdict || m.verdict == crate::domain::WindowVerdict::Interrupted.as_str() {
-        return Ok(false);
-    }
-    Err(StoreError::Conflict {
-        store: store.to_string(),
-        cause: format!(
-            "the monitoring window of {} {} started {} already has its verdict recorded as \"{was}\"; refusing to record \"{}\" beside it",
-            m.env,
-            m.version,
-            sqlite::ts(m.started_at),
-            m.verdict
-        ),
-    })
+    let same = *verdict == m.verdict
+        && *finished == m.finished_at.map(sqlite::ts)
+        && *metric == m.metric
+        && *reason == m.reason;
+    let interrupted = crate::domain::WindowVerdict::Interrupted.as_str();
+    let after_verdict = m.verdict == interrupted
+        && finished.is_some()
+        && verdict != interrupted
+        && verdict != crate::domain::WindowVerdict::Monitoring.as_str();
+    !(same || after_verdict)
 }
 
 /// A deploy or rollback whose "started" record has no outcome: its process

@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainReport, ChainRow};
 use super::{
-    Changes, LockInfo, MonitorRecord, NewAudit, Presence, Store, StoreError, Unfinished,
-    approvals_disagree, audit_outcome, second_finish, verdict_write,
+    Changes, LockInfo, MonitorRecord, NewAudit, NewestMonitor, Presence, Store, StoreError,
+    Unfinished, approvals_disagree, audit_outcome, second_finish, verdict_write,
 };
 use crate::domain::{
     ActionKind, Approval, AuditEntry, Decision, DeployKind, DeployRecord, Outcome, Version,

@@ -158,7 +158,7 @@ impl PgStore {
             )?;
             let finished = s
                 .client
-                .query_opt(&done, &[&started])?
+                .query_opt(&done, &[&started, &(outcome == Outcome::Unknown)])?
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
             Ok((finished, s.client.query_one(&row, &[&started])?))
         })?;
@@ -208,7 +208,8 @@ impl PgStore {
             }) if code.as_str() == schema::ALREADY_FINISHED => {
                 let found = self.with(true, |s| {
                     let st = s.st(RECORDED_FINISH)?;
-                    s.client.query_one(&st, &[&started])
+                    s.client
+                        .query_one(&st, &[&started, &(outcome == Outcome::Unknown)])
                 })?;
                 let (id, was): (i64, String) = (self.get(&found, 0)?, self.get(&found, 1)?);
                 second_finish(&self.target.describe, started, (id, &was), outcome)

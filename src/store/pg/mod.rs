@@ -33,8 +33,8 @@ use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
 use super::sqlite::{pid_alive, ts};
 use super::{
-    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, SqlState, Store, StoreError,
-    Unfinished, audit_outcome, second_finish, verdict_write,
+    ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, NewestMonitor, SqlState, Store,
+    StoreError, Unfinished, audit_outcome, second_finish, verdict_write,
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
@@ -271,9 +271,11 @@ const APPEND_APPROVAL: &str = append_sql!(
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
 /// The outcome recorded for a started record (`$1`), its first if an
-/// older log holds two: its id and outcome.
-const RECORDED_FINISH: &str =
-    "SELECT id, outcome FROM shipdeck_audit WHERE finishes = $1 ORDER BY id LIMIT 1";
+/// older log holds two: its id and outcome. An "unknown" (a reconciler's
+/// placeholder) counts only when `$2` (the new outcome is "unknown" too):
+/// the real outcome may follow it.
+const RECORDED_FINISH: &str = "SELECT id, outcome FROM shipdeck_audit
+     WHERE finishes = $1 AND (outcome <> 'unknown' OR $2) ORDER BY id LIMIT 1";
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,
@@ -371,7 +373,8 @@ impl Store for PgStore {
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         s.outcome, s.detail, f.outcome, f.detail, f.at
                  FROM shipdeck_audit s LEFT JOIN shipdeck_audit f
-                   ON f.id = (SELECT MIN(id) FROM shipdeck_audit WHERE finishes = s.id)
+                   ON f.id = (SELECT id FROM shipdeck_audit WHERE finishes = s.id
+                              ORDER BY outcome = 'unknown', id LIMIT 1)
                  WHERE s.finishes IS NULL AND ($1::text IS NULL OR s.env = $1)
                  ORDER BY s.id DESC LIMIT $2",
             )?;
@@ -616,11 +619,10 @@ impl Store for PgStore {
     /// windows take turns (a transaction-level advisory lock), so two at
     /// once cannot both find none.
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        let describe = &self.target.describe;
         self.with(false, |s| {
-            let prior = s.st(
-                "SELECT verdict, finished_at IS NOT NULL FROM shipdeck_monitor_runs
-                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id",
+            let newest = s.st(
+                "SELECT verdict, finished_at, metric, reason FROM shipdeck_monitor_runs
+                 WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id DESC LIMIT 1",
             )?;
             let put = s.st(
                 "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
@@ -632,16 +634,10 @@ impl Store for PgStore {
                 &[&NS_VERDICT, &m.env],
             )?;
             let (version, started) = (m.version.as_str(), ts(m.started_at));
-            let recorded: Vec<(String, bool)> = tx
-                .query(&prior, &[&m.env, &version, &started])?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            let write = match verdict_write(describe, m, &recorded) {
-                Ok(w) => w,
-                Err(e) => return Ok(Err(e)),
-            };
-            if write {
+            let newest: Option<NewestMonitor> = tx
+                .query_opt(&newest, &[&m.env, &version, &started])?
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)));
+            if verdict_write(m, newest.as_ref()) {
                 tx.execute(
                     &put,
                     &[
@@ -655,9 +651,8 @@ impl Store for PgStore {
                     ],
                 )?;
             }
-            tx.commit()?;
-            Ok(Ok(()))
-        })?
+            tx.commit()
+        })
     }
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {

@@ -358,10 +358,11 @@ CREATE TRIGGER shipdeck_lock_taken BEFORE INSERT OR UPDATE ON shipdeck_locks
 /// (`record_monitor`). Written to run again safely; no new grants (EXECUTE
 /// on a new function is PUBLIC's, and it runs with the caller's rights).
 const V8: &str = r#"
-CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT, p_outcome TEXT) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF p_finishes IS NOT NULL
-       AND EXISTS (SELECT 1 FROM shipdeck_audit a WHERE a.finishes = p_finishes) THEN
+       AND EXISTS (SELECT 1 FROM shipdeck_audit a WHERE a.finishes = p_finishes
+                   AND (p_outcome = 'unknown' OR a.outcome <> 'unknown')) THEN
         RAISE EXCEPTION 'audit record #% already has its outcome recorded', p_finishes
             USING ERRCODE = 'SHD01';
     END IF;
@@ -377,7 +378,7 @@ BEGIN
     IF out_id IS NULL THEN
         RAISE EXCEPTION 'the audit counter row is missing' USING ERRCODE = 'data_corrupted';
     END IF;
-    PERFORM shipdeck_finish_once(p_finishes);
+    PERFORM shipdeck_finish_once(p_finishes, p_outcome);
     SELECT a.hash INTO out_prev FROM shipdeck_audit a WHERE a.id < out_id ORDER BY a.id DESC LIMIT 1;
     out_prev := COALESCE(out_prev, '');
     out_hash := encode(sha256(convert_to(out_prev || chr(10) || '[' || out_id::text

@@ -120,10 +120,14 @@ pub(super) fn insert_audit(
 pub(super) fn recorded_finish(
     c: &Connection,
     started: i64,
+    outcome: Outcome,
 ) -> rusqlite::Result<Option<(i64, String)>> {
+    // An "unknown" (a reconciler's placeholder) counts only against
+    // another "unknown": the real outcome may follow it.
     c.query_row(
-        "SELECT id, outcome FROM audit WHERE finishes = ?1 ORDER BY id LIMIT 1",
-        params![started],
+        "SELECT id, outcome FROM audit WHERE finishes = ?1 AND (outcome <> 'unknown' OR ?2)
+         ORDER BY id LIMIT 1",
+        params![started, outcome == Outcome::Unknown],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
@@ -141,7 +145,7 @@ pub(super) fn insert_finish(
     outcome: Outcome,
     detail: &str,
 ) -> rusqlite::Result<Option<(i64, String)>> {
-    if let Some(found) = recorded_finish(c, started)? {
+    if let Some(found) = recorded_finish(c, started, outcome)? {
         return Ok(Some(found));
     }
     let (actor, action, env, version, from): (

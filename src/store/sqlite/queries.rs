@@ -31,7 +31,7 @@ impl Store for SqliteStore {
         let found = self.with_audit(|tx| {
             // Finished already (a retry whose first attempt went in): no
             // second deploy row either.
-            if let Some(found) = recorded_finish(tx, started)? {
+            if let Some(found) = recorded_finish(tx, started, Outcome::Succeeded)? {
                 return Ok(Some(found));
             }
             tx.execute(
@@ -102,7 +102,8 @@ impl Store for SqliteStore {
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         s.outcome, s.detail, f.outcome, f.detail, f.at
                  FROM audit s LEFT JOIN audit f
-                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
+                   ON f.id = (SELECT id FROM audit WHERE finishes = s.id
+                              ORDER BY outcome = 'unknown', id LIMIT 1)
                  WHERE s.finishes IS NULL AND (?1 IS NULL OR s.env = ?1)
                  ORDER BY s.id DESC LIMIT ?2",
             )?;
@@ -350,26 +351,20 @@ impl Store for SqliteStore {
         Ok((!stale).then_some(info))
     }
 
-    /// One opening and one verdict per window (its env, version and
-    /// start): what it has already is judged by [`verdict_write`].
+    /// A window's record written again (a retry) is kept once: see
+    /// [`verdict_write`].
     fn record_monitor(&self, m: &MonitorRecord) -> Result<(), StoreError> {
-        let describe = self.describe();
         self.with_write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let recorded = tx
-                .prepare(
-                    "SELECT verdict, finished_at IS NOT NULL FROM monitor_runs
-                     WHERE env = ?1 AND version = ?2 AND started_at = ?3 ORDER BY id",
-                )?
-                .query_map(params![m.env, m.version.as_str(), ts(m.started_at)], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let write = match verdict_write(&describe, m, &recorded) {
-                Ok(w) => w,
-                Err(e) => return Ok(Err(e)),
-            };
-            if write {
+            let newest: Option<NewestMonitor> = tx
+                .query_row(
+                    "SELECT verdict, finished_at, metric, reason FROM monitor_runs
+                     WHERE env = ?1 AND version = ?2 AND started_at = ?3 ORDER BY id DESC LIMIT 1",
+                    params![m.env, m.version.as_str(), ts(m.started_at)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            if verdict_write(m, newest.as_ref()) {
                 tx.execute(
                     "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -384,9 +379,8 @@ impl Store for SqliteStore {
                     ],
                 )?;
             }
-            tx.commit()?;
-            Ok(Ok(()))
-        })?
+            tx.commit()
+        })
     }
 
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
