@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::record::UnlockedRollback;
+use super::record::{UnlockedRollback, VerdictWrites, Written};
 use super::*;
-use crate::store::SqliteStore;
+use crate::store::{NewAudit, SqliteStore};
 
 /// An engine with one environment, "prod": it runs what `dir/live` says
 /// (`no-answer` in it makes the version source fail); a deploy writes

@@ -4,7 +4,9 @@
 //! saying so. The in-process demo fleet serves the metrics.
 
 use super::*;
+use crate::domain::EnvState;
 use crate::domain::{Approval, AuditEntry, Decision};
+use crate::store::NewAudit;
 use crate::store::{
     ChainReport, Changes, MonitorRecord, Presence, SqliteStore, Store, StoreError, Unfinished,
 };

@@ -1,0 +1,184 @@
+//! The sampling loop of a monitoring window: a step at a time until a
+//! regression or the window's end, the claim kept alive through a store
+//! outage, a missing step counted as a gap.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::open::{OpenWindow, reference};
+use super::{outage_for, refused_for_good};
+use crate::domain::clock;
+use crate::engine::{Engine, EngineError, Event, Sampler};
+use crate::monitor::{Sample, Verdict, VerdictKind};
+use crate::store::StoreError;
+
+/// How the sampling loop ended.
+pub(super) struct Sampled {
+    pub(super) verdict: Verdict,
+    /// The store's refusal of the claim, once it refused it for good.
+    pub(super) claim_refused: Option<StoreError>,
+}
+
+impl Engine {
+    /// Judge the window's steps until a regression or its end.
+    pub(super) async fn sample_window(
+        &self,
+        env: &str,
+        sampler: &Sampler,
+        w: &mut OpenWindow,
+        emit: &(dyn Fn(Event) + Sync),
+    ) -> Result<Sampled, EngineError> {
+        let (label, deploy_at, end) = (w.label.clone(), w.deploy_at, w.end);
+        let labels = vec![(label.clone(), env.to_string())];
+        let step = self.inner.config.metrics.step.0;
+        let step_d = clock::delta(step);
+        // Check twice a step so that no point of the shared sampler is missed.
+        let mut ticker = tokio::time::interval((step / 2).max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut consumed = clock::after(deploy_at, clock::secs_f64(w.last_t));
+        let mut last_new = Utc::now();
+        // The metrics source's last failure, named in a verdict that could
+        // not be reached (rather than a bare "not enough data").
+        let mut source_error: Option<String> = None;
+        // Since when the store has been unreachable, if it is: the window
+        // goes on without it (the metrics and the detector need no store).
+        let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = w.opened_down;
+        // The store's refusal of the claim, once it refused it for good:
+        // the window judges on without it (and without auto-rollback).
+        let mut claim_refused: Option<StoreError> = None;
+        let detector = &mut w.detector;
+        let seasonal = &w.seasonal;
+        let claim = &mut w.claim;
+        let mut verdict = loop {
+            if detector.verdict().kind == VerdictKind::Regression || Utc::now() >= end {
+                break detector.verdict().clone();
+            }
+            // The window ends on time, whatever the step: a tick due after
+            // the end (a 1 h step, a 5 s window) is not waited for.
+            let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if tokio::time::timeout(left + Duration::from_millis(10), ticker.tick())
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            let kept = match claim_refused {
+                Some(_) => Ok(()),
+                None => claim.keep_alive().await,
+            };
+            match kept {
+                Ok(()) if claim_refused.is_some() => {}
+                Ok(()) => {
+                    if let Some((since, _)) = store_down.take() {
+                        emit(Event::StoreOutage {
+                            env: env.to_string(),
+                            detail: format!(
+                                "{env}: the store is back after {}; the monitoring window goes on",
+                                outage_for(since)
+                            ),
+                        });
+                    }
+                }
+                // Not an outage: a store that refuses the claim for good
+                // (permission denied, a newer schema, a read-only or
+                // replaced file). Said at once, as what it is; the window
+                // still judges to its end (the metrics, the detector and
+                // [[notify]] need no store) so that a regression is told,
+                // but it rolls nothing back (no lock without the store).
+                Err(EngineError::Store(e)) if !e.heals_by_waiting() => {
+                    let t = (Utc::now() - deploy_at).num_milliseconds() as f64 / 1000.0;
+                    let detail = format!(
+                        "{env}: at t=+{t:.0}s {}: the monitoring window judges on to its end without its claim; a regression will be told and notified but not rolled back automatically",
+                        refused_for_good(&e)
+                    );
+                    tracing::error!(env, "monitoring window: {detail}");
+                    emit(Event::StoreOutage {
+                        env: env.to_string(),
+                        detail,
+                    });
+                    store_down = None;
+                    claim_refused = Some(e);
+                }
+                Err(EngineError::Store(e)) => {
+                    let how = match e {
+                        StoreError::Unreachable { .. } => "is unreachable",
+                        _ => "fails",
+                    };
+                    let now = Utc::now();
+                    let (since, said) =
+                        store_down.get_or_insert((now, now - chrono::Duration::seconds(60)));
+                    // Said at once, then every 10 s while it lasts.
+                    if now - *said >= chrono::Duration::seconds(10) {
+                        *said = now;
+                        emit(Event::StoreOutage {
+                            env: env.to_string(),
+                            detail: format!(
+                                "{env}: the store {how} for {} (since {}): the monitoring window goes on and records its verdict when the store is back ({e})",
+                                outage_for(*since),
+                                since.format("%H:%M:%S UTC")
+                            ),
+                        });
+                    }
+                    tracing::warn!(env, "monitoring window: store unreachable ({e})");
+                }
+                Err(e) => return Err(e),
+            }
+            let reading = sampler.read(&labels, &self.inner.store).await;
+            if let Some((_, why)) = reading.error_for(&label) {
+                source_error = Some(why.clone());
+            }
+            let fresh = sampler.points_since(&label, consumed).await;
+            let mut samples: Vec<(Sample, Option<Sample>)> = fresh
+                .iter()
+                .filter(|p| p.at > deploy_at)
+                .map(|p| {
+                    let s = p.to_sample(deploy_at);
+                    (s, reference(seasonal, p.at, s.t))
+                })
+                .collect();
+            if let Some(p) = fresh.last() {
+                consumed = p.at;
+                last_new = Utc::now();
+            } else if Utc::now() - last_new > step_d * 2 {
+                // The source failed or has nothing for this environment: a
+                // gap, which the detector counts as missing data, never as health.
+                if let Some((_, why)) = reading.error_for(&label) {
+                    tracing::warn!(env, "monitoring window: no sample ({why})");
+                }
+                let now = Utc::now();
+                let gap = Sample {
+                    t: (now - deploy_at).num_milliseconds() as f64 / 1000.0,
+                    requests: f64::NAN,
+                    errors: f64::NAN,
+                    p50_ms: None,
+                    p95_ms: None,
+                    p99_ms: None,
+                };
+                samples.push((gap, None));
+                consumed = consumed.max(now);
+                last_new = now;
+            }
+            for (sample, reference) in samples {
+                let verdict = detector.push_with_reference(sample, reference).clone();
+                emit(Event::MonitorSample {
+                    env: env.to_string(),
+                    sample,
+                    verdict,
+                    baseline: detector.baseline(),
+                });
+            }
+        };
+        if matches!(
+            verdict.kind,
+            VerdictKind::InsufficientData | VerdictKind::Collecting
+        ) && let Some(why) = &source_error
+        {
+            verdict.reason = format!("{}; the metrics source failed: {why}", verdict.reason);
+        }
+        Ok(Sampled {
+            verdict,
+            claim_refused,
+        })
+    }
+}
