@@ -615,11 +615,186 @@ async fn a_nan_count_in_the_baseline_is_a_gap_and_the_window_still_judges() {
         .await
         .expect_err("2 usable steps are no baseline");
     match &err {
-        EngineError::Metrics(m) => assert!(
-            m.contains("baseline steps unusable (NaN count")
-                && m.contains(" usable, fewer than the 5 a judgement needs"),
-            "{m}"
+        EngineError::NoBaseline { env, why, .. } => assert!(
+            env == "nanmost"
+                && why.contains("baseline steps unusable (NaN count")
+                && why.contains(" usable, fewer than the 5 a judgement needs"),
+            "{err}"
         ),
         other => panic!("{other:?}"),
     }
+    // It names the source, and waiting does not heal it: the data is to fix.
+    assert!(
+        err.to_string()
+            .contains(&format!("from prometheus http://{a} is unusable")),
+        "{err}"
+    );
+    assert_eq!(
+        shipdeck::engine::rewatch::Cause::of(&err),
+        shipdeck::engine::rewatch::Cause::Metrics(shipdeck::backends::metrics::MetricsFix::Data)
+    );
+}
+
+/// A fake Prometheus for the poll's concurrency: it counts the requests in
+/// flight (and the most at once), never answers for the environment
+/// `slow`, and holds every `meet*` environment's answer until all
+/// `MEET` of them have been asked — which only a poll asking its labels
+/// at once gets through.
+#[derive(Default)]
+struct Concurrency {
+    arrived: std::sync::Mutex<std::collections::HashSet<String>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+const MEET: usize = 3;
+
+/// Counts a request out of flight when its handler ends or is dropped.
+struct InFlight(std::sync::Arc<Concurrency>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn concurrency_prometheus(
+    axum::extract::State(f): axum::extract::State<std::sync::Arc<Concurrency>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = f.in_flight.fetch_add(1, SeqCst) + 1;
+    f.most.fetch_max(now, SeqCst);
+    let _out = InFlight(f.clone());
+    let query = q.get("query").cloned().unwrap_or_default();
+    let time: f64 = q.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0);
+    let env = query
+        .split_once("env=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(env, _)| env.to_string())
+        .unwrap_or_default();
+    if env == "slow" {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if env.starts_with("lag") {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if env.starts_with("meet") {
+        f.arrived.lock().unwrap().insert(env.clone());
+        while f.arrived.lock().unwrap().len() < MEET {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let v = if query.starts_with("histogram_quantile") {
+        "0.05"
+    } else if query.contains("5..") {
+        "1"
+    } else {
+        "100"
+    };
+    (
+        [("content-type", "application/json")],
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{time},"{v}"]}}]}}}}"#
+        ),
+    )
+        .into_response()
+}
+
+/// A poll asks its labels' and tracks' reads at once, at most
+/// `POLL_CONCURRENCY` reads (five queries each) in flight; each label keeps
+/// its own error and the results stay by label; a label that does not
+/// answer holds none of the others back past the poll's deadline (its
+/// timeout): they come back with their points, it with its own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_labels_are_polled_at_once_and_a_slow_one_holds_none_back() {
+    use shipdeck::backends::metrics::TrackSelector;
+    use shipdeck::backends::metrics::prometheus::POLL_CONCURRENCY;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let fake = std::sync::Arc::new(Concurrency::default());
+    let app = Router::new()
+        .route("/api/v1/query", get(concurrency_prometheus))
+        .with_state(fake.clone());
+    let addr = serve(app).await;
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // Each meet* label is answered only once all of them were asked:
+    // asked one after another, the first would wait out its timeout (20 s).
+    let mut cfg = prometheus_config(format!("http://{addr}"));
+    cfg.timeout = HumanDuration::from_secs(20);
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    let meet = names(&["meet0", "meet1", "meet2"]);
+    let polled = src.poll_tracked(&meet, &[]).await.unwrap();
+    assert!(polled.errors.is_empty(), "{:?}", polled.errors);
+    for l in &meet {
+        assert_eq!(polled.points[l].as_ref().unwrap().requests, 100.0, "{l}");
+    }
+
+    // Ten labels, a track pair and one that never answers, with a 3 s
+    // timeout: the poll ends at its deadline, not an hour later, with every
+    // other label's point and the slow one's own timeout naming the source.
+    let mut cfg = prometheus_config(format!("http://{addr}"));
+    cfg.timeout = HumanDuration::from_secs(3);
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    fake.most.store(0, SeqCst);
+    let mut labels = names(&["slow"]);
+    labels.extend((0..10).map(|i| format!("fast{i}")));
+    let tracks = vec![TrackSelector {
+        env: "fast3".into(),
+        label: "track".into(),
+    }];
+    let began = std::time::Instant::now();
+    let polled = tokio::time::timeout(Duration::from_secs(600), src.poll_tracked(&labels, &tracks))
+        .await
+        .expect("the slow label does not hold the poll")
+        .expect("one label's timeout is that label's own");
+    assert!(
+        began.elapsed() < Duration::from_secs(300),
+        "{:?}",
+        began.elapsed()
+    );
+    for l in &labels[1..] {
+        let p = polled.points[l].as_ref().unwrap();
+        assert_eq!(
+            (p.requests, p.errors, p.p95_ms),
+            (100.0, 1.0, Some(50.0)),
+            "{l}"
+        );
+        assert!(!polled.errors.contains_key(l), "{l}: {:?}", polled.errors);
+    }
+    let t = &polled.tracks[&tracks[0]];
+    assert!(t.canary.is_some() && t.stable.is_some(), "{t:?}");
+    assert!(!polled.points.contains_key("slow"), "{polled:?}");
+    let e = &polled.errors["slow"];
+    assert!(matches!(e, MetricsError::Timeout { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("metrics source http://{addr}/api/v1/query did not answer within 3000 ms")
+    );
+    // Bounded: never more than POLL_CONCURRENCY reads of five queries in
+    // flight (the slow label's five included).
+    let most = fake.most.load(SeqCst);
+    assert!(most <= POLL_CONCURRENCY * 5, "{most} requests at once");
+
+    // Twenty labels each answered after 1 s, four reads at a time: five
+    // waves, longer than one 4 s timeout but within the 10 s step. Each
+    // read has its timeout from when it begins: none times out for having
+    // waited its turn.
+    let mut cfg = prometheus_config(format!("http://{addr}"));
+    cfg.timeout = HumanDuration::from_secs(4);
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    let lag: Vec<String> = (0..20).map(|i| format!("lag{i}")).collect();
+    let polled = src.poll_tracked(&lag, &[]).await.unwrap();
+    assert!(polled.errors.is_empty(), "{:?}", polled.errors);
+    assert_eq!(polled.points.len(), lag.len());
+
+    // `poll` answers the first failed label in the order asked.
+    let e = src
+        .poll(&names(&["fast0", "slow", "fast1"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MetricsError::Timeout { .. }), "{e}");
 }

@@ -25,16 +25,16 @@ const INSTALL_HINT: &str = "the `prometheus` binary is needed by this test: inst
 
 /// A Prometheus child process, killed when dropped (also on a panic).
 struct Prometheus {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -111,13 +111,27 @@ impl Prometheus {
         ]
         .join("\n");
         std::fs::write(&config, yaml + "\n").expect("write prom.yml");
+        let mut prom = Prometheus {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: Arc::new(Mutex::new(Vec::new())),
+            data,
+        };
+        prom.spawn("127.0.0.1:0");
+        prom
+    }
+
+    /// Run the prometheus binary on its data directory, listening on
+    /// `listen`, and learn the address it listens on.
+    fn spawn(&mut self, listen: &str) {
+        let data = self.data.path();
         let spawned = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--config.file={}", data.join("prom.yml").display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                data.path().join("tsdb").display()
+                data.join("tsdb").display()
             ))
-            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--web.listen-address={listen}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -128,10 +142,9 @@ impl Prometheus {
             Err(e) => panic!("cannot start prometheus: {e}; {INSTALL_HINT}"),
         };
         let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         {
-            let log = log.clone();
+            let log = self.log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(addr) = listening_address(&line) {
@@ -141,20 +154,29 @@ impl Prometheus {
                 }
             });
         }
-        let mut prom = Prometheus {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            _data: data,
-        };
+        self.child = Some(child);
         match rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(addr) => prom.addr = addr,
+            Ok(addr) => self.addr = addr,
             Err(_) => panic!(
                 "prometheus did not report `msg=\"Listening on\"` within 90 s; its log:\n{}",
-                prom.log_tail()
+                self.log_tail()
             ),
         }
-        prom
+    }
+
+    /// Stop it (killed, as a crash or a restart would).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same address and data, as after a restart.
+    fn restart(&mut self) {
+        self.stop();
+        let listen = self.addr.to_string();
+        self.spawn(&listen);
     }
 }
 
@@ -479,6 +501,114 @@ async fn watch_catches_the_bad_release_and_rolls_back() {
             .contains("regression"),
         "{monitor}"
     );
+}
+
+/// A Prometheus restart is an outage of the metrics source, not a cause
+/// to fix: `shipdeck watch` while it is stopped fails (exit 1) naming it,
+/// and says that waiting heals this and that an open console watches the
+/// deploy again by itself (15 s, not the back-off to 5 min of a lasting
+/// cause). Restarted on the same address and data, the same source reads
+/// again, every failure until then one that waiting heals. A query it
+/// refuses stays until someone fixes it, and the rerun says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_restart_is_waited_out_and_a_refused_query_is_not() {
+    let fleet = fleet(11, Vec::new()).await;
+    let mut prom = Prometheus::start(fleet.addr);
+    prom.ready().await;
+    let base = format!("http://{}", prom.addr);
+    let home = tempfile::tempdir().expect("home");
+    let a = fleet.addr;
+    let config = |queries: &str| {
+        let mut cfg = format!(
+            "project = \"demo-shop\"\n[metrics]\nsource = \"prometheus\"\nurl = \"{base}\"\nstep = \"2s\"\n{queries}\
+             [monitor]\nwindow = \"10s\"\nbaseline = \"20s\"\n"
+        );
+        cfg.push_str(&format!(
+            "\n[[environments]]\nname = \"production\"\nversion = {{ url = \"http://{a}/envs/production/version\" }}\n\
+             deploy = {{ webhook = \"http://{a}/envs/production/deploy\" }}\nmonitored = true\n"
+        ));
+        cfg
+    };
+    std::fs::write(home.path().join("shipdeck.toml"), config("")).expect("config");
+    let watch = |home: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || shipdeck(&home, &["watch", "production"]))
+    };
+    let src = prometheus_source(base.clone(), 2, QueryTemplates::default());
+    let labels = vec!["production".to_string()];
+    src.poll(&labels)
+        .await
+        .expect("Prometheus answers once ready");
+
+    prom.stop();
+    let e = src.poll(&labels).await.unwrap_err();
+    assert!(
+        matches!(e, MetricsError::Unreachable { .. }) && e.heals_by_waiting(),
+        "{e}"
+    );
+    let (code, out, err) = watch(home.path().to_path_buf()).await.expect("join");
+    assert_eq!(code, 1, "a stopped Prometheus: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "metrics source {base}/api/v1/query_range is unreachable"
+        )),
+        "names the source: {err}"
+    );
+    assert!(
+        err.contains("the metrics source is away for now")
+            && err.contains("an open console watches it again by itself (15 s")
+            && !err.contains("will not heal"),
+        "waited out like an outage: {err}"
+    );
+
+    // Back on the same address: until it is ready it refuses connections
+    // or answers 503, both of which waiting heals; then it reads again.
+    prom.restart();
+    assert_eq!(format!("http://{}", prom.addr), base, "same address");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        match src.poll(&labels).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(e.heals_by_waiting(), "while restarting: {e}");
+                seen.push(e.to_string());
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "Prometheus not back after 90 s; its log:\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "while restarting, {} poll(s) failed, waited out: {:?}",
+        seen.len(),
+        seen.first()
+    );
+
+    // A query Prometheus refuses is no outage: fix it, then rerun.
+    std::fs::write(
+        home.path().join("shipdeck.toml"),
+        config("[metrics.queries]\nrequests = \"sum(increase(http_requests_total{env=\\\"{env}\\\"}[{step}])\"\n"),
+    )
+    .expect("config");
+    let (code, out, err) = watch(home.path().to_path_buf()).await.expect("join");
+    assert_eq!(code, 1, "a refused query: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "Prometheus {base}/api/v1/query_range refused the query (bad_data)"
+        )),
+        "names the source and the refusal: {err}"
+    );
+    assert!(
+        err.contains("waiting will not heal this: fix the metrics query Prometheus refuses")
+            && !err.contains("away for now"),
+        "a lasting cause: {err}\nprometheus:\n{}",
+        prom.log_tail()
+    );
+    drop(prom);
+    fleet.shutdown().await.expect("fleet shutdown");
 }
 
 /// OpenMetrics text of production's request counter as it was `ago`

@@ -1,6 +1,7 @@
 //! Engine errors, each with the exit code SPEC §3 gives it.
 
 use crate::backends::BackendError;
+use crate::backends::metrics::MetricsError;
 use crate::domain::{Gate, PlanError, Version};
 use crate::store::StoreError;
 
@@ -26,8 +27,23 @@ pub enum EngineError {
         version: Version,
         detail: String,
     },
+    /// The metrics source failed a monitoring window (its `[metrics]`
+    /// unusable, its history unreadable): the source's own error, whose
+    /// kind says whether waiting heals it ([`MetricsError::heals_by_waiting`]).
     #[error("{0}")]
-    Metrics(String),
+    Metrics(MetricsError),
+    /// The source answered, but too few steps of the baseline before the
+    /// deploy are usable (NaN counts): no judgement can be made on it, and
+    /// waiting does not change the past.
+    #[error("the baseline of {env} ({plan}) from {from} is unusable: {why}")]
+    NoBaseline {
+        env: String,
+        /// Which periods the baseline covers ([`crate::domain::baseline::BaselinePlan::describe`]).
+        plan: String,
+        /// The source, as [`crate::backends::metrics::MetricsSource::describe`] names it.
+        from: String,
+        why: String,
+    },
     /// The environment reports the new version, but the store would not
     /// take the record: the deploy happened all the same.
     #[error(
@@ -61,7 +77,8 @@ impl EngineError {
             | EngineError::Store(_)
             | EngineError::DeployFailed { .. }
             | EngineError::Unrecorded { .. }
-            | EngineError::Metrics(_) => 1,
+            | EngineError::Metrics(_)
+            | EngineError::NoBaseline { .. } => 1,
         }
     }
 }

@@ -115,7 +115,7 @@ struct Inner {
     release: release::ReleaseSource,
     /// The metrics source, polled at most once per step; `Err` when the
     /// `[metrics]` section cannot be used.
-    sampler: Result<Sampler, String>,
+    sampler: Result<Sampler, crate::backends::metrics::MetricsError>,
     /// What this process is doing to each environment right now.
     activity: Mutex<HashMap<String, (EnvState, DateTime<Utc>)>>,
     /// The monitoring window this process runs per environment (its id):
@@ -199,8 +199,7 @@ impl Engine {
             .map(|src| {
                 Sampler::new(src, config.metrics.step.0)
                     .with_tracks(canary::track_selectors(&config))
-            })
-            .map_err(|e| e.to_string());
+            });
         let receivers: Vec<_> = config.notify.iter().map(|n| n.get_ref().clone()).collect();
         let notifier = crate::backends::notify::Notifier::from_config(&receivers);
         let ci =

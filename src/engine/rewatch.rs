@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{EngineError, EnvStatus};
 use crate::backends::BackendError;
+use crate::backends::metrics::MetricsFix;
 use crate::domain::{DeployKind, DeployRecord, EnvState, Version};
 
 /// Seconds after a failed monitoring window before its deploy is watched
@@ -32,23 +33,31 @@ pub enum Cause {
     /// Waiting may heal it: the store or a backend away, a refusal the
     /// server calls passing ([`crate::store::StoreError::heals_by_waiting`]).
     Outage,
+    /// The metrics source away for now: unreachable, not answering in
+    /// time, a 503 while it restarts
+    /// ([`crate::backends::metrics::MetricsError::heals_by_waiting`]):
+    /// retried as soon as an outage.
+    MetricsAway,
     /// The store refuses it until someone acts: permission denied, a
     /// newer schema, a read-only or replaced file, a bad `[store]` setting.
     Store,
-    /// The metrics source: none configured, failing, or no usable
-    /// baseline from it.
-    Metrics,
+    /// The metrics source refuses it until someone acts, and what to fix:
+    /// a query it refuses, its access, its numbers (no usable baseline
+    /// included), the source or its settings (none configured).
+    Metrics(MetricsFix),
     /// Anything else that stays until someone acts (a backend's error).
     Other,
 }
 
 impl Cause {
-    /// The cause of `e`, a window's (or its store's opening's) failure.
+    /// The cause of `e`, a window's (or its store's opening's) failure:
+    /// read from the error's kind, never from its text.
     pub fn of(e: &EngineError) -> Cause {
         match e {
             EngineError::Store(s) => Cause::of_store(s),
             EngineError::Unrecorded { cause, .. } => Cause::of_store(cause),
-            EngineError::Metrics(_) => Cause::Metrics,
+            EngineError::Metrics(m) => m.to_fix().map_or(Cause::MetricsAway, Cause::Metrics),
+            EngineError::NoBaseline { .. } => Cause::Metrics(MetricsFix::Data),
             EngineError::Backend(
                 BackendError::Unreachable { .. } | BackendError::Timeout { .. },
             ) => Cause::Outage,
@@ -66,16 +75,36 @@ impl Cause {
 
     /// Whether it stays until someone acts.
     pub fn lasting(self) -> bool {
-        self != Cause::Outage
+        !matches!(self, Cause::Outage | Cause::MetricsAway)
     }
 
     /// What to fix, for "fix X, then …".
     fn fix(self) -> &'static str {
         match self {
-            Cause::Outage => "nothing",
+            Cause::Outage | Cause::MetricsAway => "nothing",
             Cause::Store => "what the store refuses (named above)",
-            Cause::Metrics => "the metrics source (named above)",
+            Cause::Metrics(MetricsFix::Query) => {
+                "the metrics query Prometheus refuses (named above; [metrics.queries])"
+            }
+            Cause::Metrics(MetricsFix::Access) => {
+                "the metrics source's access (its token, [metrics] token_env, or its grant)"
+            }
+            Cause::Metrics(MetricsFix::Data) => {
+                "the numbers the metrics source gives (named above)"
+            }
+            Cause::Metrics(MetricsFix::Source) => "the metrics source (named above)",
             Cause::Other => "the cause named above",
+        }
+    }
+
+    /// Why waiting heals it, for a cause that is no lasting one, where
+    /// that is more than "an outage".
+    fn passing(self) -> &'static str {
+        match self {
+            Cause::MetricsAway => {
+                "the metrics source is away for now (restarting, overloaded or unreachable), which waiting heals: "
+            }
+            _ => "",
         }
     }
 }
@@ -298,7 +327,8 @@ pub fn after_failure(env: &str, cause: Cause) -> String {
         )
     } else {
         format!(
-            "{head}; an open console watches it again by itself ({RETRY_AFTER_S} s after its own window failed, once the store says nobody watches it), or run `shipdeck watch {env}` again"
+            "{head}; {}an open console watches it again by itself ({RETRY_AFTER_S} s after its own window failed, once the store says nobody watches it), or run `shipdeck watch {env}` again",
+            cause.passing()
         )
     }
 }
@@ -471,7 +501,22 @@ mod tests {
         // that a console picks it up by itself in 15 s.
         for (cause, what) in [
             (Cause::Store, "fix what the store refuses"),
-            (Cause::Metrics, "fix the metrics source"),
+            (
+                Cause::Metrics(MetricsFix::Source),
+                "fix the metrics source (named above)",
+            ),
+            (
+                Cause::Metrics(MetricsFix::Query),
+                "fix the metrics query Prometheus refuses",
+            ),
+            (
+                Cause::Metrics(MetricsFix::Access),
+                "fix the metrics source's access",
+            ),
+            (
+                Cause::Metrics(MetricsFix::Data),
+                "fix the numbers the metrics source gives",
+            ),
             (Cause::Other, "fix the cause named above"),
         ] {
             let note = after_failure("production", cause);
@@ -549,7 +594,7 @@ mod tests {
         let mut own = OwnWindows::default();
         for _ in 0..4 {
             own.started("production", &bad);
-            own.failed("production", t0(), Cause::Metrics);
+            own.failed("production", t0(), Cause::Metrics(MetricsFix::Query));
         }
         assert_eq!(
             own.retry_at("production"),
@@ -563,7 +608,7 @@ mod tests {
         assert!(own.due("production", None, next, false, at(15)).is_some());
         // Its own failure starts a new count.
         own.started("production", &fixed);
-        own.failed("production", at(15), Cause::Metrics);
+        own.failed("production", at(15), Cause::Metrics(MetricsFix::Query));
         assert_eq!(own.retry_at("production"), Some(at(30)));
     }
 
@@ -589,10 +634,15 @@ mod tests {
         });
         assert_eq!(Cause::of(&denied), Cause::Store);
         assert!(Cause::of(&denied).lasting());
-        assert_eq!(
-            Cause::of(&EngineError::Metrics("no usable baseline".into())),
-            Cause::Metrics
-        );
+        let no_baseline = EngineError::NoBaseline {
+            env: "production".into(),
+            plan: "the 20m before the deploy".into(),
+            from: "prometheus http://prom:9090".into(),
+            why: "12 of 30 baseline steps unusable".into(),
+        };
+        assert_eq!(Cause::of(&no_baseline), Cause::Metrics(MetricsFix::Data));
+        assert!(Cause::of(&no_baseline).lasting());
+        assert_eq!(no_baseline.exit_code(), 1);
         let backend = |e| Cause::of(&EngineError::Backend(e));
         assert_eq!(
             backend(BackendError::Unreachable {
@@ -609,5 +659,129 @@ mod tests {
             Cause::Other
         );
         assert!(!Cause::Outage.lasting());
+    }
+
+    /// A metrics failure backs off by the kind the source's error has, not
+    /// by its text: a Prometheus restarting (refused connection, timeout,
+    /// 503, its own `unavailable`) is retried every 15 s like an outage;
+    /// a query it refuses, a denied token, a wrong path, garbage numbers
+    /// or no usable baseline back off to 5 min and say what to fix. The
+    /// exit code stays 1 (SPEC §3: an outside system failed).
+    #[test]
+    fn a_metrics_failure_backs_off_by_its_kind() {
+        use crate::backends::metrics::MetricsError;
+        let url = || "http://prom:9090/api/v1/query_range".to_string();
+        let status = |status: u16, excerpt: &str| MetricsError::Status {
+            url: url(),
+            status,
+            excerpt: excerpt.into(),
+        };
+        let query = |error_type: &str, error: &str| MetricsError::Query {
+            url: url(),
+            error_type: error_type.into(),
+            error: error.into(),
+        };
+        let away = Cause::MetricsAway;
+        let cases = [
+            (
+                MetricsError::Unreachable {
+                    url: url(),
+                    cause: "cannot connect (Connection refused (os error 111))".into(),
+                },
+                away,
+            ),
+            (
+                MetricsError::Timeout {
+                    url: url(),
+                    timeout_ms: 5000,
+                },
+                away,
+            ),
+            (status(503, "Service Unavailable"), away),
+            (status(502, "bad gateway"), away),
+            (status(504, "gateway timeout"), away),
+            (status(429, "slow down"), away),
+            (query("unavailable", "TSDB not ready"), away),
+            (
+                query("timeout", "query timed out in expression evaluation"),
+                away,
+            ),
+            (
+                query("bad_data", "1:5: parse error: unexpected end of input"),
+                Cause::Metrics(MetricsFix::Query),
+            ),
+            (
+                query("execution", "many-to-many matching not allowed"),
+                Cause::Metrics(MetricsFix::Query),
+            ),
+            (
+                status(401, "Unauthorized"),
+                Cause::Metrics(MetricsFix::Access),
+            ),
+            (status(403, "Forbidden"), Cause::Metrics(MetricsFix::Access)),
+            (
+                status(404, "404 page not found"),
+                Cause::Metrics(MetricsFix::Source),
+            ),
+            (
+                MetricsError::Unusable {
+                    url: url(),
+                    metric: "the requests query sum(x)".into(),
+                    value: "NaN".into(),
+                },
+                Cause::Metrics(MetricsFix::Data),
+            ),
+            (
+                MetricsError::Unexpected {
+                    url: url(),
+                    detail: "not JSON: <html>proxy login</html>".into(),
+                },
+                Cause::Metrics(MetricsFix::Source),
+            ),
+            (
+                MetricsError::Config("token_env names PROM_TOKEN, which is not set".into()),
+                Cause::Metrics(MetricsFix::Source),
+            ),
+        ];
+        let bad = v("v1.8.0");
+        for (error, want) in cases {
+            let shown = error.to_string();
+            let e = EngineError::Metrics(error);
+            assert_eq!(e.exit_code(), 1, "{shown}");
+            // The message is the source's own: it names the source.
+            assert_eq!(e.to_string(), shown);
+            assert!(
+                shown.contains("prom:9090") || shown.contains("token_env"),
+                "{shown}"
+            );
+            let cause = Cause::of(&e);
+            assert_eq!(cause, want, "{shown}");
+            // Four failures of the same deploy in a row.
+            let mut own = OwnWindows::default();
+            let mut pauses = Vec::new();
+            for _ in 0..4 {
+                own.started("production", &bad);
+                own.failed("production", t0(), cause);
+                pauses.push((own.retry_at("production").unwrap() - t0()).num_seconds());
+            }
+            let note = after_failure("production", cause);
+            if want == away {
+                assert_eq!(pauses, [15, 15, 15, 15], "{shown}");
+                assert!(
+                    note.contains("the metrics source is away for now")
+                        && note.contains("watches it again by itself"),
+                    "{note}"
+                );
+                assert!(!note.contains("will not heal"), "{note}");
+            } else {
+                assert_eq!(pauses, [15, 30, 60, 120], "{shown}");
+                assert!(
+                    note.contains("waiting will not heal this: fix the metrics")
+                        || note.contains("waiting will not heal this: fix the numbers"),
+                    "{note}"
+                );
+                assert!(!note.contains("away for now"), "{note}");
+            }
+        }
     }
 }

@@ -92,7 +92,7 @@ impl Engine {
                 .source()
                 .history(label, from, to, step)
                 .await
-                .map_err(|e| EngineError::Metrics(e.to_string()))?
+                .map_err(EngineError::Metrics)?
         {
             return Ok(points
                 .iter()
@@ -169,10 +169,16 @@ impl Engine {
         let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
         let cfg = self.detector_config(None);
         if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
-            return Err(EngineError::Metrics(format!(
-                "the baseline of {env} ({}) is unusable: {why}",
-                plan.describe()
-            )));
+            return Err(EngineError::NoBaseline {
+                env: env.to_string(),
+                plan: plan.describe(),
+                from: self
+                    .inner
+                    .sampler
+                    .as_ref()
+                    .map_or_else(|_| "the store".into(), |s| s.source().describe()),
+                why,
+            });
         }
         Ok((out, plan))
     }

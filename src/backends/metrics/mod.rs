@@ -212,7 +212,64 @@ pub enum MetricsError {
     },
 }
 
+/// What someone must fix before a metrics failure that waiting will not
+/// heal goes away (see [`MetricsError::to_fix`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsFix {
+    /// A PromQL query the server refuses (`[metrics.queries]`).
+    Query,
+    /// The source's access: its token (`token_env`) or grant (401, 403).
+    Access,
+    /// The numbers the source gives (a NaN count, a malformed exposition,
+    /// too few usable baseline steps).
+    Data,
+    /// The source itself or its `[metrics]` settings (a wrong URL or
+    /// path, an answer that is no Prometheus answer).
+    Source,
+}
+
 impl MetricsError {
+    /// Whether waiting may heal it: the source away for now — unreachable,
+    /// not answering in time, a 5xx, 408 or 429 (a Prometheus restarting
+    /// answers 503 until its TSDB is open; a proxy in front of it 502 or
+    /// 504), or Prometheus' own `timeout`, `canceled`, `unavailable` or
+    /// `internal` refusal. Everything else stays until someone acts: a
+    /// query it refuses (`bad_data`, `execution`), 401/403, a wrong path
+    /// (404), garbage numbers, an answer that is no Prometheus answer, a
+    /// bad `[metrics]` setting. Read from the kind and the status, never
+    /// from the text.
+    pub fn heals_by_waiting(&self) -> bool {
+        match self {
+            MetricsError::Unreachable { .. } | MetricsError::Timeout { .. } => true,
+            MetricsError::Status { status, .. } => {
+                matches!(status, 408 | 429) || (500..600).contains(status) && *status != 501
+            }
+            MetricsError::Query { error_type, .. } => matches!(
+                error_type.as_str(),
+                "timeout" | "canceled" | "unavailable" | "internal"
+            ),
+            MetricsError::Config(_)
+            | MetricsError::Exposition { .. }
+            | MetricsError::Unexpected { .. }
+            | MetricsError::Unusable { .. } => false,
+        }
+    }
+
+    /// What to fix when waiting will not heal it (`None` when it will).
+    pub fn to_fix(&self) -> Option<MetricsFix> {
+        if self.heals_by_waiting() {
+            return None;
+        }
+        Some(match self {
+            MetricsError::Query { .. } => MetricsFix::Query,
+            MetricsError::Status {
+                status: 401 | 403, ..
+            } => MetricsFix::Access,
+            MetricsError::Exposition { .. } | MetricsError::Unusable { .. } => MetricsFix::Data,
+            _ => MetricsFix::Source,
+        })
+    }
+
     /// The same error with configured secrets redacted and escape
     /// sequences removed from every text it carries (what a source
     /// answered included). Every error leaving [`MetricsSource`] is cleaned.

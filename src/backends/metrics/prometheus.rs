@@ -18,6 +18,10 @@ use super::{
 };
 use crate::config::{MetricsConfig, QueryTemplates};
 
+/// Reads (a label's or a track's five queries) in flight at once in one
+/// poll: up to 20 queries, Prometheus' default `--query.max-concurrency`.
+pub const POLL_CONCURRENCY: usize = 4;
+
 /// The quantiles asked for, in the order of [`MetricPoint`]'s fields.
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 
@@ -434,48 +438,99 @@ impl PrometheusSource {
     }
 
     /// [`poll`](Self::poll) plus the canary and stable tracks of `tracks`,
-    /// all evaluated at the same instant. A label's own failure (a NaN
-    /// count, a refused query) is kept in [`Polled::errors`] and the other
-    /// labels are still read; a Prometheus unreachable, or not answering in
-    /// time, fails the whole poll (the labels are read one after another:
-    /// waiting out the timeout once per label would stretch one poll to
-    /// several timeouts).
+    /// all evaluated at the same instant. The reads of the labels and of
+    /// the tracks (five queries each) are asked concurrently, at most
+    /// [`POLL_CONCURRENCY`] at once, in this one task: a watch over many
+    /// labels costs about one round trip, not one per label. A label's own
+    /// failure (a NaN count, a refused query, no answer within its timeout
+    /// from when it began, or none before the poll's end — a step or the
+    /// timeout, whichever is longer) is kept in [`Polled::errors`] and the other
+    /// labels are still read: a slow label does not hold the others past
+    /// the deadline. A Prometheus unreachable fails the whole poll.
     pub async fn poll_tracked(
         &self,
         labels: &[String],
         tracks: &[TrackSelector],
     ) -> Result<Polled, MetricsError> {
+        use futures_util::stream::{self, StreamExt};
+
         let at = Utc::now();
+        // Each read has its own timeout from when it begins (a read that
+        // waited for a free slot is not cut short by the others' time),
+        // and the whole poll ends within a step (or the timeout, when that
+        // is longer): a read still waiting then is that label's timeout.
+        let deadline = tokio::time::Instant::now() + self.timeout.max(self.step);
+        // Every read's queries first (a track_label that is no label name
+        // fails the poll before anything is asked): each label's, then
+        // each track's canary and stable.
+        let mut reads: Vec<[String; 5]> =
+            labels.iter().map(|l| self.queries(l, self.step)).collect();
+        for t in tracks {
+            reads.push(self.track_queries(&t.env, &t.label, CANARY_TRACK)?);
+            reads.push(self.track_queries(&t.env, &t.label, STABLE_TRACK)?);
+        }
+        let late = MetricsError::Timeout {
+            url: format!("{}/api/v1/query", self.shown),
+            timeout_ms: self.timeout.as_millis(),
+        };
+        let mut answers: Vec<(usize, Result<Option<MetricPoint>, MetricsError>)> =
+            stream::iter(reads.into_iter().enumerate())
+                .map(|(i, queries)| {
+                    let late = late.clone();
+                    async move {
+                        let read = tokio::time::timeout(self.timeout, self.point_at(queries, at));
+                        let answer = tokio::time::timeout_at(deadline, read)
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .unwrap_or(Err(late));
+                        (i, answer)
+                    }
+                })
+                .buffer_unordered(POLL_CONCURRENCY)
+                .collect()
+                .await;
+        answers.sort_by_key(|(i, _)| *i);
+        let mut answers = answers.into_iter().map(|(_, a)| a);
         let mut out = Polled::default();
+        let mut unreachable = None;
+        let mut keep_unreachable = |e: MetricsError| match e {
+            e @ MetricsError::Unreachable { .. } => {
+                unreachable.get_or_insert(e);
+                None
+            }
+            e => Some(e),
+        };
         for label in labels {
-            match self.point_at(self.queries(label, self.step), at).await {
+            match answers.next().unwrap_or(Err(late.clone())) {
                 Ok(point) => {
                     out.points.insert(label.clone(), point);
                 }
-                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
-                    return Err(e);
-                }
                 Err(e) => {
-                    out.errors.insert(label.clone(), e);
+                    if let Some(e) = keep_unreachable(e) {
+                        out.errors.insert(label.clone(), e);
+                    }
                 }
             }
         }
         for t in tracks {
-            let canary = self.track_queries(&t.env, &t.label, CANARY_TRACK)?;
-            let stable = self.track_queries(&t.env, &t.label, STABLE_TRACK)?;
-            match tokio::try_join!(self.point_at(canary, at), self.point_at(stable, at)) {
+            let canary = answers.next().unwrap_or(Err(late.clone()));
+            let stable = answers.next().unwrap_or(Err(late.clone()));
+            match canary.and_then(|c| stable.map(|s| (c, s))) {
                 Ok((canary, stable)) => {
                     out.tracks.insert(t.clone(), TrackPoints { canary, stable });
                 }
-                Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
-                    return Err(e);
-                }
                 Err(e) => {
-                    out.track_errors.insert(t.env.clone(), e);
+                    if let Some(e) = keep_unreachable(e) {
+                        out.track_errors.insert(t.env.clone(), e);
+                    }
                 }
             }
         }
-        Ok(out)
+        match unreachable {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Points over `[start, end]` every `step`, aligned by timestamp; steps

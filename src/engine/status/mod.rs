@@ -262,7 +262,7 @@ impl Engine {
         let (versions, reading) = tokio::join!(self.observe(), async {
             match &self.inner.sampler {
                 Ok(s) => Ok(s.read(&labels, &self.inner.store).await),
-                Err(e) => Err(e.clone()),
+                Err(e) => Err(e.to_string()),
             }
         });
         let checked_at = Utc::now();

@@ -272,6 +272,7 @@ impl Detector {
             lat,
             thr,
             usable,
+            pairs: steps_needed <= 2.0,
             lat_rho,
         }
     }

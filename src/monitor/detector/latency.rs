@@ -3,20 +3,41 @@
 
 use super::*;
 
+/// A latency quantile's shift since the deploy (see
+/// [`Detector::since_deploy`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct DeployShift {
+    /// Its shift in the window's first step.
+    dev: f64,
+    /// Every step so far clearly off by about as much.
+    pub(super) off: bool,
+    /// Every step so far about as far off as the first.
+    steady: bool,
+    /// Every step so far past the whole threshold alone.
+    alone: bool,
+}
+
 impl Detector {
     /// Coarse steps with a short baseline: whether the latency has shifted
-    /// broadly and steadily since the deploy — at least two quantiles
-    /// clearly off in every window step so far, and every quantile about
-    /// as far off as in the first step (within [`STEADY_Z`] of its noise).
+    /// broadly and steadily since the deploy — in every window step so
+    /// far, at least two quantiles clearly off, or one quantile past the
+    /// whole threshold alone, and every quantile about as far off as in
+    /// the first step (within [`STEADY_Z`] of its noise).
     /// Such a shift began with the deploy, as a release's does, and is
     /// called at the second step. Anything else needs the extra step: a
     /// worst-of-merged quantile carries any 10-second blip (or the warm-up)
     /// inside a step, and two of them would have to land on exactly the
-    /// deploy's first two steps, in several quantiles, and match in size (a
-    /// warm-up fades). "Clearly off": the step alone brings its full share
+    /// deploy's first two steps and match in size (a warm-up fades, two
+    /// blips differ). "Clearly off": the step alone brings its full share
     /// of the threshold for the shift that fits it best (x1.3, x1.7 or
     /// x2.9: a noisy 5-minute p99 can fall short for x1.3 yet be far past
-    /// it for x1.7 when the latency doubled).
+    /// it for x1.7 when the latency doubled). "Alone": the step brings the
+    /// whole threshold (two shares) by the ordinary noise, the baseline's
+    /// highest step counted — a quantile that clear says as much as two
+    /// quantiles each past their share (a p50 at x2 whose p95 and p99 are
+    /// too noisy at low traffic to show it), and one quantile's spread
+    /// over six steps can be small by chance, which the ordinary noise
+    /// allows for.
     #[allow(clippy::needless_range_loop)] // i indexes several parallel arrays
     pub(super) fn since_deploy(
         &mut self,
@@ -26,7 +47,7 @@ impl Detector {
         step: f64,
         first: bool,
     ) -> bool {
-        let (mut off_all, mut steady_all) = (0, true);
+        let (mut shares, mut steady_all) = (0, true);
         for i in 0..3 {
             let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
                 continue;
@@ -34,25 +55,37 @@ impl Detector {
             if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
                 continue;
             }
+            let best = |dev: f64, var: f64| {
+                LAT_MULTS
+                    .iter()
+                    .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
+                    .fold(f64::MIN, f64::max)
+            };
             let dev = v.ln() - ls.m_ref_core;
             let var = ls.sigma_core * ls.sigma_core * thin;
-            let llr = LAT_MULTS
-                .iter()
-                .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
-                .fold(f64::MIN, f64::max);
-            let off = llr >= ls.deploy_rate * step;
+            let off = best(dev, var) >= ls.deploy_rate * step;
+            let alone =
+                best(v.ln() - ls.m_ref, ls.sigma * ls.sigma * thin) >= 2.0 * ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
-                *d = (dev, off, true);
+                *d = DeployShift {
+                    dev,
+                    off,
+                    steady: true,
+                    alone,
+                };
             } else {
-                let steady = (dev - d.0).abs() <= STEADY_Z * (2.0 * var).sqrt();
-                d.1 &= off && steady;
-                d.2 &= steady;
+                let steady = (dev - d.dev).abs() <= STEADY_Z * (2.0 * var).sqrt();
+                d.off &= off && steady;
+                d.steady &= steady;
+                d.alone &= alone;
             }
-            off_all += usize::from(d.1);
-            steady_all &= d.2;
+            if d.off {
+                shares += if d.alone { 2 } else { 1 };
+            }
+            steady_all &= d.steady;
         }
-        off_all >= 2 && steady_all
+        shares >= 2 && steady_all
     }
 
     /// The three quantiles' evidence of a common shift, pooled: each step's

@@ -24,6 +24,12 @@
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
 //!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
+//!   A capped step's evidence beyond the cap is not lost at 1- or 5-minute
+//!   steps: two error steps in a row that agree on the rise (each one's
+//!   excess rate over the baseline at least half the other's; a burst
+//!   inside one step has no such neighbour) count in full, each up to the
+//!   threshold (`Detector::err_pair`), so a x10 at a request a second is
+//!   called at the second step, never at the first.
 //!   The warm-up is in evidence as well as time: a warm-up fades (its
 //!   first steps are the worst, and falling), a bad release is steady or
 //!   rising. So while a test's signal (error rate, log-quantile shift,
@@ -50,7 +56,8 @@
 //!   a blip step in the baseline is clipped before it can pass for a slow
 //!   wander of the level — unless the
 //!   evidence says more than "two slow steps": a shift that began with the
-//!   deploy, clear in at least two quantiles and steady in every quantile
+//!   deploy, clear in at least two quantiles (or one quantile past the
+//!   whole threshold alone in every step) and steady in every quantile
 //!   (each step within its noise of the first; a warm-up fades, two blips
 //!   differ), is called at the second step, and the reason says so. That
 //!   shift is judged by the noise of the baseline's ordinary steps (before
@@ -337,6 +344,10 @@ struct Model {
     lat: [Option<LatStats>; 3],
     thr: Option<ThrStats>,
     usable: usize,
+    /// Two steps are the least a call needs (1- and 5-minute metrics): two
+    /// steps that agree on an error rise count in full (see
+    /// [`Detector::err_pair`]).
+    pairs: bool,
     /// How much the three log quantiles move together from step to step
     /// (the largest robust pairwise correlation of the baseline; 1 when
     /// unknown): what the pooled latency test counts their evidence by.
@@ -427,10 +438,12 @@ pub struct Detector {
     /// The call needed the warm-up evidence given back at the first step
     /// past the warm-up (the reason says so).
     warm_confirmed: bool,
-    /// Per latency quantile: its shift in the window's first step, and
-    /// whether every step since has been clearly off by no less (see
+    /// Per latency quantile: its shift since the deploy, and whether every
+    /// step since has been clearly off by about as much (see
     /// [`Detector::since_deploy`]).
-    lat_deploy: [(f64, bool, bool); 3],
+    lat_deploy: [latency::DeployShift; 3],
+    /// Per error test: its last coarse step (see [`Detector::err_pair`]).
+    err_pair: [Option<pairs::PairStep>; 3],
     /// Since when `thr` has held enough evidence of a fall, without a break.
     thr_low_since: Option<f64>,
     err_guard: Guard,
@@ -477,7 +490,8 @@ impl Detector {
             warm_in: false,
             warm_first_after: false,
             warm_confirmed: false,
-            lat_deploy: [(0.0, false, false); 3],
+            lat_deploy: [latency::DeployShift::default(); 3],
+            err_pair: [None; 3],
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
             w_req: 0.0,
@@ -738,11 +752,18 @@ impl Detector {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
-                self.err[k].update(t, llr, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
+                let pair = self.err_pair(m, k, t, raw, llr, e / n, es.p0);
+                self.err[k].update(t, llr + pair, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
                 self.drop_held_on_reset(k, self.err[k].s);
                 if self.err[k].s >= m.h && found.is_none() {
                     self.warm_confirmed = self.err[k].s - bonus < m.h;
-                    found = Some(self.err_reason(es, &self.err[k], t));
+                    let mut v = self.err_reason(es, &self.err[k], t);
+                    if self.err[k].s - pair < m.h {
+                        v.reason.push_str(
+                            ": the last two steps agree on the rise, so each counts in full",
+                        );
+                    }
+                    found = Some(v);
                 }
             }
         }
@@ -816,7 +837,7 @@ impl Detector {
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
                     if broad {
                         let shifted: Vec<&str> = (0..3)
-                            .filter(|&j| self.lat_deploy[j].1)
+                            .filter(|&j| self.lat_deploy[j].off)
                             .map(|j| LAT_NAMES[j])
                             .collect();
                         v.reason.push_str(&format!(
@@ -960,6 +981,7 @@ pub(crate) fn is_data(s: &Sample) -> bool {
 mod baseline;
 mod errors;
 mod latency;
+mod pairs;
 mod reasons;
 mod warmup;
 

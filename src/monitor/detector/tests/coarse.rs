@@ -719,3 +719,99 @@ fn at_coarse_steps_a_fading_warmup_or_a_lone_blip_after_a_clean_step_is_not_call
         }
     }
 }
+
+#[test]
+fn at_five_minute_steps_a_sharp_error_rise_at_low_traffic_is_called_at_the_second_step() {
+    // x10 errors at about one request a second: ~1.5 errors a step in the
+    // baseline, ~15 after the deploy. Each step alone is capped (no single
+    // step decides); two steps that agree on the rise count in full.
+    let (mut second, mut agree) = (0, 0);
+    for seed in 0..10 {
+        let tr = coarse(1500 + seed, 300.0, 1.0, |t| At {
+            err: if t > 0.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 1200.0);
+        if v.detected_at.unwrap() <= 600.0 {
+            second += 1;
+        }
+        agree += usize::from(v.reason.contains("the last two steps agree on the rise"));
+    }
+    assert!(
+        second >= 8,
+        "called at the second step {second} of 10 times"
+    );
+    assert!(agree >= 2, "the agreeing steps decided {agree} of 10 times");
+}
+
+#[test]
+fn at_five_minute_steps_a_lone_error_burst_or_two_unlike_steps_are_not_called() {
+    for seed in 0..10 {
+        // One step x10 (a burst inside it), then back to normal.
+        let tr = coarse(1520 + seed, 300.0, 1.0, |t| At {
+            err: if t == 600.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+    // One very high step and a mildly raised one after it: they do not
+    // agree on a rise (the first's excess is more than twice the second's),
+    // so the first counts only up to the per-step cap.
+    for rps in [1.0, 5.0] {
+        let mut full = 0;
+        for seed in 0..10 {
+            let tr = coarse(1540 + seed, 300.0, rps, |t| At {
+                err: if t == 600.0 {
+                    12.0
+                } else if t == 900.0 {
+                    2.0
+                } else {
+                    1.0
+                },
+                ..normal()
+            });
+            let v = run(&tr, DetectorConfig::default());
+            full += usize::from(v.reason.contains("agree on the rise"));
+        }
+        assert!(
+            full <= 1,
+            "rps {rps}: unlike steps counted in full {full} times"
+        );
+    }
+}
+
+#[test]
+fn at_five_minute_steps_one_quantile_past_the_whole_threshold_in_each_step_is_a_shift() {
+    // Only the p50 doubles (a slower common path; the tail was slow
+    // already): one quantile, but each step alone past the whole
+    // threshold, steady since the deploy: called at the second step.
+    let mut second = 0;
+    for seed in 0..5 {
+        let tr = coarse(1560 + seed, 300.0, 100.0, |t| At {
+            lat: if t > 0.0 { [2.0, 1.0, 1.0] } else { [1.0; 3] },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::LatencyP50, 900.0);
+        if v.detected_at.unwrap() <= 600.0 {
+            assert!(
+                v.reason.contains("a steady shift of p50 since the deploy"),
+                "{}",
+                v.reason
+            );
+            second += 1;
+        }
+        // The same quantile with one blip step: never a single step.
+        let tr = coarse(1570 + seed, 300.0, 100.0, |t| At {
+            lat: if t == 300.0 {
+                [3.0, 1.0, 1.0]
+            } else {
+                [1.0; 3]
+            },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+    assert!(second >= 4, "called at the second step {second} of 5 times");
+}

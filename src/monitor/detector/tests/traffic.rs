@@ -164,3 +164,39 @@ fn a_tripled_error_rate_at_low_traffic_is_caught() {
         assert_regression(&v, Metric::ErrorRate, 1800.0);
     }
 }
+
+#[test]
+fn a_tripled_error_rate_at_half_a_request_a_second_is_called_on_the_whole_window() {
+    // 0.5 req/s at 2%: five requests a step, one error every 100 s, about
+    // 18 errors in the baseline; tripled from the deploy. No stretch of a
+    // few steps shows it (a step holds 0.3 errors at most often none):
+    // the whole-window test adds the evidence up and says so.
+    let mut at = Vec::new();
+    for seed in 0..6 {
+        let tr = sim(1260 + seed, 0.5, 0.02, 10.0, 180, 180, |t| At {
+            err: if t > 0.0 { 3.0 } else { 1.0 },
+            ..normal()
+        });
+        let v = run(&tr, DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 1800.0);
+        at.push(v.detected_at.unwrap());
+    }
+    at.sort_by(f64::total_cmp);
+    // Not from one error or a few: minutes of evidence, and the reason
+    // names the stretch it judged.
+    assert!(at[0] > 120.0, "{at:?}");
+}
+
+#[test]
+fn a_burst_of_errors_in_healthy_low_traffic_is_no_sustained_rise() {
+    // The same 30 minutes at 0.5 req/s and 2%, healthy but for one burst
+    // (errors x10 for half a minute: a few errors where a step expects
+    // 0.1): a burst is no lasting rise, whatever the window test sums.
+    for seed in 0..6 {
+        let tr = sim(1270 + seed, 0.5, 0.02, 10.0, 180, 180, |t| At {
+            err: if t > 600.0 && t <= 630.0 { 10.0 } else { 1.0 },
+            ..normal()
+        });
+        assert_quiet(&run(&tr, DetectorConfig::default()));
+    }
+}

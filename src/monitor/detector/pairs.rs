@@ -1,0 +1,62 @@
+//! Errors at coarse steps (1- and 5-minute metrics): two steps in a row
+//! that agree on a rise are judged together, in full.
+
+use super::*;
+
+/// One coarse step of an error test, as the next step judges it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PairStep {
+    t: f64,
+    /// The step's raw evidence, and how much of it the CUSUM counted.
+    raw: f64,
+    counted: f64,
+    /// Its error rate.
+    x: f64,
+}
+
+impl Detector {
+    /// At steps where two steps are the minimum a call needs (1- and
+    /// 5-minute metrics), a step's error evidence is capped so that no
+    /// single step decides — yet a 5-minute step holds 30 times the
+    /// requests of a 10-second one, and a capped step's evidence beyond
+    /// the cap is evidence all the same. Two consecutive steps of one
+    /// excursion that agree on the rise — each one's excess rate over the
+    /// baseline at least [`CONFIRM_SHARE`] of the other's, as a release's
+    /// steady rise does and a burst inside one step does not — count in
+    /// full (each up to the whole threshold): the call still needs both
+    /// steps, never one alone. Returns the evidence to add to this step's.
+    /// Steps shorter than that (10 s: three steps needed) are untouched.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn err_pair(
+        &mut self,
+        m: &Model,
+        k: usize,
+        t: f64,
+        raw: f64,
+        counted: f64,
+        x: f64,
+        p0: f64,
+    ) -> f64 {
+        if !m.pairs {
+            return 0.0;
+        }
+        let prev = self.err_pair[k].replace(PairStep { t, raw, counted, x });
+        let Some(p) = prev else {
+            return 0.0;
+        };
+        // The previous step is part of this excursion, and just before.
+        if self.err[k].s <= 0.0 || t - p.t > 1.5 * m.dt || raw <= 0.0 || p.raw <= 0.0 {
+            return 0.0;
+        }
+        let (a, b) = (p.x - p0, x - p0);
+        if a <= 0.0 || b <= 0.0 || a.min(b) < CONFIRM_SHARE * a.max(b) {
+            return 0.0;
+        }
+        let extra = (p.raw.min(m.h) - p.counted).max(0.0) + (raw.min(m.h) - counted).max(0.0);
+        if let Some(cur) = &mut self.err_pair[k] {
+            // Both steps now count in full: the next pair adds nothing twice.
+            cur.counted = raw.min(m.h).max(counted);
+        }
+        extra
+    }
+}
