@@ -268,11 +268,18 @@ fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHan
         while let Some(ev) = rx.recv().await {
             // A lost deploy lock is said even to a quiet (--json) run:
             // one line on stderr, while the action goes on.
-            if quiet && !matches!(ev, Event::LockLost { .. } | Event::StoreOutage { .. }) {
+            if quiet
+                && !matches!(
+                    ev,
+                    Event::LockLost { .. } | Event::StoreOutage { .. } | Event::WindowNotice { .. }
+                )
+            {
                 continue;
             }
             match ev {
-                Event::LockLost { detail, .. } | Event::StoreOutage { detail, .. } => {
+                Event::LockLost { detail, .. }
+                | Event::StoreOutage { detail, .. }
+                | Event::WindowNotice { detail, .. } => {
                     say!("! {detail}")
                 }
                 Event::DeployStarted {

@@ -111,7 +111,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set_canary(&self, env: &str, state: Option<CanaryState>) {
+    pub(super) fn set_canary(&self, env: &str, state: Option<CanaryState>) {
         let mut c = self.canaries();
         match state {
             Some(s) => {
@@ -669,10 +669,11 @@ impl Engine {
         // After acting: a store that will not take the outcome does not
         // undo it. A weight set to 0 is a rollback that happened, told as
         // unrecorded (as a deploy is), never as one that did not run.
+        let ended = Utc::now();
         let recorded = self
             .inner
             .store
-            .audit_finish(started, Utc::now(), outcome, &line)
+            .audit_finish(started, ended, outcome, &line)
             .await;
         if let Err(e) = &recorded {
             tracing::error!(env, "canary rollback done but not recorded: {e}");
@@ -685,6 +686,12 @@ impl Engine {
                         env: env.to_string(),
                         version: stable.clone(),
                         cause: Box::new(cause),
+                        owed: Some(Box::new(super::error::OwedEnd {
+                            started,
+                            at: ended,
+                            outcome,
+                            detail: line,
+                        })),
                     });
                 }
                 Ok(Some(crate::domain::DeployRecord {

@@ -188,6 +188,7 @@ impl Engine {
                 env: env.to_string(),
                 version: version.clone(),
                 cause: Box::new(e),
+                owed: None,
             });
         }
         guard.finished = true;

@@ -55,7 +55,22 @@ pub enum EngineError {
         /// Boxed: a store error beside two names would make every
         /// `Result<_, EngineError>` carry its size.
         cause: Box<StoreError>,
+        /// The end of the action's audit record the store did not take,
+        /// when that is all that is missing (a canary's rollback: weight
+        /// 0, its outcome refused): a monitoring window writes it with its
+        /// verdict, through the same retries.
+        owed: Option<Box<OwedEnd>>,
     },
+}
+
+/// The end of an audit record that the store did not take after the action
+/// ran, to be written when it does.
+#[derive(Clone, Debug)]
+pub struct OwedEnd {
+    pub started: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub outcome: crate::domain::Outcome,
+    pub detail: String,
 }
 
 impl EngineError {

@@ -55,6 +55,9 @@ struct SamplerState {
     /// Labels whose own read failed at the last poll (the others read),
     /// since when and why.
     label_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Env labels whose canary and stable tracks failed to read at the
+    /// last poll, since when and why.
+    track_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// When the first poll was made, and how many answered.
     started: Option<DateTime<Utc>>,
     ok_polls: usize,
@@ -72,6 +75,9 @@ pub struct Reading {
     /// Labels whose own read failed at the last poll, since when and why;
     /// the other labels read as usual (see [`Reading::error_for`]).
     pub label_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Env labels whose canary and stable tracks failed to read at the
+    /// last poll, since when and why (see [`Reading::track_error_for`]).
+    pub track_errors: HashMap<String, (DateTime<Utc>, String)>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
     /// When this process first polled the source.
@@ -85,6 +91,12 @@ impl Reading {
     /// poll's failure or its own. `None` while its own point reads.
     pub fn error_for(&self, label: &str) -> Option<&(DateTime<Utc>, String)> {
         self.error.as_ref().or_else(|| self.label_errors.get(label))
+    }
+
+    /// Why the canary and stable tracks of env label `label` cannot be
+    /// read now, and since when: the whole poll's failure or their own.
+    pub fn track_error_for(&self, label: &str) -> Option<&(DateTime<Utc>, String)> {
+        self.error.as_ref().or_else(|| self.track_errors.get(label))
     }
 }
 
@@ -130,6 +142,12 @@ impl SamplerState {
                 env,
                 "metrics poll: the canary and stable tracks failed: {e}"
             );
+            let since = self.track_errors.get(env).map_or(now, |(at, _)| *at);
+            self.track_errors
+                .insert(env.clone(), (since, e.to_string()));
+        }
+        for sel in polled.tracks.keys() {
+            self.track_errors.remove(&sel.env);
         }
         for (sel, tp) in polled.tracks {
             let at = tp
@@ -241,6 +259,7 @@ impl Sampler {
             points: st.latest.clone(),
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
+            track_errors: st.track_errors.clone(),
             fresh,
             started: st.started,
             ok_polls: st.ok_polls,
@@ -395,6 +414,7 @@ mod tests {
             points: st.latest.clone(),
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
+            track_errors: st.track_errors.clone(),
             ..Reading::default()
         };
         assert!(r.error.is_none(), "{:?}", r.error);
@@ -426,6 +446,48 @@ mod tests {
         ));
         assert!(st.label_errors.is_empty());
         assert!(st.latest.contains_key("stg"));
+    }
+
+    /// A canary environment whose tracks failed to read (its own label
+    /// read) keeps that error, since its first failure, until its tracks
+    /// read again: the monitoring window counts such steps as gaps.
+    #[test]
+    fn a_track_failure_is_kept_until_the_tracks_read_again() {
+        let (step, t0) = (Duration::from_secs(1), Utc::now());
+        let mut st = SamplerState::default();
+        let mut keep = Vec::new();
+        let sel = crate::backends::metrics::TrackSelector {
+            env: "prod".into(),
+            label: "track".into(),
+        };
+        let tracks_failed = || {
+            let mut p = polled(&[("stg", 10.0), ("prod", 20.0)], &[]).unwrap();
+            p.track_errors.insert("prod".into(), nan("prod"));
+            Ok(p)
+        };
+        for i in 0..2 {
+            assert!(st.take(
+                &labels(),
+                tracks_failed(),
+                step,
+                t0 + chrono::Duration::seconds(i),
+                &mut keep
+            ));
+        }
+        let (since, why) = st.track_errors.get("prod").expect("the tracks' error");
+        assert_eq!(*since, t0, "since the first failure");
+        assert!(why.contains("NaN"), "{why}");
+        assert!(st.latest.contains_key("prod"), "its own point reads");
+        let mut p = polled(&[("stg", 11.0), ("prod", 21.0)], &[]).unwrap();
+        p.tracks.insert(sel, Default::default());
+        assert!(st.take(
+            &labels(),
+            Ok(p),
+            step,
+            t0 + chrono::Duration::seconds(2),
+            &mut keep
+        ));
+        assert!(st.track_errors.is_empty(), "{:?}", st.track_errors);
     }
 
     /// A poll that failed for every label, or as a whole, is a failed

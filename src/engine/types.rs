@@ -191,6 +191,13 @@ pub enum Event {
         env: String,
         detail: String,
     },
+    /// What a monitoring window's metrics lack while it runs (a canary's
+    /// track gone), and when it is back; the window counts such steps as
+    /// gaps. `detail` is the whole line, env included.
+    WindowNotice {
+        env: String,
+        detail: String,
+    },
     /// A canary step is being judged: its weight, where it stands, the
     /// time left and the judge's verdict so far.
     CanaryStep {

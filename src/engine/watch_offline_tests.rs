@@ -81,6 +81,7 @@ async fn recorded(e: &Engine, rb: UnlockedRollback) -> Vec<crate::domain::AuditE
         detail: "regression",
         no_go: None,
         rollback: Some(rb),
+        owed: None,
     };
     e.write_verdict(&w, &mut Written::default()).await.unwrap();
     e.history(Some("prod"), 20)

@@ -51,6 +51,10 @@ struct Faulty {
     /// after it took a No-Go: a window's verdict went in, what follows
     /// it (the rollback and its records) meets an outage.
     drop_after_no_go: Arc<AtomicBool>,
+    /// When set, the store fails with this fault (locks and writes) just
+    /// after it took the record of a canary weight set to 0: a canary's
+    /// rollback ran, its outcome meets the fault.
+    after_weight_zero: Arc<Mutex<Option<Fault>>>,
 }
 
 macro_rules! pass {
@@ -92,10 +96,24 @@ impl Store for Faulty {
         present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     }
     refused_writes! {
-        audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
         audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
         record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
         record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+    }
+    fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
+        if let Some(f) = *self.writes.lock().unwrap() {
+            return Err(f.error("shipdeck_audit"));
+        }
+        let id = self.inner.audit_start(rec)?;
+        if rec.action == ActionKind::Canary
+            && rec.outcome == Outcome::Succeeded
+            && rec.detail.starts_with("weight 0%")
+            && let Some(f) = self.after_weight_zero.lock().unwrap().take()
+        {
+            *self.locks.lock().unwrap() = Some(f);
+            *self.writes.lock().unwrap() = Some(f);
+        }
+        Ok(id)
     }
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
         if let Some(f) = *self.writes.lock().unwrap() {
@@ -124,6 +142,7 @@ struct Rig {
     locks: Arc<Mutex<Option<Fault>>>,
     writes: Arc<Mutex<Option<Fault>>>,
     drop_after_no_go: Arc<AtomicBool>,
+    after_weight_zero: Arc<Mutex<Option<Fault>>>,
     _fleet: crate::demo::FleetHandle,
     _dir: tempfile::TempDir,
 }
@@ -131,6 +150,11 @@ struct Rig {
 /// The demo fleet in-process (1 s steps) and an engine on a faulty store;
 /// production is monitored, `[monitor]` as given.
 async fn rig(monitor: &str) -> Rig {
+    rig_with(monitor, false).await
+}
+
+/// As [`rig`]; with `canary`, production has the demo fleet's canary.
+async fn rig_with(monitor: &str, canary: bool) -> Rig {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fleet = crate::demo::spawn(listener, crate::demo::FleetOptions::default())
         .await
@@ -147,21 +171,27 @@ async fn rig(monitor: &str) -> Rig {
         ));
     }
     src.push_str("monitored = true\n");
+    if canary {
+        src.push_str(&crate::demo::canary_table(&format!("http://{a}"), "1s"));
+    }
     let cfg = crate::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
     let locks = Arc::new(Mutex::new(None));
     let writes = Arc::new(Mutex::new(None));
     let drop_after_no_go = Arc::new(AtomicBool::new(false));
+    let after_weight_zero = Arc::new(Mutex::new(None));
     let store = Faulty {
         inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
         locks: locks.clone(),
         writes: writes.clone(),
         drop_after_no_go: drop_after_no_go.clone(),
+        after_weight_zero: after_weight_zero.clone(),
     };
     Rig {
         engine: Engine::with_store(cfg, Arc::new(store)),
         locks,
         writes,
         drop_after_no_go,
+        after_weight_zero,
         _fleet: fleet,
         _dir: dir,
     }
@@ -451,4 +481,228 @@ async fn a_regression_caught_while_the_store_refuses_writes_is_told_and_not_roll
             "no outage was said: {ev:?}"
         );
     }
+}
+
+/// POST `body` to the demo fleet's `path` (its canary's deploy or weight).
+async fn fleet_post(r: &Rig, path: &str, body: serde_json::Value) {
+    let url = format!("{}{path}", r._fleet.url());
+    let res = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{url}: {}", res.status());
+}
+
+/// Production's canary given `version` and `weight`% of the traffic on the
+/// demo fleet, and this engine's canary state saying so (as its own canary
+/// flow would, left at that step).
+async fn canary_at(r: &Rig, version: &str, weight: u8) {
+    if r._fleet.canary().version != version {
+        fleet_post(
+            r,
+            "/envs/production/canary/deploy",
+            serde_json::json!({ "version": version }),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while r._fleet.canary().version != version {
+            assert!(Instant::now() < deadline, "the canary never ran {version}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    fleet_post(
+        r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": weight }),
+    )
+    .await;
+    r.engine.set_canary(
+        "production",
+        Some(crate::engine::CanaryState {
+            version: Version::parse(version).unwrap(),
+            weight,
+            step: 3,
+            steps: 3,
+            step_ends_at: None,
+            verdict: None,
+        }),
+    );
+}
+
+/// The bad release on production's canary with all its traffic, caught by
+/// the window; the store meets `fault` just after the rollback set the
+/// canary's weight to 0. The window's outcome and events (until its end).
+async fn canary_rollback_meets(
+    r: &Rig,
+    fault: Fault,
+    mut on_retry: impl FnMut(),
+) -> (WatchOutcome, Vec<Event>) {
+    let e = &r.engine;
+    baseline(e).await;
+    canary_at(r, crate::demo::BAD_VERSION, 100).await;
+    *r.after_weight_zero.lock().unwrap() = Some(fault);
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(ev)) => {
+                if matches!(&ev, Event::StoreOutage { detail, .. } if detail.contains("retrying to record"))
+                {
+                    on_retry();
+                }
+                events.push(ev);
+            }
+            Ok(None) => break,
+            Err(_) => panic!("the window never ended: {events:?}"),
+        }
+    }
+    let out = task.await.unwrap().unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    // The canary's traffic is gone: the rollback ran.
+    assert_eq!(r._fleet.canary().weight, 0, "{out:?}");
+    let rolled = out.rolled_back.as_ref().expect("rolled back");
+    assert_ne!(rolled.version.to_string(), crate::demo::BAD_VERSION);
+    assert!(out.rollback_error.is_none(), "{out:?}");
+    (out, events)
+}
+
+/// A canary's rollback (weight 0) whose outcome the store could not take
+/// at once (unreachable right after the weight change): it goes through
+/// the verdict's retries and is recorded once, when the store is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_rollback_unrecorded_through_an_outage_is_recorded_once_after() {
+    let r = rig_with(
+        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n",
+        true,
+    )
+    .await;
+    let (locks, writes) = (r.locks.clone(), r.writes.clone());
+    let (out, events) = canary_rollback_meets(&r, Fault::Unreachable, || {
+        *locks.lock().unwrap() = None;
+        *writes.lock().unwrap() = None;
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|ev| format!("{ev:?}").contains("is recorded")),
+        "the store came back and it was recorded: {events:?}"
+    );
+    assert!(out.unrecorded.is_none(), "{out:?}");
+    let h = r.engine.history(Some("production"), 50).await.unwrap();
+    let rollbacks: Vec<_> = h
+        .iter()
+        .filter(|a| a.action == ActionKind::Rollback)
+        .collect();
+    assert_eq!(rollbacks.len(), 1, "one rollback record: {h:?}");
+    assert_eq!(rollbacks[0].outcome, Outcome::Succeeded, "{h:?}");
+    assert!(
+        rollbacks[0].detail.contains("canary weight"),
+        "{:?}",
+        rollbacks[0]
+    );
+    // Its outcome written once: one record finishes its start.
+    let db = rusqlite::Connection::open(r._dir.path().join("s.db")).unwrap();
+    let ends: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE finishes = ?1",
+            [rollbacks[0].id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(ends, 1, "{:?}", rollbacks[0]);
+}
+
+/// A canary's rollback (weight 0) whose outcome the store refuses for
+/// good: told at once as rolled back but unrecorded — never as "not
+/// rolled back" — and no 30 s of retrying what waiting will not heal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_rollback_the_store_refuses_to_record_is_told_rolled_back_but_unrecorded() {
+    let r = rig_with(
+        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n",
+        true,
+    )
+    .await;
+    let (out, events) = canary_rollback_meets(&r, Fault::Denied, || {}).await;
+    let unrecorded = out.unrecorded.as_deref().unwrap_or_default();
+    assert!(
+        unrecorded.contains("waiting will not heal that")
+            && unrecorded.contains("permission denied")
+            && unrecorded.contains("ran, but its outcome is not in the store")
+            && !unrecorded.contains("not rolled back"),
+        "{unrecorded}"
+    );
+    for ev in &events {
+        assert!(
+            !matches!(ev, Event::StoreOutage { detail, .. } if detail.contains("retrying")),
+            "no retry of a refusal: {ev:?}"
+        );
+    }
+    // Its start is in the store, no outcome (which the store refused).
+    let h = r.engine.history(Some("production"), 50).await.unwrap();
+    let rb = h
+        .iter()
+        .find(|a| a.action == ActionKind::Rollback)
+        .expect("the rollback's start is recorded");
+    assert!(rb.finished_at.is_none(), "{rb:?}");
+}
+
+/// A canary window whose canary's metrics go away (its track has no data
+/// while it has traffic) says so and counts those steps as gaps: not
+/// enough data in the end, never a verdict on the stable track alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_window_whose_canary_metrics_are_gone_says_so_and_counts_gaps() {
+    let r = rig_with("[monitor]\nwindow = \"25s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    canary_at(&r, &stable.to_string(), 10).await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(25)).await;
+    // Judged on data while both tracks read.
+    let judged = until_event(&mut rx, |ev| {
+        matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan())
+            || matches!(ev, Event::WindowNotice { .. })
+    })
+    .await;
+    assert!(
+        matches!(judged, Event::MonitorSample { .. }),
+        "the canary's track read: {judged:?}"
+    );
+    // The canary's track goes away (the fleet has it at 0 now, the engine
+    // still counts 10%).
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    let said = until_event(&mut rx, |ev| matches!(ev, Event::WindowNotice { .. })).await;
+    let text = format!("{said:?}");
+    assert!(
+        text.contains("the canary (10% of the traffic) has no metrics")
+            && text.contains("its track has no data")
+            && text.contains("counts its steps as gaps"),
+        "{text}"
+    );
+    let gap = until_event(&mut rx, |ev| matches!(ev, Event::MonitorSample { .. })).await;
+    let Event::MonitorSample { sample, .. } = gap else {
+        unreachable!()
+    };
+    assert!(sample.requests.is_nan(), "a gap, not a step: {sample:?}");
+    let out = tokio::time::timeout(Duration::from_secs(90), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::InsufficientData, "{out:?}");
+    assert!(
+        out.verdict
+            .reason
+            .contains("the canary had no metrics: its track has no data"),
+        "{out:?}"
+    );
 }

@@ -86,6 +86,7 @@ impl Engine {
             detail: &audit_detail,
             no_go: no_go.as_ref(),
             rollback: None,
+            owed: None,
         };
         let mut written = Written::default();
         // A regression rolls back before any retry: its failed write is
@@ -151,7 +152,9 @@ impl Engine {
         // decided by that write's own error (the verdict may have gone in
         // before the store dropped).
         if regression {
-            if verdict_writes.rollback.is_some() && failed.is_none() {
+            if (verdict_writes.rollback.is_some() || verdict_writes.owed.is_some())
+                && failed.is_none()
+            {
                 failed = self
                     .write_verdict(&verdict_writes, &mut written)
                     .await
@@ -160,6 +163,18 @@ impl Engine {
             unrecorded = self
                 .settle_verdict(env, &verdict_writes, &mut written, failed, emit)
                 .await;
+            // The rollback ran (the canary's weight is 0) and stays told as
+            // such: only its record is missing, when the retries gave up.
+            if verdict_writes.owed.is_some()
+                && !written.owed_done
+                && unrecorded.is_some()
+                && let Some(rec) = &outcome.rolled_back
+            {
+                rollback_unrecorded = Some(format!(
+                    "the rollback to {} ran, but its outcome is not in the store",
+                    rec.version
+                ));
+            }
         }
         outcome.unrecorded = match (unrecorded, rollback_unrecorded) {
             (Some(a), Some(b)) => Some(format!("{a}; {b}")),

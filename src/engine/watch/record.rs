@@ -28,6 +28,10 @@ pub(super) struct VerdictWrites<'a> {
     /// The automatic rollback run while the store was unreachable: its
     /// audit start and outcome, after the verdict's.
     pub(super) rollback: Option<UnlockedRollback>,
+    /// The outcome of an automatic rollback that ran with the store but
+    /// whose end it did not take (a canary's weight set to 0): written
+    /// after the verdict's, retried with them.
+    pub(super) owed: Option<crate::engine::error::OwedEnd>,
 }
 
 /// How far a window's writes went in: how many, and the audit id of the
@@ -36,6 +40,8 @@ pub(super) struct VerdictWrites<'a> {
 pub(super) struct Written {
     pub(super) n: u8,
     pub(super) rollback_started: Option<i64>,
+    /// Whether the owed rollback outcome went in.
+    pub(super) owed_done: bool,
 }
 
 /// A rollback a monitoring window ran while the store was unreachable,
@@ -80,6 +86,14 @@ impl Engine {
                 store.record_approval(no_go).await?;
             }
             *done = 3;
+        }
+        if let Some(end) = &w.owed
+            && !written.owed_done
+        {
+            store
+                .audit_finish(end.started, end.at, end.outcome, &end.detail)
+                .await?;
+            written.owed_done = true;
         }
         let Some(rb) = &w.rollback else {
             return Ok(());

@@ -66,16 +66,27 @@ impl Engine {
                 refused_for_good(&e)
             )),
             // Rolled back (a canary's weight is 0, the stable track
-            // redeployed), but the store would not take its record.
+            // redeployed), but the store would not take its record. When
+            // only its outcome is missing (a canary's), that is written
+            // with the verdict, through the same retries (see
+            // `finish_window`); else it is said as it is.
             (
                 Err(EngineError::Unrecorded {
-                    version: to, cause, ..
+                    version: to,
+                    cause,
+                    owed,
+                    ..
                 }),
                 _,
             ) => {
-                rollback_unrecorded = Some(format!(
-                    "the rollback to {to} ran, but the store would not take its record: {cause}"
-                ));
+                match owed {
+                    Some(end) => verdict_writes.owed = Some(*end),
+                    None => {
+                        rollback_unrecorded = Some(format!(
+                            "the rollback to {to} ran, but the store would not take its record: {cause}"
+                        ))
+                    }
+                }
                 Ok(DeployRecord {
                     env: env.to_string(),
                     version: to,

@@ -47,6 +47,30 @@ impl Engine {
         // The store's refusal of the claim, once it refused it for good:
         // the window judges on without it (and without auto-rollback).
         let mut claim_refused: Option<StoreError> = None;
+        // A canary with traffic: the window's steps carry its track, and a
+        // step without it is a gap, never judged on the stable track alone.
+        // Its weight as recorded when the window starts, then as this
+        // process changes it (its own rollback sets it to 0).
+        let is_canary = matches!(
+            self.inner.envs[w.idx].strategy,
+            crate::engine::strategy::Strategy::Canary { .. }
+        );
+        let mut canary_weight = match is_canary {
+            true => match self.recorded_canary(env).await {
+                Ok(Some((weight, _))) => weight,
+                _ => 0,
+            },
+            false => 0,
+        };
+        let mut tracks_consumed = consumed;
+        // Track steps in a row without the canary's data: a new series
+        // (a weight just set) has none for one step, so two make it gone.
+        let mut canary_missing = 0_usize;
+        // Why the canary's metrics are gone, while they are, and the last
+        // such cause (named in a verdict that could not be reached).
+        let mut canary_gone: Option<String> = None;
+        let mut canary_error: Option<String> = None;
+        let gap_steps = w.detector.config().gap_steps.max(1);
         let detector = &mut w.detector;
         let seasonal = &w.seasonal;
         let claim = &mut w.claim;
@@ -128,6 +152,46 @@ impl Engine {
             if let Some((_, why)) = reading.error_for(&label) {
                 source_error = Some(why.clone());
             }
+            if let Some(s) = self.canary_state(env) {
+                canary_weight = s.weight;
+            }
+            let gone = match canary_weight {
+                0 => None,
+                _ => match reading.track_error_for(&label) {
+                    Some((_, why)) => Some(format!("its track read failed: {why}")),
+                    None => {
+                        for ts in sampler.track_steps_since(&label, tracks_consumed).await {
+                            tracks_consumed = ts.at;
+                            canary_missing = match ts.canary {
+                                Some(_) => 0,
+                                None => canary_missing + 1,
+                            };
+                        }
+                        (canary_missing >= 2).then(|| "its track has no data".to_string())
+                    }
+                },
+            };
+            match (&gone, &canary_gone) {
+                (Some(why), None) => {
+                    let detail = format!(
+                        "{env}: the canary ({canary_weight}% of the traffic) has no metrics: {why}; the window counts its steps as gaps instead of judging the stable track alone ({gap_steps} in a row: insufficient data)"
+                    );
+                    tracing::warn!(env, "monitoring window: {detail}");
+                    emit(Event::WindowNotice {
+                        env: env.to_string(),
+                        detail,
+                    });
+                    canary_error = gone.clone();
+                }
+                (None, Some(_)) => emit(Event::WindowNotice {
+                    env: env.to_string(),
+                    detail: format!(
+                        "{env}: the canary's metrics are back; the window judges its steps again"
+                    ),
+                }),
+                _ => {}
+            }
+            canary_gone = gone;
             let fresh = sampler.points_since(&label, consumed).await;
             let mut samples: Vec<(Sample, Option<Sample>)> = fresh
                 .iter()
@@ -137,6 +201,12 @@ impl Engine {
                     (s, reference(seasonal, p.at, s.t))
                 })
                 .collect();
+            if canary_gone.is_some() {
+                for (s, reference) in &mut samples {
+                    *s = gap(s.t);
+                    *reference = None;
+                }
+            }
             if let Some(p) = fresh.last() {
                 consumed = p.at;
                 last_new = Utc::now();
@@ -147,15 +217,10 @@ impl Engine {
                     tracing::warn!(env, "monitoring window: no sample ({why})");
                 }
                 let now = Utc::now();
-                let gap = Sample {
-                    t: (now - deploy_at).num_milliseconds() as f64 / 1000.0,
-                    requests: f64::NAN,
-                    errors: f64::NAN,
-                    p50_ms: None,
-                    p95_ms: None,
-                    p99_ms: None,
-                };
-                samples.push((gap, None));
+                samples.push((
+                    gap((now - deploy_at).num_milliseconds() as f64 / 1000.0),
+                    None,
+                ));
                 consumed = consumed.max(now);
                 last_new = now;
             }
@@ -176,9 +241,29 @@ impl Engine {
         {
             verdict.reason = format!("{}; the metrics source failed: {why}", verdict.reason);
         }
+        if matches!(
+            verdict.kind,
+            VerdictKind::InsufficientData | VerdictKind::Collecting
+        ) && let Some(why) = &canary_error
+        {
+            verdict.reason = format!("{}; the canary had no metrics: {why}", verdict.reason);
+        }
         Ok(Sampled {
             verdict,
             claim_refused,
         })
+    }
+}
+
+/// A step without data at `t`: the detector counts it as missing, never as
+/// health.
+fn gap(t: f64) -> Sample {
+    Sample {
+        t,
+        requests: f64::NAN,
+        errors: f64::NAN,
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
     }
 }

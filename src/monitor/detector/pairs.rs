@@ -12,6 +12,10 @@ pub(super) struct PairStep {
     counted: f64,
     /// Its error rate.
     x: f64,
+    /// The most any step of its length may bring outside the warm-up:
+    /// what lies between its own (warm-up) cap and this stays the
+    /// warm-up's to give back or keep (see [`Detector::warm_cap`]).
+    full: f64,
 }
 
 impl Detector {
@@ -26,6 +30,12 @@ impl Detector {
     /// full (each up to the whole threshold): the call still needs both
     /// steps, never one alone. Returns the evidence to add to this step's.
     /// Steps shorter than that (10 s: three steps needed) are untouched.
+    ///
+    /// The warm-up keeps its say: what it held back of the first step (its
+    /// cap below `full`) is given back by [`Detector::warm_cap`] only when
+    /// the test stayed steady (then as `bonus`, already in `counted`), so
+    /// a pair adds only what lies beyond `full` — nothing twice, and a
+    /// fading warm-up keeps its allowance.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn err_pair(
         &mut self,
@@ -33,14 +43,20 @@ impl Detector {
         k: usize,
         t: f64,
         raw: f64,
-        counted: f64,
+        (counted, bonus, full): (f64, f64, f64),
         x: f64,
         p0: f64,
     ) -> f64 {
         if !m.pairs {
             return 0.0;
         }
-        let prev = self.err_pair[k].replace(PairStep { t, raw, counted, x });
+        let prev = self.err_pair[k].replace(PairStep {
+            t,
+            raw,
+            counted,
+            x,
+            full,
+        });
         let Some(p) = prev else {
             return 0.0;
         };
@@ -52,7 +68,8 @@ impl Detector {
         if a <= 0.0 || b <= 0.0 || a.min(b) < CONFIRM_SHARE * a.max(b) {
             return 0.0;
         }
-        let extra = (p.raw.min(m.h) - p.counted).max(0.0) + (raw.min(m.h) - counted).max(0.0);
+        let extra = (p.raw.min(m.h) - p.counted.max(p.full)).max(0.0)
+            + (raw.min(m.h) - (counted - bonus).max(full)).max(0.0);
         if let Some(cur) = &mut self.err_pair[k] {
             // Both steps now count in full: the next pair adds nothing twice.
             cur.counted = raw.min(m.h).max(counted);

@@ -139,7 +139,9 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
             on_verdict(s, &env, verdict, true);
         }
         Event::LockLost { detail, .. } => s.notify(Level::Error, detail),
-        Event::StoreOutage { detail, .. } => s.notify(Level::Warn, detail),
+        Event::StoreOutage { detail, .. } | Event::WindowNotice { detail, .. } => {
+            s.notify(Level::Warn, detail)
+        }
         Event::CanaryStep {
             env,
             version,
