@@ -40,7 +40,7 @@ use chrono::Utc;
 use shipdeck::domain::{
     ActionKind, Approval, Decision, DeployKind, DeployRecord, Outcome, Version,
 };
-use shipdeck::store::{EnvKeys, NewAudit, PgStore, PgTarget, Store};
+use shipdeck::store::{AppendProfile, EnvKeys, NewAudit, PgStore, PgTarget, Store};
 
 const CLIENTS: usize = 100;
 /// Reads per client at the console's pace (one a second), and back to back.
@@ -55,6 +55,16 @@ fn main() {
     let url = cluster.url_with_password(&cluster.create_db());
     let open = || PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
     seed(&open());
+    // The server's processes: the postmaster (a session's parent) and its
+    // children, whose CPU the append phase reports.
+    let postmaster = {
+        let me: i32 = cluster
+            .admin(&cluster.create_db())
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        proc_stat(me as u32).map(|(ppid, _)| ppid)
+    };
 
     let stores: Vec<Arc<PgStore>> = (0..CLIENTS).map(|_| Arc::new(open())).collect();
 
@@ -111,6 +121,13 @@ fn main() {
     );
 
     // Audit appends, all clients at once, each chained on the shared log.
+    let profile = |stores: &[Arc<PgStore>]| {
+        stores
+            .iter()
+            .map(|s| s.append_profile())
+            .fold(AppendProfile::default(), |a, b| a + b)
+    };
+    let (before, cpu_before) = (profile(&stores), Cpu::now(postmaster));
     let started = Instant::now();
     run_all(&stores, |_, s| {
         let v = Version::parse("v2").unwrap();
@@ -130,6 +147,10 @@ fn main() {
         vec![]
     });
     let took = started.elapsed();
+    let (spent, cpu) = (
+        profile(&stores) - before,
+        Cpu::now(postmaster).since(&cpu_before),
+    );
     let n = CLIENTS * APPENDS_PER_CLIENT;
     let rate = n as f64 / took.as_secs_f64();
     println!(
@@ -137,12 +158,116 @@ fn main() {
         took.as_secs_f64(),
         verdict(rate >= 1000.0)
     );
+    print_profile(&spent, &cpu, took);
     let report = stores[0].verify().unwrap();
     assert!(report.intact(), "{report:?}");
     println!(
         "pg_store: the chain verifies after the run ({} records)",
         report.records
     );
+}
+
+/// Where the appends' wall time went, per append (the phases are
+/// sequential in each client, so they add up to its wall time but for the
+/// bench's own loop), and who used the CPU meanwhile.
+fn print_profile(p: &AppendProfile, cpu: &Cpu, took: Duration) {
+    let per = |d: Duration| ms(d) / p.appends.max(1) as f64;
+    println!(
+        "pg_store: per append (mean over {} appends): check {:.2} ms (state read {:.2} ms, walking and hashing {:.2} ms), append {:.2} ms, flush {:.2} ms, checkpoint writes {} ({:.2} ms per append)",
+        p.appends,
+        per(p.check),
+        per(p.check_read),
+        per(p.check.saturating_sub(p.check_read)),
+        per(p.append),
+        per(p.flush),
+        p.checkpoint_writes,
+        per(p.checkpoint),
+    );
+    println!(
+        "pg_store: rows walked: {} checks of {} walked {} records ({:.1} per check, {:.1} per walking check)",
+        p.walks,
+        p.appends,
+        p.rows_walked,
+        p.rows_walked as f64 / p.appends.max(1) as f64,
+        p.rows_walked as f64 / p.walks.max(1) as f64,
+    );
+    let wall = took.as_secs_f64();
+    println!(
+        "pg_store: during the appends ({CLIENTS} client threads, blocking clients): this process used {:.2} cores, the PostgreSQL server {:.2}; the machine's {} cores were {:.0}% busy ({:.0}% of them outside this process)",
+        cpu.own / wall,
+        cpu.server / wall,
+        cpu.cores,
+        100.0 * cpu.machine_busy_share(),
+        100.0 * (cpu.machine_busy_share() - cpu.own / wall / cpu.cores)
+    );
+}
+
+/// CPU time: this process's (user + system, seconds) and the machine's
+/// busy and total jiffies, from /proc.
+struct Cpu {
+    own: f64,
+    server: f64,
+    busy: f64,
+    total: f64,
+    cores: f64,
+}
+
+impl Cpu {
+    fn now(postmaster: Option<u32>) -> Cpu {
+        let own = proc_stat(std::process::id()).map_or(0.0, |(_, cpu)| cpu);
+        let server = postmaster.map_or(0.0, |pm| {
+            let mut sum = proc_stat(pm).map_or(0.0, |(_, cpu)| cpu);
+            for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                if let Some(pid) = e.file_name().to_str().and_then(|n| n.parse().ok())
+                    && let Some((ppid, cpu)) = proc_stat(pid)
+                    && ppid == pm
+                {
+                    sum += cpu;
+                }
+            }
+            sum
+        });
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let total: f64 = cpu.iter().sum();
+        let idle = cpu.get(3).copied().unwrap_or(0.0) + cpu.get(4).copied().unwrap_or(0.0);
+        let cores = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        Cpu {
+            own,
+            server,
+            busy: (total - idle) / TICK,
+            total: total / TICK,
+            cores: cores.max(1) as f64,
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            own: self.own - before.own,
+            server: self.server - before.server,
+            busy: self.busy - before.busy,
+            total: self.total - before.total,
+            cores: self.cores,
+        }
+    }
+
+    fn machine_busy_share(&self) -> f64 {
+        if self.total > 0.0 {
+            self.busy / self.total
+        } else {
+            0.0
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -282,4 +407,17 @@ fn seed(s: &PgStore) {
         })
         .unwrap();
     }
+}
+
+const TICK: f64 = 100.0; // USER_HZ on Linux
+
+/// A process's parent and CPU time so far (user + system, seconds).
+fn proc_stat(pid: u32) -> Option<(u32, f64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis: state (field 3), ppid (4),
+    // …, utime (14), stime (15).
+    let rest: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    let ppid = rest.get(1)?.parse().ok()?;
+    let cpu = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+    Some((ppid, cpu / TICK))
 }

@@ -11,7 +11,9 @@ mod sqlite;
 pub use chain::{Broken, ChainReport, ChainRow};
 pub use changes::{ChangeNotifier, Changes};
 pub use face::AsyncStore;
-pub use pg::{MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite};
+pub use pg::{
+    AppendProfile, MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite,
+};
 pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};

@@ -4,6 +4,7 @@
 //! checkpoint that still vouches for itself.
 
 use super::*;
+use profile::Phase;
 
 impl PgStore {
     /// Append one audit record (and, in the same transaction, the row it
@@ -14,7 +15,9 @@ impl PgStore {
     /// trip or fsync; the synchronous write after it makes this record
     /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
+        let t = Instant::now();
         let report = self.chain_report()?;
+        self.profile.add(Phase::Check, t);
         if let Some(b) = &report.broken {
             return Err(StoreError::Tampered {
                 path: self.target.describe.clone(),
@@ -36,6 +39,7 @@ impl PgStore {
                 &rec.finishes,
                 &rec.note,
             ];
+            let t = Instant::now();
             let row = match &also {
                 Also::Nothing => {
                     let st = s.st(APPEND)?;
@@ -81,8 +85,11 @@ impl PgStore {
             // A write of this session's own row, committed synchronously:
             // it waits until the log is on disk up to it, this append's
             // commit included (and shares the flush with everyone's).
+            self.profile.add(Phase::Append, t);
+            let t = Instant::now();
             let flush = s.st(FLUSH)?;
             s.client.execute(&flush, &[&ts(Utc::now())])?;
+            self.profile.add(Phase::Flush, t);
             Ok((
                 row.try_get::<_, i64>(0)?,
                 row.try_get::<_, String>(1)?,
@@ -261,6 +268,7 @@ impl PgStore {
             ),
             None => (None, -1, None, None),
         };
+        let t = Instant::now();
         let rows = self.with(true, |s| {
             let st = s.st(CHAIN_STATE)?;
             s.client.query(
@@ -275,6 +283,7 @@ impl PgStore {
                 ],
             )
         })?;
+        self.profile.add(Phase::CheckRead, t);
         let first = rows
             .first()
             .ok_or_else(|| self.corrupt("the audit log's state read answered nothing"))?;
@@ -315,6 +324,7 @@ impl PgStore {
                 audit.push(self.chain_row_at(r, 6).map_err(unreadable_log)?);
             }
         }
+        self.profile.walked(audit.len());
         // A checkpoint further than where the walk may start was not picked:
         // its record no longer carries its hash. That is a dispute, not a
         // reason to walk around it (see chain::checkpoint_dispute).
@@ -449,20 +459,21 @@ impl PgStore {
     }
 
     /// Store `head` (record `id`, intact as walked) as the chain's
-    /// checkpoint when the stored one lags [`CHECKPOINT_EVERY`] behind;
-    /// the new checkpoint when this stored it.
+    /// checkpoint when the stored one lags behind by this walk's draw
+    /// ([`checkpoint_due`]); the new checkpoint when this stored it.
     pub(super) fn move_checkpoint(
         &self,
         stored: Option<i64>,
         id: i64,
         head: &str,
     ) -> Option<chain::Checkpoint> {
-        if stored.is_some_and(|s| id - s < CHECKPOINT_EVERY) {
+        if !checkpoint_due(stored, id, self.draws.hash_one(id)) {
             return None;
         }
         // Its commit need not wait for the disk (a lost checkpoint only
         // costs a longer walk), so that the processes moving it at once do
         // not queue on one another's fsync.
+        let t = Instant::now();
         let saved = self.with(false, |s| {
             let st = s.st(
                 "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
@@ -472,6 +483,7 @@ impl PgStore {
             )?;
             s.client.execute(&st, &[&id, &head, &ts(Utc::now())])
         });
+        self.profile.add(Phase::Checkpoint, t);
         match saved {
             Ok(n) => {
                 *self
