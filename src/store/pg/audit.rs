@@ -459,7 +459,9 @@ impl PgStore {
     }
 
     /// Store `head` (record `id`, intact as walked) as the chain's
-    /// checkpoint when the stored one lags behind by this walk's draw
+    /// checkpoint when the stored one lags behind by this process's draw
+    /// for that stored checkpoint (drawn anew each time it moves; a draw per
+    /// walked record would let the first record past the lowest lag win)
     /// ([`checkpoint_due`]); the new checkpoint when this stored it.
     pub(super) fn move_checkpoint(
         &self,
@@ -467,7 +469,7 @@ impl PgStore {
         id: i64,
         head: &str,
     ) -> Option<chain::Checkpoint> {
-        if !checkpoint_due(stored, id, self.draws.hash_one(id)) {
+        if !checkpoint_due(stored, id, self.draws.hash_one(stored)) {
             return None;
         }
         // Its commit need not wait for the disk (a lost checkpoint only

@@ -51,8 +51,8 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// How many records the stored chain checkpoint lags behind, on average,
 /// before a process moves it: moving it is a write every process would
-/// otherwise make on every action. Each walk draws its own lag between a
-/// half and one and a half of this ([`checkpoint_due`]): with one fixed
+/// otherwise make on every action. Each process draws its own lag for each
+/// stored checkpoint, between a half and one and a half of this ([`checkpoint_due`]): with one fixed
 /// lag every process that walked past it before the first one's write was
 /// visible wrote too (under 100 appenders the `pg_store` bench counted 373
 /// checkpoint writes in 3,000 appends, ~8 for every move, each a round
