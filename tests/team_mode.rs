@@ -92,6 +92,23 @@ fn store(cluster: &Cluster, db: &str) -> PgStore {
     PgStore::connect(PgTarget::parse(&cluster.url_with_password(db), None).unwrap()).unwrap()
 }
 
+/// Alice's promotion of v2 to `env` starts: its "started" record's id.
+fn alice_starts_v2(s: &PgStore, env: &str) -> i64 {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    let v2 = Version::parse("v2").unwrap();
+    s.audit_start(&shipdeck::store::NewAudit {
+        at: chrono::Utc::now(),
+        actor: "alice",
+        action: ActionKind::Promote,
+        env,
+        version: Some(&v2),
+        from_version: None,
+        outcome: Outcome::Started,
+        detail: "deploying",
+    })
+    .unwrap()
+}
+
 #[test]
 fn two_promoters_race_for_one_env_and_exactly_one_wins_every_time() {
     let cluster = pg::shared();
@@ -403,24 +420,11 @@ fn a_half_migrated_schema_is_refused_naming_what_is_missing() {
 /// on, those that start and end.
 #[test]
 fn a_schema_3_store_is_migrated_with_its_unfinished_deploys() {
-    use shipdeck::domain::{ActionKind, Outcome, Version};
-    use shipdeck::store::{EnvKeys, NewAudit};
+    use shipdeck::domain::Outcome;
+    use shipdeck::store::EnvKeys;
     let cluster = pg::shared();
     let db = cluster.create_db();
-    let start = |s: &PgStore, env: &str| {
-        let v = Version::parse("v2").unwrap();
-        s.audit_start(&NewAudit {
-            at: chrono::Utc::now(),
-            actor: "alice",
-            action: ActionKind::Promote,
-            env,
-            version: Some(&v),
-            from_version: None,
-            outcome: Outcome::Started,
-            detail: "deploying",
-        })
-        .unwrap()
-    };
+    let start = alice_starts_v2;
     let (open, done) = {
         let s = store(cluster, &db);
         let open = start(&s, "staging");
@@ -602,25 +606,11 @@ fn a_second_outcome_is_refused_by_the_server_with_its_own_sqlstate() {
 /// against, and a new second outcome is refused from then on.
 #[test]
 fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
-    use shipdeck::domain::{ActionKind, Outcome, Version};
-    use shipdeck::store::NewAudit;
+    use shipdeck::domain::Outcome;
     let cluster = pg::shared();
     let db = cluster.create_db();
     let url = cluster.url_with_password(&db);
-    let v2 = Version::parse("v2").unwrap();
-    let start = |s: &PgStore| {
-        s.audit_start(&NewAudit {
-            at: chrono::Utc::now(),
-            actor: "alice",
-            action: ActionKind::Promote,
-            env: "staging",
-            version: Some(&v2),
-            from_version: None,
-            outcome: Outcome::Started,
-            detail: "deploying",
-        })
-        .unwrap()
-    };
+    let start = |s: &PgStore| alice_starts_v2(s, "staging");
     let (doubled, open) = {
         let s = store(cluster, &db);
         let doubled = start(&s);
