@@ -571,16 +571,17 @@ async fn canary_rollback_meets(
     (out, events)
 }
 
+/// The monitoring settings of the canary rollback tests: a minute's window
+/// that rolls back by itself.
+const CANARY_AUTO_ROLLBACK: &str =
+    "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n";
+
 /// A canary's rollback (weight 0) whose outcome the store could not take
 /// at once (unreachable right after the weight change): it goes through
 /// the verdict's retries and is recorded once, when the store is back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_rollback_unrecorded_through_an_outage_is_recorded_once_after() {
-    let r = rig_with(
-        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n",
-        true,
-    )
-    .await;
+    let r = rig_with(CANARY_AUTO_ROLLBACK, true).await;
     let (locks, writes) = (r.locks.clone(), r.writes.clone());
     let (out, events) = canary_rollback_meets(&r, Fault::Unreachable, || {
         *locks.lock().unwrap() = None;
@@ -623,11 +624,7 @@ async fn a_canary_rollback_unrecorded_through_an_outage_is_recorded_once_after()
 /// rolled back" — and no 30 s of retrying what waiting will not heal.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_rollback_the_store_refuses_to_record_is_told_rolled_back_but_unrecorded() {
-    let r = rig_with(
-        "[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n",
-        true,
-    )
-    .await;
+    let r = rig_with(CANARY_AUTO_ROLLBACK, true).await;
     let (out, events) = canary_rollback_meets(&r, Fault::Denied, || {}).await;
     let unrecorded = out.unrecorded.as_deref().unwrap_or_default();
     assert!(

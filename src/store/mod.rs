@@ -198,7 +198,8 @@ pub(crate) fn second_finish(
         store: store.to_string(),
         cause: format!(
             "audit record #{started} already has its outcome recorded as \"{}\" (record #{}); refusing to record \"{}\" beside it — the two disagree: check what the environment runs with `shipdeck status`",
-            recorded.1,
+            // Read back from a shared store another process wrote.
+            crate::text::sanitize(recorded.1),
             recorded.0,
             new.as_str()
         ),
