@@ -15,6 +15,13 @@ impl PgStore {
     /// trip or fsync; the synchronous write after it makes this record
     /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
+        // This very record was sent before and its reply lost: it is
+        // appended again only if it did not land.
+        if let Some(d) = self.doubt_about(rec)
+            && let Some(id) = self.settle(&d)?
+        {
+            return Ok(id);
+        }
         let t = Instant::now();
         let report = self.chain_report()?;
         self.profile.add(Phase::Check, t);
@@ -26,76 +33,11 @@ impl PgStore {
                 ),
             });
         }
-        let (id, prev, hash) = self.with(false, |s| {
-            let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
-                &rec.at,
-                &rec.actor,
-                &rec.action,
-                &rec.env,
-                &rec.version,
-                &rec.from_version,
-                &rec.outcome,
-                &rec.detail,
-                &rec.finishes,
-                &rec.note,
-            ];
-            let t = Instant::now();
-            let row = match &also {
-                Also::Nothing => {
-                    let st = s.st(APPEND)?;
-                    s.client.query_one(&st, &fields)?
-                }
-                Also::Deploy { started, rec: d } => {
-                    let st = s.st(APPEND_DEPLOY)?;
-                    let (version, from, at, kind) = (
-                        d.version.as_str(),
-                        d.from_version.as_ref().map(|v| v.as_str()),
-                        ts(d.at),
-                        d.kind.as_str(),
-                    );
-                    let mut p = fields.to_vec();
-                    p.extend_from_slice(&[
-                        &d.env as &(dyn postgres::types::ToSql + Sync),
-                        &version,
-                        &from,
-                        &at,
-                        &d.actor,
-                        &kind,
-                        started,
-                        &d.url,
-                    ]);
-                    s.client.query_one(&st, &p)?
-                }
-                Also::Approval(a) => {
-                    let st = s.st(APPEND_APPROVAL)?;
-                    let (version, at, decision) =
-                        (a.version.as_str(), ts(a.at), a.decision.as_str());
-                    let mut p = fields.to_vec();
-                    p.extend_from_slice(&[
-                        &a.env as &(dyn postgres::types::ToSql + Sync),
-                        &version,
-                        &decision,
-                        &a.actor,
-                        &at,
-                        &a.note,
-                    ]);
-                    s.client.query_one(&st, &p)?
-                }
-            };
-            // A write of this session's own row, committed synchronously:
-            // it waits until the log is on disk up to it, this append's
-            // commit included (and shares the flush with everyone's).
-            self.profile.add(Phase::Append, t);
-            let t = Instant::now();
-            let flush = s.st(FLUSH)?;
-            s.client.execute(&flush, &[&ts(Utc::now())])?;
-            self.profile.add(Phase::Flush, t);
-            Ok((
-                row.try_get::<_, i64>(0)?,
-                row.try_get::<_, String>(1)?,
-                row.try_get::<_, String>(2)?,
-            ))
-        })?;
+        let (id, prev, hash) = match self.append_landed(rec, &also)? {
+            Landed::New(id, prev, hash) => (id, prev, hash),
+            // A record sent before (its reply lost) that did land.
+            Landed::Before(id) => return Ok(id),
+        };
         // The server hashed what this process would have: say so at once
         // if not (the next walk would report the record as broken).
         let mine = ChainRow {
@@ -146,6 +88,199 @@ impl PgStore {
             }
         }
         Ok(id)
+    }
+
+    /// Send `rec` (and `also`), once more if an attempt's reply was lost
+    /// and the record is found not to have landed. An attempt whose reply
+    /// was lost (the connection went after the statement was sent: the
+    /// commit may have happened) leaves the record in doubt; it is settled
+    /// at once on a new session when the server answers — the session that
+    /// was sent it ended first, so that it cannot commit it later, then the
+    /// log's tail read for the very record — else by the next append of
+    /// the same record (a retry). A refusal the server answered, or a
+    /// failure before anything was sent, is no doubt: nothing was written.
+    fn append_landed(&self, rec: &ChainRow, also: &Also<'_>) -> Result<Landed, StoreError> {
+        // The log's tail starts after the highest id the check just saw.
+        let after = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|v| v.key.0)
+            .unwrap_or(0);
+        let mut attempts = 2;
+        loop {
+            attempts -= 1;
+            let mut sent = None;
+            let out = self.with(false, |s| {
+                sent = Some(s.backend()?);
+                self.append_on(s, rec, also)
+            });
+            match (out, sent) {
+                (Ok((id, prev, hash)), _) => return Ok(Landed::New(id, prev, hash)),
+                (Err(e @ StoreError::Unreachable { .. }), Some(backend)) => {
+                    let d = Doubt {
+                        row: rec.clone(),
+                        after,
+                        backend,
+                    };
+                    self.doubt(d.clone());
+                    match self.settle(&d) {
+                        Ok(Some(id)) => return Ok(Landed::Before(id)),
+                        Ok(None) if attempts > 0 => continue,
+                        Ok(None) => return Err(e),
+                        // Still in doubt: a retry of this record settles it.
+                        Err(_) => return Err(e),
+                    }
+                }
+                (Err(e), _) => return Err(e),
+            }
+        }
+    }
+
+    /// One append on session `s`: the record (and `also`) in one
+    /// statement, then the durable flush.
+    fn append_on(
+        &self,
+        s: &mut Session,
+        rec: &ChainRow,
+        also: &Also<'_>,
+    ) -> Result<(i64, String, String), postgres::Error> {
+        let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
+            &rec.at,
+            &rec.actor,
+            &rec.action,
+            &rec.env,
+            &rec.version,
+            &rec.from_version,
+            &rec.outcome,
+            &rec.detail,
+            &rec.finishes,
+            &rec.note,
+        ];
+        let t = Instant::now();
+        let row = match also {
+            Also::Nothing => {
+                let st = s.st(APPEND)?;
+                s.client.query_one(&st, &fields)?
+            }
+            Also::Deploy { started, rec: d } => {
+                let st = s.st(APPEND_DEPLOY)?;
+                let (version, from, at, kind) = (
+                    d.version.as_str(),
+                    d.from_version.as_ref().map(|v| v.as_str()),
+                    ts(d.at),
+                    d.kind.as_str(),
+                );
+                let mut p = fields.to_vec();
+                p.extend_from_slice(&[
+                    &d.env as &(dyn postgres::types::ToSql + Sync),
+                    &version,
+                    &from,
+                    &at,
+                    &d.actor,
+                    &kind,
+                    started,
+                    &d.url,
+                ]);
+                s.client.query_one(&st, &p)?
+            }
+            Also::Approval(a) => {
+                let st = s.st(APPEND_APPROVAL)?;
+                let (version, at, decision) = (a.version.as_str(), ts(a.at), a.decision.as_str());
+                let mut p = fields.to_vec();
+                p.extend_from_slice(&[
+                    &a.env as &(dyn postgres::types::ToSql + Sync),
+                    &version,
+                    &decision,
+                    &a.actor,
+                    &at,
+                    &a.note,
+                ]);
+                s.client.query_one(&st, &p)?
+            }
+        };
+        // A write of this session's own row, committed synchronously:
+        // it waits until the log is on disk up to it, this append's
+        // commit included (and shares the flush with everyone's).
+        self.profile.add(Phase::Append, t);
+        let t = Instant::now();
+        let flush = s.st(FLUSH)?;
+        s.client.execute(&flush, &[&ts(Utc::now())])?;
+        self.profile.add(Phase::Flush, t);
+        Ok((
+            row.try_get::<_, i64>(0)?,
+            row.try_get::<_, String>(1)?,
+            row.try_get::<_, String>(2)?,
+        ))
+    }
+
+    /// Remember `d` until it is settled.
+    fn doubt(&self, d: Doubt) {
+        let mut all = self.doubts.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|o| o.row != d.row);
+        all.push(d);
+    }
+
+    /// The doubt about `rec`, if an earlier attempt to append it left one.
+    fn doubt_about(&self, rec: &ChainRow) -> Option<Doubt> {
+        let all = self.doubts.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().find(|d| d.row == *rec).cloned()
+    }
+
+    /// Whether the record in doubt landed: its id when it did, `None` when
+    /// it did not (and now cannot: the session it was sent on is ended
+    /// first, waiting for it to go). Settled either way, it is no longer in
+    /// doubt; an error leaves it so.
+    pub(super) fn settle(&self, d: &Doubt) -> Result<Option<i64>, StoreError> {
+        let r = &d.row;
+        let (gone, found) = self.with(true, |s| {
+            let end = s.st(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                 WHERE pid = $1 AND backend_start::text = $2",
+            )?;
+            let gone = s
+                .client
+                .query_opt(&end, &[&d.backend.pid, &d.backend.started])?
+                .is_none_or(|row| row.get::<_, bool>(0));
+            let find = s.st(FIND_SENT)?;
+            let found = s.client.query_opt(
+                &find,
+                &[
+                    &d.after,
+                    &r.at,
+                    &r.actor,
+                    &r.action,
+                    &r.env,
+                    &r.version,
+                    &r.from_version,
+                    &r.outcome,
+                    &r.detail,
+                    &r.finishes,
+                    &r.note,
+                ],
+            )?;
+            Ok((gone, found.map(|row| row.get::<_, i64>(0))))
+        })?;
+        if found.is_none() && !gone {
+            return Err(self.target.unreachable(&format!(
+                "whether audit record of {} {} at {} landed is not known yet: the session it was sent on (server pid {}) has not ended",
+                r.action, r.env, r.at, d.backend.pid
+            )));
+        }
+        self.doubts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|o| o.row != d.row);
+        if let Some(id) = found {
+            tracing::info!(
+                "store {}: audit record #{id} ({} {}) had landed; its reply was lost, it is not appended again",
+                self.target.describe,
+                r.action,
+                r.env
+            );
+        }
+        Ok(found)
     }
 
     /// The record that ends `started` with `outcome`, copying its actor,

@@ -92,6 +92,28 @@ pub struct PgStore {
     profile: profile::Counters,
     /// This store's own draws for [`checkpoint_due`] (randomly keyed).
     draws: std::hash::RandomState,
+    /// Records sent whose reply was lost, not yet found landed or not.
+    doubts: Mutex<Vec<Doubt>>,
+}
+
+/// A record sent for appending whose reply was lost: it may have landed.
+#[derive(Clone, Debug)]
+struct Doubt {
+    /// The record as sent (no id or hashes).
+    row: ChainRow,
+    /// The highest id before it was sent: it landed after this if at all.
+    after: i64,
+    /// The server process it was sent to, which may still commit it while
+    /// it lives.
+    backend: session::Backend,
+}
+
+/// How an append ended.
+enum Landed {
+    /// Appended now: its id, the previous record's hash and its own.
+    New(i64, String, String),
+    /// Found appended by an earlier attempt whose reply was lost.
+    Before(i64),
 }
 
 impl PgStore {
@@ -120,10 +142,7 @@ impl PgStore {
         let store = PgStore {
             target,
             link: Mutex::new(Link {
-                session: Some(Session {
-                    client,
-                    stmts: HashMap::new(),
-                }),
+                session: Some(Session::new(client)),
                 down: None,
             }),
             locks: Mutex::new(None),
@@ -132,6 +151,7 @@ impl PgStore {
             stored_checkpoint: Mutex::new(None),
             profile: profile::Counters::default(),
             draws: std::hash::RandomState::new(),
+            doubts: Mutex::new(Vec::new()),
         };
         store.check_triggers()?;
         Ok(store)
@@ -306,6 +326,15 @@ const APPEND_APPROVAL: &str = append_sql!(
 /// the real outcome may follow it.
 const RECORDED_FINISH: &str = "SELECT id, outcome FROM shipdeck_audit
      WHERE finishes = $1 AND (outcome <> 'unknown' OR $2) ORDER BY id LIMIT 1";
+/// A record sent before (`$2`..`$11`, as `shipdeck_append` takes them)
+/// in the log's tail (after `$1`), its first copy.
+const FIND_SENT: &str = "SELECT id FROM shipdeck_audit
+     WHERE id > $1::bigint AND at = $2::text AND actor = $3::text AND action = $4::text
+       AND env = $5::text AND version IS NOT DISTINCT FROM $6::text
+       AND from_version IS NOT DISTINCT FROM $7::text AND outcome = $8::text
+       AND detail = $9::text AND finishes IS NOT DISTINCT FROM $10::bigint
+       AND note IS NOT DISTINCT FROM $11::text
+     ORDER BY id LIMIT 1";
 const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,

@@ -8,9 +8,44 @@ use super::*;
 pub(super) struct Session {
     pub(super) client: Client,
     pub(super) stmts: HashMap<&'static str, Statement>,
+    /// The server process serving it, once asked ([`Session::backend`]).
+    backend: Option<Backend>,
+}
+
+/// A server process serving a session: its pid and when it started (a pid
+/// alone may be another session's by the time it is looked for again).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Backend {
+    pub(super) pid: i32,
+    pub(super) started: String,
 }
 
 impl Session {
+    pub(super) fn new(client: Client) -> Session {
+        Session {
+            client,
+            stmts: HashMap::new(),
+            backend: None,
+        }
+    }
+
+    /// The server process serving this session (asked once per session).
+    pub(super) fn backend(&mut self) -> Result<Backend, postgres::Error> {
+        if let Some(b) = &self.backend {
+            return Ok(b.clone());
+        }
+        let st = self.st(
+            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        )?;
+        let row = self.client.query_one(&st, &[])?;
+        let b = Backend {
+            pid: row.try_get(0)?,
+            started: row.try_get(1)?,
+        };
+        self.backend = Some(b.clone());
+        Ok(b)
+    }
+
     pub(super) fn st(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
@@ -127,10 +162,7 @@ impl PgStore {
                             d.since.elapsed().as_secs()
                         );
                     }
-                    link.session = Some(Session {
-                        client,
-                        stmts: HashMap::new(),
-                    });
+                    link.session = Some(Session::new(client));
                 }
                 Err(e) => {
                     let (why, code, lasting) = match &e {
