@@ -1898,3 +1898,152 @@ fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> Lock
         expires_at: now + chrono::Duration::hours(1),
     }
 }
+
+/// A "rollback started" record of `at`, as the engine sends it (and sends
+/// it again, the same, when it retries).
+fn rollback_start(at: chrono::DateTime<chrono::Utc>) -> (shipdeck::domain::Version, String) {
+    (
+        shipdeck::domain::Version::parse("v1").unwrap(),
+        format!("roll production back (sent {})", at.timestamp_micros()),
+    )
+}
+
+fn send_rollback_start(s: &PgStore, at: chrono::DateTime<chrono::Utc>) -> Result<i64, StoreError> {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    let (to, detail) = rollback_start(at);
+    let from = Version::parse("v2").unwrap();
+    s.audit_start(&shipdeck::store::NewAudit {
+        at,
+        actor: "alice",
+        action: ActionKind::Rollback,
+        env: "production",
+        version: Some(&to),
+        from_version: Some(&from),
+        outcome: Outcome::Started,
+        detail: &detail,
+    })
+}
+
+/// Holds the flush row of the store's session (the write an append makes
+/// after its record committed) so that the append waits there with its
+/// record in the log: the session's server pid and the open transaction.
+fn hold_the_flush<'a>(admin: &'a mut postgres::Client) -> (i32, postgres::Transaction<'a>) {
+    let pid: i32 = admin
+        .query_one("SELECT pid FROM shipdeck_flush", &[])
+        .expect("one session appended")
+        .get(0);
+    let mut tx = admin.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM shipdeck_flush WHERE pid = $1 FOR UPDATE",
+        &[&pid],
+    )
+    .unwrap();
+    (pid, tx)
+}
+
+/// Waits until the record of `detail` is in the log (committed).
+fn wait_for_record(cluster: &Cluster, db: &str, detail: &str) {
+    let mut watcher = cluster.admin(db);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT COUNT(*) FROM shipdeck_audit WHERE detail = $1",
+                &[&detail],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the append never committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn copies(cluster: &Cluster, db: &str, detail: &str) -> Vec<i64> {
+    cluster
+        .admin(db)
+        .query(
+            "SELECT id FROM shipdeck_audit WHERE detail = $1 ORDER BY id",
+            &[&detail],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn a_start_whose_reply_was_lost_is_found_in_the_log_not_appended_twice() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    alice_starts_v2(&s, "staging");
+    let at = chrono::Utc::now();
+    let (_, detail) = rollback_start(at);
+    let mut admin = cluster.admin(&db);
+    let (pid, tx) = hold_the_flush(&mut admin);
+    let first = std::thread::scope(|scope| {
+        let sent = scope.spawn(|| send_rollback_start(&s, at));
+        // Committed, its reply not yet sent: the session is cut now.
+        wait_for_record(cluster, &db, &detail);
+        cluster
+            .admin(&db)
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        let first = sent.join().unwrap();
+        tx.rollback().unwrap();
+        first
+    });
+    let ids = copies(cluster, &db, &detail);
+    assert_eq!(ids.len(), 1, "appended {} times: {ids:?}", ids.len());
+    assert_eq!(
+        first.unwrap(),
+        ids[0],
+        "the call answers the record it wrote"
+    );
+    assert!(s.verify().unwrap().intact());
+}
+
+#[test]
+fn a_start_retried_after_an_outage_that_cut_its_reply_lands_once() {
+    let cluster = Cluster::start();
+    let db = cluster.create_db();
+    let s = store(&cluster, &db);
+    alice_starts_v2(&s, "staging");
+    let at = chrono::Utc::now();
+    let (_, detail) = rollback_start(at);
+    let mut admin = cluster.admin(&db);
+    let (_, tx) = hold_the_flush(&mut admin);
+    let first = std::thread::scope(|scope| {
+        let sent = scope.spawn(|| send_rollback_start(&s, at));
+        // Committed, then the server goes before the reply: the caller
+        // cannot tell whether it landed, nor can the store yet.
+        wait_for_record(&cluster, &db, &detail);
+        cluster.stop();
+        let first = sent.join().unwrap();
+        drop(tx);
+        first
+    });
+    let err = first.expect_err("the server was down when the reply was lost");
+    assert!(err.heals_by_waiting(), "{err}");
+    cluster.restart();
+    // The engine's retry: the same record, once the store answers again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        match send_rollback_start(&s, at) {
+            Ok(id) => break id,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never reconnected: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    let ids = copies(&cluster, &db, &detail);
+    assert_eq!(ids, vec![id], "the retry appended it again");
+    // Settled: the same record sent later is a new one (a new action).
+    let again = send_rollback_start(&s, at).unwrap();
+    assert!(again > id);
+    assert!(s.verify().unwrap().intact());
+}
