@@ -56,6 +56,8 @@ struct Faulty {
     /// after it took the record of a canary weight set to 0: a canary's
     /// rollback ran, its outcome meets the fault.
     after_weight_zero: Arc<Mutex<Option<Fault>>>,
+    /// When set, reading the audit log (history) fails with this fault.
+    reads: Arc<Mutex<Option<Fault>>>,
 }
 
 macro_rules! pass {
@@ -77,7 +79,6 @@ macro_rules! refused_writes {
 
 impl Store for Faulty {
     pass! {
-        history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
         deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
         latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
         recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
@@ -116,6 +117,12 @@ impl Store for Faulty {
         }
         Ok(id)
     }
+    fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        if let Some(f) = *self.reads.lock().unwrap() {
+            return Err(f.error("shipdeck_audit"));
+        }
+        self.inner.history(env, limit)
+    }
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
         if let Some(f) = *self.writes.lock().unwrap() {
             return Err(f.error("shipdeck_approvals"));
@@ -144,6 +151,7 @@ struct Rig {
     writes: Arc<Mutex<Option<Fault>>>,
     drop_after_no_go: Arc<AtomicBool>,
     after_weight_zero: Arc<Mutex<Option<Fault>>>,
+    reads: Arc<Mutex<Option<Fault>>>,
     _fleet: crate::demo::FleetHandle,
     _dir: tempfile::TempDir,
 }
@@ -180,12 +188,14 @@ async fn rig_with(monitor: &str, canary: bool) -> Rig {
     let writes = Arc::new(Mutex::new(None));
     let drop_after_no_go = Arc::new(AtomicBool::new(false));
     let after_weight_zero = Arc::new(Mutex::new(None));
+    let reads = Arc::new(Mutex::new(None));
     let store = Faulty {
         inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
         locks: locks.clone(),
         writes: writes.clone(),
         drop_after_no_go: drop_after_no_go.clone(),
         after_weight_zero: after_weight_zero.clone(),
+        reads: reads.clone(),
     };
     Rig {
         engine: Engine::with_store(cfg, Arc::new(store)),
@@ -193,6 +203,7 @@ async fn rig_with(monitor: &str, canary: bool) -> Rig {
         writes,
         drop_after_no_go,
         after_weight_zero,
+        reads,
         _fleet: fleet,
         _dir: dir,
     }
@@ -705,4 +716,61 @@ async fn a_canary_window_whose_canary_metrics_are_gone_says_so_and_counts_gaps()
         out.verdict.reason.contains("the canary had no metrics for"),
         "{out:?}"
     );
+}
+
+/// A canary window opened while the store cannot be read (its weight,
+/// which another process's canary flow recorded, unknown then) learns the
+/// weight once the store answers: the canary's metrics going away is
+/// still caught in that window.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_window_opened_with_the_store_away_learns_the_weight_when_it_is_back() {
+    let r = rig_with("[monitor]\nwindow = \"25s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    canary_at(&r, &stable.to_string(), 10).await;
+    // Another process runs the canary: this one knows its weight only
+    // from the audit log.
+    e.set_canary("production", None);
+    e.inner
+        .store
+        .audit_start(&NewAudit {
+            at: Utc::now(),
+            actor: "bob",
+            action: ActionKind::Canary,
+            env: "production",
+            version: Some(&stable),
+            from_version: None,
+            outcome: Outcome::Succeeded,
+            detail: "weight 10%: step 1/3 (ok)",
+        })
+        .await
+        .unwrap();
+    baseline(e).await;
+    *r.reads.lock().unwrap() = Some(Fault::Unreachable);
+    let (task, mut rx) = open_window(e, Duration::from_secs(25)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    // The store answers again; then the canary's track goes away.
+    *r.reads.lock().unwrap() = None;
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    let said = until_event(&mut rx, |ev| matches!(ev, Event::WindowNotice { .. })).await;
+    let text = format!("{said:?}");
+    assert!(
+        text.contains("the canary (10% of the traffic) has no metrics"),
+        "{text}"
+    );
+    let out = tokio::time::timeout(Duration::from_secs(90), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::InsufficientData, "{out:?}");
 }

@@ -54,17 +54,17 @@ impl Engine {
         // `gap_steps` such steps in a row did not judge the canary's own
         // traffic: insufficient data, never health on the aggregate alone.
         // Its weight as recorded when the window starts, then as this
-        // process changes it (its own rollback sets it to 0).
+        // process changes it (its own rollback sets it to 0). Unknown
+        // (`None`) while the store that records it cannot be read: learnt
+        // once it answers again, so that an outage at the opening does not
+        // leave the check off for the whole window.
         let is_canary = matches!(
             self.inner.envs[w.idx].strategy,
             crate::engine::strategy::Strategy::Canary { .. }
         );
         let mut canary_weight = match is_canary {
-            true => match self.recorded_canary(env).await {
-                Ok(Some((weight, _))) => weight,
-                _ => 0,
-            },
-            false => 0,
+            true => self.canary_weight_now(env).await,
+            false => Some(0),
         };
         let mut tracks_consumed = consumed;
         // Track steps in a row without the canary's data: a new series
@@ -159,10 +159,20 @@ impl Engine {
             if let Some((_, why)) = reading.error_for(&label) {
                 source_error = Some(why.clone());
             }
-            if let Some(s) = self.canary_state(env) {
-                canary_weight = s.weight;
+            if canary_weight.is_none() && store_down.is_none() {
+                canary_weight = self.canary_weight_now(env).await;
+                if let Some(weight) = canary_weight.filter(|w| *w > 0) {
+                    tracing::info!(
+                        env,
+                        "monitoring window: the canary's weight, unknown while the store was away, is {weight}%"
+                    );
+                }
             }
-            let gone = match canary_weight {
+            if let Some(s) = self.canary_state(env) {
+                canary_weight = Some(s.weight);
+            }
+            let weight = canary_weight.unwrap_or(0);
+            let gone = match weight {
                 0 => None,
                 _ => match reading.track_error_for(&label) {
                     Some((_, why)) => Some(format!("its track read failed: {why}")),
@@ -181,7 +191,7 @@ impl Engine {
             match (&gone, &canary_gone) {
                 (Some(why), None) => {
                     let detail = format!(
-                        "{env}: the canary ({canary_weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {gap_steps} steps in a row it cannot call the release healthy (insufficient data)"
+                        "{env}: the canary ({weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {gap_steps} steps in a row it cannot call the release healthy (insufficient data)"
                     );
                     tracing::warn!(env, "monitoring window: {detail}");
                     emit(Event::WindowNotice {
@@ -276,6 +286,31 @@ impl Engine {
             verdict,
             claim_refused,
         })
+    }
+
+    /// The canary's weight as the store records it (0 when nothing is
+    /// recorded), or `None` when the store cannot say now: unknown, to be
+    /// asked again once the store answers. A refusal that waiting does not
+    /// heal is said in the log and read as none (as before: no canary
+    /// check rather than a window that never ends asking).
+    async fn canary_weight_now(&self, env: &str) -> Option<u8> {
+        match self.recorded_canary(env).await {
+            Ok(recorded) => Some(recorded.map_or(0, |(weight, _)| weight)),
+            Err(EngineError::Store(e)) if e.heals_by_waiting() => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: the canary's weight is unknown until the store answers ({e})"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: the canary's weight cannot be read: {e}"
+                );
+                Some(0)
+            }
+        }
     }
 }
 
