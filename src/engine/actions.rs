@@ -376,11 +376,31 @@ impl Engine {
 
     /// Return `env` to its last known-good version (never one a monitoring
     /// window caught, a No-Go blocks, or it was rolled back from), or to `to`.
+    ///
+    /// A canary's rollback whose outcome the store does not take at once
+    /// (its weight already 0) is retried while the store heals by waiting,
+    /// for at most [`super::canary::OWED_END_RETRY`]; then it is
+    /// [`EngineError::Unrecorded`], naming the record left without outcome
+    /// and how the next run settles it.
     pub async fn rollback(
         &self,
         env: &str,
         to: Option<Version>,
         events: Option<EventSink>,
+    ) -> Result<DeployRecord, EngineError> {
+        self.rollback_owing(env, to, events, true).await
+    }
+
+    /// [`Self::rollback`]; without `retry_owed` a canary rollback's
+    /// unrecorded outcome is returned at once in [`EngineError::Unrecorded`]
+    /// (`owed`), for a monitoring window to write with its verdict,
+    /// through the window's own retries.
+    pub(super) async fn rollback_owing(
+        &self,
+        env: &str,
+        to: Option<Version>,
+        events: Option<EventSink>,
+        retry_owed: bool,
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].strategy.read_version().await?;
@@ -388,7 +408,9 @@ impl Engine {
         // (also when asked for the stable track's version by name, as the
         // confirmed plan above names it).
         if to.as_ref().is_none_or(|v| v == &current)
-            && let Some(rec) = self.rollback_canary(idx, &current, events.clone()).await?
+            && let Some(rec) = self
+                .rollback_canary(idx, &current, events.clone(), retry_owed)
+                .await?
         {
             return Ok(rec);
         }

@@ -560,6 +560,7 @@ impl Engine {
         idx: usize,
         stable: &Version,
         events: Option<super::EventSink>,
+        retry_owed: bool,
     ) -> Result<Option<crate::domain::DeployRecord>, EngineError> {
         let super::strategy::Strategy::Canary { canary, .. } = &self.inner.envs[idx].strategy
         else {
@@ -573,9 +574,7 @@ impl Engine {
             return Ok(None);
         }
         let version = version.unwrap_or_else(|| stable.clone());
-        let detail = format!(
-            "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
-        );
+        let detail = canary_rollback_detail(env, weight, &version, stable);
         let lock = self.new_lock(env, self.inner.lock_timing.margin);
         let (host, pid, now) = (lock.host.clone(), lock.pid, lock.acquired_at);
         // Ours only when an action of this engine instance holds it now
@@ -670,11 +669,19 @@ impl Engine {
         // undo it. A weight set to 0 is a rollback that happened, told as
         // unrecorded (as a deploy is), never as one that did not run.
         let ended = Utc::now();
-        let recorded = self
+        let mut recorded = self
             .inner
             .store
             .audit_finish(started, ended, outcome, &line)
             .await;
+        if retry_owed
+            && let Err(e) = &recorded
+            && e.heals_by_waiting()
+        {
+            recorded = self
+                .retry_owed_end(env, started, ended, outcome, &line, &emit)
+                .await;
+        }
         if let Err(e) = &recorded {
             tracing::error!(env, "canary rollback done but not recorded: {e}");
         }
@@ -711,6 +718,77 @@ impl Engine {
             }),
         }
     }
+}
+
+impl Engine {
+    /// Write a canary rollback's outcome (the end of record `started`)
+    /// once a second while the store heals by waiting, for at most
+    /// [`OWED_END_RETRY`]; the last error when it never went in. The
+    /// outcome is idempotent in both stores: a retry whose first attempt
+    /// went in (its reply lost) is done, not written twice.
+    async fn retry_owed_end(
+        &self,
+        env: &str,
+        started: i64,
+        at: chrono::DateTime<Utc>,
+        outcome: Outcome,
+        line: &str,
+        emit: &(dyn Fn(super::Event) + Sync),
+    ) -> Result<(), crate::store::StoreError> {
+        let since = Utc::now();
+        emit(super::Event::StoreOutage {
+            env: env.to_string(),
+            detail: format!(
+                "{env}: the canary's weight is 0, but the store did not take the rollback's outcome: retrying to record it for up to {}",
+                crate::domain::HumanDuration(OWED_END_RETRY)
+            ),
+        });
+        let deadline = tokio::time::Instant::now() + OWED_END_RETRY;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match self
+                .inner
+                .store
+                .audit_finish(started, at, outcome, line)
+                .await
+            {
+                Ok(()) => {
+                    emit(super::Event::StoreOutage {
+                        env: env.to_string(),
+                        detail: format!(
+                            "{env}: the store is back after {}s; the rollback's outcome is recorded",
+                            (Utc::now() - since).num_seconds()
+                        ),
+                    });
+                    return Ok(());
+                }
+                Err(e) if !e.heals_by_waiting() || tokio::time::Instant::now() >= deadline => {
+                    return Err(e);
+                }
+                Err(e) => tracing::warn!(env, "canary rollback: outcome not recorded yet ({e})"),
+            }
+        }
+    }
+}
+
+/// How long a canary rollback run outside a monitoring window retries
+/// writing its outcome while the store heals by waiting (a window writes
+/// it with its verdict, through its own retries).
+pub const OWED_END_RETRY: Duration = Duration::from_secs(30);
+
+/// Whether `detail`, a rollback's "started" record of `env` as history
+/// reads it, is a canary rollback's (weight → 0, the stable track
+/// untouched): its detail is [`canary_rollback_detail`]'s, where a rollback
+/// of the stable track reads "roll ENV back from …".
+pub(super) fn is_canary_rollback(env: &str, detail: &str) -> bool {
+    detail.starts_with(&format!("roll {env} back: canary weight "))
+}
+
+/// The "started" detail of `env`'s canary rollback from `weight`%.
+fn canary_rollback_detail(env: &str, weight: u8, version: &Version, stable: &Version) -> String {
+    format!(
+        "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
+    )
 }
 
 pub(super) enum Flow {
@@ -780,7 +858,7 @@ async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Resu
 /// may have been applied, so a positive one counts (a rollback setting 0
 /// again is harmless) and a 0 does not (the traffic may still be there);
 /// a failed change leaves the one before it.
-fn last_weight<'a>(
+pub(super) fn last_weight<'a>(
     entries: impl Iterator<Item = (Outcome, &'a str, Option<&'a Version>)>,
 ) -> Option<(u8, Option<Version>)> {
     for (outcome, detail, version) in entries {

@@ -46,9 +46,7 @@ pub enum EngineError {
     },
     /// The environment reports the new version, but the store would not
     /// take the record: the deploy happened all the same.
-    #[error(
-        "deployed {version} to {env}, but could not record it: {cause}; the next shipdeck run against this store records it from what {env} reports"
-    )]
+    #[error("{}", unrecorded_text(env, version, cause, owed.as_deref()))]
     Unrecorded {
         env: String,
         version: Version,
@@ -71,6 +69,26 @@ pub struct OwedEnd {
     pub at: chrono::DateTime<chrono::Utc>,
     pub outcome: crate::domain::Outcome,
     pub detail: String,
+}
+
+/// What [`EngineError::Unrecorded`] says: what ran, what the store lacks,
+/// and how the next run settles it.
+fn unrecorded_text(
+    env: &str,
+    version: &Version,
+    cause: &StoreError,
+    owed: Option<&OwedEnd>,
+) -> String {
+    match owed {
+        None => format!(
+            "deployed {version} to {env}, but could not record it: {cause}; the next shipdeck run against this store records it from what {env} reports"
+        ),
+        Some(end) => format!(
+            "rolled {env}'s canary back (its weight is 0, the stable track stays on {version}), but the store did not take the outcome ({}): {cause}; audit record #{} (rollback started) is left without outcome until the next shipdeck run against this store settles it from the canary's weight records: \"succeeded\" when a weight of 0% is recorded after it, else \"unknown\"",
+            end.outcome.as_str(),
+            end.started
+        ),
+    }
 }
 
 impl EngineError {

@@ -88,6 +88,20 @@ impl Engine {
                 Ok(_) => {}
                 Err(_) => continue,
             }
+            // A canary's rollback took the canary's traffic away: the
+            // stable track it leaves as it was says nothing of it, and no
+            // deploy of the stable track happened.
+            if u.action == ActionKind::Rollback
+                && u.superseded_by.is_none()
+                && let Some(res) = self.settle_canary_rollback(&u, now).await
+            {
+                wrote = true;
+                match res {
+                    Ok(()) => tracing::info!(env = u.env, "reconciled audit #{}", u.id),
+                    Err(e) => tracing::warn!("cannot reconcile audit #{}: {e}", u.id),
+                }
+                continue;
+            }
             let res = match u.superseded_by {
                 Some(later) => {
                     self.inner
@@ -142,6 +156,70 @@ impl Engine {
             }
         }
         wrote
+    }
+}
+
+impl Engine {
+    /// Settle `u` when it is a canary rollback's start (`None` when it is
+    /// not, or its record cannot be read now): "succeeded" when the audit
+    /// log records the canary's weight set to 0 after it, else "unknown";
+    /// never a deploy row (the stable track did not move).
+    async fn settle_canary_rollback(
+        &self,
+        u: &Unfinished,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<Result<(), crate::store::StoreError>> {
+        let idx = self.index(&u.env).ok()?;
+        if !matches!(
+            self.inner.envs[idx].strategy,
+            super::strategy::Strategy::Canary { .. }
+        ) {
+            return None;
+        }
+        let h = match self.inner.store.history(Some(&u.env), 200).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("cannot reconcile audit #{}: {e}", u.id);
+                return None;
+            }
+        };
+        let start = h.iter().find(|e| e.id == u.id)?;
+        if !super::canary::is_canary_rollback(&u.env, &start.detail) {
+            return None;
+        }
+        // The first weight the log records after the start (oldest
+        // first): the rollback's own, unless it never got recorded.
+        let after = super::canary::last_weight(
+            h.iter()
+                .rev()
+                .filter(|e| e.id > u.id && e.action == ActionKind::Canary)
+                .map(|e| (e.outcome, e.detail.as_str(), e.version.as_ref())),
+        );
+        let (outcome, detail) = match after {
+            Some((0, _)) => (
+                Outcome::Succeeded,
+                format!(
+                    "reconciled: the outcome was not recorded; the canary's weight was recorded set to 0% after it (the stable track of {} was not touched)",
+                    u.env
+                ),
+            ),
+            Some((w, _)) => (
+                Outcome::Unknown,
+                format!(
+                    "reconciled: the outcome was not recorded; the first canary weight recorded after it is {w}%, not 0%"
+                ),
+            ),
+            None => (
+                Outcome::Unknown,
+                "reconciled: the outcome was not recorded, nor was the canary's weight after it: check the canary's traffic".to_string(),
+            ),
+        };
+        Some(
+            self.inner
+                .store
+                .audit_finish(u.id, now, outcome, &detail)
+                .await,
+        )
     }
 }
 

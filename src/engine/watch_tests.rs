@@ -774,3 +774,174 @@ async fn a_canary_window_opened_with_the_store_away_learns_the_weight_when_it_is
         .unwrap();
     assert_eq!(out.verdict.kind, VerdictKind::InsufficientData, "{out:?}");
 }
+
+/// `shipdeck rollback` of production's canary (50% of the traffic), the
+/// store meeting `fault` just after the weight went to 0, outside any
+/// monitoring window; `on_retry` runs when the rollback says it retries.
+/// Its result and events.
+async fn cli_canary_rollback_meets(
+    r: &Rig,
+    fault: Fault,
+    mut on_retry: impl FnMut(),
+) -> (Result<DeployRecord, EngineError>, Vec<Event>) {
+    let stable = r.engine.inner.envs[1]
+        .strategy
+        .read_version()
+        .await
+        .unwrap();
+    canary_at(r, &stable.to_string(), 50).await;
+    *r.after_weight_zero.lock().unwrap() = Some(fault);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn({
+        let e = r.engine.clone();
+        async move { e.rollback("production", None, Some(tx)).await }
+    });
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(ev)) => {
+                if matches!(&ev, Event::StoreOutage { detail, .. } if detail.contains("retrying to record"))
+                {
+                    on_retry();
+                }
+                events.push(ev);
+            }
+            Ok(None) => break,
+            Err(_) => panic!("the rollback never ended: {events:?}"),
+        }
+    }
+    // The canary's traffic is gone, whatever the store said.
+    assert_eq!(r._fleet.canary().weight, 0, "{events:?}");
+    (task.await.unwrap(), events)
+}
+
+fn rollback_starts(h: &[AuditEntry]) -> Vec<&AuditEntry> {
+    h.iter()
+        .filter(|a| a.action == ActionKind::Rollback)
+        .collect()
+}
+
+/// Outside a window, a canary rollback whose outcome the store could not
+/// take at once retries while the store heals, and records it once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_canary_rollback_retries_its_outcome_through_an_outage() {
+    let r = rig_with("", true).await;
+    let (locks, writes) = (r.locks.clone(), r.writes.clone());
+    let (res, events) = cli_canary_rollback_meets(&r, Fault::Unreachable, || {
+        *locks.lock().unwrap() = None;
+        *writes.lock().unwrap() = None;
+    })
+    .await;
+    let rec = res.unwrap_or_else(|e| panic!("{e}: {events:?}"));
+    assert_eq!(rec.kind, crate::domain::DeployKind::Rollback);
+    assert!(
+        events
+            .iter()
+            .any(|ev| format!("{ev:?}").contains("the rollback's outcome is recorded")),
+        "{events:?}"
+    );
+    let h = r.engine.history(Some("production"), 50).await.unwrap();
+    let rb = rollback_starts(&h);
+    assert_eq!(rb.len(), 1, "{h:?}");
+    assert_eq!(rb[0].outcome, Outcome::Succeeded, "{h:?}");
+    let db = rusqlite::Connection::open(r._dir.path().join("s.db")).unwrap();
+    let ends: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE finishes = ?1",
+            [rb[0].id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(ends, 1, "{:?}", rb[0]);
+}
+
+/// Outside a window, a canary rollback whose store stays away gives up
+/// after its retries, naming the record left without outcome and how the
+/// next run settles it; the next run does, from the weight records, as
+/// "succeeded" and without a deploy of the stable track.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_canary_rollback_unrecorded_for_good_is_named_and_reconciled_by_the_next_run() {
+    let r = rig_with("", true).await;
+    let deploys_before = r.engine.inner.store.deploys(None).await.unwrap().len();
+    let started = Instant::now();
+    let (res, _) = cli_canary_rollback_meets(&r, Fault::Unreachable, || {}).await;
+    assert!(
+        started.elapsed() >= crate::engine::canary::OWED_END_RETRY,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    let err = res.expect_err("the outcome never went in");
+    assert!(matches!(err, EngineError::Unrecorded { .. }), "{err:?}");
+    *r.locks.lock().unwrap() = None;
+    *r.writes.lock().unwrap() = None;
+    let h = r.engine.history(Some("production"), 50).await.unwrap();
+    let rb = rollback_starts(&h);
+    assert_eq!(rb.len(), 1, "{h:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("audit record #{} (rollback started)", rb[0].id))
+            && text.contains("left without outcome")
+            && text.contains("the next shipdeck run")
+            && text.contains("its weight is 0")
+            && !text.starts_with("deployed"),
+        "{text}"
+    );
+    // The next run reconciles it from the weight records.
+    r.engine.set_canary("production", None);
+    r.engine.status().await;
+    let h = r.engine.history(Some("production"), 50).await.unwrap();
+    let rb = rollback_starts(&h);
+    assert_eq!(rb[0].outcome, Outcome::Succeeded, "{:?}", rb[0]);
+    assert!(rb[0].detail.contains("reconciled"), "{:?}", rb[0]);
+    assert!(
+        rb[0].detail.contains("weight was recorded set to 0%"),
+        "{:?}",
+        rb[0]
+    );
+    assert_eq!(
+        r.engine.inner.store.deploys(None).await.unwrap().len(),
+        deploys_before,
+        "a canary rollback deploys nothing"
+    );
+}
+
+/// A canary rollback's start with nothing after it (no weight of 0% ever
+/// recorded) reconciles as "unknown", never as a rollback of the stable
+/// track the environment still reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_rollback_start_without_a_zero_weight_after_it_reconciles_unknown() {
+    let r = rig_with("", true).await;
+    let e = &r.engine;
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    let canary = Version::parse(crate::demo::BAD_VERSION).unwrap();
+    let deploys_before = e.inner.store.deploys(None).await.unwrap().len();
+    let id = e
+        .inner
+        .store
+        .audit_start(&NewAudit {
+            at: Utc::now(),
+            actor: "bob",
+            action: ActionKind::Rollback,
+            env: "production",
+            version: Some(&stable),
+            from_version: Some(&canary),
+            outcome: Outcome::Started,
+            detail: &format!(
+                "roll production back: canary weight 50% → 0 ({canary} on the canary; the stable track stays on {stable}) (canary)"
+            ),
+        })
+        .await
+        .unwrap();
+    e.status().await;
+    let h = e.history(Some("production"), 50).await.unwrap();
+    let rb = h.iter().find(|a| a.id == id).unwrap();
+    assert_eq!(rb.outcome, Outcome::Unknown, "{rb:?}");
+    assert!(rb.detail.contains("check the canary's traffic"), "{rb:?}");
+    assert_eq!(
+        e.inner.store.deploys(None).await.unwrap().len(),
+        deploys_before,
+        "no deploy row for a canary rollback"
+    );
+}
