@@ -151,6 +151,21 @@ fn unreachable_is_down_whatever_the_metrics() {
 }
 
 #[test]
+fn a_version_endpoint_that_answered_garbage_is_not_said_to_be_silent() {
+    let why = "version source of staging (http://127.0.0.1:9/v): unusable answer: the value at /version is not a string: 5";
+    let mut i = base();
+    i.reachable = false;
+    i.reach_error = Some(why);
+    let a = expect(
+        &i,
+        Health::Down,
+        Some(Comparison::Reachability),
+        Says::Exactly(&format!("no version read: {why}")),
+    );
+    assert!(!a.detail.contains("does not answer"), "{}", a.detail);
+}
+
+#[test]
 fn a_caught_regression_is_degraded() {
     let mut i = base();
     i.state = Some(EnvState::Regression);
