@@ -798,3 +798,55 @@ async fn prometheus_labels_are_polled_at_once_and_a_slow_one_holds_none_back() {
         .unwrap_err();
     assert!(matches!(e, MetricsError::Timeout { .. }), "{e}");
 }
+
+/// An environment whose label the exposition lacks while it has others'
+/// (`prod` configured, the service labels `production`) is named as such
+/// on every read from the second (the first reads no rate for any label),
+/// never read as an environment without traffic; an
+/// exposition without any env's series (a service no request reached yet)
+/// is still silence.
+#[tokio::test]
+async fn scrape_names_an_env_label_the_exposition_lacks() {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|| async {
+                "http_requests_total{env=\"production\",code=\"200\"} 10\n\
+                 http_requests_total{env=\"staging\",code=\"200\"} 3\n"
+            }),
+        )
+        .route("/idle", get(|| async { "process_cpu_seconds_total 1\n" }));
+    let addr = serve(app).await;
+    let src = scrape(format!("http://{addr}/metrics"), 5000);
+    // The first scrape reads no rate for any label: warming up, as ever.
+    assert_eq!(src.poll(&["prod".to_string()]).await.unwrap()["prod"], None);
+    for _ in 0..2 {
+        let e = src.poll(&["prod".to_string()]).await.unwrap_err();
+        assert!(matches!(e, MetricsError::NoSeries { .. }), "{e}");
+        // Traffic may yet reach it: no lasting failure of the source.
+        assert!(e.heals_by_waiting(), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "metrics source http://{addr}/metrics has no series labelled env=\"prod\" (it has env=\"production\", \"staging\"): the environment's name or metrics_label may not match, or no request has reached it yet"
+            )
+        );
+    }
+    // The labels it has read as before.
+    let polled = src
+        .poll_tracked(&["production".to_string(), "prod".to_string()], &[])
+        .await
+        .unwrap();
+    assert_eq!(polled.points["production"].as_ref().unwrap().requests, 0.0);
+    assert!(matches!(
+        polled.errors["prod"],
+        MetricsError::NoSeries { .. }
+    ));
+    let idle = scrape(format!("http://{addr}/idle"), 5000);
+    for _ in 0..2 {
+        assert_eq!(
+            idle.poll(&["prod".to_string()]).await.unwrap()["prod"],
+            None
+        );
+    }
+}

@@ -598,12 +598,31 @@ fn a_second_outcome_is_refused_by_the_server_with_its_own_sqlstate() {
     assert!(s.verify().unwrap().intact());
 }
 
-/// A store at schema 7 (no outcome check: `shipdeck_finish_once` a no-op,
-/// as good as absent) that already holds two outcomes for one start — the
-/// retry bug this schema closes — is brought to schema 8 by six consoles
-/// starting at once; the log is left as it was (chain intact, both old
-/// outcomes kept), the first outcome is the one a later finish is judged
-/// against, and a new second outcome is refused from then on.
+/// What `shipdeck_append` was up to schema 7 (version 3's, without the
+/// outcome check): its text as `src/store/pg/schema.rs` creates it.
+fn v3_append() -> String {
+    let schema = include_str!("../src/store/pg/schema.rs");
+    let start = schema
+        .find("const V3: &str = r#\"")
+        .map(|at| at + "const V3: &str = r#\"".len())
+        .expect("schema.rs defines V3");
+    let len = schema[start..].find("\"#;").expect("V3 ends");
+    let v3 = &schema[start..start + len];
+    assert!(
+        v3.contains("CREATE FUNCTION shipdeck_append(") && !v3.contains("finish_once"),
+        "V3 is no longer the function schema 7 had: {v3}"
+    );
+    v3.replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+}
+
+/// A store at schema 7 (its `shipdeck_append` version 3's, with no outcome
+/// check, and no `shipdeck_finish_once`; the append below would fail on
+/// the missing function were V8's still in place) that already holds two
+/// outcomes for one start — the retry bug this schema closes — is brought
+/// to schema 8 by six consoles starting at once; the log is left as it was
+/// (chain intact, both old outcomes kept), the first outcome is the one a
+/// later finish is judged against, and a new second outcome is refused
+/// from then on.
 #[test]
 fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
     use shipdeck::domain::Outcome;
@@ -618,11 +637,12 @@ fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
             .unwrap();
         (doubled, start(&s))
     };
+    // Back to what schema 7 had.
     let mut admin = cluster.admin(&db);
+    admin.batch_execute(&v3_append()).unwrap();
     admin
         .batch_execute(
-            "CREATE OR REPLACE FUNCTION shipdeck_finish_once(p_finishes BIGINT, p_outcome TEXT)
-                 RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
+            "DROP FUNCTION shipdeck_finish_once(BIGINT, TEXT);
              DROP INDEX shipdeck_monitor_runs_window;
              UPDATE shipdeck_schema SET version = 7;",
         )

@@ -260,19 +260,21 @@ fn degraded(comparison: Comparison, detail: String) -> HealthAssessment {
 
 /// Decide an environment's health.
 ///
-/// Down when the version endpoint does not answer; degraded when the
-/// monitoring window caught the running version, when a limit is breached,
-/// when its errors or p95 rose clearly against its own baseline, or — for a
-/// pre-production stage — when they are far above production's; unknown
-/// when there are metrics to read but none arrived; else healthy.
+/// Down when no version can be read (no answer, or none usable); degraded
+/// when the monitoring window caught the running version, when a limit is
+/// breached, when its errors or p95 rose clearly against its own baseline,
+/// or — for a pre-production stage — when they are far above production's;
+/// unknown when there are metrics to read but none arrived; else healthy.
 pub fn assess(i: &HealthInput<'_>) -> HealthAssessment {
     if !i.reachable {
         return HealthAssessment {
             health: Health::Down,
             comparison: Comparison::Reachability,
             detail: match i.reach_error {
-                Some(e) => format!("version endpoint does not answer: {e}"),
-                None => "version endpoint does not answer".into(),
+                // The error says how it failed: no answer, or an answer
+                // without a usable version (which did answer).
+                Some(e) => format!("no version read: {e}"),
+                None => "no version read from the version endpoint".into(),
             },
             warm_up: None,
         };

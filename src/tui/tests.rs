@@ -591,12 +591,16 @@ fn history_view() {
             finished_at: None,
         },
     ];
-    update(&mut s, Msg::HistoryLoaded(Ok(entries)));
+    update(&mut s, Msg::HistoryLoaded(Ok(entries.clone())));
     let text = screen(&s, 160, 45);
     assert!(text.contains("Audit log · 2 entries"));
     assert!(text.contains("v1.7.3 → v1.8.0"));
     assert!(text.contains("when (UTC)"), "times say their zone");
     insta::assert_snapshot!(text);
+    // One record is one entry (the demo's log opens with one: "1 entries").
+    update(&mut s, Msg::HistoryLoaded(Ok(entries[..1].to_vec())));
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("Audit log · 1 entry "), "{text}");
 }
 
 #[test]

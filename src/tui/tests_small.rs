@@ -438,12 +438,16 @@ fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
     );
     assert!(!s.overlays.is_empty(), "the dialog stays open");
 
-    // Too small: the enlarge screen says why p did nothing.
+    // Too small: the enlarge screen says why p did nothing, and that it
+    // is not kept for later (it said "waits", yet enlarging ran nothing).
     let mut s = console();
     s.size = (70, 20);
     key(&mut s, 'p');
     let text = screen(&s, 70, 20);
-    assert!(text.contains("`p` waits for a terminal of 80×24"), "{text}");
+    assert!(
+        text.contains("`p` ignored: it needs a terminal of 80×24"),
+        "{text}"
+    );
 }
 
 /// The metrics row of each column at 80×24 (the line labelled `metrics`).

@@ -282,12 +282,13 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
             Some(Action::ForceQuit) => quit(s),
             Some(Action::Quit) if s.running().is_empty() => quit(s),
             _ => {
-                // The enlarge screen shows the newest notice: say why.
+                // The enlarge screen shows the newest notice: say why,
+                // and that the key is dropped, not kept for later.
                 if let Some(k) = key_label(&ev) {
                     s.notify(
                         Level::Warn,
                         format!(
-                            "{k} waits for a terminal of {}×{}",
+                            "{k} ignored: it needs a terminal of {}×{}",
                             super::view::MIN_WIDTH,
                             super::view::MIN_HEIGHT
                         ),

@@ -210,6 +210,18 @@ pub enum MetricsError {
         metric: String,
         value: String,
     },
+    /// An exposition with request series for other env labels and none
+    /// for this one: a label that does not match the environment's (its
+    /// name or `metrics_label`), or one no request has reached yet —
+    /// which is not the silence of an environment without traffic.
+    #[error(
+        "metrics source {url} has no series labelled env=\"{label}\" (it has env={seen}): the environment's name or metrics_label may not match, or no request has reached it yet"
+    )]
+    NoSeries {
+        url: String,
+        label: String,
+        seen: String,
+    },
 }
 
 /// What someone must fix before a metrics failure that waiting will not
@@ -240,7 +252,11 @@ impl MetricsError {
     /// from the text.
     pub fn heals_by_waiting(&self) -> bool {
         match self {
-            MetricsError::Unreachable { .. } | MetricsError::Timeout { .. } => true,
+            // Traffic may yet reach it; a label that never matches shows
+            // the same error on every read, which names the fix.
+            MetricsError::Unreachable { .. }
+            | MetricsError::Timeout { .. }
+            | MetricsError::NoSeries { .. } => true,
             MetricsError::Status { status, .. } => {
                 matches!(status, 408 | 429) || (500..600).contains(status) && *status != 501
             }
@@ -324,6 +340,11 @@ impl MetricsError {
                 url: clean(&url),
                 metric: short(&metric),
                 value: short(&value),
+            },
+            MetricsError::NoSeries { url, label, seen } => MetricsError::NoSeries {
+                url: clean(&url),
+                label: short(&label),
+                seen: short(&seen),
             },
         }
     }

@@ -414,7 +414,7 @@ impl ScrapeSource {
                     value: value.to_string(),
                 })
         };
-        let errors: HashMap<String, MetricsError> = labels
+        let mut errors: HashMap<String, MetricsError> = labels
             .iter()
             .filter_map(|l| Some((l.clone(), unusable(l)?)))
             .collect();
@@ -460,6 +460,17 @@ impl ScrapeSource {
                 }
             }
         };
+        // From the second scrape on (a rate could have been read), a label
+        // the exposition lacks among others is named, not read as silence.
+        if prev.is_some() {
+            for l in labels {
+                if !errors.contains_key(l)
+                    && let Some(e) = no_series(&self.url, &cur, l)
+                {
+                    errors.insert(l.clone(), e);
+                }
+            }
+        }
         if let Some(path) = &self.cache {
             let (path, url, snap) = (path.clone(), self.url.clone(), cur.clone());
             let _ = tokio::task::spawn_blocking(move || store_cache(&path, &url, &snap)).await;
@@ -505,6 +516,32 @@ impl ScrapeSource {
 }
 
 /// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.
+/// The error for `label` when the exposition has request series for other
+/// env labels but none for it (see [`MetricsError::NoSeries`]); `None`
+/// when it has some, or none for any label (a source without traffic yet),
+/// or only unusable ones (named as such).
+fn no_series(url: &str, cur: &Snapshot, label: &str) -> Option<MetricsError> {
+    if cur.labels.is_empty() || cur.labels.contains_key(label) || cur.unusable.contains_key(label) {
+        return None;
+    }
+    const SHOWN: usize = 8;
+    let mut seen = cur
+        .labels
+        .keys()
+        .take(SHOWN)
+        .map(|l| format!("{l:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if cur.labels.len() > SHOWN {
+        seen.push_str(&format!(" and {} more", cur.labels.len() - SHOWN));
+    }
+    Some(MetricsError::NoSeries {
+        url: url.to_string(),
+        label: label.to_string(),
+        seen,
+    })
+}
+
 fn keyed_cache_path(path: &Path, key: &str) -> PathBuf {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)

@@ -16,11 +16,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let rows = state.history_rows();
     let mut title = vec![Part::new(" Audit log ", t.title)];
     if let Some(e) = entries {
+        let noun = if e.len() == 1 { "entry" } else { "entries" };
         if state.history_filter.is_empty() {
-            title.push(Part::new(format!("· {} entries ", e.len()), t.dim));
+            title.push(Part::new(format!("· {} {noun} ", e.len()), t.dim));
         } else {
             title.push(Part::new(
-                format!("· {} of {} entries ", rows.len(), e.len()),
+                format!("· {} of {} {noun} ", rows.len(), e.len()),
                 t.dim,
             ));
         }
