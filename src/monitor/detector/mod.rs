@@ -82,6 +82,13 @@
 //!   too (the nightly slide) is no evidence at all.
 //! * The alarm threshold is set for the window length (number of steps ×
 //!   number of tests) so the false-alarm probability per window stays small.
+//!   That is for a change at an unknown time; half the false-alarm goal
+//!   ([`DEPLOY_SHARE`]) goes instead to the error, latency and pooled
+//!   latency tests' evidence summed from the deploy on (one start per
+//!   test: a threshold about 60% of the CUSUMs'), with the same per-step
+//!   caps scaled to that threshold, a warm-up at its allowance leaving it
+//!   as far short as the CUSUM, and retired once below where it began
+//!   (see [`deploy_llr`]).
 //! * Optional absolute guards (`max_error_rate`, `max_p*_ms`) are hard SLO
 //!   limits: a regression after [`DetectorConfig::guard_steps`] breaching
 //!   steps in a row.
