@@ -12,6 +12,8 @@
 //! `cargo bench --bench detector -- --replay-only` prints only the replay times.
 //! `cargo bench --bench detector -- --held-back` lists the tuning-seed
 //! traces caught at 50 s at 10 s steps and what holds each back.
+//! `cargo bench --bench detector -- --late` lists every tuning-seed bad
+//! trace called after 40 s or missed at 10 s steps, against the bound.
 //! `SHIPDECK_BENCH_QUICK=1` runs a smaller corpus (a quick look, not figures).
 //!
 //! Seeds: the TUNING seeds were looked at while the detector was tuned; the
@@ -47,6 +49,10 @@ fn main() {
             "--step" => only_step = args.next().and_then(|v| v.parse().ok()),
             "--held-back" => {
                 held_back();
+                return;
+            }
+            "--late" => {
+                late();
                 return;
             }
             "--replay-only" => {
@@ -759,12 +765,69 @@ fn held_back() {
             format!("{name} {n}")
         })
         .collect();
+    let fa_default = traces
+        .iter()
+        .filter(|t| t.truth == Truth::Healthy)
+        .filter(|t| replay(&t.samples, DetectorConfig::default()).is_regression())
+        .count();
     println!(
-        "caught at 50 s on the tuning seeds: {n50}; by 40 s with {}: {:?}; false alarms at 10 s (default 12 of 600): {}",
+        "caught at 50 s on the tuning seeds: {n50}; by 40 s with {}: {:?}; false alarms at 10 s (default {fa_default} of 600): {}",
         variants.map(|v| v.0).join(" / "),
         moved,
         fa.join(", ")
     );
+}
+
+/// Every tuning-seed bad trace at 10 s steps called after 40 s or missed,
+/// with its delay, the information bound's (quasi-Poisson and pure
+/// Poisson) and the verdict's reason; then counts per kind of how far
+/// each is from the bound: at it (the bound itself is past 40 s, or never
+/// shows it) or not (the bound shows it by 40 s).
+/// `cargo bench --bench detector -- --late`
+fn late() {
+    use std::collections::BTreeMap;
+    let traces: Vec<LabeledTrace> = TUNING
+        .iter()
+        .flat_map(|&seed| corpus::corpus(seed, DEFAULT_TRACES))
+        .collect();
+    // kind -> [late at the bound, late not at the bound, missed at the
+    // bound, missed not at the bound]
+    let mut groups: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for tr in &traces {
+        let Truth::Regression { t0 } = tr.truth else {
+            continue;
+        };
+        let r = replay(&tr.samples, DetectorConfig::default());
+        let d = r.detected_at.filter(|_| r.is_regression()).map(|t| t - t0);
+        if d.is_some_and(|d| d <= 40.0) {
+            continue;
+        }
+        let bq = bound_time(&tr.samples, t0, true).map(|t| t - t0);
+        let bp = bound_time(&tr.samples, t0, false).map(|t| t - t0);
+        let at_limit = bq.is_none_or(|b| b > 40.0);
+        let slot = match (d.is_some(), at_limit) {
+            (true, true) => 0,
+            (true, false) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        groups.entry(tr.kind.name()).or_default()[slot] += 1;
+        println!(
+            "  {:<28} rps {:>6.1} delay {:>6} bound quasi {:>6} pure {:>6} | {}",
+            tr.kind.name(),
+            tr.rps,
+            fmt_d(d),
+            fmt_d(bq),
+            fmt_d(bp),
+            r.reason
+        );
+    }
+    println!(
+        "late (> 40 s) or missed on the tuning seeds at 10 s, per kind: late with the quasi-Poisson bound past 40 s / late with it by 40 s / missed with it past 40 s or never / missed with it by 40 s"
+    );
+    for (k, g) in groups {
+        println!("  {k:<28} {} / {} / {} / {}", g[0], g[1], g[2], g[3]);
+    }
 }
 
 /// Replay time of a 1-hour trace (360 rows at 10 s): median over many runs.

@@ -25,13 +25,15 @@ impl Detector {
         let nf = usable.max(1) as f64;
 
         let window_steps = (self.cfg.window_s / dt).max(10.0);
-        let h = (window_steps * N_TESTS / self.cfg.false_alarm.clamp(1e-9, 0.5)).ln();
+        let fa = self.cfg.false_alarm.clamp(1e-9, 0.5);
+        let h = (window_steps * N_TESTS / (fa * (1.0 - DEPLOY_SHARE))).ln();
+        let h_dep = (N_DEPLOY / (fa * DEPLOY_SHARE)).ln();
         // Evidence must span more than `min_evidence_s`, and never one step.
         let steps_needed = ((self.cfg.min_evidence_s / dt).floor() + 1.0).max(2.0);
         let cap_rate = h / ((steps_needed - SLACK) * dt);
         let lat_cap_rate = h * (1.0 + 1e-9) / (steps_needed * dt);
         // The whole warm-up may bring at most 3/4 of the threshold.
-        let warm_rate = cap_rate.min(0.75 * h / self.cfg.warmup_s.max(dt));
+        let warm_rate = cap_rate.min(WARM_ALLOWANCE * h / self.cfg.warmup_s.max(dt));
 
         // Blocks of about two minutes for the slow-wander estimates.
         let block = ((120.0 / dt).round() as usize).max(3);
@@ -266,6 +268,7 @@ impl Detector {
         Model {
             dt,
             h,
+            h_dep,
             cap_rate,
             warm_rate,
             err,

@@ -146,19 +146,32 @@ impl Detector {
             let llr = raw.clamp(-cap, lat_cap) + bonus;
             self.lat_pool[k].update(t, llr, shift, var, 0.0);
             self.drop_held_on_reset(id, self.lat_pool[k].s);
-            if self.lat_pool[k].s >= m.h && found.is_none() {
-                self.warm_confirmed = self.lat_pool[k].s - bonus < m.h;
+            let d = deploy_llr(m, raw, (cap, lat_cap, lat_full), bonus);
+            self.dep_pool[k].add(t, d.0, shift, var, 0.0);
+            let dep = self.dep_pool[k].s >= m.h_dep;
+            if (self.lat_pool[k].s >= m.h || dep) && found.is_none() {
+                let c = if dep {
+                    self.warm_confirmed = self.dep_pool[k].s - d.1 < m.h_dep;
+                    &self.dep_pool[k]
+                } else {
+                    self.warm_confirmed = self.lat_pool[k].s - bonus < m.h;
+                    &self.lat_pool[k]
+                };
                 let worst = parts
                     .iter()
                     .max_by(|a, b| (a.2 - a.1.m).total_cmp(&(b.2 - b.1.m)))
                     .map_or((0, 0.0), |p| (p.0, p.2));
-                found = Some(pooled_reason(
+                let mut v = pooled_reason(
                     &parts.iter().map(|p| p.0).collect::<Vec<_>>(),
                     worst,
                     m,
-                    &self.lat_pool[k],
+                    c,
                     t,
-                ));
+                );
+                if dep {
+                    v.reason.push_str(DEPLOY_NOTE);
+                }
+                found = Some(v);
             }
         }
         found

@@ -82,6 +82,13 @@
 //!   too (the nightly slide) is no evidence at all.
 //! * The alarm threshold is set for the window length (number of steps ×
 //!   number of tests) so the false-alarm probability per window stays small.
+//!   That is for a change at an unknown time; half the false-alarm goal
+//!   ([`DEPLOY_SHARE`]) goes instead to the error, latency and pooled
+//!   latency tests' evidence summed from the deploy on (one start per
+//!   test: a threshold about 60% of the CUSUMs'), with the same per-step
+//!   caps scaled to that threshold, a warm-up at its allowance leaving it
+//!   as far short as the CUSUM, and retired once below where it began
+//!   (see [`deploy_llr`]).
 //! * Optional absolute guards (`max_error_rate`, `max_p*_ms`) are hard SLO
 //!   limits: a regression after [`DetectorConfig::guard_steps`] breaching
 //!   steps in a row.
@@ -232,6 +239,20 @@ const CONFIRM_SHARE: f64 = 0.5;
 /// The pooled latency test (the three quantiles' evidence together, see
 /// `Detector::pooled`) has a CUSUM per shift as well.
 const N_TESTS: f64 = (ERR_RATIOS.len() + 4 * LAT_MULTS.len() + 2) as f64;
+/// Share of the false-alarm goal spent on changes that came with the
+/// deploy: the error and latency tests' evidence summed from the deploy
+/// on (one start per test), against a threshold of its own. The rest is
+/// spread over every start time in the window (the CUSUMs). A release
+/// monitor exists because the deploy is the likeliest time for a change;
+/// a CUSUM pays for not knowing when it began (its threshold counts every
+/// step of the window as a start), a test anchored at the deploy does
+/// not, so a change since the deploy needs about 60% of the evidence.
+const DEPLOY_SHARE: f64 = 0.5;
+/// The share of the threshold a whole warm-up may bring at most
+/// ([`DetectorConfig::warmup_s`]).
+const WARM_ALLOWANCE: f64 = 0.75;
+/// Tests anchored at the deploy: errors x3, latencies 3x3, pooled x3.
+const N_DEPLOY: f64 = (ERR_RATIOS.len() + 4 * LAT_MULTS.len()) as f64;
 /// Tests with a warm-up state: errors x3, latencies 3x3, the two falls,
 /// the pooled latency test x3.
 const WARM_TESTS: usize = 17;
@@ -253,6 +274,24 @@ struct Cusum {
 }
 
 impl Cusum {
+    /// Add a step's evidence without the CUSUM's reset at zero: a
+    /// likelihood-ratio sum anchored at its first step (see
+    /// [`Detector::deploy_call`]).
+    fn add(&mut self, t: f64, llr: f64, a: f64, b: f64, c: f64) {
+        if self.steps == 0 {
+            self.start_t = t;
+        } else if self.s < 0.0 {
+            // Retired: the evidence fell below where it began, so no
+            // change came with the deploy (a later one is the CUSUM's).
+            return;
+        }
+        self.s += llr;
+        self.steps += 1;
+        self.a += a;
+        self.b += b;
+        self.c += c;
+    }
+
     fn update(&mut self, t: f64, llr: f64, a: f64, b: f64, c: f64) {
         let next = (self.s + llr).max(0.0);
         if next <= 0.0 {
@@ -335,7 +374,11 @@ struct ThrStats {
 #[derive(Clone, Debug)]
 struct Model {
     dt: f64,
+    /// Threshold of the CUSUMs (a change at any time in the window).
     h: f64,
+    /// Threshold of the same evidence summed since the deploy (a change
+    /// that came with the deploy), see [`DEPLOY_SHARE`].
+    h_dep: f64,
     /// Most evidence one second of a step may bring, outside and inside the
     /// warm-up.
     cap_rate: f64,
@@ -405,6 +448,11 @@ pub struct Detector {
     lat: [[Cusum; 3]; 3],
     /// The three quantiles' evidence of a common shift, pooled.
     lat_pool: [Cusum; 3],
+    /// The error, latency and pooled latency tests' evidence summed since
+    /// the deploy, never reset (see [`Detector::deploy_call`]).
+    dep_err: [Cusum; 3],
+    dep_lat: [[Cusum; 3]; 3],
+    dep_pool: [Cusum; 3],
     /// Whole-window error test (after the warm-up): errors, expected
     /// errors, Σ expected², steps, first step's t.
     cum: errors::CumSteps,
@@ -477,6 +525,9 @@ impl Detector {
             err: [Cusum::default(); 3],
             lat: [[Cusum::default(); 3]; 3],
             lat_pool: [Cusum::default(); 3],
+            dep_err: [Cusum::default(); 3],
+            dep_lat: [[Cusum::default(); 3]; 3],
+            dep_pool: [Cusum::default(); 3],
             cum: errors::CumSteps::default(),
             thr: Cusum::default(),
             thr_deep: Cusum::default(),
@@ -675,8 +726,17 @@ impl Detector {
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
                 let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), e / n, es.p0);
-                self.err[k].update(t, llr + pair, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
+                let var = n * es.p0 * (1.0 + es.c * n * es.p0);
+                self.err[k].update(t, llr + pair, e, n, var);
                 self.drop_held_on_reset(k, self.err[k].s);
+                let d = deploy_llr(m, raw, (cap, cap, full), bonus);
+                self.dep_err[k].add(t, d.0, e, n, var);
+                if self.dep_err[k].s >= m.h_dep && self.err[k].s < m.h && found.is_none() {
+                    self.warm_confirmed = self.dep_err[k].s - d.1 < m.h_dep;
+                    let mut v = self.err_reason(es, &self.dep_err[k], t);
+                    v.reason.push_str(DEPLOY_NOTE);
+                    found = Some(v);
+                }
                 if self.err[k].s >= m.h && found.is_none() {
                     self.warm_confirmed = self.err[k].s - bonus < m.h;
                     let mut v = self.err_reason(es, &self.err[k], t);
@@ -754,6 +814,14 @@ impl Detector {
                 let llr = raw.clamp(-cap, lat_cap) + bonus;
                 self.lat[i][k].update(t, llr, x - ls.m, 0.0, 0.0);
                 self.drop_held_on_reset(id, self.lat[i][k].s);
+                let d = deploy_llr(m, raw, (cap, lat_cap, lat_full), bonus);
+                self.dep_lat[i][k].add(t, d.0, x - ls.m, 0.0, 0.0);
+                if self.dep_lat[i][k].s >= m.h_dep && self.lat[i][k].s < m.h && found.is_none() {
+                    self.warm_confirmed = self.dep_lat[i][k].s - d.1 < m.h_dep;
+                    let mut v = lat_reason(i, ls, &self.dep_lat[i][k], t);
+                    v.reason.push_str(DEPLOY_NOTE);
+                    found = Some(v);
+                }
                 if self.lat[i][k].s >= m.h && found.is_none() {
                     self.warm_confirmed = self.lat[i][k].s - bonus < m.h;
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
@@ -879,6 +947,33 @@ impl Detector {
             .find(|&i| self.lat[i].iter().any(|c| c.s >= 0.75 * m.h))
             .map(|i| format!("{} latency", LAT_NAMES[i]))
     }
+}
+
+/// What a call anchored at the deploy adds to its reason.
+const DEPLOY_NOTE: &str =
+    ": summed since the deploy, where a change needs less evidence than at an unknown time";
+
+/// A step's evidence for the sums anchored at the deploy: the CUSUM's
+/// (`raw`, clamped below at `lo` and above at the test's cap for this
+/// step, `hi` of `full`, plus the warm-up `bonus` returned to it), with
+/// the cap and the bonus scaled from the CUSUM threshold to the deploy
+/// threshold, so that a call still needs evidence spanning
+/// `min_evidence_s`. A warm-up comes with the deploy too: a step the
+/// warm-up allowance holds (`hi < full`: its signal fading or not yet
+/// shown steady) is scaled so that a whole warm-up at its allowance
+/// leaves the deploy sum as much evidence short of its threshold as the
+/// CUSUM of its own, `(1 - WARM_ALLOWANCE) h`: past a fading warm-up a
+/// step must show as much as it would without the deploy test. Returns
+/// the evidence and the scaled bonus.
+fn deploy_llr(m: &Model, raw: f64, (lo, hi, full): (f64, f64, f64), bonus: f64) -> (f64, f64) {
+    let rho = m.h_dep / m.h;
+    let up = if hi < full {
+        let short = (1.0 - WARM_ALLOWANCE) * m.h;
+        hi * ((m.h_dep - short) / (WARM_ALLOWANCE * m.h)).max(0.0)
+    } else {
+        hi * rho
+    };
+    (raw.clamp(-lo, up) + bonus * rho, bonus * rho)
 }
 
 /// Log-likelihood ratio of a count `x` under a negative binomial of mean

@@ -513,5 +513,6 @@ fn samples_after_the_window_are_ignored() {
 }
 
 mod coarse;
+mod deploy;
 mod pooled;
 mod traffic;
