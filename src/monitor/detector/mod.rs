@@ -674,7 +674,7 @@ impl Detector {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
-                let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), e / n, es.p0);
+                let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), (e, n), es.p0);
                 self.err[k].update(t, llr + pair, e, n, n * es.p0 * (1.0 + es.c * n * es.p0));
                 self.drop_held_on_reset(k, self.err[k].s);
                 if self.err[k].s >= m.h && found.is_none() {
