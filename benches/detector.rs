@@ -9,6 +9,8 @@
 //! (linear scaling: the time per row stays flat).
 //!
 //! `cargo bench --bench detector [-- --traces N --verbose --tuning --step S]`
+//! (`--verbose` also lists the tuning seeds' sharp regressions at 300 s
+//! steps not called by the second bad step, see `sharp_late_line`).
 //! `cargo bench --bench detector -- --replay-only` prints only the replay times.
 //! `cargo bench --bench detector -- --held-back` lists the tuning-seed
 //! traces caught at 50 s at 10 s steps and what holds each back.
@@ -115,9 +117,9 @@ fn main() {
         oracle_bound(set, traces);
     }
     let per_kind = if quick { 20 } else { 60 };
-    sharp_at_coarse_steps("tuning", &TUNING, per_kind);
+    sharp_at_coarse_steps("tuning", &TUNING, per_kind, verbose);
     if !only_tuning {
-        sharp_at_coarse_steps("reporting", &REPORTING[..1], per_kind);
+        sharp_at_coarse_steps("reporting", &REPORTING[..1], per_kind, false);
     }
     replay_time();
     replay_scaling();
@@ -631,7 +633,9 @@ fn table(
 /// the deploy, see the detector's notes).
 /// Each of `seeds` (xor 0x5a5a) draws `2 * per_kind` traces: the tuning
 /// seeds to decide on, the first reporting seed for the figures.
-fn sharp_at_coarse_steps(set: &str, seeds: &[u64], per_kind: usize) {
+/// With `verbose` (tuning seeds only), every trace not called by the
+/// second bad step is listed (see [`sharp_late_line`]).
+fn sharp_at_coarse_steps(set: &str, seeds: &[u64], per_kind: usize, verbose: bool) {
     let (mut first, mut second, mut third, mut later, mut missed) = (0, 0, 0, 0, 0);
     let mut by_kind = [[0usize; 5]; 2];
     let mut rng = Rng::new(0);
@@ -661,6 +665,9 @@ fn sharp_at_coarse_steps(set: &str, seeds: &[u64], per_kind: usize) {
             None => 4,
         };
         by_kind[usize::from(!errors)][slot] += 1;
+        if verbose && slot >= 2 {
+            println!("  late {}", sharp_late_line(&coarse, errors, rps, slot, &r));
+        }
         match slot {
             0 => first += 1,
             1 => second += 1,
@@ -680,6 +687,82 @@ fn sharp_at_coarse_steps(set: &str, seeds: &[u64], per_kind: usize) {
             k[0], k[1], k[2], k[3], k[4]
         );
     }
+}
+
+/// One late sharp regression at 300 s steps, in a line: its kind and
+/// req/s; the baseline's pooled error rate and median quantiles; bad
+/// steps 1-3 (error rate, quantiles as multiples of the baseline median);
+/// what the detector said after the second bad step, and the call's
+/// step and reason.
+fn sharp_late_line(
+    coarse: &[shipdeck::monitor::Sample],
+    errors: bool,
+    rps: f64,
+    slot: usize,
+    r: &shipdeck::monitor::trace::ReplayReport,
+) -> String {
+    let base: Vec<&shipdeck::monitor::Sample> = coarse
+        .iter()
+        .filter(|s| s.t <= 0.0 && s.requests.is_finite())
+        .collect();
+    let (e, n) = base
+        .iter()
+        .fold((0.0, 0.0), |(e, n), s| (e + s.errors, n + s.requests));
+    let med = |q: usize| {
+        let mut xs: Vec<f64> = base
+            .iter()
+            .filter_map(|s| [s.p50_ms, s.p95_ms, s.p99_ms][q])
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let meds = [med(0), med(1), med(2)];
+    let spread = |q: usize| {
+        let xs: Vec<f64> = base
+            .iter()
+            .filter_map(|s| [s.p50_ms, s.p95_ms, s.p99_ms][q])
+            .map(|v| (v / meds[q]).ln().abs())
+            .collect();
+        xs.iter().copied().fold(0.0, f64::max)
+    };
+    let steps: Vec<String> = coarse
+        .iter()
+        .filter(|s| s.t > 0.0 && s.t <= 900.0 + 1e-9)
+        .map(|s| {
+            let q = [s.p50_ms, s.p95_ms, s.p99_ms];
+            format!(
+                "{:.2}%/{}r x{:.2},{:.2},{:.2}",
+                100.0 * s.errors / s.requests.max(1.0),
+                s.requests,
+                q[0].unwrap_or(f64::NAN) / meds[0],
+                q[1].unwrap_or(f64::NAN) / meds[1],
+                q[2].unwrap_or(f64::NAN) / meds[2]
+            )
+        })
+        .collect();
+    let upto: Vec<shipdeck::monitor::Sample> = coarse
+        .iter()
+        .filter(|s| s.t <= 600.0 + 1e-9)
+        .copied()
+        .collect();
+    let at2 = replay(&upto, DetectorConfig::default());
+    format!(
+        "{} {:.1} req/s | base {:.3}% ({} err), p50/95/99 {:.0}/{:.0}/{:.0} ms, max |ln dev| {:.2}/{:.2}/{:.2} | steps {} | at step 2: {} | {}: {}",
+        if errors { "errors x10" } else { "latency x2" },
+        rps,
+        100.0 * e / n.max(1.0),
+        e,
+        meds[0],
+        meds[1],
+        meds[2],
+        spread(0),
+        spread(1),
+        spread(2),
+        steps.join("; "),
+        at2.reason,
+        ["", "", "step 3", "later", "missed"][slot],
+        r.reason
+    )
 }
 
 /// The tuning-seed traces caught at the fifth 10 s step (50 s), one

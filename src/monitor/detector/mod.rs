@@ -26,8 +26,9 @@
 //!   10 s steps 3 steps, at 1- or 5-minute steps the second bad step.
 //!   A capped step's evidence beyond the cap is not lost at 1- or 5-minute
 //!   steps: two error steps in a row that agree on the rise (each one's
-//!   excess rate over the baseline at least half the other's; a burst
-//!   inside one step has no such neighbour) count in full, each up to the
+//!   excess rate over the baseline at least half the other's, within the
+//!   Poisson error of the fewer errors; a burst inside one step has no
+//!   such neighbour) count in full, each up to the
 //!   threshold (`Detector::err_pair`), so a x10 at a request a second is
 //!   called at the second step, never at the first.
 //!   The warm-up is in evidence as well as time: a warm-up fades (its
@@ -725,7 +726,7 @@ impl Detector {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
-                let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), e / n, es.p0);
+                let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), (e, n), es.p0);
                 let var = n * es.p0 * (1.0 + es.c * n * es.p0);
                 self.err[k].update(t, llr + pair, e, n, var);
                 self.drop_held_on_reset(k, self.err[k].s);

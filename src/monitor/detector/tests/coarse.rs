@@ -815,3 +815,45 @@ fn at_five_minute_steps_one_quantile_past_the_whole_threshold_in_each_step_is_a_
     }
     assert!(second >= 4, "called at the second step {second} of 5 times");
 }
+
+/// Six 5-minute baseline steps of 300 requests and one error each, then
+/// the window's error counts per step (300 requests each), steady latency.
+fn coarse_errors(window: &[f64]) -> Vec<Sample> {
+    let row = |t: f64, e: f64| Sample {
+        t,
+        requests: 300.0,
+        errors: e,
+        p50_ms: Some(40.0),
+        p95_ms: Some(120.0),
+        p99_ms: Some(250.0),
+    };
+    (0..6)
+        .map(|i| row((i as f64 - 5.0) * 300.0, 1.0))
+        .chain(
+            window
+                .iter()
+                .enumerate()
+                .map(|(i, &e)| row((i + 1) as f64 * 300.0, e)),
+        )
+        .collect()
+}
+
+#[test]
+fn at_five_minute_steps_two_error_steps_agree_within_the_poisson_error_of_their_counts() {
+    // x10 at a request a second: 5 errors then 15 (1.7% then 5.0%, where
+    // the baseline had 0.33%). As rates the first step's excess is under
+    // half the second's, yet 5 errors are what half the second step's
+    // excess predicts (8) within its Poisson error (p = 0.19): the same
+    // rise, drawn at a few errors a step. Called at the second step, in
+    // either order.
+    for window in [[5.0, 15.0, 12.0], [15.0, 5.0, 12.0]] {
+        let v = run(&coarse_errors(&window), DetectorConfig::default());
+        assert_regression(&v, Metric::ErrorRate, 600.0);
+        assert!(v.reason.contains("agree on the rise"), "{}", v.reason);
+    }
+    // Two errors then 15: the first step is no part of the rise (8
+    // expected at half the second's excess; 2 or fewer has p = 0.014), so
+    // the second is capped alone.
+    let v = run(&coarse_errors(&[2.0, 15.0]), DetectorConfig::default());
+    assert_quiet(&v);
+}
