@@ -2027,6 +2027,44 @@ fn a_start_whose_reply_was_lost_is_found_in_the_log_not_appended_twice() {
 }
 
 #[test]
+fn a_start_whose_flush_was_refused_after_its_commit_is_answered_once_by_its_retry() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    // The schema first, by a session without the timeout below.
+    drop(store(cluster, &db));
+    cluster
+        .admin(&db)
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{db}\" SET statement_timeout = '2s'"
+        ))
+        .unwrap();
+    let s = store(cluster, &db);
+    alice_starts_v2(&s, "staging");
+    let at = chrono::Utc::now();
+    let (_, detail) = rollback_start(at);
+    let mut admin = cluster.admin(&db);
+    let (_, tx) = hold_the_flush(&mut admin);
+    // The append commits; its durable flush waits past the statement
+    // timeout and is refused (SQLSTATE 57014, which heals by waiting).
+    let err = send_rollback_start(&s, at).expect_err("the flush was held past the timeout");
+    assert!(err.heals_by_waiting(), "{err}");
+    assert_eq!(
+        copies(cluster, &db, &detail).len(),
+        1,
+        "the append committed"
+    );
+    tx.rollback().unwrap();
+    // The engine's retry sends the same record: it is flushed, not doubled.
+    let id = send_rollback_start(&s, at).unwrap();
+    assert_eq!(
+        copies(cluster, &db, &detail),
+        vec![id],
+        "the retry appended it again"
+    );
+    assert!(s.verify().unwrap().intact());
+}
+
+#[test]
 fn a_start_retried_after_an_outage_that_cut_its_reply_lands_once() {
     let cluster = Cluster::start();
     let db = cluster.create_db();

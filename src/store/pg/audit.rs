@@ -15,13 +15,6 @@ impl PgStore {
     /// trip or fsync; the synchronous write after it makes this record
     /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
-        // This very record was sent before and its reply lost: it is
-        // appended again only if it did not land.
-        if let Some(d) = self.doubt_about(rec)
-            && let Some(id) = self.settle(&d)?
-        {
-            return Ok(id);
-        }
         let t = Instant::now();
         let report = self.chain_report()?;
         self.profile.add(Phase::Check, t);
@@ -32,6 +25,13 @@ impl PgStore {
                     "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
                 ),
             });
+        }
+        // This very record was sent before and its reply lost (or its
+        // flush failed): it is appended again only if it did not land.
+        if let Some(d) = self.doubt_about(rec)
+            && let Some(id) = self.settle(&d)?
+        {
+            return Ok(id);
         }
         let (id, prev, hash) = match self.append_landed(rec, &also)? {
             Landed::New(id, prev, hash) => (id, prev, hash),
@@ -117,12 +117,34 @@ impl PgStore {
                 self.append_on(s, rec, also)
             });
             match (out, sent) {
-                (Ok((id, prev, hash)), _) => return Ok(Landed::New(id, prev, hash)),
+                (Ok((id, prev, hash)), Some(backend)) => {
+                    // Committed (without waiting for the disk): durable
+                    // once the flush goes through. A flush that fails
+                    // leaves the record landed but not yet known durable,
+                    // so a retry of it flushes and answers this id rather
+                    // than appending it again.
+                    let Err(e) = self.flush() else {
+                        return Ok(Landed::New(id, prev, hash));
+                    };
+                    let d = Doubt {
+                        row: rec.clone(),
+                        after,
+                        backend,
+                        landed: Some(id),
+                    };
+                    self.doubt(d.clone());
+                    return match self.settle(&d) {
+                        Ok(Some(_)) => Ok(Landed::New(id, prev, hash)),
+                        _ => Err(e),
+                    };
+                }
+                (Ok((id, prev, hash)), None) => return Ok(Landed::New(id, prev, hash)),
                 (Err(e @ StoreError::Unreachable { .. }), Some(backend)) => {
                     let d = Doubt {
                         row: rec.clone(),
                         after,
                         backend,
+                        landed: None,
                     };
                     self.doubt(d.clone());
                     match self.settle(&d) {
@@ -139,7 +161,8 @@ impl PgStore {
     }
 
     /// One append on session `s`: the record (and `also`) in one
-    /// statement, then the durable flush.
+    /// statement, committed without waiting for the disk ([`Self::flush`]
+    /// makes it durable).
     fn append_on(
         &self,
         s: &mut Session,
@@ -200,14 +223,7 @@ impl PgStore {
                 s.client.query_one(&st, &p)?
             }
         };
-        // A write of this session's own row, committed synchronously:
-        // it waits until the log is on disk up to it, this append's
-        // commit included (and shares the flush with everyone's).
         self.profile.add(Phase::Append, t);
-        let t = Instant::now();
-        let flush = s.st(FLUSH)?;
-        s.client.execute(&flush, &[&ts(Utc::now())])?;
-        self.profile.add(Phase::Flush, t);
         Ok((
             row.try_get::<_, i64>(0)?,
             row.try_get::<_, String>(1)?,
@@ -215,11 +231,33 @@ impl PgStore {
         ))
     }
 
+    /// Make every append committed so far durable: a write of this
+    /// session's own row, committed synchronously, waits until the log is
+    /// on disk up to it, every earlier commit included (and shares the
+    /// flush with everyone's). Safe to repeat.
+    fn flush(&self) -> Result<(), StoreError> {
+        let t = Instant::now();
+        self.with(true, |s| {
+            let flush = s.st(FLUSH)?;
+            s.client.execute(&flush, &[&ts(Utc::now())]).map(drop)
+        })?;
+        self.profile.add(Phase::Flush, t);
+        Ok(())
+    }
+
     /// Remember `d` until it is settled.
     fn doubt(&self, d: Doubt) {
         let mut all = self.doubts.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|o| o.row != d.row);
         all.push(d);
+    }
+
+    /// `d` is settled: no longer in doubt.
+    fn forget(&self, d: &Doubt) {
+        self.doubts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|o| o.row != d.row);
     }
 
     /// The doubt about `rec`, if an earlier attempt to append it left one.
@@ -234,6 +272,12 @@ impl PgStore {
     /// doubt; an error leaves it so.
     pub(super) fn settle(&self, d: &Doubt) -> Result<Option<i64>, StoreError> {
         let r = &d.row;
+        if let Some(id) = d.landed {
+            // Known landed: only its flush is owed.
+            self.flush()?;
+            self.forget(d);
+            return Ok(Some(id));
+        }
         let (gone, found) = self.with(true, |s| {
             let end = s.st(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
@@ -268,10 +312,12 @@ impl PgStore {
                 r.action, r.env, r.at, d.backend.pid
             )));
         }
-        self.doubts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|o| o.row != d.row);
+        if found.is_some() {
+            // Found committed, perhaps not yet on disk (it was committed
+            // without waiting for it): durable before it is answered.
+            self.flush()?;
+        }
+        self.forget(d);
         if let Some(id) = found {
             tracing::info!(
                 "store {}: audit record #{id} ({} {}) had landed; its reply was lost, it is not appended again",

@@ -106,6 +106,9 @@ struct Doubt {
     /// The server process it was sent to, which may still commit it while
     /// it lives.
     backend: session::Backend,
+    /// Its id when it is known to have landed (the append answered, its
+    /// flush failed): only the flush is owed.
+    landed: Option<i64>,
 }
 
 /// How an append ended.
