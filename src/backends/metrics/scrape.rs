@@ -515,7 +515,6 @@ impl ScrapeSource {
     }
 }
 
-/// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.
 /// The error for `label` when the exposition has request series for other
 /// env labels but none for it (see [`MetricsError::NoSeries`]); `None`
 /// when it has some, or none for any label (a source without traffic yet),
@@ -542,6 +541,7 @@ fn no_series(url: &str, cur: &Snapshot, label: &str) -> Option<MetricsError> {
     })
 }
 
+/// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.
 fn keyed_cache_path(path: &Path, key: &str) -> PathBuf {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)

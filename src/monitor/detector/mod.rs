@@ -27,7 +27,7 @@
 //!   A capped step's evidence beyond the cap is not lost at 1- or 5-minute
 //!   steps: two error steps in a row that agree on the rise (each one's
 //!   excess rate over the baseline at least half the other's, within the
-//!   Poisson error of the fewer errors; a burst inside one step has no
+//!   Poisson error of the weaker step's count; a burst inside one step has no
 //!   such neighbour) count in full, each up to the
 //!   threshold (`Detector::err_pair`), so a x10 at a request a second is
 //!   called at the second step, never at the first.

@@ -37,7 +37,7 @@ impl Detector {
     /// excursion that agree on the rise — each one's excess rate over the
     /// baseline at least [`CONFIRM_SHARE`] of the other's, as a release's
     /// steady rise does and a burst inside one step does not, within the
-    /// Poisson error of the fewer errors ([`AGREE_P`]) — count in
+    /// Poisson error of the weaker step's count ([`AGREE_P`]) — count in
     /// full (each up to the whole threshold): the call still needs both
     /// steps, never one alone. Returns the evidence to add to this step's.
     /// Steps shorter than that (10 s: three steps needed) are untouched.
