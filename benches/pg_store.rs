@@ -51,8 +51,22 @@ const APPENDS_PER_CLIENT: usize = 30;
 const ENVS: [&str; 4] = ["local", "development", "staging", "production"];
 
 fn main() {
-    let cluster = pg::Cluster::start();
-    let url = cluster.url_with_password(&cluster.create_db());
+    // Profile mode (`cargo bench --bench pg_store -- --profile`): the
+    // server loads pg_stat_statements and counts functions, and the
+    // append phase prints where the server's time went, per statement.
+    // Not by default: the extension costs the server time of its own.
+    let profiling = std::env::args().any(|a| a == "--profile");
+    let cluster = if profiling {
+        pg::Cluster::start_with(&[
+            "shared_preload_libraries=pg_stat_statements",
+            "pg_stat_statements.track=all",
+            "track_functions=all",
+        ])
+    } else {
+        pg::Cluster::start()
+    };
+    let db = cluster.create_db();
+    let url = cluster.url_with_password(&db);
     let open = || PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
     seed(&open());
     // The server's processes: the postmaster (a session's parent) and its
@@ -127,6 +141,7 @@ fn main() {
             .map(|s| s.append_profile())
             .fold(AppendProfile::default(), |a, b| a + b)
     };
+    let mut server_stats = profiling.then(|| ServerStats::start(cluster.admin(&db)));
     let (before, cpu_before) = (profile(&stores), Cpu::now(postmaster));
     let started = Instant::now();
     run_all(&stores, |_, s| {
@@ -159,6 +174,9 @@ fn main() {
         verdict(rate >= 1000.0)
     );
     print_profile(&spent, &cpu, took);
+    if let Some(stats) = server_stats.as_mut() {
+        stats.print(n);
+    }
     let report = stores[0].verify().unwrap();
     assert!(report.intact(), "{report:?}");
     println!(
@@ -200,6 +218,129 @@ fn print_profile(p: &AppendProfile, cpu: &Cpu, took: Duration) {
         100.0 * cpu.machine_busy_share(),
         100.0 * (cpu.machine_busy_share() - cpu.own / wall / cpu.cores)
     );
+}
+
+/// The server's own account of the append phase (profile mode only):
+/// pg_stat_statements per statement kind, the functions' times, WAL and
+/// transactions, each per append.
+struct ServerStats {
+    admin: postgres::Client,
+}
+
+impl ServerStats {
+    /// Counters zeroed just before the appends (the server was started
+    /// with the library loaded; the extension's view is created here).
+    fn start(mut admin: postgres::Client) -> ServerStats {
+        admin
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+                 SELECT pg_stat_statements_reset();
+                 SELECT pg_stat_reset();
+                 SELECT pg_stat_reset_shared('wal');",
+            )
+            .expect("profile mode: pg_stat_statements (postgresql-contrib) must load");
+        ServerStats { admin }
+    }
+
+    fn print(&mut self, appends: usize) {
+        // Sessions report function and transaction counts at most once a
+        // second while busy, and within PGSTAT_IDLE_INTERVAL (10 s) once
+        // idle: wait for the last of them.
+        std::thread::sleep(Duration::from_secs(11));
+        let per = |v: f64| v / appends.max(1) as f64;
+        let rows = self
+            .admin
+            .query(
+                "SELECT toplevel, calls, total_exec_time, rows,
+                        regexp_replace(query, '\\s+', ' ', 'g')
+                 FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 ORDER BY toplevel DESC, total_exec_time DESC",
+                &[],
+            )
+            .unwrap();
+        // Top-level statements by kind (each one a round trip).
+        let mut kinds: Vec<(&str, i64, f64)> = Vec::new();
+        let mut inside = Vec::new();
+        for r in &rows {
+            let (top, calls, total, query): (bool, i64, f64, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(4));
+            if !top {
+                inside.push((calls, total, query));
+                continue;
+            }
+            let kind = if query.contains("shipdeck_append(") {
+                "append"
+            } else if query.starts_with("WITH k AS") {
+                "check"
+            } else if query.contains("shipdeck_flush") {
+                "flush"
+            } else if query.contains("shipdeck_chain_checkpoint") && query.starts_with("INSERT") {
+                "checkpoint"
+            } else {
+                "other"
+            };
+            match kinds.iter_mut().find(|k| k.0 == kind) {
+                Some(k) => {
+                    k.1 += calls;
+                    k.2 += total;
+                }
+                None => kinds.push((kind, calls, total)),
+            }
+        }
+        let round_trips: i64 = kinds.iter().filter(|k| k.0 != "other").map(|k| k.1).sum();
+        println!(
+            "pg_store: server per statement (pg_stat_statements, exec time incl. lock waits; {:.2} statements per append):",
+            per(round_trips as f64)
+        );
+        for (kind, calls, total) in &kinds {
+            println!(
+                "pg_store:   {kind:<10} calls {calls:>6} ({:.2}/append), total {total:>9.1} ms, mean {:.3} ms, per append {:.3} ms",
+                per(*calls as f64),
+                total / (*calls).max(1) as f64,
+                per(*total)
+            );
+        }
+        for (calls, total, query) in inside.iter().take(8) {
+            println!(
+                "pg_store:   inside     calls {calls:>6}, total {total:>9.1} ms, mean {:.3} ms: {}",
+                total / (*calls).max(1) as f64,
+                query.chars().take(90).collect::<String>()
+            );
+        }
+        for r in self
+            .admin
+            .query(
+                "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions ORDER BY total_time DESC",
+                &[],
+            )
+            .unwrap()
+        {
+            let (name, calls, total, own): (String, i64, f64, f64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            println!(
+                "pg_store:   function {name}: calls {calls}, total {total:.1} ms (mean {:.3} ms), self {own:.1} ms",
+                total / calls.max(1) as f64
+            );
+        }
+        let w = self
+            .admin
+            .query_one(
+                "SELECT w.wal_records, w.wal_bytes::float8, w.wal_write, w.wal_sync, d.xact_commit
+                 FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()",
+                &[],
+            )
+            .unwrap();
+        let (records, bytes, writes, syncs, commits): (i64, f64, i64, i64, i64) =
+            (w.get(0), w.get(1), w.get(2), w.get(3), w.get(4));
+        println!(
+            "pg_store: server per append: {:.2} commits, {:.1} WAL records, {:.0} WAL bytes; WAL writes {writes}, fsyncs {syncs} ({:.1} appends per fsync)",
+            per(commits as f64),
+            per(records as f64),
+            per(bytes),
+            appends as f64 / syncs.max(1) as f64
+        );
+    }
 }
 
 /// CPU time: this process's (user + system, seconds) and the machine's

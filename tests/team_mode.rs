@@ -703,6 +703,133 @@ fn a_schema_7_store_with_a_doubled_outcome_is_migrated_by_consoles_at_once() {
     assert!(indexed);
 }
 
+/// The audit notifications a LISTENing session hears within `quiet` of
+/// the last one (its own session: the store's feed is not asked).
+fn audit_notifications(c: &mut postgres::Client, quiet: Duration) -> usize {
+    let mut n = c.notifications();
+    let mut it = n.timeout_iter(quiet);
+    let mut heard = 0;
+    while let Some(m) = postgres::fallible_iterator::FallibleIterator::next(&mut it).unwrap() {
+        if m.payload() == "shipdeck_audit" {
+            heard += 1;
+        }
+    }
+    heard
+}
+
+/// Schema 9: an append that follows a notifying one within the server's
+/// window commits without a NOTIFY of its own (a notifying commit queues
+/// on the server's notification lock inside the chain's turn), yet the
+/// feed still ticks for the last record of a burst: once for the
+/// notification it heard and once more after the window.
+#[test]
+fn a_burst_of_appends_notifies_less_and_the_feed_still_ticks_after_its_last_record() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let s = store(cluster, &db);
+    let mut raw = cluster.admin(&db);
+    raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+    // 20 appends back to back: far fewer notifications (each stands for
+    // the appends in the 250 ms after it).
+    for _ in 0..20 {
+        alice_starts_v2(&s, "staging");
+    }
+    let heard = audit_notifications(&mut raw, Duration::from_millis(1500));
+    assert!(
+        (1..20).contains(&heard),
+        "{heard} notifications for 20 appends"
+    );
+    // The feed: a quiet log, then two appends back to back; the second
+    // (within the first's window) is announced by the trailing tick.
+    let feed = s.changes().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = feed.count();
+    alice_starts_v2(&s, "staging");
+    alice_starts_v2(&s, "production");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while feed.count() < before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        feed.count() >= before + 2,
+        "the feed ticked {} times for two appends, the second coalesced",
+        feed.count() - before
+    );
+}
+
+/// A store at schema 8 (every append notifying from its statement
+/// trigger), with records, is brought to schema 9 by the owner's next
+/// process: the chain and counter are as they were, the trigger is the
+/// coalescing one, and the team's role (the README's grants, given at
+/// schema 8) still appends and is heard.
+#[test]
+fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    {
+        let s = store(cluster, &db);
+        alice_starts_v2(&s, "staging");
+        alice_starts_v2(&s, "production");
+    }
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(
+            "DROP TRIGGER shipdeck_audit_changed ON shipdeck_audit;
+             CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
+                 FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
+             DROP FUNCTION shipdeck_notify_audit();
+             ALTER TABLE shipdeck_audit_seq DROP COLUMN notified_at;
+             UPDATE shipdeck_schema SET version = 8;",
+        )
+        .unwrap();
+    let role = format!("team_{db}");
+    admin
+        .batch_execute(&readme_grants(&db, &role, "team-pw"))
+        .unwrap();
+    // Still schema 8: every append notifies.
+    {
+        let mut raw = cluster.admin(&db);
+        raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+        // (Two transactions: one delivers a repeated notification once.)
+        for v in ["v3", "v4"] {
+            admin
+                .execute(
+                    "SELECT shipdeck_append('2026-12-07T03:00:00.000Z', 'alice', 'promote',
+                       'staging', $1, NULL, 'started', 'x', NULL, NULL)",
+                    &[&v],
+                )
+                .unwrap();
+        }
+        assert_eq!(audit_notifications(&mut raw, Duration::from_millis(500)), 2);
+    }
+    let owner = store(cluster, &db);
+    let (version, last, trigger): (i32, i64, String) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT version FROM shipdeck_schema), (SELECT last FROM shipdeck_audit_seq),
+                        (SELECT p.proname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                         WHERE t.tgname = 'shipdeck_audit_changed')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(version, shipdeck::store::SCHEMA_VERSION);
+    assert_eq!((last, trigger.as_str()), (4, "shipdeck_notify_audit"));
+    let r = owner.verify().unwrap();
+    assert!(r.intact() && r.records == 4, "{r:?}");
+    // The team's role appends under the new trigger, and is heard.
+    let mut raw = cluster.admin(&db);
+    raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+    let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
+    let team = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
+    let id = alice_starts_v2(&team, "staging");
+    assert_eq!(id, 5);
+    assert_eq!(audit_notifications(&mut raw, Duration::from_millis(500)), 1);
+    let r = team.verify().unwrap();
+    assert!(r.intact() && r.records == 5, "{r:?}");
+}
+
 /// A lock's "since" is the server's clock, not its taker's: a promoter
 /// whose clock runs 10 minutes ahead is shown (in refusals, the header,
 /// status) as having taken it now. Its renewals keep that first time; a

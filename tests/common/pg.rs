@@ -21,6 +21,9 @@ pub struct Cluster {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Server options beyond the harness's own (`-c name=value ...`),
+    /// kept for every start of this cluster.
+    options: String,
     /// The watchdog's stdin: when it closes, the cluster stops.
     watchdog: Mutex<Option<(Child, std::process::ChildStdin)>>,
 }
@@ -101,6 +104,14 @@ fn run(mut c: Command, what: &str) {
 impl Cluster {
     /// A new cluster of its own (most tests use [`shared`]).
     pub fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// A new cluster started with these server settings too (`name=value`
+    /// each, as `postgres -c` takes them): the bench's profile mode loads
+    /// pg_stat_statements this way, which only a server start can do.
+    pub fn start_with(settings: &[&str]) -> Cluster {
+        let options: String = settings.iter().map(|s| format!(" -c {s}")).collect();
         let bin = pg_bin();
         let dir = tempfile::Builder::new()
             .prefix("shipdeck-pg-")
@@ -139,6 +150,7 @@ impl Cluster {
             port: 0,
             dir,
             bin,
+            options,
             watchdog: Mutex::new(None),
         };
         let mut tries = 0;
@@ -187,9 +199,10 @@ impl Cluster {
             .arg(self.dir.join("log"))
             .arg("-o")
             .arg(format!(
-                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=300",
+                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=300{}",
                 self.port,
-                self.dir.display()
+                self.dir.display(),
+                self.options
             ))
             .args(["-w", "-t", "60", "start"]);
         let out = start.output().map_err(|e| format!("pg_ctl: {e}"))?;

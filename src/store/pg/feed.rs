@@ -11,24 +11,48 @@ pub(super) fn listener(target: &PgTarget) -> Result<Client, StoreError> {
     Ok(c)
 }
 
-/// Forward notifications to `notifier` until nobody subscribes.
+/// How long after hearing of the audit log the feed ticks once more: the
+/// server lets one notification stand for the appends in the
+/// [`schema::NOTIFY_COALESCE_MS`] after it (schema 9), which commit in
+/// turn after it; a read this much later (the window and a margin for
+/// their commits) sees them.
+pub(super) const TRAILING: Duration = Duration::from_millis(schema::NOTIFY_COALESCE_MS + 500);
+
+/// The payload of the audit log's notifications (its table's name).
+const AUDIT_PAYLOAD: &str = "shipdeck_audit";
+
+/// Forward notifications to `notifier` until nobody subscribes; after one
+/// from the audit log, tick once more [`TRAILING`] later.
 pub(super) fn listen(client: &mut Client, target: &PgTarget, notifier: &ChangeNotifier) {
     const WAKE: Duration = Duration::from_millis(500);
+    let mut trailing: Option<Instant> = None;
     loop {
         if notifier.is_closed() {
             return;
         }
+        let wait = trailing.map_or(WAKE, |t| {
+            t.saturating_duration_since(Instant::now()).min(WAKE)
+        });
         let next = {
             let mut n = client.notifications();
-            let mut it = n.timeout_iter(WAKE);
+            let mut it = n.timeout_iter(wait);
             postgres::fallible_iterator::FallibleIterator::next(&mut it)
         };
         let lost = match next {
-            Ok(Some(_)) => {
+            Ok(Some(heard)) => {
                 notifier.notify();
+                if heard.payload() == AUDIT_PAYLOAD {
+                    trailing = Some(Instant::now() + TRAILING);
+                }
                 None
             }
-            Ok(None) => None,
+            Ok(None) => {
+                if trailing.is_some_and(|t| Instant::now() >= t) {
+                    trailing = None;
+                    notifier.notify();
+                }
+                None
+            }
             Err(e) => Some(cause(&e)),
         };
         if lost.is_none() && !client.is_closed() {
