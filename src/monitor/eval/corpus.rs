@@ -313,6 +313,7 @@ impl Profile {
 
 /// The rows at times `ts`: the profile's base processes with the effects
 /// on top.
+#[allow(clippy::needless_range_loop)] // indexes several parallel per-step arrays
 pub(super) fn render(
     rng: &mut Rng,
     pf: &Profile,
