@@ -232,14 +232,164 @@ pub fn resample_trace(tr: &LabeledTrace, factor: usize) -> LabeledTrace {
 }
 
 /// Per-step modifiers applied on top of the base noise processes.
-struct Effects {
-    traffic: Vec<f64>,
-    err_mult: Vec<f64>,
+pub(super) struct Effects {
+    pub traffic: Vec<f64>,
+    pub err_mult: Vec<f64>,
     /// Minimum error rate while a regression is on (a bad deploy that fails
     /// 1.5% of requests does so even where the base rate was 0.1%).
-    err_floor: Vec<f64>,
-    lat: Vec<[f64; 3]>,
-    gap: Vec<bool>,
+    pub err_floor: Vec<f64>,
+    pub lat: Vec<[f64; 3]>,
+    pub gap: Vec<bool>,
+}
+
+impl Effects {
+    /// No effect on any of `n` steps.
+    pub(super) fn new(n: usize) -> Effects {
+        Effects {
+            traffic: vec![1.0; n],
+            err_mult: vec![1.0; n],
+            err_floor: vec![0.0; n],
+            lat: vec![[1.0; 3]; n],
+            gap: vec![false; n],
+        }
+    }
+}
+
+/// A service and its noise: what a trace's base processes are drawn from.
+#[derive(Clone, Debug)]
+pub(super) struct Profile {
+    pub rps: f64,
+    pub p_err: f64,
+    pub p50: f64,
+    /// Lognormal shape of request latency.
+    pub spread: f64,
+    /// Per-step overdispersion of traffic.
+    pub tr_cv: f64,
+    pub tr_wander: f64,
+    /// Per-step overdispersion of the error rate.
+    pub err_cv: f64,
+    pub err_wander: f64,
+    pub lat_jitter: f64,
+    pub lat_wander: f64,
+    /// Log changes per hour.
+    pub tr_drift: f64,
+    pub err_drift: f64,
+    pub lat_drift: f64,
+    /// Background blips per step.
+    pub blip_rate: f64,
+}
+
+impl Profile {
+    /// The corpus's profile at `rps`; with `min_errors`, a base error rate
+    /// that gives at least that many errors over `baseline_s`.
+    pub(super) fn draw(
+        rng: &mut Rng,
+        rps: f64,
+        min_errors: Option<f64>,
+        baseline_s: f64,
+    ) -> Profile {
+        let mut p_err = rng.log_uniform(0.001, 0.02);
+        if let Some(m) = min_errors {
+            p_err = p_err.max(m / (rps * baseline_s)).min(0.05);
+        }
+        Profile {
+            rps,
+            p_err,
+            p50: rng.log_uniform(10.0, 300.0),
+            spread: rng.uniform(0.3, 0.8),
+            tr_cv: rng.uniform(0.05, 0.2),
+            tr_wander: rng.uniform(0.02, 0.1),
+            err_cv: rng.uniform(0.15, 0.6),
+            err_wander: rng.uniform(0.05, 0.25),
+            lat_jitter: rng.uniform(0.02, 0.06),
+            lat_wander: rng.uniform(0.01, 0.06),
+            tr_drift: rng.uniform(-0.2, 0.2),
+            err_drift: rng.uniform(-0.1, 0.1),
+            lat_drift: rng.uniform(-0.04, 0.04),
+            blip_rate: rng.uniform(0.0, 0.01),
+        }
+    }
+}
+
+/// The rows at times `ts`: the profile's base processes with the effects
+/// on top.
+#[allow(clippy::needless_range_loop)] // indexes several parallel per-step arrays
+pub(super) fn render(
+    rng: &mut Rng,
+    pf: &Profile,
+    fx: &Effects,
+    ts: &[f64],
+    dt: f64,
+) -> Vec<Sample> {
+    let n = ts.len();
+    let mut samples = Vec::with_capacity(n);
+    // Slow wander: stationary AR(1) processes in log space.
+    let mut w_tr = pf.tr_wander * rng.normal();
+    let mut w_err = pf.err_wander * rng.normal();
+    let mut w_lat = pf.lat_wander * rng.normal();
+    let ar = 0.95f64;
+    let innov = (1.0 - ar * ar).sqrt();
+    for i in 0..n {
+        let t = ts[i];
+        let hours = t / 3600.0;
+        w_tr = w_tr * ar + innov * pf.tr_wander * rng.normal();
+        w_err = w_err * ar + innov * pf.err_wander * rng.normal();
+        w_lat = w_lat * ar + innov * pf.lat_wander * rng.normal();
+        if fx.gap[i] {
+            samples.push(Sample {
+                t,
+                requests: f64::NAN,
+                errors: f64::NAN,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            });
+            continue;
+        }
+        let mut blip_err = 1.0;
+        let mut blip_lat = 1.0;
+        if rng.chance(pf.blip_rate) {
+            if rng.chance(0.5) {
+                blip_err = rng.uniform(3.0, 10.0);
+            } else {
+                blip_lat = rng.uniform(1.5, 3.0);
+            }
+        }
+        let lam = pf.rps * dt * (pf.tr_drift * hours + w_tr).exp() * fx.traffic[i];
+        let req = rng.neg_binomial(lam, pf.tr_cv);
+        let p = (pf.p_err * (pf.err_drift * hours + w_err).exp() * fx.err_mult[i] * blip_err)
+            .max(fx.err_floor[i])
+            .min(0.9);
+        let g = rng.gamma_factor(pf.err_cv);
+        let errors = rng.poisson(req * p * g).min(req);
+        let (p50_ms, p95_ms, p99_ms) = if req > 0.0 {
+            let common = pf.lat_drift * hours + w_lat + pf.lat_jitter * rng.normal();
+            let mu = pf.p50.ln() + common;
+            let z = [0.0, 1.645, 2.326];
+            let se_k = [1.25, 2.11, 3.73];
+            let mut q = [0.0; 3];
+            for k in 0..3 {
+                let se = (pf.spread * se_k[k] / req.sqrt()).min(0.8 * pf.spread);
+                q[k] = (mu + pf.spread * z[k] + se * rng.normal()).exp() * fx.lat[i][k] * blip_lat;
+            }
+            // Quantiles of one step are ordered.
+            q[1] = q[1].max(q[0]);
+            q[2] = q[2].max(q[1]);
+            let r1 = |x: f64| (x * 10.0).round() / 10.0;
+            (Some(r1(q[0])), Some(r1(q[1])), Some(r1(q[2])))
+        } else {
+            (None, None, None)
+        };
+        samples.push(Sample {
+            t,
+            requests: req,
+            errors,
+            p50_ms,
+            p95_ms,
+            p99_ms,
+        });
+    }
+    samples
 }
 
 /// Generate one trace of `kind`. `rps` fixes the mean traffic (else drawn
@@ -286,36 +436,14 @@ fn generate_with(
             rng.log_uniform(0.5, 500.0)
         }
     });
-    let mut p_err = rng.log_uniform(0.001, 0.02);
     // The slow error kinds get a base rate the counts can show at all: at
     // least ~12 errors in the baseline. Below that a tripled rate is a
     // handful of errors in the whole window, which no test (not even one
     // that knows when the change began) tells from noise.
     let slow = kind == Kind::Regression(RegressionKind::SlowCreep);
-    if low || slow {
-        p_err = p_err.max(12.0 / (rps * shape.baseline_s)).min(0.05);
-    }
-    let p50 = rng.log_uniform(10.0, 300.0);
-    let spread = rng.uniform(0.3, 0.8); // lognormal shape of request latency
-    // Noise profile.
-    let tr_cv = rng.uniform(0.05, 0.2); // per-step overdispersion of traffic
-    let tr_wander = rng.uniform(0.02, 0.1);
-    let err_cv = rng.uniform(0.15, 0.6); // per-step overdispersion of the error rate
-    let err_wander = rng.uniform(0.05, 0.25);
-    let lat_jitter = rng.uniform(0.02, 0.06);
-    let lat_wander = rng.uniform(0.01, 0.06);
-    let mut tr_drift = rng.uniform(-0.2, 0.2); // log change per hour
-    let mut err_drift = rng.uniform(-0.1, 0.1);
-    let mut lat_drift = rng.uniform(-0.04, 0.04);
-    let blip_rate = rng.uniform(0.0, 0.01); // background blips per step
-
-    let mut fx = Effects {
-        traffic: vec![1.0; n],
-        err_mult: vec![1.0; n],
-        err_floor: vec![0.0; n],
-        lat: vec![[1.0; 3]; n],
-        gap: vec![false; n],
-    };
+    let min_errors = (low || slow).then_some(12.0);
+    let mut pf = Profile::draw(rng, rps, min_errors, shape.baseline_s);
+    let mut fx = Effects::new(n);
     let mut truth = Truth::Healthy;
     let step_at = |t0: f64| w0 + (t0 / dt).round() as usize;
 
@@ -341,9 +469,9 @@ fn generate_with(
             }
             HealthyKind::Drift => {
                 let sign = if rng.chance(0.5) { 1.0 } else { -1.0 };
-                tr_drift = sign * rng.uniform(0.2, 0.5);
-                err_drift = sign * rng.uniform(0.1, 0.25);
-                lat_drift = sign * rng.uniform(0.04, 0.08);
+                pf.tr_drift = sign * rng.uniform(0.2, 0.5);
+                pf.err_drift = sign * rng.uniform(0.1, 0.25);
+                pf.lat_drift = sign * rng.uniform(0.04, 0.08);
             }
             HealthyKind::Dip => {
                 let start = step_at(rng.uniform(0.0, 1200.0));
@@ -511,74 +639,7 @@ fn generate_with(
         }
     }
 
-    // Base processes with the effects on top.
-    let mut samples = Vec::with_capacity(n);
-    // Slow wander: stationary AR(1) processes in log space.
-    let mut w_tr = tr_wander * rng.normal();
-    let mut w_err = err_wander * rng.normal();
-    let mut w_lat = lat_wander * rng.normal();
-    let ar = 0.95f64;
-    let innov = (1.0 - ar * ar).sqrt();
-    for i in 0..n {
-        let t = ts[i];
-        let hours = t / 3600.0;
-        w_tr = w_tr * ar + innov * tr_wander * rng.normal();
-        w_err = w_err * ar + innov * err_wander * rng.normal();
-        w_lat = w_lat * ar + innov * lat_wander * rng.normal();
-        if fx.gap[i] {
-            samples.push(Sample {
-                t,
-                requests: f64::NAN,
-                errors: f64::NAN,
-                p50_ms: None,
-                p95_ms: None,
-                p99_ms: None,
-            });
-            continue;
-        }
-        let mut blip_err = 1.0;
-        let mut blip_lat = 1.0;
-        if rng.chance(blip_rate) {
-            if rng.chance(0.5) {
-                blip_err = rng.uniform(3.0, 10.0);
-            } else {
-                blip_lat = rng.uniform(1.5, 3.0);
-            }
-        }
-        let lam = rps * dt * (tr_drift * hours + w_tr).exp() * fx.traffic[i];
-        let req = rng.neg_binomial(lam, tr_cv);
-        let p = (p_err * (err_drift * hours + w_err).exp() * fx.err_mult[i] * blip_err)
-            .max(fx.err_floor[i])
-            .min(0.9);
-        let g = rng.gamma_factor(err_cv);
-        let errors = rng.poisson(req * p * g).min(req);
-        let (p50_ms, p95_ms, p99_ms) = if req > 0.0 {
-            let common = lat_drift * hours + w_lat + lat_jitter * rng.normal();
-            let mu = p50.ln() + common;
-            let z = [0.0, 1.645, 2.326];
-            let se_k = [1.25, 2.11, 3.73];
-            let mut q = [0.0; 3];
-            for k in 0..3 {
-                let se = (spread * se_k[k] / req.sqrt()).min(0.8 * spread);
-                q[k] = (mu + spread * z[k] + se * rng.normal()).exp() * fx.lat[i][k] * blip_lat;
-            }
-            // Quantiles of one step are ordered.
-            q[1] = q[1].max(q[0]);
-            q[2] = q[2].max(q[1]);
-            let r1 = |x: f64| (x * 10.0).round() / 10.0;
-            (Some(r1(q[0])), Some(r1(q[1])), Some(r1(q[2])))
-        } else {
-            (None, None, None)
-        };
-        samples.push(Sample {
-            t,
-            requests: req,
-            errors,
-            p50_ms,
-            p95_ms,
-            p99_ms,
-        });
-    }
+    let samples = render(rng, &pf, &fx, &ts, dt);
     LabeledTrace {
         kind,
         truth,

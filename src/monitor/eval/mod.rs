@@ -4,6 +4,7 @@
 pub mod corpus;
 pub mod judges;
 pub mod rng;
+pub mod stress;
 
 use corpus::{LabeledTrace, Truth};
 use judges::Judge;
