@@ -233,6 +233,64 @@ fn promote_scenario(t: &mut Tally, step: &str, sig: &str) {
     t.passed += 1;
 }
 
+/// Ctrl-C once the new version is in place: the log reads "unknown", and
+/// the environment then reports the version. The next look (`status`)
+/// settles it — the real outcome after the "unknown", and its deploy row —
+/// so `status` shows the deploy and `rollback` has something to roll back.
+#[test]
+fn an_interrupted_promote_the_environment_confirms_is_settled_and_rolls_back() {
+    let home = Home::new();
+    setup(&home);
+    home.run(&["status"]).expect_code(0);
+    let p = home.path();
+    std::fs::write(p.join("deploy-block"), "").unwrap();
+    let c = home.spawn(&["promote", "prod", "--yes"]);
+    wait_for("the deploy to start", Duration::from_secs(60), || {
+        p.join("deploying").exists()
+    });
+    kill(&c, "-INT");
+    let out = c.wait_with_output().unwrap();
+    handled("promote", &out);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    for f in ["deploy-block", "deploying"] {
+        let _ = std::fs::remove_file(p.join(f));
+    }
+    assert_eq!(
+        std::fs::read_to_string(p.join("prod.txt")).unwrap().trim(),
+        "v2.0.0"
+    );
+    let s = home.run(&["status", "--json"]).json();
+    assert_eq!(
+        s["environments"][1]["last_deploy"]["version"], "v2.0.0",
+        "{s}"
+    );
+    let h = home.run(&["history", "--json"]).json();
+    let promote = h["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "promote"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(promote["outcome"], "succeeded", "{promote}");
+    assert!(
+        promote["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reconciled after an \"unknown\""),
+        "{promote}"
+    );
+    // A second look writes nothing more.
+    let before = log_checks(&home, "settled");
+    home.run(&["status"]).expect_code(0);
+    assert_eq!(log_checks(&home, "looked again"), before);
+    let out = home.run(&["rollback", "prod", "--yes"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("prod.txt")).unwrap().trim(),
+        "v1.0.0"
+    );
+    log_checks(&home, "rolled back");
+}
+
 #[test]
 fn signals_at_each_step_of_promote_leave_a_verified_log_and_no_lock() {
     let mut t = Tally::default();

@@ -87,6 +87,7 @@ suite!(
     finishes_of_one_start_at_once_land_once,
     a_retried_verdict_lands_once_and_later_windows_are_their_own,
     a_real_outcome_after_a_reconciled_unknown_is_written,
+    a_deploy_that_reads_unknown_is_listed_until_settled_or_followed,
 );
 
 fn t(min: i64) -> DateTime<Utc> {
@@ -216,6 +217,71 @@ fn a_real_outcome_after_a_reconciled_unknown_is_written(open: &Open) {
     let r = s.verify().unwrap();
     assert!(r.intact() && r.records == 3, "{r:?}");
     assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
+}
+
+/// A start whose only outcome is "unknown" (a Ctrl-C after the hand-over)
+/// is listed, flagged, for the reconciler to settle once the environment
+/// confirms it — by the single read and the status snapshot alike — until
+/// a real outcome follows or a later deploy of its environment starts.
+fn a_deploy_that_reads_unknown_is_listed_until_settled_or_followed(open: &Open) {
+    let s = open();
+    let id = start(&*s, "staging", t(0));
+    s.audit_finish(id, t(1), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let u = s.unfinished().unwrap();
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!(
+        (u[0].id, u[0].unknown, u[0].superseded_by),
+        (id, true, None)
+    );
+    assert_eq!(u[0].version, v("v2"));
+    assert_eq!(u[0].from_version, Some(v("v1")));
+    let keys = |env| EnvKeys {
+        env,
+        watch: "w",
+        versions: &[],
+    };
+    let got = s.status_reads(&[keys("staging")], 2, t(2), t(0)).unwrap();
+    assert_eq!(got.unfinished, u);
+    // Asked about another environment only, the snapshot leaves it out.
+    let other = s
+        .status_reads(&[keys("production")], 2, t(2), t(0))
+        .unwrap();
+    assert!(other.unfinished.is_empty(), "{:?}", other.unfinished);
+    // Its real outcome settles it.
+    s.record_deploy(id, &deploy("staging", "v2", 3), "reconciled")
+        .unwrap();
+    assert!(s.unfinished().unwrap().is_empty());
+    assert!(
+        s.status_reads(&[keys("staging")], 2, t(4), t(0))
+            .unwrap()
+            .unfinished
+            .is_empty()
+    );
+    // Followed by another deploy of its environment, it is not listed;
+    // the later one, without outcome, is.
+    let a = start(&*s, "production", t(5));
+    s.audit_finish(a, t(6), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let b = start(&*s, "production", t(7));
+    let u = s.unfinished().unwrap();
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!((u[0].id, u[0].unknown), (b, false));
+    let got = s
+        .status_reads(&[keys("production")], 2, t(8), t(0))
+        .unwrap();
+    assert_eq!(got.unfinished, u);
+    // Once that one reads "unknown" too, it is the one listed.
+    s.audit_finish(b, t(9), Outcome::Unknown, "interrupted")
+        .unwrap();
+    let u = s.unfinished().unwrap();
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!((u[0].id, u[0].unknown), (b, true));
+    let got = s
+        .status_reads(&[keys("production")], 2, t(10), t(0))
+        .unwrap();
+    assert_eq!(got.unfinished, u);
+    assert!(s.verify().unwrap().intact());
 }
 
 /// A deploy's outcome written again adds neither a second outcome nor a

@@ -95,6 +95,35 @@ impl Engine {
                 && u.superseded_by.is_none()
                 && let Some(res) = self.settle_canary_rollback(&u, now).await
             {
+                match res {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        wrote = true;
+                        tracing::info!(env = u.env, "reconciled audit #{}", u.id);
+                    }
+                    Err(e) => {
+                        wrote = true;
+                        tracing::warn!("cannot reconcile audit #{}: {e}", u.id);
+                    }
+                }
+                continue;
+            }
+            // One that already reads "unknown" gets its real outcome when
+            // the environment confirms it; anything else would only repeat
+            // the "unknown", and a look must not grow the log.
+            if u.unknown {
+                if u.superseded_by.is_some() || seen != &u.version {
+                    continue;
+                }
+                let detail = format!(
+                    "reconciled after an \"unknown\": {} reported {} when shipdeck next looked, and no deploy followed it",
+                    u.env, u.version
+                );
+                let res = self
+                    .inner
+                    .store
+                    .record_deploy(u.id, &deploy_record(&u, now), &detail)
+                    .await;
                 wrote = true;
                 match res {
                     Ok(()) => tracing::info!(env = u.env, "reconciled audit #{}", u.id),
@@ -115,19 +144,7 @@ impl Engine {
                         .await
                 }
                 None if seen == &u.version => {
-                    let rec = DeployRecord {
-                        env: u.env.clone(),
-                        version: u.version.clone(),
-                        from_version: u.from_version.clone(),
-                        at: now,
-                        actor: u.actor.clone(),
-                        kind: if u.action == ActionKind::Rollback {
-                            DeployKind::Rollback
-                        } else {
-                            DeployKind::Promote
-                        },
-                        url: None,
-                    };
+                    let rec = deploy_record(&u, now);
                     let detail = format!(
                         "reconciled: the outcome was not recorded; {} reported {} when shipdeck next looked",
                         u.env, u.version
@@ -159,16 +176,34 @@ impl Engine {
     }
 }
 
+/// The deploy row of `u`, confirmed by its environment at `now`.
+fn deploy_record(u: &Unfinished, now: chrono::DateTime<Utc>) -> DeployRecord {
+    DeployRecord {
+        env: u.env.clone(),
+        version: u.version.clone(),
+        from_version: u.from_version.clone(),
+        at: now,
+        actor: u.actor.clone(),
+        kind: if u.action == ActionKind::Rollback {
+            DeployKind::Rollback
+        } else {
+            DeployKind::Promote
+        },
+        url: None,
+    }
+}
+
 impl Engine {
     /// Settle `u` when it is a canary rollback's start (`None` when it is
     /// not, or its record cannot be read now): "succeeded" when the audit
-    /// log records the canary's weight set to 0 after it, else "unknown";
-    /// never a deploy row (the stable track did not move).
+    /// log records the canary's weight set to 0 after it, else "unknown" —
+    /// unless it already reads "unknown", then it is left as it is
+    /// (`Ok(false)`); never a deploy row (the stable track did not move).
     async fn settle_canary_rollback(
         &self,
         u: &Unfinished,
         now: chrono::DateTime<Utc>,
-    ) -> Option<Result<(), crate::store::StoreError>> {
+    ) -> Option<Result<bool, crate::store::StoreError>> {
         let idx = self.index(&u.env).ok()?;
         if !matches!(
             self.inner.envs[idx].strategy,
@@ -199,10 +234,16 @@ impl Engine {
             Some((0, _)) => (
                 Outcome::Succeeded,
                 format!(
-                    "reconciled: the outcome was not recorded; the canary's weight was recorded set to 0% after it (the stable track of {} was not touched)",
+                    "{} the canary's weight was recorded set to 0% after it (the stable track of {} was not touched)",
+                    if u.unknown {
+                        "reconciled after an \"unknown\":"
+                    } else {
+                        "reconciled: the outcome was not recorded;"
+                    },
                     u.env
                 ),
             ),
+            _ if u.unknown => return Some(Ok(false)),
             Some((w, _)) => (
                 Outcome::Unknown,
                 format!(
@@ -218,7 +259,8 @@ impl Engine {
             self.inner
                 .store
                 .audit_finish(u.id, now, outcome, &detail)
-                .await,
+                .await
+                .map(|()| true),
         )
     }
 }
@@ -337,5 +379,89 @@ mod tests {
         assert!(entry(&h, first).detail.contains(&format!("#{second}")));
         assert_eq!(entry(&h, second).outcome, Outcome::Succeeded);
         assert_eq!(store.deploys(None).unwrap().len(), 1);
+    }
+
+    /// Its process interrupted after the hand-over: the start reads
+    /// "unknown", as dropping its `InFlight` (src/engine/deploy.rs) writes it.
+    fn interrupted(store: &SqliteStore, id: i64) {
+        store
+            .audit_finish(
+                id,
+                Utc::now(),
+                Outcome::Unknown,
+                "interrupted by SIGINT: the deploy may be in place",
+            )
+            .unwrap();
+    }
+
+    fn records(store: &SqliteStore) -> usize {
+        store.verify().unwrap().records
+    }
+
+    #[tokio::test]
+    async fn an_unknown_deploy_the_environment_confirms_gets_its_outcome_and_deploy_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let id = started(&store, "v2");
+        interrupted(&store, id);
+        let u = store.unfinished().unwrap();
+        assert_eq!(u.len(), 1);
+        assert!(u[0].unknown && u[0].id == id);
+        engine.status().await;
+        let h = store.history(None, 10).unwrap();
+        let e = entry(&h, id);
+        assert_eq!(e.outcome, Outcome::Succeeded);
+        assert!(
+            e.detail.contains("reconciled after an \"unknown\""),
+            "{}",
+            e.detail
+        );
+        let d = store.deploys(Some("staging")).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].version, Version::parse("v2").unwrap());
+        assert_eq!(d[0].from_version, Some(Version::parse("v1").unwrap()));
+        // Settled for good: a second look writes nothing.
+        assert!(store.unfinished().unwrap().is_empty());
+        let n = records(&store);
+        engine.status().await;
+        assert_eq!(records(&store), n);
+        assert_eq!(store.deploys(None).unwrap().len(), 1);
+        assert!(store.verify().unwrap().intact());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_deploy_of_another_version_stays_one_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let id = started(&store, "v3");
+        interrupted(&store, id);
+        let n = records(&store);
+        engine.status().await;
+        engine.status().await;
+        assert_eq!(records(&store), n, "a look grew the log");
+        let h = store.history(None, 10).unwrap();
+        assert_eq!(entry(&h, id).outcome, Outcome::Unknown);
+        assert!(store.deploys(None).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_superseded_unknown_deploy_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let first = started(&store, "v2");
+        interrupted(&store, first);
+        let second = started(&store, "v2");
+        let n = records(&store);
+        engine.status().await;
+        engine.status().await;
+        let h = store.history(None, 10).unwrap();
+        assert_eq!(entry(&h, first).outcome, Outcome::Unknown);
+        assert!(entry(&h, first).detail.contains("interrupted"));
+        assert_eq!(entry(&h, second).outcome, Outcome::Succeeded);
+        // Only the second's outcome was written, one deploy row: its own.
+        assert_eq!(records(&store), n + 1);
+        let d = store.deploys(None).unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(store.unfinished().unwrap().is_empty());
     }
 }

@@ -235,7 +235,11 @@ pub(crate) fn verdict_write(m: &MonitorRecord, newest: Option<&NewestMonitor>) -
 }
 
 /// A deploy or rollback whose "started" record has no outcome: its process
-/// ended (or could not record) before it said how the deploy went.
+/// ended (or could not record) before it said how the deploy went. Also
+/// one whose only outcomes read "unknown" (a Ctrl-C after the deploy was
+/// handed over, a reconciler that could not tell) while no later deploy or
+/// rollback of its environment started: the environment may still confirm
+/// it, and a real outcome may follow an "unknown".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unfinished {
     pub id: i64,
@@ -245,8 +249,13 @@ pub struct Unfinished {
     pub env: String,
     pub version: Version,
     pub from_version: Option<Version>,
-    /// A later deploy of the same environment that also has no outcome.
+    /// A later deploy or rollback of the same environment (started,
+    /// whatever its outcome).
     pub superseded_by: Option<i64>,
+    /// Its outcome so far reads "unknown" (never with `superseded_by`):
+    /// settled only when the environment confirms it, never given a
+    /// second "unknown".
+    pub unknown: bool,
 }
 
 /// A new audit record.
@@ -539,6 +548,10 @@ pub trait Store: Send + Sync {
             });
         }
         out.unfinished = self.unfinished()?;
+        // An "unknown" is listed for the environments asked about only, as a
+        // shared store's snapshot reads it (see `store::pg::status`).
+        out.unfinished
+            .retain(|u| !u.unknown || envs.iter().any(|k| k.env == u.env));
         out.integrity = self.integrity();
         Ok(out)
     }

@@ -78,7 +78,8 @@ impl Engine {
                 u.iter()
                     .rev()
                     .find(|u| {
-                        u.env == env
+                        !u.unknown
+                            && u.env == env
                             && u.actor == l.holder
                             && u.at >= clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
                     })
@@ -887,7 +888,8 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 }
 
 /// What the deploy lock `lock` on `env` is held for: the action of its
-/// holder's started record that has no outcome yet, written right after the
+/// holder's started record that has no outcome yet (not one that reads
+/// "unknown": its process is gone), written right after the
 /// lock was taken (the newest, when there are several). `None` — read as a
 /// deploy — in the moment between the two, or for a lock whose record is
 /// not among `unfinished`. Public for the store suite, which checks every
@@ -903,7 +905,7 @@ pub fn lock_action(
     let taken = clock::before(lock.acquired_at, crate::store::HOLDER_SKEW);
     unfinished
         .iter()
-        .filter(|u| u.env == env && u.actor == lock.holder && u.at >= taken)
+        .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && u.at >= taken)
         .max_by_key(|u| (u.at, u.id))
         .and_then(|u| match u.action {
             crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),

@@ -29,6 +29,7 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
             version: Version::parse("v1").unwrap(),
             from_version: None,
             superseded_by: None,
+            unknown: false,
         };
     let rollback = u(7, 10, "bob@laptop", "production", ActionKind::Rollback);
     assert_eq!(

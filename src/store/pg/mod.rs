@@ -829,11 +829,17 @@ impl Store for PgStore {
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         (SELECT MIN(l.id) FROM shipdeck_audit l
                           WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
-                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback')),
+                        EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = s.id)
                  FROM shipdeck_audit s
                  WHERE s.finishes IS NULL AND s.outcome = 'started'
                    AND s.action IN ('promote', 'rollback')
-                   AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = s.id)
+                   AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f
+                        WHERE f.finishes = s.id AND f.outcome <> 'unknown')
+                   AND (NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = s.id)
+                     OR NOT EXISTS (SELECT 1 FROM shipdeck_audit l
+                          WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback')))
                  ORDER BY s.id",
             )?;
             s.client.query(&st, &[])
@@ -854,6 +860,7 @@ impl Store for PgStore {
                         .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
                     from_version: self.parse_version(self.get(r, 6)?)?,
                     superseded_by: self.get(r, 7)?,
+                    unknown: self.get(r, 8)?,
                 })
             })
             .collect()

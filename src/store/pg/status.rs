@@ -52,7 +52,8 @@ fn lock_json(key: &str) -> String {
 /// recent deploys' (a window's outcome is on the record that finishes its
 /// start, as `caught_versions` reads it), and the unfinished deploys (the
 /// ids the trigger of schema version 4 keeps, each checked against the
-/// log itself).
+/// log itself, and each asked environment's newest deploy start when its
+/// only outcomes read "unknown": one backward probe of the (env, id) index).
 ///
 /// The recent deploys of each environment are read once (`r`), and the
 /// versions they name (`ran`: every rollback target the view can offer,
@@ -129,10 +130,19 @@ SELECT json_build_object(
       'action', u.action, 'env', u.env, 'version', u.version, 'from_version', u.from_version,
       'superseded_by', (SELECT MIN(l.id) FROM shipdeck_audit l
           WHERE l.env = u.env AND l.id > u.id AND l.finishes IS NULL
-            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))) ORDER BY u.id)
-      FROM (SELECT o.id FROM shipdeck_unfinished o OFFSET 0) o CROSS JOIN LATERAL (SELECT * FROM shipdeck_audit u
+            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback')),
+      'unknown', u.unknown) ORDER BY u.id)
+      FROM ((SELECT u.*, false AS unknown FROM (SELECT o.id FROM shipdeck_unfinished o OFFSET 0) o
+          CROSS JOIN LATERAL (SELECT * FROM shipdeck_audit u
           WHERE u.id = o.id AND u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
-            AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id) OFFSET 0) u), '[]'),
+            AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id) OFFSET 0) u)
+        UNION ALL
+        SELECT u.*, true FROM (SELECT DISTINCT e.env FROM e) n
+          CROSS JOIN LATERAL (SELECT * FROM shipdeck_audit u
+          WHERE u.env = n.env AND u.finishes IS NULL AND u.outcome = 'started' AND u.action IN ('promote', 'rollback')
+          ORDER BY u.id DESC LIMIT 1) u
+          WHERE EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id)
+            AND NOT EXISTS (SELECT 1 FROM shipdeck_audit f WHERE f.finishes = u.id AND f.outcome <> 'unknown')) u), '[]'),
   'key', json_build_array((SELECT MAX(id) FROM shipdeck_audit),
       (SELECT last FROM shipdeck_audit_seq WHERE one = 1)),
   'cp', (SELECT json_build_array(c.id, c.hash) FROM shipdeck_chain_checkpoint c WHERE c.one = 1)
@@ -164,6 +174,7 @@ struct UnfinishedJ {
     version: Option<String>,
     from_version: Option<String>,
     superseded_by: Option<i64>,
+    unknown: bool,
 }
 
 /// A deploy as [`DEPLOY_JSON`] writes it: an array, so the fields' order
@@ -298,6 +309,7 @@ impl PgStore {
                     actor: u.actor,
                     env: u.env,
                     superseded_by: u.superseded_by,
+                    unknown: u.unknown,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

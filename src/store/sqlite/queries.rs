@@ -585,17 +585,24 @@ impl Store for SqliteStore {
             Option<String>,
             Option<String>,
             Option<i64>,
+            bool,
         );
         let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         (SELECT MIN(l.id) FROM audit l
                           WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
-                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback'))
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback')),
+                        EXISTS (SELECT 1 FROM audit f WHERE f.finishes = s.id)
                  FROM audit s
                  WHERE s.finishes IS NULL AND s.outcome = 'started'
                    AND s.action IN ('promote', 'rollback')
-                   AND NOT EXISTS (SELECT 1 FROM audit f WHERE f.finishes = s.id)
+                   AND NOT EXISTS (SELECT 1 FROM audit f
+                        WHERE f.finishes = s.id AND f.outcome <> 'unknown')
+                   AND (NOT EXISTS (SELECT 1 FROM audit f WHERE f.finishes = s.id)
+                     OR NOT EXISTS (SELECT 1 FROM audit l
+                          WHERE l.env = s.env AND l.id > s.id AND l.finishes IS NULL
+                            AND l.outcome = 'started' AND l.action IN ('promote', 'rollback')))
                  ORDER BY s.id",
             )?;
             let it = st.query_map([], |r| {
@@ -608,26 +615,30 @@ impl Store for SqliteStore {
                     r.get(5)?,
                     r.get(6)?,
                     r.get(7)?,
+                    r.get(8)?,
                 ))
             })?;
             it.collect()
         })?;
         rows.into_iter()
-            .map(|(id, at, actor, action, env, version, from, later)| {
-                Ok(Unfinished {
-                    id,
-                    at: self.parse_time(&at)?,
-                    actor,
-                    action: ActionKind::parse(&action)
-                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
-                    env,
-                    version: self
-                        .parse_version(version)?
-                        .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
-                    from_version: self.parse_version(from)?,
-                    superseded_by: later,
-                })
-            })
+            .map(
+                |(id, at, actor, action, env, version, from, later, unknown)| {
+                    Ok(Unfinished {
+                        id,
+                        at: self.parse_time(&at)?,
+                        actor,
+                        action: ActionKind::parse(&action)
+                            .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                        env,
+                        version: self
+                            .parse_version(version)?
+                            .ok_or_else(|| self.corrupt(format!("deploy #{id} without version")))?,
+                        from_version: self.parse_version(from)?,
+                        superseded_by: later,
+                        unknown,
+                    })
+                },
+            )
             .collect()
     }
 
