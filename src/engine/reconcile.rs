@@ -195,7 +195,9 @@ fn deploy_record(u: &Unfinished, now: chrono::DateTime<Utc>) -> DeployRecord {
 
 impl Engine {
     /// Settle `u` when it is a canary rollback's start (`None` when it is
-    /// not, or its record cannot be read now): "succeeded" when the audit
+    /// not: a rollback of a canary environment's stable track; an error, or
+    /// `Ok(false)` when it is too far back to read, leaves it unfinished,
+    /// never settled from the stable track's version): "succeeded" when the audit
     /// log records the canary's weight set to 0 after it, else "unknown" —
     /// unless it already reads "unknown", then it is left as it is
     /// (`Ok(false)`); never a deploy row (the stable track did not move).
@@ -211,14 +213,21 @@ impl Engine {
         ) {
             return None;
         }
+        // Unread, or too far back to be read with what followed it: left
+        // unfinished, never settled from the stable track's version (a
+        // canary rollback's start would read as a deploy of it).
         let h = match self.inner.store.history(Some(&u.env), 200).await {
             Ok(h) => h,
-            Err(e) => {
-                tracing::warn!("cannot reconcile audit #{}: {e}", u.id);
-                return None;
-            }
+            Err(e) => return Some(Err(e)),
         };
-        let start = h.iter().find(|e| e.id == u.id)?;
+        let Some(start) = h.iter().find(|e| e.id == u.id) else {
+            tracing::warn!(
+                env = u.env,
+                "audit #{} is older than the 200 records read after it: left unfinished",
+                u.id
+            );
+            return Some(Ok(false));
+        };
         if !super::canary::is_canary_rollback(&u.env, &start.detail) {
             return None;
         }
