@@ -619,14 +619,7 @@ async fn a_canary_rollback_unrecorded_through_an_outage_is_recorded_once_after()
         rollbacks[0]
     );
     // Its outcome written once: one record finishes its start.
-    let db = rusqlite::Connection::open(r._dir.path().join("s.db")).unwrap();
-    let ends: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM audit WHERE finishes = ?1",
-            [rollbacks[0].id],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let ends = finishing_records(&r, rollbacks[0].id);
     assert_eq!(ends, 1, "{:?}", rollbacks[0]);
 }
 
@@ -817,6 +810,17 @@ async fn cli_canary_rollback_meets(
     (task.await.unwrap(), events)
 }
 
+/// How many records of the rig's store finish the started record `id`.
+fn finishing_records(r: &Rig, id: i64) -> i64 {
+    let db = rusqlite::Connection::open(r._dir.path().join("s.db")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM audit WHERE finishes = ?1",
+        [id],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
 fn rollback_starts(h: &[AuditEntry]) -> Vec<&AuditEntry> {
     h.iter()
         .filter(|a| a.action == ActionKind::Rollback)
@@ -846,14 +850,7 @@ async fn a_cli_canary_rollback_retries_its_outcome_through_an_outage() {
     let rb = rollback_starts(&h);
     assert_eq!(rb.len(), 1, "{h:?}");
     assert_eq!(rb[0].outcome, Outcome::Succeeded, "{h:?}");
-    let db = rusqlite::Connection::open(r._dir.path().join("s.db")).unwrap();
-    let ends: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM audit WHERE finishes = ?1",
-            [rb[0].id],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let ends = finishing_records(&r, rb[0].id);
     assert_eq!(ends, 1, "{:?}", rb[0]);
 }
 
