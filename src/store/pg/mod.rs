@@ -10,6 +10,7 @@
 //! and [`Store::integrity`] says since when, for every view to show.
 
 mod audit;
+mod audit_sql;
 mod connect;
 mod feed;
 mod locks;
@@ -41,6 +42,7 @@ use super::{
 };
 use crate::domain::{ActionKind, Approval, AuditEntry, DeployKind, DeployRecord, Outcome, Version};
 use crate::monitor::Sample;
+use audit_sql::*;
 use feed::{listen, listener};
 use locks::{LOCK_ROW, LockSession, PUT_LOCK, lock_ttl_ms};
 use schema::{AUDIT_TRIGGERS, CHECKPOINT_TRIGGERS, NS_LOCK, NS_VERDICT};
@@ -273,102 +275,6 @@ impl PgStore {
             .collect()
     }
 }
-
-/// What an append writes beside its audit record, in the same transaction.
-enum Also<'a> {
-    Nothing,
-    Deploy { started: i64, rec: &'a DeployRecord },
-    Approval(&'a Approval),
-}
-
-/// A new record's stored columns (its id, previous hash and hash are the
-/// server's to give, under the chain's turn).
-fn new_row(r: &NewAudit<'_>, finishes: Option<i64>, note: Option<&str>) -> ChainRow {
-    ChainRow {
-        id: 0,
-        at: ts(r.at),
-        actor: r.actor.to_string(),
-        action: r.action.as_str().to_string(),
-        env: r.env.to_string(),
-        version: r.version.map(|v| v.as_str().to_string()),
-        from_version: r.from_version.map(|v| v.as_str().to_string()),
-        outcome: r.outcome.as_str().to_string(),
-        detail: r.detail.to_string(),
-        finishes,
-        note: note.map(str::to_string),
-        prev_hash: None,
-        hash: None,
-    }
-}
-
-/// One append: `shipdeck_append` with the record's fields as `$1`..`$10`,
-/// and the statement's other rows, if any, as data-modifying CTEs.
-macro_rules! append_sql {
-    ($also:literal) => {
-        concat!(
-            $also,
-            " SELECT out_id, out_prev, out_hash FROM shipdeck_append(
-                $1::text, $2::text, $3::text, $4::text, $5::text,
-                $6::text, $7::text, $8::text, $9::bigint, $10::text)"
-        )
-    };
-}
-
-const APPEND: &str = append_sql!("");
-const APPEND_DEPLOY: &str = append_sql!(
-    "WITH d AS (INSERT INTO shipdeck_deploys (env, version, from_version, at, actor, kind, audit_id, url)
-                VALUES ($11, $12, $13, $14, $15, $16, $17, $18))"
-);
-const APPEND_APPROVAL: &str = append_sql!(
-    "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
-                VALUES ($11, $12, $13, $14, $15, $16))"
-);
-/// The outcome recorded for a started record (`$1`), its first if an
-/// older log holds two: its id and outcome. An "unknown" (a reconciler's
-/// placeholder) counts only when `$2` (the new outcome is "unknown" too):
-/// the real outcome may follow it.
-const RECORDED_FINISH: &str = "SELECT id, outcome FROM shipdeck_audit
-     WHERE finishes = $1 AND (outcome <> 'unknown' OR $2) ORDER BY id LIMIT 1";
-/// A record sent before (`$2`..`$11`, as `shipdeck_append` takes them)
-/// in the log's tail (after `$1`), its first copy.
-const FIND_SENT: &str = "SELECT id FROM shipdeck_audit
-     WHERE id > $1::bigint AND at = $2::text AND actor = $3::text AND action = $4::text
-       AND env = $5::text AND version IS NOT DISTINCT FROM $6::text
-       AND from_version IS NOT DISTINCT FROM $7::text AND outcome = $8::text
-       AND detail = $9::text AND finishes IS NOT DISTINCT FROM $10::bigint
-       AND note IS NOT DISTINCT FROM $11::text
-     ORDER BY id LIMIT 1";
-const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
-     ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
-/// The audit log's state in one statement (one snapshot): the highest id,
-/// the counter, the stored checkpoint, the id the walk may start from —
-/// the furthest of this process's head (`$1`, `$2`) and the stored
-/// checkpoint whose record still carries that hash — and the integrity
-/// events (first row only); then the records from that id on, one a row
-/// (none when the key still equals `$3`, `$4` and the stored checkpoint
-/// `$5`, `$6`: nothing was added, nothing repaired).
-const CHAIN_STATE: &str = "WITH k AS (
-    SELECT (SELECT MAX(id) FROM shipdeck_audit) AS max_id,
-           (SELECT last FROM shipdeck_audit_seq WHERE one = 1) AS last,
-           c.id AS cp_id, c.hash AS cp_hash
-    FROM (SELECT 1) one LEFT JOIN shipdeck_chain_checkpoint c ON c.one = 1),
-  f AS (
-    SELECT GREATEST(
-        (SELECT a.id FROM shipdeck_audit a WHERE a.id = $1::bigint AND a.hash = $2::text),
-        (SELECT a.id FROM shipdeck_audit a, k WHERE a.id = k.cp_id AND a.hash = k.cp_hash)) AS from_id),
-  w AS (
-    SELECT a.* FROM shipdeck_audit a, k, f
-    WHERE a.id >= COALESCE(f.from_id, 0)
-      AND NOT (k.max_id IS NOT DISTINCT FROM $3::bigint AND COALESCE(k.last, 0) = $4::bigint
-               AND k.cp_id IS NOT DISTINCT FROM $5::bigint AND k.cp_hash IS NOT DISTINCT FROM $6::text))
-SELECT k.max_id, k.last, k.cp_id, k.cp_hash, f.from_id,
-       CASE WHEN row_number() OVER (ORDER BY w.id) = 1 THEN
-           (SELECT json_agg(json_build_array(e.at, e.what) ORDER BY e.id)
-            FROM shipdeck_integrity_events e)::text END,
-       w.id, w.at, w.actor, w.action, w.env, w.version, w.from_version, w.outcome,
-       w.detail, w.finishes, w.note, w.prev_hash, w.hash
-FROM k CROSS JOIN f LEFT JOIN w ON true
-ORDER BY w.id";
 
 /// A row that does not read as an audit record, named as such.
 fn unreadable_log(e: StoreError) -> StoreError {
