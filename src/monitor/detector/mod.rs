@@ -262,58 +262,6 @@ const POOL_ID: usize = 14;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
 
-/// One one-sided CUSUM plus what the reason needs about its current excursion.
-#[derive(Clone, Copy, Debug, Default)]
-struct Cusum {
-    s: f64,
-    start_t: f64,
-    steps: u32,
-    /// Per-signal sums over the excursion (errors/requests, Σd/count, …).
-    a: f64,
-    b: f64,
-    c: f64,
-}
-
-impl Cusum {
-    /// Add a step's evidence without the CUSUM's reset at zero: a
-    /// likelihood-ratio sum anchored at its first step (see
-    /// [`Detector::deploy_call`]).
-    fn add(&mut self, t: f64, llr: f64, a: f64, b: f64, c: f64) {
-        if self.steps == 0 {
-            self.start_t = t;
-        } else if self.s < 0.0 {
-            // Retired: the evidence fell below where it began, so no
-            // change came with the deploy (a later one is the CUSUM's).
-            return;
-        }
-        self.s += llr;
-        self.steps += 1;
-        self.a += a;
-        self.b += b;
-        self.c += c;
-    }
-
-    fn update(&mut self, t: f64, llr: f64, a: f64, b: f64, c: f64) {
-        let next = (self.s + llr).max(0.0);
-        if next <= 0.0 {
-            *self = Cusum::default();
-            return;
-        }
-        if self.s <= 0.0 {
-            self.start_t = t;
-            self.steps = 0;
-            self.a = 0.0;
-            self.b = 0.0;
-            self.c = 0.0;
-        }
-        self.s = next;
-        self.steps += 1;
-        self.a += a;
-        self.b += b;
-        self.c += c;
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 struct ErrStats {
     /// Pooled baseline error rate.
@@ -997,6 +945,7 @@ pub(crate) fn is_data(s: &Sample) -> bool {
 }
 
 mod baseline;
+mod cusum;
 mod errors;
 mod guards;
 mod latency;
@@ -1004,6 +953,7 @@ mod pairs;
 mod reasons;
 mod warmup;
 
+use cusum::Cusum;
 use reasons::{lat_reason, pooled_reason, regression, thr_reason};
 
 #[cfg(test)]
