@@ -155,8 +155,20 @@ impl Engine {
         let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();
+        // A range the source has no series of this label for (others
+        // beside) is empty; why is said only if the baseline is unusable.
+        let mut no_series = None;
         for r in &plan.ranges {
-            for (at, mut s) in self.samples_at(env, label, r.from, r.to).await? {
+            let samples = match self.samples_at(env, label, r.from, r.to).await {
+                Err(EngineError::Metrics(
+                    e @ crate::backends::metrics::MetricsError::NoSeries { .. },
+                )) => {
+                    no_series.get_or_insert(e);
+                    Vec::new()
+                }
+                other => other?,
+            };
+            for (at, mut s) in samples {
                 if let Some(t) = plan.place(at) {
                     s.t = t;
                     out.push((at, s));
@@ -168,7 +180,11 @@ impl Engine {
         // only when too few usable steps remain (the detector's minimum).
         let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
         let cfg = self.detector_config(None);
-        if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
+        if let Err(gaps) = crate::monitor::baseline_gaps(&samples, &cfg) {
+            let why = match no_series {
+                Some(e) => format!("{gaps}: {e}"),
+                None => gaps,
+            };
             return Err(EngineError::NoBaseline {
                 env: env.to_string(),
                 plan: plan.describe(),
