@@ -638,6 +638,26 @@ async fn a_prometheus_restart_is_waited_out_and_a_refused_query_is_not() {
         seen.first()
     );
 
+    // A metrics_label Prometheus has no series of (others beside) is named
+    // as such, not left as a baseline of 0 steps with no cause.
+    std::fs::write(
+        home.path().join("shipdeck.toml"),
+        config("").replace(
+            "monitored = true\n",
+            "monitored = true\nmetrics_label = \"prod\"\n",
+        ),
+    )
+    .expect("config");
+    let (code, out, err) = watch(home.path().to_path_buf()).await.expect("join");
+    assert_eq!(code, 1, "a label without series: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "metrics source {base}/api/v1/query has no series labelled env=\"prod\" (it has env="
+        )) && err.contains("\"production\"")
+            && err.contains("the environment's name or metrics_label may not match"),
+        "names the label and the ones there are: {err}"
+    );
+
     // A query Prometheus refuses is no outage: fix it, then rerun.
     std::fs::write(
         home.path().join("shipdeck.toml"),

@@ -88,11 +88,15 @@ impl Engine {
         }
         let step = self.inner.config.metrics.step.0;
         if let Ok(sampler) = &self.inner.sampler
-            && let Some(points) = sampler
-                .source()
-                .history(label, from, to, step)
-                .await
-                .map_err(EngineError::Metrics)?
+            && let Some(points) = match sampler.source().history(label, from, to, step).await {
+                // No series of this label in the range, others beside: no
+                // steps there (a window's polls name the label each step).
+                Err(e @ crate::backends::metrics::MetricsError::NoSeries { .. }) => {
+                    tracing::warn!(env, "no metrics from {from} to {to}: {e}");
+                    Some(Vec::new())
+                }
+                other => other.map_err(EngineError::Metrics)?,
+            }
         {
             return Ok(points
                 .iter()
@@ -155,20 +159,8 @@ impl Engine {
         let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();
-        // A range the source has no series of this label for (others
-        // beside) is empty; why is said only if the baseline is unusable.
-        let mut no_series = None;
         for r in &plan.ranges {
-            let samples = match self.samples_at(env, label, r.from, r.to).await {
-                Err(EngineError::Metrics(
-                    e @ crate::backends::metrics::MetricsError::NoSeries { .. },
-                )) => {
-                    no_series.get_or_insert(e);
-                    Vec::new()
-                }
-                other => other?,
-            };
-            for (at, mut s) in samples {
+            for (at, mut s) in self.samples_at(env, label, r.from, r.to).await? {
                 if let Some(t) = plan.place(at) {
                     s.t = t;
                     out.push((at, s));
@@ -180,11 +172,7 @@ impl Engine {
         // only when too few usable steps remain (the detector's minimum).
         let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
         let cfg = self.detector_config(None);
-        if let Err(gaps) = crate::monitor::baseline_gaps(&samples, &cfg) {
-            let why = match no_series {
-                Some(e) => format!("{gaps}: {e}"),
-                None => gaps,
-            };
+        if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
             return Err(EngineError::NoBaseline {
                 env: env.to_string(),
                 plan: plan.describe(),
