@@ -340,6 +340,17 @@ fn verdict_word(v: &Verdict) -> &'static str {
     }
 }
 
+/// "regression: error rate …": the verdict's word and its reason, the word
+/// once when the reason starts with it already ("insufficient data: the
+/// baseline has …").
+fn verdict_said(v: &Verdict) -> String {
+    let word = verdict_word(v);
+    match v.reason.strip_prefix(word) {
+        Some(rest) if rest.starts_with(':') => v.reason.clone(),
+        _ => format!("{word}: {}", v.reason),
+    }
+}
+
 /// This process's claim on an environment's monitoring window. It is kept
 /// alive (a heartbeat renews its expiry) while the window runs; dropping it
 /// unfinished — a signal, a cancelled task, an error — ends the window's
