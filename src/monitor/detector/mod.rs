@@ -19,7 +19,11 @@
 //!   together in the baseline: at low traffic their noise is their own
 //!   sampling error, and three quantiles each part-way to the threshold
 //!   are together past it), request counts against
-//!   a fall. Evidence is capped per second of a step (less in the seconds of
+//!   a fall. A latency test's null holds the baseline's own blip process
+//!   (GC pauses: steps far above the ordinary steps' level, how often and
+//!   how large, from a baseline of 30 steps or more; see [`Blips`]): a
+//!   step at blip height brings next to nothing, and a run of slow steps
+//!   is judged against the blip rate, not against the ordinary noise. Evidence is capped per second of a step (less in the seconds of
 //!   the warm-up, [`DetectorConfig::warmup_s`]), so that what decides is
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
