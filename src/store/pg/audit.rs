@@ -9,57 +9,31 @@ use profile::Phase;
 impl PgStore {
     /// Append one audit record (and, in the same transaction, the row it
     /// indexes), refused on a log whose chain is broken (a corrupted log
-    /// must stop actions, not record beside them). One statement checks
-    /// the chain and appends: in its snapshot the server walks the records
-    /// from the furthest point that still vouches for itself (this
-    /// process's last judged point or the stored checkpoint) exactly as
-    /// this process would (see [`CHECK`]), and only when that walk finds
-    /// nothing wrong does `shipdeck_append` take the chain's turn, hash and
-    /// insert, committing without waiting for the disk, so no append waits
-    /// on another's round trip or fsync; the synchronous write after it
-    /// makes this record durable before the call returns (see
-    /// `schema::V3`). When the server's walk does not vouch (a break, a
-    /// disputed checkpoint, a record it reads more strictly than this
-    /// process), nothing was written and the append goes the way it went
-    /// before: this process walks the chain itself ([`Self::chain_report`]),
-    /// refuses on a break and names it, else appends.
+    /// must stop actions, not record beside them). One statement: the
+    /// server takes the chain's turn, hashes and inserts, and commits
+    /// without waiting for the disk, so no append waits on another's round
+    /// trip or fsync; the synchronous write after it makes this record
+    /// durable before the call returns (see `schema::V3`).
     pub(super) fn append(&self, rec: &ChainRow, also: Also<'_>) -> Result<i64, StoreError> {
-        // A record whose earlier attempt left it in doubt is settled first,
-        // after the client's own check.
-        let checked = if self.doubt_about(rec).is_none() {
-            self.append_landed(rec, &also, true)?
-        } else {
-            None
-        };
-        let (landed, vouched) = match checked {
-            Some((landed, vouched)) => (landed, vouched),
-            None => {
-                let t = Instant::now();
-                let report = self.chain_report()?;
-                self.profile.add(Phase::Check, t);
-                if let Some(b) = &report.broken {
-                    return Err(StoreError::Tampered {
-                        path: self.target.describe.clone(),
-                        cause: format!(
-                            "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
-                        ),
-                    });
-                }
-                // This very record was sent before and its reply lost (or
-                // its flush failed): it is appended again only if it did
-                // not land.
-                if let Some(d) = self.doubt_about(rec)
-                    && let Some(id) = self.settle(&d)?
-                {
-                    return Ok(id);
-                }
-                match self.append_landed(rec, &also, false)? {
-                    Some((landed, _)) => (landed, None),
-                    None => return Err(self.corrupt("the append answered nothing")),
-                }
-            }
-        };
-        let (id, prev, hash) = match landed {
+        let t = Instant::now();
+        let report = self.chain_report()?;
+        self.profile.add(Phase::Check, t);
+        if let Some(b) = &report.broken {
+            return Err(StoreError::Tampered {
+                path: self.target.describe.clone(),
+                cause: format!(
+                    "the audit log's hash chain is broken at {b}; actions are refused until it is repaired (see `shipdeck history --verify`)"
+                ),
+            });
+        }
+        // This very record was sent before and its reply lost (or its
+        // flush failed): it is appended again only if it did not land.
+        if let Some(d) = self.doubt_about(rec)
+            && let Some(id) = self.settle(&d)?
+        {
+            return Ok(id);
+        }
+        let (id, prev, hash) = match self.append_landed(rec, &also)? {
             Landed::New(id, prev, hash) => (id, prev, hash),
             // A record sent before (its reply lost) that did land.
             Landed::Before(id) => return Ok(id),
@@ -78,10 +52,9 @@ impl PgStore {
             ));
             return Ok(id);
         }
-        // A record appended right after the head this process (or the
-        // server's walk for it) judged needs no walk of its own; and moves
-        // the stored checkpoint as a walk would, so that a process opened
-        // later walks little.
+        // A record appended right after the head this process walked
+        // needs no walk of its own; and moves the stored checkpoint as a
+        // walk would, so that a process opened later walks little.
         let forward = {
             let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
             match v.as_mut() {
@@ -99,19 +72,12 @@ impl PgStore {
                 _ => false,
             }
         };
-        // Else the head the server's walk vouched for moves it, as this
-        // process's own walk would have.
-        let to = match (forward, vouched) {
-            (true, _) => Some((id, hash)),
-            (false, Some(head)) => Some(head),
-            (false, None) => None,
-        };
-        if let Some((to, head)) = to {
+        if forward {
             let stored = *self
                 .stored_checkpoint
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(cp) = self.move_checkpoint(stored, to, &head)
+            if let Some(cp) = self.move_checkpoint(stored, id, &hash)
                 && let Some(ver) = self
                     .verified
                     .lock()
@@ -125,10 +91,7 @@ impl PgStore {
     }
 
     /// Send `rec` (and `also`), once more if an attempt's reply was lost
-    /// and the record is found not to have landed; `checked`: with the
-    /// chain check in the same statement ([`APPEND_CHECKED`]), `None` when
-    /// the server's walk did not vouch (nothing written), and the head it
-    /// vouched for beside the record. An attempt whose reply
+    /// and the record is found not to have landed. An attempt whose reply
     /// was lost (the connection went after the statement was sent: the
     /// commit may have happened) leaves the record in doubt; it is settled
     /// at once on a new session when the server answers — the session that
@@ -136,14 +99,8 @@ impl PgStore {
     /// log's tail read for the very record — else by the next append of
     /// the same record (a retry). A refusal the server answered, or a
     /// failure before anything was sent, is no doubt: nothing was written.
-    fn append_landed(
-        &self,
-        rec: &ChainRow,
-        also: &Also<'_>,
-        checked: bool,
-    ) -> Result<Option<(Landed, Option<(i64, String)>)>, StoreError> {
-        // The log's tail starts after the highest id this process last
-        // judged (the record lands after it).
+    fn append_landed(&self, rec: &ChainRow, also: &Also<'_>) -> Result<Landed, StoreError> {
+        // The log's tail starts after the highest id the check just saw.
         let after = self
             .verified
             .lock()
@@ -157,19 +114,17 @@ impl PgStore {
             let mut sent = None;
             let out = self.with(false, |s| {
                 sent = Some(s.backend()?);
-                self.append_on(s, rec, also, checked)
+                self.append_on(s, rec, also)
             });
             match (out, sent) {
-                (Ok(None), _) => return Ok(None),
-                (Ok(Some((id, prev, hash, vouched))), Some(backend)) => {
-                    let landed = Some((Landed::New(id, prev.clone(), hash.clone()), vouched));
+                (Ok((id, prev, hash)), Some(backend)) => {
                     // Committed (without waiting for the disk): durable
                     // once the flush goes through. A flush that fails
                     // leaves the record landed but not yet known durable,
                     // so a retry of it flushes and answers this id rather
                     // than appending it again.
                     let Err(e) = self.flush() else {
-                        return Ok(landed);
+                        return Ok(Landed::New(id, prev, hash));
                     };
                     let d = Doubt {
                         row: rec.clone(),
@@ -179,13 +134,11 @@ impl PgStore {
                     };
                     self.doubt(d.clone());
                     return match self.settle(&d) {
-                        Ok(Some(_)) => Ok(landed),
+                        Ok(Some(_)) => Ok(Landed::New(id, prev, hash)),
                         _ => Err(e),
                     };
                 }
-                (Ok(Some((id, prev, hash, vouched))), None) => {
-                    return Ok(Some((Landed::New(id, prev, hash), vouched)));
-                }
+                (Ok((id, prev, hash)), None) => return Ok(Landed::New(id, prev, hash)),
                 (Err(e @ StoreError::Unreachable { .. }), Some(backend)) => {
                     let d = Doubt {
                         row: rec.clone(),
@@ -195,7 +148,7 @@ impl PgStore {
                     };
                     self.doubt(d.clone());
                     match self.settle(&d) {
-                        Ok(Some(id)) => return Ok(Some((Landed::Before(id), None))),
+                        Ok(Some(id)) => return Ok(Landed::Before(id)),
                         Ok(None) if attempts > 0 => continue,
                         Ok(None) => return Err(e),
                         // Still in doubt: a retry of this record settles it.
@@ -209,19 +162,13 @@ impl PgStore {
 
     /// One append on session `s`: the record (and `also`) in one
     /// statement, committed without waiting for the disk ([`Self::flush`]
-    /// makes it durable); `checked`: with the chain check ahead of it in
-    /// the same statement, `None` when that check did not vouch (nothing
-    /// written). What the check judged is remembered as this process's own
-    /// walk would be, and the head it vouched for is answered beside the
-    /// record.
-    #[allow(clippy::type_complexity)]
+    /// makes it durable).
     fn append_on(
         &self,
         s: &mut Session,
         rec: &ChainRow,
         also: &Also<'_>,
-        checked: bool,
-    ) -> Result<Option<(i64, String, String, Option<(i64, String)>)>, postgres::Error> {
+    ) -> Result<(i64, String, String), postgres::Error> {
         let fields: [&(dyn postgres::types::ToSql + Sync); 10] = [
             &rec.at,
             &rec.actor,
@@ -234,35 +181,21 @@ impl PgStore {
             &rec.finishes,
             &rec.note,
         ];
-        // The point this process last judged intact, for the check.
-        let own: Option<(i64, String)> = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|v| v.report.intact())
-            .and_then(|v| Some((v.report.records as i64, v.report.head.clone()?)));
-        let (own_id, own_hash) = match &own {
-            Some((id, hash)) => (Some(*id), Some(hash.as_str())),
-            None => (None, None),
-        };
-        let actions: Vec<&str> = ACTIONS.iter().map(|a| a.as_str()).collect();
-        let outcomes: Vec<&str> = OUTCOMES.iter().map(|o| o.as_str()).collect();
-        let check: [&(dyn postgres::types::ToSql + Sync); 4] =
-            [&own_id, &own_hash, &actions, &outcomes];
         let t = Instant::now();
-        let (version, from, at, kind, decision);
-        let mut p = fields.to_vec();
-        let sql: &'static str = match also {
-            Also::Nothing if checked => APPEND_CHECKED.as_str(),
-            Also::Nothing => APPEND,
+        let row = match also {
+            Also::Nothing => {
+                let st = s.st(APPEND)?;
+                s.client.query_one(&st, &fields)?
+            }
             Also::Deploy { started, rec: d } => {
-                (version, from, at, kind) = (
+                let st = s.st(APPEND_DEPLOY)?;
+                let (version, from, at, kind) = (
                     d.version.as_str(),
                     d.from_version.as_ref().map(|v| v.as_str()),
                     ts(d.at),
                     d.kind.as_str(),
                 );
+                let mut p = fields.to_vec();
                 p.extend_from_slice(&[
                     &d.env as &(dyn postgres::types::ToSql + Sync),
                     &version,
@@ -273,14 +206,12 @@ impl PgStore {
                     started,
                     &d.url,
                 ]);
-                if checked {
-                    APPEND_DEPLOY_CHECKED.as_str()
-                } else {
-                    APPEND_DEPLOY
-                }
+                s.client.query_one(&st, &p)?
             }
             Also::Approval(a) => {
-                (version, at, decision) = (a.version.as_str(), ts(a.at), a.decision.as_str());
+                let st = s.st(APPEND_APPROVAL)?;
+                let (version, at, decision) = (a.version.as_str(), ts(a.at), a.decision.as_str());
+                let mut p = fields.to_vec();
                 p.extend_from_slice(&[
                     &a.env as &(dyn postgres::types::ToSql + Sync),
                     &version,
@@ -289,69 +220,15 @@ impl PgStore {
                     &at,
                     &a.note,
                 ]);
-                if checked {
-                    APPEND_APPROVAL_CHECKED.as_str()
-                } else {
-                    APPEND_APPROVAL
-                }
+                s.client.query_one(&st, &p)?
             }
         };
-        if checked {
-            p.extend_from_slice(&check);
-        }
-        let st = s.st(sql)?;
-        let Some(row) = s.client.query_opt(&st, &p)? else {
-            // The server's walk did not vouch: nothing was written.
-            self.profile.add(Phase::Check, t);
-            return Ok(None);
-        };
         self.profile.add(Phase::Append, t);
-        let (id, prev, hash) = (
+        Ok((
             row.try_get::<_, i64>(0)?,
             row.try_get::<_, String>(1)?,
             row.try_get::<_, String>(2)?,
-        );
-        if !checked {
-            return Ok(Some((id, prev, hash, None)));
-        }
-        let key: (Option<i64>, i64) = (row.try_get(3)?, row.try_get(4)?);
-        let cp = match (
-            row.try_get::<_, Option<i64>>(5)?,
-            row.try_get::<_, Option<String>>(6)?,
-        ) {
-            (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
-            _ => None,
-        };
-        let head: Option<String> = row.try_get(7)?;
-        self.profile.walked(row.try_get::<_, i64>(8)? as usize);
-        let warnings = match row.try_get::<_, Option<String>>(9)? {
-            // Unreadable events leave the report as a walk without them
-            // would be (the client's walk, the next time, says why).
-            Some(doc) => serde_json::from_str::<Vec<(String, String)>>(&doc)
-                .map(|v| {
-                    v.into_iter()
-                        .map(|(at, what)| format!("{at}: {what}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        *self
-            .stored_checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = cp.as_ref().map(|c| c.id);
-        let records = key.0.unwrap_or(0);
-        *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
-            key,
-            cp,
-            report: ChainReport {
-                records: records as usize,
-                head: head.clone(),
-                broken: None,
-                warnings,
-            },
-        });
-        Ok(Some((id, prev, hash, head.map(|h| (records, h)))))
+        ))
     }
 
     /// Make every append committed so far durable: a write of this
