@@ -510,6 +510,12 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             cause: crate::engine::rewatch::Cause::Outage,
         });
     }
+    if let Some(line) = &o.superseded {
+        return Ok(Done::Watched(format!(
+            "window of {} ended: {line}",
+            o.version
+        )));
+    }
     let line = match (v.kind, &o.rolled_back) {
         (VerdictKind::Regression, Some(r)) => format!(
             "regression of {} ({}); rolled back to {}",
@@ -589,6 +595,7 @@ mod tests {
             rollback_error: err.map(String::from),
             unrecorded: None,
             claim_refused: None,
+            superseded: None,
         }
     }
 
