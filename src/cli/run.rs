@@ -54,22 +54,6 @@ fn ctrl_c_quit(what: &[String]) -> Failure {
     )
 }
 
-#[cfg(test)]
-mod console_tests {
-    /// Ctrl-C in the console stopping an action exits like a command
-    /// Ctrl-C interrupts (130), naming what it stopped.
-    #[test]
-    fn a_ctrl_c_quit_that_stopped_an_action_exits_130() {
-        let f = super::ctrl_c_quit(&["promote of production".to_string()]);
-        assert_eq!(f.code, 130);
-        assert!(
-            f.message.starts_with("interrupted by SIGINT (Ctrl-C): the console quit and stopped promote of production;"),
-            "{}",
-            f.message
-        );
-    }
-}
-
 /// `shipdeck demo`: the fleet in-process on a free loopback port, a
 /// built-in config, and a store of its own that lives as long as the run.
 async fn demo(
@@ -579,5 +563,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod console_tests {
+    /// Ctrl-C in the console stopping an action exits like a command
+    /// Ctrl-C interrupts (130), naming what it stopped.
+    #[test]
+    fn a_ctrl_c_quit_that_stopped_an_action_exits_130() {
+        let f = super::ctrl_c_quit(&["promote of production".to_string()]);
+        assert_eq!(f.code, 130);
+        assert!(
+            f.message.starts_with("interrupted by SIGINT (Ctrl-C): the console quit and stopped promote of production;"),
+            "{}",
+            f.message
+        );
     }
 }
