@@ -385,6 +385,12 @@ fn window_failed(env: &str, mut f: Failure) -> Failure {
 /// (the store refused it for good mid-window).
 fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
     use crate::monitor::VerdictKind;
+    if let Some(line) = &out.superseded {
+        // Not judged: the environment runs another version now (SPEC is
+        // silent on it; 1 with the reason, like a window that could not judge).
+        say!("shipdeck: {line}");
+        return 1;
+    }
     if let Some(cause) = &out.claim_refused {
         // A regression says how to roll back (its rollback error); any
         // other verdict, what to fix before this gate is run again.
@@ -455,6 +461,7 @@ mod tests {
             rollback_error: None,
             unrecorded: None,
             claim_refused: None,
+            superseded: None,
         }
     }
 
@@ -478,6 +485,12 @@ mod tests {
         o.unrecorded = Some("the store stayed unreachable".into());
         assert_eq!(watch_exit("production", &o), 1);
         assert_eq!(watch_exit("production", &outcome(InsufficientData)), 1);
+        // A window whose version is gone judged nothing: 1, never 0 or 4.
+        for kind in [Healthy, Regression] {
+            let mut o = outcome(kind);
+            o.superseded = Some("superseded: production now runs v1.7.3, not v1.8.0".into());
+            assert_eq!(watch_exit("production", &o), 1);
+        }
     }
 
     #[test]

@@ -57,19 +57,20 @@ pub fn watch_json(out: &crate::engine::WatchOutcome) -> serde_json::Value {
         "rollback_error": out.rollback_error,
         "unrecorded": out.unrecorded,
         "claim_refused": out.claim_refused,
+        "superseded": out.superseded,
     })
 }
 
 /// How a monitoring window ended, for humans.
 pub fn watch_text(out: &crate::engine::WatchOutcome) -> String {
     let v = &out.verdict;
+    let word = match out.superseded {
+        Some(_) => "SUPERSEDED",
+        None => verdict_words(v.kind),
+    };
     let mut s = format!(
         "{} {}: {} — {}\n  {}\n",
-        out.env,
-        out.version,
-        verdict_words(v.kind),
-        v.reason,
-        out.baseline
+        out.env, out.version, word, v.reason, out.baseline
     );
     if let Some(r) = &out.rolled_back {
         let _ = writeln!(

@@ -15,29 +15,43 @@ async fn console(engine: Engine) -> Result<i32, Failure> {
     let res = crate::tui::run(engine.clone(), interrupt::signalled()).await;
     // Outcomes of actions the console was running when it quit.
     let settled = engine.settle(SETTLE).await;
-    match res {
-        Ok(crate::tui::Ended::Quit) => Ok(0),
-        Ok(crate::tui::Ended::Signal(sig)) => {
-            let mut f = interrupt::failure(
-                sig,
-                "the console closed; what it was running was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`",
-            );
-            if !settled {
-                f.message = format!(
-                    "{}; the store ({}) did not take the outcome within {}s",
-                    f.message,
-                    engine.store_location(),
-                    SETTLE.as_secs()
-                );
-            }
-            Err(f)
+    let stopped = match res {
+        Ok(crate::tui::Ended::Quit) => return Ok(0),
+        Ok(crate::tui::Ended::Signal(sig)) => interrupt::failure(
+            sig,
+            "the console closed; what it was running was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`",
+        ),
+        Ok(crate::tui::Ended::Interrupted(what)) => ctrl_c_quit(&what),
+        Err(e) => {
+            return Err(Failure {
+                code: 1,
+                message: format!("{e:#}"),
+                cause: None,
+            });
         }
-        Err(e) => Err(Failure {
-            code: 1,
-            message: format!("{e:#}"),
-            cause: None,
-        }),
+    };
+    let mut f = stopped;
+    if !settled {
+        f.message = format!(
+            "{}; the store ({}) did not take the outcome within {}s",
+            f.message,
+            engine.store_location(),
+            SETTLE.as_secs()
+        );
     }
+    Err(f)
+}
+
+/// The console quit with Ctrl-C while `what` ran: interrupted, as a
+/// command Ctrl-C stops (130), naming what was stopped.
+fn ctrl_c_quit(what: &[String]) -> Failure {
+    interrupt::failure(
+        libc::SIGINT,
+        &format!(
+            "the console quit and stopped {}; the outcome is recorded as unknown (a monitoring window as interrupted); check `shipdeck status` and `shipdeck history`",
+            what.join(", ")
+        ),
+    )
 }
 
 /// `shipdeck demo`: the fleet in-process on a free loopback port, a
@@ -549,5 +563,21 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod console_tests {
+    /// Ctrl-C in the console stopping an action exits like a command
+    /// Ctrl-C interrupts (130), naming what it stopped.
+    #[test]
+    fn a_ctrl_c_quit_that_stopped_an_action_exits_130() {
+        let f = super::ctrl_c_quit(&["promote of production".to_string()]);
+        assert_eq!(f.code, 130);
+        assert!(
+            f.message.starts_with("interrupted by SIGINT (Ctrl-C): the console quit and stopped promote of production;"),
+            "{}",
+            f.message
+        );
     }
 }

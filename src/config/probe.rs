@@ -278,6 +278,13 @@ impl Probe {
             &self.metrics.timeout,
             limits::READ_TIMEOUT,
         )?;
+        // The console polls no faster than every 100 ms: a shorter refresh
+        // was accepted and silently ran at 100 ms.
+        at_least(
+            "[ui] refresh",
+            &self.ui.refresh,
+            std::time::Duration::from_millis(100),
+        )?;
         at_most("[ui] refresh", &self.ui.refresh, limits::POLL)?;
         at_least("[release] timeout", &self.release.timeout, zero)?;
         at_most(

@@ -212,6 +212,17 @@ fn values_that_can_never_work_are_refused_at_their_place() {
             r#""50ms""#,
             "at least 100ms",
         ),
+        // A console refresh below its 100 ms floor ran at 100 ms, silently.
+        (
+            extra("[ui]\nrefresh = \"0ms\"\n"),
+            r#""0ms""#,
+            "[ui] refresh = \"0s\" is too short: at least 100ms",
+        ),
+        (
+            extra("[ui]\nrefresh = \"50ms\"\n"),
+            r#""50ms""#,
+            "[ui] refresh = \"50ms\" is too short: at least 100ms",
+        ),
         (
             extra("[metrics]\nsource = \"scrape\"\nurl = \"http://h/m\"\ntimeout = \"0s\"\n"),
             r#""0s""#,

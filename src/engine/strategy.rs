@@ -254,7 +254,10 @@ impl StillReports {
 
 /// Read through `read` until it reports `s.version`, at most until
 /// `s.deadline` (at least once), telling the console what it sees between
-/// reads (time counted from `shown_since`) every `s.poll`.
+/// reads (time counted from `shown_since`) every `s.poll`. The deadline
+/// bounds each read too: a read that hangs is cut at the time left (the
+/// read's own timeout, 5 s, ran an 8 s deploy to 12 s), not waited out;
+/// an answer already there is still taken with no time left.
 pub(super) async fn wait_until_reported<E, F>(
     s: &Steps<'_>,
     shown_since: Instant,
@@ -267,13 +270,18 @@ where
     let mut observed: Option<Version> = None;
     let mut last_error: Option<String>;
     loop {
-        match read().await {
-            Ok(v) if &v == s.version => return Ok(()),
-            Ok(v) => {
+        let left = s.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, read()).await {
+            Ok(Ok(v)) if &v == s.version => return Ok(()),
+            Ok(Ok(v)) => {
                 observed = Some(v);
                 last_error = None;
             }
-            Err(e) => last_error = Some(e.to_string()),
+            Ok(Err(e)) => last_error = Some(e.to_string()),
+            Err(_) => {
+                last_error =
+                    Some("no answer before the deploy's timeout (the read was cut there)".into())
+            }
         }
         let left = s.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -965,6 +973,49 @@ mod tests {
         .await;
         assert!(r.is_ok());
         assert_eq!(reads.into_inner(), 3);
+    }
+
+    /// The timeout is a deadline: a version read that hangs (its own
+    /// timeout longer than what is left) is cut when the deploy's time is
+    /// up, and the failure says the read got no answer. Without the bound
+    /// this wait never ends (the outer 30 s guard fails the test).
+    #[tokio::test]
+    async fn a_hanging_last_read_is_cut_at_the_deploys_deadline() {
+        let emit = |_: Event| {};
+        let version = Version::parse("v2.0.0").unwrap();
+        let s = Steps {
+            env: "prod",
+            action: ActionKind::Promote,
+            version: &version,
+            timeout: Duration::from_millis(300),
+            deadline: Instant::now() + Duration::from_millis(300),
+            poll: Duration::from_millis(50),
+            emit: &emit,
+            rollback: false,
+        };
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let waited = tokio::time::timeout(
+            Duration::from_secs(30),
+            wait_until_reported(&s, Instant::now(), || {
+                let n = reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        return Ok::<_, String>(Version::parse("v1.0.0").unwrap());
+                    }
+                    std::future::pending().await
+                }
+            }),
+        )
+        .await
+        .expect("the wait ends at the deploy's deadline");
+        let still = waited.expect_err("not reported");
+        assert_eq!(still.observed, Some(Version::parse("v1.0.0").unwrap()));
+        let err = still.last_error.unwrap_or_default();
+        assert!(
+            err == "no answer before the deploy's timeout (the read was cut there)",
+            "{err}"
+        );
+        assert!(Instant::now() >= s.deadline);
     }
 
     /// The three waits (redeploy, blue-green slot, canary track) share this

@@ -53,6 +53,10 @@ pub struct WatchOutcome {
     /// good mid-window (permission denied, a read-only store). Its verdict
     /// stands, but nothing was rolled back automatically (no lock).
     pub claim_refused: Option<String>,
+    /// Why the window stopped judging before its end: the environment no
+    /// longer runs the version it watched (recorded as interrupted, with
+    /// no verdict, No-Go or rollback for that version).
+    pub superseded: Option<String>,
 }
 
 /// The gate that refuses a second watcher of one deploy, and its wording.

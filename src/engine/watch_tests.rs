@@ -969,3 +969,71 @@ fn a_verdict_is_said_with_its_word_once() {
         "regression: regressions elsewhere"
     );
 }
+
+/// The environment changed under the window (the demo fleet redeployed
+/// outside shipdeck, as a restart would): the window notices at its next
+/// version read, stops judging and says what runs now; it records no
+/// verdict of its own (interrupted), no No-Go and no rollback for the
+/// version that is gone. Without the check it judged on to its end (60 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_whose_version_is_gone_stops_judging_and_says_what_runs() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    baseline(e).await;
+    let was = e.inner.envs[1].strategy.read_version().await.unwrap();
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    fleet_post(
+        &r,
+        "/envs/production/deploy",
+        serde_json::json!({"version": "v0.0.1"}),
+    )
+    .await;
+    let out = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the window stops once its version is gone, not at its end")
+        .unwrap()
+        .unwrap();
+    let line = out.superseded.clone().unwrap_or_default();
+    assert!(
+        line.contains(&format!("production now runs v0.0.1, not {was}"))
+            && line.contains("the window stopped judging"),
+        "{out:?}"
+    );
+    assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    assert!(
+        out.rolled_back.is_none() && out.rollback_error.is_none(),
+        "{out:?}"
+    );
+    let mut told = false;
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !matches!(&ev, Event::DeployStarted { rollback: true, .. }),
+            "no rollback ran: {ev:?}"
+        );
+        told |= matches!(&ev, Event::WindowNotice { detail, .. } if detail == &line);
+    }
+    assert!(told, "the console is told why the window ended");
+    assert!(e.settle(Duration::from_secs(20)).await);
+    let rec = e
+        .inner
+        .store
+        .last_monitor("production")
+        .await
+        .unwrap()
+        .expect("the window's record");
+    assert_eq!(rec.version, was);
+    assert_eq!(rec.verdict, WindowVerdict::Interrupted.as_str(), "{rec:?}");
+    assert!(rec.reason.contains("now runs v0.0.1"), "{rec:?}");
+    let approvals = e.inner.store.approvals("production").await.unwrap();
+    assert!(
+        approvals.iter().all(|a| a.decision != Decision::NoGo),
+        "{approvals:?}"
+    );
+    let h = e.history(Some("production"), 5).await.unwrap();
+    let window = h
+        .iter()
+        .find(|a| a.action == ActionKind::Monitor)
+        .expect("the window's audit record");
+    assert_eq!(window.outcome, Outcome::Unknown, "{window:?}");
+    assert_ne!(e.status().await.environments[1].state, EnvState::Monitoring);
+}

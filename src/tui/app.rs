@@ -34,10 +34,13 @@ use super::update::update;
 use super::view;
 
 /// How the console ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The user quit.
     Quit,
+    /// The user quit with Ctrl-C while these actions ran (one line each):
+    /// they were stopped, as a command Ctrl-C interrupts.
+    Interrupted(Vec<String>),
     /// `stop` resolved with this signal (SIGTERM, SIGHUP, a `kill -INT`).
     Signal(i32),
 }
@@ -159,6 +162,9 @@ where
     // A terminal that fails (or whose input ends) is often the hangup
     // itself: its SIGHUP, arriving a moment later, says how this ended.
     let ended = match ended {
+        Ok(Ended::Quit) if state.quit && !state.interrupted.is_empty() => {
+            Ok(Ended::Interrupted(state.interrupted.clone()))
+        }
         Ok(Ended::Quit) if state.quit => Ok(Ended::Quit),
         other if !stopped => match tokio::time::timeout(HANGUP_GRACE, &mut stop).await {
             Ok(sig) => Ok(Ended::Signal(sig)),
@@ -510,6 +516,12 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             cause: crate::engine::rewatch::Cause::Outage,
         });
     }
+    if let Some(line) = &o.superseded {
+        return Ok(Done::Watched(format!(
+            "window of {} ended: {line}",
+            o.version
+        )));
+    }
     let line = match (v.kind, &o.rolled_back) {
         (VerdictKind::Regression, Some(r)) => format!(
             "regression of {} ({}); rolled back to {}",
@@ -589,6 +601,7 @@ mod tests {
             rollback_error: err.map(String::from),
             unrecorded: None,
             claim_refused: None,
+            superseded: None,
         }
     }
 

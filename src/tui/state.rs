@@ -464,6 +464,9 @@ pub struct State {
 
     pub dirty: bool,
     pub quit: bool,
+    /// What a Ctrl-C quit stopped (one line each, as [`Self::running`]):
+    /// the console then exits 130, like a command Ctrl-C interrupted.
+    pub interrupted: Vec<String>,
 }
 
 impl State {
@@ -512,6 +515,7 @@ impl State {
             watched: Default::default(),
             dirty: true,
             quit: false,
+            interrupted: Vec::new(),
         }
     }
 

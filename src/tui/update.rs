@@ -279,7 +279,7 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
         // Nothing else is visible: no dialog may open unseen. Ctrl-C
         // quits; q quits when nothing would be interrupted.
         return match keymap::lookup(ctx, &ev) {
-            Some(Action::ForceQuit) => quit(s),
+            Some(Action::ForceQuit) => force_quit(s),
             Some(Action::Quit) if s.running().is_empty() => quit(s),
             _ => {
                 // The enlarge screen shows the newest notice: say why,
@@ -499,7 +499,7 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
                 vec![]
             }
         }
-        Action::ForceQuit => quit(s),
+        Action::ForceQuit => force_quit(s),
     }
 }
 
@@ -570,6 +570,13 @@ fn on_mouse(s: &mut State, ev: MouseEvent) -> Vec<Effect> {
 fn quit(s: &mut State) -> Vec<Effect> {
     s.quit = true;
     vec![Effect::Quit]
+}
+
+/// Ctrl-C: quit without asking, stopping what runs — kept to be said, and
+/// in the exit code (130), as a command Ctrl-C interrupted says it.
+fn force_quit(s: &mut State) -> Vec<Effect> {
+    s.interrupted = s.running();
+    quit(s)
 }
 
 fn load_history(s: &mut State) -> Vec<Effect> {

@@ -38,15 +38,18 @@ impl Engine {
         let Sampled {
             verdict,
             claim_refused,
+            superseded,
         } = sampled;
         let finished = Utc::now();
-        let regression = verdict.kind == VerdictKind::Regression;
+        // A superseded window judged nothing: never a regression.
+        let regression = verdict.kind == VerdictKind::Regression && superseded.is_none();
         let record = MonitorRecord {
             env: env.to_string(),
             version: version.clone(),
             started_at: deploy_at,
             finished_at: Some(finished),
             verdict: match verdict.kind {
+                _ if superseded.is_some() => WindowVerdict::Interrupted,
                 VerdictKind::Regression => WindowVerdict::Regression,
                 VerdictKind::Healthy => WindowVerdict::Healthy,
                 VerdictKind::InsufficientData | VerdictKind::Collecting => {
@@ -59,11 +62,15 @@ impl Engine {
             reason: format!("{}; {baseline_note}", verdict.reason),
         };
         let audit_outcome = match verdict.kind {
+            _ if superseded.is_some() => Outcome::Unknown,
             VerdictKind::Healthy => Outcome::Succeeded,
             VerdictKind::Regression => Outcome::Failed,
             _ => Outcome::Unknown,
         };
-        let audit_detail = format!("{}; {baseline_note}", verdict_said(&verdict));
+        let audit_detail = match &superseded {
+            Some(line) => format!("{line}; {baseline_note}"),
+            None => format!("{}; {baseline_note}", verdict_said(&verdict)),
+        };
         // A release the window caught is blocked until someone records a
         // new Go for it: roll back, and it must not be re-promoted by reflex.
         let no_go = regression.then(|| crate::domain::Approval {
@@ -126,6 +133,7 @@ impl Engine {
             rollback_error: None,
             unrecorded: None,
             claim_refused: claim_refused.as_ref().map(refused_for_good),
+            superseded,
         };
         // Release safety before bookkeeping: a regression rolls back even
         // when its verdict is not recorded yet, and is recorded after.

@@ -18,6 +18,9 @@ pub(super) struct Sampled {
     pub(super) verdict: Verdict,
     /// The store's refusal of the claim, once it refused it for good.
     pub(super) claim_refused: Option<StoreError>,
+    /// Why the window stopped judging: the environment no longer runs
+    /// the version it watches ("production now runs v1.7.3, not v1.8.0: …").
+    pub(super) superseded: Option<String>,
 }
 
 impl Engine {
@@ -83,6 +86,12 @@ impl Engine {
         // shorter than a step, which is said as such.
         let mut window_steps = usize::from(w.last_t > 0.0);
         let window_len = end - deploy_at;
+        // What the environment runs is read once a step, with the metrics'
+        // poll: another version there ends the window (it would judge a
+        // version no longer running). A read that fails is no change.
+        let (idx, version) = (w.idx, w.version.clone());
+        let mut version_due = Utc::now();
+        let mut superseded: Option<String> = None;
         let detector = &mut w.detector;
         let seasonal = &w.seasonal;
         let claim = &mut w.claim;
@@ -159,6 +168,13 @@ impl Engine {
                     tracing::warn!(env, "monitoring window: store unreachable ({e})");
                 }
                 Err(e) => return Err(e),
+            }
+            if Utc::now() >= version_due {
+                version_due = Utc::now() + step_d;
+                if let Some(line) = self.runs_another(env, idx, &version, step).await {
+                    superseded = Some(line);
+                    break detector.verdict().clone();
+                }
             }
             let reading = sampler.read(&labels, &self.inner.store).await;
             if let Some((_, why)) = reading.error_for(&label) {
@@ -261,6 +277,28 @@ impl Engine {
                 });
             }
         };
+        // A regression is recorded (a No-Go, perhaps a rollback) against
+        // the version judged: checked to run still, whatever the last read.
+        if superseded.is_none() && verdict.kind == VerdictKind::Regression {
+            superseded = self.runs_another(env, idx, &version, step).await;
+        }
+        if let Some(line) = &superseded {
+            tracing::warn!(env, "monitoring window: {line}");
+            emit(Event::WindowNotice {
+                env: env.to_string(),
+                detail: line.clone(),
+            });
+            return Ok(Sampled {
+                verdict: Verdict {
+                    kind: VerdictKind::InsufficientData,
+                    metric: None,
+                    detected_at: None,
+                    reason: line.clone(),
+                },
+                claim_refused,
+                superseded,
+            });
+        }
         if verdict.kind == VerdictKind::Collecting && window_steps == 0 {
             let len = window_len.to_std().unwrap_or(Duration::ZERO);
             verdict.reason = format!(
@@ -300,7 +338,43 @@ impl Engine {
         Ok(Sampled {
             verdict,
             claim_refused,
+            superseded: None,
         })
+    }
+
+    /// The line ending a window of `version` when `env` runs another one
+    /// now; `None` while it runs `version` or cannot be read (an endpoint
+    /// down is a gap in what is known, not a change). The read is bounded
+    /// (a step, at least 2 s) so that a hanging endpoint does not stall
+    /// the window.
+    async fn runs_another(
+        &self,
+        env: &str,
+        idx: usize,
+        version: &crate::domain::Version,
+        step: Duration,
+    ) -> Option<String> {
+        let read = self.inner.envs[idx].strategy.read_version();
+        match tokio::time::timeout(step.max(Duration::from_secs(2)), read).await {
+            Ok(Ok(live)) if &live != version => Some(format!(
+                "superseded: {env} now runs {live}, not {version}: the window stopped judging (no verdict, No-Go or rollback is recorded for {version})"
+            )),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: what {env} runs could not be read ({e}); judging on"
+                );
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: what {env} runs could not be read in time; judging on"
+                );
+                None
+            }
+        }
     }
 
     /// The canary's weight as the store records it (0 when nothing is

@@ -535,6 +535,23 @@ fn quit_asks_while_something_runs_and_ctrl_c_never_asks() {
     key(&mut s, 'a'); // even inside a text field
     assert_eq!(ctrl_c(&mut s), vec![Effect::Quit]);
     assert!(s.quit);
+    // What Ctrl-C stopped is kept: the console exits 130 for it, as a
+    // command Ctrl-C interrupted does.
+    assert_eq!(
+        s.interrupted,
+        vec!["monitoring window of production (29:00 left)".to_string()]
+    );
+
+    // Ctrl-C with nothing running, or a quit confirmed with q, stopped
+    // nothing by surprise: no interruption to say.
+    let mut s = console();
+    ctrl_c(&mut s);
+    assert!(s.quit && s.interrupted.is_empty());
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    key(&mut s, 'q');
+    code(&mut s, KeyCode::Enter);
+    assert!(s.quit && s.interrupted.is_empty());
 }
 
 #[test]
