@@ -516,3 +516,4 @@ mod coarse;
 mod deploy;
 mod pooled;
 mod traffic;
+mod warmup;
