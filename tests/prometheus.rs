@@ -255,7 +255,7 @@ async fn prometheus_source_agrees_with_the_fleet() {
     // … then wait for the first scrapes (about 5 s after start, then a rate needs two).
     let started = Instant::now();
     loop {
-        match src.poll(&labels).await {
+        match src.poll(&labels[..1]).await {
             Ok(m)
                 if m.get("production")
                     .is_some_and(|p| p.as_ref().is_some_and(|p| p.p95_ms.is_some())) =>
@@ -290,12 +290,32 @@ async fn prometheus_source_agrees_with_the_fleet() {
         .expect("a scrape step");
     // Let Prometheus take its scrape of the moment the window ends.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let polled = src.poll(&labels).await.expect("Prometheus poll");
-    assert_eq!(
-        polled["nowhere"], None,
-        "a label without series has no data"
+    let polled = src
+        .poll_tracked(&labels, &[])
+        .await
+        .expect("Prometheus poll");
+    // A label without series while others have some is named, not read
+    // as silence (as the scrape source names it).
+    let nowhere = polled.errors.get("nowhere").map(ToString::to_string);
+    assert!(
+        matches!(polled.errors.get("nowhere"), Some(MetricsError::NoSeries { label, seen, .. })
+            if label == "nowhere" && seen.contains("\"production\"")),
+        "{nowhere:?}"
     );
-    let via_prom = polled["production"].clone().expect("a Prometheus point");
+    assert!(
+        nowhere.as_deref().is_some_and(|e| e.contains(
+            "has no series labelled env=\"nowhere\" (it has env=\"development\", \"local\", \"production\", \"staging\")"
+        )),
+        "{nowhere:?}"
+    );
+    assert!(
+        !polled.points.contains_key("nowhere"),
+        "{:?}",
+        polled.points
+    );
+    let via_prom = polled.points["production"]
+        .clone()
+        .expect("a Prometheus point");
     let truth = fleet.truth("production").expect("truth");
     eprintln!(
         "production over 10 s — scrape: {:.1} req/s, errors {:.2}%, p50 {:.0} ms, p95 {:.0} ms | \
@@ -374,6 +394,34 @@ async fn prometheus_source_agrees_with_the_fleet() {
             "history error rate {er}: {p:?}"
         );
     }
+
+    // So is its history: the baseline a watch would read.
+    let e = src
+        .history(
+            "nowhere",
+            end - chrono::Duration::seconds(12),
+            end,
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, MetricsError::NoSeries { ref label, ref seen, .. }
+            if label == "nowhere" && seen.contains("\"production\"")),
+        "{e}"
+    );
+    // A template selecting by no env matcher cannot be asked which values
+    // there are: an empty answer stays no data.
+    let unlabelled = QueryTemplates {
+        requests: r#"sum(increase(http_requests_total{env=~"{env}x"}[{step}]))"#.into(),
+        ..QueryTemplates::default()
+    };
+    let polled = prometheus_source(base.clone(), 10, unlabelled)
+        .poll_tracked(&labels, &[])
+        .await
+        .expect("a poll");
+    assert_eq!(polled.points.get("nowhere"), Some(&None), "{polled:?}");
+    assert!(polled.errors.is_empty(), "{:?}", polled.errors);
 
     // Prometheus' own refusals come back typed.
     let broken = QueryTemplates {
@@ -588,6 +636,26 @@ async fn a_prometheus_restart_is_waited_out_and_a_refused_query_is_not() {
         "while restarting, {} poll(s) failed, waited out: {:?}",
         seen.len(),
         seen.first()
+    );
+
+    // A metrics_label Prometheus has no series of (others beside) is named
+    // as such, not left as a baseline of 0 steps with no cause.
+    std::fs::write(
+        home.path().join("shipdeck.toml"),
+        config("").replace(
+            "monitored = true\n",
+            "monitored = true\nmetrics_label = \"prod\"\n",
+        ),
+    )
+    .expect("config");
+    let (code, out, err) = watch(home.path().to_path_buf()).await.expect("join");
+    assert_eq!(code, 1, "a label without series: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "metrics source {base}/api/v1/query has no series labelled env=\"prod\" (it has env="
+        )) && err.contains("\"production\"")
+            && err.contains("the environment's name or metrics_label may not match"),
+        "names the label and the ones there are: {err}"
     );
 
     // A query Prometheus refuses is no outage: fix it, then rerun.

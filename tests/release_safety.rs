@@ -453,6 +453,12 @@ fn a_window_ends_on_time_whatever_the_step() {
         took < Duration::from_secs(60),
         "a 5 s window took {took:?}: {out:#?}"
     );
-    // Too little data in 5 s at a 1 h step: never a pass.
+    // Too little data in 5 s at a 1 h step: never a pass, and said so
+    // (not "collecting the baseline", which a baseline of many steps is not).
     assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("no step of the window was read: it ended after 5s (the window's length), before its first metrics step (every 1h)"),
+        "{out:#?}"
+    );
 }

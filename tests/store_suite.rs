@@ -1445,6 +1445,104 @@ mod postgres_tamper {
     fn a_record_after_the_walked_head_rewritten_is_caught_by_the_next_read_and_append() {
         case(|_, last| last);
     }
+
+    /// Every record from #5 on hashed again in SQL, as `shipdeck_append`
+    /// hashes, each following the one before.
+    const REHASH: &str = "DO $$ DECLARE r RECORD; prev TEXT; BEGIN
+        SELECT hash INTO prev FROM shipdeck_audit WHERE id = 4;
+        FOR r IN SELECT * FROM shipdeck_audit WHERE id >= 5 ORDER BY id LOOP
+            UPDATE shipdeck_audit SET prev_hash = prev,
+                hash = encode(sha256(convert_to(prev || chr(10) || '[' || r.id::text
+                    || ',' || to_json(r.at)::text || ',' || to_json(r.actor)::text
+                    || ',' || to_json(r.action)::text || ',' || to_json(r.env)::text
+                    || ',' || COALESCE(to_json(r.version)::text, 'null')
+                    || ',' || COALESCE(to_json(r.from_version)::text, 'null')
+                    || ',' || to_json(r.outcome)::text || ',' || to_json(r.detail)::text
+                    || ',' || COALESCE(r.finishes::text, 'null')
+                    || ',' || COALESCE(to_json(r.note)::text, 'null') || ']', 'UTF8')), 'hex')
+            WHERE id = r.id RETURNING hash INTO prev;
+        END LOOP;
+    END $$";
+
+    /// Every kind of break the chain check names refuses an append, a plain
+    /// record's and one carrying a deploy row: nothing is written (no
+    /// record, no counter step, no deploy row), and the refusal names the
+    /// record. Each break lies after the point the appending process last
+    /// judged, among records another process appended (what an append's
+    /// check must walk, whoever walks it).
+    #[test]
+    fn a_break_after_the_judged_point_refuses_the_append_and_writes_nothing() {
+        let cases: [(&str, i64, &str); 6] = [
+            (
+                "UPDATE shipdeck_audit SET detail = 'nothing happened' WHERE id = 4",
+                4,
+                "rewritten",
+            ),
+            (
+                "UPDATE shipdeck_audit SET prev_hash = 'x' || prev_hash WHERE id = 5",
+                5,
+                "does not follow",
+            ),
+            ("DELETE FROM shipdeck_audit WHERE id = 4", 4, "deleted"),
+            ("DELETE FROM shipdeck_audit WHERE id = 6", 6, "deleted"),
+            // Unreadable records, the chain re-hashed from them on (a
+            // walk finds only the unreadable record wrong).
+            (
+                &format!(
+                    "UPDATE shipdeck_audit SET at = '2026-02-30T10:00:00.000Z' WHERE id = 5; {REHASH}"
+                ),
+                5,
+                "unreadable",
+            ),
+            (
+                &format!("UPDATE shipdeck_audit SET action = 'launch' WHERE id = 5; {REHASH}"),
+                5,
+                "unreadable",
+            ),
+        ];
+        let cluster = common::pg::shared();
+        for (sql, id, what) in cases {
+            let db = cluster.create_db();
+            let url = cluster.url_with_password(&db);
+            let (me, other) = (store(&url), store(&url));
+            let started = start(&me, "staging", t(0));
+            for i in 1..3 {
+                start(&me, "staging", t(i));
+            }
+            for i in 3..6 {
+                start(&other, "staging", t(i));
+            }
+            let mut admin = cluster.admin(&db);
+            admin
+                .batch_execute(&format!(
+                    "ALTER TABLE shipdeck_audit DISABLE TRIGGER USER;
+                     {sql};
+                     ALTER TABLE shipdeck_audit ENABLE TRIGGER USER;"
+                ))
+                .unwrap();
+            let counts = |admin: &mut ::postgres::Client| -> (i64, i64, i64) {
+                let r = admin
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM shipdeck_audit),
+                                (SELECT last FROM shipdeck_audit_seq),
+                                (SELECT count(*) FROM shipdeck_deploys)",
+                        &[],
+                    )
+                    .unwrap();
+                (r.get(0), r.get(1), r.get(2))
+            };
+            let before = counts(&mut admin);
+            let err = refused(&me);
+            assert!(err.contains(&format!("record #{id}")), "{sql}: {err}");
+            assert!(err.contains(what), "{sql}: {err}");
+            let e = me
+                .record_deploy(started, &deploy("staging", "v2", 9), "ok")
+                .expect_err(sql)
+                .to_string();
+            assert!(e.contains(&format!("record #{id}")), "{sql}: {e}");
+            assert_eq!(counts(&mut admin), before, "{sql}");
+        }
+    }
 }
 
 /// The chain's checkpoint held against its record, on both stores, with

@@ -757,8 +757,25 @@ fn a_burst_of_appends_notifies_less_and_the_feed_still_ticks_after_its_last_reco
     );
 }
 
+/// `shipdeck_append` as schema `step` (`"V8"`, `"V9"`) of
+/// `src/store/pg/schema.rs` creates it: the function's statement, and its
+/// body as `pg_proc.prosrc` holds it.
+fn append_of(step: &str) -> (String, String) {
+    let schema = include_str!("../src/store/pg/schema.rs");
+    let head = format!("const {step}: &str = r#\"");
+    let start = schema.find(&head).expect("schema.rs defines the step") + head.len();
+    let text = &schema[start..start + schema[start..].find("\"#;").expect("the step ends")];
+    let from = text
+        .find("CREATE OR REPLACE FUNCTION shipdeck_append(")
+        .unwrap_or_else(|| panic!("{step} creates no shipdeck_append: {text}"));
+    let len = text[from..].find("END $$;").expect("the function ends") + "END $$;".len();
+    let function = &text[from..from + len];
+    let body = &function[function.find("$$").unwrap() + 2..function.rfind("$$").unwrap()];
+    (function.to_string(), body.to_string())
+}
+
 /// A store at schema 8 (every append notifying from its statement
-/// trigger), with records, is brought to schema 9 by the owner's next
+/// trigger, `shipdeck_append` V8's), with records, is brought to schema 9 by the owner's next
 /// process: the chain and counter are as they were, the trigger is the
 /// coalescing one, and the team's role (the README's grants, given at
 /// schema 8) still appends and is heard.
@@ -782,6 +799,21 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
              UPDATE shipdeck_schema SET version = 8;",
         )
         .unwrap();
+    // V8's own append (it asked `shipdeck_finish_once` on every append).
+    let (v8_append, v8_body) = append_of("V8");
+    let (_, v9_body) = append_of("V9");
+    assert_ne!(v8_body, v9_body, "V9 no longer replaces V8's append");
+    admin.batch_execute(&v8_append).unwrap();
+    let append_body = |admin: &mut postgres::Client| -> String {
+        admin
+            .query_one(
+                "SELECT prosrc FROM pg_proc WHERE proname = 'shipdeck_append'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(append_body(&mut admin), v8_body);
     let role = format!("team_{db}");
     admin
         .batch_execute(&readme_grants(&db, &role, "team-pw"))
@@ -816,6 +848,11 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
     };
     assert_eq!(version, shipdeck::store::SCHEMA_VERSION);
     assert_eq!((last, trigger.as_str()), (4, "shipdeck_notify_audit"));
+    assert_eq!(
+        append_body(&mut admin),
+        v9_body,
+        "the migration replaced the append"
+    );
     let r = owner.verify().unwrap();
     assert!(r.intact() && r.records == 4, "{r:?}");
     // The team's role appends under the new trigger, and is heard.

@@ -88,11 +88,15 @@ impl Engine {
         }
         let step = self.inner.config.metrics.step.0;
         if let Ok(sampler) = &self.inner.sampler
-            && let Some(points) = sampler
-                .source()
-                .history(label, from, to, step)
-                .await
-                .map_err(EngineError::Metrics)?
+            && let Some(points) = match sampler.source().history(label, from, to, step).await {
+                // No series of this label in the range, others beside: no
+                // steps there (a window's polls name the label each step).
+                Err(e @ crate::backends::metrics::MetricsError::NoSeries { .. }) => {
+                    tracing::warn!(env, "no metrics from {from} to {to}: {e}");
+                    Some(Vec::new())
+                }
+                other => other.map_err(EngineError::Metrics)?,
+            }
         {
             return Ok(points
                 .iter()
@@ -333,6 +337,17 @@ fn verdict_word(v: &Verdict) -> &'static str {
         VerdictKind::Healthy => "healthy",
         VerdictKind::InsufficientData => "insufficient data",
         VerdictKind::Collecting => "still collecting",
+    }
+}
+
+/// "regression: error rate …": the verdict's word and its reason, the word
+/// once when the reason starts with it already ("insufficient data: the
+/// baseline has …").
+fn verdict_said(v: &Verdict) -> String {
+    let word = verdict_word(v);
+    match v.reason.strip_prefix(word) {
+        Some(rest) if rest.starts_with(':') => v.reason.clone(),
+        _ => format!("{word}: {}", v.reason),
     }
 }
 

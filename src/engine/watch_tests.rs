@@ -942,3 +942,30 @@ async fn a_canary_rollback_start_without_a_zero_weight_after_it_reconciles_unkno
         "no deploy row for a canary rollback"
     );
 }
+
+/// The audit detail of a window's end says its verdict's word once, also
+/// when the detector's reason starts with it.
+#[test]
+fn a_verdict_is_said_with_its_word_once() {
+    let v = |kind, reason: &str| Verdict {
+        kind,
+        metric: None,
+        detected_at: None,
+        reason: reason.into(),
+    };
+    assert_eq!(
+        verdict_said(&v(
+            VerdictKind::InsufficientData,
+            "insufficient data: the baseline has 0 usable steps (need 5)"
+        )),
+        "insufficient data: the baseline has 0 usable steps (need 5)"
+    );
+    assert_eq!(
+        verdict_said(&v(VerdictKind::Healthy, "no significant change over 30s")),
+        "healthy: no significant change over 30s"
+    );
+    assert_eq!(
+        verdict_said(&v(VerdictKind::Regression, "regressions elsewhere")),
+        "regression: regressions elsewhere"
+    );
+}

@@ -350,6 +350,26 @@ impl MetricsError {
     }
 }
 
+/// [`MetricsError::NoSeries`] for `label` at `url`, which has request
+/// series for the env labels `seen` (the first few named) and none for it.
+pub(crate) fn no_series_error(url: &str, label: &str, seen: &[&str]) -> MetricsError {
+    const SHOWN: usize = 8;
+    let mut shown = seen
+        .iter()
+        .take(SHOWN)
+        .map(|l| format!("{l:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if seen.len() > SHOWN {
+        shown.push_str(&format!(" and {} more", seen.len() - SHOWN));
+    }
+    MetricsError::NoSeries {
+        url: url.to_string(),
+        label: label.to_string(),
+        seen: shown,
+    }
+}
+
 /// A configured metrics source.
 #[derive(Debug)]
 pub enum MetricsSource {

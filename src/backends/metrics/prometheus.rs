@@ -110,6 +110,41 @@ pub fn track_template(template: &str, label: &str, track: &str) -> Result<String
     ))
 }
 
+/// The env label a template selects by and a selector of the same series
+/// with any value of it: `sum(increase(http_requests_total{env="{env}"}[1m]))`
+/// → `("env", "http_requests_total{env!=\"\"}")`. `None` when the template
+/// selects by no `NAME="{env}"` (or `=~`) matcher inside a `{…}`.
+pub fn env_selector(template: &str) -> Option<(String, String)> {
+    let at = template.find("\"{env}\"")?;
+    let end = at + "\"{env}\"".len();
+    let before = template[..at].trim_end();
+    let before = before
+        .strip_suffix("=~")
+        .or_else(|| before.strip_suffix('='))
+        .filter(|b| !b.ends_with('!'))?
+        .trim_end();
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let name_at = before.trim_end_matches(ident).len();
+    let name = &before[name_at..];
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let open = template[..name_at].rfind('{')?;
+    if template[open..name_at].contains('}') {
+        return None;
+    }
+    let close = end + template[end..].find('}')?;
+    let metric_at = template[..open]
+        .trim_end_matches(|c: char| ident(c) || c == ':')
+        .len();
+    let selector = format!(
+        "{}{name}!=\"\"{}",
+        &template[metric_at..name_at],
+        &template[end..=close]
+    );
+    Some((name.to_string(), selector))
+}
+
 fn unix_seconds(t: DateTime<Utc>) -> String {
     format!("{:.3}", t.timestamp_millis() as f64 / 1000.0)
 }
@@ -117,6 +152,51 @@ fn unix_seconds(t: DateTime<Utc>) -> String {
 /// Read a Prometheus API answer: the series of a successful vector, matrix
 /// or scalar result, or a typed error.
 pub fn parse_answer(url: &str, status: u16, body: &[u8]) -> Result<Vec<Series>, MetricsError> {
+    let unexpected = |detail: String| MetricsError::Unexpected {
+        url: url.to_string(),
+        detail,
+    };
+    let json = envelope(url, status, body)?;
+    let data = json
+        .get("data")
+        .ok_or_else(|| unexpected("a success without \"data\"".into()))?;
+    let result = data.get("result");
+    match data.get("resultType").and_then(Value::as_str) {
+        Some("vector") => array(result)
+            .ok_or_else(|| unexpected("a vector result that is not an array".into()))?
+            .iter()
+            .map(|s| {
+                let v = s
+                    .get("value")
+                    .ok_or_else(|| unexpected("a vector sample without \"value\"".into()))?;
+                Ok(vec![pair(v).map_err(unexpected)?])
+            })
+            .collect(),
+        Some("matrix") => array(result)
+            .ok_or_else(|| unexpected("a matrix result that is not an array".into()))?
+            .iter()
+            .map(|s| {
+                array(s.get("values"))
+                    .ok_or_else(|| unexpected("a matrix series without \"values\"".into()))?
+                    .iter()
+                    .map(|v| pair(v).map_err(unexpected))
+                    .collect()
+            })
+            .collect(),
+        Some("scalar") => {
+            let v = result.ok_or_else(|| unexpected("a scalar without \"result\"".into()))?;
+            Ok(vec![vec![pair(v).map_err(unexpected)?]])
+        }
+        other => Err(unexpected(format!(
+            "result type {} where a vector, matrix or scalar was expected",
+            other.map_or_else(|| "(missing)".to_string(), |t| format!("{t:?}"))
+        ))),
+    }
+}
+
+/// The envelope of a Prometheus API answer: the JSON of a success, or the
+/// typed error of a refusal, an HTTP failure or an answer that is none.
+fn envelope(url: &str, status: u16, body: &[u8]) -> Result<Value, MetricsError> {
     let unexpected = |detail: String| MetricsError::Unexpected {
         url: url.to_string(),
         detail,
@@ -165,41 +245,7 @@ pub fn parse_answer(url: &str, status: u16, body: &[u8]) -> Result<Vec<Series>, 
             )));
         }
     }
-    let data = json
-        .get("data")
-        .ok_or_else(|| unexpected("a success without \"data\"".into()))?;
-    let result = data.get("result");
-    match data.get("resultType").and_then(Value::as_str) {
-        Some("vector") => array(result)
-            .ok_or_else(|| unexpected("a vector result that is not an array".into()))?
-            .iter()
-            .map(|s| {
-                let v = s
-                    .get("value")
-                    .ok_or_else(|| unexpected("a vector sample without \"value\"".into()))?;
-                Ok(vec![pair(v).map_err(unexpected)?])
-            })
-            .collect(),
-        Some("matrix") => array(result)
-            .ok_or_else(|| unexpected("a matrix result that is not an array".into()))?
-            .iter()
-            .map(|s| {
-                array(s.get("values"))
-                    .ok_or_else(|| unexpected("a matrix series without \"values\"".into()))?
-                    .iter()
-                    .map(|v| pair(v).map_err(unexpected))
-                    .collect()
-            })
-            .collect(),
-        Some("scalar") => {
-            let v = result.ok_or_else(|| unexpected("a scalar without \"result\"".into()))?;
-            Ok(vec![vec![pair(v).map_err(unexpected)?]])
-        }
-        other => Err(unexpected(format!(
-            "result type {} where a vector, matrix or scalar was expected",
-            other.map_or_else(|| "(missing)".to_string(), |t| format!("{t:?}"))
-        ))),
-    }
+    Ok(json)
 }
 
 fn array(v: Option<&Value>) -> Option<&Vec<Value>> {
@@ -334,6 +380,81 @@ impl PrometheusSource {
             ],
         )
         .await
+    }
+
+    /// The values of the env label the requests template selects by, of
+    /// the series it would read over `[start, end]` (one label-values
+    /// call); `None` when the template selects by no `NAME="{env}"`.
+    async fn env_values(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, MetricsError> {
+        let Some((name, selector)) = env_selector(&self.queries.requests) else {
+            return Ok(None);
+        };
+        let path = format!("/api/v1/label/{name}/values");
+        let shown = format!("{}{path}", self.shown);
+        let mut req = self.client.get(format!("{}{path}", self.base)).query(&[
+            ("match[]", selector),
+            ("start", unix_seconds(start)),
+            ("end", unix_seconds(end)),
+        ]);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(&t.0);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&shown, self.timeout, e))?;
+        let status = resp.status().as_u16();
+        let body = read_body(&shown, self.timeout, resp).await?;
+        let json = envelope(&shown, status, &body)?;
+        let values = array(json.get("data")).ok_or_else(|| MetricsError::Unexpected {
+            url: shown.clone(),
+            detail: format!("label values that are no array: {}", excerpt(&body)),
+        })?;
+        Ok(Some(
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        ))
+    }
+
+    /// Why `labels`, whose requests query answered no series over
+    /// `[start, end]`, have none: [`MetricsError::NoSeries`] for each that
+    /// the env label's values (asked once, only now) lack among others.
+    /// Nothing when the source has no series for any label (no traffic
+    /// yet) or the question cannot be asked or answered (logged): it only
+    /// explains an empty answer, it never fails a read.
+    async fn no_series(
+        &self,
+        labels: &[&String],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> HashMap<String, MetricsError> {
+        if labels.is_empty() {
+            return HashMap::new();
+        }
+        let values = match self.env_values(start, end).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return HashMap::new(),
+            Err(e) => {
+                tracing::debug!("no series for {labels:?}, and no label values either: {e}");
+                return HashMap::new();
+            }
+        };
+        if values.is_empty() {
+            return HashMap::new();
+        }
+        let seen: Vec<&str> = values.iter().map(String::as_str).collect();
+        let shown = format!("{}/api/v1/query", self.shown);
+        labels
+            .iter()
+            .filter(|l| !values.contains(l))
+            .map(|l| (l.to_string(), super::no_series_error(&shown, l, &seen)))
+            .collect()
     }
 
     fn queries(&self, label: &str, step: Duration) -> [String; 5] {
@@ -513,6 +634,23 @@ impl PrometheusSource {
                 }
             }
         }
+        // An empty answer for a label the source has others beside is
+        // named (one label-values call, only when some label is empty).
+        let empty: Vec<&String> = labels
+            .iter()
+            .filter(|l| matches!(out.points.get(*l), Some(None)))
+            .collect();
+        let lookback = self
+            .step
+            .checked_mul(2)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map_or(chrono::Duration::days(1), |d| {
+                d.min(chrono::Duration::days(1))
+            });
+        for (label, e) in self.no_series(&empty, at - lookback, at).await {
+            out.points.remove(&label);
+            out.errors.insert(label, e);
+        }
         for t in tracks {
             let canary = answers.next().unwrap_or(Err(late.clone()));
             let stable = answers.next().unwrap_or(Err(late.clone()));
@@ -558,6 +696,12 @@ impl PrometheusSource {
             self.range(q95, start, end, step),
             self.range(q99, start, end, step),
         )?;
+        if r.is_empty() {
+            let label = label.to_string();
+            if let Some(e) = self.no_series(&[&label], start, end).await.remove(&label) {
+                return Err(e);
+            }
+        }
         let shown = format!("{}/api/v1/query_range", self.shown);
         let [rq, eq, ..] = self.queries(label, step);
         align(&shown, step, (&rq, r), (&eq, e), [q50, q95, q99])
@@ -773,6 +917,37 @@ mod tests {
     use super::*;
 
     const URL: &str = "http://prom:9090/api/v1/query";
+
+    #[test]
+    fn the_env_matcher_becomes_any_value() {
+        let t = QueryTemplates::default();
+        assert_eq!(
+            env_selector(&t.requests),
+            Some(("env".into(), r#"http_requests_total{env!=""}"#.into()))
+        );
+        assert_eq!(
+            env_selector(
+                r#"sum(rate(job:reqs:rate5m{ service = "api", deployment =~ "{env}" ,code!="x"}[{step}]))"#
+            ),
+            Some((
+                "deployment".into(),
+                r#"job:reqs:rate5m{ service = "api", deployment!="" ,code!="x"}"#.into()
+            ))
+        );
+        assert_eq!(
+            env_selector(r#"sum(rate({__name__="reqs",env="{env}"}[1m]))"#),
+            Some(("env".into(), r#"{__name__="reqs",env!=""}"#.into()))
+        );
+        for none in [
+            r#"sum(rate(reqs{env!="{env}"}[1m]))"#,
+            r#"sum(rate(reqs{env="{env}-api"}[1m]))"#,
+            r#"label_replace(vector(1), "x", "{env}", "", "")"#,
+            r#"reqs{env="a"} + "{env}""#,
+            "sum(rate(reqs[1m]))",
+        ] {
+            assert_eq!(env_selector(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn templates_are_filled_and_escaped() {

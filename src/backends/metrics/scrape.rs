@@ -523,22 +523,8 @@ fn no_series(url: &str, cur: &Snapshot, label: &str) -> Option<MetricsError> {
     if cur.labels.is_empty() || cur.labels.contains_key(label) || cur.unusable.contains_key(label) {
         return None;
     }
-    const SHOWN: usize = 8;
-    let mut seen = cur
-        .labels
-        .keys()
-        .take(SHOWN)
-        .map(|l| format!("{l:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if cur.labels.len() > SHOWN {
-        seen.push_str(&format!(" and {} more", cur.labels.len() - SHOWN));
-    }
-    Some(MetricsError::NoSeries {
-        url: url.to_string(),
-        label: label.to_string(),
-        seen,
-    })
+    let seen: Vec<&str> = cur.labels.keys().map(String::as_str).collect();
+    Some(super::no_series_error(url, label, &seen))
 }
 
 /// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.

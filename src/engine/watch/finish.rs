@@ -8,7 +8,7 @@ use super::WatchOutcome;
 use super::open::OpenWindow;
 use super::record::{VerdictWrites, Written};
 use super::sampling::Sampled;
-use super::{refused_for_good, verdict_word};
+use super::{refused_for_good, verdict_said};
 use crate::domain::{EnvState, Outcome, WindowVerdict};
 use crate::engine::{Engine, Event, EventSink};
 use crate::monitor::VerdictKind;
@@ -63,11 +63,7 @@ impl Engine {
             VerdictKind::Regression => Outcome::Failed,
             _ => Outcome::Unknown,
         };
-        let audit_detail = format!(
-            "{}: {}; {baseline_note}",
-            verdict_word(&verdict),
-            verdict.reason
-        );
+        let audit_detail = format!("{}; {baseline_note}", verdict_said(&verdict));
         // A release the window caught is blocked until someone records a
         // new Go for it: roll back, and it must not be re-promoted by reflex.
         let no_go = regression.then(|| crate::domain::Approval {

@@ -78,6 +78,11 @@ impl Engine {
         // row now, and the longest run.
         let (mut canary_run, mut canary_most) = (0_usize, 0_usize);
         let gap_steps = w.detector.config().gap_steps.max(1);
+        // Window steps the detector was given (the past ones a console
+        // started mid-window read included): none at the end is a window
+        // shorter than a step, which is said as such.
+        let mut window_steps = usize::from(w.last_t > 0.0);
+        let window_len = end - deploy_at;
         let detector = &mut w.detector;
         let seasonal = &w.seasonal;
         let claim = &mut w.claim;
@@ -246,6 +251,7 @@ impl Engine {
                 last_new = now;
             }
             for (sample, reference) in samples {
+                window_steps += usize::from(sample.t > 0.0);
                 let verdict = detector.push_with_reference(sample, reference).clone();
                 emit(Event::MonitorSample {
                     env: env.to_string(),
@@ -255,6 +261,15 @@ impl Engine {
                 });
             }
         };
+        if verdict.kind == VerdictKind::Collecting && window_steps == 0 {
+            let len = window_len.to_std().unwrap_or(Duration::ZERO);
+            verdict.reason = format!(
+                "no step of the window was read: it ended after {} (the window's length), before its first metrics step (every {}); {}",
+                crate::domain::HumanDuration(len),
+                crate::domain::HumanDuration(step),
+                verdict.reason
+            );
+        }
         if matches!(
             verdict.kind,
             VerdictKind::InsufficientData | VerdictKind::Collecting

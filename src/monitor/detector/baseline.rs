@@ -151,6 +151,15 @@ impl Detector {
             let long_run = ((1.0 + rho) / (1.0 - rho)).sqrt().min(1.6);
             let mut sigma = (sig_mad * long_run * (1.0 + 1.5 / k.sqrt())).max(0.04);
             let sigma_core = sigma;
+            // The baseline's own blip steps, which its median and MAD pass
+            // over: how often they come and how large they are. A short
+            // baseline (fewer than 30 steps: coarse metrics) cannot show a
+            // rate; its highest step widens the noise below instead.
+            let blips = if xs.len() >= 30 {
+                blip_process(&xs, m0)
+            } else {
+                Blips::default()
+            };
             // A few baseline steps (coarse metrics: 6 steps of 5 minutes)
             // cannot show a tail to a median absolute deviation, yet a
             // worst-of-merged quantile has one: a blip inside any of the
@@ -212,10 +221,12 @@ impl Detector {
                 sigma_core,
                 cap_rate,
                 deploy_rate: lat_cap_rate,
+                blips,
             });
         }
 
         let lat_rho = quantile_correlation(&data, &lat);
+        let pool_blips = pooled_blips(&data, &lat);
 
         // Throughput: requests per second and their overdispersion.
         let mut per_s = Vec::new();
@@ -277,6 +288,7 @@ impl Detector {
             usable,
             pairs: steps_needed <= 2.0,
             lat_rho,
+            pool_blips,
         }
     }
 
@@ -343,6 +355,74 @@ impl Detector {
         }
         out
     }
+}
+
+/// The blip process of log quantiles `xs` with median `m0`: the share of
+/// steps more than [`BLIP_Z`] standard deviations of the ordinary steps'
+/// noise above their level, and the mean and spread of their excess over
+/// `m0`. A pause only ever slows a step, so the ordinary steps' level and
+/// noise come from the lower quantiles (10th and 25th), which blips in up
+/// to three quarters of the steps leave alone: at one-minute steps half of
+/// a GC-pausing service's p99 steps hold a pause, and their median and
+/// MAD then sit between the two.
+fn blip_process(xs: &[f64], m0: f64) -> Blips {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = sorted.len();
+    let at = |q: f64| sorted[((q * (k - 1) as f64).round() as usize).min(k - 1)];
+    let (q10, q25) = (at(0.10), at(0.25));
+    let sd = ((q25 - q10) / 0.6071).max(0.02);
+    let level = q25 + 0.6745 * sd;
+    let above = level + BLIP_Z * sd * (1.0 + 1.5 / (k as f64).sqrt());
+    let ex: Vec<f64> = xs.iter().filter(|x| **x > above).map(|x| x - m0).collect();
+    if ex.is_empty() {
+        return Blips::default();
+    }
+    let nb = ex.len() as f64;
+    let mean = ex.iter().sum::<f64>() / nb;
+    let var = ex.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (nb - 1.0).max(1.0);
+    Blips {
+        share: nb / xs.len() as f64,
+        mean,
+        sd: var.sqrt().max(BLIP_SD),
+    }
+}
+
+/// The blip process of the pooled latency test's deviation (see
+/// `Detector::pooled`): the baseline steps' log-quantile deviations from
+/// their medians, averaged with the pool's inverse-variance weights, over
+/// the steps that carry every quantile with a baseline. A pause that
+/// triples p99 and lifts p95 lifts the pool too. None (no blips) below
+/// 30 such steps or with fewer than two quantiles.
+fn pooled_blips(data: &[&Sample], lat: &[Option<LatStats>; 3]) -> Blips {
+    let parts: Vec<(usize, LatStats)> = lat
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.map(|l| (i, l)))
+        .collect();
+    if parts.len() < 2 {
+        return Blips::default();
+    }
+    let wsum: f64 = parts.iter().map(|(_, l)| 1.0 / (l.sigma * l.sigma)).sum();
+    let xs: Vec<f64> = data
+        .iter()
+        .filter(|s| s.requests > 0.0)
+        .filter_map(|s| {
+            let q = [s.p50_ms, s.p95_ms, s.p99_ms];
+            parts.iter().try_fold(0.0, |acc, (i, l)| {
+                let v = q[*i].filter(|v| v.is_finite() && *v > 0.0)?;
+                Some(acc + (v.ln() - l.m) / (l.sigma * l.sigma) / wsum)
+            })
+        })
+        .collect();
+    if xs.len() < 30 {
+        return Blips::default();
+    }
+    let m0 = median(&xs).unwrap_or(0.0);
+    let mut b = blip_process(&xs, m0);
+    // Measured from the quantiles' own medians, as the pool's level is.
+    b.mean += m0;
+    b
 }
 
 /// Slow wander of a level, from blocks of consecutive baseline steps: the

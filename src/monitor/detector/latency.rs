@@ -55,17 +55,17 @@ impl Detector {
             if !(v.is_finite() && v > 0.0) || ls.deploy_rate <= ls.cap_rate {
                 continue;
             }
-            let best = |dev: f64, var: f64| {
+            let best = |dev: f64, var: f64, m_ref: f64| {
                 LAT_MULTS
                     .iter()
-                    .map(|k| LAT_DELTA * k / var * (dev - LAT_DELTA * k / 2.0))
+                    .map(|k| lat_llr(ls.blips, m_ref - ls.m, dev, var, LAT_DELTA * k))
                     .fold(f64::MIN, f64::max)
             };
             let dev = v.ln() - ls.m_ref_core;
             let var = ls.sigma_core * ls.sigma_core * thin;
-            let off = best(dev, var) >= ls.deploy_rate * step;
-            let alone =
-                best(v.ln() - ls.m_ref, ls.sigma * ls.sigma * thin) >= 2.0 * ls.deploy_rate * step;
+            let off = best(dev, var, ls.m_ref_core) >= ls.deploy_rate * step;
+            let alone = best(v.ln() - ls.m_ref, ls.sigma * ls.sigma * thin, ls.m_ref)
+                >= 2.0 * ls.deploy_rate * step;
             let d = &mut self.lat_deploy[i];
             if first {
                 *d = DeployShift {
@@ -139,7 +139,7 @@ impl Detector {
         let mut found = None;
         for (k, &mult) in LAT_MULTS.iter().enumerate() {
             let delta = LAT_DELTA * mult;
-            let raw = delta / var * (dev - delta / 2.0);
+            let raw = lat_llr(m.pool_blips, -base, dev, var, delta);
             let id = POOL_ID + k;
             let (lat_cap, bonus) =
                 self.warm_cap(id, raw, Some((dev, var, base)), (lat_cap, lat_full), first);
@@ -176,4 +176,36 @@ impl Detector {
         }
         found
     }
+}
+
+/// Log-likelihood ratio of a step's log-quantile deviation `dev` (from
+/// the reference level `m_ref`, noise variance `var`) for a shift of
+/// `delta`, against a null that holds the baseline's blip process
+/// ([`Blips`]): an ordinary step, or with the baseline's blip share a
+/// blip of its size, the blips riding on the level either way. Without
+/// blips it is the Gaussian ratio `delta / var * (dev - delta / 2)`.
+/// With them a step at blip height brings next to nothing (the null
+/// explains it as well as a shift does), while a step at the shifted
+/// level still brings evidence in proportion to how rarely the blip
+/// process puts a step there: a run of slow steps is judged against the
+/// blip rate, not against the ordinary noise alone.
+/// `above` is how far the reference level lies above the baseline's
+/// median, from which the blips' sizes are measured.
+pub(super) fn lat_llr(b: Blips, above: f64, dev: f64, var: f64, delta: f64) -> f64 {
+    if b.share <= 0.0 {
+        return delta / var * (dev - delta / 2.0);
+    }
+    let p = b.share.min(0.9);
+    // The blip's mean excess over the reference level, and its spread
+    // together with the step's own noise.
+    let mu = b.mean - above;
+    let s2 = b.sd * b.sd + var;
+    let w = p.ln() + 0.5 * (var / s2).ln();
+    let density = |d: f64| {
+        let a = (1.0 - p).ln() - d * d / (2.0 * var);
+        let c = w - (d - mu) * (d - mu) / (2.0 * s2);
+        let hi = a.max(c);
+        hi + ((a - hi).exp() + (c - hi).exp()).ln()
+    };
+    density(dev - delta) - density(dev)
 }

@@ -19,7 +19,11 @@
 //!   together in the baseline: at low traffic their noise is their own
 //!   sampling error, and three quantiles each part-way to the threshold
 //!   are together past it), request counts against
-//!   a fall. Evidence is capped per second of a step (less in the seconds of
+//!   a fall. A latency test's null holds the baseline's own blip process
+//!   (GC pauses: steps far above the ordinary steps' level, how often and
+//!   how large, from a baseline of 30 steps or more; see [`Blips`]): a
+//!   step at blip height brings next to nothing, and a run of slow steps
+//!   is judged against the blip rate, not against the ordinary noise. Evidence is capped per second of a step (less in the seconds of
 //!   the warm-up, [`DetectorConfig::warmup_s`]), so that what decides is
 //!   time and counts, not step counts: an alarm needs evidence spanning more
 //!   than [`DetectorConfig::min_evidence_s`] and never a single step — at
@@ -226,6 +230,13 @@ const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow
 /// wander (block means average part of it away).
 const LAT_WANDER_Z: f64 = 2.5;
+/// A baseline step this many robust standard deviations above the median
+/// is a blip (GC pause, hiccup), not ordinary noise: a Gaussian step gets
+/// there once in 30,000.
+const BLIP_Z: f64 = 4.0;
+/// Least spread of a blip process's log sizes (a few blips cannot show
+/// theirs): 10%.
+const BLIP_SD: f64 = 0.1;
 /// Steps of this many seconds or more are coarse metrics (CloudWatch's 1-
 /// and 5-minute periods): a step's quantile aggregates many shorter
 /// intervals and carries a blip in any of them. Shorter steps are coarse
@@ -316,6 +327,28 @@ struct LatStats {
     /// [`Detector::since_deploy`]): `cap_rate` but for the extra step of
     /// coarse steps with a short baseline.
     deploy_rate: f64,
+    /// The baseline's own blip steps (GC pauses, a slow dependency's
+    /// hiccups): how often and how large (see [`Blips`]).
+    blips: Blips,
+}
+
+/// A latency quantile's blip process, as the baseline showed it: steps
+/// far above its level (beyond [`BLIP_Z`] of its robust noise), their
+/// share of the baseline's steps and the mean and spread of their log
+/// excess over the median. The latency tests' null is then a mixture —
+/// an ordinary step, or with probability `share` a blip of that size — so
+/// a slow step is evidence of a shift only as far as the blip process
+/// cannot explain it: a few pause steps close together are what the
+/// baseline itself produces, a run of them at the blip rate's improbable
+/// length is not (see [`lat_llr`]). `share` 0: no blips, the plain
+/// Gaussian test.
+#[derive(Clone, Copy, Debug, Default)]
+struct Blips {
+    share: f64,
+    /// Mean log excess of a blip step over the baseline median.
+    mean: f64,
+    /// Their spread (floored: a few blips cannot show it).
+    sd: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -358,6 +391,9 @@ struct Model {
     /// (the largest robust pairwise correlation of the baseline; 1 when
     /// unknown): what the pooled latency test counts their evidence by.
     lat_rho: f64,
+    /// The pooled latency deviation's blip process in the baseline (see
+    /// [`Blips`]).
+    pool_blips: Blips,
 }
 
 /// One window step as the whole-window error test keeps it.
@@ -793,7 +829,7 @@ impl Detector {
             let lat_cap = cap.min(lat_full);
             for (k, &mult) in LAT_MULTS.iter().enumerate() {
                 let delta = LAT_DELTA * mult;
-                let raw = delta / var * (dev - delta / 2.0);
+                let raw = latency::lat_llr(ls.blips, mr - ls.m, dev, var, delta);
                 let id = 3 + 3 * i + k;
                 let (lat_cap, bonus) = self.warm_cap(
                     id,

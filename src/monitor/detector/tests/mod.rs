@@ -512,6 +512,7 @@ fn samples_after_the_window_are_ignored() {
     assert!(v.reason.contains("over 15m"), "{}", v.reason);
 }
 
+mod blips;
 mod coarse;
 mod deploy;
 mod pooled;
