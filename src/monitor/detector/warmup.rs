@@ -5,8 +5,8 @@
 use super::*;
 
 /// Steps of a test's recent signal its fading trend is fitted over: at
-/// 10 s steps 40 s (one step's fall is within the noise at low traffic, a
-/// trend over four is not), at 1-minute steps four minutes.
+/// 10 s steps a minute (one step's fall is within the noise at low
+/// traffic, a trend over several is not), at 1-minute steps six minutes.
 const FADE_K: usize = 6;
 /// A fall is a warm-up's fade when the trend's slope is below zero by this
 /// many of its standard deviations: noise alone passes for a fade at a
@@ -58,25 +58,45 @@ impl Fade {
     /// requiring the last step below the one before ended a 30 s fade at
     /// 10 s steps at its first noisy up-tick, and called it.)
     fn falling(&self) -> bool {
-        let pts = &self.pts[..self.len];
-        if pts.len() < 2 || pts.iter().any(|p| !(p.2 > 0.0 && p.1.is_finite())) {
-            return false;
-        }
-        let w = |p: &(f64, f64, f64)| 1.0 / p.2;
-        let sw: f64 = pts.iter().map(w).sum();
-        let tm = pts.iter().map(|p| w(p) * p.0).sum::<f64>() / sw;
-        let xm = pts.iter().map(|p| w(p) * p.1).sum::<f64>() / sw;
-        let stt: f64 = pts.iter().map(|p| w(p) * (p.0 - tm).powi(2)).sum();
-        if stt <= 0.0 {
-            return false;
-        }
-        let slope = pts
-            .iter()
-            .map(|p| w(p) * (p.0 - tm) * (p.1 - xm))
-            .sum::<f64>()
-            / stt;
-        slope + FADE_Z / stt.sqrt() < 0.0
+        falls(&self.pts[..self.len])
     }
+
+    /// The signal is still fading, so the allowance may hold past
+    /// `warmup_s`: it falls over its last steps (see [`Fade::falling`]),
+    /// and over the newer half of them too (the last `len / 2 + 1`, the
+    /// oldest step left out whatever the count), over at least three
+    /// steps in all. A fit over all of them stays significant for up to
+    /// [`FADE_K`] − 1 steps after one high early step (a cold start ahead
+    /// of a flat bad release: x4, then x2 throughout) — the newer half
+    /// shows the signal stopped falling. One step's fall is a fall, not a
+    /// fade: at 1-minute steps it cannot tell a cold start ahead of a
+    /// shift from a warm-up, so it holds nothing.
+    fn fading(&self) -> bool {
+        let pts = &self.pts[..self.len];
+        pts.len() >= 3 && falls(pts) && falls(&pts[pts.len() - (pts.len() / 2 + 1)..])
+    }
+}
+
+/// The weighted least-squares slope of (t, signal, variance) points is
+/// below zero by [`FADE_Z`] of its standard deviation.
+fn falls(pts: &[(f64, f64, f64)]) -> bool {
+    if pts.len() < 2 || pts.iter().any(|p| !(p.2 > 0.0 && p.1.is_finite())) {
+        return false;
+    }
+    let w = |p: &(f64, f64, f64)| 1.0 / p.2;
+    let sw: f64 = pts.iter().map(w).sum();
+    let tm = pts.iter().map(|p| w(p) * p.0).sum::<f64>() / sw;
+    let xm = pts.iter().map(|p| w(p) * p.1).sum::<f64>() / sw;
+    let stt: f64 = pts.iter().map(|p| w(p) * (p.0 - tm).powi(2)).sum();
+    if stt <= 0.0 {
+        return false;
+    }
+    let slope = pts
+        .iter()
+        .map(|p| w(p) * (p.0 - tm) * (p.1 - xm))
+        .sum::<f64>()
+        / stt;
+    slope + FADE_Z / stt.sqrt() < 0.0
 }
 
 impl Detector {
@@ -158,7 +178,7 @@ impl Detector {
         let t = self.w_last_t;
         let open = self.fade_open;
         let f = &mut self.fade[test];
-        if f.open && falling && open {
+        if f.open && falling && f.fading() && open {
             f.until = t;
             f.held_now = true;
             return true;
