@@ -50,19 +50,6 @@
 //!   their mean excess over the baseline): the shift outlasted the
 //!   warm-up, where a warm-up returns to the baseline (10 s steps: called
 //!   at 40 s rather than 50 s).
-//!   A warm-up can outlast `warmup_s` (a JIT, cold caches, a connection
-//!   pool: a 30–90 s time constant). A signal that falls significantly
-//!   over its last six steps (the weighted slope below zero by two of its
-//!   standard deviations: count noise for errors, for latency the
-//!   baseline's step-to-step noise at the step's requests) is no steady
-//!   shift inside the warm-up, and past it the allowance still holds: the
-//!   step brings no evidence of a rise, and the test keeps of its evidence
-//!   only what the current level would have brought over as many steps
-//!   (the warm-up's excess is forgotten, a shift beneath it is not) — for
-//!   steps beginning within 240 s of the deploy. The first step that does
-//!   not fall ends it, and a warm-up that settled above the baseline is
-//!   then judged like any shift; the reason says `stayed 1.80x after
-//!   warming up for 90s`.
 //!   A latency step brings at most `h / k` (no slack): at coarse steps, a
 //!   worst-of-merged quantile carries any short blip inside the step, and
 //!   one such step plus one noisy step must not decide; for the same
@@ -152,8 +139,7 @@ pub struct DetectorConfig {
     /// seconds of any step that fall in this period bring less evidence (at
     /// most 3/4 of the alarm threshold in all), whatever the step length —
     /// unless the signal is steady, not fading as a warm-up does (see the module
-    /// documentation). A signal still falling significantly keeps the
-    /// allowance past this, up to 240 s after the deploy.
+    /// documentation).
     pub warmup_s: f64,
     /// A statistical alarm needs evidence spanning more than this many
     /// seconds, and never a single step alone (3 steps at 10 s, 2 at 60 s).
@@ -479,14 +465,6 @@ pub struct Detector {
     warm_late: [WarmLate; WARM_TESTS],
     /// The current step has seconds inside the warm-up.
     warm_in: bool,
-    /// Per test with a signal: its fading trend, and whether the warm-up's
-    /// allowance still holds past `warmup_s` (see [`Detector::warm_cap`]).
-    fade: [warmup::Fade; WARM_TESTS],
-    /// Per latency quantile: the share of its noise that is step-to-step
-    /// (see [`Detector::fade_noise`]).
-    fade_short: [f64; 3],
-    /// The current step begins within [`warmup::FADE_MAX_S`].
-    fade_open: bool,
     /// The current step is the first one wholly past a warm-up of two
     /// steps or more.
     warm_first_after: bool,
@@ -546,9 +524,6 @@ impl Detector {
             warm_waived: false,
             warm_late: [WarmLate::default(); WARM_TESTS],
             warm_in: false,
-            fade: [warmup::Fade::default(); WARM_TESTS],
-            fade_open: false,
-            fade_short: [1.0; 3],
             warm_first_after: false,
             warm_confirmed: false,
             lat_deploy: [latency::DeployShift::default(); 3],
@@ -616,9 +591,7 @@ impl Detector {
         let prev_t = self.last_t.unwrap_or(0.0).max(0.0);
         self.last_t = Some(s.t);
         if self.model.is_none() {
-            let m = self.build_model(s.t);
-            self.fade_noise(&m);
-            self.model = Some(m);
+            self.model = Some(self.build_model(s.t));
         }
         let model = self.model.clone().expect("model built above");
         if model.usable < self.cfg.baseline_needed() {
@@ -665,19 +638,11 @@ impl Detector {
         let was_in = self.warm_in;
         self.warm_in = warm > 0.0;
         self.warm_first_after = was_in && !self.warm_in;
-        self.fade_open = prev_t < warmup::FADE_MAX_S;
         if let Some(mut v) = self.step(&model, &s, step, (cap, full), ref_n, after_warmup) {
             if self.warm_waived && s.t <= self.cfg.warmup_s {
                 v.reason.push_str(
                     " (inside the warm-up: steady since the deploy, not fading as a warm-up does)",
                 );
-            } else if let Some((until, level)) =
-                v.metric.and_then(|mt| self.settled_after_fade(&model, mt))
-            {
-                v.reason.push_str(&format!(
-                    " (a warm-up that settled above the baseline: stayed {level:.2}x after warming up for {})",
-                    fmt_duration(until)
-                ));
             } else if self.warm_confirmed {
                 v.reason.push_str(
                     " (the warm-up's evidence counted in full: the shift held past the warm-up, not fading as a warm-up does)",
@@ -745,13 +710,7 @@ impl Detector {
                 let raw = nb_llr(e, mu, r, es.c);
                 let (cap, bonus) = self.warm_cap(k, raw, Some(sig), (cap, full), first);
                 let llr = raw.clamp(-cap, cap) + bonus;
-                let pair = if self.fade[k].held_now {
-                    // A fading step pairs with nothing, now or next step.
-                    self.err_pair[k] = None;
-                    0.0
-                } else {
-                    self.err_pair(m, k, t, raw, (llr, bonus, full), (e, n), es.p0)
-                };
+                let pair = self.err_pair(m, k, t, raw, (llr, bonus, full), (e, n), es.p0);
                 let var = n * es.p0 * (1.0 + es.c * n * es.p0);
                 self.err[k].update(t, llr + pair, e, n, var);
                 self.drop_held_on_reset(k, self.err[k].s);
@@ -781,7 +740,6 @@ impl Detector {
         if let Some(es) = m.err
             && n > 0.0
             && after_warmup
-            && !self.fade[..ERR_RATIOS.len()].iter().any(|f| f.held_now)
         {
             let mu = n * es.p0;
             self.cum.push(CumStep {
@@ -951,7 +909,6 @@ impl Detector {
                 }
             }
         }
-        self.fade_forget(m);
         found
     }
 
