@@ -517,3 +517,4 @@ mod coarse;
 mod deploy;
 mod pooled;
 mod traffic;
+mod warmup;
