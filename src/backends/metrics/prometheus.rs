@@ -332,11 +332,13 @@ impl PrometheusSource {
         &self.shown
     }
 
-    async fn call(
+    /// GET `path` with `params` (and the token): the URL as shown, the
+    /// status and the body.
+    async fn get(
         &self,
         path: &str,
         params: &[(&str, String)],
-    ) -> Result<Vec<Series>, MetricsError> {
+    ) -> Result<(String, u16, Vec<u8>), MetricsError> {
         let shown = format!("{}{path}", self.shown);
         let mut req = self
             .client
@@ -351,6 +353,15 @@ impl PrometheusSource {
             .map_err(|e| transport_error(&shown, self.timeout, e))?;
         let status = resp.status().as_u16();
         let body = read_body(&shown, self.timeout, resp).await?;
+        Ok((shown, status, body))
+    }
+
+    async fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, MetricsError> {
+        let (shown, status, body) = self.get(path, params).await?;
         parse_answer(&shown, status, &body)
     }
 
@@ -394,21 +405,16 @@ impl PrometheusSource {
             return Ok(None);
         };
         let path = format!("/api/v1/label/{name}/values");
-        let shown = format!("{}{path}", self.shown);
-        let mut req = self.client.get(format!("{}{path}", self.base)).query(&[
-            ("match[]", selector),
-            ("start", unix_seconds(start)),
-            ("end", unix_seconds(end)),
-        ]);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(&t.0);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| transport_error(&shown, self.timeout, e))?;
-        let status = resp.status().as_u16();
-        let body = read_body(&shown, self.timeout, resp).await?;
+        let (shown, status, body) = self
+            .get(
+                &path,
+                &[
+                    ("match[]", selector),
+                    ("start", unix_seconds(start)),
+                    ("end", unix_seconds(end)),
+                ],
+            )
+            .await?;
         let json = envelope(&shown, status, &body)?;
         let values = array(json.get("data")).ok_or_else(|| MetricsError::Unexpected {
             url: shown.clone(),

@@ -137,10 +137,12 @@ fn a_flat_shift_behind_a_high_first_step_is_called_without_delay() {
     for (errors, dt, rps, want) in cases {
         for (seed, want) in want.into_iter().enumerate() {
             let tr = steps(2000 + seed as u64, dt, rps, cold_then_flat(errors, dt));
-            assert_eq!(
-                called_at(&tr),
-                want,
-                "errors {errors} dt {dt} rps {rps} seed {seed}"
+            // No later than without any hold (a detector that calls it
+            // sooner is no worse); a seed never called is left free.
+            let got = called_at(&tr);
+            assert!(
+                want.is_none_or(|w| got.is_some_and(|g| g <= w)),
+                "errors {errors} dt {dt} rps {rps} seed {seed}: called at {got:?}, at the latest {want:?}"
             );
         }
     }
