@@ -12,6 +12,8 @@
 //! (`--verbose` also lists the tuning seeds' sharp regressions at 300 s
 //! steps not called by the second bad step, see `sharp_late_line`).
 //! `cargo bench --bench detector -- --replay-only` prints only the replay times.
+//! `cargo bench --bench detector -- --sharp-only` prints only the tuning
+//! seeds' sharp regressions at 300 s steps, with the late ones listed.
 //! `cargo bench --bench detector -- --held-back` lists the tuning-seed
 //! traces caught at 50 s at 10 s steps and what holds each back.
 //! `cargo bench --bench detector -- --late` lists every tuning-seed bad
@@ -68,6 +70,10 @@ fn main() {
             }
             "--late" => {
                 late();
+                return;
+            }
+            "--sharp-only" => {
+                sharp_at_coarse_steps("tuning", &TUNING, 60, true);
                 return;
             }
             "--replay-only" => {

@@ -857,3 +857,67 @@ fn at_five_minute_steps_two_error_steps_agree_within_the_poisson_error_of_their_
     let v = run(&coarse_errors(&[2.0, 15.0]), DetectorConfig::default());
     assert_quiet(&v);
 }
+
+/// Six 5-minute baseline steps of 3000 requests with the given quantiles'
+/// log deviations from 100/300/600 ms, then window steps at the given
+/// multiples of those levels (errors steady).
+fn coarse_latency(base: &[[f64; 3]], window: &[[f64; 3]]) -> Vec<Sample> {
+    let row = |t: f64, x: [f64; 3]| Sample {
+        t,
+        requests: 3000.0,
+        errors: 6.0,
+        p50_ms: Some(100.0 * x[0]),
+        p95_ms: Some(300.0 * x[1]),
+        p99_ms: Some(600.0 * x[2]),
+    };
+    let nb = base.len();
+    base.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            row(
+                (i as f64 - nb as f64 + 1.0) * 300.0,
+                [d[0].exp(), d[1].exp(), d[2].exp()],
+            )
+        })
+        .chain(
+            window
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| row((i + 1) as f64 * 300.0, x)),
+        )
+        .collect()
+}
+
+#[test]
+fn at_five_minute_steps_quantiles_shifted_together_are_a_shift_at_the_second_step() {
+    // A p50 that a baseline blip step (x1.6) keeps from being past the
+    // whole threshold alone, and a p95 and p99 too noisy over six steps to
+    // be clearly off on their own: every quantile at about x2 in both
+    // steps since the deploy. Together they are far past the whole
+    // threshold in each step, and steady: called at the second step.
+    let base = [
+        [0.0, 0.0, 0.0],
+        [0.04, 0.25, -0.3],
+        [-0.03, -0.2, 0.25],
+        [0.01, 0.15, 0.2],
+        [-0.01, -0.25, -0.2],
+        [0.47, 0.3, 0.35],
+    ];
+    let shifted = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.95, 2.0, 1.9], [2.0, 2.0, 2.0]]);
+    let v = run(&shifted, DetectorConfig::default());
+    assert_regression(&v, Metric::LatencyP50, 600.0);
+    assert!(
+        v.reason
+            .contains("p50 and p95 and p99 together since the deploy"),
+        "{}",
+        v.reason
+    );
+    // The same first step fading to x1.3 at the second is no steady shift:
+    // not called at the second step.
+    let fading = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.3, 1.3, 1.3]]);
+    let v = run(&fading, DetectorConfig::default());
+    assert_ne!(v.detected_at, Some(600.0), "{}", v.reason);
+    // Nor a lone x2 step followed by a clean one.
+    let lone = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.0, 1.0, 1.0]]);
+    assert_quiet(&run(&lone, DetectorConfig::default()));
+}
