@@ -472,7 +472,7 @@ impl Drop for WatchClaim {
 }
 
 #[cfg(test)]
-#[path = "watch_tests.rs"]
+#[path = "watch_tests/mod.rs"]
 mod tests;
 
 #[cfg(test)]
