@@ -58,6 +58,11 @@ struct SamplerState {
     /// Env labels whose canary and stable tracks failed to read at the
     /// last poll, since when and why.
     track_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Labels whose last read found no series of theirs while the source
+    /// has others' ([`MetricsError::NoSeries`]).
+    ///
+    /// [`MetricsError::NoSeries`]: crate::backends::metrics::MetricsError::NoSeries
+    unmatched: std::collections::HashSet<String>,
     /// When the first poll was made, and how many answered.
     started: Option<DateTime<Utc>>,
     ok_polls: usize,
@@ -78,6 +83,11 @@ pub struct Reading {
     /// Env labels whose canary and stable tracks failed to read at the
     /// last poll, since when and why (see [`Reading::track_error_for`]).
     pub track_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Labels whose last read found no series of theirs while the source
+    /// has series of others: a label that does not match (a mistyped
+    /// `metrics_label`), or one no request has reached yet. Their error
+    /// ([`Reading::error_for`]) says which values the source has.
+    pub unmatched: std::collections::HashSet<String>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
     /// When this process first polled the source.
@@ -116,6 +126,17 @@ impl SamplerState {
     ) -> bool {
         let all_failed = |p: &crate::backends::metrics::Polled| {
             !labels.is_empty() && labels.iter().all(|(l, _)| p.errors.contains_key(l))
+        };
+        self.unmatched = match &polled {
+            Ok(p) => p
+                .errors
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(e, crate::backends::metrics::MetricsError::NoSeries { .. })
+                })
+                .map(|(l, _)| l.clone())
+                .collect(),
+            Err(_) => Default::default(),
         };
         let polled = match polled {
             Ok(p) if all_failed(&p) => Err(labels
@@ -260,6 +281,7 @@ impl Sampler {
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
             track_errors: st.track_errors.clone(),
+            unmatched: st.unmatched.clone(),
             fresh,
             started: st.started,
             ok_polls: st.ok_polls,

@@ -393,14 +393,15 @@ impl PrometheusSource {
         .await
     }
 
-    /// The values of the env label the requests template selects by, of
-    /// the series it would read over `[start, end]` (one label-values
-    /// call); `None` when the template selects by no `NAME="{env}"`.
+    /// The name of the env label the requests template selects by and its
+    /// values, of the series it would read over `[start, end]` (one
+    /// label-values call); `None` when the template selects by no
+    /// `NAME="{env}"`.
     async fn env_values(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Option<Vec<String>>, MetricsError> {
+    ) -> Result<Option<(String, Vec<String>)>, MetricsError> {
         let Some((name, selector)) = env_selector(&self.queries.requests) else {
             return Ok(None);
         };
@@ -420,22 +421,27 @@ impl PrometheusSource {
             url: shown.clone(),
             detail: format!("label values that are no array: {}", excerpt(&body)),
         })?;
-        Ok(Some(
+        Ok(Some((
+            name,
             values
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect(),
-        ))
+        )))
     }
 
-    /// Why `labels`, whose requests query answered no series over
-    /// `[start, end]`, have none: [`MetricsError::NoSeries`] for each that
-    /// the env label's values (asked once, only now) lack among others.
-    /// Nothing when the source has no series for any label (no traffic
-    /// yet) or the question cannot be asked or answered (logged): it only
-    /// explains an empty answer, it never fails a read.
+    /// Why `labels`, whose requests query (at `path`, named in the error)
+    /// answered no series over `[start, end]`, have none:
+    /// [`MetricsError::NoSeries`] for each that the env label's values
+    /// (asked once, only now) lack among others, naming that label as the
+    /// template does (`env`, `deployment`, …). Nothing when the source has
+    /// no series for any label (no traffic yet: a Prometheus scrapes its
+    /// first ~5 s after it starts) or the question cannot be asked or
+    /// answered (logged): it only explains an empty answer, it never fails
+    /// a read.
     async fn no_series(
         &self,
+        path: &str,
         labels: &[&String],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -443,7 +449,7 @@ impl PrometheusSource {
         if labels.is_empty() {
             return HashMap::new();
         }
-        let values = match self.env_values(start, end).await {
+        let (name, values) = match self.env_values(start, end).await {
             Ok(Some(v)) => v,
             Ok(None) => return HashMap::new(),
             Err(e) => {
@@ -455,11 +461,14 @@ impl PrometheusSource {
             return HashMap::new();
         }
         let seen: Vec<&str> = values.iter().map(String::as_str).collect();
-        let shown = format!("{}/api/v1/query", self.shown);
+        let shown = format!("{}{path}", self.shown);
         labels
             .iter()
             .filter(|l| !values.contains(l))
-            .map(|l| (l.to_string(), super::no_series_error(&shown, l, &seen)))
+            .map(|l| {
+                let e = super::no_series_error(&shown, &name, l, &seen);
+                (l.to_string(), e)
+            })
             .collect()
     }
 
@@ -653,7 +662,10 @@ impl PrometheusSource {
             .map_or(chrono::Duration::days(1), |d| {
                 d.min(chrono::Duration::days(1))
             });
-        for (label, e) in self.no_series(&empty, at - lookback, at).await {
+        for (label, e) in self
+            .no_series("/api/v1/query", &empty, at - lookback, at)
+            .await
+        {
             out.points.remove(&label);
             out.errors.insert(label, e);
         }
@@ -704,7 +716,11 @@ impl PrometheusSource {
         )?;
         if r.is_empty() {
             let label = label.to_string();
-            if let Some(e) = self.no_series(&[&label], start, end).await.remove(&label) {
+            if let Some(e) = self
+                .no_series("/api/v1/query_range", &[&label], start, end)
+                .await
+                .remove(&label)
+            {
                 return Err(e);
             }
         }
