@@ -319,7 +319,10 @@ fn keep_samples(s: &dyn crate::store::Store, q: &mut Queue) {
     while let Some((env, at, smp)) = q.front() {
         match s.record_sample(env, *at, smp, KEEP) {
             Ok(()) => {}
-            Err(e) if e.heals_by_waiting() => {
+            Err(e)
+                if e.heals_by_waiting()
+                    || matches!(e, crate::store::StoreError::Unreachable { .. }) =>
+            {
                 tracing::warn!(
                     "cannot keep a metric sample ({} waiting for the store): {e}",
                     q.len()
