@@ -332,6 +332,13 @@ fn signals_mid_window_leave_a_verified_log_and_no_watch_claim() {
         kill(&c, sig);
         let out = c.wait_with_output().unwrap();
         handled(&what, &out);
+        // Said as what it is: a window stopped, not a deploy's outcome.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the monitoring window was stopped without a verdict")
+                && !stderr.contains("the outcome is recorded as unknown"),
+            "{what}: {stderr}"
+        );
         log_checks(&home, &what);
         let s = home.run(&["status", "--json"]).json();
         let prod = s["environments"]

@@ -410,6 +410,45 @@ async fn prometheus_source_agrees_with_the_fleet() {
             if label == "nowhere" && seen.contains("\"production\"")),
         "{e}"
     );
+    // … named at the path it was read from (a range read, not /query).
+    assert!(
+        e.to_string().starts_with(&format!(
+            "metrics source {base}/api/v1/query_range has no series labelled env=\"nowhere\""
+        )),
+        "{e}"
+    );
+    // A template selecting by another label names that label, not `env`
+    // (here the status code stands in for a `deployment` label).
+    let by_code = QueryTemplates {
+        requests: r#"sum(increase(http_requests_total{code="{env}"}[{step}]))"#.into(),
+        ..QueryTemplates::default()
+    };
+    let by_code = prometheus_source(base.clone(), 10, by_code);
+    for e in [
+        by_code
+            .history(
+                "nowhere",
+                end - chrono::Duration::seconds(12),
+                end,
+                Duration::from_secs(3),
+            )
+            .await
+            .unwrap_err(),
+        by_code
+            .poll_tracked(&labels[1..], &[])
+            .await
+            .expect("Prometheus poll")
+            .errors
+            .remove("nowhere")
+            .expect("nowhere named"),
+    ] {
+        let text = e.to_string();
+        assert!(
+            text.contains("has no series labelled code=\"nowhere\" (it has code=\"200\"")
+                && !text.contains("env="),
+            "{text}"
+        );
+    }
     // A template selecting by no env matcher cannot be asked which values
     // there are: an empty answer stays no data.
     let unlabelled = QueryTemplates {
@@ -639,7 +678,12 @@ async fn a_prometheus_restart_is_waited_out_and_a_refused_query_is_not() {
     );
 
     // A metrics_label Prometheus has no series of (others beside) is named
-    // as such, not left as a baseline of 0 steps with no cause.
+    // as such, not left as a baseline of 0 steps with no cause. Right
+    // after the restart Prometheus has no series at all (its first scrape
+    // comes ~5 s after it starts, and none was taken before it stopped):
+    // the baseline cannot name the label then, the window's polls do, at
+    // once (the window goes on, its steps missing data). Had a scrape come
+    // before the baseline read, the baseline names it (below).
     std::fs::write(
         home.path().join("shipdeck.toml"),
         config("").replace(
@@ -650,12 +694,51 @@ async fn a_prometheus_restart_is_waited_out_and_a_refused_query_is_not() {
     .expect("config");
     let (code, out, err) = watch(home.path().to_path_buf()).await.expect("join");
     assert_eq!(code, 1, "a label without series: {out}{err}");
-    assert!(
+    let named = |err: &str, path: &str| {
         err.contains(&format!(
-            "metrics source {base}/api/v1/query has no series labelled env=\"prod\" (it has env="
+            "metrics source {base}{path} has no series labelled env=\"prod\" (it has env="
         )) && err.contains("\"production\"")
-            && err.contains("the environment's name or metrics_label may not match"),
+            && err.contains("the environment's name or metrics_label may not match")
+    };
+    assert!(
+        named(&err, "/api/v1/query") || named(&err, "/api/v1/query_range"),
         "names the label and the ones there are: {err}"
+    );
+    eprintln!("a label without series, right after the restart:\n{err}");
+
+    // With production's series in Prometheus, the baseline's history read
+    // names the label: the watch fails at once (a 10-minute window is not
+    // waited out), saying what to fix.
+    let started = Instant::now();
+    while !src
+        .poll(&labels)
+        .await
+        .is_ok_and(|m| m.get("production").is_some_and(Option::is_some))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no production series after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let started = Instant::now();
+    let h = home.path().to_path_buf();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        shipdeck(&h, &["watch", "production", "--window", "10m"])
+    })
+    .await
+    .expect("join");
+    let took = started.elapsed();
+    assert_eq!(code, 1, "a label without series: {out}{err}");
+    assert!(
+        took < Duration::from_secs(60),
+        "failed after {took:?}, not at once: {err}"
+    );
+    assert!(
+        named(&err, "/api/v1/query_range")
+            && err.contains("is unusable: not one step has the environment's metrics")
+            && err.contains("fix the environment's metrics_label (or its name)"),
+        "names the label, at the baseline: {err}"
     );
 
     // A query Prometheus refuses is no outage: fix it, then rerun.

@@ -215,6 +215,29 @@ async fn confirm(question: &str) -> bool {
 
 use crate::engine::SETTLE;
 
+/// What an interrupted action was, for the line saying what became of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopped {
+    /// A deploy or rollback: its outcome reads "unknown".
+    Action,
+    /// A monitoring window: recorded as interrupted once it had opened
+    /// (before that, nothing of it is recorded).
+    Window,
+}
+
+impl Stopped {
+    fn said(self) -> &'static str {
+        match self {
+            Stopped::Action => {
+                "what it ran was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`"
+            }
+            Stopped::Window => {
+                "the monitoring window was stopped without a verdict: once open, it is recorded as interrupted (its history entry as unknown); stopped while it opened, it left no record; check `shipdeck status` and `shipdeck history`"
+            }
+        }
+    }
+}
+
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
 /// SIGHUP; see [`interrupt`]). On a signal the action is dropped, which
 /// kills the process groups of the commands it runs, queues its outcome as
@@ -225,6 +248,7 @@ use crate::engine::SETTLE;
 /// locked database never delays the Ctrl-C itself.
 async fn interruptible<T>(
     engine: &Engine,
+    stopped: Stopped,
     action: impl std::future::Future<Output = Result<T, EngineError>>,
 ) -> Result<T, Failure> {
     // The outer loop leaves the signal to this action until it returns.
@@ -234,10 +258,7 @@ async fn interruptible<T>(
     // version read, a deploy — is always handled, never fatal.
     let res = tokio::select! {
         biased;
-        sig = interrupt::signalled() => Err(interrupt::failure(
-            sig,
-            "what it ran was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`",
-        )),
+        sig = interrupt::signalled() => Err(interrupt::failure(sig, stopped.said())),
         r = action => r.map_err(Failure::from),
     };
     if !engine.settle(SETTLE).await {

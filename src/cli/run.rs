@@ -267,6 +267,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let (tx, printer) = event_printer(json);
             let res = interruptible(
                 &engine,
+                Stopped::Action,
                 engine.promote_breaking(&env, version, confirm_with, break_freeze, Some(tx)),
             )
             .await;
@@ -274,7 +275,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let rec = res?;
             if watch {
                 let (tx, printer) = event_printer(json);
-                let res = interruptible(&engine, engine.watch(&env, None, Some(tx))).await;
+                let res =
+                    interruptible(&engine, Stopped::Window, engine.watch(&env, None, Some(tx)))
+                        .await;
                 let _ = printer.await;
                 let out = res.map_err(|f| window_failed(&env, f))?;
                 if json {
@@ -382,7 +385,12 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 to = Some(plan.to);
             }
             let (tx, printer) = event_printer(false);
-            let res = interruptible(&engine, engine.rollback(&env, to, Some(tx))).await;
+            let res = interruptible(
+                &engine,
+                Stopped::Action,
+                engine.rollback(&env, to, Some(tx)),
+            )
+            .await;
             let _ = printer.await;
             let rec = res?;
             // Code rollback does not undo a schema change: say so, with the
@@ -516,7 +524,12 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 .await
                 .map_err(|f| window_failed(&env, f))?;
             let (tx, printer) = event_printer(json);
-            let res = interruptible(&engine, engine.watch(&env, window, Some(tx))).await;
+            let res = interruptible(
+                &engine,
+                Stopped::Window,
+                engine.watch(&env, window, Some(tx)),
+            )
+            .await;
             let _ = printer.await;
             let out = res.map_err(|f| window_failed(&env, f))?;
             if json {

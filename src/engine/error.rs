@@ -33,8 +33,9 @@ pub enum EngineError {
     #[error("{0}")]
     Metrics(MetricsError),
     /// The source answered, but too few steps of the baseline before the
-    /// deploy are usable (NaN counts): no judgement can be made on it, and
-    /// waiting does not change the past.
+    /// deploy are usable (NaN counts), or none has the environment's label
+    /// while the source has others' series: no judgement can be made on
+    /// it, and waiting does not change the past.
     #[error("the baseline of {env} ({plan}) from {from} is unusable: {why}")]
     NoBaseline {
         env: String,
@@ -43,6 +44,12 @@ pub enum EngineError {
         /// The source, as [`crate::backends::metrics::MetricsSource::describe`] names it.
         from: String,
         why: String,
+        /// What to fix: the numbers ([`MetricsFix::Data`]) or the
+        /// environment's label ([`MetricsFix::Label`]).
+        ///
+        /// [`MetricsFix::Data`]: crate::backends::metrics::MetricsFix::Data
+        /// [`MetricsFix::Label`]: crate::backends::metrics::MetricsFix::Label
+        fix: crate::backends::metrics::MetricsFix,
     },
     /// The environment reports the new version, but the store would not
     /// take the record: the deploy happened all the same.

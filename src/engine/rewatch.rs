@@ -57,7 +57,7 @@ impl Cause {
             EngineError::Store(s) => Cause::of_store(s),
             EngineError::Unrecorded { cause, .. } => Cause::of_store(cause),
             EngineError::Metrics(m) => m.to_fix().map_or(Cause::MetricsAway, Cause::Metrics),
-            EngineError::NoBaseline { .. } => Cause::Metrics(MetricsFix::Data),
+            EngineError::NoBaseline { fix, .. } => Cause::Metrics(*fix),
             EngineError::Backend(
                 BackendError::Unreachable { .. } | BackendError::Timeout { .. },
             ) => Cause::Outage,
@@ -93,6 +93,9 @@ impl Cause {
                 "the numbers the metrics source gives (named above)"
             }
             Cause::Metrics(MetricsFix::Source) => "the metrics source (named above)",
+            Cause::Metrics(MetricsFix::Label) => {
+                "the environment's metrics_label (or its name), which no series of the metrics source carries (named above)"
+            }
             Cause::Other => "the cause named above",
         }
     }
@@ -640,6 +643,7 @@ mod tests {
             plan: "the 20m before the deploy".into(),
             from: "prometheus http://prom:9090".into(),
             why: "12 of 30 baseline steps unusable".into(),
+            fix: MetricsFix::Data,
         };
         assert_eq!(Cause::of(&no_baseline), Cause::Metrics(MetricsFix::Data));
         assert!(Cause::of(&no_baseline).lasting());

@@ -23,9 +23,8 @@ const RECENT: usize = 256;
 const UNSAVED_MAX: usize = 4 * 3600;
 
 /// Samples waiting for the store, oldest first.
-type Unsaved = std::sync::Arc<
-    std::sync::Mutex<std::collections::VecDeque<(String, DateTime<Utc>, crate::monitor::Sample)>>,
->;
+type Queue = std::collections::VecDeque<(String, DateTime<Utc>, crate::monitor::Sample)>;
+type Unsaved = std::sync::Arc<std::sync::Mutex<Queue>>;
 
 pub struct Sampler {
     source: MetricsSource,
@@ -58,6 +57,11 @@ struct SamplerState {
     /// Env labels whose canary and stable tracks failed to read at the
     /// last poll, since when and why.
     track_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Labels whose last read found no series of theirs while the source
+    /// has others' ([`MetricsError::NoSeries`]).
+    ///
+    /// [`MetricsError::NoSeries`]: crate::backends::metrics::MetricsError::NoSeries
+    unmatched: std::collections::HashSet<String>,
     /// When the first poll was made, and how many answered.
     started: Option<DateTime<Utc>>,
     ok_polls: usize,
@@ -78,6 +82,11 @@ pub struct Reading {
     /// Env labels whose canary and stable tracks failed to read at the
     /// last poll, since when and why (see [`Reading::track_error_for`]).
     pub track_errors: HashMap<String, (DateTime<Utc>, String)>,
+    /// Labels whose last read found no series of theirs while the source
+    /// has series of others: a label that does not match (a mistyped
+    /// `metrics_label`), or one no request has reached yet. Their error
+    /// ([`Reading::error_for`]) says which values the source has.
+    pub unmatched: std::collections::HashSet<String>,
     /// True when this call polled the source (a new step).
     pub fresh: bool,
     /// When this process first polled the source.
@@ -116,6 +125,17 @@ impl SamplerState {
     ) -> bool {
         let all_failed = |p: &crate::backends::metrics::Polled| {
             !labels.is_empty() && labels.iter().all(|(l, _)| p.errors.contains_key(l))
+        };
+        self.unmatched = match &polled {
+            Ok(p) => p
+                .errors
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(e, crate::backends::metrics::MetricsError::NoSeries { .. })
+                })
+                .map(|(l, _)| l.clone())
+                .collect(),
+            Err(_) => Default::default(),
         };
         let polled = match polled {
             Ok(p) if all_failed(&p) => Err(labels
@@ -260,6 +280,7 @@ impl Sampler {
             error: st.error.clone(),
             label_errors: st.label_errors.clone(),
             track_errors: st.track_errors.clone(),
+            unmatched: st.unmatched.clone(),
             fresh,
             started: st.started,
             ok_polls: st.ok_polls,
@@ -280,30 +301,42 @@ impl Sampler {
             store.detach(move |s| {
                 let mut q = unsaved.lock().unwrap_or_else(|p| p.into_inner());
                 q.extend(keep);
-                while let Some((env, at, smp)) = q.front() {
-                    match s.record_sample(env, *at, smp, KEEP) {
-                        Ok(()) => {}
-                        Err(e @ crate::store::StoreError::Unreachable { .. }) => {
-                            tracing::warn!(
-                                "cannot keep a metric sample ({} waiting for the store): {e}",
-                                q.len()
-                            );
-                            break;
-                        }
-                        // Refused for itself, not for an outage: dropped,
-                        // never blocking the ones behind it.
-                        Err(e) => tracing::warn!("cannot keep a metric sample: {e}"),
-                    }
-                    q.pop_front();
-                }
-                let over = q.len().saturating_sub(UNSAVED_MAX);
-                if over > 0 {
-                    tracing::warn!("{over} metric samples dropped: the store is away too long");
-                    q.drain(..over);
-                }
+                keep_samples(s, &mut q);
             });
         }
         reading
+    }
+}
+
+/// Write the samples of `q` in order. A store away for now — unreachable,
+/// or an SQLite file another process holds locked, which each write waits
+/// on for its busy timeout — stops at the first refusal and keeps them all
+/// for the next write (bounded by [`UNSAVED_MAX`]): neither lost nor waited
+/// on once per sample (a status against a locked store took 10 s a sample,
+/// 50 s for the demo's four environments, and dropped them). A sample
+/// refused for itself is dropped, never blocking the ones behind it.
+fn keep_samples(s: &dyn crate::store::Store, q: &mut Queue) {
+    while let Some((env, at, smp)) = q.front() {
+        match s.record_sample(env, *at, smp, KEEP) {
+            Ok(()) => {}
+            Err(e)
+                if e.heals_by_waiting()
+                    || matches!(e, crate::store::StoreError::Unreachable { .. }) =>
+            {
+                tracing::warn!(
+                    "cannot keep a metric sample ({} waiting for the store): {e}",
+                    q.len()
+                );
+                break;
+            }
+            Err(e) => tracing::warn!("cannot keep a metric sample: {e}"),
+        }
+        q.pop_front();
+    }
+    let over = q.len().saturating_sub(UNSAVED_MAX);
+    if over > 0 {
+        tracing::warn!("{over} metric samples dropped: the store is away too long");
+        q.drain(..over);
     }
 }
 
@@ -337,6 +370,40 @@ mod tests {
             p95_ms: Some(120.0),
             p99_ms: None,
         }
+    }
+
+    /// An SQLite store another process holds locked: the samples wait,
+    /// all of them and in order, after one write's busy wait — not one
+    /// wait per sample, each then dropped — and land once it is free.
+    #[test]
+    fn samples_wait_for_a_locked_store_and_land_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = crate::store::SqliteStore::open(&path).unwrap();
+        let t0 = Utc::now() - chrono::Duration::seconds(60);
+        let mut q: Queue = (0..3)
+            .map(|i| {
+                let p = point(1.0, 10.0 + f64::from(i), 0.0);
+                let at = t0 + chrono::Duration::seconds(i64::from(i));
+                ("production".to_string(), at, p.to_sample(at))
+            })
+            .collect();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        keep_samples(&store, &mut q);
+        assert_eq!(q.len(), 3, "kept for the next write, none dropped");
+        other.execute_batch("COMMIT").unwrap();
+        keep_samples(&store, &mut q);
+        assert!(q.is_empty(), "{q:?}");
+        let kept = crate::store::Store::samples(
+            &store,
+            "production",
+            t0 - chrono::Duration::seconds(1),
+            Utc::now(),
+        )
+        .unwrap();
+        let requests: Vec<f64> = kept.iter().map(|(_, s)| s.requests).collect();
+        assert_eq!(requests, [10.0, 11.0, 12.0]);
     }
 
     #[test]

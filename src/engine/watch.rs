@@ -87,22 +87,41 @@ impl Engine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Sample)>, EngineError> {
+        Ok(self
+            .samples_or_no_series(env, label, from, to)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// [`Self::samples_at`], or the source's [`MetricsError::NoSeries`]
+    /// when it has no series of this label in the range, others beside
+    /// (logged): no steps there, which the caller may name.
+    ///
+    /// [`MetricsError::NoSeries`]: crate::backends::metrics::MetricsError::NoSeries
+    async fn samples_or_no_series(
+        &self,
+        env: &str,
+        label: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<
+        Result<Vec<(DateTime<Utc>, Sample)>, crate::backends::metrics::MetricsError>,
+        EngineError,
+    > {
         if to <= from {
-            return Ok(Vec::new());
+            return Ok(Ok(Vec::new()));
         }
         let step = self.inner.config.metrics.step.0;
         if let Ok(sampler) = &self.inner.sampler
             && let Some(points) = match sampler.source().history(label, from, to, step).await {
-                // No series of this label in the range, others beside: no
-                // steps there (a window's polls name the label each step).
                 Err(e @ crate::backends::metrics::MetricsError::NoSeries { .. }) => {
                     tracing::warn!(env, "no metrics from {from} to {to}: {e}");
-                    Some(Vec::new())
+                    return Ok(Err(e));
                 }
                 other => other.map_err(EngineError::Metrics)?,
             }
         {
-            return Ok(points
+            return Ok(Ok(points
                 .iter()
                 .map(|p| {
                     (
@@ -110,9 +129,9 @@ impl Engine {
                         super::sampler::per_step(p.clone(), step).to_sample(p.at),
                     )
                 })
-                .collect());
+                .collect()));
         }
-        Ok(self.inner.store.samples(env, from, to).await?)
+        Ok(Ok(self.inner.store.samples(env, from, to).await?))
     }
 
     /// The baseline before `deploy_at`, with known-bad periods (caught
@@ -163,8 +182,18 @@ impl Engine {
         let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
         let plan = plan_baseline(deploy_at, span, lookback, &bad);
         let mut out = Vec::new();
+        // The first range the source had no series of this label for,
+        // others beside.
+        let mut no_series = None;
         for r in &plan.ranges {
-            for (at, mut s) in self.samples_at(env, label, r.from, r.to).await? {
+            let samples = match self.samples_or_no_series(env, label, r.from, r.to).await? {
+                Ok(samples) => samples,
+                Err(e) => {
+                    no_series.get_or_insert(e);
+                    Vec::new()
+                }
+            };
+            for (at, mut s) in samples {
                 if let Some(t) = plan.place(at) {
                     s.t = t;
                     out.push((at, s));
@@ -172,21 +201,36 @@ impl Engine {
             }
         }
         out.sort_by(|a, b| a.1.t.total_cmp(&b.1.t));
+        let no_baseline = |why: String, fix| EngineError::NoBaseline {
+            env: env.to_string(),
+            plan: plan.describe(),
+            from: self
+                .inner
+                .sampler
+                .as_ref()
+                .map_or_else(|_| "the store".into(), |s| s.source().describe()),
+            why,
+            fix,
+        };
+        // Not one step of the label over the whole baseline, while the
+        // source has series of others: a label that does not match (a
+        // mistyped metrics_label), said now rather than when the window
+        // ends. (A source with no series at all, a Prometheus that has not
+        // scraped yet, names nothing: its window's polls name the label.)
+        if out.is_empty()
+            && let Some(e) = no_series
+        {
+            return Err(no_baseline(
+                format!("not one step has the environment's metrics: {e}"),
+                crate::backends::metrics::MetricsFix::Label,
+            ));
+        }
         // Steps whose count was no number are gaps; they void the baseline
         // only when too few usable steps remain (the detector's minimum).
         let samples: Vec<Sample> = out.iter().map(|(_, s)| *s).collect();
         let cfg = self.detector_config(None);
         if let Err(why) = crate::monitor::baseline_gaps(&samples, &cfg) {
-            return Err(EngineError::NoBaseline {
-                env: env.to_string(),
-                plan: plan.describe(),
-                from: self
-                    .inner
-                    .sampler
-                    .as_ref()
-                    .map_or_else(|_| "the store".into(), |s| s.source().describe()),
-                why,
-            });
+            return Err(no_baseline(why, crate::backends::metrics::MetricsFix::Data));
         }
         Ok((out, plan))
     }

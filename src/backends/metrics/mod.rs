@@ -215,10 +215,12 @@ pub enum MetricsError {
     /// name or `metrics_label`), or one no request has reached yet —
     /// which is not the silence of an environment without traffic.
     #[error(
-        "metrics source {url} has no series labelled env=\"{label}\" (it has env={seen}): the environment's name or metrics_label may not match, or no request has reached it yet"
+        "metrics source {url} has no series labelled {name}=\"{label}\" (it has {name}={seen}): the environment's name or metrics_label may not match, or no request has reached it yet"
     )]
     NoSeries {
         url: String,
+        /// The label's name (`env`, or the one a query template selects by).
+        name: String,
         label: String,
         seen: String,
     },
@@ -238,6 +240,10 @@ pub enum MetricsFix {
     /// The source itself or its `[metrics]` settings (a wrong URL or
     /// path, an answer that is no Prometheus answer).
     Source,
+    /// The environment's label (`metrics_label`, else its name), which no
+    /// series of the source carries over a whole baseline while others do
+    /// (see [`MetricsError::NoSeries`]).
+    Label,
 }
 
 impl MetricsError {
@@ -341,8 +347,14 @@ impl MetricsError {
                 metric: short(&metric),
                 value: short(&value),
             },
-            MetricsError::NoSeries { url, label, seen } => MetricsError::NoSeries {
+            MetricsError::NoSeries {
+                url,
+                name,
+                label,
+                seen,
+            } => MetricsError::NoSeries {
                 url: clean(&url),
+                name: short(&name),
                 label: short(&label),
                 seen: short(&seen),
             },
@@ -351,8 +363,9 @@ impl MetricsError {
 }
 
 /// [`MetricsError::NoSeries`] for `label` at `url`, which has request
-/// series for the env labels `seen` (the first few named) and none for it.
-pub(crate) fn no_series_error(url: &str, label: &str, seen: &[&str]) -> MetricsError {
+/// series for the values `seen` of the label `name` (the first few named)
+/// and none for it.
+pub(crate) fn no_series_error(url: &str, name: &str, label: &str, seen: &[&str]) -> MetricsError {
     const SHOWN: usize = 8;
     let mut shown = seen
         .iter()
@@ -365,6 +378,7 @@ pub(crate) fn no_series_error(url: &str, label: &str, seen: &[&str]) -> MetricsE
     }
     MetricsError::NoSeries {
         url: url.to_string(),
+        name: name.to_string(),
         label: label.to_string(),
         seen: shown,
     }

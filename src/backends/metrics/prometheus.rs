@@ -6,7 +6,7 @@
 //! no 5xx series ever existed), *no traffic* (`"NaN"`, e.g. a quantile of an
 //! empty histogram: the quantile is `None`), and a value.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +17,11 @@ use super::{
     TrackSelector, client, display_url, excerpt, read_body, token_from_env, transport_error,
 };
 use crate::config::{MetricsConfig, QueryTemplates};
+
+mod history;
+mod labels;
+
+pub use labels::env_selector;
 
 /// Reads (a label's or a track's five queries) in flight at once in one
 /// poll: up to 20 queries, Prometheus' default `--query.max-concurrency`.
@@ -108,41 +113,6 @@ pub fn track_template(template: &str, label: &str, track: &str) -> Result<String
         "\"{env}\"",
         &format!("\"{{env}}\",{label}=\"{}\"", promql_escape(track)),
     ))
-}
-
-/// The env label a template selects by and a selector of the same series
-/// with any value of it: `sum(increase(http_requests_total{env="{env}"}[1m]))`
-/// → `("env", "http_requests_total{env!=\"\"}")`. `None` when the template
-/// selects by no `NAME="{env}"` (or `=~`) matcher inside a `{…}`.
-pub fn env_selector(template: &str) -> Option<(String, String)> {
-    let at = template.find("\"{env}\"")?;
-    let end = at + "\"{env}\"".len();
-    let before = template[..at].trim_end();
-    let before = before
-        .strip_suffix("=~")
-        .or_else(|| before.strip_suffix('='))
-        .filter(|b| !b.ends_with('!'))?
-        .trim_end();
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let name_at = before.trim_end_matches(ident).len();
-    let name = &before[name_at..];
-    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    let open = template[..name_at].rfind('{')?;
-    if template[open..name_at].contains('}') {
-        return None;
-    }
-    let close = end + template[end..].find('}')?;
-    let metric_at = template[..open]
-        .trim_end_matches(|c: char| ident(c) || c == ':')
-        .len();
-    let selector = format!(
-        "{}{name}!=\"\"{}",
-        &template[metric_at..name_at],
-        &template[end..=close]
-    );
-    Some((name.to_string(), selector))
 }
 
 fn unix_seconds(t: DateTime<Utc>) -> String {
@@ -393,76 +363,6 @@ impl PrometheusSource {
         .await
     }
 
-    /// The values of the env label the requests template selects by, of
-    /// the series it would read over `[start, end]` (one label-values
-    /// call); `None` when the template selects by no `NAME="{env}"`.
-    async fn env_values(
-        &self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Option<Vec<String>>, MetricsError> {
-        let Some((name, selector)) = env_selector(&self.queries.requests) else {
-            return Ok(None);
-        };
-        let path = format!("/api/v1/label/{name}/values");
-        let (shown, status, body) = self
-            .get(
-                &path,
-                &[
-                    ("match[]", selector),
-                    ("start", unix_seconds(start)),
-                    ("end", unix_seconds(end)),
-                ],
-            )
-            .await?;
-        let json = envelope(&shown, status, &body)?;
-        let values = array(json.get("data")).ok_or_else(|| MetricsError::Unexpected {
-            url: shown.clone(),
-            detail: format!("label values that are no array: {}", excerpt(&body)),
-        })?;
-        Ok(Some(
-            values
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-        ))
-    }
-
-    /// Why `labels`, whose requests query answered no series over
-    /// `[start, end]`, have none: [`MetricsError::NoSeries`] for each that
-    /// the env label's values (asked once, only now) lack among others.
-    /// Nothing when the source has no series for any label (no traffic
-    /// yet) or the question cannot be asked or answered (logged): it only
-    /// explains an empty answer, it never fails a read.
-    async fn no_series(
-        &self,
-        labels: &[&String],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> HashMap<String, MetricsError> {
-        if labels.is_empty() {
-            return HashMap::new();
-        }
-        let values = match self.env_values(start, end).await {
-            Ok(Some(v)) => v,
-            Ok(None) => return HashMap::new(),
-            Err(e) => {
-                tracing::debug!("no series for {labels:?}, and no label values either: {e}");
-                return HashMap::new();
-            }
-        };
-        if values.is_empty() {
-            return HashMap::new();
-        }
-        let seen: Vec<&str> = values.iter().map(String::as_str).collect();
-        let shown = format!("{}/api/v1/query", self.shown);
-        labels
-            .iter()
-            .filter(|l| !values.contains(l))
-            .map(|l| (l.to_string(), super::no_series_error(&shown, l, &seen)))
-            .collect()
-    }
-
     fn queries(&self, label: &str, step: Duration) -> [String; 5] {
         let t = &self.queries;
         [
@@ -653,7 +553,10 @@ impl PrometheusSource {
             .map_or(chrono::Duration::days(1), |d| {
                 d.min(chrono::Duration::days(1))
             });
-        for (label, e) in self.no_series(&empty, at - lookback, at).await {
+        for (label, e) in self
+            .no_series("/api/v1/query", &empty, at - lookback, at)
+            .await
+        {
             out.points.remove(&label);
             out.errors.insert(label, e);
         }
@@ -676,99 +579,7 @@ impl PrometheusSource {
             None => Ok(out),
         }
     }
-
-    /// Points over `[start, end]` every `step`, aligned by timestamp; steps
-    /// without requests data are left out (as Prometheus leaves them out).
-    pub async fn history(
-        &self,
-        label: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        step: Duration,
-    ) -> Result<Vec<MetricPoint>, MetricsError> {
-        if step.is_zero() {
-            return Err(MetricsError::Config(
-                "history step must be longer than zero".into(),
-            ));
-        }
-        if end < start {
-            return Ok(Vec::new());
-        }
-        let [r, e, q50, q95, q99] = self.queries(label, step);
-        let (r, e, q50, q95, q99) = tokio::try_join!(
-            self.range(r, start, end, step),
-            self.range(e, start, end, step),
-            self.range(q50, start, end, step),
-            self.range(q95, start, end, step),
-            self.range(q99, start, end, step),
-        )?;
-        if r.is_empty() {
-            let label = label.to_string();
-            if let Some(e) = self.no_series(&[&label], start, end).await.remove(&label) {
-                return Err(e);
-            }
-        }
-        let shown = format!("{}/api/v1/query_range", self.shown);
-        let [rq, eq, ..] = self.queries(label, step);
-        align(&shown, step, (&rq, r), (&eq, e), [q50, q95, q99])
-    }
-
-    /// Requests per `step` of `label` over `[start, end]` as they were
-    /// `ago` earlier — what PromQL's `offset` gives, for any template —
-    /// keyed by the time they stand for now: a seasonal reference (the
-    /// same hour yesterday, last week). Long spans are asked in pieces
-    /// that stay under Prometheus' 11,000 points per series.
-    pub async fn requests_ago(
-        &self,
-        label: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        step: Duration,
-        ago: Duration,
-    ) -> Result<Vec<(DateTime<Utc>, f64)>, MetricsError> {
-        if step.is_zero() {
-            return Err(MetricsError::Config(
-                "history step must be longer than zero".into(),
-            ));
-        }
-        let shift = chrono::Duration::from_std(ago).map_err(|_| {
-            MetricsError::Config(format!("a reference offset of {ago:?} is too long"))
-        })?;
-        let step_c = chrono::Duration::from_std(step)
-            .map_err(|_| MetricsError::Config(format!("a step of {step:?} is too long")))?;
-        let query = render_query(&self.queries.requests, label, step, None);
-        let shown = format!("{}/api/v1/query_range", self.shown);
-        let mut out = Vec::new();
-        let mut from = start;
-        while from <= end {
-            let to = (from + step_c * (MAX_POINTS - 1)).min(end);
-            let series = self
-                .range(query.clone(), from - shift, to - shift, step)
-                .await?;
-            for (ms, values) in by_time(series) {
-                let Some(at) = DateTime::from_timestamp_millis(ms) else {
-                    continue;
-                };
-                let earlier = format!("{query} ({} earlier)", crate::domain::HumanDuration(ago));
-                if let Some(e) = unusable_step(&shown, "requests", &earlier, ms, &values) {
-                    // A gap of the reference (NaN), counted by its reader.
-                    tracing::warn!("seasonal reference: a step left out ({e})");
-                    out.push((at + shift, f64::NAN));
-                    continue;
-                }
-                let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-                if let Some(n) = sum_values(&pairs) {
-                    out.push((at + shift, n));
-                }
-            }
-            from = to + step_c;
-        }
-        Ok(out)
-    }
 }
-
-/// Points asked of one range query (Prometheus refuses more than 11,000).
-const MAX_POINTS: i32 = 10_000;
 
 /// The one rule for a count (requests, errors) Prometheus answers, live or
 /// over a range (history, the seasonal offsets): NaN or ±Inf is garbage
@@ -794,23 +605,6 @@ fn usable_count(
         metric: format!("the {what} query {query}{at}"),
         value: v.to_string(),
     })
-}
-
-/// A history step (the baseline's, the seasonal offsets') whose count is
-/// no number: the [`usable_count`] error of its first such value. Unlike
-/// the live read, such a step is a gap — no data at that step, never
-/// health and never an alarm — which the reader counts and says; one bad
-/// step does not void the rest of the history.
-fn unusable_step(
-    url: &str,
-    what: &str,
-    query: &str,
-    at_ms: i64,
-    values: &[f64],
-) -> Option<MetricsError> {
-    values
-        .iter()
-        .find_map(|v| usable_count(url, what, query, Some(at_ms), *v).err())
 }
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
@@ -843,83 +637,9 @@ fn one_latency(url: &str, values: &[(f64, f64)]) -> Result<Option<f64>, MetricsE
         .map(|s| s * 1000.0))
 }
 
-fn by_time(series: Vec<Series>) -> BTreeMap<i64, Vec<f64>> {
-    let mut m: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for s in series {
-        for (t, v) in s {
-            m.entry((t * 1000.0).round() as i64).or_default().push(v);
-        }
-    }
-    m
-}
-
-/// Steps of the range answers by timestamp: a step without requests data
-/// is left out, a NaN quantile is no latency figure for its step (no
-/// traffic), and a step whose requests or errors count is no number is a
-/// gap ([`unusable_step`]): a point with NaN counts and no quantiles, the
-/// detector's "no data at this step" (see [`MetricPoint::is_gap`]).
-fn align(
-    url: &str,
-    step: Duration,
-    (rq, requests): (&str, Vec<Series>),
-    (eq, errors): (&str, Vec<Series>),
-    latency: [Vec<Series>; 3],
-) -> Result<Vec<MetricPoint>, MetricsError> {
-    let requests = by_time(requests);
-    let errors = by_time(errors);
-    let latency = latency.map(by_time);
-    let mut out = Vec::with_capacity(requests.len());
-    let mut first_bad: Option<MetricsError> = None;
-    let mut bad = 0;
-    for (ms, values) in &requests {
-        let Some(at) = DateTime::from_timestamp_millis(*ms) else {
-            continue;
-        };
-        let unusable = unusable_step(url, "requests", rq, *ms, values).or_else(|| {
-            errors
-                .get(ms)
-                .and_then(|v| unusable_step(url, "errors", eq, *ms, v))
-        });
-        if let Some(e) = unusable {
-            bad += 1;
-            first_bad.get_or_insert(e);
-            out.push(MetricPoint::gap(at, step.as_secs_f64()));
-            continue;
-        }
-        let pairs: Vec<(f64, f64)> = values.iter().map(|v| (0.0, *v)).collect();
-        let Some(req) = sum_values(&pairs) else {
-            continue;
-        };
-        let err = errors
-            .get(ms)
-            .and_then(|v| sum_values(&v.iter().map(|x| (0.0, *x)).collect::<Vec<_>>()))
-            .unwrap_or(0.0);
-        let mut q = [None; 3];
-        for (slot, l) in q.iter_mut().zip(&latency) {
-            let vals: Vec<(f64, f64)> = l
-                .get(ms)
-                .map(|v| v.iter().map(|x| (0.0, *x)).collect())
-                .unwrap_or_default();
-            *slot = one_latency(url, &vals)?;
-        }
-        out.push(MetricPoint {
-            at,
-            step_s: step.as_secs_f64(),
-            requests: req,
-            errors: err,
-            p50_ms: q[0],
-            p95_ms: q[1],
-            p99_ms: q[2],
-        });
-    }
-    if let Some(e) = first_bad {
-        tracing::warn!("history: {bad} step(s) left as gaps, the first: {e}");
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::history::align;
     use super::*;
 
     const URL: &str = "http://prom:9090/api/v1/query";

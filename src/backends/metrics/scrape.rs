@@ -524,7 +524,7 @@ fn no_series(url: &str, cur: &Snapshot, label: &str) -> Option<MetricsError> {
         return None;
     }
     let seen: Vec<&str> = cur.labels.keys().map(String::as_str).collect();
-    Some(super::no_series_error(url, label, &seen))
+    Some(super::no_series_error(url, ENV_LABEL, label, &seen))
 }
 
 /// `dir/stem.ext` → `dir/stem-<16 hex digits of FNV-1a(key)>.ext`.

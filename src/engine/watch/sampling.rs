@@ -44,6 +44,8 @@ impl Engine {
         // The metrics source's last failure, named in a verdict that could
         // not be reached (rather than a bare "not enough data").
         let mut source_error: Option<String> = None;
+        // Whether the source's lack of the label's series was said.
+        let mut said_unmatched = false;
         // Since when the store has been unreachable, if it is: the window
         // goes on without it (the metrics and the detector need no store).
         let mut store_down: Option<(DateTime<Utc>, DateTime<Utc>)> = w.opened_down;
@@ -179,6 +181,20 @@ impl Engine {
             let reading = sampler.read(&labels, &self.inner.store).await;
             if let Some((_, why)) = reading.error_for(&label) {
                 source_error = Some(why.clone());
+                // A label the source has no series of, others beside (a
+                // mistyped metrics_label): said at once, not only in the
+                // verdict when the window ends; once per window.
+                if reading.unmatched.contains(&label) && !said_unmatched {
+                    said_unmatched = true;
+                    let detail = format!(
+                        "{env}: {why}; the window goes on, counting every step without the environment's metrics as missing data (a window without them ends as insufficient data)"
+                    );
+                    tracing::warn!(env, "monitoring window: {detail}");
+                    emit(Event::WindowNotice {
+                        env: env.to_string(),
+                        detail,
+                    });
+                }
             }
             if canary_weight.is_none() && store_down.is_none() {
                 canary_weight = self.canary_weight_now(env).await;
