@@ -97,7 +97,8 @@ fn a_quiet_high_count_baseline_lets_a_small_sustained_rise_be_called() {
             called.push(v.detected_at.unwrap());
         }
     }
-    // Five of the six seeds by 10 minutes (410-470 s when written).
+    // At least five of the six seeds by 10 minutes (all six at 290-420 s
+    // when written).
     assert!(
         called.iter().filter(|t| **t <= 600.0).count() >= 5,
         "{called:?}"
