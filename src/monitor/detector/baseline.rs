@@ -78,27 +78,26 @@ impl Detector {
             };
             // Slow wander of the rate over minutes (autocorrelated, so not
             // in the per-step dispersion): excess variance of block counts.
-            let blocks: Vec<(f64, f64)> = data
+            let blocks: Vec<ErrBlock> = data
                 .chunks(block)
                 .filter(|b| b.len() == block)
                 .map(|b| {
-                    let (e, v, m2) = b.iter().fold((0.0, 0.0, 0.0), |(e, v, m2), s| {
+                    b.iter().fold(ErrBlock::default(), |k, s| {
                         let mu = s.requests * p0;
-                        (
-                            e + s.errors.clamp(0.0, s.requests) - mu,
-                            v + mu * (1.0 + c_hat * mu),
-                            m2 + mu,
-                        )
-                    });
-                    (e * e - v, m2 * m2)
+                        ErrBlock {
+                            dev: k.dev + s.errors.clamp(0.0, s.requests) - mu,
+                            var: k.var + mu * (1.0 + c_hat * mu),
+                            mu: k.mu + mu,
+                        }
+                    })
                 })
                 .collect();
             // Shrunk towards a prior wander of 10% (weight of one block of
             // 10 expected errors): at low traffic the counts cannot tell
             // wander from Poisson noise, and wander matters little there.
-            let (num, den) = blocks
-                .iter()
-                .fold((0.0, 0.0), |(a, b), (x, w)| (a + x, b + w));
+            let (num, den) = blocks.iter().fold((0.0, 0.0), |(a, b), k| {
+                (a + k.dev * k.dev - k.var, b + k.mu * k.mu)
+            });
             let tau = if blocks.len() >= 4 {
                 ((num + 0.01 * 100.0) / (den + 100.0)).max(0.0).sqrt()
             } else {
@@ -107,9 +106,15 @@ impl Detector {
             .min(0.5);
             // For the whole-window test, shrunk much harder towards a 12%
             // wander: at low traffic the blocks hold a few errors each and
-            // their spread says next to nothing about a wander.
-            let tau_cum = ((num + 0.0144 * 1000.0) / (den + 1000.0))
-                .max(0.0144)
+            // their spread says next to nothing about a wander. The 12% is
+            // a prior, not evidence, so it is a floor only where the
+            // baseline cannot rule it out: where the blocks' upper
+            // confidence bound on the wander lies below it (many errors in
+            // many blocks), that bound is the floor instead.
+            let floor =
+                wander_upper_bound(&blocks).map_or(CUM_WANDER_PRIOR, |u| u.min(CUM_WANDER_PRIOR));
+            let tau_cum = ((num + CUM_WANDER_PRIOR * 1000.0) / (den + 1000.0))
+                .max(floor)
                 .sqrt()
                 .min(0.5);
             let p_ref = p_ref * (WANDER_Z * tau).exp();
@@ -423,6 +428,74 @@ fn pooled_blips(data: &[&Sample], lat: &[Option<LatStats>; 3]) -> Blips {
     // Measured from the quantiles' own medians, as the pool's level is.
     b.mean += m0;
     b
+}
+
+/// One block of baseline steps for the error wander: the errors' deviation
+/// from the pooled rate, the variance per-step noise gives that deviation,
+/// and the expected errors.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ErrBlock {
+    pub(super) dev: f64,
+    pub(super) var: f64,
+    pub(super) mu: f64,
+}
+
+/// An upper confidence bound on the squared relative wander `τ²` of the
+/// error rate that the blocks show (`None` with fewer than four blocks):
+/// the largest `τ²` that their deviations do not rule out, i.e. at which
+/// `S(τ²) = Σ dev² / (var + τ² mu²)` (chi-square with one degree per
+/// block when `τ²` is the truth) is still above its lower
+/// [`WANDER_UCB_Z`]-sigma quantile. Neighbouring blocks share a slow
+/// wander, so they count as fewer independent ones (`n (1 - ρ) / (1 + ρ)`
+/// for the lag-1 correlation `ρ` of their standardised deviations). Many
+/// errors in many blocks give a bound near the estimate; a dozen errors,
+/// or few independent blocks, give one far above any prior.
+pub(super) fn wander_upper_bound(blocks: &[ErrBlock]) -> Option<f64> {
+    if blocks.len() < 4 || blocks.iter().any(|k| k.var <= 0.0) {
+        return None;
+    }
+    let s = |u: f64| -> f64 {
+        blocks
+            .iter()
+            .map(|k| k.dev * k.dev / (k.var + u * k.mu * k.mu))
+            .sum()
+    };
+    let den: f64 = blocks.iter().map(|k| k.mu * k.mu).sum();
+    let est = (blocks.iter().map(|k| k.dev * k.dev - k.var).sum::<f64>() / den).max(0.0);
+    let zs: Vec<f64> = blocks
+        .iter()
+        .map(|k| k.dev / (k.var + est * k.mu * k.mu).sqrt())
+        .collect();
+    let ss: f64 = zs.iter().map(|z| z * z).sum();
+    let rho = if ss > 0.0 {
+        (zs.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / ss).clamp(0.0, 0.9)
+    } else {
+        0.0
+    };
+    let n = blocks.len() as f64;
+    let k = n * (1.0 - rho) / (1.0 + rho);
+    // Lower quantile of chi-square with k degrees (Wilson-Hilferty), and
+    // S scaled to k degrees.
+    let g = 2.0 / (9.0 * k);
+    let q = k * (1.0 - g - WANDER_UCB_Z * g.sqrt()).max(0.0).powi(3);
+    let fit = |u: f64| s(u) * k / n;
+    if q <= 0.0 || fit(1.0) > q {
+        return Some(1.0); // nothing ruled out short of a 100% wander
+    }
+    if fit(0.0) <= q {
+        return Some(0.0); // steadier than the counts' own noise
+    }
+    // fit falls as τ² grows: bisect for fit(u) = q.
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if fit(mid) > q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// Slow wander of a level, from blocks of consecutive baseline steps: the

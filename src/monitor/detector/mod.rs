@@ -211,6 +211,13 @@ const DISCRETE_MU: f64 = 0.5;
 /// Evidence needed spans more than `min_evidence_s`: `k` steps decide where
 /// `k - 1` cannot; each full step may bring `h / (k - SLACK)`.
 const SLACK: f64 = 0.25;
+/// The whole-window error test's prior on the error rate's slow wander
+/// (squared, relative): 12%, charged unless the baseline rules it out.
+const CUM_WANDER_PRIOR: f64 = 0.0144;
+/// How sure the baseline must be that the error wander is below the
+/// prior before the prior stops being the floor: one-sided 2 sigma
+/// (97.7%).
+const WANDER_UCB_Z: f64 = 2.0;
 /// How many standard deviations of slow level wander count as normal.
 const WANDER_Z: f64 = 2.5;
 /// The same for latency levels, whose block estimate sees less of a slow

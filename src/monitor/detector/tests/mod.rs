@@ -517,4 +517,5 @@ mod coarse;
 mod deploy;
 mod pooled;
 mod traffic;
+mod wander;
 mod warmup;
