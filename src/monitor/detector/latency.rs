@@ -48,7 +48,6 @@ impl Detector {
         first: bool,
     ) -> bool {
         let (mut shares, mut steady_all) = (0, true);
-        let mut parts: Vec<(f64, f64)> = Vec::with_capacity(3);
         for i in 0..3 {
             let (Some(ls), Some(v)) = (m.lat[i], q[i]) else {
                 continue;
@@ -67,7 +66,6 @@ impl Detector {
             let off = best(dev, var, ls.m_ref_core) >= ls.deploy_rate * step;
             let alone = best(v.ln() - ls.m_ref, ls.sigma * ls.sigma * thin, ls.m_ref)
                 >= 2.0 * ls.deploy_rate * step;
-            parts.push((dev, var));
             let d = &mut self.lat_deploy[i];
             if first {
                 *d = DeployShift {
@@ -87,32 +85,7 @@ impl Detector {
             }
             steady_all &= d.steady;
         }
-        // The quantiles together: their deviations pooled (inverse-variance
-        // weights, their noises correlated by the baseline's `lat_rho`, or
-        // by `SHORT_RHO` where it is too short to show one), past the whole
-        // threshold by the same ordinary noise in every step so far.
-        let rho = if m.lat_rho < 1.0 {
-            m.lat_rho
-        } else {
-            SHORT_RHO
-        };
-        let together = parts.len() >= 2 && {
-            let (dev, var) = pool(&parts, rho);
-            let rate = m
-                .lat
-                .iter()
-                .flatten()
-                .map(|l| l.deploy_rate)
-                .fold(f64::MAX, f64::min);
-            LAT_MULTS
-                .iter()
-                .map(|k| lat_llr(Blips::default(), 0.0, dev, var, LAT_DELTA * k))
-                .fold(f64::MIN, f64::max)
-                >= 2.0 * rate * step
-        };
-        self.lat_together = together && (first || self.lat_together);
-        self.lat_together_call = shares < 2 && self.lat_together;
-        (shares >= 2 || self.lat_together) && steady_all
+        shares >= 2 && steady_all
     }
 
     /// The three quantiles' evidence of a common shift, pooled: each step's
@@ -203,22 +176,6 @@ impl Detector {
         }
         found
     }
-}
-
-/// Inverse-variance weighted mean of deviations `(dev, var)` whose
-/// noises correlate by `rho`, and its variance.
-fn pool(parts: &[(f64, f64)], rho: f64) -> (f64, f64) {
-    let wsum: f64 = parts.iter().map(|p| 1.0 / p.1).sum();
-    let (mut dev, mut var) = (0.0, 0.0);
-    for (a, pa) in parts.iter().enumerate() {
-        let w = 1.0 / pa.1 / wsum;
-        dev += w * pa.0;
-        for (b, pb) in parts.iter().enumerate() {
-            let r = if a == b { 1.0 } else { rho };
-            var += w * (1.0 / pb.1 / wsum) * r * (pa.1 * pb.1).sqrt();
-        }
-    }
-    (dev, var)
 }
 
 /// Log-likelihood ratio of a step's log-quantile deviation `dev` (from

@@ -239,15 +239,6 @@ const COARSE_S: f64 = 60.0;
 /// is steady when each step's deviation is within this many standard
 /// deviations (of a difference of two steps) of the first step's.
 const STEADY_Z: f64 = 2.5;
-/// How much a coarse step's quantiles are taken to move together where the
-/// baseline is too short to show it (`lat_rho` needs 10 steps; 5-minute
-/// metrics give 6): mostly, as a worst-of-merged step's quantiles come
-/// from the same slowest sub-step. Pooling three quantiles then counts as
-/// somewhat more than the best of them, never as three independent
-/// witnesses (0.5 called one sharp ×2 more at the second 5-minute step on
-/// the tuning seeds, 143 of 180 against 142, with no new false alarm at
-/// 300 s either way; 60 s baselines estimate `lat_rho` themselves).
-const SHORT_RHO: f64 = 0.8;
 /// Inside the warm-up, a test's evidence is steady (no warm-up fading)
 /// while each step holds at least this share of the first step's.
 const STEADY_WARM: f64 = 0.8;
@@ -491,11 +482,6 @@ pub struct Detector {
     /// step since has been clearly off by about as much (see
     /// [`Detector::since_deploy`]).
     lat_deploy: [latency::DeployShift; 3],
-    /// Every step since the deploy has had the quantiles' pooled shift
-    /// past the whole threshold (see [`Detector::since_deploy`]).
-    lat_together: bool,
-    /// ... and that, not the quantiles one by one, made the shift broad.
-    lat_together_call: bool,
     /// Per error test: its last coarse step (see [`Detector::err_pair`]).
     err_pair: [Option<pairs::PairStep>; 3],
     /// Since when `thr` has held enough evidence of a fall, without a break.
@@ -548,8 +534,6 @@ impl Detector {
             warm_first_after: false,
             warm_confirmed: false,
             lat_deploy: [latency::DeployShift::default(); 3],
-            lat_together: false,
-            lat_together_call: false,
             err_pair: [None; 3],
             err_guard: Guard::default(),
             lat_guard: [Guard::default(); 3],
@@ -834,21 +818,13 @@ impl Detector {
                     self.warm_confirmed = self.lat[i][k].s - bonus < m.h;
                     let mut v = lat_reason(i, ls, &self.lat[i][k], t);
                     if broad {
-                        // Called by the quantiles together: every one of them.
                         let shifted: Vec<&str> = (0..3)
-                            .filter(|&j| {
-                                self.lat_deploy[j].off || (self.lat_together_call && q[j].is_some())
-                            })
+                            .filter(|&j| self.lat_deploy[j].off)
                             .map(|j| LAT_NAMES[j])
                             .collect();
                         v.reason.push_str(&format!(
-                            ": a steady shift of {}{} since the deploy, no quantile fading",
-                            shifted.join(" and "),
-                            if self.lat_together_call {
-                                " together"
-                            } else {
-                                ""
-                            }
+                            ": a steady shift of {} since the deploy, no quantile fading",
+                            shifted.join(" and ")
                         ));
                     }
                     found = Some(v);

@@ -889,35 +889,28 @@ fn coarse_latency(base: &[[f64; 3]], window: &[[f64; 3]]) -> Vec<Sample> {
 }
 
 #[test]
-fn at_five_minute_steps_quantiles_shifted_together_are_a_shift_at_the_second_step() {
-    // A p50 that a baseline blip step (x1.6) keeps from being past the
-    // whole threshold alone, and a p95 and p99 too noisy over six steps to
-    // be clearly off on their own: every quantile at about x2 in both
-    // steps since the deploy. Together they are far past the whole
-    // threshold in each step, and steady: called at the second step.
+fn at_five_minute_steps_two_blip_steps_like_the_baselines_own_are_not_a_shift_at_the_second_step() {
+    // The baseline holds one step slower by x2.2 in every quantile (a
+    // worst-of-merged step that took the slowest sub-step); two such
+    // steps right after the deploy happen under the baseline's own blip
+    // process (about 1 in 36 at a blip share of 1 in 6), so they are no
+    // steady shift at the second step. A pooled test with a null that
+    // left the blip step out (tried in session 17, reverted) called this.
     let base = [
         [0.0, 0.0, 0.0],
         [0.04, 0.25, -0.3],
         [-0.03, -0.2, 0.25],
         [0.01, 0.15, 0.2],
         [-0.01, -0.25, -0.2],
-        [0.47, 0.3, 0.35],
+        [0.79, 0.79, 0.79],
     ];
-    let shifted = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.95, 2.0, 1.9], [2.0, 2.0, 2.0]]);
-    let v = run(&shifted, DetectorConfig::default());
-    assert_regression(&v, Metric::LatencyP50, 600.0);
-    assert!(
-        v.reason
-            .contains("p50 and p95 and p99 together since the deploy"),
-        "{}",
-        v.reason
-    );
-    // The same first step fading to x1.3 at the second is no steady shift:
-    // not called at the second step.
+    let blips = coarse_latency(&base, &[[2.0, 2.0, 2.0], [2.0, 2.0, 2.0], [1.0, 1.0, 1.0]]);
+    let v = run(&blips, DetectorConfig::default());
+    assert_ne!(v.detected_at, Some(600.0), "{}", v.reason);
+    // Nor a step fading to x1.3 at the second, nor a lone x2 step.
     let fading = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.3, 1.3, 1.3]]);
     let v = run(&fading, DetectorConfig::default());
     assert_ne!(v.detected_at, Some(600.0), "{}", v.reason);
-    // Nor a lone x2 step followed by a clean one.
     let lone = coarse_latency(&base, &[[2.0, 1.9, 2.0], [1.0, 1.0, 1.0]]);
     assert_quiet(&run(&lone, DetectorConfig::default()));
 }
