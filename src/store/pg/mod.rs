@@ -59,7 +59,7 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// visible wrote too (under 100 appenders the `pg_store` bench counted 373
 /// checkpoint writes in 3,000 appends, ~8 for every move, each a round
 /// trip before the append and a wait on the checkpoint row).
-const CHECKPOINT_EVERY: i64 = 64;
+const CHECKPOINT_EVERY: i64 = 32;
 
 /// Whether a walk that reached record `id` moves the stored checkpoint
 /// (`stored`, none yet: at once), with `draw` any number this store drew
