@@ -655,15 +655,17 @@ impl PgStore {
         }
         // Its commit need not wait for the disk (a lost checkpoint only
         // costs a longer walk), so that the processes moving it at once do
-        // not queue on one another's fsync.
+        // not queue on one another's fsync. Nor on one another's row lock:
+        // a move while another process is moving it is skipped (that one
+        // moves it as far, give or take a few records), where waiting cost
+        // each move a queue of the processes that drew close lags.
         let t = Instant::now();
         let saved = self.with(false, |s| {
-            let st = s.st(
-                "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
-                 SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
-                 ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
-                 WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id",
-            )?;
+            let st = s.st(if stored.is_some() {
+                MOVE_CHECKPOINT
+            } else {
+                FIRST_CHECKPOINT
+            })?;
             s.client.execute(&st, &[&id, &head, &ts(Utc::now())])
         });
         self.profile.add(Phase::Checkpoint, t);

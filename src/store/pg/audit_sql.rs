@@ -69,6 +69,23 @@ pub(super) const FIND_SENT: &str = "SELECT id FROM shipdeck_audit
        AND detail = $9::text AND finishes IS NOT DISTINCT FROM $10::bigint
        AND note IS NOT DISTINCT FROM $11::text
      ORDER BY id LIMIT 1";
+/// The first chain checkpoint (`$1` its id, `$2` its hash, `$3` the time),
+/// or a move of the one another process stored meanwhile; committed
+/// without waiting for the disk.
+pub(super) const FIRST_CHECKPOINT: &str =
+    "INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at)
+     SELECT 1, $1, $2, $3 WHERE set_config('synchronous_commit', 'off', true) = 'off'
+     ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, at = EXCLUDED.at
+     WHERE shipdeck_chain_checkpoint.id < EXCLUDED.id";
+/// The stored chain checkpoint moved forward to `$1` (`$2`, at `$3`),
+/// unless another session holds its row (moving it too): then nothing,
+/// at once, rather than a wait behind that move. Committed without
+/// waiting for the disk.
+pub(super) const MOVE_CHECKPOINT: &str =
+    "UPDATE shipdeck_chain_checkpoint SET id = $1, hash = $2, at = $3
+     WHERE one = (SELECT one FROM shipdeck_chain_checkpoint WHERE one = 1 AND id < $1
+                  FOR UPDATE SKIP LOCKED)
+       AND set_config('synchronous_commit', 'off', true) = 'off'";
 pub(super) const FLUSH: &str = "INSERT INTO shipdeck_flush (pid, at) VALUES (pg_backend_pid(), $1)
      ON CONFLICT (pid) DO UPDATE SET at = EXCLUDED.at";
 /// The audit log's state in one statement (one snapshot): the highest id,
