@@ -94,7 +94,7 @@ impl Cause {
             }
             Cause::Metrics(MetricsFix::Source) => "the metrics source (named above)",
             Cause::Metrics(MetricsFix::Label) => {
-                "the environment's metrics_label (or its name), which no series of the metrics source carries (named above)"
+                "the environment's metrics_label (or its name), which no series of the metrics source carries (named above), or its traffic: an environment no request has reached yet has no baseline to judge against"
             }
             Cause::Other => "the cause named above",
         }
