@@ -33,6 +33,14 @@ impl Engine {
         emit: &(dyn Fn(Event) + Sync),
     ) -> Result<Sampled, EngineError> {
         let (label, deploy_at, end) = (w.label.clone(), w.deploy_at, w.end);
+        // A notice about the window: logged, and shown where the window is.
+        let warn = |detail: String| {
+            tracing::warn!(env, "monitoring window: {detail}");
+            emit(Event::WindowNotice {
+                env: env.to_string(),
+                detail,
+            });
+        };
         let labels = vec![(label.clone(), env.to_string())];
         let step = self.inner.config.metrics.step.0;
         let step_d = clock::delta(step);
@@ -189,11 +197,7 @@ impl Engine {
                     let detail = format!(
                         "{env}: {why}; the window goes on, counting every step without the environment's metrics as missing data (a window without them ends as insufficient data)"
                     );
-                    tracing::warn!(env, "monitoring window: {detail}");
-                    emit(Event::WindowNotice {
-                        env: env.to_string(),
-                        detail,
-                    });
+                    warn(detail);
                 }
             }
             if canary_weight.is_none() && store_down.is_none() {
@@ -230,11 +234,7 @@ impl Engine {
                     let detail = format!(
                         "{env}: the canary ({weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {gap_steps} steps in a row it cannot call the release healthy (insufficient data)"
                     );
-                    tracing::warn!(env, "monitoring window: {detail}");
-                    emit(Event::WindowNotice {
-                        env: env.to_string(),
-                        detail,
-                    });
+                    warn(detail);
                     canary_error = gone.clone();
                 }
                 (None, Some(_)) => emit(Event::WindowNotice {
@@ -299,11 +299,7 @@ impl Engine {
             superseded = self.runs_another(env, idx, &version, step).await;
         }
         if let Some(line) = &superseded {
-            tracing::warn!(env, "monitoring window: {line}");
-            emit(Event::WindowNotice {
-                env: env.to_string(),
-                detail: line.clone(),
-            });
+            warn(line.clone());
             return Ok(Sampled {
                 verdict: Verdict {
                     kind: VerdictKind::InsufficientData,
