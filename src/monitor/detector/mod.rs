@@ -280,115 +280,6 @@ const POOL_ID: usize = 14;
 const LAT_METRICS: [Metric; 3] = [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
 const LAT_NAMES: [&str; 3] = ["p50", "p95", "p99"];
 
-#[derive(Clone, Copy, Debug)]
-struct ErrStats {
-    /// Pooled baseline error rate.
-    p0: f64,
-    /// Conservative reference rate (p0 widened by its own uncertainty).
-    p_ref: f64,
-    /// Overdispersion: Var(e) = mu (1 + c mu).
-    c: f64,
-    /// Median requests per step (for the drawing band).
-    n_med: f64,
-    /// Baseline errors (the precision of `p0`).
-    e_base: f64,
-    /// Slow wander of the rate (log sd) for the whole-window test.
-    tau: f64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct LatStats {
-    /// Median of log latency.
-    m: f64,
-    /// Reference level (median widened by its uncertainty).
-    m_ref: f64,
-    /// Effective noise of log latency per step.
-    sigma: f64,
-    /// The same before a short baseline's highest step widened it (see
-    /// `build_model`): what a steady shift since the deploy is judged by.
-    sigma_core: f64,
-    /// The reference level with `sigma_core` for its uncertainty.
-    m_ref_core: f64,
-    /// Most evidence one second of a step may bring to this quantile's
-    /// tests: no slack, so that a latency call needs every one of its
-    /// steps strongly off (at coarse steps a worst-of-merged quantile holds
-    /// any 10-second blip inside the step, and one such step plus one
-    /// noisy step must not decide); less still at coarse steps with a
-    /// short baseline (see `build_model`).
-    cap_rate: f64,
-    /// The same for a shift seen in every step since the deploy (see
-    /// [`Detector::since_deploy`]): `cap_rate` but for the extra step of
-    /// coarse steps with a short baseline.
-    deploy_rate: f64,
-    /// The baseline's own blip steps (GC pauses, a slow dependency's
-    /// hiccups): how often and how large (see [`Blips`]).
-    blips: Blips,
-}
-
-/// A latency quantile's blip process, as the baseline showed it: steps
-/// far above its level (beyond [`BLIP_Z`] of its robust noise), their
-/// share of the baseline's steps and the mean and spread of their log
-/// excess over the median. The latency tests' null is then a mixture —
-/// an ordinary step, or with probability `share` a blip of that size — so
-/// a slow step is evidence of a shift only as far as the blip process
-/// cannot explain it: a few pause steps close together are what the
-/// baseline itself produces, a run of them at the blip rate's improbable
-/// length is not (see [`lat_llr`]). `share` 0: no blips, the plain
-/// Gaussian test.
-#[derive(Clone, Copy, Debug, Default)]
-struct Blips {
-    share: f64,
-    /// Mean log excess of a blip step over the baseline median.
-    mean: f64,
-    /// Their spread (floored: a few blips cannot show it).
-    sd: f64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ThrStats {
-    /// Median requests per second.
-    rate: f64,
-    /// Overdispersion of requests per step.
-    c: f64,
-    /// Median requests per step.
-    per_step: f64,
-    /// Deepest level a healthy dip may reach, as a fraction of the expected
-    /// traffic: the configured floor or the baseline's own lows.
-    floor: f64,
-    /// Baseline requests over the reference's requests for the same steps,
-    /// when the caller supplied a reference for the baseline.
-    ref_k: Option<f64>,
-}
-
-#[derive(Clone, Debug)]
-struct Model {
-    dt: f64,
-    /// Threshold of the CUSUMs (a change at any time in the window).
-    h: f64,
-    /// Threshold of the same evidence summed since the deploy (a change
-    /// that came with the deploy), see [`DEPLOY_SHARE`].
-    h_dep: f64,
-    /// Most evidence one second of a step may bring, outside and inside the
-    /// warm-up.
-    cap_rate: f64,
-    warm_rate: f64,
-    err: Option<ErrStats>,
-    lat: [Option<LatStats>; 3],
-    thr: Option<ThrStats>,
-    usable: usize,
-    /// Two steps are the least a call needs (1- and 5-minute metrics): two
-    /// steps that agree on an error rise count in full (see
-    /// [`Detector::err_pair`]).
-    pairs: bool,
-    /// How much the three log quantiles move together from step to step
-    /// (the largest robust pairwise correlation of the baseline; 1 when
-    /// unknown): what the pooled latency test counts their evidence by.
-    lat_rho: f64,
-    /// The pooled latency deviation's blip process in the baseline (see
-    /// [`Blips`]).
-    pool_blips: Blips,
-}
-
 /// One window step as the whole-window error test keeps it.
 #[derive(Clone, Copy, Debug)]
 struct CumStep {
@@ -992,11 +883,13 @@ mod cusum;
 mod errors;
 mod guards;
 mod latency;
+mod model;
 mod pairs;
 mod reasons;
 mod warmup;
 
 use cusum::Cusum;
+use model::{Blips, ErrStats, LatStats, Model, ThrStats};
 use reasons::{lat_reason, pooled_reason, regression, thr_reason};
 
 #[cfg(test)]
