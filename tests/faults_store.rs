@@ -581,3 +581,37 @@ fn ctrl_c_is_handled_while_the_store_is_locked() {
     // fail it.
     assert!(took < Duration::from_secs(10), "took {took:?}: {rest:?}");
 }
+
+/// `status` against a store another process holds locked (`BEGIN
+/// EXCLUSIVE`, as a second shipdeck mid-write would): one bounded wait for
+/// the store, said on stderr after about a second, then an error naming the
+/// file — not two silent busy waits back to back (a run took 20 s).
+#[test]
+fn a_store_held_locked_is_waited_for_once_and_out_loud() {
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    home.run(&["status"]).expect_code(0);
+    let locker = Connection::open(&store).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let out = home.run(&["status"]);
+    let took = started.elapsed();
+    locker.execute_batch("ROLLBACK").unwrap();
+    let path = store.display().to_string();
+    // The snapshot is still shown (reading is not blocked); the metric
+    // samples it would keep wait, once, and the giving up names the file.
+    let waiting = format!("waiting for the store {path}: another shipdeck holds it (busy)");
+    assert_eq!(out.stderr.matches(&waiting).count(), 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("store {path}:")) && l.contains("database is locked")),
+        "the error names the file: {out:#?}"
+    );
+    // One wait of 10 s; two back to back would be over 20 s.
+    assert!(took < Duration::from_secs(15), "took {took:?}: {out:#?}");
+    // Once free, the store serves again, nothing lost.
+    home.run(&["status"]).expect_code(0);
+}

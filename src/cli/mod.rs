@@ -86,6 +86,11 @@ pub fn main() -> i32 {
     // The console runs polls, actions and the monitoring window beside the
     // UI loop; one-shot commands are quickest on a single thread.
     let interactive = matches!(cli.command, None | Some(Command::Demo { .. }));
+    // A one-shot command says on stderr what it waits for when the store
+    // is held by another process (the console owns the terminal: log only).
+    if !interactive {
+        crate::store::on_busy_wait(|line| say!("{line}"));
+    }
     let built = if interactive {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

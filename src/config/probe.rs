@@ -40,8 +40,8 @@ struct IdentityProbe {
 #[derive(Deserialize, Default)]
 struct MetricsProbe {
     url: Option<Spanned<String>>,
-    step: Option<Spanned<HumanDuration>>,
-    timeout: Option<Spanned<HumanDuration>>,
+    step: Option<Spanned<Written>>,
+    timeout: Option<Spanned<Written>>,
     token_env: Option<Spanned<String>>,
     #[serde(default)]
     queries: QueriesProbe,
@@ -56,8 +56,8 @@ struct QueriesProbe {
 
 #[derive(Deserialize, Default)]
 struct MonitorProbe {
-    window: Option<Spanned<HumanDuration>>,
-    baseline: Option<Spanned<HumanDuration>>,
+    window: Option<Spanned<Written>>,
+    baseline: Option<Spanned<Written>>,
     max_error_rate: Option<Spanned<f64>>,
     max_p50_ms: Option<Spanned<f64>>,
     max_p95_ms: Option<Spanned<f64>>,
@@ -66,7 +66,7 @@ struct MonitorProbe {
 
 #[derive(Deserialize, Default)]
 struct UiProbe {
-    refresh: Option<Spanned<HumanDuration>>,
+    refresh: Option<Spanned<Written>>,
 }
 
 #[derive(Deserialize)]
@@ -87,9 +87,24 @@ struct SourceProbe {
     url: Option<Spanned<String>>,
     webhook: Option<Spanned<String>>,
     command: Option<Vec<Spanned<String>>>,
-    timeout: Option<Spanned<HumanDuration>>,
-    poll: Option<Spanned<HumanDuration>>,
+    timeout: Option<Spanned<Written>>,
+    poll: Option<Spanned<Written>>,
     token_env: Option<Spanned<String>>,
+}
+
+/// A duration as the user wrote it ("1d") beside what it means: an error
+/// quotes their text, not the value rewritten ("24h").
+pub(super) struct Written {
+    pub(super) d: HumanDuration,
+    pub(super) text: String,
+}
+
+impl<'de> Deserialize<'de> for Written {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let d = HumanDuration::parse(&text).map_err(serde::de::Error::custom)?;
+        Ok(Written { d, text })
+    }
 }
 
 /// A text shown to people must not carry control characters or escape
@@ -109,15 +124,15 @@ fn printable(what: &str, v: &Option<Spanned<String>>) -> Result<(), Problem> {
 
 fn at_most(
     what: &str,
-    v: &Option<Spanned<HumanDuration>>,
+    v: &Option<Spanned<Written>>,
     limit: std::time::Duration,
 ) -> Result<(), Problem> {
     match v {
-        Some(d) if d.get_ref().0 > limit => Err((
+        Some(d) if d.get_ref().d.0 > limit => Err((
             Some(d.span()),
             format!(
-                "{what} = \"{}\" is too long: at most {}",
-                d.get_ref(),
+                "{what} = {:?} is too long: at most {}",
+                d.get_ref().text,
                 HumanDuration(limit)
             ),
         )),
@@ -129,18 +144,18 @@ fn at_most(
 /// zero): a zero timeout fails every call, a zero poll spins.
 fn at_least(
     what: &str,
-    v: &Option<Spanned<HumanDuration>>,
+    v: &Option<Spanned<Written>>,
     min: std::time::Duration,
 ) -> Result<(), Problem> {
     match v {
-        Some(d) if d.get_ref().0.is_zero() || d.get_ref().0 < min => Err((
+        Some(d) if d.get_ref().d.0.is_zero() || d.get_ref().d.0 < min => Err((
             Some(d.span()),
             if min.is_zero() {
-                format!("{what} = \"{}\" must be longer than zero", d.get_ref())
+                format!("{what} = {:?} must be longer than zero", d.get_ref().text)
             } else {
                 format!(
-                    "{what} = \"{}\" is too short: at least {}",
-                    d.get_ref(),
+                    "{what} = {:?} is too short: at least {}",
+                    d.get_ref().text,
                     HumanDuration(min)
                 )
             },

@@ -370,7 +370,7 @@ pub(super) struct GatesProbe {
 #[derive(Deserialize, Default)]
 pub(super) struct ReleaseProbe {
     git: Option<toml::Value>,
-    pub(super) timeout: Option<Spanned<HumanDuration>>,
+    pub(super) timeout: Option<Spanned<super::probe::Written>>,
     #[serde(default)]
     migrations: Vec<toml::Value>,
     ci: Option<CiProbe>,

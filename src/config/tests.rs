@@ -152,6 +152,13 @@ fn huge_durations_are_refused_with_their_place_and_limit() {
     assert!(e.message.contains("at most 168h"), "{}", e.message);
     let e = parse(&format!("{MINIMAL}\n[monitor]\nwindow = \"2d\"\n")).unwrap_err();
     assert_eq!(e.line, Some(15));
+    // What the user wrote, not the value rewritten ("48h").
+    assert!(
+        e.message
+            .contains("[monitor] window = \"2d\" is too long: at most 24h"),
+        "{}",
+        e.message
+    );
     let long_deploy = MINIMAL.replace(
         r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy" }"#,
         r#"deploy = { webhook = "http://127.0.0.1:7878/envs/staging/deploy", timeout = "400d" }"#,
@@ -187,7 +194,7 @@ fn values_that_can_never_work_are_refused_at_their_place() {
                 r#"deploy = { webhook = "http://h/d", poll = "0ms" }"#,
             ),
             r#""0ms""#,
-            "deploy poll = \"0s\" is too short: at least 100ms",
+            "deploy poll = \"0ms\" is too short: at least 100ms",
         ),
         (
             with(
@@ -216,7 +223,7 @@ fn values_that_can_never_work_are_refused_at_their_place() {
         (
             extra("[ui]\nrefresh = \"0ms\"\n"),
             r#""0ms""#,
-            "[ui] refresh = \"0s\" is too short: at least 100ms",
+            "[ui] refresh = \"0ms\" is too short: at least 100ms",
         ),
         (
             extra("[ui]\nrefresh = \"50ms\"\n"),

@@ -554,6 +554,21 @@ mod tests {
     }
 
     #[test]
+    fn a_one_step_baseline_is_counted_in_the_singular() {
+        let mut text = format!("{HEADER}\n0,1000,5,40,120,250\n");
+        for k in 1..=30 {
+            text.push_str(&format!("{},1000,5,40,120,250\n", k * 10));
+        }
+        let r = replay(&parse(&text).unwrap(), DetectorConfig::default());
+        assert_eq!(r.verdict.as_str(), "insufficient_data");
+        assert!(
+            r.reason.contains("the baseline has 1 usable step (need 5)"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
     fn values_that_would_overflow_the_arithmetic_are_rejected_with_their_line() {
         let h = format!("{HEADER}\n");
         let e = err(&format!("{h}-20,5,0,1,2,3\n-10,1e308,0,1,2,3\n"));

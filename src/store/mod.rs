@@ -14,7 +14,7 @@ pub use face::AsyncStore;
 pub use pg::{
     AppendProfile, MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, on_busy_wait};
 
 use chrono::{DateTime, Utc};
 

@@ -20,6 +20,7 @@ use crate::domain::{
 use crate::monitor::Sample;
 
 mod audit;
+mod busy;
 mod changes;
 mod queries;
 mod schema;
@@ -28,6 +29,8 @@ use audit::*;
 use changes::*;
 pub(super) use schema::legacy_note;
 use schema::*;
+
+pub use busy::on_busy_wait;
 
 /// How often a view re-walks an audit log that only changed in place.
 const VIEW_RECHECK: Duration = Duration::from_secs(10);
@@ -159,12 +162,14 @@ impl SqliteStore {
             path: path.display().to_string(),
             cause: e.to_string(),
         };
-        let conn = Connection::open(path).map_err(sqlite)?;
+        let mut conn = Connection::open(path).map_err(sqlite)?;
         // A store from a newer shipdeck: refuse before any DDL touches it.
         // (A file that is no database fails the read; `prepare` names that.)
-        // A store busy with another writer is waited for, and if it stays
-        // busy the open fails: a mark not read is no mark to migrate past.
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        // A store busy with another writer is waited for (one bounded wait
+        // for every write of this process, said after a second: `busy`),
+        // and if it stays busy the open fails: a mark not read is no mark
+        // to migrate past.
+        conn.busy_handler(Some(busy::handler(path.display().to_string())))
             .map_err(sqlite)?;
         match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
             Ok(found) if found > SCHEMA_MARK => {

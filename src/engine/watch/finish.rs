@@ -67,9 +67,12 @@ impl Engine {
             VerdictKind::Regression => Outcome::Failed,
             _ => Outcome::Unknown,
         };
+        // The baseline note is the start record's ("monitoring window of …
+        // for v; baseline …"): the end record says the verdict only, so
+        // `history` does not show the note twice for one window.
         let audit_detail = match &superseded {
-            Some(line) => format!("{line}; {baseline_note}"),
-            None => format!("{}; {baseline_note}", verdict_said(&verdict)),
+            Some(line) => line.clone(),
+            None => verdict_said(&verdict),
         };
         // A release the window caught is blocked until someone records a
         // new Go for it: roll back, and it must not be re-promoted by reflex.

@@ -364,6 +364,14 @@ async fn a_claim_refused_for_good_is_told_at_once_and_the_window_judges_on() {
         .find(|a| a.action == ActionKind::Monitor)
         .expect("the window's audit record");
     assert_ne!(window.outcome, Outcome::Started, "{window:?}");
+    // The baseline note is said once, by the start (`history` joins the
+    // start and end details: the end repeated it).
+    assert!(!out.baseline.is_empty());
+    assert_eq!(
+        window.detail.matches(out.baseline.as_str()).count(),
+        1,
+        "{window:?}"
+    );
     let st = r.engine.status().await;
     assert_ne!(st.environments[1].state, EnvState::Monitoring);
 }

@@ -498,8 +498,9 @@ impl Detector {
                 metric: None,
                 detected_at: None,
                 reason: format!(
-                    "insufficient data: the baseline has {} usable steps (need {})",
+                    "insufficient data: the baseline has {} usable step{} (need {})",
                     model.usable,
+                    if model.usable == 1 { "" } else { "s" },
                     self.cfg.baseline_needed()
                 ),
             };

@@ -132,7 +132,8 @@ pub(super) fn prepare_waiting(c: &Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
-    c.busy_timeout(Duration::from_secs(10))?;
+    // The busy wait is the connection's own (`busy::handler`, set on open):
+    // a busy_timeout here would replace it with a silent second wait.
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
     c.pragma_update(None, "foreign_keys", "ON")?;
