@@ -165,8 +165,8 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(sqlite)?;
         // A store from a newer shipdeck: refuse before any DDL touches it.
         // (A file that is no database fails the read; `prepare` names that.)
-        // A store busy with another writer is waited for (one bounded wait
-        // for every write of this process, said after a second: `busy`),
+        // A store busy with another writer is waited for (up to 10 s, said
+        // after a second, not again right after a wait that gave up: `busy`),
         // and if it stays busy the open fails: a mark not read is no mark
         // to migrate past.
         conn.busy_handler(Some(busy::handler(path.display().to_string())))
