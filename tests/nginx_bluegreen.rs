@@ -88,13 +88,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// nginx as a child process; killed (and waited for) on drop.
+/// nginx as a child process; stopped (and waited for) on drop.
 struct Nginx {
     child: Child,
 }
 
 impl Drop for Nginx {
+    /// SIGTERM first: nginx's master then stops its workers. A SIGKILL of
+    /// the master alone left a worker process behind after every run.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
