@@ -448,7 +448,15 @@ fn at_80x24_every_environment_and_the_dialogs_keys_are_visible() {
         SESSION,
         "the promote dialog",
         Duration::from_secs(20),
-        |s| s.contains("Promote production: v1.7.3 → v1.8.0"),
+        // The whole dialog, down to its bottom border: a capture taken while
+        // the terminal was still painting it (a loaded machine) showed its
+        // first lines over the panels and none of its last.
+        |s| {
+            s.contains("Promote production: v1.7.3 → v1.8.0")
+                && s.lines()
+                    .skip_while(|l| !l.contains("╔ Promote production?"))
+                    .any(|l| l.starts_with('╚'))
+        },
     );
     let dialog: Vec<&str> = screen
         .lines()
