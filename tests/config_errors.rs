@@ -297,3 +297,30 @@ fn a_store_url_that_cannot_be_read_is_named_at_its_place_without_its_password() 
         );
     }
 }
+
+/// `[release] ci` and `backup` timeouts out of range are quoted as written
+/// ("1d", not the rewritten "24h"), at the value, like every other
+/// duration; each checked alone (the ci line removed for the backup one).
+#[test]
+fn release_ci_and_backup_timeouts_are_quoted_as_written() {
+    expect(
+        "release_timeouts_as_written.toml",
+        "14:53",
+        "[release] ci timeout = \"1d\" is too long: at most 5m",
+    );
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/release_timeouts_as_written.toml");
+    let src = std::fs::read_to_string(fixture).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipdeck.toml");
+    std::fs::write(&path, src.replace("timeout = \"1d\"", "timeout = \"1m\"")).unwrap();
+    Command::cargo_bin("shipdeck")
+        .unwrap()
+        .args(["config", "check", path.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shipdeck.toml:15:71: "))
+        .stderr(predicate::str::contains(
+            "[release] backup timeout = \"2d\" is too long: at most 24h",
+        ));
+}

@@ -307,6 +307,18 @@ impl Probe {
             &self.release.timeout,
             limits::READ_TIMEOUT,
         )?;
+        if let Some(ci) = &self.release.ci {
+            at_least("[release] ci timeout", &ci.timeout, zero)?;
+            at_most("[release] ci timeout", &ci.timeout, limits::READ_TIMEOUT)?;
+        }
+        if let Some(b) = &self.release.backup {
+            at_least("[release] backup timeout", &b.timeout, zero)?;
+            at_most(
+                "[release] backup timeout",
+                &b.timeout,
+                limits::DEPLOY_TIMEOUT,
+            )?;
+        }
         if let Some(r) = &m.max_error_rate
             && !(r.get_ref().is_finite() && (0.0..=1.0).contains(r.get_ref()))
         {

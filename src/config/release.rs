@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{Problem, limits};
+use super::Problem;
 use crate::domain::HumanDuration;
 use crate::domain::release::{Freeze, Glob, Rfc3339, check_ref_template};
 
@@ -200,19 +200,6 @@ fn argv_ok(what: &str, argv: &[String], allowed: &[&str]) -> Result<(), String> 
     Ok(())
 }
 
-fn too_long(what: &str, d: &HumanDuration, limit: std::time::Duration) -> Result<(), String> {
-    if d.0 > limit {
-        return Err(format!(
-            "{what} = \"{d}\" is too long: at most {}",
-            HumanDuration(limit)
-        ));
-    }
-    if d.0.is_zero() {
-        return Err(format!("{what} must be longer than zero"));
-    }
-    Ok(())
-}
-
 /// Longest freeze reason accepted.
 const MAX_REASON: usize = 200;
 
@@ -245,7 +232,8 @@ pub(super) fn validate(
             "[release] migrations needs git = \"PATH\" (a local clone) to see which paths a release changes".into(),
         ));
     }
-    // `[release] timeout` is checked at its place by the probe.
+    // `[release] timeout` and the ci and backup timeouts are checked at
+    // their place, as written, by the probe.
     if let Some(ci) = &r.ci {
         let at = |e: String| (Some(ci.span()), format!("[release] ci: {e}"));
         let c = ci.get_ref();
@@ -258,12 +246,10 @@ pub(super) fn validate(
                 ));
             }
         }
-        too_long("timeout", &c.timeout, limits::READ_TIMEOUT).map_err(at)?;
     }
     if let Some(b) = &r.backup {
         let at = |e: String| (Some(b.span()), format!("[release] backup: {e}"));
         argv_ok("backup", &b.get_ref().command, &["env", "version"]).map_err(at)?;
-        too_long("timeout", &b.get_ref().timeout, limits::DEPLOY_TIMEOUT).map_err(at)?;
     }
     if let Some(restore) = &r.restore {
         let at = |e: String| (Some(restore.span()), format!("[release] restore: {e}"));
@@ -373,13 +359,19 @@ pub(super) struct ReleaseProbe {
     pub(super) timeout: Option<Spanned<super::probe::Written>>,
     #[serde(default)]
     migrations: Vec<toml::Value>,
-    ci: Option<CiProbe>,
-    backup: Option<toml::Value>,
+    pub(super) ci: Option<CiProbe>,
+    pub(super) backup: Option<BackupProbe>,
 }
 
 #[derive(Deserialize, Default)]
 pub(super) struct CiProbe {
     github: Option<toml::Value>,
+    pub(super) timeout: Option<Spanned<super::probe::Written>>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct BackupProbe {
+    pub(super) timeout: Option<Spanned<super::probe::Written>>,
 }
 
 /// A gate key set to true needs the `[release]` source that feeds it; the
