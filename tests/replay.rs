@@ -216,3 +216,45 @@ fn a_long_replay_ends_on_ctrl_c_and_sigterm() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// Quantiles out of order (p50 > p95, p95 > p99: real sources compute
+/// them separately) do not refuse the trace: stderr says it once, naming
+/// the first such row's line and how many rows, and the verdict, the JSON
+/// and the exit code are those of the trace without them.
+#[test]
+fn inverted_quantiles_are_said_once_on_stderr_and_the_replay_goes_on() {
+    let home = Home::new();
+    let text = std::fs::read_to_string(fixture("healthy")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Line 5: p50 above p95; line 40: p95 above p99 (1-based lines).
+    let swap = |line: &mut String, a: usize, b: usize| {
+        let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+        f.swap(a, b);
+        *line = f.join(",");
+    };
+    swap(&mut lines[4], 3, 4);
+    swap(&mut lines[39], 4, 5);
+    let path = home.path().join("inverted.csv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = home
+        .cmd()
+        .args(["replay", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (code, json, clean_stderr) = replay("healthy");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got, json, "--json output unchanged: {stderr}");
+    assert_eq!(
+        stderr.matches("out of order").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.contains("inverted.csv: line 5: p50_ms")
+            && stderr.contains("2 rows have latency quantiles out of order"),
+        "{stderr}"
+    );
+    assert!(!clean_stderr.contains("out of order"), "{clean_stderr}");
+}

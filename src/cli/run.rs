@@ -479,9 +479,14 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let report = tokio::task::spawn_blocking(move || {
                 let text = crate::paths::read_text_capped(&trace, crate::paths::MAX_TRACE_BYTES)
                     .map_err(|e| usage(format!("{}: cannot read: {e}", trace.display())))?;
-                let samples = crate::monitor::parse(&text)
+                let parsed = crate::monitor::parse_noting(&text)
                     .map_err(|e| usage(format!("{}: {e}", trace.display())))?;
-                Ok::<_, Failure>(crate::monitor::replay(&samples, dcfg))
+                // Said once, on stderr: the verdict and `--json` stay as
+                // they are (SPEC §5).
+                if let Some(inv) = &parsed.inverted {
+                    say!("! {}: {inv}", trace.display());
+                }
+                Ok::<_, Failure>(crate::monitor::replay(&parsed.samples, dcfg))
             })
             .await
             .map_err(|e| Failure {

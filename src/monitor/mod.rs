@@ -110,7 +110,7 @@ pub mod trace;
 pub use canary::{CanaryJudge, CanaryJudgeConfig, TrackPair};
 pub use detector::{Detector, DetectorConfig};
 pub use stage::{RecentCheck, StageState, StageVerdict};
-pub use trace::{ReplayReport, TraceError, parse, replay};
+pub use trace::{InvertedQuantiles, ReplayReport, TraceError, parse, parse_noting, replay};
 
 /// What a baseline whose steps lack latency figures should say: a step
 /// without traffic has no quantile (Prometheus answers NaN, read as no

@@ -70,6 +70,62 @@ fn echo(raw: &str) -> String {
 /// quantiles) all empty, like `40,,,,,`, is a gap — the source returned
 /// nothing — and becomes a sample with NaN counts.
 pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
+    parse_noting(text).map(|p| p.samples)
+}
+
+/// Rows whose latency quantiles are out of order (a p50 above the p95, a
+/// p95 above the p99): accepted as they are — real sources compute each
+/// quantile on its own and can be slightly non-monotonic — but worth a
+/// word. Displays as `line N: p50_ms 120 is above p95_ms 110; M rows have
+/// latency quantiles out of order, replayed as they are`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvertedQuantiles {
+    /// 1-based line of the first such row.
+    pub line: usize,
+    /// Its first pair out of order: (lower field, value, higher field, value).
+    pub pair: (&'static str, f64, &'static str, f64),
+    /// How many rows are out of order.
+    pub rows: usize,
+}
+
+impl fmt::Display for InvertedQuantiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (lo, a, hi, b) = self.pair;
+        let rows = match self.rows {
+            1 => "1 row has".to_string(),
+            n => format!("{n} rows have"),
+        };
+        write!(
+            f,
+            "line {}: {lo} {a} is above {hi} {b}; {rows} latency quantiles out of order, replayed as they are",
+            self.line
+        )
+    }
+}
+
+/// A parsed trace and what was accepted but is worth saying.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    pub samples: Vec<Sample>,
+    pub inverted: Option<InvertedQuantiles>,
+}
+
+/// The first pair of a row's quantiles out of order, comparing each
+/// present one with the next present one (p50 with p99 when p95 is empty).
+fn out_of_order(q: &[Option<f64>; 3]) -> Option<(&'static str, f64, &'static str, f64)> {
+    let present: Vec<(usize, f64)> = q
+        .iter()
+        .enumerate()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    present
+        .windows(2)
+        .find(|w| w[0].1 > w[1].1)
+        .map(|w| (FIELDS[3 + w[0].0], w[0].1, FIELDS[3 + w[1].0], w[1].1))
+}
+
+/// [`parse`], and the rows accepted with their quantiles out of order.
+pub fn parse_noting(text: &str) -> Result<Parsed, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
@@ -106,6 +162,7 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
         });
     }
     let mut out: Vec<Sample> = Vec::new();
+    let mut inverted: Option<InvertedQuantiles> = None;
     for (ln, line) in lines {
         let mut cols = Vec::with_capacity(6);
         let mut pos = 1;
@@ -212,6 +269,15 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
             }
             *slot = Some(v);
         }
+        if let Some(pair) = out_of_order(&q) {
+            inverted
+                .get_or_insert(InvertedQuantiles {
+                    line: ln,
+                    pair,
+                    rows: 0,
+                })
+                .rows += 1;
+        }
         out.push(Sample {
             t,
             requests,
@@ -221,7 +287,10 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, TraceError> {
             p99_ms: q[2],
         });
     }
-    Ok(out)
+    Ok(Parsed {
+        samples: out,
+        inverted,
+    })
 }
 
 /// Write samples in the trace format (header included). A gap (NaN
@@ -341,6 +410,20 @@ mod tests {
 
     fn err(text: &str) -> TraceError {
         parse(text).expect_err("should not parse")
+    }
+
+    #[test]
+    fn quantiles_out_of_order_are_accepted_and_counted_from_their_first_line() {
+        let text = "t,requests,errors,p50_ms,p95_ms,p99_ms\n-20,100,0,40,120,230\n-10,100,0,300,,230\n10,100,0,40,250,230\n20,100,0,40,120,\n";
+        let p = parse_noting(text).unwrap();
+        assert_eq!(p.samples.len(), 4);
+        assert_eq!(p.samples[1].p50_ms, Some(300.0));
+        let inv = p.inverted.expect("two rows out of order");
+        assert_eq!(inv.line, 3);
+        assert_eq!(inv.rows, 2);
+        assert_eq!(inv.pair, ("p50_ms", 300.0, "p99_ms", 230.0));
+        let spec = "t,requests,errors,p50_ms,p95_ms,p99_ms\n-1790,1187,3,41.2,120.5,230.0\n";
+        assert!(parse_noting(spec).unwrap().inverted.is_none());
     }
 
     #[test]
