@@ -49,6 +49,39 @@ pub(super) fn reference(
 }
 
 impl Engine {
+    /// The version a window of `env` judges: what the environment runs,
+    /// or — a canary with traffic — what the canary runs, the release
+    /// being judged (the environment's own version source reports the
+    /// stable track). The canary's version as this process's flow gives
+    /// it, else as its version source reports it (or, that read failing,
+    /// as the audit log last recorded it).
+    async fn judged_version(&self, env: &str, idx: usize) -> Result<Version, EngineError> {
+        let strategy = &self.inner.envs[idx].strategy;
+        if let crate::engine::strategy::Strategy::Canary { canary, .. } = strategy {
+            if let Some(s) = self.canary_state(env) {
+                if s.weight > 0 {
+                    return Ok(s.version);
+                }
+            } else if let Ok(Some((weight, recorded))) = self.recorded_canary(env).await
+                && weight > 0
+            {
+                match canary.version.read().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        tracing::warn!(
+                            env,
+                            "monitoring window: what the canary runs could not be read ({e})"
+                        );
+                        if let Some(v) = recorded {
+                            return Ok(v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(strategy.read_version().await?)
+    }
+
     /// Claim the window of `env`, read its baseline and known-good
     /// version, record its opening and feed the detector the steps
     /// already past.
@@ -64,7 +97,7 @@ impl Engine {
         let dcfg = self.detector_config(window);
         let window_d = clock::secs_f64(dcfg.window_s);
         let baseline_d = clock::secs_f64(dcfg.baseline_s);
-        let version = self.inner.envs[idx].strategy.read_version().await?;
+        let version = self.judged_version(env, idx).await?;
         let mut claim = self.claim_watch(env).await?;
         let now = Utc::now();
         let last = self.inner.store.recent_deploys(env, 1).await?.pop();

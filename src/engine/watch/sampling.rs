@@ -79,6 +79,8 @@ impl Engine {
             true => self.canary_weight_now(env).await,
             false => Some(0),
         };
+        // Whether this process's own canary flow gave the weight.
+        let mut own_canary = self.canary_state(env).is_some();
         let mut tracks_consumed = consumed;
         // Track steps in a row without the canary's data: a new series
         // (a weight just set) has none for one step, so two make it gone.
@@ -181,7 +183,10 @@ impl Engine {
             }
             if Utc::now() >= version_due {
                 version_due = Utc::now() + step_d;
-                if let Some(line) = self.runs_another(env, idx, &version, step).await {
+                if let Some(line) = self
+                    .runs_another(env, idx, &version, step, canary_weight)
+                    .await
+                {
                     superseded = Some(line);
                     break detector.verdict().clone();
                 }
@@ -209,8 +214,19 @@ impl Engine {
                     );
                 }
             }
-            if let Some(s) = self.canary_state(env) {
-                canary_weight = Some(s.weight);
+            match self.canary_state(env) {
+                Some(s) => {
+                    canary_weight = Some(s.weight);
+                    own_canary = true;
+                }
+                // This process's canary flow ended (its weight back to
+                // 0, or left to a rollback): the weight is the store's
+                // again, learnt at the next step rather than kept.
+                None if own_canary => {
+                    own_canary = false;
+                    canary_weight = self.canary_weight_now(env).await;
+                }
+                None => {}
             }
             let weight = canary_weight.unwrap_or(0);
             let gone = match weight {
@@ -296,7 +312,9 @@ impl Engine {
         // A regression is recorded (a No-Go, perhaps a rollback) against
         // the version judged: checked to run still, whatever the last read.
         if superseded.is_none() && verdict.kind == VerdictKind::Regression {
-            superseded = self.runs_another(env, idx, &version, step).await;
+            superseded = self
+                .runs_another(env, idx, &version, step, canary_weight)
+                .await;
         }
         if let Some(line) = &superseded {
             warn(line.clone());
@@ -356,21 +374,54 @@ impl Engine {
 
     /// The line ending a window of `version` when `env` runs another one
     /// now; `None` while it runs `version` or cannot be read (an endpoint
-    /// down is a gap in what is known, not a change). The read is bounded
-    /// (a step, at least 2 s) so that a hanging endpoint does not stall
-    /// the window.
+    /// down is a gap in what is known, not a change). A canary environment
+    /// runs `version` while its stable track reports it or its canary,
+    /// with traffic (`canary_weight` above 0, or unknown), does: the
+    /// window of a canary outlives the canary's last step (the stable
+    /// track gets the version), and ends when a third version comes. Each
+    /// read is bounded (a step, at least 2 s) so that a hanging endpoint
+    /// does not stall the window.
     async fn runs_another(
         &self,
         env: &str,
         idx: usize,
         version: &crate::domain::Version,
         step: Duration,
+        canary_weight: Option<u8>,
     ) -> Option<String> {
-        let read = self.inner.envs[idx].strategy.read_version();
-        match tokio::time::timeout(step.max(Duration::from_secs(2)), read).await {
-            Ok(Ok(live)) if &live != version => Some(format!(
-                "superseded: {env} now runs {live}, not {version}: the window stopped judging (no verdict, No-Go or rollback is recorded for {version})"
-            )),
+        let strategy = &self.inner.envs[idx].strategy;
+        let bound = step.max(Duration::from_secs(2));
+        match tokio::time::timeout(bound, strategy.read_version()).await {
+            Ok(Ok(live)) if &live != version => {
+                let canary = match strategy {
+                    crate::engine::strategy::Strategy::Canary { canary, .. }
+                        if canary_weight != Some(0) =>
+                    {
+                        match tokio::time::timeout(bound, canary.version.read()).await {
+                            Ok(Ok(v)) if &v == version => return None,
+                            Ok(Ok(v)) => format!(" (its canary {v})"),
+                            Ok(Err(e)) => {
+                                tracing::warn!(
+                                    env,
+                                    "monitoring window: what {env}'s canary runs could not be read ({e}); judging on"
+                                );
+                                return None;
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    env,
+                                    "monitoring window: what {env}'s canary runs could not be read in time; judging on"
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "superseded: {env} now runs {live}{canary}, not {version}: the window stopped judging (no verdict, No-Go or rollback is recorded for {version})"
+                ))
+            }
             Ok(Ok(_)) => None,
             Ok(Err(e)) => {
                 tracing::warn!(
@@ -394,7 +445,7 @@ impl Engine {
     /// asked again once the store answers. A refusal that waiting does not
     /// heal is said in the log and read as none (as before: no canary
     /// check rather than a window that never ends asking).
-    async fn canary_weight_now(&self, env: &str) -> Option<u8> {
+    pub(super) async fn canary_weight_now(&self, env: &str) -> Option<u8> {
         match self.recorded_canary(env).await {
             Ok(recorded) => Some(recorded.map_or(0, |(weight, _)| weight)),
             Err(EngineError::Store(e)) if e.heals_by_waiting() => {

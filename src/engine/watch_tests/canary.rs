@@ -439,3 +439,110 @@ async fn a_canary_rollback_start_without_a_zero_weight_after_it_reconciles_unkno
         "no deploy row for a canary rollback"
     );
 }
+
+/// Production's stable track given `version` through its own deploy (as
+/// the canary flow's last stage does), waited for.
+async fn stable_gets(r: &Rig, version: &str) {
+    fleet_post(
+        r,
+        "/envs/production/deploy",
+        serde_json::json!({ "version": version }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = r.engine.inner.envs[1].strategy.read_version().await;
+        if runs.is_ok_and(|v| v.to_string() == version) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stable track never ran {version}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A window opened in the middle of a canary (the canary runs the new
+/// version with 10% of the traffic; production's version source reports
+/// the stable track) judges what the canary runs; the canary's last stage
+/// — the stable track gets that version, the weight returns to 0 — does
+/// not end it as superseded: its verdict is recorded for the new version.
+/// (It ended "production now runs v1.8.1, not v1.7.3", recording nothing.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_opened_mid_canary_judges_the_canary_and_outlives_its_last_step() {
+    let r = rig_with("[monitor]\nwindow = \"50s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let new = "v1.8.1";
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    assert_ne!(stable.to_string(), new);
+    canary_at(&r, new, 10).await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(50)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    // The canary's last stage, as its flow runs it.
+    stable_gets(&r, new).await;
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    let mut s = e.canary_state("production").unwrap();
+    s.weight = 0;
+    e.set_canary("production", Some(s));
+    e.set_canary("production", None);
+    let out = tokio::time::timeout(Duration::from_secs(90), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert!(out.superseded.is_none(), "{out:?}");
+    assert_eq!(out.version.to_string(), new, "{out:?}");
+    assert_eq!(out.verdict.kind, VerdictKind::Healthy, "{out:?}");
+    assert!(e.settle(Duration::from_secs(20)).await);
+    let rec = e
+        .inner
+        .store
+        .last_monitor("production")
+        .await
+        .unwrap()
+        .expect("the window's record");
+    assert_eq!(rec.version.to_string(), new, "{rec:?}");
+    assert_eq!(rec.verdict, WindowVerdict::Healthy.as_str(), "{rec:?}");
+}
+
+/// A real supersede of a canary's window: a third version deployed to
+/// the canary (neither track runs the judged version any more) still ends
+/// it, naming what runs, with nothing recorded against the version.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_of_a_canary_given_a_third_version_ends_superseded() {
+    let r = rig_with("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let new = "v1.8.1";
+    canary_at(&r, new, 10).await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    canary_at(&r, "v0.0.1", 10).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the window stops once its version is gone, not at its end")
+        .unwrap()
+        .unwrap();
+    let line = out.superseded.clone().unwrap_or_default();
+    assert!(
+        line.contains("v0.0.1") && line.contains(&format!("not {new}")),
+        "{out:?}"
+    );
+    assert_eq!(out.version.to_string(), new, "{out:?}");
+    assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+}
