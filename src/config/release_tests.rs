@@ -132,6 +132,19 @@ fn bad_release_keys_name_the_place() {
         11,
         "[release] timeout = \"6m\" is too long: at most 5m",
     );
+    // The ci and backup timeouts alike: at the value, as written.
+    err_at(
+        "[release]\nci = { command = [\"./ci\"], timeout = \"0s\" }\n",
+        2,
+        38,
+        "[release] ci timeout = \"0s\" must be longer than zero",
+    );
+    err_at(
+        "[release]\nbackup = { command = [\"./b\"], timeout = \"25h\" }\n",
+        2,
+        41,
+        "[release] backup timeout = \"25h\" is too long: at most 24h",
+    );
     err_at(
         "[release]\nci = { command = [\"./ci\"], github = { repo = \"a/b\", token_env = \"T\" } }\n",
         2,
