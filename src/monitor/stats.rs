@@ -203,6 +203,15 @@ pub fn binomial_sf(x: f64, n: f64, p: f64) -> f64 {
     incomplete_beta(p, x, n - x + 1.0).clamp(0.0, 1.0)
 }
 
+/// A count of steps for a reason string: `1 step`, `3 steps`.
+pub fn fmt_steps(n: usize) -> String {
+    if n == 1 {
+        "1 step".to_string()
+    } else {
+        format!("{n} steps")
+    }
+}
+
 /// A p-value the way a human reads it: `p<0.001`, `p=0.004`, `p=0.03`.
 pub fn fmt_p(p: f64) -> String {
     if p < 0.001 {

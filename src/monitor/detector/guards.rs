@@ -35,11 +35,11 @@ impl Detector {
                         Metric::ErrorRate,
                         t,
                         format!(
-                            "error rate {} over the {} limit (max_error_rate) since t={}, {} steps in a row (baseline {})",
+                            "error rate {} over the {} limit (max_error_rate) since t={}, {} in a row (baseline {})",
                             fmt_pct(g.sum_a / g.sum_b),
                             fmt_pct(max),
                             fmt_t(g.since),
-                            g.run,
+                            fmt_steps(g.run),
                             fmt_pct(base)
                         ),
                     ));
@@ -76,13 +76,13 @@ impl Detector {
                         LAT_METRICS[i],
                         t,
                         format!(
-                            "{} latency {} over the {} limit (max_{}_ms) since t={}, {} steps in a row{}",
+                            "{} latency {} over the {} limit (max_{}_ms) since t={}, {} in a row{}",
                             LAT_NAMES[i],
                             fmt_ms((g.sum_a / g.run as f64).exp()),
                             fmt_ms(max),
                             LAT_NAMES[i],
                             fmt_t(g.since),
-                            g.run,
+                            fmt_steps(g.run),
                             base.unwrap_or_default()
                         ),
                     ));

@@ -113,8 +113,8 @@
 //! `InsufficientData`.
 
 use super::stats::{
-    fmt_duration, fmt_ms, fmt_p, fmt_pct, fmt_t, mad_sigma, median, norm_sf, poisson_cdf,
-    poisson_sf,
+    fmt_duration, fmt_ms, fmt_p, fmt_pct, fmt_steps, fmt_t, mad_sigma, median, norm_sf,
+    poisson_cdf, poisson_sf,
 };
 use super::{Band, BaselineSummary, Metric, Sample, Verdict, VerdictKind};
 
@@ -477,8 +477,8 @@ impl Detector {
                 self.baseline.push(s);
                 self.baseline_ref.push(ref_n);
                 self.verdict.reason = format!(
-                    "collecting the baseline: {} steps so far",
-                    self.baseline_usable
+                    "collecting the baseline: {} so far",
+                    fmt_steps(self.baseline_usable)
                 );
             }
             return &self.verdict;
@@ -517,8 +517,8 @@ impl Detector {
                     metric: None,
                     detected_at: None,
                     reason: format!(
-                        "insufficient data: no metrics for {} steps in a row since t={}",
-                        self.gap_run,
+                        "insufficient data: no metrics for {} in a row since t={}",
+                        fmt_steps(self.gap_run),
                         fmt_t(self.gap_since)
                     ),
                 };

@@ -24,12 +24,12 @@ impl Detector {
             Metric::ErrorRate,
             t,
             format!(
-                "error rate {} vs baseline {}{} since t={}, over {} steps ({} errors in {} requests), {}",
+                "error rate {} vs baseline {}{} since t={}, over {} ({} errors in {} requests), {}",
                 fmt_pct(rate),
                 fmt_pct(es.p0),
                 ratio,
                 fmt_t(c.start_t),
-                c.steps,
+                fmt_steps(c.steps as usize),
                 errs,
                 reqs,
                 fmt_p(p)
@@ -102,13 +102,13 @@ pub(super) fn lat_reason(i: usize, ls: LatStats, c: &Cusum, t: f64) -> Verdict {
         LAT_METRICS[i],
         t,
         format!(
-            "{} latency {} vs baseline {} ({:.2}x) since t={}, over {} steps, {}",
+            "{} latency {} vs baseline {} ({:.2}x) since t={}, over {}, {}",
             LAT_NAMES[i],
             fmt_ms((ls.m + shift).exp()),
             fmt_ms(ls.m.exp()),
             shift.exp(),
             fmt_t(c.start_t),
-            c.steps,
+            fmt_steps(c.steps as usize),
             fmt_p(norm_sf(z))
         ),
     )
@@ -135,11 +135,11 @@ pub(super) fn pooled_reason(
         LAT_METRICS[worst],
         t,
         format!(
-            "latency {} together {:.2}x their baseline since t={}, over {} steps, {} ({} now {} vs {}): the quantiles' evidence counted together (baseline correlation {:.2})",
+            "latency {} together {:.2}x their baseline since t={}, over {}, {} ({} now {} vs {}): the quantiles' evidence counted together (baseline correlation {:.2})",
             names.join("/"),
             shift.exp(),
             fmt_t(c.start_t),
-            c.steps,
+            fmt_steps(c.steps as usize),
             fmt_p(norm_sf(z)),
             LAT_NAMES[worst],
             fmt_ms(now.exp()),
@@ -168,7 +168,7 @@ pub(super) fn thr_reason(
         Metric::Throughput,
         t,
         format!(
-            "throughput collapsed: {} req/s vs {} req/s {} ({:+.0}%) since t={}, over {} steps, {}: {}",
+            "throughput collapsed: {} req/s vs {} req/s {} ({:+.0}%) since t={}, over {}, {}: {}",
             fmt_rate(rate),
             fmt_rate(expected_rate),
             if seasonal {
@@ -178,7 +178,7 @@ pub(super) fn thr_reason(
             },
             (rate / expected_rate.max(1e-12) - 1.0) * 100.0,
             fmt_t(c.start_t),
-            c.steps,
+            fmt_steps(c.steps as usize),
             fmt_p(p),
             why
         ),

@@ -401,6 +401,45 @@ fn minute_steps_are_derived_from_t() {
 }
 
 #[test]
+fn a_reason_counts_one_step_in_the_singular() {
+    // The first baseline row: "1 step so far", not "1 steps".
+    let tr = sim(15, 100.0, 0.05, 10.0, 180, 180, |_| normal());
+    let mut d = Detector::new(DetectorConfig::default());
+    let v = d.push(tr[0]);
+    assert_eq!(v.reason, "collecting the baseline: 1 step so far");
+    let v = d.push(tr[1]);
+    assert_eq!(v.reason, "collecting the baseline: 2 steps so far");
+    // A guard of one breaching step says "1 step in a row".
+    let cfg = DetectorConfig {
+        max_error_rate: Some(0.02),
+        guard_steps: 1,
+        ..DetectorConfig::default()
+    };
+    let v = run(&tr, cfg);
+    assert_regression(&v, Metric::ErrorRate, 10.0);
+    assert!(v.reason.contains(", 1 step in a row ("), "{}", v.reason);
+    // One gap when one is enough for insufficient data.
+    let tr = sim(17, 100.0, 0.005, 10.0, 180, 180, |t| At {
+        gap: t >= 100.0,
+        ..normal()
+    });
+    let cfg = DetectorConfig {
+        gap_steps: 1,
+        ..DetectorConfig::default()
+    };
+    // Up to the first gap (t=+100s).
+    let first_gap = tr.iter().position(|s| s.t >= 100.0).unwrap();
+    let v = run(&tr[..=first_gap], cfg);
+    assert_eq!(v.kind, VerdictKind::InsufficientData, "{}", v.reason);
+    assert!(
+        v.reason
+            .starts_with("insufficient data: no metrics for 1 step in a row since t="),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
 fn guards_are_hard_limits_that_need_consecutive_breaches() {
     // Baseline already at 5% errors: the statistics see no change, the
     // 2% SLO guard fires after three breaching steps.
