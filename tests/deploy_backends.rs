@@ -78,6 +78,8 @@ struct Gh {
     stall: bool,
     /// The first read of the run answers 502.
     flaky: bool,
+    /// The dispatch is answered 200 with its JSON cut short.
+    truncated: bool,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Deployments API: the records created and the statuses posted.
@@ -129,6 +131,11 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
             if s.hang {
                 let mut r = answer(204, Value::Null);
                 r.delay = Some(Duration::from_secs(30));
+                return r;
+            }
+            if s.truncated {
+                let mut r = answer(200, Value::Null);
+                r.body = format!("{{\"workflow_run_id\": {OUR_RUN}, \"run_url\": \"http://{addr}");
                 return r;
             }
             if s.details {
@@ -444,6 +451,23 @@ fn github_actions_success_without_the_new_version_is_not_a_deploy() {
     assert_not_recorded(&home, &out, "failed");
     // GitHub's record says failure too: the run's success is not the deploy's.
     assert_eq!(states(&fake), ["in_progress", "failure"]);
+}
+
+#[test]
+fn github_actions_dispatch_accepted_with_a_cut_answer_finds_and_follows_its_run() {
+    // GitHub said 200 (the dispatch was accepted and the run started) but
+    // the body was cut off: the run is looked for as after a 204, never
+    // taken for a failed deploy while it deploys.
+    let fake = gh_fake(|s| s.truncated = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("answer was not readable"), "{log}");
 }
 
 #[test]

@@ -338,11 +338,19 @@ impl GithubActions {
         if !answer.ok() {
             return Err(answer.error(&self.name, &call));
         }
+        // Accepted (2xx): the run has started whatever the body says. An
+        // answer without a readable run id (cut short, not JSON) is no
+        // failure — the run is looked for as after a 204.
         let run_id = if answer.status == 200 {
-            answer
-                .json(&self.name, &call)?
-                .get("workflow_run_id")
-                .and_then(Value::as_u64)
+            match answer.json(&self.name, &call) {
+                Ok(j) => j.get("workflow_run_id").and_then(Value::as_u64),
+                Err(e) => {
+                    tracing::warn!(
+                        "{e}; the dispatch was accepted (HTTP 200) but its answer was not readable: looking for its run"
+                    );
+                    None
+                }
+            }
         } else {
             None
         };
