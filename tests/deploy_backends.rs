@@ -1001,6 +1001,63 @@ fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
     r
 }
 
+/// A hook whose configured URL lacks the slash its server wants: POST
+/// /deploy answers 301 to /deploy/, where a GET answers a page.
+fn slash_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/deploy") => {
+            let mut r = answer(301, Value::Null);
+            r.headers.push(("location", "/deploy/".into()));
+            r
+        }
+        ("GET", "/deploy/") => {
+            let mut r = answer(200, Value::Null);
+            r.body = "<html>deploys</html>".into();
+            r
+        }
+        ("POST", "/deploy/") => {
+            s.version = req.json()["version"].as_str().unwrap_or("").into();
+            answer(202, json!({"accepted": true}))
+        }
+        _ => answer(404, Value::Null),
+    }
+}
+
+#[test]
+fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_points() {
+    // Followed, the 301 would turn the POST into a GET of the page, read as
+    // "accepted" while nothing deploys, until the deploy's timeout.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        slash_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("answered HTTP 301: redirected to /deploy/"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    let calls: Vec<(String, String)> = fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/deploy"))
+        .map(|c| (c.method.clone(), c.path.clone()))
+        .collect();
+    assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
+    assert_no_token(&home, &[&out], &[]);
+}
+
 #[test]
 fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     let fake = Fake::start(

@@ -37,7 +37,8 @@ impl Webhook {
         let url = url.replace("{env}", env);
         crate::text::register_url_credentials(&url);
         Webhook {
-            client,
+            // A redirect that would drop the POST is not followed.
+            client: crate::backends::http::post_client(Duration::from_secs(5)).unwrap_or(client),
             timeout,
             name: format!("deploy webhook of {env} ({})", show_url(&url)),
             url,
@@ -70,6 +71,7 @@ impl Webhook {
             .await
             .map_err(|e| super::call::lost_answer(name, e, self.timeout))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout)
             .await
             .map_err(|e| match e {
@@ -86,7 +88,8 @@ impl Webhook {
             return Err(BackendError::Status {
                 backend: name.clone(),
                 status: status.as_u16(),
-                body,
+                body: crate::backends::http::redirect_note(status.as_u16(), &headers)
+                    .unwrap_or(body),
             });
         }
         let url = serde_json::from_str::<serde_json::Value>(&body)
