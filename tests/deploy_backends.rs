@@ -539,6 +539,8 @@ struct Jk {
     stall: bool,
     /// A successful build does not change the environment's version.
     no_flip: bool,
+    /// Build #12 is another queue item's (the build number was reused).
+    reused: bool,
 }
 
 impl HasVersion for Jk {
@@ -584,6 +586,10 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
                 )
             }
         }
+        ("GET", "/ci/job/team/job/deploy-shop/12/api/json") if s.reused => answer(
+            200,
+            json!({"number": 12, "queueId": 31, "building": false, "result": "SUCCESS"}),
+        ),
         ("GET", "/ci/job/team/job/deploy-shop/12/api/json") => {
             s.build_reads += 1;
             if s.build_reads < 2 || s.stall {
@@ -709,6 +715,34 @@ fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_bui
         format!("http://{}/ci/job/team/job/deploy-shop/12/", fake.addr)
     );
     assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+#[test]
+fn jenkins_build_number_reused_by_another_queue_item_is_not_taken_for_ours() {
+    // Build #12 answers SUCCESS, but queue item 31 started it, not ours
+    // (77): its result says nothing of our build.
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            reused: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("outcome unknown")
+            && out
+                .stderr
+                .contains("was started by queue item 31, not by ours (77)"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("finished: SUCCESS"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.triggers), 1);
 }
 
 #[test]
