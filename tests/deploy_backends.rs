@@ -80,6 +80,8 @@ struct Gh {
     flaky: bool,
     /// The dispatch is answered 200 with its JSON cut short.
     truncated: bool,
+    /// The dispatch is answered 200 with an answer past the cap.
+    huge: bool,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Deployments API: the records created and the statuses posted.
@@ -136,6 +138,15 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
             if s.truncated {
                 let mut r = answer(200, Value::Null);
                 r.body = format!("{{\"workflow_run_id\": {OUR_RUN}, \"run_url\": \"http://{addr}");
+                return r;
+            }
+            if s.huge {
+                // Accepted, with an answer past the 1 MiB cap.
+                let mut r = answer(200, Value::Null);
+                r.body = format!(
+                    "{{\"workflow_run_id\": {OUR_RUN}, \"pad\": \"{}\"}}",
+                    "x".repeat(2 << 20)
+                );
                 return r;
             }
             if s.details {
@@ -468,6 +479,20 @@ fn github_actions_dispatch_accepted_with_a_cut_answer_finds_and_follows_its_run(
     assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
     let log = std::fs::read_to_string(find_log(&home)).unwrap();
     assert!(log.contains("answer was not readable"), "{log}");
+}
+
+#[test]
+fn github_actions_dispatch_accepted_with_an_answer_past_the_cap_finds_and_follows_its_run() {
+    // Accepted (HTTP 200) with an answer too large to read: the run has
+    // started, so it is looked for — never "failed" while it deploys.
+    let fake = gh_fake(|s| s.huge = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
 }
 
 #[test]
@@ -1090,6 +1115,48 @@ fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_point
         .collect();
     assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
     assert_no_token(&home, &[&out], &[]);
+}
+
+/// A hook that takes the deploy and answers 200 with 3 MiB of log.
+fn chatty_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
+    if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {
+        return answer(404, Value::Null);
+    }
+    s.version = req.json()["version"].as_str().unwrap_or("").into();
+    let mut r = answer(200, Value::Null);
+    r.body = "deploying shop: pulling layers\n".repeat(100_000);
+    r
+}
+
+#[test]
+fn webhook_that_takes_the_deploy_with_an_answer_past_the_cap_is_not_a_failure() {
+    // The hook took the deploy (HTTP 200); its answer is too large to read,
+    // which costs only the deploy's URL — never "failed" while it deploys.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        chatty_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!(
+            "deploy = {{ webhook = \"http://{}/deploy\", timeout = \"20s\", poll = \"100ms\" }}",
+            fake.addr
+        ),
+    ));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+    assert_eq!(
+        fake.calls().iter().filter(|c| c.path == "/deploy").count(),
+        1
+    );
 }
 
 #[test]

@@ -74,15 +74,20 @@ impl Webhook {
         let headers = resp.headers().clone();
         let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout)
             .await
-            .map_err(|e| match e {
-                e @ BackendError::TooLarge { .. } => e,
-                e => BackendError::OutcomeUnknown {
+            .or_else(|e| match e {
+                // Only the status says whether the hook took the deploy;
+                // an answer too large to read costs only its `url`.
+                e @ BackendError::TooLarge { .. } => {
+                    tracing::warn!("{e}; going by its status (HTTP {})", status.as_u16());
+                    Ok(String::new())
+                }
+                e => Err(BackendError::OutcomeUnknown {
                     backend: name.clone(),
                     cause: format!(
                         "answered HTTP {} but the answer was lost ({e}); not repeated — it may be deploying: look before deploying again",
                         status.as_u16()
                     ),
-                },
+                }),
             })?;
         if !status.is_success() {
             return Err(BackendError::Status {
