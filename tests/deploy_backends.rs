@@ -1159,6 +1159,49 @@ fn webhook_that_takes_the_deploy_with_an_answer_past_the_cap_is_not_a_failure() 
     );
 }
 
+/// A hook behind a proxy that gives up waiting for it: the hook takes the
+/// deploy (still under way), the proxy answers 504.
+fn proxied_hook(req: &Req, _: &mut Hook, _: &str) -> Resp {
+    if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {
+        return answer(404, Value::Null);
+    }
+    let mut r = answer(504, Value::Null);
+    r.body = "<html><body><h1>504 Gateway Time-out</h1></body></html>".into();
+    r
+}
+
+#[test]
+fn webhook_behind_a_proxy_that_answers_504_is_unknown_not_failed_nor_repeated() {
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        proxied_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!(
+            "deploy = {{ webhook = \"http://{}/deploy\", timeout = \"20s\", poll = \"100ms\" }}",
+            fake.addr
+        ),
+    ));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("outcome unknown: a proxy answered HTTP 504"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(
+        fake.calls().iter().filter(|c| c.path == "/deploy").count(),
+        1
+    );
+}
+
 #[test]
 fn webhook_deploy_is_observed_and_its_failure_is_exit_1() {
     let fake = Fake::start(

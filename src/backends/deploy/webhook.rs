@@ -5,8 +5,10 @@
 //! The POST starts a deploy, so it is never repeated: when the connection
 //! breaks or the time runs out after the request may have reached the hook
 //! (a reset, a timeout while waiting for the answer), the outcome is
-//! unknown — not a failure, since the hook may well be deploying. Only a
-//! connection that was never made is a plain failure.
+//! unknown — not a failure, since the hook may well be deploying; so is a
+//! 502 or 504, a proxy's word that it passed the request on and lost or
+//! gave up waiting for the answer. Only a connection that was never made,
+//! or a refusal (any other non-2xx), is a plain failure.
 
 use std::time::Duration;
 
@@ -89,6 +91,19 @@ impl Webhook {
                     ),
                 }),
             })?;
+        // A proxy in front of the hook that gave up waiting for it (504) or
+        // lost its answer (502) passed the request on: the hook may well
+        // be deploying. Any other refusal is the hook's (or nobody's).
+        if matches!(status.as_u16(), 502 | 504) {
+            return Err(BackendError::OutcomeUnknown {
+                backend: name.clone(),
+                cause: format!(
+                    "a proxy answered HTTP {} ({}): the hook may have taken the deploy; not repeated — look before deploying again",
+                    status.as_u16(),
+                    crate::text::excerpt(body.as_bytes())
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(BackendError::Status {
                 backend: name.clone(),
