@@ -542,6 +542,24 @@ fn a_vercel_version_source_parses_and_its_mistakes_are_named() {
             "{ vercel = { project = \"shop\", token_env = \"$T\" } }",
             "version.vercel: token_env \"$T\" must name an environment variable",
         ),
+        // Spliced into the API's path: a `#` or `?` would read another
+        // project's production, as the deploy table already refuses.
+        (
+            "{ vercel = { project = \"shop#x\", token_env = \"T\" } }",
+            "version.vercel: project \"shop#x\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"../v9/projects/other\", token_env = \"T\" } }",
+            "version.vercel: project \"../v9/projects/other\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"..\", token_env = \"T\" } }",
+            "version.vercel: project \"..\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"shop\", team = \"t?x=1\", token_env = \"T\" } }",
+            "version.vercel: team \"t?x=1\" must be a team id (team_…)",
+        ),
     ] {
         let e = parse(&env(version)).unwrap_err().to_string();
         assert!(e.contains(says) && e.contains("prod"), "{e}");
