@@ -82,6 +82,9 @@ struct Gh {
     truncated: bool,
     /// The dispatch is answered 200 with an answer past the cap.
     huge: bool,
+    /// The first reads of the just-dispatched run answer 404 (GitHub's
+    /// replicas have not seen it yet).
+    lagging: u32,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Deployments API: the records created and the statuses posted.
@@ -211,6 +214,13 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
                     {"name": "migrate", "status": "in_progress"},
                     {"name": "rollout", "status": "queued"}]}]}),
         ),
+        ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") && s.lagging > 0 => {
+            s.lagging -= 1;
+            answer(
+                404,
+                json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run", "status": "404"}),
+            )
+        }
         ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
             s.run_reads += 1;
             if s.flaky && s.run_reads == 1 {
@@ -493,6 +503,26 @@ fn github_actions_dispatch_accepted_with_an_answer_past_the_cap_finds_and_follow
     assert_eq!(reported(&home), "v2.0.0");
     assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
     assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+}
+
+#[test]
+fn github_actions_run_not_readable_yet_right_after_the_dispatch_is_read_again() {
+    // The dispatch names its run, whose first two reads answer 404.
+    let fake = gh_fake(|s| s.lagging = 2);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+    // A run that never shows up still ends as unknown (it was dispatched).
+    let fake = gh_fake(|s| s.lagging = 1000);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    assert!(out.stderr.contains("HTTP 404"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
 }
 
 #[test]

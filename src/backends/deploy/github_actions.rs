@@ -110,6 +110,10 @@ struct Gate {
     env_names: Vec<String>,
 }
 
+/// 404s tolerated from a run not yet seen (just dispatched), about a
+/// second apart.
+const NEW_RUN_404S: u32 = 5;
+
 /// Longest wait for the closing deployment status.
 const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -633,6 +637,7 @@ impl GithubActions {
         let path = format!("/repos/{}/actions/runs/{id}", self.repo);
         let call = format!("GET {path}");
         let mut last_status = String::new();
+        let mut unseen = 0u32;
         loop {
             let answer = call::send(
                 &self.name,
@@ -643,6 +648,18 @@ impl GithubActions {
                 || self.get(token, &path),
             )
             .await?;
+            // A run GitHub just created may not be readable yet (its API
+            // reads from replicas): a 404 before the first sight of it is
+            // read again a few times before it counts.
+            if answer.status == 404 && last_status.is_empty() && unseen < NEW_RUN_404S {
+                unseen += 1;
+                tracing::info!(
+                    "{}: {call} answered 404; the run may not be readable yet, reading again",
+                    self.name
+                );
+                pause(self.poll.max(Duration::from_secs(1)), deadline).await;
+                continue;
+            }
             if !answer.ok() {
                 return Err(answer.error(&self.name, &call));
             }
