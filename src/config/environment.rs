@@ -456,7 +456,11 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("repo {:?} must be \"owner/name\"", c.repo),
             );
         }
-        if c.workflow.is_empty() || c.workflow.contains(['/', '?', '#', ' ']) {
+        if c.workflow.is_empty()
+            || c.workflow.contains(['/', '?', '#', ' ', '%'])
+            || c.workflow == "."
+            || c.workflow == ".."
+        {
             return problem(
                 g.span(),
                 "github_actions",
@@ -496,8 +500,12 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("url {:?} must be an http:// or https:// URL", c.url),
             );
         }
+        // Each segment becomes a path step of its own: `.` or `..` would
+        // be resolved away by the URL and name another job.
         if c.job.is_empty()
-            || c.job.split('/').any(|s| s.trim().is_empty())
+            || c.job
+                .split('/')
+                .any(|s| s.trim().is_empty() || s.trim() == "." || s.trim() == "..")
             || c.job.contains(['?', '#'])
         {
             return problem(

@@ -84,6 +84,25 @@ fn bad_ci_deploy_tables_name_the_key_and_the_place() {
             .contains("deploy.github_actions: repo \"shop\" must be \"owner/name\""),
         "{e}"
     );
+    // A job or workflow with a `.` or `..` step: resolved away by the URL,
+    // it would trigger another job than the one written.
+    for job in ["team/../deploy-prod", "./deploy-shop", ".."] {
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.jenkins]\nurl = \"https://ci.example\"\njob = \"{job}\"\nuser = \"bot\"\ntoken_env = \"T\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("must be a job name"), "{job}: {e}");
+    }
+    for workflow in ["..", "%2e%2e"] {
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"a/b\"\nworkflow = \"{workflow}\"\nref = \"main\"\ntoken_env = \"GITHUB_TOKEN\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("must be a workflow file name"),
+            "{workflow}: {e}"
+        );
+    }
     // An unknown placeholder.
     let e = parse(&format!(
         "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"a/b\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ninputs = {{ v = \"{{tag}}\" }}\ntoken_env = \"GITHUB_TOKEN\"\n"
