@@ -397,6 +397,30 @@ async fn a_failing_switch_leaves_the_old_slot_live_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_switch_accepted_but_not_seen_to_land_is_outcome_unknown_not_failed() {
+    // The switch exits 0 but the live slot goes on reading blue past the
+    // switch's timeout (a load balancer slow to apply it): traffic may
+    // still move, so neither done nor failed.
+    let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine(&format!("echo switch $0 >> {}", f.path("calls")), "1h");
+    let err = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("outcome unknown")
+            && msg
+                .contains("switched traffic to green, but after 5s the live slot still reads blue")
+            && msg.contains("may still land"),
+        "{msg}"
+    );
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, Outcome::Unknown, "{}", h[0].detail);
+}
+
+#[tokio::test]
 async fn a_switch_that_times_out_is_outcome_unknown() {
     let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
     let e = f.engine("sleep 30", "1h");

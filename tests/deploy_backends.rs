@@ -78,6 +78,13 @@ struct Gh {
     stall: bool,
     /// The first read of the run answers 502.
     flaky: bool,
+    /// The dispatch is answered 200 with its JSON cut short.
+    truncated: bool,
+    /// The dispatch is answered 200 with an answer past the cap.
+    huge: bool,
+    /// The first reads of the just-dispatched run answer 404 (GitHub's
+    /// replicas have not seen it yet).
+    lagging: u32,
     requested: String,
     dispatched_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Deployments API: the records created and the statuses posted.
@@ -129,6 +136,20 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
             if s.hang {
                 let mut r = answer(204, Value::Null);
                 r.delay = Some(Duration::from_secs(30));
+                return r;
+            }
+            if s.truncated {
+                let mut r = answer(200, Value::Null);
+                r.body = format!("{{\"workflow_run_id\": {OUR_RUN}, \"run_url\": \"http://{addr}");
+                return r;
+            }
+            if s.huge {
+                // Accepted, with an answer past the 1 MiB cap.
+                let mut r = answer(200, Value::Null);
+                r.body = format!(
+                    "{{\"workflow_run_id\": {OUR_RUN}, \"pad\": \"{}\"}}",
+                    "x".repeat(2 << 20)
+                );
                 return r;
             }
             if s.details {
@@ -193,6 +214,13 @@ fn github(req: &Req, s: &mut Gh, addr: &str) -> Resp {
                     {"name": "migrate", "status": "in_progress"},
                     {"name": "rollout", "status": "queued"}]}]}),
         ),
+        ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") && s.lagging > 0 => {
+            s.lagging -= 1;
+            answer(
+                404,
+                json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run", "status": "404"}),
+            )
+        }
         ("GET", p) if p == format!("{GH_BASE}/actions/runs/{OUR_RUN}") => {
             s.run_reads += 1;
             if s.flaky && s.run_reads == 1 {
@@ -447,6 +475,57 @@ fn github_actions_success_without_the_new_version_is_not_a_deploy() {
 }
 
 #[test]
+fn github_actions_dispatch_accepted_with_a_cut_answer_finds_and_follows_its_run() {
+    // GitHub said 200 (the dispatch was accepted and the run started) but
+    // the body was cut off: the run is looked for as after a 204, never
+    // taken for a failed deploy while it deploys.
+    let fake = gh_fake(|s| s.truncated = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+    let log = std::fs::read_to_string(find_log(&home)).unwrap();
+    assert!(log.contains("answer was not readable"), "{log}");
+}
+
+#[test]
+fn github_actions_dispatch_accepted_with_an_answer_past_the_cap_finds_and_follows_its_run() {
+    // Accepted (HTTP 200) with an answer too large to read: the run has
+    // started, so it is looked for — never "failed" while it deploys.
+    let fake = gh_fake(|s| s.huge = true);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1, "the dispatch was repeated");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+}
+
+#[test]
+fn github_actions_run_not_readable_yet_right_after_the_dispatch_is_read_again() {
+    // The dispatch names its run, whose first two reads answer 404.
+    let fake = gh_fake(|s| s.lagging = 2);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+    // A run that never shows up still ends as unknown (it was dispatched).
+    let fake = gh_fake(|s| s.lagging = 1000);
+    let home = Home::new();
+    home.config(&gh_config(&fake.addr, "20s"));
+    let out = promote(&home);
+    assert!(out.stderr.contains("HTTP 404"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.dispatches), 1);
+}
+
+#[test]
 fn github_actions_rate_limit_is_waited_out_and_said() {
     let fake = gh_fake(|s| s.rate_limited = true);
     let home = Home::new();
@@ -515,6 +594,8 @@ struct Jk {
     stall: bool,
     /// A successful build does not change the environment's version.
     no_flip: bool,
+    /// Build #12 is another queue item's (the build number was reused).
+    reused: bool,
 }
 
 impl HasVersion for Jk {
@@ -560,6 +641,10 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
                 )
             }
         }
+        ("GET", "/ci/job/team/job/deploy-shop/12/api/json") if s.reused => answer(
+            200,
+            json!({"number": 12, "queueId": 31, "building": false, "result": "SUCCESS"}),
+        ),
         ("GET", "/ci/job/team/job/deploy-shop/12/api/json") => {
             s.build_reads += 1;
             if s.build_reads < 2 || s.stall {
@@ -685,6 +770,34 @@ fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_bui
         format!("http://{}/ci/job/team/job/deploy-shop/12/", fake.addr)
     );
     assert_no_token(&home, &[&out], &[&basic()]);
+}
+
+#[test]
+fn jenkins_build_number_reused_by_another_queue_item_is_not_taken_for_ours() {
+    // Build #12 answers SUCCESS, but queue item 31 started it, not ours
+    // (77): its result says nothing of our build.
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            reused: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config(&fake.addr));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("outcome unknown")
+            && out
+                .stderr
+                .contains("was started by queue item 31, not by ours (77)"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("finished: SUCCESS"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.triggers), 1);
 }
 
 #[test]
@@ -975,6 +1088,148 @@ fn hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
     );
     r.delay = s.answer_after;
     r
+}
+
+/// A hook whose configured URL lacks the slash its server wants: POST
+/// /deploy answers 301 to /deploy/, where a GET answers a page.
+fn slash_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/deploy") => {
+            let mut r = answer(301, Value::Null);
+            r.headers.push(("location", "/deploy/".into()));
+            r
+        }
+        ("GET", "/deploy/") => {
+            let mut r = answer(200, Value::Null);
+            r.body = "<html>deploys</html>".into();
+            r
+        }
+        ("POST", "/deploy/") => {
+            s.version = req.json()["version"].as_str().unwrap_or("").into();
+            answer(202, json!({"accepted": true}))
+        }
+        _ => answer(404, Value::Null),
+    }
+}
+
+#[test]
+fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_points() {
+    // Followed, the 301 would turn the POST into a GET of the page, read as
+    // "accepted" while nothing deploys, until the deploy's timeout.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        slash_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("answered HTTP 301: redirected to /deploy/"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "failed");
+    let calls: Vec<(String, String)> = fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/deploy"))
+        .map(|c| (c.method.clone(), c.path.clone()))
+        .collect();
+    assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
+    assert_no_token(&home, &[&out], &[]);
+}
+
+/// A hook that takes the deploy and answers 200 with 3 MiB of log.
+fn chatty_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
+    if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {
+        return answer(404, Value::Null);
+    }
+    s.version = req.json()["version"].as_str().unwrap_or("").into();
+    let mut r = answer(200, Value::Null);
+    r.body = "deploying shop: pulling layers\n".repeat(100_000);
+    r
+}
+
+#[test]
+fn webhook_that_takes_the_deploy_with_an_answer_past_the_cap_is_not_a_failure() {
+    // The hook took the deploy (HTTP 200); its answer is too large to read,
+    // which costs only the deploy's URL — never "failed" while it deploys.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        chatty_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!(
+            "deploy = {{ webhook = \"http://{}/deploy\", timeout = \"20s\", poll = \"100ms\" }}",
+            fake.addr
+        ),
+    ));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(last_audit(&home)["outcome"], "succeeded", "{out:#?}");
+    assert_eq!(
+        fake.calls().iter().filter(|c| c.path == "/deploy").count(),
+        1
+    );
+}
+
+/// A hook behind a proxy that gives up waiting for it: the hook takes the
+/// deploy (still under way), the proxy answers 504.
+fn proxied_hook(req: &Req, _: &mut Hook, _: &str) -> Resp {
+    if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {
+        return answer(404, Value::Null);
+    }
+    let mut r = answer(504, Value::Null);
+    r.body = "<html><body><h1>504 Gateway Time-out</h1></body></html>".into();
+    r
+}
+
+#[test]
+fn webhook_behind_a_proxy_that_answers_504_is_unknown_not_failed_nor_repeated() {
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: false,
+        },
+        proxied_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!(
+            "deploy = {{ webhook = \"http://{}/deploy\", timeout = \"20s\", poll = \"100ms\" }}",
+            fake.addr
+        ),
+    ));
+    let out = promote(&home);
+    assert!(
+        out.stderr
+            .contains("outcome unknown: a proxy answered HTTP 504"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(
+        fake.calls().iter().filter(|c| c.path == "/deploy").count(),
+        1
+    );
 }
 
 #[test]

@@ -23,14 +23,37 @@ pub fn client(
     connect_timeout: Duration,
     timeout: Option<Duration>,
 ) -> reqwest::Result<reqwest::Client> {
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
+    build(connect_timeout, timeout, false)
+}
+
+/// The client for a hook that is POSTed something to do (a deploy webhook,
+/// a switch, a canary weight, a notification). It follows a same-origin
+/// redirect only when it keeps the method and the body (307, 308): after a
+/// 301, 302 or 303 an HTTP client sends a GET without the body to the new
+/// place, whose 200 would read as "done" while the hook never got what it
+/// was sent. Such a redirect is returned as the answer instead (see
+/// [`redirect_note`]).
+pub fn post_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    build(connect_timeout, None, true)
+}
+
+fn build(
+    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    keep_method: bool,
+) -> reqwest::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
         let same_origin = attempt.previous().first().is_some_and(|first| {
             let next = attempt.url();
             first.scheme() == next.scheme()
                 && first.host_str() == next.host_str()
                 && first.port_or_known_default() == next.port_or_known_default()
         });
-        if !same_origin || attempt.previous().len() > MAX_REDIRECTS {
+        let keeps_method = matches!(attempt.status().as_u16(), 307 | 308);
+        if !same_origin
+            || attempt.previous().len() > MAX_REDIRECTS
+            || (keep_method && !keeps_method)
+        {
             attempt.stop()
         } else {
             attempt.follow()
@@ -44,6 +67,23 @@ pub fn client(
         b = b.timeout(t);
     }
     b.build()
+}
+
+/// For a redirect answer (3xx) to a POST: where it points and why it was
+/// not followed, fit for an error message (the target shown without
+/// credentials or query). `None` for any other answer.
+pub fn redirect_note(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let to = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(|l| format!(" to {}", crate::backends::util::show_url(l)))
+        .unwrap_or_default();
+    Some(format!(
+        "redirected{to}; not followed — it would reach another host, or turn the POST into a GET without its body: configure the URL it ends at"
+    ))
 }
 
 /// Why a body could not be read.

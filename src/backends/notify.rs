@@ -5,8 +5,10 @@
 //! returns at once and each receiver is served by a task of its own, with
 //! a timeout per attempt and at most [`ATTEMPTS`] attempts, backing off
 //! between them. An answer 2xx ends the delivery (never sent again); a 4xx
-//! other than 408 and 429 is final too (the receiver refuses it); anything
-//! else (5xx, timeout, no connection) is tried again. Every event carries
+//! other than 408 and 429 is final too (the receiver refuses it), and so is
+//! a redirect that would turn the POST into a GET or leave the receiver's
+//! host (never followed: see [`super::http::post_client`]); anything else
+//! (5xx, timeout, no connection) is tried again. Every event carries
 //! one id — in the payload and as the `Idempotency-Key` header — the same
 //! on every attempt, so a receiver can drop a repeat whose first answer
 //! was lost.
@@ -173,9 +175,7 @@ impl Notifier {
                 ),
             }
         }
-        let client = (!receivers.is_empty())
-            .then(|| super::http::client(Duration::from_secs(5), None).ok())
-            .flatten();
+        let client = (!receivers.is_empty()).then(post_client).flatten();
         Notifier { receivers, client }
     }
 
@@ -203,6 +203,12 @@ impl Notifier {
             track(rt.spawn(async move { deliver(&client, &r, &notice).await }));
         }
     }
+}
+
+/// The client every delivery uses: a redirect that would drop the POST is
+/// not followed.
+fn post_client() -> Option<reqwest::Client> {
+    super::http::post_client(Duration::from_secs(5)).ok()
 }
 
 /// Deliveries under way in this process, for [`drain`].
@@ -258,6 +264,14 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, notice: &Notice) -> Att
         Ok(resp) if resp.status().is_success() => Attempt::Delivered,
         Ok(resp) => {
             let s = resp.status();
+            if s.is_redirection() {
+                // Sending it again meets the same redirect. Where it points
+                // is not said: a receiver's URL is its secret (a Slack
+                // webhook's path is its token), and so may its target be.
+                return Attempt::Refused(format!(
+                    "answered {s}, a redirect; not followed — it would reach another host, or turn the POST into a GET without its body: set the URL it ends at"
+                ));
+            }
             let why = format!("answered {s}");
             if s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429 {
                 Attempt::Refused(why)
@@ -344,6 +358,69 @@ mod tests {
             "shipdeck: promote production v1.7.3 → v1.8.0 — succeeded by alice@laptop: promote v1.8.0 from staging to production"
         );
         assert!(s["blocks"].to_string().contains(&n.id));
+    }
+
+    /// A receiver whose URL answers a 301 to the same path with a slash
+    /// (nginx, Django's APPEND_SLASH), where a GET answers 200.
+    async fn slash_redirecting_receiver() -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+        use axum::routing::{get, post};
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (s1, s2, s3) = (seen.clone(), seen.clone(), seen.clone());
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                post(move || async move {
+                    s1.lock().unwrap().push("POST /hook".to_string());
+                    (
+                        axum::http::StatusCode::MOVED_PERMANENTLY,
+                        [(axum::http::header::LOCATION, "/hook/")],
+                    )
+                }),
+            )
+            .route(
+                "/hook/",
+                get(move || async move {
+                    s2.lock().unwrap().push("GET /hook/".to_string());
+                    "a page"
+                })
+                .post(move || async move {
+                    s3.lock().unwrap().push("POST /hook/".to_string());
+                    "ok"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/hook"), seen)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_that_would_drop_the_post_is_not_followed_nor_taken_for_delivered() {
+        let (url, seen) = slash_redirecting_receiver().await;
+        let config = NotifyConfig {
+            kind: NotifyKind::Webhook,
+            url_env: "UNUSED".into(),
+            events: None,
+            timeout: crate::domain::HumanDuration(Duration::from_secs(5)),
+        };
+        let r = Receiver {
+            name: "test receiver".into(),
+            kind: NotifyKind::Webhook,
+            url,
+            timeout: Duration::from_secs(5),
+            config,
+        };
+        let client = post_client().unwrap();
+        match attempt(&client, &r, &notice()).await {
+            Attempt::Refused(why) => {
+                assert!(why.contains("301") && why.contains("redirect"), "{why}");
+                assert!(!why.contains("/hook"), "where it points is not said: {why}");
+            }
+            Attempt::Delivered => panic!("taken for delivered: {:?}", seen.lock().unwrap()),
+            Attempt::Failed(why) => panic!("to be tried again: {why}"),
+        }
+        // The receiver was never sent a GET in place of the event.
+        assert_eq!(*seen.lock().unwrap(), ["POST /hook"]);
     }
 
     #[test]

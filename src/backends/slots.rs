@@ -87,7 +87,9 @@ impl BlueGreen {
                 let url = url.replace("{env}", env);
                 crate::text::register_url_credentials(&url);
                 Switch::Webhook {
-                    client: client.clone(),
+                    // A redirect that would drop the POST is not followed.
+                    client: crate::backends::http::post_client(Duration::from_secs(5))
+                        .unwrap_or_else(|_| client.clone()),
                     name: format!("switch webhook of {env} ({})", show_url(&url)),
                     url,
                     token_env: sw.token_env.clone(),
@@ -239,6 +241,7 @@ impl BlueGreen {
                     }
                 };
                 let status = resp.status();
+                let headers = resp.headers().clone();
                 let body = match read_body(name, resp, SMALL_BODY_CAP, *timeout).await {
                     Ok(b) => b,
                     Err(e) => return Err(unknown(format!("the answer was lost ({e})"))),
@@ -254,7 +257,7 @@ impl BlueGreen {
                     return Err(BackendError::Status {
                         backend: name.clone(),
                         status: status.as_u16(),
-                        body,
+                        body: super::http::redirect_note(status.as_u16(), &headers).unwrap_or(body),
                     });
                 }
                 Ok(format!("{name} accepted (HTTP {})", status.as_u16()))

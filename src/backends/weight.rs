@@ -39,7 +39,9 @@ impl WeightHook {
                 WeightHook {
                     name: format!("canary weight webhook of {env} ({})", show_url(&url)),
                     how: How::Webhook {
-                        client,
+                        // A redirect that would drop the POST is not followed.
+                        client: crate::backends::http::post_client(Duration::from_secs(5))
+                            .unwrap_or(client),
                         url,
                         token_env: cfg.token_env.clone(),
                     },
@@ -95,12 +97,14 @@ impl WeightHook {
                     .await
                     .map_err(|e| http_error(name, e, self.timeout))?;
                 let status = resp.status();
+                let headers = resp.headers().clone();
                 let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout).await?;
                 if !status.is_success() {
                     return Err(BackendError::Status {
                         backend: name.clone(),
                         status: status.as_u16(),
-                        body,
+                        body: crate::backends::http::redirect_note(status.as_u16(), &headers)
+                            .unwrap_or(body),
                     });
                 }
                 Ok(format!(

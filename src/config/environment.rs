@@ -270,6 +270,17 @@ pub struct GatesConfig {
     pub requires_healthy_stage: bool,
 }
 
+/// A Vercel project name or id, or a team id: it goes into the API's path
+/// and query as it is, so only letters, digits and `- _ .`, and never `.`
+/// or `..` alone (a path step).
+fn vercel_id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The top-level `version` source: exactly one of url or command, a usable
 /// URL, a JSON pointer.
 pub(super) fn check_version(
@@ -282,6 +293,15 @@ pub(super) fn check_version(
             Some("version needs exactly one of url, command or vercel".to_string())
         } else if v.project.is_empty() {
             Some("version.vercel: project must not be empty".to_string())
+        } else if !vercel_id_ok(&v.project) {
+            Some(format!(
+                "version.vercel: project {:?} must be a project name or id",
+                v.project
+            ))
+        } else if let Some(t) = v.team.as_deref().filter(|t| !vercel_id_ok(t)) {
+            Some(format!(
+                "version.vercel: team {t:?} must be a team id (team_…)"
+            ))
         } else if v.token_env.is_empty()
             || !v
                 .token_env
@@ -436,7 +456,11 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("repo {:?} must be \"owner/name\"", c.repo),
             );
         }
-        if c.workflow.is_empty() || c.workflow.contains(['/', '?', '#', ' ']) {
+        if c.workflow.is_empty()
+            || c.workflow.contains(['/', '?', '#', ' ', '%'])
+            || c.workflow == "."
+            || c.workflow == ".."
+        {
             return problem(
                 g.span(),
                 "github_actions",
@@ -476,8 +500,12 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
                 format!("url {:?} must be an http:// or https:// URL", c.url),
             );
         }
+        // Each segment becomes a path step of its own: `.` or `..` would
+        // be resolved away by the URL and name another job.
         if c.job.is_empty()
-            || c.job.split('/').any(|s| s.trim().is_empty())
+            || c.job
+                .split('/')
+                .any(|s| s.trim().is_empty() || s.trim() == "." || s.trim() == "..")
             || c.job.contains(['?', '#'])
         {
             return problem(
@@ -507,11 +535,7 @@ fn check_ci_backends(name: &str, d: &DeployConfig) -> Result<(), Problem> {
     }
     if let Some(v) = &d.vercel {
         let c = v.get_ref();
-        let id_ok = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
+        let id_ok = vercel_id_ok;
         if !id_ok(&c.project) {
             return problem(
                 v.span(),

@@ -84,6 +84,25 @@ fn bad_ci_deploy_tables_name_the_key_and_the_place() {
             .contains("deploy.github_actions: repo \"shop\" must be \"owner/name\""),
         "{e}"
     );
+    // A job or workflow with a `.` or `..` step: resolved away by the URL,
+    // it would trigger another job than the one written.
+    for job in ["team/../deploy-prod", "./deploy-shop", ".."] {
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.jenkins]\nurl = \"https://ci.example\"\njob = \"{job}\"\nuser = \"bot\"\ntoken_env = \"T\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("must be a job name"), "{job}: {e}");
+    }
+    for workflow in ["..", "%2e%2e"] {
+        let e = parse(&format!(
+            "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"a/b\"\nworkflow = \"{workflow}\"\nref = \"main\"\ntoken_env = \"GITHUB_TOKEN\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("must be a workflow file name"),
+            "{workflow}: {e}"
+        );
+    }
     // An unknown placeholder.
     let e = parse(&format!(
         "{CI_ENV}[environments.deploy.github_actions]\nrepo = \"a/b\"\nworkflow = \"deploy.yml\"\nref = \"main\"\ninputs = {{ v = \"{{tag}}\" }}\ntoken_env = \"GITHUB_TOKEN\"\n"
@@ -541,6 +560,24 @@ fn a_vercel_version_source_parses_and_its_mistakes_are_named() {
         (
             "{ vercel = { project = \"shop\", token_env = \"$T\" } }",
             "version.vercel: token_env \"$T\" must name an environment variable",
+        ),
+        // Spliced into the API's path: a `#` or `?` would read another
+        // project's production, as the deploy table already refuses.
+        (
+            "{ vercel = { project = \"shop#x\", token_env = \"T\" } }",
+            "version.vercel: project \"shop#x\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"../v9/projects/other\", token_env = \"T\" } }",
+            "version.vercel: project \"../v9/projects/other\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"..\", token_env = \"T\" } }",
+            "version.vercel: project \"..\" must be a project name or id",
+        ),
+        (
+            "{ vercel = { project = \"shop\", team = \"t?x=1\", token_env = \"T\" } }",
+            "version.vercel: team \"t?x=1\" must be a team id (team_…)",
         ),
     ] {
         let e = parse(&env(version)).unwrap_err().to_string();

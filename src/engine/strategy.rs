@@ -738,13 +738,18 @@ impl Engine {
                     Ok(l) => format!("reads {l}"),
                     Err(e) => format!("cannot be read ({e})"),
                 };
-                return Err(step_failed(
+                // The switch was accepted and not seen to land: traffic may
+                // still move (a load balancer that is slow to apply it), so
+                // the outcome is unknown, never "failed".
+                return Err(not_reported(
                     env,
                     version,
+                    &format!("traffic switch of {env}"),
                     format!(
                         "switched traffic to {idle}, but after {}s the live slot still {now}",
                         switch_timeout.as_secs()
                     ),
+                    false,
                 ));
             }
             tokio::time::sleep(pause.min(switch_timeout.saturating_sub(elapsed))).await;

@@ -126,13 +126,33 @@ pub(crate) async fn send(
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                read_body(&named, resp, SMALL_BODY_CAP, per_call)
-                    .await
-                    .map(|body| Answer {
+                match read_body(&named, resp, SMALL_BODY_CAP, per_call).await {
+                    Ok(body) => Ok(Answer {
                         status,
                         headers,
                         body,
-                    })
+                    }),
+                    // Its status is known: a refusal stays a refusal, and an
+                    // accepted start has started, whatever its body — the
+                    // caller goes by the status and headers, as with an
+                    // answer that has no body.
+                    Err(e @ BackendError::TooLarge { .. }) if kind == Kind::Start => {
+                        if !(200..300).contains(&status) {
+                            return Err(BackendError::Status {
+                                backend: named,
+                                status,
+                                body: format!("(not read: {e})"),
+                            });
+                        }
+                        tracing::warn!("{e}; going by its status (HTTP {status}) and headers");
+                        Ok(Answer {
+                            status,
+                            headers,
+                            body: String::new(),
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(http_error(&named, e, per_call)),
         };

@@ -110,6 +110,10 @@ struct Gate {
     env_names: Vec<String>,
 }
 
+/// 404s tolerated from a run not yet seen (just dispatched), about a
+/// second apart.
+const NEW_RUN_404S: u32 = 5;
+
 /// Longest wait for the closing deployment status.
 const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -338,11 +342,19 @@ impl GithubActions {
         if !answer.ok() {
             return Err(answer.error(&self.name, &call));
         }
+        // Accepted (2xx): the run has started whatever the body says. An
+        // answer without a readable run id (cut short, not JSON) is no
+        // failure — the run is looked for as after a 204.
         let run_id = if answer.status == 200 {
-            answer
-                .json(&self.name, &call)?
-                .get("workflow_run_id")
-                .and_then(Value::as_u64)
+            match answer.json(&self.name, &call) {
+                Ok(j) => j.get("workflow_run_id").and_then(Value::as_u64),
+                Err(e) => {
+                    tracing::warn!(
+                        "{e}; the dispatch was accepted (HTTP 200) but its answer was not readable: looking for its run"
+                    );
+                    None
+                }
+            }
         } else {
             None
         };
@@ -625,6 +637,7 @@ impl GithubActions {
         let path = format!("/repos/{}/actions/runs/{id}", self.repo);
         let call = format!("GET {path}");
         let mut last_status = String::new();
+        let mut unseen = 0u32;
         loop {
             let answer = call::send(
                 &self.name,
@@ -635,6 +648,18 @@ impl GithubActions {
                 || self.get(token, &path),
             )
             .await?;
+            // A run GitHub just created may not be readable yet (its API
+            // reads from replicas): a 404 before the first sight of it is
+            // read again a few times before it counts.
+            if answer.status == 404 && last_status.is_empty() && unseen < NEW_RUN_404S {
+                unseen += 1;
+                tracing::info!(
+                    "{}: {call} answered 404; the run may not be readable yet, reading again",
+                    self.name
+                );
+                pause(self.poll.max(Duration::from_secs(1)), deadline).await;
+                continue;
+            }
             if !answer.ok() {
                 return Err(answer.error(&self.name, &call));
             }

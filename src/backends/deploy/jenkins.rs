@@ -13,9 +13,11 @@
 //! - `GET {url}/queue/item/N/api/json` answers the queue item; once the
 //!   build started it has `executable: {number, url}`, and a cancelled item
 //!   has `cancelled: true`.
-//! - `GET {build url}api/json` answers `{building, result, number, url}`;
-//!   `result` is null while building, then SUCCESS, UNSTABLE, FAILURE,
-//!   NOT_BUILT or ABORTED.
+//! - `GET {build url}api/json` answers `{building, result, number, url,
+//!   queueId}`; `result` is null while building, then SUCCESS, UNSTABLE,
+//!   FAILURE, NOT_BUILT or ABORTED. `queueId` names the queue item that
+//!   started it: a build whose `queueId` is not our queue item's (a build
+//!   number reused) is not followed — the outcome is unknown.
 //! - Basic auth `user:API token` (an API token needs no crumb on recent
 //!   Jenkins, but one is sent whenever the server issues it).
 //!
@@ -183,6 +185,7 @@ impl Jenkins {
 
         // Queue item → build.
         let item_api = with_api_json(&location);
+        let item_id = queue_number(&location).parse::<u64>().ok();
         let call = format!("GET {}", item_api.path());
         // Triggered: losing track of the queue item now leaves the deploy
         // unknown, not failed.
@@ -265,6 +268,20 @@ impl Jenkins {
                     .map(|n| format!(" #{n}"))
                     .unwrap_or_default();
                 let what = format!("Jenkins build{number} ({build})");
+                // A build number reused (the job recreated, its next build
+                // number reset): the build at that address is another
+                // queue item's, and its result says nothing of ours.
+                if let Some(theirs) = j.get("queueId").and_then(Value::as_u64)
+                    && item_id.is_some_and(|ours| ours != theirs)
+                {
+                    return Err(BackendError::Garbage {
+                        backend: format!("{}: {call}", self.name),
+                        cause: format!(
+                            "{what} was started by queue item {theirs}, not by ours ({}): the build number was reused, so ours cannot be followed",
+                            queue_number(&location)
+                        ),
+                    });
+                }
                 let building = j.get("building").and_then(Value::as_bool).unwrap_or(true);
                 let result = j.get("result").and_then(Value::as_str);
                 if !announced {

@@ -5,8 +5,10 @@
 //! The POST starts a deploy, so it is never repeated: when the connection
 //! breaks or the time runs out after the request may have reached the hook
 //! (a reset, a timeout while waiting for the answer), the outcome is
-//! unknown — not a failure, since the hook may well be deploying. Only a
-//! connection that was never made is a plain failure.
+//! unknown — not a failure, since the hook may well be deploying; so is a
+//! 502 or 504, a proxy's word that it passed the request on and lost or
+//! gave up waiting for the answer. Only a connection that was never made,
+//! or a refusal (any other non-2xx), is a plain failure.
 
 use std::time::Duration;
 
@@ -37,7 +39,8 @@ impl Webhook {
         let url = url.replace("{env}", env);
         crate::text::register_url_credentials(&url);
         Webhook {
-            client,
+            // A redirect that would drop the POST is not followed.
+            client: crate::backends::http::post_client(Duration::from_secs(5)).unwrap_or(client),
             timeout,
             name: format!("deploy webhook of {env} ({})", show_url(&url)),
             url,
@@ -70,23 +73,43 @@ impl Webhook {
             .await
             .map_err(|e| super::call::lost_answer(name, e, self.timeout))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = read_body(name, resp, SMALL_BODY_CAP, self.timeout)
             .await
-            .map_err(|e| match e {
-                e @ BackendError::TooLarge { .. } => e,
-                e => BackendError::OutcomeUnknown {
+            .or_else(|e| match e {
+                // Only the status says whether the hook took the deploy;
+                // an answer too large to read costs only its `url`.
+                e @ BackendError::TooLarge { .. } => {
+                    tracing::warn!("{e}; going by its status (HTTP {})", status.as_u16());
+                    Ok(String::new())
+                }
+                e => Err(BackendError::OutcomeUnknown {
                     backend: name.clone(),
                     cause: format!(
                         "answered HTTP {} but the answer was lost ({e}); not repeated — it may be deploying: look before deploying again",
                         status.as_u16()
                     ),
-                },
+                }),
             })?;
+        // A proxy in front of the hook that gave up waiting for it (504) or
+        // lost its answer (502) passed the request on: the hook may well
+        // be deploying. Any other refusal is the hook's (or nobody's).
+        if matches!(status.as_u16(), 502 | 504) {
+            return Err(BackendError::OutcomeUnknown {
+                backend: name.clone(),
+                cause: format!(
+                    "a proxy answered HTTP {} ({}): the hook may have taken the deploy; not repeated — look before deploying again",
+                    status.as_u16(),
+                    crate::text::excerpt(body.as_bytes())
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(BackendError::Status {
                 backend: name.clone(),
                 status: status.as_u16(),
-                body,
+                body: crate::backends::http::redirect_note(status.as_u16(), &headers)
+                    .unwrap_or(body),
             });
         }
         let url = serde_json::from_str::<serde_json::Value>(&body)
