@@ -84,6 +84,15 @@ where
     state.size = (size.width, size.height);
 
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
+    // A store held by another process is waited for (bounded) by whatever
+    // needs it; the console says so on its notice line, not the log alone.
+    let busy = msg_tx.clone();
+    crate::store::on_busy_wait(move |n| {
+        let _ = busy.send(Msg::StoreBusy {
+            path: n.path.to_string(),
+            gave_up: n.gave_up,
+        });
+    });
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
     let mut runner = Runner {
         engine,
@@ -447,6 +456,29 @@ impl Runner {
                 if let Some(h) = self.watches.remove(&env) {
                     h.abort();
                 }
+            }
+            Effect::AwaitStore { path } => {
+                self.spawn(async move {
+                    use crate::store::{BusyWaitState, busy_wait_state};
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        match busy_wait_state(&path) {
+                            BusyWaitState::Waiting => continue,
+                            BusyWaitState::CameFree => {
+                                return Msg::StoreWaitOver {
+                                    path,
+                                    came_free: true,
+                                };
+                            }
+                            BusyWaitState::GaveUp => {
+                                return Msg::StoreWaitOver {
+                                    path,
+                                    came_free: false,
+                                };
+                            }
+                        }
+                    }
+                });
             }
             Effect::Quit => self.abort_all(),
         }
