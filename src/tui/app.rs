@@ -317,9 +317,39 @@ struct Runner {
 
 fn failure(e: EngineError) -> Failure {
     Failure {
-        reason: e.to_string(),
+        reason: reason(&e),
         refused: e.exit_code() == 3,
         cause: crate::engine::rewatch::Cause::of(&e),
+    }
+}
+
+/// What went wrong, before where: a store's error names its file first
+/// (`store /path/shipdeck.db: database is locked`), and the notice line,
+/// cut from the right on a narrow terminal, kept the file and lost the
+/// cause; the console reads `database is locked · store /path/…`.
+fn reason(e: &EngineError) -> String {
+    use crate::store::StoreError as S;
+    let full = e.to_string();
+    let EngineError::Store(s) = e else {
+        return full;
+    };
+    let at = match s {
+        S::Sqlite { path, .. }
+        | S::Dir { path, .. }
+        | S::Corrupt { path, .. }
+        | S::ReadOnly { path, .. }
+        | S::Replaced { path, .. }
+        | S::Tampered { path, .. } => path,
+        S::Config { store, .. }
+        | S::Unreachable { store, .. }
+        | S::Postgres { store, .. }
+        | S::NewerSchema { store, .. }
+        | S::NotEmpty { store, .. }
+        | S::Conflict { store, .. } => store,
+    };
+    match full.strip_prefix(&format!("store {at}: ")) {
+        Some(cause) => format!("{cause} · store {at}"),
+        None => full,
     }
 }
 
@@ -661,6 +691,30 @@ mod tests {
         let mut out = Vec::new();
         write_links(&mut out, &buf, &[spot("https://x/\x1b]0;evil\x07")]).unwrap();
         assert!(out.is_empty(), "an unsafe URL is never written");
+    }
+
+    #[test]
+    fn a_store_failure_says_its_cause_before_its_file() {
+        let path = "/home/alice/.local/share/shipdeck/shipdeck.db";
+        let locked = EngineError::Store(crate::store::StoreError::Sqlite {
+            path: path.into(),
+            cause: "database is locked".into(),
+        });
+        assert_eq!(
+            failure(locked).reason,
+            format!("database is locked · store {path}")
+        );
+        // One that names the file inside its sentence stays as it is.
+        let read_only = EngineError::Store(crate::store::StoreError::ReadOnly {
+            path: path.into(),
+            cause: "mode 0444".into(),
+        });
+        assert_eq!(
+            failure(read_only).reason,
+            format!(
+                "store {path} is read-only (mode 0444): status and history work, actions are refused"
+            )
+        );
     }
 
     #[test]
