@@ -327,11 +327,15 @@ fn failure(e: EngineError) -> Failure {
 /// (`store /path/shipdeck.db: database is locked`), and the notice line,
 /// cut from the right on a narrow terminal, kept the file and lost the
 /// cause; the console reads `database is locked · store /path/…`.
+/// A refusal reads `refused: <why> (<gate>)` on the command line; the
+/// console says "refused" already (`roll back of production refused: …`).
 fn reason(e: &EngineError) -> String {
     use crate::store::StoreError as S;
     let full = e.to_string();
-    let EngineError::Store(s) = e else {
-        return full;
+    let s = match e {
+        EngineError::Store(s) => s,
+        EngineError::Refused { gate } => return format!("{} ({})", gate.detail, gate.name),
+        _ => return full,
     };
     let at = match s {
         S::Sqlite { path, .. }
@@ -714,6 +718,23 @@ mod tests {
             format!(
                 "store {path} is read-only (mode 0444): status and history work, actions are refused"
             )
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_refused_once() {
+        let held = EngineError::Refused {
+            gate: crate::domain::Gate::block(
+                "lock",
+                false,
+                "production is being rolled back by a@vm (pid 1424 on vm)",
+            ),
+        };
+        let f = failure(held);
+        assert!(f.refused);
+        assert_eq!(
+            f.reason,
+            "production is being rolled back by a@vm (pid 1424 on vm) (lock)"
         );
     }
 
