@@ -277,10 +277,19 @@ fn column(
     };
 
     let metrics = match (&env.metrics_error, &env.metrics.as_of) {
-        (Some(e), _) => vec![
-            Part::new("✗ metrics", t.error),
-            Part::new(format!(": {e}"), t.error).prio(1).cut(),
-        ],
+        // The row says "metrics" and every column has the same source: the
+        // cell keeps what went wrong (`✗ did not answer within 5000 ms`);
+        // the panel and `v` name the source. (It read `✗ metrics: metrics…`.)
+        (Some(e), _) => match without_source(e) {
+            Some(what) => vec![
+                Part::new("✗", t.error),
+                Part::new(format!(" {what}"), t.error).prio(1).cut(),
+            ],
+            None => vec![
+                Part::new("✗ metrics", t.error),
+                Part::new(format!(": {e}"), t.error).prio(1).cut(),
+            ],
+        },
         (None, None) => match &env.metrics_note {
             Some(note) => vec![
                 Part::new("– no data yet", t.dim),
@@ -723,4 +732,14 @@ pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
     let parts = state_parts(state, env);
     let style = parts.first().map(|p| p.style).unwrap_or_default();
     (parts.into_iter().map(|p| p.text).collect(), style)
+}
+
+/// A metrics source's error without the source: `metrics source <url> did
+/// not answer within 5000 ms` → `did not answer within 5000 ms`; `None` for
+/// any other error.
+fn without_source(e: &str) -> Option<&str> {
+    let rest = e.strip_prefix("metrics source ")?;
+    let (_url, what) = rest.split_once(' ')?;
+    let what = what.trim_start_matches(": ").trim();
+    (!what.is_empty()).then_some(what)
 }
