@@ -277,6 +277,38 @@ fn a_metrics_source_that_does_not_answer_reads_as_such_in_every_column() {
     );
 }
 
+/// A version source that does not answer: the column says why (the URL it
+/// is named by took both of the column's rows, and the cause was cut off);
+/// `v` still shows the URL.
+#[test]
+fn a_version_source_that_does_not_answer_says_why_in_its_column() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        e.version = None;
+        e.version_error = Some(format!(
+            "version source of {} (http://127.0.0.1:47918/envs/{}/version): no answer within 5s",
+            e.name, e.name
+        ));
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    // Wrapped at words: the cause is on screen in every column.
+    for (w, h, cause) in [(160, 45, "answer within 5s"), (120, 40, "no answer")] {
+        let text = screen(&s, w, h);
+        assert_eq!(text.matches(cause).count(), 4, "{w}x{h}:\n{text}");
+        assert!(
+            !text.contains("(http://127.0.0.1:47918/envs/"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("http://127.0.0.1:47918/envs/production/version"),
+        "{text}"
+    );
+}
+
 #[test]
 fn status_failure_before_anything_loaded() {
     let mut s = State::new(settings(), Theme::dark(), t0());

@@ -420,8 +420,19 @@ fn column(
     });
     let reason = match (&env.version_error, &env.drift, &env.promotion_error) {
         _ if backend.is_some() => backend,
-        // Errors often are URLs: cut by characters, not words.
-        (Some(e), _, _) => Some((wrap_chars(&format!("✗ {e}"), width, rows), t.error)),
+        // Errors often are URLs: cut by characters, not words. A source
+        // named with its URL in brackets (`version source of staging
+        // (http://…/version): no answer within 5s`) loses the URL here —
+        // `v` shows it — so the cause fits (the URL took both rows).
+        (Some(e), _, _) => {
+            let text = format!("✗ {}", without_bracketed_url(e));
+            let lines = if text.contains("://") {
+                wrap_chars(&text, width, rows)
+            } else {
+                words(&text)
+            };
+            Some((lines, t.error))
+        }
         (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
         (None, None, Some(e)) => Some((words(e), t.dim)),
         (None, None, None) => None,
@@ -742,4 +753,18 @@ fn without_source(e: &str) -> Option<&str> {
     let (_url, what) = rest.split_once(' ')?;
     let what = what.trim_start_matches(": ").trim();
     (!what.is_empty()).then_some(what)
+}
+
+/// `e` without a bracketed URL: `version source of staging
+/// (http://127.0.0.1:7878/envs/staging/version): no answer within 5s` →
+/// `version source of staging: no answer within 5s`.
+fn without_bracketed_url(e: &str) -> std::borrow::Cow<'_, str> {
+    let start = e.find(" (http://").or_else(|| e.find(" (https://"));
+    let Some(start) = start else {
+        return e.into();
+    };
+    match e[start..].find(')') {
+        Some(len) => format!("{}{}", &e[..start], &e[start + len + 1..]).into(),
+        None => e.into(),
+    }
 }
