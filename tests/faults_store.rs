@@ -615,3 +615,99 @@ fn a_store_held_locked_is_waited_for_once_and_out_loud() {
     // Once free, the store serves again, nothing lost.
     home.run(&["status"]).expect_code(0);
 }
+
+/// A console whose store another process holds (`BEGIN EXCLUSIVE`, as a
+/// second shipdeck mid-write): a Go from the keyboard waits for the store,
+/// and the console says so on its notice line while it waits (it said
+/// nothing for up to 10 s: the wait went to the log only); once the store
+/// is free the Go is recorded and no "waiting" is left on screen.
+#[test]
+fn a_console_says_it_waits_for_a_store_another_process_holds() {
+    let tmux_ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(tmux_ok, "this test needs tmux: apt-get install tmux");
+    let fleet = Fleet::start();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store_dir.path().join("shipdeck.db");
+    let home = home_with_store(&fleet, &store);
+    home.run(&["status"]).expect_code(0);
+    let cfg = home.path().join("shipdeck.toml");
+    let socket = home.path().join("tmux.sock");
+    struct KillServer(PathBuf);
+    impl Drop for KillServer {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(&self.0)
+                .arg("kill-server")
+                .output();
+        }
+    }
+    let _server = KillServer(socket.clone());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-u")
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&socket)
+            .env_remove("TMUX")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let bin = assert_cmd::cargo::cargo_bin("shipdeck");
+    let p = home.path().display().to_string();
+    let script = format!(
+        "cd {p} && XDG_CONFIG_HOME={p}/config XDG_DATA_HOME={p}/data XDG_STATE_HOME={p}/state USER=tester {} --config {}; sleep 30",
+        bin.display(),
+        cfg.display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "c",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "c"]).stdout).into_owned()
+    };
+    let wait_for = |what: &str, within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never showed {what:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("v1.7.3 → v1.8.0", Duration::from_secs(60));
+    tmux(&["send-keys", "-t", "c", "a"]);
+    wait_for("Approval for production", Duration::from_secs(20));
+    let locker = Connection::open(&store).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    tmux(&["send-keys", "-t", "c", "Enter"]);
+    // Said after about a second of waiting (the wait is 10 s in all).
+    let s = wait_for(
+        "waiting up to 10 s for the store (another process holds it)",
+        Duration::from_secs(8),
+    );
+    assert!(!s.contains("Go recorded for v1.8.0 → production"), "{s}");
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    let s = wait_for(
+        "Go recorded for v1.8.0 → production by tester",
+        Duration::from_secs(20),
+    );
+    assert!(!s.contains("waiting up to 10 s"), "{s}");
+}

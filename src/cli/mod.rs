@@ -89,7 +89,7 @@ pub fn main() -> i32 {
     // A one-shot command says on stderr what it waits for when the store
     // is held by another process (the console owns the terminal: log only).
     if !interactive {
-        crate::store::on_busy_wait(|line| say!("{line}"));
+        crate::store::on_busy_wait(|n| say!("{}", n.line));
     }
     let built = if interactive {
         tokio::runtime::Builder::new_multi_thread()

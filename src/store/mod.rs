@@ -14,7 +14,9 @@ pub use face::AsyncStore;
 pub use pg::{
     AppendProfile, MigrateReport, PasswordSource, PgStore, PgTarget, SCHEMA_VERSION, export_sqlite,
 };
-pub use sqlite::{SqliteStore, on_busy_wait};
+pub use sqlite::{
+    BUSY_WAIT, BusyNotice, BusyWaitState, SqliteStore, busy_wait_state, on_busy_wait,
+};
 
 use chrono::{DateTime, Utc};
 

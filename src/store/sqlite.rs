@@ -30,7 +30,7 @@ use changes::*;
 pub(super) use schema::legacy_note;
 use schema::*;
 
-pub use busy::on_busy_wait;
+pub use busy::{BUSY_WAIT, BusyNotice, BusyWaitState, on_busy_wait, wait_state as busy_wait_state};
 
 /// How often a view re-walks an audit log that only changed in place.
 const VIEW_RECHECK: Duration = Duration::from_secs(10);

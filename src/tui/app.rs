@@ -84,6 +84,15 @@ where
     state.size = (size.width, size.height);
 
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
+    // A store held by another process is waited for (bounded) by whatever
+    // needs it; the console says so on its notice line, not the log alone.
+    let busy = msg_tx.clone();
+    crate::store::on_busy_wait(move |n| {
+        let _ = busy.send(Msg::StoreBusy {
+            path: n.path.to_string(),
+            gave_up: n.gave_up,
+        });
+    });
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<Event>();
     let mut runner = Runner {
         engine,
@@ -308,9 +317,43 @@ struct Runner {
 
 fn failure(e: EngineError) -> Failure {
     Failure {
-        reason: e.to_string(),
+        reason: reason(&e),
         refused: e.exit_code() == 3,
         cause: crate::engine::rewatch::Cause::of(&e),
+    }
+}
+
+/// What went wrong, before where: a store's error names its file first
+/// (`store /path/shipdeck.db: database is locked`), and the notice line,
+/// cut from the right on a narrow terminal, kept the file and lost the
+/// cause; the console reads `database is locked · store /path/…`.
+/// A refusal reads `refused: <why> (<gate>)` on the command line; the
+/// console says "refused" already (`roll back of production refused: …`).
+fn reason(e: &EngineError) -> String {
+    use crate::store::StoreError as S;
+    let full = e.to_string();
+    let s = match e {
+        EngineError::Store(s) => s,
+        EngineError::Refused { gate } => return format!("{} ({})", gate.detail, gate.name),
+        _ => return full,
+    };
+    let at = match s {
+        S::Sqlite { path, .. }
+        | S::Dir { path, .. }
+        | S::Corrupt { path, .. }
+        | S::ReadOnly { path, .. }
+        | S::Replaced { path, .. }
+        | S::Tampered { path, .. } => path,
+        S::Config { store, .. }
+        | S::Unreachable { store, .. }
+        | S::Postgres { store, .. }
+        | S::NewerSchema { store, .. }
+        | S::NotEmpty { store, .. }
+        | S::Conflict { store, .. } => store,
+    };
+    match full.strip_prefix(&format!("store {at}: ")) {
+        Some(cause) => format!("{cause} · store {at}"),
+        None => full,
     }
 }
 
@@ -447,6 +490,29 @@ impl Runner {
                 if let Some(h) = self.watches.remove(&env) {
                     h.abort();
                 }
+            }
+            Effect::AwaitStore { path } => {
+                self.spawn(async move {
+                    use crate::store::{BusyWaitState, busy_wait_state};
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        match busy_wait_state(&path) {
+                            BusyWaitState::Waiting => continue,
+                            BusyWaitState::CameFree => {
+                                return Msg::StoreWaitOver {
+                                    path,
+                                    came_free: true,
+                                };
+                            }
+                            BusyWaitState::GaveUp => {
+                                return Msg::StoreWaitOver {
+                                    path,
+                                    came_free: false,
+                                };
+                            }
+                        }
+                    }
+                });
             }
             Effect::Quit => self.abort_all(),
         }
@@ -629,6 +695,47 @@ mod tests {
         let mut out = Vec::new();
         write_links(&mut out, &buf, &[spot("https://x/\x1b]0;evil\x07")]).unwrap();
         assert!(out.is_empty(), "an unsafe URL is never written");
+    }
+
+    #[test]
+    fn a_store_failure_says_its_cause_before_its_file() {
+        let path = "/home/alice/.local/share/shipdeck/shipdeck.db";
+        let locked = EngineError::Store(crate::store::StoreError::Sqlite {
+            path: path.into(),
+            cause: "database is locked".into(),
+        });
+        assert_eq!(
+            failure(locked).reason,
+            format!("database is locked · store {path}")
+        );
+        // One that names the file inside its sentence stays as it is.
+        let read_only = EngineError::Store(crate::store::StoreError::ReadOnly {
+            path: path.into(),
+            cause: "mode 0444".into(),
+        });
+        assert_eq!(
+            failure(read_only).reason,
+            format!(
+                "store {path} is read-only (mode 0444): status and history work, actions are refused"
+            )
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_refused_once() {
+        let held = EngineError::Refused {
+            gate: crate::domain::Gate::block(
+                "lock",
+                false,
+                "production is being rolled back by a@vm (pid 1424 on vm)",
+            ),
+        };
+        let f = failure(held);
+        assert!(f.refused);
+        assert_eq!(
+            f.reason,
+            "production is being rolled back by a@vm (pid 1424 on vm) (lock)"
+        );
     }
 
     #[test]

@@ -79,6 +79,17 @@ pub enum Msg {
     /// Someone (another console, a CLI, this one) recorded something in
     /// the store: read the status again now rather than at the next refresh.
     StoreChanged,
+    /// Another process holds the store: this process waits for it (up to
+    /// [`crate::store::BUSY_WAIT`]), or the wait ran out (`gave_up`).
+    StoreBusy {
+        path: String,
+        gave_up: bool,
+    },
+    /// The wait for the store at `path` is over: it came free, or gave up.
+    StoreWaitOver {
+        path: String,
+        came_free: bool,
+    },
     ActionDone {
         env: String,
         kind: TaskKind,
@@ -140,6 +151,11 @@ pub enum Effect {
     /// Stop the monitoring window task of `env` (the engineer rolls back by hand).
     CancelWatch {
         env: String,
+    },
+    /// Follow this process's wait for the store at `path` (another process
+    /// holds it) until it is over: `Msg::StoreWaitOver`.
+    AwaitStore {
+        path: String,
     },
     Quit,
 }

@@ -402,6 +402,9 @@ pub struct Notice {
     pub at: DateTime<Utc>,
     pub level: Level,
     pub text: String,
+    /// Shown no longer than this (seconds), when what it says ends sooner
+    /// than its level's usual time (a wait of 10 s); `None`: the usual.
+    pub lasts_s: Option<i64>,
 }
 
 /// A regression the engineer has to act on (auto-rollback is off).
@@ -456,6 +459,9 @@ pub struct State {
     pub overlays: Vec<Overlay>,
     pub envs: BTreeMap<String, EnvUi>,
     pub notices: VecDeque<Notice>,
+    /// The store another process holds, whose wait this console said and
+    /// follows (`Effect::AwaitStore`), with the notice that says it.
+    pub store_wait: Option<(String, String)>,
     pub alarm: Option<Alarm>,
     /// This console's own monitoring windows, for the engine's rule on
     /// which deploy needs one (one watcher per deploy; a failed one is
@@ -511,6 +517,7 @@ impl State {
             overlays: Vec::new(),
             envs: BTreeMap::new(),
             notices: VecDeque::new(),
+            store_wait: None,
             alarm: None,
             watched: Default::default(),
             dirty: true,
@@ -665,10 +672,16 @@ impl State {
     }
 
     pub fn notify(&mut self, level: Level, text: impl Into<String>) {
+        self.notify_for(level, text, None);
+    }
+
+    /// [`State::notify`], gone after `lasts_s` seconds at most.
+    pub fn notify_for(&mut self, level: Level, text: impl Into<String>, lasts_s: Option<i64>) {
         self.notices.push_front(Notice {
             at: self.now,
             level,
             text: text.into(),
+            lasts_s,
         });
         self.notices.truncate(MAX_NOTICES);
         self.dirty = true;
@@ -682,6 +695,7 @@ impl State {
                 Level::Warn => 30,
                 Level::Error => 60,
             };
+            let keep = n.lasts_s.map_or(keep, |l| l.min(keep));
             (self.now - n.at).num_seconds() < keep
         })
     }

@@ -244,6 +244,71 @@ fn backend_error_in_a_panel() {
     insta::assert_snapshot!(text);
 }
 
+/// A metrics source that does not answer: each column's metrics row says
+/// what went wrong, not the source's name again (`✗ metrics: metrics…`).
+#[test]
+fn a_metrics_source_that_does_not_answer_reads_as_such_in_every_column() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        e.metrics = MetricsSnapshot::default();
+        e.metrics_error = Some(
+            "metrics source http://127.0.0.1:47918/metrics did not answer within 5000 ms".into(),
+        );
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    for (w, h, cut) in [
+        (160, 45, "✗ did not answer within…"),
+        (120, 40, "✗ did not answer"),
+    ] {
+        let text = screen(&s, w, h);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("metrics") || l.contains("│ metrics"))
+            .unwrap_or_else(|| panic!("{w}x{h}:\n{text}"));
+        assert_eq!(row.matches(cut).count(), 4, "{w}x{h}: {row}");
+        assert!(!row.contains("metrics: metrics"), "{w}x{h}: {row}");
+    }
+    // The panel names the source.
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("✗ metrics: metrics source http://127.0.0.1:47918/metrics did not answer"),
+        "{text}"
+    );
+}
+
+/// A version source that does not answer: the column says why (the URL it
+/// is named by took both of the column's rows, and the cause was cut off);
+/// `v` still shows the URL.
+#[test]
+fn a_version_source_that_does_not_answer_says_why_in_its_column() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        e.version = None;
+        e.version_error = Some(format!(
+            "version source of {} (http://127.0.0.1:47918/envs/{}/version): no answer within 5s",
+            e.name, e.name
+        ));
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    // Wrapped at words: the cause is on screen in every column.
+    for (w, h, cause) in [(160, 45, "answer within 5s"), (120, 40, "no answer")] {
+        let text = screen(&s, w, h);
+        assert_eq!(text.matches(cause).count(), 4, "{w}x{h}:\n{text}");
+        assert!(
+            !text.contains("(http://127.0.0.1:47918/envs/"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("http://127.0.0.1:47918/envs/production/version"),
+        "{text}"
+    );
+}
+
 #[test]
 fn status_failure_before_anything_loaded() {
     let mut s = State::new(settings(), Theme::dark(), t0());

@@ -829,3 +829,87 @@ fn a_deploy_lock_lost_mid_action_is_said_on_the_environment_and_in_a_notice() {
     assert_eq!(n.level, super::state::Level::Error);
     assert!(n.text.contains("bob (pid 7 on ci) took it"), "{}", n.text);
 }
+
+/// A store another process holds: the console says it waits for it on the
+/// notice line (the wait's start used to go to the log only, and the
+/// console sat for 10 s with an ageing status and no word), what it is
+/// before the file's path (which a narrow terminal cuts first); it follows
+/// the wait and says when the store came free, and never says "waiting"
+/// longer than the wait's bound; a wait that ran out is said too.
+#[test]
+fn a_held_store_is_said_on_the_notice_line_while_it_is_waited_for() {
+    use super::msg::Effect;
+    let path = "/home/alice/.local/share/shipdeck/a-rather-long-directory-name/shipdeck.db";
+    let busy = |gave_up| Msg::StoreBusy {
+        path: path.into(),
+        gave_up,
+    };
+    let mut s = console();
+    let effects = update(&mut s, busy(false));
+    assert_eq!(
+        effects,
+        vec![Effect::AwaitStore { path: path.into() }],
+        "the wait is followed"
+    );
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let line = text
+            .lines()
+            .find(|l| l.contains("another process holds it"))
+            .unwrap_or_else(|| panic!("{w}x{h}: the wait is said:\n{text}"));
+        assert!(
+            line.contains("! waiting up to 10 s for the store (another process holds it)"),
+            "{w}x{h}: {line}"
+        );
+    }
+    assert!(
+        screen(&s, 160, 45).contains(path),
+        "whole where there is room"
+    );
+    // Said again while followed: not followed twice.
+    assert!(update(&mut s, busy(false)).is_empty());
+    // The store came free after 3 s: the line says so at once.
+    let said = s.now;
+    update(&mut s, Msg::Tick(said + Duration::seconds(3)));
+    update(
+        &mut s,
+        Msg::StoreWaitOver {
+            path: path.into(),
+            came_free: true,
+        },
+    );
+    let text = screen(&s, 80, 24);
+    assert!(!text.contains("waiting up to"), "{text}");
+    assert!(text.contains("• the store is free again"), "{text}");
+
+    // A wait nobody learns the end of is not said past its bound.
+    let mut s = console();
+    update(&mut s, busy(false));
+    let said = s.now;
+    update(&mut s, Msg::Tick(said + Duration::seconds(9)));
+    assert!(screen(&s, 80, 24).contains("waiting up to 10 s"));
+    update(&mut s, Msg::Tick(said + Duration::seconds(10)));
+    assert!(
+        !screen(&s, 80, 24).contains("another process"),
+        "{}",
+        screen(&s, 80, 24)
+    );
+
+    // A wait that ran out: said, and its end says nothing more.
+    let mut s = console();
+    update(&mut s, busy(false));
+    update(&mut s, busy(true));
+    update(
+        &mut s,
+        Msg::StoreWaitOver {
+            path: path.into(),
+            came_free: false,
+        },
+    );
+    let text = screen(&s, 80, 24);
+    assert!(
+        text.contains("! gave up on the store after 10 s (another process holds it)"),
+        "{text}"
+    );
+    assert!(s.store_wait.is_none());
+}

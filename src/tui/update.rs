@@ -89,6 +89,11 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         } => on_plan(s, env, version, result),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::StoreChanged => on_store_changed(s),
+        Msg::StoreBusy { path, gave_up } => on_store_busy(s, path, gave_up),
+        Msg::StoreWaitOver { path, came_free } => {
+            on_store_wait_over(s, &path, came_free);
+            vec![]
+        }
         Msg::ActionDone { env, kind, result } => on_done(s, env, kind, result),
     }
 }
@@ -121,6 +126,43 @@ fn on_store_changed(s: &mut State) -> Vec<Effect> {
         effects.extend(load_history(s));
     }
     effects
+}
+
+/// Another process holds the store: say so while this console waits for
+/// it — until the wait is over (followed: it says when the store came
+/// free), and never past the wait's bound: no "waiting" about a store that
+/// came free —, and when the wait ran out. The file comes last, so a
+/// narrow terminal cuts it before what happened.
+fn on_store_busy(s: &mut State, path: String, gave_up: bool) -> Vec<Effect> {
+    let wait = crate::store::BUSY_WAIT.as_secs();
+    if gave_up {
+        s.notify(
+            Level::Warn,
+            format!("gave up on the store after {wait} s (another process holds it) · {path}"),
+        );
+        return vec![];
+    }
+    let text = format!("waiting up to {wait} s for the store (another process holds it) · {path}");
+    s.notify_for(Level::Warn, text.clone(), Some(wait as i64));
+    let followed = s.store_wait.as_ref().is_some_and(|(p, _)| *p == path);
+    s.store_wait = Some((path.clone(), text));
+    if followed {
+        vec![]
+    } else {
+        vec![Effect::AwaitStore { path }]
+    }
+}
+
+/// The wait said by [`on_store_busy`] is over: when the store came free
+/// and the line still says "waiting", it says so instead.
+fn on_store_wait_over(s: &mut State, path: &str, came_free: bool) {
+    let Some((waited, text)) = s.store_wait.take_if(|(p, _)| p == path) else {
+        return;
+    };
+    let showing = s.current_notice().is_some_and(|n| n.text == text);
+    if came_free && showing {
+        s.notify(Level::Info, format!("the store is free again · {waited}"));
+    }
 }
 
 /// Ask for a status snapshot unless one is on its way.

@@ -16,12 +16,24 @@ pub const BUSY_SAY_AFTER: Duration = Duration::from_secs(1);
 /// held (the same stretch): it gives up at once.
 const SAME_STRETCH: Duration = Duration::from_secs(1);
 
-type Notice = Box<dyn Fn(&str) + Send + Sync>;
+type Notice = Box<dyn Fn(&BusyNotice<'_>) + Send + Sync>;
 static NOTICE: OnceLock<Notice> = OnceLock::new();
 
-/// Where "waiting for the store …" goes (the CLI: stderr). Without one it
-/// goes to the log only (the console owns the terminal).
-pub fn on_busy_wait(say: impl Fn(&str) + Send + Sync + 'static) {
+/// One thing said about a held store: a wait that began (`gave_up` false)
+/// or one that ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusyNotice<'a> {
+    /// The store file.
+    pub path: &'a str,
+    /// The wait ran out ([`BUSY_WAIT`]): what needed the store was not done.
+    pub gave_up: bool,
+    /// The whole line, as the log and the command line say it.
+    pub line: &'a str,
+}
+
+/// Where "waiting for the store …" goes (the CLI: stderr; the console: its
+/// notice line). Without one it goes to the log only.
+pub fn on_busy_wait(say: impl Fn(&BusyNotice<'_>) + Send + Sync + 'static) {
     let _ = NOTICE.set(Box::new(say));
 }
 
@@ -33,6 +45,41 @@ struct Held {
     gave_up_at: Option<Instant>,
     /// When "waiting for the store" was last said.
     said_at: Option<Instant>,
+    /// When a wait last went on (its busy answers come every few ms).
+    went_on_at: Option<Instant>,
+}
+
+/// A wait whose last busy answer is older than this is over.
+const WAIT_OVER_AFTER: Duration = Duration::from_millis(400);
+
+/// How the waits for a held store stand now, for whoever was told one began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusyWaitState {
+    /// A connection of this process still waits for it.
+    Waiting,
+    /// The last wait ended with the store: it came free.
+    CameFree,
+    /// The last wait ran out (or found the store still held right after one that did).
+    GaveUp,
+}
+
+/// How the waits for the store at `path` stand (see [`BusyWaitState`]).
+pub fn wait_state(path: &str) -> BusyWaitState {
+    state_at(path, Instant::now())
+}
+
+fn state_at(path: &str, now: Instant) -> BusyWaitState {
+    let all = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(h) = all.as_ref().and_then(|all| all.get(path)) else {
+        return BusyWaitState::CameFree;
+    };
+    match (h.went_on_at, h.gave_up_at) {
+        (w, Some(g)) if w.is_none_or(|w| g >= w) => BusyWaitState::GaveUp,
+        (Some(w), _) if now.saturating_duration_since(w) < WAIT_OVER_AFTER => {
+            BusyWaitState::Waiting
+        }
+        _ => BusyWaitState::CameFree,
+    }
 }
 
 /// Each store file (by path) that was held lately.
@@ -58,26 +105,27 @@ pub(super) fn handler(path: String) -> impl FnMut(i32) -> bool + Send + 'static 
 }
 
 fn wait_once(path: &str, since: Instant, now: Instant) -> bool {
-    let (go_on, say) = {
+    let (go_on, say, gave_up) = {
         let mut all = HELD.lock().unwrap_or_else(|p| p.into_inner());
         let h = all
             .get_or_insert_with(HashMap::new)
             .entry(path.to_string())
             .or_default();
         let waited = now.saturating_duration_since(since);
-        if h.gave_up_at
+        let out = if h
+            .gave_up_at
             .is_some_and(|g| now.saturating_duration_since(g) < SAME_STRETCH)
         {
             // Still held, as a wait just found: no second wait.
             h.gave_up_at = Some(now);
-            (false, None)
+            (false, None, true)
         } else if waited >= BUSY_WAIT {
             h.gave_up_at = Some(now);
             let line = format!(
                 "store {path}: still held by another process after {} s (database is locked): what needed it was not done",
                 BUSY_WAIT.as_secs()
             );
-            (false, Some(line))
+            (false, Some(line), true)
         } else if waited >= BUSY_SAY_AFTER
             && h.said_at
                 .is_none_or(|s| now.saturating_duration_since(s) >= BUSY_WAIT)
@@ -87,15 +135,23 @@ fn wait_once(path: &str, since: Instant, now: Instant) -> bool {
                 "waiting for the store {path}: another shipdeck holds it (busy) — up to {} s",
                 BUSY_WAIT.as_secs()
             );
-            (true, Some(line))
+            (true, Some(line), false)
         } else {
-            (true, None)
+            (true, None, false)
+        };
+        if out.0 {
+            h.went_on_at = Some(now);
         }
+        out
     };
     if let Some(line) = say {
         tracing::warn!("{line}");
         if let Some(n) = NOTICE.get() {
-            n(&line);
+            n(&BusyNotice {
+                path,
+                gave_up,
+                line: &line,
+            });
         }
     }
     if go_on {
@@ -130,6 +186,28 @@ mod tests {
         // Free for over a second, then busy again: a new wait.
         assert!(wait_once(path, at(12_000), at(12_000)));
         assert!(wait_once(path, at(12_000), at(15_000)));
+    }
+
+    /// A console told that a wait began learns when it is over, and how:
+    /// the store came free, or the wait ran out.
+    #[test]
+    fn a_wait_is_known_to_be_going_on_to_have_come_free_or_to_have_given_up() {
+        let path = "/nonexistent/busy-test-wait-state.db";
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(state_at(path, at(0)), BusyWaitState::CameFree, "never held");
+        assert!(wait_once(path, at(0), at(0)));
+        assert!(wait_once(path, at(0), at(1_500)));
+        assert_eq!(state_at(path, at(1_600)), BusyWaitState::Waiting);
+        // No busy answer since: the store was had.
+        assert_eq!(state_at(path, at(2_000)), BusyWaitState::CameFree);
+        // Held again, for good: the wait runs out.
+        assert!(wait_once(path, at(5_000), at(5_000)));
+        assert!(wait_once(path, at(5_000), at(14_900)));
+        assert_eq!(state_at(path, at(14_950)), BusyWaitState::Waiting);
+        assert!(!wait_once(path, at(5_000), at(15_000)));
+        assert_eq!(state_at(path, at(15_100)), BusyWaitState::GaveUp);
+        assert_eq!(state_at(path, at(30_000)), BusyWaitState::GaveUp);
     }
 
     /// Contention that ends in the lock each time (another process's

@@ -22,6 +22,21 @@ pub(super) fn data_version(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
+/// The change watcher's own connection. A store another process holds is
+/// waited for as every connection of this process waits for it (`busy`:
+/// up to 10 s, said after a second, not again right after a wait that gave
+/// up) — not by a silent busy timeout of its own that gave up after 1 s,
+/// logged nothing a console showed, and started over every half second.
+pub(super) fn watcher_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let mut conn = if read_only {
+        open_read_only(path)?
+    } else {
+        Connection::open(path)?
+    };
+    conn.busy_handler(Some(super::busy::handler(path.display().to_string())))?;
+    Ok(conn)
+}
+
 /// Watch the store file on a thread of its own, with its own connection
 /// (whose `data_version` moves on every other connection's commit, this
 /// process's included): tick `notifier` when the [`ChangeMark`] moved;

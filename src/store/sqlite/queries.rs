@@ -707,13 +707,8 @@ impl Store for SqliteStore {
     /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
     /// when it moved); it ends once every subscriber has gone.
     fn changes(&self) -> Result<Changes, StoreError> {
-        let conn = match &self.read_only {
-            None => Connection::open(&self.path),
-            Some(_) => open_read_only(&self.path),
-        }
-        .map_err(|e| self.err(e))?;
-        conn.busy_timeout(Duration::from_secs(1))
-            .map_err(|e| self.err(e))?;
+        let conn =
+            watcher_connection(&self.path, self.read_only.is_some()).map_err(|e| self.err(e))?;
         // The starting point is read here, before the feed is handed out:
         // read on the watcher thread, a commit made between this return
         // and the thread's first look would be the baseline, never a tick.

@@ -507,3 +507,32 @@ fn no_go_template() -> Approval {
         note: None,
     }
 }
+
+/// The change watcher's connection waits out a store another process holds
+/// the way every other connection does (up to 10 s): its old silent 1 s busy
+/// timeout gave up on a hold of a second and a half, and the console's live
+/// updates went quiet without a word.
+#[test]
+fn the_change_watcher_waits_for_a_held_store_like_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipdeck.db");
+    drop(SqliteStore::open(&path).unwrap());
+    // Another process holding the file exclusively: even reading waits.
+    let locker = Connection::open(&path).unwrap();
+    locker
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;
+             DELETE FROM presence WHERE 0; COMMIT;",
+        )
+        .unwrap();
+    let held = std::time::Instant::now();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1600));
+        drop(locker);
+    });
+    let watcher = watcher_connection(&path, false).unwrap();
+    let version = data_version(&watcher);
+    release.join().unwrap();
+    assert!(version.is_ok(), "gave up on a 1.6 s hold: {version:?}");
+    assert!(held.elapsed() >= Duration::from_millis(1500));
+}

@@ -196,6 +196,17 @@ fn a_deploy_another_console_watches_reads_watched_by_it_without_an_error() {
     let text = screen(&s, 160, 45);
     assert!(text.contains("watched by ops@laptop (pid 4242)"), "{text}");
     assert!(!text.contains("no deploy watched yet"), "{text}");
+    // The panel's title agrees with the state: a window runs, elsewhere.
+    for (w, h) in [(160, 45), (120, 40), (100, 30)] {
+        let text = screen(&s, w, h);
+        assert!(!text.contains("no monitoring window"), "{w}x{h}:\n{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("┌ Live metrics · production ·")
+                    && l.contains("watched by ops@laptop ─")),
+            "{w}x{h}:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -608,7 +608,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
             env: "production".into(),
             kind: TaskKind::Promote,
             result: Err(Failure {
-                reason: "refused: no Go recorded for v1.8.0 (approval)".into(),
+                reason: "no Go recorded for v1.8.0 (approval)".into(),
                 refused: true,
                 cause: crate::engine::rewatch::Cause::Other,
             }),
@@ -616,7 +616,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
     );
     assert_eq!(
         notice(&s),
-        "promote of production refused: refused: no Go recorded for v1.8.0 (approval)"
+        "promote of production refused: no Go recorded for v1.8.0 (approval)"
     );
     assert_eq!(s.notices.front().unwrap().level, Level::Error);
     update(

@@ -277,10 +277,19 @@ fn column(
     };
 
     let metrics = match (&env.metrics_error, &env.metrics.as_of) {
-        (Some(e), _) => vec![
-            Part::new("✗ metrics", t.error),
-            Part::new(format!(": {e}"), t.error).prio(1).cut(),
-        ],
+        // The row says "metrics" and every column has the same source: the
+        // cell keeps what went wrong (`✗ did not answer within 5000 ms`);
+        // the panel and `v` name the source. (It read `✗ metrics: metrics…`.)
+        (Some(e), _) => match without_source(e) {
+            Some(what) => vec![
+                Part::new("✗", t.error),
+                Part::new(format!(" {what}"), t.error).prio(1).cut(),
+            ],
+            None => vec![
+                Part::new("✗ metrics", t.error),
+                Part::new(format!(": {e}"), t.error).prio(1).cut(),
+            ],
+        },
         (None, None) => match &env.metrics_note {
             Some(note) => vec![
                 Part::new("– no data yet", t.dim),
@@ -411,8 +420,19 @@ fn column(
     });
     let reason = match (&env.version_error, &env.drift, &env.promotion_error) {
         _ if backend.is_some() => backend,
-        // Errors often are URLs: cut by characters, not words.
-        (Some(e), _, _) => Some((wrap_chars(&format!("✗ {e}"), width, rows), t.error)),
+        // Errors often are URLs: cut by characters, not words. A source
+        // named with its URL in brackets (`version source of staging
+        // (http://…/version): no answer within 5s`) loses the URL here —
+        // `v` shows it — so the cause fits (the URL took both rows).
+        (Some(e), _, _) => {
+            let text = format!("✗ {}", without_bracketed_url(e));
+            let lines = if text.contains("://") {
+                wrap_chars(&text, width, rows)
+            } else {
+                words(&text)
+            };
+            Some((lines, t.error))
+        }
         (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
         (None, None, Some(e)) => Some((words(e), t.dim)),
         (None, None, None) => None,
@@ -723,4 +743,28 @@ pub fn state_line(state: &State, env: &EnvStatus) -> (String, Style) {
     let parts = state_parts(state, env);
     let style = parts.first().map(|p| p.style).unwrap_or_default();
     (parts.into_iter().map(|p| p.text).collect(), style)
+}
+
+/// A metrics source's error without the source: `metrics source <url> did
+/// not answer within 5000 ms` → `did not answer within 5000 ms`; `None` for
+/// any other error.
+fn without_source(e: &str) -> Option<&str> {
+    let rest = e.strip_prefix("metrics source ")?;
+    let (_url, what) = rest.split_once(' ')?;
+    let what = what.trim_start_matches(": ").trim();
+    (!what.is_empty()).then_some(what)
+}
+
+/// `e` without a bracketed URL: `version source of staging
+/// (http://127.0.0.1:7878/envs/staging/version): no answer within 5s` →
+/// `version source of staging: no answer within 5s`.
+fn without_bracketed_url(e: &str) -> std::borrow::Cow<'_, str> {
+    let start = e.find(" (http://").or_else(|| e.find(" (https://"));
+    let Some(start) = start else {
+        return e.into();
+    };
+    match e[start..].find(')') {
+        Some(len) => format!("{}{}", &e[..start], &e[start + len + 1..]).into(),
+        None => e.into(),
+    }
 }

@@ -155,15 +155,27 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             ],
             title_w,
         ),
-        None => format::fit(
-            vec![
-                Part::new(" Live metrics", t.title),
-                Part::new(format!(" · {name}"), t.title),
-                Part::new(" · no monitoring window yet", t.title).prio(1),
-                Part::new(" ", t.title),
-            ],
-            title_w,
-        ),
+        // A window another console (or a `watch`) runs is no "no window":
+        // the title says whose it is, as the environment's state does.
+        None => {
+            let note = match env.and_then(|e| e.watcher.as_deref()) {
+                Some(by) => {
+                    let who = by.split(" (").next().unwrap_or(by);
+                    Part::new(format!(" · window watched by {who}"), t.title)
+                        .short(format!(" · watched by {who}"))
+                }
+                None => Part::new(" · no monitoring window yet", t.title),
+            };
+            format::fit(
+                vec![
+                    Part::new(" Live metrics", t.title),
+                    Part::new(format!(" · {name}"), t.title),
+                    note.prio(1),
+                    Part::new(" ", t.title),
+                ],
+                title_w,
+            )
+        }
     };
     let metrics_error = env.and_then(|e| e.metrics_error.as_deref());
     let regression = window
