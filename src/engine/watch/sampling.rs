@@ -10,6 +10,7 @@ use super::open::{OpenWindow, reference};
 use super::{outage_for, refused_for_good};
 use crate::domain::clock;
 use crate::engine::{Engine, EngineError, Event, Sampler};
+use crate::monitor::stats::fmt_steps;
 use crate::monitor::{Sample, Verdict, VerdictKind};
 use crate::store::StoreError;
 
@@ -248,7 +249,8 @@ impl Engine {
             match (&gone, &canary_gone) {
                 (Some(why), None) => {
                     let detail = format!(
-                        "{env}: the canary ({weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {gap_steps} steps in a row it cannot call the release healthy (insufficient data)"
+                        "{env}: the canary ({weight}% of the traffic) has no metrics: {why}; the window judges the environment's series as a whole meanwhile, and without the canary's own metrics for {} in a row it cannot call the release healthy (insufficient data)",
+                        fmt_steps(gap_steps)
                     );
                     warn(detail);
                     canary_error = gone.clone();
@@ -354,7 +356,8 @@ impl Engine {
                 metric: None,
                 detected_at: None,
                 reason: format!(
-                    "insufficient data: the canary had no metrics for {canary_most} steps in a row ({why}); the environment as a whole read: {}",
+                    "insufficient data: the canary had no metrics for {} in a row ({why}); the environment as a whole read: {}",
+                    fmt_steps(canary_most),
                     verdict.reason
                 ),
             };
