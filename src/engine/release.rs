@@ -99,6 +99,55 @@ pub struct ReleaseFacts {
     pub git_error: Option<String>,
     /// The backup recorded for this version in the target environment.
     pub backup: Option<Backup>,
+    /// Commits the target runs that the version does not have
+    /// (`version..target`, newest first, at most 500): a hotfix made on the
+    /// target and never merged back, a force-push, a release cut from an
+    /// older branch. Promoting removes them.
+    pub dropped: Vec<Commit>,
+    /// How many commits the target runs that the version lacks, in all.
+    pub dropped_total: usize,
+    /// More dropped commits than listed.
+    pub dropped_capped: bool,
+    /// Paths the dropped commits change that match `[release] migrations`:
+    /// promoting rolls those migrations' code back (the schema stays).
+    pub dropped_migrations: Vec<String>,
+}
+
+impl ReleaseFacts {
+    /// What promoting drops, in one line that names the count and the
+    /// environment (`None` when it drops nothing), and whether it drops a
+    /// migration (a schema rollback in disguise, said more loudly).
+    pub fn drops_line(&self, env: &str, version: &str) -> Option<(String, bool)> {
+        if self.dropped_total == 0 {
+            return None;
+        }
+        let n = self.dropped_total;
+        let commits = if n == 1 { "commit" } else { "commits" };
+        let newest = self
+            .dropped
+            .first()
+            .map(|c| format!(": {} {}", c.short(), c.subject))
+            .unwrap_or_default();
+        if self.dropped_migrations.is_empty() {
+            Some((
+                format!("! drops {n} {commits} {env} runs (not in {version}){newest}"),
+                false,
+            ))
+        } else {
+            Some((
+                format!(
+                    "!! DROPS MIGRATIONS: {n} {commits} {env} runs are not in {version}, with {} ({}): the schema stays ahead of the code{newest}",
+                    if self.dropped_migrations.len() == 1 {
+                        "a migration"
+                    } else {
+                        "migrations"
+                    },
+                    self.dropped_migrations.join(", ")
+                ),
+                true,
+            ))
+        }
+    }
 }
 
 /// The pending release: the plan (with its gates and its evidence: CI,
@@ -181,7 +230,11 @@ impl Engine {
             ));
             return facts;
         };
-        match self.range(from, to).await {
+        // What the target runs that the version lacks: the range read the
+        // other way (cached by its pair like any range). In the ordinary
+        // linear case it is empty.
+        let (forward, back) = tokio::join!(self.range(from, to), self.range(to, from));
+        match forward {
             Ok(r) => {
                 facts.commits = r.commits.clone();
                 facts.commits_total = r.total;
@@ -193,6 +246,22 @@ impl Engine {
                 facts.migration_release = !facts.migrations.is_empty();
                 if facts.migration_release {
                     facts.backup = self.last_backup(env, to).await;
+                }
+                match back {
+                    Ok(b) => {
+                        facts.dropped = b.commits.clone();
+                        facts.dropped_total = b.total;
+                        facts.dropped_capped = b.capped();
+                        facts.dropped_migrations = migration_paths(&b.paths, &src.globs)
+                            .into_iter()
+                            .cloned()
+                            .collect();
+                    }
+                    Err(e) => {
+                        facts.git_error = Some(format!(
+                            "what {to} would drop of what {env} runs cannot be read: {e}"
+                        ))
+                    }
                 }
             }
             Err(e) => facts.git_error = Some(e.to_string()),

@@ -34,6 +34,10 @@ fn migration_release(n: usize) -> ReleaseFacts {
         migration_release: true,
         git_error: None,
         backup: None,
+        dropped: Vec::new(),
+        dropped_total: 0,
+        dropped_capped: false,
+        dropped_migrations: Vec::new(),
     }
 }
 

@@ -132,6 +132,15 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     ));
                 }
             }
+            // So does one that drops what the environment runs.
+            if let Some((line, loud)) =
+                release.and_then(|r| r.drops_line(&env.name, plan.version.as_str()))
+            {
+                lines.push(format::fit(
+                    vec![Part::new(line, if loud { t.error } else { t.warn }).cut()],
+                    w,
+                ));
+            }
             let mut extra: Vec<Line> = Vec::new();
             let source = match &plan.from {
                 Some(from) => format!("from {from}, what it runs now"),
