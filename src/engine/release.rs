@@ -126,27 +126,27 @@ impl ReleaseFacts {
         let newest = self
             .dropped
             .first()
-            .map(|c| format!(": {} {}", c.short(), c.subject))
-            .unwrap_or_default();
+            .map(|c| format!("{} {}", c.short(), c.subject));
         if self.dropped_migrations.is_empty() {
-            Some((
+            let newest = newest.map(|c| format!(": {c}")).unwrap_or_default();
+            return Some((
                 format!("! drops {n} {commits} {env} runs (not in {version}){newest}"),
                 false,
-            ))
-        } else {
-            Some((
-                format!(
-                    "!! DROPS MIGRATIONS: {n} {commits} {env} runs are not in {version}, with {} ({}): the schema stays ahead of the code{newest}",
-                    if self.dropped_migrations.len() == 1 {
-                        "a migration"
-                    } else {
-                        "migrations"
-                    },
-                    self.dropped_migrations.join(", ")
-                ),
-                true,
-            ))
+            ));
         }
+        let which = if self.dropped_migrations.len() == 1 {
+            "a migration"
+        } else {
+            "migrations"
+        };
+        let newest = newest.map(|c| format!("; newest {c}")).unwrap_or_default();
+        Some((
+            format!(
+                "!! DROPS {n} {commits} {env} runs (not in {version}), with {which} ({}): the schema stays ahead of the code{newest}",
+                self.dropped_migrations.join(", ")
+            ),
+            true,
+        ))
     }
 }
 
