@@ -45,6 +45,8 @@ pub(super) struct ReleaseSource {
 struct Cache {
     resolved: HashMap<Version, (Instant, Resolved)>,
     ranges: HashMap<(String, String), Arc<Range>>,
+    /// What a version drops of what a target runs, by (version, target).
+    dropped: HashMap<(String, String), Arc<Range>>,
 }
 
 impl ReleaseSource {
@@ -100,9 +102,10 @@ pub struct ReleaseFacts {
     /// The backup recorded for this version in the target environment.
     pub backup: Option<Backup>,
     /// Commits the target runs that the version does not have
-    /// (`version..target`, newest first, at most 500): a hotfix made on the
-    /// target and never merged back, a force-push, a release cut from an
-    /// older branch. Promoting removes them.
+    /// (`version..target`, newest first, at most 500; one cherry-picked
+    /// into the version counts as kept): a hotfix made on the target and
+    /// never merged back, a force-push, a release cut from an older branch.
+    /// Promoting removes them.
     pub dropped: Vec<Commit>,
     /// How many commits the target runs that the version lacks, in all.
     pub dropped_total: usize,
@@ -208,6 +211,29 @@ impl Engine {
         Ok(r)
     }
 
+    /// What `target` runs that `version` lacks (see
+    /// [`GitRepo::dropped_of`]), cached by the pair of commits.
+    async fn dropped(&self, version: &Version, target: &Version) -> Result<Arc<Range>, VcsError> {
+        let Some(repo) = &self.inner.release.repo else {
+            return Err(VcsError::Failed {
+                repo: "-".into(),
+                cause: "no [release] git configured".into(),
+            });
+        };
+        let (v, t) = tokio::try_join!(self.resolve(repo, version), self.resolve(repo, target))?;
+        let key = (v.sha.clone(), t.sha.clone());
+        if let Some(r) = self.inner.release.cache().dropped.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(repo.dropped_of(v, t).await?);
+        let mut c = self.inner.release.cache();
+        if c.dropped.len() >= MAX_RANGES {
+            c.dropped.clear();
+        }
+        c.dropped.insert(key, r.clone());
+        Ok(r)
+    }
+
     /// What promoting `env` from `from` (what it runs) to `to` carries.
     /// Never fails: a repository that cannot answer is `git_error`.
     pub(super) async fn release_facts(
@@ -230,10 +256,9 @@ impl Engine {
             ));
             return facts;
         };
-        // What the target runs that the version lacks: the range read the
-        // other way (cached by its pair like any range). In the ordinary
-        // linear case it is empty.
-        let (forward, back) = tokio::join!(self.range(from, to), self.range(to, from));
+        // What the target runs that the version lacks (cached by its pair
+        // like any range). In the ordinary linear case it is empty.
+        let (forward, back) = tokio::join!(self.range(from, to), self.dropped(to, from));
         match forward {
             Ok(r) => {
                 facts.commits = r.commits.clone();

@@ -313,43 +313,9 @@ fn a_missing_tag_or_repository_is_shown_and_blocks_the_backup_gate() {
     out.expect_code(2);
 }
 
-/// Production runs a hotfix made on its own tag and never merged back:
-///
-/// ```text
-/// initial ── hotfix: index orders by day (migrations/0004_orders_day.sql)
-///        │   hotfix: retry declined payments            v1.7.3 (production)
-///        └── add search ─ v1.8.0 (staging) ─ cart badge ─ v1.8.1 (development) ─ v1.9.0
-/// ```
-fn hotfix_repo() -> TestRepo {
-    let mut r = TestRepo::new();
-    r.commit("README.md", "shop\n", "initial", "Alice Example");
-    r.git(&["checkout", "-q", "-b", "prod-hotfix"]);
-    r.commit(
-        "migrations/0004_orders_day.sql",
-        "create index orders_day on orders(day);\n",
-        "hotfix: index orders by day",
-        "Carol Dba",
-    );
-    r.commit(
-        "src/pay.rs",
-        "retry\n",
-        "hotfix: retry declined payments",
-        "Bob Builder",
-    );
-    r.tag("v1.7.3");
-    r.git(&["checkout", "-q", "main"]);
-    r.commit("src/search.rs", "search\n", "add search", "Dan Dev");
-    r.tag("v1.8.0");
-    r.commit("src/cart.rs", "cart\n", "cart badge", "Alice Example");
-    r.tag("v1.8.1");
-    r.commit("VERSION", "1.9.0\n", "release 1.9.0", "Alice Example");
-    r.tag("v1.9.0");
-    r
-}
-
 #[test]
 fn a_release_that_drops_what_production_runs_says_so() {
-    let repo = hotfix_repo();
+    let repo = TestRepo::hotfix();
     let fleet = Fleet::start();
     let home = Home::new();
     let hooks = tempfile::tempdir().unwrap();
