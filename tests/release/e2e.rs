@@ -315,7 +315,7 @@ fn a_missing_tag_or_repository_is_shown_and_blocks_the_backup_gate() {
 
 #[test]
 fn a_release_that_drops_what_production_runs_says_so() {
-    let repo = TestRepo::hotfix();
+    let repo = crate::git_backend::hotfix_repo();
     let fleet = Fleet::start();
     let home = Home::new();
     let hooks = tempfile::tempdir().unwrap();

@@ -297,7 +297,7 @@ async fn a_git_that_hangs_is_a_timeout() {
 
 #[tokio::test]
 async fn what_a_version_drops_of_what_the_target_runs_and_cherry_picks_kept() {
-    let r = TestRepo::hotfix();
+    let r = hotfix_repo();
     let g = repo(&r, "{version}");
     let res = |s: &'static str| {
         let g = g.clone();
@@ -348,4 +348,38 @@ async fn what_a_version_drops_of_what_the_target_runs_and_cherry_picks_kept() {
         .unwrap();
     assert_eq!((d.commits.len(), d.total), (0, 0), "{:?}", d.commits);
     assert!(d.paths.is_empty(), "{:?}", d.paths);
+}
+
+/// Production runs a hotfix made on its own tag and never merged back:
+///
+/// ```text
+/// initial ── hotfix: index orders by day (migrations/0004_orders_day.sql)
+///        │   hotfix: retry declined payments            v1.7.3 (production)
+///        └── add search ─ v1.8.0 (staging) ─ cart badge ─ v1.8.1 (development) ─ v1.9.0
+/// ```
+pub fn hotfix_repo() -> TestRepo {
+    let mut r = TestRepo::new();
+    r.commit("README.md", "shop\n", "initial", "Alice Example");
+    r.git(&["checkout", "-q", "-b", "prod-hotfix"]);
+    r.commit(
+        "migrations/0004_orders_day.sql",
+        "create index orders_day on orders(day);\n",
+        "hotfix: index orders by day",
+        "Carol Dba",
+    );
+    r.commit(
+        "src/pay.rs",
+        "retry\n",
+        "hotfix: retry declined payments",
+        "Bob Builder",
+    );
+    r.tag("v1.7.3");
+    r.git(&["checkout", "-q", "main"]);
+    r.commit("src/search.rs", "search\n", "add search", "Dan Dev");
+    r.tag("v1.8.0");
+    r.commit("src/cart.rs", "cart\n", "cart badge", "Alice Example");
+    r.tag("v1.8.1");
+    r.commit("VERSION", "1.9.0\n", "release 1.9.0", "Alice Example");
+    r.tag("v1.9.0");
+    r
 }
