@@ -267,6 +267,12 @@ pub fn status_table(s: &Status) -> String {
                 r.migrations.join(", ")
             );
         }
+        if let (Some(p), Some(r)) = (&e.promotion, &e.release)
+            && p.current.as_ref() != Some(&p.version)
+            && let Some((line, _)) = r.drops_line(&e.name, p.version.as_str())
+        {
+            let _ = writeln!(out, "{line}");
+        }
         if let Some(n) = &e.rollback_schema {
             let _ = writeln!(out, "! {} rollback: {}", e.name, n.warning);
         }
@@ -281,7 +287,11 @@ pub fn status_table(s: &Status) -> String {
     match &s.pending {
         Some(p) => {
             out.push_str(&plan_text(&p.plan));
-            out.push_str(&release_text(&p.release));
+            out.push_str(&release_text(
+                &p.release,
+                &p.plan.to,
+                p.plan.version.as_str(),
+            ));
         }
         None => {
             out.push_str("Pending: nothing — every stage runs what the stage before it runs.\n")
@@ -373,7 +383,7 @@ const TEXT_COMMITS: usize = 15;
 
 /// What a release carries, for humans: migrations first (they need care),
 /// the backup, then the commits.
-pub fn release_text(r: &crate::engine::ReleaseFacts) -> String {
+pub fn release_text(r: &crate::engine::ReleaseFacts, env: &str, version: &str) -> String {
     let mut out = String::new();
     let Some(repo) = &r.repository else {
         return out;
@@ -381,6 +391,10 @@ pub fn release_text(r: &crate::engine::ReleaseFacts) -> String {
     if let Some(e) = &r.git_error {
         let _ = writeln!(out, "  commits: unknown — {e}");
         return out;
+    }
+    // What the environment runs and would lose comes before what it gets.
+    if let Some((line, _)) = r.drops_line(env, version) {
+        let _ = writeln!(out, "  {line}");
     }
     if r.migration_release {
         let _ = writeln!(

@@ -241,7 +241,14 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
                     .await?;
                 say_part!("{}", output::plan_text(&plan));
-                say_part!("{}", output::release_text(&engine.release_of(&plan).await));
+                say_part!(
+                    "{}",
+                    output::release_text(
+                        &engine.release_of(&plan).await,
+                        &plan.to,
+                        plan.version.as_str()
+                    )
+                );
                 if plan.refusal().is_none() {
                     let q = format!(
                         "Deploy {} to {}{}?",

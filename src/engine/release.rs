@@ -45,6 +45,8 @@ pub(super) struct ReleaseSource {
 struct Cache {
     resolved: HashMap<Version, (Instant, Resolved)>,
     ranges: HashMap<(String, String), Arc<Range>>,
+    /// What a version drops of what a target runs, by (version, target).
+    dropped: HashMap<(String, String), Arc<Range>>,
 }
 
 impl ReleaseSource {
@@ -99,6 +101,56 @@ pub struct ReleaseFacts {
     pub git_error: Option<String>,
     /// The backup recorded for this version in the target environment.
     pub backup: Option<Backup>,
+    /// Commits the target runs that the version does not have
+    /// (`version..target`, newest first, at most 500; one cherry-picked
+    /// into the version counts as kept): a hotfix made on the target and
+    /// never merged back, a force-push, a release cut from an older branch.
+    /// Promoting removes them.
+    pub dropped: Vec<Commit>,
+    /// How many commits the target runs that the version lacks, in all.
+    pub dropped_total: usize,
+    /// More dropped commits than listed.
+    pub dropped_capped: bool,
+    /// Paths the dropped commits change that match `[release] migrations`:
+    /// promoting rolls those migrations' code back (the schema stays).
+    pub dropped_migrations: Vec<String>,
+}
+
+impl ReleaseFacts {
+    /// What promoting drops, in one line that names the count and the
+    /// environment (`None` when it drops nothing), and whether it drops a
+    /// migration (a schema rollback in disguise, said more loudly).
+    pub fn drops_line(&self, env: &str, version: &str) -> Option<(String, bool)> {
+        if self.dropped_total == 0 {
+            return None;
+        }
+        let n = self.dropped_total;
+        let commits = if n == 1 { "commit" } else { "commits" };
+        let newest = self
+            .dropped
+            .first()
+            .map(|c| format!("{} {}", c.short(), c.subject));
+        if self.dropped_migrations.is_empty() {
+            let newest = newest.map(|c| format!(": {c}")).unwrap_or_default();
+            return Some((
+                format!("! drops {n} {commits} {env} runs (not in {version}){newest}"),
+                false,
+            ));
+        }
+        let which = if self.dropped_migrations.len() == 1 {
+            "a migration"
+        } else {
+            "migrations"
+        };
+        let newest = newest.map(|c| format!("; newest {c}")).unwrap_or_default();
+        Some((
+            format!(
+                "!! DROPS {n} {commits} {env} runs (not in {version}), with {which} ({}): the schema stays ahead of the code{newest}",
+                self.dropped_migrations.join(", ")
+            ),
+            true,
+        ))
+    }
 }
 
 /// The pending release: the plan (with its gates and its evidence: CI,
@@ -159,6 +211,29 @@ impl Engine {
         Ok(r)
     }
 
+    /// What `target` runs that `version` lacks (see
+    /// [`GitRepo::dropped_of`]), cached by the pair of commits.
+    async fn dropped(&self, version: &Version, target: &Version) -> Result<Arc<Range>, VcsError> {
+        let Some(repo) = &self.inner.release.repo else {
+            return Err(VcsError::Failed {
+                repo: "-".into(),
+                cause: "no [release] git configured".into(),
+            });
+        };
+        let (v, t) = tokio::try_join!(self.resolve(repo, version), self.resolve(repo, target))?;
+        let key = (v.sha.clone(), t.sha.clone());
+        if let Some(r) = self.inner.release.cache().dropped.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(repo.dropped_of(v, t).await?);
+        let mut c = self.inner.release.cache();
+        if c.dropped.len() >= MAX_RANGES {
+            c.dropped.clear();
+        }
+        c.dropped.insert(key, r.clone());
+        Ok(r)
+    }
+
     /// What promoting `env` from `from` (what it runs) to `to` carries.
     /// Never fails: a repository that cannot answer is `git_error`.
     pub(super) async fn release_facts(
@@ -181,7 +256,10 @@ impl Engine {
             ));
             return facts;
         };
-        match self.range(from, to).await {
+        // What the target runs that the version lacks (cached by its pair
+        // like any range). In the ordinary linear case it is empty.
+        let (forward, back) = tokio::join!(self.range(from, to), self.dropped(to, from));
+        match forward {
             Ok(r) => {
                 facts.commits = r.commits.clone();
                 facts.commits_total = r.total;
@@ -193,6 +271,22 @@ impl Engine {
                 facts.migration_release = !facts.migrations.is_empty();
                 if facts.migration_release {
                     facts.backup = self.last_backup(env, to).await;
+                }
+                match back {
+                    Ok(b) => {
+                        facts.dropped = b.commits.clone();
+                        facts.dropped_total = b.total;
+                        facts.dropped_capped = b.capped();
+                        facts.dropped_migrations = migration_paths(&b.paths, &src.globs)
+                            .into_iter()
+                            .cloned()
+                            .collect();
+                    }
+                    Err(e) => {
+                        facts.git_error = Some(format!(
+                            "what {to} would drop of what {env} runs cannot be read: {e}"
+                        ))
+                    }
                 }
             }
             Err(e) => facts.git_error = Some(e.to_string()),

@@ -34,6 +34,10 @@ fn migration_release(n: usize) -> ReleaseFacts {
         migration_release: true,
         git_error: None,
         backup: None,
+        dropped: Vec::new(),
+        dropped_total: 0,
+        dropped_capped: false,
+        dropped_migrations: Vec::new(),
     }
 }
 
@@ -216,4 +220,93 @@ fn the_rollback_dialog_says_the_schema_stays_and_shows_the_restore_command() {
     // The environment column flags it too.
     code(&mut s, KeyCode::Esc);
     assert!(screen(&s, 160, 45).contains("⚠ db"));
+}
+
+/// Production runs two commits v1.8.0 does not have (a hotfix never merged
+/// back); with `migration`, one of them is a migration.
+fn dropping_release(migration: bool) -> ReleaseFacts {
+    let mut dropped = commits(2);
+    dropped[0].sha = format!("a1b2c3d{}", "0".repeat(33));
+    dropped[0].subject = "hotfix: retry declined payments".into();
+    ReleaseFacts {
+        repository: Some("/srv/shop".into()),
+        commits: commits(3),
+        commits_total: 3,
+        commits_capped: false,
+        migrations: Vec::new(),
+        migration_release: false,
+        git_error: None,
+        backup: None,
+        dropped,
+        dropped_total: 2,
+        dropped_capped: false,
+        dropped_migrations: if migration {
+            vec!["migrations/0004_orders_day.sql".into()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+#[test]
+fn a_release_that_drops_what_production_runs_says_so_in_the_panel_and_the_promote_dialog() {
+    let calm = "! drops 2 commits production runs (not in v1.8.0)";
+    // The ordinary linear case says nothing of the kind.
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| p.release = Some(migration_release(3)));
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(!text.contains("drops"), "{w}x{h}:\n{text}");
+    }
+    key(&mut s, 'p');
+    assert!(!screen(&s, 80, 24).contains("drops"));
+    code(&mut s, KeyCode::Esc);
+
+    with_production(&mut s, |p| p.release = Some(dropping_release(false)));
+    let text = screen(&s, 160, 45);
+    // With room the line is whole (wrapped in the panel's width).
+    assert!(
+        text.contains(&format!("{calm}: a1b2c3d"))
+            && text.contains("hotfix: retry declined payments"),
+        "{text}"
+    );
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("! drops 2 commits production"), "{small}");
+    // The promote dialog keeps it with its production line and its keys, at 80×24.
+    key(&mut s, 'p');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(text.contains(calm), "{w}x{h}:\n{text}");
+        assert!(
+            text.contains("This deploys to PRODUCTION."),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(text.contains("Esc"), "{w}x{h}:\n{text}");
+    }
+    code(&mut s, KeyCode::Esc);
+
+    // Dropping a migration is said loudly, in the panel and the dialog.
+    with_production(&mut s, |p| p.release = Some(dropping_release(true)));
+    let loud = "!! DROPS 2 commits production runs (not in v1.8.0)";
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(loud) && text.contains("migrations/0004_orders_day.sql"),
+        "{text}"
+    );
+    let small = screen(&s, 80, 24);
+    assert!(small.contains("!! DROPS 2 commits production"), "{small}");
+    key(&mut s, 'p');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(text.contains(loud), "{w}x{h}:\n{text}");
+        assert!(
+            text.contains("migrations/0004_orders_day.sql"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(
+            text.contains("This deploys to PRODUCTION."),
+            "{w}x{h}:\n{text}"
+        );
+    }
 }

@@ -187,6 +187,10 @@ fn the_pending_panel_at_80x24_leads_the_stage_evidence_with_its_verdict_and_cuts
             migration_release: true,
             git_error: None,
             backup: None,
+            dropped: Vec::new(),
+            dropped_total: 0,
+            dropped_capped: false,
+            dropped_migrations: Vec::new(),
         });
     });
     for (w, h) in [(80, 24), (100, 30)] {

@@ -312,3 +312,70 @@ fn a_missing_tag_or_repository_is_shown_and_blocks_the_backup_gate() {
     ]);
     out.expect_code(2);
 }
+
+#[test]
+fn a_release_that_drops_what_production_runs_says_so() {
+    let repo = crate::git_backend::hotfix_repo();
+    let fleet = Fleet::start();
+    let home = Home::new();
+    let hooks = tempfile::tempdir().unwrap();
+    let hook = backup_script(hooks.path());
+    home.config(&config(&fleet, repo.path(), &hook, ""));
+
+    // status --json: v1.8.0 brings one commit and drops the two production
+    // runs, one of them a migration.
+    let s = home.run(&["status", "--json"]).expect_code(0).json();
+    let p = &s["pending"];
+    assert_eq!(p["to"], "production");
+    assert_eq!(p["version"], "v1.8.0");
+    assert_eq!(p["git_error"], Value::Null, "{p:#}");
+    assert_eq!(p["commits_total"], 1, "{p:#}");
+    assert_eq!(p["dropped_total"], 2, "{p:#}");
+    assert_eq!(p["dropped_capped"], false);
+    let dropped = p["dropped"].as_array().unwrap();
+    assert_eq!(dropped.len(), 2);
+    assert_eq!(dropped[0]["subject"], "hotfix: retry declined payments");
+    assert_eq!(
+        dropped[0]["sha"],
+        repo.git(&["rev-parse", "v1.7.3^{commit}"])
+    );
+    assert_eq!(dropped[1]["subject"], "hotfix: index orders by day");
+    assert_eq!(
+        p["dropped_migrations"],
+        serde_json::json!(["migrations/0004_orders_day.sql"])
+    );
+    // What the release brings is unchanged: no migration comes with it.
+    assert_eq!(p["migration_release"], false);
+    let prod = &s["environments"][3]["release"];
+    assert_eq!(prod["dropped_total"], 2);
+    // The ordinary linear case: development → staging drops nothing.
+    let staging = &s["environments"][2]["release"];
+    assert_eq!(staging["git_error"], Value::Null, "{staging:#}");
+    assert_eq!(staging["commits_total"], 1);
+    assert_eq!(staging["dropped_total"], 0);
+    assert_eq!(staging["dropped"], serde_json::json!([]));
+    assert_eq!(staging["dropped_migrations"], serde_json::json!([]));
+
+    // The human table says it loudly: it is a schema rollback in disguise.
+    let short = &repo.git(&["rev-parse", "--short=7", "v1.7.3^{commit}"]);
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    let loud = format!(
+        "!! DROPS 2 commits production runs (not in v1.8.0), with a migration (migrations/0004_orders_day.sql): the schema stays ahead of the code; newest {short} hotfix: retry declined payments"
+    );
+    assert!(out.stdout.contains(&loud), "{}", out.stdout);
+    assert!(!out.stdout.contains("staging runs"), "{}", out.stdout);
+
+    // Without a migration among them, one calm line.
+    let calm_cfg = config(&fleet, repo.path(), &hook, "")
+        .replace("migrations = [\"migrations/**\", ", "migrations = [");
+    assert!(calm_cfg.contains("migrations = [\"db/migrate/**\"]"));
+    home.config(&calm_cfg);
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    let calm = format!(
+        "! drops 2 commits production runs (not in v1.8.0): {short} hotfix: retry declined payments"
+    );
+    assert!(out.stdout.contains(&calm), "{}", out.stdout);
+    assert!(!out.stdout.contains("DROPS"), "{}", out.stdout);
+}

@@ -294,3 +294,92 @@ async fn a_git_that_hangs_is_a_timeout() {
     assert!(matches!(e, VcsError::Timeout { .. }), "{e:?}");
     assert!(t0.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn what_a_version_drops_of_what_the_target_runs_and_cherry_picks_kept() {
+    let r = hotfix_repo();
+    let g = repo(&r, "{version}");
+    let res = |s: &'static str| {
+        let g = g.clone();
+        async move { g.resolve(&v(s)).await.unwrap() }
+    };
+    // v1.8.0 lacks both hotfix commits production (v1.7.3) runs.
+    let d = g
+        .dropped_of(res("v1.8.0").await, res("v1.7.3").await)
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = d.commits.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "hotfix: retry declined payments",
+            "hotfix: index orders by day"
+        ]
+    );
+    assert_eq!(d.total, 2);
+    assert_eq!(d.paths, ["migrations/0004_orders_day.sql", "src/pay.rs"]);
+    // The linear case drops nothing.
+    let d = g
+        .dropped_of(res("v1.8.1").await, res("v1.8.0").await)
+        .await
+        .unwrap();
+    assert_eq!((d.commits.len(), d.total), (0, 0));
+    assert!(d.paths.is_empty(), "{:?}", d.paths);
+    // The migration hotfix cherry-picked into main: only the other commit
+    // is dropped, and the migration is not.
+    let mig = r.git(&["rev-parse", "v1.7.3~1"]);
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["cherry-pick", &mig]);
+    r.tag("v1.9.1");
+    let d = g
+        .dropped_of(res("v1.9.1").await, res("v1.7.3").await)
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = d.commits.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects, ["hotfix: retry declined payments"]);
+    assert_eq!(d.total, 1);
+    assert_eq!(d.paths, ["src/pay.rs"]);
+    // Both merged back (cherry-picked): nothing is dropped.
+    r.git(&["cherry-pick", "v1.7.3"]);
+    r.tag("v1.9.2");
+    let d = g
+        .dropped_of(res("v1.9.2").await, res("v1.7.3").await)
+        .await
+        .unwrap();
+    assert_eq!((d.commits.len(), d.total), (0, 0), "{:?}", d.commits);
+    assert!(d.paths.is_empty(), "{:?}", d.paths);
+}
+
+/// Production runs a hotfix made on its own tag and never merged back:
+///
+/// ```text
+/// initial ── hotfix: index orders by day (migrations/0004_orders_day.sql)
+///        │   hotfix: retry declined payments            v1.7.3 (production)
+///        └── add search ─ v1.8.0 (staging) ─ cart badge ─ v1.8.1 (development) ─ v1.9.0
+/// ```
+pub fn hotfix_repo() -> TestRepo {
+    let mut r = TestRepo::new();
+    r.commit("README.md", "shop\n", "initial", "Alice Example");
+    r.git(&["checkout", "-q", "-b", "prod-hotfix"]);
+    r.commit(
+        "migrations/0004_orders_day.sql",
+        "create index orders_day on orders(day);\n",
+        "hotfix: index orders by day",
+        "Carol Dba",
+    );
+    r.commit(
+        "src/pay.rs",
+        "retry\n",
+        "hotfix: retry declined payments",
+        "Bob Builder",
+    );
+    r.tag("v1.7.3");
+    r.git(&["checkout", "-q", "main"]);
+    r.commit("src/search.rs", "search\n", "add search", "Dan Dev");
+    r.tag("v1.8.0");
+    r.commit("src/cart.rs", "cart\n", "cart badge", "Alice Example");
+    r.tag("v1.8.1");
+    r.commit("VERSION", "1.9.0\n", "release 1.9.0", "Alice Example");
+    r.tag("v1.9.0");
+    r
+}

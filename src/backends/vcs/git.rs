@@ -287,19 +287,31 @@ impl GitRepo {
         to: &Resolved,
         cap: usize,
     ) -> Result<(Vec<Commit>, usize), VcsError> {
-        let range = format!("{}..{}", from.sha, to.sha);
+        self.listed(&format!("{}..{}", from.sha, to.sha), &[], cap)
+            .await
+    }
+
+    /// The commits `range` names (with `extra` options before it), newest
+    /// first, at most `cap`; and how many there are in all.
+    async fn listed(
+        &self,
+        range: &str,
+        extra: &[&str],
+        cap: usize,
+    ) -> Result<(Vec<Commit>, usize), VcsError> {
         let max = format!("--max-count={cap}");
-        let log = [
+        let mut log = vec![
             "log",
             "--no-color",
             "--no-show-signature",
             "--format=%H%x00%aI%x00%an%x00%s",
             &max,
-            "--end-of-options",
-            &range,
-            "--",
         ];
-        let count = ["rev-list", "--count", "--end-of-options", &range, "--"];
+        log.extend(extra);
+        log.extend(["--end-of-options", range, "--"]);
+        let mut count = vec!["rev-list", "--count"];
+        count.extend(extra);
+        count.extend(["--end-of-options", range, "--"]);
         let (done, count) = tokio::join!(self.git(&log), self.git(&count));
         let done = done?;
         if !done.status.success() {
@@ -347,10 +359,20 @@ impl GitRepo {
     /// and `to` to `to`, renames shown as a deletion and an addition; only
     /// those in the scope (see [`Self::with_scope`]).
     pub async fn paths(&self, from: &Resolved, to: &Resolved) -> Result<Vec<String>, VcsError> {
+        self.diffed(&[&format!("{}...{}", from.sha, to.sha)]).await
+    }
+
+    /// The paths (in the scope) whose content differs between the two
+    /// commits' trees, whatever their history.
+    async fn paths_between(&self, a: &Resolved, b: &Resolved) -> Result<Vec<String>, VcsError> {
+        self.diffed(&[&a.sha, &b.sha]).await
+    }
+
+    /// `git diff --name-only` of `revs`, limited to the scope.
+    async fn diffed(&self, revs: &[&str]) -> Result<Vec<String>, VcsError> {
         if self.scope.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
-        let range = format!("{}...{}", from.sha, to.sha);
         // Literal pathspecs: a directory name in the config is never
         // pathspec magic or a wildcard to git.
         let specs: Vec<String> = self
@@ -367,9 +389,9 @@ impl GitRepo {
             "--no-ext-diff",
             "--no-textconv",
             "--end-of-options",
-            &range,
-            "--",
         ];
+        args.extend(revs);
+        args.push("--");
         args.extend(specs.iter().map(String::as_str));
         let done = self.git(&args).await?;
         if !done.status.success() {
@@ -381,6 +403,32 @@ impl GitRepo {
             .filter(|p| !p.is_empty())
             .map(|p| crate::text::sanitize(&String::from_utf8_lossy(p)))
             .collect())
+    }
+
+    /// What `target` runs that `version` lacks: its commits not in
+    /// `version` (a cherry-pick of one into `version` counts as in it),
+    /// newest first, at most [`MAX_COMMITS`]; and the paths (in the scope)
+    /// changed on `target`'s side since the two parted that still differ
+    /// in `version` (a migration merged back is not dropped). Empty when
+    /// `target` is an ancestor of `version`.
+    pub async fn dropped_of(&self, version: Resolved, target: Resolved) -> Result<Range, VcsError> {
+        let sym = format!("{}...{}", version.sha, target.sha);
+        let (history, commits, side, differ) = tokio::join!(
+            self.check_history(&version, &target),
+            self.listed(&sym, &["--cherry-pick", "--right-only"], MAX_COMMITS),
+            self.paths(&version, &target),
+            self.paths_between(&version, &target)
+        );
+        history?;
+        let ((commits, total), side, differ) = (commits?, side?, differ?);
+        let paths = side.into_iter().filter(|p| differ.contains(p)).collect();
+        Ok(Range {
+            from: version,
+            to: target,
+            commits,
+            total,
+            paths,
+        })
     }
 
     /// In a shallow clone, whether the history between the two commits is

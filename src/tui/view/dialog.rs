@@ -105,6 +105,18 @@ fn migration_lines(
     (Some(warning), details)
 }
 
+/// What promoting `version` drops of what `env` runs (commits not in the
+/// version), one line the dialog always keeps: loud when it drops a migration.
+fn drops_line(state: &State, env: &str, version: &Version) -> Option<Line<'static>> {
+    let t = &state.theme;
+    let (line, loud) = state
+        .env_status(env)
+        .filter(|e| e.promotion.as_ref().is_some_and(|p| &p.version == version))
+        .and_then(|e| e.release.as_ref())
+        .and_then(|r| r.drops_line(env, version.as_str()))?;
+    Some(Line::styled(line, if loud { t.error } else { t.warn }))
+}
+
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
     // The body may be cut to fit; the tail (what the action changes, the
@@ -164,6 +176,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             // The details last in the body, right above their warning.
             lines.extend(db_details);
             tail.extend(db);
+            tail.extend(drops_line(state, env, version));
             tail.extend(changed_since_opened(state, env, current.as_ref()));
             if *production {
                 tail.push(Line::styled("This deploys to PRODUCTION.", t.error));

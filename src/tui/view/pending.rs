@@ -132,6 +132,19 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     ));
                 }
             }
+            // So does one that drops what the environment runs: whole when
+            // it leaves the gates and a few commits their room, else cut.
+            if let Some((line, loud)) =
+                release.and_then(|r| r.drops_line(&env.name, plan.version.as_str()))
+            {
+                let style = if loud { t.error } else { t.warn };
+                let whole = wrap(&line, style, w);
+                if lines.len() + whole.len() + plan.gates.len() + 6 <= rows {
+                    lines.extend(whole);
+                } else {
+                    lines.push(format::fit(vec![Part::new(line, style).cut()], w));
+                }
+            }
             let mut extra: Vec<Line> = Vec::new();
             let source = match &plan.from {
                 Some(from) => format!("from {from}, what it runs now"),
