@@ -1147,6 +1147,60 @@ fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_point
     assert_no_token(&home, &[&out], &[]);
 }
 
+/// A hook that takes the deploy and answers the POST with a 303 to the
+/// deploy's page (post/redirect/get), as web frameworks do; the version
+/// has not changed yet.
+fn see_other_hook(req: &Req, _: &mut Hook, _: &str) -> Resp {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/deploy") => {
+            let mut r = answer(303, Value::Null);
+            r.headers.push(("location", "/deploys/42".into()));
+            r
+        }
+        ("GET", "/deploys/42") => {
+            let mut r = answer(200, Value::Null);
+            r.body = "<html>deploying</html>".into();
+            r
+        }
+        _ => answer(404, Value::Null),
+    }
+}
+
+#[test]
+fn webhook_that_answers_the_post_with_see_other_is_unknown_not_failed_nor_repeated() {
+    // A 303 says the hook acted on the POST: the deploy may be running, so
+    // "failed" would invite a second deploy. Not followed (a GET of the
+    // page would read as accepted), not repeated.
+    let fake = Fake::start(
+        Hook {
+            version: "v1.0.0".into(),
+            fail: false,
+            answer_after: None,
+            no_flip: true,
+        },
+        see_other_hook,
+    );
+    let home = Home::new();
+    home.config(&config(
+        &fake.addr,
+        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
+    ));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("answered HTTP 303") && out.stderr.contains("/deploys/42"),
+        "{out:#?}"
+    );
+    assert_not_recorded(&home, &out, "unknown");
+    let calls: Vec<(String, String)> = fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with("/deploy"))
+        .map(|c| (c.method.clone(), c.path.clone()))
+        .collect();
+    assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
+    assert_no_token(&home, &[&out], &[]);
+}
+
 /// A hook that takes the deploy and answers 200 with 3 MiB of log.
 fn chatty_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
     if (req.method.as_str(), req.path.as_str()) != ("POST", "/deploy") {

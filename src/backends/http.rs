@@ -72,6 +72,15 @@ fn build(
 /// For a redirect answer (3xx) to a POST: where it points and why it was
 /// not followed, fit for an error message (the target shown without
 /// credentials or query). `None` for any other answer.
+/// Whether a redirect answer (3xx) to a POST says the server may have
+/// acted on it: a 302 or 303 is how a server answers a POST it handled
+/// (post/redirect/get: "see the result there"), where a 301 or 308 says
+/// the resource lives elsewhere. An action answered so is neither done nor
+/// refused: outcome unknown, never repeated.
+pub fn post_may_have_acted(status: u16) -> bool {
+    matches!(status, 302 | 303)
+}
+
 pub fn redirect_note(status: u16, headers: &reqwest::header::HeaderMap) -> Option<String> {
     if !(300..400).contains(&status) {
         return None;

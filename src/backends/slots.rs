@@ -253,6 +253,14 @@ impl BlueGreen {
                         crate::text::excerpt(body.as_bytes())
                     )));
                 }
+                // A 302/303 is how a server answers a POST it acted on.
+                if super::http::post_may_have_acted(status.as_u16()) {
+                    return Err(unknown(format!(
+                        "answered HTTP {} ({}): the switch may have been made",
+                        status.as_u16(),
+                        super::http::redirect_note(status.as_u16(), &headers).unwrap_or_default()
+                    )));
+                }
                 if !status.is_success() {
                     return Err(BackendError::Status {
                         backend: name.clone(),

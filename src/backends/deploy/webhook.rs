@@ -94,13 +94,26 @@ impl Webhook {
         // A proxy in front of the hook that gave up waiting for it (504) or
         // lost its answer (502) passed the request on: the hook may well
         // be deploying. Any other refusal is the hook's (or nobody's).
-        if matches!(status.as_u16(), 502 | 504) {
+        // (524: Cloudflare's "the origin took the request and timed out".)
+        if matches!(status.as_u16(), 502 | 504 | 524) {
             return Err(BackendError::OutcomeUnknown {
                 backend: name.clone(),
                 cause: format!(
                     "a proxy answered HTTP {} ({}): the hook may have taken the deploy; not repeated — look before deploying again",
                     status.as_u16(),
                     crate::text::excerpt(body.as_bytes())
+                ),
+            });
+        }
+        // A 302/303 is how a server answers a POST it acted on.
+        if crate::backends::http::post_may_have_acted(status.as_u16()) {
+            return Err(BackendError::OutcomeUnknown {
+                backend: name.clone(),
+                cause: format!(
+                    "answered HTTP {} ({}): the hook may have taken the deploy; not repeated — look before deploying again",
+                    status.as_u16(),
+                    crate::backends::http::redirect_note(status.as_u16(), &headers)
+                        .unwrap_or_default()
                 ),
             });
         }

@@ -763,8 +763,38 @@ fn without_bracketed_url(e: &str) -> std::borrow::Cow<'_, str> {
     let Some(start) = start else {
         return e.into();
     };
-    match e[start..].find(')') {
+    // The URL runs to the next space (it holds none); its bracket closes at
+    // the last `)` before it — a URL may hold brackets of its own.
+    let rest = &e[start..];
+    let token = rest[1..]
+        .find(char::is_whitespace)
+        .map_or(rest, |end| &rest[..end + 1]);
+    match token.rfind(')') {
         Some(len) => format!("{}{}", &e[..start], &e[start + len + 1..]).into(),
         None => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod bracketed_url_tests {
+    use super::without_bracketed_url;
+
+    #[test]
+    fn a_bracketed_url_goes_whole_even_with_brackets_of_its_own() {
+        assert_eq!(
+            without_bracketed_url("version source of staging (http://h:1/v) did not answer"),
+            "version source of staging did not answer"
+        );
+        assert_eq!(
+            without_bracketed_url(
+                "version source of staging (http://h:1/wiki/A_(b)/v): did not answer"
+            ),
+            "version source of staging: did not answer"
+        );
+        assert_eq!(without_bracketed_url("no url here (x)"), "no url here (x)");
+        assert_eq!(
+            without_bracketed_url("cut (http://h:1/v"),
+            "cut (http://h:1/v"
+        );
     }
 }
