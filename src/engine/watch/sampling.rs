@@ -68,7 +68,8 @@ impl Engine {
         // `gap_steps` such steps in a row did not judge the canary's own
         // traffic: insufficient data, never health on the aggregate alone.
         // Its weight as recorded when the window starts, then as this
-        // process changes it (its own rollback sets it to 0). Unknown
+        // process changes it (its own rollback sets it to 0), or — another
+        // process's flow — as the store records it, read once a step. Unknown
         // (`None`) while the store that records it cannot be read: learnt
         // once it answers again, so that an outage at the opening does not
         // leave the check off for the whole window.
@@ -184,6 +185,26 @@ impl Engine {
             }
             if Utc::now() >= version_due {
                 version_due = Utc::now() + step_d;
+                // Another process's canary flow (a second console,
+                // `shipdeck watch`) changes the weight in the store only:
+                // it is read again with the version, once a step, so that
+                // the flow's end (weight 0, the stable track on the
+                // version) or its rollback (weight 0, the canary left on
+                // the version) is seen. A read that fails keeps the last
+                // known weight.
+                if is_canary
+                    && !own_canary
+                    && store_down.is_none()
+                    && let Some(now) = self.recorded_weight_within(env, step).await
+                {
+                    if canary_weight.is_some_and(|w| w != now) {
+                        tracing::info!(
+                            env,
+                            "monitoring window: the canary's weight is {now}% now (recorded by another process's canary flow)"
+                        );
+                    }
+                    canary_weight = Some(now);
+                }
                 if let Some(line) = self
                     .runs_another(env, idx, &version, step, canary_weight)
                     .await
@@ -437,6 +458,31 @@ impl Engine {
                 tracing::warn!(
                     env,
                     "monitoring window: what {env} runs could not be read in time; judging on"
+                );
+                None
+            }
+        }
+    }
+
+    /// The canary's weight as the store records it now (0 when nothing is
+    /// recorded), read within a step (at least 2 s, as `runs_another`
+    /// reads); `None` when the store does not say it in time or fails:
+    /// the caller keeps the weight it knew.
+    async fn recorded_weight_within(&self, env: &str, step: Duration) -> Option<u8> {
+        let bound = step.max(Duration::from_secs(2));
+        match tokio::time::timeout(bound, self.recorded_canary(env)).await {
+            Ok(Ok(recorded)) => Some(recorded.map_or(0, |(weight, _)| weight)),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: the canary's weight could not be read again ({e}); keeping the last known"
+                );
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    env,
+                    "monitoring window: the canary's weight could not be read again in time; keeping the last known"
                 );
                 None
             }

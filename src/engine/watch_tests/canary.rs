@@ -546,3 +546,115 @@ async fn a_window_of_a_canary_given_a_third_version_ends_superseded() {
     assert_eq!(out.version.to_string(), new, "{out:?}");
     assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
 }
+
+/// Another process's canary flow (a second console, `shipdeck watch`) at
+/// `weight`% with `version` on the canary, as this process knows it: from
+/// the store's audit log only (no canary state of its own).
+async fn weight_recorded_elsewhere(r: &Rig, version: &str, weight: u8, why: &str) {
+    r.engine.set_canary("production", None);
+    let version = Version::parse(version).unwrap();
+    r.engine
+        .inner
+        .store
+        .audit_start(&NewAudit {
+            at: Utc::now(),
+            actor: "bob",
+            action: ActionKind::Canary,
+            env: "production",
+            version: Some(&version),
+            from_version: None,
+            outcome: Outcome::Succeeded,
+            detail: &format!("weight {weight}%: {why}"),
+        })
+        .await
+        .unwrap();
+}
+
+/// A window opened while another process's canary flow has the new
+/// version at 10%: that flow's last stage (the stable track gets the
+/// version, the store records weight 0) is learnt from the store, not
+/// taken for the canary's metrics going away: the window ends healthy for
+/// the version, no "has no metrics" said. (It kept the 10% it saw at the
+/// opening and ended with insufficient data.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_learns_another_process_s_canary_finishing_from_the_store() {
+    let r = rig_with("[monitor]\nwindow = \"40s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let new = "v1.8.1";
+    canary_at(&r, new, 10).await;
+    weight_recorded_elsewhere(&r, new, 10, "step 1/3 (ok)").await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(40)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    // The other process's flow ends: the stable track on the version, the
+    // canary's weight 0 (on the fleet and in the store).
+    stable_gets(&r, new).await;
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    weight_recorded_elsewhere(&r, new, 0, "promoted").await;
+    let mut events = Vec::new();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+        .await
+        .expect("the window ends")
+    {
+        events.push(ev);
+    }
+    let out = task.await.unwrap().unwrap();
+    for ev in &events {
+        assert!(
+            !format!("{ev:?}").contains("has no metrics"),
+            "the canary has no traffic any more, nothing is missing: {ev:?}"
+        );
+    }
+    assert!(out.superseded.is_none(), "{out:?}");
+    assert_eq!(out.version.to_string(), new, "{out:?}");
+    assert_eq!(out.verdict.kind, VerdictKind::Healthy, "{out:?}");
+}
+
+/// A window opened while another process's canary flow has the new
+/// version at 10%: that flow's rollback (the store records weight 0, the
+/// canary left on the version, the stable track on the old one) ends the
+/// window as superseded — the version gets no traffic — rather than
+/// judging it to its end on traffic it no longer gets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_learns_another_process_s_canary_rollback_from_the_store_and_ends_superseded() {
+    let r = rig_with("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let new = "v1.8.1";
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    canary_at(&r, new, 10).await;
+    weight_recorded_elsewhere(&r, new, 10, "step 1/3 (ok)").await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    weight_recorded_elsewhere(&r, new, 0, "rolled back").await;
+    let out = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the window stops once its version gets no traffic, not at its end")
+        .unwrap()
+        .unwrap();
+    let line = out.superseded.clone().unwrap_or_default();
+    assert!(
+        line.contains(&format!("now runs {stable}")) && line.contains(&format!("not {new}")),
+        "{out:?}"
+    );
+    assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+}

@@ -43,6 +43,12 @@ struct Held {
     /// When a wait for it last gave up: a write right after finds it still
     /// held and does not wait the whole timeout again.
     gave_up_at: Option<Instant>,
+    /// When a background reader's wait (the change watcher's) last gave
+    /// up: kept apart, as only the background readers' next waits give up
+    /// at once on it. An action's wait that began while the watcher waited
+    /// gets its whole [`BUSY_WAIT`], as its notice says (the watcher's
+    /// give-up, every half second, ended an approve's wait after 5 s).
+    background_gave_up_at: Option<Instant>,
     /// When "waiting for the store" was last said.
     said_at: Option<Instant>,
     /// When a wait last went on (its busy answers come every few ms).
@@ -73,7 +79,8 @@ fn state_at(path: &str, now: Instant) -> BusyWaitState {
     let Some(h) = all.as_ref().and_then(|all| all.get(path)) else {
         return BusyWaitState::CameFree;
     };
-    match (h.went_on_at, h.gave_up_at) {
+    let gave_up_at = h.gave_up_at.max(h.background_gave_up_at);
+    match (h.went_on_at, gave_up_at) {
         (w, Some(g)) if w.is_none_or(|w| g >= w) => BusyWaitState::GaveUp,
         (Some(w), _) if now.saturating_duration_since(w) < WAIT_OVER_AFTER => {
             BusyWaitState::Waiting
@@ -94,17 +101,37 @@ static HELD: Mutex<Option<HashMap<String, Held>>> = Mutex::new(None);
 /// ends in the lock does not add up to a give-up; only a wait that gave up
 /// makes the next ones, right after, give up at once.
 pub(super) fn handler(path: String) -> impl FnMut(i32) -> bool + Send + 'static {
+    handler_of(path, Waiter::Action)
+}
+
+/// The busy handler of a background reader's connection (the change
+/// watcher's): it waits as [`handler`] does, but its give-ups are kept
+/// apart (see [`Held::background_gave_up_at`]): they end no action's wait.
+pub(super) fn background_handler(path: String) -> impl FnMut(i32) -> bool + Send + 'static {
+    handler_of(path, Waiter::Background)
+}
+
+/// Who waits for a held store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiter {
+    /// What the user or a command asked for (a write, a read it shows).
+    Action,
+    /// A reader polling in the background (the change watcher).
+    Background,
+}
+
+fn handler_of(path: String, who: Waiter) -> impl FnMut(i32) -> bool + Send + 'static {
     let mut since = Instant::now();
     move |count| {
         let now = Instant::now();
         if count == 0 {
             since = now;
         }
-        wait_once(&path, since, now)
+        wait_once(&path, since, now, who)
     }
 }
 
-fn wait_once(path: &str, since: Instant, now: Instant) -> bool {
+fn wait_once(path: &str, since: Instant, now: Instant, who: Waiter) -> bool {
     let (go_on, say, gave_up) = {
         let mut all = HELD.lock().unwrap_or_else(|p| p.into_inner());
         let h = all
@@ -112,15 +139,22 @@ fn wait_once(path: &str, since: Instant, now: Instant) -> bool {
             .entry(path.to_string())
             .or_default();
         let waited = now.saturating_duration_since(since);
-        let out = if h
-            .gave_up_at
-            .is_some_and(|g| now.saturating_duration_since(g) < SAME_STRETCH)
-        {
+        // An action's give-up ends every wait right after it; a background
+        // reader's only the background readers' waits.
+        let gave_up_at = match who {
+            Waiter::Action => h.gave_up_at,
+            Waiter::Background => h.gave_up_at.max(h.background_gave_up_at),
+        };
+        let record = match who {
+            Waiter::Action => &mut h.gave_up_at,
+            Waiter::Background => &mut h.background_gave_up_at,
+        };
+        let out = if gave_up_at.is_some_and(|g| now.saturating_duration_since(g) < SAME_STRETCH) {
             // Still held, as a wait just found: no second wait.
-            h.gave_up_at = Some(now);
+            *record = Some(now);
             (false, None, true)
         } else if waited >= BUSY_WAIT {
-            h.gave_up_at = Some(now);
+            *record = Some(now);
             let line = format!(
                 "store {path}: still held by another process after {} s (database is locked): what needed it was not done",
                 BUSY_WAIT.as_secs()
@@ -176,16 +210,22 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut t = 0;
         while t < 10_000 {
-            assert!(wait_once(path, at(0), at(t)), "still waiting at {t} ms");
+            assert!(
+                wait_once(path, at(0), at(t), Waiter::Action),
+                "still waiting at {t} ms"
+            );
             t += 500;
         }
-        assert!(!wait_once(path, at(0), at(10_000)), "gave up at 10 s");
+        assert!(
+            !wait_once(path, at(0), at(10_000), Waiter::Action),
+            "gave up at 10 s"
+        );
         // The next write, right after: the store is still held, no second wait.
-        assert!(!wait_once(path, at(10_050), at(10_050)));
-        assert!(!wait_once(path, at(10_050), at(10_300)));
+        assert!(!wait_once(path, at(10_050), at(10_050), Waiter::Action));
+        assert!(!wait_once(path, at(10_050), at(10_300), Waiter::Action));
         // Free for over a second, then busy again: a new wait.
-        assert!(wait_once(path, at(12_000), at(12_000)));
-        assert!(wait_once(path, at(12_000), at(15_000)));
+        assert!(wait_once(path, at(12_000), at(12_000), Waiter::Action));
+        assert!(wait_once(path, at(12_000), at(15_000), Waiter::Action));
     }
 
     /// A console told that a wait began learns when it is over, and how:
@@ -196,16 +236,16 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         assert_eq!(state_at(path, at(0)), BusyWaitState::CameFree, "never held");
-        assert!(wait_once(path, at(0), at(0)));
-        assert!(wait_once(path, at(0), at(1_500)));
+        assert!(wait_once(path, at(0), at(0), Waiter::Action));
+        assert!(wait_once(path, at(0), at(1_500), Waiter::Action));
         assert_eq!(state_at(path, at(1_600)), BusyWaitState::Waiting);
         // No busy answer since: the store was had.
         assert_eq!(state_at(path, at(2_000)), BusyWaitState::CameFree);
         // Held again, for good: the wait runs out.
-        assert!(wait_once(path, at(5_000), at(5_000)));
-        assert!(wait_once(path, at(5_000), at(14_900)));
+        assert!(wait_once(path, at(5_000), at(5_000), Waiter::Action));
+        assert!(wait_once(path, at(5_000), at(14_900), Waiter::Action));
         assert_eq!(state_at(path, at(14_950)), BusyWaitState::Waiting);
-        assert!(!wait_once(path, at(5_000), at(15_000)));
+        assert!(!wait_once(path, at(5_000), at(15_000), Waiter::Action));
         assert_eq!(state_at(path, at(15_100)), BusyWaitState::GaveUp);
         assert_eq!(state_at(path, at(30_000)), BusyWaitState::GaveUp);
     }
@@ -222,10 +262,47 @@ mod tests {
             let since = at(k * 2_000);
             for ms in [0, 500, 1_000, 1_900] {
                 assert!(
-                    wait_once(path, since, since + Duration::from_millis(ms)),
+                    wait_once(
+                        path,
+                        since,
+                        since + Duration::from_millis(ms),
+                        Waiter::Action
+                    ),
                     "wait {k} at {ms} ms"
                 );
             }
         }
+    }
+
+    /// The change watcher's give-up (a background reader, polling every
+    /// half second) does not end an action's wait that began while it
+    /// waited: the approve waits its own 10 s, as its notice says (it
+    /// gave up at 5 s). The watcher's next poll, right after, gives up at
+    /// once; an action's give-up still ends the watcher's next wait too.
+    #[test]
+    fn a_background_reader_s_give_up_does_not_cut_an_action_s_wait_short() {
+        let path = "/nonexistent/busy-test-background.db";
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // The watcher waits from 0 s; an approve begins waiting at 5 s;
+        // the watcher gives up at 10 s.
+        assert!(wait_once(path, at(0), at(0), Waiter::Background));
+        assert!(wait_once(path, at(5_000), at(5_000), Waiter::Action));
+        assert!(wait_once(path, at(0), at(9_900), Waiter::Background));
+        assert!(!wait_once(path, at(0), at(10_000), Waiter::Background));
+        // The approve goes on past it.
+        assert!(
+            wait_once(path, at(5_000), at(10_050), Waiter::Action),
+            "the watcher's give-up ended the approve's wait after 5 s"
+        );
+        // The watcher's next poll finds the store still held: no new wait.
+        assert!(!wait_once(path, at(10_500), at(10_500), Waiter::Background));
+        assert!(wait_once(path, at(5_000), at(10_600), Waiter::Action));
+        assert!(wait_once(path, at(5_000), at(14_900), Waiter::Action));
+        // The approve's own 10 s run out; the watcher's wait right after
+        // gives up at once, and so does the next action's.
+        assert!(!wait_once(path, at(5_000), at(15_000), Waiter::Action));
+        assert!(!wait_once(path, at(15_100), at(15_100), Waiter::Background));
+        assert!(!wait_once(path, at(15_200), at(15_200), Waiter::Action));
     }
 }

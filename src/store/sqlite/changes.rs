@@ -27,13 +27,17 @@ pub(super) fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 /// up to 10 s, said after a second, not again right after a wait that gave
 /// up) — not by a silent busy timeout of its own that gave up after 1 s,
 /// logged nothing a console showed, and started over every half second.
+/// Its give-ups are a background reader's (`busy::background_handler`):
+/// they do not end a user action's wait that began while it waited.
 pub(super) fn watcher_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let mut conn = if read_only {
         open_read_only(path)?
     } else {
         Connection::open(path)?
     };
-    conn.busy_handler(Some(super::busy::handler(path.display().to_string())))?;
+    conn.busy_handler(Some(super::busy::background_handler(
+        path.display().to_string(),
+    )))?;
     Ok(conn)
 }
 
