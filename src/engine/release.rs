@@ -49,6 +49,23 @@ struct Cache {
     dropped: HashMap<(String, String), Arc<Range>>,
 }
 
+/// Which range of a pair of versions `a`, `b`: what `b` adds to `a`
+/// (`a..b`), or what `b` runs that `a` lacks (see [`GitRepo::dropped_of`]).
+#[derive(Clone, Copy)]
+enum Between {
+    Adds,
+    Lacks,
+}
+
+impl Between {
+    fn cache(self, c: &mut Cache) -> &mut HashMap<(String, String), Arc<Range>> {
+        match self {
+            Between::Adds => &mut c.ranges,
+            Between::Lacks => &mut c.dropped,
+        }
+    }
+}
+
 impl ReleaseSource {
     pub(super) fn from_config(cfg: &Config) -> ReleaseSource {
         let r = &cfg.release;
@@ -191,46 +208,44 @@ impl Engine {
 
     /// The range from `from` to `to`, cached by the pair of commits.
     pub(super) async fn range(&self, from: &Version, to: &Version) -> Result<Arc<Range>, VcsError> {
-        let Some(repo) = &self.inner.release.repo else {
-            return Err(VcsError::Failed {
-                repo: "-".into(),
-                cause: "no [release] git configured".into(),
-            });
-        };
-        let (f, t) = tokio::try_join!(self.resolve(repo, from), self.resolve(repo, to))?;
-        let key = (f.sha.clone(), t.sha.clone());
-        if let Some(r) = self.inner.release.cache().ranges.get(&key) {
-            return Ok(r.clone());
-        }
-        let r = Arc::new(repo.range_of(f, t).await?);
-        let mut c = self.inner.release.cache();
-        if c.ranges.len() >= MAX_RANGES {
-            c.ranges.clear();
-        }
-        c.ranges.insert(key, r.clone());
-        Ok(r)
+        self.cached_range(from, to, Between::Adds).await
     }
 
     /// What `target` runs that `version` lacks (see
     /// [`GitRepo::dropped_of`]), cached by the pair of commits.
     async fn dropped(&self, version: &Version, target: &Version) -> Result<Arc<Range>, VcsError> {
+        self.cached_range(version, target, Between::Lacks).await
+    }
+
+    /// The range `which` of the pair `a`, `b`, read once per pair of
+    /// commits.
+    async fn cached_range(
+        &self,
+        a: &Version,
+        b: &Version,
+        which: Between,
+    ) -> Result<Arc<Range>, VcsError> {
         let Some(repo) = &self.inner.release.repo else {
             return Err(VcsError::Failed {
                 repo: "-".into(),
                 cause: "no [release] git configured".into(),
             });
         };
-        let (v, t) = tokio::try_join!(self.resolve(repo, version), self.resolve(repo, target))?;
-        let key = (v.sha.clone(), t.sha.clone());
-        if let Some(r) = self.inner.release.cache().dropped.get(&key) {
+        let (a, b) = tokio::try_join!(self.resolve(repo, a), self.resolve(repo, b))?;
+        let key = (a.sha.clone(), b.sha.clone());
+        if let Some(r) = which.cache(&mut self.inner.release.cache()).get(&key) {
             return Ok(r.clone());
         }
-        let r = Arc::new(repo.dropped_of(v, t).await?);
+        let r = Arc::new(match which {
+            Between::Adds => repo.range_of(a, b).await?,
+            Between::Lacks => repo.dropped_of(a, b).await?,
+        });
         let mut c = self.inner.release.cache();
-        if c.dropped.len() >= MAX_RANGES {
-            c.dropped.clear();
+        let map = which.cache(&mut c);
+        if map.len() >= MAX_RANGES {
+            map.clear();
         }
-        c.dropped.insert(key, r.clone());
+        map.insert(key, r.clone());
         Ok(r)
     }
 
