@@ -1112,18 +1112,23 @@ fn slash_hook(req: &Req, s: &mut Hook, _: &str) -> Resp {
     }
 }
 
-#[test]
-fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_points() {
-    // Followed, the 301 would turn the POST into a GET of the page, read as
-    // "accepted" while nothing deploys, until the deploy's timeout.
+/// Promote through a deploy webhook answered by `hook` with a redirect:
+/// what stderr says (checked by `says`), then `outcome` recorded, the hook
+/// POSTed once and nothing else under `/deploy` asked (the redirect not
+/// followed, the POST not repeated), no token anywhere.
+fn promote_through_a_redirecting_hook(
+    hook: fn(&Req, &mut Hook, &str) -> Resp,
+    says: impl Fn(&str) -> bool,
+    outcome: &str,
+) {
     let fake = Fake::start(
         Hook {
             version: "v1.0.0".into(),
             fail: false,
             answer_after: None,
-            no_flip: false,
+            no_flip: true,
         },
-        slash_hook,
+        hook,
     );
     let home = Home::new();
     home.config(&config(
@@ -1131,12 +1136,8 @@ fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_point
         &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
     ));
     let out = promote(&home);
-    assert!(
-        out.stderr
-            .contains("answered HTTP 301: redirected to /deploy/"),
-        "{out:#?}"
-    );
-    assert_not_recorded(&home, &out, "failed");
+    assert!(says(&out.stderr), "{out:#?}");
+    assert_not_recorded(&home, &out, outcome);
     let calls: Vec<(String, String)> = fake
         .calls()
         .iter()
@@ -1145,6 +1146,17 @@ fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_point
         .collect();
     assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
     assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn webhook_redirect_that_would_drop_the_post_fails_at_once_naming_where_it_points() {
+    // Followed, the 301 would turn the POST into a GET of the page, read as
+    // "accepted" while nothing deploys, until the deploy's timeout.
+    promote_through_a_redirecting_hook(
+        slash_hook,
+        |e| e.contains("answered HTTP 301: redirected to /deploy/"),
+        "failed",
+    );
 }
 
 /// A hook that takes the deploy and answers the POST with a 303 to the
@@ -1171,34 +1183,11 @@ fn webhook_that_answers_the_post_with_see_other_is_unknown_not_failed_nor_repeat
     // A 303 says the hook acted on the POST: the deploy may be running, so
     // "failed" would invite a second deploy. Not followed (a GET of the
     // page would read as accepted), not repeated.
-    let fake = Fake::start(
-        Hook {
-            version: "v1.0.0".into(),
-            fail: false,
-            answer_after: None,
-            no_flip: true,
-        },
+    promote_through_a_redirecting_hook(
         see_other_hook,
+        |e| e.contains("answered HTTP 303") && e.contains("/deploys/42"),
+        "unknown",
     );
-    let home = Home::new();
-    home.config(&config(
-        &fake.addr,
-        &format!("deploy = {{ webhook = \"http://{}/deploy\", token_env = \"{TOKEN_VAR}\", timeout = \"5s\", poll = \"100ms\" }}", fake.addr),
-    ));
-    let out = promote(&home);
-    assert!(
-        out.stderr.contains("answered HTTP 303") && out.stderr.contains("/deploys/42"),
-        "{out:#?}"
-    );
-    assert_not_recorded(&home, &out, "unknown");
-    let calls: Vec<(String, String)> = fake
-        .calls()
-        .iter()
-        .filter(|c| c.path.starts_with("/deploy"))
-        .map(|c| (c.method.clone(), c.path.clone()))
-        .collect();
-    assert_eq!(calls, [("POST".to_string(), "/deploy".to_string())]);
-    assert_no_token(&home, &[&out], &[]);
 }
 
 /// A hook that takes the deploy and answers 200 with 3 MiB of log.
