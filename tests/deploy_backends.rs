@@ -611,10 +611,31 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
             200,
             json!({"id": 77, "cancelled": true, "executable": null}),
         ),
-        ("GET", "/ci/crumbIssuer/api/json") => answer(
-            200,
-            json!({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": "crumb-abc", "crumbRequestField": "Jenkins-Crumb"}),
-        ),
+        ("GET", "/ci/crumbIssuer/api/json") => {
+            let mut r = answer(
+                200,
+                json!({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": "crumb-abc", "crumbRequestField": "Jenkins-Crumb"}),
+            );
+            // Jenkins ≥ 2.176 ties the crumb to this web session.
+            r.headers.push((
+                "set-cookie",
+                "JSESSIONID.4f1c=node0abc.node0; Path=/ci; HttpOnly".into(),
+            ));
+            r.headers
+                .push(("set-cookie", "remember-me=; Max-Age=0; Path=/ci".into()));
+            r
+        }
+        ("POST", "/ci/job/team/job/deploy-shop/buildWithParameters")
+            if !s.no_crumb
+                && !req
+                    .header("cookie")
+                    .contains("JSESSIONID.4f1c=node0abc.node0") =>
+        {
+            answer(
+                403,
+                json!({"message": "No valid crumb was included in the request"}),
+            )
+        }
         ("POST", "/ci/job/team/job/deploy-shop/buildWithParameters") => {
             s.triggers += 1;
             s.requested = url_decode_pairs(&req.body)
@@ -728,6 +749,7 @@ fn jenkins_builds_with_parameters_in_a_folder_with_the_crumb_and_follows_the_bui
         ("POST", "/ci/job/team/job/deploy-shop/buildWithParameters")
     );
     assert_eq!(t.header("jenkins-crumb"), "crumb-abc");
+    assert_eq!(t.header("cookie"), "JSESSIONID.4f1c=node0abc.node0");
     assert_eq!(
         t.header("content-type"),
         "application/x-www-form-urlencoded"

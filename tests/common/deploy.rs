@@ -145,8 +145,15 @@ pub async fn serve<S: HasVersion + Send + 'static>(
         tokio::time::sleep(d).await;
     }
     let mut r = (StatusCode::from_u16(resp.status).unwrap(), resp.body).into_response();
+    // A name's first value replaces any default; a repeated name (several
+    // `set-cookie`) adds its value.
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in resp.headers {
-        r.headers_mut().insert(k, v.parse().unwrap());
+        if seen.insert(k) {
+            r.headers_mut().insert(k, v.parse().unwrap());
+        } else {
+            r.headers_mut().append(k, v.parse().unwrap());
+        }
     }
     r
 }

@@ -6,7 +6,9 @@
 //!
 //! - `GET {url}/crumbIssuer/api/json` answers `{"crumb", "crumbRequestField"}`
 //!   when CSRF protection is on (404 when no crumb is issued); the crumb is
-//!   sent as the header named by `crumbRequestField` with every POST.
+//!   sent as the header named by `crumbRequestField` with every POST,
+//!   together with the session cookie the crumb's answer set (Jenkins 2.176
+//!   and later refuse a crumb from another web session with 403).
 //! - `POST {url}/job/team/job/deploy-shop/buildWithParameters` with the
 //!   parameters form-encoded answers `201 Created` with `Location:
 //!   {url}/queue/item/N/`.
@@ -134,6 +136,10 @@ impl Jenkins {
         } else {
             return Err(a.error(&self.name, call));
         };
+        // Jenkins ties a crumb to the web session that asked for it (since
+        // 2.176): sent without that session's cookie it is refused with 403
+        // under password auth. The cookie goes back with the POST.
+        let session = session_cookie(&a.headers);
 
         // Trigger.
         let params: Vec<(String, String)> = self
@@ -162,6 +168,9 @@ impl Jenkins {
                     .form(&params);
                 if let Some((field, value)) = &crumb {
                     rb = rb.header(field.as_str(), value.as_str());
+                }
+                if let Some(c) = &session {
+                    rb = rb.header(reqwest::header::COOKIE, c.as_str());
                 }
                 rb
             },
@@ -341,6 +350,24 @@ fn queue_number(u: &reqwest::Url) -> String {
         .and_then(|mut s| s.rfind(|seg| !seg.is_empty()))
         .unwrap_or("")
         .to_string()
+}
+
+/// The `Cookie` header that returns the cookies an answer set (their
+/// `name=value` parts, attributes dropped; a cookie set empty is one being
+/// cleared), if it set any.
+fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let pairs: Vec<&str> = headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.split(';').next())
+        .map(str::trim)
+        .filter(|c| {
+            c.split_once('=')
+                .is_some_and(|(name, value)| !name.trim().is_empty() && !value.is_empty())
+        })
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.join("; "))
 }
 
 /// `…/queue/item/7/` → `…/queue/item/7/api/json`.
