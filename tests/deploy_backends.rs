@@ -860,6 +860,9 @@ struct Vc {
     no_flip: bool,
     /// The promotion is answered only after a minute.
     hang_promote: bool,
+    /// A newer page of 100 production builds of other versions comes
+    /// first; the usual list is the page `until` its `next`.
+    paged: bool,
 }
 
 impl HasVersion for Vc {
@@ -881,6 +884,26 @@ fn vercel(req: &Req, s: &mut Vc, _: &str) -> Resp {
                 json!({"uid": uid, "url": format!("shop-{uid}.vercel.app"), "state": state, "target": target,
                        "created": created, "meta": {"githubCommitRef": r, "githubCommitSha": "0123456789abcdef"}})
             };
+            if s.paged && !req.query.contains_key("until") {
+                let newer: Vec<Value> = (0..100)
+                    .map(|i| {
+                        d(
+                            &format!("dpl_new{i}"),
+                            "READY",
+                            json!("production"),
+                            &format!("v3.0.{i}"),
+                            1099 - i,
+                        )
+                    })
+                    .collect();
+                return answer(
+                    200,
+                    json!({"deployments": newer, "pagination": {"count": 100, "next": 1000, "prev": 1099}}),
+                );
+            }
+            if s.paged && req.query.get("until").map(String::as_str) != Some("1000") {
+                return answer(400, json!({"error": {"code": "bad_request"}}));
+            }
             answer(
                 200,
                 json!({"deployments": [
@@ -1071,6 +1094,39 @@ fn vercel_refused_promotion_fails_and_a_version_without_a_build_is_not_promoted(
     );
     out.expect_code(1);
     assert_no_token(&home, &[&out], &[]);
+}
+
+#[test]
+fn vercel_finds_a_build_older_than_the_newest_hundred_on_the_next_page() {
+    let fake = Fake::start(
+        Vc {
+            version: "v1.0.0".into(),
+            paged: true,
+            ..Vc::default()
+        },
+        vercel,
+    );
+    let home = Home::new();
+    home.config(&vc_config(&fake.addr));
+    let out = promote(&home);
+    out.expect_code(0);
+    assert_eq!(reported(&home), "v2.0.0");
+    assert_eq!(fake.with(|s| s.promoted.clone()), ["dpl_right"]);
+    let lists: Vec<Option<String>> = fake
+        .calls()
+        .iter()
+        .filter(|r| r.path == "/v6/deployments")
+        .map(|r| r.query.get("until").cloned())
+        .collect();
+    assert_eq!(lists, [None, Some("1000".to_string())]);
+    // A version on no page: every page searched, and the count says so.
+    let out = run(&home, &["promote", "local", "--version", "v9.9.9", "--yes"]);
+    assert!(
+        out.stderr
+            .contains("no READY production deployment built for v9.9.9 among the 104 listed"),
+        "{out:#?}"
+    );
+    out.expect_code(1);
 }
 
 // ---------------------------------------------------------------- webhook and command

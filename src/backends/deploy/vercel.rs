@@ -33,7 +33,9 @@
 //! custom `meta.version` equal to it (`vercel deploy --prod --meta
 //! version=v1.8.0`), or `meta.githubCommitSha` (or equivalent) starting
 //! with it when versions are commit SHAs (7 characters at least). Of
-//! several, the newest. The 100 newest production deployments are searched.
+//! several, the newest. The production deployments are searched newest
+//! first, a page of 100 at a time (`until` the previous page's
+//! `pagination.next`), up to the newest 1,000.
 //! A rollback to a version picks its deployment by the same rule.
 //!
 //! **Which version serves production** (the Vercel version source): the
@@ -55,6 +57,10 @@ use crate::config::{VercelConfig, VercelVersionConfig};
 use crate::domain::Version;
 
 const PUBLIC_API: &str = "https://api.vercel.com";
+
+/// How many pages of 100 production deployments a search for a version's
+/// build reads at most (the newest 1,000).
+const MAX_PAGES: usize = 10;
 
 /// One Vercel project's REST API, as both the deploy backend and the
 /// version source call it: the base URL, the bearer token, and `teamId` on
@@ -263,32 +269,65 @@ impl Vercel {
         deadline: Instant,
     ) -> Result<(String, Option<String>), BackendError> {
         let call = "GET /v6/deployments";
-        let query = [
-            ("projectId", self.api.project.as_str()),
-            ("target", "production"),
-            ("state", "READY"),
-            ("limit", "100"),
-        ];
-        let j = self
-            .api
-            .read_json(&self.name, call, "/v6/deployments", &query, token, deadline)
-            .await?;
-        let all: Vec<&Value> = j
-            .get("deployments")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        let chosen = all
-            .iter()
-            .filter(|d| built_for(d, version.as_str()))
-            .max_by_key(|d| d.get("created").and_then(Value::as_i64).unwrap_or(0))
-            .ok_or_else(|| BackendError::Command {
-                backend: self.name.clone(),
-                cause: format!(
-                    "no READY production deployment built for {version} among the {} listed (matched by meta githubCommitRef, version or githubCommitSha); build it for production first",
-                    all.len()
-                ),
-            })?;
+        // Newest first, 100 a page; the next page is the one `until` the
+        // timestamp `pagination.next` names (null on the last page). Pages
+        // are read until one holds a build of the version: being newest
+        // first, no later page holds a newer one.
+        let mut until: Option<i64> = None;
+        let mut searched = 0usize;
+        let mut pages = 0usize;
+        let chosen = loop {
+            let until_s = until.map(|u| u.to_string());
+            let mut query = vec![
+                ("projectId", self.api.project.as_str()),
+                ("target", "production"),
+                ("state", "READY"),
+                ("limit", "100"),
+            ];
+            if let Some(u) = &until_s {
+                query.push(("until", u.as_str()));
+            }
+            let j = self
+                .api
+                .read_json(&self.name, call, "/v6/deployments", &query, token, deadline)
+                .await?;
+            pages += 1;
+            let all: Vec<Value> = j
+                .get("deployments")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            searched += all.len();
+            if let Some(d) = all
+                .into_iter()
+                .filter(|d| built_for(d, version.as_str()))
+                .max_by_key(|d| d.get("created").and_then(Value::as_i64).unwrap_or(0))
+            {
+                break d;
+            }
+            let next = j
+                .get("pagination")
+                .and_then(|p| p.get("next"))
+                .and_then(Value::as_i64);
+            match next {
+                // A page further back, unless the answer would go round in
+                // circles or the search has gone far enough back.
+                Some(n) if until.is_none_or(|u| n < u) && pages < MAX_PAGES => until = Some(n),
+                _ => {
+                    let which = if next.is_some() && pages >= MAX_PAGES {
+                        format!("the {searched} newest (older ones were not searched)")
+                    } else {
+                        format!("the {searched} listed")
+                    };
+                    return Err(BackendError::Command {
+                        backend: self.name.clone(),
+                        cause: format!(
+                            "no READY production deployment built for {version} among {which} (matched by meta githubCommitRef, version or githubCommitSha); build it for production first"
+                        ),
+                    });
+                }
+            }
+        };
         let id = chosen
             .get("uid")
             .or_else(|| chosen.get("id"))
