@@ -596,6 +596,8 @@ struct Jk {
     no_flip: bool,
     /// Build #12 is another queue item's (the build number was reused).
     reused: bool,
+    /// The build's answer lacks `building` (not Jenkins' build API).
+    bare: bool,
 }
 
 impl HasVersion for Jk {
@@ -666,6 +668,9 @@ fn jenkins(req: &Req, s: &mut Jk, addr: &str) -> Resp {
             200,
             json!({"number": 12, "queueId": 31, "building": false, "result": "SUCCESS"}),
         ),
+        ("GET", "/ci/job/team/job/deploy-shop/12/api/json") if s.bare => {
+            answer(200, json!({"number": 12, "result": null}))
+        }
         ("GET", "/ci/job/team/job/deploy-shop/12/api/json") => {
             s.build_reads += 1;
             if s.build_reads < 2 || s.stall {
@@ -818,6 +823,32 @@ fn jenkins_build_number_reused_by_another_queue_item_is_not_taken_for_ours() {
         "{out:#?}"
     );
     assert!(!out.stderr.contains("finished: SUCCESS"), "{out:#?}");
+    assert_not_recorded(&home, &out, "unknown");
+    assert_eq!(fake.with(|s| s.triggers), 1);
+}
+
+#[test]
+fn jenkins_build_answer_without_building_is_unknown_at_once_not_waited_out() {
+    let fake = Fake::start(
+        Jk {
+            version: "v1.0.0".into(),
+            result: "SUCCESS",
+            bare: true,
+            ..Jk::default()
+        },
+        jenkins,
+    );
+    let home = Home::new();
+    home.config(&jk_config_timeout(&fake.addr, "5m"));
+    let out = promote(&home);
+    assert!(
+        out.stderr.contains("outcome unknown")
+            && out
+                .stderr
+                .contains("the answer has no `building` true/false")
+            && !out.stderr.contains("still building"),
+        "{out:#?}"
+    );
     assert_not_recorded(&home, &out, "unknown");
     assert_eq!(fake.with(|s| s.triggers), 1);
 }

@@ -291,7 +291,17 @@ impl Jenkins {
                         ),
                     });
                 }
-                let building = j.get("building").and_then(Value::as_bool).unwrap_or(true);
+                // Jenkins' build API always says whether it is building; an
+                // answer that does not is something else's (a proxy's, a
+                // plugin's), and waiting on it would only run out the timeout.
+                let Some(building) = j.get("building").and_then(Value::as_bool) else {
+                    return Err(BackendError::Garbage {
+                        backend: format!("{}: {call}", self.name),
+                        cause: format!(
+                            "{what}: the answer has no `building` true/false, so it is not Jenkins' build API and the build cannot be followed"
+                        ),
+                    });
+                };
                 let result = j.get("result").and_then(Value::as_str);
                 if !announced {
                     tracing::info!("{what}: building, {}", took(t0.elapsed()));
