@@ -428,9 +428,37 @@ async fn a_switch_that_times_out_is_outcome_unknown() {
         .promote("production", None, unseen(), None)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("outcome unknown"), "{err}");
+    // Stopped at its timeout, it may have switched: the live slot is
+    // followed for the switch's timeout before the outcome is unknown.
+    assert!(
+        err.to_string().contains("outcome unknown")
+            && err
+                .to_string()
+                .contains("and after 5s the live slot still reads blue"),
+        "{err}"
+    );
     let h = e.history(Some("production"), 1).await.unwrap();
     assert_eq!(h[0].outcome, Outcome::Unknown, "{}", h[0].detail);
+}
+
+#[tokio::test]
+async fn a_switch_of_unknown_outcome_that_the_live_slot_shows_made_is_a_done_deploy() {
+    // The switch moves traffic, then hangs past its 5 s timeout (its
+    // answer lost): the live slot read back shows green, so the release
+    // is live — recorded done, saying how it was known, not "unknown".
+    let f = Fake::new("blue", "v1.7.3", "v1.6.0", "v1.8.0");
+    let e = f.engine(&format!("{}; sleep 30", switch_ok(&f)), "1h");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    assert_eq!(f.read("live"), "green");
+    let h = e.history(Some("production"), 1).await.unwrap();
+    assert_eq!(h[0].outcome, Outcome::Succeeded, "{}", h[0].detail);
+    assert!(
+        h[0].detail.contains("left it unsure")
+            && h[0].detail.contains("the live slot read back says it was made"),
+        "{}",
+        h[0].detail
+    );
+    assert_eq!(e.status().await.environments[1].version, Some(v("v1.8.0")));
 }
 
 #[tokio::test]

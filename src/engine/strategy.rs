@@ -713,18 +713,26 @@ impl Engine {
         }
         // The switch, then the live slot read back.
         let t_switch = Instant::now();
-        if let Err(e) = bg.switch(&idle).await {
-            let now_live = match bg.live().await {
-                Ok(l) if l == live => format!("{env} stays live on {live}"),
-                Ok(l) => format!("the live slot now reads {l}"),
-                Err(r) => format!("the live slot cannot be read ({r})"),
-            };
-            let mut f = step_error(env, version, format!("switching traffic to {idle}"), e);
-            f.detail = format!("{}; {now_live}", f.detail);
-            if let EngineError::DeployFailed { detail, .. } = &mut f.error {
-                *detail = f.detail.clone();
+        // A switch whose outcome is unknown (its answer lost, a 5xx, a
+        // command stopped at its timeout) may have been made: the live
+        // slot read back settles it, as for one accepted.
+        let mut unsure = None;
+        match bg.switch(&idle).await {
+            Ok(_) => {}
+            Err(e @ BackendError::OutcomeUnknown { .. }) => unsure = Some(e),
+            Err(e) => {
+                let now_live = match bg.live().await {
+                    Ok(l) if l == live => format!("{env} stays live on {live}"),
+                    Ok(l) => format!("the live slot now reads {l}"),
+                    Err(r) => format!("the live slot cannot be read ({r})"),
+                };
+                let mut f = step_error(env, version, format!("switching traffic to {idle}"), e);
+                f.detail = format!("{}; {now_live}", f.detail);
+                if let EngineError::DeployFailed { detail, .. } = &mut f.error {
+                    *detail = f.detail.clone();
+                }
+                return Err(f);
             }
-            return Err(f);
         }
         let mut pause = Duration::from_millis(10);
         loop {
@@ -738,15 +746,20 @@ impl Engine {
                     Ok(l) => format!("reads {l}"),
                     Err(e) => format!("cannot be read ({e})"),
                 };
-                // The switch was accepted and not seen to land: traffic may
-                // still move (a load balancer that is slow to apply it), so
-                // the outcome is unknown, never "failed".
+                // The switch was accepted (or may have been) and not seen
+                // to land: traffic may still move (a load balancer that is
+                // slow to apply it), so the outcome is unknown, never
+                // "failed".
+                let asked = match &unsure {
+                    None => format!("switched traffic to {idle}, but"),
+                    Some(e) => format!("switching traffic to {idle}: {e}; and"),
+                };
                 return Err(not_reported(
                     env,
                     version,
                     &format!("traffic switch of {env}"),
                     format!(
-                        "switched traffic to {idle}, but after {}s the live slot still {now}",
+                        "{asked} after {}s the live slot still {now}",
                         switch_timeout.as_secs()
                     ),
                     false,
@@ -754,6 +767,11 @@ impl Engine {
             }
             tokio::time::sleep(pause.min(switch_timeout.saturating_sub(elapsed))).await;
             pause = next_pause(pause, s.poll);
+        }
+        if let Some(e) = &unsure {
+            notes.push(format!(
+                "the switch's own answer left it unsure ({e}), the live slot read back says it was made"
+            ));
         }
         notes.push(crate::domain::strategy::switch_note(
             &idle,
