@@ -197,15 +197,6 @@ impl Engine {
         Ok(r)
     }
 
-    /// The commit a version names in `[release] git` (cached like every
-    /// resolution): what the CI and review sources ask about. `None`
-    /// without a repository configured.
-    #[allow(dead_code)]
-    pub(super) async fn commit_of(&self, v: &Version) -> Option<Result<Resolved, VcsError>> {
-        let repo = self.inner.release.repo.as_ref()?;
-        Some(self.resolve(repo, v).await)
-    }
-
     /// The range from `from` to `to`, cached by the pair of commits.
     pub(super) async fn range(&self, from: &Version, to: &Version) -> Result<Arc<Range>, VcsError> {
         self.cached_range(from, to, Between::Adds).await
