@@ -917,3 +917,22 @@ fn a_held_store_is_said_on_the_notice_line_while_it_is_waited_for() {
     );
     assert!(s.store_wait.is_none());
 }
+
+#[test]
+fn the_footer_keeps_every_incident_key_at_80x24_and_100x30() {
+    let s = console();
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let footer = text.lines().last().unwrap_or_default().to_string();
+        for hint in [
+            "p promote",
+            "a approve",
+            "r roll back",
+            "H history",
+            "? help",
+            "q quit",
+        ] {
+            assert!(footer.contains(hint), "{w}x{h}: {hint:?} in {footer:?}");
+        }
+    }
+}
