@@ -234,6 +234,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             let (db, db_details) = migration_lines(state, env, version);
             tail.extend(db);
+            // A Go is given knowing what the version takes away, as the
+            // promote dialog says it.
+            tail.extend(drops_line(state, env, version));
             // The approval stage's own evidence, for the one giving the Go.
             if let Some(v) = state
                 .env_status(env)
