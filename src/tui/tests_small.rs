@@ -961,7 +961,10 @@ fn another_process_s_window_that_ended_shows_its_verdict_from_the_store() {
     });
     for (w, h) in [(80, 24), (160, 45)] {
         let text = screen(&s, w, h);
-        assert!(!text.contains("no monitoring window yet"), "{w}x{h}:\n{text}");
+        assert!(
+            !text.contains("no monitoring window yet"),
+            "{w}x{h}:\n{text}"
+        );
         assert!(!text.contains("no deploy watched yet"), "{w}x{h}:\n{text}");
         assert!(text.contains("window · production"), "{w}x{h}:\n{text}");
         assert!(text.contains("✗ REGRESSION"), "{w}x{h}:\n{text}");

@@ -387,8 +387,7 @@ fn a_release_that_drops_what_production_runs_says_so() {
     out.expect_code(0);
     assert_eq!(out.json()["deployed"]["version"], "v1.8.0");
     assert!(
-        out.stderr
-            .contains("Pending: v1.8.0 staging → production"),
+        out.stderr.contains("Pending: v1.8.0 staging → production"),
         "{out:#?}"
     );
     assert!(out.stderr.contains(&loud), "{out:#?}");

@@ -297,7 +297,11 @@ fn the_promote_dialog_says_the_stage_before_found_a_regression() {
     approved(&mut s);
     let reason = "staging since v1.8.0: p50 111ms vs 39ms before (2.9x) — regression";
     let mut st = s.status.clone().unwrap();
-    for e in st.environments.iter_mut().filter(|e| e.name == "production") {
+    for e in st
+        .environments
+        .iter_mut()
+        .filter(|e| e.name == "production")
+    {
         let p = e.promotion.as_mut().unwrap();
         p.evidence.stage_verdict = Some(crate::monitor::StageVerdict {
             verdict: crate::monitor::StageState::Regression,

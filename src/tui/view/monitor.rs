@@ -548,9 +548,7 @@ pub fn verdict_parts(
                 WindowVerdict::Healthy => ("✓ healthy", t.ok),
                 WindowVerdict::Regression => ("✗ REGRESSION", t.error),
                 WindowVerdict::InsufficientData => ("? insufficient data", t.warn),
-                WindowVerdict::Interrupted | WindowVerdict::Monitoring => {
-                    ("– interrupted", t.warn)
-                }
+                WindowVerdict::Interrupted | WindowVerdict::Monitoring => ("– interrupted", t.warn),
             };
             let ended = format::age((state.now - w.finished_at).num_seconds().max(0));
             let mut line = vec![
