@@ -976,3 +976,21 @@ fn another_process_s_window_that_ended_shows_its_verdict_from_the_store() {
     );
     assert!(wide.contains("error rate 4.4% vs 0.36%"), "{wide}");
 }
+
+/// In the audit log the footer says how to go back (`Esc console`), not
+/// `H history`, which read as a key opening what is already on screen.
+#[test]
+fn the_history_view_s_footer_says_the_way_back_not_history() {
+    let mut s = console();
+    key(&mut s, 'H');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let footer = text.lines().last().unwrap_or_default().to_string();
+        assert!(footer.contains("Esc console"), "{w}x{h}: {footer:?}");
+        assert!(!footer.contains("history"), "{w}x{h}: {footer:?}");
+    }
+    // H still goes back.
+    key(&mut s, 'H');
+    let footer = screen(&s, 80, 24).lines().last().unwrap().to_string();
+    assert!(footer.contains("H history"), "{footer:?}");
+}

@@ -52,7 +52,13 @@ fn rank(label: &str) -> u8 {
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
-    let keys = keymap::footer(state.context());
+    let ctx = state.context();
+    // In the audit log `H` goes back, which `Esc console` says already:
+    // "H history" there read as a key that opens what is on screen.
+    let keys: Vec<_> = keymap::footer(ctx)
+        .into_iter()
+        .filter(|(_, label)| !(ctx == keymap::Context::History && *label == "history"))
+        .collect();
     let cost = |(k, l): &(&str, &str)| format::width(k) + format::width(l) + 3;
     // Room is reserved rank by rank, in table order within a rank, while
     // it lasts; all that fit are shown in table order.
