@@ -86,6 +86,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         rollback_schema: None,
         freeze: None,
         revert: Default::default(),
+        last_window: None,
     }
 }
 

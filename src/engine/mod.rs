@@ -29,7 +29,7 @@ pub use lease::{LockLost, hold_lock};
 pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
 pub use status::lock_action;
-pub use types::{EnvStatus, Event, MetricsSnapshot, RollbackTarget, Status};
+pub use types::{EnvStatus, Event, LastWindow, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 
 use std::collections::HashMap;

@@ -116,6 +116,22 @@ pub struct EnvStatus {
     /// `strategy`, `rollback_plan` and, for blue-green, `slots`.
     #[serde(flatten)]
     pub revert: crate::domain::strategy::StrategyStatus,
+    /// The newest monitoring window that ended on it, whoever ran it (as
+    /// the store has it): what a console that did not run it shows.
+    #[serde(skip)]
+    pub last_window: Option<LastWindow>,
+}
+
+/// A monitoring window that ended, as recorded: what it judged and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastWindow {
+    pub version: Version,
+    /// When the judged deploy went live (the window's t = 0).
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub verdict: crate::domain::WindowVerdict,
+    /// The verdict's one-line reason.
+    pub reason: String,
 }
 
 /// Where rolling an environment back would go now.

@@ -128,7 +128,8 @@ const MAIN: &[Context] = &[Main, History];
 const ALL: &[Context] = &[Main, History, Dialog, Input, Picker, Detail, Help];
 
 /// In table order; the footer drops the later entries first when the
-/// terminal is narrow, but always keeps help and quit.
+/// terminal is narrow, but keeps help and quit, then promote, approve, roll
+/// back and history (view/footer.rs `rank`).
 pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[code(KeyCode::Left), k('h')],

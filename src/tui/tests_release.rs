@@ -310,3 +310,44 @@ fn a_release_that_drops_what_production_runs_says_so_in_the_panel_and_the_promot
         );
     }
 }
+
+/// The rows inside the open approval dialog's border.
+fn approval_rows(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("Approval for production"))
+        .expect("the approval dialog is open");
+    let left = lines[top]
+        .chars()
+        .position(|c| c == '╭' || c == '╔')
+        .unwrap();
+    lines[top + 1..]
+        .iter()
+        .map(|l| l.chars().skip(left + 1).collect::<String>())
+        .take_while(|l| !l.starts_with('─') && !l.starts_with('═'))
+        .map(|l| l.chars().take_while(|&c| c != '│' && c != '║').collect())
+        .collect()
+}
+
+#[test]
+fn the_approval_dialog_says_what_the_version_drops_before_a_go() {
+    let mut s = console();
+    with_production(&mut s, |p| p.release = Some(dropping_release(true)));
+    key(&mut s, 'a');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let rows = approval_rows(&text).join("\n");
+        assert!(
+            rows.contains("!! DROPS 2 commits production runs (not in v1.8.0)"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(rows.contains("Enter record Go"), "{w}x{h}:\n{text}");
+    }
+    code(&mut s, KeyCode::Esc);
+    // The ordinary linear case says nothing of the kind.
+    with_production(&mut s, |p| p.release = Some(migration_release(3)));
+    key(&mut s, 'a');
+    let text = screen(&s, 160, 45);
+    assert!(!approval_rows(&text).join("\n").contains("drops"), "{text}");
+}

@@ -917,3 +917,80 @@ fn a_held_store_is_said_on_the_notice_line_while_it_is_waited_for() {
     );
     assert!(s.store_wait.is_none());
 }
+
+#[test]
+fn the_footer_keeps_every_incident_key_at_80x24_and_100x30() {
+    let s = console();
+    for (w, h) in [(80, 24), (100, 30), (160, 45)] {
+        let text = screen(&s, w, h);
+        let footer = text.lines().last().unwrap_or_default().to_string();
+        for hint in [
+            "p promote",
+            "a approve",
+            "r roll back",
+            "H history",
+            "? help",
+            "q quit",
+        ] {
+            assert!(footer.contains(hint), "{w}x{h}: {hint:?} in {footer:?}");
+        }
+    }
+}
+
+/// A console that did not run the window (another console or a `watch`
+/// did) shows its verdict from the store once it ended, as after a
+/// restart — not "no monitoring window yet" again.
+#[test]
+fn another_process_s_window_that_ended_shows_its_verdict_from_the_store() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::Monitoring;
+        p.watcher = Some("bob@vm (pid 26833 on vm)".into());
+    });
+    assert!(screen(&s, 160, 45).contains("window watched by bob@vm"));
+    with_production(&mut s, |p| {
+        p.state = crate::domain::EnvState::Regression;
+        p.watcher = None;
+        p.last_window = Some(crate::engine::LastWindow {
+            version: v("v1.7.3"),
+            started_at: t0() - Duration::minutes(12),
+            finished_at: t0() - Duration::minutes(2),
+            verdict: crate::domain::WindowVerdict::Regression,
+            reason: "error rate 4.4% vs 0.36% baseline".into(),
+        });
+    });
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(
+            !text.contains("no monitoring window yet"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(!text.contains("no deploy watched yet"), "{w}x{h}:\n{text}");
+        assert!(text.contains("window · production"), "{w}x{h}:\n{text}");
+        assert!(text.contains("✗ REGRESSION"), "{w}x{h}:\n{text}");
+    }
+    let wide = screen(&s, 160, 45);
+    assert!(
+        wide.contains("Last monitoring window · production · v1.7.3"),
+        "{wide}"
+    );
+    assert!(wide.contains("error rate 4.4% vs 0.36%"), "{wide}");
+}
+
+/// In the audit log the footer says how to go back (`Esc console`), not
+/// `H history`, which read as a key opening what is already on screen.
+#[test]
+fn the_history_view_s_footer_says_the_way_back_not_history() {
+    let mut s = console();
+    key(&mut s, 'H');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let footer = text.lines().last().unwrap_or_default().to_string();
+        assert!(footer.contains("Esc console"), "{w}x{h}: {footer:?}");
+        assert!(!footer.contains("history"), "{w}x{h}: {footer:?}");
+    }
+    // H still goes back.
+    key(&mut s, 'H');
+    let footer = screen(&s, 80, 24).lines().last().unwrap().to_string();
+    assert!(footer.contains("H history"), "{footer:?}");
+}

@@ -378,4 +378,17 @@ fn a_release_that_drops_what_production_runs_says_so() {
     );
     assert!(out.stdout.contains(&calm), "{}", out.stdout);
     assert!(!out.stdout.contains("DROPS"), "{}", out.stdout);
+
+    // A script's promote --yes logs what it ships and what that drops, as
+    // the interactive question shows it, before the deploy.
+    home.config(&config(&fleet, repo.path(), &hook, ""));
+    home.run(&["approve", "production"]).expect_code(0);
+    let out = home.run(&["promote", "production", "--yes", "--json"]);
+    out.expect_code(0);
+    assert_eq!(out.json()["deployed"]["version"], "v1.8.0");
+    assert!(
+        out.stderr.contains("Pending: v1.8.0 staging → production"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains(&loud), "{out:#?}");
 }

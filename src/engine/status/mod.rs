@@ -345,6 +345,7 @@ impl Engine {
             let version = versions[i].as_ref().ok().cloned();
             let last_deploy = deploys.iter().rev().find(|d| d.env == name).cloned();
             let read = std::mem::take(&mut per_env[i]);
+            let ended = read.last_monitor.as_ref().and_then(ended_window);
             let last_window = read.last_monitor.and_then(window_of);
             let claim = read.watch;
             let locked_since = read.lock.as_ref().map(|l| l.acquired_at);
@@ -440,6 +441,7 @@ impl Engine {
                 first_sample,
                 approvals: approvals_read,
                 rollback,
+                ended,
             });
         }
         let prod_idx = cfg
@@ -486,6 +488,7 @@ impl Engine {
                 first_sample,
                 approvals,
                 rollback,
+                ended,
             } = seen;
             let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let (promotion, promotion_error) = if i == 0 {
@@ -640,6 +643,7 @@ impl Engine {
                 rollback_schema,
                 freeze: self.freeze_of(name, now),
                 revert,
+                last_window: ended,
             });
         }
         // A stage whose own evidence since it got what it runs is a
@@ -865,6 +869,8 @@ struct Seen {
     /// As read once for both the rollback target and the promotion plan.
     approvals: Result<Vec<crate::domain::Approval>, String>,
     rollback: Option<RollbackTarget>,
+    /// The newest window that ended on it, as recorded.
+    ended: Option<super::LastWindow>,
 }
 
 /// A lock this very process holds (not another promoter's).
@@ -878,6 +884,21 @@ const ROLLBACK_HISTORY: usize = 50;
 
 /// A stored monitoring window, typed; `None` for a verdict this version
 /// does not know.
+/// The window `m` records, once it ended with a verdict it can name.
+fn ended_window(m: &crate::store::MonitorRecord) -> Option<super::LastWindow> {
+    let verdict = WindowVerdict::parse(&m.verdict)?;
+    if verdict == WindowVerdict::Monitoring {
+        return None;
+    }
+    Some(super::LastWindow {
+        version: m.version.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at?,
+        verdict,
+        reason: m.reason.clone(),
+    })
+}
+
 fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
     Some(WindowRecord {
         verdict: WindowVerdict::parse(&m.verdict)?,

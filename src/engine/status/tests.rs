@@ -385,3 +385,45 @@ async fn a_source_that_cannot_be_built_is_unknown_with_its_error() {
         p.health_detail
     );
 }
+
+/// The window another process ran and ended on an environment is in its
+/// status (for a console that did not run it); one still open is not.
+#[tokio::test]
+async fn status_carries_the_last_window_that_ended_whoever_ran_it() {
+    let v = |s: &str| Version::parse(s).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let text = format!(
+        "project = \"t\"\n[store]\npath = {:?}\n[[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v2\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+        db.display().to_string()
+    );
+    let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    // Whole seconds: the store keeps times as text.
+    let started = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 720, 0).unwrap();
+    let mut rec = crate::store::MonitorRecord {
+        env: "production".into(),
+        version: v("v2"),
+        started_at: started,
+        finished_at: None,
+        verdict: "monitoring".into(),
+        metric: None,
+        reason: String::new(),
+    };
+    store.record_monitor(&rec).unwrap();
+    let engine = Engine::with_store(cfg, store.clone());
+    assert_eq!(engine.status().await.environments[0].last_window, None);
+    let ended = started + chrono::Duration::minutes(10);
+    rec.finished_at = Some(ended);
+    rec.verdict = "regression".into();
+    rec.reason = "error rate 4.4% vs 0.36%".into();
+    store.record_monitor(&rec).unwrap();
+    let w = engine.status().await.environments[0]
+        .last_window
+        .clone()
+        .expect("the ended window");
+    assert_eq!(w.version, v("v2"));
+    assert_eq!(w.verdict, crate::domain::WindowVerdict::Regression);
+    assert_eq!(w.reason, "error rate 4.4% vs 0.36%");
+    assert_eq!(w.finished_at, ended);
+}

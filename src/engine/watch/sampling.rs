@@ -276,12 +276,18 @@ impl Engine {
                     warn(detail);
                     canary_error = gone.clone();
                 }
-                (None, Some(_)) => emit(Event::WindowNotice {
+                (None, Some(_)) if weight > 0 => emit(Event::WindowNotice {
                     env: env.to_string(),
                     detail: format!(
                         "{env}: the canary's metrics are back; the window judges its steps again"
                     ),
                 }),
+                // Its weight back at 0 (ended or rolled back): no metrics are
+                // expected of it now, and none came back.
+                (None, Some(_)) => tracing::info!(
+                    env,
+                    "monitoring window: the canary's weight is 0%: its metrics are no longer expected"
+                ),
                 _ => {}
             }
             canary_gone = gone;

@@ -208,6 +208,52 @@ async fn a_canary_window_whose_canary_metrics_are_gone_says_so_and_counts_gaps()
     );
 }
 
+/// A canary whose metrics went away and whose weight then goes back to
+/// 0 (its flow ended it, or rolled it back) is not said to have its
+/// metrics back: none are expected of it any more, and none came.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_whose_weight_drops_to_0_is_not_said_to_have_its_metrics_back() {
+    let r = rig_with("[monitor]\nwindow = \"25s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    canary_at(&r, &stable.to_string(), 10).await;
+    baseline(e).await;
+    let (task, mut rx) = open_window(e, Duration::from_secs(25)).await;
+    until_event(
+        &mut rx,
+        |ev| matches!(ev, Event::MonitorSample { sample, .. } if !sample.requests.is_nan()),
+    )
+    .await;
+    // The canary's track goes away while it still has 10%…
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    let said = until_event(&mut rx, |ev| matches!(ev, Event::WindowNotice { .. })).await;
+    assert!(format!("{said:?}").contains("has no metrics"), "{said:?}");
+    // … then its flow sets it to 0 too.
+    canary_at(&r, &stable.to_string(), 0).await;
+    let mut after = Vec::new();
+    let out = loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => after.push(ev),
+                None => break task.await.unwrap().unwrap(),
+            },
+            _ = tokio::time::sleep(Duration::from_secs(90)) => panic!("the window never ended"),
+        }
+    };
+    for ev in &after {
+        assert!(
+            !format!("{ev:?}").contains("metrics are back"),
+            "said back at weight 0: {ev:?}"
+        );
+    }
+    assert!(!out.verdict.reason.is_empty(), "{out:?}");
+}
+
 /// A canary window opened while the store cannot be read (its weight,
 /// which another process's canary flow recorded, unknown then) learns the
 /// weight once the store answers: the canary's metrics going away is

@@ -49,8 +49,12 @@ struct Held {
     /// gets its whole [`BUSY_WAIT`], as its notice says (the watcher's
     /// give-up, every half second, ended an approve's wait after 5 s).
     background_gave_up_at: Option<Instant>,
-    /// When "waiting for the store" was last said.
+    /// When "waiting for the store" was last said for an action.
     said_at: Option<Instant>,
+    /// When it was last said for a background reader's wait: kept apart,
+    /// so an action that begins waiting while the watcher waits still says
+    /// that it waits (the user asked for something).
+    background_said_at: Option<Instant>,
     /// When a wait last went on (its busy answers come every few ms).
     went_on_at: Option<Instant>,
 }
@@ -132,7 +136,31 @@ fn handler_of(path: String, who: Waiter) -> impl FnMut(i32) -> bool + Send + 'st
 }
 
 fn wait_once(path: &str, since: Instant, now: Instant, who: Waiter) -> bool {
-    let (go_on, say, gave_up) = {
+    let (go_on, say, gave_up) = decide(path, since, now, who);
+    if let Some(line) = say {
+        tracing::warn!("{line}");
+        if let Some(n) = NOTICE.get() {
+            n(&BusyNotice {
+                path,
+                gave_up,
+                line: &line,
+            });
+        }
+    }
+    if go_on {
+        // Short first (a writer's commit is quick), then 50 ms steps.
+        let short = now.saturating_duration_since(since) < Duration::from_millis(25);
+        std::thread::sleep(Duration::from_millis(if short { 5 } else { 50 }));
+    }
+    go_on
+}
+
+/// One busy answer: whether to wait on, the line to say (if any), and
+/// whether the wait gave up. A background reader's give-up says nothing
+/// to the user (it is logged): nothing they asked for was left undone, and
+/// its next poll tries again.
+fn decide(path: &str, since: Instant, now: Instant, who: Waiter) -> (bool, Option<String>, bool) {
+    {
         let mut all = HELD.lock().unwrap_or_else(|p| p.into_inner());
         let h = all
             .get_or_insert_with(HashMap::new)
@@ -155,16 +183,34 @@ fn wait_once(path: &str, since: Instant, now: Instant, who: Waiter) -> bool {
             (false, None, true)
         } else if waited >= BUSY_WAIT {
             *record = Some(now);
-            let line = format!(
-                "store {path}: still held by another process after {} s (database is locked): what needed it was not done",
-                BUSY_WAIT.as_secs()
-            );
-            (false, Some(line), true)
-        } else if waited >= BUSY_SAY_AFTER
-            && h.said_at
-                .is_none_or(|s| now.saturating_duration_since(s) >= BUSY_WAIT)
-        {
-            h.said_at = Some(now);
+            if who == Waiter::Background {
+                tracing::warn!(
+                    "store {path}: still held by another process after {} s: the change watcher tries again at its next poll",
+                    BUSY_WAIT.as_secs()
+                );
+                (false, None, true)
+            } else {
+                let line = format!(
+                    "store {path}: still held by another process after {} s (database is locked): what needed it was not done",
+                    BUSY_WAIT.as_secs()
+                );
+                (false, Some(line), true)
+            }
+        } else if waited >= BUSY_SAY_AFTER && {
+            // An action says its wait whatever the watcher said; the
+            // watcher says its own only when nothing was said lately.
+            let lately = |at: Option<Instant>| {
+                at.is_some_and(|s| now.saturating_duration_since(s) < BUSY_WAIT)
+            };
+            match who {
+                Waiter::Action => !lately(h.said_at),
+                Waiter::Background => !lately(h.said_at) && !lately(h.background_said_at),
+            }
+        } {
+            match who {
+                Waiter::Action => h.said_at = Some(now),
+                Waiter::Background => h.background_said_at = Some(now),
+            }
             let line = format!(
                 "waiting for the store {path}: another shipdeck holds it (busy) — up to {} s",
                 BUSY_WAIT.as_secs()
@@ -177,23 +223,7 @@ fn wait_once(path: &str, since: Instant, now: Instant, who: Waiter) -> bool {
             h.went_on_at = Some(now);
         }
         out
-    };
-    if let Some(line) = say {
-        tracing::warn!("{line}");
-        if let Some(n) = NOTICE.get() {
-            n(&BusyNotice {
-                path,
-                gave_up,
-                line: &line,
-            });
-        }
     }
-    if go_on {
-        // Short first (a writer's commit is quick), then 50 ms steps.
-        let short = now.saturating_duration_since(since) < Duration::from_millis(25);
-        std::thread::sleep(Duration::from_millis(if short { 5 } else { 50 }));
-    }
-    go_on
 }
 
 #[cfg(test)]
@@ -304,5 +334,42 @@ mod tests {
         assert!(!wait_once(path, at(5_000), at(15_000), Waiter::Action));
         assert!(!wait_once(path, at(15_100), at(15_100), Waiter::Background));
         assert!(!wait_once(path, at(15_200), at(15_200), Waiter::Action));
+    }
+
+    /// The change watcher and an action do not share what was said: an
+    /// approve that begins waiting while the watcher waits says its own
+    /// wait (the watcher's was said first), and the watcher's give-up
+    /// says nothing to the user ("what needed it was not done" is an
+    /// action's); the approve's own give-up does.
+    #[test]
+    fn the_watcher_s_waits_say_nothing_meant_for_an_action() {
+        let path = "/nonexistent/busy-test-said.db";
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let said = |r: (bool, Option<String>, bool)| r.1.unwrap_or_default();
+        assert!(said(decide(path, at(0), at(0), Waiter::Background)).is_empty());
+        let watcher = said(decide(path, at(0), at(1_100), Waiter::Background));
+        assert!(watcher.starts_with("waiting for the store"), "{watcher}");
+        // An approve begins waiting at 5 s: said at 6 s, as its own.
+        assert!(said(decide(path, at(5_000), at(5_000), Waiter::Action)).is_empty());
+        let approve = said(decide(path, at(5_000), at(6_100), Waiter::Action));
+        assert!(approve.starts_with("waiting for the store"), "{approve}");
+        // The watcher's wait runs out at 10 s: nothing said.
+        let (go_on, line, gave_up) = decide(path, at(0), at(10_000), Waiter::Background);
+        assert!(!go_on && gave_up);
+        assert_eq!(line, None, "the watcher's give-up is not said");
+        // Its next poll waits no second time, and says nothing either.
+        assert_eq!(
+            decide(path, at(10_500), at(10_500), Waiter::Background),
+            (false, None, true)
+        );
+        // The approve's own 10 s run out: that is said.
+        let (_, line, gave_up) = decide(path, at(5_000), at(15_000), Waiter::Action);
+        assert!(gave_up);
+        assert!(
+            line.as_deref()
+                .is_some_and(|l| l.contains("what needed it was not done")),
+            "{line:?}"
+        );
     }
 }

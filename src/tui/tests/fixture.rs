@@ -54,6 +54,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         rollback_schema: None,
         freeze: None,
         revert: Default::default(),
+        last_window: None,
     }
 }
 

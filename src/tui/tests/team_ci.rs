@@ -288,3 +288,44 @@ fn the_stage_verdict_and_ci_show_in_the_pending_panel_and_the_go_dialog() {
         "{text}"
     );
 }
+
+/// The promote dialog says the stage before found the version a
+/// regression, at 80×24 too: the panel behind the dialog is hidden by it.
+#[test]
+fn the_promote_dialog_says_the_stage_before_found_a_regression() {
+    let mut s = console();
+    approved(&mut s);
+    let reason = "staging since v1.8.0: p50 111ms vs 39ms before (2.9x) — regression";
+    let mut st = s.status.clone().unwrap();
+    for e in st
+        .environments
+        .iter_mut()
+        .filter(|e| e.name == "production")
+    {
+        let p = e.promotion.as_mut().unwrap();
+        p.evidence.stage_verdict = Some(crate::monitor::StageVerdict {
+            verdict: crate::monitor::StageState::Regression,
+            reason: reason.into(),
+            stage: "staging".into(),
+            version: "v1.8.0".into(),
+            since: None,
+            detail: String::new(),
+            recent: None,
+        });
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    key(&mut s, 'p');
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let dialog: String = text
+            .lines()
+            .skip_while(|l| !l.contains("╔ Promote production?"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            dialog.contains("Evidence: staging since v1.8.0"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(dialog.contains("Enter promote"), "{w}x{h}:\n{text}");
+    }
+}

@@ -117,6 +117,20 @@ fn drops_line(state: &State, env: &str, version: &Version) -> Option<Line<'stati
     Some(Line::styled(line, if loud { t.error } else { t.warn }))
 }
 
+/// The evidence of the stage `version` comes from, as the plan for
+/// promoting `env` to it has it.
+fn stage_verdict<'a>(
+    state: &'a State,
+    env: &str,
+    version: &Version,
+) -> Option<&'a crate::monitor::StageVerdict> {
+    state
+        .env_status(env)
+        .and_then(|e| e.promotion.as_ref())
+        .filter(|p| &p.version == version)
+        .and_then(|p| p.evidence.stage_verdict.as_ref())
+}
+
 pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
     // The body may be cut to fit; the tail (what the action changes, the
@@ -177,6 +191,13 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             lines.extend(db_details);
             tail.extend(db);
             tail.extend(drops_line(state, env, version));
+            // The stage before found it a regression: said where the
+            // promotion is confirmed, not only in the panel behind.
+            if let Some(v) = stage_verdict(state, env, version)
+                .filter(|v| v.verdict == crate::monitor::StageState::Regression)
+            {
+                tail.push(Line::styled(format!("Evidence: {}", v.reason), t.error));
+            }
             tail.extend(changed_since_opened(state, env, current.as_ref()));
             if *production {
                 tail.push(Line::styled("This deploys to PRODUCTION.", t.error));
@@ -234,13 +255,11 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             let (db, db_details) = migration_lines(state, env, version);
             tail.extend(db);
+            // A Go is given knowing what the version takes away, as the
+            // promote dialog says it.
+            tail.extend(drops_line(state, env, version));
             // The approval stage's own evidence, for the one giving the Go.
-            if let Some(v) = state
-                .env_status(env)
-                .and_then(|e| e.promotion.as_ref())
-                .filter(|p| &p.version == version)
-                .and_then(|p| p.evidence.stage_verdict.as_ref())
-            {
+            if let Some(v) = stage_verdict(state, env, version) {
                 let style = match v.verdict {
                     crate::monitor::StageState::Healthy => t.ok,
                     crate::monitor::StageState::Regression => t.error,

@@ -1,6 +1,8 @@
 //! The bottom two lines: the newest notice, and the keys that apply now
 //! (from the keymap, so they can never disagree with dispatch). A narrow
-//! terminal drops the later keys first; help and quit always stay.
+//! terminal drops the later keys first, but keeps help and quit, then the
+//! keys an incident needs (promote, approve, roll back, history), before the
+//! others.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -38,32 +40,36 @@ pub fn draw_notice(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// Labels that must never leave the footer.
-fn essential(label: &str) -> bool {
-    matches!(
-        label,
-        "help" | "quit" | "confirm" | "cancel" | "close" | "close help" | "console"
-    )
+/// Which hints stay longest when the footer is narrow: 0 must never leave
+/// it, 1 is what an on-call engineer reaches for in an incident, 2 the rest.
+fn rank(label: &str) -> u8 {
+    match label {
+        "help" | "quit" | "confirm" | "cancel" | "close" | "close help" | "console" => 0,
+        "promote" | "approve" | "roll back" | "history" => 1,
+        _ => 2,
+    }
 }
 
 pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let t = &state.theme;
-    let keys = keymap::footer(state.context());
+    let ctx = state.context();
+    // In the audit log `H` goes back, which `Esc console` says already:
+    // "H history" there read as a key that opens what is on screen.
+    let keys: Vec<_> = keymap::footer(ctx)
+        .into_iter()
+        .filter(|(_, label)| !(ctx == keymap::Context::History && *label == "history"))
+        .collect();
     let cost = |(k, l): &(&str, &str)| format::width(k) + format::width(l) + 3;
-    // The essential ones are reserved first; the others follow in table
-    // order while they fit; all are shown in table order.
+    // Room is reserved rank by rank, in table order within a rank, while
+    // it lasts; all that fit are shown in table order.
     let mut room = (area.width as usize).saturating_sub(1);
     let mut shown = vec![false; keys.len()];
-    for (i, b) in keys.iter().enumerate() {
-        if essential(b.1) && cost(b) <= room {
-            room -= cost(b);
-            shown[i] = true;
-        }
-    }
-    for (i, b) in keys.iter().enumerate() {
-        if !shown[i] && !essential(b.1) && cost(b) <= room {
-            room -= cost(b);
-            shown[i] = true;
+    for r in 0..=2 {
+        for (i, b) in keys.iter().enumerate() {
+            if rank(b.1) == r && cost(b) <= room {
+                room -= cost(b);
+                shown[i] = true;
+            }
         }
     }
     let mut spans = vec![Span::raw(" ")];

@@ -15,7 +15,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 
-use crate::engine::EnvStatus;
+use crate::domain::WindowVerdict;
+use crate::engine::{EnvStatus, LastWindow};
 use crate::monitor::{Band, Sample, VerdictKind};
 use crate::tui::format::{self, Part};
 use crate::tui::msg::TaskKind;
@@ -155,6 +156,18 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             ],
             title_w,
         ),
+        // A window another process ran and ended: its verdict, from the store.
+        None if stored_window(env, ui).is_some() => {
+            let w = stored_window(env, ui).expect("checked");
+            format::fit(
+                vec![
+                    Part::new(" Last monitoring window", t.title).short(" Last window"),
+                    Part::new(format!(" · {name}"), t.title),
+                    Part::new(format!(" · {} ", w.version), t.title),
+                ],
+                title_w,
+            )
+        }
         // A window another console (or a `watch`) runs is no "no window":
         // the title says whose it is, as the environment's state does.
         None => {
@@ -180,7 +193,8 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let metrics_error = env.and_then(|e| e.metrics_error.as_deref());
     let regression = window
         .and_then(|w| w.verdict.as_ref())
-        .is_some_and(|v| v.kind == VerdictKind::Regression);
+        .is_some_and(|v| v.kind == VerdictKind::Regression)
+        || stored_window(env, ui).is_some_and(|w| w.verdict == WindowVerdict::Regression);
     let dead = metrics_error.is_some() && !window.is_some_and(|w| w.running);
     let border = if regression || dead {
         t.error
@@ -528,6 +542,22 @@ pub fn verdict_parts(
             };
             out.push(line);
         }
+        None if stored_window(env, ui).is_some() => {
+            let w = stored_window(env, ui).expect("checked");
+            let (head, style) = match w.verdict {
+                WindowVerdict::Healthy => ("✓ healthy", t.ok),
+                WindowVerdict::Regression => ("✗ REGRESSION", t.error),
+                WindowVerdict::InsufficientData => ("? insufficient data", t.warn),
+                WindowVerdict::Interrupted | WindowVerdict::Monitoring => ("– interrupted", t.warn),
+            };
+            let ended = format::age((state.now - w.finished_at).num_seconds().max(0));
+            let mut line = vec![
+                Part::new(head, style),
+                Part::new(format!(" · ended {ended} ago"), t.dim).prio(2),
+            ];
+            line.extend(evidence(&w.reason, t.text));
+            out.push(line);
+        }
         None => {
             if metrics_error.is_none() {
                 let n = ui.live.len();
@@ -565,6 +595,17 @@ pub fn verdict_parts(
         ]);
     }
     out
+}
+
+/// The window the store says ended last on `env`, when this console has
+/// none of its own to show and nobody watches one now (another console, a
+/// `watch` or a pipeline ran it): shown as it would be after a restart.
+fn stored_window<'a>(env: Option<&'a EnvStatus>, ui: &EnvUi) -> Option<&'a LastWindow> {
+    let env = env?;
+    if ui.window.is_some() || env.watcher.is_some() {
+        return None;
+    }
+    env.last_window.as_ref()
 }
 
 /// A guide line: its points, style and marker.
