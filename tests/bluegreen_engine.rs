@@ -454,7 +454,9 @@ async fn a_switch_of_unknown_outcome_that_the_live_slot_shows_made_is_a_done_dep
     assert_eq!(h[0].outcome, Outcome::Succeeded, "{}", h[0].detail);
     assert!(
         h[0].detail.contains("left it unsure")
-            && h[0].detail.contains("the live slot read back says it was made"),
+            && h[0]
+                .detail
+                .contains("the live slot read back says it was made"),
         "{}",
         h[0].detail
     );
