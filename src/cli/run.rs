@@ -231,41 +231,27 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 ));
             }
             let interactive = !yes && std::io::stdin().is_terminal();
-            if !interactive {
-                // Nobody is asked, but the log still says what is pending and
-                // what the version drops of what runs, as the question would.
-                let plan = engine
-                    .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
-                    .await?;
-                say_part!("{}", output::plan_text(&plan));
-                say_part!(
-                    "{}",
-                    output::release_text(
-                        &engine.release_of(&plan).await,
-                        &plan.to,
-                        plan.version.as_str()
-                    )
-                );
-            }
+            // Asked or not, the log says what is pending and what the
+            // version drops of what runs; a human asked says yes to exactly
+            // this plan (the engine refuses if what promoting ships has
+            // changed since).
+            let plan = engine
+                .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
+                .await?;
+            say_part!("{}", output::plan_text(&plan));
+            say_part!(
+                "{}",
+                output::release_text(
+                    &engine.release_of(&plan).await,
+                    &plan.to,
+                    plan.version.as_str()
+                )
+            );
             let confirm_with = if yes {
                 Confirm::Unseen {
                     accept_warnings: true,
                 }
             } else if interactive {
-                // The human sees the plan and says yes to exactly it: the
-                // engine refuses if what promoting ships has changed since.
-                let plan = engine
-                    .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
-                    .await?;
-                say_part!("{}", output::plan_text(&plan));
-                say_part!(
-                    "{}",
-                    output::release_text(
-                        &engine.release_of(&plan).await,
-                        &plan.to,
-                        plan.version.as_str()
-                    )
-                );
                 if plan.refusal().is_none() {
                     let q = format!(
                         "Deploy {} to {}{}?",
