@@ -293,11 +293,28 @@ pub fn status_table(s: &Status) -> String {
                 p.plan.version.as_str(),
             ));
         }
-        None => {
-            out.push_str("Pending: nothing — every stage runs what the stage before it runs.\n")
-        }
+        None => out.push_str(&no_pending_text(&s.environments)),
     }
     out
+}
+
+/// What `status` says when it found no promotion that ships something:
+/// every stage in step — or, when what promoting a stage would ship could
+/// not be told (the stage before's version unreadable), that it does not
+/// know, never that everything is in step.
+fn no_pending_text(envs: &[crate::engine::EnvStatus]) -> String {
+    let unknown = envs
+        .iter()
+        .skip(1)
+        .rev()
+        .find_map(|e| e.promotion_error.as_ref().map(|err| (e, err)));
+    match unknown {
+        Some((e, err)) => format!(
+            "Pending: unknown — what promoting {} would ship cannot be told: {err}\n",
+            e.name
+        ),
+        None => "Pending: nothing — every stage runs what the stage before it runs.\n".into(),
+    }
 }
 
 pub fn plan_text(p: &PromotionPlan) -> String {
