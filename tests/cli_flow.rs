@@ -347,3 +347,35 @@ fn status_with_versions_unknown_never_claims_nothing_is_pending() {
         "{s}"
     );
 }
+
+/// SPEC §2: every environment shows its rollback plan before anyone needs
+/// it — `status` for humans too, not only the console and `--json`:
+/// strategy, target version and the expected time once there is one.
+#[test]
+fn status_shows_each_environments_rollback_plan() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "  staging rollback: nothing to roll back to yet; after the next deploy: redeploy v1.8.0, time unknown"
+        ),
+        "{out:#?}"
+    );
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  staging rollback: "))
+        .unwrap_or_else(|| panic!("no rollback line for staging: {out:#?}"));
+    assert!(
+        line.starts_with("  staging rollback: redeploy v1.8.0, ~"),
+        "{line}"
+    );
+    let s = home.run(&["status", "--json"]).expect_code(0).json();
+    assert_eq!(s["environments"][2]["rollback_plan"]["target"], "v1.8.0");
+}
