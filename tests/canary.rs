@@ -125,6 +125,20 @@ fn the_bad_release_is_caught_at_the_first_step_and_its_weight_returns_to_0() {
     let prod = &env_json(&home, "production");
     assert_eq!(prod["canary"]["version"], "v1.8.0", "{prod}");
     assert_eq!(prod["canary"]["weight"], 0, "{prod}");
+    // The caught release is blocked like one any monitoring window caught:
+    // a No-Go, so the same promotion again is refused (exit 3) until
+    // someone records a new Go.
+    assert!(
+        h.iter()
+            .any(|(a, d)| a == "reject" && d.contains("regression of the canary at 10%")),
+        "{h:#?}"
+    );
+    let again = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
+    again.expect_code(3);
+    assert!(
+        again.stderr.contains("No-Go by tester@") && again.stderr.contains("(monitoring window)"),
+        "{again:#?}"
+    );
 }
 
 #[test]

@@ -306,3 +306,76 @@ fn status_json_sanitises_the_names_of_who_else_is_watching() {
     assert!(!s.stdout.contains("\\u001b"), "{}", s.stdout);
     assert!(!s.stdout.contains("\\u0007"), "{}", s.stdout);
 }
+
+/// With every version source down, `status` cannot tell what any promotion
+/// would ship: it says so (exit 1), and never that every stage is in step.
+#[test]
+fn status_with_versions_unknown_never_claims_nothing_is_pending() {
+    let home = Home::new();
+    // A port nothing listens on: bound, then closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cfg = format!(
+        "project = \"demo-shop\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{dead}/metrics\"\n"
+    );
+    for env in ["development", "staging", "production"] {
+        cfg.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{dead}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{dead}/envs/{env}/deploy\" }}\n"
+        ));
+    }
+    home.config(&cfg);
+    let out = home.run(&["status"]);
+    out.expect_code(1);
+    assert!(
+        !out.stdout
+            .contains("every stage runs what the stage before it runs"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout
+            .contains("Pending: unknown — what promoting production would ship cannot be told: version source of staging"),
+        "{out:#?}"
+    );
+    let s = home.run(&["status", "--json"]).expect_code(1).json();
+    assert_eq!(s["pending"], Value::Null);
+    assert!(
+        s["environments"][2]["promotion_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("version source of staging")),
+        "{s}"
+    );
+}
+
+/// SPEC §2: every environment shows its rollback plan before anyone needs
+/// it — `status` for humans too, not only the console and `--json`:
+/// strategy, target version and the expected time once there is one.
+#[test]
+fn status_shows_each_environments_rollback_plan() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "  staging rollback: nothing to roll back to yet; after the next deploy: redeploy v1.8.0, time unknown"
+        ),
+        "{out:#?}"
+    );
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    let out = home.run(&["status"]);
+    out.expect_code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  staging rollback: "))
+        .unwrap_or_else(|| panic!("no rollback line for staging: {out:#?}"));
+    assert!(
+        line.starts_with("  staging rollback: redeploy v1.8.0, ~"),
+        "{line}"
+    );
+    let s = home.run(&["status", "--json"]).expect_code(0).json();
+    assert_eq!(s["environments"][2]["rollback_plan"]["target"], "v1.8.0");
+}

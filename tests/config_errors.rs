@@ -93,6 +93,52 @@ fn the_example_config_is_valid() {
         ));
 }
 
+/// SPEC §4: config.example.toml has every option, commented. The keys the
+/// SPEC itself names (§4, §7, §9) and every environment gate must be there,
+/// set or commented out, so a reader finds them where they look first.
+#[test]
+fn the_example_names_every_gate_and_the_team_store() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+        .unwrap();
+    let named = |key: &str| {
+        text.lines().any(|l| {
+            let l = l.trim_start().trim_start_matches('#').trim_start();
+            l.starts_with(&format!("{key} =")) || l.contains(&format!("{{ {key} ="))
+        })
+    };
+    let missing: Vec<&str> = [
+        "requires_approval",
+        "approval_stage",
+        "low_traffic_window",
+        "requires_ci",
+        "requires_review",
+        "requires_backup",
+        "requires_healthy_stage",
+        "url",
+        "password_env",
+        "path",
+        "allow_self_approval",
+        "restore_command",
+        "window",
+        "baseline",
+        "auto_rollback",
+        "source",
+    ]
+    .into_iter()
+    .filter(|k| !named(k))
+    .collect();
+    assert!(missing.is_empty(), "config.example.toml lacks {missing:?}");
+    for line in [
+        "# url = \"postgres://",
+        "# password_env = ",
+        "# requires_ci = true",
+        "# requires_review = true",
+        "# requires_healthy_stage = true",
+    ] {
+        assert!(text.contains(line), "config.example.toml lacks `{line}`");
+    }
+}
+
 /// config.example.toml with production on `strategy`: its `rollback` line
 /// set and the commented `[environments.TABLE]` block switched on, as a
 /// reader following the comments would.

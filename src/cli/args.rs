@@ -110,8 +110,8 @@ pub enum Command {
     },
     /// The demo fleet alone, as HTTP services
     DemoFleet {
-        /// Address to serve on
-        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+        /// Address to serve on: HOST:PORT (a host name resolves, IPv4 first) or a port on 127.0.0.1
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR", value_parser = parse_listen)]
         listen: std::net::SocketAddr,
         /// Seed of the fleet's synthetic traffic
         #[arg(long, default_value_t = 1)]
@@ -180,6 +180,65 @@ impl Command {
             | Command::Store { .. }
             | Command::DemoFleet { .. }
             | Command::Demo { .. } => false,
+        }
+    }
+}
+
+/// `--listen`: an address (`127.0.0.1:7878`, `[::1]:7878`), a host name
+/// with a port (`localhost:7878`, resolved once, IPv4 first) or a bare port
+/// (`7878`: on 127.0.0.1).
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    let bad = || format!("`{s}` is no HOST:PORT (like 127.0.0.1:7878, localhost:7878 or 7878)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{host}` resolves to no address"))
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_takes_an_address_a_host_name_or_a_port() {
+        assert_eq!(
+            parse_listen("127.0.0.1:7878").unwrap().to_string(),
+            "127.0.0.1:7878"
+        );
+        assert_eq!(
+            parse_listen("[::1]:7878").unwrap().to_string(),
+            "[::1]:7878"
+        );
+        assert_eq!(parse_listen("localhost:7879").unwrap().port(), 7879);
+        assert!(parse_listen("localhost:7879").unwrap().ip().is_loopback());
+        assert_eq!(parse_listen("7880").unwrap().to_string(), "127.0.0.1:7880");
+        for bad in [
+            "nonsense",
+            ":7878",
+            "localhost:",
+            "localhost:99999",
+            "host:port",
+        ] {
+            let e = parse_listen(bad).unwrap_err();
+            assert!(e.contains(bad) || e.contains("resolve"), "{bad}: {e}");
         }
     }
 }

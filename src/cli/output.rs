@@ -255,6 +255,9 @@ pub fn status_table(s: &Status) -> String {
         if let Some(f) = &e.freeze {
             let _ = writeln!(out, "! {} is {}", e.name, f.describe());
         }
+        if let Some(line) = rollback_plan_line(e) {
+            let _ = writeln!(out, "  {} rollback: {line}", e.name);
+        }
         if let (Some(p), Some(r)) = (&e.promotion, &e.release)
             && r.migration_release
             && p.current.as_ref() != Some(&p.version)
@@ -293,11 +296,50 @@ pub fn status_table(s: &Status) -> String {
                 p.plan.version.as_str(),
             ));
         }
-        None => {
-            out.push_str("Pending: nothing — every stage runs what the stage before it runs.\n")
-        }
+        None => out.push_str(&no_pending_text(&s.environments)),
     }
     out
+}
+
+/// Every environment's rollback plan, shown before anyone needs it (SPEC
+/// §2): what a rollback does now, to which version and how long it is
+/// expected to take — as the console's column says it; with nothing to go
+/// back to, why (and the plan for after the next deploy).
+fn rollback_plan_line(e: &crate::engine::EnvStatus) -> Option<String> {
+    use crate::domain::strategy::RevertAction;
+    let p = &e.revert.rollback_plan;
+    let now = p.action == RevertAction::CanaryWeightZero
+        || p.live_slot_unknown
+        || (p.target.is_some() && !p.after_next_deploy);
+    let nothing = e.rollback.as_ref().filter(|r| r.to.is_none());
+    if now {
+        Some(p.line())
+    } else if let Some(r) = nothing {
+        Some(r.detail.clone())
+    } else if p.after_next_deploy {
+        Some(format!("nothing to roll back to yet; {}", p.line()))
+    } else {
+        None
+    }
+}
+
+/// What `status` says when it found no promotion that ships something:
+/// every stage in step — or, when what promoting a stage would ship could
+/// not be told (the stage before's version unreadable), that it does not
+/// know, never that everything is in step.
+fn no_pending_text(envs: &[crate::engine::EnvStatus]) -> String {
+    let unknown = envs
+        .iter()
+        .skip(1)
+        .rev()
+        .find_map(|e| e.promotion_error.as_ref().map(|err| (e, err)));
+    match unknown {
+        Some((e, err)) => format!(
+            "Pending: unknown — what promoting {} would ship cannot be told: {err}\n",
+            e.name
+        ),
+        None => "Pending: nothing — every stage runs what the stage before it runs.\n".into(),
+    }
 }
 
 pub fn plan_text(p: &PromotionPlan) -> String {

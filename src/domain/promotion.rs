@@ -263,6 +263,11 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         if let (Some(p), Some(a)) = (&input.self_approval, latest_go(input, &version)) {
             gates.push(super::policy::promotion_gate(p, &version, &a.actor));
         }
+    } else if let Some(gate) = no_go_gate(input, &version) {
+        // No Go is needed here, but a No-Go still blocks the version (SPEC
+        // §1.3): one recorded with `approve ENV --reject`, or by a monitoring
+        // window that caught it, so it is not re-promoted by reflex.
+        gates.push(gate);
     }
 
     if let Some(w) = &target.low_traffic {
@@ -319,6 +324,27 @@ fn latest_go<'a>(input: &PromotionInput<'a>, version: &Version) -> Option<&'a Ap
         .filter(|a| a.decision == Decision::Go)
 }
 
+/// The newest decision about `version` for the target, when it is a
+/// No-Go: the gate that refuses it where no approval is required.
+fn no_go_gate(input: &PromotionInput<'_>, version: &Version) -> Option<Gate> {
+    let target = &input.stages[input.target];
+    let latest = input
+        .approvals
+        .iter()
+        .filter(|a| a.env == target.name && &a.version == version)
+        .max_by_key(|a| a.at)?;
+    (latest.decision == Decision::NoGo)
+        .then(|| Gate::block("approval", false, no_go_detail(latest)))
+}
+
+fn no_go_detail(a: &Approval) -> String {
+    let who = format!("{} at {}", a.actor, a.at.format("%Y-%m-%d %H:%M UTC"));
+    match &a.note {
+        Some(n) => format!("No-Go by {who}: {n}"),
+        None => format!("No-Go by {who}"),
+    }
+}
+
 fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Version) -> Gate {
     let target = &input.stages[input.target];
     let stage = &input.stages[rule.stage];
@@ -340,14 +366,7 @@ fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Vers
     };
     let who = format!("{} at {}", a.actor, a.at.format("%Y-%m-%d %H:%M UTC"));
     match a.decision {
-        Decision::NoGo => Gate::block(
-            "approval",
-            false,
-            match &a.note {
-                Some(n) => format!("No-Go by {who}: {n}"),
-                None => format!("No-Go by {who}"),
-            },
-        ),
+        Decision::NoGo => Gate::block("approval", false, no_go_detail(a)),
         Decision::Go => {
             let stage_runs_it = stage.version.as_ref() == Some(version);
             let redeployed_since = stage.last_deploy_at.is_some_and(|t| t > a.at);
@@ -692,6 +711,48 @@ mod tests {
         ];
         assert!(
             plan_promotion(&input(&st, 3, &ds))
+                .unwrap()
+                .refusal()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_no_go_blocks_where_no_go_is_needed_too() {
+        // development requires no approval: nothing recorded, nothing asked.
+        let st = stages(["v4", "v3", "v2", "v1"]);
+        let p = plan_promotion(&input(&st, 1, &[])).unwrap();
+        assert!(p.refusal().is_none(), "{:?}", p.gates);
+        assert!(p.gates.iter().all(|g| g.name != "approval"));
+        // A No-Go of what promoting development ships blocks it all the same.
+        let a = [go("development", "v4", t0(), Decision::NoGo)];
+        let p = plan_promotion(&input(&st, 1, &a)).unwrap();
+        let r = p.refusal().expect("the No-Go refuses");
+        assert_eq!(r.name, "approval");
+        assert!(r.detail.starts_with("No-Go by alice"), "{}", r.detail);
+        // Another environment's No-Go, or one about another version, does not.
+        let a = [
+            go("staging", "v4", t0(), Decision::NoGo),
+            go("development", "v9", t0(), Decision::NoGo),
+        ];
+        assert!(
+            plan_promotion(&input(&st, 1, &a))
+                .unwrap()
+                .refusal()
+                .is_none()
+        );
+        // A later Go lifts it, as where a Go is needed.
+        let a = [
+            go("development", "v4", t0(), Decision::NoGo),
+            go(
+                "development",
+                "v4",
+                t0() + Duration::minutes(1),
+                Decision::Go,
+            ),
+        ];
+        assert!(
+            plan_promotion(&input(&st, 1, &a))
                 .unwrap()
                 .refusal()
                 .is_none()

@@ -463,6 +463,20 @@ impl Engine {
                         &format!("regression {at}: {}", v.reason),
                     )
                     .await;
+                // A release the canary caught is blocked like one any
+                // monitoring window caught: a No-Go, so it is not
+                // re-promoted by reflex — someone records a new Go first.
+                let no_go = crate::domain::Approval {
+                    env: env.to_string(),
+                    version: version.clone(),
+                    decision: crate::domain::Decision::NoGo,
+                    actor: format!("{} (monitoring window)", self.inner.actor),
+                    at: Utc::now(),
+                    note: Some(format!("regression of the canary {at}: {}", v.reason)),
+                };
+                if let Err(e) = self.inner.store.record_approval(&no_go).await {
+                    tracing::warn!("{env}: the No-Go for the caught canary of {version}: {e}");
+                }
                 self.set_activity(env, Some(crate::domain::EnvState::Regression));
                 if !auto {
                     return Err(Flow::Detail(format!(

@@ -326,11 +326,23 @@ pub struct ReplayReport {
     /// cannot be judged (no usable baseline, no window rows, a window that
     /// ends in a gap or inside the warm-up).
     pub verdict: String,
+    /// The `t` of the row that decided, as the trace writes it: `30` for a
+    /// row at `t = 30`, `40.5` for one at `40.5` (never `30.0`).
+    #[serde(serialize_with = "t_as_written")]
     pub detected_at: Option<f64>,
     /// `"error_rate"`, `"latency_p50"`, `"latency_p95"`, `"latency_p99"`,
     /// `"throughput"` (a collapse of requests), or null.
     pub metric: Option<String>,
     pub reason: String,
+}
+
+/// A whole `t` as an integer, a fractional one as a decimal.
+fn t_as_written<S: serde::Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match *t {
+        Some(t) if t.fract() == 0.0 && t.abs() < 9.0e15 => s.serialize_i64(t as i64),
+        Some(t) => s.serialize_f64(t),
+        None => s.serialize_none(),
+    }
 }
 
 impl ReplayReport {
@@ -544,6 +556,19 @@ mod tests {
         assert_eq!(v["verdict"], "regression");
         assert_eq!(v["metric"], "error_rate");
         assert!(v["detected_at"].as_f64().unwrap() > 0.0);
+        // The t of the deciding row as the trace writes it: a whole t is an
+        // integer in the JSON text, a fractional one stays a decimal.
+        let at = |t: f64| {
+            let r = ReplayReport {
+                detected_at: Some(t),
+                ..r.clone()
+            };
+            serde_json::to_string(&r).unwrap()
+        };
+        assert!(at(30.0).contains("\"detected_at\":30,"), "{}", at(30.0));
+        assert!(at(40.5).contains("\"detected_at\":40.5,"), "{}", at(40.5));
+        let back: ReplayReport = serde_json::from_str(&at(30.0)).unwrap();
+        assert_eq!(back.detected_at, Some(30.0));
         let r = replay(
             &parse(&fixture_csv("healthy").unwrap()).unwrap(),
             DetectorConfig::default(),
