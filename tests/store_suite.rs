@@ -134,6 +134,7 @@ fn lock(env: &str, holder: &str, pid: u32, host: &str, from: i64, to: i64) -> Lo
         pid,
         host: host.into(),
         acquired_at: t(from),
+        audit_id: None,
         expires_at: t(to),
     }
 }
@@ -432,6 +433,7 @@ fn lock_at(
         pid,
         host: host.into(),
         acquired_at: at,
+        audit_id: None,
         expires_at: at + ttl,
     }
 }
@@ -576,6 +578,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
             pid: me,
             host: host.clone(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::milliseconds(ms),
         }
     };
@@ -587,6 +590,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
             pid: me + 1,
             host: "there".into(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::minutes(5),
         }
     };
@@ -696,6 +700,7 @@ fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {
         pid,
         host: host.clone(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     assert_eq!(

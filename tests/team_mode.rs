@@ -1087,6 +1087,7 @@ fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
         pid: std::process::id(),
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     assert!(s.try_lock(&lock).is_err());
@@ -1463,6 +1464,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
         pid: std::process::id(),
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     s.try_lock(&lock).unwrap().unwrap();
@@ -1682,6 +1684,7 @@ fn a_live_lock_holds_against_a_taker_whose_clock_is_minutes_ahead() {
             pid,
             host: shipdeck::host::hostname(),
             acquired_at: at,
+            audit_id: None,
             expires_at: at + ttl,
         };
         // Both live processes of this host: only the expiry can free it.
@@ -2079,6 +2082,7 @@ fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> Lock
         pid,
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::hours(1),
     }
 }

@@ -75,14 +75,12 @@ impl Engine {
             let Some(&seen) = observed.get(u.env.as_str()) else {
                 continue;
             };
-            // Still in flight: its owner holds the deploy lock. (The lock
-            // is dated on the store's clock, the record on its holder's:
-            // see `HOLDER_SKEW`.)
+            // Still in flight: its owner holds the deploy lock, linked to
+            // it (or, unlinked, dated near it: the lock is dated on the
+            // store's clock, the record on its holder's; see
+            // `LockInfo::guards`).
             match self.inner.store.lock_of(&u.env, now).await {
-                Ok(Some(l))
-                    if crate::domain::clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
-                        <= u.at =>
-                {
+                Ok(Some(l)) if l.guards(u.id, u.at) => {
                     continue;
                 }
                 Ok(_) => {}
@@ -331,6 +329,7 @@ mod tests {
             pid: std::process::id(),
             host: crate::host::hostname(),
             acquired_at: now + chrono::Duration::minutes(2),
+            audit_id: None,
             expires_at: now + chrono::Duration::hours(1),
         };
         store.try_lock(&lock).unwrap().unwrap();
