@@ -2273,3 +2273,115 @@ fn a_start_retried_after_an_outage_that_cut_its_reply_lands_once() {
     assert!(again > id);
     assert!(s.verify().unwrap().intact());
 }
+
+/// Schema 10 links a deploy lock to its "started" audit record. A store at
+/// schema 9 with a live lock — Alice's deploy in flight, its record
+/// unlinked as an older shipdeck writes it — is upgraded by four consoles
+/// starting at once: the lock is still hers (refused to another, renewed),
+/// read unlinked and matched to her record by time (in progress in the
+/// history, not "unknown"); and the team's role, granted on schema 9 what
+/// the README lists, links its own lock to its record from then on.
+#[test]
+fn a_schema_9_store_is_migrated_with_a_live_lock_and_links_locks_from_then_on() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let a = store(cluster, &db);
+    let now = chrono::Utc::now();
+    let me = std::process::id();
+    a.try_lock(&hour_lock("alice", me, now)).unwrap().unwrap();
+    let hers = alice_starts_v2(&a, "production");
+    // Back to what schema 9 had, Alice's lock held; the team's role
+    // granted then.
+    let role = format!("team_{db}");
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(
+            "ALTER TABLE shipdeck_locks DROP COLUMN audit_id;
+             UPDATE shipdeck_schema SET version = 9;",
+        )
+        .unwrap();
+    admin
+        .batch_execute(&readme_grants(&db, &role, pg::PASSWORD))
+        .unwrap();
+    let url = cluster.url_with_password(&db);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    let mut upgraded: Vec<PgStore> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let b = upgraded.pop().unwrap();
+    let (version, column): (i32, bool) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT version FROM shipdeck_schema),
+                        EXISTS (SELECT 1 FROM information_schema.columns
+                                WHERE table_name = 'shipdeck_locks' AND column_name = 'audit_id')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((version, column), (shipdeck::store::SCHEMA_VERSION, true));
+    assert_eq!(shipdeck::store::SCHEMA_VERSION, 10);
+    // Alice's lock: still hers, unlinked, her deploy in progress.
+    let held = b.lock_of("production", now).unwrap().expect("alice's lock");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice", None));
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        b.try_lock(&hour_lock("bob", parent, now))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice".to_string())
+    );
+    let h = b.history(Some("production"), 10).unwrap();
+    assert_eq!(h[0].id, hers);
+    assert_eq!(h[0].outcome, Outcome::Started, "{h:?}");
+    a.try_lock(&hour_lock("alice", me, chrono::Utc::now()))
+        .unwrap()
+        .unwrap();
+    a.audit_finish(hers, chrono::Utc::now(), Outcome::Succeeded, "done")
+        .unwrap();
+    a.unlock("production", me, &shipdeck::host::hostname())
+        .unwrap();
+    // The team's role takes the lock and links its record to it.
+    let team = PgStore::connect(
+        PgTarget::parse(
+            &format!(
+                "postgres://{role}:{}@127.0.0.1:{}/{db}",
+                pg::PASSWORD,
+                cluster.port
+            ),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let lock = hour_lock("bob", parent, chrono::Utc::now());
+    team.try_lock(&lock).unwrap().unwrap();
+    let v3 = Version::parse("v3").unwrap();
+    let his = team
+        .audit_start_held(
+            &NewAudit {
+                at: chrono::Utc::now(),
+                actor: "bob",
+                action: ActionKind::Promote,
+                env: "production",
+                version: Some(&v3),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            },
+            &lock,
+        )
+        .unwrap();
+    let held = b.lock_of("production", now).unwrap().expect("bob's lock");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("bob", Some(his)));
+    assert!(b.verify().unwrap().intact());
+}
