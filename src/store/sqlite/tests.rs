@@ -185,6 +185,72 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
     assert!(s.verify().unwrap().intact());
 }
 
+/// A store from before a lock knew its audit record, opened while a lock
+/// is held (a deploy in flight, its record unlinked as an older shipdeck
+/// writes it): the column is added, the lock is kept and still its
+/// holder's, read unlinked and matched to its record by time (in
+/// progress, not "unknown"); a lock taken from then on is linked.
+#[test]
+fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let now = Utc::now();
+    let lock = |env: &str, holder: &str, pid: u32| LockInfo {
+        env: env.into(),
+        holder: holder.into(),
+        pid,
+        host: crate::host::hostname(),
+        acquired_at: now,
+        audit_id: None,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    let hers = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.try_lock(&lock("production", "alice@box", std::process::id()))
+            .unwrap()
+            .unwrap();
+        let id = start(&s, "production", now);
+        // The locks table as an earlier shipdeck wrote it.
+        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
+            .unwrap();
+        id
+    };
+    let s = SqliteStore::open(&path).unwrap();
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice@box", None));
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        s.try_lock(&lock("production", "bob", parent))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice@box".to_string())
+    );
+    let h = s.history(Some("production"), 10).unwrap();
+    assert_eq!((h[0].id, h[0].outcome), (hers, Outcome::Started));
+    // A lock taken now is linked to its record.
+    let staging = lock("staging", "alice@box", std::process::id());
+    s.try_lock(&staging).unwrap().unwrap();
+    let ver = v("v3");
+    let linked = s
+        .audit_start_held(
+            &NewAudit {
+                at: now,
+                actor: "alice@box",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&ver),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            },
+            &staging,
+        )
+        .unwrap();
+    let held = s.lock_of("staging", Utc::now()).unwrap().expect("held");
+    assert_eq!(held.audit_id, Some(linked));
+    assert!(s.verify().unwrap().intact());
+}
+
 #[test]
 fn status_reads_only_the_latest_deploy_of_each_environment() {
     let (_d, s) = open();
