@@ -92,6 +92,10 @@ pub struct SqliteStore {
     notes: Mutex<Vec<String>>,
     /// The last walk of the hash chain, and the state of the log it saw.
     verified: Mutex<Option<(ChainKey, ChainReport, std::time::Instant)>>,
+    /// Whether the locks table has its `audit_id` column: always once
+    /// opened read-write (`schema::migrate_locks`), not in a file of an
+    /// older shipdeck opened read-only, whose locks are all unlinked.
+    linked_locks: bool,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -215,7 +219,15 @@ impl SqliteStore {
         read_only: Option<String>,
         notes: Vec<String>,
     ) -> SqliteStore {
+        let linked_locks = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('locks') WHERE name = 'audit_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
+            linked_locks,
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             identity: file_identity(path),

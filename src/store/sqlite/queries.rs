@@ -342,21 +342,23 @@ impl Store for SqliteStore {
     }
 
     fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
+        // A read-only file of an older shipdeck has no link to read.
+        let sql = if self.linked_locks {
+            "SELECT holder, pid, host, acquired_at, expires_at, audit_id FROM locks WHERE env = ?1"
+        } else {
+            "SELECT holder, pid, host, acquired_at, expires_at, NULL FROM locks WHERE env = ?1"
+        };
         let row: Option<(String, u32, String, String, String, Option<i64>)> = self.with(|c| {
-            c.query_row(
-                "SELECT holder, pid, host, acquired_at, expires_at, audit_id FROM locks WHERE env = ?1",
-                params![env],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
+            c.query_row(sql, params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()
         })?;
         let Some((holder, pid, host, acquired, expires, audit_id)) = row else {

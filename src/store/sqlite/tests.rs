@@ -251,6 +251,44 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     assert!(s.verify().unwrap().intact());
 }
 
+/// The same older file, opened read-only (no migration runs): its locks
+/// read unlinked, and status and history still work.
+#[test]
+fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let now = Utc::now();
+    let hers = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.try_lock(&LockInfo {
+            env: "production".into(),
+            holder: "alice@box".into(),
+            pid: std::process::id(),
+            host: crate::host::hostname(),
+            acquired_at: now,
+            audit_id: None,
+            expires_at: now + chrono::Duration::hours(1),
+        })
+        .unwrap()
+        .unwrap();
+        let id = start(&s, "production", now);
+        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
+            .unwrap();
+        id
+    };
+    let conn = open_read_only(&path).unwrap();
+    let s = SqliteStore::new(
+        &path,
+        conn,
+        Some("read-only for the test".into()),
+        Vec::new(),
+    );
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice@box", None));
+    let h = s.history(Some("production"), 10).unwrap();
+    assert_eq!((h[0].id, h[0].outcome), (hers, Outcome::Started));
+}
+
 #[test]
 fn status_reads_only_the_latest_deploy_of_each_environment() {
     let (_d, s) = open();
