@@ -96,6 +96,10 @@ pub struct SqliteStore {
     /// opened read-write (`schema::migrate_locks`), not in a file of an
     /// older shipdeck opened read-only, whose locks are all unlinked.
     linked_locks: bool,
+    /// When this read-only store could not be read live and was read as
+    /// an immutable snapshot instead ([`changes::open_read_only`]): when,
+    /// and why. Such a store never changes under this process.
+    snapshot: Option<(DateTime<Utc>, String)>,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -204,13 +208,30 @@ impl SqliteStore {
             Ok(notes) => Ok(SqliteStore::new(path, conn, None, notes)),
             Err(e) if is_read_only(&e) => {
                 drop(conn);
-                let conn = open_read_only(path).map_err(sqlite)?;
                 let why = format!("it cannot be written ({e})");
                 tracing::warn!("store {}: opened read-only: {why}", path.display());
-                Ok(SqliteStore::new(path, conn, Some(why), Vec::new()))
+                SqliteStore::read_only(path, why).map_err(sqlite)
             }
             Err(e) => Err(sqlite(e)),
         }
+    }
+
+    /// The store at `path` opened for reading only (`why`: it cannot be
+    /// written). One that cannot be read live either (held by another
+    /// process, no WAL index to be had) is read as a snapshot that will not
+    /// update, and says so on every view ([`Store::integrity`]) with the
+    /// time it was taken.
+    fn read_only(path: &Path, why: String) -> rusqlite::Result<SqliteStore> {
+        let (conn, snapshot) = open_read_only(path)?;
+        let mut s = SqliteStore::new(path, conn, Some(why), Vec::new());
+        if let Some(cause) = snapshot {
+            tracing::warn!(
+                "store {}: read as a snapshot that will not update: {cause}",
+                path.display()
+            );
+            s.snapshot = Some((Utc::now(), cause));
+        }
+        Ok(s)
     }
 
     fn new(
@@ -228,6 +249,7 @@ impl SqliteStore {
             .unwrap_or(false);
         SqliteStore {
             linked_locks,
+            snapshot: None,
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             identity: file_identity(path),

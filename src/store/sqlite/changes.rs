@@ -31,7 +31,7 @@ pub(super) fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 /// they do not end a user action's wait that began while it waited.
 pub(super) fn watcher_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let mut conn = if read_only {
-        open_read_only(path)?
+        open_read_only(path)?.0
     } else {
         Connection::open(path)?
     };
@@ -91,9 +91,12 @@ pub(super) fn is_read_only(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Open an existing store for reading only. In a directory where SQLite
-/// cannot create its WAL index, the file is read as an immutable snapshot.
-pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+/// Open an existing store for reading only. Where it cannot be read live —
+/// in a directory where SQLite cannot create its WAL index, or while
+/// another process holds the file locked — the file is read as an
+/// immutable snapshot: what it held then, never updated (its change watcher
+/// never sees a change). The second value says why, when it is one.
+pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<(Connection, Option<String>)> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
     let plain = Connection::open_with_flags(path, flags).and_then(|c| {
@@ -101,10 +104,13 @@ pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         Ok(c)
     });
     match plain {
-        Ok(c) => Ok(c),
-        Err(_) => {
+        Ok(c) => Ok((c, None)),
+        Err(e) => {
             let uri = format!("file:{}?immutable=1", path.display());
-            Connection::open_with_flags(uri, flags)
+            Ok((
+                Connection::open_with_flags(uri, flags)?,
+                Some(e.to_string()),
+            ))
         }
     }
 }

@@ -592,6 +592,13 @@ impl Store for SqliteStore {
                 .iter()
                 .cloned(),
         );
+        if let Some((at, cause)) = &self.snapshot {
+            problems.push(format!(
+                "store {} shows a snapshot from {} UTC that will not update: it could not be read live when shipdeck opened it ({cause}); restart shipdeck once the store is free",
+                self.path.display(),
+                at.format("%H:%M:%S")
+            ));
+        }
         if let Some(why) = &self.read_only {
             problems.push(format!(
                 "store {} is read-only ({why}): status and history work, actions are refused",

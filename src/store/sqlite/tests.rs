@@ -276,17 +276,45 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
             .unwrap();
         id
     };
-    let conn = open_read_only(&path).unwrap();
-    let s = SqliteStore::new(
-        &path,
-        conn,
-        Some("read-only for the test".into()),
-        Vec::new(),
-    );
+    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
     let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
     assert_eq!((held.holder.as_str(), held.audit_id), ("alice@box", None));
     let h = s.history(Some("production"), 10).unwrap();
     assert_eq!((h[0].id, h[0].outcome), (hers, Outcome::Started));
+}
+
+/// A read-only store another process holds locked when it is opened (its
+/// connection in exclusive locking mode: no reader gets in) can only be
+/// read as a snapshot, which never updates: every view says so plainly,
+/// with the time it was taken, rather than show a frozen truth as live.
+#[test]
+fn a_read_only_store_read_as_a_snapshot_says_it_will_not_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    start(&SqliteStore::open(&path).unwrap(), "staging", t(0));
+    let holder = Connection::open(&path).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+        .unwrap();
+    let before = Utc::now();
+    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let note = s.integrity().unwrap_or_default();
+    let (at, _) = s.snapshot.clone().expect("read as a snapshot");
+    assert!(at >= before, "{at}");
+    let when = format!(
+        "shows a snapshot from {} UTC that will not update",
+        at.format("%H:%M:%S")
+    );
+    assert!(
+        note.contains(&when) && note.contains("restart shipdeck"),
+        "{note}"
+    );
+    drop(holder);
+    // Read live, a read-only store says only that it is read-only.
+    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let note = s.integrity().unwrap_or_default();
+    assert!(s.snapshot.is_none() && !note.contains("snapshot"), "{note}");
+    assert!(note.contains("is read-only"), "{note}");
 }
 
 #[test]
