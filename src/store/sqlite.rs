@@ -99,7 +99,15 @@ pub struct SqliteStore {
     /// When this read-only store could not be read live and was read as
     /// an immutable snapshot instead ([`changes::open_read_only`]): when,
     /// and why. Such a store never changes under this process.
-    snapshot: Option<(DateTime<Utc>, String)>,
+    snapshot: Mutex<Option<Snapshot>>,
+}
+
+/// A read-only store read as a snapshot: since when, why, and when this
+/// process last asked whether it can be read live.
+struct Snapshot {
+    at: DateTime<Utc>,
+    cause: String,
+    tried: std::time::Instant,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -220,18 +228,44 @@ impl SqliteStore {
     /// written). One that cannot be read live either (held by another
     /// process, no WAL index to be had) is read as a snapshot that will not
     /// update, and says so on every view ([`Store::integrity`]) with the
-    /// time it was taken.
+    /// time it was taken, until it is read live again ([`Self::with`]).
     fn read_only(path: &Path, why: String) -> rusqlite::Result<SqliteStore> {
         let (conn, snapshot) = open_read_only(path)?;
-        let mut s = SqliteStore::new(path, conn, Some(why), Vec::new());
+        let s = SqliteStore::new(path, conn, Some(why), Vec::new());
         if let Some(cause) = snapshot {
             tracing::warn!(
                 "store {}: read as a snapshot that will not update: {cause}",
                 path.display()
             );
-            s.snapshot = Some((Utc::now(), cause));
+            *s.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Snapshot {
+                at: Utc::now(),
+                cause,
+                tried: std::time::Instant::now(),
+            });
         }
         Ok(s)
+    }
+
+    /// A store read as a snapshot is read live again as soon as it can be:
+    /// asked before a read, without waiting, at most every `CHANGE_CHECK`.
+    fn leave_snapshot(&self, conn: &mut Connection) {
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = snap.as_mut() else { return };
+        if s.tried.elapsed() < CHANGE_CHECK {
+            return;
+        }
+        s.tried = std::time::Instant::now();
+        let Ok(mut live) = changes::open_live_read_only(&self.path, Duration::ZERO) else {
+            return;
+        };
+        if live
+            .busy_handler(Some(busy::handler(self.path.display().to_string())))
+            .is_ok()
+        {
+            tracing::info!("store {}: read live again", self.path.display());
+            *conn = live;
+            *snap = None;
+        }
     }
 
     fn new(
@@ -249,7 +283,7 @@ impl SqliteStore {
             .unwrap_or(false);
         SqliteStore {
             linked_locks,
-            snapshot: None,
+            snapshot: Mutex::new(None),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             identity: file_identity(path),
@@ -529,6 +563,7 @@ impl SqliteStore {
         // A poisoned lock only means another thread panicked mid-call; SQLite
         // transactions keep the file consistent, so carry on with it.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        self.leave_snapshot(&mut conn);
         f(&mut conn).map_err(|e| self.err(e))
     }
 

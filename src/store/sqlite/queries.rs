@@ -592,11 +592,17 @@ impl Store for SqliteStore {
                 .iter()
                 .cloned(),
         );
-        if let Some((at, cause)) = &self.snapshot {
+        if let Some(s) = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             problems.push(format!(
-                "store {} shows a snapshot from {} UTC that will not update: it could not be read live when shipdeck opened it ({cause}); restart shipdeck once the store is free",
+                "store {} shows a snapshot from {} UTC that will not update while another process holds the store ({}); it is read live again once the store is free",
                 self.path.display(),
-                at.format("%H:%M:%S")
+                s.at.format("%H:%M:%S"),
+                s.cause
             ));
         }
         if let Some(why) = &self.read_only {
@@ -740,7 +746,7 @@ impl Store for SqliteStore {
     /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
     /// when it moved); it ends once every subscriber has gone.
     fn changes(&self) -> Result<Changes, StoreError> {
-        let conn =
+        let (conn, snapshot) =
             watcher_connection(&self.path, self.read_only.is_some()).map_err(|e| self.err(e))?;
         // The starting point is read here, before the feed is handed out:
         // read on the watcher thread, a commit made between this return
@@ -750,7 +756,7 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         std::thread::Builder::new()
             .name("shipdeck-changes".into())
-            .spawn(move || watch_changes(conn, notifier, path, start))
+            .spawn(move || watch_changes(conn, snapshot, notifier, path, start))
             .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
         Ok(feed)
     }

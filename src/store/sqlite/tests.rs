@@ -284,37 +284,54 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
 }
 
 /// A read-only store another process holds locked when it is opened (its
-/// connection in exclusive locking mode: no reader gets in) can only be
-/// read as a snapshot, which never updates: every view says so plainly,
-/// with the time it was taken, rather than show a frozen truth as live.
+/// connection in exclusive locking mode: no reader gets in, SQLite's 5 s
+/// wait runs out) can only be read as a snapshot, which never changes:
+/// every view says so plainly, with the time it was taken, rather than
+/// show a frozen truth as live. Once the store is free it is read live
+/// again — the reads and the change feed (which ticks, so a console reads
+/// again) — and the note goes.
 #[test]
-fn a_read_only_store_read_as_a_snapshot_says_it_will_not_update() {
+fn a_read_only_store_read_as_a_snapshot_says_so_and_is_read_live_once_free() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("held.db");
-    start(&SqliteStore::open(&path).unwrap(), "staging", t(0));
+    let first = start(&SqliteStore::open(&path).unwrap(), "staging", t(0));
     let holder = Connection::open(&path).unwrap();
     holder
         .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
         .unwrap();
     let before = Utc::now();
     let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let mut feed = s.changes().unwrap();
     let note = s.integrity().unwrap_or_default();
-    let (at, _) = s.snapshot.clone().expect("read as a snapshot");
+    let at = s.snapshot.lock().unwrap().as_ref().expect("a snapshot").at;
     assert!(at >= before, "{at}");
     let when = format!(
-        "shows a snapshot from {} UTC that will not update",
+        "shows a snapshot from {} UTC that will not update while another process holds the store",
         at.format("%H:%M:%S")
     );
+    assert!(note.contains(&when), "{note}");
+    // Still held a while later: still the snapshot, and said.
+    std::thread::sleep(CHANGE_CHECK * 2);
+    assert_eq!(s.history(None, 10).unwrap().len(), 1);
+    assert!(s.integrity().unwrap_or_default().contains(&when));
+    // The holder lets go and writes on: read live again.
+    drop(holder);
+    let second = start(&SqliteStore::open(&path).unwrap(), "staging", t(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ticked =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), feed.changed()).await });
+    assert_eq!(ticked, Ok(true), "the change feed stayed on the snapshot");
+    std::thread::sleep(CHANGE_CHECK * 2);
+    let ids: Vec<i64> = s.history(None, 10).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![second, first]);
+    let note = s.integrity().unwrap_or_default();
     assert!(
-        note.contains(&when) && note.contains("restart shipdeck"),
+        !note.contains("snapshot") && note.contains("is read-only"),
         "{note}"
     );
-    drop(holder);
-    // Read live, a read-only store says only that it is read-only.
-    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
-    let note = s.integrity().unwrap_or_default();
-    assert!(s.snapshot.is_none() && !note.contains("snapshot"), "{note}");
-    assert!(note.contains("is read-only"), "{note}");
 }
 
 #[test]
@@ -662,7 +679,7 @@ fn the_change_watcher_waits_for_a_held_store_like_every_connection() {
         std::thread::sleep(Duration::from_millis(1600));
         drop(locker);
     });
-    let watcher = watcher_connection(&path, false).unwrap();
+    let (watcher, _) = watcher_connection(&path, false).unwrap();
     let version = data_version(&watcher);
     release.join().unwrap();
     assert!(version.is_ok(), "gave up on a 1.6 s hold: {version:?}");
