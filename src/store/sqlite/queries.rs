@@ -599,7 +599,7 @@ impl Store for SqliteStore {
             .as_ref()
         {
             problems.push(format!(
-                "store {} shows a snapshot from {} UTC that will not update while another process holds the store ({}); it is read live again once the store is free",
+                "store {} shows a snapshot from {} UTC that will not update until the store can be read live ({}: another process may hold it); it is read live again as soon as it can be",
                 self.path.display(),
                 s.at.format("%H:%M:%S"),
                 s.cause

@@ -306,7 +306,7 @@ fn a_read_only_store_read_as_a_snapshot_says_so_and_is_read_live_once_free() {
     let at = s.snapshot.lock().unwrap().as_ref().expect("a snapshot").at;
     assert!(at >= before, "{at}");
     let when = format!(
-        "shows a snapshot from {} UTC that will not update while another process holds the store",
+        "shows a snapshot from {} UTC that will not update until the store can be read live",
         at.format("%H:%M:%S")
     );
     assert!(note.contains(&when), "{note}");
