@@ -246,6 +246,7 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
             pid: 4242,
             host: "ci-runner".into(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::minutes(5),
         };
         store.try_lock(&bot).unwrap().unwrap();
@@ -285,6 +286,7 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
                 pid: std::process::id(),
                 host: shipdeck::engine::hostname(),
                 acquired_at: now,
+                audit_id: None,
                 expires_at: now + chrono::Duration::minutes(5),
             })
             .unwrap()

@@ -82,6 +82,8 @@ suite!(
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
     status_reads_say_what_a_lock_held_elsewhere_is_for,
+    a_skewed_holders_live_deploy_is_known_by_its_lock,
+    a_lock_taken_over_by_another_holder_is_linked_to_nothing,
     a_retried_outcome_lands_once_and_a_different_one_is_refused,
     a_retried_deploy_record_lands_once,
     finishes_of_one_start_at_once_land_once,
@@ -134,6 +136,7 @@ fn lock(env: &str, holder: &str, pid: u32, host: &str, from: i64, to: i64) -> Lo
         pid,
         host: host.into(),
         acquired_at: t(from),
+        audit_id: None,
         expires_at: t(to),
     }
 }
@@ -432,6 +435,7 @@ fn lock_at(
         pid,
         host: host.into(),
         acquired_at: at,
+        audit_id: None,
         expires_at: at + ttl,
     }
 }
@@ -576,6 +580,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
             pid: me,
             host: host.clone(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::milliseconds(ms),
         }
     };
@@ -587,6 +592,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
             pid: me + 1,
             host: "there".into(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::minutes(5),
         }
     };
@@ -696,6 +702,7 @@ fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {
         pid,
         host: host.clone(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     assert_eq!(
@@ -2113,4 +2120,131 @@ fn status_reads_say_what_a_lock_held_elsewhere_is_for(open: &Open) {
             got.unfinished
         );
     }
+}
+
+/// A holder whose clock runs 20 minutes behind the store's: its started
+/// record is dated 20 minutes before its lock, further than `HOLDER_SKEW`
+/// matches by time. Linked as it is appended (`audit_start_held`), the
+/// record is the lock's all the same: status says what the lock is for,
+/// history shows the deploy in progress, and reconcile's reading
+/// (`LockInfo::guards`) leaves it alone — while a dead deploy started a
+/// minute before the lock (close enough to pass for the lock's by time)
+/// is not taken for it. A renewal keeps the link.
+fn a_skewed_holders_live_deploy_is_known_by_its_lock(open: &Open) {
+    let (holder, s) = (open(), open());
+    let me = std::process::id();
+    let here = shipdeck::host::hostname();
+    let now = now_ms();
+    let (ver, from) = (v("v2"), v("v1"));
+    let rec = |actor, at| NewAudit {
+        at,
+        actor,
+        action: ActionKind::Promote,
+        env: "production",
+        version: Some(&ver),
+        from_version: Some(&from),
+        outcome: Outcome::Started,
+        detail: "deploying",
+    };
+    // Carol's deploy died a minute before Alice took the lock.
+    let dead = s
+        .audit_start(&rec("carol", now - chrono::Duration::minutes(1)))
+        .unwrap();
+    let lock = lock_at(
+        "production",
+        "alice",
+        me,
+        &here,
+        now,
+        chrono::Duration::hours(1),
+    );
+    holder.try_lock(&lock).unwrap().unwrap();
+    // Alice's clock: 20 minutes behind the store's.
+    let live = holder
+        .audit_start_held(&rec("alice", now - chrono::Duration::minutes(20)), &lock)
+        .unwrap();
+    assert!(dead < live);
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!(held.audit_id, Some(live));
+
+    // Status: what the lock is for, from the one-round-trip reads.
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let got = s.status_reads(&keys, 2, Utc::now(), now).unwrap();
+    let l = got.envs[0].lock.as_ref().expect("the lock held elsewhere");
+    assert_eq!(l.audit_id, Some(live));
+    assert_eq!(
+        shipdeck::engine::lock_action("production", l, &got.unfinished),
+        Some(DeployKind::Promote),
+        "{:?}",
+        got.unfinished
+    );
+    // History: Alice's deploy in progress, Carol's dead one unknown.
+    let h = s.history(Some("production"), 10).unwrap();
+    let outcome = |id: i64| h.iter().find(|e| e.id == id).map(|e| e.outcome);
+    assert_eq!(outcome(live), Some(Outcome::Started), "{h:?}");
+    assert_eq!(outcome(dead), Some(Outcome::Unknown), "{h:?}");
+    // Reconcile: only Alice's deploy is the lock's, in flight.
+    let guarded: Vec<i64> = s
+        .unfinished()
+        .unwrap()
+        .iter()
+        .filter(|u| u.env == "production" && held.guards(u.id, u.at))
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(guarded, vec![live]);
+    // Her renewal (dated when sent) keeps the link.
+    let renewed = now_ms();
+    holder
+        .try_lock(&LockInfo {
+            acquired_at: renewed,
+            expires_at: renewed + chrono::Duration::hours(1),
+            ..lock.clone()
+        })
+        .unwrap()
+        .unwrap();
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!(held.audit_id, Some(live));
+}
+
+/// A lock another holder takes over (its holder's process dead) is linked
+/// to none of the dead holder's records: the new holder's own record,
+/// once appended, is the one.
+fn a_lock_taken_over_by_another_holder_is_linked_to_nothing(open: &Open) {
+    let (ghost_handle, s) = (open(), open());
+    let here = shipdeck::host::hostname();
+    let now = now_ms();
+    let hour = chrono::Duration::hours(1);
+    let (ver, from) = (v("v2"), v("v1"));
+    let rec = |actor| NewAudit {
+        at: Utc::now(),
+        actor,
+        action: ActionKind::Promote,
+        env: "staging",
+        version: Some(&ver),
+        from_version: Some(&from),
+        outcome: Outcome::Started,
+        detail: "deploying",
+    };
+    let ghost = lock_at("staging", "ghost", u32::MAX - 7, &here, now, hour);
+    ghost_handle.try_lock(&ghost).unwrap().unwrap();
+    let old = ghost_handle
+        .audit_start_held(&rec("ghost"), &ghost)
+        .unwrap();
+    let alice = lock_at("staging", "alice", std::process::id(), &here, now, hour);
+    assert_eq!(s.try_lock(&alice).unwrap(), Ok(()));
+    let held = s.lock_of("staging", Utc::now()).unwrap().expect("held");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice", None));
+    // Alice's record is hers; and appending one for a lock she no longer
+    // holds (the ghost's) links nothing.
+    let hers = s.audit_start_held(&rec("alice"), &alice).unwrap();
+    ghost_handle
+        .audit_start_held(&rec("ghost"), &ghost)
+        .unwrap();
+    let held = s.lock_of("staging", Utc::now()).unwrap().expect("held");
+    assert_eq!(held.audit_id, Some(hers));
+    assert!(!held.guards(old, Utc::now()));
 }

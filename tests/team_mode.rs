@@ -1087,6 +1087,7 @@ fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
         pid: std::process::id(),
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     assert!(s.try_lock(&lock).is_err());
@@ -1463,6 +1464,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
         pid: std::process::id(),
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::minutes(5),
     };
     s.try_lock(&lock).unwrap().unwrap();
@@ -1682,6 +1684,7 @@ fn a_live_lock_holds_against_a_taker_whose_clock_is_minutes_ahead() {
             pid,
             host: shipdeck::host::hostname(),
             acquired_at: at,
+            audit_id: None,
             expires_at: at + ttl,
         };
         // Both live processes of this host: only the expiry can free it.
@@ -2079,6 +2082,7 @@ fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> Lock
         pid,
         host: shipdeck::host::hostname(),
         acquired_at: now,
+        audit_id: None,
         expires_at: now + chrono::Duration::hours(1),
     }
 }
@@ -2268,4 +2272,116 @@ fn a_start_retried_after_an_outage_that_cut_its_reply_lands_once() {
     let again = send_rollback_start(&s, at).unwrap();
     assert!(again > id);
     assert!(s.verify().unwrap().intact());
+}
+
+/// Schema 10 links a deploy lock to its "started" audit record. A store at
+/// schema 9 with a live lock — Alice's deploy in flight, its record
+/// unlinked as an older shipdeck writes it — is upgraded by four consoles
+/// starting at once: the lock is still hers (refused to another, renewed),
+/// read unlinked and matched to her record by time (in progress in the
+/// history, not "unknown"); and the team's role, granted on schema 9 what
+/// the README lists, links its own lock to its record from then on.
+#[test]
+fn a_schema_9_store_is_migrated_with_a_live_lock_and_links_locks_from_then_on() {
+    use shipdeck::domain::{ActionKind, Outcome, Version};
+    use shipdeck::store::NewAudit;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let a = store(cluster, &db);
+    let now = chrono::Utc::now();
+    let me = std::process::id();
+    a.try_lock(&hour_lock("alice", me, now)).unwrap().unwrap();
+    let hers = alice_starts_v2(&a, "production");
+    // Back to what schema 9 had, Alice's lock held; the team's role
+    // granted then.
+    let role = format!("team_{db}");
+    let mut admin = cluster.admin(&db);
+    admin
+        .batch_execute(
+            "ALTER TABLE shipdeck_locks DROP COLUMN audit_id;
+             UPDATE shipdeck_schema SET version = 9;",
+        )
+        .unwrap();
+    admin
+        .batch_execute(&readme_grants(&db, &role, pg::PASSWORD))
+        .unwrap();
+    let url = cluster.url_with_password(&db);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(PgTarget::parse(&url, None).unwrap()))
+        })
+        .collect();
+    let mut upgraded: Vec<PgStore> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let b = upgraded.pop().unwrap();
+    let (version, column): (i32, bool) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT version FROM shipdeck_schema),
+                        EXISTS (SELECT 1 FROM information_schema.columns
+                                WHERE table_name = 'shipdeck_locks' AND column_name = 'audit_id')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((version, column), (shipdeck::store::SCHEMA_VERSION, true));
+    assert_eq!(shipdeck::store::SCHEMA_VERSION, 10);
+    // Alice's lock: still hers, unlinked, her deploy in progress.
+    let held = b.lock_of("production", now).unwrap().expect("alice's lock");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice", None));
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        b.try_lock(&hour_lock("bob", parent, now))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice".to_string())
+    );
+    let h = b.history(Some("production"), 10).unwrap();
+    assert_eq!(h[0].id, hers);
+    assert_eq!(h[0].outcome, Outcome::Started, "{h:?}");
+    a.try_lock(&hour_lock("alice", me, chrono::Utc::now()))
+        .unwrap()
+        .unwrap();
+    a.audit_finish(hers, chrono::Utc::now(), Outcome::Succeeded, "done")
+        .unwrap();
+    a.unlock("production", me, &shipdeck::host::hostname())
+        .unwrap();
+    // The team's role takes the lock and links its record to it.
+    let team = PgStore::connect(
+        PgTarget::parse(
+            &format!(
+                "postgres://{role}:{}@127.0.0.1:{}/{db}",
+                pg::PASSWORD,
+                cluster.port
+            ),
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let lock = hour_lock("bob", parent, chrono::Utc::now());
+    team.try_lock(&lock).unwrap().unwrap();
+    let v3 = Version::parse("v3").unwrap();
+    let his = team
+        .audit_start_held(
+            &NewAudit {
+                at: chrono::Utc::now(),
+                actor: "bob",
+                action: ActionKind::Promote,
+                env: "production",
+                version: Some(&v3),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            },
+            &lock,
+        )
+        .unwrap();
+    let held = b.lock_of("production", now).unwrap().expect("bob's lock");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("bob", Some(his)));
+    assert!(b.verify().unwrap().intact());
 }

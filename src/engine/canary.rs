@@ -651,20 +651,24 @@ impl Engine {
             pid,
             host,
         };
-        let started = self
-            .inner
-            .store
-            .audit_start(&NewAudit {
-                at: Utc::now(),
-                actor: &self.inner.actor,
-                action: ActionKind::Rollback,
-                env,
-                version: Some(stable),
-                from_version: Some(&version),
-                outcome: Outcome::Started,
-                detail: &detail,
-            })
-            .await?;
+        let rec = NewAudit {
+            at: Utc::now(),
+            actor: &self.inner.actor,
+            action: ActionKind::Rollback,
+            env,
+            version: Some(stable),
+            from_version: Some(&version),
+            outcome: Outcome::Started,
+            detail: &detail,
+        };
+        // A lock taken for this rollback is linked to its record; a shared
+        // one stays linked to the action it was taken for (a later record
+        // of its holder counts as the lock's too: `LockInfo::guards`).
+        let started = if shared {
+            self.inner.store.audit_start(&rec).await?
+        } else {
+            self.inner.store.audit_start_held(&rec, &lock).await?
+        };
         self.set_activity(env, Some(crate::domain::EnvState::RollingBack));
         let stop = self.stop_canary(env, &version, &canary.weight, "rollback");
         let emit = |ev: super::Event| {

@@ -67,19 +67,25 @@ impl Engine {
             return Err(self.refuse(action, env, Some(version), from, gate).await);
         }
         self.hold_lock(env);
+        // The lock is linked to this record as it is appended: status,
+        // history and reconcile know it as the lock's whatever this host's
+        // clock says (see `LockInfo::audit_id`).
         let started = match self
             .inner
             .store
-            .audit_start(&NewAudit {
-                at: Utc::now(),
-                actor: &self.inner.actor,
-                action,
-                env,
-                version: Some(version),
-                from_version: from,
-                outcome: Outcome::Started,
-                detail,
-            })
+            .audit_start_held(
+                &NewAudit {
+                    at: Utc::now(),
+                    actor: &self.inner.actor,
+                    action,
+                    env,
+                    version: Some(version),
+                    from_version: from,
+                    outcome: Outcome::Started,
+                    detail,
+                },
+                &lock,
+            )
             .await
         {
             Ok(id) => id,
@@ -220,6 +226,7 @@ impl Engine {
             pid: std::process::id(),
             host: hostname(),
             acquired_at: now,
+            audit_id: None,
             expires_at: crate::domain::clock::after(now, crate::domain::clock::delta(hold)),
         }
     }
@@ -467,6 +474,7 @@ mod tests {
     impl Store for Flaky {
         pass! {
             audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
             audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
             record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
             record_approval(a: &Approval) -> Result<i64, StoreError>;
@@ -537,6 +545,7 @@ deploy = {{ command = ["true"] }}
             pid: std::process::id(),
             host: hostname(),
             acquired_at: now,
+            audit_id: None,
             expires_at: crate::domain::clock::after(
                 now,
                 crate::domain::clock::delta(Duration::from_millis(ms)),

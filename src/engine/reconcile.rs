@@ -75,14 +75,12 @@ impl Engine {
             let Some(&seen) = observed.get(u.env.as_str()) else {
                 continue;
             };
-            // Still in flight: its owner holds the deploy lock. (The lock
-            // is dated on the store's clock, the record on its holder's:
-            // see `HOLDER_SKEW`.)
+            // Still in flight: its owner holds the deploy lock, linked to
+            // it (or, unlinked, dated near it: the lock is dated on the
+            // store's clock, the record on its holder's; see
+            // `LockInfo::guards`).
             match self.inner.store.lock_of(&u.env, now).await {
-                Ok(Some(l))
-                    if crate::domain::clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
-                        <= u.at =>
-                {
+                Ok(Some(l)) if l.guards(u.id, u.at) => {
                     continue;
                 }
                 Ok(_) => {}
@@ -331,6 +329,7 @@ mod tests {
             pid: std::process::id(),
             host: crate::host::hostname(),
             acquired_at: now + chrono::Duration::minutes(2),
+            audit_id: None,
             expires_at: now + chrono::Duration::hours(1),
         };
         store.try_lock(&lock).unwrap().unwrap();
@@ -342,6 +341,51 @@ mod tests {
         store.unlock("staging", lock.pid, &lock.host).unwrap();
         engine.status().await;
         assert!(store.unfinished().unwrap().is_empty());
+    }
+
+    /// A holder whose clock runs 20 minutes behind the store's, beyond
+    /// `HOLDER_SKEW`: its lock, linked to its started record as it was
+    /// appended, keeps its deploy in flight; a dead deploy started before
+    /// the lock (close to it in time) is settled all the same.
+    #[tokio::test]
+    async fn a_deploy_linked_to_its_lock_is_left_in_flight_whatever_the_skew() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, store) = engine(dir.path());
+        let dead = started(&store, "v2");
+        let now = Utc::now();
+        let lock = crate::store::LockInfo {
+            env: "staging".into(),
+            holder: "alice".into(),
+            pid: std::process::id(),
+            host: crate::host::hostname(),
+            acquired_at: now + chrono::Duration::minutes(20),
+            audit_id: None,
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        store.try_lock(&lock).unwrap().unwrap();
+        let (v2, v1) = (Version::parse("v2").unwrap(), Version::parse("v1").unwrap());
+        let live = store
+            .audit_start_held(
+                &NewAudit {
+                    at: now,
+                    actor: "alice",
+                    action: ActionKind::Promote,
+                    env: "staging",
+                    version: Some(&v2),
+                    from_version: Some(&v1),
+                    outcome: Outcome::Started,
+                    detail: "promote",
+                },
+                &lock,
+            )
+            .unwrap();
+        engine.status().await;
+        let open: Vec<i64> = store.unfinished().unwrap().iter().map(|u| u.id).collect();
+        assert_eq!(open, vec![live], "reconciled under its live owner");
+        let h = store.history(None, 10).unwrap();
+        assert_eq!(entry(&h, live).outcome, Outcome::Started);
+        assert_eq!(entry(&h, dead).outcome, Outcome::Unknown);
+        assert!(store.deploys(None).unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -314,6 +314,7 @@ impl Engine {
             pid: std::process::id(),
             host: hostname(),
             acquired_at: now,
+            audit_id: None,
             expires_at: clock::after(now, claim_ttl(step)),
         };
         if let Err(held) = self.inner.store.try_lock(&lock).await? {

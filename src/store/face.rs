@@ -191,6 +191,19 @@ impl AsyncStore {
         self.call(move |s| s.audit_start(&rec.as_new())).await
     }
 
+    /// As [`Store::audit_start_held`]: the started record of the action
+    /// `lock` guards, and the lock linked to it, in one transaction.
+    pub async fn audit_start_held(
+        &self,
+        rec: &NewAudit<'_>,
+        lock: &LockInfo,
+    ) -> Result<i64, StoreError> {
+        let rec = OwnedAudit::of(rec);
+        let lock = lock.clone();
+        self.call(move |s| s.audit_start_held(&rec.as_new(), &lock))
+            .await
+    }
+
     pub async fn audit_finish(
         &self,
         started: i64,
@@ -394,6 +407,7 @@ mod tests {
     impl Store for Stuck {
         pass! {
             audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
             audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
             record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
             record_approval(a: &Approval) -> Result<i64, StoreError>;

@@ -167,7 +167,9 @@ impl StoreError {
 }
 
 /// How far a lock's `acquired_at` and its holder's own records may
-/// disagree when held against each other. A shared store dates a lock on
+/// disagree when held against each other, for a lock not linked to its
+/// record ([`LockInfo::audit_id`]: one written by an older shipdeck, or
+/// one whose holder ended between taking it and linking it). A shared store dates a lock on
 /// its own clock (so that every console shows the same "since"), while the
 /// holder dates its audit records on its clock, which may be minutes off
 /// the server's: a record up to this much older than the lock is still
@@ -315,9 +317,34 @@ pub struct LockInfo {
     pub host: String,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The "started" audit record of the action the lock guards, once its
+    /// holder appended it ([`Store::audit_start_held`] links the two in one
+    /// transaction). `None` in the moment between taking the lock and
+    /// appending the record, for a lock taken for no audited action, and
+    /// for a lock written by a shipdeck from before the link: those are
+    /// matched to their record by time ([`HOLDER_SKEW`]). A renewal keeps
+    /// it; another holder taking the lock clears it.
+    pub audit_id: Option<i64>,
 }
 
 impl LockInfo {
+    /// Whether this lock guards the started record `id` (dated `at` on
+    /// its holder's clock), the caller having matched its environment
+    /// (and holder, where it reads the actor). Linked, by ids, whatever the
+    /// clocks: the record it is linked to, or one appended after it while
+    /// the lock stayed with the same holder (an action sharing the lock,
+    /// such as a canary's rollback); never one appended before it (a dead
+    /// deploy's, however close in time). Unlinked (a lock from before the
+    /// link, or one whose holder has not yet appended its record): any
+    /// record no more than [`HOLDER_SKEW`] older than the lock, which errs
+    /// towards "still in flight".
+    pub fn guards(&self, id: i64, at: DateTime<Utc>) -> bool {
+        match self.audit_id {
+            Some(linked) => id >= linked,
+            None => crate::domain::clock::before(self.acquired_at, HOLDER_SKEW) <= at,
+        }
+    }
+
     /// `alice (pid 4242 on build-7)`
     pub fn describe(&self) -> String {
         // Names another process wrote into the shared store: sanitised
@@ -427,6 +454,13 @@ pub struct EnvKeys<'a> {
 pub trait Store: Send + Sync {
     /// Append an audit record; returns its id. Written before the action runs.
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+    /// Append the "started" record of the action the caller's deploy lock
+    /// (`lock.env`, held by `lock.pid` on `lock.host`) guards, and link
+    /// the lock to it ([`LockInfo::audit_id`]) in the same transaction:
+    /// status, history and reconcile then know the record as the lock's
+    /// whatever the holder's clock says. A lock this caller no longer
+    /// holds is left as it is (the record is appended all the same).
+    fn audit_start_held(&self, rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
     /// Append the outcome of a started action (the started record is never changed).
     fn audit_finish(
         &self,
@@ -778,6 +812,7 @@ mod tests {
             pid: 7,
             host: "ci\u{1b}]0;pwned\u{7}".into(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now,
         };
         let d = l.describe();

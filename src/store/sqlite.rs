@@ -92,6 +92,22 @@ pub struct SqliteStore {
     notes: Mutex<Vec<String>>,
     /// The last walk of the hash chain, and the state of the log it saw.
     verified: Mutex<Option<(ChainKey, ChainReport, std::time::Instant)>>,
+    /// Whether the locks table has its `audit_id` column: always once
+    /// opened read-write (`schema::migrate_locks`), not in a file of an
+    /// older shipdeck opened read-only, whose locks are all unlinked.
+    linked_locks: bool,
+    /// When this read-only store could not be read live and was read as
+    /// an immutable snapshot instead ([`changes::open_read_only`]): when,
+    /// and why. Such a store never changes under this process.
+    snapshot: Mutex<Option<Snapshot>>,
+}
+
+/// A read-only store read as a snapshot: since when, why, and when this
+/// process last asked whether it can be read live.
+struct Snapshot {
+    at: DateTime<Utc>,
+    cause: String,
+    tried: std::time::Instant,
 }
 
 /// What changes when anyone appends to (or tampers with) the audit log:
@@ -200,12 +216,55 @@ impl SqliteStore {
             Ok(notes) => Ok(SqliteStore::new(path, conn, None, notes)),
             Err(e) if is_read_only(&e) => {
                 drop(conn);
-                let conn = open_read_only(path).map_err(sqlite)?;
                 let why = format!("it cannot be written ({e})");
                 tracing::warn!("store {}: opened read-only: {why}", path.display());
-                Ok(SqliteStore::new(path, conn, Some(why), Vec::new()))
+                SqliteStore::read_only(path, why).map_err(sqlite)
             }
             Err(e) => Err(sqlite(e)),
+        }
+    }
+
+    /// The store at `path` opened for reading only (`why`: it cannot be
+    /// written). One that cannot be read live either (held by another
+    /// process, no WAL index to be had) is read as a snapshot that will not
+    /// update, and says so on every view ([`Store::integrity`]) with the
+    /// time it was taken, until it is read live again ([`Self::with`]).
+    fn read_only(path: &Path, why: String) -> rusqlite::Result<SqliteStore> {
+        let (conn, snapshot) = open_read_only(path)?;
+        let s = SqliteStore::new(path, conn, Some(why), Vec::new());
+        if let Some(cause) = snapshot {
+            tracing::warn!(
+                "store {}: read as a snapshot that will not update: {cause}",
+                path.display()
+            );
+            *s.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Snapshot {
+                at: Utc::now(),
+                cause,
+                tried: std::time::Instant::now(),
+            });
+        }
+        Ok(s)
+    }
+
+    /// A store read as a snapshot is read live again as soon as it can be:
+    /// asked before a read, without waiting, at most every `CHANGE_CHECK`.
+    fn leave_snapshot(&self, conn: &mut Connection) {
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = snap.as_mut() else { return };
+        if s.tried.elapsed() < CHANGE_CHECK {
+            return;
+        }
+        s.tried = std::time::Instant::now();
+        let Ok(mut live) = changes::open_live_read_only(&self.path, Duration::ZERO) else {
+            return;
+        };
+        if live
+            .busy_handler(Some(busy::handler(self.path.display().to_string())))
+            .is_ok()
+        {
+            tracing::info!("store {}: read live again", self.path.display());
+            *conn = live;
+            *snap = None;
         }
     }
 
@@ -215,7 +274,16 @@ impl SqliteStore {
         read_only: Option<String>,
         notes: Vec<String>,
     ) -> SqliteStore {
+        let linked_locks = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('locks') WHERE name = 'audit_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
+            linked_locks,
+            snapshot: Mutex::new(None),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             identity: file_identity(path),
@@ -495,6 +563,7 @@ impl SqliteStore {
         // A poisoned lock only means another thread panicked mid-call; SQLite
         // transactions keep the file consistent, so carry on with it.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        self.leave_snapshot(&mut conn);
         f(&mut conn).map_err(|e| self.err(e))
     }
 

@@ -113,6 +113,7 @@ async fn a_shared_rollback_keeps_the_lock_after_its_owner_ends(
             pid: 4242,
             host: "elsewhere".into(),
             acquired_at: now,
+            audit_id: None,
             expires_at: now + chrono::Duration::minutes(10),
         };
         let got = e.inner.store.try_lock(&bob).await.unwrap();

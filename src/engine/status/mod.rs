@@ -78,10 +78,7 @@ impl Engine {
                 u.iter()
                     .rev()
                     .find(|u| {
-                        !u.unknown
-                            && u.env == env
-                            && u.actor == l.holder
-                            && u.at >= clock::before(l.acquired_at, crate::store::HOLDER_SKEW)
+                        !u.unknown && u.env == env && u.actor == l.holder && l.guards(u.id, u.at)
                     })
                     .map(|u| match u.action {
                         crate::domain::ActionKind::Rollback => "rolled back",
@@ -910,23 +907,20 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 
 /// What the deploy lock `lock` on `env` is held for: the action of its
 /// holder's started record that has no outcome yet (not one that reads
-/// "unknown": its process is gone), written right after the
-/// lock was taken (the newest, when there are several). `None` — read as a
-/// deploy — in the moment between the two, or for a lock whose record is
-/// not among `unfinished`. Public for the store suite, which checks every
+/// "unknown": its process is gone), the one the lock is linked to, or
+/// for an unlinked lock one written right after the lock was taken
+/// ([`LockInfo::guards`]; the newest, when there are several). `None` —
+/// read as a deploy — in the moment between the two, or for a lock whose
+/// record is not among `unfinished`. Public for the store suite, which checks every
 /// store's status reads against this very function.
 pub fn lock_action(
     env: &str,
     lock: &LockInfo,
     unfinished: &[crate::store::Unfinished],
 ) -> Option<crate::domain::DeployKind> {
-    // The holder dates its record on its own clock, a shared store the lock
-    // on the server's (a renewal keeps the lock's first time): the record
-    // is never older than the lock by more than the two clocks' skew.
-    let taken = clock::before(lock.acquired_at, crate::store::HOLDER_SKEW);
     unfinished
         .iter()
-        .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && u.at >= taken)
+        .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && lock.guards(u.id, u.at))
         .max_by_key(|u| (u.at, u.id))
         .and_then(|u| match u.action {
             crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),

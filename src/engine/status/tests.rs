@@ -17,6 +17,7 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
         pid: 42,
         host: "laptop".into(),
         acquired_at: t(10),
+        audit_id: None,
         expires_at: t(900),
     };
     let u =

@@ -103,6 +103,7 @@ impl Store for Faulty {
         audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
         record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
         record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+        audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
     }
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
         if let Some(f) = *self.writes.lock().unwrap() {

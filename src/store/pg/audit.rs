@@ -208,6 +208,17 @@ impl PgStore {
                 ]);
                 s.client.query_one(&st, &p)?
             }
+            Also::Lock(l) => {
+                let st = s.st(APPEND_LOCK)?;
+                let pid = i64::from(l.pid);
+                let mut p = fields.to_vec();
+                p.extend_from_slice(&[
+                    &l.env as &(dyn postgres::types::ToSql + Sync),
+                    &pid,
+                    &l.host,
+                ]);
+                s.client.query_one(&st, &p)?
+            }
             Also::Approval(a) => {
                 let st = s.st(APPEND_APPROVAL)?;
                 let (version, at, decision) = (a.version.as_str(), ts(a.at), a.decision.as_str());

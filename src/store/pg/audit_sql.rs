@@ -8,8 +8,14 @@ use super::*;
 /// What an append writes beside its audit record, in the same transaction.
 pub(super) enum Also<'a> {
     Nothing,
-    Deploy { started: i64, rec: &'a DeployRecord },
+    Deploy {
+        started: i64,
+        rec: &'a DeployRecord,
+    },
     Approval(&'a Approval),
+    /// The caller's deploy lock (its env, pid and host), linked to the
+    /// new record (schema 10): a lock it no longer holds is left alone.
+    Lock(&'a LockInfo),
 }
 
 /// A new record's stored columns (its id, previous hash and hash are the
@@ -54,6 +60,16 @@ pub(super) const APPEND_APPROVAL: &str = append_sql!(
     "WITH a AS (INSERT INTO shipdeck_approvals (env, version, decision, actor, at, note)
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
+/// A started record and its lock linked to it (`$11` env, `$12` pid,
+/// `$13` host), in one statement: the append first, as a CTE (volatile,
+/// so run once), then the lock's row updated with its id.
+pub(super) const APPEND_LOCK: &str = "WITH a AS (
+    SELECT out_id, out_prev, out_hash FROM shipdeck_append(
+        $1::text, $2::text, $3::text, $4::text, $5::text,
+        $6::text, $7::text, $8::text, $9::bigint, $10::text)),
+  l AS (UPDATE shipdeck_locks SET audit_id = (SELECT out_id FROM a)
+        WHERE env = $11::text AND pid = $12::bigint AND host = $13::text)
+SELECT out_id, out_prev, out_hash FROM a";
 /// The outcome recorded for a started record (`$1`), its first if an
 /// older log holds two: its id and outcome. An "unknown" (a reconciler's
 /// placeholder) counts only when `$2` (the new outcome is "unknown" too):

@@ -87,6 +87,7 @@ impl PgStore {
             pid: u32::try_from(pid).map_err(|_| self.corrupt(format!("lock pid {pid}")))?,
             host: self.get(r, 2)?,
             acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
+            audit_id: self.get(r, 8)?,
             expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
         };
         let (alive, unexpired): (bool, bool) = (self.get(r, 5)?, self.get(r, 7)?);
@@ -167,7 +168,10 @@ pub(super) use lock_unexpired_sql;
 /// restart) — and is kept through the holder's renewals on the same
 /// session; `expires_at` is the server's now plus the lifetime the client
 /// asked for (`$5`, milliseconds, [`lock_ttl_ms`]). Written in the form of
-/// `ts` (UTC, milliseconds), so that text comparison orders them.
+/// `ts` (UTC, milliseconds), so that text comparison orders them. The
+/// audit record the lock is linked to (schema 10) is kept through its
+/// holder's renewals, on any lock session; taken by another holder, the
+/// lock has none until that holder links its own.
 pub(super) const PUT_LOCK: &str =
     "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
      VALUES ($1, $2, $3, $4,
@@ -181,6 +185,9 @@ pub(super) const PUT_LOCK: &str =
                            AND shipdeck_locks.pid = EXCLUDED.pid
                            AND shipdeck_locks.host = EXCLUDED.host
                           THEN shipdeck_locks.acquired_at ELSE EXCLUDED.acquired_at END,
+       audit_id = CASE WHEN shipdeck_locks.pid = EXCLUDED.pid
+                        AND shipdeck_locks.host = EXCLUDED.host
+                       THEN shipdeck_locks.audit_id END,
        expires_at = EXCLUDED.expires_at, token = EXCLUDED.token";
 
 /// The lifetime a lock asks for: from when the caller took or renewed it
@@ -192,14 +199,15 @@ pub(super) fn lock_ttl_ms(lock: &LockInfo) -> i64 {
         .max(0)
 }
 
-/// A lock row with whether its owner still holds it ([`lock_alive_sql`])
-/// and whether it has not expired ([`lock_unexpired_sql`]).
+/// A lock row with whether its owner still holds it ([`lock_alive_sql`]),
+/// whether it has not expired ([`lock_unexpired_sql`]) and the audit
+/// record it is linked to.
 pub(super) const LOCK_ROW: &str = concat!(
     "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at, ",
     lock_alive_sql!(),
     ", l.token, ",
     lock_unexpired_sql!(),
-    " FROM shipdeck_locks l WHERE l.env = $1"
+    ", l.audit_id FROM shipdeck_locks l WHERE l.env = $1"
 );
 
 impl PgStore {

@@ -295,6 +295,10 @@ impl Store for PgStore {
         self.append(&new_row(rec, None, None), Also::Nothing)
     }
 
+    fn audit_start_held(&self, rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError> {
+        self.append(&new_row(rec, None, None), Also::Lock(lock))
+    }
+
     fn audit_finish(
         &self,
         started: i64,
@@ -362,9 +366,9 @@ impl Store for PgStore {
                 let fin_detail: Option<String> = self.get(r, 10)?;
                 let fin_at: Option<String> = self.get(r, 11)?;
                 let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                    Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
-                        crate::domain::clock::before(l.acquired_at, super::HOLDER_SKEW) <= at
-                    }))
+                    Ok(self
+                        .lock_of(&env, Utc::now())?
+                        .is_some_and(|l| l.guards(id, at)))
                 })?;
                 let action: String = self.get(r, 3)?;
                 Ok(AuditEntry {

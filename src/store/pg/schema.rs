@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 9;
+pub const SCHEMA_VERSION: i32 = 10;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -23,7 +23,7 @@ pub(super) const NS_VERDICT: i32 = 0x5348_5644; // "SHVD"
 pub(super) const ALREADY_FINISHED: &str = "SHD01";
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 9] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const STEPS: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -469,6 +469,21 @@ BEGIN
     VALUES (out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
             p_detail, p_finishes, p_note, out_prev, out_hash);
 END $$;
+"#;
+
+/// Version 10: a deploy lock knows the "started" audit record of the
+/// action it guards. Its holder links the two as it appends the record
+/// (`Store::audit_start_held`, the same statement), and status, history
+/// and reconcile match a lock to its record by id; they matched by time
+/// (`HOLDER_SKEW`), and a holder whose clock ran more than that behind
+/// the server's had its deploy in flight read as dead (and reconciled by
+/// another process). A renewal keeps the link, another holder's lock has
+/// none until it links its own (`locks::PUT_LOCK`). Locks held across the
+/// upgrade keep NULL and are matched by time, as before. No new grants:
+/// the documented role may already insert and update `shipdeck_locks`.
+/// Written to run again safely.
+const V10: &str = r#"
+ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS audit_id BIGINT;
 "#;
 
 /// The append-only triggers every process checks for.

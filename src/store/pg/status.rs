@@ -30,7 +30,7 @@ fn lock_json(key: &str) -> String {
         concat!(
             "(SELECT json_build_object('holder', l.holder, 'pid', l.pid, 'host', l.host,
             'acquired_at', l.acquired_at, 'expires_at', l.expires_at,
-            'alive', ",
+            'audit_id', l.audit_id, 'alive', ",
             super::locks::lock_alive_sql!(),
             ", 'unexpired', ",
             super::locks::lock_unexpired_sql!(),
@@ -206,6 +206,8 @@ struct LockJ {
     host: String,
     acquired_at: String,
     expires_at: String,
+    /// The started record it is linked to (schema 10).
+    audit_id: Option<i64>,
     alive: bool,
     /// Not expired on the server's clock (`lock_unexpired_sql`).
     unexpired: bool,
@@ -390,6 +392,7 @@ impl PgStore {
             pid: u32::try_from(l.pid).map_err(|_| self.corrupt(format!("lock pid {}", l.pid)))?,
             host: l.host,
             acquired_at: self.parse_time(&l.acquired_at)?,
+            audit_id: l.audit_id,
             expires_at: self.parse_time(&l.expires_at)?,
         };
         Ok(live(info, l.alive && l.unexpired))

@@ -29,24 +29,36 @@ pub(super) fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 /// logged nothing a console showed, and started over every half second.
 /// Its give-ups are a background reader's (`busy::background_handler`):
 /// they do not end a user action's wait that began while it waited.
-pub(super) fn watcher_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
-    let mut conn = if read_only {
-        open_read_only(path)?
+/// The second value: it could only be opened as a snapshot (see
+/// [`open_read_only`]), which the watcher leaves once it can.
+pub(super) fn watcher_connection(
+    path: &Path,
+    read_only: bool,
+) -> rusqlite::Result<(Connection, bool)> {
+    let (mut conn, snapshot) = if read_only {
+        let (c, why) = open_read_only(path)?;
+        (c, why.is_some())
     } else {
-        Connection::open(path)?
+        (Connection::open(path)?, false)
     };
     conn.busy_handler(Some(super::busy::background_handler(
         path.display().to_string(),
     )))?;
-    Ok(conn)
+    Ok((conn, snapshot))
 }
 
 /// Watch the store file on a thread of its own, with its own connection
 /// (whose `data_version` moves on every other connection's commit, this
 /// process's included): tick `notifier` when the [`ChangeMark`] moved;
 /// stop when nobody subscribes any more.
+///
+/// A snapshot (`snapshot`: a read-only store another process held when it
+/// was opened) never changes: the watcher asks, at every check, whether
+/// the store can be read live yet, and once it can, watches that
+/// connection instead and ticks (the views read the store live again).
 pub(super) fn watch_changes(
-    c: Connection,
+    mut c: Connection,
+    mut snapshot: bool,
     notifier: crate::store::ChangeNotifier,
     path: PathBuf,
     (mut version, mut mark): (Option<i64>, Option<ChangeMark>),
@@ -54,6 +66,23 @@ pub(super) fn watch_changes(
     let mut failing = false;
     while !notifier.is_closed() {
         std::thread::sleep(CHANGE_CHECK);
+        if snapshot {
+            let Ok(mut live) = open_live_read_only(&path, Duration::ZERO) else {
+                continue;
+            };
+            if live
+                .busy_handler(Some(super::busy::background_handler(
+                    path.display().to_string(),
+                )))
+                .is_err()
+            {
+                continue;
+            }
+            (c, snapshot) = (live, false);
+            (version, mark) = (data_version(&c).ok(), change_mark(&c).ok());
+            notifier.notify();
+            continue;
+        }
         let now = match data_version(&c) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -91,22 +120,40 @@ pub(super) fn is_read_only(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Open an existing store for reading only. In a directory where SQLite
-/// cannot create its WAL index, the file is read as an immutable snapshot.
-pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+/// Open an existing store for reading only. Where it cannot be read live —
+/// in a directory where SQLite cannot create its WAL index, or while
+/// another process holds the file locked — the file is read as an
+/// immutable snapshot: what it held then, never updated (its change watcher
+/// never sees a change). The second value says why, when it is one.
+pub(super) fn open_read_only(path: &Path) -> rusqlite::Result<(Connection, Option<String>)> {
     use rusqlite::OpenFlags;
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-    let plain = Connection::open_with_flags(path, flags).and_then(|c| {
-        c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?;
-        Ok(c)
-    });
-    match plain {
-        Ok(c) => Ok(c),
-        Err(_) => {
+    match open_live_read_only(path, SNAPSHOT_AFTER) {
+        Ok(c) => Ok((c, None)),
+        Err(e) => {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
             let uri = format!("file:{}?immutable=1", path.display());
-            Connection::open_with_flags(uri, flags)
+            Ok((
+                Connection::open_with_flags(uri, flags)?,
+                Some(e.to_string()),
+            ))
         }
     }
+}
+
+/// How long opening a read-only store waits for another process holding
+/// it before reading it as a snapshot (SQLite's busy timeout as rusqlite
+/// sets it).
+const SNAPSHOT_AFTER: Duration = Duration::from_secs(5);
+
+/// The store at `path` read live and read-only, waiting at most `wait`
+/// for another process that holds it; an error when it cannot be read.
+pub(super) fn open_live_read_only(path: &Path, wait: Duration) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    let c = Connection::open_with_flags(path, flags)?;
+    c.busy_timeout(wait)?;
+    c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?;
+    Ok(c)
 }
 
 #[cfg(unix)]

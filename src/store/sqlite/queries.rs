@@ -9,6 +9,17 @@ impl Store for SqliteStore {
         self.with_audit(|tx| insert_audit(tx, rec, None, None))
     }
 
+    fn audit_start_held(&self, rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError> {
+        self.with_audit(|tx| {
+            let id = insert_audit(tx, rec, None, None)?;
+            tx.execute(
+                "UPDATE locks SET audit_id = ?1 WHERE env = ?2 AND pid = ?3 AND host = ?4",
+                params![id, lock.env, lock.pid, lock.host],
+            )?;
+            Ok(id)
+        })
+    }
+
     fn audit_finish(
         &self,
         started: i64,
@@ -143,10 +154,9 @@ impl Store for SqliteStore {
                 )| {
                     let at = self.parse_time(&at)?;
                     let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                        Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
-                            crate::domain::clock::before(l.acquired_at, super::super::HOLDER_SKEW)
-                                <= at
-                        }))
+                        Ok(self
+                            .lock_of(&env, Utc::now())?
+                            .is_some_and(|l| l.guards(id, at)))
                     })?;
                     Ok(AuditEntry {
                         id,
@@ -286,13 +296,17 @@ impl Store for SqliteStore {
             };
             if free {
                 // A renewal (the same process) keeps the time the lock was
-                // first taken: a renewal says when it was sent.
+                // first taken: a renewal says when it was sent; and the
+                // audit record it is linked to (another holder's lock has
+                // none until that holder links its own).
                 tx.execute(
                     "INSERT INTO locks (env, holder, pid, host, acquired_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (env) DO UPDATE SET holder = excluded.holder,
                        acquired_at = CASE WHEN locks.pid = excluded.pid AND locks.host = excluded.host
                                           THEN locks.acquired_at ELSE excluded.acquired_at END,
+                       audit_id = CASE WHEN locks.pid = excluded.pid AND locks.host = excluded.host
+                                       THEN locks.audit_id END,
                        pid = excluded.pid, host = excluded.host, expires_at = excluded.expires_at",
                     params![
                         lock.env,
@@ -328,15 +342,26 @@ impl Store for SqliteStore {
     }
 
     fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
-        let row: Option<(String, u32, String, String, String)> = self.with(|c| {
-            c.query_row(
-                "SELECT holder, pid, host, acquired_at, expires_at FROM locks WHERE env = ?1",
-                params![env],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
+        // A read-only file of an older shipdeck has no link to read.
+        let sql = if self.linked_locks {
+            "SELECT holder, pid, host, acquired_at, expires_at, audit_id FROM locks WHERE env = ?1"
+        } else {
+            "SELECT holder, pid, host, acquired_at, expires_at, NULL FROM locks WHERE env = ?1"
+        };
+        let row: Option<(String, u32, String, String, String, Option<i64>)> = self.with(|c| {
+            c.query_row(sql, params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()
         })?;
-        let Some((holder, pid, host, acquired, expires)) = row else {
+        let Some((holder, pid, host, acquired, expires, audit_id)) = row else {
             return Ok(None);
         };
         let info = LockInfo {
@@ -345,6 +370,7 @@ impl Store for SqliteStore {
             pid,
             host: host.clone(),
             acquired_at: self.parse_time(&acquired)?,
+            audit_id,
             expires_at: self.parse_time(&expires)?,
         };
         let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
@@ -566,6 +592,19 @@ impl Store for SqliteStore {
                 .iter()
                 .cloned(),
         );
+        if let Some(s) = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            problems.push(format!(
+                "store {} shows a snapshot from {} UTC that will not update until the store can be read live ({}: another process may hold it); it is read live again as soon as it can be",
+                self.path.display(),
+                s.at.format("%H:%M:%S"),
+                s.cause
+            ));
+        }
         if let Some(why) = &self.read_only {
             problems.push(format!(
                 "store {} is read-only ({why}): status and history work, actions are refused",
@@ -707,7 +746,7 @@ impl Store for SqliteStore {
     /// [`CHANGE_CHECK`] (one `PRAGMA data_version`, and one indexed read
     /// when it moved); it ends once every subscriber has gone.
     fn changes(&self) -> Result<Changes, StoreError> {
-        let conn =
+        let (conn, snapshot) =
             watcher_connection(&self.path, self.read_only.is_some()).map_err(|e| self.err(e))?;
         // The starting point is read here, before the feed is handed out:
         // read on the watcher thread, a commit made between this return
@@ -717,7 +756,7 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         std::thread::Builder::new()
             .name("shipdeck-changes".into())
-            .spawn(move || watch_changes(conn, notifier, path, start))
+            .spawn(move || watch_changes(conn, snapshot, notifier, path, start))
             .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
         Ok(feed)
     }

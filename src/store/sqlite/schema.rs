@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS locks (
     pid         INTEGER NOT NULL,
     host        TEXT NOT NULL,
     acquired_at TEXT NOT NULL,
-    expires_at  TEXT NOT NULL
+    expires_at  TEXT NOT NULL,
+    audit_id    INTEGER
 );
 CREATE TABLE IF NOT EXISTS monitor_runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -180,6 +181,7 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
         migrate_audit(c, &mut events)?;
     }
     migrate_deploys(c)?;
+    migrate_locks(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
     c.execute_batch(RECREATE_CHECKPOINT_TRIGGERS)?;
@@ -273,6 +275,30 @@ pub(super) fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     match c.execute_batch("ALTER TABLE deploys ADD COLUMN url TEXT") {
+        // Another process added it while this one looked.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r,
+    }
+}
+
+/// A store written before a deploy lock knew its audit record: add the
+/// column (`NULL` for the locks held then: they are matched to their
+/// record by time, as before, see [`crate::store::HOLDER_SKEW`]). A live
+/// lock is kept as it is, its holder (perhaps an older shipdeck, which
+/// never writes the column) untouched.
+pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('locks') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store): the schema creates it with the column.
+    if !has("env")? || has("audit_id")? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE locks ADD COLUMN audit_id INTEGER") {
         // Another process added it while this one looked.
         Err(e) if e.to_string().contains("duplicate column") => Ok(()),
         r => r,

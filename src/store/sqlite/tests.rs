@@ -185,6 +185,155 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
     assert!(s.verify().unwrap().intact());
 }
 
+/// A store from before a lock knew its audit record, opened while a lock
+/// is held (a deploy in flight, its record unlinked as an older shipdeck
+/// writes it): the column is added, the lock is kept and still its
+/// holder's, read unlinked and matched to its record by time (in
+/// progress, not "unknown"); a lock taken from then on is linked.
+#[test]
+fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let now = Utc::now();
+    let lock = |env: &str, holder: &str, pid: u32| LockInfo {
+        env: env.into(),
+        holder: holder.into(),
+        pid,
+        host: crate::host::hostname(),
+        acquired_at: now,
+        audit_id: None,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    let hers = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.try_lock(&lock("production", "alice@box", std::process::id()))
+            .unwrap()
+            .unwrap();
+        let id = start(&s, "production", now);
+        // The locks table as an earlier shipdeck wrote it.
+        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
+            .unwrap();
+        id
+    };
+    let s = SqliteStore::open(&path).unwrap();
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice@box", None));
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(
+        s.try_lock(&lock("production", "bob", parent))
+            .unwrap()
+            .map_err(|l| l.holder),
+        Err("alice@box".to_string())
+    );
+    let h = s.history(Some("production"), 10).unwrap();
+    assert_eq!((h[0].id, h[0].outcome), (hers, Outcome::Started));
+    // A lock taken now is linked to its record.
+    let staging = lock("staging", "alice@box", std::process::id());
+    s.try_lock(&staging).unwrap().unwrap();
+    let ver = v("v3");
+    let linked = s
+        .audit_start_held(
+            &NewAudit {
+                at: now,
+                actor: "alice@box",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&ver),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: "deploying",
+            },
+            &staging,
+        )
+        .unwrap();
+    let held = s.lock_of("staging", Utc::now()).unwrap().expect("held");
+    assert_eq!(held.audit_id, Some(linked));
+    assert!(s.verify().unwrap().intact());
+}
+
+/// The same older file, opened read-only (no migration runs): its locks
+/// read unlinked, and status and history still work.
+#[test]
+fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let now = Utc::now();
+    let hers = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.try_lock(&LockInfo {
+            env: "production".into(),
+            holder: "alice@box".into(),
+            pid: std::process::id(),
+            host: crate::host::hostname(),
+            acquired_at: now,
+            audit_id: None,
+            expires_at: now + chrono::Duration::hours(1),
+        })
+        .unwrap()
+        .unwrap();
+        let id = start(&s, "production", now);
+        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
+            .unwrap();
+        id
+    };
+    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let held = s.lock_of("production", Utc::now()).unwrap().expect("held");
+    assert_eq!((held.holder.as_str(), held.audit_id), ("alice@box", None));
+    let h = s.history(Some("production"), 10).unwrap();
+    assert_eq!((h[0].id, h[0].outcome), (hers, Outcome::Started));
+}
+
+/// A read-only store another process holds locked when it is opened (its
+/// connection in exclusive locking mode: no reader gets in, SQLite's 5 s
+/// wait runs out) can only be read as a snapshot, which never changes:
+/// every view says so plainly, with the time it was taken, rather than
+/// show a frozen truth as live. Once the store is free it is read live
+/// again — the reads and the change feed (which ticks, so a console reads
+/// again) — and the note goes.
+#[test]
+fn a_read_only_store_read_as_a_snapshot_says_so_and_is_read_live_once_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    let first = start(&SqliteStore::open(&path).unwrap(), "staging", t(0));
+    let holder = Connection::open(&path).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+        .unwrap();
+    let before = Utc::now();
+    let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let mut feed = s.changes().unwrap();
+    let note = s.integrity().unwrap_or_default();
+    let at = s.snapshot.lock().unwrap().as_ref().expect("a snapshot").at;
+    assert!(at >= before, "{at}");
+    let when = format!(
+        "shows a snapshot from {} UTC that will not update until the store can be read live",
+        at.format("%H:%M:%S")
+    );
+    assert!(note.contains(&when), "{note}");
+    // Still held a while later: still the snapshot, and said.
+    std::thread::sleep(CHANGE_CHECK * 2);
+    assert_eq!(s.history(None, 10).unwrap().len(), 1);
+    assert!(s.integrity().unwrap_or_default().contains(&when));
+    // The holder lets go and writes on: read live again.
+    drop(holder);
+    let second = start(&SqliteStore::open(&path).unwrap(), "staging", t(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ticked =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), feed.changed()).await });
+    assert_eq!(ticked, Ok(true), "the change feed stayed on the snapshot");
+    std::thread::sleep(CHANGE_CHECK * 2);
+    let ids: Vec<i64> = s.history(None, 10).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![second, first]);
+    let note = s.integrity().unwrap_or_default();
+    assert!(
+        !note.contains("snapshot") && note.contains("is read-only"),
+        "{note}"
+    );
+}
+
 #[test]
 fn status_reads_only_the_latest_deploy_of_each_environment() {
     let (_d, s) = open();
@@ -530,7 +679,7 @@ fn the_change_watcher_waits_for_a_held_store_like_every_connection() {
         std::thread::sleep(Duration::from_millis(1600));
         drop(locker);
     });
-    let watcher = watcher_connection(&path, false).unwrap();
+    let (watcher, _) = watcher_connection(&path, false).unwrap();
     let version = data_version(&watcher);
     release.join().unwrap();
     assert!(version.is_ok(), "gave up on a 1.6 s hold: {version:?}");
