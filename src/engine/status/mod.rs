@@ -524,8 +524,7 @@ impl Engine {
                 approvals
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|a| &a.version == v)
-                    .max_by_key(|a| a.at)
+                    .rfind(|a| &a.version == v)
             });
             let (metrics, metrics_error, metrics_note) = match &reading {
                 Err(e) => (MetricsSnapshot::default(), Some(e.clone()), None),
