@@ -285,6 +285,10 @@ pub fn status_table(s: &Status) -> String {
     }
     out.push('\n');
     match &s.pending {
+        None if s.pending_unknown.is_some() => {
+            let why = s.pending_unknown.as_deref().unwrap_or_default();
+            let _ = writeln!(out, "Pending: unknown — {why}");
+        }
         Some(p) => {
             out.push_str(&plan_text(&p.plan));
             out.push_str(&release_text(
