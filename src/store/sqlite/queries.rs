@@ -143,7 +143,8 @@ impl Store for SqliteStore {
                 )| {
                     let at = self.parse_time(&at)?;
                     let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                        Ok(self.lock_of(&env, Utc::now())?.is_some_and(|l| {
+                        let key = super::super::live_key(&action, &env);
+                        Ok(self.lock_of(&key, Utc::now())?.is_some_and(|l| {
                             crate::domain::clock::before(l.acquired_at, super::super::HOLDER_SKEW)
                                 <= at
                         }))
