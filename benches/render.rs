@@ -117,6 +117,7 @@ fn main() {
             .map(|(k, n)| env(n, "v1.7.3", now, k))
             .collect(),
         pending: None,
+        pending_unknown: None,
         store_error: None,
         store_unreachable_since: None,
         integrity: None,

@@ -178,6 +178,28 @@ fn a_good_release_walks_10_50_100_and_the_stable_track_gets_it() {
         .map(|(_, d)| d.clone())
         .unwrap_or_default();
     assert!(!promote.is_empty(), "{h:#?}");
+    // Each weight change is one record with its outcome: none reads as
+    // started, or "unknown: the process ended", once the flow is over.
+    let all = home
+        .run(&["history", "production", "--json"])
+        .expect_code(0)
+        .json();
+    for r in all["entries"].as_array().unwrap() {
+        assert_eq!(r["outcome"], "succeeded", "{r}");
+        assert!(
+            !r["detail"].as_str().unwrap().contains("process ended"),
+            "{r}"
+        );
+    }
+    let weights: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .filter(|d| d.starts_with("weight "))
+        .collect();
+    // 10, 50, 100, then 0 once the stable track runs it.
+    assert_eq!(weights.len(), 4, "{weights:#?}");
 }
 
 #[test]

@@ -379,3 +379,40 @@ fn status_shows_each_environments_rollback_plan() {
     let s = home.run(&["status", "--json"]).expect_code(0).json();
     assert_eq!(s["environments"][2]["rollback_plan"]["target"], "v1.8.0");
 }
+
+/// stdout whose reader is gone (`shipdeck promote … | head -1`, a
+/// pipeline's collector that ended): the action is done and recorded, and
+/// its exit code stands — not 101 and "stopped on an internal error (a
+/// bug)", which a panic on the failed write gave.
+#[test]
+fn a_closed_stdout_is_no_internal_error_and_keeps_the_exit_code() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    let closed = |args: &[&str]| {
+        let mut child = home
+            .process()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start shipdeck");
+        // The reader goes away before anything was written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for shipdeck");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = closed(&["approve", "production", "--note", "fine"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    let (code, stderr) = closed(&["history", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    // The Go was recorded all the same.
+    let h = home.run(&["history", "--json"]).expect_code(0).json();
+    assert_eq!(h["entries"][0]["action"], "approve", "{h}");
+}

@@ -120,6 +120,35 @@ fn garbage_version_answers_name_the_backend_and_cause() {
     assert_eq!(j["environments"][0]["health"], "down");
 }
 
+/// The stage before production cannot be read: what production would get
+/// is unknown, and `status` says so (why, and where) — not "nothing, every
+/// stage runs what the stage before it runs", which no read supports.
+#[test]
+fn a_pending_release_that_cannot_be_read_is_unknown_not_nothing() {
+    let (home, _) = setup(&[
+        ("dev", Answer::Status(503, "down for maintenance".into())),
+        ("prod", ok("v1")),
+    ]);
+    let out = home.run(&["status"]);
+    assert!(!out.stdout.contains("Pending: nothing"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("Pending: unknown — what promoting prod would ship cannot be told: ")
+            && out.stdout.contains("503"),
+        "{out:#?}"
+    );
+    let j = home.run(&["status", "--json"]).json();
+    assert_eq!(j["pending"], serde_json::Value::Null);
+    let why = j["pending_unknown"].as_str().unwrap_or_default();
+    assert!(why.starts_with("prod: ") && why.contains("503"), "{j}");
+    // Both stages readable and alike: nothing is pending, and that is said.
+    let (home, _) = setup(&[("dev", ok("v1")), ("prod", ok("v1"))]);
+    let out = home.run(&["status"]);
+    assert!(out.stdout.contains("Pending: nothing"), "{out:#?}");
+    let j = home.run(&["status", "--json"]).json();
+    assert!(j.get("pending_unknown").is_none(), "{j}");
+}
+
 #[test]
 fn a_hostile_version_string_is_rejected_before_use() {
     let (home, fake) = setup(&[("dev", ok("v1; rm -rf /")), ("prod", ok("v1.0.0"))]);

@@ -238,6 +238,63 @@ fn a_decision_by_one_is_in_the_others_status_at_once() {
     assert!(g["detail"].as_str().unwrap().contains("alice"), "{g}");
 }
 
+/// Decisions are ordered as the store appended them, never by the clocks
+/// of the machines that gave them: bob's clock runs five minutes ahead,
+/// he gives the Go, then alice (her clock right) gives a No-Go. The No-Go
+/// is the newest decision — `status` shows it and `promote` is refused —
+/// though its time reads earlier than the Go's.
+#[test]
+fn a_no_go_after_a_go_wins_though_the_go_came_from_a_clock_ahead() {
+    let cluster = pg::shared();
+    let fleet = Fleet::start();
+    let db = cluster.create_db();
+    let url = cluster.url(&db);
+    let alice = Engineer::new("alice", &fleet, &url);
+    let s = store(cluster, &db);
+    let pending = alice.run(&["status", "--json"]).json()["pending"].clone();
+    let version = pending["version"].as_str().unwrap().to_string();
+    let before = fleet_version(&fleet, "production");
+    s.record_approval(&shipdeck::domain::Approval {
+        env: "production".into(),
+        version: shipdeck::domain::Version::parse(&version).unwrap(),
+        decision: shipdeck::domain::Decision::Go,
+        actor: "bob@ahead".into(),
+        at: chrono::Utc::now() + chrono::Duration::minutes(5),
+        note: None,
+    })
+    .unwrap();
+    alice
+        .run(&[
+            "approve",
+            "production",
+            "--reject",
+            "--note",
+            "errors in staging",
+        ])
+        .expect_code(0);
+    let j = alice.run(&["status", "--json"]).json();
+    let gate = j["pending"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "approval")
+        .cloned()
+        .unwrap();
+    assert_eq!(gate["ok"], false, "{gate}");
+    assert!(
+        gate["detail"].as_str().unwrap().contains("No-Go by alice"),
+        "{gate}"
+    );
+    let refused = alice.run(&["promote", "production", "--yes"]);
+    refused.expect_code(3);
+    assert!(refused.stderr.contains("No-Go by alice"), "{refused:?}");
+    assert_eq!(
+        fleet_version(&fleet, "production"),
+        before,
+        "production was deployed"
+    );
+}
+
 #[test]
 fn an_unreachable_server_at_start_exits_1_naming_the_store_and_host_not_the_password() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -94,3 +94,66 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
     assert_eq!(p.state, EnvState::Idle, "{p:?}");
     assert_eq!(p.watcher, None, "{p:?}");
 }
+
+/// A monitoring window in progress reads as in progress in the history of
+/// anyone sharing the store: its record has no outcome yet, and its
+/// watcher's claim lives. (It read "unknown — the process ended before the
+/// backend answered" while the window ran: liveness was asked of the
+/// deploy lock, which a window does not hold.)
+#[tokio::test]
+async fn a_running_window_is_in_progress_in_history_not_ended() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let f = demo::spawn(
+        listener,
+        FleetOptions {
+            seed: 3,
+            tick: Duration::from_millis(100),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = f.addr;
+    let mut s = format!(
+        "project = \"history\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
+        dir.path().join("s.db").display()
+    );
+    for env in ["staging", "production"] {
+        s.push_str(&format!(
+            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\" }}\n"
+        ));
+    }
+    s.push_str("monitored = true\n");
+    let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg.clone()).unwrap();
+    let other = Engine::open(cfg).unwrap();
+    let window = Some(Duration::from_secs(300));
+    let running = tokio::spawn({
+        let e = e.clone();
+        async move { e.watch("production", window, None).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let entry = loop {
+        let h = other.history(Some("production"), 10).await.unwrap();
+        if let Some(m) = h
+            .into_iter()
+            .find(|h| h.action == shipdeck::domain::ActionKind::Monitor)
+        {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window's record never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        entry.outcome,
+        shipdeck::domain::Outcome::Started,
+        "{entry:?}"
+    );
+    assert!(!entry.detail.contains("process ended"), "{entry:?}");
+    running.abort();
+    let _ = running.await;
+}

@@ -10,6 +10,23 @@ macro_rules! say {
         let _ = writeln!(std::io::stderr(), $($t)*);
     }};
 }
+/// `println!` that never panics: stdout whose reader went away
+/// (`shipdeck history | head`, a pipeline's collector gone) drops what is
+/// left to print; the action already happened and its exit code stands,
+/// where `println!` would panic and exit 101 as "an internal error".
+macro_rules! show {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+/// [`show!`] without the newline.
+macro_rules! show_part {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
 /// [`say!`] without the newline.
 macro_rules! say_part {
     ($($t:tt)*) => {{
@@ -72,7 +89,7 @@ pub fn main() -> i32 {
             // when the command line itself is wrong (clap's text stays on
             // stderr).
             if code == 2 && asked_for_json(std::env::args_os().skip(1)) {
-                println!(
+                show!(
                     "{}",
                     serde_json::json!({"error": usage_line(&e), "exit_code": code})
                 );

@@ -325,13 +325,15 @@ fn rollback_plan_line(e: &crate::engine::EnvStatus) -> Option<String> {
 
 /// What `status` says when it found no promotion that ships something:
 /// every stage in step — or, when what promoting a stage would ship could
-/// not be told (the stage before's version unreadable), that it does not
-/// know, never that everything is in step.
+/// not be told (the stage before's version or the store unreadable), that
+/// it does not know, never that everything is in step (the stage closest
+/// to production, as `status --json`'s `pending_unknown` names it).
 fn no_pending_text(envs: &[crate::engine::EnvStatus]) -> String {
     let unknown = envs
         .iter()
         .skip(1)
         .rev()
+        .filter(|e| e.promotion.is_none())
         .find_map(|e| e.promotion_error.as_ref().map(|err| (e, err)));
     match unknown {
         Some((e, err)) => format!(

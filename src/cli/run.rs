@@ -133,7 +133,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 },
             };
             let (p, cfg) = cfg.map_err(|e| usage(e.to_string()))?;
-            println!(
+            show!(
                 "{}: ok — project {:?}, {} environments: {}",
                 p.display(),
                 cfg.project,
@@ -177,7 +177,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
             };
             if r.already {
-                println!(
+                show!(
                     "{}: already holds this store's {} audit records (chain head {}): nothing to do",
                     url.as_deref()
                         .map(crate::backends::show_url_public)
@@ -186,7 +186,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     r.head.as_deref().unwrap_or("-")
                 );
             } else {
-                println!(
+                show!(
                     "copied {path}: {} audit records (chain preserved and verified, head {}), {} deploys, {} decisions, {} monitoring verdicts, {} metric samples",
                     r.audit,
                     r.head.as_deref().unwrap_or("-"),
@@ -204,9 +204,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             // The metric samples it kept.
             engine.settle(SETTLE).await;
             if json {
-                println!("{}", output::to_json(&status));
+                show!("{}", output::to_json(&status));
             } else {
-                print!("{}", output::status_table(&status));
+                show_part!("{}", output::status_table(&status));
             }
             let failed = status
                 .environments
@@ -291,7 +291,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 let _ = printer.await;
                 let out = res.map_err(|f| window_failed(&env, f))?;
                 if json {
-                    println!(
+                    show!(
                         "{}",
                         output::to_json(&serde_json::json!({
                             "deployed": rec,
@@ -299,20 +299,20 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                         }))
                     );
                 } else {
-                    println!(
+                    show!(
                         "{} now runs {} (was {})",
                         rec.env,
                         rec.version,
                         output::opt(&rec.from_version)
                     );
-                    print!("{}", output::watch_text(&out));
+                    show_part!("{}", output::watch_text(&out));
                 }
                 return Ok(watch_exit(&env, &out));
             }
             if json {
-                println!("{}", output::to_json(&serde_json::json!({"deployed": rec})));
+                show!("{}", output::to_json(&serde_json::json!({"deployed": rec})));
             } else {
-                println!(
+                show!(
                     "{} now runs {} (was {})",
                     rec.env,
                     rec.version,
@@ -320,8 +320,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 );
                 if engine.config().env(&env).is_some_and(|e| e.monitored) {
                     match engine.watcher(&env).await {
-                        Some(w) => println!("{env} is monitored: {w} is watching this deploy"),
-                        None => println!(
+                        Some(w) => show!("{env} is monitored: {w} is watching this deploy"),
+                        None => show!(
                             "{env} is monitored, and nobody is watching this deploy yet: run `shipdeck watch {env}` (or promote with --watch), or keep a console open"
                         ),
                     }
@@ -343,9 +343,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 .approve(&env, decision, version.as_ref(), note)
                 .await?;
             if json {
-                println!("{}", output::to_json(&serde_json::json!({"approval": a})));
+                show!("{}", output::to_json(&serde_json::json!({"approval": a})));
             } else {
-                println!(
+                show!(
                     "{} recorded for {} → {} by {} at {}",
                     if reject { "No-Go" } else { "Go" },
                     a.version,
@@ -414,7 +414,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     Ok(n) => (n.clone(), None),
                     Err(e) => (None, Some(e.clone())),
                 };
-                println!(
+                show!(
                     "{}",
                     output::to_json(&serde_json::json!({
                         "rolled_back": rec,
@@ -423,16 +423,16 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     }))
                 );
             } else {
-                println!(
+                show!(
                     "{} rolled back to {} (was {})",
                     rec.env,
                     rec.version,
                     output::opt(&rec.from_version)
                 );
                 match &schema {
-                    Ok(Some(n)) => print!("{}", output::schema_text(n, &env)),
+                    Ok(Some(n)) => show_part!("{}", output::schema_text(n, &env)),
                     Ok(None) => {}
-                    Err(e) => println!(
+                    Err(e) => show!(
                         "! cannot tell whether this rollback crossed database migrations: {e}"
                     ),
                 }
@@ -505,7 +505,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 cause: None,
             })??;
             if json {
-                println!("{}", output::to_json(&report));
+                show!("{}", output::to_json(&report));
             } else {
                 let verdict = report.verdict.replace('_', " ");
                 let at = report
@@ -513,8 +513,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     .map(|t| format!(" at t={t}s"))
                     .unwrap_or_default();
                 match report.reason.strip_prefix(&format!("{verdict}: ")) {
-                    Some(rest) => println!("{verdict}{at}: {rest}"),
-                    None => println!("{verdict}{at}: {}", report.reason),
+                    Some(rest) => show!("{verdict}{at}: {rest}"),
+                    None => show!("{verdict}{at}: {}", report.reason),
                 }
             }
             Ok(report.exit_code())
@@ -548,9 +548,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let _ = printer.await;
             let out = res.map_err(|f| window_failed(&env, f))?;
             if json {
-                println!("{}", output::to_json(&output::watch_json(&out)));
+                show!("{}", output::to_json(&output::watch_json(&out)));
             } else {
-                print!("{}", output::watch_text(&out));
+                show_part!("{}", output::watch_text(&out));
             }
             Ok(watch_exit(&env, &out))
         }
@@ -560,7 +560,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let engine = open_engine(cfg_path).await?;
             let report = engine.verify_audit().await?;
             if json {
-                println!(
+                show!(
                     "{}",
                     output::to_json(&serde_json::json!({
                         "intact": report.intact(),
@@ -571,7 +571,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     }))
                 );
             } else {
-                print!("{}", output::verify_text(&report, &engine.store_location()));
+                show_part!("{}", output::verify_text(&report, &engine.store_location()));
             }
             Ok(if report.intact() { 0 } else { 1 })
         }
@@ -585,9 +585,9 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let engine = open_engine(cfg_path).await?;
             let h = engine.history(env.as_deref(), limit).await?;
             if json {
-                println!("{}", output::to_json(&serde_json::json!({"entries": h})));
+                show!("{}", output::to_json(&serde_json::json!({"entries": h})));
             } else {
-                print!("{}", output::history_table(&h));
+                show_part!("{}", output::history_table(&h));
             }
             Ok(0)
         }

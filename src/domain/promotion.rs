@@ -82,7 +82,9 @@ pub struct PromotionInput<'a> {
     pub target: usize,
     /// `--version V`, when given.
     pub explicit: Option<&'a Version>,
-    /// Every recorded decision about the target environment, oldest first.
+    /// Every recorded decision about the target environment, oldest first
+    /// as the store appended them: the last about a version is the newest,
+    /// whatever the clocks of the machines that gave them said (`at`).
     pub approvals: &'a [Approval],
     /// Holder of the target's deploy lock, when someone else holds it.
     /// What the holder of the target's lock does: "being promoted by
@@ -319,8 +321,7 @@ fn latest_go<'a>(input: &PromotionInput<'a>, version: &Version) -> Option<&'a Ap
     input
         .approvals
         .iter()
-        .filter(|a| a.env == target.name && &a.version == version)
-        .max_by_key(|a| a.at)
+        .rfind(|a| a.env == target.name && &a.version == version)
         .filter(|a| a.decision == Decision::Go)
 }
 
@@ -348,12 +349,13 @@ fn no_go_detail(a: &Approval) -> String {
 fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Version) -> Gate {
     let target = &input.stages[input.target];
     let stage = &input.stages[rule.stage];
-    // The newest decision about this exact version wins.
+    // The newest decision about this exact version wins: the last the
+    // store appended, not the one whose machine's clock reads latest (a Go
+    // from a clock minutes ahead would outlive a No-Go given after it).
     let latest = input
         .approvals
         .iter()
-        .filter(|a| a.env == target.name && &a.version == version)
-        .max_by_key(|a| a.at);
+        .rfind(|a| a.env == target.name && &a.version == version);
     let Some(a) = latest else {
         return Gate::block(
             "approval",
@@ -401,8 +403,8 @@ pub struct RollbackInput<'a> {
     pub history: &'a [DeployRecord],
     /// `--to V`, when given.
     pub to: Option<&'a Version>,
-    /// Recorded decisions about the environment, oldest first: the newest
-    /// decision about a version is the one that counts.
+    /// Recorded decisions about the environment, oldest first as the store
+    /// appended them: the last about a version is the one that counts.
     pub approvals: &'a [Approval],
     /// Versions a monitoring window caught in this environment.
     pub caught: &'a [Version],
@@ -416,8 +418,7 @@ fn not_known_good(i: &RollbackInput<'_>, v: &Version) -> Option<String> {
     let latest = i
         .approvals
         .iter()
-        .filter(|a| a.env == i.env && &a.version == v)
-        .max_by_key(|a| a.at)?;
+        .rfind(|a| a.env == i.env && &a.version == v)?;
     (latest.decision == Decision::NoGo)
         .then(|| format!("{v} is blocked by a No-Go ({})", latest.actor))
 }
@@ -672,6 +673,25 @@ mod tests {
                 .detail
                 .contains("no Go recorded for v3")
         );
+    }
+
+    /// The newest decision is the last appended, not the one with the
+    /// latest time: times come from the clocks of different machines.
+    #[test]
+    fn a_no_go_appended_after_a_go_wins_though_its_clock_reads_earlier() {
+        let st = stages(["v4", "v3", "v2", "v1"]);
+        let ds = [
+            go(
+                "production",
+                "v2",
+                t0() + Duration::minutes(5),
+                Decision::Go,
+            ),
+            go("production", "v2", t0(), Decision::NoGo),
+        ];
+        let p = plan_promotion(&input(&st, 3, &ds)).unwrap();
+        let r = p.refusal().unwrap();
+        assert!(r.detail.starts_with("No-Go by"), "{}", r.detail);
     }
 
     #[test]

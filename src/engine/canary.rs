@@ -193,7 +193,12 @@ impl Engine {
         ))
     }
 
-    /// Set the canary's weight, audited first ("weight N%: why").
+    /// Set the canary's weight, audited first ("weight N%: why"); its
+    /// outcome finishes that record, so the history reads one change that
+    /// succeeded or failed — not a "started" one left without outcome, read
+    /// "unknown: the process ended" once the flow's lock is gone. Without
+    /// the first record (the store refused it) the outcome is one complete
+    /// record of its own.
     async fn set_weight(
         &self,
         env: &str,
@@ -203,18 +208,44 @@ impl Engine {
         why: &str,
     ) -> Result<String, BackendError> {
         let detail = format!("weight {weight}%: {why}");
-        if let Err(e) = self
-            .canary_record(env, version, Outcome::Started, &detail)
-            .await
-        {
+        let started = self
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: &self.inner.actor,
+                action: ActionKind::Canary,
+                env,
+                version: Some(version),
+                from_version: None,
+                outcome: Outcome::Started,
+                detail: &detail,
+            })
+            .await;
+        if let Err(e) = &started {
             tracing::error!(env, "cannot record the canary weight change: {e}");
         }
         let r = hook.set(weight).await;
-        let (outcome, line) = match &r {
-            Ok(done) => (Outcome::Succeeded, format!("{detail} ({done})")),
-            Err(e) => (Outcome::Failed, format!("{detail}: failed: {e}")),
+        let (outcome, ended) = match &r {
+            Ok(done) => (Outcome::Succeeded, done.to_string()),
+            Err(e) => (Outcome::Failed, format!("failed: {e}")),
         };
-        if let Err(e) = self.canary_record(env, version, outcome, &line).await {
+        let recorded = match started {
+            Ok(id) => self
+                .inner
+                .store
+                .audit_finish(id, Utc::now(), outcome, &ended)
+                .await
+                .map_err(EngineError::from),
+            Err(_) => {
+                let line = match &r {
+                    Ok(_) => format!("{detail} ({ended})"),
+                    Err(_) => format!("{detail}: {ended}"),
+                };
+                self.canary_record(env, version, outcome, &line).await
+            }
+        };
+        if let Err(e) = recorded {
             tracing::error!(env, "cannot record the canary weight change: {e}");
         }
         r

@@ -21,6 +21,12 @@ pub struct Status {
     /// The promotion closest to production that would change something,
     /// with what it carries (commits, migrations, backup).
     pub pending: Option<Box<super::Pending>>,
+    /// Why the pending release cannot be told, when no promotion closer to
+    /// production could be planned (a stage's version or the store could
+    /// not be read): then `pending` is null for want of facts, not because
+    /// every stage runs what the stage before it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_unknown: Option<String>,
     /// Why history could not be read, when it could not.
     pub store_error: Option<String>,
     /// Since when a team store has been unreachable (reconnecting), when

@@ -21,11 +21,7 @@ mod record;
 mod respond;
 mod sampling;
 
-/// The key of an environment's monitoring claim among the store's locks
-/// (environment names cannot contain `#`).
-pub(super) fn watch_key(env: &str) -> String {
-    format!("{env}#watch")
-}
+pub(super) use crate::store::watch_key;
 
 /// How long a watcher's claim lives without a heartbeat: a watcher on
 /// another machine that died is seen gone after this (one on this machine

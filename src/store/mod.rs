@@ -180,6 +180,22 @@ impl StoreError {
 /// go before it is reconciled.
 pub const HOLDER_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
+/// The key of an environment's monitoring claim among the store's locks
+/// (environment names cannot contain `#`).
+pub fn watch_key(env: &str) -> String {
+    format!("{env}#watch")
+}
+
+/// The lock whose holder keeps a "started" `action` record of `env` in
+/// progress: a monitoring window's claim for a window, the deploy lock for
+/// the rest (promote, rollback).
+pub(crate) fn live_key(action: &str, env: &str) -> String {
+    match action {
+        "monitor" => watch_key(env),
+        _ => env.to_string(),
+    }
+}
+
 /// A finish of `started` (with `new`) that found its outcome already
 /// recorded (record `recorded.0`, outcome `recorded.1`): a write retried
 /// after its first attempt went in (the commit landed, the reply was
@@ -634,7 +650,7 @@ pub fn caught_among(all: Vec<Version>, recent: &[DeployRecord]) -> Vec<Version> 
 /// How an audit record reads once its two halves are joined: the outcome
 /// word (`fin`, else `status`) and the detail (what was attempted, then how
 /// it ended). A "started" record with no outcome is in progress while a live
-/// lock taken for it is held (`live` says so; asked only then); otherwise its
+/// lock taken for it is held ([`live_key`]; `live` says so; asked only then); otherwise its
 /// process died before it recorded one: "unknown", and the detail says why.
 /// One reading for both stores, so SQLite and PostgreSQL show the same audit.
 pub(crate) fn audit_outcome(

@@ -524,8 +524,7 @@ impl Engine {
                 approvals
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|a| &a.version == v)
-                    .max_by_key(|a| a.at)
+                    .rfind(|a| &a.version == v)
             });
             let (metrics, metrics_error, metrics_note) = match &reading {
                 Err(e) => (MetricsSnapshot::default(), Some(e.clone()), None),
@@ -677,6 +676,19 @@ impl Engine {
                     release: r.clone().unwrap_or_default(),
                 })
             });
+        // None found while a stage after the first could not be planned
+        // (what the stage before runs, or the store, could not be read):
+        // what is pending is unknown — "nothing" would be a claim no read
+        // supports. The one closest to production says why.
+        let pending_unknown = match pending {
+            Some(_) => None,
+            None => environments
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(i, e)| *i > 0 && e.promotion.is_none())
+                .find_map(|(_, e)| Some(format!("{}: {}", e.name, e.promotion_error.as_ref()?))),
+        };
         let watching = present.map(super::others).unwrap_or_else(|e| {
             tracing::warn!("who else is watching: {e}");
             Vec::new()
@@ -691,6 +703,7 @@ impl Engine {
             actor: self.inner.actor.clone(),
             environments,
             pending,
+            pending_unknown,
             store_error,
             store_unreachable_since,
             integrity,

@@ -58,6 +58,9 @@ struct Faulty {
     /// after it took the record of a canary weight set to 0: a canary's
     /// rollback ran, its outcome meets the fault.
     after_weight_zero: Arc<Mutex<Option<Fault>>>,
+    /// The started records of weight changes to 0, whose outcome
+    /// (`audit_finish`) arms `after_weight_zero`.
+    weight_zero: Arc<Mutex<Vec<i64>>>,
     /// When set, reading the audit log (history) fails with this fault.
     reads: Arc<Mutex<Option<Fault>>>,
 }
@@ -77,6 +80,16 @@ macro_rules! refused_writes {
             self.inner.$name($($a),*)
         })*
     };
+}
+
+impl Faulty {
+    /// A canary's weight was recorded set to 0: arm `after_weight_zero`.
+    fn weight_zero_set(&self) {
+        if let Some(f) = self.after_weight_zero.lock().unwrap().take() {
+            *self.locks.lock().unwrap() = Some(f);
+            *self.writes.lock().unwrap() = Some(f);
+        }
+    }
 }
 
 impl Store for Faulty {
@@ -100,7 +113,6 @@ impl Store for Faulty {
         present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     }
     refused_writes! {
-        audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
         record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
         record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
         audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
@@ -110,15 +122,30 @@ impl Store for Faulty {
             return Err(f.error("shipdeck_audit"));
         }
         let id = self.inner.audit_start(rec)?;
-        if rec.action == ActionKind::Canary
-            && rec.outcome == Outcome::Succeeded
-            && rec.detail.starts_with("weight 0%")
-            && let Some(f) = self.after_weight_zero.lock().unwrap().take()
-        {
-            *self.locks.lock().unwrap() = Some(f);
-            *self.writes.lock().unwrap() = Some(f);
+        if rec.action == ActionKind::Canary && rec.detail.starts_with("weight 0%") {
+            match rec.outcome {
+                Outcome::Started => self.weight_zero.lock().unwrap().push(id),
+                Outcome::Succeeded => self.weight_zero_set(),
+                _ => {}
+            }
         }
         Ok(id)
+    }
+    fn audit_finish(
+        &self,
+        started: i64,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(f) = *self.writes.lock().unwrap() {
+            return Err(f.error("shipdeck_audit"));
+        }
+        self.inner.audit_finish(started, at, outcome, detail)?;
+        if outcome == Outcome::Succeeded && self.weight_zero.lock().unwrap().contains(&started) {
+            self.weight_zero_set();
+        }
+        Ok(())
     }
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         if let Some(f) = *self.reads.lock().unwrap() {
@@ -198,6 +225,7 @@ async fn rig_with(monitor: &str, canary: bool) -> Rig {
         writes: writes.clone(),
         drop_after_no_go: drop_after_no_go.clone(),
         after_weight_zero: after_weight_zero.clone(),
+        weight_zero: Arc::default(),
         reads: reads.clone(),
     };
     Rig {

@@ -365,12 +365,13 @@ impl Store for PgStore {
                 let fin: Option<String> = self.get(r, 9)?;
                 let fin_detail: Option<String> = self.get(r, 10)?;
                 let fin_at: Option<String> = self.get(r, 11)?;
+                let action: String = self.get(r, 3)?;
                 let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                    let key = super::live_key(&action, &env);
                     Ok(self
-                        .lock_of(&env, Utc::now())?
+                        .lock_of(&key, Utc::now())?
                         .is_some_and(|l| l.guards(id, at)))
                 })?;
-                let action: String = self.get(r, 3)?;
                 Ok(AuditEntry {
                     id,
                     at,

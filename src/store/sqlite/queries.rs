@@ -154,8 +154,9 @@ impl Store for SqliteStore {
                 )| {
                     let at = self.parse_time(&at)?;
                     let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                        let key = super::super::live_key(&action, &env);
                         Ok(self
-                            .lock_of(&env, Utc::now())?
+                            .lock_of(&key, Utc::now())?
                             .is_some_and(|l| l.guards(id, at)))
                     })?;
                     Ok(AuditEntry {

@@ -190,6 +190,7 @@ pub fn status(now: DateTime<Utc>, i: i64) -> Status {
             plan,
             release: Default::default(),
         })),
+        pending_unknown: None,
         store_error: None,
         store_unreachable_since: None,
         integrity: None,
