@@ -227,6 +227,15 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         get(&fleet.addr, "/envs/production/canary/weight")["weight"],
         10
     );
+    // `status` says who else serves production, and that nobody moves it
+    // on (the table's version is the stable track's).
+    let st = home.run(&["status"]);
+    assert!(
+        st.stdout.contains(
+            "! production canary: v1.8.0 takes 10% of the traffic and no promotion is moving it on; `shipdeck rollback production` sends it all back to the stable track"
+        ),
+        "{st:#?}"
+    );
     // While the canary has traffic, `r` sets its weight to 0.
     let plan = |home: &Home| env_json(home, "production")["rollback_plan"].clone();
     assert_eq!(plan(&home)["action"], "canary_weight_zero");

@@ -229,6 +229,9 @@ pub fn status_table(s: &Status) -> String {
                 e.health_detail
             );
         }
+        if let Some(c) = e.canary.as_ref().filter(|c| c.weight > 0) {
+            let _ = writeln!(out, "{}", canary_line(&e.name, e.state, c));
+        }
         if let Some(w) = &e.watcher {
             let _ = writeln!(out, "  {}: monitoring window watched by {w}", e.name);
         } else if e.unwatched {
@@ -299,6 +302,33 @@ pub fn status_table(s: &Status) -> String {
         None => out.push_str(&no_pending_text(&s.environments)),
     }
     out
+}
+
+/// A canary with traffic: the table's version is the stable track's, so
+/// what else serves the environment is said — as an alarm when no
+/// promotion is moving it on (caught and kept, or its promotion
+/// interrupted), since nobody then watches that share of the traffic.
+fn canary_line(
+    env: &str,
+    state: crate::domain::EnvState,
+    c: &crate::engine::CanaryState,
+) -> String {
+    let step = if c.step > 0 && c.steps > 0 {
+        format!(" (step {} of {})", c.step, c.steps)
+    } else {
+        String::new()
+    };
+    if state == crate::domain::EnvState::Deploying {
+        format!(
+            "  {env} canary: {} takes {}% of the traffic{step}",
+            c.version, c.weight
+        )
+    } else {
+        format!(
+            "! {env} canary: {} takes {}% of the traffic{step} and no promotion is moving it on; `shipdeck rollback {env}` sends it all back to the stable track",
+            c.version, c.weight
+        )
+    }
 }
 
 /// Every environment's rollback plan, shown before anyone needs it (SPEC
