@@ -387,3 +387,57 @@ fn a_canary_deploy_accepted_but_not_reported_in_time_is_unknown() {
         .unwrap_or_default();
     assert_eq!(promote["outcome"], "unknown", "{h}");
 }
+
+/// A promotion interrupted mid-canary (a pipeline cancelled: SIGTERM) does
+/// not leave the canary's share of production's traffic on a version
+/// nobody judges any more: it goes back to the stable track, a rollback
+/// audited like any, and the exit is the signal's.
+#[test]
+fn an_interrupted_canary_promotion_sends_the_traffic_back_to_the_stable_track() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, "5m"));
+    let child = home
+        .process()
+        .args(["promote", "production", "--version", "v1.8.1", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start shipdeck");
+    let t0 = Instant::now();
+    while get(&fleet.addr, "/envs/production/canary/weight")["weight"] != 10 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the canary never got 10%"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -TERM");
+    let out = child.wait_with_output().expect("wait for shipdeck");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(
+            "! production: the canary's traffic went back to the stable track (v1.7.3): its promotion was interrupted"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/version")["version"],
+        "v1.7.3"
+    );
+    let h = history(&home);
+    assert!(h.iter().any(|(a, _)| a == "rollback"), "{h:#?}");
+    let st = home.run(&["status"]);
+    assert!(!st.stdout.contains("production canary:"), "{st:#?}");
+    assert_eq!(env_json(&home, "production")["canary"]["weight"], 0);
+}

@@ -260,6 +260,10 @@ impl Stopped {
     }
 }
 
+/// How long an interrupted canary's weight → 0 may take before the
+/// process exits anyway (a pipeline's cancel kills ~10 s after its signal).
+const CANARY_STOP: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Run an engine action until it ends or a signal (Ctrl-C, SIGTERM,
 /// SIGHUP; see [`interrupt`]). On a signal the action is dropped, which
 /// kills the process groups of the commands it runs, queues its outcome as
@@ -278,12 +282,44 @@ async fn interruptible<T>(
     // The signals are listened for since the command started (biased:
     // polled first), so one sent once the action has started anything — a
     // version read, a deploy — is always handled, never fatal.
+    let mut interrupted = false;
     let res = tokio::select! {
         biased;
-        sig = interrupt::signalled() => Err(interrupt::failure(sig, stopped.said())),
+        sig = interrupt::signalled() => {
+            interrupted = true;
+            Err(interrupt::failure(sig, stopped.said()))
+        }
         r = action => r.map_err(Failure::from),
     };
-    if !engine.settle(SETTLE).await {
+    let settled = engine.settle(SETTLE).await;
+    // Interrupted mid-canary: the canary's share of the traffic would run
+    // on unjudged; it goes back to the stable track (a rollback, audited),
+    // within what a pipeline's cancel leaves before it kills — once the
+    // dropped action's outcome and lock release are written, so that the
+    // rollback's lock is its own.
+    if interrupted {
+        let stopped = tokio::time::timeout(CANARY_STOP, engine.stop_abandoned_canaries()).await;
+        match stopped {
+            Ok(done) => {
+                for (env, r) in done {
+                    match r {
+                        Ok(rec) => say!(
+                            "! {env}: the canary's traffic went back to the stable track ({}): its promotion was interrupted",
+                            rec.version
+                        ),
+                        Err(e) => say!(
+                            "! {env}: the canary keeps its traffic: setting its weight to 0 failed ({e}); run `shipdeck rollback {env}`"
+                        ),
+                    }
+                }
+            }
+            Err(_) => say!(
+                "! the interrupted canary's weight could not be set to 0 within {}s; run `shipdeck status` and roll back",
+                CANARY_STOP.as_secs()
+            ),
+        }
+    }
+    if !settled {
         let note = format!(
             "the store ({}) did not take the outcome within {}s; the action reads \"unknown\" in the history",
             engine.store_location(),

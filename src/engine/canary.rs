@@ -123,6 +123,34 @@ impl Engine {
         }
     }
 
+    /// After this process's promotion was interrupted mid-canary: every
+    /// canary it was moving on whose recorded weight is still above 0 has
+    /// its traffic sent back to the stable track — a rollback like any
+    /// (audited, under the deploy lock) — since nobody judges that share of
+    /// the traffic any more. Each environment with what became of it.
+    pub async fn stop_abandoned_canaries(
+        &self,
+    ) -> Vec<(String, Result<crate::domain::DeployRecord, EngineError>)> {
+        let envs: Vec<String> = self.canaries().keys().cloned().collect();
+        let mut out = Vec::new();
+        for env in envs {
+            self.set_canary(&env, None);
+            // The weight is audited before it is set: the record says
+            // whether traffic may have moved, whatever this process saw.
+            match self.recorded_canary(&env).await {
+                Ok(Some((w, _))) if w > 0 => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    out.push((env, Err(e)));
+                    continue;
+                }
+            }
+            let r = self.rollback(&env, None, None).await;
+            out.push((env, r));
+        }
+        out
+    }
+
     /// One audit record of the canary flow, complete in itself.
     async fn canary_record(
         &self,
