@@ -445,6 +445,37 @@ fn a_watch_whose_store_is_unreachable_exits_1_and_says_nobody_watches() {
     );
 }
 
+/// `[store] url` pointing at something that is not PostgreSQL (a web
+/// server on that port): exit 1 naming the store, and saying what answered
+/// there — the client library's own words ("bytes remaining on stream")
+/// tell nobody what to fix.
+#[test]
+fn a_store_url_at_a_web_server_says_it_is_not_postgresql() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { return };
+            let mut buf = [0u8; 512];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let home = Home::new();
+    home.config(&format!(
+        "project = \"x\"\n[store]\nurl = \"postgres://shipdeck@127.0.0.1:{port}/shipdeck\"\n\n[[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1.0.0\"] }}\ndeploy = {{ command = [\"true\"] }}\n"
+    ));
+    let out = home.run(&["status"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "what answers at 127.0.0.1:{port} is not a PostgreSQL server (it answered HTTP/1.1 400 Bad Request"
+        )) && out.stderr.contains("is the port right?"),
+        "{out:#?}"
+    );
+}
+
 /// The console over a store that is deleted while it runs: it says so in
 /// its header, and a No-Go given there is refused rather than written into
 /// a file nobody else reads.

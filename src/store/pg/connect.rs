@@ -297,6 +297,21 @@ impl PgTarget {
                     None,
                     true,
                 ),
+                // No server's answer: whatever answered at that address may
+                // not be PostgreSQL at all (a web server on the port), which
+                // the client's own words ("bytes remaining on stream") do
+                // not tell. Asked once, directly, and said.
+                _ if e.as_db_error().is_none() => match not_postgres(&self.config) {
+                    Some(what) => self.unreachable_as(
+                        &format!(
+                            "{text}: what answers at {} is not a PostgreSQL server ({what}); is the port right?",
+                            self.host
+                        ),
+                        None,
+                        true,
+                    ),
+                    None => self.lost(&e),
+                },
                 _ => self.lost(&e),
             }
         })
@@ -337,6 +352,39 @@ impl PgTarget {
     /// with the server's SQLSTATE when the server answered.
     pub(super) fn lost(&self, e: &postgres::Error) -> StoreError {
         self.unreachable_with(&super::cause(e), super::sqlstate(e))
+    }
+}
+
+/// What answered at `config`'s first TCP address, when it does not answer
+/// PostgreSQL's opening (an `SSLRequest`, which every PostgreSQL server
+/// answers with one byte, `S` or `N`, or an `E` error message from an old
+/// one): a short description of the answer. `None` when it does answer so,
+/// or when it could not be asked (then nothing is claimed).
+fn not_postgres(config: &postgres::Config) -> Option<String> {
+    use std::io::{Read, Write};
+    let Some(Host::Tcp(host)) = config.get_hosts().first() else {
+        return None;
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let wait = Duration::from_secs(2);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .ok()?
+        .next()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.set_write_timeout(Some(wait)).ok()?;
+    // Length 8, then the SSLRequest code 80877103.
+    s.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]).ok()?;
+    let mut buf = [0u8; 64];
+    let n = match s.read(&mut buf) {
+        Ok(n) => n,
+        // Silent past the wait: nothing to say either way.
+        Err(_) => return None,
+    };
+    match buf[..n].first() {
+        // PostgreSQL's answers; closed without a word claims nothing.
+        Some(b'S' | b'N' | b'E') | None => None,
+        Some(_) => Some(format!("it answered {}", crate::text::excerpt(&buf[..n]))),
     }
 }
 
