@@ -300,8 +300,10 @@ impl PgTarget {
                 // No server's answer: whatever answered at that address may
                 // not be PostgreSQL at all (a web server on the port), which
                 // the client's own words ("bytes remaining on stream") do
-                // not tell. Asked once, directly, and said.
-                _ if e.as_db_error().is_none() => match not_postgres(&self.config) {
+                // not tell. Asked once, directly, and said — only when a
+                // connection was made (never for a refused or timed-out one:
+                // a server that is down costs no second try).
+                _ if e.as_db_error().is_none() && !text.starts_with("error connecting to server") => match not_postgres(&self.config) {
                     Some(what) => self.unreachable_as(
                         &format!(
                             "{text}: what answers at {} is not a PostgreSQL server ({what}); is the port right?",
