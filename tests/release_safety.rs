@@ -569,3 +569,48 @@ fn a_watched_promote_whose_source_answers_garbage_deploys_nothing() {
     let p = env(&status(&home), "production").clone();
     assert_eq!(p["lock"], Value::Null, "{p}");
 }
+
+/// Ctrl-C while a watched promote collects its baseline: the usual
+/// interrupted exit (130), nothing deployed, no deploy recorded.
+#[test]
+fn ctrl_c_while_collecting_the_baseline_deploys_nothing() {
+    use std::io::BufRead;
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["approve", "production"]).expect_code(0);
+    let mut child = home
+        .process()
+        .args(["promote", "production", "--yes", "--watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&line);
+        if line.contains("before deploying: 1 of 5 steps") {
+            break;
+        }
+    }
+    signal(&child, "-INT");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(rest.contains("interrupted by SIGINT"), "{seen}{rest}");
+    assert!(!rest.contains("deploying production:"), "{seen}{rest}");
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+    let h = home.run(&["history", "production", "--json"]).json();
+    assert!(
+        !h["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "promote"),
+        "{h}"
+    );
+}
