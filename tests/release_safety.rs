@@ -550,9 +550,11 @@ fn a_watched_promote_whose_source_answers_garbage_deploys_nothing() {
     let out = home.run(&["promote", "production", "--yes", "--watch"]);
     out.expect_code(1);
     assert!(
-        out.stderr
-            .contains("production: could not collect a baseline before deploying: 0 of the 5 steps")
-            && out.stderr.contains(&format!("scrape http://{garbage}/metrics"))
+        out.stderr.contains(
+            "production: could not collect a baseline before deploying: 0 of the 5 steps"
+        ) && out
+            .stderr
+            .contains(&format!("scrape http://{garbage}/metrics"))
             && out.stderr.contains("nothing deployed"),
         "{out:#?}"
     );

@@ -518,6 +518,24 @@ pub fn history_table(h: &[AuditEntry]) -> String {
     table(&rows)
 }
 
+/// One line of a watched promote's baseline collection (stderr):
+/// "collecting a baseline for production before deploying: 3 of 5 steps,
+/// about 20 s left", and "… 5 of 5 steps, done" once it has them.
+pub fn baseline_progress_text(p: &crate::engine::BaselineProgress) -> String {
+    let head = format!(
+        "collecting a baseline for {} before deploying: {} of {} steps",
+        p.env, p.have, p.need
+    );
+    if p.have >= p.need {
+        format!("{head}, done")
+    } else {
+        format!(
+            "{head}, about {} s left",
+            p.left.as_secs_f64().ceil() as u64
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,20 +584,5 @@ mod tests {
             vec!["long".into(), "x".into(), "y".into()],
         ]);
         assert_eq!(t, "A     BB  C\nlong  x   y\n");
-    }
-}
-
-/// One line of a watched promote's baseline collection (stderr):
-/// "collecting a baseline for production before deploying: 3 of 5 steps,
-/// about 20 s left", and "… 5 of 5 steps, done" once it has them.
-pub fn baseline_progress_text(p: &crate::engine::BaselineProgress) -> String {
-    let head = format!(
-        "collecting a baseline for {} before deploying: {} of {} steps",
-        p.env, p.have, p.need
-    );
-    if p.have >= p.need {
-        format!("{head}, done")
-    } else {
-        format!("{head}, about {} s left", p.left.as_secs_f64().ceil() as u64)
     }
 }

@@ -62,9 +62,11 @@ impl Engine {
             );
             return Ok(0);
         }
-        let sampler = self.inner.sampler.as_ref().map_err(|e| {
-            EngineError::Metrics(e.clone())
-        })?;
+        let sampler = self
+            .inner
+            .sampler
+            .as_ref()
+            .map_err(|e| EngineError::Metrics(e.clone()))?;
         let label = cfg.environments[idx].label().to_string();
         let labels = vec![(label.clone(), env.to_string())];
         let missing = need - have;
@@ -89,7 +91,10 @@ impl Engine {
             if got >= missing {
                 // The samples are written by the store's thread, in order:
                 // once it has taken them, the store's count is the truth.
-                self.inner.store.flush(step.max(Duration::from_secs(5))).await;
+                self.inner
+                    .store
+                    .flush(step.max(Duration::from_secs(5)))
+                    .await;
                 match self.baseline_check(idx, Utc::now()).await {
                     Some((now_have, _)) if now_have >= need => return Ok(got),
                     Some((now_have, _)) => {
@@ -104,9 +109,8 @@ impl Engine {
                 }
             }
             if Instant::now() >= deadline {
-                let why = last_error.unwrap_or_else(|| {
-                    format!("no usable step of {label:?} in its answers")
-                });
+                let why = last_error
+                    .unwrap_or_else(|| format!("no usable step of {label:?} in its answers"));
                 return Err(EngineError::BaselineUncollected {
                     env: env.to_string(),
                     from: sampler.source().describe(),
