@@ -462,3 +462,157 @@ fn a_window_ends_on_time_whatever_the_step() {
         "{out:#?}"
     );
 }
+
+/// A pipeline step on a fresh runner (no console ever polled the scrape
+/// source, so the store holds no baseline): `promote --yes --watch`
+/// collects the baseline first, saying so on stderr, deploys only after
+/// it, and its window judges against it — the bad release is caught
+/// rather than left live unjudged as insufficient data.
+#[test]
+fn a_watched_promote_on_a_fresh_runner_collects_its_baseline_before_deploying() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["approve", "production"]).expect_code(0);
+
+    let started = chrono::Utc::now();
+    let out = home.run(&["promote", "production", "--yes", "--watch", "--json"]);
+    let collecting = "collecting a baseline for production before deploying: ";
+    let first = out
+        .stderr
+        .find(&format!("{collecting}0 of 5 steps, about 5 s left"))
+        .unwrap_or_else(|| panic!("no progress at the start: {out:#?}"));
+    let done = out
+        .stderr
+        .find(&format!("{collecting}5 of 5 steps, done"))
+        .unwrap_or_else(|| panic!("no end of the collection: {out:#?}"));
+    let plan = out
+        .stderr
+        .find("Pending: v1.8.0")
+        .unwrap_or_else(|| panic!("no plan: {out:#?}"));
+    assert!(first < done && done < plan, "{out:#?}");
+    // The thin-baseline warning no longer fires: the plan has them.
+    assert!(
+        out.stderr
+            .contains("monitoring_baseline  5 baseline steps to judge the deploy against")
+            && !out.stderr.contains("baseline steps collected"),
+        "{out:#?}"
+    );
+    out.expect_code(4);
+    let j = out.json();
+    // Deployed after the collection: five steps of 1 s, at the least.
+    let deployed_at: chrono::DateTime<chrono::Utc> =
+        j["deployed"]["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (deployed_at - started).num_milliseconds() >= 4_500,
+        "deployed {deployed_at}, started {started}: {j}"
+    );
+    assert!(
+        j["watch"]["baseline"]
+            .as_str()
+            .is_some_and(|b| b.contains("(5 steps)") || b.contains("(6 steps)")),
+        "{j}"
+    );
+    assert_eq!(j["watch"]["verdict"], "regression", "{j}");
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+}
+
+/// A scrape source that answers garbage: the watched promote fails before
+/// deploying, naming the source and why — exit 1, production untouched,
+/// no deploy recorded, no lock left.
+#[test]
+fn a_watched_promote_whose_source_answers_garbage_deploys_nothing() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0_u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<html>not metrics {{{ 12abc</html>\n";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let cfg = config(&fleet, true).replace(
+        &format!("url = \"http://{}/metrics\"", fleet.addr),
+        &format!("url = \"http://{garbage}/metrics\""),
+    );
+    assert!(cfg.contains(&garbage), "{cfg}");
+    home.config(&cfg);
+    home.run(&["approve", "production"]).expect_code(0);
+
+    let out = home.run(&["promote", "production", "--yes", "--watch"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(
+            "production: could not collect a baseline before deploying: 0 of the 5 steps"
+        ) && out
+            .stderr
+            .contains(&format!("scrape http://{garbage}/metrics"))
+            && out.stderr.contains("nothing deployed"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("deploying production:"), "{out:#?}");
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+    let h = home.run(&["history", "production", "--json"]).json();
+    let promotes: Vec<_> = h["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "promote")
+        .collect();
+    assert!(promotes.is_empty(), "{h}");
+    let p = env(&status(&home), "production").clone();
+    assert_eq!(p["lock"], Value::Null, "{p}");
+}
+
+/// Ctrl-C while a watched promote collects its baseline: the usual
+/// interrupted exit (130), nothing deployed, no deploy recorded.
+#[test]
+fn ctrl_c_while_collecting_the_baseline_deploys_nothing() {
+    use std::io::BufRead;
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, true));
+    home.run(&["approve", "production"]).expect_code(0);
+    let mut child = home
+        .process()
+        .args(["promote", "production", "--yes", "--watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&line);
+        if line.contains("before deploying: 1 of 5 steps") {
+            break;
+        }
+    }
+    signal(&child, "-INT");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(rest.contains("interrupted by SIGINT"), "{seen}{rest}");
+    assert!(!rest.contains("deploying production:"), "{seen}{rest}");
+    assert_eq!(version_of(&home, "production"), "v1.7.3");
+    let h = home.run(&["history", "production", "--json"]).json();
+    assert!(
+        !h["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "promote"),
+        "{h}"
+    );
+}

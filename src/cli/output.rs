@@ -550,6 +550,24 @@ pub fn history_table(h: &[AuditEntry]) -> String {
     table(&rows)
 }
 
+/// One line of a watched promote's baseline collection (stderr):
+/// "collecting a baseline for production before deploying: 3 of 5 steps,
+/// about 20 s left", and "… 5 of 5 steps, done" once it has them.
+pub fn baseline_progress_text(p: &crate::engine::BaselineProgress) -> String {
+    let head = format!(
+        "collecting a baseline for {} before deploying: {} of {} steps",
+        p.env, p.have, p.need
+    );
+    if p.have >= p.need {
+        format!("{head}, done")
+    } else {
+        format!(
+            "{head}, about {} s left",
+            p.left.as_secs_f64().ceil() as u64
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

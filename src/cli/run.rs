@@ -235,9 +235,23 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             // version drops of what runs; a human asked says yes to exactly
             // this plan (the engine refuses if what promoting ships has
             // changed since).
-            let plan = engine
+            let mut plan = engine
                 .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
                 .await?;
+            // A watched promote whose window would have too thin a
+            // baseline (a scrape source, nobody polled it before) collects
+            // it first: nothing is deployed until it has, or if it cannot.
+            // A refused plan is refused at once, not after the wait.
+            if watch && plan.refusal().is_none() {
+                let collected = engine
+                    .collect_baseline(&env, &|p| say!("{}", output::baseline_progress_text(&p)))
+                    .await?;
+                if collected > 0 {
+                    plan = engine
+                        .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
+                        .await?;
+                }
+            }
             say_part!("{}", output::plan_text(&plan));
             say_part!(
                 "{}",

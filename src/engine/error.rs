@@ -51,6 +51,23 @@ pub enum EngineError {
         /// [`MetricsFix::Label`]: crate::backends::metrics::MetricsFix::Label
         fix: crate::backends::metrics::MetricsFix,
     },
+    /// A watched promote could not collect the baseline its window needs
+    /// before deploying (a scrape source that failed or gave no usable
+    /// step for the time it was given): nothing was deployed.
+    #[error(
+        "{env}: could not collect a baseline before deploying: {have} of the {need} steps it needs after {waited_s:.0} s from {from}: {why}; nothing deployed (fix the metrics source, or promote without --watch)",
+        waited_s = waited.as_secs_f64()
+    )]
+    BaselineUncollected {
+        env: String,
+        /// The source, as [`crate::backends::metrics::MetricsSource::describe`] names it.
+        from: String,
+        have: usize,
+        need: usize,
+        waited: std::time::Duration,
+        /// The source's last error, or why its answers were unusable.
+        why: String,
+    },
     /// The environment reports the new version, but the store would not
     /// take the record: the deploy happened all the same.
     #[error("{}", unrecorded_text(env, version, cause, owed.as_deref()))]
@@ -118,7 +135,8 @@ impl EngineError {
             | EngineError::DeployFailed { .. }
             | EngineError::Unrecorded { .. }
             | EngineError::Metrics(_)
-            | EngineError::NoBaseline { .. } => 1,
+            | EngineError::NoBaseline { .. }
+            | EngineError::BaselineUncollected { .. } => 1,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod actions;
 mod canary;
+mod collect;
 mod deploy;
 mod error;
 mod evidence;
@@ -24,6 +25,7 @@ mod watch;
 
 pub use actions::{Confirm, Expect};
 pub use canary::CanaryState;
+pub use collect::BaselineProgress;
 pub use error::EngineError;
 pub use lease::{LockLost, hold_lock};
 pub use release::{Pending, ReleaseFacts};
