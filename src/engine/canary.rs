@@ -221,6 +221,24 @@ impl Engine {
         ))
     }
 
+    /// When the canary's current run of `version` first took traffic in
+    /// `env`, as the audit log records it (see [`first_traffic`]): the
+    /// deploy time of a monitoring window opened mid-canary. `None` when
+    /// the log records no such weight.
+    pub(super) async fn canary_traffic_since(
+        &self,
+        env: &str,
+        version: &Version,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let h = self.inner.store.history(Some(env), 200).await?;
+        Ok(first_traffic(
+            h.iter()
+                .filter(|e| e.action == ActionKind::Canary)
+                .map(|e| (e.at, e.outcome, e.detail.as_str(), e.version.as_ref())),
+            version,
+        ))
+    }
+
     /// Set the canary's weight, audited first ("weight N%: why"); its
     /// outcome finishes that record, so the history reads one change that
     /// succeeded or failed — not a "started" one left without outcome, read
@@ -956,6 +974,39 @@ pub(super) fn last_weight<'a>(
     None
 }
 
+/// When the canary's current run of `version` first took traffic, from
+/// canary audit entries newest first (`(at, outcome, detail, version)`):
+/// the oldest weight record above 0 of `version` (set, or asked for with
+/// its outcome unknown: it may have been applied; a failed one was not)
+/// since the run began. The run began after the newest of: the canary's
+/// deploy ("canary deployed: …"), a weight of 0 that took, a record of
+/// another version. `None` without such a record.
+pub(super) fn first_traffic<'a>(
+    entries: impl Iterator<Item = (DateTime<Utc>, Outcome, &'a str, Option<&'a Version>)>,
+    version: &Version,
+) -> Option<DateTime<Utc>> {
+    let mut first = None;
+    for (at, outcome, detail, v) in entries {
+        if v != Some(version) || detail.starts_with("canary deployed") {
+            break;
+        }
+        let Some(n) = detail
+            .strip_prefix("weight ")
+            .and_then(|rest| rest.split('%').next())
+            .and_then(|n| n.parse::<u8>().ok())
+        else {
+            continue;
+        };
+        match outcome {
+            Outcome::Failed => {}
+            Outcome::Succeeded if n == 0 => break,
+            _ if n > 0 => first = Some(at),
+            _ => {}
+        }
+    }
+    first
+}
+
 #[cfg(test)]
 mod weight_tests {
     use super::*;
@@ -1027,6 +1078,111 @@ mod weight_tests {
         )];
         assert_eq!(last_weight(log.into_iter()), Some((0, Some(canary))));
         assert_eq!(last_weight(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn the_first_traffic_is_the_oldest_weight_of_the_current_run() {
+        let canary = v("v1.8.0");
+        let other = v("v1.7.3");
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        // Newest first: step 2 at 50%, step 1 at 10% (asked at 100 s, set
+        // at 101 s), the canary's deploy; before it an earlier run of the
+        // same version, and another version's.
+        let log = [
+            (
+                at(160),
+                Outcome::Succeeded,
+                "step 2/3 at 50% passed",
+                Some(&canary),
+            ),
+            (
+                at(131),
+                Outcome::Succeeded,
+                "weight 50%: step 2/3 (ok)",
+                Some(&canary),
+            ),
+            (
+                at(130),
+                Outcome::Started,
+                "weight 50%: step 2/3",
+                Some(&canary),
+            ),
+            (
+                at(101),
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+            (
+                at(100),
+                Outcome::Started,
+                "weight 10%: step 1/3",
+                Some(&canary),
+            ),
+            (
+                at(90),
+                Outcome::Succeeded,
+                "canary deployed: the canary reports v1.8.0",
+                Some(&canary),
+            ),
+            (
+                at(50),
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+            (
+                at(10),
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&other),
+            ),
+        ];
+        assert_eq!(first_traffic(log.into_iter(), &canary), Some(at(100)));
+        // A weight set to 0 that took ends the run before it; a failed
+        // change carried no traffic; an unknown 0 may not have landed.
+        let log = [
+            (
+                at(300),
+                Outcome::Unknown,
+                "weight 0%: regression",
+                Some(&canary),
+            ),
+            (
+                at(250),
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+            (
+                at(240),
+                Outcome::Failed,
+                "weight 10%: step 1/3: failed: 503",
+                Some(&canary),
+            ),
+            (
+                at(200),
+                Outcome::Succeeded,
+                "weight 0%: rolled back (ok)",
+                Some(&canary),
+            ),
+            (
+                at(100),
+                Outcome::Succeeded,
+                "weight 10%: step 1/3 (ok)",
+                Some(&canary),
+            ),
+        ];
+        assert_eq!(first_traffic(log.into_iter(), &canary), Some(at(250)));
+        // Another version's run, or no weight record: the log cannot say.
+        let log = [(
+            at(100),
+            Outcome::Succeeded,
+            "weight 10%: step 1/3 (ok)",
+            Some(&other),
+        )];
+        assert_eq!(first_traffic(log.into_iter(), &canary), None);
+        assert_eq!(first_traffic(std::iter::empty(), &canary), None);
     }
 }
 

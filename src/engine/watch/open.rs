@@ -54,32 +54,72 @@ impl Engine {
     /// being judged (the environment's own version source reports the
     /// stable track). The canary's version as this process's flow gives
     /// it, else as its version source reports it (or, that read failing,
-    /// as the audit log last recorded it).
-    async fn judged_version(&self, env: &str, idx: usize) -> Result<Version, EngineError> {
+    /// as the audit log last recorded it). Whether it is the canary's
+    /// (a window opened mid-canary) comes with it.
+    async fn judged_version(&self, env: &str, idx: usize) -> Result<(Version, bool), EngineError> {
         let strategy = &self.inner.envs[idx].strategy;
         if let crate::engine::strategy::Strategy::Canary { canary, .. } = strategy {
             if let Some(s) = self.canary_state(env) {
                 if s.weight > 0 {
-                    return Ok(s.version);
+                    return Ok((s.version, true));
                 }
             } else if let Ok(Some((weight, recorded))) = self.recorded_canary(env).await
                 && weight > 0
             {
                 match canary.version.read().await {
-                    Ok(v) => return Ok(v),
+                    Ok(v) => return Ok((v, true)),
                     Err(e) => {
                         tracing::warn!(
                             env,
                             "monitoring window: what the canary runs could not be read ({e})"
                         );
                         if let Some(v) = recorded {
-                            return Ok(v);
+                            return Ok((v, true));
                         }
                     }
                 }
             }
         }
-        Ok(strategy.read_version().await?)
+        Ok((strategy.read_version().await?, false))
+    }
+
+    /// The deploy time of a window opened mid-canary: when the canary's
+    /// run of `version` first took traffic, as the store's weight history
+    /// records it; else `now`, with the line saying why (the baseline may
+    /// then hold the canary's earlier traffic).
+    async fn canary_deploy_time(
+        &self,
+        env: &str,
+        version: &Version,
+        now: DateTime<Utc>,
+    ) -> (DateTime<Utc>, Option<String>) {
+        let cannot = |why: String| {
+            tracing::warn!(env, "monitoring window: {why}");
+            format!(
+                "deploy time: now, {why}: the baseline may include the canary's earlier traffic"
+            )
+        };
+        match self.canary_traffic_since(env, version).await {
+            Ok(Some(at)) if at <= now => (
+                at,
+                Some(format!(
+                    "deploy time: the canary's first traffic at {}",
+                    at.format("%H:%M:%S UTC")
+                )),
+            ),
+            Ok(_) => (
+                now,
+                Some(cannot(format!(
+                    "the store records no canary traffic of {version}"
+                ))),
+            ),
+            Err(e) => (
+                now,
+                Some(cannot(format!(
+                    "the canary's weight history could not be read ({e})"
+                ))),
+            ),
+        }
     }
 
     /// Claim the window of `env`, read its baseline and known-good
@@ -97,13 +137,20 @@ impl Engine {
         let dcfg = self.detector_config(window);
         let window_d = clock::secs_f64(dcfg.window_s);
         let baseline_d = clock::secs_f64(dcfg.baseline_s);
-        let version = self.judged_version(env, idx).await?;
+        let (version, mid_canary) = self.judged_version(env, idx).await?;
         let mut claim = self.claim_watch(env).await?;
         let now = Utc::now();
         let last = self.inner.store.recent_deploys(env, 1).await?.pop();
-        let deploy_at = match &last {
-            Some(d) if d.version == version && now - d.at < window_d => d.at,
-            _ => now,
+        // A window opened mid-canary (a console restarted, a second one,
+        // `watch` started while the canary has traffic) has no deploy
+        // record of the version yet: its deploy time is when the canary
+        // first took traffic, so that its baseline holds none of the
+        // canary's — as the window of one who never restarted. "Now" only
+        // when the store cannot say, and then the baseline line says so.
+        let (deploy_at, deploy_note) = match &last {
+            _ if mid_canary => self.canary_deploy_time(env, &version, now).await,
+            Some(d) if d.version == version && now - d.at < window_d => (d.at, None),
+            _ => (now, None),
         };
         let end = clock::after(deploy_at, window_d);
 
@@ -127,6 +174,9 @@ impl Engine {
             baseline_note = format!("{baseline_note}; {note}");
         }
         if let Some(note) = seasonal_note {
+            baseline_note = format!("{baseline_note}; {note}");
+        }
+        if let Some(note) = deploy_note {
             baseline_note = format!("{baseline_note}; {note}");
         }
         // The known-good version before the one judged, read while the

@@ -591,6 +591,14 @@ async fn a_window_of_a_canary_given_a_third_version_ends_superseded() {
     );
     assert_eq!(out.version.to_string(), new, "{out:?}");
     assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    // The store records no weight of this canary (its state is this
+    // process's alone): the deploy time is the opening, and said so.
+    assert!(
+        out.baseline.contains(&format!(
+            "deploy time: now, the store records no canary traffic of {new}: the baseline may include the canary's earlier traffic"
+        )),
+        "{out:?}"
+    );
 }
 
 /// Another process's canary flow (a second console, `shipdeck watch`) at
@@ -627,9 +635,11 @@ async fn a_window_learns_another_process_s_canary_finishing_from_the_store() {
     let r = rig_with("[monitor]\nwindow = \"40s\"\nbaseline = \"20s\"\n", true).await;
     let e = &r.engine;
     let new = "v1.8.1";
+    // The baseline before the canary's traffic: a window opened
+    // mid-canary ends its baseline where the canary's weight first rose.
+    baseline(e).await;
     canary_at(&r, new, 10).await;
     weight_recorded_elsewhere(&r, new, 10, "step 1/3 (ok)").await;
-    baseline(e).await;
     let (task, mut rx) = open_window(e, Duration::from_secs(40)).await;
     until_event(
         &mut rx,
@@ -676,9 +686,11 @@ async fn a_window_learns_another_process_s_canary_rollback_from_the_store_and_en
     let e = &r.engine;
     let new = "v1.8.1";
     let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+    // The baseline before the canary's traffic: a window opened
+    // mid-canary ends its baseline where the canary's weight first rose.
+    baseline(e).await;
     canary_at(&r, new, 10).await;
     weight_recorded_elsewhere(&r, new, 10, "step 1/3 (ok)").await;
-    baseline(e).await;
     let (task, mut rx) = open_window(e, Duration::from_secs(60)).await;
     until_event(
         &mut rx,
@@ -703,4 +715,75 @@ async fn a_window_learns_another_process_s_canary_rollback_from_the_store_and_en
         "{out:?}"
     );
     assert_ne!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+}
+
+/// A window opened well into a canary of the bad release (all its traffic,
+/// the error rate doubled and more; another process's flow, known from the
+/// store only: a console restarted mid-canary) takes the canary's first
+/// traffic as its deploy time — its baseline ends where the canary's
+/// weight first went above 0, not at the opening — and calls the
+/// regression. (Its deploy time was "now": its baseline held the bad
+/// canary's traffic.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_opened_mid_canary_takes_the_canary_s_first_traffic_as_its_deploy_time() {
+    let r = rig_with("[monitor]\nwindow = \"120s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    let bad = crate::demo::BAD_VERSION;
+    // A healthy baseline before the canary.
+    for _ in 0..3 {
+        baseline(e).await;
+    }
+    canary_at(&r, bad, 100).await;
+    let deployed = Version::parse(bad).unwrap();
+    e.inner
+        .store
+        .audit_start(&NewAudit {
+            at: Utc::now(),
+            actor: "bob",
+            action: ActionKind::Canary,
+            env: "production",
+            version: Some(&deployed),
+            from_version: None,
+            outcome: Outcome::Succeeded,
+            detail: &format!("canary deployed: the canary reports {bad}; accepted"),
+        })
+        .await
+        .unwrap();
+    weight_recorded_elsewhere(&r, bad, 100, "step 1/1").await;
+    let began = e.inner.store.history(Some("production"), 1).await.unwrap()[0].at;
+    // The canary serves the bad release (fully bad about 25 s after it
+    // went live) for longer than the window's baseline before the window
+    // opens.
+    for _ in 0..4 {
+        baseline(e).await;
+    }
+    let opened = Utc::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn({
+        let e = e.clone();
+        async move {
+            e.watch("production", Some(Duration::from_secs(120)), Some(tx))
+                .await
+        }
+    });
+    let (deploy_at, note) = loop {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(Event::MonitorStarted {
+                deploy_at,
+                baseline_note,
+                ..
+            })) => break (deploy_at, baseline_note),
+            Ok(Some(_)) => {}
+            other => panic!("the window never opened: {other:?}"),
+        }
+    };
+    assert_eq!(deploy_at, began, "opened at {opened}; {note}");
+    assert!(note.contains("the canary's first traffic"), "{note}");
+    let out = tokio::time::timeout(Duration::from_secs(150), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.version.to_string(), bad, "{out:?}");
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
 }
