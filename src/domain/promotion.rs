@@ -329,11 +329,12 @@ fn latest_go<'a>(input: &PromotionInput<'a>, version: &Version) -> Option<&'a Ap
 /// No-Go: the gate that refuses it where no approval is required.
 fn no_go_gate(input: &PromotionInput<'_>, version: &Version) -> Option<Gate> {
     let target = &input.stages[input.target];
+    // The one the store appended last, not the latest-dated: each is dated
+    // by the clock of the machine that gave it.
     let latest = input
         .approvals
         .iter()
-        .filter(|a| a.env == target.name && &a.version == version)
-        .max_by_key(|a| a.at)?;
+        .rfind(|a| a.env == target.name && &a.version == version)?;
     (latest.decision == Decision::NoGo)
         .then(|| Gate::block("approval", false, no_go_detail(latest)))
 }
@@ -776,6 +777,24 @@ mod tests {
                 .unwrap()
                 .refusal()
                 .is_none()
+        );
+        // The one appended last decides, not the latest-dated: a Go from a
+        // clock 5 min ahead does not outlive a No-Go given after it.
+        let a = [
+            go(
+                "development",
+                "v4",
+                t0() + Duration::minutes(5),
+                Decision::Go,
+            ),
+            go("development", "v4", t0(), Decision::NoGo),
+        ];
+        let r = plan_promotion(&input(&st, 1, &a)).unwrap();
+        assert!(
+            r.refusal()
+                .is_some_and(|r| r.detail.starts_with("No-Go by")),
+            "{:?}",
+            r.gates
         );
     }
 
