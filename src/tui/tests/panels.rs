@@ -247,3 +247,40 @@ fn the_header_says_how_long_the_store_has_been_unreachable() {
     );
     assert!(top.contains("status 1s ago"), "{top}");
 }
+
+/// Another process's window that caught a regression, shown from the store:
+/// red while the environment still runs what it caught, history (no alarm
+/// colour) once it was rolled back — it may be days until the next window.
+#[test]
+fn a_stored_regression_is_red_only_while_its_version_runs() {
+    let mut s = console();
+    let border_fg = |s: &State| {
+        let buf = draw(s, 160, 45);
+        let text = buffer_text(&buf);
+        let (row, line) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("Last monitoring window · production"))
+            .expect("the stored window is shown");
+        let col = line.chars().take_while(|c| *c != 'L').count() as u16;
+        buf[(col.saturating_sub(2), row as u16)].fg
+    };
+    let caught = |p: &mut crate::engine::EnvStatus, runs: &str| {
+        p.state = crate::domain::EnvState::Idle;
+        p.watcher = None;
+        p.version = Some(crate::domain::Version::parse(runs).unwrap());
+        p.last_window = Some(crate::engine::LastWindow {
+            version: crate::domain::Version::parse("v1.8.0").unwrap(),
+            started_at: t0() - chrono::Duration::minutes(12),
+            finished_at: t0() - chrono::Duration::minutes(2),
+            verdict: crate::domain::WindowVerdict::Regression,
+            reason: "error rate 4.4% vs 0.36% baseline".into(),
+        });
+    };
+    let red = Theme::dark().error.fg.unwrap();
+    with_production(&mut s, |p| caught(p, "v1.8.0"));
+    assert_eq!(border_fg(&s), red, "still running what it caught");
+    with_production(&mut s, |p| caught(p, "v1.7.3"));
+    assert_ne!(border_fg(&s), red, "rolled back: history, not an alarm");
+    assert!(screen(&s, 160, 45).contains("✗ REGRESSION"));
+}

@@ -194,7 +194,12 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
     let regression = window
         .and_then(|w| w.verdict.as_ref())
         .is_some_and(|v| v.kind == VerdictKind::Regression)
-        || stored_window(env, ui).is_some_and(|w| w.verdict == WindowVerdict::Regression);
+        // A stored regression is an alarm only while the environment still
+        // runs what it caught: once rolled back (or moved on), it is history.
+        || stored_window(env, ui).is_some_and(|w| {
+            w.verdict == WindowVerdict::Regression
+                && env.is_some_and(|e| e.version.as_ref() == Some(&w.version))
+        });
     let dead = metrics_error.is_some() && !window.is_some_and(|w| w.running);
     let border = if regression || dead {
         t.error
