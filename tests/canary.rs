@@ -441,3 +441,40 @@ fn an_interrupted_canary_promotion_sends_the_traffic_back_to_the_stable_track() 
     assert!(!st.stdout.contains("production canary:"), "{st:#?}");
     assert_eq!(env_json(&home, "production")["canary"]["weight"], 0);
 }
+
+/// The No-Go that blocks a release the canary caught cannot be written (the
+/// store refuses it): the traffic goes back to the stable track all the
+/// same, the No-Go is tried again, and the outcome says it is missing and
+/// how to record it — not silence, which left the release re-promotable.
+#[test]
+fn a_caught_canary_whose_no_go_cannot_be_written_says_so() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    let db = home.path().join("canary.db");
+    home.config(&format!(
+        "{}\n[store]\npath = \"{}\"\n",
+        config(&fleet, "25s"),
+        db.display()
+    ));
+    home.run(&["status"]).expect_code(0);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_decisions BEFORE INSERT ON approvals
+             BEGIN SELECT RAISE(ABORT, 'approvals are read-only here'); END;",
+        )
+        .unwrap();
+    let out = home.run(&["promote", "production", "--version", "v1.8.0", "--yes"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("canary weight set to 0"), "{said}");
+    assert!(
+        said.contains("the No-Go that blocks it could not be recorded")
+            && said.contains("shipdeck approve production --reject --version v1.8.0"),
+        "{said}"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+}

@@ -551,23 +551,34 @@ impl Engine {
                     at: Utc::now(),
                     note: Some(format!("regression of the canary {at}: {}", v.reason)),
                 };
-                if let Err(e) = self.inner.store.record_approval(&no_go).await {
-                    tracing::warn!("{env}: the No-Go for the caught canary of {version}: {e}");
-                }
+                let mut no_go_failed = self.inner.store.record_approval(&no_go).await.err();
                 self.set_activity(env, Some(crate::domain::EnvState::Regression));
                 if !auto {
                     return Err(Flow::Detail(format!(
-                        "canary of {version} caught {at}: {}; the canary keeps {}% of the traffic until rolled back (r, or `shipdeck rollback {env}`: weight → 0)",
-                        v.reason, state.weight
+                        "canary of {version} caught {at}: {}; the canary keeps {}% of the traffic until rolled back (r, or `shipdeck rollback {env}`: weight → 0){}",
+                        v.reason,
+                        state.weight,
+                        no_go_missing(env, version, no_go_failed.as_ref())
                     )));
                 }
                 let stopped = self
                     .stop_canary(env, version, &c.weight, "regression: auto-rollback")
                     .await;
+                // The traffic is safe first; then the No-Go is tried again
+                // (a store blip), and said when it still could not be
+                // written: without it the release could be re-promoted.
+                for _ in 0..NO_GO_RETRIES {
+                    if no_go_failed.is_none() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    no_go_failed = self.inner.store.record_approval(&no_go).await.err();
+                }
                 return Err(Flow::Detail(format!(
-                    "canary of {version} caught {at}: {}; {}",
+                    "canary of {version} caught {at}: {}; {}{}",
                     v.reason,
-                    stop_words(&stopped)
+                    stop_words(&stopped),
+                    no_go_missing(env, version, no_go_failed.as_ref())
                 )));
             }
             Judged::Inconclusive(v) => {
@@ -875,6 +886,28 @@ pub const OWED_END_RETRY: Duration = Duration::from_secs(30);
 /// reads it, is a canary rollback's (weight → 0, the stable track
 /// untouched): its detail is [`canary_rollback_detail`]'s, where a rollback
 /// of the stable track reads "roll ENV back from …".
+/// How often the No-Go of a caught canary is tried again, a second apart,
+/// once its traffic is back on the stable track.
+const NO_GO_RETRIES: usize = 10;
+
+/// What a caught canary's outcome adds when its No-Go could not be
+/// written: the release is not blocked, and how to block it.
+fn no_go_missing(
+    env: &str,
+    version: &Version,
+    failed: Option<&crate::store::StoreError>,
+) -> String {
+    match failed {
+        None => String::new(),
+        Some(e) => {
+            tracing::warn!("{env}: the No-Go for the caught canary could not be recorded: {e}");
+            format!(
+                "; the No-Go that blocks it could not be recorded ({e}): record one with `shipdeck approve {env} --reject --version {version}`"
+            )
+        }
+    }
+}
+
 pub(super) fn is_canary_rollback(env: &str, detail: &str) -> bool {
     detail.starts_with(&format!("roll {env} back: canary weight "))
 }
