@@ -711,6 +711,14 @@ pub(super) fn pid_alive(_pid: u32) -> bool {
     true
 }
 
+/// The pid space a lock claimed for `host` is written with: this
+/// process's ([`crate::host::pid_space`]) when `host` is this machine's
+/// name, as every claim shipdeck makes is; none for a claim naming another
+/// host, whose pids this process cannot vouch for.
+pub(super) fn claim_space(host: &str) -> Option<String> {
+    crate::host::pid_space().filter(|_| host == crate::host::hostname())
+}
+
 /// Whether a lock row — held by `pid` on `host` in pid space `space`
 /// (`None`: written by a shipdeck from before pid spaces) — is the claim
 /// `pid` on `host` of this process, in this process's pid space

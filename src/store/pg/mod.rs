@@ -492,7 +492,7 @@ impl Store for PgStore {
     /// Takers of one env take turns on a transaction-level advisory lock.
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
         let token = self.lock_token()?;
-        let space = crate::host::pid_space();
+        let space = super::sqlite::claim_space(&lock.host);
         let pid = i64::from(lock.pid);
         let rows = self.with(false, |s| {
             let row_st = s.st(LOCK_ROW)?;
@@ -509,10 +509,11 @@ impl Store for PgStore {
                     // Expiry is the server's judgement, on its clock
                     // (`LOCK_ROW`), never this taker's: its clock may run
                     // minutes ahead of the holder's.
-                    // "Mine" is this lock session's token, or (a renewal
-                    // on a new session, after a server restart) this pid
-                    // in this pid space; a row of an older shipdeck,
-                    // without a space, by pid and hostname as before.
+                    // "Mine" is this claim (pid, host) on this lock
+                    // session's token, or (a renewal on a new session,
+                    // after a server restart) this pid in this pid space;
+                    // a row of an older shipdeck, without a space, by pid
+                    // and hostname as before. Never pid and host alone.
                     let (cpid, chost, alive, ctoken, unexpired, cspace): (
                         i64,
                         String,
@@ -522,10 +523,10 @@ impl Store for PgStore {
                         Option<String>,
                     ) = (r.get(1), r.get(2), r.get(5), r.get(6), r.get(7), r.get(9));
                     let cpid = u32::try_from(cpid).ok();
-                    let same = ctoken == token
-                        || cpid.is_some_and(|p| {
-                            same_holder((p, &chost, cspace.as_deref()), lock.pid, &lock.host)
-                        });
+                    let same = cpid.is_some_and(|p| {
+                        (ctoken == token && p == lock.pid && chost == lock.host)
+                            || same_holder((p, &chost, cspace.as_deref()), lock.pid, &lock.host)
+                    });
                     same || !alive
                         || !unexpired
                         || cpid.is_some_and(|p| holder_gone(p, &chost, cspace.as_deref()))

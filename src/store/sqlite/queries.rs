@@ -273,7 +273,7 @@ impl Store for SqliteStore {
 
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
         let now = lock.acquired_at;
-        let space = crate::host::pid_space();
+        let space = claim_space(&lock.host);
         let current = self.lock_row(&lock.env, now)?;
         if let Some((held, held_space, false)) = current
             && !same_holder(
