@@ -2368,6 +2368,15 @@ mod namesakes {
         assert_eq!(held.holder, "ci-a");
         let read = taker.lock_of("staging", Utc::now()).unwrap();
         assert_eq!(read.map(|l| l.holder), Some("ci-a".to_string()));
+        // The status reads (on PostgreSQL, a path of their own) agree.
+        let keys = [EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+            versions: &[],
+        }];
+        let got = taker.status_reads(&keys, 2, Utc::now(), now_ms()).unwrap();
+        let read = got.envs[0].lock.as_ref().map(|l| l.holder.as_str());
+        assert_eq!(read, Some("ci-a"));
         // Its session ended (PostgreSQL) or its lock lapsed (SQLite): free.
         drop(holder);
         let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
