@@ -2248,3 +2248,178 @@ fn a_lock_taken_over_by_another_holder_is_linked_to_nothing(open: &Open) {
     assert_eq!(held.audit_id, Some(hers));
     assert!(!held.guards(old, Utc::now()));
 }
+
+/// Two machines or containers named alike ("ubuntu", docker's
+/// `--hostname ci`): the same hostname, perhaps the same pid, another pid
+/// space. A lock row's holder is faked there by rewriting its pid space
+/// with raw SQL, as another such shipdeck would have written it.
+mod namesakes {
+    use super::*;
+
+    /// The database under a store, reached around shipdeck.
+    enum Raw {
+        Sqlite(std::path::PathBuf),
+        Pg(String),
+    }
+
+    impl Raw {
+        fn exec(&self, sql: &str) {
+            match self {
+                Raw::Sqlite(p) => rusqlite::Connection::open(p)
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap(),
+                Raw::Pg(db) => common::pg::shared().admin(db).batch_execute(sql).unwrap(),
+            }
+        }
+
+        fn locks(&self) -> &'static str {
+            match self {
+                Raw::Sqlite(_) => "locks",
+                Raw::Pg(_) => "shipdeck_locks",
+            }
+        }
+
+        /// `env`'s lock row moved to another machine's pid space (`NULL`:
+        /// as a shipdeck from before pid spaces wrote it).
+        fn move_to(&self, env: &str, space: Option<&str>) {
+            let space = space.map_or("NULL".to_string(), |s| format!("'{s}'"));
+            self.exec(&format!(
+                "UPDATE {} SET pid_space = {space} WHERE env = '{env}'",
+                self.locks()
+            ));
+        }
+    }
+
+    fn sqlite() -> (tempfile::TempDir, Raw, Box<Open>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("suite.db");
+        let raw = Raw::Sqlite(path.clone());
+        (
+            dir,
+            raw,
+            Box::new(move || Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>),
+        )
+    }
+
+    fn pg() -> (Raw, Box<Open>) {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        (
+            Raw::Pg(db),
+            Box::new(move || {
+                Arc::new(PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap())
+                    as Arc<dyn Store>
+            }),
+        )
+    }
+
+    /// Another machine's pid space under this very hostname.
+    fn elsewhere() -> String {
+        format!(
+            "{} 00000000-0000-0000-0000-000000000000 pid:[1]",
+            shipdeck::host::hostname()
+        )
+    }
+
+    /// A live holder with this hostname and this process's pid, in another
+    /// pid space: not this process's lock, so neither renewed as its own
+    /// nor released by its unlock.
+    fn same_pid_and_host_in_another_space_is_not_ours(raw: &Raw, open: &Open) {
+        let (holder, taker) = (open(), open());
+        let (me, host) = (std::process::id(), shipdeck::host::hostname());
+        let ten = chrono::Duration::minutes(10);
+        let theirs = lock_at("production", "ci-a", me, &host, now_ms(), ten);
+        assert_eq!(holder.try_lock(&theirs).unwrap(), Ok(()));
+        raw.move_to("production", Some(&elsewhere()));
+        let mine = lock_at("production", "ci-b", me, &host, now_ms(), ten);
+        let held = taker.try_lock(&mine).unwrap().unwrap_err();
+        assert_eq!(held.holder, "ci-a");
+        taker.unlock("production", me, &host).unwrap();
+        let held = taker.lock_of("production", Utc::now()).unwrap();
+        assert_eq!(held.map(|l| l.holder), Some("ci-a".to_string()));
+    }
+
+    /// A holder in another pid space whose pid does not exist here: alive
+    /// as far as this process can tell, so not taken while its lock session
+    /// lives (PostgreSQL) or until it expires (SQLite).
+    fn an_unseen_pid_in_another_space_is_not_dead(raw: &Raw, open: &Open) {
+        let (holder, taker) = (open(), open());
+        let host = shipdeck::host::hostname();
+        let ttl = match raw {
+            Raw::Sqlite(_) => chrono::Duration::seconds(3),
+            Raw::Pg(_) => chrono::Duration::minutes(10),
+        };
+        let theirs = lock_at("staging", "ci-a", u32::MAX - 7, &host, now_ms(), ttl);
+        assert_eq!(holder.try_lock(&theirs).unwrap(), Ok(()));
+        raw.move_to("staging", Some(&elsewhere()));
+        let mine = || {
+            lock_at(
+                "staging",
+                "ci-b",
+                std::process::id(),
+                &host,
+                now_ms(),
+                chrono::Duration::minutes(10),
+            )
+        };
+        let held = taker.try_lock(&mine()).unwrap().unwrap_err();
+        assert_eq!(held.holder, "ci-a");
+        let read = taker.lock_of("staging", Utc::now()).unwrap();
+        assert_eq!(read.map(|l| l.holder), Some("ci-a".to_string()));
+        // The status reads (on PostgreSQL, a path of their own) agree.
+        let keys = [EnvKeys {
+            env: "staging",
+            watch: "staging#watch",
+            versions: &[],
+        }];
+        let got = taker.status_reads(&keys, 2, Utc::now(), now_ms()).unwrap();
+        let read = got.envs[0].lock.as_ref().map(|l| l.holder.as_str());
+        assert_eq!(read, Some("ci-a"));
+        // Its session ended (PostgreSQL) or its lock lapsed (SQLite): free.
+        drop(holder);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match taker.try_lock(&mine()).unwrap() {
+                Ok(()) => break,
+                Err(h) if std::time::Instant::now() < until => {
+                    assert_eq!(h.holder, "ci-a");
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(h) => panic!("still held: {h:?}"),
+            }
+        }
+    }
+
+    /// A row of an older shipdeck (no pid space) whose pid is dead under
+    /// this hostname is stale at once, as before.
+    fn an_older_row_of_a_dead_local_pid_is_stale(raw: &Raw, open: &Open) {
+        let (holder, taker) = (open(), open());
+        let host = shipdeck::host::hostname();
+        let ten = chrono::Duration::minutes(10);
+        let ghost = lock_at("staging", "ghost", u32::MAX - 7, &host, now_ms(), ten);
+        assert_eq!(holder.try_lock(&ghost).unwrap(), Ok(()));
+        raw.move_to("staging", None);
+        assert_eq!(taker.lock_of("staging", Utc::now()).unwrap(), None);
+        let next = lock_at("staging", "alice", std::process::id(), &host, now_ms(), ten);
+        assert_eq!(taker.try_lock(&next).unwrap(), Ok(()));
+    }
+
+    macro_rules! both {
+        ($($case:ident),* $(,)?) => {
+            mod sqlite {
+                $( #[test] fn $case() { let (_keep, raw, open) = super::sqlite(); super::$case(&raw, &*open); } )*
+            }
+            mod postgres {
+                $( #[test] fn $case() { let (raw, open) = super::pg(); super::$case(&raw, &*open); } )*
+            }
+        };
+    }
+
+    both!(
+        same_pid_and_host_in_another_space_is_not_ours,
+        an_unseen_pid_in_another_space_is_not_dead,
+        an_older_row_of_a_dead_local_pid_is_stale,
+    );
+}

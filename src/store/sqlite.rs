@@ -96,6 +96,9 @@ pub struct SqliteStore {
     /// opened read-write (`schema::migrate_locks`), not in a file of an
     /// older shipdeck opened read-only, whose locks are all unlinked.
     linked_locks: bool,
+    /// Whether the locks table has its `pid_space` column: likewise,
+    /// missing only in an older file opened read-only.
+    spaced_locks: bool,
     /// When this read-only store could not be read live and was read as
     /// an immutable snapshot instead ([`changes::open_read_only`]): when,
     /// and why. Such a store never changes under this process.
@@ -281,8 +284,16 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .unwrap_or(false);
+        let spaced_locks = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('locks') WHERE name = 'pid_space'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
             linked_locks,
+            spaced_locks,
             snapshot: Mutex::new(None),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -698,6 +709,41 @@ pub(super) fn pid_alive(pid: u32) -> bool {
 #[cfg(not(unix))]
 pub(super) fn pid_alive(_pid: u32) -> bool {
     true
+}
+
+/// The pid space a lock claimed for `host` is written with: this
+/// process's ([`crate::host::pid_space`]) when `host` is this machine's
+/// name, as every claim shipdeck makes is; none for a claim naming another
+/// host, whose pids this process cannot vouch for.
+pub(super) fn claim_space(host: &str) -> Option<String> {
+    crate::host::pid_space().filter(|_| host == crate::host::hostname())
+}
+
+/// Whether a lock row — held by `pid` on `host` in pid space `space`
+/// (`None`: written by a shipdeck from before pid spaces) — is the claim
+/// `pid` on `host` of this process, in this process's pid space
+/// ([`crate::host::pid_space`]). A hostname and a pid are no identity:
+/// two containers named alike both have a pid 1. A row without a space is
+/// judged as before, by pid and hostname.
+pub(super) fn same_holder(row: (u32, &str, Option<&str>), pid: u32, host: &str) -> bool {
+    let (rpid, rhost, space) = row;
+    rpid == pid
+        && rhost == host
+        && space.is_none_or(|s| crate::host::pid_space().as_deref() == Some(s))
+}
+
+/// Whether a lock row's holder is provably a dead process: one of this
+/// process's pid space (so its pid means here what it meant there) that
+/// no longer runs. A holder of another space — another machine, another
+/// container, whatever its hostname — is never judged by a pid this
+/// process cannot see. A row without a space (an older shipdeck) is
+/// judged as before: a dead pid under this hostname.
+pub(super) fn holder_gone(pid: u32, host: &str, space: Option<&str>) -> bool {
+    let here = match space {
+        Some(s) => crate::host::pid_space().as_deref() == Some(s),
+        None => host == crate::host::hostname(),
+    };
+    here && !pid_alive(pid)
 }
 
 #[cfg(test)]

@@ -211,11 +211,13 @@ impl PgStore {
             Also::Lock(l) => {
                 let st = s.st(APPEND_LOCK)?;
                 let pid = i64::from(l.pid);
+                let space = crate::host::pid_space();
                 let mut p = fields.to_vec();
                 p.extend_from_slice(&[
                     &l.env as &(dyn postgres::types::ToSql + Sync),
                     &pid,
                     &l.host,
+                    &space,
                 ]);
                 s.client.query_one(&st, &p)?
             }

@@ -61,14 +61,16 @@ pub(super) const APPEND_APPROVAL: &str = append_sql!(
                 VALUES ($11, $12, $13, $14, $15, $16))"
 );
 /// A started record and its lock linked to it (`$11` env, `$12` pid,
-/// `$13` host), in one statement: the append first, as a CTE (volatile,
+/// `$13` host, `$14` this process's pid space: a namesake's row, the same
+/// pid and hostname in another pid space, is not linked), in one statement: the append first, as a CTE (volatile,
 /// so run once), then the lock's row updated with its id.
 pub(super) const APPEND_LOCK: &str = "WITH a AS (
     SELECT out_id, out_prev, out_hash FROM shipdeck_append(
         $1::text, $2::text, $3::text, $4::text, $5::text,
         $6::text, $7::text, $8::text, $9::bigint, $10::text)),
   l AS (UPDATE shipdeck_locks SET audit_id = (SELECT out_id FROM a)
-        WHERE env = $11::text AND pid = $12::bigint AND host = $13::text)
+        WHERE env = $11::text AND pid = $12::bigint AND host = $13::text
+          AND (pid_space IS NULL OR pid_space IS NOT DISTINCT FROM $14::text))
 SELECT out_id, out_prev, out_hash FROM a";
 /// The outcome recorded for a started record (`$1`), its first if an
 /// older log holds two: its id and outcome. An "unknown" (a reconciler's

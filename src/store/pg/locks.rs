@@ -171,14 +171,17 @@ pub(super) use lock_unexpired_sql;
 /// `ts` (UTC, milliseconds), so that text comparison orders them. The
 /// audit record the lock is linked to (schema 10) is kept through its
 /// holder's renewals, on any lock session; taken by another holder, the
-/// lock has none until that holder links its own.
+/// lock has none until that holder links its own. `$7` is the taker's pid
+/// space (`crate::host::pid_space`, schema 10): "the same holder" is the
+/// same pid in the same pid space, never the same pid and hostname alone.
 pub(super) const PUT_LOCK: &str =
-    "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token)
+    "INSERT INTO shipdeck_locks (env, holder, pid, host, acquired_at, expires_at, token,
+                                 pid_space)
      VALUES ($1, $2, $3, $4,
              to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
              to_char((clock_timestamp() + $5::bigint * interval '1 millisecond') AT TIME ZONE 'UTC',
                      'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-             $6)
+             $6, $7::text)
      ON CONFLICT (env) DO UPDATE SET holder = EXCLUDED.holder, pid = EXCLUDED.pid,
        host = EXCLUDED.host,
        acquired_at = CASE WHEN shipdeck_locks.token = EXCLUDED.token
@@ -187,8 +190,11 @@ pub(super) const PUT_LOCK: &str =
                           THEN shipdeck_locks.acquired_at ELSE EXCLUDED.acquired_at END,
        audit_id = CASE WHEN shipdeck_locks.pid = EXCLUDED.pid
                         AND shipdeck_locks.host = EXCLUDED.host
+                        AND (shipdeck_locks.pid_space IS NULL
+                             OR shipdeck_locks.pid_space IS NOT DISTINCT FROM EXCLUDED.pid_space)
                        THEN shipdeck_locks.audit_id END,
-       expires_at = EXCLUDED.expires_at, token = EXCLUDED.token";
+       expires_at = EXCLUDED.expires_at, token = EXCLUDED.token,
+       pid_space = EXCLUDED.pid_space";
 
 /// The lifetime a lock asks for: from when the caller took or renewed it
 /// to when it expires, both on the caller's clock (so its skew cancels),
@@ -200,14 +206,14 @@ pub(super) fn lock_ttl_ms(lock: &LockInfo) -> i64 {
 }
 
 /// A lock row with whether its owner still holds it ([`lock_alive_sql`]),
-/// whether it has not expired ([`lock_unexpired_sql`]) and the audit
-/// record it is linked to.
+/// whether it has not expired ([`lock_unexpired_sql`]), the audit
+/// record it is linked to and its holder's pid space.
 pub(super) const LOCK_ROW: &str = concat!(
     "SELECT l.holder, l.pid, l.host, l.acquired_at, l.expires_at, ",
     lock_alive_sql!(),
     ", l.token, ",
     lock_unexpired_sql!(),
-    ", l.audit_id FROM shipdeck_locks l WHERE l.env = $1"
+    ", l.audit_id, l.pid_space FROM shipdeck_locks l WHERE l.env = $1"
 );
 
 impl PgStore {

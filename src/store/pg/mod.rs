@@ -35,7 +35,7 @@ use postgres::{Client, Statement};
 
 use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
-use super::sqlite::{pid_alive, ts};
+use super::sqlite::{holder_gone, pid_alive, same_holder, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, NewestMonitor, SqlState, Store,
     StoreError, Unfinished, audit_outcome, second_finish, verdict_write,
@@ -484,12 +484,15 @@ impl Store for PgStore {
     }
 
     /// Take `lock.env`: free when nobody holds it, when this process does
-    /// (a renewal), when the holder's lock expired, when its owner's
-    /// session is gone, or when its owner is a dead process of this host.
+    /// (a renewal: the row names this process's lock session, or this
+    /// pid in this pid space), when the holder's lock expired, when its
+    /// owner's session is gone, or when its owner is provably a dead
+    /// process (of this pid space: `holder_gone`). A hostname and a pid
+    /// prove nothing: containers named alike share pids.
     /// Takers of one env take turns on a transaction-level advisory lock.
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
         let token = self.lock_token()?;
-        let here = crate::host::hostname();
+        let space = super::sqlite::claim_space(&lock.host);
         let pid = i64::from(lock.pid);
         let rows = self.with(false, |s| {
             let row_st = s.st(LOCK_ROW)?;
@@ -506,12 +509,27 @@ impl Store for PgStore {
                     // Expiry is the server's judgement, on its clock
                     // (`LOCK_ROW`), never this taker's: its clock may run
                     // minutes ahead of the holder's.
-                    let (cpid, chost, alive, unexpired): (i64, String, bool, bool) =
-                        (r.get(1), r.get(2), r.get(5), r.get(7));
-                    let same = cpid == pid && chost == lock.host;
+                    // "Mine" is this claim (pid, host) on this lock
+                    // session's token, or (a renewal on a new session,
+                    // after a server restart) this pid in this pid space;
+                    // a row of an older shipdeck, without a space, by pid
+                    // and hostname as before. Never pid and host alone.
+                    let (cpid, chost, alive, ctoken, unexpired, cspace): (
+                        i64,
+                        String,
+                        bool,
+                        i64,
+                        bool,
+                        Option<String>,
+                    ) = (r.get(1), r.get(2), r.get(5), r.get(6), r.get(7), r.get(9));
+                    let cpid = u32::try_from(cpid).ok();
+                    let same = cpid.is_some_and(|p| {
+                        (ctoken == token && p == lock.pid && chost == lock.host)
+                            || same_holder((p, &chost, cspace.as_deref()), lock.pid, &lock.host)
+                    });
                     same || !alive
                         || !unexpired
-                        || (chost == here && u32::try_from(cpid).is_ok_and(|p| !pid_alive(p)))
+                        || cpid.is_some_and(|p| holder_gone(p, &chost, cspace.as_deref()))
                 }
             };
             if free {
@@ -531,6 +549,7 @@ impl Store for PgStore {
                         &lock.host,
                         &lock_ttl_ms(lock),
                         &token,
+                        &space,
                     ],
                 )?;
             }
@@ -561,9 +580,15 @@ impl Store for PgStore {
 
     fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
         let out = self.with(false, |s| {
-            let st =
-                s.st("DELETE FROM shipdeck_locks WHERE env = $1 AND pid = $2 AND host = $3")?;
-            s.client.execute(&st, &[&env, &i64::from(pid), &host])
+            // Only this process's own row, never a namesake's (the same
+            // pid and hostname in another pid space).
+            let st = s.st(
+                "DELETE FROM shipdeck_locks WHERE env = $1 AND pid = $2 AND host = $3
+                   AND (pid_space IS NULL OR pid_space IS NOT DISTINCT FROM $4::text)",
+            )?;
+            let space = crate::host::pid_space();
+            s.client
+                .execute(&st, &[&env, &i64::from(pid), &host, &space])
         });
         if let Some(ls) = self
             .locks
@@ -586,7 +611,8 @@ impl Store for PgStore {
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        Ok(status::live(info, alive))
+        let space: Option<String> = self.get(&row, 9)?;
+        Ok(status::live(info, alive, space.as_deref()))
     }
 
     /// One opening and one verdict per window (its env, version and

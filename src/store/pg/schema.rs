@@ -479,11 +479,16 @@ END $$;
 /// the server's had its deploy in flight read as dead (and reconciled by
 /// another process). A renewal keeps the link, another holder's lock has
 /// none until it links its own (`locks::PUT_LOCK`). Locks held across the
-/// upgrade keep NULL and are matched by time, as before. No new grants:
-/// the documented role may already insert and update `shipdeck_locks`.
-/// Written to run again safely.
+/// upgrade keep NULL and are matched by time, as before. The lock also
+/// names its holder's pid space (`crate::host::pid_space`: hostname, boot
+/// and pid namespace): a holder's pid is judged (dead, or this process)
+/// only in its own pid space, never by hostname, which containers and
+/// machines share; a row without one (an older shipdeck) is judged by
+/// hostname as before. No new grants: the documented role may already
+/// insert and update `shipdeck_locks`. Written to run again safely.
 const V10: &str = r#"
 ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS audit_id BIGINT;
+ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS pid_space TEXT;
 "#;
 
 /// The append-only triggers every process checks for.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::PgStore;
 use crate::domain::{ActionKind, Approval, Decision, DeployKind, DeployRecord, Version};
-use crate::store::sqlite::{legacy_note, pid_alive, ts};
+use crate::store::sqlite::{holder_gone, legacy_note, pid_alive, ts};
 use crate::store::{
     EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
     approvals_disagree,
@@ -30,7 +30,7 @@ fn lock_json(key: &str) -> String {
         concat!(
             "(SELECT json_build_object('holder', l.holder, 'pid', l.pid, 'host', l.host,
             'acquired_at', l.acquired_at, 'expires_at', l.expires_at,
-            'audit_id', l.audit_id, 'alive', ",
+            'audit_id', l.audit_id, 'pid_space', l.pid_space, 'alive', ",
             super::locks::lock_alive_sql!(),
             ", 'unexpired', ",
             super::locks::lock_unexpired_sql!(),
@@ -208,6 +208,9 @@ struct LockJ {
     expires_at: String,
     /// The started record it is linked to (schema 10).
     audit_id: Option<i64>,
+    /// The holder's pid space (schema 10; `None` for an older shipdeck's).
+    #[serde(default)]
+    pid_space: Option<String>,
     alive: bool,
     /// Not expired on the server's clock (`lock_unexpired_sql`).
     unexpired: bool,
@@ -395,7 +398,7 @@ impl PgStore {
             audit_id: l.audit_id,
             expires_at: self.parse_time(&l.expires_at)?,
         };
-        Ok(live(info, l.alive && l.unexpired))
+        Ok(live(info, l.alive && l.unexpired, l.pid_space.as_deref()))
     }
 
     /// Decisions about `env` as the audit log records them; the approvals
@@ -435,8 +438,10 @@ impl PgStore {
 
 /// A lock that still holds: `held` on the store's side (its owner's
 /// session alive, not expired on the server's clock: the asker's clock
-/// judges nothing) and not held by a process of this host that is gone.
-pub(super) fn live(info: LockInfo, held: bool) -> Option<LockInfo> {
-    let stale = !held || (info.host == crate::host::hostname() && !pid_alive(info.pid));
+/// judges nothing) and not held by a process that is provably gone: one of
+/// this process's pid space (`space`, the row's; see `holder_gone`), never
+/// merely one of the same hostname.
+pub(super) fn live(info: LockInfo, held: bool, space: Option<&str>) -> Option<LockInfo> {
+    let stale = !held || holder_gone(info.pid, &info.host, space);
     (!stale).then_some(info)
 }

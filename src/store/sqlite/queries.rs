@@ -12,9 +12,12 @@ impl Store for SqliteStore {
     fn audit_start_held(&self, rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError> {
         self.with_audit(|tx| {
             let id = insert_audit(tx, rec, None, None)?;
+            // Only this process's own row (its pid space, or a row of an
+            // older shipdeck without one), never a namesake's.
             tx.execute(
-                "UPDATE locks SET audit_id = ?1 WHERE env = ?2 AND pid = ?3 AND host = ?4",
-                params![id, lock.env, lock.pid, lock.host],
+                "UPDATE locks SET audit_id = ?1 WHERE env = ?2 AND pid = ?3 AND host = ?4
+                   AND (pid_space IS NULL OR pid_space IS ?5)",
+                params![id, lock.env, lock.pid, lock.host, crate::host::pid_space()],
             )?;
             Ok(id)
         })
@@ -270,9 +273,14 @@ impl Store for SqliteStore {
 
     fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
         let now = lock.acquired_at;
-        let current = self.lock_of(&lock.env, now)?;
-        if let Some(held) = current
-            && !(held.pid == lock.pid && held.host == lock.host)
+        let space = claim_space(&lock.host);
+        let current = self.lock_row(&lock.env, now)?;
+        if let Some((held, held_space, false)) = current
+            && !same_holder(
+                (held.pid, &held.host, held_space.as_deref()),
+                lock.pid,
+                &lock.host,
+            )
         {
             return Ok(Err(held));
         }
@@ -280,19 +288,21 @@ impl Store for SqliteStore {
         // racing for the same lock cannot both win.
         let won = self.with_write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let existing: Option<(u32, String, String)> = tx
+            let existing: Option<(u32, String, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT pid, host, expires_at FROM locks WHERE env = ?1",
+                    "SELECT pid, host, expires_at, pid_space FROM locks WHERE env = ?1",
                     params![lock.env],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
+            // Its own (by pid space, not hostname), expired, or held by a
+            // process of this pid space that is gone: see `holder_gone`.
             let free = match &existing {
                 None => true,
-                Some((pid, host, expires)) => {
-                    (*pid == lock.pid && *host == lock.host)
+                Some((pid, host, expires, held_space)) => {
+                    same_holder((*pid, host, held_space.as_deref()), lock.pid, &lock.host)
                         || expires.as_str() < ts(now).as_str()
-                        || (*host == lock.host && !pid_alive(*pid))
+                        || holder_gone(*pid, host, held_space.as_deref())
                 }
             };
             if free {
@@ -301,21 +311,27 @@ impl Store for SqliteStore {
                 // audit record it is linked to (another holder's lock has
                 // none until that holder links its own).
                 tx.execute(
-                    "INSERT INTO locks (env, holder, pid, host, acquired_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO locks (env, holder, pid, host, acquired_at, expires_at, pid_space)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (env) DO UPDATE SET holder = excluded.holder,
                        acquired_at = CASE WHEN locks.pid = excluded.pid AND locks.host = excluded.host
+                                           AND (locks.pid_space IS NULL
+                                                OR locks.pid_space IS excluded.pid_space)
                                           THEN locks.acquired_at ELSE excluded.acquired_at END,
                        audit_id = CASE WHEN locks.pid = excluded.pid AND locks.host = excluded.host
+                                        AND (locks.pid_space IS NULL
+                                             OR locks.pid_space IS excluded.pid_space)
                                        THEN locks.audit_id END,
-                       pid = excluded.pid, host = excluded.host, expires_at = excluded.expires_at",
+                       pid = excluded.pid, host = excluded.host, expires_at = excluded.expires_at,
+                       pid_space = excluded.pid_space",
                     params![
                         lock.env,
                         lock.holder,
                         lock.pid,
                         lock.host,
                         ts(lock.acquired_at),
-                        ts(lock.expires_at)
+                        ts(lock.expires_at),
+                        space
                     ],
                 )?;
             }
@@ -334,48 +350,21 @@ impl Store for SqliteStore {
 
     fn unlock(&self, env: &str, pid: u32, host: &str) -> Result<(), StoreError> {
         self.with_write(|c| {
+            // Only this process's own row, never a namesake's (the same
+            // pid and hostname in another pid space).
             c.execute(
-                "DELETE FROM locks WHERE env = ?1 AND pid = ?2 AND host = ?3",
-                params![env, pid, host],
+                "DELETE FROM locks WHERE env = ?1 AND pid = ?2 AND host = ?3
+                   AND (pid_space IS NULL OR pid_space IS ?4)",
+                params![env, pid, host, crate::host::pid_space()],
             )
             .map(|_| ())
         })
     }
 
     fn lock_of(&self, env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError> {
-        // A read-only file of an older shipdeck has no link to read.
-        let sql = if self.linked_locks {
-            "SELECT holder, pid, host, acquired_at, expires_at, audit_id FROM locks WHERE env = ?1"
-        } else {
-            "SELECT holder, pid, host, acquired_at, expires_at, NULL FROM locks WHERE env = ?1"
-        };
-        let row: Option<(String, u32, String, String, String, Option<i64>)> = self.with(|c| {
-            c.query_row(sql, params![env], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .optional()
-        })?;
-        let Some((holder, pid, host, acquired, expires, audit_id)) = row else {
-            return Ok(None);
-        };
-        let info = LockInfo {
-            env: env.to_string(),
-            holder,
-            pid,
-            host: host.clone(),
-            acquired_at: self.parse_time(&acquired)?,
-            audit_id,
-            expires_at: self.parse_time(&expires)?,
-        };
-        let stale = info.expires_at < now || (host == crate::host::hostname() && !pid_alive(pid));
-        Ok((!stale).then_some(info))
+        Ok(self
+            .lock_row(env, now)?
+            .and_then(|(info, _, stale)| (!stale).then_some(info)))
     }
 
     /// A window's record written again (a retry) is kept once: see
@@ -760,5 +749,69 @@ impl Store for SqliteStore {
             .spawn(move || watch_changes(conn, snapshot, notifier, path, start))
             .map_err(|e| self.err(format!("cannot start the change watcher: {e}")))?;
         Ok(feed)
+    }
+}
+
+impl SqliteStore {
+    /// `env`'s lock row: the lock, its holder's pid space (`None` for a row
+    /// of an older shipdeck) and whether it is stale at `now` — expired,
+    /// or its holder provably gone ([`holder_gone`]).
+    fn lock_row(
+        &self,
+        env: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(LockInfo, Option<String>, bool)>, StoreError> {
+        // A read-only file of an older shipdeck has no link nor pid space
+        // to read.
+        let sql = format!(
+            "SELECT holder, pid, host, acquired_at, expires_at, {}, {} FROM locks WHERE env = ?1",
+            if self.linked_locks {
+                "audit_id"
+            } else {
+                "NULL"
+            },
+            if self.spaced_locks {
+                "pid_space"
+            } else {
+                "NULL"
+            },
+        );
+        type Row = (
+            String,
+            u32,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+        );
+        let row: Option<Row> = self.with(|c| {
+            c.query_row(&sql, params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .optional()
+        })?;
+        let Some((holder, pid, host, acquired, expires, audit_id, space)) = row else {
+            return Ok(None);
+        };
+        let info = LockInfo {
+            env: env.to_string(),
+            holder,
+            pid,
+            host,
+            acquired_at: self.parse_time(&acquired)?,
+            audit_id,
+            expires_at: self.parse_time(&expires)?,
+        };
+        let stale = info.expires_at < now || holder_gone(pid, &info.host, space.as_deref());
+        Ok(Some((info, space, stale)))
     }
 }

@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS locks (
     host        TEXT NOT NULL,
     acquired_at TEXT NOT NULL,
     expires_at  TEXT NOT NULL,
-    audit_id    INTEGER
+    audit_id    INTEGER,
+    pid_space   TEXT
 );
 CREATE TABLE IF NOT EXISTS monitor_runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -285,7 +286,9 @@ pub(super) fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
 /// column (`NULL` for the locks held then: they are matched to their
 /// record by time, as before, see [`crate::store::HOLDER_SKEW`]). A live
 /// lock is kept as it is, its holder (perhaps an older shipdeck, which
-/// never writes the column) untouched.
+/// never writes the column) untouched. Likewise the holder's pid space
+/// (`crate::host::pid_space`; `NULL` for a lock of an older shipdeck,
+/// judged by pid and hostname as before).
 pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
     let has = |col: &str| -> rusqlite::Result<bool> {
         c.query_row(
@@ -294,15 +297,21 @@ pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
             |r| r.get(0),
         )
     };
-    // No table yet (a new store): the schema creates it with the column.
-    if !has("env")? || has("audit_id")? {
+    // No table yet (a new store): the schema creates it with the columns.
+    if !has("env")? {
         return Ok(());
     }
-    match c.execute_batch("ALTER TABLE locks ADD COLUMN audit_id INTEGER") {
-        // Another process added it while this one looked.
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
-        r => r,
+    for (col, ty) in [("audit_id", "INTEGER"), ("pid_space", "TEXT")] {
+        if has(col)? {
+            continue;
+        }
+        match c.execute_batch(&format!("ALTER TABLE locks ADD COLUMN {col} {ty}")) {
+            // Another process added it while this one looked.
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            r => r?,
+        }
     }
+    Ok(())
 }
 
 /// The note of a decision recorded before notes had a column of their

@@ -187,9 +187,10 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
 
 /// A store from before a lock knew its audit record, opened while a lock
 /// is held (a deploy in flight, its record unlinked as an older shipdeck
-/// writes it): the column is added, the lock is kept and still its
-/// holder's, read unlinked and matched to its record by time (in
-/// progress, not "unknown"); a lock taken from then on is linked.
+/// writes it, without a pid space): the columns are added, the lock is
+/// kept and still its holder's, read unlinked and matched to its record by
+/// time (in progress, not "unknown"); a lock taken from then on is linked
+/// and names its pid space.
 #[test]
 fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -211,8 +212,12 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
             .unwrap();
         let id = start(&s, "production", now);
         // The locks table as an earlier shipdeck wrote it.
-        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
-            .unwrap();
+        s.with(|c| {
+            c.execute_batch(
+                "ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
+            )
+        })
+        .unwrap();
         id
     };
     let s = SqliteStore::open(&path).unwrap();
@@ -248,6 +253,15 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
         .unwrap();
     let held = s.lock_of("staging", Utc::now()).unwrap().expect("held");
     assert_eq!(held.audit_id, Some(linked));
+    // And it names this process's pid space; the older lock has none.
+    let spaces: Vec<Option<String>> = s
+        .with(|c| {
+            c.prepare("SELECT pid_space FROM locks ORDER BY env")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(spaces, vec![None, crate::host::pid_space()]);
     assert!(s.verify().unwrap().intact());
 }
 
@@ -272,8 +286,12 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
         .unwrap()
         .unwrap();
         let id = start(&s, "production", now);
-        s.with(|c| c.execute_batch("ALTER TABLE locks DROP COLUMN audit_id"))
-            .unwrap();
+        s.with(|c| {
+            c.execute_batch(
+                "ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
+            )
+        })
+        .unwrap();
         id
     };
     let s = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
