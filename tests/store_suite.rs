@@ -2273,6 +2273,24 @@ mod namesakes {
             }
         }
 
+        /// Whether `env`'s lock row has no link, and no pid space.
+        fn nulls(&self, env: &str) -> (bool, bool) {
+            let sql = format!(
+                "SELECT audit_id IS NULL, pid_space IS NULL FROM {} WHERE env = '{env}'",
+                self.locks()
+            );
+            match self {
+                Raw::Sqlite(p) => rusqlite::Connection::open(p)
+                    .unwrap()
+                    .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap(),
+                Raw::Pg(db) => {
+                    let row = common::pg::shared().admin(db).query_one(&sql, &[]).unwrap();
+                    (row.get(0), row.get(1))
+                }
+            }
+        }
+
         fn locks(&self) -> &'static str {
             match self {
                 Raw::Sqlite(_) => "locks",
@@ -2406,6 +2424,39 @@ mod namesakes {
         assert_eq!(taker.try_lock(&next).unwrap(), Ok(()));
     }
 
+    /// A holder from before pid spaces and links (an older shipdeck still
+    /// running through the upgrade) takes the row over, writing only what
+    /// it knows: the previous holder's link and pid space go with it, so
+    /// neither its dead records nor its pid space are read as the new one's.
+    fn an_older_writer_taking_a_row_over_leaves_no_link_or_space_behind(raw: &Raw, open: &Open) {
+        let store = open();
+        let (me, host) = (std::process::id(), shipdeck::host::hostname());
+        let ten = chrono::Duration::minutes(10);
+        let mine = lock_at("production", "alice", me, &host, now_ms(), ten);
+        assert_eq!(store.try_lock(&mine).unwrap(), Ok(()));
+        raw.exec(&format!(
+            "UPDATE {} SET audit_id = 100 WHERE env = 'production'",
+            raw.locks()
+        ));
+        assert_eq!(raw.nulls("production"), (false, false));
+        // The older shipdeck's upsert: holder, pid and host only.
+        raw.exec(&format!(
+            "UPDATE {} SET holder = 'bob', pid = 4242, host = 'bobs-laptop' WHERE env = 'production'",
+            raw.locks()
+        ));
+        assert_eq!(raw.nulls("production"), (true, true));
+        // A renewal by the same holder keeps both.
+        let fresh = open();
+        let again = lock_at("staging", "alice", me, &host, now_ms(), ten);
+        assert_eq!(fresh.try_lock(&again).unwrap(), Ok(()));
+        raw.exec(&format!(
+            "UPDATE {} SET audit_id = 7 WHERE env = 'staging'",
+            raw.locks()
+        ));
+        assert_eq!(fresh.try_lock(&again).unwrap(), Ok(()));
+        assert_eq!(raw.nulls("staging"), (false, false));
+    }
+
     macro_rules! both {
         ($($case:ident),* $(,)?) => {
             mod sqlite {
@@ -2418,6 +2469,7 @@ mod namesakes {
     }
 
     both!(
+        an_older_writer_taking_a_row_over_leaves_no_link_or_space_behind,
         same_pid_and_host_in_another_space_is_not_ours,
         an_unseen_pid_in_another_space_is_not_dead,
         an_older_row_of_a_dead_local_pid_is_stale,

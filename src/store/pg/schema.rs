@@ -489,6 +489,26 @@ END $$;
 const V10: &str = r#"
 ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS audit_id BIGINT;
 ALTER TABLE shipdeck_locks ADD COLUMN IF NOT EXISTS pid_space TEXT;
+CREATE OR REPLACE FUNCTION shipdeck_lock_taken() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.token IS DISTINCT FROM OLD.token THEN
+        NEW.taken_at := clock_timestamp();
+    ELSE
+        NEW.taken_at := OLD.taken_at;
+    END IF;
+    -- Another holder took the row: a link or pid space its write left as
+    -- it was (a shipdeck from before schema 10, still running through the
+    -- upgrade, knows neither) is the previous holder's, never the new one's.
+    IF TG_OP = 'UPDATE' AND (NEW.pid IS DISTINCT FROM OLD.pid OR NEW.host IS DISTINCT FROM OLD.host) THEN
+        IF NEW.audit_id IS NOT DISTINCT FROM OLD.audit_id THEN
+            NEW.audit_id := NULL;
+        END IF;
+        IF NEW.pid_space IS NOT DISTINCT FROM OLD.pid_space THEN
+            NEW.pid_space := NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
 "#;
 
 /// The append-only triggers every process checks for.

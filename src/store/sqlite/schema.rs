@@ -184,6 +184,7 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     migrate_deploys(c)?;
     migrate_locks(c)?;
     c.execute_batch(SCHEMA)?;
+    c.execute_batch(LOCK_NEW_HOLDER)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
     c.execute_batch(RECREATE_CHECKPOINT_TRIGGERS)?;
     let mark: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -289,6 +290,22 @@ pub(super) fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
 /// never writes the column) untouched. Likewise the holder's pid space
 /// (`crate::host::pid_space`; `NULL` for a lock of an older shipdeck,
 /// judged by pid and hostname as before).
+/// Another holder took a lock row: a link or pid space its write left as
+/// it was (a shipdeck from before those columns, still running through the
+/// upgrade, knows neither) is the previous holder's, never the new one's.
+const LOCK_NEW_HOLDER: &str = r#"
+CREATE TRIGGER IF NOT EXISTS locks_new_holder AFTER UPDATE ON locks
+    WHEN (NEW.pid IS NOT OLD.pid OR NEW.host IS NOT OLD.host)
+     AND ((NEW.audit_id IS OLD.audit_id AND NEW.audit_id IS NOT NULL)
+          OR (NEW.pid_space IS OLD.pid_space AND NEW.pid_space IS NOT NULL))
+    BEGIN
+        UPDATE locks SET
+            audit_id = CASE WHEN NEW.audit_id IS OLD.audit_id THEN NULL ELSE NEW.audit_id END,
+            pid_space = CASE WHEN NEW.pid_space IS OLD.pid_space THEN NULL ELSE NEW.pid_space END
+        WHERE env = NEW.env;
+    END;
+"#;
+
 pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
     let has = |col: &str| -> rusqlite::Result<bool> {
         c.query_row(
