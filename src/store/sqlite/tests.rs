@@ -214,7 +214,7 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
         // The locks table as an earlier shipdeck wrote it.
         s.with(|c| {
             c.execute_batch(
-                "ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
+                "DROP TRIGGER locks_new_holder; ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
             )
         })
         .unwrap();
@@ -288,7 +288,7 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
         let id = start(&s, "production", now);
         s.with(|c| {
             c.execute_batch(
-                "ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
+                "DROP TRIGGER locks_new_holder; ALTER TABLE locks DROP COLUMN audit_id; ALTER TABLE locks DROP COLUMN pid_space",
             )
         })
         .unwrap();
