@@ -9,8 +9,10 @@ use shipdeck::demo::{self, FleetOptions};
 use shipdeck::domain::EnvState;
 use shipdeck::engine::{Engine, EngineError};
 
-#[tokio::test]
-async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
+/// A demo fleet and two engines on one store — this console and another
+/// one's view of it, which knows only the records and whether their
+/// watcher lives: staging and production, production monitored, 1 s steps.
+async fn two_consoles(project: &str) -> (demo::FleetHandle, tempfile::TempDir, Engine, Engine) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let f = demo::spawn(
         listener,
@@ -25,7 +27,7 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
     let dir = tempfile::tempdir().unwrap();
     let a = f.addr;
     let mut s = format!(
-        "project = \"takeover\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
+        "project = \"{project}\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
         dir.path().join("s.db").display()
     );
     for env in ["staging", "production"] {
@@ -36,9 +38,13 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
     s.push_str("monitored = true\n");
     let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
     let e = Engine::open(cfg.clone()).unwrap();
-    // Another console's view of the same store: it knows only the records
-    // and whether their watcher lives.
     let other = Engine::open(cfg).unwrap();
+    (f, dir, e, other)
+}
+
+#[tokio::test]
+async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
+    let (_fleet, _dir, e, other) = two_consoles("takeover").await;
 
     // Long enough that neither window ends by itself during the test.
     let window = Some(Duration::from_secs(300));
@@ -102,32 +108,7 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
 /// deploy lock, which a window does not hold.)
 #[tokio::test]
 async fn a_running_window_is_in_progress_in_history_not_ended() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let f = demo::spawn(
-        listener,
-        FleetOptions {
-            seed: 3,
-            tick: Duration::from_millis(100),
-            ..FleetOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let a = f.addr;
-    let mut s = format!(
-        "project = \"history\"\n[store]\npath = \"{}\"\n[metrics]\nsource = \"scrape\"\nurl = \"http://{a}/metrics\"\nstep = \"1s\"\n",
-        dir.path().join("s.db").display()
-    );
-    for env in ["staging", "production"] {
-        s.push_str(&format!(
-            "\n[[environments]]\nname = \"{env}\"\nversion = {{ url = \"http://{a}/envs/{env}/version\" }}\ndeploy = {{ webhook = \"http://{a}/envs/{env}/deploy\" }}\n"
-        ));
-    }
-    s.push_str("monitored = true\n");
-    let cfg = Config::parse(&s, std::path::Path::new("<test>")).unwrap();
-    let e = Engine::open(cfg.clone()).unwrap();
-    let other = Engine::open(cfg).unwrap();
+    let (_fleet, _dir, e, other) = two_consoles("history").await;
     let window = Some(Duration::from_secs(300));
     let running = tokio::spawn({
         let e = e.clone();
