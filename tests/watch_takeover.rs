@@ -108,7 +108,7 @@ async fn a_newer_window_takes_over_and_the_environment_stays_monitored() {
 /// deploy lock, which a window does not hold.)
 #[tokio::test]
 async fn a_running_window_is_in_progress_in_history_not_ended() {
-    let (_fleet, _dir, e, other) = two_consoles("history").await;
+    let (_fleet, dir, e, other) = two_consoles("history").await;
     let window = Some(Duration::from_secs(300));
     let running = tokio::spawn({
         let e = e.clone();
@@ -135,6 +135,29 @@ async fn a_running_window_is_in_progress_in_history_not_ended() {
         "{entry:?}"
     );
     assert!(!entry.detail.contains("process ended"), "{entry:?}");
+    // The claim dated much later than the record (taken anew after a
+    // PostgreSQL restart, on the server's clock): still live, by the link
+    // between them, not by comparing the two dates.
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(30))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    rusqlite::Connection::open(dir.path().join("s.db"))
+        .unwrap()
+        .execute(
+            "UPDATE locks SET acquired_at = ?1 WHERE env LIKE 'production%'",
+            [&later],
+        )
+        .unwrap();
+    let h = other.history(Some("production"), 10).await.unwrap();
+    let entry = h
+        .into_iter()
+        .find(|h| h.action == shipdeck::domain::ActionKind::Monitor)
+        .unwrap();
+    assert_eq!(
+        entry.outcome,
+        shipdeck::domain::Outcome::Started,
+        "{entry:?}"
+    );
     running.abort();
     let _ = running.await;
 }

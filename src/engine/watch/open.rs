@@ -197,22 +197,29 @@ impl Engine {
         } else {
             None
         };
+        // Linked to the claim (in the append's own transaction), so that
+        // every process reads the window live by the claim's link, not by
+        // comparing clocks: a claim taken anew after the server restarted
+        // is dated then, long after this record.
         let started = self
             .inner
             .store
-            .audit_start(&NewAudit {
-                at: now,
-                actor: &self.inner.actor,
-                action: ActionKind::Monitor,
-                env,
-                version: Some(&version),
-                from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
-                outcome: Outcome::Started,
-                detail: &format!(
-                    "monitoring window of {} for {version}; {baseline_note}",
-                    crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
-                ),
-            })
+            .audit_start_held(
+                &NewAudit {
+                    at: now,
+                    actor: &self.inner.actor,
+                    action: ActionKind::Monitor,
+                    env,
+                    version: Some(&version),
+                    from_version: last.as_ref().and_then(|d| d.from_version.as_ref()),
+                    outcome: Outcome::Started,
+                    detail: &format!(
+                        "monitoring window of {} for {version}; {baseline_note}",
+                        crate::domain::HumanDuration(Duration::from_secs_f64(dcfg.window_s)),
+                    ),
+                },
+                &claim.lock,
+            )
             .await?;
         claim.opened = Some((started, version.clone(), deploy_at));
         // From here the window is open: an outage of the store (the server
