@@ -286,8 +286,13 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
             && !dialog_open(&screen),
         "`r` after the rollback offers the caught release:\n{screen}"
     );
+    // Enter opens the selected environment's details (and nothing else):
+    // they are closed before production's card is read, since a long
+    // verdict widens them over it.
     tmux.keys(&["Enter"]);
     sleep(Duration::from_secs(4));
+    tmux.keys(&["Escape"]);
+    sleep(Duration::from_millis(500));
     let screen = tmux.screen();
     let version = production_field(&screen, "version").unwrap_or_default();
     let state = production_field(&screen, "state").unwrap_or_default();
@@ -295,8 +300,6 @@ fn demo_promote_regression_rollback_and_terminal_restored() {
         version.starts_with("v1.7.3") && !state.contains("rolling") && !state.contains("deploying"),
         "production left v1.7.3 after `r`, Enter:\n{screen}"
     );
-    tmux.keys(&["Escape"]);
-    sleep(Duration::from_millis(500));
 
     // Quit: `q` (confirm if the console asks), then the shell's report. As
     // with `r` above, a `q` read together with the Escape is Alt-q: it is
