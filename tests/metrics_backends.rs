@@ -850,3 +850,70 @@ async fn scrape_names_an_env_label_the_exposition_lacks() {
         );
     }
 }
+
+/// Prometheus' `query_range`, with its limit: more than 11,000 points per
+/// series is refused (400 `bad_data`, its own words); else one series of
+/// a steady count at every step.
+async fn limited_range(Query(q): Query<HashMap<String, String>>) -> Response {
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let (start, end, step) = (num("start"), num("end"), num("step").max(0.001));
+    let n = ((end - start) / step).floor() as i64 + 1;
+    if n > 11_000 {
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            r#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}"#,
+        )
+            .into_response();
+    }
+    let query = q.get("query").cloned().unwrap_or_default();
+    let v = if query.starts_with("histogram_quantile") {
+        "0.1"
+    } else if query.contains("5..") {
+        "2"
+    } else {
+        "100"
+    };
+    let values: Vec<String> = (0..n)
+        .map(|i| format!(r#"[{:.3},"{v}"]"#, start + i as f64 * step))
+        .collect();
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
+/// A baseline longer than 11,000 steps (`[monitor] baseline = "1d"` at
+/// 2 s steps: 43,200) is read in pieces under Prometheus' limit. Asked
+/// at once it was refused as `bad_data`, and every window failed telling
+/// to fix `[metrics.queries]`.
+#[tokio::test]
+async fn a_history_longer_than_prometheus_resolution_limit_is_read_in_pieces() {
+    let app = Router::new().route("/api/v1/query_range", get(limited_range));
+    let addr = serve(app).await;
+    let mut cfg = prometheus_config(format!("http://{addr}"));
+    cfg.step = HumanDuration::from_secs(2);
+    let src = MetricsSource::from_config(&cfg).unwrap();
+    let end = DateTime::from_timestamp(1_796_000_000, 0).unwrap();
+    let start = end - chrono::Duration::days(1);
+    let points = src
+        .history("prod", start, end, Duration::from_secs(2))
+        .await
+        .expect("a day at 2 s steps is read")
+        .expect("Prometheus has a history");
+    assert_eq!(points.len(), 43_201);
+    // Every step once, in order, with its figures: no piece overlaps or
+    // leaves a step out.
+    assert!(
+        points
+            .windows(2)
+            .all(|w| (w[1].at - w[0].at).num_seconds() == 2)
+    );
+    assert_eq!((points[0].at, points[43_200].at), (start, end));
+    assert!(
+        points
+            .iter()
+            .all(|p| (p.requests, p.errors, p.p95_ms) == (100.0, 2.0, Some(100.0)))
+    );
+}

@@ -238,25 +238,84 @@ async fn confirm(question: &str) -> bool {
 use crate::engine::SETTLE;
 
 /// What an interrupted action was, for the line saying what became of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum Stopped {
     /// A deploy or rollback: its outcome reads "unknown".
     Action,
     /// A monitoring window: recorded as interrupted once it had opened
-    /// (before that, nothing of it is recorded).
-    Window,
+    /// (before that, nothing of it is recorded) — unless it had caught a
+    /// regression, which its printer saw ([`WindowPhase`]).
+    Window(WindowPhase),
 }
 
 impl Stopped {
-    fn said(self) -> &'static str {
+    fn said(&self) -> String {
         match self {
             Stopped::Action => {
-                "what it ran was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`"
+                "what it ran was stopped and the outcome is recorded as unknown; check `shipdeck status` and `shipdeck history`".into()
             }
-            Stopped::Window => {
-                "the monitoring window was stopped without a verdict: once open, it is recorded as interrupted (its history entry as unknown); stopped while it opened, it left no record; check `shipdeck status` and `shipdeck history`"
-            }
+            Stopped::Window(phase) => phase.said().unwrap_or_else(|| {
+                "the monitoring window was stopped without a verdict: once open, it is recorded as interrupted (its history entry as unknown); stopped while it opened, it left no record; check `shipdeck status` and `shipdeck history`".into()
+            }),
         }
+    }
+}
+
+/// How far a monitoring window had come, as its events tell: a signal
+/// after its regression verdict (during the automatic rollback, say one
+/// that hangs) stopped no window "without a verdict" — the release was
+/// caught, and the environment may still run it.
+#[derive(Clone, Debug, Default)]
+struct WindowPhase(std::sync::Arc<std::sync::Mutex<WindowSeen>>);
+
+#[derive(Debug, Default)]
+struct WindowSeen {
+    /// The environment and the version the window judges.
+    judged: Option<(String, Version)>,
+    regression: bool,
+    /// The version a rollback after the regression began to deploy.
+    rollback_to: Option<Version>,
+}
+
+impl WindowPhase {
+    fn see(&self, ev: &Event) {
+        let Ok(mut seen) = self.0.lock() else {
+            return;
+        };
+        match ev {
+            Event::MonitorStarted { env, version, .. } => {
+                *seen = WindowSeen {
+                    judged: Some((env.clone(), version.clone())),
+                    ..WindowSeen::default()
+                };
+            }
+            Event::MonitorFinished { verdict, .. } => {
+                seen.regression = verdict.kind == crate::monitor::VerdictKind::Regression;
+            }
+            Event::DeployStarted {
+                version,
+                rollback: true,
+                ..
+            } if seen.regression => seen.rollback_to = Some(version.clone()),
+            _ => {}
+        }
+    }
+
+    /// The line for a signal after the window's regression verdict.
+    fn said(&self) -> Option<String> {
+        let seen = self.0.lock().ok()?;
+        let (env, version) = seen.judged.as_ref().filter(|_| seen.regression)?;
+        let next = format!(
+            "{env} may still run {version}; check `shipdeck status`, then `shipdeck rollback {env}`"
+        );
+        Some(match &seen.rollback_to {
+            Some(to) => format!(
+                "the monitoring window caught a regression of {version} in {env}; its rollback to {to} was stopped and its outcome is recorded as unknown: {next}"
+            ),
+            None => format!(
+                "the monitoring window had caught a regression of {version} in {env} and was stopped before rolling it back: {next}"
+            ),
+        })
     }
 }
 
@@ -287,7 +346,7 @@ async fn interruptible<T>(
         biased;
         sig = interrupt::signalled() => {
             interrupted = true;
-            Err(interrupt::failure(sig, stopped.said()))
+            Err(interrupt::failure(sig, &stopped.said()))
         }
         r = action => r.map_err(Failure::from),
     };
@@ -338,13 +397,20 @@ async fn interruptible<T>(
 
 /// Print an action's progress (deploys, the monitoring window) on stderr
 /// while it runs; `quiet` swallows it.
-fn event_printer(quiet: bool) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
+/// A window's printer also keeps its `phase`, for the line a signal gets.
+fn event_printer(
+    quiet: bool,
+    phase: Option<WindowPhase>,
+) -> (crate::engine::EventSink, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut last_print = -10.0;
         // What the deploy backend said last, without its clock.
         let mut last_backend = String::new();
         while let Some(ev) = rx.recv().await {
+            if let Some(phase) = &phase {
+                phase.see(&ev);
+            }
             // A lost deploy lock is said even to a quiet (--json) run:
             // one line on stderr, while the action goes on.
             if quiet
@@ -516,6 +582,72 @@ fn watch_exit(env: &str, out: &crate::engine::WatchOutcome) -> i32 {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A signal after the window's regression verdict — while its
+    /// automatic rollback runs (a deploy command that hangs) — said "the
+    /// monitoring window was stopped without a verdict", to an on-call
+    /// whose production still ran the caught release.
+    #[test]
+    fn a_window_stopped_after_its_regression_says_so_and_what_still_runs() {
+        use crate::monitor::{Verdict, VerdictKind};
+        let phase = WindowPhase::default();
+        let stopped = Stopped::Window(phase.clone());
+        let v = |s: &str| -> Version { s.parse().unwrap() };
+        let verdict = |kind| Verdict {
+            kind,
+            metric: None,
+            detected_at: None,
+            reason: "r".into(),
+        };
+        assert!(stopped.said().contains("without a verdict"));
+        phase.see(&Event::MonitorStarted {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            deploy_at: chrono::Utc::now(),
+            window_s: 60.0,
+            baseline: Vec::new(),
+            baseline_note: String::new(),
+        });
+        assert!(stopped.said().contains("without a verdict"));
+        phase.see(&Event::MonitorFinished {
+            env: "production".into(),
+            verdict: verdict(VerdictKind::Regression),
+        });
+        assert_eq!(
+            stopped.said(),
+            "the monitoring window had caught a regression of v1.8.0 in production and was stopped before rolling it back: production may still run v1.8.0; check `shipdeck status`, then `shipdeck rollback production`"
+        );
+        phase.see(&Event::DeployStarted {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from: Some(v("v1.8.0")),
+            rollback: true,
+        });
+        assert_eq!(
+            stopped.said(),
+            "the monitoring window caught a regression of v1.8.0 in production; its rollback to v1.7.3 was stopped and its outcome is recorded as unknown: production may still run v1.8.0; check `shipdeck status`, then `shipdeck rollback production`"
+        );
+        // A window that ended healthy is no caught release.
+        let healthy = WindowPhase::default();
+        healthy.see(&Event::MonitorStarted {
+            env: "production".into(),
+            version: v("v1.8.0"),
+            deploy_at: chrono::Utc::now(),
+            window_s: 60.0,
+            baseline: Vec::new(),
+            baseline_note: String::new(),
+        });
+        healthy.see(&Event::MonitorFinished {
+            env: "production".into(),
+            verdict: verdict(VerdictKind::Healthy),
+        });
+        assert!(
+            Stopped::Window(healthy)
+                .said()
+                .contains("without a verdict")
+        );
+        assert!(Stopped::Action.said().contains("recorded as unknown"));
+    }
 
     fn every_command(c: &clap::Command, out: &mut Vec<clap::Command>) {
         out.push(c.clone());

@@ -288,7 +288,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     accept_warnings: false,
                 }
             };
-            let (tx, printer) = event_printer(json);
+            let (tx, printer) = event_printer(json, None);
             let res = interruptible(
                 &engine,
                 Stopped::Action,
@@ -298,10 +298,14 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let _ = printer.await;
             let rec = res?;
             if watch {
-                let (tx, printer) = event_printer(json);
-                let res =
-                    interruptible(&engine, Stopped::Window, engine.watch(&env, None, Some(tx)))
-                        .await;
+                let phase = WindowPhase::default();
+                let (tx, printer) = event_printer(json, Some(phase.clone()));
+                let res = interruptible(
+                    &engine,
+                    Stopped::Window(phase),
+                    engine.watch(&env, None, Some(tx)),
+                )
+                .await;
                 let _ = printer.await;
                 let out = res.map_err(|f| window_failed(&env, f))?;
                 if json {
@@ -408,7 +412,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
                 to = Some(plan.to);
             }
-            let (tx, printer) = event_printer(false);
+            let (tx, printer) = event_printer(false, None);
             let res = interruptible(
                 &engine,
                 Stopped::Action,
@@ -552,10 +556,11 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let engine = open_engine(cfg_path)
                 .await
                 .map_err(|f| window_failed(&env, f))?;
-            let (tx, printer) = event_printer(json);
+            let phase = WindowPhase::default();
+            let (tx, printer) = event_printer(json, Some(phase.clone()));
             let res = interruptible(
                 &engine,
-                Stopped::Window,
+                Stopped::Window(phase),
                 engine.watch(&env, window, Some(tx)),
             )
             .await;

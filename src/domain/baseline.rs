@@ -123,8 +123,16 @@ fn clock(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S").to_string()
 }
 
+/// A span in words, to the second from a second on: incidents end at any
+/// millisecond, and "only 85954989ms of 24h clean" read as nothing.
 fn human(d: chrono::Duration) -> String {
-    HumanDuration(d.to_std().unwrap_or_default()).to_string()
+    let d = d.to_std().unwrap_or_default();
+    let d = if d >= std::time::Duration::from_secs(1) {
+        std::time::Duration::from_secs(d.as_secs_f64().round() as u64)
+    } else {
+        d
+    };
+    HumanDuration(d).to_string()
 }
 
 impl BaselinePlan {
@@ -393,6 +401,22 @@ mod tests {
         }];
         let b = plan_baseline(t(0), Duration::minutes(10), Duration::minutes(55), &bad);
         assert_eq!(b.covered(), Duration::minutes(6));
+        assert!(
+            b.describe()
+                .starts_with("baseline: only 6m of 10m clean before 14:00:00 UTC"),
+            "{}",
+            b.describe()
+        );
+    }
+
+    #[test]
+    fn a_clean_span_ending_mid_second_is_said_to_the_second() {
+        let bad = [Period {
+            from: t(-50) + Duration::milliseconds(250),
+            to: t(-1) + Duration::milliseconds(11),
+            what: "v2 until its rollback".into(),
+        }];
+        let b = plan_baseline(t(0), Duration::minutes(10), Duration::minutes(55), &bad);
         assert!(
             b.describe()
                 .starts_with("baseline: only 6m of 10m clean before 14:00:00 UTC"),

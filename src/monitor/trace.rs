@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::detector::{Detector, DetectorConfig};
+use super::stats::fmt_t;
 use super::{Sample, VerdictKind};
 
 /// The exact header of a trace file.
@@ -376,6 +377,7 @@ pub fn replay_with_reference(
     reference: &[Option<Sample>],
     cfg: DetectorConfig,
 ) -> ReplayReport {
+    let window_s = cfg.window_s;
     let mut det = Detector::new(cfg);
     for (i, s) in samples.iter().enumerate() {
         let r = reference.get(i).copied().flatten();
@@ -404,6 +406,24 @@ pub fn replay_with_reference(
             reason: v.reason.clone(),
         },
         VerdictKind::InsufficientData => insufficient(v.reason.clone()),
+        // Window rows, all past the window's end (`[monitor] window`
+        // shorter than the trace's step): it said "collecting the
+        // baseline: 180 steps so far" of a baseline long complete.
+        VerdictKind::Collecting
+            if samples.iter().any(|s| s.t > 0.0)
+                && !samples.iter().any(|s| s.t > 0.0 && s.t <= window_s + 1e-9) =>
+        {
+            let first = samples
+                .iter()
+                .map(|s| s.t)
+                .find(|t| *t > 0.0)
+                .unwrap_or(0.0);
+            insufficient(format!(
+                "insufficient data: the monitoring window ends at t={}, before the trace's first window row at t={}",
+                fmt_t(window_s),
+                fmt_t(first)
+            ))
+        }
         VerdictKind::Collecting if samples.iter().any(|s| s.t > 0.0) => {
             insufficient(format!("the trace ends before a verdict: {}", v.reason))
         }
@@ -576,6 +596,28 @@ mod tests {
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["verdict"], "healthy");
         assert!(v["detected_at"].is_null() && v["metric"].is_null());
+    }
+
+    /// A window shorter than the trace's step holds none of its rows: the
+    /// reason said "collecting the baseline: 180 steps so far".
+    #[test]
+    fn a_window_that_ends_before_the_first_window_row_says_so() {
+        let s = parse(&fixture_csv("healthy").unwrap()).unwrap();
+        let r = replay(
+            &s,
+            DetectorConfig {
+                window_s: 5.0,
+                ..DetectorConfig::default()
+            },
+        );
+        assert_eq!(
+            (r.verdict.as_str(), r.exit_code()),
+            ("insufficient_data", 1)
+        );
+        assert_eq!(
+            r.reason,
+            "insufficient data: the monitoring window ends at t=+5s, before the trace's first window row at t=+10s"
+        );
     }
 
     #[test]

@@ -582,9 +582,14 @@ impl PrometheusSource {
 }
 
 /// The one rule for a count (requests, errors) Prometheus answers, live or
-/// over a range (history, the seasonal offsets): NaN or ±Inf is garbage
-/// from the source (a NaN counter, a division in the template), not "no
+/// over a range (history, the seasonal offsets): NaN, ±Inf or a number
+/// below zero is garbage from the source (a NaN counter, a division in the
+/// template, a `delta()` or a subtraction across a counter reset), not "no
 /// traffic" — which is an absent sample or 0 — and is named as unusable.
+/// Read as 0, a negative request count was a throughput collapse (an
+/// automatic rollback from garbage) and a negative error count hid the
+/// errors of the other series. Only float rounding (a few 1e-9 below
+/// zero, from a template that subtracts) passes, as zero.
 /// (A NaN latency quantile is different: no traffic at that step, no data.)
 fn usable_count(
     url: &str,
@@ -593,8 +598,8 @@ fn usable_count(
     at_ms: Option<i64>,
     v: f64,
 ) -> Result<f64, MetricsError> {
-    if v.is_finite() {
-        return Ok(v);
+    if v.is_finite() && v >= -COUNT_ROUNDING {
+        return Ok(v.max(0.0));
     }
     let at = at_ms
         .and_then(DateTime::from_timestamp_millis)
@@ -606,6 +611,9 @@ fn usable_count(
         value: v.to_string(),
     })
 }
+
+/// How far below zero a count may be and still be float rounding (read as 0).
+const COUNT_ROUNDING: f64 = 1e-9;
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
 fn sum_values(values: &[(f64, f64)]) -> Option<f64> {
@@ -862,6 +870,45 @@ mod tests {
                 "metrics source {URL} gives unusable numbers: the requests query r at 1970-01-01 00:01:50 UTC is NaN, which no count can be"
             )
         );
+    }
+
+    /// A count below zero (a `delta()` or a subtraction across a counter
+    /// reset) is garbage, like NaN: live, an error naming the query; in
+    /// the history, a gap. Before, it was clamped to 0: a negative request
+    /// count read as a throughput collapse and rolled a healthy release
+    /// back, a negative error count as a healthy window.
+    #[test]
+    fn a_count_below_zero_is_garbage_not_zero() {
+        let err = usable_count(URL, "requests", "r", None, -100.0).unwrap_err();
+        assert!(matches!(err, MetricsError::Unusable { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "metrics source {URL} gives unusable numbers: the requests query r is -100, which no count can be"
+            )
+        );
+        assert_eq!(
+            err.to_fix(),
+            Some(crate::backends::metrics::MetricsFix::Data)
+        );
+        assert!(usable_count(URL, "errors", "e", None, -0.5).is_err());
+        // Float rounding of a template that subtracts is zero, not garbage.
+        assert_eq!(usable_count(URL, "errors", "e", None, -1e-12).unwrap(), 0.0);
+        assert_eq!(usable_count(URL, "errors", "e", None, 0.0).unwrap(), 0.0);
+        let r = vec![vec![(100.0, 50.0), (110.0, -50.0), (120.0, 50.0)]];
+        let e = vec![vec![(100.0, 1.0), (110.0, 1.0), (120.0, -3.0)]];
+        let pts = align(
+            URL,
+            Duration::from_secs(10),
+            ("r", r),
+            ("e", e),
+            [vec![], vec![], vec![]],
+        )
+        .unwrap();
+        assert_eq!(pts.len(), 3);
+        assert!(!pts[0].is_gap());
+        assert!(pts[1].is_gap(), "a negative request count: {:?}", pts[1]);
+        assert!(pts[2].is_gap(), "a negative error count: {:?}", pts[2]);
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::backends::metrics::{MetricPoint, MetricsError};
 impl PrometheusSource {
     /// Points over `[start, end]` every `step`, aligned by timestamp; steps
     /// without requests data are left out (as Prometheus leaves them out).
+    /// A long span is asked in pieces that stay under Prometheus' 11,000
+    /// points per series: a `[monitor] baseline` of a day at 2 s steps
+    /// (43,200) was refused as `bad_data`, and every window failed telling
+    /// to fix `[metrics.queries]`.
     pub async fn history(
         &self,
         label: &str,
@@ -28,14 +32,28 @@ impl PrometheusSource {
         if end < start {
             return Ok(Vec::new());
         }
-        let [r, e, q50, q95, q99] = self.queries(label, step);
-        let (r, e, q50, q95, q99) = tokio::try_join!(
-            self.range(r, start, end, step),
-            self.range(e, start, end, step),
-            self.range(q50, start, end, step),
-            self.range(q95, start, end, step),
-            self.range(q99, start, end, step),
-        )?;
+        let step_c = chrono::Duration::from_std(step)
+            .map_err(|_| MetricsError::Config(format!("a step of {step:?} is too long")))?;
+        let queries = self.queries(label, step);
+        let [mut r, mut e, mut q50, mut q95, mut q99]: [Vec<Series>; 5] = Default::default();
+        let mut from = start;
+        while from <= end {
+            let to = (from + step_c * (MAX_POINTS - 1)).min(end);
+            let [qr, qe, q1, q2, q3] = queries.clone();
+            let (pr, pe, p1, p2, p3) = tokio::try_join!(
+                self.range(qr, from, to, step),
+                self.range(qe, from, to, step),
+                self.range(q1, from, to, step),
+                self.range(q2, from, to, step),
+                self.range(q3, from, to, step),
+            )?;
+            r.extend(pr);
+            e.extend(pe);
+            q50.extend(p1);
+            q95.extend(p2);
+            q99.extend(p3);
+            from = to + step_c;
+        }
         if r.is_empty() {
             let label = label.to_string();
             if let Some(e) = self
