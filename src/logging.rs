@@ -34,7 +34,7 @@ pub fn restore_terminal() {
 /// `None` when no log file could be opened (then nothing is logged).
 pub fn init() -> Option<PathBuf> {
     let path = crate::paths::log_file()?;
-    let file = crate::paths::create_private_file(&path).ok()?;
+    let file = LogFile::open(path.clone(), MAX_LOG_BYTES).ok()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -44,6 +44,82 @@ pub fn init() -> Option<PathBuf> {
         .try_init()
         .ok()?;
     Some(path)
+}
+
+/// The size at which `shipdeck.log` is moved to `shipdeck.log.1` (replacing
+/// the one before) and begun anew: the log of every run is appended to one
+/// file, and a console left open for days logs each failed read again (a
+/// store that is down: about 0.6 KB a second) — the file grew without end.
+pub const MAX_LOG_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Where the log before the current one is kept.
+pub fn previous_log(path: &std::path::Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".1");
+    PathBuf::from(p)
+}
+
+/// The log file, kept under `cap` bytes (and one previous file of about as
+/// much). Every process appends to the same path: before each line it
+/// checks that the path still names its file — another process may have
+/// moved it, or someone deleted it — and opens the new one if not.
+struct LogFile {
+    path: PathBuf,
+    file: std::fs::File,
+    cap: u64,
+}
+
+impl LogFile {
+    fn open(path: PathBuf, cap: u64) -> std::io::Result<LogFile> {
+        let file = crate::paths::create_private_file(&path)?;
+        let mut log = LogFile { path, file, cap };
+        log.keep_small(0);
+        Ok(log)
+    }
+
+    /// Move the file aside and start a new one when `coming` more bytes
+    /// would take it past the cap; follow a file moved by another process.
+    /// A failure leaves the file in use as it is: logging never stops a
+    /// command.
+    fn keep_small(&mut self, coming: u64) {
+        let ours = self.file.metadata().ok();
+        let named = std::fs::metadata(&self.path).ok();
+        let same = match (&ours, &named) {
+            (Some(a), Some(b)) => same_file(a, b),
+            _ => false,
+        };
+        if same && named.is_some_and(|m| m.len() == 0 || m.len() + coming.max(1) <= self.cap) {
+            return;
+        }
+        if same {
+            let _ = std::fs::rename(&self.path, previous_log(&self.path));
+        }
+        if let Ok(f) = crate::paths::create_private_file(&self.path) {
+            self.file = f;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len()
+}
+
+impl Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.keep_small(buf.len() as u64);
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// A writer that redacts secrets from what it is given. The formatter
@@ -116,4 +192,48 @@ pub fn install_panic_hook() {
         );
         std::process::exit(101);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(p: &std::path::Path) -> u64 {
+        std::fs::metadata(p).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn the_log_is_moved_aside_when_full_and_never_grows_past_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipdeck.log");
+        // A log left by earlier runs, already at the cap.
+        std::fs::write(&path, vec![b'o'; 1000]).unwrap();
+        let mut log = LogFile::open(path.clone(), 1000).unwrap();
+        assert_eq!(size(&previous_log(&path)), 1000, "the full log moved aside");
+        let line = [b'x'; 99];
+        for i in 0..100 {
+            log.write_all(&line).unwrap();
+            log.write_all(b"\n").unwrap();
+            assert!(size(&path) <= 1000, "line {i}: {} bytes", size(&path));
+        }
+        // What was written last is in the file; the one before holds the rest.
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(now.ends_with(&format!("{}\n", "x".repeat(99))), "{now:?}");
+        assert!(size(&previous_log(&path)) >= 900);
+    }
+
+    #[test]
+    fn a_log_moved_or_deleted_by_someone_else_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipdeck.log");
+        let mut log = LogFile::open(path.clone(), 1000).unwrap();
+        log.write_all(b"first\n").unwrap();
+        // Another process rotated it (or a human deleted it).
+        std::fs::rename(&path, dir.path().join("elsewhere")).unwrap();
+        log.write_all(b"second\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
+        std::fs::remove_file(&path).unwrap();
+        log.write_all(b"third\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "third\n");
+    }
 }

@@ -274,18 +274,34 @@ pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
         if !line.is_empty() {
             lines.push(std::mem::take(&mut line));
         }
-        let mut rest = word.to_string();
-        while width(&rest) > max {
-            let head: String = rest.chars().take(max).collect();
-            rest = rest.chars().skip(head.chars().count()).collect();
-            lines.push(head);
+        let mut rest = word;
+        while width(rest) > max {
+            let at = columns_end(rest, max);
+            lines.push(rest[..at].to_string());
+            rest = &rest[at..];
         }
-        line = rest;
+        line = rest.to_string();
     }
     if !line.is_empty() || lines.is_empty() {
         lines.push(line);
     }
     lines
+}
+
+/// The byte index where the first `max` columns of `s` end: a wide
+/// character (CJK, most emoji) takes two columns, a combining mark none.
+/// At least one character, so a cut always moves on.
+fn columns_end(s: &str, max: usize) -> usize {
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        used += width(c.encode_utf8(&mut [0; 4]));
+        if used > max && end > 0 {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    end
 }
 
 /// [`fit`] for one plain string: cut with `…` when it is too long.
@@ -419,6 +435,26 @@ mod tests {
         );
         assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap_words("", 4), [""]);
+    }
+
+    /// A word wider than a line is cut by columns, not characters: a note
+    /// in Chinese (no spaces) came out in lines twice the panel's width,
+    /// and the panel cut off their second half.
+    #[test]
+    fn wrap_words_cuts_a_long_word_by_columns() {
+        let note = "已在预发布环境验证通过可以上线";
+        let lines = wrap_words(note, 10);
+        assert!(lines.iter().all(|l| width(l) <= 10), "{lines:?}");
+        assert_eq!(lines.concat(), note, "nothing lost");
+        assert_eq!(lines[0], "已在预发布");
+        // Combining marks take no column and stay with their letter.
+        let marks = "e\u{301}e\u{301}e\u{301}e\u{301}";
+        assert_eq!(
+            wrap_words(marks, 2),
+            ["e\u{301}e\u{301}", "e\u{301}e\u{301}"]
+        );
+        // A line narrower than one wide character still moves on.
+        assert_eq!(wrap_words("预发布", 1), ["预", "发", "布"]);
     }
 
     #[test]

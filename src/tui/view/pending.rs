@@ -414,12 +414,20 @@ fn commit_lines(
 }
 
 /// Words of `text` in lines: the first `first` columns wide, the others `rest`.
+/// The wrapping drops leading spaces, so the first line is a prefix of the
+/// text without them: the rest is found after it there, never by a byte
+/// count into the untrimmed text (a detail starting with a space and
+/// holding `é` cut a character in two, and the console panicked).
 fn hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let text = text.trim_start();
     let mut lines = format::wrap_words(text, first);
     if lines.len() > 1 {
         let head = lines.remove(0);
-        let tail = text[head.len()..].trim_start();
-        lines = format::wrap_words(tail, rest);
+        let Some(tail) = text.strip_prefix(head.as_str()) else {
+            lines.insert(0, head);
+            return lines;
+        };
+        lines = format::wrap_words(tail.trim_start(), rest);
         lines.insert(0, head);
     }
     lines
@@ -476,4 +484,19 @@ fn mark_cut(line: &mut Line<'static>, w: usize) {
     let style = line.spans.last().map(|s| s.style).unwrap_or_default();
     out.push(Span::styled("…", style));
     *line = Line::from(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hanging;
+
+    #[test]
+    fn hanging_text_with_a_leading_space_keeps_every_character() {
+        assert_eq!(hanging(" aé bc", 3, 3), ["aé", "bc"]);
+        assert_eq!(
+            hanging("  CI red: build é failed", 10, 20),
+            ["CI red:", "build é failed"]
+        );
+        assert_eq!(hanging("ab cd", 2, 5), ["ab", "cd"]);
+    }
 }
