@@ -109,6 +109,59 @@ async fn a_promotion_whose_plan_changed_since_it_was_shown_is_refused_and_audite
     assert_eq!(rec.version, v("v1.9.0"));
 }
 
+/// A script's `promote --yes` prints the plan in its log and ships exactly
+/// it: when what promoting ships changed after the log was printed, the
+/// promotion is refused (exit 3, audited), never a different version shipped
+/// under a log that names another.
+#[tokio::test]
+async fn a_scripts_promotion_ships_the_plan_its_log_printed_or_nothing() {
+    let f = fleet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&f, &dir, "");
+    let printed = e.plan("staging", None).await.unwrap();
+    assert_eq!(printed.version, v("v1.8.1"));
+    let yes = |plan: &shipdeck::domain::PromotionPlan| Confirm::Printed {
+        expect: Expect::from_plan(plan),
+        accept_warnings: true,
+    };
+    // Between the log line and the deploy, development moves on.
+    e.promote(
+        "development",
+        None,
+        Confirm::Unseen {
+            accept_warnings: true,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let err = e
+        .promote("staging", None, yes(&printed), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("development now runs v1.9.0, the plan printed above ships v1.8.1"),
+        "{err}"
+    );
+    let h = e.history(Some("staging"), 1).await.unwrap();
+    assert_eq!(
+        (h[0].action, h[0].outcome),
+        (ActionKind::Promote, Outcome::Refused)
+    );
+    let s = e.status().await;
+    assert_eq!(s.environments[2].version, Some(v("v1.8.0")));
+
+    // The plan printed now, still true when it ships, ships.
+    let printed = e.plan("staging", None).await.unwrap();
+    let rec = e
+        .promote("staging", None, yes(&printed), None)
+        .await
+        .unwrap();
+    assert_eq!(rec.version, v("v1.9.0"));
+}
+
 #[tokio::test]
 async fn a_warning_the_human_was_not_shown_is_not_accepted_for_them() {
     let f = fleet().await;

@@ -233,8 +233,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
             let interactive = !yes && std::io::stdin().is_terminal();
             // Asked or not, the log says what is pending and what the
             // version drops of what runs; a human asked says yes to exactly
-            // this plan (the engine refuses if what promoting ships has
-            // changed since).
+            // this plan, and a script ships exactly the plan its log printed
+            // (the engine refuses if what promoting ships has changed since).
             let mut plan = engine
                 .plan_breaking(&env, version.as_ref(), break_freeze.as_deref())
                 .await?;
@@ -262,7 +262,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 )
             );
             let confirm_with = if yes {
-                Confirm::Unseen {
+                Confirm::Printed {
+                    expect: Expect::from_plan(&plan),
                     accept_warnings: true,
                 }
             } else if interactive {
@@ -284,7 +285,8 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                 }
                 Confirm::Seen(Expect::from_plan(&plan))
             } else {
-                Confirm::Unseen {
+                Confirm::Printed {
+                    expect: Expect::from_plan(&plan),
                     accept_warnings: false,
                 }
             };

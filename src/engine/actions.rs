@@ -48,6 +48,15 @@ pub enum Confirm {
     /// Nobody was shown a plan (a script): ship what the plan says now;
     /// `accept_warnings` (`--yes`) answers the "ask again" of warning gates.
     Unseen { accept_warnings: bool },
+    /// Nobody was asked, but the log printed this plan (a script's
+    /// `promote`): ship exactly it — refused, like [`Confirm::Seen`], if
+    /// what promoting ships changed since it was printed, so a pipeline's
+    /// log never names one version while another ships; `accept_warnings`
+    /// (`--yes`) answers the "ask again" of warning gates.
+    Printed {
+        expect: Expect,
+        accept_warnings: bool,
+    },
 }
 
 impl Engine {
@@ -78,8 +87,8 @@ impl Engine {
     }
 
     /// Deploy the version promoting `env` ships (or `version`), once every
-    /// gate allows it. With [`Confirm::Seen`] the plan must still be the one
-    /// the human saw — same version from the same stage, no warning they
+    /// gate allows it. With [`Confirm::Seen`] (or [`Confirm::Printed`]) the
+    /// plan must still be the one the human saw (or the log printed) — same version from the same stage, no warning they
     /// did not accept — else it is refused (exit 3) and the refusal audited.
     pub async fn promote(
         &self,
@@ -132,8 +141,13 @@ impl Engine {
                 )
                 .await);
         }
-        if let Confirm::Seen(expect) = &confirm
-            && let Some(gate) = self.changed_since_shown(&plan, expect, &versions)
+        let shown = match &confirm {
+            Confirm::Seen(expect) => Some((expect, "you confirmed")),
+            Confirm::Printed { expect, .. } => Some((expect, "the plan printed above ships")),
+            Confirm::Unseen { .. } => None,
+        };
+        if let Some((expect, said)) = shown
+            && let Some(gate) = self.changed_since_shown(&plan, expect, said, &versions)
         {
             return Err(self
                 .refuse(
@@ -152,8 +166,11 @@ impl Engine {
                 .filter(|w| !expect.accepted.contains(&w.name))
                 .cloned()
                 .collect(),
-            Confirm::Unseen { accept_warnings } if *accept_warnings => Vec::new(),
-            Confirm::Unseen { .. } => warnings.clone(),
+            Confirm::Unseen { accept_warnings }
+            | Confirm::Printed {
+                accept_warnings, ..
+            } if *accept_warnings => Vec::new(),
+            Confirm::Unseen { .. } | Confirm::Printed { .. } => warnings.clone(),
         };
         if !unaccepted.is_empty() {
             return Err(EngineError::NeedsConfirmation {
@@ -202,6 +219,7 @@ impl Engine {
         &self,
         plan: &PromotionPlan,
         expect: &Expect,
+        said: &str,
         versions: &[Result<Version, crate::backends::BackendError>],
     ) -> Option<Gate> {
         if plan.version == expect.version && plan.from == expect.from {
@@ -217,12 +235,12 @@ impl Engine {
         };
         let detail = match &expect.from {
             Some(stage) => format!(
-                "{stage} now runs {}, you confirmed {}",
+                "{stage} now runs {}, {said} {}",
                 runs(stage),
                 expect.version
             ),
             None => format!(
-                "promoting {} now ships {}, you confirmed {}",
+                "promoting {} now ships {}, {said} {}",
                 plan.to, plan.version, expect.version
             ),
         };
