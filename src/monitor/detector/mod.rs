@@ -188,6 +188,10 @@ impl DetectorConfig {
     }
 }
 
+/// Least share of the window so far that its data steps must cover for a
+/// healthy verdict (see [`Detector::thin_coverage`]).
+const MIN_COVERAGE: f64 = 0.5;
+
 /// Error-rate ratios the error CUSUMs look for.
 const ERR_RATIOS: [f64; 3] = [2.0, 4.0, 10.0];
 /// Smallest latency shift that matters (log of ×1.3), and multiples of it.
@@ -522,6 +526,11 @@ impl Detector {
                         fmt_t(self.gap_since)
                     ),
                 };
+            } else if let Some(v) = self
+                .thin_coverage(&model, s.t)
+                .filter(|_| s.t >= self.cfg.warmup_s)
+            {
+                self.verdict = v;
             }
             return &self.verdict;
         }
@@ -561,10 +570,54 @@ impl Detector {
                     self.cfg.warmup_s
                 ),
             };
+        } else if let Some(v) = self
+            .no_reference(&model)
+            .or_else(|| self.thin_coverage(&model, s.t))
+        {
+            // Nothing to call health from: no test had a reference, or
+            // the metrics covered too little of the window.
+            self.verdict = v;
         } else {
             self.verdict = self.healthy(&model);
         }
         &self.verdict
+    }
+
+    /// `InsufficientData` when the metrics covered less than
+    /// [`MIN_COVERAGE`] of the window so far (at `t`): gaps fewer than
+    /// `gap_steps` in a row each, but most of the window missing, are no
+    /// evidence of health (a source down for 30 s of a 40 s window, back
+    /// for its last steps).
+    fn thin_coverage(&self, m: &Model, t: f64) -> Option<Verdict> {
+        let covered = self.w_steps as f64 * m.dt;
+        (t > 0.0 && covered < MIN_COVERAGE * t).then(|| Verdict {
+            kind: VerdictKind::InsufficientData,
+            metric: None,
+            detected_at: None,
+            reason: format!(
+                "insufficient data: metrics for only {} of the {} since the deploy",
+                fmt_duration(covered),
+                fmt_duration(t)
+            ),
+        })
+    }
+
+    /// `InsufficientData` when the baseline gave no test a reference: no
+    /// requests in it (a service nobody used before the deploy), so no
+    /// error rate, latency or traffic level to judge the window against.
+    /// The hard guards (`max_error_rate`, `max_p*_ms`) still judge.
+    fn no_reference(&self, m: &Model) -> Option<Verdict> {
+        (m.err.is_none() && m.lat.iter().all(Option::is_none) && m.thr.is_none()).then(|| {
+            Verdict {
+                kind: VerdictKind::InsufficientData,
+                metric: None,
+                detected_at: None,
+                reason: format!(
+                    "insufficient data: the baseline's {} had no requests, so nothing to judge the window against",
+                    fmt_steps(m.usable)
+                ),
+            }
+        })
     }
 
     /// Update every test with one window sample; `Some` on a regression.

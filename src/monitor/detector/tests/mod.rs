@@ -334,6 +334,54 @@ fn gaps_make_insufficient_data_not_regression() {
     }
 }
 
+/// Gaps never three in a row, but most of the window missing: no health
+/// from the few steps that came through (a source down for most of the
+/// window, answering now and then).
+#[test]
+fn a_window_mostly_missing_is_insufficient_data_never_health() {
+    let tr = std_trace(13, 50.0, |t| At {
+        gap: t > 0.0 && (t / 10.0).round() as i64 % 3 != 0,
+        ..normal()
+    });
+    let v = run(&tr, DetectorConfig::default());
+    assert_eq!(v.kind, VerdictKind::InsufficientData, "{v:?}");
+    assert!(
+        v.reason
+            .contains("metrics for only 10m of the 30m since the deploy"),
+        "{}",
+        v.reason
+    );
+    // Half the window is enough to be judged.
+    let tr = std_trace(13, 50.0, |t| At {
+        gap: t > 0.0 && (t / 10.0).round() as i64 % 2 == 0,
+        ..normal()
+    });
+    assert_eq!(
+        run(&tr, DetectorConfig::default()).kind,
+        VerdictKind::Healthy
+    );
+}
+
+/// A baseline without a single request (a service nobody used before the
+/// deploy) is no reference: errors in the window are not called healthy
+/// against it; a hard limit still judges them.
+#[test]
+fn a_baseline_without_requests_judges_nothing_but_the_hard_limits() {
+    let tr = std_trace(14, 50.0, |t| At {
+        traffic: if t <= 0.0 { 0.0 } else { 1.0 },
+        err: 30.0,
+        ..normal()
+    });
+    let v = run(&tr, DetectorConfig::default());
+    assert_eq!(v.kind, VerdictKind::InsufficientData, "{v:?}");
+    assert!(v.reason.contains("had no requests"), "{}", v.reason);
+    let guarded = DetectorConfig {
+        max_error_rate: Some(0.05),
+        ..DetectorConfig::default()
+    };
+    assert_eq!(run(&tr, guarded).kind, VerdictKind::Regression);
+}
+
 #[test]
 fn broken_samples_are_gaps_or_ignored_never_a_panic() {
     let mut tr = std_trace(21, 50.0, |_| normal());
