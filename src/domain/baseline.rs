@@ -182,6 +182,17 @@ impl BaselinePlan {
     }
 }
 
+/// How far back a baseline of `span` may reach for clean data: four times
+/// its length, and at least an hour beyond it — so a short baseline (the
+/// demo's 2 minutes) still finds clean data before an incident of an hour,
+/// when the fix deploy right after it most needs judging — never beyond a
+/// day (a different day's traffic is no baseline).
+pub fn lookback(span: chrono::Duration) -> chrono::Duration {
+    (span * 4)
+        .max(span + chrono::Duration::hours(1))
+        .min(chrono::Duration::hours(24))
+}
+
 /// Plan a baseline of `span` before `deploy_at`, leaving out `bad` periods
 /// and reaching at most `lookback` back for older clean data.
 pub fn plan_baseline(
@@ -407,6 +418,24 @@ mod tests {
             "{}",
             b.describe()
         );
+    }
+
+    /// A fix deployed right after a long incident is judged against the
+    /// clean time before the incident, even with a short baseline.
+    #[test]
+    fn a_short_baseline_reaches_past_a_long_incident() {
+        let bad = [Period {
+            from: t(-40),
+            to: t(0),
+            what: "v2 until its rollback".into(),
+        }];
+        let span = Duration::minutes(2);
+        assert_eq!(lookback(span), Duration::minutes(62));
+        assert_eq!(lookback(Duration::minutes(30)), Duration::hours(2));
+        assert_eq!(lookback(Duration::hours(12)), Duration::hours(24));
+        let b = plan_baseline(t(0), span, lookback(span), &bad);
+        assert_eq!(b.covered(), span, "{}", b.describe());
+        assert_eq!((b.ranges[0].from, b.ranges[0].to), (t(-42), t(-40)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Engine, EngineError, Event, EventSink, hostname};
 use crate::backends::metrics::SeasonalReference;
-use crate::domain::baseline::{BaselinePlan, incident_periods, plan_baseline};
+use crate::domain::baseline::{BaselinePlan, incident_periods, lookback, plan_baseline};
 use crate::domain::{ActionKind, DeployRecord, Gate, Outcome, Version, WindowVerdict};
 use crate::monitor::{DetectorConfig, Sample, Verdict, VerdictKind};
 use crate::store::{LockInfo, MonitorRecord, StoreError};
@@ -175,8 +175,7 @@ impl Engine {
         let caught = self.caught_versions(env).await?;
         let step = clock::delta(self.inner.config.metrics.step.0);
         let bad = bad(&history, &caught, Utc::now(), clock::times(step, 2));
-        let lookback = clock::times(span, 4).min(chrono::Duration::hours(24));
-        let plan = plan_baseline(deploy_at, span, lookback, &bad);
+        let plan = plan_baseline(deploy_at, span, lookback(span), &bad);
         let mut out = Vec::new();
         // The first range the source had no series of this label for,
         // others beside.

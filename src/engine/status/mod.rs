@@ -9,7 +9,7 @@ use crate::domain::clock;
 
 use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status, hostname};
 use crate::backends::BackendError;
-use crate::domain::baseline::{incident_periods, plan_baseline};
+use crate::domain::baseline::{incident_periods, lookback, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
 use crate::domain::policy::{self, SelfApproval};
 use crate::domain::state::{StateInput, WindowRecord, drift, env_state, unwatched};
@@ -818,7 +818,7 @@ impl Engine {
             return (None, first);
         }
         let bad = incident_periods(history, caught, now, step * 2);
-        let plan = plan_baseline(recent_from, span, span * 4, &bad);
+        let plan = plan_baseline(recent_from, span, lookback(span), &bad);
         let baseline: Vec<_> = older
             .into_iter()
             .filter(|(at, _)| plan.place(*at).is_some())
