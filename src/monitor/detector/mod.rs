@@ -390,6 +390,9 @@ pub struct Detector {
     w_lat_n: [f64; 3],
     w_last_t: f64,
     w_steps: usize,
+    /// Seconds of the window its data steps stand for (each from the
+    /// sample before it, a gap's included; at most four steps each).
+    w_covered: f64,
 }
 
 impl Detector {
@@ -438,6 +441,7 @@ impl Detector {
             w_lat_n: [0.0; 3],
             w_last_t: 0.0,
             w_steps: 0,
+            w_covered: 0.0,
         }
     }
 
@@ -536,6 +540,7 @@ impl Detector {
         }
         self.gap_run = 0;
         let step = (s.t - prev_t).clamp(0.25 * model.dt, 4.0 * model.dt);
+        self.w_covered += step;
         // Evidence is capped per second of the step, less in the seconds
         // of the warm-up: whatever the step, no single step and no warm-up
         // alone can decide.
@@ -584,13 +589,15 @@ impl Detector {
     }
 
     /// `InsufficientData` when the metrics covered less than
-    /// [`MIN_COVERAGE`] of the window so far (at `t`): gaps fewer than
+    /// [`MIN_COVERAGE`] of the window so far (at `t`), each data step
+    /// counted for its own length (a window stepping coarser than its
+    /// baseline is covered all the same): gaps fewer than
     /// `gap_steps` in a row each, but most of the window missing, are no
     /// evidence of health (a source down for 30 s of a 40 s window, back
     /// for its last steps).
     fn thin_coverage(&self, m: &Model, t: f64) -> Option<Verdict> {
-        let covered = self.w_steps as f64 * m.dt;
-        (t > 0.0 && covered < MIN_COVERAGE * t).then(|| Verdict {
+        let covered = self.w_covered;
+        (t > 0.0 && covered < MIN_COVERAGE * t - 1e-9 * m.dt).then(|| Verdict {
             kind: VerdictKind::InsufficientData,
             metric: None,
             detected_at: None,

@@ -360,6 +360,32 @@ fn a_window_mostly_missing_is_insufficient_data_never_health() {
         run(&tr, DetectorConfig::default()).kind,
         VerdictKind::Healthy
     );
+    // A window stepping three times coarser than its baseline (its counts
+    // summed, its quantiles the worst) is covered by its data, though it
+    // has a third of the baseline's steps.
+    let fine = std_trace(13, 50.0, |_| normal());
+    let mut tr: Vec<Sample> = fine.iter().filter(|s| s.t <= 0.0).copied().collect();
+    for three in fine
+        .iter()
+        .filter(|s| s.t > 0.0)
+        .collect::<Vec<_>>()
+        .chunks(3)
+    {
+        let worst =
+            |q: fn(&Sample) -> Option<f64>| three.iter().filter_map(|s| q(s)).reduce(f64::max);
+        tr.push(Sample {
+            t: three[2].t,
+            requests: three.iter().map(|s| s.requests).sum(),
+            errors: three.iter().map(|s| s.errors).sum(),
+            p50_ms: worst(|s| s.p50_ms),
+            p95_ms: worst(|s| s.p95_ms),
+            p99_ms: worst(|s| s.p99_ms),
+        });
+    }
+    assert_eq!(
+        run(&tr, DetectorConfig::default()).kind,
+        VerdictKind::Healthy
+    );
 }
 
 /// A baseline without a single request (a service nobody used before the
