@@ -532,6 +532,7 @@ END $$;
 ///   (which ran that function's UPDATE on every append) is dropped: every
 ///   append goes through `shipdeck_append`, and `store migrate`'s copy, the
 ///   one other writer, notifies itself.
+///
 /// The record is hashed as before, with the same expression. Written to
 /// run again safely; no new grants (EXECUTE on a new function is PUBLIC's).
 const V11: &str = r#"
