@@ -833,8 +833,8 @@ fn append_of(step: &str) -> (String, String) {
 
 /// A store at schema 8 (every append notifying from its statement
 /// trigger, `shipdeck_append` V8's), with records, is brought to schema 9 by the owner's next
-/// process: the chain and counter are as they were, the trigger is the
-/// coalescing one, and the team's role (the README's grants, given at
+/// process (and on to the latest): the chain and counter are as they were,
+/// the notifications are coalesced, and the team's role (the README's grants, given at
 /// schema 8) still appends and is heard.
 #[test]
 fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
@@ -848,10 +848,14 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
     let mut admin = cluster.admin(&db);
     admin
         .batch_execute(
-            "DROP TRIGGER shipdeck_audit_changed ON shipdeck_audit;
+            "DROP TRIGGER IF EXISTS shipdeck_audit_changed ON shipdeck_audit;
              CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
                  FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
-             DROP FUNCTION shipdeck_notify_audit();
+             DROP FUNCTION IF EXISTS shipdeck_notify_audit();
+             DROP FUNCTION shipdeck_notify_due();
+             DROP TRIGGER shipdeck_audit_seq_forward ON shipdeck_audit_seq;
+             CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
+                 FOR EACH ROW EXECUTE FUNCTION shipdeck_seq_forward();
              ALTER TABLE shipdeck_audit_seq DROP COLUMN notified_at;
              UPDATE shipdeck_schema SET version = 8;",
         )
@@ -892,7 +896,7 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
         assert_eq!(audit_notifications(&mut raw, Duration::from_millis(500)), 2);
     }
     let owner = store(cluster, &db);
-    let (version, last, trigger): (i32, i64, String) = {
+    let (version, last, trigger): (i32, i64, Option<String>) = {
         let r = admin
             .query_one(
                 "SELECT (SELECT version FROM shipdeck_schema), (SELECT last FROM shipdeck_audit_seq),
@@ -904,10 +908,13 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
         (r.get(0), r.get(1), r.get(2))
     };
     assert_eq!(version, shipdeck::store::SCHEMA_VERSION);
-    assert_eq!((last, trigger.as_str()), (4, "shipdeck_notify_audit"));
+    // Schema 11 took the notification into `shipdeck_append` itself.
+    assert_eq!((last, trigger), (4, None));
+    let (_, v11_body) = append_of("V11");
+    assert_ne!(v9_body, v11_body);
     assert_eq!(
         append_body(&mut admin),
-        v9_body,
+        v11_body,
         "the migration replaced the append"
     );
     let r = owner.verify().unwrap();
@@ -922,6 +929,121 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
     assert_eq!(audit_notifications(&mut raw, Duration::from_millis(500)), 1);
     let r = team.verify().unwrap();
     assert!(r.intact() && r.records == 5, "{r:?}");
+}
+
+/// The text of schema step `step` (`"V9"`) as `src/store/pg/schema.rs`
+/// writes it.
+fn step_sql(step: &str) -> String {
+    let schema = include_str!("../src/store/pg/schema.rs");
+    let head = format!("const {step}: &str = r#\"");
+    let start = schema.find(&head).expect("schema.rs defines the step") + head.len();
+    schema[start..start + schema[start..].find("\"#;").expect("the step ends")].to_string()
+}
+
+/// Schema 11 shortens the chain's turn (the counter's forward-only trigger
+/// fires only on a move back, `shipdeck_append` reads the previous hash in
+/// its INSERT and asks for the coalesced notification itself). A store at
+/// schema 10 with records — its counter trigger called on every update, the
+/// audit log's statement trigger notifying, V9's append — is brought to 11
+/// in place by two owner processes starting at once: the chain and counter
+/// as they were, the counter still refusing to move back, and the team's
+/// role (the README's grants) appends, chained on the old records, and is
+/// heard.
+#[test]
+fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    {
+        let s = store(cluster, &db);
+        alice_starts_v2(&s, "staging");
+        alice_starts_v2(&s, "production");
+    }
+    let mut admin = cluster.admin(&db);
+    // Back to what schema 10 had: V9's trigger, function and append, V1's
+    // counter trigger.
+    admin.batch_execute(&step_sql("V9")).unwrap();
+    admin
+        .batch_execute(
+            "DROP TRIGGER shipdeck_audit_seq_forward ON shipdeck_audit_seq;
+             CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
+                 FOR EACH ROW EXECUTE FUNCTION shipdeck_seq_forward();
+             DROP FUNCTION shipdeck_notify_due();
+             UPDATE shipdeck_schema SET version = 10;",
+        )
+        .unwrap();
+    let state = |admin: &mut postgres::Client| -> (i32, i64, Option<String>, String, String) {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT version FROM shipdeck_schema), (SELECT last FROM shipdeck_audit_seq),
+                        (SELECT p.proname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                         WHERE t.tgname = 'shipdeck_audit_changed'),
+                        (SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
+                         WHERE t.tgname = 'shipdeck_audit_seq_forward'),
+                        (SELECT prosrc FROM pg_proc WHERE proname = 'shipdeck_append')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+    };
+    let (_, v9_body) = append_of("V9");
+    let (_, v11_body) = append_of("V11");
+    let (version, last, trigger, forward, body) = state(&mut admin);
+    assert_eq!(
+        (version, last, trigger.as_deref()),
+        (10, 2, Some("shipdeck_notify_audit"))
+    );
+    assert!(!forward.contains("WHEN"), "{forward}");
+    assert_eq!(body, v9_body);
+    let role = format!("team_{db}");
+    admin
+        .batch_execute(&readme_grants(&db, &role, "team-pw"))
+        .unwrap();
+    // Two owner processes start at once; both come up on schema 11.
+    let owners: Vec<PgStore> = std::thread::scope(|t| {
+        let starts: Vec<_> = (0..2).map(|_| t.spawn(|| store(cluster, &db))).collect();
+        starts.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let (version, last, trigger, forward, body) = state(&mut admin);
+    assert_eq!(version, shipdeck::store::SCHEMA_VERSION);
+    assert_eq!((version, last, trigger), (11, 2, None));
+    assert!(
+        forward.contains("WHEN ((new.last < old.last))"),
+        "{forward}"
+    );
+    assert_eq!(body, v11_body, "the migration replaced the append");
+    let r = owners[0].verify().unwrap();
+    assert!(r.intact() && r.records == 2, "{r:?}");
+    // The team's role appends under the new function, chained on the
+    // records from before, and is heard once.
+    let mut raw = cluster.admin(&db);
+    raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+    let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
+    let team = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
+    assert_eq!(alice_starts_v2(&team, "staging"), 3);
+    assert_eq!(audit_notifications(&mut raw, Duration::from_millis(500)), 1);
+    let prev: (Option<String>, Option<String>) = {
+        let r = admin
+            .query_one(
+                "SELECT (SELECT hash FROM shipdeck_audit WHERE id = 2),
+                        (SELECT prev_hash FROM shipdeck_audit WHERE id = 3)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(prev.0.is_some() && prev.0 == prev.1, "{prev:?}");
+    let r = team.verify().unwrap();
+    assert!(r.intact() && r.records == 3, "{r:?}");
+    // The counter still only moves forward, for the team's role too.
+    let mut raw_team = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let err = raw_team
+        .batch_execute("UPDATE shipdeck_audit_seq SET last = last - 1")
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("only moves forward"), "{err:?}");
+    raw_team
+        .batch_execute("UPDATE shipdeck_audit_seq SET last = last")
+        .unwrap();
+    assert_eq!(state(&mut admin).1, 3);
 }
 
 /// A lock's "since" is the server's clock, not its taker's: a promoter
@@ -2397,7 +2519,6 @@ fn a_schema_9_store_is_migrated_with_a_live_lock_and_links_locks_from_then_on() 
         (r.get(0), r.get(1))
     };
     assert_eq!((version, column), (shipdeck::store::SCHEMA_VERSION, true));
-    assert_eq!(shipdeck::store::SCHEMA_VERSION, 10);
     // Alice's lock: still hers, unlinked, her deploy in progress.
     let held = b.lock_of("production", now).unwrap().expect("alice's lock");
     assert_eq!((held.holder.as_str(), held.audit_id), ("alice", None));

@@ -240,6 +240,16 @@ impl Cluster {
         format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The same over the cluster's Unix socket (`host=` its directory).
+    #[allow(dead_code)]
+    pub fn socket_url_with_password(&self, db: &str) -> String {
+        format!(
+            "postgres://{USER}:{PASSWORD}@/{db}?host={}&port={}",
+            self.dir.display(),
+            self.port
+        )
+    }
+
     pub fn admin(&self, db: &str) -> postgres::Client {
         postgres::Client::connect(&self.url_with_password(db), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to the test cluster: {e}"))

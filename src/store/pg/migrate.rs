@@ -233,6 +233,9 @@ impl PgStore {
                     ),
                 ],
             )?;
+            // The live feed: appends notify from `shipdeck_append` (schema
+            // 11), which this copy does not go through.
+            tx.execute("SELECT pg_notify($1, 'shipdeck_audit')", &[&super::schema::CHANNEL])?;
             tx.commit()?;
             Ok(Ok(()))
         })?;

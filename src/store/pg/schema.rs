@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 10;
+pub const SCHEMA_VERSION: i32 = 11;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -23,7 +23,7 @@ pub(super) const NS_VERDICT: i32 = 0x5348_5644; // "SHVD"
 pub(super) const ALREADY_FINISHED: &str = "SHD01";
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+const STEPS: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -511,6 +511,86 @@ BEGIN
 END $$;
 "#;
 
+/// Version 11: a shorter turn. What `shipdeck_append` does while it holds
+/// the counter row is what every other append waits for, and the server's
+/// CPU per append decides the rate on a small machine (issue 10), so the
+/// turn now runs two statements and no trigger function in the common case:
+/// - the counter's forward-only trigger fires only when the counter would
+///   move back (`WHEN (NEW.last < OLD.last)`, the test its function made on
+///   every append): the same refusal, without a plpgsql call per append;
+/// - the previous record's hash is read in the INSERT's own `SELECT` (the
+///   INSERT is a statement of its own, so its snapshot is taken after the
+///   turn was won, as the separate read's was; the UPDATE and the INSERT
+///   cannot be one statement: its snapshot would predate the wait, and miss
+///   the record of the append the turn was waited for);
+/// - the live feed's coalescing (V9) is asked by the function itself, from
+///   the time of the last notification its UPDATE of the counter returns:
+///   only when that is due (at most about 4 times a second) does it call
+///   `shipdeck_notify_due` (its owner's rights, its search path pinned, so
+///   the documented grants need nothing new), which checks again on the row
+///   it holds, moves the time and notifies. The audit log's statement trigger
+///   (which ran that function's UPDATE on every append) is dropped: every
+///   append goes through `shipdeck_append`, and `store migrate`'s copy, the
+///   one other writer, notifies itself.
+///
+/// The record is hashed as before, with the same expression. Written to
+/// run again safely; no new grants (EXECUTE on a new function is PUBLIC's).
+const V11: &str = r#"
+DROP TRIGGER IF EXISTS shipdeck_audit_seq_forward ON shipdeck_audit_seq;
+CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
+    FOR EACH ROW WHEN (NEW.last < OLD.last) EXECUTE FUNCTION shipdeck_seq_forward();
+CREATE OR REPLACE FUNCTION shipdeck_notify_due() RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE public.shipdeck_audit_seq SET notified_at = clock_timestamp()
+    WHERE one = 1
+      AND (notified_at IS NULL OR notified_at <= clock_timestamp() - interval '250 milliseconds'
+           OR notified_at > clock_timestamp());
+    IF FOUND THEN
+        PERFORM pg_notify('shipdeck_changes', 'shipdeck_audit');
+    END IF;
+END $$;
+DROP TRIGGER IF EXISTS shipdeck_audit_changed ON shipdeck_audit;
+DROP FUNCTION IF EXISTS shipdeck_notify_audit();
+CREATE OR REPLACE FUNCTION shipdeck_append(
+    p_at TEXT, p_actor TEXT, p_action TEXT, p_env TEXT, p_version TEXT,
+    p_from_version TEXT, p_outcome TEXT, p_detail TEXT, p_finishes BIGINT, p_note TEXT,
+    OUT out_id BIGINT, OUT out_prev TEXT, OUT out_hash TEXT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_notified TIMESTAMPTZ;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE shipdeck_audit_seq s SET last = s.last + 1 WHERE s.one = 1
+        RETURNING s.last, s.notified_at INTO out_id, v_notified;
+    IF out_id IS NULL THEN
+        RAISE EXCEPTION 'the audit counter row is missing' USING ERRCODE = 'data_corrupted';
+    END IF;
+    IF p_finishes IS NOT NULL THEN
+        PERFORM shipdeck_finish_once(p_finishes, p_outcome);
+    END IF;
+    IF v_notified IS NULL OR v_notified <= clock_timestamp() - interval '250 milliseconds'
+       OR v_notified > clock_timestamp() THEN
+        PERFORM shipdeck_notify_due();
+    END IF;
+    INSERT INTO shipdeck_audit (id, at, actor, action, env, version, from_version, outcome,
+                                detail, finishes, note, prev_hash, hash)
+    SELECT out_id, p_at, p_actor, p_action, p_env, p_version, p_from_version, p_outcome,
+           p_detail, p_finishes, p_note, h.prev,
+           encode(sha256(convert_to(h.prev || chr(10) || '[' || out_id::text
+        || ',' || to_json(p_at)::text || ',' || to_json(p_actor)::text
+        || ',' || to_json(p_action)::text || ',' || to_json(p_env)::text
+        || ',' || COALESCE(to_json(p_version)::text, 'null')
+        || ',' || COALESCE(to_json(p_from_version)::text, 'null')
+        || ',' || to_json(p_outcome)::text || ',' || to_json(p_detail)::text
+        || ',' || COALESCE(p_finishes::text, 'null')
+        || ',' || COALESCE(to_json(p_note)::text, 'null') || ']', 'UTF8')), 'hex')
+    FROM (SELECT COALESCE((SELECT a.hash FROM shipdeck_audit a WHERE a.id < out_id
+                           ORDER BY a.id DESC LIMIT 1), '') AS prev) h
+    RETURNING prev_hash, hash INTO out_prev, out_hash;
+END $$;
+"#;
+
 /// The append-only triggers every process checks for.
 pub(super) const AUDIT_TRIGGERS: [&str; 2] =
     ["shipdeck_audit_no_update", "shipdeck_audit_no_truncate"];
@@ -652,12 +732,14 @@ fn current(
 mod tests {
     use super::*;
 
-    /// The window the server waits out (V9's SQL) is the one the listeners'
+    /// The window the server waits out (V9's and V11's SQL) is the one the listeners'
     /// trailing tick is measured from.
     #[test]
     fn v9_coalesces_notifications_over_the_window_the_listeners_know() {
         let window = format!("interval '{NOTIFY_COALESCE_MS} milliseconds'");
         assert!(V9.contains(&window), "{V9}");
+        // V11's append and the function it calls when due, both.
+        assert_eq!(V11.matches(&window).count(), 2, "{V11}");
         assert_eq!(STEPS.len() as i32, SCHEMA_VERSION);
     }
 }
