@@ -344,6 +344,8 @@ pub fn evidence_lines(
 
 /// Panel width from which commit lines show their author.
 const AUTHOR_FROM: usize = 48;
+/// Columns of the author in a commit line.
+const AUTHOR_W: usize = 14;
 
 /// The commits of the release in at most `room` lines: a heading that says
 /// which of how many are shown, then one line each (short sha, age, author,
@@ -397,7 +399,11 @@ fn commit_lines(
     ));
     for c in &r.commits[first..last] {
         let age = format::age((state.now - c.date.with_timezone(&chrono::Utc)).num_seconds());
-        let author: String = c.author.chars().take(14).collect();
+        // Cut and padded by columns: a name in CJK takes two a character,
+        // and counted in characters it pushed the subjects of its lines
+        // out of line with the others.
+        let author = format::clip(&c.author, AUTHOR_W);
+        let author = format!("{author}{}", " ".repeat(AUTHOR_W - format::width(&author)));
         // The same columns on every line: the author only where the panel
         // is wide enough to leave the subject room.
         let mut parts = vec![
@@ -405,7 +411,7 @@ fn commit_lines(
             Part::new(format!(" {age:>4}"), t.dim),
         ];
         if w >= AUTHOR_FROM {
-            parts.push(Part::new(format!(" {author:<14}"), t.dim));
+            parts.push(Part::new(format!(" {author}"), t.dim));
         }
         parts.push(Part::new(format!(" {}", c.subject), t.text).cut());
         out.push(format::fit(parts, w));
@@ -488,7 +494,61 @@ fn mark_cut(line: &mut Line<'static>, w: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::hanging;
+    use super::{commit_lines, hanging};
+    use crate::tui::format::width;
+    use crate::tui::tests::fixture::{console, t0};
+
+    /// The subjects of the commit list start in one column whatever
+    /// script the authors' names are written in.
+    #[test]
+    fn commit_subjects_line_up_under_authors_in_any_script() {
+        let commit = |author: &str, subject: &str| crate::domain::release::Commit {
+            sha: "a".repeat(40),
+            author: author.into(),
+            date: (t0() - chrono::Duration::hours(2)).fixed_offset(),
+            subject: subject.into(),
+        };
+        let facts = crate::engine::ReleaseFacts {
+            repository: Some("/srv/shop".into()),
+            commits: vec![
+                commit("Alice Example", "latin"),
+                commit("王小明", "short cjk"),
+                commit("山田太郎山田太郎山田太郎", "long cjk"),
+                commit("Zoë Ångström-Éclair", "long latin"),
+            ],
+            commits_total: 4,
+            commits_capped: false,
+            migrations: Vec::new(),
+            migration_release: false,
+            git_error: None,
+            backup: None,
+            dropped: Vec::new(),
+            dropped_total: 0,
+            dropped_capped: false,
+            dropped_migrations: Vec::new(),
+        };
+        let s = console();
+        let lines = commit_lines(&s, &facts, 10, 80);
+        let starts: Vec<usize> = ["latin", "short cjk", "long cjk", "long latin"]
+            .iter()
+            .map(|subject| {
+                let line = lines
+                    .iter()
+                    .find(|l| {
+                        l.spans
+                            .last()
+                            .is_some_and(|sp| sp.content.trim() == *subject)
+                    })
+                    .unwrap_or_else(|| panic!("no line for {subject}: {lines:?}"));
+                let n = line.spans.len();
+                line.spans[..n - 1]
+                    .iter()
+                    .map(|sp| width(&sp.content))
+                    .sum()
+            })
+            .collect();
+        assert!(starts.iter().all(|w| *w == starts[0]), "{starts:?}");
+    }
 
     #[test]
     fn hanging_text_with_a_leading_space_keeps_every_character() {
