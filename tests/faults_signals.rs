@@ -727,7 +727,10 @@ fn a_deploy_command_never_outlives_a_killed_shipdeck() {
         let c = home.spawn(&[action, "prod", "--yes"]);
         let pgid = pid_in(&home, "deploy.pid");
         let grandchild = pid_in(&home, "grandchild.pid");
-        assert!(!gone(&pgid) && !gone(&grandchild), "{action}: the deploy runs");
+        assert!(
+            !gone(&pgid) && !gone(&grandchild),
+            "{action}: the deploy runs"
+        );
         kill(&c, "-KILL");
         let out = c.wait_with_output().unwrap();
         assert_eq!(out.status.code(), None, "{action}: {out:?}");

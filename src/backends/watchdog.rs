@@ -150,3 +150,119 @@ impl Drop for Watchdog {
         self.release();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    impl Watchdog {
+        /// What the kernel does when shipdeck dies: the write end closes
+        /// without "done".
+        fn vanish(&mut self) {
+            self.tell = None;
+            self.read = None;
+        }
+
+        /// The watchdog's pid: the process whose standard input is this
+        /// watchdog's pipe.
+        fn pid(&self) -> Option<String> {
+            let fd = self.tell.as_ref()?.as_raw_fd();
+            let pipe = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+            std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stdin = std::fs::read_link(e.path().join("fd/0")).ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let ours = String::from_utf8_lossy(&cmdline).contains("shipdeck-watchdog");
+                (stdin == pipe && ours && name != "self").then_some(name)
+            })
+        }
+    }
+
+    /// The fields of /proc/PID/stat after the command name, or None once
+    /// it is gone (a zombie counts as gone).
+    fn stat(pid: &str) -> Option<Vec<String>> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<String> = s
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        (fields.first().is_some_and(|s| s != "Z")).then_some(fields)
+    }
+
+    async fn gone_within(pid: &str, limit: Duration) -> bool {
+        let t = std::time::Instant::now();
+        while t.elapsed() < limit {
+            if stat(pid).is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// `sleep 100` in a session of its own, watched by `w`.
+    fn spawn_watched(w: &mut Watchdog) -> tokio::process::Child {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("100").kill_on_drop(true);
+        // SAFETY: setsid(2) is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        w.watch(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        w.spawned();
+        child
+    }
+
+    #[tokio::test]
+    async fn when_shipdeck_vanishes_the_watchdog_ends_the_group_and_itself() {
+        let mut w = Watchdog::start().unwrap();
+        let mut child = spawn_watched(&mut w);
+        let pid = child.id().unwrap().to_string();
+        let dog = w.pid().expect("the watchdog runs");
+        // Not on our terminal, nor in our group: a session of its own.
+        let fields = stat(&dog).unwrap();
+        assert_eq!(fields[3], dog, "the watchdog leads its own session");
+        assert_eq!(fields[4], "0", "the watchdog has no terminal");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            stat(&pid).is_some(),
+            "the command runs while shipdeck lives"
+        );
+        w.vanish();
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the command was not ended")
+            .unwrap();
+        assert!(status.code().is_none(), "ended by a signal: {status:?}");
+        assert!(
+            gone_within(&dog, Duration::from_secs(10)).await,
+            "the watchdog lingers"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_released_watchdog_goes_at_once_and_leaves_the_group_alone() {
+        let mut w = Watchdog::start().unwrap();
+        let mut child = spawn_watched(&mut w);
+        let dog = w.pid().expect("the watchdog runs");
+        w.release();
+        assert!(
+            gone_within(&dog, Duration::from_secs(10)).await,
+            "the watchdog lingers"
+        );
+        // Well past the grace it would have given: the command still runs.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(child.try_wait().unwrap().is_none(), "the command was ended");
+        child.start_kill().unwrap();
+        let _ = child.wait().await;
+    }
+}
