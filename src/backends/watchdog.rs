@@ -60,8 +60,13 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
-    /// Start a watchdog for a command about to be spawned.
+    /// Start a watchdog for a command about to be spawned (one that does
+    /// nothing where there is no /bin/sh).
     pub(crate) fn start() -> std::io::Result<Watchdog> {
+        Self::start_with("/bin/sh")
+    }
+
+    fn start_with(shell: &str) -> std::io::Result<Watchdog> {
         let mut fds: [RawFd; 2] = [-1, -1];
         // SAFETY: pipe2(2) writes two descriptors into the array we pass;
         // each is owned once, right below.
@@ -71,7 +76,7 @@ impl Watchdog {
             }
             (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
         };
-        let mut sh = Command::new("/bin/sh");
+        let mut sh = Command::new(shell);
         sh.args(["-c", SCRIPT, "shipdeck-watchdog", &GRACE_TENTHS.to_string()])
             // Its standard input is the read end (no longer close-on-exec
             // once it is descriptor 0); nothing else of ours reaches it.
@@ -84,7 +89,25 @@ impl Watchdog {
             // Not `setsid` in pre_exec: that forces a fork instead of
             // posix_spawn, three times the cost of this.
             .process_group(0);
-        drop(sh.spawn()?);
+        match sh.spawn() {
+            Ok(child) => drop(child),
+            // A system without /bin/sh (a distroless image): commands still
+            // run, as they did before watchdogs, and the log says once that
+            // a shipdeck killed outright would leave them running.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!(
+                        "no /bin/sh: commands run without a watchdog, so a shipdeck killed outright (kill -9, the OOM killer) leaves the command it was running behind"
+                    );
+                });
+                return Ok(Watchdog {
+                    tell: None,
+                    read: None,
+                });
+            }
+            Err(e) => return Err(e),
+        }
         Ok(Watchdog {
             tell: Some(std::fs::File::from(write)),
             read: Some(read),
@@ -244,6 +267,16 @@ mod tests {
             gone_within(&dog, Duration::from_secs(10)).await,
             "the watchdog lingers"
         );
+    }
+
+    #[tokio::test]
+    async fn without_a_shell_commands_still_run_unwatched() {
+        let mut w = Watchdog::start_with("/no/such/sh").unwrap();
+        assert!(w.tell.is_none(), "an inert watchdog holds no pipe");
+        let mut child = spawn_watched(&mut w);
+        assert!(child.try_wait().unwrap().is_none(), "the command runs");
+        child.start_kill().unwrap();
+        let _ = child.wait().await;
     }
 
     #[tokio::test]
