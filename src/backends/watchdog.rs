@@ -65,10 +65,10 @@ impl Watchdog {
     /// Start a watchdog for a command about to be spawned (one that does
     /// nothing where there is no /bin/sh).
     pub(crate) fn start() -> std::io::Result<Watchdog> {
-        Self::start_with("/bin/sh")
+        Self::start_with("/bin/sh", GRACE_TENTHS)
     }
 
-    fn start_with(shell: &str) -> std::io::Result<Watchdog> {
+    fn start_with(shell: &str, grace_tenths: u32) -> std::io::Result<Watchdog> {
         let mut fds: [RawFd; 2] = [-1, -1];
         // SAFETY: pipe2(2) writes two descriptors into the array we pass;
         // each is owned once, right below.
@@ -79,7 +79,7 @@ impl Watchdog {
             (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
         };
         let mut sh = Command::new(shell);
-        sh.args(["-c", SCRIPT, "shipdeck-watchdog", &GRACE_TENTHS.to_string()])
+        sh.args(["-c", SCRIPT, "shipdeck-watchdog", &grace_tenths.to_string()])
             // Its standard input is the read end (no longer close-on-exec
             // once it is descriptor 0); nothing else of ours reaches it.
             .stdin(Stdio::from(read.try_clone()?))
@@ -228,8 +228,12 @@ mod tests {
 
     /// `sleep 100` in a session of its own, watched by `w`.
     fn spawn_watched(w: &mut Watchdog) -> tokio::process::Child {
-        let mut cmd = Command::new("sleep");
-        cmd.arg("100").kill_on_drop(true);
+        spawn_watched_argv(w, &["sleep", "100"])
+    }
+
+    fn spawn_watched_argv(w: &mut Watchdog, argv: &[&str]) -> tokio::process::Child {
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..]).kill_on_drop(true);
         // SAFETY: setsid(2) is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -272,8 +276,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_group_that_ignores_sigterm_is_killed_after_the_grace() {
+        let mut w = Watchdog::start_with("/bin/sh", 5).unwrap();
+        let mut child = spawn_watched_argv(&mut w, &["sh", "-c", "trap '' TERM; sleep 100"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = std::time::Instant::now();
+        w.vanish();
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("a command that ignores SIGTERM was never killed")
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        assert!(t.elapsed() >= Duration::from_millis(400), "no grace given");
+    }
+
+    #[tokio::test]
     async fn without_a_shell_commands_still_run_unwatched() {
-        let mut w = Watchdog::start_with("/no/such/sh").unwrap();
+        let mut w = Watchdog::start_with("/no/such/sh", GRACE_TENTHS).unwrap();
         assert!(w.tell.is_none(), "an inert watchdog holds no pipe");
         let mut child = spawn_watched(&mut w);
         assert!(child.try_wait().unwrap().is_none(), "the command runs");
