@@ -642,3 +642,136 @@ fn status_of_a_rollback_held_elsewhere_says_rolling_back() {
         .unwrap();
     }
 }
+
+/// The processes whose process group is `pgid` (read from /proc; zombies,
+/// which run nothing any more, are not counted).
+fn group_members(pgid: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp …": the fields follow the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid && fields[0] != "Z" {
+            found.push(head.trim().to_string());
+        }
+    }
+    found
+}
+
+/// prod's deploy command: with `slow` in the home it writes its pid
+/// (its process group id: shipdeck runs it in a session of its own), starts
+/// a grandchild that writes `grandchild-marker` after 8 s, and itself
+/// writes `marker` and the version after 8 s — what a deploy that switches
+/// production late looks like. Without `slow` it deploys at once.
+fn late_switch_setup(home: &Home) {
+    let p = home.path();
+    std::fs::write(p.join("dev.txt"), "v2.0.0\n").unwrap();
+    std::fs::write(p.join("prod.txt"), "v1.0.0\n").unwrap();
+    std::fs::write(
+        p.join("deploy-prod"),
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+if [ -f slow ]; then
+  ( sleep 8; touch grandchild-marker ) &
+  echo $! > grandchild.pid
+  echo $$ > deploy.pid
+  sleep 8
+  touch marker
+fi
+echo "$1" > prod.txt
+wait
+"#,
+    )
+    .unwrap();
+    let _ = Command::new("chmod")
+        .arg("+x")
+        .arg(p.join("deploy-prod"))
+        .status();
+    home.config(&format!(
+        r#"project = "signals"
+[[environments]]
+name = "dev"
+version = {{ command = ["cat", "{dir}/dev.txt"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "prod"
+version = {{ command = ["cat", "{dir}/prod.txt"] }}
+deploy = {{ command = ["{dir}/deploy-prod", "{{version}}"], timeout = "300s", poll = "200ms" }}
+"#,
+        dir = p.display()
+    ));
+}
+
+/// `kill -9` of shipdeck mid-promote and mid-rollback (no code of ours
+/// runs): the deploy command and the grandchild it started are ended by
+/// their watchdog, so neither ever switches production behind everyone's
+/// back, and nothing of their process group is left.
+#[test]
+fn a_deploy_command_never_outlives_a_killed_shipdeck() {
+    for action in ["promote", "rollback"] {
+        let home = Home::new();
+        late_switch_setup(&home);
+        let p = home.path();
+        if action == "rollback" {
+            // Something to roll back: a quick promote to v2.0.0 first.
+            let out = home.run(&["promote", "prod", "--yes"]);
+            assert_eq!(out.code, 0, "{out:#?}");
+        }
+        std::fs::write(p.join("slow"), "").unwrap();
+        let c = home.spawn(&[action, "prod", "--yes"]);
+        let pgid = pid_in(&home, "deploy.pid");
+        let grandchild = pid_in(&home, "grandchild.pid");
+        assert!(
+            !gone(&pgid) && !gone(&grandchild),
+            "{action}: the deploy runs"
+        );
+        kill(&c, "-KILL");
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), None, "{action}: {out:?}");
+        wait_for(
+            &format!("{action}: the deploy's process group to be ended"),
+            Duration::from_secs(20),
+            || group_members(&pgid).is_empty(),
+        );
+        // Gone before their 8 s were up: they can never write.
+        assert!(gone(&grandchild), "{action}");
+        for marker in ["marker", "grandchild-marker"] {
+            assert!(
+                !p.join(marker).exists(),
+                "{action}: the orphaned deploy wrote {marker} (shipdeck was too slow to kill?)"
+            );
+        }
+        println!("{action}, kill -9 mid-deploy: the deploy's group (pgid {pgid}) ended, no marker");
+    }
+}
+
+/// A deploy command that exits by itself, leaving a worker to switch the
+/// version later, keeps it even when shipdeck is then killed with -9
+/// while it polls: the watchdog ends only a command that had not returned.
+#[test]
+fn a_worker_left_by_a_finished_deploy_survives_a_killed_shipdeck() {
+    let home = Home::new();
+    setup(&home);
+    let p = home.path();
+    std::fs::write(p.join("deploy-delay"), "4").unwrap();
+    let c = home.spawn(&["promote", "prod", "--yes"]);
+    wait_for("the deploy to start", Duration::from_secs(60), || {
+        p.join("deploying").exists()
+    });
+    // A few polls in (200 ms each): the command has returned by then.
+    std::thread::sleep(Duration::from_millis(1000));
+    kill(&c, "-KILL");
+    let out = c.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), None, "{out:?}");
+    wait_for(
+        "the worker the deploy left to write the version",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(p.join("prod.txt")).is_ok_and(|v| v.trim() == "v2.0.0"),
+    );
+}

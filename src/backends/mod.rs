@@ -14,6 +14,8 @@ pub mod version;
 pub mod weight;
 
 mod util;
+#[cfg(unix)]
+mod watchdog;
 
 pub use util::BackendError;
 

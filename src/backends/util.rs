@@ -327,13 +327,29 @@ async fn run_kept(
             Ok(())
         });
     }
-    let mut child = cmd
+    // Its group is ended even if shipdeck is killed outright (SIGKILL, the
+    // OOM killer), when no code of ours runs: see `watchdog`. Declared
+    // before `group`, so that a dropped run kills the group first and then
+    // tells the watchdog it is done.
+    #[cfg(unix)]
+    let mut watchdog = {
+        let w = super::watchdog::Watchdog::start().map_err(|e| {
+            err(format!(
+                "cannot start the watchdog that ends {prog:?} if shipdeck is killed: {e}"
+            ))
+        })?;
+        w.watch(&mut cmd);
+        w
+    };
+    let spawned = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| err(format!("cannot run {prog:?}: {e}")))?;
+        .spawn();
+    #[cfg(unix)]
+    watchdog.spawned();
+    let mut child = spawned.map_err(|e| err(format!("cannot run {prog:?}: {e}")))?;
     let mut group = GroupKill(child.id());
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -348,9 +364,18 @@ async fn run_kept(
         tokio::pin!(readers);
         // Its exit is awaited while reading: something it left running may
         // hold the pipes open long after (a deploy that starts a worker).
+        // Once it exited by itself, what it left running is its own
+        // business even if shipdeck is killed now: the watchdog goes.
         tokio::select! {
-            _ = &mut readers => child.wait().await,
+            _ = &mut readers => {
+                let status = child.wait().await;
+                #[cfg(unix)]
+                watchdog.release();
+                status
+            }
             status = child.wait() => {
+                #[cfg(unix)]
+                watchdog.release();
                 // What it wrote is in the pipes; read that, briefly.
                 let _ = tokio::time::timeout(DRAIN_GRACE, &mut readers).await;
                 status
