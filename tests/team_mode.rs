@@ -852,7 +852,6 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
              CREATE TRIGGER shipdeck_audit_changed AFTER INSERT ON shipdeck_audit
                  FOR EACH STATEMENT EXECUTE FUNCTION shipdeck_notify_change();
              DROP FUNCTION IF EXISTS shipdeck_notify_audit();
-             DROP FUNCTION shipdeck_notify_due();
              DROP TRIGGER shipdeck_audit_seq_forward ON shipdeck_audit_seq;
              CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
                  FOR EACH ROW EXECUTE FUNCTION shipdeck_seq_forward();
@@ -967,7 +966,6 @@ fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
             "DROP TRIGGER shipdeck_audit_seq_forward ON shipdeck_audit_seq;
              CREATE TRIGGER shipdeck_audit_seq_forward BEFORE UPDATE ON shipdeck_audit_seq
                  FOR EACH ROW EXECUTE FUNCTION shipdeck_seq_forward();
-             DROP FUNCTION shipdeck_notify_due();
              UPDATE shipdeck_schema SET version = 10;",
         )
         .unwrap();
