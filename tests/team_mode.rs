@@ -920,7 +920,10 @@ fn a_schema_8_store_is_migrated_to_coalesced_notifications_with_its_log() {
     assert!(r.intact() && r.records == 4, "{r:?}");
     // The team's role appends under the new trigger, and is heard.
     let mut raw = cluster.admin(&db);
-    raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+    // The last notification long enough ago that this append's is due,
+    // however fast the records before it came.
+    raw.batch_execute("UPDATE shipdeck_audit_seq SET notified_at = NULL; LISTEN shipdeck_changes")
+        .unwrap();
     let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
     let team = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
     let id = alice_starts_v2(&team, "staging");
@@ -1014,7 +1017,10 @@ fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
     // The team's role appends under the new function, chained on the
     // records from before, and is heard once.
     let mut raw = cluster.admin(&db);
-    raw.batch_execute("LISTEN shipdeck_changes").unwrap();
+    // The last notification long enough ago that this append's is due,
+    // however fast the records before it came.
+    raw.batch_execute("UPDATE shipdeck_audit_seq SET notified_at = NULL; LISTEN shipdeck_changes")
+        .unwrap();
     let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
     let team = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
     assert_eq!(alice_starts_v2(&team, "staging"), 3);
