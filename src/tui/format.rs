@@ -93,6 +93,12 @@ pub fn clip(s: &str, max: usize) -> String {
         used += w;
         out.push(c);
     }
+    // A sequence can be wider than its characters one by one (an emoji
+    // with its presentation selector, ❤️, is two columns; ❤ alone one):
+    // the string's own width decides.
+    while !out.is_empty() && width(&out) > max - 1 {
+        out.pop();
+    }
     out.push('…');
     out
 }
@@ -358,6 +364,9 @@ mod tests {
         assert_eq!(clip("production", 5), "prod…");
         assert_eq!(clip("prod", 5), "prod");
         assert_eq!(clip("✓ ok", 3), "✓ …");
+        // ❤️ (with its presentation selector) is two columns, ❤ alone one.
+        let hearts = clip("❤️❤️❤️❤️❤️❤️❤️❤️ Alice", 14);
+        assert!(width(&hearts) <= 14, "{hearts}: {}", width(&hearts));
     }
 
     fn text(l: &Line) -> String {

@@ -403,7 +403,10 @@ fn commit_lines(
         // and counted in characters it pushed the subjects of its lines
         // out of line with the others.
         let author = format::clip(&c.author, AUTHOR_W);
-        let author = format!("{author}{}", " ".repeat(AUTHOR_W - format::width(&author)));
+        let author = format!(
+            "{author}{}",
+            " ".repeat(AUTHOR_W.saturating_sub(format::width(&author)))
+        );
         // The same columns on every line: the author only where the panel
         // is wide enough to leave the subject room.
         let mut parts = vec![
@@ -515,8 +518,9 @@ mod tests {
                 commit("王小明", "short cjk"),
                 commit("山田太郎山田太郎山田太郎", "long cjk"),
                 commit("Zoë Ångström-Éclair", "long latin"),
+                commit("❤️❤️❤️❤️❤️❤️❤️❤️ Alice", "emoji"),
             ],
-            commits_total: 4,
+            commits_total: 5,
             commits_capped: false,
             migrations: Vec::new(),
             migration_release: false,
@@ -529,7 +533,7 @@ mod tests {
         };
         let s = console();
         let lines = commit_lines(&s, &facts, 10, 80);
-        let starts: Vec<usize> = ["latin", "short cjk", "long cjk", "long latin"]
+        let starts: Vec<usize> = ["latin", "short cjk", "long cjk", "long latin", "emoji"]
             .iter()
             .map(|subject| {
                 let line = lines
