@@ -275,6 +275,9 @@ struct WindowSeen {
     regression: bool,
     /// The version a rollback after the regression began to deploy.
     rollback_to: Option<Version>,
+    /// How that rollback's deploy ended, once it did (`true`: the
+    /// environment reported the version it rolled back to).
+    rollback_ok: Option<bool>,
 }
 
 impl WindowPhase {
@@ -297,6 +300,11 @@ impl WindowPhase {
                 rollback: true,
                 ..
             } if seen.regression => seen.rollback_to = Some(version.clone()),
+            Event::DeployFinished { version, ok, .. }
+                if seen.rollback_to.as_ref() == Some(version) =>
+            {
+                seen.rollback_ok = Some(*ok);
+            }
             _ => {}
         }
     }
@@ -308,11 +316,19 @@ impl WindowPhase {
         let next = format!(
             "{env} may still run {version}; check `shipdeck status`, then `shipdeck rollback {env}`"
         );
-        Some(match &seen.rollback_to {
-            Some(to) => format!(
+        Some(match (&seen.rollback_to, seen.rollback_ok) {
+            // Rolled back; stopped while its verdict and record were
+            // still being written (a store that is away).
+            (Some(to), Some(true)) => format!(
+                "the monitoring window caught a regression of {version} in {env} and rolled it back to {to}; stopped while writing its record: `shipdeck status` and `shipdeck history {env}` show what the store has"
+            ),
+            (Some(to), Some(false)) => format!(
+                "the monitoring window caught a regression of {version} in {env}; its rollback to {to} failed: {next}"
+            ),
+            (Some(to), None) => format!(
                 "the monitoring window caught a regression of {version} in {env}; its rollback to {to} was stopped and its outcome is recorded as unknown: {next}"
             ),
-            None => format!(
+            (None, _) => format!(
                 "the monitoring window had caught a regression of {version} in {env} and was stopped before rolling it back: {next}"
             ),
         })
@@ -626,6 +642,22 @@ mod tests {
         assert_eq!(
             stopped.said(),
             "the monitoring window caught a regression of v1.8.0 in production; its rollback to v1.7.3 was stopped and its outcome is recorded as unknown: production may still run v1.8.0; check `shipdeck status`, then `shipdeck rollback production`"
+        );
+        // The rollback done, the signal came while its record was being
+        // written (the store away): no second rollback is asked for.
+        let done = phase.clone();
+        done.see(&Event::DeployFinished {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            ok: true,
+            detail: "production reports v1.7.3".into(),
+        });
+        let said = stopped.said();
+        assert!(
+            said.contains("and rolled it back to v1.7.3")
+                && !said.contains("may still run")
+                && !said.contains("shipdeck rollback"),
+            "{said}"
         );
         // A window that ended healthy is no caught release.
         let healthy = WindowPhase::default();
