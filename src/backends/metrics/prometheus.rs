@@ -588,8 +588,9 @@ impl PrometheusSource {
 /// traffic" — which is an absent sample or 0 — and is named as unusable.
 /// Read as 0, a negative request count was a throughput collapse (an
 /// automatic rollback from garbage) and a negative error count hid the
-/// errors of the other series. Only float rounding (a few 1e-9 below
-/// zero, from a template that subtracts) passes, as zero.
+/// errors of the other series. Less than one count below zero (a template
+/// that subtracts: the extrapolation of each `increase()`, float
+/// rounding) passes, as zero.
 /// (A NaN latency quantile is different: no traffic at that step, no data.)
 fn usable_count(
     url: &str,
@@ -598,7 +599,7 @@ fn usable_count(
     at_ms: Option<i64>,
     v: f64,
 ) -> Result<f64, MetricsError> {
-    if v.is_finite() && v >= -COUNT_ROUNDING {
+    if v.is_finite() && v > -COUNT_ROUNDING {
         return Ok(v.max(0.0));
     }
     let at = at_ms
@@ -612,8 +613,12 @@ fn usable_count(
     })
 }
 
-/// How far below zero a count may be and still be float rounding (read as 0).
-const COUNT_ROUNDING: f64 = 1e-9;
+/// How far below zero a count may be and still read as 0: less than one
+/// request — a template that subtracts two `increase()`s (5xx minus the
+/// health checks' 5xx) gets fractions of a count from each one's
+/// extrapolation, and float rounding far less. A whole count below zero is
+/// no rounding: garbage.
+const COUNT_ROUNDING: f64 = 1.0;
 
 /// Sum of the finite values; `None` when there are none (no data, or NaN only).
 fn sum_values(values: &[(f64, f64)]) -> Option<f64> {
@@ -891,7 +896,9 @@ mod tests {
             err.to_fix(),
             Some(crate::backends::metrics::MetricsFix::Data)
         );
-        assert!(usable_count(URL, "errors", "e", None, -0.5).is_err());
+        assert!(usable_count(URL, "errors", "e", None, -1.0).is_err());
+        // A fraction of a count below zero is extrapolation, not garbage.
+        assert_eq!(usable_count(URL, "errors", "e", None, -0.3).unwrap(), 0.0);
         // Float rounding of a template that subtracts is zero, not garbage.
         assert_eq!(usable_count(URL, "errors", "e", None, -1e-12).unwrap(), 0.0);
         assert_eq!(usable_count(URL, "errors", "e", None, 0.0).unwrap(), 0.0);
