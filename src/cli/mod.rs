@@ -615,15 +615,16 @@ mod tests {
             detected_at: None,
             reason: "r".into(),
         };
-        assert!(stopped.said().contains("without a verdict"));
-        phase.see(&Event::MonitorStarted {
+        let started = || Event::MonitorStarted {
             env: "production".into(),
             version: v("v1.8.0"),
             deploy_at: chrono::Utc::now(),
             window_s: 60.0,
             baseline: Vec::new(),
             baseline_note: String::new(),
-        });
+        };
+        assert!(stopped.said().contains("without a verdict"));
+        phase.see(&started());
         assert!(stopped.said().contains("without a verdict"));
         phase.see(&Event::MonitorFinished {
             env: "production".into(),
@@ -661,14 +662,7 @@ mod tests {
         );
         // A window that ended healthy is no caught release.
         let healthy = WindowPhase::default();
-        healthy.see(&Event::MonitorStarted {
-            env: "production".into(),
-            version: v("v1.8.0"),
-            deploy_at: chrono::Utc::now(),
-            window_s: 60.0,
-            baseline: Vec::new(),
-            baseline_note: String::new(),
-        });
+        healthy.see(&started());
         healthy.see(&Event::MonitorFinished {
             env: "production".into(),
             verdict: verdict(VerdictKind::Healthy),
