@@ -3,7 +3,50 @@
 
 use super::*;
 
+/// Least share of the window so far that its data steps must cover for a
+/// healthy verdict (see [`Detector::thin_coverage`]).
+const MIN_COVERAGE: f64 = 0.5;
+
 impl Detector {
+    /// `InsufficientData` when the metrics covered less than
+    /// [`MIN_COVERAGE`] of the window so far (at `t`), each data step
+    /// counted for its own length (a window stepping coarser than its
+    /// baseline is covered all the same): gaps fewer than
+    /// `gap_steps` in a row each, but most of the window missing, are no
+    /// evidence of health (a source down for 30 s of a 40 s window, back
+    /// for its last steps).
+    pub(super) fn thin_coverage(&self, m: &Model, t: f64) -> Option<Verdict> {
+        let covered = self.w_covered;
+        (t > 0.0 && covered < MIN_COVERAGE * t - 1e-9 * m.dt).then(|| Verdict {
+            kind: VerdictKind::InsufficientData,
+            metric: None,
+            detected_at: None,
+            reason: format!(
+                "insufficient data: metrics for only {} of the {} since the deploy",
+                fmt_duration(covered),
+                fmt_duration(t)
+            ),
+        })
+    }
+
+    /// `InsufficientData` when the baseline gave no test a reference: no
+    /// requests in it (a service nobody used before the deploy), so no
+    /// error rate, latency or traffic level to judge the window against.
+    /// The hard guards (`max_error_rate`, `max_p*_ms`) still judge.
+    pub(super) fn no_reference(&self, m: &Model) -> Option<Verdict> {
+        (m.err.is_none() && m.lat.iter().all(Option::is_none) && m.thr.is_none()).then(|| {
+            Verdict {
+                kind: VerdictKind::InsufficientData,
+                metric: None,
+                detected_at: None,
+                reason: format!(
+                    "insufficient data: the baseline's {} had no requests, so nothing to judge the window against",
+                    fmt_steps(m.usable)
+                ),
+            }
+        })
+    }
+
     pub(super) fn err_reason(&self, es: ErrStats, c: &Cusum, t: f64) -> Verdict {
         let (errs, reqs, var) = (c.a, c.b, c.c);
         let rate = if reqs > 0.0 { errs / reqs } else { 0.0 };
