@@ -49,14 +49,9 @@ fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
 
-#[tokio::test]
-async fn a_promotion_whose_plan_changed_since_it_was_shown_is_refused_and_audited() {
-    let f = fleet().await;
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(&f, &dir, "");
-    let shown = e.plan("staging", None).await.unwrap();
-    assert_eq!(shown.version, v("v1.8.1"));
-    // Before the human says yes, development moves on.
+/// Development moves on (a script promotes it): what promoting staging
+/// ships changes under a plan already shown or printed.
+async fn development_moves_on(e: &Engine) {
     e.promote(
         "development",
         None,
@@ -67,6 +62,17 @@ async fn a_promotion_whose_plan_changed_since_it_was_shown_is_refused_and_audite
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_promotion_whose_plan_changed_since_it_was_shown_is_refused_and_audited() {
+    let f = fleet().await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&f, &dir, "");
+    let shown = e.plan("staging", None).await.unwrap();
+    assert_eq!(shown.version, v("v1.8.1"));
+    // Before the human says yes, development moves on.
+    development_moves_on(&e).await;
     let err = e
         .promote(
             "staging",
@@ -125,16 +131,7 @@ async fn a_scripts_promotion_ships_the_plan_its_log_printed_or_nothing() {
         accept_warnings: true,
     };
     // Between the log line and the deploy, development moves on.
-    e.promote(
-        "development",
-        None,
-        Confirm::Unseen {
-            accept_warnings: true,
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    development_moves_on(&e).await;
     let err = e
         .promote("staging", None, yes(&printed), None)
         .await
