@@ -511,3 +511,45 @@ async fn a_live_slot_that_cannot_be_read_leaves_the_plan_saying_so_never_redeplo
     assert!(json["rollback_plan"]["expected_s"].is_null(), "{json}");
     assert!(json["slots"]["live"].is_null(), "{json}");
 }
+
+#[tokio::test]
+async fn a_status_reads_each_slot_source_once_and_a_dead_live_slot_once() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine(&switch_ok(&f), "1h");
+    e.promote("production", None, unseen(), None).await.unwrap();
+    let count = |f: &Fake, what: &str| {
+        f.calls()
+            .iter()
+            .filter(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" ") == what)
+            .count()
+    };
+    // Answering: one read of the live slot and one of each slot, though
+    // both the version and the rollback plan (which slot takes the
+    // traffic back) are made of them.
+    f.clear_calls();
+    let st = e.status().await;
+    assert_eq!(st.environments[1].version, Some(v("v1.7.3")));
+    let calls = f.calls();
+    assert_eq!(count(&f, "live"), 1, "{calls:?}");
+    assert_eq!(count(&f, "read blue"), 1, "{calls:?}");
+    assert_eq!(count(&f, "read green"), 1, "{calls:?}");
+    // Dead (its source fails): still one read, and the status says what
+    // it could not read, as the version's error and the slots'.
+    std::fs::remove_file(f.dir.path().join("live")).unwrap();
+    f.clear_calls();
+    let st = e.status().await;
+    let prod = &st.environments[1];
+    let calls = f.calls();
+    assert_eq!(count(&f, "live"), 1, "{calls:?}");
+    assert_eq!(count(&f, "read blue"), 1, "{calls:?}");
+    assert_eq!(count(&f, "read green"), 1, "{calls:?}");
+    let why = prod.version_error.clone().unwrap_or_default();
+    assert!(why.contains("live"), "{why}");
+    let slots = prod.revert.slots.as_ref().unwrap();
+    assert_eq!(
+        slots.error.as_deref(),
+        Some(format!("live slot: {why}").as_str()),
+        "{slots:?}"
+    );
+    assert_eq!(slots.versions.get("green"), Some(&Some(v("v1.7.3"))));
+}

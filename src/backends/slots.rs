@@ -25,6 +25,43 @@ pub struct BlueGreen {
     switch: Switch,
 }
 
+/// One reading of a blue-green environment's sources
+/// ([`BlueGreen::read_all`]).
+#[derive(Clone, Debug)]
+pub struct SlotsReading {
+    slots: [String; 2],
+    env: String,
+    /// Which slot is live.
+    pub live: Result<String, BackendError>,
+    /// What each slot runs, in the config's order.
+    pub versions: [Result<Version, BackendError>; 2],
+}
+
+impl SlotsReading {
+    /// The slots, in the config's order.
+    pub fn slots(&self) -> &[String; 2] {
+        &self.slots
+    }
+
+    /// What the environment runs: the live slot's version, or why it is
+    /// unknown (the live slot's error first).
+    pub fn live_version(&self) -> Result<Version, BackendError> {
+        let live = self.live.as_ref().map_err(Clone::clone)?;
+        let i = slot_index(&self.slots, &self.env, live)?;
+        self.versions[i].clone()
+    }
+}
+
+fn slot_index(slots: &[String; 2], env: &str, slot: &str) -> Result<usize, BackendError> {
+    slots
+        .iter()
+        .position(|s| s == slot)
+        .ok_or_else(|| BackendError::Garbage {
+            backend: format!("slots of {env}"),
+            cause: format!("{slot:?} is not one of its slots ({})", slots.join(", ")),
+        })
+}
+
 /// Sending all traffic to one slot.
 #[derive(Clone, Debug)]
 enum Switch {
@@ -123,16 +160,7 @@ impl BlueGreen {
     }
 
     fn index(&self, slot: &str) -> Result<usize, BackendError> {
-        self.slots
-            .iter()
-            .position(|s| s == slot)
-            .ok_or_else(|| BackendError::Garbage {
-                backend: format!("slots of {}", self.env),
-                cause: format!(
-                    "{slot:?} is not one of its slots ({})",
-                    self.slots.join(", ")
-                ),
-            })
+        slot_index(&self.slots, &self.env, slot)
     }
 
     /// The backend that says which slot is live, for messages.
@@ -154,6 +182,25 @@ impl BlueGreen {
                     self.slots.join(", ")
                 ),
             }),
+        }
+    }
+
+    /// Every source of the environment read once, all at once: the live
+    /// slot and what each slot runs. What it runs is the live slot's
+    /// version ([`SlotsReading::live_version`]), and the rollback plan is
+    /// made of the rest, so a status needs no second read — a dead source
+    /// costs one timeout, not one per question asked of it.
+    pub async fn read_all(&self) -> SlotsReading {
+        let (live, a, b) = tokio::join!(
+            self.live(),
+            self.versions[0].read(),
+            self.versions[1].read()
+        );
+        SlotsReading {
+            slots: self.slots.clone(),
+            env: self.env.clone(),
+            live,
+            versions: [a, b],
         }
     }
 

@@ -43,9 +43,14 @@ use chrono::{DateTime, Utc};
 
 use crate::backends::BackendError;
 use crate::backends::metrics::MetricsSource;
+use crate::backends::slots::SlotsReading;
 use crate::config::Config;
 use crate::domain::{EnvState, Version};
 use crate::store::{AsyncStore, PgStore, SqliteStore, Store};
+
+/// What one environment's read gave: its version, and for a blue-green
+/// one (read for a status) what its slots read.
+type ObservedEnv = (Result<Version, BackendError>, Option<SlotsReading>);
 
 /// Where the engine reports progress; the TUI turns each event into a `Msg`.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<Event>;
@@ -307,10 +312,39 @@ impl Engine {
         let mut set = tokio::task::JoinSet::new();
         for i in 0..self.inner.envs.len() {
             let engine = self.clone();
-            set.spawn(async move { (i, engine.inner.envs[i].strategy.read_version().await) });
+            set.spawn(async move {
+                let read = engine.inner.envs[i].strategy.read_version().await;
+                (i, (read, None))
+            });
         }
-        let mut out: Vec<Option<Result<Version, BackendError>>> =
-            (0..self.inner.envs.len()).map(|_| None).collect();
+        self.observed_all(set).await.0
+    }
+
+    /// [`Self::observe`] for a status: blue-green environments also keep
+    /// what their slots read ([`strategy::Strategy::read_for_status`]), so
+    /// the rollback plan reads none of their sources a second time.
+    async fn observe_for_status(
+        &self,
+    ) -> (
+        Vec<Result<Version, BackendError>>,
+        Vec<Option<SlotsReading>>,
+    ) {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..self.inner.envs.len() {
+            let engine = self.clone();
+            set.spawn(async move { (i, engine.inner.envs[i].strategy.read_for_status().await) });
+        }
+        self.observed_all(set).await
+    }
+
+    async fn observed_all(
+        &self,
+        mut set: tokio::task::JoinSet<(usize, ObservedEnv)>,
+    ) -> (
+        Vec<Result<Version, BackendError>>,
+        Vec<Option<SlotsReading>>,
+    ) {
+        let mut out: Vec<Option<ObservedEnv>> = (0..self.inner.envs.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
                 out[i] = Some(r);
@@ -320,13 +354,14 @@ impl Engine {
             .enumerate()
             .map(|(i, r)| {
                 r.unwrap_or_else(|| {
-                    Err(BackendError::Command {
+                    let e = BackendError::Command {
                         backend: self.inner.envs[i].strategy.version_name().to_string(),
                         cause: "the read task ended unexpectedly".into(),
-                    })
+                    };
+                    (Err(e), None)
                 })
             })
-            .collect()
+            .unzip()
     }
 
     fn set_activity(&self, env: &str, state: Option<EnvState>) {

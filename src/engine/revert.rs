@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::Engine;
 use super::strategy::Strategy;
+use crate::backends::slots::SlotsReading;
 use crate::domain::strategy::{
     BlueGreenMove, BlueGreenRollback, RevertAction, SlotsView, StrategyStatus, blue_green_rollback,
     revert_plan,
@@ -22,10 +23,14 @@ impl Engine {
     /// where a rollback would go (`target`), what it runs now (`current`)
     /// its last recorded deploy and, for a canary, its traffic weight. With
     /// nothing to roll back to yet, the plan is the one for after the next
-    /// deploy: back to `current`.
+    /// deploy: back to `current`. A blue-green environment's plan is made
+    /// of `slots`, the reading the status took its version from (its
+    /// sources are read here only without one).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn strategy_status(
         &self,
         idx: usize,
+        slots: Option<SlotsReading>,
         target: Option<&Version>,
         current: Option<&Version>,
         last_deploy: Option<&DeployRecord>,
@@ -49,15 +54,23 @@ impl Engine {
                 ..
             } => {
                 let [a, b] = backends.slots();
-                let (live, va, vb) = tokio::join!(
-                    backends.live(),
-                    backends.version_of(a),
-                    backends.version_of(b)
-                );
+                let reading = match slots {
+                    Some(r) => r,
+                    None => backends.read_all().await,
+                };
+                let SlotsReading {
+                    live,
+                    versions: [va, vb],
+                    ..
+                } = reading;
                 let mut errors = Vec::new();
-                let live = live.map_err(|e| errors.push(e.to_string())).ok();
-                let va = va.map_err(|e| errors.push(e.to_string())).ok();
-                let vb = vb.map_err(|e| errors.push(e.to_string())).ok();
+                // Each named by what could not be read: the three sources
+                // may share one backend name (`{slot}` filled into one).
+                let live = live
+                    .map_err(|e| errors.push(format!("live slot: {e}")))
+                    .ok();
+                let va = va.map_err(|e| errors.push(format!("slot {a}: {e}"))).ok();
+                let vb = vb.map_err(|e| errors.push(format!("slot {b}: {e}"))).ok();
                 let slots = SlotsView {
                     live: live.clone(),
                     versions: [(a.clone(), va.clone()), (b.clone(), vb.clone())]

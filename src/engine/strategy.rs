@@ -101,6 +101,24 @@ impl Strategy {
         }
     }
 
+    /// What the environment runs, for a status: a blue-green one has all
+    /// its sources read once (the live slot and both slots, at once), and
+    /// the reading is kept for its rollback plan.
+    pub(super) async fn read_for_status(
+        &self,
+    ) -> (
+        Result<Version, BackendError>,
+        Option<crate::backends::slots::SlotsReading>,
+    ) {
+        match self {
+            Strategy::BlueGreen { backends, .. } => {
+                let reading = backends.read_all().await;
+                (reading.live_version(), Some(reading))
+            }
+            _ => (self.read_version().await, None),
+        }
+    }
+
     /// The backend that says what the environment runs, for messages.
     pub(super) fn version_name(&self) -> &str {
         match self {

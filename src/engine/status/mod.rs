@@ -261,12 +261,13 @@ impl Engine {
             .iter()
             .map(|e| (e.label().to_string(), e.name().to_string()))
             .collect();
-        let (versions, reading) = tokio::join!(self.observe(), async {
-            match &self.inner.sampler {
-                Ok(s) => Ok(s.read(&labels, &self.inner.store).await),
-                Err(e) => Err(e.to_string()),
-            }
-        });
+        let ((versions, mut slots_read), reading) =
+            tokio::join!(self.observe_for_status(), async {
+                match &self.inner.sampler {
+                    Ok(s) => Ok(s.read(&labels, &self.inner.store).await),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
         let checked_at = Utc::now();
         let mut store_error = None;
         // Every store read of the view at once (one round trip to a
@@ -599,6 +600,7 @@ impl Engine {
             let revert = self
                 .strategy_status(
                     i,
+                    slots_read[i].take(),
                     rollback.as_ref().and_then(|r| r.to.as_ref()),
                     version.as_ref(),
                     last_deploy.as_ref(),
