@@ -81,22 +81,39 @@ impl LogFile {
     /// would take it past the cap; follow a file moved by another process.
     /// A failure leaves the file in use as it is: logging never stops a
     /// command.
+    ///
+    /// The move is by name, so it is decided under an exclusive lock on
+    /// the file (`flock`): of two processes that find it full at once, the
+    /// first moves it aside and the second, once it holds the lock, finds
+    /// the name on a new file and follows it — it no longer moves that new
+    /// file over the full one (which lost the previous 10 MB of log).
     fn keep_small(&mut self, coming: u64) {
-        let ours = self.file.metadata().ok();
-        let named = std::fs::metadata(&self.path).ok();
-        let same = match (&ours, &named) {
-            (Some(a), Some(b)) => same_file(a, b),
-            _ => false,
-        };
-        if same && named.is_some_and(|m| m.len() == 0 || m.len() + coming.max(1) <= self.cap) {
+        if self.fits(coming) == Some(true) {
             return;
         }
-        if same {
+        // Without locks (a file system that has none) as before.
+        let locked = self.file.lock().is_ok();
+        let fits = self.fits(coming);
+        if fits == Some(false) {
             let _ = std::fs::rename(&self.path, previous_log(&self.path));
         }
-        if let Ok(f) = crate::paths::create_private_file(&self.path) {
+        if locked {
+            let _ = self.file.unlock();
+        }
+        if fits != Some(true)
+            && let Ok(f) = crate::paths::create_private_file(&self.path)
+        {
             self.file = f;
         }
+    }
+
+    /// Whether `coming` more bytes fit in the file the path names, when
+    /// that is still this one's file (`None`: moved or deleted).
+    fn fits(&self, coming: u64) -> Option<bool> {
+        let ours = self.file.metadata().ok()?;
+        let named = std::fs::metadata(&self.path).ok()?;
+        same_file(&ours, &named)
+            .then(|| named.len() == 0 || named.len() + coming.max(1) <= self.cap)
     }
 }
 
@@ -220,6 +237,47 @@ mod tests {
         let now = std::fs::read_to_string(&path).unwrap();
         assert!(now.ends_with(&format!("{}\n", "x".repeat(99))), "{now:?}");
         assert!(size(&previous_log(&path)) >= 900);
+    }
+
+    #[test]
+    fn two_writers_rotating_at_once_move_only_a_full_log_aside() {
+        // Two processes' log files on one path (threads here: each opens
+        // the path itself, as a process does), both finding it full at
+        // once. Each moved aside what it had measured as full, by name —
+        // the second rename took the first one's new, nearly empty log
+        // over the full one, and 10 MB of log were lost.
+        const CAP: u64 = 400;
+        const LINE: usize = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipdeck.log");
+        let previous = previous_log(&path);
+        let smallest = std::sync::Mutex::new(u64::MAX);
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for who in [b'a', b'b'] {
+                let (path, previous, smallest, start) = (&path, &previous, &smallest, &start);
+                s.spawn(move || {
+                    let mut log = LogFile::open(path.clone(), CAP).unwrap();
+                    let mut line = vec![who; LINE - 1];
+                    line.push(b'\n');
+                    start.wait();
+                    for _ in 0..10_000 {
+                        log.write_all(&line).unwrap();
+                        if let Ok(m) = std::fs::metadata(previous) {
+                            let mut least = smallest.lock().unwrap();
+                            *least = (*least).min(m.len());
+                        }
+                    }
+                });
+            }
+        });
+        // Whatever was moved aside had been found full: no line more
+        // would fit. (Lines written to it after it moved only add.)
+        let least = *smallest.lock().unwrap();
+        assert!(
+            least + LINE as u64 > CAP,
+            "a log of {least} bytes was moved aside (cap {CAP})"
+        );
     }
 
     #[test]
