@@ -83,24 +83,33 @@ pub fn clip(s: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in s.chars() {
-        let w = width(c.encode_utf8(&mut [0; 4]));
-        if used + w > max - 1 {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    // A sequence can be wider than its characters one by one (an emoji
-    // with its presentation selector, ❤️, is two columns; ❤ alone one):
-    // the string's own width decides.
-    while !out.is_empty() && width(&out) > max - 1 {
-        out.pop();
-    }
+    let mut out = s[..columns_prefix(s, max - 1)].to_string();
     out.push('…');
     out
+}
+
+/// The byte index where the longest start of `s` that fits in `max`
+/// columns ends, never inside a grapheme cluster. A sequence can be wider
+/// or narrower than its characters one by one (an emoji with its
+/// presentation selector, ❤️, is two columns, ❤ alone one; a family of
+/// three joined by ZWJ two, its people six): each cluster is measured
+/// whole, and the start's own width has the last word. [`clip`] and
+/// [`wrap_words`] both cut here, so a wrapped line is one `clip` keeps.
+fn columns_prefix(s: &str, max: usize) -> usize {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut used = 0;
+    let mut ends = vec![0];
+    for (i, g) in s.grapheme_indices(true) {
+        used += width(g);
+        if used > max {
+            break;
+        }
+        ends.push(i + g.len());
+    }
+    while ends.len() > 1 && width(&s[..ends[ends.len() - 1]]) > max {
+        ends.pop();
+    }
+    ends[ends.len() - 1]
 }
 
 /// Cut free text to `max` columns with `…`, never inside a word: at the
@@ -261,7 +270,8 @@ pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
 }
 
 /// Break `text` into lines of at most `max` columns at spaces; a word
-/// longer than a line is cut by characters.
+/// longer than a line is cut by columns, between grapheme clusters (as
+/// [`clip`] cuts).
 pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
     if max == 0 {
         return Vec::new();
@@ -294,20 +304,16 @@ pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
-/// The byte index where the first `max` columns of `s` end: a wide
-/// character (CJK, most emoji) takes two columns, a combining mark none.
-/// At least one character, so a cut always moves on.
+/// The byte index where the first `max` columns of `s` end (see
+/// [`columns_prefix`]): a wide character (CJK, most emoji) takes two
+/// columns, a combining mark none, an emoji sequence its own width. At
+/// least one grapheme cluster, so a cut always moves on.
 fn columns_end(s: &str, max: usize) -> usize {
-    let mut used = 0;
-    let mut end = 0;
-    for (i, c) in s.char_indices() {
-        used += width(c.encode_utf8(&mut [0; 4]));
-        if used > max && end > 0 {
-            break;
-        }
-        end = i + c.len_utf8();
+    use unicode_segmentation::UnicodeSegmentation;
+    match columns_prefix(s, max) {
+        0 => s.graphemes(true).next().map_or(s.len(), str::len),
+        end => end,
     }
-    end
 }
 
 /// [`fit`] for one plain string: cut with `…` when it is too long.
@@ -464,6 +470,48 @@ mod tests {
         );
         // A line narrower than one wide character still moves on.
         assert_eq!(wrap_words("预发布", 1), ["预", "发", "布"]);
+    }
+
+    /// A word of emoji sequences is cut where `clip` measures: by the
+    /// width of whole sequences, never inside one. By characters, ❤️ (❤
+    /// and its presentation selector) counted one column for two, and a
+    /// line came out twice the panel's width; a family (three people
+    /// joined by ZWJ) counted six for two and was cut between its people.
+    #[test]
+    fn wrap_words_cuts_emoji_sequences_whole_by_their_width() {
+        let hearts = "\u{2764}\u{fe0f}".repeat(4);
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+        let flag = "\u{1f1e9}\u{1f1ea}";
+        let thumb = "\u{1f44d}\u{1f3fd}";
+        for (word, one) in [
+            (hearts.clone(), "\u{2764}\u{fe0f}"),
+            (family.repeat(3), family),
+            (flag.repeat(3), flag),
+            (thumb.repeat(3), thumb),
+        ] {
+            assert_eq!(width(one), 2, "{one:?}");
+            let lines = wrap_words(&word, 4);
+            assert_eq!(lines.concat(), word, "nothing lost");
+            for l in &lines {
+                assert!(width(l) <= 4, "{l:?} is {} columns: {lines:?}", width(l));
+                assert_eq!(l.len() % one.len(), 0, "{l:?} cut inside a sequence");
+                // What the line shows is what `clip` keeps of it.
+                assert_eq!(&clip(l, 4), l);
+            }
+            assert_eq!(lines[0], one.repeat(2), "{lines:?}");
+        }
+        // In a sentence too, and a line narrower than one still moves on.
+        assert_eq!(
+            wrap_words(&format!("ok {hearts}"), 4),
+            [
+                "ok",
+                "\u{2764}\u{fe0f}\u{2764}\u{fe0f}",
+                "\u{2764}\u{fe0f}\u{2764}\u{fe0f}"
+            ]
+        );
+        assert_eq!(wrap_words(&family.repeat(2), 1), [family, family]);
+        // `clip` cuts between sequences too (it left "👨\u{200d}…").
+        assert_eq!(clip(&family.repeat(3), 4), format!("{family}…"));
     }
 
     #[test]
