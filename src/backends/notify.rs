@@ -8,7 +8,11 @@
 //! other than 408 and 429 is final too (the receiver refuses it), and so is
 //! a redirect that would turn the POST into a GET or leave the receiver's
 //! host (never followed: see [`super::http::post_client`]); anything else
-//! (5xx, timeout, no connection) is tried again. Every event carries
+//! (5xx, timeout, no connection) is tried again. A receiver that answered
+//! 5xx or whose answer was lost may have taken the event: that delivery's
+//! outcome is unknown — the word a CI/CD backend's 5xx gets — never
+//! "failed", which is kept for an event that reached no one (no
+//! connection; 408, 429). Every event carries
 //! one id — in the payload and as the `Idempotency-Key` header — the same
 //! on every attempt, so a receiver can drop a repeat whose first answer
 //! was lost.
@@ -200,7 +204,9 @@ impl Notifier {
             .filter(|r| r.config.wants(notice.kind))
         {
             let (r, client, notice) = (r.clone(), client.clone(), notice.clone());
-            track(rt.spawn(async move { deliver(&client, &r, &notice).await }));
+            track(rt.spawn(async move {
+                deliver(&client, &r, &notice).await;
+            }));
         }
     }
 }
@@ -248,8 +254,27 @@ enum Attempt {
     Delivered,
     /// The receiver refused it for good (a 4xx): not tried again.
     Refused(String),
-    /// Worth another try.
+    /// It did not take it — nothing reached it (no connection), or it
+    /// said to come back (408, 429): worth another try.
     Failed(String),
+    /// It may have taken it — it answered 5xx, or its answer was lost —
+    /// the one rule of every backend (a CI/CD dispatch answered so is
+    /// "outcome unknown" too); tried again only because the event's
+    /// `Idempotency-Key` lets the receiver drop a repeat.
+    Unknown(String),
+}
+
+/// What a delivery came to, after at most [`ATTEMPTS`] attempts.
+#[derive(Debug, PartialEq)]
+enum Delivery {
+    Delivered,
+    /// Refused for good (a 4xx).
+    Refused(String),
+    /// No attempt reached the receiver, or each was refused for now.
+    Failed(String),
+    /// The last answer lost or a 5xx (or one before it so): it may have
+    /// the event — never "failed", never "not delivered".
+    Unknown(String),
 }
 
 async fn attempt(client: &reqwest::Client, r: &Receiver, notice: &Notice) -> Attempt {
@@ -273,45 +298,88 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, notice: &Notice) -> Att
                 ));
             }
             let why = format!("answered {s}");
-            if s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429 {
+            if s.is_server_error() {
+                Attempt::Unknown(why)
+            } else if s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429 {
                 Attempt::Refused(why)
             } else {
                 Attempt::Failed(why)
             }
         }
-        Err(e) if e.is_timeout() => Attempt::Failed(format!("no answer within {:?}", r.timeout)),
-        Err(e) => Attempt::Failed(crate::text::clean(&e.to_string())),
+        // Nothing reached the receiver.
+        Err(e) if e.is_connect() => Attempt::Failed(crate::text::clean(&e.to_string())),
+        Err(e) if e.is_timeout() => Attempt::Unknown(format!("no answer within {:?}", r.timeout)),
+        Err(e) => Attempt::Unknown(crate::text::clean(&e.to_string())),
     }
 }
 
-async fn deliver(client: &reqwest::Client, r: &Receiver, notice: &Notice) {
+async fn deliver(client: &reqwest::Client, r: &Receiver, notice: &Notice) -> Delivery {
     let mut pause = FIRST_BACKOFF;
-    for n in 1..=ATTEMPTS {
-        match attempt(client, r, notice).await {
+    // Whether an attempt may have reached it, and said why.
+    let mut maybe: Option<String> = None;
+    let mut n = 1;
+    loop {
+        let (why, word) = match attempt(client, r, notice).await {
             Attempt::Delivered => {
                 tracing::info!("{}: event {} delivered", r.name, notice.id);
-                return;
+                return Delivery::Delivered;
             }
             Attempt::Refused(why) => {
-                tracing::warn!("{}: event {} refused: {why}", r.name, notice.id);
-                return;
-            }
-            Attempt::Failed(why) if n < ATTEMPTS => {
-                tracing::info!(
-                    "{}: event {} attempt {n} failed ({why}); again in {pause:?}",
-                    r.name,
-                    notice.id
+                let Some(before) = maybe else {
+                    tracing::warn!("{}: event {} refused: {why}", r.name, notice.id);
+                    return Delivery::Refused(why);
+                };
+                let why = format!(
+                    "refused ({why}), but an earlier attempt may have reached it ({before})"
                 );
-                tokio::time::sleep(pause).await;
-                pause *= 2;
+                tracing::warn!("{}: event {}: outcome unknown: {why}", r.name, notice.id);
+                return Delivery::Unknown(why);
             }
-            Attempt::Failed(why) => {
-                tracing::warn!(
-                    "{}: event {} not delivered after {ATTEMPTS} attempts: {why}",
-                    r.name,
-                    notice.id
-                );
+            Attempt::Failed(why) => (why, "failed"),
+            Attempt::Unknown(why) => {
+                maybe = Some(why.clone());
+                (why, "outcome unknown")
             }
+        };
+        if n >= ATTEMPTS {
+            return given_up(r, notice, why, maybe);
+        }
+        tracing::info!(
+            "{}: event {} attempt {n} {word} ({why}); again in {pause:?}",
+            r.name,
+            notice.id
+        );
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        n += 1;
+    }
+}
+
+/// The end of a delivery whose last attempt failed (`why`): unknown when
+/// any attempt may have reached the receiver (`maybe`), else failed.
+fn given_up(r: &Receiver, notice: &Notice, why: String, maybe: Option<String>) -> Delivery {
+    match maybe {
+        Some(before) => {
+            let why = if before == why {
+                why
+            } else {
+                format!("{why}; an earlier attempt: {before}")
+            };
+            tracing::warn!(
+                "{}: event {}: outcome unknown after {ATTEMPTS} attempts ({why}) — the receiver may have it; each attempt carried the Idempotency-Key {}",
+                r.name,
+                notice.id,
+                notice.id
+            );
+            Delivery::Unknown(why)
+        }
+        None => {
+            tracing::warn!(
+                "{}: event {} not delivered after {ATTEMPTS} attempts: {why}",
+                r.name,
+                notice.id
+            );
+            Delivery::Failed(why)
         }
     }
 }
@@ -397,19 +465,7 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_that_would_drop_the_post_is_not_followed_nor_taken_for_delivered() {
         let (url, seen) = slash_redirecting_receiver().await;
-        let config = NotifyConfig {
-            kind: NotifyKind::Webhook,
-            url_env: "UNUSED".into(),
-            events: None,
-            timeout: crate::domain::HumanDuration(Duration::from_secs(5)),
-        };
-        let r = Receiver {
-            name: "test receiver".into(),
-            kind: NotifyKind::Webhook,
-            url,
-            timeout: Duration::from_secs(5),
-            config,
-        };
+        let r = receiver_at(url);
         let client = post_client().unwrap();
         match attempt(&client, &r, &notice()).await {
             Attempt::Refused(why) => {
@@ -417,10 +473,69 @@ mod tests {
                 assert!(!why.contains("/hook"), "where it points is not said: {why}");
             }
             Attempt::Delivered => panic!("taken for delivered: {:?}", seen.lock().unwrap()),
-            Attempt::Failed(why) => panic!("to be tried again: {why}"),
+            Attempt::Failed(why) | Attempt::Unknown(why) => panic!("to be tried again: {why}"),
         }
         // The receiver was never sent a GET in place of the event.
         assert_eq!(*seen.lock().unwrap(), ["POST /hook"]);
+    }
+
+    fn receiver_at(url: String) -> Receiver {
+        let config = NotifyConfig {
+            kind: NotifyKind::Webhook,
+            url_env: "UNUSED".into(),
+            events: None,
+            timeout: crate::domain::HumanDuration(Duration::from_secs(5)),
+        };
+        Receiver {
+            name: "test receiver".into(),
+            kind: NotifyKind::Webhook,
+            url,
+            timeout: Duration::from_secs(5),
+            config,
+        }
+    }
+
+    /// A receiver that answers 500 may have taken the event: its delivery
+    /// is "unknown", the word a CI/CD backend's 5xx gets — it read
+    /// "failed", "not delivered" — and it was tried again (the receiver
+    /// drops repeats by the Idempotency-Key). One that no connection
+    /// reached did fail.
+    #[tokio::test]
+    async fn a_receiver_answering_500_may_have_it_and_one_never_reached_did_not() {
+        use axum::routing::post;
+        let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let t = tries.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move || async move {
+                t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // A port nothing listens on.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone = closed.local_addr().unwrap();
+        drop(closed);
+        let client = post_client().unwrap();
+        let n = notice();
+        let (up, down) = (
+            receiver_at(format!("http://{addr}/hook")),
+            receiver_at(format!("http://{gone}/hook")),
+        );
+        let (answered, unreached) =
+            tokio::join!(deliver(&client, &up, &n), deliver(&client, &down, &n));
+        match answered {
+            Delivery::Unknown(why) => assert!(why.contains("500"), "{why}"),
+            other => panic!("a 500 read {other:?}"),
+        }
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), ATTEMPTS);
+        assert!(
+            matches!(&unreached, Delivery::Failed(_)),
+            "never reached: {unreached:?}"
+        );
     }
 
     #[test]
