@@ -994,3 +994,61 @@ fn the_history_view_s_footer_says_the_way_back_not_history() {
     let footer = screen(&s, 80, 24).lines().last().unwrap().to_string();
     assert!(footer.contains("H history"), "{footer:?}");
 }
+
+/// Change staging in the console's snapshot, as a status read would.
+fn with_staging(s: &mut super::state::State, f: impl FnOnce(&mut crate::engine::EnvStatus)) {
+    let mut st = s.status.clone().unwrap();
+    f(st.environments
+        .iter_mut()
+        .find(|e| e.name == "staging")
+        .unwrap());
+    update(s, Msg::StatusLoaded(Ok(st)));
+}
+
+#[test]
+fn an_open_promote_dialog_says_when_the_stage_it_ships_from_moved() {
+    let mut s = console();
+    approved(&mut s);
+    key(&mut s, 'p');
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(
+        rows.contains("Promote production: v1.7.3 → v1.8.0"),
+        "{text}"
+    );
+    assert!(!rows.contains("not v1.8.0 as when this opened"), "{text}");
+    // Another engineer moves staging on while the dialog is open: Enter
+    // would be refused (the engine's exact_version), and the dialog says so.
+    with_staging(&mut s, |e| e.version = Some(v("v1.8.1")));
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(
+        rows.contains("⚠ staging now runs v1.8.1, not v1.8.0 as when this opened"),
+        "{text}"
+    );
+    assert!(rows.contains("Enter will be refused"), "{text}");
+    assert!(
+        rows.contains("Enter promote anyway"),
+        "the keys stay:\n{text}"
+    );
+}
+
+#[test]
+fn an_open_approval_dialog_says_when_the_version_it_approves_left_the_stage_before() {
+    let mut s = console();
+    key(&mut s, 'a');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("Record a Go for v1.8.0 → production"),
+        "{text}"
+    );
+    assert!(!text.contains("as when this opened"), "{text}");
+    with_staging(&mut s, |e| e.version = Some(v("v1.7.9")));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("⚠ staging now runs v1.7.9, not v1.8.0 as when this opened"),
+        "{text}"
+    );
+    assert!(text.contains("refused — Esc and look again"), "{text}");
+    assert!(text.contains("Enter record Go"), "the keys stay:\n{text}");
+}

@@ -199,6 +199,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 tail.push(Line::styled(format!("Evidence: {}", v.reason), t.error));
             }
             tail.extend(changed_since_opened(state, env, current.as_ref()));
+            if !*explicit {
+                tail.extend(source_moved(state, source.as_deref(), version));
+            }
             if *production {
                 tail.push(Line::styled("This deploys to PRODUCTION.", t.error));
             }
@@ -274,6 +277,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 ));
             }
             lines.extend(db_details);
+            tail.extend(source_moved(state, source.as_deref(), version));
             tail.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
             tail.push(Line::from(vec![
@@ -479,6 +483,25 @@ fn changed_since_opened(
         ));
     }
     out
+}
+
+/// A warning when the stage a promotion or a decision takes its version
+/// from moved under the open dialog (another engineer, a pipeline): the
+/// dialog still names the version it opened on, which the engine now
+/// refuses (previous_stage, exact_version) — said before Enter, not after.
+fn source_moved(state: &State, source: Option<&str>, version: &Version) -> Vec<Line<'static>> {
+    let Some(src) = source else {
+        return Vec::new();
+    };
+    match state.env_status(src).and_then(|e| e.version.as_ref()) {
+        Some(now) if now != version => vec![Line::styled(
+            format!(
+                "⚠ {src} now runs {now}, not {version} as when this opened: Enter will be refused — Esc and look again"
+            ),
+            state.theme.error,
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// Word-wrap one styled line into rows of at most `max` columns: breaks at
