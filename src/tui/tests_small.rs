@@ -1052,3 +1052,42 @@ fn an_open_approval_dialog_says_when_the_version_it_approves_left_the_stage_befo
     assert!(text.contains("refused — Esc and look again"), "{text}");
     assert!(text.contains("Enter record Go"), "the keys stay:\n{text}");
 }
+
+#[test]
+fn environments_scrolled_out_of_sight_are_counted_on_their_side() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    // Twelve stages: eight more regional ones between staging and production.
+    let staging = st.environments[2].clone();
+    for i in 1..=8 {
+        let mut e = staging.clone();
+        e.name = format!("eu-{i}");
+        st.environments.insert(2 + i, e);
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    assert_eq!(s.environments().len(), 12);
+    // Production is selected: the columns end with it, eight are off to the left.
+    let text = screen(&s, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[1].starts_with("◂ 8 more"), "{text}");
+    assert!(
+        !text.contains("▸ "),
+        "nothing is hidden on the right:\n{text}"
+    );
+    // The first stage selected: eight hidden on the right, none on the left.
+    for _ in 0..11 {
+        code(&mut s, crossterm::event::KeyCode::Left);
+    }
+    let text = screen(&s, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[1].contains("▶ local"), "{text}");
+    assert!(!text.contains("◂ "), "{text}");
+    assert!(rows[8].starts_with("▸ 8 more"), "under the labels:\n{text}");
+    // In the middle, both; at 160 columns (eight shown) fewer are hidden.
+    for _ in 0..5 {
+        code(&mut s, crossterm::event::KeyCode::Right);
+    }
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("◂ 1 more"), "{text}");
+    assert!(text.contains("▸ 3 more"), "{text}");
+}
