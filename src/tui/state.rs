@@ -232,9 +232,8 @@ pub enum Pending {
         strategy: &'static str,
         production: bool,
     },
-    Quit {
-        running: Vec<String>,
-    },
+    /// Quit while something runs; the dialog lists what runs as it goes.
+    Quit,
     /// Answer the review a deploy waits for in its CI/CD system.
     Review {
         env: String,

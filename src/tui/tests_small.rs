@@ -1091,3 +1091,37 @@ fn environments_scrolled_out_of_sight_are_counted_on_their_side() {
     assert!(text.contains("◂ 1 more"), "{text}");
     assert!(text.contains("▸ 3 more"), "{text}");
 }
+
+#[test]
+fn the_quit_dialog_says_what_runs_now_not_what_ran_when_it_opened() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    key(&mut s, 'q');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("• monitoring window of production (29:00 left)"),
+        "{text}"
+    );
+    // Left open a minute: the window's countdown goes on in the dialog.
+    let later = s.now + Duration::seconds(60);
+    update(&mut s, Msg::Tick(later));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("• monitoring window of production (28:00 left)"),
+        "{text}"
+    );
+    assert!(!text.contains("29:00 left"), "{text}");
+    // The window ends under it: nothing is left to stop.
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: super::msg::TaskKind::Watch,
+            result: Ok(super::msg::Done::Watched("healthy".into())),
+        },
+    );
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("Nothing runs any more."), "{text}");
+    assert!(!text.contains("Still running"), "{text}");
+    assert!(!text.contains("Quitting stops watching them"), "{text}");
+}

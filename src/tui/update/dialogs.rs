@@ -509,7 +509,7 @@ pub(super) fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             effects.push(Effect::Rollback { env, to });
             effects
         }
-        Pending::Quit { .. } => quit(s),
+        Pending::Quit => quit(s),
         Pending::Review {
             env,
             version,

@@ -408,15 +408,22 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             (format!(" Roll back {env}? "), "roll back", true)
         }
-        Pending::Quit { running } => {
-            lines.push(Line::styled("Still running:", t.text));
-            for r in running {
-                lines.push(Line::styled(format!("  • {r}"), t.warn));
+        Pending::Quit => {
+            // What runs now, not when `q` was pressed: a promote left open
+            // here becomes a monitoring window, a window counts down, ends.
+            let running = state.running();
+            if running.is_empty() {
+                lines.push(Line::styled("Nothing runs any more.", t.text));
+            } else {
+                lines.push(Line::styled("Still running:", t.text));
+                for r in &running {
+                    lines.push(Line::styled(format!("  • {r}"), t.warn));
+                }
+                lines.push(Line::styled(
+                    "Quitting stops watching them; the audit log keeps what was recorded.",
+                    t.dim,
+                ));
             }
-            lines.push(Line::styled(
-                "Quitting stops watching them; the audit log keeps what was recorded.",
-                t.dim,
-            ));
             (" Quit shipdeck? ".to_string(), "quit", true)
         }
     };
