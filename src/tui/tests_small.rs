@@ -1125,3 +1125,31 @@ fn the_quit_dialog_says_what_runs_now_not_what_ran_when_it_opened() {
     assert!(!text.contains("Still running"), "{text}");
     assert!(!text.contains("Quitting stops watching them"), "{text}");
 }
+
+#[test]
+fn an_inconclusive_window_says_insufficient_data_once() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.last_window = Some(crate::engine::LastWindow {
+            version: v("v1.7.3"),
+            started_at: t0() - Duration::minutes(4),
+            finished_at: t0() - Duration::minutes(2),
+            verdict: crate::domain::WindowVerdict::InsufficientData,
+            reason: "insufficient data: the baseline has 4 usable steps (need 5)".into(),
+        });
+    });
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(
+            "? insufficient data · ended 2m ago: the baseline has 4 usable steps (need 5)"
+        ),
+        "{text}"
+    );
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("the baseline has 4 usable steps"), "{text}");
+    assert!(
+        !text.contains("insufficient data: insufficient data"),
+        "{text}"
+    );
+}
