@@ -544,6 +544,17 @@ impl State {
         self.envs.get(name)
     }
 
+    /// The version a monitoring window this console runs is rolling
+    /// `name` back to by itself (auto-rollback), while it does.
+    pub fn auto_rollback_to(&self, name: &str) -> Option<&Version> {
+        let u = self.envs.get(name)?;
+        let d = u.deploy.as_ref()?;
+        (u.task.as_ref().is_some_and(|t| t.kind == TaskKind::Watch)
+            && d.rollback
+            && d.finished.is_none())
+        .then_some(&d.version)
+    }
+
     pub fn env_ui_mut(&mut self, name: &str) -> &mut EnvUi {
         self.envs.entry(name.to_string()).or_default()
     }

@@ -474,6 +474,14 @@ fn changed_since_opened(
     let ours = state.env_ui(env).is_some_and(|u| {
         u.task.is_some() || u.deploy.as_ref().is_some_and(|d| d.finished.is_none())
     });
+    if let Some(to) = state.auto_rollback_to(env) {
+        out.push(Line::styled(
+            format!(
+                "⚠ {env} is rolling back by itself now (to {to}) — Enter will do nothing while it runs"
+            ),
+            t.error,
+        ));
+    }
     if matches!(e.state, EnvState::Deploying | EnvState::RollingBack) && !ours {
         let (what, _) = super::envs::state_line(state, e);
         out.push(Line::styled(
