@@ -1153,3 +1153,13 @@ fn an_inconclusive_window_says_insufficient_data_once() {
         "{text}"
     );
 }
+
+#[test]
+fn the_first_live_point_is_one_point() {
+    let start = t0();
+    let mut s = super::state::State::new(settings(), super::theme::Theme::dark(), start);
+    update(&mut s, Msg::Tick(start));
+    update(&mut s, Msg::StatusLoaded(Ok(status(start, 0))));
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("status snapshots (1 point over"), "{text}");
+}

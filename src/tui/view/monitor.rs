@@ -587,7 +587,8 @@ pub fn verdict_parts(
                     Part::new(head, t.dim),
                     Part::new(
                         format!(
-                            ": live metrics of {what} from status snapshots ({n} points over {since})"
+                            ": live metrics of {what} from status snapshots ({n} point{} over {since})",
+                            if n == 1 { "" } else { "s" }
                         ),
                         t.dim,
                     )
