@@ -232,9 +232,8 @@ pub enum Pending {
         strategy: &'static str,
         production: bool,
     },
-    Quit {
-        running: Vec<String>,
-    },
+    /// Quit while something runs; the dialog lists what runs as it goes.
+    Quit,
     /// Answer the review a deploy waits for in its CI/CD system.
     Review {
         env: String,
@@ -543,6 +542,17 @@ impl State {
 
     pub fn env_ui(&self, name: &str) -> Option<&EnvUi> {
         self.envs.get(name)
+    }
+
+    /// The version a monitoring window this console runs is rolling
+    /// `name` back to by itself (auto-rollback), while it does.
+    pub fn auto_rollback_to(&self, name: &str) -> Option<&Version> {
+        let u = self.envs.get(name)?;
+        let d = u.deploy.as_ref()?;
+        (u.task.as_ref().is_some_and(|t| t.kind == TaskKind::Watch)
+            && d.rollback
+            && d.finished.is_none())
+        .then_some(&d.version)
     }
 
     pub fn env_ui_mut(&mut self, name: &str) -> &mut EnvUi {

@@ -994,3 +994,172 @@ fn the_history_view_s_footer_says_the_way_back_not_history() {
     let footer = screen(&s, 80, 24).lines().last().unwrap().to_string();
     assert!(footer.contains("H history"), "{footer:?}");
 }
+
+/// Change staging in the console's snapshot, as a status read would.
+fn with_staging(s: &mut super::state::State, f: impl FnOnce(&mut crate::engine::EnvStatus)) {
+    let mut st = s.status.clone().unwrap();
+    f(st.environments
+        .iter_mut()
+        .find(|e| e.name == "staging")
+        .unwrap());
+    update(s, Msg::StatusLoaded(Ok(st)));
+}
+
+#[test]
+fn an_open_promote_dialog_says_when_the_stage_it_ships_from_moved() {
+    let mut s = console();
+    approved(&mut s);
+    key(&mut s, 'p');
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(
+        rows.contains("Promote production: v1.7.3 → v1.8.0"),
+        "{text}"
+    );
+    assert!(!rows.contains("not v1.8.0 as when this opened"), "{text}");
+    // Another engineer moves staging on while the dialog is open: Enter
+    // would be refused (the engine's exact_version), and the dialog says so.
+    with_staging(&mut s, |e| e.version = Some(v("v1.8.1")));
+    let text = screen(&s, 80, 24);
+    let rows = dialog_rows(&text).join(" ");
+    assert!(
+        rows.contains("⚠ staging now runs v1.8.1, not v1.8.0 as when this opened"),
+        "{text}"
+    );
+    assert!(rows.contains("Enter will be refused"), "{text}");
+    assert!(
+        rows.contains("Enter promote anyway"),
+        "the keys stay:\n{text}"
+    );
+}
+
+#[test]
+fn an_open_approval_dialog_says_when_the_version_it_approves_left_the_stage_before() {
+    let mut s = console();
+    key(&mut s, 'a');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("Record a Go for v1.8.0 → production"),
+        "{text}"
+    );
+    assert!(!text.contains("as when this opened"), "{text}");
+    with_staging(&mut s, |e| e.version = Some(v("v1.7.9")));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("⚠ staging now runs v1.7.9, not v1.8.0 as when this opened"),
+        "{text}"
+    );
+    assert!(text.contains("refused — Esc and look again"), "{text}");
+    assert!(text.contains("Enter record Go"), "the keys stay:\n{text}");
+}
+
+#[test]
+fn environments_scrolled_out_of_sight_are_counted_on_their_side() {
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    // Twelve stages: eight more regional ones between staging and production.
+    let staging = st.environments[2].clone();
+    for i in 1..=8 {
+        let mut e = staging.clone();
+        e.name = format!("eu-{i}");
+        st.environments.insert(2 + i, e);
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    assert_eq!(s.environments().len(), 12);
+    // Production is selected: the columns end with it, eight are off to the left.
+    let text = screen(&s, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[1].starts_with("◂ 8 more"), "{text}");
+    assert!(
+        !text.contains("▸ "),
+        "nothing is hidden on the right:\n{text}"
+    );
+    // The first stage selected: eight hidden on the right, none on the left.
+    for _ in 0..11 {
+        code(&mut s, crossterm::event::KeyCode::Left);
+    }
+    let text = screen(&s, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[1].contains("▶ local"), "{text}");
+    assert!(!text.contains("◂ "), "{text}");
+    assert!(rows[8].starts_with("▸ 8 more"), "under the labels:\n{text}");
+    // In the middle, both; at 160 columns (eight shown) fewer are hidden.
+    for _ in 0..5 {
+        code(&mut s, crossterm::event::KeyCode::Right);
+    }
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("◂ 1 more"), "{text}");
+    assert!(text.contains("▸ 3 more"), "{text}");
+}
+
+#[test]
+fn the_quit_dialog_says_what_runs_now_not_what_ran_when_it_opened() {
+    let mut s = console();
+    monitored(&mut s, 60, false);
+    key(&mut s, 'q');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("• monitoring window of production (29:00 left)"),
+        "{text}"
+    );
+    // Left open a minute: the window's countdown goes on in the dialog.
+    let later = s.now + Duration::seconds(60);
+    update(&mut s, Msg::Tick(later));
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("• monitoring window of production (28:00 left)"),
+        "{text}"
+    );
+    assert!(!text.contains("29:00 left"), "{text}");
+    // The window ends under it: nothing is left to stop.
+    update(
+        &mut s,
+        Msg::ActionDone {
+            env: "production".into(),
+            kind: super::msg::TaskKind::Watch,
+            result: Ok(super::msg::Done::Watched("healthy".into())),
+        },
+    );
+    let text = screen(&s, 100, 30);
+    assert!(text.contains("Nothing runs any more."), "{text}");
+    assert!(!text.contains("Still running"), "{text}");
+    assert!(!text.contains("Quitting stops watching them"), "{text}");
+}
+
+#[test]
+fn an_inconclusive_window_says_insufficient_data_once() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.last_window = Some(crate::engine::LastWindow {
+            version: v("v1.7.3"),
+            started_at: t0() - Duration::minutes(4),
+            finished_at: t0() - Duration::minutes(2),
+            verdict: crate::domain::WindowVerdict::InsufficientData,
+            reason: "insufficient data: the baseline has 4 usable steps (need 5)".into(),
+        });
+    });
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(
+            "? insufficient data · ended 2m ago: the baseline has 4 usable steps (need 5)"
+        ),
+        "{text}"
+    );
+    key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("the baseline has 4 usable steps"), "{text}");
+    assert!(
+        !text.contains("insufficient data: insufficient data"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_first_live_point_is_one_point() {
+    let start = t0();
+    let mut s = super::state::State::new(settings(), super::theme::Theme::dark(), start);
+    update(&mut s, Msg::Tick(start));
+    update(&mut s, Msg::StatusLoaded(Ok(status(start, 0))));
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("status snapshots (1 point over"), "{text}");
+}

@@ -530,12 +530,11 @@ fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
             None => vec![],
         },
         Action::Quit => {
-            let running = s.running();
-            if running.is_empty() {
+            if s.running().is_empty() {
                 quit(s)
             } else {
                 s.overlays.push(Overlay::Dialog(Dialog {
-                    action: Pending::Quit { running },
+                    action: Pending::Quit,
                     note: None,
                 }));
                 vec![]

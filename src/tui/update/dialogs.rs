@@ -430,6 +430,32 @@ pub(super) fn start(
     });
 }
 
+/// Why the action a dialog confirms cannot start now: its environment
+/// runs another action of this console (a monitoring window only lets a
+/// decision through, and a rollback while it does not roll back itself).
+fn busy_now(s: &State, action: &Pending) -> Option<String> {
+    let (env, watch_ok) = match action {
+        Pending::Promote { env, .. } => (env, false),
+        Pending::Approve { env, .. } | Pending::Rollback { env, .. } => (env, true),
+        Pending::Quit | Pending::Review { .. } => return None,
+    };
+    if let Some(to) = s
+        .auto_rollback_to(env)
+        .filter(|_| !matches!(action, Pending::Approve { .. }))
+    {
+        return Some(format!(
+            "{env} is rolling back by itself now (auto-rollback to {to}): wait for it to finish"
+        ));
+    }
+    let task = s.env_ui(env)?.task.as_ref()?;
+    (!(watch_ok && task.kind == TaskKind::Watch)).then(|| {
+        format!(
+            "{env} is busy ({} running): wait for it to finish",
+            task.kind.verb()
+        )
+    })
+}
+
 pub(super) fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
     if let Pending::Promote { env, .. } = &d.action
         && d.note.as_deref().is_some_and(|n| n.trim().is_empty())
@@ -440,6 +466,14 @@ pub(super) fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             format!("{env} is frozen: type why you break the freeze, then Enter (Esc cancels)"),
         );
         s.overlays.push(Overlay::Dialog(d));
+        return vec![];
+    }
+    // What runs on the environment now, not when the dialog opened: a
+    // second dialog of a pick whose plan came back twice, or a rollback
+    // dialog open while the window rolls back by itself, must not start a
+    // second action beside the first.
+    if let Some(why) = busy_now(s, &d.action) {
+        s.notify(Level::Warn, why);
         return vec![];
     }
     match d.action {
@@ -509,7 +543,7 @@ pub(super) fn confirm(s: &mut State, d: Dialog) -> Vec<Effect> {
             effects.push(Effect::Rollback { env, to });
             effects
         }
-        Pending::Quit { .. } => quit(s),
+        Pending::Quit => quit(s),
         Pending::Review {
             env,
             version,

@@ -517,12 +517,12 @@ fn quit_asks_while_something_runs_and_ctrl_c_never_asks() {
     let mut s = console();
     monitored(&mut s, 60, false);
     assert_eq!(key(&mut s, 'q'), vec![]);
-    let Some(Pending::Quit { running }) = dialog(&s) else {
+    let Some(Pending::Quit) = dialog(&s) else {
         panic!("no quit dialog")
     };
     assert_eq!(
-        running,
-        &vec!["monitoring window of production (29:00 left)".to_string()]
+        s.running(),
+        vec!["monitoring window of production (29:00 left)".to_string()]
     );
     assert_eq!(code(&mut s, KeyCode::Esc), vec![]);
     assert!(!s.quit);

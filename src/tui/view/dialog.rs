@@ -199,6 +199,9 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 tail.push(Line::styled(format!("Evidence: {}", v.reason), t.error));
             }
             tail.extend(changed_since_opened(state, env, current.as_ref()));
+            if !*explicit {
+                tail.extend(source_moved(state, source.as_deref(), version));
+            }
             if *production {
                 tail.push(Line::styled("This deploys to PRODUCTION.", t.error));
             }
@@ -274,6 +277,7 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 ));
             }
             lines.extend(db_details);
+            tail.extend(source_moved(state, source.as_deref(), version));
             tail.push(Line::raw(""));
             let note = d.note.clone().unwrap_or_default();
             tail.push(Line::from(vec![
@@ -404,15 +408,22 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
             }
             (format!(" Roll back {env}? "), "roll back", true)
         }
-        Pending::Quit { running } => {
-            lines.push(Line::styled("Still running:", t.text));
-            for r in running {
-                lines.push(Line::styled(format!("  • {r}"), t.warn));
+        Pending::Quit => {
+            // What runs now, not when `q` was pressed: a promote left open
+            // here becomes a monitoring window, a window counts down, ends.
+            let running = state.running();
+            if running.is_empty() {
+                lines.push(Line::styled("Nothing runs any more.", t.text));
+            } else {
+                lines.push(Line::styled("Still running:", t.text));
+                for r in &running {
+                    lines.push(Line::styled(format!("  • {r}"), t.warn));
+                }
+                lines.push(Line::styled(
+                    "Quitting stops watching them; the audit log keeps what was recorded.",
+                    t.dim,
+                ));
             }
-            lines.push(Line::styled(
-                "Quitting stops watching them; the audit log keeps what was recorded.",
-                t.dim,
-            ));
             (" Quit shipdeck? ".to_string(), "quit", true)
         }
     };
@@ -463,6 +474,14 @@ fn changed_since_opened(
     let ours = state.env_ui(env).is_some_and(|u| {
         u.task.is_some() || u.deploy.as_ref().is_some_and(|d| d.finished.is_none())
     });
+    if let Some(to) = state.auto_rollback_to(env) {
+        out.push(Line::styled(
+            format!(
+                "⚠ {env} is rolling back by itself now (to {to}) — Enter will do nothing while it runs"
+            ),
+            t.error,
+        ));
+    }
     if matches!(e.state, EnvState::Deploying | EnvState::RollingBack) && !ours {
         let (what, _) = super::envs::state_line(state, e);
         out.push(Line::styled(
@@ -479,6 +498,25 @@ fn changed_since_opened(
         ));
     }
     out
+}
+
+/// A warning when the stage a promotion or a decision takes its version
+/// from moved under the open dialog (another engineer, a pipeline): the
+/// dialog still names the version it opened on, which the engine now
+/// refuses (previous_stage, exact_version) — said before Enter, not after.
+fn source_moved(state: &State, source: Option<&str>, version: &Version) -> Vec<Line<'static>> {
+    let Some(src) = source else {
+        return Vec::new();
+    };
+    match state.env_status(src).and_then(|e| e.version.as_ref()) {
+        Some(now) if now != version => vec![Line::styled(
+            format!(
+                "⚠ {src} now runs {now}, not {version} as when this opened: Enter will be refused — Esc and look again"
+            ),
+            state.theme.error,
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// Word-wrap one styled line into rows of at most `max` columns: breaks at

@@ -114,6 +114,24 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) -> Vec<LinkSpot> {
     }
     let mut links = Vec::new();
     let cols = columns(state, area);
+    // Environments scrolled out of sight are counted where the labels
+    // stand: nothing else on screen says there are more than the columns.
+    if in_gutter && let (Some((first, _)), Some((last, _))) = (cols.first(), cols.last()) {
+        let right = envs.len() - 1 - last;
+        for (n, text, y) in [
+            (*first, format!("◂ {first} more"), area.y),
+            (
+                right,
+                format!("▸ {right} more"),
+                area.y + area.height.saturating_sub(1),
+            ),
+        ] {
+            if n > 0 {
+                let r = Rect::new(area.x, y, LABEL_W.min(area.width), 1);
+                frame.render_widget(Paragraph::new(text).style(t.warn), r);
+            }
+        }
+    }
     for (k, (i, rect)) in cols.iter().enumerate() {
         if k > 0 {
             let arrow = Rect::new(rect.x - 1, rect.y + rect.height / 2, 1, 1);

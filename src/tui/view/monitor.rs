@@ -479,6 +479,9 @@ pub(super) fn evidence(reason: &str, style: Style) -> Vec<Part> {
         .strip_prefix("no significant change over ")
         .and_then(|b| b.split_once(": ").map(|(_, r)| r))
         .unwrap_or(body);
+    // The head says `? insufficient data` already: the detector's reason
+    // starts with it too, and read `insufficient data: insufficient data: …`.
+    let body = body.strip_prefix("insufficient data: ").unwrap_or(body);
     let mut out: Vec<Part> = body
         .split(", ")
         .enumerate()
@@ -584,7 +587,8 @@ pub fn verdict_parts(
                     Part::new(head, t.dim),
                     Part::new(
                         format!(
-                            ": live metrics of {what} from status snapshots ({n} points over {since})"
+                            ": live metrics of {what} from status snapshots ({n} point{} over {since})",
+                            if n == 1 { "" } else { "s" }
                         ),
                         t.dim,
                     )

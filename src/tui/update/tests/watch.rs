@@ -536,3 +536,88 @@ fn a_review_the_token_may_not_answer_opens_no_dialog_and_says_who_must() {
         notice(&s)
     );
 }
+
+#[test]
+fn a_pick_confirmed_twice_while_its_plan_loads_asks_and_ships_once() {
+    let mut s = console();
+    // P Enter, twice, before the engine's plan comes back (a slow version
+    // read, a key repeated): two plans are asked for.
+    for _ in 0..2 {
+        key(&mut s, 'P');
+        key(&mut s, 'j');
+        assert!(matches!(
+            code(&mut s, KeyCode::Enter).as_slice(),
+            [Effect::Plan { .. }]
+        ));
+    }
+    let mut plan = s
+        .env_status("production")
+        .unwrap()
+        .promotion
+        .clone()
+        .unwrap();
+    plan.version = v("v1.8.1");
+    for g in &mut plan.gates {
+        g.ok = true;
+    }
+    for _ in 0..2 {
+        update(
+            &mut s,
+            Msg::PlanLoaded {
+                env: "production".into(),
+                version: v("v1.8.1"),
+                result: Ok(plan.clone()),
+            },
+        );
+    }
+    let promotes: usize = (0..3)
+        .map(|_| {
+            code(&mut s, KeyCode::Enter)
+                .iter()
+                .filter(|e| matches!(e, Effect::Promote { .. }))
+                .count()
+        })
+        .sum();
+    assert_eq!(promotes, 1, "one pick, one promotion");
+}
+
+#[test]
+fn a_rollback_dialog_confirmed_while_the_auto_rollback_runs_does_not_roll_back_again() {
+    let settings = Settings {
+        auto_rollback: true,
+        ..settings()
+    };
+    let mut s = running_console(settings, Theme::dark());
+    monitored(&mut s, 100, false);
+    // The engineer opens `r` during the window, reads it...
+    key(&mut s, 'r');
+    assert!(matches!(dialog(&s), Some(Pending::Rollback { .. })));
+    // ...while the window calls a regression and rolls back by itself.
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from: Some(v("v1.8.0")),
+            rollback: true,
+        }),
+    );
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("production is rolling back by itself now"),
+        "the open dialog says so:\n{text}"
+    );
+    // Enter neither stops the window that is rolling back nor starts a
+    // second rollback beside it.
+    let fx = code(&mut s, KeyCode::Enter);
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Rollback { .. } | Effect::CancelWatch { .. })),
+        "{fx:?}"
+    );
+    assert!(
+        notice(&s).contains("production is rolling back by itself"),
+        "{}",
+        notice(&s)
+    );
+}
