@@ -14,6 +14,16 @@
 //! reads end-of-file without "done" and ends the group: SIGTERM, up to
 //! [`GRACE_TENTHS`] tenths of a second for it to go, then SIGKILL.
 //!
+//! Between the command's exit and "done" there is a short window: a
+//! shipdeck killed in it leaves the watchdog to signal a group whose leader
+//! has exited (what it left running is then ended; were its id reused
+//! that instant, someone else's group). Saying "done" before reaping (a pidfd
+//! sees the exit while the zombie still pins the id) does not close it:
+//! the window only moves to between the exit and "done", and a shipdeck
+//! killed there hands the zombie to init, which may reap it before the
+//! watchdog wakes to its end of file — the same race. (Looked at in
+//! session 21 and left: no order of ours removes it.)
+//!
 //! The watchdog runs in a process group of its own, so that a signal to
 //! shipdeck's group (the terminal's Ctrl-C, a shell's `kill %1`) does not
 //! reach it, and ignores SIGHUP and SIGINT; it never touches the terminal
