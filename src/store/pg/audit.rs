@@ -569,16 +569,14 @@ impl PgStore {
     /// process walked the chain intact to `mine` and wants only what was
     /// added since. One statement ([`CHAIN_SINCE`], one snapshot): the
     /// counter, the stored checkpoint, the integrity events and the
-    /// records from `mine` on, by the primary key. Its answer stands only
-    /// when everything lines up — `mine`'s record still there, carrying
-    /// and hashing to the hash walked to; a stored checkpoint at or past
-    /// it named by a walked record with that hash; every value readable;
-    /// the walk from `mine` intact to the counter. Anything else is handed
-    /// to the full check (`None`), which judges it as before (the break
-    /// recorded, the checkpoint dropped or disputed): a tamper the lean
-    /// read meets is never judged here. Never looser than the full check:
-    /// it walks from `mine` even past a stored checkpoint that one would
-    /// start from.
+    /// records from the further of `mine` and the stored checkpoint on, by
+    /// the primary key. Its answer stands only when everything lines up —
+    /// that point's record still there, carrying and hashing to its hash
+    /// (a stored checkpoint at `mine` naming `mine`'s); every value
+    /// readable; the walk from there intact to the counter. Anything else
+    /// is handed to the full check (`None`), which judges it as before
+    /// (the break recorded, the checkpoint dropped or disputed): a tamper
+    /// the lean read meets is never judged here.
     fn chain_report_lean(
         &self,
         ver: &Verified,
@@ -626,15 +624,23 @@ impl PgStore {
             _ => return None,
         };
         let events: Option<String> = state.try_get(3).ok()?;
-        // The record walked to: still there, still what was walked.
+        // The walk starts from the further of `mine` and the stored
+        // checkpoint (as the full check would): its record first, still
+        // carrying and hashing to that point's hash. A stored checkpoint
+        // at `mine` names the same hash.
+        let from = match &stored {
+            Some(cp) if cp.id > mine.id => cp,
+            Some(cp) if cp.id == mine.id && cp.hash != mine.hash => return None,
+            _ => mine,
+        };
         let own = audit.first()?;
-        if own.id != mine.id
-            || own.hash.as_deref() != Some(mine.hash.as_str())
-            || own.compute_hash(own.prev_hash.as_deref().unwrap_or("")) != mine.hash
+        if own.id != from.id
+            || own.hash.as_deref() != Some(from.hash.as_str())
+            || own.compute_hash(own.prev_hash.as_deref().unwrap_or("")) != from.hash
         {
             return None;
         }
-        // Every record from `mine` on was read: the last is the highest.
+        // Every record from there on was read: the last is the highest.
         let key = (Some(audit.last()?.id), last.unwrap_or(0));
         *self
             .stored_checkpoint
@@ -642,17 +648,6 @@ impl PgStore {
             .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
         if ver.key == key && ver.cp == stored {
             return Some(ver.report.clone());
-        }
-        // A stored checkpoint the full check would start from (or weigh
-        // against `mine`) must name a walked record carrying its hash;
-        // the walk then hashes that record like every other.
-        if let Some(cp) = &stored
-            && cp.id >= mine.id
-            && !audit
-                .iter()
-                .any(|r| r.id == cp.id && r.hash.as_deref() == Some(cp.hash.as_str()))
-        {
-            return None;
         }
         let warnings = match events {
             Some(doc) => serde_json::from_str::<Vec<(String, String)>>(&doc)
@@ -662,7 +657,7 @@ impl PgStore {
                 .collect(),
             None => Vec::new(),
         };
-        let report = assess(Some(mine), &audit[1..], key, warnings, None);
+        let report = assess(Some(from), &audit[1..], key, warnings, None);
         if !report.intact() {
             return None;
         }

@@ -138,13 +138,15 @@ ORDER BY w.id";
 /// The chain check's common case (see `PgStore::chain_report_lean`), in
 /// one statement (one snapshot): a first row with the counter, the stored
 /// checkpoint and the integrity events (its record columns NULL), then the
-/// records from this process's head `$1` on, by the primary key — no other
-/// table joined, no window, no start point chosen on the server. `$1`
-/// reaches the scan through sub-SELECTs, so that each session keeps one
-/// plan (an index range scan) instead of planning every check; the upper
-/// bound (a million records past `$1`) only keeps that plan a range scan
-/// on any log: a walk longer than it reads as a deleted tail here, which
-/// hands the check to [`CHAIN_STATE`].
+/// records from the further of this process's head `$1` and the stored
+/// checkpoint on, by the primary key — no other table joined, no window,
+/// no start point vouched for on the server (the client holds the first
+/// record against the point it starts from). `$1` reaches the scan through
+/// sub-SELECTs, so that each session keeps one plan (an index range scan)
+/// instead of planning every check; the upper bound (a million records
+/// past `$1`) only keeps that plan a range scan on any log: a walk cut by
+/// it reads as a deleted tail here, which hands the check to
+/// [`CHAIN_STATE`].
 pub(super) const CHAIN_SINCE: &str = "SELECT
        (SELECT last FROM shipdeck_audit_seq WHERE one = 1),
        c.id, c.hash,
@@ -158,4 +160,7 @@ UNION ALL
        a.id, a.at, a.actor, a.action, a.env, a.version, a.from_version, a.outcome,
        a.detail, a.finishes, a.note, a.prev_hash, a.hash
  FROM shipdeck_audit a
- WHERE a.id >= (SELECT $1::bigint) AND a.id < (SELECT $1::bigint + 1000000) ORDER BY a.id)";
+ WHERE a.id >= GREATEST((SELECT $1::bigint),
+                        (SELECT k.id FROM shipdeck_chain_checkpoint k WHERE k.one = 1))
+   AND a.id < (SELECT $1::bigint + 1000000)
+ ORDER BY a.id)";
