@@ -249,6 +249,10 @@ fn print_profile(p: &AppendProfile, cpu: &Cpu, took: Duration) {
         p.rows_walked as f64 / p.appends.max(1) as f64,
         p.rows_walked as f64 / p.walks.max(1) as f64,
     );
+    println!(
+        "pg_store: chain checks answered by the lean read {} of {} ({} lean reads handed to the full check)",
+        p.lean, p.appends, p.lean_handed,
+    );
     let wall = took.as_secs_f64();
     println!(
         "pg_store: during the appends ({CLIENTS} client threads, blocking clients): this process used {:.2} cores, the PostgreSQL server {:.2}; the machine's {} cores were {:.0}% busy ({:.0}% of them outside this process)",

@@ -1539,9 +1539,14 @@ mod postgres_tamper {
                 (r.get(0), r.get(1), r.get(2))
             };
             let before = counts(&mut admin);
+            let lean = me.append_profile();
             let err = refused(&me);
             assert!(err.contains(&format!("record #{id}")), "{sql}: {err}");
             assert!(err.contains(what), "{sql}: {err}");
+            // The check's lean read met the break and handed it to the
+            // full check, which judged it.
+            let lean = me.append_profile() - lean;
+            assert_eq!((lean.lean, lean.lean_handed), (0, 1), "{sql}: {lean:?}");
             let e = me
                 .record_deploy(started, &deploy("staging", "v2", 9), "ok")
                 .expect_err(sql)
@@ -1549,6 +1554,81 @@ mod postgres_tamper {
             assert!(e.contains(&format!("record #{id}")), "{sql}: {e}");
             assert_eq!(counts(&mut admin), before, "{sql}");
         }
+    }
+    /// The chain check's common case — records another process appended
+    /// since this one's head, nothing off — is answered by the lean read
+    /// (one statement from the further of that head and the stored
+    /// checkpoint on); a stored checkpoint past that head whose record
+    /// does not carry its hash is not: the lean read hands it to the full
+    /// check, which names the dispute and refuses the append with nothing
+    /// written.
+    #[test]
+    fn the_lean_read_answers_the_common_case_and_hands_on_a_forged_checkpoint() {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        let (me, other) = (store(&url), store(&url));
+        let mut admin = cluster.admin(&db);
+        let set_checkpoint = |admin: &mut ::postgres::Client, id: i64, hash: &str| {
+            admin
+                .batch_execute(&format!(
+                    "ALTER TABLE shipdeck_chain_checkpoint DISABLE TRIGGER USER;
+                     INSERT INTO shipdeck_chain_checkpoint (one, id, hash, at) VALUES (1, {id}, '{hash}', 'x')
+                     ON CONFLICT (one) DO UPDATE SET id = {id}, hash = '{hash}';
+                     ALTER TABLE shipdeck_chain_checkpoint ENABLE TRIGGER USER;"
+                ))
+                .unwrap();
+        };
+        let counts = |admin: &mut ::postgres::Client| -> (i64, i64) {
+            let r = admin
+                .query_one(
+                    "SELECT (SELECT count(*) FROM shipdeck_audit), (SELECT last FROM shipdeck_audit_seq)",
+                    &[],
+                )
+                .unwrap();
+            (r.get(0), r.get(1))
+        };
+        for i in 0..3 {
+            start(&me, "staging", t(i));
+        }
+        // From this process's head: its record and the three after it.
+        for round in 0..2 {
+            for i in 0..3 {
+                start(&other, "staging", t(10 * round + i));
+            }
+            let before = me.append_profile();
+            start(&me, "staging", t(10 * round + 5));
+            let p = me.append_profile() - before;
+            assert_eq!((p.lean, p.lean_handed, p.rows_walked), (1, 0, 4), "{p:?}");
+        }
+        // #11 is this process's head; from a stored checkpoint past it
+        // (#13, as another process would store it): #13 and #14.
+        for i in 0..3 {
+            start(&other, "staging", t(30 + i));
+        }
+        let hash: String = admin
+            .query_one("SELECT hash FROM shipdeck_audit WHERE id = 13", &[])
+            .unwrap()
+            .get(0);
+        set_checkpoint(&mut admin, 13, &hash);
+        let before = me.append_profile();
+        start(&me, "staging", t(35));
+        let p = me.append_profile() - before;
+        assert_eq!((p.lean, p.lean_handed, p.rows_walked), (1, 0, 2), "{p:?}");
+        // #15 is its head; #16 and #17 another's; a checkpoint at #16
+        // forged around the guards.
+        for i in 0..2 {
+            start(&other, "staging", t(40 + i));
+        }
+        set_checkpoint(&mut admin, 16, "forged");
+        assert_eq!(counts(&mut admin), (17, 17));
+        let before = me.append_profile();
+        let err = refused(&me);
+        assert!(err.contains("record #16"), "{err}");
+        assert!(err.contains("checkpoint"), "{err}");
+        let p = me.append_profile() - before;
+        assert_eq!((p.lean, p.lean_handed), (0, 1), "{p:?}");
+        assert_eq!(counts(&mut admin), (17, 17), "nothing written");
     }
 }
 

@@ -462,6 +462,11 @@ impl PgStore {
             ),
             None => (None, -1, None, None),
         };
+        if let (Some((ver, _)), Some(cp)) = (&mine, &mine_cp)
+            && let Some(report) = self.chain_report_lean(ver, cp)?
+        {
+            return Ok(report);
+        }
         let t = Instant::now();
         let rows = self.with(true, |s| {
             let st = s.st(CHAIN_STATE)?;
@@ -558,6 +563,106 @@ impl PgStore {
             }
         };
         Ok(self.judge(from, &audit, key, stored, warnings, None))
+    }
+
+    /// [`Self::chain_report`]'s common case, lean on the server: this
+    /// process walked the chain intact to `mine` and wants only what was
+    /// added since. One statement ([`CHAIN_SINCE`], one snapshot): the
+    /// counter, the stored checkpoint, the integrity events and the
+    /// records from the further of `mine` and the stored checkpoint on, by
+    /// the primary key. Its answer stands only when everything lines up —
+    /// that point's record still there, carrying and hashing to its hash
+    /// (a stored checkpoint at `mine` naming `mine`'s); every value
+    /// readable; the walk from there intact to the counter. Anything else
+    /// is handed to the full check (`None`), which judges it as before
+    /// (the break recorded, the checkpoint dropped or disputed): a tamper
+    /// the lean read meets is never judged here.
+    fn chain_report_lean(
+        &self,
+        ver: &Verified,
+        mine: &chain::Checkpoint,
+    ) -> Result<Option<ChainReport>, StoreError> {
+        let t = Instant::now();
+        let rows = self.with(true, |s| {
+            let st = s.st(CHAIN_SINCE)?;
+            s.client.query(&st, &[&mine.id])
+        })?;
+        self.profile.add(Phase::CheckRead, t);
+        let answer = self.lean_answer(ver, mine, &rows);
+        self.profile.lean(answer.is_some());
+        Ok(answer)
+    }
+
+    /// What [`CHAIN_SINCE`]'s `rows` say, if they line up (see
+    /// [`Self::chain_report_lean`]); `None` hands the check on.
+    fn lean_answer(
+        &self,
+        ver: &Verified,
+        mine: &chain::Checkpoint,
+        rows: &[postgres::Row],
+    ) -> Option<ChainReport> {
+        // The first row is the state (its record columns NULL); the
+        // records follow in id order, sorted again here all the same.
+        let mut state = None;
+        let mut audit = Vec::with_capacity(rows.len());
+        for r in rows {
+            match r.try_get::<_, Option<i64>>(4).ok()? {
+                Some(_) => audit.push(self.chain_row_at(r, 4).ok()?),
+                None if state.is_none() => state = Some(r),
+                None => return None,
+            }
+        }
+        let state = state?;
+        audit.sort_by_key(|r| r.id);
+        let last: Option<i64> = state.try_get(0).ok()?;
+        let stored = match (
+            state.try_get::<_, Option<i64>>(1).ok()?,
+            state.try_get::<_, Option<String>>(2).ok()?,
+        ) {
+            (Some(id), Some(hash)) => Some(chain::Checkpoint { id, hash }),
+            (None, None) => None,
+            _ => return None,
+        };
+        let events: Option<String> = state.try_get(3).ok()?;
+        // The walk starts from the further of `mine` and the stored
+        // checkpoint (as the full check would): its record first, still
+        // carrying and hashing to that point's hash. A stored checkpoint
+        // at `mine` names the same hash.
+        let from = match &stored {
+            Some(cp) if cp.id > mine.id => cp,
+            Some(cp) if cp.id == mine.id && cp.hash != mine.hash => return None,
+            _ => mine,
+        };
+        let own = audit.first()?;
+        if own.id != from.id
+            || own.hash.as_deref() != Some(from.hash.as_str())
+            || own.compute_hash(own.prev_hash.as_deref().unwrap_or("")) != from.hash
+        {
+            return None;
+        }
+        // Every record from there on was read: the last is the highest.
+        let key = (Some(audit.last()?.id), last.unwrap_or(0));
+        *self
+            .stored_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = stored.as_ref().map(|c| c.id);
+        if ver.key == key && ver.cp == stored {
+            return Some(ver.report.clone());
+        }
+        let warnings = match events {
+            Some(doc) => serde_json::from_str::<Vec<(String, String)>>(&doc)
+                .ok()?
+                .into_iter()
+                .map(|(at, what)| format!("{at}: {what}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        let report = assess(Some(from), &audit[1..], key, warnings, None);
+        if !report.intact() {
+            return None;
+        }
+        self.profile.walked(audit.len());
+        Some(self.keep(report, key, stored, false))
     }
 
     /// [`Self::chain_report`] the slow way: every candidate held against
@@ -763,12 +868,21 @@ impl PgStore {
         dispute: Option<chain::Broken>,
     ) -> ChainReport {
         let disputed = dispute.is_some();
-        let mut report = chain::verify_from(from.as_ref(), rows, Some(key.1));
-        report.warnings = warnings;
-        if report.broken.is_none() {
-            report.broken = chain::unreadable(rows);
-        }
-        let report = chain::with_dispute(report, dispute);
+        let report = assess(from.as_ref(), rows, key, warnings, dispute);
+        self.keep(report, key, cp, disputed)
+    }
+
+    /// Remember `report` (of the log at `key`, the stored checkpoint `cp`
+    /// as read) and act on it: move the stored checkpoint when it is
+    /// intact, drop it (with an integrity event) when it is broken, keep
+    /// it when `disputed` (it is the evidence).
+    fn keep(
+        &self,
+        report: ChainReport,
+        key: (Option<i64>, i64),
+        cp: Option<chain::Checkpoint>,
+        disputed: bool,
+    ) -> ChainReport {
         let stored = *self
             .stored_checkpoint
             .lock()
@@ -818,4 +932,21 @@ impl PgStore {
         });
         report
     }
+}
+
+/// The report on `rows`, the records after `from`, with the log's
+/// `key`, its integrity events' `warnings` and a checkpoint's `dispute`.
+fn assess(
+    from: Option<&chain::Checkpoint>,
+    rows: &[ChainRow],
+    key: (Option<i64>, i64),
+    warnings: Vec<String>,
+    dispute: Option<chain::Broken>,
+) -> ChainReport {
+    let mut report = chain::verify_from(from, rows, Some(key.1));
+    report.warnings = warnings;
+    if report.broken.is_none() {
+        report.broken = chain::unreadable(rows);
+    }
+    chain::with_dispute(report, dispute)
 }

@@ -135,3 +135,32 @@ SELECT k.max_id, k.last, k.cp_id, k.cp_hash, f.from_id,
        w.detail, w.finishes, w.note, w.prev_hash, w.hash
 FROM k CROSS JOIN f LEFT JOIN w ON true
 ORDER BY w.id";
+/// The chain check's common case (see `PgStore::chain_report_lean`), in
+/// one statement (one snapshot): a first row with the counter, the stored
+/// checkpoint and the integrity events (its record columns NULL), then the
+/// records from the further of this process's head `$1` and the stored
+/// checkpoint on, by the primary key — no other table joined, no window,
+/// no start point vouched for on the server (the client holds the first
+/// record against the point it starts from). `$1` reaches the scan through
+/// sub-SELECTs, so that each session keeps one plan (an index range scan)
+/// instead of planning every check; the upper bound (a million records
+/// past `$1`) only keeps that plan a range scan on any log: a walk cut by
+/// it reads as a deleted tail here, which hands the check to
+/// [`CHAIN_STATE`].
+pub(super) const CHAIN_SINCE: &str = "SELECT
+       (SELECT last FROM shipdeck_audit_seq WHERE one = 1),
+       c.id, c.hash,
+       (SELECT json_agg(json_build_array(e.at, e.what) ORDER BY e.id)
+        FROM shipdeck_integrity_events e)::text,
+       NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+       NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text
+FROM (SELECT 1) one LEFT JOIN shipdeck_chain_checkpoint c ON c.one = 1
+UNION ALL
+(SELECT NULL, NULL, NULL, NULL,
+       a.id, a.at, a.actor, a.action, a.env, a.version, a.from_version, a.outcome,
+       a.detail, a.finishes, a.note, a.prev_hash, a.hash
+ FROM shipdeck_audit a
+ WHERE a.id >= GREATEST((SELECT $1::bigint),
+                        (SELECT k.id FROM shipdeck_chain_checkpoint k WHERE k.one = 1))
+   AND a.id < (SELECT $1::bigint + 1000000)
+ ORDER BY a.id)";

@@ -16,6 +16,11 @@ pub struct AppendProfile {
     /// Checks that had records to walk, and how many they walked.
     pub walks: u64,
     pub rows_walked: u64,
+    /// Checks answered by the lean read of the common case
+    /// (`CHAIN_SINCE`), and lean reads that found something off and
+    /// handed the check to the full one.
+    pub lean: u64,
+    pub lean_handed: u64,
     /// `shipdeck_append`'s statement (round trip included).
     pub append: Duration,
     /// The synchronous flush after it.
@@ -32,6 +37,8 @@ pub(super) struct Counters {
     check_read_ns: AtomicU64,
     walks: AtomicU64,
     rows_walked: AtomicU64,
+    lean: AtomicU64,
+    lean_handed: AtomicU64,
     append_ns: AtomicU64,
     flush_ns: AtomicU64,
     checkpoint_writes: AtomicU64,
@@ -71,6 +78,16 @@ impl Counters {
         }
     }
 
+    /// A lean read answered the check (`true`) or handed it on.
+    pub(super) fn lean(&self, answered: bool) {
+        let c = if answered {
+            &self.lean
+        } else {
+            &self.lean_handed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn get(&self) -> AppendProfile {
         let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -80,6 +97,8 @@ impl Counters {
             check_read: d(&self.check_read_ns),
             walks: n(&self.walks),
             rows_walked: n(&self.rows_walked),
+            lean: n(&self.lean),
+            lean_handed: n(&self.lean_handed),
             append: d(&self.append_ns),
             flush: d(&self.flush_ns),
             checkpoint_writes: n(&self.checkpoint_writes),
@@ -97,6 +116,8 @@ impl std::ops::Add for AppendProfile {
             check_read: self.check_read + o.check_read,
             walks: self.walks + o.walks,
             rows_walked: self.rows_walked + o.rows_walked,
+            lean: self.lean + o.lean,
+            lean_handed: self.lean_handed + o.lean_handed,
             append: self.append + o.append,
             flush: self.flush + o.flush,
             checkpoint_writes: self.checkpoint_writes + o.checkpoint_writes,
@@ -114,6 +135,8 @@ impl std::ops::Sub for AppendProfile {
             check_read: self.check_read.saturating_sub(o.check_read),
             walks: self.walks - o.walks,
             rows_walked: self.rows_walked - o.rows_walked,
+            lean: self.lean - o.lean,
+            lean_handed: self.lean_handed - o.lean_handed,
             append: self.append.saturating_sub(o.append),
             flush: self.flush.saturating_sub(o.flush),
             checkpoint_writes: self.checkpoint_writes - o.checkpoint_writes,
