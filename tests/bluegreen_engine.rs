@@ -74,6 +74,9 @@ impl Fake {
         let log = self.path("calls");
         // Each hook is `sh -c SCRIPT ARGS…`: the test's own scripts; shipdeck
         // passes {slot} and {version} as separate argv elements.
+        // A slot's version is read once, so the log records what shipdeck
+        // was told (read twice, a deploy rewriting the file in between made
+        // the log say "read green" while shipdeck saw v1.7.3).
         let src = format!(
             r#"project = "bg"
 [store]
@@ -90,7 +93,7 @@ rollback = "blue-green"
 [environments.blue_green]
 slots = ["blue", "green"]
 live = {{ command = ["sh", "-c", "echo live >> {log}; cat {d}/live"] }}
-slot_version = {{ command = ["sh", "-c", "echo read $0 `cat {d}/$0` >> {log}; cat {d}/$0", "{{slot}}"] }}
+slot_version = {{ command = ["sh", "-c", "v=`cat {d}/$0`; echo read $0 $v >> {log}; echo $v", "{{slot}}"] }}
 deploy = {{ command = ["sh", "-c", "{deploy}", "{{slot}}", "{{version}}"], timeout = "20s", poll = "100ms" }}
 switch = {{ command = ["sh", "-c", "{switch}", "{{slot}}"], timeout = "5s" }}
 keep_warm = "{keep_warm}"
