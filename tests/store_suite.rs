@@ -1630,6 +1630,41 @@ mod postgres_tamper {
         assert_eq!((p.lean, p.lean_handed), (0, 1), "{p:?}");
         assert_eq!(counts(&mut admin), (17, 17), "nothing written");
     }
+
+    /// A record inserted far past the counter (the team's role may INSERT;
+    /// no trigger refuses it) lies beyond the lean read's scan: the log's
+    /// highest id, read with the state, hands the check to the full one,
+    /// which names the jump and refuses with nothing written — as a fresh
+    /// process would.
+    #[test]
+    fn a_record_inserted_far_ahead_is_seen_by_a_process_that_walked_before() {
+        let cluster = common::pg::shared();
+        let db = cluster.create_db();
+        let url = cluster.url_with_password(&db);
+        let me = store(&url);
+        let mut admin = cluster.admin(&db);
+        for i in 0..3 {
+            start(&me, "staging", t(i));
+        }
+        admin
+            .batch_execute(
+                "INSERT INTO shipdeck_audit (id, at, actor, action, env, outcome, detail)
+                 VALUES (5000000, '2026-01-01T00:00:00Z', 'bob', 'promote', 'staging', 'success', 'far ahead')",
+            )
+            .unwrap();
+        let before = me.append_profile();
+        let err = refused(&me);
+        assert!(err.contains("5000000"), "{err}");
+        let p = me.append_profile() - before;
+        assert_eq!((p.lean, p.lean_handed), (0, 1), "{p:?}");
+        let n: i64 = admin
+            .query_one("SELECT count(*) FROM shipdeck_audit", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 4, "nothing written");
+        let fresh = store(&url);
+        assert!(refused(&fresh).contains("5000000"));
+    }
 }
 
 /// The chain's checkpoint held against its record, on both stores, with

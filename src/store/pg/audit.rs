@@ -640,8 +640,15 @@ impl PgStore {
         {
             return None;
         }
-        // Every record from there on was read: the last is the highest.
-        let key = (Some(audit.last()?.id), last.unwrap_or(0));
+        // Every record from there on was read, unless the log holds one
+        // past the last read (inserted far ahead around the counter, or
+        // beyond the scan's bound): the full check judges that jump.
+        let highest: Option<i64> = state.try_get(17).ok()?;
+        let read_to = audit.last()?.id;
+        if highest != Some(read_to) {
+            return None;
+        }
+        let key = (Some(read_to), last.unwrap_or(0));
         *self
             .stored_checkpoint
             .lock()

@@ -144,21 +144,24 @@ ORDER BY w.id";
 /// record against the point it starts from). `$1` reaches the scan through
 /// sub-SELECTs, so that each session keeps one plan (an index range scan)
 /// instead of planning every check; the upper bound (a million records
-/// past `$1`) only keeps that plan a range scan on any log: a walk cut by
-/// it reads as a deleted tail here, which hands the check to
-/// [`CHAIN_STATE`].
+/// past `$1`) only keeps that plan a range scan on any log. The state row
+/// also carries the log's highest id (one backward probe of the primary
+/// key): a record past what was read — one inserted far ahead around the
+/// counter, or a walk cut by the bound — hands the check to
+/// [`CHAIN_STATE`], which judges the jump.
 pub(super) const CHAIN_SINCE: &str = "SELECT
        (SELECT last FROM shipdeck_audit_seq WHERE one = 1),
        c.id, c.hash,
        (SELECT json_agg(json_build_array(e.at, e.what) ORDER BY e.id)
         FROM shipdeck_integrity_events e)::text,
        NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-       NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text
+       NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text,
+       (SELECT MAX(id) FROM shipdeck_audit)
 FROM (SELECT 1) one LEFT JOIN shipdeck_chain_checkpoint c ON c.one = 1
 UNION ALL
 (SELECT NULL, NULL, NULL, NULL,
        a.id, a.at, a.actor, a.action, a.env, a.version, a.from_version, a.outcome,
-       a.detail, a.finishes, a.note, a.prev_hash, a.hash
+       a.detail, a.finishes, a.note, a.prev_hash, a.hash, NULL
  FROM shipdeck_audit a
  WHERE a.id >= GREATEST((SELECT $1::bigint),
                         (SELECT k.id FROM shipdeck_chain_checkpoint k WHERE k.one = 1))
