@@ -406,19 +406,22 @@ impl Engine {
         to: Option<Version>,
         events: Option<EventSink>,
     ) -> Result<DeployRecord, EngineError> {
-        self.rollback_owing(env, to, events, true).await
+        self.rollback_owing(env, to, events, true, false).await
     }
 
     /// [`Self::rollback`]; without `retry_owed` a canary rollback's
     /// unrecorded outcome is returned at once in [`EngineError::Unrecorded`]
     /// (`owed`), for a monitoring window to write with its verdict,
-    /// through the window's own retries.
+    /// through the window's own retries. `automatic`: the window's own
+    /// rollback on its regression, which its audit record says (the actor
+    /// is the same as a hand's).
     pub(super) async fn rollback_owing(
         &self,
         env: &str,
         to: Option<Version>,
         events: Option<EventSink>,
         retry_owed: bool,
+        automatic: bool,
     ) -> Result<DeployRecord, EngineError> {
         let idx = self.index(env)?;
         let current = self.inner.envs[idx].strategy.read_version().await?;
@@ -462,11 +465,15 @@ impl Engine {
                 )
                 .await);
         }
-        let detail = format!(
-            "roll {env} back from {current} to {} ({})",
-            plan.to,
-            self.inner.config.environments[idx].strategy().as_str()
-        );
+        let strategy = self.inner.config.environments[idx].strategy().as_str();
+        let detail = if automatic {
+            format!(
+                "roll {env} back automatically from {current} to {} ({strategy}; the monitoring window caught a regression of {current})",
+                plan.to
+            )
+        } else {
+            format!("roll {env} back from {current} to {} ({strategy})", plan.to)
+        };
         self.deploy(
             idx,
             ActionKind::Rollback,

@@ -404,6 +404,9 @@ pub struct Notice {
     /// Shown no longer than this (seconds), when what it says ends sooner
     /// than its level's usual time (a wait of 10 s); `None`: the usual.
     pub lasts_s: Option<i64>,
+    /// Shown only while the keys are those of this context: a key's "does
+    /// nothing here: Enter confirms" is wrong once its dialog closed.
+    pub only_in: Option<Context>,
 }
 
 /// A regression the engineer has to act on (auto-rollback is off).
@@ -692,9 +695,20 @@ impl State {
             level,
             text: text.into(),
             lasts_s,
+            only_in: None,
         });
         self.notices.truncate(MAX_NOTICES);
         self.dirty = true;
+    }
+
+    /// [`State::notify`] about the keys on screen now: shown only while
+    /// they stay the keys (the same context).
+    pub fn notify_here(&mut self, level: Level, text: impl Into<String>) {
+        self.notify(level, text);
+        let here = self.context();
+        if let Some(n) = self.notices.front_mut() {
+            n.only_in = Some(here);
+        }
     }
 
     /// The notice to show now: the newest, while it is recent enough.
@@ -706,7 +720,7 @@ impl State {
                 Level::Error => 60,
             };
             let keep = n.lasts_s.map_or(keep, |l| l.min(keep));
-            (self.now - n.at).num_seconds() < keep
+            (self.now - n.at).num_seconds() < keep && n.only_in.is_none_or(|c| c == self.context())
         })
     }
 }

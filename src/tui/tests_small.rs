@@ -1163,3 +1163,29 @@ fn the_first_live_point_is_one_point() {
     let text = screen(&s, 160, 45);
     assert!(text.contains("status snapshots (1 point over"), "{text}");
 }
+
+#[test]
+fn a_key_s_does_nothing_here_goes_when_its_dialog_closes() {
+    let mut s = console();
+    approved(&mut s);
+    key(&mut s, 'p');
+    // `p` again, auto-repeated into the open dialog.
+    key(&mut s, 'p');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("`p` does nothing here: Enter confirms, Esc cancels"),
+        "{text}"
+    );
+    code(&mut s, crossterm::event::KeyCode::Esc);
+    // No dialog: "Enter confirms" would be untrue (Enter opens the details).
+    let text = screen(&s, 100, 30);
+    assert!(!text.contains("does nothing here"), "{text}");
+    assert!(!text.contains("Enter confirms"), "{text}");
+    // A later key bound nowhere in the console still says so there.
+    key(&mut s, 'z');
+    let text = screen(&s, 100, 30);
+    assert!(
+        text.contains("`z` does nothing here: ? lists the keys"),
+        "{text}"
+    );
+}

@@ -351,7 +351,7 @@ fn on_key(s: &mut State, ev: KeyEvent) -> Vec<Effect> {
                 Context::Help | Context::Detail | Context::Picker => "Esc closes this view",
                 _ => "? lists the keys",
             };
-            s.notify(Level::Info, format!("{k} does nothing here: {hint}"));
+            s.notify_here(Level::Info, format!("{k} does nothing here: {hint}"));
         }
         return vec![];
     }

@@ -44,7 +44,9 @@ impl Engine {
         self.set_activity(env, None);
         // A canary's outcome the store does not take is the window's to
         // write, with its verdict (no retries of the rollback's own).
-        let tried = self.rollback_owing(env, None, events.clone(), false).await;
+        let tried = self
+            .rollback_owing(env, None, events.clone(), false, true)
+            .await;
         // Only a store that cannot be reached: a refusal, a held lock or
         // a tampered chain still stops the rollback, as it says.
         let res = match (tried, fallback) {

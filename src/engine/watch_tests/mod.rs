@@ -640,3 +640,36 @@ async fn a_window_whose_version_is_gone_stops_judging_and_says_what_runs() {
     assert_eq!(window.outcome, Outcome::Unknown, "{window:?}");
     assert_ne!(e.status().await.environments[1].state, EnvState::Monitoring);
 }
+
+/// The window's own rollback says so in the audit log: its actor is this
+/// process's, as a hand's rollback's is, and the history read after an
+/// incident could not tell the machine's rollback from a human's.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_automatic_rollback_says_it_was_automatic_in_the_audit_log() {
+    let r = rig("[monitor]\nwindow = \"60s\"\nbaseline = \"20s\"\nauto_rollback = true\n").await;
+    let e = &r.engine;
+    promote_bad_release(e).await;
+    let (task, _rx) = open_window(e, Duration::from_secs(60)).await;
+    let out = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the window ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
+    assert!(out.rolled_back.is_some(), "{out:?}");
+    let h = e.history(Some("production"), 10).await.unwrap();
+    let rb = h
+        .iter()
+        .find(|a| a.action == ActionKind::Rollback)
+        .unwrap_or_else(|| panic!("the rollback is in the audit log: {h:?}"));
+    assert!(
+        rb.detail.starts_with(&format!(
+            "roll production back automatically from {} to ",
+            crate::demo::BAD_VERSION
+        )) && rb.detail.contains(&format!(
+            "the monitoring window caught a regression of {}",
+            crate::demo::BAD_VERSION
+        )),
+        "{rb:?}"
+    );
+}

@@ -621,3 +621,32 @@ fn a_rollback_dialog_confirmed_while_the_auto_rollback_runs_does_not_roll_back_a
         notice(&s)
     );
 }
+
+#[test]
+fn one_key_rollback_pressed_while_the_auto_rollback_runs_does_not_roll_back_again() {
+    let settings = Settings {
+        auto_rollback: true,
+        confirm_rollback: false,
+        ..settings()
+    };
+    let mut s = running_console(settings, Theme::dark());
+    monitored(&mut s, 100, false);
+    update(
+        &mut s,
+        Msg::Engine(Event::DeployStarted {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from: Some(v("v1.8.0")),
+            rollback: true,
+        }),
+    );
+    // `r` held down while production rolls back by itself.
+    for _ in 0..3 {
+        assert_eq!(key(&mut s, 'r'), vec![]);
+    }
+    assert!(
+        notice(&s).contains("production is rolling back by itself now (auto-rollback to v1.7.3)"),
+        "{}",
+        notice(&s)
+    );
+}
