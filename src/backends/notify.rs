@@ -306,6 +306,12 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, notice: &Notice) -> Att
                 Attempt::Failed(why)
             }
         }
+        // A request that could not even be built (the URL in the
+        // environment variable is no URL) was never sent, and never will be.
+        Err(e) if e.is_builder() => Attempt::Refused(format!(
+            "could not be sent ({}): is its URL variable an http(s) URL?",
+            crate::text::clean(&e.to_string())
+        )),
         // Nothing reached the receiver.
         Err(e) if e.is_connect() => Attempt::Failed(crate::text::clean(&e.to_string())),
         Err(e) if e.is_timeout() => Attempt::Unknown(format!("no answer within {:?}", r.timeout)),
@@ -536,6 +542,16 @@ mod tests {
             matches!(&unreached, Delivery::Failed(_)),
             "never reached: {unreached:?}"
         );
+    }
+
+    /// A URL that is no URL: refused at once, never "may have it".
+    #[tokio::test]
+    async fn a_receiver_whose_url_is_no_url_is_refused_at_once() {
+        let client = post_client().unwrap();
+        match deliver(&client, &receiver_at("not a url".into()), &notice()).await {
+            Delivery::Refused(why) => assert!(why.contains("could not be sent"), "{why}"),
+            other => panic!("a URL that is none read {other:?}"),
+        }
     }
 
     #[test]
