@@ -255,6 +255,7 @@ fn a_no_go_after_a_go_wins_though_the_go_came_from_a_clock_ahead() {
     let version = pending["version"].as_str().unwrap().to_string();
     let before = fleet_version(&fleet, "production");
     s.record_approval(&shipdeck::domain::Approval {
+        seq: None,
         env: "production".into(),
         version: shipdeck::domain::Version::parse(&version).unwrap(),
         decision: shipdeck::domain::Decision::Go,
@@ -1315,6 +1316,7 @@ fn store_migrate_copies_an_embedded_store_with_its_chain_and_refuses_other_conte
         s.record_deploy(
             id,
             &shipdeck::domain::DeployRecord {
+                seq: None,
                 env: "staging".into(),
                 version: v.clone(),
                 from_version: None,
@@ -1416,6 +1418,7 @@ fn store_migrate_refuses_a_file_that_is_no_shipdeck_store_and_leaves_it_alone() 
 
 fn approval(actor: &str) -> shipdeck::domain::Approval {
     shipdeck::domain::Approval {
+        seq: None,
         env: "production".into(),
         version: shipdeck::domain::Version::parse("v2").unwrap(),
         decision: shipdeck::domain::Decision::Go,
@@ -1667,6 +1670,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
     s.record_deploy(
         id,
         &shipdeck::domain::DeployRecord {
+            seq: None,
             env: "production".into(),
             version: v,
             from_version: None,

@@ -161,6 +161,7 @@ impl Engine {
             }
         };
         let rec = DeployRecord {
+            seq: None,
             env: env.to_string(),
             version: version.clone(),
             from_version: from.cloned(),

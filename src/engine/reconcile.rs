@@ -177,6 +177,7 @@ impl Engine {
 /// The deploy row of `u`, confirmed by its environment at `now`.
 fn deploy_record(u: &Unfinished, now: chrono::DateTime<Utc>) -> DeployRecord {
     DeployRecord {
+        seq: None,
         env: u.env.clone(),
         version: u.version.clone(),
         from_version: u.from_version.clone(),

@@ -842,6 +842,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let a = Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse("v1.2.0").unwrap(),
             decision: Decision::Go,
@@ -883,6 +884,7 @@ mod tests {
     #[test]
     fn a_decision_is_audited_as_approve_or_reject_with_its_note() {
         let mut a = Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse("v1.2.0").unwrap(),
             decision: Decision::NoGo,

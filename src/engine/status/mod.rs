@@ -32,10 +32,10 @@ impl Engine {
             .map(|(i, e)| StageInfo {
                 name: e.name().to_string(),
                 version: versions[i].as_ref().ok().cloned(),
-                last_deploy_at: deploys
+                last_deploy_seq: deploys
                     .iter()
                     .filter(|d| d.env == e.name())
-                    .map(|d| d.at)
+                    .filter_map(|d| d.seq)
                     .max(),
                 approval: e.gates.requires_approval.then(|| ApprovalRule {
                     stage: e

@@ -101,6 +101,7 @@ async fn status_offers_the_rollback_target_the_rollback_accepts() {
             })
             .unwrap();
         let deploy = DeployRecord {
+            seq: None,
             env: "production".into(),
             version: new.clone(),
             from_version: Some(old.clone()),
@@ -113,6 +114,7 @@ async fn status_offers_the_rollback_target_the_rollback_accepts() {
         if no_go {
             store
                 .record_approval(&Approval {
+                    seq: None,
                     env: "production".into(),
                     version: old.clone(),
                     decision: Decision::NoGo,
@@ -165,6 +167,7 @@ async fn status_offers_no_version_an_earlier_window_caught() {
     let deploy = |version: &Version, from: &Version| {
         let id = audit(ActionKind::Promote, version, Some(from));
         let rec = DeployRecord {
+            seq: None,
             env: "production".into(),
             version: version.clone(),
             from_version: Some(from.clone()),
