@@ -141,6 +141,7 @@ fn as_given(ds: Vec<DeployRecord>) -> Vec<DeployRecord> {
 
 fn lock(env: &str, holder: &str, pid: u32, host: &str, from: i64, to: i64) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -460,6 +461,7 @@ fn lock_at(
     ttl: chrono::Duration,
 ) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -605,6 +607,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
     let alices = |env: &str, ms: i64| {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: "alice".into(),
             pid: me,
@@ -617,6 +620,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
     let bobs = |env: &str| {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: "bob".into(),
             pid: me + 1,
@@ -727,6 +731,7 @@ fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {
     let parent = std::os::unix::process::parent_id();
     let now = Utc::now();
     let mk = |holder: &str, pid: u32| LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: holder.into(),
         pid,

@@ -1266,6 +1266,7 @@ fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
     // Actions that need the lock are refused meanwhile.
     let now = chrono::Utc::now();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "alice".into(),
         pid: std::process::id(),
@@ -1645,6 +1646,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
     s.record_approval(&approval("bob")).unwrap();
     let now = chrono::Utc::now();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "alice".into(),
         pid: std::process::id(),
@@ -1866,6 +1868,7 @@ fn a_live_lock_holds_against_a_taker_whose_clock_is_minutes_ahead() {
     ] {
         let now = chrono::Utc::now();
         let lock = |holder: &str, pid: u32, at: chrono::DateTime<chrono::Utc>| LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: holder.into(),
             pid,
@@ -2264,6 +2267,7 @@ fn open_console(watcher: &Engineer) -> Tmux {
 /// an hour.
 fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: holder.into(),
         pid,

@@ -325,6 +325,7 @@ mod tests {
         let id = started(&store, "v2");
         let now = Utc::now();
         let lock = crate::store::LockInfo {
+            pid_space: None,
             env: "staging".into(),
             holder: "alice".into(),
             pid: std::process::id(),
@@ -355,6 +356,7 @@ mod tests {
         let dead = started(&store, "v2");
         let now = Utc::now();
         let lock = crate::store::LockInfo {
+            pid_space: None,
             env: "staging".into(),
             holder: "alice".into(),
             pid: std::process::id(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
 
-use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status, hostname};
+use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status};
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, lookback, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
@@ -883,9 +883,10 @@ struct Seen {
     ended: Option<super::LastWindow>,
 }
 
-/// A lock this very process holds (not another promoter's).
+/// A lock this very process holds (not another promoter's, nor one of
+/// another container with this host name and pid).
 fn is_mine(l: &LockInfo) -> bool {
-    l.pid == std::process::id() && l.host == hostname()
+    l.is_this_process()
 }
 
 /// How many of an environment's last deploys a status view reads: enough

@@ -12,6 +12,7 @@ use crate::store::{NewAudit, SqliteStore, Store};
 fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
     let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "bob@laptop".into(),
         pid: 42,
@@ -430,4 +431,50 @@ async fn status_carries_the_last_window_that_ended_whoever_ran_it() {
     assert_eq!(w.verdict, crate::domain::WindowVerdict::Regression);
     assert_eq!(w.reason, "error rate 4.4% vs 0.36%");
     assert_eq!(w.finished_at, ended);
+}
+
+/// Two containers with one host name (docker `--hostname ci`) share pid
+/// numbers: a deploy lock held by the other's process of this pid is
+/// another promoter's, told apart by its pid space, not this process's own.
+#[tokio::test]
+async fn a_lock_of_this_pid_and_host_name_in_another_pid_space_is_anothers() {
+    if crate::host::pid_space().is_none() {
+        return; // no /proc: no pid space to tell them apart by
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let text = format!(
+        "project = \"t\"\n[store]\npath = {:?}\n\
+         [[environments]]\nname = \"staging\"\nversion = {{ command = [\"echo\", \"v2\"] }}\ndeploy = {{ command = [\"true\"] }}\n\
+         [[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+        db.display().to_string()
+    );
+    let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let now = Utc::now();
+    let lock = LockInfo {
+        env: "production".into(),
+        holder: "bob@ci".into(),
+        pid: std::process::id(),
+        host: crate::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(10),
+        audit_id: None,
+        pid_space: None,
+    };
+    store.try_lock(&lock).unwrap().unwrap();
+    let engine = Engine::with_store(cfg, store.clone());
+    // Taken by this process: its own, no "other deploy in progress".
+    let lock_gate = |p: &PromotionPlan| p.gates.iter().find(|g| g.name == "lock").cloned();
+    let own = engine.plan("production", None).await.unwrap();
+    assert!(lock_gate(&own).unwrap().ok, "{:?}", own.gates);
+    // The same pid and host name in the other container's pid space.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE locks SET pid_space = 'ci other-boot pid:[1]'", [])
+        .unwrap();
+    let theirs = engine.plan("production", None).await.unwrap();
+    let g = lock_gate(&theirs).unwrap();
+    assert!(!g.ok, "{:?}", theirs.gates);
+    assert!(g.detail.contains("bob@ci"), "{}", g.detail);
 }

@@ -620,7 +620,7 @@ impl Store for PgStore {
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        let space: Option<String> = self.get(&row, 9)?;
+        let space = info.pid_space.clone();
         Ok(status::live(info, alive, space.as_deref()))
     }
 

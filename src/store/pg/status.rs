@@ -416,6 +416,7 @@ impl PgStore {
             acquired_at: self.parse_time(&l.acquired_at)?,
             audit_id: l.audit_id,
             expires_at: self.parse_time(&l.expires_at)?,
+            pid_space: l.pid_space.clone(),
         };
         Ok(live(info, l.alive && l.unexpired, l.pid_space.as_deref()))
     }

@@ -825,6 +825,7 @@ impl SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             audit_id,
             expires_at: self.parse_time(&expires)?,
+            pid_space: space.clone(),
         };
         let stale = info.expires_at < now || holder_gone(pid, &info.host, space.as_deref());
         Ok(Some((info, space, stale)))

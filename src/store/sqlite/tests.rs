@@ -213,6 +213,7 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     let path = dir.path().join("old.db");
     let now = Utc::now();
     let lock = |env: &str, holder: &str, pid: u32| LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -291,6 +292,7 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
     let hers = {
         let s = SqliteStore::open(&path).unwrap();
         s.try_lock(&LockInfo {
+            pid_space: None,
             env: "production".into(),
             holder: "alice@box".into(),
             pid: std::process::id(),
