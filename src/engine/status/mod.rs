@@ -689,10 +689,17 @@ impl Engine {
                 .filter(|(i, e)| *i > 0 && e.promotion.is_none())
                 .find_map(|(_, e)| Some(format!("{}: {}", e.name, e.promotion_error.as_ref()?))),
         };
-        let watching = present.map(super::others).unwrap_or_else(|e| {
-            tracing::warn!("who else is watching: {e}");
-            Vec::new()
-        });
+        // Logged once per outage (the view says it on every refresh).
+        let seen = self.inner.watching_down.seen(
+            "who else is watching",
+            present.as_ref().map(drop).map_err(|e| e.as_str()),
+        );
+        match (&present, seen) {
+            (Err(_), Some(line)) => tracing::warn!("{line}"),
+            (Ok(_), Some(line)) => tracing::info!("{line}"),
+            (_, None) => {}
+        }
+        let watching = present.map(super::others).unwrap_or_default();
         let store_unreachable_since = match &store_error {
             Some(_) => self.inner.store.unreachable_since().await,
             None => None,
