@@ -12,6 +12,7 @@ use shipdeck::store::{SqliteStore, Store};
 
 fn approval(i: usize) -> Approval {
     Approval {
+        seq: None,
         env: "production".into(),
         version: Version::parse("v1.8.0").expect("version"),
         decision: if i.is_multiple_of(2) {

@@ -565,6 +565,7 @@ fn seed(s: &PgStore) {
         s.record_deploy(
             id,
             &DeployRecord {
+                seq: None,
                 env: env.into(),
                 version: v,
                 from_version: None,
@@ -579,6 +580,7 @@ fn seed(s: &PgStore) {
     }
     for i in 0..200 {
         s.record_approval(&Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse(&format!("v1.{i}.0")).unwrap(),
             decision: if i % 3 == 0 {

@@ -272,6 +272,7 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         let store = shipdeck::store::SqliteStore::open(&db).unwrap();
         let now = chrono::Utc::now();
         let bot = shipdeck::store::LockInfo {
+            pid_space: None,
             env: "production".into(),
             holder: "deploy-bot@ci-runner".into(),
             pid: 4242,
@@ -312,6 +313,7 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
         let now = chrono::Utc::now();
         store
             .try_lock(&shipdeck::store::LockInfo {
+                pid_space: None,
                 env: "production".into(),
                 holder: "killed-predecessor".into(),
                 pid: std::process::id(),

@@ -68,6 +68,7 @@ suite!(
     samples_are_pruned_and_ranged,
     unfinished_deploys_are_listed_until_they_have_an_outcome,
     deploys_latest_and_recent,
+    deploys_and_decisions_read_in_the_stores_order_not_their_dates,
     monitoring_verdicts_round_trip,
     the_chain_verifies_and_names_its_head,
     two_handles_append_concurrently_and_the_chain_holds,
@@ -118,6 +119,7 @@ fn start(s: &dyn Store, env: &str, at: DateTime<Utc>) -> i64 {
 
 fn deploy(env: &str, ver: &str, at: i64) -> DeployRecord {
     DeployRecord {
+        seq: None,
         env: env.into(),
         version: v(ver),
         from_version: None,
@@ -129,8 +131,17 @@ fn deploy(env: &str, ver: &str, at: i64) -> DeployRecord {
     }
 }
 
+/// Deploys as recorded, without the place the store gave each (compared
+/// with what was handed to it).
+fn as_given(ds: Vec<DeployRecord>) -> Vec<DeployRecord> {
+    ds.into_iter()
+        .map(|d| DeployRecord { seq: None, ..d })
+        .collect()
+}
+
 fn lock(env: &str, holder: &str, pid: u32, host: &str, from: i64, to: i64) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -210,7 +221,10 @@ fn a_real_outcome_after_a_reconciled_unknown_is_written(open: &Open) {
         .unwrap();
     let rec = deploy("staging", "v2", 2);
     s.record_deploy(id, &rec, "ok").unwrap();
-    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec.clone()]);
+    assert_eq!(
+        as_given(s.deploys(Some("staging")).unwrap()),
+        vec![rec.clone()]
+    );
     let h = s.history(None, 10).unwrap();
     assert_eq!((h.len(), h[0].outcome), (1, Outcome::Succeeded), "{h:?}");
     // Then it is the outcome: retried, it lands once; another is refused.
@@ -219,7 +233,7 @@ fn a_real_outcome_after_a_reconciled_unknown_is_written(open: &Open) {
     s.audit_finish(id, t(4), Outcome::Unknown, "again").unwrap();
     let r = s.verify().unwrap();
     assert!(r.intact() && r.records == 3, "{r:?}");
-    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
+    assert_eq!(as_given(s.deploys(Some("staging")).unwrap()), vec![rec]);
 }
 
 /// A start whose only outcome is "unknown" (a Ctrl-C after the hand-over)
@@ -296,7 +310,10 @@ fn a_retried_deploy_record_lands_once(open: &Open) {
     s.record_deploy(id, &rec, "ok").unwrap();
     s.record_deploy(id, &rec, "ok").unwrap();
     open().record_deploy(id, &rec, "ok").unwrap();
-    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec.clone()]);
+    assert_eq!(
+        as_given(s.deploys(Some("staging")).unwrap()),
+        vec![rec.clone()]
+    );
     assert_eq!(s.verify().unwrap().records, 2);
     // A failure recorded first: the deploy is refused, and not indexed.
     let other = start(&*s, "production", t(5));
@@ -353,6 +370,7 @@ fn a_started_deploy_nobody_holds_a_lock_for_reads_unknown(open: &Open) {
 fn decisions_round_trip_with_their_audit_records(open: &Open) {
     let s = open();
     let no_go = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         decision: Decision::NoGo,
@@ -367,9 +385,22 @@ fn decisions_round_trip_with_their_audit_records(open: &Open) {
         at: t(4),
         ..no_go.clone()
     };
-    s.record_approval(&no_go).unwrap();
-    s.record_approval(&go).unwrap();
-    assert_eq!(s.approvals("production").unwrap(), vec![no_go, go]);
+    let no_go_id = s.record_approval(&no_go).unwrap();
+    let go_id = s.record_approval(&go).unwrap();
+    // Each read with its audit record's id: its place in the store's order.
+    assert_eq!(
+        s.approvals("production").unwrap(),
+        vec![
+            Approval {
+                seq: Some(no_go_id),
+                ..no_go
+            },
+            Approval {
+                seq: Some(go_id),
+                ..go
+            }
+        ]
+    );
     assert!(s.approvals("staging").unwrap().is_empty());
     let h = s.history(None, 5).unwrap();
     assert_eq!(h[1].action, ActionKind::Reject);
@@ -430,6 +461,7 @@ fn lock_at(
     ttl: chrono::Duration,
 ) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -575,6 +607,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
     let alices = |env: &str, ms: i64| {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: "alice".into(),
             pid: me,
@@ -587,6 +620,7 @@ fn a_lock_renewed_while_its_work_runs_is_kept_and_a_lost_one_is_said(open: &Open
     let bobs = |env: &str| {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: "bob".into(),
             pid: me + 1,
@@ -697,6 +731,7 @@ fn a_lock_taken_by_one_handle_is_refused_to_another(open: &Open) {
     let parent = std::os::unix::process::parent_id();
     let now = Utc::now();
     let mk = |holder: &str, pid: u32| LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: holder.into(),
         pid,
@@ -796,7 +831,67 @@ fn deploys_latest_and_recent(open: &Open) {
             .collect::<Vec<_>>(),
         ["v2", "v3"]
     );
-    assert_eq!(recent[1], deploy("staging", "v3", 3));
+    assert_eq!(
+        DeployRecord {
+            seq: None,
+            ..recent[1].clone()
+        },
+        deploy("staging", "v3", 3)
+    );
+}
+
+/// Team mode: every machine dates what it records by its own clock,
+/// minutes apart. The store's one order — its audit log's ids — is what
+/// orders deploys and decisions, each read with its place in it: a deploy
+/// at the record its outcome went in with (one deploying while a Go is
+/// given is after the Go), a decision at its own. Alice's clock runs 10
+/// min ahead, Carol's 10 min behind: by their dates Bob's v2 deploy would
+/// be older than Alice's v1 and Carol's Go older than both.
+fn deploys_and_decisions_read_in_the_stores_order_not_their_dates(open: &Open) {
+    let s = open();
+    let alice = start(&*s, "staging", t(10));
+    s.record_deploy(alice, &deploy("staging", "v1", 10), "ok")
+        .unwrap();
+    let bob = start(&*s, "staging", t(5));
+    // Carol's Go is given while Bob's deploy runs.
+    let go = open()
+        .record_approval(&Approval {
+            seq: None,
+            env: "production".into(),
+            version: v("v1"),
+            decision: Decision::Go,
+            actor: "carol".into(),
+            at: t(-10),
+            note: None,
+        })
+        .unwrap();
+    s.record_deploy(
+        bob,
+        &DeployRecord {
+            actor: "bob".into(),
+            ..deploy("staging", "v2", 5)
+        },
+        "ok",
+    )
+    .unwrap();
+    let all = s.deploys(Some("staging")).unwrap();
+    let seqs: Vec<i64> = all.iter().map(|d| d.seq.unwrap()).collect();
+    assert!(
+        seqs[0] > alice && seqs[0] < go && seqs[1] > go,
+        "{seqs:?} go {go}"
+    );
+    assert_eq!(s.approvals("production").unwrap()[0].seq, Some(go));
+    // Every read of the deploys gives the same place.
+    let latest = s.latest_deploys().unwrap();
+    assert_eq!(latest, vec![all[1].clone()]);
+    assert_eq!(s.recent_deploys("staging", 5).unwrap(), all);
+    // The rules read that order: Bob brought v2 into staging.
+    for ds in [&all, &latest] {
+        assert_eq!(
+            shipdeck::domain::policy::stage_promoter(ds, "staging", &v("v2")),
+            Some("bob")
+        );
+    }
 }
 
 fn monitoring_verdicts_round_trip(open: &Open) {
@@ -951,6 +1046,7 @@ fn a_record_by_another_handle_ticks_the_change_feed(open: &Open) {
         .unwrap();
     let mut feed = watcher.changes().unwrap();
     let approval = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         decision: Decision::Go,
@@ -1005,6 +1101,7 @@ fn odd_text_chains_and_verifies_from_another_handle(open: &Open) {
         s.audit_finish(id, t(i as i64 + 1), Outcome::Failed, text)
             .unwrap();
         s.record_approval(&Approval {
+            seq: None,
             env: "production".into(),
             version: ver.clone(),
             decision: Decision::NoGo,
@@ -1020,6 +1117,7 @@ fn odd_text_chains_and_verifies_from_another_handle(open: &Open) {
         s.record_deploy(
             id,
             &DeployRecord {
+                seq: None,
                 env: "development".into(),
                 version: ver.clone(),
                 from_version: None,
@@ -1142,6 +1240,7 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
             .unwrap();
     }
     s.record_approval(&Approval {
+        seq: None,
         env: "production".into(),
         version: v("v3"),
         decision: Decision::NoGo,
@@ -1176,6 +1275,7 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
     // about (what the stage before runs), one it cannot show.
     for (ver, at) in [("v8", 6), ("v7", 7)] {
         s.record_approval(&Approval {
+            seq: None,
             env: "production".into(),
             version: v(ver),
             decision: Decision::Go,
@@ -1267,6 +1367,7 @@ fn status_reads_decide_about_what_a_deploy_replaced(open: &Open) {
     s.record_deploy(id, &d, "production reports v1.1").unwrap();
     for (ver, decision, at) in [("v1.0", Decision::NoGo, 2), ("v0.9", Decision::Go, 3)] {
         s.record_approval(&Approval {
+            seq: None,
             env: "production".into(),
             version: v(ver),
             decision,
@@ -1410,6 +1511,7 @@ mod postgres_tamper {
             .unwrap();
         for (ver, at) in [("v5", 2), ("v1", 3)] {
             me.record_approval(&Approval {
+                seq: None,
                 env: "staging".into(),
                 version: v(ver),
                 decision: Decision::NoGo,

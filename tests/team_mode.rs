@@ -255,6 +255,7 @@ fn a_no_go_after_a_go_wins_though_the_go_came_from_a_clock_ahead() {
     let version = pending["version"].as_str().unwrap().to_string();
     let before = fleet_version(&fleet, "production");
     s.record_approval(&shipdeck::domain::Approval {
+        seq: None,
         env: "production".into(),
         version: shipdeck::domain::Version::parse(&version).unwrap(),
         decision: shipdeck::domain::Decision::Go,
@@ -1265,6 +1266,7 @@ fn the_store_says_it_is_unreachable_and_reconnects_after_a_server_restart() {
     // Actions that need the lock are refused meanwhile.
     let now = chrono::Utc::now();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "alice".into(),
         pid: std::process::id(),
@@ -1315,6 +1317,7 @@ fn store_migrate_copies_an_embedded_store_with_its_chain_and_refuses_other_conte
         s.record_deploy(
             id,
             &shipdeck::domain::DeployRecord {
+                seq: None,
                 env: "staging".into(),
                 version: v.clone(),
                 from_version: None,
@@ -1416,6 +1419,7 @@ fn store_migrate_refuses_a_file_that_is_no_shipdeck_store_and_leaves_it_alone() 
 
 fn approval(actor: &str) -> shipdeck::domain::Approval {
     shipdeck::domain::Approval {
+        seq: None,
         env: "production".into(),
         version: shipdeck::domain::Version::parse("v2").unwrap(),
         decision: shipdeck::domain::Decision::Go,
@@ -1642,6 +1646,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
     s.record_approval(&approval("bob")).unwrap();
     let now = chrono::Utc::now();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "alice".into(),
         pid: std::process::id(),
@@ -1667,6 +1672,7 @@ fn the_readme_grants_are_enough_to_work_and_deny_editing_the_audit_log() {
     s.record_deploy(
         id,
         &shipdeck::domain::DeployRecord {
+            seq: None,
             env: "production".into(),
             version: v,
             from_version: None,
@@ -1862,6 +1868,7 @@ fn a_live_lock_holds_against_a_taker_whose_clock_is_minutes_ahead() {
     ] {
         let now = chrono::Utc::now();
         let lock = |holder: &str, pid: u32, at: chrono::DateTime<chrono::Utc>| LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: holder.into(),
             pid,
@@ -2260,6 +2267,7 @@ fn open_console(watcher: &Engineer) -> Tmux {
 /// an hour.
 fn hour_lock(holder: &str, pid: u32, now: chrono::DateTime<chrono::Utc>) -> LockInfo {
     LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: holder.into(),
         pid,

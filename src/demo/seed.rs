@@ -71,6 +71,7 @@ pub fn seed_stage(
         .record_deploy(
             started,
             &DeployRecord {
+                seq: None,
                 env: STAGE.to_string(),
                 version,
                 from_version: Some(from),

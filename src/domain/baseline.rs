@@ -254,6 +254,7 @@ mod tests {
         let plan = plan_baseline(at, Duration::MAX, Duration::MAX, &[]);
         assert_eq!(plan.ranges.len(), 1);
         let h = vec![DeployRecord {
+            seq: None,
             env: "p".into(),
             version: Version::parse("v1").unwrap(),
             from_version: None,
@@ -274,6 +275,7 @@ mod tests {
     }
     fn dep(from: &str, to: &str, kind: DeployKind, min: i64) -> DeployRecord {
         DeployRecord {
+            seq: None,
             env: "production".into(),
             version: v(to),
             from_version: Some(v(from)),

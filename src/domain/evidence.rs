@@ -187,19 +187,20 @@ mod tests {
             StageInfo {
                 name: "staging".into(),
                 version: v("v1.8.0"),
-                last_deploy_at: None,
+                last_deploy_seq: None,
                 approval: None,
                 low_traffic: None,
             },
             StageInfo {
                 name: "production".into(),
                 version: v("v1.7.3"),
-                last_deploy_at: None,
+                last_deploy_seq: None,
                 approval: Some(ApprovalRule { stage: 0 }),
                 low_traffic: None,
             },
         ];
         let approvals = [crate::domain::Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse("v1.8.0").unwrap(),
             decision: crate::domain::Decision::Go,

@@ -116,6 +116,13 @@ pub struct Approval {
     pub actor: String,
     pub at: DateTime<Utc>,
     pub note: Option<String>,
+    /// Where the store put this decision in its one order of everything
+    /// it records (its audit record's id, a
+    /// [`DeployRecord::seq`](crate::domain::DeployRecord::seq) alike):
+    /// what orders it against deploys. `at` is dated by the clock of the
+    /// machine that decided: for display only. `None` until recorded.
+    #[serde(skip)]
+    pub seq: Option<i64>,
 }
 
 /// What kind of action an audit record describes.

@@ -40,7 +40,10 @@ pub fn stage_promoter<'a>(
     deploys
         .iter()
         .filter(|d| d.env == stage)
-        .max_by_key(|d| d.at)
+        // The last the store recorded (the last given, for records without
+        // its order), never the latest-dated: each deploy is dated by the
+        // clock of the machine that made it.
+        .max_by_key(|d| d.seq)
         .filter(|d| &d.version == version)
         .map(|d| d.actor.as_str())
 }
@@ -114,6 +117,7 @@ mod tests {
 
     fn deploy(env: &str, ver: &str, min: i64, actor: &str) -> DeployRecord {
         DeployRecord {
+            seq: None,
             env: env.into(),
             version: v(ver),
             from_version: None,
@@ -144,6 +148,25 @@ mod tests {
         // Staging moved on from v2: nobody "brought v2 in" any more.
         assert_eq!(stage_promoter(&d, "staging", &v("v2")), None);
         assert_eq!(stage_promoter(&d, "development", &v("v3")), None);
+    }
+
+    /// Alice's clock runs 10 min ahead: her v1 deploy into staging is
+    /// dated after Bob's v2 one, which the store recorded after hers. Bob
+    /// brought v2 in (and may not give it its Go himself), whatever the dates.
+    #[test]
+    fn the_stage_promoter_is_the_last_the_store_recorded_not_the_latest_dated() {
+        let alice = DeployRecord {
+            seq: Some(3),
+            ..deploy("staging", "v1", 10, "alice@a")
+        };
+        let bob = DeployRecord {
+            seq: Some(5),
+            ..deploy("staging", "v2", 5, "bob@b")
+        };
+        for d in [[alice.clone(), bob.clone()], [bob, alice]] {
+            assert_eq!(stage_promoter(&d, "staging", &v("v2")), Some("bob@b"));
+            assert_eq!(stage_promoter(&d, "staging", &v("v1")), None);
+        }
     }
 
     #[test]

@@ -12,8 +12,9 @@ pub struct StageInfo {
     pub name: String,
     /// The version observed running there now; `None` when unknown.
     pub version: Option<Version>,
-    /// When shipdeck last recorded a deploy to this stage (voids approvals).
-    pub last_deploy_at: Option<DateTime<Utc>>,
+    /// Where in the store's order shipdeck last recorded a deploy to this
+    /// stage ([`DeployRecord::seq`]): a Go recorded before it is void.
+    pub last_deploy_seq: Option<i64>,
     pub approval: Option<ApprovalRule>,
     pub low_traffic: Option<TimeWindow>,
 }
@@ -38,6 +39,14 @@ pub struct DeployRecord {
     /// The deploy backend's page of this deploy (a workflow run, a build, a
     /// Vercel deployment), where the backend gave one.
     pub url: Option<String>,
+    /// Where the store put this deploy in its one order of everything it
+    /// records (the id of the audit record its outcome went in with, an
+    /// [`Approval::seq`](super::Approval::seq) alike): what orders it
+    /// against other deploys and decisions. `at` is dated by the clock of
+    /// the machine that deployed, minutes off another's: for display only.
+    /// `None` for a record not read from a store.
+    #[serde(skip)]
+    pub seq: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -372,7 +381,12 @@ fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Vers
         Decision::NoGo => Gate::block("approval", false, no_go_detail(a)),
         Decision::Go => {
             let stage_runs_it = stage.version.as_ref() == Some(version);
-            let redeployed_since = stage.last_deploy_at.is_some_and(|t| t > a.at);
+            // In the store's order, never by the two dates: the deploy's
+            // and the Go's come from the clocks of different machines.
+            let redeployed_since = stage
+                .last_deploy_seq
+                .zip(a.seq)
+                .is_some_and(|(deploy, go)| deploy > go);
             if !stage_runs_it || redeployed_since {
                 Gate::block(
                     "approval",
@@ -524,7 +538,7 @@ mod tests {
             .map(|(i, (n, ver))| StageInfo {
                 name: n.to_string(),
                 version: (!ver.is_empty()).then(|| v(ver)),
-                last_deploy_at: None,
+                last_deploy_seq: None,
                 approval: (i == 3).then_some(ApprovalRule { stage: 2 }),
                 low_traffic: None,
             })
@@ -548,6 +562,7 @@ mod tests {
     }
     fn go(env: &str, ver: &str, at: DateTime<Utc>, decision: Decision) -> Approval {
         Approval {
+            seq: None,
             env: env.into(),
             version: v(ver),
             decision,
@@ -653,14 +668,17 @@ mod tests {
     #[test]
     fn approval_is_void_once_staging_changes() {
         let mut st = stages(["v4", "v3", "v2", "v1"]);
-        let ok = [go(
-            "production",
-            "v2",
-            t0() - Duration::minutes(5),
-            Decision::Go,
-        )];
+        let ok = [Approval {
+            seq: Some(7),
+            ..go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(5),
+                Decision::Go,
+            )
+        }];
         // Staging redeployed after the approval, even to the same version.
-        st[2].last_deploy_at = Some(t0() - Duration::minutes(1));
+        st[2].last_deploy_seq = Some(8);
         let p = plan_promotion(&input(&st, 3, &ok)).unwrap();
         let r = p.refusal().unwrap();
         assert!(r.detail.contains("void"), "{}", r.detail);
@@ -674,6 +692,41 @@ mod tests {
                 .detail
                 .contains("no Go recorded for v3")
         );
+    }
+
+    /// Whether staging was redeployed since the Go is the store's order of
+    /// the two records, never their dates: each is dated by the clock of
+    /// the machine that wrote it, minutes apart across a team.
+    #[test]
+    fn a_go_is_void_by_the_stores_order_of_deploy_and_go_not_their_clocks() {
+        let mut st = stages(["v4", "v3", "v2", "v1"]);
+        // Dated five minutes ahead of staging's deploy (that machine's
+        // clock is ahead), but recorded before it: void.
+        let go_first = [Approval {
+            seq: Some(7),
+            ..go(
+                "production",
+                "v2",
+                t0() + Duration::minutes(5),
+                Decision::Go,
+            )
+        }];
+        st[2].last_deploy_seq = Some(8);
+        let p = plan_promotion(&input(&st, 3, &go_first)).unwrap();
+        let r = p.refusal().unwrap();
+        assert!(r.detail.contains("void"), "{}", r.detail);
+        // Dated before the deploy (a clock behind), recorded after it: good.
+        let go_after = [Approval {
+            seq: Some(9),
+            ..go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(30),
+                Decision::Go,
+            )
+        }];
+        let p = plan_promotion(&input(&st, 3, &go_after)).unwrap();
+        assert!(p.refusal().is_none(), "{:?}", p.gates);
     }
 
     /// The newest decision is the last appended, not the one with the
@@ -877,6 +930,7 @@ mod tests {
 
     fn dep(env: &str, from: Option<&str>, to: &str, min: i64) -> DeployRecord {
         DeployRecord {
+            seq: None,
             env: env.into(),
             version: v(to),
             from_version: from.map(v),
@@ -889,6 +943,7 @@ mod tests {
 
     fn dep_kind(env: &str, from: &str, to: &str, min: i64, kind: DeployKind) -> DeployRecord {
         DeployRecord {
+            seq: None,
             kind,
             ..dep(env, Some(from), to, min)
         }

@@ -227,6 +227,7 @@ mod tests {
     }
     fn dep(ver: &str, kind: DeployKind, min: i64) -> DeployRecord {
         DeployRecord {
+            seq: None,
             env: "production".into(),
             version: v(ver),
             from_version: Some(v("v1")),

@@ -295,6 +295,7 @@ impl Engine {
                 .await);
         }
         let a = Approval {
+            seq: None,
             env: env.to_string(),
             version,
             decision,

@@ -544,6 +544,7 @@ impl Engine {
                 // monitoring window caught: a No-Go, so it is not
                 // re-promoted by reflex — someone records a new Go first.
                 let no_go = crate::domain::Approval {
+                    seq: None,
                     env: env.to_string(),
                     version: version.clone(),
                     decision: crate::domain::Decision::NoGo,
@@ -808,6 +809,7 @@ impl Engine {
                     });
                 }
                 Ok(Some(crate::domain::DeployRecord {
+                    seq: None,
                     env: env.to_string(),
                     version: stable.clone(),
                     from_version: Some(version),

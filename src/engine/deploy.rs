@@ -161,6 +161,7 @@ impl Engine {
             }
         };
         let rec = DeployRecord {
+            seq: None,
             env: env.to_string(),
             version: version.clone(),
             from_version: from.cloned(),
@@ -221,6 +222,7 @@ impl Engine {
     pub(super) fn new_lock(&self, env: &str, hold: Duration) -> LockInfo {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.to_string(),
             holder: self.inner.actor.clone(),
             pid: std::process::id(),
@@ -540,6 +542,7 @@ deploy = {{ command = ["true"] }}
     fn lock_for(env: &str, ms: u64) -> LockInfo {
         let now = Utc::now();
         LockInfo {
+            pid_space: None,
             env: env.into(),
             holder: "alice".into(),
             pid: std::process::id(),

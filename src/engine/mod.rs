@@ -150,6 +150,34 @@ struct Inner {
     ci: Option<crate::backends::ci::CiSource>,
     /// Views wait for evidence (the CLI) rather than show "checking…".
     evidence_wait: std::sync::atomic::AtomicBool,
+    /// Whether the last read of who else is watching failed: its log line
+    /// is written once per outage, not on every refresh.
+    watching_down: OutageNote,
+}
+
+/// One line in the log when a read starts failing and one when it answers
+/// again, however often it is retried in between (a console refreshes
+/// every second or so: an outage would otherwise fill the log with the
+/// same line). The screen still says it on every refresh.
+#[derive(Debug, Default)]
+pub(crate) struct OutageNote {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl OutageNote {
+    /// `what`'s read answered (`Ok`) or failed (`Err`, why): the line to
+    /// log, if this one changed it from the last.
+    pub(crate) fn seen(&self, what: &str, result: Result<(), &str>) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        match result {
+            Err(e) => (!self.down.swap(true, Ordering::SeqCst))
+                .then(|| format!("{what}: {e} (said once until it answers again)")),
+            Ok(()) => self
+                .down
+                .swap(false, Ordering::SeqCst)
+                .then(|| format!("{what}: the store answers again")),
+        }
+    }
 }
 
 /// The engine; cheap to clone.
@@ -232,6 +260,7 @@ impl Engine {
                 evidence: Default::default(),
                 ci,
                 evidence_wait: std::sync::atomic::AtomicBool::new(true),
+                watching_down: OutageNote::default(),
             }),
         }
     }

@@ -177,6 +177,7 @@ impl Engine {
 /// The deploy row of `u`, confirmed by its environment at `now`.
 fn deploy_record(u: &Unfinished, now: chrono::DateTime<Utc>) -> DeployRecord {
     DeployRecord {
+        seq: None,
         env: u.env.clone(),
         version: u.version.clone(),
         from_version: u.from_version.clone(),
@@ -324,6 +325,7 @@ mod tests {
         let id = started(&store, "v2");
         let now = Utc::now();
         let lock = crate::store::LockInfo {
+            pid_space: None,
             env: "staging".into(),
             holder: "alice".into(),
             pid: std::process::id(),
@@ -354,6 +356,7 @@ mod tests {
         let dead = started(&store, "v2");
         let now = Utc::now();
         let lock = crate::store::LockInfo {
+            pid_space: None,
             env: "staging".into(),
             holder: "alice".into(),
             pid: std::process::id(),

@@ -351,6 +351,7 @@ mod tests {
 
     fn promote(version: &Version, kind: DeployKind) -> DeployRecord {
         DeployRecord {
+            seq: None,
             env: "production".into(),
             version: version.clone(),
             from_version: Some(v("v1.7.3")),

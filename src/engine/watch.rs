@@ -304,6 +304,7 @@ impl Engine {
         let now = Utc::now();
         let step = self.inner.config.metrics.step.0;
         let lock = LockInfo {
+            pid_space: None,
             env: watch_key(env),
             holder: self.inner.actor.clone(),
             pid: std::process::id(),

@@ -341,9 +341,25 @@ pub struct LockInfo {
     /// matched to their record by time ([`HOLDER_SKEW`]). A renewal keeps
     /// it; another holder taking the lock clears it.
     pub audit_id: Option<i64>,
+    /// Where its holder's pid means something ([`crate::host::pid_space`]:
+    /// host name, boot and pid namespace), as the store recorded it when
+    /// the lock was taken: two containers (or machines) named alike share
+    /// pid numbers, never this. `None` for a lock written by a shipdeck
+    /// from before pid spaces, or by one that could not read its own, and
+    /// ignored when taking a lock (the store writes the taker's own).
+    pub pid_space: Option<String>,
 }
 
 impl LockInfo {
+    /// Whether this lock is held by this very process: its pid, host name
+    /// and pid space, not merely a pid and host name another container
+    /// named alike also has.
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id()
+            && self.host == crate::host::hostname()
+            && self.pid_space == crate::host::pid_space()
+    }
+
     /// Whether this lock guards the started record `id` (dated `at` on
     /// its holder's clock), the caller having matched its environment
     /// (and holder, where it reads the actor). Linked, by ids, whatever the
@@ -823,6 +839,7 @@ mod tests {
     fn a_lock_describes_its_holder_without_terminal_escapes() {
         let now = Utc::now();
         let l = LockInfo {
+            pid_space: None,
             env: "production".into(),
             holder: "bob\u{1b}[2J\nadmin".into(),
             pid: 7,
@@ -842,6 +859,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let a = Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse("v1.2.0").unwrap(),
             decision: Decision::Go,
@@ -883,6 +901,7 @@ mod tests {
     #[test]
     fn a_decision_is_audited_as_approve_or_reject_with_its_note() {
         let mut a = Approval {
+            seq: None,
             env: "production".into(),
             version: Version::parse("v1.2.0").unwrap(),
             decision: Decision::NoGo,

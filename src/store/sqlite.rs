@@ -584,7 +584,8 @@ impl SqliteStore {
             .map_err(|e| self.corrupt(format!("time {s:?}: {e}")))
     }
 
-    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind, url).
+    /// Deploy rows of `sql` (selecting env, version, from_version, at, actor, kind, url
+    /// and its place in the store's order, `DEPLOY_SEQ`).
     fn query_deploys(
         &self,
         sql: &str,
@@ -598,6 +599,7 @@ impl SqliteStore {
             String,
             String,
             Option<String>,
+            Option<i64>,
         );
         let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(sql)?;
@@ -610,13 +612,15 @@ impl SqliteStore {
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             })?;
             it.collect()
         })?;
         rows.into_iter()
-            .map(|(env, version, from, at, actor, kind, url)| {
+            .map(|(env, version, from, at, actor, kind, url, seq)| {
                 Ok(DeployRecord {
+                    seq,
                     env,
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
                     from_version: self.parse_version(from)?,

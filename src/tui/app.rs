@@ -656,6 +656,7 @@ mod tests {
                 reason: "error rate 6% above 2%".into(),
             },
             rolled_back: rolled.then(|| DeployRecord {
+                seq: None,
                 env: "production".into(),
                 version: v("v1.7.3"),
                 from_version: Some(v("v1.8.0")),

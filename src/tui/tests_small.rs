@@ -368,6 +368,7 @@ fn every_key_at_80x24_answers_with_a_dialog_or_a_reason_in_the_status_line() {
     // and the dialog opens when the snapshot comes.
     let mut s = console();
     let go = crate::domain::Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.8.0"),
         decision: crate::domain::Decision::Go,
@@ -523,6 +524,7 @@ fn a_figure_from_before_the_deploy_is_not_held_for_the_new_version() {
         if e.name == "production" {
             e.version = Some(v("v1.8.0"));
             e.last_deploy = Some(crate::domain::DeployRecord {
+                seq: None,
                 env: e.name.clone(),
                 version: v("v1.8.0"),
                 from_version: Some(v("v1.7.3")),

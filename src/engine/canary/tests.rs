@@ -108,6 +108,7 @@ async fn a_shared_rollback_keeps_the_lock_after_its_owner_ends(
         tokio::time::sleep(margin * 2).await;
         let now = Utc::now();
         let bob = crate::store::LockInfo {
+            pid_space: None,
             env: "prod".into(),
             holder: "bob".into(),
             pid: 4242,

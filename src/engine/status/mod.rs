@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::clock;
 
-use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status, hostname};
+use super::{Engine, EngineError, EnvStatus, MetricsSnapshot, RollbackTarget, Status};
 use crate::backends::BackendError;
 use crate::domain::baseline::{incident_periods, lookback, plan_baseline};
 use crate::domain::health::{HealthInput, Traffic, assess};
@@ -32,10 +32,10 @@ impl Engine {
             .map(|(i, e)| StageInfo {
                 name: e.name().to_string(),
                 version: versions[i].as_ref().ok().cloned(),
-                last_deploy_at: deploys
+                last_deploy_seq: deploys
                     .iter()
                     .filter(|d| d.env == e.name())
-                    .map(|d| d.at)
+                    .filter_map(|d| d.seq)
                     .max(),
                 approval: e.gates.requires_approval.then(|| ApprovalRule {
                     stage: e
@@ -691,10 +691,17 @@ impl Engine {
                 .filter(|(i, e)| *i > 0 && e.promotion.is_none())
                 .find_map(|(_, e)| Some(format!("{}: {}", e.name, e.promotion_error.as_ref()?))),
         };
-        let watching = present.map(super::others).unwrap_or_else(|e| {
-            tracing::warn!("who else is watching: {e}");
-            Vec::new()
-        });
+        // Logged once per outage (the view says it on every refresh).
+        let seen = self.inner.watching_down.seen(
+            "who else is watching",
+            present.as_ref().map(drop).map_err(|e| e.as_str()),
+        );
+        match (&present, seen) {
+            (Err(_), Some(line)) => tracing::warn!("{line}"),
+            (Ok(_), Some(line)) => tracing::info!("{line}"),
+            (_, None) => {}
+        }
+        let watching = present.map(super::others).unwrap_or_default();
         let store_unreachable_since = match &store_error {
             Some(_) => self.inner.store.unreachable_since().await,
             None => None,
@@ -885,9 +892,10 @@ struct Seen {
     ended: Option<super::LastWindow>,
 }
 
-/// A lock this very process holds (not another promoter's).
+/// A lock this very process holds (not another promoter's, nor one of
+/// another container with this host name and pid).
 fn is_mine(l: &LockInfo) -> bool {
-    l.pid == std::process::id() && l.host == hostname()
+    l.is_this_process()
 }
 
 /// How many of an environment's last deploys a status view reads: enough

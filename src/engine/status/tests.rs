@@ -12,6 +12,7 @@ use crate::store::{NewAudit, SqliteStore, Store};
 fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
     let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
     let lock = LockInfo {
+        pid_space: None,
         env: "production".into(),
         holder: "bob@laptop".into(),
         pid: 42,
@@ -101,6 +102,7 @@ async fn status_offers_the_rollback_target_the_rollback_accepts() {
             })
             .unwrap();
         let deploy = DeployRecord {
+            seq: None,
             env: "production".into(),
             version: new.clone(),
             from_version: Some(old.clone()),
@@ -113,6 +115,7 @@ async fn status_offers_the_rollback_target_the_rollback_accepts() {
         if no_go {
             store
                 .record_approval(&Approval {
+                    seq: None,
                     env: "production".into(),
                     version: old.clone(),
                     decision: Decision::NoGo,
@@ -165,6 +168,7 @@ async fn status_offers_no_version_an_earlier_window_caught() {
     let deploy = |version: &Version, from: &Version| {
         let id = audit(ActionKind::Promote, version, Some(from));
         let rec = DeployRecord {
+            seq: None,
             env: "production".into(),
             version: version.clone(),
             from_version: Some(from.clone()),
@@ -427,4 +431,183 @@ async fn status_carries_the_last_window_that_ended_whoever_ran_it() {
     assert_eq!(w.verdict, crate::domain::WindowVerdict::Regression);
     assert_eq!(w.reason, "error rate 4.4% vs 0.36%");
     assert_eq!(w.finished_at, ended);
+}
+
+/// Two containers with one host name (docker `--hostname ci`) share pid
+/// numbers: a deploy lock held by the other's process of this pid is
+/// another promoter's, told apart by its pid space, not this process's own.
+#[tokio::test]
+async fn a_lock_of_this_pid_and_host_name_in_another_pid_space_is_anothers() {
+    if crate::host::pid_space().is_none() {
+        return; // no /proc: no pid space to tell them apart by
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let text = format!(
+        "project = \"t\"\n[store]\npath = {:?}\n\
+         [[environments]]\nname = \"staging\"\nversion = {{ command = [\"echo\", \"v2\"] }}\ndeploy = {{ command = [\"true\"] }}\n\
+         [[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+        db.display().to_string()
+    );
+    let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let now = Utc::now();
+    let lock = LockInfo {
+        env: "production".into(),
+        holder: "bob@ci".into(),
+        pid: std::process::id(),
+        host: crate::host::hostname(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::minutes(10),
+        audit_id: None,
+        pid_space: None,
+    };
+    store.try_lock(&lock).unwrap().unwrap();
+    let engine = Engine::with_store(cfg, store.clone());
+    // Taken by this process: its own, no "other deploy in progress".
+    let lock_gate = |p: &PromotionPlan| p.gates.iter().find(|g| g.name == "lock").cloned();
+    let own = engine.plan("production", None).await.unwrap();
+    assert!(lock_gate(&own).unwrap().ok, "{:?}", own.gates);
+    // The same pid and host name in the other container's pid space.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE locks SET pid_space = 'ci other-boot pid:[1]'", [])
+        .unwrap();
+    let theirs = engine.plan("production", None).await.unwrap();
+    let g = lock_gate(&theirs).unwrap();
+    assert!(!g.ok, "{:?}", theirs.gates);
+    assert!(g.detail.contains("bob@ci"), "{}", g.detail);
+}
+
+/// A console whose store is down logs "who else is watching … unreachable"
+/// once per outage, and once when it answers again — not on every refresh
+/// (68 lines a minute) — while every refresh's view still says it.
+#[tokio::test]
+async fn a_store_outage_is_logged_once_and_its_end_once() {
+    use crate::domain::AuditEntry;
+    use crate::store::{
+        ChainReport, Changes, EnvKeys, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
+    };
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// SQLite whose status reads fail, while `down`, as an unreachable
+    /// server's do.
+    struct Down {
+        inner: SqliteStore,
+        down: Arc<AtomicBool>,
+    }
+    macro_rules! pass {
+        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+            $(fn $name(&self, $($a: $t),*) -> $r { self.inner.$name($($a),*) })*
+        };
+    }
+    impl Store for Down {
+        pass! {
+            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
+            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
+            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
+            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
+            record_approval(a: &Approval) -> Result<i64, StoreError>;
+            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
+            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
+            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
+            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
+            try_lock(lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
+            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
+            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
+            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
+            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
+            record_sample(env: &str, at: DateTime<Utc>, s: &crate::monitor::Sample, keep: chrono::Duration) -> Result<(), StoreError>;
+            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, crate::monitor::Sample)>, StoreError>;
+            verify() -> Result<ChainReport, StoreError>;
+            integrity() -> Option<String>;
+            unfinished() -> Result<Vec<Unfinished>, StoreError>;
+            changes() -> Result<Changes, StoreError>;
+            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
+            leave(host: &str, pid: u32) -> Result<(), StoreError>;
+            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn status_reads(
+            &self,
+            envs: &[EnvKeys<'_>],
+            recent: usize,
+            now: DateTime<Utc>,
+            fresh_since: DateTime<Utc>,
+        ) -> Result<StatusReads, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unreachable {
+                    store: "postgres://db".into(),
+                    host: "db:5432".into(),
+                    cause: "connection refused".into(),
+                    sqlstate: None,
+                    lasting: false,
+                });
+            }
+            self.inner.status_reads(envs, recent, now, fresh_since)
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let sink = buf.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let lines = |needle: &str| {
+        String::from_utf8_lossy(&buf.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let text = format!(
+        "project = \"t\"\n[store]\npath = {:?}\n\
+         [[environments]]\nname = \"production\"\nversion = {{ command = [\"echo\", \"v1\"] }}\ndeploy = {{ command = [\"true\"] }}\n",
+        db.display().to_string()
+    );
+    let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let down = Arc::new(AtomicBool::new(false));
+    let store = Down {
+        inner: SqliteStore::open(&db).unwrap(),
+        down: down.clone(),
+    };
+    let engine = Engine::with_store(cfg, Arc::new(store));
+    assert!(engine.status().await.store_error.is_none());
+    down.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let s = engine.status().await;
+        assert!(s.store_error.is_some(), "every view says the store is away");
+    }
+    assert_eq!(lines("who else is watching"), 1, "one line per outage");
+    assert_eq!(lines("connection refused"), 1);
+    down.store(false, Ordering::SeqCst);
+    for _ in 0..2 {
+        assert!(engine.status().await.store_error.is_none());
+    }
+    assert_eq!(lines("who else is watching: the store answers again"), 1);
+    // The next outage is said again.
+    down.store(true, Ordering::SeqCst);
+    engine.status().await;
+    engine.status().await;
+    assert_eq!(lines("said once until it answers again"), 2);
 }

@@ -77,6 +77,7 @@ impl Engine {
         // A release the window caught is blocked until someone records a
         // new Go for it: roll back, and it must not be re-promoted by reflex.
         let no_go = regression.then(|| crate::domain::Approval {
+            seq: None,
             env: env.to_string(),
             version: version.clone(),
             decision: crate::domain::Decision::NoGo,

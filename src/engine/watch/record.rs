@@ -246,6 +246,7 @@ impl Engine {
                 let done = format!("{done} ({note})");
                 backend.finished(true, &format!("{env} reports {to}")).await;
                 let rec = DeployRecord {
+                    seq: None,
                     env: env.to_string(),
                     version: to.clone(),
                     from_version: Some(from.clone()),

@@ -92,6 +92,7 @@ impl Engine {
                     }
                 }
                 Ok(DeployRecord {
+                    seq: None,
                     env: env.to_string(),
                     version: to,
                     from_version: Some(outcome.version.clone()),

@@ -89,6 +89,7 @@ impl PgStore {
             acquired_at: self.parse_time(&self.get::<String>(r, 3)?)?,
             audit_id: self.get(r, 8)?,
             expires_at: self.parse_time(&self.get::<String>(r, 4)?)?,
+            pid_space: self.get(r, 9)?,
         };
         let (alive, unexpired): (bool, bool) = (self.get(r, 5)?, self.get(r, 7)?);
         Ok((info, alive && unexpired))

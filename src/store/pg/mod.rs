@@ -273,6 +273,7 @@ impl PgStore {
                     kind: DeployKind::parse(&kind)
                         .ok_or_else(|| self.corrupt(format!("deploy kind {kind:?}")))?,
                     url: self.get(r, 6)?,
+                    seq: self.get(r, 7)?,
                 })
             })
             .collect()
@@ -392,10 +393,12 @@ impl Store for PgStore {
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         let rows = self.with(true, |s| {
-            let st = s.st(
-                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
-                 WHERE $1::text IS NULL OR env = $1 ORDER BY id",
-            )?;
+            let st = s.st(concat!(
+                "SELECT env, version, from_version, at, actor, kind, url, ",
+                status::deploy_seq_sql!(),
+                "
+                     FROM shipdeck_deploys d WHERE $1::text IS NULL OR env = $1 ORDER BY id"
+            ))?;
             s.client.query(&st, &[&env])
         })?;
         self.deploy_rows(rows)
@@ -403,10 +406,13 @@ impl Store for PgStore {
 
     fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
         let rows = self.with(true, |s| {
-            let st = s.st(
-                "SELECT env, version, from_version, at, actor, kind, url FROM shipdeck_deploys
-                 WHERE id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env) ORDER BY id",
-            )?;
+            let st = s.st(concat!(
+                "SELECT env, version, from_version, at, actor, kind, url, ",
+                status::deploy_seq_sql!(),
+                "
+                     FROM shipdeck_deploys d
+                     WHERE id IN (SELECT MAX(id) FROM shipdeck_deploys GROUP BY env) ORDER BY id"
+            ))?;
             s.client.query(&st, &[])
         })?;
         self.deploy_rows(rows)
@@ -415,11 +421,13 @@ impl Store for PgStore {
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(true, |s| {
-            let st = s.st(
-                "SELECT env, version, from_version, at, actor, kind, url FROM
-                   (SELECT * FROM shipdeck_deploys WHERE env = $1 ORDER BY id DESC LIMIT $2) d
-                 ORDER BY id",
-            )?;
+            let st = s.st(concat!(
+                "SELECT env, version, from_version, at, actor, kind, url, ",
+                status::deploy_seq_sql!(),
+                " FROM
+                       (SELECT * FROM shipdeck_deploys WHERE env = $1 ORDER BY id DESC LIMIT $2) d
+                     ORDER BY id"
+            ))?;
             s.client.query(&st, &[&env, &limit])
         })?;
         self.deploy_rows(rows)
@@ -430,7 +438,7 @@ impl Store for PgStore {
     fn approvals(&self, env: &str) -> Result<Vec<Approval>, StoreError> {
         let (rows, indexed) = self.with(true, |s| {
             let a = s.st(
-                "SELECT action, version, actor, at, note, detail FROM shipdeck_audit
+                "SELECT action, version, actor, at, note, detail, id FROM shipdeck_audit
                  WHERE env = $1 AND finishes IS NULL AND outcome = 'succeeded'
                    AND action IN ('approve', 'reject')
                  ORDER BY id",
@@ -450,6 +458,7 @@ impl Store for PgStore {
                     at: self.get(r, 3)?,
                     note: self.get(r, 4)?,
                     detail: self.get(r, 5)?,
+                    id: self.get(r, 6)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -611,7 +620,7 @@ impl Store for PgStore {
         })?;
         let Some(row) = row else { return Ok(None) };
         let (info, alive) = self.lock_info(env, &row)?;
-        let space: Option<String> = self.get(&row, 9)?;
+        let space = info.pid_space.clone();
         Ok(status::live(info, alive, space.as_deref()))
     }
 

@@ -18,11 +18,26 @@ use crate::store::{
     approvals_disagree,
 };
 
+/// Where the store put a deploy (row `d`) in its one order, as SQL: the id
+/// of the audit record its outcome went in with (the same statement),
+/// else — a row without that record — its started record's
+/// ([`DeployRecord::seq`]).
+macro_rules! deploy_seq_sql {
+    () => {
+        "COALESCE((SELECT MIN(f.id) FROM shipdeck_audit f
+            WHERE f.finishes = d.audit_id AND f.outcome = 'succeeded'), d.audit_id)"
+    };
+}
+pub(super) use deploy_seq_sql;
+
 /// A deploys row as a JSON array, in the order of [`DeployJ`]'s fields
 /// (serde reads a struct from an array as well; without the keys the
 /// answer is about half the size: a view's recent deploys are most of it).
-const DEPLOY_JSON: &str =
-    "json_build_array(d.env, d.version, d.from_version, d.at, d.actor, d.kind, d.url)";
+const DEPLOY_JSON: &str = concat!(
+    "json_build_array(d.env, d.version, d.from_version, d.at, d.actor, d.kind, d.url, ",
+    deploy_seq_sql!(),
+    ")"
+);
 
 /// A lock row as JSON with whether its owner still holds it (as `LOCK_ROW`).
 fn lock_json(key: &str) -> String {
@@ -111,7 +126,7 @@ SELECT json_build_object(
           'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason)
           FROM shipdeck_monitor_runs m WHERE m.env = e.env ORDER BY m.id DESC LIMIT 1),
       'decisions', COALESCE((SELECT json_agg(json_build_array(a.action, a.version, a.actor, a.at,
-          a.note, a.detail) ORDER BY a.id)
+          a.note, a.detail, a.id) ORDER BY a.id)
           FROM shipdeck_audit a WHERE a.env = e.env
             AND a.version = ANY (ARRAY(SELECT v.version FROM asked v WHERE v.env = e.env))
             AND a.finishes IS NULL AND a.outcome = 'succeeded' AND a.action IN ('approve', 'reject')), '[]'),
@@ -188,6 +203,7 @@ struct DeployJ {
     actor: String,
     kind: String,
     url: Option<String>,
+    seq: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +263,8 @@ pub(super) struct DecisionRow {
     pub at: String,
     pub note: Option<String>,
     pub detail: String,
+    /// Its audit record's id: its place in the store's order.
+    pub id: i64,
 }
 
 impl PgStore {
@@ -375,6 +393,7 @@ impl PgStore {
         rows.into_iter()
             .map(|d| {
                 Ok(DeployRecord {
+                    seq: d.seq,
                     version: Version::parse(&d.version).map_err(|e| self.corrupt(e))?,
                     from_version: self.parse_version(d.from_version)?,
                     at: self.parse_time(&d.at)?,
@@ -397,6 +416,7 @@ impl PgStore {
             acquired_at: self.parse_time(&l.acquired_at)?,
             audit_id: l.audit_id,
             expires_at: self.parse_time(&l.expires_at)?,
+            pid_space: l.pid_space.clone(),
         };
         Ok(live(info, l.alive && l.unexpired, l.pid_space.as_deref()))
     }
@@ -416,6 +436,7 @@ impl PgStore {
                     .version
                     .ok_or_else(|| self.corrupt("a decision without version"))?;
                 Ok(Approval {
+                    seq: Some(r.id),
                     env: env.to_string(),
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
                     decision: if r.action == "approve" {

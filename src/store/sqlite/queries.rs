@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// Where the store put a deploy (row `d`) in its one order: the id of the
+/// audit record its outcome went in with (the same transaction), else — a
+/// row without that record — its started record's ([`DeployRecord::seq`]).
+const DEPLOY_SEQ: &str = "COALESCE((SELECT MIN(f.id) FROM audit f
+    WHERE f.finishes = d.audit_id AND f.outcome = 'succeeded'), d.audit_id)";
+
 impl Store for SqliteStore {
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
         self.with_audit(|tx| insert_audit(tx, rec, None, None))
@@ -183,25 +189,31 @@ impl Store for SqliteStore {
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
-             WHERE ?1 IS NULL OR env = ?1 ORDER BY id",
+            &format!(
+                "SELECT env, version, from_version, at, actor, kind, url, {DEPLOY_SEQ} FROM deploys d
+                 WHERE ?1 IS NULL OR env = ?1 ORDER BY id"
+            ),
             params![env],
         )
     }
 
     fn latest_deploys(&self) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind, url FROM deploys
-             WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id",
+            &format!(
+                "SELECT env, version, from_version, at, actor, kind, url, {DEPLOY_SEQ} FROM deploys d
+                 WHERE id IN (SELECT MAX(id) FROM deploys GROUP BY env) ORDER BY id"
+            ),
             [],
         )
     }
 
     fn recent_deploys(&self, env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
         self.query_deploys(
-            "SELECT env, version, from_version, at, actor, kind, url FROM
-               (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2)
-             ORDER BY id",
+            &format!(
+                "SELECT env, version, from_version, at, actor, kind, url, {DEPLOY_SEQ} FROM
+                   (SELECT * FROM deploys WHERE env = ?1 ORDER BY id DESC LIMIT ?2) d
+                 ORDER BY id"
+            ),
             params![env, limit as i64],
         )
     }
@@ -218,10 +230,11 @@ impl Store for SqliteStore {
             String,
             Option<String>,
             String,
+            i64,
         );
         let rows: Vec<Row> = self.with(|c| {
             let mut st = c.prepare(
-                "SELECT action, version, actor, at, note, detail FROM audit
+                "SELECT action, version, actor, at, note, detail, id FROM audit
                  WHERE env = ?1 AND finishes IS NULL AND outcome = 'succeeded'
                    AND action IN ('approve', 'reject')
                  ORDER BY id",
@@ -234,15 +247,17 @@ impl Store for SqliteStore {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })?;
             it.collect()
         })?;
         let from_audit = rows
             .into_iter()
-            .map(|(action, version, actor, at, note, detail)| {
+            .map(|(action, version, actor, at, note, detail, id)| {
                 let version = version.ok_or_else(|| self.corrupt("a decision without version"))?;
                 Ok(Approval {
+                    seq: Some(id),
                     env: env.to_string(),
                     version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
                     decision: if action == "approve" {
@@ -810,6 +825,7 @@ impl SqliteStore {
             acquired_at: self.parse_time(&acquired)?,
             audit_id,
             expires_at: self.parse_time(&expires)?,
+            pid_space: space.clone(),
         };
         let stale = info.expires_at < now || holder_gone(pid, &info.host, space.as_deref());
         Ok(Some((info, space, stale)))

@@ -128,6 +128,7 @@ fn outcome_and_deploy_are_recorded_together() {
     let (_d, s) = open();
     let id = start(&s, "staging", t(0));
     let rec = DeployRecord {
+        seq: None,
         env: "staging".into(),
         version: v("v2"),
         from_version: Some(v("v1")),
@@ -142,7 +143,14 @@ fn outcome_and_deploy_are_recorded_together() {
     assert_eq!(h[0].outcome, Outcome::Succeeded);
     assert_eq!(h[0].detail, "deploying — staging reports v2");
     assert_eq!(h[0].finished_at, Some(t(1)));
-    assert_eq!(s.deploys(Some("staging")).unwrap(), vec![rec]);
+    // Read at the audit record its outcome went in with (start, then it).
+    assert_eq!(
+        s.deploys(Some("staging")).unwrap(),
+        vec![DeployRecord {
+            seq: Some(id + 1),
+            ..rec
+        }]
+    );
     assert!(s.history(Some("production"), 10).unwrap().is_empty());
 }
 
@@ -154,6 +162,7 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
         let s = SqliteStore::open(&path).unwrap();
         let id = start(&s, "staging", t(0));
         let rec = DeployRecord {
+            seq: None,
             env: "staging".into(),
             version: v("v2"),
             from_version: None,
@@ -172,6 +181,7 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
     assert_eq!((old.len(), old[0].url.as_deref()), (1, None));
     let id = start(&s, "staging", t(2));
     let rec = DeployRecord {
+        seq: None,
         env: "staging".into(),
         version: v("v3"),
         from_version: Some(v("v2")),
@@ -181,7 +191,13 @@ fn a_store_from_before_deploy_urls_gains_the_column_and_keeps_its_deploys() {
         url: Some("https://ci.example.com/job/deploy/311/".into()),
     };
     s.record_deploy(id, &rec, "staging reports v3").unwrap();
-    assert_eq!(s.latest_deploys().unwrap(), vec![rec]);
+    assert_eq!(
+        s.latest_deploys().unwrap(),
+        vec![DeployRecord {
+            seq: Some(id + 1),
+            ..rec
+        }]
+    );
     assert!(s.verify().unwrap().intact());
 }
 
@@ -197,6 +213,7 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     let path = dir.path().join("old.db");
     let now = Utc::now();
     let lock = |env: &str, holder: &str, pid: u32| LockInfo {
+        pid_space: None,
         env: env.into(),
         holder: holder.into(),
         pid,
@@ -275,6 +292,7 @@ fn a_read_only_store_from_before_linked_locks_reads_its_locks_unlinked() {
     let hers = {
         let s = SqliteStore::open(&path).unwrap();
         s.try_lock(&LockInfo {
+            pid_space: None,
             env: "production".into(),
             holder: "alice@box".into(),
             pid: std::process::id(),
@@ -366,6 +384,7 @@ fn status_reads_only_the_latest_deploy_of_each_environment() {
     {
         let id = start(&s, env, t(i as i64));
         let rec = DeployRecord {
+            seq: None,
             env: env.into(),
             version: v(ver),
             from_version: None,
@@ -398,14 +417,16 @@ fn status_reads_only_the_latest_deploy_of_each_environment() {
     assert_eq!(recent, ["v2", "v3"], "the last two, oldest first");
 }
 
+/// A No-Go recorded, as the store reads it back (at its audit record).
 fn no_go(s: &SqliteStore) -> Approval {
     let a = no_go_value();
-    s.record_approval(&a).unwrap();
-    a
+    let id = s.record_approval(&a).unwrap();
+    Approval { seq: Some(id), ..a }
 }
 
 fn no_go_value() -> Approval {
     Approval {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         decision: Decision::NoGo,
@@ -666,6 +687,7 @@ fn a_deleted_store_file_stops_writes_and_says_so() {
 
 fn no_go_template() -> Approval {
     Approval {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         decision: Decision::NoGo,

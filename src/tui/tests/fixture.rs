@@ -60,6 +60,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
 
 fn deploy(env: &str, to: &str, from: &str, who: &str, at: DateTime<Utc>) -> DeployRecord {
     DeployRecord {
+        seq: None,
         env: env.into(),
         version: v(to),
         from_version: Some(v(from)),
@@ -135,6 +136,7 @@ pub fn status(now: DateTime<Utc>, i: i64) -> Status {
     prod.production = true;
     prod.monitored = true;
     prod.approval = Some(Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.7.3"),
         decision: Decision::Go,
@@ -316,6 +318,7 @@ pub fn deployed_status(now: DateTime<Utc>, i: i64, at: DateTime<Utc>, bad: bool)
     prod.state = EnvState::Monitoring;
     prod.state_since = Some(at);
     prod.approval = Some(Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.8.0"),
         decision: Decision::Go,
@@ -519,6 +522,7 @@ pub fn monitored(s: &mut State, upto: i64, bad: bool) {
         }),
     );
     let record = DeployRecord {
+        seq: None,
         env: env.clone(),
         version: v("v1.8.0"),
         from_version: Some(v("v1.7.3")),

@@ -152,6 +152,7 @@ fn promote_right_after_a_go_waits_for_the_fresh_snapshot() {
     key(&mut s, 'a');
     code(&mut s, KeyCode::Enter);
     let a = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.8.0"),
         decision: Decision::Go,
@@ -306,6 +307,7 @@ fn approval_takes_a_note_and_typing_does_not_trigger_keys() {
     key(&mut s, 'a');
     assert!(s.overlays.is_empty() && notice(&s).contains("busy"));
     let a = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.8.0"),
         decision: Decision::NoGo,
@@ -558,6 +560,7 @@ fn quit_asks_while_something_runs_and_ctrl_c_never_asks() {
 fn promote_of_a_monitored_env_starts_its_window_and_others_do_not() {
     let mut s = console();
     let record = |env: &str| DeployRecord {
+        seq: None,
         env: env.into(),
         version: v("v1.8.1"),
         from_version: Some(v("v1.8.0")),
@@ -636,6 +639,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
         "roll back of staging failed: deploy hook exited 1"
     );
     let a = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v1.8.0"),
         decision: Decision::Go,

@@ -19,6 +19,7 @@ fn audit_log_is_append_only() {
 fn approvals_round_trip_with_audit() {
     let (_d, s) = open();
     let a = Approval {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         decision: Decision::NoGo,
@@ -26,8 +27,11 @@ fn approvals_round_trip_with_audit() {
         at: t(3),
         note: Some("p95 too high in staging".into()),
     };
-    s.record_approval(&a).unwrap();
-    assert_eq!(s.approvals("production").unwrap(), vec![a]);
+    let id = s.record_approval(&a).unwrap();
+    assert_eq!(
+        s.approvals("production").unwrap(),
+        vec![Approval { seq: Some(id), ..a }]
+    );
     let h = s.history(None, 5).unwrap();
     assert_eq!(h[0].action, ActionKind::Reject);
     assert_eq!(h[0].detail, "No-Go: p95 too high in staging");

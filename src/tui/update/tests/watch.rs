@@ -296,6 +296,7 @@ fn a_deploy_made_elsewhere_is_watched_once() {
     let mut back = status(now, 1);
     back.environments[3].version = Some(v("v1.7.2"));
     back.environments[3].last_deploy = Some(DeployRecord {
+        seq: None,
         env: "production".into(),
         version: v("v1.7.2"),
         from_version: Some(v("v1.7.3")),
