@@ -37,13 +37,17 @@ pub fn stage_promoter<'a>(
     stage: &str,
     version: &Version,
 ) -> Option<&'a str> {
-    deploys
-        .iter()
-        .filter(|d| d.env == stage)
-        // The last the store recorded (the last given, for records without
-        // its order), never the latest-dated: each deploy is dated by the
-        // clock of the machine that made it.
-        .max_by_key(|d| d.seq)
+    let of_stage = || deploys.iter().filter(|d| d.env == stage);
+    // The last the store recorded, never the latest-dated: each deploy is
+    // dated by the clock of the machine that made it. Only when a record
+    // lacks the store's order (written around shipdeck, or before the
+    // order was kept) are the dates all there is.
+    let newest = if of_stage().all(|d| d.seq.is_some()) {
+        of_stage().max_by_key(|d| d.seq)
+    } else {
+        of_stage().max_by_key(|d| d.at)
+    };
+    newest
         .filter(|d| &d.version == version)
         .map(|d| d.actor.as_str())
 }
@@ -167,6 +171,22 @@ mod tests {
             assert_eq!(stage_promoter(&d, "staging", &v("v2")), Some("bob@b"));
             assert_eq!(stage_promoter(&d, "staging", &v("v1")), None);
         }
+    }
+
+    /// A deploy the store could not place in its order (no seq: written
+    /// around shipdeck, or before the order was kept) is not ranked below
+    /// every ordered one: the dates decide, as before the order existed.
+    #[test]
+    fn a_deploy_without_the_stores_order_falls_back_to_the_dates() {
+        let alice = DeployRecord {
+            seq: Some(3),
+            ..deploy("staging", "v1", 5, "alice@a")
+        };
+        let unordered = deploy("staging", "v2", 10, "bob@b");
+        assert_eq!(unordered.seq, None);
+        let d = [alice, unordered];
+        assert_eq!(stage_promoter(&d, "staging", &v("v2")), Some("bob@b"));
+        assert_eq!(stage_promoter(&d, "staging", &v("v1")), None);
     }
 
     #[test]

@@ -15,6 +15,13 @@ pub struct StageInfo {
     /// Where in the store's order shipdeck last recorded a deploy to this
     /// stage ([`DeployRecord::seq`]): a Go recorded before it is void.
     pub last_deploy_seq: Option<i64>,
+    /// The newest date among this stage's recorded deploys, for the records
+    /// the store could not place in its order (`seq` missing: written
+    /// around shipdeck, or by a shipdeck before the order was kept), where
+    /// dates are all there is to compare.
+    pub last_deploy_at: Option<DateTime<Utc>>,
+    /// Whether every recorded deploy of this stage carries its `seq`.
+    pub deploys_ordered: bool,
     pub approval: Option<ApprovalRule>,
     pub low_traffic: Option<TimeWindow>,
 }
@@ -383,10 +390,14 @@ fn approval_gate(input: &PromotionInput<'_>, rule: &ApprovalRule, version: &Vers
             let stage_runs_it = stage.version.as_ref() == Some(version);
             // In the store's order, never by the two dates: the deploy's
             // and the Go's come from the clocks of different machines.
-            let redeployed_since = stage
-                .last_deploy_seq
-                .zip(a.seq)
-                .is_some_and(|(deploy, go)| deploy > go);
+            // A deploy or a Go without that order (see `last_deploy_at`)
+            // falls back to the dates rather than never voiding the Go.
+            let redeployed_since = match a.seq {
+                Some(go) if stage.deploys_ordered => {
+                    stage.last_deploy_seq.is_some_and(|deploy| deploy > go)
+                }
+                _ => stage.last_deploy_at.is_some_and(|t| t > a.at),
+            };
             if !stage_runs_it || redeployed_since {
                 Gate::block(
                     "approval",
@@ -539,6 +550,8 @@ mod tests {
                 name: n.to_string(),
                 version: (!ver.is_empty()).then(|| v(ver)),
                 last_deploy_seq: None,
+                last_deploy_at: None,
+                deploys_ordered: true,
                 approval: (i == 3).then_some(ApprovalRule { stage: 2 }),
                 low_traffic: None,
             })
@@ -727,6 +740,51 @@ mod tests {
         }];
         let p = plan_promotion(&input(&st, 3, &go_after)).unwrap();
         assert!(p.refusal().is_none(), "{:?}", p.gates);
+    }
+
+    /// A stage deploy or a Go without the store's order (no seq) cannot be
+    /// placed against the other: the dates decide, so such a redeploy
+    /// still voids the Go (it never voided it before this fallback).
+    #[test]
+    fn a_go_or_deploy_without_the_stores_order_is_judged_by_the_dates() {
+        let mut st = stages(["v4", "v3", "v2", "v1"]);
+        let ordered_go = [Approval {
+            seq: Some(9),
+            ..go(
+                "production",
+                "v2",
+                t0() - Duration::minutes(5),
+                Decision::Go,
+            )
+        }];
+        // Staging's newest deploy has no seq and is dated after the Go.
+        st[2].last_deploy_seq = Some(4);
+        st[2].last_deploy_at = Some(t0());
+        st[2].deploys_ordered = false;
+        let r = plan_promotion(&input(&st, 3, &ordered_go)).unwrap();
+        assert!(
+            r.refusal().unwrap().detail.contains("void"),
+            "{:?}",
+            r.gates
+        );
+        // A Go without a seq against ordered deploys: the dates too.
+        st[2].deploys_ordered = true;
+        let unordered_go = [go(
+            "production",
+            "v2",
+            t0() - Duration::minutes(5),
+            Decision::Go,
+        )];
+        let r = plan_promotion(&input(&st, 3, &unordered_go)).unwrap();
+        assert!(
+            r.refusal().unwrap().detail.contains("void"),
+            "{:?}",
+            r.gates
+        );
+        // Dated before the Go: it stands.
+        st[2].last_deploy_at = Some(t0() - Duration::minutes(10));
+        let r = plan_promotion(&input(&st, 3, &unordered_go)).unwrap();
+        assert!(r.refusal().is_none(), "{:?}", r.gates);
     }
 
     /// The newest decision is the last appended, not the one with the

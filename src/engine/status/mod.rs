@@ -37,6 +37,15 @@ impl Engine {
                     .filter(|d| d.env == e.name())
                     .filter_map(|d| d.seq)
                     .max(),
+                last_deploy_at: deploys
+                    .iter()
+                    .filter(|d| d.env == e.name())
+                    .map(|d| d.at)
+                    .max(),
+                deploys_ordered: deploys
+                    .iter()
+                    .filter(|d| d.env == e.name())
+                    .all(|d| d.seq.is_some()),
                 approval: e.gates.requires_approval.then(|| ApprovalRule {
                     stage: e
                         .gates
