@@ -301,7 +301,7 @@ impl Engine {
 
     /// The detector's verdict on `stage` (index `idx`) running `version`,
     /// from its metrics since the version went live there.
-    async fn stage_verdict(
+    pub(super) async fn stage_verdict(
         &self,
         stage: &StageInfo,
         idx: usize,

@@ -113,3 +113,42 @@ fn staging_rolled_back_onto_the_bad_release_is_a_regression_that_blocks_producti
         "{e}"
     );
 }
+
+/// Production is nobody's approval stage, so no promotion carries its
+/// evidence since go-live: its health compared a bad release with its own
+/// recent baseline — the same release — and read healthy at 8% errors once
+/// the release had been live longer than that baseline (hostile21: after a
+/// window that could not judge it). It is judged like a stage now.
+#[test]
+fn production_live_on_a_bad_release_longer_than_its_baseline_reads_degraded() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(
+        &fleet.config("[monitor]\nwindow = \"1m\"\nbaseline = \"20s\"\nauto_rollback = false\n"),
+    );
+    // A healthy stretch of production's v1.7.3, then staging's v1.8.0 (the
+    // fleet's bad release) shipped with a Go and nobody watching.
+    sample_for(&home, Duration::from_secs(25));
+    home.run(&["approve", "production"]).expect_code(0);
+    home.run(&["promote", "production", "--yes"]).expect_code(0);
+    let production = |home: &Home| {
+        home.run(&["status", "--json"]).expect_code(0).json()["environments"][3].clone()
+    };
+    assert_eq!(production(&home)["version"], "v1.8.0");
+    // Past its own 20 s baseline, which now holds only the bad release.
+    sample_for(&home, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let p = loop {
+        let p = production(&home);
+        if p["health"] == "degraded" || Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(p["health"], "degraded", "{p}");
+    let detail = p["health_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("production since v1.8.0: ") && detail.contains("regression"),
+        "{detail}"
+    );
+}

@@ -659,6 +659,31 @@ impl Engine {
             .iter()
             .filter_map(|e| e.promotion.as_ref()?.evidence.stage_verdict.clone())
             .collect();
+        // The stages no promotion asks about (production above all) are
+        // judged the same way, on what they run: their own recent baseline
+        // compares a release live for longer than it with itself, so a bad
+        // release whose window could not judge it (too few baseline steps)
+        // read healthy at 8% errors. Only where health could be wrong that
+        // way (healthy, warming up, unknown), and all at once.
+        let stages = self.stages(&versions, &deploys);
+        let unjudged: Vec<(usize, Version)> = environments
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.monitored && !verdicts.iter().any(|v| v.stage == e.name))
+            .filter(|(_, e)| {
+                matches!(
+                    e.health,
+                    Health::Healthy | Health::WarmingUp | Health::Unknown
+                )
+            })
+            .filter_map(|(i, e)| Some((i, e.version.clone()?)))
+            .collect();
+        let own =
+            futures_util::future::join_all(unjudged.iter().map(|(i, runs)| {
+                self.stage_verdict(&stages[*i], *i, runs, &deploys, evidence_wait)
+            }))
+            .await;
+        let verdicts: Vec<_> = verdicts.into_iter().chain(own).collect();
         for v in &verdicts {
             if let Some(e) = environments.iter_mut().find(|e| e.name == v.stage) {
                 let a = crate::domain::health::with_go_live_verdict(
