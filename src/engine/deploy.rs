@@ -451,69 +451,19 @@ impl Drop for LockRelease<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Approval, AuditEntry};
-    use crate::monitor::Sample;
-    use crate::store::{
-        ChainReport, Changes, MonitorRecord, Presence, SqliteStore, Store, StoreError, Unfinished,
-    };
-    use chrono::DateTime;
+    use crate::store::SqliteStore;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// SQLite whose lock renewals fail, while `down`, as an unreachable
     /// server's would.
-    struct Flaky {
-        inner: SqliteStore,
-        down: Arc<AtomicBool>,
-    }
-
-    macro_rules! pass {
-        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
-            $(fn $name(&self, $($a: $t),*) -> $r { self.inner.$name($($a),*) })*
-        };
-    }
-
-    impl Store for Flaky {
-        pass! {
-            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
-            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
-            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
-            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
-            record_approval(a: &Approval) -> Result<i64, StoreError>;
-            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
-            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
-            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
-            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
-            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
-            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
-            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
-            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
-            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
-            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
-            record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
-            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
-            verify() -> Result<ChainReport, StoreError>;
-            integrity() -> Option<String>;
-            unfinished() -> Result<Vec<Unfinished>, StoreError>;
-            changes() -> Result<Changes, StoreError>;
-            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-            leave(host: &str, pid: u32) -> Result<(), StoreError>;
-            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
-        }
-        fn try_lock(&self, lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unreachable {
-                    store: "postgres://db".into(),
-                    host: "db".into(),
-                    cause: "connection refused".into(),
-                    sqlstate: None,
-                    lasting: false,
-                });
+    struct RenewalsFail(Arc<AtomicBool>);
+    impl crate::store::testing::Hook for RenewalsFail {
+        fn before(&self, call: &'static str) -> Result<(), crate::store::StoreError> {
+            if call == "try_lock" && self.0.load(Ordering::SeqCst) {
+                return Err(crate::store::testing::unreachable());
             }
-            self.inner.try_lock(lock)
-        }
-        fn describe(&self) -> String {
-            self.inner.describe()
+            Ok(())
         }
     }
 
@@ -532,9 +482,9 @@ deploy = {{ command = ["true"] }}
         );
         let cfg = crate::config::Config::parse(&src, std::path::Path::new("<test>")).unwrap();
         let down = Arc::new(AtomicBool::new(false));
-        let store = Flaky {
+        let store = crate::store::testing::Hooked {
             inner: SqliteStore::open(&dir.join("s.db")).unwrap(),
-            down: down.clone(),
+            hook: RenewalsFail(down.clone()),
         };
         (Engine::with_store(cfg, Arc::new(store)), down)
     }

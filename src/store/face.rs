@@ -387,55 +387,14 @@ mod tests {
 
     /// A store whose every call waits on a gate, like a database locked by
     /// another process.
-    struct Stuck {
-        inner: SqliteStore,
-        gate: std::sync::Mutex<()>,
-    }
-
-    impl Stuck {
-        fn wait(&self) {
-            drop(self.gate.lock());
+    struct Gate(std::sync::Mutex<()>);
+    impl crate::store::testing::Hook for Gate {
+        fn before(&self, _: &'static str) -> Result<(), StoreError> {
+            drop(self.0.lock());
+            Ok(())
         }
     }
-
-    macro_rules! pass {
-        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
-            $(fn $name(&self, $($a: $t),*) -> $r { self.wait(); self.inner.$name($($a),*) })*
-        };
-    }
-
-    impl Store for Stuck {
-        pass! {
-            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
-            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
-            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
-            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
-            record_approval(a: &Approval) -> Result<i64, StoreError>;
-            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
-            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
-            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
-            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
-            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
-            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
-            try_lock(lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
-            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
-            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
-            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
-            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
-            record_sample(env: &str, at: DateTime<Utc>, s: &Sample, keep: chrono::Duration) -> Result<(), StoreError>;
-            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, Sample)>, StoreError>;
-            verify() -> Result<ChainReport, StoreError>;
-            integrity() -> Option<String>;
-            unfinished() -> Result<Vec<Unfinished>, StoreError>;
-            changes() -> Result<Changes, StoreError>;
-            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-            leave(host: &str, pid: u32) -> Result<(), StoreError>;
-            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
-        }
-        fn describe(&self) -> String {
-            self.inner.describe()
-        }
-    }
+    type Stuck = crate::store::testing::Hooked<Gate>;
 
     // The held gate stands for another process's lock on the database: the
     // point is that awaiting while it is held does not stall the runtime.
@@ -445,9 +404,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stuck = Arc::new(Stuck {
             inner: SqliteStore::open(&dir.path().join("s.db")).unwrap(),
-            gate: std::sync::Mutex::new(()),
+            hook: Gate(std::sync::Mutex::new(())),
         });
-        let held = stuck.gate.lock().unwrap();
+        let held = stuck.hook.0.lock().unwrap();
         let store = AsyncStore::new(stuck.clone());
         let call = tokio::spawn({
             let store = store.clone();

@@ -7,6 +7,8 @@ mod changes;
 mod face;
 mod pg;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use chain::{Broken, ChainReport, ChainRow};
 pub use changes::{ChangeNotifier, Changes};

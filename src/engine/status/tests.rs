@@ -485,71 +485,17 @@ async fn a_lock_of_this_pid_and_host_name_in_another_pid_space_is_anothers() {
 /// (68 lines a minute) — while every refresh's view still says it.
 #[tokio::test]
 async fn a_store_outage_is_logged_once_and_its_end_once() {
-    use crate::domain::AuditEntry;
-    use crate::store::{
-        ChainReport, Changes, EnvKeys, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
-    };
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// SQLite whose status reads fail, while `down`, as an unreachable
     /// server's do.
-    struct Down {
-        inner: SqliteStore,
-        down: Arc<AtomicBool>,
-    }
-    macro_rules! pass {
-        ($($name:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
-            $(fn $name(&self, $($a: $t),*) -> $r { self.inner.$name($($a),*) })*
-        };
-    }
-    impl Store for Down {
-        pass! {
-            audit_start(rec: &NewAudit<'_>) -> Result<i64, StoreError>;
-            audit_start_held(rec: &NewAudit<'_>, lock: &LockInfo) -> Result<i64, StoreError>;
-            audit_finish(started: i64, at: DateTime<Utc>, outcome: Outcome, detail: &str) -> Result<(), StoreError>;
-            record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
-            record_approval(a: &Approval) -> Result<i64, StoreError>;
-            history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
-            deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
-            latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
-            recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
-            approvals(env: &str) -> Result<Vec<Approval>, StoreError>;
-            caught_versions(env: &str) -> Result<Vec<Version>, StoreError>;
-            try_lock(lock: &LockInfo) -> Result<Result<(), LockInfo>, StoreError>;
-            unlock(env: &str, pid: u32, host: &str) -> Result<(), StoreError>;
-            lock_of(env: &str, now: DateTime<Utc>) -> Result<Option<LockInfo>, StoreError>;
-            record_monitor(rec: &MonitorRecord) -> Result<(), StoreError>;
-            last_monitor(env: &str) -> Result<Option<MonitorRecord>, StoreError>;
-            record_sample(env: &str, at: DateTime<Utc>, s: &crate::monitor::Sample, keep: chrono::Duration) -> Result<(), StoreError>;
-            samples(env: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, crate::monitor::Sample)>, StoreError>;
-            verify() -> Result<ChainReport, StoreError>;
-            integrity() -> Option<String>;
-            unfinished() -> Result<Vec<Unfinished>, StoreError>;
-            changes() -> Result<Changes, StoreError>;
-            heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-            leave(host: &str, pid: u32) -> Result<(), StoreError>;
-            present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
-        }
-        fn describe(&self) -> String {
-            self.inner.describe()
-        }
-        fn status_reads(
-            &self,
-            envs: &[EnvKeys<'_>],
-            recent: usize,
-            now: DateTime<Utc>,
-            fresh_since: DateTime<Utc>,
-        ) -> Result<StatusReads, StoreError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unreachable {
-                    store: "postgres://db".into(),
-                    host: "db:5432".into(),
-                    cause: "connection refused".into(),
-                    sqlstate: None,
-                    lasting: false,
-                });
+    struct ReadsFail(Arc<AtomicBool>);
+    impl crate::store::testing::Hook for ReadsFail {
+        fn before(&self, call: &'static str) -> Result<(), crate::store::StoreError> {
+            if call == "status_reads" && self.0.load(Ordering::SeqCst) {
+                return Err(crate::store::testing::unreachable());
             }
-            self.inner.status_reads(envs, recent, now, fresh_since)
+            Ok(())
         }
     }
 
@@ -588,9 +534,9 @@ async fn a_store_outage_is_logged_once_and_its_end_once() {
     );
     let cfg = Config::parse(&text, Path::new("test.toml")).unwrap();
     let down = Arc::new(AtomicBool::new(false));
-    let store = Down {
+    let store = crate::store::testing::Hooked {
         inner: SqliteStore::open(&db).unwrap(),
-        down: down.clone(),
+        hook: ReadsFail(down.clone()),
     };
     let engine = Engine::with_store(cfg, Arc::new(store));
     assert!(engine.status().await.store_error.is_none());
