@@ -2,6 +2,13 @@
 //! `shipdeck status` against the demo fleet (≤ 50 ms median) and
 //! `shipdeck --help` (≤ 10 ms), and `status` again with a long history
 //! (20,000 audit records). Run with `cargo bench --bench cli`.
+//!
+//! `-- --against PATH` times another build of shipdeck (an older commit's
+//! `target/release/shipdeck`, copied aside) in the same run, each run of
+//! one alternated with a run of the other, and prints both with their
+//! ratio: on a shared machine only such a ratio means anything. `-- --bin
+//! PATH` replaces the build under test (a wrapper script that runs it under
+//! `valgrind --tool=callgrind`, say, to count instructions).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -10,32 +17,40 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn time(runs: usize, mut cmd: impl FnMut() -> Command) -> Vec<Duration> {
-    let mut out = Vec::with_capacity(runs);
+/// Wall times of `runs` runs of each binary, alternated (after 3 warm-up
+/// runs of each), sorted: one list per binary.
+fn time(bins: &[String], runs: usize, cmd: impl Fn(&str) -> Command) -> Vec<Vec<Duration>> {
+    let mut out = vec![Vec::with_capacity(runs); bins.len()];
     for i in 0..runs + 3 {
-        let mut c = cmd();
-        let t = Instant::now();
-        let o = c.output().expect("run shipdeck");
-        let d = t.elapsed();
-        assert!(
-            o.status.success(),
-            "shipdeck failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        if i >= 3 {
-            out.push(d); // the first runs warm caches
+        for (bin, times) in bins.iter().zip(&mut out) {
+            let mut c = cmd(bin);
+            let t = Instant::now();
+            let o = c.output().expect("run shipdeck");
+            let d = t.elapsed();
+            assert!(
+                o.status.success(),
+                "{bin} failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if i >= 3 {
+                times.push(d); // the first runs warm caches
+            }
         }
     }
-    out.sort();
+    for t in &mut out {
+        t.sort();
+    }
     out
 }
 
+fn arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
 fn main() {
-    let runs: usize = std::env::args()
-        .skip_while(|a| a != "--runs")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(40);
+    let runs: usize = arg("--runs").and_then(|n| n.parse().ok()).unwrap_or(40);
+    let mut bins = vec![arg("--bin").unwrap_or_else(|| env!("CARGO_BIN_EXE_shipdeck").into())];
+    bins.extend(arg("--against"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -52,8 +67,7 @@ fn main() {
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = home.path().join("shipdeck.toml");
     std::fs::write(&cfg, shipdeck::demo::demo_config(fleet.addr, true)).expect("config");
-    let bin = env!("CARGO_BIN_EXE_shipdeck");
-    let base = |args: &[&str]| {
+    let base = |bin: &str, args: &[&str]| {
         let mut c = Command::new(bin);
         c.current_dir(home.path())
             .env("XDG_DATA_HOME", home.path().join("data"))
@@ -62,10 +76,10 @@ fn main() {
             .args(args);
         c
     };
-    let status = time(runs, || {
-        base(&["--config", cfg.to_str().unwrap_or(""), "status"])
+    let status = time(&bins, runs, |b| {
+        base(b, &["--config", cfg.to_str().unwrap_or(""), "status"])
     });
-    let help = time(runs, || base(&["--help"]));
+    let help = time(&bins, runs, |b| base(b, &["--help"]));
     // The same fleet, with a store that has seen a long life.
     let seeded = tempfile::tempdir().expect("tempdir");
     let t = Instant::now();
@@ -74,8 +88,8 @@ fn main() {
         "seeded 20,000 audit records in {:.1}s",
         t.elapsed().as_secs_f64()
     );
-    let long = time(runs, || {
-        let mut c = base(&["--config", cfg.to_str().unwrap_or(""), "status"]);
+    let long = time(&bins, runs, |b| {
+        let mut c = base(b, &["--config", cfg.to_str().unwrap_or(""), "status"]);
         c.env("XDG_DATA_HOME", seeded.path().join("data"));
         c
     });
@@ -83,6 +97,9 @@ fn main() {
         "{:<28} {:>10} {:>10} {:>10}  verdict",
         "command", "median", "p90", "budget"
     );
+    if bins.len() > 1 {
+        println!("(first line of each: {}; second: {})", bins[0], bins[1]);
+    }
     for (name, v, budget) in [
         ("shipdeck status (demo)", &status, Duration::from_millis(50)),
         ("shipdeck --help", &help, Duration::from_millis(10)),
@@ -92,15 +109,25 @@ fn main() {
             Duration::from_millis(50),
         ),
     ] {
-        let med = percentile(v, 0.5);
-        println!(
-            "{:<28} {:>8.1}ms {:>8.1}ms {:>8.1}ms  {}",
-            name,
-            med.as_secs_f64() * 1e3,
-            percentile(v, 0.9).as_secs_f64() * 1e3,
-            budget.as_secs_f64() * 1e3,
-            if med <= budget { "within" } else { "OVER" }
-        );
+        let first = percentile(&v[0], 0.5);
+        for (k, v) in v.iter().enumerate() {
+            let med = percentile(v, 0.5);
+            let ratio = match k {
+                0 => String::new(),
+                _ => format!(
+                    "  (this build / the other: {:.2})",
+                    first.as_secs_f64() / med.as_secs_f64()
+                ),
+            };
+            println!(
+                "{:<28} {:>8.1}ms {:>8.1}ms {:>8.1}ms  {}{ratio}",
+                if k == 0 { name } else { "  the other build" },
+                med.as_secs_f64() * 1e3,
+                percentile(v, 0.9).as_secs_f64() * 1e3,
+                budget.as_secs_f64() * 1e3,
+                if med <= budget { "within" } else { "OVER" }
+            );
+        }
     }
     println!("({runs} runs each, after 3 warm-up runs)");
     drop(fleet);

@@ -117,16 +117,26 @@ impl Store for SqliteStore {
             Option<String>,
             Option<String>,
         );
+        // Newest first, walking back only as far as `limit` takes it: an
+        // environment's records by its index, all of them by their ids
+        // (`+` keeps SQLite from reading every start by `audit_finishes`
+        // and sorting them: a status view's rollback plan asks for 200 of
+        // a long history).
+        let filter = match env {
+            Some(_) => "s.env = ?1 AND s.finishes IS NULL",
+            None => "?1 IS NULL AND +s.finishes IS NULL",
+        };
         let rows: Vec<Row> = self.with(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare(&format!(
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         s.outcome, s.detail, f.outcome, f.detail, f.at
                  FROM audit s LEFT JOIN audit f
-                   ON f.id = (SELECT id FROM audit WHERE finishes = s.id
-                              ORDER BY outcome = 'unknown', id LIMIT 1)
-                 WHERE s.finishes IS NULL AND (?1 IS NULL OR s.env = ?1)
-                 ORDER BY s.id DESC LIMIT ?2",
-            )?;
+                   ON f.id = COALESCE(
+                        (SELECT MIN(id) FROM audit WHERE finishes = s.id AND outcome <> 'unknown'),
+                        (SELECT MIN(id) FROM audit WHERE finishes = s.id))
+                 WHERE {filter}
+                 ORDER BY s.id DESC LIMIT ?2"
+            ))?;
             let it = st.query_map(params![env, limit as i64], |r| {
                 Ok((
                     r.get(0)?,
@@ -233,11 +243,13 @@ impl Store for SqliteStore {
             i64,
         );
         let rows: Vec<Row> = self.with(|c| {
+            // By kind (`audit_kind`), not by walking the environment's
+            // history: no ORDER BY, which would make SQLite walk `audit_env`
+            // to spare a sort; the few decisions are sorted below.
             let mut st = c.prepare(
                 "SELECT action, version, actor, at, note, detail, id FROM audit
                  WHERE env = ?1 AND finishes IS NULL AND outcome = 'succeeded'
-                   AND action IN ('approve', 'reject')
-                 ORDER BY id",
+                   AND action IN ('approve', 'reject')",
             )?;
             let it = st.query_map(params![env], |r| {
                 Ok((
@@ -252,6 +264,8 @@ impl Store for SqliteStore {
             })?;
             it.collect()
         })?;
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.6);
         let from_audit = rows
             .into_iter()
             .map(|(action, version, actor, at, note, detail, id)| {
@@ -417,11 +431,23 @@ impl Store for SqliteStore {
     fn caught_versions(&self, env: &str) -> Result<Vec<Version>, StoreError> {
         // A window's outcome is on the record that finishes its start.
         let rows: Vec<String> = self.with(|c| {
+            // Only the failed records are read (`audit_kind`): a first
+            // finish that failed, or a start that failed and has no finish,
+            // so a long history of passed windows costs nothing here.
             let mut st = c.prepare(
-                "SELECT s.version FROM audit s LEFT JOIN audit f
-                   ON f.id = (SELECT MIN(id) FROM audit WHERE finishes = s.id)
-                 WHERE s.env = ?1 AND s.action = 'monitor' AND s.finishes IS NULL
-                   AND s.version IS NOT NULL AND COALESCE(f.outcome, s.outcome) = 'failed'
+                "SELECT s.version FROM audit s
+                 WHERE s.id IN (
+                     SELECT f.finishes FROM audit f
+                      WHERE f.env = ?1 AND f.action = 'monitor' AND f.outcome = 'failed'
+                        AND f.finishes IS NOT NULL
+                        AND f.id = (SELECT MIN(id) FROM audit WHERE finishes = f.finishes)
+                     UNION ALL
+                     SELECT b.id FROM audit b
+                      WHERE b.env = ?1 AND b.action = 'monitor' AND b.outcome = 'failed'
+                        AND b.finishes IS NULL
+                        AND NOT EXISTS (SELECT 1 FROM audit WHERE finishes = b.id))
+                   AND +s.env = ?1 AND +s.action = 'monitor' AND +s.finishes IS NULL
+                   AND s.version IS NOT NULL
                  GROUP BY s.version ORDER BY MIN(s.id)",
             )?;
             let it = st.query_map(params![env], |r| r.get(0))?;
@@ -632,6 +658,23 @@ impl Store for SqliteStore {
             bool,
         );
         let rows: Vec<Row> = self.with(|c| {
+            // Every deploy begun has its one outcome (a second one is
+            // refused, `second_finish`): when there are as many outcomes
+            // as starts, none is unfinished, and the count is read from
+            // `audit_kind` alone — not a look-up per deploy ever begun.
+            let open: i64 = c.query_row(
+                "SELECT (SELECT COUNT(*) FROM audit
+                          WHERE action IN ('promote', 'rollback') AND outcome = 'started'
+                            AND finishes IS NULL)
+                      - (SELECT COUNT(*) FROM audit
+                          WHERE action IN ('promote', 'rollback')
+                            AND outcome NOT IN ('started', 'unknown') AND finishes IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )?;
+            if open == 0 {
+                return Ok(Vec::new());
+            }
             let mut st = c.prepare(
                 "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
                         (SELECT MIN(l.id) FROM audit l

@@ -21,6 +21,10 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_finishes ON audit(finishes);
 CREATE INDEX IF NOT EXISTS audit_env ON audit(env, id);
+-- The few records a status view asks for by kind (Go/No-Go decisions,
+-- failed windows, deploys begun): found without reading the history
+-- around them. A finish record copies its start's env and action.
+CREATE INDEX IF NOT EXISTS audit_kind ON audit(action, outcome, env, finishes);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
