@@ -22,7 +22,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn time(bins: &[String], runs: usize, cmd: impl Fn(&str) -> Command) -> Vec<Vec<Duration>> {
     let mut out = vec![Vec::with_capacity(runs); bins.len()];
     for i in 0..runs + 3 {
-        for (bin, times) in bins.iter().zip(&mut out) {
+        // Each pair in turn order (ABBA…), so that going first or second
+        // favours neither build.
+        let mut order: Vec<_> = bins.iter().zip(&mut out).collect();
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        for (bin, times) in order {
             let mut c = cmd(bin);
             let t = Instant::now();
             let o = c.output().expect("run shipdeck");
