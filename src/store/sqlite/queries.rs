@@ -658,15 +658,17 @@ impl Store for SqliteStore {
             bool,
         );
         let rows: Vec<Row> = self.with(|c| {
-            // Every deploy begun has its one outcome (a second one is
-            // refused, `second_finish`): when there are as many outcomes
-            // as starts, none is unfinished, and the count is read from
+            // When as many deploys begun have an outcome as were begun,
+            // none is unfinished, and both counts are read from
             // `audit_kind` alone — not a look-up per deploy ever begun.
+            // Starts with an outcome are counted once each: logs from
+            // before `second_finish` may hold two outcomes of one start,
+            // which counted twice would make up for one that has none.
             let open: i64 = c.query_row(
                 "SELECT (SELECT COUNT(*) FROM audit
                           WHERE action IN ('promote', 'rollback') AND outcome = 'started'
                             AND finishes IS NULL)
-                      - (SELECT COUNT(*) FROM audit
+                      - (SELECT COUNT(DISTINCT finishes) FROM audit
                           WHERE action IN ('promote', 'rollback')
                             AND outcome NOT IN ('started', 'unknown') AND finishes IS NOT NULL)",
                 [],

@@ -244,3 +244,41 @@ fn two_handles_on_one_file_interleave_safely() {
     }
     assert_eq!(a.history(None, 1000).unwrap().len(), 100);
 }
+
+/// `unfinished` rules a long history out by counting starts against
+/// starts with an outcome; a log from before `second_finish` holding two
+/// outcomes of one deploy must not make up for a deploy killed without any.
+#[test]
+fn a_killed_deploy_is_unfinished_beside_an_old_deploy_with_two_outcomes() {
+    let (_d, s) = open();
+    let first = start(&s, "staging", t(0));
+    s.audit_finish(first, t(1), Outcome::Succeeded, "done")
+        .unwrap();
+    // A second outcome of the same start, chained as the log it came from.
+    let ver = v("v2");
+    s.with(|c| {
+        crate::store::sqlite::audit::insert_audit(
+            c,
+            &NewAudit {
+                at: t(1),
+                actor: "alice@box",
+                action: ActionKind::Promote,
+                env: "staging",
+                version: Some(&ver),
+                from_version: None,
+                outcome: Outcome::Succeeded,
+                detail: "done",
+            },
+            Some(first),
+            None,
+        )
+    })
+    .unwrap();
+    assert!(s.verify().unwrap().intact());
+    let killed = start(&s, "production", t(2));
+    let open: Vec<i64> = s.unfinished().unwrap().iter().map(|u| u.id).collect();
+    assert_eq!(open, vec![killed]);
+    s.audit_finish(killed, t(3), Outcome::Failed, "settled")
+        .unwrap();
+    assert!(s.unfinished().unwrap().is_empty());
+}
