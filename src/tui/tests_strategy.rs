@@ -219,6 +219,7 @@ fn canary_caught_at_its_first_step() {
             steps: 3,
             step_ends_at: None,
             verdict: None,
+            unjudged: None,
         });
     });
     let text = screen(&s, 160, 45);

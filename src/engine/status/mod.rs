@@ -149,6 +149,12 @@ impl Engine {
             Some(l) => Some(self.lock_text(env, l).await),
             None => None,
         };
+        // A canary left with traffic by a promotion no live process runs
+        // (a live holder is refused by the lock gate already).
+        let unjudged_canary = match &lock {
+            Some(_) => None,
+            None => self.unjudged_canary(idx).await?,
+        };
         // The version the approval stage runs is the one a valid Go is for.
         let self_approval = stages[idx]
             .approval
@@ -171,6 +177,7 @@ impl Engine {
             explicit,
             approvals,
             lock_holder: holder.as_deref(),
+            unjudged_canary: unjudged_canary.as_deref(),
             baseline: self.baseline_check(idx, now).await,
             self_approval,
             now,
@@ -594,7 +601,13 @@ impl Engine {
                     }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
-            let canary = self.canary_status(i).await;
+            // While a live promotion moves the canary on, it is judged.
+            let canary = self.canary_status(i).await.map(|mut c| {
+                if state == crate::domain::EnvState::Deploying || c.weight == 0 {
+                    c.unjudged = None;
+                }
+                c
+            });
             let release = match &promotion {
                 Some(p) => Some(
                     self.release_facts(name, p.current.as_ref(), &p.version)
