@@ -229,6 +229,9 @@ pub fn status_table(s: &Status) -> String {
                 e.health_detail
             );
         }
+        if let Some(u) = &e.unsettled {
+            let _ = writeln!(out, "! {}: {u}", e.name);
+        }
         if let Some(c) = e.canary.as_ref().filter(|c| c.weight > 0) {
             let _ = writeln!(out, "{}", canary_line(&e.name, e.state, c));
         }
