@@ -111,10 +111,18 @@ pub(in crate::engine) fn why_unjudged(entries: &[crate::domain::AuditEntry]) -> 
         .iter()
         .find(|e| e.action == ActionKind::Promote && e.outcome != Outcome::Refused);
     Some(match promotion {
-        Some(p) if matches!(p.outcome, Outcome::Started | Outcome::Unknown) => format!(
-            "its promotion by {} never finished: the shipdeck that ran it is gone (killed outright, or interrupted and could not step it back)",
-            crate::text::sanitize(&p.actor)
-        ),
+        // Settled by reconcile ("reconciled after an \"unknown\": …"
+        // once the stable track reported the version): its own shipdeck
+        // never finished it either, whatever outcome the look recorded.
+        Some(p)
+            if matches!(p.outcome, Outcome::Started | Outcome::Unknown)
+                || p.detail.contains("— reconciled") =>
+        {
+            format!(
+                "its promotion by {} never finished: the shipdeck that ran it is gone (killed outright, or interrupted and could not step it back)",
+                crate::text::sanitize(&p.actor)
+            )
+        }
         Some(p) => format!(
             "its promotion by {} ended ({}) without stepping it back",
             crate::text::sanitize(&p.actor),
@@ -349,7 +357,16 @@ mod tests {
         // Reconciled as unknown since: the same.
         let mut unknown = killed.clone();
         unknown[2].outcome = Outcome::Unknown;
-        assert_eq!(why_unjudged(&unknown), Some(why));
+        assert_eq!(why_unjudged(&unknown), Some(why.clone()));
+        // Reconciled as succeeded once the stable track reported the
+        // version (killed during its deploy, the canary still at 100%):
+        // its shipdeck never finished it all the same.
+        let mut settled = killed.clone();
+        settled[2].outcome = Outcome::Succeeded;
+        settled[2].detail.push_str(
+            " — reconciled after an \"unknown\": production reported v1.8.1 when shipdeck next looked, and no deploy followed it",
+        );
+        assert_eq!(why_unjudged(&settled), Some(why));
         // Caught and kept (auto_rollback off): said so.
         let mut caught = vec![entry(
             Canary,
