@@ -81,6 +81,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
             evidence: Default::default(),
         }),
         promotion_error: None,
+        unsettled: None,
         canary: None,
         release: None,
         rollback_schema: None,

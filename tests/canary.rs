@@ -232,7 +232,9 @@ fn without_auto_rollback_the_caught_canary_keeps_its_weight_until_rollback_sets_
     let st = home.run(&["status"]);
     assert!(
         st.stdout.contains(
-            "! production canary: v1.8.0 takes 10% of the traffic and no promotion is moving it on; `shipdeck rollback production` sends it all back to the stable track"
+            "! production canary: v1.8.0 takes 10% of the traffic and no promotion is moving it on: no shipdeck is judging it (the canary caught it (regression at 10% (step 1/3)"
+        ) && st.stdout.contains(
+            "and kept its traffic (auto_rollback is off)); `shipdeck rollback production` sends it all back to the stable track (`shipdeck promote production` refuses until then)"
         ),
         "{st:#?}"
     );
@@ -479,4 +481,103 @@ fn a_caught_canary_whose_no_go_cannot_be_written_says_so() {
         get(&fleet.addr, "/envs/production/canary/weight")["weight"],
         0
     );
+}
+
+/// A promotion killed outright mid-canary (`kill -9`, the OOM killer) runs
+/// none of shipdeck's code: the canary keeps its share of production's
+/// traffic. The next run says so plainly — a canary of v1.8.1 at 10% that
+/// no shipdeck judges, its promotion's shipdeck gone, and what clears it —
+/// `promote` refuses to deploy another version on top of it (which would
+/// hand that traffic to the new version unjudged), and `rollback` steps it
+/// back to 0, audited, after which promoting is allowed again.
+#[test]
+fn a_canary_promotion_killed_outright_is_said_unjudged_blocks_promote_and_rolls_back() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&config(&fleet, "5m"));
+    let mut child = home.spawn(&["promote", "production", "--version", "v1.8.1", "--yes"]);
+    let t0 = Instant::now();
+    while get(&fleet.addr, "/envs/production/canary/weight")["weight"] != 10 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the canary never got 10%"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap shipdeck");
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        10
+    );
+
+    let st = home.run(&["status"]);
+    st.expect_code(0);
+    assert!(
+        st.stdout.contains(
+            "! production canary: v1.8.1 takes 10% of the traffic and no promotion is moving it on: no shipdeck is judging it (its promotion by tester@"
+        ) && st.stdout.contains("never finished: the shipdeck that ran it is gone"),
+        "{st:#?}"
+    );
+    assert!(
+        st.stdout.contains(
+            "✗ canary               production's canary still sends 10% of the traffic to v1.8.1"
+        ),
+        "{st:#?}"
+    );
+    let canary = env_json(&home, "production")["canary"].clone();
+    assert_eq!(
+        (canary["version"].clone(), canary["weight"].clone()),
+        ("v1.8.1".into(), 10.into())
+    );
+    assert!(
+        canary["unjudged"]
+            .as_str()
+            .is_some_and(|w| w.contains("the shipdeck that ran it is gone")),
+        "{canary}"
+    );
+
+    // Another promotion on top of it is refused, naming the canary and
+    // the command that clears it; nothing is deployed.
+    let out = home.run(&["promote", "production", "--yes"]);
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("production's canary still sends 10% of the traffic to v1.8.1")
+            && out
+                .stderr
+                .contains("`shipdeck rollback production` sends it back to the stable track first"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/version")["version"],
+        "v1.8.1"
+    );
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        10
+    );
+
+    // The rollback steps it back, audited; the chain holds.
+    home.run(&["rollback", "production", "--yes"])
+        .expect_code(0);
+    assert_eq!(
+        get(&fleet.addr, "/envs/production/canary/weight")["weight"],
+        0
+    );
+    let h = history(&home);
+    assert!(
+        h.iter()
+            .any(|(a, d)| a == "rollback" && d.contains("canary weight 10% → 0")),
+        "{h:#?}"
+    );
+    assert!(
+        h.iter().any(|(a, _)| a == "promote"),
+        "the killed promotion is in the history: {h:#?}"
+    );
+    home.run(&["history", "--verify"]).expect_code(0);
+    let st = home.run(&["status"]);
+    assert!(!st.stdout.contains("production canary:"), "{st:#?}");
+    assert!(!st.stdout.contains("✗ canary"), "{st:#?}");
+    assert!(env_json(&home, "production")["canary"]["unjudged"].is_null());
 }

@@ -775,3 +775,91 @@ fn a_worker_left_by_a_finished_deploy_survives_a_killed_shipdeck() {
         || std::fs::read_to_string(p.join("prod.txt")).is_ok_and(|v| v.trim() == "v2.0.0"),
     );
 }
+
+/// The `unsettled` line of `status --json` for `env`.
+fn unsettled_of(home: &Home, env: &str) -> Value {
+    let st = home.run(&["status", "--json"]);
+    st.expect_code(0);
+    st.json()["environments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == env))
+        .map(|e| e["unsettled"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// `kill -9` of shipdeck while a promote — then a rollback — waits for
+/// production to report the version its deploy webhook accepted: the
+/// backend goes on deploying, shipdeck records nothing. The next `status`
+/// must not read production as idle with nothing under way: it says the
+/// promotion (rollback) has no outcome, what production reports, that it
+/// may still be under way, and what to check — until production reports
+/// the version and reconcile settles it as done.
+#[test]
+fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_confirms_it() {
+    let fleet = Fleet::with_deploy_duration("10s");
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    home.run(&["approve", "production"]).expect_code(0);
+    let version = |env: &str| {
+        let st = home.run(&["status", "--json"]);
+        st.json()["environments"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["name"] == env))
+            .map(|e| e["version"].clone())
+            .unwrap_or(Value::Null)
+    };
+    for (action, what, to, from) in [
+        ("promote", "promotion", "v1.8.0", "v1.7.3"),
+        ("rollback", "rollback", "v1.7.3", "v1.8.0"),
+    ] {
+        let c = home.spawn(&[action, "production", "--yes"]);
+        // The webhook accepted the deploy: production is being deployed.
+        wait_for(
+            &format!("{action}: the deploy to start"),
+            Duration::from_secs(60),
+            || {
+                let st = home.run(&["status", "--json"]);
+                st.code == 0
+                    && st.json()["environments"].as_array().is_some_and(|a| {
+                        a.iter()
+                            .any(|e| e["name"] == "production" && e["state"] != "idle")
+                    })
+            },
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        kill(&c, "-KILL");
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), None, "{action}: {out:?}");
+        assert_eq!(version("production"), from, "{action}: still deploying");
+
+        let st = home.run(&["status"]);
+        let line = format!("! production: the {what} to {to} (from {from}) by tester@");
+        assert!(st.stdout.contains(&line), "{action}: {st:#?}");
+        assert!(
+            st.stdout.contains(&format!(
+                "has no outcome: the shipdeck running it stopped (killed outright, or interrupted) before production reported {to}, and production reports {from}; it may still be under way in the deploy backend"
+            )),
+            "{action}: {st:#?}"
+        );
+        let u = unsettled_of(&home, "production");
+        assert!(
+            u.as_str()
+                .is_some_and(|u| u.starts_with(&format!("the {what} to {to}"))),
+            "{action}: {u}"
+        );
+        // The backend finishes: the next look settles it as done.
+        wait_for(
+            &format!("{action}: production to report {to}"),
+            Duration::from_secs(60),
+            || version("production") == to,
+        );
+        assert!(unsettled_of(&home, "production").is_null(), "{action}");
+        let h = home.run(&["history", "production", "--json"]);
+        assert!(
+            h.stdout
+                .contains("reconciled after an \\\"unknown\\\": production reported"),
+            "{action}: {h:#?}"
+        );
+    }
+    home.run(&["history", "--verify"]).expect_code(0);
+}

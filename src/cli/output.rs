@@ -229,6 +229,9 @@ pub fn status_table(s: &Status) -> String {
                 e.health_detail
             );
         }
+        if let Some(u) = &e.unsettled {
+            let _ = writeln!(out, "! {}: {u}", e.name);
+        }
         if let Some(c) = e.canary.as_ref().filter(|c| c.weight > 0) {
             let _ = writeln!(out, "{}", canary_line(&e.name, e.state, c));
         }
@@ -324,8 +327,15 @@ fn canary_line(
             c.version, c.weight
         )
     } else {
+        // Why nobody judges it, when the audit log tells: its promotion's
+        // shipdeck killed outright reads differently from a caught canary.
+        let why = c
+            .unjudged
+            .as_deref()
+            .map(|w| format!(": no shipdeck is judging it ({w})"))
+            .unwrap_or_default();
         format!(
-            "! {env} canary: {} takes {}% of the traffic{step} and no promotion is moving it on; `shipdeck rollback {env}` sends it all back to the stable track",
+            "! {env} canary: {} takes {}% of the traffic{step} and no promotion is moving it on{why}; `shipdeck rollback {env}` sends it all back to the stable track (`shipdeck promote {env}` refuses until then)",
             c.version, c.weight
         )
     }

@@ -218,6 +218,7 @@ mod tests {
             explicit: None,
             approvals: &approvals,
             lock_holder: None,
+            unjudged_canary: None,
             baseline: None,
             self_approval: None,
             now: Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),

@@ -106,6 +106,11 @@ pub struct PromotionInput<'a> {
     /// What the holder of the target's lock does: "being promoted by
     /// alice since 14:03:12 UTC".
     pub lock_holder: Option<&'a str>,
+    /// The target's canary still has traffic that no shipdeck judges (its
+    /// promotion's shipdeck was killed, or the canary caught it and kept
+    /// it): what it runs, at what weight, why, and what clears it. A new
+    /// promotion on top would give its version that traffic unjudged.
+    pub unjudged_canary: Option<&'a str>,
     /// For a monitored target: baseline steps collected so far and needed.
     pub baseline: Option<(usize, usize)>,
     /// `[policy] allow_self_approval = false`: who promotes now and who
@@ -319,6 +324,9 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         Some(h) => Gate::block("lock", false, format!("{} is {h}", target.name)),
         None => Gate::block("lock", true, "no other deploy in progress"),
     });
+    if let Some(c) = input.unjudged_canary {
+        gates.push(Gate::block("canary", false, c));
+    }
 
     Ok(PromotionPlan {
         from,
@@ -568,6 +576,7 @@ mod tests {
             explicit: None,
             approvals,
             lock_holder: None,
+            unjudged_canary: None,
             baseline: None,
             self_approval: None,
             now: t0(),

@@ -87,6 +87,11 @@ pub struct CanaryState {
     pub step_ends_at: Option<DateTime<Utc>>,
     /// The judge's latest verdict.
     pub verdict: Option<Verdict>,
+    /// Why no shipdeck judges the canary's traffic, while it has some and
+    /// no live promotion moves it on: its promotion's shipdeck is gone
+    /// (killed outright), or the canary caught it and kept its traffic.
+    /// `None` while a live promotion moves it on, or without traffic.
+    pub unjudged: Option<String>,
 }
 
 /// How a canary's judging ended.
@@ -188,7 +193,14 @@ impl Engine {
         if let Some(s) = self.canary_state(env) {
             return Some(s);
         }
-        let recorded = self.recorded_canary(env).await.ok().flatten();
+        let h = self.inner.store.history(Some(env), 200).await.ok();
+        let recorded = h.as_deref().and_then(|h| {
+            last_weight(
+                h.iter()
+                    .filter(|e| e.action == ActionKind::Canary)
+                    .map(|e| (e.outcome, e.detail.as_str(), e.version.as_ref())),
+            )
+        });
         let version = match canary.version.read().await {
             Ok(v) => v,
             Err(_) => recorded.as_ref().and_then(|(_, v)| v.clone())?,
@@ -200,7 +212,38 @@ impl Engine {
             steps: canary.steps.len(),
             step_ends_at: None,
             verdict: None,
+            unjudged: h.as_deref().and_then(why_unjudged),
         })
+    }
+
+    /// The canary of `env` no shipdeck moves on, as a promotion gate
+    /// says it: its version, its weight and why nobody judges it — `None`
+    /// when it has no traffic, when this process runs it, or for an
+    /// environment without a canary. The caller knows no live process
+    /// (another's) holds `env`'s lock.
+    pub(super) async fn unjudged_canary(&self, idx: usize) -> Result<Option<String>, EngineError> {
+        let super::strategy::Strategy::Canary { .. } = &self.inner.envs[idx].strategy else {
+            return Ok(None);
+        };
+        let env = self.inner.config.environments[idx].name();
+        if self.canary_state(env).is_some() {
+            return Ok(None);
+        }
+        let h = self.inner.store.history(Some(env), 200).await?;
+        let Some(why) = why_unjudged(&h) else {
+            return Ok(None);
+        };
+        let Some((weight, version)) = last_weight(
+            h.iter()
+                .filter(|e| e.action == ActionKind::Canary)
+                .map(|e| (e.outcome, e.detail.as_str(), e.version.as_ref())),
+        ) else {
+            return Ok(None);
+        };
+        let version = version.map_or_else(|| "an unknown version".into(), |v| v.to_string());
+        Ok(Some(format!(
+            "{env}'s canary still sends {weight}% of the traffic to {version} and no shipdeck is judging it: {why}; `shipdeck rollback {env}` sends it back to the stable track first"
+        )))
     }
 
     /// The canary's weight as the audit log last recorded it (`None`
@@ -370,6 +413,7 @@ impl Engine {
             steps: c.steps.len(),
             step_ends_at: None,
             verdict: None,
+            unjudged: None,
         };
         self.set_canary(env, Some(state.clone()));
         let r = self
@@ -983,7 +1027,7 @@ async fn wait_reports(s: &Steps<'_>, source: &VersionSource, what: &str) -> Resu
 }
 
 mod weights;
-pub(super) use weights::{first_traffic, last_weight};
+pub(super) use weights::{first_traffic, last_weight, why_unjudged};
 
 #[cfg(test)]
 mod tests;

@@ -108,6 +108,12 @@ pub struct EnvStatus {
     /// What promoting this environment would ship, or why nothing can be.
     pub promotion: Option<PromotionPlan>,
     pub promotion_error: Option<String>,
+    /// Its last deploy or rollback has no known outcome and no live
+    /// process runs it (its shipdeck killed or interrupted before the
+    /// environment reported it): what it was and what to check, in one
+    /// line. It may still be under way in its backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsettled: Option<String>,
     /// A canary environment's canary: `{version, weight, step, …}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<super::CanaryState>,

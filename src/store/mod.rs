@@ -685,7 +685,11 @@ pub(crate) fn audit_outcome(
     let detail = match fin_detail {
         Some(fd) if !fd.is_empty() => format!("{detail} — {fd}"),
         _ if fin.as_deref() == Some("unknown") => {
-            format!("{detail} — no outcome recorded: the process ended before the backend answered")
+            // Any action's record: a monitoring window or a canary step
+            // as much as a deploy, so no word of a backend's answer.
+            format!(
+                "{detail} — no outcome recorded: the shipdeck running it ended before it could record one (killed outright, or its machine went down)"
+            )
         }
         _ => detail,
     };
@@ -966,6 +970,20 @@ mod tests {
         assert!(
             detail.starts_with("deploy v2 — no outcome recorded"),
             "{detail}"
+        );
+        // A monitoring window killed outright (`kill -9` of `watch`) has
+        // no backend to wait on: its record says its shipdeck ended.
+        let (_, detail) = audit_outcome(
+            "started".into(),
+            "monitoring window of 1m for v1.8.1".into(),
+            None,
+            None,
+            no_lock,
+        )
+        .unwrap();
+        assert_eq!(
+            detail,
+            "monitoring window of 1m for v1.8.1 — no outcome recorded: the shipdeck running it ended before it could record one (killed outright, or its machine went down)"
         );
         let err = audit_outcome("started".into(), "d".into(), None, None, || {
             Err(StoreError::Corrupt {

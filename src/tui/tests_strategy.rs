@@ -219,6 +219,7 @@ fn canary_caught_at_its_first_step() {
             steps: 3,
             step_ends_at: None,
             verdict: None,
+            unjudged: None,
         });
     });
     let text = screen(&s, 160, 45);
@@ -233,6 +234,46 @@ fn canary_caught_at_its_first_step() {
     assert!(text.contains("│ step │ verdict"), "{text}");
     assert!(text.contains("canary v1.8.0 10%"), "{text}");
     insta::assert_snapshot!(text);
+}
+
+/// After a shipdeck was killed outright: production's canary keeps 10%
+/// that nobody judges, or its last deploy has no outcome. The console's
+/// production card says so, never reading as an idle environment.
+#[test]
+fn a_killed_shipdecks_canary_or_deploy_is_said_on_the_card() {
+    let mut s = running_console(
+        with_strategy(
+            RollbackStrategy::Canary,
+            StrategyOutline::Canary {
+                steps: vec![10, 50, 100],
+                step_time: StdDuration::from_secs(30),
+            },
+        ),
+        Theme::dark(),
+    );
+    production(&mut s, |p| {
+        p.canary = Some(CanaryState {
+            version: v("v1.8.1"),
+            weight: 10,
+            step: 0,
+            steps: 3,
+            step_ends_at: None,
+            verdict: None,
+            unjudged: Some("its promotion by alice never finished".into()),
+        });
+    });
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("! canary v1.8.1 at 10%: no shipdeck")
+            && text.contains("judges it; r: weight → 0"),
+        "{text}"
+    );
+    production(&mut s, |p| {
+        p.canary = None;
+        p.unsettled = Some("the promotion to v1.8.1 has no outcome".into());
+    });
+    let text = screen(&s, 160, 45);
+    assert!(text.contains("! the promotion to v1.8.1 has no"), "{text}");
 }
 
 fn blue_green_console() -> State {

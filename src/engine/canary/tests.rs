@@ -71,6 +71,7 @@ async fn a_shared_rollback_keeps_the_lock_after_its_owner_ends(
             steps: 3,
             step_ends_at: None,
             verdict: None,
+            unjudged: None,
         }),
     );
     let rolled = std::sync::atomic::AtomicBool::new(false);

@@ -66,6 +66,75 @@ pub(in crate::engine) fn first_traffic<'a>(
     first
 }
 
+/// Why a canary the audit log says still has traffic is moved on by no
+/// shipdeck, from `env`'s audit entries newest first (every action): the
+/// canary caught its version and kept its traffic (`auto_rollback` off),
+/// or the promotion that set its weight never finished — its shipdeck was
+/// killed outright (or interrupted and could not step it back) — or it
+/// ended some other way. `None` when the newest weight record leaves the
+/// canary without traffic (or there is none). The caller has established
+/// that no live process holds the environment's lock: this reads the log
+/// only, never whether a holder still runs.
+pub(in crate::engine) fn why_unjudged(entries: &[crate::domain::AuditEntry]) -> Option<String> {
+    use crate::domain::ActionKind;
+    let canary = |e: &&crate::domain::AuditEntry| e.action == ActionKind::Canary;
+    let at = entries.iter().position(|e| {
+        canary(&e)
+            && last_weight(std::iter::once((
+                e.outcome,
+                e.detail.as_str(),
+                e.version.as_ref(),
+            )))
+            .is_some()
+    })?;
+    let set = &entries[at];
+    let (weight, _) = last_weight(std::iter::once((
+        set.outcome,
+        set.detail.as_str(),
+        set.version.as_ref(),
+    )))?;
+    if weight == 0 {
+        return None;
+    }
+    let caught = entries[..at].iter().filter(canary).find(|e| {
+        e.outcome == Outcome::Failed
+            && e.version == set.version
+            && e.detail.starts_with("regression")
+    });
+    if let Some(c) = caught {
+        return Some(format!(
+            "the canary caught it ({}) and kept its traffic (auto_rollback is off)",
+            c.detail
+        ));
+    }
+    let promotion = entries[at..]
+        .iter()
+        .find(|e| e.action == ActionKind::Promote && e.outcome != Outcome::Refused);
+    Some(match promotion {
+        // Settled by reconcile ("reconciled after an \"unknown\": …"
+        // once the stable track reported the version): its own shipdeck
+        // never finished it either, whatever outcome the look recorded.
+        Some(p)
+            if matches!(p.outcome, Outcome::Started | Outcome::Unknown)
+                || p.detail.contains("— reconciled") =>
+        {
+            format!(
+                "its promotion by {} never finished: the shipdeck that ran it is gone (killed outright, or interrupted and could not step it back)",
+                crate::text::sanitize(&p.actor)
+            )
+        }
+        Some(p) => format!(
+            "its promotion by {} ended ({}) without stepping it back",
+            crate::text::sanitize(&p.actor),
+            p.outcome.as_str()
+        ),
+        None => format!(
+            "set by {}, whose promotion the audit log no longer shows",
+            crate::text::sanitize(&set.actor)
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +311,85 @@ mod tests {
         )];
         assert_eq!(first_traffic(log.into_iter(), &canary), None);
         assert_eq!(first_traffic(std::iter::empty(), &canary), None);
+    }
+
+    fn entry(
+        action: crate::domain::ActionKind,
+        outcome: Outcome,
+        detail: &str,
+    ) -> crate::domain::AuditEntry {
+        crate::domain::AuditEntry {
+            id: 0,
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            actor: "alice@laptop".into(),
+            action,
+            env: "production".into(),
+            version: Some(v("v1.8.1")),
+            from_version: Some(v("v1.7.3")),
+            outcome,
+            detail: detail.into(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn why_a_canary_with_traffic_is_unjudged_is_read_from_the_log() {
+        use crate::domain::ActionKind::{Canary, Promote, Rollback};
+        // Newest first: the promotion's shipdeck was killed after 10%.
+        let killed = [
+            entry(Canary, Outcome::Succeeded, "weight 10%: step 1/3 (ok)"),
+            entry(
+                Canary,
+                Outcome::Succeeded,
+                "canary deployed: the canary reports v1.8.1",
+            ),
+            entry(
+                Promote,
+                Outcome::Started,
+                "promote v1.8.1 from staging to production",
+            ),
+        ];
+        let why = why_unjudged(&killed).expect("traffic nobody judges");
+        assert!(
+            why.contains("its promotion by alice@laptop never finished"),
+            "{why}"
+        );
+        // Reconciled as unknown since: the same.
+        let mut unknown = killed.clone();
+        unknown[2].outcome = Outcome::Unknown;
+        assert_eq!(why_unjudged(&unknown), Some(why.clone()));
+        // Reconciled as succeeded once the stable track reported the
+        // version (killed during its deploy, the canary still at 100%):
+        // its shipdeck never finished it all the same.
+        let mut settled = killed.clone();
+        settled[2].outcome = Outcome::Succeeded;
+        settled[2].detail.push_str(
+            " — reconciled after an \"unknown\": production reported v1.8.1 when shipdeck next looked, and no deploy followed it",
+        );
+        assert_eq!(why_unjudged(&settled), Some(why));
+        // Caught and kept (auto_rollback off): said so.
+        let mut caught = vec![entry(
+            Canary,
+            Outcome::Failed,
+            "regression at 10% (step 1/3): errors",
+        )];
+        caught.extend(killed.iter().cloned());
+        caught[3].outcome = Outcome::Failed;
+        let why = why_unjudged(&caught).unwrap();
+        assert!(
+            why.starts_with("the canary caught it (regression at 10%"),
+            "{why}"
+        );
+        // Stepped back to 0 (a rollback): no traffic, nothing to say.
+        let mut back = vec![
+            entry(Canary, Outcome::Succeeded, "weight 0%: rollback (ok)"),
+            entry(Rollback, Outcome::Succeeded, "roll production back"),
+        ];
+        back.extend(killed.iter().cloned());
+        assert_eq!(why_unjudged(&back), None);
+        // A step back to 0 that failed leaves the traffic where it was.
+        back[0].outcome = Outcome::Failed;
+        assert!(why_unjudged(&back).is_some());
+        assert_eq!(why_unjudged(&[]), None);
     }
 }

@@ -149,6 +149,12 @@ impl Engine {
             Some(l) => Some(self.lock_text(env, l).await),
             None => None,
         };
+        // A canary left with traffic by a promotion no live process runs
+        // (a live holder is refused by the lock gate already).
+        let unjudged_canary = match &lock {
+            Some(_) => None,
+            None => self.unjudged_canary(idx).await?,
+        };
         // The version the approval stage runs is the one a valid Go is for.
         let self_approval = stages[idx]
             .approval
@@ -171,6 +177,7 @@ impl Engine {
             explicit,
             approvals,
             lock_holder: holder.as_deref(),
+            unjudged_canary: unjudged_canary.as_deref(),
             baseline: self.baseline_check(idx, now).await,
             self_approval,
             now,
@@ -378,6 +385,11 @@ impl Engine {
                 window,
                 now,
             });
+            // A deploy or rollback no live process runs and whose outcome
+            // is not known: never read as idle and done.
+            let unsettled = (state != EnvState::Deploying)
+                .then(|| unsettled(name, version.as_ref(), &unfinished, read.lock.as_ref()))
+                .flatten();
             let unwatched = unwatched(
                 e.monitored,
                 version.as_ref(),
@@ -435,6 +447,7 @@ impl Engine {
                 .traffic_since(name, &history, &caught, checked_at)
                 .await;
             seen.push(Seen {
+                unsettled,
                 lock: read.lock,
                 history,
                 caught,
@@ -496,6 +509,7 @@ impl Engine {
                 approvals,
                 rollback,
                 ended,
+                unsettled,
             } = seen;
             let version_error = versions[i].as_ref().err().map(|e| e.to_string());
             let (promotion, promotion_error) = if i == 0 {
@@ -594,7 +608,13 @@ impl Engine {
                     }),
             });
             let drift = drift(version.as_ref(), last_deploy.as_ref());
-            let canary = self.canary_status(i).await;
+            // While a live promotion moves the canary on, it is judged.
+            let canary = self.canary_status(i).await.map(|mut c| {
+                if state == crate::domain::EnvState::Deploying || c.weight == 0 {
+                    c.unjudged = None;
+                }
+                c
+            });
             let release = match &promotion {
                 Some(p) => Some(
                     self.release_facts(name, p.current.as_ref(), &p.version)
@@ -645,6 +665,11 @@ impl Engine {
                 go_refusal: self.go_refusal(i, &versions, &deploys),
                 promotion,
                 promotion_error,
+                // A canary left with traffic says it (above) instead: what
+                // its promotion was for runs on the canary, not the
+                // stable track the environment's version reports.
+                unsettled: unsettled
+                    .filter(|_| canary.as_ref().is_none_or(|c| c.unjudged.is_none())),
                 canary,
                 release,
                 rollback_schema,
@@ -924,6 +949,8 @@ struct Seen {
     rollback: Option<RollbackTarget>,
     /// The newest window that ended on it, as recorded.
     ended: Option<super::LastWindow>,
+    /// Its deploy or rollback whose outcome nobody knows (see [`unsettled`]).
+    unsettled: Option<String>,
 }
 
 /// A lock this very process holds (not another promoter's, nor one of
@@ -984,6 +1011,53 @@ pub fn lock_action(
             crate::domain::ActionKind::Rollback => Some(crate::domain::DeployKind::Rollback),
             _ => None,
         })
+}
+
+/// The deploy or rollback of `env` whose outcome is not known — its
+/// shipdeck killed outright or interrupted before the environment
+/// reported it, so reconcile left it "unknown" — while no live lock
+/// (`lock`, as read) runs it and no later deploy or rollback followed it:
+/// what it was, what the environment reports now, and what to do. It may
+/// still be under way in its backend (a webhook accepted, a pipeline
+/// running): never read as idle and done. `None` when there is none (one
+/// the environment confirmed is settled by reconcile before this reads).
+pub(super) fn unsettled(
+    env: &str,
+    reports: Option<&Version>,
+    unfinished: &[crate::store::Unfinished],
+    lock: Option<&LockInfo>,
+) -> Option<String> {
+    let u = unfinished
+        .iter()
+        .filter(|u| u.env == env && u.superseded_by.is_none())
+        .filter(|u| !lock.is_some_and(|l| l.guards(u.id, u.at)))
+        .max_by_key(|u| (u.at, u.id))?;
+    let (what, again) = match u.action {
+        crate::domain::ActionKind::Promote => (
+            "promotion",
+            format!("`shipdeck promote {env}`, or `shipdeck rollback {env}`"),
+        ),
+        crate::domain::ActionKind::Rollback => {
+            ("rollback", format!("`shipdeck rollback {env}` again"))
+        }
+        _ => return None,
+    };
+    let from = u
+        .from_version
+        .as_ref()
+        .map(|v| format!(" (from {v})"))
+        .unwrap_or_default();
+    let now = match reports {
+        Some(v) => format!("{env} reports {v}"),
+        None => format!("{env}'s version cannot be read"),
+    };
+    Some(format!(
+        "the {what} to {}{from} by {} at {} UTC has no outcome: the shipdeck running it stopped (killed outright, or interrupted) before {env} reported {}, and {now}; it may still be under way in the deploy backend, or never have started — check the backend, then {again}",
+        u.version,
+        crate::text::sanitize(&u.actor),
+        u.at.format("%H:%M:%S"),
+        u.version,
+    ))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ async fn canary_at(r: &Rig, version: &str, weight: u8) {
             steps: 3,
             step_ends_at: None,
             verdict: None,
+            unjudged: None,
         }),
     );
 }

@@ -49,6 +49,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         go_refusal: None,
         promotion: None,
         promotion_error: None,
+        unsettled: None,
         canary: None,
         release: None,
         rollback_schema: None,

@@ -118,6 +118,12 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             ));
             let (st, style) = super::envs::state_line(state, env);
             out.extend(rows(width, "state", st, style, t.dim));
+            if let Some(u) = &env.unsettled {
+                out.extend(rows(width, "outcome", u.clone(), t.warn, t.dim));
+            }
+            if let Some(c) = super::envs::unjudged_canary(env, true) {
+                out.extend(rows(width, "canary", c, t.warn, t.dim));
+            }
             if let Some(d) = state
                 .env_ui(&env.name)
                 .and_then(|u| u.deploy.as_ref())

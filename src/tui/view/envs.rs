@@ -451,6 +451,17 @@ fn column(
             };
             Some((lines, t.error))
         }
+        // A deploy or rollback whose shipdeck was killed before it knew
+        // the outcome (it may still be under way), or a canary left with
+        // traffic nobody judges: never an idle card.
+        (None, _, _) if env.unsettled.is_some() || unjudged_canary(env, false).is_some() => {
+            let text = env
+                .unsettled
+                .clone()
+                .or_else(|| unjudged_canary(env, false))
+                .unwrap_or_default();
+            Some((words(&format!("! {text}")), t.warn))
+        }
         (None, Some(d), _) => Some((words(&format!("! {}", d.detail)), t.warn)),
         (None, None, Some(e)) => Some((words(e), t.dim)),
         (None, None, None) => None,
@@ -469,6 +480,22 @@ fn column(
     }
 
     links_row(state, env, frame, area)
+}
+
+/// A canary with traffic no shipdeck judges, as the card and the detail
+/// say it: its version, weight, and why (`CanaryState::unjudged`).
+/// The card's two rows get what to do first; the detail says why too.
+pub(super) fn unjudged_canary(env: &EnvStatus, why: bool) -> Option<String> {
+    let c = env.canary.as_ref().filter(|c| c.weight > 0)?;
+    let unjudged = c.unjudged.as_deref()?;
+    let mut line = format!(
+        "canary {} at {}%: no shipdeck judges it; r: weight → 0",
+        c.version, c.weight
+    );
+    if why {
+        line.push_str(&format!(" ({unjudged})"));
+    }
+    Some(line)
 }
 
 /// The environment's links, in its bottom border: whole names or none.
