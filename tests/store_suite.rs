@@ -70,6 +70,7 @@ suite!(
     deploys_latest_and_recent,
     deploys_and_decisions_read_in_the_stores_order_not_their_dates,
     monitoring_verdicts_round_trip,
+    a_window_reads_with_its_place_in_the_stores_order,
     the_chain_verifies_and_names_its_head,
     two_handles_append_concurrently_and_the_chain_holds,
     a_new_store_reports_nothing_wrong,
@@ -894,10 +895,76 @@ fn deploys_and_decisions_read_in_the_stores_order_not_their_dates(open: &Open) {
     }
 }
 
+/// Team mode: the watcher's clock runs behind the deployer's, so the
+/// window that judged a deploy is dated before it. Both reads of the last
+/// window (single and status) give its place in the store's order — its
+/// `monitor` started record — after the deploy's, and the status rule
+/// reads the deploy as judged, not as needing a watch.
+fn a_window_reads_with_its_place_in_the_stores_order(open: &Open) {
+    let (s, watcher) = (open(), open());
+    let id = start(&*s, "production", t(10));
+    s.record_deploy(id, &deploy("production", "v2", 10), "ok")
+        .unwrap();
+    let d = s.recent_deploys("production", 1).unwrap().pop().unwrap();
+    let ver = v("v2");
+    let opened = watcher
+        .audit_start(&NewAudit {
+            at: t(9),
+            actor: "bob",
+            action: ActionKind::Monitor,
+            env: "production",
+            version: Some(&ver),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "monitoring window",
+        })
+        .unwrap();
+    watcher
+        .record_monitor(&MonitorRecord {
+            seq: None,
+            env: "production".into(),
+            version: ver.clone(),
+            started_at: t(9),
+            finished_at: Some(t(12)),
+            verdict: "healthy".into(),
+            metric: None,
+            reason: "in line".into(),
+        })
+        .unwrap();
+    let m = s.last_monitor("production").unwrap().unwrap();
+    assert_eq!(m.seq, Some(opened));
+    assert!(m.seq > d.seq, "{m:?} {d:?}");
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let got = s.status_reads(&keys, 2, t(13), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref(), Some(&m));
+    let w = shipdeck::domain::state::WindowRecord {
+        version: m.version.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        verdict: shipdeck::domain::state::WindowVerdict::Healthy,
+        seq: m.seq,
+    };
+    assert!(w.opened_after(&d));
+    assert!(!shipdeck::domain::state::unwatched(
+        true,
+        Some(&ver),
+        Some(&d),
+        Some(&w),
+        false,
+        chrono::Duration::minutes(30),
+        t(13),
+    ));
+}
+
 fn monitoring_verdicts_round_trip(open: &Open) {
     let s = open();
     assert_eq!(s.last_monitor("production").unwrap(), None);
     let first = MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: t(0),
@@ -928,6 +995,7 @@ fn monitoring_verdicts_round_trip(open: &Open) {
 fn a_retried_verdict_lands_once_and_later_windows_are_their_own(open: &Open) {
     let s = open();
     let opening = MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: t(0),
@@ -1250,6 +1318,7 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
     })
     .unwrap();
     s.record_monitor(&MonitorRecord {
+        seq: None,
         env: "staging".into(),
         version: v("v5"),
         started_at: t(4),

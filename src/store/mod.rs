@@ -430,6 +430,13 @@ impl Presence {
 pub struct MonitorRecord {
     pub env: String,
     pub version: Version,
+    /// Where the store put the window's opening in its one order (the id
+    /// of its newest `monitor` started audit record for this env and
+    /// version, a [`DeployRecord::seq`] alike): what tells a window opened
+    /// after a deploy was recorded from one before, whatever the clocks of
+    /// the two machines say. Filled by every read; writes ignore it.
+    /// `None` for a window without that record.
+    pub seq: Option<i64>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub verdict: String,

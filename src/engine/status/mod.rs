@@ -959,6 +959,7 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
         version: m.version,
         started_at: m.started_at,
         finished_at: m.finished_at,
+        seq: m.seq,
     })
 }
 
@@ -966,7 +967,7 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 /// holder's started record that has no outcome yet (not one that reads
 /// "unknown": its process is gone), the one the lock is linked to, or
 /// for an unlinked lock one written right after the lock was taken
-/// ([`LockInfo::guards`]; the newest, when there are several). `None` —
+/// ([`LockInfo::guards`]; the last appended, when there are several). `None` —
 /// read as a deploy — in the moment between the two, or for a lock whose
 /// record is not among `unfinished`. Public for the store suite, which checks every
 /// store's status reads against this very function.
@@ -978,7 +979,9 @@ pub fn lock_action(
     unfinished
         .iter()
         .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && lock.guards(u.id, u.at))
-        .max_by_key(|u| (u.at, u.id))
+        // The last in the store's order, not the latest-dated: two
+        // machines of one holder date their records by their own clocks.
+        .max_by_key(|u| u.id)
         .and_then(|u| match u.action {
             crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),
             crate::domain::ActionKind::Rollback => Some(crate::domain::DeployKind::Rollback),

@@ -64,7 +64,14 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
     // The newest of its records counts.
     let promote = u(11, 12, "bob@laptop", "production", ActionKind::Promote);
     assert_eq!(
-        lock_action("production", &lock, &[rollback, promote]),
+        lock_action("production", &lock, &[rollback.clone(), promote]),
+        Some(DeployKind::Promote)
+    );
+    // Newest in the store's order, not by date: a promote appended after
+    // the rollback from the holder's other machine, whose clock is behind.
+    let skewed = u(12, 9, "bob@laptop", "production", ActionKind::Promote);
+    assert_eq!(
+        lock_action("production", &lock, &[rollback, skewed]),
         Some(DeployKind::Promote)
     );
     // No record yet (the moment after the lock was taken): a deploy.
@@ -407,6 +414,7 @@ async fn status_carries_the_last_window_that_ended_whoever_ran_it() {
     // Whole seconds: the store keeps times as text.
     let started = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 720, 0).unwrap();
     let mut rec = crate::store::MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: started,

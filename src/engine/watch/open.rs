@@ -231,6 +231,7 @@ impl Engine {
             .inner
             .store
             .record_monitor(&MonitorRecord {
+                seq: None,
                 env: env.to_string(),
                 version: version.clone(),
                 started_at: deploy_at,

@@ -668,10 +668,11 @@ impl Store for PgStore {
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
         let row = self.with(true, |s| {
-            let st = s.st(
-                "SELECT version, started_at, finished_at, verdict, metric, reason
-                 FROM shipdeck_monitor_runs WHERE env = $1 ORDER BY id DESC LIMIT 1",
-            )?;
+            let st = s.st(concat!(
+                "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason, ",
+                status::monitor_seq_sql!(),
+                " FROM shipdeck_monitor_runs m WHERE m.env = $1 ORDER BY m.id DESC LIMIT 1"
+            ))?;
             s.client.query_opt(&st, &[&env])
         })?;
         row.map(|r| {
@@ -685,6 +686,7 @@ impl Store for PgStore {
                 verdict: self.get(&r, 3)?,
                 metric: self.get(&r, 4)?,
                 reason: self.get(&r, 5)?,
+                seq: self.get(&r, 6)?,
             })
         })
         .transpose()

@@ -30,6 +30,18 @@ macro_rules! deploy_seq_sql {
 }
 pub(super) use deploy_seq_sql;
 
+/// Where the store put the opening of a monitoring window (row `m`) in its
+/// one order, as SQL: the id of the newest `monitor` started audit record
+/// of its env and version ([`MonitorRecord::seq`]; the index
+/// `shipdeck_audit_monitors` answers it).
+macro_rules! monitor_seq_sql {
+    () => {
+        "(SELECT MAX(s.id) FROM shipdeck_audit s WHERE s.env = m.env AND s.version = m.version
+            AND s.action = 'monitor' AND s.finishes IS NULL)"
+    };
+}
+pub(super) use monitor_seq_sql;
+
 /// A deploys row as a JSON array, in the order of [`DeployJ`]'s fields
 /// (serde reads a struct from an array as well; without the keys the
 /// answer is about half the size: a view's recent deploys are most of it).
@@ -123,7 +135,8 @@ SELECT json_build_object(
       'lock', {lock_env},
       'watch', {lock_watch},
       'monitor', (SELECT json_build_object('version', m.version, 'started_at', m.started_at,
-          'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason)
+          'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason,
+          'seq', {monitor_seq})
           FROM shipdeck_monitor_runs m WHERE m.env = e.env ORDER BY m.id DESC LIMIT 1),
       'decisions', COALESCE((SELECT json_agg(json_build_array(a.action, a.version, a.actor, a.at,
           a.note, a.detail, a.id) ORDER BY a.id)
@@ -164,6 +177,7 @@ SELECT json_build_object(
 )::text",
         lock_env = lock_json("e.env"),
         lock_watch = lock_json("e.watch"),
+        monitor_seq = monitor_seq_sql!(),
     )
 });
 
@@ -240,6 +254,8 @@ struct MonitorJ {
     verdict: String,
     metric: Option<String>,
     reason: String,
+    #[serde(default)]
+    seq: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +383,7 @@ impl PgStore {
                             verdict: m.verdict,
                             metric: m.metric,
                             reason: m.reason,
+                            seq: m.seq,
                         })
                     })
                     .transpose()?,

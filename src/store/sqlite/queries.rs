@@ -440,11 +440,14 @@ impl Store for SqliteStore {
             String,
             Option<String>,
             String,
+            Option<i64>,
         );
         let row: Option<Row> = self.with(|c| {
             c.query_row(
-                "SELECT version, started_at, finished_at, verdict, metric, reason
-                 FROM monitor_runs WHERE env = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason,
+                   (SELECT MAX(s.id) FROM audit s WHERE s.env = m.env AND s.version = m.version
+                      AND s.action = 'monitor' AND s.finishes IS NULL)
+                 FROM monitor_runs m WHERE m.env = ?1 ORDER BY m.id DESC LIMIT 1",
                 params![env],
                 |r| {
                     Ok((
@@ -454,22 +457,26 @@ impl Store for SqliteStore {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 },
             )
             .optional()
         })?;
-        row.map(|(version, started, finished, verdict, metric, reason)| {
-            Ok(MonitorRecord {
-                env: env.to_string(),
-                version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                started_at: self.parse_time(&started)?,
-                finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
-                verdict,
-                metric,
-                reason,
-            })
-        })
+        row.map(
+            |(version, started, finished, verdict, metric, reason, seq)| {
+                Ok(MonitorRecord {
+                    env: env.to_string(),
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    started_at: self.parse_time(&started)?,
+                    finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
+                    verdict,
+                    metric,
+                    reason,
+                    seq,
+                })
+            },
+        )
         .transpose()
     }
 
