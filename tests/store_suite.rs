@@ -80,6 +80,7 @@ suite!(
     a_heartbeat_refreshes_without_moving_since,
     a_console_that_left_or_went_quiet_is_not_listed,
     a_dead_console_of_this_machine_is_not_listed,
+    two_containers_with_one_hostname_and_pid_are_two_consoles,
     status_reads_answer_as_the_single_reads,
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
@@ -1219,6 +1220,7 @@ fn odd_text_chains_and_verifies_from_another_handle(open: &Open) {
 
 fn console(actor: &str, host: &str, pid: u32, since: i64, seen: i64) -> Presence {
     Presence {
+        pid_space: None,
         actor: actor.into(),
         host: host.into(),
         pid,
@@ -1266,7 +1268,7 @@ fn a_console_that_left_or_went_quiet_is_not_listed(open: &Open) {
         .unwrap();
     // Alice closes her console; carol's heartbeat stops and, when bob's
     // next beat expires what was last seen before minute 1, she is gone.
-    b.leave("laptop-a", 7).unwrap();
+    b.leave("laptop-a", 7, None).unwrap();
     b.heartbeat(&console("bob", "laptop-b", 4242, 0, 20), t(1))
         .unwrap();
     assert_eq!(
@@ -1274,8 +1276,8 @@ fn a_console_that_left_or_went_quiet_is_not_listed(open: &Open) {
         vec![console("bob", "laptop-b", 4242, 0, 20)]
     );
     // Leaving twice, or a console never seen, is no error.
-    b.leave("laptop-a", 7).unwrap();
-    b.leave("nowhere", 1).unwrap();
+    b.leave("laptop-a", 7, None).unwrap();
+    b.leave("nowhere", 1, None).unwrap();
 }
 
 fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
@@ -1293,6 +1295,40 @@ fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
         s.present(t(-10)).unwrap(),
         vec![console("me", &here, me, 1, 1)]
     );
+}
+
+/// Two consoles in two containers of one host (docker `--hostname ci`),
+/// both pid 1: two rows, told apart by their pid spaces. One's heartbeat
+/// does not keep the other present, one's exit does not remove the other;
+/// the status read lists both too.
+fn two_containers_with_one_hostname_and_pid_are_two_consoles(open: &Open) {
+    let (a, b) = (open(), open());
+    let in_space = |p: Presence, space: &str| Presence {
+        pid_space: Some(format!(
+            "ci 00000000-0000-0000-0000-000000000001 pid:[{space}]"
+        )),
+        ..p
+    };
+    let one = in_space(console("alice", "ci", 1, 0, 0), "111");
+    let two = in_space(console("bob", "ci", 1, 1, 1), "222");
+    a.heartbeat(&one, t(-10)).unwrap();
+    b.heartbeat(&two, t(-10)).unwrap();
+    assert_eq!(a.present(t(-10)).unwrap(), vec![one.clone(), two.clone()]);
+    let got = a.status_reads(&[], 2, t(0), t(-10)).unwrap();
+    assert_eq!(got.present, vec![one.clone(), two.clone()]);
+    // Bob's console closes: Alice's stays.
+    b.leave("ci", 1, two.pid_space.as_deref()).unwrap();
+    assert_eq!(a.present(t(-10)).unwrap(), vec![one.clone()]);
+    // Bob's is back; Alice's heartbeats stop. Bob's beats keep only his
+    // own row: once they expire what was last seen before minute 5,
+    // Alice's is gone.
+    b.heartbeat(&two, t(-10)).unwrap();
+    let later = Presence {
+        last_seen: t(20),
+        ..two.clone()
+    };
+    b.heartbeat(&later, t(5)).unwrap();
+    assert_eq!(a.present(t(-100)).unwrap(), vec![later]);
 }
 
 /// A status view's reads at once are the single reads, item for item.
@@ -2696,6 +2732,53 @@ mod namesakes {
         }
     }
 
+    /// A console row as an older shipdeck writes it (no pid space) still
+    /// reads — without a space — and its leave (no space either) removes
+    /// it. A console of this hostname in another pid space is listed,
+    /// whatever its pid means here; one of this space whose pid is dead is
+    /// not.
+    fn consoles_of_older_shipdecks_and_other_spaces_read(raw: &Raw, open: &Open) {
+        let s = open();
+        let host = shipdeck::host::hostname();
+        let table = match raw {
+            Raw::Sqlite(_) => "presence",
+            Raw::Pg(_) => "shipdeck_presence",
+        };
+        let seen = now_ms().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        raw.exec(&format!(
+            "INSERT INTO {table} (host, pid, actor, since, last_seen)
+             VALUES ('laptop-a', 7, 'alice', '{seen}', '{seen}')"
+        ));
+        let old = s.present(now_ms() - chrono::Duration::minutes(1)).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(
+            (old[0].actor.as_str(), old[0].pid_space.as_deref()),
+            ("alice", None)
+        );
+        s.leave("laptop-a", 7, None).unwrap();
+        let fresh = now_ms() - chrono::Duration::minutes(1);
+        assert!(s.present(fresh).unwrap().is_empty());
+        let at = now_ms();
+        let gone = u32::MAX - 7;
+        let there = Presence {
+            pid_space: Some(elsewhere()),
+            ..console("ci-a", &host, gone, 0, 0)
+        };
+        let there = Presence {
+            since: at,
+            last_seen: at,
+            ..there
+        };
+        let here = Presence {
+            pid_space: shipdeck::host::pid_space(),
+            actor: "ghost".into(),
+            ..there.clone()
+        };
+        s.heartbeat(&there, fresh).unwrap();
+        s.heartbeat(&here, fresh).unwrap();
+        assert_eq!(s.present(fresh).unwrap(), vec![there]);
+    }
+
     /// A row of an older shipdeck (no pid space) whose pid is dead under
     /// this hostname is stale at once, as before.
     fn an_older_row_of_a_dead_local_pid_is_stale(raw: &Raw, open: &Open) {
@@ -2759,5 +2842,6 @@ mod namesakes {
         same_pid_and_host_in_another_space_is_not_ours,
         an_unseen_pid_in_another_space_is_not_dead,
         an_older_row_of_a_dead_local_pid_is_stale,
+        consoles_of_older_shipdecks_and_other_spaces_read,
     );
 }

@@ -99,6 +99,9 @@ pub struct SqliteStore {
     /// Whether the locks table has its `pid_space` column: likewise,
     /// missing only in an older file opened read-only.
     spaced_locks: bool,
+    /// Whether the presence table has its `pid_space` column
+    /// (`schema::migrate_presence`): likewise.
+    spaced_presence: bool,
     /// When this read-only store could not be read live and was read as
     /// an immutable snapshot instead ([`changes::open_read_only`]): when,
     /// and why. Such a store never changes under this process.
@@ -291,9 +294,17 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .unwrap_or(false);
+        let spaced_presence = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('presence') WHERE name = 'pid_space'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
             linked_locks,
             spaced_locks,
+            spaced_presence,
             snapshot: Mutex::new(None),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

@@ -566,3 +566,23 @@ async fn a_store_outage_is_logged_once_and_its_end_once() {
     engine.status().await;
     assert_eq!(lines("said once until it answers again"), 2);
 }
+
+/// Another container's console with this process's pid and host name
+/// (both pid 1 under docker `--hostname ci`) is another console, listed
+/// among the others; only this process's own, in its pid space, is not.
+#[test]
+fn a_console_of_this_pid_and_host_name_in_another_pid_space_is_anothers() {
+    let space = crate::host::pid_space().expect("this process's pid space");
+    let now = Utc::now();
+    let console = |actor: &str, pid_space: Option<String>| crate::store::Presence {
+        actor: actor.into(),
+        host: crate::host::hostname(),
+        pid: std::process::id(),
+        pid_space,
+        since: now,
+        last_seen: now,
+    };
+    let theirs = console("bob@ci", Some(format!("{space} (another container)")));
+    let listed = crate::engine::others(vec![console("me", Some(space)), theirs.clone()]);
+    assert_eq!(listed, vec![theirs]);
+}

@@ -109,7 +109,7 @@ impl Store for Faulty {
         unfinished() -> Result<Vec<Unfinished>, StoreError>;
         changes() -> Result<Changes, StoreError>;
         heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-        leave(host: &str, pid: u32) -> Result<(), StoreError>;
+        leave(host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError>;
         present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     }
     refused_writes! {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::PgStore;
 use crate::domain::{ActionKind, Approval, Decision, DeployKind, DeployRecord, Version};
-use crate::store::sqlite::{holder_gone, legacy_note, pid_alive, ts};
+use crate::store::sqlite::{holder_gone, legacy_note, ts};
 use crate::store::{
     EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
     approvals_disagree,
@@ -128,7 +128,8 @@ SELECT json_build_object(
        SELECT l.* FROM names CROSS JOIN LATERAL (SELECT * FROM shipdeck_deploys x
            WHERE x.env = names.env ORDER BY x.id DESC LIMIT 1) l) d), '[]'),
   'present', COALESCE((SELECT json_agg(json_build_object('host', p.host, 'pid', p.pid, 'actor', p.actor,
-      'since', p.since, 'last_seen', p.last_seen) ORDER BY p.since, p.host, p.pid)
+      'since', p.since, 'last_seen', p.last_seen, 'pid_space', NULLIF(p.pid_space, ''))
+      ORDER BY p.since, p.host, p.pid, p.pid_space)
       FROM shipdeck_presence p WHERE p.last_seen >= (SELECT $4::text)), '[]'),
   'envs', COALESCE((SELECT json_agg(json_build_object(
       'recent', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM r d WHERE d.env = e.env), '[]'),
@@ -227,6 +228,8 @@ struct PresenceJ {
     actor: String,
     since: String,
     last_seen: String,
+    #[serde(default)]
+    pid_space: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -317,17 +320,17 @@ impl PgStore {
                 envs.len()
             )));
         }
-        let here = crate::host::hostname();
         let mut present = Vec::with_capacity(snap.present.len());
         for p in snap.present {
             let pid = u32::try_from(p.pid).unwrap_or(u32::MAX);
-            if p.host == here && !pid_alive(pid) {
+            if holder_gone(pid, &p.host, p.pid_space.as_deref()) {
                 continue;
             }
             present.push(Presence {
                 actor: p.actor,
                 host: p.host,
                 pid,
+                pid_space: p.pid_space,
                 since: self.parse_time(&p.since)?,
                 last_seen: self.parse_time(&p.last_seen)?,
             });

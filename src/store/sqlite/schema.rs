@@ -86,14 +86,16 @@ CREATE TABLE IF NOT EXISTS chain_checkpoint (
     hash TEXT NOT NULL,
     at   TEXT NOT NULL
 );
--- Open consoles (who else is watching), kept by their heartbeat.
+-- Open consoles (who else is watching), kept by their heartbeat; keyed
+-- by pid space too ('' for none): two containers' pid 1 under one name.
 CREATE TABLE IF NOT EXISTS presence (
     host      TEXT NOT NULL,
     pid       INTEGER NOT NULL,
     actor     TEXT NOT NULL,
     since     TEXT NOT NULL,
     last_seen TEXT NOT NULL,
-    PRIMARY KEY (host, pid)
+    pid_space TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (host, pid, pid_space)
 );
 CREATE TABLE IF NOT EXISTS samples (
     env      TEXT NOT NULL,
@@ -183,6 +185,7 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     }
     migrate_deploys(c)?;
     migrate_locks(c)?;
+    migrate_presence(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(LOCK_NEW_HOLDER)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
@@ -329,6 +332,57 @@ pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A store written before a console's presence named its pid space
+/// (`crate::host::pid_space`): the table is rebuilt with the column in its
+/// key (SQLite cannot change a key in place), every row kept with `''` —
+/// no space, judged by hostname and pid as before. Keyed by host and pid
+/// alone, two consoles in two containers of one host (both pid 1 under one
+/// hostname) were one row. In one IMMEDIATE transaction, looked at again
+/// inside it: another process may be doing the same. A shipdeck from
+/// before the column, still running on this file, fails its heartbeat
+/// (its upsert names the old key) until it is restarted; presence only.
+pub(super) fn migrate_presence(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('presence') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store), or rebuilt already.
+    if !has("host")? || has("pid_space")? {
+        return Ok(());
+    }
+    c.execute_batch("BEGIN IMMEDIATE")?;
+    let rebuilt = (|| {
+        if has("pid_space")? {
+            return Ok(());
+        }
+        c.execute_batch(
+            "CREATE TABLE presence_spaced (
+                 host      TEXT NOT NULL,
+                 pid       INTEGER NOT NULL,
+                 actor     TEXT NOT NULL,
+                 since     TEXT NOT NULL,
+                 last_seen TEXT NOT NULL,
+                 pid_space TEXT NOT NULL DEFAULT '',
+                 PRIMARY KEY (host, pid, pid_space)
+             );
+             INSERT INTO presence_spaced (host, pid, actor, since, last_seen)
+                 SELECT host, pid, actor, since, last_seen FROM presence;
+             DROP TABLE presence;
+             ALTER TABLE presence_spaced RENAME TO presence;",
+        )
+    })();
+    match rebuilt {
+        Ok(()) => c.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// The note of a decision recorded before notes had a column of their

@@ -282,6 +282,62 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     assert!(s.verify().unwrap().intact());
 }
 
+/// A store from before presence named its pid space (keyed by host and
+/// pid): reopened, the table is rebuilt with the column in its key, the
+/// open console kept and read without a space; from then on two consoles
+/// of one hostname and pid in two pid spaces are two rows. Opened
+/// read-only, an older file's consoles still read.
+#[test]
+fn a_store_from_before_spaced_presence_keeps_its_consoles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let console = |actor: &str, space: Option<&str>| Presence {
+        actor: actor.into(),
+        host: "ci".into(),
+        pid: 1,
+        pid_space: space.map(str::to_string),
+        since: t(0),
+        last_seen: t(0),
+    };
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        // The presence table as an earlier shipdeck wrote it.
+        s.with(|c| {
+            c.execute_batch(
+                "DROP TABLE presence;
+                 CREATE TABLE presence (host TEXT NOT NULL, pid INTEGER NOT NULL,
+                     actor TEXT NOT NULL, since TEXT NOT NULL, last_seen TEXT NOT NULL,
+                     PRIMARY KEY (host, pid));",
+            )?;
+            c.execute(
+                "INSERT INTO presence (host, pid, actor, since, last_seen) VALUES ('ci', 1, 'old', ?1, ?1)",
+                [ts(t(0))],
+            )
+            .map(|_| ())
+        })
+        .unwrap();
+    }
+    // Read-only first: no migration, the console still reads.
+    let ro = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    assert_eq!(ro.present(t(-1)).unwrap(), vec![console("old", None)]);
+    drop(ro);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.present(t(-1)).unwrap(), vec![console("old", None)]);
+    let (one, two) = (
+        console("a", Some("ci b pid:[1]")),
+        console("b", Some("ci b pid:[2]")),
+    );
+    s.heartbeat(&one, t(-1)).unwrap();
+    s.heartbeat(&two, t(-1)).unwrap();
+    assert_eq!(
+        s.present(t(-1)).unwrap(),
+        vec![console("old", None), one.clone(), two.clone()]
+    );
+    s.leave("ci", 1, None).unwrap();
+    s.leave("ci", 1, two.pid_space.as_deref()).unwrap();
+    assert_eq!(s.present(t(-1)).unwrap(), vec![one]);
+}
+
 /// The same older file, opened read-only (no migration runs): its locks
 /// read unlinked, and status and history still work.
 #[test]
