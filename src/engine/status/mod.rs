@@ -29,32 +29,31 @@ impl Engine {
         cfg.environments
             .iter()
             .enumerate()
-            .map(|(i, e)| StageInfo {
-                name: e.name().to_string(),
-                version: versions[i].as_ref().ok().cloned(),
-                last_deploy_seq: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .filter_map(|d| d.seq)
-                    .max(),
-                last_deploy_at: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .map(|d| d.at)
-                    .max(),
-                deploys_ordered: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .all(|d| d.seq.is_some()),
-                approval: e.gates.requires_approval.then(|| ApprovalRule {
-                    stage: e
-                        .gates
-                        .approval_stage
-                        .as_ref()
-                        .and_then(|s| cfg.index_of(s.get_ref()))
-                        .unwrap_or(i.saturating_sub(1)),
-                }),
-                low_traffic: e.gates.low_traffic_window,
+            .map(|(i, e)| {
+                // One pass over the stage's recorded deploys: the newest in
+                // the store's order, the newest date, whether all are ordered.
+                let (mut seq, mut at, mut ordered) = (None, None, true);
+                for d in deploys.iter().filter(|d| d.env == e.name()) {
+                    seq = seq.max(d.seq);
+                    at = at.max(Some(d.at));
+                    ordered &= d.seq.is_some();
+                }
+                StageInfo {
+                    name: e.name().to_string(),
+                    version: versions[i].as_ref().ok().cloned(),
+                    last_deploy_seq: seq,
+                    last_deploy_at: at,
+                    deploys_ordered: ordered,
+                    approval: e.gates.requires_approval.then(|| ApprovalRule {
+                        stage: e
+                            .gates
+                            .approval_stage
+                            .as_ref()
+                            .and_then(|s| cfg.index_of(s.get_ref()))
+                            .unwrap_or(i.saturating_sub(1)),
+                    }),
+                    low_traffic: e.gates.low_traffic_window,
+                }
             })
             .collect()
     }
