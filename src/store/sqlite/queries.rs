@@ -445,8 +445,8 @@ impl Store for SqliteStore {
         let row: Option<Row> = self.with(|c| {
             c.query_row(
                 "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason,
-                   (SELECT MAX(s.id) FROM audit s WHERE s.env = m.env AND s.version = m.version
-                      AND s.action = 'monitor' AND s.finishes IS NULL)
+                   (SELECT s.id FROM audit s WHERE s.env = m.env AND s.version = m.version
+                      AND s.action = 'monitor' AND s.finishes IS NULL ORDER BY s.id DESC LIMIT 1)
                  FROM monitor_runs m WHERE m.env = ?1 ORDER BY m.id DESC LIMIT 1",
                 params![env],
                 |r| {
