@@ -71,6 +71,7 @@ suite!(
     deploys_and_decisions_read_in_the_stores_order_not_their_dates,
     monitoring_verdicts_round_trip,
     a_window_reads_with_its_place_in_the_stores_order,
+    a_window_keeps_its_own_place_when_a_newer_start_has_no_row,
     the_chain_verifies_and_names_its_head,
     two_handles_append_concurrently_and_the_chain_holds,
     a_new_store_reports_nothing_wrong,
@@ -922,7 +923,7 @@ fn a_window_reads_with_its_place_in_the_stores_order(open: &Open) {
         .unwrap();
     watcher
         .record_monitor(&MonitorRecord {
-            seq: None,
+            seq: Some(opened),
             env: "production".into(),
             version: ver.clone(),
             started_at: t(9),
@@ -959,6 +960,109 @@ fn a_window_reads_with_its_place_in_the_stores_order(open: &Open) {
         chrono::Duration::minutes(30),
         t(13),
     ));
+}
+
+/// The window's `monitor` started record of `ver` in production, as a
+/// watcher writes it.
+fn monitor_start(s: &dyn Store, ver: &Version, at: DateTime<Utc>) -> i64 {
+    s.audit_start(&NewAudit {
+        at,
+        actor: "bob",
+        action: ActionKind::Monitor,
+        env: "production",
+        version: Some(ver),
+        from_version: None,
+        outcome: Outcome::Started,
+        detail: "monitoring window",
+    })
+    .unwrap()
+}
+
+/// v2 watched and judged healthy, rolled back, promoted again; the new
+/// window's start is written but not its row (its watcher killed between
+/// the two, or the store down at its opening). The last row is the OLD
+/// window's: it keeps its own place in the store's order — before the
+/// new deploy — not the newest monitor start of v2, so the deploy reads
+/// as needing a watch, not as judged healthy. And a row written without
+/// its start (an older shipdeck) reads without a place, judged by its
+/// dates, never by a start of the same version it does not name.
+fn a_window_keeps_its_own_place_when_a_newer_start_has_no_row(open: &Open) {
+    let s = open();
+    let ver = v("v2");
+    let first = start(&*s, "production", t(0));
+    s.record_deploy(first, &deploy("production", "v2", 0), "ok")
+        .unwrap();
+    let judged = monitor_start(&*s, &ver, t(1));
+    s.record_monitor(&MonitorRecord {
+        seq: Some(judged),
+        env: "production".into(),
+        version: ver.clone(),
+        started_at: t(0),
+        finished_at: Some(t(5)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "in line".into(),
+    })
+    .unwrap();
+    let back = start(&*s, "production", t(10));
+    s.record_deploy(
+        back,
+        &DeployRecord {
+            kind: DeployKind::Rollback,
+            ..deploy("production", "v1", 10)
+        },
+        "ok",
+    )
+    .unwrap();
+    let again = start(&*s, "production", t(20));
+    s.record_deploy(again, &deploy("production", "v2", 20), "ok")
+        .unwrap();
+    let d = s.recent_deploys("production", 1).unwrap().pop().unwrap();
+    assert_eq!(d.version, ver);
+    // The new window's start, without its row.
+    let orphan = monitor_start(&*s, &ver, t(21));
+    assert!(orphan > d.seq.unwrap());
+    let m = s.last_monitor("production").unwrap().unwrap();
+    assert_eq!(m.seq, Some(judged), "{m:?}");
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let got = s.status_reads(&keys, 3, t(22), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref(), Some(&m));
+    let w = shipdeck::domain::state::WindowRecord {
+        version: m.version.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        verdict: shipdeck::domain::state::WindowVerdict::Healthy,
+        seq: m.seq,
+    };
+    assert!(!w.opened_after(&d), "{m:?} {d:?}");
+    assert!(shipdeck::domain::state::unwatched(
+        true,
+        Some(&ver),
+        Some(&d),
+        Some(&w),
+        false,
+        chrono::Duration::minutes(30),
+        t(22),
+    ));
+    // An older shipdeck's row names no start: none is lent to it.
+    s.record_monitor(&MonitorRecord {
+        seq: None,
+        env: "production".into(),
+        version: ver.clone(),
+        started_at: t(20),
+        finished_at: Some(t(25)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "in line".into(),
+    })
+    .unwrap();
+    assert_eq!(s.last_monitor("production").unwrap().unwrap().seq, None);
+    let got = s.status_reads(&keys, 3, t(26), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref().unwrap().seq, None);
 }
 
 fn monitoring_verdicts_round_trip(open: &Open) {

@@ -1056,7 +1056,9 @@ fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
 /// the console is kept and read without a space, an older shipdeck still
 /// running refreshes it as before, and the team's role (the README's
 /// grants) keeps two consoles of one hostname and pid in two containers
-/// apart — one's exit leaves the other.
+/// apart — one's exit leaves the other. Its monitoring windows' rows
+/// gain the window's own start record: one written before reads without
+/// it (judged by its dates), the role writes and reads it for a new one.
 #[test]
 fn a_schema_11_store_is_migrated_to_presence_keyed_by_pid_space() {
     use shipdeck::store::Presence;
@@ -1082,6 +1084,9 @@ fn a_schema_11_store_is_migrated_to_presence_keyed_by_pid_space() {
              ALTER TABLE shipdeck_presence ADD PRIMARY KEY (host, pid);
              INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen)
                  VALUES ('ci', 1, 'old', '{t}', '{t}');
+             ALTER TABLE shipdeck_monitor_runs DROP COLUMN start_id;
+             INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, reason)
+                 VALUES ('production', 'v2', '{t}', '{t}', 'healthy', 'in line');
              UPDATE shipdeck_schema SET version = 11;",
             t = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         ))
@@ -1121,6 +1126,17 @@ fn a_schema_11_store_is_migrated_to_presence_keyed_by_pid_space() {
     team.leave("ci", 1, two.pid_space.as_deref()).unwrap();
     team.leave("ci", 1, None).unwrap();
     assert_eq!(owner.present(fresh).unwrap(), vec![one]);
+    let old = owner.last_monitor("production").unwrap().unwrap();
+    assert_eq!((old.verdict.as_str(), old.seq), ("healthy", None));
+    let window = shipdeck::store::MonitorRecord {
+        seq: Some(41),
+        started_at: now + chrono::Duration::minutes(1),
+        finished_at: None,
+        verdict: "monitoring".into(),
+        ..old
+    };
+    team.record_monitor(&window).unwrap();
+    assert_eq!(owner.last_monitor("production").unwrap(), Some(window));
 }
 
 /// A lock's "since" is the server's clock, not its taker's: a promoter

@@ -441,12 +441,14 @@ impl Presence {
 pub struct MonitorRecord {
     pub env: String,
     pub version: Version,
-    /// Where the store put the window's opening in its one order (the id
-    /// of its newest `monitor` started audit record for this env and
-    /// version, a [`DeployRecord::seq`] alike): what tells a window opened
-    /// after a deploy was recorded from one before, whatever the clocks of
-    /// the two machines say. Filled by every read; writes ignore it.
-    /// `None` for a window without that record.
+    /// Where the store put the window's opening in its one order: the id
+    /// of the window's own `monitor` started audit record, a
+    /// [`DeployRecord::seq`] alike — what tells a window opened after a
+    /// deploy was recorded from one before, whatever the clocks of the two
+    /// machines say. The watcher writes it with each of the window's rows
+    /// (its opening, its verdict) and every read returns the row's own;
+    /// `None` for a row written without it (by an older shipdeck), which is
+    /// then judged by its dates — never by another window's record.
     pub seq: Option<i64>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

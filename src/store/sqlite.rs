@@ -102,6 +102,9 @@ pub struct SqliteStore {
     /// Whether the presence table has its `pid_space` column
     /// (`schema::migrate_presence`): likewise.
     spaced_presence: bool,
+    /// Whether monitor_runs has its `start_id` column
+    /// (`schema::migrate_monitor_runs`): likewise.
+    started_windows: bool,
     /// When this read-only store could not be read live and was read as
     /// an immutable snapshot instead ([`changes::open_read_only`]): when,
     /// and why. Such a store never changes under this process.
@@ -301,7 +304,15 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .unwrap_or(false);
+        let started_windows = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('monitor_runs') WHERE name = 'start_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
+            started_windows,
             linked_locks,
             spaced_locks,
             spaced_presence,
@@ -683,11 +694,12 @@ impl SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let monitor_runs = c
-                .prepare(
-                    "SELECT env, version, started_at, finished_at, verdict, metric, reason FROM monitor_runs ORDER BY id",
-                )?
+                .prepare(&format!(
+                    "SELECT env, version, started_at, finished_at, verdict, metric, reason, {} FROM monitor_runs ORDER BY id",
+                    if self.started_windows { "start_id" } else { "NULL" }
+                ))?
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let samples = c

@@ -636,8 +636,8 @@ impl Store for PgStore {
                  WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id DESC LIMIT 1",
             )?;
             let put = s.st(
-                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason, start_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?;
             let mut tx = s.client.transaction()?;
             tx.execute(
@@ -659,6 +659,7 @@ impl Store for PgStore {
                         &m.verdict,
                         &m.metric,
                         &m.reason,
+                        &m.seq,
                     ],
                 )?;
             }

@@ -591,12 +591,22 @@ END $$;
 /// judged by hostname and pid as before. A shipdeck from before this step,
 /// still running through the upgrade, refreshes its existing row as before
 /// (its UPDATE names host and pid only). No new grants: the documented
-/// role may already insert, update and delete `shipdeck_presence`. Written
-/// to run again safely.
+/// role may already insert, update and delete `shipdeck_presence`.
+///
+/// And a monitoring window's rows name the window's own `monitor` started
+/// audit record (`start_id`, [`crate::store::MonitorRecord::seq`]): looked
+/// up as the newest monitor start of the row's env and version, a window
+/// whose own start was written but not its row (killed between the two, or
+/// the store down at its opening) lent that start's place to an older
+/// window of the same version. `NULL` for the rows written before (and by
+/// an older shipdeck still running): judged by their dates. No new grants:
+/// the role already inserts into `shipdeck_monitor_runs`. Written to run
+/// again safely.
 const V12: &str = r#"
 ALTER TABLE shipdeck_presence ADD COLUMN IF NOT EXISTS pid_space TEXT NOT NULL DEFAULT '';
 ALTER TABLE shipdeck_presence DROP CONSTRAINT IF EXISTS shipdeck_presence_pkey;
 ALTER TABLE shipdeck_presence ADD CONSTRAINT shipdeck_presence_pkey PRIMARY KEY (host, pid, pid_space);
+ALTER TABLE shipdeck_monitor_runs ADD COLUMN IF NOT EXISTS start_id BIGINT;
 "#;
 
 /// The append-only triggers every process checks for.

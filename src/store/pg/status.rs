@@ -31,13 +31,12 @@ macro_rules! deploy_seq_sql {
 pub(super) use deploy_seq_sql;
 
 /// Where the store put the opening of a monitoring window (row `m`) in its
-/// one order, as SQL: the id of the newest `monitor` started audit record
-/// of its env and version ([`MonitorRecord::seq`]; the index
-/// `shipdeck_audit_monitors` answers it).
+/// one order, as SQL: the id of the window's own `monitor` started audit
+/// record, written with the row ([`MonitorRecord::seq`]); `NULL` for a row
+/// written without it, judged by its dates.
 macro_rules! monitor_seq_sql {
     () => {
-        "(SELECT MAX(s.id) FROM shipdeck_audit s WHERE s.env = m.env AND s.version = m.version
-            AND s.action = 'monitor' AND s.finishes IS NULL)"
+        "m.start_id"
     };
 }
 pub(super) use monitor_seq_sql;

@@ -397,8 +397,8 @@ impl Store for SqliteStore {
                 .optional()?;
             if verdict_write(m, newest.as_ref()) {
                 tx.execute(
-                    "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason, start_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         m.env,
                         m.version.as_str(),
@@ -406,7 +406,8 @@ impl Store for SqliteStore {
                         m.finished_at.map(ts),
                         m.verdict,
                         m.metric,
-                        m.reason
+                        m.reason,
+                        m.seq
                     ],
                 )?;
             }
@@ -442,25 +443,29 @@ impl Store for SqliteStore {
             String,
             Option<i64>,
         );
+        // The row's own window start (`NULL` in a row written without it,
+        // or in an older file opened read-only): judged by its dates then.
+        let sql = format!(
+            "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason, {}
+             FROM monitor_runs m WHERE m.env = ?1 ORDER BY m.id DESC LIMIT 1",
+            if self.started_windows {
+                "m.start_id"
+            } else {
+                "NULL"
+            }
+        );
         let row: Option<Row> = self.with(|c| {
-            c.query_row(
-                "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason,
-                   (SELECT s.id FROM audit s WHERE s.env = m.env AND s.version = m.version
-                      AND s.action = 'monitor' AND s.finishes IS NULL ORDER BY s.id DESC LIMIT 1)
-                 FROM monitor_runs m WHERE m.env = ?1 ORDER BY m.id DESC LIMIT 1",
-                params![env],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )
+            c.query_row(&sql, params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
             .optional()
         })?;
         row.map(

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS monitor_runs (
     finished_at TEXT,
     verdict     TEXT NOT NULL,
     metric      TEXT,
-    reason      TEXT NOT NULL
+    reason      TEXT NOT NULL,
+    start_id    INTEGER
 );
 -- The last record whose chain was walked and found intact, so that each
 -- action walks only what was appended since. It is covered by the chain:
@@ -186,6 +187,7 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     migrate_deploys(c)?;
     migrate_locks(c)?;
     migrate_presence(c)?;
+    migrate_monitor_runs(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(LOCK_NEW_HOLDER)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
@@ -332,6 +334,29 @@ pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A store written before a window's rows named their window's `monitor`
+/// started audit record: add the column (`NULL` for the rows written then,
+/// and by an older shipdeck still running on this file; such a row is
+/// judged by its dates, see [`crate::store::MonitorRecord::seq`]).
+pub(super) fn migrate_monitor_runs(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('monitor_runs') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store): the schema creates it with the column.
+    if !has("id")? || has("start_id")? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE monitor_runs ADD COLUMN start_id INTEGER") {
+        // Another process added it while this one looked.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r,
+    }
 }
 
 /// A store written before a console's presence named its pid space

@@ -338,6 +338,49 @@ fn a_store_from_before_spaced_presence_keeps_its_consoles() {
     assert_eq!(s.present(t(-1)).unwrap(), vec![one]);
 }
 
+/// A store from before a window's rows named their start record: its
+/// windows read without one (judged by their dates), read-only as well;
+/// reopened, the column is added and a new window reads with its own.
+#[test]
+fn a_store_from_before_windows_named_their_start_reads_them_by_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        // The table as an earlier shipdeck wrote it, with one window.
+        s.with(|c| {
+            c.execute_batch(
+                "DROP TABLE monitor_runs;
+                 CREATE TABLE monitor_runs (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     env TEXT NOT NULL, version TEXT NOT NULL, started_at TEXT NOT NULL,
+                     finished_at TEXT, verdict TEXT NOT NULL, metric TEXT, reason TEXT NOT NULL);",
+            )?;
+            c.execute(
+                "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, reason)
+                 VALUES ('production', 'v2', ?1, ?1, 'healthy', 'in line')",
+                [ts(t(0))],
+            )
+            .map(|_| ())
+        })
+        .unwrap();
+    }
+    let ro = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let old = ro.last_monitor("production").unwrap().unwrap();
+    assert_eq!((old.verdict.as_str(), old.seq), ("healthy", None));
+    drop(ro);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(old.clone()));
+    let window = MonitorRecord {
+        seq: Some(41),
+        started_at: t(1),
+        finished_at: None,
+        verdict: "monitoring".into(),
+        ..old
+    };
+    s.record_monitor(&window).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(window));
+}
+
 /// The same older file, opened read-only (no migration runs): its locks
 /// read unlinked, and status and history still work.
 #[test]
