@@ -67,12 +67,23 @@ struct LogFile {
     path: PathBuf,
     file: std::fs::File,
     cap: u64,
+    /// Tests only: run when this writer has found the file full, before it
+    /// takes the lock — where another process may rotate the file under
+    /// it. What a race test would hope to hit, as a step of its own.
+    #[cfg(test)]
+    before_lock: Option<Box<dyn FnMut() + Send>>,
 }
 
 impl LogFile {
     fn open(path: PathBuf, cap: u64) -> std::io::Result<LogFile> {
         let file = crate::paths::create_private_file(&path)?;
-        let mut log = LogFile { path, file, cap };
+        let mut log = LogFile {
+            path,
+            file,
+            cap,
+            #[cfg(test)]
+            before_lock: None,
+        };
         log.keep_small(0);
         Ok(log)
     }
@@ -90,6 +101,10 @@ impl LogFile {
     fn keep_small(&mut self, coming: u64) {
         if self.fits(coming) == Some(true) {
             return;
+        }
+        #[cfg(test)]
+        if let Some(hook) = self.before_lock.as_mut() {
+            hook();
         }
         // Without locks (a file system that has none) as before.
         let locked = self.file.lock().is_ok();
@@ -241,42 +256,38 @@ mod tests {
 
     #[test]
     fn two_writers_rotating_at_once_move_only_a_full_log_aside() {
-        // Two processes' log files on one path (threads here: each opens
-        // the path itself, as a process does), both finding it full at
-        // once. Each moved aside what it had measured as full, by name —
-        // the second rename took the first one's new, nearly empty log
-        // over the full one, and 10 MB of log were lost.
+        // Two processes' log files on one path (two handles here, each
+        // opening the path itself, as a process does), both finding it
+        // full at once. Each moved aside what it had measured as full, by
+        // name — the second rename took the first one's new, nearly empty
+        // log over the full one, and 10 MB of log were lost. The moment is
+        // made, not hoped for: the second writer finds the log full, and
+        // before it takes the lock the first rotates it and writes on.
         const CAP: u64 = 400;
-        const LINE: usize = 40;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shipdeck.log");
-        let previous = previous_log(&path);
-        let smallest = std::sync::Mutex::new(u64::MAX);
-        let start = std::sync::Barrier::new(2);
-        std::thread::scope(|s| {
-            for who in [b'a', b'b'] {
-                let (path, previous, smallest, start) = (&path, &previous, &smallest, &start);
-                s.spawn(move || {
-                    let mut log = LogFile::open(path.clone(), CAP).unwrap();
-                    let mut line = vec![who; LINE - 1];
-                    line.push(b'\n');
-                    start.wait();
-                    for _ in 0..10_000 {
-                        log.write_all(&line).unwrap();
-                        if let Ok(m) = std::fs::metadata(previous) {
-                            let mut least = smallest.lock().unwrap();
-                            *least = (*least).min(m.len());
-                        }
-                    }
-                });
+        let full = "o".repeat(CAP as usize - 10);
+        std::fs::write(&path, &full).unwrap();
+        let mut first = LogFile::open(path.clone(), CAP).unwrap();
+        let mut second = LogFile::open(path.clone(), CAP).unwrap();
+        let rotated = std::sync::Arc::new(AtomicBool::new(false));
+        let seen = rotated.clone();
+        second.before_lock = Some(Box::new(move || {
+            if !seen.swap(true, Ordering::SeqCst) {
+                first.write_all(b"first writes on\n").unwrap();
             }
-        });
-        // Whatever was moved aside had been found full: no line more
-        // would fit. (Lines written to it after it moved only add.)
-        let least = *smallest.lock().unwrap();
+        }));
+        second.write_all(b"second writes on\n").unwrap();
         assert!(
-            least + LINE as u64 > CAP,
-            "a log of {least} bytes was moved aside (cap {CAP})"
+            rotated.load(Ordering::SeqCst),
+            "the second writer found the log full"
+        );
+        // The full log is the one moved aside; both lines are in the new.
+        let previous = std::fs::read_to_string(previous_log(&path)).unwrap();
+        assert!(previous == full, "moved aside: {previous:?}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "first writes on\nsecond writes on\n"
         );
     }
 

@@ -549,10 +549,90 @@ async fn a_status_reads_each_slot_source_once_and_a_dead_live_slot_once() {
     let why = prod.version_error.clone().unwrap_or_default();
     assert!(why.contains("live"), "{why}");
     let slots = prod.revert.slots.as_ref().unwrap();
-    assert_eq!(
-        slots.error.as_deref(),
-        Some(format!("live slot: {why}").as_str()),
-        "{slots:?}"
-    );
+    // The error names its source (the live slot's), no prefix needed.
+    assert!(why.contains("production's live slot"), "{why}");
+    assert_eq!(slots.error.as_deref(), Some(why.as_str()), "{slots:?}");
     assert_eq!(slots.versions.get("green"), Some(&Some(v("v1.7.3"))));
+}
+
+/// The three sources of a blue-green environment come from two templates
+/// (one with `{slot}` filled in), so they shared one backend name: an
+/// error could not say which failed. Each has its own — in the version's
+/// error, in a promotion's refusal and in a status's slots.
+#[tokio::test]
+async fn each_blue_green_source_names_itself_in_errors_and_in_status() {
+    let f = Fake::new("blue", "v1.7.0", "v1.6.0", "v1.7.3");
+    let e = f.engine(&switch_ok(&f), "1h");
+    // The idle slot cannot be read: what runs is still known.
+    std::fs::remove_file(f.dir.path().join("green")).unwrap();
+    let st = e.status().await;
+    let prod = &st.environments[1];
+    assert_eq!(prod.version, Some(v("v1.7.0")));
+    let slots = prod.revert.slots.as_ref().unwrap();
+    let err = slots.error.clone().unwrap_or_default();
+    assert!(err.contains("production's slot green"), "{err}");
+    assert!(
+        !err.contains("slot blue") && !err.contains("live slot"),
+        "{err}"
+    );
+    // The live slot's own source fails: the version's error names it, and
+    // so does the plan's.
+    std::fs::remove_file(f.dir.path().join("blue")).unwrap();
+    let st = e.status().await;
+    let why = st.environments[1].version_error.clone().unwrap_or_default();
+    assert!(why.contains("production's slot blue"), "{why}");
+    let refused = e
+        .promote("production", None, unseen(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("production's slot blue"), "{refused}");
+    // The live slot pointer fails: named as that.
+    f.write("blue", "v1.7.0");
+    std::fs::remove_file(f.dir.path().join("live")).unwrap();
+    let st = e.status().await;
+    let why = st.environments[1].version_error.clone().unwrap_or_default();
+    assert!(why.contains("production's live slot"), "{why}");
+    assert!(!why.contains("slot blue"), "{why}");
+}
+
+/// A plan reads the live slot and what the slots run at once, not one
+/// after the other: here the live slot's source answers only once the
+/// live slot's version is being read (it waits for that read's mark), so
+/// reading them in turn never gets an answer (the live source gives up
+/// after 10 s and the plan fails); at once, both answer.
+#[tokio::test]
+async fn a_plan_reads_the_live_slot_and_the_slots_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("live"), "blue\n").unwrap();
+    std::fs::write(dir.path().join("blue"), "v1.7.0\n").unwrap();
+    std::fs::write(dir.path().join("green"), "v1.6.0\n").unwrap();
+    std::fs::write(dir.path().join("staging"), "v1.7.3\n").unwrap();
+    let src = format!(
+        r#"project = "bg"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+rollback = "blue-green"
+[environments.blue_green]
+slots = ["blue", "green"]
+live = {{ command = ["sh", "-c", "i=0; while [ ! -e {d}/reading-blue ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e {d}/reading-blue ] && cat {d}/live", ], timeout = "30s" }}
+slot_version = {{ command = ["sh", "-c", "touch {d}/reading-$0; cat {d}/$0", "{{slot}}"] }}
+deploy = {{ command = ["sh", "-c", "true", "{{slot}}"] }}
+switch = {{ command = ["sh", "-c", "true", "{{slot}}"] }}
+"#
+    );
+    let cfg = Config::parse(&src, Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg).unwrap();
+    let plan = e.plan("production", None).await.unwrap();
+    assert_eq!(plan.current, Some(v("v1.7.0")));
+    assert_eq!(plan.version, v("v1.7.3"));
 }

@@ -289,6 +289,7 @@ fn status_json_sanitises_the_names_of_who_else_is_watching() {
     store
         .heartbeat(
             &Presence {
+                pid_space: None,
                 actor: "eve\u{1b}]0;pwned\u{7}@lap\ttop\u{1b}[2J".into(),
                 host: "far\u{1b}[31maway\nhost".into(),
                 pid: 4242,

@@ -70,6 +70,8 @@ suite!(
     deploys_latest_and_recent,
     deploys_and_decisions_read_in_the_stores_order_not_their_dates,
     monitoring_verdicts_round_trip,
+    a_window_reads_with_its_place_in_the_stores_order,
+    a_window_keeps_its_own_place_when_a_newer_start_has_no_row,
     the_chain_verifies_and_names_its_head,
     two_handles_append_concurrently_and_the_chain_holds,
     a_new_store_reports_nothing_wrong,
@@ -79,6 +81,7 @@ suite!(
     a_heartbeat_refreshes_without_moving_since,
     a_console_that_left_or_went_quiet_is_not_listed,
     a_dead_console_of_this_machine_is_not_listed,
+    two_containers_with_one_hostname_and_pid_are_two_consoles,
     status_reads_answer_as_the_single_reads,
     status_reads_decide_about_what_a_deploy_replaced,
     status_reads_know_the_caught_versions_the_rollback_can_pick,
@@ -894,10 +897,179 @@ fn deploys_and_decisions_read_in_the_stores_order_not_their_dates(open: &Open) {
     }
 }
 
+/// Team mode: the watcher's clock runs behind the deployer's, so the
+/// window that judged a deploy is dated before it. Both reads of the last
+/// window (single and status) give its place in the store's order — its
+/// `monitor` started record — after the deploy's, and the status rule
+/// reads the deploy as judged, not as needing a watch.
+fn a_window_reads_with_its_place_in_the_stores_order(open: &Open) {
+    let (s, watcher) = (open(), open());
+    let id = start(&*s, "production", t(10));
+    s.record_deploy(id, &deploy("production", "v2", 10), "ok")
+        .unwrap();
+    let d = s.recent_deploys("production", 1).unwrap().pop().unwrap();
+    let ver = v("v2");
+    let opened = watcher
+        .audit_start(&NewAudit {
+            at: t(9),
+            actor: "bob",
+            action: ActionKind::Monitor,
+            env: "production",
+            version: Some(&ver),
+            from_version: None,
+            outcome: Outcome::Started,
+            detail: "monitoring window",
+        })
+        .unwrap();
+    watcher
+        .record_monitor(&MonitorRecord {
+            seq: Some(opened),
+            env: "production".into(),
+            version: ver.clone(),
+            started_at: t(9),
+            finished_at: Some(t(12)),
+            verdict: "healthy".into(),
+            metric: None,
+            reason: "in line".into(),
+        })
+        .unwrap();
+    let m = s.last_monitor("production").unwrap().unwrap();
+    assert_eq!(m.seq, Some(opened));
+    assert!(m.seq > d.seq, "{m:?} {d:?}");
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let got = s.status_reads(&keys, 2, t(13), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref(), Some(&m));
+    let w = shipdeck::domain::state::WindowRecord {
+        version: m.version.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        verdict: shipdeck::domain::state::WindowVerdict::Healthy,
+        seq: m.seq,
+    };
+    assert!(w.opened_after(&d));
+    assert!(!shipdeck::domain::state::unwatched(
+        true,
+        Some(&ver),
+        Some(&d),
+        Some(&w),
+        false,
+        chrono::Duration::minutes(30),
+        t(13),
+    ));
+}
+
+/// The window's `monitor` started record of `ver` in production, as a
+/// watcher writes it.
+fn monitor_start(s: &dyn Store, ver: &Version, at: DateTime<Utc>) -> i64 {
+    s.audit_start(&NewAudit {
+        at,
+        actor: "bob",
+        action: ActionKind::Monitor,
+        env: "production",
+        version: Some(ver),
+        from_version: None,
+        outcome: Outcome::Started,
+        detail: "monitoring window",
+    })
+    .unwrap()
+}
+
+/// v2 watched and judged healthy, rolled back, promoted again; the new
+/// window's start is written but not its row (its watcher killed between
+/// the two, or the store down at its opening). The last row is the OLD
+/// window's: it keeps its own place in the store's order — before the
+/// new deploy — not the newest monitor start of v2, so the deploy reads
+/// as needing a watch, not as judged healthy. And a row written without
+/// its start (an older shipdeck) reads without a place, judged by its
+/// dates, never by a start of the same version it does not name.
+fn a_window_keeps_its_own_place_when_a_newer_start_has_no_row(open: &Open) {
+    let s = open();
+    let ver = v("v2");
+    let first = start(&*s, "production", t(0));
+    s.record_deploy(first, &deploy("production", "v2", 0), "ok")
+        .unwrap();
+    let judged = monitor_start(&*s, &ver, t(1));
+    s.record_monitor(&MonitorRecord {
+        seq: Some(judged),
+        env: "production".into(),
+        version: ver.clone(),
+        started_at: t(0),
+        finished_at: Some(t(5)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "in line".into(),
+    })
+    .unwrap();
+    let back = start(&*s, "production", t(10));
+    s.record_deploy(
+        back,
+        &DeployRecord {
+            kind: DeployKind::Rollback,
+            ..deploy("production", "v1", 10)
+        },
+        "ok",
+    )
+    .unwrap();
+    let again = start(&*s, "production", t(20));
+    s.record_deploy(again, &deploy("production", "v2", 20), "ok")
+        .unwrap();
+    let d = s.recent_deploys("production", 1).unwrap().pop().unwrap();
+    assert_eq!(d.version, ver);
+    // The new window's start, without its row.
+    let orphan = monitor_start(&*s, &ver, t(21));
+    assert!(orphan > d.seq.unwrap());
+    let m = s.last_monitor("production").unwrap().unwrap();
+    assert_eq!(m.seq, Some(judged), "{m:?}");
+    let keys = [EnvKeys {
+        env: "production",
+        watch: "production#watch",
+        versions: &[],
+    }];
+    let got = s.status_reads(&keys, 3, t(22), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref(), Some(&m));
+    let w = shipdeck::domain::state::WindowRecord {
+        version: m.version.clone(),
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        verdict: shipdeck::domain::state::WindowVerdict::Healthy,
+        seq: m.seq,
+    };
+    assert!(!w.opened_after(&d), "{m:?} {d:?}");
+    assert!(shipdeck::domain::state::unwatched(
+        true,
+        Some(&ver),
+        Some(&d),
+        Some(&w),
+        false,
+        chrono::Duration::minutes(30),
+        t(22),
+    ));
+    // An older shipdeck's row names no start: none is lent to it.
+    s.record_monitor(&MonitorRecord {
+        seq: None,
+        env: "production".into(),
+        version: ver.clone(),
+        started_at: t(20),
+        finished_at: Some(t(25)),
+        verdict: "healthy".into(),
+        metric: None,
+        reason: "in line".into(),
+    })
+    .unwrap();
+    assert_eq!(s.last_monitor("production").unwrap().unwrap().seq, None);
+    let got = s.status_reads(&keys, 3, t(26), t(0)).unwrap();
+    assert_eq!(got.envs[0].last_monitor.as_ref().unwrap().seq, None);
+}
+
 fn monitoring_verdicts_round_trip(open: &Open) {
     let s = open();
     assert_eq!(s.last_monitor("production").unwrap(), None);
     let first = MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: t(0),
@@ -928,6 +1100,7 @@ fn monitoring_verdicts_round_trip(open: &Open) {
 fn a_retried_verdict_lands_once_and_later_windows_are_their_own(open: &Open) {
     let s = open();
     let opening = MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: t(0),
@@ -1151,6 +1324,7 @@ fn odd_text_chains_and_verifies_from_another_handle(open: &Open) {
 
 fn console(actor: &str, host: &str, pid: u32, since: i64, seen: i64) -> Presence {
     Presence {
+        pid_space: None,
         actor: actor.into(),
         host: host.into(),
         pid,
@@ -1198,7 +1372,7 @@ fn a_console_that_left_or_went_quiet_is_not_listed(open: &Open) {
         .unwrap();
     // Alice closes her console; carol's heartbeat stops and, when bob's
     // next beat expires what was last seen before minute 1, she is gone.
-    b.leave("laptop-a", 7).unwrap();
+    b.leave("laptop-a", 7, None).unwrap();
     b.heartbeat(&console("bob", "laptop-b", 4242, 0, 20), t(1))
         .unwrap();
     assert_eq!(
@@ -1206,8 +1380,8 @@ fn a_console_that_left_or_went_quiet_is_not_listed(open: &Open) {
         vec![console("bob", "laptop-b", 4242, 0, 20)]
     );
     // Leaving twice, or a console never seen, is no error.
-    b.leave("laptop-a", 7).unwrap();
-    b.leave("nowhere", 1).unwrap();
+    b.leave("laptop-a", 7, None).unwrap();
+    b.leave("nowhere", 1, None).unwrap();
 }
 
 fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
@@ -1225,6 +1399,40 @@ fn a_dead_console_of_this_machine_is_not_listed(open: &Open) {
         s.present(t(-10)).unwrap(),
         vec![console("me", &here, me, 1, 1)]
     );
+}
+
+/// Two consoles in two containers of one host (docker `--hostname ci`),
+/// both pid 1: two rows, told apart by their pid spaces. One's heartbeat
+/// does not keep the other present, one's exit does not remove the other;
+/// the status read lists both too.
+fn two_containers_with_one_hostname_and_pid_are_two_consoles(open: &Open) {
+    let (a, b) = (open(), open());
+    let in_space = |p: Presence, space: &str| Presence {
+        pid_space: Some(format!(
+            "ci 00000000-0000-0000-0000-000000000001 pid:[{space}]"
+        )),
+        ..p
+    };
+    let one = in_space(console("alice", "ci", 1, 0, 0), "111");
+    let two = in_space(console("bob", "ci", 1, 1, 1), "222");
+    a.heartbeat(&one, t(-10)).unwrap();
+    b.heartbeat(&two, t(-10)).unwrap();
+    assert_eq!(a.present(t(-10)).unwrap(), vec![one.clone(), two.clone()]);
+    let got = a.status_reads(&[], 2, t(0), t(-10)).unwrap();
+    assert_eq!(got.present, vec![one.clone(), two.clone()]);
+    // Bob's console closes: Alice's stays.
+    b.leave("ci", 1, two.pid_space.as_deref()).unwrap();
+    assert_eq!(a.present(t(-10)).unwrap(), vec![one.clone()]);
+    // Bob's is back; Alice's heartbeats stop. Bob's beats keep only his
+    // own row: once they expire what was last seen before minute 5,
+    // Alice's is gone.
+    b.heartbeat(&two, t(-10)).unwrap();
+    let later = Presence {
+        last_seen: t(20),
+        ..two.clone()
+    };
+    b.heartbeat(&later, t(5)).unwrap();
+    assert_eq!(a.present(t(-100)).unwrap(), vec![later]);
 }
 
 /// A status view's reads at once are the single reads, item for item.
@@ -1250,6 +1458,7 @@ fn status_reads_answer_as_the_single_reads(open: &Open) {
     })
     .unwrap();
     s.record_monitor(&MonitorRecord {
+        seq: None,
         env: "staging".into(),
         version: v("v5"),
         started_at: t(4),
@@ -2627,6 +2836,53 @@ mod namesakes {
         }
     }
 
+    /// A console row as an older shipdeck writes it (no pid space) still
+    /// reads — without a space — and its leave (no space either) removes
+    /// it. A console of this hostname in another pid space is listed,
+    /// whatever its pid means here; one of this space whose pid is dead is
+    /// not.
+    fn consoles_of_older_shipdecks_and_other_spaces_read(raw: &Raw, open: &Open) {
+        let s = open();
+        let host = shipdeck::host::hostname();
+        let table = match raw {
+            Raw::Sqlite(_) => "presence",
+            Raw::Pg(_) => "shipdeck_presence",
+        };
+        let seen = now_ms().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        raw.exec(&format!(
+            "INSERT INTO {table} (host, pid, actor, since, last_seen)
+             VALUES ('laptop-a', 7, 'alice', '{seen}', '{seen}')"
+        ));
+        let old = s.present(now_ms() - chrono::Duration::minutes(1)).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(
+            (old[0].actor.as_str(), old[0].pid_space.as_deref()),
+            ("alice", None)
+        );
+        s.leave("laptop-a", 7, None).unwrap();
+        let fresh = now_ms() - chrono::Duration::minutes(1);
+        assert!(s.present(fresh).unwrap().is_empty());
+        let at = now_ms();
+        let gone = u32::MAX - 7;
+        let there = Presence {
+            pid_space: Some(elsewhere()),
+            ..console("ci-a", &host, gone, 0, 0)
+        };
+        let there = Presence {
+            since: at,
+            last_seen: at,
+            ..there
+        };
+        let here = Presence {
+            pid_space: shipdeck::host::pid_space(),
+            actor: "ghost".into(),
+            ..there.clone()
+        };
+        s.heartbeat(&there, fresh).unwrap();
+        s.heartbeat(&here, fresh).unwrap();
+        assert_eq!(s.present(fresh).unwrap(), vec![there]);
+    }
+
     /// A row of an older shipdeck (no pid space) whose pid is dead under
     /// this hostname is stale at once, as before.
     fn an_older_row_of_a_dead_local_pid_is_stale(raw: &Raw, open: &Open) {
@@ -2690,5 +2946,6 @@ mod namesakes {
         same_pid_and_host_in_another_space_is_not_ours,
         an_unseen_pid_in_another_space_is_not_dead,
         an_older_row_of_a_dead_local_pid_is_stale,
+        consoles_of_older_shipdecks_and_other_spaces_read,
     );
 }

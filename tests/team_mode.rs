@@ -1000,14 +1000,14 @@ fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
     admin
         .batch_execute(&readme_grants(&db, &role, "team-pw"))
         .unwrap();
-    // Two owner processes start at once; both come up on schema 11.
+    // Two owner processes start at once; both come up on the current schema.
     let owners: Vec<PgStore> = std::thread::scope(|t| {
         let starts: Vec<_> = (0..2).map(|_| t.spawn(|| store(cluster, &db))).collect();
         starts.into_iter().map(|s| s.join().unwrap()).collect()
     });
     let (version, last, trigger, forward, body) = state(&mut admin);
     assert_eq!(version, shipdeck::store::SCHEMA_VERSION);
-    assert_eq!((version, last, trigger), (11, 2, None));
+    assert_eq!((version, last, trigger), (12, 2, None));
     assert!(
         forward.contains("WHEN ((new.last < old.last))"),
         "{forward}"
@@ -1049,6 +1049,94 @@ fn a_schema_10_store_is_migrated_to_the_shorter_turn_in_place() {
         .batch_execute("UPDATE shipdeck_audit_seq SET last = last")
         .unwrap();
     assert_eq!(state(&mut admin).1, 3);
+}
+
+/// Schema 12 keys a console's presence by its pid space too. A store at
+/// schema 11 with an open console (keyed by host and pid) is brought to 12:
+/// the console is kept and read without a space, an older shipdeck still
+/// running refreshes it as before, and the team's role (the README's
+/// grants) keeps two consoles of one hostname and pid in two containers
+/// apart — one's exit leaves the other. Its monitoring windows' rows
+/// gain the window's own start record: one written before reads without
+/// it (judged by its dates), the role writes and reads it for a new one.
+#[test]
+fn a_schema_11_store_is_migrated_to_presence_keyed_by_pid_space() {
+    use shipdeck::store::Presence;
+    let cluster = pg::shared();
+    let db = cluster.create_db();
+    let now =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
+    let console = |actor: &str, space: Option<&str>| Presence {
+        actor: actor.into(),
+        host: "ci".into(),
+        pid: 1,
+        pid_space: space.map(str::to_string),
+        since: now,
+        last_seen: now,
+    };
+    drop(store(cluster, &db));
+    let mut admin = cluster.admin(&db);
+    // Back to schema 11's table, with a console an older shipdeck wrote.
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE shipdeck_presence DROP CONSTRAINT shipdeck_presence_pkey;
+             ALTER TABLE shipdeck_presence DROP COLUMN pid_space;
+             ALTER TABLE shipdeck_presence ADD PRIMARY KEY (host, pid);
+             INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen)
+                 VALUES ('ci', 1, 'old', '{t}', '{t}');
+             ALTER TABLE shipdeck_monitor_runs DROP COLUMN start_id;
+             INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, reason)
+                 VALUES ('production', 'v2', '{t}', '{t}', 'healthy', 'in line');
+             UPDATE shipdeck_schema SET version = 11;",
+            t = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ))
+        .unwrap();
+    let owner = store(cluster, &db);
+    let version: i32 = admin
+        .query_one("SELECT version FROM shipdeck_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 12);
+    let fresh = now - chrono::Duration::minutes(1);
+    assert_eq!(owner.present(fresh).unwrap(), vec![console("old", None)]);
+    // The older shipdeck's heartbeat (its UPDATE names host and pid).
+    let n = admin
+        .execute(
+            "UPDATE shipdeck_presence SET actor = 'old2', last_seen = last_seen WHERE host = 'ci' AND pid = 1",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let role = format!("team_{db}");
+    admin
+        .batch_execute(&readme_grants(&db, &role, "team-pw"))
+        .unwrap();
+    let url = format!("postgres://{role}:team-pw@127.0.0.1:{}/{db}", cluster.port);
+    let team = PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap();
+    let (one, two) = (
+        console("a", Some("ci b pid:[1]")),
+        console("b", Some("ci b pid:[2]")),
+    );
+    team.heartbeat(&one, fresh).unwrap();
+    team.heartbeat(&two, fresh).unwrap();
+    assert_eq!(
+        owner.present(fresh).unwrap(),
+        vec![console("old2", None), one.clone(), two.clone()]
+    );
+    team.leave("ci", 1, two.pid_space.as_deref()).unwrap();
+    team.leave("ci", 1, None).unwrap();
+    assert_eq!(owner.present(fresh).unwrap(), vec![one]);
+    let old = owner.last_monitor("production").unwrap().unwrap();
+    assert_eq!((old.verdict.as_str(), old.seq), ("healthy", None));
+    let window = shipdeck::store::MonitorRecord {
+        seq: Some(41),
+        started_at: now + chrono::Duration::minutes(1),
+        finished_at: None,
+        verdict: "monitoring".into(),
+        ..old
+    };
+    team.record_monitor(&window).unwrap();
+    assert_eq!(owner.last_monitor("production").unwrap(), Some(window));
 }
 
 /// A lock's "since" is the server's clock, not its taker's: a promoter

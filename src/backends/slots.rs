@@ -86,6 +86,22 @@ fn with_slot_source(cfg: &VersionSourceConfig, slot: &str) -> VersionSourceConfi
     c
 }
 
+/// `name` (`version command of production (cat)`) for one of the three
+/// sources of a blue-green environment, which `what` it reads:
+/// `version command of production's slot blue (cat)`. One template serves
+/// both slots and a command's name shows only its program, so without it
+/// an error could not say which source failed.
+fn source_name(name: &str, env: &str, what: &str) -> String {
+    let of = format!(" of {env}");
+    match name.find(&of) {
+        Some(i) => {
+            let rest = i + of.len();
+            format!("{}{of}'s {what}{}", &name[..i], &name[rest..])
+        }
+        None => format!("{name} ({what} of {env})"),
+    }
+}
+
 fn with_slot_hook(cfg: &DeployConfig, slot: &str) -> DeployConfig {
     let mut c = cfg.clone();
     c.webhook = c.webhook.map(|u| u.replace("{slot}", slot));
@@ -109,6 +125,7 @@ impl BlueGreen {
                 &with_slot_source(cfg.slot_version.get_ref(), s),
                 client.clone(),
             )
+            .renamed(|n| source_name(n, env, &format!("slot {s}")))
         };
         let deploy = |s: &str| {
             DeployTarget::from_config(
@@ -147,7 +164,8 @@ impl BlueGreen {
         };
         BlueGreen {
             env: env.to_string(),
-            live: VersionSource::from_config(env, &cfg.live.get_ref().as_source(), client.clone()),
+            live: VersionSource::from_config(env, &cfg.live.get_ref().as_source(), client.clone())
+                .renamed(|n| source_name(n, env, "live slot")),
             versions: [version(&slots[0]), version(&slots[1])],
             deploys: [deploy(&slots[0]), deploy(&slots[1])],
             switch,
@@ -201,6 +219,36 @@ impl BlueGreen {
             env: self.env.clone(),
             live,
             versions: [a, b],
+        }
+    }
+
+    /// What the environment runs: the live slot's version. The live slot
+    /// and both slots are read at once (which slot's answer counts is known
+    /// only once the live slot is), so a plan waits for the slower of the
+    /// two reads that matter, not their sum; once the live slot is known
+    /// the other slot's read is dropped (its command killed), so a slow
+    /// idle slot costs nothing. The live slot's error first.
+    pub async fn live_version(&self) -> Result<Version, BackendError> {
+        let live = self.live();
+        let (a, b) = (self.versions[0].read(), self.versions[1].read());
+        tokio::pin!(live, a, b);
+        let (mut ra, mut rb) = (None, None);
+        let slot = loop {
+            tokio::select! {
+                l = &mut live => break l?,
+                r = &mut a, if ra.is_none() => ra = Some(r),
+                r = &mut b, if rb.is_none() => rb = Some(r),
+            }
+        };
+        match self.index(&slot)? {
+            0 => match ra {
+                Some(r) => r,
+                None => a.await,
+            },
+            _ => match rb {
+                Some(r) => r,
+                None => b.await,
+            },
         }
     }
 

@@ -71,6 +71,18 @@ impl VersionSource {
         }
     }
 
+    /// The same source under the name `name` gives it: for sources that
+    /// would share one name (a blue-green environment's live slot and its
+    /// two slots, one template with `{slot}` filled in).
+    pub fn renamed(mut self, name: impl FnOnce(&str) -> String) -> Self {
+        let slot = match &mut self {
+            VersionSource::Http { name, .. } | VersionSource::Command { name, .. } => name,
+            VersionSource::Vercel(v) => &mut v.name,
+        };
+        *slot = name(slot);
+        self
+    }
+
     /// Read and validate the running version. The answer is read up to
     /// [`SMALL_BODY_CAP`]; an error is [cleaned](BackendError::cleaned).
     pub async fn read(&self) -> Result<Version, BackendError> {

@@ -85,6 +85,23 @@ pub struct WindowRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub verdict: WindowVerdict,
+    /// Where the store put the window's opening in its one order (see
+    /// [`DeployRecord::seq`]); `None` when it could not say.
+    pub seq: Option<i64>,
+}
+
+impl WindowRecord {
+    /// Whether this window was opened after `d` was recorded: a window
+    /// about that deploy, not an earlier one of the same version. In the
+    /// store's order when both carry it — `started_at` is dated by the
+    /// watcher's clock and `d.at` by the deployer's, seconds apart in team
+    /// mode — and by the dates only for a record without that order.
+    pub fn opened_after(&self, d: &DeployRecord) -> bool {
+        match (self.seq, d.seq) {
+            (Some(w), Some(d)) => w > d,
+            _ => self.started_at >= d.at,
+        }
+    }
 }
 
 /// Everything [`env_state`] decides from.
@@ -178,7 +195,7 @@ pub fn unwatched(
     }
     match last_window {
         // A window about this deploy that reached a verdict: judged.
-        Some(w) if w.version == d.version && w.started_at >= d.at => matches!(
+        Some(w) if w.version == d.version && w.opened_after(d) => matches!(
             w.verdict,
             WindowVerdict::Monitoring | WindowVerdict::Interrupted
         ),
@@ -243,6 +260,7 @@ mod tests {
             started_at: t(start),
             finished_at: end.map(t),
             verdict,
+            seq: None,
         }
     }
     fn input<'a>(version: &'a Version) -> StateInput<'a> {
@@ -462,6 +480,75 @@ mod tests {
             Some(&ver),
             Some(&d),
             Some(&old),
+            false,
+            w30,
+            t(10)
+        ));
+    }
+
+    /// Team mode: the watcher's clock runs behind the deployer's, so the
+    /// window that judged the deploy is dated before it. The store's order
+    /// says it was opened after the deploy was recorded: judged, no "needs
+    /// a watch". And a window dated after a deploy but opened before it
+    /// was recorded (an earlier deploy's, on a clock ahead) does not count.
+    #[test]
+    fn a_window_is_about_a_deploy_by_the_stores_order_not_two_clocks() {
+        let ver = v("v2");
+        let w30 = Duration::minutes(30);
+        let d = DeployRecord {
+            seq: Some(40),
+            ..dep("v2", DeployKind::Promote, 5)
+        };
+        // Opened after the deploy's record (seq 41), dated 3 s before it.
+        let judged = WindowRecord {
+            started_at: t(5) - Duration::seconds(3),
+            seq: Some(41),
+            ..win("v2", WindowVerdict::Healthy, 5, Some(8))
+        };
+        assert!(!unwatched(
+            true,
+            Some(&ver),
+            Some(&d),
+            Some(&judged),
+            false,
+            w30,
+            t(10)
+        ));
+        // Opened before it (seq 39), dated after it.
+        let earlier = WindowRecord {
+            started_at: t(6),
+            seq: Some(39),
+            ..win("v2", WindowVerdict::Healthy, 6, Some(8))
+        };
+        assert!(unwatched(
+            true,
+            Some(&ver),
+            Some(&d),
+            Some(&earlier),
+            false,
+            w30,
+            t(10)
+        ));
+        // Either without the store's order: the dates decide.
+        let unordered = WindowRecord {
+            seq: None,
+            ..judged.clone()
+        };
+        assert!(unwatched(
+            true,
+            Some(&ver),
+            Some(&d),
+            Some(&unordered),
+            false,
+            w30,
+            t(10)
+        ));
+        let d_unordered = DeployRecord { seq: None, ..d };
+        assert!(!unwatched(
+            true,
+            Some(&ver),
+            Some(&d_unordered),
+            Some(&earlier),
             false,
             w30,
             t(10)

@@ -300,6 +300,7 @@ impl Engine {
             actor: self.inner.actor.clone(),
             host: hostname(),
             pid: std::process::id(),
+            pid_space: crate::host::pid_space(),
             since,
             last_seen: now,
         };
@@ -312,7 +313,11 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .leave(&hostname(), std::process::id())
+            .leave(
+                &hostname(),
+                std::process::id(),
+                crate::host::pid_space().as_deref(),
+            )
             .await?)
     }
 
@@ -418,10 +423,9 @@ fn clock_delta(d: Duration) -> chrono::Duration {
 /// The consoles of `present` other than this process's, their names made
 /// safe to show.
 pub(super) fn others(present: Vec<crate::store::Presence>) -> Vec<crate::store::Presence> {
-    let (host, pid) = (hostname(), std::process::id());
     present
         .into_iter()
-        .filter(|p| !p.is_process(&host, pid))
+        .filter(|p| !p.is_this_process())
         .map(crate::store::Presence::sanitized)
         .collect()
 }

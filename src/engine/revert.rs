@@ -64,13 +64,11 @@ impl Engine {
                     ..
                 } = reading;
                 let mut errors = Vec::new();
-                // Each named by what could not be read: the three sources
-                // may share one backend name (`{slot}` filled into one).
-                let live = live
-                    .map_err(|e| errors.push(format!("live slot: {e}")))
-                    .ok();
-                let va = va.map_err(|e| errors.push(format!("slot {a}: {e}"))).ok();
-                let vb = vb.map_err(|e| errors.push(format!("slot {b}: {e}"))).ok();
+                // Each error names its source: the live slot's and each
+                // slot's have names of their own (see `BlueGreen`).
+                let live = live.map_err(|e| errors.push(e.to_string())).ok();
+                let va = va.map_err(|e| errors.push(e.to_string())).ok();
+                let vb = vb.map_err(|e| errors.push(e.to_string())).ok();
                 let slots = SlotsView {
                     live: live.clone(),
                     versions: [(a.clone(), va.clone()), (b.clone(), vb.clone())]

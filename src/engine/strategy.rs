@@ -94,10 +94,7 @@ impl Strategy {
             Strategy::Redeploy { version, .. } | Strategy::Canary { version, .. } => {
                 version.read().await
             }
-            Strategy::BlueGreen { backends, .. } => {
-                let live = backends.live().await?;
-                backends.version_of(&live).await
-            }
+            Strategy::BlueGreen { backends, .. } => backends.live_version().await,
         }
     }
 
@@ -606,9 +603,11 @@ impl Engine {
         let (env, version) = (s.env, s.version);
         let mut url = None;
         let t0 = Instant::now();
-        let live = bg
-            .live()
-            .await
+        // The live slot and what each slot runs, read at once (one join,
+        // as a status reads them), not one after the other.
+        let reading = bg.read_all().await;
+        let live = reading
+            .live
             .map_err(|e| step_error(env, version, "reading the live slot".into(), e))?;
         let Some(idle) = idle_slot(bg.slots(), &live).map(str::to_string) else {
             return Err(step_failed(
@@ -622,9 +621,13 @@ impl Engine {
         // again could not be waited for — it would report the version
         // before that deploy finished — and traffic would switch to a slot
         // in the middle of a deploy.
-        let idle_runs = bg.version_of(&idle).await.ok();
+        let runs = |slot: &str| {
+            let i = bg.slots().iter().position(|s| s == slot)?;
+            reading.versions[i].as_ref().ok().cloned()
+        };
+        let idle_runs = runs(&idle);
         let step = if s.action == ActionKind::Rollback {
-            let live_runs = bg.version_of(&live).await.ok();
+            let live_runs = runs(&live);
             // Traffic left the idle slot when the live slot's version went
             // live: the environment's last recorded deploy.
             let left_idle_at = self

@@ -490,6 +490,7 @@ impl Drop for WatchClaim {
                 // A newer window took over: its record is the live one.
                 if mine
                     && let Err(e) = s.record_monitor(&MonitorRecord {
+                        seq: Some(started),
                         env: env.clone(),
                         version,
                         started_at: deploy_at,

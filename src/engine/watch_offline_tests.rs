@@ -52,6 +52,7 @@ async fn recorded(e: &Engine, rb: UnlockedRollback) -> Vec<crate::domain::AuditE
     let store = &e.inner.store;
     let now = Utc::now();
     let record = MonitorRecord {
+        seq: None,
         env: "prod".into(),
         version: rb.from.clone(),
         started_at: now,

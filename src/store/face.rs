@@ -333,9 +333,15 @@ impl AsyncStore {
         self.call(move |s| s.heartbeat(&p, expire_before)).await
     }
 
-    pub async fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
-        let host = host.to_string();
-        self.call(move |s| s.leave(&host, pid)).await
+    pub async fn leave(
+        &self,
+        host: &str,
+        pid: u32,
+        pid_space: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (host, space) = (host.to_string(), pid_space.map(str::to_string));
+        self.call(move |s| s.leave(&host, pid, space.as_deref()))
+            .await
     }
 
     pub async fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {

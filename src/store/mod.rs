@@ -400,6 +400,13 @@ pub struct Presence {
     pub actor: String,
     pub host: String,
     pub pid: u32,
+    /// Where its pid means something ([`crate::host::pid_space`]): two
+    /// consoles in two containers of one host are both pid 1 under one
+    /// hostname, and only this tells them apart. `None` for a console of
+    /// an older shipdeck (or a machine without `/proc`), judged by host
+    /// name and pid as before. Not shown.
+    #[serde(skip)]
+    pub pid_space: Option<String>,
     /// When the console opened.
     pub since: DateTime<Utc>,
     /// Its last heartbeat.
@@ -419,9 +426,13 @@ impl Presence {
         }
     }
 
-    /// Whether `self` is this very process.
-    pub fn is_process(&self, host: &str, pid: u32) -> bool {
-        self.host == host && self.pid == pid
+    /// Whether `self` is this very process's console: its pid, host name
+    /// and pid space, not merely a pid and host name another container
+    /// named alike also has (as [`LockInfo::is_this_process`]).
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id()
+            && self.host == crate::host::hostname()
+            && self.pid_space == crate::host::pid_space()
     }
 }
 
@@ -430,6 +441,15 @@ impl Presence {
 pub struct MonitorRecord {
     pub env: String,
     pub version: Version,
+    /// Where the store put the window's opening in its one order: the id
+    /// of the window's own `monitor` started audit record, a
+    /// [`DeployRecord::seq`] alike — what tells a window opened after a
+    /// deploy was recorded from one before, whatever the clocks of the two
+    /// machines say. The watcher writes it with each of the window's rows
+    /// (its opening, its verdict) and every read returns the row's own;
+    /// `None` for a row written without it (by an older shipdeck), which is
+    /// then judged by its dates — never by another window's record.
+    pub seq: Option<i64>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub verdict: String,
@@ -579,8 +599,10 @@ pub trait Store: Send + Sync {
     /// `last_seen`), and forget every console last seen before
     /// `expire_before`.
     fn heartbeat(&self, p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Presence: the console of `pid` on `host` closed.
-    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError>;
+    /// Presence: the console of `pid` on `host` in pid space `pid_space`
+    /// ([`Presence::pid_space`]) closed; a namesake's in another space
+    /// (another container's pid 1) stays.
+    fn leave(&self, host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError>;
     /// Presence: consoles seen at or after `fresh_since`, oldest first (a
     /// console of this machine whose process is gone is not listed).
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;

@@ -99,6 +99,12 @@ pub struct SqliteStore {
     /// Whether the locks table has its `pid_space` column: likewise,
     /// missing only in an older file opened read-only.
     spaced_locks: bool,
+    /// Whether the presence table has its `pid_space` column
+    /// (`schema::migrate_presence`): likewise.
+    spaced_presence: bool,
+    /// Whether monitor_runs has its `start_id` column
+    /// (`schema::migrate_monitor_runs`): likewise.
+    started_windows: bool,
     /// When this read-only store could not be read live and was read as
     /// an immutable snapshot instead ([`changes::open_read_only`]): when,
     /// and why. Such a store never changes under this process.
@@ -291,9 +297,25 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .unwrap_or(false);
+        let spaced_presence = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('presence') WHERE name = 'pid_space'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
+        let started_windows = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('monitor_runs') WHERE name = 'start_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false);
         SqliteStore {
+            started_windows,
             linked_locks,
             spaced_locks,
+            spaced_presence,
             snapshot: Mutex::new(None),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -672,11 +694,12 @@ impl SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let monitor_runs = c
-                .prepare(
-                    "SELECT env, version, started_at, finished_at, verdict, metric, reason FROM monitor_runs ORDER BY id",
-                )?
+                .prepare(&format!(
+                    "SELECT env, version, started_at, finished_at, verdict, metric, reason, {} FROM monitor_runs ORDER BY id",
+                    if self.started_windows { "start_id" } else { "NULL" }
+                ))?
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let samples = c

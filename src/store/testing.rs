@@ -68,7 +68,7 @@ impl<H: Hook> Store for Hooked<H> {
         unfinished() -> Result<Vec<Unfinished>, StoreError>;
         changes() -> Result<Changes, StoreError>;
         heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-        leave(host: &str, pid: u32) -> Result<(), StoreError>;
+        leave(host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError>;
         present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     }
     fn integrity(&self) -> Option<String> {

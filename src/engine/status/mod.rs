@@ -29,32 +29,31 @@ impl Engine {
         cfg.environments
             .iter()
             .enumerate()
-            .map(|(i, e)| StageInfo {
-                name: e.name().to_string(),
-                version: versions[i].as_ref().ok().cloned(),
-                last_deploy_seq: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .filter_map(|d| d.seq)
-                    .max(),
-                last_deploy_at: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .map(|d| d.at)
-                    .max(),
-                deploys_ordered: deploys
-                    .iter()
-                    .filter(|d| d.env == e.name())
-                    .all(|d| d.seq.is_some()),
-                approval: e.gates.requires_approval.then(|| ApprovalRule {
-                    stage: e
-                        .gates
-                        .approval_stage
-                        .as_ref()
-                        .and_then(|s| cfg.index_of(s.get_ref()))
-                        .unwrap_or(i.saturating_sub(1)),
-                }),
-                low_traffic: e.gates.low_traffic_window,
+            .map(|(i, e)| {
+                // One pass over the stage's recorded deploys: the newest in
+                // the store's order, the newest date, whether all are ordered.
+                let (mut seq, mut at, mut ordered) = (None, None, true);
+                for d in deploys.iter().filter(|d| d.env == e.name()) {
+                    seq = seq.max(d.seq);
+                    at = at.max(Some(d.at));
+                    ordered &= d.seq.is_some();
+                }
+                StageInfo {
+                    name: e.name().to_string(),
+                    version: versions[i].as_ref().ok().cloned(),
+                    last_deploy_seq: seq,
+                    last_deploy_at: at,
+                    deploys_ordered: ordered,
+                    approval: e.gates.requires_approval.then(|| ApprovalRule {
+                        stage: e
+                            .gates
+                            .approval_stage
+                            .as_ref()
+                            .and_then(|s| cfg.index_of(s.get_ref()))
+                            .unwrap_or(i.saturating_sub(1)),
+                    }),
+                    low_traffic: e.gates.low_traffic_window,
+                }
             })
             .collect()
     }
@@ -986,6 +985,7 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
         version: m.version,
         started_at: m.started_at,
         finished_at: m.finished_at,
+        seq: m.seq,
     })
 }
 
@@ -993,7 +993,7 @@ fn window_of(m: crate::store::MonitorRecord) -> Option<WindowRecord> {
 /// holder's started record that has no outcome yet (not one that reads
 /// "unknown": its process is gone), the one the lock is linked to, or
 /// for an unlinked lock one written right after the lock was taken
-/// ([`LockInfo::guards`]; the newest, when there are several). `None` —
+/// ([`LockInfo::guards`]; the last appended, when there are several). `None` —
 /// read as a deploy — in the moment between the two, or for a lock whose
 /// record is not among `unfinished`. Public for the store suite, which checks every
 /// store's status reads against this very function.
@@ -1005,7 +1005,9 @@ pub fn lock_action(
     unfinished
         .iter()
         .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && lock.guards(u.id, u.at))
-        .max_by_key(|u| (u.at, u.id))
+        // The last in the store's order, not the latest-dated: two
+        // machines of one holder date their records by their own clocks.
+        .max_by_key(|u| u.id)
         .and_then(|u| match u.action {
             crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),
             crate::domain::ActionKind::Rollback => Some(crate::domain::DeployKind::Rollback),

@@ -64,7 +64,14 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
     // The newest of its records counts.
     let promote = u(11, 12, "bob@laptop", "production", ActionKind::Promote);
     assert_eq!(
-        lock_action("production", &lock, &[rollback, promote]),
+        lock_action("production", &lock, &[rollback.clone(), promote]),
+        Some(DeployKind::Promote)
+    );
+    // Newest in the store's order, not by date: a promote appended after
+    // the rollback from the holder's other machine, whose clock is behind.
+    let skewed = u(12, 9, "bob@laptop", "production", ActionKind::Promote);
+    assert_eq!(
+        lock_action("production", &lock, &[rollback, skewed]),
         Some(DeployKind::Promote)
     );
     // No record yet (the moment after the lock was taken): a deploy.
@@ -407,6 +414,7 @@ async fn status_carries_the_last_window_that_ended_whoever_ran_it() {
     // Whole seconds: the store keeps times as text.
     let started = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 720, 0).unwrap();
     let mut rec = crate::store::MonitorRecord {
+        seq: None,
         env: "production".into(),
         version: v("v2"),
         started_at: started,
@@ -557,4 +565,24 @@ async fn a_store_outage_is_logged_once_and_its_end_once() {
     engine.status().await;
     engine.status().await;
     assert_eq!(lines("said once until it answers again"), 2);
+}
+
+/// Another container's console with this process's pid and host name
+/// (both pid 1 under docker `--hostname ci`) is another console, listed
+/// among the others; only this process's own, in its pid space, is not.
+#[test]
+fn a_console_of_this_pid_and_host_name_in_another_pid_space_is_anothers() {
+    let space = crate::host::pid_space().expect("this process's pid space");
+    let now = Utc::now();
+    let console = |actor: &str, pid_space: Option<String>| crate::store::Presence {
+        actor: actor.into(),
+        host: crate::host::hostname(),
+        pid: std::process::id(),
+        pid_space,
+        since: now,
+        last_seen: now,
+    };
+    let theirs = console("bob@ci", Some(format!("{space} (another container)")));
+    let listed = crate::engine::others(vec![console("me", Some(space)), theirs.clone()]);
+    assert_eq!(listed, vec![theirs]);
 }

@@ -44,6 +44,7 @@ impl Engine {
         // A superseded window judged nothing: never a regression.
         let regression = verdict.kind == VerdictKind::Regression && superseded.is_none();
         let record = MonitorRecord {
+            seq: Some(started),
             env: env.to_string(),
             version: version.clone(),
             started_at: deploy_at,

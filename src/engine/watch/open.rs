@@ -231,6 +231,8 @@ impl Engine {
             .inner
             .store
             .record_monitor(&MonitorRecord {
+                // The window's own start: its place in the store's order.
+                seq: Some(started),
                 env: env.to_string(),
                 version: version.clone(),
                 started_at: deploy_at,

@@ -109,7 +109,7 @@ impl Store for Faulty {
         unfinished() -> Result<Vec<Unfinished>, StoreError>;
         changes() -> Result<Changes, StoreError>;
         heartbeat(p: &Presence, expire_before: DateTime<Utc>) -> Result<(), StoreError>;
-        leave(host: &str, pid: u32) -> Result<(), StoreError>;
+        leave(host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError>;
         present(fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError>;
     }
     refused_writes! {
@@ -638,6 +638,8 @@ async fn a_window_whose_version_is_gone_stops_judging_and_says_what_runs() {
         .find(|a| a.action == ActionKind::Monitor)
         .expect("the window's audit record");
     assert_eq!(window.outcome, Outcome::Unknown, "{window:?}");
+    // Its row names its own start: its place in the store's order.
+    assert_eq!(rec.seq, Some(window.id), "{rec:?} {window:?}");
     assert_ne!(e.status().await.environments[1].state, EnvState::Monitoring);
 }
 

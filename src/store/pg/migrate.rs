@@ -33,6 +33,7 @@ pub type MonitorRow = (
     String,
     Option<String>,
     String,
+    Option<i64>,
 );
 /// A metric sample: env, at, requests, errors, p50, p95, p99.
 pub type SampleRow = (
@@ -206,11 +207,11 @@ impl PgStore {
                 tx.execute(&ins, &[&a.0, &a.1, &a.2, &a.3, &a.4, &a.5])?;
             }
             let ins = tx.prepare(
-                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason, start_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?;
             for m in &src.monitor_runs {
-                tx.execute(&ins, &[&m.0, &m.1, &m.2, &m.3, &m.4, &m.5, &m.6])?;
+                tx.execute(&ins, &[&m.0, &m.1, &m.2, &m.3, &m.4, &m.5, &m.6, &m.7])?;
             }
             let ins = tx.prepare(
                 "INSERT INTO shipdeck_samples (env, at, requests, errors, p50_ms, p95_ms, p99_ms)

@@ -35,7 +35,7 @@ use postgres::{Client, Statement};
 
 use super::Presence;
 use super::chain::{self, ChainReport, ChainRow};
-use super::sqlite::{holder_gone, pid_alive, same_holder, ts};
+use super::sqlite::{holder_gone, same_holder, ts};
 use super::{
     ChangeNotifier, Changes, LockInfo, MonitorRecord, NewAudit, NewestMonitor, SqlState, Store,
     StoreError, Unfinished, audit_outcome, second_finish, verdict_write,
@@ -636,8 +636,8 @@ impl Store for PgStore {
                  WHERE env = $1 AND version = $2 AND started_at = $3 ORDER BY id DESC LIMIT 1",
             )?;
             let put = s.st(
-                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shipdeck_monitor_runs (env, version, started_at, finished_at, verdict, metric, reason, start_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?;
             let mut tx = s.client.transaction()?;
             tx.execute(
@@ -659,6 +659,7 @@ impl Store for PgStore {
                         &m.verdict,
                         &m.metric,
                         &m.reason,
+                        &m.seq,
                     ],
                 )?;
             }
@@ -668,10 +669,11 @@ impl Store for PgStore {
 
     fn last_monitor(&self, env: &str) -> Result<Option<MonitorRecord>, StoreError> {
         let row = self.with(true, |s| {
-            let st = s.st(
-                "SELECT version, started_at, finished_at, verdict, metric, reason
-                 FROM shipdeck_monitor_runs WHERE env = $1 ORDER BY id DESC LIMIT 1",
-            )?;
+            let st = s.st(concat!(
+                "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason, ",
+                status::monitor_seq_sql!(),
+                " FROM shipdeck_monitor_runs m WHERE m.env = $1 ORDER BY m.id DESC LIMIT 1"
+            ))?;
             s.client.query_opt(&st, &[&env])
         })?;
         row.map(|r| {
@@ -685,6 +687,7 @@ impl Store for PgStore {
                 verdict: self.get(&r, 3)?,
                 metric: self.get(&r, 4)?,
                 reason: self.get(&r, 5)?,
+                seq: self.get(&r, 6)?,
             })
         })
         .transpose()
@@ -830,30 +833,42 @@ impl Store for PgStore {
         self.with(false, |s| {
             let gone = s.st("DELETE FROM shipdeck_presence WHERE last_seen < $1")?;
             s.client.execute(&gone, &[&ts(expire_before)])?;
-            let beat = s.st(
-                "UPDATE shipdeck_presence SET actor = $3, last_seen = $4 WHERE host = $1 AND pid = $2",
-            )?;
+            // Its own row only (its pid space; `''` for none), never a
+            // namesake's in another container.
+            let space = p.pid_space.as_deref().unwrap_or("");
+            let beat = s.st("UPDATE shipdeck_presence SET actor = $3, last_seen = $4
+                 WHERE host = $1 AND pid = $2 AND pid_space = $5")?;
             if s.client
-                .execute(&beat, &[&p.host, &pid, &p.actor, &ts(p.last_seen)])?
+                .execute(&beat, &[&p.host, &pid, &p.actor, &ts(p.last_seen), &space])?
                 == 0
             {
                 let new = s.st(
-                    "INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host, pid) DO NOTHING",
+                    "INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen, pid_space)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (host, pid, pid_space) DO NOTHING",
                 )?;
                 s.client.execute(
                     &new,
-                    &[&p.host, &pid, &p.actor, &ts(p.since), &ts(p.last_seen)],
+                    &[
+                        &p.host,
+                        &pid,
+                        &p.actor,
+                        &ts(p.since),
+                        &ts(p.last_seen),
+                        &space,
+                    ],
                 )?;
             }
             Ok(())
         })
     }
 
-    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+    fn leave(&self, host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError> {
         self.with(false, |s| {
-            let st = s.st("DELETE FROM shipdeck_presence WHERE host = $1 AND pid = $2")?;
-            s.client.execute(&st, &[&host, &i64::from(pid)])
+            let st = s.st(
+                "DELETE FROM shipdeck_presence WHERE host = $1 AND pid = $2 AND pid_space = $3",
+            )?;
+            s.client
+                .execute(&st, &[&host, &i64::from(pid), &pid_space.unwrap_or("")])
         })
         .map(|_| ())
     }
@@ -872,23 +887,24 @@ impl Store for PgStore {
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
         let rows = self.with(true, |s| {
             let st = s.st(
-                "SELECT host, pid, actor, since, last_seen FROM shipdeck_presence
-                 WHERE last_seen >= $1 ORDER BY since, host, pid",
+                "SELECT host, pid, actor, since, last_seen, NULLIF(pid_space, '') FROM shipdeck_presence
+                 WHERE last_seen >= $1 ORDER BY since, host, pid, pid_space",
             )?;
             s.client.query(&st, &[&ts(fresh_since)])
         })?;
-        let here = crate::host::hostname();
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let (host, pid): (String, i64) = (r.get(0), r.get(1));
             let pid = u32::try_from(pid).unwrap_or(u32::MAX);
-            if host == here && !pid_alive(pid) {
+            let pid_space: Option<String> = r.get(5);
+            if holder_gone(pid, &host, pid_space.as_deref()) {
                 continue;
             }
             out.push(Presence {
                 actor: r.get(2),
                 host,
                 pid,
+                pid_space,
                 since: self.parse_time(&r.get::<_, String>(3))?,
                 last_seen: self.parse_time(&r.get::<_, String>(4))?,
             });

@@ -8,7 +8,7 @@ use postgres::Client;
 use crate::store::StoreError;
 
 /// The schema this shipdeck writes and reads.
-pub const SCHEMA_VERSION: i32 = 11;
+pub const SCHEMA_VERSION: i32 = 12;
 
 /// Advisory-lock namespaces (the two-int form), so shipdeck's keys never
 /// meet each other nor a single-bigint key (the lock sessions' tokens).
@@ -23,7 +23,7 @@ pub(super) const NS_VERDICT: i32 = 0x5348_5644; // "SHVD"
 pub(super) const ALREADY_FINISHED: &str = "SHD01";
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+const STEPS: [&str; 12] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 const V1: &str = r#"
 CREATE TABLE shipdeck_audit (
@@ -580,6 +580,33 @@ BEGIN
                            ORDER BY a.id DESC LIMIT 1), '') AS prev) h
     RETURNING prev_hash, hash INTO out_prev, out_hash;
 END $$;
+"#;
+
+/// Version 12: a console's presence names its pid space
+/// (`crate::host::pid_space`: hostname, boot and pid namespace), part of
+/// its key. Keyed by host and pid alone, two consoles in two containers of
+/// one host (both pid 1 under one hostname) were one row: one's heartbeat
+/// kept the other "present", one's exit removed the other. `''` for a row
+/// of an older shipdeck (a key cannot hold NULL), read as no space and
+/// judged by hostname and pid as before. A shipdeck from before this step,
+/// still running through the upgrade, refreshes its existing row as before
+/// (its UPDATE names host and pid only). No new grants: the documented
+/// role may already insert, update and delete `shipdeck_presence`.
+///
+/// And a monitoring window's rows name the window's own `monitor` started
+/// audit record (`start_id`, [`crate::store::MonitorRecord::seq`]): looked
+/// up as the newest monitor start of the row's env and version, a window
+/// whose own start was written but not its row (killed between the two, or
+/// the store down at its opening) lent that start's place to an older
+/// window of the same version. `NULL` for the rows written before (and by
+/// an older shipdeck still running): judged by their dates. No new grants:
+/// the role already inserts into `shipdeck_monitor_runs`. Written to run
+/// again safely.
+const V12: &str = r#"
+ALTER TABLE shipdeck_presence ADD COLUMN IF NOT EXISTS pid_space TEXT NOT NULL DEFAULT '';
+ALTER TABLE shipdeck_presence DROP CONSTRAINT IF EXISTS shipdeck_presence_pkey;
+ALTER TABLE shipdeck_presence ADD CONSTRAINT shipdeck_presence_pkey PRIMARY KEY (host, pid, pid_space);
+ALTER TABLE shipdeck_monitor_runs ADD COLUMN IF NOT EXISTS start_id BIGINT;
 "#;
 
 /// The append-only triggers every process checks for.

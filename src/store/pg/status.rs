@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::PgStore;
 use crate::domain::{ActionKind, Approval, Decision, DeployKind, DeployRecord, Version};
-use crate::store::sqlite::{holder_gone, legacy_note, pid_alive, ts};
+use crate::store::sqlite::{holder_gone, legacy_note, ts};
 use crate::store::{
     EnvKeys, EnvReads, LockInfo, MonitorRecord, Presence, StatusReads, StoreError, Unfinished,
     approvals_disagree,
@@ -29,6 +29,17 @@ macro_rules! deploy_seq_sql {
     };
 }
 pub(super) use deploy_seq_sql;
+
+/// Where the store put the opening of a monitoring window (row `m`) in its
+/// one order, as SQL: the id of the window's own `monitor` started audit
+/// record, written with the row ([`MonitorRecord::seq`]); `NULL` for a row
+/// written without it, judged by its dates.
+macro_rules! monitor_seq_sql {
+    () => {
+        "m.start_id"
+    };
+}
+pub(super) use monitor_seq_sql;
 
 /// A deploys row as a JSON array, in the order of [`DeployJ`]'s fields
 /// (serde reads a struct from an array as well; without the keys the
@@ -116,14 +127,16 @@ SELECT json_build_object(
        SELECT l.* FROM names CROSS JOIN LATERAL (SELECT * FROM shipdeck_deploys x
            WHERE x.env = names.env ORDER BY x.id DESC LIMIT 1) l) d), '[]'),
   'present', COALESCE((SELECT json_agg(json_build_object('host', p.host, 'pid', p.pid, 'actor', p.actor,
-      'since', p.since, 'last_seen', p.last_seen) ORDER BY p.since, p.host, p.pid)
+      'since', p.since, 'last_seen', p.last_seen, 'pid_space', NULLIF(p.pid_space, ''))
+      ORDER BY p.since, p.host, p.pid, p.pid_space)
       FROM shipdeck_presence p WHERE p.last_seen >= (SELECT $4::text)), '[]'),
   'envs', COALESCE((SELECT json_agg(json_build_object(
       'recent', COALESCE((SELECT json_agg({DEPLOY_JSON} ORDER BY d.id) FROM r d WHERE d.env = e.env), '[]'),
       'lock', {lock_env},
       'watch', {lock_watch},
       'monitor', (SELECT json_build_object('version', m.version, 'started_at', m.started_at,
-          'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason)
+          'finished_at', m.finished_at, 'verdict', m.verdict, 'metric', m.metric, 'reason', m.reason,
+          'seq', {monitor_seq})
           FROM shipdeck_monitor_runs m WHERE m.env = e.env ORDER BY m.id DESC LIMIT 1),
       'decisions', COALESCE((SELECT json_agg(json_build_array(a.action, a.version, a.actor, a.at,
           a.note, a.detail, a.id) ORDER BY a.id)
@@ -164,6 +177,7 @@ SELECT json_build_object(
 )::text",
         lock_env = lock_json("e.env"),
         lock_watch = lock_json("e.watch"),
+        monitor_seq = monitor_seq_sql!(),
     )
 });
 
@@ -213,6 +227,8 @@ struct PresenceJ {
     actor: String,
     since: String,
     last_seen: String,
+    #[serde(default)]
+    pid_space: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +256,8 @@ struct MonitorJ {
     verdict: String,
     metric: Option<String>,
     reason: String,
+    #[serde(default)]
+    seq: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -301,17 +319,17 @@ impl PgStore {
                 envs.len()
             )));
         }
-        let here = crate::host::hostname();
         let mut present = Vec::with_capacity(snap.present.len());
         for p in snap.present {
             let pid = u32::try_from(p.pid).unwrap_or(u32::MAX);
-            if p.host == here && !pid_alive(pid) {
+            if holder_gone(pid, &p.host, p.pid_space.as_deref()) {
                 continue;
             }
             present.push(Presence {
                 actor: p.actor,
                 host: p.host,
                 pid,
+                pid_space: p.pid_space,
                 since: self.parse_time(&p.since)?,
                 last_seen: self.parse_time(&p.last_seen)?,
             });
@@ -367,6 +385,7 @@ impl PgStore {
                             verdict: m.verdict,
                             metric: m.metric,
                             reason: m.reason,
+                            seq: m.seq,
                         })
                     })
                     .transpose()?,

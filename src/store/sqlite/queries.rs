@@ -411,8 +411,8 @@ impl Store for SqliteStore {
                 .optional()?;
             if verdict_write(m, newest.as_ref()) {
                 tx.execute(
-                    "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, metric, reason, start_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         m.env,
                         m.version.as_str(),
@@ -420,7 +420,8 @@ impl Store for SqliteStore {
                         m.finished_at.map(ts),
                         m.verdict,
                         m.metric,
-                        m.reason
+                        m.reason,
+                        m.seq
                     ],
                 )?;
             }
@@ -466,36 +467,47 @@ impl Store for SqliteStore {
             String,
             Option<String>,
             String,
+            Option<i64>,
+        );
+        // The row's own window start (`NULL` in a row written without it,
+        // or in an older file opened read-only): judged by its dates then.
+        let sql = format!(
+            "SELECT m.version, m.started_at, m.finished_at, m.verdict, m.metric, m.reason, {}
+             FROM monitor_runs m WHERE m.env = ?1 ORDER BY m.id DESC LIMIT 1",
+            if self.started_windows {
+                "m.start_id"
+            } else {
+                "NULL"
+            }
         );
         let row: Option<Row> = self.with(|c| {
-            c.query_row(
-                "SELECT version, started_at, finished_at, verdict, metric, reason
-                 FROM monitor_runs WHERE env = ?1 ORDER BY id DESC LIMIT 1",
-                params![env],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
+            c.query_row(&sql, params![env], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
             .optional()
         })?;
-        row.map(|(version, started, finished, verdict, metric, reason)| {
-            Ok(MonitorRecord {
-                env: env.to_string(),
-                version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
-                started_at: self.parse_time(&started)?,
-                finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
-                verdict,
-                metric,
-                reason,
-            })
-        })
+        row.map(
+            |(version, started, finished, verdict, metric, reason, seq)| {
+                Ok(MonitorRecord {
+                    env: env.to_string(),
+                    version: Version::parse(&version).map_err(|e| self.corrupt(e))?,
+                    started_at: self.parse_time(&started)?,
+                    finished_at: finished.map(|f| self.parse_time(&f)).transpose()?,
+                    verdict,
+                    metric,
+                    reason,
+                    seq,
+                })
+            },
+        )
         .transpose()
     }
 
@@ -742,49 +754,77 @@ impl Store for SqliteStore {
                 "DELETE FROM presence WHERE last_seen < ?1",
                 params![ts(expire_before)],
             )?;
+            // Its own row only (its pid space; '' for none), never a
+            // namesake's in another container.
             tx.execute(
-                "INSERT INTO presence (host, pid, actor, since, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (host, pid) DO UPDATE SET
+                "INSERT INTO presence (host, pid, actor, since, last_seen, pid_space)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (host, pid, pid_space) DO UPDATE SET
                      actor = excluded.actor, last_seen = excluded.last_seen",
-                params![p.host, p.pid, p.actor, ts(p.since), ts(p.last_seen)],
+                params![
+                    p.host,
+                    p.pid,
+                    p.actor,
+                    ts(p.since),
+                    ts(p.last_seen),
+                    p.pid_space.as_deref().unwrap_or("")
+                ],
             )?;
             tx.commit()
         })
     }
 
-    fn leave(&self, host: &str, pid: u32) -> Result<(), StoreError> {
+    fn leave(&self, host: &str, pid: u32, pid_space: Option<&str>) -> Result<(), StoreError> {
         self.with_write(|c| {
             c.execute(
-                "DELETE FROM presence WHERE host = ?1 AND pid = ?2",
-                params![host, pid],
+                "DELETE FROM presence WHERE host = ?1 AND pid = ?2 AND pid_space = ?3",
+                params![host, pid, pid_space.unwrap_or("")],
             )
             .map(|_| ())
         })
     }
 
     fn present(&self, fresh_since: DateTime<Utc>) -> Result<Vec<Presence>, StoreError> {
-        type Row = (String, u32, String, String, String);
+        type Row = (String, u32, String, String, String, Option<String>);
+        // A read-only file of an older shipdeck has no pid space to read.
+        let sql = format!(
+            "SELECT host, pid, actor, since, last_seen, {} FROM presence
+             WHERE last_seen >= ?1 ORDER BY since, host, pid{}",
+            if self.spaced_presence {
+                "NULLIF(pid_space, '')"
+            } else {
+                "NULL"
+            },
+            if self.spaced_presence {
+                ", pid_space"
+            } else {
+                ""
+            },
+        );
         let rows: Vec<Row> = self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT host, pid, actor, since, last_seen FROM presence
-                 WHERE last_seen >= ?1 ORDER BY since, host, pid",
-            )?;
+            let mut st = c.prepare(&sql)?;
             let it = st.query_map(params![ts(fresh_since)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?;
             it.collect()
         })?;
-        let here = crate::host::hostname();
         let mut out = Vec::with_capacity(rows.len());
-        for (host, pid, actor, since, last_seen) in rows {
-            if host == here && !pid_alive(pid) {
+        for (host, pid, actor, since, last_seen, pid_space) in rows {
+            if holder_gone(pid, &host, pid_space.as_deref()) {
                 continue;
             }
             out.push(Presence {
                 actor,
                 host,
                 pid,
+                pid_space,
                 since: self.parse_time(&since)?,
                 last_seen: self.parse_time(&last_seen)?,
             });

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS monitor_runs (
     finished_at TEXT,
     verdict     TEXT NOT NULL,
     metric      TEXT,
-    reason      TEXT NOT NULL
+    reason      TEXT NOT NULL,
+    start_id    INTEGER
 );
 -- The last record whose chain was walked and found intact, so that each
 -- action walks only what was appended since. It is covered by the chain:
@@ -90,14 +91,16 @@ CREATE TABLE IF NOT EXISTS chain_checkpoint (
     hash TEXT NOT NULL,
     at   TEXT NOT NULL
 );
--- Open consoles (who else is watching), kept by their heartbeat.
+-- Open consoles (who else is watching), kept by their heartbeat; keyed
+-- by pid space too ('' for none): two containers' pid 1 under one name.
 CREATE TABLE IF NOT EXISTS presence (
     host      TEXT NOT NULL,
     pid       INTEGER NOT NULL,
     actor     TEXT NOT NULL,
     since     TEXT NOT NULL,
     last_seen TEXT NOT NULL,
-    PRIMARY KEY (host, pid)
+    pid_space TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (host, pid, pid_space)
 );
 CREATE TABLE IF NOT EXISTS samples (
     env      TEXT NOT NULL,
@@ -187,6 +190,8 @@ pub(super) fn prepare(c: &Connection) -> rusqlite::Result<Vec<String>> {
     }
     migrate_deploys(c)?;
     migrate_locks(c)?;
+    migrate_presence(c)?;
+    migrate_monitor_runs(c)?;
     c.execute_batch(SCHEMA)?;
     c.execute_batch(LOCK_NEW_HOLDER)?;
     c.execute_batch(RECREATE_TRIGGERS)?;
@@ -333,6 +338,80 @@ pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A store written before a window's rows named their window's `monitor`
+/// started audit record: add the column (`NULL` for the rows written then,
+/// and by an older shipdeck still running on this file; such a row is
+/// judged by its dates, see [`crate::store::MonitorRecord::seq`]).
+pub(super) fn migrate_monitor_runs(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('monitor_runs') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store): the schema creates it with the column.
+    if !has("id")? || has("start_id")? {
+        return Ok(());
+    }
+    match c.execute_batch("ALTER TABLE monitor_runs ADD COLUMN start_id INTEGER") {
+        // Another process added it while this one looked.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r,
+    }
+}
+
+/// A store written before a console's presence named its pid space
+/// (`crate::host::pid_space`): the table is rebuilt with the column in its
+/// key (SQLite cannot change a key in place), every row kept with `''` —
+/// no space, judged by hostname and pid as before. Keyed by host and pid
+/// alone, two consoles in two containers of one host (both pid 1 under one
+/// hostname) were one row. In one IMMEDIATE transaction, looked at again
+/// inside it: another process may be doing the same. A shipdeck from
+/// before the column, still running on this file, fails its heartbeat
+/// (its upsert names the old key) until it is restarted; presence only.
+pub(super) fn migrate_presence(c: &Connection) -> rusqlite::Result<()> {
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('presence') WHERE name = ?1",
+            [col],
+            |r| r.get(0),
+        )
+    };
+    // No table yet (a new store), or rebuilt already.
+    if !has("host")? || has("pid_space")? {
+        return Ok(());
+    }
+    c.execute_batch("BEGIN IMMEDIATE")?;
+    let rebuilt = (|| {
+        if has("pid_space")? {
+            return Ok(());
+        }
+        c.execute_batch(
+            "CREATE TABLE presence_spaced (
+                 host      TEXT NOT NULL,
+                 pid       INTEGER NOT NULL,
+                 actor     TEXT NOT NULL,
+                 since     TEXT NOT NULL,
+                 last_seen TEXT NOT NULL,
+                 pid_space TEXT NOT NULL DEFAULT '',
+                 PRIMARY KEY (host, pid, pid_space)
+             );
+             INSERT INTO presence_spaced (host, pid, actor, since, last_seen)
+                 SELECT host, pid, actor, since, last_seen FROM presence;
+             DROP TABLE presence;
+             ALTER TABLE presence_spaced RENAME TO presence;",
+        )
+    })();
+    match rebuilt {
+        Ok(()) => c.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// The note of a decision recorded before notes had a column of their

@@ -282,6 +282,105 @@ fn a_store_from_before_linked_locks_gains_the_column_and_keeps_a_live_lock() {
     assert!(s.verify().unwrap().intact());
 }
 
+/// A store from before presence named its pid space (keyed by host and
+/// pid): reopened, the table is rebuilt with the column in its key, the
+/// open console kept and read without a space; from then on two consoles
+/// of one hostname and pid in two pid spaces are two rows. Opened
+/// read-only, an older file's consoles still read.
+#[test]
+fn a_store_from_before_spaced_presence_keeps_its_consoles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let console = |actor: &str, space: Option<&str>| Presence {
+        actor: actor.into(),
+        host: "ci".into(),
+        pid: 1,
+        pid_space: space.map(str::to_string),
+        since: t(0),
+        last_seen: t(0),
+    };
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        // The presence table as an earlier shipdeck wrote it.
+        s.with(|c| {
+            c.execute_batch(
+                "DROP TABLE presence;
+                 CREATE TABLE presence (host TEXT NOT NULL, pid INTEGER NOT NULL,
+                     actor TEXT NOT NULL, since TEXT NOT NULL, last_seen TEXT NOT NULL,
+                     PRIMARY KEY (host, pid));",
+            )?;
+            c.execute(
+                "INSERT INTO presence (host, pid, actor, since, last_seen) VALUES ('ci', 1, 'old', ?1, ?1)",
+                [ts(t(0))],
+            )
+            .map(|_| ())
+        })
+        .unwrap();
+    }
+    // Read-only first: no migration, the console still reads.
+    let ro = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    assert_eq!(ro.present(t(-1)).unwrap(), vec![console("old", None)]);
+    drop(ro);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.present(t(-1)).unwrap(), vec![console("old", None)]);
+    let (one, two) = (
+        console("a", Some("ci b pid:[1]")),
+        console("b", Some("ci b pid:[2]")),
+    );
+    s.heartbeat(&one, t(-1)).unwrap();
+    s.heartbeat(&two, t(-1)).unwrap();
+    assert_eq!(
+        s.present(t(-1)).unwrap(),
+        vec![console("old", None), one.clone(), two.clone()]
+    );
+    s.leave("ci", 1, None).unwrap();
+    s.leave("ci", 1, two.pid_space.as_deref()).unwrap();
+    assert_eq!(s.present(t(-1)).unwrap(), vec![one]);
+}
+
+/// A store from before a window's rows named their start record: its
+/// windows read without one (judged by their dates), read-only as well;
+/// reopened, the column is added and a new window reads with its own.
+#[test]
+fn a_store_from_before_windows_named_their_start_reads_them_by_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        // The table as an earlier shipdeck wrote it, with one window.
+        s.with(|c| {
+            c.execute_batch(
+                "DROP TABLE monitor_runs;
+                 CREATE TABLE monitor_runs (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     env TEXT NOT NULL, version TEXT NOT NULL, started_at TEXT NOT NULL,
+                     finished_at TEXT, verdict TEXT NOT NULL, metric TEXT, reason TEXT NOT NULL);",
+            )?;
+            c.execute(
+                "INSERT INTO monitor_runs (env, version, started_at, finished_at, verdict, reason)
+                 VALUES ('production', 'v2', ?1, ?1, 'healthy', 'in line')",
+                [ts(t(0))],
+            )
+            .map(|_| ())
+        })
+        .unwrap();
+    }
+    let ro = SqliteStore::read_only(&path, "read-only for the test".into()).unwrap();
+    let old = ro.last_monitor("production").unwrap().unwrap();
+    assert_eq!((old.verdict.as_str(), old.seq), ("healthy", None));
+    drop(ro);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(old.clone()));
+    let window = MonitorRecord {
+        seq: Some(41),
+        started_at: t(1),
+        finished_at: None,
+        verdict: "monitoring".into(),
+        ..old
+    };
+    s.record_monitor(&window).unwrap();
+    assert_eq!(s.last_monitor("production").unwrap(), Some(window));
+}
+
 /// The same older file, opened read-only (no migration runs): its locks
 /// read unlinked, and status and history still work.
 #[test]

@@ -38,6 +38,7 @@ fn the_header_names_who_else_is_watching_once_each() {
     let mut st = s.status.clone().unwrap();
     let at = st.generated_at;
     let p = |actor: &str, pid| crate::store::Presence {
+        pid_space: None,
         actor: actor.into(),
         host: "h".into(),
         pid,

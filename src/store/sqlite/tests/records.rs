@@ -132,6 +132,7 @@ async fn another_handles_approval_ticks_the_change_feed_and_a_sample_does_not() 
 fn presence_is_kept_by_heartbeats_and_expires_without_them() {
     let (_d, s) = open();
     let seen = |actor: &str, host: &str, pid, at| Presence {
+        pid_space: None,
         actor: actor.into(),
         host: host.into(),
         pid,
@@ -159,7 +160,7 @@ fn presence_is_kept_by_heartbeats_and_expires_without_them() {
     assert_eq!((now[0].since, now[0].last_seen), (t(0), t(5)));
     assert_eq!(s.present(t(-10)).unwrap().len(), 1, "alice was pruned");
     // bob quits.
-    s.leave("host-b", 20).unwrap();
+    s.leave("host-b", 20, None).unwrap();
     assert!(s.present(t(-10)).unwrap().is_empty());
 }
 
@@ -169,6 +170,7 @@ fn a_console_of_this_machine_whose_process_is_gone_is_not_present() {
     let here = crate::host::hostname();
     for pid in [std::process::id(), u32::MAX - 7] {
         let p = Presence {
+            pid_space: None,
             actor: "me".into(),
             host: here.clone(),
             pid,
@@ -190,6 +192,7 @@ async fn a_console_opening_or_closing_ticks_the_change_feed_and_a_heartbeat_does
     let other = SqliteStore::open(&path).unwrap();
     let mut feed = watcher.changes().unwrap();
     let p = Presence {
+        pid_space: None,
         actor: "bob@b".into(),
         host: "host-b".into(),
         pid: 20,
@@ -217,7 +220,7 @@ async fn a_console_opening_or_closing_ticks_the_change_feed_and_a_heartbeat_does
     // the count after the next change is what proves the heartbeat
     // never ticked.
     assert!(!ticks(&feed).await, "a heartbeat is no change");
-    other.leave("host-b", 20).unwrap();
+    other.leave("host-b", 20, None).unwrap();
     let ticked = tokio::time::timeout(Duration::from_secs(30), feed.changed()).await;
     assert_eq!(ticked.ok(), Some(true), "no tick for a console that closed");
     assert_eq!(feed.count(), 2, "the heartbeat ticked");
