@@ -113,8 +113,11 @@ fn columns_prefix(s: &str, max: usize) -> usize {
 }
 
 /// Cut free text to `max` columns with `…`, never inside a word: at the
-/// end of a clause (`, ` `; ` `: ` ` — `) when one is near, else between
-/// words, so no number is left half shown.
+/// end of a clause (`, ` `; ` `: ` ` — `) when one is near (in the last
+/// quarter of the room), else between words, so no number is left half
+/// shown. A clause end further back is not taken: a refusal reads
+/// `cannot promote production: approval — no Go recorded for v1.8.0 (…)`,
+/// and cutting at its first clause kept the gate's name and lost why.
 pub fn clip_at_boundary(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
@@ -134,7 +137,7 @@ pub fn clip_at_boundary(s: &str, max: usize) -> String {
         .iter()
         .filter_map(|sep| head.rfind(sep))
         .max()
-        .filter(|at| *at * 2 >= room);
+        .filter(|at| (room - width(&head[..*at])) * 4 <= room);
     let cut = match (whole, clause) {
         (true, _) => head.trim_end(),
         (false, Some(at)) => &head[..at],

@@ -1191,3 +1191,31 @@ fn a_key_s_does_nothing_here_goes_when_its_dialog_closes() {
         "{text}"
     );
 }
+
+/// A refusal keeps why at every width from 80 columns up: its notice is
+/// cut where the width ends, not at its first clause. At 81 columns it
+/// read `cannot promote production: approval… (v: in full)` — the gate's
+/// name, and not that no Go was recorded (at 80 it fitted by luck).
+#[test]
+fn a_refusal_notice_keeps_its_reason_at_every_width() {
+    let mut s = console();
+    key(&mut s, 'p');
+    for w in 80..=100 {
+        let line = status_line(&screen(&s, w, 24));
+        assert!(
+            line.contains("cannot promote production: approval — no Go recorded for v1.8.0"),
+            "{w} columns: {line:?}"
+        );
+    }
+    // A longer reason keeps as many of its words as the width allows.
+    let mut s = console();
+    s.notify(
+        crate::tui::state::Level::Error,
+        "cannot promote production: previous_stage — v1.8.0 is not what staging runs: staging runs v1.8.1",
+    );
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("previous_stage — v1.8.0 is not what…"),
+        "{line:?}"
+    );
+}
