@@ -1219,3 +1219,45 @@ fn a_refusal_notice_keeps_its_reason_at_every_width() {
         "{line:?}"
     );
 }
+
+/// Two long versions that differ at their end stay told apart wherever a
+/// narrow console shows them: cut at the end, `…build-4411` and
+/// `…build-4412` both read `v1.8.0-rc.2026120…` (the environments' table,
+/// the pending release's `from → to`).
+#[test]
+fn long_versions_cut_narrow_keep_the_end_that_tells_them_apart() {
+    let old = "v1.8.0-rc.20261201.build-4411";
+    let new = "v1.8.0-rc.20261201.build-4412";
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        if e.name == "staging" {
+            e.version = Some(v(new));
+        }
+        if e.name == "production" {
+            e.version = Some(v(old));
+            let plan = e.promotion.as_mut().unwrap();
+            plan.current = Some(v(old));
+            plan.version = v(new);
+        }
+    }
+    if let Some(p) = st.pending.as_mut() {
+        p.plan.current = Some(v(old));
+        p.plan.version = v(new);
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    for (w, h) in [(80, 24), (100, 30)] {
+        let text = screen(&s, w, h);
+        let table: Vec<&str> = text.lines().filter(|l| l.starts_with("version")).collect();
+        assert_eq!(table.len(), 1, "{w}x{h}:\n{text}");
+        assert!(
+            table[0].contains("4411") && table[0].contains("4412"),
+            "{w}x{h}: both versions' ends in the table:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains("4411 → ") && l.contains("4412")),
+            "{w}x{h}: the pending release names both:\n{text}"
+        );
+    }
+}

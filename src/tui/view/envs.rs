@@ -196,7 +196,7 @@ fn column(
     let now = state.now;
 
     let mut version = match (&env.version, &env.version_error) {
-        (Some(v), _) => vec![Part::new(v.to_string(), t.title)],
+        (Some(v), _) => vec![Part::new(v.to_string(), t.title).middle()],
         (None, Some(_)) => vec![
             Part::new("? unknown", t.error),
             Part::new(" · v: why", t.dim).prio(1),
@@ -651,13 +651,13 @@ fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
         return if d.rollback {
             vec![
                 Part::new("rolling back", t.warn).short("↩"),
-                Part::new(format!(" → {}", d.version), t.warn),
+                Part::new(format!(" → {}", d.version), t.warn).middle(),
                 Part::new(format!(" · {secs}"), t.warn).prio(1),
             ]
         } else {
             vec![
                 Part::new("deploying", t.busy).short("→"),
-                Part::new(format!(" {}", d.version), t.busy),
+                Part::new(format!(" {}", d.version), t.busy).middle(),
                 Part::new(format!(" · {secs}"), t.busy).prio(1),
             ]
         };
@@ -714,7 +714,7 @@ fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             // the word; then the age goes, then who.
             let mut p = vec![Part::new(word, style).short(short).prio(1)];
             if let Some((version, actor, _)) = foreign {
-                p.push(Part::new(format!(" {version}"), style));
+                p.push(Part::new(format!(" {version}"), style).middle());
                 let name = actor.split('@').next().unwrap_or(&actor).to_string();
                 p.push(
                     Part::new(format!(" · {actor}"), style)

@@ -140,7 +140,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             vec![
                 Part::new(" Monitoring", t.title).short(" Window"),
                 Part::new(format!(" {name}"), t.title),
-                Part::new(format!(" · {}", w.version), t.title).prio(1),
+                Part::new(format!(" · {}", w.version), t.title)
+                    .prio(1)
+                    .middle(),
                 Part::new(
                     format!(" · {} left ", format::countdown(w.remaining_s(state.now))),
                     t.title,
@@ -152,7 +154,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             vec![
                 Part::new(" Last monitoring window", t.title).short(" Last window"),
                 Part::new(format!(" · {name}"), t.title),
-                Part::new(format!(" · {} ", w.version), t.title),
+                Part::new(format!(" · {} ", w.version), t.title).middle(),
             ],
             title_w,
         ),
@@ -163,7 +165,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 vec![
                     Part::new(" Last monitoring window", t.title).short(" Last window"),
                     Part::new(format!(" · {name}"), t.title),
-                    Part::new(format!(" · {} ", w.version), t.title),
+                    Part::new(format!(" · {} ", w.version), t.title).middle(),
                 ],
                 title_w,
             )

@@ -83,7 +83,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
             vec![
                 Part::new(" Canary", t.title),
                 Part::new(format!(" {name}"), t.title),
-                Part::new(format!(" · {}", c.version), t.title).prio(2),
+                Part::new(format!(" · {}", c.version), t.title)
+                    .prio(2)
+                    .middle(),
                 Part::new(format!(" · {}%", c.weight), t.title),
                 Part::new(format!(" · step {}/{}", c.step, c.steps), t.title).prio(1),
                 Part::new(
@@ -110,7 +112,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         let mut parts = vec![
             Part::new(" Last canary", t.title),
             Part::new(format!(" · {name}"), t.title),
-            Part::new(format!(" · {}", c.version), t.title).prio(2),
+            Part::new(format!(" · {}", c.version), t.title)
+                .prio(2)
+                .middle(),
             Part::new(how, t.title),
         ];
         if let Some(w) = now_w {

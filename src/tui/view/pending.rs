@@ -88,11 +88,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
+            // Both versions stay on screen, each cut in its middle.
+            let (current, version) =
+                format::clip_pair(&current, plan.version.as_str(), w.saturating_sub(3));
             lines.push(format::fit(
                 vec![
-                    Part::new(current, t.text),
+                    Part::new(current, t.text).middle(),
                     Part::new(" → ", t.dim),
-                    Part::new(plan.version.to_string(), t.title),
+                    Part::new(version, t.title).middle(),
                 ],
                 w,
             ));
