@@ -206,6 +206,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         });
     }
     let age = Some((state.now - c.at).num_seconds());
+    let step = super::monitor::step_of(c.pairs.iter().map(|p| p.t));
     let two_lines = |canary: Vec<(f64, f64)>, stable: Vec<(f64, f64)>| {
         vec![
             SeriesSpec {
@@ -237,6 +238,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         limits: Vec::new(),
         now: now_err,
         age,
+        step,
         fmt: format::percent,
         floor: 0.01,
     };
@@ -257,6 +259,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
             limits: Vec::new(),
             now: now_p95,
             age,
+            step,
             fmt: format::ms,
             floor: 10.0,
         };
