@@ -118,6 +118,9 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             ));
             let (st, style) = super::envs::state_line(state, env);
             out.extend(rows(width, "state", st, style, t.dim));
+            if let Some(s) = super::envs::schema_ahead(env) {
+                out.extend(rows(width, "schema", s, t.warn, t.dim));
+            }
             if let Some(d) = state
                 .env_ui(&env.name)
                 .and_then(|u| u.deploy.as_ref())
