@@ -142,6 +142,17 @@ fn deploying() {
     );
     let text = screen(&s, 160, 45);
     assert!(text.contains("deploying v1.8.0 · 12s"));
+    // The pending panel does not offer `p` (refused while it runs) on
+    // gates read before the deploy began.
+    assert!(
+        text.contains("… promote running: wait for it to end") && !text.contains("p promotes"),
+        "{text}"
+    );
+    let narrow = screen(&s, 80, 24);
+    assert!(
+        narrow.contains("… promote running") && !narrow.contains("p promotes"),
+        "{narrow}"
+    );
     insta::assert_snapshot!(text);
 }
 

@@ -99,13 +99,25 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 ],
                 w,
             ));
-            let verdict = match plan.refusal() {
-                Some(g) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
-                None if plan.warnings().next().is_some() => vec![
+            // An action of this console on it runs now: `p` is refused
+            // until it ends, and the plan (its gates read before it began)
+            // is not what a promote would meet then — never "ready".
+            let busy = state
+                .env_ui(&env.name)
+                .and_then(|u| u.task.as_ref())
+                .filter(|k| k.kind != crate::tui::msg::TaskKind::Watch)
+                .map(|k| k.kind.verb());
+            let verdict = match (busy, plan.refusal()) {
+                (Some(verb), _) => vec![
+                    Part::new(format!("… {verb} running"), t.busy),
+                    Part::new(": wait for it to end", t.busy).prio(1),
+                ],
+                (None, Some(g)) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
+                (None, None) if plan.warnings().next().is_some() => vec![
                     Part::new("p promotes", t.warn),
                     Part::new(" after a second confirmation", t.warn).prio(1),
                 ],
-                None => vec![Part::new("ready: p promotes", t.ok)],
+                (None, None) => vec![Part::new("ready: p promotes", t.ok)],
             };
             lines.push(format::fit(verdict, w));
             // A release that changes the database says so before anything else.
