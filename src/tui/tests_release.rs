@@ -403,3 +403,39 @@ fn a_rollback_from_a_migration_release_says_the_schema_stays_ahead() {
     });
     assert!(!screen(&s, 160, 45).contains("schema ahead"));
 }
+
+/// Rolled back by hand from the release promoting would ship again: its
+/// Go still stands (only a window's verdict records a No-Go), and the
+/// pending panel read "ready: p promotes" for the release just taken out.
+/// The panel and the promote dialog say it was rolled back from.
+#[test]
+fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        p.last_deploy = Some(crate::domain::DeployRecord {
+            seq: None,
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0() - Duration::seconds(20),
+            actor: "alice".into(),
+            kind: crate::domain::DeployKind::Rollback,
+            url: None,
+        });
+    });
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(
+            text.contains("⚠ rolled back") && !text.contains("p promotes after"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+    update_key(&mut s, 'p');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("⚠ production was rolled back from v1.8.0 by alice")
+            && text.contains("this promotes it"),
+        "{text}"
+    );
+}

@@ -113,6 +113,14 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     Part::new(": wait for it to end", t.busy).prio(1),
                 ],
                 (None, Some(g)) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
+                (None, None)
+                    if super::envs::rolled_back_from(state, env, &plan.version).is_some() =>
+                {
+                    vec![
+                        Part::new("⚠ rolled back from it", t.warn).short("⚠ rolled back"),
+                        Part::new(": p promotes it again", t.warn).prio(1),
+                    ]
+                }
                 (None, None) if plan.warnings().next().is_some() => vec![
                     Part::new("p promotes", t.warn),
                     Part::new(" after a second confirmation", t.warn).prio(1),
