@@ -1104,6 +1104,23 @@ fn the_quit_dialog_says_what_runs_now_not_what_ran_when_it_opened() {
         text.contains("• monitoring window of production (29:00 left)"),
         "{text}"
     );
+    // What quitting leaves: the release stays, judged by nobody — said
+    // before Enter (it read only "stops watching them").
+    let wide = screen(&s, 160, 45);
+    assert!(
+        wide.contains("⚠ production keeps v1.8.0: a regression of it is then not caught"),
+        "{wide}"
+    );
+    let mut auto = settings();
+    auto.auto_rollback = true;
+    let mut a = running_console(auto, crate::tui::theme::Theme::dark());
+    monitored(&mut a, 60, false);
+    key(&mut a, 'q');
+    let wide = screen(&a, 160, 45);
+    assert!(
+        wide.contains("a regression of it is then neither caught nor"),
+        "{wide}"
+    );
     // Left open a minute: the window's countdown goes on in the dialog.
     let later = s.now + Duration::seconds(60);
     update(&mut s, Msg::Tick(later));

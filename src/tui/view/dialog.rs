@@ -430,6 +430,29 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     "Quitting stops watching them; the audit log keeps what was recorded.",
                     t.dim,
                 ));
+                // What a window's end by quitting leaves: the release it
+                // judges stays, judged by nobody and rolled back by nobody.
+                for (env, ui) in &state.envs {
+                    if ui
+                        .task
+                        .as_ref()
+                        .is_some_and(|k| k.kind == crate::tui::msg::TaskKind::Watch)
+                        && let Some(w) = ui.window.as_ref().filter(|w| w.running)
+                    {
+                        let what = if state.settings.auto_rollback {
+                            "neither caught nor rolled back automatically"
+                        } else {
+                            "not caught"
+                        };
+                        lines.push(Line::styled(
+                            format!(
+                                "⚠ {env} keeps {}: a regression of it is then {what} (`shipdeck watch {env}` watches it again)",
+                                w.version
+                            ),
+                            t.warn,
+                        ));
+                    }
+                }
             }
             (" Quit shipdeck? ".to_string(), "quit", true)
         }
