@@ -320,6 +320,7 @@ fn failure(e: EngineError) -> Failure {
         reason: reason(&e),
         refused: e.exit_code() == 3,
         cause: crate::engine::rewatch::Cause::of(&e),
+        caught: false,
     }
 }
 
@@ -566,6 +567,7 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             ),
             refused: false,
             cause: crate::engine::rewatch::Cause::Other,
+            caught: true,
         });
     }
     if let Some(cause) = &o.unrecorded {
@@ -584,6 +586,7 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             // The verdict was reached; only the store would not take it
             // (its retries ran out): watched again as after an outage.
             cause: crate::engine::rewatch::Cause::Outage,
+            caught: v.kind == VerdictKind::Regression && o.rolled_back.is_none(),
         });
     }
     if let Some(line) = &o.superseded {
@@ -785,6 +788,51 @@ mod tests {
         assert!(
             matches!(failed, Err(Failure { ref reason, refused: false, .. }) if reason.starts_with("regression of v1.8.0; automatic rollback failed: hook exited 1 — r rolls back"))
         );
+    }
+
+    /// A window whose automatic rollback failed leaves the caught release
+    /// running: the console raises the alarm banner (`r` rolls back), as
+    /// without auto-rollback. Only a minute's error notice said it, cut at
+    /// 80 columns to `monitoring window of production failed: regression
+    /// of v1.8.0…`, and production's state read as if nothing was wrong.
+    #[test]
+    fn a_failed_automatic_rollback_raises_the_alarm() {
+        use crate::tui::tests::fixture::{console, monitored, screen};
+        let mut s = console();
+        monitored(&mut s, 60, true);
+        s.alarm = None;
+        crate::tui::update(
+            &mut s,
+            crate::tui::msg::Msg::ActionDone {
+                env: "production".into(),
+                kind: crate::tui::msg::TaskKind::Watch,
+                result: watched(&outcome(
+                    VerdictKind::Regression,
+                    false,
+                    Some("hook exited 1"),
+                )),
+            },
+        );
+        let text = screen(&s, 80, 24);
+        assert!(
+            text.contains("REGRESSION in production") && text.contains("r rolls back"),
+            "{text}"
+        );
+        // A window whose rollback ran but went unrecorded raises none.
+        let mut s = console();
+        monitored(&mut s, 60, true);
+        s.alarm = None;
+        let mut o = outcome(VerdictKind::Regression, true, None);
+        o.unrecorded = Some("database is locked".into());
+        crate::tui::update(
+            &mut s,
+            crate::tui::msg::Msg::ActionDone {
+                env: "production".into(),
+                kind: crate::tui::msg::TaskKind::Watch,
+                result: watched(&o),
+            },
+        );
+        assert!(s.alarm.is_none(), "{:?}", s.alarm);
     }
 
     /// At 80 columns, the notice of a window that rolled back (or failed

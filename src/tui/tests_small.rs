@@ -707,6 +707,7 @@ fn a_failed_window_is_watched_again_once_nobody_watches_it() {
                 reason: "store postgres://db/team is unreachable".into(),
                 refused: false,
                 cause: crate::engine::rewatch::Cause::Outage,
+                caught: false,
             }),
         },
     );
@@ -750,6 +751,7 @@ fn a_window_refused_for_good_is_retried_less_often_saying_what_to_fix() {
                     reason: "store postgres://db/team: permission denied for table shipdeck_locks (42501)".into(),
                     refused: false,
                     cause: Cause::Store,
+                    caught: false,
                 }),
             },
         );
