@@ -586,7 +586,9 @@ pub(crate) fn wrap_line(line: &Line<'_>, max: usize) -> Vec<Line<'static>> {
         }
         while cells(word) > max {
             let mut head = Vec::new();
-            while cells(&head) < max && !word.is_empty() {
+            // Never past the row: a wide character that would end one
+            // column beyond it starts the next (at least one per row).
+            while !word.is_empty() && (head.is_empty() || cells(&head) + cells(&word[..1]) <= max) {
                 head.push(word.remove(0));
             }
             rows.last_mut().expect("one row").extend(head);
@@ -712,6 +714,20 @@ mod tests {
                     .any(|s| s.style == red && !s.content.trim().is_empty()),
                 "{max}: the style is kept"
             );
+        }
+        // A long word of wide characters: no row is wider than the room,
+        // nothing is lost (an odd width ended rows a column past the border).
+        let note = "已在预发布环境验证通过可以上线已在预发布环境验证通过可以上线";
+        for max in [3, 9, 11] {
+            let rows = wrap_line(&Line::raw(note), max);
+            for r in &rows {
+                assert!(r.width() <= max, "{max}: {r:?}");
+            }
+            let all: String = rows
+                .iter()
+                .flat_map(|r| r.spans.iter().map(|s| s.content.to_string()))
+                .collect();
+            assert_eq!(all, note, "{max}");
         }
         let rows = wrap_line(&line, 80);
         assert_eq!(rows.len(), 1);
