@@ -431,7 +431,7 @@ impl Engine {
         // confirmed plan above names it).
         if to.as_ref().is_none_or(|v| v == &current)
             && let Some(rec) = self
-                .rollback_canary(idx, &current, events.clone(), retry_owed)
+                .rollback_canary(idx, &current, events.clone(), retry_owed, automatic)
                 .await?
         {
             return Ok(rec);

@@ -493,7 +493,7 @@ impl Engine {
                         .await;
                     return Err(Flow::Detail(format!(
                         "canary of {version}: setting the weight to {w}% failed: {e}; {}",
-                        stop_words(&stopped)
+                        stop_words(&stopped, "")
                     )));
                 }
                 // Points read before the new weight carry the old one.
@@ -607,7 +607,12 @@ impl Engine {
                     )));
                 }
                 let stopped = self
-                    .stop_canary(env, version, &c.weight, "regression: auto-rollback")
+                    .stop_canary(
+                        env,
+                        version,
+                        &c.weight,
+                        "regression: rolled back automatically",
+                    )
                     .await;
                 // The traffic is safe first; then the No-Go is tried again
                 // (a store blip), and said when it still could not be
@@ -622,7 +627,7 @@ impl Engine {
                 return Err(Flow::Detail(format!(
                     "canary of {version} caught {at}: {}; {}{}",
                     v.reason,
-                    stop_words(&stopped),
+                    stop_words(&stopped, " automatically (auto_rollback)"),
                     no_go_missing(env, version, no_go_failed.as_ref())
                 )));
             }
@@ -640,7 +645,7 @@ impl Engine {
                     state.weight,
                     MAX_HOLDS,
                     v.reason,
-                    stop_words(&stopped)
+                    stop_words(&stopped, "")
                 )));
             }
         }
@@ -708,6 +713,7 @@ impl Engine {
         stable: &Version,
         events: Option<super::EventSink>,
         retry_owed: bool,
+        automatic: bool,
     ) -> Result<Option<crate::domain::DeployRecord>, EngineError> {
         let super::strategy::Strategy::Canary { canary, .. } = &self.inner.envs[idx].strategy
         else {
@@ -721,7 +727,7 @@ impl Engine {
             return Ok(None);
         }
         let version = version.unwrap_or_else(|| stable.clone());
-        let detail = canary_rollback_detail(env, weight, &version, stable);
+        let detail = canary_rollback_detail(env, weight, &version, stable, automatic);
         let lock = self.new_lock(env, self.inner.lock_timing.margin);
         let (host, pid, now) = (lock.host.clone(), lock.pid, lock.acquired_at);
         // Ours only when an action of this engine instance holds it now
@@ -954,14 +960,34 @@ fn no_go_missing(
     }
 }
 
+/// A monitoring window's own rollback reads "roll ENV back automatically:
+/// canary weight …"; records stored before it said so read "roll ENV back:
+/// canary weight …", and are recognised still.
 pub(super) fn is_canary_rollback(env: &str, detail: &str) -> bool {
-    detail.starts_with(&format!("roll {env} back: canary weight "))
+    [": canary weight ", " automatically: canary weight "]
+        .iter()
+        .any(|rest| detail.starts_with(&format!("roll {env} back{rest}")))
 }
 
-/// The "started" detail of `env`'s canary rollback from `weight`%.
-fn canary_rollback_detail(env: &str, weight: u8, version: &Version, stable: &Version) -> String {
+/// The "started" detail of `env`'s canary rollback from `weight`%;
+/// `automatic`: a monitoring window's own, on the regression it caught.
+fn canary_rollback_detail(
+    env: &str,
+    weight: u8,
+    version: &Version,
+    stable: &Version,
+    automatic: bool,
+) -> String {
+    let (how, why) = if automatic {
+        (
+            " automatically",
+            format!("; the monitoring window caught a regression of {version}"),
+        )
+    } else {
+        ("", String::new())
+    };
     format!(
-        "roll {env} back: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}) (canary)"
+        "roll {env} back{how}: canary weight {weight}% → 0 ({version} on the canary; the stable track stays on {stable}{why}) (canary)"
     )
 }
 
@@ -970,9 +996,11 @@ pub(super) enum Flow {
     Detail(String),
 }
 
-fn stop_words(r: &Result<String, BackendError>) -> String {
+/// What became of setting the weight to 0; `how` says how it was decided
+/// (" automatically (auto_rollback)" for a caught canary's step-back).
+fn stop_words(r: &Result<String, BackendError>, how: &str) -> String {
     match r {
-        Ok(_) => "canary weight set to 0".into(),
+        Ok(_) => format!("canary weight set to 0{how}"),
         Err(e) => format!(
             "ALARM: the canary weight could not be set to 0 after {STOP_ATTEMPTS} attempts ({e})"
         ),

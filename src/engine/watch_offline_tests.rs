@@ -120,6 +120,16 @@ async fn the_version_judged_still_running_is_rolled_back_and_the_race_is_said() 
     let h = recorded(&e, rb).await;
     assert_eq!(h.len(), 1, "{h:?}");
     assert_eq!(h[0].outcome, Outcome::Succeeded);
+    // Automatic, as the window's rollback through the store says.
+    assert!(
+        h[0].detail
+            .starts_with("roll prod back automatically from v2.0.0 to v1.0.0")
+            && h[0]
+                .detail
+                .contains("the monitoring window caught a regression of v2.0.0"),
+        "{:?}",
+        h[0]
+    );
 }
 
 /// A partial outage: another process, which reaches the store, promoted

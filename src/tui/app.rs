@@ -320,6 +320,7 @@ fn failure(e: EngineError) -> Failure {
         reason: reason(&e),
         refused: e.exit_code() == 3,
         cause: crate::engine::rewatch::Cause::of(&e),
+        caught: false,
     }
 }
 
@@ -551,17 +552,22 @@ fn watch_refused(e: EngineError) -> Result<Done, Failure> {
 }
 
 /// How a monitoring window ended, in one line; a failed automatic
-/// rollback is a failure the engineer must see.
+/// rollback is a failure the engineer must see. What became of the
+/// release comes before the verdict's reason, which is long (`error rate
+/// 5.8% vs baseline 0.31% (19.0x) since t=+11.7s, over 12 steps …`): after
+/// it, an 80-column notice line cut "rolled back to v1.7.3" and
+/// "automatic rollback failed" off.
 fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
     let v = &o.verdict;
     if let Some(e) = &o.rollback_error {
         return Err(Failure {
             reason: format!(
-                "regression of {} ({}); automatic rollback failed: {e}",
+                "regression of {}; automatic rollback failed: {e} — r rolls back ({})",
                 o.version, v.reason
             ),
             refused: false,
             cause: crate::engine::rewatch::Cause::Other,
+            caught: true,
         });
     }
     if let Some(cause) = &o.unrecorded {
@@ -580,6 +586,7 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
             // The verdict was reached; only the store would not take it
             // (its retries ran out): watched again as after an outage.
             cause: crate::engine::rewatch::Cause::Outage,
+            caught: v.kind == VerdictKind::Regression && o.rolled_back.is_none(),
         });
     }
     if let Some(line) = &o.superseded {
@@ -590,11 +597,11 @@ fn watched(o: &WatchOutcome) -> Result<Done, Failure> {
     }
     let line = match (v.kind, &o.rolled_back) {
         (VerdictKind::Regression, Some(r)) => format!(
-            "regression of {} ({}); rolled back to {}",
-            o.version, v.reason, r.version
+            "regression of {}; rolled back to {} automatically ({})",
+            o.version, r.version, v.reason
         ),
         (VerdictKind::Regression, None) => {
-            format!("regression of {}: {} — r rolls back", o.version, v.reason)
+            format!("regression of {} — r rolls back ({})", o.version, v.reason)
         }
         (VerdictKind::Healthy, _) => format!("window of {} passed: {}", o.version, v.reason),
         (VerdictKind::Collecting | VerdictKind::InsufficientData, _) => {
@@ -763,7 +770,8 @@ mod tests {
         assert_eq!(
             watched(&outcome(VerdictKind::Regression, true, None)),
             Ok(Done::Watched(
-                "regression of v1.8.0 (error rate 6% above 2%); rolled back to v1.7.3".into()
+                "regression of v1.8.0; rolled back to v1.7.3 automatically (error rate 6% above 2%)"
+                    .into()
             ))
         );
         assert_eq!(
@@ -778,7 +786,85 @@ mod tests {
             Some("hook exited 1"),
         ));
         assert!(
-            matches!(failed, Err(Failure { ref reason, refused: false, .. }) if reason.ends_with("automatic rollback failed: hook exited 1"))
+            matches!(failed, Err(Failure { ref reason, refused: false, .. }) if reason.starts_with("regression of v1.8.0; automatic rollback failed: hook exited 1 — r rolls back"))
         );
+    }
+
+    /// A window whose automatic rollback failed leaves the caught release
+    /// running: the console raises the alarm banner (`r` rolls back), as
+    /// without auto-rollback. Only a minute's error notice said it, cut at
+    /// 80 columns to `monitoring window of production failed: regression
+    /// of v1.8.0…`, and production's state read as if nothing was wrong.
+    #[test]
+    fn a_failed_automatic_rollback_raises_the_alarm() {
+        use crate::tui::tests::fixture::{console, monitored, screen};
+        let mut s = console();
+        monitored(&mut s, 60, true);
+        s.alarm = None;
+        crate::tui::update(
+            &mut s,
+            crate::tui::msg::Msg::ActionDone {
+                env: "production".into(),
+                kind: crate::tui::msg::TaskKind::Watch,
+                result: watched(&outcome(
+                    VerdictKind::Regression,
+                    false,
+                    Some("hook exited 1"),
+                )),
+            },
+        );
+        let text = screen(&s, 80, 24);
+        assert!(
+            text.contains("REGRESSION in production") && text.contains("r rolls back"),
+            "{text}"
+        );
+        // A window whose rollback ran but went unrecorded raises none.
+        let mut s = console();
+        monitored(&mut s, 60, true);
+        s.alarm = None;
+        let mut o = outcome(VerdictKind::Regression, true, None);
+        o.unrecorded = Some("database is locked".into());
+        crate::tui::update(
+            &mut s,
+            crate::tui::msg::Msg::ActionDone {
+                env: "production".into(),
+                kind: crate::tui::msg::TaskKind::Watch,
+                result: watched(&o),
+            },
+        );
+        assert!(s.alarm.is_none(), "{:?}", s.alarm);
+    }
+
+    /// At 80 columns, the notice of a window that rolled back (or failed
+    /// to) keeps what became of the release, whatever the reason's length:
+    /// after the reason it read `production: regression of v1.8.0 (error
+    /// rate 5.8% vs baseline…` and never said it was rolled back — or that
+    /// the automatic rollback failed.
+    #[test]
+    fn a_window_s_end_keeps_what_became_of_the_release_at_80_columns() {
+        use crate::tui::tests::fixture::{console, screen};
+        let long = "error rate 5.8% vs baseline 0.31% (19.0x) since t=+11.7s, over 12 steps (239 errors in 4107 requests), p<0.001";
+        let mut rolled = outcome(VerdictKind::Regression, true, None);
+        rolled.verdict.reason = long.into();
+        let mut unjudged = outcome(VerdictKind::Regression, false, None);
+        unjudged.verdict.reason = long.into();
+        for (o, want) in [
+            (rolled, "regression of v1.8.0; rolled back to v1.7.3"),
+            (unjudged, "regression of v1.8.0 — r rolls back"),
+        ] {
+            let mut s = console();
+            crate::tui::update(
+                &mut s,
+                crate::tui::msg::Msg::ActionDone {
+                    env: "production".into(),
+                    kind: crate::tui::msg::TaskKind::Watch,
+                    result: watched(&o),
+                },
+            );
+            let text = screen(&s, 80, 24);
+            let lines: Vec<&str> = text.lines().collect();
+            let notice = lines[lines.len() - 2];
+            assert!(notice.contains(want), "{notice:?}\n{text}");
+        }
     }
 }

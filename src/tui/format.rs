@@ -88,6 +88,58 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// Cut a version (or a name whose end tells it apart) to at most `max`
+/// columns by its middle: its head and its tail stay, `…` between. Cut at
+/// its end, `v1.8.0-rc.20261201.build-4411` and `…-4412` both read
+/// `v1.8.0-rc.2026120…`, hiding the very part that differs.
+pub fn clip_middle(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max < 3 {
+        return clip(s, max);
+    }
+    let room = max - 1;
+    // The tail tells versions apart more often: it gets the odd column.
+    let head = &s[..columns_prefix(s, room / 2)];
+    let tail_w = room - width(head);
+    let mut start = s.len();
+    {
+        use unicode_segmentation::UnicodeSegmentation;
+        for (i, _) in s.grapheme_indices(true).rev() {
+            if i < head.len() || width(&s[i..]) > tail_w {
+                break;
+            }
+            start = i;
+        }
+    }
+    format!("{head}…{}", &s[start..])
+}
+
+/// [`clip_middle`] for what may be a pair `from → to` (as the audit log
+/// shows a rollback): each side keeps its own head and tail.
+pub fn clip_versions(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    match s.split_once(" → ") {
+        Some((from, to)) if max >= 9 => {
+            let (from, to) = clip_pair(from, to, max - 3);
+            format!("{from} → {to}")
+        }
+        _ => clip_middle(s, max),
+    }
+}
+
+/// Two versions shown side by side in `max` columns (their separator
+/// not counted): each cut in its middle, the second taking what the
+/// first leaves of its half.
+pub fn clip_pair(from: &str, to: &str, max: usize) -> (String, String) {
+    let to = clip_middle(to, max - (max / 2).min(width(from)));
+    let from = clip_middle(from, max.saturating_sub(width(&to)));
+    (from, to)
+}
+
 /// The byte index where the longest start of `s` that fits in `max`
 /// columns ends, never inside a grapheme cluster. A sequence can be wider
 /// or narrower than its characters one by one (an emoji with its
@@ -113,8 +165,11 @@ fn columns_prefix(s: &str, max: usize) -> usize {
 }
 
 /// Cut free text to `max` columns with `…`, never inside a word: at the
-/// end of a clause (`, ` `; ` `: ` ` — `) when one is near, else between
-/// words, so no number is left half shown.
+/// end of a clause (`, ` `; ` `: ` ` — `) when one is near (in the last
+/// quarter of the room), else between words, so no number is left half
+/// shown. A clause end further back is not taken: a refusal reads
+/// `cannot promote production: approval — no Go recorded for v1.8.0 (…)`,
+/// and cutting at its first clause kept the gate's name and lost why.
 pub fn clip_at_boundary(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
@@ -134,7 +189,7 @@ pub fn clip_at_boundary(s: &str, max: usize) -> String {
         .iter()
         .filter_map(|sep| head.rfind(sep))
         .max()
-        .filter(|at| *at * 2 >= room);
+        .filter(|at| (room - width(&head[..*at])) * 4 <= room);
     let cut = match (whole, clause) {
         (true, _) => head.trim_end(),
         (false, Some(at)) => &head[..at],
@@ -183,6 +238,8 @@ pub struct Part {
     /// Free text whose sense survives a cut: cut it with `…` (when at
     /// least a few columns are left) rather than drop it.
     pub cut: bool,
+    /// A version: when it must be cut, cut in its middle ([`clip_middle`]).
+    pub middle: bool,
 }
 
 impl Part {
@@ -193,7 +250,14 @@ impl Part {
             prio: 0,
             short: None,
             cut: false,
+            middle: false,
         }
+    }
+
+    /// A version: cut in its middle, so what tells it apart stays.
+    pub fn middle(mut self) -> Part {
+        self.middle = true;
+        self
     }
 
     /// May be cut with `…` instead of dropped.
@@ -249,6 +313,7 @@ pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
     let mut spans = Vec::new();
     let mut used = 0;
     let cut = total(&parts) > max;
+    let mut marked = false;
     for p in parts {
         let w = width(&p.text);
         if !cut || used + w < max {
@@ -256,10 +321,16 @@ pub fn fit(mut parts: Vec<Part>, max: usize) -> Line<'static> {
             spans.push(Span::styled(p.text, p.style));
             continue;
         }
-        spans.push(Span::styled(clip(&p.text, max - used), p.style));
+        let text = if p.middle {
+            clip_middle(&p.text, max - used)
+        } else {
+            clip(&p.text, max - used)
+        };
+        marked = text.contains('…');
+        spans.push(Span::styled(text, p.style));
         break;
     }
-    if cut && max > 0 && !spans.last().is_some_and(|s| s.content.ends_with('…')) {
+    if cut && max > 0 && !marked && !spans.last().is_some_and(|s| s.content.ends_with('…')) {
         // The cut fell exactly between two parts.
         if let Some(last) = spans.last_mut() {
             let w = width(&last.content);
@@ -512,6 +583,26 @@ mod tests {
         assert_eq!(wrap_words(&family.repeat(2), 1), [family, family]);
         // `clip` cuts between sequences too (it left "👨\u{200d}…").
         assert_eq!(clip(&family.repeat(3), 4), format!("{family}…"));
+    }
+
+    #[test]
+    fn versions_are_cut_in_their_middle() {
+        let a = "v1.8.0-rc.20261201.build-4411";
+        assert_eq!(clip_middle(a, 40), a);
+        assert_eq!(clip_middle(a, 15), "v1.8.0-…ld-4411");
+        assert_eq!(width(&clip_middle(a, 15)), 15);
+        assert_eq!(clip_middle(a, 2), "v…");
+        let pair = format!("{a} → v1.8.0-rc.20261201.build-4412");
+        let cut = clip_versions(&pair, 16);
+        assert_eq!(cut, "v1…411 → v1.…412");
+        assert!(width(&cut) <= 16);
+        assert_eq!(
+            clip_versions("v1.7.3 → v1.8.0-rc.20261201.build-4412", 18),
+            "v1.7.3 → v1.8…4412"
+        );
+        // Wide characters are measured, never split.
+        let wide = clip_middle("版本版本版本版本", 9);
+        assert!(width(&wide) <= 9, "{wide}");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Failure {
     pub refused: bool,
     /// Whether waiting heals it: when a failed window is tried again.
     pub cause: crate::engine::rewatch::Cause,
+    /// A window caught a regression that nothing rolled back (its
+    /// automatic rollback failed): the console raises the alarm.
+    pub caught: bool,
 }
 
 // A status snapshot is the big variant; a message is moved a few times per

@@ -142,6 +142,17 @@ fn deploying() {
     );
     let text = screen(&s, 160, 45);
     assert!(text.contains("deploying v1.8.0 · 12s"));
+    // The pending panel does not offer `p` (refused while it runs) on
+    // gates read before the deploy began.
+    assert!(
+        text.contains("… promote running: wait for it to end") && !text.contains("p promotes"),
+        "{text}"
+    );
+    let narrow = screen(&s, 80, 24);
+    assert!(
+        narrow.contains("… promote running") && !narrow.contains("p promotes"),
+        "{narrow}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -511,7 +522,8 @@ fn monitored_regression(s: &mut State) {
 
 /// In a window, a figure's age is its own point's: steps without requests
 /// (no error rate, no latency) add no point, so "now 0.3%" after four empty
-/// minutes is four minutes old, however fresh the newest (empty) step is.
+/// minutes is four minutes old, however fresh the newest (empty) step is —
+/// and no longer called "now": the legend reads "4m ago 0.30%".
 #[test]
 fn a_window_figure_after_empty_steps_says_how_old_it_is() {
     let mut s = console();
@@ -545,14 +557,56 @@ fn a_window_figure_after_empty_steps_says_how_old_it_is() {
         );
     }
     let text = screen(&s, 160, 45);
-    let legends: Vec<&str> = text.lines().filter(|l| l.contains("  now ")).collect();
-    assert_eq!(legends.len(), 2, "{text}");
-    for l in legends {
-        assert!(
-            l.contains(" · 4m ago"),
-            "the last figure is 240s old: {l}\n{text}"
-        );
+    assert!(
+        !text.contains("  now "),
+        "a 4-minute-old figure is no 'now':\n{text}"
+    );
+    let legends: Vec<&str> = text.lines().filter(|l| l.contains("  4m ago ")).collect();
+    assert_eq!(legends.len(), 2, "the last figure is 240s old:\n{text}");
+}
+
+/// Live metrics whose source went quiet: the status keeps coming, the
+/// metrics' last point stays minutes behind, and the charts' legends say
+/// how old it is instead of "now" — at 80×24 too, where the age beside a
+/// "now" was the first part dropped and "now 0.73%" read as current.
+#[test]
+fn a_live_chart_whose_source_went_quiet_says_how_old_its_last_point_is() {
+    let mut s = console();
+    let last = s.now;
+    let legend = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("Error rate") || l.contains("Latency"))
+            .map(str::to_string)
+            .collect()
+    };
+    let fresh = screen(&s, 80, 24);
+    assert!(
+        legend(&fresh).iter().all(|l| l.contains("  now ")),
+        "{fresh}"
+    );
+    for i in 1..=36 {
+        let now = last + Duration::seconds(5 * i);
+        update(&mut s, Msg::Tick(now));
+        let mut st = status(now, 120 + i);
+        for e in &mut st.environments {
+            e.metrics.as_of = Some(last - Duration::seconds(1));
+        }
+        update(&mut s, Msg::StatusLoaded(Ok(st)));
     }
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        let legends = legend(&text);
+        assert_eq!(legends.len(), 2, "{w}x{h}:\n{text}");
+        for l in legends {
+            assert!(
+                l.contains("  3m ago ") && !l.contains(" now "),
+                "{w}x{h}: the last point is 3 minutes old: {l}\n{text}"
+            );
+        }
+    }
+    // A figure a step or two old is still "now".
+    let text = screen(&console(), 160, 45);
+    assert!(legend(&text).iter().all(|l| l.contains("  now ")), "{text}");
 }
 
 #[test]

@@ -351,3 +351,91 @@ fn the_approval_dialog_says_what_the_version_drops_before_a_go() {
     let text = screen(&s, 160, 45);
     assert!(!approval_rows(&text).join("\n").contains("drops"), "{text}");
 }
+
+/// Rolled back from a migration release (the monitoring window's own
+/// rollback of v1.8.0): its migrations ran with its deploy and a code
+/// rollback leaves them, so the card says the schema is ahead — it read
+/// `v1.7.3 ⚠ db→` ("the next release brings one") — and the detail says
+/// which migrations stay.
+#[test]
+fn a_rollback_from_a_migration_release_says_the_schema_stays_ahead() {
+    let mut s = console();
+    with_production(&mut s, |p| {
+        p.release = Some(migration_release(3));
+        p.last_deploy = Some(crate::domain::DeployRecord {
+            seq: None,
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0() - Duration::seconds(20),
+            actor: "alice".into(),
+            kind: crate::domain::DeployKind::Rollback,
+            url: None,
+        });
+    });
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(
+            (text.contains("v1.7.3 ⚠ db↑") || text.contains("v1.7.3 ⚠ schema ahead"))
+                && !text.contains("db→")
+                && !text.contains("db next"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+    update_key(&mut s, 'v');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(
+            "v1.8.0's migrations (migrations/0003_orders.sql) ran before the rollback to v1.7.3"
+        ),
+        "{text}"
+    );
+    // A rollback from a release without migrations says nothing of it.
+    let mut s = console();
+    with_production(&mut s, |p| {
+        let mut r = migration_release(3);
+        r.migrations.clear();
+        r.migration_release = false;
+        p.release = Some(r);
+        p.last_deploy.as_mut().unwrap().kind = crate::domain::DeployKind::Rollback;
+        p.last_deploy.as_mut().unwrap().version = v("v1.7.3");
+        p.last_deploy.as_mut().unwrap().from_version = Some(v("v1.8.0"));
+    });
+    assert!(!screen(&s, 160, 45).contains("schema ahead"));
+}
+
+/// Rolled back by hand from the release promoting would ship again: its
+/// Go still stands (only a window's verdict records a No-Go), and the
+/// pending panel read "ready: p promotes" for the release just taken out.
+/// The panel and the promote dialog say it was rolled back from.
+#[test]
+fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        p.last_deploy = Some(crate::domain::DeployRecord {
+            seq: None,
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0() - Duration::seconds(20),
+            actor: "alice".into(),
+            kind: crate::domain::DeployKind::Rollback,
+            url: None,
+        });
+    });
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(
+            text.contains("⚠ rolled back") && !text.contains("p promotes after"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+    update_key(&mut s, 'p');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains("⚠ production was rolled back from v1.8.0 by alice")
+            && text.contains("this promotes it"),
+        "{text}"
+    );
+}

@@ -707,6 +707,7 @@ fn a_failed_window_is_watched_again_once_nobody_watches_it() {
                 reason: "store postgres://db/team is unreachable".into(),
                 refused: false,
                 cause: crate::engine::rewatch::Cause::Outage,
+                caught: false,
             }),
         },
     );
@@ -750,6 +751,7 @@ fn a_window_refused_for_good_is_retried_less_often_saying_what_to_fix() {
                     reason: "store postgres://db/team: permission denied for table shipdeck_locks (42501)".into(),
                     refused: false,
                     cause: Cause::Store,
+                    caught: false,
                 }),
             },
         );
@@ -1104,6 +1106,23 @@ fn the_quit_dialog_says_what_runs_now_not_what_ran_when_it_opened() {
         text.contains("• monitoring window of production (29:00 left)"),
         "{text}"
     );
+    // What quitting leaves: the release stays, judged by nobody — said
+    // before Enter (it read only "stops watching them").
+    let wide = screen(&s, 160, 45);
+    assert!(
+        wide.contains("⚠ production keeps v1.8.0: a regression of it is then not caught"),
+        "{wide}"
+    );
+    let mut auto = settings();
+    auto.auto_rollback = true;
+    let mut a = running_console(auto, crate::tui::theme::Theme::dark());
+    monitored(&mut a, 60, false);
+    key(&mut a, 'q');
+    let wide = screen(&a, 160, 45);
+    assert!(
+        wide.contains("a regression of it is then neither caught nor"),
+        "{wide}"
+    );
     // Left open a minute: the window's countdown goes on in the dialog.
     let later = s.now + Duration::seconds(60);
     update(&mut s, Msg::Tick(later));
@@ -1190,4 +1209,74 @@ fn a_key_s_does_nothing_here_goes_when_its_dialog_closes() {
         text.contains("`z` does nothing here: ? lists the keys"),
         "{text}"
     );
+}
+
+/// A refusal keeps why at every width from 80 columns up: its notice is
+/// cut where the width ends, not at its first clause. At 81 columns it
+/// read `cannot promote production: approval… (v: in full)` — the gate's
+/// name, and not that no Go was recorded (at 80 it fitted by luck).
+#[test]
+fn a_refusal_notice_keeps_its_reason_at_every_width() {
+    let mut s = console();
+    key(&mut s, 'p');
+    for w in 80..=100 {
+        let line = status_line(&screen(&s, w, 24));
+        assert!(
+            line.contains("cannot promote production: approval — no Go recorded for v1.8.0"),
+            "{w} columns: {line:?}"
+        );
+    }
+    // A longer reason keeps as many of its words as the width allows.
+    let mut s = console();
+    s.notify(
+        crate::tui::state::Level::Error,
+        "cannot promote production: previous_stage — v1.8.0 is not what staging runs: staging runs v1.8.1",
+    );
+    let line = status_line(&screen(&s, 80, 24));
+    assert!(
+        line.contains("previous_stage — v1.8.0 is not what…"),
+        "{line:?}"
+    );
+}
+
+/// Two long versions that differ at their end stay told apart wherever a
+/// narrow console shows them: cut at the end, `…build-4411` and
+/// `…build-4412` both read `v1.8.0-rc.2026120…` (the environments' table,
+/// the pending release's `from → to`).
+#[test]
+fn long_versions_cut_narrow_keep_the_end_that_tells_them_apart() {
+    let old = "v1.8.0-rc.20261201.build-4411";
+    let new = "v1.8.0-rc.20261201.build-4412";
+    let mut s = console();
+    let mut st = s.status.clone().unwrap();
+    for e in &mut st.environments {
+        if e.name == "staging" {
+            e.version = Some(v(new));
+        }
+        if e.name == "production" {
+            e.version = Some(v(old));
+            let plan = e.promotion.as_mut().unwrap();
+            plan.current = Some(v(old));
+            plan.version = v(new);
+        }
+    }
+    if let Some(p) = st.pending.as_mut() {
+        p.plan.current = Some(v(old));
+        p.plan.version = v(new);
+    }
+    update(&mut s, Msg::StatusLoaded(Ok(st)));
+    for (w, h) in [(80, 24), (100, 30)] {
+        let text = screen(&s, w, h);
+        let table: Vec<&str> = text.lines().filter(|l| l.starts_with("version")).collect();
+        assert_eq!(table.len(), 1, "{w}x{h}:\n{text}");
+        assert!(
+            table[0].contains("4411") && table[0].contains("4412"),
+            "{w}x{h}: both versions' ends in the table:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains("4411 → ") && l.contains("4412")),
+            "{w}x{h}: the pending release names both:\n{text}"
+        );
+    }
 }

@@ -92,7 +92,7 @@ async fn a_shared_rollback_keeps_the_lock_after_its_owner_ends(
         e.release_lock("prod", pid, &host);
     };
     let rollback = async {
-        let r = e.rollback_canary(0, &v1, None, true).await;
+        let r = e.rollback_canary(0, &v1, None, true, false).await;
         rolled.store(true, std::sync::atomic::Ordering::SeqCst);
         r
     };

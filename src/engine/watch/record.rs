@@ -205,8 +205,9 @@ impl Engine {
         let note = &format!(
             "run while the store was unreachable, without the deploy lock; {env} still reported {from} just before it, but another process reaching the store could have acted at the same time"
         );
+        // Automatic, as the window's rollback through the store says.
         let detail = format!(
-            "roll {env} back from {from} to {to} ({}; {note})",
+            "roll {env} back automatically from {from} to {to} ({}; the monitoring window caught a regression of {from}; {note})",
             cfg_env.strategy().as_str()
         );
         emit(Event::StoreOutage {

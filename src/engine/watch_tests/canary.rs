@@ -111,8 +111,15 @@ async fn a_canary_rollback_unrecorded_through_an_outage_is_recorded_once_after()
         .collect();
     assert_eq!(rollbacks.len(), 1, "one rollback record: {h:?}");
     assert_eq!(rollbacks[0].outcome, Outcome::Succeeded, "{h:?}");
+    // The window's own rollback says it was automatic, as a redeploy's does.
     assert!(
-        rollbacks[0].detail.contains("canary weight"),
+        rollbacks[0]
+            .detail
+            .starts_with("roll production back automatically: canary weight 100% → 0")
+            && rollbacks[0].detail.contains(&format!(
+                "the monitoring window caught a regression of {}",
+                crate::demo::BAD_VERSION
+            )),
         "{:?}",
         rollbacks[0]
     );
@@ -450,41 +457,48 @@ async fn a_cli_canary_rollback_unrecorded_for_good_is_named_and_reconciled_by_th
 
 /// A canary rollback's start with nothing after it (no weight of 0% ever
 /// recorded) reconciles as "unknown", never as a rollback of the stable
-/// track the environment still reports.
+/// track the environment still reports — whether it is a window's own
+/// ("roll … back automatically: canary weight …") or one stored before
+/// those said so, or by hand ("roll … back: canary weight …").
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_rollback_start_without_a_zero_weight_after_it_reconciles_unknown() {
-    let r = rig_with("", true).await;
-    let e = &r.engine;
-    let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
-    let canary = Version::parse(crate::demo::BAD_VERSION).unwrap();
-    let deploys_before = e.inner.store.deploys(None).await.unwrap().len();
-    let id = e
-        .inner
-        .store
-        .audit_start(&NewAudit {
-            at: Utc::now(),
-            actor: "bob",
-            action: ActionKind::Rollback,
-            env: "production",
-            version: Some(&stable),
-            from_version: Some(&canary),
-            outcome: Outcome::Started,
-            detail: &format!(
-                "roll production back: canary weight 50% → 0 ({canary} on the canary; the stable track stays on {stable}) (canary)"
-            ),
-        })
-        .await
-        .unwrap();
-    e.status().await;
-    let h = e.history(Some("production"), 50).await.unwrap();
-    let rb = h.iter().find(|a| a.id == id).unwrap();
-    assert_eq!(rb.outcome, Outcome::Unknown, "{rb:?}");
-    assert!(rb.detail.contains("check the canary's traffic"), "{rb:?}");
-    assert_eq!(
-        e.inner.store.deploys(None).await.unwrap().len(),
-        deploys_before,
-        "no deploy row for a canary rollback"
-    );
+    for how in ["", " automatically"] {
+        let r = rig_with("", true).await;
+        let e = &r.engine;
+        let stable = e.inner.envs[1].strategy.read_version().await.unwrap();
+        let canary = Version::parse(crate::demo::BAD_VERSION).unwrap();
+        let deploys_before = e.inner.store.deploys(None).await.unwrap().len();
+        let id = e
+            .inner
+            .store
+            .audit_start(&NewAudit {
+                at: Utc::now(),
+                actor: "bob",
+                action: ActionKind::Rollback,
+                env: "production",
+                version: Some(&stable),
+                from_version: Some(&canary),
+                outcome: Outcome::Started,
+                detail: &format!(
+                    "roll production back{how}: canary weight 50% → 0 ({canary} on the canary; the stable track stays on {stable}) (canary)"
+                ),
+            })
+            .await
+            .unwrap();
+        e.status().await;
+        let h = e.history(Some("production"), 50).await.unwrap();
+        let rb = h.iter().find(|a| a.id == id).unwrap();
+        assert_eq!(rb.outcome, Outcome::Unknown, "{how:?}: {rb:?}");
+        assert!(
+            rb.detail.contains("check the canary's traffic"),
+            "{how:?}: {rb:?}"
+        );
+        assert_eq!(
+            e.inner.store.deploys(None).await.unwrap().len(),
+            deploys_before,
+            "{how:?}: no deploy row for a canary rollback"
+        );
+    }
 }
 
 /// Production's stable track given `version` through its own deploy (as

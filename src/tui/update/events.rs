@@ -314,11 +314,24 @@ pub(super) fn on_done(
             reason,
             refused,
             cause,
+            caught,
         }) => {
             let mut again = String::new();
             if kind == TaskKind::Watch {
                 if let Some(w) = s.env_ui_mut(&env).window.as_mut() {
                     w.running = false;
+                }
+                // A caught release nothing rolled back (its automatic
+                // rollback failed) stays in the environment: the banner
+                // says so and offers `r`, as without auto-rollback — the
+                // notice alone went after a minute, cut at 80 columns.
+                if caught && let Some(w) = s.env_ui(&env).and_then(|u| u.window.as_ref()) {
+                    s.alarm = Some(crate::tui::state::Alarm {
+                        env: env.clone(),
+                        version: w.version.clone(),
+                        reason: reason.clone(),
+                        at: s.now,
+                    });
                 }
                 // A window that failed did not judge its deploy: the
                 // engine's rule watches it again (see `rewatch`), sooner

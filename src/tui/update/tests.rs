@@ -614,6 +614,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
                 reason: "no Go recorded for v1.8.0 (approval)".into(),
                 refused: true,
                 cause: crate::engine::rewatch::Cause::Other,
+                caught: false,
             }),
         },
     );
@@ -631,6 +632,7 @@ fn refused_and_failed_actions_show_the_engine_reason() {
                 reason: "deploy hook exited 1".into(),
                 refused: false,
                 cause: crate::engine::rewatch::Cause::Other,
+                caught: false,
             }),
         },
     );

@@ -26,7 +26,7 @@ fn parts(state: &State) -> Option<(Vec<Part>, Links)> {
     // What to do comes first and stays; the reason goes first when the
     // terminal is narrow (it is in full in the detail view, v).
     let mut p = vec![
-        Part::new(format!(" ⚠ REGRESSION in {} ({})", a.env, a.version), st),
+        Part::new(format!(" ⚠ REGRESSION in {} ({})", a.env, a.version), st).middle(),
         Part::new(" — r rolls back", st),
         Part::new(", Esc dismisses", st).prio(3),
         Part::new(", v details", st).prio(2),

@@ -124,6 +124,9 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             if let Some(c) = super::envs::unjudged_canary(env, true) {
                 out.extend(rows(width, "canary", c, t.warn, t.dim));
             }
+            if let Some(s) = super::envs::schema_ahead(env) {
+                out.extend(rows(width, "schema", s, t.warn, t.dim));
+            }
             if let Some(d) = state
                 .env_ui(&env.name)
                 .and_then(|u| u.deploy.as_ref())

@@ -187,6 +187,13 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
             let facts = state.env_status(env);
+            if let Some(back) = facts.and_then(|e| super::envs::rolled_back_from(state, e, version))
+            {
+                tail.push(Line::styled(
+                    format!("⚠ {back}: this promotes it again"),
+                    t.warn,
+                ));
+            }
             // The details last in the body, right above their warning.
             lines.extend(db_details);
             tail.extend(db);
@@ -423,6 +430,29 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                     "Quitting stops watching them; the audit log keeps what was recorded.",
                     t.dim,
                 ));
+                // What a window's end by quitting leaves: the release it
+                // judges stays, judged by nobody and rolled back by nobody.
+                for (env, ui) in &state.envs {
+                    if ui
+                        .task
+                        .as_ref()
+                        .is_some_and(|k| k.kind == crate::tui::msg::TaskKind::Watch)
+                        && let Some(w) = ui.window.as_ref().filter(|w| w.running)
+                    {
+                        let what = if state.settings.auto_rollback {
+                            "neither caught nor rolled back automatically"
+                        } else {
+                            "not caught"
+                        };
+                        lines.push(Line::styled(
+                            format!(
+                                "⚠ {env} keeps {}: a regression of it is then {what} (`shipdeck watch {env}` watches it again)",
+                                w.version
+                            ),
+                            t.warn,
+                        ));
+                    }
+                }
             }
             (" Quit shipdeck? ".to_string(), "quit", true)
         }
@@ -556,7 +586,9 @@ pub(crate) fn wrap_line(line: &Line<'_>, max: usize) -> Vec<Line<'static>> {
         }
         while cells(word) > max {
             let mut head = Vec::new();
-            while cells(&head) < max && !word.is_empty() {
+            // Never past the row: a wide character that would end one
+            // column beyond it starts the next (at least one per row).
+            while !word.is_empty() && (head.is_empty() || cells(&head) + cells(&word[..1]) <= max) {
                 head.push(word.remove(0));
             }
             rows.last_mut().expect("one row").extend(head);
@@ -682,6 +714,20 @@ mod tests {
                     .any(|s| s.style == red && !s.content.trim().is_empty()),
                 "{max}: the style is kept"
             );
+        }
+        // A long word of wide characters: no row is wider than the room,
+        // nothing is lost (an odd width ended rows a column past the border).
+        let note = "已在预发布环境验证通过可以上线已在预发布环境验证通过可以上线";
+        for max in [3, 9, 11] {
+            let rows = wrap_line(&Line::raw(note), max);
+            for r in &rows {
+                assert!(r.width() <= max, "{max}: {r:?}");
+            }
+            let all: String = rows
+                .iter()
+                .flat_map(|r| r.spans.iter().map(|s| s.content.to_string()))
+                .collect();
+            assert_eq!(all, note, "{max}");
         }
         let rows = wrap_line(&line, 80);
         assert_eq!(rows.len(), 1);

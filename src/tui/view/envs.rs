@@ -196,7 +196,7 @@ fn column(
     let now = state.now;
 
     let mut version = match (&env.version, &env.version_error) {
-        (Some(v), _) => vec![Part::new(v.to_string(), t.title)],
+        (Some(v), _) => vec![Part::new(v.to_string(), t.title).middle()],
         (None, Some(_)) => vec![
             Part::new("? unknown", t.error),
             Part::new(" · v: why", t.dim).prio(1),
@@ -237,7 +237,10 @@ fn column(
             .is_some_and(|p| p.current.as_ref() != Some(&p.version));
     // Short forms that still tell the two apart: "schema" (it ran one),
     // "db→" (the next one brings one).
-    if env.rollback_schema.is_some() {
+    if schema_ahead(env).is_some() {
+        // Rolled back from a release whose migrations ran: they stay.
+        version.push(Part::new(" ⚠ schema ahead", t.warn).prio(1).short(" ⚠ db↑"));
+    } else if env.rollback_schema.is_some() {
         version.push(Part::new(" ⚠ db schema", t.warn).prio(1).short(" ⚠ schema"));
     } else if incoming {
         version.push(Part::new(" ⚠ db next", t.warn).prio(1).short(" ⚠ db→"));
@@ -498,6 +501,51 @@ pub(super) fn unjudged_canary(env: &EnvStatus, why: bool) -> Option<String> {
     Some(line)
 }
 
+/// The schema a rollback left ahead of the code: the environment was
+/// rolled back from a release whose migrations ran with its deploy (the
+/// release promoting would ship again, whose migrations the repository
+/// names), and a code rollback does not undo them. After the monitoring
+/// window's own rollback of the demo's v1.8.0 the card read `v1.7.3 ⚠ db→`
+/// ("the next release brings a migration") while 0003 was in the database.
+pub(super) fn schema_ahead(env: &EnvStatus) -> Option<String> {
+    let d = env.last_deploy.as_ref()?;
+    let from = d.from_version.as_ref()?;
+    if d.kind != crate::domain::DeployKind::Rollback || env.version.as_ref() != Some(&d.version) {
+        return None;
+    }
+    let p = env.promotion.as_ref().filter(|p| &p.version == from)?;
+    let r = env.release.as_ref().filter(|r| r.migration_release)?;
+    if r.migrations.is_empty() || p.current.as_ref() != Some(&d.version) {
+        return None;
+    }
+    Some(format!(
+        "{from}'s migrations ({}) ran before the rollback to {} and stay: the database is ahead of the code",
+        r.migrations.join(", "),
+        d.version
+    ))
+}
+
+/// `env` was rolled back from `version`, the release promoting it would
+/// ship again: by whom and how long ago. A rollback by hand leaves the Go
+/// standing (only a window's verdict records a No-Go), and the pending
+/// panel read "ready: p promotes" for the release just taken out.
+pub(crate) fn rolled_back_from(
+    state: &State,
+    env: &EnvStatus,
+    version: &crate::domain::Version,
+) -> Option<String> {
+    let d = env.last_deploy.as_ref()?;
+    if d.kind != crate::domain::DeployKind::Rollback || d.from_version.as_ref() != Some(version) {
+        return None;
+    }
+    Some(format!(
+        "{} was rolled back from {version} by {} {} ago",
+        env.name,
+        d.actor,
+        format::age((state.now - d.at).num_seconds())
+    ))
+}
+
 /// The environment's links, in its bottom border: whole names or none.
 fn links_row(state: &State, env: &EnvStatus, frame: &mut Frame, area: Rect) -> Vec<LinkSpot> {
     let links = state.links(env);
@@ -678,13 +726,13 @@ fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
         return if d.rollback {
             vec![
                 Part::new("rolling back", t.warn).short("↩"),
-                Part::new(format!(" → {}", d.version), t.warn),
+                Part::new(format!(" → {}", d.version), t.warn).middle(),
                 Part::new(format!(" · {secs}"), t.warn).prio(1),
             ]
         } else {
             vec![
                 Part::new("deploying", t.busy).short("→"),
-                Part::new(format!(" {}", d.version), t.busy),
+                Part::new(format!(" {}", d.version), t.busy).middle(),
                 Part::new(format!(" · {secs}"), t.busy).prio(1),
             ]
         };
@@ -741,7 +789,7 @@ fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
             // the word; then the age goes, then who.
             let mut p = vec![Part::new(word, style).short(short).prio(1)];
             if let Some((version, actor, _)) = foreign {
-                p.push(Part::new(format!(" {version}"), style));
+                p.push(Part::new(format!(" {version}"), style).middle());
                 let name = actor.split('@').next().unwrap_or(&actor).to_string();
                 p.push(
                     Part::new(format!(" · {actor}"), style)

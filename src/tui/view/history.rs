@@ -145,7 +145,12 @@ fn table(state: &State, entries: &[&AuditEntry], frame: &mut Frame, area: Rect) 
             e.detail.clone(),
         ];
         Row::new(cols.iter().zip(texts).enumerate().map(|(i, (c, text))| {
-            let text = format::clip_at_boundary(&text, c.1 as usize);
+            // A version is cut in its middle: its end tells it apart.
+            let text = if i == 4 {
+                format::clip_versions(&text, c.1 as usize)
+            } else {
+                format::clip_at_boundary(&text, c.1 as usize)
+            };
             if i == 5 {
                 Cell::from(Span::styled(text, outcome_style))
             } else {

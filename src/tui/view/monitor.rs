@@ -140,7 +140,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             vec![
                 Part::new(" Monitoring", t.title).short(" Window"),
                 Part::new(format!(" {name}"), t.title),
-                Part::new(format!(" · {}", w.version), t.title).prio(1),
+                Part::new(format!(" · {}", w.version), t.title)
+                    .prio(1)
+                    .middle(),
                 Part::new(
                     format!(" · {} left ", format::countdown(w.remaining_s(state.now))),
                     t.title,
@@ -152,7 +154,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             vec![
                 Part::new(" Last monitoring window", t.title).short(" Last window"),
                 Part::new(format!(" · {name}"), t.title),
-                Part::new(format!(" · {} ", w.version), t.title),
+                Part::new(format!(" · {} ", w.version), t.title).middle(),
             ],
             title_w,
         ),
@@ -163,7 +165,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 vec![
                     Part::new(" Last monitoring window", t.title).short(" Last window"),
                     Part::new(format!(" · {name}"), t.title),
-                    Part::new(format!(" · {} ", w.version), t.title),
+                    Part::new(format!(" · {} ", w.version), t.title).middle(),
                 ],
                 title_w,
             )
@@ -376,6 +378,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .unwrap_or_default(),
         now: now_err.map(|v| format!("{now_word} {v}")),
         age: age_of(&series.errors),
+        step: step_of(series.errors.iter().map(|p| p.0)),
         fmt: format::percent,
         floor: 0.01,
     };
@@ -418,6 +421,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
             .collect(),
             now: now_p95.map(|v| format!("{now_word} p95 {v}")),
             age: age_of(&series.p95),
+            step: step_of(series.p95.iter().map(|p| p.0)),
             fmt: format::ms,
             floor: 10.0,
         };
@@ -636,9 +640,30 @@ pub(super) struct ChartSpec {
     pub now: Option<String>,
     /// Age of the newest point, seconds.
     pub age: Option<i64>,
+    /// Seconds between the series' points (its metrics step), when known.
+    pub step: Option<f64>,
     pub fmt: fn(f64) -> String,
     /// Smallest y range, so flat noise does not fill the chart.
     pub floor: f64,
+}
+
+/// Seconds between the last points of a series (their median spacing):
+/// the metrics step as the console sees it. `None` with fewer than two.
+pub(super) fn step_of(xs: impl DoubleEndedIterator<Item = f64>) -> Option<f64> {
+    let last: Vec<f64> = xs.rev().take(11).collect();
+    let mut gaps: Vec<f64> = last
+        .windows(2)
+        .map(|w| w[0] - w[1])
+        .filter(|g| *g > 0.0)
+        .collect();
+    format::median(&mut gaps)
+}
+
+/// Whether a figure `age` seconds old is no longer "now": older than a
+/// couple of metrics steps (and a poll's lag), 30 s when the step is unknown.
+fn stale(age: i64, step: Option<f64>) -> bool {
+    let after = step.map_or(30.0, |s| (2.0 * s + 2.0).max(5.0));
+    age as f64 > after
 }
 
 /// How a marker shows in a legend; `vertical` for the deploy-like lines.
@@ -740,11 +765,21 @@ pub(super) fn draw_chart(
             .prio(3),
         );
     }
-    if let Some(now) = &spec.now {
-        legend.push(Part::new(format!("  {now}"), t.dim).prio(1));
-        if let Some(a) = spec.age {
-            legend.push(Part::new(format!(" · {} ago", format::age(a)), t.dim).prio(6));
+    match (&spec.now, spec.age) {
+        // A source gone quiet: its last figure is not "now" but as old as
+        // it is, said in the same calm words (the age part beside a "now"
+        // is the first to go on a narrow chart).
+        (Some(now), Some(a)) if now.starts_with("now ") && stale(a, spec.step) => {
+            let then = format!("{} ago", format::age(a));
+            legend.push(Part::new(format!("  {then}{}", &now[3..]), t.dim).prio(1));
         }
+        (Some(now), age) => {
+            legend.push(Part::new(format!("  {now}"), t.dim).prio(1));
+            if let Some(a) = age {
+                legend.push(Part::new(format!(" · {} ago", format::age(a)), t.dim).prio(6));
+            }
+        }
+        (None, _) => {}
     }
     let legend = format::fit(legend, area.width as usize);
     // A guide line is drawn only when the legend says what it is: where

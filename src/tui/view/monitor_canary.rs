@@ -83,7 +83,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
             vec![
                 Part::new(" Canary", t.title),
                 Part::new(format!(" {name}"), t.title),
-                Part::new(format!(" · {}", c.version), t.title).prio(2),
+                Part::new(format!(" · {}", c.version), t.title)
+                    .prio(2)
+                    .middle(),
                 Part::new(format!(" · {}%", c.weight), t.title),
                 Part::new(format!(" · step {}/{}", c.step, c.steps), t.title).prio(1),
                 Part::new(
@@ -110,7 +112,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         let mut parts = vec![
             Part::new(" Last canary", t.title),
             Part::new(format!(" · {name}"), t.title),
-            Part::new(format!(" · {}", c.version), t.title).prio(2),
+            Part::new(format!(" · {}", c.version), t.title)
+                .prio(2)
+                .middle(),
             Part::new(how, t.title),
         ];
         if let Some(w) = now_w {
@@ -202,6 +206,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         });
     }
     let age = Some((state.now - c.at).num_seconds());
+    let step = super::monitor::step_of(c.pairs.iter().map(|p| p.t));
     let two_lines = |canary: Vec<(f64, f64)>, stable: Vec<(f64, f64)>| {
         vec![
             SeriesSpec {
@@ -233,6 +238,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
         limits: Vec::new(),
         now: now_err,
         age,
+        step,
         fmt: format::percent,
         floor: 0.01,
     };
@@ -253,6 +259,7 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect, name: &str, c: &Canary
             limits: Vec::new(),
             now: now_p95,
             age,
+            step,
             fmt: format::ms,
             floor: 10.0,
         };

@@ -88,21 +88,44 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                 .as_ref()
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
+            // Both versions stay on screen, each cut in its middle.
+            let (current, version) =
+                format::clip_pair(&current, plan.version.as_str(), w.saturating_sub(3));
             lines.push(format::fit(
                 vec![
-                    Part::new(current, t.text),
+                    Part::new(current, t.text).middle(),
                     Part::new(" → ", t.dim),
-                    Part::new(plan.version.to_string(), t.title),
+                    Part::new(version, t.title).middle(),
                 ],
                 w,
             ));
-            let verdict = match plan.refusal() {
-                Some(g) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
-                None if plan.warnings().next().is_some() => vec![
+            // An action of this console on it runs now: `p` is refused
+            // until it ends, and the plan (its gates read before it began)
+            // is not what a promote would meet then — never "ready".
+            let busy = state
+                .env_ui(&env.name)
+                .and_then(|u| u.task.as_ref())
+                .filter(|k| k.kind != crate::tui::msg::TaskKind::Watch)
+                .map(|k| k.kind.verb());
+            let verdict = match (busy, plan.refusal()) {
+                (Some(verb), _) => vec![
+                    Part::new(format!("… {verb} running"), t.busy),
+                    Part::new(": wait for it to end", t.busy).prio(1),
+                ],
+                (None, Some(g)) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
+                (None, None)
+                    if super::envs::rolled_back_from(state, env, &plan.version).is_some() =>
+                {
+                    vec![
+                        Part::new("⚠ rolled back from it", t.warn).short("⚠ rolled back"),
+                        Part::new(": p promotes it again", t.warn).prio(1),
+                    ]
+                }
+                (None, None) if plan.warnings().next().is_some() => vec![
                     Part::new("p promotes", t.warn),
                     Part::new(" after a second confirmation", t.warn).prio(1),
                 ],
-                None => vec![Part::new("ready: p promotes", t.ok)],
+                (None, None) => vec![Part::new("ready: p promotes", t.ok)],
             };
             lines.push(format::fit(verdict, w));
             // A release that changes the database says so before anything else.

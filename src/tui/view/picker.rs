@@ -58,7 +58,7 @@ pub fn draw(state: &State, p: &Picker, frame: &mut Frame, area: Rect) {
         .map(|i| {
             ListItem::new(format::fit(
                 vec![
-                    Part::new(format!("{:<10}", i.version.to_string()), t.title),
+                    Part::new(format!("{:<10}", i.version.to_string()), t.title).middle(),
                     Part::new(format!("  {}", i.seen), t.text).prio(1).cut(),
                 ],
                 w,
