@@ -636,3 +636,57 @@ switch = {{ command = ["sh", "-c", "true", "{{slot}}"] }}
     assert_eq!(plan.current, Some(v("v1.7.0")));
     assert_eq!(plan.version, v("v1.7.3"));
 }
+
+/// A promotion's step needs which slot is live and what the idle slot
+/// runs, never what the live slot runs (a rollback asks that, to know
+/// whether the old slot is warm). Here the live slot's version source
+/// answers the promotion's first read (what production runs) and then
+/// hangs until the test lets it go (its timeout 10 minutes): the step
+/// reads it at once with the others but does not wait for it, so the
+/// promotion lands; waiting for it, the promotion would hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_promotion_does_not_wait_for_the_live_slots_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("live"), "blue\n").unwrap();
+    std::fs::write(dir.path().join("blue"), "v1.7.0\n").unwrap();
+    std::fs::write(dir.path().join("green"), "v1.6.0\n").unwrap();
+    std::fs::write(dir.path().join("staging"), "v1.7.3\n").unwrap();
+    let src = format!(
+        r#"project = "bg"
+[store]
+path = "{d}/s.db"
+
+[[environments]]
+name = "staging"
+version = {{ command = ["cat", "{d}/staging"] }}
+deploy = {{ command = ["true"] }}
+
+[[environments]]
+name = "production"
+rollback = "blue-green"
+[environments.blue_green]
+slots = ["blue", "green"]
+live = {{ command = ["cat", "{d}/live"] }}
+slot_version = {{ command = ["sh", "-c", "if [ $0 = blue ] && [ -e {d}/read-blue ]; then while [ ! -e {d}/release ]; do sleep 0.05; done; fi; [ $0 = blue ] && touch {d}/read-blue; cat {d}/$0", "{{slot}}"], timeout = "10m" }}
+deploy = {{ command = ["sh", "-c", "echo $1 > {d}/$0", "{{slot}}", "{{version}}"], timeout = "20s", poll = "100ms" }}
+switch = {{ command = ["sh", "-c", "echo $0 > {d}/live", "{{slot}}"], timeout = "5s" }}
+"#
+    );
+    let cfg = Config::parse(&src, Path::new("<test>")).unwrap();
+    let e = Engine::open(cfg).unwrap();
+    let promoted = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        e.promote("production", None, unseen(), None),
+    )
+    .await;
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let rec = promoted
+        .expect("the promotion does not wait for the live slot's version")
+        .unwrap();
+    assert_eq!(rec.version, v("v1.7.3"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("live")).unwrap(),
+        "green\n"
+    );
+}

@@ -1107,6 +1107,15 @@ fn a_schema_11_store_is_migrated_to_presence_keyed_by_pid_space() {
         )
         .unwrap();
     assert_eq!(n, 1);
+    // Its row expired, its INSERT names a key that is gone: every beat
+    // fails from then on (the README's upgrade note says so).
+    let beat = "INSERT INTO shipdeck_presence (host, pid, actor, since, last_seen)
+                VALUES ('gone', 7, 'old', 'x', 'x') ON CONFLICT (host, pid) DO NOTHING";
+    let refused = admin.execute(beat, &[]).unwrap_err();
+    assert!(
+        refused.to_string().contains("ON CONFLICT") || format!("{refused:?}").contains("42P10"),
+        "{refused:?}"
+    );
     let role = format!("team_{db}");
     admin
         .batch_execute(&readme_grants(&db, &role, "team-pw"))

@@ -252,6 +252,57 @@ impl BlueGreen {
         }
     }
 
+    /// What a step of a deploy needs: which slot is live and what the idle
+    /// slot runs — and what the live slot runs only when `with_live` (a
+    /// rollback judges whether the old slot is warm by it; a promotion
+    /// never asks). Read at once as [`Self::live_version`] reads them;
+    /// once the live slot is known the reads not needed are dropped (their
+    /// commands killed), so a hung live-slot source does not hold up a
+    /// promotion. A read not waited for is `None`; the live slot's error
+    /// leaves both unread.
+    pub async fn read_for_step(
+        &self,
+        with_live: bool,
+    ) -> (
+        Result<String, BackendError>,
+        [Option<Result<Version, BackendError>>; 2],
+    ) {
+        let live = self.live();
+        let (a, b) = (self.versions[0].read(), self.versions[1].read());
+        tokio::pin!(live, a, b);
+        let (mut ra, mut rb) = (None, None);
+        let live = loop {
+            tokio::select! {
+                l = &mut live => break l,
+                r = &mut a, if ra.is_none() => ra = Some(r),
+                r = &mut b, if rb.is_none() => rb = Some(r),
+            }
+        };
+        let Ok(i) = live
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|l| self.index(l))
+        else {
+            return (live, [None, None]);
+        };
+        let need = [i != 0 || with_live, i != 1 || with_live];
+        let (ra, rb) = tokio::join!(
+            async {
+                match ra {
+                    None if need[0] => Some((&mut a).await),
+                    r => r,
+                }
+            },
+            async {
+                match rb {
+                    None if need[1] => Some((&mut b).await),
+                    r => r,
+                }
+            }
+        );
+        (live, [ra, rb])
+    }
+
     /// What `slot` runs.
     pub async fn version_of(&self, slot: &str) -> Result<Version, BackendError> {
         let i = self.index(slot)?;

@@ -603,12 +603,13 @@ impl Engine {
         let (env, version) = (s.env, s.version);
         let mut url = None;
         let t0 = Instant::now();
-        // The live slot and what each slot runs, read at once (one join,
-        // as a status reads them), not one after the other.
-        let reading = bg.read_all().await;
-        let live = reading
-            .live
-            .map_err(|e| step_error(env, version, "reading the live slot".into(), e))?;
+        // The live slot and what the slots run, read at once, not one
+        // after the other; what the live slot runs only for a rollback,
+        // which asks whether the old slot is warm — a promotion does not
+        // wait for that read.
+        let rollback = s.action == ActionKind::Rollback;
+        let (live, versions) = bg.read_for_step(rollback).await;
+        let live = live.map_err(|e| step_error(env, version, "reading the live slot".into(), e))?;
         let Some(idle) = idle_slot(bg.slots(), &live).map(str::to_string) else {
             return Err(step_failed(
                 env,
@@ -623,10 +624,10 @@ impl Engine {
         // in the middle of a deploy.
         let runs = |slot: &str| {
             let i = bg.slots().iter().position(|s| s == slot)?;
-            reading.versions[i].as_ref().ok().cloned()
+            versions[i].as_ref()?.as_ref().ok().cloned()
         };
         let idle_runs = runs(&idle);
-        let step = if s.action == ActionKind::Rollback {
+        let step = if rollback {
             let live_runs = runs(&live);
             // Traffic left the idle slot when the live slot's version went
             // live: the environment's last recorded deploy.

@@ -590,7 +590,11 @@ END $$;
 /// of an older shipdeck (a key cannot hold NULL), read as no space and
 /// judged by hostname and pid as before. A shipdeck from before this step,
 /// still running through the upgrade, refreshes its existing row as before
-/// (its UPDATE names host and pid only). No new grants: the documented
+/// (its UPDATE names host and pid only); once that row has expired its
+/// heartbeat fails (its INSERT's `ON CONFLICT (host, pid)` matches no
+/// unique index — a partial one on `pid_space = ''` is not inferred
+/// without a predicate it does not write) until it is restarted, logged
+/// only (see the README's upgrade note). No new grants: the documented
 /// role may already insert, update and delete `shipdeck_presence`.
 ///
 /// And a monitoring window's rows name the window's own `monitor` started
