@@ -407,7 +407,9 @@ fn a_rollback_from_a_migration_release_says_the_schema_stays_ahead() {
 /// Rolled back by hand from the release promoting would ship again: its
 /// Go still stands (only a window's verdict records a No-Go), and the
 /// pending panel read "ready: p promotes" for the release just taken out.
-/// The panel and the promote dialog say it was rolled back from.
+/// The engine's plan judges it (a `rolled_back_from` warning, so the CLI
+/// and `status --json` say it too); the console renders that warning — in
+/// the panel and the promote dialog — and judges nothing of its own.
 #[test]
 fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
     let mut s = console();
@@ -424,6 +426,21 @@ fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
             url: None,
         });
     });
+    // No warning in the plan: nothing but the plan says so.
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(!text.contains("rolled back"), "{w}x{h}:\n{text}");
+    }
+    with_production(&mut s, |p| {
+        p.promotion.as_mut().unwrap().gates.push(Gate {
+            name: "rolled_back_from".into(),
+            ok: false,
+            detail: "production was rolled back from v1.8.0 by alice at 2026-11-24 11:59 UTC: \
+                     this promotes it again"
+                .into(),
+            severity: GateSeverity::Warn,
+        });
+    });
     for (w, h) in [(80, 24), (160, 45)] {
         let text = screen(&s, w, h);
         assert!(
@@ -434,8 +451,8 @@ fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
     update_key(&mut s, 'p');
     let text = screen(&s, 160, 45);
     assert!(
-        text.contains("⚠ production was rolled back from v1.8.0 by alice")
-            && text.contains("this promotes it"),
+        text.contains("⚠ rolled_back_from: production was rolled back from v1.8.0 by alice")
+            && text.contains("2026-11-24 11:59 UTC: this promotes it again"),
         "{text}"
     );
 }

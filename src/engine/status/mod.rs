@@ -46,6 +46,7 @@ impl Engine {
                     .iter()
                     .filter(|d| d.env == e.name())
                     .all(|d| d.seq.is_some()),
+                last_deploy: deploys.iter().rev().find(|d| d.env == e.name()).cloned(),
                 approval: e.gates.requires_approval.then(|| ApprovalRule {
                     stage: e
                         .gates

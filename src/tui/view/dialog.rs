@@ -187,13 +187,6 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
             let facts = state.env_status(env);
-            if let Some(back) = facts.and_then(|e| super::envs::rolled_back_from(state, e, version))
-            {
-                tail.push(Line::styled(
-                    format!("⚠ {back}: this promotes it again"),
-                    t.warn,
-                ));
-            }
             // The details last in the body, right above their warning.
             lines.extend(db_details);
             tail.extend(db);
