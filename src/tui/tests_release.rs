@@ -404,6 +404,51 @@ fn a_rollback_from_a_migration_release_says_the_schema_stays_ahead() {
     assert!(!screen(&s, 160, 45).contains("schema ahead"));
 }
 
+/// Rolled back from a migration release, the Go, No-Go and promote dialogs
+/// for it said "v1.8.0 changes the database (…): a code rollback will not
+/// undo it" — a change still to come, when it had already run here and a
+/// code rollback had just not undone it. They say it ran and stayed.
+#[test]
+fn dialogs_for_a_migration_release_rolled_back_from_say_it_already_ran() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        p.release = Some(migration_release(3));
+        p.last_deploy = Some(crate::domain::DeployRecord {
+            seq: None,
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0() - Duration::seconds(20),
+            actor: "alice".into(),
+            kind: crate::domain::DeployKind::Rollback,
+            url: None,
+        });
+    });
+    for k in ['a', 'x', 'p'] {
+        let mut s = s.clone();
+        update_key(&mut s, k);
+        let text = screen(&s, 160, 45);
+        assert!(
+            text.contains("⚠ v1.8.0's 1 migration already ran in production and stayed")
+                && text.contains("rollback to v1.7.3: the database is ahead of the code")
+                && !text.contains("a code rollback will not undo it"),
+            "{k}:\n{text}"
+        );
+    }
+    // Not yet run here: the change is still to come.
+    let mut s = console();
+    with_production(&mut s, |p| p.release = Some(migration_release(3)));
+    update_key(&mut s, 'x');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(
+            "⚠ v1.8.0 changes the database (1 migration): a code rollback will not undo it"
+        ),
+        "{text}"
+    );
+}
+
 /// Rolled back by hand from the release promoting would ship again: its
 /// Go still stands (only a window's verdict records a No-Go), and the
 /// pending panel read "ready: p promotes" for the release just taken out.
