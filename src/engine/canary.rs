@@ -593,15 +593,20 @@ impl Engine {
                         env,
                         version,
                         &c.weight,
-                        "inconclusive: too little canary traffic",
+                        "inconclusive: too little canary traffic, stepped back automatically",
                     )
                     .await;
+                // The flow's own step-back, as a caught canary's says it:
+                // history after the night must not read it as a hand's.
                 return Err(Flow::Detail(format!(
                     "canary of {version} inconclusive at {}% after {} holds: {}; {}; nothing promoted",
                     state.weight,
                     MAX_HOLDS,
                     v.reason,
-                    stop_words(&stopped, "")
+                    stop_words(
+                        &stopped,
+                        " automatically (too little canary traffic to judge)"
+                    )
                 )));
             }
         }
