@@ -204,6 +204,72 @@ fn the_release_process_end_to_end() {
     );
 }
 
+/// A rollback by hand leaves the Go standing (SPEC voids it only when
+/// staging changes version), and `promote` and `status --json` read the
+/// release just taken out as ready to ship again. The engine's plan warns,
+/// naming who rolled it back, and asks again: refused without `--yes`.
+#[test]
+fn a_release_just_rolled_back_from_asks_again_before_it_ships_again() {
+    let fleet = Fleet::start();
+    let home = Home::new();
+    home.config(&fleet.config(""));
+    home.run(&["promote", "staging", "--yes"]).expect_code(0);
+    home.run(&["approve", "production"]).expect_code(0);
+    home.run(&["promote", "production", "--yes"]).expect_code(0);
+    home.run(&["rollback", "production", "--yes"])
+        .expect_code(0);
+    assert_eq!(versions(&home)[3], "v1.7.3");
+
+    let s = home.run(&["status", "--json"]).expect_code(0).json();
+    let p = &s["pending"];
+    assert_eq!(p["version"], "v1.8.1");
+    let gates = p["gates"].as_array().unwrap();
+    let back = gates
+        .iter()
+        .find(|g| g["name"] == "rolled_back_from")
+        .unwrap_or_else(|| panic!("no rolled_back_from gate: {p}"));
+    assert_eq!(
+        (&back["ok"], &back["severity"]),
+        (&Value::Bool(false), &Value::from("warn"))
+    );
+    let detail = back["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("production was rolled back from v1.8.1 by tester@")
+            && detail.ends_with("UTC: this promotes it again"),
+        "{detail}"
+    );
+    // The Go stands: the approval gate still passes.
+    let approval = gates.iter().find(|g| g["name"] == "approval").unwrap();
+    assert_eq!(approval["ok"], true, "{approval}");
+
+    // Without --yes nobody said yes to it: refused, nothing deployed.
+    let out = home.run(&["promote", "production"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("! rolled_back_from")
+            && out
+                .stderr
+                .contains("production was rolled back from v1.8.1 by tester@"),
+        "{out:#?}"
+    );
+    assert_eq!(versions(&home)[3], "v1.7.3");
+    // With it, it ships, and the audit record says what was confirmed.
+    home.run(&["promote", "production", "--yes"]).expect_code(0);
+    assert_eq!(versions(&home)[3], "v1.8.1");
+    let h = home
+        .run(&["history", "production", "--json"])
+        .expect_code(0)
+        .json();
+    assert!(
+        h["entries"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed despite: production was rolled back from v1.8.1"),
+        "{}",
+        h["entries"][0]
+    );
+}
+
 #[test]
 fn the_first_stage_needs_an_explicit_version() {
     let fleet = Fleet::start();

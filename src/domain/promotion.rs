@@ -22,6 +22,9 @@ pub struct StageInfo {
     pub last_deploy_at: Option<DateTime<Utc>>,
     /// Whether every recorded deploy of this stage carries its `seq`.
     pub deploys_ordered: bool,
+    /// The newest recorded deploy of this stage: a rollback by hand from
+    /// the version a promotion would ship makes that promotion ask again.
+    pub last_deploy: Option<DeployRecord>,
     pub approval: Option<ApprovalRule>,
     pub low_traffic: Option<TimeWindow>,
 }
@@ -293,6 +296,10 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         gates.push(gate);
     }
 
+    if let Some(gate) = rolled_back_gate(target, &version) {
+        gates.push(gate);
+    }
+
     if let Some(w) = &target.low_traffic {
         let inside = w.contains(input.now);
         gates.push(Gate::warn(
@@ -336,6 +343,29 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
         skips,
         gates,
         evidence: Default::default(),
+    })
+}
+
+/// The target's last deploy rolled it back from `version`, the release
+/// this promotion would ship again: a warning naming who and when, so it
+/// asks again (`--yes`) rather than reading as ready. A rollback by hand
+/// records no No-Go and SPEC voids a Go only when the approval stage
+/// changes version, so the Go stands — but whoever rolled it back may have
+/// had a reason the approver never saw. (A window's own rollback also
+/// recorded a No-Go, which refuses the promotion besides.)
+fn rolled_back_gate(target: &StageInfo, version: &Version) -> Option<Gate> {
+    let d = target.last_deploy.as_ref()?;
+    (d.kind == DeployKind::Rollback && d.from_version.as_ref() == Some(version)).then(|| {
+        Gate::warn(
+            "rolled_back_from",
+            false,
+            format!(
+                "{} was rolled back from {version} by {} at {}: this promotes it again",
+                target.name,
+                d.actor,
+                d.at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        )
     })
 }
 
@@ -560,6 +590,7 @@ mod tests {
                 last_deploy_seq: None,
                 last_deploy_at: None,
                 deploys_ordered: true,
+                last_deploy: None,
                 approval: (i == 3).then_some(ApprovalRule { stage: 2 }),
                 low_traffic: None,
             })
@@ -956,6 +987,53 @@ mod tests {
         st[2].low_traffic = Some(TimeWindow::parse("11:00-13:00").unwrap());
         assert_eq!(
             plan_promotion(&input(&st, 2, &[]))
+                .unwrap()
+                .warnings()
+                .count(),
+            0
+        );
+    }
+
+    /// Rolled back by hand from the release a promotion would ship again:
+    /// the Go stands (SPEC voids it only when staging changes version), so
+    /// the plan read ready for the release just taken out. It warns, and
+    /// asks again, naming who rolled it back and when.
+    #[test]
+    fn a_release_just_rolled_back_from_warns() {
+        let mut st = stages(["v4", "v3", "v1.8.0", "v1.7.3"]);
+        let goes = [go("production", "v1.8.0", t0(), Decision::Go)];
+        let back = |kind, from: &str| DeployRecord {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v(from)),
+            at: t0() + chrono::Duration::minutes(5),
+            actor: "bob".into(),
+            kind,
+            url: None,
+            seq: None,
+        };
+        st[3].last_deploy = Some(back(DeployKind::Rollback, "v1.8.0"));
+        let p = plan_promotion(&input(&st, 3, &goes)).unwrap();
+        assert!(p.refusal().is_none(), "{:?}", p.refusal());
+        let w: Vec<_> = p.warnings().collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].name, "rolled_back_from");
+        assert_eq!(
+            w[0].detail,
+            "production was rolled back from v1.8.0 by bob at 2026-11-24 12:05 UTC: this promotes it again"
+        );
+        // Not once something else was rolled back from, nor after a promote.
+        st[3].last_deploy = Some(back(DeployKind::Rollback, "v1.7.9"));
+        assert_eq!(
+            plan_promotion(&input(&st, 3, &goes))
+                .unwrap()
+                .warnings()
+                .count(),
+            0
+        );
+        st[3].last_deploy = Some(back(DeployKind::Promote, "v1.8.0"));
+        assert_eq!(
+            plan_promotion(&input(&st, 3, &goes))
                 .unwrap()
                 .warnings()
                 .count(),

@@ -637,15 +637,20 @@ impl Engine {
                         env,
                         version,
                         &c.weight,
-                        "inconclusive: too little canary traffic",
+                        "inconclusive: too little canary traffic, stepped back automatically",
                     )
                     .await;
+                // The flow's own step-back, as a caught canary's says it:
+                // history after the night must not read it as a hand's.
                 return Err(Flow::Detail(format!(
                     "canary of {version} inconclusive at {}% after {} holds: {}; {}; nothing promoted",
                     state.weight,
                     MAX_HOLDS,
                     v.reason,
-                    stop_words(&stopped, "")
+                    stop_words(
+                        &stopped,
+                        " automatically (too little canary traffic to judge)"
+                    )
                 )));
             }
         }
@@ -934,10 +939,6 @@ impl Engine {
 /// it with its verdict, through its own retries).
 pub const OWED_END_RETRY: Duration = Duration::from_secs(30);
 
-/// Whether `detail`, a rollback's "started" record of `env` as history
-/// reads it, is a canary rollback's (weight → 0, the stable track
-/// untouched): its detail is [`canary_rollback_detail`]'s, where a rollback
-/// of the stable track reads "roll ENV back from …".
 /// How often the No-Go of a caught canary is tried again, a second apart,
 /// once its traffic is back on the stable track.
 const NO_GO_RETRIES: usize = 10;
@@ -960,6 +961,11 @@ fn no_go_missing(
     }
 }
 
+/// Whether `detail`, a rollback's "started" record of `env` as history
+/// reads it, is a canary rollback's (weight → 0, the stable track
+/// untouched): its detail is [`canary_rollback_detail`]'s, where a rollback
+/// of the stable track reads "roll ENV back from …".
+///
 /// A monitoring window's own rollback reads "roll ENV back automatically:
 /// canary weight …"; records stored before it said so read "roll ENV back:
 /// canary weight …", and are recognised still.

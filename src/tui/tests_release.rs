@@ -404,10 +404,57 @@ fn a_rollback_from_a_migration_release_says_the_schema_stays_ahead() {
     assert!(!screen(&s, 160, 45).contains("schema ahead"));
 }
 
+/// Rolled back from a migration release, the Go, No-Go and promote dialogs
+/// for it said "v1.8.0 changes the database (…): a code rollback will not
+/// undo it" — a change still to come, when it had already run here and a
+/// code rollback had just not undone it. They say it ran and stayed.
+#[test]
+fn dialogs_for_a_migration_release_rolled_back_from_say_it_already_ran() {
+    let mut s = console();
+    approved(&mut s);
+    with_production(&mut s, |p| {
+        p.release = Some(migration_release(3));
+        p.last_deploy = Some(crate::domain::DeployRecord {
+            seq: None,
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0() - Duration::seconds(20),
+            actor: "alice".into(),
+            kind: crate::domain::DeployKind::Rollback,
+            url: None,
+        });
+    });
+    for k in ['a', 'x', 'p'] {
+        let mut s = s.clone();
+        update_key(&mut s, k);
+        let text = screen(&s, 160, 45);
+        assert!(
+            text.contains("⚠ v1.8.0's 1 migration already ran in production and stayed")
+                && text.contains("rollback to v1.7.3: the database is ahead of the code")
+                && !text.contains("a code rollback will not undo it"),
+            "{k}:\n{text}"
+        );
+    }
+    // Not yet run here: the change is still to come.
+    let mut s = console();
+    with_production(&mut s, |p| p.release = Some(migration_release(3)));
+    update_key(&mut s, 'x');
+    let text = screen(&s, 160, 45);
+    assert!(
+        text.contains(
+            "⚠ v1.8.0 changes the database (1 migration): a code rollback will not undo it"
+        ),
+        "{text}"
+    );
+}
+
 /// Rolled back by hand from the release promoting would ship again: its
 /// Go still stands (only a window's verdict records a No-Go), and the
 /// pending panel read "ready: p promotes" for the release just taken out.
-/// The panel and the promote dialog say it was rolled back from.
+/// The engine's plan judges it (a `rolled_back_from` warning, so the CLI
+/// and `status --json` say it too); the console renders that warning — in
+/// the panel and the promote dialog — and judges nothing of its own.
 #[test]
 fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
     let mut s = console();
@@ -424,6 +471,21 @@ fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
             url: None,
         });
     });
+    // No warning in the plan: nothing but the plan says so.
+    for (w, h) in [(80, 24), (160, 45)] {
+        let text = screen(&s, w, h);
+        assert!(!text.contains("rolled back"), "{w}x{h}:\n{text}");
+    }
+    with_production(&mut s, |p| {
+        p.promotion.as_mut().unwrap().gates.push(Gate {
+            name: "rolled_back_from".into(),
+            ok: false,
+            detail: "production was rolled back from v1.8.0 by alice at 2026-11-24 11:59 UTC: \
+                     this promotes it again"
+                .into(),
+            severity: GateSeverity::Warn,
+        });
+    });
     for (w, h) in [(80, 24), (160, 45)] {
         let text = screen(&s, w, h);
         assert!(
@@ -434,8 +496,8 @@ fn a_release_just_rolled_back_from_is_not_offered_as_ready() {
     update_key(&mut s, 'p');
     let text = screen(&s, 160, 45);
     assert!(
-        text.contains("⚠ production was rolled back from v1.8.0 by alice")
-            && text.contains("this promotes it"),
+        text.contains("⚠ rolled_back_from: production was rolled back from v1.8.0 by alice")
+            && text.contains("2026-11-24 11:59 UTC: this promotes it again"),
         "{text}"
     );
 }

@@ -1185,6 +1185,24 @@ fn the_first_live_point_is_one_point() {
     assert!(text.contains("status snapshots (1 point over"), "{text}");
 }
 
+/// A key of no width of its own — a lone variation selector (U+FE0F, sent
+/// by some emoji keyboards after a character), a combining accent — read
+/// "`` does nothing here" with the selector joined to a backtick: a notice
+/// about nothing anyone can see. It is named by its code point.
+#[test]
+fn a_key_of_no_width_is_named_by_its_code_point() {
+    for (c, name) in [('\u{fe0f}', "U+FE0F"), ('\u{301}', "U+0301")] {
+        let mut s = console();
+        key(&mut s, c);
+        let text = screen(&s, 100, 30);
+        assert!(
+            text.contains(&format!("{name} does nothing here: ? lists the keys")),
+            "{text}"
+        );
+        assert!(!text.contains(c), "{text}");
+    }
+}
+
 #[test]
 fn a_key_s_does_nothing_here_goes_when_its_dialog_closes() {
     let mut s = console();

@@ -387,6 +387,14 @@ fn edge(s: &mut State, which: &str) {
 /// `None` for keys nobody expects an answer to (modifiers, media keys).
 fn key_label(ev: &KeyEvent) -> Option<String> {
     let name = match ev.code {
+        // A character of no width of its own (a lone variation selector,
+        // a combining accent) joins the backtick before it and reads as
+        // nothing, or as a mark on it: named by its code point instead.
+        KeyCode::Char(c)
+            if !c.is_control() && super::format::width(c.encode_utf8(&mut [0; 4])) == 0 =>
+        {
+            format!("U+{:04X}", c as u32)
+        }
         KeyCode::Char(c) if !c.is_control() => format!("`{c}`"),
         KeyCode::Enter => "Enter".into(),
         KeyCode::Tab | KeyCode::BackTab => "Tab".into(),

@@ -32,8 +32,9 @@ impl Engine {
             .map(|(i, e)| {
                 // One pass over the stage's recorded deploys: the newest in
                 // the store's order, the newest date, whether all are ordered.
-                let (mut seq, mut at, mut ordered) = (None, None, true);
+                let (mut seq, mut at, mut ordered, mut last) = (None, None, true, None);
                 for d in deploys.iter().filter(|d| d.env == e.name()) {
+                    last = Some(d);
                     seq = seq.max(d.seq);
                     at = at.max(Some(d.at));
                     ordered &= d.seq.is_some();
@@ -44,6 +45,7 @@ impl Engine {
                     last_deploy_seq: seq,
                     last_deploy_at: at,
                     deploys_ordered: ordered,
+                    last_deploy: last.cloned(),
                     approval: e.gates.requires_approval.then(|| ApprovalRule {
                         stage: e
                             .gates

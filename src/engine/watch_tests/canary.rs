@@ -802,3 +802,61 @@ async fn a_window_opened_mid_canary_takes_the_canary_s_first_traffic_as_its_depl
     assert_eq!(out.version.to_string(), bad, "{out:?}");
     assert_eq!(out.verdict.kind, VerdictKind::Regression, "{out:?}");
 }
+
+/// A canary the promotion's own flow stepped back for too little traffic
+/// to judge said "canary weight set to 0", as if a hand had; a caught
+/// canary's says "automatically". Here the canary's track goes quiet (the
+/// fleet has it at 0, the flow still counts 10%), so every step holds
+/// until the flow gives up.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inconclusive_canary_step_back_says_it_was_automatic() {
+    let r = rig_with("[monitor]\nwindow = \"25s\"\nbaseline = \"20s\"\n", true).await;
+    let e = &r.engine;
+    e.approve("production", Decision::Go, None, None)
+        .await
+        .unwrap();
+    baseline(e).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn({
+        let e = e.clone();
+        async move {
+            e.promote(
+                "production",
+                None,
+                crate::engine::Confirm::Unseen {
+                    accept_warnings: true,
+                },
+                Some(tx),
+            )
+            .await
+        }
+    });
+    until_event(&mut rx, |ev| matches!(ev, Event::CanaryStep { .. })).await;
+    fleet_post(
+        &r,
+        "/envs/production/canary/weight",
+        serde_json::json!({ "weight": 0 }),
+    )
+    .await;
+    let err = tokio::time::timeout(Duration::from_secs(90), task)
+        .await
+        .expect("the flow ends")
+        .unwrap()
+        .expect_err("nothing promoted");
+    let text = err.to_string();
+    assert!(
+        text.contains("inconclusive at 10%")
+            && text.contains(
+                "canary weight set to 0 automatically (too little canary traffic to judge)"
+            )
+            && text.contains("nothing promoted"),
+        "{text}"
+    );
+    let history = e.history(Some("production"), 50).await.unwrap();
+    assert!(
+        history.iter().any(|h| h.detail.starts_with(
+            "weight 0%: inconclusive: too little canary traffic, stepped back automatically"
+        )),
+        "{history:#?}"
+    );
+}

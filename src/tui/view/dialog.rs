@@ -76,20 +76,33 @@ fn migration_lines(
     version: &Version,
 ) -> (Option<Line<'static>>, Vec<Line<'static>>) {
     let t = &state.theme;
-    let Some(r) = state
+    let facts = state
         .env_status(env)
-        .filter(|e| e.promotion.as_ref().is_some_and(|p| &p.version == version))
+        .filter(|e| e.promotion.as_ref().is_some_and(|p| &p.version == version));
+    let Some(r) = facts
         .and_then(|e| e.release.as_ref())
         .filter(|r| r.migration_release)
     else {
         return (None, Vec::new());
     };
     let n = r.migrations.len();
+    let s = if n == 1 { "" } else { "s" };
+    // Rolled back from it: its migrations already ran here and stayed.
+    // "A code rollback will not undo it" spoke of a change still to come
+    // when one already had, and had not been undone.
+    let back_to = facts
+        .filter(|e| super::envs::schema_ahead(e).is_some())
+        .and_then(|e| e.last_deploy.as_ref())
+        .map(|d| &d.version);
     let warning = Line::styled(
-        format!(
-            "⚠ {version} changes the database ({n} migration{}): a code rollback will not undo it",
-            if n == 1 { "" } else { "s" }
-        ),
+        match back_to {
+            Some(to) => format!(
+                "⚠ {version}'s {n} migration{s} already ran in {env} and stayed through the rollback to {to}: the database is ahead of the code"
+            ),
+            None => format!(
+                "⚠ {version} changes the database ({n} migration{s}): a code rollback will not undo it"
+            ),
+        },
         t.warn,
     );
     let mut details = vec![Line::styled(
@@ -187,13 +200,6 @@ pub fn draw(state: &State, d: &Dialog, frame: &mut Frame, area: Rect) {
                 lines.push(Line::styled(format!("⚠ {}: {}", g.name, g.detail), t.warn));
             }
             let facts = state.env_status(env);
-            if let Some(back) = facts.and_then(|e| super::envs::rolled_back_from(state, e, version))
-            {
-                tail.push(Line::styled(
-                    format!("⚠ {back}: this promotes it again"),
-                    t.warn,
-                ));
-            }
             // The details last in the body, right above their warning.
             lines.extend(db_details);
             tail.extend(db);

@@ -525,27 +525,6 @@ pub(super) fn schema_ahead(env: &EnvStatus) -> Option<String> {
     ))
 }
 
-/// `env` was rolled back from `version`, the release promoting it would
-/// ship again: by whom and how long ago. A rollback by hand leaves the Go
-/// standing (only a window's verdict records a No-Go), and the pending
-/// panel read "ready: p promotes" for the release just taken out.
-pub(crate) fn rolled_back_from(
-    state: &State,
-    env: &EnvStatus,
-    version: &crate::domain::Version,
-) -> Option<String> {
-    let d = env.last_deploy.as_ref()?;
-    if d.kind != crate::domain::DeployKind::Rollback || d.from_version.as_ref() != Some(version) {
-        return None;
-    }
-    Some(format!(
-        "{} was rolled back from {version} by {} {} ago",
-        env.name,
-        d.actor,
-        format::age((state.now - d.at).num_seconds())
-    ))
-}
-
 /// The environment's links, in its bottom border: whole names or none.
 fn links_row(state: &State, env: &EnvStatus, frame: &mut Frame, area: Rect) -> Vec<LinkSpot> {
     let links = state.links(env);

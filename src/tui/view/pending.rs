@@ -113,9 +113,9 @@ pub fn draw(state: &State, frame: &mut Frame, area: Rect) {
                     Part::new(": wait for it to end", t.busy).prio(1),
                 ],
                 (None, Some(g)) => vec![Part::new(format!("✗ blocked by {}", g.name), t.error)],
-                (None, None)
-                    if super::envs::rolled_back_from(state, env, &plan.version).is_some() =>
-                {
+                // The engine's plan judged it (a warning gate): said by
+                // name, as "p promotes" reads as if all were well.
+                (None, None) if plan.warnings().any(|g| g.name == "rolled_back_from") => {
                     vec![
                         Part::new("⚠ rolled back from it", t.warn).short("⚠ rolled back"),
                         Part::new(": p promotes it again", t.warn).prio(1),
