@@ -274,22 +274,38 @@ pub(super) fn migrate_audit(c: &Connection, notes: &mut Vec<String>) -> rusqlite
 /// A store written before deploys kept their backend's URL: add the
 /// column (empty for the deploys recorded before).
 pub(super) fn migrate_deploys(c: &Connection) -> rusqlite::Result<()> {
+    add_columns(c, "deploys", &[("url", "TEXT")])
+}
+
+/// Add the `columns` (name, type) that `table` lacks, each `NULL` in the
+/// rows written before. No table yet (a new store): the schema creates it
+/// with them. Another process adding one while this one looked is fine.
+fn add_columns(c: &Connection, table: &str, columns: &[(&str, &str)]) -> rusqlite::Result<()> {
     let has = |col: &str| -> rusqlite::Result<bool> {
         c.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('deploys') WHERE name = ?1",
-            [col],
+            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, col],
             |r| r.get(0),
         )
     };
-    // No table yet (a new store): the schema creates it with the column.
-    if !has("id")? || has("url")? {
+    let any: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1)",
+        [table],
+        |r| r.get(0),
+    )?;
+    if !any {
         return Ok(());
     }
-    match c.execute_batch("ALTER TABLE deploys ADD COLUMN url TEXT") {
-        // Another process added it while this one looked.
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
-        r => r,
+    for (col, ty) in columns {
+        if has(col)? {
+            continue;
+        }
+        match c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} {ty}")) {
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            r => r?,
+        }
     }
+    Ok(())
 }
 
 /// A store written before a deploy lock knew its audit record: add the
@@ -316,28 +332,11 @@ CREATE TRIGGER IF NOT EXISTS locks_new_holder AFTER UPDATE ON locks
 "#;
 
 pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
-    let has = |col: &str| -> rusqlite::Result<bool> {
-        c.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('locks') WHERE name = ?1",
-            [col],
-            |r| r.get(0),
-        )
-    };
-    // No table yet (a new store): the schema creates it with the columns.
-    if !has("env")? {
-        return Ok(());
-    }
-    for (col, ty) in [("audit_id", "INTEGER"), ("pid_space", "TEXT")] {
-        if has(col)? {
-            continue;
-        }
-        match c.execute_batch(&format!("ALTER TABLE locks ADD COLUMN {col} {ty}")) {
-            // Another process added it while this one looked.
-            Err(e) if e.to_string().contains("duplicate column") => {}
-            r => r?,
-        }
-    }
-    Ok(())
+    add_columns(
+        c,
+        "locks",
+        &[("audit_id", "INTEGER"), ("pid_space", "TEXT")],
+    )
 }
 
 /// A store written before a window's rows named their window's `monitor`
@@ -345,22 +344,7 @@ pub(super) fn migrate_locks(c: &Connection) -> rusqlite::Result<()> {
 /// and by an older shipdeck still running on this file; such a row is
 /// judged by its dates, see [`crate::store::MonitorRecord::seq`]).
 pub(super) fn migrate_monitor_runs(c: &Connection) -> rusqlite::Result<()> {
-    let has = |col: &str| -> rusqlite::Result<bool> {
-        c.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('monitor_runs') WHERE name = ?1",
-            [col],
-            |r| r.get(0),
-        )
-    };
-    // No table yet (a new store): the schema creates it with the column.
-    if !has("id")? || has("start_id")? {
-        return Ok(());
-    }
-    match c.execute_batch("ALTER TABLE monitor_runs ADD COLUMN start_id INTEGER") {
-        // Another process added it while this one looked.
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
-        r => r,
-    }
+    add_columns(c, "monitor_runs", &[("start_id", "INTEGER")])
 }
 
 /// A store written before a console's presence named its pid space
