@@ -67,7 +67,9 @@ pub(in crate::engine) fn first_traffic<'a>(
 }
 
 /// Why a canary the audit log says still has traffic is moved on by no
-/// shipdeck, from `env`'s audit entries newest first (every action): the
+/// shipdeck, from `env`'s canary and promotion records newest first (as
+/// [`crate::store::Store::canary_history`] reads them; other actions are
+/// skipped): the
 /// canary caught its version and kept its traffic (`auto_rollback` off),
 /// or the promotion that set its weight never finished — its shipdeck was
 /// killed outright (or interrupted and could not step it back) — or it
