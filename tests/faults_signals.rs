@@ -787,6 +787,17 @@ fn unsettled_of(home: &Home, env: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The `state` of `status --json` for `env`.
+fn state_of(home: &Home, env: &str) -> Value {
+    let st = home.run(&["status", "--json"]);
+    st.expect_code(0);
+    st.json()["environments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == env))
+        .map(|e| e["state"].clone())
+        .unwrap_or(Value::Null)
+}
+
 /// `kill -9` of shipdeck while a promote — then a rollback — waits for
 /// production to report the version its deploy webhook accepted: the
 /// backend goes on deploying, shipdeck records nothing. The next `status`
@@ -847,6 +858,33 @@ fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_co
                 .is_some_and(|u| u.starts_with(&format!("the {what} to {to}"))),
             "{action}: {u}"
         );
+        // Never read as idle, and nothing starts beside it unasked: a
+        // promotion needs the engineer to confirm it (a rollback says it
+        // first, and goes ahead when confirmed — this may be an incident).
+        assert_eq!(
+            state_of(&home, "production"),
+            "unsettled",
+            "{action}: the JSON state"
+        );
+        let gate = format!("the {what} to {to} (from {from}) by tester@");
+        let p = home.run(&["promote", "production"]);
+        assert_eq!(p.code, 3, "{action}: {p:#?}");
+        assert!(
+            p.stderr.contains("! unsettled") && p.stderr.contains(&gate),
+            "{action}: {p:#?}"
+        );
+        // (After the rollback production already runs v1.8.0: that
+        // refuses this promotion first.)
+        assert!(
+            action == "rollback" || p.stderr.contains("needs confirmation: "),
+            "{action}: {p:#?}"
+        );
+        let r = home.run(&["rollback", "production"]);
+        assert!(
+            r.stderr.contains(&format!("! production: {gate}")),
+            "{action}: {r:#?}"
+        );
+        assert_eq!(version("production"), from, "{action}: nothing started");
         // The backend finishes: the next look settles it as done.
         wait_for(
             &format!("{action}: production to report {to}"),
@@ -854,6 +892,7 @@ fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_co
             || version("production") == to,
         );
         assert!(unsettled_of(&home, "production").is_null(), "{action}");
+        assert_ne!(state_of(&home, "production"), "unsettled", "{action}");
         let h = home.run(&["history", "production", "--json"]);
         assert!(
             h.stdout
