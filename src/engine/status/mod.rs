@@ -1046,7 +1046,8 @@ pub fn lock_action(
     unfinished
         .iter()
         .filter(|u| !u.unknown && u.env == env && u.actor == lock.holder && lock.guards(u.id, u.at))
-        .max_by_key(|u| (u.at, u.id))
+        // The store's order: each record is dated by its machine's clock.
+        .max_by_key(|u| u.id)
         .and_then(|u| match u.action {
             crate::domain::ActionKind::Promote => Some(crate::domain::DeployKind::Promote),
             crate::domain::ActionKind::Rollback => Some(crate::domain::DeployKind::Rollback),
@@ -1072,7 +1073,9 @@ pub(super) fn unsettled(
         .iter()
         .filter(|u| u.env == env && u.superseded_by.is_none())
         .filter(|u| !lock.is_some_and(|l| l.guards(u.id, u.at)))
-        .max_by_key(|u| (u.at, u.id))?;
+        // The store's order, not the records' dates: two machines' clocks
+        // differ.
+        .max_by_key(|u| u.id)?;
     let (what, again) = match u.action {
         crate::domain::ActionKind::Promote => (
             "promotion",
