@@ -852,6 +852,12 @@ fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_co
             )),
             "{action}: {st:#?}"
         );
+        // The release a killed rollback was taking away is not one
+        // nobody watches (no console starts a window on it).
+        assert!(
+            action == "promote" || !st.stdout.contains("nobody is watching it"),
+            "{action}: {st:#?}"
+        );
         let u = unsettled_of(&home, "production");
         assert!(
             u.as_str()

@@ -423,13 +423,16 @@ impl Engine {
             });
             // A deploy or rollback no live process runs and whose outcome
             // is not known: never read as idle and done.
-            let unsettled = (state != EnvState::Deploying)
-                .then(|| unsettled(name, version.as_ref(), &unfinished, read.lock.as_ref()))
+            let unsettled_rec = (state != EnvState::Deploying)
+                .then(|| unsettled_record(name, &unfinished, read.lock.as_ref()))
                 .flatten();
+            let unsettled = unsettled_rec.and_then(|u| unsettled_text(name, version.as_ref(), u));
             let (state, state_since) = match (&unsettled, state) {
                 (Some(_), EnvState::Idle) => (EnvState::Unsettled, None),
                 _ => (state, state_since),
             };
+            // A release a killed rollback was taking away is no release
+            // nobody watches: no console starts a window on it.
             let unwatched = unwatched(
                 e.monitored,
                 version.as_ref(),
@@ -438,7 +441,8 @@ impl Engine {
                 claim.is_some(),
                 window,
                 now,
-            );
+            ) && !unsettled_rec
+                .is_some_and(|u| u.action == crate::domain::ActionKind::Rollback);
             let history = read.recent;
             let approvals_read = match &reads_error {
                 None => Ok(read.approvals),
@@ -1069,13 +1073,30 @@ pub(super) fn unsettled(
     unfinished: &[crate::store::Unfinished],
     lock: Option<&LockInfo>,
 ) -> Option<String> {
-    let u = unfinished
+    unsettled_text(env, reports, unsettled_record(env, unfinished, lock)?)
+}
+
+/// The record [`unsettled`] speaks of.
+fn unsettled_record<'a>(
+    env: &str,
+    unfinished: &'a [crate::store::Unfinished],
+    lock: Option<&LockInfo>,
+) -> Option<&'a crate::store::Unfinished> {
+    unfinished
         .iter()
         .filter(|u| u.env == env && u.superseded_by.is_none())
         .filter(|u| !lock.is_some_and(|l| l.guards(u.id, u.at)))
         // The store's order, not the records' dates: two machines' clocks
         // differ.
-        .max_by_key(|u| u.id)?;
+        .max_by_key(|u| u.id)
+}
+
+/// What [`unsettled`] says of `u`.
+fn unsettled_text(
+    env: &str,
+    reports: Option<&Version>,
+    u: &crate::store::Unfinished,
+) -> Option<String> {
     let (what, again) = match u.action {
         crate::domain::ActionKind::Promote => (
             "promotion",
