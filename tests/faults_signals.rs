@@ -447,9 +447,10 @@ deploy = {{ command = {deploy}, timeout = "300s" }}
             "{what}: {e}"
         );
         log_checks(&home, &what);
-        // The lock was released: prod is not shown as deploying.
+        // The lock was released: prod is not shown as deploying — nor as
+        // idle: the promotion's outcome is unknown until prod reports it.
         let s = home.run(&["status", "--json"]).json();
-        assert_eq!(s["environments"][1]["state"], "idle", "{what}: {s}");
+        assert_eq!(s["environments"][1]["state"], "unsettled", "{what}: {s}");
     }
 }
 
