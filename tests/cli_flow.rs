@@ -331,10 +331,12 @@ fn ctrl_c_during_a_promotion_leaves_the_audit_log_consistent() {
     assert_eq!(e["action"], "promote");
     assert_eq!(e["outcome"], "unknown", "{e}");
     assert!(e["detail"].as_str().unwrap().contains("interrupted"), "{e}");
-    // The lock was released: staging is not shown as deploying any more.
+    // The lock was released: staging is not shown as deploying any more
+    // — nor as idle: the promotion's outcome is unknown until staging
+    // reports the version.
     let s = home.run(&["status", "--json"]).json();
     assert_eq!(
-        s["environments"][2]["state"], "idle",
+        s["environments"][2]["state"], "unsettled",
         "{}",
         s["environments"][2]
     );

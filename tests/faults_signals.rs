@@ -447,9 +447,10 @@ deploy = {{ command = {deploy}, timeout = "300s" }}
             "{what}: {e}"
         );
         log_checks(&home, &what);
-        // The lock was released: prod is not shown as deploying.
+        // The lock was released: prod is not shown as deploying — nor as
+        // idle: the promotion's outcome is unknown until prod reports it.
         let s = home.run(&["status", "--json"]).json();
-        assert_eq!(s["environments"][1]["state"], "idle", "{what}: {s}");
+        assert_eq!(s["environments"][1]["state"], "unsettled", "{what}: {s}");
     }
 }
 
@@ -787,6 +788,17 @@ fn unsettled_of(home: &Home, env: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The `state` of `status --json` for `env`.
+fn state_of(home: &Home, env: &str) -> Value {
+    let st = home.run(&["status", "--json"]);
+    st.expect_code(0);
+    st.json()["environments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == env))
+        .map(|e| e["state"].clone())
+        .unwrap_or(Value::Null)
+}
+
 /// `kill -9` of shipdeck while a promote — then a rollback — waits for
 /// production to report the version its deploy webhook accepted: the
 /// backend goes on deploying, shipdeck records nothing. The next `status`
@@ -841,12 +853,45 @@ fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_co
             )),
             "{action}: {st:#?}"
         );
+        // The release a killed rollback was taking away is not one
+        // nobody watches (no console starts a window on it).
+        assert!(
+            action == "promote" || !st.stdout.contains("nobody is watching it"),
+            "{action}: {st:#?}"
+        );
         let u = unsettled_of(&home, "production");
         assert!(
             u.as_str()
                 .is_some_and(|u| u.starts_with(&format!("the {what} to {to}"))),
             "{action}: {u}"
         );
+        // Never read as idle, and nothing starts beside it unasked: a
+        // promotion needs the engineer to confirm it (a rollback says it
+        // first, and goes ahead when confirmed — this may be an incident).
+        assert_eq!(
+            state_of(&home, "production"),
+            "unsettled",
+            "{action}: the JSON state"
+        );
+        let gate = format!("the {what} to {to} (from {from}) by tester@");
+        let p = home.run(&["promote", "production"]);
+        assert_eq!(p.code, 3, "{action}: {p:#?}");
+        assert!(
+            p.stderr.contains("! unsettled") && p.stderr.contains(&gate),
+            "{action}: {p:#?}"
+        );
+        // (After the rollback production already runs v1.8.0: that
+        // refuses this promotion first.)
+        assert!(
+            action == "rollback" || p.stderr.contains("needs confirmation: "),
+            "{action}: {p:#?}"
+        );
+        let r = home.run(&["rollback", "production"]);
+        assert!(
+            r.stderr.contains(&format!("! production: {gate}")),
+            "{action}: {r:#?}"
+        );
+        assert_eq!(version("production"), from, "{action}: nothing started");
         // The backend finishes: the next look settles it as done.
         wait_for(
             &format!("{action}: production to report {to}"),
@@ -854,6 +899,7 @@ fn a_deploy_or_rollback_killed_outright_reads_unsettled_until_the_environment_co
             || version("production") == to,
         );
         assert!(unsettled_of(&home, "production").is_null(), "{action}");
+        assert_ne!(state_of(&home, "production"), "unsettled", "{action}");
         let h = home.run(&["history", "production", "--json"]);
         assert!(
             h.stdout

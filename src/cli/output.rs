@@ -329,13 +329,17 @@ fn canary_line(
     } else {
         // Why nobody judges it, when the audit log tells: its promotion's
         // shipdeck killed outright reads differently from a caught canary.
-        let why = c
-            .unjudged
-            .as_deref()
-            .map(|w| format!(": no shipdeck is judging it ({w})"))
-            .unwrap_or_default();
+        // `promote` refuses on its `canary` gate only when the log says
+        // why nobody judges it (`unjudged`); otherwise it is not claimed.
+        let (why, refuses) = match c.unjudged.as_deref() {
+            Some(w) => (
+                format!(": no shipdeck is judging it ({w})"),
+                format!(" (`shipdeck promote {env}` refuses until then)"),
+            ),
+            None => (String::new(), String::new()),
+        };
         format!(
-            "! {env} canary: {} takes {}% of the traffic{step} and no promotion is moving it on{why}; `shipdeck rollback {env}` sends it all back to the stable track (`shipdeck promote {env}` refuses until then)",
+            "! {env} canary: {} takes {}% of the traffic{step} and no promotion is moving it on{why}; `shipdeck rollback {env}` sends it all back to the stable track{refuses}",
             c.version, c.weight
         )
     }
@@ -581,6 +585,33 @@ pub fn baseline_progress_text(p: &crate::engine::BaselineProgress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The canary line claims `promote` refuses only when its gate does:
+    /// with a reason why nobody judges the canary.
+    #[test]
+    fn a_canary_line_says_promote_refuses_only_when_the_gate_holds() {
+        let mut c = crate::engine::CanaryState {
+            version: Version::parse("v1.8.0").unwrap(),
+            weight: 10,
+            step: 0,
+            steps: 3,
+            step_ends_at: None,
+            verdict: None,
+            unjudged: None,
+        };
+        let line = canary_line("production", crate::domain::EnvState::Idle, &c);
+        assert!(!line.contains("refuses"), "{line}");
+        assert!(
+            line.ends_with("`shipdeck rollback production` sends it all back to the stable track"),
+            "{line}"
+        );
+        c.unjudged = Some("its promotion by ci@runner never finished".into());
+        let line = canary_line("production", crate::domain::EnvState::Idle, &c);
+        assert!(
+            line.ends_with("(`shipdeck promote production` refuses until then)"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn counts_say_one_sample_and_two_samples() {

@@ -379,6 +379,13 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Rollback { env, to, yes, json } => {
             let engine = open_engine(cfg_path).await?;
             let to = parse_version(to, "--to")?;
+            // A deploy a killed shipdeck left may still run in the backend:
+            // said before rolling back beside it (never refused — this may
+            // be an incident), and asked about on a terminal below.
+            let unsettled = engine.unsettled_deploy(&env).await?;
+            if let Some(u) = &unsettled {
+                say!("! {env}: {u}");
+            }
             if !yes && !std::io::stdin().is_terminal() {
                 return Err(usage(format!(
                     "rollback {env} needs a confirmation and there is no terminal to ask on: add --yes"
@@ -404,9 +411,14 @@ pub(super) async fn run(cli: Cli) -> Result<i32, Failure> {
                     }
                 }
                 let q = format!(
-                    "Roll {env} back from {} to {} ({strategy})?",
+                    "Roll {env} back from {} to {} ({strategy}){}?",
                     output::opt(&plan.from),
-                    plan.to
+                    plan.to,
+                    if unsettled.is_some() {
+                        " beside the deploy that has no outcome"
+                    } else {
+                        ""
+                    }
                 );
                 if !confirm(&q).await {
                     say!("not rolled back");

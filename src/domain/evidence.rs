@@ -221,6 +221,7 @@ mod tests {
             approvals: &approvals,
             lock_holder: None,
             unjudged_canary: None,
+            unsettled: None,
             baseline: None,
             self_approval: None,
             now: Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),

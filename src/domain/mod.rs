@@ -67,6 +67,10 @@ pub enum EnvState {
     RollingBack,
     RolledBack,
     Failed,
+    /// Nothing of this process or a live lock runs, but a deploy or
+    /// rollback a killed shipdeck started has no outcome: it may still be
+    /// under way in the deploy backend (never read as idle).
+    Unsettled,
 }
 
 impl EnvState {
@@ -79,6 +83,7 @@ impl EnvState {
             EnvState::RollingBack => "rolling_back",
             EnvState::RolledBack => "rolled_back",
             EnvState::Failed => "failed",
+            EnvState::Unsettled => "unsettled",
         }
     }
 }

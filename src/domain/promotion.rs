@@ -114,6 +114,11 @@ pub struct PromotionInput<'a> {
     /// it): what it runs, at what weight, why, and what clears it. A new
     /// promotion on top would give its version that traffic unjudged.
     pub unjudged_canary: Option<&'a str>,
+    /// A deploy or rollback of the target no live process runs and whose
+    /// outcome is not known (its shipdeck was killed): it may still be
+    /// under way in the deploy backend, so a new deploy on top would run
+    /// beside it — a warning to confirm, naming it.
+    pub unsettled: Option<&'a str>,
     /// For a monitored target: baseline steps collected so far and needed.
     pub baseline: Option<(usize, usize)>,
     /// `[policy] allow_self_approval = false`: who promotes now and who
@@ -333,6 +338,9 @@ pub fn plan_promotion(input: &PromotionInput<'_>) -> Result<PromotionPlan, PlanE
     });
     if let Some(c) = input.unjudged_canary {
         gates.push(Gate::block("canary", false, c));
+    }
+    if let Some(u) = input.unsettled {
+        gates.push(Gate::warn("unsettled", false, u));
     }
 
     Ok(PromotionPlan {
@@ -608,6 +616,7 @@ mod tests {
             approvals,
             lock_holder: None,
             unjudged_canary: None,
+            unsettled: None,
             baseline: None,
             self_approval: None,
             now: t0(),

@@ -30,6 +30,10 @@ use crate::store::NewAudit;
 pub const MAX_HOLDS: u32 = 3;
 /// Attempts at setting the weight to 0 when the weight backend fails.
 const STOP_ATTEMPTS: u32 = 10;
+/// Canary and promotion records read back for the canary's recorded
+/// weight ([`crate::store::Store::canary_history`]): the newest weight
+/// record is a few step records back, whatever else the log holds.
+const CANARY_LOOKBACK: usize = 200;
 
 /// The canary backends of one environment.
 pub(super) struct CanaryBackends {
@@ -193,7 +197,12 @@ impl Engine {
         if let Some(s) = self.canary_state(env) {
             return Some(s);
         }
-        let h = self.inner.store.history(Some(env), 200).await.ok();
+        let h = self
+            .inner
+            .store
+            .canary_history(env, CANARY_LOOKBACK)
+            .await
+            .ok();
         let recorded = h.as_deref().and_then(|h| {
             last_weight(
                 h.iter()
@@ -229,7 +238,11 @@ impl Engine {
         if self.canary_state(env).is_some() {
             return Ok(None);
         }
-        let h = self.inner.store.history(Some(env), 200).await?;
+        let h = self
+            .inner
+            .store
+            .canary_history(env, CANARY_LOOKBACK)
+            .await?;
         let Some(why) = why_unjudged(&h) else {
             return Ok(None);
         };
@@ -256,7 +269,11 @@ impl Engine {
         if let Some(s) = self.canary_state(env) {
             return Ok(Some((s.weight, Some(s.version))));
         }
-        let h = self.inner.store.history(Some(env), 200).await?;
+        let h = self
+            .inner
+            .store
+            .canary_history(env, CANARY_LOOKBACK)
+            .await?;
         Ok(last_weight(
             h.iter()
                 .filter(|e| e.action == ActionKind::Canary)
@@ -273,7 +290,11 @@ impl Engine {
         env: &str,
         version: &Version,
     ) -> Result<Option<DateTime<Utc>>, EngineError> {
-        let h = self.inner.store.history(Some(env), 200).await?;
+        let h = self
+            .inner
+            .store
+            .canary_history(env, CANARY_LOOKBACK)
+            .await?;
         Ok(first_traffic(
             h.iter()
                 .filter(|e| e.action == ActionKind::Canary)

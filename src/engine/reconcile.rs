@@ -13,6 +13,12 @@ use crate::backends::BackendError;
 use crate::domain::{ActionKind, DeployKind, DeployRecord, Outcome, Version};
 use crate::store::Unfinished;
 
+/// How the outcome reconcile records for an "unknown" deploy or rollback
+/// the environment later confirmed begins: the writer's words, and what
+/// readers (the canary's `why_unjudged`) look for — its own
+/// shipdeck never finished that action, whatever the look recorded.
+pub(in crate::engine) const RECONCILED: &str = "reconciled after an \"unknown\"";
+
 impl Engine {
     /// Settle unfinished deploys against `versions` (one per environment,
     /// in pipeline order). Failures are logged: this never stops a view.
@@ -114,7 +120,7 @@ impl Engine {
                     continue;
                 }
                 let detail = format!(
-                    "reconciled after an \"unknown\": {} reported {} when shipdeck next looked, and no deploy followed it",
+                    "{RECONCILED}: {} reported {} when shipdeck next looked, and no deploy followed it",
                     u.env, u.version
                 );
                 let res = self

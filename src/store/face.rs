@@ -241,6 +241,15 @@ impl AsyncStore {
         self.call(move |s| s.history(env.as_deref(), limit)).await
     }
 
+    pub async fn canary_history(
+        &self,
+        env: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let env = env.to_string();
+        self.call(move |s| s.canary_history(&env, limit)).await
+    }
+
     pub async fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
         let env = env.map(str::to_string);
         self.call(move |s| s.deploys(env.as_deref())).await

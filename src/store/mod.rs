@@ -534,6 +534,13 @@ pub trait Store: Send + Sync {
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError>;
     /// Audit entries, newest first, each with the outcome it ended with.
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// `env`'s canary records and the promotions that ran there (a refused
+    /// promotion is left out), newest first, as [`Store::history`] reads
+    /// them: what the canary's recorded weight, when it took traffic and
+    /// why nobody judges it are read from — not a window of the
+    /// environment's last records, which refusals alone can fill (a job
+    /// retrying `promote` every minute) until the weight falls out of it.
+    fn canary_history(&self, env: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
     /// Recorded deploys, oldest first.
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
     /// The newest recorded deploy of each environment, oldest first: what a

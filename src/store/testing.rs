@@ -52,6 +52,7 @@ impl<H: Hook> Store for Hooked<H> {
         record_deploy(started: i64, rec: &DeployRecord, detail: &str) -> Result<(), StoreError>;
         record_approval(a: &Approval) -> Result<i64, StoreError>;
         history(env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+        canary_history(env: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
         deploys(env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError>;
         latest_deploys() -> Result<Vec<DeployRecord>, StoreError>;
         recent_deploys(env: &str, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;

@@ -168,3 +168,112 @@ fn postgres_a_shared_rollback_keeps_the_lock_after_its_owner_ends() {
     let store = Arc::new(PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap());
     run(store, "");
 }
+
+/// A promotion killed outright mid-canary left prod's canary at 10%; a job
+/// retrying `promote` then fills the log with refusals. However many, the
+/// canary's weight record still gates promoting (each retry is refused on
+/// it), status still says nobody judges the canary, and a rollback still
+/// knows to step its traffic back — the weight is not read from a window
+/// of the environment's last records, which the refusals push it out of.
+async fn an_unjudged_canary_outlasts_any_number_of_refused_promotions(store: Arc<dyn Store>) {
+    let e = Engine::with_store(config("", 0), store);
+    let v2 = Version::parse("v2.0.0").unwrap();
+    let record = |action, outcome, detail: &'static str| {
+        let e = &e;
+        let v2 = &v2;
+        async move {
+            e.inner
+                .store
+                .audit_start(&crate::store::NewAudit {
+                    at: Utc::now(),
+                    actor: "killed@ci",
+                    action,
+                    env: "prod",
+                    version: Some(v2),
+                    from_version: None,
+                    outcome,
+                    detail,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    // What the killed shipdeck left: its promotion started, the canary's
+    // weight set to 10%, nothing after.
+    record(ActionKind::Promote, Outcome::Started, "promote to v2.0.0").await;
+    record(
+        ActionKind::Canary,
+        Outcome::Succeeded,
+        "weight 10%: step 1/3 (ok)",
+    )
+    .await;
+    for i in 0..=CANARY_LOOKBACK {
+        let r = e
+            .promote(
+                "prod",
+                Some(v2.clone()),
+                super::super::actions::Confirm::Unseen {
+                    accept_warnings: true,
+                },
+                None,
+            )
+            .await;
+        match r {
+            Err(EngineError::Refused { gate }) => assert!(
+                gate.detail
+                    .contains("prod's canary still sends 10% of the traffic to v2.0.0"),
+                "try {i}: {gate:?}"
+            ),
+            other => panic!("try {i}: promoting on top of the unjudged canary: {other:?}"),
+        }
+    }
+    let h = e
+        .inner
+        .store
+        .history(Some("prod"), CANARY_LOOKBACK)
+        .await
+        .unwrap();
+    assert!(
+        h.iter()
+            .all(|r| r.action == ActionKind::Promote && r.outcome == Outcome::Refused),
+        "the weight record is older than the last {CANARY_LOOKBACK} records"
+    );
+    let c = e.canary_status(0).await.expect("prod has a canary");
+    assert_eq!(c.weight, 10);
+    assert!(
+        c.unjudged
+            .as_deref()
+            .is_some_and(|w| w.contains("its promotion by killed@ci never finished")),
+        "{c:?}"
+    );
+    assert_eq!(
+        e.recorded_canary("prod").await.unwrap(),
+        Some((10, Some(v2.clone())))
+    );
+}
+
+fn run_unjudged(store: Arc<dyn Store>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(an_unjudged_canary_outlasts_any_number_of_refused_promotions(store));
+}
+
+#[test]
+fn sqlite_an_unjudged_canary_outlasts_any_number_of_refused_promotions() {
+    let dir = tempfile::tempdir().unwrap();
+    run_unjudged(Arc::new(
+        SqliteStore::open(&dir.path().join("s.db")).unwrap(),
+    ));
+}
+
+#[test]
+fn postgres_an_unjudged_canary_outlasts_any_number_of_refused_promotions() {
+    let cluster = pg::shared();
+    let url = cluster.url_with_password(&cluster.create_db());
+    run_unjudged(Arc::new(
+        PgStore::connect(PgTarget::parse(&url, None).unwrap()).unwrap(),
+    ));
+}

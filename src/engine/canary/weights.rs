@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Outcome, Version};
+use crate::engine::reconcile::RECONCILED;
 
 /// The weight the newest weight record says the canary may carry, from
 /// canary audit entries newest first (`(outcome, detail, version)`): a
@@ -67,7 +68,9 @@ pub(in crate::engine) fn first_traffic<'a>(
 }
 
 /// Why a canary the audit log says still has traffic is moved on by no
-/// shipdeck, from `env`'s audit entries newest first (every action): the
+/// shipdeck, from `env`'s canary and promotion records newest first (as
+/// [`crate::store::Store::canary_history`] reads them; other actions are
+/// skipped): the
 /// canary caught its version and kept its traffic (`auto_rollback` off),
 /// or the promotion that set its weight never finished — its shipdeck was
 /// killed outright (or interrupted and could not step it back) — or it
@@ -111,12 +114,12 @@ pub(in crate::engine) fn why_unjudged(entries: &[crate::domain::AuditEntry]) -> 
         .iter()
         .find(|e| e.action == ActionKind::Promote && e.outcome != Outcome::Refused);
     Some(match promotion {
-        // Settled by reconcile ("reconciled after an \"unknown\": …"
-        // once the stable track reported the version): its own shipdeck
-        // never finished it either, whatever outcome the look recorded.
+        // Settled by reconcile ([`RECONCILED`] once the stable track
+        // reported the version): its own shipdeck never finished it
+        // either, whatever outcome the look recorded.
         Some(p)
             if matches!(p.outcome, Outcome::Started | Outcome::Unknown)
-                || p.detail.contains("— reconciled") =>
+                || p.detail.contains(RECONCILED) =>
         {
             format!(
                 "its promotion by {} never finished: the shipdeck that ran it is gone (killed outright, or interrupted and could not step it back)",
@@ -363,9 +366,9 @@ mod tests {
         // its shipdeck never finished it all the same.
         let mut settled = killed.clone();
         settled[2].outcome = Outcome::Succeeded;
-        settled[2].detail.push_str(
-            " — reconciled after an \"unknown\": production reported v1.8.1 when shipdeck next looked, and no deploy followed it",
-        );
+        settled[2].detail.push_str(&format!(
+            " — {RECONCILED}: production reported v1.8.1 when shipdeck next looked, and no deploy followed it"
+        ));
         assert_eq!(why_unjudged(&settled), Some(why));
         // Caught and kept (auto_rollback off): said so.
         let mut caught = vec![entry(

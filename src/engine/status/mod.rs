@@ -73,6 +73,21 @@ impl Engine {
             .filter(|l| !is_mine(l)))
     }
 
+    /// The deploy or rollback of `env` a killed shipdeck left without
+    /// outcome and that may still run in its backend ([`unsettled`]), as
+    /// a warning to show before acting on `env` again: a rollback during
+    /// an incident goes ahead once the engineer has seen it.
+    pub async fn unsettled_deploy(&self, env: &str) -> Result<Option<String>, EngineError> {
+        let idx = self.index(env)?;
+        let reports = self.inner.envs[idx].strategy.read_version().await.ok();
+        if let Some(v) = &reports {
+            self.reconcile_env(env, v).await;
+        }
+        let lock = self.inner.store.lock_of(env, Utc::now()).await?;
+        let unfinished = self.inner.store.unfinished().await?;
+        Ok(unsettled(env, reports.as_ref(), &unfinished, lock.as_ref()))
+    }
+
     /// `being promoted by alice (pid 4242 on build-7) since 14:03:12 UTC`:
     /// what the holder of `env`'s lock is doing, read from its started
     /// record (a lock taken a moment before its record reads "deployed").
@@ -118,14 +133,16 @@ impl Engine {
         let env = self.inner.config.environments[idx].name();
         let approvals = self.inner.store.approvals(env).await?;
         self.plan_given(
-            idx, explicit, versions, deploys, &approvals, None, now, true,
+            idx, explicit, versions, deploys, &approvals, None, None, now, true,
         )
         .await
     }
 
     /// [`Self::plan_with`] with the approvals of the environment already
     /// read (a status view reads them once per environment), and its lock
-    /// when read too (`Some`: as the view's reads found it). With `wait`
+    /// when read too (`Some`: as the view's reads found it), and the
+    /// environment's unsettled deploy ([`unsettled`]) when the view found
+    /// it (`Some`; else read here). With `wait`
     /// the evidence (stage verdict, CI, review) is waited for; without, what
     /// is known now ("checking…" until its source answers).
     #[allow(clippy::too_many_arguments)]
@@ -137,15 +154,33 @@ impl Engine {
         deploys: &[DeployRecord],
         approvals: &[crate::domain::Approval],
         lock: Option<Option<LockInfo>>,
+        unsettled_seen: Option<Option<&str>>,
         now: DateTime<Utc>,
         wait: bool,
     ) -> Result<PromotionPlan, EngineError> {
         let stages = self.stages(versions, deploys);
         let env = &stages[idx].name;
         let lock = match lock {
-            Some(read) => read.filter(|l| !is_mine(l)),
-            None => self.foreign_lock(env, now).await?,
+            Some(read) => read,
+            None => self.inner.store.lock_of(env, now).await?,
         };
+        // A deploy a killed shipdeck left without outcome may still run
+        // in the backend: promoting beside it is confirmed, not assumed.
+        let unsettled_read;
+        let unsettled_text = match unsettled_seen {
+            Some(u) => u,
+            None => {
+                let unfinished = self.inner.store.unfinished().await?;
+                unsettled_read = unsettled(
+                    env,
+                    stages[idx].version.as_ref(),
+                    &unfinished,
+                    lock.as_ref(),
+                );
+                unsettled_read.as_deref()
+            }
+        };
+        let lock = lock.filter(|l| !is_mine(l));
         let holder = match &lock {
             Some(l) => Some(self.lock_text(env, l).await),
             None => None,
@@ -179,6 +214,7 @@ impl Engine {
             approvals,
             lock_holder: holder.as_deref(),
             unjudged_canary: unjudged_canary.as_deref(),
+            unsettled: unsettled_text.filter(|_| lock.is_none()),
             baseline: self.baseline_check(idx, now).await,
             self_approval,
             now,
@@ -388,9 +424,16 @@ impl Engine {
             });
             // A deploy or rollback no live process runs and whose outcome
             // is not known: never read as idle and done.
-            let unsettled = (state != EnvState::Deploying)
-                .then(|| unsettled(name, version.as_ref(), &unfinished, read.lock.as_ref()))
+            let unsettled_rec = (state != EnvState::Deploying)
+                .then(|| unsettled_record(name, &unfinished, read.lock.as_ref()))
                 .flatten();
+            let unsettled = unsettled_rec.and_then(|u| unsettled_text(name, version.as_ref(), u));
+            let (state, state_since) = match (&unsettled, state) {
+                (Some(_), EnvState::Idle) => (EnvState::Unsettled, None),
+                _ => (state, state_since),
+            };
+            // A release a killed rollback was taking away is no release
+            // nobody watches: no console starts a window on it.
             let unwatched = unwatched(
                 e.monitored,
                 version.as_ref(),
@@ -399,7 +442,8 @@ impl Engine {
                 claim.is_some(),
                 window,
                 now,
-            );
+            ) && !unsettled_rec
+                .is_some_and(|u| u.action == crate::domain::ActionKind::Rollback);
             let history = read.recent;
             let approvals_read = match &reads_error {
                 None => Ok(read.approvals),
@@ -530,6 +574,7 @@ impl Engine {
                             &deploys,
                             a,
                             Some(lock),
+                            Some(unsettled.as_deref()),
                             now,
                             evidence_wait,
                         )
@@ -1031,11 +1076,30 @@ pub(super) fn unsettled(
     unfinished: &[crate::store::Unfinished],
     lock: Option<&LockInfo>,
 ) -> Option<String> {
-    let u = unfinished
+    unsettled_text(env, reports, unsettled_record(env, unfinished, lock)?)
+}
+
+/// The record [`unsettled`] speaks of.
+fn unsettled_record<'a>(
+    env: &str,
+    unfinished: &'a [crate::store::Unfinished],
+    lock: Option<&LockInfo>,
+) -> Option<&'a crate::store::Unfinished> {
+    unfinished
         .iter()
         .filter(|u| u.env == env && u.superseded_by.is_none())
         .filter(|u| !lock.is_some_and(|l| l.guards(u.id, u.at)))
-        .max_by_key(|u| (u.at, u.id))?;
+        // The store's order, not the records' dates: two machines' clocks
+        // differ.
+        .max_by_key(|u| u.id)
+}
+
+/// What [`unsettled`] says of `u`.
+fn unsettled_text(
+    env: &str,
+    reports: Option<&Version>,
+    u: &crate::store::Unfinished,
+) -> Option<String> {
     let (what, again) = match u.action {
         crate::domain::ActionKind::Promote => (
             "promotion",

@@ -74,8 +74,30 @@ fn a_lock_held_elsewhere_is_for_its_holders_started_action() {
         lock_action("production", &lock, &[rollback, skewed]),
         Some(DeployKind::Promote)
     );
+    // The newest in the store's order, whatever its clock said.
+    let behind = u(12, 11, "bob@laptop", "production", ActionKind::Rollback);
+    assert_eq!(
+        lock_action(
+            "production",
+            &lock,
+            &[
+                u(11, 12, "bob@laptop", "production", ActionKind::Promote),
+                behind
+            ]
+        ),
+        Some(DeployKind::Rollback)
+    );
     // No record yet (the moment after the lock was taken): a deploy.
     assert_eq!(lock_action("production", &lock, &[]), None);
+    // The unsettled deploy named is the newest in the store's order too:
+    // alice's clock runs ahead of bob's, whose rollback came after.
+    let ahead = u(20, 300, "alice@desk", "production", ActionKind::Promote);
+    let later = u(21, 100, "bob@laptop", "production", ActionKind::Rollback);
+    let text = unsettled("production", None, &[ahead, later], None).unwrap();
+    assert!(
+        text.starts_with("the rollback to v1 by bob@laptop"),
+        "{text}"
+    );
 }
 
 /// The rollback target status offers is the one the rollback itself

@@ -153,6 +153,12 @@ impl Store for Faulty {
         }
         self.inner.history(env, limit)
     }
+    fn canary_history(&self, env: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        if let Some(f) = *self.reads.lock().unwrap() {
+            return Err(f.error("shipdeck_audit"));
+        }
+        self.inner.canary_history(env, limit)
+    }
     fn record_approval(&self, a: &Approval) -> Result<i64, StoreError> {
         if let Some(f) = *self.writes.lock().unwrap() {
             return Err(f.error("shipdeck_approvals"));

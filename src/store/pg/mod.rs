@@ -125,6 +125,43 @@ enum Landed {
 }
 
 impl PgStore {
+    /// The rows of an `audit_entries_sql!` query as audit entries.
+    fn audit_entries(&self, rows: Vec<postgres::Row>) -> Result<Vec<AuditEntry>, StoreError> {
+        rows.iter()
+            .map(|r| {
+                let id: i64 = self.get(r, 0)?;
+                let at = self.parse_time(&self.get::<String>(r, 1)?)?;
+                let env: String = self.get(r, 4)?;
+                let status: String = self.get(r, 7)?;
+                let detail: String = self.get(r, 8)?;
+                let fin: Option<String> = self.get(r, 9)?;
+                let fin_detail: Option<String> = self.get(r, 10)?;
+                let fin_at: Option<String> = self.get(r, 11)?;
+                let action: String = self.get(r, 3)?;
+                let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                    let key = super::live_key(&action, &env);
+                    Ok(self
+                        .lock_of(&key, Utc::now())?
+                        .is_some_and(|l| l.guards(id, at)))
+                })?;
+                Ok(AuditEntry {
+                    id,
+                    at,
+                    actor: self.get(r, 2)?,
+                    action: ActionKind::parse(&action)
+                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                    env,
+                    version: self.parse_version(self.get(r, 5)?)?,
+                    from_version: self.parse_version(self.get(r, 6)?)?,
+                    outcome: Outcome::parse(&outcome)
+                        .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
+                    detail,
+                    finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
     /// Connect to the store at `target`, migrating its schema if needed.
     /// Unreachable: [`StoreError::Unreachable`], naming the store and host.
     ///
@@ -291,6 +328,24 @@ fn unreadable_log(e: StoreError) -> StoreError {
     }
 }
 
+/// Audit entries whose start record `s` matches the filter, newest first,
+/// at most `$2`, each with the outcome it ended with.
+macro_rules! audit_entries_sql {
+    ($filter:literal) => {
+        concat!(
+            "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                    s.outcome, s.detail, f.outcome, f.detail, f.at
+             FROM shipdeck_audit s LEFT JOIN shipdeck_audit f
+               ON f.id = (SELECT id FROM shipdeck_audit WHERE finishes = s.id
+                          ORDER BY outcome = 'unknown', id LIMIT 1)
+             WHERE ",
+            $filter,
+            "
+             ORDER BY s.id DESC LIMIT $2"
+        )
+    };
+}
+
 impl Store for PgStore {
     fn audit_start(&self, rec: &NewAudit<'_>) -> Result<i64, StoreError> {
         self.append(&new_row(rec, None, None), Also::Nothing)
@@ -345,50 +400,24 @@ impl Store for PgStore {
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(true, |s| {
-            let st = s.st(
-                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
-                        s.outcome, s.detail, f.outcome, f.detail, f.at
-                 FROM shipdeck_audit s LEFT JOIN shipdeck_audit f
-                   ON f.id = (SELECT id FROM shipdeck_audit WHERE finishes = s.id
-                              ORDER BY outcome = 'unknown', id LIMIT 1)
-                 WHERE s.finishes IS NULL AND ($1::text IS NULL OR s.env = $1)
-                 ORDER BY s.id DESC LIMIT $2",
-            )?;
+            let st = s.st(audit_entries_sql!(
+                "s.finishes IS NULL AND ($1::text IS NULL OR s.env = $1)"
+            ))?;
             s.client.query(&st, &[&env, &limit])
         })?;
-        rows.iter()
-            .map(|r| {
-                let id: i64 = self.get(r, 0)?;
-                let at = self.parse_time(&self.get::<String>(r, 1)?)?;
-                let env: String = self.get(r, 4)?;
-                let status: String = self.get(r, 7)?;
-                let detail: String = self.get(r, 8)?;
-                let fin: Option<String> = self.get(r, 9)?;
-                let fin_detail: Option<String> = self.get(r, 10)?;
-                let fin_at: Option<String> = self.get(r, 11)?;
-                let action: String = self.get(r, 3)?;
-                let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                    let key = super::live_key(&action, &env);
-                    Ok(self
-                        .lock_of(&key, Utc::now())?
-                        .is_some_and(|l| l.guards(id, at)))
-                })?;
-                Ok(AuditEntry {
-                    id,
-                    at,
-                    actor: self.get(r, 2)?,
-                    action: ActionKind::parse(&action)
-                        .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
-                    env,
-                    version: self.parse_version(self.get(r, 5)?)?,
-                    from_version: self.parse_version(self.get(r, 6)?)?,
-                    outcome: Outcome::parse(&outcome)
-                        .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
-                    detail,
-                    finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
-                })
-            })
-            .collect()
+        self.audit_entries(rows)
+    }
+
+    fn canary_history(&self, env: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with(true, |s| {
+            let st = s.st(audit_entries_sql!(
+                "s.finishes IS NULL AND s.env = $1 AND s.action IN ('canary', 'promote')
+                   AND s.outcome <> 'refused'"
+            ))?;
+            s.client.query(&st, &[&env, &limit])
+        })?;
+        self.audit_entries(rows)
     }
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {

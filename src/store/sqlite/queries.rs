@@ -103,20 +103,6 @@ impl Store for SqliteStore {
     }
 
     fn history(&self, env: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
         // Newest first, walking back only as far as `limit` takes it: an
         // environment's records by its index, all of them by their ids
         // (`+` keeps SQLite from reading every start by `audit_finishes`
@@ -126,75 +112,16 @@ impl Store for SqliteStore {
             Some(_) => "s.env = ?1 AND s.finishes IS NULL",
             None => "?1 IS NULL AND +s.finishes IS NULL",
         };
-        let rows: Vec<Row> = self.with(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
-                        s.outcome, s.detail, f.outcome, f.detail, f.at
-                 FROM audit s LEFT JOIN audit f
-                   ON f.id = COALESCE(
-                        (SELECT MIN(id) FROM audit WHERE finishes = s.id AND outcome <> 'unknown'),
-                        (SELECT MIN(id) FROM audit WHERE finishes = s.id))
-                 WHERE {filter}
-                 ORDER BY s.id DESC LIMIT ?2"
-            ))?;
-            let it = st.query_map(params![env, limit as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                ))
-            })?;
-            it.collect()
-        })?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    at,
-                    actor,
-                    action,
-                    env,
-                    version,
-                    from,
-                    status,
-                    detail,
-                    fin,
-                    fin_detail,
-                    fin_at,
-                )| {
-                    let at = self.parse_time(&at)?;
-                    let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
-                        let key = super::super::live_key(&action, &env);
-                        Ok(self
-                            .lock_of(&key, Utc::now())?
-                            .is_some_and(|l| l.guards(id, at)))
-                    })?;
-                    Ok(AuditEntry {
-                        id,
-                        at,
-                        actor,
-                        action: ActionKind::parse(&action)
-                            .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
-                        env,
-                        version: self.parse_version(version)?,
-                        from_version: self.parse_version(from)?,
-                        outcome: Outcome::parse(&outcome)
-                            .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
-                        detail,
-                        finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
-                    })
-                },
-            )
-            .collect()
+        self.audit_entries(filter, env, limit)
+    }
+
+    fn canary_history(&self, env: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_entries(
+            "s.env = ?1 AND s.finishes IS NULL AND s.action IN ('canary', 'promote')
+               AND s.outcome <> 'refused'",
+            Some(env),
+            limit,
+        )
     }
 
     fn deploys(&self, env: Option<&str>) -> Result<Vec<DeployRecord>, StoreError> {
@@ -853,6 +780,100 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Audit entries matching `filter` (on the start record `s`, `?1`
+    /// being `env`), newest first, at most `limit`, each with the outcome
+    /// it ended with: [`Store::history`] and [`Store::canary_history`].
+    fn audit_entries(
+        &self,
+        filter: &str,
+        env: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT s.id, s.at, s.actor, s.action, s.env, s.version, s.from_version,
+                        s.outcome, s.detail, f.outcome, f.detail, f.at
+                 FROM audit s LEFT JOIN audit f
+                   ON f.id = COALESCE(
+                        (SELECT MIN(id) FROM audit WHERE finishes = s.id AND outcome <> 'unknown'),
+                        (SELECT MIN(id) FROM audit WHERE finishes = s.id))
+                 WHERE {filter}
+                 ORDER BY s.id DESC LIMIT ?2"
+            ))?;
+            let it = st.query_map(params![env, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })?;
+            it.collect()
+        })?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    at,
+                    actor,
+                    action,
+                    env,
+                    version,
+                    from,
+                    status,
+                    detail,
+                    fin,
+                    fin_detail,
+                    fin_at,
+                )| {
+                    let at = self.parse_time(&at)?;
+                    let (outcome, detail) = audit_outcome(status, detail, fin, fin_detail, || {
+                        let key = super::super::live_key(&action, &env);
+                        Ok(self
+                            .lock_of(&key, Utc::now())?
+                            .is_some_and(|l| l.guards(id, at)))
+                    })?;
+                    Ok(AuditEntry {
+                        id,
+                        at,
+                        actor,
+                        action: ActionKind::parse(&action)
+                            .ok_or_else(|| self.corrupt(format!("action {action:?}")))?,
+                        env,
+                        version: self.parse_version(version)?,
+                        from_version: self.parse_version(from)?,
+                        outcome: Outcome::parse(&outcome)
+                            .ok_or_else(|| self.corrupt(format!("outcome {outcome:?}")))?,
+                        detail,
+                        finished_at: fin_at.map(|t| self.parse_time(&t)).transpose()?,
+                    })
+                },
+            )
+            .collect()
+    }
+
     /// `env`'s lock row: the lock, its holder's pid space (`None` for a row
     /// of an older shipdeck) and whether it is stale at `now` — expired,
     /// or its holder provably gone ([`holder_gone`]).

@@ -799,6 +799,7 @@ fn action_parts(state: &State, env: &EnvStatus) -> Vec<Part> {
         EnvState::Regression => vec![Part::new("REGRESSION", t.error)],
         EnvState::RolledBack => vec![Part::new("rolled back", t.warn)],
         EnvState::Failed => vec![Part::new("failed", t.error)],
+        EnvState::Unsettled => vec![Part::new("no outcome", t.warn).short("?")],
     };
     let suffix = if env.state == EnvState::RolledBack {
         " ago"
