@@ -370,7 +370,7 @@ fn rolled_back_gate(target: &StageInfo, version: &Version) -> Option<Gate> {
             format!(
                 "{} was rolled back from {version} by {} at {}: this promotes it again",
                 target.name,
-                d.actor,
+                crate::text::sanitize(&d.actor),
                 d.at.format("%Y-%m-%d %H:%M UTC")
             ),
         )
@@ -1048,6 +1048,29 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// The rollback's actor comes from the store (another machine's
+    /// record in team mode): it reaches the terminal sanitised.
+    #[test]
+    fn a_rolled_back_from_warning_names_its_actor_sanitised() {
+        let mut st = stages(["v4", "v3", "v1.8.0", "v1.7.3"]);
+        let goes = [go("production", "v1.8.0", t0(), Decision::Go)];
+        st[3].last_deploy = Some(DeployRecord {
+            env: "production".into(),
+            version: v("v1.7.3"),
+            from_version: Some(v("v1.8.0")),
+            at: t0(),
+            actor: "mallory\x1b]0;owned\x07\x1b[2J".into(),
+            kind: DeployKind::Rollback,
+            url: None,
+            seq: None,
+        });
+        let p = plan_promotion(&input(&st, 3, &goes)).unwrap();
+        let w: Vec<_> = p.warnings().collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].detail.contains("mallory"), "{}", w[0].detail);
+        assert!(!crate::text::has_control(&w[0].detail), "{:?}", w[0].detail);
     }
 
     #[test]
