@@ -85,6 +85,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>, k: usize) -> EnvStatus {
         canary: None,
         release: None,
         rollback_schema: None,
+        schema_ahead: None,
         freeze: None,
         revert: Default::default(),
         last_window: None,

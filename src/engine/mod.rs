@@ -30,7 +30,7 @@ pub use error::EngineError;
 pub use lease::{LockLost, hold_lock};
 pub use release::{Pending, ReleaseFacts};
 pub use sampler::{Reading, Sampler, TrackStep};
-pub use status::lock_action;
+pub use status::{lock_action, schema_ahead};
 pub use types::{EnvStatus, Event, LastWindow, MetricsSnapshot, RollbackTarget, Status};
 pub use watch::{WatchOutcome, watcher_refusal};
 

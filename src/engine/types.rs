@@ -123,6 +123,11 @@ pub struct EnvStatus {
     /// Rolling back now would cross database migrations: the schema stays,
     /// and the restore command to use.
     pub rollback_schema: Option<SchemaNotice>,
+    /// Rolled back from a release whose migrations ran with its deploy
+    /// (the release promoting would ship again): they stay, the database
+    /// is ahead of the code — which migrations, in one line
+    /// ([`crate::engine::schema_ahead`]).
+    pub schema_ahead: Option<String>,
     /// The freeze window that holds for it now.
     pub freeze: Option<Freeze>,
     /// `strategy`, `rollback_plan` and, for blue-green, `slots`.

@@ -722,7 +722,11 @@ impl Engine {
                 freeze: self.freeze_of(name, now),
                 revert,
                 last_window: ended,
+                schema_ahead: None,
             });
+        }
+        for e in &mut environments {
+            e.schema_ahead = schema_ahead(e);
         }
         // A stage whose own evidence since it got what it runs is a
         // regression is not healthy, whatever its recent baseline says.
@@ -1130,3 +1134,27 @@ fn unsettled_text(
 
 #[cfg(test)]
 mod tests;
+
+/// The schema a rollback left ahead of the code: the environment was
+/// rolled back from a release whose migrations ran with its deploy (the
+/// release promoting would ship again, whose migrations the repository
+/// names), and a code rollback does not undo them. After the monitoring
+/// window's own rollback of the demo's v1.8.0 the card read `v1.7.3 ⚠ db→`
+/// ("the next release brings a migration") while 0003 was in the database.
+pub fn schema_ahead(env: &EnvStatus) -> Option<String> {
+    let d = env.last_deploy.as_ref()?;
+    let from = d.from_version.as_ref()?;
+    if d.kind != crate::domain::DeployKind::Rollback || env.version.as_ref() != Some(&d.version) {
+        return None;
+    }
+    let p = env.promotion.as_ref().filter(|p| &p.version == from)?;
+    let r = env.release.as_ref().filter(|r| r.migration_release)?;
+    if r.migrations.is_empty() || p.current.as_ref() != Some(&d.version) {
+        return None;
+    }
+    Some(format!(
+        "{from}'s migrations ({}) ran before the rollback to {} and stay: the database is ahead of the code",
+        r.migrations.join(", "),
+        d.version
+    ))
+}

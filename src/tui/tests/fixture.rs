@@ -53,6 +53,7 @@ fn env(name: &str, version: &str, now: DateTime<Utc>) -> EnvStatus {
         canary: None,
         release: None,
         rollback_schema: None,
+        schema_ahead: None,
         freeze: None,
         revert: Default::default(),
         last_window: None,
@@ -637,5 +638,7 @@ pub fn with_production(s: &mut State, f: impl FnOnce(&mut crate::engine::EnvStat
         .find(|e| e.name == "production")
         .unwrap();
     f(prod);
+    // What the engine derives from the facts the test set.
+    prod.schema_ahead = crate::engine::schema_ahead(prod);
     crate::tui::update(s, crate::tui::msg::Msg::StatusLoaded(Ok(st)));
 }

@@ -124,7 +124,7 @@ pub fn lines(state: &State, d: &Detail, width: usize) -> (String, Vec<Line<'stat
             if let Some(c) = super::envs::unjudged_canary(env, true) {
                 out.extend(rows(width, "canary", c, t.warn, t.dim));
             }
-            if let Some(s) = super::envs::schema_ahead(env) {
+            if let Some(s) = env.schema_ahead.clone() {
                 out.extend(rows(width, "schema", s, t.warn, t.dim));
             }
             if let Some(d) = state

@@ -91,7 +91,7 @@ fn migration_lines(
     // "A code rollback will not undo it" spoke of a change still to come
     // when one already had, and had not been undone.
     let back_to = facts
-        .filter(|e| super::envs::schema_ahead(e).is_some())
+        .filter(|e| e.schema_ahead.is_some())
         .and_then(|e| e.last_deploy.as_ref())
         .map(|d| &d.version);
     let warning = Line::styled(

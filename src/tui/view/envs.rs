@@ -237,7 +237,7 @@ fn column(
             .is_some_and(|p| p.current.as_ref() != Some(&p.version));
     // Short forms that still tell the two apart: "schema" (it ran one),
     // "db→" (the next one brings one).
-    if schema_ahead(env).is_some() {
+    if env.schema_ahead.is_some() {
         // Rolled back from a release whose migrations ran: they stay.
         version.push(Part::new(" ⚠ schema ahead", t.warn).prio(1).short(" ⚠ db↑"));
     } else if env.rollback_schema.is_some() {
@@ -499,30 +499,6 @@ pub(super) fn unjudged_canary(env: &EnvStatus, why: bool) -> Option<String> {
         line.push_str(&format!(" ({unjudged})"));
     }
     Some(line)
-}
-
-/// The schema a rollback left ahead of the code: the environment was
-/// rolled back from a release whose migrations ran with its deploy (the
-/// release promoting would ship again, whose migrations the repository
-/// names), and a code rollback does not undo them. After the monitoring
-/// window's own rollback of the demo's v1.8.0 the card read `v1.7.3 ⚠ db→`
-/// ("the next release brings a migration") while 0003 was in the database.
-pub(super) fn schema_ahead(env: &EnvStatus) -> Option<String> {
-    let d = env.last_deploy.as_ref()?;
-    let from = d.from_version.as_ref()?;
-    if d.kind != crate::domain::DeployKind::Rollback || env.version.as_ref() != Some(&d.version) {
-        return None;
-    }
-    let p = env.promotion.as_ref().filter(|p| &p.version == from)?;
-    let r = env.release.as_ref().filter(|r| r.migration_release)?;
-    if r.migrations.is_empty() || p.current.as_ref() != Some(&d.version) {
-        return None;
-    }
-    Some(format!(
-        "{from}'s migrations ({}) ran before the rollback to {} and stay: the database is ahead of the code",
-        r.migrations.join(", "),
-        d.version
-    ))
 }
 
 /// The environment's links, in its bottom border: whole names or none.
